@@ -1,0 +1,3 @@
+from ideogram_mcp.cli import main
+
+main()

@@ -1,0 +1,288 @@
+"""What an agent sends to ``generate_image``, checked and turned into a Runware task.
+
+Everything is checked before anything is sent. Each problem names the argument, says what is
+allowed and, where there is one, the nearest valid choice. Forgiving where the meaning is
+plain (``"watercolor"`` for ``WATERCOLOR``, ``prompt`` for ``positivePrompt``, ``"1024"`` for
+1024); an error where it is not. Nothing sent is silently dropped, and no error repeats a long
+input back.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ideogram_mcp import sizes
+from ideogram_mcp.spec import ModelSpec, Parameter
+
+ASPECT_RATIO = "aspectRatio"
+
+# Names agents reach for that plainly mean one of ours. snake_case spellings are added from the spec.
+_ALIASES = {
+    "prompt": "positivePrompt",
+    "text": "positivePrompt",
+    "negative": "negativePrompt",
+    "n": "numberResults",
+    "count": "numberResults",
+    "num_images": "numberResults",
+    "number_of_images": "numberResults",
+    "num_outputs": "numberResults",
+    "images": "numberResults",
+    "format": "outputFormat",
+    "quality": "outputQuality",
+    "ratio": ASPECT_RATIO,
+    "style_preset": "stylePreset",
+    "preset": "stylePreset",
+    "magic_prompt": "magicPrompt",
+    "speed": "renderingSpeed",
+    "webhook": "webhookURL",
+    "webhook_url": "webhookURL",
+    "upload_url": "uploadEndpoint",
+    "safety_check": "checkContent",
+    "safety": "checkContent",
+}
+
+# Names that sound like ours but have no single meaning, or that this model does not take.
+_REFUSED = {
+    "style": "it could mean styleType (broad approach: DESIGN, REALISTIC, ...) or stylePreset "
+    "(a named aesthetic such as WATERCOLOR); use one of those",
+    "seed": "Ideogram 3.0 on Runware takes no seed; each result reports the seed it used",
+    "size": "give width and height (e.g. width=1344, height=768) or aspectRatio (e.g. '16:9')",
+    "steps": "Ideogram 3.0 takes no step count; use renderingSpeed (TURBO, DEFAULT, QUALITY)",
+    "CFGScale": "Ideogram 3.0 takes no guidance scale",
+    "guidance_scale": "Ideogram 3.0 takes no guidance scale",
+}
+
+_SHOWN = 60
+_DIMENSIONS = re.compile(r"\s*(\d+)\s*[x×*]\s*(\d+)\s*", re.IGNORECASE)
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with the arguments, written for the model that sent them."""
+
+    argument: str
+    message: str
+
+
+class InvalidArguments(Exception):
+    """The arguments cannot be sent; ``problems`` says every reason found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__(self.text())
+
+    def text(self) -> str:
+        lines = [f"- {p.argument}: {p.message}" for p in self.problems]
+        return "Nothing was generated and nothing was charged. Fix these arguments:\n" + "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """Checked arguments of one generation, keyed by spec parameter name."""
+
+    values: Mapping[str, Any]
+
+    @property
+    def width(self) -> int:
+        return int(self.values["width"])
+
+    @property
+    def height(self) -> int:
+        return int(self.values["height"])
+
+    @property
+    def output_format(self) -> str:
+        return str(self.values.get("outputFormat", "JPG"))
+
+    def to_task(self, spec: ModelSpec, task_uuid: str | None = None) -> dict[str, Any]:
+        """The Runware task: each value at its wire path, plus the parameters the server owns."""
+        owned: dict[str, Any] = {
+            "taskType": spec.model.task_type,
+            "taskUUID": task_uuid or str(uuid.uuid4()),
+            "model": spec.model.id,
+            "outputType": "URL",
+            "deliveryMethod": "sync",
+            "includeCost": True,
+        }
+        if self.values.get("checkContent"):
+            owned["mode"] = "fast"
+        task: dict[str, Any] = {}
+        for name, value in (owned | dict(self.values)).items():
+            spec.parameters[name].place(task, value)
+        return task
+
+
+def parse(spec: ModelSpec, arguments: Mapping[str, Any] | None) -> Generation:
+    """Check an agent's ``generate_image`` arguments; raise ``InvalidArguments`` listing every problem."""
+    problems: list[Problem] = []
+    named = _canonical_names(spec, arguments or {}, problems)
+    values: dict[str, Any] = {}
+    for name, raw in named.items():
+        if name == ASPECT_RATIO:
+            continue
+        value, problem = _coerce(spec.parameters[name], raw)
+        if problem:
+            problems.append(Problem(name, problem))
+        elif value is not None:
+            values[name] = value
+    _resolve_size(spec, named, values, problems)
+    for violation in spec.cross_violations(values):
+        if violation.parameters == ("width", "height") and violation.kind == "invalid":
+            continue  # an unlisted size: reported with suggestions by _resolve_size
+        problems.append(Problem("/".join(violation.parameters), violation.message + "."))
+    if "positivePrompt" not in named:
+        problems.insert(0, Problem("positivePrompt", "required: describe the image to generate."))
+    if problems:
+        raise InvalidArguments(problems)
+    return Generation(values)
+
+
+def _canonical_names(spec: ModelSpec, arguments: Mapping[str, Any], problems: list[Problem]) -> dict[str, Any]:
+    exposed = {p.name for p in spec.exposed} | {ASPECT_RATIO}
+    aliases = {_snake(name): name for name in exposed} | {n.lower(): n for n in exposed} | _ALIASES
+    named: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for given, value in arguments.items():
+        if value is None:
+            continue  # JSON null means "not given", as agents use it
+        if given in exposed:
+            name = given
+        elif given == "size" and isinstance(value, str) and (match := _DIMENSIONS.fullmatch(value)):
+            for name, number in zip(("width", "height"), match.groups(), strict=True):
+                named[name], sources[name] = int(number), given
+            continue
+        elif given in _REFUSED:
+            problems.append(Problem(given, f"not accepted: {_REFUSED[given]}."))
+            continue
+        elif given in spec.parameters:
+            problems.append(Problem(given, f"set by the server, not by callers. {spec.parameters[given].owned}"))
+            continue
+        elif (name := aliases.get(given) or aliases.get(given.lower())) is None:
+            problems.append(Problem(given, _unknown(given, exposed, aliases)))
+            continue
+        if name in named and named[name] != value:
+            problems.append(Problem(name, f"given twice, as {sources[name]} and as {given}, with different values."))
+            continue
+        named[name], sources[name] = value, given
+    return named
+
+
+def _unknown(given: str, exposed: set[str], aliases: Mapping[str, str]) -> str:
+    """Name the arguments closest to an unknown one, reading aliases as the names they stand for."""
+    pool = {name.lower(): name for name in exposed} | {alias.lower(): name for alias, name in aliases.items()}
+    close = difflib.get_close_matches(given.lower(), list(pool), n=5, cutoff=0.6)
+    suggestions = list(dict.fromkeys(pool[c] for c in close))[:3]
+    hint = f" Did you mean {_either(suggestions)}?" if suggestions else ""
+    return f"unknown argument.{hint} Known arguments: {', '.join(sorted(exposed))}."
+
+
+def _coerce(p: Parameter, raw: Any) -> tuple[Any, str | None]:
+    """The value in the spec's type, leniently read, or why it cannot be."""
+    value: Any = raw
+    if p.type == "integer":
+        value = _integer(raw)
+    elif p.type == "boolean" and isinstance(raw, str):
+        word = raw.strip().lower()
+        value = True if word in _TRUE else False if word in _FALSE else raw
+    elif p.type == "string[]" and isinstance(raw, str):
+        value = [raw]  # one image where a list is expected
+    elif p.type == "string" and isinstance(raw, str) and p.values is not None:
+        value, problem = _choice(p, raw)
+        if problem:
+            return None, problem
+    if p.type == "string" and isinstance(value, str) and p.values is None and p.name.endswith("Prompt"):
+        value = value.strip()
+    why = p.violation(value)
+    if why is None:
+        return value, None
+    return None, f"{why}; got {_show(raw)}."
+
+
+def _integer(raw: Any) -> Any:
+    if isinstance(raw, float) and raw.is_integer():
+        return int(raw)
+    if isinstance(raw, str) and re.fullmatch(r"\s*-?\d+\s*", raw):
+        return int(raw)
+    return raw
+
+
+def _normal(text: str) -> str:
+    return re.sub(r"[\s\-_]+", "_", text.strip()).upper()
+
+
+def _choice(p: Parameter, raw: str) -> tuple[str | None, str | None]:
+    assert p.values is not None
+    allowed = list(p.values)
+    if raw in p.values:
+        return raw, None
+    wanted = _normal(raw)
+    exact = [v for v in allowed if _normal(v) == wanted]
+    if len(exact) == 1:
+        return exact[0], None
+    starting = [v for v in allowed if _normal(v).startswith(wanted)] if len(wanted) >= 3 else []
+    if len(starting) == 1:
+        return starting[0], None
+    close = starting or difflib.get_close_matches(wanted, allowed, n=3, cutoff=0.5)
+    hint = f" Closest: {_either(close)}." if close else ""
+    if len(allowed) <= 12:
+        return None, f"{_show(raw)} is not allowed.{hint} Allowed: {', '.join(allowed)}."
+    return None, f"{_show(raw)} is not one of the {len(allowed)} allowed values.{hint} Call list_style_presets for all."
+
+
+def _resolve_size(spec: ModelSpec, named: Mapping[str, Any], values: dict[str, Any], problems: list[Problem]) -> None:
+    ratio = named.get(ASPECT_RATIO)
+    if isinstance(ratio, int | float) and not isinstance(ratio, bool):
+        ratio = str(ratio)
+    has_width, has_height = "width" in values, "height" in values
+    if ratio is not None:
+        if has_width or has_height:
+            if not (has_width and has_height and _fits(spec, values, ratio)):
+                problems.append(Problem(ASPECT_RATIO, "give either aspectRatio or width and height, not both."))
+            return
+        size = sizes.for_ratio(spec.sizes, ratio) if isinstance(ratio, str) else None
+        if size is None:
+            listed = ", ".join(sizes.ratios(spec.sizes))
+            problems.append(Problem(ASPECT_RATIO, f"expected a ratio like '16:9' or '1.5'; got {_show(ratio)}. Listed: {listed}."))
+            return
+        values["width"], values["height"] = size.width, size.height
+        return
+    if not has_width and not has_height:
+        if "width" not in named and "height" not in named:
+            values["width"], values["height"] = spec.default_size.width, spec.default_size.height
+        return
+    if has_width and has_height and spec.size(values["width"], values["height"]) is None:
+        width, height = values["width"], values["height"]
+        close = sizes.nearest(spec.sizes, width, height)
+        options = ", ".join(f"{s} ({s.label})" for s in close)
+        problems.append(
+            Problem(
+                "width/height",
+                f"{width}x{height} is not a supported size. Nearest supported: {options}. "
+                "Or pass aspectRatio (e.g. '16:9') instead; call list_sizes for all 69.",
+            )
+        )
+
+
+def _fits(spec: ModelSpec, values: Mapping[str, Any], ratio: Any) -> bool:
+    size = spec.size(values["width"], values["height"])
+    return size is not None and isinstance(ratio, str) and sizes.for_ratio(spec.sizes, ratio) == size
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+def _either(options: list[str]) -> str:
+    return " or ".join(options)
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _SHOWN else f"{text[: _SHOWN - 15]}… ({len(text)} chars)"

@@ -1,0 +1,89 @@
+"""The ``ideogram-mcp`` command: the stdio server (what MCP clients spawn), the emulator, the demo."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import anyio
+from mcp.server.stdio import stdio_server
+from pydantic import SecretStr, ValidationError
+
+from ideogram_mcp import __version__, demo
+from ideogram_mcp.emulator import Emulator, serving
+from ideogram_mcp.server import build_server
+from ideogram_mcp.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and run what it asks for."""
+    parser = argparse.ArgumentParser(
+        prog="ideogram-mcp",
+        description="MCP server for Ideogram 3.0 image generation on Runware. With no command: serve MCP on stdio.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--offline", action="store_true", help="generate with the built-in Runware emulator (no key, no network)"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    emulator = commands.add_parser("emulator", help="serve the Runware emulator over HTTP on loopback")
+    emulator.add_argument("--host", default="127.0.0.1")
+    emulator.add_argument("--port", type=int, default=8765)
+    emulator.add_argument("--api-key", help="the only key to accept (default: any non-empty key)")
+    show = commands.add_parser("demo", help="run an MCP client session against this server and save the images")
+    show.add_argument("--output-dir", type=Path, default=Path("ideogram-output"))
+    show.add_argument(
+        "--offline", dest="demo_offline", action="store_true", help="use the emulator even when RUNWARE_API_KEY is set"
+    )
+    args = parser.parse_args(argv)
+
+    try:
+        settings = Settings(offline=True) if args.offline and args.command is None else Settings()
+    except ValidationError as exc:
+        sys.exit(f"ideogram-mcp: bad configuration: {exc}")
+    _configure_logging(settings)
+
+    if args.command == "emulator":
+        anyio.run(_serve_emulator, args.host, args.port, args.api_key)
+    elif args.command == "demo":
+        offline = args.offline or args.demo_offline or settings.runware_api_key is None
+        sys.exit(anyio.run(demo.run, args.output_dir, offline))
+    else:
+        anyio.run(_serve_stdio, settings)
+
+
+async def _serve_stdio(settings: Settings) -> None:
+    server = build_server(settings)
+    async with stdio_server() as (read, write):
+        await server.run(read, write, server.create_initialization_options())
+
+
+async def _serve_emulator(host: str, port: int, api_key: str | None) -> None:
+    async with serving(Emulator(api_key=api_key), host, port) as url:
+        print(f"Runware emulator: POST tasks to {url} (Ctrl-C stops)", file=sys.stderr, flush=True)
+        await anyio.sleep_forever()
+
+
+class _Redact(logging.Filter):
+    """Keeps the API key out of every log line, whatever a library puts in its message."""
+
+    def __init__(self, secret: SecretStr | None) -> None:
+        super().__init__()
+        self._secret = secret.get_secret_value() if secret else ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self._secret and self._secret in (message := record.getMessage()):
+            record.msg, record.args = message.replace(self._secret, "[redacted]"), None
+        return True
+
+
+def _configure_logging(settings: Settings) -> None:
+    # stderr only: on stdio, stdout carries the protocol.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_Redact(settings.runware_api_key))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler], force=True)
+    for noisy in ("httpx2", "httpcore", "mcp", "uvicorn"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))

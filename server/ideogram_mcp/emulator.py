@@ -1,0 +1,355 @@
+"""A local emulator of Runware's REST API for Ideogram 3.0, with no key and no network.
+
+It speaks the protocol from the outside, so that the server cannot tell it from Runware:
+``POST`` task arrays (Bearer or ``authentication``-task auth), the model spec's validation
+with Runware-shaped errors, real encoded images of the requested size served at their URLs,
+costs at the spec's price, and a ledger of what it charged.
+
+Each task type is one handler in ``Emulator.handlers``; async delivery and ``getResponse``,
+``imageUpload`` and more codes slot in there. ``Emulator.faults`` makes the next answers fail
+on purpose, for testing what users see when Runware misbehaves.
+
+Where Runware's behaviour is not documented the emulator guesses; those places say so.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import contextlib
+import random
+import socket
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+
+import anyio
+import anyio.to_thread
+import httpx2
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from ideogram_mcp import artwork
+from ideogram_mcp.spec import ModelSpec, Violation, load_spec
+
+logger = logging.getLogger(__name__)
+
+TaskHandler = Callable[[dict[str, Any], str], Awaitable[list[dict[str, Any]]]]
+
+
+class TaskError(Exception):
+    """A task was refused; becomes one entry of the ``errors`` array."""
+
+    def __init__(self, code: str, message: str, parameter: str | list[str] | None = None, status: int = 400):
+        super().__init__(message)
+        self.code, self.message, self.parameter, self.status = code, message, parameter, status
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """An answer the emulator gives instead of doing the work: status and raw body."""
+
+    status: int
+    body: str
+
+    @classmethod
+    def error(cls, status: int, code: str, message: str, parameter: str | None = None) -> Fault:
+        entry: dict[str, Any] = {"code": code, "message": message}
+        if parameter is not None:
+            entry["parameter"] = parameter
+        return cls(status, json.dumps({"errors": [entry]}))
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """One task the emulator billed."""
+
+    task_uuid: str
+    images: int
+    cost: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredImage:
+    data: bytes
+    mime_type: str
+
+
+@dataclass
+class Emulator:
+    """The emulated Runware account: its key, what it was sent, what it made and charged."""
+
+    api_key: str | None = None
+    """The only key accepted; None accepts any non-empty key."""
+    spec: ModelSpec = field(default_factory=load_spec)
+    outbound: httpx2.AsyncBaseTransport | None = None
+    """Transport for webhook and upload deliveries (tests capture them here)."""
+
+    received: list[dict[str, Any]] = field(default_factory=lambda: [], init=False)
+    """Every task that reached the emulator, as sent, after authentication."""
+    ledger: list[Charge] = field(default_factory=lambda: [], init=False)
+    images: dict[str, StoredImage] = field(default_factory=lambda: {}, init=False)
+    faults: deque[Fault] = field(default_factory=lambda: deque[Fault](), init=False)
+    """Answers to give, in order, instead of handling the next requests."""
+    handlers: dict[str, TaskHandler] = field(default_factory=lambda: {}, init=False)
+    _task_uuids: set[str] = field(default_factory=lambda: set[str](), init=False)
+
+    def __post_init__(self) -> None:
+        self.handlers["imageInference"] = self._image_inference
+
+    @property
+    def charged(self) -> float:
+        """Total USD billed so far."""
+        return round(sum(c.cost for c in self.ledger), 6)
+
+    def app(self) -> Starlette:
+        """The ASGI app: ``POST /v1`` (and ``/``) for tasks, ``GET /image/{name}`` for results."""
+        return Starlette(
+            routes=[
+                Route("/", self._tasks, methods=["POST"]),
+                Route("/v1", self._tasks, methods=["POST"]),
+                Route("/", self._about, methods=["GET"]),
+                Route("/image/{name}", self._image, methods=["GET"]),
+                Route("/ledger", self._ledger, methods=["GET"]),
+            ]
+        )
+
+    async def _about(self, request: Request) -> Response:
+        return PlainTextResponse(f"Runware emulator for {self.spec.model.id}. POST task arrays to /v1.\n")
+
+    async def _ledger(self, request: Request) -> Response:
+        rows = [{"taskUUID": c.task_uuid, "images": c.images, "cost": c.cost} for c in self.ledger]
+        return JSONResponse({"charges": rows, "total": self.charged})
+
+    async def _image(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        stored = self.images.get(name.rsplit(".", 1)[0])
+        if stored is None:
+            return JSONResponse(_errors(TaskError("imageNotFound", "No such image.", status=404)), 404)
+        return Response(stored.data, media_type=stored.mime_type)
+
+    async def _tasks(self, request: Request) -> Response:
+        if self.faults:
+            fault = self.faults.popleft()
+            return Response(fault.body, status_code=fault.status, media_type="application/json")
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return _refuse(TaskError("invalidJSON", "The request body is not valid JSON."))
+        if not isinstance(body, list) or not all(isinstance(t, dict) for t in body):  # pyright: ignore[reportUnknownVariableType]
+            return _refuse(TaskError("invalidRequest", "The request body must be a JSON array of task objects."))
+        tasks = cast(list[dict[str, Any]], body)
+        key = _bearer(request.headers.get("authorization", ""))
+        if tasks and tasks[0].get("taskType") == "authentication":
+            key = str(tasks.pop(0).get("apiKey") or "")
+        if not key or (self.api_key is not None and key != self.api_key):
+            return _refuse(TaskError("invalidApiKey", "Invalid API key.", "apiKey", status=401))
+
+        base = str(request.base_url)
+        data: list[dict[str, Any]] = []
+        failures: list[tuple[dict[str, Any], TaskError]] = []
+        for task in tasks:
+            self.received.append(task)
+            try:
+                data.extend(await self._run(task, base))
+            except TaskError as exc:
+                failures.append((task, exc))
+        if failures and not data:
+            status = max(exc.status for _, exc in failures)
+            return JSONResponse({"errors": [_entry(task, exc) for task, exc in failures]}, status)
+        answer: dict[str, Any] = {"data": data}
+        if failures:
+            answer["errors"] = [_entry(task, exc) for task, exc in failures]
+        return JSONResponse(answer)
+
+    async def _run(self, task: dict[str, Any], base: str) -> list[dict[str, Any]]:
+        handler = self.handlers.get(str(task.get("taskType")))
+        if handler is None:
+            known = ", ".join(self.handlers)
+            # [guess] Runware's code for a task type it does not know.
+            raise TaskError("invalidTaskType", f"Unsupported taskType. The emulator handles: {known}.", "taskType")
+        task_uuid = task.get("taskUUID")
+        try:
+            uuid.UUID(str(task_uuid), version=4)
+        except ValueError:
+            raise TaskError("invalidTaskUUID", "taskUUID must be a UUID v4.", "taskUUID") from None
+        if task_uuid in self._task_uuids:
+            raise TaskError("conflictTaskUUID", "A task with this taskUUID was already received.", "taskUUID")
+        self._task_uuids.add(str(task_uuid))
+        try:
+            return await handler(task, base)
+        except TaskError:
+            # [guess] A refused task leaves no trace, so a corrected resend may reuse its taskUUID.
+            self._task_uuids.discard(str(task_uuid))
+            raise
+
+    async def _image_inference(self, task: dict[str, Any], base: str) -> list[dict[str, Any]]:
+        values = self._validated(task)
+        if values.get("deliveryMethod", "sync") != "sync":
+            raise TaskError("unsupportedParameter", "The emulator delivers synchronously only.", "deliveryMethod")
+        count = int(values.get("numberResults", 1))
+        fmt = cast(artwork.ImageFormat, str(values.get("outputFormat", "JPG")).upper())
+        quality = int(values.get("outputQuality", 95))
+        width, height = int(values["width"]), int(values["height"])
+        prompt = str(values["positivePrompt"])
+        output_type = values.get("outputType", "URL")
+        rng = random.Random(task["taskUUID"])
+        seeds = [rng.randrange(1, 2**31) for _ in range(count)]
+        items: list[dict[str, Any]] = []
+        for seed in seeds:
+            data = await anyio.to_thread.run_sync(
+                lambda s=seed: artwork.render(
+                    width,
+                    height,
+                    seed=s,
+                    prompt=prompt,
+                    image_format=fmt,
+                    quality=quality,
+                    footer=f"EMULATED {self.spec.model.id} · seed {s} · {width}x{height}",
+                )
+            )
+            image_uuid = str(uuid.uuid4())
+            mime = artwork.MIME_TYPES[fmt]
+            self.images[image_uuid] = StoredImage(data, mime)
+            item: dict[str, Any] = {
+                "taskType": "imageInference",
+                "taskUUID": task["taskUUID"],
+                "imageUUID": image_uuid,
+                "seed": seed,
+            }
+            item.update(_output(output_type, base, image_uuid, fmt, data, mime))
+            if values.get("checkContent"):
+                # The emulator has no classifier: it flags prompts that ask for it, so tests can see the flag.
+                item["NSFWContent"] = "nsfw" in prompt.lower()
+            if values.get("includeCost"):
+                item["cost"] = self.spec.model.price_per_image
+            items.append(item)
+            await self._deliver(values, item, data, mime)
+        self.ledger.append(Charge(task["taskUUID"], count, round(count * self.spec.model.price_per_image, 6)))
+        return items
+
+    def _validated(self, task: Mapping[str, Any]) -> dict[str, Any]:
+        """The task's values by parameter name, or the first TaskError Runware would give."""
+        self._reject_unknown(task, ())
+        values: dict[str, Any] = {}
+        for p in self.spec.parameters.values():
+            value = p.lookup(task)
+            if value is None:
+                if p.required:
+                    raise TaskError("missingParameter", f"Missing required parameter: {p.name}.", p.name)
+                continue
+            if why := p.violation(value):
+                code = "invalidPositivePrompt" if p.name == "positivePrompt" else "invalidParameter"
+                raise TaskError(code, f"Invalid value for {p.name}: {why}.", p.name)
+            values[p.name] = value
+        for violation in self.spec.cross_violations(values):
+            raise _from_violation(violation)
+        return values
+
+    def _reject_unknown(self, node: Mapping[str, Any], prefix: tuple[str, ...]) -> None:
+        paths = [p.wire_path for p in self.spec.parameters.values()]
+        for key, value in node.items():
+            path = (*prefix, key)
+            if any(w == path for w in paths):
+                continue
+            if isinstance(value, dict) and any(w[: len(path)] == path for w in paths):
+                self._reject_unknown(cast(dict[str, Any], value), path)
+                continue
+            name = ".".join(path)
+            raise TaskError("unsupportedParameter", f"Unsupported parameter for this model: {name}.", name)
+
+    async def _deliver(self, values: Mapping[str, Any], item: Mapping[str, Any], data: bytes, mime: str) -> None:
+        """Send the image to ``uploadEndpoint`` (PUT) and its result to ``webhookURL`` (POST), best effort."""
+        targets: list[tuple[str, str, dict[str, Any]]] = []
+        if url := values.get("uploadEndpoint"):
+            targets.append(("PUT", url, {"content": data, "headers": {"Content-Type": mime}}))
+        if url := values.get("webhookURL"):
+            # [guess] The webhook envelope is not documented; {"data": [item]} matches the REST answer.
+            targets.append(("POST", url, {"json": {"data": [item]}}))
+        if not targets:
+            return
+        async with httpx2.AsyncClient(transport=self.outbound, timeout=10.0) as http:
+            for method, url, options in targets:
+                try:
+                    await http.request(method, url, **options)
+                except httpx2.HTTPError as exc:
+                    logger.warning("emulator could not deliver to %s: %s", httpx2.URL(url).host, type(exc).__name__)
+
+
+def _output(
+    output_type: object, base: str, image_uuid: str, fmt: artwork.ImageFormat, data: bytes, mime: str
+) -> dict[str, str]:
+    if output_type == "base64Data":
+        return {"imageBase64Data": base64.b64encode(data).decode()}
+    if output_type == "dataURI":
+        return {"imageDataURI": f"data:{mime};base64,{base64.b64encode(data).decode()}"}
+    return {"imageURL": f"{base}image/{image_uuid}.{artwork.EXTENSIONS[fmt]}"}
+
+
+def _from_violation(violation: Violation) -> TaskError:
+    params = list(violation.parameters)
+    code: Literal["missingParameter", "invalidParameter"] = (
+        "missingParameter" if violation.kind == "missing" else "invalidParameter"
+    )
+    return TaskError(code, violation.message[0].upper() + violation.message[1:] + ".", params)
+
+
+def _bearer(header: str) -> str:
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _entry(task: Mapping[str, Any], exc: TaskError) -> dict[str, Any]:
+    entry: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    if exc.parameter is not None:
+        entry["parameter"] = exc.parameter
+    if "taskType" in task:
+        entry["taskType"] = task["taskType"]
+    if "taskUUID" in task:
+        entry["taskUUID"] = task["taskUUID"]
+    return entry
+
+
+def _errors(exc: TaskError) -> dict[str, Any]:
+    return {"errors": [_entry({}, exc)]}
+
+
+def _refuse(exc: TaskError) -> Response:
+    return JSONResponse(_errors(exc), exc.status)
+
+
+@contextlib.asynccontextmanager
+async def serving(emulator: Emulator, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+    """Serve ``emulator`` over HTTP inside the running event loop; yields the URL to POST tasks to.
+
+    Port 0 picks a free port. The socket listens before this yields, so requests made at once
+    wait in the backlog rather than fail.
+    """
+    import uvicorn  # only the offline mode and the emulator command pay for importing it
+
+    class _Embedded(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield  # the host process owns SIGINT and SIGTERM
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    bound = sock.getsockname()[1]
+    # log_config=None: uvicorn's default config would send access lines to stdout, the MCP channel.
+    config = uvicorn.Config(emulator.app(), log_config=None, access_log=False, lifespan="off")
+    server = _Embedded(config)
+    shown = f"[{host}]" if ":" in host else host
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(server.serve, [sock])
+        try:
+            yield f"http://{shown}:{bound}/v1"
+        finally:
+            server.should_exit = True
+    sock.close()

@@ -1,0 +1,84 @@
+"""MCP prompt templates, one TOML file each under the project's ``prompts/`` folder.
+
+A template names its arguments and writes them as ``$name``; optional ones carry a default.
+The folder ships inside the wheel as ``ideogram_mcp/prompts``; a source checkout reads it from
+the top of the repository.
+"""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from collections.abc import Mapping
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from string import Template
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+
+class PromptArgumentSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    description: str
+    required: bool = False
+    default: str | None = None
+
+
+class PromptTemplate(BaseModel):
+    """One prompt: its name, what it is for, its arguments and its text."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    title: str
+    description: str
+    template: str
+    arguments: tuple[PromptArgumentSpec, ...] = ()
+
+    @model_validator(mode="after")
+    def _placeholders_are_arguments(self) -> Self:
+        declared = {a.name for a in self.arguments}
+        used = set(Template(self.template).get_identifiers())
+        if used - declared:
+            raise ValueError(f"prompt {self.name}: undeclared placeholders {sorted(used - declared)}")
+        for a in self.arguments:
+            if not a.required and a.default is None:
+                raise ValueError(f"prompt {self.name}: optional argument {a.name} needs a default")
+        return self
+
+    def render(self, given: Mapping[str, str] | None) -> str:
+        """The prompt text; raises ValueError naming missing or unknown arguments."""
+        given = dict(given or {})
+        unknown = sorted(set(given) - {a.name for a in self.arguments})
+        missing = [a.name for a in self.arguments if a.required and not given.get(a.name, "").strip()]
+        if unknown or missing:
+            parts = [f"missing required {', '.join(missing)}"] if missing else []
+            parts += [f"unknown {', '.join(unknown)}"] if unknown else []
+            known = ", ".join(a.name for a in self.arguments)
+            raise ValueError(f"prompt {self.name!r}: {'; '.join(parts)} (arguments: {known})")
+        values = {a.name: given.get(a.name, "").strip() or a.default or "" for a in self.arguments}
+        return Template(self.template).substitute(values).strip()
+
+
+def _folder() -> Traversable:
+    packaged = resources.files("ideogram_mcp").joinpath("prompts")
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "prompts"
+
+
+@functools.cache
+def load_prompts() -> dict[str, PromptTemplate]:
+    """All templates by name, read and checked once."""
+    templates: dict[str, PromptTemplate] = {}
+    for entry in sorted(_folder().iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".toml"):
+            template = PromptTemplate.model_validate(tomllib.loads(entry.read_text(encoding="utf-8")))
+            templates[template.name] = template
+    if not templates:
+        raise RuntimeError("no prompt templates found; the package is incomplete")
+    return templates

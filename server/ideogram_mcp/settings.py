@@ -1,0 +1,32 @@
+"""Configuration from the environment, in one place; the API key is a secret that never prints."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ideogram_mcp.client import DEFAULT_BASE_URL
+
+
+class Settings(BaseSettings):
+    """What the server reads from its environment (MCP clients set it in their server config)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    runware_api_key: SecretStr | None = Field(default=None, validation_alias="RUNWARE_API_KEY")
+    """Runware API key; without it generate_image explains how to get one or run offline."""
+    runware_base_url: str = Field(default=DEFAULT_BASE_URL, validation_alias="RUNWARE_BASE_URL")
+    """The full URL that task arrays are POSTed to."""
+    runware_timeout: float = Field(default=120.0, gt=0, validation_alias="RUNWARE_TIMEOUT")
+    """Seconds to wait for Runware's answer to one generation."""
+    offline: bool = Field(default=False, validation_alias=AliasChoices("offline", "IDEOGRAM_MCP_OFFLINE"))
+    """Serve from the built-in Runware emulator instead of Runware."""
+    log_level: str = Field(default="INFO", validation_alias="IDEOGRAM_MCP_LOG_LEVEL")
+
+    @field_validator("runware_api_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # MCP client configs often carry "RUNWARE_API_KEY": "" as a placeholder.
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value.strip() if isinstance(value, str) else value

@@ -1,0 +1,281 @@
+"""The model spec of Ideogram 3.0 on Runware, loaded once from ``spec.toml`` and checked.
+
+Everything that knows a size, a preset, a bound or a default reads it from here: the tools'
+input schemas, argument validation, the list tools, the emulator and the README's tables.
+The strict checks here are Runware's own rules; friendlier handling of what agents send
+(aliases, case, nearest choices) is layered on top in ``arguments``.
+"""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+import uuid
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Literal, Self
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from ideogram_mcp.sizes import Size
+
+ParameterType = Literal["string", "integer", "boolean", "string[]"]
+JSONValue = str | int | bool | list[str]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """A broken rule of the spec: which parameters, what is wrong, and Runware's kind of error."""
+
+    parameters: tuple[str, ...]
+    message: str
+    kind: Literal["missing", "invalid"] = "invalid"
+
+
+class Parameter(_Frozen):
+    """One request parameter of the model: its type, bounds, default and place on the wire."""
+
+    name: str
+    wire: str
+    type: ParameterType
+    description: str
+    required: bool = False
+    default: str | int | bool | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    min_items: int | None = None
+    format: Literal["uuid", "uri"] | None = None
+    values: dict[str, str] | None = None
+    any_case: bool = False
+    paired_with: str | None = None
+    same_length_as: str | None = None
+    requires: dict[str, str] | None = None
+    owned: str | None = None
+
+    @property
+    def exposed(self) -> bool:
+        """Whether agents set this parameter (the server owns the others)."""
+        return self.owned is None
+
+    @property
+    def wire_path(self) -> tuple[str, ...]:
+        return tuple(self.wire.split("."))
+
+    def match_value(self, value: str) -> str | None:
+        """The allowed value that ``value`` names under Runware's own rules, or None."""
+        if self.values is None:
+            return value
+        if value in self.values:
+            return value
+        if self.any_case:
+            return next((v for v in self.values if v.lower() == value.lower()), None)
+        return None
+
+    def rule(self) -> str:
+        """What a valid value looks like, in a few words."""
+        match self.type:
+            case "boolean":
+                return "true or false"
+            case "integer":
+                if self.minimum is not None and self.maximum is not None:
+                    return f"a whole number from {self.minimum} to {self.maximum}"
+                if self.minimum is not None:
+                    return f"a whole number of at least {self.minimum}"
+                return "a whole number"
+            case "string[]":
+                least = f" (at least {self.min_items})" if self.min_items else ""
+                return f"a list of strings{least}"
+            case "string":
+                if self.values is not None:
+                    return "one of " + ", ".join(self.values)
+                if self.format == "uri":
+                    return "an http(s) URL"
+                if self.format == "uuid":
+                    return "a UUID"
+                if self.min_length is not None and self.max_length is not None:
+                    return f"text of {self.min_length} to {self.max_length} characters"
+                return "text"
+
+    def violation(self, value: object) -> str | None:
+        """Why ``value`` is not valid for this parameter under Runware's rules, or None if it is."""
+        wrong = f"must be {self.rule()}"
+        match self.type:
+            case "boolean":
+                return None if isinstance(value, bool) else wrong
+            case "integer":
+                if not isinstance(value, int) or isinstance(value, bool):
+                    return wrong
+                too_low = self.minimum is not None and value < self.minimum
+                too_high = self.maximum is not None and value > self.maximum
+                return f"{wrong} (got {value})" if too_low or too_high else None
+            case "string[]":
+                if not isinstance(value, list):
+                    return wrong
+                items: list[object] = list(value)  # pyright: ignore[reportUnknownArgumentType]
+                if not all(isinstance(item, str) and item for item in items):
+                    return f"{wrong}, each a non-empty string"
+                if self.min_items is not None and len(items) < self.min_items:
+                    return f"{wrong} (got {len(items)})"
+                return None
+            case "string":
+                if not isinstance(value, str):
+                    return wrong
+                return self._string_violation(value, wrong)
+
+    def _string_violation(self, value: str, wrong: str) -> str | None:
+        if self.values is not None:
+            return None if self.match_value(value) is not None else wrong
+        if self.min_length is not None and len(value) < self.min_length:
+            return f"{wrong} (got {len(value)})"
+        if self.max_length is not None and len(value) > self.max_length:
+            return f"{wrong} (got {len(value)})"
+        if self.format == "uri":
+            parts = urlsplit(value)
+            return None if parts.scheme in ("http", "https") and parts.netloc else wrong
+        if self.format == "uuid":
+            try:
+                uuid.UUID(value)
+            except ValueError:
+                return wrong
+        return None
+
+    def place(self, task: MutableMapping[str, Any], value: object) -> None:
+        """Put ``value`` at this parameter's place in a wire task, making nested objects as needed."""
+        *parents, leaf = self.wire_path
+        node = task
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+
+    def lookup(self, task: Mapping[str, Any]) -> object | None:
+        """This parameter's value in a wire task, or None when absent."""
+        node: object = task
+        for key in self.wire_path:
+            if not isinstance(node, Mapping) or key not in node:
+                return None
+            node = node[key]  # pyright: ignore[reportUnknownVariableType]
+        return node  # pyright: ignore[reportUnknownVariableType]
+
+
+class ModelInfo(_Frozen):
+    """Identity and price of the model."""
+
+    id: str
+    name: str
+    creator: str
+    task_type: str
+    provider: str
+    price_per_image: float
+    price_tier: str
+    default_size: dict[str, int]
+
+
+class ModelSpec(_Frozen):
+    """The whole spec: the model, its sizes and its parameters."""
+
+    model: ModelInfo
+    sizes: tuple[Size, ...]
+    parameters: dict[str, Parameter]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_parameters(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("parameters"), dict):
+            params: dict[str, Any] = data["parameters"]
+            data = {**data, "parameters": {name: {"name": name, **body} for name, body in params.items()}}
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        problems: list[str] = []
+        pairs = [(s.width, s.height) for s in self.sizes]
+        if len(set(pairs)) != len(pairs):
+            problems.append("a size is listed twice")
+        if self.size(self.model.default_size["width"], self.model.default_size["height"]) is None:
+            problems.append("the default size is not a listed size")
+        wires = [p.wire for p in self.parameters.values()]
+        if len(set(wires)) != len(wires):
+            problems.append("two parameters share a wire path")
+        for p in self.parameters.values():
+            if p.default is not None and (why := p.violation(p.default)):
+                problems.append(f"{p.name}: default {why}")
+            for other in (p.paired_with, p.same_length_as, *(p.requires or {})):
+                if other is not None and other not in self.parameters:
+                    problems.append(f"{p.name}: refers to unknown parameter {other}")
+        if self.model.id not in (self.parameters["model"].values or {}):
+            problems.append("the model id is not the model parameter's value")
+        if problems:
+            raise ValueError("spec.toml is inconsistent: " + "; ".join(problems))
+        return self
+
+    @functools.cached_property
+    def _by_dimensions(self) -> dict[tuple[int, int], Size]:
+        return {(s.width, s.height): s for s in self.sizes}
+
+    def size(self, width: int, height: int) -> Size | None:
+        """The listed size of these dimensions, or None."""
+        return self._by_dimensions.get((width, height))
+
+    @property
+    def default_size(self) -> Size:
+        size = self.size(self.model.default_size["width"], self.model.default_size["height"])
+        assert size is not None  # checked at load
+        return size
+
+    @property
+    def exposed(self) -> list[Parameter]:
+        """The parameters agents set, in the spec's order."""
+        return [p for p in self.parameters.values() if p.exposed]
+
+    def effective(self, values: Mapping[str, object], name: str) -> object | None:
+        """The value a parameter has in ``values``, falling back to its default."""
+        return values[name] if name in values else self.parameters[name].default
+
+    def cross_violations(self, values: Mapping[str, object]) -> list[Violation]:
+        """Rules between parameters, for values keyed by parameter name."""
+        found: list[Violation] = []
+        for p in self.parameters.values():
+            present = p.name in values
+            if p.paired_with and present and p.paired_with not in values:
+                found.append(
+                    Violation((p.name, p.paired_with), f"{p.name} needs {p.paired_with}: they go together", "missing")
+                )
+            if p.same_length_as and present:
+                found.extend(self._same_length(p, values))
+            for other, wanted in (p.requires or {}).items():
+                if present and self.effective(values, other) != wanted:
+                    found.append(Violation((p.name, other), f"{p.name} only applies when {other} is {wanted}"))
+        width, height = values.get("width"), values.get("height")
+        if isinstance(width, int) and isinstance(height, int) and self.size(width, height) is None:
+            found.append(Violation(("width", "height"), f"{width}x{height} is not a supported size"))
+        return found
+
+    def _same_length(self, p: Parameter, values: Mapping[str, object]) -> list[Violation]:
+        assert p.same_length_as is not None
+        mine, theirs = values[p.name], values.get(p.same_length_as)
+        if theirs is None:
+            return [Violation((p.name, p.same_length_as), f"{p.name} needs {p.same_length_as}", "missing")]
+        if isinstance(mine, list) and isinstance(theirs, list) and len(mine) != len(theirs):  # pyright: ignore[reportUnknownArgumentType]
+            return [
+                Violation(
+                    (p.name, p.same_length_as),
+                    f"{p.name} has {len(mine)} items but {p.same_length_as} has {len(theirs)}"  # pyright: ignore[reportUnknownArgumentType]
+                    "; give one per reference image, in the same order",
+                )
+            ]
+        return []
+
+
+@functools.cache
+def load_spec() -> ModelSpec:
+    """The spec shipped with the package, parsed and checked once per process."""
+    text = resources.files("ideogram_mcp").joinpath("spec.toml").read_text(encoding="utf-8")
+    return ModelSpec.model_validate(tomllib.loads(text))
