@@ -58,7 +58,7 @@ _REFUSED = {
 }
 
 _SHOWN = 60
-_DIMENSIONS = re.compile(r"\s*(\d+)\s*[x×*]\s*(\d+)\s*", re.IGNORECASE)
+_DIMENSIONS = re.compile(r"\s*(\d+)\s*[x\u00d7*]\s*(\d+)\s*", re.IGNORECASE)
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
@@ -71,7 +71,7 @@ class Problem:
     message: str
 
 
-class InvalidArguments(Exception):
+class InvalidArgumentsError(Exception):
     """The arguments cannot be sent; ``problems`` says every reason found."""
 
     def __init__(self, problems: list[Problem]) -> None:
@@ -120,7 +120,7 @@ class Generation:
 
 
 def parse(spec: ModelSpec, arguments: Mapping[str, Any] | None) -> Generation:
-    """Check an agent's ``generate_image`` arguments; raise ``InvalidArguments`` listing every problem."""
+    """Check an agent's ``generate_image`` arguments; raise ``InvalidArgumentsError`` listing every problem."""
     problems: list[Problem] = []
     named = _canonical_names(spec, arguments or {}, problems)
     values: dict[str, Any] = {}
@@ -140,7 +140,7 @@ def parse(spec: ModelSpec, arguments: Mapping[str, Any] | None) -> Generation:
     if "positivePrompt" not in named:
         problems.insert(0, Problem("positivePrompt", "required: describe the image to generate."))
     if problems:
-        raise InvalidArguments(problems)
+        raise InvalidArgumentsError(problems)
     return Generation(values)
 
 
@@ -233,7 +233,10 @@ def _choice(p: Parameter, raw: str) -> tuple[str | None, str | None]:
     hint = f" Closest: {_either(close)}." if close else ""
     if len(allowed) <= 12:
         return None, f"{_show(raw)} is not allowed.{hint} Allowed: {', '.join(allowed)}."
-    return None, f"{_show(raw)} is not one of the {len(allowed)} allowed values.{hint} Call list_style_presets for all."
+    return (
+        None,
+        f"{_show(raw)} is not one of the {len(allowed)} allowed values.{hint} Call list_style_presets for all.",
+    )
 
 
 def _resolve_size(spec: ModelSpec, named: Mapping[str, Any], values: dict[str, Any], problems: list[Problem]) -> None:
@@ -249,7 +252,12 @@ def _resolve_size(spec: ModelSpec, named: Mapping[str, Any], values: dict[str, A
         size = sizes.for_ratio(spec.sizes, ratio) if isinstance(ratio, str) else None
         if size is None:
             listed = ", ".join(sizes.ratios(spec.sizes))
-            problems.append(Problem(ASPECT_RATIO, f"expected a ratio like '16:9' or '1.5'; got {_show(ratio)}. Listed: {listed}."))
+            problems.append(
+                Problem(
+                    ASPECT_RATIO,
+                    f"expected a ratio like '16:9' or '1.5'; got {_show(ratio)}. Listed: {listed}.",
+                )
+            )
             return
         values["width"], values["height"] = size.width, size.height
         return

@@ -42,7 +42,7 @@ def render(
     """Draw and encode one picture."""
     rng = random.Random(seed)
     top, bottom = _colour(rng), _colour(rng)
-    gradient = Image.linear_gradient("L").resize((width, height))
+    gradient: Image.Image = Image.linear_gradient("L").resize((width, height))  # pyright: ignore[reportUnknownMemberType]
     picture = ImageOps.colorize(gradient, top, bottom).convert("RGB")
     draw = ImageDraw.Draw(picture, "RGBA")
     short = min(width, height)

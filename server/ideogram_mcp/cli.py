@@ -25,7 +25,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
-        "--offline", action="store_true", help="generate with the built-in Runware emulator (no key, no network)"
+        "--offline",
+        action="store_true",
+        help="generate with the built-in Runware emulator (no key, no network)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     emulator = commands.add_parser("emulator", help="serve the Runware emulator over HTTP on loopback")
@@ -35,7 +37,10 @@ def main(argv: list[str] | None = None) -> None:
     show = commands.add_parser("demo", help="run an MCP client session against this server and save the images")
     show.add_argument("--output-dir", type=Path, default=Path("ideogram-output"))
     show.add_argument(
-        "--offline", dest="demo_offline", action="store_true", help="use the emulator even when RUNWARE_API_KEY is set"
+        "--offline",
+        dest="demo_offline",
+        action="store_true",
+        help="use the emulator even when RUNWARE_API_KEY is set",
     )
     args = parser.parse_args(argv)
 

@@ -10,7 +10,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import httpx2
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -135,7 +135,7 @@ class RunwareClient:
                 raise RunwareResponseError(f"Runware sent a result item this client cannot read: {exc}") from exc
         errors = tuple(e for e in reply.errors if e.task_uuid in (None, task_uuid))
         if not images:
-            raise api_error(reply.status, errors) if errors else RunwareResponseError("Runware sent no images")
+            raise (api_error(reply.status, errors) if errors else RunwareResponseError("Runware sent no images"))
         return InferenceResult(tuple(images), errors)
 
 
@@ -153,12 +153,12 @@ def _parse(response: httpx2.Response) -> Reply:
         raise RunwareResponseError(f"HTTP {response.status_code} with a non-JSON body") from None
     if not isinstance(body, dict):
         raise RunwareResponseError("Runware's answer is not a JSON object")
-    fields: dict[str, object] = body  # pyright: ignore[reportUnknownVariableType]
-    data = fields.get("data") or []
+    fields = cast(dict[str, object], body)
+    data: object = fields.get("data") or []
     if not isinstance(data, list):
         raise RunwareResponseError("Runware's 'data' is not a list")
-    items = tuple(item for item in data if isinstance(item, dict))  # pyright: ignore[reportUnknownVariableType]
-    return Reply(response.status_code, items, _error_details(fields))  # pyright: ignore[reportUnknownArgumentType]
+    items = tuple(cast(dict[str, Any], item) for item in cast(list[object], data) if isinstance(item, dict))
+    return Reply(response.status_code, items, _error_details(fields))
 
 
 def _error_details(body: Mapping[str, object]) -> tuple[ErrorDetail, ...]:
@@ -166,20 +166,20 @@ def _error_details(body: Mapping[str, object]) -> tuple[ErrorDetail, ...]:
     raw = body.get("errors", body.get("error"))
     if raw is None:
         return ()
-    entries: list[object] = raw if isinstance(raw, list) else [raw]  # pyright: ignore[reportUnknownVariableType]
+    entries = cast(list[object], raw) if isinstance(raw, list) else [raw]
     return tuple(_detail(entry) for entry in entries)
 
 
 def _detail(entry: object) -> ErrorDetail:
     if not isinstance(entry, dict):
         return ErrorDetail(code="unknown", message=str(entry))
-    fields: dict[str, object] = entry  # pyright: ignore[reportUnknownVariableType]
+    fields = cast(dict[str, object], entry)
     code = str(fields.get("code") or "unknown")
     parameter = fields.get("parameter")
     if isinstance(parameter, str):
         params: tuple[str, ...] = (parameter,)
     elif isinstance(parameter, list):
-        params = tuple(str(p) for p in parameter)  # pyright: ignore[reportUnknownVariableType]
+        params = tuple(str(p) for p in cast(list[object], parameter))
     else:
         params = ()
     task_uuid = fields.get("taskUUID")

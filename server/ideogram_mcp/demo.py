@@ -11,8 +11,9 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import anyio
 import httpx2
 import mcp_types as types
 from mcp import Client, StdioServerParameters
@@ -62,7 +63,7 @@ async def run(output_dir: Path, offline: bool) -> int:
     where = "offline: built-in Runware emulator, placeholder pictures, no cost" if offline else "LIVE Runware API"
     _say(f"ideogram-mcp demo ({where})")
     _say(f"spawning MCP server over stdio: {' '.join(command[1:])}")
-    output_dir.mkdir(parents=True, exist_ok=True)
+    await anyio.Path(output_dir).mkdir(parents=True, exist_ok=True)
     server = StdioServerParameters(command=command[0], args=command[1:], env=env)
     saved: list[Path] = []
     total = 0.0
@@ -71,18 +72,20 @@ async def run(output_dir: Path, offline: bool) -> int:
         _say(f"tools: {', '.join(t.name for t in listed.tools)}")
 
         sizes = await client.call_tool("list_sizes", {"ratio": "16:9"})
-        found = (sizes.structured_content or {}).get("sizes", [])
+        found = _data(sizes)["sizes"]
         shown = ", ".join(f"{s['width']}x{s['height']}" for s in found)
         _say(f"list_sizes ratio=16:9 -> {shown}")
 
         presets = await client.call_tool("list_style_presets", {})
-        names = [p["name"] for p in (presets.structured_content or {}).get("stylePresets", [])]
+        names = [p["name"] for p in _data(presets)["stylePresets"]]
         _say(f"list_style_presets -> {len(names)} presets ({', '.join(names[:4])}, ...)")
 
         prompts = await client.list_prompts()
         _say(f"prompts: {', '.join(p.name for p in prompts.prompts)}")
 
-        refused = await client.call_tool("generate_image", {"positivePrompt": "a lighthouse", "width": 1920, "height": 1080})
+        refused = await client.call_tool(
+            "generate_image", {"positivePrompt": "a lighthouse", "width": 1920, "height": 1080}
+        )
         _say(f"generate_image 1920x1080 -> refused before any request (is_error={refused.is_error}):")
         _say("   " + _text(refused).replace("\n", "\n   "))
 
@@ -91,7 +94,7 @@ async def run(output_dir: Path, offline: bool) -> int:
             if result.is_error:
                 _say(f"generate_image {name} failed: {_text(result)}")
                 return 1
-            made = result.structured_content or {}
+            made = _data(result)
             total += made.get("totalCost") or 0.0
             for n, image in enumerate(made.get("images", []), 1):
                 path = await _save(http, image, output_dir / f"{name}-{n}-seed{image['seed']}")
@@ -102,6 +105,10 @@ async def run(output_dir: Path, offline: bool) -> int:
                 )
     _say(f"done: {len(saved)} images in {output_dir}/, total cost ${total:.2f}")
     return 0
+
+
+def _data(result: types.CallToolResult) -> dict[str, Any]:
+    return cast(dict[str, Any], result.structured_content or {})
 
 
 def _text(result: types.CallToolResult) -> str:
@@ -115,6 +122,6 @@ async def _save(http: httpx2.AsyncClient, image: dict[str, Any], stem: Path) -> 
     if picture.size != (image["width"], image["height"]):
         raise RuntimeError(f"image is {picture.size}, expected {image['width']}x{image['height']}")
     path = stem.with_suffix("." + {"JPEG": "jpg"}.get(picture.format or "", (picture.format or "bin").lower()))
-    path.write_bytes(response.content)
-    path.with_suffix(".json").write_text(json.dumps(image, indent=2) + "\n")
+    await anyio.Path(path).write_bytes(response.content)
+    await anyio.Path(path.with_suffix(".json")).write_text(json.dumps(image, indent=2) + "\n")
     return path

@@ -15,14 +15,14 @@ Where Runware's behaviour is not documented the emulator guesses; those places s
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
-import contextlib
 import random
 import socket
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
@@ -324,7 +324,7 @@ def _refuse(exc: TaskError) -> Response:
 
 
 @contextlib.asynccontextmanager
-async def serving(emulator: Emulator, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+async def serving(emulator: Emulator, host: str = "127.0.0.1", port: int = 0) -> AsyncGenerator[str]:
     """Serve ``emulator`` over HTTP inside the running event loop; yields the URL to POST tasks to.
 
     Port 0 picks a free port. The socket listens before this yields, so requests made at once
@@ -334,7 +334,7 @@ async def serving(emulator: Emulator, host: str = "127.0.0.1", port: int = 0) ->
 
     class _Embedded(uvicorn.Server):
         @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
+        def capture_signals(self) -> Generator[None]:
             yield  # the host process owns SIGINT and SIGTERM
 
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)

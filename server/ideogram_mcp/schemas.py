@@ -97,21 +97,27 @@ def no_input() -> dict[str, Any]:
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+    model_config = ConfigDict(serialize_by_alias=True)
 
 
 class GeneratedImage(_Out):
     """One image made by generate_image."""
 
-    image_uuid: str = Field(alias="imageUUID", description="Runware's id of the image; usable as a reference image.")
-    image_url: str = Field(alias="imageURL", description="Where the image can be downloaded; the link expires.")
+    image_uuid: str = Field(
+        serialization_alias="imageUUID", description="Runware's id of the image; usable as a reference image."
+    )
+    image_url: str = Field(
+        serialization_alias="imageURL", description="Where the image can be downloaded; the link expires."
+    )
     seed: int | None = Field(default=None, description="Seed the model used for this image.")
     width: int
     height: int
     format: str = Field(description="File format: JPG, PNG or WEBP.")
     cost: float | None = Field(default=None, description="Price of this image in USD, as Runware reported it.")
     nsfw_content: bool | None = Field(
-        default=None, alias="NSFWContent", description="Safety check verdict; present only when checkContent was on."
+        default=None,
+        serialization_alias="NSFWContent",
+        description="Safety check verdict; present only when checkContent was on.",
     )
 
 
@@ -119,9 +125,11 @@ class GenerateImageOutput(_Out):
     """What generate_image made."""
 
     model: str = Field(description="Runware model id used.")
-    task_uuid: str = Field(alias="taskUUID", description="Id of the Runware task.")
+    task_uuid: str = Field(serialization_alias="taskUUID", description="Id of the Runware task.")
     images: list[GeneratedImage]
-    total_cost: float | None = Field(default=None, alias="totalCost", description="Sum of the images' prices in USD.")
+    total_cost: float | None = Field(
+        default=None, serialization_alias="totalCost", description="Sum of the images' prices in USD."
+    )
     errors: list[str] = Field(
         default_factory=list, description="Failures of some of the requested images, when others succeeded."
     )
@@ -156,5 +164,5 @@ class NamedValue(_Out):
 class ListStylePresetsOutput(_Out):
     """The style presets and style types generate_image accepts."""
 
-    style_presets: list[NamedValue] = Field(alias="stylePresets")
-    style_types: list[NamedValue] = Field(alias="styleTypes")
+    style_presets: list[NamedValue] = Field(serialization_alias="stylePresets")
+    style_types: list[NamedValue] = Field(serialization_alias="styleTypes")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,7 +58,9 @@ Context = ServerRequestContext[AppState]
 ToolHandler = Callable[[AppState, Mapping[str, Any]], Awaitable[types.CallToolResult]]
 
 
-def build_server(settings: Settings | None = None, *, transport: httpx2.AsyncBaseTransport | None = None) -> Server[AppState]:
+def build_server(
+    settings: Settings | None = None, *, transport: httpx2.AsyncBaseTransport | None = None
+) -> Server[AppState]:
     """A server for these settings; ``transport`` replaces the network (tests plug the emulator in)."""
     settings = settings or Settings()
     spec = load_spec()
@@ -71,7 +73,7 @@ def build_server(settings: Settings | None = None, *, transport: httpx2.AsyncBas
     }
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: Server[AppState]) -> AsyncIterator[AppState]:
+    async def lifespan(_: Server[AppState]) -> AsyncGenerator[AppState]:
         async with contextlib.AsyncExitStack() as stack:
             key, url = settings.runware_api_key, settings.runware_base_url
             if settings.offline:
@@ -170,7 +172,7 @@ def _tools(spec: ModelSpec) -> list[types.Tool]:
                 f"{spec.default_size}. Returns temporary image URLs with seed, size and cost."
             ),
             input_schema=generate_image_input(spec),
-            output_schema=GenerateImageOutput.model_json_schema(by_alias=True),
+            output_schema=GenerateImageOutput.model_json_schema(by_alias=True, mode="serialization"),
             annotations=types.ToolAnnotations(
                 read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
             ),
@@ -183,7 +185,7 @@ def _tools(spec: ModelSpec) -> list[types.Tool]:
                 "orientation; filter by ratio or orientation. Free, no network."
             ),
             input_schema=list_sizes_input(spec),
-            output_schema=ListSizesOutput.model_json_schema(by_alias=True),
+            output_schema=ListSizesOutput.model_json_schema(by_alias=True, mode="serialization"),
             annotations=listing,
         ),
         types.Tool(
@@ -194,7 +196,7 @@ def _tools(spec: ModelSpec) -> list[types.Tool]:
                 "like, and the styleType values. Free, no network."
             ),
             input_schema=no_input(),
-            output_schema=ListStylePresetsOutput.model_json_schema(by_alias=True),
+            output_schema=ListStylePresetsOutput.model_json_schema(by_alias=True, mode="serialization"),
             annotations=listing,
         ),
     ]
@@ -204,7 +206,7 @@ async def _generate_image(state: AppState, given: Mapping[str, Any]) -> types.Ca
     spec = state.spec
     try:
         generation = arguments.parse(spec, given)
-    except arguments.InvalidArguments as exc:
+    except arguments.InvalidArgumentsError as exc:
         problems = [{"argument": p.argument, "message": p.message} for p in exc.problems]
         return _error(exc.text(), {"kind": "invalid_arguments", "problems": problems})
     if state.client is None:
@@ -235,7 +237,11 @@ async def _generate_image(state: AppState, given: Mapping[str, Any]) -> types.Ca
 
 
 def _output(
-    spec: ModelSpec, generation: arguments.Generation, task_uuid: str, result: InferenceResult, key: SecretStr | None
+    spec: ModelSpec,
+    generation: arguments.Generation,
+    task_uuid: str,
+    result: InferenceResult,
+    key: SecretStr | None,
 ) -> GenerateImageOutput:
     fmt = generation.output_format
     images = [
@@ -279,16 +285,17 @@ def _summary(spec: ModelSpec, output: GenerateImageOutput, *, offline: bool) -> 
 
 
 def _links(output: GenerateImageOutput) -> list[types.ResourceLink]:
-    mime = {v: artwork.MIME_TYPES[k] for k, v in artwork.EXTENSIONS.items()}
+    known: dict[str, artwork.ImageFormat] = {"JPG": "JPG", "PNG": "PNG", "WEBP": "WEBP"}
     links: list[types.ResourceLink] = []
     for image in output.images:
-        ext = artwork.EXTENSIONS.get(image.format, "jpg")  # pyright: ignore[reportArgumentType]
+        fmt = known.get(image.format, "JPG")
+        ext, mime = artwork.EXTENSIONS[fmt], artwork.MIME_TYPES[fmt]
         links.append(
             types.ResourceLink(
                 uri=image.image_url,
                 name=f"{image.image_uuid}.{ext}",
                 title=f"Ideogram image, seed {image.seed}",
-                mime_type=mime[ext],
+                mime_type=mime,
             )
         )
     return links

@@ -14,7 +14,7 @@ Orientation = Literal["landscape", "portrait", "square"]
 ORIENTATIONS: tuple[Orientation, ...] = ("landscape", "portrait", "square")
 
 _LABEL = re.compile(r"^(?P<tier>\w+) \((?P<approx>~?)(?P<w>\d+):(?P<h>\d+)\)$")
-_RATIO = re.compile(r"^\s*~?\s*(?P<w>\d+(?:\.\d+)?)\s*[:x×/]\s*(?P<h>\d+(?:\.\d+)?)\s*$", re.IGNORECASE)
+_RATIO = re.compile(r"^\s*~?\s*(?P<w>\d+(?:\.\d+)?)\s*[:x\u00d7/]\s*(?P<h>\d+(?:\.\d+)?)\s*$", re.IGNORECASE)
 _DECIMAL = re.compile(r"^\s*(?P<r>\d+(?:\.\d+)?)\s*$")
 
 
@@ -102,7 +102,7 @@ def for_ratio(sizes: Sequence[Size], text: str) -> Size | None:
 
 
 def nearest(sizes: Iterable[Size], width: int, height: int, count: int = 3) -> list[Size]:
-    """The listed sizes most like ``width`` x ``height``: same orientation, closest ratio, then closest area."""
+    """The listed sizes most like ``width`` x ``height``: same orientation, closest ratio, then area."""
     target = width / height if width > 0 and height > 0 else 1.0
     pool = list(sizes)
     same_side = [s for s in pool if (s.aspect > 1) == (target > 1) and (s.aspect < 1) == (target < 1)]

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, cast
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -187,10 +187,12 @@ class ModelSpec(_Frozen):
 
     @model_validator(mode="before")
     @classmethod
-    def _name_parameters(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("parameters"), dict):
-            params: dict[str, Any] = data["parameters"]
-            data = {**data, "parameters": {name: {"name": name, **body} for name, body in params.items()}}
+    def _name_parameters(cls, data: object) -> object:
+        # In the file each parameter is keyed by its name; the model also carries it inside.
+        if isinstance(data, dict):
+            raw = cast(dict[str, Any], data)
+            params = cast(dict[str, dict[str, Any]], raw.get("parameters") or {})
+            return {**raw, "parameters": {name: {"name": name, **body} for name, body in params.items()}}
         return data
 
     @model_validator(mode="after")
@@ -246,7 +248,11 @@ class ModelSpec(_Frozen):
             present = p.name in values
             if p.paired_with and present and p.paired_with not in values:
                 found.append(
-                    Violation((p.name, p.paired_with), f"{p.name} needs {p.paired_with}: they go together", "missing")
+                    Violation(
+                        (p.name, p.paired_with),
+                        f"{p.name} needs {p.paired_with}: they go together",
+                        "missing",
+                    )
                 )
             if p.same_length_as and present:
                 found.extend(self._same_length(p, values))
