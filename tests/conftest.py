@@ -1,0 +1,46 @@
+"""Shared fixtures: an emulated Runware account and MCP servers wired to it in memory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx2
+import pytest
+from mcp import Client
+from pydantic import SecretStr
+
+from ideogram_mcp.emulator import Emulator
+from ideogram_mcp.server import build_server
+from ideogram_mcp.settings import Settings
+
+API_KEY = "sk-test-7f3a9c1e-SECRET"
+BASE_URL = "http://runware.test/v1"
+SEED_PAGE = Path(__file__).resolve().parents[2] / "shared" / "seed" / "ideogram-3.0-on-runware.md"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def emulator() -> Emulator:
+    return Emulator(api_key=API_KEY)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(runware_api_key=SecretStr(API_KEY), runware_base_url=BASE_URL)
+
+
+@pytest.fixture
+def transport(emulator: Emulator) -> httpx2.ASGITransport:
+    return httpx2.ASGITransport(emulator.app())
+
+
+@pytest.fixture
+async def mcp(settings: Settings, transport: httpx2.ASGITransport) -> AsyncIterator[Client]:
+    """An MCP client session with the server, whose Runware is the emulator."""
+    async with Client(build_server(settings, transport=transport)) as client:
+        yield client
