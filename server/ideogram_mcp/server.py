@@ -223,6 +223,7 @@ async def _generate_image(state: AppState, given: Mapping[str, Any]) -> types.Ca
     except errors.RunwareError as exc:
         logger.warning("generation failed: %s", type(exc).__name__)
         text, details = _describe(exc)
+        details = {k: _redact(v, state.api_key) if isinstance(v, str) else v for k, v in details.items()}
         return _error(_redact(text, state.api_key), details | {"taskUUID": task["taskUUID"]})
     output = _output(spec, generation, task["taskUUID"], result, state.api_key)
     logger.info(

@@ -1,0 +1,101 @@
+"""Figures for the README: cold start, tools/list size, memory, and offline generation latency.
+
+    uv run python benchmarks/startup.py [--runs N]
+
+Cold start is spawn -> initialize -> tools/list answered, over stdio, measured beside a bare
+MCPServer with one tool in the same run so that the machine's speed cancels out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import anyio
+import httpx2
+from mcp import Client, StdioServerParameters
+from pydantic import SecretStr
+
+from ideogram_mcp.emulator import Emulator
+from ideogram_mcp.server import build_server
+from ideogram_mcp.settings import Settings
+
+BARE = """
+from mcp.server.mcpserver import MCPServer
+
+mcp = MCPServer("bare")
+
+
+@mcp.tool()
+async def echo(text: str) -> str:
+    return text
+
+
+mcp.run()
+"""
+
+
+async def cold_start(command: list[str]) -> tuple[float, int]:
+    """Seconds from spawn to the tools/list answer, and that answer's size in bytes."""
+    started = time.perf_counter()
+    async with Client(StdioServerParameters(command=command[0], args=command[1:], env={})) as client:
+        listed = await client.list_tools()
+        elapsed = time.perf_counter() - started
+    return elapsed, len(listed.model_dump_json(by_alias=True, exclude_none=True).encode())
+
+
+def peak_child_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+async def generation_latency(runs: int) -> list[float]:
+    emulator = Emulator(api_key="bench")
+    settings = Settings(runware_api_key=SecretStr("bench"), runware_base_url="http://emulator/v1")
+    server = build_server(settings, transport=httpx2.ASGITransport(emulator.app()))
+    timings: list[float] = []
+    async with Client(server) as client:
+        for _ in range(runs):
+            started = time.perf_counter()
+            result = await client.call_tool("generate_image", {"positivePrompt": '"BENCH" poster', "aspectRatio": "1:1"})
+            timings.append(time.perf_counter() - started)
+            assert not result.is_error
+    return timings
+
+
+async def main(runs: int) -> None:
+    ours = [str(Path(sys.executable).with_name("ideogram-mcp"))]
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as script:
+        script.write(BARE)
+    bare = [sys.executable, script.name]
+    await cold_start(bare)  # warm the OS file cache for both
+    await cold_start(ours)
+    figures: dict[str, list[float]] = {"bare": [], "ours": []}
+    size = {"bare": 0, "ours": 0}
+    rss: dict[str, float] = {}
+    # Bare first: the children's peak RSS is a running maximum, and ours is the larger.
+    for name, command in (("bare", bare), ("ours", ours)):
+        for _ in range(runs):
+            elapsed, size[name] = await cold_start(command)
+            figures[name].append(elapsed)
+        rss[name] = peak_child_rss_mib()
+    Path(script.name).unlink()
+    print(f"cold start, spawn -> tools/list answered, median of {runs} (stdio):")
+    for name, label in (("bare", "bare MCPServer, 1 tool"), ("ours", "ideogram-mcp, 3 tools")):
+        print(f"  {label:24} {statistics.median(figures[name]) * 1000:6.0f} ms   tools/list {size[name]:6,} bytes")
+    print(f"peak RSS of a server process: bare {rss['bare']:.0f} MiB, ideogram-mcp <= {rss['ours']:.0f} MiB")
+    timings = await generation_latency(runs)
+    print(
+        f"generate_image 1024x1024 JPG against the in-process emulator, median of {runs}: "
+        f"{statistics.median(timings) * 1000:.0f} ms (validation + MCP + HTTP + drawing and encoding)"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=7)
+    anyio.run(main, parser.parse_args().runs)

@@ -1,0 +1,41 @@
+"""The prompt templates, as prompts/list and prompts/get serve them."""
+
+from __future__ import annotations
+
+import pytest
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+
+from ideogram_mcp.prompts import PromptTemplate
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_prompts_are_listed_with_their_arguments(mcp: Client) -> None:
+    prompts = {p.name: p for p in (await mcp.list_prompts()).prompts}
+    assert set(prompts) == {"poster", "logo", "storefront-signage"}
+    poster = prompts["poster"]
+    assert {(a.name, a.required) for a in poster.arguments or []} >= {("headline", True), ("mood", False)}
+    assert all(p.title and p.description for p in prompts.values())
+
+
+async def test_a_prompt_renders_its_arguments_and_defaults(mcp: Client) -> None:
+    got = await mcp.get_prompt("poster", {"headline": "JAZZ NIGHT", "subject": "a trio in a small club"})
+    (message,) = got.messages
+    assert message.role == "user"
+    assert message.content.type == "text"
+    body = message.content.text
+    assert '"JAZZ NIGHT"' in body and "a trio in a small club" in body
+    assert 'aspectRatio "2:3"' in body and "$" not in body
+
+
+async def test_a_missing_required_argument_is_named(mcp: Client) -> None:
+    with pytest.raises(MCPError, match="missing required subject"):
+        await mcp.get_prompt("poster", {"headline": "X"})
+    with pytest.raises(MCPError, match="Unknown prompt 'flyer'"):
+        await mcp.get_prompt("flyer", {})
+
+
+def test_a_template_with_an_undeclared_placeholder_does_not_load() -> None:
+    with pytest.raises(ValueError, match="undeclared placeholders"):
+        PromptTemplate(name="x", title="x", description="x", template="Hello $who")

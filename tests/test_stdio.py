@@ -1,0 +1,66 @@
+"""The installed command, spawned the way MCP clients spawn it, and the demo."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, cast
+
+import anyio
+import httpx2
+import mcp_types as types
+import pytest
+from mcp import Client, StdioServerParameters
+from PIL import Image
+
+pytestmark = pytest.mark.anyio
+
+COMMAND = str(Path(sys.executable).with_name("ideogram-mcp"))
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWARE_", "IDEOGRAM_MCP_"))}
+    return env | extra
+
+
+async def test_the_offline_server_over_stdio_generates_real_images() -> None:
+    server = StdioServerParameters(command=COMMAND, args=["--offline"], env=_env())
+    with anyio.fail_after(60):
+        async with Client(server) as mcp, httpx2.AsyncClient() as http:
+            tools = await mcp.list_tools()
+            assert [t.name for t in tools.tools] == ["generate_image", "list_sizes", "list_style_presets"]
+            result = await mcp.call_tool("generate_image", {"positivePrompt": '"HI" on a wall', "aspectRatio": "9:16"})
+            assert not result.is_error
+            (image,) = cast(dict[str, Any], result.structured_content)["images"]
+            picture = Image.open(io.BytesIO((await http.get(image["imageURL"])).content))
+    assert image["imageURL"].startswith("http://127.0.0.1:")
+    assert picture.size == (736, 1312) == (image["width"], image["height"])
+
+
+async def test_without_a_key_the_stdio_server_starts_lists_and_explains() -> None:
+    server = StdioServerParameters(command=COMMAND, args=[], env=_env(RUNWARE_BASE_URL="http://127.0.0.1:9/v1"))
+    with anyio.fail_after(60):
+        async with Client(server) as mcp:
+            assert len((await mcp.list_tools()).tools) == 3
+            result = await mcp.call_tool("generate_image", {"positivePrompt": "x"})
+            prompts = await mcp.list_prompts()
+    shown = "".join(b.text for b in result.content if isinstance(b, types.TextContent))
+    assert result.is_error and "RUNWARE_API_KEY is not set" in shown
+    assert [p.name for p in prompts.prompts] == ["logo", "poster", "storefront-signage"]
+
+
+def test_the_demo_leaves_real_image_files(tmp_path: Path) -> None:
+    out = tmp_path / "images"
+    done = subprocess.run(
+        [COMMAND, "demo", "--offline", "--output-dir", str(out)], env=_env(), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    pictures = {p.name.split("-")[0]: Image.open(p) for p in sorted(out.iterdir()) if p.suffix != ".json"}
+    assert len(list(out.glob("*.json"))) == 3
+    assert pictures["poster"].size == (832, 1248) and pictures["poster"].format == "PNG"
+    assert pictures["bakery"].size == (1312, 736) and pictures["bakery"].format == "JPEG"
+    assert "total cost $0.18" in done.stdout
+    assert "refused before any request" in done.stdout
