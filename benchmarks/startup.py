@@ -61,7 +61,9 @@ async def generation_latency(runs: int) -> list[float]:
     async with Client(server) as client:
         for _ in range(runs):
             started = time.perf_counter()
-            result = await client.call_tool("generate_image", {"positivePrompt": '"BENCH" poster', "aspectRatio": "1:1"})
+            result = await client.call_tool(
+                "generate_image", {"positivePrompt": '"BENCH" poster', "aspectRatio": "1:1"}
+            )
             timings.append(time.perf_counter() - started)
             assert not result.is_error
     return timings
@@ -83,7 +85,7 @@ async def main(runs: int) -> None:
             elapsed, size[name] = await cold_start(command)
             figures[name].append(elapsed)
         rss[name] = peak_child_rss_mib()
-    Path(script.name).unlink()
+    await anyio.Path(script.name).unlink()
     print(f"cold start, spawn -> tools/list answered, median of {runs} (stdio):")
     for name, label in (("bare", "bare MCPServer, 1 tool"), ("ours", "ideogram-mcp, 3 tools")):
         print(f"  {label:24} {statistics.median(figures[name]) * 1000:6.0f} ms   tools/list {size[name]:6,} bytes")

@@ -72,10 +72,18 @@ def _answer(status: int, body: object) -> httpx2.MockTransport:
 @pytest.mark.parametrize(
     ("status", "body", "raised"),
     [
-        (400, {"errors": [{"code": "invalidParameter", "message": "bad", "parameter": "width"}]}, errors.InvalidRequestError),
+        (
+            400,
+            {"errors": [{"code": "invalidParameter", "message": "bad", "parameter": "width"}]},
+            errors.InvalidRequestError,
+        ),
         (400, {"errors": [{"code": "conflictTaskUUID", "message": "dup"}]}, errors.TaskConflictError),
         (400, {"errors": [{"code": "nsfwContentDetected", "message": "no"}]}, errors.ContentRejectedError),
-        (401, {"errors": [{"code": "invalidApiKey", "message": "Invalid API key.", "parameter": "apiKey"}]}, errors.AuthenticationError),
+        (
+            401,
+            {"errors": [{"code": "invalidApiKey", "message": "Invalid API key.", "parameter": "apiKey"}]},
+            errors.AuthenticationError,
+        ),
         (402, {"errors": [{"code": "insufficientCredits", "message": "top up"}]}, errors.InsufficientCreditsError),
         (403, {"error": {"code": "forbidden", "message": "not for you"}}, errors.PermissionDeniedError),
         (404, {"error": "model not found"}, errors.NotFoundError),
@@ -110,7 +118,15 @@ async def test_a_list_parameter_in_an_error_is_kept() -> None:
 async def test_images_that_arrive_beside_errors_are_kept() -> None:
     sent = task(numberResults=2)
     body = {
-        "data": [{"taskType": "imageInference", "taskUUID": sent["taskUUID"], "imageUUID": "u1", "imageURL": "http://x/1.jpg", "seed": 5}],
+        "data": [
+            {
+                "taskType": "imageInference",
+                "taskUUID": sent["taskUUID"],
+                "imageUUID": "u1",
+                "imageURL": "http://x/1.jpg",
+                "seed": 5,
+            }
+        ],
         "errors": [{"code": "inferenceError", "message": "second image failed", "taskUUID": sent["taskUUID"]}],
     }
     async with RunwareClient(SecretStr(API_KEY), transport=_answer(200, body)) as client:
@@ -121,7 +137,10 @@ async def test_images_that_arrive_beside_errors_are_kept() -> None:
 
 @pytest.mark.parametrize(
     ("failure", "raised"),
-    [(httpx2.ReadTimeout("slow"), errors.RunwareTimeoutError), (httpx2.ConnectError("refused"), errors.RunwareConnectionError)],
+    [
+        (httpx2.ReadTimeout("slow"), errors.RunwareTimeoutError),
+        (httpx2.ConnectError("refused"), errors.RunwareConnectionError),
+    ],
 )
 async def test_transport_failures_are_wrapped(failure: Exception, raised: type[Exception]) -> None:
     def fail(request: httpx2.Request) -> httpx2.Response:
@@ -154,14 +173,16 @@ async def test_each_runware_failure_is_a_tool_error_an_agent_can_act_on(
     assert result.is_error
     assert says in shown
     assert (result.structured_content or {})["error"]["retryable"] is retryable
-    assert API_KEY not in shown and API_KEY not in json.dumps(result.structured_content)
+    assert API_KEY not in shown
+    assert API_KEY not in json.dumps(result.structured_content)
 
 
 async def test_a_key_echoed_by_upstream_is_redacted_from_the_result(mcp: Client, emulator: Emulator) -> None:
     emulator.faults.append(Fault.error(401, "invalidApiKey", f"Key {API_KEY} is unknown."))
     result = await mcp.call_tool("generate_image", {"positivePrompt": "x"})
     dumped = result.model_dump_json()
-    assert API_KEY not in dumped and "[redacted]" in dumped
+    assert API_KEY not in dumped
+    assert "[redacted]" in dumped
 
 
 async def test_a_timeout_is_a_tool_error_warning_that_the_task_may_still_be_charged(settings: Settings) -> None:

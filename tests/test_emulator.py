@@ -42,8 +42,13 @@ async def test_a_wrong_or_missing_key_gets_401_invalid_api_key(emulator: Emulato
     for key in ("wrong", None):
         answer = await post(emulator, [task()], key)
         assert answer.status_code == 401
-        assert answer.json()["errors"][0] | {} == {"code": "invalidApiKey", "message": "Invalid API key.", "parameter": "apiKey"}
-    assert emulator.received == [] and emulator.ledger == []
+        assert answer.json()["errors"][0] | {} == {
+            "code": "invalidApiKey",
+            "message": "Invalid API key.",
+            "parameter": "apiKey",
+        }
+    assert emulator.received == []
+    assert emulator.ledger == []
 
 
 async def test_an_authentication_task_first_in_the_array_also_authenticates(emulator: Emulator) -> None:
@@ -60,7 +65,11 @@ async def test_an_authentication_task_first_in_the_array_also_authenticates(emul
         ({"numberResults": 21}, "invalidParameter", "numberResults"),
         ({"seed": 3}, "unsupportedParameter", "seed"),
         ({"providerSettings": {"ideogram": {"stylePreset": "NOPE"}}}, "invalidParameter", "stylePreset"),
-        ({"providerSettings": {"ideogram": {"colorPalette": "x"}}}, "unsupportedParameter", "providerSettings.ideogram.colorPalette"),
+        (
+            {"providerSettings": {"ideogram": {"colorPalette": "x"}}},
+            "unsupportedParameter",
+            "providerSettings.ideogram.colorPalette",
+        ),
         ({"outputType": "base64Data", "ttl": 60}, "invalidParameter", ["ttl", "outputType"]),
         ({"taskUUID": "not-a-uuid"}, "invalidTaskUUID", "taskUUID"),
     ],
@@ -124,7 +133,14 @@ def test_quoted_phrases_are_found_in_straight_curly_and_single_quotes() -> None:
 async def test_costs_safety_flags_and_the_ledger(emulator: Emulator) -> None:
     answer = await post(
         emulator,
-        [task(numberResults=3, includeCost=True, safety={"checkContent": True, "mode": "fast"}, positivePrompt="nsfw test")],
+        [
+            task(
+                numberResults=3,
+                includeCost=True,
+                safety={"checkContent": True, "mode": "fast"},
+                positivePrompt="nsfw test",
+            )
+        ],
     )
     items = answer.json()["data"]
     assert [i["cost"] for i in items] == [0.06] * 3
@@ -140,7 +156,8 @@ async def test_costs_safety_flags_and_the_ledger(emulator: Emulator) -> None:
 
 async def test_without_include_cost_the_emulator_still_bills_but_does_not_report(emulator: Emulator) -> None:
     (item,) = (await post(emulator, [task()])).json()["data"]
-    assert "cost" not in item and "NSFWContent" not in item
+    assert "cost" not in item
+    assert "NSFWContent" not in item
     assert emulator.charged == pytest.approx(0.06)
 
 
@@ -152,10 +169,16 @@ async def test_results_are_uploaded_and_posted_to_webhooks() -> None:
         return httpx2.Response(200)
 
     emulator = Emulator(api_key=API_KEY, outbound=httpx2.MockTransport(receive))
-    sent = task(uploadEndpoint="https://bucket.test/put?sig=1", webhookURL="https://hooks.test/done", outputFormat="PNG")
+    sent = task(
+        uploadEndpoint="https://bucket.test/put?sig=1", webhookURL="https://hooks.test/done", outputFormat="PNG"
+    )
     (item,) = (await post(emulator, [sent])).json()["data"]
     upload, hook = delivered
-    assert (upload.method, str(upload.url), upload.headers["content-type"]) == ("PUT", sent["uploadEndpoint"], "image/png")
+    assert (upload.method, str(upload.url), upload.headers["content-type"]) == (
+        "PUT",
+        sent["uploadEndpoint"],
+        "image/png",
+    )
     assert Image.open(io.BytesIO(upload.content)).size == (1024, 1024)
     assert (hook.method, json.loads(hook.content)) == ("POST", {"data": [item]})
 

@@ -25,8 +25,10 @@ async def test_a_prompt_renders_its_arguments_and_defaults(mcp: Client) -> None:
     assert message.role == "user"
     assert message.content.type == "text"
     body = message.content.text
-    assert '"JAZZ NIGHT"' in body and "a trio in a small club" in body
-    assert 'aspectRatio "2:3"' in body and "$" not in body
+    assert '"JAZZ NIGHT"' in body
+    assert "a trio in a small club" in body
+    assert 'aspectRatio "2:3"' in body
+    assert "$" not in body
 
 
 async def test_a_missing_required_argument_is_named(mcp: Client) -> None:

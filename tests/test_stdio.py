@@ -48,19 +48,26 @@ async def test_without_a_key_the_stdio_server_starts_lists_and_explains() -> Non
             result = await mcp.call_tool("generate_image", {"positivePrompt": "x"})
             prompts = await mcp.list_prompts()
     shown = "".join(b.text for b in result.content if isinstance(b, types.TextContent))
-    assert result.is_error and "RUNWARE_API_KEY is not set" in shown
+    assert result.is_error
+    assert "RUNWARE_API_KEY is not set" in shown
     assert [p.name for p in prompts.prompts] == ["logo", "poster", "storefront-signage"]
 
 
 def test_the_demo_leaves_real_image_files(tmp_path: Path) -> None:
     out = tmp_path / "images"
     done = subprocess.run(
-        [COMMAND, "demo", "--offline", "--output-dir", str(out)], env=_env(), capture_output=True, text=True, timeout=120
+        [COMMAND, "demo", "--offline", "--output-dir", str(out)],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     pictures = {p.name.split("-")[0]: Image.open(p) for p in sorted(out.iterdir()) if p.suffix != ".json"}
     assert len(list(out.glob("*.json"))) == 3
-    assert pictures["poster"].size == (832, 1248) and pictures["poster"].format == "PNG"
-    assert pictures["bakery"].size == (1312, 736) and pictures["bakery"].format == "JPEG"
+    assert pictures["poster"].size == (832, 1248)
+    assert pictures["poster"].format == "PNG"
+    assert pictures["bakery"].size == (1312, 736)
+    assert pictures["bakery"].format == "JPEG"
     assert "total cost $0.18" in done.stdout
     assert "refused before any request" in done.stdout

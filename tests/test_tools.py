@@ -61,11 +61,16 @@ async def test_generate_image_schema_is_derived_from_the_spec(mcp: Client) -> No
 async def test_tool_annotations_tell_clients_which_tools_cost_and_which_are_free(mcp: Client) -> None:
     tools = {t.name: t for t in (await mcp.list_tools()).tools}
     generate = tools["generate_image"].annotations
-    assert generate and generate.open_world_hint is True and generate.idempotent_hint is False
+    assert generate
+    assert generate.open_world_hint is True
+    assert generate.idempotent_hint is False
     assert generate.read_only_hint is False
     for name in ("list_sizes", "list_style_presets"):
         hints = tools[name].annotations
-        assert hints and hints.read_only_hint and hints.idempotent_hint and hints.open_world_hint is False
+        assert hints
+        assert hints.read_only_hint
+        assert hints.idempotent_hint
+        assert hints.open_world_hint is False
 
 
 async def test_generate_image_sends_a_runware_task_with_everything_in_its_place(
@@ -141,7 +146,8 @@ async def test_generate_image_returns_urls_seeds_sizes_costs_and_links(
             assert image["NSFWContent"] is False
             picture = Image.open(io.BytesIO((await http.get(image["imageURL"])).content))
             assert (picture.format, picture.size) == ("JPEG", (1312, 736))
-    assert "Generated 2 image(s)" in text(result) and "$0.12" in text(result)
+    assert "Generated 2 image(s)" in text(result)
+    assert "$0.12" in text(result)
 
 
 async def test_without_a_safety_check_results_carry_no_nsfw_flag(mcp: Client, emulator: Emulator) -> None:
@@ -153,9 +159,7 @@ async def test_without_a_safety_check_results_carry_no_nsfw_flag(mcp: Client, em
 
 
 @pytest.mark.parametrize("size", load_spec().sizes, ids=str)
-async def test_every_listed_size_becomes_a_correct_runware_request(
-    size: Any, mcp: Client, emulator: Emulator
-) -> None:
+async def test_every_listed_size_becomes_a_correct_runware_request(size: Any, mcp: Client, emulator: Emulator) -> None:
     result = await mcp.call_tool("generate_image", {"positivePrompt": "x", "width": size.width, "height": size.height})
     assert not result.is_error, text(result)
     (task,) = emulator.received
@@ -249,9 +253,11 @@ async def test_list_sizes_lists_all_69_and_filters(mcp: Client) -> None:
     wide = data(await mcp.call_tool("list_sizes", {"ratio": "16:9"}))["sizes"]
     assert {(s["width"], s["height"]) for s in wide} == {(1280, 704), (1312, 736), (1344, 768), (1216, 704)}
     square = data(await mcp.call_tool("list_sizes", {"orientation": "square"}))["sizes"]
-    assert {s["ratio"] for s in square} == {"1:1"} and len(square) == 5
+    assert {s["ratio"] for s in square} == {"1:1"}
+    assert len(square) == 5
     portrait = data(await mcp.call_tool("list_sizes", {"orientation": "Portrait", "ratio": "9:16"}))["sizes"]
-    assert all(s["height"] > s["width"] for s in portrait) and len(portrait) == 4
+    assert all(s["height"] > s["width"] for s in portrait)
+    assert len(portrait) == 4
 
 
 @pytest.mark.parametrize(
@@ -264,7 +270,8 @@ async def test_list_sizes_lists_all_69_and_filters(mcp: Client) -> None:
 )
 async def test_list_sizes_explains_bad_filters(arguments: dict[str, Any], says: str, mcp: Client) -> None:
     result = await mcp.call_tool("list_sizes", arguments)
-    assert result.is_error and says in text(result)
+    assert result.is_error
+    assert says in text(result)
 
 
 async def test_list_style_presets_describes_all_62_and_the_style_types(mcp: Client) -> None:
@@ -273,10 +280,19 @@ async def test_list_style_presets_describes_all_62_and_the_style_types(mcp: Clie
     assert len(out["stylePresets"]) == 62
     assert {p["name"] for p in out["stylePresets"]} == set(load_spec().parameters["stylePreset"].values or {})
     assert all(len(p["description"]) > 15 for p in out["stylePresets"])
-    assert [t["name"] for t in out["styleTypes"]] == ["AUTO", "GENERAL", "REALISTIC", "DESIGN", "RENDER_3D", "ANIME", "FICTION"]
+    assert [t["name"] for t in out["styleTypes"]] == [
+        "AUTO",
+        "GENERAL",
+        "REALISTIC",
+        "DESIGN",
+        "RENDER_3D",
+        "ANIME",
+        "FICTION",
+    ]
     assert "WATERCOLOR: " in text(result)
     refused = await mcp.call_tool("list_style_presets", {"filter": "x"})
-    assert refused.is_error and "takes no arguments" in text(refused)
+    assert refused.is_error
+    assert "takes no arguments" in text(refused)
 
 
 async def test_an_unknown_tool_is_a_protocol_error_naming_the_tools(mcp: Client) -> None:
@@ -291,7 +307,8 @@ async def test_without_a_key_tools_list_and_generate_explains_the_fix(emulator: 
         assert not (await mcp.call_tool("list_sizes", {})).is_error
         result = await mcp.call_tool("generate_image", {"positivePrompt": "x"})
     assert result.is_error
-    assert "RUNWARE_API_KEY" in text(result) and "--offline" in text(result)
+    assert "RUNWARE_API_KEY" in text(result)
+    assert "--offline" in text(result)
     assert emulator.received == []
 
 
@@ -299,4 +316,5 @@ async def test_a_blank_key_counts_as_no_key(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("RUNWARE_API_KEY", "  ")
     assert Settings().runware_api_key is None
     monkeypatch.setenv("RUNWARE_API_KEY", API_KEY)
-    assert API_KEY not in repr(Settings()) and API_KEY not in str(Settings().model_dump())
+    assert API_KEY not in repr(Settings())
+    assert API_KEY not in str(Settings().model_dump())
