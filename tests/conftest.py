@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -17,6 +19,19 @@ from ideogram_mcp.settings import Settings
 API_KEY = "sk-test-7f3a9c1e-SECRET"
 BASE_URL = "http://runware.test/v1"
 SEED_PAGE = Path(__file__).resolve().parents[2] / "shared" / "seed" / "ideogram-3.0-on-runware.md"
+
+
+def task(**extra: Any) -> dict[str, Any]:
+    """A valid imageInference task as it goes on the wire, with ``extra`` fields set or replaced."""
+    return {
+        "taskType": "imageInference",
+        "taskUUID": str(uuid.uuid4()),
+        "model": "ideogram:4@1",
+        "positivePrompt": 'a sign reading "OPEN"',
+        "width": 1024,
+        "height": 1024,
+        **extra,
+    }
 
 
 @pytest.fixture

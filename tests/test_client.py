@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
-from typing import Any
 
 import httpx2
 import mcp_types as types
@@ -18,21 +16,9 @@ from ideogram_mcp.emulator import Emulator, Fault, serving
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 
-from .conftest import API_KEY, BASE_URL
+from .conftest import API_KEY, BASE_URL, task
 
 pytestmark = pytest.mark.anyio
-
-
-def task(**extra: Any) -> dict[str, Any]:
-    return {
-        "taskType": "imageInference",
-        "taskUUID": str(uuid.uuid4()),
-        "model": "ideogram:4@1",
-        "positivePrompt": 'a sign reading "OPEN"',
-        "width": 1024,
-        "height": 1024,
-        **extra,
-    }
 
 
 async def test_the_client_generates_against_the_emulator_over_real_loopback_http(emulator: Emulator) -> None:

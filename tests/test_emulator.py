@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import uuid
 from typing import Any
 
 import httpx2
@@ -15,21 +14,9 @@ from PIL import Image
 from ideogram_mcp import artwork
 from ideogram_mcp.emulator import Emulator, Fault
 
-from .conftest import API_KEY, BASE_URL
+from .conftest import API_KEY, BASE_URL, task
 
 pytestmark = pytest.mark.anyio
-
-
-def task(**extra: Any) -> dict[str, Any]:
-    return {
-        "taskType": "imageInference",
-        "taskUUID": str(uuid.uuid4()),
-        "model": "ideogram:4@1",
-        "positivePrompt": 'a sign reading "OPEN"',
-        "width": 1024,
-        "height": 1024,
-        **extra,
-    }
 
 
 async def post(emulator: Emulator, body: Any, key: str | None = API_KEY) -> httpx2.Response:

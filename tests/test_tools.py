@@ -58,6 +58,21 @@ async def test_generate_image_schema_is_derived_from_the_spec(mcp: Client) -> No
     assert not {"taskType", "taskUUID", "model", "outputType", "deliveryMethod", "includeCost"} & set(props)
 
 
+async def test_clients_on_the_2025_11_25_handshake_get_the_same_service(
+    settings: Settings, transport: httpx2.ASGITransport, emulator: Emulator
+) -> None:
+    async with Client(build_server(settings, transport=transport), mode="legacy") as legacy:
+        assert [t.name for t in (await legacy.list_tools()).tools] == [
+            "generate_image",
+            "list_sizes",
+            "list_style_presets",
+        ]
+        result = await legacy.call_tool("generate_image", {"positivePrompt": "x", "aspectRatio": "3:2"})
+    assert not result.is_error, text(result)
+    assert data(result)["images"][0]["width"] == 1248
+    assert len(emulator.received) == 1
+
+
 async def test_tool_annotations_tell_clients_which_tools_cost_and_which_are_free(mcp: Client) -> None:
     tools = {t.name: t for t in (await mcp.list_tools()).tools}
     generate = tools["generate_image"].annotations
