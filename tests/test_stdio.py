@@ -16,6 +16,8 @@ import pytest
 from mcp import Client, StdioServerParameters
 from PIL import Image
 
+from ideogram_mcp.emulator import Emulator, serving
+
 pytestmark = pytest.mark.anyio
 
 COMMAND = str(Path(sys.executable).with_name("ideogram-mcp"))
@@ -51,6 +53,19 @@ async def test_without_a_key_the_stdio_server_starts_lists_and_explains() -> Non
     assert result.is_error
     assert "RUNWARE_API_KEY is not set" in shown
     assert [p.name for p in prompts.prompts] == ["logo", "poster", "storefront-signage"]
+
+
+async def test_the_stdio_server_uses_any_runware_compatible_server_at_runware_base_url() -> None:
+    emulator = Emulator(api_key="sk-stdio-test")
+    with anyio.fail_after(60):
+        async with serving(emulator) as url:
+            env = _env(RUNWARE_BASE_URL=url, RUNWARE_API_KEY="sk-stdio-test")
+            async with Client(StdioServerParameters(command=COMMAND, args=[], env=env)) as mcp:
+                result = await mcp.call_tool("generate_image", {"positivePrompt": "x", "width": 512, "height": 1536})
+    assert not result.is_error
+    (task,) = emulator.received
+    assert (task["width"], task["height"], task["model"]) == (512, 1536, "ideogram:4@1")
+    assert emulator.charged == 0.06
 
 
 def test_the_demo_leaves_real_image_files(tmp_path: Path) -> None:

@@ -165,6 +165,16 @@ async def test_generate_image_returns_urls_seeds_sizes_costs_and_links(
     assert "$0.12" in text(result)
 
 
+async def test_generate_image_reports_progress_to_clients_that_ask(mcp: Client) -> None:
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
+
+    await mcp.call_tool("generate_image", {"prompt": "x", "numberResults": 2}, progress_callback=on_progress)
+    assert seen == [(0, 1, "Generating 2 image(s) at 1024x1024"), (1, 1, "Generated 2 image(s)")]
+
+
 async def test_without_a_safety_check_results_carry_no_nsfw_flag(mcp: Client, emulator: Emulator) -> None:
     result = await mcp.call_tool("generate_image", {"prompt": "a red fox"})
     (image,) = data(result)["images"]

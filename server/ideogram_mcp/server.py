@@ -55,7 +55,7 @@ class AppState:
 
 
 Context = ServerRequestContext[AppState]
-ToolHandler = Callable[[AppState, Mapping[str, Any]], Awaitable[types.CallToolResult]]
+ToolHandler = Callable[[Context, Mapping[str, Any]], Awaitable[types.CallToolResult]]
 
 
 def build_server(
@@ -95,9 +95,8 @@ def build_server(
         handler = handlers.get(params.name)
         if handler is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool {params.name!r}. Tools: {', '.join(handlers)}.")
-        state = ctx.lifespan_context
         try:
-            return await handler(state, params.arguments or {})
+            return await handler(ctx, params.arguments or {})
         except Exception:
             logger.exception("tool %s failed unexpectedly", params.name)
             return _error("The server hit an internal error; nothing more is known. Its log (stderr) has details.")
@@ -202,7 +201,8 @@ def _tools(spec: ModelSpec) -> list[types.Tool]:
     ]
 
 
-async def _generate_image(state: AppState, given: Mapping[str, Any]) -> types.CallToolResult:
+async def _generate_image(ctx: Context, given: Mapping[str, Any]) -> types.CallToolResult:
+    state = ctx.lifespan_context
     spec = state.spec
     try:
         generation = arguments.parse(spec, given)
@@ -217,6 +217,8 @@ async def _generate_image(state: AppState, given: Mapping[str, Any]) -> types.Ca
             {"kind": "not_configured"},
         )
     task = generation.to_task(spec)
+    count = generation.values.get("numberResults", 1)
+    await ctx.session.report_progress(0, 1, f"Generating {count} image(s) at {generation.width}x{generation.height}")
     started = time.perf_counter()
     try:
         result = await state.client.image_inference(task)
@@ -226,6 +228,7 @@ async def _generate_image(state: AppState, given: Mapping[str, Any]) -> types.Ca
         details = {k: _redact(v, state.api_key) if isinstance(v, str) else v for k, v in details.items()}
         return _error(_redact(text, state.api_key), details | {"taskUUID": task["taskUUID"]})
     output = _output(spec, generation, task["taskUUID"], result, state.api_key)
+    await ctx.session.report_progress(1, 1, f"Generated {len(output.images)} image(s)")
     logger.info(
         "generated %d image(s) %dx%d in %.1fs, cost %s",
         len(output.images),
@@ -369,8 +372,8 @@ def _unexpected(given: Mapping[str, Any], allowed: set[str]) -> types.CallToolRe
     return _error(f"Unknown argument(s) {', '.join(extra)}: this tool {takes}.", {"kind": "invalid_arguments"})
 
 
-async def _list_sizes(state: AppState, given: Mapping[str, Any]) -> types.CallToolResult:
-    spec = state.spec
+async def _list_sizes(ctx: Context, given: Mapping[str, Any]) -> types.CallToolResult:
+    spec = ctx.lifespan_context.spec
     if refused := _unexpected(given, {"ratio", "orientation"}):
         return refused
     chosen = list(spec.sizes)
@@ -407,10 +410,10 @@ async def _list_sizes(state: AppState, given: Mapping[str, Any]) -> types.CallTo
     return _ok(output, "\n".join(lines))
 
 
-async def _list_style_presets(state: AppState, given: Mapping[str, Any]) -> types.CallToolResult:
+async def _list_style_presets(ctx: Context, given: Mapping[str, Any]) -> types.CallToolResult:
     if refused := _unexpected(given, set()):
         return refused
-    params = state.spec.parameters
+    params = ctx.lifespan_context.spec.parameters
     presets = [NamedValue(name=k, description=v) for k, v in (params["stylePreset"].values or {}).items()]
     style_types = [NamedValue(name=k, description=v) for k, v in (params["styleType"].values or {}).items()]
     output = ListStylePresetsOutput(style_presets=presets, style_types=style_types)
