@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+import mcp_types as types
 import pytest
 from mcp import Client
 from pydantic import SecretStr
 
 from ideogram_mcp.emulator import Emulator
-from ideogram_mcp.server import build_server
+from ideogram_mcp.server import ERROR_META, build_server
 from ideogram_mcp.settings import Settings
 
 API_KEY = "sk-test-7f3a9c1e-SECRET"
@@ -32,6 +33,13 @@ def task(**extra: Any) -> dict[str, Any]:
         "height": 1024,
         **extra,
     }
+
+
+def error_of(result: types.CallToolResult) -> dict[str, Any]:
+    """The error data a tool error carries in its ``_meta``; tool errors have no structured content."""
+    assert result.is_error
+    assert result.structured_content is None
+    return (result.meta or {})[ERROR_META]
 
 
 @pytest.fixture

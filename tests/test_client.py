@@ -16,7 +16,7 @@ from ideogram_mcp.emulator import Emulator, Fault, serving
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 
-from .conftest import API_KEY, BASE_URL, task
+from .conftest import API_KEY, BASE_URL, error_of, task
 
 pytestmark = pytest.mark.anyio
 
@@ -158,9 +158,9 @@ async def test_each_runware_failure_is_a_tool_error_an_agent_can_act_on(
     shown = "\n".join(b.text for b in result.content if isinstance(b, types.TextContent))
     assert result.is_error
     assert says in shown
-    assert (result.structured_content or {})["error"]["retryable"] is retryable
+    assert error_of(result)["retryable"] is retryable
     assert API_KEY not in shown
-    assert API_KEY not in json.dumps(result.structured_content)
+    assert API_KEY not in json.dumps(error_of(result))
 
 
 async def test_a_key_echoed_by_upstream_is_redacted_from_the_result(mcp: Client, emulator: Emulator) -> None:
@@ -180,4 +180,4 @@ async def test_a_timeout_is_a_tool_error_warning_that_the_task_may_still_be_char
     shown = "\n".join(b.text for b in result.content if isinstance(b, types.TextContent))
     assert result.is_error
     assert "may still finish and be charged" in shown
-    assert (result.structured_content or {})["error"]["retryable"] is True
+    assert error_of(result)["retryable"] is True

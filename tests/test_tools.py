@@ -20,7 +20,7 @@ from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 from ideogram_mcp.spec import load_spec
 
-from .conftest import API_KEY
+from .conftest import API_KEY, error_of
 
 pytestmark = pytest.mark.anyio
 
@@ -228,13 +228,13 @@ async def test_bad_arguments_get_an_actionable_error_and_never_reach_runware(
     assert result.is_error
     assert says in text(result)
     assert "nothing was charged" in text(result)
-    assert data(result)["error"]["kind"] == "invalid_arguments"
+    assert error_of(result)["kind"] == "invalid_arguments"
     assert emulator.received == []
 
 
 async def test_every_problem_is_reported_at_once(mcp: Client) -> None:
     result = await mcp.call_tool("generate_image", {"positivePrompt": "x", "numberResults": 0, "stylePreset": "nope"})
-    problems = data(result)["error"]["problems"]
+    problems = error_of(result)["problems"]
     assert [p["argument"] for p in problems] == ["numberResults", "stylePreset"]
 
 
@@ -295,7 +295,7 @@ async def test_list_sizes_lists_all_69_and_filters(mcp: Client) -> None:
 )
 async def test_list_sizes_explains_bad_filters(arguments: dict[str, Any], says: str, mcp: Client) -> None:
     result = await mcp.call_tool("list_sizes", arguments)
-    assert result.is_error
+    assert error_of(result)["kind"] == "invalid_arguments"
     assert says in text(result)
 
 
@@ -316,7 +316,7 @@ async def test_list_style_presets_describes_all_62_and_the_style_types(mcp: Clie
     ]
     assert "WATERCOLOR: " in text(result)
     refused = await mcp.call_tool("list_style_presets", {"filter": "x"})
-    assert refused.is_error
+    assert error_of(refused)["kind"] == "invalid_arguments"
     assert "takes no arguments" in text(refused)
 
 

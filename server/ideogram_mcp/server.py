@@ -42,6 +42,8 @@ from ideogram_mcp.spec import ModelSpec, load_spec
 logger = logging.getLogger(__name__)
 
 EMULATOR_KEY = "offline-emulator-key"
+ERROR_META = "ideogram-mcp/error"
+"""Key in a tool error's ``_meta`` holding the error as data (kind, Runware's code, retryable ...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,10 +353,12 @@ def _ok(output: BaseModel, text: str, extra: list[types.ResourceLink] | None = N
 
 
 def _error(text: str, details: dict[str, Any] | None = None) -> types.CallToolResult:
+    # No structuredContent: clients such as the TypeScript SDK check it against the tool's output
+    # schema even on errors, and would turn this tool error into a protocol error.
     return types.CallToolResult(
         content=[types.TextContent(text=text)],
-        structured_content={"error": details or {"kind": "internal"}},
         is_error=True,
+        meta={ERROR_META: details or {"kind": "internal"}},
     )
 
 

@@ -102,11 +102,14 @@ def for_ratio(sizes: Sequence[Size], text: str) -> Size | None:
 
 
 def nearest(sizes: Iterable[Size], width: int, height: int, count: int = 3) -> list[Size]:
-    """The listed sizes most like ``width`` x ``height``: same orientation, closest ratio, then area."""
+    """The listed sizes most like ``width`` x ``height``: same orientation, closest ratio, then area.
+
+    The orientation is that of the closest listed ratio, so a square request also gets near-square sizes.
+    """
     target = width / height if width > 0 and height > 0 else 1.0
     pool = list(sizes)
-    same_side = [s for s in pool if (s.aspect > 1) == (target > 1) and (s.aspect < 1) == (target < 1)]
-    candidates = same_side or pool
+    closest = min(pool, key=lambda s: _ratio_distance(s.aspect, target))
+    candidates = [s for s in pool if s.orientation == closest.orientation]
     area = max(width, 1) * max(height, 1)
     ranked = sorted(
         candidates,
