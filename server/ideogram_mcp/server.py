@@ -358,7 +358,7 @@ def _error(text: str, details: dict[str, Any] | None = None) -> types.CallToolRe
     return types.CallToolResult(
         content=[types.TextContent(text=text)],
         is_error=True,
-        meta={ERROR_META: details or {"kind": "internal"}},
+        _meta={ERROR_META: details or {"kind": "internal"}},
     )
 
 
