@@ -206,9 +206,24 @@ async def test_every_listed_size_becomes_a_correct_runware_request(size: Any, mc
         ({"positivePrompt": "x", "ttl": 30}, "at least 60"),
         ({"positivePrompt": "x", "webhookURL": "not a url"}, "an http(s) URL"),
         ({"positivePrompt": "x", "characterReferenceImages": []}, "at least 1"),
-        ({"positivePrompt": "x", "characterReferenceImagesMask": ["m"]}, "needs characterReferenceImages"),
         (
-            {"positivePrompt": "x", "characterReferenceImages": ["a", "b"], "characterReferenceImagesMask": ["m"]},
+            {"positivePrompt": "x", "styleReferenceImages": ["https://e.com/a.png", "/home/me/ref.png"]},
+            "item 2 is none",
+        ),
+        (
+            {"positivePrompt": "x", "characterReferenceImages": ["ftp://e.com/a.png"]},
+            "a public http(s) URL, a data URI",
+        ),
+        (
+            {"positivePrompt": "x", "characterReferenceImagesMask": ["https://e.com/m.png"]},
+            "needs characterReferenceImages",
+        ),
+        (
+            {
+                "positivePrompt": "x",
+                "characterReferenceImages": ["https://e.com/a.png", "https://e.com/b.png"],
+                "characterReferenceImagesMask": ["https://e.com/m.png"],
+            },
             "has 1 items but characterReferenceImages has 2",
         ),
         ({"positivePrompt": "x", "aspectRatio": "wide"}, "expected a ratio like '16:9'"),
@@ -255,7 +270,21 @@ async def test_a_long_bad_prompt_is_not_echoed_back(mcp: Client) -> None:
         ({"prompt": "x", "aspect_ratio": "21:9"}, {"width": 1472, "height": 640}),
         ({"prompt": "x", "aspectRatio": "1.5"}, {"width": 1248, "height": 832}),
         ({"prompt": "x", "checkContent": "yes"}, {"safety": {"checkContent": True, "mode": "fast"}}),
-        ({"prompt": "x", "styleReferenceImages": "https://e.com/a.png"}, {}),
+        (
+            {"prompt": "x", "styleReferenceImages": "https://e.com/a.png"},
+            {"styleReferenceImages": ["https://e.com/a.png"]},
+        ),
+        (
+            {
+                "prompt": "x",
+                "characterReferenceImages": [
+                    "data:image/png;base64,iVBORw0KGgo=",
+                    "6f1c1b9e-2b7a-4c3e-9a57-0d1e2f3a4b5c",
+                ],
+                "characterReferenceImagesMask": ["iVBORw0KGgoAAAANSUhEUgAA", "iVBORw0KGgoAAAANSUhEUgAA"],
+            },
+            {"characterReferenceImagesMask": ["iVBORw0KGgoAAAANSUhEUgAA", "iVBORw0KGgoAAAANSUhEUgAA"]},
+        ),
         ({"prompt": "  x  ", "negativePrompt": None}, {"positivePrompt": "x"}),
     ],
 )

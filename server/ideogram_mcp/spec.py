@@ -9,6 +9,7 @@ The strict checks here are Runware's own rules; friendlier handling of what agen
 from __future__ import annotations
 
 import functools
+import re
 import tomllib
 import uuid
 from collections.abc import Mapping, MutableMapping
@@ -52,7 +53,7 @@ class Parameter(_Frozen):
     min_length: int | None = None
     max_length: int | None = None
     min_items: int | None = None
-    format: Literal["uuid", "uri"] | None = None
+    format: Literal["uuid", "uri", "image"] | None = None
     values: dict[str, str] | None = None
     any_case: bool = False
     paired_with: str | None = None
@@ -92,6 +93,10 @@ class Parameter(_Frozen):
                 return "a whole number"
             case "string[]":
                 least = f" (at least {self.min_items})" if self.min_items else ""
+                if self.format == "image":
+                    return (
+                        f"a list of images{least}, each a public http(s) URL, a data URI, base64 data or an image UUID"
+                    )
                 return f"a list of strings{least}"
             case "string":
                 if self.values is not None:
@@ -124,6 +129,10 @@ class Parameter(_Frozen):
                     return f"{wrong}, each a non-empty string"
                 if self.min_items is not None and len(items) < self.min_items:
                     return f"{wrong} (got {len(items)})"
+                if self.format == "image":
+                    unreadable = [n for n, item in enumerate(items, 1) if not is_image_reference(str(item))]
+                    if unreadable:
+                        return f"{wrong}; item {unreadable[0]} is none of these (a local file path cannot be sent)"
                 return None
             case "string":
                 if not isinstance(value, str):
@@ -163,6 +172,23 @@ class Parameter(_Frozen):
                 return None
             node = node[key]  # pyright: ignore[reportUnknownVariableType]
         return node  # pyright: ignore[reportUnknownVariableType]
+
+
+_BASE64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
+
+
+def is_image_reference(text: str) -> bool:
+    """Whether ``text`` is an image as Runware takes one: http(s) URL, data URI, base64 or image UUID."""
+    parts = urlsplit(text)
+    if parts.scheme in ("http", "https"):
+        return bool(parts.netloc)
+    if text.startswith("data:image/"):
+        return ";base64," in text
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return _BASE64.fullmatch(text) is not None
+    return True
 
 
 class ModelInfo(_Frozen):
