@@ -24,14 +24,12 @@ ASPECT_RATIO = "aspectRatio"
 # Names agents reach for that plainly mean one of ours. snake_case spellings are added from the spec.
 _ALIASES = {
     "prompt": "positivePrompt",
-    "text": "positivePrompt",
     "negative": "negativePrompt",
     "n": "numberResults",
     "count": "numberResults",
     "num_images": "numberResults",
     "number_of_images": "numberResults",
     "num_outputs": "numberResults",
-    "images": "numberResults",
     "format": "outputFormat",
     "quality": "outputQuality",
     "ratio": ASPECT_RATIO,

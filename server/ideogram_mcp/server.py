@@ -137,7 +137,7 @@ def build_server(
         version=__version__,
         title="Ideogram 3.0 on Runware",
         description="Generate images with Ideogram 3.0 through Runware's API.",
-        instructions=_instructions(spec),
+        instructions=_instructions(spec, list(prompts)),
         lifespan=lifespan,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
@@ -146,7 +146,7 @@ def build_server(
     )
 
 
-def _instructions(spec: ModelSpec) -> str:
+def _instructions(spec: ModelSpec, prompt_names: list[str]) -> str:
     price = spec.model.price_per_image
     return (
         f"Make images with {spec.model.name} ({spec.model.id}) on Runware. It renders text well: put the exact "
@@ -155,7 +155,7 @@ def _instructions(spec: ModelSpec) -> str:
         "posters and typography; REALISTIC suits photos; stylePreset adds a named look (list_style_presets). "
         f"Each image costs ${price:.2f}, so numberResults multiplies the price. Results are URLs that expire: "
         "download what should be kept. Bad arguments are refused before anything is charged, with the fix. "
-        "The prompts poster, logo and storefront-signage show how to write prompts that render well."
+        f"The prompts {', '.join(prompt_names)} show how to write prompts that render well."
     )
 
 
