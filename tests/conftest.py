@@ -35,6 +35,11 @@ def task(**extra: Any) -> dict[str, Any]:
     }
 
 
+def text(result: types.CallToolResult) -> str:
+    """What a text-only client shows of a tool result."""
+    return "\n".join(b.text for b in result.content if isinstance(b, types.TextContent))
+
+
 def error_of(result: types.CallToolResult) -> dict[str, Any]:
     """The error data a tool error carries in its ``_meta``; tool errors have no structured content."""
     assert result.is_error

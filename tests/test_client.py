@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import httpx2
-import mcp_types as types
 import pytest
 from mcp import Client
 from pydantic import SecretStr
@@ -16,7 +15,7 @@ from ideogram_mcp.emulator import Emulator, Fault, serving
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 
-from .conftest import API_KEY, BASE_URL, error_of, task
+from .conftest import API_KEY, BASE_URL, error_of, task, text
 
 pytestmark = pytest.mark.anyio
 
@@ -155,7 +154,7 @@ async def test_each_runware_failure_is_a_tool_error_an_agent_can_act_on(
 ) -> None:
     emulator.faults.append(fault)
     result = await mcp.call_tool("generate_image", {"positivePrompt": "x"})
-    shown = "\n".join(b.text for b in result.content if isinstance(b, types.TextContent))
+    shown = text(result)
     assert result.is_error
     assert says in shown
     assert error_of(result)["retryable"] is retryable
@@ -177,7 +176,7 @@ async def test_a_timeout_is_a_tool_error_warning_that_the_task_may_still_be_char
 
     async with Client(build_server(settings, transport=httpx2.MockTransport(slow))) as mcp:
         result = await mcp.call_tool("generate_image", {"positivePrompt": "x"})
-    shown = "\n".join(b.text for b in result.content if isinstance(b, types.TextContent))
+    shown = text(result)
     assert result.is_error
     assert "may still finish and be charged" in shown
     assert error_of(result)["retryable"] is True

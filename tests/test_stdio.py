@@ -11,12 +11,13 @@ from typing import Any, cast
 
 import anyio
 import httpx2
-import mcp_types as types
 import pytest
 from mcp import Client, StdioServerParameters
 from PIL import Image
 
 from ideogram_mcp.emulator import Emulator, serving
+
+from .conftest import text
 
 pytestmark = pytest.mark.anyio
 
@@ -49,7 +50,7 @@ async def test_without_a_key_the_stdio_server_starts_lists_and_explains() -> Non
             assert len((await mcp.list_tools()).tools) == 3
             result = await mcp.call_tool("generate_image", {"positivePrompt": "x"})
             prompts = await mcp.list_prompts()
-    shown = "".join(b.text for b in result.content if isinstance(b, types.TextContent))
+    shown = text(result)
     assert result.is_error
     assert "RUNWARE_API_KEY is not set" in shown
     assert [p.name for p in prompts.prompts] == ["logo", "poster", "storefront-signage"]

@@ -20,16 +20,12 @@ from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 from ideogram_mcp.spec import load_spec
 
-from .conftest import API_KEY, error_of
+from .conftest import API_KEY, error_of, text
 
 pytestmark = pytest.mark.anyio
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "tools_list.json"
 PROMPT = 'A gallery poster, headline "NORTHERN LIGHTS" at the top, a small line "OPENS MAY 2" below'
-
-
-def text(result: types.CallToolResult) -> str:
-    return "\n".join(b.text for b in result.content if isinstance(b, types.TextContent))
 
 
 def data(result: types.CallToolResult) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from pydantic import SecretStr, ValidationError
 from ideogram_mcp import __version__, demo
 from ideogram_mcp.emulator import Emulator, serving
 from ideogram_mcp.server import build_server
-from ideogram_mcp.settings import Settings
+from ideogram_mcp.settings import Settings, redact
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -76,11 +76,12 @@ class _Redact(logging.Filter):
 
     def __init__(self, secret: SecretStr | None) -> None:
         super().__init__()
-        self._secret = secret.get_secret_value() if secret else ""
+        self._secret = secret
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self._secret and self._secret in (message := record.getMessage()):
-            record.msg, record.args = message.replace(self._secret, "[redacted]"), None
+        message = record.getMessage()
+        if (cleaned := redact(message, self._secret)) != message:
+            record.msg, record.args = cleaned, None
         return True
 
 

@@ -252,10 +252,10 @@ class Emulator:
         return values
 
     def _reject_unknown(self, node: Mapping[str, Any], prefix: tuple[str, ...]) -> None:
-        paths = [p.wire_path for p in self.spec.parameters.values()]
+        paths = self.spec.wire_paths
         for key, value in node.items():
             path = (*prefix, key)
-            if any(w == path for w in paths):
+            if path in paths:
                 continue
             if isinstance(value, dict) and any(w[: len(path)] == path for w in paths):
                 self._reject_unknown(cast(dict[str, Any], value), path)
@@ -284,10 +284,11 @@ class Emulator:
 def _output(
     output_type: object, base: str, image_uuid: str, fmt: artwork.ImageFormat, data: bytes, mime: str
 ) -> dict[str, str]:
-    if output_type == "base64Data":
-        return {"imageBase64Data": base64.b64encode(data).decode()}
-    if output_type == "dataURI":
-        return {"imageDataURI": f"data:{mime};base64,{base64.b64encode(data).decode()}"}
+    if output_type in ("base64Data", "dataURI"):
+        encoded = base64.b64encode(data).decode()
+        if output_type == "base64Data":
+            return {"imageBase64Data": encoded}
+        return {"imageDataURI": f"data:{mime};base64,{encoded}"}
     return {"imageURL": f"{base}image/{image_uuid}.{artwork.EXTENSIONS[fmt]}"}
 
 

@@ -36,7 +36,7 @@ from ideogram_mcp.schemas import (
     list_sizes_input,
     no_input,
 )
-from ideogram_mcp.settings import Settings
+from ideogram_mcp.settings import Settings, redact
 from ideogram_mcp.spec import ModelSpec, load_spec
 
 logger = logging.getLogger(__name__)
@@ -227,8 +227,8 @@ async def _generate_image(ctx: Context, given: Mapping[str, Any]) -> types.CallT
     except errors.RunwareError as exc:
         logger.warning("generation failed: %s", type(exc).__name__)
         text, details = _describe(exc)
-        details = {k: _redact(v, state.api_key) if isinstance(v, str) else v for k, v in details.items()}
-        return _error(_redact(text, state.api_key), details | {"taskUUID": task["taskUUID"]})
+        details = {k: redact(v, state.api_key) if isinstance(v, str) else v for k, v in details.items()}
+        return _error(redact(text, state.api_key), details | {"taskUUID": task["taskUUID"]})
     output = _output(spec, generation, task["taskUUID"], result, state.api_key)
     await ctx.session.report_progress(1, 1, f"Generated {len(output.images)} image(s)")
     logger.info(
@@ -269,7 +269,7 @@ def _output(
         task_uuid=task_uuid,
         images=images,
         total_cost=round(sum(costs), 6) if costs else None,
-        errors=[_redact(f"{e.code}: {e.message}", key) for e in result.errors],
+        errors=[redact(f"{e.code}: {e.message}", key) for e in result.errors],
     )
 
 
@@ -291,10 +291,9 @@ def _summary(spec: ModelSpec, output: GenerateImageOutput, *, offline: bool) -> 
 
 
 def _links(output: GenerateImageOutput) -> list[types.ResourceLink]:
-    known: dict[str, artwork.ImageFormat] = {"JPG": "JPG", "PNG": "PNG", "WEBP": "WEBP"}
     links: list[types.ResourceLink] = []
     for image in output.images:
-        fmt = known.get(image.format, "JPG")
+        fmt = image.format if image.format in artwork.MIME_TYPES else "JPG"
         ext, mime = artwork.EXTENSIONS[fmt], artwork.MIME_TYPES[fmt]
         links.append(
             types.ResourceLink(
@@ -362,12 +361,6 @@ def _error(text: str, details: dict[str, Any] | None = None) -> types.CallToolRe
     )
 
 
-def _redact(text: str, key: SecretStr | None) -> str:
-    if key is None or not key.get_secret_value():
-        return text
-    return text.replace(key.get_secret_value(), "[redacted]")
-
-
 def _unexpected(given: Mapping[str, Any], allowed: set[str]) -> types.CallToolResult | None:
     extra = sorted(set(given) - allowed)
     if not extra:
@@ -392,7 +385,7 @@ async def _list_sizes(ctx: Context, given: Mapping[str, Any]) -> types.CallToolR
         chosen = [s for s in chosen if s.orientation == wanted]
     if ratio is not None:
         listed = sizes.ratios(spec.sizes)
-        wanted = str(ratio).replace(" ", "").replace("~", "").replace("x", ":").replace("/", ":")
+        wanted = sizes.spelled(str(ratio))
         if wanted not in listed:
             target = sizes.parse_ratio(str(ratio))
             near = sizes.for_ratio(spec.sizes, str(ratio)) if target else None

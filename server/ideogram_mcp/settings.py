@@ -8,6 +8,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from ideogram_mcp.client import DEFAULT_BASE_URL
 
 
+def redact(text: str, secret: SecretStr | None) -> str:
+    """``text`` with the secret's value blanked out, wherever a library or upstream put it."""
+    value = secret.get_secret_value() if secret is not None else ""
+    return text.replace(value, "[redacted]") if value else text
+
+
 class Settings(BaseSettings):
     """What the server reads from its environment (MCP clients set it in their server config)."""
 

@@ -88,9 +88,14 @@ def _ratio_distance(aspect: float, target: float) -> float:
     return abs(math.log(aspect) - math.log(target))
 
 
+def spelled(text: str) -> str:
+    """A ratio as labels write it: ``16x9``, ``~16:9`` and ``16 / 9`` all become ``16:9``."""
+    return re.sub(r"[x\u00d7/]", ":", text.replace(" ", "").replace("~", "").lower())
+
+
 def for_ratio(sizes: Sequence[Size], text: str) -> Size | None:
     """The size for an aspect ratio: the exact label when one is listed, else the closest true ratio."""
-    wanted = text.strip().replace(" ", "").lstrip("~")
+    wanted = spelled(text)
     for size in sizes:
         if size.exact and size.ratio == wanted:
             return size
