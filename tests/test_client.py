@@ -9,9 +9,9 @@ import pytest
 from mcp import Client
 from pydantic import SecretStr
 
-from ideogram_mcp import errors
-from ideogram_mcp.client import RunwareClient
 from ideogram_mcp.emulator import Emulator, Fault, serving
+from ideogram_mcp.runware import errors
+from ideogram_mcp.runware.client import RunwareClient
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 

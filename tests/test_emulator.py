@@ -11,8 +11,7 @@ import httpx2
 import pytest
 from PIL import Image
 
-from ideogram_mcp import artwork
-from ideogram_mcp.emulator import Emulator, Fault
+from ideogram_mcp.emulator import Emulator, Fault, artwork
 
 from .conftest import API_KEY, BASE_URL, task
 

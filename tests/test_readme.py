@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ideogram_mcp.spec import load_spec
+from ideogram_mcp.specs import load_spec
 from ideogram_mcp.tables import parameter_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +40,7 @@ def test_the_wheel_carries_the_spec_and_the_prompt_templates(tmp_path: Path) -> 
     subprocess.run([uv, "build", "--wheel", "-q", "-o", str(tmp_path), str(ROOT)], check=True, timeout=300)
     (wheel,) = tmp_path.glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "ideogram_mcp/spec.toml" in names
+    assert "ideogram_mcp/specs/ideogram-3.0.toml" in names
     shipped = {n for n in names if n.startswith("ideogram_mcp/prompts/")}
     assert shipped == {f"ideogram_mcp/prompts/{p.name}" for p in (ROOT / "prompts").glob("*.toml")}
     assert len(shipped) >= 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ideogram_mcp import sizes
-from ideogram_mcp.spec import load_spec
+from ideogram_mcp.specs import load_spec
 
 LISTED = load_spec().sizes
 

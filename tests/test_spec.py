@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ideogram_mcp.spec import ModelSpec, load_spec
+from ideogram_mcp.specs import ModelSpec, load_spec
 
 from .conftest import SEED_PAGE
 
@@ -96,7 +96,7 @@ def test_the_spec_pins_the_model_the_price_and_the_bounds_agents_meet() -> None:
 
 
 def _raw_spec() -> dict[str, Any]:
-    return tomllib.loads(resources.files("ideogram_mcp").joinpath("spec.toml").read_text())
+    return tomllib.loads(resources.files("ideogram_mcp").joinpath("specs", "ideogram-3.0.toml").read_text())
 
 
 def test_a_spec_with_a_default_outside_its_bounds_does_not_load() -> None:

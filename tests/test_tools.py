@@ -18,7 +18,7 @@ from PIL import Image
 from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
-from ideogram_mcp.spec import load_spec
+from ideogram_mcp.specs import load_spec
 
 from .conftest import API_KEY, error_of, text
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ideogram_mcp import sizes
-from ideogram_mcp.spec import ModelSpec, Parameter
+from ideogram_mcp.specs import ModelSpec, Parameter
 
 ASPECT_RATIO = "aspectRatio"
 

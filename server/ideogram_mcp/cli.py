@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import anyio
@@ -59,10 +61,25 @@ def main(argv: list[str] | None = None) -> None:
         anyio.run(_serve_stdio, settings)
 
 
+EMULATOR_KEY = "offline-emulator-key"
+
+
+@contextlib.asynccontextmanager
+async def _runware(settings: Settings) -> AsyncGenerator[Settings]:
+    """The settings to serve with: offline, they point at an emulator running in this process."""
+    if not settings.offline:
+        yield settings
+        return
+    async with serving(Emulator(api_key=EMULATOR_KEY)) as url:
+        logging.getLogger(__name__).info("offline: generating with the built-in Runware emulator at %s", url)
+        yield settings.model_copy(update={"runware_base_url": url, "runware_api_key": SecretStr(EMULATOR_KEY)})
+
+
 async def _serve_stdio(settings: Settings) -> None:
-    server = build_server(settings)
-    async with stdio_server() as (read, write):
-        await server.run(read, write, server.create_initialization_options())
+    async with _runware(settings) as settings:
+        server = build_server(settings)
+        async with stdio_server() as (read, write):
+            await server.run(read, write, server.create_initialization_options())
 
 
 async def _serve_emulator(host: str, port: int, api_key: str | None) -> None:

@@ -1,15 +1,13 @@
-"""The tools' input schemas, derived from the model spec, and their structured outputs."""
+"""The tools' input schemas, derived from the model spec."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from ideogram_mcp import sizes
 from ideogram_mcp.arguments import ASPECT_RATIO
-from ideogram_mcp.sizes import ORIENTATIONS, Size
-from ideogram_mcp.spec import ModelSpec, Parameter
+from ideogram_mcp.sizes import ORIENTATIONS
+from ideogram_mcp.specs import ModelSpec, Parameter
 
 _JSON_TYPES = {"string": "string", "integer": "integer", "boolean": "boolean"}
 _EXPLAINED_VALUES = 8  # enums this short carry each value's meaning in the description
@@ -94,75 +92,3 @@ def list_sizes_input(spec: ModelSpec) -> dict[str, Any]:
 
 def no_input() -> dict[str, Any]:
     return {"type": "object", "properties": {}, "additionalProperties": False}
-
-
-class _Out(BaseModel):
-    model_config = ConfigDict(serialize_by_alias=True)
-
-
-class GeneratedImage(_Out):
-    """One image made by generate_image."""
-
-    image_uuid: str = Field(
-        serialization_alias="imageUUID", description="Runware's id of the image; usable as a reference image."
-    )
-    image_url: str = Field(
-        serialization_alias="imageURL", description="Where the image can be downloaded; the link expires."
-    )
-    seed: int | None = Field(default=None, description="Seed the model used for this image.")
-    width: int
-    height: int
-    format: str = Field(description="File format: JPG, PNG or WEBP.")
-    cost: float | None = Field(default=None, description="Price of this image in USD, as Runware reported it.")
-    nsfw_content: bool | None = Field(
-        default=None,
-        serialization_alias="NSFWContent",
-        description="Safety check verdict; present only when checkContent was on.",
-    )
-
-
-class GenerateImageOutput(_Out):
-    """What generate_image made."""
-
-    model: str = Field(description="Runware model id used.")
-    task_uuid: str = Field(serialization_alias="taskUUID", description="Id of the Runware task.")
-    images: list[GeneratedImage]
-    total_cost: float | None = Field(
-        default=None, serialization_alias="totalCost", description="Sum of the images' prices in USD."
-    )
-    errors: list[str] = Field(
-        default_factory=list, description="Failures of some of the requested images, when others succeeded."
-    )
-
-
-class SizeEntry(_Out):
-    width: int
-    height: int
-    label: str = Field(description="Runware's configuration label, e.g. '1K (~16:9)'.")
-    ratio: str = Field(description="Nominal aspect ratio.")
-    exact: bool = Field(description="Whether the pixels have exactly the nominal ratio.")
-    orientation: str
-
-    @classmethod
-    def of(cls, size: Size) -> SizeEntry:
-        return cls.model_validate(size.model_dump())
-
-
-class ListSizesOutput(_Out):
-    """Supported sizes, widest ratio first."""
-
-    sizes: list[SizeEntry]
-    count: int
-    default: SizeEntry = Field(description="Size used when no size or aspectRatio is given.")
-
-
-class NamedValue(_Out):
-    name: str
-    description: str
-
-
-class ListStylePresetsOutput(_Out):
-    """The style presets and style types generate_image accepts."""
-
-    style_presets: list[NamedValue] = Field(serialization_alias="stylePresets")
-    style_types: list[NamedValue] = Field(serialization_alias="styleTypes")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ideogram_mcp.client import DEFAULT_BASE_URL
+from ideogram_mcp.runware import DEFAULT_BASE_URL
 
 
 def redact(text: str, secret: SecretStr | None) -> str:

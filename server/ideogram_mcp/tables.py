@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from ideogram_mcp.arguments import ASPECT_RATIO
-from ideogram_mcp.spec import ModelSpec, Parameter, load_spec
+from ideogram_mcp.specs import ModelSpec, Parameter, load_spec
 
 
 def parameter_table(spec: ModelSpec) -> str:

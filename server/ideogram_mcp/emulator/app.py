@@ -34,8 +34,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from ideogram_mcp import artwork
-from ideogram_mcp.spec import ModelSpec, Violation, load_spec
+from ideogram_mcp.emulator import artwork
+from ideogram_mcp.specs import ModelSpec, Violation, load_spec
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ import httpx2
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from ideogram_mcp import __version__
-from ideogram_mcp.errors import (
+from ideogram_mcp.runware import DEFAULT_BASE_URL
+from ideogram_mcp.runware.errors import (
     ErrorDetail,
     RunwareAPIError,
     RunwareConnectionError,
@@ -25,8 +26,6 @@ from ideogram_mcp.errors import (
     ServerError,
     api_error,
 )
-
-DEFAULT_BASE_URL = "https://api.runware.ai/v1"
 
 logger = logging.getLogger(__name__)
 

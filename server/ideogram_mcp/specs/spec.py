@@ -1,4 +1,4 @@
-"""The model spec of Ideogram 3.0 on Runware, loaded once from ``spec.toml`` and checked.
+"""The model spec of Ideogram 3.0 on Runware, loaded once from ``specs/ideogram-3.0.toml`` and checked.
 
 Everything that knows a size, a preset, a bound or a default reads it from here: the tools'
 input schemas, argument validation, the list tools, the emulator and the README's tables.
@@ -314,5 +314,5 @@ class ModelSpec(_Frozen):
 @functools.cache
 def load_spec() -> ModelSpec:
     """The spec shipped with the package, parsed and checked once per process."""
-    text = resources.files("ideogram_mcp").joinpath("spec.toml").read_text(encoding="utf-8")
+    text = resources.files("ideogram_mcp").joinpath("specs", "ideogram-3.0.toml").read_text(encoding="utf-8")
     return ModelSpec.model_validate(tomllib.loads(text))

@@ -1,0 +1,23 @@
+"""Model specs: one data file per model, and the loader that checks it."""
+
+from ideogram_mcp.specs.spec import (
+    JSONValue,
+    ModelInfo,
+    ModelSpec,
+    Parameter,
+    ParameterType,
+    Violation,
+    is_image_reference,
+    load_spec,
+)
+
+__all__ = [
+    "JSONValue",
+    "ModelInfo",
+    "ModelSpec",
+    "Parameter",
+    "ParameterType",
+    "Violation",
+    "is_image_reference",
+    "load_spec",
+]

@@ -1,0 +1,96 @@
+"""``list_sizes`` and ``list_style_presets``: what the model accepts, free and offline."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import mcp_types as types
+
+from ideogram_mcp import sizes
+from ideogram_mcp.schemas import list_sizes_input, no_input
+from ideogram_mcp.specs import ModelSpec
+from ideogram_mcp.tools import Context, ToolEntry, results
+from ideogram_mcp.tools.results import ListSizesOutput, ListStylePresetsOutput, NamedValue, SizeEntry
+
+_LISTING = types.ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+
+
+def list_sizes_entry(spec: ModelSpec) -> ToolEntry:
+    tool = types.Tool(
+        name="list_sizes",
+        title="List supported sizes",
+        description=(
+            f"The {len(spec.sizes)} width x height pairs {spec.model.name} accepts, with ratio and "
+            "orientation; filter by ratio or orientation. Free, no network."
+        ),
+        input_schema=list_sizes_input(spec),
+        output_schema=results.output_schema(ListSizesOutput),
+        annotations=_LISTING,
+    )
+    return ToolEntry(tool, list_sizes)
+
+
+def list_style_presets_entry(spec: ModelSpec) -> ToolEntry:
+    tool = types.Tool(
+        name="list_style_presets",
+        title="List style presets and types",
+        description=(
+            f"The {len(spec.parameters['stylePreset'].values or {})} stylePreset values with what each looks "
+            "like, and the styleType values. Free, no network."
+        ),
+        input_schema=no_input(),
+        output_schema=results.output_schema(ListStylePresetsOutput),
+        annotations=_LISTING,
+    )
+    return ToolEntry(tool, list_style_presets)
+
+
+async def list_sizes(ctx: Context, given: Mapping[str, Any]) -> types.CallToolResult:
+    spec = ctx.lifespan_context.spec
+    if refused := results.unexpected(given, {"ratio", "orientation"}):
+        return refused
+    chosen = list(spec.sizes)
+    orientation, ratio = given.get("orientation"), given.get("ratio")
+    if orientation is not None:
+        wanted = str(orientation).strip().lower()
+        if wanted not in sizes.ORIENTATIONS:
+            return results.error(
+                f"orientation must be one of {', '.join(sizes.ORIENTATIONS)}; got {str(orientation)[:40]!r}.",
+                {"kind": "invalid_arguments"},
+            )
+        chosen = [s for s in chosen if s.orientation == wanted]
+    if ratio is not None:
+        listed = sizes.ratios(spec.sizes)
+        wanted = sizes.spelled(str(ratio))
+        if wanted not in listed:
+            target = sizes.parse_ratio(str(ratio))
+            near = sizes.for_ratio(spec.sizes, str(ratio)) if target else None
+            hint = f" The closest listed ratio is {near.ratio} ({near})." if near else ""
+            return results.error(
+                f"No size is listed for ratio {str(ratio)[:40]!r}.{hint} Listed ratios: {', '.join(listed)}. "
+                "generate_image also takes any aspectRatio and picks the closest size.",
+                {"kind": "invalid_arguments"},
+            )
+        chosen = [s for s in chosen if s.ratio == wanted]
+    output = ListSizesOutput(
+        sizes=[SizeEntry.of(s) for s in chosen], count=len(chosen), default=SizeEntry.of(spec.default_size)
+    )
+    by_ratio: dict[str, list[str]] = {}
+    for s in chosen:
+        by_ratio.setdefault(s.ratio, []).append(str(s) + ("" if s.exact else "~"))
+    lines = [f"{len(chosen)} supported size(s) (~ marks approximate ratios):"]
+    lines += [f"{r}: {', '.join(items)}" for r, items in by_ratio.items()]
+    return results.ok(output, "\n".join(lines))
+
+
+async def list_style_presets(ctx: Context, given: Mapping[str, Any]) -> types.CallToolResult:
+    if refused := results.unexpected(given, set()):
+        return refused
+    params = ctx.lifespan_context.spec.parameters
+    presets = [NamedValue(name=k, description=v) for k, v in (params["stylePreset"].values or {}).items()]
+    style_types = [NamedValue(name=k, description=v) for k, v in (params["styleType"].values or {}).items()]
+    output = ListStylePresetsOutput(style_presets=presets, style_types=style_types)
+    lines = [f"styleType (broad approach): {', '.join(t.name for t in style_types)}.", "stylePreset values:"]
+    lines += [f"{p.name}: {p.description}" for p in presets]
+    return results.ok(output, "\n".join(lines))
