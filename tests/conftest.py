@@ -57,9 +57,25 @@ def emulator() -> Emulator:
     return Emulator(api_key=API_KEY)
 
 
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A home folder of the test's own, so that nothing lands in the real user's default folders."""
+    folder = tmp_path / "home"
+    folder.mkdir()
+    monkeypatch.setenv("HOME", str(folder))
+    monkeypatch.setenv("USERPROFILE", str(folder))
+    return folder
+
+
 @pytest.fixture
-def settings() -> Settings:
-    return Settings(runware_api_key=SecretStr(API_KEY), runware_base_url=BASE_URL)
+def output(tmp_path: Path) -> Path:
+    """The output folder the tests' servers save into."""
+    return tmp_path / "out"
+
+
+@pytest.fixture
+def settings(output: Path) -> Settings:
+    return Settings(runware_api_key=SecretStr(API_KEY), runware_base_url=BASE_URL, output_dir=output)
 
 
 @pytest.fixture

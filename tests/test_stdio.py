@@ -79,11 +79,15 @@ def test_the_demo_leaves_real_image_files(tmp_path: Path) -> None:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    pictures = {p.name.split("-")[0]: Image.open(p) for p in sorted(out.iterdir()) if p.suffix != ".json"}
-    assert len(list(out.glob("*.json"))) == 3
-    assert pictures["poster"].size == (832, 1248)
-    assert pictures["poster"].format == "PNG"
-    assert pictures["bakery"].size == (1312, 736)
-    assert pictures["bakery"].format == "JPEG"
+    pictures = {p.name: Image.open(p) for p in sorted(out.iterdir()) if p.suffix != ".json"}
+    assert sorted(p.name for p in out.glob("*.json")) == [
+        "demo-bakery-1.json",
+        "demo-bakery-2.json",
+        "demo-poster.json",
+    ]
+    assert (pictures["demo-poster.png"].size, pictures["demo-poster.png"].format) == ((832, 1248), "PNG")
+    assert (pictures["demo-bakery-1.jpg"].size, pictures["demo-bakery-1.jpg"].format) == ((1312, 736), "JPEG")
+    assert f"-> {out / 'demo-poster.png'}" in done.stdout
+    assert "previews in the result: 341x512 JPEG" in done.stdout
     assert "total cost $0.18" in done.stdout
     assert "refused before any request" in done.stdout

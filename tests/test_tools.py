@@ -45,7 +45,7 @@ async def test_generate_image_schema_is_derived_from_the_spec(mcp: Client) -> No
     tools = {t.name: t for t in (await mcp.list_tools()).tools}
     schema = tools["generate_image"].input_schema
     props = schema["properties"]
-    assert set(props) == {p.name for p in spec.exposed} | {"aspectRatio"}
+    assert set(props) == {p.name for p in spec.exposed} | {"aspectRatio", "fileName", "preview"}
     assert props["stylePreset"]["enum"] == list(spec.parameters["stylePreset"].values or {})
     number = props["numberResults"]
     assert (number["type"], number["minimum"], number["maximum"], number["default"]) == ("integer", 1, 20, 1)
@@ -136,8 +136,8 @@ async def test_generate_image_sends_a_runware_task_with_everything_in_its_place(
     }
 
 
-async def test_generate_image_returns_urls_seeds_sizes_costs_and_links(
-    mcp: Client, transport: httpx2.ASGITransport
+async def test_generate_image_returns_files_urls_seeds_sizes_costs_and_links(
+    mcp: Client, transport: httpx2.ASGITransport, output: Path
 ) -> None:
     result = await mcp.call_tool(
         "generate_image", {"positivePrompt": PROMPT, "aspectRatio": "16:9", "numberResults": 2, "checkContent": True}
@@ -146,19 +146,25 @@ async def test_generate_image_returns_urls_seeds_sizes_costs_and_links(
     out = data(result)
     assert out["model"] == "ideogram:4@1"
     assert out["totalCost"] == pytest.approx(0.12)
+    assert out["folder"] == str(output.resolve())
     assert len(out["images"]) == 2
     assert len({i["seed"] for i in out["images"]}) == 2
     links = [b for b in result.content if isinstance(b, types.ResourceLink)]
-    assert [str(link.uri) for link in links] == [i["imageURL"] for i in out["images"]]
+    assert [str(link.uri) for link in links] == [Path(i["path"]).as_uri() for i in out["images"]]
     async with httpx2.AsyncClient(transport=transport) as http:
         for image in out["images"]:
             assert (image["width"], image["height"], image["format"]) == (1312, 736, "JPG")
             assert image["cost"] == 0.06
             assert image["NSFWContent"] is False
-            picture = Image.open(io.BytesIO((await http.get(image["imageURL"])).content))
+            served = (await http.get(image["imageURL"])).content
+            assert Path(image["path"]).read_bytes() == served
+            picture = Image.open(io.BytesIO(served))
             assert (picture.format, picture.size) == ("JPEG", (1312, 736))
-    assert "Generated 2 image(s)" in text(result)
-    assert "$0.12" in text(result)
+    lines = text(result).splitlines()
+    assert lines[0] == "Generated 2 image(s) with Ideogram 3.0: 1312x736 JPG, $0.12."
+    assert lines[1:3] == [f"{n}. {i['path']} (seed {i['seed']})" for n, i in enumerate(out["images"], 1)]
+    assert "imageURL" not in text(result)
+    assert not any(i["imageURL"] in text(result) for i in out["images"])
 
 
 async def test_generate_image_reports_progress_to_clients_that_ask(mcp: Client) -> None:
@@ -168,7 +174,7 @@ async def test_generate_image_reports_progress_to_clients_that_ask(mcp: Client) 
         seen.append((progress, total, message))
 
     await mcp.call_tool("generate_image", {"prompt": "x", "numberResults": 2}, progress_callback=on_progress)
-    assert seen == [(0, 1, "Generating 2 image(s) at 1024x1024"), (1, 1, "Generated 2 image(s)")]
+    assert seen == [(0, 1, "Generating 2 image(s) at 1024x1024"), (1, 1, "Generated 2 image(s); saving")]
 
 
 async def test_without_a_safety_check_results_carry_no_nsfw_flag(mcp: Client, emulator: Emulator) -> None:
@@ -204,7 +210,7 @@ async def test_every_listed_size_becomes_a_correct_runware_request(size: Any, mc
         ({"positivePrompt": "x", "characterReferenceImages": []}, "at least 1"),
         (
             {"positivePrompt": "x", "styleReferenceImages": ["https://e.com/a.png", "/home/me/ref.png"]},
-            "item 2 is none",
+            "styleReferenceImages[1]: is outside the folders this server may read",
         ),
         (
             {"positivePrompt": "x", "characterReferenceImages": ["ftp://e.com/a.png"]},
@@ -275,7 +281,7 @@ async def test_a_long_bad_prompt_is_not_echoed_back(mcp: Client) -> None:
                 "prompt": "x",
                 "characterReferenceImages": [
                     "data:image/png;base64,iVBORw0KGgo=",
-                    "6f1c1b9e-2b7a-4c3e-9a57-0d1e2f3a4b5c",
+                    "https://example.com/person.png",
                 ],
                 "characterReferenceImagesMask": ["iVBORw0KGgoAAAANSUhEUgAA", "iVBORw0KGgoAAAANSUhEUgAA"],
             },

@@ -14,12 +14,43 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from ideogram_mcp import sizes
+from ideogram_mcp import files, sizes
 from ideogram_mcp.specs import ModelSpec, Parameter
 
 ASPECT_RATIO = "aspectRatio"
+FILE_NAME = "fileName"
+PREVIEW = "preview"
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """An argument the server acts on itself; it is never sent to Runware."""
+
+    name: str
+    schema: Mapping[str, Any]
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        FILE_NAME,
+        {
+            "type": "string",
+            "maxLength": files.MAX_NAME,
+            "description": "Base name for the saved files, e.g. 'sale-poster' (no folders); the server adds the "
+            "extension and -1, -2 ... for several images. Default: the date, the prompt's first words and an id.",
+        },
+    ),
+    Option(
+        PREVIEW,
+        {
+            "type": "boolean",
+            "description": "Whether the result shows small previews of the images (one contact sheet for 5 or "
+            "more). Default: on, unless the server's IDEOGRAM_MCP_PREVIEW says otherwise.",
+        },
+    ),
+)
 
 # Names agents reach for that plainly mean one of ours. snake_case spellings are added from the spec.
 _ALIASES = {
@@ -42,6 +73,9 @@ _ALIASES = {
     "upload_url": "uploadEndpoint",
     "safety_check": "checkContent",
     "safety": "checkContent",
+    "filename": FILE_NAME,
+    "file_name": FILE_NAME,
+    "previews": PREVIEW,
 }
 
 # Names that sound like ours but have no single meaning, or that this model does not take.
@@ -56,6 +90,7 @@ _REFUSED = {
 }
 
 _SHOWN = 60
+_UPLOADED = "00000000-0000-4000-8000-000000000000"  # stands for the UUID a local file will be uploaded as
 _DIMENSIONS = re.compile(r"\s*(\d+)\s*[x\u00d7*]\s*(\d+)\s*", re.IGNORECASE)
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
@@ -82,10 +117,35 @@ class InvalidArgumentsError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class LocalInput:
+    """An image argument item that names a local file, for ``files`` to check, read and upload."""
+
+    parameter: str
+    index: int
+    text: str
+
+    @property
+    def argument(self) -> str:
+        return f"{self.parameter}[{self.index}]"
+
+
+@dataclass(frozen=True, slots=True)
 class Generation:
-    """Checked arguments of one generation, keyed by spec parameter name."""
+    """Checked arguments of one generation: spec values by parameter name, and the server's own options."""
 
     values: Mapping[str, Any]
+    file_name: str | None = None
+    preview: bool | None = None
+    local_inputs: tuple[LocalInput, ...] = ()
+
+    def with_images(self, replacements: Mapping[LocalInput, str]) -> Generation:
+        """These arguments with local files replaced by the image UUIDs they were uploaded as."""
+        values = dict(self.values)
+        for item, image_uuid in replacements.items():
+            values[item.parameter] = [*values[item.parameter]]
+            values[item.parameter][item.index] = image_uuid
+        left = tuple(item for item in self.local_inputs if item not in replacements)
+        return Generation(values, self.file_name, self.preview, left)
 
     @property
     def width(self) -> int:
@@ -122,14 +182,26 @@ def parse(spec: ModelSpec, arguments: Mapping[str, Any] | None) -> Generation:
     problems: list[Problem] = []
     named = _canonical_names(spec, arguments or {}, problems)
     values: dict[str, Any] = {}
+    local: list[LocalInput] = []
+    options: dict[str, Any] = {}
     for name, raw in named.items():
         if name == ASPECT_RATIO:
             continue
-        value, problem = _coerce(spec.parameters[name], raw)
+        if name in _OPTION_NAMES:
+            value, problem = _option(name, raw)
+            if problem:
+                problems.append(Problem(name, problem))
+            else:
+                options[name] = value
+            continue
+        p = spec.parameters[name]
+        value, problem = _coerce(p, raw)
         if problem:
             problems.append(Problem(name, problem))
         elif value is not None:
             values[name] = value
+            if p.format == "image":
+                local += [LocalInput(name, i, item) for i, item in enumerate(value) if files.looks_local(item)]
     _resolve_size(spec, named, values, problems)
     for violation in spec.cross_violations(values):
         if violation.parameters == ("width", "height") and violation.kind == "invalid":
@@ -139,11 +211,24 @@ def parse(spec: ModelSpec, arguments: Mapping[str, Any] | None) -> Generation:
         problems.insert(0, Problem("positivePrompt", "required: describe the image to generate."))
     if problems:
         raise InvalidArgumentsError(problems)
-    return Generation(values)
+    return Generation(values, options.get(FILE_NAME), options.get(PREVIEW), tuple(local))
+
+
+_OPTION_NAMES = {o.name for o in OPTIONS}
+
+
+def _option(name: str, raw: Any) -> tuple[Any, str | None]:
+    if name == FILE_NAME:
+        if not isinstance(raw, str):
+            return None, f"must be a file name (text); got {_show(raw)}."
+        clean, problem = files.check_file_name(raw)
+        return (clean, None) if problem is None else (None, f"{problem}; got {_show(raw)}.")
+    value = _boolean(raw)
+    return (value, None) if isinstance(value, bool) else (None, f"must be true or false; got {_show(raw)}.")
 
 
 def _canonical_names(spec: ModelSpec, arguments: Mapping[str, Any], problems: list[Problem]) -> dict[str, Any]:
-    exposed = {p.name for p in spec.exposed} | {ASPECT_RATIO}
+    exposed = {p.name for p in spec.exposed} | {ASPECT_RATIO} | _OPTION_NAMES
     aliases = {_snake(name): name for name in exposed} | {n.lower(): n for n in exposed} | _ALIASES
     named: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -186,9 +271,8 @@ def _coerce(p: Parameter, raw: Any) -> tuple[Any, str | None]:
     value: Any = raw
     if p.type == "integer":
         value = _integer(raw)
-    elif p.type == "boolean" and isinstance(raw, str):
-        word = raw.strip().lower()
-        value = True if word in _TRUE else False if word in _FALSE else raw
+    elif p.type == "boolean":
+        value = _boolean(raw)
     elif p.type == "string[]" and isinstance(raw, str):
         value = [raw]  # one image where a list is expected
     elif p.type == "string" and isinstance(raw, str) and p.values is not None:
@@ -197,10 +281,22 @@ def _coerce(p: Parameter, raw: Any) -> tuple[Any, str | None]:
             return None, problem
     if p.type == "string" and isinstance(value, str) and p.values is None and p.name.endswith("Prompt"):
         value = value.strip()
-    why = p.violation(value)
+    checked: object = value
+    if p.format == "image" and isinstance(checked, list):
+        # Checked as it will be sent: each local file is uploaded first and sent as its image UUID.
+        items = cast(list[object], checked)
+        checked = [_UPLOADED if isinstance(i, str) and i and files.looks_local(i) else i for i in items]
+    why = p.violation(checked)
     if why is None:
         return value, None
     return None, f"{why}; got {_show(raw)}."
+
+
+def _boolean(raw: Any) -> Any:
+    if isinstance(raw, str):
+        word = raw.strip().lower()
+        return True if word in _TRUE else False if word in _FALSE else raw
+    return raw
 
 
 def _integer(raw: Any) -> Any:

@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import AsyncGenerator
 from pathlib import Path
+from typing import Any
 
 import anyio
 from mcp.server.stdio import stdio_server
@@ -31,13 +32,26 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="generate with the built-in Runware emulator (no key, no network)",
     )
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        metavar="DIR",
+        help="save images here (default: IDEOGRAM_MCP_OUTPUT_DIR, else inside the client's first root, "
+        "else ~/Pictures/ideogram-mcp)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     emulator = commands.add_parser("emulator", help="serve the Runware emulator over HTTP on loopback")
     emulator.add_argument("--host", default="127.0.0.1")
     emulator.add_argument("--port", type=int, default=8765)
     emulator.add_argument("--api-key", help="the only key to accept (default: any non-empty key)")
     show = commands.add_parser("demo", help="run an MCP client session against this server and save the images")
-    show.add_argument("--output-dir", type=Path, default=Path("ideogram-output"))
+    show.add_argument(
+        "--output-dir",
+        dest="demo_output_dir",
+        type=Path,
+        default=Path("ideogram-output"),
+        help="where the server saves the demo's images (default: ./ideogram-output)",
+    )
     show.add_argument(
         "--offline",
         dest="demo_offline",
@@ -46,8 +60,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
 
+    overrides: dict[str, Any] = {}
+    if args.command is None and args.offline:
+        overrides["offline"] = True
+    if args.command is None and args.output_dir is not None:
+        overrides["output_dir"] = args.output_dir
     try:
-        settings = Settings(offline=True) if args.offline and args.command is None else Settings()
+        settings = Settings(**overrides)
     except ValidationError as exc:
         sys.exit(f"ideogram-mcp: bad configuration: {exc}")
     _configure_logging(settings)
@@ -56,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
         anyio.run(_serve_emulator, args.host, args.port, args.api_key)
     elif args.command == "demo":
         offline = args.offline or args.demo_offline or settings.runware_api_key is None
-        sys.exit(anyio.run(demo.run, args.output_dir, offline))
+        sys.exit(anyio.run(demo.run, args.demo_output_dir.expanduser().resolve(), offline))
     else:
         anyio.run(_serve_stdio, settings)
 

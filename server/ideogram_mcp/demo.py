@@ -1,4 +1,4 @@
-"""The demo: a real MCP client session over stdio against ``ideogram-mcp``, saving what it makes.
+"""The demo: a real MCP client session over stdio against ``ideogram-mcp``, which saves what it makes.
 
 Offline (the built-in emulator, no cost) unless RUNWARE_API_KEY is set; then it spends real
 credit: three images at the model's price.
@@ -6,15 +6,13 @@ credit: three images at the model's price.
 
 from __future__ import annotations
 
+import base64
 import io
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Any, cast
 
-import anyio
-import httpx2
 import mcp_types as types
 from mcp import Client, StdioServerParameters
 from PIL import Image
@@ -56,18 +54,19 @@ def _say(text: str = "") -> None:
 
 
 async def run(output_dir: Path, offline: bool) -> int:
-    """Run the session; returns the process exit code."""
+    """Run the session, the server saving into ``output_dir`` (absolute); returns the process exit code."""
     env = dict(os.environ)
     env.setdefault("IDEOGRAM_MCP_LOG_LEVEL", "WARNING")
-    command = [sys.executable, "-m", "ideogram_mcp"] + (["--offline"] if offline else [])
+    folder = output_dir
+    command = [sys.executable, "-m", "ideogram_mcp", "--output-dir", str(folder)]
+    command += ["--offline"] if offline else []
     where = "offline: built-in Runware emulator, placeholder pictures, no cost" if offline else "LIVE Runware API"
     _say(f"ideogram-mcp demo ({where})")
-    _say(f"spawning MCP server over stdio: {' '.join(command[1:])}")
-    await anyio.Path(output_dir).mkdir(parents=True, exist_ok=True)
+    _say(f"spawning MCP server over stdio: ideogram-mcp {' '.join(command[3:])}")
     server = StdioServerParameters(command=command[0], args=command[1:], env=env)
     saved: list[Path] = []
     total = 0.0
-    async with Client(server) as client, httpx2.AsyncClient(timeout=60) as http:
+    async with Client(server) as client:
         listed = await client.list_tools()
         _say(f"tools: {', '.join(t.name for t in listed.tools)}")
 
@@ -90,20 +89,24 @@ async def run(output_dir: Path, offline: bool) -> int:
         _say("   " + _text(refused).replace("\n", "\n   "))
 
         for name, arguments in _JOBS:
-            result = await client.call_tool("generate_image", arguments)
+            result = await client.call_tool("generate_image", {**arguments, "fileName": f"demo-{name}"})
             if result.is_error:
                 _say(f"generate_image {name} failed: {_text(result)}")
                 return 1
             made = _data(result)
             total += made.get("totalCost") or 0.0
             for n, image in enumerate(made.get("images", []), 1):
-                path = await _save(http, image, output_dir / f"{name}-{n}-seed{image['seed']}")
-                saved.append(path)
+                path = Path(image["path"]) if "path" in image else None
+                where_to = f"{path} ({path.stat().st_size:,} bytes)" if path else f"not saved: {image['imageURL']}"
                 _say(
                     f"generate_image {name} #{n}: {image['width']}x{image['height']} {image['format']}, "
-                    f"seed {image['seed']}, ${image.get('cost', 0):.2f} -> {path} ({path.stat().st_size:,} bytes)"
+                    f"seed {image['seed']}, ${image.get('cost', 0):.2f} -> {where_to}"
                 )
-    _say(f"done: {len(saved)} images in {output_dir}/, total cost ${total:.2f}")
+                saved += [path] if path else []
+            _say(f"   previews in the result: {_previews(result)}")
+        resources = await client.list_resources()
+        _say(f"resources/list -> {len(resources.resources)} saved image(s), newest {resources.resources[0].name}")
+    _say(f"done: {len(saved)} images and their .json recipes in {folder}/, total cost ${total:.2f}")
     return 0
 
 
@@ -115,13 +118,10 @@ def _text(result: types.CallToolResult) -> str:
     return "\n".join(block.text for block in result.content if isinstance(block, types.TextContent))
 
 
-async def _save(http: httpx2.AsyncClient, image: dict[str, Any], stem: Path) -> Path:
-    response = await http.get(image["imageURL"])
-    response.raise_for_status()
-    picture = Image.open(io.BytesIO(response.content))
-    if picture.size != (image["width"], image["height"]):
-        raise RuntimeError(f"image is {picture.size}, expected {image['width']}x{image['height']}")
-    path = stem.with_suffix("." + {"JPEG": "jpg"}.get(picture.format or "", (picture.format or "bin").lower()))
-    await anyio.Path(path).write_bytes(response.content)
-    await anyio.Path(path.with_suffix(".json")).write_text(json.dumps(image, indent=2) + "\n")
-    return path
+def _previews(result: types.CallToolResult) -> str:
+    shown: list[str] = []
+    for block in result.content:
+        if isinstance(block, types.ImageContent):
+            with Image.open(io.BytesIO(base64.b64decode(block.data))) as picture:
+                shown.append(f"{picture.width}x{picture.height} {picture.format} ({len(block.data) // 1024} KB base64)")
+    return ", ".join(shown) or "none"

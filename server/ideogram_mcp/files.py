@@ -1,8 +1,44 @@
-"""Files: image formats, and (growing) every path decision: where outputs go, which inputs may be read."""
+"""Every path decision: where images are saved, under which names, and which local files may be read.
+
+No other module joins paths from agent input. Images out are downloaded (streamed, capped,
+sniffed) and written atomically: a temporary file in the same folder, then a link to the final
+name, so a reader never sees a partial file and an existing file is never overwritten. Local
+images in are read only from allowed folders, after resolving symlinks.
+"""
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import re
+import secrets
+import unicodedata
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, cast
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
+
+import anyio
+import anyio.to_thread
+import httpx2
+
+from ideogram_mcp.specs import is_image_reference
+
+SIDECAR_MARK = "ideogram-mcp"
+"""The ``generator`` of every sidecar this server writes; other JSON files are not ours."""
+OUTPUT_SUBFOLDER = "ideogram-output"
+"""The folder made inside a client's root for its images."""
+MAX_DOWNLOAD = 50 * 1024 * 1024
+"""Largest image accepted from an image URL (Runware's are a few MB)."""
+MAX_INPUT = 10 * 1024 * 1024
+"""Largest local image read as an input (Ideogram's own limit)."""
+MAX_NAME = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,8 +55,449 @@ FORMATS: dict[str, ImageFormat] = {
     "PNG": ImageFormat("PNG", "png", "image/png"),
     "WEBP": ImageFormat("WEBP", "webp", "image/webp"),
 }
+_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp"}
 
 
 def image_format(name: str) -> ImageFormat:
     """The format Runware calls ``name`` (any case); JPG, Runware's default, for anything else."""
     return FORMATS.get(name.upper(), FORMATS["JPG"])
+
+
+def sniff(data: bytes) -> ImageFormat | None:
+    """The format of image bytes by their first bytes, or None when they are no PNG, JPEG or WEBP."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return FORMATS["PNG"]
+    if data.startswith(b"\xff\xd8\xff"):
+        return FORMATS["JPG"]
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return FORMATS["WEBP"]
+    return None
+
+
+# --- where things go -------------------------------------------------------------------------
+
+
+def default_output_dir() -> Path:
+    """The per-user folder images go to when neither a setting nor a client root says otherwise."""
+    return Path.home() / "Pictures" / "ideogram-mcp"
+
+
+@dataclass(frozen=True, slots=True)
+class Places:
+    """The folders of one connection: where images are saved, and which folders inputs may come from."""
+
+    output: Path
+    source: Literal["setting", "root", "default"]
+    readable: tuple[Path, ...]
+
+
+def places(output_dir: Path | None, roots: Sequence[str], allowed: Sequence[Path]) -> Places:
+    """The output folder (setting, else inside the first ``file://`` root, else the default), and the readable ones."""
+    root_dirs = [path for path in (path_from_uri(root) for root in roots) if path is not None]
+    source: Literal["setting", "root", "default"]
+    if output_dir is not None:
+        output, source = output_dir.expanduser(), "setting"
+    elif root_dirs:
+        output, source = root_dirs[0] / OUTPUT_SUBFOLDER, "root"
+    else:
+        output, source = default_output_dir(), "default"
+    output = output.resolve()
+    readable = dict.fromkeys(p.expanduser().resolve() for p in (*root_dirs, output, *allowed))
+    return Places(output, source, tuple(readable))
+
+
+def path_from_uri(uri: str) -> Path | None:
+    """The local path of a ``file://`` URI, or None for any other URI."""
+    parts = urlsplit(uri)
+    if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+        return None
+    return Path(url2pathname(unquote(parts.path)))
+
+
+def file_uri(path: Path) -> str:
+    """The ``file://`` URI of an absolute path."""
+    return path.as_uri()
+
+
+# --- names -------------------------------------------------------------------------------------
+
+
+def check_file_name(text: str) -> tuple[str | None, str | None]:
+    """An agent's ``fileName`` as a base name without extension, or why it cannot be one.
+
+    A name, never a path: folders, ``..``, a leading dot and control characters are refused.
+    """
+    name = unicodedata.normalize("NFC", text.strip())
+    why = "must be a plain file name such as 'sale-poster', without folders"
+    if not name:
+        return None, f"{why}; it is empty"
+    if any(unicodedata.category(c).startswith("C") for c in name):
+        return None, f"{why} or control characters"
+    if "/" in name or "\\" in name or Path(name).is_absolute() or re.match(r"^[A-Za-z]:", name):
+        return None, f"{why} ('/', '\\' and drive letters are not allowed)"
+    if name.startswith("."):
+        return None, f"{why}, not starting with '.'"
+    if re.search(r'[<>:"|?*]', name):
+        return None, f'{why} or any of < > : " | ? *'
+    stem, extension = os.path.splitext(name)
+    if extension.lower() in {*_EXTENSIONS, ".json"} and stem:
+        name = stem  # the server adds the extension of the format it saves
+    if len(name) > MAX_NAME:
+        return None, f"{why}, at most {MAX_NAME} characters (got {len(name)})"
+    return name, None
+
+
+def stems(file_name: str | None, prompt: str, short_ids: Sequence[str], when: datetime) -> list[str]:
+    """Base names for a call's images: the agent's ``fileName`` (numbered when several), else readable defaults.
+
+    A default is the date and time, the prompt's first words and the image's short id.
+    """
+    if file_name:
+        return [file_name] if len(short_ids) == 1 else [f"{file_name}-{n}" for n in range(1, len(short_ids) + 1)]
+    ascii_prompt = unicodedata.normalize("NFKD", prompt).encode("ascii", "ignore").decode().lower()
+    slug = "-".join(re.findall(r"[a-z0-9]+", ascii_prompt)[:6])[:48].strip("-") or "image"
+    return [f"{when:%Y%m%d-%H%M%S}-{slug}-{short_id}" for short_id in short_ids]
+
+
+# --- images out -------------------------------------------------------------------------------
+
+
+class DownloadError(Exception):
+    """An image URL did not give an image; the message says why, in a few words."""
+
+
+async def download(http: httpx2.AsyncClient, url: str, *, limit: int = MAX_DOWNLOAD) -> tuple[bytes, ImageFormat]:
+    """The bytes of an image URL, streamed with a size cap and sniffed; raises ``DownloadError``."""
+    try:
+        async with http.stream("GET", url) as response:
+            if response.status_code != 200:
+                raise DownloadError(f"the image URL answered HTTP {response.status_code}")
+            declared = response.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > limit:
+                raise DownloadError(f"the image is larger than {limit // (1024 * 1024)} MB")
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise DownloadError(f"the image is larger than {limit // (1024 * 1024)} MB")
+                chunks.append(chunk)
+    except httpx2.HTTPError as exc:
+        raise DownloadError(f"the download failed ({type(exc).__name__})") from exc
+    data = b"".join(chunks)
+    found = sniff(data)
+    if found is None:
+        raise DownloadError("the URL did not serve a PNG, JPEG or WEBP image")
+    return data, found
+
+
+def write_new(folder: Path, stem: str, extension: str, data: bytes) -> Path:
+    """Write ``data`` to ``folder/stem.extension`` atomically, never over an existing file.
+
+    When the name is taken, ``-2``, ``-3`` ... is added to the stem. Returns the path written.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    temporary = _write_temporary(folder, data)
+    try:
+        for attempt in range(1, 1000):
+            target = folder / (f"{stem}.{extension}" if attempt == 1 else f"{stem}-{attempt}.{extension}")
+            try:
+                _link_exclusive(temporary, target)
+            except FileExistsError:
+                continue
+            return target
+        raise FileExistsError(f"no free name for {stem}.{extension} in {folder}")
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+
+
+def _write_temporary(folder: Path, data: bytes) -> Path:
+    """A hidden file in ``folder`` holding ``data``, flushed to disk, with the user's usual permissions."""
+    temporary = folder / f".{secrets.token_hex(8)}.part"
+    descriptor = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        raise
+    return temporary
+
+
+def _link_exclusive(source: Path, target: Path) -> None:
+    """Give ``source`` the name ``target``, failing with FileExistsError if it is taken."""
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        raise
+    except OSError:
+        # A file system without hard links: claim the name first, then move the file over the claim.
+        os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        os.replace(source, target)
+
+
+def write_sidecar(image: Path, recipe: Mapping[str, Any]) -> Path:
+    """Write the recipe beside an image, as ``<same name>.json``, atomically and never over another file."""
+    text = json.dumps({"generator": SIDECAR_MARK, **recipe}, indent=2, ensure_ascii=False) + "\n"
+    target = image.with_suffix(".json")
+    temporary = _write_temporary(image.parent, text.encode("utf-8"))
+    try:
+        _link_exclusive(temporary, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+    return target
+
+
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    """One generated image to fetch and maybe save: where it is, and the recipe for its sidecar."""
+
+    url: str | None
+    stem: str
+    recipe: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """What became of one image: its bytes (for previews), its saved path, or why either is missing."""
+
+    data: bytes | None = None
+    format: ImageFormat | None = None
+    path: Path | None = None
+    problem: str | None = None
+
+
+async def keep(
+    http: httpx2.AsyncClient,
+    wanted: Sequence[Wanted],
+    *,
+    folder: Path | None,
+) -> list[Kept]:
+    """Download every image at once and, when ``folder`` is given, save each with its sidecar.
+
+    Failures are reported per image, never raised: the caller still has the URLs.
+    """
+    kept: list[Kept] = [Kept() for _ in wanted]
+
+    async def one(index: int, item: Wanted) -> None:
+        if item.url is None:
+            kept[index] = Kept(problem="Runware gave no URL for it")
+            return
+        try:
+            data, found = await download(http, item.url)
+        except DownloadError as exc:
+            kept[index] = Kept(problem=f"could not be downloaded: {exc}")
+            return
+        if folder is None:
+            kept[index] = Kept(data, found)
+            return
+        target = folder
+        try:
+            path = await anyio.to_thread.run_sync(lambda: _save(target, item.stem, found, data, item.recipe))
+        except OSError as exc:
+            problem = f"could not be saved in {folder}: {exc.strerror or type(exc).__name__}"
+            kept[index] = Kept(data, found, problem=problem)
+            return
+        kept[index] = Kept(data, found, path)
+
+    async with anyio.create_task_group() as group:
+        for index, item in enumerate(wanted):
+            group.start_soon(one, index, item)
+    return kept
+
+
+def _save(folder: Path, stem: str, found: ImageFormat, data: bytes, recipe: Mapping[str, Any]) -> Path:
+    path = write_new(folder, stem, found.extension, data)
+    details = {
+        **recipe,
+        "file": path.name,
+        "format": found.name,
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    with contextlib.suppress(OSError):  # the image is what was paid for; a missing recipe is no reason to lose it
+        write_sidecar(path, details)
+    return path
+
+
+# --- saved images as resources -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SavedImage:
+    """An image this server saved, as listed from its sidecar."""
+
+    path: Path
+    format: ImageFormat
+    created: str
+    size: int
+    description: str
+
+
+def saved_images(folder: Path) -> list[SavedImage]:
+    """The images this server saved in ``folder`` (those with our sidecar beside them), newest first."""
+    found: list[SavedImage] = []
+    try:
+        sidecars = list(folder.glob("*.json"))
+    except OSError:
+        return []
+    for sidecar in sidecars:
+        recipe = read_sidecar(sidecar)
+        if recipe is None:
+            continue
+        image = sidecar.with_name(str(recipe.get("file", "")))
+        if image.parent != folder or not image.is_file():
+            continue
+        task = cast(dict[str, Any], recipe.get("task") if isinstance(recipe.get("task"), dict) else {})
+        prompt = str(task.get("positivePrompt") or "")
+        found.append(
+            SavedImage(
+                path=image,
+                format=image_format(str(recipe.get("format", ""))),
+                created=str(recipe.get("created", "")),
+                size=image.stat().st_size,
+                description=f"{recipe.get('width')}x{recipe.get('height')}, seed {recipe.get('seed')}: {prompt[:120]}",
+            )
+        )
+    found.sort(key=lambda s: (s.created, s.path.name), reverse=True)
+    return found
+
+
+def read_sidecar(sidecar: Path) -> dict[str, Any] | None:
+    """A sidecar's recipe when it is one of ours, else None."""
+    try:
+        if sidecar.stat().st_size > 1024 * 1024:
+            return None
+        recipe: object = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(recipe, dict) or recipe.get("generator") != SIDECAR_MARK:  # pyright: ignore[reportUnknownMemberType]
+        return None
+    return dict(recipe)  # pyright: ignore[reportUnknownArgumentType]
+
+
+def read_saved(uri: str, folder: Path) -> tuple[bytes, ImageFormat]:
+    """The bytes of a saved image named by its ``file://`` URI; only files directly in ``folder``.
+
+    Raises ``LookupError`` with a sentence for anything else.
+    """
+    path = path_from_uri(uri)
+    if path is None:
+        raise LookupError(f"Not an image resource of this server: {uri[:200]}. Call resources/list for them.")
+    resolved = path.resolve()
+    if resolved.parent != folder or not resolved.is_file() or read_sidecar(resolved.with_suffix(".json")) is None:
+        raise LookupError(f"No image saved by this server at {uri[:200]}. Call resources/list for them.")
+    data = resolved.read_bytes()
+    found = sniff(data)
+    if found is None:
+        raise LookupError(f"{uri[:200]} is no longer a PNG, JPEG or WEBP image.")
+    return data, found
+
+
+# --- images in ----------------------------------------------------------------------------------
+
+
+def looks_local(text: str) -> bool:
+    """Whether an image argument names a local file rather than a URL, a data URI, base64 data or an image UUID.
+
+    Paths plainly are (absolute, ``~``, ``./``, a ``file:`` URI, an image extension); URLs of any other
+    scheme and data URIs never are; anything else that is not an image reference is read as a path.
+    """
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", text) and not text.startswith("file:"):
+        return False
+    if text.startswith("data:"):
+        return False
+    if text.startswith(("file:", "~", "./", "../", ".\\", "..\\")) or re.match(r"^[A-Za-z]:[\\/]", text):
+        return True
+    if text.startswith("/") and not text.startswith("/9j/"):  # "/9j/" opens every base64 JPEG
+        return True
+    return os.path.splitext(text)[1].lower() in _EXTENSIONS or not is_image_reference(text)
+
+
+@dataclass(frozen=True, slots=True)
+class LocalImage:
+    """A local input image, checked: its resolved path, bytes, format, and the image UUID it already has."""
+
+    path: Path
+    data: bytes
+    format: ImageFormat
+    image_uuid: str | None
+    """Set for an image this server saved itself: Runware already has it under this UUID."""
+
+    @property
+    def data_uri(self) -> str:
+        return f"data:{self.format.mime_type};base64,{base64.b64encode(self.data).decode('ascii')}"
+
+
+class LocalInputError(Exception):
+    """Local input images that cannot be used: ``problems`` holds (position, reason) for each."""
+
+    def __init__(self, problems: list[tuple[int, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(reason for _, reason in problems))
+
+
+async def resolve_local(
+    texts: Sequence[str], where: Places, service: str, upload: Callable[[LocalImage], Awaitable[str]]
+) -> list[str]:
+    """The image UUID to send for each local file an agent named, uploading those Runware does not hold.
+
+    Every file is checked before anything is uploaded: one bad file raises ``LocalInputError`` naming
+    each problem, and nothing is sent. ``service`` is the Runware URL in use: an image this server
+    saved from the same service is sent by its UUID, with no new upload.
+    """
+    read: list[LocalImage] = []
+    problems: list[tuple[int, str]] = []
+    for position, text in enumerate(texts):
+        try:
+            read.append(await anyio.to_thread.run_sync(read_local, text, where, service))
+        except ValueError as exc:
+            problems.append((position, str(exc)))
+    if problems:
+        raise LocalInputError(problems)
+    return [image.image_uuid or await upload(image) for image in read]
+
+
+def read_local(text: str, where: Places, service: str = "") -> LocalImage:
+    """Check and read a local image named by an agent; raises ``ValueError`` with the reason and the fix.
+
+    Forms: an absolute path, ``~/...``, a ``file://`` URI, or a path relative to the output folder.
+    """
+    path = path_from_uri(text) if text.startswith("file:") else Path(text).expanduser()
+    if path is None:
+        raise ValueError("is a file: URI this server cannot read (only file:///absolute/path)")
+    if not path.is_absolute():
+        path = where.output / path
+    resolved = path.resolve()
+    if not any(resolved.is_relative_to(folder) for folder in where.readable):
+        listed = ", ".join(str(f) for f in where.readable)
+        raise ValueError(
+            f"is outside the folders this server may read ({listed}). Move the file into one of them, "
+            "or add its folder to IDEOGRAM_MCP_ALLOWED_DIRS in the server's environment"
+        )
+    if not resolved.is_file():
+        raise ValueError(f"no such file: {resolved}")
+    size = resolved.stat().st_size
+    if size > MAX_INPUT:
+        raise ValueError(f"is {size / 1024 / 1024:.1f} MB; input images may be at most {MAX_INPUT // 1024 // 1024} MB")
+    with resolved.open("rb") as handle:
+        data = handle.read(MAX_INPUT + 1)
+    found = sniff(data)
+    if found is None or len(data) > MAX_INPUT:
+        raise ValueError("is not a PNG, JPEG or WEBP image")
+    return LocalImage(resolved, data, found, _known_uuid(resolved, data, service))
+
+
+def _known_uuid(image: Path, data: bytes, service: str) -> str | None:
+    recipe = read_sidecar(image.with_suffix(".json"))
+    if recipe is None or recipe.get("sha256") != hashlib.sha256(data).hexdigest():
+        return None  # not ours, or changed since it was saved: upload it as it is now
+    if not service or recipe.get("runware") != service:
+        return None  # made through another Runware (an emulator run, another account): it holds no such UUID
+    found = recipe.get("imageUUID")
+    return found if isinstance(found, str) else None

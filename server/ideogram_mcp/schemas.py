@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ideogram_mcp import sizes
-from ideogram_mcp.arguments import ASPECT_RATIO
+from ideogram_mcp.arguments import ASPECT_RATIO, OPTIONS
 from ideogram_mcp.sizes import ORIENTATIONS
 from ideogram_mcp.specs import ModelSpec, Parameter
 
@@ -20,6 +20,8 @@ def generate_image_input(spec: ModelSpec) -> dict[str, Any]:
         properties[p.name] = _property(spec, p)
         if p.name == "positivePrompt":
             properties[ASPECT_RATIO] = _aspect_ratio(spec)
+    for option in OPTIONS:
+        properties[option.name] = dict(option.schema)
     return {
         "type": "object",
         "properties": properties,

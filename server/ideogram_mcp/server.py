@@ -10,13 +10,17 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncGenerator
+from typing import Any
 
 import httpx2
 import mcp_types as types
 from mcp.server.lowlevel import Server
+from mcp.server.lowlevel.server import NotificationOptions
+from mcp.server.models import InitializationOptions
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 from mcp.shared.exceptions import MCPError
 
-from ideogram_mcp import __version__
+from ideogram_mcp import __version__, resources
 from ideogram_mcp.prompts import load_prompts
 from ideogram_mcp.runware.client import RunwareClient
 from ideogram_mcp.settings import Settings
@@ -26,6 +30,22 @@ from ideogram_mcp.tools import AppState, Context, ToolEntry, catalog, generate, 
 logger = logging.getLogger(__name__)
 
 ERROR_META = results.ERROR_META
+DOWNLOAD_TIMEOUT = 60.0
+"""Seconds allowed for fetching one generated image."""
+
+
+class IdeogramServer(Server[AppState]):
+    """The low-level server, announcing by default that its list of saved images changes."""
+
+    def create_initialization_options(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+    ) -> InitializationOptions:
+        return super().create_initialization_options(
+            notification_options or NotificationOptions(resources_changed=True), experimental_capabilities, extensions
+        )
 
 
 def build_server(
@@ -40,10 +60,14 @@ def build_server(
     }
     tools = [e.tool for e in entries.values()]
     prompts = load_prompts()
+    bus = InMemorySubscriptionBus()
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Server[AppState]) -> AsyncGenerator[AppState]:
         async with contextlib.AsyncExitStack() as stack:
+            downloads = await stack.enter_async_context(
+                httpx2.AsyncClient(transport=transport, timeout=DOWNLOAD_TIMEOUT, follow_redirects=True)
+            )
             key = settings.runware_api_key
             client = None
             if key is not None:
@@ -53,7 +77,7 @@ def build_server(
                 await stack.enter_async_context(client)
             else:
                 logger.warning("RUNWARE_API_KEY is not set: generate_image will explain how to set it")
-            yield AppState(spec=spec, client=client, api_key=key, offline=settings.offline)
+            yield AppState(spec=spec, settings=settings, client=client, downloads=downloads, bus=bus)
 
     async def list_tools(ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         return types.ListToolsResult(tools=tools)
@@ -99,7 +123,7 @@ def build_server(
             messages=[types.PromptMessage(role="user", content=types.TextContent(text=text))],
         )
 
-    return Server[AppState](
+    return IdeogramServer(
         "ideogram-mcp",
         version=__version__,
         title="Ideogram 3.0 on Runware",
@@ -110,6 +134,10 @@ def build_server(
         on_call_tool=call_tool,
         on_list_prompts=list_prompts,
         on_get_prompt=get_prompt,
+        on_list_resources=resources.list_resources,
+        on_list_resource_templates=resources.list_resource_templates,
+        on_read_resource=resources.read_resource,
+        on_subscriptions_listen=ListenHandler(bus),
     )
 
 
@@ -120,7 +148,8 @@ def _instructions(spec: ModelSpec, prompt_names: list[str]) -> str:
         "words to show in double quotes inside positivePrompt and say where they go. Pick the shape with "
         "aspectRatio (e.g. '16:9') or a width/height pair from list_sizes. styleType DESIGN suits logos, "
         "posters and typography; REALISTIC suits photos; stylePreset adds a named look (list_style_presets). "
-        f"Each image costs ${price:.2f}, so numberResults multiplies the price. Results are URLs that expire: "
-        "download what should be kept. Bad arguments are refused before anything is charged, with the fix. "
+        f"Each image costs ${price:.2f}, so numberResults multiplies the price. "
+        "Images are saved as files (paths in the result) and shown as small previews; saved images are also "
+        "resources. Bad arguments are refused before anything is charged, with the fix. "
         f"The prompts {', '.join(prompt_names)} show how to write prompts that render well."
     )

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Annotated
+
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ideogram_mcp.runware import DEFAULT_BASE_URL
 
@@ -29,6 +33,19 @@ class Settings(BaseSettings):
     """Serve from the built-in Runware emulator instead of Runware."""
     log_level: str = Field(default="INFO", validation_alias="IDEOGRAM_MCP_LOG_LEVEL")
 
+    output_dir: Path | None = Field(
+        default=None, validation_alias=AliasChoices("output_dir", "IDEOGRAM_MCP_OUTPUT_DIR")
+    )
+    """Where images are saved; without it, inside the client's first root, else a per-user folder."""
+    save: bool = Field(default=True, validation_alias=AliasChoices("save", "IDEOGRAM_MCP_SAVE"))
+    """Whether generated images are downloaded and saved (hosted deployments turn it off)."""
+    preview: bool = Field(default=True, validation_alias=AliasChoices("preview", "IDEOGRAM_MCP_PREVIEW"))
+    """Whether results carry small previews by default (the ``preview`` argument overrides it)."""
+    allowed_dirs: Annotated[tuple[Path, ...], NoDecode] = Field(
+        default=(), validation_alias=AliasChoices("allowed_dirs", "IDEOGRAM_MCP_ALLOWED_DIRS")
+    )
+    """Folders, besides the client's roots and the output folder, that local input images may come from."""
+
     @field_validator("runware_api_key", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -36,3 +53,16 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value.strip() if isinstance(value, str) else value
+
+    @field_validator("output_dir", mode="before")
+    @classmethod
+    def _blank_dir_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("allowed_dirs", mode="before")
+    @classmethod
+    def _path_list(cls, value: object) -> object:
+        # One variable holds several folders, separated as PATH separates them (':' or ';').
+        if isinstance(value, str):
+            return tuple(Path(part.strip()) for part in value.split(os.pathsep) if part.strip())
+        return value

@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from ideogram_mcp.arguments import ASPECT_RATIO
+from ideogram_mcp import files
+from ideogram_mcp.arguments import ASPECT_RATIO, FILE_NAME, OPTIONS
 from ideogram_mcp.specs import ModelSpec, Parameter, load_spec
 
 
@@ -22,6 +23,9 @@ def parameter_table(spec: ModelSpec) -> str:
                 f"| `{ASPECT_RATIO}` | (becomes `width`, `height`) | string | a ratio such as `16:9` or `1.5` | "
                 f"{spec.default_size} |"
             )
+    for option in OPTIONS:
+        kind = str(option.schema["type"])
+        rows.append(f"| `{option.name}` | (used by the server, not sent) | {kind} | {_option_rule(option.name)} |  |")
     owned = [
         "",
         "| owned by the server | on the wire | why |",
@@ -29,6 +33,12 @@ def parameter_table(spec: ModelSpec) -> str:
     ]
     owned += [f"| `{p.name}` | `{p.wire}` | {p.owned} |" for p in spec.parameters.values() if not p.exposed]
     return "\n".join(rows + owned)
+
+
+def _option_rule(name: str) -> str:
+    if name == FILE_NAME:
+        return f"a file name of at most {files.MAX_NAME} characters, no folders"
+    return "true or false (default: the server's IDEOGRAM_MCP_PREVIEW)"
 
 
 def _allowed(p: Parameter) -> str:
@@ -39,6 +49,8 @@ def _allowed(p: Parameter) -> str:
     if p.values:
         return " ".join(f"`{v}`" for v in p.values)
     rule = p.rule()
+    if p.format == "image":
+        rule += ", or a local image file in an allowed folder"
     if p.same_length_as:
         rule += f", as many as `{p.same_length_as}`"
     return rule

@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.to_thread
@@ -101,6 +102,7 @@ class Emulator:
 
     def __post_init__(self) -> None:
         self.handlers["imageInference"] = self._image_inference
+        self.handlers["imageUpload"] = self._image_upload
 
     @property
     def charged(self) -> float:
@@ -233,6 +235,39 @@ class Emulator:
         self.ledger.append(Charge(task["taskUUID"], count, round(count * self.spec.model.price_per_image, 6)))
         return items
 
+    async def _image_upload(self, task: dict[str, Any], base: str) -> list[dict[str, Any]]:
+        """Store an image sent as a data URI or base64, and answer with its UUID and URL. Uploads are free."""
+        self._reject_keys(task, {"taskType", "taskUUID", "image"})
+        image = task.get("image")
+        if not isinstance(image, str) or not image:
+            raise TaskError("missingParameter", "Missing required parameter: image.", "image")
+        if urlsplit(image).scheme in ("http", "https"):
+            # Runware would fetch it; the emulator never requests an address a caller chose.
+            stored = self._own_image(image, base) or StoredImage(artwork.placeholder(), "image/png")
+        else:
+            stored = _decoded(image)
+        image_uuid = str(uuid.uuid4())
+        self.images[image_uuid] = stored
+        extension = next((e for f, e in artwork.EXTENSIONS.items() if artwork.MIME_TYPES[f] == stored.mime_type), "png")
+        return [
+            {
+                "taskType": "imageUpload",
+                "taskUUID": task["taskUUID"],
+                "imageUUID": image_uuid,
+                "imageURL": f"{base}image/{image_uuid}.{extension}",
+            }
+        ]
+
+    def _own_image(self, url: str, base: str) -> StoredImage | None:
+        if not url.startswith(f"{base}image/"):
+            return None
+        return self.images.get(url.rsplit("/", 1)[-1].rsplit(".", 1)[0])
+
+    def _reject_keys(self, task: Mapping[str, Any], allowed: set[str]) -> None:
+        for key in task:
+            if key not in allowed:
+                raise TaskError("unsupportedParameter", f"Unsupported parameter for this task: {key}.", key)
+
     def _validated(self, task: Mapping[str, Any]) -> dict[str, Any]:
         """The task's values by parameter name, or the first TaskError Runware would give."""
         self._reject_unknown(task, ())
@@ -246,10 +281,18 @@ class Emulator:
             if why := p.violation(value):
                 code = "invalidPositivePrompt" if p.name == "positivePrompt" else "invalidParameter"
                 raise TaskError(code, f"Invalid value for {p.name}: {why}.", p.name)
+            if p.format == "image":
+                self._known_images(p.name, cast(list[str], value))
             values[p.name] = value
         for violation in self.spec.cross_violations(values):
             raise _from_violation(violation)
         return values
+
+    def _known_images(self, name: str, items: list[str]) -> None:
+        # [guess] Runware refuses an image UUID it does not hold; its exact code is not documented.
+        for item in items:
+            if _is_uuid(item) and item not in self.images:
+                raise TaskError("invalidParameter", f"Unknown image UUID in {name}: {item}.", name)
 
     def _reject_unknown(self, node: Mapping[str, Any], prefix: tuple[str, ...]) -> None:
         paths = self.spec.wire_paths
@@ -298,6 +341,27 @@ def _from_violation(violation: Violation) -> TaskError:
         "missingParameter" if violation.kind == "missing" else "invalidParameter"
     )
     return TaskError(code, violation.message[0].upper() + violation.message[1:] + ".", params)
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _decoded(image: str) -> StoredImage:
+    """An uploaded data URI or base64 string as stored bytes; TaskError when it is no PNG, JPEG or WEBP."""
+    encoded = image.split(";base64,", 1)[1] if image.startswith("data:") and ";base64," in image else image
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except ValueError:
+        raise TaskError("invalidImage", "The image is neither a data URI, base64 data nor a URL.", "image") from None
+    mime = artwork.sniff_mime_type(data)
+    if mime is None:
+        raise TaskError("invalidImage", "The image is not a PNG, JPEG or WEBP image.", "image")
+    return StoredImage(data, mime)
 
 
 def _bearer(header: str) -> str:

@@ -74,5 +74,25 @@ def render(
     return buffer.getvalue()
 
 
+def placeholder(side: int = 256) -> bytes:
+    """A grey PNG standing in for an image the emulator was asked to fetch but never fetches."""
+    picture = Image.new("RGB", (side, side), (128, 128, 128))
+    ImageDraw.Draw(picture).text((side / 2, side / 2), "remote image", fill=(255, 255, 255), anchor="mm")
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def sniff_mime_type(data: bytes) -> str | None:
+    """The MIME type of PNG, JPEG or WEBP bytes, from their first bytes; None for anything else."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
 def _colour(rng: random.Random) -> tuple[int, int, int]:
     return (rng.randrange(256), rng.randrange(256), rng.randrange(256))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Self, cast
@@ -136,6 +137,20 @@ class RunwareClient:
         if not images:
             raise (api_error(reply.status, errors) if errors else RunwareResponseError("Runware sent no images"))
         return InferenceResult(tuple(images), errors)
+
+    async def upload_image(self, image: str) -> str:
+        """Store an image (a data URI, base64 or a URL) with Runware's ``imageUpload`` task; returns its image UUID.
+
+        Runware keeps uploads for 30 days after their last use, and takes the UUID wherever an image is an input.
+        """
+        task_uuid = str(uuid.uuid4())
+        reply = await self.send([{"taskType": "imageUpload", "taskUUID": task_uuid, "image": image}])
+        for item in reply.data:
+            found = item.get("imageUUID")
+            if item.get("taskUUID") == task_uuid and isinstance(found, str) and found:
+                return found
+        errors = tuple(e for e in reply.errors if e.task_uuid in (None, task_uuid))
+        raise api_error(reply.status, errors) if errors else RunwareResponseError("Runware stored no image")
 
 
 def _parse(response: httpx2.Response) -> Reply:

@@ -132,7 +132,7 @@ class Parameter(_Frozen):
                 if self.format == "image":
                     unreadable = [n for n, item in enumerate(items, 1) if not is_image_reference(str(item))]
                     if unreadable:
-                        return f"{wrong}; item {unreadable[0]} is none of these (a local file path cannot be sent)"
+                        return f"{wrong}; item {unreadable[0]} is none of these"
                 return None
             case "string":
                 if not isinstance(value, str):

@@ -6,26 +6,51 @@ write no file themselves: they ask ``runware`` and ``files``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+import httpx2
 import mcp_types as types
 from mcp.server.context import ServerRequestContext
-from pydantic import SecretStr
+from mcp.server.subscriptions import ResourcesListChanged, SubscriptionBus
+from mcp.shared.exceptions import MCPError, NoBackChannelError
+from pydantic import SecretStr, ValidationError
 
+from ideogram_mcp import files
 from ideogram_mcp.runware.client import RunwareClient
+from ideogram_mcp.settings import Settings
 from ideogram_mcp.specs import ModelSpec
+
+logger = logging.getLogger(__name__)
+
+ROOTS_TIMEOUT = 5.0
+"""Seconds to wait for a client's answer to roots/list before saving elsewhere."""
 
 
 @dataclass(frozen=True, slots=True)
 class AppState:
-    """What the tools need for one connection: the spec and, when configured, a Runware client."""
+    """What the tools need for one server: spec, settings, a Runware client when configured, a downloader."""
 
     spec: ModelSpec
+    settings: Settings
     client: RunwareClient | None
-    api_key: SecretStr | None
-    offline: bool
+    downloads: httpx2.AsyncClient
+    """For fetching generated images; it never carries the Runware key."""
+    bus: SubscriptionBus
+    """Where events for 2026-07-28 listen streams go (saved images change the resource list)."""
+    uploads: dict[str, str] = field(default_factory=lambda: {})
+    """Image UUIDs of local files uploaded by this process, by the files' SHA-256."""
+
+    @property
+    def api_key(self) -> SecretStr | None:
+        return self.settings.runware_api_key
+
+    @property
+    def offline(self) -> bool:
+        return self.settings.offline
 
 
 Context = ServerRequestContext[AppState]
@@ -38,3 +63,33 @@ class ToolEntry:
 
     tool: types.Tool
     run: Handler
+
+
+async def client_roots(ctx: Context) -> list[str]:
+    """The client's roots, when it offers them and this connection lets the server ask; else none.
+
+    The 2026-07-28 protocol has no server-to-client requests, and some clients offer no roots:
+    both get the next choice of folder, as does a client that does not answer in time.
+    """
+    capabilities = ctx.session.client_capabilities
+    if capabilities is None or capabilities.roots is None or not ctx.session.can_send_request:
+        return []
+    try:
+        with anyio.fail_after(ROOTS_TIMEOUT):
+            answer = await ctx.session.send_request(types.ListRootsRequest(), types.ListRootsResult)
+    except (MCPError, NoBackChannelError, TimeoutError, ValidationError) as exc:
+        logger.info("the client's roots could not be read (%s); saving elsewhere", type(exc).__name__)
+        return []
+    return [str(root.uri) for root in answer.roots]
+
+
+async def places(ctx: Context) -> files.Places:
+    """This connection's folders: where images are saved and which folders local inputs may come from."""
+    settings = ctx.lifespan_context.settings
+    return files.places(settings.output_dir, await client_roots(ctx), settings.allowed_dirs)
+
+
+async def announce_new_images(ctx: Context) -> None:
+    """Tell the client that the list of saved images changed, as its protocol version carries it."""
+    await ctx.session.send_resource_list_changed()  # 2025-11-25 and before; dropped on 2026-07-28
+    await ctx.lifespan_context.bus.publish(ResourcesListChanged())  # 2026-07-28 listen streams

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import mcp_types as types
 from pydantic import BaseModel, ConfigDict, Field
 
+from ideogram_mcp import arguments, files, previews
 from ideogram_mcp.runware import errors
 from ideogram_mcp.sizes import Size
 
@@ -37,6 +40,9 @@ class GeneratedImage(_Out):
         serialization_alias="NSFWContent",
         description="Safety check verdict; present only when checkContent was on.",
     )
+    path: str | None = Field(
+        default=None, description="Absolute path of the saved file; absent when the image was not saved."
+    )
 
 
 class GenerateImageOutput(_Out):
@@ -51,6 +57,7 @@ class GenerateImageOutput(_Out):
     errors: list[str] = Field(
         default_factory=list, description="Failures of some of the requested images, when others succeeded."
     )
+    folder: str | None = Field(default=None, description="The folder the images were saved in.")
 
 
 class SizeEntry(_Out):
@@ -86,6 +93,44 @@ class ListStylePresetsOutput(_Out):
     style_types: list[NamedValue] = Field(serialization_alias="styleTypes")
 
 
+def images(
+    output: GenerateImageOutput, headline: str, kept: list[files.Kept], shown: list[previews.Preview]
+) -> types.CallToolResult:
+    """The result of a call that made images: paths (URLs where nothing was saved), previews, one link each.
+
+    Each fact is said once per form: the text names files, the links point at them, the structured
+    output carries everything as data.
+    """
+    lines = [headline]
+    links: list[types.ContentBlock] = []
+    for n, (image, outcome) in enumerate(zip(output.images, kept, strict=True), 1):
+        flag = " NSFW flagged" if image.nsfw_content else ""
+        fmt = files.image_format(image.format)
+        if image.path is not None:
+            lines.append(f"{n}. {image.path} (seed {image.seed}){flag}")
+            uri, name = files.file_uri(Path(image.path)), Path(image.path).name
+        else:
+            missing = f" Not saved: {outcome.problem}." if outcome.problem else ""
+            lines.append(f"{n}. {image.image_url} (seed {image.seed}){flag}{missing}")
+            uri, name = image.image_url, f"{image.image_uuid}.{fmt.extension}"
+        if uri:
+            links.append(
+                types.ResourceLink(uri=uri, name=name, title=f"Image {n}, seed {image.seed}", mime_type=fmt.mime_type)
+            )
+    if output.errors:
+        lines.append(f"{len(output.errors)} requested image(s) failed: " + "; ".join(output.errors))
+    if output.folder is not None:
+        lines.append(f"Saved in {output.folder}, each with a .json recipe beside it.")
+    if any(image.path is None for image in output.images):
+        lines.append("Image URLs expire: download what should be kept.")
+    pictures: list[types.ContentBlock] = []
+    for preview in shown:
+        if len(preview.shows) > 1:
+            lines.append(f"Preview: one contact sheet, tiles numbered {', '.join(map(str, preview.shows))}.")
+        pictures.append(types.ImageContent(data=preview.data, mime_type=previews.MIME_TYPE))
+    return ok(output, "\n".join(lines), [*pictures, *links])
+
+
 def output_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The JSON Schema a tool publishes for its structured output."""
     return model.model_json_schema(by_alias=True, mode="serialization")
@@ -105,6 +150,14 @@ def error(text: str, details: dict[str, Any] | None = None) -> types.CallToolRes
         content=[types.TextContent(text=text)],
         is_error=True,
         _meta={ERROR_META: details or {"kind": "internal"}},
+    )
+
+
+def invalid(problems: Sequence[arguments.Problem]) -> types.CallToolResult:
+    """A tool error listing every problem of the arguments, each naming its argument."""
+    details = [{"argument": p.argument, "message": p.message} for p in problems]
+    return error(
+        arguments.InvalidArgumentsError(list(problems)).text(), {"kind": "invalid_arguments", "problems": details}
     )
 
 

@@ -1,0 +1,107 @@
+"""Small pictures for a tool result: one preview per image, or one numbered contact sheet for many.
+
+Clients show a result's images to the user and to the model, within limits (about 1 MB a result in
+Claude Desktop, 25k tokens in Claude Code), so previews are small JPEGs kept under a byte budget.
+Pillow is imported here only, when a preview is first made.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+PREVIEW_SIDE = 512
+"""Longest side of a single preview, in pixels."""
+PREVIEW_BUDGET = 48 * 1024
+"""Most base64 characters one preview may take."""
+SHEET_FROM = 5
+"""From this many images on, one contact sheet replaces the single previews."""
+SHEET_SIDE = 1280
+"""Longest side of a contact sheet, in pixels (Anthropic's API takes up to 2000 px when a request has many images)."""
+SHEET_BUDGET = 200 * 1024
+"""Most base64 characters a contact sheet may take."""
+MIME_TYPE = "image/jpeg"
+
+_QUALITIES = (82, 72, 62, 50, 38)
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """A preview ready for an MCP image block: base64 JPEG data and what it shows."""
+
+    data: str
+    width: int
+    height: int
+    shows: tuple[int, ...]
+    """The 1-based numbers of the images it shows."""
+
+
+def single(image: bytes, number: int) -> Preview:
+    """A preview of one image: longest side at most ``PREVIEW_SIDE``, at most ``PREVIEW_BUDGET`` of base64."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(image)) as opened:
+        picture = _rgb(opened)
+    picture.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+    return _fit(picture, PREVIEW_BUDGET, (number,))
+
+
+def sheet(images: Sequence[tuple[int, bytes]]) -> Preview:
+    """One contact sheet of numbered tiles for several images; unreadable images are left out."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    pictures: list[tuple[int, Image.Image]] = []
+    for number, data in images:
+        try:
+            with Image.open(io.BytesIO(data)) as opened:
+                pictures.append((number, _rgb(opened)))
+        except (OSError, ValueError):
+            continue
+    if not pictures:
+        raise ValueError("no readable image to put on a contact sheet")
+    columns = math.ceil(math.sqrt(len(pictures)))
+    rows = math.ceil(len(pictures) / columns)
+    tile = SHEET_SIDE // max(columns, rows)
+    canvas = Image.new("RGB", (columns * tile, rows * tile), (24, 24, 24))
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=max(14, tile // 10))
+    for index, (number, picture) in enumerate(pictures):
+        picture.thumbnail((tile - 8, tile - 8))
+        left = (index % columns) * tile + (tile - picture.width) // 2
+        top = (index // columns) * tile + (tile - picture.height) // 2
+        canvas.paste(picture, (left, top))
+        corner = ((index % columns) * tile + 8, (index // columns) * tile + 6)
+        draw.text(corner, str(number), font=font, fill=(255, 255, 255), stroke_width=3, stroke_fill=(0, 0, 0))
+    return _fit(canvas, SHEET_BUDGET, tuple(number for number, _ in pictures))
+
+
+def _rgb(picture: Image.Image) -> Image.Image:
+    picture.load()
+    if picture.mode in ("RGBA", "LA", "P"):
+        from PIL import Image
+
+        rgba = picture.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, (255, 255, 255))
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        return flat
+    return picture.convert("RGB")
+
+
+def _fit(picture: Image.Image, budget: int, shows: tuple[int, ...]) -> Preview:
+    """Encode as JPEG at the best quality that fits the budget, shrinking the picture if none does."""
+    while True:
+        for quality in _QUALITIES:
+            buffer = io.BytesIO()
+            picture.save(buffer, format="JPEG", quality=quality, optimize=True)
+            data = base64.b64encode(buffer.getvalue()).decode("ascii")
+            if len(data) <= budget:
+                return Preview(data, picture.width, picture.height, shows)
+        smaller = (max(1, picture.width * 3 // 4), max(1, picture.height * 3 // 4))
+        picture = picture.resize(smaller)  # pyright: ignore[reportUnknownMemberType]

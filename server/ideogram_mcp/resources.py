@@ -1,0 +1,72 @@
+"""Saved images as MCP resources: listed newest first, read whole as blobs, one template for them.
+
+A client that cannot read the server's disk (a remote one) still gets every full image this way.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import anyio.to_thread
+import mcp_types as types
+from mcp.shared.exceptions import MCPError
+
+from ideogram_mcp import files
+from ideogram_mcp.tools import Context, places
+
+PAGE = 50
+"""Resources per page of resources/list."""
+
+
+async def list_resources(ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
+    """The images saved in this connection's output folder, newest first, a page at a time."""
+    where = await places(ctx)
+    saved = await anyio.to_thread.run_sync(files.saved_images, where.output)
+    cursor = params.cursor if params is not None else None
+    start = int(cursor) if cursor and cursor.isdigit() else 0
+    page = saved[start : start + PAGE]
+    following = start + PAGE if start + PAGE < len(saved) else None
+    return types.ListResourcesResult(
+        resources=[
+            types.Resource(
+                uri=files.file_uri(image.path),
+                name=image.path.name,
+                title=image.path.stem,
+                description=image.description,
+                mime_type=image.format.mime_type,
+                size=image.size,
+            )
+            for image in page
+        ],
+        next_cursor=str(following) if following is not None else None,
+    )
+
+
+async def list_resource_templates(
+    ctx: Context, params: types.PaginatedRequestParams | None
+) -> types.ListResourceTemplatesResult:
+    """One template: any image saved in this connection's output folder, by its file name."""
+    where = await places(ctx)
+    return types.ListResourceTemplatesResult(
+        resource_templates=[
+            types.ResourceTemplate(
+                uri_template=files.file_uri(where.output) + "/{fileName}",
+                name="saved-image",
+                title="Saved image",
+                description="An image this server saved in its output folder, by file name (see the tools' results).",
+            )
+        ]
+    )
+
+
+async def read_resource(ctx: Context, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+    """A saved image, whole, as a base64 blob with its MIME type."""
+    where = await places(ctx)
+    try:
+        data, found = await anyio.to_thread.run_sync(files.read_saved, params.uri, where.output)
+    except LookupError as exc:
+        raise MCPError(types.INVALID_PARAMS, str(exc)) from None
+    blob = base64.b64encode(data).decode("ascii")
+    return types.ReadResourceResult(
+        contents=[types.BlobResourceContents(uri=params.uri, mime_type=found.mime_type, blob=blob)]
+    )
