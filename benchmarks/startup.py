@@ -55,7 +55,10 @@ def peak_child_rss_mib() -> float:
 
 async def generation_latency(runs: int) -> list[float]:
     emulator = Emulator(api_key="bench")
-    settings = Settings(runware_api_key=SecretStr("bench"), runware_base_url="http://emulator/v1")
+    # Saving and previews are measured by benchmarks/saving.py; this is the bare round trip.
+    settings = Settings(
+        runware_api_key=SecretStr("bench"), runware_base_url="http://emulator/v1", save=False, preview=False
+    )
     server = build_server(settings, transport=httpx2.ASGITransport(emulator.app()))
     timings: list[float] = []
     async with Client(server) as client:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import subprocess
@@ -11,8 +12,10 @@ from typing import Any, cast
 
 import anyio
 import httpx2
+import mcp_types as types
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.client.session import ClientRequestContext
 from PIL import Image
 
 from ideogram_mcp.emulator import Emulator, serving
@@ -67,6 +70,54 @@ async def test_the_stdio_server_uses_any_runware_compatible_server_at_runware_ba
     (task,) = emulator.received
     assert (task["width"], task["height"], task["model"]) == (512, 1536, "ideogram:4@1")
     assert emulator.charged == 0.06
+
+
+async def test_over_stdio_images_land_in_the_clients_root_and_nowhere_else(tmp_path: Path, home: Path) -> None:
+    project, cwd = tmp_path / "project", tmp_path / "cwd"
+    cwd.mkdir()
+    reference = project / "refs" / "style.png"
+    reference.parent.mkdir(parents=True)
+    Image.new("RGB", (40, 30), (250, 200, 0)).save(reference)
+    secret = tmp_path / "secret.png"
+    Image.new("RGB", (40, 30), (0, 0, 0)).save(secret)
+
+    def everything() -> set[Path]:
+        return {p for p in tmp_path.rglob("*") if p.is_file()} | {p for p in home.rglob("*") if p.is_file()}
+
+    async def roots(context: ClientRequestContext) -> types.ListRootsResult:
+        return types.ListRootsResult(roots=[types.Root(uri=project.as_uri(), name="project")])  # pyright: ignore[reportArgumentType]
+
+    before = everything()
+    server = StdioServerParameters(command=COMMAND, args=["--offline"], env=_env(), cwd=cwd)
+    with anyio.fail_after(60):
+        async with Client(server, mode="legacy", list_roots_callback=roots) as mcp, httpx2.AsyncClient() as http:
+            refused = [
+                await mcp.call_tool("generate_image", {"positivePrompt": "x", "fileName": "../../escape"}),
+                await mcp.call_tool("generate_image", {"positivePrompt": "x", "styleReferenceImages": [str(secret)]}),
+            ]
+            result = await mcp.call_tool(
+                "generate_image",
+                {
+                    "positivePrompt": '"HI" on a wall',
+                    "numberResults": 2,
+                    "fileName": "wall",
+                    "styleReferenceImages": [str(reference)],
+                },
+            )
+            assert not result.is_error, text(result)
+            made = cast(dict[str, Any], result.structured_content)["images"]
+            served = [(await http.get(image["imageURL"])).content for image in made]
+    assert all(r.is_error for r in refused)
+    folder = (project / "ideogram-output").resolve()
+    written = {folder / n for n in ("wall-1.jpg", "wall-1.json", "wall-2.jpg", "wall-2.json")}
+    assert everything() - before == written
+    assert [(folder / f"wall-{n}.jpg").read_bytes() for n in (1, 2)] == served
+    previews = [b for b in result.content if isinstance(b, types.ImageContent)]
+    assert len(previews) == 2
+    for block in previews:
+        assert len(block.data) <= 48 * 1024
+        with Image.open(io.BytesIO(base64.b64decode(block.data))) as picture:
+            assert max(picture.size) <= 512
 
 
 def test_the_demo_leaves_real_image_files(tmp_path: Path) -> None:

@@ -1,0 +1,53 @@
+"""Previews stay within their byte and pixel budgets whatever the image, and contact sheets number their tiles."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+
+import pytest
+from PIL import Image
+
+from ideogram_mcp import previews
+
+
+def noise(width: int, height: int, mode: str = "RGB") -> bytes:
+    """The hardest picture to compress: random pixels."""
+    picture = Image.frombytes(mode, (width, height), os.urandom(width * height * len(mode)))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def decoded(preview: previews.Preview) -> Image.Image:
+    picture = Image.open(io.BytesIO(base64.b64decode(preview.data)))
+    assert picture.format == "JPEG"
+    assert picture.size == (preview.width, preview.height)
+    return picture
+
+
+@pytest.mark.parametrize(("width", "height", "mode"), [(1536, 640, "RGB"), (512, 1536, "RGBA"), (64, 48, "L")])
+def test_a_single_preview_fits_512_pixels_and_48_kb_even_for_noise(width: int, height: int, mode: str) -> None:
+    preview = previews.single(noise(width, height, mode), 3)
+    picture = decoded(preview)
+    assert max(picture.size) <= previews.PREVIEW_SIDE
+    assert len(preview.data) <= previews.PREVIEW_BUDGET
+    assert preview.shows == (3,)
+    if max(width, height) > previews.PREVIEW_SIDE:
+        assert max(picture.size) > previews.PREVIEW_SIDE // 2  # shrunk to fit, not to a thumbnail
+
+
+def test_a_contact_sheet_of_twenty_noisy_images_fits_its_budget() -> None:
+    images = [(n, noise(400, 400)) for n in range(1, 21)]
+    sheet = previews.sheet(images)
+    assert max(decoded(sheet).size) <= previews.SHEET_SIDE
+    assert len(sheet.data) <= previews.SHEET_BUDGET
+    assert sheet.shows == tuple(range(1, 21))
+
+
+def test_a_contact_sheet_leaves_out_what_it_cannot_read() -> None:
+    sheet = previews.sheet([(1, noise(64, 64)), (2, b"not an image"), (3, noise(64, 32))])
+    assert sheet.shows == (1, 3)
+    with pytest.raises(ValueError, match="no readable image"):
+        previews.sheet([(1, b"nothing")])

@@ -1,0 +1,99 @@
+"""Saved images as MCP resources: listed newest first and paged, read whole, announced when new."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any, cast
+
+import anyio
+import httpx2
+import mcp_types as types
+import pytest
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+from mcp.shared.subscriptions import ResourcesListChanged
+
+from ideogram_mcp import resources
+from ideogram_mcp.server import build_server
+from ideogram_mcp.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+
+def images(result: types.CallToolResult) -> list[dict[str, Any]]:
+    return cast(dict[str, Any], result.structured_content)["images"]
+
+
+async def test_saved_images_are_listed_newest_first_a_page_at_a_time(
+    mcp: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(resources, "PAGE", 2)
+    made: list[dict[str, Any]] = []
+    for n in range(3):
+        made += images(await mcp.call_tool("generate_image", {"positivePrompt": f"image {n}", "fileName": f"i{n}"}))
+    first = await mcp.list_resources()
+    second = await mcp.list_resources(cursor=first.next_cursor)
+    assert second.next_cursor is None
+    listed = first.resources + second.resources
+    assert [r.name for r in listed] == ["i2.jpg", "i1.jpg", "i0.jpg"]
+    assert [str(r.uri) for r in listed] == [Path(i["path"]).as_uri() for i in reversed(made)]
+    assert {r.mime_type for r in listed} == {"image/jpeg"}
+    assert listed[0].size == Path(made[2]["path"]).stat().st_size
+    assert listed[0].description == f"1024x1024, seed {made[2]['seed']}: image 2"
+
+
+async def test_a_saved_image_is_read_whole_as_a_blob(mcp: Client) -> None:
+    (image,) = images(await mcp.call_tool("generate_image", {"positivePrompt": "x", "outputFormat": "WEBP"}))
+    uri = Path(image["path"]).as_uri()
+    read = await mcp.read_resource(uri)
+    (content,) = read.contents
+    assert isinstance(content, types.BlobResourceContents)
+    assert content.mime_type == "image/webp"
+    assert base64.b64decode(content.blob) == Path(image["path"]).read_bytes()
+
+
+async def test_only_images_this_server_saved_in_its_folder_can_be_read(
+    mcp: Client, output: Path, tmp_path: Path
+) -> None:
+    await mcp.call_tool("generate_image", {"positivePrompt": "x"})
+    (output / "private.jpg").write_bytes((next(output.glob("*.jpg"))).read_bytes())
+    (tmp_path / "elsewhere.jpg").write_bytes(b"\xff\xd8\xff")
+    for uri in (
+        (output / "private.jpg").as_uri(),
+        (tmp_path / "elsewhere.jpg").as_uri(),
+        (output / ".." / "elsewhere.jpg").as_uri(),
+        "https://example.com/a.jpg",
+    ):
+        with pytest.raises(MCPError, match="resources/list"):
+            await mcp.read_resource(uri)
+
+
+async def test_the_template_names_the_output_folder(mcp: Client, output: Path) -> None:
+    (template,) = (await mcp.list_resource_templates()).resource_templates
+    assert template.uri_template == output.resolve().as_uri() + "/{fileName}"
+
+
+async def test_a_2025_client_is_told_when_new_images_are_saved(
+    settings: Settings, transport: httpx2.ASGITransport
+) -> None:
+    announced = anyio.Event()
+
+    async def on_message(message: object) -> None:
+        if isinstance(message, types.ResourceListChangedNotification):
+            announced.set()
+
+    async with Client(build_server(settings, transport=transport), mode="legacy", message_handler=on_message) as legacy:
+        capabilities = legacy.server_capabilities.resources
+        assert capabilities is not None
+        assert capabilities.list_changed is True
+        await legacy.call_tool("generate_image", {"positivePrompt": "x", "preview": False})
+        with anyio.fail_after(5):
+            await announced.wait()
+
+
+async def test_a_2026_client_listening_is_told_when_new_images_are_saved(mcp: Client) -> None:
+    async with mcp.listen(resources_list_changed=True) as events:
+        await mcp.call_tool("generate_image", {"positivePrompt": "x", "preview": False})
+        with anyio.fail_after(5):
+            assert await anext(events) == ResourcesListChanged()

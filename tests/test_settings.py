@@ -1,0 +1,27 @@
+"""Settings come from the environment once; folders lists are split the way PATH is."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ideogram_mcp.settings import Settings
+
+
+def test_file_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("IDEOGRAM_MCP_OUTPUT_DIR", str(tmp_path / "out"))
+    monkeypatch.setenv("IDEOGRAM_MCP_ALLOWED_DIRS", os.pathsep.join([str(tmp_path / "a"), "", " ~/b "]))
+    monkeypatch.setenv("IDEOGRAM_MCP_SAVE", "false")
+    monkeypatch.setenv("IDEOGRAM_MCP_PREVIEW", "0")
+    settings = Settings()
+    assert settings.output_dir == tmp_path / "out"
+    assert settings.allowed_dirs == (tmp_path / "a", Path("~/b"))
+    assert (settings.save, settings.preview) == (False, False)
+
+
+def test_file_settings_default_to_saving_and_previews_with_no_extra_folders(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IDEOGRAM_MCP_OUTPUT_DIR", "  ")
+    settings = Settings()
+    assert (settings.output_dir, settings.allowed_dirs, settings.save, settings.preview) == (None, (), True, True)

@@ -1,0 +1,318 @@
+"""generate_image as an agent and its user see it: saved files, recipes, previews, links, local inputs."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, cast
+
+import httpx2
+import mcp_types as types
+import pytest
+from mcp import Client
+from mcp.client.session import ClientRequestContext
+from PIL import Image
+from pydantic import SecretStr
+
+from ideogram_mcp import previews
+from ideogram_mcp.emulator import Emulator
+from ideogram_mcp.server import build_server
+from ideogram_mcp.settings import Settings
+
+from ..conftest import API_KEY, BASE_URL, error_of, text
+
+pytestmark = pytest.mark.anyio
+
+PROMPT = 'A shop sign reading "OPEN LATE" above a bakery door'
+
+
+def data(result: types.CallToolResult) -> dict[str, Any]:
+    return cast(dict[str, Any], result.structured_content)
+
+
+def tree(*folders: Path) -> set[Path]:
+    """Every file under the folders."""
+    return {p for folder in folders if folder.exists() for p in folder.rglob("*") if p.is_file()}
+
+
+def png_file(path: Path, colour: tuple[int, int, int] = (10, 120, 200)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (64, 48), colour).save(path, format="PNG")
+    return path
+
+
+def with_roots(server: Any, *folders: Path) -> Client:
+    """A 2025-11-25 client (the protocol on which a server may ask) that offers these folders as roots."""
+
+    async def roots(context: ClientRequestContext) -> types.ListRootsResult:
+        return types.ListRootsResult(roots=[types.Root(uri=f.as_uri(), name=f.name) for f in folders])  # pyright: ignore[reportArgumentType]
+
+    return Client(server, mode="legacy", list_roots_callback=roots)
+
+
+async def test_every_image_is_saved_byte_for_byte_with_its_recipe_beside_it(
+    mcp: Client, emulator: Emulator, output: Path, transport: httpx2.ASGITransport
+) -> None:
+    result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2, "fileName": "sign"})
+    assert not result.is_error, text(result)
+    out = data(result)
+    (sent,) = emulator.received
+    assert sorted(p.name for p in output.iterdir()) == ["sign-1.jpg", "sign-1.json", "sign-2.jpg", "sign-2.json"]
+    async with httpx2.AsyncClient(transport=transport) as http:
+        for n, image in enumerate(out["images"], 1):
+            path = output.resolve() / f"sign-{n}.jpg"
+            assert image["path"] == str(path)
+            assert path.read_bytes() == (await http.get(image["imageURL"])).content
+            recipe = json.loads(path.with_suffix(".json").read_text())
+            created = recipe.pop("created")
+            assert created.startswith("20")
+            assert len(recipe.pop("sha256")) == 64
+            assert recipe.pop("bytes") == path.stat().st_size
+            assert recipe == {
+                "generator": "ideogram-mcp",
+                "model": "ideogram:4@1",
+                "taskUUID": out["taskUUID"],
+                "imageUUID": image["imageUUID"],
+                "seed": image["seed"],
+                "cost": 0.06,
+                "width": 1024,
+                "height": 1024,
+                "imageURL": image["imageURL"],
+                "runware": BASE_URL,
+                "task": sent,
+                "file": path.name,
+                "format": "JPG",
+            }
+
+
+async def test_without_a_setting_images_go_into_the_clients_first_root_and_nowhere_else(
+    emulator: Emulator, tmp_path: Path, home: Path
+) -> None:
+    project, other = tmp_path / "project", tmp_path / "other"
+    project.mkdir()
+    settings = Settings(runware_api_key=SecretStr(API_KEY), runware_base_url=BASE_URL)
+    server = build_server(settings, transport=httpx2.ASGITransport(emulator.app()))
+    before = tree(tmp_path, home)
+    async with with_roots(server, project, other) as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+    assert not result.is_error, text(result)
+    (image,) = data(result)["images"]
+    folder = (project / "ideogram-output").resolve()
+    assert Path(image["path"]).parent == folder
+    assert data(result)["folder"] == str(folder)
+    assert tree(tmp_path, home) - before == {Path(image["path"]), Path(image["path"]).with_suffix(".json")}
+
+
+async def test_a_client_without_roots_gets_the_per_user_folder(emulator: Emulator, home: Path) -> None:
+    settings = Settings(runware_api_key=SecretStr(API_KEY), runware_base_url=BASE_URL)
+    async with Client(build_server(settings, transport=httpx2.ASGITransport(emulator.app()))) as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+    (image,) = data(result)["images"]
+    assert Path(image["path"]).parent == (home / "Pictures" / "ideogram-mcp").resolve()
+
+
+@pytest.mark.parametrize(
+    "name", ["../escape", "../../etc/cron.d/x", "/tmp/abs", "sub/dir", "..\\win", "C:\\x", "a\x00b", ".hidden", ""]
+)
+async def test_a_file_name_that_is_not_a_plain_name_is_refused_before_anything_is_sent(
+    name: str, mcp: Client, emulator: Emulator, tmp_path: Path, home: Path
+) -> None:
+    before = tree(tmp_path, home)
+    result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "fileName": name})
+    assert error_of(result)["problems"][0]["argument"] == "fileName"
+    assert "must be a plain file name" in text(result)
+    assert emulator.received == []
+    assert tree(tmp_path, home) == before
+
+
+async def test_an_existing_file_is_never_overwritten(mcp: Client, output: Path) -> None:
+    output.mkdir()
+    (output / "poster.jpg").write_bytes(b"the user's own poster")
+    result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "fileName": "poster.jpg"})
+    (image,) = data(result)["images"]
+    assert Path(image["path"]).name == "poster-2.jpg"
+    assert (output / "poster.jpg").read_bytes() == b"the user's own poster"
+
+
+@pytest.mark.parametrize(("count", "blocks", "tiles"), [(1, 1, 1), (4, 4, 1), (5, 1, 5), (20, 1, 20)])
+async def test_previews_are_small_decodable_and_keep_the_whole_result_under_300_kb(
+    count: int, blocks: int, tiles: int, mcp: Client
+) -> None:
+    result = await mcp.call_tool(
+        "generate_image", {"positivePrompt": PROMPT, "numberResults": count, "outputFormat": "PNG"}
+    )
+    assert not result.is_error, text(result)
+    shown = [b for b in result.content if isinstance(b, types.ImageContent)]
+    assert len(shown) == blocks
+    for block in shown:
+        assert block.mime_type == "image/jpeg"
+        budget = previews.PREVIEW_BUDGET if tiles == 1 else previews.SHEET_BUDGET
+        assert len(block.data) <= budget
+        with Image.open(io.BytesIO(base64.b64decode(block.data))) as picture:
+            assert picture.format == "JPEG"
+            assert max(picture.size) <= (previews.PREVIEW_SIDE if tiles == 1 else previews.SHEET_SIDE)
+    if tiles > 1:
+        assert f"one contact sheet, tiles numbered {', '.join(map(str, range(1, count + 1)))}" in text(result)
+    assert len(result.model_dump_json(by_alias=True, exclude_none=True).encode()) < 300 * 1024
+    links = [b for b in result.content if isinstance(b, types.ResourceLink)]
+    assert len(links) == count
+
+
+async def test_previews_can_be_turned_off_per_call_and_by_default(
+    mcp: Client, emulator: Emulator, output: Path
+) -> None:
+    result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "preview": "false"})
+    assert not [b for b in result.content if isinstance(b, types.ImageContent)]
+    assert data(result)["images"][0]["path"]
+    settings = Settings(runware_api_key=SecretStr(API_KEY), runware_base_url=BASE_URL, output_dir=output, preview=False)
+    async with Client(build_server(settings, transport=httpx2.ASGITransport(emulator.app()))) as quiet:
+        off = await quiet.call_tool("generate_image", {"positivePrompt": PROMPT})
+        on = await quiet.call_tool("generate_image", {"positivePrompt": PROMPT, "preview": True})
+    assert not [b for b in off.content if isinstance(b, types.ImageContent)]
+    assert len([b for b in on.content if isinstance(b, types.ImageContent)]) == 1
+
+
+async def test_with_saving_off_nothing_is_written_and_the_urls_are_given(
+    emulator: Emulator, tmp_path: Path, home: Path
+) -> None:
+    settings = Settings(
+        runware_api_key=SecretStr(API_KEY), runware_base_url=BASE_URL, output_dir=tmp_path / "out", save=False
+    )
+    before = tree(tmp_path, home)
+    async with Client(build_server(settings, transport=httpx2.ASGITransport(emulator.app()))) as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+    (image,) = data(result)["images"]
+    assert "path" not in image
+    assert "folder" not in data(result)
+    assert f"1. {image['imageURL']} (seed {image['seed']})" in text(result)
+    assert "Image URLs expire" in text(result)
+    assert [str(b.uri) for b in result.content if isinstance(b, types.ResourceLink)] == [image["imageURL"]]
+    assert len([b for b in result.content if isinstance(b, types.ImageContent)]) == 1
+    assert tree(tmp_path, home) == before
+
+
+async def test_a_failed_download_still_returns_the_paid_image_url_and_says_why(
+    emulator: Emulator, settings: Settings, output: Path
+) -> None:
+    app = httpx2.ASGITransport(emulator.app())
+
+    async def images_gone(request: httpx2.Request) -> httpx2.Response:
+        if request.method == "GET":
+            return httpx2.Response(503)
+        return await app.handle_async_request(request)
+
+    async with Client(build_server(settings, transport=httpx2.MockTransport(images_gone))) as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
+    assert not result.is_error
+    for n, image in enumerate(data(result)["images"], 1):
+        assert "path" not in image
+        expected = f"{n}. {image['imageURL']} (seed {image['seed']}) Not saved: could not be downloaded: "
+        assert expected + "the image URL answered HTTP 503." in text(result).splitlines()
+    assert emulator.charged == 0.12
+    assert not output.exists()
+
+
+async def test_an_unwritable_output_folder_still_returns_the_paid_images(emulator: Emulator, tmp_path: Path) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    settings = Settings(runware_api_key=SecretStr(API_KEY), runware_base_url=BASE_URL, output_dir=blocked / "out")
+    async with Client(build_server(settings, transport=httpx2.ASGITransport(emulator.app()))) as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+    assert not result.is_error
+    (image,) = data(result)["images"]
+    assert "path" not in image
+    assert f"Not saved: could not be saved in {(blocked / 'out').resolve()}" in text(result)
+    assert image["imageURL"] in text(result)
+    assert len([b for b in result.content if isinstance(b, types.ImageContent)]) == 1
+
+
+@pytest.fixture
+async def rooted(emulator: Emulator, tmp_path: Path) -> AsyncIterator[Client]:
+    """A session whose client offers tmp_path/project as its root; images are saved inside it."""
+    settings = Settings(runware_api_key=SecretStr(API_KEY), runware_base_url=BASE_URL)
+    async with with_roots(
+        build_server(settings, transport=httpx2.ASGITransport(emulator.app())), tmp_path / "project"
+    ) as c:
+        yield c
+
+
+async def test_a_local_reference_image_inside_a_root_is_uploaded_and_its_uuid_sent(
+    rooted: Client, emulator: Emulator, tmp_path: Path
+) -> None:
+    reference = png_file(tmp_path / "project" / "refs" / "palette.png")
+    result = await rooted.call_tool(
+        "generate_image",
+        {"positivePrompt": PROMPT, "styleReferenceImages": [str(reference), "https://example.com/b.png"]},
+    )
+    assert not result.is_error, text(result)
+    upload, inference = emulator.received
+    assert upload["taskType"] == "imageUpload"
+    assert upload["image"] == "data:image/png;base64," + base64.b64encode(reference.read_bytes()).decode()
+    sent = inference["providerSettings"]["ideogram"]["styleReferenceImages"]
+    assert sent[1] == "https://example.com/b.png"
+    assert emulator.images[sent[0]].data == reference.read_bytes()
+
+
+async def test_the_same_local_file_is_uploaded_once(rooted: Client, emulator: Emulator, tmp_path: Path) -> None:
+    reference = png_file(tmp_path / "project" / "face.png")
+    arguments = {"positivePrompt": PROMPT, "characterReferenceImages": [f"file://{reference}"]}
+    await rooted.call_tool("generate_image", arguments)
+    await rooted.call_tool("generate_image", arguments | {"styleReferenceImages": [str(reference)]})
+    assert [t["taskType"] for t in emulator.received] == ["imageUpload", "imageInference", "imageInference"]
+
+
+@pytest.mark.parametrize("where", ["outside", "missing", "not-an-image", "symlink-out"])
+async def test_a_local_reference_that_may_not_be_read_is_refused_with_nothing_sent(
+    where: str, rooted: Client, emulator: Emulator, tmp_path: Path
+) -> None:
+    secret = png_file(tmp_path / "secret" / "id-card.png")
+    path = {
+        "outside": secret,
+        "missing": tmp_path / "project" / "nope.png",
+        "not-an-image": tmp_path / "project" / "notes.png",
+        "symlink-out": tmp_path / "project" / "innocent.png",
+    }[where]
+    (tmp_path / "project").mkdir(exist_ok=True)
+    (tmp_path / "project" / "notes.png").write_text("hello")
+    (tmp_path / "project" / "innocent.png").symlink_to(secret)
+    result = await rooted.call_tool(
+        "generate_image", {"positivePrompt": PROMPT, "characterReferenceImages": [str(path)]}
+    )
+    problem = error_of(result)["problems"][0]
+    assert problem["argument"] == "characterReferenceImages[0]"
+    says = {
+        "outside": "is outside the folders this server may read",
+        "missing": "no such file",
+        "not-an-image": "is not a PNG, JPEG or WEBP image",
+        "symlink-out": "is outside the folders this server may read",
+    }[where]
+    assert says in problem["message"]
+    assert "Nothing was generated and nothing was charged" in text(result)
+    assert emulator.received == []
+
+
+async def test_an_image_made_earlier_is_reused_by_its_saved_path_without_a_new_upload(
+    rooted: Client, emulator: Emulator
+) -> None:
+    first = await rooted.call_tool("generate_image", {"positivePrompt": PROMPT, "fileName": "draft"})
+    (made,) = data(first)["images"]
+    again = await rooted.call_tool("generate_image", {"positivePrompt": PROMPT, "styleReferenceImages": ["draft.jpg"]})
+    assert not again.is_error, text(again)
+    assert [t["taskType"] for t in emulator.received] == ["imageInference", "imageInference"]
+    assert emulator.received[1]["providerSettings"]["ideogram"]["styleReferenceImages"] == [made["imageUUID"]]
+
+
+async def test_the_key_is_in_no_file_and_no_log_line(
+    mcp: Client, output: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 3})
+    written = [p.read_bytes() for p in output.iterdir()]
+    assert len(written) == 6
+    assert not any(API_KEY.encode() in content for content in written)
+    assert caplog.records
+    assert API_KEY not in caplog.text
