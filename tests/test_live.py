@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+from pathlib import Path
 from typing import Any, cast
 
 import anyio
@@ -24,9 +25,9 @@ pytestmark = [
 ]
 
 
-async def test_runware_generates_one_image_of_the_requested_size() -> None:
+async def test_runware_generates_one_image_of_the_requested_size(output: Path) -> None:
     with anyio.fail_after(180):
-        async with Client(build_server(Settings())) as mcp, httpx2.AsyncClient() as http:
+        async with Client(build_server(Settings(output_dir=output))) as mcp, httpx2.AsyncClient() as http:
             result = await mcp.call_tool(
                 "generate_image",
                 {
@@ -37,6 +38,8 @@ async def test_runware_generates_one_image_of_the_requested_size() -> None:
             )
             assert not result.is_error, result.content
             (image,) = cast(dict[str, Any], result.structured_content)["images"]
-            picture = Image.open(io.BytesIO((await http.get(image["imageURL"])).content))
+            served = (await http.get(image["imageURL"])).content
+            picture = Image.open(io.BytesIO(served))
     assert picture.size == (1152, 864)
+    assert Path(image["path"]).read_bytes() == served
     assert image["cost"] > 0

@@ -29,6 +29,8 @@ SHEET_BUDGET = 200 * 1024
 """Most base64 characters a contact sheet may take."""
 MIME_TYPE = "image/jpeg"
 
+_GAP = 6
+
 _QUALITIES = (82, 72, 62, 50, 38)
 
 
@@ -66,20 +68,25 @@ def sheet(images: Sequence[tuple[int, bytes]]) -> Preview:
             continue
     if not pictures:
         raise ValueError("no readable image to put on a contact sheet")
-    columns = math.ceil(math.sqrt(len(pictures)))
-    rows = math.ceil(len(pictures) / columns)
-    tile = SHEET_SIDE // max(columns, rows)
-    canvas = Image.new("RGB", (columns * tile, rows * tile), (24, 24, 24))
+    columns, rows, cell = _grid(len(pictures), pictures[0][1].width / pictures[0][1].height)
+    canvas = Image.new("RGB", (columns * cell[0], rows * cell[1]), (24, 24, 24))
     draw = ImageDraw.Draw(canvas)
-    font = ImageFont.load_default(size=max(14, tile // 10))
+    font = ImageFont.load_default(size=max(14, min(cell) // 8))
     for index, (number, picture) in enumerate(pictures):
-        picture.thumbnail((tile - 8, tile - 8))
-        left = (index % columns) * tile + (tile - picture.width) // 2
-        top = (index // columns) * tile + (tile - picture.height) // 2
-        canvas.paste(picture, (left, top))
-        corner = ((index % columns) * tile + 8, (index // columns) * tile + 6)
+        picture.thumbnail((cell[0] - _GAP, cell[1] - _GAP))
+        left, top = (index % columns) * cell[0], (index // columns) * cell[1]
+        canvas.paste(picture, (left + (cell[0] - picture.width) // 2, top + (cell[1] - picture.height) // 2))
+        corner = (left + _GAP, top + _GAP)
         draw.text(corner, str(number), font=font, fill=(255, 255, 255), stroke_width=3, stroke_fill=(0, 0, 0))
     return _fit(canvas, SHEET_BUDGET, tuple(number for number, _ in pictures))
+
+
+def _grid(count: int, aspect: float) -> tuple[int, int, tuple[int, int]]:
+    """Columns, rows and cell size that lay ``count`` pictures of one aspect out closest to a 4:3 sheet."""
+    columns = min(range(1, count + 1), key=lambda c: abs(math.log(c * aspect / math.ceil(count / c)) - math.log(4 / 3)))
+    rows = math.ceil(count / columns)
+    scale = SHEET_SIDE / max(columns * aspect, rows)
+    return columns, rows, (max(16, int(scale * aspect)), max(16, int(scale)))
 
 
 def _rgb(picture: Image.Image) -> Image.Image:
