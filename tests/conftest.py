@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,8 +73,26 @@ def output(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(output: Path) -> Settings:
-    return Settings(runware_api_key=SecretStr(API_KEY), runware_base_url=BASE_URL, output_dir=output)
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tests' servers keep their journal here, apart from the folders tests watch for images."""
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture
+def make_settings(data_dir: Path) -> Callable[..., Settings]:
+    """Settings for a server whose Runware is the emulator, with any field changed."""
+
+    def make(**changes: Any) -> Settings:
+        return Settings(
+            **({"runware_api_key": SecretStr(API_KEY), "runware_base_url": BASE_URL, "data_dir": data_dir} | changes)
+        )
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings], output: Path) -> Settings:
+    return make_settings(output_dir=output)
 
 
 @pytest.fixture

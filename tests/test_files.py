@@ -285,21 +285,15 @@ def test_an_image_this_server_saved_is_sent_by_its_uuid_only_while_unchanged_and
     assert files.read_local("made.png", where, "https://api.runware.ai/v1").image_uuid is None
 
 
-async def test_local_inputs_are_all_checked_before_any_upload(tmp_path: Path) -> None:
+async def test_local_inputs_are_all_checked_and_every_problem_named(tmp_path: Path) -> None:
     where = _places(tmp_path)
     where.output.mkdir(parents=True)
     (where.output / "a.png").write_bytes(png())
-    uploaded: list[Path] = []
-
-    async def upload(image: files.LocalImage) -> str:
-        uploaded.append(image.path)
-        return f"uuid-{len(uploaded)}"
-
     with pytest.raises(files.LocalInputError) as refused:
-        await files.resolve_local(["a.png", "/nowhere/b.png", "missing.png"], where, "", upload)
+        await files.read_all(["a.png", "/nowhere/b.png", "missing.png"], where, "")
     assert [position for position, _ in refused.value.problems] == [1, 2]
-    assert uploaded == []
-    assert await files.resolve_local(["a.png"], where, "", upload) == ["uuid-1"]
+    (read,) = await files.read_all(["a.png"], where, "")
+    assert read.path == where.output / "a.png"
 
 
 def test_saved_images_are_listed_newest_first_and_only_ours(tmp_path: Path) -> None:

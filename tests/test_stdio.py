@@ -29,7 +29,14 @@ COMMAND = str(Path(sys.executable).with_name("ideogram-mcp"))
 
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWARE_", "IDEOGRAM_MCP_"))}
+    env["IDEOGRAM_MCP_DATA_DIR"] = os.environ.get("IDEOGRAM_MCP_DATA_DIR", "")
     return env | extra
+
+
+@pytest.fixture(autouse=True)
+def _journal_apart(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spawned servers keep their journal in the test's data folder, apart from the folders tests watch."""
+    monkeypatch.setenv("IDEOGRAM_MCP_DATA_DIR", str(data_dir))
 
 
 async def test_the_offline_server_over_stdio_generates_real_images() -> None:
@@ -37,7 +44,13 @@ async def test_the_offline_server_over_stdio_generates_real_images() -> None:
     with anyio.fail_after(60):
         async with Client(server) as mcp, httpx2.AsyncClient() as http:
             tools = await mcp.list_tools()
-            assert [t.name for t in tools.tools] == ["generate_image", "list_sizes", "list_style_presets"]
+            assert [t.name for t in tools.tools] == [
+                "generate_image",
+                "get_generation",
+                "list_generations",
+                "list_sizes",
+                "list_style_presets",
+            ]
             result = await mcp.call_tool("generate_image", {"positivePrompt": '"HI" on a wall', "aspectRatio": "9:16"})
             assert not result.is_error
             (image,) = cast(dict[str, Any], result.structured_content)["images"]
@@ -50,7 +63,7 @@ async def test_without_a_key_the_stdio_server_starts_lists_and_explains() -> Non
     server = StdioServerParameters(command=COMMAND, args=[], env=_env(RUNWARE_BASE_URL="http://127.0.0.1:9/v1"))
     with anyio.fail_after(60):
         async with Client(server) as mcp:
-            assert len((await mcp.list_tools()).tools) == 3
+            assert len((await mcp.list_tools()).tools) == 5
             result = await mcp.call_tool("generate_image", {"positivePrompt": "x"})
             prompts = await mcp.list_prompts()
     shown = text(result)
@@ -67,7 +80,7 @@ async def test_the_stdio_server_uses_any_runware_compatible_server_at_runware_ba
             async with Client(StdioServerParameters(command=COMMAND, args=[], env=env)) as mcp:
                 result = await mcp.call_tool("generate_image", {"positivePrompt": "x", "width": 512, "height": 1536})
     assert not result.is_error
-    (task,) = emulator.received
+    (task,) = emulator.submitted
     assert (task["width"], task["height"], task["model"]) == (512, 1536, "ideogram:4@1")
     assert emulator.charged == 0.06
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -45,7 +46,8 @@ async def test_generate_image_schema_is_derived_from_the_spec(mcp: Client) -> No
     tools = {t.name: t for t in (await mcp.list_tools()).tools}
     schema = tools["generate_image"].input_schema
     props = schema["properties"]
-    assert set(props) == {p.name for p in spec.exposed} | {"aspectRatio", "fileName", "preview"}
+    assert set(props) == {p.name for p in spec.exposed} | {"aspectRatio", "fileName", "preview", "dryRun"}
+    assert not {"webhookURL", "uploadEndpoint"} & set(props)
     assert props["stylePreset"]["enum"] == list(spec.parameters["stylePreset"].values or {})
     number = props["numberResults"]
     assert (number["type"], number["minimum"], number["maximum"], number["default"]) == ("integer", 1, 20, 1)
@@ -60,13 +62,15 @@ async def test_clients_on_the_2025_11_25_handshake_get_the_same_service(
     async with Client(build_server(settings, transport=transport), mode="legacy") as legacy:
         assert [t.name for t in (await legacy.list_tools()).tools] == [
             "generate_image",
+            "get_generation",
+            "list_generations",
             "list_sizes",
             "list_style_presets",
         ]
         result = await legacy.call_tool("generate_image", {"positivePrompt": "x", "aspectRatio": "3:2"})
     assert not result.is_error, text(result)
     assert data(result)["images"][0]["width"] == 1248
-    assert len(emulator.received) == 1
+    assert len(emulator.submitted) == 1
 
 
 async def test_tool_annotations_tell_clients_which_tools_cost_and_which_are_free(mcp: Client) -> None:
@@ -107,13 +111,13 @@ async def test_generate_image_sends_a_runware_task_with_everything_in_its_place(
         },
     )
     assert not result.is_error, text(result)
-    (task,) = emulator.received
+    (task,) = emulator.submitted
     assert task.pop("taskUUID") == data(result)["taskUUID"]
     assert task == {
         "taskType": "imageInference",
         "model": "ideogram:4@1",
         "outputType": "URL",
-        "deliveryMethod": "sync",
+        "deliveryMethod": "async",
         "includeCost": True,
         "positivePrompt": PROMPT,
         "negativePrompt": "blurry text",
@@ -174,14 +178,21 @@ async def test_generate_image_reports_progress_to_clients_that_ask(mcp: Client) 
         seen.append((progress, total, message))
 
     await mcp.call_tool("generate_image", {"prompt": "x", "numberResults": 2}, progress_callback=on_progress)
-    assert seen == [(0, 1, "Generating 2 image(s) at 1024x1024"), (1, 1, "Generated 2 image(s); saving")]
+    assert seen[0] == (0, 2, "Sending the task (make 2 images with Ideogram 3.0)")
+    message = seen[-1][2]
+    assert message is not None
+    assert message.startswith("2 of 2 ready, ")
+    values = [progress for progress, _, _ in seen]
+    assert values == sorted(values)
+    assert len(set(values)) == len(values)
+    assert {total for _, total, _ in seen} == {2}
 
 
 async def test_without_a_safety_check_results_carry_no_nsfw_flag(mcp: Client, emulator: Emulator) -> None:
     result = await mcp.call_tool("generate_image", {"prompt": "a red fox"})
     (image,) = data(result)["images"]
     assert "NSFWContent" not in image
-    assert "safety" not in emulator.received[0]
+    assert "safety" not in emulator.submitted[0]
     assert (image["width"], image["height"]) == (1024, 1024)
 
 
@@ -189,7 +200,7 @@ async def test_without_a_safety_check_results_carry_no_nsfw_flag(mcp: Client, em
 async def test_every_listed_size_becomes_a_correct_runware_request(size: Any, mcp: Client, emulator: Emulator) -> None:
     result = await mcp.call_tool("generate_image", {"positivePrompt": "x", "width": size.width, "height": size.height})
     assert not result.is_error, text(result)
-    (task,) = emulator.received
+    (task,) = emulator.submitted
     assert (task["width"], task["height"]) == (size.width, size.height)
     assert data(result)["images"][0]["width"] == size.width
 
@@ -206,7 +217,8 @@ async def test_every_listed_size_becomes_a_correct_runware_request(size: Any, mc
         ({"positivePrompt": "", "aspectRatio": "16:9"}, "positivePrompt: must be text of 1 to 2000"),
         ({"negativePrompt": "x"}, "positivePrompt: required"),
         ({"positivePrompt": "x", "ttl": 30}, "at least 60"),
-        ({"positivePrompt": "x", "webhookURL": "not a url"}, "an http(s) URL"),
+        ({"positivePrompt": "x", "webhookURL": "https://attacker.example/hook"}, "IDEOGRAM_MCP_WEBHOOK_URL"),
+        ({"positivePrompt": "x", "upload_url": "http://127.0.0.1:6379/"}, "IDEOGRAM_MCP_UPLOAD_ENDPOINT"),
         ({"positivePrompt": "x", "characterReferenceImages": []}, "at least 1"),
         (
             {"positivePrompt": "x", "styleReferenceImages": ["https://e.com/a.png", "/home/me/ref.png"]},
@@ -246,7 +258,7 @@ async def test_bad_arguments_get_an_actionable_error_and_never_reach_runware(
     assert says in text(result)
     assert "nothing was charged" in text(result)
     assert error_of(result)["kind"] == "invalid_arguments"
-    assert emulator.received == []
+    assert emulator.submitted == []
 
 
 async def test_every_problem_is_reported_at_once(mcp: Client) -> None:
@@ -295,7 +307,7 @@ async def test_plain_aliases_and_spellings_are_understood(
 ) -> None:
     result = await mcp.call_tool("generate_image", arguments)
     assert not result.is_error, text(result)
-    (task,) = emulator.received
+    (task,) = emulator.submitted
     flat = task | task.get("providerSettings", {}).get("ideogram", {})
     for key, value in sent.items():
         assert flat[key] == value
@@ -352,20 +364,22 @@ async def test_list_style_presets_describes_all_62_and_the_style_types(mcp: Clie
 
 
 async def test_an_unknown_tool_is_a_protocol_error_naming_the_tools(mcp: Client) -> None:
-    with pytest.raises(MCPError, match="generate_image, list_sizes, list_style_presets"):
+    with pytest.raises(MCPError, match="generate_image, get_generation, list_generations, list_sizes, list_style"):
         await mcp.call_tool("make_picture", {})
 
 
-async def test_without_a_key_tools_list_and_generate_explains_the_fix(emulator: Emulator) -> None:
-    server = build_server(Settings(runware_api_key=None), transport=httpx2.ASGITransport(emulator.app()))
+async def test_without_a_key_tools_list_and_generate_explains_the_fix(
+    emulator: Emulator, make_settings: Callable[..., Settings]
+) -> None:
+    server = build_server(make_settings(runware_api_key=None), transport=httpx2.ASGITransport(emulator.app()))
     async with Client(server) as mcp:
-        assert len((await mcp.list_tools()).tools) == 3
+        assert len((await mcp.list_tools()).tools) == 5
         assert not (await mcp.call_tool("list_sizes", {})).is_error
         result = await mcp.call_tool("generate_image", {"positivePrompt": "x"})
     assert result.is_error
     assert "RUNWARE_API_KEY" in text(result)
     assert "--offline" in text(result)
-    assert emulator.received == []
+    assert emulator.submitted == []
 
 
 async def test_a_blank_key_counts_as_no_key(monkeypatch: pytest.MonkeyPatch) -> None:

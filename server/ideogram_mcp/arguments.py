@@ -22,6 +22,7 @@ from ideogram_mcp.specs import ModelSpec, Parameter
 ASPECT_RATIO = "aspectRatio"
 FILE_NAME = "fileName"
 PREVIEW = "preview"
+DRY_RUN = "dryRun"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,14 @@ OPTIONS: tuple[Option, ...] = (
             "more). Default: on, unless the server's IDEOGRAM_MCP_PREVIEW says otherwise.",
         },
     ),
+    Option(
+        DRY_RUN,
+        {
+            "type": "boolean",
+            "description": "true: send nothing and spend nothing; return the exact Runware task that would be "
+            "sent, the size chosen and the price.",
+        },
+    ),
 )
 
 # Names agents reach for that plainly mean one of ours. snake_case spellings are added from the spec.
@@ -71,11 +80,14 @@ _ALIASES = {
     "webhook": "webhookURL",
     "webhook_url": "webhookURL",
     "upload_url": "uploadEndpoint",
+    "upload_endpoint": "uploadEndpoint",
     "safety_check": "checkContent",
     "safety": "checkContent",
     "filename": FILE_NAME,
     "file_name": FILE_NAME,
     "previews": PREVIEW,
+    "dry_run": DRY_RUN,
+    "dryrun": DRY_RUN,
 }
 
 # Names that sound like ours but have no single meaning, or that this model does not take.
@@ -136,7 +148,12 @@ class Generation:
     values: Mapping[str, Any]
     file_name: str | None = None
     preview: bool | None = None
+    dry_run: bool = False
     local_inputs: tuple[LocalInput, ...] = ()
+
+    @property
+    def count(self) -> int:
+        return int(self.values.get("numberResults", 1))
 
     def with_images(self, replacements: Mapping[LocalInput, str]) -> Generation:
         """These arguments with local files replaced by the image UUIDs they were uploaded as."""
@@ -145,7 +162,7 @@ class Generation:
             values[item.parameter] = [*values[item.parameter]]
             values[item.parameter][item.index] = image_uuid
         left = tuple(item for item in self.local_inputs if item not in replacements)
-        return Generation(values, self.file_name, self.preview, left)
+        return Generation(values, self.file_name, self.preview, self.dry_run, left)
 
     @property
     def width(self) -> int:
@@ -159,15 +176,19 @@ class Generation:
     def output_format(self) -> str:
         return str(self.values.get("outputFormat", "JPG"))
 
-    def to_task(self, spec: ModelSpec, task_uuid: str | None = None) -> dict[str, Any]:
-        """The Runware task: each value at its wire path, plus the parameters the server owns."""
+    def to_task(self, spec: ModelSpec, server: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The Runware task: each value at its wire path, plus the parameters the server owns.
+
+        ``server`` holds the values the server's settings give (``webhookURL``, ``uploadEndpoint``).
+        """
         owned: dict[str, Any] = {
             "taskType": spec.model.task_type,
-            "taskUUID": task_uuid or str(uuid.uuid4()),
+            "taskUUID": str(uuid.uuid4()),
             "model": spec.model.id,
             "outputType": "URL",
-            "deliveryMethod": "sync",
+            "deliveryMethod": "async",
             "includeCost": True,
+            **{k: v for k, v in (server or {}).items() if v is not None},
         }
         if self.values.get("checkContent"):
             owned["mode"] = "fast"
@@ -211,7 +232,7 @@ def parse(spec: ModelSpec, arguments: Mapping[str, Any] | None) -> Generation:
         problems.insert(0, Problem("positivePrompt", "required: describe the image to generate."))
     if problems:
         raise InvalidArgumentsError(problems)
-    return Generation(values, options.get(FILE_NAME), options.get(PREVIEW), tuple(local))
+    return Generation(values, options.get(FILE_NAME), options.get(PREVIEW), bool(options.get(DRY_RUN)), tuple(local))
 
 
 _OPTION_NAMES = {o.name for o in OPTIONS}
@@ -229,7 +250,8 @@ def _option(name: str, raw: Any) -> tuple[Any, str | None]:
 
 def _canonical_names(spec: ModelSpec, arguments: Mapping[str, Any], problems: list[Problem]) -> dict[str, Any]:
     exposed = {p.name for p in spec.exposed} | {ASPECT_RATIO} | _OPTION_NAMES
-    aliases = {_snake(name): name for name in exposed} | {n.lower(): n for n in exposed} | _ALIASES
+    owned = {p.name for p in spec.parameters.values() if not p.exposed}
+    aliases = {_snake(name): name for name in exposed | owned} | {n.lower(): n for n in exposed | owned} | _ALIASES
     named: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for given, value in arguments.items():
@@ -244,8 +266,8 @@ def _canonical_names(spec: ModelSpec, arguments: Mapping[str, Any], problems: li
         elif given in _REFUSED:
             problems.append(Problem(given, f"not accepted: {_REFUSED[given]}."))
             continue
-        elif given in spec.parameters:
-            problems.append(Problem(given, f"set by the server, not by callers. {spec.parameters[given].owned}"))
+        elif (owned := _owned(spec, given, aliases)) is not None:
+            problems.append(Problem(given, f"set by the server, not by callers. {owned}"))
             continue
         elif (name := aliases.get(given) or aliases.get(given.lower())) is None:
             problems.append(Problem(given, _unknown(given, exposed, aliases)))
@@ -255,6 +277,13 @@ def _canonical_names(spec: ModelSpec, arguments: Mapping[str, Any], problems: li
             continue
         named[name], sources[name] = value, given
     return named
+
+
+def _owned(spec: ModelSpec, given: str, aliases: Mapping[str, str]) -> str | None:
+    """Why the server sets this argument itself, when it (or its alias) names a server-owned parameter."""
+    name = given if given in spec.parameters else aliases.get(given) or aliases.get(given.lower()) or given
+    p = spec.parameters.get(name)
+    return p.owned if p is not None and not p.exposed else None
 
 
 def _unknown(given: str, exposed: set[str], aliases: Mapping[str, str]) -> str:

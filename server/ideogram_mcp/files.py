@@ -15,8 +15,9 @@ import json
 import os
 import re
 import secrets
+import sys
 import unicodedata
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -80,6 +81,15 @@ def sniff(data: bytes) -> ImageFormat | None:
 def default_output_dir() -> Path:
     """The per-user folder images go to when neither a setting nor a client root says otherwise."""
     return Path.home() / "Pictures" / "ideogram-mcp"
+
+
+def default_data_dir() -> Path:
+    """The per-user folder for the server's own data (the task journal), as each system names it."""
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "ideogram-mcp"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "ideogram-mcp"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "ideogram-mcp"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,13 +157,25 @@ def check_file_name(text: str) -> tuple[str | None, str | None]:
     return name, None
 
 
-def stems(file_name: str | None, prompt: str, short_ids: Sequence[str], when: datetime) -> list[str]:
-    """Base names for a call's images: the agent's ``fileName`` (numbered when several), else readable defaults.
+def stems(
+    file_name: str | None,
+    prompt: str,
+    short_ids: Sequence[str],
+    when: datetime,
+    *,
+    first: int = 1,
+    of: int | None = None,
+) -> list[str]:
+    """Base names for images of a task: the agent's ``fileName`` (numbered when the task makes several), else defaults.
 
-    A default is the date and time, the prompt's first words and the image's short id.
+    ``first`` is the number of the first of these images in the task and ``of`` how many it makes, so images
+    that arrive in several calls are numbered as one set. A default is the date and time, the prompt's
+    first words and the image's short id.
     """
     if file_name:
-        return [file_name] if len(short_ids) == 1 else [f"{file_name}-{n}" for n in range(1, len(short_ids) + 1)]
+        if (of or len(short_ids)) == 1:
+            return [file_name]
+        return [f"{file_name}-{n}" for n in range(first, first + len(short_ids))]
     ascii_prompt = unicodedata.normalize("NFKD", prompt).encode("ascii", "ignore").decode().lower()
     slug = "-".join(re.findall(r"[a-z0-9]+", ascii_prompt)[:6])[:48].strip("-") or "image"
     return [f"{when:%Y%m%d-%H%M%S}-{slug}-{short_id}" for short_id in short_ids]
@@ -430,6 +452,10 @@ class LocalImage:
     """Set for an image this server saved itself: Runware already has it under this UUID."""
 
     @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    @property
     def data_uri(self) -> str:
         return f"data:{self.format.mime_type};base64,{base64.b64encode(self.data).decode('ascii')}"
 
@@ -442,14 +468,11 @@ class LocalInputError(Exception):
         super().__init__("; ".join(reason for _, reason in problems))
 
 
-async def resolve_local(
-    texts: Sequence[str], where: Places, service: str, upload: Callable[[LocalImage], Awaitable[str]]
-) -> list[str]:
-    """The image UUID to send for each local file an agent named, uploading those Runware does not hold.
+async def read_all(texts: Sequence[str], where: Places, service: str) -> list[LocalImage]:
+    """Check and read every local file an agent named; one bad file raises ``LocalInputError`` naming each problem.
 
-    Every file is checked before anything is uploaded: one bad file raises ``LocalInputError`` naming
-    each problem, and nothing is sent. ``service`` is the Runware URL in use: an image this server
-    saved from the same service is sent by its UUID, with no new upload.
+    ``service`` is the Runware URL in use: an image this server saved through the same service carries
+    the UUID Runware holds it under, so it needs no new upload.
     """
     read: list[LocalImage] = []
     problems: list[tuple[int, str]] = []
@@ -460,7 +483,7 @@ async def resolve_local(
             problems.append((position, str(exc)))
     if problems:
         raise LocalInputError(problems)
-    return [image.image_uuid or await upload(image) for image in read]
+    return read
 
 
 def read_local(text: str, where: Places, service: str = "") -> LocalImage:

@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncGenerator
 from typing import Any
 
+import anyio
 import httpx2
 import mcp_types as types
 from mcp.server.lowlevel import Server
@@ -20,12 +21,14 @@ from mcp.server.models import InitializationOptions
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 from mcp.shared.exceptions import MCPError
 
-from ideogram_mcp import __version__, resources
+from ideogram_mcp import __version__, files, resources
+from ideogram_mcp.journal import Journal
 from ideogram_mcp.prompts import load_prompts
 from ideogram_mcp.runware.client import RunwareClient
+from ideogram_mcp.runware.delivery import Delivery
 from ideogram_mcp.settings import Settings
 from ideogram_mcp.specs import ModelSpec, load_spec
-from ideogram_mcp.tools import AppState, Context, ToolEntry, catalog, generate, results
+from ideogram_mcp.tools import AppState, Context, ToolEntry, catalog, generate, generations, results
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +59,13 @@ def build_server(
     spec = load_spec()
     entries: dict[str, ToolEntry] = {
         e.tool.name: e
-        for e in (generate.entry(spec), catalog.list_sizes_entry(spec), catalog.list_style_presets_entry(spec))
+        for e in (
+            generate.entry(spec),
+            generations.get_generation_entry(),
+            generations.list_generations_entry(),
+            catalog.list_sizes_entry(spec),
+            catalog.list_style_presets_entry(spec),
+        )
     }
     tools = [e.tool for e in entries.values()]
     prompts = load_prompts()
@@ -68,26 +77,36 @@ def build_server(
             downloads = await stack.enter_async_context(
                 httpx2.AsyncClient(transport=transport, timeout=DOWNLOAD_TIMEOUT, follow_redirects=True)
             )
-            key = settings.runware_api_key
-            client = None
-            if key is not None:
+            book = Journal.open(settings.data_dir or files.default_data_dir())
+            stack.callback(book.close)
+            delivery = None
+            if settings.runware_api_key is not None:
                 client = RunwareClient(
-                    key, base_url=settings.runware_base_url, timeout=settings.runware_timeout, transport=transport
+                    settings.runware_api_key,
+                    base_url=settings.runware_base_url,
+                    timeout=settings.runware_timeout,
+                    transport=transport,
                 )
                 await stack.enter_async_context(client)
+                delivery = Delivery(client)
+                polling = await stack.enter_async_context(anyio.create_task_group())
+                polling.start_soon(delivery.run)
+                stack.callback(polling.cancel_scope.cancel)
             else:
                 logger.warning("RUNWARE_API_KEY is not set: generate_image will explain how to set it")
-            yield AppState(spec=spec, settings=settings, client=client, downloads=downloads, bus=bus)
+            yield AppState(spec=spec, settings=settings, delivery=delivery, journal=book, downloads=downloads, bus=bus)
 
     async def list_tools(ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         return types.ListToolsResult(tools=tools)
 
-    async def call_tool(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
+    async def call_tool(
+        ctx: Context, params: types.CallToolRequestParams
+    ) -> types.CallToolResult | types.InputRequiredResult:
         entry = entries.get(params.name)
         if entry is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool {params.name!r}. Tools: {', '.join(entries)}.")
         try:
-            return await entry.run(ctx, params.arguments or {})
+            return await entry.run(ctx, params)
         except Exception:
             logger.exception("tool %s failed unexpectedly", params.name)
             return results.error(

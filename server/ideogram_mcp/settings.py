@@ -27,8 +27,8 @@ class Settings(BaseSettings):
     """Runware API key; without it generate_image explains how to get one or run offline."""
     runware_base_url: str = Field(default=DEFAULT_BASE_URL, validation_alias="RUNWARE_BASE_URL")
     """The full URL that task arrays are POSTed to."""
-    runware_timeout: float = Field(default=120.0, gt=0, validation_alias="RUNWARE_TIMEOUT")
-    """Seconds to wait for Runware's answer to one generation."""
+    runware_timeout: float = Field(default=30.0, gt=0, validation_alias="RUNWARE_TIMEOUT")
+    """Seconds one HTTP exchange with Runware may take, from connecting to the last byte."""
     offline: bool = Field(default=False, validation_alias=AliasChoices("offline", "IDEOGRAM_MCP_OFFLINE"))
     """Serve from the built-in Runware emulator instead of Runware."""
     log_level: str = Field(default="INFO", validation_alias="IDEOGRAM_MCP_LOG_LEVEL")
@@ -41,6 +41,32 @@ class Settings(BaseSettings):
     """Whether generated images are downloaded and saved (hosted deployments turn it off)."""
     preview: bool = Field(default=True, validation_alias=AliasChoices("preview", "IDEOGRAM_MCP_PREVIEW"))
     """Whether results carry small previews by default (the ``preview`` argument overrides it)."""
+    wait_seconds: float = Field(
+        default=50.0, gt=0, validation_alias=AliasChoices("wait_seconds", "IDEOGRAM_MCP_WAIT_SECONDS")
+    )
+    """How long a tool call waits for its images before answering ``pending`` (clients give up near 60 s)."""
+    data_dir: Path | None = Field(default=None, validation_alias=AliasChoices("data_dir", "IDEOGRAM_MCP_DATA_DIR"))
+    """Where the task journal lives; without it, the per-user data folder."""
+    max_cost_per_call: float | None = Field(
+        default=None, ge=0, validation_alias=AliasChoices("max_cost_per_call", "IDEOGRAM_MCP_MAX_COST_PER_CALL")
+    )
+    """Dollars one call may cost at most; a call quoted above it is refused before anything is sent."""
+    daily_budget: float | None = Field(
+        default=None, ge=0, validation_alias=AliasChoices("daily_budget", "IDEOGRAM_MCP_DAILY_BUDGET")
+    )
+    """Dollars all calls of a day (server's local time) may cost, counted from the journal."""
+    confirm_above: float = Field(
+        default=0.50, ge=0, validation_alias=AliasChoices("confirm_above", "IDEOGRAM_MCP_CONFIRM_ABOVE")
+    )
+    """Quotes above this are confirmed with the user first, when the client can ask."""
+    webhook_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("webhook_url", "IDEOGRAM_MCP_WEBHOOK_URL")
+    )
+    """Where Runware also POSTs each finished image's result; the user's choice, never an agent's."""
+    upload_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("upload_endpoint", "IDEOGRAM_MCP_UPLOAD_ENDPOINT")
+    )
+    """Where Runware also PUTs each finished image (e.g. a presigned bucket URL); the user's choice."""
     allowed_dirs: Annotated[tuple[Path, ...], NoDecode] = Field(
         default=(), validation_alias=AliasChoices("allowed_dirs", "IDEOGRAM_MCP_ALLOWED_DIRS")
     )
@@ -54,9 +80,11 @@ class Settings(BaseSettings):
             return None
         return value.strip() if isinstance(value, str) else value
 
-    @field_validator("output_dir", mode="before")
+    @field_validator(
+        "output_dir", "data_dir", "max_cost_per_call", "daily_budget", "webhook_url", "upload_endpoint", mode="before"
+    )
     @classmethod
-    def _blank_dir_is_unset(cls, value: object) -> object:
+    def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("allowed_dirs", mode="before")

@@ -6,7 +6,7 @@ import base64
 import io
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -16,7 +16,6 @@ import pytest
 from mcp import Client
 from mcp.client.session import ClientRequestContext
 from PIL import Image
-from pydantic import SecretStr
 
 from ideogram_mcp import previews
 from ideogram_mcp.emulator import Emulator
@@ -60,7 +59,7 @@ async def test_every_image_is_saved_byte_for_byte_with_its_recipe_beside_it(
     result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2, "fileName": "sign"})
     assert not result.is_error, text(result)
     out = data(result)
-    (sent,) = emulator.received
+    (sent,) = emulator.submitted
     assert sorted(p.name for p in output.iterdir()) == ["sign-1.jpg", "sign-1.json", "sign-2.jpg", "sign-2.json"]
     async with httpx2.AsyncClient(transport=transport) as http:
         for n, image in enumerate(out["images"], 1):
@@ -90,11 +89,11 @@ async def test_every_image_is_saved_byte_for_byte_with_its_recipe_beside_it(
 
 
 async def test_without_a_setting_images_go_into_the_clients_first_root_and_nowhere_else(
-    emulator: Emulator, tmp_path: Path, home: Path
+    emulator: Emulator, tmp_path: Path, home: Path, make_settings: Callable[..., Settings]
 ) -> None:
     project, other = tmp_path / "project", tmp_path / "other"
     project.mkdir()
-    settings = Settings(runware_api_key=SecretStr(API_KEY), runware_base_url=BASE_URL)
+    settings = make_settings()
     server = build_server(settings, transport=httpx2.ASGITransport(emulator.app()))
     before = tree(tmp_path, home)
     async with with_roots(server, project, other) as mcp:
@@ -107,8 +106,10 @@ async def test_without_a_setting_images_go_into_the_clients_first_root_and_nowhe
     assert tree(tmp_path, home) - before == {Path(image["path"]), Path(image["path"]).with_suffix(".json")}
 
 
-async def test_a_client_without_roots_gets_the_per_user_folder(emulator: Emulator, home: Path) -> None:
-    settings = Settings(runware_api_key=SecretStr(API_KEY), runware_base_url=BASE_URL)
+async def test_a_client_without_roots_gets_the_per_user_folder(
+    emulator: Emulator, home: Path, make_settings: Callable[..., Settings]
+) -> None:
+    settings = make_settings()
     async with Client(build_server(settings, transport=httpx2.ASGITransport(emulator.app()))) as mcp:
         result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
     (image,) = data(result)["images"]
@@ -125,7 +126,7 @@ async def test_a_file_name_that_is_not_a_plain_name_is_refused_before_anything_i
     result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "fileName": name})
     assert error_of(result)["problems"][0]["argument"] == "fileName"
     assert "must be a plain file name" in text(result)
-    assert emulator.received == []
+    assert emulator.submitted == []
     assert tree(tmp_path, home) == before
 
 
@@ -163,12 +164,12 @@ async def test_previews_are_small_decodable_and_keep_the_whole_result_under_300_
 
 
 async def test_previews_can_be_turned_off_per_call_and_by_default(
-    mcp: Client, emulator: Emulator, output: Path
+    mcp: Client, emulator: Emulator, output: Path, make_settings: Callable[..., Settings]
 ) -> None:
     result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "preview": "false"})
     assert not [b for b in result.content if isinstance(b, types.ImageContent)]
     assert data(result)["images"][0]["path"]
-    settings = Settings(runware_api_key=SecretStr(API_KEY), runware_base_url=BASE_URL, output_dir=output, preview=False)
+    settings = make_settings(output_dir=output, preview=False)
     async with Client(build_server(settings, transport=httpx2.ASGITransport(emulator.app()))) as quiet:
         off = await quiet.call_tool("generate_image", {"positivePrompt": PROMPT})
         on = await quiet.call_tool("generate_image", {"positivePrompt": PROMPT, "preview": True})
@@ -177,11 +178,9 @@ async def test_previews_can_be_turned_off_per_call_and_by_default(
 
 
 async def test_with_saving_off_nothing_is_written_and_the_urls_are_given(
-    emulator: Emulator, tmp_path: Path, home: Path
+    emulator: Emulator, tmp_path: Path, home: Path, make_settings: Callable[..., Settings]
 ) -> None:
-    settings = Settings(
-        runware_api_key=SecretStr(API_KEY), runware_base_url=BASE_URL, output_dir=tmp_path / "out", save=False
-    )
+    settings = make_settings(output_dir=tmp_path / "out", save=False)
     before = tree(tmp_path, home)
     async with Client(build_server(settings, transport=httpx2.ASGITransport(emulator.app()))) as mcp:
         result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
@@ -216,10 +215,12 @@ async def test_a_failed_download_still_returns_the_paid_image_url_and_says_why(
     assert not output.exists()
 
 
-async def test_an_unwritable_output_folder_still_returns_the_paid_images(emulator: Emulator, tmp_path: Path) -> None:
+async def test_an_unwritable_output_folder_still_returns_the_paid_images(
+    emulator: Emulator, tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
     blocked = tmp_path / "a-file"
     blocked.write_text("not a folder")
-    settings = Settings(runware_api_key=SecretStr(API_KEY), runware_base_url=BASE_URL, output_dir=blocked / "out")
+    settings = make_settings(output_dir=blocked / "out")
     async with Client(build_server(settings, transport=httpx2.ASGITransport(emulator.app()))) as mcp:
         result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
     assert not result.is_error
@@ -231,9 +232,9 @@ async def test_an_unwritable_output_folder_still_returns_the_paid_images(emulato
 
 
 @pytest.fixture
-async def rooted(emulator: Emulator, tmp_path: Path) -> AsyncIterator[Client]:
+async def rooted(emulator: Emulator, tmp_path: Path, make_settings: Callable[..., Settings]) -> AsyncIterator[Client]:
     """A session whose client offers tmp_path/project as its root; images are saved inside it."""
-    settings = Settings(runware_api_key=SecretStr(API_KEY), runware_base_url=BASE_URL)
+    settings = make_settings()
     async with with_roots(
         build_server(settings, transport=httpx2.ASGITransport(emulator.app())), tmp_path / "project"
     ) as c:
@@ -249,7 +250,7 @@ async def test_a_local_reference_image_inside_a_root_is_uploaded_and_its_uuid_se
         {"positivePrompt": PROMPT, "styleReferenceImages": [str(reference), "https://example.com/b.png"]},
     )
     assert not result.is_error, text(result)
-    upload, inference = emulator.received
+    upload, inference = emulator.submitted
     assert upload["taskType"] == "imageUpload"
     assert upload["image"] == "data:image/png;base64," + base64.b64encode(reference.read_bytes()).decode()
     sent = inference["providerSettings"]["ideogram"]["styleReferenceImages"]
@@ -262,7 +263,7 @@ async def test_the_same_local_file_is_uploaded_once(rooted: Client, emulator: Em
     arguments = {"positivePrompt": PROMPT, "characterReferenceImages": [f"file://{reference}"]}
     await rooted.call_tool("generate_image", arguments)
     await rooted.call_tool("generate_image", arguments | {"styleReferenceImages": [str(reference)]})
-    assert [t["taskType"] for t in emulator.received] == ["imageUpload", "imageInference", "imageInference"]
+    assert [t["taskType"] for t in emulator.submitted] == ["imageUpload", "imageInference", "imageInference"]
 
 
 @pytest.mark.parametrize("where", ["outside", "missing", "not-an-image", "symlink-out"])
@@ -292,7 +293,7 @@ async def test_a_local_reference_that_may_not_be_read_is_refused_with_nothing_se
     }[where]
     assert says in problem["message"]
     assert "Nothing was generated and nothing was charged" in text(result)
-    assert emulator.received == []
+    assert emulator.submitted == []
 
 
 async def test_an_image_made_earlier_is_reused_by_its_saved_path_without_a_new_upload(
@@ -302,8 +303,8 @@ async def test_an_image_made_earlier_is_reused_by_its_saved_path_without_a_new_u
     (made,) = data(first)["images"]
     again = await rooted.call_tool("generate_image", {"positivePrompt": PROMPT, "styleReferenceImages": ["draft.jpg"]})
     assert not again.is_error, text(again)
-    assert [t["taskType"] for t in emulator.received] == ["imageInference", "imageInference"]
-    assert emulator.received[1]["providerSettings"]["ideogram"]["styleReferenceImages"] == [made["imageUUID"]]
+    assert [t["taskType"] for t in emulator.submitted] == ["imageInference", "imageInference"]
+    assert emulator.submitted[1]["providerSettings"]["ideogram"]["styleReferenceImages"] == [made["imageUUID"]]
 
 
 async def test_the_key_is_in_no_file_and_no_log_line(

@@ -2,12 +2,17 @@
 
 It speaks the protocol from the outside, so that the server cannot tell it from Runware:
 ``POST`` task arrays (Bearer or ``authentication``-task auth), the model spec's validation
-with Runware-shaped errors, real encoded images of the requested size served at their URLs,
-costs at the spec's price, and a ledger of what it charged.
+with Runware-shaped errors, sync and async delivery (``getResponse``, several polls in one
+request), a render time, real encoded images of the requested size served at their URLs,
+``imageUpload``, costs at the spec's price, and a ledger of what it charged.
 
-Each task type is one handler in ``Emulator.handlers``; async delivery and ``getResponse``,
-``imageUpload`` and more codes slot in there. ``Emulator.faults`` makes the next answers fail
-on purpose, for testing what users see when Runware misbehaves.
+``Emulator.faults`` makes the next answers misbehave on purpose, the way a real network and a
+real service do: error answers (with ``Retry-After``), a dropped connection or no answer at all
+after the task was charged, answers rewritten into malformed ones. ``Emulator.failing`` makes
+some images of every task fail.
+
+It never sends a request to an address it was given: webhook and upload deliveries go only
+through ``outbound`` (a transport a test hands it), and are otherwise recorded, not sent.
 
 Where Runware's behaviour is not documented the emulator guesses; those places say so.
 """
@@ -20,6 +25,7 @@ import json
 import logging
 import random
 import socket
+import time
 import uuid
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
@@ -34,13 +40,23 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from ideogram_mcp.emulator import artwork
 from ideogram_mcp.specs import ModelSpec, Violation, load_spec
 
 logger = logging.getLogger(__name__)
 
-TaskHandler = Callable[[dict[str, Any], str], Awaitable[list[dict[str, Any]]]]
+
+@dataclass(slots=True)
+class Answer:
+    """What one task contributes to a response: result items and error entries."""
+
+    data: list[dict[str, Any]] = field(default_factory=lambda: [])
+    errors: list[dict[str, Any]] = field(default_factory=lambda: [])
+
+
+TaskHandler = Callable[[dict[str, Any], str], Awaitable[Answer]]
 
 
 class TaskError(Exception):
@@ -53,17 +69,55 @@ class TaskError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    """An answer the emulator gives instead of doing the work: status and raw body."""
+    """A misbehaviour for the next request that carries a task of type ``on`` (any request when None).
 
-    status: int
-    body: str
+    Either a canned answer instead of the work (``status``, ``body``, ``headers``: nothing is done or
+    charged), or the work done and charged, then ``after``: ``"drop"`` the connection before the
+    answer is complete, ``"hang"`` without answering, or ``"mangle"`` the answer with ``rewrite``.
+    """
+
+    status: int = 200
+    body: str = ""
+    headers: Mapping[str, str] = field(default_factory=lambda: {})
+    on: str | None = None
+    after: Literal["drop", "hang", "mangle"] | None = None
+    rewrite: Callable[[dict[str, Any]], object] | None = None
 
     @classmethod
-    def error(cls, status: int, code: str, message: str, parameter: str | None = None) -> Fault:
+    def error(
+        cls,
+        status: int,
+        code: str,
+        message: str,
+        parameter: str | None = None,
+        *,
+        retry_after: float | None = None,
+        on: str | None = None,
+    ) -> Fault:
+        """A Runware-shaped error answer; nothing is done or charged."""
         entry: dict[str, Any] = {"code": code, "message": message}
         if parameter is not None:
             entry["parameter"] = parameter
-        return cls(status, json.dumps({"errors": [entry]}))
+        headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
+        return cls(status, json.dumps({"errors": [entry]}), headers, on=on)
+
+    @classmethod
+    def drop(cls, on: str | None = None) -> Fault:
+        """Do the work (and charge it), then break the connection before the answer is complete."""
+        return cls(on=on, after="drop")
+
+    @classmethod
+    def hang(cls, on: str | None = None) -> Fault:
+        """Do the work (and charge it), then never answer."""
+        return cls(on=on, after="hang")
+
+    @classmethod
+    def mangle(cls, rewrite: Callable[[dict[str, Any]], object], on: str | None = None) -> Fault:
+        """Do the work (and charge it), then answer ``rewrite(answer)`` (a string is sent as it is)."""
+        return cls(on=on, after="mangle", rewrite=rewrite)
+
+    def applies_to(self, tasks: list[dict[str, Any]]) -> bool:
+        return self.on is None or any(task.get("taskType") == self.on for task in tasks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +135,22 @@ class StoredImage:
     mime_type: str
 
 
+@dataclass(slots=True)
+class Job:
+    """An accepted inference task: what to draw, when each image is ready, and what was drawn."""
+
+    task: dict[str, Any]
+    values: dict[str, Any]
+    seeds: list[int]
+    failing: frozenset[int]
+    accepted: float
+    items: dict[int, dict[str, Any]] = field(default_factory=lambda: {})
+
+    def ready_at(self, index: int, render: float) -> float:
+        """Images finish one after another over the render time."""
+        return self.accepted + render * (index + 1) / len(self.seeds)
+
+
 @dataclass
 class Emulator:
     """The emulated Runware account: its key, what it was sent, what it made and charged."""
@@ -89,20 +159,35 @@ class Emulator:
     """The only key accepted; None accepts any non-empty key."""
     spec: ModelSpec = field(default_factory=load_spec)
     outbound: httpx2.AsyncBaseTransport | None = None
-    """Transport for webhook and upload deliveries (tests capture them here)."""
+    """Transport for webhook and upload deliveries (tests capture them here); without it nothing is sent."""
+    render_seconds: float = 0.0
+    """How long a task takes to render all its images."""
 
     received: list[dict[str, Any]] = field(default_factory=lambda: [], init=False)
     """Every task that reached the emulator, as sent, after authentication."""
+    requests: int = field(default=0, init=False)
+    """Task-array requests received, authenticated or not."""
     ledger: list[Charge] = field(default_factory=lambda: [], init=False)
     images: dict[str, StoredImage] = field(default_factory=lambda: {}, init=False)
+    jobs: dict[str, Job] = field(default_factory=lambda: {}, init=False)
+    deliveries: list[tuple[str, str]] = field(default_factory=lambda: [], init=False)
+    """Webhook and upload deliveries asked for, as (method, URL), whether sent or not."""
     faults: deque[Fault] = field(default_factory=lambda: deque[Fault](), init=False)
-    """Answers to give, in order, instead of handling the next requests."""
+    """Misbehaviours for the next matching requests, in order."""
+    failing: set[int] = field(default_factory=lambda: set[int](), init=False)
+    """Positions (0-based) of the images that fail in every task."""
     handlers: dict[str, TaskHandler] = field(default_factory=lambda: {}, init=False)
     _task_uuids: set[str] = field(default_factory=lambda: set[str](), init=False)
 
     def __post_init__(self) -> None:
         self.handlers["imageInference"] = self._image_inference
         self.handlers["imageUpload"] = self._image_upload
+        self.handlers["getResponse"] = self._get_response
+
+    @property
+    def submitted(self) -> list[dict[str, Any]]:
+        """Every task received that asks for work (all but ``getResponse`` polls), as sent."""
+        return [task for task in self.received if task.get("taskType") != "getResponse"]
 
     @property
     def charged(self) -> float:
@@ -136,9 +221,7 @@ class Emulator:
         return Response(stored.data, media_type=stored.mime_type)
 
     async def _tasks(self, request: Request) -> Response:
-        if self.faults:
-            fault = self.faults.popleft()
-            return Response(fault.body, status_code=fault.status, media_type="application/json")
+        self.requests += 1
         try:
             body = json.loads(await request.body())
         except ValueError:
@@ -146,6 +229,11 @@ class Emulator:
         if not isinstance(body, list) or not all(isinstance(t, dict) for t in body):  # pyright: ignore[reportUnknownVariableType]
             return _refuse(TaskError("invalidRequest", "The request body must be a JSON array of task objects."))
         tasks = cast(list[dict[str, Any]], body)
+        fault = next((f for f in self.faults if f.applies_to(tasks)), None)
+        if fault is not None:
+            self.faults.remove(fault)
+            if fault.after is None:
+                return Response(fault.body, fault.status, dict(fault.headers), media_type="application/json")
         key = _bearer(request.headers.get("authorization", ""))
         if tasks and tasks[0].get("taskType") == "authentication":
             key = str(tasks.pop(0).get("apiKey") or "")
@@ -153,23 +241,29 @@ class Emulator:
             return _refuse(TaskError("invalidApiKey", "Invalid API key.", "apiKey", status=401))
 
         base = str(request.base_url)
-        data: list[dict[str, Any]] = []
-        failures: list[tuple[dict[str, Any], TaskError]] = []
+        answer = Answer()
+        statuses: list[int] = []
         for task in tasks:
             self.received.append(task)
             try:
-                data.extend(await self._run(task, base))
+                part = await self._run(task, base)
             except TaskError as exc:
-                failures.append((task, exc))
-        if failures and not data:
-            status = max(exc.status for _, exc in failures)
-            return JSONResponse({"errors": [_entry(task, exc) for task, exc in failures]}, status)
-        answer: dict[str, Any] = {"data": data}
-        if failures:
-            answer["errors"] = [_entry(task, exc) for task, exc in failures]
-        return JSONResponse(answer)
+                answer.errors.append(_entry(task, exc))
+                statuses.append(exc.status)
+                continue
+            answer.data += part.data
+            answer.errors += part.errors
+        if answer.errors and not answer.data and statuses:
+            body_out: dict[str, Any] = {"errors": answer.errors}
+            response: Response = JSONResponse(body_out, max(statuses))
+        else:
+            body_out = {"data": answer.data} | ({"errors": answer.errors} if answer.errors else {})
+            response = JSONResponse(body_out)
+        if fault is None:
+            return response
+        return await _misbehave(fault, body_out, response)
 
-    async def _run(self, task: dict[str, Any], base: str) -> list[dict[str, Any]]:
+    async def _run(self, task: dict[str, Any], base: str) -> Answer:
         handler = self.handlers.get(str(task.get("taskType")))
         if handler is None:
             known = ", ".join(self.handlers)
@@ -180,6 +274,8 @@ class Emulator:
             uuid.UUID(str(task_uuid), version=4)
         except ValueError:
             raise TaskError("invalidTaskUUID", "taskUUID must be a UUID v4.", "taskUUID") from None
+        if task.get("taskType") == "getResponse":
+            return await handler(task, base)  # it names an earlier task's UUID
         if task_uuid in self._task_uuids:
             raise TaskError("conflictTaskUUID", "A task with this taskUUID was already received.", "taskUUID")
         self._task_uuids.add(str(task_uuid))
@@ -190,52 +286,95 @@ class Emulator:
             self._task_uuids.discard(str(task_uuid))
             raise
 
-    async def _image_inference(self, task: dict[str, Any], base: str) -> list[dict[str, Any]]:
+    async def _image_inference(self, task: dict[str, Any], base: str) -> Answer:
         values = self._validated(task)
-        if values.get("deliveryMethod", "sync") != "sync":
-            raise TaskError("unsupportedParameter", "The emulator delivers synchronously only.", "deliveryMethod")
         count = int(values.get("numberResults", 1))
-        fmt = cast(artwork.ImageFormat, str(values.get("outputFormat", "JPG")).upper())
-        quality = int(values.get("outputQuality", 95))
-        width, height = int(values["width"]), int(values["height"])
-        prompt = str(values["positivePrompt"])
-        output_type = values.get("outputType", "URL")
         rng = random.Random(task["taskUUID"])
-        seeds = [rng.randrange(1, 2**31) for _ in range(count)]
-        items: list[dict[str, Any]] = []
-        for seed in seeds:
-            data = await anyio.to_thread.run_sync(
-                lambda s=seed: artwork.render(
-                    width,
-                    height,
-                    seed=s,
-                    prompt=prompt,
-                    image_format=fmt,
-                    quality=quality,
-                    footer=f"EMULATED {self.spec.model.id} · seed {s} · {width}x{height}",
-                )
-            )
-            image_uuid = str(uuid.uuid4())
-            mime = artwork.MIME_TYPES[fmt]
-            self.images[image_uuid] = StoredImage(data, mime)
-            item: dict[str, Any] = {
-                "taskType": "imageInference",
-                "taskUUID": task["taskUUID"],
-                "imageUUID": image_uuid,
-                "seed": seed,
-            }
-            item.update(_output(output_type, base, image_uuid, fmt, data, mime))
-            if values.get("checkContent"):
-                # The emulator has no classifier: it flags prompts that ask for it, so tests can see the flag.
-                item["NSFWContent"] = "nsfw" in prompt.lower()
-            if values.get("includeCost"):
-                item["cost"] = self.spec.model.price_per_image
-            items.append(item)
-            await self._deliver(values, item, data, mime)
-        self.ledger.append(Charge(task["taskUUID"], count, round(count * self.spec.model.price_per_image, 6)))
-        return items
+        job = Job(
+            task=task,
+            values=values,
+            seeds=[rng.randrange(1, 2**31) for _ in range(count)],
+            failing=frozenset(i for i in self.failing if i < count),
+            accepted=time.monotonic(),
+        )
+        self.jobs[task["taskUUID"]] = job
+        made = count - len(job.failing)
+        # [guess] Runware bills a task when it accepts it, for the images it will deliver.
+        self.ledger.append(Charge(task["taskUUID"], made, round(made * self.spec.model.price_per_image, 6)))
+        if values.get("deliveryMethod", "sync") == "async":
+            return Answer(data=[{"taskType": "imageInference", "taskUUID": task["taskUUID"]}])
+        await anyio.sleep(self.render_seconds)
+        return await self._state(job, base)
 
-    async def _image_upload(self, task: dict[str, Any], base: str) -> list[dict[str, Any]]:
+    async def _get_response(self, task: dict[str, Any], base: str) -> Answer:
+        job = self.jobs.get(str(task["taskUUID"]))
+        if job is None:
+            raise TaskError("taskFailedOrNotFound", "No task with this taskUUID is known.", "taskUUID", status=404)
+        return await self._state(job, base)
+
+    async def _state(self, job: Job, base: str) -> Answer:
+        """Every image of a job as it stands: finished, failed, or still processing with its progress."""
+        answer = Answer()
+        now = time.monotonic()
+        task_uuid = job.task["taskUUID"]
+        for index in range(len(job.seeds)):
+            ready = job.ready_at(index, self.render_seconds)
+            if now < ready:
+                progress = int(100 * (1 - (ready - now) / max(ready - job.accepted, 1e-9)))
+                answer.data.append(
+                    {"taskType": "imageInference", "taskUUID": task_uuid, "status": "processing", "progress": progress}
+                )
+            elif index in job.failing:
+                answer.errors.append(
+                    {
+                        "code": "inferenceError",
+                        "message": f"Image {index + 1} failed to render.",
+                        "taskType": "imageInference",
+                        "taskUUID": task_uuid,
+                        "status": "error",
+                    }
+                )
+            else:
+                if index not in job.items:
+                    job.items[index] = await self._render(job, index, base)
+                answer.data.append(job.items[index])
+        return answer
+
+    async def _render(self, job: Job, index: int, base: str) -> dict[str, Any]:
+        values, seed = job.values, job.seeds[index]
+        fmt = cast(artwork.ImageFormat, str(values.get("outputFormat", "JPG")).upper())
+        width, height = int(values["width"]), int(values["height"])
+        data = await anyio.to_thread.run_sync(
+            lambda: artwork.render(
+                width,
+                height,
+                seed=seed,
+                prompt=str(values["positivePrompt"]),
+                image_format=fmt,
+                quality=int(values.get("outputQuality", 95)),
+                footer=f"EMULATED {self.spec.model.id} · seed {seed} · {width}x{height}",
+            )
+        )
+        image_uuid = str(uuid.uuid4())
+        mime = artwork.MIME_TYPES[fmt]
+        self.images[image_uuid] = StoredImage(data, mime)
+        item: dict[str, Any] = {
+            "taskType": "imageInference",
+            "taskUUID": job.task["taskUUID"],
+            "status": "success",
+            "imageUUID": image_uuid,
+            "seed": seed,
+        }
+        item.update(_output(values.get("outputType", "URL"), base, image_uuid, fmt, data, mime))
+        if values.get("checkContent"):
+            # The emulator has no classifier: it flags prompts that ask for it, so tests can see the flag.
+            item["NSFWContent"] = "nsfw" in str(values["positivePrompt"]).lower()
+        if values.get("includeCost"):
+            item["cost"] = self.spec.model.price_per_image
+        await self._deliver(values, item, data, mime)
+        return item
+
+    async def _image_upload(self, task: dict[str, Any], base: str) -> Answer:
         """Store an image sent as a data URI or base64, and answer with its UUID and URL. Uploads are free."""
         self._reject_keys(task, {"taskType", "taskUUID", "image"})
         image = task.get("image")
@@ -249,14 +388,13 @@ class Emulator:
         image_uuid = str(uuid.uuid4())
         self.images[image_uuid] = stored
         extension = next((e for f, e in artwork.EXTENSIONS.items() if artwork.MIME_TYPES[f] == stored.mime_type), "png")
-        return [
-            {
-                "taskType": "imageUpload",
-                "taskUUID": task["taskUUID"],
-                "imageUUID": image_uuid,
-                "imageURL": f"{base}image/{image_uuid}.{extension}",
-            }
-        ]
+        item = {
+            "taskType": "imageUpload",
+            "taskUUID": task["taskUUID"],
+            "imageUUID": image_uuid,
+            "imageURL": f"{base}image/{image_uuid}.{extension}",
+        }
+        return Answer(data=[item])
 
     def _own_image(self, url: str, base: str) -> StoredImage | None:
         if not url.startswith(f"{base}image/"):
@@ -307,14 +445,15 @@ class Emulator:
             raise TaskError("unsupportedParameter", f"Unsupported parameter for this model: {name}.", name)
 
     async def _deliver(self, values: Mapping[str, Any], item: Mapping[str, Any], data: bytes, mime: str) -> None:
-        """Send the image to ``uploadEndpoint`` (PUT) and its result to ``webhookURL`` (POST), best effort."""
+        """PUT the image to ``uploadEndpoint`` and POST its result to ``webhookURL`` through ``outbound`` only."""
         targets: list[tuple[str, str, dict[str, Any]]] = []
         if url := values.get("uploadEndpoint"):
             targets.append(("PUT", url, {"content": data, "headers": {"Content-Type": mime}}))
         if url := values.get("webhookURL"):
             # [guess] The webhook envelope is not documented; {"data": [item]} matches the REST answer.
             targets.append(("POST", url, {"json": {"data": [item]}}))
-        if not targets:
+        self.deliveries += [(method, url) for method, url, _ in targets]
+        if not targets or self.outbound is None:
             return
         async with httpx2.AsyncClient(transport=self.outbound, timeout=10.0) as http:
             for method, url, options in targets:
@@ -322,6 +461,29 @@ class Emulator:
                     await http.request(method, url, **options)
                 except httpx2.HTTPError as exc:
                     logger.warning("emulator could not deliver to %s: %s", httpx2.URL(url).host, type(exc).__name__)
+
+
+async def _misbehave(fault: Fault, body: dict[str, Any], response: Response) -> Response:
+    """The answer a fault gives after the work was done."""
+    if fault.after == "hang":
+        await anyio.sleep_forever()
+    if fault.after == "mangle" and fault.rewrite is not None:
+        rewritten = fault.rewrite(body)
+        raw = rewritten if isinstance(rewritten, str) else json.dumps(rewritten)
+        return Response(raw, response.status_code, media_type="application/json")
+    return _Dropped()
+
+
+class _Dropped(Response):
+    """An answer cut off mid-way: the headers promise more than is sent, then the connection ends."""
+
+    def __init__(self) -> None:
+        super().__init__(b'{"data": [', 200, media_type="application/json")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"4096")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": self.body, "more_body": False})
 
 
 def _output(
@@ -417,4 +579,5 @@ async def serving(emulator: Emulator, host: str = "127.0.0.1", port: int = 0) ->
             yield f"http://{shown}:{bound}/v1"
         finally:
             server.should_exit = True
+            server.force_exit = True  # a request left hanging on purpose must not hold the shutdown
     sock.close()

@@ -3,7 +3,7 @@
     RunwareError
     ├── RunwareConnectionError      the request did not get an answer
     │   └── RunwareTimeoutError     ... because it took too long
-    ├── RunwareResponseError        the answer was not Runware's JSON
+    ├── RunwareResponseError        the answer was not Runware's JSON, or not about this task
     └── RunwareAPIError             Runware answered with an error
         ├── InvalidRequestError         400: a parameter is missing or wrong
         │   ├── TaskConflictError       the taskUUID was already used
@@ -15,6 +15,10 @@
         ├── RateLimitError              429: too many requests
         └── ServerError                 5xx: a fault on Runware's side
             └── UpstreamTimeoutError    Runware or the model's provider timed out
+
+Every error answers the two questions retries and users need: ``retryable`` (may the same
+request, with the same taskUUID, be sent again) and ``may_have_run`` (may Runware have received
+the task, and so charge for it). ``task_uuid`` names the task when one was involved.
 
 Runware's catalogue of error codes is large and changes, so ``api_error`` maps by HTTP status
 first and by code second, and every error keeps Runware's own code, message and parameter.
@@ -29,17 +33,37 @@ from dataclasses import dataclass
 class RunwareError(Exception):
     """Base of every error raised by the Runware client."""
 
+    retryable: bool = False
+    """Whether sending the same request again (same taskUUID) may succeed."""
+    may_have_run: bool = True
+    """Whether Runware may have received the task, and may charge for it."""
+    task_uuid: str | None = None
+
 
 class RunwareConnectionError(RunwareError):
     """The request did not reach Runware, or no answer came back."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, sent: bool) -> None:
+        super().__init__(message)
+        self.may_have_run = sent
 
 
 class RunwareTimeoutError(RunwareConnectionError):
     """No answer came back in time; the task may still run (and be charged) on Runware's side."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message, sent=True)
+
 
 class RunwareResponseError(RunwareError):
-    """Runware answered with something that is not its documented JSON."""
+    """Runware answered with something that is not its documented JSON, or not about the task asked.
+
+    The task may have been accepted all the same, so asking again (same taskUUID) is safe.
+    """
+
+    retryable = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +80,13 @@ class ErrorDetail:
 class RunwareAPIError(RunwareError):
     """Runware answered with an error; ``details`` holds every entry it sent."""
 
-    def __init__(self, status: int, details: Sequence[ErrorDetail]) -> None:
+    def __init__(self, status: int, details: Sequence[ErrorDetail], *, retry_after: float | None = None) -> None:
         self.status = status
         self.details = tuple(details) or (ErrorDetail(code="unknown", message=f"HTTP {status}"),)
+        self.retry_after = retry_after
+        """Seconds Runware asked to wait before trying again (``Retry-After``), when it said."""
         first = self.details[0]
+        self.task_uuid = first.task_uuid
         super().__init__(f"{first.code}: {first.message}")
 
     @property
@@ -76,31 +103,46 @@ class RunwareAPIError(RunwareError):
 
 
 class InvalidRequestError(RunwareAPIError):
-    """A parameter is missing or has a value Runware does not accept."""
+    """A parameter is missing or has a value Runware does not accept; nothing runs, nothing is charged."""
+
+    may_have_run = False
 
 
 class TaskConflictError(InvalidRequestError):
-    """The taskUUID was used before; ask for the earlier task's result instead of resending."""
+    """The taskUUID was used before: Runware already has that task, so ask for its result instead of resending."""
+
+    may_have_run = True
 
 
 class AuthenticationError(RunwareAPIError):
     """The API key is missing, wrong or revoked."""
 
+    may_have_run = False
+
 
 class InsufficientCreditsError(RunwareAPIError):
     """The account has not enough credit for the task."""
+
+    may_have_run = False
 
 
 class PermissionDeniedError(RunwareAPIError):
     """The key is valid but may not run this task or model."""
 
+    may_have_run = False
+
 
 class NotFoundError(RunwareAPIError):
     """The model or task is unknown to Runware."""
 
+    may_have_run = False
+
 
 class RateLimitError(RunwareAPIError):
-    """Too many requests; try again later."""
+    """Too many requests; try again later (after ``retry_after`` when given). Nothing ran."""
+
+    retryable = True
+    may_have_run = False
 
 
 class ContentRejectedError(InvalidRequestError):
@@ -108,7 +150,9 @@ class ContentRejectedError(InvalidRequestError):
 
 
 class ServerError(RunwareAPIError):
-    """A fault on Runware's side."""
+    """A fault on Runware's side; the task may or may not have started."""
+
+    retryable = True
 
 
 class UpstreamTimeoutError(ServerError):
@@ -141,7 +185,7 @@ _BY_CODE: dict[str, type[RunwareAPIError]] = {
 }
 
 
-def api_error(status: int, details: Sequence[ErrorDetail]) -> RunwareAPIError:
+def api_error(status: int, details: Sequence[ErrorDetail], *, retry_after: float | None = None) -> RunwareAPIError:
     """The exception for an error answer: by HTTP status first, then by Runware's code."""
     code = details[0].code if details else ""
     cls = _BY_STATUS.get(status)
@@ -151,4 +195,4 @@ def api_error(status: int, details: Sequence[ErrorDetail]) -> RunwareAPIError:
     # A known code narrows the status's class (400 + conflictTaskUUID); it never contradicts it.
     if refined is not None and (cls is RunwareAPIError or issubclass(refined, cls)):
         cls = refined
-    return cls(status, details)
+    return cls(status, details, retry_after=retry_after)

@@ -7,9 +7,8 @@ write no file themselves: they ask ``runware`` and ``files``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import anyio
 import httpx2
@@ -20,7 +19,8 @@ from mcp.shared.exceptions import MCPError, NoBackChannelError
 from pydantic import SecretStr, ValidationError
 
 from ideogram_mcp import files
-from ideogram_mcp.runware.client import RunwareClient
+from ideogram_mcp.journal import Journal
+from ideogram_mcp.runware.delivery import Delivery
 from ideogram_mcp.settings import Settings
 from ideogram_mcp.specs import ModelSpec
 
@@ -32,11 +32,13 @@ ROOTS_TIMEOUT = 5.0
 
 @dataclass(frozen=True, slots=True)
 class AppState:
-    """What the tools need for one server: spec, settings, a Runware client when configured, a downloader."""
+    """What the tools need for one server: spec, settings, Runware when configured, the journal, a downloader."""
 
     spec: ModelSpec
     settings: Settings
-    client: RunwareClient | None
+    delivery: Delivery | None
+    """Runware, with retries and polling; None when no key is configured."""
+    journal: Journal
     downloads: httpx2.AsyncClient
     """For fetching generated images; it never carries the Runware key."""
     bus: SubscriptionBus
@@ -54,7 +56,7 @@ class AppState:
 
 
 Context = ServerRequestContext[AppState]
-Handler = Callable[[Context, Mapping[str, Any]], Awaitable[types.CallToolResult]]
+Handler = Callable[[Context, types.CallToolRequestParams], Awaitable[types.CallToolResult | types.InputRequiredResult]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,11 @@ async def client_roots(ctx: Context) -> list[str]:
         logger.info("the client's roots could not be read (%s); saving elsewhere", type(exc).__name__)
         return []
     return [str(root.uri) for root in answer.roots]
+
+
+def owner(ctx: Context) -> str:
+    """Whose tasks and spending a request belongs to: one local user on stdio."""
+    return ""
 
 
 async def places(ctx: Context) -> files.Places:

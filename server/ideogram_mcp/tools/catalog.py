@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import mcp_types as types
 
 from ideogram_mcp import sizes
@@ -46,8 +43,9 @@ def list_style_presets_entry(spec: ModelSpec) -> ToolEntry:
     return ToolEntry(tool, list_style_presets)
 
 
-async def list_sizes(ctx: Context, given: Mapping[str, Any]) -> types.CallToolResult:
+async def list_sizes(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
     spec = ctx.lifespan_context.spec
+    given = params.arguments or {}
     if refused := results.unexpected(given, {"ratio", "orientation"}):
         return refused
     chosen = list(spec.sizes)
@@ -84,12 +82,12 @@ async def list_sizes(ctx: Context, given: Mapping[str, Any]) -> types.CallToolRe
     return results.ok(output, "\n".join(lines))
 
 
-async def list_style_presets(ctx: Context, given: Mapping[str, Any]) -> types.CallToolResult:
-    if refused := results.unexpected(given, set()):
+async def list_style_presets(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
+    if refused := results.unexpected(params.arguments or {}, set()):
         return refused
-    params = ctx.lifespan_context.spec.parameters
-    presets = [NamedValue(name=k, description=v) for k, v in (params["stylePreset"].values or {}).items()]
-    style_types = [NamedValue(name=k, description=v) for k, v in (params["styleType"].values or {}).items()]
+    spec = ctx.lifespan_context.spec.parameters
+    presets = [NamedValue(name=k, description=v) for k, v in (spec["stylePreset"].values or {}).items()]
+    style_types = [NamedValue(name=k, description=v) for k, v in (spec["styleType"].values or {}).items()]
     output = ListStylePresetsOutput(style_presets=presets, style_types=style_types)
     lines = [f"styleType (broad approach): {', '.join(t.name for t in style_types)}.", "stylePreset values:"]
     lines += [f"{p.name}: {p.description}" for p in presets]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import mcp_types as types
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,22 +17,27 @@ ERROR_META = "ideogram-mcp/error"
 """Key in a tool error's ``_meta`` holding the error as data (kind, Runware's code, retryable ...)."""
 
 
-class _Out(BaseModel):
+class Output(BaseModel):
+    """Base of the structured outputs: camelCase on the wire, snake_case in Python."""
+
     model_config = ConfigDict(serialize_by_alias=True)
 
 
-class GeneratedImage(_Out):
-    """One image made by generate_image."""
+class GeneratedImage(Output):
+    """One image a generation made."""
 
     image_uuid: str = Field(
-        serialization_alias="imageUUID", description="Runware's id of the image; usable as a reference image."
+        serialization_alias="imageUUID", description="Runware's id of the image; usable as an input image."
     )
     image_url: str = Field(
-        serialization_alias="imageURL", description="Where the image can be downloaded; the link expires."
+        serialization_alias="imageURL", description="Where Runware serves the image; the link expires."
+    )
+    path: str | None = Field(
+        default=None, description="Absolute path of the saved file; absent when the image was not saved."
     )
     seed: int | None = Field(default=None, description="Seed the model used for this image.")
-    width: int
-    height: int
+    width: int | None = None
+    height: int | None = None
     format: str = Field(description="File format: JPG, PNG or WEBP.")
     cost: float | None = Field(default=None, description="Price of this image in USD, as Runware reported it.")
     nsfw_content: bool | None = Field(
@@ -40,27 +45,31 @@ class GeneratedImage(_Out):
         serialization_alias="NSFWContent",
         description="Safety check verdict; present only when checkContent was on.",
     )
-    path: str | None = Field(
-        default=None, description="Absolute path of the saved file; absent when the image was not saved."
+
+
+class GenerateImageOutput(Output):
+    """What a generation made, or (pending) what it has made so far."""
+
+    status: Literal["done", "pending", "dry_run"] = Field(
+        description="done: every image finished or failed. pending: still rendering; call get_generation with "
+        "taskUUID. dry_run: nothing was sent."
     )
-
-
-class GenerateImageOutput(_Out):
-    """What generate_image made."""
-
     model: str = Field(description="Runware model id used.")
     task_uuid: str = Field(serialization_alias="taskUUID", description="Id of the Runware task.")
-    images: list[GeneratedImage]
+    requested: int = Field(description="How many images were asked for.")
+    images: list[GeneratedImage] = Field(description="The images ready so far.")
     total_cost: float | None = Field(
-        default=None, serialization_alias="totalCost", description="Sum of the images' prices in USD."
+        default=None, serialization_alias="totalCost", description="What the ready images cost, in USD."
     )
-    errors: list[str] = Field(
-        default_factory=list, description="Failures of some of the requested images, when others succeeded."
-    )
+    quote: float | None = Field(default=None, description="The price quoted before sending, in USD.")
+    errors: list[str] = Field(default_factory=list, description="Why some of the requested images failed.")
     folder: str | None = Field(default=None, description="The folder the images were saved in.")
+    task: dict[str, Any] | None = Field(
+        default=None, description="dry_run only: the exact task that would be sent to Runware."
+    )
 
 
-class SizeEntry(_Out):
+class SizeEntry(Output):
     width: int
     height: int
     label: str = Field(description="Runware's configuration label, e.g. '1K (~16:9)'.")
@@ -73,7 +82,7 @@ class SizeEntry(_Out):
         return cls.model_validate(size.model_dump())
 
 
-class ListSizesOutput(_Out):
+class ListSizesOutput(Output):
     """Supported sizes, widest ratio first."""
 
     sizes: list[SizeEntry]
@@ -81,12 +90,12 @@ class ListSizesOutput(_Out):
     default: SizeEntry = Field(description="Size used when no size or aspectRatio is given.")
 
 
-class NamedValue(_Out):
+class NamedValue(Output):
     name: str
     description: str
 
 
-class ListStylePresetsOutput(_Out):
+class ListStylePresetsOutput(Output):
     """The style presets and style types generate_image accepts."""
 
     style_presets: list[NamedValue] = Field(serialization_alias="stylePresets")
@@ -94,32 +103,35 @@ class ListStylePresetsOutput(_Out):
 
 
 def images(
-    output: GenerateImageOutput, headline: str, kept: list[files.Kept], shown: list[previews.Preview]
+    output: GenerateImageOutput,
+    headline: str,
+    problems: Sequence[str | None],
+    shown: Sequence[previews.Preview],
+    footer: str = "",
 ) -> types.CallToolResult:
     """The result of a call that made images: paths (URLs where nothing was saved), previews, one link each.
 
     Each fact is said once per form: the text names files, the links point at them, the structured
-    output carries everything as data.
+    output carries everything as data. ``problems`` says, per image, why it was not saved.
     """
     lines = [headline]
     links: list[types.ContentBlock] = []
-    for n, (image, outcome) in enumerate(zip(output.images, kept, strict=True), 1):
+    for n, (image, problem) in enumerate(zip(output.images, problems, strict=True), 1):
         flag = " NSFW flagged" if image.nsfw_content else ""
         fmt = files.image_format(image.format)
         if image.path is not None:
             lines.append(f"{n}. {image.path} (seed {image.seed}){flag}")
             uri, name = files.file_uri(Path(image.path)), Path(image.path).name
         else:
-            missing = f" Not saved: {outcome.problem}." if outcome.problem else ""
+            missing = f" Not saved: {problem}." if problem else ""
             lines.append(f"{n}. {image.image_url} (seed {image.seed}){flag}{missing}")
             uri, name = image.image_url, f"{image.image_uuid}.{fmt.extension}"
-        if uri:
-            links.append(
-                types.ResourceLink(uri=uri, name=name, title=f"Image {n}, seed {image.seed}", mime_type=fmt.mime_type)
-            )
+        links.append(
+            types.ResourceLink(uri=uri, name=name, title=f"Image {n}, seed {image.seed}", mime_type=fmt.mime_type)
+        )
     if output.errors:
         lines.append(f"{len(output.errors)} requested image(s) failed: " + "; ".join(output.errors))
-    if output.folder is not None:
+    if output.folder is not None and any(image.path for image in output.images):
         lines.append(f"Saved in {output.folder}, each with a .json recipe beside it.")
     if any(image.path is None for image in output.images):
         lines.append("Image URLs expire: download what should be kept.")
@@ -128,6 +140,8 @@ def images(
         if len(preview.shows) > 1:
             lines.append(f"Preview: one contact sheet, tiles numbered {', '.join(map(str, preview.shows))}.")
         pictures.append(types.ImageContent(data=preview.data, mime_type=previews.MIME_TYPE))
+    if footer:
+        lines.append(footer)
     return ok(output, "\n".join(lines), [*pictures, *links])
 
 

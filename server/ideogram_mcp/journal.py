@@ -1,0 +1,279 @@
+"""The journal: every task, recorded before it is sent, with its state, cost and images; and the spend so far.
+
+An embedded SQLite database in WAL mode, so that several server processes can share it. A task
+cut short by a crash, a restart or a client that gave up stays ``pending`` here and can be
+fetched later with ``get_generation``. Spend limits are counted from it, and a task is recorded
+only if it keeps within them, in one transaction, so two calls at once cannot both slip past.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import anyio.to_thread
+
+logger = logging.getLogger(__name__)
+
+State = Literal["pending", "done", "failed"]
+STATES: tuple[State, ...] = ("pending", "done", "failed")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    task_uuid TEXT PRIMARY KEY,
+    owner TEXT NOT NULL DEFAULT '',
+    tool TEXT NOT NULL,
+    model TEXT NOT NULL,
+    task TEXT NOT NULL,
+    requested INTEGER NOT NULL,
+    quote REAL NOT NULL,
+    cost REAL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'done', 'failed')),
+    images TEXT NOT NULL DEFAULT '[]',
+    errors TEXT NOT NULL DEFAULT '[]',
+    options TEXT NOT NULL DEFAULT '{}',
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_by_owner_and_time ON tasks (owner, created);
+"""
+
+# What a task counts towards spending: its real cost once known, its quote while it may still be charged.
+_SPENT = "CASE WHEN state = 'pending' THEN MAX(quote, COALESCE(cost, 0)) ELSE COALESCE(cost, 0) END"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One task as the journal holds it."""
+
+    task_uuid: str
+    owner: str
+    tool: str
+    model: str
+    task: dict[str, Any]
+    requested: int
+    quote: float
+    cost: float | None
+    state: State
+    images: list[dict[str, Any]]
+    errors: list[str]
+    options: dict[str, Any]
+    """The call's own choices that outlive it (the file name), for finishing the task later."""
+    created: float
+    updated: float
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """Dollars spent (or reserved by pending tasks) today and in all."""
+
+    today: float
+    total: float
+
+
+class OverBudgetError(Exception):
+    """Recording the task would pass the daily budget; nothing was recorded."""
+
+    def __init__(self, quote: float, budget: float, spent: float) -> None:
+        self.quote, self.budget, self.spent = quote, budget, spent
+        super().__init__(
+            f"${quote:.2f} on top of ${spent:.2f} spent today would pass the daily budget of ${budget:.2f}"
+        )
+
+
+class Journal:
+    """The task journal in one SQLite file (``:memory:`` keeps it in the process only)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = path
+        if isinstance(path, Path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10.0)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db.executescript(_SCHEMA)
+
+    @classmethod
+    def open(cls, folder: Path) -> Journal:
+        """The journal in ``folder``, or one in memory (with a warning) when the folder cannot hold it."""
+        try:
+            return cls(folder / "journal.sqlite3")
+        except (OSError, sqlite3.Error) as exc:
+            logger.warning("the journal cannot be kept in %s (%s); keeping it in memory only", folder, exc)
+            return cls(":memory:")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    async def record(
+        self,
+        *,
+        task_uuid: str,
+        owner: str,
+        tool: str,
+        model: str,
+        task: Mapping[str, Any],
+        requested: int,
+        quote: float,
+        options: Mapping[str, Any] | None = None,
+        daily_budget: float | None = None,
+    ) -> Entry:
+        """Record a task as pending before it is sent; raises ``OverBudgetError`` if it would pass the budget."""
+        now = time.time()
+        entry = Entry(
+            task_uuid,
+            owner,
+            tool,
+            model,
+            dict(task),
+            requested,
+            quote,
+            None,
+            "pending",
+            [],
+            [],
+            dict(options or {}),
+            now,
+            now,
+        )
+        row = (
+            task_uuid,
+            owner,
+            tool,
+            model,
+            json.dumps(task),
+            requested,
+            quote,
+            "pending",
+            json.dumps(entry.options),
+            now,
+            now,
+        )
+
+        def write() -> None:
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    if daily_budget is not None:
+                        spent = self._spent_since(owner, _midnight())
+                        if spent + quote > daily_budget + 1e-9:
+                            raise OverBudgetError(quote, daily_budget, spent)
+                    self._db.execute(
+                        "INSERT INTO tasks (task_uuid, owner, tool, model, task, requested, quote, state, options,"
+                        " created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        row,
+                    )
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+
+        await anyio.to_thread.run_sync(write)
+        return entry
+
+    async def update(
+        self,
+        task_uuid: str,
+        *,
+        state: State,
+        images: Sequence[Mapping[str, Any]],
+        errors: Sequence[str],
+        cost: float | None,
+    ) -> None:
+        """Record what became of a task."""
+
+        def write() -> None:
+            with self._lock:
+                self._db.execute(
+                    "UPDATE tasks SET state = ?, images = ?, errors = ?, cost = ?, updated = ? WHERE task_uuid = ?",
+                    (state, json.dumps(list(images)), json.dumps(list(errors)), cost, time.time(), task_uuid),
+                )
+
+        await anyio.to_thread.run_sync(write)
+
+    async def get(self, task_uuid: str, owner: str) -> Entry | None:
+        """The task of this owner with this taskUUID, or None."""
+
+        def read() -> Entry | None:
+            with self._lock:
+                row = self._db.execute(
+                    f"SELECT {_COLUMNS} FROM tasks WHERE task_uuid = ? AND owner = ?", (task_uuid, owner)
+                ).fetchone()
+            return _entry(row) if row is not None else None
+
+        return await anyio.to_thread.run_sync(read)
+
+    async def recent(self, owner: str, limit: int, state: State | None = None) -> list[Entry]:
+        """This owner's latest tasks, newest first."""
+
+        def read() -> list[Entry]:
+            where, values = "owner = ?", [owner]
+            if state is not None:
+                where, values = where + " AND state = ?", [*values, state]
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT {_COLUMNS} FROM tasks WHERE {where} ORDER BY created DESC LIMIT ?", (*values, limit)
+                ).fetchall()
+            return [_entry(row) for row in rows]
+
+        return await anyio.to_thread.run_sync(read)
+
+    async def spend(self, owner: str) -> Spend:
+        """What this owner spent today (local time) and in all, pending tasks counted at their quote."""
+
+        def read() -> Spend:
+            with self._lock:
+                today = self._spent_since(owner, _midnight())
+                total = self._spent_since(owner, 0.0)
+            return Spend(round(today, 6), round(total, 6))
+
+        return await anyio.to_thread.run_sync(read)
+
+    def _spent_since(self, owner: str, since: float) -> float:
+        row = self._db.execute(
+            f"SELECT COALESCE(SUM({_SPENT}), 0) FROM tasks WHERE owner = ? AND created >= ?", (owner, since)
+        ).fetchone()
+        return float(row[0])
+
+
+_COLUMNS = (
+    "task_uuid, owner, tool, model, task, requested, quote, cost, state, images, errors, options, created, updated"
+)
+
+
+def _entry(row: tuple[Any, ...]) -> Entry:
+    (task_uuid, owner, tool, model, task, requested, quote, cost, state, images, errors, options, created, updated) = (
+        row
+    )
+    return Entry(
+        task_uuid=str(task_uuid),
+        owner=str(owner),
+        tool=str(tool),
+        model=str(model),
+        task=cast(dict[str, Any], json.loads(task)),
+        requested=int(requested),
+        quote=float(quote),
+        cost=float(cost) if cost is not None else None,
+        state=cast(State, state),
+        images=cast(list[dict[str, Any]], json.loads(images)),
+        errors=cast(list[str], json.loads(errors)),
+        options=cast(dict[str, Any], json.loads(options)),
+        created=float(created),
+        updated=float(updated),
+    )
+
+
+def _midnight() -> float:
+    """The start of today in the server's local time, as a Unix time."""
+    return datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0).timestamp()

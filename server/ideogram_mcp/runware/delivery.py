@@ -1,0 +1,334 @@
+"""Getting generations done without paying twice or losing an image: async submission, retries, batched polling.
+
+A task is sent with ``deliveryMethod: "async"``; Runware acknowledges it at once and the images
+are then asked for with ``getResponse``. Failures on the way are retried within a deadline, always
+under the task's own taskUUID, so a resend can never start a second, paid generation: Runware
+answers ``conflictTaskUUID`` when it already has the task, and polling goes on. Polls are free and
+retried freely. The polls of every generation in flight go out together, in one request, from one
+loop (``Delivery.run``), at an interval that grows with each task's age.
+
+Answers are read defensively: only items of the task asked about count, at most as many images
+as were requested; a malformed item is a reported failure that never discards the good ones; an
+image without a usable URL is not a success.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_before_delay, wait_exponential_jitter
+
+from ideogram_mcp.runware.client import RunwareClient
+from ideogram_mcp.runware.errors import (
+    ErrorDetail,
+    NotFoundError,
+    RunwareAPIError,
+    RunwareError,
+    RunwareResponseError,
+    TaskConflictError,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH = 100
+"""Most getResponse tasks sent in one request."""
+KEEPALIVE = 8.0
+"""Seconds between progress reports while nothing changes (some clients restart their timeout on each)."""
+FINISHED = "success"
+RUNNING = ("processing", "pending")  # older documentation says pending, newer processing
+
+
+@dataclass(frozen=True, slots=True)
+class PollSchedule:
+    """When to ask again: at once, then every ``share`` of the task's age, kept between the two bounds."""
+
+    minimum: float = 0.5
+    share: float = 0.25
+    maximum: float = 5.0
+
+    def interval(self, age: float) -> float:
+        return min(self.maximum, max(self.minimum, self.share * age))
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """One finished image, as Runware reported it."""
+
+    image_uuid: str
+    image_url: str
+    seed: int | None
+    cost: float | None
+    nsfw_content: bool | None
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """What is known of one generation: the finished images, the failed ones, and the progress."""
+
+    task_uuid: str
+    requested: int
+    images: list[Image] = field(default_factory=lambda: [])
+    failures: list[ErrorDetail] = field(default_factory=lambda: [])
+    progress: int | None = None
+    """Runware's own percentage for the images still running, when it gives one."""
+    lost: RunwareError | None = None
+    """Set when Runware cannot say anything more of the task (unknown task, refused key ...)."""
+
+    @property
+    def done(self) -> bool:
+        return self.lost is not None or len(self.images) + len(self.failures) >= self.requested
+
+    @property
+    def cost(self) -> float | None:
+        costs = [i.cost for i in self.images if i.cost is not None]
+        return round(sum(costs), 6) if costs else None
+
+
+OnChange = Callable[[Snapshot], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class _Watch:
+    snapshot: Snapshot
+    started: float
+    due: float
+    changed: anyio.Event = field(default_factory=anyio.Event)
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, RunwareError) and exc.retryable
+
+
+def _backoff(state: RetryCallState) -> float:
+    """Exponential backoff with jitter, or longer when Runware said how long (``Retry-After``)."""
+    exponential = wait_exponential_jitter(initial=0.5, max=8.0, jitter=0.5)(state)
+    failure = state.outcome.exception() if state.outcome is not None else None
+    asked = failure.retry_after if isinstance(failure, RunwareAPIError) else None
+    return max(exponential, asked or 0.0)
+
+
+def retrying(until: float) -> AsyncRetrying:
+    """The retry policy: retryable failures again and again until the deadline (monotonic seconds)."""
+    return AsyncRetrying(
+        retry=retry_if_exception(_retryable),
+        wait=_backoff,
+        stop=stop_before_delay(max(0.0, until - time.monotonic())),
+        sleep=anyio.sleep,
+        reraise=True,
+    )
+
+
+class Delivery:
+    """Sends tasks to Runware and brings their results back, whatever the network does in between."""
+
+    def __init__(self, client: RunwareClient, *, schedule: PollSchedule | None = None) -> None:
+        self.client = client
+        self.schedule = schedule or PollSchedule()
+        self._watches: dict[str, list[_Watch]] = {}
+        self._wake = anyio.Event()
+
+    async def submit(self, task: Mapping[str, Any], until: float) -> None:
+        """Send an async task, resending the same taskUUID until Runware has it or the deadline passes.
+
+        Raises the last failure when it gives up; its ``may_have_run`` says whether any attempt may
+        have reached Runware (then the task may still run and be charged, and can be fetched later).
+        """
+        reached = False
+        try:
+            async for attempt in retrying(until):
+                with attempt:
+                    try:
+                        reply = await self.client.send([task])
+                    except TaskConflictError:
+                        logger.info("Runware already has task %s; fetching its results", task["taskUUID"])
+                        return  # an earlier attempt got through: the task runs once, and is charged once
+                    except RunwareError as exc:
+                        reached = reached or exc.may_have_run
+                        raise
+                    _check_acknowledged(reply.data, str(task["taskUUID"]))
+                    return
+        except RunwareError as exc:
+            exc.task_uuid = str(task["taskUUID"])
+            exc.may_have_run = reached or exc.may_have_run
+            raise
+
+    async def upload(self, image: str, until: float) -> str:
+        """Store an image with ``imageUpload`` (free); returns the image UUID Runware gives it."""
+        task_uuid = str(uuid.uuid4())
+        async for attempt in retrying(until):
+            with attempt:
+                try:
+                    reply = await self.client.send([{"taskType": "imageUpload", "taskUUID": task_uuid, "image": image}])
+                except TaskConflictError:
+                    task_uuid = str(uuid.uuid4())  # uploads cost nothing: a lost answer is simply asked again
+                    raise RunwareResponseError("Runware stored the image, but its answer was lost") from None
+                for item in reply.data:
+                    found = item.get("imageUUID")
+                    if item.get("taskUUID") == task_uuid and isinstance(found, str) and found:
+                        return found
+                raise RunwareResponseError("Runware's answer to the upload named no image")
+        raise AssertionError("unreachable: the retry policy re-raises")
+
+    async def wait(self, task_uuid: str, requested: int, until: float, on_change: OnChange | None = None) -> Snapshot:
+        """The task's snapshot once every image is finished or failed, or as it stands at the deadline.
+
+        ``on_change`` hears every new state, and at least every few seconds while nothing changes.
+        """
+        now = time.monotonic()
+        watch = _Watch(Snapshot(task_uuid, requested), started=now, due=now)
+        self._watches.setdefault(task_uuid, []).append(watch)
+        self._wake.set()
+        try:
+            while not watch.snapshot.done:
+                left = until - time.monotonic()
+                if left <= 0:
+                    break
+                with anyio.move_on_after(min(left, KEEPALIVE)):
+                    await watch.changed.wait()
+                watch.changed = anyio.Event()
+                if on_change is not None:
+                    await on_change(watch.snapshot)
+        finally:
+            self._forget(task_uuid, watch)
+        return watch.snapshot
+
+    async def run(self) -> None:
+        """The poll loop: asks for every watched task in one request when the first is due. Runs until cancelled."""
+        while True:
+            if not self._watches:
+                await self._wake.wait()
+                self._wake = anyio.Event()
+                continue
+            due = min(w.due for watches in self._watches.values() for w in watches)
+            with anyio.move_on_after(max(0.0, due - time.monotonic())):
+                await self._wake.wait()
+            self._wake = anyio.Event()
+            now = time.monotonic()
+            if not any(w.due <= now for watches in self._watches.values() for w in watches):
+                continue
+            uuids = list(self._watches)
+            for start in range(0, len(uuids), MAX_BATCH):
+                await self._poll(uuids[start : start + MAX_BATCH])
+
+    async def _poll(self, uuids: Sequence[str]) -> None:
+        polls = [{"taskType": "getResponse", "taskUUID": task_uuid} for task_uuid in uuids]
+        try:
+            reply = await self.client.send(polls)
+            items, errors = reply.data, reply.errors
+        except RunwareAPIError as exc:
+            if exc.retryable:
+                self._postpone(uuids, exc)
+                return
+            items, errors = (), exc.details
+            if not any(detail.task_uuid for detail in errors):
+                self._lose(uuids, exc)  # a refused key or the like: no task can be followed any more
+                return
+        except RunwareError as exc:
+            self._postpone(uuids, exc)
+            return
+        now = time.monotonic()
+        for task_uuid in uuids:
+            for watch in self._watches.get(task_uuid, []):
+                _absorb(watch.snapshot, items, errors)
+                watch.due = now + self.schedule.interval(now - watch.started)
+                watch.changed.set()
+
+    def _postpone(self, uuids: Iterable[str], exc: RunwareError) -> None:
+        logger.info("a poll failed (%s); asking again shortly", type(exc).__name__)
+        later = time.monotonic() + max(self.schedule.minimum * 2, getattr(exc, "retry_after", None) or 0.0)
+        for task_uuid in uuids:
+            for watch in self._watches.get(task_uuid, []):
+                watch.due = later
+
+    def _lose(self, uuids: Iterable[str], exc: RunwareError) -> None:
+        for task_uuid in uuids:
+            for watch in self._watches.get(task_uuid, []):
+                watch.snapshot.lost = exc
+                watch.changed.set()
+
+    def _forget(self, task_uuid: str, watch: _Watch) -> None:
+        watches = self._watches.get(task_uuid, [])
+        if watch in watches:
+            watches.remove(watch)
+        if not watches:
+            self._watches.pop(task_uuid, None)
+
+
+def _check_acknowledged(items: Sequence[Mapping[str, Any]], task_uuid: str) -> None:
+    """An async answer acknowledges the task (an empty ``data`` is tolerated); one about another task is not."""
+    strangers = [item for item in items if item.get("taskUUID") not in (None, task_uuid)]
+    if strangers and not any(item.get("taskUUID") == task_uuid for item in items):
+        raise RunwareResponseError("Runware answered about another task")
+
+
+def _absorb(snapshot: Snapshot, items: Sequence[Mapping[str, Any]], errors: Sequence[ErrorDetail]) -> None:
+    """Update a snapshot from one poll's answer, which holds the whole state of each task so far."""
+    known = {image.image_uuid for image in snapshot.images}
+    failures: list[ErrorDetail] = []
+    progress: list[int] = []
+    mine = [item for item in items if item.get("taskUUID") == snapshot.task_uuid]
+    for item in mine:
+        status = item.get("status")
+        if status in RUNNING:
+            value = item.get("progress")
+            if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+                progress.append(int(value))
+            continue
+        if status == "error":
+            failures.append(_item_error(item, snapshot.task_uuid))
+            continue
+        image, problem = _image(item)
+        if problem is not None:
+            failures.append(ErrorDetail("unusableResult", problem, task_uuid=snapshot.task_uuid))
+        elif image is not None and image.image_uuid not in known and len(snapshot.images) < snapshot.requested:
+            snapshot.images.append(image)
+            known.add(image.image_uuid)
+    for detail in errors:
+        if detail.task_uuid == snapshot.task_uuid:
+            if detail.code == "taskFailedOrNotFound" and not snapshot.images:
+                snapshot.lost = NotFoundError(404, [detail])
+            else:
+                failures.append(detail)
+    room = max(0, snapshot.requested - len(snapshot.images))
+    if failures and not mine and room:
+        # An error for the task with nothing finished or running: the task failed as a whole.
+        failures = [*failures, *[failures[0]] * room]
+    snapshot.failures = failures[:room]
+    snapshot.progress = min(progress) if progress else None
+
+
+def _image(item: Mapping[str, Any]) -> tuple[Image | None, str | None]:
+    """A finished image from an answer item, or why the item cannot count as one."""
+    image_uuid, url = item.get("imageUUID"), item.get("imageURL")
+    if not isinstance(image_uuid, str) or not image_uuid:
+        return None, "Runware reported a finished image without its imageUUID"
+    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+        return None, f"Runware reported image {image_uuid[:36]} as finished but gave no usable URL for it"
+    seed, cost, nsfw = item.get("seed"), item.get("cost"), item.get("NSFWContent")
+    return (
+        Image(
+            image_uuid=image_uuid,
+            image_url=url,
+            seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+            cost=float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None,
+            nsfw_content=nsfw if isinstance(nsfw, bool) else None,
+        ),
+        None,
+    )
+
+
+def _item_error(item: Mapping[str, Any], task_uuid: str) -> ErrorDetail:
+    code, message = item.get("code"), item.get("message")
+    return ErrorDetail(
+        code=str(code) if code else "imageFailed",
+        message=str(message)[:300] if message else "Runware reported this image as failed",
+        task_uuid=task_uuid,
+    )

@@ -1,0 +1,565 @@
+"""The life of a generation, shared by every image tool, and the two tools that look at it later.
+
+``start`` takes checked arguments to a result: local inputs read, the price quoted and held to the
+limits (and approved by the user when it is large), the task recorded in the journal, sent, and
+waited for no longer than clients wait. ``finish`` keeps what arrived (files, previews) and says
+what it is. ``get_generation`` finishes a task started earlier; ``list_generations`` lists them.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio.to_thread
+import mcp_types as types
+from pydantic import Field
+
+from ideogram_mcp import arguments, files, journal, previews
+from ideogram_mcp.journal import Entry, OverBudgetError
+from ideogram_mcp.runware import errors
+from ideogram_mcp.runware.delivery import Snapshot
+from ideogram_mcp.settings import redact
+from ideogram_mcp.specs import ModelSpec
+from ideogram_mcp.tools import AppState, Context, ToolEntry, announce_new_images, owner, places, results, spending
+from ideogram_mcp.tools.results import GeneratedImage, GenerateImageOutput
+
+logger = logging.getLogger(__name__)
+
+_INLINE_SHOWN = 64
+
+NOT_CONFIGURED = (
+    "RUNWARE_API_KEY is not set, so no image can be generated. Add it to this server's environment in the MCP "
+    "client's config (keys are made in the Runware dashboard), or start the server with --offline to use the "
+    "built-in Runware emulator (placeholder images, no cost)."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One call's work: which tool and model, the checked arguments, and what it costs."""
+
+    tool: str
+    spec: ModelSpec
+    generation: arguments.Generation
+
+    @property
+    def quote(self) -> float:
+        return round(self.spec.model.price_per_image * self.generation.count, 6)
+
+    @property
+    def what(self) -> str:
+        n = self.generation.count
+        return f"make {n} image{'s' if n != 1 else ''} with {self.spec.model.name}"
+
+
+async def start(
+    ctx: Context, params: types.CallToolRequestParams, job: Job
+) -> types.CallToolResult | types.InputRequiredResult:
+    """Run a job: check, quote, approve, record, send, wait; a result, ``pending`` at the latest when clients leave."""
+    state = ctx.lifespan_context
+    settings = state.settings
+    generation = job.generation
+    where = await places(ctx)
+    service = state.delivery.client.base_url if state.delivery else settings.runware_base_url
+    local = generation.local_inputs
+    try:
+        read = await files.read_all([item.text for item in local], where, service)
+    except files.LocalInputError as exc:
+        return results.invalid([arguments.Problem(local[i].argument, f"{reason}.") for i, reason in exc.problems])
+    server_values = {"webhookURL": settings.webhook_url, "uploadEndpoint": settings.upload_endpoint}
+    if generation.dry_run:
+        shown = {
+            item: f"<upload of {image.path}>" for item, image in zip(local, read, strict=True) if not image.image_uuid
+        }
+        known = {item: image.image_uuid for item, image in zip(local, read, strict=True) if image.image_uuid}
+        task = generation.with_images(known | shown).to_task(job.spec, server_values)
+        return _dry_run(job, task)
+    if state.delivery is None:
+        return results.error(NOT_CONFIGURED, {"kind": "not_configured"})
+    if refusal := spending.over_the_call_limit(job.quote, settings.max_cost_per_call):
+        return results.error(refusal, {"kind": "over_limit", "quote": job.quote, "limit": settings.max_cost_per_call})
+    verdict = await spending.approve(ctx, params, job.quote, job.what)
+    if isinstance(verdict, types.InputRequiredResult):
+        return verdict
+    if verdict == "no":
+        return results.error(
+            f"The user did not approve spending {spending.money(job.quote)}, so nothing was sent or charged. "
+            "Ask them before trying again, or make fewer images.",
+            {"kind": "declined", "quote": job.quote},
+        )
+    deadline = time.monotonic() + settings.wait_seconds
+    try:
+        generation = await _uploaded(state, generation, read, deadline)
+    except errors.RunwareError as exc:
+        return _failed(state, exc, None)
+    task = generation.to_task(job.spec, server_values)
+    try:
+        entry = await state.journal.record(
+            task_uuid=task["taskUUID"],
+            owner=owner(ctx),
+            tool=job.tool,
+            model=job.spec.model.id,
+            task=_recorded(task),
+            requested=generation.count,
+            quote=job.quote,
+            options={"fileName": generation.file_name, "preview": generation.preview},
+            daily_budget=settings.daily_budget,
+        )
+    except OverBudgetError as exc:
+        return results.error(
+            f"This call would cost {spending.money(exc.quote)}, and {spending.money(exc.spent)} is already spent "
+            f"today against a daily budget of {spending.money(exc.budget)}, so nothing was sent. Wait until "
+            "tomorrow, or have the user raise IDEOGRAM_MCP_DAILY_BUDGET in the server's environment.",
+            {"kind": "over_budget", "quote": exc.quote, "limit": exc.budget, "spentToday": exc.spent},
+        )
+    await ctx.session.report_progress(0, generation.count, f"Sending the task ({job.what})")
+    try:
+        await state.delivery.submit(task, deadline)
+    except errors.RunwareError as exc:
+        if exc.may_have_run:
+            logger.warning("task %s may have reached Runware (%s); keeping it pending", entry.task_uuid, exc)
+            return await finish(ctx, entry, Snapshot(entry.task_uuid, entry.requested), where, generation.preview)
+        await state.journal.update(entry.task_uuid, state="failed", images=[], errors=[str(exc)], cost=None)
+        return _failed(state, exc, entry.task_uuid)
+    snapshot = await state.delivery.wait(entry.task_uuid, entry.requested, deadline, _reporter(ctx, entry.requested))
+    return await finish(ctx, entry, snapshot, where, generation.preview)
+
+
+async def finish(
+    ctx: Context, entry: Entry, snapshot: Snapshot, where: files.Places, preview: bool | None
+) -> types.CallToolResult:
+    """Keep what the snapshot adds to the entry (files, previews), record it, and say where things stand."""
+    state = ctx.lifespan_context
+    if snapshot.lost is not None and not snapshot.images and not entry.images:
+        await state.journal.update(entry.task_uuid, state="failed", images=[], errors=[str(snapshot.lost)], cost=None)
+        return _failed(state, snapshot.lost, entry.task_uuid)
+    records = [dict(record) for record in entry.images]
+    seen = {record["imageUUID"] for record in records}
+    arrived = [image for image in snapshot.images if image.image_uuid not in seen]
+    show = state.settings.preview if preview is None else preview
+    data: list[bytes | None] = [None] * len(records)
+    if arrived:
+        fresh, fresh_data = await _keep(state, entry, arrived, len(records), where, show)
+        records += fresh
+        data += fresh_data
+        if any(record.get("path") for record in fresh):
+            await announce_new_images(ctx)
+    if show:
+        data = [
+            d if d is not None else await _read(record.get("path")) for d, record in zip(data, records, strict=True)
+        ]
+    done = snapshot.done or len(records) >= entry.requested
+    failures = [redact(f"{f.code}: {f.message[:300]}", state.api_key) for f in snapshot.failures]
+    status: journal.State = "done" if done else "pending"
+    if done and not records:
+        status = "failed"
+    costs = [record["cost"] for record in records if isinstance(record.get("cost"), int | float)]
+    cost = round(sum(costs), 6) if costs else None
+    await state.journal.update(entry.task_uuid, state=status, images=records, errors=failures, cost=cost)
+    if status == "failed":
+        return results.error(
+            f"All {entry.requested} requested image(s) failed: {'; '.join(failures)}. Nothing usable was made.",
+            {"kind": "failed", "taskUUID": entry.task_uuid, "errors": failures},
+        )
+    output = GenerateImageOutput(
+        status="done" if done else "pending",
+        model=entry.model,
+        task_uuid=entry.task_uuid,
+        requested=entry.requested,
+        images=[_image(entry, record) for record in records],
+        total_cost=cost,
+        quote=entry.quote,
+        errors=failures,
+        folder=str(where.output) if any(record.get("path") for record in records) else None,
+    )
+    shown = await anyio.to_thread.run_sync(_previews, data) if show else []
+    logger.info("task %s: %d of %d image(s) ready, cost %s", entry.task_uuid, len(records), entry.requested, cost)
+    return results.images(output, _headline(entry, output), [r.get("problem") for r in records], shown, _footer(output))
+
+
+async def _uploaded(
+    state: AppState, generation: arguments.Generation, read: Sequence[files.LocalImage], deadline: float
+) -> arguments.Generation:
+    """These arguments with every local file replaced by the image UUID Runware holds it under."""
+    delivery = state.delivery
+    assert delivery is not None
+    uuids: dict[arguments.LocalInput, str] = {}
+    for item, image in zip(generation.local_inputs, read, strict=True):
+        if image.image_uuid is None:
+            digest = image.sha256
+            if digest not in state.uploads:
+                state.uploads[digest] = await delivery.upload(image.data_uri, deadline)
+                logger.info("uploaded %s as a Runware image", image.path.name)
+            uuids[item] = state.uploads[digest]
+        else:
+            uuids[item] = image.image_uuid
+    return generation.with_images(uuids)
+
+
+async def _keep(
+    state: AppState, entry: Entry, arrived: Sequence[Any], before: int, where: files.Places, show: bool
+) -> tuple[list[dict[str, Any]], list[bytes | None]]:
+    """Download newly finished images, save them with their recipes when saving is on; their records and bytes."""
+    settings = state.settings
+    now = datetime.now(UTC)
+    stems = files.stems(
+        entry.options.get("fileName"),
+        str(entry.task.get("positivePrompt", "")),
+        [image.image_uuid.replace("-", "")[:8] for image in arrived],
+        now.astimezone(),
+        first=before + 1,
+        of=entry.requested,
+    )
+    recipes = [
+        {
+            "model": entry.model,
+            "taskUUID": entry.task_uuid,
+            "imageUUID": image.image_uuid,
+            "seed": image.seed,
+            "cost": image.cost,
+            "width": entry.task.get("width"),
+            "height": entry.task.get("height"),
+            "imageURL": image.image_url,
+            "runware": state.delivery.client.base_url if state.delivery else None,
+            "created": now.isoformat(timespec="microseconds"),
+            "task": entry.task,
+        }
+        for image in arrived
+    ]
+    kept: list[files.Kept] = [files.Kept() for _ in arrived]
+    if settings.save or show:
+        wanted = [
+            files.Wanted(url=image.image_url, stem=stem, recipe=recipe)
+            for image, stem, recipe in zip(arrived, stems, recipes, strict=True)
+        ]
+        kept = await files.keep(state.downloads, wanted, folder=where.output if settings.save else None)
+    records = [
+        {
+            "imageUUID": image.image_uuid,
+            "imageURL": image.image_url,
+            "seed": image.seed,
+            "cost": image.cost,
+            "NSFWContent": image.nsfw_content,
+            "format": outcome.format.name
+            if outcome.format
+            else files.image_format(str(entry.task.get("outputFormat", "JPG"))).name,
+            "path": str(outcome.path) if outcome.path else None,
+            "problem": outcome.problem if settings.save else None,
+        }
+        for image, outcome in zip(arrived, kept, strict=True)
+    ]
+    return records, [outcome.data for outcome in kept]
+
+
+async def _read(path: object) -> bytes | None:
+    if not isinstance(path, str):
+        return None
+    try:
+        return await anyio.Path(path).read_bytes()
+    except OSError:
+        return None
+
+
+def _image(entry: Entry, record: Mapping[str, Any]) -> GeneratedImage:
+    width, height = entry.task.get("width"), entry.task.get("height")
+    return GeneratedImage(
+        image_uuid=str(record["imageUUID"]),
+        image_url=str(record["imageURL"]),
+        path=record.get("path"),
+        seed=record.get("seed"),
+        width=width if isinstance(width, int) else None,
+        height=height if isinstance(height, int) else None,
+        format=str(record.get("format") or "JPG"),
+        cost=record.get("cost"),
+        nsfw_content=record.get("NSFWContent"),
+    )
+
+
+def _previews(data: Sequence[bytes | None]) -> list[previews.Preview]:
+    """One preview per image for a few, one contact sheet for many; an unreadable image gets none."""
+    ready = [(n, d) for n, d in enumerate(data, 1) if d is not None]
+    if len(ready) >= previews.SHEET_FROM:
+        try:
+            return [previews.sheet(ready)]
+        except ValueError:
+            return []
+    shown: list[previews.Preview] = []
+    for n, image in ready:
+        try:
+            shown.append(previews.single(image, n))
+        except (OSError, ValueError):
+            logger.warning("no preview for image %d: it could not be decoded", n)
+    return shown
+
+
+def _headline(entry: Entry, output: GenerateImageOutput) -> str:
+    name = "Ideogram 3.0" if entry.model.startswith("ideogram:") else entry.model
+    cost = f", ${output.total_cost:.2f}" if output.total_cost is not None else ""
+    size = f"{output.images[0].width}x{output.images[0].height} " if output.images and output.images[0].width else ""
+    fmt = f"{size}{output.images[0].format}" if output.images else ""
+    made = (
+        f"{len(output.images)} image(s)"
+        if output.status == "done"
+        else f"{len(output.images)} of {entry.requested} image(s) ready"
+    )
+    return f"{'Generated' if output.status == 'done' else 'Still rendering:'} {made} with {name}: {fmt}{cost}.".replace(
+        ": .", "."
+    )
+
+
+def _footer(output: GenerateImageOutput) -> str:
+    if output.status != "pending":
+        return ""
+    return (
+        f"The task is still running on Runware (it is not lost, and it is not charged twice). Call get_generation "
+        f'with taskUUID "{output.task_uuid}" to wait for the rest; do not start a new generation for it.'
+    )
+
+
+def _failed(state: AppState, exc: errors.RunwareError, task_uuid: str | None) -> types.CallToolResult:
+    logger.warning("generation failed: %s", type(exc).__name__)
+    text, details = results.describe(exc)
+    details = {k: redact(v, state.api_key) if isinstance(v, str) else v for k, v in details.items()}
+    if task_uuid is not None:
+        details["taskUUID"] = task_uuid
+    return results.error(redact(text, state.api_key), details)
+
+
+def _dry_run(job: Job, task: Mapping[str, Any]) -> types.CallToolResult:
+    generation = job.generation
+    output = GenerateImageOutput(
+        status="dry_run",
+        model=job.spec.model.id,
+        task_uuid=str(task["taskUUID"]),
+        requested=generation.count,
+        images=[],
+        quote=job.quote,
+        task=dict(task),
+    )
+    size = f" at {task['width']}x{task['height']}" if "width" in task else ""
+    text = (
+        f"Dry run: nothing was sent or charged. This call would {job.what}{size} for {spending.money(job.quote)}. "
+        "The task it would send is in the structured output (task); send the same arguments without dryRun to run it."
+    )
+    return results.ok(output, text)
+
+
+def _recorded(task: Mapping[str, Any]) -> dict[str, Any]:
+    """The task as sent, for the journal and the sidecars: inline image data shortened (it can be megabytes)."""
+
+    def shorten(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: shorten(v) for k, v in value.items()}  # pyright: ignore[reportUnknownVariableType]
+        if isinstance(value, list):
+            return [shorten(v) for v in value]  # pyright: ignore[reportUnknownVariableType]
+        if isinstance(value, str) and len(value) > 256 and _inline_image(value):
+            return f"{value[:_INLINE_SHOWN]}... ({len(value)} characters)"
+        return value
+
+    return shorten(dict(task))
+
+
+def _inline_image(text: str) -> bool:
+    if text.startswith("data:"):
+        return True
+    try:
+        base64.b64decode(text[:64], validate=True)
+    except ValueError:
+        return False
+    return True
+
+
+def _reporter(ctx: Context, requested: int) -> Any:
+    """A progress callback: images ready so far, and a value that keeps rising while the rest render."""
+    started = time.monotonic()
+    last = 0.0
+
+    async def report(snapshot: Snapshot) -> None:
+        nonlocal last
+        finished = len(snapshot.images) + len(snapshot.failures)
+        elapsed = time.monotonic() - started
+        value = max(last + 1e-3, finished + 0.99 * elapsed / (elapsed + 20.0))
+        last = min(value, float(requested))
+        parts = [f"{len(snapshot.images)} of {requested} ready"]
+        if snapshot.failures:
+            parts.append(f"{len(snapshot.failures)} failed")
+        parts.append(f"{elapsed:.0f} s")
+        await ctx.session.report_progress(last, requested, ", ".join(parts))
+
+    return report
+
+
+# --- get_generation and list_generations -------------------------------------------------------
+
+
+class GenerationSummary(results.Output):
+    task_uuid: str = Field(serialization_alias="taskUUID")
+    tool: str
+    model: str
+    state: str = Field(description="pending, done or failed.")
+    created: str = Field(description="When the task was sent, ISO 8601.")
+    requested: int
+    ready: int = Field(description="Images ready.")
+    cost: float | None = Field(default=None, description="What it cost, in USD, once known.")
+    quote: float
+    prompt: str | None = Field(default=None, description="The start of the prompt.")
+
+
+class ListGenerationsOutput(results.Output):
+    """Recent tasks and spending."""
+
+    generations: list[GenerationSummary]
+    spent_today: float = Field(serialization_alias="spentToday", description="USD, pending tasks at their quote.")
+    spent_total: float = Field(serialization_alias="spentTotal")
+    daily_budget: float | None = Field(default=None, serialization_alias="dailyBudget")
+
+
+_TASK_UUID_SCHEMA = {"type": "string", "description": "The taskUUID a generating tool returned."}
+
+
+def get_generation_entry() -> ToolEntry:
+    tool = types.Tool(
+        name="get_generation",
+        title="Get a generation",
+        description=(
+            "Fetch the images of a generation started earlier (a result with status pending, or one from an "
+            "earlier session): waits up to `wait` seconds for the rest, saves and previews them. Never starts a "
+            "new generation and never charges."
+        ),
+        input_schema={
+            "type": "object",
+            "properties": {
+                "taskUUID": _TASK_UUID_SCHEMA,
+                "wait": {"type": "number", "minimum": 0, "description": "Seconds to wait for unfinished images."},
+                "preview": {"type": "boolean", "description": "Whether to show previews (default: on)."},
+            },
+            "required": ["taskUUID"],
+            "additionalProperties": False,
+        },
+        output_schema=results.output_schema(GenerateImageOutput),
+        annotations=types.ToolAnnotations(
+            read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+        ),
+    )
+    return ToolEntry(tool, get_generation)
+
+
+def list_generations_entry() -> ToolEntry:
+    tool = types.Tool(
+        name="list_generations",
+        title="List recent generations",
+        description="Recent generations with their state, images and cost, and the spend today and in total. Free.",
+        input_schema={
+            "type": "object",
+            "properties": {
+                "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
+                "state": {"type": "string", "enum": list(journal.STATES)},
+            },
+            "additionalProperties": False,
+        },
+        output_schema=results.output_schema(ListGenerationsOutput),
+        annotations=types.ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
+    )
+    return ToolEntry(tool, list_generations)
+
+
+async def get_generation(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
+    state = ctx.lifespan_context
+    given = params.arguments or {}
+    if refused := results.unexpected(given, {"taskUUID", "wait", "preview"}):
+        return refused
+    task_uuid = given.get("taskUUID")
+    limit = state.settings.wait_seconds
+    wait = given.get("wait", limit)
+    preview = given.get("preview")
+    problems: list[arguments.Problem] = []
+    if not isinstance(task_uuid, str) or not task_uuid.strip():
+        problems.append(arguments.Problem("taskUUID", "required: the taskUUID a generating tool returned."))
+    if isinstance(wait, bool) or not isinstance(wait, int | float) or not wait >= 0:
+        problems.append(arguments.Problem("wait", f"must be a number of seconds from 0 to {limit:g}."))
+    if preview is not None and not isinstance(preview, bool):
+        problems.append(arguments.Problem("preview", "must be true or false."))
+    if problems:
+        return results.invalid(problems)
+    assert isinstance(task_uuid, str)
+    assert isinstance(wait, int | float)
+    entry = await state.journal.get(task_uuid.strip(), owner(ctx))
+    if entry is None:
+        return results.error(
+            f"No generation with taskUUID {task_uuid.strip()[:40]!r} is known here. list_generations shows the "
+            "recent ones; a taskUUID from another server or machine cannot be fetched.",
+            {"kind": "unknown_task"},
+        )
+    where = await places(ctx)
+    if entry.state != "pending":
+        snapshot = Snapshot(entry.task_uuid, entry.requested)
+        if entry.state == "failed":
+            return results.error(
+                f"That generation failed: {'; '.join(entry.errors) or 'no image was made'}. "
+                "Nothing more can be fetched.",
+                {"kind": "failed", "taskUUID": entry.task_uuid},
+            )
+        return await finish(ctx, entry, snapshot, where, preview)
+    if state.delivery is None:
+        return results.error(NOT_CONFIGURED, {"kind": "not_configured"})
+    until = time.monotonic() + min(float(wait), limit)
+    snapshot = await state.delivery.wait(entry.task_uuid, entry.requested, until, _reporter(ctx, entry.requested))
+    return await finish(ctx, entry, snapshot, where, preview)
+
+
+async def list_generations(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
+    state = ctx.lifespan_context
+    given = params.arguments or {}
+    if refused := results.unexpected(given, {"limit", "state"}):
+        return refused
+    limit, wanted = given.get("limit", 10), given.get("state")
+    problems: list[arguments.Problem] = []
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
+        problems.append(arguments.Problem("limit", "must be a whole number from 1 to 100."))
+    if wanted is not None and wanted not in journal.STATES:
+        problems.append(arguments.Problem("state", f"must be one of {', '.join(journal.STATES)}."))
+    if problems:
+        return results.invalid(problems)
+    assert isinstance(limit, int)
+    who = owner(ctx)
+    entries = await state.journal.recent(who, limit, wanted)
+    spend = await state.journal.spend(who)
+    output = ListGenerationsOutput(
+        generations=[_summary(entry) for entry in entries],
+        spent_today=spend.today,
+        spent_total=spend.total,
+        daily_budget=state.settings.daily_budget,
+    )
+    budget = f" of a ${state.settings.daily_budget:.2f} daily budget" if state.settings.daily_budget is not None else ""
+    lines = [f"Spent ${spend.today:.2f} today{budget}, ${spend.total:.2f} in all (pending tasks at their quote)."]
+    for item in output.generations:
+        cost = f"${item.cost:.2f}" if item.cost is not None else f"quoted ${item.quote:.2f}"
+        lines.append(
+            f"- {item.created} {item.state} {item.task_uuid}: {item.ready}/{item.requested} image(s), {cost}, "
+            f"{item.tool} {(item.prompt or '')[:60]!r}"
+        )
+    if not entries:
+        lines.append("No generations yet." if wanted is None else f"No {wanted} generations.")
+    return results.ok(output, "\n".join(lines))
+
+
+def _summary(entry: Entry) -> GenerationSummary:
+    prompt = entry.task.get("positivePrompt")
+    return GenerationSummary(
+        task_uuid=entry.task_uuid,
+        tool=entry.tool,
+        model=entry.model,
+        state=entry.state,
+        created=datetime.fromtimestamp(entry.created, UTC).isoformat(timespec="seconds"),
+        requested=entry.requested,
+        ready=len(entry.images),
+        cost=entry.cost,
+        quote=entry.quote,
+        prompt=str(prompt)[:120] if isinstance(prompt, str) else None,
+    )

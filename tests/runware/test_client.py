@@ -1,0 +1,179 @@
+"""One exchange with Runware: the key as a bearer token, every error shape and status mapped, and whether a
+failed exchange may have reached Runware (and so may be charged)."""
+
+from __future__ import annotations
+
+import json
+
+import anyio
+import httpx2
+import pytest
+from pydantic import SecretStr
+
+from ideogram_mcp.emulator import Emulator, serving
+from ideogram_mcp.runware import errors
+from ideogram_mcp.runware.client import RunwareClient
+
+from ..conftest import API_KEY, BASE_URL, task
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_an_exchange_reaches_the_emulator_over_real_loopback_http(emulator: Emulator) -> None:
+    async with serving(emulator) as url, RunwareClient(SecretStr(API_KEY), base_url=url) as client:
+        reply = await client.send([task(numberResults=3, includeCost=True, outputFormat="WEBP")])
+        async with httpx2.AsyncClient() as http:
+            fetched = await http.get(reply.data[0]["imageURL"])
+    assert url.startswith("http://127.0.0.1:")
+    assert [item["cost"] for item in reply.data] == [0.06] * 3
+    assert fetched.headers["content-type"] == "image/webp"
+    assert emulator.charged == pytest.approx(0.18)
+
+
+async def test_the_key_goes_as_a_bearer_token_and_the_body_is_a_task_array(emulator: Emulator) -> None:
+    seen: list[httpx2.Request] = []
+    app = httpx2.ASGITransport(emulator.app())
+
+    async def spy(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        return await app.handle_async_request(request)
+
+    async with RunwareClient(SecretStr(API_KEY), base_url=BASE_URL, transport=httpx2.MockTransport(spy)) as client:
+        await client.send([task()])
+    (request,) = seen
+    assert request.headers["authorization"] == f"Bearer {API_KEY}"
+    assert request.url == BASE_URL
+    assert isinstance(json.loads(request.content), list)
+
+
+def _answer(status: int, body: object, headers: dict[str, str] | None = None) -> httpx2.MockTransport:
+    raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    return httpx2.MockTransport(lambda request: httpx2.Response(status, content=raw, headers=headers))
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "raised", "retryable", "may_have_run"),
+    [
+        (400, {"errors": [{"code": "invalidParameter", "message": "bad"}]}, errors.InvalidRequestError, False, False),
+        (400, {"errors": [{"code": "conflictTaskUUID", "message": "dup"}]}, errors.TaskConflictError, False, True),
+        (
+            400,
+            {"errors": [{"code": "nsfwContentDetected", "message": "no"}]},
+            errors.ContentRejectedError,
+            False,
+            False,
+        ),
+        (401, {"errors": [{"code": "invalidApiKey", "message": "key"}]}, errors.AuthenticationError, False, False),
+        (
+            402,
+            {"errors": [{"code": "insufficientCredits", "message": "top up"}]},
+            errors.InsufficientCreditsError,
+            False,
+            False,
+        ),
+        (
+            402,
+            {"errors": [{"code": "paymentRequired", "message": "pay"}]},
+            errors.InsufficientCreditsError,
+            False,
+            False,
+        ),
+        (403, {"error": {"code": "forbidden", "message": "not for you"}}, errors.PermissionDeniedError, False, False),
+        (404, {"error": "model not found"}, errors.NotFoundError, False, False),
+        (404, {"errors": [{"code": "taskFailedOrNotFound", "message": "?"}]}, errors.NotFoundError, False, False),
+        (408, {"errors": [{"code": "requestTimeout", "message": "slow"}]}, errors.UpstreamTimeoutError, True, True),
+        (429, {"errors": [{"code": "rateLimitExceeded", "message": "slow down"}]}, errors.RateLimitError, True, False),
+        (
+            500,
+            {"errors": [{"code": "timeoutProvider", "message": "provider"}]},
+            errors.UpstreamTimeoutError,
+            True,
+            True,
+        ),
+        (500, {"errors": [{"code": "internalServerError", "message": "oops"}]}, errors.ServerError, True, True),
+        (502, "<html>bad gateway</html>", errors.ServerError, True, True),
+        (503, {"errors": [{"code": "inferenceError", "message": "busy"}]}, errors.ServerError, True, True),
+        (418, {"errors": [{"code": "teapot", "message": "short and stout"}]}, errors.RunwareAPIError, False, True),
+        (200, {"errors": [{"code": "inferenceError", "message": "failed"}]}, errors.ServerError, True, True),
+        (200, {"errors": [{"code": "modelNotFound", "message": "no"}]}, errors.NotFoundError, False, False),
+        (200, "not json", errors.RunwareResponseError, True, True),
+        (200, [1, 2], errors.RunwareResponseError, True, True),
+        (200, {"data": {"not": "a list"}}, errors.RunwareResponseError, True, True),
+    ],
+)
+async def test_every_error_answer_becomes_a_typed_exception_that_says_if_it_may_be_retried_and_charged(
+    status: int, body: object, raised: type[errors.RunwareError], retryable: bool, may_have_run: bool
+) -> None:
+    async with RunwareClient(SecretStr(API_KEY), transport=_answer(status, body)) as client:
+        with pytest.raises(raised) as caught:
+            await client.send([task()])
+    assert type(caught.value) is raised
+    assert (caught.value.retryable, caught.value.may_have_run) == (retryable, may_have_run)
+    if isinstance(caught.value, errors.RunwareAPIError):
+        assert caught.value.status == status
+        assert caught.value.message
+
+
+async def test_every_error_runware_sends_is_kept_with_its_parameters() -> None:
+    body = {
+        "errors": [
+            {"code": "invalidParameter", "message": "size", "parameter": ["width", "height"], "taskUUID": "t1"},
+            {"code": "invalidParameter", "message": "style", "parameter": "stylePreset"},
+        ]
+    }
+    async with RunwareClient(SecretStr(API_KEY), transport=_answer(400, body)) as client:
+        with pytest.raises(errors.InvalidRequestError) as caught:
+            await client.send([task()])
+    assert [(d.message, d.parameter, d.task_uuid) for d in caught.value.details] == [
+        ("size", ("width", "height"), "t1"),
+        ("style", ("stylePreset",), None),
+    ]
+
+
+@pytest.mark.parametrize(("header", "seconds"), [("7", 7.0), ("1.5", 1.5), ("soon", None), ("", None)])
+async def test_retry_after_is_read_from_a_rate_limit_answer(header: str, seconds: float | None) -> None:
+    transport = _answer(429, {"errors": [{"code": "rateLimitExceeded", "message": "x"}]}, {"Retry-After": header})
+    async with RunwareClient(SecretStr(API_KEY), transport=transport) as client:
+        with pytest.raises(errors.RateLimitError) as caught:
+            await client.send([task()])
+    assert caught.value.retry_after == seconds
+
+
+@pytest.mark.parametrize(
+    ("failure", "raised", "sent"),
+    [
+        (httpx2.ConnectError("refused"), errors.RunwareConnectionError, False),
+        (httpx2.ConnectTimeout("slow dns"), errors.RunwareConnectionError, False),
+        (httpx2.PoolTimeout("busy pool"), errors.RunwareConnectionError, False),
+        (httpx2.ReadTimeout("slow"), errors.RunwareTimeoutError, True),
+        (httpx2.WriteTimeout("slow"), errors.RunwareTimeoutError, True),
+        (httpx2.RemoteProtocolError("peer closed"), errors.RunwareConnectionError, True),
+        (httpx2.ReadError("reset"), errors.RunwareConnectionError, True),
+    ],
+)
+async def test_a_failure_before_anything_was_sent_is_never_reported_as_possibly_charged(
+    failure: Exception, raised: type[errors.RunwareError], sent: bool
+) -> None:
+    def fail(request: httpx2.Request) -> httpx2.Response:
+        raise failure
+
+    async with RunwareClient(SecretStr(API_KEY), transport=httpx2.MockTransport(fail)) as client:
+        with pytest.raises(raised) as caught:
+            await client.send([task()])
+    assert caught.value.__cause__ is failure
+    assert caught.value.may_have_run is sent
+    assert caught.value.retryable
+    assert ("nothing was sent" in str(caught.value)) is not sent
+
+
+async def test_a_trickled_answer_cannot_stretch_an_exchange_past_its_timeout() -> None:
+    class Trickle(httpx2.AsyncByteStream):
+        async def __aiter__(self):
+            for _ in range(100):
+                await anyio.sleep(0.05)  # each byte arrives well inside any read timeout
+                yield b" "
+
+    transport = httpx2.MockTransport(lambda request: httpx2.Response(200, stream=Trickle()))
+    async with RunwareClient(SecretStr(API_KEY), timeout=0.3, transport=transport) as client:
+        with anyio.fail_after(2), pytest.raises(errors.RunwareTimeoutError, match=r"within 0\.3 s"):
+            await client.send([task()])
