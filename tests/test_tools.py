@@ -216,7 +216,7 @@ async def test_every_listed_size_becomes_a_correct_runware_request(size: Any, mc
         ({"positivePrompt": "x", "outputQuality": 10}, "from 20 to 99"),
         ({"positivePrompt": "", "aspectRatio": "16:9"}, "positivePrompt: must be text of 1 to 2000"),
         ({"negativePrompt": "x"}, "positivePrompt: required"),
-        ({"positivePrompt": "x", "ttl": 30}, "at least 60"),
+        ({"positivePrompt": "x", "ttl": 30}, "ttl: must be a whole number from 60 to 9007199254740991; got 30."),
         ({"positivePrompt": "x", "webhookURL": "https://attacker.example/hook"}, "IDEOGRAM_MCP_WEBHOOK_URL"),
         ({"positivePrompt": "x", "upload_url": "http://127.0.0.1:6379/"}, "IDEOGRAM_MCP_UPLOAD_ENDPOINT"),
         ({"positivePrompt": "x", "characterReferenceImages": []}, "at least 1"),
@@ -270,7 +270,7 @@ async def test_every_problem_is_reported_at_once(mcp: Client) -> None:
 async def test_a_long_bad_prompt_is_not_echoed_back(mcp: Client) -> None:
     result = await mcp.call_tool("generate_image", {"positivePrompt": "lighthouse " * 300})
     assert result.is_error
-    assert "got 3299" in text(result)
+    assert "must be text of 1 to 2000 characters; it has 3299." in text(result)
     assert len(text(result)) < 400
 
 

@@ -102,6 +102,7 @@ _REFUSED = {
 }
 
 _SHOWN = 60
+_LISTED = 12  # problems listed in one error; an agent fixes these first
 _UPLOADED = "00000000-0000-4000-8000-000000000000"  # stands for the UUID a local file will be uploaded as
 _DIMENSIONS = re.compile(r"\s*(\d+)\s*[x\u00d7*]\s*(\d+)\s*", re.IGNORECASE)
 _TRUE = {"true", "yes", "on", "1"}
@@ -124,7 +125,9 @@ class InvalidArgumentsError(Exception):
         super().__init__(self.text())
 
     def text(self) -> str:
-        lines = [f"- {p.argument}: {p.message}" for p in self.problems]
+        lines = [f"- {p.argument}: {p.message}" for p in self.problems[:_LISTED]]
+        if len(self.problems) > _LISTED:
+            lines.append(f"- and {len(self.problems) - _LISTED} more problems of the same kinds.")
         return "Nothing was generated and nothing was charged. Fix these arguments:\n" + "\n".join(lines)
 
 
@@ -254,6 +257,7 @@ def _canonical_names(spec: ModelSpec, arguments: Mapping[str, Any], problems: li
     aliases = {_snake(name): name for name in exposed | owned} | {n.lower(): n for n in exposed | owned} | _ALIASES
     named: dict[str, Any] = {}
     sources: dict[str, str] = {}
+    unknown: list[str] = []
     for given, value in arguments.items():
         if value is None:
             continue  # JSON null means "not given", as agents use it
@@ -270,12 +274,13 @@ def _canonical_names(spec: ModelSpec, arguments: Mapping[str, Any], problems: li
             problems.append(Problem(given, f"set by the server, not by callers. {owned}"))
             continue
         elif (name := aliases.get(given) or aliases.get(given.lower())) is None:
-            problems.append(Problem(given, _unknown(given, exposed, aliases)))
+            unknown.append(given)
             continue
         if name in named and named[name] != value:
             problems.append(Problem(name, f"given twice, as {sources[name]} and as {given}, with different values."))
             continue
         named[name], sources[name] = value, given
+    problems += _unknown(unknown, exposed, aliases)
     return named
 
 
@@ -286,13 +291,26 @@ def _owned(spec: ModelSpec, given: str, aliases: Mapping[str, str]) -> str | Non
     return p.owned if p is not None and not p.exposed else None
 
 
-def _unknown(given: str, exposed: set[str], aliases: Mapping[str, str]) -> str:
-    """Name the arguments closest to an unknown one, reading aliases as the names they stand for."""
+def _unknown(names: list[str], exposed: set[str], aliases: Mapping[str, str]) -> list[Problem]:
+    """One problem per unknown name (the first few), each with the closest known names; the known ones listed once."""
     pool = {name.lower(): name for name in exposed} | {alias.lower(): name for alias, name in aliases.items()}
-    close = difflib.get_close_matches(given.lower(), list(pool), n=5, cutoff=0.6)
-    suggestions = list(dict.fromkeys(pool[c] for c in close))[:3]
-    hint = f" Did you mean {_either(suggestions)}?" if suggestions else ""
-    return f"unknown argument.{hint} Known arguments: {', '.join(sorted(exposed))}."
+    problems: list[Problem] = []
+    for given in names[:_LISTED]:
+        close = difflib.get_close_matches(given.lower()[:_SHOWN], list(pool), n=5, cutoff=0.6)
+        suggestions = list(dict.fromkeys(pool[c] for c in close))[:3]
+        hint = f" Did you mean {_either(suggestions)}?" if suggestions else ""
+        problems.append(Problem(_label(given), f"unknown argument.{hint}"))
+    if names:
+        more = f" ({len(names)} unknown in all)" if len(names) > _LISTED else ""
+        last = problems[-1]
+        problems[-1] = Problem(last.argument, f"{last.message}{more} Known arguments: {', '.join(sorted(exposed))}.")
+    return problems
+
+
+def _label(name: str) -> str:
+    """An argument's name as an error shows it: printable, and short."""
+    shown = "".join(c if c.isprintable() else "?" for c in name)
+    return shown if len(shown) <= 40 else shown[:30] + "…"
 
 
 def _coerce(p: Parameter, raw: Any) -> tuple[Any, str | None]:
@@ -318,6 +336,8 @@ def _coerce(p: Parameter, raw: Any) -> tuple[Any, str | None]:
     why = p.violation(checked)
     if why is None:
         return value, None
+    if "; it has " in why:  # a length or a count: the figure says enough, the text is not repeated
+        return None, f"{why}."
     return None, f"{why}; got {_show(raw)}."
 
 
@@ -331,7 +351,7 @@ def _boolean(raw: Any) -> Any:
 def _integer(raw: Any) -> Any:
     if isinstance(raw, float) and raw.is_integer():
         return int(raw)
-    if isinstance(raw, str) and re.fullmatch(r"\s*-?\d+\s*", raw):
+    if isinstance(raw, str) and re.fullmatch(r"\s*-?\d{1,18}\s*", raw):  # longer is no count or size
         return int(raw)
     return raw
 
@@ -364,8 +384,8 @@ def _choice(p: Parameter, raw: str) -> tuple[str | None, str | None]:
 
 def _resolve_size(spec: ModelSpec, named: Mapping[str, Any], values: dict[str, Any], problems: list[Problem]) -> None:
     ratio = named.get(ASPECT_RATIO)
-    if isinstance(ratio, int | float) and not isinstance(ratio, bool):
-        ratio = str(ratio)
+    if isinstance(ratio, float) or (isinstance(ratio, int) and not isinstance(ratio, bool) and abs(ratio) < 10**18):
+        ratio = str(ratio)  # 1.5 means "1.5"; a number too long to print is no ratio
     has_width, has_height = "width" in values, "height" in values
     if ratio is not None:
         if has_width or has_height:
@@ -415,5 +435,11 @@ def _either(options: list[str]) -> str:
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
+    """A short excerpt of what was sent, never the whole of it."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**_SHOWN:
+        return f"a {len(str(abs(value))) if abs(value) < 10**4000 else 'more than 4000'}-digit number"
+    try:
+        text = repr(value)
+    except ValueError:  # an integer too long to print
+        return f"a {type(value).__name__} too long to show"
     return text if len(text) <= _SHOWN else f"{text[: _SHOWN - 15]}… ({len(text)} chars)"

@@ -118,7 +118,10 @@ def places(output_dir: Path | None, roots: Sequence[str], allowed: Sequence[Path
 
 def path_from_uri(uri: str) -> Path | None:
     """The local path of a ``file://`` URI, or None for any other URI."""
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return None
     if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
         return None
     return Path(url2pathname(unquote(parts.path)))

@@ -15,6 +15,7 @@ ORIENTATIONS: tuple[Orientation, ...] = ("landscape", "portrait", "square")
 
 _LABEL = re.compile(r"^(?P<tier>\w+) \((?P<approx>~?)(?P<w>\d+):(?P<h>\d+)\)$")
 _RATIO = re.compile(r"^\s*~?\s*(?P<w>\d+(?:\.\d+)?)\s*[:x\u00d7/]\s*(?P<h>\d+(?:\.\d+)?)\s*$", re.IGNORECASE)
+_WIDEST = 100.0
 _DECIMAL = re.compile(r"^\s*(?P<r>\d+(?:\.\d+)?)\s*$")
 
 
@@ -78,9 +79,10 @@ def parse_ratio(text: str) -> float | None:
         width, height = float(match["r"]), 1.0
     else:
         return None
-    if width <= 0 or height <= 0:
-        return None
-    return width / height
+    ratio = width / height if height > 0 else 0.0
+    if not (math.isfinite(ratio) and 1 / _WIDEST <= ratio <= _WIDEST):
+        return None  # zero, infinite, or a shape no listed size comes near
+    return ratio
 
 
 def _ratio_distance(aspect: float, target: float) -> float:
@@ -111,7 +113,8 @@ def nearest(sizes: Iterable[Size], width: int, height: int, count: int = 3) -> l
 
     The orientation is that of the closest listed ratio, so a square request also gets near-square sizes.
     """
-    target = width / height if width > 0 and height > 0 else 1.0
+    width, height = (min(max(side, 1), 100_000) for side in (width, height))  # any int, however large
+    target = width / height
     pool = list(sizes)
     closest = min(pool, key=lambda s: _ratio_distance(s.aspect, target))
     candidates = [s for s in pool if s.orientation == closest.orientation]

@@ -165,8 +165,8 @@ class Emulator:
 
     received: list[dict[str, Any]] = field(default_factory=lambda: [], init=False)
     """Every task that reached the emulator, as sent, after authentication."""
-    requests: int = field(default=0, init=False)
-    """Task-array requests received, authenticated or not."""
+    requests: list[list[dict[str, Any]]] = field(default_factory=lambda: [], init=False)
+    """The tasks of every request, before faults and authentication: what reached the wire."""
     ledger: list[Charge] = field(default_factory=lambda: [], init=False)
     images: dict[str, StoredImage] = field(default_factory=lambda: {}, init=False)
     jobs: dict[str, Job] = field(default_factory=lambda: {}, init=False)
@@ -183,6 +183,11 @@ class Emulator:
         self.handlers["imageInference"] = self._image_inference
         self.handlers["imageUpload"] = self._image_upload
         self.handlers["getResponse"] = self._get_response
+
+    @property
+    def arrived(self) -> list[dict[str, Any]]:
+        """Every task of every request, resends and refused ones included."""
+        return [task for tasks in self.requests for task in tasks]
 
     @property
     def submitted(self) -> list[dict[str, Any]]:
@@ -221,7 +226,6 @@ class Emulator:
         return Response(stored.data, media_type=stored.mime_type)
 
     async def _tasks(self, request: Request) -> Response:
-        self.requests += 1
         try:
             body = json.loads(await request.body())
         except ValueError:
@@ -229,6 +233,7 @@ class Emulator:
         if not isinstance(body, list) or not all(isinstance(t, dict) for t in body):  # pyright: ignore[reportUnknownVariableType]
             return _refuse(TaskError("invalidRequest", "The request body must be a JSON array of task objects."))
         tasks = cast(list[dict[str, Any]], body)
+        self.requests.append(list(tasks))
         fault = next((f for f in self.faults if f.applies_to(tasks)), None)
         if fault is not None:
             self.faults.remove(fault)

@@ -21,7 +21,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_before_delay, wait_exponential_jitter
@@ -35,11 +34,14 @@ from ideogram_mcp.runware.errors import (
     RunwareResponseError,
     TaskConflictError,
 )
+from ideogram_mcp.specs import is_web_url
 
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 100
 """Most getResponse tasks sent in one request."""
+UNUSABLE_POLLS = 2
+"""Polls in a row that must answer with an unusable item before its image counts as failed."""
 KEEPALIVE = 8.0
 """Seconds between progress reports while nothing changes (some clients restart their timeout on each)."""
 FINISHED = "success"
@@ -79,6 +81,8 @@ class Snapshot:
     failures: list[ErrorDetail] = field(default_factory=lambda: [])
     progress: int | None = None
     """Runware's own percentage for the images still running, when it gives one."""
+    unusable_polls: int = 0
+    """Polls in a row that answered with an item this client cannot use."""
     lost: RunwareError | None = None
     """Set when Runware cannot say anything more of the task (unknown task, refused key ...)."""
 
@@ -103,13 +107,16 @@ class _Watch:
     changed: anyio.Event = field(default_factory=anyio.Event)
 
 
+_EXPONENTIAL = wait_exponential_jitter(multiplier=0.5, max=8.0, jitter=0.5)
+
+
 def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, RunwareError) and exc.retryable
 
 
 def _backoff(state: RetryCallState) -> float:
     """Exponential backoff with jitter, or longer when Runware said how long (``Retry-After``)."""
-    exponential = wait_exponential_jitter(initial=0.5, max=8.0, jitter=0.5)(state)
+    exponential = _EXPONENTIAL(state)
     failure = state.outcome.exception() if state.outcome is not None else None
     asked = failure.retry_after if isinstance(failure, RunwareAPIError) else None
     return max(exponential, asked or 0.0)
@@ -273,6 +280,7 @@ def _absorb(snapshot: Snapshot, items: Sequence[Mapping[str, Any]], errors: Sequ
     """Update a snapshot from one poll's answer, which holds the whole state of each task so far."""
     known = {image.image_uuid for image in snapshot.images}
     failures: list[ErrorDetail] = []
+    unusable: list[ErrorDetail] = []
     progress: list[int] = []
     mine = [item for item in items if item.get("taskUUID") == snapshot.task_uuid]
     for item in mine:
@@ -287,7 +295,7 @@ def _absorb(snapshot: Snapshot, items: Sequence[Mapping[str, Any]], errors: Sequ
             continue
         image, problem = _image(item)
         if problem is not None:
-            failures.append(ErrorDetail("unusableResult", problem, task_uuid=snapshot.task_uuid))
+            unusable.append(ErrorDetail("unusableResult", problem, task_uuid=snapshot.task_uuid))
         elif image is not None and image.image_uuid not in known and len(snapshot.images) < snapshot.requested:
             snapshot.images.append(image)
             known.add(image.image_uuid)
@@ -297,6 +305,10 @@ def _absorb(snapshot: Snapshot, items: Sequence[Mapping[str, Any]], errors: Sequ
                 snapshot.lost = NotFoundError(404, [detail])
             else:
                 failures.append(detail)
+    # A garbled item may be a passing fault: it fails the image only if the next poll garbles it too.
+    snapshot.unusable_polls = snapshot.unusable_polls + 1 if unusable else 0
+    if snapshot.unusable_polls >= UNUSABLE_POLLS:
+        failures += unusable
     room = max(0, snapshot.requested - len(snapshot.images))
     if failures and not mine and room:
         # An error for the task with nothing finished or running: the task failed as a whole.
@@ -310,7 +322,7 @@ def _image(item: Mapping[str, Any]) -> tuple[Image | None, str | None]:
     image_uuid, url = item.get("imageUUID"), item.get("imageURL")
     if not isinstance(image_uuid, str) or not image_uuid:
         return None, "Runware reported a finished image without its imageUUID"
-    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+    if not isinstance(url, str) or not is_web_url(url):
         return None, f"Runware reported image {image_uuid[:36]} as finished but gave no usable URL for it"
     seed, cost, nsfw = item.get("seed"), item.get("cost"), item.get("NSFWContent")
     return (

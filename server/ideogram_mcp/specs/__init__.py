@@ -8,6 +8,7 @@ from ideogram_mcp.specs.spec import (
     ParameterType,
     Violation,
     is_image_reference,
+    is_web_url,
     load_spec,
 )
 
@@ -19,5 +20,6 @@ __all__ = [
     "ParameterType",
     "Violation",
     "is_image_reference",
+    "is_web_url",
     "load_spec",
 ]

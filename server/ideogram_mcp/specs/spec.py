@@ -23,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from ideogram_mcp.sizes import Size
 
 ParameterType = Literal["string", "integer", "boolean", "string[]"]
+JSON_SAFE_INTEGER = 2**53 - 1
+"""The largest integer every JSON reader keeps exactly; no parameter without a maximum goes past it."""
 JSONValue = str | int | bool | list[str]
 
 
@@ -89,7 +91,7 @@ class Parameter(_Frozen):
                 if self.minimum is not None and self.maximum is not None:
                     return f"a whole number from {self.minimum} to {self.maximum}"
                 if self.minimum is not None:
-                    return f"a whole number of at least {self.minimum}"
+                    return f"a whole number from {self.minimum} to {JSON_SAFE_INTEGER}"
                 return "a whole number"
             case "string[]":
                 least = f" (at least {self.min_items})" if self.min_items else ""
@@ -119,8 +121,8 @@ class Parameter(_Frozen):
                 if not isinstance(value, int) or isinstance(value, bool):
                     return wrong
                 too_low = self.minimum is not None and value < self.minimum
-                too_high = self.maximum is not None and value > self.maximum
-                return f"{wrong} (got {value})" if too_low or too_high else None
+                too_high = value > (self.maximum if self.maximum is not None else JSON_SAFE_INTEGER)
+                return wrong if too_low or too_high or value < -JSON_SAFE_INTEGER else None
             case "string[]":
                 if not isinstance(value, list):
                     return wrong
@@ -128,7 +130,7 @@ class Parameter(_Frozen):
                 if not all(isinstance(item, str) and item for item in items):
                     return f"{wrong}, each a non-empty string"
                 if self.min_items is not None and len(items) < self.min_items:
-                    return f"{wrong} (got {len(items)})"
+                    return f"{wrong}; it has {len(items)}"
                 if self.format == "image":
                     unreadable = [n for n, item in enumerate(items, 1) if not is_image_reference(str(item))]
                     if unreadable:
@@ -143,12 +145,11 @@ class Parameter(_Frozen):
         if self.values is not None:
             return None if self.match_value(value) is not None else wrong
         if self.min_length is not None and len(value) < self.min_length:
-            return f"{wrong} (got {len(value)})"
+            return f"{wrong}; it has {len(value)}"
         if self.max_length is not None and len(value) > self.max_length:
-            return f"{wrong} (got {len(value)})"
+            return f"{wrong}; it has {len(value)}"
         if self.format == "uri":
-            parts = urlsplit(value)
-            return None if parts.scheme in ("http", "https") and parts.netloc else wrong
+            return None if is_web_url(value) else wrong
         if self.format == "uuid":
             try:
                 uuid.UUID(value)
@@ -177,11 +178,19 @@ class Parameter(_Frozen):
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
 
 
+def is_web_url(text: str) -> bool:
+    """Whether ``text`` is an http(s) URL with a host (a malformed one, such as ``http://[``, is not)."""
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 def is_image_reference(text: str) -> bool:
     """Whether ``text`` is an image as Runware takes one: http(s) URL, data URI, base64 or image UUID."""
-    parts = urlsplit(text)
-    if parts.scheme in ("http", "https"):
-        return bool(parts.netloc)
+    if re.match(r"^https?:", text, re.IGNORECASE):
+        return is_web_url(text)
     if text.startswith("data:image/"):
         return ";base64," in text
     try:

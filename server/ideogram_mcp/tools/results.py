@@ -184,9 +184,21 @@ def unexpected(given: dict[str, Any] | Any, allowed: set[str]) -> types.CallTool
     return error(f"Unknown argument(s) {', '.join(extra)}: this tool {takes}.", {"kind": "invalid_arguments"})
 
 
+def sentence(text: str) -> str:
+    """``text`` as a sentence: capital first letter, full stop at the end."""
+    text = text.strip()
+    if not text:
+        return text
+    return text[0].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
+
+
 def describe(exc: errors.RunwareError) -> tuple[str, dict[str, Any]]:
     """What to tell an agent about a failed call, and the same as data."""
-    details: dict[str, Any] = {"kind": "runware_error", "retryable": False}
+    details: dict[str, Any] = {
+        "kind": "runware_error",
+        "retryable": exc.retryable,
+        "mayHaveBeenCharged": exc.may_have_run,
+    }
     if isinstance(exc, errors.RunwareAPIError):
         details |= {"status": exc.status, "code": exc.code, "message": exc.message}
         if exc.parameter:
@@ -205,20 +217,16 @@ def describe(exc: errors.RunwareError) -> tuple[str, dict[str, Any]]:
             where = f" (parameter {', '.join(exc.parameter)})" if exc.parameter else ""
             text = f"Runware refused the request{where}. Change the arguments it names and try again."
         case errors.RateLimitError():
-            details["retryable"] = True
             text = "Runware is rate-limiting this key. Wait a few seconds, then try again."
         case errors.ServerError():
-            details["retryable"] = True
             text = "Runware failed on its side. Try again shortly; renderingSpeed TURBO finishes faster."
-        case errors.RunwareTimeoutError():
-            details["retryable"] = True
-            text = (
-                f"{exc} Wait before trying again, and tell the user the first attempt may still "
-                "appear in their Runware account."
-            )
+        case errors.RunwareConnectionError() if not exc.may_have_run:
+            text = f"{sentence(str(exc))} Check the network or RUNWARE_BASE_URL, then try again."
         case errors.RunwareConnectionError():
-            details["retryable"] = True
-            text = f"{exc}. Check the network or RUNWARE_BASE_URL, then try again."
+            text = (
+                f"{sentence(str(exc))} The task may still run and be charged: list_generations shows it; "
+                "wait before trying again."
+            )
         case _:
             text = f"Runware's answer could not be used: {exc}"
     return " ".join(part for part in (text, said) if part), details

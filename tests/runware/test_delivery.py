@@ -1,0 +1,137 @@
+"""Reading Runware's answers defensively, and the retry and poll policies, one piece at a time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2
+import pytest
+from pydantic import SecretStr
+
+from ideogram_mcp.emulator import Emulator, Fault
+from ideogram_mcp.runware import delivery, errors
+from ideogram_mcp.runware.client import RunwareClient
+from ideogram_mcp.runware.delivery import Delivery, PollSchedule, Snapshot
+from ideogram_mcp.runware.errors import ErrorDetail
+
+from ..conftest import API_KEY, BASE_URL, task
+
+pytestmark = pytest.mark.anyio
+
+T = "11111111-1111-4111-8111-111111111111"
+
+
+def done(n: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "taskType": "imageInference",
+        "taskUUID": T,
+        "status": "success",
+        "imageUUID": f"img-{n}",
+        "imageURL": f"https://im.runware.ai/image/{n}.jpg",
+        "seed": n,
+        "cost": 0.06,
+    } | extra
+
+
+def absorb(snapshot: Snapshot, items: list[Any], errors_: list[ErrorDetail] | None = None) -> Snapshot:
+    delivery._absorb(snapshot, items, errors_ or [])  # pyright: ignore[reportPrivateUsage]
+    return snapshot
+
+
+def test_only_items_of_the_task_asked_count_and_never_more_than_requested() -> None:
+    snapshot = absorb(Snapshot(T, 2), [done(1), done(2), done(3), done(4, taskUUID="another"), done(1)])
+    assert [i.image_uuid for i in snapshot.images] == ["img-1", "img-2"]
+    assert snapshot.done
+
+
+def test_running_items_keep_a_task_open_and_report_progress() -> None:
+    running = {"taskType": "imageInference", "taskUUID": T, "status": "processing", "progress": 40}
+    pending = {"taskType": "imageInference", "taskUUID": T, "status": "pending"}
+    snapshot = absorb(Snapshot(T, 3), [done(1), running, pending])
+    assert (len(snapshot.images), snapshot.progress, snapshot.done) == (1, 40, False)
+
+
+def test_a_garbled_item_fails_its_image_only_when_it_stays_garbled_and_never_discards_the_others() -> None:
+    garbled = done(2, imageUUID=7)
+    snapshot = absorb(Snapshot(T, 3), [done(1), garbled, done(3)])
+    assert ([i.image_uuid for i in snapshot.images], snapshot.failures, snapshot.done) == (
+        ["img-1", "img-3"],
+        [],
+        False,
+    )
+    absorb(snapshot, [done(1), garbled, done(3)])
+    assert [f.code for f in snapshot.failures] == ["unusableResult"]
+    assert snapshot.done
+
+
+@pytest.mark.parametrize("url", [None, "", "ftp://x/y.jpg", "not a url", 42])
+def test_an_image_without_a_usable_url_is_never_a_success(url: object) -> None:
+    item = done(1) | {"imageURL": url}
+    snapshot = absorb(absorb(Snapshot(T, 1), [item]), [item])
+    assert snapshot.images == []
+    assert "gave no usable URL" in snapshot.failures[0].message
+
+
+def test_odd_field_types_are_dropped_not_trusted() -> None:
+    (image,) = absorb(Snapshot(T, 1), [done(1, seed="12", cost=True, NSFWContent="no")]).images
+    assert (image.seed, image.cost, image.nsfw_content) == (None, None, None)
+
+
+def test_failed_images_count_as_finished_and_a_task_level_error_fails_the_rest() -> None:
+    per_image = ErrorDetail("inferenceError", "image 2 failed", task_uuid=T)
+    snapshot = absorb(Snapshot(T, 2), [done(1)], [per_image])
+    assert (len(snapshot.images), len(snapshot.failures), snapshot.done) == (1, 1, True)
+    whole = absorb(Snapshot(T, 3), [], [ErrorDetail("inferenceError", "the task failed", task_uuid=T)])
+    assert (len(whole.failures), whole.done) == (3, True)
+    unknown = absorb(Snapshot(T, 1), [], [ErrorDetail("taskFailedOrNotFound", "no such task", task_uuid=T)])
+    assert isinstance(unknown.lost, errors.NotFoundError)
+    assert unknown.done
+
+
+def test_polls_come_at_once_then_at_a_share_of_the_tasks_age_within_bounds() -> None:
+    schedule = PollSchedule(minimum=0.5, share=0.25, maximum=5.0)
+    assert [schedule.interval(age) for age in (0, 1, 2, 8, 40, 400)] == [0.5, 0.5, 0.5, 2.0, 5.0, 5.0]
+
+
+def _client(emulator: Emulator) -> RunwareClient:
+    return RunwareClient(SecretStr(API_KEY), base_url=BASE_URL, transport=httpx2.ASGITransport(emulator.app()))
+
+
+async def test_a_resend_answered_with_a_conflict_means_runware_has_the_task(emulator: Emulator) -> None:
+    sent = task(deliveryMethod="async", includeCost=True)
+    async with _client(emulator) as client:
+        runware = Delivery(client)
+        await runware.submit(sent, until=delivery.time.monotonic() + 5)
+        await runware.submit(sent, until=delivery.time.monotonic() + 5)  # as after a lost answer
+    assert [c.task_uuid for c in emulator.ledger] == [sent["taskUUID"]]
+
+
+async def test_a_submit_gives_up_at_the_deadline_and_says_whether_the_task_may_have_run(emulator: Emulator) -> None:
+    emulator.faults.extend(Fault.error(503, "internalServerError", "Down.") for _ in range(50))
+    async with _client(emulator) as client:
+        with pytest.raises(errors.ServerError) as caught:
+            await Delivery(client).submit(task(deliveryMethod="async"), until=delivery.time.monotonic() + 1.5)
+    assert caught.value.may_have_run is True
+    assert caught.value.task_uuid is not None
+    assert 2 <= len(emulator.requests) <= 6
+
+
+async def test_an_upload_whose_answer_was_lost_is_stored_again_under_a_new_uuid(emulator: Emulator) -> None:
+    emulator.faults.append(Fault.drop(on="imageUpload"))
+    png = (
+        "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElF"
+        "TkSuQmCC"
+    )
+    async with _client(emulator) as client:
+        found = await Delivery(client).upload(png, until=delivery.time.monotonic() + 5)
+    uploads = [t["taskUUID"] for t in emulator.arrived if t["taskType"] == "imageUpload"]
+    assert len(uploads) == 3, "sent, resent (Runware has it: conflict), sent under a new UUID"
+    assert len(set(uploads)) == 2
+    assert found in emulator.images
+
+
+def test_the_async_acknowledgement_must_be_about_the_task_sent() -> None:
+    delivery._check_acknowledged([], T)  # pyright: ignore[reportPrivateUsage]
+    delivery._check_acknowledged([{"taskUUID": T}], T)  # pyright: ignore[reportPrivateUsage]
+    with pytest.raises(errors.RunwareResponseError, match="another task"):
+        delivery._check_acknowledged([{"taskUUID": "other"}], T)  # pyright: ignore[reportPrivateUsage]

@@ -1,0 +1,282 @@
+"""The fault matrix: Runware misbehaving over real loopback HTTP, and what the agent sees and pays.
+
+For each fault: the tool result, how many times the task reached the wire, and, from the
+emulator's ledger, that every paid image was charged once and delivered (saved on disk).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import anyio
+import mcp_types as types
+import pytest
+from mcp import Client
+
+from ideogram_mcp.emulator import Emulator, Fault, serving
+from ideogram_mcp.server import build_server
+from ideogram_mcp.settings import Settings
+
+from .conftest import error_of, text
+
+pytestmark = pytest.mark.anyio
+
+PROMPT = 'A market stall sign reading "FRESH FIGS"'
+
+
+@pytest.fixture
+async def runware(emulator: Emulator) -> AsyncIterator[str]:
+    """The emulator, served over real HTTP on loopback: what the server reaches at RUNWARE_BASE_URL."""
+    async with serving(emulator) as url:
+        yield url
+
+
+@pytest.fixture
+def over_http(make_settings: Callable[..., Settings], runware: str, output: Path) -> Callable[..., Client]:
+    """An MCP client session with a server that reaches the emulator over HTTP, like any Runware."""
+
+    def connect(**changes: Any) -> Client:
+        settings = make_settings(
+            runware_base_url=runware, runware_timeout=1.0, wait_seconds=20.0, output_dir=output, preview=False
+        )
+        return Client(build_server(settings.model_copy(update=changes)))
+
+    return connect
+
+
+def data(result: types.CallToolResult) -> dict[str, Any]:
+    return cast(dict[str, Any], result.structured_content)
+
+
+def sent(emulator: Emulator, kind: str = "imageInference") -> list[str]:
+    """The taskUUIDs of every task of this kind that reached the wire, resends included."""
+    return [t["taskUUID"] for t in emulator.arrived if t.get("taskType") == kind]
+
+
+def charged_once_and_delivered(emulator: Emulator, result: types.CallToolResult) -> None:
+    out = data(result)
+    task_uuid = out["taskUUID"]
+    assert set(sent(emulator)) == {task_uuid}, "one task, one taskUUID, however often it was sent"
+    (charge,) = [c for c in emulator.ledger if c.task_uuid == task_uuid]
+    made = {item["imageUUID"] for item in emulator.jobs[task_uuid].items.values()}
+    assert {image["imageUUID"] for image in out["images"]} == made
+    assert len(made) == charge.images
+    for image in out["images"]:
+        assert Path(image["path"]).is_file()
+
+
+@dataclass(frozen=True)
+class Case:
+    faults: list[Fault]
+    sends: int
+    """How many times the task reached the wire."""
+
+
+def _other_task(body: dict[str, Any]) -> object:
+    return {"data": [item | {"taskUUID": str(uuid.uuid4())} for item in body.get("data", [])]}
+
+
+def _without_image_uuid(body: dict[str, Any]) -> object:
+    return {"data": [{k: v for k, v in item.items() if k != "imageUUID"} for item in body.get("data", [])]}
+
+
+CASES = {
+    "429 with Retry-After": Case(
+        [Fault.error(429, "rateLimitExceeded", "Slow down.", retry_after=1, on="imageInference")], 2
+    ),
+    "500": Case([Fault.error(500, "internalServerError", "Oops.", on="imageInference")], 2),
+    "502 with an HTML page": Case([Fault(502, "<html>bad gateway</html>", on="imageInference")], 2),
+    "charged, then the connection dropped": Case([Fault.drop(on="imageInference")], 2),
+    "charged, then no answer past RUNWARE_TIMEOUT": Case([Fault.hang(on="imageInference")], 2),
+    "charged, then a malformed 200": Case([Fault.mangle(lambda body: "{not json", on="imageInference")], 2),
+    "a poll answered with a 503": Case([Fault.error(503, "internalServerError", "Busy.", on="getResponse")], 1),
+    "a poll's connection dropped": Case([Fault.drop(on="getResponse")], 1),
+    "a poll answered about another task": Case([Fault.mangle(_other_task, on="getResponse")], 1),
+    "a poll item without imageUUID, once": Case([Fault.mangle(_without_image_uuid, on="getResponse")], 1),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+async def test_each_fault_ends_with_every_image_delivered_and_charged_once(
+    name: str, emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    case = CASES[name]
+    emulator.faults.extend(case.faults)
+    async with over_http() as mcp:
+        with anyio.fail_after(30):
+            result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
+    assert not result.is_error, text(result)
+    assert data(result)["status"] == "done"
+    assert len(data(result)["images"]) == 2
+    assert len(sent(emulator)) == case.sends
+    assert not emulator.faults, "every fault was met"
+    charged_once_and_delivered(emulator, result)
+
+
+async def test_images_that_fail_upstream_are_reported_and_the_rest_kept(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    emulator.failing = {1}
+    async with over_http() as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 3})
+    out = data(result)
+    assert (out["status"], len(out["images"]), out["errors"]) == (
+        "done",
+        2,
+        ["inferenceError: Image 2 failed to render."],
+    )
+    assert "1 requested image(s) failed: inferenceError: Image 2 failed to render." in text(result)
+    charged_once_and_delivered(emulator, result)
+
+
+def _garble_last(body: dict[str, Any]) -> object:
+    items = list(body.get("data", []))
+    items[-1] = items[-1] | {"imageUUID": 12345}
+    return {"data": items}
+
+
+def _no_url_for_last(body: dict[str, Any]) -> object:
+    items = list(body.get("data", []))
+    items[-1] = {k: v for k, v in items[-1].items() if k != "imageURL"}
+    return {"data": items}
+
+
+@pytest.mark.parametrize(
+    ("rewrite", "says"),
+    [
+        (_garble_last, "unusableResult: Runware reported a finished image without its imageUUID"),
+        (_no_url_for_last, "gave no usable URL for it"),
+    ],
+)
+async def test_an_unusable_item_beside_good_ones_is_a_reported_failure_never_a_success(
+    rewrite: Callable[[dict[str, Any]], object], says: str, emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    emulator.faults.extend(Fault.mangle(rewrite, on="getResponse") for _ in range(20))
+    async with over_http() as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 4})
+    out = data(result)
+    assert out["status"] == "done"
+    assert len(out["images"]) == 3
+    assert all(image["imageURL"].startswith("http") for image in out["images"])
+    (failure,) = out["errors"]
+    assert says in failure
+    assert len(sent(emulator)) == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "says", "kind"),
+    [
+        (Fault.error(401, "invalidApiKey", "Invalid API key.", "apiKey"), "refused the API key", "runware_error"),
+        (Fault.error(402, "insufficientCredits", "Top up."), "too little credit", "runware_error"),
+        (Fault.error(400, "invalidParameter", "Bad.", "width"), "(parameter width)", "runware_error"),
+    ],
+)
+async def test_a_refusal_is_never_retried_and_nothing_is_charged(
+    fault: Fault, says: str, kind: str, emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    emulator.faults.append(fault)
+    async with over_http() as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert says in text(result)
+    assert error_of(result)["kind"] == kind
+    assert error_of(result)["retryable"] is False
+    assert len(sent(emulator)) == 1
+    assert emulator.ledger == []
+    assert [g["state"] for g in listed["generations"]] == ["failed"]
+
+
+async def test_a_server_that_cannot_be_reached_costs_nothing_and_says_so(
+    make_settings: Callable[..., Settings], output: Path
+) -> None:
+    settings = make_settings(runware_base_url="http://127.0.0.1:9/v1", runware_timeout=1.0, wait_seconds=2.0)
+    async with Client(build_server(settings)) as mcp:
+        with anyio.fail_after(10):
+            result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert "nothing was sent" in text(result)
+    assert "may still" not in text(result)
+    assert error_of(result)["retryable"] is True
+    assert error_of(result)["mayHaveBeenCharged"] is False
+    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("failed", 0)
+
+
+async def test_a_render_slower_than_the_wait_is_pending_and_get_generation_brings_it(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    emulator.render_seconds = 2.0
+    async with over_http(wait_seconds=0.5) as mcp:
+        first = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
+        assert not first.is_error, text(first)
+        pending = data(first)
+        assert (pending["status"], pending["images"]) == ("pending", [])
+        assert f'Call get_generation with taskUUID "{pending["taskUUID"]}"' in text(first)
+        ready: list[int] = []
+        with anyio.fail_after(15):
+            while True:  # as an agent does: ask again while it is pending, each call waiting at most 0.5 s
+                later = await mcp.call_tool("get_generation", {"taskUUID": pending["taskUUID"], "wait": 10})
+                ready.append(len(data(later)["images"]))
+                if data(later)["status"] == "done":
+                    break
+        again = await mcp.call_tool("get_generation", {"taskUUID": pending["taskUUID"]})
+    assert ready == sorted(ready)
+    assert ready[-1] == 2
+    assert data(later)["status"] == "done"
+    assert data(later)["taskUUID"] == pending["taskUUID"]
+    assert data(again) == data(later), "a finished task is answered from the journal, unchanged"
+    assert len(sent(emulator)) == 1
+    charged_once_and_delivered(emulator, later)
+
+
+async def test_a_cancelled_call_stays_pending_and_its_images_can_be_fetched_later(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    emulator.render_seconds = 1.5
+    async with over_http() as mcp:
+        with anyio.move_on_after(0.5) as scope:
+            await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+        assert scope.cancelled_caught
+        listed = data(await mcp.call_tool("list_generations", {"state": "pending"}))
+        (pending,) = listed["generations"]
+        with anyio.fail_after(15):
+            fetched = await mcp.call_tool("get_generation", {"taskUUID": pending["taskUUID"], "wait": 10})
+    assert data(fetched)["status"] == "done"
+    charged_once_and_delivered(emulator, fetched)
+
+
+async def test_a_task_cut_short_by_a_restart_is_fetched_by_the_next_server(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    emulator.render_seconds = 1.0
+    async with over_http(wait_seconds=0.2) as mcp:
+        pending = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT}))
+    assert pending["status"] == "pending"
+    async with over_http() as restarted:
+        with anyio.fail_after(15):
+            fetched = await restarted.call_tool("get_generation", {"taskUUID": pending["taskUUID"], "wait": 10})
+    assert data(fetched)["status"] == "done"
+    charged_once_and_delivered(emulator, fetched)
+
+
+async def test_many_generations_in_flight_share_their_polls(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    emulator.render_seconds = 1.0
+    results: list[types.CallToolResult] = []
+    async with over_http() as mcp:
+
+        async def one(n: int) -> None:
+            results.append(await mcp.call_tool("generate_image", {"positivePrompt": f"{PROMPT} {n}"}))
+
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as group:
+                for n in range(8):
+                    group.start_soon(one, n)
+    assert all(data(r)["status"] == "done" for r in results)
+    polls = [tasks for tasks in emulator.requests if tasks[0]["taskType"] == "getResponse"]
+    assert max(len(tasks) for tasks in polls) >= 4, "tasks in flight together are polled in one request"
+    assert len(polls) < len(sent(emulator, "getResponse"))

@@ -1,0 +1,87 @@
+"""The journal keeps every task across restarts, counts spending, and lets no two calls slip past a budget."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import anyio
+import pytest
+
+from ideogram_mcp.journal import Journal, OverBudgetError
+
+pytestmark = pytest.mark.anyio
+
+
+async def _record(book: Journal, task_uuid: str, quote: float, *, owner: str = "", budget: float | None = None) -> None:
+    await book.record(
+        task_uuid=task_uuid,
+        owner=owner,
+        tool="generate_image",
+        model="ideogram:4@1",
+        task={"taskUUID": task_uuid, "positivePrompt": "x"},
+        requested=1,
+        quote=quote,
+        options={"fileName": "poster"},
+        daily_budget=budget,
+    )
+
+
+async def test_a_task_outlives_the_process_that_recorded_it(tmp_path: Path) -> None:
+    book = Journal(tmp_path / "journal.sqlite3")
+    await _record(book, "t1", 0.06)
+    book.close()
+    reopened = Journal(tmp_path / "journal.sqlite3")
+    entry = await reopened.get("t1", "")
+    assert entry is not None
+    assert (entry.state, entry.quote, entry.task["positivePrompt"], entry.options) == (
+        "pending",
+        0.06,
+        "x",
+        {"fileName": "poster"},
+    )
+    await reopened.update("t1", state="done", images=[{"imageUUID": "i1"}], errors=[], cost=0.06)
+    done = await reopened.get("t1", "")
+    assert done is not None
+    assert (done.state, done.images, done.cost) == ("done", [{"imageUUID": "i1"}], 0.06)
+    assert sqlite3.connect(tmp_path / "journal.sqlite3").execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+async def test_spend_counts_costs_once_known_and_quotes_while_pending(tmp_path: Path) -> None:
+    book = Journal(tmp_path / "j.sqlite3")
+    await _record(book, "done", 0.12)
+    await book.update("done", state="done", images=[], errors=[], cost=0.06)  # one of two images came
+    await _record(book, "pending", 0.30)
+    await _record(book, "failed", 0.06)
+    await book.update("failed", state="failed", images=[], errors=["x"], cost=None)
+    await _record(book, "someone else's", 5.0, owner="other")
+    spend = await book.spend("")
+    assert (spend.today, spend.total) == (0.36, 0.36)
+    assert [e.task_uuid for e in await book.recent("", 10, "pending")] == ["pending"]
+    assert await book.get("someone else's", "") is None
+
+
+async def test_concurrent_calls_cannot_both_pass_the_daily_budget(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite3"
+    books = [Journal(path), Journal(path)]  # two server processes sharing one journal
+    outcomes: list[str] = []
+
+    async def call(n: int) -> None:
+        try:
+            await _record(books[n % 2], f"t{n}", 0.30, budget=1.00)
+            outcomes.append("recorded")
+        except OverBudgetError:
+            outcomes.append("refused")
+
+    async with anyio.create_task_group() as group:
+        for n in range(10):
+            group.start_soon(call, n)
+    assert sorted(outcomes) == ["recorded"] * 3 + ["refused"] * 7
+    assert (await books[0].spend("")).today == 0.90
+
+
+def test_a_journal_that_cannot_be_kept_on_disk_is_kept_in_memory(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    book = Journal.open(blocker / "sub")
+    assert book.path == ":memory:"

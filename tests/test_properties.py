@@ -1,0 +1,122 @@
+"""Property-based: random argument sets through the MCP client never crash the server, never get an
+unreadable error, and a refused call never sends anything to Runware.
+
+``HYPOTHESIS_EXAMPLES`` sets how many argument sets one run tries (CI runs the default below).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import mcp_types as types
+import pytest
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mcp import Client
+from pydantic import SecretStr
+
+from ideogram_mcp.emulator import Emulator
+from ideogram_mcp.server import ERROR_META, build_server
+from ideogram_mcp.settings import Settings
+from ideogram_mcp.specs import load_spec
+
+EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "1000"))
+MAX_ERROR_TEXT = 4 * 1024
+
+SPEC = load_spec()
+NAMES = [
+    *(p.name for p in SPEC.parameters.values()),
+    "aspectRatio", "fileName", "preview", "dryRun", "prompt", "negative_prompt", "num_images", "n", "size",
+    "style", "seed", "aspect_ratio", "format", "quality", "webhook", "steps", "filename", "safety",
+]  # fmt: skip
+VALUES = {name: list((SPEC.parameters[name].values or {}) if name in SPEC.parameters else []) for name in NAMES}
+
+leaves = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=10**300, max_value=10**5000)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=40)
+    | st.sampled_from(
+        [
+            "1024", "16:9", "1:" + "9" * 400, "http://[", "https://x/a.png", "data:image/png;base64,",
+            "../../etc/passwd", "/etc/passwd", "~/x.png", "file:///etc/shadow", "WATERCOLOR",
+            "6f1c1b9e-2b7a-4c3e-9a57-0d1e2f3a4b5c",
+            "art deco", "jpeg", " ", "\u200b", "\x00", "NaN", "1e309", "-1", "0", "x" * 3000,
+        ]
+    )
+)  # fmt: skip
+values = st.recursive(
+    leaves,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6,
+)
+arguments = st.dictionaries(st.sampled_from(NAMES) | st.text(max_size=12), values, max_size=7)
+with_a_prompt = st.builds(lambda a, p: {"positivePrompt": p, **a}, arguments, st.text(min_size=1, max_size=60))
+# Mostly valid calls with one thing changed, so that the checks past the first problem run too.
+near_valid = st.builds(
+    lambda name, value: {"positivePrompt": "a sign", name: value},
+    st.sampled_from(NAMES),
+    values | st.sampled_from([v for options in VALUES.values() for v in options] or ["AUTO"]),
+)
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BlockingPortal, Client, Emulator]]:
+    """One MCP session, on an event loop of its own, shared by every example."""
+    emulator = Emulator(api_key="sk-property")
+    folder = tmp_path_factory.mktemp("properties")
+    config = Settings(
+        runware_api_key=SecretStr("sk-property"),
+        runware_base_url="http://runware.test/v1",
+        output_dir=folder / "out",
+        data_dir=folder / "data",
+        save=False,
+        preview=False,
+    )
+    with start_blocking_portal() as portal:
+        client = Client(build_server(config, transport=httpx2.ASGITransport(emulator.app())))
+        with portal.wrap_async_context_manager(client) as mcp:
+            yield portal, mcp, emulator
+
+
+def _check(session: tuple[BlockingPortal, Client, Emulator], given_arguments: dict[str, Any]) -> None:
+    portal, mcp, emulator = session
+    before = len(emulator.submitted)
+    result: types.CallToolResult = portal.call(mcp.call_tool, "generate_image", given_arguments)  # MCPError fails
+    shown = "\n".join(block.text for block in result.content if isinstance(block, types.TextContent))
+    assert len(shown.encode()) <= MAX_ERROR_TEXT or not result.is_error, shown[:300]
+    if result.is_error:
+        kind = (result.meta or {})[ERROR_META]["kind"]
+        assert kind != "internal", shown
+        assert len(json.dumps(result.meta).encode()) <= 2 * MAX_ERROR_TEXT
+        assert len(emulator.submitted) == before, f"a refused call sent a task: {shown[:300]}"
+    else:
+        assert len(emulator.submitted) in (before, before + 1)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(given_arguments=arguments | with_a_prompt | near_valid)
+def test_random_arguments_never_crash_never_flood_and_a_refused_call_sends_nothing(
+    session: tuple[BlockingPortal, Client, Emulator], given_arguments: dict[str, Any]
+) -> None:
+    _check(session, given_arguments)
+
+
+def test_the_known_crashers_are_argument_errors(session: tuple[BlockingPortal, Client, Emulator]) -> None:
+    for crasher in (
+        {"positivePrompt": "x", "styleReferenceImages": ["http://["]},
+        {"positivePrompt": "x", "numberResults": "9" * 4301},
+        {"positivePrompt": "x", "width": 10**400, "height": 1024},
+        {"positivePrompt": "x", "aspectRatio": "1:" + "9" * 5000},
+        {f"unknown{n}": n for n in range(3000)},
+    ):
+        _check(session, crasher)
+    assert Path is not None

@@ -1,0 +1,203 @@
+"""Spending and the journal as an agent meets them: dry runs, limits, the user's approval, listing tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+import httpx2
+import mcp_types as types
+import pytest
+from mcp import Client
+from mcp.client.session import ClientRequestContext
+
+from ideogram_mcp.emulator import Emulator
+from ideogram_mcp.server import build_server
+from ideogram_mcp.settings import Settings
+
+from ..conftest import error_of, text
+
+pytestmark = pytest.mark.anyio
+
+PROMPT = 'A chalkboard menu reading "SOUP OF THE DAY"'
+
+
+def data(result: types.CallToolResult) -> dict[str, Any]:
+    return cast(dict[str, Any], result.structured_content)
+
+
+def server(make_settings: Callable[..., Settings], emulator: Emulator, **changes: Any) -> Any:
+    return build_server(make_settings(**changes), transport=httpx2.ASGITransport(emulator.app()))
+
+
+async def test_a_dry_run_gives_the_exact_task_and_price_and_sends_nothing(mcp: Client, emulator: Emulator) -> None:
+    result = await mcp.call_tool(
+        "generate_image", {"positivePrompt": PROMPT, "aspectRatio": "16:9", "numberResults": 3, "dryRun": True}
+    )
+    out = data(result)
+    assert (out["status"], out["quote"], out["requested"], out["images"]) == ("dry_run", 0.18, 3, [])
+    task = out["task"]
+    assert task.pop("taskUUID") == out["taskUUID"]
+    assert task == {
+        "taskType": "imageInference",
+        "model": "ideogram:4@1",
+        "outputType": "URL",
+        "deliveryMethod": "async",
+        "includeCost": True,
+        "positivePrompt": PROMPT,
+        "numberResults": 3,
+        "width": 1312,
+        "height": 736,
+    }
+    assert text(result).startswith("Dry run: nothing was sent or charged. This call would make 3 images")
+    assert "at 1312x736 for $0.18" in text(result)
+    assert emulator.requests == []
+
+
+async def test_a_dry_run_works_without_a_key(make_settings: Callable[..., Settings], emulator: Emulator) -> None:
+    async with Client(server(make_settings, emulator, runware_api_key=None)) as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "dryRun": "yes"})
+    assert data(result)["quote"] == 0.06
+
+
+async def test_a_call_above_the_per_call_limit_is_refused_before_anything_is_sent(
+    make_settings: Callable[..., Settings], emulator: Emulator
+) -> None:
+    async with Client(server(make_settings, emulator, max_cost_per_call=0.25)) as mcp:
+        refused = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 5})
+        allowed = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 4})
+    assert error_of(refused) == {"kind": "over_limit", "quote": 0.3, "limit": 0.25}
+    assert text(refused) == (
+        "This call would cost $0.30, above the limit of $0.25 per call, so nothing was sent. Ask for fewer images, "
+        "or have the user raise IDEOGRAM_MCP_MAX_COST_PER_CALL in the server's environment."
+    )
+    assert not allowed.is_error
+    assert len(emulator.submitted) == 1
+
+
+async def test_the_daily_budget_counts_what_was_spent_and_refuses_what_would_pass_it(
+    make_settings: Callable[..., Settings], emulator: Emulator
+) -> None:
+    async with Client(server(make_settings, emulator, daily_budget=0.20)) as mcp:
+        first = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 3})
+        refused = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
+        last = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert not first.is_error
+    assert error_of(refused) == {"kind": "over_budget", "quote": 0.12, "limit": 0.2, "spentToday": 0.18}
+    assert "IDEOGRAM_MCP_DAILY_BUDGET" in text(refused)
+    assert error_of(last)["kind"] == "over_budget"
+    assert len(emulator.submitted) == 1
+    assert (listed["spentToday"], listed["spentTotal"], listed["dailyBudget"]) == (0.18, 0.18, 0.2)
+
+
+def _answering(action: str, confirm: bool | None = None) -> Any:
+    asked: list[str] = []
+
+    async def answer(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+        assert isinstance(params, types.ElicitRequestFormParams)
+        asked.append(params.message)
+        content = {"confirm": confirm} if confirm is not None else None
+        return types.ElicitResult(action=action, content=content)  # pyright: ignore[reportArgumentType]
+
+    answer.asked = asked  # pyright: ignore[reportFunctionMemberAccess]
+    return answer
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+@pytest.mark.parametrize(
+    ("action", "confirm", "sent"),
+    [("accept", True, 1), ("accept", False, 0), ("decline", None, 0), ("cancel", None, 0)],
+)
+async def test_a_large_call_is_sent_only_when_the_user_approves(
+    mode: str, action: str, confirm: bool | None, sent: int, make_settings: Callable[..., Settings], emulator: Emulator
+) -> None:
+    answer = _answering(action, confirm)
+    async with Client(server(make_settings, emulator), mode=mode, elicitation_callback=answer) as mcp:
+        small = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 8})
+        large = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 9})
+    assert not small.is_error, "at $0.48 the default threshold of $0.50 is not passed"
+    assert answer.asked == ["Spend $0.54 of Runware credit to make 9 images with Ideogram 3.0?"]
+    assert len(emulator.submitted) == 1 + sent
+    if sent:
+        assert len(data(large)["images"]) == 9
+    else:
+        assert error_of(large) == {"kind": "declined", "quote": 0.54}
+        assert "nothing was sent or charged" in text(large)
+
+
+async def test_a_client_that_cannot_be_asked_is_not_blocked_but_limits_still_hold(
+    make_settings: Callable[..., Settings], emulator: Emulator
+) -> None:
+    async with Client(server(make_settings, emulator, max_cost_per_call=1.0)) as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 10})
+        refused = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 20})
+    assert len(data(result)["images"]) == 10
+    assert error_of(refused)["kind"] == "over_limit"
+
+
+async def test_where_images_go_is_the_users_setting_never_an_agents(
+    make_settings: Callable[..., Settings], emulator: Emulator
+) -> None:
+    settings = {"webhook_url": "https://hooks.example/ideogram", "upload_endpoint": "https://bucket.example/put"}
+    async with Client(server(make_settings, emulator, **settings)) as mcp:
+        refused = await mcp.call_tool(
+            "generate_image", {"positivePrompt": PROMPT, "webhookURL": "http://127.0.0.1:8080/admin"}
+        )
+        made = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+    assert error_of(refused)["problems"][0]["argument"] == "webhookURL"
+    assert "set by the server, not by callers" in text(refused)
+    (task,) = emulator.submitted
+    assert (task["webhookURL"], task["uploadEndpoint"]) == (
+        "https://hooks.example/ideogram",
+        "https://bucket.example/put",
+    )
+    assert not made.is_error
+    assert emulator.deliveries == [("PUT", "https://bucket.example/put"), ("POST", "https://hooks.example/ideogram")]
+
+
+async def test_list_generations_shows_recent_tasks_their_state_and_the_spend(mcp: Client) -> None:
+    made = [data(await mcp.call_tool("generate_image", {"positivePrompt": f"poster {n}"})) for n in range(3)]
+    listed = await mcp.call_tool("list_generations", {"limit": 2})
+    out = data(listed)
+    assert [g["taskUUID"] for g in out["generations"]] == [made[2]["taskUUID"], made[1]["taskUUID"]]
+    first = out["generations"][0]
+    assert {k: first[k] for k in ("tool", "model", "state", "requested", "ready", "cost", "quote", "prompt")} == {
+        "tool": "generate_image",
+        "model": "ideogram:4@1",
+        "state": "done",
+        "requested": 1,
+        "ready": 1,
+        "cost": 0.06,
+        "quote": 0.06,
+        "prompt": "poster 2",
+    }
+    assert text(listed).splitlines()[0] == "Spent $0.18 today, $0.18 in all (pending tasks at their quote)."
+    assert data(await mcp.call_tool("list_generations", {"state": "failed"}))["generations"] == []
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "says"),
+    [
+        ("get_generation", {}, "taskUUID: required"),
+        ("get_generation", {"taskUUID": "x", "wait": -1}, "wait: must be a number of seconds"),
+        ("get_generation", {"taskUUID": "x", "wait": "soon"}, "wait: must be a number of seconds"),
+        ("get_generation", {"taskUUID": "x", "preview": "maybe"}, "preview: must be true or false"),
+        ("get_generation", {"taskUUID": "x", "extra": 1}, "Unknown argument(s) extra"),
+        ("list_generations", {"limit": 0}, "limit: must be a whole number from 1 to 100"),
+        ("list_generations", {"state": "lost"}, "state: must be one of pending, done, failed"),
+    ],
+)
+async def test_bad_arguments_to_the_journal_tools_are_named(
+    tool: str, arguments: dict[str, Any], says: str, mcp: Client
+) -> None:
+    result = await mcp.call_tool(tool, arguments)
+    assert error_of(result)["kind"] == "invalid_arguments"
+    assert says in text(result)
+
+
+async def test_an_unknown_task_is_an_error_naming_the_way_to_find_tasks(mcp: Client, emulator: Emulator) -> None:
+    result = await mcp.call_tool("get_generation", {"taskUUID": "6f1c1b9e-2b7a-4c3e-9a57-0d1e2f3a4b5c"})
+    assert error_of(result) == {"kind": "unknown_task"}
+    assert "list_generations shows the recent ones" in text(result)
+    assert emulator.requests == []
