@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> None:
     emulator.add_argument("--host", default="127.0.0.1")
     emulator.add_argument("--port", type=int, default=8765)
     emulator.add_argument("--api-key", help="the only key to accept (default: any non-empty key)")
+    emulator.add_argument(
+        "--render-seconds", type=float, default=0.0, help="how long each task takes to render (default: 0)"
+    )
     show = commands.add_parser("demo", help="run an MCP client session against this server and save the images")
     show.add_argument(
         "--output-dir",
@@ -72,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     _configure_logging(settings)
 
     if args.command == "emulator":
-        anyio.run(_serve_emulator, args.host, args.port, args.api_key)
+        anyio.run(_serve_emulator, args.host, args.port, args.api_key, args.render_seconds)
     elif args.command == "demo":
         offline = args.offline or args.demo_offline or settings.runware_api_key is None
         sys.exit(anyio.run(demo.run, args.demo_output_dir.expanduser().resolve(), offline))
@@ -101,8 +104,8 @@ async def _serve_stdio(settings: Settings) -> None:
             await server.run(read, write, server.create_initialization_options())
 
 
-async def _serve_emulator(host: str, port: int, api_key: str | None) -> None:
-    async with serving(Emulator(api_key=api_key), host, port) as url:
+async def _serve_emulator(host: str, port: int, api_key: str | None, render_seconds: float) -> None:
+    async with serving(Emulator(api_key=api_key, render_seconds=render_seconds), host, port) as url:
         print(f"Runware emulator: POST tasks to {url} (Ctrl-C stops)", file=sys.stderr, flush=True)
         await anyio.sleep_forever()
 

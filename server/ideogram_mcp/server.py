@@ -77,7 +77,10 @@ def build_server(
             downloads = await stack.enter_async_context(
                 httpx2.AsyncClient(transport=transport, timeout=DOWNLOAD_TIMEOUT, follow_redirects=True)
             )
-            book = Journal.open(settings.data_dir or files.default_data_dir())
+            # Offline tasks are the emulator's: they cost nothing real and die with it, so they stay in memory.
+            book = (
+                Journal(":memory:") if settings.offline else Journal.open(settings.data_dir or files.default_data_dir())
+            )
             stack.callback(book.close)
             delivery = None
             if settings.runware_api_key is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import httpx2
 import pytest
 from pydantic import SecretStr
@@ -135,3 +136,27 @@ def test_the_async_acknowledgement_must_be_about_the_task_sent() -> None:
     delivery._check_acknowledged([{"taskUUID": T}], T)  # pyright: ignore[reportPrivateUsage]
     with pytest.raises(errors.RunwareResponseError, match="another task"):
         delivery._check_acknowledged([{"taskUUID": "other"}], T)  # pyright: ignore[reportPrivateUsage]
+
+
+async def test_a_long_wait_reports_at_least_every_keepalive_even_when_nothing_changes(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delivery, "KEEPALIVE", 0.1)
+    monkeypatch.setattr(PollSchedule, "interval", lambda self, age: 10.0)  # one poll at once, then none in the wait
+    emulator.render_seconds = 1.0
+    sent = task(deliveryMethod="async")
+    heard: list[int] = []
+    snapshot: Snapshot | None = None
+
+    async def on_change(snapshot: Snapshot) -> None:
+        heard.append(len(snapshot.images))
+
+    async with _client(emulator) as client, anyio.create_task_group() as loop:
+        runware = Delivery(client)
+        loop.start_soon(runware.run)
+        await runware.submit(sent, until=delivery.time.monotonic() + 5)
+        snapshot = await runware.wait(sent["taskUUID"], 1, until=delivery.time.monotonic() + 0.75, on_change=on_change)
+        loop.cancel_scope.cancel()
+    assert snapshot is not None
+    assert not snapshot.done
+    assert len(heard) >= 5, "heard from at least every 0.1 s of a 0.75 s wait"
