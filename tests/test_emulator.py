@@ -49,7 +49,7 @@ async def test_an_authentication_task_first_in_the_array_also_authenticates(emul
         ({"width": 1000}, "invalidParameter", ["width", "height"]),
         ({"positivePrompt": ""}, "invalidPositivePrompt", "positivePrompt"),
         ({"numberResults": 21}, "invalidParameter", "numberResults"),
-        ({"seed": 3}, "unsupportedParameter", "seed"),
+        ({"upscaleFactor": 2}, "unsupportedParameter", "upscaleFactor"),
         ({"providerSettings": {"ideogram": {"stylePreset": "NOPE"}}}, "invalidParameter", "stylePreset"),
         (
             {"providerSettings": {"ideogram": {"colorPalette": "x"}}},

@@ -11,16 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from ideogram_mcp.specs import load_spec
-from ideogram_mcp.tables import parameter_table
+from ideogram_mcp.tables import tables
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-def test_the_readme_parameter_table_is_the_one_the_spec_gives() -> None:
-    table = README.split("<!-- parameters:start -->\n")[1].split("\n<!-- parameters:end -->")[0]
-    assert table == parameter_table(load_spec()), "run: uv run python -m ideogram_mcp.tables"
+def test_the_readme_tables_are_the_ones_the_specs_give() -> None:
+    for name, table in tables().items():
+        assert f"<!-- {name}:start -->\n{table}\n<!-- {name}:end -->" in README, (
+            f"{name}: run uv run python -m ideogram_mcp.tables --write README.md"
+        )
 
 
 def test_the_readme_opens_with_the_demo_and_the_test_command_and_ci_runs_the_latter() -> None:

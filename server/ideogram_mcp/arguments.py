@@ -39,24 +39,22 @@ OPTIONS: tuple[Option, ...] = (
         {
             "type": "string",
             "maxLength": files.MAX_NAME,
-            "description": "Base name for the saved files, e.g. 'sale-poster' (no folders); the server adds the "
-            "extension and -1, -2 ... for several images. Default: the date, the prompt's first words and an id.",
+            "description": "Base name for the saved files, e.g. 'sale-poster' (no folders); -1, -2 ... are added "
+            "for several images.",
         },
     ),
     Option(
         PREVIEW,
         {
             "type": "boolean",
-            "description": "Whether the result shows small previews of the images (one contact sheet for 5 or "
-            "more). Default: on, unless the server's IDEOGRAM_MCP_PREVIEW says otherwise.",
+            "description": "Whether the result shows small previews (one contact sheet for 5 or more). Default: on.",
         },
     ),
     Option(
         DRY_RUN,
         {
             "type": "boolean",
-            "description": "true: send nothing and spend nothing; return the exact Runware task that would be "
-            "sent, the size chosen and the price.",
+            "description": "true: send and spend nothing; return the task that would be sent and its price.",
         },
     ),
 )
@@ -94,13 +92,14 @@ _ALIASES = {
 _REFUSED = {
     "style": "it could mean styleType (broad approach: DESIGN, REALISTIC, ...) or stylePreset "
     "(a named aesthetic such as WATERCOLOR); use one of those",
-    "seed": "Ideogram 3.0 on Runware takes no seed; each result reports the seed it used",
+    "seed": "this model takes no seed (only generate_image does); each result reports the seed it used",
     "size": "give width and height (e.g. width=1344, height=768) or aspectRatio (e.g. '16:9')",
     "steps": "Ideogram 3.0 takes no step count; use renderingSpeed (TURBO, DEFAULT, QUALITY)",
     "CFGScale": "Ideogram 3.0 takes no guidance scale",
     "guidance_scale": "Ideogram 3.0 takes no guidance scale",
 }
 
+_SIZES = {"width", "height", "size", ASPECT_RATIO, "aspect_ratio", "ratio"}
 _SHOWN = 60
 _LISTED = 12  # problems listed in one error; an agent fixes these first
 _UPLOADED = "00000000-0000-4000-8000-000000000000"  # stands for the UUID a local file will be uploaded as
@@ -136,12 +135,13 @@ class LocalInput:
     """An image argument item that names a local file, for ``files`` to check, read and upload."""
 
     parameter: str
-    index: int
+    index: int | None
+    """The item's place in a list of images; None for a parameter that takes one image."""
     text: str
 
     @property
     def argument(self) -> str:
-        return f"{self.parameter}[{self.index}]"
+        return self.parameter if self.index is None else f"{self.parameter}[{self.index}]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,12 +158,20 @@ class Generation:
     def count(self) -> int:
         return int(self.values.get("numberResults", 1))
 
+    def with_values(self, **changes: Any) -> Generation:
+        """These arguments with some values changed (a tool filling in what it computed)."""
+        left = tuple(item for item in self.local_inputs if item.parameter not in changes)
+        return Generation({**self.values, **changes}, self.file_name, self.preview, self.dry_run, left)
+
     def with_images(self, replacements: Mapping[LocalInput, str]) -> Generation:
         """These arguments with local files replaced by the image UUIDs they were uploaded as."""
         values = dict(self.values)
         for item, image_uuid in replacements.items():
-            values[item.parameter] = [*values[item.parameter]]
-            values[item.parameter][item.index] = image_uuid
+            if item.index is None:
+                values[item.parameter] = image_uuid
+            else:
+                values[item.parameter] = [*values[item.parameter]]
+                values[item.parameter][item.index] = image_uuid
         left = tuple(item for item in self.local_inputs if item not in replacements)
         return Generation(values, self.file_name, self.preview, self.dry_run, left)
 
@@ -201,10 +209,20 @@ class Generation:
         return task
 
 
-def parse(spec: ModelSpec, arguments: Mapping[str, Any] | None) -> Generation:
-    """Check an agent's ``generate_image`` arguments; raise ``InvalidArgumentsError`` listing every problem."""
+def parse(
+    spec: ModelSpec,
+    arguments: Mapping[str, Any] | None,
+    *,
+    supplied: frozenset[str] = frozenset(),
+    own: frozenset[str] = frozenset(),
+) -> Generation:
+    """Check an agent's arguments for a model; raise ``InvalidArgumentsError`` listing every problem.
+
+    ``supplied`` names required parameters the tool fills in itself (a mask drawn from a region);
+    ``own`` names arguments the tool reads itself, left out here (they are neither values nor unknown).
+    """
     problems: list[Problem] = []
-    named = _canonical_names(spec, arguments or {}, problems)
+    named = _canonical_names(spec, {k: v for k, v in (arguments or {}).items() if k not in own}, problems)
     values: dict[str, Any] = {}
     local: list[LocalInput] = []
     options: dict[str, Any] = {}
@@ -224,21 +242,31 @@ def parse(spec: ModelSpec, arguments: Mapping[str, Any] | None) -> Generation:
             problems.append(Problem(name, problem))
         elif value is not None:
             values[name] = value
-            if p.format == "image":
+            if p.format == "image" and isinstance(value, str):
+                local += [LocalInput(name, None, value)] if files.looks_local(value) else []
+            elif p.format == "image":
                 local += [LocalInput(name, i, item) for i, item in enumerate(value) if files.looks_local(item)]
-    _resolve_size(spec, named, values, problems)
+    if spec.takes_size:
+        _resolve_size(spec, named, values, problems)
     for violation in spec.cross_violations(values):
         if violation.parameters == ("width", "height") and violation.kind == "invalid":
             continue  # an unlisted size: reported with suggestions by _resolve_size
         problems.append(Problem("/".join(violation.parameters), violation.message + "."))
-    if "positivePrompt" not in named:
-        problems.insert(0, Problem("positivePrompt", "required: describe the image to generate."))
+    missing = [p for p in spec.exposed if p.required and p.name not in named and p.name not in supplied]
+    for p in reversed(missing):
+        if p.name not in ("width", "height"):  # a missing size is said by _resolve_size, with aspectRatio
+            problems.insert(0, Problem(p.name, f"required: {_first_sentence(p.description)}"))
     if problems:
         raise InvalidArgumentsError(problems)
     return Generation(values, options.get(FILE_NAME), options.get(PREVIEW), bool(options.get(DRY_RUN)), tuple(local))
 
 
 _OPTION_NAMES = {o.name for o in OPTIONS}
+
+
+def _first_sentence(text: str) -> str:
+    end = text.find(". ")
+    return text if end < 0 else text[: end + 1]
 
 
 def _option(name: str, raw: Any) -> tuple[Any, str | None]:
@@ -252,7 +280,7 @@ def _option(name: str, raw: Any) -> tuple[Any, str | None]:
 
 
 def _canonical_names(spec: ModelSpec, arguments: Mapping[str, Any], problems: list[Problem]) -> dict[str, Any]:
-    exposed = {p.name for p in spec.exposed} | {ASPECT_RATIO} | _OPTION_NAMES
+    exposed = {p.name for p in spec.exposed} | ({ASPECT_RATIO} if spec.takes_size else set[str]()) | _OPTION_NAMES
     owned = {p.name for p in spec.parameters.values() if not p.exposed}
     aliases = {_snake(name): name for name in exposed | owned} | {n.lower(): n for n in exposed | owned} | _ALIASES
     named: dict[str, Any] = {}
@@ -266,6 +294,9 @@ def _canonical_names(spec: ModelSpec, arguments: Mapping[str, Any], problems: li
         elif given == "size" and isinstance(value, str) and (match := _DIMENSIONS.fullmatch(value)):
             for name, number in zip(("width", "height"), match.groups(), strict=True):
                 named[name], sources[name] = int(number), given
+            continue
+        elif not spec.takes_size and given in _SIZES:
+            problems.append(Problem(given, "not accepted: this model keeps the source image's size."))
             continue
         elif given in _REFUSED:
             problems.append(Problem(given, f"not accepted: {_REFUSED[given]}."))
@@ -329,7 +360,9 @@ def _coerce(p: Parameter, raw: Any) -> tuple[Any, str | None]:
     if p.type == "string" and isinstance(value, str) and p.values is None and p.name.endswith("Prompt"):
         value = value.strip()
     checked: object = value
-    if p.format == "image" and isinstance(checked, list):
+    if p.format == "image" and isinstance(checked, str) and checked and files.looks_local(checked):
+        checked = _UPLOADED
+    elif p.format == "image" and isinstance(checked, list):
         # Checked as it will be sent: each local file is uploaded first and sent as its image UUID.
         items = cast(list[object], checked)
         checked = [_UPLOADED if isinstance(i, str) and i and files.looks_local(i) else i for i in items]
@@ -405,8 +438,17 @@ def _resolve_size(spec: ModelSpec, named: Mapping[str, Any], values: dict[str, A
         values["width"], values["height"] = size.width, size.height
         return
     if not has_width and not has_height:
-        if "width" not in named and "height" not in named:
-            values["width"], values["height"] = spec.default_size.width, spec.default_size.height
+        default = spec.default_size
+        if "width" in named or "height" in named:
+            return  # given, but unreadable: said already
+        if default is not None:
+            values["width"], values["height"] = default.width, default.height
+        else:
+            problems.append(
+                Problem(
+                    ASPECT_RATIO, "required: the new shape, as aspectRatio (e.g. '9:16') or a listed width and height."
+                )
+            )
         return
     if has_width and has_height and spec.size(values["width"], values["height"]) is None:
         width, height = values["width"], values["height"]
@@ -416,7 +458,7 @@ def _resolve_size(spec: ModelSpec, named: Mapping[str, Any], values: dict[str, A
             Problem(
                 "width/height",
                 f"{width}x{height} is not a supported size. Nearest supported: {options}. "
-                "Or pass aspectRatio (e.g. '16:9') instead; call list_sizes for all 69.",
+                f"Or pass aspectRatio (e.g. '16:9') instead; call list_sizes for all {len(spec.sizes)}.",
             )
         )
 

@@ -229,6 +229,22 @@ class Journal:
 
         return await anyio.to_thread.run_sync(read)
 
+    async def image(self, image_uuid: str, owner: str) -> dict[str, Any] | None:
+        """The record of an image this owner's tasks made, by its image UUID, or None."""
+
+        def read() -> dict[str, Any] | None:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT images FROM tasks WHERE owner = ? AND instr(images, ?) > 0", (owner, image_uuid)
+                ).fetchall()
+            for (images,) in rows:
+                for record in cast(list[dict[str, Any]], json.loads(images)):
+                    if record.get("imageUUID") == image_uuid:
+                        return record
+            return None
+
+        return await anyio.to_thread.run_sync(read)
+
     async def spend(self, owner: str) -> Spend:
         """What this owner spent today (local time) and in all, pending tasks counted at their quote."""
 

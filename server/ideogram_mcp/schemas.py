@@ -1,46 +1,62 @@
-"""The tools' input schemas, derived from the model spec."""
+"""The tools' input schemas, derived from each model's spec."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any
 
 from ideogram_mcp import sizes
 from ideogram_mcp.arguments import ASPECT_RATIO, OPTIONS
 from ideogram_mcp.sizes import ORIENTATIONS
-from ideogram_mcp.specs import ModelSpec, Parameter
+from ideogram_mcp.specs import ModelSpec, Parameter, load_spec
 
 _JSON_TYPES = {"string": "string", "integer": "integer", "boolean": "boolean"}
-_EXPLAINED_VALUES = 8  # enums this short carry each value's meaning in the description
+_EXPLAINED_VALUES = 3  # enums this short carry each value's meaning (list_style_presets explains styleType's)
+_LISTED_VALUES = 12  # enums this short are listed in the schema
 
 
-def generate_image_input(spec: ModelSpec) -> dict[str, Any]:
-    """JSON Schema of generate_image: every exposed spec parameter, flat, plus aspectRatio."""
+def image_tool_input(
+    spec: ModelSpec, extra: Mapping[str, Mapping[str, Any]] | None = None, *, full: bool = True
+) -> dict[str, Any]:
+    """JSON Schema of an image tool: every exposed spec parameter, flat, aspectRatio where sizes are listed.
+
+    ``extra`` adds arguments the tool reads itself (edit's ``region``), right after the spec's own
+    inputs. ``full`` false leaves out what another tool's schema already spells out (the 62 preset
+    names, long explanations), to keep ``tools/list`` small.
+    """
     properties: dict[str, Any] = {}
+    inputs = [p.name for p in spec.exposed if p.wire.startswith("inputs.")]
     for p in spec.exposed:
-        properties[p.name] = _property(spec, p)
-        if p.name == "positivePrompt":
-            properties[ASPECT_RATIO] = _aspect_ratio(spec)
+        if p.name == "width":
+            properties[ASPECT_RATIO] = _aspect_ratio(spec, full=full)
+        properties[p.name] = _property(spec, p, full=full)
+        if inputs and p.name == inputs[-1]:
+            properties |= {name: dict(schema) for name, schema in (extra or {}).items()}
     for option in OPTIONS:
-        properties[option.name] = dict(option.schema)
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": ["positivePrompt"],
-        "additionalProperties": False,
-    }
+        properties[option.name] = dict(option.schema) if full else {"type": option.schema["type"]}
+    required = [p.name for p in spec.exposed if p.required and p.name not in ("width", "height", *(extra or {}))]
+    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
 
 
-def _property(spec: ModelSpec, p: Parameter) -> dict[str, Any]:
+def _property(spec: ModelSpec, p: Parameter, *, full: bool) -> dict[str, Any]:
+    """One parameter's schema; a setting another tool's schema already explains is named and bounded only."""
+    base = load_spec().parameters.get(p.name)
+    if not full and base is not None and base.description == p.description:
+        # Named as in generate_image, whose schema explains it; the server checks the value all the same.
+        return {"type": "array", "items": {"type": "string"}} if p.type == "string[]" else {"type": _JSON_TYPES[p.type]}
     schema: dict[str, Any] = {}
     description = p.description
     if p.type == "string[]":
         schema = {"type": "array", "items": {"type": "string", "minLength": 1}}
         if p.min_items:
             schema["minItems"] = p.min_items
+        if p.max_items:
+            schema["maxItems"] = p.max_items
     else:
         schema["type"] = _JSON_TYPES[p.type]
-    if p.values is not None:
-        schema["enum"] = list(p.values)
+    if p.values is not None and len(p.values) <= _LISTED_VALUES:
+        schema["enum"] = list(p.values)  # longer lists (the 62 presets) are a list tool's to give
         if len(p.values) <= _EXPLAINED_VALUES:
             description += " Values: " + " ".join(f"{v}: {m}" for v, m in p.values.items())
     for key, value in (
@@ -48,6 +64,7 @@ def _property(spec: ModelSpec, p: Parameter) -> dict[str, Any]:
         ("maximum", p.maximum),
         ("minLength", p.min_length),
         ("maxLength", p.max_length),
+        ("pattern", p.pattern),
         ("default", p.default),
     ):
         if value is not None:
@@ -56,20 +73,26 @@ def _property(spec: ModelSpec, p: Parameter) -> dict[str, Any]:
         schema["format"] = "uri"
     if p.name in ("width", "height"):
         sides = [getattr(s, p.name) for s in spec.sizes]
-        schema |= {"minimum": min(sides), "maximum": max(sides), "multipleOf": 32}
-    return {"description": description, **schema}
+        schema |= {"minimum": min(sides), "maximum": max(sides), "multipleOf": math.gcd(*sides)}
+    return {"description": description, **schema} if description else schema
 
 
-def _aspect_ratio(spec: ModelSpec) -> dict[str, Any]:
+def _aspect_ratio(spec: ModelSpec, *, full: bool) -> dict[str, Any]:
     default = spec.default_size
+    if not full:
+        needed = "" if default is not None else " Required, unless width and height are given."
+        return {"type": "string", "description": f"Shape, e.g. '9:16', instead of width and height.{needed}"}
+    fallback = (
+        f"Without it (and without width/height) the image is {default} ({default.ratio})."
+        if default is not None
+        else "Required, unless width and height are given."
+    )
     return {
         "type": "string",
         "description": (
-            "Shape of the image instead of width and height, e.g. '16:9', '2:3' or '1.5'. A listed ratio "
-            f"gives its exact size; any other gives the closest supported size. Without it (and without "
-            f"width/height) the image is {default} ({default.ratio})."
+            "Shape instead of width and height, e.g. '16:9', '2:3' or '1.5'; a listed ratio (list_sizes) gives its "
+            f"exact size, any other the closest. {fallback}"
         ),
-        "examples": sizes.ratios(spec.sizes),
     }
 
 

@@ -27,8 +27,21 @@ from ideogram_mcp.prompts import load_prompts
 from ideogram_mcp.runware.client import RunwareClient
 from ideogram_mcp.runware.delivery import Delivery
 from ideogram_mcp.settings import Settings
-from ideogram_mcp.specs import ModelSpec, load_spec
-from ideogram_mcp.tools import AppState, Context, ToolEntry, catalog, generate, generations, results
+from ideogram_mcp.specs import ModelSpec, load_specs
+from ideogram_mcp.specs.spec import BASE_MODEL
+from ideogram_mcp.tools import (
+    AppState,
+    Context,
+    ToolEntry,
+    background,
+    catalog,
+    edit,
+    generate,
+    generations,
+    reframe,
+    remix,
+    results,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -56,11 +69,16 @@ def build_server(
 ) -> Server[AppState]:
     """A server for these settings; ``transport`` replaces the network (tests plug the emulator in)."""
     settings = settings or Settings()
-    spec = load_spec()
+    specs = load_specs()
+    spec = specs[BASE_MODEL]
     entries: dict[str, ToolEntry] = {
         e.tool.name: e
         for e in (
             generate.entry(spec),
+            remix.entry(specs["ideogram:4@2"]),
+            edit.entry(specs["ideogram:4@3"]),
+            reframe.entry(specs["ideogram:4@4"]),
+            background.entry(specs["ideogram:4@5"]),
             generations.get_generation_entry(),
             generations.list_generations_entry(),
             catalog.list_sizes_entry(spec),

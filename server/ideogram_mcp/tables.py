@@ -1,13 +1,15 @@
-"""The README's tables, rendered from the spec so that the documentation cannot drift from it.
+"""The README's tables, rendered from the specs so that the documentation cannot drift from them.
 
-``python -m ideogram_mcp.tables`` prints them; a test checks the README holds them verbatim.
+``python -m ideogram_mcp.tables`` prints each between its markers; ``--write README.md`` puts them in
+place; a test checks the README holds them verbatim.
 """
 
 from __future__ import annotations
 
 from ideogram_mcp import files
 from ideogram_mcp.arguments import ASPECT_RATIO, FILE_NAME, OPTIONS
-from ideogram_mcp.specs import ModelSpec, Parameter, load_spec
+from ideogram_mcp.specs import ModelSpec, Parameter, load_specs
+from ideogram_mcp.specs.spec import BASE_MODEL
 
 
 def parameter_table(spec: ModelSpec) -> str:
@@ -17,12 +19,12 @@ def parameter_table(spec: ModelSpec) -> str:
         "| --- | --- | --- | --- | --- |",
     ]
     for p in spec.exposed:
-        rows.append(f"| `{p.name}` | `{p.wire}` | {p.type} | {_allowed(p)} | {_default(p)} |")
-        if p.name == "positivePrompt":
+        if p.name == "width":
             rows.append(
                 f"| `{ASPECT_RATIO}` | (becomes `width`, `height`) | string | a ratio such as `16:9` or `1.5` | "
                 f"{spec.default_size} |"
             )
+        rows.append(f"| `{p.name}` | `{p.wire}` | {p.type} | {_allowed(p)} | {_default(p)} |")
     for option in OPTIONS:
         kind = str(option.schema["type"])
         rows.append(f"| `{option.name}` | (used by the server, not sent) | {kind} | {_option_rule(option.name)} |  |")
@@ -33,6 +35,53 @@ def parameter_table(spec: ModelSpec) -> str:
     ]
     owned += [f"| `{p.name}` | `{p.wire}` | {p.owned} |" for p in spec.parameters.values() if not p.exposed]
     return "\n".join(rows + owned)
+
+
+def family_table(spec: ModelSpec, base: ModelSpec) -> str:
+    """What a sibling model takes beyond, or instead of, the base model's arguments, each with its source."""
+    rows = [
+        "| argument | on the wire | type | allowed | default | source |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for p in spec.exposed:
+        known = base.parameters.get(p.name)
+        if known is not None and (known.wire, known.type, known.source) == (p.wire, p.type, p.source):
+            continue
+        rows.append(
+            f"| `{p.name}` | `{p.wire}` | {p.type} | {_allowed(p)} | {_default(p)} | {p.source or spec.model.source} |"
+        )
+    left_out = [f"`{p.name}`" for p in base.exposed if p.name not in spec.parameters]
+    prices = spec.model.prices or {}
+    price = (
+        ", ".join(f"{speed} ${value:.2f}" for speed, value in prices.items()) or f"${spec.model.price_per_image:.2f}"
+    )
+    notes = [
+        "",
+        f"Price per image: {price} ({spec.model.price_source}).",
+        f"Not taken: {', '.join(left_out)}." if left_out else "It takes every argument of generate_image.",
+    ]
+    return "\n".join(rows + notes)
+
+
+def tables() -> dict[str, str]:
+    """Every table the README holds, by the name of its markers."""
+    specs = load_specs()
+    base = specs[BASE_MODEL]
+    found = {f"parameters:{BASE_MODEL}": parameter_table(base)}
+    found |= {f"parameters:{model}": family_table(spec, base) for model, spec in specs.items() if model != BASE_MODEL}
+    return found
+
+
+def in_place(text: str) -> str:
+    """A README's text with every table replaced by the one the specs give now."""
+    for name, table in tables().items():
+        start, end = f"<!-- {name}:start -->\n", f"<!-- {name}:end -->"
+        before, found, rest = text.partition(start)
+        _, closed, after = rest.partition(end)
+        if not (found and closed):
+            raise ValueError(f"the README has no {start.strip()} ... {end} markers")
+        text = before + start + table + "\n" + end + after
+    return text
 
 
 def _option_rule(name: str) -> str:
@@ -63,4 +112,12 @@ def _default(p: Parameter) -> str:
 
 
 if __name__ == "__main__":
-    print(parameter_table(load_spec()))
+    import sys
+    from pathlib import Path
+
+    if sys.argv[1:2] == ["--write"]:
+        readme = Path(sys.argv[2])
+        readme.write_text(in_place(readme.read_text(encoding="utf-8")), encoding="utf-8")
+    else:
+        for name, table in tables().items():
+            print(f"<!-- {name}:start -->\n{table}\n<!-- {name}:end -->\n")

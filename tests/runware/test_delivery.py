@@ -124,7 +124,8 @@ async def test_an_upload_whose_answer_was_lost_is_stored_again_under_a_new_uuid(
         "TkSuQmCC"
     )
     async with _client(emulator) as client:
-        found = await Delivery(client).upload(png, until=delivery.time.monotonic() + 5)
+        found, url = await Delivery(client).upload(png, until=delivery.time.monotonic() + 5)
+    assert url == f"http://runware.test/image/{found}.png"
     uploads = [t["taskUUID"] for t in emulator.arrived if t["taskType"] == "imageUpload"]
     assert len(uploads) == 3, "sent, resent (Runware has it: conflict), sent under a new UUID"
     assert len(set(uploads)) == 2

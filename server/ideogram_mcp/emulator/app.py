@@ -43,7 +43,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from ideogram_mcp.emulator import artwork
-from ideogram_mcp.specs import ModelSpec, Violation, load_spec
+from ideogram_mcp.specs import ModelSpec, Violation, load_specs
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +139,7 @@ class StoredImage:
 class Job:
     """An accepted inference task: what to draw, when each image is ready, and what was drawn."""
 
+    spec: ModelSpec
     task: dict[str, Any]
     values: dict[str, Any]
     seeds: list[int]
@@ -157,7 +158,8 @@ class Emulator:
 
     api_key: str | None = None
     """The only key accepted; None accepts any non-empty key."""
-    spec: ModelSpec = field(default_factory=load_spec)
+    specs: dict[str, ModelSpec] = field(default_factory=load_specs)
+    """The models it serves, by model id."""
     outbound: httpx2.AsyncBaseTransport | None = None
     """Transport for webhook and upload deliveries (tests capture them here); without it nothing is sent."""
     render_seconds: float = 0.0
@@ -212,7 +214,7 @@ class Emulator:
         )
 
     async def _about(self, request: Request) -> Response:
-        return PlainTextResponse(f"Runware emulator for {self.spec.model.id}. POST task arrays to /v1.\n")
+        return PlainTextResponse(f"Runware emulator for {', '.join(self.specs)}. POST task arrays to /v1.\n")
 
     async def _ledger(self, request: Request) -> Response:
         rows = [{"taskUUID": c.task_uuid, "images": c.images, "cost": c.cost} for c in self.ledger]
@@ -292,10 +294,16 @@ class Emulator:
             raise
 
     async def _image_inference(self, task: dict[str, Any], base: str) -> Answer:
-        values = self._validated(task)
+        spec = self.specs.get(str(task.get("model")))
+        if spec is None:
+            # [guess] Runware's answer to a model it does not serve.
+            raise TaskError("modelNotFound", f"Unknown model. The emulator serves: {', '.join(self.specs)}.", "model")
+        values = self._validated(spec, task)
+        await self._check_mask(values, base)
         count = int(values.get("numberResults", 1))
         rng = random.Random(task["taskUUID"])
         job = Job(
+            spec=spec,
             task=task,
             values=values,
             seeds=[rng.randrange(1, 2**31) for _ in range(count)],
@@ -305,7 +313,7 @@ class Emulator:
         self.jobs[task["taskUUID"]] = job
         made = count - len(job.failing)
         # [guess] Runware bills a task when it accepts it, for the images it will deliver.
-        self.ledger.append(Charge(task["taskUUID"], made, round(made * self.spec.model.price_per_image, 6)))
+        self.ledger.append(Charge(task["taskUUID"], made, round(made * spec.price(values), 6)))
         if values.get("deliveryMethod", "sync") == "async":
             return Answer(data=[{"taskType": "imageInference", "taskUUID": task["taskUUID"]}])
         await anyio.sleep(self.render_seconds)
@@ -346,20 +354,45 @@ class Emulator:
         return answer
 
     async def _render(self, job: Job, index: int, base: str) -> dict[str, Any]:
-        values, seed = job.values, job.seeds[index]
+        values, seed, model = job.values, job.seeds[index], job.spec.model.id
         fmt = cast(artwork.ImageFormat, str(values.get("outputFormat", "JPG")).upper())
-        width, height = int(values["width"]), int(values["height"])
-        data = await anyio.to_thread.run_sync(
-            lambda: artwork.render(
-                width,
-                height,
-                seed=seed,
-                prompt=str(values["positivePrompt"]),
-                image_format=fmt,
-                quality=int(values.get("outputQuality", 95)),
-                footer=f"EMULATED {self.spec.model.id} · seed {seed} · {width}x{height}",
+        quality = int(values.get("outputQuality", 95))
+        prompt = str(values.get("positivePrompt", ""))
+        image = self._input(values["image"], base) if "image" in values else None
+        mask = self._input(values["mask"], base) if "mask" in values else None
+
+        def draw() -> bytes:
+            width, height = (int(values["width"]), int(values["height"])) if "width" in values else (0, 0)
+            footer = f"EMULATED {model} · seed {seed}"
+            if isinstance(image, bytes) and mask is not None:
+                return artwork.edit(
+                    image, mask, seed=seed, prompt=prompt, image_format=fmt, quality=quality, footer=footer
+                )
+            if isinstance(image, bytes) and "remixStrength" in job.spec.parameters:
+                strength = int(values.get("remixStrength", 50))
+                return artwork.remix(
+                    image,
+                    width,
+                    height,
+                    seed=seed,
+                    prompt=prompt,
+                    strength=strength,
+                    image_format=fmt,
+                    quality=quality,
+                    footer=footer,
+                )
+            if isinstance(image, bytes) and width:
+                return artwork.reframe(image, width, height, image_format=fmt, quality=quality, footer=footer)
+            if isinstance(image, bytes):
+                return artwork.replace_background(
+                    image, seed=seed, prompt=prompt, image_format=fmt, quality=quality, footer=footer
+                )
+            footer += f" · {width}x{height}"
+            return artwork.render(
+                width, height, seed=seed, prompt=prompt, image_format=fmt, quality=quality, footer=footer
             )
-        )
+
+        data = await anyio.to_thread.run_sync(draw)
         image_uuid = str(uuid.uuid4())
         mime = artwork.MIME_TYPES[fmt]
         self.images[image_uuid] = StoredImage(data, mime)
@@ -373,11 +406,29 @@ class Emulator:
         item.update(_output(values.get("outputType", "URL"), base, image_uuid, fmt, data, mime))
         if values.get("checkContent"):
             # The emulator has no classifier: it flags prompts that ask for it, so tests can see the flag.
-            item["NSFWContent"] = "nsfw" in str(values["positivePrompt"]).lower()
+            item["NSFWContent"] = "nsfw" in prompt.lower()
         if values.get("includeCost"):
-            item["cost"] = self.spec.model.price_per_image
+            item["cost"] = job.spec.price(values)
         await self._deliver(values, item, data, mime)
         return item
+
+    def _input(self, reference: object, base: str) -> bytes:
+        """The bytes of an input image: one it holds (by UUID or its own URL), inline data, or a stand-in."""
+        text = str(reference[0] if isinstance(reference, list) and reference else reference)  # pyright: ignore[reportUnknownArgumentType]
+        if _is_uuid(text):
+            return self.images[text].data
+        if urlsplit(text).scheme in ("http", "https"):
+            own = self._own_image(text, base)
+            return own.data if own is not None else artwork.placeholder()  # it never fetches a caller's URL
+        return _decoded(text).data
+
+    async def _check_mask(self, values: Mapping[str, Any], base: str) -> None:
+        if "mask" not in values or "image" not in values:
+            return
+        image, mask = self._input(values["image"], base), self._input(values["mask"], base)
+        # [guess] Ideogram's rule: the mask has the image's size.
+        if artwork.size_of(image) != artwork.size_of(mask):
+            raise TaskError("invalidParameter", "maskImage must have the same size as seedImage.", "inputs.maskImage")
 
     async def _image_upload(self, task: dict[str, Any], base: str) -> Answer:
         """Store an image sent as a data URI or base64, and answer with its UUID and URL. Uploads are free."""
@@ -390,6 +441,7 @@ class Emulator:
             stored = self._own_image(image, base) or StoredImage(artwork.placeholder(), "image/png")
         else:
             stored = _decoded(image)
+        stored = StoredImage(artwork.stored(stored.data), stored.mime_type)
         image_uuid = str(uuid.uuid4())
         self.images[image_uuid] = stored
         extension = next((e for f, e in artwork.EXTENSIONS.items() if artwork.MIME_TYPES[f] == stored.mime_type), "png")
@@ -411,11 +463,11 @@ class Emulator:
             if key not in allowed:
                 raise TaskError("unsupportedParameter", f"Unsupported parameter for this task: {key}.", key)
 
-    def _validated(self, task: Mapping[str, Any]) -> dict[str, Any]:
+    def _validated(self, spec: ModelSpec, task: Mapping[str, Any]) -> dict[str, Any]:
         """The task's values by parameter name, or the first TaskError Runware would give."""
-        self._reject_unknown(task, ())
+        self._reject_unknown(spec, task, ())
         values: dict[str, Any] = {}
-        for p in self.spec.parameters.values():
+        for p in spec.parameters.values():
             value = p.lookup(task)
             if value is None:
                 if p.required:
@@ -425,9 +477,9 @@ class Emulator:
                 code = "invalidPositivePrompt" if p.name == "positivePrompt" else "invalidParameter"
                 raise TaskError(code, f"Invalid value for {p.name}: {why}.", p.name)
             if p.format == "image":
-                self._known_images(p.name, cast(list[str], value))
+                self._known_images(p.name, [value] if isinstance(value, str) else cast(list[str], value))
             values[p.name] = value
-        for violation in self.spec.cross_violations(values):
+        for violation in spec.cross_violations(values):
             raise _from_violation(violation)
         return values
 
@@ -437,14 +489,14 @@ class Emulator:
             if _is_uuid(item) and item not in self.images:
                 raise TaskError("invalidParameter", f"Unknown image UUID in {name}: {item}.", name)
 
-    def _reject_unknown(self, node: Mapping[str, Any], prefix: tuple[str, ...]) -> None:
-        paths = self.spec.wire_paths
+    def _reject_unknown(self, spec: ModelSpec, node: Mapping[str, Any], prefix: tuple[str, ...]) -> None:
+        paths = spec.wire_paths
         for key, value in node.items():
             path = (*prefix, key)
             if path in paths:
                 continue
             if isinstance(value, dict) and any(w[: len(path)] == path for w in paths):
-                self._reject_unknown(cast(dict[str, Any], value), path)
+                self._reject_unknown(spec, cast(dict[str, Any], value), path)
                 continue
             name = ".".join(path)
             raise TaskError("unsupportedParameter", f"Unsupported parameter for this model: {name}.", name)

@@ -12,7 +12,7 @@ import re
 import textwrap
 from typing import Literal
 
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
 ImageFormat = Literal["JPG", "PNG", "WEBP"]
 
@@ -96,3 +96,105 @@ def sniff_mime_type(data: bytes) -> str | None:
 
 def _colour(rng: random.Random) -> tuple[int, int, int]:
     return (rng.randrange(256), rng.randrange(256), rng.randrange(256))
+
+
+# --- the family's stand-ins: each shows what the model was asked to do -----------------------------
+
+
+def _open(data: bytes) -> Image.Image:
+    with Image.open(io.BytesIO(data)) as opened:
+        return opened.convert("RGB")
+
+
+def _encode(picture: Image.Image, image_format: ImageFormat, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    options: dict[str, object] = {} if image_format == "PNG" else {"quality": quality}
+    picture.save(buffer, format=_PIL_FORMATS[image_format], **options)
+    return buffer.getvalue()
+
+
+def _caption(picture: Image.Image, text: str) -> None:
+    short = min(picture.size)
+    small = ImageFont.load_default(size=max(10, short // 48))
+    draw = ImageDraw.Draw(picture, "RGBA")
+    draw.text(
+        (picture.width / 2, picture.height - short // 24), text, font=small, fill=(255, 255, 255, 220), anchor="md"
+    )
+
+
+def size_of(data: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(data)) as opened:
+        return opened.size
+
+
+def stored(data: bytes, side: int = 2048) -> bytes:
+    """An uploaded image as Runware keeps it: at most ``side`` pixels a side (PNG when it had to shrink)."""
+    picture = _open(data)
+    if max(picture.size) <= side:
+        return data
+    picture.thumbnail((side, side))
+    return _encode(picture, "PNG", 95)
+
+
+def remix(
+    source: bytes,
+    width: int,
+    height: int,
+    *,
+    seed: int,
+    prompt: str,
+    strength: int,
+    image_format: ImageFormat,
+    quality: int,
+    footer: str,
+) -> bytes:
+    """The source cropped to the new shape and tinted: the stronger the remix, the stronger the tint."""
+    picture = ImageOps.fit(_open(source), (width, height))
+    tint = Image.new("RGB", picture.size, _colour(random.Random(seed)))
+    picture = Image.blend(picture, tint, 0.15 + 0.6 * strength / 100)
+    lines = quoted_text(prompt)[:2]
+    draw = ImageDraw.Draw(picture)
+    for n, line in enumerate(lines):
+        font = ImageFont.load_default(size=max(14, min(width, height) // 12))
+        draw.text(
+            (width / 2, height // 8 + n * min(width, height) // 10), line, font=font, fill=(255, 255, 255), anchor="ma"
+        )
+    _caption(picture, footer)
+    return _encode(picture, image_format, quality)
+
+
+def edit(
+    source: bytes, mask: bytes, *, seed: int, prompt: str, image_format: ImageFormat, quality: int, footer: str
+) -> bytes:
+    """The source with its masked (white) part filled with new artwork showing the prompt's quoted text."""
+    picture = _open(source)
+    with Image.open(io.BytesIO(mask)) as opened:
+        where = opened.convert("L")
+    fill = _open(render(picture.width, picture.height, seed=seed, prompt=prompt, image_format="PNG"))
+    picture.paste(fill, (0, 0), where)
+    _caption(picture, footer)
+    return _encode(picture, image_format, quality)
+
+
+def reframe(source: bytes, width: int, height: int, *, image_format: ImageFormat, quality: int, footer: str) -> bytes:
+    """The source fitted into the new canvas, the new space filled with a blur of the source."""
+    picture = _open(source)
+    canvas = ImageOps.fit(picture, (width, height)).filter(ImageFilter.GaussianBlur(radius=max(width, height) // 40))
+    fitted = ImageOps.contain(picture, (width, height))
+    canvas.paste(fitted, ((width - fitted.width) // 2, (height - fitted.height) // 2))
+    _caption(canvas, footer)
+    return _encode(canvas, image_format, quality)
+
+
+def replace_background(
+    source: bytes, *, seed: int, prompt: str, image_format: ImageFormat, quality: int, footer: str
+) -> bytes:
+    """A new background drawn from the prompt, with the source's middle (its 'subject') kept in an oval."""
+    picture = _open(source)
+    background = _open(render(picture.width, picture.height, seed=seed, prompt=prompt, image_format="PNG"))
+    subject = Image.new("L", picture.size, 0)
+    w, h = picture.size
+    ImageDraw.Draw(subject).ellipse((w * 0.2, h * 0.15, w * 0.8, h * 0.95), fill=255)
+    background.paste(picture, (0, 0), subject)
+    _caption(background, footer)
+    return _encode(background, image_format, quality)

@@ -167,8 +167,8 @@ class Delivery:
             exc.may_have_run = reached or exc.may_have_run
             raise
 
-    async def upload(self, image: str, until: float) -> str:
-        """Store an image with ``imageUpload`` (free); returns the image UUID Runware gives it."""
+    async def upload(self, image: str, until: float) -> tuple[str, str | None]:
+        """Store an image with ``imageUpload`` (free); returns the image UUID Runware gives it, and its URL."""
         task_uuid = str(uuid.uuid4())
         async for attempt in retrying(until):
             with attempt:
@@ -178,9 +178,9 @@ class Delivery:
                     task_uuid = str(uuid.uuid4())  # uploads cost nothing: a lost answer is simply asked again
                     raise RunwareResponseError("Runware stored the image, but its answer was lost") from None
                 for item in reply.data:
-                    found = item.get("imageUUID")
+                    found, url = item.get("imageUUID"), item.get("imageURL")
                     if item.get("taskUUID") == task_uuid and isinstance(found, str) and found:
-                        return found
+                        return found, url if isinstance(url, str) and is_web_url(url) else None
                 raise RunwareResponseError("Runware's answer to the upload named no image")
         raise AssertionError("unreachable: the retry policy re-raises")
 

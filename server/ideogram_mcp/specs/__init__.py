@@ -10,6 +10,7 @@ from ideogram_mcp.specs.spec import (
     is_image_reference,
     is_web_url,
     load_spec,
+    load_specs,
 )
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "is_image_reference",
     "is_web_url",
     "load_spec",
+    "load_specs",
 ]

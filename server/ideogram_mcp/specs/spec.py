@@ -1,9 +1,14 @@
-"""The model spec of Ideogram 3.0 on Runware, loaded once from ``specs/ideogram-3.0.toml`` and checked.
+"""The model specs of the Ideogram 3.0 family on Runware, one data file each, loaded once and checked.
 
-Everything that knows a size, a preset, a bound or a default reads it from here: the tools'
-input schemas, argument validation, the list tools, the emulator and the README's tables.
+Everything that knows a size, a preset, a bound, a default or a price reads it from here: the
+tools' input schemas, argument validation, the list tools, the emulator and the README's tables.
 The strict checks here are Runware's own rules; friendlier handling of what agents send
 (aliases, case, nearest choices) is layered on top in ``arguments``.
+
+A spec file may name a ``base`` spec: it then holds only what differs (its model, the parameters
+it adds or changes, and the ones it ``drop``s), so the 69 sizes and 62 presets are written once.
+Every fact carries its ``source``: ``[doc]`` Runware's documentation, ``[sdk]`` Runware's SDK
+source, ``[guess]`` an inference, so that a guess is easy to find and fix once it is confirmed.
 """
 
 from __future__ import annotations
@@ -55,9 +60,14 @@ class Parameter(_Frozen):
     min_length: int | None = None
     max_length: int | None = None
     min_items: int | None = None
+    max_items: int | None = None
+    pattern: str | None = None
     format: Literal["uuid", "uri", "image"] | None = None
     values: dict[str, str] | None = None
     any_case: bool = False
+    excludes: tuple[str, ...] = ()
+    source: str | None = None
+    """Where the fact comes from: ``[doc] ...``, ``[sdk] ...`` or ``[guess] ...``; the model's source when absent."""
     paired_with: str | None = None
     same_length_as: str | None = None
     requires: dict[str, str] | None = None
@@ -94,15 +104,26 @@ class Parameter(_Frozen):
                     return f"a whole number from {self.minimum} to {JSON_SAFE_INTEGER}"
                 return "a whole number"
             case "string[]":
-                least = f" (at least {self.min_items})" if self.min_items else ""
+                least = ""
+                if self.min_items and self.max_items:
+                    least = f" of {self.min_items} to {self.max_items}" if self.min_items != self.max_items else ""
+                    least = least or f" of exactly {self.min_items}"
+                elif self.min_items:
+                    least = f" (at least {self.min_items})"
+                elif self.max_items:
+                    least = f" (at most {self.max_items})"
                 if self.format == "image":
                     return (
                         f"a list of images{least}, each a public http(s) URL, a data URI, base64 data or an image UUID"
                     )
                 return f"a list of strings{least}"
             case "string":
+                if self.format == "image":
+                    return "an image: a public http(s) URL, a data URI, base64 data or an image UUID"
                 if self.values is not None:
                     return "one of " + ", ".join(self.values)
+                if self.pattern is not None:
+                    return f"text matching {self.pattern}"
                 if self.format == "uri":
                     return "an http(s) URL"
                 if self.format == "uuid":
@@ -131,6 +152,8 @@ class Parameter(_Frozen):
                     return f"{wrong}, each a non-empty string"
                 if self.min_items is not None and len(items) < self.min_items:
                     return f"{wrong}; it has {len(items)}"
+                if self.max_items is not None and len(items) > self.max_items:
+                    return f"{wrong}; it has {len(items)}"
                 if self.format == "image":
                     unreadable = [n for n, item in enumerate(items, 1) if not is_image_reference(str(item))]
                     if unreadable:
@@ -142,6 +165,10 @@ class Parameter(_Frozen):
                 return self._string_violation(value, wrong)
 
     def _string_violation(self, value: str, wrong: str) -> str | None:
+        if self.format == "image":
+            return None if value and is_image_reference(value) else wrong
+        if self.pattern is not None and re.fullmatch(self.pattern, value) is None:
+            return wrong
         if self.values is not None:
             return None if self.match_value(value) is not None else wrong
         if self.min_length is not None and len(value) < self.min_length:
@@ -200,8 +227,11 @@ def is_image_reference(text: str) -> bool:
     return True
 
 
+Speed = Literal["TURBO", "DEFAULT", "QUALITY"]
+
+
 class ModelInfo(_Frozen):
-    """Identity and price of the model."""
+    """Identity and price of a model."""
 
     id: str
     name: str
@@ -209,12 +239,22 @@ class ModelInfo(_Frozen):
     task_type: str
     provider: str
     price_per_image: float
+    """What one image costs at the default rendering speed, in USD."""
+    prices: dict[Speed, float] | None = None
+    """What one image costs at each rendering speed, when that differs."""
+    price_source: str
     price_tier: str
-    default_size: dict[str, int]
+    default_size: dict[str, int] | None = None
+    """The size used when a call gives none; None when the model needs one or takes none."""
+    source: str
+    """Where the model's facts come from, unless a parameter says otherwise."""
+
+
+_LABELS = ("[doc]", "[sdk]", "[guess]")
 
 
 class ModelSpec(_Frozen):
-    """The whole spec: the model, its sizes and its parameters."""
+    """The whole spec of one model: the model, its sizes and its parameters."""
 
     model: ModelInfo
     sizes: tuple[Size, ...]
@@ -236,22 +276,47 @@ class ModelSpec(_Frozen):
         pairs = [(s.width, s.height) for s in self.sizes]
         if len(set(pairs)) != len(pairs):
             problems.append("a size is listed twice")
-        if self.size(self.model.default_size["width"], self.model.default_size["height"]) is None:
+        default = self.model.default_size
+        if default is not None and self.size(default["width"], default["height"]) is None:
             problems.append("the default size is not a listed size")
+        if ("width" in self.parameters) != bool(self.sizes):
+            problems.append("a model takes width and height exactly when it lists sizes")
         wires = [p.wire for p in self.parameters.values()]
         if len(set(wires)) != len(wires):
             problems.append("two parameters share a wire path")
         for p in self.parameters.values():
             if p.default is not None and (why := p.violation(p.default)):
                 problems.append(f"{p.name}: default {why}")
-            for other in (p.paired_with, p.same_length_as, *(p.requires or {})):
+            for other in (p.paired_with, p.same_length_as, *(p.requires or {}), *p.excludes):
                 if other is not None and other not in self.parameters:
                     problems.append(f"{p.name}: refers to unknown parameter {other}")
+            if not (p.source or self.model.source).startswith(_LABELS):
+                problems.append(f"{p.name}: its source is not labelled {', '.join(_LABELS)}")
+        if not self.model.price_source.startswith(_LABELS):
+            problems.append(f"the price source is not labelled {', '.join(_LABELS)}")
         if self.model.id not in (self.parameters["model"].values or {}):
             problems.append("the model id is not the model parameter's value")
         if problems:
-            raise ValueError("spec.toml is inconsistent: " + "; ".join(problems))
+            raise ValueError(f"the spec of {self.model.id} is inconsistent: " + "; ".join(problems))
         return self
+
+    def price(self, values: Mapping[str, object]) -> float:
+        """What one image costs with these values (the rendering speed may change it), in USD."""
+        speed = values.get("renderingSpeed") if "renderingSpeed" in self.parameters else None
+        if self.model.prices and isinstance(speed, str) and speed in self.model.prices:
+            return self.model.prices[speed]
+        return self.model.price_per_image
+
+    def quote(self, values: Mapping[str, object]) -> float:
+        """What a call with these values costs before it runs, in USD."""
+        count = values.get(
+            "numberResults", self.parameters["numberResults"].default if "numberResults" in self.parameters else 1
+        )
+        return round(self.price(values) * int(cast(int, count or 1)), 6)
+
+    @property
+    def takes_size(self) -> bool:
+        return bool(self.sizes)
 
     @functools.cached_property
     def _by_dimensions(self) -> dict[tuple[int, int], Size]:
@@ -267,10 +332,10 @@ class ModelSpec(_Frozen):
         return self._by_dimensions.get((width, height))
 
     @property
-    def default_size(self) -> Size:
-        size = self.size(self.model.default_size["width"], self.model.default_size["height"])
-        assert size is not None  # checked at load
-        return size
+    def default_size(self) -> Size | None:
+        """The size used when a call gives none, if the model has one."""
+        default = self.model.default_size
+        return self.size(default["width"], default["height"]) if default is not None else None
 
     @property
     def exposed(self) -> list[Parameter]:
@@ -299,6 +364,9 @@ class ModelSpec(_Frozen):
             for other, wanted in (p.requires or {}).items():
                 if present and self.effective(values, other) != wanted:
                     found.append(Violation((p.name, other), f"{p.name} only applies when {other} is {wanted}"))
+            for other in p.excludes:
+                if present and other in values:
+                    found.append(Violation((p.name, other), f"{p.name} cannot be used together with {other}"))
         width, height = values.get("width"), values.get("height")
         if isinstance(width, int) and isinstance(height, int) and self.size(width, height) is None:
             found.append(Violation(("width", "height"), f"{width}x{height} is not a supported size"))
@@ -320,8 +388,44 @@ class ModelSpec(_Frozen):
         return []
 
 
+SPEC_FILES = (
+    "ideogram-3.0",
+    "ideogram-3.0-remix",
+    "ideogram-3.0-edit",
+    "ideogram-3.0-reframe",
+    "ideogram-3.0-replace-background",
+)
+"""The spec files shipped with the package, one per model."""
+BASE_MODEL = "ideogram:4@1"
+
+
 @functools.cache
-def load_spec() -> ModelSpec:
-    """The spec shipped with the package, parsed and checked once per process."""
-    text = resources.files("ideogram_mcp").joinpath("specs", "ideogram-3.0.toml").read_text(encoding="utf-8")
-    return ModelSpec.model_validate(tomllib.loads(text))
+def load_specs() -> dict[str, ModelSpec]:
+    """Every model's spec by model id, parsed and checked once per process."""
+    specs = [ModelSpec.model_validate(_raw(name)) for name in SPEC_FILES]
+    return {spec.model.id: spec for spec in specs}
+
+
+def load_spec(model_id: str = BASE_MODEL) -> ModelSpec:
+    """One model's spec (Ideogram 3.0 text to image unless another is named)."""
+    return load_specs()[model_id]
+
+
+def _raw(name: str) -> dict[str, Any]:
+    """A spec file's data, laid over its base spec's when it names one."""
+    text = resources.files("ideogram_mcp").joinpath("specs", f"{name}.toml").read_text(encoding="utf-8")
+    data = tomllib.loads(text)
+    base_name = data.pop("base", None)
+    if base_name is None:
+        return data
+    base = _raw(str(base_name))
+    # ``drop`` names base parameters this model does not take, and ``model.<field>`` base model facts it lacks.
+    dropped = set(cast(list[str], data.pop("drop", [])))
+    inherited = {k: v for k, v in cast(dict[str, dict[str, Any]], base["parameters"]).items() if k not in dropped}
+    changed = cast(dict[str, dict[str, Any]], data.pop("parameters", {}))
+    # The model's own parameters (its image inputs) come first, as agents read a schema from the top.
+    parameters = {k: v for k, v in changed.items() if k not in inherited}
+    parameters |= {k: {**v, **changed.get(k, {})} for k, v in inherited.items()}
+    model = {k: v for k, v in cast(dict[str, Any], base["model"]).items() if f"model.{k}" not in dropped}
+    model |= cast(dict[str, Any], data.pop("model", {}))
+    return {"sizes": base.get("sizes", []), **data, "model": model, "parameters": parameters}

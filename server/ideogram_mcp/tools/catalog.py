@@ -72,7 +72,9 @@ async def list_sizes(ctx: Context, params: types.CallToolRequestParams) -> types
             )
         chosen = [s for s in chosen if s.ratio == wanted]
     output = ListSizesOutput(
-        sizes=[SizeEntry.of(s) for s in chosen], count=len(chosen), default=SizeEntry.of(spec.default_size)
+        sizes=[SizeEntry.of(s) for s in chosen],
+        count=len(chosen),
+        default=SizeEntry.of(spec.default_size) if spec.default_size is not None else None,
     )
     by_ratio: dict[str, list[str]] = {}
     for s in chosen:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,12 +20,13 @@ import anyio.to_thread
 import mcp_types as types
 from pydantic import Field
 
-from ideogram_mcp import arguments, files, journal, previews
+from ideogram_mcp import arguments, files, journal, masks, previews
 from ideogram_mcp.journal import Entry, OverBudgetError
 from ideogram_mcp.runware import errors
 from ideogram_mcp.runware.delivery import Snapshot
+from ideogram_mcp.schemas import image_tool_input
 from ideogram_mcp.settings import redact
-from ideogram_mcp.specs import ModelSpec
+from ideogram_mcp.specs import ModelSpec, load_specs
 from ideogram_mcp.tools import AppState, Context, ToolEntry, announce_new_images, owner, places, results, spending
 from ideogram_mcp.tools.results import GeneratedImage, GenerateImageOutput
 
@@ -40,6 +41,14 @@ NOT_CONFIGURED = (
 )
 
 
+Prepare = Callable[
+    [Context, arguments.Generation, Mapping[arguments.LocalInput, files.LocalImage], bool],
+    Awaitable[arguments.Generation | list[arguments.Problem]],
+]
+"""A tool's last step before its task is built, given the local images read; ``True`` when it may send
+requests (after approval), ``False`` before (dry runs, and to find problems before anything is sent)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
     """One call's work: which tool and model, the checked arguments, and what it costs."""
@@ -47,15 +56,63 @@ class Job:
     tool: str
     spec: ModelSpec
     generation: arguments.Generation
+    prepare: Prepare | None = None
 
     @property
     def quote(self) -> float:
-        return round(self.spec.model.price_per_image * self.generation.count, 6)
+        return self.spec.quote(self.generation.values)
 
     @property
     def what(self) -> str:
         n = self.generation.count
         return f"make {n} image{'s' if n != 1 else ''} with {self.spec.model.name}"
+
+
+_PAID = types.ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
+
+
+def image_tool(
+    spec: ModelSpec,
+    name: str,
+    title: str,
+    description: str,
+    *,
+    extra: Mapping[str, Mapping[str, Any]] | None = None,
+    full: bool = True,
+) -> types.Tool:
+    """An image tool as ``tools/list`` shows it: its input schema from the model's spec, the shared output."""
+    return types.Tool(
+        name=name,
+        title=title,
+        description=description,
+        input_schema=image_tool_input(spec, extra, full=full),
+        output_schema=results.output_schema(GenerateImageOutput, described=results.IMAGES_DESCRIBED),
+        annotations=_PAID,
+    )
+
+
+async def run(
+    ctx: Context,
+    params: types.CallToolRequestParams,
+    spec: ModelSpec,
+    *,
+    own: frozenset[str] = frozenset(),
+    supplied: frozenset[str] = frozenset(),
+    problems: Sequence[arguments.Problem] = (),
+    prepare: Prepare | None = None,
+) -> types.CallToolResult | types.InputRequiredResult:
+    """Check an image tool's arguments against its model's spec, then ``start`` the job.
+
+    ``own`` are the tool's own arguments, checked by the tool (``problems`` holds what it found);
+    ``supplied`` are required parameters the tool's ``prepare`` fills in.
+    """
+    try:
+        generation = arguments.parse(spec, params.arguments or {}, supplied=supplied, own=own)
+    except arguments.InvalidArgumentsError as exc:
+        return results.invalid([*problems, *exc.problems])
+    if problems:
+        return results.invalid(problems)
+    return await start(ctx, params, Job(params.name, spec, generation, prepare))
 
 
 async def start(
@@ -72,6 +129,12 @@ async def start(
         read = await files.read_all([item.text for item in local], where, service)
     except files.LocalInputError as exc:
         return results.invalid([arguments.Problem(local[i].argument, f"{reason}.") for i, reason in exc.problems])
+    read_by_item = dict(zip(local, read, strict=True))
+    if job.prepare is not None:
+        prepared = await job.prepare(ctx, generation, read_by_item, False)
+        if isinstance(prepared, list):
+            return results.invalid(prepared)
+        generation = prepared
     server_values = {"webhookURL": settings.webhook_url, "uploadEndpoint": settings.upload_endpoint}
     if generation.dry_run:
         shown = {
@@ -95,7 +158,12 @@ async def start(
         )
     deadline = time.monotonic() + settings.wait_seconds
     try:
-        generation = await _uploaded(state, generation, read, deadline)
+        if job.prepare is not None:
+            prepared = await job.prepare(ctx, job.generation, read_by_item, True)
+            if isinstance(prepared, list):
+                return results.invalid(prepared)
+            generation = prepared
+        generation = await _uploaded(state, generation, read_by_item, deadline)
     except errors.RunwareError as exc:
         return _failed(state, exc, None)
     task = generation.to_task(job.spec, server_values)
@@ -184,17 +252,21 @@ async def finish(
 
 
 async def _uploaded(
-    state: AppState, generation: arguments.Generation, read: Sequence[files.LocalImage], deadline: float
+    state: AppState,
+    generation: arguments.Generation,
+    read: Mapping[arguments.LocalInput, files.LocalImage],
+    deadline: float,
 ) -> arguments.Generation:
     """These arguments with every local file replaced by the image UUID Runware holds it under."""
     delivery = state.delivery
     assert delivery is not None
     uuids: dict[arguments.LocalInput, str] = {}
-    for item, image in zip(generation.local_inputs, read, strict=True):
+    for item in generation.local_inputs:
+        image = read[item]
         if image.image_uuid is None:
             digest = image.sha256
             if digest not in state.uploads:
-                state.uploads[digest] = await delivery.upload(image.data_uri, deadline)
+                state.uploads[digest], _ = await delivery.upload(image.data_uri, deadline)
                 logger.info("uploaded %s as a Runware image", image.path.name)
             uuids[item] = state.uploads[digest]
         else:
@@ -246,6 +318,7 @@ async def _keep(
             "seed": image.seed,
             "cost": image.cost,
             "NSFWContent": image.nsfw_content,
+            **_measured(entry, outcome.data),
             "format": outcome.format.name
             if outcome.format
             else files.image_format(str(entry.task.get("outputFormat", "JPG"))).name,
@@ -255,6 +328,14 @@ async def _keep(
         for image, outcome in zip(arrived, kept, strict=True)
     ]
     return records, [outcome.data for outcome in kept]
+
+
+def _measured(entry: Entry, data: bytes | None) -> dict[str, int]:
+    """The image's size: read from its bytes when they were fetched, else the size the task asked for."""
+    size = masks.size_of(data) if data is not None else None
+    if size is None and isinstance(entry.task.get("width"), int) and isinstance(entry.task.get("height"), int):
+        size = (entry.task["width"], entry.task["height"])
+    return {"width": size[0], "height": size[1]} if size is not None else {}
 
 
 async def _read(path: object) -> bytes | None:
@@ -267,7 +348,7 @@ async def _read(path: object) -> bytes | None:
 
 
 def _image(entry: Entry, record: Mapping[str, Any]) -> GeneratedImage:
-    width, height = entry.task.get("width"), entry.task.get("height")
+    width, height = record.get("width", entry.task.get("width")), record.get("height", entry.task.get("height"))
     return GeneratedImage(
         image_uuid=str(record["imageUUID"]),
         image_url=str(record["imageURL"]),
@@ -299,7 +380,8 @@ def _previews(data: Sequence[bytes | None]) -> list[previews.Preview]:
 
 
 def _headline(entry: Entry, output: GenerateImageOutput) -> str:
-    name = "Ideogram 3.0" if entry.model.startswith("ideogram:") else entry.model
+    known = load_specs().get(entry.model)
+    name = known.model.name if known is not None else entry.model
     cost = f", ${output.total_cost:.2f}" if output.total_cost is not None else ""
     size = f"{output.images[0].width}x{output.images[0].height} " if output.images and output.images[0].width else ""
     fmt = f"{size}{output.images[0].format}" if output.images else ""
@@ -428,9 +510,8 @@ def get_generation_entry() -> ToolEntry:
         name="get_generation",
         title="Get a generation",
         description=(
-            "Fetch the images of a generation started earlier (a result with status pending, or one from an "
-            "earlier session): waits up to `wait` seconds for the rest, saves and previews them. Never starts a "
-            "new generation and never charges."
+            "Fetch a generation started earlier (status pending, or an earlier session's): waits up to `wait` "
+            "seconds for the rest, then saves and previews them. Never starts one, never charges."
         ),
         input_schema={
             "type": "object",
@@ -442,7 +523,7 @@ def get_generation_entry() -> ToolEntry:
             "required": ["taskUUID"],
             "additionalProperties": False,
         },
-        output_schema=results.output_schema(GenerateImageOutput),
+        output_schema=results.output_schema(GenerateImageOutput, described=results.IMAGES_DESCRIBED),
         annotations=types.ToolAnnotations(
             read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
         ),

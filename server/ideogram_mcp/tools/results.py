@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import mcp_types as types
 from pydantic import BaseModel, ConfigDict, Field
@@ -51,8 +52,7 @@ class GenerateImageOutput(Output):
     """What a generation made, or (pending) what it has made so far."""
 
     status: Literal["done", "pending", "dry_run"] = Field(
-        description="done: every image finished or failed. pending: still rendering; call get_generation with "
-        "taskUUID. dry_run: nothing was sent."
+        description="done; pending: still rendering, call get_generation with taskUUID; dry_run: nothing sent."
     )
     model: str = Field(description="Runware model id used.")
     task_uuid: str = Field(serialization_alias="taskUUID", description="Id of the Runware task.")
@@ -87,7 +87,7 @@ class ListSizesOutput(Output):
 
     sizes: list[SizeEntry]
     count: int
-    default: SizeEntry = Field(description="Size used when no size or aspectRatio is given.")
+    default: SizeEntry | None = Field(default=None, description="Size used when no size or aspectRatio is given.")
 
 
 class NamedValue(Output):
@@ -145,9 +145,61 @@ def images(
     return ok(output, "\n".join(lines), [*pictures, *links])
 
 
-def output_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The JSON Schema a tool publishes for its structured output."""
-    return model.model_json_schema(by_alias=True, mode="serialization")
+def output_schema(model: type[BaseModel], *, described: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The JSON Schema a tool publishes for its structured output, without what a model pays for twice.
+
+    Pydantic's ``title`` keys repeat the property names; optional fields are never sent as null
+    (results leave out what is absent), so ``anyOf [T, null]`` with a null default is just ``T``; and
+    only the properties in ``described`` keep their descriptions (the result's text says the rest).
+    """
+    schema = model.model_json_schema(by_alias=True, mode="serialization")
+    definitions = cast(dict[str, Any], schema.pop("$defs", {}))
+    text = json.dumps(schema)
+    once = {name: body for name, body in definitions.items() if text.count(f'"#/$defs/{name}"') == 1}
+    if kept := {name: body for name, body in definitions.items() if name not in once}:
+        schema["$defs"] = kept
+    return cast(dict[str, Any], _compact(_inlined(schema, once), described, keep=False))
+
+
+def _inlined(node: object, definitions: Mapping[str, Any]) -> object:
+    """A schema with each ``$ref`` to one of ``definitions`` replaced by the definition itself."""
+    if isinstance(node, list):
+        return [_inlined(item, definitions) for item in cast(list[object], node)]
+    if not isinstance(node, dict):
+        return node
+    fields = cast(dict[str, object], node)
+    reference = fields.get("$ref")
+    name = reference.removeprefix("#/$defs/") if isinstance(reference, str) else ""
+    if name in definitions:
+        return _inlined(definitions[name], definitions)
+    return {k: _inlined(v, definitions) for k, v in fields.items()}
+
+
+IMAGES_DESCRIBED = frozenset({"status"})
+"""The output properties of the image tools whose meaning an agent needs spelled out."""
+
+
+def _compact(node: object, described: frozenset[str], *, keep: bool) -> object:
+    if isinstance(node, list):
+        return [_compact(item, described, keep=False) for item in cast(list[object], node)]
+    if not isinstance(node, dict):
+        return node
+    fields: dict[str, object] = {}
+    for key, value in cast(dict[str, object], node).items():
+        if key == "title" or (key == "description" and not keep):
+            continue
+        if key == "properties" and isinstance(value, dict):
+            props = cast(dict[str, object], value)
+            fields[key] = {name: _compact(v, described, keep=name in described) for name, v in props.items()}
+        else:
+            fields[key] = _compact(value, described, keep=False)
+    options = fields.get("anyOf")  # T or null, null by default, is sent as T or left out
+    if isinstance(options, list) and fields.get("default", ...) is None:
+        kept = [o for o in cast(list[object], options) if o != {"type": "null"}]
+        if len(kept) == 1 and isinstance(kept[0], dict):
+            plain = {k: v for k, v in fields.items() if k not in ("anyOf", "default")}
+            fields = plain | cast(dict[str, object], kept[0])
+    return fields
 
 
 def ok(output: BaseModel, text: str, extra: list[types.ContentBlock] | None = None) -> types.CallToolResult:

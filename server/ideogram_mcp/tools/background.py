@@ -1,0 +1,26 @@
+"""``replace_background``: the subject kept, a new background painted, with Ideogram 3.0 Replace Background."""
+
+from __future__ import annotations
+
+import mcp_types as types
+
+from ideogram_mcp.specs import ModelSpec
+from ideogram_mcp.tools import Context, ToolEntry, generations
+
+
+def entry(spec: ModelSpec) -> ToolEntry:
+    """The replace_background tool for Ideogram 3.0 Replace Background's spec."""
+    tool = generations.image_tool(
+        spec,
+        "replace_background",
+        "Replace the background (Ideogram 3.0)",
+        "Keep an image's subject (a product, a person) and paint the new background positivePrompt describes.",
+        full=False,
+    )
+
+    async def replace_background(
+        ctx: Context, params: types.CallToolRequestParams
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        return await generations.run(ctx, params, spec)
+
+    return ToolEntry(tool, replace_background)

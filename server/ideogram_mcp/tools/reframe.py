@@ -1,0 +1,27 @@
+"""``reframe_image``: an image extended to a new shape, with Ideogram 3.0 Reframe."""
+
+from __future__ import annotations
+
+import mcp_types as types
+
+from ideogram_mcp.specs import ModelSpec
+from ideogram_mcp.tools import Context, ToolEntry, generations
+
+
+def entry(spec: ModelSpec) -> ToolEntry:
+    """The reframe_image tool for Ideogram 3.0 Reframe's spec."""
+    tool = generations.image_tool(
+        spec,
+        "reframe_image",
+        "Reframe an image (Ideogram 3.0)",
+        "Extend an image to a new shape (aspectRatio or a listed width+height), e.g. a square post into a 9:16 "
+        "story; the new space is painted to match. No prompt.",
+        full=False,
+    )
+
+    async def reframe_image(
+        ctx: Context, params: types.CallToolRequestParams
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        return await generations.run(ctx, params, spec)
+
+    return ToolEntry(tool, reframe_image)

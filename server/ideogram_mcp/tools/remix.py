@@ -1,0 +1,27 @@
+"""``remix_image``: a new image from a source image and a prompt, with Ideogram 3.0 Remix."""
+
+from __future__ import annotations
+
+import mcp_types as types
+
+from ideogram_mcp.specs import ModelSpec
+from ideogram_mcp.tools import Context, ToolEntry, generations
+
+
+def entry(spec: ModelSpec) -> ToolEntry:
+    """The remix_image tool for Ideogram 3.0 Remix's spec."""
+    tool = generations.image_tool(
+        spec,
+        "remix_image",
+        "Remix an image (Ideogram 3.0)",
+        "New images from a source image and a prompt: a new style or wording on the same idea; remixStrength "
+        "sets how far from the source. Other settings as in generate_image.",
+        full=False,
+    )
+
+    async def remix_image(
+        ctx: Context, params: types.CallToolRequestParams
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        return await generations.run(ctx, params, spec)
+
+    return ToolEntry(tool, remix_image)
