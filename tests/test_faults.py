@@ -280,3 +280,87 @@ async def test_many_generations_in_flight_share_their_polls(
     polls = [tasks for tasks in emulator.requests if tasks[0]["taskType"] == "getResponse"]
     assert max(len(tasks) for tasks in polls) >= 4, "tasks in flight together are polled in one request"
     assert len(polls) < len(sent(emulator, "getResponse"))
+
+
+@pytest.mark.parametrize("on", ["imageInference", "getResponse"])
+async def test_an_answer_that_cannot_be_decoded_is_a_broken_exchange_not_a_crash(
+    on: str, emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    emulator.faults.append(Fault.mangle(lambda body: "this is not gzip", on=on, headers={"Content-Encoding": "gzip"}))
+    async with over_http() as mcp:
+        with anyio.fail_after(30):
+            result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+        assert not result.is_error, text(result)
+        assert data(result)["status"] == "done"
+        charged_once_and_delivered(emulator, result)
+        with anyio.fail_after(30):
+            again = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+    assert not again.is_error, "the server (and its poll loop) still serves"
+
+
+async def test_an_image_url_the_downloader_cannot_parse_is_a_failure_never_a_success(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    def bad_port(body: dict[str, Any]) -> object:
+        return {"data": [item | {"imageURL": "http://im.runware.ai:abc/x.jpg"} for item in body.get("data", [])]}
+
+    emulator.faults.extend(Fault.mangle(bad_port, on="getResponse") for _ in range(20))
+    async with over_http() as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+    assert error_of(result)["kind"] == "failed"
+    assert "gave no usable URL" in text(result)
+
+
+async def test_when_every_image_fails_the_call_says_so_at_once(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    emulator.failing = {0, 1}
+    async with over_http() as mcp:
+        with anyio.fail_after(10):
+            result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert error_of(result)["kind"] == "failed"
+    assert text(result).startswith("All 2 requested image(s) failed: inferenceError: Image 1 failed to render.")
+    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("failed", 0)
+
+
+async def test_a_refused_poll_keeps_the_paid_task_pending_and_fetchable(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    emulator.faults.append(Fault.error(401, "invalidApiKey", "Invalid API key.", "apiKey", on="getResponse"))
+    async with over_http() as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+        listed = data(await mcp.call_tool("list_generations", {}))
+        fetched = await mcp.call_tool("get_generation", {"taskUUID": listed["generations"][0]["taskUUID"]})
+    assert result.is_error
+    assert (error_of(result)["mayHaveBeenCharged"], error_of(result)["retryable"]) == (True, False)
+    assert "do not start it again" in text(result)
+    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("pending", 0.06)
+    assert data(fetched)["status"] == "done"
+    charged_once_and_delivered(emulator, fetched)
+
+
+async def test_a_finished_task_with_a_failed_image_is_fetched_again_unchanged(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    emulator.failing = {1}
+    async with over_http() as mcp:
+        first = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
+        again = await mcp.call_tool("get_generation", {"taskUUID": data(first)["taskUUID"]})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert data(again) == data(first)
+    assert data(again)["status"] == "done"
+    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("done", 0.06)
+
+
+async def test_a_hanging_runware_never_keeps_the_call_past_its_wait(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    emulator.faults.extend(Fault.hang(on="imageInference") for _ in range(10))
+    async with over_http(wait_seconds=2.0, runware_timeout=1.5) as mcp:
+        started = anyio.current_time()
+        with anyio.fail_after(10):
+            result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+        took = anyio.current_time() - started
+    assert data(result)["status"] == "pending", "it may have reached Runware: pending, never 'try again'"
+    assert took < 2.0 + 1.0, f"the call took {took:.1f} s against a wait of 2 s"

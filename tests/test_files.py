@@ -65,6 +65,10 @@ def test_readable_folders_are_the_roots_the_output_folder_and_the_allowed_ones(t
         ('quote"s', None),
         ("", None),
         ("x" * 101, None),
+        ("NUL", None),
+        ("con.png", None),
+        ("COM1", None),
+        ("console", "console"),
     ],
 )
 def test_a_file_name_is_a_name_never_a_path(given: str, kept: str | None) -> None:
@@ -304,6 +308,9 @@ def test_saved_images_are_listed_newest_first_and_only_ours(tmp_path: Path) -> N
     (tmp_path / "stranger.json").write_text('{"file": "stranger.png"}')
     orphan = files.write_sidecar(tmp_path / "gone.png", {"file": "gone.png", "created": "2026-11-25T13:00:00"})
     assert orphan.exists()
+    files.write_sidecar(tmp_path / "evil1.png", {"file": "../img0.png", "created": "2026-11-25T14:00:00"})
+    files.write_sidecar(tmp_path / "evil2.png", {"file": "", "created": "2026-11-25T14:00:00"})
+    files.write_sidecar(tmp_path / "evil3.png", {"file": 7, "created": "2026-11-25T14:00:00"})
     assert [s.path.name for s in files.saved_images(tmp_path)] == ["img1.png", "img2.png", "img0.png"]
     data, found = files.read_saved((tmp_path / "img1.png").as_uri(), tmp_path)
     assert (data, found.mime_type) == (png(), "image/png")

@@ -55,8 +55,10 @@ async def test_spend_counts_costs_once_known_and_quotes_while_pending(tmp_path: 
     await _record(book, "failed", 0.06)
     await book.update("failed", state="failed", images=[], errors=["x"], cost=None)
     await _record(book, "someone else's", 5.0, owner="other")
+    await _record(book, "no cost reported", 0.06)
+    await book.update("no cost reported", state="done", images=[{"imageUUID": "i"}], errors=[], cost=None)
     spend = await book.spend("")
-    assert (spend.today, spend.total) == (0.36, 0.36)
+    assert (spend.today, spend.total) == (0.42, 0.42), "a finished task without a reported cost counts its quote"
     assert [e.task_uuid for e in await book.recent("", 10, "pending")] == ["pending"]
     assert await book.get("someone else's", "") is None
 

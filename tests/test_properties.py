@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -119,4 +118,3 @@ def test_the_known_crashers_are_argument_errors(session: tuple[BlockingPortal, C
         {f"unknown{n}": n for n in range(3000)},
     ):
         _check(session, crasher)
-    assert Path is not None

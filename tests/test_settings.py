@@ -25,3 +25,23 @@ def test_file_settings_default_to_saving_and_previews_with_no_extra_folders(monk
     monkeypatch.setenv("IDEOGRAM_MCP_OUTPUT_DIR", "  ")
     settings = Settings()
     assert (settings.output_dir, settings.allowed_dirs, settings.save, settings.preview) == (None, (), True, True)
+
+
+def test_generic_variable_names_set_for_other_tools_never_configure_this_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in {
+        "WEBHOOK_URL": "http://attacker.example/hook",
+        "UPLOAD_ENDPOINT": "http://attacker.example/put",
+        "OUTPUT_DIR": "/tmp/elsewhere",
+        "SAVE": "false",
+        "OFFLINE": "true",
+        "DAILY_BUDGET": "1000",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert (settings.webhook_url, settings.upload_endpoint, settings.output_dir) == (None, None, None)
+    assert (settings.save, settings.offline, settings.daily_budget) == (True, False, None)
+    monkeypatch.setenv("IDEOGRAM_MCP_WEBHOOK_URL", "https://hooks.example/mine")
+    monkeypatch.setenv("RUNWARE_TIMEOUT", "7")
+    assert (Settings().webhook_url, Settings().runware_timeout) == ("https://hooks.example/mine", 7.0)

@@ -183,7 +183,10 @@ async def test_generate_image_reports_progress_to_clients_that_ask(mcp: Client) 
         seen.append((progress, total, message))
 
     await mcp.call_tool("generate_image", {"prompt": "x", "numberResults": 2}, progress_callback=on_progress)
-    assert seen[0] == (0, 2, "Sending the task (make 2 images with Ideogram 3.0)")
+    assert [message for _, _, message in seen[:2]] == [
+        "Preparing the task (make 2 images with Ideogram 3.0)",
+        "Sending the task (make 2 images with Ideogram 3.0)",
+    ]
     message = seen[-1][2]
     assert message is not None
     assert message.startswith("2 of 2 ready, ")

@@ -110,25 +110,21 @@ async def _serve_emulator(host: str, port: int, api_key: str | None, render_seco
         await anyio.sleep_forever()
 
 
-class _Redact(logging.Filter):
-    """Keeps the API key out of every log line, whatever a library puts in its message."""
+class _Redacting(logging.Formatter):
+    """Keeps the API key out of every log line, tracebacks included, whatever a library puts in them."""
 
     def __init__(self, secret: SecretStr | None) -> None:
-        super().__init__()
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
         self._secret = secret
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if (cleaned := redact(message, self._secret)) != message:
-            record.msg, record.args = cleaned, None
-        return True
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record), self._secret)
 
 
 def _configure_logging(settings: Settings) -> None:
     # stderr only: on stdio, stdout carries the protocol.
     handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(_Redact(settings.runware_api_key))
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_Redacting(settings.runware_api_key))
     logging.basicConfig(level=settings.log_level.upper(), handlers=[handler], force=True)
     for noisy in ("httpx2", "httpcore", "mcp", "uvicorn"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))

@@ -40,6 +40,7 @@ MAX_DOWNLOAD = 50 * 1024 * 1024
 MAX_INPUT = 10 * 1024 * 1024
 """Largest local image read as an input (Ideogram's own limit)."""
 MAX_NAME = 100
+_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{n}" for n in range(10)), *(f"LPT{n}" for n in range(10))}
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,9 @@ class Places:
     output: Path
     source: Literal["setting", "root", "default"]
     readable: tuple[Path, ...]
+    """The folders local inputs may come from, symlinks resolved."""
+    named: tuple[Path, ...] = ()
+    """The same folders as they were named (absolute, normalised, links not followed)."""
 
 
 def places(output_dir: Path | None, roots: Sequence[str], allowed: Sequence[Path]) -> Places:
@@ -111,9 +115,10 @@ def places(output_dir: Path | None, roots: Sequence[str], allowed: Sequence[Path
         output, source = root_dirs[0] / OUTPUT_SUBFOLDER, "root"
     else:
         output, source = default_output_dir(), "default"
-    output = output.resolve()
-    readable = dict.fromkeys(p.expanduser().resolve() for p in (*root_dirs, output, *allowed))
-    return Places(output, source, tuple(readable))
+    folders = [p.expanduser() for p in (*root_dirs, output, *allowed)]
+    named = dict.fromkeys(Path(os.path.normpath(p.absolute())) for p in folders)
+    readable = dict.fromkeys(p.resolve() for p in folders)
+    return Places(output.resolve(), source, tuple(readable), tuple(named))
 
 
 def path_from_uri(uri: str) -> Path | None:
@@ -152,6 +157,8 @@ def check_file_name(text: str) -> tuple[str | None, str | None]:
         return None, f"{why}, not starting with '.'"
     if re.search(r'[<>:"|?*]', name):
         return None, f'{why} or any of < > : " | ? *'
+    if name.split(".")[0].strip().upper() in _RESERVED:
+        return None, f"{why}; {name.split('.')[0]} is a device name on Windows"
     stem, extension = os.path.splitext(name)
     if extension.lower() in {*_EXTENSIONS, ".json"} and stem:
         name = stem  # the server adds the extension of the format it saves
@@ -207,7 +214,7 @@ async def download(http: httpx2.AsyncClient, url: str, *, limit: int = MAX_DOWNL
                 if size > limit:
                     raise DownloadError(f"the image is larger than {limit // (1024 * 1024)} MB")
                 chunks.append(chunk)
-    except httpx2.HTTPError as exc:
+    except (httpx2.HTTPError, httpx2.InvalidURL, ValueError) as exc:
         raise DownloadError(f"the download failed ({type(exc).__name__})") from exc
     data = b"".join(chunks)
     found = sniff(data)
@@ -375,8 +382,11 @@ def saved_images(folder: Path) -> list[SavedImage]:
         recipe = read_sidecar(sidecar)
         if recipe is None:
             continue
-        image = sidecar.with_name(str(recipe.get("file", "")))
-        if image.parent != folder or not image.is_file():
+        name = recipe.get("file")
+        if not isinstance(name, str) or not name or name != Path(name).name:
+            continue  # a recipe naming no file, or a path: not one this server wrote
+        image = sidecar.with_name(name)
+        if not image.is_file():
             continue
         task = cast(dict[str, Any], recipe.get("task") if isinstance(recipe.get("task"), dict) else {})
         prompt = str(task.get("positivePrompt") or "")
@@ -499,13 +509,19 @@ def read_local(text: str, where: Places, service: str = "") -> LocalImage:
         raise ValueError("is a file: URI this server cannot read (only file:///absolute/path)")
     if not path.is_absolute():
         path = where.output / path
+    listed = ", ".join(str(f) for f in where.readable)
+    outside = ValueError(
+        f"is outside the folders this server may read ({listed}). Move the file into one of them, "
+        "or add its folder to IDEOGRAM_MCP_ALLOWED_DIRS in the server's environment"
+    )
+    # First by its name alone, so that nothing outside (a network share, a device) is even looked at;
+    # then again once symlinks are resolved, so that a link cannot lead out.
+    lexical = Path(os.path.normpath(path))
+    if not any(lexical.is_relative_to(folder) for folder in (*where.named, *where.readable)):
+        raise outside
     resolved = path.resolve()
     if not any(resolved.is_relative_to(folder) for folder in where.readable):
-        listed = ", ".join(str(f) for f in where.readable)
-        raise ValueError(
-            f"is outside the folders this server may read ({listed}). Move the file into one of them, "
-            "or add its folder to IDEOGRAM_MCP_ALLOWED_DIRS in the server's environment"
-        )
+        raise outside
     if not resolved.is_file():
         raise ValueError(f"no such file: {resolved}")
     size = resolved.stat().st_size

@@ -46,8 +46,12 @@ CREATE TABLE IF NOT EXISTS tasks (
 CREATE INDEX IF NOT EXISTS tasks_by_owner_and_time ON tasks (owner, created);
 """
 
-# What a task counts towards spending: its real cost once known, its quote while it may still be charged.
-_SPENT = "CASE WHEN state = 'pending' THEN MAX(quote, COALESCE(cost, 0)) ELSE COALESCE(cost, 0) END"
+# What a task counts towards spending: its real cost once known, its quote while it may still be charged
+# (or when a finished task's cost was never reported), nothing for a task that failed before any charge.
+_SPENT = (
+    "CASE WHEN state = 'pending' THEN MAX(quote, COALESCE(cost, 0))"
+    " WHEN state = 'done' THEN COALESCE(cost, quote) ELSE COALESCE(cost, 0) END"
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,55 +21,43 @@ def redact(text: str, secret: SecretStr | None) -> str:
 class Settings(BaseSettings):
     """What the server reads from its environment (MCP clients set it in their server config)."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    # Each setting is read from its own IDEOGRAM_MCP_ variable (the Runware ones from RUNWARE_API_KEY,
+    # RUNWARE_BASE_URL, RUNWARE_TIMEOUT) and from no other: a generic name set for another tool (WEBHOOK_URL,
+    # SAVE ...) must never configure this server. Environment names match in any case, so the Runware
+    # fields name their variables as aliases spelled like the fields.
+    model_config = SettingsConfigDict(extra="ignore", env_prefix="IDEOGRAM_MCP_")
 
-    runware_api_key: SecretStr | None = Field(default=None, validation_alias="RUNWARE_API_KEY")
+    runware_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("runware_api_key"))
     """Runware API key; without it generate_image explains how to get one or run offline."""
-    runware_base_url: str = Field(default=DEFAULT_BASE_URL, validation_alias="RUNWARE_BASE_URL")
+    runware_base_url: str = Field(default=DEFAULT_BASE_URL, validation_alias=AliasChoices("runware_base_url"))
     """The full URL that task arrays are POSTed to."""
-    runware_timeout: float = Field(default=30.0, gt=0, validation_alias="RUNWARE_TIMEOUT")
+    runware_timeout: float = Field(default=30.0, gt=0, validation_alias=AliasChoices("runware_timeout"))
     """Seconds one HTTP exchange with Runware may take, from connecting to the last byte."""
-    offline: bool = Field(default=False, validation_alias=AliasChoices("offline", "IDEOGRAM_MCP_OFFLINE"))
+    offline: bool = False
     """Serve from the built-in Runware emulator instead of Runware."""
-    log_level: str = Field(default="INFO", validation_alias="IDEOGRAM_MCP_LOG_LEVEL")
+    log_level: str = "INFO"
 
-    output_dir: Path | None = Field(
-        default=None, validation_alias=AliasChoices("output_dir", "IDEOGRAM_MCP_OUTPUT_DIR")
-    )
+    output_dir: Path | None = None
     """Where images are saved; without it, inside the client's first root, else a per-user folder."""
-    save: bool = Field(default=True, validation_alias=AliasChoices("save", "IDEOGRAM_MCP_SAVE"))
+    save: bool = True
     """Whether generated images are downloaded and saved (hosted deployments turn it off)."""
-    preview: bool = Field(default=True, validation_alias=AliasChoices("preview", "IDEOGRAM_MCP_PREVIEW"))
+    preview: bool = True
     """Whether results carry small previews by default (the ``preview`` argument overrides it)."""
-    wait_seconds: float = Field(
-        default=50.0, gt=0, validation_alias=AliasChoices("wait_seconds", "IDEOGRAM_MCP_WAIT_SECONDS")
-    )
+    wait_seconds: float = Field(default=50.0, gt=0)
     """How long a tool call waits for its images before answering ``pending`` (clients give up near 60 s)."""
-    data_dir: Path | None = Field(default=None, validation_alias=AliasChoices("data_dir", "IDEOGRAM_MCP_DATA_DIR"))
+    data_dir: Path | None = None
     """Where the task journal lives; without it, the per-user data folder."""
-    max_cost_per_call: float | None = Field(
-        default=None, ge=0, validation_alias=AliasChoices("max_cost_per_call", "IDEOGRAM_MCP_MAX_COST_PER_CALL")
-    )
+    max_cost_per_call: float | None = Field(default=None, ge=0)
     """Dollars one call may cost at most; a call quoted above it is refused before anything is sent."""
-    daily_budget: float | None = Field(
-        default=None, ge=0, validation_alias=AliasChoices("daily_budget", "IDEOGRAM_MCP_DAILY_BUDGET")
-    )
+    daily_budget: float | None = Field(default=None, ge=0)
     """Dollars all calls of a day (server's local time) may cost, counted from the journal."""
-    confirm_above: float = Field(
-        default=0.50, ge=0, validation_alias=AliasChoices("confirm_above", "IDEOGRAM_MCP_CONFIRM_ABOVE")
-    )
+    confirm_above: float = Field(default=0.50, ge=0)
     """Quotes above this are confirmed with the user first, when the client can ask."""
-    webhook_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("webhook_url", "IDEOGRAM_MCP_WEBHOOK_URL")
-    )
+    webhook_url: str | None = None
     """Where Runware also POSTs each finished image's result; the user's choice, never an agent's."""
-    upload_endpoint: str | None = Field(
-        default=None, validation_alias=AliasChoices("upload_endpoint", "IDEOGRAM_MCP_UPLOAD_ENDPOINT")
-    )
+    upload_endpoint: str | None = None
     """Where Runware also PUTs each finished image (e.g. a presigned bucket URL); the user's choice."""
-    allowed_dirs: Annotated[tuple[Path, ...], NoDecode] = Field(
-        default=(), validation_alias=AliasChoices("allowed_dirs", "IDEOGRAM_MCP_ALLOWED_DIRS")
-    )
+    allowed_dirs: Annotated[tuple[Path, ...], NoDecode] = ()
     """Folders, besides the client's roots and the output folder, that local input images may come from."""
 
     @field_validator("runware_api_key", mode="before")

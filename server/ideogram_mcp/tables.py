@@ -7,7 +7,7 @@ place; a test checks the README holds them verbatim.
 from __future__ import annotations
 
 from ideogram_mcp import files
-from ideogram_mcp.arguments import ASPECT_RATIO, FILE_NAME, OPTIONS
+from ideogram_mcp.arguments import ASPECT_RATIO, FILE_NAME, OPTIONS, PREVIEW
 from ideogram_mcp.specs import ModelSpec, Parameter, load_specs
 from ideogram_mcp.specs.spec import BASE_MODEL
 
@@ -87,7 +87,9 @@ def in_place(text: str) -> str:
 def _option_rule(name: str) -> str:
     if name == FILE_NAME:
         return f"a file name of at most {files.MAX_NAME} characters, no folders"
-    return "true or false (default: the server's IDEOGRAM_MCP_PREVIEW)"
+    if name == PREVIEW:
+        return "true or false (default: the server's IDEOGRAM_MCP_PREVIEW)"
+    return "true or false (default: false)"
 
 
 def _allowed(p: Parameter) -> str:

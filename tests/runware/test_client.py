@@ -177,3 +177,13 @@ async def test_a_trickled_answer_cannot_stretch_an_exchange_past_its_timeout() -
     async with RunwareClient(SecretStr(API_KEY), timeout=0.3, transport=transport) as client:
         with anyio.fail_after(2), pytest.raises(errors.RunwareTimeoutError, match=r"within 0\.3 s"):
             await client.send([task()])
+
+
+def test_connecting_gives_up_before_the_exchange_does_so_a_request_never_sent_is_told_apart() -> None:
+    for timeout in (2.0, 30.0, 120.0):
+        client = RunwareClient(SecretStr(API_KEY), timeout=timeout)
+        limits = client._http.timeout  # pyright: ignore[reportPrivateUsage]
+        assert limits.connect is not None
+        assert limits.pool is not None
+        assert limits.connect < timeout
+        assert limits.pool < timeout

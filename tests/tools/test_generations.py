@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, cast
 
 import httpx2
@@ -10,12 +12,13 @@ import mcp_types as types
 import pytest
 from mcp import Client
 from mcp.client.session import ClientRequestContext
+from PIL import Image
 
-from ideogram_mcp.emulator import Emulator
+from ideogram_mcp.emulator import Emulator, Fault
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 
-from ..conftest import error_of, text
+from ..conftest import API_KEY, error_of, text
 
 pytestmark = pytest.mark.anyio
 
@@ -201,3 +204,47 @@ async def test_an_unknown_task_is_an_error_naming_the_way_to_find_tasks(mcp: Cli
     assert error_of(result) == {"kind": "unknown_task"}
     assert "list_generations shows the recent ones" in text(result)
     assert emulator.requests == []
+
+
+async def test_an_over_budget_call_with_a_local_image_sends_nothing_at_all(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    reference = tmp_path / "out" / "style.png"
+    reference.parent.mkdir(parents=True)
+    Image.new("RGB", (32, 32), (1, 2, 3)).save(reference)
+    settings = {"output_dir": tmp_path / "out", "daily_budget": 0.05}
+    async with Client(server(make_settings, emulator, **settings)) as mcp:
+        result = await mcp.call_tool(
+            "generate_image", {"positivePrompt": PROMPT, "styleReferenceImages": ["style.png"]}
+        )
+    assert error_of(result)["kind"] == "over_budget"
+    assert emulator.requests == []
+
+
+async def test_the_key_never_reaches_the_journal_a_result_or_a_log_line(
+    make_settings: Callable[..., Settings], emulator: Emulator, data_dir: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from ideogram_mcp.cli import _configure_logging  # pyright: ignore[reportPrivateUsage]
+
+    settings = make_settings()
+    root = logging.getLogger()
+    kept = (root.level, list(root.handlers))
+    _configure_logging(settings.model_copy(update={"log_level": "DEBUG"}))
+    emulator.faults.append(Fault.error(402, "insufficientCredits", f"Key {API_KEY} has no credit."))
+    async with Client(server(make_settings, emulator)) as mcp:
+        refused = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+        listed = await mcp.call_tool("list_generations", {})
+        fetched = await mcp.call_tool("get_generation", {"taskUUID": data(listed)["generations"][0]["taskUUID"]})
+    try:
+        raise RuntimeError(f"a library echoing {API_KEY}")
+    except RuntimeError:
+        logging.getLogger("ideogram_mcp.test").exception("with a traceback")
+    logged = capfd.readouterr().err
+    root.setLevel(kept[0])
+    root.handlers[:] = kept[1]
+    for shown in (refused, listed, fetched):
+        assert API_KEY not in shown.model_dump_json()
+    assert "[redacted]" in text(refused)
+    assert API_KEY.encode() not in (data_dir / "journal.sqlite3").read_bytes()
+    assert "with a traceback" in logged
+    assert API_KEY not in logged

@@ -112,9 +112,14 @@ class Fault:
         return cls(on=on, after="hang")
 
     @classmethod
-    def mangle(cls, rewrite: Callable[[dict[str, Any]], object], on: str | None = None) -> Fault:
-        """Do the work (and charge it), then answer ``rewrite(answer)`` (a string is sent as it is)."""
-        return cls(on=on, after="mangle", rewrite=rewrite)
+    def mangle(
+        cls,
+        rewrite: Callable[[dict[str, Any]], object],
+        on: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Fault:
+        """Do the work (and charge it), then answer ``rewrite(answer)`` (a string as it is), with ``headers``."""
+        return cls(headers=dict(headers or {}), on=on, after="mangle", rewrite=rewrite)
 
     def applies_to(self, tasks: list[dict[str, Any]]) -> bool:
         return self.on is None or any(task.get("taskType") == self.on for task in tasks)
@@ -527,7 +532,7 @@ async def _misbehave(fault: Fault, body: dict[str, Any], response: Response) -> 
     if fault.after == "mangle" and fault.rewrite is not None:
         rewritten = fault.rewrite(body)
         raw = rewritten if isinstance(rewritten, str) else json.dumps(rewritten)
-        return Response(raw, response.status_code, media_type="application/json")
+        return Response(raw, response.status_code, dict(fault.headers), media_type="application/json")
     return _Dropped()
 
 

@@ -62,10 +62,13 @@ class RunwareClient:
         self.base_url = base_url
         self.timeout = timeout
         limits = httpx2.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS // 4)
-        # No retries inside the transport: ``delivery`` retries, within the call's deadline.
+        # No retries inside the transport: ``delivery`` retries, within the call's deadline. Connecting, and
+        # waiting for a pooled connection, time out well before the whole exchange does, so that a request
+        # that never left is told from one that may have reached Runware.
+        waiting = min(10.0, timeout / 2)
         self._http = httpx2.AsyncClient(
             transport=transport or httpx2.AsyncHTTPTransport(limits=limits),
-            timeout=httpx2.Timeout(timeout, connect=min(timeout, 10.0)),
+            timeout=httpx2.Timeout(timeout, connect=waiting, pool=waiting),
             headers={
                 "Authorization": f"Bearer {api_key.get_secret_value()}",
                 "User-Agent": f"ideogram-mcp/{__version__}",
@@ -81,28 +84,33 @@ class RunwareClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def send(self, tasks: Sequence[Mapping[str, Any]]) -> Reply:
-        """POST a task array and parse the answer; raise only when nothing usable came back.
+    async def send(
+        self, tasks: Sequence[Mapping[str, Any]], *, errors_ok: bool = False, within: float | None = None
+    ) -> Reply:
+        """POST a task array and parse the answer; raise when nothing usable came back.
 
-        The whole exchange, from connecting to the last byte, takes at most ``timeout`` seconds.
+        The whole exchange, from connecting to the last byte, takes at most ``timeout`` seconds, or
+        ``within`` when that is shorter. A 2xx answer holding only errors is returned with
+        ``errors_ok`` (polls, whose errors are per task), raised without it.
         """
         host = httpx2.URL(self.base_url).host
+        limit = self.timeout if within is None else max(0.001, min(self.timeout, within))
         try:
-            with anyio.fail_after(self.timeout):
+            with anyio.fail_after(limit):
                 response = await self._http.post(self.base_url, json=list(tasks))
         except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout, httpx2.UnsupportedProtocol) as exc:
             raise RunwareConnectionError(
                 f"could not reach Runware at {host} ({type(exc).__name__}); nothing was sent", sent=False
             ) from exc
         except (httpx2.TimeoutException, TimeoutError) as exc:
-            raise RunwareTimeoutError(f"Runware at {host} did not answer within {self.timeout:g} s") from exc
-        except httpx2.TransportError as exc:
+            raise RunwareTimeoutError(f"Runware at {host} did not answer within {limit:g} s") from exc
+        except httpx2.RequestError as exc:  # a broken connection, an undecodable body, too many redirects ...
             raise RunwareConnectionError(
-                f"the connection to Runware at {host} broke before its answer ({type(exc).__name__})", sent=True
+                f"the exchange with Runware at {host} broke before its answer ({type(exc).__name__})", sent=True
             ) from exc
         reply = _parse(response)
         logger.debug("runware answered %s with %d items, %d errors", reply.status, len(reply.data), len(reply.errors))
-        if reply.status >= 400 or (reply.errors and not reply.data):
+        if reply.status >= 400 or (reply.errors and not reply.data and not errors_ok):
             raise api_error(reply.status, reply.errors, retry_after=_retry_after(response))
         return reply
 

@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 MAX_BATCH = 100
 """Most getResponse tasks sent in one request."""
+LOST_AFTER = 20.0
+"""Seconds after sending before Runware's "no such task" is believed (it may lag behind its acknowledgement)."""
 UNUSABLE_POLLS = 2
 """Polls in a row that must answer with an unusable item before its image counts as failed."""
 KEEPALIVE = 8.0
@@ -84,11 +86,19 @@ class Snapshot:
     unusable_polls: int = 0
     """Polls in a row that answered with an item this client cannot use."""
     lost: RunwareError | None = None
-    """Set when Runware cannot say anything more of the task (unknown task, refused key ...)."""
+    """Set when Runware says it has no such task (never received, or its results expired)."""
+    blocked: RunwareError | None = None
+    """Set when Runware refuses to say how the task stands (a refused key ...); the task itself may be fine."""
 
     @property
     def done(self) -> bool:
+        """Whether every image finished or failed, or nothing more can be learnt."""
         return self.lost is not None or len(self.images) + len(self.failures) >= self.requested
+
+    @property
+    def settled(self) -> bool:
+        """Whether waiting longer can change nothing: done, or Runware will not say."""
+        return self.done or self.blocked is not None
 
     @property
     def cost(self) -> float | None:
@@ -104,6 +114,8 @@ class _Watch:
     snapshot: Snapshot
     started: float
     due: float
+    sent_at: float
+    """When the task was sent (Unix time): Runware may not know a task for a moment after acknowledging it."""
     changed: anyio.Event = field(default_factory=anyio.Event)
 
 
@@ -153,7 +165,7 @@ class Delivery:
             async for attempt in retrying(until):
                 with attempt:
                     try:
-                        reply = await self.client.send([task])
+                        reply = await self.client.send([task], within=until - time.monotonic())
                     except TaskConflictError:
                         logger.info("Runware already has task %s; fetching its results", task["taskUUID"])
                         return  # an earlier attempt got through: the task runs once, and is charged once
@@ -173,7 +185,8 @@ class Delivery:
         async for attempt in retrying(until):
             with attempt:
                 try:
-                    reply = await self.client.send([{"taskType": "imageUpload", "taskUUID": task_uuid, "image": image}])
+                    upload = {"taskType": "imageUpload", "taskUUID": task_uuid, "image": image}
+                    reply = await self.client.send([upload], within=until - time.monotonic())
                 except TaskConflictError:
                     task_uuid = str(uuid.uuid4())  # uploads cost nothing: a lost answer is simply asked again
                     raise RunwareResponseError("Runware stored the image, but its answer was lost") from None
@@ -184,17 +197,26 @@ class Delivery:
                 raise RunwareResponseError("Runware's answer to the upload named no image")
         raise AssertionError("unreachable: the retry policy re-raises")
 
-    async def wait(self, task_uuid: str, requested: int, until: float, on_change: OnChange | None = None) -> Snapshot:
+    async def wait(
+        self,
+        task_uuid: str,
+        requested: int,
+        until: float,
+        on_change: OnChange | None = None,
+        *,
+        sent_at: float | None = None,
+    ) -> Snapshot:
         """The task's snapshot once every image is finished or failed, or as it stands at the deadline.
 
         ``on_change`` hears every new state, and at least every few seconds while nothing changes.
+        ``sent_at`` (Unix time) is when the task was sent, for telling a task not yet known from a lost one.
         """
         now = time.monotonic()
-        watch = _Watch(Snapshot(task_uuid, requested), started=now, due=now)
+        watch = _Watch(Snapshot(task_uuid, requested), started=now, due=now, sent_at=sent_at or time.time())
         self._watches.setdefault(task_uuid, []).append(watch)
         self._wake.set()
         try:
-            while not watch.snapshot.done:
+            while not watch.snapshot.settled:
                 left = until - time.monotonic()
                 if left <= 0:
                     break
@@ -223,12 +245,17 @@ class Delivery:
                 continue
             uuids = list(self._watches)
             for start in range(0, len(uuids), MAX_BATCH):
-                await self._poll(uuids[start : start + MAX_BATCH])
+                batch = uuids[start : start + MAX_BATCH]
+                try:
+                    await self._poll(batch)
+                except Exception:  # the loop serves every waiting call: one strange answer must not end it
+                    logger.exception("a poll failed unexpectedly; asking again shortly")
+                    self._postpone(batch, None)
 
     async def _poll(self, uuids: Sequence[str]) -> None:
         polls = [{"taskType": "getResponse", "taskUUID": task_uuid} for task_uuid in uuids]
         try:
-            reply = await self.client.send(polls)
+            reply = await self.client.send(polls, errors_ok=True)
             items, errors = reply.data, reply.errors
         except RunwareAPIError as exc:
             if exc.retryable:
@@ -236,7 +263,7 @@ class Delivery:
                 return
             items, errors = (), exc.details
             if not any(detail.task_uuid for detail in errors):
-                self._lose(uuids, exc)  # a refused key or the like: no task can be followed any more
+                self._block(uuids, exc)  # a refused key or the like: the tasks may be fine, but cannot be followed
                 return
         except RunwareError as exc:
             self._postpone(uuids, exc)
@@ -244,21 +271,21 @@ class Delivery:
         now = time.monotonic()
         for task_uuid in uuids:
             for watch in self._watches.get(task_uuid, []):
-                _absorb(watch.snapshot, items, errors)
+                _absorb(watch.snapshot, items, errors, known_for=time.time() - watch.sent_at)
                 watch.due = now + self.schedule.interval(now - watch.started)
                 watch.changed.set()
 
-    def _postpone(self, uuids: Iterable[str], exc: RunwareError) -> None:
+    def _postpone(self, uuids: Iterable[str], exc: RunwareError | None) -> None:
         logger.info("a poll failed (%s); asking again shortly", type(exc).__name__)
         later = time.monotonic() + max(self.schedule.minimum * 2, getattr(exc, "retry_after", None) or 0.0)
         for task_uuid in uuids:
             for watch in self._watches.get(task_uuid, []):
                 watch.due = later
 
-    def _lose(self, uuids: Iterable[str], exc: RunwareError) -> None:
+    def _block(self, uuids: Iterable[str], exc: RunwareError) -> None:
         for task_uuid in uuids:
             for watch in self._watches.get(task_uuid, []):
-                watch.snapshot.lost = exc
+                watch.snapshot.blocked = exc
                 watch.changed.set()
 
     def _forget(self, task_uuid: str, watch: _Watch) -> None:
@@ -276,8 +303,17 @@ def _check_acknowledged(items: Sequence[Mapping[str, Any]], task_uuid: str) -> N
         raise RunwareResponseError("Runware answered about another task")
 
 
-def _absorb(snapshot: Snapshot, items: Sequence[Mapping[str, Any]], errors: Sequence[ErrorDetail]) -> None:
-    """Update a snapshot from one poll's answer, which holds the whole state of each task so far."""
+def _absorb(
+    snapshot: Snapshot,
+    items: Sequence[Mapping[str, Any]],
+    errors: Sequence[ErrorDetail],
+    *,
+    known_for: float = LOST_AFTER,
+) -> None:
+    """Update a snapshot from one poll's answer, which holds the whole state of each task so far.
+
+    ``known_for`` is how long ago the task was sent: "no such task" means lost only after ``LOST_AFTER``.
+    """
     known = {image.image_uuid for image in snapshot.images}
     failures: list[ErrorDetail] = []
     unusable: list[ErrorDetail] = []
@@ -300,11 +336,16 @@ def _absorb(snapshot: Snapshot, items: Sequence[Mapping[str, Any]], errors: Sequ
             snapshot.images.append(image)
             known.add(image.image_uuid)
     for detail in errors:
-        if detail.task_uuid == snapshot.task_uuid:
-            if detail.code == "taskFailedOrNotFound" and not snapshot.images:
-                snapshot.lost = NotFoundError(404, [detail])
-            else:
-                failures.append(detail)
+        if detail.task_uuid != snapshot.task_uuid:
+            continue
+        if detail.code != "taskFailedOrNotFound":
+            failures.append(detail)
+        elif known_for >= LOST_AFTER:
+            snapshot.lost = NotFoundError(404, [detail])
+            missing = snapshot.requested - len(snapshot.images)
+            if snapshot.images and missing:
+                note = f"Runware no longer knows this task; {missing} of its images never arrived"
+                failures += [ErrorDetail("taskFailedOrNotFound", note, task_uuid=snapshot.task_uuid)] * missing
     # A garbled item may be a passing fault: it fails the image only if the next poll garbles it too.
     snapshot.unusable_polls = snapshot.unusable_polls + 1 if unusable else 0
     if snapshot.unusable_polls >= UNUSABLE_POLLS:

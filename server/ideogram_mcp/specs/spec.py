@@ -209,6 +209,7 @@ def is_web_url(text: str) -> bool:
     """Whether ``text`` is an http(s) URL with a host (a malformed one, such as ``http://[``, is not)."""
     try:
         parts = urlsplit(text)
+        _ = parts.port  # raises for a port that is no number
     except ValueError:
         return False
     return parts.scheme in ("http", "https") and bool(parts.hostname)

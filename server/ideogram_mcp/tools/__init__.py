@@ -93,7 +93,8 @@ def owner(ctx: Context) -> str:
 async def places(ctx: Context) -> files.Places:
     """This connection's folders: where images are saved and which folders local inputs may come from."""
     settings = ctx.lifespan_context.settings
-    return files.places(settings.output_dir, await client_roots(ctx), settings.allowed_dirs)
+    roots = await client_roots(ctx)
+    return await anyio.to_thread.run_sync(files.places, settings.output_dir, roots, settings.allowed_dirs)
 
 
 async def announce_new_images(ctx: Context) -> None:

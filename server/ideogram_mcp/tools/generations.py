@@ -9,9 +9,10 @@ what it is. ``get_generation`` finishes a task started earlier; ``list_generatio
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +24,7 @@ from pydantic import Field
 from ideogram_mcp import arguments, files, journal, masks, previews
 from ideogram_mcp.journal import Entry, OverBudgetError
 from ideogram_mcp.runware import errors
-from ideogram_mcp.runware.delivery import Snapshot
+from ideogram_mcp.runware.delivery import KEEPALIVE, Image, Snapshot
 from ideogram_mcp.schemas import image_tool_input
 from ideogram_mcp.settings import redact
 from ideogram_mcp.specs import ModelSpec, load_specs
@@ -137,16 +138,17 @@ async def start(
         generation = prepared
     server_values = {"webhookURL": settings.webhook_url, "uploadEndpoint": settings.upload_endpoint}
     if generation.dry_run:
-        shown = {
-            item: f"<upload of {image.path}>" for item, image in zip(local, read, strict=True) if not image.image_uuid
-        }
-        known = {item: image.image_uuid for item, image in zip(local, read, strict=True) if image.image_uuid}
-        task = generation.with_images(known | shown).to_task(job.spec, server_values)
+        shown = {item: f"<upload of {read_by_item[item].path}>" for item in generation.local_inputs}
+        task = generation.with_images(shown).to_task(job.spec, server_values)
         return _dry_run(job, task)
     if state.delivery is None:
         return results.error(NOT_CONFIGURED, {"kind": "not_configured"})
     if refusal := spending.over_the_call_limit(job.quote, settings.max_cost_per_call):
         return results.error(refusal, {"kind": "over_limit", "quote": job.quote, "limit": settings.max_cost_per_call})
+    if settings.daily_budget is not None:  # checked again, atomically, when the task is recorded
+        spent = (await state.journal.spend(owner(ctx))).today
+        if spent + job.quote > settings.daily_budget + 1e-9:
+            return _over_budget(OverBudgetError(job.quote, settings.daily_budget, spent))
     verdict = await spending.approve(ctx, params, job.quote, job.what)
     if isinstance(verdict, types.InputRequiredResult):
         return verdict
@@ -157,15 +159,17 @@ async def start(
             {"kind": "declined", "quote": job.quote},
         )
     deadline = time.monotonic() + settings.wait_seconds
-    try:
-        if job.prepare is not None:
-            prepared = await job.prepare(ctx, job.generation, read_by_item, True)
-            if isinstance(prepared, list):
-                return results.invalid(prepared)
-            generation = prepared
-        generation = await _uploaded(state, generation, read_by_item, deadline)
-    except errors.RunwareError as exc:
-        return _failed(state, exc, None)
+    progress = Progress(ctx, generation.count)
+    async with progress.heartbeat(f"Preparing the task ({job.what})"):
+        try:
+            if job.prepare is not None:
+                prepared = await job.prepare(ctx, job.generation, read_by_item, True)
+                if isinstance(prepared, list):
+                    return results.invalid(prepared)
+                generation = prepared
+            generation = await _uploaded(state, generation, read_by_item, deadline)
+        except errors.RunwareError as exc:
+            return _failed(state, exc, None)
     task = generation.to_task(job.spec, server_values)
     try:
         entry = await state.journal.record(
@@ -180,53 +184,68 @@ async def start(
             daily_budget=settings.daily_budget,
         )
     except OverBudgetError as exc:
-        return results.error(
-            f"This call would cost {spending.money(exc.quote)}, and {spending.money(exc.spent)} is already spent "
-            f"today against a daily budget of {spending.money(exc.budget)}, so nothing was sent. Wait until "
-            "tomorrow, or have the user raise IDEOGRAM_MCP_DAILY_BUDGET in the server's environment.",
-            {"kind": "over_budget", "quote": exc.quote, "limit": exc.budget, "spentToday": exc.spent},
-        )
-    await ctx.session.report_progress(0, generation.count, f"Sending the task ({job.what})")
+        return _over_budget(exc)
     try:
-        await state.delivery.submit(task, deadline)
-    except errors.RunwareError as exc:
-        if exc.may_have_run:
-            logger.warning("task %s may have reached Runware (%s); keeping it pending", entry.task_uuid, exc)
-            return await finish(ctx, entry, Snapshot(entry.task_uuid, entry.requested), where, generation.preview)
-        await state.journal.update(entry.task_uuid, state="failed", images=[], errors=[str(exc)], cost=None)
-        return _failed(state, exc, entry.task_uuid)
-    snapshot = await state.delivery.wait(entry.task_uuid, entry.requested, deadline, _reporter(ctx, entry.requested))
-    return await finish(ctx, entry, snapshot, where, generation.preview)
+        async with progress.heartbeat(f"Sending the task ({job.what})"):
+            try:
+                await state.delivery.submit(task, deadline)
+            except errors.RunwareError as exc:
+                if not exc.may_have_run:
+                    await _record_failure(state, entry, exc)
+                    return _failed(state, exc, entry.task_uuid)
+                logger.warning("task %s may have reached Runware (%s); keeping it pending", entry.task_uuid, exc)
+                return await finish(ctx, entry, Snapshot(entry.task_uuid, entry.requested), where, generation.preview)
+            snapshot = await state.delivery.wait(
+                entry.task_uuid, entry.requested, deadline, progress.images, sent_at=entry.created
+            )
+            return await finish(ctx, entry, snapshot, where, generation.preview)
+    except Exception:  # the task is recorded and may be paid for: say how to get it, never "try again"
+        logger.exception("task %s: unexpected failure after it was sent", entry.task_uuid)
+        return _pending_after_trouble(entry)
 
 
 async def finish(
-    ctx: Context, entry: Entry, snapshot: Snapshot, where: files.Places, preview: bool | None
+    ctx: Context, entry: Entry, snapshot: Snapshot | None, where: files.Places, preview: bool | None
 ) -> types.CallToolResult:
-    """Keep what the snapshot adds to the entry (files, previews), record it, and say where things stand."""
+    """Keep what the snapshot adds to the entry (files, previews), record it, and say where things stand.
+
+    Without a snapshot the entry is shown as the journal holds it (a settled task fetched again); images
+    that could not be saved before are tried again either way.
+    """
     state = ctx.lifespan_context
+    settled = snapshot is None
+    snapshot = snapshot or Snapshot(entry.task_uuid, entry.requested)
     if snapshot.lost is not None and not snapshot.images and not entry.images:
-        await state.journal.update(entry.task_uuid, state="failed", images=[], errors=[str(snapshot.lost)], cost=None)
+        await _record_failure(state, entry, snapshot.lost)
         return _failed(state, snapshot.lost, entry.task_uuid)
     records = [dict(record) for record in entry.images]
     seen = {record["imageUUID"] for record in records}
     arrived = [image for image in snapshot.images if image.image_uuid not in seen]
     show = state.settings.preview if preview is None else preview
     data: list[bytes | None] = [None] * len(records)
-    if arrived:
+    unsaved = [n for n, r in enumerate(records) if state.settings.save and not r.get("path") and r.get("imageURL")]
+    if arrived or unsaved:
         fresh, fresh_data = await _keep(state, entry, arrived, len(records), where, show)
+        retried, retried_data = await _keep_again(state, entry, [records[n] for n in unsaved], where, show)
+        for n, record, image in zip(unsaved, retried, retried_data, strict=True):
+            records[n], data[n] = record, image
         records += fresh
         data += fresh_data
-        if any(record.get("path") for record in fresh):
+        if any(record.get("path") for record in [*fresh, *retried]):
             await announce_new_images(ctx)
     if show:
         data = [
             d if d is not None else await _read(record.get("path")) for d, record in zip(data, records, strict=True)
         ]
-    done = snapshot.done or len(records) >= entry.requested
-    failures = [redact(f"{f.code}: {f.message[:300]}", state.api_key) for f in snapshot.failures]
-    status: journal.State = "done" if done else "pending"
-    if done and not records:
-        status = "failed"
+    if settled:
+        failures = list(entry.errors)
+        status: journal.State = entry.state
+    else:
+        failures = [redact(f"{f.code}: {f.message[:300]}", state.api_key) for f in snapshot.failures]
+        done = snapshot.done or len(records) >= entry.requested
+        status = "done" if done else "pending"
+        if done and not records:
+            status = "failed"
     costs = [record["cost"] for record in records if isinstance(record.get("cost"), int | float)]
     cost = round(sum(costs), 6) if costs else None
     await state.journal.update(entry.task_uuid, state=status, images=records, errors=failures, cost=cost)
@@ -235,8 +254,10 @@ async def finish(
             f"All {entry.requested} requested image(s) failed: {'; '.join(failures)}. Nothing usable was made.",
             {"kind": "failed", "taskUUID": entry.task_uuid, "errors": failures},
         )
+    if snapshot.blocked is not None and not records:
+        return _blocked(state, entry, snapshot.blocked)
     output = GenerateImageOutput(
-        status="done" if done else "pending",
+        status="done" if status == "done" else "pending",
         model=entry.model,
         task_uuid=entry.task_uuid,
         requested=entry.requested,
@@ -248,7 +269,92 @@ async def finish(
     )
     shown = await anyio.to_thread.run_sync(_previews, data) if show else []
     logger.info("task %s: %d of %d image(s) ready, cost %s", entry.task_uuid, len(records), entry.requested, cost)
-    return results.images(output, _headline(entry, output), [r.get("problem") for r in records], shown, _footer(output))
+    footer = _footer(output) or (_save_again(records) if status == "done" else "")
+    return results.images(output, _headline(entry, output), [r.get("problem") for r in records], shown, footer)
+
+
+async def _record_failure(state: AppState, entry: Entry, exc: errors.RunwareError) -> None:
+    await state.journal.update(
+        entry.task_uuid, state="failed", images=[], errors=[redact(str(exc), state.api_key)], cost=None
+    )
+
+
+def _over_budget(exc: OverBudgetError) -> types.CallToolResult:
+    return results.error(
+        f"This call would cost {spending.money(exc.quote)}, and {spending.money(exc.spent)} is already spent "
+        f"today against a daily budget of {spending.money(exc.budget)}, so nothing was sent. Wait until "
+        "tomorrow, or have the user raise IDEOGRAM_MCP_DAILY_BUDGET in the server's environment.",
+        {"kind": "over_budget", "quote": exc.quote, "limit": exc.budget, "spentToday": exc.spent},
+    )
+
+
+def _blocked(state: AppState, entry: Entry, exc: errors.RunwareError) -> types.CallToolResult:
+    """Runware would not say how a sent task stands: an error, but the task stays pending, never lost."""
+    text, details = results.describe(exc)
+    text = (
+        f"{text} The task was sent and may still run and be charged; it stays in the journal as pending. "
+        f'Once this is fixed, call get_generation with taskUUID "{entry.task_uuid}" to fetch it; do not start it again.'
+    )
+    details |= {"mayHaveBeenCharged": True, "retryable": False, "taskUUID": entry.task_uuid}
+    details = {k: redact(v, state.api_key) if isinstance(v, str) else v for k, v in details.items()}
+    return results.error(redact(text, state.api_key), details)
+
+
+def _pending_after_trouble(entry: Entry) -> types.CallToolResult:
+    return results.error(
+        "The task was sent, but following it failed in this server (its log on stderr says why). It is not lost: "
+        f'call get_generation with taskUUID "{entry.task_uuid}" to fetch its images; do not start it again.',
+        {"kind": "internal", "taskUUID": entry.task_uuid, "mayHaveBeenCharged": True, "retryable": False},
+    )
+
+
+def _save_again(records: Sequence[Mapping[str, Any]]) -> str:
+    if any(record.get("problem") for record in records):
+        return "get_generation with this taskUUID tries to save the unsaved images again while their URLs live."
+    return ""
+
+
+class Progress:
+    """Progress notifications for one call: a value that only rises, and a word at least every few seconds."""
+
+    def __init__(self, ctx: Context, requested: int) -> None:
+        self._ctx = ctx
+        self._requested = requested
+        self._started = time.monotonic()
+        self._last = -1.0
+        self._finished = 0
+
+    async def say(self, message: str) -> None:
+        elapsed = time.monotonic() - self._started
+        value = self._finished + 0.99 * elapsed / (elapsed + 20.0)
+        self._last = min(max(self._last + 1e-3, value), float(self._requested))
+        await self._ctx.session.report_progress(self._last, self._requested, message[:200])
+
+    async def images(self, snapshot: Snapshot) -> None:
+        """Report what a snapshot shows: images ready, failed, and the time so far."""
+        self._finished = len(snapshot.images) + len(snapshot.failures)
+        parts = [f"{len(snapshot.images)} of {self._requested} ready"]
+        if snapshot.failures:
+            parts.append(f"{len(snapshot.failures)} failed")
+        parts.append(f"{time.monotonic() - self._started:.0f} s")
+        await self.say(", ".join(parts))
+
+    @contextlib.asynccontextmanager
+    async def heartbeat(self, message: str) -> AsyncGenerator[None]:
+        """Say ``message`` now and again every few seconds while the block runs (clients reset timeouts on it)."""
+        await self.say(message)
+
+        async def beat() -> None:
+            while True:
+                await anyio.sleep(KEEPALIVE)
+                await self.say(message)
+
+        async with anyio.create_task_group() as beating:
+            beating.start_soon(beat)
+            try:
+                yield
+            finally:
+                beating.cancel_scope.cancel()
 
 
 async def _uploaded(
@@ -264,9 +370,11 @@ async def _uploaded(
     for item in generation.local_inputs:
         image = read[item]
         if image.image_uuid is None:
-            digest = image.sha256
+            # Hashing and encoding up to 10 MB happen off the event loop.
+            digest = await anyio.to_thread.run_sync(lambda image=image: image.sha256)
             if digest not in state.uploads:
-                state.uploads[digest], _ = await delivery.upload(image.data_uri, deadline)
+                encoded = await anyio.to_thread.run_sync(lambda image=image: image.data_uri)
+                state.uploads[digest], _ = await delivery.upload(encoded, deadline)
                 logger.info("uploaded %s as a Runware image", image.path.name)
             uuids[item] = state.uploads[digest]
         else:
@@ -275,59 +383,60 @@ async def _uploaded(
 
 
 async def _keep(
-    state: AppState, entry: Entry, arrived: Sequence[Any], before: int, where: files.Places, show: bool
+    state: AppState, entry: Entry, arrived: Sequence[Image], before: int, where: files.Places, show: bool
 ) -> tuple[list[dict[str, Any]], list[bytes | None]]:
     """Download newly finished images, save them with their recipes when saving is on; their records and bytes."""
     settings = state.settings
-    now = datetime.now(UTC)
-    stems = files.stems(
-        entry.options.get("fileName"),
-        str(entry.task.get("positivePrompt", "")),
-        [image.image_uuid.replace("-", "")[:8] for image in arrived],
-        now.astimezone(),
-        first=before + 1,
-        of=entry.requested,
-    )
-    recipes = [
-        {
-            "model": entry.model,
-            "taskUUID": entry.task_uuid,
-            "imageUUID": image.image_uuid,
-            "seed": image.seed,
-            "cost": image.cost,
-            "width": entry.task.get("width"),
-            "height": entry.task.get("height"),
-            "imageURL": image.image_url,
-            "runware": state.delivery.client.base_url if state.delivery else None,
-            "created": now.isoformat(timespec="microseconds"),
-            "task": entry.task,
-        }
-        for image in arrived
-    ]
-    kept: list[files.Kept] = [files.Kept() for _ in arrived]
-    if settings.save or show:
-        wanted = [
-            files.Wanted(url=image.image_url, stem=stem, recipe=recipe)
-            for image, stem, recipe in zip(arrived, stems, recipes, strict=True)
-        ]
-        kept = await files.keep(state.downloads, wanted, folder=where.output if settings.save else None)
-    records = [
+    records: list[dict[str, Any]] = [
         {
             "imageUUID": image.image_uuid,
             "imageURL": image.image_url,
             "seed": image.seed,
             "cost": image.cost,
             "NSFWContent": image.nsfw_content,
-            **_measured(entry, outcome.data),
-            "format": outcome.format.name
-            if outcome.format
-            else files.image_format(str(entry.task.get("outputFormat", "JPG"))).name,
+        }
+        for image in arrived
+    ]
+    kept: list[files.Kept] = [files.Kept() for _ in arrived]
+    if settings.save or show:
+        stems = files.stems(
+            entry.options.get("fileName"),
+            str(entry.task.get("positivePrompt", "")),
+            [image.image_uuid.replace("-", "")[:8] for image in arrived],
+            datetime.now().astimezone(),
+            first=before + 1,
+            of=entry.requested,
+        )
+        wanted = [
+            files.Wanted(url=image.image_url, stem=stem, recipe=_recipe(state, entry, record))
+            for image, stem, record in zip(arrived, stems, records, strict=True)
+        ]
+        kept = await files.keep(state.downloads, wanted, folder=where.output if settings.save else None)
+    fallback = files.image_format(str(entry.task.get("outputFormat", "JPG"))).name
+    for record, outcome in zip(records, kept, strict=True):
+        record |= _measured(entry, outcome.data) | {
+            "format": outcome.format.name if outcome.format else fallback,
             "path": str(outcome.path) if outcome.path else None,
             "problem": outcome.problem if settings.save else None,
         }
-        for image, outcome in zip(arrived, kept, strict=True)
-    ]
     return records, [outcome.data for outcome in kept]
+
+
+def _recipe(state: AppState, entry: Entry, record: Mapping[str, Any]) -> dict[str, Any]:
+    """What a sidecar records of an image: how it was made (never the key) and where it came from."""
+    return {
+        "model": entry.model,
+        "taskUUID": entry.task_uuid,
+        "imageUUID": record["imageUUID"],
+        "seed": record.get("seed"),
+        "cost": record.get("cost"),
+        "width": record.get("width", entry.task.get("width")),
+        "height": record.get("height", entry.task.get("height")),
+        "imageURL": record["imageURL"],
+        "runware": state.delivery.client.base_url if state.delivery else None,
+        "created": datetime.now(UTC).isoformat(timespec="microseconds"),
+        "task": entry.task,
+    }
 
 
 def _measured(entry: Entry, data: bytes | None) -> dict[str, int]:
@@ -336,6 +445,38 @@ def _measured(entry: Entry, data: bytes | None) -> dict[str, int]:
     if size is None and isinstance(entry.task.get("width"), int) and isinstance(entry.task.get("height"), int):
         size = (entry.task["width"], entry.task["height"])
     return {"width": size[0], "height": size[1]} if size is not None else {}
+
+
+async def _keep_again(
+    state: AppState, entry: Entry, records: Sequence[dict[str, Any]], where: files.Places, show: bool
+) -> tuple[list[dict[str, Any]], list[bytes | None]]:
+    """Try once more to save images whose saving failed before; their records (a path when it worked) and bytes."""
+    if not records:
+        return [], []
+    wanted = [
+        files.Wanted(url=str(record["imageURL"]), stem=_stem_of(entry, record, n), recipe=_recipe(state, entry, record))
+        for n, record in enumerate(records)
+    ]
+    kept = await files.keep(state.downloads, wanted, folder=where.output)
+    updated = [
+        {**record, "path": str(outcome.path) if outcome.path else None, "problem": outcome.problem}
+        for record, outcome in zip(records, kept, strict=True)
+    ]
+    return updated, [outcome.data if show else None for outcome in kept]
+
+
+def _stem_of(entry: Entry, record: Mapping[str, Any], n: int) -> str:
+    number = next((i for i, r in enumerate(entry.images, 1) if r.get("imageUUID") == record.get("imageUUID")), n + 1)
+    short_id = str(record["imageUUID"]).replace("-", "")[:8]
+    (stem,) = files.stems(
+        entry.options.get("fileName"),
+        str(entry.task.get("positivePrompt", "")),
+        [short_id],
+        datetime.now().astimezone(),
+        first=number,
+        of=entry.requested,
+    )
+    return stem
 
 
 async def _read(path: object) -> bytes | None:
@@ -457,26 +598,6 @@ def _inline_image(text: str) -> bool:
     return True
 
 
-def _reporter(ctx: Context, requested: int) -> Any:
-    """A progress callback: images ready so far, and a value that keeps rising while the rest render."""
-    started = time.monotonic()
-    last = 0.0
-
-    async def report(snapshot: Snapshot) -> None:
-        nonlocal last
-        finished = len(snapshot.images) + len(snapshot.failures)
-        elapsed = time.monotonic() - started
-        value = max(last + 1e-3, finished + 0.99 * elapsed / (elapsed + 20.0))
-        last = min(value, float(requested))
-        parts = [f"{len(snapshot.images)} of {requested} ready"]
-        if snapshot.failures:
-            parts.append(f"{len(snapshot.failures)} failed")
-        parts.append(f"{elapsed:.0f} s")
-        await ctx.session.report_progress(last, requested, ", ".join(parts))
-
-    return report
-
-
 # --- get_generation and list_generations -------------------------------------------------------
 
 
@@ -488,6 +609,7 @@ class GenerationSummary(results.Output):
     created: str = Field(description="When the task was sent, ISO 8601.")
     requested: int
     ready: int = Field(description="Images ready.")
+    images: list[str] = Field(default_factory=list, description="Each ready image's saved path, else its URL.")
     cost: float | None = Field(default=None, description="What it cost, in USD, once known.")
     quote: float
     prompt: str | None = Field(default=None, description="The start of the prompt.")
@@ -578,20 +700,25 @@ async def get_generation(ctx: Context, params: types.CallToolRequestParams) -> t
             {"kind": "unknown_task"},
         )
     where = await places(ctx)
-    if entry.state != "pending":
-        snapshot = Snapshot(entry.task_uuid, entry.requested)
-        if entry.state == "failed":
-            return results.error(
-                f"That generation failed: {'; '.join(entry.errors) or 'no image was made'}. "
-                "Nothing more can be fetched.",
-                {"kind": "failed", "taskUUID": entry.task_uuid},
-            )
-        return await finish(ctx, entry, snapshot, where, preview)
+    if entry.state == "failed":
+        return results.error(
+            f"That generation failed: {'; '.join(entry.errors) or 'no image was made'}. Nothing more can be fetched.",
+            {"kind": "failed", "taskUUID": entry.task_uuid},
+        )
+    if entry.state == "done":
+        return await finish(ctx, entry, None, where, preview)
     if state.delivery is None:
         return results.error(NOT_CONFIGURED, {"kind": "not_configured"})
     until = time.monotonic() + min(float(wait), limit)
-    snapshot = await state.delivery.wait(entry.task_uuid, entry.requested, until, _reporter(ctx, entry.requested))
-    return await finish(ctx, entry, snapshot, where, preview)
+    progress = Progress(ctx, entry.requested)
+    try:
+        snapshot = await state.delivery.wait(
+            entry.task_uuid, entry.requested, until, progress.images, sent_at=entry.created
+        )
+        return await finish(ctx, entry, snapshot, where, preview)
+    except Exception:
+        logger.exception("task %s: unexpected failure while fetching it", entry.task_uuid)
+        return _pending_after_trouble(entry)
 
 
 async def list_generations(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
@@ -640,6 +767,7 @@ def _summary(entry: Entry) -> GenerationSummary:
         created=datetime.fromtimestamp(entry.created, UTC).isoformat(timespec="seconds"),
         requested=entry.requested,
         ready=len(entry.images),
+        images=[str(record.get("path") or record.get("imageURL")) for record in entry.images],
         cost=entry.cost,
         quote=entry.quote,
         prompt=str(prompt)[:120] if isinstance(prompt, str) else None,

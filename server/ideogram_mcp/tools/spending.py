@@ -25,8 +25,7 @@ logger = logging.getLogger(__name__)
 
 CONFIRM_KEY = "confirmSpend"
 """The key of the spending question among a result's input requests."""
-ANSWER_TIMEOUT = 120.0
-"""Seconds to wait for the user's answer; no answer means no."""
+
 
 Verdict = Literal["yes", "no", "not asked"]
 
@@ -68,7 +67,7 @@ async def approve(
     }
     if ctx.session.can_send_request:  # 2025-11-25 and before: ask now, on this request's stream
         try:
-            with anyio.fail_after(ANSWER_TIMEOUT):
+            with anyio.fail_after(settings.wait_seconds):  # no answer within the call's wait means no
                 answer = await ctx.session.elicit_form(question(quote, what), schema, related_request_id=ctx.request_id)
         except (MCPError, TimeoutError, ValidationError) as exc:
             logger.info("no answer to the spending question (%s): nothing is sent", type(exc).__name__)
