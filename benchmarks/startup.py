@@ -90,7 +90,7 @@ async def main(runs: int) -> None:
         rss[name] = peak_child_rss_mib()
     await anyio.Path(script.name).unlink()
     print(f"cold start, spawn -> tools/list answered, median of {runs} (stdio):")
-    for name, label in (("bare", "bare MCPServer, 1 tool"), ("ours", "ideogram-mcp, 3 tools")):
+    for name, label in (("bare", "bare MCPServer, 1 tool"), ("ours", "ideogram-mcp")):
         print(f"  {label:24} {statistics.median(figures[name]) * 1000:6.0f} ms   tools/list {size[name]:6,} bytes")
     print(f"peak RSS of a server process: bare {rss['bare']:.0f} MiB, ideogram-mcp <= {rss['ours']:.0f} MiB")
     timings = await generation_latency(runs)

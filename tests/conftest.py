@@ -105,3 +105,19 @@ async def mcp(settings: Settings, transport: httpx2.ASGITransport) -> AsyncItera
     """An MCP client session with the server, whose Runware is the emulator."""
     async with Client(build_server(settings, transport=transport)) as client:
         yield client
+
+
+def structured(result: types.CallToolResult) -> dict[str, Any]:
+    """The structured output of a successful tool result."""
+    assert not result.is_error, text(result)
+    assert result.structured_content is not None
+    return result.structured_content
+
+
+def picture(path: Path, size: tuple[int, int] = (400, 300), colour: tuple[int, int, int] = (30, 140, 200)) -> Path:
+    """A PNG file of this size, made for a test."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, colour).save(path, format="PNG")
+    return path

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.anyio
 
 async def test_prompts_are_listed_with_their_arguments(mcp: Client) -> None:
     prompts = {p.name: p for p in (await mcp.list_prompts()).prompts}
-    assert set(prompts) == {"poster", "logo", "storefront-signage"}
+    assert set(prompts) == {"poster", "logo", "storefront-signage", "fix-text", "social-variants"}
     poster = prompts["poster"]
     assert {(a.name, a.required) for a in poster.arguments or []} >= {("headline", True), ("mood", False)}
     assert all(p.title and p.description for p in prompts.values())
@@ -41,3 +41,23 @@ async def test_a_missing_required_argument_is_named(mcp: Client) -> None:
 def test_a_template_with_an_undeclared_placeholder_does_not_load() -> None:
     with pytest.raises(ValueError, match="undeclared placeholders"):
         PromptTemplate(name="x", title="x", description="x", template="Hello $who")
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments", "calls"),
+    [
+        ("fix-text", {"image": "menu.png", "correct_text": "SOUP OF THE DAY"}, ["edit_image", "region"]),
+        ("social-variants", {"image": "sale.png", "name": "spring-sale"}, ["reframe_image", '"9:16"', "spring-sale"]),
+    ],
+)
+async def test_the_editing_prompts_lead_to_the_editing_tools(
+    name: str, arguments: dict[str, str], calls: list[str], mcp: Client
+) -> None:
+    (message,) = (await mcp.get_prompt(name, arguments)).messages
+    assert message.content.type == "text"
+    body = message.content.text
+    assert all(word in body for word in calls)
+    assert all(value in body for value in arguments.values())
+    tools = {t.name for t in (await mcp.list_tools()).tools}
+    assert calls[0] in tools
+    assert "$" not in body

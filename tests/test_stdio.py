@@ -73,7 +73,7 @@ async def test_without_a_key_the_stdio_server_starts_lists_and_explains() -> Non
     shown = text(result)
     assert result.is_error
     assert "RUNWARE_API_KEY is not set" in shown
-    assert [p.name for p in prompts.prompts] == ["logo", "poster", "storefront-signage"]
+    assert [p.name for p in prompts.prompts] == ["fix-text", "logo", "poster", "social-variants", "storefront-signage"]
 
 
 async def test_the_stdio_server_uses_any_runware_compatible_server_at_runware_base_url() -> None:
@@ -135,6 +135,40 @@ async def test_over_stdio_images_land_in_the_clients_root_and_nowhere_else(tmp_p
         assert len(block.data) <= 48 * 1024
         with Image.open(io.BytesIO(base64.b64decode(block.data))) as picture:
             assert max(picture.size) <= 512
+
+
+async def test_over_stdio_each_editing_tool_sends_its_models_task(tmp_path: Path, output: Path) -> None:
+    emulator = Emulator(api_key="sk-stdio-family")
+    source = output / "source.png"
+    source.parent.mkdir(parents=True)
+    Image.new("RGB", (512, 384), (200, 60, 20)).save(source)
+    calls = {
+        "remix_image": {"image": "source.png", "positivePrompt": "as a woodcut", "remixStrength": 30},
+        "edit_image": {
+            "image": "source.png",
+            "positivePrompt": '"OPEN"',
+            "region": {"x": 0, "y": 0, "width": 1, "height": 0.5},
+        },
+        "reframe_image": {"image": "source.png", "aspectRatio": "9:16"},
+        "replace_background": {"image": "source.png", "positivePrompt": "a beach at dusk"},
+    }
+    with anyio.fail_after(60):
+        async with serving(emulator) as url:
+            env = _env(RUNWARE_BASE_URL=url, RUNWARE_API_KEY="sk-stdio-family", IDEOGRAM_MCP_OUTPUT_DIR=str(output))
+            async with Client(StdioServerParameters(command=COMMAND, args=[], env=env)) as mcp:
+                results = {tool: await mcp.call_tool(tool, arguments) for tool, arguments in calls.items()}
+    for tool, result in results.items():
+        assert not result.is_error, (tool, text(result))
+    upload, *tasks = emulator.submitted
+    assert upload["taskType"] == "imageUpload"
+    shapes = {t["model"]: (sorted(t["inputs"]), "positivePrompt" in t, "width" in t) for t in tasks}
+    assert shapes == {
+        "ideogram:4@2": (["referenceImages"], True, True),
+        "ideogram:4@3": (["maskImage", "seedImage"], True, False),
+        "ideogram:4@4": (["seedImage"], False, True),
+        "ideogram:4@5": (["seedImage"], True, False),
+    }
+    assert emulator.charged == pytest.approx(0.24)
 
 
 def test_the_demo_leaves_real_image_files(tmp_path: Path) -> None:

@@ -41,6 +41,12 @@ async def test_the_published_tools_match_the_snapshot(mcp: Client) -> None:
     assert published == json.loads(SNAPSHOT.read_text())
 
 
+async def test_the_tools_list_answer_stays_under_20_kb(mcp: Client) -> None:
+    listed = await mcp.list_tools()
+    assert len(listed.model_dump_json(by_alias=True, exclude_none=True).encode()) <= 20 * 1024
+    assert len(listed.tools) == 9
+
+
 async def test_generate_image_schema_is_derived_from_the_spec(mcp: Client) -> None:
     spec = load_spec()
     tools = {t.name: t for t in (await mcp.list_tools()).tools}

@@ -16,6 +16,8 @@ from pathlib import Path
 from string import Template
 from typing import Self
 
+import mcp_types as types
+from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, ConfigDict, model_validator
 
 
@@ -82,3 +84,37 @@ def load_prompts() -> dict[str, PromptTemplate]:
     if not templates:
         raise RuntimeError("no prompt templates found; the package is incomplete")
     return templates
+
+
+async def list_prompts(ctx: object, params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
+    """The ``prompts/list`` handler: every template with its arguments."""
+    return types.ListPromptsResult(
+        prompts=[
+            types.Prompt(
+                name=p.name,
+                title=p.title,
+                description=p.description,
+                arguments=[
+                    types.PromptArgument(name=a.name, description=a.description, required=a.required)
+                    for a in p.arguments
+                ],
+            )
+            for p in load_prompts().values()
+        ]
+    )
+
+
+async def get_prompt(ctx: object, params: types.GetPromptRequestParams) -> types.GetPromptResult:
+    """The ``prompts/get`` handler: a template filled in; an unknown name or argument is a protocol error."""
+    templates = load_prompts()
+    template = templates.get(params.name)
+    if template is None:
+        raise MCPError(types.INVALID_PARAMS, f"Unknown prompt {params.name!r}. Prompts: {', '.join(templates)}.")
+    try:
+        text = template.render(params.arguments)
+    except ValueError as exc:
+        raise MCPError(types.INVALID_PARAMS, str(exc)) from None
+    return types.GetPromptResult(
+        description=template.description,
+        messages=[types.PromptMessage(role="user", content=types.TextContent(text=text))],
+    )

@@ -21,9 +21,8 @@ from mcp.server.models import InitializationOptions
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 from mcp.shared.exceptions import MCPError
 
-from ideogram_mcp import __version__, files, resources
+from ideogram_mcp import __version__, files, prompts, resources
 from ideogram_mcp.journal import Journal
-from ideogram_mcp.prompts import load_prompts
 from ideogram_mcp.runware.client import RunwareClient
 from ideogram_mcp.runware.delivery import Delivery
 from ideogram_mcp.settings import Settings
@@ -86,7 +85,7 @@ def build_server(
         )
     }
     tools = [e.tool for e in entries.values()]
-    prompts = load_prompts()
+    templates = prompts.load_prompts()
     bus = InMemorySubscriptionBus()
 
     @contextlib.asynccontextmanager
@@ -134,46 +133,17 @@ def build_server(
                 "The server hit an internal error; nothing more is known. Its log (stderr) has details."
             )
 
-    async def list_prompts(ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
-        return types.ListPromptsResult(
-            prompts=[
-                types.Prompt(
-                    name=p.name,
-                    title=p.title,
-                    description=p.description,
-                    arguments=[
-                        types.PromptArgument(name=a.name, description=a.description, required=a.required)
-                        for a in p.arguments
-                    ],
-                )
-                for p in prompts.values()
-            ]
-        )
-
-    async def get_prompt(ctx: Context, params: types.GetPromptRequestParams) -> types.GetPromptResult:
-        template = prompts.get(params.name)
-        if template is None:
-            raise MCPError(types.INVALID_PARAMS, f"Unknown prompt {params.name!r}. Prompts: {', '.join(prompts)}.")
-        try:
-            text = template.render(params.arguments)
-        except ValueError as exc:
-            raise MCPError(types.INVALID_PARAMS, str(exc)) from None
-        return types.GetPromptResult(
-            description=template.description,
-            messages=[types.PromptMessage(role="user", content=types.TextContent(text=text))],
-        )
-
     return IdeogramServer(
         "ideogram-mcp",
         version=__version__,
         title="Ideogram 3.0 on Runware",
         description="Generate images with Ideogram 3.0 through Runware's API.",
-        instructions=_instructions(spec, list(prompts)),
+        instructions=_instructions(spec, list(templates)),
         lifespan=lifespan,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
-        on_list_prompts=list_prompts,
-        on_get_prompt=get_prompt,
+        on_list_prompts=prompts.list_prompts,
+        on_get_prompt=prompts.get_prompt,
         on_list_resources=resources.list_resources,
         on_list_resource_templates=resources.list_resource_templates,
         on_read_resource=resources.read_resource,
@@ -182,14 +152,14 @@ def build_server(
 
 
 def _instructions(spec: ModelSpec, prompt_names: list[str]) -> str:
-    price = spec.model.price_per_image
     return (
-        f"Make images with {spec.model.name} ({spec.model.id}) on Runware. It renders text well: put the exact "
-        "words to show in double quotes inside positivePrompt and say where they go. Pick the shape with "
-        "aspectRatio (e.g. '16:9') or a width/height pair from list_sizes. styleType DESIGN suits logos, "
-        "posters and typography; REALISTIC suits photos; stylePreset adds a named look (list_style_presets). "
-        f"Each image costs ${price:.2f}, so numberResults multiplies the price. "
-        "Images are saved as files (paths in the result) and shown as small previews; saved images are also "
-        "resources. Bad arguments are refused before anything is charged, with the fix. "
+        f"Make and edit images with {spec.model.name} on Runware. It renders text well: put the exact words to "
+        "show in double quotes inside positivePrompt and say where they go. generate_image makes images; "
+        "edit_image repaints a region (fix a word), remix_image restyles, reframe_image changes the shape, "
+        "replace_background keeps the subject; they take an image as a saved path, an image UUID or a URL, and "
+        "their shared settings are named as in generate_image. Shapes: aspectRatio or a pair from list_sizes; "
+        "looks: list_style_presets. Images are saved as files (paths in the result) and shown as previews. "
+        f"Each image costs about ${spec.model.price_per_image:.2f}. A slow generation answers pending: fetch it "
+        "with get_generation, never start it again. Bad arguments are refused before anything is charged. "
         f"The prompts {', '.join(prompt_names)} show how to write prompts that render well."
     )

@@ -303,7 +303,7 @@ class ModelSpec(_Frozen):
 
     def price(self, values: Mapping[str, object]) -> float:
         """What one image costs with these values (the rendering speed may change it), in USD."""
-        speed = values.get("renderingSpeed") if "renderingSpeed" in self.parameters else None
+        speed = self.effective(values, "renderingSpeed") if "renderingSpeed" in self.parameters else None
         if self.model.prices and isinstance(speed, str) and speed in self.model.prices:
             return self.model.prices[speed]
         return self.model.price_per_image

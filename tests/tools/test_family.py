@@ -1,0 +1,274 @@
+"""remix_image, edit_image, reframe_image and replace_background as an agent meets them: the task each
+sends (inputs nested as the family notes say, no size or prompt where the model takes none), what is
+refused before anything is sent, and images made earlier reused with no new upload."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from mcp import Client
+from PIL import Image
+
+from ideogram_mcp.emulator import Emulator
+from ideogram_mcp.server import build_server
+from ideogram_mcp.settings import Settings
+
+from ..conftest import error_of, picture, structured, text
+
+pytestmark = pytest.mark.anyio
+
+URL = "https://example.com/source.png"
+WHOLE = {"x": 0, "y": 0, "width": 1, "height": 1}
+TOO_WIDE = {"x": 0.5, "y": 0, "width": 0.6, "height": 1}
+UNKNOWN = "6f1c1b9e-2b7a-4c3e-9a57-0d1e2f3a4b5c"
+
+
+def inference(emulator: Emulator) -> dict[str, Any]:
+    (task,) = [t for t in emulator.submitted if t["taskType"] == "imageInference"]
+    task = dict(task)
+    task.pop("taskUUID")
+    return task
+
+
+OWNED = {"taskType": "imageInference", "outputType": "URL", "deliveryMethod": "async", "includeCost": True}
+
+
+async def test_remix_sends_its_source_under_inputs_with_a_size_and_a_strength(mcp: Client, emulator: Emulator) -> None:
+    own = emulator.images  # a source the emulator holds, as Runware would
+    made = structured(await mcp.call_tool("generate_image", {"positivePrompt": "a lighthouse"}))["images"][0]
+    emulator.received.clear()
+    result = await mcp.call_tool(
+        "remix_image",
+        {
+            "image": made["imageUUID"],
+            "prompt": "the same lighthouse as a 1960s travel poster",
+            "aspectRatio": "2:3",
+            "remixStrength": 70,
+            "stylePreset": "travel poster",
+            "renderingSpeed": "QUALITY",
+        },
+    )
+    out = structured(result)
+    assert inference(emulator) == OWNED | {
+        "model": "ideogram:4@2",
+        "positivePrompt": "the same lighthouse as a 1960s travel poster",
+        "width": 832,
+        "height": 1248,
+        "inputs": {"referenceImages": [made["imageUUID"]]},
+        "providerSettings": {
+            "ideogram": {"remixStrength": 70, "stylePreset": "TRAVEL_POSTER", "renderingSpeed": "QUALITY"}
+        },
+    }
+    assert (out["quote"], out["totalCost"]) == (0.09, 0.09)
+    assert (out["images"][0]["width"], out["images"][0]["height"]) == (832, 1248)
+    assert made["imageUUID"] in own
+
+
+async def test_reframe_sends_no_prompt_and_the_new_shape(mcp: Client, emulator: Emulator, output: Path) -> None:
+    source = picture(output / "square.png", (512, 512))
+    result = await mcp.call_tool("reframe_image", {"image": str(source), "aspectRatio": "9:16"})
+    out = structured(result)
+    (upload,) = [t for t in emulator.submitted if t["taskType"] == "imageUpload"]
+    task = inference(emulator)
+    assert task == OWNED | {
+        "model": "ideogram:4@4",
+        "width": 736,
+        "height": 1312,
+        "inputs": {"seedImage": emulator.submitted[-1]["inputs"]["seedImage"]},
+    }
+    assert emulator.images[task["inputs"]["seedImage"]].data == source.read_bytes()
+    assert upload["image"].startswith("data:image/png;base64,")
+    assert (out["images"][0]["width"], out["images"][0]["height"]) == (736, 1312)
+
+
+async def test_replace_background_keeps_the_source_size_and_sends_no_size(
+    mcp: Client, emulator: Emulator, output: Path
+) -> None:
+    source = picture(output / "product.png", (600, 400))
+    result = await mcp.call_tool(
+        "replace_background", {"image": "product.png", "positivePrompt": "a marble counter", "styleType": "REALISTIC"}
+    )
+    out = structured(result)
+    task = inference(emulator)
+    assert "width" not in task
+    assert task["model"] == "ideogram:4@5"
+    assert set(task["inputs"]) == {"seedImage"}
+    assert (out["images"][0]["width"], out["images"][0]["height"]) == (600, 400)
+    with Image.open(out["images"][0]["path"]) as made:
+        assert made.size == (600, 400)
+    assert source.exists()
+
+
+async def test_edit_draws_the_mask_from_a_region_at_the_images_own_size(
+    mcp: Client, emulator: Emulator, output: Path
+) -> None:
+    picture(output / "sign.png", (640, 480))
+    result = await mcp.call_tool(
+        "edit_image",
+        {
+            "image": "sign.png",
+            "positivePrompt": 'a sign reading "GRAND OPENING"',
+            "region": {"x": 0.25, "y": 0, "width": 0.5, "height": 0.25},
+        },
+    )
+    out = structured(result)
+    task = inference(emulator)
+    assert task["model"] == "ideogram:4@3"
+    assert not {"width", "height", "negativePrompt"} & set(task)
+    mask_uri = task["inputs"]["maskImage"]
+    assert mask_uri.startswith("data:image/png;base64,")
+    with Image.open(io.BytesIO(base64.b64decode(mask_uri.split(",", 1)[1]))) as mask:
+        assert mask.size == (640, 480)
+        assert (mask.getpixel((320, 60)), mask.getpixel((100, 60)), mask.getpixel((320, 200))) == (255, 0, 0)
+        assert mask.getbbox() == (160, 0, 480, 120)
+    assert (out["images"][0]["width"], out["images"][0]["height"]) == (640, 480)
+
+
+async def test_edit_an_image_made_earlier_by_its_uuid_and_by_its_saved_path_with_no_upload(
+    mcp: Client, emulator: Emulator
+) -> None:
+    made = structured(await mcp.call_tool("generate_image", {"positivePrompt": "x", "aspectRatio": "16:9"}))
+    image = made["images"][0]
+    for reference in (image["imageUUID"], image["path"], Path(image["path"]).name):
+        result = await mcp.call_tool(
+            "edit_image",
+            {"image": reference, "positivePrompt": "y", "region": [{"x": 0, "y": 0, "width": 1, "height": 0.5}]},
+        )
+        structured(result)
+    assert [t["taskType"] for t in emulator.submitted] == ["imageInference"] * 4
+    edits = emulator.submitted[1:]
+    assert {t["inputs"]["seedImage"] for t in edits} == {image["imageUUID"]}
+    for task in edits:
+        with Image.open(io.BytesIO(base64.b64decode(task["inputs"]["maskImage"].split(",", 1)[1]))) as mask:
+            assert mask.size == (1312, 736)
+
+
+async def test_edit_with_a_url_and_a_region_has_runware_store_the_image_and_measures_its_copy(
+    mcp: Client, emulator: Emulator
+) -> None:
+    result = await mcp.call_tool(
+        "edit_image", {"image": URL, "positivePrompt": "y", "region": {"x": 0, "y": 0, "width": 1, "height": 1}}
+    )
+    structured(result)
+    upload, edit = emulator.submitted
+    assert (upload["taskType"], upload["image"]) == ("imageUpload", URL)
+    assert edit["inputs"]["seedImage"] != URL
+    assert edit["inputs"]["seedImage"] in emulator.images
+
+
+async def test_edit_with_a_mask_sends_it_as_given(mcp: Client, emulator: Emulator, output: Path) -> None:
+    picture(output / "a.png", (300, 200))
+    picture(output / "m.png", (300, 200), (255, 255, 255))
+    structured(await mcp.call_tool("edit_image", {"image": "a.png", "mask": "m.png", "positivePrompt": "y"}))
+    task = inference(emulator)
+    assert task["inputs"]["maskImage"] != task["inputs"]["seedImage"]
+    assert emulator.images[task["inputs"]["maskImage"]].data == (output / "m.png").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "argument", "says"),
+    [
+        ("remix_image", {"positivePrompt": "x"}, "image", "required"),
+        ("remix_image", {"image": URL, "positivePrompt": "x", "seed": 3}, "seed", "only generate_image does"),
+        ("remix_image", {"image": URL, "positivePrompt": "x", "remixStrength": 101}, "remixStrength", "1 to 100"),
+        ("remix_image", {"image": URL, "positivePrompt": "x", "styleCode": "xyz"}, "styleCode", "[0-9A-Fa-f]{8}"),
+        (
+            "remix_image",
+            {"image": URL, "positivePrompt": "x", "styleCode": "A1B2C3D4", "styleType": "DESIGN"},
+            "styleCode/styleType",
+            "cannot be used together",
+        ),
+        ("reframe_image", {"image": URL}, "aspectRatio", "required: the new shape"),
+        ("reframe_image", {"image": URL, "aspectRatio": "1:1", "positivePrompt": "x"}, "positivePrompt", "unknown"),
+        ("reframe_image", {"image": URL, "aspectRatio": "1:1", "characterReferenceImages": [URL]},
+         "characterReferenceImages", "unknown"),
+        ("edit_image", {"image": URL, "positivePrompt": "x"}, "mask", "region"),
+        ("edit_image", {"image": URL, "positivePrompt": "x", "region": [], "mask": URL}, "region", "rectangle"),
+        ("edit_image", {"image": URL, "positivePrompt": "x", "region": TOO_WIDE}, "region", "reaches past the image"),
+        ("edit_image", {"image": URL, "positivePrompt": "x", "mask": URL, "region": WHOLE}, "mask/region", "not both"),
+        ("edit_image", {"image": URL, "mask": URL, "positivePrompt": "x", "aspectRatio": "1:1"}, "aspectRatio",
+         "keeps the source image's size"),
+        ("edit_image", {"image": UNKNOWN, "positivePrompt": "x", "region": WHOLE}, "region", "cannot know"),
+        ("replace_background", {"image": URL, "positivePrompt": "x", "width": 1024, "height": 1024}, "width",
+         "keeps the source image's size"),
+        ("replace_background", {"image": "/nowhere/a.png", "positivePrompt": "x"}, "image", "outside the folders"),
+    ],
+)  # fmt: skip
+async def test_bad_calls_to_the_family_are_refused_with_the_fix_and_nothing_is_sent(
+    tool: str, arguments: dict[str, Any], argument: str, says: str, mcp: Client, emulator: Emulator
+) -> None:
+    result = await mcp.call_tool(tool, arguments)
+    problems = {p["argument"]: p["message"] for p in error_of(result)["problems"]}
+    assert argument in problems, text(result)
+    assert says in problems[argument]
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "quote"),
+    [
+        ("remix_image", {"image": URL, "positivePrompt": "x", "renderingSpeed": "TURBO", "numberResults": 2}, 0.06),
+        ("edit_image", {"image": URL, "mask": URL, "positivePrompt": "x"}, 0.06),
+        ("reframe_image", {"image": URL, "aspectRatio": "16:9", "renderingSpeed": "QUALITY"}, 0.09),
+        ("replace_background", {"image": URL, "positivePrompt": "x", "numberResults": 3}, 0.18),
+    ],
+)
+async def test_each_tool_quotes_its_models_price_in_a_dry_run(
+    tool: str, arguments: dict[str, Any], quote: float, mcp: Client, emulator: Emulator
+) -> None:
+    out = structured(await mcp.call_tool(tool, arguments | {"dryRun": True}))
+    assert (out["status"], out["quote"]) == ("dry_run", quote)
+    assert out["task"]["model"].startswith("ideogram:4@")
+    assert emulator.requests == []
+
+
+async def test_a_dry_run_edit_with_a_region_shows_where_the_mask_goes_and_sends_nothing(
+    mcp: Client, emulator: Emulator
+) -> None:
+    out = structured(
+        await mcp.call_tool(
+            "edit_image",
+            {"image": URL, "positivePrompt": "x", "region": WHOLE, "dryRun": True},
+        )
+    )
+    assert out["task"]["inputs"] == {
+        "seedImage": URL,
+        "maskImage": "<drawn from region once the image's size is known>",
+    }
+    assert emulator.requests == []
+
+
+async def test_the_emulator_refuses_a_mask_of_another_size_the_way_runware_would(
+    make_settings: Callable[..., Settings], emulator: Emulator, output: Path
+) -> None:
+    picture(output / "a.png", (300, 200))
+    picture(output / "m.png", (200, 200))
+    server = build_server(make_settings(output_dir=output), transport=httpx2.ASGITransport(emulator.app()))
+    async with Client(server) as mcp:
+        result = await mcp.call_tool("edit_image", {"image": "a.png", "mask": "m.png", "positivePrompt": "y"})
+    assert error_of(result)["code"] == "invalidParameter"
+    assert "maskImage must have the same size as seedImage" in text(result)
+
+
+@pytest.mark.parametrize(
+    ("tool", "extra"),
+    [
+        ("remix_image", {"positivePrompt": "as a woodcut"}),
+        ("reframe_image", {"aspectRatio": "1:1"}),
+        ("replace_background", {"positivePrompt": "a beach"}),
+    ],
+)
+async def test_an_image_made_in_the_session_is_taken_by_its_saved_path_with_no_upload(
+    tool: str, extra: dict[str, Any], mcp: Client, emulator: Emulator
+) -> None:
+    made = structured(await mcp.call_tool("generate_image", {"positivePrompt": "x"}))["images"][0]
+    structured(await mcp.call_tool(tool, {"image": made["path"], **extra}))
+    assert [t["taskType"] for t in emulator.submitted] == ["imageInference", "imageInference"]
+    sent = emulator.submitted[1]["inputs"]
+    assert made["imageUUID"] in (sent.get("seedImage"), *sent.get("referenceImages", []))
