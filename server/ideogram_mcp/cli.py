@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import AsyncGenerator
 from pathlib import Path
@@ -47,6 +48,13 @@ def main(argv: list[str] | None = None) -> None:
     emulator.add_argument(
         "--render-seconds", type=float, default=0.0, help="how long each task takes to render (default: 0)"
     )
+    web = commands.add_parser("http", help="serve MCP over streamable HTTP at /mcp (stateless, with authentication)")
+    web.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1)")
+    web.add_argument("--port", type=int, default=8000, help="port to serve on (default: 8000)")
+    web.add_argument("--workers", type=int, default=1, help="server processes sharing the port (default: 1)")
+    web.add_argument(
+        "--offline", dest="http_offline", action="store_true", help="generate with the built-in Runware emulator"
+    )
     show = commands.add_parser("demo", help="run an MCP client session against this server and save the images")
     show.add_argument(
         "--output-dir",
@@ -76,6 +84,8 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.command == "emulator":
         anyio.run(_serve_emulator, args.host, args.port, args.api_key, args.render_seconds)
+    elif args.command == "http":
+        _serve_http(settings, args.host, args.port, args.workers, offline=args.offline or args.http_offline)
     elif args.command == "demo":
         offline = args.offline or args.demo_offline or settings.runware_api_key is None
         sys.exit(anyio.run(demo.run, args.demo_output_dir.expanduser().resolve(), offline))
@@ -102,6 +112,31 @@ async def _serve_stdio(settings: Settings) -> None:
         server = build_server(settings)
         async with stdio_server() as (read, write):
             await server.run(read, write, server.create_initialization_options())
+
+
+def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offline: bool) -> None:
+    """Serve MCP over HTTP; the emulator, when offline, runs beside the workers and they share it."""
+    import uvicorn
+    from anyio.from_thread import start_blocking_portal
+
+    from ideogram_mcp import http
+
+    with contextlib.ExitStack() as stack:
+        changes: dict[str, str] = {"IDEOGRAM_MCP_HTTP_HOST": host}
+        if offline or settings.offline:
+            portal = stack.enter_context(start_blocking_portal())
+            url = stack.enter_context(portal.wrap_async_context_manager(serving(Emulator(api_key=EMULATOR_KEY))))
+            changes |= {"RUNWARE_BASE_URL": url, "RUNWARE_API_KEY": EMULATOR_KEY, "IDEOGRAM_MCP_OFFLINE": "true"}
+        os.environ.update(changes)  # the workers read their settings from the environment, as this process does
+        try:
+            app = http.create_app(Settings())
+        except http.ConfigurationError as exc:
+            sys.exit(f"ideogram-mcp: {exc}")
+        print(f"ideogram-mcp: MCP over HTTP at http://{host}:{port}{http.PATH} (Ctrl-C stops)", file=sys.stderr)
+        if workers > 1:
+            uvicorn.run("ideogram_mcp.http:app", factory=True, host=host, port=port, workers=workers, log_config=None)
+        else:
+            uvicorn.run(app, host=host, port=port, log_config=None)
 
 
 async def _serve_emulator(host: str, port: int, api_key: str | None, render_seconds: float) -> None:

@@ -249,6 +249,18 @@ class Journal:
 
         return await anyio.to_thread.run_sync(read)
 
+    async def running(self, owner: str, since: float) -> int:
+        """How many of this owner's tasks sent after ``since`` (Unix time) are still pending."""
+
+        def read() -> int:
+            with self._lock:
+                row = self._db.execute(
+                    "SELECT COUNT(*) FROM tasks WHERE owner = ? AND state = 'pending' AND created >= ?", (owner, since)
+                ).fetchone()
+            return int(row[0])
+
+        return await anyio.to_thread.run_sync(read)
+
     async def spend(self, owner: str) -> Spend:
         """What this owner spent today (local time) and in all, pending tasks counted at their quote."""
 

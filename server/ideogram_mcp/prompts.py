@@ -14,7 +14,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from string import Template
-from typing import Self
+from typing import Literal, Self
 
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
@@ -28,6 +28,8 @@ class PromptArgumentSpec(BaseModel):
     description: str
     required: bool = False
     default: str | None = None
+    suggest: Literal["ratios", "saved images"] | None = None
+    """What ``completion/complete`` offers for this argument."""
 
 
 class PromptTemplate(BaseModel):

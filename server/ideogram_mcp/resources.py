@@ -1,4 +1,5 @@
-"""Saved images as MCP resources: listed newest first, read whole as blobs, one template for them.
+"""Saved images as MCP resources: listed newest first, read whole as blobs, one template for them;
+and ``completion/complete`` for the names that template and the prompt templates take.
 
 A client that cannot read the server's disk (a remote one) still gets every full image this way.
 """
@@ -11,7 +12,8 @@ import anyio.to_thread
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
 
-from ideogram_mcp import files
+from ideogram_mcp import files, sizes
+from ideogram_mcp.prompts import load_prompts
 from ideogram_mcp.tools import Context, places
 
 PAGE = 50
@@ -69,4 +71,26 @@ async def read_resource(ctx: Context, params: types.ReadResourceRequestParams) -
     blob = base64.b64encode(data).decode("ascii")
     return types.ReadResourceResult(
         contents=[types.BlobResourceContents(uri=params.uri, mime_type=found.mime_type, blob=blob)]
+    )
+
+
+async def complete(ctx: Context, params: types.CompleteRequestParams) -> types.CompleteResult:
+    """Suggestions for an argument: saved image names, or the listed ratios, starting with what was typed."""
+    typed = params.argument.value.lower()
+    kind: str | None = None
+    if isinstance(params.ref, types.PromptReference):
+        template = load_prompts().get(params.ref.name)
+        wanted = next((a for a in template.arguments if a.name == params.argument.name), None) if template else None
+        kind = wanted.suggest if wanted is not None else None
+    elif params.argument.name == "fileName":
+        kind = "saved images"
+    options: list[str] = []
+    if kind == "ratios":
+        options = sizes.ratios(ctx.lifespan_context.spec.sizes)
+    elif kind == "saved images":
+        where = await places(ctx)
+        options = [image.path.name for image in await anyio.to_thread.run_sync(files.saved_images, where.output)]
+    matching = [option for option in options if option.lower().startswith(typed)]
+    return types.CompleteResult(
+        completion=types.Completion(values=matching[:100], total=len(matching), has_more=len(matching) > 100)
     )

@@ -94,10 +94,9 @@ def build_server(
             downloads = await stack.enter_async_context(
                 httpx2.AsyncClient(transport=transport, timeout=DOWNLOAD_TIMEOUT, follow_redirects=True)
             )
-            # Offline tasks are the emulator's: they cost nothing real and die with it, so they stay in memory.
-            book = (
-                Journal(":memory:") if settings.offline else Journal.open(settings.data_dir or files.default_data_dir())
-            )
+            # Offline tasks are the emulator's and cost nothing real: they are kept apart from the real ones.
+            folder = settings.data_dir or files.default_data_dir()
+            book = Journal.open(folder / "offline" if settings.offline else folder)
             stack.callback(book.close)
             delivery = None
             if settings.runware_api_key is not None:
@@ -147,6 +146,7 @@ def build_server(
         on_list_resources=resources.list_resources,
         on_list_resource_templates=resources.list_resource_templates,
         on_read_resource=resources.read_resource,
+        on_completion=resources.complete,
         on_subscriptions_listen=ListenHandler(bus),
     )
 

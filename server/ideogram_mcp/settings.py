@@ -60,6 +60,31 @@ class Settings(BaseSettings):
     allowed_dirs: Annotated[tuple[Path, ...], NoDecode] = ()
     """Folders, besides the client's roots and the output folder, that local input images may come from."""
 
+    # Serving over HTTP (``ideogram-mcp http``).
+    http_host: str = "127.0.0.1"
+    """The address ``ideogram-mcp http`` serves on (it sets this for its workers)."""
+    tokens: Annotated[tuple[str, ...], NoDecode] = ()
+    """Bearer tokens that may call the HTTP server, comma-separated; each is an owner of its own images and spend."""
+    tokens_file: Path | None = None
+    """A file of bearer tokens, one a line (# starts a comment)."""
+    oauth_issuer: str | None = None
+    """An OAuth 2.1 authorization server whose JWT access tokens the HTTP server accepts."""
+    public_url: str | None = None
+    """The HTTP server's public URL (e.g. https://images.example.com/mcp): the audience tokens must name."""
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    """More Host values to answer (DNS-rebinding protection), comma-separated, e.g. images.example.com:*."""
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    """More Origin values to answer, comma-separated, e.g. https://app.example.com."""
+    max_in_flight: int = Field(default=4, ge=1)
+    """Generations one owner may have running at once."""
+
+    @field_validator("tokens", "allowed_hosts", "allowed_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
     @field_validator("runware_api_key", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -69,7 +94,16 @@ class Settings(BaseSettings):
         return value.strip() if isinstance(value, str) else value
 
     @field_validator(
-        "output_dir", "data_dir", "max_cost_per_call", "daily_budget", "webhook_url", "upload_endpoint", mode="before"
+        "output_dir",
+        "data_dir",
+        "max_cost_per_call",
+        "daily_budget",
+        "webhook_url",
+        "upload_endpoint",
+        "tokens_file",
+        "oauth_issuer",
+        "public_url",
+        mode="before",
     )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:

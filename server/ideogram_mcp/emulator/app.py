@@ -40,7 +40,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ideogram_mcp.emulator import artwork
 from ideogram_mcp.specs import ModelSpec, Violation, load_specs
@@ -613,11 +613,13 @@ def _refuse(exc: TaskError) -> Response:
 
 
 @contextlib.asynccontextmanager
-async def serving(emulator: Emulator, host: str = "127.0.0.1", port: int = 0) -> AsyncGenerator[str]:
-    """Serve ``emulator`` over HTTP inside the running event loop; yields the URL to POST tasks to.
+async def serving(
+    emulator: Emulator | ASGIApp, host: str = "127.0.0.1", port: int = 0, *, lifespan: bool = False
+) -> AsyncGenerator[str]:
+    """Serve ``emulator`` (or any ASGI app) over HTTP inside the running event loop; yields its URL.
 
-    Port 0 picks a free port. The socket listens before this yields, so requests made at once
-    wait in the backlog rather than fail.
+    For the emulator that is the URL to POST tasks to; for another app, its root. Port 0 picks a free
+    port. The socket listens before this yields, so requests made at once wait in the backlog.
     """
     import uvicorn  # only the offline mode and the emulator command pay for importing it
 
@@ -632,13 +634,14 @@ async def serving(emulator: Emulator, host: str = "127.0.0.1", port: int = 0) ->
     sock.listen(128)
     bound = sock.getsockname()[1]
     # log_config=None: uvicorn's default config would send access lines to stdout, the MCP channel.
-    config = uvicorn.Config(emulator.app(), log_config=None, access_log=False, lifespan="off")
+    app = emulator.app() if isinstance(emulator, Emulator) else emulator
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on" if lifespan else "off")
     server = _Embedded(config)
     shown = f"[{host}]" if ":" in host else host
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(server.serve, [sock])
         try:
-            yield f"http://{shown}:{bound}/v1"
+            yield f"http://{shown}:{bound}" + ("/v1" if isinstance(emulator, Emulator) else "")
         finally:
             server.should_exit = True
             server.force_exit = True  # a request left hanging on purpose must not hold the shutdown

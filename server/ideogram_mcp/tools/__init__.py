@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import anyio
 import httpx2
 import mcp_types as types
+from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.context import ServerRequestContext
 from mcp.server.subscriptions import ResourcesListChanged, SubscriptionBus
 from mcp.shared.exceptions import MCPError, NoBackChannelError
@@ -86,13 +87,23 @@ async def client_roots(ctx: Context) -> list[str]:
 
 
 def owner(ctx: Context) -> str:
-    """Whose tasks and spending a request belongs to: one local user on stdio."""
-    return ""
+    """Whose tasks, spending and images a request belongs to: its bearer token's owner over HTTP, else ""."""
+    token = get_access_token()
+    return token.client_id if token is not None else ""
 
 
 async def places(ctx: Context) -> files.Places:
-    """This connection's folders: where images are saved and which folders local inputs may come from."""
+    """This request's folders: where images are saved and which folders local inputs may come from.
+
+    A token's images are kept in a folder of its own, apart from every other token's; the client's
+    roots, which name folders on the client's machine, are not asked for then.
+    """
     settings = ctx.lifespan_context.settings
+    who = owner(ctx)
+    if who:
+        output = (settings.output_dir or files.default_output_dir()) / who
+        no_roots: list[str] = []
+        return await anyio.to_thread.run_sync(files.places, output, no_roots, settings.allowed_dirs)
     roots = await client_roots(ctx)
     return await anyio.to_thread.run_sync(files.places, settings.output_dir, roots, settings.allowed_dirs)
 

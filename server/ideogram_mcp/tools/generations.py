@@ -34,6 +34,8 @@ from ideogram_mcp.tools.results import GeneratedImage, GenerateImageOutput
 logger = logging.getLogger(__name__)
 
 _INLINE_SHOWN = 64
+IN_FLIGHT_WINDOW = 15 * 60.0
+"""A task pending longer than this no longer counts as in flight (it was cut short, and is fetched later)."""
 
 NOT_CONFIGURED = (
     "RUNWARE_API_KEY is not set, so no image can be generated. Add it to this server's environment in the MCP "
@@ -145,8 +147,15 @@ async def start(
         return results.error(NOT_CONFIGURED, {"kind": "not_configured"})
     if refusal := spending.over_the_call_limit(job.quote, settings.max_cost_per_call):
         return results.error(refusal, {"kind": "over_limit", "quote": job.quote, "limit": settings.max_cost_per_call})
+    who = owner(ctx)
+    if who and await state.journal.running(who, time.time() - IN_FLIGHT_WINDOW) >= settings.max_in_flight:
+        return results.error(
+            f"This token already has {settings.max_in_flight} generations running, the most it may have at once, "
+            "so nothing was sent. Fetch them with get_generation (list_generations shows them), then try again.",
+            {"kind": "too_many_in_flight", "limit": settings.max_in_flight},
+        )
     if settings.daily_budget is not None:  # checked again, atomically, when the task is recorded
-        spent = (await state.journal.spend(owner(ctx))).today
+        spent = (await state.journal.spend(who)).today
         if spent + job.quote > settings.daily_budget + 1e-9:
             return _over_budget(OverBudgetError(job.quote, settings.daily_budget, spent))
     verdict = await spending.approve(ctx, params, job.quote, job.what)

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import anyio
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
 from ideogram_mcp.tools import Context
@@ -73,6 +74,8 @@ async def approve(
             logger.info("no answer to the spending question (%s): nothing is sent", type(exc).__name__)
             return "no"
         return _verdict(answer)
+    if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+        return "not asked"  # 2025-11-25 without a channel back (stateless HTTP): there is no way to ask
     state = _state(params, quote)
     answered = (params.input_responses or {}).get(CONFIRM_KEY)
     if answered is not None and params.request_state == state:

@@ -1,0 +1,239 @@
+"""Serving MCP over streamable HTTP: the SDK's stateless transport at ``/mcp``, behind authentication.
+
+Stateless means no per-session state in a process: any request may go to any process, so several
+processes behind any load balancer serve one client; what must outlive a request (tasks, spend,
+images) is in the journal and on disk, which they share. Every request carries a bearer token:
+
+- a static token (``IDEOGRAM_MCP_TOKENS`` or ``IDEOGRAM_MCP_TOKENS_FILE``), compared in constant time;
+- or an OAuth 2.1 access token (a JWT) from ``IDEOGRAM_MCP_OAUTH_ISSUER``, checked against the
+  issuer's published keys for signature, issuer, audience (``IDEOGRAM_MCP_PUBLIC_URL``) and expiry.
+  The server then publishes its Protected Resource Metadata (RFC 9728) for clients to find the issuer.
+
+Each token is an owner: its spending, its tasks and its saved images are its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Sequence
+from ipaddress import ip_address
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import httpx2
+import jwt
+from mcp.server.auth.provider import AccessToken, TokenVerifier
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.transport_security import TransportSecuritySettings
+from pydantic import AnyHttpUrl
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ideogram_mcp import __version__
+from ideogram_mcp.server import build_server
+from ideogram_mcp.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+PATH = "/mcp"
+JWKS_TTL = 600.0
+"""Seconds the issuer's keys are kept before they are fetched again (sooner when a token names an unknown key)."""
+_ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA"]
+
+
+class ConfigurationError(Exception):
+    """The HTTP server cannot start as configured; the message says what to set."""
+
+
+def owner_of(subject: str) -> str:
+    """A short, stable, file-name-safe id for whoever a token stands for."""
+    return hashlib.sha256(subject.encode()).hexdigest()[:16]
+
+
+class StaticTokens(TokenVerifier):
+    """Bearer tokens from the settings: each is its own owner. Compared in constant time, all of them each time."""
+
+    def __init__(self, tokens: Sequence[str]) -> None:
+        self._tokens = [token.encode() for token in tokens if token]
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        given = token.encode()
+        matched = False
+        for known in self._tokens:
+            matched |= hmac.compare_digest(given, known)  # no early exit: the time says nothing
+        if not matched:
+            return None
+        return AccessToken(token=token, client_id=owner_of(f"token:{token}"), scopes=[])
+
+
+class JWTVerifier(TokenVerifier):
+    """OAuth 2.1 access tokens as JWTs from one issuer, checked against the keys it publishes (JWKS)."""
+
+    def __init__(self, issuer: str, audience: str, *, transport: httpx2.AsyncBaseTransport | None = None) -> None:
+        self.issuer = issuer.rstrip("/")
+        self.audience = audience
+        self._http = httpx2.AsyncClient(transport=transport, timeout=10.0, follow_redirects=True)
+        self._keys: jwt.PyJWKSet | None = None
+        self._fetched = 0.0
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        try:
+            header = jwt.get_unverified_header(token)
+            key = await self._key(str(header.get("kid") or ""))
+            if key is None:
+                return None
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key.key,
+                algorithms=_ALGORITHMS,
+                audience=self.audience,
+                issuer=[self.issuer, self.issuer + "/"],
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except (jwt.PyJWTError, httpx2.HTTPError, ValueError) as exc:
+            logger.info("refused a bearer token: %s", type(exc).__name__)
+            return None
+        scopes = str(claims.get("scope") or "").split()
+        return AccessToken(
+            token=token,
+            client_id=owner_of(f"{self.issuer}|{claims['sub']}"),
+            scopes=scopes,
+            expires_at=int(claims["exp"]),
+            resource=self.audience,
+            subject=str(claims["sub"]),
+            claims={"iss": claims.get("iss")},
+        )
+
+    async def _key(self, kid: str) -> jwt.PyJWK | None:
+        """The issuer's key with this id, fetching the key set when it is old or does not have it."""
+        stale = time.monotonic() - self._fetched > JWKS_TTL
+        if self._keys is None or stale or not self._find(kid):
+            if self._keys is not None and not stale and time.monotonic() - self._fetched < 10.0:
+                return self._find(kid)  # an unknown kid does not make us fetch more than every 10 s
+            self._keys = jwt.PyJWKSet.from_dict(await self._fetch_jwks())
+            self._fetched = time.monotonic()
+        return self._find(kid)
+
+    def _find(self, kid: str) -> jwt.PyJWK | None:
+        keys = self._keys.keys if self._keys is not None else []
+        if not kid and len(keys) == 1:
+            return keys[0]
+        return next((k for k in keys if k.key_id == kid), None)
+
+    async def _fetch_jwks(self) -> dict[str, Any]:
+        """The issuer's JWKS, found through its metadata (RFC 8414, else OpenID Connect discovery)."""
+        for document in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):
+            response = await self._http.get(self.issuer + document)
+            if response.status_code == 200:
+                jwks_uri = response.json().get("jwks_uri")
+                if isinstance(jwks_uri, str):
+                    keys = await self._http.get(jwks_uri)
+                    keys.raise_for_status()
+                    return cast(dict[str, Any], keys.json())
+        raise ValueError(f"the issuer {self.issuer} publishes no jwks_uri")
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def create_app(
+    settings: Settings,
+    *,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    jwks_transport: httpx2.AsyncBaseTransport | None = None,
+) -> Starlette:
+    """The HTTP app: MCP at ``/mcp`` (stateless, SSE or JSON as the client asks), ``/healthz``, and, with
+    OAuth, the Protected Resource Metadata. Raises ``ConfigurationError`` when it would be unsafe to serve.
+
+    ``transport`` replaces the network to Runware, ``jwks_transport`` the one to the OAuth issuer (tests).
+    """
+    host = settings.http_host
+    verifier, auth = _authentication(settings, host, jwks_transport)
+    server = build_server(settings, transport=transport)
+    return server.streamable_http_app(
+        streamable_http_path=PATH,
+        stateless_http=True,
+        json_response=False,
+        transport_security=_transport_security(settings, host),
+        host=host,
+        auth=auth,
+        token_verifier=verifier,
+        custom_starlette_routes=[Route("/healthz", _healthz, methods=["GET"])],
+    )
+
+
+async def _healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok", "version": __version__})
+
+
+def _authentication(
+    settings: Settings, host: str, jwks_transport: httpx2.AsyncBaseTransport | None
+) -> tuple[TokenVerifier | None, AuthSettings | None]:
+    tokens = list(settings.tokens)
+    if settings.tokens_file is not None:
+        try:
+            lines = settings.tokens_file.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigurationError(f"IDEOGRAM_MCP_TOKENS_FILE cannot be read: {exc}") from exc
+        tokens += [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+    if settings.oauth_issuer is not None:
+        if settings.public_url is None:
+            raise ConfigurationError(
+                "IDEOGRAM_MCP_OAUTH_ISSUER needs IDEOGRAM_MCP_PUBLIC_URL: the server's public URL, which tokens "
+                "must be issued for (their audience), e.g. https://images.example.com/mcp"
+            )
+        audience = settings.public_url.rstrip("/")
+        auth = AuthSettings(
+            issuer_url=AnyHttpUrl(settings.oauth_issuer),
+            resource_server_url=AnyHttpUrl(audience),
+            validate_token_resource=True,
+        )
+        return JWTVerifier(settings.oauth_issuer, audience, transport=jwks_transport), auth
+    if tokens:
+        # The SDK's auth seam needs an issuer even for static tokens; with no resource URL none is published.
+        auth = AuthSettings(issuer_url=AnyHttpUrl(f"http://{host}"), resource_server_url=None)
+        return StaticTokens(tokens), auth
+    if not is_loopback(host):
+        raise ConfigurationError(
+            f"refusing to serve on {host} with no authentication: set IDEOGRAM_MCP_TOKENS (or "
+            "IDEOGRAM_MCP_TOKENS_FILE, or IDEOGRAM_MCP_OAUTH_ISSUER with IDEOGRAM_MCP_PUBLIC_URL), or use a "
+            "loopback host such as 127.0.0.1"
+        )
+    logger.warning("serving on %s without authentication: only this machine can reach it", host)
+    return None, None
+
+
+def _transport_security(settings: Settings, host: str) -> TransportSecuritySettings:
+    """DNS-rebinding protection: only these Host and Origin values are answered."""
+    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
+    origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+    if not is_loopback(host) and host not in ("0.0.0.0", "::"):
+        hosts.append(f"{host}:*")
+    if settings.public_url is not None:
+        public = urlsplit(settings.public_url)
+        hosts += [public.netloc, f"{public.hostname}:*"]
+        origins.append(f"{public.scheme}://{public.netloc}")
+    hosts += list(settings.allowed_hosts)
+    origins += list(settings.allowed_origins)
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=list(dict.fromkeys(hosts)),
+        allowed_origins=list(dict.fromkeys(origins)),
+    )
+
+
+def app() -> Starlette:
+    """The app for ``uvicorn --factory`` and for each worker of ``ideogram-mcp http --workers N``: its settings
+    come from the environment, as ``ideogram-mcp http`` leaves them for its workers."""
+    return create_app(Settings())

@@ -1,0 +1,280 @@
+"""MCP over streamable HTTP: tokens and JWTs, DNS-rebinding protection, one owner's images and spend
+kept from another's, and one client served by two processes in turn."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, cast
+
+import anyio
+import httpx2
+import jwt
+import mcp_types as types
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from ideogram_mcp import http
+from ideogram_mcp.emulator import Emulator, serving
+from ideogram_mcp.settings import Settings
+
+from .conftest import API_KEY, text
+
+pytestmark = pytest.mark.anyio
+
+TOKENS = ("token-alice-0123456789", "token-bob-9876543210")
+ISSUER = "https://auth.example.test"
+PUBLIC = "https://images.example.test/mcp"
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}
+ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+@asynccontextmanager
+async def served(settings: Settings, emulator: Emulator, **options: Any) -> AsyncIterator[str]:
+    """The HTTP app on a loopback port, its Runware the emulator; yields the MCP URL."""
+    app = http.create_app(settings, transport=httpx2.ASGITransport(emulator.app()), **options)
+    async with serving(app, lifespan=True) as root:
+        yield root + http.PATH
+
+
+def connect(url: str, token: str | None) -> Client:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return Client(streamable_http_client(url, http_client=httpx2.AsyncClient(headers=headers, timeout=30)))
+
+
+def data(result: types.CallToolResult) -> dict[str, Any]:
+    assert not result.is_error, text(result)
+    return cast(dict[str, Any], result.structured_content)
+
+
+@pytest.fixture
+def with_tokens(make_settings: Callable[..., Settings], tmp_path: Path) -> Settings:
+    return make_settings(output_dir=tmp_path / "out", tokens=TOKENS)
+
+
+async def test_without_a_valid_token_every_request_is_refused(with_tokens: Settings, emulator: Emulator) -> None:
+    async with served(with_tokens, emulator) as url, httpx2.AsyncClient() as raw:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKENS[0]}"}):
+            answer = await raw.post(url, json=INIT, headers=ACCEPT | headers)
+            assert answer.status_code == 401
+            assert answer.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
+        ok = await raw.post(url, json=INIT, headers=ACCEPT | {"Authorization": f"Bearer {TOKENS[0]}"})
+        health = await raw.get(url.removesuffix(http.PATH) + "/healthz")
+    assert ok.status_code == 200
+    assert health.json() == {"status": "ok", "version": "0.1.0"}
+    assert emulator.requests == []
+
+
+async def test_a_foreign_host_or_origin_is_refused(with_tokens: Settings, emulator: Emulator) -> None:
+    auth = {"Authorization": f"Bearer {TOKENS[0]}"}
+    async with served(with_tokens, emulator) as url, httpx2.AsyncClient() as raw:
+        host = await raw.post(url, json=INIT, headers=ACCEPT | auth | {"Host": "evil.example.com"})
+        origin = await raw.post(url, json=INIT, headers=ACCEPT | auth | {"Origin": "https://evil.example.com"})
+        local = await raw.post(url, json=INIT, headers=ACCEPT | auth | {"Origin": "http://localhost:3000"})
+    assert host.status_code == 421
+    assert origin.status_code == 403
+    assert local.status_code == 200
+
+
+async def test_a_client_with_a_token_lists_the_tools_and_generates_and_owners_stay_apart(
+    with_tokens: Settings, emulator: Emulator, tmp_path: Path
+) -> None:
+    async with served(with_tokens, emulator) as url:
+        async with connect(url, TOKENS[0]) as alice:
+            tools = await alice.list_tools()
+            made = data(await alice.call_tool("generate_image", {"positivePrompt": '"HELLO" on a wall'}))
+            (image,) = made["images"]
+            listed = await alice.list_resources()
+            read = await alice.read_resource(listed.resources[0].uri)
+        async with connect(url, TOKENS[1]) as bob:
+            bob_listed = await bob.list_resources()
+            with pytest.raises(Exception, match="resources/list"):
+                await bob.read_resource(listed.resources[0].uri)
+            bob_spend = data(await bob.call_tool("list_generations", {}))
+    assert len(tools.tools) == 9
+    path = Path(image["path"])
+    assert path.parent == (tmp_path / "out" / http.owner_of(f"token:{TOKENS[0]}")).resolve()
+    content = read.contents[0]
+    assert isinstance(content, types.BlobResourceContents)
+    assert base64.b64decode(content.blob) == path.read_bytes()
+    assert bob_listed.resources == []
+    assert (bob_spend["generations"], bob_spend["spentToday"]) == ([], 0)
+
+
+async def test_spend_limits_and_generations_in_flight_count_per_token(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        output_dir=tmp_path / "out", tokens=TOKENS, daily_budget=0.10, max_in_flight=1, wait_seconds=0.5
+    )
+    async with served(settings, emulator) as url:
+        async with connect(url, TOKENS[0]) as alice:
+            spent = data(await alice.call_tool("generate_image", {"positivePrompt": "x"}))
+            refused = await alice.call_tool("generate_image", {"positivePrompt": "x"})
+        async with connect(url, TOKENS[1]) as bob:
+            emulator.render_seconds = 5.0
+            pending = data(await bob.call_tool("generate_image", {"positivePrompt": "y"}))
+            crowded = await bob.call_tool("generate_image", {"positivePrompt": "z"})
+    assert spent["status"] == "done"
+    assert (refused.meta or {})["ideogram-mcp/error"]["kind"] == "over_budget", "alice's budget is spent"
+    assert pending["status"] == "pending", "bob's budget is his own"
+    assert (crowded.meta or {})["ideogram-mcp/error"]["kind"] == "too_many_in_flight"
+    assert len([t for t in emulator.submitted if t["taskType"] == "imageInference"]) == 2
+
+
+def _issuer(keys: list[rsa.RSAPrivateKey]) -> httpx2.MockTransport:
+    """A local OAuth issuer: its metadata and its key set (JWKS)."""
+    public = [json.loads(RSAAlgorithm.to_jwk(key.public_key())) for key in keys]
+    jwks = {"keys": [dict(jwk, kid=f"k{n}") for n, jwk in enumerate(public)]}
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path == "/.well-known/oauth-authorization-server":
+            return httpx2.Response(200, json={"issuer": ISSUER, "jwks_uri": f"{ISSUER}/jwks"})
+        if request.url.path == "/jwks":
+            return httpx2.Response(200, json=jwks)
+        return httpx2.Response(404)
+
+    return httpx2.MockTransport(answer)
+
+
+def _token(key: rsa.RSAPrivateKey, kid: str = "k0", **claims: Any) -> str:
+    now = int(time.time())
+    body = {"iss": ISSUER, "aud": PUBLIC, "sub": "user-1", "iat": now, "exp": now + 300} | claims
+    return jwt.encode(body, key, algorithm="RS256", headers={"kid": kid})
+
+
+async def test_oauth_tokens_are_checked_for_signature_issuer_audience_and_expiry(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    key, stranger = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2))
+    settings = make_settings(output_dir=tmp_path / "out", oauth_issuer=ISSUER, public_url=PUBLIC)
+    cases = {
+        "valid": (_token(key), 200),
+        "expired": (_token(key, exp=int(time.time()) - 60), 401),
+        "wrong audience": (_token(key, aud="https://other.example/mcp"), 401),
+        "wrong issuer": (_token(key, iss="https://evil.example"), 401),
+        "wrong key": (_token(stranger), 401),
+        "unknown key id": (_token(key, kid="k9"), 401),
+        "no subject": (_token(key, sub=None), 401),
+        "not a jwt": ("not-a-jwt", 401),
+    }
+    async with served(settings, emulator, jwks_transport=_issuer([key])) as url, httpx2.AsyncClient() as raw:
+        answers = {
+            name: await raw.post(url, json=INIT, headers=ACCEPT | {"Authorization": f"Bearer {token}"})
+            for name, (token, _) in cases.items()
+        }
+        metadata = await raw.get(url.removesuffix(http.PATH) + "/.well-known/oauth-protected-resource/mcp")
+        bare = await raw.post(url, json=INIT, headers=ACCEPT)
+    assert {name: a.status_code for name, a in answers.items()} == {name: status for name, (_, status) in cases.items()}
+    assert 'resource_metadata="' in bare.headers["www-authenticate"]
+    assert metadata.status_code == 200
+    assert metadata.json()["resource"] == PUBLIC
+    assert [server.rstrip("/") for server in metadata.json()["authorization_servers"]] == [ISSUER]
+
+
+def test_a_public_host_without_authentication_refuses_to_start(make_settings: Callable[..., Settings]) -> None:
+    with pytest.raises(http.ConfigurationError, match=r"refusing to serve on 0\.0\.0\.0 with no authentication"):
+        http.create_app(make_settings(http_host="0.0.0.0"))
+    with pytest.raises(http.ConfigurationError, match="IDEOGRAM_MCP_PUBLIC_URL"):
+        http.create_app(make_settings(oauth_issuer=ISSUER))
+    assert http.create_app(make_settings(http_host="0.0.0.0", tokens=TOKENS))
+
+
+@pytest.fixture
+def two_processes(tmp_path: Path, data_dir: Path) -> Iterator[tuple[list[str], Emulator, Callable[[], None]]]:
+    """Two `ideogram-mcp http` processes on two ports, sharing a journal and an output folder."""
+    ports: list[str] = []
+    processes: list[subprocess.Popen[bytes]] = []
+    emulator = Emulator(api_key=API_KEY, render_seconds=1.5)
+    portal_cm = anyio.from_thread.start_blocking_portal()
+    portal = portal_cm.__enter__()
+    url_cm = portal.wrap_async_context_manager(serving(emulator))
+    runware = url_cm.__enter__()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWARE_", "IDEOGRAM_MCP_"))} | {
+        "RUNWARE_API_KEY": API_KEY,
+        "RUNWARE_BASE_URL": runware,
+        "IDEOGRAM_MCP_TOKENS": TOKENS[0],
+        "IDEOGRAM_MCP_DATA_DIR": str(data_dir),
+        "IDEOGRAM_MCP_OUTPUT_DIR": str(tmp_path / "out"),
+        "IDEOGRAM_MCP_WAIT_SECONDS": "0.5",
+    }
+    command = str(Path(sys.executable).with_name("ideogram-mcp"))
+    for port in ("18601", "18602"):
+        processes.append(subprocess.Popen([command, "http", "--port", port], env=env, stderr=subprocess.DEVNULL))
+        ports.append(port)
+
+    def stop() -> None:
+        for process in processes:
+            process.terminate()
+            process.wait(10)
+        url_cm.__exit__(None, None, None)
+        portal_cm.__exit__(None, None, None)
+
+    deadline = time.monotonic() + 30
+    for port in ports:
+        while True:
+            try:
+                if httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx2.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the servers did not start"
+            time.sleep(0.1)
+    try:
+        yield ports, emulator, stop
+    finally:
+        stop()
+
+
+class RoundRobin(httpx2.AsyncBaseTransport):
+    """A load balancer in the client: each request goes to the next process in turn."""
+
+    def __init__(self, ports: list[str]) -> None:
+        self._ports, self._next = ports, 0
+        self._inner = httpx2.AsyncHTTPTransport()
+        self.served: list[str] = []
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        port = self._ports[self._next % len(self._ports)]
+        self._next += 1
+        self.served.append(port)
+        request.url = request.url.copy_with(port=int(port))
+        request.headers["host"] = f"127.0.0.1:{port}"
+        return await self._inner.handle_async_request(request)
+
+
+async def test_two_processes_serve_one_client_interchangeably(
+    two_processes: tuple[list[str], Emulator, Callable[[], None]],
+) -> None:
+    ports, emulator, _ = two_processes
+    balancer = RoundRobin(ports)
+    headers = {"Authorization": f"Bearer {TOKENS[0]}"}
+    client = httpx2.AsyncClient(transport=balancer, headers=headers, timeout=30)
+    async with Client(streamable_http_client(f"http://127.0.0.1:{ports[0]}/mcp", http_client=client)) as mcp:
+        tools = await mcp.list_tools()
+        first = data(await mcp.call_tool("generate_image", {"positivePrompt": "x"}))
+        assert first["status"] == "pending"
+        with anyio.fail_after(30):
+            later = first
+            while later["status"] != "done":
+                later = data(await mcp.call_tool("get_generation", {"taskUUID": first["taskUUID"]}))
+    assert len(tools.tools) == 9
+    assert set(balancer.served) == set(ports)
+    assert later["taskUUID"] == first["taskUUID"]
+    assert Path(later["images"][0]["path"]).is_file()
+    assert [c.task_uuid for c in emulator.ledger] == [first["taskUUID"]]

@@ -1,0 +1,86 @@
+"""The official MCP Inspector CLI (TypeScript SDK) drives the server over HTTP, as an outside client would.
+
+It needs Node 22 and the Inspector from the npm registry, which `.ci/node-tools.sh` puts in `.ci/node`
+(CI runs it first). Without them the test is skipped, except under CI, where it must run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOLS = ROOT / ".ci" / "node" / "node_modules"
+INSPECTOR = TOOLS / ".bin" / "mcp-inspector"
+NODE_BIN = next(iter(sorted(TOOLS.glob("node-linux-*/bin"))), None)
+TOKEN = "inspector-token-31415926"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    if not INSPECTOR.exists() or NODE_BIN is None:
+        if os.environ.get("CI"):
+            pytest.fail("the Inspector is missing under CI: .ci/node-tools.sh should have installed it")
+        pytest.skip("the MCP Inspector is not installed: run bash .ci/node-tools.sh")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWARE_", "IDEOGRAM_MCP_"))} | {
+        "IDEOGRAM_MCP_TOKENS": TOKEN,
+        "IDEOGRAM_MCP_DATA_DIR": str(tmp_path / "data"),
+        "IDEOGRAM_MCP_OUTPUT_DIR": str(tmp_path / "out"),
+    }
+    command = [str(Path(sys.executable).with_name("ideogram-mcp")), "http", "--offline", "--port", str(port)]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx2.HTTPError:
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def inspect(url: str, *arguments: str) -> Any:
+    env = os.environ | {"PATH": f"{NODE_BIN}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(
+        [str(INSPECTOR), "--cli", url, "--header", f"Authorization: Bearer {TOKEN}", "--format", "json", *arguments],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout)["result"]
+
+
+def test_the_inspector_lists_the_tools_and_generates_an_image_over_http(server: str) -> None:
+    listed = inspect(server, "--method", "tools/list")
+    made = inspect(
+        server,
+        *("--method", "tools/call", "--tool-name", "generate_image"),
+        *("--tool-arg", 'positivePrompt=A neon sign reading "INSPECTED"', "--tool-arg", "aspectRatio=16:9"),
+    )
+    assert [tool["name"] for tool in listed["tools"]][:2] == ["generate_image", "remix_image"]
+    assert len(listed["tools"]) == 9
+    assert made["isError"] is False
+    (image,) = made["structuredContent"]["images"]
+    assert (image["width"], image["height"]) == (1312, 736)
+    assert Path(image["path"]).is_file()
+    assert [block["type"] for block in made["content"]] == ["text", "image", "resource_link"]
