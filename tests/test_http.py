@@ -278,3 +278,21 @@ async def test_two_processes_serve_one_client_interchangeably(
     assert later["taskUUID"] == first["taskUUID"]
     assert Path(later["images"][0]["path"]).is_file()
     assert [c.task_uuid for c in emulator.ledger] == [first["taskUUID"]]
+
+
+async def test_answers_come_as_json_or_as_an_event_stream_as_the_client_asks(
+    with_tokens: Settings, emulator: Emulator
+) -> None:
+    auth = {"Authorization": f"Bearer {TOKENS[0]}", "Mcp-Protocol-Version": "2025-11-25"}
+    call = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "generate_image",
+            "arguments": {"positivePrompt": "x"}, "_meta": {"progressToken": "p"}}}  # fmt: skip
+    async with served(with_tokens, emulator) as url, httpx2.AsyncClient(timeout=30) as raw:
+        as_json = await raw.post(url, json=call, headers=auth | {"Accept": "application/json"})
+        as_stream = await raw.post(url, json=call, headers=auth | ACCEPT)
+    assert as_json.headers["content-type"] == "application/json"
+    answer = as_json.json()
+    assert (answer["id"], answer["result"]["structuredContent"]["status"]) == (7, "done")
+    assert as_stream.headers["content-type"].startswith("text/event-stream")
+    events = [line for line in as_stream.text.splitlines() if line.startswith("data:")]
+    assert any('"notifications/progress"' in event for event in events), "progress rides the stream"
+    assert '"id":7' in events[-1]

@@ -33,6 +33,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ideogram_mcp import __version__
 from ideogram_mcp.server import build_server
@@ -161,7 +162,7 @@ def create_app(
     host = settings.http_host
     verifier, auth = _authentication(settings, host, jwks_transport)
     server = build_server(settings, transport=transport)
-    return server.streamable_http_app(
+    app = server.streamable_http_app(
         streamable_http_path=PATH,
         stateless_http=True,
         json_response=False,
@@ -171,6 +172,69 @@ def create_app(
         token_verifier=verifier,
         custom_starlette_routes=[Route("/healthz", _healthz, methods=["GET"])],
     )
+    app.add_middleware(JsonForJsonClients)
+    return app
+
+
+class JsonForJsonClients:
+    """Answers a POST that accepts only JSON with the JSON-RPC response alone, as one JSON body.
+
+    The transport answers with an SSE stream, which carries progress events before the response; a
+    client that asks for ``application/json`` only gets the response without them.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        accept = (
+            dict(scope.get("headers") or []).get(b"accept", b"").decode().lower() if scope["type"] == "http" else ""
+        )
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or "application/json" not in accept
+            or "text/event-stream" in accept
+        ):
+            await self.app(scope, receive, send)
+            return
+        headers = [(k, v) for k, v in scope["headers"] if k != b"accept"] + [
+            (b"accept", b"application/json, text/event-stream")
+        ]
+        started: dict[str, Any] = {}
+        body = bytearray()
+
+        async def collect(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                started.update(message)
+            elif message["type"] == "http.response.body":
+                body.extend(message.get("body", b""))
+
+        await self.app({**scope, "headers": headers}, receive, collect)
+        content_type = dict(started.get("headers") or []).get(b"content-type", b"")
+        if not content_type.startswith(b"text/event-stream"):
+            await send(started)  # an error, an accepted notification: already not a stream
+            await send({"type": "http.response.body", "body": bytes(body)})
+            return
+        answer = _last_response(bytes(body))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": started.get("status", 200),
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": answer})
+
+
+def _last_response(stream: bytes) -> bytes:
+    """The JSON-RPC response (the message with an id and a result or an error) of an SSE stream."""
+    found = b""
+    for event in stream.replace(b"\r\n", b"\n").split(b"\n\n"):
+        data = b"\n".join(line[5:].lstrip() for line in event.split(b"\n") if line.startswith(b"data:"))
+        if data and b'"id"' in data and (b'"result"' in data or b'"error"' in data):
+            found = data
+    return found
 
 
 async def _healthz(request: Request) -> Response:
