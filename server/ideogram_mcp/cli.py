@@ -15,8 +15,7 @@ import anyio
 from mcp.server.stdio import stdio_server
 from pydantic import SecretStr, ValidationError
 
-from ideogram_mcp import __version__, demo
-from ideogram_mcp.emulator import Emulator, serving
+from ideogram_mcp import __version__
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings, redact
 
@@ -87,6 +86,8 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "http":
         _serve_http(settings, args.host, args.port, args.workers, offline=args.offline or args.http_offline)
     elif args.command == "demo":
+        from ideogram_mcp import demo  # only the demo pays for importing its client and Pillow
+
         offline = args.offline or args.demo_offline or settings.runware_api_key is None
         sys.exit(anyio.run(demo.run, args.demo_output_dir.expanduser().resolve(), offline))
     else:
@@ -102,6 +103,8 @@ async def _runware(settings: Settings) -> AsyncGenerator[Settings]:
     if not settings.offline:
         yield settings
         return
+    from ideogram_mcp.emulator import Emulator, serving  # only offline serving pays for the emulator
+
     async with serving(Emulator(api_key=EMULATOR_KEY)) as url:
         logging.getLogger(__name__).info("offline: generating with the built-in Runware emulator at %s", url)
         yield settings.model_copy(update={"runware_base_url": url, "runware_api_key": SecretStr(EMULATOR_KEY)})
@@ -120,6 +123,7 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
     from anyio.from_thread import start_blocking_portal
 
     from ideogram_mcp import http
+    from ideogram_mcp.emulator import Emulator, serving
 
     with contextlib.ExitStack() as stack:
         changes: dict[str, str] = {"IDEOGRAM_MCP_HTTP_HOST": host}
@@ -140,6 +144,8 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
 
 
 async def _serve_emulator(host: str, port: int, api_key: str | None, render_seconds: float) -> None:
+    from ideogram_mcp.emulator import Emulator, serving
+
     async with serving(Emulator(api_key=api_key, render_seconds=render_seconds), host, port) as url:
         print(f"Runware emulator: POST tasks to {url} (Ctrl-C stops)", file=sys.stderr, flush=True)
         await anyio.sleep_forever()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -98,6 +97,8 @@ class Journal:
 
     def __init__(self, path: Path | str) -> None:
         self.path = path
+        import sqlite3  # here, not at import: starting the server needs no database
+
         if isinstance(path, Path):
             path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10.0)
@@ -110,6 +111,8 @@ class Journal:
     @classmethod
     def open(cls, folder: Path) -> Journal:
         """The journal in ``folder``, or one in memory (with a warning) when the folder cannot hold it."""
+        import sqlite3
+
         try:
             return cls(folder / "journal.sqlite3")
         except (OSError, sqlite3.Error) as exc:

@@ -21,10 +21,7 @@ from mcp.server.models import InitializationOptions
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 from mcp.shared.exceptions import MCPError
 
-from ideogram_mcp import __version__, files, prompts, resources
-from ideogram_mcp.journal import Journal
-from ideogram_mcp.runware.client import RunwareClient
-from ideogram_mcp.runware.delivery import Delivery
+from ideogram_mcp import __version__, prompts, resources
 from ideogram_mcp.settings import Settings
 from ideogram_mcp.specs import ModelSpec, load_specs
 from ideogram_mcp.specs.spec import BASE_MODEL
@@ -45,8 +42,6 @@ from ideogram_mcp.tools import (
 logger = logging.getLogger(__name__)
 
 ERROR_META = results.ERROR_META
-DOWNLOAD_TIMEOUT = 60.0
-"""Seconds allowed for fetching one generated image."""
 
 
 class IdeogramServer(Server[AppState]):
@@ -90,30 +85,15 @@ def build_server(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Server[AppState]) -> AsyncGenerator[AppState]:
-        async with contextlib.AsyncExitStack() as stack:
-            downloads = await stack.enter_async_context(
-                httpx2.AsyncClient(transport=transport, timeout=DOWNLOAD_TIMEOUT, follow_redirects=True)
-            )
-            # Offline tasks are the emulator's and cost nothing real: they are kept apart from the real ones.
-            folder = settings.data_dir or files.default_data_dir()
-            book = Journal.open(folder / "offline" if settings.offline else folder)
-            stack.callback(book.close)
-            delivery = None
-            if settings.runware_api_key is not None:
-                client = RunwareClient(
-                    settings.runware_api_key,
-                    base_url=settings.runware_base_url,
-                    timeout=settings.runware_timeout,
-                    transport=transport,
-                )
-                await stack.enter_async_context(client)
-                delivery = Delivery(client)
-                polling = await stack.enter_async_context(anyio.create_task_group())
-                polling.start_soon(delivery.run)
-                stack.callback(polling.cancel_scope.cancel)
-            else:
-                logger.warning("RUNWARE_API_KEY is not set: generate_image will explain how to set it")
-            yield AppState(spec=spec, settings=settings, delivery=delivery, journal=book, downloads=downloads, bus=bus)
+        if settings.runware_api_key is None:
+            logger.warning("RUNWARE_API_KEY is not set: generate_image will explain how to set it")
+        async with anyio.create_task_group() as background:
+            state = AppState(spec, settings, bus, background=background, transport=transport)
+            try:
+                yield state
+            finally:
+                await state.aclose()
+                background.cancel_scope.cancel()
 
     async def list_tools(ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         return types.ListToolsResult(tools=tools)

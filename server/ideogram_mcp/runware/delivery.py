@@ -20,10 +20,9 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_before_delay, wait_exponential_jitter
 
 from ideogram_mcp.runware.client import RunwareClient
 from ideogram_mcp.runware.errors import (
@@ -35,6 +34,9 @@ from ideogram_mcp.runware.errors import (
     TaskConflictError,
 )
 from ideogram_mcp.specs import is_web_url
+
+if TYPE_CHECKING:
+    from tenacity import AsyncRetrying, RetryCallState
 
 logger = logging.getLogger(__name__)
 
@@ -119,16 +121,15 @@ class _Watch:
     changed: anyio.Event = field(default_factory=anyio.Event)
 
 
-_EXPONENTIAL = wait_exponential_jitter(multiplier=0.5, max=8.0, jitter=0.5)
-
-
 def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, RunwareError) and exc.retryable
 
 
 def _backoff(state: RetryCallState) -> float:
     """Exponential backoff with jitter, or longer when Runware said how long (``Retry-After``)."""
-    exponential = _EXPONENTIAL(state)
+    from tenacity import wait_exponential_jitter
+
+    exponential = wait_exponential_jitter(multiplier=0.5, max=8.0, jitter=0.5)(state)
     failure = state.outcome.exception() if state.outcome is not None else None
     asked = failure.retry_after if isinstance(failure, RunwareAPIError) else None
     return max(exponential, asked or 0.0)
@@ -136,6 +137,9 @@ def _backoff(state: RetryCallState) -> float:
 
 def retrying(until: float) -> AsyncRetrying:
     """The retry policy: retryable failures again and again until the deadline (monotonic seconds)."""
+    # Imported here, on the first call: starting the server (which a client waits for) needs no retries.
+    from tenacity import AsyncRetrying, retry_if_exception, stop_before_delay
+
     return AsyncRetrying(
         retry=retry_if_exception(_retryable),
         wait=_backoff,

@@ -412,10 +412,15 @@ def load_spec(model_id: str = BASE_MODEL) -> ModelSpec:
     return load_specs()[model_id]
 
 
+@functools.cache
+def _parsed(name: str) -> dict[str, Any]:
+    """A spec file as TOML gives it, parsed once however many specs name it as their base."""
+    return tomllib.loads(resources.files("ideogram_mcp").joinpath("specs", f"{name}.toml").read_text(encoding="utf-8"))
+
+
 def _raw(name: str) -> dict[str, Any]:
-    """A spec file's data, laid over its base spec's when it names one."""
-    text = resources.files("ideogram_mcp").joinpath("specs", f"{name}.toml").read_text(encoding="utf-8")
-    data = tomllib.loads(text)
+    """A spec file's data, laid over its base spec's when it names one (the parsed files are left as they are)."""
+    data = dict(_parsed(name))
     base_name = data.pop("base", None)
     if base_name is None:
         return data

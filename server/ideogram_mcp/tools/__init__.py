@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import anyio
+import anyio.abc
 import httpx2
 import mcp_types as types
 from mcp.server.auth.middleware.auth_context import get_access_token
@@ -21,6 +22,7 @@ from pydantic import SecretStr, ValidationError
 
 from ideogram_mcp import files
 from ideogram_mcp.journal import Journal
+from ideogram_mcp.runware.client import RunwareClient
 from ideogram_mcp.runware.delivery import Delivery
 from ideogram_mcp.settings import Settings
 from ideogram_mcp.specs import ModelSpec
@@ -31,21 +33,77 @@ ROOTS_TIMEOUT = 5.0
 """Seconds to wait for a client's answer to roots/list before saving elsewhere."""
 
 
-@dataclass(frozen=True, slots=True)
-class AppState:
-    """What the tools need for one server: spec, settings, Runware when configured, the journal, a downloader."""
+DOWNLOAD_TIMEOUT = 60.0
+"""Seconds allowed for fetching one generated image."""
 
-    spec: ModelSpec
-    settings: Settings
-    delivery: Delivery | None
-    """Runware, with retries and polling; None when no key is configured."""
-    journal: Journal
-    downloads: httpx2.AsyncClient
-    """For fetching generated images; it never carries the Runware key."""
-    bus: SubscriptionBus
-    """Where events for 2026-07-28 listen streams go (saved images change the resource list)."""
-    uploads: dict[str, str] = field(default_factory=lambda: {})
-    """Image UUIDs of local files uploaded by this process, by the files' SHA-256."""
+
+class AppState:
+    """What the tools need for one server: spec and settings, and Runware, the journal and a downloader.
+
+    Those three are made when first used, after the client's handshake, so that starting the server
+    (what a client waits for) costs neither TLS set-up nor a database.
+    """
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        settings: Settings,
+        bus: SubscriptionBus,
+        *,
+        background: anyio.abc.TaskGroup,
+        transport: httpx2.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.bus = bus
+        """Where events for 2026-07-28 listen streams go (saved images change the resource list)."""
+        self.uploads: dict[str, str] = {}
+        """Image UUIDs of local files uploaded by this process, by the files' SHA-256."""
+        self._background = background
+        self._transport = transport
+        self._delivery: Delivery | None = None
+        self._downloads: httpx2.AsyncClient | None = None
+        self._journal: Journal | None = None
+
+    @property
+    def delivery(self) -> Delivery | None:
+        """Runware, with retries and polling; None when no key is configured."""
+        key = self.settings.runware_api_key
+        if self._delivery is None and key is not None:
+            client = RunwareClient(
+                key,
+                base_url=self.settings.runware_base_url,
+                timeout=self.settings.runware_timeout,
+                transport=self._transport,
+            )
+            self._delivery = Delivery(client)
+            self._background.start_soon(self._delivery.run)
+        return self._delivery
+
+    @property
+    def downloads(self) -> httpx2.AsyncClient:
+        """For fetching generated images; it never carries the Runware key."""
+        if self._downloads is None:
+            self._downloads = httpx2.AsyncClient(
+                transport=self._transport, timeout=DOWNLOAD_TIMEOUT, follow_redirects=True
+            )
+        return self._downloads
+
+    @property
+    def journal(self) -> Journal:
+        """The task journal; offline tasks, which cost nothing real, are kept in a journal of their own."""
+        if self._journal is None:
+            folder = self.settings.data_dir or files.default_data_dir()
+            self._journal = Journal.open(folder / "offline" if self.settings.offline else folder)
+        return self._journal
+
+    async def aclose(self) -> None:
+        if self._delivery is not None:
+            await self._delivery.client.aclose()
+        if self._downloads is not None:
+            await self._downloads.aclose()
+        if self._journal is not None:
+            self._journal.close()
 
     @property
     def api_key(self) -> SecretStr | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -145,6 +146,7 @@ def images(
     return ok(output, "\n".join(lines), [*pictures, *links])
 
 
+@functools.cache
 def output_schema(model: type[BaseModel], *, described: frozenset[str] = frozenset()) -> dict[str, Any]:
     """The JSON Schema a tool publishes for its structured output, without what a model pays for twice.
 
