@@ -192,4 +192,5 @@ def test_the_demo_leaves_real_image_files(tmp_path: Path) -> None:
     assert f"-> {out / 'demo-poster.png'}" in done.stdout
     assert "previews in the result: 341x512 JPEG" in done.stdout
     assert "total cost $0.18" in done.stdout
+    assert "cost: emulated; nothing is charged (on Runware these 3 images would cost $0.18)" in done.stdout.splitlines()
     assert "refused before any request" in done.stdout

@@ -6,61 +6,130 @@ import argparse
 import contextlib
 import logging
 import os
+import shutil
+import socket
 import sys
-from collections.abc import AsyncGenerator
+import textwrap
+import threading
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.from_thread
+import anyio.lowlevel
 from mcp.server.stdio import stdio_server
 from pydantic import SecretStr, ValidationError
 
 from ideogram_mcp import __version__
 from ideogram_mcp.server import build_server
-from ideogram_mcp.settings import Settings, redact
+from ideogram_mcp.settings import Settings, redact, variables
+
+STOPPED = 130
+"""The exit status after Ctrl-C (128 + SIGINT), as shells report it."""
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Parse the command line and run what it asks for."""
+    """Parse the command line and run what it asks for; Ctrl-C stops anything with one line and status 130."""
+    try:
+        _run(argv)
+    except KeyboardInterrupt:
+        _stopped()
+    except BaseExceptionGroup as group:
+        if group.subgroup(KeyboardInterrupt) is None:
+            raise
+        _stopped()
+
+
+def _stopped() -> None:
+    print("ideogram-mcp: stopped (Ctrl-C)", file=sys.stderr, flush=True)
+    sys.exit(STOPPED)
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default (none for flags) and keeps the environment list's own line breaks."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or isinstance(action.default, bool):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _environment_help() -> str:
+    width = min(shutil.get_terminal_size().columns, 100) - 2
+    lines = ["environment variables (MCP clients set them in the server's config):"]
+    for variable in variables():
+        default = "" if variable.default in ("(none)", "(see meaning)") else f" (default: {variable.default})"
+        lines.append(f"  {variable.name}")
+        lines += textwrap.wrap(variable.meaning + default, width, initial_indent="      ", subsequent_indent="      ")
+    return "\n".join(lines)
+
+
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     parser = argparse.ArgumentParser(
         prog="ideogram-mcp",
-        description="MCP server for Ideogram 3.0 image generation on Runware. With no command: serve MCP on stdio.",
+        description="MCP server for Ideogram 3.0 image generation on Runware. With no command: serve MCP on stdio "
+        "(what an MCP client starts).",
+        epilog=_environment_help(),
+        formatter_class=_Help,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
         "--offline",
         action="store_true",
-        help="generate with the built-in Runware emulator (no key, no network)",
+        help="generate with the built-in Runware emulator (no key, no network, no cost)",
     )
     parser.add_argument(
         "--output-dir",
         type=Path,
         metavar="DIR",
-        help="save images here (default: IDEOGRAM_MCP_OUTPUT_DIR, else inside the client's first root, "
+        help="save images here (else IDEOGRAM_MCP_OUTPUT_DIR, else inside the client's first root, "
         "else ~/Pictures/ideogram-mcp)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    emulator = commands.add_parser("emulator", help="serve the Runware emulator over HTTP on loopback")
-    emulator.add_argument("--host", default="127.0.0.1")
-    emulator.add_argument("--port", type=int, default=8765)
-    emulator.add_argument("--api-key", help="the only key to accept (default: any non-empty key)")
-    emulator.add_argument(
-        "--render-seconds", type=float, default=0.0, help="how long each task takes to render (default: 0)"
+    emulator = commands.add_parser(
+        "emulator",
+        help="serve the Runware emulator over HTTP on loopback",
+        description="Serve the Runware emulator: POST task arrays to it as to Runware (placeholder pictures).",
+        formatter_class=_Help,
     )
-    web = commands.add_parser("http", help="serve MCP over streamable HTTP at /mcp (stateless, with authentication)")
-    web.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1)")
-    web.add_argument("--port", type=int, default=8000, help="port to serve on (default: 8000)")
-    web.add_argument("--workers", type=int, default=1, help="server processes sharing the port (default: 1)")
+    emulator.add_argument("--host", default="127.0.0.1", help="address to serve on")
+    emulator.add_argument("--port", type=_port, default=8765, help="port to serve on")
+    emulator.add_argument("--api-key", help="the only key to accept (default: any non-empty key)")
+    emulator.add_argument("--render-seconds", type=float, default=0.0, help="how long each task takes to render")
+    web = commands.add_parser(
+        "http",
+        help="serve MCP over streamable HTTP at /mcp (stateless, with authentication)",
+        description="Serve MCP over streamable HTTP at /mcp. Off loopback it needs IDEOGRAM_MCP_TOKENS, "
+        "IDEOGRAM_MCP_TOKENS_FILE or IDEOGRAM_MCP_OAUTH_ISSUER (see ideogram-mcp --help).",
+        formatter_class=_Help,
+    )
+    web.add_argument("--host", default="127.0.0.1", help="address to serve on")
+    web.add_argument("--port", type=_port, default=8000, help="port to serve on")
+    web.add_argument("--workers", type=int, default=1, help="server processes sharing the port")
     web.add_argument(
         "--offline", dest="http_offline", action="store_true", help="generate with the built-in Runware emulator"
     )
-    show = commands.add_parser("demo", help="run an MCP client session against this server and save the images")
+    show = commands.add_parser(
+        "demo",
+        help="run an MCP client session against this server and save the images",
+        description="Run a real MCP client session over stdio against this server: list sizes and presets, "
+        "generate three images and save them. Offline unless RUNWARE_API_KEY is set; with a key it says what it "
+        "will spend first.",
+        formatter_class=_Help,
+    )
     show.add_argument(
         "--output-dir",
         dest="demo_output_dir",
         type=Path,
         default=Path("ideogram-output"),
-        help="where the server saves the demo's images (default: ./ideogram-output)",
+        metavar="DIR",
+        help="where the server saves the demo's images",
     )
     show.add_argument(
         "--offline",
@@ -68,18 +137,24 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="use the emulator even when RUNWARE_API_KEY is set",
     )
-    args = parser.parse_args(argv)
+    return parser, {"emulator": emulator, "http": web, "demo": show}
+
+
+def _run(argv: list[str] | None) -> None:
+    parser, subcommands = _parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # said by the command they were given to, with its usage
+        (subcommands.get(args.command) or parser).error(f"unrecognized arguments: {' '.join(unknown)}")
 
     overrides: dict[str, Any] = {}
     if args.command is None and args.offline:
         overrides["offline"] = True
     if args.command is None and args.output_dir is not None:
         overrides["output_dir"] = args.output_dir
-    try:
-        settings = Settings(**overrides)
-    except ValidationError as exc:
-        sys.exit(f"ideogram-mcp: bad configuration: {exc}")
-    _configure_logging(settings)
+    settings = _settings(**overrides)
+    if args.command in ("emulator", "http"):
+        _check_port(args.host, args.port)
+    configure_logging(settings)
 
     if args.command == "emulator":
         anyio.run(_serve_emulator, args.host, args.port, args.api_key, args.render_seconds)
@@ -91,7 +166,54 @@ def main(argv: list[str] | None = None) -> None:
         offline = args.offline or args.demo_offline or settings.runware_api_key is None
         sys.exit(anyio.run(demo.run, args.demo_output_dir.expanduser().resolve(), offline))
     else:
+        if sys.stdin.isatty():
+            print(
+                "ideogram-mcp: serving MCP on stdio and waiting for an MCP client; this command is meant to be "
+                "started by one (see the README). To try it by hand: ideogram-mcp demo. Ctrl-C stops.",
+                file=sys.stderr,
+                flush=True,
+            )
         anyio.run(_serve_stdio, settings)
+
+
+def _settings(**overrides: Any) -> Settings:
+    """The settings from the environment, or one line per problem naming the variable, and exit status 2."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        names = {v.name.lower(): v.name for v in variables()}
+        problems: list[str] = []
+        for error in exc.errors(include_url=False, include_input=False):
+            field = str(error["loc"][0]) if error["loc"] else ""
+            name = names.get(field) or names.get(f"ideogram_mcp_{field}") or field
+            problems.append(f"ideogram-mcp: bad configuration: {name}: {error['msg'].removeprefix('Value error, ')}")
+        print("\n".join(problems), file=sys.stderr)
+        sys.exit(2)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse at once, in one line, a port that cannot be served (in use, not allowed, a host not of this machine)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            if os.name != "nt":
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        sys.exit(f"ideogram-mcp: cannot serve on {host}:{port}: {reason.lower()}; choose another with --port or --host")
+
+
+def _port(text: str) -> int:
+    """A TCP port for argparse: 0 (any free one) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a port; ports run from 0 to 65535")
+    return port
 
 
 EMULATOR_KEY = "offline-emulator-key"
@@ -110,10 +232,39 @@ async def _runware(settings: Settings) -> AsyncGenerator[Settings]:
         yield settings.model_copy(update={"runware_base_url": url, "runware_api_key": SecretStr(EMULATOR_KEY)})
 
 
+class _Stdin(anyio.AsyncFile[str]):
+    """The stdio transport's input, read by a daemon thread. The SDK reads stdin in a worker thread that a
+    cancellation must wait for: after Ctrl-C the server would hang until one more line or EOF arrived."""
+
+    @classmethod
+    def open(cls) -> _Stdin:
+        # Its own descriptor: the reader may still be blocked in it at exit, and must hold no lock of sys.stdin's.
+        return cls(open(os.dup(sys.stdin.fileno()), encoding="utf-8", errors="replace"))
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._lines()
+
+    async def _lines(self) -> AsyncIterator[str]:
+        send, receive = anyio.create_memory_object_stream[str](1)
+        token = anyio.lowlevel.current_token()
+
+        def read() -> None:
+            with contextlib.suppress(Exception):  # once the loop is gone, a late line has nowhere to go
+                for line in self.wrapped:
+                    anyio.from_thread.run(send.send, line, token=token)
+            with contextlib.suppress(Exception):
+                anyio.from_thread.run_sync(send.close, token=token)
+
+        threading.Thread(target=read, name="stdin", daemon=True).start()
+        async with receive:
+            async for line in receive:
+                yield line
+
+
 async def _serve_stdio(settings: Settings) -> None:
     async with _runware(settings) as settings:
         server = build_server(settings)
-        async with stdio_server() as (read, write):
+        async with stdio_server(stdin=_Stdin.open()) as (read, write):
             await server.run(read, write, server.create_initialization_options())
 
 
@@ -121,6 +272,7 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
     """Serve MCP over HTTP; the emulator, when offline, runs beside the workers and they share it."""
     import uvicorn
     from anyio.from_thread import start_blocking_portal
+    from uvicorn.supervisors import Multiprocess
 
     from ideogram_mcp import http
     from ideogram_mcp.emulator import Emulator, serving
@@ -138,9 +290,18 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
             sys.exit(f"ideogram-mcp: {exc}")
         print(f"ideogram-mcp: MCP over HTTP at http://{host}:{port}{http.PATH} (Ctrl-C stops)", file=sys.stderr)
         if workers > 1:
-            uvicorn.run("ideogram_mcp.http:app", factory=True, host=host, port=port, workers=workers, log_config=None)
+            config = uvicorn.Config(
+                "ideogram_mcp.http:worker_app", host=host, port=port, workers=workers, factory=True, log_config=None
+            )
+            supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+            supervisor.run()
+            stopped = supervisor.should_exit.is_set()
         else:
-            uvicorn.run(app, host=host, port=port, log_config=None)
+            server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None))
+            server.run()  # after a graceful stop on Ctrl-C it raises KeyboardInterrupt, which main() reports
+            stopped = server.should_exit
+        if stopped:
+            raise KeyboardInterrupt
 
 
 async def _serve_emulator(host: str, port: int, api_key: str | None, render_seconds: float) -> None:
@@ -162,10 +323,11 @@ class _Redacting(logging.Formatter):
         return redact(super().format(record), self._secret)
 
 
-def _configure_logging(settings: Settings) -> None:
+def configure_logging(settings: Settings) -> None:
     # stderr only: on stdio, stdout carries the protocol.
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Redacting(settings.runware_api_key))
-    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler], force=True)
-    for noisy in ("httpx2", "httpcore", "mcp", "uvicorn"):
+    logging.basicConfig(level=settings.log_level, handlers=[handler], force=True)
+    # The HTTP stack logs headers and bodies at DEBUG: quiet even then, so a key in a header never reaches a log.
+    for noisy in ("httpx2", "httpcore2", "httpx", "httpcore", "mcp", "uvicorn"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))

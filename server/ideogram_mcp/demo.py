@@ -1,7 +1,8 @@
 """The demo: a real MCP client session over stdio against ``ideogram-mcp``, which saves what it makes.
 
 Offline (the built-in emulator, no cost) unless RUNWARE_API_KEY is set; then it spends real
-credit: three images at the model's price.
+credit, three images at the model's price, and says how much (from the server's own dry runs)
+before it spends anything.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, cast
 
+import anyio
 import mcp_types as types
 from mcp import Client, StdioServerParameters
 from PIL import Image
@@ -82,6 +84,14 @@ async def run(output_dir: Path, offline: bool) -> int:
         prompts = await client.list_prompts()
         _say(f"prompts: {', '.join(p.name for p in prompts.prompts)}")
 
+        count, quote = await _quote(client)
+        if offline:
+            _say(f"cost: emulated; nothing is charged (on Runware these {count} images would cost ${quote:.2f})")
+        else:
+            _say(f"cost: this will spend ${quote:.2f} of real Runware credit on {count} images")
+            if sys.stdin.isatty():
+                await anyio.to_thread.run_sync(input, "Press Enter to go on, Ctrl-C to stop: ")
+
         refused = await client.call_tool(
             "generate_image", {"positivePrompt": "a lighthouse", "width": 1920, "height": 1080}
         )
@@ -108,6 +118,16 @@ async def run(output_dir: Path, offline: bool) -> int:
         _say(f"resources/list -> {len(resources.resources)} saved image(s), newest {resources.resources[0].name}")
     _say(f"done: {len(saved)} images and their .json recipes in {folder}/, total cost ${total:.2f}")
     return 0
+
+
+async def _quote(client: Client) -> tuple[int, float]:
+    """How many images the demo makes and what they cost: the server's dry runs say, sending nothing."""
+    count, quote = 0, 0.0
+    for _, arguments in _JOBS:
+        planned = _data(await client.call_tool("generate_image", {**arguments, "dryRun": True}))
+        count += planned["requested"]
+        quote += planned["quote"]
+    return count, quote
 
 
 def _data(result: types.CallToolResult) -> dict[str, Any]:

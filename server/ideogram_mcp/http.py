@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import signal
 import time
 from collections.abc import Sequence
 from ipaddress import ip_address
@@ -301,3 +302,14 @@ def app() -> Starlette:
     """The app for ``uvicorn --factory`` and for each worker of ``ideogram-mcp http --workers N``: its settings
     come from the environment, as ``ideogram-mcp http`` leaves them for its workers."""
     return create_app(Settings())
+
+
+def worker_app() -> Starlette:
+    """``app`` for a worker of ``ideogram-mcp http --workers N``: it logs as the command does, and leaves Ctrl-C
+    to the supervisor, which stops it (so one Ctrl-C prints one line, not one per worker)."""
+    from ideogram_mcp.cli import configure_logging
+
+    settings = Settings()
+    configure_logging(settings)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return create_app(settings)

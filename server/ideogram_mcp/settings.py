@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -18,6 +20,10 @@ def redact(text: str, secret: SecretStr | None) -> str:
     return text.replace(value, "[redacted]") if value else text
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+"""The levels IDEOGRAM_MCP_LOG_LEVEL takes (in any case)."""
+
+
 class Settings(BaseSettings):
     """What the server reads from its environment (MCP clients set it in their server config)."""
 
@@ -25,58 +31,65 @@ class Settings(BaseSettings):
     # RUNWARE_BASE_URL, RUNWARE_TIMEOUT) and from no other: a generic name set for another tool (WEBHOOK_URL,
     # SAVE ...) must never configure this server. Environment names match in any case, so the Runware
     # fields name their variables as aliases spelled like the fields.
-    model_config = SettingsConfigDict(extra="ignore", env_prefix="IDEOGRAM_MCP_")
+    model_config = SettingsConfigDict(extra="ignore", env_prefix="IDEOGRAM_MCP_", use_attribute_docstrings=True)
 
     runware_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("runware_api_key"))
-    """Runware API key; without it generate_image explains how to get one or run offline."""
+    """Runware API key: sign up at https://my.runware.ai/signup, then API Keys, Create Key. Without it the server
+    still starts and the tools say how to set it. Never printed or logged."""
     runware_base_url: str = Field(default=DEFAULT_BASE_URL, validation_alias=AliasChoices("runware_base_url"))
-    """The full URL that task arrays are POSTed to."""
+    """The full URL tasks are POSTed to (any Runware-compatible server, e.g. the emulator)."""
     runware_timeout: float = Field(default=30.0, gt=0, validation_alias=AliasChoices("runware_timeout"))
     """Seconds one HTTP exchange with Runware may take, from connecting to the last byte."""
     offline: bool = False
-    """Serve from the built-in Runware emulator instead of Runware."""
+    """true does what --offline does: generate with the built-in Runware emulator (no key, no cost)."""
     log_level: str = "INFO"
+    """DEBUG, INFO, WARNING or ERROR; logs go to stderr only (on stdio, stdout carries the protocol)."""
 
     output_dir: Path | None = None
-    """Where images are saved; without it, inside the client's first root, else a per-user folder."""
+    """Where images are saved (--output-dir does the same). Without it: ideogram-output/ inside the client's first
+    root (its project folder), else ~/Pictures/ideogram-mcp."""
     save: bool = True
-    """Whether generated images are downloaded and saved (hosted deployments turn it off)."""
+    """false saves nothing (hosted deployments); results then give the image URLs."""
     preview: bool = True
-    """Whether results carry small previews by default (the ``preview`` argument overrides it)."""
+    """false leaves previews out of results unless a call asks for them (preview: true)."""
     wait_seconds: float = Field(default=50.0, gt=0)
-    """How long a tool call waits for its images before answering ``pending`` (clients give up near 60 s)."""
+    """How long a tool call waits for its images before answering pending (clients give up near 60 s)."""
     data_dir: Path | None = None
-    """Where the task journal lives; without it, the per-user data folder."""
+    """Where the task journal (journal.sqlite3) lives. Without it: ~/.local/share/ideogram-mcp
+    (~/Library/Application Support/ideogram-mcp on macOS, %LOCALAPPDATA%\\ideogram-mcp on Windows)."""
     max_cost_per_call: float | None = Field(default=None, ge=0)
-    """Dollars one call may cost at most; a call quoted above it is refused before anything is sent."""
+    """Dollars one call may cost; a call quoted above it is refused before anything is sent."""
     daily_budget: float | None = Field(default=None, ge=0)
-    """Dollars all calls of a day (server's local time) may cost, counted from the journal."""
+    """Dollars all calls of a day (the server's local time) may cost, counted from the journal."""
     confirm_above: float = Field(default=0.50, ge=0)
-    """Quotes above this are confirmed with the user first, when the client can ask."""
+    """Calls quoted above this many dollars are confirmed with the user first, when the client can ask."""
     webhook_url: str | None = None
-    """Where Runware also POSTs each finished image's result; the user's choice, never an agent's."""
+    """Runware also POSTs each finished image's result here. The user's choice: agents cannot set it."""
     upload_endpoint: str | None = None
-    """Where Runware also PUTs each finished image (e.g. a presigned bucket URL); the user's choice."""
+    """Runware also PUTs each finished image here (e.g. a presigned bucket URL). The user's choice: agents cannot
+    set it."""
     allowed_dirs: Annotated[tuple[Path, ...], NoDecode] = ()
-    """Folders, besides the client's roots and the output folder, that local input images may come from."""
+    """More folders that local input images may come from, separated like PATH (':'; ';' on Windows). The client's
+    roots and the output folder are always allowed."""
 
     # Serving over HTTP (``ideogram-mcp http``).
-    http_host: str = "127.0.0.1"
-    """The address ``ideogram-mcp http`` serves on (it sets this for its workers)."""
+    http_host: str = Field(default="127.0.0.1", exclude=True)
+    """The address ``ideogram-mcp http`` serves on (its --host; the command sets this for its workers)."""
     tokens: Annotated[tuple[str, ...], NoDecode] = ()
-    """Bearer tokens that may call the HTTP server, comma-separated; each is an owner of its own images and spend."""
+    """Bearer tokens the HTTP server accepts, comma-separated; each owns its own images and spend."""
     tokens_file: Path | None = None
-    """A file of bearer tokens, one a line (# starts a comment)."""
+    """A file of bearer tokens for the HTTP server, one a line (# starts a comment)."""
     oauth_issuer: str | None = None
     """An OAuth 2.1 authorization server whose JWT access tokens the HTTP server accepts."""
     public_url: str | None = None
-    """The HTTP server's public URL (e.g. https://images.example.com/mcp): the audience tokens must name."""
+    """The HTTP server's public URL (e.g. https://images.example.com/mcp): the audience OAuth tokens must name."""
     allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
-    """More Host values to answer (DNS-rebinding protection), comma-separated, e.g. images.example.com:*."""
+    """More Host values the HTTP server answers (DNS-rebinding protection), comma-separated, e.g.
+    images.example.com:*. Loopback and the public URL's host always are."""
     allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
-    """More Origin values to answer, comma-separated, e.g. https://app.example.com."""
+    """More Origin values the HTTP server answers, comma-separated, e.g. https://app.example.com."""
     max_in_flight: int = Field(default=4, ge=1)
-    """Generations one owner may have running at once."""
+    """Generations one HTTP token may have running at once."""
 
     @field_validator("tokens", "allowed_hosts", "allowed_origins", mode="before")
     @classmethod
@@ -84,6 +97,25 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _known_level(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().upper() not in LOG_LEVELS:
+            raise ValueError(f"{value.strip()[:40]!r} is not a log level; use one of {', '.join(LOG_LEVELS)}")
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("runware_base_url", "webhook_url", "upload_endpoint", "oauth_issuer", "public_url")
+    @classmethod
+    def _web_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"{value.strip()[:80]!r} is not an http:// or https:// URL; write it in full, with the scheme"
+            )
+        return value.strip()
 
     @field_validator("runware_api_key", mode="before")
     @classmethod
@@ -116,3 +148,28 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(Path(part.strip()) for part in value.split(os.pathsep) if part.strip())
         return value
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable the server reads: for --help and the README's table."""
+
+    name: str
+    meaning: str
+    default: str
+
+
+def variables() -> list[Variable]:
+    """Every environment variable a user may set, in the order Settings declares them."""
+    found: list[Variable] = []
+    for field, info in Settings.model_fields.items():
+        if info.exclude:
+            continue
+        name = field.upper() if field.startswith("runware_") else f"IDEOGRAM_MCP_{field.upper()}"
+        default = info.default
+        shown = (
+            "(none)" if default in (None, ()) else str(default).lower() if isinstance(default, bool) else str(default)
+        )
+        meaning = " ".join((info.description or "").split())
+        found.append(Variable(name, meaning, "(see meaning)" if field in ("output_dir", "data_dir") else shown))
+    return found

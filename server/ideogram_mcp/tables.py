@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ideogram_mcp import files
 from ideogram_mcp.arguments import ASPECT_RATIO, FILE_NAME, OPTIONS, PREVIEW
+from ideogram_mcp.settings import variables
 from ideogram_mcp.specs import ModelSpec, Parameter, load_specs
 from ideogram_mcp.specs.spec import BASE_MODEL
 
@@ -63,13 +64,22 @@ def family_table(spec: ModelSpec, base: ModelSpec) -> str:
     return "\n".join(rows + notes)
 
 
+def environment_table() -> str:
+    """Every environment variable, as ``ideogram-mcp --help`` lists them (from the settings' own docstrings)."""
+    rows = ["| environment variable | meaning | default |", "| --- | --- | --- |"]
+    for variable in variables():
+        default = variable.default if variable.default.startswith("(") else f"`{variable.default}`"
+        rows.append(f"| `{variable.name}` | {variable.meaning} | {default} |")
+    return "\n".join(rows)
+
+
 def tables() -> dict[str, str]:
     """Every table the README holds, by the name of its markers."""
     specs = load_specs()
     base = specs[BASE_MODEL]
     found = {f"parameters:{BASE_MODEL}": parameter_table(base)}
     found |= {f"parameters:{model}": family_table(spec, base) for model, spec in specs.items() if model != BASE_MODEL}
-    return found
+    return found | {"environment": environment_table()}
 
 
 def in_place(text: str) -> str:

@@ -224,12 +224,12 @@ async def test_an_over_budget_call_with_a_local_image_sends_nothing_at_all(
 async def test_the_key_never_reaches_the_journal_a_result_or_a_log_line(
     make_settings: Callable[..., Settings], emulator: Emulator, data_dir: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    from ideogram_mcp.cli import _configure_logging  # pyright: ignore[reportPrivateUsage]
+    from ideogram_mcp.cli import configure_logging
 
     settings = make_settings()
     root = logging.getLogger()
     kept = (root.level, list(root.handlers))
-    _configure_logging(settings.model_copy(update={"log_level": "DEBUG"}))
+    configure_logging(settings.model_copy(update={"log_level": "DEBUG"}))
     emulator.faults.append(Fault.error(402, "insufficientCredits", f"Key {API_KEY} has no credit."))
     async with Client(server(make_settings, emulator)) as mcp:
         refused = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})

@@ -1,0 +1,275 @@
+"""The command line as a person meets it: help, mistakes, configuration errors, Ctrl-C, the demo's spend."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+
+from ideogram_mcp.cli import _parser, main  # pyright: ignore[reportPrivateUsage]
+from ideogram_mcp.emulator import Emulator, serving
+from ideogram_mcp.settings import Settings, variables
+
+COMMAND = str(Path(sys.executable).with_name("ideogram-mcp"))
+STOPPED = "ideogram-mcp: stopped (Ctrl-C)"
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWARE_", "IDEOGRAM_MCP_"))}
+    return env | extra
+
+
+def _exit(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int | str | None, str, str]:
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    out, err = capsys.readouterr()
+    return stopped.value.code, out, err
+
+
+# --- help -----------------------------------------------------------------------------------------------------
+
+
+def test_help_names_every_environment_variable_and_each_one_really_configures_the_server(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    code, out, _ = _exit(["--help"], capsys)
+    listed = re.findall(r"^  ([A-Z_]+)$", out.partition("environment variables")[2], re.MULTILINE)
+    assert code == 0
+    assert listed == [v.name for v in variables()]
+    assert {"RUNWARE_API_KEY", "RUNWARE_BASE_URL", "IDEOGRAM_MCP_OUTPUT_DIR", "IDEOGRAM_MCP_TOKENS"} <= set(listed)
+    # Each name printed is the one the server reads: setting it changes that setting and no other.
+    fields = [f for f, info in Settings.model_fields.items() if not info.exclude]
+    candidates = ["true", "false", "DEBUG", "7", str(tmp_path), "https://example.test/x"]
+    for name, field in zip(listed, fields, strict=True):
+        for other in listed:
+            monkeypatch.delenv(other, raising=False)
+        changed: list[str] = []
+        for value in candidates:
+            monkeypatch.setenv(name, value)
+            try:
+                if getattr(Settings(), field) != Settings.model_fields[field].default:
+                    changed.append(value)
+            except ValueError:
+                pass  # not a value of this setting's type
+        assert changed, name
+
+
+def test_every_option_of_every_command_says_what_it_does_and_shows_its_default(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    parser, commands = _parser()
+    for command in [parser, *commands.values()]:
+        for action in command._actions:  # pyright: ignore[reportPrivateUsage]
+            if action.option_strings:
+                assert action.help, (command.prog, action.option_strings)
+    code, out, _ = _exit(["http", "--help"], capsys)
+    assert code == 0
+    assert "--port PORT        port to serve on (default: 8000)" in out
+    assert "--offline          generate with the built-in Runware emulator\n" in out  # a flag shows no "False"
+
+
+def test_a_mistake_after_a_command_is_told_with_that_commands_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _exit(["demo", "--bogus"], capsys)
+    assert (code, out) == (2, "")
+    assert err == (
+        "usage: ideogram-mcp demo [-h] [--output-dir DIR] [--offline]\n"
+        "ideogram-mcp demo: error: unrecognized arguments: --bogus\n"
+    )
+
+
+# --- configuration errors -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        (
+            "IDEOGRAM_MCP_LOG_LEVEL",
+            "chatty",
+            "IDEOGRAM_MCP_LOG_LEVEL: 'chatty' is not a log level; use one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
+        ),
+        (
+            "RUNWARE_BASE_URL",
+            "api.runware.ai/v1",
+            "RUNWARE_BASE_URL: 'api.runware.ai/v1' is not an http:// or https:// URL; "
+            "write it in full, with the scheme",
+        ),
+        ("RUNWARE_TIMEOUT", "-1", "RUNWARE_TIMEOUT: Input should be greater than 0"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_the_variable(
+    variable: str, value: str, said: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, value)
+    assert _exit([], capsys) == (2, "", f"ideogram-mcp: bad configuration: {said}\n")
+
+
+@pytest.fixture
+def taken() -> Iterator[int]:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield holder.getsockname()[1]
+
+
+@pytest.mark.parametrize("command", ["http", "emulator"])
+def test_a_port_in_use_is_one_line_saying_how_to_choose_another(
+    command: str, taken: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, _ = _exit([command, "--port", str(taken)], capsys)
+    assert code == (
+        f"ideogram-mcp: cannot serve on 127.0.0.1:{taken}: address already in use; choose another with --port or --host"
+    )
+
+
+def test_a_port_out_of_range_is_refused_by_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _exit(["emulator", "--port", "99999"], capsys)
+    assert code == 2
+    assert (
+        err.splitlines()[-1]
+        == "ideogram-mcp emulator: error: argument --port: '99999' is not a port; ports run from 0 to 65535"
+    )
+
+
+# --- Ctrl-C ---------------------------------------------------------------------------------------------------
+
+
+class _Running:
+    """A command started as a terminal starts it (its own process group, so Ctrl-C reaches all of it)."""
+
+    def __init__(self, args: list[str], env: dict[str, str], stdin: int | None = subprocess.PIPE) -> None:
+        self.process = subprocess.Popen(
+            [COMMAND, *args], stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+            start_new_session=True,
+        )  # fmt: skip
+        self.out: list[str] = []
+        self.err: list[str] = []
+        for stream, into in ((self.process.stdout, self.out), (self.process.stderr, self.err)):
+            threading.Thread(target=self._read, args=(stream, into), daemon=True).start()
+
+    @staticmethod
+    def _read(stream: Any, into: list[str]) -> None:
+        for line in iter(stream.readline, b""):
+            into.append(line.decode())
+
+    def wait_for(self, ready: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 60
+        while not ready():
+            assert self.process.poll() is None, "".join(self.err)
+            assert time.monotonic() < deadline, "".join(self.err)
+            time.sleep(0.05)
+
+    def interrupt(self) -> tuple[int, str, str]:
+        os.killpg(self.process.pid, signal.SIGINT)
+        code = self.process.wait(timeout=60)
+        time.sleep(0.2)  # the readers drain what is left
+        return code, "".join(self.out), "".join(self.err)
+
+
+def _healthy(port: int) -> Callable[[], bool]:
+    def ready() -> bool:
+        try:
+            return httpx2.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+        except httpx2.TransportError:
+            return False
+
+    return ready
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("args", "ready"),
+    [
+        ([], "RUNWARE_API_KEY is not set"),
+        (["--offline"], "offline: generating with the built-in Runware emulator"),
+        (["emulator", "--port", "0"], "Runware emulator: POST tasks to"),
+    ],
+)
+def test_ctrl_c_stops_the_server_and_the_emulator_with_one_line_and_status_130(args: list[str], ready: str) -> None:
+    running = _Running(args, _env())
+    running.wait_for(lambda: ready in "".join(running.err))
+    code, out, err = running.interrupt()
+    assert (code, out) == (130, "")
+    assert err.splitlines()[-1] == STOPPED
+    assert len(err.splitlines()) == 2  # what it said when it started, and the line Ctrl-C prints
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_stops_the_http_server_and_its_workers_with_one_line(workers: int) -> None:
+    port = _free_port()
+    running = _Running(["http", "--offline", "--port", str(port), "--workers", str(workers)], _env())
+    running.wait_for(_healthy(port))
+    started = "without authentication"  # each worker says so once its Ctrl-C handling is set
+    running.wait_for(lambda: "".join(running.err).count(started) == 1 + (workers if workers > 1 else 0))
+    code, _, err = running.interrupt()
+    assert code == 130
+    assert "Traceback" not in err
+    assert err.splitlines()[-1] == STOPPED
+    assert err.count(STOPPED) == 1
+
+
+def test_ctrl_c_stops_the_demo_with_one_line(tmp_path: Path) -> None:
+    running = _Running(["demo", "--output-dir", str(tmp_path)], _env())
+    running.wait_for(lambda: any(line.startswith("tools:") for line in running.out))
+    code, _, err = running.interrupt()
+    assert (code, err) == (130, STOPPED + "\n")
+
+
+def test_started_by_hand_in_a_terminal_the_stdio_server_says_it_waits_for_a_client() -> None:
+    terminal, attached = pty.openpty()
+    try:
+        running = _Running([], _env(), stdin=attached)
+        running.wait_for(lambda: len(running.err) >= 2)
+        code, _, err = running.interrupt()
+    finally:
+        os.close(terminal)
+        os.close(attached)
+    assert code == 130
+    assert err.splitlines()[0] == (
+        "ideogram-mcp: serving MCP on stdio and waiting for an MCP client; this command is meant to be started by one "
+        "(see the README). To try it by hand: ideogram-mcp demo. Ctrl-C stops."
+    )
+
+
+# --- the demo's spend -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_with_a_key_the_demo_says_what_it_will_spend_before_it_spends(tmp_path: Path) -> None:
+    emulator = Emulator(api_key="sk-demo-test")
+    with anyio.fail_after(120):
+        async with serving(emulator) as url:
+            env = _env(RUNWARE_API_KEY="sk-demo-test", RUNWARE_BASE_URL=url, IDEOGRAM_MCP_DATA_DIR=str(tmp_path))
+            done = await anyio.run_process(
+                [COMMAND, "demo", "--output-dir", str(tmp_path / "out")], env=env, check=False
+            )
+    lines = done.stdout.decode().splitlines()
+    said = lines.index("cost: this will spend $0.18 of real Runware credit on 3 images")
+    first_spend = next(n for n, line in enumerate(lines) if line.startswith("generate_image poster #1"))
+    assert done.returncode == 0, done.stderr.decode()
+    assert lines[0] == "ideogram-mcp demo (LIVE Runware API)"
+    assert said < first_spend
+    assert emulator.charged == pytest.approx(0.18)
+    # The quotes were dry runs: the only tasks that reached Runware are the two generations.
+    assert [(t["taskType"], t.get("numberResults", 1)) for t in emulator.submitted] == [
+        ("imageInference", 1),
+        ("imageInference", 2),
+    ]
