@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 import anyio.to_thread
+from pydantic import SecretStr
+
+from ideogram_mcp.settings import redact
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +98,9 @@ class OverBudgetError(Exception):
 class Journal:
     """The task journal in one SQLite file (``:memory:`` keeps it in the process only)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, secret: SecretStr | None = None) -> None:
+        self._secret = secret
+        """The API key, blanked out of everything written: an upstream answer may echo it."""
         self.path = path
         import sqlite3  # here, not at import: starting the server needs no database
 
@@ -109,15 +114,18 @@ class Journal:
             self._db.executescript(_SCHEMA)
 
     @classmethod
-    def open(cls, folder: Path) -> Journal:
+    def open(cls, folder: Path, *, secret: SecretStr | None = None) -> Journal:
         """The journal in ``folder``, or one in memory (with a warning) when the folder cannot hold it."""
         import sqlite3
 
         try:
-            return cls(folder / "journal.sqlite3")
+            return cls(folder / "journal.sqlite3", secret=secret)
         except (OSError, sqlite3.Error) as exc:
             logger.warning("the journal cannot be kept in %s (%s); keeping it in memory only", folder, exc)
-            return cls(":memory:")
+            return cls(":memory:", secret=secret)
+
+    def _json(self, value: Any) -> str:
+        return redact(json.dumps(value), self._secret)
 
     def close(self) -> None:
         with self._lock:
@@ -159,11 +167,11 @@ class Journal:
             owner,
             tool,
             model,
-            json.dumps(task),
+            self._json(task),
             requested,
             quote,
             "pending",
-            json.dumps(entry.options),
+            self._json(entry.options),
             now,
             now,
         )
@@ -204,7 +212,7 @@ class Journal:
             with self._lock:
                 self._db.execute(
                     "UPDATE tasks SET state = ?, images = ?, errors = ?, cost = ?, updated = ? WHERE task_uuid = ?",
-                    (state, json.dumps(list(images)), json.dumps(list(errors)), cost, time.time(), task_uuid),
+                    (state, self._json(list(images)), self._json(list(errors)), cost, time.time(), task_uuid),
                 )
 
         await anyio.to_thread.run_sync(write)

@@ -8,6 +8,7 @@ written for a model; only an unknown tool or prompt name is a protocol error.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -20,6 +21,7 @@ from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.models import InitializationOptions
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 from mcp.shared.exceptions import MCPError
+from pydantic import SecretStr
 
 from ideogram_mcp import __version__, prompts, resources
 from ideogram_mcp.settings import Settings
@@ -105,12 +107,13 @@ def build_server(
         if entry is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool {params.name!r}. Tools: {', '.join(entries)}.")
         try:
-            return await entry.run(ctx, params)
+            result = await entry.run(ctx, params)
         except Exception:
             logger.exception("tool %s failed unexpectedly", params.name)
             return results.error(
                 "The server hit an internal error; nothing more is known. Its log (stderr) has details."
             )
+        return _redacted(result, settings.runware_api_key)
 
     return IdeogramServer(
         "ideogram-mcp",
@@ -129,6 +132,21 @@ def build_server(
         on_completion=resources.complete,
         on_subscriptions_listen=ListenHandler(bus),
     )
+
+
+def _redacted(
+    result: types.CallToolResult | types.InputRequiredResult, secret: SecretStr | None
+) -> types.CallToolResult | types.InputRequiredResult:
+    """``result`` with the API key blanked wherever it is: text, structured output, ``_meta``, an image URL that
+    echoes it, an upstream message that quotes it. One place, so no new field can leak it."""
+    value = secret.get_secret_value() if secret is not None else ""
+    if not value:
+        return result
+    raw = result.model_dump_json(by_alias=True, exclude_unset=True)
+    escaped = json.dumps(value)[1:-1]
+    if escaped not in raw:
+        return result
+    return type(result).model_validate_json(raw.replace(escaped, "[redacted]"))
 
 
 def _instructions(spec: ModelSpec, prompt_names: list[str]) -> str:

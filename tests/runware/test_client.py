@@ -51,56 +51,71 @@ def _answer(status: int, body: object, headers: dict[str, str] | None = None) ->
     return httpx2.MockTransport(lambda request: httpx2.Response(status, content=raw, headers=headers))
 
 
-@pytest.mark.parametrize(
-    ("status", "body", "raised", "retryable", "may_have_run"),
-    [
-        (400, {"errors": [{"code": "invalidParameter", "message": "bad"}]}, errors.InvalidRequestError, False, False),
-        (400, {"errors": [{"code": "conflictTaskUUID", "message": "dup"}]}, errors.TaskConflictError, False, True),
-        (
-            400,
-            {"errors": [{"code": "nsfwContentDetected", "message": "no"}]},
-            errors.ContentRejectedError,
-            False,
-            False,
-        ),
-        (401, {"errors": [{"code": "invalidApiKey", "message": "key"}]}, errors.AuthenticationError, False, False),
-        (
-            402,
-            {"errors": [{"code": "insufficientCredits", "message": "top up"}]},
-            errors.InsufficientCreditsError,
-            False,
-            False,
-        ),
-        (
-            402,
-            {"errors": [{"code": "paymentRequired", "message": "pay"}]},
-            errors.InsufficientCreditsError,
-            False,
-            False,
-        ),
-        (403, {"error": {"code": "forbidden", "message": "not for you"}}, errors.PermissionDeniedError, False, False),
-        (404, {"error": "model not found"}, errors.NotFoundError, False, False),
-        (404, {"errors": [{"code": "taskFailedOrNotFound", "message": "?"}]}, errors.NotFoundError, False, False),
-        (408, {"errors": [{"code": "requestTimeout", "message": "slow"}]}, errors.UpstreamTimeoutError, True, True),
-        (429, {"errors": [{"code": "rateLimitExceeded", "message": "slow down"}]}, errors.RateLimitError, True, False),
-        (
-            500,
-            {"errors": [{"code": "timeoutProvider", "message": "provider"}]},
-            errors.UpstreamTimeoutError,
-            True,
-            True,
-        ),
-        (500, {"errors": [{"code": "internalServerError", "message": "oops"}]}, errors.ServerError, True, True),
-        (502, "<html>bad gateway</html>", errors.ServerError, True, True),
-        (503, {"errors": [{"code": "inferenceError", "message": "busy"}]}, errors.ServerError, True, True),
-        (418, {"errors": [{"code": "teapot", "message": "short and stout"}]}, errors.RunwareAPIError, False, True),
-        (200, {"errors": [{"code": "inferenceError", "message": "failed"}]}, errors.ServerError, True, True),
-        (200, {"errors": [{"code": "modelNotFound", "message": "no"}]}, errors.NotFoundError, False, False),
-        (200, "not json", errors.RunwareResponseError, True, True),
-        (200, [1, 2], errors.RunwareResponseError, True, True),
-        (200, {"data": {"not": "a list"}}, errors.RunwareResponseError, True, True),
-    ],
-)
+ANSWERS: list[tuple[int, object, type[errors.RunwareError], bool, bool]] = [
+    (400, {"errors": [{"code": "invalidParameter", "message": "bad"}]}, errors.InvalidRequestError, False, False),
+    (400, {"errors": [{"code": "conflictTaskUUID", "message": "dup"}]}, errors.TaskConflictError, False, True),
+    (
+        400,
+        {"errors": [{"code": "nsfwContentDetected", "message": "no"}]},
+        errors.ContentRejectedError,
+        False,
+        False,
+    ),
+    (401, {"errors": [{"code": "invalidApiKey", "message": "key"}]}, errors.AuthenticationError, False, False),
+    (
+        402,
+        {"errors": [{"code": "insufficientCredits", "message": "top up"}]},
+        errors.InsufficientCreditsError,
+        False,
+        False,
+    ),
+    (
+        402,
+        {"errors": [{"code": "paymentRequired", "message": "pay"}]},
+        errors.InsufficientCreditsError,
+        False,
+        False,
+    ),
+    (403, {"error": {"code": "forbidden", "message": "not for you"}}, errors.PermissionDeniedError, False, False),
+    (404, {"error": "model not found"}, errors.NotFoundError, False, False),
+    (404, {"errors": [{"code": "taskFailedOrNotFound", "message": "?"}]}, errors.NotFoundError, False, False),
+    (408, {"errors": [{"code": "requestTimeout", "message": "slow"}]}, errors.UpstreamTimeoutError, True, True),
+    (429, {"errors": [{"code": "rateLimitExceeded", "message": "slow down"}]}, errors.RateLimitError, True, False),
+    (
+        500,
+        {"errors": [{"code": "timeoutProvider", "message": "provider"}]},
+        errors.UpstreamTimeoutError,
+        True,
+        True,
+    ),
+    (500, {"errors": [{"code": "internalServerError", "message": "oops"}]}, errors.ServerError, True, True),
+    (502, "<html>bad gateway</html>", errors.ServerError, True, True),
+    (503, {"errors": [{"code": "inferenceError", "message": "busy"}]}, errors.ServerError, True, True),
+    (418, {"errors": [{"code": "teapot", "message": "short and stout"}]}, errors.RunwareAPIError, False, True),
+    (200, {"errors": [{"code": "inferenceError", "message": "failed"}]}, errors.ServerError, True, True),
+    (200, {"errors": [{"code": "modelNotFound", "message": "no"}]}, errors.NotFoundError, False, False),
+    (200, "not json", errors.RunwareResponseError, True, True),
+    (200, [1, 2], errors.RunwareResponseError, True, True),
+    (200, {"data": {"not": "a list"}}, errors.RunwareResponseError, True, True),
+]
+
+
+def test_the_answers_below_exercise_every_status_and_every_code_the_error_mapping_names() -> None:
+    statuses = {status for status, *_ in ANSWERS}
+    codes = {e["code"] for _, body, *_ in ANSWERS if isinstance(body, dict) for e in body.get("errors", [])}
+    codes |= {
+        body["error"]["code"]
+        for _, body, *_ in ANSWERS
+        if isinstance(body, dict) and isinstance(body.get("error"), dict)
+    }
+    assert set(errors._BY_STATUS) <= statuses  # pyright: ignore[reportPrivateUsage]
+    assert set(errors._BY_CODE) <= codes  # pyright: ignore[reportPrivateUsage]
+    assert {raised for *_, raised, _, _ in ANSWERS} >= {
+        cls for cls in vars(errors).values() if isinstance(cls, type) and issubclass(cls, errors.RunwareAPIError)
+    }
+
+
+@pytest.mark.parametrize(("status", "body", "raised", "retryable", "may_have_run"), ANSWERS)
 async def test_every_error_answer_becomes_a_typed_exception_that_says_if_it_may_be_retried_and_charged(
     status: int, body: object, raised: type[errors.RunwareError], retryable: bool, may_have_run: bool
 ) -> None:

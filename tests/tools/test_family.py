@@ -252,8 +252,25 @@ async def test_the_emulator_refuses_a_mask_of_another_size_the_way_runware_would
     server = build_server(make_settings(output_dir=output), transport=httpx2.ASGITransport(emulator.app()))
     async with Client(server) as mcp:
         result = await mcp.call_tool("edit_image", {"image": "a.png", "mask": "m.png", "positivePrompt": "y"})
-    assert error_of(result)["code"] == "invalidParameter"
-    assert "maskImage must have the same size as seedImage" in text(result)
+    sent = emulator.submitted[-1]
+    assert error_of(result) == {
+        "kind": "runware_error",
+        "retryable": False,
+        "mayHaveBeenCharged": False,
+        "status": 400,
+        "errors": [
+            {
+                "code": "invalidParameter",
+                "message": "maskImage must have the same size as seedImage",
+                "parameter": ["inputs.maskImage"],
+            }
+        ],
+        "taskUUID": sent["taskUUID"],
+    }
+    assert text(result) == (
+        "Runware refused the request (parameter inputs.maskImage). Change the arguments it names and try again. "
+        "Runware said: maskImage must have the same size as seedImage (invalidParameter)."
+    )
 
 
 @pytest.mark.parametrize(

@@ -221,6 +221,32 @@ async def test_an_over_budget_call_with_a_local_image_sends_nothing_at_all(
     assert emulator.requests == []
 
 
+async def test_the_key_is_blanked_wherever_upstream_echoes_it_in_a_result(
+    make_settings: Callable[..., Settings], emulator: Emulator, output: Path, data_dir: Path
+) -> None:
+    def url_with_key(answer: dict[str, Any]) -> object:
+        for item in answer.get("data", []):
+            if "imageURL" in item:
+                item["imageURL"] += f"?token={API_KEY}"
+        return answer
+
+    emulator.faults += [
+        Fault.error(400, "invalidParameter", "Unknown parameter.", parameter=API_KEY),
+        Fault.mangle(url_with_key, on="getResponse"),
+    ]
+    async with Client(server(make_settings, emulator)) as mcp:
+        refused = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+        made = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+    assert API_KEY not in refused.model_dump_json() + made.model_dump_json()
+    assert error_of(refused)["errors"] == [
+        {"code": "invalidParameter", "message": "Unknown parameter", "parameter": ["[redacted]"]}
+    ]
+    (image,) = data(made)["images"]
+    assert image["imageURL"].endswith("?token=[redacted]")
+    kept = [p for folder in (output, data_dir) for p in folder.rglob("*") if p.is_file()]
+    assert [p.name for p in kept if API_KEY.encode() in p.read_bytes()] == []
+
+
 async def test_the_key_never_reaches_the_journal_a_result_or_a_log_line(
     make_settings: Callable[..., Settings], emulator: Emulator, data_dir: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:

@@ -82,24 +82,24 @@ class RunwareAPIError(RunwareError):
 
     def __init__(self, status: int, details: Sequence[ErrorDetail], *, retry_after: float | None = None) -> None:
         self.status = status
-        self.details = tuple(details) or (ErrorDetail(code="unknown", message=f"HTTP {status}"),)
+        self.details = tuple(details)
+        """Every error Runware sent, in its order; none when the answer carried no JSON errors (a proxy's page)."""
         self.retry_after = retry_after
         """Seconds Runware asked to wait before trying again (``Retry-After``), when it said."""
-        first = self.details[0]
-        self.task_uuid = first.task_uuid
-        super().__init__(f"{first.code}: {first.message}")
+        self.task_uuid = self.details[0].task_uuid if self.details else None
+        super().__init__(f"{self.code}: {self.message}")
 
     @property
     def code(self) -> str:
-        return self.details[0].code
+        return self.details[0].code if self.details else "unknown"
 
     @property
     def message(self) -> str:
-        return self.details[0].message
+        return self.details[0].message if self.details else f"HTTP {self.status} with no error details"
 
     @property
     def parameter(self) -> tuple[str, ...]:
-        return self.details[0].parameter
+        return self.details[0].parameter if self.details else ()
 
 
 class InvalidRequestError(RunwareAPIError):

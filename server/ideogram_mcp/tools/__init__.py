@@ -18,7 +18,7 @@ from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.context import ServerRequestContext
 from mcp.server.subscriptions import ResourcesListChanged, SubscriptionBus
 from mcp.shared.exceptions import MCPError, NoBackChannelError
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
 from ideogram_mcp import files
 from ideogram_mcp.journal import Journal
@@ -94,7 +94,9 @@ class AppState:
         """The task journal; offline tasks, which cost nothing real, are kept in a journal of their own."""
         if self._journal is None:
             folder = self.settings.data_dir or files.default_data_dir()
-            self._journal = Journal.open(folder / "offline" if self.settings.offline else folder)
+            self._journal = Journal.open(
+                folder / "offline" if self.settings.offline else folder, secret=self.settings.runware_api_key
+            )
         return self._journal
 
     async def aclose(self) -> None:
@@ -104,10 +106,6 @@ class AppState:
             await self._downloads.aclose()
         if self._journal is not None:
             self._journal.close()
-
-    @property
-    def api_key(self) -> SecretStr | None:
-        return self.settings.runware_api_key
 
     @property
     def offline(self) -> bool:

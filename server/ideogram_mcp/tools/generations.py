@@ -26,7 +26,6 @@ from ideogram_mcp.journal import Entry, OverBudgetError
 from ideogram_mcp.runware import errors
 from ideogram_mcp.runware.delivery import KEEPALIVE, Image, Snapshot
 from ideogram_mcp.schemas import image_tool_input
-from ideogram_mcp.settings import redact
 from ideogram_mcp.specs import ModelSpec, load_specs
 from ideogram_mcp.tools import AppState, Context, ToolEntry, announce_new_images, owner, places, results, spending
 from ideogram_mcp.tools.results import GeneratedImage, GenerateImageOutput
@@ -250,7 +249,7 @@ async def finish(
         failures = list(entry.errors)
         status: journal.State = entry.state
     else:
-        failures = [redact(f"{f.code}: {f.message[:300]}", state.api_key) for f in snapshot.failures]
+        failures = [f"{f.code}: {f.message[:300]}" for f in snapshot.failures]
         done = snapshot.done or len(records) >= entry.requested
         status = "done" if done else "pending"
         if done and not records:
@@ -283,9 +282,7 @@ async def finish(
 
 
 async def _record_failure(state: AppState, entry: Entry, exc: errors.RunwareError) -> None:
-    await state.journal.update(
-        entry.task_uuid, state="failed", images=[], errors=[redact(str(exc), state.api_key)], cost=None
-    )
+    await state.journal.update(entry.task_uuid, state="failed", images=[], errors=[str(exc)], cost=None)
 
 
 def _over_budget(exc: OverBudgetError) -> types.CallToolResult:
@@ -305,8 +302,7 @@ def _blocked(state: AppState, entry: Entry, exc: errors.RunwareError) -> types.C
         f'Once this is fixed, call get_generation with taskUUID "{entry.task_uuid}" to fetch it; do not start it again.'
     )
     details |= {"mayHaveBeenCharged": True, "retryable": False, "taskUUID": entry.task_uuid}
-    details = {k: redact(v, state.api_key) if isinstance(v, str) else v for k, v in details.items()}
-    return results.error(redact(text, state.api_key), details)
+    return results.error(text, details)  # the server redacts the key from every result
 
 
 def _pending_after_trouble(entry: Entry) -> types.CallToolResult:
@@ -557,10 +553,9 @@ def _footer(output: GenerateImageOutput) -> str:
 def _failed(state: AppState, exc: errors.RunwareError, task_uuid: str | None) -> types.CallToolResult:
     logger.warning("generation failed: %s", type(exc).__name__)
     text, details = results.describe(exc)
-    details = {k: redact(v, state.api_key) if isinstance(v, str) else v for k, v in details.items()}
     if task_uuid is not None:
         details["taskUUID"] = task_uuid
-    return results.error(redact(text, state.api_key), details)
+    return results.error(text, details)  # the server redacts the key from every result
 
 
 def _dry_run(job: Job, task: Mapping[str, Any]) -> types.CallToolResult:

@@ -246,18 +246,28 @@ def sentence(text: str) -> str:
     return text[0].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
 
 
+UPSTREAM_SHOWN = 300
+"""Characters of each upstream message an agent is shown (an error page can be megabytes)."""
+UPSTREAM_ERRORS_SHOWN = 5
+"""How many of Runware's errors an answer shows; the count of the rest is given."""
+
+
 def describe(exc: errors.RunwareError) -> tuple[str, dict[str, Any]]:
-    """What to tell an agent about a failed call, and the same as data."""
+    """What to tell an agent about a failed call, and the same as data: what happened and what to do in our words,
+    then what Runware said, every error of it once."""
     details: dict[str, Any] = {
         "kind": "runware_error",
         "retryable": exc.retryable,
         "mayHaveBeenCharged": exc.may_have_run,
     }
+    said = ""
     if isinstance(exc, errors.RunwareAPIError):
-        details |= {"status": exc.status, "code": exc.code, "message": exc.message}
-        if exc.parameter:
-            details["parameter"] = list(exc.parameter)
-    said = f"Runware said: {exc.message} ({exc.code})." if isinstance(exc, errors.RunwareAPIError) else ""
+        shown = [_upstream(d) for d in exc.details[:UPSTREAM_ERRORS_SHOWN]]
+        details |= {"status": exc.status, "errors": shown}
+        more = len(exc.details) - len(shown)
+        if shown:
+            said = "Runware said: " + "; ".join(f"{e['message']} ({e['code']})" for e in shown)
+            said = sentence(said + (f"; and {more} more" if more else ""))
     match exc:
         case errors.AuthenticationError():
             text = "Runware refused the API key. Check RUNWARE_API_KEY in this server's environment."
@@ -265,8 +275,12 @@ def describe(exc: errors.RunwareError) -> tuple[str, dict[str, Any]]:
             text = "The Runware account has too little credit for this. Top it up, then try again."
         case errors.PermissionDeniedError():
             text = "This Runware API key is not allowed to run this model or task."
+        case errors.NotFoundError():
+            text = "Runware does not know this model or task; list_generations shows the tasks this server sent."
         case errors.ContentRejectedError():
             text = "Runware's safety filter refused the prompt or the image. Rephrase the prompt."
+        case errors.TaskConflictError():
+            text = "Runware already has a task with this taskUUID; get_generation fetches its images."
         case errors.InvalidRequestError():
             where = f" (parameter {', '.join(exc.parameter)})" if exc.parameter else ""
             text = f"Runware refused the request{where}. Change the arguments it names and try again."
@@ -274,6 +288,8 @@ def describe(exc: errors.RunwareError) -> tuple[str, dict[str, Any]]:
             text = "Runware is rate-limiting this key. Wait a few seconds, then try again."
         case errors.ServerError():
             text = "Runware failed on its side. Try again shortly; renderingSpeed TURBO finishes faster."
+        case errors.RunwareAPIError():
+            text = f"Runware refused the call with HTTP {exc.status}; nothing says whether it ran."
         case errors.RunwareConnectionError() if not exc.may_have_run:
             text = f"{sentence(str(exc))} Check the network or RUNWARE_BASE_URL, then try again."
         case errors.RunwareConnectionError():
@@ -282,5 +298,16 @@ def describe(exc: errors.RunwareError) -> tuple[str, dict[str, Any]]:
                 "wait before trying again."
             )
         case _:
-            text = f"Runware's answer could not be used: {exc}"
+            text = f"Runware's answer could not be used: {sentence(str(exc))}"
     return " ".join(part for part in (text, said) if part), details
+
+
+def _upstream(detail: errors.ErrorDetail) -> dict[str, Any]:
+    """One of Runware's errors as an agent is shown it: its code, a short excerpt of its message, its parameters."""
+    message = " ".join(detail.message.split()).rstrip(".")
+    if len(message) > UPSTREAM_SHOWN:
+        message = message[: UPSTREAM_SHOWN - 3] + "..."
+    shown: dict[str, Any] = {"code": detail.code[:80], "message": message}
+    if detail.parameter:
+        shown["parameter"] = list(detail.parameter)
+    return shown

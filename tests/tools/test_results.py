@@ -1,0 +1,87 @@
+"""What an agent is told when Runware fails: our words once, then every error Runware sent, each once and short."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ideogram_mcp.runware import errors
+from ideogram_mcp.runware.errors import ErrorDetail, api_error
+from ideogram_mcp.tools.results import UPSTREAM_SHOWN, describe
+
+
+@pytest.mark.parametrize(
+    ("exc", "said"),
+    [
+        (
+            api_error(400, [ErrorDetail("invalidParameter", "Invalid width.", ("width",))]),
+            "Runware refused the request (parameter width). Change the arguments it names and try again. "
+            "Runware said: Invalid width (invalidParameter).",
+        ),
+        (
+            api_error(418, [ErrorDetail("teapot", "Short and stout.")]),
+            "Runware refused the call with HTTP 418; nothing says whether it ran. "
+            "Runware said: Short and stout (teapot).",
+        ),
+        (
+            api_error(404, [ErrorDetail("modelNotFound", "No such model.")]),
+            "Runware does not know this model or task; list_generations shows the tasks this server sent. "
+            "Runware said: No such model (modelNotFound).",
+        ),
+        (
+            api_error(502, []),
+            "Runware failed on its side. Try again shortly; renderingSpeed TURBO finishes faster.",
+        ),
+        (
+            errors.RunwareTimeoutError("Runware at api.runware.ai did not answer within 30 s"),
+            "Runware at api.runware.ai did not answer within 30 s. The task may still run and be charged: "
+            "list_generations shows it; wait before trying again.",
+        ),
+        (
+            errors.RunwareConnectionError("Could not connect to Runware at api.runware.ai", sent=False),
+            "Could not connect to Runware at api.runware.ai. Check the network or RUNWARE_BASE_URL, then try again.",
+        ),
+        (
+            errors.RunwareResponseError("Runware's answer is not a JSON object"),
+            "Runware's answer could not be used: Runware's answer is not a JSON object.",
+        ),
+    ],
+)
+def test_each_failure_is_told_in_whole_sentences_with_runwares_words_once(exc: errors.RunwareError, said: str) -> None:
+    text, _ = describe(exc)
+    assert text == said
+
+
+def test_every_error_runware_sends_is_shown_short_and_the_rest_counted() -> None:
+    sent = [ErrorDetail("invalidParameter", "word " * 400, ("width",))]
+    sent += [ErrorDetail(f"code{n}", f"Message {n}.") for n in range(6)]
+    text, details = describe(api_error(400, sent))
+    shown: list[dict[str, Any]] = details["errors"]
+    assert details == {
+        "kind": "runware_error",
+        "retryable": False,
+        "mayHaveBeenCharged": False,
+        "status": 400,
+        "errors": shown,
+    }
+    assert shown[0] == {"code": "invalidParameter", "message": shown[0]["message"], "parameter": ["width"]}
+    assert len(shown[0]["message"]) == UPSTREAM_SHOWN
+    assert shown[0]["message"].endswith("...")
+    assert shown[1:] == [{"code": f"code{n}", "message": f"Message {n}"} for n in range(4)]
+    assert text.endswith("; Message 0 (code0); Message 1 (code1); Message 2 (code2); Message 3 (code3); and 2 more.")
+    assert text.count("word") == shown[0]["message"].count("word")  # the long message once, cut short
+
+
+@pytest.mark.parametrize(
+    "cls", [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.RunwareAPIError)]
+)
+def test_no_kind_of_runware_error_falls_through_to_a_generic_or_garbled_message(
+    cls: type[errors.RunwareAPIError],
+) -> None:
+    text, _ = describe(cls(400, [ErrorDetail("someCode", "Some message.")]))
+    assert text.endswith(" Runware said: Some message (someCode).")
+    assert text.count("Some message") == 1
+    assert "could not be used" not in text
+    assert ".." not in text
+    assert " ." not in text
