@@ -9,6 +9,8 @@ import pytest
 
 from ideogram_mcp.settings import Settings
 
+from .conftest import API_KEY
+
 
 def test_file_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("IDEOGRAM_MCP_OUTPUT_DIR", str(tmp_path / "out"))
@@ -45,3 +47,11 @@ def test_generic_variable_names_set_for_other_tools_never_configure_this_server(
     monkeypatch.setenv("IDEOGRAM_MCP_WEBHOOK_URL", "https://hooks.example/mine")
     monkeypatch.setenv("RUNWARE_TIMEOUT", "7")
     assert (Settings().webhook_url, Settings().runware_timeout) == ("https://hooks.example/mine", 7.0)
+
+
+def test_a_blank_key_counts_as_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RUNWARE_API_KEY", "  ")
+    assert Settings().runware_api_key is None
+    monkeypatch.setenv("RUNWARE_API_KEY", API_KEY)
+    assert API_KEY not in repr(Settings())
+    assert API_KEY not in str(Settings().model_dump())

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
+
+import jsonschema
 import pytest
 
-from ideogram_mcp import sizes
+from ideogram_mcp import arguments, sizes
+from ideogram_mcp.emulator import rules
+from ideogram_mcp.schemas import image_tool_input
 from ideogram_mcp.specs import load_spec
 
 LISTED = load_spec().sizes
+TASK = {
+    "taskType": "imageInference",
+    "taskUUID": "8f4b6a3e-2c51-4d0b-9a77-1f0e6c2d9b10",
+    "model": "ideogram:4@1",
+    "positivePrompt": "x",
+}
 
 
 @pytest.mark.parametrize(
@@ -59,3 +70,28 @@ def test_ratios_are_listed_once_widest_first() -> None:
     assert listed[0] == "3:1"
     assert listed[-1] == "1:3"
     assert len(listed) == len(set(listed)) == 19
+
+
+def test_exactly_the_listed_sizes_pass_the_arguments_and_runwares_rules_and_the_schema_takes_them_all() -> None:
+    """The one check over all sizes that can fail: the schema's bounds and step, the server's reading and the
+    emulator's own reading of the page must take each listed size, and the two readings refuse every other."""
+    spec = load_spec()
+    schema = jsonschema.Draft202012Validator(image_tool_input(spec))
+    listed = {(s.width, s.height) for s in spec.sizes}
+    sides = range(256, 2049, 32)
+    taken_by_server: set[tuple[int, int]] = set()
+    taken_by_emulator: set[tuple[int, int]] = set()
+    for width, height in itertools.product(sides, sides):
+        try:
+            task = arguments.parse(spec, {"positivePrompt": "x", "width": width, "height": height}).to_task(spec)
+        except arguments.InvalidArgumentsError:
+            pass
+        else:
+            taken_by_server.add((task["width"], task["height"]))
+        _, refusal = rules.check(spec.model.id, {**TASK, "width": width, "height": height})
+        if refusal is None:
+            taken_by_emulator.add((width, height))
+    assert taken_by_server == listed == taken_by_emulator
+    assert [
+        s for s in spec.sizes if not schema.is_valid({"positivePrompt": "x", "width": s.width, "height": s.height})
+    ] == []

@@ -183,26 +183,21 @@ class Generation:
     def height(self) -> int:
         return int(self.values["height"])
 
-    @property
-    def output_format(self) -> str:
-        return str(self.values.get("outputFormat", "JPG"))
-
     def to_task(self, spec: ModelSpec, server: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The Runware task: each value at its wire path, plus the parameters the server owns.
 
         ``server`` holds the values the server's settings give (``webhookURL``, ``uploadEndpoint``).
         """
+        always = {p.name: p.server_value for p in spec.parameters.values() if p.owned and p.server_value is not None}
         owned: dict[str, Any] = {
             "taskType": spec.model.task_type,
             "taskUUID": str(uuid.uuid4()),
             "model": spec.model.id,
-            "outputType": "URL",
-            "deliveryMethod": "async",
-            "includeCost": True,
+            **{k: v for k, v in always.items() if k != "mode"},
             **{k: v for k, v in (server or {}).items() if v is not None},
         }
-        if self.values.get("checkContent"):
-            owned["mode"] = "fast"
+        if self.values.get("checkContent") and "mode" in always:
+            owned["mode"] = always["mode"]  # the mode that checks, only when the check is asked for
         task: dict[str, Any] = {}
         for name, value in (owned | dict(self.values)).items():
             spec.parameters[name].place(task, value)
@@ -399,6 +394,9 @@ def _choice(p: Parameter, raw: str) -> tuple[str | None, str | None]:
     if raw in p.values:
         return raw, None
     wanted = _normal(raw)
+    synonym = {_normal(k): v for k, v in (p.synonyms or {}).items()}.get(wanted)
+    if synonym is not None:
+        return synonym, None
     exact = [v for v in allowed if _normal(v) == wanted]
     if len(exact) == 1:
         return exact[0], None

@@ -31,7 +31,10 @@ class Region:
 def read_regions(raw: Any) -> tuple[list[Region], str | None]:
     """The rectangles an agent gave (one object or a list of them), or what is wrong with them."""
     items: list[Any] = [raw] if isinstance(raw, dict) else list(raw) if isinstance(raw, list) else []  # pyright: ignore[reportUnknownArgumentType]
-    shape = "a rectangle {x, y, width, height} in fractions of the image (0 to 1), or a list of up to 20 of them"
+    shape = (
+        "a rectangle {x, y, width, height} in fractions of the image (0 to 1), "
+        f"or a list of up to {MAX_REGIONS} of them"
+    )
     if not items or len(items) > MAX_REGIONS:
         return [], f"must be {shape}"
     regions: list[Region] = []

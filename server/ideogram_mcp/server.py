@@ -24,7 +24,7 @@ from mcp.shared.exceptions import MCPError
 from pydantic import SecretStr
 
 from ideogram_mcp import __version__, prompts, resources
-from ideogram_mcp.settings import Settings
+from ideogram_mcp.settings import Settings, secret_value
 from ideogram_mcp.specs import ModelSpec, load_specs
 from ideogram_mcp.specs.spec import BASE_MODEL
 from ideogram_mcp.tools import (
@@ -139,7 +139,7 @@ def _redacted(
 ) -> types.CallToolResult | types.InputRequiredResult:
     """``result`` with the API key blanked wherever it is: text, structured output, ``_meta``, an image URL that
     echoes it, an upstream message that quotes it. One place, so no new field can leak it."""
-    value = secret.get_secret_value() if secret is not None else ""
+    value = secret_value(secret)
     if not value:
         return result
     raw = result.model_dump_json(by_alias=True, exclude_unset=True)

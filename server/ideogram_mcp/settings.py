@@ -13,10 +13,19 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ideogram_mcp.runware import DEFAULT_BASE_URL
 
+SECRET_SHORTEST = 8
+"""Shorter values are not blanked: no real key is that short, and blanking it would maul ordinary words."""
+
+
+def secret_value(secret: SecretStr | None) -> str:
+    """The value to blank out of what the server shows and keeps ("" for none)."""
+    value = secret.get_secret_value() if secret is not None else ""
+    return value if len(value) >= SECRET_SHORTEST else ""
+
 
 def redact(text: str, secret: SecretStr | None) -> str:
     """``text`` with the secret's value blanked out, wherever a library or upstream put it."""
-    value = secret.get_secret_value() if secret is not None else ""
+    value = secret_value(secret)
     return text.replace(value, "[redacted]") if value else text
 
 

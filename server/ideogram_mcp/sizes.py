@@ -126,6 +126,22 @@ def nearest(sizes: Iterable[Size], width: int, height: int, count: int = 3) -> l
     return ranked[:count]
 
 
+SAME_RATIO = 0.005
+"""Ratios this close (relative) are one: 1.78 is 16:9 written as a decimal."""
+
+
+def listed_ratio(sizes: Iterable[Size], text: str) -> str | None:
+    """The listed nominal ratio ``text`` means by value (``1.5`` is 3:2, ``8:5`` is 16:10, ``32:18`` is 16:9)."""
+    nominal = {s.ratio: float(_nominal(s.label)) for s in sizes}
+    if (wanted := spelled(text)) in nominal:
+        return wanted
+    target = parse_ratio(text)
+    if target is None:
+        return None
+    same = [r for r, value in nominal.items() if _ratio_distance(value, target) <= SAME_RATIO]
+    return min(same, key=lambda r: _ratio_distance(nominal[r], target)) if same else None
+
+
 def ratios(sizes: Iterable[Size]) -> list[str]:
     """The distinct nominal ratios, widest first."""
     seen = {s.ratio: _nominal(s.label) for s in sizes}

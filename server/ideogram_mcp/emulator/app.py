@@ -1,10 +1,11 @@
 """A local emulator of Runware's REST API for Ideogram 3.0, with no key and no network.
 
 It speaks the protocol from the outside, so that the server cannot tell it from Runware:
-``POST`` task arrays (Bearer or ``authentication``-task auth), the model spec's validation
-with Runware-shaped errors, sync and async delivery (``getResponse``, several polls in one
-request), a render time, real encoded images of the requested size served at their URLs,
-``imageUpload``, costs at the spec's price, and a ledger of what it charged.
+``POST`` task arrays (Bearer or ``authentication``-task auth), checked against its own reading
+of Runware's rules (``rules``, not the server's specs) with Runware-shaped errors, sync and async
+delivery (``getResponse``, several polls in one request), a render time, real encoded images of
+the requested size served at their URLs, ``imageUpload``, Runware's prices, and a ledger of what
+it charged.
 
 ``Emulator.faults`` makes the next answers misbehave on purpose, the way a real network and a
 real service do: error answers (with ``Retry-After``), a dropped connection or no answer at all
@@ -42,8 +43,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ideogram_mcp.emulator import artwork
-from ideogram_mcp.specs import ModelSpec, Violation, load_specs
+from ideogram_mcp.emulator import artwork, rules
 
 logger = logging.getLogger(__name__)
 
@@ -144,9 +144,10 @@ class StoredImage:
 class Job:
     """An accepted inference task: what to draw, when each image is ready, and what was drawn."""
 
-    spec: ModelSpec
+    model: str
     task: dict[str, Any]
     values: dict[str, Any]
+    """The task's values by dotted wire path (``providerSettings.ideogram.styleType``)."""
     seeds: list[int]
     failing: frozenset[int]
     accepted: float
@@ -163,8 +164,6 @@ class Emulator:
 
     api_key: str | None = None
     """The only key accepted; None accepts any non-empty key."""
-    specs: dict[str, ModelSpec] = field(default_factory=load_specs)
-    """The models it serves, by model id."""
     outbound: httpx2.AsyncBaseTransport | None = None
     """Transport for webhook and upload deliveries (tests capture them here); without it nothing is sent."""
     render_seconds: float = 0.0
@@ -219,7 +218,7 @@ class Emulator:
         )
 
     async def _about(self, request: Request) -> Response:
-        return PlainTextResponse(f"Runware emulator for {', '.join(self.specs)}. POST task arrays to /v1.\n")
+        return PlainTextResponse(f"Runware emulator for {', '.join(rules.MODELS)}. POST task arrays to /v1.\n")
 
     async def _ledger(self, request: Request) -> Response:
         rows = [{"taskUUID": c.task_uuid, "images": c.images, "cost": c.cost} for c in self.ledger]
@@ -299,16 +298,16 @@ class Emulator:
             raise
 
     async def _image_inference(self, task: dict[str, Any], base: str) -> Answer:
-        spec = self.specs.get(str(task.get("model")))
-        if spec is None:
+        model = str(task.get("model"))
+        if model not in rules.MODELS:
             # [guess] Runware's answer to a model it does not serve.
-            raise TaskError("modelNotFound", f"Unknown model. The emulator serves: {', '.join(self.specs)}.", "model")
-        values = self._validated(spec, task)
+            raise TaskError("modelNotFound", f"Unknown model. The emulator serves: {', '.join(rules.MODELS)}.", "model")
+        values = self._validated(model, task)
         await self._check_mask(values, base)
         count = int(values.get("numberResults", 1))
         rng = random.Random(task["taskUUID"])
         job = Job(
-            spec=spec,
+            model=model,
             task=task,
             values=values,
             seeds=[rng.randrange(1, 2**31) for _ in range(count)],
@@ -318,7 +317,7 @@ class Emulator:
         self.jobs[task["taskUUID"]] = job
         made = count - len(job.failing)
         # [guess] Runware bills a task when it accepts it, for the images it will deliver.
-        self.ledger.append(Charge(task["taskUUID"], made, round(made * spec.price(values), 6)))
+        self.ledger.append(Charge(task["taskUUID"], made, round(made * rules.price(model, values), 6)))
         if values.get("deliveryMethod", "sync") == "async":
             return Answer(data=[{"taskType": "imageInference", "taskUUID": task["taskUUID"]}])
         await anyio.sleep(self.render_seconds)
@@ -359,12 +358,13 @@ class Emulator:
         return answer
 
     async def _render(self, job: Job, index: int, base: str) -> dict[str, Any]:
-        values, seed, model = job.values, job.seeds[index], job.spec.model.id
+        values, seed, model = job.values, job.seeds[index], job.model
         fmt = cast(artwork.ImageFormat, str(values.get("outputFormat", "JPG")).upper())
         quality = int(values.get("outputQuality", 95))
         prompt = str(values.get("positivePrompt", ""))
-        image = self._input(values["image"], base) if "image" in values else None
-        mask = self._input(values["mask"], base) if "mask" in values else None
+        source = values.get("inputs.seedImage") or values.get("inputs.referenceImages")
+        image = self._input(source, base) if source else None
+        mask = self._input(values["inputs.maskImage"], base) if "inputs.maskImage" in values else None
 
         def draw() -> bytes:
             width, height = (int(values["width"]), int(values["height"])) if "width" in values else (0, 0)
@@ -373,8 +373,8 @@ class Emulator:
                 return artwork.edit(
                     image, mask, seed=seed, prompt=prompt, image_format=fmt, quality=quality, footer=footer
                 )
-            if isinstance(image, bytes) and "remixStrength" in job.spec.parameters:
-                strength = int(values.get("remixStrength", 50))
+            if isinstance(image, bytes) and "inputs.referenceImages" in values:
+                strength = int(values.get(rules.REMIX_STRENGTH, 50))
                 return artwork.remix(
                     image,
                     width,
@@ -409,11 +409,11 @@ class Emulator:
             "seed": seed,
         }
         item.update(_output(values.get("outputType", "URL"), base, image_uuid, fmt, data, mime))
-        if values.get("checkContent"):
+        if values.get("safety.checkContent"):
             # The emulator has no classifier: it flags prompts that ask for it, so tests can see the flag.
             item["NSFWContent"] = "nsfw" in prompt.lower()
         if values.get("includeCost"):
-            item["cost"] = job.spec.price(values)
+            item["cost"] = rules.price(model, values)
         await self._deliver(values, item, data, mime)
         return item
 
@@ -428,9 +428,9 @@ class Emulator:
         return _decoded(text).data
 
     async def _check_mask(self, values: Mapping[str, Any], base: str) -> None:
-        if "mask" not in values or "image" not in values:
+        if "inputs.maskImage" not in values or "inputs.seedImage" not in values:
             return
-        image, mask = self._input(values["image"], base), self._input(values["mask"], base)
+        image, mask = self._input(values["inputs.seedImage"], base), self._input(values["inputs.maskImage"], base)
         # [guess] Ideogram's rule: the mask has the image's size.
         if artwork.size_of(image) != artwork.size_of(mask):
             raise TaskError("invalidParameter", "maskImage must have the same size as seedImage.", "inputs.maskImage")
@@ -468,24 +468,14 @@ class Emulator:
             if key not in allowed:
                 raise TaskError("unsupportedParameter", f"Unsupported parameter for this task: {key}.", key)
 
-    def _validated(self, spec: ModelSpec, task: Mapping[str, Any]) -> dict[str, Any]:
-        """The task's values by parameter name, or the first TaskError Runware would give."""
-        self._reject_unknown(spec, task, ())
-        values: dict[str, Any] = {}
-        for p in spec.parameters.values():
-            value = p.lookup(task)
-            if value is None:
-                if p.required:
-                    raise TaskError("missingParameter", f"Missing required parameter: {p.name}.", p.name)
-                continue
-            if why := p.violation(value):
-                code = "invalidPositivePrompt" if p.name == "positivePrompt" else "invalidParameter"
-                raise TaskError(code, f"Invalid value for {p.name}: {why}.", p.name)
-            if p.format == "image":
-                self._known_images(p.name, [value] if isinstance(value, str) else cast(list[str], value))
-            values[p.name] = value
-        for violation in spec.cross_violations(values):
-            raise _from_violation(violation)
+    def _validated(self, model: str, task: Mapping[str, Any]) -> dict[str, Any]:
+        """The task's values by dotted path, or the TaskError Runware would give (by the emulator's own rules)."""
+        values, refusal = rules.check(model, task)
+        if refusal is not None:
+            raise TaskError(refusal.code, refusal.message, refusal.parameter)
+        for path, value in values.items():
+            if rules.MODELS[model][path].kind in ("image", "images"):
+                self._known_images(path, [value] if isinstance(value, str) else cast(list[str], value))
         return values
 
     def _known_images(self, name: str, items: list[str]) -> None:
@@ -493,18 +483,6 @@ class Emulator:
         for item in items:
             if _is_uuid(item) and item not in self.images:
                 raise TaskError("invalidParameter", f"Unknown image UUID in {name}: {item}.", name)
-
-    def _reject_unknown(self, spec: ModelSpec, node: Mapping[str, Any], prefix: tuple[str, ...]) -> None:
-        paths = spec.wire_paths
-        for key, value in node.items():
-            path = (*prefix, key)
-            if path in paths:
-                continue
-            if isinstance(value, dict) and any(w[: len(path)] == path for w in paths):
-                self._reject_unknown(spec, cast(dict[str, Any], value), path)
-                continue
-            name = ".".join(path)
-            raise TaskError("unsupportedParameter", f"Unsupported parameter for this model: {name}.", name)
 
     async def _deliver(self, values: Mapping[str, Any], item: Mapping[str, Any], data: bytes, mime: str) -> None:
         """PUT the image to ``uploadEndpoint`` and POST its result to ``webhookURL`` through ``outbound`` only."""
@@ -557,14 +535,6 @@ def _output(
             return {"imageBase64Data": encoded}
         return {"imageDataURI": f"data:{mime};base64,{encoded}"}
     return {"imageURL": f"{base}image/{image_uuid}.{artwork.EXTENSIONS[fmt]}"}
-
-
-def _from_violation(violation: Violation) -> TaskError:
-    params = list(violation.parameters)
-    code: Literal["missingParameter", "invalidParameter"] = (
-        "missingParameter" if violation.kind == "missing" else "invalidParameter"
-    )
-    return TaskError(code, violation.message[0].upper() + violation.message[1:] + ".", params)
 
 
 def _is_uuid(text: str) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import re
 import tomllib
+import unicodedata
 import uuid
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
@@ -65,6 +66,10 @@ class Parameter(_Frozen):
     format: Literal["uuid", "uri", "image"] | None = None
     values: dict[str, str] | None = None
     any_case: bool = False
+    synonyms: dict[str, str] | None = None
+    """Other spellings agents use for allowed values (JPEG for JPG): accepted as the value they name."""
+    visible: bool = False
+    """The text must hold at least one visible character (a prompt of spaces or zero-width marks says nothing)."""
     excludes: tuple[str, ...] = ()
     source: str | None = None
     """Where the fact comes from: ``[doc] ...``, ``[sdk] ...`` or ``[guess] ...``; the model's source when absent."""
@@ -72,6 +77,8 @@ class Parameter(_Frozen):
     same_length_as: str | None = None
     requires: dict[str, str] | None = None
     owned: str | None = None
+    server_value: JSONValue | None = None
+    """The value the server always sends for an owned parameter (outputType URL, deliveryMethod async)."""
 
     @property
     def exposed(self) -> bool:
@@ -104,19 +111,20 @@ class Parameter(_Frozen):
                     return f"a whole number from {self.minimum} to {JSON_SAFE_INTEGER}"
                 return "a whole number"
             case "string[]":
-                least = ""
-                if self.min_items and self.max_items:
-                    least = f" of {self.min_items} to {self.max_items}" if self.min_items != self.max_items else ""
-                    least = least or f" of exactly {self.min_items}"
+                noun = "image" if self.format == "image" else "string"
+                if self.min_items and self.max_items == self.min_items:
+                    many = f"exactly {self.min_items} {noun}{'s' if self.min_items > 1 else ''}"
+                elif self.min_items and self.max_items:
+                    many = f"{self.min_items} to {self.max_items} {noun}s"
                 elif self.min_items:
-                    least = f" (at least {self.min_items})"
+                    many = f"at least {self.min_items} {noun}{'s' if self.min_items > 1 else ''}"
                 elif self.max_items:
-                    least = f" (at most {self.max_items})"
+                    many = f"at most {self.max_items} {noun}s"
+                else:
+                    many = f"{noun}s"
                 if self.format == "image":
-                    return (
-                        f"a list of images{least}, each a public http(s) URL, a data URI, base64 data or an image UUID"
-                    )
-                return f"a list of strings{least}"
+                    return f"a list of {many}, each a public http(s) URL, a data URI, base64 data or an image UUID"
+                return f"a list of {many}"
             case "string":
                 if self.format == "image":
                     return "an image: a public http(s) URL, a data URI, base64 data or an image UUID"
@@ -175,6 +183,8 @@ class Parameter(_Frozen):
             return f"{wrong}; it has {len(value)}"
         if self.max_length is not None and len(value) > self.max_length:
             return f"{wrong}; it has {len(value)}"
+        if self.visible and not any(unicodedata.category(c)[0] in "LNPS" for c in value):
+            return f"{wrong}, with a visible character; it has none"
         if self.format == "uri":
             return None if is_web_url(value) else wrong
         if self.format == "uuid":

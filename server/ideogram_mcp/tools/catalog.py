@@ -18,8 +18,8 @@ def list_sizes_entry(spec: ModelSpec) -> ToolEntry:
         name="list_sizes",
         title="List supported sizes",
         description=(
-            f"The {len(spec.sizes)} width x height pairs {spec.model.name} accepts, with ratio and "
-            "orientation; filter by ratio or orientation. Free, no network."
+            f"The {len(spec.sizes)} width x height pairs {spec.model.name} accepts, with their ratio; "
+            "filter by ratio (any spelling: 16:9, 1.78, 32:18) or orientation. Free, no network."
         ),
         input_schema=list_sizes_input(spec),
         output_schema=results.output_schema(ListSizesOutput),
@@ -60,8 +60,8 @@ async def list_sizes(ctx: Context, params: types.CallToolRequestParams) -> types
         chosen = [s for s in chosen if s.orientation == wanted]
     if ratio is not None:
         listed = sizes.ratios(spec.sizes)
-        wanted = sizes.spelled(str(ratio))
-        if wanted not in listed:
+        wanted = sizes.listed_ratio(spec.sizes, str(ratio))
+        if wanted is None:
             target = sizes.parse_ratio(str(ratio))
             near = sizes.for_ratio(spec.sizes, str(ratio)) if target else None
             hint = f" The closest listed ratio is {near.ratio} ({near})." if near else ""
@@ -73,7 +73,6 @@ async def list_sizes(ctx: Context, params: types.CallToolRequestParams) -> types
         chosen = [s for s in chosen if s.ratio == wanted]
     output = ListSizesOutput(
         sizes=[SizeEntry.of(s) for s in chosen],
-        count=len(chosen),
         default=SizeEntry.of(spec.default_size) if spec.default_size is not None else None,
     )
     by_ratio: dict[str, list[str]] = {}
@@ -91,6 +90,9 @@ async def list_style_presets(ctx: Context, params: types.CallToolRequestParams) 
     presets = [NamedValue(name=k, description=v) for k, v in (spec["stylePreset"].values or {}).items()]
     style_types = [NamedValue(name=k, description=v) for k, v in (spec["styleType"].values or {}).items()]
     output = ListStylePresetsOutput(style_presets=presets, style_types=style_types)
-    lines = [f"styleType (broad approach): {', '.join(t.name for t in style_types)}.", "stylePreset values:"]
-    lines += [f"{p.name}: {p.description}" for p in presets]
-    return results.ok(output, "\n".join(lines))
+    text = (
+        f"styleType (the broad approach): {', '.join(t.name for t in style_types)}.\n"
+        f"stylePreset ({len(presets)}): {', '.join(p.name for p in presets)}.\n"
+        "What each looks like is in the structured output (stylePresets, styleTypes)."
+    )
+    return results.ok(output, text)

@@ -10,11 +10,13 @@ from ideogram_mcp.tools import Context, ToolEntry, generations
 
 def entry(spec: ModelSpec) -> ToolEntry:
     """The generate_image tool for Ideogram 3.0's spec."""
+    count = spec.parameters["numberResults"]
     tool = generations.image_tool(
         spec,
         "generate_image",
         "Generate image (Ideogram 3.0)",
-        f"Make 1 to 20 images from a prompt with {spec.model.name} (${spec.model.price_per_image:.2f} each). It "
+        f"Make {count.minimum} to {count.maximum} images from a prompt with {spec.model.name} "
+        f"(${spec.model.price_per_image:.2f} each). It "
         "renders text well: quote the exact words. Saves the files; returns paths, previews, seeds, cost.",
     )
 

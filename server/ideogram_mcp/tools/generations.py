@@ -27,6 +27,7 @@ from ideogram_mcp.runware import errors
 from ideogram_mcp.runware.delivery import KEEPALIVE, Image, Snapshot
 from ideogram_mcp.schemas import image_tool_input
 from ideogram_mcp.specs import ModelSpec, load_specs
+from ideogram_mcp.specs.spec import BASE_MODEL
 from ideogram_mcp.tools import AppState, Context, ToolEntry, announce_new_images, owner, places, results, spending
 from ideogram_mcp.tools.results import GeneratedImage, GenerateImageOutput
 
@@ -417,7 +418,7 @@ async def _keep(
             for image, stem, record in zip(arrived, stems, records, strict=True)
         ]
         kept = await files.keep(state.downloads, wanted, folder=where.output if settings.save else None)
-    fallback = files.image_format(str(entry.task.get("outputFormat", "JPG"))).name
+    fallback = _asked_format(entry)
     for record, outcome in zip(records, kept, strict=True):
         record |= _measured(entry, outcome.data) | {
             "format": outcome.format.name if outcome.format else fallback,
@@ -484,6 +485,12 @@ def _stem_of(entry: Entry, record: Mapping[str, Any], n: int) -> str:
     return stem
 
 
+def _asked_format(entry: Entry) -> str:
+    """The format a task asked for: its outputFormat, else its model's default."""
+    spec = load_specs().get(entry.model) or load_specs()[BASE_MODEL]
+    return files.image_format(str(entry.task.get("outputFormat", spec.parameters["outputFormat"].default))).name
+
+
 async def _read(path: object) -> bytes | None:
     if not isinstance(path, str):
         return None
@@ -502,7 +509,7 @@ def _image(entry: Entry, record: Mapping[str, Any]) -> GeneratedImage:
         seed=record.get("seed"),
         width=width if isinstance(width, int) else None,
         height=height if isinstance(height, int) else None,
-        format=str(record.get("format") or "JPG"),
+        format=str(record.get("format") or _asked_format(entry)),
         cost=record.get("cost"),
         nsfw_content=record.get("NSFWContent"),
     )

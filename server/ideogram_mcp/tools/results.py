@@ -73,21 +73,18 @@ class GenerateImageOutput(Output):
 class SizeEntry(Output):
     width: int
     height: int
-    label: str = Field(description="Runware's configuration label, e.g. '1K (~16:9)'.")
     ratio: str = Field(description="Nominal aspect ratio.")
-    exact: bool = Field(description="Whether the pixels have exactly the nominal ratio.")
-    orientation: str
+    approximate: bool | None = Field(default=None, description="true when the pixels only come near the ratio.")
 
     @classmethod
     def of(cls, size: Size) -> SizeEntry:
-        return cls.model_validate(size.model_dump())
+        return cls(width=size.width, height=size.height, ratio=size.ratio, approximate=None if size.exact else True)
 
 
 class ListSizesOutput(Output):
     """Supported sizes, widest ratio first."""
 
     sizes: list[SizeEntry]
-    count: int
     default: SizeEntry | None = Field(default=None, description="Size used when no size or aspectRatio is given.")
 
 

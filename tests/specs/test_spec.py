@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from importlib import resources
@@ -11,11 +12,14 @@ import pytest
 
 from ideogram_mcp.specs import ModelSpec, load_spec
 
-from .conftest import SEED_PAGE
+from ..conftest import SEED_PAGE
 
 
 def _seed() -> str:
     if not SEED_PAGE.exists():
+        # In CI ../shared is always beside the checkout: there a missing page is a failure, never a quiet skip.
+        if os.environ.get("CI"):
+            pytest.fail(f"the model page is missing: {SEED_PAGE}")
         pytest.skip("shared/seed is not beside this checkout")
     return SEED_PAGE.read_text(encoding="utf-8")
 

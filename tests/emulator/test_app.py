@@ -13,7 +13,7 @@ from PIL import Image
 
 from ideogram_mcp.emulator import Emulator, Fault, artwork
 
-from .conftest import API_KEY, BASE_URL, task
+from ..conftest import API_KEY, BASE_URL, task
 
 pytestmark = pytest.mark.anyio
 
@@ -50,7 +50,11 @@ async def test_an_authentication_task_first_in_the_array_also_authenticates(emul
         ({"positivePrompt": ""}, "invalidPositivePrompt", "positivePrompt"),
         ({"numberResults": 21}, "invalidParameter", "numberResults"),
         ({"upscaleFactor": 2}, "unsupportedParameter", "upscaleFactor"),
-        ({"providerSettings": {"ideogram": {"stylePreset": "NOPE"}}}, "invalidParameter", "stylePreset"),
+        (
+            {"providerSettings": {"ideogram": {"stylePreset": "NOPE"}}},
+            "invalidParameter",
+            "providerSettings.ideogram.stylePreset",
+        ),
         (
             {"providerSettings": {"ideogram": {"colorPalette": "x"}}},
             "unsupportedParameter",

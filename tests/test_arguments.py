@@ -1,0 +1,135 @@
+"""What agents send, read leniently where the meaning is plain and refused with an actionable error where not;
+nothing refused ever reaches Runware."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from ideogram_mcp.emulator import Emulator
+
+from .conftest import error_of, text
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        ({"positivePrompt": "x", "width": 1920, "height": 1080}, "1312x736 (1K (16:9))"),
+        ({"positivePrompt": "x", "width": 1024}, "width needs height"),
+        ({"positivePrompt": "x", "stylePreset": "graffiti"}, "GRAFFITI_I or GRAFFITI_II"),
+        ({"positivePrompt": "x", "styleType": "painting"}, "Allowed: AUTO, GENERAL, REALISTIC"),
+        (
+            {"positivePrompt": "\u200b \u2060"},
+            "positivePrompt: must be text of 1 to 2000 characters, with a visible character; it has none.",
+        ),
+        ({"positivePrompt": "x", "negativePrompt": "\u3000 "}, "negativePrompt: must be text of 1 to 2000"),
+        ({"positivePrompt": "x", "numberResults": 21}, "from 1 to 20"),
+        ({"positivePrompt": "x", "outputQuality": 10}, "from 20 to 99"),
+        ({"positivePrompt": "", "aspectRatio": "16:9"}, "positivePrompt: must be text of 1 to 2000"),
+        ({"negativePrompt": "x"}, "positivePrompt: required"),
+        ({"positivePrompt": "x", "ttl": 30}, "ttl: must be a whole number from 60 to 9007199254740991; got 30."),
+        ({"positivePrompt": "x", "webhookURL": "https://attacker.example/hook"}, "IDEOGRAM_MCP_WEBHOOK_URL"),
+        ({"positivePrompt": "x", "upload_url": "http://127.0.0.1:6379/"}, "IDEOGRAM_MCP_UPLOAD_ENDPOINT"),
+        ({"positivePrompt": "x", "characterReferenceImages": []}, "exactly 1 image, each"),
+        (
+            {"positivePrompt": "x", "styleReferenceImages": ["https://e.com/a.png", "/home/me/ref.png"]},
+            "styleReferenceImages[1]: is outside the folders this server may read",
+        ),
+        (
+            {"positivePrompt": "x", "characterReferenceImages": ["ftp://e.com/a.png"]},
+            "a public http(s) URL, a data URI",
+        ),
+        (
+            {"positivePrompt": "x", "characterReferenceImagesMask": ["https://e.com/m.png"]},
+            "needs characterReferenceImages",
+        ),
+        (
+            {
+                "positivePrompt": "x",
+                "characterReferenceImages": ["https://e.com/a.png"],
+                "characterReferenceImagesMask": ["https://e.com/m.png", "https://e.com/n.png"],
+            },
+            "has 2 items but characterReferenceImages has 1",
+        ),
+        (
+            {"positivePrompt": "x", "characterReferenceImages": ["https://e.com/a.png", "https://e.com/b.png"]},
+            "characterReferenceImages: must be a list of exactly 1 image, each a public http(s) URL, a data URI, "
+            "base64 data or an image UUID; it has 2.",
+        ),
+        ({"positivePrompt": "x", "aspectRatio": "wide"}, "expected a ratio like '16:9'"),
+        ({"positivePrompt": "x", "aspectRatio": "16:9", "width": 1024, "height": 1024}, "not both"),
+        ({"positivePrompt": "x", "seed": 0}, "seed: must be a whole number from 1 to 2147483647; got 0."),
+        ({"positivePrompt": "x", "style": "anime"}, "styleType"),
+        ({"positivePrompt": "x", "outputType": "base64Data"}, "Always URL"),
+        ({"positivePrompt": "x", "negative_promt": "y"}, "Did you mean negativePrompt"),
+        ({"positivePrompt": "x", "prompt": "y"}, "given twice"),
+        ({"positivePrompt": "x", "numberResults": True}, "whole number"),
+    ],
+)
+async def test_bad_arguments_get_an_actionable_error_and_never_reach_runware(
+    arguments: dict[str, Any], says: str, mcp: Client, emulator: Emulator
+) -> None:
+    result = await mcp.call_tool("generate_image", arguments)
+    assert result.is_error
+    assert says in text(result)
+    assert "nothing was charged" in text(result)
+    assert error_of(result)["kind"] == "invalid_arguments"
+    assert emulator.submitted == []
+
+
+async def test_every_problem_is_reported_at_once(mcp: Client) -> None:
+    result = await mcp.call_tool("generate_image", {"positivePrompt": "x", "numberResults": 0, "stylePreset": "nope"})
+    problems = error_of(result)["problems"]
+    assert [p["argument"] for p in problems] == ["numberResults", "stylePreset"]
+
+
+async def test_a_long_bad_prompt_is_not_echoed_back(mcp: Client) -> None:
+    result = await mcp.call_tool("generate_image", {"positivePrompt": "lighthouse " * 300})
+    assert result.is_error
+    assert "must be text of 1 to 2000 characters; it has 3299." in text(result)
+    assert len(text(result)) < 400
+
+
+@pytest.mark.parametrize(
+    ("arguments", "sent"),
+    [
+        ({"prompt": "x", "style_preset": "art deco"}, {"stylePreset": "ART_DECO"}),
+        ({"prompt": "x", "stylePreset": "watercolor", "styleType": "render 3d"}, {"styleType": "RENDER_3D"}),
+        ({"prompt": "x", "format": "png", "num_images": "3"}, {"outputFormat": "PNG", "numberResults": 3}),
+        (
+            {"prompt": "x", "outputFormat": "jpeg", "styleType": "photo"},
+            {"outputFormat": "JPG", "styleType": "REALISTIC"},
+        ),
+        ({"prompt": "x", "size": "1344x768"}, {"width": 1344, "height": 768}),
+        ({"prompt": "x", "aspect_ratio": "21:9"}, {"width": 1472, "height": 640}),
+        ({"prompt": "x", "aspectRatio": "1.5"}, {"width": 1248, "height": 832}),
+        ({"prompt": "x", "checkContent": "yes"}, {"safety": {"checkContent": True, "mode": "fast"}}),
+        (
+            {"prompt": "x", "styleReferenceImages": "https://e.com/a.png"},
+            {"styleReferenceImages": ["https://e.com/a.png"]},
+        ),
+        (
+            {
+                "prompt": "x",
+                "characterReferenceImages": "data:image/png;base64,iVBORw0KGgo=",
+                "characterReferenceImagesMask": "iVBORw0KGgoAAAANSUhEUgAA",
+            },
+            {"characterReferenceImagesMask": ["iVBORw0KGgoAAAANSUhEUgAA"]},
+        ),
+        ({"prompt": "  x  ", "negativePrompt": None}, {"positivePrompt": "x"}),
+    ],
+)
+async def test_plain_aliases_and_spellings_are_understood(
+    arguments: dict[str, Any], sent: dict[str, Any], mcp: Client, emulator: Emulator
+) -> None:
+    result = await mcp.call_tool("generate_image", arguments)
+    assert not result.is_error, text(result)
+    (task,) = emulator.submitted
+    flat = task | task.get("providerSettings", {}).get("ideogram", {})
+    for key, value in sent.items():
+        assert flat[key] == value
+    assert "negativePrompt" not in task

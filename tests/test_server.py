@@ -1,0 +1,116 @@
+"""The server as a client meets it: the published tools, their schemas and annotations, both protocol eras,
+unknown tools and a missing key."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+import httpx2
+import mcp_types as types
+import pytest
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+
+from ideogram_mcp.emulator import Emulator
+from ideogram_mcp.server import build_server
+from ideogram_mcp.settings import Settings
+from ideogram_mcp.specs import load_spec
+
+from .conftest import text
+
+pytestmark = pytest.mark.anyio
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "tools_list.json"
+
+
+def data(result: types.CallToolResult) -> dict[str, Any]:
+    return cast(dict[str, Any], result.structured_content)
+
+
+async def test_the_published_tools_match_the_snapshot(mcp: Client) -> None:
+    listed = await mcp.list_tools()
+    published = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in listed.tools]
+    if os.environ.get("UPDATE_SNAPSHOTS"):
+        SNAPSHOT.write_text(json.dumps(published, indent=2, ensure_ascii=False) + "\n")
+    assert published == json.loads(SNAPSHOT.read_text())
+
+
+async def test_the_tools_list_answer_stays_under_20_kb(mcp: Client) -> None:
+    listed = await mcp.list_tools()
+    assert len(listed.model_dump_json(by_alias=True, exclude_none=True).encode()) <= 20 * 1024
+    assert len(listed.tools) == 9
+
+
+async def test_generate_image_schema_is_derived_from_the_spec(mcp: Client) -> None:
+    spec = load_spec()
+    tools = {t.name: t for t in (await mcp.list_tools()).tools}
+    schema = tools["generate_image"].input_schema
+    props = schema["properties"]
+    assert set(props) == {p.name for p in spec.exposed} | {"aspectRatio", "fileName", "preview", "dryRun"}
+    assert not {"webhookURL", "uploadEndpoint"} & set(props)
+    assert "enum" not in props["stylePreset"], "62 names are list_style_presets' to give, not every tools/list's"
+    assert props["styleType"]["enum"] == list(spec.parameters["styleType"].values or {})
+    number = props["numberResults"]
+    assert (number["type"], number["minimum"], number["maximum"], number["default"]) == ("integer", 1, 20, 1)
+    assert (props["width"]["minimum"], props["width"]["maximum"]) == (512, 1536)
+    assert schema["required"] == ["positivePrompt"]
+    assert not {"taskType", "taskUUID", "model", "outputType", "deliveryMethod", "includeCost"} & set(props)
+
+
+async def test_clients_on_the_2025_11_25_handshake_get_the_same_service(
+    settings: Settings, transport: httpx2.ASGITransport, emulator: Emulator
+) -> None:
+    async with Client(build_server(settings, transport=transport), mode="legacy") as legacy:
+        assert [t.name for t in (await legacy.list_tools()).tools] == [
+            "generate_image",
+            "remix_image",
+            "edit_image",
+            "reframe_image",
+            "replace_background",
+            "get_generation",
+            "list_generations",
+            "list_sizes",
+            "list_style_presets",
+        ]
+        result = await legacy.call_tool("generate_image", {"positivePrompt": "x", "aspectRatio": "3:2"})
+    assert not result.is_error, text(result)
+    assert data(result)["images"][0]["width"] == 1248
+    assert len(emulator.submitted) == 1
+
+
+async def test_tool_annotations_tell_clients_which_tools_cost_and_which_are_free(mcp: Client) -> None:
+    tools = {t.name: t for t in (await mcp.list_tools()).tools}
+    generate = tools["generate_image"].annotations
+    assert generate
+    assert generate.open_world_hint is True
+    assert generate.idempotent_hint is False
+    assert generate.read_only_hint is False
+    for name in ("list_sizes", "list_style_presets"):
+        hints = tools[name].annotations
+        assert hints
+        assert hints.read_only_hint
+        assert hints.idempotent_hint
+        assert hints.open_world_hint is False
+
+
+async def test_an_unknown_tool_is_a_protocol_error_naming_the_tools(mcp: Client) -> None:
+    with pytest.raises(MCPError, match="generate_image, remix_image, edit_image, reframe_image, replace_background"):
+        await mcp.call_tool("make_picture", {})
+
+
+async def test_without_a_key_tools_list_and_generate_explains_the_fix(
+    emulator: Emulator, make_settings: Callable[..., Settings]
+) -> None:
+    server = build_server(make_settings(runware_api_key=None), transport=httpx2.ASGITransport(emulator.app()))
+    async with Client(server) as mcp:
+        assert len((await mcp.list_tools()).tools) == 9
+        assert not (await mcp.call_tool("list_sizes", {})).is_error
+        result = await mcp.call_tool("generate_image", {"positivePrompt": "x"})
+    assert result.is_error
+    assert "RUNWARE_API_KEY" in text(result)
+    assert "--offline" in text(result)
+    assert emulator.submitted == []
