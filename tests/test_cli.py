@@ -157,8 +157,12 @@ class _Running:
         )  # fmt: skip
         self.out: list[str] = []
         self.err: list[str] = []
-        for stream, into in ((self.process.stdout, self.out), (self.process.stderr, self.err)):
-            threading.Thread(target=self._read, args=(stream, into), daemon=True).start()
+        self.readers = [
+            threading.Thread(target=self._read, args=(stream, into), daemon=True)
+            for stream, into in ((self.process.stdout, self.out), (self.process.stderr, self.err))
+        ]
+        for reader in self.readers:
+            reader.start()
 
     @staticmethod
     def _read(stream: Any, into: list[str]) -> None:
@@ -175,7 +179,11 @@ class _Running:
     def interrupt(self) -> tuple[int, str, str]:
         os.killpg(self.process.pid, signal.SIGINT)
         code = self.process.wait(timeout=60)
-        time.sleep(0.2)  # the readers drain what is left
+        for reader in self.readers:
+            reader.join(timeout=10)  # each ends at its stream's end
+        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
         return code, "".join(self.out), "".join(self.err)
 
 

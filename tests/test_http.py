@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -52,9 +53,15 @@ async def served(settings: Settings, emulator: Emulator, **options: Any) -> Asyn
         yield root + http.PATH
 
 
-def connect(url: str, token: str | None) -> Client:
+@asynccontextmanager
+async def connect(url: str, token: str | None) -> AsyncIterator[Client]:
+    """An MCP client over HTTP with this token; the HTTP client it was given is the caller's to close."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return Client(streamable_http_client(url, http_client=httpx2.AsyncClient(headers=headers, timeout=30)))
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30) as http_client,
+        Client(streamable_http_client(url, http_client=http_client)) as client,
+    ):
+        yield client
 
 
 def data(result: types.CallToolResult) -> dict[str, Any]:
@@ -214,7 +221,7 @@ def two_processes(tmp_path: Path, data_dir: Path) -> Iterator[tuple[list[str], E
         "IDEOGRAM_MCP_WAIT_SECONDS": "0.5",
     }
     command = str(Path(sys.executable).with_name("ideogram-mcp"))
-    for port in ("18601", "18602"):
+    for port in (_free_port(), _free_port()):
         processes.append(subprocess.Popen([command, "http", "--port", port], env=env, stderr=subprocess.DEVNULL))
         ports.append(port)
 
@@ -241,6 +248,12 @@ def two_processes(tmp_path: Path, data_dir: Path) -> Iterator[tuple[list[str], E
         stop()
 
 
+def _free_port() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return str(probe.getsockname()[1])
+
+
 class RoundRobin(httpx2.AsyncBaseTransport):
     """A load balancer in the client: each request goes to the next process in turn."""
 
@@ -257,6 +270,9 @@ class RoundRobin(httpx2.AsyncBaseTransport):
         request.headers["host"] = f"127.0.0.1:{port}"
         return await self._inner.handle_async_request(request)
 
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
 
 async def test_two_processes_serve_one_client_interchangeably(
     two_processes: tuple[list[str], Emulator, Callable[[], None]],
@@ -264,8 +280,10 @@ async def test_two_processes_serve_one_client_interchangeably(
     ports, emulator, _ = two_processes
     balancer = RoundRobin(ports)
     headers = {"Authorization": f"Bearer {TOKENS[0]}"}
-    client = httpx2.AsyncClient(transport=balancer, headers=headers, timeout=30)
-    async with Client(streamable_http_client(f"http://127.0.0.1:{ports[0]}/mcp", http_client=client)) as mcp:
+    async with (
+        httpx2.AsyncClient(transport=balancer, headers=headers, timeout=30) as client,
+        Client(streamable_http_client(f"http://127.0.0.1:{ports[0]}/mcp", http_client=client)) as mcp,
+    ):
         tools = await mcp.list_tools()
         first = data(await mcp.call_tool("generate_image", {"positivePrompt": "x"}))
         assert first["status"] == "pending"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +41,9 @@ class Settings(BaseSettings):
     # RUNWARE_BASE_URL, RUNWARE_TIMEOUT) and from no other: a generic name set for another tool (WEBHOOK_URL,
     # SAVE ...) must never configure this server. Environment names match in any case, so the Runware
     # fields name their variables as aliases spelled like the fields.
-    model_config = SettingsConfigDict(extra="ignore", env_prefix="IDEOGRAM_MCP_", use_attribute_docstrings=True)
+    # The docstrings below each setting are read by ``variables()`` for --help and the README, only when asked:
+    # pydantic's use_attribute_docstrings would parse this file's source at every start (about 25 ms).
+    model_config = SettingsConfigDict(extra="ignore", env_prefix="IDEOGRAM_MCP_")
 
     runware_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("runware_api_key"))
     """Runware API key: sign up at https://my.runware.ai/signup, then API Keys, Create Key. Without it the server
@@ -170,6 +173,7 @@ class Variable:
 
 def variables() -> list[Variable]:
     """Every environment variable a user may set, in the order Settings declares them."""
+    meanings = _docstrings(Settings)
     found: list[Variable] = []
     for field, info in Settings.model_fields.items():
         if info.exclude:
@@ -179,6 +183,27 @@ def variables() -> list[Variable]:
         shown = (
             "(none)" if default in (None, ()) else str(default).lower() if isinstance(default, bool) else str(default)
         )
-        meaning = " ".join((info.description or "").split())
+        meaning = " ".join(meanings.get(field, "").split())
         found.append(Variable(name, meaning, "(see meaning)" if field in ("output_dir", "data_dir") else shown))
+    return found
+
+
+def _docstrings(cls: type) -> dict[str, str]:
+    """The docstring written under each annotated attribute of a class, by attribute name."""
+    import ast
+    import inspect
+    import textwrap
+
+    (body,) = ast.parse(textwrap.dedent(inspect.getsource(cls))).body
+    assert isinstance(body, ast.ClassDef)
+    found: dict[str, str] = {}
+    for statement, following in itertools.pairwise(body.body):
+        if (
+            isinstance(statement, ast.AnnAssign)
+            and isinstance(statement.target, ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            found[statement.target.id] = inspect.cleandoc(following.value.value)
     return found
