@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -114,3 +116,15 @@ async def test_without_a_key_tools_list_and_generate_explains_the_fix(
     assert "RUNWARE_API_KEY" in text(result)
     assert "--offline" in text(result)
     assert emulator.submitted == []
+
+
+def test_starting_the_server_leaves_what_only_some_commands_need_unloaded() -> None:
+    """Cold start: Pillow, the emulator, the demo, the journal's SQLite and the retry library load when used."""
+    script = (
+        "import sys; from ideogram_mcp.server import build_server; from ideogram_mcp.settings import Settings; "
+        "build_server(Settings()); "
+        "print(sorted(m for m in ('PIL', 'ideogram_mcp.emulator', 'ideogram_mcp.demo', 'sqlite3', 'tenacity', "
+        "'jwt', 'ideogram_mcp.http') if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"

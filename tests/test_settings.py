@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,3 +57,17 @@ def test_a_blank_key_counts_as_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RUNWARE_API_KEY", API_KEY)
     assert API_KEY not in repr(Settings())
     assert API_KEY not in str(Settings().model_dump())
+
+
+def test_reading_the_configuration_loads_no_http_client() -> None:
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, ideogram_mcp.settings; print(sorted(m for m in sys.modules if 'http' in m))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "[]"
