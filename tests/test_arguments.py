@@ -100,6 +100,7 @@ async def test_a_long_bad_prompt_is_not_echoed_back(mcp: Client) -> None:
         ({"prompt": "x", "style_preset": "art deco"}, {"stylePreset": "ART_DECO"}),
         ({"prompt": "x", "stylePreset": "watercolor", "styleType": "render 3d"}, {"styleType": "RENDER_3D"}),
         ({"prompt": "x", "format": "png", "num_images": "3"}, {"outputFormat": "PNG", "numberResults": 3}),
+        ({"prompt": "x", "numberResults": 2.0}, {"numberResults": 2}),
         (
             {"prompt": "x", "outputFormat": "jpeg", "styleType": "photo"},
             {"outputFormat": "JPG", "styleType": "REALISTIC"},
@@ -107,6 +108,9 @@ async def test_a_long_bad_prompt_is_not_echoed_back(mcp: Client) -> None:
         ({"prompt": "x", "size": "1344x768"}, {"width": 1344, "height": 768}),
         ({"prompt": "x", "aspect_ratio": "21:9"}, {"width": 1472, "height": 640}),
         ({"prompt": "x", "aspectRatio": "1.5"}, {"width": 1248, "height": 832}),
+        ({"prompt": "x", "aspectRatio": 1.5}, {"width": 1248, "height": 832}),
+        ({"prompt": "x", "aspectRatio": "16:9", "width": 1312, "height": 736}, {"width": 1312, "height": 736}),
+        ({"prompt": "x", "stylePreset": "watercol"}, {"stylePreset": "WATERCOLOR"}),
         ({"prompt": "x", "checkContent": "yes"}, {"safety": {"checkContent": True, "mode": "fast"}}),
         (
             {"prompt": "x", "styleReferenceImages": "https://e.com/a.png"},

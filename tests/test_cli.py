@@ -19,6 +19,7 @@ import anyio
 import httpx2
 import pytest
 
+from ideogram_mcp import cli
 from ideogram_mcp.cli import _parser, main  # pyright: ignore[reportPrivateUsage]
 from ideogram_mcp.emulator import Emulator, serving
 from ideogram_mcp.settings import Settings, variables
@@ -135,12 +136,30 @@ def test_a_port_in_use_is_one_line_saying_how_to_choose_another(
     )
 
 
-def test_a_port_out_of_range_is_refused_by_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _exit(["emulator", "--port", "99999"], capsys)
+@pytest.mark.parametrize("port", ["99999", "-1", "http"])
+def test_a_port_out_of_range_is_refused_by_the_command_line(port: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _exit(["emulator", "--port", port], capsys)
     assert code == 2
     assert (
         err.splitlines()[-1]
-        == "ideogram-mcp emulator: error: argument --port: '99999' is not a port; ports run from 0 to 65535"
+        == f"ideogram-mcp emulator: error: argument --port: '{port}' is not a port; ports run from 0 to 65535"
+    )
+
+
+def test_serving_http_on_a_public_host_without_authentication_is_one_line_saying_what_to_set(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in ("IDEOGRAM_MCP_TOKENS", "IDEOGRAM_MCP_TOKENS_FILE", "IDEOGRAM_MCP_OAUTH_ISSUER"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("IDEOGRAM_MCP_HTTP_HOST", "127.0.0.1")  # the command sets it for its workers: put it back after
+    monkeypatch.setattr(cli, "configure_logging", lambda settings: None)  # leave this process's logging as it is
+    code, out, err = _exit(["http", "--host", "0.0.0.0", "--port", "0"], capsys)
+    assert (code, out, err) == (
+        "ideogram-mcp: refusing to serve on 0.0.0.0 with no authentication: set IDEOGRAM_MCP_TOKENS (or "
+        "IDEOGRAM_MCP_TOKENS_FILE, or IDEOGRAM_MCP_OAUTH_ISSUER with IDEOGRAM_MCP_PUBLIC_URL), or use a loopback host "
+        "such as 127.0.0.1",
+        "",
+        "",
     )
 
 

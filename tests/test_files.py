@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
 import os
+import sys
 import threading
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
@@ -318,3 +321,75 @@ def test_saved_images_are_listed_newest_first_and_only_ours(tmp_path: Path) -> N
     for uri in ((tmp_path / "stranger.png").as_uri(), (tmp_path.parent / "img1.png").as_uri(), "https://x/img1.png"):
         with pytest.raises(LookupError):
             files.read_saved(uri, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("platform", "variable", "folder"),
+    [
+        ("linux", None, ".local/share/ideogram-mcp"),
+        ("linux", ("XDG_DATA_HOME", "xdg"), "xdg/ideogram-mcp"),
+        ("darwin", None, "Library/Application Support/ideogram-mcp"),
+        ("win32", None, "AppData/Local/ideogram-mcp"),
+        ("win32", ("LOCALAPPDATA", "local"), "local/ideogram-mcp"),
+    ],
+)
+def test_the_journal_folder_is_where_each_system_keeps_per_user_data(
+    platform: str, variable: tuple[str, str] | None, folder: str, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("XDG_DATA_HOME", "LOCALAPPDATA"):
+        monkeypatch.delenv(name, raising=False)
+    if variable is not None:
+        monkeypatch.setenv(variable[0], str(home / variable[1]))
+    monkeypatch.setattr(sys, "platform", platform)
+    assert files.default_data_dir() == home / folder
+
+
+@pytest.mark.parametrize("uri", ["file://fileserver/share/ref.png", "file://[::1/ref.png"])
+def test_a_file_uri_naming_another_machine_or_malformed_is_refused(tmp_path: Path, uri: str) -> None:
+    assert files.path_from_uri(uri) is None
+    with pytest.raises(ValueError, match=r"^is a file: URI this server cannot read \(only file:///absolute/path\)$"):
+        files.read_local(uri, _places(tmp_path))
+
+
+def test_without_hard_links_a_write_still_never_replaces_an_existing_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_hard_links(source: object, target: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_hard_links)
+    (tmp_path / "poster.png").write_bytes(b"the user's own file")
+    written = files.write_new(tmp_path, "poster", "png", b"new image")
+    assert written == tmp_path / "poster-2.png"
+    assert written.read_bytes() == b"new image"
+    assert (tmp_path / "poster.png").read_bytes() == b"the user's own file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["poster-2.png", "poster.png"]
+
+
+async def test_a_download_without_a_declared_size_is_cut_off_at_the_cap_and_a_broken_one_is_named() -> None:
+    image = png()
+
+    async def stream() -> AsyncIterator[bytes]:
+        for _ in range(4):
+            yield image
+
+    undeclared = httpx2.MockTransport(lambda request: httpx2.Response(200, content=stream()))
+    async with httpx2.AsyncClient(transport=undeclared) as http:
+        with pytest.raises(files.DownloadError, match=r"^the image is larger than 0 MB$"):
+            await files.download(http, "http://img/a.png", limit=len(image) * 2)
+
+    def reset(request: httpx2.Request) -> httpx2.Response:
+        raise httpx2.ReadError("connection reset", request=request)
+
+    async with httpx2.AsyncClient(transport=httpx2.MockTransport(reset)) as http:
+        with pytest.raises(files.DownloadError, match=r"^the download failed \(ReadError\)$"):
+            await files.download(http, "http://img/a.png")
+
+
+def test_a_sidecar_too_large_to_be_ours_is_not_read(tmp_path: Path) -> None:
+    image = files.write_new(tmp_path, "big", "png", png())
+    sidecar = files.write_sidecar(image, {"file": image.name, "created": "2026-11-25T10:00:00", "padding": ""})
+    recipe = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps(recipe | {"padding": "x" * (1024 * 1024)}))
+    assert files.read_sidecar(sidecar) is None
+    assert files.saved_images(tmp_path) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -23,6 +24,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 from mcp import Client
+from mcp.client.session import ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
 
 from ideogram_mcp import http
@@ -314,3 +316,164 @@ async def test_answers_come_as_json_or_as_an_event_stream_as_the_client_asks(
     events = [line for line in as_stream.text.splitlines() if line.startswith("data:")]
     assert any('"notifications/progress"' in event for event in events), "progress rides the stream"
     assert '"id":7' in events[-1]
+
+
+async def test_tokens_can_come_from_a_file_with_comments_and_blank_lines(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    listed = tmp_path / "tokens.txt"
+    listed.write_text(f"# the team's tokens\n\n  {TOKENS[1]}  \n# {TOKENS[0]} was revoked\n", encoding="utf-8")
+    settings = make_settings(output_dir=tmp_path / "out", tokens_file=listed)
+    async with served(settings, emulator) as url, httpx2.AsyncClient() as raw:
+        answers = {
+            token: (await raw.post(url, json=INIT, headers=ACCEPT | {"Authorization": f"Bearer {token}"})).status_code
+            for token in (*TOKENS, "# the team's tokens")
+        }
+    assert answers == {TOKENS[0]: 401, TOKENS[1]: 200, "# the team's tokens": 401}
+
+
+def test_a_tokens_file_that_cannot_be_read_stops_the_start_with_the_reason(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-tokens.txt"
+    with pytest.raises(http.ConfigurationError) as refused:
+        http.create_app(make_settings(tokens_file=missing))
+    assert str(refused.value) == (
+        f"IDEOGRAM_MCP_TOKENS_FILE cannot be read: [Errno 2] No such file or directory: '{missing}'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("localhost", True), ("127.0.0.1", True), ("[::1]", True), ("", True), ("images.example.com", False),
+     ("192.168.1.20", False), ("0.0.0.0", False)],
+)  # fmt: skip
+def test_only_loopback_hosts_count_as_this_machine(host: str, loopback: bool) -> None:
+    assert http.is_loopback(host) is loopback
+
+
+async def test_a_named_public_host_is_served_with_tokens_and_answers_to_its_own_name(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    with pytest.raises(http.ConfigurationError, match=r"refusing to serve on images\.example\.com"):
+        http.create_app(make_settings(http_host="images.example.com"))
+    settings = make_settings(output_dir=tmp_path / "out", http_host="images.example.com", tokens=TOKENS)
+    auth = ACCEPT | {"Authorization": f"Bearer {TOKENS[0]}"}
+    async with served(settings, emulator) as url, httpx2.AsyncClient() as raw:
+        named = await raw.post(url, json=INIT, headers=auth | {"Host": "images.example.com:443"})
+        other = await raw.post(url, json=INIT, headers=auth | {"Host": "evil.example.com"})
+    assert (named.status_code, other.status_code) == (200, 421)
+
+
+async def test_a_json_only_client_gets_a_refusal_as_it_was_given(with_tokens: Settings, emulator: Emulator) -> None:
+    async with served(with_tokens, emulator) as url, httpx2.AsyncClient() as raw:
+        refused = await raw.post(url, json=INIT, headers={"Accept": "application/json"})
+    assert refused.status_code == 401
+    assert refused.headers["content-type"] == "application/json"
+    assert refused.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
+    assert refused.json()["error"] == "invalid_token"
+
+
+def _openid_issuer(keys: list[rsa.RSAPrivateKey], *, jwks_uri: object = f"{ISSUER}/keys") -> httpx2.MockTransport:
+    """An issuer publishing only OpenID Connect discovery (no RFC 8414 metadata), with these keys and no key ids."""
+    jwks = {"keys": [json.loads(RSAAlgorithm.to_jwk(key.public_key())) for key in keys]}
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path == "/.well-known/openid-configuration":
+            return httpx2.Response(200, json={"issuer": ISSUER, "jwks_uri": jwks_uri})
+        if request.url.path == "/keys":
+            return httpx2.Response(200, json=jwks)
+        return httpx2.Response(404)
+
+    return httpx2.MockTransport(answer)
+
+
+def _unnamed_token(key: rsa.RSAPrivateKey) -> str:
+    now = int(time.time())
+    body = {"iss": ISSUER, "aud": PUBLIC, "sub": "user-1", "iat": now, "exp": now + 300}
+    return jwt.encode(body, key, algorithm="RS256")
+
+
+async def test_an_issuer_found_by_openid_discovery_with_one_unnamed_key_verifies_tokens_without_a_key_id(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    key, stranger = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2))
+    settings = make_settings(output_dir=tmp_path / "out", oauth_issuer=ISSUER, public_url=PUBLIC)
+    async with served(settings, emulator, jwks_transport=_openid_issuer([key])) as url, httpx2.AsyncClient() as raw:
+        ours, theirs = [
+            (await raw.post(url, json=INIT, headers=ACCEPT | {"Authorization": f"Bearer {token}"})).status_code
+            for token in (_unnamed_token(key), _unnamed_token(stranger))
+        ]
+    assert (ours, theirs) == (200, 401)
+
+
+@pytest.mark.parametrize("jwks_uri", [None, 42])
+async def test_an_issuer_that_publishes_no_key_set_has_every_token_refused(
+    jwks_uri: object, make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    caplog.set_level(logging.INFO, logger="ideogram_mcp.http")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    settings = make_settings(output_dir=tmp_path / "out", oauth_issuer=ISSUER, public_url=PUBLIC)
+    issuer = _openid_issuer([key], jwks_uri=jwks_uri)
+    async with served(settings, emulator, jwks_transport=issuer) as url, httpx2.AsyncClient() as raw:
+        answer = await raw.post(url, json=INIT, headers=ACCEPT | {"Authorization": f"Bearer {_unnamed_token(key)}"})
+    assert answer.status_code == 401
+    assert "refused a bearer token: ValueError" in [r.getMessage() for r in caplog.records]
+    assert emulator.requests == []
+
+
+async def test_the_app_factory_takes_its_settings_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path
+) -> None:
+    monkeypatch.setenv("IDEOGRAM_MCP_TOKENS", f" {TOKENS[0]} , {TOKENS[1]} ")
+    monkeypatch.setenv("IDEOGRAM_MCP_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("IDEOGRAM_MCP_OUTPUT_DIR", str(tmp_path / "out"))
+    async with serving(http.app(), lifespan=True) as root, httpx2.AsyncClient() as raw:
+        answers = [
+            (await raw.post(root + http.PATH, json=INIT, headers=ACCEPT | headers)).status_code
+            for headers in ({}, {"Authorization": f"Bearer {TOKENS[1]}"})
+        ]
+    assert answers == [401, 200]
+
+
+def test_a_worker_reads_the_environment_and_leaves_ctrl_c_to_its_supervisor(tmp_path: Path, data_dir: Path) -> None:
+    probe = (
+        "import signal, sys\n"
+        "from ideogram_mcp.http import worker_app\n"
+        "app = worker_app()\n"
+        "print(type(app).__name__, signal.getsignal(signal.SIGINT) is signal.SIG_IGN)\n"
+        "import logging; logging.getLogger('ideogram_mcp.test').warning('a worker logs to stderr')\n"
+    )
+    env = {
+        **os.environ,
+        "IDEOGRAM_MCP_HTTP_HOST": "0.0.0.0",
+        "IDEOGRAM_MCP_TOKENS": TOKENS[0],
+        "IDEOGRAM_MCP_DATA_DIR": str(data_dir),
+        "IDEOGRAM_MCP_OUTPUT_DIR": str(tmp_path / "out"),
+    }
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout) == (0, "Starlette True\n"), done.stderr
+    assert "a worker logs to stderr" in done.stderr
+
+
+async def test_over_stateless_http_a_2025_client_cannot_be_asked_so_a_large_call_runs_within_the_limits(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    asked: list[str] = []
+
+    async def answer(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="decline")
+
+    settings = make_settings(output_dir=tmp_path / "out", tokens=TOKENS, confirm_above=0.10, max_cost_per_call=0.20)
+    async with (
+        served(settings, emulator) as url,
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKENS[0]}"}, timeout=30) as http_client,
+        Client(streamable_http_client(url, http_client=http_client), mode="legacy", elicitation_callback=answer) as mcp,
+    ):
+        made = data(await mcp.call_tool("generate_image", {"positivePrompt": "x", "numberResults": 3}))
+        refused = await mcp.call_tool("generate_image", {"positivePrompt": "x", "numberResults": 4})
+    assert asked == []
+    assert (made["status"], len(made["images"])) == ("done", 3)
+    assert (refused.meta or {})["ideogram-mcp/error"] == {"kind": "over_limit", "quote": 0.24, "limit": 0.2}

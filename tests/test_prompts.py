@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from ideogram_mcp.prompts import PromptTemplate
+from ideogram_mcp import prompts
+from ideogram_mcp.prompts import PromptArgumentSpec, PromptTemplate
 
 pytestmark = pytest.mark.anyio
 
@@ -41,6 +44,29 @@ async def test_a_missing_required_argument_is_named(mcp: Client) -> None:
 def test_a_template_with_an_undeclared_placeholder_does_not_load() -> None:
     with pytest.raises(ValueError, match="undeclared placeholders"):
         PromptTemplate(name="x", title="x", description="x", template="Hello $who")
+
+
+def test_a_template_whose_optional_argument_has_no_default_does_not_load() -> None:
+    with pytest.raises(ValueError, match="prompt x: optional argument who needs a default"):
+        PromptTemplate(
+            name="x",
+            title="x",
+            description="x",
+            template="Hello $who",
+            arguments=(PromptArgumentSpec(name="who", description="whom to greet"),),
+        )
+
+
+def test_a_package_without_its_prompt_templates_fails_loudly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "README.md").write_text("the templates are missing\n")
+    monkeypatch.setattr(prompts, "_folder", lambda: tmp_path)
+    prompts.load_prompts.cache_clear()
+    try:
+        with pytest.raises(RuntimeError) as refused:
+            prompts.load_prompts()
+    finally:
+        prompts.load_prompts.cache_clear()
+    assert str(refused.value) == "no prompt templates found; the package is incomplete"
 
 
 @pytest.mark.parametrize(

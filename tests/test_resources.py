@@ -97,3 +97,50 @@ async def test_a_2026_client_listening_is_told_when_new_images_are_saved(mcp: Cl
         await mcp.call_tool("generate_image", {"positivePrompt": "x", "preview": False})
         with anyio.fail_after(5):
             assert await anext(events) == ResourcesListChanged()
+
+
+async def test_a_prompts_ratio_argument_completes_to_the_listed_ratios_it_starts_with(mcp: Client) -> None:
+    poster = types.PromptReference(name="poster")
+    completed = await mcp.complete(poster, {"name": "aspect_ratio", "value": "1"})
+    assert completed.completion == types.Completion(
+        values=["16:9", "16:10", "1:1", "10:16", "1:2", "1:3"], total=6, has_more=False
+    )
+    everything = await mcp.complete(poster, {"name": "aspect_ratio", "value": ""})
+    assert everything.completion.values[:3] == ["3:1", "21:9", "2:1"], "widest first"
+    assert everything.completion.total == 19
+
+
+async def test_an_image_argument_and_the_resource_template_complete_to_saved_image_names(
+    mcp: Client, output: Path
+) -> None:
+    for name in ("sale-poster", "sale-banner", "menu"):
+        await mcp.call_tool("generate_image", {"positivePrompt": "x", "fileName": name, "preview": False})
+    fix_text = types.PromptReference(name="fix-text")
+    by_prompt = await mcp.complete(fix_text, {"name": "image", "value": "SALE"})
+    template = types.ResourceTemplateReference(uri=output.resolve().as_uri() + "/{fileName}")
+    by_template = await mcp.complete(template, {"name": "fileName", "value": "m"})
+    assert sorted(by_prompt.completion.values) == ["sale-banner.jpg", "sale-poster.jpg"]
+    assert by_template.completion == types.Completion(values=["menu.jpg"], total=1, has_more=False)
+
+
+async def test_arguments_with_nothing_to_suggest_complete_to_nothing(mcp: Client, output: Path) -> None:
+    await mcp.call_tool("generate_image", {"positivePrompt": "x", "fileName": "headline", "preview": False})
+    nothing = types.Completion(values=[], total=0, has_more=False)
+    template = types.ResourceTemplateReference(uri=output.resolve().as_uri() + "/{fileName}")
+    for ref, argument in (
+        (template, "folder"),
+        (types.PromptReference(name="poster"), "headline"),
+        (types.PromptReference(name="poster"), "no-such-argument"),
+        (types.PromptReference(name="flyer"), "aspect_ratio"),
+    ):
+        completed = await mcp.complete(ref, {"name": argument, "value": "h"})
+        assert completed.completion == nothing, (ref, argument)
+
+
+async def test_a_saved_image_overwritten_with_something_else_is_no_longer_served(mcp: Client) -> None:
+    (image,) = images(await mcp.call_tool("generate_image", {"positivePrompt": "x", "preview": False}))
+    path = Path(image["path"])
+    path.write_text("notes the user pasted over the image")
+    with pytest.raises(MCPError) as refused:
+        await mcp.read_resource(path.as_uri())
+    assert str(refused.value) == f"{path.as_uri()} is no longer a PNG, JPEG or WEBP image."

@@ -17,6 +17,7 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
+from ideogram_mcp import files
 from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
@@ -126,5 +127,24 @@ def test_starting_the_server_leaves_what_only_some_commands_need_unloaded() -> N
         "print(sorted(m for m in ('PIL', 'ideogram_mcp.emulator', 'ideogram_mcp.demo', 'sqlite3', 'tenacity', "
         "'jwt', 'ideogram_mcp.http') if m in sys.modules))"
     )
-    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    # Without coverage's variables: measuring a process loads modules (sqlite3) the process itself does not.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE")}
+    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env)
     assert loaded.stdout.strip() == "[]"
+
+
+async def test_a_tool_that_fails_unexpectedly_answers_with_an_error_and_the_log_says_why(
+    mcp: Client, emulator: Emulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug in this server")
+
+    monkeypatch.setattr(files, "read_all", broken)
+    result = await mcp.call_tool("generate_image", {"positivePrompt": "x"})
+    assert result.is_error
+    assert text(result) == "The server hit an internal error; nothing more is known. Its log (stderr) has details."
+    (logged,) = [r for r in caplog.records if r.name == "ideogram_mcp.server"]
+    assert logged.getMessage() == "tool generate_image failed unexpectedly"
+    assert logged.exc_info is not None
+    assert str(logged.exc_info[1]) == "a bug in this server"
+    assert emulator.requests == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 import jsonschema
 import pytest
@@ -95,3 +96,10 @@ def test_exactly_the_listed_sizes_pass_the_arguments_and_runwares_rules_and_the_
     assert [
         s for s in spec.sizes if not schema.is_valid({"positivePrompt": "x", "width": s.width, "height": s.height})
     ] == []
+
+
+@pytest.mark.parametrize("label", ["1K", "1K (wide)", "1K 16:9", "(16:9)"])
+def test_a_size_label_not_written_as_the_model_page_writes_them_is_refused(label: str) -> None:
+    said = f"size label {label!r} is not of the form '1K (16:9)' or '1K (~16:9)'"
+    with pytest.raises(ValueError, match=f"^{re.escape(said)}$"):
+        _ = sizes.Size(width=1024, height=1024, label=label).ratio

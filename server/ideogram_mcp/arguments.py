@@ -175,14 +175,6 @@ class Generation:
         left = tuple(item for item in self.local_inputs if item not in replacements)
         return Generation(values, self.file_name, self.preview, self.dry_run, left)
 
-    @property
-    def width(self) -> int:
-        return int(self.values["width"])
-
-    @property
-    def height(self) -> int:
-        return int(self.values["height"])
-
     def to_task(self, spec: ModelSpec, server: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The Runware task: each value at its wire path, plus the parameters the server owns.
 

@@ -178,3 +178,209 @@ async def test_faults_are_answered_in_order_before_normal_service(emulator: Emul
     assert (await post(emulator, [task()])).status_code == 429
     assert (await post(emulator, [task()])).status_code == 502
     assert (await post(emulator, [task()])).status_code == 200
+
+
+def _encoded(size: tuple[int, int], image_format: str, colour: tuple[int, int, int] = (200, 40, 40)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format=image_format)
+    return buffer.getvalue()
+
+
+def _upload(image: str) -> dict[str, Any]:
+    return {"taskType": "imageUpload", "taskUUID": task()["taskUUID"], "image": image}
+
+
+async def _fetch(emulator: Emulator, url: str) -> httpx2.Response:
+    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(emulator.app())) as http:
+        return await http.get(url)
+
+
+@pytest.mark.parametrize(
+    ("image_format", "extension", "mime_type"),
+    [("PNG", "png", "image/png"), ("JPEG", "jpg", "image/jpeg"), ("WEBP", "webp", "image/webp")],
+)
+async def test_an_upload_is_stored_in_its_own_format_and_served_at_its_url(
+    image_format: str, extension: str, mime_type: str, emulator: Emulator
+) -> None:
+    data = _encoded((120, 80), image_format)
+    encoded = base64.b64encode(data).decode()
+    for image in (f"data:{mime_type};base64,{encoded}", encoded):
+        sent = _upload(image)
+        (item,) = (await post(emulator, [sent])).json()["data"]
+        assert item == {
+            "taskType": "imageUpload",
+            "taskUUID": sent["taskUUID"],
+            "imageUUID": item["imageUUID"],
+            "imageURL": f"http://runware.test/image/{item['imageUUID']}.{extension}",
+        }
+        served = await _fetch(emulator, item["imageURL"])
+        assert (served.headers["content-type"], served.content) == (mime_type, data)
+
+
+async def test_an_upload_larger_than_runware_keeps_is_stored_at_most_2048_a_side_as_png(emulator: Emulator) -> None:
+    big = base64.b64encode(_encoded((3000, 1500), "JPEG")).decode()
+    (item,) = (await post(emulator, [_upload(f"data:image/jpeg;base64,{big}")])).json()["data"]
+    served = await _fetch(emulator, item["imageURL"])
+    with Image.open(io.BytesIO(served.content)) as kept:
+        assert (kept.format, kept.size) == ("PNG", (2048, 1024))
+
+
+@pytest.mark.parametrize(
+    ("image", "error"),
+    [
+        (
+            "data:image/png;base64,not base64!",
+            {"code": "invalidImage", "message": "The image is neither a data URI, base64 data nor a URL."},
+        ),
+        (
+            base64.b64encode(b"GIF89a" + bytes(32)).decode(),
+            {"code": "invalidImage", "message": "The image is not a PNG, JPEG or WEBP image."},
+        ),
+        ("", {"code": "missingParameter", "message": "Missing required parameter: image."}),
+    ],
+)
+async def test_an_upload_that_is_no_image_is_refused(image: str, error: dict[str, str], emulator: Emulator) -> None:
+    sent = _upload(image)
+    answer = await post(emulator, [sent])
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "errors": [error | {"parameter": "image", "taskType": "imageUpload", "taskUUID": sent["taskUUID"]}]
+    }
+    assert emulator.images == {}
+
+
+async def test_an_upload_with_a_parameter_it_does_not_take_is_refused(emulator: Emulator) -> None:
+    sent = _upload(base64.b64encode(_encoded((8, 8), "PNG")).decode()) | {"outputFormat": "PNG"}
+    answer = await post(emulator, [sent])
+    assert (answer.status_code, answer.json()["errors"][0]["code"], answer.json()["errors"][0]["message"]) == (
+        400,
+        "unsupportedParameter",
+        "Unsupported parameter for this task: outputFormat.",
+    )
+
+
+async def test_a_source_image_is_taken_from_the_emulators_own_url_and_never_fetched_from_a_callers(
+    emulator: Emulator,
+) -> None:
+    own = base64.b64encode(_encoded((300, 200), "PNG")).decode()
+    (stored,) = (await post(emulator, [_upload(own)])).json()["data"]
+    made: dict[str, tuple[int, int]] = {}
+    for source in (stored["imageURL"], "https://example.com/theirs.png"):
+        sent = task(model="ideogram:4@5", inputs={"seedImage": source}, outputType="base64Data")
+        del sent["width"], sent["height"]
+        (item,) = (await post(emulator, [sent])).json()["data"]
+        with Image.open(io.BytesIO(base64.b64decode(item["imageBase64Data"]))) as picture:
+            made[source] = picture.size
+    assert made == {stored["imageURL"]: (300, 200), "https://example.com/theirs.png": (256, 256)}
+    assert emulator.deliveries == []
+
+
+async def test_an_unknown_image_uuid_as_input_is_refused_and_not_charged(emulator: Emulator) -> None:
+    unknown = "6f1c1b9e-2b7a-4c3e-9a57-0d1e2f3a4b5c"
+    sent = task(providerSettings={"ideogram": {"styleReferenceImages": [unknown]}})
+    answer = await post(emulator, [sent])
+    assert answer.status_code == 400
+    assert answer.json()["errors"] == [
+        {
+            "code": "invalidParameter",
+            "message": f"Unknown image UUID in providerSettings.ideogram.styleReferenceImages: {unknown}.",
+            "parameter": "providerSettings.ideogram.styleReferenceImages",
+            "taskType": "imageInference",
+            "taskUUID": sent["taskUUID"],
+        }
+    ]
+    assert emulator.ledger == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        (b"[{not json", 400, {"code": "invalidJSON", "message": "The request body is not valid JSON."}),
+        (
+            b'{"taskType": "imageInference"}',
+            400,
+            {"code": "invalidRequest", "message": "The request body must be a JSON array of task objects."},
+        ),
+        (
+            b"[1, 2]",
+            400,
+            {"code": "invalidRequest", "message": "The request body must be a JSON array of task objects."},
+        ),
+    ],
+)
+async def test_a_body_that_is_no_array_of_tasks_is_refused_before_anything_else(
+    body: bytes, status: int, error: dict[str, str], emulator: Emulator
+) -> None:
+    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(emulator.app())) as http:
+        answer = await http.post(BASE_URL, content=body, headers={"Authorization": f"Bearer {API_KEY}"})
+    assert (answer.status_code, answer.json()) == (status, {"errors": [error]})
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize(
+    ("sent", "status", "error"),
+    [
+        (
+            {"taskType": "videoInference", "taskUUID": "8f4b6a3e-2c51-4d0b-9a77-1f0e6c2d9b10"},
+            400,
+            {
+                "code": "invalidTaskType",
+                "message": "Unsupported taskType. The emulator handles: imageInference, imageUpload, getResponse.",
+                "parameter": "taskType",
+            },
+        ),
+        (
+            task(model="ideogram:9@9", taskUUID="8f4b6a3e-2c51-4d0b-9a77-1f0e6c2d9b10"),
+            400,
+            {
+                "code": "modelNotFound",
+                "message": "Unknown model. The emulator serves: "
+                "ideogram:4@1, ideogram:4@2, ideogram:4@3, ideogram:4@4, ideogram:4@5.",
+                "parameter": "model",
+            },
+        ),
+        (
+            {"taskType": "getResponse", "taskUUID": "8f4b6a3e-2c51-4d0b-9a77-1f0e6c2d9b10"},
+            404,
+            {
+                "code": "taskFailedOrNotFound",
+                "message": "No task with this taskUUID is known.",
+                "parameter": "taskUUID",
+            },
+        ),
+    ],
+)
+async def test_an_unknown_task_type_model_or_task_is_refused_in_runwares_shape(
+    sent: dict[str, Any], status: int, error: dict[str, Any], emulator: Emulator
+) -> None:
+    answer = await post(emulator, [sent])
+    assert (answer.status_code, answer.json()) == (
+        status,
+        {"errors": [error | {"taskType": sent["taskType"], "taskUUID": sent["taskUUID"]}]},
+    )
+    assert emulator.ledger == []
+
+
+async def test_the_emulator_says_what_it_is_at_its_root(emulator: Emulator) -> None:
+    answer = await _fetch(emulator, "http://runware.test/")
+    assert (answer.status_code, answer.text) == (
+        200,
+        "Runware emulator for ideogram:4@1, ideogram:4@2, ideogram:4@3, ideogram:4@4, ideogram:4@5. "
+        "POST task arrays to /v1.\n",
+    )
+
+
+async def test_a_webhook_that_cannot_be_reached_is_logged_and_the_task_still_answered(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def unreachable(request: httpx2.Request) -> httpx2.Response:
+        raise httpx2.ConnectError("connection refused", request=request)
+
+    emulator = Emulator(api_key=API_KEY, outbound=httpx2.MockTransport(unreachable))
+    answer = await post(emulator, [task(webhookURL="https://hooks.test/done?token=abc")])
+    assert answer.status_code == 200
+    assert len(answer.json()["data"]) == 1
+    assert emulator.deliveries == [("POST", "https://hooks.test/done?token=abc")]
+    assert [r.getMessage() for r in caplog.records if r.name == "ideogram_mcp.emulator.app"] == [
+        "emulator could not deliver to hooks.test: ConnectError"
+    ]

@@ -115,3 +115,99 @@ def test_the_emulator_refuses_what_the_pages_forbid_in_its_own_words(
     }
     _, said = rules.check("ideogram:4@1", base | task)
     assert said == refusal
+
+
+_UUID = "8f4b6a3e-2c51-4d0b-9a77-1f0e6c2d9b10"
+_IMAGE = "https://example.com/source.png"
+_VALID: dict[str, dict[str, object]] = {
+    "ideogram:4@1": {"positivePrompt": "x", "width": 1024, "height": 1024},
+    "ideogram:4@2": {"positivePrompt": "x", "width": 1024, "height": 1024, "inputs": {"referenceImages": [_IMAGE]}},
+}
+
+
+def _refusal(path: str, why: str) -> rules.Refusal:
+    code = "invalidPositivePrompt" if path == "positivePrompt" else "invalidParameter"
+    return rules.Refusal(code, f"Invalid value for {path}: {why}.", path)
+
+
+_STYLES = "ANIME, AUTO, DESIGN, FICTION, GENERAL, REALISTIC, RENDER_3D"
+_LIST = "must be a list of image URLs, data URIs, base64 data or image UUIDs"
+
+
+@pytest.mark.parametrize(
+    ("model", "change", "refusal"),
+    [
+        ("ideogram:4@1", {"numberResults": "2"}, _refusal("numberResults", "must be an integer")),
+        ("ideogram:4@1", {"numberResults": True}, _refusal("numberResults", "must be an integer")),
+        ("ideogram:4@1", {"positivePrompt": 5}, _refusal("positivePrompt", "must be a string")),
+        ("ideogram:4@1", {"outputFormat": 1}, _refusal("outputFormat", "must be a string")),
+        ("ideogram:4@1", {"outputFormat": "webp"}, None),
+        (
+            "ideogram:4@1",
+            {"providerSettings": {"ideogram": {"styleType": "design"}}},
+            _refusal("providerSettings.ideogram.styleType", f"must be one of {_STYLES}"),
+        ),
+        (
+            "ideogram:4@2",
+            {"providerSettings": {"ideogram": {"styleCode": "0A1B2C3"}}},
+            _refusal("providerSettings.ideogram.styleCode", "must be 8 hex digits"),
+        ),
+        ("ideogram:4@2", {"providerSettings": {"ideogram": {"styleCode": "0a1B2c3D"}}}, None),
+        (
+            "ideogram:4@2",
+            {"providerSettings": {"ideogram": {"styleCode": "0A1B2C3D", "styleReferenceImages": [_IMAGE]}}},
+            rules.Refusal(
+                "invalidParameter",
+                "styleCode cannot be combined with providerSettings.ideogram.styleReferenceImages.",
+                ["providerSettings.ideogram.styleCode", "providerSettings.ideogram.styleReferenceImages"],
+            ),
+        ),
+        (
+            "ideogram:4@1",
+            {"providerSettings": {"ideogram": {"styleReferenceImages": _IMAGE}}},
+            _refusal("providerSettings.ideogram.styleReferenceImages", _LIST),
+        ),
+        (
+            "ideogram:4@1",
+            {"providerSettings": {"ideogram": {"styleReferenceImages": [_IMAGE, ""]}}},
+            _refusal("providerSettings.ideogram.styleReferenceImages", _LIST),
+        ),
+        (
+            "ideogram:4@1",
+            {"providerSettings": {"ideogram": {"styleReferenceImages": ["http://["]}}},
+            _refusal("providerSettings.ideogram.styleReferenceImages", _LIST),
+        ),
+        (
+            "ideogram:4@1",
+            {"providerSettings": {"ideogram": {"styleReferenceImages": [_UUID, "data:image/png;base64,AAAA"]}}},
+            None,
+        ),
+        (
+            "ideogram:4@1",
+            {"providerSettings": {"ideogram": {"characterReferenceImagesMask": [_IMAGE]}}},
+            rules.Refusal(
+                "invalidParameter",
+                "characterReferenceImagesMask needs one mask per character reference image.",
+                [
+                    "providerSettings.ideogram.characterReferenceImagesMask",
+                    "providerSettings.ideogram.characterReferenceImages",
+                ],
+            ),
+        ),
+        (
+            "ideogram:4@1",
+            {
+                "providerSettings": {
+                    "ideogram": {"characterReferenceImages": [_IMAGE], "characterReferenceImagesMask": [_IMAGE]}
+                }
+            },
+            None,
+        ),
+    ],
+)
+def test_each_kind_of_rule_refuses_a_value_of_the_wrong_shape_and_takes_the_right_one(
+    model: str, change: dict[str, object], refusal: rules.Refusal | None
+) -> None:
+    task = {"taskType": "imageInference", "taskUUID": _UUID, "model": model} | _VALID[model] | change
+    _, said = rules.check(model, task)
+    assert said == refusal

@@ -4,6 +4,8 @@ failed exchange may have reached Runware (and so may be charged)."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import anyio
 import httpx2
@@ -96,6 +98,7 @@ ANSWERS: list[tuple[int, object, type[errors.RunwareError], bool, bool]] = [
     (200, {"errors": [{"code": "modelNotFound", "message": "no"}]}, errors.NotFoundError, False, False),
     (200, "not json", errors.RunwareResponseError, True, True),
     (200, [1, 2], errors.RunwareResponseError, True, True),
+    (503, ["not", "an", "object"], errors.ServerError, True, True),
     (200, {"data": {"not": "a list"}}, errors.RunwareResponseError, True, True),
 ]
 
@@ -145,13 +148,25 @@ async def test_every_error_runware_sends_is_kept_with_its_parameters() -> None:
     ]
 
 
-@pytest.mark.parametrize(("header", "seconds"), [("7", 7.0), ("1.5", 1.5), ("soon", None), ("", None)])
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("7", 7.0), ("1.5", 1.5), ("soon", None), ("", None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)],
+)
 async def test_retry_after_is_read_from_a_rate_limit_answer(header: str, seconds: float | None) -> None:
     transport = _answer(429, {"errors": [{"code": "rateLimitExceeded", "message": "x"}]}, {"Retry-After": header})
     async with RunwareClient(SecretStr(API_KEY), transport=transport) as client:
         with pytest.raises(errors.RateLimitError) as caught:
             await client.send([task()])
     assert caught.value.retry_after == seconds
+
+
+async def test_retry_after_as_a_date_gives_the_seconds_until_then() -> None:
+    then = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
+    transport = _answer(503, {"errors": [{"code": "internalServerError", "message": "x"}]}, {"Retry-After": then})
+    async with RunwareClient(SecretStr(API_KEY), transport=transport) as client:
+        with pytest.raises(errors.ServerError) as caught:
+            await client.send([task()])
+    assert caught.value.retry_after == pytest.approx(120, abs=2)
 
 
 @pytest.mark.parametrize(

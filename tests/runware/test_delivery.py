@@ -78,6 +78,14 @@ def test_odd_field_types_are_dropped_not_trusted() -> None:
     assert (image.seed, image.cost, image.nsfw_content) == (None, None, None)
 
 
+def test_numbers_no_float_can_hold_are_dropped_and_the_task_still_finishes() -> None:
+    running = {"taskType": "imageInference", "taskUUID": T, "status": "processing", "progress": 10**400}
+    snapshot = absorb(Snapshot(T, 2), [done(1, cost=10**400), running])
+    assert (snapshot.images[0].cost, snapshot.progress, snapshot.done) == (None, None, False)
+    absorb(snapshot, [done(1), done(2, cost=float("inf"))])
+    assert ([i.cost for i in snapshot.images], snapshot.done) == ([None, None], True)
+
+
 def test_failed_images_count_as_finished_and_a_task_level_error_fails_the_rest() -> None:
     per_image = ErrorDetail("inferenceError", "image 2 failed", task_uuid=T)
     snapshot = absorb(Snapshot(T, 2), [done(1)], [per_image])
@@ -161,3 +169,134 @@ async def test_a_long_wait_reports_at_least_every_keepalive_even_when_nothing_ch
     assert snapshot is not None
     assert not snapshot.done
     assert len(heard) >= 5, "heard from at least every 0.1 s of a 0.75 s wait"
+
+
+def test_an_item_reported_as_failed_fails_its_image_in_runwares_words_or_ours() -> None:
+    failed = {"taskType": "imageInference", "taskUUID": T, "status": "error", "code": "nsfw", "message": "flagged"}
+    bare = {"taskType": "imageInference", "taskUUID": T, "status": "error"}
+    snapshot = absorb(Snapshot(T, 3), [done(1), failed, bare])
+    assert [i.image_uuid for i in snapshot.images] == ["img-1"]
+    assert snapshot.failures == [
+        ErrorDetail("nsfw", "flagged", task_uuid=T),
+        ErrorDetail("imageFailed", "Runware reported this image as failed", task_uuid=T),
+    ]
+    assert snapshot.done
+
+
+def test_an_error_about_another_task_is_not_this_tasks_failure() -> None:
+    other = ErrorDetail("inferenceError", "the other task failed", task_uuid="22222222-2222-4222-8222-222222222222")
+    snapshot = absorb(Snapshot(T, 2), [done(1)], [other])
+    assert (len(snapshot.images), snapshot.failures, snapshot.done) == (1, [], False)
+
+
+def test_a_task_runware_forgets_after_some_images_arrived_keeps_them_and_fails_the_rest() -> None:
+    snapshot = absorb(Snapshot(T, 3), [done(1)])
+    absorb(snapshot, [], [ErrorDetail("taskFailedOrNotFound", "no such task", task_uuid=T)])
+    assert isinstance(snapshot.lost, errors.NotFoundError)
+    assert [i.image_uuid for i in snapshot.images] == ["img-1"]
+    note = "Runware no longer knows this task; 2 of its images never arrived"
+    assert snapshot.failures == [ErrorDetail("taskFailedOrNotFound", note, task_uuid=T)] * 2
+    assert snapshot.done
+
+
+async def test_a_wait_returns_once_every_image_is_in_with_their_cost(emulator: Emulator) -> None:
+    sent = task(deliveryMethod="async", includeCost=True, numberResults=2)
+    got: list[Snapshot] = []
+    async with _client(emulator) as client, anyio.create_task_group() as loop:
+        runware = Delivery(client)
+        loop.start_soon(runware.run)
+        await runware.submit(sent, until=delivery.time.monotonic() + 5)
+        got.append(await runware.wait(sent["taskUUID"], 2, until=delivery.time.monotonic() + 5))
+        loop.cancel_scope.cancel()
+    (snapshot,) = got
+    made = emulator.jobs[sent["taskUUID"]].items.values()
+    assert [i.image_uuid for i in snapshot.images] == [item["imageUUID"] for item in made]
+    assert (snapshot.done, snapshot.cost) == (True, 0.12)
+    assert Snapshot(T, 1).cost is None
+
+
+async def test_two_waits_for_one_task_are_served_by_the_same_polls(emulator: Emulator) -> None:
+    emulator.render_seconds = 0.5
+    sent = task(deliveryMethod="async")
+    snapshots: list[Snapshot] = []
+    async with _client(emulator) as client, anyio.create_task_group() as loop:
+        runware = Delivery(client)
+        loop.start_soon(runware.run)
+        await runware.submit(sent, until=delivery.time.monotonic() + 5)
+
+        async def wait() -> None:
+            snapshots.append(await runware.wait(sent["taskUUID"], 1, until=delivery.time.monotonic() + 5))
+
+        async with anyio.create_task_group() as waits:
+            waits.start_soon(wait)
+            waits.start_soon(wait)
+        loop.cancel_scope.cancel()
+    first, second = snapshots
+    assert (first.done, second.done) == (True, True)
+    assert first.images == second.images
+    polls = [tasks for tasks in emulator.requests if tasks[0]["taskType"] == "getResponse"]
+    assert all(len(tasks) == 1 for tasks in polls), "one task polled once per request, however many wait for it"
+
+
+async def test_a_task_runware_does_not_know_yet_is_waited_for_and_one_it_long_forgot_is_lost(
+    emulator: Emulator,
+) -> None:
+    unknown = task()["taskUUID"]
+    got: list[Snapshot] = []
+    async with _client(emulator) as client, anyio.create_task_group() as loop:
+        runware = Delivery(client)
+        loop.start_soon(runware.run)
+        for sent_at, wait in ((delivery.time.time(), 1), (delivery.time.time() - delivery.LOST_AFTER, 5)):
+            got.append(await runware.wait(unknown, 1, until=delivery.time.monotonic() + wait, sent_at=sent_at))
+        loop.cancel_scope.cancel()
+    fresh, old = got
+    polls = [tasks for tasks in emulator.requests if tasks[0]["taskType"] == "getResponse"]
+    assert len(polls) >= 2
+    assert (fresh.done, fresh.lost, fresh.failures) == (False, None, [])
+    assert isinstance(old.lost, errors.NotFoundError)
+    assert [d.code for d in old.lost.details] == ["taskFailedOrNotFound"]
+    assert old.done
+
+
+async def test_an_upload_answer_naming_no_image_of_this_upload_is_asked_again(emulator: Emulator) -> None:
+    emulator.faults.append(Fault.mangle(lambda body: {"data": [{"taskUUID": "someone else's"}]}, on="imageUpload"))
+    png = (
+        "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElF"
+        "TkSuQmCC"
+    )
+    async with _client(emulator) as client:
+        found, url = await Delivery(client).upload(png, until=delivery.time.monotonic() + 5)
+    assert url == f"http://runware.test/image/{found}.png"
+    uploads = [t["taskUUID"] for t in emulator.arrived if t["taskType"] == "imageUpload"]
+    assert len(uploads) == 3, "sent, resent (Runware has it: conflict), sent under a new UUID"
+    assert found in emulator.images
+
+
+async def test_a_poll_that_fails_unexpectedly_is_logged_and_asked_again(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    absorb_for_real = delivery._absorb  # pyright: ignore[reportPrivateUsage]
+    calls: list[str] = []
+
+    def absorb_failing_once(snapshot: Snapshot, *args: Any, **kwargs: Any) -> None:
+        calls.append(snapshot.task_uuid)
+        if len(calls) == 1:
+            raise RuntimeError("an answer nobody foresaw")
+        absorb_for_real(snapshot, *args, **kwargs)
+
+    monkeypatch.setattr(delivery, "_absorb", absorb_failing_once)
+    sent = task(deliveryMethod="async")
+    got: list[Snapshot] = []
+    async with _client(emulator) as client, anyio.create_task_group() as loop:
+        runware = Delivery(client)
+        loop.start_soon(runware.run)
+        await runware.submit(sent, until=delivery.time.monotonic() + 5)
+        got.append(await runware.wait(sent["taskUUID"], 1, until=delivery.time.monotonic() + 5))
+        loop.cancel_scope.cancel()
+    (snapshot,) = got
+    assert snapshot.done
+    assert len(snapshot.images) == 1
+    assert len(calls) == 2
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
+        "a poll failed unexpectedly; asking again shortly"
+    ]

@@ -9,8 +9,10 @@ from importlib import resources
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-from ideogram_mcp.specs import ModelSpec, load_spec
+from ideogram_mcp.specs import ModelSpec, Parameter, load_spec
+from ideogram_mcp.specs.spec import ParameterType
 
 from ..conftest import SEED_PAGE
 
@@ -127,3 +129,109 @@ def test_wire_paths_place_and_find_values_in_nested_objects() -> None:
     assert task == {"providerSettings": {"ideogram": {"stylePreset": "WATERCOLOR"}}}
     assert preset.lookup(task) == "WATERCOLOR"
     assert preset.lookup({"providerSettings": "not an object"}) is None
+
+
+def _parameter(type_: ParameterType, **facts: Any) -> Parameter:
+    return Parameter(name="p", wire="p", type=type_, description="A parameter made for a test.", **facts)
+
+
+@pytest.mark.parametrize(
+    ("type_", "facts", "rule"),
+    [
+        ("boolean", {}, "true or false"),
+        ("integer", {"minimum": 1, "maximum": 20}, "a whole number from 1 to 20"),
+        ("integer", {"minimum": 0}, f"a whole number from 0 to {2**53 - 1}"),
+        ("integer", {}, "a whole number"),
+        ("string[]", {"min_items": 2, "max_items": 2}, "a list of exactly 2 strings"),
+        ("string[]", {"min_items": 1, "max_items": 4}, "a list of 1 to 4 strings"),
+        ("string[]", {"min_items": 1}, "a list of at least 1 string"),
+        ("string[]", {"min_items": 3}, "a list of at least 3 strings"),
+        ("string[]", {"max_items": 5}, "a list of at most 5 strings"),
+        ("string[]", {}, "a list of strings"),
+        (
+            "string[]",
+            {"format": "image", "max_items": 3},
+            "a list of at most 3 images, each a public http(s) URL, a data URI, base64 data or an image UUID",
+        ),
+        ("string", {"format": "image"}, "an image: a public http(s) URL, a data URI, base64 data or an image UUID"),
+        ("string", {"values": {"A": "a", "B": "b"}}, "one of A, B"),
+        ("string", {"pattern": "[0-9]{4}"}, "text matching [0-9]{4}"),
+        ("string", {"format": "uri"}, "an http(s) URL"),
+        ("string", {"format": "uuid"}, "a UUID"),
+        ("string", {"min_length": 2, "max_length": 9}, "text of 2 to 9 characters"),
+        ("string", {}, "text"),
+    ],
+)
+def test_each_kind_of_parameter_states_its_rule_in_a_few_words(
+    type_: ParameterType, facts: dict[str, Any], rule: str
+) -> None:
+    assert _parameter(type_, **facts).rule() == rule
+
+
+UUID = "6f1c1b9e-2b7a-4c3e-9a57-0d1e2f3a4b5c"
+
+
+@pytest.mark.parametrize(
+    ("type_", "facts", "value", "violation"),
+    [
+        ("string[]", {"max_items": 2}, ["a", "b"], None),
+        ("string[]", {"max_items": 2}, ["a", "b", "c"], "must be a list of at most 2 strings; it has 3"),
+        ("string[]", {}, ["a", ""], "must be a list of strings, each a non-empty string"),
+        ("string[]", {}, "a", "must be a list of strings"),
+        ("string", {"format": "uri"}, "https://example.com/hook", None),
+        ("string", {"format": "uri"}, "ftp://example.com/hook", "must be an http(s) URL"),
+        ("string", {"format": "uri"}, "http://[", "must be an http(s) URL"),
+        ("string", {"format": "uuid"}, UUID, None),
+        ("string", {"format": "uuid"}, "not-a-uuid", "must be a UUID"),
+        ("string", {"visible": True}, "\u200b \t", "must be text, with a visible character; it has none"),
+        ("string", {}, 7, "must be text"),
+    ],
+)
+def test_a_value_breaking_a_parameters_rule_is_told_what_it_must_be(
+    type_: ParameterType, facts: dict[str, Any], value: object, violation: str | None
+) -> None:
+    assert _parameter(type_, **facts).violation(value) == violation
+
+
+def test_a_choice_runware_takes_in_any_case_is_matched_to_its_listed_spelling() -> None:
+    output_format = load_spec().parameters["outputFormat"]
+    assert [output_format.match_value(v) for v in ("PNG", "png", "Webp", "GIF")] == ["PNG", "PNG", "WEBP", None]
+    assert output_format.violation("png") is None
+    assert output_format.violation("gif") == "must be one of JPG, PNG, WEBP"
+    style = load_spec().parameters["styleType"]
+    assert (style.match_value("DESIGN"), style.match_value("design")) == ("DESIGN", None)
+    assert load_spec().parameters["positivePrompt"].match_value("any text") == "any text"
+
+
+def test_an_inconsistent_spec_does_not_load_and_every_problem_is_named() -> None:
+    raw = _raw_spec()
+    raw["sizes"].append(raw["sizes"][0])
+    raw["parameters"]["outputQuality"]["wire"] = "outputFormat"
+    raw["parameters"]["ttl"]["requires"] = {"deliveryFormat": "URL"}
+    raw["parameters"]["seed"]["source"] = "the author's memory"
+    raw["model"]["price_source"] = "a blog post"
+    raw["model"]["id"] = "ideogram:4@9"
+    with pytest.raises(ValidationError) as refused:
+        ModelSpec.model_validate(raw)
+    (error,) = refused.value.errors()
+    assert error["msg"] == "Value error, " + (
+        "the spec of ideogram:4@9 is inconsistent: a size is listed twice; two parameters share a wire path; "
+        "seed: its source is not labelled [doc], [sdk], [guess]; ttl: refers to unknown parameter deliveryFormat; "
+        "the price source is not labelled [doc], [sdk], [guess]; the model id is not the model parameter's value"
+    )
+
+
+def test_a_spec_that_takes_width_and_height_must_list_sizes() -> None:
+    raw = _raw_spec()
+    raw["sizes"] = []
+    raw["model"].pop("default_size")
+    with pytest.raises(ValueError, match="a model takes width and height exactly when it lists sizes"):
+        ModelSpec.model_validate(raw)
+
+
+def test_ttl_only_applies_to_url_output_under_the_specs_rules() -> None:
+    spec = load_spec()
+    assert [v.message for v in spec.cross_violations({"ttl": 60, "outputType": "base64Data"})] == [
+        "ttl only applies when outputType is URL"
+    ]
+    assert spec.cross_violations({"ttl": 60}) == []

@@ -74,6 +74,12 @@ async def test_list_sizes_says_its_filter_in_a_few_lines(mcp: Client) -> None:
             "21:9, 2:1, 16:9, 5:3, 16:10, 3:2, 4:3, 5:4, 1:1, 4:5, 3:4, 2:3, 10:16, 3:5, 9:16, 1:2, 9:21, 1:3. "
             "generate_image also takes any aspectRatio and picks the closest size.",
         ),
+        (
+            {"ratio": "wide"},
+            "No size is listed for ratio 'wide'. Listed ratios: 3:1, 21:9, 2:1, 16:9, 5:3, 16:10, 3:2, 4:3, 5:4, 1:1, "
+            "4:5, 3:4, 2:3, 10:16, 3:5, 9:16, 1:2, 9:21, 1:3. "
+            "generate_image also takes any aspectRatio and picks the closest size.",
+        ),
         ({"orientation": "sideways"}, "orientation must be one of landscape, portrait, square; got 'sideways'."),
         ({"shape": "wide"}, "Unknown argument(s) shape: this tool takes only orientation, ratio."),
     ],

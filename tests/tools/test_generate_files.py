@@ -116,6 +116,22 @@ async def test_a_client_without_roots_gets_the_per_user_folder(
     assert Path(image["path"]).parent == (home / "Pictures" / "ideogram-mcp").resolve()
 
 
+async def test_a_client_whose_roots_cannot_be_read_gets_the_per_user_folder(
+    emulator: Emulator, home: Path, make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="ideogram_mcp.tools")
+
+    async def failing(context: ClientRequestContext) -> types.ErrorData:
+        return types.ErrorData(code=types.INTERNAL_ERROR, message="the workspace is not open")
+
+    server = build_server(make_settings(), transport=httpx2.ASGITransport(emulator.app()))
+    async with Client(server, mode="legacy", list_roots_callback=failing) as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+    (image,) = data(result)["images"]
+    assert Path(image["path"]).parent == (home / "Pictures" / "ideogram-mcp").resolve()
+    assert "the client's roots could not be read (MCPError); saving elsewhere" in caplog.messages
+
+
 @pytest.mark.parametrize(
     "name", ["../escape", "../../etc/cron.d/x", "/tmp/abs", "sub/dir", "..\\win", "C:\\x", "a\x00b", ".hidden", ""]
 )

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
+import anyio
 import httpx2
 import mcp_types as types
 import pytest
@@ -15,8 +19,10 @@ from mcp.client.session import ClientRequestContext
 from PIL import Image
 
 from ideogram_mcp.emulator import Emulator, Fault
+from ideogram_mcp.runware import delivery
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
+from ideogram_mcp.tools import generations
 
 from ..conftest import API_KEY, error_of, text
 
@@ -189,6 +195,7 @@ async def test_list_generations_shows_recent_tasks_their_state_and_the_spend(mcp
         ("get_generation", {"taskUUID": "x", "extra": 1}, "Unknown argument(s) extra"),
         ("list_generations", {"limit": 0}, "limit: must be a whole number from 1 to 100"),
         ("list_generations", {"state": "lost"}, "state: must be one of pending, done, failed"),
+        ("list_generations", {"since": "today"}, "Unknown argument(s) since"),
     ],
 )
 async def test_bad_arguments_to_the_journal_tools_are_named(
@@ -274,3 +281,181 @@ async def test_the_key_never_reaches_the_journal_a_result_or_a_log_line(
     assert API_KEY.encode() not in (data_dir / "journal.sqlite3").read_bytes()
     assert "with a traceback" in logged
     assert API_KEY not in logged
+
+
+def _pending_after_trouble(task_uuid: str) -> tuple[str, dict[str, Any]]:
+    return (
+        "The task was sent, but following it failed in this server (its log on stderr says why). It is not lost: "
+        f'call get_generation with taskUUID "{task_uuid}" to fetch its images; do not start it again.',
+        {"kind": "internal", "taskUUID": task_uuid, "mayHaveBeenCharged": True, "retryable": False},
+    )
+
+
+async def test_a_failure_in_this_server_after_sending_leaves_the_task_fetchable_and_never_sent_twice(
+    mcp: Client, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> types.CallToolResult:
+        raise RuntimeError("a bug in this server")
+
+    monkeypatch.setattr(generations, "finish", broken)
+    result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+    (sent,) = emulator.submitted
+    again = await mcp.call_tool("get_generation", {"taskUUID": sent["taskUUID"]})
+    monkeypatch.undo()
+    fetched = data(await mcp.call_tool("get_generation", {"taskUUID": sent["taskUUID"]}))
+    assert (text(result), error_of(result)) == _pending_after_trouble(sent["taskUUID"])
+    assert (text(again), error_of(again)) == _pending_after_trouble(sent["taskUUID"])
+    assert (fetched["status"], fetched["taskUUID"]) == ("done", sent["taskUUID"])
+    assert Path(fetched["images"][0]["path"]).is_file()
+    assert emulator.submitted == [sent]
+    assert len(emulator.ledger) == 1
+
+
+async def test_a_task_runware_has_forgotten_is_reported_failed_and_no_longer_waited_for(
+    make_settings: Callable[..., Settings], emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator.render_seconds = 30.0
+    async with Client(server(make_settings, emulator, wait_seconds=0.2)) as mcp:
+        pending = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT}))
+        del emulator.jobs[pending["taskUUID"]]  # its results expired, as Runware's do
+        monkeypatch.setattr(delivery, "LOST_AFTER", 0.0)
+        lost = await mcp.call_tool("get_generation", {"taskUUID": pending["taskUUID"], "wait": 0.2})
+        listed = data(await mcp.call_tool("list_generations", {}))
+        again = await mcp.call_tool("get_generation", {"taskUUID": pending["taskUUID"]})
+    assert pending["status"] == "pending"
+    assert error_of(lost) == {
+        "kind": "runware_error",
+        "retryable": False,
+        "mayHaveBeenCharged": False,
+        "status": 404,
+        "errors": [
+            {
+                "code": "taskFailedOrNotFound",
+                "message": "No task with this taskUUID is known",
+                "parameter": ["taskUUID"],
+            }
+        ],
+        "taskUUID": pending["taskUUID"],
+    }
+    assert text(lost) == (
+        "Runware does not know this model or task; list_generations shows the tasks this server sent. "
+        "Runware said: No task with this taskUUID is known (taskFailedOrNotFound)."
+    )
+    assert [g["state"] for g in listed["generations"]] == ["failed"]
+    assert error_of(again) == {"kind": "failed", "taskUUID": pending["taskUUID"]}
+
+
+async def test_a_pending_task_cannot_be_fetched_by_a_server_without_a_key_and_it_says_how_to_fix_that(
+    make_settings: Callable[..., Settings], emulator: Emulator
+) -> None:
+    emulator.render_seconds = 30.0
+    async with Client(server(make_settings, emulator, wait_seconds=0.2)) as mcp:
+        pending = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT}))
+    async with Client(server(make_settings, emulator, runware_api_key=None)) as keyless:
+        result = await keyless.call_tool("get_generation", {"taskUUID": pending["taskUUID"]})
+        listed = data(await keyless.call_tool("list_generations", {}))
+    assert error_of(result) == {"kind": "not_configured"}
+    assert text(result) == generations.NOT_CONFIGURED
+    assert [(g["taskUUID"], g["state"]) for g in listed["generations"]] == [(pending["taskUUID"], "pending")]
+
+
+async def test_images_that_could_not_be_saved_are_saved_when_the_task_is_fetched_again(
+    emulator: Emulator, settings: Settings, output: Path
+) -> None:
+    app = httpx2.ASGITransport(emulator.app())
+    images_gone = True
+
+    async def runware(request: httpx2.Request) -> httpx2.Response:
+        if request.method == "GET" and images_gone:
+            return httpx2.Response(503)
+        return await app.handle_async_request(request)
+
+    async with Client(build_server(settings, transport=httpx2.MockTransport(runware))) as mcp:
+        first = await mcp.call_tool(
+            "generate_image", {"positivePrompt": PROMPT, "numberResults": 2, "fileName": "menu"}
+        )
+        images_gone = False
+        again = await mcp.call_tool("get_generation", {"taskUUID": data(first)["taskUUID"]})
+    assert [image.get("path") for image in data(first)["images"]] == [None, None]
+    assert text(first).splitlines()[-1] == (
+        "get_generation with this taskUUID tries to save the unsaved images again while their URLs live."
+    )
+    saved = [Path(image["path"]) for image in data(again)["images"]]
+    assert [p.name for p in saved] == ["menu-1.jpg", "menu-2.jpg"]
+    made = [item["imageUUID"] for item in emulator.jobs[data(first)["taskUUID"]].items.values()]
+    assert [p.read_bytes() for p in saved] == [emulator.images[uuid].data for uuid in made]
+    assert len([b for b in again.content if isinstance(b, types.ImageContent)]) == 2
+    assert "Not saved" not in text(again)
+    assert emulator.charged == 0.12
+
+
+async def test_an_image_deleted_since_it_was_saved_is_fetched_again_without_its_preview(
+    mcp: Client, emulator: Emulator
+) -> None:
+    made = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))
+    Path(made["images"][0]["path"]).unlink()
+    again = await mcp.call_tool("get_generation", {"taskUUID": made["taskUUID"]})
+    assert data(again)["images"] == made["images"]
+    assert len([b for b in again.content if isinstance(b, types.ImageContent)]) == 1
+    assert len(emulator.submitted) == 1
+
+
+@pytest.mark.parametrize("count", [1, 5])
+async def test_images_that_cannot_be_decoded_get_no_preview_and_the_call_still_succeeds(
+    count: int, emulator: Emulator, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = httpx2.ASGITransport(emulator.app())
+
+    async def truncated(request: httpx2.Request) -> httpx2.Response:
+        answer = await app.handle_async_request(request)
+        if request.method != "GET":
+            return answer
+        await answer.aread()
+        return httpx2.Response(200, content=answer.content[:40], headers={"Content-Type": "image/jpeg"})
+
+    async with Client(build_server(settings, transport=httpx2.MockTransport(truncated))) as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": count})
+    out = data(result)
+    assert (out["status"], len(out["images"])) == ("done", count)
+    assert all(Path(image["path"]).is_file() for image in out["images"])
+    assert [b for b in result.content if isinstance(b, types.ImageContent)] == []
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warned == (["no preview for image 1: it could not be decoded"] if count == 1 else [])
+
+
+async def test_inline_image_data_is_kept_short_in_the_journal_and_the_recipe(mcp: Client, output: Path) -> None:
+    buffer = io.BytesIO()
+    Image.effect_noise((64, 64), 60).save(buffer, format="PNG")  # noise: a few kB, as real pictures are
+    encoded = base64.b64encode(buffer.getvalue()).decode()
+    assert len(encoded) > 256
+    made = data(await mcp.call_tool("remix_image", {"image": encoded, "positivePrompt": "as a woodcut"}))
+    recipe = json.loads(Path(made["images"][0]["path"]).with_suffix(".json").read_text())
+    assert recipe["task"]["inputs"]["referenceImages"] == [f"{encoded[:64]}... ({len(encoded)} characters)"]
+
+
+async def test_the_client_hears_from_a_slow_call_every_keepalive_and_nothing_once_it_is_complete(
+    emulator: Emulator, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(generations, "KEEPALIVE", 0.05)
+    emulator.render_seconds = 0.3
+    app = httpx2.ASGITransport(emulator.app())
+
+    async def slow_downloads(request: httpx2.Request) -> httpx2.Response:
+        if request.method == "GET":
+            await anyio.sleep(0.3)  # a slow network: the image is saved several keepalives after it is ready
+        return await app.handle_async_request(request)
+
+    heard: list[tuple[float, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        heard.append((progress, message))
+
+    async with Client(build_server(settings, transport=httpx2.MockTransport(slow_downloads))) as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT}, progress_callback=on_progress)
+    assert data(result)["status"] == "done"
+    sending = [message for _, message in heard if message == "Sending the task (make 1 image with Ideogram 3.0)"]
+    assert len(sending) >= 3, "said at once, then again every KEEPALIVE while the image renders"
+    values = [progress for progress, _ in heard]
+    assert values == sorted(set(values)), "progress only rises"
+    last, said = heard[-1]
+    assert (last, str(said).startswith("1 of 1 ready, ")) == (1.0, True), "nothing is said once it is complete"

@@ -326,8 +326,8 @@ def _absorb(
     for item in mine:
         status = item.get("status")
         if status in RUNNING:
-            value = item.get("progress")
-            if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            value = _number(item.get("progress"))
+            if value is not None:
                 progress.append(int(value))
             continue
         if status == "error":
@@ -362,6 +362,17 @@ def _absorb(
     snapshot.progress = min(progress) if progress else None
 
 
+def _number(value: object) -> float | None:
+    """A finite number from an answer, or None: JSON allows integers no float can hold (10**400)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _image(item: Mapping[str, Any]) -> tuple[Image | None, str | None]:
     """A finished image from an answer item, or why the item cannot count as one."""
     image_uuid, url = item.get("imageUUID"), item.get("imageURL")
@@ -375,7 +386,7 @@ def _image(item: Mapping[str, Any]) -> tuple[Image | None, str | None]:
             image_uuid=image_uuid,
             image_url=url,
             seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
-            cost=float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None,
+            cost=_number(cost),
             nsfw_content=nsfw if isinstance(nsfw, bool) else None,
         ),
         None,

@@ -333,11 +333,6 @@ class ModelSpec(_Frozen):
     def _by_dimensions(self) -> dict[tuple[int, int], Size]:
         return {(s.width, s.height): s for s in self.sizes}
 
-    @functools.cached_property
-    def wire_paths(self) -> frozenset[tuple[str, ...]]:
-        """Every parameter's place in a task, as key paths."""
-        return frozenset(p.wire_path for p in self.parameters.values())
-
     def size(self, width: int, height: int) -> Size | None:
         """The listed size of these dimensions, or None."""
         return self._by_dimensions.get((width, height))

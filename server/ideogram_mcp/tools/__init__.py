@@ -107,10 +107,6 @@ class AppState:
         if self._journal is not None:
             self._journal.close()
 
-    @property
-    def offline(self) -> bool:
-        return self.settings.offline
-
 
 Context = ServerRequestContext[AppState]
 Handler = Callable[[Context, types.CallToolRequestParams], Awaitable[types.CallToolResult | types.InputRequiredResult]]

@@ -178,6 +178,7 @@ async def start(
                 generation = prepared
             generation = await _uploaded(state, generation, read_by_item, deadline)
         except errors.RunwareError as exc:
+            exc.may_have_run = False  # only free uploads went out: the paid task was never sent
             return _failed(state, exc, None)
     task = generation.to_task(job.spec, server_values)
     try:
@@ -331,6 +332,8 @@ class Progress:
         self._finished = 0
 
     async def say(self, message: str) -> None:
+        if self._last >= self._requested:
+            return  # complete: each notification must carry a larger value, and none can be larger
         elapsed = time.monotonic() - self._started
         value = self._finished + 0.99 * elapsed / (elapsed + 20.0)
         self._last = min(max(self._last + 1e-3, value), float(self._requested))

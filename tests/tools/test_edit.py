@@ -1,0 +1,150 @@
+"""edit_image's region: the rectangles an agent may give, and the mask drawn at the size Runware holds the image at,
+whatever form the image comes in."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+from PIL import Image
+
+from ideogram_mcp.emulator import Emulator, Fault
+
+from ..conftest import error_of, picture, structured, text
+
+pytestmark = pytest.mark.anyio
+
+URL = "https://example.com/source.png"
+WHOLE = {"x": 0, "y": 0, "width": 1, "height": 1}
+SHAPE = "must be a rectangle {x, y, width, height} in fractions of the image (0 to 1), or a list of up to 20 of them"
+
+
+def _mask_size(task: dict[str, Any]) -> tuple[int, int]:
+    with Image.open(io.BytesIO(base64.b64decode(task["inputs"]["maskImage"].split(",", 1)[1]))) as mask:
+        return mask.size
+
+
+def _png(size: tuple[int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (30, 140, 200)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("region", "says"),
+    [
+        ("the top third", SHAPE),
+        ([WHOLE] * 21, SHAPE),
+        ({"x": 0, "y": 0, "width": 1}, f"{SHAPE}; rectangle 1 needs exactly x, y, width and height"),
+        ([WHOLE, {"x": 0, "y": 0, "w": 1, "h": 1}], f"{SHAPE}; rectangle 2 needs exactly x, y, width and height"),
+        ({"x": 0, "y": 0, "width": 1.5, "height": 1}, f"{SHAPE}; in rectangle 1 every value is a fraction from 0 to 1"),
+        (
+            {"x": 0, "y": 0, "width": True, "height": 1},
+            f"{SHAPE}; in rectangle 1 every value is a fraction from 0 to 1",
+        ),
+        ({"x": "0", "y": 0, "width": 1, "height": 1}, f"{SHAPE}; in rectangle 1 every value is a fraction from 0 to 1"),
+        ({"x": 0.2, "y": 0, "width": 0, "height": 1}, f"{SHAPE}; rectangle 1 is empty (width and height above 0)"),
+    ],
+)
+async def test_a_region_that_is_not_rectangles_in_fractions_is_refused_saying_what_it_must_be(
+    region: object, says: str, mcp: Client, emulator: Emulator
+) -> None:
+    result = await mcp.call_tool("edit_image", {"image": URL, "positivePrompt": "x", "region": region})
+    assert error_of(result) == {
+        "kind": "invalid_arguments",
+        "problems": [{"argument": "region", "message": says + "."}],
+    }
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize("form", ["data URI", "base64"])
+async def test_a_region_on_an_inline_image_is_drawn_at_the_size_its_data_holds(
+    form: str, mcp: Client, emulator: Emulator
+) -> None:
+    encoded = base64.b64encode(_png((320, 180))).decode()
+    image = f"data:image/png;base64,{encoded}" if form == "data URI" else encoded
+    region = {"x": 0, "y": 0.5, "width": 1, "height": 0.5}
+    out = structured(await mcp.call_tool("edit_image", {"image": image, "positivePrompt": "y", "region": region}))
+    (sent,) = emulator.submitted
+    assert sent["inputs"]["seedImage"] == image
+    assert _mask_size(sent) == (320, 180)
+    assert (out["images"][0]["width"], out["images"][0]["height"]) == (320, 180)
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "data:image/png;base64,QUFBQUFBQUFBQUFBQUFBQUFBQUFB",  # base64, but of no image
+        "data:image/png;base64,not base64 at all!",
+        "QUFBQUFBQUFBQUFBQUFBQUFBQUFB",
+    ],
+)
+async def test_a_region_on_inline_data_that_is_no_image_is_refused_with_nothing_sent(
+    image: str, mcp: Client, emulator: Emulator
+) -> None:
+    result = await mcp.call_tool("edit_image", {"image": image, "positivePrompt": "y", "region": WHOLE})
+    assert error_of(result)["problems"] == [
+        {
+            "argument": "region",
+            "message": "needs the image's size, which this server cannot know for an image UUID it did not make; "
+            "pass the image as a file or a URL, or give mask instead.",
+        }
+    ]
+    assert emulator.requests == []
+
+
+async def test_a_region_on_an_image_larger_than_runware_keeps_is_drawn_at_the_size_runware_keeps(
+    mcp: Client, emulator: Emulator, output: Path
+) -> None:
+    picture(output / "large.png", (3000, 2000))
+    out = structured(
+        await mcp.call_tool(
+            "edit_image",
+            {
+                "image": "large.png",
+                "positivePrompt": 'a sign reading "OPEN"',
+                "region": {"x": 0, "y": 0, "width": 0.5, "height": 0.5},
+            },
+        )
+    )
+    upload, edit = emulator.submitted
+    assert upload["taskType"] == "imageUpload"
+    assert _mask_size(edit) == (2048, 1365)
+    assert (out["images"][0]["width"], out["images"][0]["height"]) == (2048, 1365), "Runware's copy, edited"
+
+
+def _upload_answer(change: Any) -> Fault:
+    def rewrite(body: dict[str, Any]) -> object:
+        return {"data": [change(item) for item in body["data"]]}
+
+    return Fault.mangle(rewrite, on="imageUpload")
+
+
+async def test_a_url_whose_stored_copy_cannot_be_read_is_refused_before_the_edit_is_sent(
+    mcp: Client, emulator: Emulator
+) -> None:
+    emulator.faults.append(_upload_answer(lambda item: item | {"imageURL": "http://runware.test/image/gone.png"}))
+    result = await mcp.call_tool("edit_image", {"image": URL, "positivePrompt": "y", "region": WHOLE})
+    assert error_of(result)["problems"] == [
+        {
+            "argument": "region",
+            "message": "needs the image's size, and Runware's copy could not be read: the image URL answered HTTP 404.",
+        }
+    ]
+    assert [t["taskType"] for t in emulator.submitted] == ["imageUpload"]
+    assert emulator.ledger == []
+
+
+async def test_an_upload_answered_without_a_url_fails_the_edit_before_anything_is_charged(
+    mcp: Client, emulator: Emulator
+) -> None:
+    emulator.faults.append(_upload_answer(lambda item: {k: v for k, v in item.items() if k != "imageURL"}))
+    result = await mcp.call_tool("edit_image", {"image": URL, "positivePrompt": "y", "region": WHOLE})
+    assert error_of(result) == {"kind": "runware_error", "retryable": True, "mayHaveBeenCharged": False}
+    assert text(result) == "Runware's answer could not be used: Runware gave no URL for the uploaded image."
+    assert [t["taskType"] for t in emulator.submitted] == ["imageUpload"]
+    assert emulator.ledger == []
