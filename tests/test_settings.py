@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from ideogram_mcp.settings import Settings
 
@@ -49,6 +50,20 @@ def test_generic_variable_names_set_for_other_tools_never_configure_this_server(
     monkeypatch.setenv("IDEOGRAM_MCP_WEBHOOK_URL", "https://hooks.example/mine")
     monkeypatch.setenv("RUNWARE_TIMEOUT", "7")
     assert (Settings().webhook_url, Settings().runware_timeout) == ("https://hooks.example/mine", 7.0)
+
+
+def test_names_match_in_any_case_and_arguments_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ideogram_mcp_save", "false")
+    monkeypatch.setenv("Runware_Timeout", "12")
+    monkeypatch.setenv("IDEOGRAM_MCP_PREVIEW", "false")
+    settings = Settings(preview=True)
+    assert (settings.save, settings.runware_timeout, settings.preview) == (False, 12.0, True)
+
+
+def test_a_setting_the_server_does_not_have_is_refused_not_ignored() -> None:
+    with pytest.raises(ValidationError) as raised:
+        Settings(output_folder="/tmp/x")  # pyright: ignore[reportCallIssue]
+    assert [(e["loc"], e["type"]) for e in raised.value.errors()] == [(("output_folder",), "extra_forbidden")]
 
 
 def test_a_blank_key_counts_as_no_key(monkeypatch: pytest.MonkeyPatch) -> None:

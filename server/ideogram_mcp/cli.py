@@ -23,7 +23,7 @@ from pydantic import SecretStr, ValidationError
 
 from ideogram_mcp import __version__
 from ideogram_mcp.server import build_server
-from ideogram_mcp.settings import Settings, redact, variables
+from ideogram_mcp.settings import Settings, redact, variable_name, variables
 
 STOPPED = 130
 """The exit status after Ctrl-C (128 + SIGINT), as shells report it."""
@@ -181,11 +181,9 @@ def _settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        names = {v.name.lower(): v.name for v in variables()}
         problems: list[str] = []
         for error in exc.errors(include_url=False, include_input=False):
-            field = str(error["loc"][0]) if error["loc"] else ""
-            name = names.get(field) or names.get(f"ideogram_mcp_{field}") or field
+            name = variable_name(str(error["loc"][0])) if error["loc"] else "the environment"
             problems.append(f"ideogram-mcp: bad configuration: {name}: {error['msg'].removeprefix('Value error, ')}")
         print("\n".join(problems), file=sys.stderr)
         sys.exit(2)

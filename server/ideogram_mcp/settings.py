@@ -6,11 +6,10 @@ import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from ideogram_mcp.runware import DEFAULT_BASE_URL
 
@@ -34,23 +33,31 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 """The levels IDEOGRAM_MCP_LOG_LEVEL takes (in any case)."""
 
 
-class Settings(BaseSettings):
-    """What the server reads from its environment (MCP clients set it in their server config)."""
+def variable_name(field: str) -> str:
+    """The environment variable a setting is read from: RUNWARE_* for Runware's, IDEOGRAM_MCP_* for the rest."""
+    return field.upper() if field.startswith("runware_") else f"IDEOGRAM_MCP_{field.upper()}"
 
-    # Each setting is read from its own IDEOGRAM_MCP_ variable (the Runware ones from RUNWARE_API_KEY,
-    # RUNWARE_BASE_URL, RUNWARE_TIMEOUT) and from no other: a generic name set for another tool (WEBHOOK_URL,
-    # SAVE ...) must never configure this server. Environment names match in any case, so the Runware
-    # fields name their variables as aliases spelled like the fields.
+
+class Settings(BaseModel):
+    """What the server reads from its environment (MCP clients set it in their server config).
+
+    ``Settings()`` reads the environment; keyword arguments override it (tests and the command line use them).
+    """
+
+    # Each setting is read from its own variable (``variable_name``) and from no other: a generic name set for
+    # another tool (WEBHOOK_URL, SAVE ...) must never configure this server. Names match in any case, as
+    # environments on Windows do. Reading them is a dozen lines, so pydantic-settings (about 10 ms of every
+    # cold start) is not needed; pydantic still converts and checks each value.
     # The docstrings below each setting are read by ``variables()`` for --help and the README, only when asked:
     # pydantic's use_attribute_docstrings would parse this file's source at every start (about 25 ms).
-    model_config = SettingsConfigDict(extra="ignore", env_prefix="IDEOGRAM_MCP_")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    runware_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("runware_api_key"))
+    runware_api_key: SecretStr | None = None
     """Runware API key: sign up at https://my.runware.ai/signup, then API Keys, Create Key. Without it the server
     still starts and the tools say how to set it. Never printed or logged."""
-    runware_base_url: str = Field(default=DEFAULT_BASE_URL, validation_alias=AliasChoices("runware_base_url"))
+    runware_base_url: str = DEFAULT_BASE_URL
     """The full URL tasks are POSTed to (any Runware-compatible server, e.g. the emulator)."""
-    runware_timeout: float = Field(default=30.0, gt=0, validation_alias=AliasChoices("runware_timeout"))
+    runware_timeout: float = Field(default=30.0, gt=0)
     """Seconds one HTTP exchange with Runware may take, from connecting to the last byte."""
     offline: bool = False
     """true does what --offline does: generate with the built-in Runware emulator (no key, no cost)."""
@@ -80,14 +87,14 @@ class Settings(BaseSettings):
     upload_endpoint: str | None = None
     """Runware also PUTs each finished image here (e.g. a presigned bucket URL). The user's choice: agents cannot
     set it."""
-    allowed_dirs: Annotated[tuple[Path, ...], NoDecode] = ()
+    allowed_dirs: tuple[Path, ...] = ()
     """More folders that local input images may come from, separated like PATH (':'; ';' on Windows). The client's
     roots and the output folder are always allowed."""
 
     # Serving over HTTP (``ideogram-mcp http``).
     http_host: str = Field(default="127.0.0.1", exclude=True)
     """The address ``ideogram-mcp http`` serves on (its --host; the command sets this for its workers)."""
-    tokens: Annotated[tuple[str, ...], NoDecode] = ()
+    tokens: tuple[str, ...] = ()
     """Bearer tokens the HTTP server accepts, comma-separated; each owns its own images and spend."""
     tokens_file: Path | None = None
     """A file of bearer tokens for the HTTP server, one a line (# starts a comment)."""
@@ -95,13 +102,18 @@ class Settings(BaseSettings):
     """An OAuth 2.1 authorization server whose JWT access tokens the HTTP server accepts."""
     public_url: str | None = None
     """The HTTP server's public URL (e.g. https://images.example.com/mcp): the audience OAuth tokens must name."""
-    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    allowed_hosts: tuple[str, ...] = ()
     """More Host values the HTTP server answers (DNS-rebinding protection), comma-separated, e.g.
     images.example.com:*. Loopback and the public URL's host always are."""
-    allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    allowed_origins: tuple[str, ...] = ()
     """More Origin values the HTTP server answers, comma-separated, e.g. https://app.example.com."""
     max_in_flight: int = Field(default=4, ge=1)
     """Generations one HTTP token may have running at once."""
+
+    def __init__(self, **overrides: Any) -> None:
+        variables = {variable_name(field).lower(): field for field in type(self).model_fields}
+        found = {variables[name.lower()]: value for name, value in os.environ.items() if name.lower() in variables}
+        super().__init__(**(found | overrides))
 
     @field_validator("tokens", "allowed_hosts", "allowed_origins", mode="before")
     @classmethod
@@ -178,7 +190,7 @@ def variables() -> list[Variable]:
     for field, info in Settings.model_fields.items():
         if info.exclude:
             continue
-        name = field.upper() if field.startswith("runware_") else f"IDEOGRAM_MCP_{field.upper()}"
+        name = variable_name(field)
         default = info.default
         shown = (
             "(none)" if default in (None, ()) else str(default).lower() if isinstance(default, bool) else str(default)
