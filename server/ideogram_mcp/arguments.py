@@ -10,6 +10,7 @@ input back.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import uuid
 from collections.abc import Mapping
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from ideogram_mcp import files, sizes
-from ideogram_mcp.specs import ModelSpec, Parameter
+from ideogram_mcp.specs import ModelSpec, Parameter, load_specs
 
 ASPECT_RATIO = "aspectRatio"
 FILE_NAME = "fileName"
@@ -269,7 +270,9 @@ def _option(name: str, raw: Any) -> tuple[Any, str | None]:
 def _canonical_names(spec: ModelSpec, arguments: Mapping[str, Any], problems: list[Problem]) -> dict[str, Any]:
     exposed = {p.name for p in spec.exposed} | ({ASPECT_RATIO} if spec.takes_size else set[str]()) | _OPTION_NAMES
     owned = {p.name for p in spec.parameters.values() if not p.exposed}
-    aliases = {_snake(name): name for name in exposed | owned} | {n.lower(): n for n in exposed | owned} | _ALIASES
+    known = exposed | owned
+    aliases = {_snake(name): name for name in known} | {n.lower(): n for n in known}
+    aliases |= {alias: name for alias, name in _ALIASES.items() if name in known}
     named: dict[str, Any] = {}
     sources: dict[str, str] = {}
     unknown: list[str] = []
@@ -292,7 +295,10 @@ def _canonical_names(spec: ModelSpec, arguments: Mapping[str, Any], problems: li
             problems.append(Problem(given, f"set by the server, not by callers. {owned}"))
             continue
         elif (name := aliases.get(given) or aliases.get(given.lower())) is None:
-            unknown.append(given)
+            if (other := _ALIASES.get(given) or _ALIASES.get(given.lower()) or given) in _family_parameters():
+                problems.append(Problem(given, f"not accepted: this model takes no {other}."))
+            else:
+                unknown.append(given)
             continue
         if name in named and named[name] != value:
             problems.append(Problem(name, f"given twice, as {sources[name]} and as {given}, with different values."))
@@ -300,6 +306,12 @@ def _canonical_names(spec: ModelSpec, arguments: Mapping[str, Any], problems: li
         named[name], sources[name] = value, given
     problems += _unknown(unknown, exposed, aliases)
     return named
+
+
+@functools.cache
+def _family_parameters() -> frozenset[str]:
+    """What any model of the family takes, so that one it does not take is named as such, not as unknown."""
+    return frozenset(name for spec in load_specs().values() for name in spec.parameters)
 
 
 def _owned(spec: ModelSpec, given: str, aliases: Mapping[str, str]) -> str | None:

@@ -185,9 +185,10 @@ async def test_edit_with_a_mask_sends_it_as_given(mcp: Client, emulator: Emulato
             "cannot be used together",
         ),
         ("reframe_image", {"image": URL}, "aspectRatio", "required: the new shape"),
-        ("reframe_image", {"image": URL, "aspectRatio": "1:1", "positivePrompt": "x"}, "positivePrompt", "unknown"),
+        ("reframe_image", {"image": URL, "aspectRatio": "1:1", "positivePrompt": "x"}, "positivePrompt",
+         "this model takes no positivePrompt"),
         ("reframe_image", {"image": URL, "aspectRatio": "1:1", "characterReferenceImages": [URL]},
-         "characterReferenceImages", "unknown"),
+         "characterReferenceImages", "this model takes no characterReferenceImages"),
         ("edit_image", {"image": URL, "positivePrompt": "x"}, "mask", "region"),
         ("edit_image", {"image": URL, "positivePrompt": "x", "region": [], "mask": URL}, "region", "rectangle"),
         ("edit_image", {"image": URL, "positivePrompt": "x", "region": TOO_WIDE}, "region", "reaches past the image"),
@@ -198,6 +199,9 @@ async def test_edit_with_a_mask_sends_it_as_given(mcp: Client, emulator: Emulato
         ("replace_background", {"image": URL, "positivePrompt": "x", "width": 1024, "height": 1024}, "width",
          "keeps the source image's size"),
         ("replace_background", {"image": "/nowhere/a.png", "positivePrompt": "x"}, "image", "outside the folders"),
+        ("reframe_image", {"image": URL, "aspectRatio": "1:1", "prompt": "x"}, "prompt", "takes no positivePrompt"),
+        ("edit_image", {"image": URL, "mask": URL, "positivePrompt": "x", "negative": "y"}, "negative",
+         "takes no negativePrompt"),
     ],
 )  # fmt: skip
 async def test_bad_calls_to_the_family_are_refused_with_the_fix_and_nothing_is_sent(
