@@ -57,10 +57,13 @@ async def test_only_images_this_server_saved_in_its_folder_can_be_read(
     mcp: Client, output: Path, tmp_path: Path
 ) -> None:
     await mcp.call_tool("generate_image", {"positivePrompt": "x"})
-    (output / "private.jpg").write_bytes((next(output.glob("*.jpg"))).read_bytes())
+    saved = next(output.glob("*.jpg"))
+    (output / "private.jpg").write_bytes(saved.read_bytes())
+    (output / f"{saved.stem}.png").write_bytes(saved.read_bytes())  # beside a recipe that names another file
     (tmp_path / "elsewhere.jpg").write_bytes(b"\xff\xd8\xff")
     for uri in (
         (output / "private.jpg").as_uri(),
+        (output / f"{saved.stem}.png").as_uri(),
         (tmp_path / "elsewhere.jpg").as_uri(),
         (output / ".." / "elsewhere.jpg").as_uri(),
         "https://example.com/a.jpg",

@@ -226,13 +226,17 @@ async def download(http: httpx2.AsyncClient, url: str, *, limit: int = MAX_DOWNL
 def write_new(folder: Path, stem: str, extension: str, data: bytes) -> Path:
     """Write ``data`` to ``folder/stem.extension`` atomically, never over an existing file.
 
-    When the name is taken, ``-2``, ``-3`` ... is added to the stem. Returns the path written.
+    When the name is taken, or its recipe's (``stem.json``, written next, an image of another format may
+    hold it), ``-2``, ``-3`` ... is added to the stem. Returns the path written.
     """
     folder.mkdir(parents=True, exist_ok=True)
     temporary = _write_temporary(folder, data)
     try:
         for attempt in range(1, 1000):
-            target = folder / (f"{stem}.{extension}" if attempt == 1 else f"{stem}-{attempt}.{extension}")
+            name = stem if attempt == 1 else f"{stem}-{attempt}"
+            target = folder / f"{name}.{extension}"
+            if (folder / f"{name}.json").exists():
+                continue
             try:
                 _link_exclusive(temporary, target)
             except FileExistsError:
@@ -425,7 +429,8 @@ def read_saved(uri: str, folder: Path) -> tuple[bytes, ImageFormat]:
     if path is None:
         raise LookupError(f"Not an image resource of this server: {uri[:200]}. Call resources/list for them.")
     resolved = path.resolve()
-    if resolved.parent != folder or not resolved.is_file() or read_sidecar(resolved.with_suffix(".json")) is None:
+    recipe = read_sidecar(resolved.with_suffix(".json")) if resolved.parent == folder else None
+    if recipe is None or recipe.get("file") != resolved.name or not resolved.is_file():
         raise LookupError(f"No image saved by this server at {uri[:200]}. Call resources/list for them.")
     data = resolved.read_bytes()
     found = sniff(data)

@@ -155,6 +155,16 @@ async def test_an_existing_file_is_never_overwritten(mcp: Client, output: Path) 
     assert (output / "poster.jpg").read_bytes() == b"the user's own poster"
 
 
+async def test_one_name_in_two_formats_gives_each_image_its_own_recipe(mcp: Client, output: Path) -> None:
+    for fmt in ("JPG", "PNG"):
+        await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "fileName": "poster", "outputFormat": fmt})
+    assert sorted(p.name for p in output.iterdir()) == ["poster-2.json", "poster-2.png", "poster.jpg", "poster.json"]
+    recipes = [json.loads((output / name).read_text()) for name in ("poster.json", "poster-2.json")]
+    assert [(r["file"], r["format"]) for r in recipes] == [("poster.jpg", "JPG"), ("poster-2.png", "PNG")]
+    listed = await mcp.list_resources()
+    assert sorted(r.name for r in listed.resources) == ["poster-2.png", "poster.jpg"]
+
+
 @pytest.mark.parametrize(("count", "blocks", "tiles"), [(1, 1, 1), (4, 4, 1), (5, 1, 5), (20, 1, 20)])
 async def test_previews_are_small_decodable_and_keep_the_whole_result_under_300_kb(
     count: int, blocks: int, tiles: int, mcp: Client
