@@ -183,9 +183,9 @@ async def test_keeping_saves_what_downloads_and_reports_what_does_not(tmp_path: 
         kept = await files.keep(
             http,
             [
-                files.Wanted("http://img/ok.png", "good", {"seed": 1}),
-                files.Wanted("http://img/gone.png", "gone", {"seed": 2}),
-                files.Wanted(None, "none", {"seed": 3}),
+                files.Wanted("http://img/ok.png", "good", lambda data: {"seed": 1, "first": data[:4].hex()}),
+                files.Wanted("http://img/gone.png", "gone", lambda data: {"seed": 2}),
+                files.Wanted(None, "none", lambda data: {"seed": 3}),
             ],
             folder=tmp_path,
         )
@@ -195,6 +195,7 @@ async def test_keeping_saves_what_downloads_and_reports_what_does_not(tmp_path: 
     assert recipe == {
         "generator": "ideogram-mcp",
         "seed": 1,
+        "first": "89504e47",
         "file": "good.png",
         "format": "PNG",
         "bytes": len(image),

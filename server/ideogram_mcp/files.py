@@ -17,7 +17,7 @@ import re
 import secrets
 import sys
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -291,11 +291,15 @@ def write_sidecar(image: Path, recipe: Mapping[str, Any]) -> Path:
 
 @dataclass(frozen=True, slots=True)
 class Wanted:
-    """One generated image to fetch and maybe save: where it is, and the recipe for its sidecar."""
+    """One generated image to fetch and maybe save: where it is, and the recipe for its sidecar.
+
+    The recipe is made from the fetched bytes, as some of its facts are read from them (the size of an
+    image whose task named none, such as an edit's).
+    """
 
     url: str | None
     stem: str
-    recipe: Mapping[str, Any]
+    recipe: Callable[[bytes], Mapping[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,7 +338,7 @@ async def keep(
             return
         target = folder
         try:
-            path = await anyio.to_thread.run_sync(lambda: _save(target, item.stem, found, data, item.recipe))
+            path = await anyio.to_thread.run_sync(lambda: _save(target, item.stem, found, data, item.recipe(data)))
         except OSError as exc:
             problem = f"could not be saved in {folder}: {exc.strerror or type(exc).__name__}"
             kept[index] = Kept(data, found, problem=problem)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,10 @@ async def test_replace_background_keeps_the_source_size_and_sends_no_size(
     with Image.open(out["images"][0]["path"]) as made:
         assert made.size == (600, 400)
     assert source.exists()
+    recipe = json.loads(Path(out["images"][0]["path"]).with_suffix(".json").read_text())
+    assert (recipe["width"], recipe["height"]) == (600, 400)  # measured: the task named no size
+    (listed,) = [r for r in (await mcp.list_resources()).resources if r.name != "product.png"]
+    assert (listed.description or "").startswith("600x400, seed ")
 
 
 async def test_edit_draws_the_mask_from_a_region_at_the_images_own_size(

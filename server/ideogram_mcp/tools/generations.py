@@ -431,21 +431,27 @@ async def _keep(
     return records, [outcome.data for outcome in kept]
 
 
-def _recipe(state: AppState, entry: Entry, record: Mapping[str, Any]) -> dict[str, Any]:
-    """What a sidecar records of an image: how it was made (never the key) and where it came from."""
-    return {
-        "model": entry.model,
-        "taskUUID": entry.task_uuid,
-        "imageUUID": record["imageUUID"],
-        "seed": record.get("seed"),
-        "cost": record.get("cost"),
-        "width": record.get("width", entry.task.get("width")),
-        "height": record.get("height", entry.task.get("height")),
-        "imageURL": record["imageURL"],
-        "runware": state.delivery.client.base_url if state.delivery else None,
-        "created": datetime.now(UTC).isoformat(timespec="microseconds"),
-        "task": entry.task,
-    }
+def _recipe(state: AppState, entry: Entry, record: Mapping[str, Any]) -> Callable[[bytes], dict[str, Any]]:
+    """What a sidecar records of an image: how it was made (never the key), where it came from, its size."""
+    runware = state.delivery.client.base_url if state.delivery else None
+
+    def of(data: bytes) -> dict[str, Any]:
+        size = _measured(entry, data)
+        return {
+            "model": entry.model,
+            "taskUUID": entry.task_uuid,
+            "imageUUID": record["imageUUID"],
+            "seed": record.get("seed"),
+            "cost": record.get("cost"),
+            "width": size.get("width"),
+            "height": size.get("height"),
+            "imageURL": record["imageURL"],
+            "runware": runware,
+            "created": datetime.now(UTC).isoformat(timespec="microseconds"),
+            "task": entry.task,
+        }
+
+    return of
 
 
 def _measured(entry: Entry, data: bytes | None) -> dict[str, int]:
