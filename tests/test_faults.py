@@ -18,6 +18,7 @@ import pytest
 from mcp import Client
 
 from ideogram_mcp.emulator import Emulator, Fault, serving
+from ideogram_mcp.runware import delivery
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 
@@ -82,6 +83,18 @@ def _other_task(body: dict[str, Any]) -> object:
 
 def _without_image_uuid(body: dict[str, Any]) -> object:
     return {"data": [{k: v for k, v in item.items() if k != "imageUUID"} for item in body.get("data", [])]}
+
+
+def _not_known_yet(body: dict[str, Any]) -> object:
+    polled = {item.get("taskUUID") for item in body.get("data", [])} | {
+        e.get("taskUUID") for e in body.get("errors", [])
+    }
+    return {
+        "errors": [
+            {"code": "taskFailedOrNotFound", "message": "No task with this taskUUID.", "taskUUID": task_uuid}
+            for task_uuid in polled
+        ]
+    }
 
 
 CASES = {
@@ -338,6 +351,34 @@ async def test_a_refused_poll_keeps_the_paid_task_pending_and_fetchable(
     assert (listed["generations"][0]["state"], listed["spentToday"]) == ("pending", 0.06)
     assert data(fetched)["status"] == "done"
     charged_once_and_delivered(emulator, fetched)
+
+
+async def test_a_task_answered_about_another_task_then_rate_limited_stays_pending_never_try_again(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # The first send is accepted (and charged) though its answer names another task; every resend then meets a 429.
+    emulator.faults.append(Fault.mangle(_other_task, on="imageInference"))
+    emulator.faults.extend(Fault.error(429, "rateLimitExceeded", "Slow down.", on="imageInference") for _ in range(50))
+    async with over_http(wait_seconds=2.0) as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert not result.is_error, text(result)
+    assert data(result)["status"] == "pending"
+    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("pending", 0.06)
+    assert [c.task_uuid for c in emulator.ledger] == [data(result)["taskUUID"]]
+
+
+async def test_no_such_task_is_counted_from_when_runware_took_the_task_not_from_a_slow_submission(
+    emulator: Emulator, over_http: Callable[..., Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delivery, "LOST_AFTER", 1.0)  # scaled down from 20 s, as the 429 below is
+    emulator.render_seconds = 0.5
+    emulator.faults.append(Fault.error(429, "rateLimitExceeded", "Slow down.", retry_after=2, on="imageInference"))
+    emulator.faults.append(Fault.mangle(_not_known_yet, on="getResponse"))  # Runware's lag right after a task
+    async with over_http(wait_seconds=10.0) as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+    assert data(result)["status"] == "done", text(result)
+    charged_once_and_delivered(emulator, result)
 
 
 async def test_a_finished_task_with_a_failed_image_is_fetched_again_unchanged(

@@ -176,6 +176,7 @@ class Delivery:
                     except RunwareError as exc:
                         reached = reached or exc.may_have_run
                         raise
+                    reached = True  # Runware answered: whatever the answer says, it has the task and may charge it
                     _check_acknowledged(reply.data, str(task["taskUUID"]))
                     return
         except RunwareError as exc:

@@ -205,8 +205,10 @@ async def start(
                     return _failed(state, exc, entry.task_uuid)
                 logger.warning("task %s may have reached Runware (%s); keeping it pending", entry.task_uuid, exc)
                 return await finish(ctx, entry, Snapshot(entry.task_uuid, entry.requested), where, generation.preview)
+            # Runware has the task from now on: a slow submission (resends, a 429) must not count toward
+            # the time after which "no such task" means lost.
             snapshot = await state.delivery.wait(
-                entry.task_uuid, entry.requested, deadline, progress.images, sent_at=entry.created
+                entry.task_uuid, entry.requested, deadline, progress.images, sent_at=time.time()
             )
             return await finish(ctx, entry, snapshot, where, generation.preview)
     except Exception:  # the task is recorded and may be paid for: say how to get it, never "try again"
@@ -732,9 +734,9 @@ async def get_generation(ctx: Context, params: types.CallToolRequestParams) -> t
     until = time.monotonic() + min(float(wait), limit)
     progress = Progress(ctx, entry.requested)
     try:
-        snapshot = await state.delivery.wait(
-            entry.task_uuid, entry.requested, until, progress.images, sent_at=entry.created
-        )
+        # The first call may have sent it as late as its own deadline: "no such task" is counted from there.
+        sent_at = entry.created + state.settings.wait_seconds
+        snapshot = await state.delivery.wait(entry.task_uuid, entry.requested, until, progress.images, sent_at=sent_at)
         return await finish(ctx, entry, snapshot, where, preview)
     except Exception:
         logger.exception("task %s: unexpected failure while fetching it", entry.task_uuid)
