@@ -129,20 +129,28 @@ async def test_spend_limits_and_generations_in_flight_count_per_token(
     make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
 ) -> None:
     settings = make_settings(
-        output_dir=tmp_path / "out", tokens=TOKENS, daily_budget=0.10, max_in_flight=1, wait_seconds=0.5
+        output_dir=tmp_path / "out", tokens=TOKENS, daily_budget=0.20, max_in_flight=1, wait_seconds=0.5
     )
     async with served(settings, emulator) as url:
         async with connect(url, TOKENS[0]) as alice:
-            spent = data(await alice.call_tool("generate_image", {"positivePrompt": "x"}))
+            spent = data(await alice.call_tool("generate_image", {"positivePrompt": "x", "numberResults": 3}))
             refused = await alice.call_tool("generate_image", {"positivePrompt": "x"})
+        outcomes: list[str] = []
         async with connect(url, TOKENS[1]) as bob:
             emulator.render_seconds = 5.0
-            pending = data(await bob.call_tool("generate_image", {"positivePrompt": "y"}))
-            crowded = await bob.call_tool("generate_image", {"positivePrompt": "z"})
+
+            async def generate(prompt: str) -> None:
+                result = await bob.call_tool("generate_image", {"positivePrompt": prompt})
+                outcomes.append(
+                    (result.meta or {})["ideogram-mcp/error"]["kind"] if result.is_error else data(result)["status"]
+                )
+
+            async with anyio.create_task_group() as group:  # at once: none may slip past the limit
+                for prompt in ("w", "x", "y", "z"):
+                    group.start_soon(generate, prompt)
     assert spent["status"] == "done"
     assert (refused.meta or {})["ideogram-mcp/error"]["kind"] == "over_budget", "alice's budget is spent"
-    assert pending["status"] == "pending", "bob's budget is his own"
-    assert (crowded.meta or {})["ideogram-mcp/error"]["kind"] == "too_many_in_flight"
+    assert sorted(outcomes) == ["pending"] + ["too_many_in_flight"] * 3, "bob's budget is his own; his limit is 1"
     assert len([t for t in emulator.submitted if t["taskType"] == "imageInference"]) == 2
 
 

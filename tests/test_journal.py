@@ -8,12 +8,20 @@ from pathlib import Path
 import anyio
 import pytest
 
-from ideogram_mcp.journal import Journal, OverBudgetError
+from ideogram_mcp.journal import Journal, OverBudgetError, TooManyRunningError
 
 pytestmark = pytest.mark.anyio
 
 
-async def _record(book: Journal, task_uuid: str, quote: float, *, owner: str = "", budget: float | None = None) -> None:
+async def _record(
+    book: Journal,
+    task_uuid: str,
+    quote: float,
+    *,
+    owner: str = "",
+    budget: float | None = None,
+    max_running: int | None = None,
+) -> None:
     await book.record(
         task_uuid=task_uuid,
         owner=owner,
@@ -24,6 +32,7 @@ async def _record(book: Journal, task_uuid: str, quote: float, *, owner: str = "
         quote=quote,
         options={"fileName": "poster"},
         daily_budget=budget,
+        max_running=max_running,
     )
 
 
@@ -80,6 +89,26 @@ async def test_concurrent_calls_cannot_both_pass_the_daily_budget(tmp_path: Path
             group.start_soon(call, n)
     assert sorted(outcomes) == ["recorded"] * 3 + ["refused"] * 7
     assert (await books[0].spend("")).today == 0.90
+
+
+async def test_concurrent_calls_cannot_pass_a_tokens_limit_of_tasks_running_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite3"
+    books = [Journal(path), Journal(path)]
+    outcomes: list[str] = []
+
+    async def call(n: int) -> None:
+        try:
+            await _record(books[n % 2], f"t{n}", 0.06, owner="alice", max_running=2)
+            outcomes.append("recorded")
+        except TooManyRunningError:
+            outcomes.append("refused")
+
+    async with anyio.create_task_group() as group:
+        for n in range(8):
+            group.start_soon(call, n)
+    await _record(books[0], "bob's", 0.06, owner="bob", max_running=2)  # another token's limit is its own
+    assert sorted(outcomes) == ["recorded"] * 2 + ["refused"] * 6
+    assert (await books[0].running("alice", 0.0), await books[1].running("bob", 0.0)) == (2, 1)
 
 
 def test_a_journal_that_cannot_be_kept_on_disk_is_kept_in_memory(tmp_path: Path) -> None:

@@ -95,6 +95,14 @@ class OverBudgetError(Exception):
         )
 
 
+class TooManyRunningError(Exception):
+    """Recording the task would pass the owner's limit of tasks running at once; nothing was recorded."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"{limit} tasks are already running, the most allowed at once")
+
+
 class Journal:
     """The task journal in one SQLite file (``:memory:`` keeps it in the process only)."""
 
@@ -143,8 +151,15 @@ class Journal:
         quote: float,
         options: Mapping[str, Any] | None = None,
         daily_budget: float | None = None,
+        max_running: int | None = None,
+        running_since: float = 0.0,
     ) -> Entry:
-        """Record a task as pending before it is sent; raises ``OverBudgetError`` if it would pass the budget."""
+        """Record a task as pending before it is sent.
+
+        Raises ``OverBudgetError`` if it would pass the daily budget, and ``TooManyRunningError`` if the owner
+        already has ``max_running`` tasks pending that were sent after ``running_since`` (Unix time); both are
+        checked in the transaction that records it, so calls made at once cannot all slip under a limit.
+        """
         now = time.time()
         entry = Entry(
             task_uuid,
@@ -180,6 +195,8 @@ class Journal:
             with self._lock:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
+                    if max_running is not None and self._running(owner, running_since) >= max_running:
+                        raise TooManyRunningError(max_running)
                     if daily_budget is not None:
                         spent = self._spent_since(owner, _midnight())
                         if spent + quote > daily_budget + 1e-9:
@@ -265,12 +282,15 @@ class Journal:
 
         def read() -> int:
             with self._lock:
-                row = self._db.execute(
-                    "SELECT COUNT(*) FROM tasks WHERE owner = ? AND state = 'pending' AND created >= ?", (owner, since)
-                ).fetchone()
-            return int(row[0])
+                return self._running(owner, since)
 
         return await anyio.to_thread.run_sync(read)
+
+    def _running(self, owner: str, since: float) -> int:
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM tasks WHERE owner = ? AND state = 'pending' AND created >= ?", (owner, since)
+        ).fetchone()
+        return int(row[0])
 
     async def spend(self, owner: str) -> Spend:
         """What this owner spent today (local time) and in all, pending tasks counted at their quote."""

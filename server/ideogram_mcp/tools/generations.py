@@ -22,7 +22,7 @@ import mcp_types as types
 from pydantic import Field
 
 from ideogram_mcp import arguments, files, journal, masks, previews
-from ideogram_mcp.journal import Entry, OverBudgetError
+from ideogram_mcp.journal import Entry, OverBudgetError, TooManyRunningError
 from ideogram_mcp.runware import errors
 from ideogram_mcp.runware.delivery import KEEPALIVE, Image, Snapshot
 from ideogram_mcp.schemas import image_tool_input
@@ -149,11 +149,7 @@ async def start(
         return results.error(refusal, {"kind": "over_limit", "quote": job.quote, "limit": settings.max_cost_per_call})
     who = owner(ctx)
     if who and await state.journal.running(who, time.time() - IN_FLIGHT_WINDOW) >= settings.max_in_flight:
-        return results.error(
-            f"This token already has {settings.max_in_flight} generations running, the most it may have at once, "
-            "so nothing was sent. Fetch them with get_generation (list_generations shows them), then try again.",
-            {"kind": "too_many_in_flight", "limit": settings.max_in_flight},
-        )
+        return _too_many_running(settings.max_in_flight)  # checked again, atomically, when the task is recorded
     if settings.daily_budget is not None:  # checked again, atomically, when the task is recorded
         spent = (await state.journal.spend(who)).today
         if spent + job.quote > settings.daily_budget + 1e-9:
@@ -192,9 +188,13 @@ async def start(
             quote=job.quote,
             options={"fileName": generation.file_name, "preview": generation.preview},
             daily_budget=settings.daily_budget,
+            max_running=settings.max_in_flight if who else None,
+            running_since=time.time() - IN_FLIGHT_WINDOW,
         )
     except OverBudgetError as exc:
         return _over_budget(exc)
+    except TooManyRunningError as exc:
+        return _too_many_running(exc.limit)
     try:
         async with progress.heartbeat(f"Sending the task ({job.what})"):
             try:
@@ -287,6 +287,14 @@ async def finish(
 
 async def _record_failure(state: AppState, entry: Entry, exc: errors.RunwareError) -> None:
     await state.journal.update(entry.task_uuid, state="failed", images=[], errors=[str(exc)], cost=None)
+
+
+def _too_many_running(limit: int) -> types.CallToolResult:
+    return results.error(
+        f"This token already has {limit} generations running, the most it may have at once, so nothing was sent. "
+        "Fetch them with get_generation (list_generations shows them), then try again.",
+        {"kind": "too_many_in_flight", "limit": limit},
+    )
 
 
 def _over_budget(exc: OverBudgetError) -> types.CallToolResult:
