@@ -4,6 +4,7 @@ failed exchange may have reached Runware (and so may be charged)."""
 from __future__ import annotations
 
 import json
+import socket
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -217,3 +218,24 @@ def test_connecting_gives_up_before_the_exchange_does_so_a_request_never_sent_is
         assert limits.pool is not None
         assert limits.connect < timeout
         assert limits.pool < timeout
+
+
+async def test_a_connection_still_being_made_when_the_deadline_comes_is_reported_as_nothing_sent() -> None:
+    # A listener whose queue is full: the kernel answers no further connection, as a firewall dropping them would.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        queued = [socket.socket() for _ in range(3)]
+        for waiting in queued:
+            waiting.setblocking(False)
+            waiting.connect_ex(("127.0.0.1", port))
+        try:
+            async with RunwareClient(SecretStr(API_KEY), base_url=f"http://127.0.0.1:{port}/v1") as client:
+                with pytest.raises(errors.RunwareConnectionError) as caught:
+                    await client.send([task()], within=0.5)  # far less than its 10 s for connecting
+        finally:
+            for waiting in queued:
+                waiting.close()
+    assert str(caught.value) == "could not reach Runware at 127.0.0.1 within 0.5 s; nothing was sent"
+    assert caught.value.may_have_run is False

@@ -95,14 +95,25 @@ class RunwareClient:
         """
         host = httpx2.URL(self.base_url).host
         limit = self.timeout if within is None else max(0.001, min(self.timeout, within))
+        steps: list[str] = []
+
+        async def trace(step: str, info: Mapping[str, Any]) -> None:
+            steps.append(step)
+
         try:
             with anyio.fail_after(limit):
-                response = await self._http.post(self.base_url, json=list(tasks))
+                response = await self._http.post(self.base_url, json=list(tasks), extensions={"trace": trace})
         except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout, httpx2.UnsupportedProtocol) as exc:
             raise RunwareConnectionError(
                 f"could not reach Runware at {host} ({type(exc).__name__}); nothing was sent", sent=False
             ) from exc
         except (httpx2.TimeoutException, TimeoutError) as exc:
+            if steps and not any(".send_request_headers." in step for step in steps):
+                # Still connecting when time ran out: the request never left. (A transport that tells
+                # nothing, such as the tests' in-process one, counts as having sent it.)
+                raise RunwareConnectionError(
+                    f"could not reach Runware at {host} within {limit:g} s; nothing was sent", sent=False
+                ) from exc
             raise RunwareTimeoutError(f"Runware at {host} did not answer within {limit:g} s") from exc
         except httpx2.RequestError as exc:  # a broken connection, an undecodable body, too many redirects ...
             raise RunwareConnectionError(
