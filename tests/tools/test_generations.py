@@ -459,3 +459,17 @@ async def test_the_client_hears_from_a_slow_call_every_keepalive_and_nothing_onc
     assert values == sorted(set(values)), "progress only rises"
     last, said = heard[-1]
     assert (last, str(said).startswith("1 of 1 ready, ")) == (1.0, True), "nothing is said once it is complete"
+
+
+async def test_get_generation_with_no_wait_still_asks_runware_once(
+    make_settings: Callable[..., Settings], emulator: Emulator, output: Path
+) -> None:
+    emulator.render_seconds = 0.3
+    async with Client(server(make_settings, emulator, wait_seconds=0.05, output_dir=output)) as mcp:
+        first = data(await mcp.call_tool("generate_image", {"positivePrompt": "x"}))
+        await anyio.sleep(1.0)  # rendered by now; nothing has asked since the first call ended
+        asked = len([t for t in emulator.arrived if t.get("taskType") == "getResponse"])
+        now = data(await mcp.call_tool("get_generation", {"taskUUID": first["taskUUID"], "wait": 0}))
+    assert first["status"] == "pending"
+    assert (now["status"], len(now["images"])) == ("done", 1)
+    assert len([t for t in emulator.arrived if t.get("taskType") == "getResponse"]) == asked + 1

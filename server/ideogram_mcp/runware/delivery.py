@@ -49,6 +49,8 @@ UNUSABLE_POLLS = 2
 KEEPALIVE = 8.0
 """Seconds between progress reports while nothing changes (some clients restart their timeout on each)."""
 FINISHED = "success"
+FIRST_ANSWER = 5.0
+"""Seconds a caller who will not wait still waits for Runware's first answer (``wait(ask_first=True)``)."""
 RUNNING = ("processing", "pending")  # older documentation says pending, newer processing
 
 
@@ -119,6 +121,8 @@ class _Watch:
     sent_at: float
     """When the task was sent (Unix time): Runware may not know a task for a moment after acknowledging it."""
     changed: anyio.Event = field(default_factory=anyio.Event)
+    answered: bool = False
+    """Whether a poll has brought news of the task since the watch began."""
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -210,19 +214,25 @@ class Delivery:
         on_change: OnChange | None = None,
         *,
         sent_at: float | None = None,
+        ask_first: bool = False,
     ) -> Snapshot:
         """The task's snapshot once every image is finished or failed, or as it stands at the deadline.
 
         ``on_change`` hears every new state, and at least every few seconds while nothing changes.
         ``sent_at`` (Unix time) is when the task was sent, for telling a task not yet known from a lost one.
+        ``ask_first`` asks Runware once even when the deadline is already here (a caller who will not wait
+        still wants the state now), waiting up to ``FIRST_ANSWER`` seconds for that answer.
         """
         now = time.monotonic()
         watch = _Watch(Snapshot(task_uuid, requested), started=now, due=now, sent_at=sent_at or time.time())
+        latest = max(until, now + FIRST_ANSWER) if ask_first else until
         self._watches.setdefault(task_uuid, []).append(watch)
         self._wake.set()
         try:
             while not watch.snapshot.settled:
-                left = until - time.monotonic()
+                # Until the deadline, or past it (up to ``latest``) while the first answer is awaited.
+                end = until if watch.answered or not ask_first else latest
+                left = end - time.monotonic()
                 if left <= 0:
                     break
                 with anyio.move_on_after(min(left, KEEPALIVE)):
@@ -277,6 +287,7 @@ class Delivery:
         for task_uuid in uuids:
             for watch in self._watches.get(task_uuid, []):
                 _absorb(watch.snapshot, items, errors, known_for=time.time() - watch.sent_at)
+                watch.answered = True
                 watch.due = now + self.schedule.interval(now - watch.started)
                 watch.changed.set()
 

@@ -744,7 +744,9 @@ async def get_generation(ctx: Context, params: types.CallToolRequestParams) -> t
     try:
         # The first call may have sent it as late as its own deadline: "no such task" is counted from there.
         sent_at = entry.created + state.settings.wait_seconds
-        snapshot = await state.delivery.wait(entry.task_uuid, entry.requested, until, progress.images, sent_at=sent_at)
+        snapshot = await state.delivery.wait(
+            entry.task_uuid, entry.requested, until, progress.images, sent_at=sent_at, ask_first=True
+        )
         return await finish(ctx, entry, snapshot, where, preview)
     except Exception:
         logger.exception("task %s: unexpected failure while fetching it", entry.task_uuid)
