@@ -12,10 +12,12 @@ import base64
 import contextlib
 import hashlib
 import json
+import math
 import os
 import re
 import secrets
 import sys
+import time
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -317,12 +319,14 @@ async def keep(
     wanted: Sequence[Wanted],
     *,
     folder: Path | None,
+    until: float | None = None,
 ) -> list[Kept]:
     """Download every image at once and, when ``folder`` is given, save each with its sidecar.
 
-    Failures are reported per image, never raised: the caller still has the URLs.
+    Failures are reported per image, never raised: the caller still has the URLs. ``until`` (monotonic
+    seconds) ends the downloads still running then, each reported as unsaved; a file is never left half written.
     """
-    kept: list[Kept] = [Kept() for _ in wanted]
+    kept: list[Kept] = [Kept(problem="was still downloading when the call's time ran out") for _ in wanted]
 
     async def one(index: int, item: Wanted) -> None:
         if item.url is None:
@@ -345,9 +349,10 @@ async def keep(
             return
         kept[index] = Kept(data, found, path)
 
-    async with anyio.create_task_group() as group:
-        for index, item in enumerate(wanted):
-            group.start_soon(one, index, item)
+    with anyio.move_on_after(math.inf if until is None else until - time.monotonic()):
+        async with anyio.create_task_group() as group:
+            for index, item in enumerate(wanted):
+                group.start_soon(one, index, item)
     return kept
 
 

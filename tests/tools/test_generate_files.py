@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, cast
 
+import anyio
 import httpx2
 import mcp_types as types
 import pytest
@@ -21,6 +22,7 @@ from ideogram_mcp import previews
 from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
+from ideogram_mcp.tools import generations
 
 from ..conftest import API_KEY, BASE_URL, error_of, text
 
@@ -239,6 +241,36 @@ async def test_a_failed_download_still_returns_the_paid_image_url_and_says_why(
         assert expected + "the image URL answered HTTP 503." in text(result).splitlines()
     assert emulator.charged == 0.12
     assert not output.exists()
+
+
+async def test_a_slow_image_host_cannot_hold_the_call_past_its_time_and_get_generation_saves_later(
+    emulator: Emulator, make_settings: Callable[..., Settings], output: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(generations, "SAVING_GRACE", 0.2)
+    app = httpx2.ASGITransport(emulator.app())
+    slow = {"seconds": 30.0}
+
+    async def slow_images(request: httpx2.Request) -> httpx2.Response:
+        if request.method == "GET":
+            await anyio.sleep(slow["seconds"])
+        return await app.handle_async_request(request)
+
+    settings = make_settings(output_dir=output, wait_seconds=0.5, preview=False)
+    async with Client(build_server(settings, transport=httpx2.MockTransport(slow_images))) as mcp:
+        with anyio.fail_after(10):  # loose on purpose: it tells 30 s from under 1 s, it times nothing
+            result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+        slow["seconds"] = 0.0
+        again = await mcp.call_tool("get_generation", {"taskUUID": data(result)["taskUUID"]})
+    (image,) = data(result)["images"]
+    assert "path" not in image
+    assert (
+        f"{image['imageURL']} (seed {image['seed']}) Not saved: was still downloading when the call's time ran out."
+        in text(result)
+    )
+    assert "get_generation with this taskUUID tries to save the unsaved images again" in text(result)
+    (saved,) = data(again)["images"]
+    assert Path(saved["path"]).read_bytes()[:3] == b"\xff\xd8\xff"
+    assert emulator.charged == 0.06
 
 
 async def test_an_unwritable_output_folder_still_returns_the_paid_images(

@@ -34,6 +34,8 @@ from ideogram_mcp.tools.results import GeneratedImage, GenerateImageOutput
 logger = logging.getLogger(__name__)
 
 _INLINE_SHOWN = 64
+SAVING_GRACE = 5.0
+"""Seconds images that arrive at a call's deadline still get for downloading and saving (within clients' 60 s)."""
 IN_FLIGHT_WINDOW = 15 * 60.0
 """A task pending longer than this no longer counts as in flight (it was cut short, and is fetched later)."""
 
@@ -204,20 +206,22 @@ async def start(
                     await _record_failure(state, entry, exc)
                     return _failed(state, exc, entry.task_uuid)
                 logger.warning("task %s may have reached Runware (%s); keeping it pending", entry.task_uuid, exc)
-                return await finish(ctx, entry, Snapshot(entry.task_uuid, entry.requested), where, generation.preview)
+                return await finish(
+                    ctx, entry, Snapshot(entry.task_uuid, entry.requested), where, generation.preview, deadline
+                )
             # Runware has the task from now on: a slow submission (resends, a 429) must not count toward
             # the time after which "no such task" means lost.
             snapshot = await state.delivery.wait(
                 entry.task_uuid, entry.requested, deadline, progress.images, sent_at=time.time()
             )
-            return await finish(ctx, entry, snapshot, where, generation.preview)
+            return await finish(ctx, entry, snapshot, where, generation.preview, deadline)
     except Exception:  # the task is recorded and may be paid for: say how to get it, never "try again"
         logger.exception("task %s: unexpected failure after it was sent", entry.task_uuid)
         return _pending_after_trouble(entry)
 
 
 async def finish(
-    ctx: Context, entry: Entry, snapshot: Snapshot | None, where: files.Places, preview: bool | None
+    ctx: Context, entry: Entry, snapshot: Snapshot | None, where: files.Places, preview: bool | None, until: float
 ) -> types.CallToolResult:
     """Keep what the snapshot adds to the entry (files, previews), record it, and say where things stand.
 
@@ -237,8 +241,10 @@ async def finish(
     data: list[bytes | None] = [None] * len(records)
     unsaved = [n for n, r in enumerate(records) if state.settings.save and not r.get("path") and r.get("imageURL")]
     if arrived or unsaved:
-        fresh, fresh_data = await _keep(state, entry, arrived, len(records), where, show)
-        retried, retried_data = await _keep_again(state, entry, [records[n] for n in unsaved], where, show)
+        # Images that came at the deadline still get a few seconds: a call's time bounds the saving too.
+        saving = max(until, time.monotonic() + SAVING_GRACE)
+        fresh, fresh_data = await _keep(state, entry, arrived, len(records), where, show, saving)
+        retried, retried_data = await _keep_again(state, entry, [records[n] for n in unsaved], where, show, saving)
         for n, record, image in zip(unsaved, retried, retried_data, strict=True):
             records[n], data[n] = record, image
         records += fresh
@@ -402,7 +408,13 @@ async def _uploaded(
 
 
 async def _keep(
-    state: AppState, entry: Entry, arrived: Sequence[Image], before: int, where: files.Places, show: bool
+    state: AppState,
+    entry: Entry,
+    arrived: Sequence[Image],
+    before: int,
+    where: files.Places,
+    show: bool,
+    until: float,
 ) -> tuple[list[dict[str, Any]], list[bytes | None]]:
     """Download newly finished images, save them with their recipes when saving is on; their records and bytes."""
     settings = state.settings
@@ -430,7 +442,7 @@ async def _keep(
             files.Wanted(url=image.image_url, stem=stem, recipe=_recipe(state, entry, record))
             for image, stem, record in zip(arrived, stems, records, strict=True)
         ]
-        kept = await files.keep(state.downloads, wanted, folder=where.output if settings.save else None)
+        kept = await files.keep(state.downloads, wanted, folder=where.output if settings.save else None, until=until)
     fallback = _asked_format(entry)
     for record, outcome in zip(records, kept, strict=True):
         record |= _measured(entry, outcome.data) | {
@@ -473,7 +485,7 @@ def _measured(entry: Entry, data: bytes | None) -> dict[str, int]:
 
 
 async def _keep_again(
-    state: AppState, entry: Entry, records: Sequence[dict[str, Any]], where: files.Places, show: bool
+    state: AppState, entry: Entry, records: Sequence[dict[str, Any]], where: files.Places, show: bool, until: float
 ) -> tuple[list[dict[str, Any]], list[bytes | None]]:
     """Try once more to save images whose saving failed before; their records (a path when it worked) and bytes."""
     if not records:
@@ -482,7 +494,7 @@ async def _keep_again(
         files.Wanted(url=str(record["imageURL"]), stem=_stem_of(entry, record, n), recipe=_recipe(state, entry, record))
         for n, record in enumerate(records)
     ]
-    kept = await files.keep(state.downloads, wanted, folder=where.output)
+    kept = await files.keep(state.downloads, wanted, folder=where.output, until=until)
     updated = [
         {**record, "path": str(outcome.path) if outcome.path else None, "problem": outcome.problem}
         for record, outcome in zip(records, kept, strict=True)
@@ -736,7 +748,7 @@ async def get_generation(ctx: Context, params: types.CallToolRequestParams) -> t
             {"kind": "failed", "taskUUID": entry.task_uuid},
         )
     if entry.state == "done":
-        return await finish(ctx, entry, None, where, preview)
+        return await finish(ctx, entry, None, where, preview, time.monotonic() + min(float(wait), limit))
     if state.delivery is None:
         return results.error(NOT_CONFIGURED, {"kind": "not_configured"})
     until = time.monotonic() + min(float(wait), limit)
@@ -747,7 +759,7 @@ async def get_generation(ctx: Context, params: types.CallToolRequestParams) -> t
         snapshot = await state.delivery.wait(
             entry.task_uuid, entry.requested, until, progress.images, sent_at=sent_at, ask_first=True
         )
-        return await finish(ctx, entry, snapshot, where, preview)
+        return await finish(ctx, entry, snapshot, where, preview, until)
     except Exception:
         logger.exception("task %s: unexpected failure while fetching it", entry.task_uuid)
         return _pending_after_trouble(entry)
