@@ -373,6 +373,17 @@ async def test_a_named_public_host_is_served_with_tokens_and_answers_to_its_own_
     assert (named.status_code, other.status_code) == (200, 421)
 
 
+@pytest.mark.parametrize("host", ["::1", "::", "2001:db8::5"])
+async def test_an_ipv6_host_is_served_and_answers_to_its_bracketed_name(
+    host: str, make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    settings = make_settings(output_dir=tmp_path / "out", http_host=host, tokens=TOKENS)
+    auth = ACCEPT | {"Authorization": f"Bearer {TOKENS[0]}"}
+    async with served(settings, emulator) as url, httpx2.AsyncClient() as raw:
+        named = await raw.post(url, json=INIT, headers=auth | {"Host": f"[{host}]:8000"})
+    assert named.status_code == (421 if host == "::" else 200)  # "::" is every address, not a name
+
+
 async def test_a_json_only_client_gets_a_refusal_as_it_was_given(with_tokens: Settings, emulator: Emulator) -> None:
     async with served(with_tokens, emulator) as url, httpx2.AsyncClient() as raw:
         refused = await raw.post(url, json=INIT, headers={"Accept": "application/json"})

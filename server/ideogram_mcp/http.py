@@ -267,7 +267,7 @@ def _authentication(
         return JWTVerifier(settings.oauth_issuer, audience, transport=jwks_transport), auth
     if tokens:
         # The SDK's auth seam needs an issuer even for static tokens; with no resource URL none is published.
-        auth = AuthSettings(issuer_url=AnyHttpUrl(f"http://{host}"), resource_server_url=None)
+        auth = AuthSettings(issuer_url=AnyHttpUrl(f"http://{_bracketed(host)}"), resource_server_url=None)
         return StaticTokens(tokens), auth
     if not is_loopback(host):
         raise ConfigurationError(
@@ -279,12 +279,17 @@ def _authentication(
     return None, None
 
 
+def _bracketed(host: str) -> str:
+    """A host as URLs and Host headers write it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
 def _transport_security(settings: Settings, host: str) -> TransportSecuritySettings:
     """DNS-rebinding protection: only these Host and Origin values are answered."""
     hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
     origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
     if not is_loopback(host) and host not in ("0.0.0.0", "::"):
-        hosts.append(f"{host}:*")
+        hosts.append(f"{_bracketed(host)}:*")
     if settings.public_url is not None:
         public = urlsplit(settings.public_url)
         hosts += [public.netloc, f"{public.hostname}:*"]
