@@ -329,7 +329,7 @@ def _unknown(names: list[str], exposed: set[str], aliases: Mapping[str, str]) ->
         close = difflib.get_close_matches(given.lower()[:_SHOWN], list(pool), n=5, cutoff=0.6)
         suggestions = list(dict.fromkeys(pool[c] for c in close))[:3]
         hint = f" Did you mean {_either(suggestions)}?" if suggestions else ""
-        problems.append(Problem(_label(given), f"unknown argument.{hint}"))
+        problems.append(Problem(label(given), f"unknown argument.{hint}"))
     if names:
         more = f" ({len(names)} unknown in all)" if len(names) > _LISTED else ""
         last = problems[-1]
@@ -337,7 +337,7 @@ def _unknown(names: list[str], exposed: set[str], aliases: Mapping[str, str]) ->
     return problems
 
 
-def _label(name: str) -> str:
+def label(name: str) -> str:
     """An argument's name as an error shows it: printable, and short."""
     shown = "".join(c if c.isprintable() else "?" for c in name)
     return shown if len(shown) <= 40 else shown[:30] + "…"

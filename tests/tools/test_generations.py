@@ -206,6 +206,25 @@ async def test_bad_arguments_to_the_journal_tools_are_named(
     assert says in text(result)
 
 
+async def test_what_the_journal_tools_repeat_is_short_however_long_what_they_were_given(
+    mcp: Client, emulator: Emulator
+) -> None:
+    emulator.faults.append(Fault.error(400, "invalidParameter", "Bad value. " * 2000, on="imageInference"))
+    refused = await mcp.call_tool("generate_image", {"positivePrompt": "x"})
+    fetched = await mcp.call_tool("get_generation", {"taskUUID": error_of(refused)["taskUUID"]})
+    listed = await mcp.call_tool("list_generations", {})
+    unknown = await mcp.call_tool(
+        "get_generation", {"taskUUID": "x", "k" * 200_000: 1} | {f"a{n}": 1 for n in range(3000)}
+    )
+    assert error_of(fetched)["kind"] == "failed"
+    assert [len(text(result)) < 1000 for result in (refused, fetched, listed, unknown)] == [True] * 4
+    long = await mcp.call_tool("list_generations", {"k" * 200_000: 1})
+    assert text(unknown) == (
+        "Unknown argument(s) a0, a1, a10, a100, a1000 and 2996 more: this tool takes only preview, taskUUID, wait."
+    )
+    assert text(long) == f"Unknown argument(s) {'k' * 30}…: this tool takes only limit, state."
+
+
 async def test_an_unknown_task_is_an_error_naming_the_way_to_find_tasks(mcp: Client, emulator: Emulator) -> None:
     result = await mcp.call_tool("get_generation", {"taskUUID": "6f1c1b9e-2b7a-4c3e-9a57-0d1e2f3a4b5c"})
     assert error_of(result) == {"kind": "unknown_task"}

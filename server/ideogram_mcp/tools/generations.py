@@ -259,7 +259,7 @@ async def finish(
         failures = list(entry.errors)
         status: journal.State = entry.state
     else:
-        failures = [f"{f.code}: {f.message[:300]}" for f in snapshot.failures]
+        failures = [f"{results.excerpt(f.code, 80)}: {results.excerpt(f.message)}" for f in snapshot.failures]
         done = snapshot.done or len(records) >= entry.requested
         status = "done" if done else "pending"
         if done and not records:
@@ -292,7 +292,8 @@ async def finish(
 
 
 async def _record_failure(state: AppState, entry: Entry, exc: errors.RunwareError) -> None:
-    await state.journal.update(entry.task_uuid, state="failed", images=[], errors=[str(exc)], cost=None)
+    said = results.excerpt(str(exc))
+    await state.journal.update(entry.task_uuid, state="failed", images=[], errors=[said], cost=None)
 
 
 def _too_many_running(limit: int) -> types.CallToolResult:

@@ -232,7 +232,13 @@ def unexpected(given: dict[str, Any] | Any, allowed: set[str]) -> types.CallTool
     if not extra:
         return None
     takes = f"takes only {', '.join(sorted(allowed))}" if allowed else "takes no arguments"
-    return error(f"Unknown argument(s) {', '.join(extra)}: this tool {takes}.", {"kind": "invalid_arguments"})
+    named = ", ".join(arguments.label(name) for name in extra[:UNKNOWN_SHOWN])
+    more = f" and {len(extra) - UNKNOWN_SHOWN} more" if len(extra) > UNKNOWN_SHOWN else ""
+    return error(f"Unknown argument(s) {named}{more}: this tool {takes}.", {"kind": "invalid_arguments"})
+
+
+UNKNOWN_SHOWN = 5
+"""How many unknown argument names an error repeats (an agent may send thousands, each of any length)."""
 
 
 def sentence(text: str) -> str:
@@ -299,12 +305,15 @@ def describe(exc: errors.RunwareError) -> tuple[str, dict[str, Any]]:
     return " ".join(part for part in (text, said) if part), details
 
 
+def excerpt(text: str, limit: int = UPSTREAM_SHOWN) -> str:
+    """Upstream text as an agent is shown it: on one line, and at most ``limit`` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _upstream(detail: errors.ErrorDetail) -> dict[str, Any]:
     """One of Runware's errors as an agent is shown it: its code, a short excerpt of its message, its parameters."""
-    message = " ".join(detail.message.split()).rstrip(".")
-    if len(message) > UPSTREAM_SHOWN:
-        message = message[: UPSTREAM_SHOWN - 3] + "..."
-    shown: dict[str, Any] = {"code": detail.code[:80], "message": message}
+    shown: dict[str, Any] = {"code": excerpt(detail.code, 80), "message": excerpt(detail.message.rstrip("."))}
     if detail.parameter:
         shown["parameter"] = list(detail.parameter)
     return shown
