@@ -17,13 +17,18 @@ _LISTED_VALUES = 12  # enums this short are listed in the schema
 
 
 def image_tool_input(
-    spec: ModelSpec, extra: Mapping[str, Mapping[str, Any]] | None = None, *, full: bool = True
+    spec: ModelSpec,
+    extra: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    full: bool = True,
+    optional: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """JSON Schema of an image tool: every exposed spec parameter, flat, aspectRatio where sizes are listed.
 
     ``extra`` adds arguments the tool reads itself (edit's ``region``), right after the spec's own
     inputs. ``full`` false leaves out what another tool's schema already spells out (the 62 preset
-    names, long explanations), to keep ``tools/list`` small.
+    names, long explanations), to keep ``tools/list`` small. ``optional`` names parameters the model
+    requires but the tool can fill in from another argument (edit's ``mask``, drawn from ``region``).
     """
     properties: dict[str, Any] = {}
     inputs = [p.name for p in spec.exposed if p.wire.startswith("inputs.")]
@@ -35,7 +40,9 @@ def image_tool_input(
             properties |= {name: dict(schema) for name, schema in (extra or {}).items()}
     for option in OPTIONS:
         properties[option.name] = dict(option.schema) if full else {"type": option.schema["type"]}
-    required = [p.name for p in spec.exposed if p.required and p.name not in ("width", "height", *(extra or {}))]
+    required = [
+        p.name for p in spec.exposed if p.required and p.name not in ("width", "height", *(extra or {}), *optional)
+    ]
     return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
 
 

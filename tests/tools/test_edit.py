@@ -8,6 +8,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from mcp import Client
 from PIL import Image
@@ -32,6 +33,16 @@ def _png(size: tuple[int, int]) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", size, (30, 140, 200)).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+async def test_the_published_schema_takes_a_region_or_a_mask_as_the_part_to_change(mcp: Client) -> None:
+    (tool,) = [t for t in (await mcp.list_tools()).tools if t.name == "edit_image"]
+    schema = jsonschema.Draft202012Validator(tool.input_schema)
+    image = "https://example.com/sign.png"
+    by_region = {"image": image, "positivePrompt": "x", "region": [{"x": 0, "y": 0, "width": 1, "height": 0.3}]}
+    by_mask = {"image": image, "positivePrompt": "x", "mask": "https://example.com/mask.png"}
+    assert [list(schema.iter_errors(call)) for call in (by_region, by_mask)] == [[], []]
+    assert tool.input_schema["required"] == ["image", "positivePrompt"]
 
 
 @pytest.mark.parametrize(

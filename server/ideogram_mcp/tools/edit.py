@@ -44,6 +44,7 @@ def entry(spec: ModelSpec) -> ToolEntry:
         "or mask (white = change). The rest stays.",
         extra={REGION: REGION_SCHEMA},
         full=False,
+        optional=frozenset({"mask"}),  # or region: the server draws the mask from it
     )
 
     async def edit_image(

@@ -84,13 +84,14 @@ def image_tool(
     *,
     extra: Mapping[str, Mapping[str, Any]] | None = None,
     full: bool = True,
+    optional: frozenset[str] = frozenset(),
 ) -> types.Tool:
     """An image tool as ``tools/list`` shows it: its input schema from the model's spec, the shared output."""
     return types.Tool(
         name=name,
         title=title,
         description=description,
-        input_schema=image_tool_input(spec, extra, full=full),
+        input_schema=image_tool_input(spec, extra, full=full, optional=optional),
         output_schema=results.output_schema(GenerateImageOutput, described=results.IMAGES_DESCRIBED),
         annotations=_PAID,
     )
