@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import io
 import os
+import struct
+import zlib
 
 import pytest
 from PIL import Image
 
-from ideogram_mcp import previews
+from ideogram_mcp import masks, previews
 
 
 def noise(width: int, height: int, mode: str = "RGB") -> bytes:
@@ -51,3 +53,20 @@ def test_a_contact_sheet_leaves_out_what_it_cannot_read() -> None:
     assert sheet.shows == (1, 3)
     with pytest.raises(ValueError, match="no readable image"):
         previews.sheet([(1, b"nothing")])
+
+
+def bomb(width: int = 40_000, height: int = 40_000) -> bytes:
+    """A tiny PNG whose header claims more pixels than Pillow agrees to decode."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+
+def test_an_image_claiming_too_many_pixels_gets_no_preview_and_no_size_but_breaks_nothing() -> None:
+    with pytest.raises(ValueError, match="decompression bomb"):
+        previews.single(bomb(), 1)
+    assert previews.sheet([(1, bomb()), (2, noise(64, 64))]).shows == (2,)
+    assert masks.size_of(bomb()) is None

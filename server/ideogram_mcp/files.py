@@ -533,20 +533,35 @@ def read_local(text: str, where: Places, service: str = "") -> LocalImage:
     lexical = Path(os.path.normpath(path))
     if not any(lexical.is_relative_to(folder) for folder in (*where.named, *where.readable)):
         raise outside
-    resolved = path.resolve()
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop (RuntimeError before Python 3.13), a name too long
+        raise ValueError(f"cannot be followed to a file ({_why(exc)})") from exc
     if not any(resolved.is_relative_to(folder) for folder in where.readable):
         raise outside
-    if not resolved.is_file():
-        raise ValueError(f"no such file: {resolved}")
-    size = resolved.stat().st_size
-    if size > MAX_INPUT:
-        raise ValueError(f"is {size / 1024 / 1024:.1f} MB; input images may be at most {MAX_INPUT // 1024 // 1024} MB")
-    with resolved.open("rb") as handle:
-        data = handle.read(MAX_INPUT + 1)
+    try:
+        if not resolved.is_file():
+            raise ValueError(f"no such file: {resolved}")
+        size = resolved.stat().st_size
+        if size > MAX_INPUT:
+            raise ValueError(
+                f"is {size / 1024 / 1024:.1f} MB; input images may be at most {MAX_INPUT // 1024 // 1024} MB"
+            )
+        with resolved.open("rb") as handle:
+            data = handle.read(MAX_INPUT + 1)
+    except OSError as exc:  # no permission, a name too long, a file gone in between
+        raise ValueError(f"cannot be read ({_why(exc)})") from exc
     found = sniff(data)
     if found is None or len(data) > MAX_INPUT:
         raise ValueError("is not a PNG, JPEG or WEBP image")
     return LocalImage(resolved, data, found, _known_uuid(resolved, data, service))
+
+
+def _why(exc: BaseException) -> str:
+    """An OS error in a few words, without the path (the message names the argument already)."""
+    if isinstance(exc, RuntimeError):
+        return "symbolic links in a loop"
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
 
 
 def _known_uuid(image: Path, data: bytes, service: str) -> str | None:

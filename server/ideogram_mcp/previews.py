@@ -49,8 +49,11 @@ def single(image: bytes, number: int) -> Preview:
     """A preview of one image: longest side at most ``PREVIEW_SIDE``, at most ``PREVIEW_BUDGET`` of base64."""
     from PIL import Image
 
-    with Image.open(io.BytesIO(image)) as opened:
-        picture = _rgb(opened)
+    try:
+        with Image.open(io.BytesIO(image)) as opened:
+            picture = _rgb(opened)
+    except Image.DecompressionBombError as exc:  # claims more pixels than any real image here
+        raise ValueError(str(exc)) from exc
     picture.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
     return _fit(picture, PREVIEW_BUDGET, (number,))
 
@@ -64,7 +67,7 @@ def sheet(images: Sequence[tuple[int, bytes]]) -> Preview:
         try:
             with Image.open(io.BytesIO(data)) as opened:
                 pictures.append((number, _rgb(opened)))
-        except (OSError, ValueError):
+        except (OSError, ValueError, Image.DecompressionBombError):
             continue
     if not pictures:
         raise ValueError("no readable image to put on a contact sheet")
