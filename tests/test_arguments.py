@@ -60,6 +60,11 @@ pytestmark = pytest.mark.anyio
             "characterReferenceImages: must be a list of exactly 1 image, each a public http(s) URL, a data URI, "
             "base64 data or an image UUID; it has 2.",
         ),
+        (
+            {"positivePrompt": "x", "styleReferenceImages": [f"https://e.com/{n}.png" for n in range(5)]},
+            "styleReferenceImages: must be a list of 1 to 4 images,",
+        ),
+        ({"positivePrompt": "x", "styleReferenceImages": []}, "styleReferenceImages: must be a list of 1 to 4 images,"),
         ({"positivePrompt": "x", "aspectRatio": "wide"}, "expected a ratio like '16:9'"),
         ({"positivePrompt": "x", "aspectRatio": "16:9", "width": 1024, "height": 1024}, "not both"),
         ({"positivePrompt": "x", "seed": 0}, "seed: must be a whole number from 1 to 2147483647; got 0."),

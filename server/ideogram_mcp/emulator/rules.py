@@ -123,7 +123,7 @@ _COMMON: dict[str, Rule] = {
     _IDEOGRAM + "stylePreset": Rule("choice", choices=STYLE_PRESETS),
     _IDEOGRAM + "magicPrompt": _choice("AUTO", "ON", "OFF"),
     _IDEOGRAM + "renderingSpeed": _choice("TURBO", "DEFAULT", "QUALITY"),
-    _IDEOGRAM + "styleReferenceImages": Rule("images"),
+    _IDEOGRAM + "styleReferenceImages": Rule("images", 1, 4),  # [doc] the family's model pages: one to four
 }
 _PROMPT = {"positivePrompt": Rule("text", 1, 2000, required=True)}
 _NEGATIVE = {"negativePrompt": Rule("text", 1, 2000)}
