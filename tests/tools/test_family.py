@@ -253,14 +253,33 @@ async def test_a_dry_run_edit_with_a_region_shows_where_the_mask_goes_and_sends_
     assert emulator.requests == []
 
 
-async def test_the_emulator_refuses_a_mask_of_another_size_the_way_runware_would(
-    make_settings: Callable[..., Settings], emulator: Emulator, output: Path
+async def test_a_mask_of_another_size_than_the_image_is_refused_before_anything_is_sent(
+    mcp: Client, emulator: Emulator, output: Path
 ) -> None:
     picture(output / "a.png", (300, 200))
     picture(output / "m.png", (200, 200))
+    mask = "data:image/png;base64," + base64.b64encode((output / "m.png").read_bytes()).decode()
+    for given in ("m.png", mask):
+        result = await mcp.call_tool("edit_image", {"image": "a.png", "mask": given, "positivePrompt": "y"})
+        assert error_of(result)["problems"] == [
+            {
+                "argument": "mask",
+                "message": "is 200x200 but the image is 300x200; a mask must be the image's size (white = change), "
+                "or give region instead and the server draws one.",
+            }
+        ]
+    assert emulator.requests == []
+
+
+async def test_the_emulator_refuses_a_mask_of_another_size_the_way_runware_would(
+    make_settings: Callable[..., Settings], emulator: Emulator, output: Path
+) -> None:
+    picture(output / "m.png", (200, 200))
     server = build_server(make_settings(output_dir=output), transport=httpx2.ASGITransport(emulator.app()))
     async with Client(server) as mcp:
-        result = await mcp.call_tool("edit_image", {"image": "a.png", "mask": "m.png", "positivePrompt": "y"})
+        made = structured(await mcp.call_tool("generate_image", {"positivePrompt": "x"}))["images"][0]
+        # Sent by its UUID the image is not measured here: Runware (the emulator) finds the mismatch.
+        result = await mcp.call_tool("edit_image", {"image": made["imageUUID"], "mask": "m.png", "positivePrompt": "y"})
     sent = emulator.submitted[-1]
     assert error_of(result) == {
         "kind": "runware_error",

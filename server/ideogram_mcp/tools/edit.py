@@ -76,7 +76,9 @@ def entry(spec: ModelSpec) -> ToolEntry:
             read: Mapping[arguments.LocalInput, files.LocalImage],
             may_send: bool,
         ) -> arguments.Generation | list[arguments.Problem]:
-            return await _masked(ctx, generation, read, regions, may_send)
+            if regions:
+                return await _masked(ctx, generation, read, regions, may_send)
+            return _mask_fits(generation, read)
 
         return await generations.run(
             ctx,
@@ -85,7 +87,7 @@ def entry(spec: ModelSpec) -> ToolEntry:
             own=frozenset({REGION}),
             supplied=frozenset({"mask"}) if not has_mask else frozenset(),
             problems=problems,
-            prepare=prepare if regions else None,
+            prepare=prepare,
         )
 
     return ToolEntry(tool, edit_image)
@@ -129,6 +131,35 @@ async def _masked(
     width, height = masks.stored_size(*size)
     changes["mask"] = masks.data_uri(masks.draw(width, height, regions))
     return generation.with_values(**changes)
+
+
+def _mask_fits(
+    generation: arguments.Generation, read: Mapping[arguments.LocalInput, files.LocalImage]
+) -> arguments.Generation | list[arguments.Problem]:
+    """The arguments as they are, unless the mask is plainly not the image's size (both are here to measure)."""
+    image, mask = _size_here(generation, read, "image"), _size_here(generation, read, "mask")
+    if image is None or mask is None or image == mask:
+        return generation  # the same size, or one Runware measures: it refuses a mismatch itself
+    return [
+        arguments.Problem(
+            "mask",
+            f"is {mask[0]}x{mask[1]} but the image is {image[0]}x{image[1]}; a mask must be the image's size "
+            "(white = change), or give region instead and the server draws one.",
+        )
+    ]
+
+
+def _size_here(
+    generation: arguments.Generation, read: Mapping[arguments.LocalInput, files.LocalImage], parameter: str
+) -> tuple[int, int] | None:
+    """The pixel size of an image argument when its bytes are here: a local file or inline data, not a URL or UUID."""
+    local = next((item for item in read if item.parameter == parameter), None)
+    if local is not None:
+        return masks.size_of(read[local].data)
+    value = str(generation.values.get(parameter, ""))
+    if not value or is_web_url(value) or _is_uuid(value):
+        return None
+    return masks.size_of(_decoded(value))
 
 
 def _is_uuid(text: str) -> bool:
