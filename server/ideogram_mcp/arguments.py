@@ -9,6 +9,7 @@ input back.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import re
@@ -154,6 +155,8 @@ class Generation:
     preview: bool | None = None
     dry_run: bool = False
     local_inputs: tuple[LocalInput, ...] = ()
+    shaped: bool = True
+    """Whether the caller chose the size; false when the model's default size was taken."""
 
     @property
     def count(self) -> int:
@@ -162,7 +165,7 @@ class Generation:
     def with_values(self, **changes: Any) -> Generation:
         """These arguments with some values changed (a tool filling in what it computed)."""
         left = tuple(item for item in self.local_inputs if item.parameter not in changes)
-        return Generation({**self.values, **changes}, self.file_name, self.preview, self.dry_run, left)
+        return dataclasses.replace(self, values={**self.values, **changes}, local_inputs=left)
 
     def with_images(self, replacements: Mapping[LocalInput, str]) -> Generation:
         """These arguments with local files replaced by the image UUIDs they were uploaded as."""
@@ -174,7 +177,7 @@ class Generation:
                 values[item.parameter] = [*values[item.parameter]]
                 values[item.parameter][item.index] = image_uuid
         left = tuple(item for item in self.local_inputs if item not in replacements)
-        return Generation(values, self.file_name, self.preview, self.dry_run, left)
+        return dataclasses.replace(self, values=values, local_inputs=left)
 
     def to_task(self, spec: ModelSpec, server: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The Runware task: each value at its wire path, plus the parameters the server owns.
@@ -246,7 +249,10 @@ def parse(
             problems.insert(0, Problem(p.name, f"required: {_first_sentence(p.description)}"))
     if problems:
         raise InvalidArgumentsError(problems)
-    return Generation(values, options.get(FILE_NAME), options.get(PREVIEW), bool(options.get(DRY_RUN)), tuple(local))
+    shaped = not spec.takes_size or bool({"width", "height", ASPECT_RATIO} & set(named))
+    return Generation(
+        values, options.get(FILE_NAME), options.get(PREVIEW), bool(options.get(DRY_RUN)), tuple(local), shaped
+    )
 
 
 _OPTION_NAMES = {o.name for o in OPTIONS}

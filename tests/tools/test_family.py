@@ -71,6 +71,24 @@ async def test_remix_sends_its_source_under_inputs_with_a_size_and_a_strength(mc
     assert made["imageUUID"] in own
 
 
+async def test_remix_without_a_size_keeps_the_sources_shape_when_it_can_be_measured(
+    mcp: Client, emulator: Emulator, output: Path
+) -> None:
+    picture(output / "wide.png", (900, 600))
+    inline = "data:image/png;base64," + base64.b64encode((output / "wide.png").read_bytes()).decode()
+    sizes = []
+    for arguments in (
+        {"image": "wide.png"},
+        {"image": inline},
+        {"image": "wide.png", "aspectRatio": "1:1"},  # a size given is kept
+        {"image": URL},  # not measured here: the model's default
+    ):
+        task = structured(await mcp.call_tool("remix_image", arguments | {"positivePrompt": "x", "dryRun": True}))
+        sizes.append((task["task"]["width"], task["task"]["height"]))
+    assert sizes == [(1248, 832), (1248, 832), (1024, 1024), (1024, 1024)]
+    assert emulator.requests == []
+
+
 async def test_reframe_sends_no_prompt_and_the_new_shape(mcp: Client, emulator: Emulator, output: Path) -> None:
     source = picture(output / "square.png", (512, 512))
     result = await mcp.call_tool("reframe_image", {"image": str(source), "aspectRatio": "9:16"})

@@ -6,8 +6,6 @@ of the image, from which the server draws the mask at the size Runware holds the
 
 from __future__ import annotations
 
-import base64
-import binascii
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -120,8 +118,8 @@ async def _masked(
         except files.DownloadError as exc:
             return [arguments.Problem(REGION, f"needs the image's size, and Runware's copy could not be read: {exc}.")]
         size, changes["image"] = masks.size_of(data), stored
-    elif image.startswith("data:") or not _is_uuid(image):
-        size = masks.size_of(_decoded(image))
+    elif image.startswith("data:") or not generations.is_uuid(image):
+        size = masks.size_of(generations.decoded(image))
     else:
         record = await state.journal.image(image, owner(ctx))
         if record is not None and isinstance(record.get("width"), int) and isinstance(record.get("height"), int):
@@ -137,7 +135,7 @@ def _mask_fits(
     generation: arguments.Generation, read: Mapping[arguments.LocalInput, files.LocalImage]
 ) -> arguments.Generation | list[arguments.Problem]:
     """The arguments as they are, unless the mask is plainly not the image's size (both are here to measure)."""
-    image, mask = _size_here(generation, read, "image"), _size_here(generation, read, "mask")
+    image, mask = generations.size_here(generation, read, "image"), generations.size_here(generation, read, "mask")
     if image is None or mask is None or image == mask:
         return generation  # the same size, or one Runware measures: it refuses a mismatch itself
     return [
@@ -147,34 +145,3 @@ def _mask_fits(
             "(white = change), or give region instead and the server draws one.",
         )
     ]
-
-
-def _size_here(
-    generation: arguments.Generation, read: Mapping[arguments.LocalInput, files.LocalImage], parameter: str
-) -> tuple[int, int] | None:
-    """The pixel size of an image argument when its bytes are here: a local file or inline data, not a URL or UUID."""
-    local = next((item for item in read if item.parameter == parameter), None)
-    if local is not None:
-        return masks.size_of(read[local].data)
-    value = str(generation.values.get(parameter, ""))
-    if not value or is_web_url(value) or _is_uuid(value):
-        return None
-    return masks.size_of(_decoded(value))
-
-
-def _is_uuid(text: str) -> bool:
-    import uuid
-
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _decoded(image: str) -> bytes:
-    encoded = image.split(";base64,", 1)[1] if image.startswith("data:") and ";base64," in image else image
-    try:
-        return base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        return b""

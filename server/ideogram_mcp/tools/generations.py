@@ -9,13 +9,15 @@ what it is. ``get_generation`` finishes a task started earlier; ``list_generatio
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import anyio.to_thread
 import mcp_types as types
@@ -26,7 +28,7 @@ from ideogram_mcp.journal import Entry, OverBudgetError, TooManyRunningError
 from ideogram_mcp.runware import errors
 from ideogram_mcp.runware.delivery import KEEPALIVE, Image, Snapshot
 from ideogram_mcp.schemas import image_tool_input
-from ideogram_mcp.specs import ModelSpec, load_specs
+from ideogram_mcp.specs import ModelSpec, is_web_url, load_specs
 from ideogram_mcp.specs.spec import BASE_MODEL
 from ideogram_mcp.tools import AppState, Context, ToolEntry, announce_new_images, owner, places, results, spending
 from ideogram_mcp.tools.results import GeneratedImage, GenerateImageOutput
@@ -818,3 +820,39 @@ def _summary(entry: Entry) -> GenerationSummary:
         quote=entry.quote,
         prompt=str(prompt)[:120] if isinstance(prompt, str) else None,
     )
+
+
+def size_here(
+    generation: arguments.Generation, read: Mapping[arguments.LocalInput, files.LocalImage], parameter: str
+) -> tuple[int, int] | None:
+    """The pixel size of an image argument when its bytes are here: a local file or inline data, not a URL or UUID.
+
+    For a list of images, the first one's.
+    """
+    local = next((item for item in read if item.parameter == parameter), None)
+    if local is not None:
+        return masks.size_of(read[local].data)
+    value: object = generation.values.get(parameter)
+    if isinstance(value, list):
+        value = cast(list[object], value)[0] if value else None
+    first = str(value or "")
+    if not first or is_web_url(first) or is_uuid(first):
+        return None
+    return masks.size_of(decoded(first))
+
+
+def is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def decoded(image: str) -> bytes:
+    """The bytes of inline image data (a data URI or bare base64); empty when it is neither."""
+    encoded = image.split(";base64,", 1)[1] if image.startswith("data:") and ";base64," in image else image
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        return b""

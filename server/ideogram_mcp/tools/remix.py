@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import mcp_types as types
 
+from ideogram_mcp import arguments, files, sizes
 from ideogram_mcp.specs import ModelSpec
 from ideogram_mcp.tools import Context, ToolEntry, generations
 
@@ -15,13 +18,26 @@ def entry(spec: ModelSpec) -> ToolEntry:
         "remix_image",
         "Remix an image (Ideogram 3.0)",
         "New images from a source image and a prompt: a new style or wording on the same idea; remixStrength "
-        "sets how far from the source. Other settings as in generate_image.",
+        "sets how far from the source. Without a size, the source's shape where it can be measured, else square. "
+        "Other settings as in generate_image.",
         full=False,
     )
+
+    async def shaped_like_the_source(
+        ctx: Context,
+        generation: arguments.Generation,
+        read: Mapping[arguments.LocalInput, files.LocalImage],
+        may_send: bool,
+    ) -> arguments.Generation:
+        """With no size given, the listed size closest to the source's shape (a local file or inline data)."""
+        if generation.shaped or (source := generations.size_here(generation, read, "image")) is None:
+            return generation
+        size = sizes.for_ratio(spec.sizes, f"{source[0]}:{source[1]}")
+        return generation if size is None else generation.with_values(width=size.width, height=size.height)
 
     async def remix_image(
         ctx: Context, params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
-        return await generations.run(ctx, params, spec)
+        return await generations.run(ctx, params, spec, prepare=shaped_like_the_source)
 
     return ToolEntry(tool, remix_image)
