@@ -381,6 +381,24 @@ async def test_no_such_task_is_counted_from_when_runware_took_the_task_not_from_
     charged_once_and_delivered(emulator, result)
 
 
+async def test_images_that_come_beside_an_error_status_are_kept(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # One image failed: the poll answers HTTP 400 with its error, and the finished images in the same body.
+    emulator.failing = {1}
+    emulator.faults.append(Fault.mangle(lambda body: body, on="getResponse", status=400))
+    async with over_http() as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 3})
+    out = data(result)
+    assert (out["status"], len(out["images"]), out["errors"]) == (
+        "done",
+        2,
+        ["inferenceError: Image 2 failed to render."],
+    )
+    assert not emulator.faults
+    charged_once_and_delivered(emulator, result)
+
+
 async def test_a_finished_task_with_a_failed_image_is_fetched_again_unchanged(
     emulator: Emulator, over_http: Callable[..., Client]
 ) -> None:

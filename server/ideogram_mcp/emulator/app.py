@@ -117,9 +117,11 @@ class Fault:
         rewrite: Callable[[dict[str, Any]], object],
         on: str | None = None,
         headers: Mapping[str, str] | None = None,
+        status: int | None = None,
     ) -> Fault:
-        """Do the work (and charge it), then answer ``rewrite(answer)`` (a string as it is), with ``headers``."""
-        return cls(headers=dict(headers or {}), on=on, after="mangle", rewrite=rewrite)
+        """Do the work (and charge it), then answer ``rewrite(answer)`` (a string as it is), with ``headers``,
+        under ``status`` when given (else the answer's own)."""
+        return cls(status or 0, headers=dict(headers or {}), on=on, after="mangle", rewrite=rewrite)
 
     def applies_to(self, tasks: list[dict[str, Any]]) -> bool:
         return self.on is None or any(task.get("taskType") == self.on for task in tasks)
@@ -510,7 +512,8 @@ async def _misbehave(fault: Fault, body: dict[str, Any], response: Response) -> 
     if fault.after == "mangle" and fault.rewrite is not None:
         rewritten = fault.rewrite(body)
         raw = rewritten if isinstance(rewritten, str) else json.dumps(rewritten)
-        return Response(raw, response.status_code, dict(fault.headers), media_type="application/json")
+        status = fault.status or response.status_code
+        return Response(raw, status, dict(fault.headers), media_type="application/json")
     return _Dropped()
 
 

@@ -122,7 +122,9 @@ class RunwareClient:
         reply = _parse(response)
         logger.debug("runware answered %s with %d items, %d errors", reply.status, len(reply.data), len(reply.errors))
         if reply.status >= 400 or (reply.errors and not reply.data and not errors_ok):
-            raise api_error(reply.status, reply.errors, retry_after=_retry_after(response))
+            error = api_error(reply.status, reply.errors, retry_after=_retry_after(response))
+            error.items = reply.data
+            raise error
         return reply
 
 

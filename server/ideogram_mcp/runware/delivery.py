@@ -271,18 +271,25 @@ class Delivery:
         polls = [{"taskType": "getResponse", "taskUUID": task_uuid} for task_uuid in uuids]
         try:
             reply = await self.client.send(polls, errors_ok=True)
-            items, errors = reply.data, reply.errors
         except RunwareAPIError as exc:
-            if exc.retryable:
-                self._postpone(uuids, exc)
+            if exc.retryable or not any(detail.task_uuid for detail in exc.details):
+                # Images that came beside the error are kept all the same; the rest is asked for again
+                # (a 429, a 503), or cannot be followed for now (a refused key: the tasks may be fine).
+                if exc.items:
+                    self._take(uuids, exc.items, ())
+                if exc.retryable:
+                    self._postpone(uuids, exc)
+                else:
+                    self._block(uuids, exc)
                 return
-            items, errors = (), exc.details
-            if not any(detail.task_uuid for detail in errors):
-                self._block(uuids, exc)  # a refused key or the like: the tasks may be fine, but cannot be followed
-                return
+            self._take(uuids, exc.items, exc.details)
         except RunwareError as exc:
             self._postpone(uuids, exc)
-            return
+        else:
+            self._take(uuids, reply.data, reply.errors)
+
+    def _take(self, uuids: Sequence[str], items: Sequence[Mapping[str, Any]], errors: Sequence[ErrorDetail]) -> None:
+        """What a poll brought, into each watched task's snapshot; the next poll is scheduled."""
         now = time.monotonic()
         for task_uuid in uuids:
             for watch in self._watches.get(task_uuid, []):

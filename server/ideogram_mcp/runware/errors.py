@@ -26,8 +26,9 @@ first and by code second, and every error keeps Runware's own code, message and 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 class RunwareError(Exception):
@@ -87,6 +88,8 @@ class RunwareAPIError(RunwareError):
         self.retry_after = retry_after
         """Seconds Runware asked to wait before trying again (``Retry-After``), when it said."""
         self.task_uuid = self.details[0].task_uuid if self.details else None
+        self.items: tuple[Mapping[str, Any], ...] = ()
+        """Result items that came in the same answer as the errors: finished images must never be dropped."""
         super().__init__(f"{self.code}: {self.message}")
 
     @property
