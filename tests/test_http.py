@@ -125,6 +125,24 @@ async def test_a_client_with_a_token_lists_the_tools_and_generates_and_owners_st
     assert (bob_spend["generations"], bob_spend["spentToday"]) == ([], 0)
 
 
+async def test_a_token_cannot_send_another_tokens_image_even_from_an_allowed_folder(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    shared = tmp_path / "out"
+    settings = make_settings(output_dir=shared, tokens=TOKENS, allowed_dirs=(shared,))
+    async with served(settings, emulator) as url:
+        async with connect(url, TOKENS[0]) as alice:
+            (alices,) = data(await alice.call_tool("generate_image", {"positivePrompt": "alice's"}))["images"]
+        async with connect(url, TOKENS[1]) as bob:
+            (bobs,) = data(await bob.call_tool("generate_image", {"positivePrompt": "bob's"}))["images"]
+            taken = await bob.call_tool("remix_image", {"image": alices["path"], "positivePrompt": "mine now"})
+            own = await bob.call_tool("remix_image", {"image": bobs["path"], "positivePrompt": "again"})
+    assert "is outside the folders this server may read" in text(taken)
+    assert data(own)["status"] == "done"
+    sent = [t for t in emulator.submitted if t["taskType"] == "imageInference"]
+    assert [t["positivePrompt"] for t in sent] == ["alice's", "bob's", "again"]
+
+
 async def test_spend_limits_and_generations_in_flight_count_per_token(
     make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
 ) -> None:

@@ -105,6 +105,15 @@ class Places:
     """The folders local inputs may come from, symlinks resolved."""
     named: tuple[Path, ...] = ()
     """The same folders as they were named (absolute, normalised, links not followed)."""
+    withheld: tuple[Path, ...] = ()
+    """Folders inside those that inputs may not come from, but for the output folder itself (over HTTP, where
+    every token's images are kept: one token may not send another's)."""
+
+    def may_read(self, path: Path) -> bool:
+        """Whether a local input at ``path`` (symlinks resolved) is in a readable folder and not withheld."""
+        if any(path.is_relative_to(folder) for folder in self.withheld) and not path.is_relative_to(self.output):
+            return False
+        return any(path.is_relative_to(folder) for folder in self.readable)
 
 
 def places(output_dir: Path | None, roots: Sequence[str], allowed: Sequence[Path]) -> Places:
@@ -537,7 +546,7 @@ def read_local(text: str, where: Places, service: str = "") -> LocalImage:
         resolved = path.resolve()
     except (OSError, RuntimeError) as exc:  # a symlink loop (RuntimeError before Python 3.13), a name too long
         raise ValueError(f"cannot be followed to a file ({_why(exc)})") from exc
-    if not any(resolved.is_relative_to(folder) for folder in where.readable):
+    if not where.may_read(resolved):
         raise outside
     try:
         if not resolved.is_file():

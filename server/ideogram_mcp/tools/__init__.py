@@ -6,6 +6,7 @@ write no file themselves: they ask ``runware`` and ``files``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -153,9 +154,11 @@ async def places(ctx: Context) -> files.Places:
     settings = ctx.lifespan_context.settings
     who = owner(ctx)
     if who:
-        output = (settings.output_dir or files.default_output_dir()) / who
+        shared = (settings.output_dir or files.default_output_dir()).expanduser()
         no_roots: list[str] = []
-        return await anyio.to_thread.run_sync(files.places, output, no_roots, settings.allowed_dirs)
+        own = await anyio.to_thread.run_sync(files.places, shared / who, no_roots, settings.allowed_dirs)
+        # The allowed folders may hold the shared output folder: other tokens' images stay theirs.
+        return dataclasses.replace(own, withheld=(await anyio.to_thread.run_sync(shared.resolve),))
     roots = await client_roots(ctx)
     return await anyio.to_thread.run_sync(files.places, settings.output_dir, roots, settings.allowed_dirs)
 
