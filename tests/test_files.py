@@ -97,7 +97,34 @@ def test_a_write_never_replaces_an_existing_file_and_leaves_no_partial_file(tmp_
     assert [first.name, second.name] == ["poster-2.png", "poster-3.png"]
     assert (tmp_path / "poster.png").read_bytes() == b"the user's own file"
     assert first.read_bytes() == b"new image"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["poster-2.png", "poster-3.png", "poster.png"]
+    # Each name's recipe is claimed with it (empty until write_sidecar fills it); the user's poster.png has none.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "poster-2.json",
+        "poster-2.png",
+        "poster-3.json",
+        "poster-3.png",
+        "poster.png",
+    ]
+
+
+def test_two_images_of_one_name_saved_at_once_in_two_formats_each_get_their_own_recipe(tmp_path: Path) -> None:
+    start = threading.Barrier(2)
+    saved: dict[str, Path] = {}
+
+    def save(extension: str) -> None:
+        start.wait()
+        image = files.write_new(tmp_path, "poster", extension, extension.encode())
+        files.write_sidecar(image, {"file": image.name})
+        saved[extension] = image
+
+    threads = [threading.Thread(target=save, args=(extension,)) for extension in ("jpg", "png")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    recipes = {image.name: files.read_sidecar(image.with_suffix(".json")) for image in saved.values()}
+    assert all(recipe is not None and recipe["file"] == name for name, recipe in recipes.items())
+    assert len({image.stem for image in saved.values()}) == 2
 
 
 def test_concurrent_writes_of_one_name_each_get_their_own_file(tmp_path: Path) -> None:
@@ -260,10 +287,8 @@ def test_a_local_image_is_read_in_every_accepted_form(tmp_path: Path, home: Path
         ("out/big.png", "input images may be at most 10 MB"),
         ("out/notes.png", "is not a PNG, JPEG or WEBP image"),
         ("out", "no such file"),
-        (
-            "out/loop.png",
-            r"cannot be followed to a file \((symbolic links in a loop|Too many levels of symbolic links)\)",
-        ),
+        # Python 3.11 and 3.12 find the loop when resolving; 3.13 resolves it as it is, and finds no file there.
+        ("out/loop.png", r"cannot be followed to a file \(symbolic links in a loop\)|no such file"),
         (f"out/{'n' * 300}.png", r"cannot be (followed to a file|read) \(File name too long\)"),
     ],
 )
@@ -370,7 +395,7 @@ def test_without_hard_links_a_write_still_never_replaces_an_existing_file(
     assert written == tmp_path / "poster-2.png"
     assert written.read_bytes() == b"new image"
     assert (tmp_path / "poster.png").read_bytes() == b"the user's own file"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["poster-2.png", "poster.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["poster-2.json", "poster-2.png", "poster.png"]
 
 
 async def test_a_download_without_a_declared_size_is_cut_off_at_the_cap_and_a_broken_one_is_named() -> None:

@@ -137,7 +137,7 @@ async def test_a_token_cannot_send_another_tokens_image_even_from_an_allowed_fol
             (bobs,) = data(await bob.call_tool("generate_image", {"positivePrompt": "bob's"}))["images"]
             taken = await bob.call_tool("remix_image", {"image": alices["path"], "positivePrompt": "mine now"})
             own = await bob.call_tool("remix_image", {"image": bobs["path"], "positivePrompt": "again"})
-    assert "is outside the folders this server may read" in text(taken)
+    assert "is among images kept for another client of this server" in text(taken)
     assert data(own)["status"] == "done"
     sent = [t for t in emulator.submitted if t["taskType"] == "imageInference"]
     assert [t["positivePrompt"] for t in sent] == ["alice's", "bob's", "again"]
@@ -400,6 +400,16 @@ async def test_an_ipv6_host_is_served_and_answers_to_its_bracketed_name(
     async with served(settings, emulator) as url, httpx2.AsyncClient() as raw:
         named = await raw.post(url, json=INIT, headers=auth | {"Host": f"[{host}]:8000"})
     assert named.status_code == (421 if host == "::" else 200)  # "::" is every address, not a name
+
+
+async def test_a_public_url_with_an_ipv6_address_answers_to_it_on_any_port(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    settings = make_settings(output_dir=tmp_path / "out", tokens=TOKENS, public_url="https://[2001:db8::5]/mcp")
+    auth = ACCEPT | {"Authorization": f"Bearer {TOKENS[0]}"}
+    async with served(settings, emulator) as url, httpx2.AsyncClient() as raw:
+        named = await raw.post(url, json=INIT, headers=auth | {"Host": "[2001:db8::5]:8443"})
+    assert named.status_code == 200
 
 
 async def test_a_json_only_client_gets_a_refusal_as_it_was_given(with_tokens: Settings, emulator: Emulator) -> None:

@@ -286,7 +286,10 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
             app = http.create_app(Settings())
         except http.ConfigurationError as exc:
             sys.exit(f"ideogram-mcp: {exc}")
-        print(f"ideogram-mcp: MCP over HTTP at http://{host}:{port}{http.PATH} (Ctrl-C stops)", file=sys.stderr)
+        print(
+            f"ideogram-mcp: MCP over HTTP at http://{http.bracketed(host)}:{port}{http.PATH} (Ctrl-C stops)",
+            file=sys.stderr,
+        )
         if workers > 1:
             config = uvicorn.Config(
                 "ideogram_mcp.http:worker_app", host=host, port=port, workers=workers, factory=True, log_config=None

@@ -237,21 +237,27 @@ async def download(http: httpx2.AsyncClient, url: str, *, limit: int = MAX_DOWNL
 def write_new(folder: Path, stem: str, extension: str, data: bytes) -> Path:
     """Write ``data`` to ``folder/stem.extension`` atomically, never over an existing file.
 
-    When the name is taken, or its recipe's (``stem.json``, written next, an image of another format may
-    hold it), ``-2``, ``-3`` ... is added to the stem. Returns the path written.
+    When the name is taken, or its recipe's (``stem.json``: an image of another format may hold it), ``-2``,
+    ``-3`` ... is added to the stem. The recipe's name is claimed first (an empty file ``write_sidecar`` fills),
+    so that two images saved at once never share one. Returns the path written.
     """
     folder.mkdir(parents=True, exist_ok=True)
     temporary = _write_temporary(folder, data)
     try:
         for attempt in range(1, 1000):
             name = stem if attempt == 1 else f"{stem}-{attempt}"
-            target = folder / f"{name}.{extension}"
-            if (folder / f"{name}.json").exists():
+            target, recipe = folder / f"{name}.{extension}", folder / f"{name}.json"
+            try:
+                os.close(os.open(recipe, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
                 continue
             try:
                 _link_exclusive(temporary, target)
-            except FileExistsError:
-                continue
+            except BaseException as exc:
+                recipe.unlink(missing_ok=True)
+                if isinstance(exc, FileExistsError):
+                    continue
+                raise
             return target
         raise FileExistsError(f"no free name for {stem}.{extension} in {folder}")
     finally:
@@ -288,12 +294,16 @@ def _link_exclusive(source: Path, target: Path) -> None:
 
 
 def write_sidecar(image: Path, recipe: Mapping[str, Any]) -> Path:
-    """Write the recipe beside an image, as ``<same name>.json``, atomically and never over another file."""
+    """Write the recipe beside an image, as ``<same name>.json``, atomically and never over another file
+    (only over the empty claim ``write_new`` left for it)."""
     text = json.dumps({"generator": SIDECAR_MARK, **recipe}, indent=2, ensure_ascii=False) + "\n"
     target = image.with_suffix(".json")
     temporary = _write_temporary(image.parent, text.encode("utf-8"))
     try:
-        _link_exclusive(temporary, target)
+        if target.is_file() and target.stat().st_size == 0:
+            os.replace(temporary, target)
+        else:
+            _link_exclusive(temporary, target)
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
@@ -547,6 +557,11 @@ def read_local(text: str, where: Places, service: str = "") -> LocalImage:
     except (OSError, RuntimeError) as exc:  # a symlink loop (RuntimeError before Python 3.13), a name too long
         raise ValueError(f"cannot be followed to a file ({_why(exc)})") from exc
     if not where.may_read(resolved):
+        if any(resolved.is_relative_to(folder) for folder in where.readable):  # withheld: another token's images
+            raise ValueError(
+                f"is among images kept for another client of this server; this connection may send only its own "
+                f"({where.output}), files of its allowed folders, or URLs"
+            )
         raise outside
     try:
         if not resolved.is_file():

@@ -267,7 +267,7 @@ def _authentication(
         return JWTVerifier(settings.oauth_issuer, audience, transport=jwks_transport), auth
     if tokens:
         # The SDK's auth seam needs an issuer even for static tokens; with no resource URL none is published.
-        auth = AuthSettings(issuer_url=AnyHttpUrl(f"http://{_bracketed(host)}"), resource_server_url=None)
+        auth = AuthSettings(issuer_url=AnyHttpUrl(f"http://{bracketed(host)}"), resource_server_url=None)
         return StaticTokens(tokens), auth
     if not is_loopback(host):
         raise ConfigurationError(
@@ -279,7 +279,7 @@ def _authentication(
     return None, None
 
 
-def _bracketed(host: str) -> str:
+def bracketed(host: str) -> str:
     """A host as URLs and Host headers write it: an IPv6 address in brackets."""
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
@@ -289,10 +289,10 @@ def _transport_security(settings: Settings, host: str) -> TransportSecuritySetti
     hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
     origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
     if not is_loopback(host) and host not in ("0.0.0.0", "::"):
-        hosts.append(f"{_bracketed(host)}:*")
+        hosts.append(f"{bracketed(host)}:*")
     if settings.public_url is not None:
         public = urlsplit(settings.public_url)
-        hosts += [public.netloc, f"{public.hostname}:*"]
+        hosts += [public.netloc, f"{bracketed(public.hostname or '')}:*"]
         origins.append(f"{public.scheme}://{public.netloc}")
     hosts += list(settings.allowed_hosts)
     origins += list(settings.allowed_origins)

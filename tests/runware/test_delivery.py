@@ -300,3 +300,36 @@ async def test_a_poll_that_fails_unexpectedly_is_logged_and_asked_again(
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
         "a poll failed unexpectedly; asking again shortly"
     ]
+
+
+async def test_images_beside_an_error_answer_are_kept_and_teach_nothing_about_the_other_tasks(
+    emulator: Emulator,
+) -> None:
+    emulator.render_seconds = 0.2
+    first, second = task(deliveryMethod="async"), task(deliveryMethod="async")
+    got: dict[str, Snapshot] = {}
+    async with _client(emulator) as client, anyio.create_task_group() as loop:
+        runware = Delivery(client)
+        loop.start_soon(runware.run)
+        for sent in (first, second):
+            await runware.submit(sent, until=delivery.time.monotonic() + 5)
+        await anyio.sleep(0.5)  # both rendered: the next poll, for both, is answered 503 with only the first's image
+
+        def only_the_first(body: dict[str, Any]) -> object:
+            return {"data": [i for i in body["data"] if i["taskUUID"] == first["taskUUID"]], "errors": [{"code": "x"}]}
+
+        emulator.faults.append(Fault.mangle(only_the_first, on="getResponse", status=503))
+
+        async def wait(sent: dict[str, Any], seconds: float, ask_first: bool) -> None:
+            until = delivery.time.monotonic() + seconds
+            got[sent["taskUUID"]] = await runware.wait(sent["taskUUID"], 1, until, ask_first=ask_first)
+
+        async with anyio.create_task_group() as waits:
+            waits.start_soon(wait, first, 5.0, False)
+            waits.start_soon(wait, second, 0.0, True)  # get_generation with wait 0: Runware must really answer
+        loop.cancel_scope.cancel()
+    assert not emulator.faults
+    assert [(got[t["taskUUID"]].done, len(got[t["taskUUID"]].images)) for t in (first, second)] == [
+        (True, 1),
+        (True, 1),
+    ]

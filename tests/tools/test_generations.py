@@ -19,6 +19,7 @@ from mcp.client.session import ClientRequestContext
 from PIL import Image
 
 from ideogram_mcp.emulator import Emulator, Fault
+from ideogram_mcp.journal import Journal
 from ideogram_mcp.runware import delivery
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
@@ -207,17 +208,22 @@ async def test_bad_arguments_to_the_journal_tools_are_named(
 
 
 async def test_what_the_journal_tools_repeat_is_short_however_long_what_they_were_given(
-    mcp: Client, emulator: Emulator
+    mcp: Client, emulator: Emulator, data_dir: Path
 ) -> None:
     emulator.faults.append(Fault.error(400, "invalidParameter", "Bad value. " * 2000, on="imageInference"))
     refused = await mcp.call_tool("generate_image", {"positivePrompt": "x"})
     fetched = await mcp.call_tool("get_generation", {"taskUUID": error_of(refused)["taskUUID"]})
+    # As a journal written by an earlier version holds it: the upstream message whole.
+    old = Journal(data_dir / "journal.sqlite3")
+    await old.update(error_of(refused)["taskUUID"], state="failed", images=[], errors=["Bad value. " * 2000], cost=None)
+    old.close()
+    fetched_from_old = await mcp.call_tool("get_generation", {"taskUUID": error_of(refused)["taskUUID"]})
     listed = await mcp.call_tool("list_generations", {})
     unknown = await mcp.call_tool(
         "get_generation", {"taskUUID": "x", "k" * 200_000: 1} | {f"a{n}": 1 for n in range(3000)}
     )
     assert error_of(fetched)["kind"] == "failed"
-    assert [len(text(result)) < 1000 for result in (refused, fetched, listed, unknown)] == [True] * 4
+    assert [len(text(result)) < 1000 for result in (refused, fetched, fetched_from_old, listed, unknown)] == [True] * 5
     long = await mcp.call_tool("list_generations", {"k" * 200_000: 1})
     assert text(unknown) == (
         "Unknown argument(s) a0, a1, a10, a100, a1000 and 2996 more: this tool takes only preview, taskUUID, wait."

@@ -275,8 +275,7 @@ class Delivery:
             if exc.retryable or not any(detail.task_uuid for detail in exc.details):
                 # Images that came beside the error are kept all the same; the rest is asked for again
                 # (a 429, a 503), or cannot be followed for now (a refused key: the tasks may be fine).
-                if exc.items:
-                    self._take(uuids, exc.items, ())
+                self._keep_images(uuids, exc.items)
                 if exc.retryable:
                     self._postpone(uuids, exc)
                 else:
@@ -287,6 +286,13 @@ class Delivery:
             self._postpone(uuids, exc)
         else:
             self._take(uuids, reply.data, reply.errors)
+
+    def _keep_images(self, uuids: Sequence[str], items: Sequence[Mapping[str, Any]]) -> None:
+        """Finished images from an answer that is otherwise an error: added, and nothing else learnt from it."""
+        for task_uuid in uuids:
+            for watch in self._watches.get(task_uuid, []):
+                if _add_images(watch.snapshot, items):
+                    watch.changed.set()
 
     def _take(self, uuids: Sequence[str], items: Sequence[Mapping[str, Any]], errors: Sequence[ErrorDetail]) -> None:
         """What a poll brought, into each watched task's snapshot; the next poll is scheduled."""
@@ -379,6 +385,21 @@ def _absorb(
         failures = [*failures, *[failures[0]] * room]
     snapshot.failures = failures[:room]
     snapshot.progress = min(progress) if progress else None
+
+
+def _add_images(snapshot: Snapshot, items: Sequence[Mapping[str, Any]]) -> bool:
+    """Add the task's finished images among ``items`` that the snapshot lacks; whether any was added."""
+    known = {image.image_uuid for image in snapshot.images}
+    added = False
+    for item in items:
+        if item.get("taskUUID") != snapshot.task_uuid or item.get("status") in (*RUNNING, "error"):
+            continue
+        image, _ = _image(item)
+        if image is not None and image.image_uuid not in known and len(snapshot.images) < snapshot.requested:
+            snapshot.images.append(image)
+            known.add(image.image_uuid)
+            added = True
+    return added
 
 
 def _number(value: object) -> float | None:

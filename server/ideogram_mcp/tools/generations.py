@@ -259,7 +259,7 @@ async def finish(
             d if d is not None else await _read(record.get("path")) for d, record in zip(data, records, strict=True)
         ]
     if settled:
-        failures = list(entry.errors)
+        failures = [results.excerpt(error) for error in entry.errors]  # journals of earlier versions kept them whole
         status: journal.State = entry.state
     else:
         failures = [f"{results.excerpt(f.code, 80)}: {results.excerpt(f.message)}" for f in snapshot.failures]
@@ -748,7 +748,8 @@ async def get_generation(ctx: Context, params: types.CallToolRequestParams) -> t
     where = await places(ctx)
     if entry.state == "failed":
         return results.error(
-            f"That generation failed: {'; '.join(entry.errors) or 'no image was made'}. Nothing more can be fetched.",
+            f"That generation failed: {'; '.join(map(results.excerpt, entry.errors)) or 'no image was made'}. "
+            "Nothing more can be fetched.",
             {"kind": "failed", "taskUUID": entry.task_uuid},
         )
     if entry.state == "done":

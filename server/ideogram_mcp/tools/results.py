@@ -313,7 +313,10 @@ def excerpt(text: str, limit: int = UPSTREAM_SHOWN) -> str:
 
 def _upstream(detail: errors.ErrorDetail) -> dict[str, Any]:
     """One of Runware's errors as an agent is shown it: its code, a short excerpt of its message, its parameters."""
-    shown: dict[str, Any] = {"code": excerpt(detail.code, 80), "message": excerpt(detail.message.rstrip("."))}
+    shown: dict[str, Any] = {
+        "code": excerpt(detail.code, 80),
+        "message": excerpt(" ".join(detail.message.split()).rstrip(".")),
+    }
     if detail.parameter:
         shown["parameter"] = list(detail.parameter)
     return shown
