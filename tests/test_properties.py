@@ -1,5 +1,5 @@
-"""Property-based: random argument sets through the MCP client never crash the server, never get an
-unreadable error, and a refused call never sends anything to Runware.
+"""Property-based: random argument sets to any tool, through the MCP client, never crash the server, never
+get an unreadable error, and a refused call never sends anything to Runware.
 
 ``HYPOTHESIS_EXAMPLES`` sets how many argument sets one run tries (CI runs the default below).
 """
@@ -23,18 +23,34 @@ from pydantic import SecretStr
 from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.server import ERROR_META, build_server
 from ideogram_mcp.settings import Settings
-from ideogram_mcp.specs import load_spec
+from ideogram_mcp.specs import load_specs
 
 EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "1000"))
 MAX_ERROR_TEXT = 4 * 1024
 
-SPEC = load_spec()
-NAMES = [
-    *(p.name for p in SPEC.parameters.values()),
+SPECS = load_specs()
+NAMES = sorted({
+    *(p.name for spec in SPECS.values() for p in spec.parameters.values()),
     "aspectRatio", "fileName", "preview", "dryRun", "prompt", "negative_prompt", "num_images", "n", "size",
-    "style", "seed", "aspect_ratio", "format", "quality", "webhook", "steps", "filename", "safety",
-]  # fmt: skip
-VALUES = {name: list((SPEC.parameters[name].values or {}) if name in SPEC.parameters else []) for name in NAMES}
+    "style", "seed", "aspect_ratio", "format", "quality", "webhook", "steps", "filename", "safety", "negative",
+    "region", "taskUUID", "wait", "limit", "state", "ratio", "orientation",
+})  # fmt: skip
+VALUES = {
+    name: list(options) for spec in SPECS.values() for name, p in spec.parameters.items() if (options := p.values or {})
+}
+URL = "https://example.com/a.png"
+# Each tool with a call it would take, so that one changed argument reaches the checks past the first.
+TOOLS = {
+    "generate_image": {"positivePrompt": "a sign"},
+    "remix_image": {"image": URL, "positivePrompt": "a sign"},
+    "edit_image": {"image": URL, "mask": URL, "positivePrompt": "a sign"},
+    "reframe_image": {"image": URL, "aspectRatio": "16:9"},
+    "replace_background": {"image": URL, "positivePrompt": "a beach"},
+    "get_generation": {"taskUUID": "6f1c1b9e-2b7a-4c3e-9a57-0d1e2f3a4b5c", "wait": 0},
+    "list_generations": {},
+    "list_sizes": {},
+    "list_style_presets": {},
+}
 
 leaves = (
     st.none()
@@ -59,11 +75,16 @@ values = st.recursive(
 )
 arguments = st.dictionaries(st.sampled_from(NAMES) | st.text(max_size=12), values, max_size=7)
 with_a_prompt = st.builds(lambda a, p: {"positivePrompt": p, **a}, arguments, st.text(min_size=1, max_size=60))
-# Mostly valid calls with one thing changed, so that the checks past the first problem run too.
-near_valid = st.builds(
-    lambda name, value: {"positivePrompt": "a sign", name: value},
-    st.sampled_from(NAMES),
-    values | st.sampled_from([v for options in VALUES.values() for v in options] or ["AUTO"]),
+tools = st.sampled_from(sorted(TOOLS))
+calls = st.one_of(
+    st.tuples(tools, arguments | with_a_prompt),
+    # Mostly valid calls with one thing changed, so that the checks past the first problem run too.
+    st.builds(
+        lambda tool, name, value: (tool, {**TOOLS[tool], name: value}),
+        tools,
+        st.sampled_from(NAMES),
+        values | st.sampled_from([v for options in VALUES.values() for v in options]),
+    ),
 )
 
 
@@ -86,27 +107,33 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Blocking
             yield portal, mcp, emulator
 
 
-def _check(session: tuple[BlockingPortal, Client, Emulator], given_arguments: dict[str, Any]) -> None:
+def _check(session: tuple[BlockingPortal, Client, Emulator], given_arguments: dict[str, Any], tool: str) -> None:
     portal, mcp, emulator = session
-    before = len(emulator.submitted)
-    result: types.CallToolResult = portal.call(mcp.call_tool, "generate_image", given_arguments)  # MCPError fails
+    before = len(_paid(emulator))
+    result: types.CallToolResult = portal.call(mcp.call_tool, tool, given_arguments)  # MCPError fails
     shown = "\n".join(block.text for block in result.content if isinstance(block, types.TextContent))
     assert len(shown.encode()) <= MAX_ERROR_TEXT or not result.is_error, shown[:300]
     if result.is_error:
         kind = (result.meta or {})[ERROR_META]["kind"]
         assert kind != "internal", shown
         assert len(json.dumps(result.meta).encode()) <= 2 * MAX_ERROR_TEXT
-        assert len(emulator.submitted) == before, f"a refused call sent a task: {shown[:300]}"
+        assert len(_paid(emulator)) == before, f"a refused call sent a task: {shown[:300]}"
     else:
-        assert len(emulator.submitted) in (before, before + 1)
+        assert len(_paid(emulator)) in (before, before + 1)
+
+
+def _paid(emulator: Emulator) -> list[dict[str, Any]]:
+    """The tasks that cost money (uploads are free, and an edit with a region may store its image first)."""
+    return [task for task in emulator.submitted if task.get("taskType") != "imageUpload"]
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(given_arguments=arguments | with_a_prompt | near_valid)
-def test_random_arguments_never_crash_never_flood_and_a_refused_call_sends_nothing(
-    session: tuple[BlockingPortal, Client, Emulator], given_arguments: dict[str, Any]
+@given(call=calls)
+def test_random_arguments_to_any_tool_never_crash_never_flood_and_a_refused_call_sends_nothing(
+    session: tuple[BlockingPortal, Client, Emulator], call: tuple[str, dict[str, Any]]
 ) -> None:
-    _check(session, given_arguments)
+    tool, given_arguments = call
+    _check(session, given_arguments, tool)
 
 
 def test_the_known_crashers_are_argument_errors(session: tuple[BlockingPortal, Client, Emulator]) -> None:
@@ -117,4 +144,12 @@ def test_the_known_crashers_are_argument_errors(session: tuple[BlockingPortal, C
         {"positivePrompt": "x", "aspectRatio": "1:" + "9" * 5000},
         {f"unknown{n}": n for n in range(3000)},
     ):
-        _check(session, crasher)
+        _check(session, crasher, "generate_image")
+    for tool, crasher in (  # found by fuzzing the other tools
+        ("reframe_image", {"image": URL, "aspectRatio": "16:9", "prompt": "a beach"}),
+        ("edit_image", {"image": URL, "mask": URL, "positivePrompt": "x", "negative": "blur"}),
+        ("get_generation", {"taskUUID": "x", "k" * 200_000: 1}),
+        ("list_sizes", {"ratio": 10**5000}),
+        ("list_sizes", {"orientation": 10**5000}),
+    ):
+        _check(session, crasher, tool)

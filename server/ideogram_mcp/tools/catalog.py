@@ -49,24 +49,28 @@ async def list_sizes(ctx: Context, params: types.CallToolRequestParams) -> types
     if refused := results.unexpected(given, {"ratio", "orientation"}):
         return refused
     chosen = list(spec.sizes)
-    orientation, ratio = given.get("orientation"), given.get("ratio")
+    for name, example in (("orientation", "'landscape'"), ("ratio", "'16:9' or 1.5")):
+        value = given.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, str | int | float)):
+            return results.error(f"{name} must be text such as {example}.", {"kind": "invalid_arguments"})
+    orientation, ratio = (_text(given[k]) if given.get(k) is not None else None for k in ("orientation", "ratio"))
     if orientation is not None:
-        wanted = str(orientation).strip().lower()
+        wanted = orientation.strip().lower()
         if wanted not in sizes.ORIENTATIONS:
             return results.error(
-                f"orientation must be one of {', '.join(sizes.ORIENTATIONS)}; got {str(orientation)[:40]!r}.",
+                f"orientation must be one of {', '.join(sizes.ORIENTATIONS)}; got {orientation[:40]!r}.",
                 {"kind": "invalid_arguments"},
             )
         chosen = [s for s in chosen if s.orientation == wanted]
     if ratio is not None:
         listed = sizes.ratios(spec.sizes)
-        wanted = sizes.listed_ratio(spec.sizes, str(ratio))
+        wanted = sizes.listed_ratio(spec.sizes, ratio)
         if wanted is None:
-            target = sizes.parse_ratio(str(ratio))
-            near = sizes.for_ratio(spec.sizes, str(ratio)) if target else None
+            target = sizes.parse_ratio(ratio)
+            near = sizes.for_ratio(spec.sizes, ratio) if target else None
             hint = f" The closest listed ratio is {near.ratio} ({near})." if near else ""
             return results.error(
-                f"No size is listed for ratio {str(ratio)[:40]!r}.{hint} Listed ratios: {', '.join(listed)}. "
+                f"No size is listed for ratio {ratio[:40]!r}.{hint} Listed ratios: {', '.join(listed)}. "
                 "generate_image also takes any aspectRatio and picks the closest size.",
                 {"kind": "invalid_arguments"},
             )
@@ -81,6 +85,13 @@ async def list_sizes(ctx: Context, params: types.CallToolRequestParams) -> types
     lines = [f"{len(chosen)} supported size(s) (~ marks approximate ratios):"]
     lines += [f"{r}: {', '.join(items)}" for r, items in by_ratio.items()]
     return results.ok(output, "\n".join(lines))
+
+
+def _text(value: str | float) -> str:
+    """An argument read as text: a ratio may come as a number (1.5); one too long to print is no ratio at all."""
+    if isinstance(value, int) and abs(value) >= 10**100:
+        return "a number of over 100 digits"
+    return value if isinstance(value, str) else str(value)
 
 
 async def list_style_presets(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
