@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any, cast
 
@@ -201,3 +203,43 @@ def test_the_demo_leaves_real_image_files(tmp_path: Path) -> None:
     assert "total cost $0.18" in done.stdout
     assert "cost: emulated; nothing is charged (on Runware these 3 images would cost $0.18)" in done.stdout.splitlines()
     assert "refused before any request" in done.stdout
+
+
+def test_a_number_too_long_for_python_is_answered_as_an_argument_error_not_dropped() -> None:
+    huge = "9" * 4301
+    lines = [
+        '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18",'
+        '"capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}',
+        '{"jsonrpc":"2.0","method":"notifications/initialized"}',
+        '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"generate_image",'
+        f'"arguments":{{"positivePrompt":"a sign","numberResults":{huge}}}}}}}',
+    ]
+    with subprocess.Popen(
+        [COMMAND, "--offline"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=_env(),
+        text=True,
+    ) as server:
+        assert server.stdin is not None
+        assert server.stdout is not None
+        watchdog = threading.Timer(30, server.kill)  # a line dropped unanswered would leave readline waiting
+        watchdog.start()
+        try:
+            server.stdin.write("\n".join(lines) + "\n")
+            server.stdin.flush()
+            answers = [json.loads(server.stdout.readline() or "null") for _ in range(2)]
+        finally:
+            watchdog.cancel()
+            server.kill()
+    assert answers[1] is not None, "no answer: the line was dropped"
+    result = answers[1]["result"]
+    assert (answers[1]["id"], result["isError"]) == (2, True)
+    assert result["content"][0]["text"].startswith(
+        "Nothing was generated and nothing was charged. Fix these arguments:"
+    )
+    assert (
+        "- numberResults: must be a whole number from 1 to 20; got '99999999999999999999999999999999999999999999…"
+        in (result["content"][0]["text"])
+    )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
+import re
 import shutil
 import socket
 import sys
@@ -256,7 +258,23 @@ class _Stdin(anyio.AsyncFile[str]):
         threading.Thread(target=read, name="stdin", daemon=True).start()
         async with receive:
             async for line in receive:
-                yield line
+                yield _readable(line)
+
+
+_HUGE_NUMBER = re.compile(r"\d{4301}")
+"""A run of more digits than Python reads as an int (its default limit is 4,300)."""
+
+
+def _readable(line: str) -> str:
+    """A message whose integers have more digits than Python reads, with them passed on as text so that the
+    argument checks name them; the SDK would drop such a line unanswered. Any other line as it is."""
+    if not _HUGE_NUMBER.search(line):
+        return line
+    try:
+        message = json.loads(line, parse_int=lambda digits: int(digits) if len(digits) <= 4300 else digits)
+    except ValueError:
+        return line
+    return json.dumps(message) + "\n"
 
 
 async def _serve_stdio(settings: Settings) -> None:
