@@ -153,7 +153,7 @@ def test_serving_http_on_a_public_host_without_authentication_is_one_line_saying
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("IDEOGRAM_MCP_HTTP_HOST", "127.0.0.1")  # the command sets it for its workers: put it back after
     monkeypatch.setattr(cli, "configure_logging", lambda settings: None)  # leave this process's logging as it is
-    code, out, err = _exit(["http", "--host", "0.0.0.0", "--port", "0"], capsys)
+    code, out, err = _exit(["http", "--host", "0.0.0.0", "--port", "8123"], capsys)
     assert (code, out, err) == (
         "ideogram-mcp: refusing to serve on 0.0.0.0 with no authentication: set IDEOGRAM_MCP_TOKENS (or "
         "IDEOGRAM_MCP_TOKENS_FILE, or IDEOGRAM_MCP_OAUTH_ISSUER with IDEOGRAM_MCP_PUBLIC_URL), or use a loopback host "
@@ -258,6 +258,42 @@ def test_ctrl_c_stops_the_demo_with_one_line(tmp_path: Path) -> None:
     running.wait_for(lambda: any(line.startswith("tools:") for line in running.out))
     code, _, err = running.interrupt()
     assert (code, err) == (130, STOPPED + "\n")
+
+
+def test_ctrl_c_at_the_live_demos_question_stops_it_at_once_spending_nothing(tmp_path: Path) -> None:
+    port = _free_port()
+    runware = _Running(["emulator", "--port", str(port), "--api-key", "sk-demo-test"], _env())
+    runware.wait_for(lambda: "Runware emulator: POST tasks to" in "".join(runware.err))
+    terminal, attached = pty.openpty()
+    try:
+        env = _env(RUNWARE_API_KEY="sk-demo-test", RUNWARE_BASE_URL=f"http://127.0.0.1:{port}/v1")
+        env["IDEOGRAM_MCP_DATA_DIR"] = str(tmp_path)
+        running = _Running(["demo", "--output-dir", str(tmp_path / "out")], env, stdin=attached)
+        running.wait_for(lambda: any(line.startswith("cost: this will spend") for line in running.out))
+        time.sleep(0.5)  # at the question now
+        code, _, err = running.interrupt()
+    finally:
+        os.close(terminal)
+        os.close(attached)
+        runware.interrupt()
+    assert (code, err) == (130, STOPPED + "\n")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_demo_says_why_an_image_was_not_saved_and_ends_well(tmp_path: Path) -> None:
+    env = _env(IDEOGRAM_MCP_SAVE="false", IDEOGRAM_MCP_DATA_DIR=str(tmp_path))
+    done = subprocess.run(
+        [COMMAND, "demo", "--offline", "--output-dir", str(tmp_path / "out")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"^generate_image poster #1: .* -> not saved: http://127\.0\.0\.1:\d+/", done.stdout, re.MULTILINE)
+    assert "resources/list -> 0 saved image(s)\n" in done.stdout
+    assert done.stdout.splitlines()[-1].endswith("total cost $0.18 (emulated: nothing was charged)")
 
 
 def test_started_by_hand_in_a_terminal_the_stdio_server_says_it_waits_for_a_client() -> None:

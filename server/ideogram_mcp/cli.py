@@ -103,7 +103,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     emulator.add_argument("--host", default="127.0.0.1", help="address to serve on")
     emulator.add_argument("--port", type=_port, default=8765, help="port to serve on")
     emulator.add_argument("--api-key", help="the only key to accept (default: any non-empty key)")
-    emulator.add_argument("--render-seconds", type=float, default=0.0, help="how long each task takes to render")
+    emulator.add_argument("--render-seconds", type=_seconds, default=0.0, help="how long each task takes to render")
     web = commands.add_parser(
         "http",
         help="serve MCP over streamable HTTP at /mcp (stateless, with authentication)",
@@ -113,7 +113,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     )
     web.add_argument("--host", default="127.0.0.1", help="address to serve on")
     web.add_argument("--port", type=_port, default=8000, help="port to serve on")
-    web.add_argument("--workers", type=int, default=1, help="server processes sharing the port")
+    web.add_argument("--workers", type=_workers, default=1, help="server processes sharing the port")
     web.add_argument(
         "--offline", dest="http_offline", action="store_true", help="generate with the built-in Runware emulator"
     )
@@ -129,9 +129,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "--output-dir",
         dest="demo_output_dir",
         type=Path,
-        default=Path("ideogram-output"),
         metavar="DIR",
-        help="where the server saves the demo's images",
+        help="where the server saves the demo's images (default: ./ideogram-output)",
     )
     show.add_argument(
         "--offline",
@@ -148,10 +147,14 @@ def _run(argv: list[str] | None) -> None:
     if unknown:  # said by the command they were given to, with its usage
         (subcommands.get(args.command) or parser).error(f"unrecognized arguments: {' '.join(unknown)}")
 
+    if args.command == "http" and args.port == 0:
+        subcommands["http"].error("--port 0 would serve on a port no client is told; give one, e.g. --port 8000")
+    if args.command == "emulator" and (args.offline or args.output_dir is not None):
+        subcommands["emulator"].error("--offline and --output-dir are the MCP server's; the emulator takes neither")
     overrides: dict[str, Any] = {}
     if args.command is None and args.offline:
         overrides["offline"] = True
-    if args.command is None and args.output_dir is not None:
+    if args.command in (None, "http") and args.output_dir is not None:
         overrides["output_dir"] = args.output_dir
     settings = _settings(**overrides)
     if args.command in ("emulator", "http"):
@@ -166,7 +169,8 @@ def _run(argv: list[str] | None) -> None:
         from ideogram_mcp import demo  # only the demo pays for importing its client and Pillow
 
         offline = args.offline or args.demo_offline or settings.runware_api_key is None
-        sys.exit(anyio.run(demo.run, args.demo_output_dir.expanduser().resolve(), offline))
+        folder: Path = args.demo_output_dir or args.output_dir or Path("ideogram-output")
+        sys.exit(anyio.run(demo.run, folder.expanduser().resolve(), offline))
     else:
         if sys.stdin.isatty():
             print(
@@ -214,6 +218,28 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a port; ports run from 0 to 65535")
     return port
+
+
+def _workers(text: str) -> int:
+    """A number of server processes for argparse: 1 or more."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a number of processes; give 1 or more")
+    return count
+
+
+def _seconds(text: str) -> float:
+    """A duration for argparse: a finite number of seconds, 0 or more."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a number of seconds; give 0 or more, e.g. 2.5")
+    return seconds
 
 
 EMULATOR_KEY = "offline-emulator-key"

@@ -8,13 +8,17 @@ before it spends anything.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any, cast
 
 import anyio
+import anyio.from_thread
+import anyio.lowlevel
 import mcp_types as types
 from mcp import Client, StdioServerParameters
 from PIL import Image
@@ -89,8 +93,9 @@ async def run(output_dir: Path, offline: bool) -> int:
             _say(f"cost: emulated; nothing is charged (on Runware these {count} images would cost ${quote:.2f})")
         else:
             _say(f"cost: this will spend ${quote:.2f} of real Runware credit on {count} images")
-            if sys.stdin.isatty():
-                await anyio.to_thread.run_sync(input, "Press Enter to go on, Ctrl-C to stop: ")
+            if sys.stdin.isatty() and not await _confirmed("Press Enter to go on, Ctrl-C to stop: "):
+                _say("stopped: nothing was spent")
+                return 1
 
         refused = await client.call_tool(
             "generate_image", {"positivePrompt": "a lighthouse", "width": 1920, "height": 1080}
@@ -105,9 +110,12 @@ async def run(output_dir: Path, offline: bool) -> int:
                 return 1
             made = _data(result)
             total += made.get("totalCost") or 0.0
+            said = _text(result).splitlines()
             for n, image in enumerate(made.get("images", []), 1):
                 path = Path(image["path"]) if "path" in image else None
-                where_to = f"{path} ({path.stat().st_size:,} bytes)" if path else f"not saved: {image['imageURL']}"
+                why = next((line.partition("Not saved: ")[2] for line in said if line.startswith(f"{n}. ")), "")
+                unsaved = f"not saved ({why})" if why else "not saved"
+                where_to = f"{path} ({path.stat().st_size:,} bytes)" if path else f"{unsaved}: {image['imageURL']}"
                 _say(
                     f"generate_image {name} #{n}: {image['width']}x{image['height']} {image['format']}, "
                     f"seed {image['seed']}, ${image.get('cost', 0):.2f} -> {where_to}"
@@ -115,9 +123,32 @@ async def run(output_dir: Path, offline: bool) -> int:
                 saved += [path] if path else []
             _say(f"   previews in the result: {_previews(result)}")
         resources = await client.list_resources()
-        _say(f"resources/list -> {len(resources.resources)} saved image(s), newest {resources.resources[0].name}")
-    _say(f"done: {len(saved)} images and their .json recipes in {folder}/, total cost ${total:.2f}")
+        newest = f", newest {resources.resources[0].name}" if resources.resources else ""
+        _say(f"resources/list -> {len(resources.resources)} saved image(s){newest}")
+    cost = f"${total:.2f}" + (" (emulated: nothing was charged)" if offline else "")
+    _say(f"done: {len(saved)} images and their .json recipes in {folder}/, total cost {cost}")
     return 0
+
+
+async def _confirmed(question: str) -> bool:
+    """Whether the person at the terminal pressed Enter (end of input means no). A daemon thread reads the
+    answer: a worker thread would keep the process alive after Ctrl-C until a line came."""
+    token = anyio.lowlevel.current_token()
+    answered = anyio.Event()
+    answer: list[bool] = []
+
+    descriptor = os.dup(sys.stdin.fileno())
+
+    def ask() -> None:
+        # Its own descriptor: a thread still blocked in sys.stdin at exit would hold its lock and abort the process.
+        with contextlib.suppress(Exception), open(descriptor, encoding="utf-8", errors="replace") as terminal:
+            answer.append(bool(terminal.readline()))  # "" is the end of input
+            anyio.from_thread.run_sync(answered.set, token=token)  # the loop may be gone by then
+
+    print(question, end="", flush=True)
+    threading.Thread(target=ask, name="confirm", daemon=True).start()
+    await answered.wait()
+    return answer == [True]
 
 
 async def _quote(client: Client) -> tuple[int, float]:
