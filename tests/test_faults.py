@@ -364,8 +364,26 @@ async def test_a_task_answered_about_another_task_then_rate_limited_stays_pendin
         listed = data(await mcp.call_tool("list_generations", {}))
     assert not result.is_error, text(result)
     assert data(result)["status"] == "pending"
+    assert text(result) == (
+        "Pending: 0 of 1 image(s) ready with Ideogram 3.0.\n"
+        "Runware's last answer about this task was a failure (rateLimitExceeded: Slow down.), so whether it runs is "
+        "not known; it may still run and be charged, and it is never sent twice. Call get_generation with taskUUID "
+        f'"{data(result)["taskUUID"]}" later to see; do not start a new generation for it until get_generation says '
+        "it failed."
+    )
     assert (listed["generations"][0]["state"], listed["spentToday"]) == ("pending", 0.06)
     assert [c.task_uuid for c in emulator.ledger] == [data(result)["taskUUID"]]
+
+
+async def test_polls_that_keep_failing_leave_the_task_pending_and_say_so_not_that_it_renders(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    emulator.faults.extend(Fault.error(503, "serviceUnavailable", "Busy.", on="getResponse") for _ in range(50))
+    async with over_http(wait_seconds=1.5) as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+    assert data(result)["status"] == "pending"
+    assert text(result).startswith("Pending: 0 of 1 image(s) ready with Ideogram 3.0.\n")
+    assert "Runware's last answer about this task was a failure (serviceUnavailable: Busy.)" in text(result)
 
 
 async def test_no_such_task_is_counted_from_when_runware_took_the_task_not_from_a_slow_submission(

@@ -93,6 +93,8 @@ class Snapshot:
     """Set when Runware says it has no such task (never received, or its results expired)."""
     blocked: RunwareError | None = None
     """Set when Runware refuses to say how the task stands (a refused key ...); the task itself may be fine."""
+    trouble: RunwareError | None = None
+    """Runware's last answer about the task when it was a failure (a 5xx, no answer); cleared by a good one."""
 
     @property
     def done(self) -> bool:
@@ -300,6 +302,7 @@ class Delivery:
         for task_uuid in uuids:
             for watch in self._watches.get(task_uuid, []):
                 _absorb(watch.snapshot, items, errors, known_for=time.time() - watch.sent_at)
+                watch.snapshot.trouble = None
                 watch.answered = True
                 watch.due = now + self.schedule.interval(now - watch.started)
                 watch.changed.set()
@@ -310,6 +313,7 @@ class Delivery:
         for task_uuid in uuids:
             for watch in self._watches.get(task_uuid, []):
                 watch.due = later
+                watch.snapshot.trouble = exc
 
     def _block(self, uuids: Iterable[str], exc: RunwareError) -> None:
         for task_uuid in uuids:

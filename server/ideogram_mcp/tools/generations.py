@@ -209,9 +209,8 @@ async def start(
                     await _record_failure(state, entry, exc)
                     return _failed(state, exc, entry.task_uuid)
                 logger.warning("task %s may have reached Runware (%s); keeping it pending", entry.task_uuid, exc)
-                return await finish(
-                    ctx, entry, Snapshot(entry.task_uuid, entry.requested), where, generation.preview, deadline
-                )
+                unknown = Snapshot(entry.task_uuid, entry.requested, trouble=exc)
+                return await finish(ctx, entry, unknown, where, generation.preview, deadline)
             # Runware has the task from now on: a slow submission (resends, a 429) must not count toward
             # the time after which "no such task" means lost.
             snapshot = await state.delivery.wait(
@@ -290,8 +289,9 @@ async def finish(
     )
     shown = await anyio.to_thread.run_sync(_previews, data) if show else []
     logger.info("task %s: %d of %d image(s) ready, cost %s", entry.task_uuid, len(records), entry.requested, cost)
-    footer = _footer(output) or (_save_again(records) if status == "done" else "")
-    return results.images(output, _headline(entry, output), [r.get("problem") for r in records], shown, footer)
+    footer = _footer(output, snapshot.trouble) or (_save_again(records) if status == "done" else "")
+    headline = _headline(entry, output, snapshot.trouble)
+    return results.images(output, headline, [r.get("problem") for r in records], shown, footer)
 
 
 async def _record_failure(state: AppState, entry: Entry, exc: errors.RunwareError) -> None:
@@ -567,7 +567,7 @@ def _previews(data: Sequence[bytes | None]) -> list[previews.Preview]:
     return shown
 
 
-def _headline(entry: Entry, output: GenerateImageOutput) -> str:
+def _headline(entry: Entry, output: GenerateImageOutput, trouble: errors.RunwareError | None = None) -> str:
     known = load_specs().get(entry.model)
     name = known.model.name if known is not None else entry.model
     cost = f", ${output.total_cost:.2f}" if output.total_cost is not None else ""
@@ -578,17 +578,24 @@ def _headline(entry: Entry, output: GenerateImageOutput) -> str:
         if output.status == "done"
         else f"{len(output.images)} of {entry.requested} image(s) ready"
     )
-    return f"{'Generated' if output.status == 'done' else 'Still rendering:'} {made} with {name}: {fmt}{cost}.".replace(
-        ": .", "."
-    )
+    said = "Generated" if output.status == "done" else "Pending:" if trouble is not None else "Still rendering:"
+    return f"{said} {made} with {name}: {fmt}{cost}.".replace(": .", ".")
 
 
-def _footer(output: GenerateImageOutput) -> str:
+def _footer(output: GenerateImageOutput, trouble: errors.RunwareError | None = None) -> str:
     if output.status != "pending":
         return ""
+    fetch = f'Call get_generation with taskUUID "{output.task_uuid}"'
+    if trouble is not None:  # Runware's answers were failures: say so, not that it renders
+        said = results.excerpt(str(trouble), 200)
+        return (
+            f"Runware's last answer about this task was a failure ({said}), so whether it runs is not known; it "
+            f"may still run and be charged, and it is never sent twice. {fetch} later to see; do not start a new "
+            "generation for it until get_generation says it failed."
+        )
     return (
-        f"The task is still running on Runware (it is not lost, and it is not charged twice). Call get_generation "
-        f'with taskUUID "{output.task_uuid}" to wait for the rest; do not start a new generation for it.'
+        "The task is still running on Runware (it is not lost, and it is not charged twice). "
+        f"{fetch} to wait for the rest; do not start a new generation for it."
     )
 
 
