@@ -296,6 +296,15 @@ def test_the_demo_says_why_an_image_was_not_saved_and_ends_well(tmp_path: Path) 
     assert done.stdout.splitlines()[-1].endswith("total cost $0.18 (emulated: nothing was charged)")
 
 
+@pytest.mark.parametrize("after", [0.15, 0.3])
+def test_ctrl_c_while_the_program_is_still_loading_prints_the_same_one_line(after: float) -> None:
+    # The command is ideogram_mcp.start:main, which sets the handler before it loads the SDK (about 0.5 s).
+    running = _Running(["--offline"], _env())
+    time.sleep(after)
+    code, out, err = running.interrupt()
+    assert (code, out, err) == (130, "", STOPPED + "\n")
+
+
 def test_started_by_hand_in_a_terminal_the_stdio_server_says_it_waits_for_a_client() -> None:
     terminal, attached = pty.openpty()
     try:

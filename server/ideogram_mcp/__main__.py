@@ -1,3 +1,3 @@
-from ideogram_mcp.cli import main
+from ideogram_mcp.start import main
 
 main()

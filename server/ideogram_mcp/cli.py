@@ -26,9 +26,7 @@ from pydantic import SecretStr, ValidationError
 from ideogram_mcp import __version__
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings, redact, variable_name, variables
-
-STOPPED = 130
-"""The exit status after Ctrl-C (128 + SIGINT), as shells report it."""
+from ideogram_mcp.start import STOPPED_LINE, STOPPED_STATUS
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -44,8 +42,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _stopped() -> None:
-    print("ideogram-mcp: stopped (Ctrl-C)", file=sys.stderr, flush=True)
-    sys.exit(STOPPED)
+    print(STOPPED_LINE, file=sys.stderr, flush=True)
+    sys.exit(STOPPED_STATUS)
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter):

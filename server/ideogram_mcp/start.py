@@ -1,0 +1,32 @@
+"""The command's entry point: Ctrl-C while the program is still loading stops it as quietly as later on.
+
+Loading the MCP SDK takes about half a second; a Ctrl-C then would otherwise print a traceback, as no code
+of ours runs yet to catch it. This module loads nothing but the standard library before that handler is set.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from types import FrameType
+
+STOPPED_LINE = "ideogram-mcp: stopped (Ctrl-C)"
+"""What Ctrl-C prints, whenever it comes."""
+STOPPED_STATUS = 130
+"""The exit status after Ctrl-C (128 + SIGINT), as shells report it."""
+
+
+def main() -> None:
+    """Load the program with Ctrl-C handled, then run the command line."""
+    previous = signal.signal(signal.SIGINT, _stopped_while_loading)
+    from ideogram_mcp import cli  # the whole program, the SDK with it
+
+    signal.signal(signal.SIGINT, previous)
+    cli.main()
+
+
+def _stopped_while_loading(signum: int, frame: FrameType | None) -> None:
+    sys.stderr.write(STOPPED_LINE + "\n")
+    sys.stderr.flush()
+    os._exit(STOPPED_STATUS)  # halfway through imports there is nothing to clean up
