@@ -35,8 +35,17 @@ async def test_a_prompt_renders_its_arguments_and_defaults(mcp: Client) -> None:
 
 
 async def test_a_missing_required_argument_is_named(mcp: Client) -> None:
-    with pytest.raises(MCPError, match="missing required subject"):
-        await mcp.get_prompt("poster", {"headline": "X"})
+    arguments = "headline, subject, tagline (optional), mood (optional), aspect_ratio (optional)"
+    for given, says in (
+        ({"headline": "X"}, "it needs subject, which was not given"),
+        (
+            {"headline": "\u200b ", "subject": "a trio", "colour": "red"},
+            "it needs headline, which was not given; it takes no colour",
+        ),
+    ):
+        with pytest.raises(MCPError) as refused:
+            await mcp.get_prompt("poster", given)
+        assert refused.value.error.message == f"The prompt 'poster' cannot be made: {says}. Its arguments: {arguments}."
     with pytest.raises(MCPError, match="Unknown prompt 'flyer'"):
         await mcp.get_prompt("flyer", {})
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -19,6 +19,9 @@ from typing import Literal, Self
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, ConfigDict, model_validator
+
+from ideogram_mcp.arguments import label
+from ideogram_mcp.specs import has_visible
 
 
 class PromptArgumentSpec(BaseModel):
@@ -58,14 +61,22 @@ class PromptTemplate(BaseModel):
         """The prompt text; raises ValueError naming missing or unknown arguments."""
         given = dict(given or {})
         unknown = sorted(set(given) - {a.name for a in self.arguments})
-        missing = [a.name for a in self.arguments if a.required and not given.get(a.name, "").strip()]
+        missing = [a.name for a in self.arguments if a.required and not has_visible(given.get(a.name, ""))]
         if unknown or missing:
-            parts = [f"missing required {', '.join(missing)}"] if missing else []
-            parts += [f"unknown {', '.join(unknown)}"] if unknown else []
-            known = ", ".join(a.name for a in self.arguments)
-            raise ValueError(f"prompt {self.name!r}: {'; '.join(parts)} (arguments: {known})")
+            parts = (
+                [f"it needs {_listed(missing)}, which {'was' if len(missing) == 1 else 'were'} not given"]
+                if missing
+                else []
+            )
+            parts += [f"it takes no {_listed([label(name) for name in unknown[:5]])}"] if unknown else []
+            known = ", ".join(f"{a.name}{'' if a.required else ' (optional)'}" for a in self.arguments)
+            raise ValueError(f"The prompt {self.name!r} cannot be made: {'; '.join(parts)}. Its arguments: {known}.")
         values = {a.name: given.get(a.name, "").strip() or a.default or "" for a in self.arguments}
         return Template(self.template).substitute(values).strip()
+
+
+def _listed(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _folder() -> Traversable:

@@ -83,6 +83,10 @@ async def test_list_sizes_says_its_filter_in_a_few_lines(mcp: Client) -> None:
         ({"orientation": "sideways"}, "orientation must be one of landscape, portrait, square; got 'sideways'."),
         ({"shape": "wide"}, "Unknown argument(s) shape: this tool takes only orientation, ratio."),
         ({"ratio": [16, 9]}, "ratio must be text such as '16:9' or 1.5."),
+        (
+            {"ratio": "16:9", "orientation": "portrait"},
+            "No size is both 16:9 and portrait: the 16:9 sizes are landscape. Drop one of the filters.",
+        ),
         ({"orientation": True}, "orientation must be text such as 'landscape'."),
         ({"ratio": 10**5000}, "No size is listed for ratio 'a number of over 100 digits'. Listed ratios: 3:1, 21:9, "
          "2:1, 16:9, 5:3, 16:10, 3:2, 4:3, 5:4, 1:1, 4:5, 3:4, 2:3, 10:16, 3:5, 9:16, 1:2, 9:21, 1:3. "

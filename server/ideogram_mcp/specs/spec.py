@@ -183,7 +183,7 @@ class Parameter(_Frozen):
             return f"{wrong}; it has {len(value)}"
         if self.max_length is not None and len(value) > self.max_length:
             return f"{wrong}; it has {len(value)}"
-        if self.visible and not any(unicodedata.category(c)[0] in "LNPS" for c in value):
+        if self.visible and not has_visible(value):
             return f"{wrong}, with a visible character; it has none"
         if self.format == "uri":
             return None if is_web_url(value) else wrong
@@ -213,6 +213,12 @@ class Parameter(_Frozen):
 
 
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
+
+
+def has_visible(text: str) -> bool:
+    """Whether text holds a character one can see (a letter, digit, mark or symbol): not only spaces or
+    zero-width marks."""
+    return any(unicodedata.category(c)[0] in "LNPS" for c in text)
 
 
 def is_web_url(text: str) -> bool:

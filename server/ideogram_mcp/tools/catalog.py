@@ -74,7 +74,12 @@ async def list_sizes(ctx: Context, params: types.CallToolRequestParams) -> types
                 "generate_image also takes any aspectRatio and picks the closest size.",
                 {"kind": "invalid_arguments"},
             )
-        chosen = [s for s in chosen if s.ratio == wanted]
+        if not (chosen := [s for s in chosen if s.ratio == wanted]):
+            shape = next(s.orientation for s in spec.sizes if s.ratio == wanted)
+            return results.error(
+                f"No size is both {wanted} and {orientation}: the {wanted} sizes are {shape}. Drop one of the filters.",
+                {"kind": "invalid_arguments"},
+            )
     output = ListSizesOutput(
         sizes=[SizeEntry.of(s) for s in chosen],
         default=SizeEntry.of(spec.default_size) if spec.default_size is not None else None,
