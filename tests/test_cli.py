@@ -109,6 +109,12 @@ def test_a_mistake_after_a_command_is_told_with_that_commands_usage(capsys: pyte
             "write it in full, with the scheme",
         ),
         ("RUNWARE_TIMEOUT", "-1", "RUNWARE_TIMEOUT: Input should be greater than 0"),
+        ("RUNWARE_TIMEOUT", "nan", "RUNWARE_TIMEOUT: Input should be a finite number"),
+        (
+            "RUNWARE_BASE_URL",
+            "http://[",
+            "RUNWARE_BASE_URL: 'http://[' is not an http:// or https:// URL; write it in full, with the scheme",
+        ),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_the_variable(

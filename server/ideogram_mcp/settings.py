@@ -57,7 +57,7 @@ class Settings(BaseModel):
     still starts and the tools say how to set it. Never printed or logged."""
     runware_base_url: str = DEFAULT_BASE_URL
     """The full URL tasks are POSTed to (any Runware-compatible server, e.g. the emulator)."""
-    runware_timeout: float = Field(default=30.0, gt=0)
+    runware_timeout: float = Field(default=30.0, gt=0, allow_inf_nan=False)
     """Seconds one HTTP exchange with Runware may take, from connecting to the last byte."""
     offline: bool = False
     """true does what --offline does: generate with the built-in Runware emulator (no key, no cost)."""
@@ -71,16 +71,16 @@ class Settings(BaseModel):
     """false saves nothing (hosted deployments); results then give the image URLs."""
     preview: bool = True
     """false leaves previews out of results unless a call asks for them (preview: true)."""
-    wait_seconds: float = Field(default=50.0, gt=0)
+    wait_seconds: float = Field(default=50.0, gt=0, allow_inf_nan=False)
     """How long a tool call waits for its images before answering pending (clients give up near 60 s)."""
     data_dir: Path | None = None
     """Where the task journal (journal.sqlite3) lives. Without it: ~/.local/share/ideogram-mcp
     (~/Library/Application Support/ideogram-mcp on macOS, %LOCALAPPDATA%\\ideogram-mcp on Windows)."""
-    max_cost_per_call: float | None = Field(default=None, ge=0)
+    max_cost_per_call: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     """Dollars one call may cost; a call quoted above it is refused before anything is sent."""
-    daily_budget: float | None = Field(default=None, ge=0)
+    daily_budget: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     """Dollars all calls of a day (the server's local time) may cost, counted from the journal."""
-    confirm_above: float = Field(default=0.50, ge=0)
+    confirm_above: float = Field(default=0.50, ge=0, allow_inf_nan=False)
     """Calls quoted above this many dollars are confirmed with the user first, when the client can ask."""
     webhook_url: str | None = None
     """Runware also POSTs each finished image's result here. The user's choice: agents cannot set it."""
@@ -134,8 +134,12 @@ class Settings(BaseModel):
     def _web_address(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        parts = urlsplit(value.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urlsplit(value.strip())
+            usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:  # an unclosed IPv6 bracket, a bad port ...
+            usable = False
+        if not usable:
             raise ValueError(
                 f"{value.strip()[:80]!r} is not an http:// or https:// URL; write it in full, with the scheme"
             )
