@@ -185,7 +185,7 @@ async def test_an_unusable_item_beside_good_ones_is_a_reported_failure_never_a_s
     [
         (Fault.error(401, "invalidApiKey", "Invalid API key.", "apiKey"), "refused the API key", "runware_error"),
         (Fault.error(402, "insufficientCredits", "Top up."), "too little credit", "runware_error"),
-        (Fault.error(400, "invalidParameter", "Bad.", "width"), "(parameter width)", "runware_error"),
+        (Fault.error(400, "invalidParameter", "Bad.", "width"), "(argument width)", "runware_error"),
     ],
 )
 async def test_a_refusal_is_never_retried_and_nothing_is_charged(

@@ -314,7 +314,7 @@ async def test_the_emulator_refuses_a_mask_of_another_size_the_way_runware_would
         "taskUUID": sent["taskUUID"],
     }
     assert text(result) == (
-        "Runware refused the request (parameter inputs.maskImage). Change the arguments it names and try again. "
+        "Runware refused the request (argument mask). Change the arguments it names and try again. "
         "Runware said: maskImage must have the same size as seedImage (invalidParameter)."
     )
 

@@ -16,8 +16,21 @@ from ideogram_mcp.tools.results import UPSTREAM_SHOWN, describe
     [
         (
             api_error(400, [ErrorDetail("invalidParameter", "Invalid width.", ("width",))]),
-            "Runware refused the request (parameter width). Change the arguments it names and try again. "
+            "Runware refused the request (argument width). Change the arguments it names and try again. "
             "Runware said: Invalid width (invalidParameter).",
+        ),
+        (  # each error's fields, by the names an agent gives them, once
+            api_error(
+                400,
+                [
+                    ErrorDetail("invalidParameter", "Bad style.", ("providerSettings.ideogram.styleType",)),
+                    ErrorDetail("invalidParameter", "Bad mask.", ("inputs.maskImage", "someField")),
+                    ErrorDetail("invalidParameter", "Bad style again.", ("providerSettings.ideogram.styleType",)),
+                ],
+            ),
+            "Runware refused the request (arguments styleType, mask, someField). Change the arguments it names and "
+            "try again. Runware said: Bad style (invalidParameter); Bad mask (invalidParameter); Bad style again "
+            "(invalidParameter).",
         ),
         (
             api_error(418, [ErrorDetail("teapot", "Short and stout.")]),

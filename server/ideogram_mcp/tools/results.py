@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ideogram_mcp import arguments, files, previews
 from ideogram_mcp.runware import errors
 from ideogram_mcp.sizes import Size
+from ideogram_mcp.specs import load_specs
 
 ERROR_META = "ideogram-mcp/error"
 """Key in a tool error's ``_meta`` holding the error as data (kind, Runware's code, retryable ...)."""
@@ -285,7 +286,8 @@ def describe(exc: errors.RunwareError) -> tuple[str, dict[str, Any]]:
         case errors.TaskConflictError():
             text = "Runware already has a task with this taskUUID; get_generation fetches its images."
         case errors.InvalidRequestError():
-            where = f" (parameter {', '.join(exc.parameter)})" if exc.parameter else ""
+            named = _arguments_named(exc.details)
+            where = f" ({'argument' if len(named) == 1 else 'arguments'} {', '.join(named)})" if named else ""
             text = f"Runware refused the request{where}. Change the arguments it names and try again."
         case errors.RateLimitError():
             text = "Runware is rate-limiting this key. Wait a few seconds, then try again."
@@ -303,6 +305,15 @@ def describe(exc: errors.RunwareError) -> tuple[str, dict[str, Any]]:
         case _:
             text = f"Runware's answer could not be used: {sentence(str(exc))}"
     return " ".join(part for part in (text, said) if part), details
+
+
+def _arguments_named(details: Sequence[errors.ErrorDetail]) -> list[str]:
+    """The arguments Runware's errors name, each once: by the name an agent gives it, where the task's field
+    is one of a tool's arguments (``providerSettings.ideogram.styleType`` is ``styleType``), else as Runware
+    wrote it."""
+    by_wire = {p.wire: p.name for spec in load_specs().values() for p in spec.parameters.values()}
+    named = [by_wire.get(path, path) for detail in details for path in detail.parameter]
+    return [excerpt(name, 80) for name in dict.fromkeys(named)][:UPSTREAM_ERRORS_SHOWN]
 
 
 def excerpt(text: str, limit: int = UPSTREAM_SHOWN) -> str:
