@@ -125,11 +125,13 @@ class InvalidArgumentsError(Exception):
         self.problems = problems
         super().__init__(self.text())
 
-    def text(self) -> str:
+    def text(self, *, generating: bool = True) -> str:
+        """The problems as an agent reads them; a generating tool says first that nothing was made or charged."""
         lines = [f"- {p.argument}: {p.message}" for p in self.problems[:_LISTED]]
         if len(self.problems) > _LISTED:
             lines.append(f"- and {len(self.problems) - _LISTED} more problems of the same kinds.")
-        return "Nothing was generated and nothing was charged. Fix these arguments:\n" + "\n".join(lines)
+        opening = "Nothing was generated and nothing was charged. " if generating else ""
+        return f"{opening}Fix these arguments:\n" + "\n".join(lines)
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,11 +268,11 @@ def _first_sentence(text: str) -> str:
 def _option(name: str, raw: Any) -> tuple[Any, str | None]:
     if name == FILE_NAME:
         if not isinstance(raw, str):
-            return None, f"must be a file name (text); got {_show(raw)}."
+            return None, f"must be a file name (text); got {show(raw)}."
         clean, problem = files.check_file_name(raw)
-        return (clean, None) if problem is None else (None, f"{problem}; got {_show(raw)}.")
+        return (clean, None) if problem is None else (None, f"{problem}; got {show(raw)}.")
     value = _boolean(raw)
-    return (value, None) if isinstance(value, bool) else (None, f"must be true or false; got {_show(raw)}.")
+    return (value, None) if isinstance(value, bool) else (None, f"must be true or false; got {show(raw)}.")
 
 
 def _canonical_names(spec: ModelSpec, arguments: Mapping[str, Any], problems: list[Problem]) -> dict[str, Any]:
@@ -353,7 +355,7 @@ def _coerce(p: Parameter, raw: Any) -> tuple[Any, str | None]:
     """The value in the spec's type, leniently read, or why it cannot be."""
     value: Any = raw
     if p.type == "integer":
-        value = _integer(raw)
+        value = whole(raw)
     elif p.type == "boolean":
         value = _boolean(raw)
     elif p.type == "string[]" and isinstance(raw, str):
@@ -376,7 +378,7 @@ def _coerce(p: Parameter, raw: Any) -> tuple[Any, str | None]:
         return value, None
     if "; it has " in why:  # a length or a count: the figure says enough, the text is not repeated
         return None, f"{why}."
-    return None, f"{why}; got {_show(raw)}."
+    return None, f"{why}; got {show(raw)}."
 
 
 def _boolean(raw: Any) -> Any:
@@ -386,7 +388,8 @@ def _boolean(raw: Any) -> Any:
     return raw
 
 
-def _integer(raw: Any) -> Any:
+def whole(raw: Any) -> Any:
+    """A whole number however it came (3, 3.0, \"3\"); anything else as it is, for the caller to refuse."""
     if isinstance(raw, float) and raw.is_integer():
         return int(raw)
     if isinstance(raw, str) and re.fullmatch(r"\s*-?\d{1,18}\s*", raw):  # longer is no count or size
@@ -416,10 +419,10 @@ def _choice(p: Parameter, raw: str) -> tuple[str | None, str | None]:
     close = starting or difflib.get_close_matches(wanted, allowed, n=3, cutoff=0.5)
     hint = f" Closest: {_either(close)}." if close else ""
     if len(allowed) <= 12:
-        return None, f"{_show(raw)} is not allowed.{hint} Allowed: {', '.join(allowed)}."
+        return None, f"{show(raw)} is not allowed.{hint} Allowed: {', '.join(allowed)}."
     return (
         None,
-        f"{_show(raw)} is not one of the {len(allowed)} allowed values.{hint} Call list_style_presets for all.",
+        f"{show(raw)} is not one of the {len(allowed)} allowed values.{hint} Call list_style_presets for all.",
     )
 
 
@@ -439,7 +442,7 @@ def _resolve_size(spec: ModelSpec, named: Mapping[str, Any], values: dict[str, A
             problems.append(
                 Problem(
                     ASPECT_RATIO,
-                    f"expected a ratio like '16:9' or '1.5'; got {_show(ratio)}. Listed: {listed}.",
+                    f"expected a ratio like '16:9' or '1.5'; got {show(ratio)}. Listed: {listed}.",
                 )
             )
             return
@@ -484,7 +487,7 @@ def _either(options: list[str]) -> str:
     return " or ".join(options)
 
 
-def _show(value: Any) -> str:
+def show(value: Any) -> str:
     """A short excerpt of what was sent, never the whole of it."""
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**_SHOWN:
         return f"a {len(str(abs(value))) if abs(value) < 10**4000 else 'more than 4000'}-digit number"

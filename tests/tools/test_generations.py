@@ -194,7 +194,8 @@ async def test_list_generations_shows_recent_tasks_their_state_and_the_spend(mcp
         ("get_generation", {"taskUUID": "x", "wait": "soon"}, "wait: must be a number of seconds"),
         ("get_generation", {"taskUUID": "x", "preview": "maybe"}, "preview: must be true or false"),
         ("get_generation", {"taskUUID": "x", "extra": 1}, "Unknown argument(s) extra"),
-        ("list_generations", {"limit": 0}, "limit: must be a whole number from 1 to 100"),
+        ("list_generations", {"limit": 0}, "limit: must be a whole number from 1 to 100; got 0."),
+        ("list_generations", {"limit": "x"}, "limit: must be a whole number from 1 to 100; got 'x'."),
         ("list_generations", {"state": "lost"}, "state: must be one of pending, done, failed"),
         ("list_generations", {"since": "today"}, "Unknown argument(s) since"),
     ],
@@ -205,6 +206,12 @@ async def test_bad_arguments_to_the_journal_tools_are_named(
     result = await mcp.call_tool(tool, arguments)
     assert error_of(result)["kind"] == "invalid_arguments"
     assert says in text(result)
+    assert not text(result).startswith("Nothing was generated"), "these tools generate nothing"
+
+
+async def test_list_generations_takes_a_limit_as_a_number_in_any_spelling(mcp: Client) -> None:
+    for limit in (5, 5.0, "5"):
+        assert not (await mcp.call_tool("list_generations", {"limit": limit})).is_error
 
 
 async def test_what_the_journal_tools_repeat_is_short_however_long_what_they_were_given(

@@ -738,11 +738,12 @@ async def get_generation(ctx: Context, params: types.CallToolRequestParams) -> t
     if not isinstance(task_uuid, str) or not task_uuid.strip():
         problems.append(arguments.Problem("taskUUID", "required: the taskUUID a generating tool returned."))
     if isinstance(wait, bool) or not isinstance(wait, int | float) or not wait >= 0:
-        problems.append(arguments.Problem("wait", f"must be a number of seconds from 0 to {limit:g}."))
+        said = f"must be a number of seconds from 0 to {limit:g}; got {arguments.show(wait)}."
+        problems.append(arguments.Problem("wait", said))
     if preview is not None and not isinstance(preview, bool):
-        problems.append(arguments.Problem("preview", "must be true or false."))
+        problems.append(arguments.Problem("preview", f"must be true or false; got {arguments.show(preview)}."))
     if problems:
-        return results.invalid(problems)
+        return results.invalid(problems, generating=False)
     assert isinstance(task_uuid, str)
     assert isinstance(wait, int | float)
     entry = await state.journal.get(task_uuid.strip(), owner(ctx))
@@ -782,14 +783,16 @@ async def list_generations(ctx: Context, params: types.CallToolRequestParams) ->
     given = params.arguments or {}
     if refused := results.unexpected(given, {"limit", "state"}):
         return refused
-    limit, wanted = given.get("limit", 10), given.get("state")
+    raw, wanted = given.get("limit", 10), given.get("state")
+    limit = arguments.whole(raw)
     problems: list[arguments.Problem] = []
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
-        problems.append(arguments.Problem("limit", "must be a whole number from 1 to 100."))
+        problems.append(arguments.Problem("limit", f"must be a whole number from 1 to 100; got {arguments.show(raw)}."))
     if wanted is not None and wanted not in journal.STATES:
-        problems.append(arguments.Problem("state", f"must be one of {', '.join(journal.STATES)}."))
+        said = f"must be one of {', '.join(journal.STATES)}; got {arguments.show(wanted)}."
+        problems.append(arguments.Problem("state", said))
     if problems:
-        return results.invalid(problems)
+        return results.invalid(problems, generating=False)
     assert isinstance(limit, int)
     who = owner(ctx)
     entries = await state.journal.recent(who, limit, wanted)

@@ -219,12 +219,11 @@ def error(text: str, details: dict[str, Any] | None = None) -> types.CallToolRes
     )
 
 
-def invalid(problems: Sequence[arguments.Problem]) -> types.CallToolResult:
+def invalid(problems: Sequence[arguments.Problem], *, generating: bool = True) -> types.CallToolResult:
     """A tool error listing every problem of the arguments, each naming its argument."""
     details = [{"argument": p.argument, "message": p.message} for p in problems]
-    return error(
-        arguments.InvalidArgumentsError(list(problems)).text(), {"kind": "invalid_arguments", "problems": details}
-    )
+    said = arguments.InvalidArgumentsError(list(problems)).text(generating=generating)
+    return error(said, {"kind": "invalid_arguments", "problems": details})
 
 
 def unexpected(given: dict[str, Any] | Any, allowed: set[str]) -> types.CallToolResult | None:
