@@ -363,7 +363,10 @@ async def keep(
         try:
             path = await anyio.to_thread.run_sync(lambda: _save(target, item.stem, found, data, item.recipe(data)))
         except OSError as exc:
-            problem = f"could not be saved in {folder}: {exc.strerror or type(exc).__name__}"
+            problem = (
+                f"could not be saved in {folder}: {exc.strerror or type(exc).__name__} (IDEOGRAM_MCP_OUTPUT_DIR, or "
+                "--output-dir, chooses a folder this server can write)"
+            )
             kept[index] = Kept(data, found, problem=problem)
             return
         kept[index] = Kept(data, found, path)

@@ -284,7 +284,10 @@ async def test_an_unwritable_output_folder_still_returns_the_paid_images(
     assert not result.is_error
     (image,) = data(result)["images"]
     assert "path" not in image
-    assert f"Not saved: could not be saved in {(blocked / 'out').resolve()}" in text(result)
+    assert (
+        f"Not saved: could not be saved in {(blocked / 'out').resolve()}: Not a directory (IDEOGRAM_MCP_OUTPUT_DIR, or "
+        "--output-dir, chooses a folder this server can write)."
+    ) in text(result)
     assert image["imageURL"] in text(result)
     assert len([b for b in result.content if isinstance(b, types.ImageContent)]) == 1
 
