@@ -18,6 +18,8 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from ideogram_mcp import cli
 from ideogram_mcp.cli import _parser, main  # pyright: ignore[reportPrivateUsage]
@@ -286,18 +288,27 @@ def test_ctrl_c_at_the_live_demos_question_stops_it_at_once_spending_nothing(tmp
     assert not (tmp_path / "out").exists()
 
 
-def test_the_demo_says_why_an_image_was_not_saved_and_ends_well(tmp_path: Path) -> None:
-    env = _env(IDEOGRAM_MCP_SAVE="false", IDEOGRAM_MCP_DATA_DIR=str(tmp_path))
+@pytest.mark.parametrize("saving", ["off", "blocked"])
+def test_the_demo_says_why_an_image_was_not_saved_and_ends_well(saving: str, tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    out = tmp_path / "a-file" / "out" if saving == "blocked" else tmp_path / "out"
+    env = _env(IDEOGRAM_MCP_SAVE="false" if saving == "off" else "true", IDEOGRAM_MCP_DATA_DIR=str(tmp_path))
     done = subprocess.run(
-        [COMMAND, "demo", "--offline", "--output-dir", str(tmp_path / "out")],
+        [COMMAND, "demo", "--offline", "--output-dir", str(out)],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+    why = (
+        f" \\(could not be saved in {re.escape(str(out))}: Not a directory \\(IDEOGRAM_MCP_OUTPUT_DIR, or "
+        "--output-dir, chooses a folder this server can write\\)\\)"
+        if saving == "blocked"
+        else ""
+    )
     assert done.returncode == 0, done.stderr
-    assert re.search(r"^generate_image poster #1: .* -> not saved: http://127\.0\.0\.1:\d+/", done.stdout, re.MULTILINE)
+    assert re.search(rf"^generate_image poster #1: .* -> not saved{why}: http://127\.0\.0\.1:\d+/", done.stdout, re.M)
     assert "resources/list -> 0 saved image(s)\n" in done.stdout
     assert done.stdout.splitlines()[-1].endswith("total cost $0.18 (emulated: nothing was charged)")
 
@@ -309,6 +320,42 @@ def test_ctrl_c_while_the_program_is_still_loading_prints_the_same_one_line(afte
     time.sleep(after)
     code, out, err = running.interrupt()
     assert (code, out, err) == (130, "", STOPPED + "\n")
+
+
+def test_output_dir_before_the_http_command_is_where_its_workers_save(tmp_path: Path) -> None:
+    port = _free_port()
+    out = tmp_path / "out"
+    running = _Running(
+        ["--output-dir", str(out), "http", "--offline", "--port", str(port)],
+        _env(IDEOGRAM_MCP_DATA_DIR=str(tmp_path / "data")),
+    )
+    running.wait_for(_healthy(port))
+
+    async def generate() -> None:
+        async with (
+            httpx2.AsyncClient(timeout=30) as http,
+            Client(streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=http)) as mcp,
+        ):
+            assert not (await mcp.call_tool("generate_image", {"positivePrompt": "x", "fileName": "here"})).is_error
+
+    try:
+        anyio.run(generate)
+    finally:
+        running.interrupt()
+    assert sorted(p.name for p in out.iterdir()) == ["here.jpg", "here.json"]
+
+
+def test_ctrl_c_while_loading_is_left_alone_when_the_command_was_told_to_ignore_it(tmp_path: Path) -> None:
+    # A shell's background job starts with SIGINT ignored: Ctrl-C in the terminal must not stop it.
+    started = subprocess.Popen(
+        [sys.executable, "-c", "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+         "from ideogram_mcp import start; start.main()", "--version"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), start_new_session=True,
+    )  # fmt: skip
+    time.sleep(0.2)
+    os.killpg(started.pid, signal.SIGINT)
+    out, err = started.communicate(timeout=60)
+    assert (started.returncode, out.decode(), err.decode()) == (0, "ideogram-mcp 0.1.0\n", "")
 
 
 def test_started_by_hand_in_a_terminal_the_stdio_server_says_it_waits_for_a_client() -> None:

@@ -42,6 +42,10 @@ async def test_a_missing_required_argument_is_named(mcp: Client) -> None:
             {"headline": "\u200b ", "subject": "a trio", "colour": "red"},
             "it needs headline, which was not given; it takes no colour",
         ),
+        (
+            {"headline": "X", "subject": "y"} | {f"x{n}": "z" for n in range(7)},
+            "it takes no x0, x1, x2, x3, x4 and 2 more",
+        ),
     ):
         with pytest.raises(MCPError) as refused:
             await mcp.get_prompt("poster", given)
@@ -96,3 +100,9 @@ async def test_the_editing_prompts_lead_to_the_editing_tools(
     tools = {t.name for t in (await mcp.list_tools()).tools}
     assert calls[0] in tools
     assert "$" not in body
+
+
+async def test_an_optional_argument_of_invisible_characters_takes_its_default(mcp: Client) -> None:
+    made = await mcp.get_prompt("poster", {"headline": "X", "subject": "y", "mood": "\u200b"})
+    default = await mcp.get_prompt("poster", {"headline": "X", "subject": "y"})
+    assert made.messages == default.messages

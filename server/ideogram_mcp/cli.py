@@ -285,7 +285,7 @@ class _Stdin(anyio.AsyncFile[str]):
                 yield _readable(line)
 
 
-_HUGE_NUMBER = re.compile(r"\d{4301}")
+_HUGE_NUMBER = re.compile(r"(?<!\d)\d{4301}")
 """A run of more digits than Python reads as an int (its default limit is 4,300)."""
 
 
@@ -319,6 +319,8 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
 
     with contextlib.ExitStack() as stack:
         changes: dict[str, str] = {"IDEOGRAM_MCP_HTTP_HOST": host}
+        if settings.output_dir is not None:  # --output-dir: the workers read it from the environment too
+            changes["IDEOGRAM_MCP_OUTPUT_DIR"] = str(settings.output_dir)
         if offline or settings.offline:
             portal = stack.enter_context(start_blocking_portal())
             url = stack.enter_context(portal.wrap_async_context_manager(serving(Emulator(api_key=EMULATOR_KEY))))

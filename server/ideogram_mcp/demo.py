@@ -114,6 +114,7 @@ async def run(output_dir: Path, offline: bool) -> int:
             for n, image in enumerate(made.get("images", []), 1):
                 path = Path(image["path"]) if "path" in image else None
                 why = next((line.partition("Not saved: ")[2] for line in said if line.startswith(f"{n}. ")), "")
+                why = why.removesuffix(".")
                 unsaved = f"not saved ({why})" if why else "not saved"
                 where_to = f"{path} ({path.stat().st_size:,} bytes)" if path else f"{unsaved}: {image['imageURL']}"
                 _say(
@@ -141,9 +142,14 @@ async def _confirmed(question: str) -> bool:
 
     def ask() -> None:
         # Its own descriptor: a thread still blocked in sys.stdin at exit would hold its lock and abort the process.
-        with contextlib.suppress(Exception), open(descriptor, encoding="utf-8", errors="replace") as terminal:
-            answer.append(bool(terminal.readline()))  # "" is the end of input
-            anyio.from_thread.run_sync(answered.set, token=token)  # the loop may be gone by then
+        try:
+            with open(descriptor, encoding="utf-8", errors="replace") as terminal:
+                answer.append(bool(terminal.readline()))  # "" is the end of input
+        except OSError:  # the terminal went away: no answer, which is no
+            pass
+        finally:
+            with contextlib.suppress(Exception):  # the loop may be gone by then
+                anyio.from_thread.run_sync(answered.set, token=token)
 
     print(question, end="", flush=True)
     threading.Thread(target=ask, name="confirm", daemon=True).start()

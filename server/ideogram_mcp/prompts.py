@@ -68,11 +68,17 @@ class PromptTemplate(BaseModel):
                 if missing
                 else []
             )
-            parts += [f"it takes no {_listed([label(name) for name in unknown[:5]])}"] if unknown else []
+            named = [label(name) for name in unknown[:5]] + ([f"{len(unknown) - 5} more"] if len(unknown) > 5 else [])
+            parts += [f"it takes no {_listed(named)}"] if unknown else []
             known = ", ".join(f"{a.name}{'' if a.required else ' (optional)'}" for a in self.arguments)
             raise ValueError(f"The prompt {self.name!r} cannot be made: {'; '.join(parts)}. Its arguments: {known}.")
-        values = {a.name: given.get(a.name, "").strip() or a.default or "" for a in self.arguments}
+        values = {a.name: _given(given.get(a.name, "")) or a.default or "" for a in self.arguments}
         return Template(self.template).substitute(values).strip()
+
+
+def _given(text: str) -> str:
+    """An argument's text, or "" when it holds nothing visible (then an optional one takes its default)."""
+    return text.strip() if has_visible(text) else ""
 
 
 def _listed(names: Sequence[str]) -> str:

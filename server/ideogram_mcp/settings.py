@@ -7,11 +7,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from ideogram_mcp.runware import DEFAULT_BASE_URL
+from ideogram_mcp.specs import is_web_url
 
 SECRET_SHORTEST = 8
 """Shorter values are not blanked: no real key is that short, and blanking it would maul ordinary words."""
@@ -134,12 +134,7 @@ class Settings(BaseModel):
     def _web_address(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        try:
-            parts = urlsplit(value.strip())
-            usable = parts.scheme in ("http", "https") and bool(parts.hostname)
-        except ValueError:  # an unclosed IPv6 bracket, a bad port ...
-            usable = False
-        if not usable:
+        if not is_web_url(value.strip()):
             raise ValueError(
                 f"{value.strip()[:80]!r} is not an http:// or https:// URL; write it in full, with the scheme"
             )

@@ -19,10 +19,14 @@ STOPPED_STATUS = 130
 
 def main() -> None:
     """Load the program with Ctrl-C handled, then run the command line."""
-    previous = signal.signal(signal.SIGINT, _stopped_while_loading)
-    from ideogram_mcp import cli  # the whole program, the SDK with it
-
-    signal.signal(signal.SIGINT, previous)
+    handled = signal.getsignal(signal.SIGINT) is signal.default_int_handler  # not when Ctrl-C is to be ignored
+    if handled:
+        signal.signal(signal.SIGINT, _stopped_while_loading)
+    try:
+        from ideogram_mcp import cli  # the whole program, the SDK with it
+    finally:
+        if handled:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
     cli.main()
 
 

@@ -84,7 +84,7 @@ async def test_list_sizes_says_its_filter_in_a_few_lines(mcp: Client) -> None:
         ({"shape": "wide"}, "Unknown argument(s) shape: this tool takes only orientation, ratio."),
         ({"ratio": [16, 9]}, "ratio must be text such as '16:9' or 1.5."),
         (
-            {"ratio": "16:9", "orientation": "portrait"},
+            {"ratio": "16:9", "orientation": " Portrait "},
             "No size is both 16:9 and portrait: the 16:9 sizes are landscape. Drop one of the filters.",
         ),
         ({"orientation": True}, "orientation must be text such as 'landscape'."),

@@ -24,11 +24,11 @@ from ideogram_mcp.tools.results import UPSTREAM_SHOWN, describe
                 400,
                 [
                     ErrorDetail("invalidParameter", "Bad style.", ("providerSettings.ideogram.styleType",)),
-                    ErrorDetail("invalidParameter", "Bad mask.", ("inputs.maskImage", "someField")),
+                    ErrorDetail("invalidParameter", "Bad mask.", ("inputs.maskImage", "safety.mode")),
                     ErrorDetail("invalidParameter", "Bad style again.", ("providerSettings.ideogram.styleType",)),
                 ],
             ),
-            "Runware refused the request (arguments styleType, mask, someField). Change the arguments it names and "
+            "Runware refused the request (arguments styleType, mask, safety.mode). Change the arguments it names and "
             "try again. Runware said: Bad style (invalidParameter); Bad mask (invalidParameter); Bad style again "
             "(invalidParameter).",
         ),

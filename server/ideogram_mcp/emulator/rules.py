@@ -154,8 +154,12 @@ REMIX_STRENGTH = _IDEOGRAM + "remixStrength"
 
 _BY_SPEED = {"TURBO": 0.03, "DEFAULT": 0.06, "QUALITY": 0.09}
 # [doc] 4@1: $0.06 per 1K image (its examples, all at the default speed, cost 0.06); 4@4: 0.09 in every QUALITY
-# example. [guess] the rest, the family notes': Ideogram's per-speed prices, which both known points match.
-PRICES: dict[str, dict[str, float]] = {f"ideogram:4@{n}": _BY_SPEED for n in (1, 2, 3, 4, 5)}
+# example. [guess] the rest, the family notes': Ideogram's per-speed prices, which both known points match; for
+# 4@1's TURBO the documented 0.06 (the one price its page gives) rather than Ideogram's 0.03.
+PRICES: dict[str, dict[str, float]] = {
+    "ideogram:4@1": _BY_SPEED | {"TURBO": 0.06},
+    **{f"ideogram:4@{n}": _BY_SPEED for n in (2, 3, 4, 5)},
+}
 
 
 def price(model: str, values: Mapping[str, Any]) -> float:

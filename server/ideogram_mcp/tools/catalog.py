@@ -74,10 +74,11 @@ async def list_sizes(ctx: Context, params: types.CallToolRequestParams) -> types
                 "generate_image also takes any aspectRatio and picks the closest size.",
                 {"kind": "invalid_arguments"},
             )
-        if not (chosen := [s for s in chosen if s.ratio == wanted]):
+        if not (chosen := [s for s in chosen if s.ratio == wanted]):  # the orientation filter took them all
             shape = next(s.orientation for s in spec.sizes if s.ratio == wanted)
             return results.error(
-                f"No size is both {wanted} and {orientation}: the {wanted} sizes are {shape}. Drop one of the filters.",
+                f"No size is both {wanted} and {str(orientation).strip().lower()}: the {wanted} sizes are {shape}. "
+                "Drop one of the filters.",
                 {"kind": "invalid_arguments"},
             )
     output = ListSizesOutput(

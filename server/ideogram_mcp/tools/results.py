@@ -310,7 +310,7 @@ def _arguments_named(details: Sequence[errors.ErrorDetail]) -> list[str]:
     """The arguments Runware's errors name, each once: by the name an agent gives it, where the task's field
     is one of a tool's arguments (``providerSettings.ideogram.styleType`` is ``styleType``), else as Runware
     wrote it."""
-    by_wire = {p.wire: p.name for spec in load_specs().values() for p in spec.parameters.values()}
+    by_wire = {p.wire: p.name for spec in load_specs().values() for p in spec.parameters.values() if p.exposed}
     named = [by_wire.get(path, path) for detail in details for path in detail.parameter]
     return [excerpt(name, 80) for name in dict.fromkeys(named)][:UPSTREAM_ERRORS_SHOWN]
 
