@@ -171,6 +171,20 @@ def test_serving_http_on_a_public_host_without_authentication_is_one_line_saying
     )
 
 
+def test_an_offline_http_server_that_may_not_start_says_so_in_one_line_too() -> None:
+    env = {k: v for k, v in _env().items() if not k.startswith("IDEOGRAM_MCP_TOKENS")}
+    done = subprocess.run(
+        [COMMAND, "http", "--offline", "--host", "0.0.0.0", "--port", str(_free_port())],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.splitlines() == [
+        "ideogram-mcp: refusing to serve on 0.0.0.0 with no authentication: set IDEOGRAM_MCP_TOKENS (or "
+        "IDEOGRAM_MCP_TOKENS_FILE, or IDEOGRAM_MCP_OAUTH_ISSUER with IDEOGRAM_MCP_PUBLIC_URL), or use a loopback host "
+        "such as 127.0.0.1"
+    ]
+
+
 # --- Ctrl-C ---------------------------------------------------------------------------------------------------
 
 

@@ -329,7 +329,9 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
         try:
             app = http.create_app(Settings())
         except http.ConfigurationError as exc:
-            sys.exit(f"ideogram-mcp: {exc}")
+            refusal = f"ideogram-mcp: {exc}"
+            stack.close()  # the offline emulator first: an exit from inside its portal would come out as a traceback
+            sys.exit(refusal)
         print(
             f"ideogram-mcp: MCP over HTTP at http://{http.bracketed(host)}:{port}{http.PATH} (Ctrl-C stops)",
             file=sys.stderr,
