@@ -70,12 +70,20 @@ def _environment_help() -> str:
     return "\n".join(lines)
 
 
+class _Parser(argparse.ArgumentParser):
+    """The top-level parser: its help ends with the environment variables, read from the settings' docstrings
+    only when help is asked for (reading them costs several milliseconds of every start otherwise)."""
+
+    def format_help(self) -> str:
+        self.epilog = self.epilog or _environment_help()
+        return super().format_help()
+
+
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ideogram-mcp",
         description="MCP server for Ideogram 3.0 image generation on Runware. With no command: serve MCP on stdio "
         "(what an MCP client starts).",
-        epilog=_environment_help(),
         formatter_class=_Help,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
