@@ -358,7 +358,7 @@ async def test_a_task_runware_has_forgotten_is_reported_failed_and_no_longer_wai
     assert error_of(lost) == {
         "kind": "runware_error",
         "retryable": False,
-        "mayHaveBeenCharged": False,
+        "mayHaveBeenCharged": True,
         "status": 404,
         "errors": [
             {
@@ -370,10 +370,11 @@ async def test_a_task_runware_has_forgotten_is_reported_failed_and_no_longer_wai
         "taskUUID": pending["taskUUID"],
     }
     assert text(lost) == (
-        "Runware does not know this model or task; list_generations shows the tasks this server sent. "
-        "Runware said: No task with this taskUUID is known (taskFailedOrNotFound)."
+        "Runware no longer knows this task: it never arrived, or it ran and its results expired. Nothing more can "
+        "be fetched. It may have been charged, so it stays counted at its quote ($0.06)."
     )
     assert [g["state"] for g in listed["generations"]] == ["failed"]
+    assert listed["spentToday"] == 0.06, "it may have cost that: a budget must not forget it"
     assert error_of(again) == {"kind": "failed", "taskUUID": pending["taskUUID"]}
 
 
@@ -505,3 +506,19 @@ async def test_get_generation_with_no_wait_still_asks_runware_once(
     assert first["status"] == "pending"
     assert (now["status"], len(now["images"])) == ("done", 1)
     assert len([t for t in emulator.arrived if t.get("taskType") == "getResponse"]) == asked + 1
+
+
+@pytest.mark.parametrize("offset", [260, 275, 280, 290])
+async def test_no_cut_of_an_upstream_message_leaves_a_piece_of_the_key_in_the_result_or_the_journal(
+    offset: int, mcp: Client, emulator: Emulator, data_dir: Path
+) -> None:
+    # The excerpt is cut at 300 characters: wherever the key falls, it is blanked before the cut.
+    echoed = "x" * offset + " " + API_KEY + " was refused"
+    emulator.faults.append(Fault.error(400, "invalidParameter", echoed, on="imageInference"))
+    result = await mcp.call_tool("generate_image", {"positivePrompt": "a sign"})
+    stored = b"".join(path.read_bytes() for path in data_dir.glob("journal.sqlite3*"))
+    piece = API_KEY[:12]
+    assert result.is_error
+    assert piece not in text(result)
+    assert piece not in json.dumps(result.meta)
+    assert piece.encode() not in stored

@@ -21,13 +21,14 @@ from typing import Any, cast
 
 import anyio.to_thread
 import mcp_types as types
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from ideogram_mcp import arguments, files, journal, masks, previews
 from ideogram_mcp.journal import Entry, OverBudgetError, TooManyRunningError
 from ideogram_mcp.runware import errors
 from ideogram_mcp.runware.delivery import KEEPALIVE, Image, Snapshot
 from ideogram_mcp.schemas import image_tool_input
+from ideogram_mcp.settings import redact
 from ideogram_mcp.specs import ModelSpec, is_web_url, load_specs
 from ideogram_mcp.specs.spec import BASE_MODEL
 from ideogram_mcp.tools import AppState, Context, ToolEntry, announce_new_images, owner, places, results, spending
@@ -234,8 +235,7 @@ async def finish(
     settled = snapshot is None
     snapshot = snapshot or Snapshot(entry.task_uuid, entry.requested)
     if snapshot.lost is not None and not snapshot.images and not entry.images:
-        await _record_failure(state, entry, snapshot.lost)
-        return _failed(state, snapshot.lost, entry.task_uuid)
+        return await _forgotten(state, entry, snapshot.lost)
     records = [dict(record) for record in entry.images]
     seen = {record["imageUUID"] for record in records}
     arrived = [image for image in snapshot.images if image.image_uuid not in seen]
@@ -261,7 +261,11 @@ async def finish(
         failures = [results.excerpt(error) for error in entry.errors]  # journals of earlier versions kept them whole
         status: journal.State = entry.state
     else:
-        failures = [f"{results.excerpt(f.code, 80)}: {results.excerpt(f.message)}" for f in snapshot.failures]
+        key = state.settings.runware_api_key  # blanked before any cut, so that no cut leaves a piece of it
+        failures = [
+            f"{results.excerpt(redact(f.code, key), 80)}: {results.excerpt(redact(f.message, key))}"
+            for f in snapshot.failures
+        ]
         done = snapshot.done or len(records) >= entry.requested
         status = "done" if done else "pending"
         if done and not records:
@@ -289,13 +293,28 @@ async def finish(
     )
     shown = await anyio.to_thread.run_sync(_previews, data) if show else []
     logger.info("task %s: %d of %d image(s) ready, cost %s", entry.task_uuid, len(records), entry.requested, cost)
-    footer = _footer(output, snapshot.trouble) or (_save_again(records) if status == "done" else "")
+    footer = _footer(output, snapshot.trouble, state.settings.runware_api_key)
+    footer = footer or (_save_again(records) if status == "done" else "")
     headline = _headline(entry, output, snapshot.trouble)
     return results.images(output, headline, [r.get("problem") for r in records], shown, footer)
 
 
+async def _forgotten(state: AppState, entry: Entry, lost: errors.RunwareError) -> types.CallToolResult:
+    """A task Runware no longer knows: it may never have arrived, or run (and been charged) and expired.
+    Nothing can be fetched; it stays counted at its quote, as it may have cost that."""
+    said = results.excerpt(redact(str(lost), state.settings.runware_api_key))
+    await state.journal.update(entry.task_uuid, state="failed", images=[], errors=[said], cost=entry.quote)
+    _, details = results.describe(lost, state.settings.runware_api_key)
+    details |= {"mayHaveBeenCharged": True, "taskUUID": entry.task_uuid}
+    return results.error(
+        "Runware no longer knows this task: it never arrived, or it ran and its results expired. Nothing more can "
+        f"be fetched. It may have been charged, so it stays counted at its quote ({spending.money(entry.quote)}).",
+        details,
+    )
+
+
 async def _record_failure(state: AppState, entry: Entry, exc: errors.RunwareError) -> None:
-    said = results.excerpt(str(exc))
+    said = results.excerpt(redact(str(exc), state.settings.runware_api_key))  # the key out before any cut
     await state.journal.update(entry.task_uuid, state="failed", images=[], errors=[said], cost=None)
 
 
@@ -318,7 +337,7 @@ def _over_budget(exc: OverBudgetError) -> types.CallToolResult:
 
 def _blocked(state: AppState, entry: Entry, exc: errors.RunwareError) -> types.CallToolResult:
     """Runware would not say how a sent task stands: an error, but the task stays pending, never lost."""
-    text, details = results.describe(exc)
+    text, details = results.describe(exc, state.settings.runware_api_key)
     text = (
         f"{text} The task was sent and may still run and be charged; it stays in the journal as pending. "
         f'Once this is fixed, call get_generation with taskUUID "{entry.task_uuid}" to fetch it; do not start it again.'
@@ -582,12 +601,12 @@ def _headline(entry: Entry, output: GenerateImageOutput, trouble: errors.Runware
     return f"{said} {made} with {name}: {fmt}{cost}.".replace(": .", ".")
 
 
-def _footer(output: GenerateImageOutput, trouble: errors.RunwareError | None = None) -> str:
+def _footer(output: GenerateImageOutput, trouble: errors.RunwareError | None, secret: SecretStr | None) -> str:
     if output.status != "pending":
         return ""
     fetch = f'Call get_generation with taskUUID "{output.task_uuid}"'
     if trouble is not None:  # Runware's answers were failures: say so, not that it renders
-        said = results.excerpt(str(trouble), 200)
+        said = results.excerpt(redact(str(trouble), secret), 200)
         return (
             f"Runware's last answer about this task was a failure ({said}), so whether it runs is not known; it "
             f"may still run and be charged, and it is never sent twice. {fetch} later to see; do not start a new "
@@ -601,7 +620,7 @@ def _footer(output: GenerateImageOutput, trouble: errors.RunwareError | None = N
 
 def _failed(state: AppState, exc: errors.RunwareError, task_uuid: str | None) -> types.CallToolResult:
     logger.warning("generation failed: %s", type(exc).__name__)
-    text, details = results.describe(exc)
+    text, details = results.describe(exc, state.settings.runware_api_key)
     if task_uuid is not None:
         details["taskUUID"] = task_uuid
     return results.error(text, details)  # the server redacts the key from every result

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 import mcp_types as types
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from ideogram_mcp import arguments, files, previews
 from ideogram_mcp.runware import errors
+from ideogram_mcp.settings import redact
 from ideogram_mcp.sizes import Size
 from ideogram_mcp.specs import load_specs
 
@@ -255,7 +256,7 @@ UPSTREAM_ERRORS_SHOWN = 5
 """How many of Runware's errors an answer shows; the count of the rest is given."""
 
 
-def describe(exc: errors.RunwareError) -> tuple[str, dict[str, Any]]:
+def describe(exc: errors.RunwareError, secret: SecretStr | None = None) -> tuple[str, dict[str, Any]]:
     """What to tell an agent about a failed call, and the same as data: what happened and what to do in our words,
     then what Runware said, every error of it once."""
     details: dict[str, Any] = {
@@ -265,7 +266,7 @@ def describe(exc: errors.RunwareError) -> tuple[str, dict[str, Any]]:
     }
     said = ""
     if isinstance(exc, errors.RunwareAPIError):
-        shown = [_upstream(d) for d in exc.details[:UPSTREAM_ERRORS_SHOWN]]
+        shown = [_upstream(d, secret) for d in exc.details[:UPSTREAM_ERRORS_SHOWN]]
         details |= {"status": exc.status, "errors": shown}
         more = len(exc.details) - len(shown)
         if shown:
@@ -321,11 +322,12 @@ def excerpt(text: str, limit: int = UPSTREAM_SHOWN) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _upstream(detail: errors.ErrorDetail) -> dict[str, Any]:
-    """One of Runware's errors as an agent is shown it: its code, a short excerpt of its message, its parameters."""
+def _upstream(detail: errors.ErrorDetail, secret: SecretStr | None) -> dict[str, Any]:
+    """One of Runware's errors as an agent is shown it: its code, a short excerpt of its message, its parameters.
+    The key is blanked before the excerpt is cut, so that no cut can leave a piece of it."""
     shown: dict[str, Any] = {
-        "code": excerpt(detail.code, 80),
-        "message": excerpt(" ".join(detail.message.split()).rstrip(".")),
+        "code": excerpt(redact(detail.code, secret), 80),
+        "message": excerpt(" ".join(redact(detail.message, secret).split()).rstrip(".")),
     }
     if detail.parameter:
         shown["parameter"] = list(detail.parameter)
