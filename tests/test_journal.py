@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+import time
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import anyio
 import pytest
 
+from ideogram_mcp import journal
 from ideogram_mcp.journal import Journal, OverBudgetError, TooManyRunningError
 
 pytestmark = pytest.mark.anyio
@@ -116,3 +120,25 @@ def test_a_journal_that_cannot_be_kept_on_disk_is_kept_in_memory(tmp_path: Path)
     blocker.write_text("not a folder")
     book = Journal.open(blocker / "sub")
     assert book.path == ":memory:"
+
+
+@pytest.mark.parametrize("day", [date(2025, 11, 2), date(2025, 3, 9)])  # the days New York's clocks change
+def test_the_budgets_day_starts_at_local_midnight_even_when_the_clocks_change_that_day(
+    day: date, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Today(date):
+        @classmethod
+        def today(cls) -> Today:
+            return cls(day.year, day.month, day.day)
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    monkeypatch.setattr(journal, "date", Today)
+    try:
+        midnight = journal._midnight()  # pyright: ignore[reportPrivateUsage]
+        assert datetime.fromtimestamp(midnight, ZoneInfo("America/New_York")) == datetime(
+            day.year, day.month, day.day, tzinfo=ZoneInfo("America/New_York")
+        )
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -14,7 +14,8 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from datetime import time as datetime_time
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -338,5 +339,6 @@ def _entry(row: tuple[Any, ...]) -> Entry:
 
 
 def _midnight() -> float:
-    """The start of today in the server's local time, as a Unix time."""
-    return datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    """The start of today in the server's local time, as a Unix time: with midnight's own UTC offset, which on
+    the days clocks change is not the offset of now."""
+    return datetime.combine(date.today(), datetime_time()).timestamp()  # a naive time is taken as local
