@@ -106,3 +106,10 @@ async def test_an_optional_argument_of_invisible_characters_takes_its_default(mc
     made = await mcp.get_prompt("poster", {"headline": "X", "subject": "y", "mood": "\u200b"})
     default = await mcp.get_prompt("poster", {"headline": "X", "subject": "y"})
     assert made.messages == default.messages
+
+
+async def test_an_unknown_prompt_or_tool_name_is_named_short_however_long(mcp: Client) -> None:
+    for ask in (lambda: mcp.get_prompt("p" * 1_000_000, {}), lambda: mcp.call_tool("t" * 1_000_000, {})):
+        with pytest.raises(MCPError) as refused:
+            await ask()
+        assert len(refused.value.error.message) < 400

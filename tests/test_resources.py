@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 from pathlib import Path
 from typing import Any, cast
 
@@ -147,3 +148,34 @@ async def test_a_saved_image_overwritten_with_something_else_is_no_longer_served
     with pytest.raises(MCPError) as refused:
         await mcp.read_resource(path.as_uri())
     assert str(refused.value) == f"{path.as_uri()} is no longer a PNG, JPEG or WEBP image."
+
+
+@pytest.mark.parametrize("cursor", ["²", "9" * 5000, "-1", "1e3", "x"])
+async def test_a_cursor_the_server_never_gave_is_refused_plainly(cursor: str, mcp: Client) -> None:
+    with pytest.raises(MCPError) as refused:
+        await mcp.list_resources(cursor=cursor)
+    assert refused.value.error.code == types.INVALID_PARAMS
+    assert refused.value.error.message.startswith("Not a cursor this server gave: ")
+    assert refused.value.error.message.endswith(". Start without one.")
+    assert len(refused.value.error.message) < 120
+
+
+async def test_odd_files_in_the_output_folder_are_never_listed_nor_served_and_never_stall_the_list(
+    mcp: Client, output: Path, tmp_path: Path
+) -> None:
+    made = images(await mcp.call_tool("generate_image", {"positivePrompt": "x", "fileName": "real"}))[0]
+    recipe = (output / "real.json").read_text()
+    (tmp_path / "secret.jpg").write_bytes(Path(made["path"]).read_bytes())
+    (output / "link.jpg").symlink_to(tmp_path / "secret.jpg")  # a link out of the folder
+    (output / "link.json").write_text(recipe.replace('"real.jpg"', '"link.jpg"'))
+    (output / "self.json").write_text(recipe.replace('"real.jpg"', '"self.json"'))  # a recipe naming itself
+    (output / "odd.jpg").write_bytes(Path(made["path"]).read_bytes())
+    odd = recipe.replace('"real.jpg"', '"odd.jpg"').replace('"width": 1024', '"width": "' + "W" * 10_000 + '"')
+    (output / "odd.json").write_text(odd)
+    os.mkfifo(output / "pipe.json")  # read, it would block for ever
+    with anyio.fail_after(20):
+        listed = (await mcp.list_resources()).resources
+    assert sorted(r.name for r in listed) == ["odd.jpg", "real.jpg"]
+    assert [r.description for r in listed if r.name == "odd.jpg"] == ["size unknown, seed " + str(made["seed"]) + ": x"]
+    with pytest.raises(MCPError, match="Not an image resource of this server"):
+        await mcp.read_resource((output / "real.jpg").as_uri().replace("real.jpg", "re%00al.jpg"))

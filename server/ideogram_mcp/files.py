@@ -16,6 +16,7 @@ import math
 import os
 import re
 import secrets
+import stat
 import sys
 import time
 import unicodedata
@@ -133,14 +134,15 @@ def places(output_dir: Path | None, roots: Sequence[str], allowed: Sequence[Path
 
 
 def path_from_uri(uri: str) -> Path | None:
-    """The local path of a ``file://`` URI, or None for any other URI."""
+    """The local path of a ``file://`` URI, or None for any other URI (or one no file can have: a NUL in it)."""
     try:
         parts = urlsplit(uri)
     except ValueError:
         return None
     if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
         return None
-    return Path(url2pathname(unquote(parts.path)))
+    path = url2pathname(unquote(parts.path))
+    return None if "\x00" in path else Path(path)
 
 
 def file_uri(path: Path) -> str:
@@ -421,8 +423,8 @@ def saved_images(folder: Path) -> list[SavedImage]:
         if not isinstance(name, str) or not name or name != Path(name).name:
             continue  # a recipe naming no file, or a path: not one this server wrote
         image = sidecar.with_name(name)
-        if not image.is_file():
-            continue
+        if image.suffix.lower() == ".json" or image.resolve().parent != folder.resolve() or not image.is_file():
+            continue  # a recipe naming itself, or a link out of the folder: listed only what read_saved serves
         task = cast(dict[str, Any], recipe.get("task") if isinstance(recipe.get("task"), dict) else {})
         prompt = str(task.get("positivePrompt") or "")
         found.append(
@@ -431,19 +433,41 @@ def saved_images(folder: Path) -> list[SavedImage]:
                 format=image_format(str(recipe.get("format", ""))),
                 created=str(recipe.get("created", "")),
                 size=image.stat().st_size,
-                description=f"{recipe.get('width')}x{recipe.get('height')}, seed {recipe.get('seed')}: {prompt[:120]}",
+                description=_described(recipe, prompt),
             )
         )
     found.sort(key=lambda s: (s.created, s.path.name), reverse=True)
     return found
 
 
+SIDECAR_MOST = 1024 * 1024
+"""Bytes a recipe may have; a larger file is not one of ours."""
+
+
+def _described(recipe: Mapping[str, Any], prompt: str) -> str:
+    """A saved image in one short line: its size, seed and prompt (a recipe's odd values are left out)."""
+    width, height, seed = (recipe.get(key) for key in ("width", "height", "seed"))
+    numbers = all(isinstance(v, int) and not isinstance(v, bool) for v in (width, height))
+    size = f"{width}x{height}" if numbers else "size unknown"
+    with_seed = f", seed {seed}" if isinstance(seed, int) and not isinstance(seed, bool) else ""
+    return f"{size}{with_seed}: {prompt[:120]}"
+
+
 def read_sidecar(sidecar: Path) -> dict[str, Any] | None:
-    """A sidecar's recipe when it is one of ours, else None."""
+    """A sidecar's recipe when it is one of ours, else None.
+
+    Only a regular file is read, and no more of it than a recipe can be: a pipe or a device named like a
+    recipe (anyone may put files in a project's folder) must neither block nor fill memory.
+    """
     try:
-        if sidecar.stat().st_size > 1024 * 1024:
+        descriptor = os.open(sidecar, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(descriptor, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return None
+            raw = handle.read(SIDECAR_MOST + 1)
+        if len(raw) > SIDECAR_MOST:
             return None
-        recipe: object = json.loads(sidecar.read_text(encoding="utf-8"))
+        recipe: object = json.loads(raw.decode("utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(recipe, dict) or recipe.get("generator") != SIDECAR_MARK:  # pyright: ignore[reportUnknownMemberType]

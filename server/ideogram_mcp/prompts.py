@@ -128,7 +128,7 @@ async def get_prompt(ctx: object, params: types.GetPromptRequestParams) -> types
     templates = load_prompts()
     template = templates.get(params.name)
     if template is None:
-        raise MCPError(types.INVALID_PARAMS, f"Unknown prompt {params.name!r}. Prompts: {', '.join(templates)}.")
+        raise MCPError(types.INVALID_PARAMS, f"Unknown prompt {label(params.name)!r}. Prompts: {', '.join(templates)}.")
     try:
         text = template.render(params.arguments)
     except ValueError as exc:

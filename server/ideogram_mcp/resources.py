@@ -7,6 +7,7 @@ A client that cannot read the server's disk (a remote one) still gets every full
 from __future__ import annotations
 
 import base64
+import re
 
 import anyio.to_thread
 import mcp_types as types
@@ -25,7 +26,9 @@ async def list_resources(ctx: Context, params: types.PaginatedRequestParams | No
     where = await places(ctx)
     saved = await anyio.to_thread.run_sync(files.saved_images, where.output)
     cursor = params.cursor if params is not None else None
-    start = int(cursor) if cursor and cursor.isdigit() else 0
+    if cursor is not None and not re.fullmatch(r"[0-9]{1,9}", cursor):
+        raise MCPError(types.INVALID_PARAMS, f"Not a cursor this server gave: {cursor[:40]!r}. Start without one.")
+    start = int(cursor) if cursor else 0
     page = saved[start : start + PAGE]
     following = start + PAGE if start + PAGE < len(saved) else None
     return types.ListResourcesResult(

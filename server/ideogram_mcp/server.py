@@ -24,6 +24,7 @@ from mcp.shared.exceptions import MCPError
 from pydantic import SecretStr
 
 from ideogram_mcp import __version__, prompts, resources
+from ideogram_mcp.arguments import label
 from ideogram_mcp.settings import Settings, secret_value
 from ideogram_mcp.specs import ModelSpec, load_specs
 from ideogram_mcp.specs.spec import BASE_MODEL
@@ -105,7 +106,7 @@ def build_server(
     ) -> types.CallToolResult | types.InputRequiredResult:
         entry = entries.get(params.name)
         if entry is None:
-            raise MCPError(types.INVALID_PARAMS, f"Unknown tool {params.name!r}. Tools: {', '.join(entries)}.")
+            raise MCPError(types.INVALID_PARAMS, f"Unknown tool {label(params.name)!r}. Tools: {', '.join(entries)}.")
         try:
             result = await entry.run(ctx, params)
         except Exception:
