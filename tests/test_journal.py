@@ -142,3 +142,19 @@ def test_the_budgets_day_starts_at_local_midnight_even_when_the_clocks_change_th
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+async def test_two_processes_finishing_one_task_keep_every_image_and_a_finished_task_stays_finished(
+    tmp_path: Path,
+) -> None:
+    first, second = Journal(tmp_path / "shared.sqlite3"), Journal(tmp_path / "shared.sqlite3")
+    await _record(first, "t", 0.12)
+    a = {"imageUUID": "a", "imageURL": "https://im/a.jpg", "cost": 0.06}
+    b = {"imageUUID": "b", "imageURL": "https://im/b.jpg", "cost": 0.06}
+    # Both fetched the task from the same stale entry; each saved what it downloaded.
+    await first.update("t", state="done", images=[a | {"path": "/out/a.jpg"}, b], errors=[], cost=0.12)
+    await second.update("t", state="pending", images=[a], errors=[], cost=0.06)
+    entry = await first.get("t", "")
+    assert entry is not None
+    assert (entry.state, entry.cost) == ("done", 0.12)
+    assert entry.images == [a | {"path": "/out/a.jpg"}, b]

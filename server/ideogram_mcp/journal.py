@@ -224,14 +224,30 @@ class Journal:
         errors: Sequence[str],
         cost: float | None,
     ) -> None:
-        """Record what became of a task."""
+        """Record what became of a task, merged with what another process may have recorded meanwhile (HTTP
+        workers share the journal): images are kept by imageUUID, the saved one first, and a finished task
+        stays finished."""
 
         def write() -> None:
             with self._lock:
-                self._db.execute(
-                    "UPDATE tasks SET state = ?, images = ?, errors = ?, cost = ?, updated = ? WHERE task_uuid = ?",
-                    (state, self._json(list(images)), self._json(list(errors)), cost, time.time(), task_uuid),
-                )
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    row = self._db.execute(
+                        "SELECT state, images FROM tasks WHERE task_uuid = ?", (task_uuid,)
+                    ).fetchone()
+                    before: list[dict[str, Any]] = json.loads(row[1]) if row is not None else []
+                    merged = _merged(before, images)
+                    final = "done" if row is not None and row[0] == "done" else state
+                    costs = [r["cost"] for r in merged if isinstance(r.get("cost"), int | float)]
+                    total = round(sum(costs), 6) if costs else cost
+                    self._db.execute(
+                        "UPDATE tasks SET state = ?, images = ?, errors = ?, cost = ?, updated = ? WHERE task_uuid = ?",
+                        (final, self._json(merged), self._json(list(errors)), total, time.time(), task_uuid),
+                    )
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
 
         await anyio.to_thread.run_sync(write)
 
@@ -336,6 +352,16 @@ def _entry(row: tuple[Any, ...]) -> Entry:
         created=float(created),
         updated=float(updated),
     )
+
+
+def _merged(before: Sequence[Mapping[str, Any]], now: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Image records of both, one per imageUUID, in the order they came; a record with a saved path wins."""
+    kept: dict[object, dict[str, Any]] = {}
+    for record in [*before, *now]:
+        earlier = kept.get(record.get("imageUUID"))
+        if earlier is None or record.get("path") or not earlier.get("path"):
+            kept[record.get("imageUUID")] = dict(record)  # the later record, unless it would lose a saved file
+    return list(kept.values())
 
 
 def _midnight() -> float:
