@@ -111,6 +111,8 @@ class Journal:
         self._secret = secret
         """The API key, blanked out of everything written: an upstream answer may echo it."""
         self.path = path
+        self.problem: str | None = None
+        """Why this journal is kept in memory instead of on disk (then a restart forgets it), else None."""
         import sqlite3  # here, not at import: starting the server needs no database
 
         if isinstance(path, Path):
@@ -131,7 +133,9 @@ class Journal:
             return cls(folder / "journal.sqlite3", secret=secret)
         except (OSError, sqlite3.Error) as exc:
             logger.warning("the journal cannot be kept in %s (%s); keeping it in memory only", folder, exc)
-            return cls(":memory:", secret=secret)
+            journal = cls(":memory:", secret=secret)
+            journal.problem = f"{folder} cannot hold it: {exc}"
+            return journal
 
     def _json(self, value: Any) -> str:
         return redact(json.dumps(value), self._secret)

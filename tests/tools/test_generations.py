@@ -522,3 +522,21 @@ async def test_no_cut_of_an_upstream_message_leaves_a_piece_of_the_key_in_the_re
     assert piece not in text(result)
     assert piece not in json.dumps(result.meta)
     assert piece.encode() not in stored
+
+
+async def test_a_journal_kept_in_memory_only_is_said_in_every_result_with_the_fix(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path, output: Path
+) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    settings = make_settings(data_dir=tmp_path / "a-file" / "data", output_dir=output)
+    async with Client(build_server(settings, transport=httpx2.ASGITransport(emulator.app()))) as mcp:
+        made = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+        listed = await mcp.call_tool("list_generations", {})
+    warning = (
+        f"Warning: this server keeps its task journal in memory only ({tmp_path / 'a-file' / 'data'} cannot hold it:"
+    )
+    fix = "so a restart forgets this taskUUID and today's spend. Set IDEOGRAM_MCP_DATA_DIR to a folder it can write."
+    for result in (made, listed):
+        (line,) = [line for line in text(result).splitlines() if line.startswith("Warning:")]
+        assert line.startswith(warning)
+        assert line.endswith(fix)

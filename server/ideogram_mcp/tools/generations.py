@@ -295,6 +295,7 @@ async def finish(
     logger.info("task %s: %d of %d image(s) ready, cost %s", entry.task_uuid, len(records), entry.requested, cost)
     footer = _footer(output, snapshot.trouble, state.settings.runware_api_key)
     footer = footer or (_save_again(records) if status == "done" else "")
+    footer = "\n".join(line for line in (footer, _unkept(state)) if line)
     headline = _headline(entry, output, snapshot.trouble)
     return results.images(output, headline, [r.get("problem") for r in records], shown, footer)
 
@@ -316,6 +317,16 @@ async def _forgotten(state: AppState, entry: Entry, lost: errors.RunwareError) -
 async def _record_failure(state: AppState, entry: Entry, exc: errors.RunwareError) -> None:
     said = results.excerpt(redact(str(exc), state.settings.runware_api_key))  # the key out before any cut
     await state.journal.update(entry.task_uuid, state="failed", images=[], errors=[said], cost=None)
+
+
+def _unkept(state: AppState) -> str:
+    """A warning when the journal lives in memory only: a restart would forget the tasks and the day's spend."""
+    if state.journal.problem is None:
+        return ""
+    return (
+        f"Warning: this server keeps its task journal in memory only ({results.excerpt(state.journal.problem, 200)}), "
+        "so a restart forgets this taskUUID and today's spend. Set IDEOGRAM_MCP_DATA_DIR to a folder it can write."
+    )
 
 
 def _too_many_running(limit: int) -> types.CallToolResult:
@@ -824,6 +835,7 @@ async def list_generations(ctx: Context, params: types.CallToolRequestParams) ->
     )
     budget = f" of a ${state.settings.daily_budget:.2f} daily budget" if state.settings.daily_budget is not None else ""
     lines = [f"Spent ${spend.today:.2f} today{budget}, ${spend.total:.2f} in all (pending tasks at their quote)."]
+    lines += [warning] if (warning := _unkept(state)) else []
     for item in output.generations:
         cost = f"${item.cost:.2f}" if item.cost is not None else f"quoted ${item.quote:.2f}"
         lines.append(
