@@ -327,13 +327,16 @@ def test_the_demo_says_why_an_image_was_not_saved_and_ends_well(saving: str, tmp
     assert done.stdout.splitlines()[-1].endswith("total cost $0.18 (emulated: nothing was charged)")
 
 
-@pytest.mark.parametrize("after", [0.15, 0.3])
-def test_ctrl_c_while_the_program_is_still_loading_prints_the_same_one_line(after: float) -> None:
+@pytest.mark.parametrize("loaded", ["ideogram_mcp.start", "mcp_types"])
+def test_ctrl_c_while_the_program_is_still_loading_prints_the_same_one_line(loaded: str) -> None:
     # The command is ideogram_mcp.start:main, which sets the handler before it loads the SDK (about 0.5 s).
-    running = _Running(["--offline"], _env())
-    time.sleep(after)
+    # Python reports each import as it ends (PYTHONPROFILEIMPORTTIME): Ctrl-C comes once this one has loaded.
+    running = _Running(["--offline"], _env(PYTHONPROFILEIMPORTTIME="1"))
+    running.wait_for(lambda: any(line.rstrip().split("|")[-1].strip() == loaded for line in running.err))
     code, out, err = running.interrupt()
-    assert (code, out, err) == (130, "", STOPPED + "\n")
+    assert (code, out) == (130, "")
+    assert "Traceback" not in err
+    assert [line for line in err.splitlines() if not line.startswith("import time:")] == [STOPPED]
 
 
 def test_output_dir_before_the_http_command_is_where_its_workers_save(tmp_path: Path) -> None:
@@ -359,17 +362,23 @@ def test_output_dir_before_the_http_command_is_where_its_workers_save(tmp_path: 
     assert sorted(p.name for p in out.iterdir()) == ["here.jpg", "here.json"]
 
 
-def test_ctrl_c_while_loading_is_left_alone_when_the_command_was_told_to_ignore_it(tmp_path: Path) -> None:
-    # A shell's background job starts with SIGINT ignored: Ctrl-C in the terminal must not stop it.
+def test_ctrl_c_while_loading_is_left_alone_when_the_command_was_told_to_ignore_it() -> None:
+    # A shell's background job starts with SIGINT ignored (inherited): Ctrl-C in the terminal must not stop it.
+    def ignoring() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     started = subprocess.Popen(
-        [sys.executable, "-c", "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
-         "from ideogram_mcp import start; start.main()", "--version"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), start_new_session=True,
+        [COMMAND, "--version"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=_env(PYTHONPROFILEIMPORTTIME="1"), start_new_session=True, preexec_fn=ignoring,
     )  # fmt: skip
-    time.sleep(0.2)
+    assert started.stderr is not None
+    for line in iter(started.stderr.readline, b""):  # until start has loaded and is loading the rest
+        if line.decode().rstrip().split("|")[-1].strip() == "ideogram_mcp.start":
+            break
     os.killpg(started.pid, signal.SIGINT)
     out, err = started.communicate(timeout=60)
-    assert (started.returncode, out.decode(), err.decode()) == (0, "ideogram-mcp 0.1.0\n", "")
+    assert (started.returncode, out.decode()) == (0, "ideogram-mcp 0.1.0\n")
+    assert [line for line in err.decode().splitlines() if not line.startswith("import time:")] == []
 
 
 def test_started_by_hand_in_a_terminal_the_stdio_server_says_it_waits_for_a_client() -> None:
