@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -13,7 +14,7 @@ import socket
 import sys
 import textwrap
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -215,37 +216,26 @@ def _check_port(host: str, port: int) -> None:
         sys.exit(f"ideogram-mcp: cannot serve on {host}:{port}: {reason.lower()}; choose another with --port or --host")
 
 
-def _port(text: str) -> int:
-    """A TCP port for argparse: 0 (any free one) to 65535."""
-    try:
-        port = int(text)
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a port; ports run from 0 to 65535")
-    return port
+def _bounded(convert: Callable[[str], float], low: float, high: float, what: str) -> Callable[[str], Any]:
+    """An argparse type: ``convert`` of the text when it is from ``low`` to ``high`` (NaN never is), else one line
+    saying it is not ``what``."""
+
+    def read(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            value = math.nan
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text[:20]!r} is not {what}")
+        return value
+
+    return read
 
 
-def _workers(text: str) -> int:
-    """A number of server processes for argparse: 1 or more."""
-    try:
-        count = int(text)
-    except ValueError:
-        count = 0
-    if count < 1:
-        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a number of processes; give 1 or more")
-    return count
-
-
-def _seconds(text: str) -> float:
-    """A duration for argparse: a finite number of seconds, 0 or more."""
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a number of seconds; give 0 or more, e.g. 2.5")
-    return seconds
+_port = _bounded(int, 0, 65535, "a port; ports run from 0 to 65535")
+"""A TCP port: 0 (any free one) to 65535."""
+_workers = _bounded(int, 1, sys.maxsize, "a number of processes; give 1 or more")
+_seconds = _bounded(float, 0, sys.float_info.max, "a number of seconds; give 0 or more, e.g. 2.5")
 
 
 EMULATOR_KEY = "offline-emulator-key"

@@ -347,7 +347,6 @@ def _absorb(
 
     ``known_for`` is how long ago the task was sent: "no such task" means lost only after ``LOST_AFTER``.
     """
-    known = {image.image_uuid for image in snapshot.images}
     failures: list[ErrorDetail] = []
     unusable: list[ErrorDetail] = []
     progress: list[int] = []
@@ -362,12 +361,10 @@ def _absorb(
         if status == "error":
             failures.append(_item_error(item, snapshot.task_uuid))
             continue
-        image, problem = _image(item)
+        _, problem = _image(item)
         if problem is not None:
             unusable.append(ErrorDetail("unusableResult", problem, task_uuid=snapshot.task_uuid))
-        elif image is not None and image.image_uuid not in known and len(snapshot.images) < snapshot.requested:
-            snapshot.images.append(image)
-            known.add(image.image_uuid)
+    _add_images(snapshot, mine)
     for detail in errors:
         if detail.task_uuid != snapshot.task_uuid:
             continue
