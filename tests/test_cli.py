@@ -302,29 +302,42 @@ def test_ctrl_c_at_the_live_demos_question_stops_it_at_once_spending_nothing(tmp
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("saving", ["off", "blocked"])
-def test_the_demo_says_why_an_image_was_not_saved_and_ends_well(saving: str, tmp_path: Path) -> None:
-    (tmp_path / "a-file").write_text("not a folder")
-    out = tmp_path / "a-file" / "out" if saving == "blocked" else tmp_path / "out"
-    env = _env(IDEOGRAM_MCP_SAVE="false" if saving == "off" else "true", IDEOGRAM_MCP_DATA_DIR=str(tmp_path))
+def test_with_saving_off_the_demo_gives_the_urls_and_ends_well(tmp_path: Path) -> None:
+    env = _env(IDEOGRAM_MCP_SAVE="false", IDEOGRAM_MCP_DATA_DIR=str(tmp_path))
     done = subprocess.run(
-        [COMMAND, "demo", "--offline", "--output-dir", str(out)],
+        [COMMAND, "demo", "--offline", "--output-dir", str(tmp_path / "out")],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-    why = (
-        f" \\(could not be saved in {re.escape(str(out))}: Not a directory \\(IDEOGRAM_MCP_OUTPUT_DIR, or "
-        "--output-dir, chooses a folder this server can write\\)\\)"
-        if saving == "blocked"
-        else ""
-    )
     assert done.returncode == 0, done.stderr
-    assert re.search(rf"^generate_image poster #1: .* -> not saved{why}: http://127\.0\.0\.1:\d+/", done.stdout, re.M)
+    assert re.search(r"^generate_image poster #1: .* -> not saved: http://127\.0\.0\.1:\d+/", done.stdout, re.M)
     assert "resources/list -> 0 saved image(s)\n" in done.stdout
-    assert done.stdout.splitlines()[-1].endswith("total cost $0.18 (emulated: nothing was charged)")
+    assert done.stdout.splitlines()[-1] == (
+        "done: 3 images, not saved (IDEOGRAM_MCP_SAVE is false: their URLs are above), "
+        "total cost $0.18 (emulated: nothing was charged)"
+    )
+
+
+def test_an_output_folder_that_cannot_be_written_stops_the_demo_before_it_pays(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    out = tmp_path / "a-file" / "out"
+    done = subprocess.run(
+        [COMMAND, "demo", "--offline", "--output-dir", str(out)],
+        env=_env(IDEOGRAM_MCP_DATA_DIR=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.splitlines()[-1] == (
+        f"generate_image poster failed: Images cannot be saved in {out}: a file (not a folder) stands in its path. "
+        "Nothing was sent or charged. Have the user set IDEOGRAM_MCP_OUTPUT_DIR to a folder this server can write "
+        "(or IDEOGRAM_MCP_SAVE=false to keep only the image URLs), or pass outputDir with another folder."
+    )
 
 
 @pytest.mark.parametrize("loaded", ["ideogram_mcp.start", "mcp_types"])

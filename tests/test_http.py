@@ -504,7 +504,7 @@ def test_a_worker_reads_the_environment_and_leaves_ctrl_c_to_its_supervisor(tmp_
     assert "a worker logs to stderr" in done.stderr
 
 
-async def test_over_stateless_http_a_2025_client_cannot_be_asked_so_a_large_call_runs_within_the_limits(
+async def test_over_stateless_http_a_2025_client_cannot_be_asked_so_a_large_call_waits_for_approved_cost(
     make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
 ) -> None:
     asked: list[str] = []
@@ -519,8 +519,13 @@ async def test_over_stateless_http_a_2025_client_cannot_be_asked_so_a_large_call
         httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKENS[0]}"}, timeout=30) as http_client,
         Client(streamable_http_client(url, http_client=http_client), mode="legacy", elicitation_callback=answer) as mcp,
     ):
-        made = data(await mcp.call_tool("generate_image", {"positivePrompt": "x", "numberResults": 3}))
-        refused = await mcp.call_tool("generate_image", {"positivePrompt": "x", "numberResults": 4})
+        refused = await mcp.call_tool("generate_image", {"positivePrompt": "x", "numberResults": 3})
+        made = data(
+            await mcp.call_tool("generate_image", {"positivePrompt": "x", "numberResults": 3, "approvedCost": 0.18})
+        )
+        over = await mcp.call_tool("generate_image", {"positivePrompt": "x", "numberResults": 4, "approvedCost": 0.24})
     assert asked == []
+    assert (refused.meta or {})["ideogram-mcp/error"] == {"kind": "approval_needed", "quote": 0.18, "threshold": 0.1}
     assert (made["status"], len(made["images"])) == ("done", 3)
-    assert (refused.meta or {})["ideogram-mcp/error"] == {"kind": "over_limit", "quote": 0.24, "limit": 0.2}
+    assert (over.meta or {})["ideogram-mcp/error"] == {"kind": "over_limit", "quote": 0.24, "limit": 0.2}
+    assert len(emulator.submitted) == 1

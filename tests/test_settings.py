@@ -46,7 +46,7 @@ def test_generic_variable_names_set_for_other_tools_never_configure_this_server(
         monkeypatch.setenv(name, value)
     settings = Settings()
     assert (settings.webhook_url, settings.upload_endpoint, settings.output_dir) == (None, None, None)
-    assert (settings.save, settings.offline, settings.daily_budget) == (True, False, None)
+    assert (settings.save, settings.offline, settings.daily_budget) == (True, False, 10.0)
     monkeypatch.setenv("IDEOGRAM_MCP_WEBHOOK_URL", "https://hooks.example/mine")
     monkeypatch.setenv("RUNWARE_TIMEOUT", "7")
     assert (Settings().webhook_url, Settings().runware_timeout) == ("https://hooks.example/mine", 7.0)

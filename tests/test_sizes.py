@@ -84,7 +84,7 @@ def test_exactly_the_listed_sizes_pass_the_arguments_and_runwares_rules_and_the_
     taken_by_emulator: set[tuple[int, int]] = set()
     for width, height in itertools.product(sides, sides):
         try:
-            task = arguments.parse(spec, {"positivePrompt": "x", "width": width, "height": height}).to_task(spec)
+            task = arguments.parse(spec, {"positivePrompt": "x", "width": width, "height": height}).to_task(spec, "0")
         except arguments.InvalidArgumentsError:
             pass
         else:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import math
 import re
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -23,8 +23,10 @@ from ideogram_mcp.specs import ModelSpec, Parameter, load_specs
 
 ASPECT_RATIO = "aspectRatio"
 FILE_NAME = "fileName"
+OUTPUT_DIR = "outputDir"
 PREVIEW = "preview"
 DRY_RUN = "dryRun"
+APPROVED_COST = "approvedCost"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,13 @@ OPTIONS: tuple[Option, ...] = (
         },
     ),
     Option(
+        OUTPUT_DIR,
+        {
+            "type": "string",
+            "description": "Folder for the files, inside the allowed ones; a relative name goes inside the usual one.",
+        },
+    ),
+    Option(
         PREVIEW,
         {
             "type": "boolean",
@@ -59,36 +68,96 @@ OPTIONS: tuple[Option, ...] = (
             "description": "true: send and spend nothing; return the task that would be sent and its price.",
         },
     ),
+    Option(
+        APPROVED_COST,
+        {
+            "type": "number",
+            "minimum": 0,
+            "description": "Dollars the user agreed to in the chat, when a call was refused for want of their "
+            "approval. Never set it without asking them.",
+        },
+    ),
 )
 
-# Names agents reach for that plainly mean one of ours. snake_case spellings are added from the spec.
-_ALIASES = {
-    "prompt": "positivePrompt",
-    "negative": "negativePrompt",
-    "n": "numberResults",
-    "count": "numberResults",
-    "num_images": "numberResults",
-    "number_of_images": "numberResults",
-    "num_outputs": "numberResults",
-    "format": "outputFormat",
-    "quality": "outputQuality",
-    "ratio": ASPECT_RATIO,
-    "style_preset": "stylePreset",
-    "preset": "stylePreset",
-    "magic_prompt": "magicPrompt",
-    "speed": "renderingSpeed",
-    "webhook": "webhookURL",
-    "webhook_url": "webhookURL",
-    "upload_url": "uploadEndpoint",
-    "upload_endpoint": "uploadEndpoint",
-    "safety_check": "checkContent",
-    "safety": "checkContent",
-    "filename": FILE_NAME,
-    "file_name": FILE_NAME,
-    "previews": PREVIEW,
-    "dry_run": DRY_RUN,
-    "dryrun": DRY_RUN,
+# Names agents reach for that plainly mean one of a tool's arguments: each with the arguments it may mean, the first
+# one a tool takes wins. One table for every tool; snake_case and lower-case spellings of every name are added.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "prompt": ("positivePrompt",),
+    "negative": ("negativePrompt",),
+    "n": ("numberResults", "limit"),
+    "count": ("numberResults", "limit"),
+    "num_images": ("numberResults",),
+    "number_of_images": ("numberResults",),
+    "num_outputs": ("numberResults",),
+    "format": ("outputFormat",),
+    "quality": ("outputQuality",),
+    "ratio": (ASPECT_RATIO,),
+    "aspect_ratio": (ASPECT_RATIO, "ratio"),
+    ASPECT_RATIO: ("ratio",),
+    "style_preset": ("stylePreset",),
+    "preset": ("stylePreset",),
+    "magic_prompt": ("magicPrompt",),
+    "speed": ("renderingSpeed",),
+    "webhook": ("webhookURL",),
+    "webhook_url": ("webhookURL",),
+    "upload_url": ("uploadEndpoint",),
+    "upload_endpoint": ("uploadEndpoint",),
+    "safety_check": ("checkContent",),
+    "safety": ("checkContent",),
+    "filename": (FILE_NAME,),
+    "file_name": (FILE_NAME,),
+    "folder": (OUTPUT_DIR,),
+    "output_folder": (OUTPUT_DIR,),
+    "directory": (OUTPUT_DIR,),
+    "previews": (PREVIEW,),
+    "dry_run": (DRY_RUN,),
+    "dryrun": (DRY_RUN,),
+    "approved_cost": (APPROVED_COST,),
+    "approved": (APPROVED_COST,),
+    "task_uuid": ("taskUUID",),
+    "task_id": ("taskUUID",),
+    "taskId": ("taskUUID",),
+    "taskID": ("taskUUID",),
+    "wait_seconds": ("wait",),
+    "timeout": ("wait",),
+    "status": ("state",),
 }
+
+
+def aliases_for(known: set[str]) -> dict[str, str]:
+    """Every spelling that names one of ``known``: its snake_case and lower-case forms, and the table's aliases."""
+    found = {_snake(name): name for name in known} | {name.lower(): name for name in known}
+    for alias, meanings in ALIASES.items():
+        meant = next((name for name in meanings if name in known), None)
+        if meant is not None and alias not in known:
+            found.setdefault(alias, meant)
+            found.setdefault(alias.lower(), meant)
+    return found
+
+
+def canonical(arguments: Mapping[str, Any], known: set[str]) -> tuple[dict[str, Any], list[Problem]]:
+    """A tool's arguments by their own names, however an agent spelt them, and the problems: unknown names (with the
+    closest known ones) and a name given twice with different values. JSON null means not given."""
+    aliases = aliases_for(known)
+    named: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    unknown: list[str] = []
+    problems: list[Problem] = []
+    for given, value in arguments.items():
+        if value is None:
+            continue
+        name = given if given in known else aliases.get(given) or aliases.get(given.lower())
+        if name is None:
+            unknown.append(given)
+            continue
+        if name in named and named[name] != value:
+            problems.append(
+                Problem(name, f"given twice, as {sources[name]} and as {label(given)}, with different values.")
+            )
+            continue
+        named[name], sources[name] = value, label(given)
+    return named, problems + _unknown(unknown, known, aliases)
+
 
 # Names that sound like ours but have no single meaning, or that this model does not take.
 _REFUSED = {
@@ -159,6 +228,10 @@ class Generation:
     local_inputs: tuple[LocalInput, ...] = ()
     shaped: bool = True
     """Whether the caller chose the size; false when the model's default size was taken."""
+    output_dir: str | None = None
+    """The folder the agent asked the files to go to, as it wrote it (checked against the allowed folders later)."""
+    approved_cost: float | None = None
+    """The dollars the agent says the user agreed to spend on this call, when it says."""
 
     @property
     def count(self) -> int:
@@ -181,15 +254,15 @@ class Generation:
         left = tuple(item for item in self.local_inputs if item not in replacements)
         return dataclasses.replace(self, values=values, local_inputs=left)
 
-    def to_task(self, spec: ModelSpec, server: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """The Runware task: each value at its wire path, plus the parameters the server owns.
+    def to_task(self, spec: ModelSpec, task_uuid: str, server: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The Runware task under ``task_uuid``: each value at its wire path, plus the parameters the server owns.
 
         ``server`` holds the values the server's settings give (``webhookURL``, ``uploadEndpoint``).
         """
         always = {p.name: p.server_value for p in spec.parameters.values() if p.owned and p.server_value is not None}
         owned: dict[str, Any] = {
             "taskType": spec.model.task_type,
-            "taskUUID": str(uuid.uuid4()),
+            "taskUUID": task_uuid,
             "model": spec.model.id,
             **{k: v for k, v in always.items() if k != "mode"},
             **{k: v for k, v in (server or {}).items() if v is not None},
@@ -253,7 +326,14 @@ def parse(
         raise InvalidArgumentsError(problems)
     shaped = not spec.takes_size or bool({"width", "height", ASPECT_RATIO} & set(named))
     return Generation(
-        values, options.get(FILE_NAME), options.get(PREVIEW), bool(options.get(DRY_RUN)), tuple(local), shaped
+        values,
+        file_name=options.get(FILE_NAME),
+        preview=options.get(PREVIEW),
+        dry_run=bool(options.get(DRY_RUN)),
+        local_inputs=tuple(local),
+        shaped=shaped,
+        output_dir=options.get(OUTPUT_DIR),
+        approved_cost=options.get(APPROVED_COST),
     )
 
 
@@ -271,6 +351,15 @@ def _option(name: str, raw: Any) -> tuple[Any, str | None]:
             return None, f"must be a file name (text); got {show(raw)}."
         clean, problem = files.check_file_name(raw)
         return (clean, None) if problem is None else (None, f"{problem}; got {show(raw)}.")
+    if name == OUTPUT_DIR:
+        if not isinstance(raw, str) or not raw.strip():
+            return None, f"must be a folder path (text); got {show(raw)}."
+        return raw.strip(), None
+    if name == APPROVED_COST:
+        amount = dollars(raw)
+        if amount is None:
+            return None, f"must be the dollars the user agreed to, a number such as 0.6; got {show(raw)}."
+        return amount, None
     value = _boolean(raw)
     return (value, None) if isinstance(value, bool) else (None, f"must be true or false; got {show(raw)}.")
 
@@ -279,8 +368,7 @@ def _canonical_names(spec: ModelSpec, arguments: Mapping[str, Any], problems: li
     exposed = {p.name for p in spec.exposed} | ({ASPECT_RATIO} if spec.takes_size else set[str]()) | _OPTION_NAMES
     owned = {p.name for p in spec.parameters.values() if not p.exposed}
     known = exposed | owned
-    aliases = {_snake(name): name for name in known} | {n.lower(): n for n in known}
-    aliases |= {alias: name for alias, name in _ALIASES.items() if name in known}
+    aliases = aliases_for(known)
     named: dict[str, Any] = {}
     sources: dict[str, str] = {}
     unknown: list[str] = []
@@ -303,7 +391,8 @@ def _canonical_names(spec: ModelSpec, arguments: Mapping[str, Any], problems: li
             problems.append(Problem(given, f"set by the server, not by callers. {owned}"))
             continue
         elif (name := aliases.get(given) or aliases.get(given.lower())) is None:
-            if (other := _ALIASES.get(given) or _ALIASES.get(given.lower()) or given) in _family_parameters():
+            other = (ALIASES.get(given) or ALIASES.get(given.lower()) or (given,))[0]
+            if other in _family_parameters():
                 problems.append(Problem(given, f"not accepted: this model takes no {other}."))
             else:
                 unknown.append(given)
@@ -341,7 +430,8 @@ def _unknown(names: list[str], exposed: set[str], aliases: Mapping[str, str]) ->
     if names:
         more = f" ({len(names)} unknown in all)" if len(names) > _LISTED else ""
         last = problems[-1]
-        problems[-1] = Problem(last.argument, f"{last.message}{more} Known arguments: {', '.join(sorted(exposed))}.")
+        takes = f"Known arguments: {', '.join(sorted(exposed))}." if exposed else "This tool takes no arguments."
+        problems[-1] = Problem(last.argument, f"{last.message}{more} {takes}")
     return problems
 
 
@@ -386,6 +476,22 @@ def _boolean(raw: Any) -> Any:
         word = raw.strip().lower()
         return True if word in _TRUE else False if word in _FALSE else raw
     return raw
+
+
+def dollars(raw: Any) -> float | None:
+    """An amount of money however it came (0.6, "0.6", "$0.60"), or None when it is none (negative, not finite)."""
+    if isinstance(raw, str):
+        raw = raw.strip().removeprefix("$").strip()
+        if not re.fullmatch(r"\d{1,9}(\.\d{0,9})?|\.\d{1,9}", raw):
+            return None
+        raw = float(raw)
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return None
+    try:
+        amount = float(raw)
+    except OverflowError:
+        return None
+    return amount if math.isfinite(amount) and amount >= 0 else None
 
 
 def whole(raw: Any) -> Any:

@@ -9,6 +9,7 @@ import logging
 import math
 import os
 import re
+import secrets
 import shutil
 import socket
 import sys
@@ -24,7 +25,7 @@ import anyio.lowlevel
 from mcp.server.stdio import stdio_server
 from pydantic import SecretStr, ValidationError
 
-from ideogram_mcp import __version__
+from ideogram_mcp import __version__, files
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings, redact, variable_name, variables
 from ideogram_mcp.start import STOPPED_LINE, STOPPED_STATUS
@@ -177,7 +178,7 @@ def _run(argv: list[str] | None) -> None:
 
         offline = args.offline or args.demo_offline or settings.runware_api_key is None
         folder: Path = args.demo_output_dir or args.output_dir or Path("ideogram-output")
-        sys.exit(anyio.run(demo.run, folder.expanduser().resolve(), offline))
+        sys.exit(anyio.run(demo.run, folder.expanduser().resolve(), offline, settings.save))
     else:
         if sys.stdin.isatty():
             print(
@@ -301,7 +302,8 @@ def _readable(line: str) -> str:
 
 async def _serve_stdio(settings: Settings) -> None:
     async with _runware(settings) as settings:
-        server = build_server(settings)
+        # A client starts its server in the project it works on (Claude Code does): images go there by default.
+        server = build_server(settings, project=files.project_folder(Path.cwd()))
         async with stdio_server(stdin=_Stdin.open()) as (read, write):
             await server.run(read, write, server.create_initialization_options())
 
@@ -319,6 +321,8 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
         changes: dict[str, str] = {"IDEOGRAM_MCP_HTTP_HOST": host}
         if settings.output_dir is not None:  # --output-dir: the workers read it from the environment too
             changes["IDEOGRAM_MCP_OUTPUT_DIR"] = str(settings.output_dir)
+        if not settings.state_keys:  # the workers share one key, so a question asked by one is answered to any
+            changes["IDEOGRAM_MCP_STATE_KEYS"] = secrets.token_hex(32)
         if offline or settings.offline:
             portal = stack.enter_context(start_blocking_portal())
             url = stack.enter_context(portal.wrap_async_context_manager(serving(Emulator(api_key=EMULATOR_KEY))))

@@ -59,8 +59,9 @@ def _say(text: str = "") -> None:
     print(text, flush=True)
 
 
-async def run(output_dir: Path, offline: bool) -> int:
-    """Run the session, the server saving into ``output_dir`` (absolute); returns the process exit code."""
+async def run(output_dir: Path, offline: bool, save: bool = True) -> int:
+    """Run the session, the server saving into ``output_dir`` (absolute) unless ``save`` is off; returns the process
+    exit code: 1 when an image was made but not saved (or a call failed)."""
     env = dict(os.environ)
     env.setdefault("IDEOGRAM_MCP_LOG_LEVEL", "WARNING")
     folder = output_dir
@@ -71,6 +72,7 @@ async def run(output_dir: Path, offline: bool) -> int:
     _say(f"spawning MCP server over stdio: ideogram-mcp {' '.join(command[3:])}")
     server = StdioServerParameters(command=command[0], args=command[1:], env=env)
     saved: list[Path] = []
+    made = 0
     total = 0.0
     async with Client(server) as client:
         listed = await client.list_tools()
@@ -108,10 +110,11 @@ async def run(output_dir: Path, offline: bool) -> int:
             if result.is_error:
                 _say(f"generate_image {name} failed: {_text(result)}")
                 return 1
-            made = _data(result)
-            total += made.get("totalCost") or 0.0
+            answer = _data(result)
+            total += answer.get("totalCost") or 0.0
             said = _text(result).splitlines()
-            for n, image in enumerate(made.get("images", []), 1):
+            made += len(answer.get("images", []))
+            for n, image in enumerate(answer.get("images", []), 1):
                 path = Path(image["path"]) if "path" in image else None
                 why = next((line.partition("Not saved: ")[2] for line in said if line.startswith(f"{n}. ")), "")
                 why = why.removesuffix(".")
@@ -127,6 +130,12 @@ async def run(output_dir: Path, offline: bool) -> int:
         newest = f", newest {resources.resources[0].name}" if resources.resources else ""
         _say(f"resources/list -> {len(resources.resources)} saved image(s){newest}")
     cost = f"${total:.2f}" + (" (emulated: nothing was charged)" if offline else "")
+    if not save:
+        _say(f"done: {made} images, not saved (IDEOGRAM_MCP_SAVE is false: their URLs are above), total cost {cost}")
+        return 0
+    if len(saved) < made:
+        _say(f"failed: {made} images were made, {len(saved)} saved in {folder}/ (the lines above say why); cost {cost}")
+        return 1
     _say(f"done: {len(saved)} images and their .json recipes in {folder}/, total cost {cost}")
     return 0
 

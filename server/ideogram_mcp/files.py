@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
+import errno
 import hashlib
 import json
 import math
@@ -96,12 +98,15 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "ideogram-mcp"
 
 
+Source = Literal["setting", "argument", "root", "project", "default"]
+
+
 @dataclass(frozen=True, slots=True)
 class Places:
     """The folders of one connection: where images are saved, and which folders inputs may come from."""
 
     output: Path
-    source: Literal["setting", "root", "default"]
+    source: Source
     readable: tuple[Path, ...]
     """The folders local inputs may come from, symlinks resolved."""
     named: tuple[Path, ...] = ()
@@ -117,20 +122,98 @@ class Places:
         return any(path.is_relative_to(folder) for folder in self.readable)
 
 
-def places(output_dir: Path | None, roots: Sequence[str], allowed: Sequence[Path]) -> Places:
-    """The output folder (setting, else inside the first ``file://`` root, else the default), and the readable ones."""
+def places(
+    output_dir: Path | None, roots: Sequence[str], allowed: Sequence[Path], project: Path | None = None
+) -> Places:
+    """The output folder, first match wins: the setting, else ``ideogram-output`` inside the first ``file://`` root,
+    else inside the project folder the server was started in, else the per-user default; and the readable ones
+    (all of those, and the allowed folders)."""
     root_dirs = [path for path in (path_from_uri(root) for root in roots) if path is not None]
-    source: Literal["setting", "root", "default"]
+    source: Source
     if output_dir is not None:
         output, source = output_dir.expanduser(), "setting"
     elif root_dirs:
         output, source = root_dirs[0] / OUTPUT_SUBFOLDER, "root"
+    elif project is not None:
+        output, source = project / OUTPUT_SUBFOLDER, "project"
     else:
         output, source = default_output_dir(), "default"
-    folders = [p.expanduser() for p in (*root_dirs, output, *allowed)]
+    folders = [p.expanduser() for p in (*root_dirs, *([project] if project else []), output, *allowed)]
     named = dict.fromkeys(Path(os.path.normpath(p.absolute())) for p in folders)
     readable = dict.fromkeys(p.resolve() for p in folders)
     return Places(output.resolve(), source, tuple(readable), tuple(named))
+
+
+def project_folder(folder: Path) -> Path | None:
+    """``folder`` (the server's working directory) when it is a project a client started the server in: not the
+    file system's root, not the home folder, and writable. Claude Code starts its servers in the project."""
+    try:
+        resolved = folder.resolve()
+        home = Path.home().resolve()
+    except (OSError, RuntimeError):
+        return None
+    if resolved == Path(resolved.anchor) or resolved == home or not os.access(resolved, os.W_OK | os.X_OK):
+        return None
+    return resolved
+
+
+def chosen_output(where: Places, requested: str) -> tuple[Places | None, str | None]:
+    """The places with the output folder an agent asked for (``outputDir``), or why it may not be used.
+
+    A relative folder is taken inside the output folder otherwise used. The folder must lie inside the folders this
+    connection may use (inside the set folder, when the user set one); it need not exist yet.
+    """
+    text = requested.strip()
+    if not text or "\x00" in text or any(unicodedata.category(c) == "Cc" for c in text):
+        return None, "must be a folder path"
+    path = Path(text).expanduser()
+    if not path.is_absolute():
+        path = where.output / path
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError) as exc:
+        return None, f"cannot be followed to a folder ({_why(exc)})"
+    inside = (where.output,) if where.source == "setting" else where.readable
+    own = resolved.is_relative_to(where.output)
+    if not any(resolved.is_relative_to(folder) for folder in inside) or (not own and not where.may_read(resolved)):
+        if where.source == "setting":
+            return None, (
+                f"must be inside {where.output}, the folder the user set (IDEOGRAM_MCP_OUTPUT_DIR); give a "
+                "folder inside it, e.g. a relative name such as 'logos'"
+            )
+        listed = ", ".join(str(folder) for folder in where.readable)
+        return None, (
+            f"is outside the folders this server may use ({listed}); give a folder inside one of them, e.g. a "
+            "relative name such as 'logos', or have the user add it to IDEOGRAM_MCP_ALLOWED_DIRS"
+        )
+    readable = tuple(dict.fromkeys((*where.readable, resolved)))
+    return dataclasses.replace(where, output=resolved, source="argument", readable=readable), None
+
+
+def unwritable(folder: Path) -> str | None:
+    """Why images cannot be saved in ``folder`` (made first if missing), in plain words; None when they can."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = _write_temporary(folder, b"")
+        probe.unlink()
+    except OSError as exc:
+        return _plainly(exc)
+    return None
+
+
+def _plainly(exc: OSError) -> str:
+    """An error of the file system as a user would say it."""
+    reasons = {
+        errno.EACCES: "this server's user may not write there",
+        errno.EPERM: "this server's user may not write there",
+        errno.EROFS: "it is on a read-only file system",
+        errno.EEXIST: "a file (not a folder) of that name is in the way",
+        errno.ENOTDIR: "a file (not a folder) stands in its path",
+        errno.ENOSPC: "the disk is full",
+        getattr(errno, "EDQUOT", -1): "the disk quota is used up",
+        errno.ENAMETOOLONG: "its path is too long",
+    }
+    return reasons.get(exc.errno or 0, exc.strerror or type(exc).__name__)
 
 
 def path_from_uri(uri: str) -> Path | None:
@@ -366,7 +449,7 @@ async def keep(
             path = await anyio.to_thread.run_sync(lambda: _save(target, item.stem, found, data, item.recipe(data)))
         except OSError as exc:
             problem = (
-                f"could not be saved in {folder}: {exc.strerror or type(exc).__name__} (IDEOGRAM_MCP_OUTPUT_DIR, or "
+                f"could not be saved in {folder}: {_plainly(exc)} (IDEOGRAM_MCP_OUTPUT_DIR, or "
                 "--output-dir, chooses a folder this server can write)"
             )
             kept[index] = Kept(data, found, problem=problem)

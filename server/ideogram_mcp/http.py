@@ -162,7 +162,7 @@ def create_app(
     """
     host = settings.http_host
     verifier, auth = _authentication(settings, host, jwks_transport)
-    server = build_server(settings, transport=transport)
+    server = build_server(settings, transport=transport, shared=True)
     app = server.streamable_http_app(
         streamable_http_path=PATH,
         stateless_http=True,

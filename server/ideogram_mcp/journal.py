@@ -49,6 +49,16 @@ CREATE TABLE IF NOT EXISTS tasks (
 CREATE INDEX IF NOT EXISTS tasks_by_owner_and_time ON tasks (owner, created);
 """
 
+_MIGRATIONS = (
+    # 1: how each paid call was approved (under the threshold, asked, or approvedCost).
+    "ALTER TABLE tasks ADD COLUMN approval TEXT NOT NULL DEFAULT ''",
+)
+"""Schema changes in order; ``PRAGMA user_version`` counts those applied."""
+
+Approval = Literal["under threshold", "asked", "approvedCost"]
+"""How a paid call was approved: it cost no more than the confirmation threshold, the user said yes when asked,
+or the agent passed ``approvedCost`` after the user agreed in the chat (where the client cannot ask)."""
+
 # What a task counts towards spending: its real cost once known, its quote while it may still be charged
 # (or when a finished task's cost was never reported), nothing for a task that failed before any charge.
 _SPENT = (
@@ -73,9 +83,11 @@ class Entry:
     images: list[dict[str, Any]]
     errors: list[str]
     options: dict[str, Any]
-    """The call's own choices that outlive it (the file name), for finishing the task later."""
+    """The call's own choices that outlive it (the file name, the folder), for finishing the task later."""
     created: float
     updated: float
+    approval: str = ""
+    """How the call was approved (``Approval``); empty for tasks of earlier versions."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +106,14 @@ class OverBudgetError(Exception):
         super().__init__(
             f"${quote:.2f} on top of ${spent:.2f} spent today would pass the daily budget of ${budget:.2f}"
         )
+
+
+class DuplicateTaskError(Exception):
+    """A task with this taskUUID is recorded already: it was sent before, and is never sent twice."""
+
+    def __init__(self, task_uuid: str) -> None:
+        self.task_uuid = task_uuid
+        super().__init__(f"task {task_uuid} is recorded already")
 
 
 class TooManyRunningError(Exception):
@@ -123,6 +143,20 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA busy_timeout=10000")
             self._db.executescript(_SCHEMA)
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Apply the schema changes this file lacks, in one transaction (several processes may open it at once)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            (version,) = self._db.execute("PRAGMA user_version").fetchone()
+            for change in _MIGRATIONS[int(version) :]:
+                self._db.execute(change)
+            self._db.execute(f"PRAGMA user_version = {len(_MIGRATIONS)}")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     @classmethod
     def open(cls, folder: Path, *, secret: SecretStr | None = None) -> Journal:
@@ -155,6 +189,7 @@ class Journal:
         requested: int,
         quote: float,
         options: Mapping[str, Any] | None = None,
+        approval: Approval = "under threshold",
         daily_budget: float | None = None,
         max_running: int | None = None,
         running_since: float = 0.0,
@@ -164,6 +199,7 @@ class Journal:
         Raises ``OverBudgetError`` if it would pass the daily budget, and ``TooManyRunningError`` if the owner
         already has ``max_running`` tasks pending that were sent after ``running_since`` (Unix time); both are
         checked in the transaction that records it, so calls made at once cannot all slip under a limit.
+        Raises ``DuplicateTaskError`` when the taskUUID is recorded already (an approval replayed).
         """
         now = time.time()
         entry = Entry(
@@ -181,6 +217,7 @@ class Journal:
             dict(options or {}),
             now,
             now,
+            approval,
         )
         row = (
             task_uuid,
@@ -194,6 +231,7 @@ class Journal:
             self._json(entry.options),
             now,
             now,
+            approval,
         )
 
         def write() -> None:
@@ -206,9 +244,11 @@ class Journal:
                         spent = self._spent_since(owner, _midnight())
                         if spent + quote > daily_budget + 1e-9:
                             raise OverBudgetError(quote, daily_budget, spent)
+                    if self._db.execute("SELECT 1 FROM tasks WHERE task_uuid = ?", (task_uuid,)).fetchone():
+                        raise DuplicateTaskError(task_uuid)
                     self._db.execute(
                         "INSERT INTO tasks (task_uuid, owner, tool, model, task, requested, quote, state, options,"
-                        " created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " created, updated, approval) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         row,
                     )
                 except BaseException:
@@ -332,14 +372,29 @@ class Journal:
 
 
 _COLUMNS = (
-    "task_uuid, owner, tool, model, task, requested, quote, cost, state, images, errors, options, created, updated"
+    "task_uuid, owner, tool, model, task, requested, quote, cost, state, images, errors, options, created, updated,"
+    " approval"
 )
 
 
 def _entry(row: tuple[Any, ...]) -> Entry:
-    (task_uuid, owner, tool, model, task, requested, quote, cost, state, images, errors, options, created, updated) = (
-        row
-    )
+    (
+        task_uuid,
+        owner,
+        tool,
+        model,
+        task,
+        requested,
+        quote,
+        cost,
+        state,
+        images,
+        errors,
+        options,
+        created,
+        updated,
+        approval,
+    ) = row
     return Entry(
         task_uuid=str(task_uuid),
         owner=str(owner),
@@ -355,6 +410,7 @@ def _entry(row: tuple[Any, ...]) -> Entry:
         options=cast(dict[str, Any], json.loads(options)),
         created=float(created),
         updated=float(updated),
+        approval=str(approval),
     )
 
 

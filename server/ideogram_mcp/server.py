@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncGenerator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -19,6 +20,7 @@ import mcp_types as types
 from mcp.server.lowlevel import Server
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.models import InitializationOptions
+from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 from mcp.shared.exceptions import MCPError
 from pydantic import SecretStr
@@ -62,9 +64,17 @@ class IdeogramServer(Server[AppState]):
 
 
 def build_server(
-    settings: Settings | None = None, *, transport: httpx2.AsyncBaseTransport | None = None
+    settings: Settings | None = None,
+    *,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    project: Path | None = None,
+    shared: bool = False,
 ) -> Server[AppState]:
-    """A server for these settings; ``transport`` replaces the network (tests plug the emulator in)."""
+    """A server for these settings; ``transport`` replaces the network (tests plug the emulator in).
+
+    ``project`` is the project folder a client started the server in (images go there when nothing else says);
+    ``shared`` says that one process serves many clients (HTTP), so nothing learnt of a connection is kept.
+    """
     settings = settings or Settings()
     specs = load_specs()
     spec = specs[BASE_MODEL]
@@ -91,7 +101,9 @@ def build_server(
         if settings.runware_api_key is None:
             logger.warning("RUNWARE_API_KEY is not set: generate_image will explain how to set it")
         async with anyio.create_task_group() as background:
-            state = AppState(spec, settings, bus, background=background, transport=transport)
+            state = AppState(
+                spec, settings, bus, background=background, transport=transport, project=project, shared=shared
+            )
             try:
                 yield state
             finally:
@@ -116,7 +128,7 @@ def build_server(
             )
         return _redacted(result, settings.runware_api_key)
 
-    return IdeogramServer(
+    server = IdeogramServer(
         "ideogram-mcp",
         version=__version__,
         title="Ideogram 3.0 on Runware",
@@ -133,6 +145,17 @@ def build_server(
         on_completion=resources.complete,
         on_subscriptions_listen=ListenHandler(bus),
     )
+    # Questions put to the user on 2026-07-28 travel in a state the client echoes: sealed, and bound to the call.
+    server.middleware.append(RequestStateBoundary(_state_security(settings), default_audience="ideogram-mcp"))
+    return server
+
+
+def _state_security(settings: Settings) -> RequestStateSecurity:
+    """The keys that seal a question's state: the settings' ring (shared by every process serving one address),
+    else one made for this process."""
+    if settings.state_keys:
+        return RequestStateSecurity(keys=[key.get_secret_value() for key in settings.state_keys])
+    return RequestStateSecurity.ephemeral()
 
 
 def _redacted(

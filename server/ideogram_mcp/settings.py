@@ -29,6 +29,11 @@ def redact(text: str, secret: SecretStr | None) -> str:
     return text.replace(value, "[redacted]") if value else text
 
 
+DEFAULT_DAILY_BUDGET = 10.0
+"""The daily budget when none is set: a looping agent cannot spend without limit."""
+STATE_KEY_SHORTEST = 32
+"""Characters a state key needs at the least (the SDK's rule for request-state secrets)."""
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 """The levels IDEOGRAM_MCP_LOG_LEVEL takes (in any case)."""
 
@@ -78,10 +83,13 @@ class Settings(BaseModel):
     (~/Library/Application Support/ideogram-mcp on macOS, %LOCALAPPDATA%\\ideogram-mcp on Windows)."""
     max_cost_per_call: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     """Dollars one call may cost; a call quoted above it is refused before anything is sent."""
-    daily_budget: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    """Dollars all calls of a day (the server's local time) may cost, counted from the journal."""
+    daily_budget: float = Field(default=DEFAULT_DAILY_BUDGET, ge=0, allow_inf_nan=False)
+    """Dollars all calls of a day (the server's local time) may cost, per owner, counted from the journal; 0 means
+    no limit."""
     confirm_above: float = Field(default=0.50, ge=0, allow_inf_nan=False)
-    """Calls quoted above this many dollars are confirmed with the user first, when the client can ask."""
+    """Calls quoted above this many dollars are sent only once the user approved them: the client asks them when
+    it can; where it cannot, the call is refused unless the agent passes approvedCost after the user agreed in the
+    chat."""
     webhook_url: str | None = None
     """Runware also POSTs each finished image's result here. The user's choice: agents cannot set it."""
     upload_endpoint: str | None = None
@@ -109,11 +117,35 @@ class Settings(BaseModel):
     """More Origin values the HTTP server answers, comma-separated, e.g. https://app.example.com."""
     max_in_flight: int = Field(default=4, ge=1)
     """Generations one HTTP token may have running at once."""
+    state_keys: tuple[SecretStr, ...] = ()
+    """Secrets (each 32 characters or more, comma-separated, the newest first) that seal the state of a question
+    put to the user on the 2026-07-28 protocol; every process serving one address must share them. Without it,
+    ideogram-mcp http makes one for its own workers; to rotate, list the new key first, the old after it."""
+
+    @property
+    def daily_limit(self) -> float | None:
+        """The daily budget in dollars, or None when there is none (0)."""
+        return self.daily_budget or None
 
     def __init__(self, **overrides: Any) -> None:
         variables = {variable_name(field).lower(): field for field in type(self).model_fields}
         found = {variables[name.lower()]: value for name, value in os.environ.items() if name.lower() in variables}
         super().__init__(**(found | overrides))
+
+    @field_validator("state_keys", mode="before")
+    @classmethod
+    def _secret_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        if isinstance(value, tuple | list):
+            keys = [str(v.get_secret_value() if isinstance(v, SecretStr) else v) for v in value]  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+            if short := [n for n, key in enumerate(keys, 1) if len(key) < STATE_KEY_SHORTEST]:
+                raise ValueError(
+                    f"key {short[0]} has fewer than {STATE_KEY_SHORTEST} characters; make each with: "
+                    'python3 -c "import secrets; print(secrets.token_hex(32))"'
+                )
+            return tuple(SecretStr(key) for key in keys)
+        return value
 
     @field_validator("tokens", "allowed_hosts", "allowed_origins", mode="before")
     @classmethod
@@ -152,7 +184,6 @@ class Settings(BaseModel):
         "output_dir",
         "data_dir",
         "max_cost_per_call",
-        "daily_budget",
         "webhook_url",
         "upload_endpoint",
         "tokens_file",
@@ -163,6 +194,11 @@ class Settings(BaseModel):
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("daily_budget", mode="before")
+    @classmethod
+    def _blank_is_default(cls, value: object) -> object:
+        return DEFAULT_DAILY_BUDGET if isinstance(value, str) and not value.strip() else value
 
     @field_validator("allowed_dirs", mode="before")
     @classmethod

@@ -7,7 +7,7 @@ place; a test checks the README holds them verbatim.
 from __future__ import annotations
 
 from ideogram_mcp import files
-from ideogram_mcp.arguments import ASPECT_RATIO, FILE_NAME, OPTIONS, PREVIEW
+from ideogram_mcp.arguments import APPROVED_COST, ASPECT_RATIO, FILE_NAME, OPTIONS, OUTPUT_DIR, PREVIEW
 from ideogram_mcp.settings import variables
 from ideogram_mcp.specs import ModelSpec, Parameter, load_specs
 from ideogram_mcp.specs.spec import BASE_MODEL
@@ -99,6 +99,10 @@ def _option_rule(name: str) -> str:
         return f"a file name of at most {files.MAX_NAME} characters, no folders"
     if name == PREVIEW:
         return "true or false (default: the server's IDEOGRAM_MCP_PREVIEW)"
+    if name == OUTPUT_DIR:
+        return "a folder inside the allowed folders, or a name inside the usual output folder"
+    if name == APPROVED_COST:
+        return "dollars, at least the call's quote; only after the user agreed in the chat"
     return "true or false (default: false)"
 
 

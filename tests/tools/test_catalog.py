@@ -81,7 +81,7 @@ async def test_list_sizes_says_its_filter_in_a_few_lines(mcp: Client) -> None:
             "generate_image also takes any aspectRatio and picks the closest size.",
         ),
         ({"orientation": "sideways"}, "orientation must be one of landscape, portrait, square; got 'sideways'."),
-        ({"shape": "wide"}, "Unknown argument(s) shape: this tool takes only orientation, ratio."),
+        ({"shape": "wide"}, "Fix these arguments:\n- shape: unknown argument. Known arguments: orientation, ratio."),
         ({"ratio": [16, 9]}, "ratio must be text such as '16:9' or 1.5."),
         (
             {"ratio": "16:9", "orientation": " Portrait "},
@@ -95,7 +95,7 @@ async def test_list_sizes_says_its_filter_in_a_few_lines(mcp: Client) -> None:
 )  # fmt: skip
 async def test_list_sizes_explains_bad_filters(arguments: dict[str, Any], said: str, mcp: Client) -> None:
     result = await mcp.call_tool("list_sizes", arguments)
-    assert error_of(result) == {"kind": "invalid_arguments"}
+    assert error_of(result)["kind"] == "invalid_arguments"
     assert text(result) == said
 
 
@@ -117,4 +117,4 @@ async def test_list_style_presets_names_them_in_text_and_describes_them_once_in_
         "What each looks like is in the structured output (stylePresets, styleTypes)."
     )
     refused = await mcp.call_tool("list_style_presets", {"filter": "x"})
-    assert text(refused) == "Unknown argument(s) filter: this tool takes no arguments."
+    assert text(refused) == "Fix these arguments:\n- filter: unknown argument. This tool takes no arguments."

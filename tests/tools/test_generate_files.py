@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import logging
+import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, cast
@@ -172,7 +173,8 @@ async def test_previews_are_small_decodable_and_keep_the_whole_result_under_300_
     count: int, blocks: int, tiles: int, mcp: Client
 ) -> None:
     result = await mcp.call_tool(
-        "generate_image", {"positivePrompt": PROMPT, "numberResults": count, "outputFormat": "PNG"}
+        "generate_image",
+        {"positivePrompt": PROMPT, "numberResults": count, "outputFormat": "PNG", "approvedCost": count * 0.06},
     )
     assert not result.is_error, text(result)
     shown = [b for b in result.content if isinstance(b, types.ImageContent)]
@@ -240,7 +242,7 @@ async def test_a_failed_download_still_returns_the_paid_image_url_and_says_why(
         expected = f"{n}. {image['imageURL']} (seed {image['seed']}) Not saved: could not be downloaded: "
         assert expected + "the image URL answered HTTP 503." in text(result).splitlines()
     assert emulator.charged == 0.12
-    assert not output.exists()
+    assert list(output.iterdir()) == []
 
 
 async def test_a_slow_image_host_cannot_hold_the_call_past_its_time_and_get_generation_saves_later(
@@ -273,7 +275,7 @@ async def test_a_slow_image_host_cannot_hold_the_call_past_its_time_and_get_gene
     assert emulator.charged == 0.06
 
 
-async def test_an_unwritable_output_folder_still_returns_the_paid_images(
+async def test_an_output_folder_that_cannot_be_written_is_refused_before_anything_is_sent(
     emulator: Emulator, tmp_path: Path, make_settings: Callable[..., Settings]
 ) -> None:
     blocked = tmp_path / "a-file"
@@ -281,15 +283,42 @@ async def test_an_unwritable_output_folder_still_returns_the_paid_images(
     settings = make_settings(output_dir=blocked / "out")
     async with Client(build_server(settings, transport=httpx2.ASGITransport(emulator.app()))) as mcp:
         result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+        dry = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "dryRun": True})
+    assert error_of(result) == {"kind": "unwritable_folder", "folder": str((blocked / "out").resolve())}
+    assert text(result) == (
+        f"Images cannot be saved in {(blocked / 'out').resolve()}: a file (not a folder) stands in its path. Nothing "
+        "was sent or charged. Have the user set IDEOGRAM_MCP_OUTPUT_DIR to a folder this server can write (or "
+        "IDEOGRAM_MCP_SAVE=false to keep only the image URLs), or pass outputDir with another folder."
+    )
+    assert not dry.is_error, "a dry run saves nothing, so it needs no folder"
+    assert emulator.requests == []
+
+
+async def test_a_folder_that_fails_after_the_task_was_sent_still_returns_the_paid_images(
+    emulator: Emulator, tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    out = tmp_path / "out"
+    app = httpx2.ASGITransport(emulator.app())
+
+    async def folder_lost_once_sent(request: httpx2.Request) -> httpx2.Response:
+        if request.method == "POST" and b'"imageInference"' in request.content and out.is_dir():
+            shutil.rmtree(out)  # the disk changed under the server after it checked the folder
+            out.write_text("not a folder any more")
+        return await app.handle_async_request(request)
+
+    settings = make_settings(output_dir=out)
+    async with Client(build_server(settings, transport=httpx2.MockTransport(folder_lost_once_sent))) as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
     assert not result.is_error
     (image,) = data(result)["images"]
     assert "path" not in image
     assert (
-        f"Not saved: could not be saved in {(blocked / 'out').resolve()}: Not a directory (IDEOGRAM_MCP_OUTPUT_DIR, or "
+        f"Not saved: could not be saved in {out.resolve()}: a file (not a folder) of that name is in the way "
+        "(IDEOGRAM_MCP_OUTPUT_DIR, or "
         "--output-dir, chooses a folder this server can write)."
     ) in text(result)
     assert image["imageURL"] in text(result)
-    assert len([b for b in result.content if isinstance(b, types.ImageContent)]) == 1
+    assert emulator.charged == 0.06
 
 
 @pytest.fixture

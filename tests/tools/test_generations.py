@@ -116,34 +116,66 @@ def _answering(action: str, confirm: bool | None = None) -> Any:
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 @pytest.mark.parametrize(
-    ("action", "confirm", "sent"),
-    [("accept", True, 1), ("accept", False, 0), ("decline", None, 0), ("cancel", None, 0)],
+    ("action", "confirm", "refusal"),
+    [
+        ("accept", True, None),
+        ("accept", False, "declined"),
+        ("decline", None, "declined"),
+        ("cancel", None, "cancelled"),
+    ],
 )
 async def test_a_large_call_is_sent_only_when_the_user_approves(
-    mode: str, action: str, confirm: bool | None, sent: int, make_settings: Callable[..., Settings], emulator: Emulator
+    mode: str,
+    action: str,
+    confirm: bool | None,
+    refusal: str | None,
+    make_settings: Callable[..., Settings],
+    emulator: Emulator,
 ) -> None:
     answer = _answering(action, confirm)
     async with Client(server(make_settings, emulator), mode=mode, elicitation_callback=answer) as mcp:
         small = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 8})
         large = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 9})
+        listed = data(await mcp.call_tool("list_generations", {}))
     assert not small.is_error, "at $0.48 the default threshold of $0.50 is not passed"
     assert answer.asked == ["Spend $0.54 of Runware credit to make 9 images with Ideogram 3.0?"]
-    assert len(emulator.submitted) == 1 + sent
-    if sent:
+    assert len(emulator.submitted) == 1 + (refusal is None)
+    if refusal is None:
         assert len(data(large)["images"]) == 9
+        assert [g["approval"] for g in listed["generations"]] == ["asked", "under threshold"]
     else:
-        assert error_of(large) == {"kind": "declined", "quote": 0.54}
-        assert "nothing was sent or charged" in text(large)
+        assert error_of(large) == {"kind": refusal, "quote": 0.54}
+        assert "so nothing was sent or charged" in text(large)
 
 
-async def test_a_client_that_cannot_be_asked_is_not_blocked_but_limits_still_hold(
+async def test_a_client_that_cannot_be_asked_is_refused_until_the_agent_says_the_user_agreed(
     make_settings: Callable[..., Settings], emulator: Emulator
 ) -> None:
+    call = {"positivePrompt": PROMPT, "numberResults": 10}
     async with Client(server(make_settings, emulator, max_cost_per_call=1.0)) as mcp:
-        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 10})
-        refused = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 20})
-    assert len(data(result)["images"]) == 10
-    assert error_of(refused)["kind"] == "over_limit"
+        refused = await mcp.call_tool("generate_image", call)
+        too_little = await mcp.call_tool("generate_image", call | {"approvedCost": 0.5})
+        approved = await mcp.call_tool("generate_image", call | {"approvedCost": "$0.60"})
+        over_the_limit = await mcp.call_tool("generate_image", call | {"numberResults": 20, "approvedCost": 1.2})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert error_of(refused) == {"kind": "approval_needed", "quote": 0.6, "threshold": 0.5}
+    assert text(refused) == (
+        "This call would cost $0.60, above the $0.50 that needs the user's approval (IDEOGRAM_MCP_CONFIRM_ABOVE), and "
+        "this client cannot ask them, so nothing was sent or charged. Ask the user in the chat whether to spend "
+        "$0.60; if they agree, call again with the same arguments and approvedCost: 0.6. Or make fewer images, at "
+        "most $0.50 in all."
+    )
+    assert error_of(too_little) == {"kind": "not_approved", "quote": 0.6, "approvedCost": 0.5}
+    assert len(data(approved)["images"]) == 10
+    assert error_of(over_the_limit)["kind"] == "over_limit"
+    assert len(emulator.submitted) == 1
+    assert [g["approval"] for g in listed["generations"]] == ["approvedCost"]
+    assert "$0.60 (approvedCost)" in text(await _listing(make_settings, emulator))
+
+
+async def _listing(make_settings: Callable[..., Settings], emulator: Emulator) -> types.CallToolResult:
+    async with Client(server(make_settings, emulator)) as mcp:
+        return await mcp.call_tool("list_generations", {})
 
 
 async def test_where_images_go_is_the_users_setting_never_an_agents(
@@ -172,7 +204,8 @@ async def test_list_generations_shows_recent_tasks_their_state_and_the_spend(mcp
     out = data(listed)
     assert [g["taskUUID"] for g in out["generations"]] == [made[2]["taskUUID"], made[1]["taskUUID"]]
     first = out["generations"][0]
-    assert {k: first[k] for k in ("tool", "model", "state", "requested", "ready", "cost", "quote", "prompt")} == {
+    keys = ("tool", "model", "state", "requested", "ready", "cost", "quote", "approval", "prompt")
+    assert {k: first[k] for k in keys} == {
         "tool": "generate_image",
         "model": "ideogram:4@1",
         "state": "done",
@@ -180,9 +213,12 @@ async def test_list_generations_shows_recent_tasks_their_state_and_the_spend(mcp
         "ready": 1,
         "cost": 0.06,
         "quote": 0.06,
+        "approval": "under threshold",
         "prompt": "poster 2",
     }
-    assert text(listed).splitlines()[0] == "Spent $0.18 today, $0.18 in all (pending tasks at their quote)."
+    assert text(listed).splitlines()[0] == (
+        "Spent $0.18 today of a $10.00 daily budget, $0.18 in all (pending tasks at their quote)."
+    )
     assert data(await mcp.call_tool("list_generations", {"state": "failed"}))["generations"] == []
 
 
@@ -193,11 +229,11 @@ async def test_list_generations_shows_recent_tasks_their_state_and_the_spend(mcp
         ("get_generation", {"taskUUID": "x", "wait": -1}, "wait: must be a number of seconds"),
         ("get_generation", {"taskUUID": "x", "wait": "soon"}, "wait: must be a number of seconds"),
         ("get_generation", {"taskUUID": "x", "preview": "maybe"}, "preview: must be true or false"),
-        ("get_generation", {"taskUUID": "x", "extra": 1}, "Unknown argument(s) extra"),
+        ("get_generation", {"taskUUID": "x", "extra": 1}, "extra: unknown argument."),
         ("list_generations", {"limit": 0}, "limit: must be a whole number from 1 to 100; got 0."),
         ("list_generations", {"limit": "x"}, "limit: must be a whole number from 1 to 100; got 'x'."),
         ("list_generations", {"state": "lost"}, "state: must be one of pending, done, failed"),
-        ("list_generations", {"since": "today"}, "Unknown argument(s) since"),
+        ("list_generations", {"since": "today"}, "since: unknown argument."),
     ],
 )
 async def test_bad_arguments_to_the_journal_tools_are_named(
@@ -232,10 +268,12 @@ async def test_what_the_journal_tools_repeat_is_short_however_long_what_they_wer
     assert error_of(fetched)["kind"] == "failed"
     assert [len(text(result)) < 1000 for result in (refused, fetched, fetched_from_old, listed, unknown)] == [True] * 5
     long = await mcp.call_tool("list_generations", {"k" * 200_000: 1})
+    listed_first = "".join(f"- a{n}: unknown argument.\n" for n in range(10))
     assert text(unknown) == (
-        "Unknown argument(s) a0, a1, a10, a100, a1000 and 2996 more: this tool takes only preview, taskUUID, wait."
+        f"Fix these arguments:\n- {'k' * 30}…: unknown argument.\n{listed_first}- a10: unknown argument. "
+        "(3001 unknown in all) Known arguments: preview, taskUUID, wait."
     )
-    assert text(long) == f"Unknown argument(s) {'k' * 30}…: this tool takes only limit, state."
+    assert text(long) == f"Fix these arguments:\n- {'k' * 30}…: unknown argument. Known arguments: limit, state."
 
 
 async def test_an_unknown_task_is_an_error_naming_the_way_to_find_tasks(mcp: Client, emulator: Emulator) -> None:

@@ -1,4 +1,4 @@
-"""Asking the user before a large spend: a client that cannot get an answer counts as a no."""
+"""Asking the user before a large spend: a client that cannot get an answer counts as a no, and says so."""
 
 from __future__ import annotations
 
@@ -32,9 +32,9 @@ async def test_when_the_client_fails_to_ask_the_user_nothing_is_spent(
     async with Client(server, mode="legacy", elicitation_callback=failing) as mcp:
         result = await mcp.call_tool("generate_image", {"positivePrompt": "x", "numberResults": 3})
     assert asked == ["Spend $0.18 of Runware credit to make 3 images with Ideogram 3.0?"]
-    assert error_of(result) == {"kind": "declined", "quote": 0.18}
+    assert error_of(result) == {"kind": "unanswered", "quote": 0.18}
     assert text(result) == (
-        "The user did not approve spending $0.18, so nothing was sent or charged. "
-        "Ask them before trying again, or make fewer images."
+        "The question about spending $0.18 got no answer (the client could not show it), so nothing was sent or "
+        "charged. Ask the user in the chat before trying again."
     )
     assert emulator.requests == []

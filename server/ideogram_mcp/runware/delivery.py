@@ -28,9 +28,11 @@ from ideogram_mcp.runware.client import RunwareClient
 from ideogram_mcp.runware.errors import (
     ErrorDetail,
     NotFoundError,
+    RateLimitError,
     RunwareAPIError,
     RunwareError,
     RunwareResponseError,
+    ServerError,
     TaskConflictError,
 )
 from ideogram_mcp.specs import is_web_url
@@ -52,6 +54,22 @@ FINISHED = "success"
 FIRST_ANSWER = 5.0
 """Seconds a caller who will not wait still waits for Runware's first answer (``wait(ask_first=True)``)."""
 RUNNING = ("processing", "pending")  # older documentation says pending, newer processing
+
+
+@dataclass(frozen=True, slots=True)
+class Patience:
+    """How long failures are retried before the caller hears of them, whatever time its call has left.
+
+    Retrying protects the money (the same taskUUID is resent until Runware has it) but it must not hide an
+    outage: when nothing could be sent (no network, a refused connection, a TLS failure) the agent hears it
+    within a few seconds, and when Runware answers only with failures (5xx, unreadable answers) within
+    ``failing`` seconds, rather than at the end of its wait. A 429 is waited out as Runware asks.
+    """
+
+    nothing_sent: float = 3.0
+    """Seconds of attempts that all failed before sending anything."""
+    failing: float = 20.0
+    """Seconds of answers that were all failures (5xx, unreadable answers, polls included)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +143,8 @@ class _Watch:
     changed: anyio.Event = field(default_factory=anyio.Event)
     answered: bool = False
     """Whether a poll has brought news of the task since the watch began."""
+    troubled_since: float | None = None
+    """Since when (monotonic) every poll of the task has failed; None after a good answer."""
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -141,15 +161,29 @@ def _backoff(state: RetryCallState) -> float:
     return max(exponential, asked or 0.0)
 
 
-def retrying(until: float) -> AsyncRetrying:
-    """The retry policy: retryable failures again and again until the deadline (monotonic seconds)."""
+def retrying(until: float, patience: Patience | None = None) -> AsyncRetrying:
+    """The retry policy: retryable failures again until the deadline (monotonic seconds), or until they have
+    gone on longer than ``patience`` allows for their kind."""
     # Imported here, on the first call: starting the server (which a client waits for) needs no retries.
-    from tenacity import AsyncRetrying, retry_if_exception, stop_before_delay
+    from tenacity import AsyncRetrying, retry_if_exception
+
+    patience = patience or Patience()
+
+    def stop(state: RetryCallState) -> bool:
+        if time.monotonic() + state.upcoming_sleep >= until:
+            return True
+        failure = state.outcome.exception() if state.outcome is not None else None
+        elapsed = state.seconds_since_start or 0.0
+        if isinstance(failure, RunwareError) and not failure.may_have_run:
+            return elapsed + state.upcoming_sleep >= patience.nothing_sent
+        if isinstance(failure, ServerError | RunwareResponseError):
+            return elapsed + state.upcoming_sleep >= patience.failing
+        return False
 
     return AsyncRetrying(
         retry=retry_if_exception(_retryable),
         wait=_backoff,
-        stop=stop_before_delay(max(0.0, until - time.monotonic())),
+        stop=stop,
         sleep=anyio.sleep,
         reraise=True,
     )
@@ -158,9 +192,12 @@ def retrying(until: float) -> AsyncRetrying:
 class Delivery:
     """Sends tasks to Runware and brings their results back, whatever the network does in between."""
 
-    def __init__(self, client: RunwareClient, *, schedule: PollSchedule | None = None) -> None:
+    def __init__(
+        self, client: RunwareClient, *, schedule: PollSchedule | None = None, patience: Patience | None = None
+    ) -> None:
         self.client = client
         self.schedule = schedule or PollSchedule()
+        self.patience = patience or Patience()
         self._watches: dict[str, list[_Watch]] = {}
         self._wake = anyio.Event()
 
@@ -172,7 +209,7 @@ class Delivery:
         """
         reached = False
         try:
-            async for attempt in retrying(until):
+            async for attempt in retrying(until, self.patience):
                 with attempt:
                     try:
                         reply = await self.client.send([task], within=until - time.monotonic())
@@ -193,7 +230,7 @@ class Delivery:
     async def upload(self, image: str, until: float) -> tuple[str, str | None]:
         """Store an image with ``imageUpload`` (free); returns the image UUID Runware gives it, and its URL."""
         task_uuid = str(uuid.uuid4())
-        async for attempt in retrying(until):
+        async for attempt in retrying(until, self.patience):
             with attempt:
                 try:
                     upload = {"taskType": "imageUpload", "taskUUID": task_uuid, "image": image}
@@ -232,8 +269,11 @@ class Delivery:
         self._wake.set()
         try:
             while not watch.snapshot.settled:
-                # Until the deadline, or past it (up to ``latest``) while the first answer is awaited.
+                # Until the deadline, or past it (up to ``latest``) while the first answer is awaited, or until
+                # Runware has answered only with failures for longer than the patience allows.
                 end = until if watch.answered or not ask_first else latest
+                if watch.troubled_since is not None:
+                    end = min(end, watch.troubled_since + self.patience.failing)
                 left = end - time.monotonic()
                 if left <= 0:
                     break
@@ -303,17 +343,21 @@ class Delivery:
             for watch in self._watches.get(task_uuid, []):
                 _absorb(watch.snapshot, items, errors, known_for=time.time() - watch.sent_at)
                 watch.snapshot.trouble = None
+                watch.troubled_since = None
                 watch.answered = True
                 watch.due = now + self.schedule.interval(now - watch.started)
                 watch.changed.set()
 
     def _postpone(self, uuids: Iterable[str], exc: RunwareError | None) -> None:
         logger.info("a poll failed (%s); asking again shortly", type(exc).__name__)
-        later = time.monotonic() + max(self.schedule.minimum * 2, getattr(exc, "retry_after", None) or 0.0)
+        now = time.monotonic()
+        later = now + max(self.schedule.minimum * 2, getattr(exc, "retry_after", None) or 0.0)
         for task_uuid in uuids:
             for watch in self._watches.get(task_uuid, []):
                 watch.due = later
                 watch.snapshot.trouble = exc
+                if exc is not None and not isinstance(exc, RateLimitError):  # a 429 is waited out, as Runware asks
+                    watch.troubled_since = watch.troubled_since if watch.troubled_since is not None else now
 
     def _block(self, uuids: Iterable[str], exc: RunwareError) -> None:
         for task_uuid in uuids:

@@ -10,6 +10,8 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import cast, overload
 
 import anyio
 import anyio.abc
@@ -27,6 +29,7 @@ from ideogram_mcp.runware.client import RunwareClient
 from ideogram_mcp.runware.delivery import Delivery
 from ideogram_mcp.settings import Settings
 from ideogram_mcp.specs import ModelSpec
+from ideogram_mcp.tools.questions import ROOTS, Questions
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +56,18 @@ class AppState:
         *,
         background: anyio.abc.TaskGroup,
         transport: httpx2.AsyncBaseTransport | None = None,
+        project: Path | None = None,
+        shared: bool = False,
     ) -> None:
         self.spec = spec
         self.settings = settings
         self.bus = bus
+        self.project = project
+        """The project folder a client started this server in, where images go when nothing else says."""
+        self.shared = shared
+        """Whether this process serves many clients (HTTP): then nothing learnt of one connection is kept."""
+        self.roots: list[str] | None = None
+        """The client's roots once a 2026-07-28 client answered for them, on a server of one connection (stdio)."""
         """Where events for 2026-07-28 listen streams go (saved images change the resource list)."""
         self.uploads: dict[str, str] = {}
         """Image UUIDs of local files uploaded by this process, by the files' SHA-256."""
@@ -121,22 +132,42 @@ class ToolEntry:
     run: Handler
 
 
-async def client_roots(ctx: Context) -> list[str]:
-    """The client's roots, when it offers them and this connection lets the server ask; else none.
+async def client_roots(ctx: Context, questions: Questions | None = None) -> list[str] | None:
+    """The client's roots, when it offers them and can be asked; else none. None while they are being asked for.
 
-    The 2026-07-28 protocol has no server-to-client requests, and some clients offer no roots:
-    both get the next choice of folder, as does a client that does not answer in time.
+    On 2025-11-25 with a channel back (stdio) they are asked for at once. On 2026-07-28 they are a question of the
+    call (``questions``), answered in its next round; a server of one connection remembers the answer, as roots
+    belong to the connection. A client that offers no roots, cannot be asked (stateless HTTP on 2025-11-25), or
+    does not answer in time gets the next choice of folder.
     """
+    state = ctx.lifespan_context
     capabilities = ctx.session.client_capabilities
-    if capabilities is None or capabilities.roots is None or not ctx.session.can_send_request:
+    if capabilities is None or capabilities.roots is None:
         return []
-    try:
-        with anyio.fail_after(ROOTS_TIMEOUT):
-            answer = await ctx.session.send_request(types.ListRootsRequest(), types.ListRootsResult)
-    except (MCPError, NoBackChannelError, TimeoutError, ValidationError) as exc:
-        logger.info("the client's roots could not be read (%s); saving elsewhere", type(exc).__name__)
+    if ctx.session.can_send_request:
+        try:
+            with anyio.fail_after(ROOTS_TIMEOUT):
+                answer = await ctx.session.send_request(types.ListRootsRequest(), types.ListRootsResult)
+        except (MCPError, NoBackChannelError, TimeoutError, ValidationError) as exc:
+            logger.info("the client's roots could not be read (%s); saving elsewhere", type(exc).__name__)
+            return []
+        return [str(root.uri) for root in answer.roots]
+    if state.roots is not None:
+        return state.roots
+    if questions is None or not questions.modern:
         return []
-    return [str(root.uri) for root in answer.roots]
+    answered = questions.answer(ROOTS)
+    if isinstance(answered, types.ListRootsResult):
+        roots = [str(root.uri) for root in answered.roots]
+        questions.keep(ROOTS, roots)
+    elif isinstance(learnt := questions.learnt(ROOTS), list):
+        roots = [str(root) for root in cast(list[object], learnt)]
+    else:
+        questions.ask(ROOTS, types.ListRootsRequest())
+        return None
+    if not state.shared:
+        state.roots = roots
+    return roots
 
 
 def owner(ctx: Context) -> str:
@@ -145,13 +176,19 @@ def owner(ctx: Context) -> str:
     return token.client_id if token is not None else ""
 
 
-async def places(ctx: Context) -> files.Places:
-    """This request's folders: where images are saved and which folders local inputs may come from.
+@overload
+async def places(ctx: Context) -> files.Places: ...
+@overload
+async def places(ctx: Context, questions: Questions) -> files.Places | None: ...
+async def places(ctx: Context, questions: Questions | None = None) -> files.Places | None:
+    """This request's folders: where images are saved and which folders local inputs may come from; None while the
+    client's roots are being asked for (the call then answers with its questions).
 
     A token's images are kept in a folder of its own, apart from every other token's; the client's
     roots, which name folders on the client's machine, are not asked for then.
     """
-    settings = ctx.lifespan_context.settings
+    state = ctx.lifespan_context
+    settings = state.settings
     who = owner(ctx)
     if who:
         shared = (settings.output_dir or files.default_output_dir()).expanduser()
@@ -159,8 +196,12 @@ async def places(ctx: Context) -> files.Places:
         own = await anyio.to_thread.run_sync(files.places, shared / who, no_roots, settings.allowed_dirs)
         # The allowed folders may hold the shared output folder: other tokens' images stay theirs.
         return dataclasses.replace(own, withheld=(await anyio.to_thread.run_sync(shared.resolve),))
-    roots = await client_roots(ctx)
-    return await anyio.to_thread.run_sync(files.places, settings.output_dir, roots, settings.allowed_dirs)
+    roots = await client_roots(ctx, questions if settings.output_dir is None else None)
+    if roots is None:
+        return None
+    return await anyio.to_thread.run_sync(
+        files.places, settings.output_dir, roots, settings.allowed_dirs, state.project
+    )
 
 
 async def announce_new_images(ctx: Context) -> None:

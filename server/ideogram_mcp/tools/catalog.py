@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import mcp_types as types
 
-from ideogram_mcp import sizes
+from ideogram_mcp import arguments, sizes
 from ideogram_mcp.schemas import list_sizes_input, no_input
 from ideogram_mcp.specs import ModelSpec
 from ideogram_mcp.tools import Context, ToolEntry, results
@@ -45,9 +45,9 @@ def list_style_presets_entry(spec: ModelSpec) -> ToolEntry:
 
 async def list_sizes(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
     spec = ctx.lifespan_context.spec
-    given = params.arguments or {}
-    if refused := results.unexpected(given, {"ratio", "orientation"}):
-        return refused
+    given, problems = arguments.canonical(params.arguments or {}, {"ratio", "orientation"})
+    if problems:
+        return results.invalid(problems, generating=False)
     chosen = list(spec.sizes)
     for name, example in (("orientation", "'landscape'"), ("ratio", "'16:9' or 1.5")):
         value = given.get(name)
@@ -101,8 +101,9 @@ def _text(value: str | float) -> str:
 
 
 async def list_style_presets(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
-    if refused := results.unexpected(params.arguments or {}, set()):
-        return refused
+    _, problems = arguments.canonical(params.arguments or {}, set())
+    if problems:
+        return results.invalid(problems, generating=False)
     spec = ctx.lifespan_context.spec.parameters
     presets = [NamedValue(name=k, description=v) for k, v in (spec["stylePreset"].values or {}).items()]
     style_types = [NamedValue(name=k, description=v) for k, v in (spec["styleType"].values or {}).items()]

@@ -11,12 +11,14 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, cast
 
 import anyio.to_thread
@@ -24,7 +26,7 @@ import mcp_types as types
 from pydantic import Field, SecretStr
 
 from ideogram_mcp import arguments, files, journal, masks, previews
-from ideogram_mcp.journal import Entry, OverBudgetError, TooManyRunningError
+from ideogram_mcp.journal import DuplicateTaskError, Entry, OverBudgetError, TooManyRunningError
 from ideogram_mcp.runware import errors
 from ideogram_mcp.runware.delivery import KEEPALIVE, Image, Snapshot
 from ideogram_mcp.schemas import image_tool_input
@@ -32,6 +34,7 @@ from ideogram_mcp.settings import redact
 from ideogram_mcp.specs import ModelSpec, is_web_url, load_specs
 from ideogram_mcp.specs.spec import BASE_MODEL
 from ideogram_mcp.tools import AppState, Context, ToolEntry, announce_new_images, owner, places, results, spending
+from ideogram_mcp.tools.questions import Questions
 from ideogram_mcp.tools.results import GeneratedImage, GenerateImageOutput
 
 logger = logging.getLogger(__name__)
@@ -131,7 +134,15 @@ async def start(
     state = ctx.lifespan_context
     settings = state.settings
     generation = job.generation
-    where = await places(ctx)
+    questions = Questions(ctx, params)
+    where = await places(ctx, questions)
+    if where is None:  # the client's roots are asked for first: where images go decides which files may be read
+        return _asking(questions)
+    if generation.output_dir is not None:
+        chosen, problem = await anyio.to_thread.run_sync(files.chosen_output, where, generation.output_dir)
+        if chosen is None:
+            return results.invalid([arguments.Problem(arguments.OUTPUT_DIR, f"{problem}.")])
+        where = chosen
     service = state.delivery.client.base_url if state.delivery else settings.runware_base_url
     local = generation.local_inputs
     try:
@@ -147,8 +158,8 @@ async def start(
     server_values = {"webhookURL": settings.webhook_url, "uploadEndpoint": settings.upload_endpoint}
     if generation.dry_run:
         shown = {item: f"<upload of {read_by_item[item].path}>" for item in generation.local_inputs}
-        task = generation.with_images(shown).to_task(job.spec, server_values)
-        return _dry_run(job, task)
+        task = generation.with_images(shown).to_task(job.spec, questions.task_uuid, server_values)
+        return _dry_run(job, task, settings.confirm_above)
     if state.delivery is None:
         return results.error(NOT_CONFIGURED, {"kind": "not_configured"})
     if refusal := spending.over_the_call_limit(job.quote, settings.max_cost_per_call):
@@ -156,19 +167,18 @@ async def start(
     who = owner(ctx)
     if who and await state.journal.running(who, time.time() - IN_FLIGHT_WINDOW) >= settings.max_in_flight:
         return _too_many_running(settings.max_in_flight)  # checked again, atomically, when the task is recorded
-    if settings.daily_budget is not None:  # checked again, atomically, when the task is recorded
+    budget = settings.daily_limit
+    if budget is not None:  # checked again, atomically, when the task is recorded
         spent = (await state.journal.spend(who)).today
-        if spent + job.quote > settings.daily_budget + 1e-9:
-            return _over_budget(OverBudgetError(job.quote, settings.daily_budget, spent))
-    verdict = await spending.approve(ctx, params, job.quote, job.what)
-    if isinstance(verdict, types.InputRequiredResult):
-        return verdict
-    if verdict == "no":
-        return results.error(
-            f"The user did not approve spending {spending.money(job.quote)}, so nothing was sent or charged. "
-            "Ask them before trying again, or make fewer images.",
-            {"kind": "declined", "quote": job.quote},
-        )
+        if spent + job.quote > budget + spending.TOLERANCE:
+            return _over_budget(OverBudgetError(job.quote, budget, spent))
+    if settings.save and (why := await anyio.to_thread.run_sync(files.unwritable, where.output)):
+        return _unwritable(where.output, why)
+    verdict = await spending.approve(ctx, questions, job.quote, job.what, generation.approved_cost)
+    if verdict is None:
+        return _asking(questions)
+    if isinstance(verdict, spending.Refused):
+        return results.error(verdict.text, {"kind": verdict.kind, **verdict.details})
     deadline = time.monotonic() + settings.wait_seconds
     progress = Progress(ctx, generation.count)
     async with progress.heartbeat(f"Preparing the task ({job.what})"):
@@ -182,7 +192,7 @@ async def start(
         except errors.RunwareError as exc:
             exc.may_have_run = False  # only free uploads went out: the paid task was never sent
             return _failed(state, exc, None)
-    task = generation.to_task(job.spec, server_values)
+    task = generation.to_task(job.spec, questions.task_uuid, server_values)
     try:
         entry = await state.journal.record(
             task_uuid=task["taskUUID"],
@@ -192,8 +202,9 @@ async def start(
             task=_recorded(task),
             requested=generation.count,
             quote=job.quote,
-            options={"fileName": generation.file_name, "preview": generation.preview},
-            daily_budget=settings.daily_budget,
+            options={"fileName": generation.file_name, "preview": generation.preview, "folder": str(where.output)},
+            approval=verdict,
+            daily_budget=budget,
             max_running=settings.max_in_flight if who else None,
             running_since=time.time() - IN_FLIGHT_WINDOW,
         )
@@ -201,6 +212,8 @@ async def start(
         return _over_budget(exc)
     except TooManyRunningError as exc:
         return _too_many_running(exc.limit)
+    except DuplicateTaskError as exc:
+        return _sent_before(exc.task_uuid)
     try:
         async with progress.heartbeat(f"Sending the task ({job.what})"):
             try:
@@ -221,6 +234,12 @@ async def start(
     except Exception:  # the task is recorded and may be paid for: say how to get it, never "try again"
         logger.exception("task %s: unexpected failure after it was sent", entry.task_uuid)
         return _pending_after_trouble(entry)
+
+
+def _asking(questions: Questions) -> types.InputRequiredResult:
+    asking = questions.pending()
+    assert asking is not None, "asked only when there is a question"
+    return asking
 
 
 async def finish(
@@ -341,8 +360,26 @@ def _over_budget(exc: OverBudgetError) -> types.CallToolResult:
     return results.error(
         f"This call would cost {spending.money(exc.quote)}, and {spending.money(exc.spent)} is already spent "
         f"today against a daily budget of {spending.money(exc.budget)}, so nothing was sent. Wait until "
-        "tomorrow, or have the user raise IDEOGRAM_MCP_DAILY_BUDGET in the server's environment.",
+        "tomorrow, or have the user raise IDEOGRAM_MCP_DAILY_BUDGET in the server's environment (0 means no limit).",
         {"kind": "over_budget", "quote": exc.quote, "limit": exc.budget, "spentToday": exc.spent},
+    )
+
+
+def _unwritable(folder: Path, why: str) -> types.CallToolResult:
+    return results.error(
+        f"Images cannot be saved in {folder}: {why}. Nothing was sent or charged. Have the user set "
+        "IDEOGRAM_MCP_OUTPUT_DIR to a folder this server can write (or IDEOGRAM_MCP_SAVE=false to keep only the "
+        "image URLs), or pass outputDir with another folder.",
+        {"kind": "unwritable_folder", "folder": str(folder)},
+    )
+
+
+def _sent_before(task_uuid: str) -> types.CallToolResult:
+    return results.error(
+        f'This approval was used already: its task (taskUUID "{task_uuid}") was sent once, and a task is never '
+        f'sent twice. Call get_generation with taskUUID "{task_uuid}" for its images; to make more, call again '
+        "and the user is asked again.",
+        {"kind": "sent_before", "taskUUID": task_uuid},
     )
 
 
@@ -637,7 +674,7 @@ def _failed(state: AppState, exc: errors.RunwareError, task_uuid: str | None) ->
     return results.error(text, details)  # the server redacts the key from every result
 
 
-def _dry_run(job: Job, task: Mapping[str, Any]) -> types.CallToolResult:
+def _dry_run(job: Job, task: Mapping[str, Any], threshold: float) -> types.CallToolResult:
     generation = job.generation
     output = GenerateImageOutput(
         status="dry_run",
@@ -649,9 +686,15 @@ def _dry_run(job: Job, task: Mapping[str, Any]) -> types.CallToolResult:
         task=dict(task),
     )
     size = f" at {task['width']}x{task['height']}" if "width" in task else ""
+    approval = (
+        f" Above {spending.money(threshold)} it needs the user's approval, asked when it is sent."
+        if job.quote > threshold + spending.TOLERANCE
+        else ""
+    )
     text = (
-        f"Dry run: nothing was sent or charged. This call would {job.what}{size} for {spending.money(job.quote)}. "
-        "The task it would send is in the structured output (task); send the same arguments without dryRun to run it."
+        f"Dry run: nothing was sent or charged. This call would {job.what}{size} for {spending.money(job.quote)}."
+        f"{approval} The task it would send is in the structured output (task); send the same arguments without "
+        "dryRun to run it."
     )
     return results.ok(output, text)
 
@@ -695,6 +738,9 @@ class GenerationSummary(results.Output):
     images: list[str] = Field(default_factory=list, description="Each ready image's saved path, else its URL.")
     cost: float | None = Field(default=None, description="What it cost, in USD, once known.")
     quote: float
+    approval: str | None = Field(
+        default=None, description="How the spend was approved: under threshold, asked (the user), approvedCost."
+    )
     prompt: str | None = Field(default=None, description="The start of the prompt.")
 
 
@@ -757,14 +803,11 @@ def list_generations_entry() -> ToolEntry:
 
 async def get_generation(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
     state = ctx.lifespan_context
-    given = params.arguments or {}
-    if refused := results.unexpected(given, {"taskUUID", "wait", "preview"}):
-        return refused
+    given, problems = arguments.canonical(params.arguments or {}, {"taskUUID", "wait", "preview"})
     task_uuid = given.get("taskUUID")
     limit = state.settings.wait_seconds
     wait = given.get("wait", limit)
     preview = given.get("preview")
-    problems: list[arguments.Problem] = []
     if not isinstance(task_uuid, str) or not task_uuid.strip():
         problems.append(arguments.Problem("taskUUID", "required: the taskUUID a generating tool returned."))
     if isinstance(wait, bool) or not isinstance(wait, int | float) or not wait >= 0:
@@ -784,6 +827,8 @@ async def get_generation(ctx: Context, params: types.CallToolRequestParams) -> t
             {"kind": "unknown_task"},
         )
     where = await places(ctx)
+    if isinstance(folder := entry.options.get("folder"), str):  # where the call that sent it saved its images
+        where = dataclasses.replace(where, output=Path(folder))
     if entry.state == "failed":
         return results.error(
             f"That generation failed: {'; '.join(map(results.excerpt, entry.errors)) or 'no image was made'}. "
@@ -810,12 +855,9 @@ async def get_generation(ctx: Context, params: types.CallToolRequestParams) -> t
 
 async def list_generations(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
     state = ctx.lifespan_context
-    given = params.arguments or {}
-    if refused := results.unexpected(given, {"limit", "state"}):
-        return refused
+    given, problems = arguments.canonical(params.arguments or {}, {"limit", "state"})
     raw, wanted = given.get("limit", 10), given.get("state")
     limit = arguments.whole(raw)
-    problems: list[arguments.Problem] = []
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
         problems.append(arguments.Problem("limit", f"must be a whole number from 1 to 100; got {arguments.show(raw)}."))
     if wanted is not None and wanted not in journal.STATES:
@@ -831,13 +873,15 @@ async def list_generations(ctx: Context, params: types.CallToolRequestParams) ->
         generations=[_summary(entry) for entry in entries],
         spent_today=spend.today,
         spent_total=spend.total,
-        daily_budget=state.settings.daily_budget,
+        daily_budget=state.settings.daily_limit,
     )
-    budget = f" of a ${state.settings.daily_budget:.2f} daily budget" if state.settings.daily_budget is not None else ""
+    limit_today = state.settings.daily_limit
+    budget = f" of a ${limit_today:.2f} daily budget" if limit_today is not None else " (no daily budget is set)"
     lines = [f"Spent ${spend.today:.2f} today{budget}, ${spend.total:.2f} in all (pending tasks at their quote)."]
     lines += [warning] if (warning := _unkept(state)) else []
     for item in output.generations:
         cost = f"${item.cost:.2f}" if item.cost is not None else f"quoted ${item.quote:.2f}"
+        cost += f" ({item.approval})" if item.approval in ("asked", "approvedCost") else ""
         lines.append(
             f"- {item.created} {item.state} {item.task_uuid}: {item.ready}/{item.requested} image(s), {cost}, "
             f"{item.tool} {(item.prompt or '')[:60]!r}"
@@ -860,6 +904,7 @@ def _summary(entry: Entry) -> GenerationSummary:
         images=[str(record.get("path") or record.get("imageURL")) for record in entry.images],
         cost=entry.cost,
         quote=entry.quote,
+        approval=entry.approval or None,
         prompt=str(prompt)[:120] if isinstance(prompt, str) else None,
     )
 

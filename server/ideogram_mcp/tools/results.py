@@ -227,21 +227,6 @@ def invalid(problems: Sequence[arguments.Problem], *, generating: bool = True) -
     return error(said, {"kind": "invalid_arguments", "problems": details})
 
 
-def unexpected(given: dict[str, Any] | Any, allowed: set[str]) -> types.CallToolResult | None:
-    """An error naming arguments a tool does not take, or None when there are none."""
-    extra = sorted(set(given) - allowed)
-    if not extra:
-        return None
-    takes = f"takes only {', '.join(sorted(allowed))}" if allowed else "takes no arguments"
-    named = ", ".join(arguments.label(name) for name in extra[:UNKNOWN_SHOWN])
-    more = f" and {len(extra) - UNKNOWN_SHOWN} more" if len(extra) > UNKNOWN_SHOWN else ""
-    return error(f"Unknown argument(s) {named}{more}: this tool {takes}.", {"kind": "invalid_arguments"})
-
-
-UNKNOWN_SHOWN = 5
-"""How many unknown argument names an error repeats (an agent may send thousands, each of any length)."""
-
-
 def sentence(text: str) -> str:
     """``text`` as a sentence: capital first letter, full stop at the end."""
     text = text.strip()

@@ -1,34 +1,32 @@
-"""The user's money: the price said before spending it, limits that refuse a call, and asking the user first.
+"""The user's money: the price said before spending it, limits that refuse a call, and the user's yes.
 
-Limits come from the settings and hold for every client. Above ``IDEOGRAM_MCP_CONFIRM_ABOVE`` the
-user is asked, with whatever the connection's protocol offers: a server-to-client elicitation on
-2025-11-25, an ``InputRequiredResult`` that the client answers and retries with on 2026-07-28. A
-declined or unanswered question sends nothing; a client that cannot be asked is not blocked.
+Limits come from the settings and hold for every client. A call quoted above ``IDEOGRAM_MCP_CONFIRM_ABOVE`` is
+sent only once the user approved it. The client asks them where its connection can carry the question: an
+elicitation on a 2025-11-25 connection with a channel back (stdio), an input request in the call's own round trip
+on 2026-07-28 (stdio or HTTP). Where it cannot (no elicitation, or stateless HTTP on 2025-11-25), the call is
+refused with the way forward: the agent asks the user in the chat, and calls again with ``approvedCost``. A
+declined, dismissed or unanswered question sends nothing, and the answer says which.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-from collections.abc import Mapping
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
+from ideogram_mcp.journal import Approval
 from ideogram_mcp.tools import Context
+from ideogram_mcp.tools.questions import CONFIRM, Questions
 
 logger = logging.getLogger(__name__)
 
-CONFIRM_KEY = "confirmSpend"
-"""The key of the spending question among a result's input requests."""
-
-
-Verdict = Literal["yes", "no", "not asked"]
+TOLERANCE = 1e-9
+"""Dollars two amounts may differ by and still be equal (sums of floats)."""
 
 
 def money(amount: float) -> str:
@@ -37,7 +35,7 @@ def money(amount: float) -> str:
 
 def over_the_call_limit(quote: float, limit: float | None) -> str | None:
     """Why a call quoted at ``quote`` may not run under the per-call limit, or None when it may."""
-    if limit is None or quote <= limit + 1e-9:
+    if limit is None or quote <= limit + TOLERANCE:
         return None
     return (
         f"This call would cost {money(quote)}, above the limit of {money(limit)} per call, so nothing was sent. "
@@ -49,53 +47,100 @@ def question(quote: float, what: str) -> str:
     return f"Spend {money(quote)} of Runware credit to {what}?"
 
 
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """The user's approval is missing: nothing is sent, and ``text`` says why and what to do."""
+
+    kind: str
+    text: str
+    details: dict[str, Any] = field(default_factory=lambda: {})
+
+
 async def approve(
-    ctx: Context, params: types.CallToolRequestParams, quote: float, what: str
-) -> Verdict | types.InputRequiredResult:
-    """Ask the user to approve spending ``quote`` when it is above the confirmation threshold and they can be asked."""
+    ctx: Context, questions: Questions, quote: float, what: str, approved_cost: float | None
+) -> Approval | Refused | None:
+    """How a call quoted at ``quote`` is approved, or why it is not; None while the question is being asked
+    (the call then answers with ``questions``)."""
     settings = ctx.lifespan_context.settings
+    threshold = settings.confirm_above
+    if approved_cost is not None and approved_cost + TOLERANCE < quote:
+        return Refused(
+            "not_approved",
+            f"This call would cost {money(quote)}, more than the {money(approved_cost)} the user agreed to "
+            f"(approvedCost), so nothing was sent. Ask the user about {money(quote)} first, or make fewer images.",
+            {"quote": quote, "approvedCost": approved_cost},
+        )
+    if quote <= threshold + TOLERANCE:
+        return "under threshold"
     capabilities = ctx.session.client_capabilities
-    if quote <= settings.confirm_above + 1e-9:
-        return "not asked"
-    if capabilities is None or capabilities.elicitation is None:
-        return "not asked"
-    schema = {
-        "type": "object",
-        "properties": {
-            "confirm": {"type": "boolean", "title": "Approve", "description": question(quote, what)},
-        },
-        "required": ["confirm"],
-    }
-    if ctx.session.can_send_request:  # 2025-11-25 and before: ask now, on this request's stream
+    can_elicit = capabilities is not None and capabilities.elicitation is not None
+    if can_elicit and ctx.session.can_send_request:  # 2025-11-25 and before, with a channel back: ask now
         try:
-            with anyio.fail_after(settings.wait_seconds):  # no answer within the call's wait means no
-                answer = await ctx.session.elicit_form(question(quote, what), schema, related_request_id=ctx.request_id)
+            with anyio.fail_after(settings.wait_seconds):
+                answer = await ctx.session.elicit_form(
+                    question(quote, what), _schema(quote, what), related_request_id=ctx.request_id
+                )
         except (MCPError, TimeoutError, ValidationError) as exc:
             logger.info("no answer to the spending question (%s): nothing is sent", type(exc).__name__)
-            return "no"
-        return _verdict(answer)
-    if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
-        return "not asked"  # 2025-11-25 without a channel back (stateless HTTP): there is no way to ask
-    state = _state(params, quote)
-    answered = (params.input_responses or {}).get(CONFIRM_KEY)
-    if answered is not None and params.request_state == state:
-        return _verdict(answered) if isinstance(answered, types.ElicitResult) else "no"
-    return types.InputRequiredResult(
-        input_requests={
-            CONFIRM_KEY: types.ElicitRequest(
-                params=types.ElicitRequestFormParams(message=question(quote, what), requested_schema=schema)
-            )
-        },
-        request_state=state,
+            return _unanswered(quote, "the client could not show it" if not isinstance(exc, TimeoutError) else "")
+        return _verdict(answer, quote)
+    if can_elicit and questions.modern:  # 2026-07-28: the question goes in this call's round trip
+        answered = questions.answer(CONFIRM)
+        if isinstance(answered, types.ElicitResult) and questions.learnt("quote") == quote:
+            return _verdict(answered, quote)
+        questions.keep("quote", quote)
+        questions.ask(
+            CONFIRM,
+            types.ElicitRequest(
+                params=types.ElicitRequestFormParams(
+                    message=question(quote, what), requested_schema=_schema(quote, what)
+                )
+            ),
+        )
+        return None
+    if approved_cost is not None:  # at or above the quote: checked first
+        return "approvedCost"
+    return Refused(
+        "approval_needed",
+        f"This call would cost {money(quote)}, above the {money(threshold)} that needs the user's approval "
+        "(IDEOGRAM_MCP_CONFIRM_ABOVE), and this client cannot ask them, so nothing was sent or charged. Ask the "
+        f"user in the chat whether to spend {money(quote)}; if they agree, call again with the same arguments and "
+        f"approvedCost: {quote:g}. Or make fewer images, at most {money(threshold)} in all.",
+        {"quote": quote, "threshold": threshold},
     )
 
 
-def _verdict(answer: types.ElicitResult) -> Verdict:
-    return "yes" if answer.action == "accept" and (answer.content or {}).get("confirm") is True else "no"
+def _schema(quote: float, what: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {"confirm": {"type": "boolean", "title": "Approve", "description": question(quote, what)}},
+        "required": ["confirm"],
+    }
 
 
-def _state(params: types.CallToolRequestParams, quote: float) -> str:
-    """Ties an answer to the call it was asked for: the same tool, arguments and price."""
-    arguments: Mapping[str, Any] = params.arguments or {}
-    call = json.dumps([params.name, arguments, round(quote, 6)], sort_keys=True, default=str)
-    return "spend:" + hashlib.sha256(call.encode()).hexdigest()[:32]
+def _verdict(answer: types.ElicitResult, quote: float) -> Approval | Refused:
+    if answer.action == "accept" and (answer.content or {}).get("confirm") is True:
+        return "asked"
+    if answer.action == "cancel":
+        return Refused(
+            "cancelled",
+            f"The user dismissed the question about spending {money(quote)} without answering, so nothing was sent "
+            "or charged. Ask them in the chat before trying again.",
+            {"quote": quote},
+        )
+    return Refused(
+        "declined",
+        f"The user declined to spend {money(quote)}, so nothing was sent or charged. Ask them before trying again, "
+        "or make fewer images.",
+        {"quote": quote},
+    )
+
+
+def _unanswered(quote: float, why: str) -> Refused:
+    reason = f" ({why})" if why else " in time"
+    return Refused(
+        "unanswered",
+        f"The question about spending {money(quote)} got no answer{reason}, so nothing was sent or charged. Ask the "
+        "user in the chat before trying again.",
+        {"quote": quote},
+    )
