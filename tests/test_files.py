@@ -28,17 +28,67 @@ def png(width: int = 8, height: int = 8, colour: tuple[int, int, int] = (200, 40
     return buffer.getvalue()
 
 
-def test_the_output_folder_is_the_setting_then_the_first_file_root_then_the_users_pictures(
+def test_the_output_folder_is_the_setting_then_the_first_file_root_then_the_project_then_the_users_pictures(
     tmp_path: Path, home: Path
 ) -> None:
-    project, other = tmp_path / "project", tmp_path / "other"
+    project, other, started_in = tmp_path / "project", tmp_path / "other", tmp_path / "started-in"
     roots = ["https://example.com/not-a-folder", project.as_uri(), other.as_uri()]
-    chosen = files.places(tmp_path / "set", roots, [])
+    chosen = files.places(tmp_path / "set", roots, [], started_in)
     assert (chosen.output, chosen.source) == ((tmp_path / "set").resolve(), "setting")
-    chosen = files.places(None, roots, [])
+    chosen = files.places(None, roots, [], started_in)
     assert (chosen.output, chosen.source) == ((project / "ideogram-output").resolve(), "root")
+    chosen = files.places(None, [], [], started_in)
+    assert (chosen.output, chosen.source) == ((started_in / "ideogram-output").resolve(), "project")
+    assert started_in.resolve() in chosen.readable
     chosen = files.places(None, [], [])
     assert (chosen.output, chosen.source) == ((home / "Pictures" / "ideogram-mcp").resolve(), "default")
+
+
+def test_a_project_folder_is_a_writable_folder_that_is_neither_the_root_nor_home(tmp_path: Path, home: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    assert files.project_folder(tmp_path) == tmp_path.resolve()
+    assert files.project_folder(home) is None
+    assert files.project_folder(Path("/")) is None
+    if os.geteuid() != 0:  # root may write anywhere
+        assert files.project_folder(locked) is None
+
+
+def test_an_agents_output_folder_must_lie_inside_the_allowed_ones(tmp_path: Path) -> None:
+    where = files.places(None, [(tmp_path / "root").as_uri()], [tmp_path / "extra"])
+    inside, problem = files.chosen_output(where, "logos")
+    assert (inside and inside.output, inside and inside.source, problem) == (
+        (tmp_path / "root" / "ideogram-output" / "logos").resolve(),
+        "argument",
+        None,
+    )
+    extra, _ = files.chosen_output(where, str(tmp_path / "extra" / "new"))
+    assert extra is not None
+    assert extra.output == (tmp_path / "extra" / "new").resolve()
+    for outside in (str(tmp_path / "elsewhere"), "../../../..", "/etc", "\x00"):
+        assert files.chosen_output(where, outside)[0] is None, outside
+    _, problem = files.chosen_output(where, "/etc")
+    assert problem is not None
+    assert problem.startswith("is outside the folders this server may use (")
+    fixed = files.places(tmp_path / "set", [(tmp_path / "root").as_uri()], [])
+    sub, _ = files.chosen_output(fixed, "logos")
+    assert sub is not None
+    assert sub.output == (tmp_path / "set" / "logos").resolve()
+    refused, problem = files.chosen_output(fixed, str(tmp_path / "root"))
+    assert refused is None
+    assert problem == (
+        f"must be inside {(tmp_path / 'set').resolve()}, the folder the user set (IDEOGRAM_MCP_OUTPUT_DIR); give a "
+        "folder inside it, e.g. a relative name such as 'logos'"
+    )
+
+
+def test_a_folder_is_proven_writable_or_the_reason_said_plainly(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("x")
+    assert files.unwritable(tmp_path / "new" / "deeper") is None
+    assert (tmp_path / "new" / "deeper").is_dir()
+    assert list((tmp_path / "new" / "deeper").iterdir()) == [], "the probe leaves nothing behind"
+    assert files.unwritable(tmp_path / "a-file") == "a file (not a folder) of that name is in the way"
+    assert files.unwritable(tmp_path / "a-file" / "out") == "a file (not a folder) stands in its path"
 
 
 def test_readable_folders_are_the_roots_the_output_folder_and_the_allowed_ones(tmp_path: Path) -> None:

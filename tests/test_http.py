@@ -45,6 +45,8 @@ INIT = {
     "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
 }
 ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+STATE_KEY = "7c1f" * 16
+"""The key ring the two processes share, so that a question one asks may be answered through the other."""
 
 
 @asynccontextmanager
@@ -247,6 +249,7 @@ def two_processes(tmp_path: Path, data_dir: Path) -> Iterator[tuple[list[str], E
         "IDEOGRAM_MCP_DATA_DIR": str(data_dir),
         "IDEOGRAM_MCP_OUTPUT_DIR": str(tmp_path / "out"),
         "IDEOGRAM_MCP_WAIT_SECONDS": "0.5",
+        "IDEOGRAM_MCP_STATE_KEYS": STATE_KEY,
     }
     command = str(Path(sys.executable).with_name("ideogram-mcp"))
     for port in (_free_port(), _free_port()):
@@ -324,6 +327,40 @@ async def test_two_processes_serve_one_client_interchangeably(
     assert later["taskUUID"] == first["taskUUID"]
     assert Path(later["images"][0]["path"]).is_file()
     assert [c.task_uuid for c in emulator.ledger] == [first["taskUUID"]]
+
+
+async def test_a_spend_question_asked_by_one_process_is_answered_through_the_other_and_sent_once(
+    two_processes: tuple[list[str], Emulator, Callable[[], None]],
+) -> None:
+    ports, emulator, _ = two_processes
+    emulator.render_seconds = 0.0
+    balancer = RoundRobin(ports)
+    headers = {"Authorization": f"Bearer {TOKENS[0]}"}
+
+    async def accept(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return types.ElicitResult(action="accept", content={"confirm": True})
+
+    async with (
+        httpx2.AsyncClient(transport=balancer, headers=headers, timeout=30) as client,
+        Client(
+            streamable_http_client(f"http://127.0.0.1:{ports[0]}/mcp", http_client=client),
+            mode="2026-07-28",
+            elicitation_callback=accept,
+        ) as mcp,
+    ):
+        asked = await mcp.session.call_tool(
+            "generate_image", {"positivePrompt": "x", "numberResults": 10}, allow_input_required=True
+        )
+        assert isinstance(asked, types.InputRequiredResult)
+        answered = await mcp.session.call_tool(
+            "generate_image",
+            {"positivePrompt": "x", "numberResults": 10},
+            input_responses={"confirmSpend": types.ElicitResult(action="accept", content={"confirm": True})},
+            request_state=asked.request_state,
+        )
+    made = data(answered)
+    assert balancer.served[-2] != balancer.served[-1], "asked by one process, answered through the other"
+    assert [c.task_uuid for c in emulator.ledger] == [made["taskUUID"]]
 
 
 async def test_answers_come_as_json_or_as_an_event_stream_as_the_client_asks(

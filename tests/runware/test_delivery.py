@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from ideogram_mcp.emulator import Emulator, Fault
 from ideogram_mcp.runware import delivery, errors
 from ideogram_mcp.runware.client import RunwareClient
-from ideogram_mcp.runware.delivery import Delivery, PollSchedule, Snapshot
+from ideogram_mcp.runware.delivery import Delivery, Patience, PollSchedule, Snapshot
 from ideogram_mcp.runware.errors import ErrorDetail
 
 from ..conftest import API_KEY, BASE_URL, task
@@ -333,3 +333,61 @@ async def test_images_beside_an_error_answer_are_kept_and_teach_nothing_about_th
         (True, 1),
         (True, 1),
     ]
+
+
+async def test_a_submit_that_sends_nothing_gives_up_after_its_patience_not_at_the_deadline() -> None:
+    closed = RunwareClient(SecretStr(API_KEY), base_url="http://127.0.0.1:9/v1")
+    async with closed:
+        started = delivery.time.monotonic()
+        with anyio.fail_after(10), pytest.raises(errors.RunwareConnectionError) as caught:
+            await Delivery(closed, patience=Patience(nothing_sent=0.5)).submit(
+                task(deliveryMethod="async"), until=started + 60
+            )
+    assert caught.value.may_have_run is False
+    assert delivery.time.monotonic() - started < 30, "not held until the deadline a minute away"
+
+
+async def test_a_submit_met_only_by_failures_gives_up_after_its_patience_saying_it_may_have_run(
+    emulator: Emulator,
+) -> None:
+    emulator.faults.extend(Fault.error(500, "internalServerError", "Down.") for _ in range(50))
+    async with _client(emulator) as client:
+        with anyio.fail_after(10), pytest.raises(errors.ServerError) as caught:
+            await Delivery(client, patience=Patience(failing=1.0)).submit(
+                task(deliveryMethod="async"), until=delivery.time.monotonic() + 60
+            )
+    assert caught.value.may_have_run is True
+    assert 2 <= len(emulator.requests) <= 5
+
+
+async def test_a_wait_whose_polls_meet_only_failures_ends_after_its_patience_with_the_trouble(
+    emulator: Emulator,
+) -> None:
+    sent = task(deliveryMethod="async")
+    got: list[Snapshot] = []
+    async with _client(emulator) as client, anyio.create_task_group() as loop:
+        runware = Delivery(client, patience=Patience(failing=1.0))
+        loop.start_soon(runware.run)
+        await runware.submit(sent, until=delivery.time.monotonic() + 5)
+        emulator.faults.extend(Fault.error(503, "internalServerError", "Down.", on="getResponse") for _ in range(50))
+        with anyio.fail_after(10):
+            got.append(await runware.wait(sent["taskUUID"], 1, until=delivery.time.monotonic() + 60))
+        loop.cancel_scope.cancel()
+    (snapshot,) = got
+    assert (snapshot.images, snapshot.done) == ([], False)
+    assert isinstance(snapshot.trouble, errors.ServerError)
+
+
+async def test_a_wait_through_429s_goes_on_as_runware_asks(emulator: Emulator) -> None:
+    sent = task(deliveryMethod="async")
+    got: list[Snapshot] = []
+    async with _client(emulator) as client, anyio.create_task_group() as loop:
+        runware = Delivery(client, patience=Patience(failing=0.3))
+        loop.start_soon(runware.run)
+        await runware.submit(sent, until=delivery.time.monotonic() + 5)
+        emulator.faults.extend(
+            Fault.error(429, "rateLimitExceeded", "Slow down.", retry_after=0.2, on="getResponse") for _ in range(3)
+        )
+        got.append(await runware.wait(sent["taskUUID"], 1, until=delivery.time.monotonic() + 10))
+        loop.cancel_scope.cancel()
+    assert got[0].done

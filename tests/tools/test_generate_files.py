@@ -407,3 +407,48 @@ async def test_the_key_is_in_no_file_and_no_log_line(
     assert not any(API_KEY.encode() in content for content in written)
     assert caplog.records
     assert API_KEY not in caplog.text
+
+
+async def test_an_agent_may_choose_a_folder_inside_the_allowed_ones_and_nothing_else(
+    emulator: Emulator, tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    server = build_server(make_settings(), transport=httpx2.ASGITransport(emulator.app()), project=project)
+    async with Client(server) as mcp:
+        default = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "fileName": "plain"}))
+        logos = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "output_dir": "logos/2026"}))
+        outside = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "outputDir": str(tmp_path)})
+    assert Path(default["images"][0]["path"]) == (project / "ideogram-output" / "plain.jpg").resolve()
+    assert Path(logos["images"][0]["path"]).parent == (project / "ideogram-output" / "logos" / "2026").resolve()
+    assert logos["folder"] == str((project / "ideogram-output" / "logos" / "2026").resolve())
+    assert error_of(outside)["problems"] == [
+        {
+            "argument": "outputDir",
+            "message": f"is outside the folders this server may use ({project.resolve()}, "
+            f"{(project / 'ideogram-output').resolve()}); give a folder inside one of them, e.g. a relative name such "
+            "as 'logos', or have the user add it to IDEOGRAM_MCP_ALLOWED_DIRS.",
+        }
+    ]
+    assert len(emulator.submitted) == 2
+
+
+async def test_images_fetched_later_are_saved_in_the_folder_their_call_chose(
+    emulator: Emulator, make_settings: Callable[..., Settings], output: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = httpx2.ASGITransport(emulator.app())
+    slow = {"seconds": 30.0}
+
+    async def slow_images(request: httpx2.Request) -> httpx2.Response:
+        if request.method == "GET":
+            await anyio.sleep(slow["seconds"])
+        return await app.handle_async_request(request)
+
+    monkeypatch.setattr(generations, "SAVING_GRACE", 0.2)
+    settings = make_settings(output_dir=output, wait_seconds=0.5, preview=False)
+    async with Client(build_server(settings, transport=httpx2.MockTransport(slow_images))) as mcp:
+        first = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "outputDir": "later"}))
+        slow["seconds"] = 0.0
+        again = data(await mcp.call_tool("get_generation", {"task_uuid": first["taskUUID"]}))
+    assert "path" not in first["images"][0]
+    assert Path(again["images"][0]["path"]).parent == (output / "later").resolve()

@@ -578,3 +578,16 @@ async def test_a_journal_kept_in_memory_only_is_said_in_every_result_with_the_fi
         (line,) = [line for line in text(result).splitlines() if line.startswith("Warning:")]
         assert line.startswith(warning)
         assert line.endswith(fix)
+
+
+async def test_every_tool_reads_the_same_obvious_spellings_of_its_arguments(mcp: Client) -> None:
+    made = data(await mcp.call_tool("generate_image", {"prompt": PROMPT, "num_images": 2, "aspect_ratio": "16:9"}))
+    for spelling in ("taskUUID", "task_uuid", "taskId", "task_id", "TaskUUID"):
+        fetched = await mcp.call_tool("get_generation", {spelling: made["taskUUID"], "wait_seconds": 0})
+        assert data(fetched)["taskUUID"] == made["taskUUID"], spelling
+    listed = data(await mcp.call_tool("list_generations", {"count": 1, "status": "done"}))
+    sizes = data(await mcp.call_tool("list_sizes", {"aspect_ratio": "16:9"}))
+    twice = await mcp.call_tool("get_generation", {"taskUUID": made["taskUUID"], "taskId": "another"})
+    assert [g["taskUUID"] for g in listed["generations"]] == [made["taskUUID"]]
+    assert {(s["width"], s["height"]) for s in sizes["sizes"]} == {(1312, 736), (1344, 768), (1280, 704), (1216, 704)}
+    assert "taskUUID: given twice, as taskUUID and as taskId, with different values." in text(twice)

@@ -356,8 +356,9 @@ class Delivery:
             for watch in self._watches.get(task_uuid, []):
                 watch.due = later
                 watch.snapshot.trouble = exc
-                if exc is not None and not isinstance(exc, RateLimitError):  # a 429 is waited out, as Runware asks
-                    watch.troubled_since = watch.troubled_since if watch.troubled_since is not None else now
+                if exc is not None and not isinstance(exc, RateLimitError) and watch.troubled_since is None:
+                    watch.troubled_since = now  # a 429 is waited out, as Runware asks; any other failure is trouble
+                    watch.changed.set()  # the waiter's patience starts now
 
     def _block(self, uuids: Iterable[str], exc: RunwareError) -> None:
         for task_uuid in uuids:

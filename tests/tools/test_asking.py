@@ -1,0 +1,146 @@
+"""What a call asks the client on the 2026-07-28 protocol, in its own round trip: the user's yes to a spend, and the
+client's roots; the state that carries the round is sealed, bound to the call, and good for one task only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import mcp_types as types
+import pytest
+from mcp import Client
+from mcp.client.session import ClientRequestContext
+from mcp.shared.exceptions import MCPError
+
+from ideogram_mcp.emulator import Emulator
+from ideogram_mcp.server import build_server
+from ideogram_mcp.settings import Settings
+
+from ..conftest import error_of, structured, text
+
+pytestmark = pytest.mark.anyio
+
+LARGE = {"positivePrompt": 'A banner reading "SALE"', "numberResults": 10}
+YES = types.ElicitResult(action="accept", content={"confirm": True})
+
+
+def server(make_settings: Callable[..., Settings], emulator: Emulator, **changes: Any) -> Any:
+    return build_server(make_settings(**changes), transport=httpx2.ASGITransport(emulator.app()))
+
+
+async def test_an_accepted_question_sends_the_task_once_under_the_uuid_the_question_carried(
+    make_settings: Callable[..., Settings], emulator: Emulator
+) -> None:
+    async def accept(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return YES
+
+    async with Client(server(make_settings, emulator), elicitation_callback=accept) as mcp:
+        asked = await mcp.session.call_tool("generate_image", LARGE, allow_input_required=True)
+        assert isinstance(asked, types.InputRequiredResult)
+        assert list(asked.input_requests or {}) == ["confirmSpend"]
+        assert emulator.requests == [], "nothing is sent while the question is open"
+        answers: dict[str, types.InputResponse] = {"confirmSpend": YES}
+        state = asked.request_state
+        first = await mcp.session.call_tool("generate_image", LARGE, input_responses=answers, request_state=state)
+        replayed = await mcp.session.call_tool("generate_image", LARGE, input_responses=answers, request_state=state)
+    made = structured(first)
+    assert len(made["images"]) == 10
+    assert error_of(replayed) == {"kind": "sent_before", "taskUUID": made["taskUUID"]}
+    assert f'Call get_generation with taskUUID "{made["taskUUID"]}"' in text(replayed)
+    assert [task["taskUUID"] for task in emulator.submitted] == [made["taskUUID"]]
+
+
+async def test_a_state_forged_or_made_for_other_arguments_is_refused(
+    make_settings: Callable[..., Settings], emulator: Emulator
+) -> None:
+    async def accept(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return YES
+
+    async with Client(server(make_settings, emulator), elicitation_callback=accept) as mcp:
+        asked = await mcp.session.call_tool("generate_image", LARGE, allow_input_required=True)
+        assert isinstance(asked, types.InputRequiredResult)
+        answers: dict[str, types.InputResponse] = {"confirmSpend": YES}
+        forged = '{"v":1,"taskUUID":"0b9a3c5e-8f1d-4b2a-9c3e-5d7f1a2b3c4d","quote":0.6}'
+        for arguments, state in ((LARGE, forged), ({**LARGE, "numberResults": 11}, asked.request_state)):
+            with pytest.raises(MCPError, match="Invalid or expired requestState"):
+                await mcp.session.call_tool("generate_image", arguments, input_responses=answers, request_state=state)
+    assert emulator.requests == []
+
+
+async def test_answers_without_the_state_are_not_taken_for_the_users(
+    make_settings: Callable[..., Settings], emulator: Emulator
+) -> None:
+    async def accept(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return YES
+
+    async with Client(server(make_settings, emulator), elicitation_callback=accept) as mcp:
+        again = await mcp.session.call_tool(
+            "generate_image", LARGE, input_responses={"confirmSpend": YES}, allow_input_required=True
+        )
+    assert isinstance(again, types.InputRequiredResult), "the question is asked, not skipped"
+    assert emulator.requests == []
+
+
+async def test_a_client_with_roots_is_asked_for_them_once_and_images_land_in_the_first(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    asked: list[int] = []
+
+    async def roots(context: ClientRequestContext) -> types.ListRootsResult:
+        asked.append(1)
+        return types.ListRootsResult(roots=[types.Root(uri=project.as_uri())])  # pyright: ignore[reportArgumentType]
+
+    async def accept(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return YES
+
+    mcp_server = server(make_settings, emulator)
+    async with Client(mcp_server, list_roots_callback=roots, elicitation_callback=accept) as mcp:
+        assert mcp.session.protocol_version == "2026-07-28"
+        small = structured(await mcp.call_tool("generate_image", {"positivePrompt": "x", "fileName": "one"}))
+        large = structured(await mcp.call_tool("generate_image", LARGE | {"fileName": "many"}))
+        listed = await mcp.list_resources()
+    assert asked == [1], "asked once, then remembered for the connection"
+    assert Path(small["images"][0]["path"]) == (project / "ideogram-output" / "one.jpg").resolve()
+    assert {Path(image["path"]).parent for image in large["images"]} == {(project / "ideogram-output").resolve()}
+    assert len(listed.resources) == 11
+
+
+async def test_over_http_roots_and_the_spend_are_asked_in_the_calls_rounds_and_kept_in_its_state(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    # One process for many clients keeps nothing of a connection; the client's callbacks only declare what it can
+    # answer, the test answers each round itself.
+    mcp_server = build_server(make_settings(), transport=httpx2.ASGITransport(emulator.app()), shared=True)
+
+    async def never(context: ClientRequestContext, *args: Any) -> Any:
+        raise AssertionError("answered by the test")
+
+    async with Client(mcp_server, list_roots_callback=never, elicitation_callback=never) as mcp:
+        first = await mcp.session.call_tool("generate_image", LARGE, allow_input_required=True)
+        assert isinstance(first, types.InputRequiredResult)
+        assert list(first.input_requests or {}) == ["roots"]
+        rooted: dict[str, types.InputResponse] = {
+            "roots": types.ListRootsResult(roots=[types.Root(uri=project.as_uri())])  # pyright: ignore[reportArgumentType]
+        }
+        second = await mcp.session.call_tool(
+            "generate_image",
+            LARGE,
+            input_responses=rooted,
+            request_state=first.request_state,
+            allow_input_required=True,
+        )
+        assert isinstance(second, types.InputRequiredResult)
+        assert list(second.input_requests or {}) == ["confirmSpend"]
+        done = await mcp.session.call_tool(
+            "generate_image", LARGE, input_responses={"confirmSpend": YES}, request_state=second.request_state
+        )
+    assert {Path(image["path"]).parent for image in structured(done)["images"]} == {
+        (project / "ideogram-output").resolve()
+    }
+    assert len(emulator.submitted) == 1
