@@ -44,9 +44,11 @@ async def timed(client: Client, count: int, runs: int) -> tuple[float, int]:
 async def main(runs: int) -> None:
     emulator = Emulator(api_key="bench")
     with tempfile.TemporaryDirectory() as folder:
-        key, url = SecretStr("bench"), "http://emulator/v1"
-        kept = Settings(runware_api_key=key, runware_base_url=url, output_dir=Path(folder))
-        bare = Settings(runware_api_key=key, runware_base_url=url, save=False, preview=False)
+        # The benchmark measures saving, not the money rules: no daily budget, no question above a threshold.
+        common = {"runware_api_key": SecretStr("bench"), "runware_base_url": "http://emulator/v1",
+                  "data_dir": Path(folder) / "data", "daily_budget": 0, "confirm_above": 100.0}  # fmt: skip
+        kept = Settings(**common, output_dir=Path(folder) / "out")
+        bare = Settings(**common, save=False, preview=False)
         transport = httpx2.ASGITransport(emulator.app())
         async with (
             Client(build_server(kept, transport=transport)) as on,

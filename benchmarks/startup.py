@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx2
@@ -56,11 +57,22 @@ def peak_child_rss_mib() -> float:
 async def generation_latency(runs: int) -> list[float]:
     emulator = Emulator(api_key="bench")
     # Saving and previews are measured by benchmarks/saving.py; this is the bare round trip.
-    settings = Settings(
-        runware_api_key=SecretStr("bench"), runware_base_url="http://emulator/v1", save=False, preview=False
-    )
-    server = build_server(settings, transport=httpx2.ASGITransport(emulator.app()))
     timings: list[float] = []
+    with tempfile.TemporaryDirectory() as folder:  # a journal of its own, never the user's
+        settings = Settings(
+            runware_api_key=SecretStr("bench"),
+            runware_base_url="http://emulator/v1",
+            save=False,
+            preview=False,
+            data_dir=Path(folder),
+            daily_budget=0,
+        )
+        server = build_server(settings, transport=httpx2.ASGITransport(emulator.app()))
+        await _generate(server, runs, timings)
+    return timings
+
+
+async def _generate(server: Any, runs: int, timings: list[float]) -> None:
     async with Client(server) as client:
         for _ in range(runs):
             started = time.perf_counter()
@@ -69,7 +81,6 @@ async def generation_latency(runs: int) -> list[float]:
             )
             timings.append(time.perf_counter() - started)
             assert not result.is_error
-    return timings
 
 
 async def main(runs: int) -> None:

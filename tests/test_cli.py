@@ -434,3 +434,29 @@ async def test_with_a_key_the_demo_says_what_it_will_spend_before_it_spends(tmp_
         ("imageInference", 1),
         ("imageInference", 2),
     ]
+
+
+async def test_the_demo_fails_when_an_image_it_made_was_not_saved(tmp_path: Path) -> None:
+    emulator = Emulator(api_key="sk-demo-test")
+    runware = emulator.app()
+
+    async def images_gone(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"].startswith("/image/"):
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await runware(scope, receive, send)
+
+    with anyio.fail_after(120):
+        async with serving(images_gone) as root:
+            env = _env(
+                RUNWARE_API_KEY="sk-demo-test", RUNWARE_BASE_URL=f"{root}/v1", IDEOGRAM_MCP_DATA_DIR=str(tmp_path)
+            )
+            done = await anyio.run_process(
+                [COMMAND, "demo", "--output-dir", str(tmp_path / "out")], env=env, check=False
+            )
+    last = done.stdout.decode().splitlines()[-1]
+    assert done.returncode == 1, done.stderr.decode()
+    assert last == (
+        f"failed: 3 images were made, 0 saved in {(tmp_path / 'out').resolve()}/ (the lines above say why); cost $0.18"
+    )
