@@ -436,6 +436,7 @@ async def test_with_a_key_the_demo_says_what_it_will_spend_before_it_spends(tmp_
     ]
 
 
+@pytest.mark.anyio
 async def test_the_demo_fails_when_an_image_it_made_was_not_saved(tmp_path: Path) -> None:
     emulator = Emulator(api_key="sk-demo-test")
     runware = emulator.app()

@@ -118,10 +118,13 @@ async def test_over_http_roots_and_the_spend_are_asked_in_the_calls_rounds_and_k
     # answer, the test answers each round itself.
     mcp_server = build_server(make_settings(), transport=httpx2.ASGITransport(emulator.app()), shared=True)
 
-    async def never(context: ClientRequestContext, *args: Any) -> Any:
+    async def no_roots(context: ClientRequestContext) -> types.ListRootsResult:
         raise AssertionError("answered by the test")
 
-    async with Client(mcp_server, list_roots_callback=never, elicitation_callback=never) as mcp:
+    async def no_answer(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+        raise AssertionError("answered by the test")
+
+    async with Client(mcp_server, list_roots_callback=no_roots, elicitation_callback=no_answer) as mcp:
         first = await mcp.session.call_tool("generate_image", LARGE, allow_input_required=True)
         assert isinstance(first, types.InputRequiredResult)
         assert list(first.input_requests or {}) == ["roots"]
