@@ -45,6 +45,10 @@ MAX_DOWNLOAD = 50 * 1024 * 1024
 MAX_INPUT = 10 * 1024 * 1024
 """Largest local image read as an input (Ideogram's own limit)."""
 MAX_NAME = 100
+"""Characters a ``fileName`` may have."""
+MAX_NAME_BYTES = 240
+"""Bytes (UTF-8) a ``fileName`` may have: file systems allow 255 for a whole name, and the server may add a number
+("-20"), a number against a taken name ("-999") and an extension (".webp")."""
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{n}" for n in range(10)), *(f"LPT{n}" for n in range(10))}
 
 
@@ -260,6 +264,8 @@ def check_file_name(text: str) -> tuple[str | None, str | None]:
         name = stem  # the server adds the extension of the format it saves
     if len(name) > MAX_NAME:
         return None, f"{why}, at most {MAX_NAME} characters (got {len(name)})"
+    if (size := len(name.encode("utf-8"))) > MAX_NAME_BYTES:
+        return None, f"{why}, at most {MAX_NAME_BYTES} bytes in UTF-8 (this one has {size})"
     return name, None
 
 
@@ -279,6 +285,8 @@ def stems(
     first words and the image's short id.
     """
     if file_name:
+        if not short_ids:
+            return []
         if (of or len(short_ids)) == 1:
             return [file_name]
         return [f"{file_name}-{n}" for n in range(first, first + len(short_ids))]

@@ -66,13 +66,11 @@ def draw(width: int, height: int, regions: Sequence[Region]) -> bytes:
     mask = Image.new("L", (width, height), 0)
     pen = ImageDraw.Draw(mask)
     for r in regions:
-        box = (
-            round(r.x * width),
-            round(r.y * height),
-            round((r.x + r.width) * width) - 1,
-            round((r.y + r.height) * height) - 1,
-        )
-        pen.rectangle(box, fill=255)
+        left, top = min(round(r.x * width), width - 1), min(round(r.y * height), height - 1)
+        # A region thinner than a pixel is still one pixel wide: it was asked for, so something is repainted.
+        right = max(left, round((r.x + r.width) * width) - 1)
+        bottom = max(top, round((r.y + r.height) * height) - 1)
+        pen.rectangle((left, top, right, bottom), fill=255)
     buffer = io.BytesIO()
     mask.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()

@@ -96,7 +96,7 @@ def in_place(text: str) -> str:
 
 def _option_rule(name: str) -> str:
     if name == FILE_NAME:
-        return f"a file name of at most {files.MAX_NAME} characters, no folders"
+        return f"a file name of at most {files.MAX_NAME} characters ({files.MAX_NAME_BYTES} bytes), no folders"
     if name == PREVIEW:
         return "true or false (default: the server's IDEOGRAM_MCP_PREVIEW)"
     if name == OUTPUT_DIR:

@@ -1,0 +1,115 @@
+"""What a fault audit found (issue 14), each reproduced through the MCP client: what the agent sees, what reached
+the emulated Runware, what is on disk."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+import httpx2
+import mcp_types as types
+import pytest
+from mcp import Client
+from PIL import Image
+
+from ideogram_mcp.emulator import Emulator
+from ideogram_mcp.server import build_server
+from ideogram_mcp.settings import Settings
+
+from .conftest import error_of, picture, text
+
+pytestmark = pytest.mark.anyio
+
+PROMPT = 'A chalkboard reading "TODAY"'
+
+
+def data(result: types.CallToolResult) -> dict[str, Any]:
+    assert not result.is_error, text(result)
+    return cast(dict[str, Any], result.structured_content)
+
+
+def images_in(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.suffix in (".jpg", ".png", ".webp")) if folder.is_dir() else []
+
+
+class FailingImages(httpx2.AsyncBaseTransport):
+    """The emulator, but the first ``times`` image downloads answer 404 (a CDN not ready yet, a passing fault)."""
+
+    def __init__(self, emulator: Emulator, times: int) -> None:
+        self._inner = httpx2.ASGITransport(emulator.app())
+        self.times = times
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if request.method == "GET" and self.times > 0:
+            self.times -= 1
+            return httpx2.Response(404)
+        return await self._inner.handle_async_request(request)
+
+
+# --- 3. saving again a one-image task that has a fileName ----------------------------------------------------
+
+
+async def test_get_generation_saves_again_a_one_image_task_with_a_file_name(
+    make_settings: Callable[..., Settings], emulator: Emulator, output: Path
+) -> None:
+    server = build_server(make_settings(output_dir=output), transport=FailingImages(emulator, times=1))
+    async with Client(server) as mcp:
+        first = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "fileName": "poster"}))
+        again = data(await mcp.call_tool("get_generation", {"taskUUID": first["taskUUID"]}))
+    assert "path" not in first["images"][0]
+    assert Path(again["images"][0]["path"]) == (output / "poster.jpg").resolve()
+    assert images_in(output) == ["poster.jpg"]
+
+
+# --- 4. file names are limited in bytes, the file system's measure --------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["😀" * 100, "名前" * 50], ids=["emoji", "cjk"])
+async def test_a_file_name_too_long_in_bytes_is_refused_before_anything_is_sent(
+    name: str, mcp: Client, emulator: Emulator
+) -> None:
+    result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "fileName": name})
+    (problem,) = error_of(result)["problems"]
+    assert problem["argument"] == "fileName"
+    assert f"at most 240 bytes in UTF-8 (this one has {len(name.encode())})" in problem["message"]
+    assert emulator.requests == []
+
+
+async def test_the_longest_file_name_allowed_is_saved_numbered_and_with_its_recipe(
+    mcp: Client, emulator: Emulator, output: Path
+) -> None:
+    name = "名" * 80  # 240 bytes: the most allowed, with room for "-20", "-999" and ".webp"
+    made = data(
+        await mcp.call_tool(
+            "generate_image", {"positivePrompt": PROMPT, "fileName": name, "numberResults": 2, "outputFormat": "WEBP"}
+        )
+    )
+    assert [Path(image["path"]).name for image in made["images"]] == [f"{name}-1.webp", f"{name}-2.webp"]
+    assert (output / f"{name}-1.json").is_file()
+
+
+# --- 11. any region is drawn or refused, however thin ----------------------------------------------------------
+
+
+async def test_a_region_thinner_than_a_pixel_is_drawn_one_pixel_wide(
+    mcp: Client, emulator: Emulator, output: Path
+) -> None:
+    source = picture(output / "small.png", (64, 64))
+    result = await mcp.call_tool(
+        "edit_image",
+        {
+            "image": str(source),
+            "positivePrompt": "a thin line",
+            "region": {"x": 0.5, "y": 0.2, "width": 0.001, "height": 0.5},
+        },
+    )
+    assert not result.is_error, text(result)
+    (task,) = [t for t in emulator.submitted if t["taskType"] == "imageInference"]
+    mask = base64.b64decode(task["inputs"]["maskImage"].split(";base64,", 1)[1])
+    with Image.open(io.BytesIO(mask)) as drawn:
+        white = [(x, y) for x in range(64) for y in range(64) if drawn.getpixel((x, y))]
+    assert {x for x, _ in white} == {32}
+    assert len(white) == 32
