@@ -19,7 +19,7 @@ from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 
-from .conftest import error_of, picture, text
+from .conftest import API_KEY, error_of, picture, text
 
 pytestmark = pytest.mark.anyio
 
@@ -113,3 +113,34 @@ async def test_a_region_thinner_than_a_pixel_is_drawn_one_pixel_wide(
         white = [(x, y) for x in range(64) for y in range(64) if drawn.getpixel((x, y))]
     assert {x for x, _ in white} == {32}
     assert len(white) == 32
+
+
+# --- 6. one redaction for everything written anywhere ----------------------------------------------------------
+
+
+class KeyInImageUrls(httpx2.AsyncBaseTransport):
+    """The emulator, but every image URL it gives carries the API key in its query (as a signed URL might)."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self._inner = httpx2.ASGITransport(emulator.app())
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = await self._inner.handle_async_request(request)
+        if request.method != "POST":
+            return response
+        body = (await response.aread()).replace(b'.jpg"', f'.jpg?sig={API_KEY}"'.encode())
+        return httpx2.Response(response.status_code, headers={"content-type": "application/json"}, content=body)
+
+
+async def test_the_key_in_an_image_url_or_the_runware_url_is_written_nowhere(
+    make_settings: Callable[..., Settings], emulator: Emulator, output: Path, data_dir: Path
+) -> None:
+    settings = make_settings(output_dir=output, runware_base_url=f"http://runware.test/v1?key={API_KEY}")
+    async with Client(build_server(settings, transport=KeyInImageUrls(emulator))) as mcp:
+        made = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
+        listed = await mcp.call_tool("list_generations", {})
+    assert len(images_in(output)) == 2
+    written = [p.read_bytes() for p in [*output.iterdir(), *data_dir.rglob("*")] if p.is_file()]
+    assert all(API_KEY.encode() not in content for content in written)
+    assert all(b"[redacted]" in (output / name).with_suffix(".json").read_bytes() for name in images_in(output))
+    assert API_KEY not in made.model_dump_json() + listed.model_dump_json()

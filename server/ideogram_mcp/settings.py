@@ -24,9 +24,26 @@ def secret_value(secret: SecretStr | None) -> str:
 
 
 def redact(text: str, secret: SecretStr | None) -> str:
-    """``text`` with the secret's value blanked out, wherever a library or upstream put it."""
+    """``text`` with the secret's value blanked out, wherever a library or upstream put it.
+
+    The one redaction of the server: results, the journal, the logs, the recipes beside images and every error go
+    through it (``redacted`` for data), so no new field can carry the key anywhere.
+    """
     value = secret_value(secret)
     return text.replace(value, "[redacted]") if value else text
+
+
+def redacted(value: Any, secret: SecretStr | None) -> Any:
+    """JSON-like data (dicts, lists, strings, numbers) with the secret blanked out of every string in it."""
+    if not secret_value(secret):
+        return value
+    if isinstance(value, str):
+        return redact(value, secret)
+    if isinstance(value, dict):
+        return {redact(str(k), secret): redacted(v, secret) for k, v in value.items()}  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+    if isinstance(value, list | tuple):
+        return [redacted(v, secret) for v in value]  # pyright: ignore[reportUnknownVariableType]
+    return value
 
 
 DEFAULT_DAILY_BUDGET = 10.0

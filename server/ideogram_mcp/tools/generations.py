@@ -30,7 +30,7 @@ from ideogram_mcp.journal import DuplicateTaskError, Entry, OverBudgetError, Too
 from ideogram_mcp.runware import errors
 from ideogram_mcp.runware.delivery import KEEPALIVE, Image, Snapshot
 from ideogram_mcp.schemas import image_tool_input
-from ideogram_mcp.settings import redact
+from ideogram_mcp.settings import redact, redacted
 from ideogram_mcp.specs import ModelSpec, is_web_url, load_specs
 from ideogram_mcp.specs.spec import BASE_MODEL
 from ideogram_mcp.tools import AppState, Context, ToolEntry, announce_new_images, owner, places, results, spending
@@ -530,19 +530,22 @@ def _recipe(state: AppState, entry: Entry, record: Mapping[str, Any]) -> Callabl
 
     def of(data: bytes) -> dict[str, Any]:
         size = _measured(entry, data)
-        return {
-            "model": entry.model,
-            "taskUUID": entry.task_uuid,
-            "imageUUID": record["imageUUID"],
-            "seed": record.get("seed"),
-            "cost": record.get("cost"),
-            "width": size.get("width"),
-            "height": size.get("height"),
-            "imageURL": record["imageURL"],
-            "runware": runware,
-            "created": datetime.now(UTC).isoformat(timespec="microseconds"),
-            "task": entry.task,
-        }
+        return redacted(
+            {
+                "model": entry.model,
+                "taskUUID": entry.task_uuid,
+                "imageUUID": record["imageUUID"],
+                "seed": record.get("seed"),
+                "cost": record.get("cost"),
+                "width": size.get("width"),
+                "height": size.get("height"),
+                "imageURL": record["imageURL"],
+                "runware": runware,
+                "created": datetime.now(UTC).isoformat(timespec="microseconds"),
+                "task": entry.task,
+            },
+            state.settings.runware_api_key,
+        )
 
     return of
 
