@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
+import anyio
 import httpx2
 import mcp_types as types
 import pytest
@@ -144,3 +145,71 @@ async def test_the_key_in_an_image_url_or_the_runware_url_is_written_nowhere(
     assert all(API_KEY.encode() not in content for content in written)
     assert all(b"[redacted]" in (output / name).with_suffix(".json").read_bytes() for name in images_in(output))
     assert API_KEY not in made.model_dump_json() + listed.model_dump_json()
+
+
+# --- 1. the daily budget never fails open; 10. a journal that cannot be used says where, what and the fix ------
+
+
+async def test_with_a_journal_kept_in_memory_a_budget_refuses_paid_calls_rather_than_forget_them(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path, output: Path
+) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    transport = httpx2.ASGITransport(emulator.app())
+    async with Client(build_server(make_settings(output_dir=output, data_dir=blocked), transport=transport)) as mcp:
+        refused = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+        dry = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "dryRun": True})
+        sizes = await mcp.call_tool("list_sizes", {"ratio": "1:1"})
+    unbudgeted = make_settings(output_dir=output, data_dir=blocked, daily_budget=0)
+    async with Client(build_server(unbudgeted, transport=transport)) as mcp:
+        made = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+    assert error_of(refused)["kind"] == "budget_not_kept"
+    assert text(refused) == (
+        f"The daily budget ($10.00, IDEOGRAM_MCP_DAILY_BUDGET) cannot be kept: the task journal cannot be kept in "
+        f"{blocked} (a file (not a folder) of that name is in the way), so a restart would forget today's spend. "
+        "Nothing was "
+        "sent or charged. Have the user set IDEOGRAM_MCP_DATA_DIR to a folder this server can write, or "
+        "IDEOGRAM_MCP_DAILY_BUDGET=0 to run without a budget."
+    )
+    assert not dry.is_error
+    assert not sizes.is_error
+    assert not made.is_error
+    assert "so this server keeps it in memory only: a restart forgets this taskUUID" in text(made)
+    assert len(emulator.submitted) == 1
+
+
+async def test_a_journal_of_garbage_is_named_with_the_fix(
+    make_settings: Callable[..., Settings], emulator: Emulator, data_dir: Path
+) -> None:
+    (data_dir / "journal.sqlite3").write_bytes(b"this is no database, just bytes\n" * 64)
+    async with Client(build_server(make_settings(), transport=httpx2.ASGITransport(emulator.app()))) as mcp:
+        refused = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+    assert error_of(refused)["kind"] == "budget_not_kept"
+    assert f"the task journal {data_dir / 'journal.sqlite3'} is not a journal (file is not a database)" in text(refused)
+    assert emulator.requests == []
+
+
+async def test_a_locked_journal_answers_within_seconds_with_the_folder_and_the_fix(
+    make_settings: Callable[..., Settings], emulator: Emulator, data_dir: Path
+) -> None:
+    import sqlite3
+
+    async with Client(build_server(make_settings(), transport=httpx2.ASGITransport(emulator.app()))) as mcp:
+        assert not (await mcp.call_tool("list_generations", {})).is_error  # the journal exists
+        holder = sqlite3.connect(data_dir / "journal.sqlite3", isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            with anyio.fail_after(8):  # the lock wait is bounded: 2 s, not the 10 s it was
+                locked = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        after = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+    assert error_of(locked)["kind"] == "journal"
+    assert text(locked) == (
+        f"The task journal {data_dir / 'journal.sqlite3'} is locked by another process, so nothing was sent or "
+        "charged. Try again in a moment; if it stays locked, stop the other ideogram-mcp processes that use "
+        "IDEOGRAM_MCP_DATA_DIR, or give this one a folder of its own."
+    )
+    assert not after.is_error
+    assert len(emulator.submitted) == 1

@@ -201,11 +201,11 @@ def unwritable(folder: Path) -> str | None:
         probe = _write_temporary(folder, b"")
         probe.unlink()
     except OSError as exc:
-        return _plainly(exc)
+        return plainly(exc)
     return None
 
 
-def _plainly(exc: OSError) -> str:
+def plainly(exc: OSError) -> str:
     """An error of the file system as a user would say it."""
     reasons = {
         errno.EACCES: "this server's user may not write there",
@@ -457,7 +457,7 @@ async def keep(
             path = await anyio.to_thread.run_sync(lambda: _save(target, item.stem, found, data, item.recipe(data)))
         except OSError as exc:
             problem = (
-                f"could not be saved in {folder}: {_plainly(exc)} (IDEOGRAM_MCP_OUTPUT_DIR, or "
+                f"could not be saved in {folder}: {plainly(exc)} (IDEOGRAM_MCP_OUTPUT_DIR, or "
                 "--output-dir, chooses a folder this server can write)"
             )
             kept[index] = Kept(data, found, problem=problem)

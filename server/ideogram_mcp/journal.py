@@ -8,21 +8,25 @@ only if it keeps within them, in one transaction, so two calls at once cannot bo
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from datetime import time as datetime_time
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 import anyio.to_thread
 from pydantic import SecretStr
 
+from ideogram_mcp import files
 from ideogram_mcp.settings import redact
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -124,52 +128,137 @@ class TooManyRunningError(Exception):
         super().__init__(f"{limit} tasks are already running, the most allowed at once")
 
 
+LOCK_WAIT = 2.0
+"""Seconds an operation waits for another process's lock on the journal before it gives up and says so."""
+
+
+class JournalError(Exception):
+    """The journal cannot be used right now: what is wrong (``said``, a phrase such as "the task journal <path> is
+    locked by another process") and the ``fix``, both written for the user."""
+
+    def __init__(self, said: str, fix: str, *, locked: bool = False) -> None:
+        self.said, self.fix, self.locked = said, fix, locked
+        super().__init__(said)
+
+    def text(self, consequence: str = "") -> str:
+        """The error as an agent reads it: what is wrong, so ``consequence`` (when given), and the fix."""
+        opening = self.said[:1].upper() + self.said[1:]
+        return f"{opening}, so {consequence}. {self.fix}" if consequence else f"{opening}. {self.fix}"
+
+
+def failure(path: Path | str, exc: BaseException) -> JournalError:
+    """What an error of SQLite (or of the file system under it) means for the user, and what fixes it."""
+    said = str(exc).lower()
+    elsewhere = "set IDEOGRAM_MCP_DATA_DIR to another folder"
+    if "locked" in said or "busy" in said:
+        return JournalError(
+            f"the task journal {path} is locked by another process",
+            "Try again in a moment; if it stays locked, stop the other ideogram-mcp processes that use "
+            "IDEOGRAM_MCP_DATA_DIR, or give this one a folder of its own.",
+            locked=True,
+        )
+    if "full" in said or getattr(exc, "errno", None) == errno.ENOSPC:
+        return JournalError(f"the task journal {path} cannot grow: the disk is full", f"Free space, or {elsewhere}.")
+    if "not a database" in said or "malformed" in said:
+        return JournalError(
+            f"the task journal {path} is not a journal ({exc})",
+            f"Move the file aside (a new one is made), or {elsewhere}.",
+        )
+    if "unable to open" in said:
+        return JournalError(
+            f"the task journal cannot be kept in {Path(path).parent} (it cannot be opened there)",
+            f"Make that folder writable, or {elsewhere}.",
+        )
+    if "readonly" in said or "read-only" in said:
+        return JournalError(
+            f"the task journal {path} cannot be written (read-only)", f"Make it writable, or {elsewhere}."
+        )
+    if isinstance(exc, OSError):
+        return JournalError(
+            f"the task journal cannot be kept in {Path(path).parent} ({files.plainly(exc)})",
+            f"Make that folder writable, or {elsewhere}.",
+        )
+    return JournalError(f"the task journal {path} failed ({exc})", f"If it stays, {elsewhere}.")
+
+
 class Journal:
-    """The task journal in one SQLite file (``:memory:`` keeps it in the process only)."""
+    """The task journal in one SQLite file (``:memory:`` keeps it in the process only).
+
+    Every failure of SQLite is raised as ``JournalError``, saying what is wrong and the fix; a lock held by another
+    process is waited for at most ``LOCK_WAIT`` seconds.
+    """
 
     def __init__(self, path: Path | str, *, secret: SecretStr | None = None) -> None:
         self._secret = secret
         """The API key, blanked out of everything written: an upstream answer may echo it."""
         self.path = path
-        self.problem: str | None = None
+        self.problem: JournalError | None = None
         """Why this journal is kept in memory instead of on disk (then a restart forgets it), else None."""
         import sqlite3  # here, not at import: starting the server needs no database
 
-        if isinstance(path, Path):
-            path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10.0)
-        self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA busy_timeout=10000")
-            self._db.executescript(_SCHEMA)
-            self._migrate()
+        try:
+            if isinstance(path, Path):
+                path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=LOCK_WAIT)
+            self._lock = threading.Lock()
+            with self._lock:
+                self._db.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT * 1000)}")
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.executescript(_SCHEMA)
+                self._transaction(self._migrate)()
+        except (OSError, sqlite3.Error) as exc:
+            raise failure(path, exc) from exc
 
     def _migrate(self) -> None:
         """Apply the schema changes this file lacks, in one transaction (several processes may open it at once)."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            (version,) = self._db.execute("PRAGMA user_version").fetchone()
-            for change in _MIGRATIONS[int(version) :]:
-                self._db.execute(change)
-            self._db.execute(f"PRAGMA user_version = {len(_MIGRATIONS)}")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        for change in _MIGRATIONS[int(version) :]:
+            self._db.execute(change)
+        self._db.execute(f"PRAGMA user_version = {len(_MIGRATIONS)}")
 
     @classmethod
     def open(cls, folder: Path, *, secret: SecretStr | None = None) -> Journal:
-        """The journal in ``folder``, or one in memory (with a warning) when the folder cannot hold it."""
-        import sqlite3
+        """The journal in ``folder``, or one in memory (with a warning) when the folder cannot hold it.
 
+        A journal locked by another process raises ``JournalError``: that passes, and the next call opens it.
+        """
         try:
             return cls(folder / "journal.sqlite3", secret=secret)
-        except (OSError, sqlite3.Error) as exc:
-            logger.warning("the journal cannot be kept in %s (%s); keeping it in memory only", folder, exc)
+        except JournalError as exc:
+            if exc.locked:
+                raise
+            logger.warning("%s; keeping the journal in memory only", exc)
             journal = cls(":memory:", secret=secret)
-            journal.problem = f"{folder} cannot hold it: {exc}"
+            journal.problem = exc
             return journal
+
+    async def _run(self, work: Callable[[], T]) -> T:
+        """``work`` on the database, off the event loop, under the lock; SQLite's failures as ``JournalError``."""
+        import sqlite3
+
+        def guarded() -> T:
+            try:
+                with self._lock:
+                    return work()
+            except sqlite3.Error as exc:
+                raise failure(self.path, exc) from exc
+
+        return await anyio.to_thread.run_sync(guarded)
+
+    def _transaction(self, work: Callable[[], T]) -> Callable[[], T]:
+        """``work`` in one write transaction, taken at once (``BEGIN IMMEDIATE``): all of it or none."""
+
+        def transaction() -> T:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                done = work()
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            return done
+
+        return transaction
 
     def _json(self, value: Any) -> str:
         return redact(json.dumps(value), self._secret)
@@ -235,28 +324,21 @@ class Journal:
         )
 
         def write() -> None:
-            with self._lock:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    if max_running is not None and self._running(owner, running_since) >= max_running:
-                        raise TooManyRunningError(max_running)
-                    if daily_budget is not None:
-                        spent = self._spent_since(owner, _midnight())
-                        if spent + quote > daily_budget + 1e-9:
-                            raise OverBudgetError(quote, daily_budget, spent)
-                    if self._db.execute("SELECT 1 FROM tasks WHERE task_uuid = ?", (task_uuid,)).fetchone():
-                        raise DuplicateTaskError(task_uuid)
-                    self._db.execute(
-                        "INSERT INTO tasks (task_uuid, owner, tool, model, task, requested, quote, state, options,"
-                        " created, updated, approval) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        row,
-                    )
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
+            if max_running is not None and self._running(owner, running_since) >= max_running:
+                raise TooManyRunningError(max_running)
+            if daily_budget is not None:
+                spent = self._spent_since(owner, _midnight())
+                if spent + quote > daily_budget + 1e-9:
+                    raise OverBudgetError(quote, daily_budget, spent)
+            if self._db.execute("SELECT 1 FROM tasks WHERE task_uuid = ?", (task_uuid,)).fetchone():
+                raise DuplicateTaskError(task_uuid)
+            self._db.execute(
+                "INSERT INTO tasks (task_uuid, owner, tool, model, task, requested, quote, state, options,"
+                " created, updated, approval) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
 
-        await anyio.to_thread.run_sync(write)
+        await self._run(self._transaction(write))
         return entry
 
     async def update(
@@ -273,39 +355,29 @@ class Journal:
         stays finished."""
 
         def write() -> None:
-            with self._lock:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    row = self._db.execute(
-                        "SELECT state, images FROM tasks WHERE task_uuid = ?", (task_uuid,)
-                    ).fetchone()
-                    before: list[dict[str, Any]] = json.loads(row[1]) if row is not None else []
-                    merged = _merged(before, images)
-                    final = "done" if row is not None and row[0] == "done" else state
-                    costs = [r["cost"] for r in merged if isinstance(r.get("cost"), int | float)]
-                    total = round(sum(costs), 6) if costs else cost
-                    self._db.execute(
-                        "UPDATE tasks SET state = ?, images = ?, errors = ?, cost = ?, updated = ? WHERE task_uuid = ?",
-                        (final, self._json(merged), self._json(list(errors)), total, time.time(), task_uuid),
-                    )
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
+            row = self._db.execute("SELECT state, images FROM tasks WHERE task_uuid = ?", (task_uuid,)).fetchone()
+            before: list[dict[str, Any]] = json.loads(row[1]) if row is not None else []
+            merged = _merged(before, images)
+            final = "done" if row is not None and row[0] == "done" else state
+            costs = [r["cost"] for r in merged if isinstance(r.get("cost"), int | float)]
+            total = round(sum(costs), 6) if costs else cost
+            self._db.execute(
+                "UPDATE tasks SET state = ?, images = ?, errors = ?, cost = ?, updated = ? WHERE task_uuid = ?",
+                (final, self._json(merged), self._json(list(errors)), total, time.time(), task_uuid),
+            )
 
-        await anyio.to_thread.run_sync(write)
+        await self._run(self._transaction(write))
 
     async def get(self, task_uuid: str, owner: str) -> Entry | None:
         """The task of this owner with this taskUUID, or None."""
 
         def read() -> Entry | None:
-            with self._lock:
-                row = self._db.execute(
-                    f"SELECT {_COLUMNS} FROM tasks WHERE task_uuid = ? AND owner = ?", (task_uuid, owner)
-                ).fetchone()
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM tasks WHERE task_uuid = ? AND owner = ?", (task_uuid, owner)
+            ).fetchone()
             return _entry(row) if row is not None else None
 
-        return await anyio.to_thread.run_sync(read)
+        return await self._run(read)
 
     async def recent(self, owner: str, limit: int, state: State | None = None) -> list[Entry]:
         """This owner's latest tasks, newest first."""
@@ -314,38 +386,32 @@ class Journal:
             where, values = "owner = ?", [owner]
             if state is not None:
                 where, values = where + " AND state = ?", [*values, state]
-            with self._lock:
-                rows = self._db.execute(
-                    f"SELECT {_COLUMNS} FROM tasks WHERE {where} ORDER BY created DESC LIMIT ?", (*values, limit)
-                ).fetchall()
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM tasks WHERE {where} ORDER BY created DESC LIMIT ?", (*values, limit)
+            ).fetchall()
             return [_entry(row) for row in rows]
 
-        return await anyio.to_thread.run_sync(read)
+        return await self._run(read)
 
     async def image(self, image_uuid: str, owner: str) -> dict[str, Any] | None:
         """The record of an image this owner's tasks made, by its image UUID, or None."""
 
         def read() -> dict[str, Any] | None:
-            with self._lock:
-                rows = self._db.execute(
-                    "SELECT images FROM tasks WHERE owner = ? AND instr(images, ?) > 0", (owner, image_uuid)
-                ).fetchall()
+            rows = self._db.execute(
+                "SELECT images FROM tasks WHERE owner = ? AND instr(images, ?) > 0", (owner, image_uuid)
+            ).fetchall()
             for (images,) in rows:
                 for record in cast(list[dict[str, Any]], json.loads(images)):
                     if record.get("imageUUID") == image_uuid:
                         return record
             return None
 
-        return await anyio.to_thread.run_sync(read)
+        return await self._run(read)
 
     async def running(self, owner: str, since: float) -> int:
         """How many of this owner's tasks sent after ``since`` (Unix time) are still pending."""
 
-        def read() -> int:
-            with self._lock:
-                return self._running(owner, since)
-
-        return await anyio.to_thread.run_sync(read)
+        return await self._run(lambda: self._running(owner, since))
 
     def _running(self, owner: str, since: float) -> int:
         row = self._db.execute(
@@ -357,12 +423,11 @@ class Journal:
         """What this owner spent today (local time) and in all, pending tasks counted at their quote."""
 
         def read() -> Spend:
-            with self._lock:
-                today = self._spent_since(owner, _midnight())
-                total = self._spent_since(owner, 0.0)
+            today = self._spent_since(owner, _midnight())
+            total = self._spent_since(owner, 0.0)
             return Spend(round(today, 6), round(total, 6))
 
-        return await anyio.to_thread.run_sync(read)
+        return await self._run(read)
 
     def _spent_since(self, owner: str, since: float) -> float:
         row = self._db.execute(

@@ -27,6 +27,7 @@ from pydantic import SecretStr
 
 from ideogram_mcp import __version__, prompts, resources
 from ideogram_mcp.arguments import label
+from ideogram_mcp.journal import JournalError
 from ideogram_mcp.settings import Settings, secret_value
 from ideogram_mcp.specs import ModelSpec, load_specs
 from ideogram_mcp.specs.spec import BASE_MODEL
@@ -121,6 +122,9 @@ def build_server(
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool {label(params.name)!r}. Tools: {', '.join(entries)}.")
         try:
             result = await entry.run(ctx, params)
+        except JournalError as exc:  # where a task was sent, the tool answers itself: here nothing was sent
+            paid = not (entry.tool.annotations and entry.tool.annotations.read_only_hint)
+            return results.error(exc.text("nothing was sent or charged" if paid else ""), {"kind": "journal"})
         except Exception:
             logger.exception("tool %s failed unexpectedly", params.name)
             return results.error(

@@ -26,7 +26,7 @@ import mcp_types as types
 from pydantic import Field, SecretStr
 
 from ideogram_mcp import arguments, files, journal, masks, previews
-from ideogram_mcp.journal import DuplicateTaskError, Entry, OverBudgetError, TooManyRunningError
+from ideogram_mcp.journal import DuplicateTaskError, Entry, JournalError, OverBudgetError, TooManyRunningError
 from ideogram_mcp.runware import errors
 from ideogram_mcp.runware.delivery import KEEPALIVE, Image, Snapshot
 from ideogram_mcp.schemas import image_tool_input
@@ -168,6 +168,8 @@ async def start(
     if who and await state.journal.running(who, time.time() - IN_FLIGHT_WINDOW) >= settings.max_in_flight:
         return _too_many_running(settings.max_in_flight)  # checked again, atomically, when the task is recorded
     budget = settings.daily_limit
+    if budget is not None and state.journal.problem is not None:  # a spend kept in memory is forgotten at restart
+        return _budget_not_kept(budget, state.journal.problem)
     if budget is not None:  # checked again, atomically, when the task is recorded
         spent = (await state.journal.spend(who)).today
         if spent + job.quote > budget + spending.TOLERANCE:
@@ -340,11 +342,22 @@ async def _record_failure(state: AppState, entry: Entry, exc: errors.RunwareErro
 
 def _unkept(state: AppState) -> str:
     """A warning when the journal lives in memory only: a restart would forget the tasks and the day's spend."""
-    if state.journal.problem is None:
+    problem = state.journal.problem
+    if problem is None:
         return ""
     return (
-        f"Warning: this server keeps its task journal in memory only ({results.excerpt(state.journal.problem, 200)}), "
-        "so a restart forgets this taskUUID and today's spend. Set IDEOGRAM_MCP_DATA_DIR to a folder it can write."
+        f"Warning: {results.excerpt(problem.said, 300)}, so this server keeps it in memory only: a restart forgets "
+        f"this taskUUID and today's spend. {problem.fix}"
+    )
+
+
+def _budget_not_kept(budget: float, problem: JournalError) -> types.CallToolResult:
+    return results.error(
+        f"The daily budget ({spending.money(budget)}, IDEOGRAM_MCP_DAILY_BUDGET) cannot be kept: "
+        f"{results.excerpt(problem.said, 300)}, so a restart would forget today's spend. Nothing was sent or "
+        "charged. Have the user set IDEOGRAM_MCP_DATA_DIR to a folder this server can write, or "
+        "IDEOGRAM_MCP_DAILY_BUDGET=0 to run without a budget.",
+        {"kind": "budget_not_kept", "limit": budget},
     )
 
 
