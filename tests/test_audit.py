@@ -16,7 +16,7 @@ import pytest
 from mcp import Client
 from PIL import Image
 
-from ideogram_mcp.emulator import Emulator
+from ideogram_mcp.emulator import Emulator, Fault
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 
@@ -213,3 +213,55 @@ async def test_a_locked_journal_answers_within_seconds_with_the_folder_and_the_f
     )
     assert not after.is_error
     assert len(emulator.submitted) == 1
+
+
+# --- 2. a charged task is counted at its charge, whatever became of its images ----------------------------------
+
+
+def _images_without_uuids(body: dict[str, Any]) -> dict[str, Any]:
+    return {"data": [item | {"imageUUID": None} for item in body.get("data", [])]}
+
+
+async def test_finished_images_that_cannot_be_used_are_still_counted_as_charged(
+    mcp: Client, emulator: Emulator
+) -> None:
+    emulator.faults.extend(Fault.mangle(_images_without_uuids, on="getResponse") for _ in range(10))
+    result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
+    listed = data(await mcp.call_tool("list_generations", {}))
+    assert error_of(result)["kind"] == "failed"
+    assert error_of(result)["mayHaveBeenCharged"] is True
+    assert "Runware reported them finished, so they may have been charged ($0.12)" in text(result)
+    assert emulator.charged == 0.12
+    assert listed["spentToday"] == 0.12
+    assert listed["generations"][0]["cost"] == 0.12
+
+
+# --- 12. a task Runware never accepted is said to be so, and costs nothing -------------------------------------
+
+
+async def test_a_task_runware_never_accepted_is_reported_so_once_the_grace_passes_and_costs_nothing(
+    make_settings: Callable[..., Settings], emulator: Emulator, data_dir: Path
+) -> None:
+    import sqlite3
+
+    emulator.faults.extend(Fault.error(500, "internalServerError", "Down.", on="imageInference") for _ in range(40))
+    transport = httpx2.ASGITransport(emulator.app())
+    async with Client(build_server(make_settings(wait_seconds=1), transport=transport)) as mcp:
+        first = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+        task_uuid = data(first)["taskUUID"]
+        assert data(first)["status"] == "pending"
+        with sqlite3.connect(data_dir / "journal.sqlite3") as journal:  # as if it were sent a minute ago
+            journal.execute("UPDATE tasks SET created = created - 60")
+        later = await mcp.call_tool("get_generation", {"taskUUID": task_uuid})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert error_of(later) == {"kind": "not_accepted", "taskUUID": task_uuid, "mayHaveBeenCharged": False}
+    assert text(later) == (
+        "Runware never accepted this task: every attempt to send it failed and no poll ever found it, so it was not "
+        "charged. Nothing can be fetched; send the call again when Runware answers."
+    )
+    assert (listed["generations"][0]["state"], listed["generations"][0]["cost"], listed["spentToday"]) == (
+        "failed",
+        0,
+        0,
+    )
+    assert emulator.charged == 0

@@ -56,6 +56,10 @@ CREATE INDEX IF NOT EXISTS tasks_by_owner_and_time ON tasks (owner, created);
 _MIGRATIONS = (
     # 1: how each paid call was approved (under the threshold, asked, or approvedCost).
     "ALTER TABLE tasks ADD COLUMN approval TEXT NOT NULL DEFAULT ''",
+    # 2: whether Runware ever had the task (it acknowledged it, or a poll found it).
+    "ALTER TABLE tasks ADD COLUMN accepted INTEGER NOT NULL DEFAULT 0",
+    # 3: what Runware charged for images it reported finished that could not be used.
+    "ALTER TABLE tasks ADD COLUMN unusable_cost REAL NOT NULL DEFAULT 0",
 )
 """Schema changes in order; ``PRAGMA user_version`` counts those applied."""
 
@@ -92,6 +96,8 @@ class Entry:
     updated: float
     approval: str = ""
     """How the call was approved (``Approval``); empty for tasks of earlier versions."""
+    accepted: bool = False
+    """Whether Runware ever had the task: it acknowledged it, or a poll found it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,21 +355,37 @@ class Journal:
         images: Sequence[Mapping[str, Any]],
         errors: Sequence[str],
         cost: float | None,
+        accepted: bool = False,
+        unusable_cost: float = 0.0,
     ) -> None:
         """Record what became of a task, merged with what another process may have recorded meanwhile (HTTP
         workers share the journal): images are kept by imageUUID, the saved one first, and a finished task
-        stays finished."""
+        stays finished. Its cost is what its images cost and ``unusable_cost`` (images Runware reported finished
+        that could not be used), else ``cost``; ``accepted`` says Runware had it."""
 
         def write() -> None:
-            row = self._db.execute("SELECT state, images FROM tasks WHERE task_uuid = ?", (task_uuid,)).fetchone()
+            row = self._db.execute(
+                "SELECT state, images, unusable_cost FROM tasks WHERE task_uuid = ?", (task_uuid,)
+            ).fetchone()
             before: list[dict[str, Any]] = json.loads(row[1]) if row is not None else []
             merged = _merged(before, images)
             final = "done" if row is not None and row[0] == "done" else state
+            unusable = max(float(row[2]) if row is not None else 0.0, unusable_cost)
             costs = [r["cost"] for r in merged if isinstance(r.get("cost"), int | float)]
-            total = round(sum(costs), 6) if costs else cost
+            total = round(sum(costs) + unusable, 6) if costs or unusable else cost
             self._db.execute(
-                "UPDATE tasks SET state = ?, images = ?, errors = ?, cost = ?, updated = ? WHERE task_uuid = ?",
-                (final, self._json(merged), self._json(list(errors)), total, time.time(), task_uuid),
+                "UPDATE tasks SET state = ?, images = ?, errors = ?, cost = ?, updated = ?, accepted = MAX(accepted, ?),"
+                " unusable_cost = ? WHERE task_uuid = ?",
+                (
+                    final,
+                    self._json(merged),
+                    self._json(list(errors)),
+                    total,
+                    time.time(),
+                    int(accepted),
+                    unusable,
+                    task_uuid,
+                ),
             )
 
         await self._run(self._transaction(write))
@@ -438,7 +460,7 @@ class Journal:
 
 _COLUMNS = (
     "task_uuid, owner, tool, model, task, requested, quote, cost, state, images, errors, options, created, updated,"
-    " approval"
+    " approval, accepted"
 )
 
 
@@ -459,6 +481,7 @@ def _entry(row: tuple[Any, ...]) -> Entry:
         created,
         updated,
         approval,
+        accepted,
     ) = row
     return Entry(
         task_uuid=str(task_uuid),
@@ -476,6 +499,7 @@ def _entry(row: tuple[Any, ...]) -> Entry:
         created=float(created),
         updated=float(updated),
         approval=str(approval),
+        accepted=bool(accepted),
     )
 
 

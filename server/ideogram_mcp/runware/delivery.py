@@ -113,6 +113,11 @@ class Snapshot:
     """Set when Runware refuses to say how the task stands (a refused key ...); the task itself may be fine."""
     trouble: RunwareError | None = None
     """Runware's last answer about the task when it was a failure (a 5xx, no answer); cleared by a good one."""
+    found: bool = False
+    """Whether any poll found the task (an item of it, or an error about it other than "no such task")."""
+    unusable_charges: list[float | None] = field(default_factory=lambda: [])
+    """What Runware charged for each image it reported finished but that cannot be used (its ``cost``, None when
+    it gave none): a failed image all the same, but a paid one."""
 
     @property
     def done(self) -> bool:
@@ -394,8 +399,11 @@ def _absorb(
     """
     failures: list[ErrorDetail] = []
     unusable: list[ErrorDetail] = []
+    charges: list[float | None] = []
     progress: list[int] = []
     mine = [item for item in items if item.get("taskUUID") == snapshot.task_uuid]
+    about = [detail for detail in errors if detail.task_uuid == snapshot.task_uuid]
+    snapshot.found = snapshot.found or bool(mine) or any(d.code != "taskFailedOrNotFound" for d in about)
     for item in mine:
         status = item.get("status")
         if status in RUNNING:
@@ -409,6 +417,7 @@ def _absorb(
         _, problem = _image(item)
         if problem is not None:
             unusable.append(ErrorDetail("unusableResult", problem, task_uuid=snapshot.task_uuid))
+            charges.append(_number(item.get("cost")))
     _add_images(snapshot, mine)
     for detail in errors:
         if detail.task_uuid != snapshot.task_uuid:
@@ -423,9 +432,10 @@ def _absorb(
                 failures += [ErrorDetail("taskFailedOrNotFound", note, task_uuid=snapshot.task_uuid)] * missing
     # A garbled item may be a passing fault: it fails the image only if the next poll garbles it too.
     snapshot.unusable_polls = snapshot.unusable_polls + 1 if unusable else 0
+    room = max(0, snapshot.requested - len(snapshot.images))
     if snapshot.unusable_polls >= UNUSABLE_POLLS:
         failures += unusable
-    room = max(0, snapshot.requested - len(snapshot.images))
+        snapshot.unusable_charges = charges[:room]
     if failures and not mine and room:
         # An error for the task with nothing finished or running: the task failed as a whole.
         failures = [*failures, *[failures[0]] * room]

@@ -44,6 +44,10 @@ SAVING_GRACE = 5.0
 """Seconds images that arrive at a call's deadline still get for downloading and saving (within clients' 60 s)."""
 IN_FLIGHT_WINDOW = 15 * 60.0
 """A task pending longer than this no longer counts as in flight (it was cut short, and is fetched later)."""
+NOT_ACCEPTED_WITHIN = 60 * 60.0
+"""Seconds after its sending within which Runware's "no such task", for a task it never acknowledged and no poll
+found, means it never had it (not charged). Later, the task may have run and its results expired ([guess]: Runware
+keeps results at least this long), so it is counted as maybe charged."""
 
 NOT_CONFIGURED = (
     "RUNWARE_API_KEY is not set, so no image can be generated. Add it to this server's environment in the MCP "
@@ -232,7 +236,7 @@ async def start(
             snapshot = await state.delivery.wait(
                 entry.task_uuid, entry.requested, deadline, progress.images, sent_at=time.time()
             )
-            return await finish(ctx, entry, snapshot, where, generation.preview, deadline)
+            return await finish(ctx, entry, snapshot, where, generation.preview, deadline, accepted=True)
     except Exception:  # the task is recorded and may be paid for: say how to get it, never "try again"
         logger.exception("task %s: unexpected failure after it was sent", entry.task_uuid)
         return _pending_after_trouble(entry)
@@ -245,17 +249,27 @@ def _asking(questions: Questions) -> types.InputRequiredResult:
 
 
 async def finish(
-    ctx: Context, entry: Entry, snapshot: Snapshot | None, where: files.Places, preview: bool | None, until: float
+    ctx: Context,
+    entry: Entry,
+    snapshot: Snapshot | None,
+    where: files.Places,
+    preview: bool | None,
+    until: float,
+    *,
+    accepted: bool = False,
 ) -> types.CallToolResult:
     """Keep what the snapshot adds to the entry (files, previews), record it, and say where things stand.
 
     Without a snapshot the entry is shown as the journal holds it (a settled task fetched again); images
-    that could not be saved before are tried again either way.
+    that could not be saved before are tried again either way. ``accepted`` says Runware acknowledged the task.
     """
     state = ctx.lifespan_context
     settled = snapshot is None
     snapshot = snapshot or Snapshot(entry.task_uuid, entry.requested)
+    accepted = accepted or entry.accepted or snapshot.found
     if snapshot.lost is not None and not snapshot.images and not entry.images:
+        if not accepted and time.time() - entry.created < NOT_ACCEPTED_WITHIN:
+            return await _not_accepted(state, entry)
         return await _forgotten(state, entry, snapshot.lost)
     records = [dict(record) for record in entry.images]
     seen = {record["imageUUID"] for record in records}
@@ -291,13 +305,31 @@ async def finish(
         status = "done" if done else "pending"
         if done and not records:
             status = "failed"
+    # Images Runware reported finished but that cannot be used were charged all the same: at their cost, else at
+    # the price of an image.
+    unusable = sum(
+        charge if charge is not None else entry.quote / entry.requested for charge in snapshot.unusable_charges
+    )
     costs = [record["cost"] for record in records if isinstance(record.get("cost"), int | float)]
-    cost = round(sum(costs), 6) if costs else None
-    await state.journal.update(entry.task_uuid, state=status, images=records, errors=failures, cost=cost)
+    cost = round(sum(costs) + unusable, 6) if costs or unusable else None
+    await state.journal.update(
+        entry.task_uuid,
+        state=status,
+        images=records,
+        errors=failures,
+        cost=cost,
+        accepted=accepted,
+        unusable_cost=round(unusable, 6),
+    )
     if status == "failed":
+        charged = (
+            f" Runware reported them finished, so they may have been charged ({spending.money(unusable)})."
+            if unusable
+            else ""
+        )
         return results.error(
-            f"All {entry.requested} requested image(s) failed: {'; '.join(failures)}. Nothing usable was made.",
-            {"kind": "failed", "taskUUID": entry.task_uuid, "errors": failures},
+            f"All {entry.requested} requested image(s) failed: {'; '.join(failures)}. Nothing usable was made.{charged}",
+            {"kind": "failed", "taskUUID": entry.task_uuid, "errors": failures, "mayHaveBeenCharged": bool(unusable)},
         )
     if snapshot.blocked is not None and not records:
         return _blocked(state, entry, snapshot.blocked)
@@ -332,6 +364,16 @@ async def _forgotten(state: AppState, entry: Entry, lost: errors.RunwareError) -
         "Runware no longer knows this task: it never arrived, or it ran and its results expired. Nothing more can "
         f"be fetched. It may have been charged, so it stays counted at its quote ({spending.money(entry.quote)}).",
         details,
+    )
+
+
+async def _not_accepted(state: AppState, entry: Entry) -> types.CallToolResult:
+    """A task Runware never had: every send failed and no poll found it. It was not charged."""
+    said = "Runware never accepted this task: every attempt to send it failed and no poll ever found it"
+    await state.journal.update(entry.task_uuid, state="failed", images=[], errors=[said], cost=0.0)
+    return results.error(
+        f"{said}, so it was not charged. Nothing can be fetched; send the call again when Runware answers.",
+        {"kind": "not_accepted", "taskUUID": entry.task_uuid, "mayHaveBeenCharged": False},
     )
 
 
