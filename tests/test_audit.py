@@ -4,7 +4,14 @@ the emulated Runware, what is on disk."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -16,7 +23,8 @@ import pytest
 from mcp import Client
 from PIL import Image
 
-from ideogram_mcp.emulator import Emulator, Fault
+from ideogram_mcp.emulator import Emulator, Fault, serving
+from ideogram_mcp.journal import Journal, failure
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 
@@ -265,3 +273,165 @@ async def test_a_task_runware_never_accepted_is_reported_so_once_the_grace_passe
         0,
     )
     assert emulator.charged == 0
+
+
+# --- 5. every paid image is downloaded and stored once ---------------------------------------------------------
+
+
+async def test_four_fetches_of_one_task_at_once_save_each_image_once(
+    make_settings: Callable[..., Settings], emulator: Emulator, output: Path
+) -> None:
+    emulator.render_seconds = 1.0
+    transport = httpx2.ASGITransport(emulator.app())
+    async with Client(build_server(make_settings(output_dir=output, wait_seconds=0.3), transport=transport)) as mcp:
+        first = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 3}))
+        assert first["status"] == "pending"
+        fetched: list[dict[str, Any]] = []
+
+        async def fetch() -> None:  # as four agents (or one impatient one) do: ask again until it is done
+            with anyio.fail_after(20):
+                while (answer := data(await mcp.call_tool("get_generation", {"taskUUID": first["taskUUID"]})))[
+                    "status"
+                ] != "done":
+                    pass
+            fetched.append(answer)
+
+        async with anyio.create_task_group() as group:
+            for _ in range(4):
+                group.start_soon(fetch)
+    assert len(images_in(output)) == 3
+    assert len(list(output.glob("*.json"))) == 3
+    assert {tuple(sorted(i["path"] for i in answer["images"])) for answer in fetched} == {
+        tuple(sorted(str(output.resolve() / name) for name in images_in(output)))
+    }
+
+
+async def test_a_finish_whose_journal_fails_after_saving_lists_what_it_saved_and_a_later_one_adds_no_copy(
+    make_settings: Callable[..., Settings], emulator: Emulator, output: Path, data_dir: Path
+) -> None:
+    class DiskFull(Journal):
+        """The data disk fills once the first image's file is written: recording it, and the task, fail."""
+
+        failing = True
+
+        async def stored(self, task_uuid: str, image_uuid: str, **kwargs: Any) -> str | None:
+            if self.failing:
+                raise failure(self.path, sqlite3.OperationalError("database or disk is full"))
+            return await super().stored(task_uuid, image_uuid, **kwargs)
+
+        async def update(self, task_uuid: str, **kwargs: Any) -> None:
+            if self.failing:
+                raise failure(self.path, sqlite3.OperationalError("database or disk is full"))
+            await super().update(task_uuid, **kwargs)
+
+    journal = DiskFull(data_dir / "journal.sqlite3")
+    settings = make_settings(output_dir=output, wait_seconds=0.5)
+    transport = httpx2.ASGITransport(emulator.app())
+    async with Client(build_server(settings, transport=transport, journal=journal)) as mcp:
+        first = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 3})
+        journal.failing = False
+        later: dict[str, Any] = {"images": []}
+        with anyio.fail_after(30):  # asked again, as an agent does, until each image is saved
+            while len([image for image in later["images"] if "path" in image]) < 3:
+                later = data(await mcp.call_tool("get_generation", {"taskUUID": data(first)["taskUUID"]}))
+    saved = [image["path"] for image in data(first)["images"]]
+    assert len(saved) == 3
+    assert "cannot grow: the disk is full, so this answer may not be in the journal yet" in text(first)
+    assert sorted(image["path"] for image in later["images"]) == sorted(saved)
+    assert len(images_in(output)) == 3
+
+
+async def test_a_journal_locked_during_the_finish_keeps_the_urls_and_a_later_fetch_saves_each_once(
+    make_settings: Callable[..., Settings], emulator: Emulator, output: Path, data_dir: Path
+) -> None:
+    inner = httpx2.ASGITransport(emulator.app())
+    holder: list[sqlite3.Connection] = []
+
+    async def lock_once_polled(request: httpx2.Request) -> httpx2.Response:
+        response = await inner.handle_async_request(request)
+        if request.method == "POST" and b'"getResponse"' in request.content and not holder:
+            connection = sqlite3.connect(data_dir / "journal.sqlite3", isolation_level=None)
+            connection.execute("BEGIN EXCLUSIVE")  # another process takes the journal as the images come in
+            holder.append(connection)
+        return response
+
+    settings = make_settings(output_dir=output)
+    async with Client(build_server(settings, transport=httpx2.MockTransport(lock_once_polled))) as mcp:
+        answer = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
+        holder[0].execute("ROLLBACK")
+        holder[0].close()
+        first = data(answer)
+        later = data(await mcp.call_tool("get_generation", {"taskUUID": first["taskUUID"]}))
+    assert [("path" in image) for image in first["images"]] == [False, False]
+    assert "Not saved: not saved, as the task journal" not in text(answer)
+    assert "is locked by another process" in text(answer)
+    assert [Path(image["path"]).is_file() for image in later["images"]] == [True, True]
+    assert len(images_in(output)) == 2
+
+
+async def test_a_server_killed_while_it_saves_leaves_no_copy_behind_once_the_task_is_fetched_again(
+    make_settings: Callable[..., Settings], tmp_path: Path, output: Path, data_dir: Path
+) -> None:
+    emulator = Emulator(api_key=API_KEY)
+    runware = emulator.app()
+    released = anyio.Event()
+    served: list[str] = []
+
+    async def third_image_hangs(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"].startswith("/image/"):
+            served.append(scope["path"])
+            if len(served) > 2:
+                await released.wait()
+        await runware(scope, receive, send)
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with serving(third_image_hangs) as root:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWARE_", "IDEOGRAM_MCP_"))} | {
+            "RUNWARE_API_KEY": API_KEY,
+            "RUNWARE_BASE_URL": f"{root}/v1",
+            "IDEOGRAM_MCP_DATA_DIR": str(data_dir),
+            "IDEOGRAM_MCP_OUTPUT_DIR": str(output),
+            "IDEOGRAM_MCP_WAIT_SECONDS": "2",
+        }
+        command = [str(Path(sys.executable).with_name("ideogram-mcp")), "http", "--port", str(port)]
+        server = await anyio.open_process(command, env=env, stderr=subprocess.DEVNULL)
+        try:
+            with anyio.fail_after(30):
+                while True:
+                    try:
+                        async with httpx2.AsyncClient() as probe_client:
+                            if (await probe_client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                                break
+                    except httpx2.HTTPError:
+                        await anyio.sleep(0.1)
+            async with anyio.create_task_group() as group:
+
+                async def call() -> None:
+                    with contextlib.suppress(Exception):  # its server is killed under it, on purpose
+                        async with Client(f"http://127.0.0.1:{port}/mcp") as mcp:
+                            await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 3})
+
+                group.start_soon(call)
+                with anyio.fail_after(30):
+                    while len(images_in(output)) < 2 or len(list(output.glob("*.json"))) < 2:  # noqa: ASYNC110
+                        await anyio.sleep(0.05)  # the files appear on disk: no event tells of them
+                server.send_signal(signal.SIGKILL)  # mid-download: two images written, none recorded
+                await server.wait()
+                group.cancel_scope.cancel()
+        finally:
+            if server.returncode is None:
+                server.kill()
+        released.set()
+        (task_uuid,) = [c.task_uuid for c in emulator.ledger]
+        settings = make_settings(output_dir=output, runware_base_url=f"{root}/v1")
+        async with Client(build_server(settings)) as mcp:
+            later: dict[str, Any] = {"images": []}
+            with anyio.fail_after(60):  # the killed call's claims run out, then its task is fetched again
+                while len([image for image in later["images"] if "path" in image]) < 3:
+                    later = data(await mcp.call_tool("get_generation", {"taskUUID": task_uuid}))
+    assert len(images_in(output)) == 3
+    assert len(list(output.glob("*.json"))) == 3
+    assert sorted(Path(image["path"]).name for image in later["images"]) == images_in(output)
+    assert emulator.charged == 0.18

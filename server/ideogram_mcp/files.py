@@ -472,7 +472,11 @@ async def keep(
 
 
 def _save(folder: Path, stem: str, found: ImageFormat, data: bytes, recipe: Mapping[str, Any]) -> Path:
-    path = write_new(folder, stem, found.extension, data)
+    adopted = _left_behind(folder / f"{stem}.{found.extension}", data)
+    recipe_left = read_sidecar(adopted.with_suffix(".json")) if adopted is not None else None
+    if adopted is not None and recipe_left is not None and recipe_left.get("file") == adopted.name:
+        return adopted  # saved whole by an earlier finish that was cut short before recording it
+    path = adopted or write_new(folder, stem, found.extension, data)
     details = {
         **recipe,
         "file": path.name,
@@ -483,6 +487,24 @@ def _save(folder: Path, stem: str, found: ImageFormat, data: bytes, recipe: Mapp
     with contextlib.suppress(OSError):  # the image is what was paid for; a missing recipe is no reason to lose it
         write_sidecar(path, details)
     return path
+
+
+def discard(image: Path) -> None:
+    """Remove an image this server saved and its recipe (a second copy of an image saved elsewhere first)."""
+    for path in (image, image.with_suffix(".json")):
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def _left_behind(path: Path, data: bytes) -> Path | None:
+    """``path`` when it holds exactly ``data``: the same paid image, written by a finish that was cut short (killed,
+    or its journal failed) before it recorded it. Taking it saves the image once, not twice."""
+    try:
+        if path.is_file() and not path.is_symlink() and path.stat().st_size == len(data) and path.read_bytes() == data:
+            return path
+    except OSError:
+        return None
+    return None
 
 
 # --- saved images as resources -----------------------------------------------------------------

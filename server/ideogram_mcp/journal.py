@@ -101,6 +101,16 @@ class Entry:
 
 
 @dataclass(frozen=True, slots=True)
+class Claim:
+    """Where the saving of one image stands: ``stored`` (at ``path``), ``mine`` (save it under ``stem``) or
+    ``busy`` (another saves it now)."""
+
+    state: Literal["stored", "mine", "busy"]
+    stem: str
+    path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Spend:
     """Dollars spent (or reserved by pending tasks) today and in all."""
 
@@ -374,8 +384,8 @@ class Journal:
             costs = [r["cost"] for r in merged if isinstance(r.get("cost"), int | float)]
             total = round(sum(costs) + unusable, 6) if costs or unusable else cost
             self._db.execute(
-                "UPDATE tasks SET state = ?, images = ?, errors = ?, cost = ?, updated = ?, accepted = MAX(accepted, ?),"
-                " unusable_cost = ? WHERE task_uuid = ?",
+                "UPDATE tasks SET state = ?, images = ?, errors = ?, cost = ?, updated = ?,"
+                " accepted = MAX(accepted, ?), unusable_cost = ? WHERE task_uuid = ?",
                 (
                     final,
                     self._json(merged),
@@ -414,6 +424,73 @@ class Journal:
             return [_entry(row) for row in rows]
 
         return await self._run(read)
+
+    async def claim(
+        self,
+        task_uuid: str,
+        arrivals: Sequence[Mapping[str, Any]],
+        wanted: Sequence[str],
+        *,
+        by: str,
+        until: float,
+    ) -> dict[str, Claim]:
+        """Record newly arrived images (with the name each is to be saved under), and claim the saving of the
+        ``wanted`` ones (by imageUUID) for ``by`` until ``until`` (Unix time), in one transaction.
+
+        Each wanted image is ``stored`` (someone saved it: its path), ``mine`` (save it, under its ``stem``) or
+        ``busy`` (another process saves it now; ask again later, or once its claim runs out). So every paid image
+        is saved by one finish only, whatever runs at once: processes, workers, a restart after a kill.
+        """
+
+        def write() -> dict[str, Claim]:
+            row = self._db.execute("SELECT images FROM tasks WHERE task_uuid = ?", (task_uuid,)).fetchone()
+            records = {r.get("imageUUID"): r for r in _merged(json.loads(row[0]) if row else [], arrivals)}
+            now = time.time()
+            found: dict[str, Claim] = {}
+            for image_uuid in wanted:
+                record = records.get(image_uuid)
+                if record is None:
+                    continue
+                if record.get("path"):
+                    found[image_uuid] = Claim("stored", str(record.get("stem") or ""), str(record["path"]))
+                elif record.get("claimedBy") not in (None, by) and float(record.get("claimedUntil") or 0) > now:
+                    found[image_uuid] = Claim("busy", str(record.get("stem") or ""))
+                else:
+                    record |= {"claimedBy": by, "claimedUntil": until}
+                    found[image_uuid] = Claim("mine", str(record.get("stem") or ""))
+            self._db.execute(
+                "UPDATE tasks SET images = ?, updated = ? WHERE task_uuid = ?",
+                (self._json(list(records.values())), now, task_uuid),
+            )
+            return found
+
+        return await self._run(self._transaction(write))
+
+    async def stored(self, task_uuid: str, image_uuid: str, *, by: str, fields: Mapping[str, Any]) -> str | None:
+        """Record what became of the saving ``by`` claimed (``fields``: the path, or why there is none, and what was
+        measured) and release the claim. Returns the path the image is saved at: another one than this saving's
+        when another process saved it first (its claim had run out), which this saving then gives up."""
+
+        def write() -> str | None:
+            row = self._db.execute("SELECT images FROM tasks WHERE task_uuid = ?", (task_uuid,)).fetchone()
+            records: list[dict[str, Any]] = json.loads(row[0]) if row else []
+            for record in records:
+                if record.get("imageUUID") != image_uuid:
+                    continue
+                if record.get("path"):
+                    return str(record["path"])  # saved by another meanwhile: that one stands
+                record.update({k: v for k, v in fields.items() if k not in CLAIM_KEYS})
+                if record.get("claimedBy") == by:
+                    record.pop("claimedBy", None)
+                    record.pop("claimedUntil", None)
+                self._db.execute(
+                    "UPDATE tasks SET images = ?, updated = ? WHERE task_uuid = ?",
+                    (self._json(records), time.time(), task_uuid),
+                )
+                return record.get("path")
+            return None
+
+        return await self._run(self._transaction(write))
 
     async def image(self, image_uuid: str, owner: str) -> dict[str, Any] | None:
         """The record of an image this owner's tasks made, by its image UUID, or None."""
@@ -503,13 +580,23 @@ def _entry(row: tuple[Any, ...]) -> Entry:
     )
 
 
+CLAIM_KEYS = ("claimedBy", "claimedUntil")
+"""The fields of an image record that say who is saving it, until when; only ``claim`` and ``stored`` write them."""
+
+
 def _merged(before: Sequence[Mapping[str, Any]], now: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Image records of both, one per imageUUID, in the order they came; a record with a saved path wins."""
-    kept: dict[object, dict[str, Any]] = {}
-    for record in [*before, *now]:
-        earlier = kept.get(record.get("imageUUID"))
-        if earlier is None or record.get("path") or not earlier.get("path"):
-            kept[record.get("imageUUID")] = dict(record)  # the later record, unless it would lose a saved file
+    """Image records of both, one per imageUUID, in the order they came, ``now``'s fields over ``before``'s: but a
+    saved path is never lost, the name an image is saved under (``stem``) is set once, and claims are left as they
+    are (another process may hold one)."""
+    kept: dict[object, dict[str, Any]] = {record.get("imageUUID"): dict(record) for record in before}
+    for record in now:
+        earlier = kept.get(record.get("imageUUID"), {})
+        later = {k: v for k, v in record.items() if k not in CLAIM_KEYS}
+        if earlier.get("path") and not later.get("path"):
+            later = {k: v for k, v in later.items() if k not in ("path", "problem")}
+        if earlier.get("stem"):
+            later["stem"] = earlier["stem"]
+        kept[record.get("imageUUID")] = earlier | later
     return list(kept.values())
 
 

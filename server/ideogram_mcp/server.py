@@ -27,7 +27,7 @@ from pydantic import SecretStr
 
 from ideogram_mcp import __version__, prompts, resources
 from ideogram_mcp.arguments import label
-from ideogram_mcp.journal import JournalError
+from ideogram_mcp.journal import Journal, JournalError
 from ideogram_mcp.settings import Settings, secret_value
 from ideogram_mcp.specs import ModelSpec, load_specs
 from ideogram_mcp.specs.spec import BASE_MODEL
@@ -70,11 +70,13 @@ def build_server(
     transport: httpx2.AsyncBaseTransport | None = None,
     project: Path | None = None,
     shared: bool = False,
+    journal: Journal | None = None,
 ) -> Server[AppState]:
     """A server for these settings; ``transport`` replaces the network (tests plug the emulator in).
 
     ``project`` is the project folder a client started the server in (images go there when nothing else says);
     ``shared`` says that one process serves many clients (HTTP), so nothing learnt of a connection is kept.
+    ``journal`` replaces the one opened in the data folder (tests hand in one that fails on purpose).
     """
     settings = settings or Settings()
     specs = load_specs()
@@ -103,7 +105,14 @@ def build_server(
             logger.warning("RUNWARE_API_KEY is not set: generate_image will explain how to set it")
         async with anyio.create_task_group() as background:
             state = AppState(
-                spec, settings, bus, background=background, transport=transport, project=project, shared=shared
+                spec,
+                settings,
+                bus,
+                background=background,
+                transport=transport,
+                project=project,
+                shared=shared,
+                journal=journal,
             )
             try:
                 yield state

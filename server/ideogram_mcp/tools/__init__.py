@@ -6,9 +6,10 @@ write no file themselves: they ask ``runware`` and ``files``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast, overload
@@ -58,6 +59,7 @@ class AppState:
         transport: httpx2.AsyncBaseTransport | None = None,
         project: Path | None = None,
         shared: bool = False,
+        journal: Journal | None = None,
     ) -> None:
         self.spec = spec
         self.settings = settings
@@ -66,6 +68,7 @@ class AppState:
         """The project folder a client started this server in, where images go when nothing else says."""
         self.shared = shared
         """Whether this process serves many clients (HTTP): then nothing learnt of one connection is kept."""
+        self._finishing: dict[str, tuple[anyio.Lock, int]] = {}
         self.roots: list[str] | None = None
         """The client's roots once a 2026-07-28 client answered for them, on a server of one connection (stdio)."""
         """Where events for 2026-07-28 listen streams go (saved images change the resource list)."""
@@ -75,7 +78,23 @@ class AppState:
         self._transport = transport
         self._delivery: Delivery | None = None
         self._downloads: httpx2.AsyncClient | None = None
-        self._journal: Journal | None = None
+        self._journal: Journal | None = journal
+
+    @contextlib.asynccontextmanager
+    async def finishing(self, task_uuid: str) -> AsyncGenerator[None]:
+        """Held while a task's images are finished (downloaded, saved, recorded): one finish of a task at a time in
+        this process, so that calls fetching one task at once save each image once."""
+        lock, users = self._finishing.get(task_uuid, (anyio.Lock(), 0))
+        self._finishing[task_uuid] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._finishing[task_uuid]
+            if users == 1:
+                del self._finishing[task_uuid]
+            else:
+                self._finishing[task_uuid] = (lock, users - 1)
 
     @property
     def delivery(self) -> Delivery | None:

@@ -40,6 +40,8 @@ from ideogram_mcp.tools.results import GeneratedImage, GenerateImageOutput
 logger = logging.getLogger(__name__)
 
 _INLINE_SHOWN = 64
+BUSY_POLL = 0.25
+"""Seconds between looks at the journal while another call saves an image this one waits for."""
 SAVING_GRACE = 5.0
 """Seconds images that arrive at a call's deadline still get for downloading and saving (within clients' 60 s)."""
 IN_FLIGHT_WINDOW = 15 * 60.0
@@ -264,6 +266,30 @@ async def finish(
     that could not be saved before are tried again either way. ``accepted`` says Runware acknowledged the task.
     """
     state = ctx.lifespan_context
+    async with state.finishing(entry.task_uuid):  # one finish of a task at a time in this process
+        latest = await _reread(state, entry)  # another finish may have saved images meanwhile
+        return await _finish(ctx, latest or entry, snapshot, where, preview, until, accepted=accepted)
+
+
+async def _reread(state: AppState, entry: Entry) -> Entry | None:
+    try:
+        return await state.journal.get(entry.task_uuid, entry.owner)
+    except JournalError as exc:
+        logger.warning("task %s: the journal could not be read again: %s", entry.task_uuid, exc)
+        return None
+
+
+async def _finish(
+    ctx: Context,
+    entry: Entry,
+    snapshot: Snapshot | None,
+    where: files.Places,
+    preview: bool | None,
+    until: float,
+    *,
+    accepted: bool,
+) -> types.CallToolResult:
+    state = ctx.lifespan_context
     settled = snapshot is None
     snapshot = snapshot or Snapshot(entry.task_uuid, entry.requested)
     accepted = accepted or entry.accepted or snapshot.found
@@ -271,27 +297,35 @@ async def finish(
         if not accepted and time.time() - entry.created < NOT_ACCEPTED_WITHIN:
             return await _not_accepted(state, entry)
         return await _forgotten(state, entry, snapshot.lost)
-    records = [dict(record) for record in entry.images]
-    seen = {record["imageUUID"] for record in records}
-    arrived = [image for image in snapshot.images if image.image_uuid not in seen]
+    known = {record["imageUUID"] for record in entry.images}
+    arrivals = _arrivals(entry, [image for image in snapshot.images if image.image_uuid not in known])
+    records = [*[dict(record) for record in entry.images], *arrivals]
     show = state.settings.preview if preview is None else preview
-    data: list[bytes | None] = [None] * len(records)
-    unsaved = [n for n, r in enumerate(records) if state.settings.save and not r.get("path") and r.get("imageURL")]
-    if arrived or unsaved:
-        # Images that came at the deadline still get a few seconds: a call's time bounds the saving too.
-        saving = max(until, time.monotonic() + SAVING_GRACE)
-        fresh, fresh_data = await _keep(state, entry, arrived, len(records), where, show, saving)
-        retried, retried_data = await _keep_again(state, entry, [records[n] for n in unsaved], where, show, saving)
-        for n, record, image in zip(unsaved, retried, retried_data, strict=True):
-            records[n], data[n] = record, image
-        records += fresh
-        data += fresh_data
-        if any(record.get("path") for record in [*fresh, *retried]):
+    data: dict[str, bytes] = {}
+    trouble: JournalError | None = None
+    # Images that come at the deadline still get a few seconds: a call's time bounds the saving too.
+    saving_until = max(until, time.monotonic() + SAVING_GRACE)
+    if state.settings.save and any(record.get("imageURL") and not record.get("path") for record in records):
+        saving = await _save_unsaved(state, entry, records, where, saving_until)
+        for record in records:
+            record.update(saving.fields.get(str(record["imageUUID"]), {}))
+        data, trouble = saving.data, saving.journal
+        if any(str(record["imageUUID"]) in saving.fields and record.get("path") for record in records):
             await announce_new_images(ctx)
+    elif show and arrivals:  # not saved: fetched for the previews only
+        wanted = [files.Wanted(url=r["imageURL"], stem="", recipe=lambda _: {}) for r in arrivals]
+        kept = await files.keep(state.downloads, wanted, folder=None, until=saving_until)
+        fallback = _asked_format(entry)
+        for record, outcome in zip(arrivals, kept, strict=True):
+            record |= _measured(entry, outcome.data) | {"format": outcome.format.name if outcome.format else fallback}
+            if outcome.data is not None:
+                data[str(record["imageUUID"])] = outcome.data
+    for record in records:
+        record.pop("claimedBy", None)
+        record.pop("claimedUntil", None)
+    shown_data: list[bytes | None] = []
     if show:
-        data = [
-            d if d is not None else await _read(record.get("path")) for d, record in zip(data, records, strict=True)
-        ]
+        shown_data = [data.get(str(r["imageUUID"])) or await _read(r.get("path")) for r in records]
     if settled:
         failures = [results.excerpt(error) for error in entry.errors]  # journals of earlier versions kept them whole
         status: journal.State = entry.state
@@ -312,23 +346,28 @@ async def finish(
     )
     costs = [record["cost"] for record in records if isinstance(record.get("cost"), int | float)]
     cost = round(sum(costs) + unusable, 6) if costs or unusable else None
-    await state.journal.update(
-        entry.task_uuid,
-        state=status,
-        images=records,
-        errors=failures,
-        cost=cost,
-        accepted=accepted,
-        unusable_cost=round(unusable, 6),
-    )
+    try:
+        await state.journal.update(
+            entry.task_uuid,
+            state=status,
+            images=records,
+            errors=failures,
+            cost=cost,
+            accepted=accepted,
+            unusable_cost=round(unusable, 6),
+        )
+    except JournalError as exc:  # what was saved is said all the same: the files are there
+        logger.warning("task %s: the journal could not record it: %s", entry.task_uuid, exc)
+        trouble = trouble or exc
     if status == "failed":
         charged = (
             f" Runware reported them finished, so they may have been charged ({spending.money(unusable)})."
             if unusable
             else ""
         )
+        said = f"All {entry.requested} requested image(s) failed: {'; '.join(failures)}. Nothing usable was made."
         return results.error(
-            f"All {entry.requested} requested image(s) failed: {'; '.join(failures)}. Nothing usable was made.{charged}",
+            said + charged,
             {"kind": "failed", "taskUUID": entry.task_uuid, "errors": failures, "mayHaveBeenCharged": bool(unusable)},
         )
     if snapshot.blocked is not None and not records:
@@ -344,11 +383,17 @@ async def finish(
         errors=failures,
         folder=str(where.output) if any(record.get("path") for record in records) else None,
     )
-    shown = await anyio.to_thread.run_sync(_previews, data) if show else []
+    shown = await anyio.to_thread.run_sync(_previews, shown_data) if show else []
     logger.info("task %s: %d of %d image(s) ready, cost %s", entry.task_uuid, len(records), entry.requested, cost)
     footer = _footer(output, snapshot.trouble, state.settings.runware_api_key)
     footer = footer or (_save_again(records) if status == "done" else "")
-    footer = "\n".join(line for line in (footer, _unkept(state)) if line)
+    unrecorded = (
+        f"Warning: {trouble.said}, so this answer may not be in the journal yet. The saved files above are kept; "
+        f"get_generation with this taskUUID saves the rest once it works. {trouble.fix}"
+        if trouble is not None
+        else ""
+    )
+    footer = "\n".join(line for line in (footer, unrecorded, _unkept(state)) if line)
     headline = _headline(entry, output, snapshot.trouble)
     return results.images(output, headline, [r.get("problem") for r in records], shown, footer)
 
@@ -533,50 +578,114 @@ async def _uploaded(
     return generation.with_images(uuids)
 
 
-async def _keep(
-    state: AppState,
-    entry: Entry,
-    arrived: Sequence[Image],
-    before: int,
-    where: files.Places,
-    show: bool,
-    until: float,
-) -> tuple[list[dict[str, Any]], list[bytes | None]]:
-    """Download newly finished images, save them with their recipes when saving is on; their records and bytes."""
-    settings = state.settings
-    records: list[dict[str, Any]] = [
+def _arrivals(entry: Entry, arrived: Sequence[Image]) -> list[dict[str, Any]]:
+    """Records of newly finished images, each with the name (``stem``) it is to be saved under, numbered after the
+    images the task has already."""
+    stems = files.stems(
+        entry.options.get("fileName"),
+        str(entry.task.get("positivePrompt", "")),
+        [image.image_uuid.replace("-", "")[:8] for image in arrived],
+        datetime.now().astimezone(),
+        first=len(entry.images) + 1,
+        of=entry.requested,
+    )
+    return [
         {
             "imageUUID": image.image_uuid,
             "imageURL": image.image_url,
             "seed": image.seed,
             "cost": image.cost,
             "NSFWContent": image.nsfw_content,
+            "stem": stem,
         }
-        for image in arrived
+        for image, stem in zip(arrived, stems, strict=True)
     ]
-    kept: list[files.Kept] = [files.Kept() for _ in arrived]
-    if settings.save or show:
-        stems = files.stems(
-            entry.options.get("fileName"),
-            str(entry.task.get("positivePrompt", "")),
-            [image.image_uuid.replace("-", "")[:8] for image in arrived],
-            datetime.now().astimezone(),
-            first=before + 1,
-            of=entry.requested,
-        )
-        wanted = [
-            files.Wanted(url=image.image_url, stem=stem, recipe=_recipe(state, entry, record))
-            for image, stem, record in zip(arrived, stems, records, strict=True)
-        ]
-        kept = await files.keep(state.downloads, wanted, folder=where.output if settings.save else None, until=until)
+
+
+@dataclass(slots=True)
+class _Saving:
+    """What one finish learnt while saving: fields per image (by imageUUID), the bytes fetched, a journal failure."""
+
+    fields: dict[str, dict[str, Any]] = dataclasses.field(default_factory=lambda: {})
+    data: dict[str, bytes] = dataclasses.field(default_factory=lambda: {})
+    journal: JournalError | None = None
+
+
+async def _save_unsaved(
+    state: AppState, entry: Entry, records: Sequence[Mapping[str, Any]], where: files.Places, until: float
+) -> _Saving:
+    """Save every image of the task that is not saved yet, each exactly once whatever runs at the same time
+    (another call, another worker, a finish that was killed): the journal gives each image's saving to one finish
+    (a claim that runs out at that finish's deadline), which downloads it, writes it under the name recorded for it
+    (or takes the file a cut-short finish left there) and records it. A claim held by another is waited for until
+    ``until``; an image not saved by then keeps its URL, and get_generation saves it later."""
+    saving = _Saving()
+    me = uuid.uuid4().hex
+    lease = time.time() + max(0.0, until - time.monotonic())  # a wall-clock time: every process reads it
+    by_uuid = {str(record["imageUUID"]): record for record in records}
+    wanted = [u for u, record in by_uuid.items() if record.get("imageURL") and not record.get("path")]
+    named = [dict(record) | {"stem": record.get("stem") or _stem_of(entry, record)} for record in records]
+    try:
+        claims = await state.journal.claim(entry.task_uuid, named, wanted, by=me, until=lease)
+        while True:
+            mine = {u: claim.stem for u, claim in claims.items() if claim.state == "mine"}
+            for u, claim in claims.items():
+                if claim.state == "stored":
+                    saving.fields[u] = {"path": claim.path, "problem": None}
+            if mine:
+                await _save_claimed(
+                    state, entry, {u: (by_uuid[u], stem) for u, stem in mine.items()}, where, until, me, saving
+                )
+            busy = [u for u, claim in claims.items() if claim.state == "busy"]
+            if not busy or time.monotonic() >= until:
+                break
+            await anyio.sleep(min(BUSY_POLL, max(0.0, until - time.monotonic())))
+            claims = await state.journal.claim(entry.task_uuid, [], busy, by=me, until=lease)
+        for u in busy:
+            saving.fields[u] = {
+                "problem": "was being saved by another call of this server when this one's time ran out"
+            }
+    except JournalError as exc:  # unrecorded, a file would be saved again later: keep the URL, save it then
+        logger.warning("task %s: images not saved: %s", entry.task_uuid, exc)
+        saving.journal = exc
+        for u in wanted:
+            saving.fields.setdefault(u, {"problem": exc.said})
+    return saving
+
+
+async def _save_claimed(
+    state: AppState,
+    entry: Entry,
+    claimed: Mapping[str, tuple[Mapping[str, Any], str]],
+    where: files.Places,
+    until: float,
+    me: str,
+    saving: _Saving,
+) -> None:
+    """Download and save the images this finish claimed (record and name by imageUUID), and record each."""
+    order = list(claimed)
+    wanted = [
+        files.Wanted(url=str(record["imageURL"]), stem=stem, recipe=_recipe(state, entry, record))
+        for record, stem in claimed.values()
+    ]
+    kept = await files.keep(state.downloads, wanted, folder=where.output, until=until)
     fallback = _asked_format(entry)
-    for record, outcome in zip(records, kept, strict=True):
-        record |= _measured(entry, outcome.data) | {
+    for image_uuid, outcome in zip(order, kept, strict=True):
+        fields = _measured(entry, outcome.data) | {
             "format": outcome.format.name if outcome.format else fallback,
             "path": str(outcome.path) if outcome.path else None,
-            "problem": outcome.problem if settings.save else None,
+            "problem": outcome.problem,
         }
-    return records, [outcome.data for outcome in kept]
+        if outcome.data is not None:
+            saving.data[image_uuid] = outcome.data
+        try:
+            winner = await state.journal.stored(entry.task_uuid, image_uuid, by=me, fields=fields)
+        except JournalError as exc:  # the file is saved all the same: said now, and taken as it is by a later finish
+            saving.journal, winner = exc, None
+        if outcome.path is not None and winner is not None and winner != str(outcome.path):
+            files.discard(outcome.path)  # another finish saved it first, after this one's claim ran out
+            fields |= {"path": winner}
+        saving.fields[image_uuid] = fields
 
 
 def _recipe(state: AppState, entry: Entry, record: Mapping[str, Any]) -> Callable[[bytes], dict[str, Any]]:
@@ -613,26 +722,9 @@ def _measured(entry: Entry, data: bytes | None) -> dict[str, int]:
     return {"width": size[0], "height": size[1]} if size is not None else {}
 
 
-async def _keep_again(
-    state: AppState, entry: Entry, records: Sequence[dict[str, Any]], where: files.Places, show: bool, until: float
-) -> tuple[list[dict[str, Any]], list[bytes | None]]:
-    """Try once more to save images whose saving failed before; their records (a path when it worked) and bytes."""
-    if not records:
-        return [], []
-    wanted = [
-        files.Wanted(url=str(record["imageURL"]), stem=_stem_of(entry, record, n), recipe=_recipe(state, entry, record))
-        for n, record in enumerate(records)
-    ]
-    kept = await files.keep(state.downloads, wanted, folder=where.output, until=until)
-    updated = [
-        {**record, "path": str(outcome.path) if outcome.path else None, "problem": outcome.problem}
-        for record, outcome in zip(records, kept, strict=True)
-    ]
-    return updated, [outcome.data if show else None for outcome in kept]
-
-
-def _stem_of(entry: Entry, record: Mapping[str, Any], n: int) -> str:
-    number = next((i for i, r in enumerate(entry.images, 1) if r.get("imageUUID") == record.get("imageUUID")), n + 1)
+def _stem_of(entry: Entry, record: Mapping[str, Any]) -> str:
+    """The name an image recorded before names were recorded is saved under: by its place in the task."""
+    number = next((i for i, r in enumerate(entry.images, 1) if r.get("imageUUID") == record.get("imageUUID")), 1)
     short_id = str(record["imageUUID"]).replace("-", "")[:8]
     (stem,) = files.stems(
         entry.options.get("fileName"),
