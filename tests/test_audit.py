@@ -21,8 +21,11 @@ import httpx2
 import mcp_types as types
 import pytest
 from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 from PIL import Image
 
+from ideogram_mcp import http
 from ideogram_mcp.emulator import Emulator, Fault, serving
 from ideogram_mcp.journal import Journal, failure
 from ideogram_mcp.server import build_server
@@ -435,3 +438,49 @@ async def test_a_server_killed_while_it_saves_leaves_no_copy_behind_once_the_tas
     assert len(list(output.glob("*.json"))) == 3
     assert sorted(Path(image["path"]).name for image in later["images"]) == images_in(output)
     assert emulator.charged == 0.18
+
+
+# --- 9. over HTTP, no server path in any result, template or error ------------------------------------------------
+
+
+async def test_a_remote_connection_learns_no_path_of_the_server(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    (tmp_path / "a-file").write_text("not a folder: the journal is kept in memory, and says so")
+    settings = make_settings(
+        output_dir=tmp_path / "out", data_dir=tmp_path / "a-file" / "data", tokens=("tok-0123456789",), daily_budget=0
+    )
+    app = http.create_app(settings, transport=httpx2.ASGITransport(emulator.app()))
+    answers: list[str] = []
+    async with (
+        serving(app, lifespan=True) as root,
+        httpx2.AsyncClient(headers={"Authorization": "Bearer tok-0123456789"}, timeout=30) as client,
+        Client(streamable_http_client(root + http.PATH, http_client=client)) as mcp,
+    ):
+        made = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "outputDir": "logos"})
+        answers.append(made.model_dump_json())
+        (image,) = data(made)["images"]
+        for tool, arguments in (
+            ("generate_image", {"positivePrompt": PROMPT, "outputDir": "/etc"}),
+            ("generate_image", {"positivePrompt": PROMPT, "outputDir": "../../.."}),
+            ("remix_image", {"image": "missing.png", "positivePrompt": "x"}),
+            ("remix_image", {"image": "/etc/hostname.png", "positivePrompt": "x"}),
+            ("remix_image", {"image": image["path"], "positivePrompt": "again", "dryRun": True}),
+            ("get_generation", {"taskUUID": data(made)["taskUUID"]}),
+            ("list_generations", {}),
+        ):
+            answers.append((await mcp.call_tool(tool, arguments)).model_dump_json())
+        templates = await mcp.list_resource_templates()
+        listed = await mcp.list_resources()
+        read = await mcp.read_resource(listed.resources[0].uri)
+        with pytest.raises(MCPError) as refused:
+            await mcp.read_resource((tmp_path / "out" / "x.jpg").as_uri())
+        answers += [templates.model_dump_json(), listed.model_dump_json()]
+    assert image["path"] == f"logos/{Path(image['path']).name}"
+    assert str(listed.resources[0].uri) == f"ideogram://images/{image['path']}"
+    assert templates.resource_templates[0].uri_template == "ideogram://images/{fileName}"
+    assert read.contents
+    assert str(refused.value).startswith("Not an image resource of this server"), "file:// URIs are not its"
+    leaked = [answer for answer in answers if str(tmp_path) in answer or str(tmp_path.resolve()) in answer]
+    assert leaked == []
+    assert "the task journal cannot be kept in [the server's data folder]" in answers[7]

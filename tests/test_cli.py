@@ -336,7 +336,7 @@ def test_an_output_folder_that_cannot_be_written_stops_the_demo_before_it_pays(t
     assert done.stdout.splitlines()[-1] == (
         f"generate_image poster failed: Images cannot be saved in {out}: a file (not a folder) stands in its path. "
         "Nothing was sent or charged. Have the user set IDEOGRAM_MCP_OUTPUT_DIR to a folder this server can write "
-        "(or IDEOGRAM_MCP_SAVE=false to keep only the image URLs), or pass outputDir with another folder."
+        "(or IDEOGRAM_MCP_SAVE=false to keep only the image URLs)."
     )
 
 

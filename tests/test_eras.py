@@ -129,6 +129,15 @@ def connect(request: pytest.FixtureRequest, runware: Runware) -> Callable[..., A
 both = pytest.mark.parametrize(("era", "transport"), [(e, t) for e in ERAS for t in TRANSPORTS])
 
 
+def on_disk(runware: Runware, image: dict[str, Any]) -> Path:
+    """Where an image of a result is: over HTTP its path is told relative to the connection's folder."""
+    return Path(runware.env["IDEOGRAM_MCP_OUTPUT_DIR"]) / image["path"]
+
+
+def resource_uri(transport: str, image: dict[str, Any]) -> str:
+    return Path(image["path"]).as_uri() if transport == "stdio" else f"ideogram://images/{image['path']}"
+
+
 def data(result: types.CallToolResult) -> dict[str, Any]:
     assert not result.is_error, text(result)
     return cast(dict[str, Any], result.structured_content)
@@ -141,7 +150,7 @@ def kind(result: types.CallToolResult) -> str:
 
 @both
 async def test_generated_images_are_saved_previewed_and_linked(
-    era: str, transport: str, connect: Callable[..., AbstractAsyncContextManager[Client]]
+    era: str, transport: str, connect: Callable[..., AbstractAsyncContextManager[Client]], runware: Runware
 ) -> None:
     async with connect() as mcp:
         assert mcp.session.protocol_version == era
@@ -149,10 +158,11 @@ async def test_generated_images_are_saved_previewed_and_linked(
     made = data(result)
     assert (made["status"], len(made["images"])) == ("done", 2)
     for image in made["images"]:
-        assert Path(image["path"]).read_bytes()[:3] == b"\xff\xd8\xff"
+        assert on_disk(runware, image).read_bytes()[:3] == b"\xff\xd8\xff"
+        assert Path(image["path"]).is_absolute() == (transport == "stdio"), "no server path is told over HTTP"
     assert len([b for b in result.content if isinstance(b, types.ImageContent)]) == 2
     links = [b for b in result.content if isinstance(b, types.ResourceLink)]
-    assert [str(link.uri) for link in links] == [Path(image["path"]).as_uri() for image in made["images"]]
+    assert [str(link.uri) for link in links] == [resource_uri(transport, image) for image in made["images"]]
 
 
 @both
@@ -197,21 +207,21 @@ async def test_a_slow_generation_is_pending_and_get_generation_brings_it(
     finally:
         runware.emulator.render_seconds = 0.0
     assert len(later["images"]) == 2
-    assert all(Path(image["path"]).is_file() for image in later["images"])
+    assert all(on_disk(runware, image).is_file() for image in later["images"])
 
 
 @both
 async def test_saved_images_are_resources_read_whole(
-    era: str, transport: str, connect: Callable[..., AbstractAsyncContextManager[Client]]
+    era: str, transport: str, connect: Callable[..., AbstractAsyncContextManager[Client]], runware: Runware
 ) -> None:
     async with connect() as mcp:
         (image,) = data(await mcp.call_tool("generate_image", {"positivePrompt": "a resource"}))["images"]
         listed = await mcp.list_resources()
-        read = await mcp.read_resource(Path(image["path"]).as_uri())
-    assert Path(image["path"]).as_uri() in [str(r.uri) for r in listed.resources]
+        read = await mcp.read_resource(resource_uri(transport, image))
+    assert resource_uri(transport, image) in [str(r.uri) for r in listed.resources]
     (content,) = read.contents
     assert isinstance(content, types.BlobResourceContents)
-    assert base64.b64decode(content.blob) == Path(image["path"]).read_bytes()
+    assert base64.b64decode(content.blob) == on_disk(runware, image).read_bytes()
 
 
 @both

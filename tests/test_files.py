@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import io
@@ -397,12 +398,30 @@ def test_saved_images_are_listed_newest_first_and_only_ours(tmp_path: Path) -> N
     files.write_sidecar(tmp_path / "evil2.png", {"file": "", "created": "2026-11-25T14:00:00"})
     files.write_sidecar(tmp_path / "evil3.png", {"file": 7, "created": "2026-11-25T14:00:00"})
     assert [s.path.name for s in files.saved_images(tmp_path)] == ["img1.png", "img2.png", "img0.png"]
-    data, found = files.read_saved((tmp_path / "img1.png").as_uri(), tmp_path)
+    data, found = files.read_saved(tmp_path / "img1.png", [tmp_path], "img1")
     assert (data, found.mime_type) == (png(), "image/png")
     (tmp_path.parent / "img1.png").write_bytes(png())
-    for uri in ((tmp_path / "stranger.png").as_uri(), (tmp_path.parent / "img1.png").as_uri(), "https://x/img1.png"):
+    for path in (tmp_path / "stranger.png", tmp_path.parent / "img1.png", None):
         with pytest.raises(LookupError):
-            files.read_saved(uri, tmp_path)
+            files.read_saved(path, [tmp_path], "it")
+
+
+def test_a_remote_connections_paths_and_uris_are_relative_to_its_folder_and_never_lead_out(tmp_path: Path) -> None:
+    where = dataclasses.replace(files.places(tmp_path / "own", [], []), root=(tmp_path / "own").resolve())
+    image = where.output / "logos" / "a b.png"
+    assert where.shown(image) == "logos/a b.png"
+    assert where.uri(image) == "ideogram://images/logos/a%20b.png"
+    assert where.located("ideogram://images/logos/a%20b.png") == image
+    assert where.template() == "ideogram://images/{fileName}"
+    for uri in (
+        "ideogram://images/../x.png",
+        "ideogram://images//etc/passwd",
+        image.as_uri(),
+        "ideogram://images/a\x00",
+    ):
+        assert where.located(uri) is None, uri
+    here = files.places(tmp_path / "own", [], [])
+    assert (here.shown(image), here.uri(image), here.located(image.as_uri())) == (str(image), image.as_uri(), image)
 
 
 @pytest.mark.parametrize(

@@ -118,8 +118,9 @@ async def test_a_client_with_a_token_lists_the_tools_and_generates_and_owners_st
                 await bob.read_resource(listed.resources[0].uri)
             bob_spend = data(await bob.call_tool("list_generations", {}))
     assert len(tools.tools) == 9
-    path = Path(image["path"])
-    assert path.parent == (tmp_path / "out" / http.owner_of(f"token:{TOKENS[0]}")).resolve()
+    path = tmp_path / "out" / http.owner_of(f"token:{TOKENS[0]}") / image["path"]
+    assert image["path"] == path.name, "over HTTP a path is told relative to the token's own folder"
+    assert str(listed.resources[0].uri) == f"ideogram://images/{path.name}"
     content = read.contents[0]
     assert isinstance(content, types.BlobResourceContents)
     assert base64.b64decode(content.blob) == path.read_bytes()
@@ -137,7 +138,8 @@ async def test_a_token_cannot_send_another_tokens_image_even_from_an_allowed_fol
             (alices,) = data(await alice.call_tool("generate_image", {"positivePrompt": "alice's"}))["images"]
         async with connect(url, TOKENS[1]) as bob:
             (bobs,) = data(await bob.call_tool("generate_image", {"positivePrompt": "bob's"}))["images"]
-            taken = await bob.call_tool("remix_image", {"image": alices["path"], "positivePrompt": "mine now"})
+            alices_file = shared / http.owner_of(f"token:{TOKENS[0]}") / alices["path"]  # as if Bob knew the layout
+            taken = await bob.call_tool("remix_image", {"image": str(alices_file), "positivePrompt": "mine now"})
             own = await bob.call_tool("remix_image", {"image": bobs["path"], "positivePrompt": "again"})
     assert "is among images kept for another client of this server" in text(taken)
     assert data(own)["status"] == "done"
@@ -306,9 +308,10 @@ class RoundRobin(httpx2.AsyncBaseTransport):
 
 
 async def test_two_processes_serve_one_client_interchangeably(
-    two_processes: tuple[list[str], Emulator, Callable[[], None]],
+    two_processes: tuple[list[str], Emulator, Callable[[], None]], tmp_path: Path
 ) -> None:
     ports, emulator, _ = two_processes
+    out = tmp_path / "out"
     balancer = RoundRobin(ports)
     headers = {"Authorization": f"Bearer {TOKENS[0]}"}
     async with (
@@ -325,7 +328,7 @@ async def test_two_processes_serve_one_client_interchangeably(
     assert len(tools.tools) == 9
     assert set(balancer.served) == set(ports)
     assert later["taskUUID"] == first["taskUUID"]
-    assert Path(later["images"][0]["path"]).is_file()
+    assert (out / http.owner_of(f"token:{TOKENS[0]}") / later["images"][0]["path"]).is_file()
     assert [c.task_uuid for c in emulator.ledger] == [first["taskUUID"]]
 
 

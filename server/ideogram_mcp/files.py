@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, cast
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 from urllib.request import url2pathname
 
 import anyio
@@ -118,12 +118,51 @@ class Places:
     withheld: tuple[Path, ...] = ()
     """Folders inside those that inputs may not come from, but for the output folder itself (over HTTP, where
     every token's images are kept: one token may not send another's)."""
+    root: Path | None = None
+    """For a remote connection (HTTP), the folder its paths are shown relative to: it learns no path of the server.
+    None on stdio, where the client shares the server's disk and sees absolute paths and ``file://`` URIs."""
 
     def may_read(self, path: Path) -> bool:
         """Whether a local input at ``path`` (symlinks resolved) is in a readable folder and not withheld."""
         if any(path.is_relative_to(folder) for folder in self.withheld) and not path.is_relative_to(self.output):
             return False
         return any(path.is_relative_to(folder) for folder in self.readable)
+
+    def shown(self, path: Path | str) -> str:
+        """A path as this connection is told it: absolute on stdio, relative to its folder over HTTP."""
+        if self.root is None:
+            return str(path)
+        if not Path(path).is_relative_to(self.root):
+            return Path(path).name  # never happens: a remote connection's files all lie in its folder
+        return Path(path).relative_to(self.root).as_posix()
+
+    def uri(self, path: Path) -> str:
+        """The resource URI of a saved image: ``file://`` on stdio, ``ideogram://images/<path>`` over HTTP."""
+        if self.root is None:
+            return file_uri(path)
+        return REMOTE_IMAGES + quote(self.shown(path))
+
+    def template(self) -> str:
+        """The resource template naming an image saved in the output folder by its file name."""
+        if self.root is None:
+            return file_uri(self.output) + "/{fileName}"
+        folder = self.shown(self.output)
+        return REMOTE_IMAGES + ("" if folder == "." else quote(folder) + "/") + "{fileName}"
+
+    def located(self, uri: str) -> Path | None:
+        """The local path a resource URI this connection was given names, or None when it names none of ours."""
+        if self.root is None:
+            return path_from_uri(uri)
+        if not uri.startswith(REMOTE_IMAGES) or "\x00" in uri:
+            return None
+        relative = Path(unquote(uri.removeprefix(REMOTE_IMAGES)))
+        if relative.is_absolute() or ".." in relative.parts:
+            return None
+        return self.root / relative
+
+
+REMOTE_IMAGES = "ideogram://images/"
+"""Where a remote connection's saved images are, as resource URIs (a ``file://`` URI would name the server's disk)."""
 
 
 def places(
@@ -170,13 +209,15 @@ def chosen_output(where: Places, requested: str) -> tuple[Places | None, str | N
     text = requested.strip()
     if not text or "\x00" in text or any(unicodedata.category(c) == "Cc" for c in text):
         return None, "must be a folder path"
-    path = Path(text).expanduser()
-    if not path.is_absolute():
-        path = where.output / path
     try:
-        resolved = path.resolve()
+        path = Path(text).expanduser()  # "~nobody/x" raises: no such user
+        resolved = (path if path.is_absolute() else where.output / path).resolve()
     except (OSError, RuntimeError) as exc:
         return None, f"cannot be followed to a folder ({_why(exc)})"
+    if where.root is not None:  # a remote connection: inside its own folder, which it knows by relative names only
+        if not resolved.is_relative_to(where.root):
+            return None, "must be a folder inside this connection's own, named relatively, e.g. 'logos'"
+        return dataclasses.replace(where, output=resolved, source="argument"), None
     inside = (where.output,) if where.source == "setting" else where.readable
     own = resolved.is_relative_to(where.output)
     if not any(resolved.is_relative_to(folder) for folder in inside) or (not own and not where.may_read(resolved)):
@@ -588,16 +629,13 @@ def read_sidecar(sidecar: Path) -> dict[str, Any] | None:
     return dict(recipe)  # pyright: ignore[reportUnknownArgumentType]
 
 
-def read_saved(uri: str, folder: Path) -> tuple[bytes, ImageFormat]:
-    """The bytes of a saved image named by its ``file://`` URI; only files directly in ``folder``.
-
-    Raises ``LookupError`` with a sentence for anything else.
-    """
-    path = path_from_uri(uri)
+def read_saved(path: Path | None, folders: Sequence[Path], uri: str) -> tuple[bytes, ImageFormat]:
+    """The bytes of a saved image at ``path`` (named by ``uri``), only when it lies directly in one of ``folders``
+    beside our recipe. Raises ``LookupError`` with a sentence for anything else."""
     if path is None:
         raise LookupError(f"Not an image resource of this server: {uri[:200]}. Call resources/list for them.")
     resolved = path.resolve()
-    recipe = read_sidecar(resolved.with_suffix(".json")) if resolved.parent == folder else None
+    recipe = read_sidecar(resolved.with_suffix(".json")) if resolved.parent in folders else None
     if recipe is None or recipe.get("file") != resolved.name or not resolved.is_file():
         raise LookupError(f"No image saved by this server at {uri[:200]}. Call resources/list for them.")
     data = resolved.read_bytes()
@@ -677,16 +715,25 @@ def read_local(text: str, where: Places, service: str = "") -> LocalImage:
 
     Forms: an absolute path, ``~/...``, a ``file://`` URI, or a path relative to the output folder.
     """
-    path = path_from_uri(text) if text.startswith("file:") else Path(text).expanduser()
+    try:
+        path = path_from_uri(text) if text.startswith("file:") else Path(text).expanduser()
+    except RuntimeError as exc:  # "~nobody/x.png": no such user
+        raise ValueError(f"cannot be read ({_why(exc)})") from exc
     if path is None:
         raise ValueError("is a file: URI this server cannot read (only file:///absolute/path)")
     if not path.is_absolute():
         path = where.output / path
-    listed = ", ".join(str(f) for f in where.readable)
-    outside = ValueError(
-        f"is outside the folders this server may read ({listed}). Move the file into one of them, "
-        "or add its folder to IDEOGRAM_MCP_ALLOWED_DIRS in the server's environment"
-    )
+    if where.root is None:
+        listed = ", ".join(str(f) for f in where.readable)
+        outside = ValueError(
+            f"is outside the folders this server may read ({listed}). Move the file into one of them, "
+            "or add its folder to IDEOGRAM_MCP_ALLOWED_DIRS in the server's environment"
+        )
+    else:  # a remote connection learns no folder of the server's
+        outside = ValueError(
+            "is outside the folders this server may read: give an image saved for this connection by its path in the "
+            "results, or a URL"
+        )
     # First by its name alone, so that nothing outside (a network share, a device) is even looked at;
     # then again once symlinks are resolved, so that a link cannot lead out.
     lexical = Path(os.path.normpath(path))
@@ -699,13 +746,14 @@ def read_local(text: str, where: Places, service: str = "") -> LocalImage:
     if not where.may_read(resolved):
         if any(resolved.is_relative_to(folder) for folder in where.readable):  # withheld: another token's images
             raise ValueError(
-                f"is among images kept for another client of this server; this connection may send only its own "
-                f"({where.output}), files of its allowed folders, or URLs"
+                "is among images kept for another client of this server; this connection may send only its own "
+                f"({where.shown(where.output) if where.root is None else 'by the paths its results give'}), files of "
+                "its allowed folders, or URLs"
             )
         raise outside
     try:
         if not resolved.is_file():
-            raise ValueError(f"no such file: {resolved}")
+            raise ValueError(f"no such file: {where.shown(resolved) if where.root is None else text[:200]}")
         size = resolved.stat().st_size
         if size > MAX_INPUT:
             raise ValueError(
@@ -723,8 +771,8 @@ def read_local(text: str, where: Places, service: str = "") -> LocalImage:
 
 def _why(exc: BaseException) -> str:
     """An OS error in a few words, without the path (the message names the argument already)."""
-    if isinstance(exc, RuntimeError):
-        return "symbolic links in a loop"
+    if isinstance(exc, RuntimeError):  # Python's words for both; a symlink loop on Python 3.12 and older
+        return "no such user, so no such home folder" if "home" in str(exc) else "symbolic links in a loop"
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
 
 

@@ -492,6 +492,17 @@ class Journal:
 
         return await self._run(self._transaction(write))
 
+    async def folders(self, owner: str) -> list[Path]:
+        """Every folder this owner's tasks saved images in (a call may choose its own: ``outputDir``)."""
+
+        def read() -> list[Path]:
+            rows = self._db.execute(
+                "SELECT DISTINCT json_extract(options, '$.folder') FROM tasks WHERE owner = ?", (owner,)
+            ).fetchall()
+            return [Path(folder) for (folder,) in rows if isinstance(folder, str) and folder]
+
+        return await self._run(read)
+
     async def image(self, image_uuid: str, owner: str) -> dict[str, Any] | None:
         """The record of an image this owner's tasks made, by its image UUID, or None."""
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import re
+from pathlib import Path
 
 import anyio.to_thread
 import mcp_types as types
@@ -15,16 +16,36 @@ from mcp.shared.exceptions import MCPError
 
 from ideogram_mcp import files, sizes
 from ideogram_mcp.prompts import load_prompts
-from ideogram_mcp.tools import Context, places
+from ideogram_mcp.tools import Context, owner, places
 
 PAGE = 50
 """Resources per page of resources/list."""
 
 
-async def list_resources(ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
-    """The images saved in this connection's output folder, newest first, a page at a time."""
+async def _galleries(ctx: Context) -> tuple[files.Places, list[Path]]:
+    """This connection's places, and every folder its images are saved in: the output folder and those calls chose
+    (``outputDir``), as the journal records them."""
     where = await places(ctx)
-    saved = await anyio.to_thread.run_sync(files.saved_images, where.output)
+    recorded = await ctx.lifespan_context.journal.folders(owner(ctx))
+
+    def existing() -> list[Path]:
+        found = [where.output, *(folder.resolve() for folder in recorded)]
+        inside = [folder for folder in found if where.root is None or folder.is_relative_to(where.root)]
+        return list(dict.fromkeys(folder for folder in inside if folder.is_dir()))
+
+    return where, await anyio.to_thread.run_sync(existing)
+
+
+def _saved(folders: list[Path]) -> list[files.SavedImage]:
+    found = [image for folder in folders for image in files.saved_images(folder)]
+    found.sort(key=lambda s: (s.created, s.path.name), reverse=True)
+    return found
+
+
+async def list_resources(ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
+    """The images saved for this connection, newest first, a page at a time."""
+    where, folders = await _galleries(ctx)
+    saved = await anyio.to_thread.run_sync(_saved, folders)
     cursor = params.cursor if params is not None else None
     if cursor is not None and not re.fullmatch(r"[0-9]{1,9}", cursor):
         raise MCPError(types.INVALID_PARAMS, f"Not a cursor this server gave: {cursor[:40]!r}. Start without one.")
@@ -34,7 +55,7 @@ async def list_resources(ctx: Context, params: types.PaginatedRequestParams | No
     return types.ListResourcesResult(
         resources=[
             types.Resource(
-                uri=files.file_uri(image.path),
+                uri=where.uri(image.path),
                 name=image.path.name,
                 title=image.path.stem,
                 description=image.description,
@@ -55,7 +76,7 @@ async def list_resource_templates(
     return types.ListResourceTemplatesResult(
         resource_templates=[
             types.ResourceTemplate(
-                uri_template=files.file_uri(where.output) + "/{fileName}",
+                uri_template=where.template(),
                 name="saved-image",
                 title="Saved image",
                 description="An image this server saved in its output folder, by file name (see the tools' results).",
@@ -66,9 +87,10 @@ async def list_resource_templates(
 
 async def read_resource(ctx: Context, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
     """A saved image, whole, as a base64 blob with its MIME type."""
-    where = await places(ctx)
+    where, folders = await _galleries(ctx)
     try:
-        data, found = await anyio.to_thread.run_sync(files.read_saved, params.uri, where.output)
+        path = where.located(params.uri)
+        data, found = await anyio.to_thread.run_sync(files.read_saved, path, folders, params.uri)
     except LookupError as exc:
         raise MCPError(types.INVALID_PARAMS, str(exc)) from None
     blob = base64.b64encode(data).decode("ascii")
@@ -91,8 +113,8 @@ async def complete(ctx: Context, params: types.CompleteRequestParams) -> types.C
     if kind == "ratios":
         options = sizes.ratios(ctx.lifespan_context.spec.sizes)
     elif kind == "saved images":
-        where = await places(ctx)
-        options = [image.path.name for image in await anyio.to_thread.run_sync(files.saved_images, where.output)]
+        _, folders = await _galleries(ctx)
+        options = [image.path.name for image in await anyio.to_thread.run_sync(_saved, folders)]
     matching = [option for option in options if option.lower().startswith(typed)]
     return types.CompleteResult(
         completion=types.Completion(values=matching[:100], total=len(matching), has_more=len(matching) > 100)

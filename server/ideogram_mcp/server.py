@@ -23,9 +23,8 @@ from mcp.server.models import InitializationOptions
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 from mcp.shared.exceptions import MCPError
-from pydantic import SecretStr
 
-from ideogram_mcp import __version__, prompts, resources
+from ideogram_mcp import __version__, files, prompts, resources
 from ideogram_mcp.arguments import label
 from ideogram_mcp.journal import Journal, JournalError
 from ideogram_mcp.settings import Settings, secret_value
@@ -96,6 +95,7 @@ def build_server(
         )
     }
     tools = [e.tool for e in entries.values()]
+    hidden = _hidden(settings, shared)
     templates = prompts.load_prompts()
     bus = InMemorySubscriptionBus()
 
@@ -139,7 +139,7 @@ def build_server(
             return results.error(
                 "The server hit an internal error; nothing more is known. Its log (stderr) has details."
             )
-        return _redacted(result, settings.runware_api_key)
+        return _redacted(result, hidden)
 
     server = IdeogramServer(
         "ideogram-mcp",
@@ -171,19 +171,36 @@ def _state_security(settings: Settings) -> RequestStateSecurity:
     return RequestStateSecurity.ephemeral()
 
 
+def _hidden(settings: Settings, shared: bool) -> dict[str, str]:
+    """What no result may show, and what stands in its place: the API key; and for remote connections (HTTP) the
+    server's own folders, which are paths of its disk (a remote connection's paths are told relative to its folder;
+    this catches any sentence that names one all the same)."""
+    hidden: dict[str, str] = {}
+    if shared:
+        folders = {
+            "the server's data folder": settings.data_dir or files.default_data_dir(),
+            "the server's image folder": settings.output_dir or files.default_output_dir(),
+        }
+        for name, folder in folders.items():
+            for form in {str(folder.expanduser()), str(folder.expanduser().resolve())}:
+                hidden[form] = f"[{name}]"
+    if key := secret_value(settings.runware_api_key):
+        hidden[key] = "[redacted]"
+    return hidden
+
+
 def _redacted(
-    result: types.CallToolResult | types.InputRequiredResult, secret: SecretStr | None
+    result: types.CallToolResult | types.InputRequiredResult, hidden: dict[str, str]
 ) -> types.CallToolResult | types.InputRequiredResult:
-    """``result`` with the API key blanked wherever it is: text, structured output, ``_meta``, an image URL that
-    echoes it, an upstream message that quotes it. One place, so no new field can leak it."""
-    value = secret_value(secret)
-    if not value:
+    """``result`` with what it may not show blanked wherever it is: text, structured output, ``_meta``, an image URL
+    that echoes the key, an upstream message that quotes it. One place, so no new field can leak it."""
+    if not hidden:
         return result
     raw = result.model_dump_json(by_alias=True, exclude_unset=True)
-    escaped = json.dumps(value)[1:-1]
-    if escaped not in raw:
-        return result
-    return type(result).model_validate_json(raw.replace(escaped, "[redacted]"))
+    changed = raw
+    for value, stand_in in sorted(hidden.items(), key=lambda pair: -len(pair[0])):  # a folder's inside first
+        changed = changed.replace(json.dumps(value)[1:-1], stand_in)
+    return result if changed == raw else type(result).model_validate_json(changed)
 
 
 def _instructions(spec: ModelSpec, prompt_names: list[str]) -> str:

@@ -237,5 +237,5 @@ async def test_a_connection_still_being_made_when_the_deadline_comes_is_reported
         finally:
             for waiting in queued:
                 waiting.close()
-    assert str(caught.value) == "could not reach Runware at 127.0.0.1 within 0.5 s; nothing was sent"
+    assert str(caught.value) == "could not reach Runware at 127.0.0.1 within 0.5 s; nothing was sent or charged"
     assert caught.value.may_have_run is False

@@ -288,7 +288,7 @@ async def test_an_output_folder_that_cannot_be_written_is_refused_before_anythin
     assert text(result) == (
         f"Images cannot be saved in {(blocked / 'out').resolve()}: a file (not a folder) stands in its path. Nothing "
         "was sent or charged. Have the user set IDEOGRAM_MCP_OUTPUT_DIR to a folder this server can write (or "
-        "IDEOGRAM_MCP_SAVE=false to keep only the image URLs), or pass outputDir with another folder."
+        "IDEOGRAM_MCP_SAVE=false to keep only the image URLs)."
     )
     assert not dry.is_error, "a dry run saves nothing, so it needs no folder"
     assert emulator.requests == []

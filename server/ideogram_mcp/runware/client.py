@@ -32,6 +32,8 @@ from ideogram_mcp.runware.errors import (
 
 logger = logging.getLogger(__name__)
 
+CONNECT_WAIT = 4.0
+"""Seconds to open a connection to Runware, TLS included; Runware answers that within a second anywhere."""
 MAX_CONNECTIONS = 200
 """Connections kept to Runware at most: enough for hundreds of generations in flight, which share them."""
 
@@ -62,13 +64,13 @@ class RunwareClient:
         self.base_url = base_url
         self.timeout = timeout
         limits = httpx2.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS // 4)
-        # No retries inside the transport: ``delivery`` retries, within the call's deadline. Connecting, and
-        # waiting for a pooled connection, time out well before the whole exchange does, so that a request
-        # that never left is told from one that may have reached Runware.
-        waiting = min(10.0, timeout / 2)
+        # No retries inside the transport: ``delivery`` retries, within the call's deadline. Connecting (TLS
+        # included), and waiting for a pooled connection, time out well before the whole exchange does, so that a
+        # request that never left is told from one that may have reached Runware, and an agent hears within
+        # seconds that nothing could be sent.
         self._http = httpx2.AsyncClient(
             transport=transport or httpx2.AsyncHTTPTransport(limits=limits),
-            timeout=httpx2.Timeout(timeout, connect=waiting, pool=waiting),
+            timeout=httpx2.Timeout(timeout, connect=min(CONNECT_WAIT, timeout / 2), pool=min(10.0, timeout / 2)),
             headers={
                 "Authorization": f"Bearer {api_key.get_secret_value()}",
                 "User-Agent": f"ideogram-mcp/{__version__}",
@@ -105,14 +107,14 @@ class RunwareClient:
                 response = await self._http.post(self.base_url, json=list(tasks), extensions={"trace": trace})
         except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout, httpx2.UnsupportedProtocol) as exc:
             raise RunwareConnectionError(
-                f"could not reach Runware at {host} ({type(exc).__name__}); nothing was sent", sent=False
+                f"could not reach Runware at {host} ({type(exc).__name__}); nothing was sent or charged", sent=False
             ) from exc
         except (httpx2.TimeoutException, TimeoutError) as exc:
             if steps and not any(".send_request_headers." in step for step in steps):
                 # Still connecting when time ran out: the request never left. (A transport that tells
                 # nothing, such as the tests' in-process one, counts as having sent it.)
                 raise RunwareConnectionError(
-                    f"could not reach Runware at {host} within {limit:g} s; nothing was sent", sent=False
+                    f"could not reach Runware at {host} within {limit:g} s; nothing was sent or charged", sent=False
                 ) from exc
             raise RunwareTimeoutError(f"Runware at {host} did not answer within {limit:g} s") from exc
         except httpx2.RequestError as exc:  # a broken connection, an undecodable body, too many redirects ...

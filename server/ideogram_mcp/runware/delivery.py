@@ -179,6 +179,8 @@ def retrying(until: float, patience: Patience | None = None) -> AsyncRetrying:
             return True
         failure = state.outcome.exception() if state.outcome is not None else None
         elapsed = state.seconds_since_start or 0.0
+        if isinstance(failure, RateLimitError):
+            return False  # waited out as Runware asks, within the deadline
         if isinstance(failure, RunwareError) and not failure.may_have_run:
             return elapsed + state.upcoming_sleep >= patience.nothing_sent
         if isinstance(failure, ServerError | RunwareResponseError):
@@ -361,7 +363,9 @@ class Delivery:
             for watch in self._watches.get(task_uuid, []):
                 watch.due = later
                 watch.snapshot.trouble = exc
-                if exc is not None and not isinstance(exc, RateLimitError) and watch.troubled_since is None:
+                if isinstance(exc, RateLimitError):
+                    watch.troubled_since = None  # Runware answers: it is busy, not down
+                elif exc is not None and watch.troubled_since is None:
                     watch.troubled_since = now  # a 429 is waited out, as Runware asks; any other failure is trouble
                     watch.changed.set()  # the waiter's patience starts now
 

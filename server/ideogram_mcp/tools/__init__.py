@@ -214,13 +214,15 @@ async def places(ctx: Context, questions: Questions | None = None) -> files.Plac
         no_roots: list[str] = []
         own = await anyio.to_thread.run_sync(files.places, shared / who, no_roots, settings.allowed_dirs)
         # The allowed folders may hold the shared output folder: other tokens' images stay theirs.
-        return dataclasses.replace(own, withheld=(await anyio.to_thread.run_sync(shared.resolve),))
-    roots = await client_roots(ctx, questions if settings.output_dir is None else None)
+        withheld = (await anyio.to_thread.run_sync(shared.resolve),)
+        return dataclasses.replace(own, withheld=withheld, root=own.output)
+    roots = await client_roots(ctx, questions)  # with a set folder too: the roots are folders inputs may come from
     if roots is None:
         return None
-    return await anyio.to_thread.run_sync(
+    found = await anyio.to_thread.run_sync(
         files.places, settings.output_dir, roots, settings.allowed_dirs, state.project
     )
+    return dataclasses.replace(found, root=found.output) if state.shared else found
 
 
 async def announce_new_images(ctx: Context) -> None:

@@ -181,7 +181,7 @@ async def start(
         if spent + job.quote > budget + spending.TOLERANCE:
             return _over_budget(OverBudgetError(job.quote, budget, spent))
     if settings.save and (why := await anyio.to_thread.run_sync(files.unwritable, where.output)):
-        return _unwritable(where.output, why)
+        return _unwritable(where, why)
     verdict = await spending.approve(ctx, questions, job.quote, job.what, generation.approved_cost)
     if verdict is None:
         return _asking(questions)
@@ -377,11 +377,11 @@ async def _finish(
         model=entry.model,
         task_uuid=entry.task_uuid,
         requested=entry.requested,
-        images=[_image(entry, record) for record in records],
+        images=[_image(entry, record, where) for record in records],
         total_cost=cost,
         quote=entry.quote,
         errors=failures,
-        folder=str(where.output) if any(record.get("path") for record in records) else None,
+        folder=where.shown(where.output) if any(record.get("path") for record in records) else None,
     )
     shown = await anyio.to_thread.run_sync(_previews, shown_data) if show else []
     logger.info("task %s: %d of %d image(s) ready, cost %s", entry.task_uuid, len(records), entry.requested, cost)
@@ -395,7 +395,8 @@ async def _finish(
     )
     footer = "\n".join(line for line in (footer, unrecorded, _unkept(state)) if line)
     headline = _headline(entry, output, snapshot.trouble)
-    return results.images(output, headline, [r.get("problem") for r in records], shown, footer)
+    uris = [where.uri(Path(r["path"])) if r.get("path") else None for r in records]
+    return results.images(output, headline, [r.get("problem") for r in records], uris, shown, footer)
 
 
 async def _forgotten(state: AppState, entry: Entry, lost: errors.RunwareError) -> types.CallToolResult:
@@ -465,12 +466,14 @@ def _over_budget(exc: OverBudgetError) -> types.CallToolResult:
     )
 
 
-def _unwritable(folder: Path, why: str) -> types.CallToolResult:
+def _unwritable(where: files.Places, why: str) -> types.CallToolResult:
+    folder = where.shown(where.output)
+    other = "" if where.source == "setting" else ", or pass outputDir with another folder"
     return results.error(
         f"Images cannot be saved in {folder}: {why}. Nothing was sent or charged. Have the user set "
         "IDEOGRAM_MCP_OUTPUT_DIR to a folder this server can write (or IDEOGRAM_MCP_SAVE=false to keep only the "
-        "image URLs), or pass outputDir with another folder.",
-        {"kind": "unwritable_folder", "folder": str(folder)},
+        f"image URLs){other}.",
+        {"kind": "unwritable_folder", "folder": folder},
     )
 
 
@@ -752,12 +755,12 @@ async def _read(path: object) -> bytes | None:
         return None
 
 
-def _image(entry: Entry, record: Mapping[str, Any]) -> GeneratedImage:
+def _image(entry: Entry, record: Mapping[str, Any], where: files.Places) -> GeneratedImage:
     width, height = record.get("width", entry.task.get("width")), record.get("height", entry.task.get("height"))
     return GeneratedImage(
         image_uuid=str(record["imageUUID"]),
         image_url=str(record["imageURL"]),
-        path=record.get("path"),
+        path=where.shown(record["path"]) if record.get("path") else None,
         seed=record.get("seed"),
         width=width if isinstance(width, int) else None,
         height=height if isinstance(height, int) else None,
@@ -1017,10 +1020,11 @@ async def list_generations(ctx: Context, params: types.CallToolRequestParams) ->
         return results.invalid(problems, generating=False)
     assert isinstance(limit, int)
     who = owner(ctx)
+    where = await places(ctx)
     entries = await state.journal.recent(who, limit, wanted)
     spend = await state.journal.spend(who)
     output = ListGenerationsOutput(
-        generations=[_summary(entry) for entry in entries],
+        generations=[_summary(entry, where) for entry in entries],
         spent_today=spend.today,
         spent_total=spend.total,
         daily_budget=state.settings.daily_limit,
@@ -1041,7 +1045,7 @@ async def list_generations(ctx: Context, params: types.CallToolRequestParams) ->
     return results.ok(output, "\n".join(lines))
 
 
-def _summary(entry: Entry) -> GenerationSummary:
+def _summary(entry: Entry, where: files.Places) -> GenerationSummary:
     prompt = entry.task.get("positivePrompt")
     return GenerationSummary(
         task_uuid=entry.task_uuid,
@@ -1051,7 +1055,10 @@ def _summary(entry: Entry) -> GenerationSummary:
         created=datetime.fromtimestamp(entry.created, UTC).isoformat(timespec="seconds"),
         requested=entry.requested,
         ready=len(entry.images),
-        images=[str(record.get("path") or record.get("imageURL")) for record in entry.images],
+        images=[
+            where.shown(record["path"]) if record.get("path") else str(record.get("imageURL"))
+            for record in entry.images
+        ],
         cost=entry.cost,
         quote=entry.quote,
         approval=entry.approval or None,

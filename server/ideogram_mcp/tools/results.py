@@ -37,7 +37,8 @@ class GeneratedImage(Output):
         serialization_alias="imageURL", description="Where Runware serves the image; the link expires."
     )
     path: str | None = Field(
-        default=None, description="Absolute path of the saved file; absent when the image was not saved."
+        default=None,
+        description="Path of the saved file (over HTTP relative to this connection's folder); absent when not saved.",
     )
     seed: int | None = Field(default=None, description="Seed the model used for this image.")
     width: int | None = None
@@ -106,22 +107,24 @@ def images(
     output: GenerateImageOutput,
     headline: str,
     problems: Sequence[str | None],
+    uris: Sequence[str | None],
     shown: Sequence[previews.Preview],
     footer: str = "",
 ) -> types.CallToolResult:
     """The result of a call that made images: paths (URLs where nothing was saved), previews, one link each.
 
     Each fact is said once per form: the text names files, the links point at them, the structured
-    output carries everything as data. ``problems`` says, per image, why it was not saved.
+    output carries everything as data. ``problems`` says, per image, why it was not saved; ``uris`` are the saved
+    images' resource URIs.
     """
     lines = [headline]
     links: list[types.ContentBlock] = []
-    for n, (image, problem) in enumerate(zip(output.images, problems, strict=True), 1):
+    for n, (image, problem, saved) in enumerate(zip(output.images, problems, uris, strict=True), 1):
         flag = " NSFW flagged" if image.nsfw_content else ""
         fmt = files.image_format(image.format)
-        if image.path is not None:
+        if image.path is not None and saved is not None:
             lines.append(f"{n}. {image.path} (seed {image.seed}){flag}")
-            uri, name = files.file_uri(Path(image.path)), Path(image.path).name
+            uri, name = saved, Path(image.path).name
         else:
             missing = f" Not saved: {problem}." if problem else ""
             lines.append(f"{n}. {image.image_url} (seed {image.seed}){flag}{missing}")

@@ -72,17 +72,19 @@ async def approve(
         )
     if quote <= threshold + TOLERANCE:
         return "under threshold"
-    capabilities = ctx.session.client_capabilities
-    can_elicit = capabilities is not None and capabilities.elicitation is not None
+    can_elicit = asks_forms(ctx.session.client_capabilities)
     if can_elicit and ctx.session.can_send_request:  # 2025-11-25 and before, with a channel back: ask now
         try:
             with anyio.fail_after(settings.wait_seconds):
                 answer = await ctx.session.elicit_form(
                     question(quote, what), _schema(quote, what), related_request_id=ctx.request_id
                 )
-        except (MCPError, TimeoutError, ValidationError) as exc:
-            logger.info("no answer to the spending question (%s): nothing is sent", type(exc).__name__)
-            return _unanswered(quote, "the client could not show it" if not isinstance(exc, TimeoutError) else "")
+        except TimeoutError:
+            logger.info("no answer to the spending question in time: nothing is sent")
+            return _unanswered(quote)
+        except (MCPError, ValidationError) as exc:  # the client could not put the question: as if it had none
+            logger.info("the client could not ask the spending question (%s)", type(exc).__name__)
+            return "approvedCost" if approved_cost is not None else _cannot_ask(quote, threshold, shown=False)
         return _verdict(answer, quote)
     if can_elicit and questions.modern:  # 2026-07-28: the question goes in this call's round trip
         answered = questions.answer(CONFIRM)
@@ -100,14 +102,26 @@ async def approve(
         return None
     if approved_cost is not None:  # at or above the quote: checked first
         return "approvedCost"
+    return _cannot_ask(quote, threshold, shown=True)
+
+
+def _cannot_ask(quote: float, threshold: float, *, shown: bool) -> Refused:
+    how = "this client cannot ask them" if shown else "this client could not show the question"
     return Refused(
         "approval_needed",
         f"This call would cost {money(quote)}, above the {money(threshold)} that needs the user's approval "
-        "(IDEOGRAM_MCP_CONFIRM_ABOVE), and this client cannot ask them, so nothing was sent or charged. Ask the "
-        f"user in the chat whether to spend {money(quote)}; if they agree, call again with the same arguments and "
-        f"approvedCost: {quote:g}. Or make fewer images, at most {money(threshold)} in all.",
+        f"(IDEOGRAM_MCP_CONFIRM_ABOVE), and {how}, so nothing was sent or charged. Ask the user in the chat "
+        f"whether to spend {money(quote)}; if they agree, call again with the same arguments and approvedCost: "
+        f"{quote:g}. Or make fewer images, at most {money(threshold)} in all.",
         {"quote": quote, "threshold": threshold},
     )
+
+
+def asks_forms(capabilities: types.ClientCapabilities | None) -> bool:
+    """Whether a client can put a form question to its user: the spending question is one. An elicitation
+    capability with neither mode means forms (the spec's rule for clients of before URL mode)."""
+    elicitation = capabilities.elicitation if capabilities is not None else None
+    return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
 
 
 def _schema(quote: float, what: str) -> dict[str, Any]:
@@ -136,11 +150,10 @@ def _verdict(answer: types.ElicitResult, quote: float) -> Approval | Refused:
     )
 
 
-def _unanswered(quote: float, why: str) -> Refused:
-    reason = f" ({why})" if why else " in time"
+def _unanswered(quote: float) -> Refused:
     return Refused(
         "unanswered",
-        f"The question about spending {money(quote)} got no answer{reason}, so nothing was sent or charged. Ask the "
+        f"The question about spending {money(quote)} got no answer in time, so nothing was sent or charged. Ask the "
         "user in the chat before trying again.",
         {"quote": quote},
     )
