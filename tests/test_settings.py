@@ -22,7 +22,7 @@ def test_file_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("IDEOGRAM_MCP_PREVIEW", "0")
     settings = Settings()
     assert settings.output_dir == tmp_path / "out"
-    assert settings.allowed_dirs == (tmp_path / "a", Path("~/b"))
+    assert settings.allowed_dirs == (tmp_path / "a", Path.home() / "b")
     assert (settings.save, settings.preview) == (False, False)
 
 
@@ -86,3 +86,9 @@ def test_reading_the_configuration_loads_no_http_client() -> None:
         check=True,
     )
     assert loaded.stdout.strip() == "[]"
+
+
+def test_a_folder_in_the_home_of_no_such_user_is_a_configuration_error() -> None:
+    with pytest.raises(ValidationError, match="starts with the home folder of a user this machine has not"):
+        Settings(output_dir=Path("~nosuchuser4711/images"))
+    assert Settings(data_dir=Path("~/data")).data_dir == Path.home() / "data"

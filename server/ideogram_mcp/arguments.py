@@ -471,6 +471,18 @@ def _coerce(p: Parameter, raw: Any) -> tuple[Any, str | None]:
     return None, f"{why}; got {show(raw)}."
 
 
+def boolean(raw: Any) -> Any:
+    """A boolean however it came (true, "true", "yes", "off" ...); anything else as it is, for the caller to refuse."""
+    return _boolean(raw)
+
+
+def number(raw: Any) -> Any:
+    """A number however it came (10, 2.5, "10"); anything else as it is, for the caller to refuse."""
+    if isinstance(raw, str) and re.fullmatch(r"\s*\d{1,9}(\.\d{1,9})?\s*", raw):
+        return float(raw)
+    return raw
+
+
 def _boolean(raw: Any) -> Any:
     if isinstance(raw, str):
         word = raw.strip().lower()

@@ -12,11 +12,12 @@ import json
 import logging
 from collections.abc import AsyncGenerator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import httpx2
 import mcp_types as types
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.models import InitializationOptions
@@ -159,8 +160,27 @@ def build_server(
         on_subscriptions_listen=ListenHandler(bus),
     )
     # Questions put to the user on 2026-07-28 travel in a state the client echoes: sealed, and bound to the call.
-    server.middleware.append(RequestStateBoundary(_state_security(settings), default_audience="ideogram-mcp"))
+    server.middleware.append(_QuestionState(_state_security(settings), default_audience="ideogram-mcp"))
     return server
+
+
+class _QuestionState(RequestStateBoundary):
+    """The SDK's request-state boundary; a state it refuses on a tool call (expired after its 10 minutes, made for
+    another call, altered) is answered as a tool error an agent can act on, rather than a protocol error."""
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        try:
+            return await super().__call__(ctx, call_next)
+        except MCPError as exc:
+            data: object = exc.data
+            reason = cast(dict[str, object], data).get("reason") if isinstance(data, dict) else None
+            if ctx.method != "tools/call" or reason != "invalid_request_state":
+                raise
+            return results.error(
+                "The answers this call carries can no longer be used: the question was asked more than 10 minutes "
+                "ago, or for other arguments, so nothing was sent or charged. Call again; the user is asked again.",
+                {"kind": "question_expired"},
+            )
 
 
 def _state_security(settings: Settings) -> RequestStateSecurity:

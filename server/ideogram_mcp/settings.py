@@ -113,8 +113,8 @@ class Settings(BaseModel):
     """Runware also PUTs each finished image here (e.g. a presigned bucket URL). The user's choice: agents cannot
     set it."""
     allowed_dirs: tuple[Path, ...] = ()
-    """More folders that local input images may come from, separated like PATH (':'; ';' on Windows). The client's
-    roots and the output folder are always allowed."""
+    """More folders that local input images may come from, and that a call may save into (outputDir), separated like
+    PATH (':'; ';' on Windows). The client's roots, the project folder and the output folder always are."""
 
     # Serving over HTTP (``ideogram-mcp http``).
     http_host: str = Field(default="127.0.0.1", exclude=True)
@@ -211,6 +211,22 @@ class Settings(BaseModel):
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("output_dir", "data_dir", "tokens_file", "allowed_dirs")
+    @classmethod
+    def _home_expanded(cls, value: Path | tuple[Path, ...] | None) -> Path | tuple[Path, ...] | None:
+        # "~" is expanded once, here: "~nobody/x" names no folder, which is said now rather than at every call.
+        def expanded(path: Path) -> Path:
+            try:
+                return path.expanduser()
+            except RuntimeError:
+                raise ValueError(
+                    f"{str(path)[:80]!r} starts with the home folder of a user this machine has not"
+                ) from None
+
+        if isinstance(value, tuple):
+            return tuple(expanded(path) for path in value)
+        return expanded(value) if value is not None else None
 
     @field_validator("daily_budget", mode="before")
     @classmethod

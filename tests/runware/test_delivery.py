@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import anyio
@@ -391,3 +392,26 @@ async def test_a_wait_through_429s_goes_on_as_runware_asks(emulator: Emulator) -
         got.append(await runware.wait(sent["taskUUID"], 1, until=delivery.time.monotonic() + 10))
         loop.cancel_scope.cancel()
     assert got[0].done
+
+
+async def test_a_429_is_waited_out_as_long_as_runware_asks_within_the_deadline(emulator: Emulator) -> None:
+    emulator.faults.append(Fault.error(429, "rateLimitExceeded", "Slow down.", retry_after=3.5, on="imageInference"))
+    sent = task(deliveryMethod="async")
+    async with _client(emulator) as client:
+        await Delivery(client).submit(sent, until=delivery.time.monotonic() + 30)
+    assert [c.task_uuid for c in emulator.ledger] == [sent["taskUUID"]]
+
+
+async def test_a_connection_that_never_finishes_its_handshake_is_given_up_within_seconds() -> None:
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts, then never says a word of TLS
+    try:
+        base = f"https://127.0.0.1:{silent.getsockname()[1]}/v1"
+        async with RunwareClient(SecretStr(API_KEY), base_url=base) as client:
+            with anyio.fail_after(5), pytest.raises(errors.RunwareConnectionError) as caught:
+                await Delivery(client).submit(task(deliveryMethod="async"), until=delivery.time.monotonic() + 60)
+    finally:
+        silent.close()
+    assert caught.value.may_have_run is False
+    assert "nothing was sent or charged" in str(caught.value)

@@ -12,7 +12,6 @@ import mcp_types as types
 import pytest
 from mcp import Client
 from mcp.client.session import ClientRequestContext
-from mcp.shared.exceptions import MCPError
 
 from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.server import build_server
@@ -63,9 +62,12 @@ async def test_a_state_forged_or_made_for_other_arguments_is_refused(
         assert isinstance(asked, types.InputRequiredResult)
         answers: dict[str, types.InputResponse] = {"confirmSpend": YES}
         forged = '{"v":1,"taskUUID":"0b9a3c5e-8f1d-4b2a-9c3e-5d7f1a2b3c4d","quote":0.6}'
-        for arguments, state in ((LARGE, forged), ({**LARGE, "numberResults": 11}, asked.request_state)):
-            with pytest.raises(MCPError, match="Invalid or expired requestState"):
-                await mcp.session.call_tool("generate_image", arguments, input_responses=answers, request_state=state)
+        refused = [
+            await mcp.session.call_tool("generate_image", arguments, input_responses=answers, request_state=state)
+            for arguments, state in ((LARGE, forged), ({**LARGE, "numberResults": 11}, asked.request_state))
+        ]
+    assert [error_of(result)["kind"] for result in refused] == ["question_expired"] * 2
+    assert "nothing was sent or charged. Call again; the user is asked again." in text(refused[0])
     assert emulator.requests == []
 
 

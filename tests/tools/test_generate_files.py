@@ -452,3 +452,13 @@ async def test_images_fetched_later_are_saved_in_the_folder_their_call_chose(
         again = data(await mcp.call_tool("get_generation", {"task_uuid": first["taskUUID"]}))
     assert "path" not in first["images"][0]
     assert Path(again["images"][0]["path"]).parent == (output / "later").resolve()
+
+
+@pytest.mark.parametrize("argument", ["outputDir", "styleReferenceImages"])
+async def test_a_home_folder_of_no_such_user_is_refused_not_a_crash(
+    argument: str, mcp: Client, emulator: Emulator
+) -> None:
+    result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, argument: "~nosuchuser4711/x.png"})
+    assert error_of(result)["kind"] == "invalid_arguments"
+    assert "no such user" in text(result)
+    assert emulator.requests == []

@@ -64,6 +64,7 @@ class AppState:
         self.spec = spec
         self.settings = settings
         self.bus = bus
+        """Where events for 2026-07-28 listen streams go (saved images change the resource list)."""
         self.project = project
         """The project folder a client started this server in, where images go when nothing else says."""
         self.shared = shared
@@ -71,7 +72,6 @@ class AppState:
         self._finishing: dict[str, tuple[anyio.Lock, int]] = {}
         self.roots: list[str] | None = None
         """The client's roots once a 2026-07-28 client answered for them, on a server of one connection (stdio)."""
-        """Where events for 2026-07-28 listen streams go (saved images change the resource list)."""
         self.uploads: dict[str, str] = {}
         """Image UUIDs of local files uploaded by this process, by the files' SHA-256."""
         self._background = background
@@ -176,8 +176,8 @@ async def client_roots(ctx: Context, questions: Questions | None = None) -> list
     if questions is None or not questions.modern:
         return []
     answered = questions.answer(ROOTS)
-    if isinstance(answered, types.ListRootsResult):
-        roots = [str(root.uri) for root in answered.roots]
+    if answered is not None:  # anything but a list of roots counts as none: the call goes on without
+        roots = [str(root.uri) for root in answered.roots] if isinstance(answered, types.ListRootsResult) else []
         questions.keep(ROOTS, roots)
     elif isinstance(learnt := questions.learnt(ROOTS), list):
         roots = [str(root) for root in cast(list[object], learnt)]

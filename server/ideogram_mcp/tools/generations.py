@@ -479,9 +479,9 @@ def _unwritable(where: files.Places, why: str) -> types.CallToolResult:
 
 def _sent_before(task_uuid: str) -> types.CallToolResult:
     return results.error(
-        f'This approval was used already: its task (taskUUID "{task_uuid}") was sent once, and a task is never '
-        f'sent twice. Call get_generation with taskUUID "{task_uuid}" for its images; to make more, call again '
-        "and the user is asked again.",
+        f'The answers this call carries were used already: its task (taskUUID "{task_uuid}") was sent once, and a '
+        f'task is never sent twice. Call get_generation with taskUUID "{task_uuid}" for its images; to make more, '
+        "call again.",
         {"kind": "sent_before", "taskUUID": task_uuid},
     )
 
@@ -840,7 +840,8 @@ def _dry_run(job: Job, task: Mapping[str, Any], threshold: float) -> types.CallT
     )
     size = f" at {task['width']}x{task['height']}" if "width" in task else ""
     approval = (
-        f" Above {spending.money(threshold)} it needs the user's approval, asked when it is sent."
+        f" Above {spending.money(threshold)} it needs the user's approval: the client asks them when it can, else "
+        "the call needs approvedCost once they agreed in the chat."
         if job.quote > threshold + spending.TOLERANCE
         else ""
     )
@@ -960,7 +961,8 @@ async def get_generation(ctx: Context, params: types.CallToolRequestParams) -> t
     task_uuid = given.get("taskUUID")
     limit = state.settings.wait_seconds
     wait = given.get("wait", limit)
-    preview = given.get("preview")
+    preview = arguments.boolean(given.get("preview"))
+    wait = arguments.number(wait)
     if not isinstance(task_uuid, str) or not task_uuid.strip():
         problems.append(arguments.Problem("taskUUID", "required: the taskUUID a generating tool returned."))
     if isinstance(wait, bool) or not isinstance(wait, int | float) or not wait >= 0:
