@@ -27,7 +27,7 @@ from mcp import Client
 from mcp.client.session import ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
 
-from ideogram_mcp import http
+from ideogram_mcp import door, http
 from ideogram_mcp.emulator import Emulator, serving
 from ideogram_mcp.settings import Settings
 
@@ -569,3 +569,78 @@ async def test_over_stateless_http_a_2025_client_cannot_be_asked_so_a_large_call
     assert (made["status"], len(made["images"])) == ("done", 3)
     assert (over.meta or {})["ideogram-mcp/error"] == {"kind": "over_limit", "quote": 0.24, "limit": 0.2}
     assert len(emulator.submitted) == 1
+
+
+class QuickDoor(door.GuardedH11):
+    """The HTTP server's door with its limits made short, so that a test needs no more than a second."""
+
+    header_seconds = 0.5
+    body_seconds = 0.5
+    max_connections = 20
+
+
+async def _closed_within(stream: anyio.abc.SocketStream, seconds: float) -> bool:
+    """Whether the server closed the connection within ``seconds`` (reading what it may send first)."""
+    with anyio.move_on_after(seconds):
+        try:
+            while await stream.receive():
+                pass
+        except (anyio.EndOfStream, anyio.BrokenResourceError, ConnectionError):
+            return True
+    return False
+
+
+async def test_a_client_too_slow_with_its_headers_or_its_body_is_shut_out_and_others_still_get_in(
+    with_tokens: Settings, emulator: Emulator
+) -> None:
+    app = http.create_app(with_tokens, transport=httpx2.ASGITransport(emulator.app()))
+    async with serving(app, lifespan=True, http=QuickDoor) as root, httpx2.AsyncClient(timeout=10) as client:
+        port = int(root.rsplit(":", 1)[1])
+        slow_headers = await anyio.connect_tcp("127.0.0.1", port)
+        await slow_headers.send(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and no more
+        slow_body = await anyio.connect_tcp("127.0.0.1", port)
+        head = f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKENS[0]}\r\n"
+        await slow_body.send(f"{head}Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{{".encode())
+        crowd = [await anyio.connect_tcp("127.0.0.1", port) for _ in range(30)]  # past the 20 allowed
+        refused = [await _closed_within(stream, 0.2) for stream in crowd[20:]]
+        for stream in crowd:
+            await stream.aclose()
+        closed = [await _closed_within(stream, 2.0) for stream in (slow_headers, slow_body)]
+        for stream in (slow_headers, slow_body):
+            await stream.aclose()
+        health = await client.get(root + "/healthz")
+    assert refused == [True] * 10, "past the cap a connection is closed at once"
+    assert closed == [True, True], "a request too slow in its headers or its body loses its connection"
+    assert health.status_code == 200
+
+
+async def test_an_issuer_that_cannot_be_reached_is_asked_once_not_per_token_and_no_check_waits_long(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    asked: list[str] = []
+
+    async def unreachable(request: httpx2.Request) -> httpx2.Response:
+        asked.append(request.url.path)
+        await anyio.sleep(30)  # a host that never answers
+        return httpx2.Response(503)
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    settings = make_settings(output_dir=tmp_path / "out", oauth_issuer=ISSUER, public_url=PUBLIC)
+    statuses: list[int] = []
+    async with (
+        served(settings, emulator, jwks_transport=httpx2.MockTransport(unreachable)) as url,
+        httpx2.AsyncClient(timeout=30) as raw,
+    ):
+
+        async def attempt(n: int) -> None:
+            headers = ACCEPT | {"Authorization": f"Bearer {_token(key, sub=f'user-{n}')}"}
+            statuses.append((await raw.post(url, json=INIT, headers=headers)).status_code)
+
+        with anyio.fail_after(8):  # each check is bounded by the 3 s fetch, once; not 10 x 10 s
+            async with anyio.create_task_group() as group:
+                for n in range(10):
+                    group.start_soon(attempt, n)
+        with anyio.fail_after(2):  # the failure stands for a while: no new fetch, an answer at once
+            await attempt(10)
+    assert statuses == [401] * 11
+    assert asked == ["/.well-known/oauth-authorization-server"], "one fetch for ten tokens, and none for the next"

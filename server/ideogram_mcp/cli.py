@@ -314,7 +314,7 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
     from anyio.from_thread import start_blocking_portal
     from uvicorn.supervisors import Multiprocess
 
-    from ideogram_mcp import http
+    from ideogram_mcp import door, http
     from ideogram_mcp.emulator import Emulator, serving
 
     with contextlib.ExitStack() as stack:
@@ -338,15 +338,22 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
             f"ideogram-mcp: MCP over HTTP at http://{http.bracketed(host)}:{port}{http.PATH} (Ctrl-C stops)",
             file=sys.stderr,
         )
+        door.make_room()  # file descriptors for the connections allowed; the workers inherit the limit
         if workers > 1:
             config = uvicorn.Config(
-                "ideogram_mcp.http:worker_app", host=host, port=port, workers=workers, factory=True, log_config=None
+                "ideogram_mcp.http:worker_app",
+                host=host,
+                port=port,
+                workers=workers,
+                factory=True,
+                log_config=None,
+                http=door.GuardedH11,
             )
             supervisor = Multiprocess(config, sockets=[config.bind_socket()])
             supervisor.run()
             stopped = supervisor.should_exit.is_set()
         else:
-            server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None))
+            server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, http=door.GuardedH11))
             server.run()  # after a graceful stop on Ctrl-C it raises KeyboardInterrupt, which main() reports
             stopped = server.should_exit
         if stopped:

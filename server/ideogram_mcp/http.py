@@ -24,6 +24,7 @@ from ipaddress import ip_address
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+import anyio
 import httpx2
 import jwt
 from mcp.server.auth.provider import AccessToken, TokenVerifier
@@ -45,6 +46,12 @@ logger = logging.getLogger(__name__)
 PATH = "/mcp"
 JWKS_TTL = 600.0
 """Seconds the issuer's keys are kept before they are fetched again (sooner when a token names an unknown key)."""
+JWKS_REFETCH = 10.0
+"""Seconds at the least between two fetches of the keys for tokens naming a key the server does not hold."""
+JWKS_WAIT = 3.0
+"""Seconds a fetch of the issuer's keys may take: a token check never waits longer (clients give up near 10 s)."""
+JWKS_FAILURE_TTL = 30.0
+"""Seconds a failed fetch of the keys stands as the answer, so that an unreachable issuer is not asked per token."""
 _ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA"]
 
 
@@ -79,9 +86,13 @@ class JWTVerifier(TokenVerifier):
     def __init__(self, issuer: str, audience: str, *, transport: httpx2.AsyncBaseTransport | None = None) -> None:
         self.issuer = issuer.rstrip("/")
         self.audience = audience
-        self._http = httpx2.AsyncClient(transport=transport, timeout=10.0, follow_redirects=True)
+        self._http = httpx2.AsyncClient(transport=transport, timeout=JWKS_WAIT, follow_redirects=True)
         self._keys: jwt.PyJWKSet | None = None
         self._fetched = 0.0
+        self._fetching = anyio.Lock()
+        """One fetch of the keys at a time: the tokens that arrive meanwhile wait for it, and use what it got."""
+        self._failed_until = 0.0
+        """Until when a failed fetch stands as the answer (monotonic): an unreachable issuer is not asked per token."""
 
     async def verify_token(self, token: str) -> AccessToken | None:
         try:
@@ -113,13 +124,30 @@ class JWTVerifier(TokenVerifier):
 
     async def _key(self, kid: str) -> jwt.PyJWK | None:
         """The issuer's key with this id, fetching the key set when it is old or does not have it."""
-        stale = time.monotonic() - self._fetched > JWKS_TTL
-        if self._keys is None or stale or not self._find(kid):
-            if self._keys is not None and not stale and time.monotonic() - self._fetched < 10.0:
-                return self._find(kid)  # an unknown kid does not make us fetch more than every 10 s
-            self._keys = jwt.PyJWKSet.from_dict(await self._fetch_jwks())
+        if self._fresh(kid):
+            return self._find(kid)
+        async with self._fetching:
+            if self._fresh(kid):  # fetched (or failed) while this token waited
+                return self._find(kid)
+            if time.monotonic() < self._failed_until:
+                raise ValueError(f"the issuer {self.issuer} could not be asked for its keys a moment ago")
+            try:
+                with anyio.fail_after(JWKS_WAIT):
+                    self._keys = jwt.PyJWKSet.from_dict(await self._fetch_jwks())
+            except (httpx2.HTTPError, ValueError, TimeoutError, jwt.PyJWTError) as exc:
+                self._failed_until = time.monotonic() + JWKS_FAILURE_TTL
+                logger.warning("the OAuth issuer's keys could not be fetched (%s)", type(exc).__name__)
+                raise ValueError(f"the issuer {self.issuer} did not give its keys") from exc
             self._fetched = time.monotonic()
         return self._find(kid)
+
+    def _fresh(self, kid: str) -> bool:
+        """Whether the keys held answer for ``kid`` without a fetch: young enough and holding it, or fetched in the
+        last seconds (an unknown kid does not make the server fetch more often than that)."""
+        if self._keys is None:
+            return False
+        age = time.monotonic() - self._fetched
+        return age <= JWKS_TTL and (self._find(kid) is not None or age < JWKS_REFETCH)
 
     def _find(self, kid: str) -> jwt.PyJWK | None:
         keys = self._keys.keys if self._keys is not None else []

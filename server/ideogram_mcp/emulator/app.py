@@ -587,12 +587,18 @@ def _refuse(exc: TaskError) -> Response:
 
 @contextlib.asynccontextmanager
 async def serving(
-    emulator: Emulator | ASGIApp, host: str = "127.0.0.1", port: int = 0, *, lifespan: bool = False
+    emulator: Emulator | ASGIApp,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    lifespan: bool = False,
+    http: Any = "auto",
 ) -> AsyncGenerator[str]:
     """Serve ``emulator`` (or any ASGI app) over HTTP inside the running event loop; yields its URL.
 
     For the emulator that is the URL to POST tasks to; for another app, its root. Port 0 picks a free
-    port. The socket listens before this yields, so requests made at once wait in the backlog.
+    port; ``http`` is uvicorn's protocol (the HTTP server's own, with its time limits, for tests of them). The
+    socket listens before this yields, so requests made at once wait in the backlog.
     """
     import uvicorn  # only the offline mode and the emulator command pay for importing it
 
@@ -608,7 +614,7 @@ async def serving(
     bound = sock.getsockname()[1]
     # log_config=None: uvicorn's default config would send access lines to stdout, the MCP channel.
     app = emulator.app() if isinstance(emulator, Emulator) else emulator
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on" if lifespan else "off")
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on" if lifespan else "off", http=http)
     server = _Embedded(config)
     shown = f"[{host}]" if ":" in host else host
     async with anyio.create_task_group() as tasks:

@@ -1,0 +1,101 @@
+"""The HTTP server's door: how long a client may take to send a request, and how many may be connected at once.
+
+uvicorn bounds neither the time a request's headers take to arrive nor its body's, so a client sending one header
+line every few seconds holds its connection for ever; enough of them, and the process runs out of file
+descriptors and no one else gets in. ``GuardedH11`` is uvicorn's h11 protocol with those bounds: the headers must
+be complete within ``HEADER_SECONDS`` of the connection (or of the previous answer, on a kept-alive connection),
+the body within ``BODY_SECONDS`` of the headers, and a process holds at most ``MAX_CONNECTIONS``; past it, a new
+connection is closed at once. An MCP request is a few kilobytes sent at once, so a client that keeps to these
+bounds is never refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Literal
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+logger = logging.getLogger(__name__)
+
+HEADER_SECONDS = 10.0
+"""Seconds a client has to send a request's headers."""
+BODY_SECONDS = 30.0
+"""Seconds a client has to send a request's body, once its headers are in (4 MiB at most, the SDK's cap)."""
+MAX_CONNECTIONS = 512
+"""Connections one process holds at once; it asks the system for the file descriptors they need."""
+
+
+class GuardedH11(H11Protocol):
+    """uvicorn's h11 protocol with time limits on a request's headers and body, and a cap on connections."""
+
+    header_seconds = HEADER_SECONDS
+    body_seconds = BODY_SECONDS
+    max_connections = MAX_CONNECTIONS
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._late: asyncio.TimerHandle | None = None
+        self._awaiting: Literal["headers", "body"] | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        if len(self.connections) >= self.max_connections:
+            self.transport = transport  # for connection_lost, which closes it
+            transport.close()
+            logger.warning("refused a connection: %d are open, the most allowed", len(self.connections))
+            return
+        super().connection_made(transport)
+        self._await("headers")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._await(None)
+        super().connection_lost(exc)
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        state = self.conn.their_state
+        if state is h11.SEND_BODY and self._awaiting != "body":
+            self._await("body")  # the headers are in: the body has a time of its own
+        elif state is not h11.IDLE and state is not h11.SEND_BODY:
+            self._await(None)  # the whole request is in
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+            self._await("headers")  # the next request on this kept-alive connection
+
+    def _await(self, part: Literal["headers", "body"] | None) -> None:
+        """Close the connection unless ``part`` of the request arrives in its time (None: nothing is awaited)."""
+        if self._late is not None:
+            self._late.cancel()
+            self._late = None
+        self._awaiting = part
+        if part is not None:
+            seconds = self.header_seconds if part == "headers" else self.body_seconds
+            self._late = self.loop.call_later(seconds, self._too_slow)
+
+    def _too_slow(self) -> None:
+        self._late = None
+        if not self.transport.is_closing():
+            logger.info("closed a connection whose request's %s came too slowly", self._awaiting)
+            self.transport.close()
+
+
+def make_room(wanted: int = MAX_CONNECTIONS * 2) -> int | None:
+    """Ask for file descriptors enough for the connections allowed (the soft limit raised toward the hard one);
+    returns the soft limit now in force, or None where the system has no such limit to raise (Windows)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            return soft
+        return target
+    return soft
