@@ -100,6 +100,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Blocking
         data_dir=folder / "data",
         save=False,
         preview=False,
+        daily_budget=0,  # thousands of calls: no budget, so that the checks past it run for every one
     )
     with start_blocking_portal() as portal:
         client = Client(build_server(config, transport=httpx2.ASGITransport(emulator.app())))
