@@ -70,7 +70,7 @@ def inspect(url: str, *arguments: str) -> Any:
     return json.loads(done.stdout)["result"]
 
 
-def test_the_inspector_lists_the_tools_and_generates_an_image_over_http(server: str) -> None:
+def test_the_inspector_lists_the_tools_and_generates_an_image_over_http(server: str, tmp_path: Path) -> None:
     listed = inspect(server, "--method", "tools/list")
     made = inspect(
         server,
@@ -82,5 +82,6 @@ def test_the_inspector_lists_the_tools_and_generates_an_image_over_http(server: 
     assert made["isError"] is False
     (image,) = made["structuredContent"]["images"]
     assert (image["width"], image["height"]) == (1312, 736)
-    assert Path(image["path"]).is_file()
+    token_folder = next((tmp_path / "out").iterdir())  # over HTTP a path is relative to the token's own folder
+    assert (token_folder / image["path"]).is_file()
     assert [block["type"] for block in made["content"]] == ["text", "image", "resource_link"]
