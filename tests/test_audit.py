@@ -447,8 +447,13 @@ async def test_a_remote_connection_learns_no_path_of_the_server(
     make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
 ) -> None:
     (tmp_path / "a-file").write_text("not a folder: the journal is kept in memory, and says so")
+    picture(tmp_path / "brand" / "logo.png")
     settings = make_settings(
-        output_dir=tmp_path / "out", data_dir=tmp_path / "a-file" / "data", tokens=("tok-0123456789",), daily_budget=0
+        output_dir=tmp_path / "out",
+        data_dir=tmp_path / "a-file" / "data",
+        tokens=("tok-0123456789",),
+        daily_budget=0,
+        allowed_dirs=(tmp_path / "brand",),
     )
     app = http.create_app(settings, transport=httpx2.ASGITransport(emulator.app()))
     answers: list[str] = []
@@ -466,6 +471,8 @@ async def test_a_remote_connection_learns_no_path_of_the_server(
             ("remix_image", {"image": "missing.png", "positivePrompt": "x"}),
             ("remix_image", {"image": "/etc/hostname.png", "positivePrompt": "x"}),
             ("remix_image", {"image": image["path"], "positivePrompt": "again", "dryRun": True}),
+            ("remix_image", {"image": "../../brand/logo.png", "positivePrompt": "brand", "dryRun": True}),
+            ("generate_image", {"positivePrompt": PROMPT, "outputDir": "x/" * 2000}),
             ("get_generation", {"taskUUID": data(made)["taskUUID"]}),
             ("list_generations", {}),
         ):
@@ -475,6 +482,8 @@ async def test_a_remote_connection_learns_no_path_of_the_server(
         read = await mcp.read_resource(listed.resources[0].uri)
         with pytest.raises(MCPError) as refused:
             await mcp.read_resource((tmp_path / "out" / "x.jpg").as_uri())
+        with pytest.raises(MCPError, match="Not an image resource of this server"):
+            await mcp.read_resource("ideogram://images/a%00b.jpg")
         answers += [templates.model_dump_json(), listed.model_dump_json()]
     assert image["path"] == f"logos/{Path(image['path']).name}"
     assert str(listed.resources[0].uri) == f"ideogram://images/{image['path']}"
@@ -483,4 +492,107 @@ async def test_a_remote_connection_learns_no_path_of_the_server(
     assert str(refused.value).startswith("Not an image resource of this server"), "file:// URIs are not its"
     leaked = [answer for answer in answers if str(tmp_path) in answer or str(tmp_path.resolve()) in answer]
     assert leaked == []
-    assert "the task journal cannot be kept in [the server's data folder]" in answers[7]
+    assert "the task journal cannot be kept in [the server's data folder]" in answers[9]
+    assert "<upload of logo.png>" in answers[6]
+    assert '"kind":"invalid_arguments"' in answers[7].replace(" ", "")
+
+
+# --- the second review's findings: money counted right whatever Runware's answers, and the blanking's bounds ----
+
+
+def _garbled_first(body: dict[str, Any]) -> dict[str, Any]:
+    items = body.get("data", [])
+    return {"data": [items[0] | {"imageUUID": None}, *items[1:]]} if items else body
+
+
+async def test_an_image_garbled_in_two_polls_fails_and_is_counted_once_as_charged(
+    mcp: Client, emulator: Emulator
+) -> None:
+    emulator.faults.extend(Fault.mangle(_garbled_first, on="getResponse") for _ in range(2))
+    made = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
+    listed = data(await mcp.call_tool("list_generations", {}))
+    assert (len(data(made)["images"]), data(made)["totalCost"]) == (1, 0.12)
+    assert listed["spentToday"] == 0.12 == emulator.charged
+
+
+def _first_without_cost_second_unusable(body: dict[str, Any]) -> dict[str, Any]:
+    items = body.get("data", [])
+    if len(items) < 2:
+        return body
+    first = {k: v for k, v in items[0].items() if k != "cost"}
+    return {"data": [first, items[1] | {"imageUUID": None}]}
+
+
+async def test_an_image_without_its_cost_beside_an_unusable_one_counts_the_whole_charge(
+    mcp: Client, emulator: Emulator
+) -> None:
+    emulator.faults.extend(Fault.mangle(_first_without_cost_second_unusable, on="getResponse") for _ in range(10))
+    made = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
+    listed = data(await mcp.call_tool("list_generations", {}))
+    assert len(data(made)["images"]) == 1
+    assert "1 more image(s) finished that cannot be used: they may have been charged ($0.06)" in text(made)
+    assert listed["spentToday"] == 0.12 == emulator.charged
+
+
+async def test_runware_having_the_task_is_recorded_as_soon_as_it_says_so(
+    make_settings: Callable[..., Settings], emulator: Emulator, data_dir: Path
+) -> None:
+    inner = httpx2.ASGITransport(emulator.app())
+    seen: list[int] = []
+
+    async def look_at_the_first_poll(request: httpx2.Request) -> httpx2.Response:
+        if request.method == "POST" and b'"getResponse"' in request.content and not seen:
+            with sqlite3.connect(data_dir / "journal.sqlite3") as journal:  # as a restart now would find it
+                seen.append(journal.execute("SELECT accepted FROM tasks").fetchone()[0])
+        return await inner.handle_async_request(request)
+
+    async with Client(build_server(make_settings(), transport=httpx2.MockTransport(look_at_the_first_poll))) as mcp:
+        await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+    assert seen == [1]
+
+
+async def test_the_blanking_of_server_folders_touches_only_paths_never_a_result_s_shape(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = make_settings(output_dir=Path("images"), data_dir=Path("données") / "data", tokens=("tok-0123456789",))
+    app = http.create_app(settings, transport=httpx2.ASGITransport(emulator.app()))
+    async with (
+        serving(app, lifespan=True) as root,
+        httpx2.AsyncClient(headers={"Authorization": "Bearer tok-0123456789"}, timeout=30) as client,
+        Client(streamable_http_client(root + http.PATH, http_client=client)) as mcp,
+    ):
+        made = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
+        listed = await mcp.call_tool("list_generations", {})
+    assert len(data(made)["images"]) == 2
+    assert len([b for b in made.content if isinstance(b, types.ImageContent)]) == 2, "previews' data intact"
+    assert str(tmp_path) not in made.model_dump_json() + listed.model_dump_json()
+    assert emulator.charged == 0.12
+
+
+async def test_a_call_cancelled_while_it_saves_leaves_no_claim_behind(
+    make_settings: Callable[..., Settings], emulator: Emulator, output: Path
+) -> None:
+    inner = httpx2.ASGITransport(emulator.app())
+    downloading = anyio.Event()
+    released = anyio.Event()
+
+    async def held_images(request: httpx2.Request) -> httpx2.Response:
+        if request.method == "GET" and not released.is_set():
+            downloading.set()
+            await released.wait()
+        return await inner.handle_async_request(request)
+
+    async with Client(
+        build_server(make_settings(output_dir=output), transport=httpx2.MockTransport(held_images))
+    ) as mcp:
+        async with anyio.create_task_group() as group:
+            group.start_soon(mcp.call_tool, "generate_image", {"positivePrompt": PROMPT})
+            await downloading.wait()
+            group.cancel_scope.cancel()  # the user stops the call while its image downloads
+        released.set()
+        (task_uuid,) = [c.task_uuid for c in emulator.ledger]
+        with anyio.fail_after(10):
+            again = data(await mcp.call_tool("get_generation", {"taskUUID": task_uuid}))
+    assert Path(again["images"][0]["path"]).is_file(), "saved at once: no claim of the stopped call stood in the way"
+    assert len(images_in(output)) == 1

@@ -574,7 +574,7 @@ async def test_over_stateless_http_a_2025_client_cannot_be_asked_so_a_large_call
 class QuickDoor(door.GuardedH11):
     """The HTTP server's door with its limits made short, so that a test needs no more than a second."""
 
-    header_seconds = 0.5
+    header_seconds = 1.5
     body_seconds = 0.5
     max_connections = 20
 
@@ -594,24 +594,29 @@ async def test_a_client_too_slow_with_its_headers_or_its_body_is_shut_out_and_ot
     with_tokens: Settings, emulator: Emulator
 ) -> None:
     app = http.create_app(with_tokens, transport=httpx2.ASGITransport(emulator.app()))
-    async with serving(app, lifespan=True, http=QuickDoor) as root, httpx2.AsyncClient(timeout=10) as client:
+    async with serving(app, lifespan=True, http=QuickDoor) as root:
         port = int(root.rsplit(":", 1)[1])
-        slow_headers = await anyio.connect_tcp("127.0.0.1", port)
-        await slow_headers.send(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and no more
         slow_body = await anyio.connect_tcp("127.0.0.1", port)
         head = f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKENS[0]}\r\n"
         await slow_body.send(f"{head}Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{{".encode())
-        crowd = [await anyio.connect_tcp("127.0.0.1", port) for _ in range(30)]  # past the 20 allowed
-        refused = [await _closed_within(stream, 0.2) for stream in crowd[20:]]
-        for stream in crowd:
+        silent = [await anyio.connect_tcp("127.0.0.1", port) for _ in range(30)]  # past the 20 allowed
+        async with httpx2.AsyncClient(timeout=5) as newcomer:  # a connection of its own, made after them all
+            health = await newcomer.get(root + "/healthz")
+        evicted = [False] * len(silent)
+
+        async def look(n: int) -> None:
+            evicted[n] = await _closed_within(silent[n], 0.2)
+
+        async with anyio.create_task_group() as group:  # all at once, well within their 1.5 s for headers
+            for n in range(len(silent)):
+                group.start_soon(look, n)
+        body_closed = await _closed_within(slow_body, 2.0)
+        for stream in (*silent, slow_body):
             await stream.aclose()
-        closed = [await _closed_within(stream, 2.0) for stream in (slow_headers, slow_body)]
-        for stream in (slow_headers, slow_body):
-            await stream.aclose()
-        health = await client.get(root + "/healthz")
-    assert refused == [True] * 10, "past the cap a connection is closed at once"
-    assert closed == [True, True], "a request too slow in its headers or its body loses its connection"
-    assert health.status_code == 200
+    assert health.status_code == 200, "silent connections cannot keep a client out: the oldest gives way"
+    assert evicted[:10] == [True] * 10, "the oldest silent connections made room"
+    assert not any(evicted[-5:]), "the newest keep their place until their own time runs out"
+    assert body_closed, "a request too slow in its body loses its connection"
 
 
 async def test_an_issuer_that_cannot_be_reached_is_asked_once_not_per_token_and_no_check_waits_long(
@@ -644,3 +649,37 @@ async def test_an_issuer_that_cannot_be_reached_is_asked_once_not_per_token_and_
             await attempt(10)
     assert statuses == [401] * 11
     assert asked == ["/.well-known/oauth-authorization-server"], "one fetch for ten tokens, and none for the next"
+
+
+async def test_the_keys_held_still_check_tokens_while_the_issuer_cannot_be_asked_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    working = {"up": True}
+    issuer = _issuer([key])
+
+    async def sometimes(request: httpx2.Request) -> httpx2.Response:
+        if not working["up"]:
+            return httpx2.Response(503)
+        return await issuer.handle_async_request(request)
+
+    verifier = http.JWTVerifier(ISSUER, PUBLIC, transport=httpx2.MockTransport(sometimes))
+    assert await verifier.verify_token(_token(key)) is not None
+    working["up"] = False
+    monkeypatch.setattr(http, "JWKS_TTL", 0.0)  # the keys are old now: the next token asks for them again
+    assert await verifier.verify_token(_token(key, sub="user-2")) is not None, "the keys held still serve"
+
+
+@pytest.mark.parametrize("answer", [["not", "an", "object"], "a string", 7])
+async def test_an_issuer_answering_json_that_is_no_object_is_a_failed_fetch_asked_once(answer: object) -> None:
+    asked: list[str] = []
+
+    def odd(request: httpx2.Request) -> httpx2.Response:
+        asked.append(request.url.path)
+        return httpx2.Response(200, json=answer)
+
+    verifier = http.JWTVerifier(ISSUER, PUBLIC, transport=httpx2.MockTransport(odd))
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    results = [await verifier.verify_token(_token(key, sub=f"user-{n}")) for n in range(3)]
+    assert results == [None, None, None]
+    assert len(asked) == 2, "the metadata's two places asked once; the failure stands for the next tokens"

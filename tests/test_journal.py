@@ -25,6 +25,7 @@ async def _record(
     owner: str = "",
     budget: float | None = None,
     max_running: int | None = None,
+    requested: int = 1,
 ) -> None:
     await book.record(
         task_uuid=task_uuid,
@@ -32,7 +33,7 @@ async def _record(
         tool="generate_image",
         model="ideogram:4@1",
         task={"taskUUID": task_uuid, "positivePrompt": "x"},
-        requested=1,
+        requested=requested,
         quote=quote,
         options={"fileName": "poster"},
         daily_budget=budget,
@@ -148,7 +149,7 @@ async def test_two_processes_finishing_one_task_keep_every_image_and_a_finished_
     tmp_path: Path,
 ) -> None:
     first, second = Journal(tmp_path / "shared.sqlite3"), Journal(tmp_path / "shared.sqlite3")
-    await _record(first, "t", 0.12)
+    await _record(first, "t", 0.12, requested=2)
     a = {"imageUUID": "a", "imageURL": "https://im/a.jpg", "cost": 0.06}
     b = {"imageUUID": "b", "imageURL": "https://im/b.jpg", "cost": 0.06}
     # Both fetched the task from the same stale entry; each saved what it downloaded.

@@ -5,15 +5,16 @@ line every few seconds holds its connection for ever; enough of them, and the pr
 descriptors and no one else gets in. ``GuardedH11`` is uvicorn's h11 protocol with those bounds: the headers must
 be complete within ``HEADER_SECONDS`` of the connection (or of the previous answer, on a kept-alive connection),
 the body within ``BODY_SECONDS`` of the headers, and a process holds at most ``MAX_CONNECTIONS``; past it, a new
-connection is closed at once. An MCP request is a few kilobytes sent at once, so a client that keeps to these
-bounds is never refused.
+connection takes the place of the one that has waited longest for its headers (a silent one), and is refused only
+when every connection is busy with a request. An MCP request is a few kilobytes sent at once, so a client that
+keeps to these bounds keeps its place.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -22,8 +23,9 @@ logger = logging.getLogger(__name__)
 
 HEADER_SECONDS = 10.0
 """Seconds a client has to send a request's headers."""
-BODY_SECONDS = 30.0
-"""Seconds a client has to send a request's body, once its headers are in (4 MiB at most, the SDK's cap)."""
+BODY_SECONDS = 60.0
+"""Seconds a client has to send a request's body, once its headers are in (4 MiB at most, the SDK's cap: about
+half a megabit a second)."""
 MAX_CONNECTIONS = 512
 """Connections one process holds at once; it asks the system for the file descriptors they need."""
 
@@ -39,15 +41,29 @@ class GuardedH11(H11Protocol):
         super().__init__(*args, **kwargs)
         self._late: asyncio.TimerHandle | None = None
         self._awaiting: Literal["headers", "body"] | None = None
+        self._since = 0.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        if len(self.connections) >= self.max_connections:
+        if len(self.connections) >= self.max_connections and not self._evict_one():
             self.transport = transport  # for connection_lost, which closes it
             transport.close()
-            logger.warning("refused a connection: %d are open, the most allowed", len(self.connections))
+            logger.warning("refused a connection: %d are open and busy, the most allowed", len(self.connections))
             return
         super().connection_made(transport)
         self._await("headers")
+
+    def _evict_one(self) -> bool:
+        """Make room for a new connection by closing the one that has waited longest for a request's headers:
+        holding connections open and silent gains nothing, and a client that sends its request keeps its place."""
+        open_now = cast(set[object], self.connections)
+        waiting = [c for c in open_now if isinstance(c, GuardedH11) and c._awaiting == "headers"]
+        if not waiting:
+            return False
+        oldest = min(waiting, key=lambda c: c._since)
+        oldest._await(None)
+        oldest.transport.close()
+        self.connections.discard(oldest)
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._await(None)
@@ -72,6 +88,7 @@ class GuardedH11(H11Protocol):
             self._late.cancel()
             self._late = None
         self._awaiting = part
+        self._since = self.loop.time()
         if part is not None:
             seconds = self.header_seconds if part == "headers" else self.body_seconds
             self._late = self.loop.call_later(seconds, self._too_slow)

@@ -46,6 +46,10 @@ MAX_INPUT = 10 * 1024 * 1024
 """Largest local image read as an input (Ideogram's own limit)."""
 MAX_NAME = 100
 """Characters a ``fileName`` may have."""
+MAX_FOLDER = 1024
+"""Characters an ``outputDir`` may have."""
+MAX_DEPTH = 16
+"""Levels of folders an ``outputDir`` may have (each may be made)."""
 MAX_NAME_BYTES = 240
 """Bytes (UTF-8) a ``fileName`` may have: file systems allow 255 for a whole name, and the server may add a number
 ("-20"), a number against a taken name ("-999") and an extension (".webp")."""
@@ -136,11 +140,12 @@ class Places:
             return Path(path).name  # never happens: a remote connection's files all lie in its folder
         return Path(path).relative_to(self.root).as_posix()
 
-    def uri(self, path: Path) -> str:
-        """The resource URI of a saved image: ``file://`` on stdio, ``ideogram://images/<path>`` over HTTP."""
+    def uri(self, path: Path) -> str | None:
+        """The resource URI of a saved image: ``file://`` on stdio, ``ideogram://images/<path>`` over HTTP (None
+        for a file outside the connection's folder, which it cannot read)."""
         if self.root is None:
             return file_uri(path)
-        return REMOTE_IMAGES + quote(self.shown(path))
+        return REMOTE_IMAGES + quote(self.shown(path)) if Path(path).is_relative_to(self.root) else None
 
     def template(self) -> str:
         """The resource template naming an image saved in the output folder by its file name."""
@@ -153,10 +158,11 @@ class Places:
         """The local path a resource URI this connection was given names, or None when it names none of ours."""
         if self.root is None:
             return path_from_uri(uri)
-        if not uri.startswith(REMOTE_IMAGES) or "\x00" in uri:
+        if not uri.startswith(REMOTE_IMAGES):
             return None
-        relative = Path(unquote(uri.removeprefix(REMOTE_IMAGES)))
-        if relative.is_absolute() or ".." in relative.parts:
+        named = unquote(uri.removeprefix(REMOTE_IMAGES))
+        relative = Path(named)
+        if "\x00" in named or relative.is_absolute() or ".." in relative.parts:
             return None
         return self.root / relative
 
@@ -209,6 +215,8 @@ def chosen_output(where: Places, requested: str) -> tuple[Places | None, str | N
     text = requested.strip()
     if not text or "\x00" in text or any(unicodedata.category(c) == "Cc" for c in text):
         return None, "must be a folder path"
+    if len(text) > MAX_FOLDER or len(Path(text).parts) > MAX_DEPTH:
+        return None, f"must be a folder path of at most {MAX_FOLDER} characters and {MAX_DEPTH} levels"
     try:
         path = Path(text).expanduser()  # "~nobody/x" raises: no such user
         resolved = (path if path.is_absolute() else where.output / path).resolve()
@@ -235,13 +243,21 @@ def chosen_output(where: Places, requested: str) -> tuple[Places | None, str | N
     return dataclasses.replace(where, output=resolved, source="argument", readable=readable), None
 
 
-def unwritable(folder: Path) -> str | None:
-    """Why images cannot be saved in ``folder`` (made first if missing), in plain words; None when they can."""
+def unwritable(folder: Path, longest: str = "") -> str | None:
+    """Why images cannot be saved in ``folder`` (made first if missing), in plain words; None when they can.
+
+    ``longest`` is the longest name an image will be saved under: a probe of that length shows a file system whose
+    names are shorter than most (eCryptfs allows 143 bytes) before anything is paid for.
+    """
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = _write_temporary(folder, b"")
+        size = max(len(longest.encode("utf-8")), 16)  # a name as long, in bytes, as the longest to be written
+        probe = folder / f".{secrets.token_hex(4)}".ljust(size, "x")
+        os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         probe.unlink()
     except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG and longest:
+            return "this folder's file system takes no file name that long; give a shorter fileName"
         return plainly(exc)
     return None
 
@@ -515,6 +531,8 @@ async def keep(
 def _save(folder: Path, stem: str, found: ImageFormat, data: bytes, recipe: Mapping[str, Any]) -> Path:
     adopted = _left_behind(folder / f"{stem}.{found.extension}", data)
     recipe_left = read_sidecar(adopted.with_suffix(".json")) if adopted is not None else None
+    if recipe_left is not None and recipe_left.get("imageUUID") != recipe.get("imageUUID"):
+        adopted = recipe_left = None  # the same bytes, but another image's file (a seed made twice): not ours
     if adopted is not None and recipe_left is not None and recipe_left.get("file") == adopted.name:
         return adopted  # saved whole by an earlier finish that was cut short before recording it
     path = adopted or write_new(folder, stem, found.extension, data)
@@ -634,7 +652,10 @@ def read_saved(path: Path | None, folders: Sequence[Path], uri: str) -> tuple[by
     beside our recipe. Raises ``LookupError`` with a sentence for anything else."""
     if path is None:
         raise LookupError(f"Not an image resource of this server: {uri[:200]}. Call resources/list for them.")
-    resolved = path.resolve()
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError, ValueError):  # a loop of links, a name too long
+        raise LookupError(f"No image saved by this server at {uri[:200]}. Call resources/list for them.") from None
     recipe = read_sidecar(resolved.with_suffix(".json")) if resolved.parent in folders else None
     if recipe is None or recipe.get("file") != resolved.name or not resolved.is_file():
         raise LookupError(f"No image saved by this server at {uri[:200]}. Call resources/list for them.")

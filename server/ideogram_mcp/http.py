@@ -135,9 +135,13 @@ class JWTVerifier(TokenVerifier):
                 with anyio.fail_after(JWKS_WAIT):
                     self._keys = jwt.PyJWKSet.from_dict(await self._fetch_jwks())
             except (httpx2.HTTPError, ValueError, TimeoutError, jwt.PyJWTError) as exc:
-                self._failed_until = time.monotonic() + JWKS_FAILURE_TTL
                 logger.warning("the OAuth issuer's keys could not be fetched (%s)", type(exc).__name__)
-                raise ValueError(f"the issuer {self.issuer} did not give its keys") from exc
+                if self._keys is None:
+                    self._failed_until = time.monotonic() + JWKS_FAILURE_TTL
+                    raise ValueError(f"the issuer {self.issuer} did not give its keys") from exc
+                # The keys held still check tokens while the issuer cannot be asked: they are asked for again later.
+                self._fetched = time.monotonic() - JWKS_TTL + JWKS_FAILURE_TTL
+                return self._find(kid)
             self._fetched = time.monotonic()
         return self._find(kid)
 
@@ -156,15 +160,20 @@ class JWTVerifier(TokenVerifier):
         return next((k for k in keys if k.key_id == kid), None)
 
     async def _fetch_jwks(self) -> dict[str, Any]:
-        """The issuer's JWKS, found through its metadata (RFC 8414, else OpenID Connect discovery)."""
+        """The issuer's JWKS, found through its metadata (RFC 8414, else OpenID Connect discovery). Anything but
+        JSON objects where they belong is a failed fetch (``ValueError``)."""
         for document in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):
             response = await self._http.get(self.issuer + document)
             if response.status_code == 200:
-                jwks_uri = response.json().get("jwks_uri")
+                metadata: object = response.json()
+                jwks_uri = cast(dict[str, object], metadata).get("jwks_uri") if isinstance(metadata, dict) else None
                 if isinstance(jwks_uri, str):
                     keys = await self._http.get(jwks_uri)
                     keys.raise_for_status()
-                    return cast(dict[str, Any], keys.json())
+                    found: object = keys.json()
+                    if not isinstance(found, dict):
+                        raise ValueError(f"the issuer {self.issuer} published a key set that is no JSON object")
+                    return cast(dict[str, Any], found)
         raise ValueError(f"the issuer {self.issuer} publishes no jwks_uri")
 
 

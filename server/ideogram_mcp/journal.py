@@ -366,23 +366,29 @@ class Journal:
         errors: Sequence[str],
         cost: float | None,
         accepted: bool = False,
-        unusable_cost: float = 0.0,
+        unusable_cost: float | None = None,
     ) -> None:
         """Record what became of a task, merged with what another process may have recorded meanwhile (HTTP
         workers share the journal): images are kept by imageUUID, the saved one first, and a finished task
-        stays finished. Its cost is what its images cost and ``unusable_cost`` (images Runware reported finished
-        that could not be used), else ``cost``; ``accepted`` says Runware had it."""
+        stays finished. ``accepted`` says Runware had it.
+
+        Its cost is what its images cost (an image whose cost Runware did not say at the price of one) and
+        ``unusable_cost`` (images Runware reported finished that could not be used; None: as recorded), once any
+        of that is known; and never less than ``cost``, when given (a task counted at its quote stays so)."""
 
         def write() -> None:
             row = self._db.execute(
-                "SELECT state, images, unusable_cost FROM tasks WHERE task_uuid = ?", (task_uuid,)
+                "SELECT state, images, unusable_cost, quote, requested FROM tasks WHERE task_uuid = ?", (task_uuid,)
             ).fetchone()
-            before: list[dict[str, Any]] = json.loads(row[1]) if row is not None else []
-            merged = _merged(before, images)
-            final = "done" if row is not None and row[0] == "done" else state
-            unusable = max(float(row[2]) if row is not None else 0.0, unusable_cost)
+            if row is None:
+                return
+            merged = _merged(json.loads(row[1]), images, limit=int(row[4]))
+            final = "done" if row[0] == "done" else state
+            unusable = float(row[2]) if unusable_cost is None else unusable_cost
             costs = [r["cost"] for r in merged if isinstance(r.get("cost"), int | float)]
-            total = round(sum(costs) + unusable, 6) if costs or unusable else cost
+            unit = float(row[3]) / max(1, int(row[4]))
+            known = round(sum(costs) + unit * (len(merged) - len(costs)) + unusable, 6) if costs or unusable else None
+            total = known if cost is None else max(known or 0.0, cost)
             self._db.execute(
                 "UPDATE tasks SET state = ?, images = ?, errors = ?, cost = ?, updated = ?,"
                 " accepted = MAX(accepted, ?), unusable_cost = ? WHERE task_uuid = ?",
@@ -425,6 +431,14 @@ class Journal:
 
         return await self._run(read)
 
+    async def accepted(self, task_uuid: str) -> None:
+        """Record that Runware has the task (it acknowledged it): from then on it may be charged, whatever follows."""
+
+        def write() -> None:
+            self._db.execute("UPDATE tasks SET accepted = 1 WHERE task_uuid = ?", (task_uuid,))
+
+        await self._run(write)
+
     async def claim(
         self,
         task_uuid: str,
@@ -443,8 +457,10 @@ class Journal:
         """
 
         def write() -> dict[str, Claim]:
-            row = self._db.execute("SELECT images FROM tasks WHERE task_uuid = ?", (task_uuid,)).fetchone()
-            records = {r.get("imageUUID"): r for r in _merged(json.loads(row[0]) if row else [], arrivals)}
+            row = self._db.execute("SELECT images, requested FROM tasks WHERE task_uuid = ?", (task_uuid,)).fetchone()
+            if row is None:
+                return {}
+            records = {r.get("imageUUID"): r for r in _merged(json.loads(row[0]), arrivals, limit=int(row[1]))}
             now = time.time()
             found: dict[str, Claim] = {}
             for image_uuid in wanted:
@@ -502,6 +518,22 @@ class Journal:
             return [Path(folder) for (folder,) in rows if isinstance(folder, str) and folder]
 
         return await self._run(read)
+
+    async def release(self, task_uuid: str, *, by: str) -> None:
+        """Give up the claims ``by`` still holds on a task's images (its call ended before it saved them): the next
+        finish saves them at once rather than waiting for the claims to run out."""
+
+        def write() -> None:
+            row = self._db.execute("SELECT images FROM tasks WHERE task_uuid = ?", (task_uuid,)).fetchone()
+            records: list[dict[str, Any]] = json.loads(row[0]) if row else []
+            held = [record for record in records if record.get("claimedBy") == by]
+            for record in held:
+                record.pop("claimedBy", None)
+                record.pop("claimedUntil", None)
+            if held:
+                self._db.execute("UPDATE tasks SET images = ? WHERE task_uuid = ?", (self._json(records), task_uuid))
+
+        await self._run(self._transaction(write))
 
     async def image(self, image_uuid: str, owner: str) -> dict[str, Any] | None:
         """The record of an image this owner's tasks made, by its image UUID, or None."""
@@ -595,10 +627,13 @@ CLAIM_KEYS = ("claimedBy", "claimedUntil")
 """The fields of an image record that say who is saving it, until when; only ``claim`` and ``stored`` write them."""
 
 
-def _merged(before: Sequence[Mapping[str, Any]], now: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def _merged(
+    before: Sequence[Mapping[str, Any]], now: Sequence[Mapping[str, Any]], *, limit: int | None = None
+) -> list[dict[str, Any]]:
     """Image records of both, one per imageUUID, in the order they came, ``now``'s fields over ``before``'s: but a
     saved path is never lost, the name an image is saved under (``stem``) is set once, and claims are left as they
-    are (another process may hold one)."""
+    are (another process may hold one). At most ``limit`` records are kept (a task makes no more images than it
+    asked for), those with a saved file first."""
     kept: dict[object, dict[str, Any]] = {record.get("imageUUID"): dict(record) for record in before}
     for record in now:
         earlier = kept.get(record.get("imageUUID"), {})
@@ -608,7 +643,11 @@ def _merged(before: Sequence[Mapping[str, Any]], now: Sequence[Mapping[str, Any]
         if earlier.get("stem"):
             later["stem"] = earlier["stem"]
         kept[record.get("imageUUID")] = earlier | later
-    return list(kept.values())
+    records = list(kept.values())
+    if limit is None or len(records) <= limit:
+        return records
+    saved = [r for r in records if r.get("path")]
+    return (saved + [r for r in records if not r.get("path")])[:limit] if len(saved) < limit else saved
 
 
 def _midnight() -> float:

@@ -55,7 +55,7 @@ async def list_resources(ctx: Context, params: types.PaginatedRequestParams | No
     return types.ListResourcesResult(
         resources=[
             types.Resource(
-                uri=where.uri(image.path),
+                uri=uri,
                 name=image.path.name,
                 title=image.path.stem,
                 description=image.description,
@@ -63,6 +63,7 @@ async def list_resources(ctx: Context, params: types.PaginatedRequestParams | No
                 size=image.size,
             )
             for image in page
+            if (uri := where.uri(image.path)) is not None
         ],
         next_cursor=str(following) if following is not None else None,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any, cast
@@ -96,7 +97,7 @@ def build_server(
         )
     }
     tools = [e.tool for e in entries.values()]
-    hidden = _hidden(settings, shared)
+    blank = _Blanking(settings, shared=shared)
     templates = prompts.load_prompts()
     bus = InMemorySubscriptionBus()
 
@@ -140,7 +141,7 @@ def build_server(
             return results.error(
                 "The server hit an internal error; nothing more is known. Its log (stderr) has details."
             )
-        return _redacted(result, hidden)
+        return blank(result)
 
     server = IdeogramServer(
         "ideogram-mcp",
@@ -191,36 +192,52 @@ def _state_security(settings: Settings) -> RequestStateSecurity:
     return RequestStateSecurity.ephemeral()
 
 
-def _hidden(settings: Settings, shared: bool) -> dict[str, str]:
-    """What no result may show, and what stands in its place: the API key; and for remote connections (HTTP) the
-    server's own folders, which are paths of its disk (a remote connection's paths are told relative to its folder;
-    this catches any sentence that names one all the same)."""
-    hidden: dict[str, str] = {}
-    if shared:
-        folders = {
-            "the server's data folder": settings.data_dir or files.default_data_dir(),
-            "the server's image folder": settings.output_dir or files.default_output_dir(),
-        }
-        for name, folder in folders.items():
-            for form in {str(folder.expanduser()), str(folder.expanduser().resolve())}:
-                hidden[form] = f"[{name}]"
-    if key := secret_value(settings.runware_api_key):
-        hidden[key] = "[redacted]"
-    return hidden
+class _Blanking:
+    """What no result may show, blanked out of each one: the API key anywhere in it; and for remote connections
+    (HTTP) the server's own folders wherever a text names a path in them (a remote connection's paths are told
+    relative to its folder; this catches any sentence that names one all the same)."""
 
+    def __init__(self, settings: Settings, *, shared: bool) -> None:
+        self._key = secret_value(settings.runware_api_key)
+        self._folders: list[tuple[re.Pattern[str], str]] = []
+        if shared:
+            named = {
+                "the server's data folder": settings.data_dir or files.default_data_dir(),
+                "the server's image folder": settings.output_dir or files.default_output_dir(),
+            }
+            forms = {
+                (form, f"[{name}]")
+                for name, folder in named.items()
+                for form in {str(folder.expanduser().absolute()), str(folder.expanduser().resolve())}
+                if len(form) > 1
+            }
+            for form, stand_in in sorted(forms, key=lambda pair: -len(pair[0])):  # a folder's inside first
+                # A path in it, or the folder itself: never a word that merely begins like it.
+                self._folders.append((re.compile(re.escape(form) + r"(?=[/\\\s'\")\]},.;:]|$)"), stand_in))
 
-def _redacted(
-    result: types.CallToolResult | types.InputRequiredResult, hidden: dict[str, str]
-) -> types.CallToolResult | types.InputRequiredResult:
-    """``result`` with what it may not show blanked wherever it is: text, structured output, ``_meta``, an image URL
-    that echoes the key, an upstream message that quotes it. One place, so no new field can leak it."""
-    if not hidden:
-        return result
-    raw = result.model_dump_json(by_alias=True, exclude_unset=True)
-    changed = raw
-    for value, stand_in in sorted(hidden.items(), key=lambda pair: -len(pair[0])):  # a folder's inside first
-        changed = changed.replace(json.dumps(value)[1:-1], stand_in)
-    return result if changed == raw else type(result).model_validate_json(changed)
+    def __call__(
+        self, result: types.CallToolResult | types.InputRequiredResult
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        if self._folders:
+            data = result.model_dump(by_alias=True, mode="json", exclude_unset=True)
+            result = type(result).model_validate(self._in_values(data))
+        if not self._key:
+            return result
+        raw = result.model_dump_json(by_alias=True, exclude_unset=True)
+        escaped = json.dumps(self._key)[1:-1]
+        return result if escaped not in raw else type(result).model_validate_json(raw.replace(escaped, "[redacted]"))
+
+    def _in_values(self, value: Any) -> Any:
+        """JSON data with the folders blanked in its string values (never in its keys)."""
+        if isinstance(value, str):
+            for pattern, stand_in in self._folders:
+                value = pattern.sub(stand_in, value)
+            return value
+        if isinstance(value, dict):
+            return {k: self._in_values(v) for k, v in cast(dict[str, Any], value).items()}
+        if isinstance(value, list):
+            return [self._in_values(v) for v in cast(list[Any], value)]
+        return value
 
 
 def _instructions(spec: ModelSpec, prompt_names: list[str]) -> str:

@@ -215,10 +215,11 @@ class Settings(BaseModel):
     @field_validator("output_dir", "data_dir", "tokens_file", "allowed_dirs")
     @classmethod
     def _home_expanded(cls, value: Path | tuple[Path, ...] | None) -> Path | tuple[Path, ...] | None:
-        # "~" is expanded once, here: "~nobody/x" names no folder, which is said now rather than at every call.
+        # "~" is expanded once, here: "~nobody/x" names no folder, which is said now rather than at every call. A
+        # relative folder is taken from where the server starts, once: later its meaning could not change.
         def expanded(path: Path) -> Path:
             try:
-                return path.expanduser()
+                return path.expanduser().absolute()
             except RuntimeError:
                 raise ValueError(
                     f"{str(path)[:80]!r} starts with the home folder of a user this machine has not"

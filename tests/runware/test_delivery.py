@@ -415,3 +415,15 @@ async def test_a_connection_that_never_finishes_its_handshake_is_given_up_within
         silent.close()
     assert caught.value.may_have_run is False
     assert "nothing was sent or charged" in str(caught.value)
+
+
+def test_an_item_garbled_for_two_polls_then_right_is_an_image_not_a_charge_as_well() -> None:
+    garbled = done(1, imageUUID=None)
+    snapshot = absorb(absorb(Snapshot(T, 2), [garbled]), [garbled])
+    assert (snapshot.unusable_charges, len(snapshot.failures)) == ([0.06], 1)
+    absorb(snapshot, [done(1), {"taskType": "imageInference", "taskUUID": T, "status": "processing"}])
+    assert ([i.image_uuid for i in snapshot.images], snapshot.unusable_charges, snapshot.failures) == (
+        ["img-1"],
+        [],
+        [],
+    )

@@ -154,6 +154,8 @@ class Job:
     failing: frozenset[int]
     accepted: float
     items: dict[int, dict[str, Any]] = field(default_factory=lambda: {})
+    drawing: anyio.Lock = field(default_factory=anyio.Lock)
+    """Held while its images are drawn: two polls at once get the same image, drawn once."""
 
     def ready_at(self, index: int, render: float) -> float:
         """Images finish one after another over the render time."""
@@ -333,6 +335,10 @@ class Emulator:
 
     async def _state(self, job: Job, base: str) -> Answer:
         """Every image of a job as it stands: finished, failed, or still processing with its progress."""
+        async with job.drawing:
+            return await self._drawn(job, base)
+
+    async def _drawn(self, job: Job, base: str) -> Answer:
         answer = Answer()
         now = time.monotonic()
         task_uuid = job.task["taskUUID"]

@@ -440,6 +440,8 @@ def _absorb(
     if snapshot.unusable_polls >= UNUSABLE_POLLS:
         failures += unusable
         snapshot.unusable_charges = charges[:room]
+    elif not unusable:
+        snapshot.unusable_charges = []  # the garbled items came right: they are images now, counted as such
     if failures and not mine and room:
         # An error for the task with nothing finished or running: the task failed as a whole.
         failures = [*failures, *[failures[0]] * room]

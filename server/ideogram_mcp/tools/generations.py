@@ -163,7 +163,7 @@ async def start(
         generation = prepared
     server_values = {"webhookURL": settings.webhook_url, "uploadEndpoint": settings.upload_endpoint}
     if generation.dry_run:
-        shown = {item: f"<upload of {read_by_item[item].path}>" for item in generation.local_inputs}
+        shown = {item: f"<upload of {where.shown(read_by_item[item].path)}>" for item in generation.local_inputs}
         task = generation.with_images(shown).to_task(job.spec, questions.task_uuid, server_values)
         return _dry_run(job, task, settings.confirm_above)
     if state.delivery is None:
@@ -180,7 +180,8 @@ async def start(
         spent = (await state.journal.spend(who)).today
         if spent + job.quote > budget + spending.TOLERANCE:
             return _over_budget(OverBudgetError(job.quote, budget, spent))
-    if settings.save and (why := await anyio.to_thread.run_sync(files.unwritable, where.output)):
+    longest = f"{generation.file_name}-{generation.count}-999.webp" if generation.file_name else ""
+    if settings.save and (why := await anyio.to_thread.run_sync(files.unwritable, where.output, longest)):
         return _unwritable(where, why)
     verdict = await spending.approve(ctx, questions, job.quote, job.what, generation.approved_cost)
     if verdict is None:
@@ -226,6 +227,7 @@ async def start(
         async with progress.heartbeat(f"Sending the task ({job.what})"):
             try:
                 await state.delivery.submit(task, deadline)
+                await _accepted(state, entry.task_uuid)
             except errors.RunwareError as exc:
                 if not exc.may_have_run:
                     await _record_failure(state, entry, exc)
@@ -339,13 +341,13 @@ async def _finish(
         status = "done" if done else "pending"
         if done and not records:
             status = "failed"
-    # Images Runware reported finished but that cannot be used were charged all the same: at their cost, else at
-    # the price of an image.
-    unusable = sum(
-        charge if charge is not None else entry.quote / entry.requested for charge in snapshot.unusable_charges
-    )
+    # What it cost: each image at its cost, else at the price of an image; images Runware reported finished but that
+    # cannot be used were charged all the same. Unknown while Runware said no cost at all (then the quote counts).
+    unit = entry.quote / entry.requested
+    unusable = sum(charge if charge is not None else unit for charge in snapshot.unusable_charges)
     costs = [record["cost"] for record in records if isinstance(record.get("cost"), int | float)]
-    cost = round(sum(costs) + unusable, 6) if costs or unusable else None
+    known = costs or unusable
+    cost = round(sum(costs) + unit * (len(records) - len(costs)) + unusable, 6) if known else None
     try:
         await state.journal.update(
             entry.task_uuid,
@@ -354,7 +356,7 @@ async def _finish(
             errors=failures,
             cost=cost,
             accepted=accepted,
-            unusable_cost=round(unusable, 6),
+            unusable_cost=None if settled else round(unusable, 6),
         )
     except JournalError as exc:  # what was saved is said all the same: the files are there
         logger.warning("task %s: the journal could not record it: %s", entry.task_uuid, exc)
@@ -387,6 +389,17 @@ async def _finish(
     logger.info("task %s: %d of %d image(s) ready, cost %s", entry.task_uuid, len(records), entry.requested, cost)
     footer = _footer(output, snapshot.trouble, state.settings.runware_api_key)
     footer = footer or (_save_again(records) if status == "done" else "")
+    if unusable:
+        count = len(snapshot.unusable_charges)
+        footer = "\n".join(
+            line
+            for line in (
+                footer,
+                f"Runware reported {count} more image(s) finished that cannot be used: they may have been charged "
+                f"({spending.money(unusable)}), and are counted so.",
+            )
+            if line
+        )
     unrecorded = (
         f"Warning: {trouble.said}, so this answer may not be in the journal yet. The saved files above are kept; "
         f"get_generation with this taskUUID saves the rest once it works. {trouble.fix}"
@@ -395,7 +408,7 @@ async def _finish(
     )
     footer = "\n".join(line for line in (footer, unrecorded, _unkept(state)) if line)
     headline = _headline(entry, output, snapshot.trouble)
-    uris = [where.uri(Path(r["path"])) if r.get("path") else None for r in records]
+    uris = [where.uri(Path(r["path"])) if r.get("path") else None for r in records]  # None: not this connection's
     return results.images(output, headline, [r.get("problem") for r in records], uris, shown, footer)
 
 
@@ -403,7 +416,7 @@ async def _forgotten(state: AppState, entry: Entry, lost: errors.RunwareError) -
     """A task Runware no longer knows: it may never have arrived, or run (and been charged) and expired.
     Nothing can be fetched; it stays counted at its quote, as it may have cost that."""
     said = results.excerpt(redact(str(lost), state.settings.runware_api_key))
-    await state.journal.update(entry.task_uuid, state="failed", images=[], errors=[said], cost=entry.quote)
+    await _failed_in_journal(state, entry, said, cost=entry.quote)
     _, details = results.describe(lost, state.settings.runware_api_key)
     details |= {"mayHaveBeenCharged": True, "taskUUID": entry.task_uuid}
     return results.error(
@@ -413,10 +426,27 @@ async def _forgotten(state: AppState, entry: Entry, lost: errors.RunwareError) -
     )
 
 
+async def _failed_in_journal(state: AppState, entry: Entry, said: str, *, cost: float | None) -> None:
+    """Record that a task failed; a journal that cannot take it changes nothing of what the agent is told (its
+    state stays pending there, which a later get_generation settles)."""
+    try:
+        await state.journal.update(entry.task_uuid, state="failed", images=[], errors=[said], cost=cost)
+    except JournalError as exc:
+        logger.warning("task %s: its failure could not be recorded: %s", entry.task_uuid, exc)
+
+
+async def _accepted(state: AppState, task_uuid: str) -> None:
+    """Record at once that Runware has the task: a restart before its images come must not take it for unsent."""
+    try:
+        await state.journal.accepted(task_uuid)
+    except JournalError as exc:
+        logger.warning("task %s: its acceptance could not be recorded: %s", task_uuid, exc)
+
+
 async def _not_accepted(state: AppState, entry: Entry) -> types.CallToolResult:
     """A task Runware never had: every send failed and no poll found it. It was not charged."""
     said = "Runware never accepted this task: every attempt to send it failed and no poll ever found it"
-    await state.journal.update(entry.task_uuid, state="failed", images=[], errors=[said], cost=0.0)
+    await _failed_in_journal(state, entry, said, cost=0.0)
     return results.error(
         f"{said}, so it was not charged. Nothing can be fetched; send the call again when Runware answers.",
         {"kind": "not_accepted", "taskUUID": entry.task_uuid, "mayHaveBeenCharged": False},
@@ -425,7 +455,7 @@ async def _not_accepted(state: AppState, entry: Entry) -> types.CallToolResult:
 
 async def _record_failure(state: AppState, entry: Entry, exc: errors.RunwareError) -> None:
     said = results.excerpt(redact(str(exc), state.settings.runware_api_key))  # the key out before any cut
-    await state.journal.update(entry.task_uuid, state="failed", images=[], errors=[said], cost=None)
+    await _failed_in_journal(state, entry, said, cost=None)
 
 
 def _unkept(state: AppState) -> str:
@@ -612,6 +642,8 @@ class _Saving:
     fields: dict[str, dict[str, Any]] = dataclasses.field(default_factory=lambda: {})
     data: dict[str, bytes] = dataclasses.field(default_factory=lambda: {})
     journal: JournalError | None = None
+    held: set[str] = dataclasses.field(default_factory=lambda: set[str]())
+    """The images whose saving this finish claimed and has not recorded yet."""
 
 
 async def _save_unsaved(
@@ -630,6 +662,7 @@ async def _save_unsaved(
     named = [dict(record) | {"stem": record.get("stem") or _stem_of(entry, record)} for record in records]
     try:
         claims = await state.journal.claim(entry.task_uuid, named, wanted, by=me, until=lease)
+        saving.held = {u for u, claim in claims.items() if claim.state == "mine"}
         while True:
             mine = {u: claim.stem for u, claim in claims.items() if claim.state == "mine"}
             for u, claim in claims.items():
@@ -644,6 +677,7 @@ async def _save_unsaved(
                 break
             await anyio.sleep(min(BUSY_POLL, max(0.0, until - time.monotonic())))
             claims = await state.journal.claim(entry.task_uuid, [], busy, by=me, until=lease)
+            saving.held |= {u for u, claim in claims.items() if claim.state == "mine"}
         for u in busy:
             saving.fields[u] = {
                 "problem": "was being saved by another call of this server when this one's time ran out"
@@ -653,6 +687,10 @@ async def _save_unsaved(
         saving.journal = exc
         for u in wanted:
             saving.fields.setdefault(u, {"problem": exc.said})
+    finally:
+        if saving.held and saving.journal is None:  # ended (cancelled, say) before saving them: others may now
+            with anyio.CancelScope(shield=True), contextlib.suppress(JournalError):
+                await state.journal.release(entry.task_uuid, by=me)
     return saving
 
 
@@ -681,10 +719,13 @@ async def _save_claimed(
         }
         if outcome.data is not None:
             saving.data[image_uuid] = outcome.data
-        try:
-            winner = await state.journal.stored(entry.task_uuid, image_uuid, by=me, fields=fields)
-        except JournalError as exc:  # the file is saved all the same: said now, and taken as it is by a later finish
-            saving.journal, winner = exc, None
+        winner = None
+        if saving.journal is None:  # once the journal failed, it is not asked again (each ask waits for its lock)
+            try:
+                winner = await state.journal.stored(entry.task_uuid, image_uuid, by=me, fields=fields)
+                saving.held.discard(image_uuid)
+            except JournalError as exc:  # the file is saved all the same: said now, and taken as is later
+                saving.journal = exc
         if outcome.path is not None and winner is not None and winner != str(outcome.path):
             files.discard(outcome.path)  # another finish saved it first, after this one's claim ran out
             fields |= {"path": winner}
@@ -760,7 +801,7 @@ def _image(entry: Entry, record: Mapping[str, Any], where: files.Places) -> Gene
     return GeneratedImage(
         image_uuid=str(record["imageUUID"]),
         image_url=str(record["imageURL"]),
-        path=where.shown(record["path"]) if record.get("path") else None,
+        path=where.shown(record["path"]) if record.get("path") and where.uri(Path(record["path"])) else None,
         seed=record.get("seed"),
         width=width if isinstance(width, int) else None,
         height=height if isinstance(height, int) else None,

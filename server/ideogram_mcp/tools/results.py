@@ -135,7 +135,8 @@ def images(
     if output.errors:
         lines.append(f"{len(output.errors)} requested image(s) failed: " + "; ".join(output.errors))
     if output.folder is not None and any(image.path for image in output.images):
-        lines.append(f"Saved in {output.folder}, each with a .json recipe beside it.")
+        folder = "this connection's folder" if output.folder == "." else output.folder
+        lines.append(f"Saved in {folder}, each with a .json recipe beside it.")
     if any(image.path is None for image in output.images):
         lines.append("Image URLs expire: download what should be kept.")
     pictures: list[types.ContentBlock] = []
