@@ -18,6 +18,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp import Client
+from mcp.shared.exceptions import MCPError
 from pydantic import SecretStr
 
 from ideogram_mcp.emulator import Emulator
@@ -33,7 +34,8 @@ NAMES = sorted({
     *(p.name for spec in SPECS.values() for p in spec.parameters.values()),
     "aspectRatio", "fileName", "preview", "dryRun", "prompt", "negative_prompt", "num_images", "n", "size",
     "style", "seed", "aspect_ratio", "format", "quality", "webhook", "steps", "filename", "safety", "negative",
-    "region", "taskUUID", "wait", "limit", "state", "ratio", "orientation",
+    "region", "taskUUID", "wait", "limit", "state", "ratio", "orientation", "outputDir", "approvedCost",
+    "task_uuid", "taskId",
 })  # fmt: skip
 VALUES = {
     name: list(options) for spec in SPECS.values() for name, p in spec.parameters.items() if (options := p.values or {})
@@ -154,3 +156,24 @@ def test_the_known_crashers_are_argument_errors(session: tuple[BlockingPortal, C
         ("list_sizes", {"orientation": 10**5000}),
     ):
         _check(session, crasher, tool)
+
+
+@settings(max_examples=EXAMPLES // 4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    uri=st.one_of(
+        st.text(max_size=80),
+        st.builds(lambda tail: "file://" + tail, st.text(max_size=60)),
+        st.builds(lambda tail: "ideogram://images/" + tail, st.text(max_size=60)),
+        st.sampled_from(["file:///etc/passwd", "file://host/x.png", "ideogram://images/..%2F..%2Fx", "file:///a%00b"]),
+    )
+)
+def test_any_resource_uri_is_read_or_refused_never_a_crash(
+    session: tuple[BlockingPortal, Client, Emulator], uri: str
+) -> None:
+    portal, mcp, _ = session
+    code: int | None = None
+    try:
+        portal.call(mcp.read_resource, uri)
+    except MCPError as exc:
+        code = exc.error.code
+    assert code != types.INTERNAL_ERROR, uri
