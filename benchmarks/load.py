@@ -24,7 +24,7 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from ideogram_mcp.emulator import Emulator, serving
+from ideogram_mcp.emulator import Emulator
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -56,7 +56,7 @@ async def main(clients: int, calls: int, render: float, workers: int) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    async with serving(emulator) as runware:
+    async with emulator.served() as runware:
         with tempfile.TemporaryDirectory() as folder:
             env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWARE_", "IDEOGRAM_MCP_"))} | {
                 "RUNWARE_API_KEY": "bench",

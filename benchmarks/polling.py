@@ -17,7 +17,7 @@ import uuid
 import anyio
 from pydantic import SecretStr
 
-from ideogram_mcp.emulator import Emulator, serving
+from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.runware.client import RunwareClient
 from ideogram_mcp.runware.delivery import Delivery
 
@@ -41,7 +41,7 @@ async def measure(render: float, runs: int) -> tuple[float, float, int]:
     sync_times: list[float] = []
     async_times: list[float] = []
     polls = 0
-    async with serving(emulator) as url, RunwareClient(SecretStr("bench"), base_url=url, timeout=60) as client:
+    async with emulator.served() as url, RunwareClient(SecretStr("bench"), base_url=url, timeout=60) as client:
         runware = Delivery(client)
         async with anyio.create_task_group() as loop:
             loop.start_soon(runware.run)

@@ -26,7 +26,8 @@ from mcp.shared.exceptions import MCPError
 from PIL import Image
 
 from ideogram_mcp import http
-from ideogram_mcp.emulator import Emulator, Fault, serving
+from ideogram_mcp.embedded import serving
+from ideogram_mcp.emulator import Emulator, Fault
 from ideogram_mcp.journal import Journal, failure
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings

@@ -23,7 +23,8 @@ from mcp.client.streamable_http import streamable_http_client
 
 from ideogram_mcp import cli
 from ideogram_mcp.cli import _parser, main  # pyright: ignore[reportPrivateUsage]
-from ideogram_mcp.emulator import Emulator, serving
+from ideogram_mcp.embedded import serving
+from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.settings import Settings, variables
 
 COMMAND = str(Path(sys.executable).with_name("ideogram-mcp"))
@@ -417,7 +418,7 @@ def test_started_by_hand_in_a_terminal_the_stdio_server_says_it_waits_for_a_clie
 async def test_with_a_key_the_demo_says_what_it_will_spend_before_it_spends(tmp_path: Path) -> None:
     emulator = Emulator(api_key="sk-demo-test")
     with anyio.fail_after(120):
-        async with serving(emulator) as url:
+        async with emulator.served() as url:
             env = _env(RUNWARE_API_KEY="sk-demo-test", RUNWARE_BASE_URL=url, IDEOGRAM_MCP_DATA_DIR=str(tmp_path))
             done = await anyio.run_process(
                 [COMMAND, "demo", "--output-dir", str(tmp_path / "out")], env=env, check=False

@@ -26,7 +26,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.session import ClientRequestContext, ElicitationFnT
 from mcp.client.streamable_http import streamable_http_client
 
-from ideogram_mcp.emulator import Emulator, serving
+from ideogram_mcp.emulator import Emulator
 
 from .conftest import API_KEY, text
 
@@ -56,7 +56,7 @@ def runware(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runware]:
     folder = tmp_path_factory.mktemp("eras")
     with (
         anyio.from_thread.start_blocking_portal() as portal,
-        portal.wrap_async_context_manager(serving(emulator)) as url,
+        portal.wrap_async_context_manager(emulator.served()) as url,
     ):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWARE_", "IDEOGRAM_MCP_"))} | {
             "RUNWARE_API_KEY": API_KEY,

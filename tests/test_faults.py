@@ -17,7 +17,7 @@ import mcp_types as types
 import pytest
 from mcp import Client
 
-from ideogram_mcp.emulator import Emulator, Fault, serving
+from ideogram_mcp.emulator import Emulator, Fault
 from ideogram_mcp.runware import delivery
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
@@ -32,7 +32,7 @@ PROMPT = 'A market stall sign reading "FRESH FIGS"'
 @pytest.fixture
 async def runware(emulator: Emulator) -> AsyncIterator[str]:
     """The emulator, served over real HTTP on loopback: what the server reaches at RUNWARE_BASE_URL."""
-    async with serving(emulator) as url:
+    async with emulator.served() as url:
         yield url
 
 

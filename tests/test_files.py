@@ -355,7 +355,7 @@ def test_a_local_image_outside_the_allowed_folders_or_not_an_image_is_refused(
     with (tmp_path / "out" / "big.png").open("wb") as big:
         big.write(png())
         big.truncate(files.MAX_INPUT + 1)
-    with pytest.raises(ValueError, match=says):
+    with pytest.raises(files.LocalInputError, match=says):
         files.read_local(str(tmp_path / name), where)
 
 
@@ -448,7 +448,9 @@ def test_the_journal_folder_is_where_each_system_keeps_per_user_data(
 @pytest.mark.parametrize("uri", ["file://fileserver/share/ref.png", "file://[::1/ref.png"])
 def test_a_file_uri_naming_another_machine_or_malformed_is_refused(tmp_path: Path, uri: str) -> None:
     assert files.path_from_uri(uri) is None
-    with pytest.raises(ValueError, match=r"^is a file: URI this server cannot read \(only file:///absolute/path\)$"):
+    with pytest.raises(
+        files.LocalInputError, match=r"^is a file: URI this server cannot read \(only file:///absolute/path\)$"
+    ):
         files.read_local(uri, _places(tmp_path))
 
 

@@ -28,7 +28,9 @@ from mcp.client.session import ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
 
 from ideogram_mcp import door, http
-from ideogram_mcp.emulator import Emulator, serving
+from ideogram_mcp.embedded import serving
+from ideogram_mcp.emulator import Emulator
+from ideogram_mcp.errors import ConfigurationError
 from ideogram_mcp.settings import Settings
 
 from .conftest import API_KEY, text
@@ -227,9 +229,9 @@ async def test_oauth_tokens_are_checked_for_signature_issuer_audience_and_expiry
 
 
 def test_a_public_host_without_authentication_refuses_to_start(make_settings: Callable[..., Settings]) -> None:
-    with pytest.raises(http.ConfigurationError, match=r"refusing to serve on 0\.0\.0\.0 with no authentication"):
+    with pytest.raises(ConfigurationError, match=r"refusing to serve on 0\.0\.0\.0 with no authentication"):
         http.create_app(make_settings(http_host="0.0.0.0"))
-    with pytest.raises(http.ConfigurationError, match="IDEOGRAM_MCP_PUBLIC_URL"):
+    with pytest.raises(ConfigurationError, match="IDEOGRAM_MCP_PUBLIC_URL"):
         http.create_app(make_settings(oauth_issuer=ISSUER))
     assert http.create_app(make_settings(http_host="0.0.0.0", tokens=TOKENS))
 
@@ -242,7 +244,7 @@ def two_processes(tmp_path: Path, data_dir: Path) -> Iterator[tuple[list[str], E
     emulator = Emulator(api_key=API_KEY, render_seconds=1.5)
     portal_cm = anyio.from_thread.start_blocking_portal()
     portal = portal_cm.__enter__()
-    url_cm = portal.wrap_async_context_manager(serving(emulator))
+    url_cm = portal.wrap_async_context_manager(emulator.served())
     runware = url_cm.__enter__()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWARE_", "IDEOGRAM_MCP_"))} | {
         "RUNWARE_API_KEY": API_KEY,
@@ -402,7 +404,7 @@ def test_a_tokens_file_that_cannot_be_read_stops_the_start_with_the_reason(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
     missing = tmp_path / "no-such-tokens.txt"
-    with pytest.raises(http.ConfigurationError) as refused:
+    with pytest.raises(ConfigurationError) as refused:
         http.create_app(make_settings(tokens_file=missing))
     assert str(refused.value) == (
         f"IDEOGRAM_MCP_TOKENS_FILE cannot be read: [Errno 2] No such file or directory: '{missing}'"
@@ -421,7 +423,7 @@ def test_only_loopback_hosts_count_as_this_machine(host: str, loopback: bool) ->
 async def test_a_named_public_host_is_served_with_tokens_and_answers_to_its_own_name(
     make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
 ) -> None:
-    with pytest.raises(http.ConfigurationError, match=r"refusing to serve on images\.example\.com"):
+    with pytest.raises(ConfigurationError, match=r"refusing to serve on images\.example\.com"):
         http.create_app(make_settings(http_host="images.example.com"))
     settings = make_settings(output_dir=tmp_path / "out", http_host="images.example.com", tokens=TOKENS)
     auth = ACCEPT | {"Authorization": f"Bearer {TOKENS[0]}"}
@@ -506,7 +508,7 @@ async def test_an_issuer_that_publishes_no_key_set_has_every_token_refused(
     async with served(settings, emulator, jwks_transport=issuer) as url, httpx2.AsyncClient() as raw:
         answer = await raw.post(url, json=INIT, headers=ACCEPT | {"Authorization": f"Bearer {_unnamed_token(key)}"})
     assert answer.status_code == 401
-    assert "refused a bearer token: ValueError" in [r.getMessage() for r in caplog.records]
+    assert "refused a bearer token: IssuerError" in [r.getMessage() for r in caplog.records]
     assert emulator.requests == []
 
 

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from ideogram_mcp import masks, previews
+from ideogram_mcp.errors import PictureError
 
 
 def noise(width: int, height: int, mode: str = "RGB") -> bytes:
@@ -51,7 +52,7 @@ def test_a_contact_sheet_of_twenty_noisy_images_fits_its_budget() -> None:
 def test_a_contact_sheet_leaves_out_what_it_cannot_read() -> None:
     sheet = previews.sheet([(1, noise(64, 64)), (2, b"not an image"), (3, noise(64, 32))])
     assert sheet.shows == (1, 3)
-    with pytest.raises(ValueError, match="no readable image"):
+    with pytest.raises(PictureError, match="no readable image"):
         previews.sheet([(1, b"nothing")])
 
 
@@ -66,7 +67,7 @@ def bomb(width: int = 40_000, height: int = 40_000) -> bytes:
 
 
 def test_an_image_claiming_too_many_pixels_gets_no_preview_and_no_size_but_breaks_nothing() -> None:
-    with pytest.raises(ValueError, match="decompression bomb"):
+    with pytest.raises(PictureError, match="decompression bomb"):
         previews.single(bomb(), 1)
     assert previews.sheet([(1, bomb()), (2, noise(64, 64))]).shows == (2,)
     assert masks.size_of(bomb()) is None

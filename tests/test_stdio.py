@@ -20,7 +20,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.session import ClientRequestContext
 from PIL import Image
 
-from ideogram_mcp.emulator import Emulator, serving
+from ideogram_mcp.emulator import Emulator
 
 from .conftest import text
 
@@ -81,7 +81,7 @@ async def test_without_a_key_the_stdio_server_starts_lists_and_explains() -> Non
 async def test_the_stdio_server_uses_any_runware_compatible_server_at_runware_base_url() -> None:
     emulator = Emulator(api_key="sk-stdio-test")
     with anyio.fail_after(60):
-        async with serving(emulator) as url:
+        async with emulator.served() as url:
             env = _env(RUNWARE_BASE_URL=url, RUNWARE_API_KEY="sk-stdio-test")
             async with Client(StdioServerParameters(command=COMMAND, args=[], env=env)) as mcp:
                 result = await mcp.call_tool("generate_image", {"positivePrompt": "x", "width": 512, "height": 1536})
@@ -155,7 +155,7 @@ async def test_over_stdio_each_editing_tool_sends_its_models_task(tmp_path: Path
         "replace_background": {"image": "source.png", "positivePrompt": "a beach at dusk"},
     }
     with anyio.fail_after(60):
-        async with serving(emulator) as url:
+        async with emulator.served() as url:
             env = _env(RUNWARE_BASE_URL=url, RUNWARE_API_KEY="sk-stdio-family", IDEOGRAM_MCP_OUTPUT_DIR=str(output))
             async with Client(StdioServerParameters(command=COMMAND, args=[], env=env)) as mcp:
                 results = {tool: await mcp.call_tool(tool, arguments) for tool, arguments in calls.items()}

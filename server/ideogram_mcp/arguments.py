@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from ideogram_mcp import files, sizes
+from ideogram_mcp.errors import IdeogramError
 from ideogram_mcp.specs import ModelSpec, Parameter, load_specs
 
 ASPECT_RATIO = "aspectRatio"
@@ -187,7 +188,7 @@ class Problem:
     message: str
 
 
-class InvalidArgumentsError(Exception):
+class InvalidArgumentsError(IdeogramError):
     """The arguments cannot be sent; ``problems`` says every reason found."""
 
     def __init__(self, problems: list[Problem]) -> None:

@@ -26,9 +26,11 @@ from mcp.server.stdio import stdio_server
 from pydantic import SecretStr, ValidationError
 
 from ideogram_mcp import __version__, files
+from ideogram_mcp.errors import ConfigurationError
+from ideogram_mcp.exits import STOPPED_STATUS, say_stopped
+from ideogram_mcp.logs import configure_logging
 from ideogram_mcp.server import build_server
-from ideogram_mcp.settings import Settings, redact, variable_name, variables
-from ideogram_mcp.start import STOPPED_LINE, STOPPED_STATUS
+from ideogram_mcp.settings import Settings, variable_name, variables
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -44,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _stopped() -> None:
-    print(STOPPED_LINE, file=sys.stderr, flush=True)
+    say_stopped()
     sys.exit(STOPPED_STATUS)
 
 
@@ -248,9 +250,9 @@ async def _runware(settings: Settings) -> AsyncGenerator[Settings]:
     if not settings.offline:
         yield settings
         return
-    from ideogram_mcp.emulator import Emulator, serving  # only offline serving pays for the emulator
+    from ideogram_mcp.emulator import Emulator  # only offline serving pays for the emulator
 
-    async with serving(Emulator(api_key=EMULATOR_KEY)) as url:
+    async with Emulator(api_key=EMULATOR_KEY).served() as url:
         logging.getLogger(__name__).info("offline: generating with the built-in Runware emulator at %s", url)
         yield settings.model_copy(update={"runware_base_url": url, "runware_api_key": SecretStr(EMULATOR_KEY)})
 
@@ -315,7 +317,7 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
     from uvicorn.supervisors import Multiprocess
 
     from ideogram_mcp import door, http
-    from ideogram_mcp.emulator import Emulator, serving
+    from ideogram_mcp.emulator import Emulator
 
     with contextlib.ExitStack() as stack:
         changes: dict[str, str] = {"IDEOGRAM_MCP_HTTP_HOST": host}
@@ -325,12 +327,12 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
             changes["IDEOGRAM_MCP_STATE_KEYS"] = secrets.token_hex(32)
         if offline or settings.offline:
             portal = stack.enter_context(start_blocking_portal())
-            url = stack.enter_context(portal.wrap_async_context_manager(serving(Emulator(api_key=EMULATOR_KEY))))
+            url = stack.enter_context(portal.wrap_async_context_manager(Emulator(api_key=EMULATOR_KEY).served()))
             changes |= {"RUNWARE_BASE_URL": url, "RUNWARE_API_KEY": EMULATOR_KEY, "IDEOGRAM_MCP_OFFLINE": "true"}
         os.environ.update(changes)  # the workers read their settings from the environment, as this process does
         try:
             app = http.create_app(Settings())
-        except http.ConfigurationError as exc:
+        except ConfigurationError as exc:
             refusal = f"ideogram-mcp: {exc}"
             stack.close()  # the offline emulator first: an exit from inside its portal would come out as a traceback
             sys.exit(refusal)
@@ -361,29 +363,8 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
 
 
 async def _serve_emulator(host: str, port: int, api_key: str | None, render_seconds: float) -> None:
-    from ideogram_mcp.emulator import Emulator, serving
+    from ideogram_mcp.emulator import Emulator
 
-    async with serving(Emulator(api_key=api_key, render_seconds=render_seconds), host, port) as url:
+    async with Emulator(api_key=api_key, render_seconds=render_seconds).served(host, port) as url:
         print(f"Runware emulator: POST tasks to {url} (Ctrl-C stops)", file=sys.stderr, flush=True)
         await anyio.sleep_forever()
-
-
-class _Redacting(logging.Formatter):
-    """Keeps the API key out of every log line, tracebacks included, whatever a library puts in them."""
-
-    def __init__(self, secret: SecretStr | None) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
-        self._secret = secret
-
-    def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record), self._secret)
-
-
-def configure_logging(settings: Settings) -> None:
-    # stderr only: on stdio, stdout carries the protocol.
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Redacting(settings.runware_api_key))
-    logging.basicConfig(level=settings.log_level, handlers=[handler], force=True)
-    # The HTTP stack logs headers and bodies at DEBUG: quiet even then, so a key in a header never reaches a log.
-    for noisy in ("httpx2", "httpcore2", "httpx", "httpcore", "mcp", "uvicorn"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))

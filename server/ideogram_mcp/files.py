@@ -34,6 +34,7 @@ import anyio
 import anyio.to_thread
 import httpx2
 
+from ideogram_mcp.errors import DownloadError, IdeogramError
 from ideogram_mcp.specs import is_image_reference
 
 SIDECAR_MARK = "ideogram-mcp"
@@ -353,10 +354,6 @@ def stems(
 
 
 # --- images out -------------------------------------------------------------------------------
-
-
-class DownloadError(Exception):
-    """An image URL did not give an image; the message says why, in a few words."""
 
 
 async def download(http: httpx2.AsyncClient, url: str, *, limit: int = MAX_DOWNLOAD) -> tuple[bytes, ImageFormat]:
@@ -705,12 +702,17 @@ class LocalImage:
         return f"data:{self.format.mime_type};base64,{base64.b64encode(self.data).decode('ascii')}"
 
 
-class LocalInputError(Exception):
+class LocalInputError(IdeogramError):
     """Local input images that cannot be used: ``problems`` holds (position, reason) for each."""
 
     def __init__(self, problems: list[tuple[int, str]]) -> None:
         self.problems = problems
         super().__init__("; ".join(reason for _, reason in problems))
+
+    @classmethod
+    def one(cls, reason: str) -> LocalInputError:
+        """The error of one file, its reason said after the argument's name (``is not an image``)."""
+        return cls([(0, reason)])
 
 
 async def read_all(texts: Sequence[str], where: Places, service: str) -> list[LocalImage]:
@@ -724,34 +726,34 @@ async def read_all(texts: Sequence[str], where: Places, service: str) -> list[Lo
     for position, text in enumerate(texts):
         try:
             read.append(await anyio.to_thread.run_sync(read_local, text, where, service))
-        except ValueError as exc:
-            problems.append((position, str(exc)))
+        except LocalInputError as exc:
+            problems += [(position, reason) for _, reason in exc.problems]
     if problems:
         raise LocalInputError(problems)
     return read
 
 
 def read_local(text: str, where: Places, service: str = "") -> LocalImage:
-    """Check and read a local image named by an agent; raises ``ValueError`` with the reason and the fix.
+    """Check and read a local image named by an agent; raises ``LocalInputError`` with the reason and the fix.
 
     Forms: an absolute path, ``~/...``, a ``file://`` URI, or a path relative to the output folder.
     """
     try:
         path = path_from_uri(text) if text.startswith("file:") else Path(text).expanduser()
     except RuntimeError as exc:  # "~nobody/x.png": no such user
-        raise ValueError(f"cannot be read ({_why(exc)})") from exc
+        raise LocalInputError.one(f"cannot be read ({_why(exc)})") from exc
     if path is None:
-        raise ValueError("is a file: URI this server cannot read (only file:///absolute/path)")
+        raise LocalInputError.one("is a file: URI this server cannot read (only file:///absolute/path)")
     if not path.is_absolute():
         path = where.output / path
     if where.root is None:
         listed = ", ".join(str(f) for f in where.readable)
-        outside = ValueError(
+        outside = LocalInputError.one(
             f"is outside the folders this server may read ({listed}). Move the file into one of them, "
             "or add its folder to IDEOGRAM_MCP_ALLOWED_DIRS in the server's environment"
         )
     else:  # a remote connection learns no folder of the server's
-        outside = ValueError(
+        outside = LocalInputError.one(
             "is outside the folders this server may read: give an image saved for this connection by its path in the "
             "results, or a URL"
         )
@@ -763,10 +765,10 @@ def read_local(text: str, where: Places, service: str = "") -> LocalImage:
     try:
         resolved = path.resolve()
     except (OSError, RuntimeError) as exc:  # a symlink loop (RuntimeError before Python 3.13), a name too long
-        raise ValueError(f"cannot be followed to a file ({_why(exc)})") from exc
+        raise LocalInputError.one(f"cannot be followed to a file ({_why(exc)})") from exc
     if not where.may_read(resolved):
         if any(resolved.is_relative_to(folder) for folder in where.readable):  # withheld: another token's images
-            raise ValueError(
+            raise LocalInputError.one(
                 "is among images kept for another client of this server; this connection may send only its own "
                 f"({where.shown(where.output) if where.root is None else 'by the paths its results give'}), files of "
                 "its allowed folders, or URLs"
@@ -774,19 +776,19 @@ def read_local(text: str, where: Places, service: str = "") -> LocalImage:
         raise outside
     try:
         if not resolved.is_file():
-            raise ValueError(f"no such file: {where.shown(resolved) if where.root is None else text[:200]}")
+            raise LocalInputError.one(f"no such file: {where.shown(resolved) if where.root is None else text[:200]}")
         size = resolved.stat().st_size
         if size > MAX_INPUT:
-            raise ValueError(
+            raise LocalInputError.one(
                 f"is {size / 1024 / 1024:.1f} MB; input images may be at most {MAX_INPUT // 1024 // 1024} MB"
             )
         with resolved.open("rb") as handle:
             data = handle.read(MAX_INPUT + 1)
     except OSError as exc:  # no permission, a name too long, a file gone in between
-        raise ValueError(f"cannot be read ({_why(exc)})") from exc
+        raise LocalInputError.one(f"cannot be read ({_why(exc)})") from exc
     found = sniff(data)
     if found is None or len(data) > MAX_INPUT:
-        raise ValueError("is not a PNG, JPEG or WEBP image")
+        raise LocalInputError.one("is not a PNG, JPEG or WEBP image")
     return LocalImage(resolved, data, found, _known_uuid(resolved, data, service))
 
 

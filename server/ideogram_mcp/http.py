@@ -38,6 +38,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ideogram_mcp import __version__
+from ideogram_mcp.errors import ConfigurationError, IssuerError
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 
@@ -53,10 +54,6 @@ JWKS_WAIT = 3.0
 JWKS_FAILURE_TTL = 30.0
 """Seconds a failed fetch of the keys stands as the answer, so that an unreachable issuer is not asked per token."""
 _ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA"]
-
-
-class ConfigurationError(Exception):
-    """The HTTP server cannot start as configured; the message says what to set."""
 
 
 def owner_of(subject: str) -> str:
@@ -108,7 +105,7 @@ class JWTVerifier(TokenVerifier):
                 issuer=[self.issuer, self.issuer + "/"],
                 options={"require": ["exp", "iss", "aud", "sub"]},
             )
-        except (jwt.PyJWTError, httpx2.HTTPError, ValueError) as exc:
+        except (jwt.PyJWTError, httpx2.HTTPError, ValueError, IssuerError) as exc:
             logger.info("refused a bearer token: %s", type(exc).__name__)
             return None
         scopes = str(claims.get("scope") or "").split()
@@ -130,15 +127,15 @@ class JWTVerifier(TokenVerifier):
             if self._fresh(kid):  # fetched (or failed) while this token waited
                 return self._find(kid)
             if time.monotonic() < self._failed_until:
-                raise ValueError(f"the issuer {self.issuer} could not be asked for its keys a moment ago")
+                raise IssuerError(f"the issuer {self.issuer} could not be asked for its keys a moment ago")
             try:
                 with anyio.fail_after(JWKS_WAIT):
                     self._keys = jwt.PyJWKSet.from_dict(await self._fetch_jwks())
-            except (httpx2.HTTPError, ValueError, TimeoutError, jwt.PyJWTError) as exc:
+            except (httpx2.HTTPError, ValueError, IssuerError, TimeoutError, jwt.PyJWTError) as exc:
                 logger.warning("the OAuth issuer's keys could not be fetched (%s)", type(exc).__name__)
                 if self._keys is None:
                     self._failed_until = time.monotonic() + JWKS_FAILURE_TTL
-                    raise ValueError(f"the issuer {self.issuer} did not give its keys") from exc
+                    raise IssuerError(f"the issuer {self.issuer} did not give its keys") from exc
                 # The keys held still check tokens while the issuer cannot be asked: they are asked for again later.
                 self._fetched = time.monotonic() - JWKS_TTL + JWKS_FAILURE_TTL
                 return self._find(kid)
@@ -161,7 +158,7 @@ class JWTVerifier(TokenVerifier):
 
     async def _fetch_jwks(self) -> dict[str, Any]:
         """The issuer's JWKS, found through its metadata (RFC 8414, else OpenID Connect discovery). Anything but
-        JSON objects where they belong is a failed fetch (``ValueError``)."""
+        JSON objects where they belong is a failed fetch (``IssuerError``)."""
         for document in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):
             response = await self._http.get(self.issuer + document)
             if response.status_code == 200:
@@ -172,9 +169,9 @@ class JWTVerifier(TokenVerifier):
                     keys.raise_for_status()
                     found: object = keys.json()
                     if not isinstance(found, dict):
-                        raise ValueError(f"the issuer {self.issuer} published a key set that is no JSON object")
+                        raise IssuerError(f"the issuer {self.issuer} published a key set that is no JSON object")
                     return cast(dict[str, Any], found)
-        raise ValueError(f"the issuer {self.issuer} publishes no jwks_uri")
+        raise IssuerError(f"the issuer {self.issuer} publishes no jwks_uri")
 
 
 def is_loopback(host: str) -> bool:
@@ -349,7 +346,7 @@ def app() -> Starlette:
 def worker_app() -> Starlette:
     """``app`` for a worker of ``ideogram-mcp http --workers N``: it logs as the command does, and leaves Ctrl-C
     to the supervisor, which stops it (so one Ctrl-C prints one line, not one per worker)."""
-    from ideogram_mcp.cli import configure_logging
+    from ideogram_mcp.logs import configure_logging
 
     settings = Settings()
     configure_logging(settings)

@@ -24,6 +24,7 @@ import anyio.to_thread
 from pydantic import SecretStr
 
 from ideogram_mcp import files
+from ideogram_mcp.errors import IdeogramError
 from ideogram_mcp.settings import redact
 
 T = TypeVar("T")
@@ -118,7 +119,11 @@ class Spend:
     total: float
 
 
-class OverBudgetError(Exception):
+class RefusedError(IdeogramError):
+    """The journal refuses to record a task; nothing was recorded, and nothing is to be sent."""
+
+
+class OverBudgetError(RefusedError):
     """Recording the task would pass the daily budget; nothing was recorded."""
 
     def __init__(self, quote: float, budget: float, spent: float) -> None:
@@ -128,7 +133,7 @@ class OverBudgetError(Exception):
         )
 
 
-class DuplicateTaskError(Exception):
+class DuplicateTaskError(RefusedError):
     """A task with this taskUUID is recorded already: it was sent before, and is never sent twice."""
 
     def __init__(self, task_uuid: str) -> None:
@@ -136,7 +141,7 @@ class DuplicateTaskError(Exception):
         super().__init__(f"task {task_uuid} is recorded already")
 
 
-class TooManyRunningError(Exception):
+class TooManyRunningError(RefusedError):
     """Recording the task would pass the owner's limit of tasks running at once; nothing was recorded."""
 
     def __init__(self, limit: int) -> None:
@@ -148,7 +153,7 @@ LOCK_WAIT = 2.0
 """Seconds an operation waits for another process's lock on the journal before it gives up and says so."""
 
 
-class JournalError(Exception):
+class JournalError(IdeogramError):
     """The journal cannot be used right now: what is wrong (``said``, a phrase such as "the task journal <path> is
     locked by another process") and the ``fix``, both written for the user."""
 

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ideogram_mcp.errors import PictureError
+
 if TYPE_CHECKING:
     from PIL import Image
 
@@ -52,10 +54,10 @@ def single(image: bytes, number: int) -> Preview:
     try:
         with Image.open(io.BytesIO(image)) as opened:
             picture = _rgb(opened)
-    except Image.DecompressionBombError as exc:  # claims more pixels than any real image here
-        raise ValueError(str(exc)) from exc
-    picture.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
-    return _fit(picture, PREVIEW_BUDGET, (number,))
+        picture.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+        return _fit(picture, PREVIEW_BUDGET, (number,))
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:  # Pillow's words for an image it cannot read
+        raise PictureError(str(exc)) from exc
 
 
 def sheet(images: Sequence[tuple[int, bytes]]) -> Preview:
@@ -67,10 +69,10 @@ def sheet(images: Sequence[tuple[int, bytes]]) -> Preview:
         try:
             with Image.open(io.BytesIO(data)) as opened:
                 pictures.append((number, _rgb(opened)))
-        except (OSError, ValueError, Image.DecompressionBombError):
+        except (OSError, ValueError, Image.DecompressionBombError):  # Pillow's words for an image it cannot read
             continue
     if not pictures:
-        raise ValueError("no readable image to put on a contact sheet")
+        raise PictureError("no readable image to put on a contact sheet")
     columns, rows, cell = _grid(len(pictures), pictures[0][1].width / pictures[0][1].height)
     canvas = Image.new("RGB", (columns * cell[0], rows * cell[1]), (24, 24, 24))
     draw = ImageDraw.Draw(canvas)

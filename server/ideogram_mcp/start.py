@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 from types import FrameType
 
-STOPPED_LINE = "ideogram-mcp: stopped (Ctrl-C)"
-"""What Ctrl-C prints, whenever it comes."""
-STOPPED_STATUS = 130
-"""The exit status after Ctrl-C (128 + SIGINT), as shells report it."""
+from ideogram_mcp.exits import STOPPED_STATUS, say_stopped
 
 
 def main() -> None:
@@ -31,6 +27,5 @@ def main() -> None:
 
 
 def _stopped_while_loading(signum: int, frame: FrameType | None) -> None:
-    sys.stderr.write(STOPPED_LINE + "\n")
-    sys.stderr.flush()
+    say_stopped()
     os._exit(STOPPED_STATUS)  # halfway through imports there is nothing to clean up

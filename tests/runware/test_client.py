@@ -13,7 +13,7 @@ import httpx2
 import pytest
 from pydantic import SecretStr
 
-from ideogram_mcp.emulator import Emulator, serving
+from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.runware import errors
 from ideogram_mcp.runware.client import RunwareClient
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_an_exchange_reaches_the_emulator_over_real_loopback_http(emulator: Emulator) -> None:
-    async with serving(emulator) as url, RunwareClient(SecretStr(API_KEY), base_url=url) as client:
+    async with emulator.served() as url, RunwareClient(SecretStr(API_KEY), base_url=url) as client:
         reply = await client.send([task(numberResults=3, includeCost=True, outputFormat="WEBP")])
         async with httpx2.AsyncClient() as http:
             fetched = await http.get(reply.data[0]["imageURL"])

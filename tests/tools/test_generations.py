@@ -327,7 +327,7 @@ async def test_the_key_is_blanked_wherever_upstream_echoes_it_in_a_result(
 async def test_the_key_never_reaches_the_journal_a_result_or_a_log_line(
     make_settings: Callable[..., Settings], emulator: Emulator, data_dir: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    from ideogram_mcp.cli import configure_logging
+    from ideogram_mcp.logs import configure_logging
 
     settings = make_settings()
     root = logging.getLogger()

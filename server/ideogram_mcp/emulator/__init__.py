@@ -1,5 +1,5 @@
 """A local emulator of Runware's REST API: a test double that speaks the protocol from the outside."""
 
-from ideogram_mcp.emulator.app import Charge, Emulator, Fault, serving
+from ideogram_mcp.emulator.app import Charge, Emulator, Fault
 
-__all__ = ["Charge", "Emulator", "Fault", "serving"]
+__all__ = ["Charge", "Emulator", "Fault"]

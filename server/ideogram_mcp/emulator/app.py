@@ -25,11 +25,10 @@ import contextlib
 import json
 import logging
 import random
-import socket
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
@@ -41,7 +40,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from ideogram_mcp.emulator import artwork, rules
 
@@ -208,6 +207,12 @@ class Emulator:
     def charged(self) -> float:
         """Total USD billed so far."""
         return round(sum(c.cost for c in self.ledger), 6)
+
+    def served(self, host: str = "127.0.0.1", port: int = 0) -> contextlib.AbstractAsyncContextManager[str]:
+        """The emulator over HTTP inside the running event loop; yields the URL to POST tasks to."""
+        from ideogram_mcp.embedded import serving
+
+        return serving(self.app(), host, port, path="/v1")
 
     def app(self) -> Starlette:
         """The ASGI app: ``POST /v1`` (and ``/``) for tasks, ``GET /image/{name}`` for results."""
@@ -589,45 +594,3 @@ def _errors(exc: TaskError) -> dict[str, Any]:
 
 def _refuse(exc: TaskError) -> Response:
     return JSONResponse(_errors(exc), exc.status)
-
-
-@contextlib.asynccontextmanager
-async def serving(
-    emulator: Emulator | ASGIApp,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    *,
-    lifespan: bool = False,
-    http: Any = "auto",
-) -> AsyncGenerator[str]:
-    """Serve ``emulator`` (or any ASGI app) over HTTP inside the running event loop; yields its URL.
-
-    For the emulator that is the URL to POST tasks to; for another app, its root. Port 0 picks a free
-    port; ``http`` is uvicorn's protocol (the HTTP server's own, with its time limits, for tests of them). The
-    socket listens before this yields, so requests made at once wait in the backlog.
-    """
-    import uvicorn  # only the offline mode and the emulator command pay for importing it
-
-    class _Embedded(uvicorn.Server):
-        @contextlib.contextmanager
-        def capture_signals(self) -> Generator[None]:
-            yield  # the host process owns SIGINT and SIGTERM
-
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    bound = sock.getsockname()[1]
-    # log_config=None: uvicorn's default config would send access lines to stdout, the MCP channel.
-    app = emulator.app() if isinstance(emulator, Emulator) else emulator
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on" if lifespan else "off", http=http)
-    server = _Embedded(config)
-    shown = f"[{host}]" if ":" in host else host
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(server.serve, [sock])
-        try:
-            yield f"http://{shown}:{bound}" + ("/v1" if isinstance(emulator, Emulator) else "")
-        finally:
-            server.should_exit = True
-            server.force_exit = True  # a request left hanging on purpose must not hold the shutdown
-    sock.close()

@@ -30,8 +30,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ideogram_mcp.errors import IdeogramError
 
-class RunwareError(Exception):
+
+class RunwareError(IdeogramError):
     """Base of every error raised by the Runware client."""
 
     retryable: bool = False

@@ -26,6 +26,7 @@ import mcp_types as types
 from pydantic import Field, SecretStr
 
 from ideogram_mcp import arguments, files, journal, masks, previews
+from ideogram_mcp.errors import PictureError
 from ideogram_mcp.journal import DuplicateTaskError, Entry, JournalError, OverBudgetError, TooManyRunningError
 from ideogram_mcp.runware import errors
 from ideogram_mcp.runware.delivery import KEEPALIVE, Image, Snapshot
@@ -817,13 +818,13 @@ def _previews(data: Sequence[bytes | None]) -> list[previews.Preview]:
     if len(ready) >= previews.SHEET_FROM:
         try:
             return [previews.sheet(ready)]
-        except ValueError:
+        except PictureError:
             return []
     shown: list[previews.Preview] = []
     for n, image in ready:
         try:
             shown.append(previews.single(image, n))
-        except (OSError, ValueError):
+        except PictureError:
             logger.warning("no preview for image %d: it could not be decoded", n)
     return shown
 
