@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -13,9 +14,12 @@ import pytest
 from mcp import Client
 from pydantic import SecretStr
 
+from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.server import ERROR_META, build_server
 from ideogram_mcp.settings import Settings
+
+from .timing import autojump
 
 API_KEY = "sk-test-7f3a9c1e-SECRET"
 BASE_URL = "http://runware.test/v1"
@@ -53,8 +57,16 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def emulator() -> Emulator:
-    return Emulator(api_key=API_KEY)
+async def clock() -> AsyncIterator[ManualClock]:
+    """The tests' clock: it stands still, and moves to the next wait whenever everything waits (``timing``)."""
+    async with autojump(ManualClock()) as moving:
+        yield moving
+
+
+@pytest.fixture
+def emulator(clock: ManualClock) -> Emulator:
+    """The emulated Runware, its render time on the tests' clock."""
+    return Emulator(api_key=API_KEY, clock=clock)
 
 
 @pytest.fixture(autouse=True)
@@ -101,9 +113,9 @@ def transport(emulator: Emulator) -> httpx2.ASGITransport:
 
 
 @pytest.fixture
-async def mcp(settings: Settings, transport: httpx2.ASGITransport) -> AsyncIterator[Client]:
-    """An MCP client session with the server, whose Runware is the emulator."""
-    async with Client(build_server(settings, transport=transport)) as client:
+async def mcp(settings: Settings, transport: httpx2.ASGITransport, clock: ManualClock) -> AsyncIterator[Client]:
+    """An MCP client session with the server, whose Runware is the emulator, on the tests' clock."""
+    async with Client(build_server(settings, transport=transport, clock=clock)) as client:
         yield client
 
 
@@ -121,3 +133,12 @@ def picture(path: Path, size: tuple[int, int] = (400, 300), colour: tuple[int, i
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.new("RGB", size, colour).save(path, format="PNG")
     return path
+
+
+def png(width: int = 8, height: int = 8, colour: tuple[int, int, int] = (200, 40, 40)) -> bytes:
+    """The bytes of a small PNG of one colour."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(buffer, format="PNG")
+    return buffer.getvalue()

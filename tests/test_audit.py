@@ -28,7 +28,9 @@ from PIL import Image
 from ideogram_mcp import http
 from ideogram_mcp.embedded import serving
 from ideogram_mcp.emulator import Emulator, Fault
-from ideogram_mcp.journal import Journal, failure
+from ideogram_mcp.journal import failure
+from ideogram_mcp.journal.sqlite import SqliteJournal
+from ideogram_mcp.records import ImageRecord
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 
@@ -68,7 +70,9 @@ class FailingImages(httpx2.AsyncBaseTransport):
 async def test_get_generation_saves_again_a_one_image_task_with_a_file_name(
     make_settings: Callable[..., Settings], emulator: Emulator, output: Path
 ) -> None:
-    server = build_server(make_settings(output_dir=output), transport=FailingImages(emulator, times=1))
+    server = build_server(
+        make_settings(output_dir=output), transport=FailingImages(emulator, times=1), clock=emulator.clock
+    )
     async with Client(server) as mcp:
         first = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "fileName": "poster"}))
         again = data(await mcp.call_tool("get_generation", {"taskUUID": first["taskUUID"]}))
@@ -149,7 +153,7 @@ async def test_the_key_in_an_image_url_or_the_runware_url_is_written_nowhere(
     make_settings: Callable[..., Settings], emulator: Emulator, output: Path, data_dir: Path
 ) -> None:
     settings = make_settings(output_dir=output, runware_base_url=f"http://runware.test/v1?key={API_KEY}")
-    async with Client(build_server(settings, transport=KeyInImageUrls(emulator))) as mcp:
+    async with Client(build_server(settings, transport=KeyInImageUrls(emulator), clock=emulator.clock)) as mcp:
         made = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
         listed = await mcp.call_tool("list_generations", {})
     assert len(images_in(output)) == 2
@@ -168,12 +172,14 @@ async def test_with_a_journal_kept_in_memory_a_budget_refuses_paid_calls_rather_
     blocked = tmp_path / "a-file"
     blocked.write_text("not a folder")
     transport = httpx2.ASGITransport(emulator.app())
-    async with Client(build_server(make_settings(output_dir=output, data_dir=blocked), transport=transport)) as mcp:
+    async with Client(
+        build_server(make_settings(output_dir=output, data_dir=blocked), transport=transport, clock=emulator.clock)
+    ) as mcp:
         refused = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
         dry = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "dryRun": True})
         sizes = await mcp.call_tool("list_sizes", {"ratio": "1:1"})
     unbudgeted = make_settings(output_dir=output, data_dir=blocked, daily_budget=0)
-    async with Client(build_server(unbudgeted, transport=transport)) as mcp:
+    async with Client(build_server(unbudgeted, transport=transport, clock=emulator.clock)) as mcp:
         made = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
     assert error_of(refused)["kind"] == "budget_not_kept"
     assert text(refused) == (
@@ -194,7 +200,9 @@ async def test_a_journal_of_garbage_is_named_with_the_fix(
     make_settings: Callable[..., Settings], emulator: Emulator, data_dir: Path
 ) -> None:
     (data_dir / "journal.sqlite3").write_bytes(b"this is no database, just bytes\n" * 64)
-    async with Client(build_server(make_settings(), transport=httpx2.ASGITransport(emulator.app()))) as mcp:
+    async with Client(
+        build_server(make_settings(), transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock)
+    ) as mcp:
         refused = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
     assert error_of(refused)["kind"] == "budget_not_kept"
     assert f"the task journal {data_dir / 'journal.sqlite3'} is not a journal (file is not a database)" in text(refused)
@@ -206,7 +214,9 @@ async def test_a_locked_journal_answers_within_seconds_with_the_folder_and_the_f
 ) -> None:
     import sqlite3
 
-    async with Client(build_server(make_settings(), transport=httpx2.ASGITransport(emulator.app()))) as mcp:
+    async with Client(
+        build_server(make_settings(), transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock)
+    ) as mcp:
         assert not (await mcp.call_tool("list_generations", {})).is_error  # the journal exists
         holder = sqlite3.connect(data_dir / "journal.sqlite3", isolation_level=None)
         holder.execute("BEGIN EXCLUSIVE")
@@ -258,7 +268,7 @@ async def test_a_task_runware_never_accepted_is_reported_so_once_the_grace_passe
 
     emulator.faults.extend(Fault.error(500, "internalServerError", "Down.", on="imageInference") for _ in range(40))
     transport = httpx2.ASGITransport(emulator.app())
-    async with Client(build_server(make_settings(wait_seconds=1), transport=transport)) as mcp:
+    async with Client(build_server(make_settings(wait_seconds=1), transport=transport, clock=emulator.clock)) as mcp:
         first = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
         task_uuid = data(first)["taskUUID"]
         assert data(first)["status"] == "pending"
@@ -287,7 +297,9 @@ async def test_four_fetches_of_one_task_at_once_save_each_image_once(
 ) -> None:
     emulator.render_seconds = 1.0
     transport = httpx2.ASGITransport(emulator.app())
-    async with Client(build_server(make_settings(output_dir=output, wait_seconds=0.3), transport=transport)) as mcp:
+    async with Client(
+        build_server(make_settings(output_dir=output, wait_seconds=0.3), transport=transport, clock=emulator.clock)
+    ) as mcp:
         first = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 3}))
         assert first["status"] == "pending"
         fetched: list[dict[str, Any]] = []
@@ -313,25 +325,25 @@ async def test_four_fetches_of_one_task_at_once_save_each_image_once(
 async def test_a_finish_whose_journal_fails_after_saving_lists_what_it_saved_and_a_later_one_adds_no_copy(
     make_settings: Callable[..., Settings], emulator: Emulator, output: Path, data_dir: Path
 ) -> None:
-    class DiskFull(Journal):
+    class DiskFull(SqliteJournal):
         """The data disk fills once the first image's file is written: recording it, and the task, fail."""
 
         failing = True
 
-        async def stored(self, task_uuid: str, image_uuid: str, **kwargs: Any) -> str | None:
+        async def stored(self, task_uuid: str, record: ImageRecord, *, by: str) -> str | None:
             if self.failing:
                 raise failure(self.path, sqlite3.OperationalError("database or disk is full"))
-            return await super().stored(task_uuid, image_uuid, **kwargs)
+            return await super().stored(task_uuid, record, by=by)
 
         async def update(self, task_uuid: str, **kwargs: Any) -> None:
             if self.failing:
                 raise failure(self.path, sqlite3.OperationalError("database or disk is full"))
             await super().update(task_uuid, **kwargs)
 
-    journal = DiskFull(data_dir / "journal.sqlite3")
+    journal = DiskFull(data_dir / "journal.sqlite3", clock=emulator.clock)
     settings = make_settings(output_dir=output, wait_seconds=0.5)
     transport = httpx2.ASGITransport(emulator.app())
-    async with Client(build_server(settings, transport=transport, journal=journal)) as mcp:
+    async with Client(build_server(settings, transport=transport, journal=journal, clock=emulator.clock)) as mcp:
         first = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 3})
         journal.failing = False
         later: dict[str, Any] = {"images": []}
@@ -360,7 +372,9 @@ async def test_a_journal_locked_during_the_finish_keeps_the_urls_and_a_later_fet
         return response
 
     settings = make_settings(output_dir=output)
-    async with Client(build_server(settings, transport=httpx2.MockTransport(lock_once_polled))) as mcp:
+    async with Client(
+        build_server(settings, transport=httpx2.MockTransport(lock_once_polled), clock=emulator.clock)
+    ) as mcp:
         answer = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
         holder[0].execute("ROLLBACK")
         holder[0].close()
@@ -430,7 +444,7 @@ async def test_a_server_killed_while_it_saves_leaves_no_copy_behind_once_the_tas
         released.set()
         (task_uuid,) = [c.task_uuid for c in emulator.ledger]
         settings = make_settings(output_dir=output, runware_base_url=f"{root}/v1")
-        async with Client(build_server(settings)) as mcp:
+        async with Client(build_server(settings, clock=emulator.clock)) as mcp:
             later: dict[str, Any] = {"images": []}
             with anyio.fail_after(60):  # the killed call's claims run out, then its task is fetched again
                 while len([image for image in later["images"] if "path" in image]) < 3:
@@ -547,7 +561,9 @@ async def test_runware_having_the_task_is_recorded_as_soon_as_it_says_so(
                 seen.append(journal.execute("SELECT accepted FROM tasks").fetchone()[0])
         return await inner.handle_async_request(request)
 
-    async with Client(build_server(make_settings(), transport=httpx2.MockTransport(look_at_the_first_poll))) as mcp:
+    async with Client(
+        build_server(make_settings(), transport=httpx2.MockTransport(look_at_the_first_poll), clock=emulator.clock)
+    ) as mcp:
         await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
     assert seen == [1]
 
@@ -585,7 +601,9 @@ async def test_a_call_cancelled_while_it_saves_leaves_no_claim_behind(
         return await inner.handle_async_request(request)
 
     async with Client(
-        build_server(make_settings(output_dir=output), transport=httpx2.MockTransport(held_images))
+        build_server(
+            make_settings(output_dir=output), transport=httpx2.MockTransport(held_images), clock=emulator.clock
+        )
     ) as mcp:
         async with anyio.create_task_group() as group:
             group.start_soon(mcp.call_tool, "generate_image", {"positivePrompt": PROMPT})

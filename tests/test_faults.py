@@ -13,20 +13,28 @@ from pathlib import Path
 from typing import Any, cast
 
 import anyio
+import httpx2
 import mcp_types as types
 import pytest
 from mcp import Client
 
+from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.emulator import Emulator, Fault
-from ideogram_mcp.runware import delivery
+from ideogram_mcp.runware.answers import LOST_AFTER
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 
-from .conftest import error_of, picture, text
+from .conftest import API_KEY, error_of, picture, text
 
 pytestmark = pytest.mark.anyio
 
 PROMPT = 'A market stall sign reading "FRESH FIGS"'
+
+
+@pytest.fixture
+def emulator() -> Emulator:
+    """Runware behind a real socket, on the machine's clock as the server reaching it is."""
+    return Emulator(api_key=API_KEY)
 
 
 @pytest.fixture
@@ -387,13 +395,15 @@ async def test_polls_that_keep_failing_leave_the_task_pending_and_say_so_not_tha
 
 
 async def test_no_such_task_is_counted_from_when_runware_took_the_task_not_from_a_slow_submission(
-    emulator: Emulator, over_http: Callable[..., Client], monkeypatch: pytest.MonkeyPatch
+    make_settings: Callable[..., Settings], output: Path, clock: ManualClock
 ) -> None:
-    monkeypatch.setattr(delivery, "LOST_AFTER", 1.0)  # scaled down from 20 s, as the 429 below is
-    emulator.render_seconds = 0.5
-    emulator.faults.append(Fault.error(429, "rateLimitExceeded", "Slow down.", retry_after=2, on="imageInference"))
+    # In memory, on the tests' clock: a 429 that holds the submission longer than "no such task" is doubted.
+    emulator = Emulator(api_key=API_KEY, clock=clock, render_seconds=10.0)
+    slow_down = Fault.error(429, "rateLimitExceeded", "Slow down.", retry_after=2 * LOST_AFTER, on="imageInference")
+    emulator.faults.append(slow_down)
     emulator.faults.append(Fault.mangle(_not_known_yet, on="getResponse"))  # Runware's lag right after a task
-    async with over_http(wait_seconds=10.0) as mcp:
+    settings = make_settings(output_dir=output, wait_seconds=4 * LOST_AFTER, preview=False)
+    async with Client(build_server(settings, transport=httpx2.ASGITransport(emulator.app()), clock=clock)) as mcp:
         result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
     assert data(result)["status"] == "done", text(result)
     charged_once_and_delivered(emulator, result)

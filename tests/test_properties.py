@@ -105,7 +105,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Blocking
         daily_budget=0,  # thousands of calls: no budget, so that the checks past it run for every one
     )
     with start_blocking_portal() as portal:
-        client = Client(build_server(config, transport=httpx2.ASGITransport(emulator.app())))
+        client = Client(build_server(config, transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock))
         with portal.wrap_async_context_manager(client) as mcp:
             yield portal, mcp, emulator
 

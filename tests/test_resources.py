@@ -16,6 +16,7 @@ from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import ResourcesListChanged
 
 from ideogram_mcp import resources
+from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 
@@ -79,7 +80,7 @@ async def test_the_template_names_the_output_folder(mcp: Client, output: Path) -
 
 
 async def test_a_2025_client_is_told_when_new_images_are_saved(
-    settings: Settings, transport: httpx2.ASGITransport
+    settings: Settings, transport: httpx2.ASGITransport, clock: ManualClock
 ) -> None:
     announced = anyio.Event()
 
@@ -87,7 +88,9 @@ async def test_a_2025_client_is_told_when_new_images_are_saved(
         if isinstance(message, types.ResourceListChangedNotification):
             announced.set()
 
-    async with Client(build_server(settings, transport=transport), mode="legacy", message_handler=on_message) as legacy:
+    async with Client(
+        build_server(settings, transport=transport, clock=clock), mode="legacy", message_handler=on_message
+    ) as legacy:
         capabilities = legacy.server_capabilities.resources
         assert capabilities is not None
         assert capabilities.list_changed is True

@@ -68,7 +68,7 @@ async def test_generate_image_schema_is_derived_from_the_spec(mcp: Client) -> No
 async def test_clients_on_the_2025_11_25_handshake_get_the_same_service(
     settings: Settings, transport: httpx2.ASGITransport, emulator: Emulator
 ) -> None:
-    async with Client(build_server(settings, transport=transport), mode="legacy") as legacy:
+    async with Client(build_server(settings, transport=transport, clock=emulator.clock), mode="legacy") as legacy:
         assert [t.name for t in (await legacy.list_tools()).tools] == [
             "generate_image",
             "remix_image",
@@ -109,7 +109,9 @@ async def test_an_unknown_tool_is_a_protocol_error_naming_the_tools(mcp: Client)
 async def test_without_a_key_tools_list_and_generate_explains_the_fix(
     emulator: Emulator, make_settings: Callable[..., Settings]
 ) -> None:
-    server = build_server(make_settings(runware_api_key=None), transport=httpx2.ASGITransport(emulator.app()))
+    server = build_server(
+        make_settings(runware_api_key=None), transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock
+    )
     async with Client(server) as mcp:
         assert len((await mcp.list_tools()).tools) == 9
         assert not (await mcp.call_tool("list_sizes", {})).is_error

@@ -7,14 +7,11 @@ black elsewhere (keep), the convention of Runware's inpainting. Pillow is import
 
 from __future__ import annotations
 
-import base64
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-STORED_SIDE = 2048
-"""Runware stores input images at most this many pixels a side, so a mask for a larger image is scaled alike."""
 MAX_REGIONS = 20
 
 
@@ -53,9 +50,9 @@ def read_regions(raw: Any) -> tuple[list[Region], str | None]:
     return regions, None
 
 
-def stored_size(width: int, height: int) -> tuple[int, int]:
-    """The size Runware keeps an input image at: unchanged up to ``STORED_SIDE`` a side, scaled down past it."""
-    scale = min(1.0, STORED_SIDE / max(width, height))
+def stored_size(width: int, height: int, *, side: int) -> tuple[int, int]:
+    """The size Runware keeps an input image at: unchanged up to ``side`` pixels a side, scaled down past it."""
+    scale = min(1.0, side / max(width, height))
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
@@ -74,10 +71,6 @@ def draw(width: int, height: int, regions: Sequence[Region]) -> bytes:
     buffer = io.BytesIO()
     mask.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()
-
-
-def data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def size_of(data: bytes) -> tuple[int, int] | None:

@@ -6,7 +6,6 @@ A client that cannot read the server's disk (a remote one) still gets every full
 
 from __future__ import annotations
 
-import base64
 import re
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from mcp.shared.exceptions import MCPError
 
 from ideogram_mcp import files, sizes
 from ideogram_mcp.prompts import load_prompts
+from ideogram_mcp.references import encoded
 from ideogram_mcp.tools import Context, owner, places
 
 PAGE = 50
@@ -26,7 +26,7 @@ async def _galleries(ctx: Context) -> tuple[files.Places, list[Path]]:
     """This connection's places, and every folder its images are saved in: the output folder and those calls chose
     (``outputDir``), as the journal records them."""
     where = await places(ctx)
-    recorded = await ctx.lifespan_context.journal.folders(owner(ctx))
+    recorded = await ctx.lifespan_context.services.journal.folders(owner(ctx))
 
     def existing() -> list[Path]:
         found = [where.output, *(folder.resolve() for folder in recorded)]
@@ -36,16 +36,10 @@ async def _galleries(ctx: Context) -> tuple[files.Places, list[Path]]:
     return where, await anyio.to_thread.run_sync(existing)
 
 
-def _saved(folders: list[Path]) -> list[files.SavedImage]:
-    found = [image for folder in folders for image in files.saved_images(folder)]
-    found.sort(key=lambda s: (s.created, s.path.name), reverse=True)
-    return found
-
-
 async def list_resources(ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
     """The images saved for this connection, newest first, a page at a time."""
     where, folders = await _galleries(ctx)
-    saved = await anyio.to_thread.run_sync(_saved, folders)
+    saved = await anyio.to_thread.run_sync(ctx.lifespan_context.services.store.saved, folders)
     cursor = params.cursor if params is not None else None
     if cursor is not None and not re.fullmatch(r"[0-9]{1,9}", cursor):
         raise MCPError(types.INVALID_PARAMS, f"Not a cursor this server gave: {cursor[:40]!r}. Start without one.")
@@ -91,10 +85,11 @@ async def read_resource(ctx: Context, params: types.ReadResourceRequestParams) -
     where, folders = await _galleries(ctx)
     try:
         path = where.located(params.uri)
-        data, found = await anyio.to_thread.run_sync(files.read_saved, path, folders, params.uri)
+        store = ctx.lifespan_context.services.store
+        data, found = await anyio.to_thread.run_sync(store.read, path, folders, params.uri)
     except LookupError as exc:
         raise MCPError(types.INVALID_PARAMS, str(exc)) from None
-    blob = base64.b64encode(data).decode("ascii")
+    blob = encoded(data)
     return types.ReadResourceResult(
         contents=[types.BlobResourceContents(uri=params.uri, mime_type=found.mime_type, blob=blob)]
     )
@@ -115,7 +110,8 @@ async def complete(ctx: Context, params: types.CompleteRequestParams) -> types.C
         options = sizes.ratios(ctx.lifespan_context.spec.sizes)
     elif kind == "saved images":
         _, folders = await _galleries(ctx)
-        options = [image.path.name for image in await anyio.to_thread.run_sync(_saved, folders)]
+        store = ctx.lifespan_context.services.store
+        options = [image.path.name for image in await anyio.to_thread.run_sync(store.saved, folders)]
     matching = [option for option in options if option.lower().startswith(typed)]
     return types.CompleteResult(
         completion=types.Completion(values=matching[:100], total=len(matching), has_more=len(matching) > 100)

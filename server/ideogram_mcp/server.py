@@ -1,4 +1,5 @@
-"""The composition root: ``build_server()`` registers the tools, prompts and resources.
+"""The composition root: ``build_server()`` builds the services every task shares and registers the tools,
+prompts and resources.
 
 It knows MCP and builds no HTTP request. Tool failures an agent can act on (bad arguments,
 a refused key, no credit, Runware down) come back as tool errors (``is_error``) with text
@@ -28,10 +29,13 @@ from mcp.shared.exceptions import MCPError
 
 from ideogram_mcp import __version__, files, prompts, resources
 from ideogram_mcp.arguments import label
+from ideogram_mcp.clock import Clock
+from ideogram_mcp.images import ImageStore
 from ideogram_mcp.journal import Journal, JournalError
 from ideogram_mcp.settings import Settings, secret_value
 from ideogram_mcp.specs import ModelSpec, load_specs
 from ideogram_mcp.specs.spec import BASE_MODEL
+from ideogram_mcp.tasks.services import Services
 from ideogram_mcp.tools import (
     AppState,
     Context,
@@ -72,12 +76,15 @@ def build_server(
     project: Path | None = None,
     shared: bool = False,
     journal: Journal | None = None,
+    clock: Clock | None = None,
+    store: ImageStore | None = None,
 ) -> Server[AppState]:
     """A server for these settings; ``transport`` replaces the network (tests plug the emulator in).
 
     ``project`` is the project folder a client started the server in (images go there when nothing else says);
     ``shared`` says that one process serves many clients (HTTP), so nothing learnt of a connection is kept.
-    ``journal`` replaces the one opened in the data folder (tests hand in one that fails on purpose).
+    ``journal``, ``clock`` and ``store`` replace the journal opened in the data folder, the machine's clock and the
+    local folders (tests hand in a journal that fails on purpose, a clock they move).
     """
     settings = settings or Settings()
     specs = load_specs()
@@ -106,20 +113,13 @@ def build_server(
         if settings.runware_api_key is None:
             logger.warning("RUNWARE_API_KEY is not set: generate_image will explain how to set it")
         async with anyio.create_task_group() as background:
-            state = AppState(
-                spec,
-                settings,
-                bus,
-                background=background,
-                transport=transport,
-                project=project,
-                shared=shared,
-                journal=journal,
+            services = Services(
+                settings, background=background, clock=clock, transport=transport, journal=journal, store=store
             )
             try:
-                yield state
+                yield AppState(spec, services, bus, project=project, shared=shared)
             finally:
-                await state.aclose()
+                await services.aclose()
                 background.cancel_scope.cancel()
 
     async def list_tools(ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:

@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from ideogram_mcp.references import is_web_url
 from ideogram_mcp.runware import DEFAULT_BASE_URL
-from ideogram_mcp.specs import is_web_url
 
 SECRET_SHORTEST = 8
 """Shorter values are not blanked: no real key is that short, and blanking it would maul ordinary words."""

@@ -381,6 +381,6 @@ async def test_a_webhook_that_cannot_be_reached_is_logged_and_the_task_still_ans
     assert answer.status_code == 200
     assert len(answer.json()["data"]) == 1
     assert emulator.deliveries == [("POST", "https://hooks.test/done?token=abc")]
-    assert [r.getMessage() for r in caplog.records if r.name == "ideogram_mcp.emulator.app"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "ideogram_mcp.emulator.handlers"] == [
         "emulator could not deliver to hooks.test: ConnectError"
     ]

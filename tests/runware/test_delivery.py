@@ -1,4 +1,5 @@
-"""Reading Runware's answers defensively, and the retry and poll policies, one piece at a time."""
+"""Delivery on the tests' clock: submissions resent under their own taskUUID, uploads, the poll loop shared by
+every wait, and the patience that ends retries before an outage is hidden."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import httpx2
 import pytest
 from pydantic import SecretStr
 
+from ideogram_mcp.clock import ManualClock, SystemClock
 from ideogram_mcp.emulator import Emulator, Fault
 from ideogram_mcp.runware import delivery, errors
+from ideogram_mcp.runware.answers import LOST_AFTER, Snapshot
 from ideogram_mcp.runware.client import RunwareClient
-from ideogram_mcp.runware.delivery import Delivery, Patience, PollSchedule, Snapshot
-from ideogram_mcp.runware.errors import ErrorDetail
+from ideogram_mcp.runware.delivery import KEEPALIVE, Delivery, Patience, PollSchedule
 
 from ..conftest import API_KEY, BASE_URL, task
 
@@ -35,105 +37,49 @@ def done(n: int, **extra: Any) -> dict[str, Any]:
     } | extra
 
 
-def absorb(snapshot: Snapshot, items: list[Any], errors_: list[ErrorDetail] | None = None) -> Snapshot:
-    delivery._absorb(snapshot, items, errors_ or [])  # pyright: ignore[reportPrivateUsage]
-    return snapshot
-
-
-def test_only_items_of_the_task_asked_count_and_never_more_than_requested() -> None:
-    snapshot = absorb(Snapshot(T, 2), [done(1), done(2), done(3), done(4, taskUUID="another"), done(1)])
-    assert [i.image_uuid for i in snapshot.images] == ["img-1", "img-2"]
-    assert snapshot.done
-
-
-def test_running_items_keep_a_task_open_and_report_progress() -> None:
-    running = {"taskType": "imageInference", "taskUUID": T, "status": "processing", "progress": 40}
-    pending = {"taskType": "imageInference", "taskUUID": T, "status": "pending"}
-    snapshot = absorb(Snapshot(T, 3), [done(1), running, pending])
-    assert (len(snapshot.images), snapshot.progress, snapshot.done) == (1, 40, False)
-
-
-def test_a_garbled_item_fails_its_image_only_when_it_stays_garbled_and_never_discards_the_others() -> None:
-    garbled = done(2, imageUUID=7)
-    snapshot = absorb(Snapshot(T, 3), [done(1), garbled, done(3)])
-    assert ([i.image_uuid for i in snapshot.images], snapshot.failures, snapshot.done) == (
-        ["img-1", "img-3"],
-        [],
-        False,
-    )
-    absorb(snapshot, [done(1), garbled, done(3)])
-    assert [f.code for f in snapshot.failures] == ["unusableResult"]
-    assert snapshot.done
-
-
-@pytest.mark.parametrize("url", [None, "", "ftp://x/y.jpg", "not a url", 42])
-def test_an_image_without_a_usable_url_is_never_a_success(url: object) -> None:
-    item = done(1) | {"imageURL": url}
-    snapshot = absorb(absorb(Snapshot(T, 1), [item]), [item])
-    assert snapshot.images == []
-    assert "gave no usable URL" in snapshot.failures[0].message
-
-
-def test_odd_field_types_are_dropped_not_trusted() -> None:
-    (image,) = absorb(Snapshot(T, 1), [done(1, seed="12", cost=True, NSFWContent="no")]).images
-    assert (image.seed, image.cost, image.nsfw_content) == (None, None, None)
-
-
-def test_numbers_no_float_can_hold_are_dropped_and_the_task_still_finishes() -> None:
-    running = {"taskType": "imageInference", "taskUUID": T, "status": "processing", "progress": 10**400}
-    snapshot = absorb(Snapshot(T, 2), [done(1, cost=10**400), running])
-    assert (snapshot.images[0].cost, snapshot.progress, snapshot.done) == (None, None, False)
-    absorb(snapshot, [done(1), done(2, cost=float("inf"))])
-    assert ([i.cost for i in snapshot.images], snapshot.done) == ([None, None], True)
-
-
-def test_failed_images_count_as_finished_and_a_task_level_error_fails_the_rest() -> None:
-    per_image = ErrorDetail("inferenceError", "image 2 failed", task_uuid=T)
-    snapshot = absorb(Snapshot(T, 2), [done(1)], [per_image])
-    assert (len(snapshot.images), len(snapshot.failures), snapshot.done) == (1, 1, True)
-    whole = absorb(Snapshot(T, 3), [], [ErrorDetail("inferenceError", "the task failed", task_uuid=T)])
-    assert (len(whole.failures), whole.done) == (3, True)
-    unknown = absorb(Snapshot(T, 1), [], [ErrorDetail("taskFailedOrNotFound", "no such task", task_uuid=T)])
-    assert isinstance(unknown.lost, errors.NotFoundError)
-    assert unknown.done
-
-
 def test_polls_come_at_once_then_at_a_share_of_the_tasks_age_within_bounds() -> None:
     schedule = PollSchedule(minimum=0.5, share=0.25, maximum=5.0)
     assert [schedule.interval(age) for age in (0, 1, 2, 8, 40, 400)] == [0.5, 0.5, 0.5, 2.0, 5.0, 5.0]
 
 
 def _client(emulator: Emulator) -> RunwareClient:
-    return RunwareClient(SecretStr(API_KEY), base_url=BASE_URL, transport=httpx2.ASGITransport(emulator.app()))
+    transport = httpx2.ASGITransport(emulator.app())
+    return RunwareClient(SecretStr(API_KEY), base_url=BASE_URL, transport=transport, clock=emulator.clock)
 
 
-async def test_a_resend_answered_with_a_conflict_means_runware_has_the_task(emulator: Emulator) -> None:
+async def test_a_resend_answered_with_a_conflict_means_runware_has_the_task(
+    emulator: Emulator, clock: ManualClock
+) -> None:
     sent = task(deliveryMethod="async", includeCost=True)
     async with _client(emulator) as client:
-        runware = Delivery(client)
-        await runware.submit(sent, until=delivery.time.monotonic() + 5)
-        await runware.submit(sent, until=delivery.time.monotonic() + 5)  # as after a lost answer
+        runware = Delivery(client, clock=clock)
+        await runware.submit(sent, until=clock.monotonic() + 5)
+        await runware.submit(sent, until=clock.monotonic() + 5)  # as after a lost answer
     assert [c.task_uuid for c in emulator.ledger] == [sent["taskUUID"]]
 
 
-async def test_a_submit_gives_up_at_the_deadline_and_says_whether_the_task_may_have_run(emulator: Emulator) -> None:
+async def test_a_submit_gives_up_at_the_deadline_and_says_whether_the_task_may_have_run(
+    emulator: Emulator, clock: ManualClock
+) -> None:
     emulator.faults.extend(Fault.error(503, "internalServerError", "Down.") for _ in range(50))
     async with _client(emulator) as client:
         with pytest.raises(errors.ServerError) as caught:
-            await Delivery(client).submit(task(deliveryMethod="async"), until=delivery.time.monotonic() + 1.5)
+            await Delivery(client, clock=clock).submit(task(deliveryMethod="async"), until=clock.monotonic() + 1.5)
     assert caught.value.may_have_run is True
     assert caught.value.task_uuid is not None
     assert 2 <= len(emulator.requests) <= 6
 
 
-async def test_an_upload_whose_answer_was_lost_is_stored_again_under_a_new_uuid(emulator: Emulator) -> None:
+async def test_an_upload_whose_answer_was_lost_is_stored_again_under_a_new_uuid(
+    emulator: Emulator, clock: ManualClock
+) -> None:
     emulator.faults.append(Fault.drop(on="imageUpload"))
     png = (
         "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElF"
         "TkSuQmCC"
     )
     async with _client(emulator) as client:
-        found, url = await Delivery(client).upload(png, until=delivery.time.monotonic() + 5)
+        found, url = await Delivery(client, clock=clock).upload(png, until=clock.monotonic() + 5)
     assert url == f"http://runware.test/image/{found}.png"
     uploads = [t["taskUUID"] for t in emulator.arrived if t["taskType"] == "imageUpload"]
     assert len(uploads) == 3, "sent, resent (Runware has it: conflict), sent under a new UUID"
@@ -141,73 +87,42 @@ async def test_an_upload_whose_answer_was_lost_is_stored_again_under_a_new_uuid(
     assert found in emulator.images
 
 
-def test_the_async_acknowledgement_must_be_about_the_task_sent() -> None:
-    delivery._check_acknowledged([], T)  # pyright: ignore[reportPrivateUsage]
-    delivery._check_acknowledged([{"taskUUID": T}], T)  # pyright: ignore[reportPrivateUsage]
-    with pytest.raises(errors.RunwareResponseError, match="another task"):
-        delivery._check_acknowledged([{"taskUUID": "other"}], T)  # pyright: ignore[reportPrivateUsage]
-
-
 async def test_a_long_wait_reports_at_least_every_keepalive_even_when_nothing_changes(
-    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+    emulator: Emulator, clock: ManualClock
 ) -> None:
-    monkeypatch.setattr(delivery, "KEEPALIVE", 0.1)
-    monkeypatch.setattr(PollSchedule, "interval", lambda self, age: 10.0)  # one poll at once, then none in the wait
-    emulator.render_seconds = 1.0
+    emulator.render_seconds = 10 * KEEPALIVE
+    once = PollSchedule(minimum=20 * KEEPALIVE, maximum=20 * KEEPALIVE)  # one poll at once, then none in the wait
     sent = task(deliveryMethod="async")
-    heard: list[int] = []
+    heard: list[float] = []
     snapshot: Snapshot | None = None
+    started = clock.monotonic()
 
     async def on_change(snapshot: Snapshot) -> None:
-        heard.append(len(snapshot.images))
+        heard.append(clock.monotonic() - started)
 
     async with _client(emulator) as client, anyio.create_task_group() as loop:
-        runware = Delivery(client)
+        runware = Delivery(client, clock=clock, schedule=once)
         loop.start_soon(runware.run)
-        await runware.submit(sent, until=delivery.time.monotonic() + 5)
-        snapshot = await runware.wait(sent["taskUUID"], 1, until=delivery.time.monotonic() + 0.75, on_change=on_change)
+        await runware.submit(sent, until=clock.monotonic() + 5)
+        snapshot = await runware.wait(
+            sent["taskUUID"], 1, until=clock.monotonic() + 7.5 * KEEPALIVE, on_change=on_change
+        )
         loop.cancel_scope.cancel()
     assert snapshot is not None
     assert not snapshot.done
-    assert len(heard) >= 5, "heard from at least every 0.1 s of a 0.75 s wait"
+    gaps = [later - earlier for earlier, later in zip([0.0, *heard], heard, strict=False)]
+    assert max(gaps) <= KEEPALIVE, "heard from at least every KEEPALIVE, though nothing changed"
+    assert heard[-1] == 7.5 * KEEPALIVE, "and once more at the end of the wait"
 
 
-def test_an_item_reported_as_failed_fails_its_image_in_runwares_words_or_ours() -> None:
-    failed = {"taskType": "imageInference", "taskUUID": T, "status": "error", "code": "nsfw", "message": "flagged"}
-    bare = {"taskType": "imageInference", "taskUUID": T, "status": "error"}
-    snapshot = absorb(Snapshot(T, 3), [done(1), failed, bare])
-    assert [i.image_uuid for i in snapshot.images] == ["img-1"]
-    assert snapshot.failures == [
-        ErrorDetail("nsfw", "flagged", task_uuid=T),
-        ErrorDetail("imageFailed", "Runware reported this image as failed", task_uuid=T),
-    ]
-    assert snapshot.done
-
-
-def test_an_error_about_another_task_is_not_this_tasks_failure() -> None:
-    other = ErrorDetail("inferenceError", "the other task failed", task_uuid="22222222-2222-4222-8222-222222222222")
-    snapshot = absorb(Snapshot(T, 2), [done(1)], [other])
-    assert (len(snapshot.images), snapshot.failures, snapshot.done) == (1, [], False)
-
-
-def test_a_task_runware_forgets_after_some_images_arrived_keeps_them_and_fails_the_rest() -> None:
-    snapshot = absorb(Snapshot(T, 3), [done(1)])
-    absorb(snapshot, [], [ErrorDetail("taskFailedOrNotFound", "no such task", task_uuid=T)])
-    assert isinstance(snapshot.lost, errors.NotFoundError)
-    assert [i.image_uuid for i in snapshot.images] == ["img-1"]
-    note = "Runware no longer knows this task; 2 of its images never arrived"
-    assert snapshot.failures == [ErrorDetail("taskFailedOrNotFound", note, task_uuid=T)] * 2
-    assert snapshot.done
-
-
-async def test_a_wait_returns_once_every_image_is_in_with_their_cost(emulator: Emulator) -> None:
+async def test_a_wait_returns_once_every_image_is_in_with_their_cost(emulator: Emulator, clock: ManualClock) -> None:
     sent = task(deliveryMethod="async", includeCost=True, numberResults=2)
     got: list[Snapshot] = []
     async with _client(emulator) as client, anyio.create_task_group() as loop:
-        runware = Delivery(client)
+        runware = Delivery(client, clock=clock)
         loop.start_soon(runware.run)
-        await runware.submit(sent, until=delivery.time.monotonic() + 5)
-        got.append(await runware.wait(sent["taskUUID"], 2, until=delivery.time.monotonic() + 5))
+        await runware.submit(sent, until=clock.monotonic() + 5)
+        got.append(await runware.wait(sent["taskUUID"], 2, until=clock.monotonic() + 5))
         loop.cancel_scope.cancel()
     (snapshot,) = got
     made = emulator.jobs[sent["taskUUID"]].items.values()
@@ -216,17 +131,17 @@ async def test_a_wait_returns_once_every_image_is_in_with_their_cost(emulator: E
     assert Snapshot(T, 1).cost is None
 
 
-async def test_two_waits_for_one_task_are_served_by_the_same_polls(emulator: Emulator) -> None:
+async def test_two_waits_for_one_task_are_served_by_the_same_polls(emulator: Emulator, clock: ManualClock) -> None:
     emulator.render_seconds = 0.5
     sent = task(deliveryMethod="async")
     snapshots: list[Snapshot] = []
     async with _client(emulator) as client, anyio.create_task_group() as loop:
-        runware = Delivery(client)
+        runware = Delivery(client, clock=clock)
         loop.start_soon(runware.run)
-        await runware.submit(sent, until=delivery.time.monotonic() + 5)
+        await runware.submit(sent, until=clock.monotonic() + 5)
 
         async def wait() -> None:
-            snapshots.append(await runware.wait(sent["taskUUID"], 1, until=delivery.time.monotonic() + 5))
+            snapshots.append(await runware.wait(sent["taskUUID"], 1, until=clock.monotonic() + 5))
 
         async with anyio.create_task_group() as waits:
             waits.start_soon(wait)
@@ -241,14 +156,15 @@ async def test_two_waits_for_one_task_are_served_by_the_same_polls(emulator: Emu
 
 async def test_a_task_runware_does_not_know_yet_is_waited_for_and_one_it_long_forgot_is_lost(
     emulator: Emulator,
+    clock: ManualClock,
 ) -> None:
     unknown = task()["taskUUID"]
     got: list[Snapshot] = []
     async with _client(emulator) as client, anyio.create_task_group() as loop:
-        runware = Delivery(client)
+        runware = Delivery(client, clock=clock)
         loop.start_soon(runware.run)
-        for sent_at, wait in ((delivery.time.time(), 1), (delivery.time.time() - delivery.LOST_AFTER, 5)):
-            got.append(await runware.wait(unknown, 1, until=delivery.time.monotonic() + wait, sent_at=sent_at))
+        for sent_at, wait in ((clock.now(), 1), (clock.now() - LOST_AFTER, 5)):
+            got.append(await runware.wait(unknown, 1, until=clock.monotonic() + wait, sent_at=sent_at))
         loop.cancel_scope.cancel()
     fresh, old = got
     polls = [tasks for tasks in emulator.requests if tasks[0]["taskType"] == "getResponse"]
@@ -259,14 +175,16 @@ async def test_a_task_runware_does_not_know_yet_is_waited_for_and_one_it_long_fo
     assert old.done
 
 
-async def test_an_upload_answer_naming_no_image_of_this_upload_is_asked_again(emulator: Emulator) -> None:
+async def test_an_upload_answer_naming_no_image_of_this_upload_is_asked_again(
+    emulator: Emulator, clock: ManualClock
+) -> None:
     emulator.faults.append(Fault.mangle(lambda body: {"data": [{"taskUUID": "someone else's"}]}, on="imageUpload"))
     png = (
         "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElF"
         "TkSuQmCC"
     )
     async with _client(emulator) as client:
-        found, url = await Delivery(client).upload(png, until=delivery.time.monotonic() + 5)
+        found, url = await Delivery(client, clock=clock).upload(png, until=clock.monotonic() + 5)
     assert url == f"http://runware.test/image/{found}.png"
     uploads = [t["taskUUID"] for t in emulator.arrived if t["taskType"] == "imageUpload"]
     assert len(uploads) == 3, "sent, resent (Runware has it: conflict), sent under a new UUID"
@@ -274,9 +192,9 @@ async def test_an_upload_answer_naming_no_image_of_this_upload_is_asked_again(em
 
 
 async def test_a_poll_that_fails_unexpectedly_is_logged_and_asked_again(
-    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    emulator: Emulator, clock: ManualClock, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    absorb_for_real = delivery._absorb  # pyright: ignore[reportPrivateUsage]
+    absorb_for_real = delivery.absorb
     calls: list[str] = []
 
     def absorb_failing_once(snapshot: Snapshot, *args: Any, **kwargs: Any) -> None:
@@ -285,14 +203,14 @@ async def test_a_poll_that_fails_unexpectedly_is_logged_and_asked_again(
             raise RuntimeError("an answer nobody foresaw")
         absorb_for_real(snapshot, *args, **kwargs)
 
-    monkeypatch.setattr(delivery, "_absorb", absorb_failing_once)
+    monkeypatch.setattr(delivery, "absorb", absorb_failing_once)
     sent = task(deliveryMethod="async")
     got: list[Snapshot] = []
     async with _client(emulator) as client, anyio.create_task_group() as loop:
-        runware = Delivery(client)
+        runware = Delivery(client, clock=clock)
         loop.start_soon(runware.run)
-        await runware.submit(sent, until=delivery.time.monotonic() + 5)
-        got.append(await runware.wait(sent["taskUUID"], 1, until=delivery.time.monotonic() + 5))
+        await runware.submit(sent, until=clock.monotonic() + 5)
+        got.append(await runware.wait(sent["taskUUID"], 1, until=clock.monotonic() + 5))
         loop.cancel_scope.cancel()
     (snapshot,) = got
     assert snapshot.done
@@ -305,16 +223,17 @@ async def test_a_poll_that_fails_unexpectedly_is_logged_and_asked_again(
 
 async def test_images_beside_an_error_answer_are_kept_and_teach_nothing_about_the_other_tasks(
     emulator: Emulator,
+    clock: ManualClock,
 ) -> None:
     emulator.render_seconds = 0.2
     first, second = task(deliveryMethod="async"), task(deliveryMethod="async")
     got: dict[str, Snapshot] = {}
     async with _client(emulator) as client, anyio.create_task_group() as loop:
-        runware = Delivery(client)
+        runware = Delivery(client, clock=clock)
         loop.start_soon(runware.run)
         for sent in (first, second):
-            await runware.submit(sent, until=delivery.time.monotonic() + 5)
-        await anyio.sleep(0.5)  # both rendered: the next poll, for both, is answered 503 with only the first's image
+            await runware.submit(sent, until=clock.monotonic() + 5)
+        await clock.advance(0.5)  # both rendered: the next poll, for both, is answered 503 with only the first's image
 
         def only_the_first(body: dict[str, Any]) -> object:
             return {"data": [i for i in body["data"] if i["taskUUID"] == first["taskUUID"]], "errors": [{"code": "x"}]}
@@ -322,7 +241,7 @@ async def test_images_beside_an_error_answer_are_kept_and_teach_nothing_about_th
         emulator.faults.append(Fault.mangle(only_the_first, on="getResponse", status=503))
 
         async def wait(sent: dict[str, Any], seconds: float, ask_first: bool) -> None:
-            until = delivery.time.monotonic() + seconds
+            until = clock.monotonic() + seconds
             got[sent["taskUUID"]] = await runware.wait(sent["taskUUID"], 1, until, ask_first=ask_first)
 
         async with anyio.create_task_group() as waits:
@@ -337,25 +256,27 @@ async def test_images_beside_an_error_answer_are_kept_and_teach_nothing_about_th
 
 
 async def test_a_submit_that_sends_nothing_gives_up_after_its_patience_not_at_the_deadline() -> None:
+    clock = SystemClock()  # a real socket: the machine's time
     closed = RunwareClient(SecretStr(API_KEY), base_url="http://127.0.0.1:9/v1")
     async with closed:
-        started = delivery.time.monotonic()
+        started = clock.monotonic()
         with anyio.fail_after(10), pytest.raises(errors.RunwareConnectionError) as caught:
-            await Delivery(closed, patience=Patience(nothing_sent=0.5)).submit(
+            await Delivery(closed, clock=clock, patience=Patience(nothing_sent=0.5)).submit(
                 task(deliveryMethod="async"), until=started + 60
             )
     assert caught.value.may_have_run is False
-    assert delivery.time.monotonic() - started < 30, "not held until the deadline a minute away"
+    assert clock.monotonic() - started < 30, "not held until the deadline a minute away"
 
 
 async def test_a_submit_met_only_by_failures_gives_up_after_its_patience_saying_it_may_have_run(
     emulator: Emulator,
+    clock: ManualClock,
 ) -> None:
     emulator.faults.extend(Fault.error(500, "internalServerError", "Down.") for _ in range(50))
     async with _client(emulator) as client:
         with anyio.fail_after(10), pytest.raises(errors.ServerError) as caught:
-            await Delivery(client, patience=Patience(failing=1.0)).submit(
-                task(deliveryMethod="async"), until=delivery.time.monotonic() + 60
+            await Delivery(client, clock=clock, patience=Patience(failing=1.0)).submit(
+                task(deliveryMethod="async"), until=clock.monotonic() + 60
             )
     assert caught.value.may_have_run is True
     assert 2 <= len(emulator.requests) <= 5
@@ -363,46 +284,50 @@ async def test_a_submit_met_only_by_failures_gives_up_after_its_patience_saying_
 
 async def test_a_wait_whose_polls_meet_only_failures_ends_after_its_patience_with_the_trouble(
     emulator: Emulator,
+    clock: ManualClock,
 ) -> None:
     sent = task(deliveryMethod="async")
     got: list[Snapshot] = []
     async with _client(emulator) as client, anyio.create_task_group() as loop:
-        runware = Delivery(client, patience=Patience(failing=1.0))
+        runware = Delivery(client, clock=clock, patience=Patience(failing=1.0))
         loop.start_soon(runware.run)
-        await runware.submit(sent, until=delivery.time.monotonic() + 5)
+        await runware.submit(sent, until=clock.monotonic() + 5)
         emulator.faults.extend(Fault.error(503, "internalServerError", "Down.", on="getResponse") for _ in range(50))
         with anyio.fail_after(10):
-            got.append(await runware.wait(sent["taskUUID"], 1, until=delivery.time.monotonic() + 60))
+            got.append(await runware.wait(sent["taskUUID"], 1, until=clock.monotonic() + 60))
         loop.cancel_scope.cancel()
     (snapshot,) = got
     assert (snapshot.images, snapshot.done) == ([], False)
     assert isinstance(snapshot.trouble, errors.ServerError)
 
 
-async def test_a_wait_through_429s_goes_on_as_runware_asks(emulator: Emulator) -> None:
+async def test_a_wait_through_429s_goes_on_as_runware_asks(emulator: Emulator, clock: ManualClock) -> None:
     sent = task(deliveryMethod="async")
     got: list[Snapshot] = []
     async with _client(emulator) as client, anyio.create_task_group() as loop:
-        runware = Delivery(client, patience=Patience(failing=0.3))
+        runware = Delivery(client, clock=clock, patience=Patience(failing=0.3))
         loop.start_soon(runware.run)
-        await runware.submit(sent, until=delivery.time.monotonic() + 5)
+        await runware.submit(sent, until=clock.monotonic() + 5)
         emulator.faults.extend(
             Fault.error(429, "rateLimitExceeded", "Slow down.", retry_after=0.2, on="getResponse") for _ in range(3)
         )
-        got.append(await runware.wait(sent["taskUUID"], 1, until=delivery.time.monotonic() + 10))
+        got.append(await runware.wait(sent["taskUUID"], 1, until=clock.monotonic() + 10))
         loop.cancel_scope.cancel()
     assert got[0].done
 
 
-async def test_a_429_is_waited_out_as_long_as_runware_asks_within_the_deadline(emulator: Emulator) -> None:
+async def test_a_429_is_waited_out_as_long_as_runware_asks_within_the_deadline(
+    emulator: Emulator, clock: ManualClock
+) -> None:
     emulator.faults.append(Fault.error(429, "rateLimitExceeded", "Slow down.", retry_after=3.5, on="imageInference"))
     sent = task(deliveryMethod="async")
     async with _client(emulator) as client:
-        await Delivery(client).submit(sent, until=delivery.time.monotonic() + 30)
+        await Delivery(client, clock=clock).submit(sent, until=clock.monotonic() + 30)
     assert [c.task_uuid for c in emulator.ledger] == [sent["taskUUID"]]
 
 
 async def test_a_connection_that_never_finishes_its_handshake_is_given_up_within_seconds() -> None:
+    clock = SystemClock()  # a real socket: the machine's time
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(8)  # accepts, then never says a word of TLS
@@ -410,20 +335,8 @@ async def test_a_connection_that_never_finishes_its_handshake_is_given_up_within
         base = f"https://127.0.0.1:{silent.getsockname()[1]}/v1"
         async with RunwareClient(SecretStr(API_KEY), base_url=base) as client:
             with anyio.fail_after(5), pytest.raises(errors.RunwareConnectionError) as caught:
-                await Delivery(client).submit(task(deliveryMethod="async"), until=delivery.time.monotonic() + 60)
+                await Delivery(client, clock=clock).submit(task(deliveryMethod="async"), until=clock.monotonic() + 60)
     finally:
         silent.close()
     assert caught.value.may_have_run is False
     assert "nothing was sent or charged" in str(caught.value)
-
-
-def test_an_item_garbled_for_two_polls_then_right_is_an_image_not_a_charge_as_well() -> None:
-    garbled = done(1, imageUUID=None)
-    snapshot = absorb(absorb(Snapshot(T, 2), [garbled]), [garbled])
-    assert (snapshot.unusable_charges, len(snapshot.failures)) == ([0.06], 1)
-    absorb(snapshot, [done(1), {"taskType": "imageInference", "taskUUID": T, "status": "processing"}])
-    assert ([i.image_uuid for i in snapshot.images], snapshot.unusable_charges, snapshot.failures) == (
-        ["img-1"],
-        [],
-        [],
-    )

@@ -26,7 +26,7 @@ YES = types.ElicitResult(action="accept", content={"confirm": True})
 
 
 def server(make_settings: Callable[..., Settings], emulator: Emulator, **changes: Any) -> Any:
-    return build_server(make_settings(**changes), transport=httpx2.ASGITransport(emulator.app()))
+    return build_server(make_settings(**changes), transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock)
 
 
 async def test_an_accepted_question_sends_the_task_once_under_the_uuid_the_question_carried(
@@ -118,7 +118,9 @@ async def test_over_http_roots_and_the_spend_are_asked_in_the_calls_rounds_and_k
     project.mkdir()
     # One process for many clients keeps nothing of a connection; the client's callbacks only declare what it can
     # answer, the test answers each round itself.
-    mcp_server = build_server(make_settings(), transport=httpx2.ASGITransport(emulator.app()), shared=True)
+    mcp_server = build_server(
+        make_settings(), transport=httpx2.ASGITransport(emulator.app()), shared=True, clock=emulator.clock
+    )
 
     async def no_roots(context: ClientRequestContext) -> types.ListRootsResult:
         raise AssertionError("answered by the test")

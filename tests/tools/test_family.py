@@ -293,7 +293,9 @@ async def test_the_emulator_refuses_a_mask_of_another_size_the_way_runware_would
     make_settings: Callable[..., Settings], emulator: Emulator, output: Path
 ) -> None:
     picture(output / "m.png", (200, 200))
-    server = build_server(make_settings(output_dir=output), transport=httpx2.ASGITransport(emulator.app()))
+    server = build_server(
+        make_settings(output_dir=output), transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock
+    )
     async with Client(server) as mcp:
         made = structured(await mcp.call_tool("generate_image", {"positivePrompt": "x"}))["images"][0]
         # Sent by its UUID the image is not measured here: Runware (the emulator) finds the mismatch.

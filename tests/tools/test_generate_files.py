@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, cast
 
-import anyio
 import httpx2
 import mcp_types as types
 import pytest
@@ -19,11 +18,12 @@ from mcp import Client
 from mcp.client.session import ClientRequestContext
 from PIL import Image
 
-from ideogram_mcp import previews
+from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.emulator import Emulator
+from ideogram_mcp.images import previews
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
-from ideogram_mcp.tools import generations
+from ideogram_mcp.tasks import finish
 
 from ..conftest import API_KEY, BASE_URL, error_of, text
 
@@ -97,7 +97,7 @@ async def test_without_a_setting_images_go_into_the_clients_first_root_and_nowhe
     project, other = tmp_path / "project", tmp_path / "other"
     project.mkdir()
     settings = make_settings()
-    server = build_server(settings, transport=httpx2.ASGITransport(emulator.app()))
+    server = build_server(settings, transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock)
     before = tree(tmp_path, home)
     async with with_roots(server, project, other) as mcp:
         result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
@@ -113,7 +113,9 @@ async def test_a_client_without_roots_gets_the_per_user_folder(
     emulator: Emulator, home: Path, make_settings: Callable[..., Settings]
 ) -> None:
     settings = make_settings()
-    async with Client(build_server(settings, transport=httpx2.ASGITransport(emulator.app()))) as mcp:
+    async with Client(
+        build_server(settings, transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock)
+    ) as mcp:
         result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
     (image,) = data(result)["images"]
     assert Path(image["path"]).parent == (home / "Pictures" / "ideogram-mcp").resolve()
@@ -127,7 +129,7 @@ async def test_a_client_whose_roots_cannot_be_read_gets_the_per_user_folder(
     async def failing(context: ClientRequestContext) -> types.ErrorData:
         return types.ErrorData(code=types.INTERNAL_ERROR, message="the workspace is not open")
 
-    server = build_server(make_settings(), transport=httpx2.ASGITransport(emulator.app()))
+    server = build_server(make_settings(), transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock)
     async with Client(server, mode="legacy", list_roots_callback=failing) as mcp:
         result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
     (image,) = data(result)["images"]
@@ -200,7 +202,9 @@ async def test_previews_can_be_turned_off_per_call_and_by_default(
     assert not [b for b in result.content if isinstance(b, types.ImageContent)]
     assert data(result)["images"][0]["path"]
     settings = make_settings(output_dir=output, preview=False)
-    async with Client(build_server(settings, transport=httpx2.ASGITransport(emulator.app()))) as quiet:
+    async with Client(
+        build_server(settings, transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock)
+    ) as quiet:
         off = await quiet.call_tool("generate_image", {"positivePrompt": PROMPT})
         on = await quiet.call_tool("generate_image", {"positivePrompt": PROMPT, "preview": True})
     assert not [b for b in off.content if isinstance(b, types.ImageContent)]
@@ -212,7 +216,9 @@ async def test_with_saving_off_nothing_is_written_and_the_urls_are_given(
 ) -> None:
     settings = make_settings(output_dir=tmp_path / "out", save=False)
     before = tree(tmp_path, home)
-    async with Client(build_server(settings, transport=httpx2.ASGITransport(emulator.app()))) as mcp:
+    async with Client(
+        build_server(settings, transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock)
+    ) as mcp:
         result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
     (image,) = data(result)["images"]
     assert "path" not in image
@@ -234,7 +240,7 @@ async def test_a_failed_download_still_returns_the_paid_image_url_and_says_why(
             return httpx2.Response(503)
         return await app.handle_async_request(request)
 
-    async with Client(build_server(settings, transport=httpx2.MockTransport(images_gone))) as mcp:
+    async with Client(build_server(settings, transport=httpx2.MockTransport(images_gone), clock=emulator.clock)) as mcp:
         result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
     assert not result.is_error
     for n, image in enumerate(data(result)["images"], 1):
@@ -246,24 +252,25 @@ async def test_a_failed_download_still_returns_the_paid_image_url_and_says_why(
 
 
 async def test_a_slow_image_host_cannot_hold_the_call_past_its_time_and_get_generation_saves_later(
-    emulator: Emulator, make_settings: Callable[..., Settings], output: Path, monkeypatch: pytest.MonkeyPatch
+    emulator: Emulator, make_settings: Callable[..., Settings], output: Path, clock: ManualClock
 ) -> None:
-    monkeypatch.setattr(generations, "SAVING_GRACE", 0.2)
     app = httpx2.ASGITransport(emulator.app())
-    slow = {"seconds": 30.0}
+    slow = {"seconds": 300.0}
 
     async def slow_images(request: httpx2.Request) -> httpx2.Response:
         if request.method == "GET":
-            await anyio.sleep(slow["seconds"])
+            await clock.sleep(slow["seconds"])
         return await app.handle_async_request(request)
 
     settings = make_settings(output_dir=output, wait_seconds=0.5, preview=False)
-    async with Client(build_server(settings, transport=httpx2.MockTransport(slow_images))) as mcp:
-        with anyio.fail_after(10):  # loose on purpose: it tells 30 s from under 1 s, it times nothing
-            result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+    async with Client(build_server(settings, transport=httpx2.MockTransport(slow_images), clock=clock)) as mcp:
+        started = clock.monotonic()
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+        took = clock.monotonic() - started
         slow["seconds"] = 0.0
         again = await mcp.call_tool("get_generation", {"taskUUID": data(result)["taskUUID"]})
     (image,) = data(result)["images"]
+    assert took <= settings.wait_seconds + finish.SAVING_GRACE, "the call's time bounds the saving, with its grace"
     assert "path" not in image
     assert (
         f"{image['imageURL']} (seed {image['seed']}) Not saved: was still downloading when the call's time ran out."
@@ -281,7 +288,9 @@ async def test_an_output_folder_that_cannot_be_written_is_refused_before_anythin
     blocked = tmp_path / "a-file"
     blocked.write_text("not a folder")
     settings = make_settings(output_dir=blocked / "out")
-    async with Client(build_server(settings, transport=httpx2.ASGITransport(emulator.app()))) as mcp:
+    async with Client(
+        build_server(settings, transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock)
+    ) as mcp:
         result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
         dry = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "dryRun": True})
     assert error_of(result) == {"kind": "unwritable_folder", "folder": str((blocked / "out").resolve())}
@@ -307,7 +316,9 @@ async def test_a_folder_that_fails_after_the_task_was_sent_still_returns_the_pai
         return await app.handle_async_request(request)
 
     settings = make_settings(output_dir=out)
-    async with Client(build_server(settings, transport=httpx2.MockTransport(folder_lost_once_sent))) as mcp:
+    async with Client(
+        build_server(settings, transport=httpx2.MockTransport(folder_lost_once_sent), clock=emulator.clock)
+    ) as mcp:
         result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
     assert not result.is_error
     (image,) = data(result)["images"]
@@ -326,7 +337,8 @@ async def rooted(emulator: Emulator, tmp_path: Path, make_settings: Callable[...
     """A session whose client offers tmp_path/project as its root; images are saved inside it."""
     settings = make_settings()
     async with with_roots(
-        build_server(settings, transport=httpx2.ASGITransport(emulator.app())), tmp_path / "project"
+        build_server(settings, transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock),
+        tmp_path / "project",
     ) as c:
         yield c
 
@@ -414,7 +426,9 @@ async def test_an_agent_may_choose_a_folder_inside_the_allowed_ones_and_nothing_
 ) -> None:
     project = tmp_path / "project"
     project.mkdir()
-    server = build_server(make_settings(), transport=httpx2.ASGITransport(emulator.app()), project=project)
+    server = build_server(
+        make_settings(), transport=httpx2.ASGITransport(emulator.app()), project=project, clock=emulator.clock
+    )
     async with Client(server) as mcp:
         default = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "fileName": "plain"}))
         logos = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "output_dir": "logos/2026"}))
@@ -434,19 +448,18 @@ async def test_an_agent_may_choose_a_folder_inside_the_allowed_ones_and_nothing_
 
 
 async def test_images_fetched_later_are_saved_in_the_folder_their_call_chose(
-    emulator: Emulator, make_settings: Callable[..., Settings], output: Path, monkeypatch: pytest.MonkeyPatch
+    emulator: Emulator, make_settings: Callable[..., Settings], output: Path, clock: ManualClock
 ) -> None:
     app = httpx2.ASGITransport(emulator.app())
-    slow = {"seconds": 30.0}
+    slow = {"seconds": 300.0}
 
     async def slow_images(request: httpx2.Request) -> httpx2.Response:
         if request.method == "GET":
-            await anyio.sleep(slow["seconds"])
+            await clock.sleep(slow["seconds"])
         return await app.handle_async_request(request)
 
-    monkeypatch.setattr(generations, "SAVING_GRACE", 0.2)
     settings = make_settings(output_dir=output, wait_seconds=0.5, preview=False)
-    async with Client(build_server(settings, transport=httpx2.MockTransport(slow_images))) as mcp:
+    async with Client(build_server(settings, transport=httpx2.MockTransport(slow_images), clock=clock)) as mcp:
         first = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "outputDir": "later"}))
         slow["seconds"] = 0.0
         again = data(await mcp.call_tool("get_generation", {"task_uuid": first["taskUUID"]}))

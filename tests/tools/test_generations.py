@@ -10,7 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
-import anyio
 import httpx2
 import mcp_types as types
 import pytest
@@ -18,12 +17,15 @@ from mcp import Client
 from mcp.client.session import ClientRequestContext
 from PIL import Image
 
+from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.emulator import Emulator, Fault
-from ideogram_mcp.journal import Journal
-from ideogram_mcp.runware import delivery
+from ideogram_mcp.journal.sqlite import SqliteJournal
+from ideogram_mcp.runware import answers
+from ideogram_mcp.runware.delivery import KEEPALIVE
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
-from ideogram_mcp.tools import generations
+from ideogram_mcp.tasks import fetch, life
+from ideogram_mcp.tools import wording
 
 from ..conftest import API_KEY, error_of, text
 
@@ -37,7 +39,7 @@ def data(result: types.CallToolResult) -> dict[str, Any]:
 
 
 def server(make_settings: Callable[..., Settings], emulator: Emulator, **changes: Any) -> Any:
-    return build_server(make_settings(**changes), transport=httpx2.ASGITransport(emulator.app()))
+    return build_server(make_settings(**changes), transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock)
 
 
 async def test_a_dry_run_gives_the_exact_task_and_price_and_sends_nothing(mcp: Client, emulator: Emulator) -> None:
@@ -257,7 +259,7 @@ async def test_what_the_journal_tools_repeat_is_short_however_long_what_they_wer
     refused = await mcp.call_tool("generate_image", {"positivePrompt": "x"})
     fetched = await mcp.call_tool("get_generation", {"taskUUID": error_of(refused)["taskUUID"]})
     # As a journal written by an earlier version holds it: the upstream message whole.
-    old = Journal(data_dir / "journal.sqlite3")
+    old = SqliteJournal(data_dir / "journal.sqlite3")
     await old.update(error_of(refused)["taskUUID"], state="failed", images=[], errors=["Bad value. " * 2000], cost=None)
     old.close()
     fetched_from_old = await mcp.call_tool("get_generation", {"taskUUID": error_of(refused)["taskUUID"]})
@@ -367,7 +369,8 @@ async def test_a_failure_in_this_server_after_sending_leaves_the_task_fetchable_
     async def broken(*args: object, **kwargs: object) -> types.CallToolResult:
         raise RuntimeError("a bug in this server")
 
-    monkeypatch.setattr(generations, "finish", broken)
+    monkeypatch.setattr(life, "finish", broken)
+    monkeypatch.setattr(fetch, "finish", broken)
     result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
     (sent,) = emulator.submitted
     again = await mcp.call_tool("get_generation", {"taskUUID": sent["taskUUID"]})
@@ -382,13 +385,13 @@ async def test_a_failure_in_this_server_after_sending_leaves_the_task_fetchable_
 
 
 async def test_a_task_runware_has_forgotten_is_reported_failed_and_no_longer_waited_for(
-    make_settings: Callable[..., Settings], emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+    make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock
 ) -> None:
     emulator.render_seconds = 30.0
     async with Client(server(make_settings, emulator, wait_seconds=0.2)) as mcp:
         pending = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT}))
         del emulator.jobs[pending["taskUUID"]]  # its results expired, as Runware's do
-        monkeypatch.setattr(delivery, "LOST_AFTER", 0.0)
+        await clock.advance(answers.LOST_AFTER)  # past the time Runware's "no such task" may be a lag
         lost = await mcp.call_tool("get_generation", {"taskUUID": pending["taskUUID"], "wait": 0.2})
         listed = data(await mcp.call_tool("list_generations", {}))
         again = await mcp.call_tool("get_generation", {"taskUUID": pending["taskUUID"]})
@@ -426,7 +429,7 @@ async def test_a_pending_task_cannot_be_fetched_by_a_server_without_a_key_and_it
         result = await keyless.call_tool("get_generation", {"taskUUID": pending["taskUUID"]})
         listed = data(await keyless.call_tool("list_generations", {}))
     assert error_of(result) == {"kind": "not_configured"}
-    assert text(result) == generations.NOT_CONFIGURED
+    assert text(result) == wording.NOT_CONFIGURED
     assert [(g["taskUUID"], g["state"]) for g in listed["generations"]] == [(pending["taskUUID"], "pending")]
 
 
@@ -441,7 +444,7 @@ async def test_images_that_could_not_be_saved_are_saved_when_the_task_is_fetched
             return httpx2.Response(503)
         return await app.handle_async_request(request)
 
-    async with Client(build_server(settings, transport=httpx2.MockTransport(runware))) as mcp:
+    async with Client(build_server(settings, transport=httpx2.MockTransport(runware), clock=emulator.clock)) as mcp:
         first = await mcp.call_tool(
             "generate_image", {"positivePrompt": PROMPT, "numberResults": 2, "fileName": "menu"}
         )
@@ -484,7 +487,7 @@ async def test_images_that_cannot_be_decoded_get_no_preview_and_the_call_still_s
         await answer.aread()
         return httpx2.Response(200, content=answer.content[:40], headers={"Content-Type": "image/jpeg"})
 
-    async with Client(build_server(settings, transport=httpx2.MockTransport(truncated))) as mcp:
+    async with Client(build_server(settings, transport=httpx2.MockTransport(truncated), clock=emulator.clock)) as mcp:
         result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": count})
     out = data(result)
     assert (out["status"], len(out["images"])) == ("done", count)
@@ -505,15 +508,14 @@ async def test_inline_image_data_is_kept_short_in_the_journal_and_the_recipe(mcp
 
 
 async def test_the_client_hears_from_a_slow_call_every_keepalive_and_nothing_once_it_is_complete(
-    emulator: Emulator, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    emulator: Emulator, settings: Settings, clock: ManualClock
 ) -> None:
-    monkeypatch.setattr(generations, "KEEPALIVE", 0.05)
-    emulator.render_seconds = 0.3
+    emulator.render_seconds = 2.5 * KEEPALIVE
     app = httpx2.ASGITransport(emulator.app())
 
     async def slow_downloads(request: httpx2.Request) -> httpx2.Response:
-        if request.method == "GET":
-            await anyio.sleep(0.3)  # a slow network: the image is saved several keepalives after it is ready
+        if request.method == "GET":  # a slow network: the image is saved several keepalives after it is ready
+            await clock.sleep(2 * KEEPALIVE)
         return await app.handle_async_request(request)
 
     heard: list[tuple[float, str | None]] = []
@@ -521,7 +523,7 @@ async def test_the_client_hears_from_a_slow_call_every_keepalive_and_nothing_onc
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         heard.append((progress, message))
 
-    async with Client(build_server(settings, transport=httpx2.MockTransport(slow_downloads))) as mcp:
+    async with Client(build_server(settings, transport=httpx2.MockTransport(slow_downloads), clock=clock)) as mcp:
         result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT}, progress_callback=on_progress)
     assert data(result)["status"] == "done"
     sending = [message for _, message in heard if message == "Sending the task (make 1 image with Ideogram 3.0)"]
@@ -533,12 +535,12 @@ async def test_the_client_hears_from_a_slow_call_every_keepalive_and_nothing_onc
 
 
 async def test_get_generation_with_no_wait_still_asks_runware_once(
-    make_settings: Callable[..., Settings], emulator: Emulator, output: Path
+    make_settings: Callable[..., Settings], emulator: Emulator, output: Path, clock: ManualClock
 ) -> None:
     emulator.render_seconds = 0.3
     async with Client(server(make_settings, emulator, wait_seconds=0.05, output_dir=output)) as mcp:
         first = data(await mcp.call_tool("generate_image", {"positivePrompt": "x"}))
-        await anyio.sleep(1.0)  # rendered by now; nothing has asked since the first call ended
+        await clock.advance(1.0)  # rendered by now; nothing has asked since the first call ended
         asked = len([t for t in emulator.arrived if t.get("taskType") == "getResponse"])
         now = data(await mcp.call_tool("get_generation", {"taskUUID": first["taskUUID"], "wait": 0}))
     assert first["status"] == "pending"
@@ -567,7 +569,9 @@ async def test_a_journal_kept_in_memory_only_is_said_in_every_result_with_the_fi
 ) -> None:
     (tmp_path / "a-file").write_text("not a folder")
     settings = make_settings(data_dir=tmp_path / "a-file" / "data", output_dir=output, daily_budget=0)
-    async with Client(build_server(settings, transport=httpx2.ASGITransport(emulator.app()))) as mcp:
+    async with Client(
+        build_server(settings, transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock)
+    ) as mcp:
         made = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
         listed = await mcp.call_tool("list_generations", {})
     warning = (

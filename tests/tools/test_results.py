@@ -8,7 +8,8 @@ import pytest
 
 from ideogram_mcp.runware import errors
 from ideogram_mcp.runware.errors import ErrorDetail, api_error
-from ideogram_mcp.tools.results import UPSTREAM_SHOWN, describe
+from ideogram_mcp.text import UPSTREAM_SHOWN
+from ideogram_mcp.tools.results import describe
 
 
 @pytest.mark.parametrize(

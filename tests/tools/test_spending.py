@@ -29,7 +29,9 @@ async def test_when_the_client_fails_to_ask_the_user_nothing_is_spent_until_the_
         asked.append(params.message)
         return types.ErrorData(code=types.INTERNAL_ERROR, message="the dialog could not be shown")
 
-    server = build_server(make_settings(confirm_above=0.10), transport=httpx2.ASGITransport(emulator.app()))
+    server = build_server(
+        make_settings(confirm_above=0.10), transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock
+    )
     async with Client(server, mode="legacy", elicitation_callback=failing) as mcp:
         result = await mcp.call_tool("generate_image", {"positivePrompt": "x", "numberResults": 3})
         assert emulator.requests == []

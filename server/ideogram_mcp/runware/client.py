@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Self, cast
 
-import anyio
 import httpx2
 from pydantic import SecretStr
 
 from ideogram_mcp import __version__
+from ideogram_mcp.clock import Clock, SystemClock
 from ideogram_mcp.runware import DEFAULT_BASE_URL
 from ideogram_mcp.runware.errors import (
     ErrorDetail,
@@ -60,9 +60,11 @@ class RunwareClient:
         base_url: str = DEFAULT_BASE_URL,
         timeout: float = 30.0,
         transport: httpx2.AsyncBaseTransport | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.base_url = base_url
         self.timeout = timeout
+        self.clock = clock or SystemClock()
         limits = httpx2.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS // 4)
         # No retries inside the transport: ``delivery`` retries, within the call's deadline. Connecting (TLS
         # included), and waiting for a pooled connection, time out well before the whole exchange does, so that a
@@ -103,8 +105,10 @@ class RunwareClient:
             steps.append(step)
 
         try:
-            with anyio.fail_after(limit):
+            with self.clock.deadline(self.clock.monotonic() + limit) as bounded:
                 response = await self._http.post(self.base_url, json=list(tasks), extensions={"trace": trace})
+            if bounded.cancelled_caught:
+                raise TimeoutError
         except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout, httpx2.UnsupportedProtocol) as exc:
             raise RunwareConnectionError(
                 f"could not reach Runware at {host} ({type(exc).__name__}); nothing was sent or charged", sent=False

@@ -8,8 +8,6 @@ from ideogram_mcp.specs.spec import (
     ParameterType,
     Violation,
     has_visible,
-    is_image_reference,
-    is_web_url,
     load_spec,
     load_specs,
 )
@@ -22,8 +20,6 @@ __all__ = [
     "ParameterType",
     "Violation",
     "has_visible",
-    "is_image_reference",
-    "is_web_url",
     "load_spec",
     "load_specs",
 ]

@@ -17,15 +17,14 @@ import functools
 import re
 import tomllib
 import unicodedata
-import uuid
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal, Self, cast
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from ideogram_mcp.references import is_image_reference, is_uuid, is_web_url
 from ideogram_mcp.sizes import Size
 
 ParameterType = Literal["string", "integer", "boolean", "string[]"]
@@ -188,10 +187,7 @@ class Parameter(_Frozen):
         if self.format == "uri":
             return None if is_web_url(value) else wrong
         if self.format == "uuid":
-            try:
-                uuid.UUID(value)
-            except ValueError:
-                return wrong
+            return None if is_uuid(value) else wrong
         return None
 
     def place(self, task: MutableMapping[str, Any], value: object) -> None:
@@ -212,36 +208,10 @@ class Parameter(_Frozen):
         return node  # pyright: ignore[reportUnknownVariableType]
 
 
-_BASE64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
-
-
 def has_visible(text: str) -> bool:
     """Whether text holds a character one can see (a letter, digit, mark or symbol): not only spaces or
     zero-width marks."""
     return any(unicodedata.category(c)[0] in "LNPS" for c in text)
-
-
-def is_web_url(text: str) -> bool:
-    """Whether ``text`` is an http(s) URL with a host (a malformed one, such as ``http://[``, is not)."""
-    try:
-        parts = urlsplit(text)
-        _ = parts.port  # raises for a port that is no number
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
-
-
-def is_image_reference(text: str) -> bool:
-    """Whether ``text`` is an image as Runware takes one: http(s) URL, data URI, base64 or image UUID."""
-    if re.match(r"^https?:", text, re.IGNORECASE):
-        return is_web_url(text)
-    if text.startswith("data:image/"):
-        return ";base64," in text
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return _BASE64.fullmatch(text) is not None
-    return True
 
 
 Speed = Literal["TURBO", "DEFAULT", "QUALITY"]
@@ -263,6 +233,9 @@ class ModelInfo(_Frozen):
     price_tier: str
     default_size: dict[str, int] | None = None
     """The size used when a call gives none; None when the model needs one or takes none."""
+    stored_side: int = 2048
+    """Runware keeps an input image at most this many pixels a side: a mask drawn for one is scaled alike."""
+    stored_side_source: str = "[guess]"
     source: str
     """Where the model's facts come from, unless a parameter says otherwise."""
 

@@ -1,22 +1,19 @@
 """The MCP tools, one module each: arguments in, a result out (text, previews, links, structure).
 
-Tools know MCP content types and what an agent should read. They build no HTTP request and
-write no file themselves: they ask ``runware`` and ``files``.
+Tools know MCP: the client's folders and questions, content types, and what an agent should read. They decide
+nothing about a task: ``tasks`` runs it and returns its outcome, which ``wording`` says.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast, overload
 
 import anyio
-import anyio.abc
-import httpx2
 import mcp_types as types
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.context import ServerRequestContext
@@ -25,11 +22,10 @@ from mcp.shared.exceptions import MCPError, NoBackChannelError
 from pydantic import ValidationError
 
 from ideogram_mcp import files
-from ideogram_mcp.journal import Journal
-from ideogram_mcp.runware.client import RunwareClient
-from ideogram_mcp.runware.delivery import Delivery
 from ideogram_mcp.settings import Settings
 from ideogram_mcp.specs import ModelSpec
+from ideogram_mcp.tasks.job import Report
+from ideogram_mcp.tasks.services import Services
 from ideogram_mcp.tools.questions import ROOTS, Questions
 
 logger = logging.getLogger(__name__)
@@ -38,105 +34,33 @@ ROOTS_TIMEOUT = 5.0
 """Seconds to wait for a client's answer to roots/list before saving elsewhere."""
 
 
-DOWNLOAD_TIMEOUT = 60.0
-"""Seconds allowed for fetching one generated image."""
-
-
 class AppState:
-    """What the tools need for one server: spec and settings, and Runware, the journal and a downloader.
-
-    Those three are made when first used, after the client's handshake, so that starting the server
-    (what a client waits for) costs neither TLS set-up nor a database.
-    """
+    """What the tools of one server need: the tasks' services, and what MCP adds (the model's spec for the catalogues,
+    the bus of 2026-07-28 listen streams, what is known of the client's folders)."""
 
     def __init__(
         self,
         spec: ModelSpec,
-        settings: Settings,
+        services: Services,
         bus: SubscriptionBus,
         *,
-        background: anyio.abc.TaskGroup,
-        transport: httpx2.AsyncBaseTransport | None = None,
         project: Path | None = None,
         shared: bool = False,
-        journal: Journal | None = None,
     ) -> None:
         self.spec = spec
-        self.settings = settings
+        self.services = services
         self.bus = bus
         """Where events for 2026-07-28 listen streams go (saved images change the resource list)."""
         self.project = project
         """The project folder a client started this server in, where images go when nothing else says."""
         self.shared = shared
         """Whether this process serves many clients (HTTP): then nothing learnt of one connection is kept."""
-        self._finishing: dict[str, tuple[anyio.Lock, int]] = {}
         self.roots: list[str] | None = None
         """The client's roots once a 2026-07-28 client answered for them, on a server of one connection (stdio)."""
-        self.uploads: dict[str, str] = {}
-        """Image UUIDs of local files uploaded by this process, by the files' SHA-256."""
-        self._background = background
-        self._transport = transport
-        self._delivery: Delivery | None = None
-        self._downloads: httpx2.AsyncClient | None = None
-        self._journal: Journal | None = journal
-
-    @contextlib.asynccontextmanager
-    async def finishing(self, task_uuid: str) -> AsyncGenerator[None]:
-        """Held while a task's images are finished (downloaded, saved, recorded): one finish of a task at a time in
-        this process, so that calls fetching one task at once save each image once."""
-        lock, users = self._finishing.get(task_uuid, (anyio.Lock(), 0))
-        self._finishing[task_uuid] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._finishing[task_uuid]
-            if users == 1:
-                del self._finishing[task_uuid]
-            else:
-                self._finishing[task_uuid] = (lock, users - 1)
 
     @property
-    def delivery(self) -> Delivery | None:
-        """Runware, with retries and polling; None when no key is configured."""
-        key = self.settings.runware_api_key
-        if self._delivery is None and key is not None:
-            client = RunwareClient(
-                key,
-                base_url=self.settings.runware_base_url,
-                timeout=self.settings.runware_timeout,
-                transport=self._transport,
-            )
-            self._delivery = Delivery(client)
-            self._background.start_soon(self._delivery.run)
-        return self._delivery
-
-    @property
-    def downloads(self) -> httpx2.AsyncClient:
-        """For fetching generated images; it never carries the Runware key."""
-        if self._downloads is None:
-            self._downloads = httpx2.AsyncClient(
-                transport=self._transport, timeout=DOWNLOAD_TIMEOUT, follow_redirects=True
-            )
-        return self._downloads
-
-    @property
-    def journal(self) -> Journal:
-        """The task journal; offline tasks, which cost nothing real, are kept in a journal of their own."""
-        if self._journal is None:
-            folder = self.settings.data_dir or files.default_data_dir()
-            self._journal = Journal.open(
-                folder / "offline" if self.settings.offline else folder, secret=self.settings.runware_api_key
-            )
-        return self._journal
-
-    async def aclose(self) -> None:
-        if self._delivery is not None:
-            await self._delivery.client.aclose()
-        if self._downloads is not None:
-            await self._downloads.aclose()
-        if self._journal is not None:
-            self._journal.close()
+    def settings(self) -> Settings:
+        return self.services.settings
 
 
 Context = ServerRequestContext[AppState]
@@ -229,3 +153,12 @@ async def announce_new_images(ctx: Context) -> None:
     """Tell the client that the list of saved images changed, as its protocol version carries it."""
     await ctx.session.send_resource_list_changed()  # 2025-11-25 and before; dropped on 2026-07-28
     await ctx.lifespan_context.bus.publish(ResourcesListChanged())  # 2026-07-28 listen streams
+
+
+def reporter(ctx: Context) -> Report:
+    """Progress as MCP carries it: notifications tied to the call (none when the client asked for none)."""
+
+    async def report(done: float, total: float, message: str) -> None:
+        await ctx.session.report_progress(done, total, message)
+
+    return report

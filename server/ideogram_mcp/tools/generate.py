@@ -5,13 +5,13 @@ from __future__ import annotations
 import mcp_types as types
 
 from ideogram_mcp.specs import ModelSpec
-from ideogram_mcp.tools import Context, ToolEntry, generations
+from ideogram_mcp.tools import Context, ToolEntry, running
 
 
 def entry(spec: ModelSpec) -> ToolEntry:
     """The generate_image tool for Ideogram 3.0's spec."""
     count = spec.parameters["numberResults"]
-    tool = generations.image_tool(
+    tool = running.image_tool(
         spec,
         "generate_image",
         "Generate image (Ideogram 3.0)",
@@ -23,6 +23,6 @@ def entry(spec: ModelSpec) -> ToolEntry:
     async def generate_image(
         ctx: Context, params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
-        return await generations.run(ctx, params, spec)
+        return await running.run(ctx, params, spec)
 
     return ToolEntry(tool, generate_image)

@@ -13,7 +13,6 @@ task recorded already, and nothing is sent twice.
 from __future__ import annotations
 
 import json
-import uuid
 from typing import TYPE_CHECKING, Any, cast
 
 import mcp_types as types
@@ -38,8 +37,10 @@ class Questions:
         self._known: dict[str, Any] = known or {}
         self._answers = dict(params.input_responses or {}) if known is not None else {}
         self._asked: dict[str, types.InputRequest] = {}
-        self.task_uuid = str(self._known.get("taskUUID") or uuid.uuid4())
-        """The taskUUID the call's task is sent under, the same in every round of it."""
+        found = self._known.get("taskUUID")
+        self.task_uuid: str | None = found if isinstance(found, str) else None
+        """The taskUUID the call's task is sent under, the same in every round of it once its approval was asked
+        for (the task's life mints it, and the question keeps it)."""
 
     def answer(self, key: str) -> types.InputResponse | None:
         """The client's answer to the question ``key`` put in the previous round, if it brought one."""
@@ -60,7 +61,8 @@ class Questions:
         """The result that asks this round's questions, or None when there are none."""
         if not self._asked:
             return None
-        state = json.dumps({**self._known, "v": _VERSION, "taskUUID": self.task_uuid}, separators=(",", ":"))
+        kept = {**self._known, "v": _VERSION} | ({"taskUUID": self.task_uuid} if self.task_uuid else {})
+        state = json.dumps(kept, separators=(",", ":"))
         return types.InputRequiredResult(input_requests=dict(self._asked), request_state=state)
 
 

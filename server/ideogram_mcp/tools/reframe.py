@@ -5,12 +5,12 @@ from __future__ import annotations
 import mcp_types as types
 
 from ideogram_mcp.specs import ModelSpec
-from ideogram_mcp.tools import Context, ToolEntry, generations
+from ideogram_mcp.tools import Context, ToolEntry, running
 
 
 def entry(spec: ModelSpec) -> ToolEntry:
     """The reframe_image tool for Ideogram 3.0 Reframe's spec."""
-    tool = generations.image_tool(
+    tool = running.image_tool(
         spec,
         "reframe_image",
         "Reframe an image (Ideogram 3.0)",
@@ -22,6 +22,6 @@ def entry(spec: ModelSpec) -> ToolEntry:
     async def reframe_image(
         ctx: Context, params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
-        return await generations.run(ctx, params, spec)
+        return await running.run(ctx, params, spec)
 
     return ToolEntry(tool, reframe_image)

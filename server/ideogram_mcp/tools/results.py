@@ -11,11 +11,14 @@ from typing import Any, Literal, cast
 import mcp_types as types
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from ideogram_mcp import arguments, files, previews
+from ideogram_mcp import arguments
+from ideogram_mcp.images import previews
+from ideogram_mcp.images.formats import image_format
 from ideogram_mcp.runware import errors
 from ideogram_mcp.settings import redact
 from ideogram_mcp.sizes import Size
 from ideogram_mcp.specs import load_specs
+from ideogram_mcp.text import excerpt, sentence
 
 ERROR_META = "ideogram-mcp/error"
 """Key in a tool error's ``_meta`` holding the error as data (kind, Runware's code, retryable ...)."""
@@ -121,7 +124,7 @@ def images(
     links: list[types.ContentBlock] = []
     for n, (image, problem, saved) in enumerate(zip(output.images, problems, uris, strict=True), 1):
         flag = " NSFW flagged" if image.nsfw_content else ""
-        fmt = files.image_format(image.format)
+        fmt = image_format(image.format)
         if image.path is not None and saved is not None:
             lines.append(f"{n}. {image.path} (seed {image.seed}){flag}")
             uri, name = saved, Path(image.path).name
@@ -231,16 +234,6 @@ def invalid(problems: Sequence[arguments.Problem], *, generating: bool = True) -
     return error(said, {"kind": "invalid_arguments", "problems": details})
 
 
-def sentence(text: str) -> str:
-    """``text`` as a sentence: capital first letter, full stop at the end."""
-    text = text.strip()
-    if not text:
-        return text
-    return text[0].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
-
-
-UPSTREAM_SHOWN = 300
-"""Characters of each upstream message an agent is shown (an error page can be megabytes)."""
 UPSTREAM_ERRORS_SHOWN = 5
 """How many of Runware's errors an answer shows; the count of the rest is given."""
 
@@ -303,12 +296,6 @@ def _arguments_named(details: Sequence[errors.ErrorDetail]) -> list[str]:
     by_wire = {p.wire: p.name for spec in load_specs().values() for p in spec.parameters.values() if p.exposed}
     named = [by_wire.get(path, path) for detail in details for path in detail.parameter]
     return [excerpt(name, 80) for name in dict.fromkeys(named)][:UPSTREAM_ERRORS_SHOWN]
-
-
-def excerpt(text: str, limit: int = UPSTREAM_SHOWN) -> str:
-    """Upstream text as an agent is shown it: on one line, and at most ``limit`` characters."""
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _upstream(detail: errors.ErrorDetail, secret: SecretStr | None) -> dict[str, Any]:

@@ -11,7 +11,6 @@ declined, dismissed or unanswered question sends nothing, and the answer says wh
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -19,58 +18,48 @@ import mcp_types as types
 from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
 
+from ideogram_mcp.errors import Kind
 from ideogram_mcp.journal import Approval
+from ideogram_mcp.money import money, within
+from ideogram_mcp.tasks.job import Approver
+from ideogram_mcp.tasks.outcomes import Declined
 from ideogram_mcp.tools import Context
 from ideogram_mcp.tools.questions import CONFIRM, Questions
 
 logger = logging.getLogger(__name__)
-
-TOLERANCE = 1e-9
-"""Dollars two amounts may differ by and still be equal (sums of floats)."""
-
-
-def money(amount: float) -> str:
-    return f"${amount:.2f}"
-
-
-def over_the_call_limit(quote: float, limit: float | None) -> str | None:
-    """Why a call quoted at ``quote`` may not run under the per-call limit, or None when it may."""
-    if limit is None or quote <= limit + TOLERANCE:
-        return None
-    return (
-        f"This call would cost {money(quote)}, above the limit of {money(limit)} per call, so nothing was sent. "
-        "Ask for fewer images, or have the user raise IDEOGRAM_MCP_MAX_COST_PER_CALL in the server's environment."
-    )
 
 
 def question(quote: float, what: str) -> str:
     return f"Spend {money(quote)} of Runware credit to {what}?"
 
 
-@dataclass(frozen=True, slots=True)
-class Refused:
-    """The user's approval is missing: nothing is sent, and ``text`` says why and what to do."""
+def approver(ctx: Context, questions: Questions) -> Approver:
+    """How this call's spend is approved (``tasks.job.Approver``): asked of the user through this connection."""
 
-    kind: str
-    text: str
-    details: dict[str, Any] = field(default_factory=lambda: {})
+    async def approve(
+        quote: float, what: str, approved_cost: float | None, task_uuid: str
+    ) -> Approval | Declined | None:
+        questions.task_uuid = task_uuid
+        return await _approve(ctx, questions, quote, what, approved_cost)
+
+    return approve
 
 
-async def approve(
+async def _approve(
     ctx: Context, questions: Questions, quote: float, what: str, approved_cost: float | None
-) -> Approval | Refused | None:
+) -> Approval | Declined | None:
     """How a call quoted at ``quote`` is approved, or why it is not; None while the question is being asked
     (the call then answers with ``questions``)."""
     settings = ctx.lifespan_context.settings
     threshold = settings.confirm_above
-    if approved_cost is not None and approved_cost + TOLERANCE < quote:
-        return Refused(
-            "not_approved",
+    if approved_cost is not None and not within(quote, approved_cost):
+        return Declined(
+            Kind.NOT_APPROVED,
             f"This call would cost {money(quote)}, more than the {money(approved_cost)} the user agreed to "
             f"(approvedCost), so nothing was sent. Ask the user about {money(quote)} first, or make fewer images.",
             {"quote": quote, "approvedCost": approved_cost},
         )
-    if quote <= threshold + TOLERANCE:
+    if within(quote, threshold):
         return "under threshold"
     can_elicit = asks_forms(ctx.session.client_capabilities)
     if can_elicit and ctx.session.can_send_request:  # 2025-11-25 and before, with a channel back: ask now
@@ -105,10 +94,10 @@ async def approve(
     return _cannot_ask(quote, threshold, shown=True)
 
 
-def _cannot_ask(quote: float, threshold: float, *, shown: bool) -> Refused:
+def _cannot_ask(quote: float, threshold: float, *, shown: bool) -> Declined:
     how = "this client cannot ask them" if shown else "this client could not show the question"
-    return Refused(
-        "approval_needed",
+    return Declined(
+        Kind.APPROVAL_NEEDED,
         f"This call would cost {money(quote)}, above the {money(threshold)} that needs the user's approval "
         f"(IDEOGRAM_MCP_CONFIRM_ABOVE), and {how}, so nothing was sent or charged. Ask the user in the chat "
         f"whether to spend {money(quote)}; if they agree, call again with the same arguments and approvedCost: "
@@ -132,27 +121,27 @@ def _schema(quote: float, what: str) -> dict[str, Any]:
     }
 
 
-def _verdict(answer: types.ElicitResult, quote: float) -> Approval | Refused:
+def _verdict(answer: types.ElicitResult, quote: float) -> Approval | Declined:
     if answer.action == "accept" and (answer.content or {}).get("confirm") is True:
         return "asked"
     if answer.action == "cancel":
-        return Refused(
-            "cancelled",
+        return Declined(
+            Kind.CANCELLED,
             f"The user dismissed the question about spending {money(quote)} without answering, so nothing was sent "
             "or charged. Ask them in the chat before trying again.",
             {"quote": quote},
         )
-    return Refused(
-        "declined",
+    return Declined(
+        Kind.DECLINED,
         f"The user declined to spend {money(quote)}, so nothing was sent or charged. Ask them before trying again, "
         "or make fewer images.",
         {"quote": quote},
     )
 
 
-def _unanswered(quote: float) -> Refused:
-    return Refused(
-        "unanswered",
+def _unanswered(quote: float) -> Declined:
+    return Declined(
+        Kind.UNANSWERED,
         f"The question about spending {money(quote)} got no answer in time, so nothing was sent or charged. Ask the "
         "user in the chat before trying again.",
         {"quote": quote},

@@ -7,17 +7,20 @@ Pillow is imported here only, when a preview is first made.
 
 from __future__ import annotations
 
-import base64
 import io
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ideogram_mcp.errors import PictureError
+from ideogram_mcp.references import encoded
 
 if TYPE_CHECKING:
     from PIL import Image
+
+logger = logging.getLogger(__name__)
 
 PREVIEW_SIDE = 512
 """Longest side of a single preview, in pixels."""
@@ -112,8 +115,26 @@ def _fit(picture: Image.Image, budget: int, shows: tuple[int, ...]) -> Preview:
         for quality in _QUALITIES:
             buffer = io.BytesIO()
             picture.save(buffer, format="JPEG", quality=quality, optimize=True)
-            data = base64.b64encode(buffer.getvalue()).decode("ascii")
+            data = encoded(buffer.getvalue())
             if len(data) <= budget:
                 return Preview(data, picture.width, picture.height, shows)
         smaller = (max(1, picture.width * 3 // 4), max(1, picture.height * 3 // 4))
         picture = picture.resize(smaller)  # pyright: ignore[reportUnknownMemberType]
+
+
+def shown(data: Sequence[bytes | None]) -> list[Preview]:
+    """The previews of a task's images, numbered in order: one each for a few, one contact sheet for many; an
+    image whose bytes are missing or unreadable gets none."""
+    ready = [(n, d) for n, d in enumerate(data, 1) if d is not None]
+    if len(ready) >= SHEET_FROM:
+        try:
+            return [sheet(ready)]
+        except PictureError:
+            return []
+    found: list[Preview] = []
+    for n, image in ready:
+        try:
+            found.append(single(image, n))
+        except PictureError:
+            logger.warning("no preview for image %d: it could not be decoded", n)
+    return found

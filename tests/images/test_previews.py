@@ -11,8 +11,9 @@ import zlib
 import pytest
 from PIL import Image
 
-from ideogram_mcp import masks, previews
+from ideogram_mcp import masks
 from ideogram_mcp.errors import PictureError
+from ideogram_mcp.images import previews
 
 
 def noise(width: int, height: int, mode: str = "RGB") -> bytes:

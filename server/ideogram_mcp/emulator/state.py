@@ -1,0 +1,90 @@
+"""What the emulated Runware account holds and answers with: its jobs, images and charges, and the error a
+refused task becomes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from ideogram_mcp.emulator import artwork
+from ideogram_mcp.references import decoded
+
+
+@dataclass(slots=True)
+class Answer:
+    """What one task contributes to a response: result items and error entries."""
+
+    data: list[dict[str, Any]] = field(default_factory=lambda: [])
+    errors: list[dict[str, Any]] = field(default_factory=lambda: [])
+
+
+class TaskError(Exception):
+    """A task was refused; becomes one entry of the ``errors`` array."""
+
+    def __init__(self, code: str, message: str, parameter: str | list[str] | None = None, status: int = 400):
+        super().__init__(message)
+        self.code, self.message, self.parameter, self.status = code, message, parameter, status
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """One task the emulator billed."""
+
+    task_uuid: str
+    images: int
+    cost: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredImage:
+    data: bytes
+    mime_type: str
+
+
+@dataclass(slots=True)
+class Job:
+    """An accepted inference task: what to draw, when each image is ready, and what was drawn."""
+
+    model: str
+    task: dict[str, Any]
+    values: dict[str, Any]
+    """The task's values by dotted wire path (``providerSettings.ideogram.styleType``)."""
+    seeds: list[int]
+    failing: frozenset[int]
+    accepted: float
+    items: dict[int, dict[str, Any]] = field(default_factory=lambda: {})
+    drawing: anyio.Lock = field(default_factory=anyio.Lock)
+    """Held while its images are drawn: two polls at once get the same image, drawn once."""
+
+    def ready_at(self, index: int, render: float) -> float:
+        """Images finish one after another over the render time."""
+        return self.accepted + render * (index + 1) / len(self.seeds)
+
+
+def decoded_upload(image: str) -> StoredImage:
+    """An uploaded data URI or base64 string as stored bytes; TaskError when it is no PNG, JPEG or WEBP."""
+    data = decoded(image)
+    if data is None:
+        raise TaskError("invalidImage", "The image is neither a data URI, base64 data nor a URL.", "image")
+    mime = artwork.sniff_mime_type(data)
+    if mime is None:
+        raise TaskError("invalidImage", "The image is not a PNG, JPEG or WEBP image.", "image")
+    return StoredImage(data, mime)
+
+
+def entry(task: Mapping[str, Any], exc: TaskError) -> dict[str, Any]:
+    entry: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    if exc.parameter is not None:
+        entry["parameter"] = exc.parameter
+    if "taskType" in task:
+        entry["taskType"] = task["taskType"]
+    if "taskUUID" in task:
+        entry["taskUUID"] = task["taskUUID"]
+    return entry
+
+
+def errors(exc: TaskError) -> dict[str, Any]:
+    return {"errors": [entry({}, exc)]}

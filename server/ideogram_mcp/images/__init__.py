@@ -1,0 +1,58 @@
+"""Where saved images are kept: the image store's interface, what it lists, and its default (``local``).
+
+A store saves an image create-only (never over another file or object) beside its recipe, lists and reads back
+the images it saved, and proves a folder can take images before anything is paid for. The local folder is the
+embedded default; an object store is one more module behind the same interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from ideogram_mcp.images.formats import ImageFormat
+
+if TYPE_CHECKING:
+    from ideogram_mcp.images.recipes import Recipe
+
+
+@dataclass(frozen=True, slots=True)
+class SavedImage:
+    """An image this server saved, as listed from its recipe."""
+
+    path: Path
+    format: ImageFormat
+    created: str
+    size: int
+    description: str
+
+
+class ImageStore(Protocol):
+    """Saved images: put (create-only), read, list; the checks before saving. Its methods block (file or network
+    work): callers run them off the event loop."""
+
+    def unwritable(self, folder: Path, longest: str = "") -> str | None:
+        """Why images cannot be saved in ``folder``, in plain words; None when they can."""
+        ...
+
+    def put(self, folder: Path, stem: str, data: bytes, found: ImageFormat, recipe: Recipe) -> Path:
+        """Save an image with its recipe, never over another; returns where it is."""
+        ...
+
+    def discard(self, image: Path) -> None:
+        """Remove a saved image and its recipe (a second copy)."""
+        ...
+
+    def saved(self, folders: Sequence[Path]) -> list[SavedImage]:
+        """The images saved in these folders, newest first."""
+        ...
+
+    def read(self, path: Path | None, folders: Sequence[Path], uri: str) -> tuple[bytes, ImageFormat]:
+        """A saved image's bytes, only from ``folders``; ``LookupError`` with a sentence otherwise."""
+        ...
+
+    def known_uuid(self, image: Path, data: bytes, service: str) -> str | None:
+        """The image UUID Runware (at ``service``) holds a saved, unchanged image under, else None."""
+        ...

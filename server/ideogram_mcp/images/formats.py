@@ -1,0 +1,39 @@
+"""Image file formats as Runware names them, their extensions and MIME types, and telling them by content."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ImageFormat:
+    """An image file format as Runware names it, with its file extension and MIME type."""
+
+    name: str
+    extension: str
+    mime_type: str
+
+
+FORMATS: dict[str, ImageFormat] = {
+    "JPG": ImageFormat("JPG", "jpg", "image/jpeg"),
+    "PNG": ImageFormat("PNG", "png", "image/png"),
+    "WEBP": ImageFormat("WEBP", "webp", "image/webp"),
+}
+EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp"}
+"""The file extensions of the formats (a name ending so is taken for an image file)."""
+
+
+def image_format(name: str) -> ImageFormat:
+    """The format Runware calls ``name`` (any case); JPG, Runware's default, for anything else."""
+    return FORMATS.get(name.upper(), FORMATS["JPG"])
+
+
+def sniff(data: bytes) -> ImageFormat | None:
+    """The format of image bytes by their first bytes, or None when they are no PNG, JPEG or WEBP."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return FORMATS["PNG"]
+    if data.startswith(b"\xff\xd8\xff"):
+        return FORMATS["JPG"]
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return FORMATS["WEBP"]
+    return None

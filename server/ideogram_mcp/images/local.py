@@ -1,0 +1,252 @@
+"""Saved images as files in folders of this machine: the default image store.
+
+An image is written atomically and never over another file: a temporary file in the same folder, then a link to
+its name (a taken name gets ``-2``, ``-3`` ...). Its recipe is written beside it, its name claimed before the
+image's so that two images saved at once never share one. A file a cut-short save left (the same bytes, under the
+name recorded for it) is taken as it is, so that a paid image is saved once. Listing and reading take only files
+with our recipe beside them, directly in the folders asked for; nothing is followed out of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import secrets
+import stat
+from collections.abc import Sequence
+from pathlib import Path
+
+from ideogram_mcp import files
+from ideogram_mcp.images import SavedImage
+from ideogram_mcp.images.formats import ImageFormat, image_format, sniff
+from ideogram_mcp.images.recipes import Recipe
+
+SIDECAR_MOST = 1024 * 1024
+"""Bytes a recipe may have; a larger file is not one of ours."""
+
+
+class LocalFolders:
+    """The image store of folders on this machine (``ImageStore``)."""
+
+    def unwritable(self, folder: Path, longest: str = "") -> str | None:
+        """Why images cannot be saved in ``folder`` (made first if missing), in plain words; None when they can.
+
+        ``longest`` is the longest name an image will be saved under: a probe of that length shows a file system
+        whose names are shorter than most (eCryptfs allows 143 bytes) before anything is paid for.
+        """
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            size = max(len(longest.encode("utf-8")), 16)  # a name as long, in bytes, as the longest to be written
+            probe = folder / f".{secrets.token_hex(4)}".ljust(size, "x")
+            os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            probe.unlink()
+        except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG and longest:
+                return "this folder's file system takes no file name that long; give a shorter fileName"
+            return files.plainly(exc)
+        except RecursionError:
+            return "its path has too many levels"
+        return None
+
+    def put(self, folder: Path, stem: str, data: bytes, found: ImageFormat, recipe: Recipe) -> Path:
+        """Save an image under ``stem`` (or the next free name) with its recipe; returns its path. The file a cut-short
+        save of this very image left under that name is taken as it is."""
+        adopted = _left_behind(folder / f"{stem}.{found.extension}", data)
+        left = read_recipe(adopted.with_suffix(".json")) if adopted is not None else None
+        if left is not None and left.image_uuid != recipe.image_uuid:
+            adopted = left = None  # the same bytes, but another image's file (a seed made twice): not this one
+        if adopted is not None and left is not None and left.file == adopted.name:
+            return adopted  # saved whole by a save that was cut short before it was recorded
+        path = adopted or write_new(folder, stem, found.extension, data)
+        whole = recipe.with_(
+            file=path.name, format=found.name, bytes=len(data), sha256=hashlib.sha256(data).hexdigest()
+        )
+        with contextlib.suppress(OSError):  # the image is what was paid for; a missing recipe is no reason to lose it
+            write_recipe(path, whole)
+        return path
+
+    def discard(self, image: Path) -> None:
+        """Remove an image this server saved and its recipe (a second copy of an image saved elsewhere first)."""
+        for path in (image, image.with_suffix(".json")):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+    def saved(self, folders: Sequence[Path]) -> list[SavedImage]:
+        """The images this server saved directly in ``folders``, newest first."""
+        found = [image for folder in folders for image in _saved_in(folder)]
+        found.sort(key=lambda s: (s.created, s.path.name), reverse=True)
+        return found
+
+    def read(self, path: Path | None, folders: Sequence[Path], uri: str) -> tuple[bytes, ImageFormat]:
+        """The bytes of a saved image at ``path`` (named by ``uri``), only when it lies directly in one of ``folders``
+        beside our recipe. Raises ``LookupError`` with a sentence for anything else."""
+        if path is None:
+            raise LookupError(f"Not an image resource of this server: {uri[:200]}. Call resources/list for them.")
+        try:
+            resolved = path.resolve()
+        except (OSError, RuntimeError, ValueError):  # a loop of links, a name too long
+            raise LookupError(f"No image saved by this server at {uri[:200]}. Call resources/list for them.") from None
+        recipe = read_recipe(resolved.with_suffix(".json")) if resolved.parent in folders else None
+        if recipe is None or recipe.file != resolved.name or not resolved.is_file():
+            raise LookupError(f"No image saved by this server at {uri[:200]}. Call resources/list for them.")
+        data = resolved.read_bytes()
+        found = sniff(data)
+        if found is None:
+            raise LookupError(f"{uri[:200]} is no longer a PNG, JPEG or WEBP image.")
+        return data, found
+
+    def known_uuid(self, image: Path, data: bytes, service: str) -> str | None:
+        """The image UUID Runware holds a file under, when this server saved it from ``service`` and it is unchanged
+        since: then it needs no new upload."""
+        recipe = read_recipe(image.with_suffix(".json"))
+        if recipe is None or recipe.sha256 != hashlib.sha256(data).hexdigest():
+            return None  # not ours, or changed since it was saved: upload it as it is now
+        if not service or recipe.runware != service:
+            return None  # made through another Runware (an emulator run, another account): it holds no such UUID
+        return recipe.image_uuid or None
+
+
+def write_new(folder: Path, stem: str, extension: str, data: bytes) -> Path:
+    """Write ``data`` to ``folder/stem.extension`` atomically, never over an existing file.
+
+    When the name is taken, or its recipe's (``stem.json``: an image of another format may hold it), ``-2``,
+    ``-3`` ... is added to the stem. The recipe's name is claimed first (an empty file ``write_recipe`` fills),
+    so that two images saved at once never share one. Returns the path written.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    temporary = _write_temporary(folder, data)
+    try:
+        for attempt in range(1, 1000):
+            name = stem if attempt == 1 else f"{stem}-{attempt}"
+            target, recipe = folder / f"{name}.{extension}", folder / f"{name}.json"
+            try:
+                os.close(os.open(recipe, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                continue
+            try:
+                _link_exclusive(temporary, target)
+            except BaseException as exc:
+                recipe.unlink(missing_ok=True)
+                if isinstance(exc, FileExistsError):
+                    continue
+                raise
+            return target
+        raise FileExistsError(f"no free name for {stem}.{extension} in {folder}")
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+
+
+def write_recipe(image: Path, recipe: Recipe) -> Path:
+    """Write the recipe beside an image, as ``<same name>.json``, atomically and never over another file
+    (only over the empty claim ``write_new`` left for it)."""
+    text = json.dumps(recipe.to_json(), indent=2, ensure_ascii=False) + "\n"
+    target = image.with_suffix(".json")
+    temporary = _write_temporary(image.parent, text.encode("utf-8"))
+    try:
+        if target.is_file() and target.stat().st_size == 0:
+            os.replace(temporary, target)
+        else:
+            _link_exclusive(temporary, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+    return target
+
+
+def read_recipe(sidecar: Path) -> Recipe | None:
+    """A recipe when the file is one of ours, else None.
+
+    Only a regular file is read, and no more of it than a recipe can be: a pipe or a device named like a
+    recipe (anyone may put files in a project's folder) must neither block nor fill memory.
+    """
+    try:
+        descriptor = os.open(sidecar, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(descriptor, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return None
+            raw = handle.read(SIDECAR_MOST + 1)
+        if len(raw) > SIDECAR_MOST:
+            return None
+        found: object = json.loads(raw.decode("utf-8"))
+    except (OSError, ValueError):  # no such file, a broken one, not UTF-8 or JSON: not ours
+        return None
+    return Recipe.of_json(found)
+
+
+def _write_temporary(folder: Path, data: bytes) -> Path:
+    """A hidden file in ``folder`` holding ``data``, flushed to disk, with the user's usual permissions."""
+    temporary = folder / f".{secrets.token_hex(8)}.part"
+    descriptor = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        raise
+    return temporary
+
+
+def _link_exclusive(source: Path, target: Path) -> None:
+    """Give ``source`` the name ``target``, failing with FileExistsError if it is taken."""
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        raise
+    except OSError:
+        # A file system without hard links: claim the name first, then move the file over the claim.
+        os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        os.replace(source, target)
+
+
+def _left_behind(path: Path, data: bytes) -> Path | None:
+    """``path`` when it holds exactly ``data``: the same paid image, written by a save that was cut short (killed,
+    or its journal failed) before it was recorded. Taking it saves the image once, not twice."""
+    try:
+        if path.is_file() and not path.is_symlink() and path.stat().st_size == len(data) and path.read_bytes() == data:
+            return path
+    except OSError:
+        return None
+    return None
+
+
+def _saved_in(folder: Path) -> list[SavedImage]:
+    """The images this server saved in ``folder`` (those with our recipe beside them)."""
+    found: list[SavedImage] = []
+    try:
+        sidecars = list(folder.glob("*.json"))
+    except OSError:
+        return []
+    for sidecar in sidecars:
+        recipe = read_recipe(sidecar)
+        name = recipe.file if recipe is not None else None
+        if recipe is None or not name or name != Path(name).name:
+            continue  # a recipe naming no file, or a path: not one this server wrote
+        image = sidecar.with_name(name)
+        if image.suffix.lower() == ".json" or image.resolve().parent != folder.resolve() or not image.is_file():
+            continue  # a recipe naming itself, or a link out of the folder: listed only what ``read`` serves
+        found.append(
+            SavedImage(
+                path=image,
+                format=image_format(recipe.format or ""),
+                created=recipe.created,
+                size=image.stat().st_size,
+                description=_described(recipe),
+            )
+        )
+    return found
+
+
+def _described(recipe: Recipe) -> str:
+    """A saved image in one short line: its size, seed and prompt."""
+    size = (
+        f"{recipe.width}x{recipe.height}" if recipe.width is not None and recipe.height is not None else "size unknown"
+    )
+    with_seed = f", seed {recipe.seed}" if recipe.seed is not None else ""
+    return f"{size}{with_seed}: {recipe.prompt[:120]}"

@@ -1,0 +1,258 @@
+"""The journal: every task, recorded before it is sent, with its state, cost and images; and the spend so far.
+
+A task cut short by a crash, a restart or a client that gave up stays ``pending`` and can be fetched later with
+``get_generation``. Spend limits are counted from it, and a task is recorded only if it keeps within them, in the
+transaction that records it, so calls made at once cannot all slip past. Each paid image's saving is given to one
+finish at a time (a claim), so that it is saved once whatever runs at once.
+
+This module is the interface (``Journal``) and what travels through it; ``sqlite`` is the embedded default.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+from ideogram_mcp import files
+from ideogram_mcp.errors import IdeogramError
+from ideogram_mcp.records import ImageRecord
+
+State = Literal["pending", "done", "failed"]
+STATES: tuple[State, ...] = ("pending", "done", "failed")
+
+Approval = Literal["under threshold", "asked", "approvedCost"]
+"""How a paid call was approved: it cost no more than the confirmation threshold, the user said yes when asked,
+or the agent passed ``approvedCost`` after the user agreed in the chat (where the client cannot ask)."""
+
+
+class Options(BaseModel):
+    """A call's own choices that outlive it, for finishing its task later: the file name, previews, the folder."""
+
+    model_config = ConfigDict(frozen=True, serialize_by_alias=True, extra="ignore")
+
+    file_name: str | None = Field(
+        default=None, validation_alias=AliasChoices("fileName", "file_name"), serialization_alias="fileName"
+    )
+    preview: bool | None = None
+    folder: str | None = None
+    """Where the call saved its images (its output folder, or the one it chose)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One task as the journal holds it."""
+
+    task_uuid: str
+    owner: str
+    tool: str
+    model: str
+    task: dict[str, Any]
+    """The task as it was sent (JSON, as Runware takes it; inline image data shortened)."""
+    requested: int
+    quote: float
+    cost: float | None
+    state: State
+    images: list[ImageRecord]
+    errors: list[str]
+    options: Options
+    created: float
+    updated: float
+    approval: str = ""
+    """How the call was approved (``Approval``); empty for tasks of earlier versions."""
+    accepted: bool = False
+    """Whether Runware ever had the task: it acknowledged it, or a poll found it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Where the saving of one image stands: ``stored`` (at ``path``), ``mine`` (save it under ``stem``) or
+    ``busy`` (another saves it now)."""
+
+    state: Literal["stored", "mine", "busy"]
+    stem: str
+    path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """Dollars spent (or reserved by pending tasks) today and in all."""
+
+    today: float
+    total: float
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What recording a task must keep within, checked in the transaction that records it."""
+
+    daily_budget: float | None = None
+    max_running: int | None = None
+    running_since: float = 0.0
+    """Tasks sent before this (Unix time) no longer count as running (they were cut short)."""
+
+
+class RefusedError(IdeogramError):
+    """The journal refuses to record a task; nothing was recorded, and nothing is to be sent."""
+
+
+class OverBudgetError(RefusedError):
+    """Recording the task would pass the daily budget."""
+
+    def __init__(self, quote: float, budget: float, spent: float) -> None:
+        self.quote, self.budget, self.spent = quote, budget, spent
+        super().__init__(
+            f"${quote:.2f} on top of ${spent:.2f} spent today would pass the daily budget of ${budget:.2f}"
+        )
+
+
+class DuplicateTaskError(RefusedError):
+    """A task with this taskUUID is recorded already: it was sent before, and is never sent twice."""
+
+    def __init__(self, task_uuid: str) -> None:
+        self.task_uuid = task_uuid
+        super().__init__(f"task {task_uuid} is recorded already")
+
+
+class TooManyRunningError(RefusedError):
+    """Recording the task would pass the owner's limit of tasks running at once."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"{limit} tasks are already running, the most allowed at once")
+
+
+class JournalError(IdeogramError):
+    """The journal cannot be used right now: what is wrong (``said``, a phrase such as "the task journal <path> is
+    locked by another process") and the ``fix``, both written for the user."""
+
+    def __init__(self, said: str, fix: str, *, locked: bool = False) -> None:
+        self.said, self.fix, self.locked = said, fix, locked
+        super().__init__(said)
+
+    def text(self, consequence: str = "") -> str:
+        """The error as an agent reads it: what is wrong, so ``consequence`` (when given), and the fix."""
+        opening = self.said[:1].upper() + self.said[1:]
+        return f"{opening}, so {consequence}. {self.fix}" if consequence else f"{opening}. {self.fix}"
+
+
+def failure(path: Path | str, exc: BaseException) -> JournalError:
+    """What an error of the database (or of the file system under it) means for the user, and what fixes it."""
+    said = str(exc).lower()
+    elsewhere = "set IDEOGRAM_MCP_DATA_DIR to another folder"
+    if "locked" in said or "busy" in said:
+        return JournalError(
+            f"the task journal {path} is locked by another process",
+            "Try again in a moment; if it stays locked, stop the other ideogram-mcp processes that use "
+            "IDEOGRAM_MCP_DATA_DIR, or give this one a folder of its own.",
+            locked=True,
+        )
+    if "full" in said or getattr(exc, "errno", None) == errno.ENOSPC:
+        return JournalError(f"the task journal {path} cannot grow: the disk is full", f"Free space, or {elsewhere}.")
+    if "not a database" in said or "malformed" in said:
+        return JournalError(
+            f"the task journal {path} is not a journal ({exc})",
+            f"Move the file aside (a new one is made), or {elsewhere}.",
+        )
+    if "unable to open" in said:
+        return JournalError(
+            f"the task journal cannot be kept in {Path(path).parent} (it cannot be opened there)",
+            f"Make that folder writable, or {elsewhere}.",
+        )
+    if "readonly" in said or "read-only" in said:
+        return JournalError(
+            f"the task journal {path} cannot be written (read-only)", f"Make it writable, or {elsewhere}."
+        )
+    if isinstance(exc, OSError):
+        return JournalError(
+            f"the task journal cannot be kept in {Path(path).parent} ({files.plainly(exc)})",
+            f"Make that folder writable, or {elsewhere}.",
+        )
+    return JournalError(f"the task journal {path} failed ({exc})", f"If it stays, {elsewhere}.")
+
+
+class Journal(Protocol):
+    """Tasks, their images and the spend, shared by every process serving one address. Every failure of the
+    storage under it is a ``JournalError``; a refusal to record is a ``RefusedError``."""
+
+    problem: JournalError | None
+    """Why this journal lives in memory only (a restart forgets it), else None."""
+
+    async def record(
+        self,
+        *,
+        task_uuid: str,
+        owner: str,
+        tool: str,
+        model: str,
+        task: dict[str, Any],
+        requested: int,
+        quote: float,
+        options: Options,
+        approval: Approval,
+        limits: Limits,
+    ) -> Entry:
+        """Record a task as pending before it is sent, within ``limits``, or refuse it (``RefusedError``)."""
+        ...
+
+    async def accepted(self, task_uuid: str) -> None:
+        """Record that Runware has the task (it acknowledged it)."""
+        ...
+
+    async def update(
+        self,
+        task_uuid: str,
+        *,
+        state: State,
+        images: Sequence[ImageRecord],
+        errors: Sequence[str],
+        cost: float | None,
+        accepted: bool = False,
+        unusable_cost: float | None = None,
+    ) -> None:
+        """Record what became of a task, merged with what others recorded meanwhile; a finished task stays so."""
+        ...
+
+    async def get(self, task_uuid: str, owner: str) -> Entry | None:
+        """The task of this owner with this taskUUID, or None."""
+        ...
+
+    async def recent(self, owner: str, limit: int, state: State | None = None) -> list[Entry]:
+        """This owner's latest tasks, newest first."""
+        ...
+
+    async def image(self, image_uuid: str, owner: str) -> ImageRecord | None:
+        """The record of an image this owner's tasks made, by its image UUID, or None."""
+        ...
+
+    async def folders(self, owner: str) -> list[Path]:
+        """Every folder this owner's tasks saved images in."""
+        ...
+
+    async def running(self, owner: str, since: float) -> int:
+        """How many of this owner's tasks sent after ``since`` (Unix time) are still pending."""
+        ...
+
+    async def spend(self, owner: str) -> Spend:
+        """What this owner spent today (local time) and in all, pending tasks counted at their quote."""
+        ...
+
+    async def claim(
+        self, task_uuid: str, arrivals: Sequence[ImageRecord], wanted: Sequence[str], *, by: str, until: float
+    ) -> dict[str, Claim]:
+        """Record arrived images, and claim the saving of the ``wanted`` ones for ``by`` until ``until``."""
+        ...
+
+    async def stored(self, task_uuid: str, record: ImageRecord, *, by: str) -> str | None:
+        """Record what became of a claimed saving and release the claim; returns the path the image is saved at."""
+        ...
+
+    async def release(self, task_uuid: str, *, by: str) -> None:
+        """Give up the claims ``by`` still holds on a task's images."""
+        ...
+
+    def close(self) -> None: ...

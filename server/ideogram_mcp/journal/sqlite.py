@@ -1,0 +1,481 @@
+"""The journal in one embedded SQLite file (WAL mode, so that several server processes can share it); the default.
+
+Each operation runs off the event loop, under one lock per connection, and waits at most ``LOCK_WAIT`` for another
+process's lock; every failure of SQLite is a ``JournalError``. The schema's later changes are versioned
+(``PRAGMA user_version``) and applied in one transaction at open.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import anyio.to_thread
+from pydantic import SecretStr, ValidationError
+
+from ideogram_mcp.clock import Clock, SystemClock, midnight
+from ideogram_mcp.journal import (
+    Approval,
+    Claim,
+    DuplicateTaskError,
+    Entry,
+    JournalError,
+    Limits,
+    Options,
+    OverBudgetError,
+    Spend,
+    State,
+    TooManyRunningError,
+    failure,
+)
+from ideogram_mcp.money import TOLERANCE, cost_of
+from ideogram_mcp.records import ImageRecord
+from ideogram_mcp.settings import redact
+
+T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
+
+LOCK_WAIT = 2.0
+"""Seconds an operation waits for another process's lock on the journal before it gives up and says so."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    task_uuid TEXT PRIMARY KEY,
+    owner TEXT NOT NULL DEFAULT '',
+    tool TEXT NOT NULL,
+    model TEXT NOT NULL,
+    task TEXT NOT NULL,
+    requested INTEGER NOT NULL,
+    quote REAL NOT NULL,
+    cost REAL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'done', 'failed')),
+    images TEXT NOT NULL DEFAULT '[]',
+    errors TEXT NOT NULL DEFAULT '[]',
+    options TEXT NOT NULL DEFAULT '{}',
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_by_owner_and_time ON tasks (owner, created);
+"""
+
+_MIGRATIONS = (
+    # 1: how each paid call was approved (under the threshold, asked, or approvedCost).
+    "ALTER TABLE tasks ADD COLUMN approval TEXT NOT NULL DEFAULT ''",
+    # 2: whether Runware ever had the task (it acknowledged it, or a poll found it).
+    "ALTER TABLE tasks ADD COLUMN accepted INTEGER NOT NULL DEFAULT 0",
+    # 3: what Runware charged for images it reported finished that could not be used.
+    "ALTER TABLE tasks ADD COLUMN unusable_cost REAL NOT NULL DEFAULT 0",
+)
+"""Schema changes in order; ``PRAGMA user_version`` counts those applied."""
+
+# What a task counts towards spending: its real cost once known, its quote while it may still be charged
+# (or when a finished task's cost was never reported), nothing for a task that failed before any charge.
+_SPENT = (
+    "CASE WHEN state = 'pending' THEN MAX(quote, COALESCE(cost, 0))"
+    " WHEN state = 'done' THEN COALESCE(cost, quote) ELSE COALESCE(cost, 0) END"
+)
+_COLUMNS = (
+    "task_uuid, owner, tool, model, task, requested, quote, cost, state, images, errors, options, created, updated,"
+    " approval, accepted"
+)
+_CLAIM = ("claimedBy", "claimedUntil")
+"""The fields of a stored image record that say who is saving it, until when; only claims write them."""
+
+Raw = dict[str, Any]
+"""An image record as stored: ``ImageRecord``'s JSON, and its claim."""
+
+
+class SqliteJournal:
+    """The task journal in one SQLite file (``:memory:`` keeps it in the process only): a ``Journal``."""
+
+    def __init__(self, path: Path | str, *, secret: SecretStr | None = None, clock: Clock | None = None) -> None:
+        self._secret = secret
+        """The API key, blanked out of everything written: an upstream answer may echo it."""
+        self._clock = clock or SystemClock()
+        self.path = path
+        self.problem: JournalError | None = None
+        import sqlite3  # here, not at import: starting the server needs no database
+
+        try:
+            if isinstance(path, Path):
+                path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=LOCK_WAIT)
+            self._lock = threading.Lock()
+            with self._lock:
+                self._db.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT * 1000)}")
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.executescript(_SCHEMA)
+                self._transaction(self._migrate)()
+        except (OSError, sqlite3.Error) as exc:
+            raise failure(path, exc) from exc
+
+    @classmethod
+    def open(cls, folder: Path, *, secret: SecretStr | None = None, clock: Clock | None = None) -> SqliteJournal:
+        """The journal in ``folder``, or one in memory (with a warning) when the folder cannot hold it.
+
+        A journal locked by another process raises ``JournalError``: that passes, and the next call opens it.
+        """
+        try:
+            return cls(folder / "journal.sqlite3", secret=secret, clock=clock)
+        except JournalError as exc:
+            if exc.locked:
+                raise
+            logger.warning("%s; keeping the journal in memory only", exc)
+            journal = cls(":memory:", secret=secret, clock=clock)
+            journal.problem = exc
+            return journal
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # --- the interface ----------------------------------------------------------------------------
+
+    async def record(
+        self,
+        *,
+        task_uuid: str,
+        owner: str,
+        tool: str,
+        model: str,
+        task: dict[str, Any],
+        requested: int,
+        quote: float,
+        options: Options,
+        approval: Approval,
+        limits: Limits,
+    ) -> Entry:
+        now = self._clock.now()
+        entry = Entry(
+            task_uuid, owner, tool, model, task, requested, quote, None, "pending", [], [], options, now, now, approval
+        )
+        row = (task_uuid, owner, tool, model, self._json(task), requested, quote, "pending")
+        row += (self._json(options.model_dump(mode="json")), now, now, approval)
+
+        def write() -> None:
+            if limits.max_running is not None and self._running(owner, limits.running_since) >= limits.max_running:
+                raise TooManyRunningError(limits.max_running)
+            if limits.daily_budget is not None:
+                spent = self._spent_since(owner, midnight(self._clock))
+                if spent + quote > limits.daily_budget + TOLERANCE:
+                    raise OverBudgetError(quote, limits.daily_budget, spent)
+            if self._db.execute("SELECT 1 FROM tasks WHERE task_uuid = ?", (task_uuid,)).fetchone():
+                raise DuplicateTaskError(task_uuid)
+            self._db.execute(
+                "INSERT INTO tasks (task_uuid, owner, tool, model, task, requested, quote, state, options,"
+                " created, updated, approval) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+
+        await self._run(self._transaction(write))
+        return entry
+
+    async def accepted(self, task_uuid: str) -> None:
+        await self._run(lambda: self._db.execute("UPDATE tasks SET accepted = 1 WHERE task_uuid = ?", (task_uuid,)))
+
+    async def update(
+        self,
+        task_uuid: str,
+        *,
+        state: State,
+        images: Sequence[ImageRecord],
+        errors: Sequence[str],
+        cost: float | None,
+        accepted: bool = False,
+        unusable_cost: float | None = None,
+    ) -> None:
+        """Merged with what another process may have recorded meanwhile (HTTP workers share the journal): images are
+        kept by imageUUID, the saved one first, and a finished task stays finished.
+
+        Its cost is what its images cost (an image whose cost Runware did not say at the price of one) and
+        ``unusable_cost`` (images Runware reported finished that could not be used; None: as recorded), once any
+        of that is known; and never less than ``cost``, when given (a task counted at its quote stays so)."""
+
+        def write() -> None:
+            row = self._db.execute(
+                "SELECT state, images, unusable_cost, quote, requested FROM tasks WHERE task_uuid = ?", (task_uuid,)
+            ).fetchone()
+            if row is None:
+                return
+            merged = _merged(json.loads(row[1]), [_raw(image) for image in images], limit=int(row[4]))
+            final = "done" if row[0] == "done" else state
+            unusable = float(row[2]) if unusable_cost is None else unusable_cost
+            costs = [float(r["cost"]) if isinstance(r.get("cost"), int | float) else None for r in merged]
+            known = cost_of(costs, float(row[3]) / max(1, int(row[4])), unusable)
+            total = known if cost is None else max(known or 0.0, cost)
+            self._db.execute(
+                "UPDATE tasks SET state = ?, images = ?, errors = ?, cost = ?, updated = ?,"
+                " accepted = MAX(accepted, ?), unusable_cost = ? WHERE task_uuid = ?",
+                (
+                    final,
+                    self._json(merged),
+                    self._json(list(errors)),
+                    total,
+                    self._clock.now(),
+                    int(accepted),
+                    unusable,
+                    task_uuid,
+                ),
+            )
+
+        await self._run(self._transaction(write))
+
+    async def get(self, task_uuid: str, owner: str) -> Entry | None:
+        def read() -> Entry | None:
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM tasks WHERE task_uuid = ? AND owner = ?", (task_uuid, owner)
+            ).fetchone()
+            return _entry(row) if row is not None else None
+
+        return await self._run(read)
+
+    async def recent(self, owner: str, limit: int, state: State | None = None) -> list[Entry]:
+        def read() -> list[Entry]:
+            where, values = "owner = ?", [owner]
+            if state is not None:
+                where, values = where + " AND state = ?", [*values, state]
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM tasks WHERE {where} ORDER BY created DESC LIMIT ?", (*values, limit)
+            ).fetchall()
+            return [_entry(row) for row in rows]
+
+        return await self._run(read)
+
+    async def image(self, image_uuid: str, owner: str) -> ImageRecord | None:
+        def read() -> ImageRecord | None:
+            rows = self._db.execute(
+                "SELECT images FROM tasks WHERE owner = ? AND instr(images, ?) > 0", (owner, image_uuid)
+            ).fetchall()
+            for (images,) in rows:
+                for record in _records(images):
+                    if record.image_uuid == image_uuid:
+                        return record
+            return None
+
+        return await self._run(read)
+
+    async def folders(self, owner: str) -> list[Path]:
+        def read() -> list[Path]:
+            rows = self._db.execute(
+                "SELECT DISTINCT json_extract(options, '$.folder') FROM tasks WHERE owner = ?", (owner,)
+            ).fetchall()
+            return [Path(folder) for (folder,) in rows if isinstance(folder, str) and folder]
+
+        return await self._run(read)
+
+    async def running(self, owner: str, since: float) -> int:
+        return await self._run(lambda: self._running(owner, since))
+
+    async def spend(self, owner: str) -> Spend:
+        def read() -> Spend:
+            today = self._spent_since(owner, midnight(self._clock))
+            total = self._spent_since(owner, 0.0)
+            return Spend(round(today, 6), round(total, 6))
+
+        return await self._run(read)
+
+    async def claim(
+        self, task_uuid: str, arrivals: Sequence[ImageRecord], wanted: Sequence[str], *, by: str, until: float
+    ) -> dict[str, Claim]:
+        """Record newly arrived images (with the name each is to be saved under), and claim the saving of the
+        ``wanted`` ones (by imageUUID) for ``by`` until ``until`` (Unix time), in one transaction.
+
+        Each wanted image is ``stored`` (someone saved it: its path), ``mine`` (save it, under its ``stem``) or
+        ``busy`` (another process saves it now; ask again later, or once its claim runs out). So every paid image
+        is saved by one finish only, whatever runs at once: processes, workers, a restart after a kill.
+        """
+
+        def write() -> dict[str, Claim]:
+            row = self._db.execute("SELECT images, requested FROM tasks WHERE task_uuid = ?", (task_uuid,)).fetchone()
+            if row is None:
+                return {}
+            arrived = [_raw(image) for image in arrivals]
+            records = {r.get("imageUUID"): r for r in _merged(json.loads(row[0]), arrived, limit=int(row[1]))}
+            now = self._clock.now()
+            found: dict[str, Claim] = {}
+            for image_uuid in wanted:
+                record = records.get(image_uuid)
+                if record is None:
+                    continue
+                stem = str(record.get("stem") or "")
+                if record.get("path"):
+                    found[image_uuid] = Claim("stored", stem, str(record["path"]))
+                elif record.get("claimedBy") not in (None, by) and float(record.get("claimedUntil") or 0) > now:
+                    found[image_uuid] = Claim("busy", stem)
+                else:
+                    record |= {"claimedBy": by, "claimedUntil": until}
+                    found[image_uuid] = Claim("mine", stem)
+            self._set_images(task_uuid, list(records.values()))
+            return found
+
+        return await self._run(self._transaction(write))
+
+    async def stored(self, task_uuid: str, record: ImageRecord, *, by: str) -> str | None:
+        """Record what became of the saving ``by`` claimed (``record``: the path, or why there is none, and what
+        was measured) and release the claim. Returns the path the image is saved at: another one than this
+        saving's when another process saved it first (its claim had run out), which this saving then gives up."""
+
+        def write() -> str | None:
+            row = self._db.execute("SELECT images FROM tasks WHERE task_uuid = ?", (task_uuid,)).fetchone()
+            records: list[Raw] = json.loads(row[0]) if row else []
+            for stored in records:
+                if stored.get("imageUUID") != record.image_uuid:
+                    continue
+                if stored.get("path"):
+                    return str(stored["path"])  # saved by another meanwhile: that one stands
+                stem = stored.get("stem")
+                stored.update({k: v for k, v in _raw(record).items() if v is not None})
+                stored["stem"] = stem or stored.get("stem")
+                if stored.get("claimedBy") == by:
+                    for key in _CLAIM:
+                        stored.pop(key, None)
+                self._set_images(task_uuid, records)
+                return stored.get("path")
+            return None
+
+        return await self._run(self._transaction(write))
+
+    async def release(self, task_uuid: str, *, by: str) -> None:
+        """Give up the claims ``by`` still holds on a task's images (its call ended before it saved them): the next
+        finish saves them at once rather than waiting for the claims to run out."""
+
+        def write() -> None:
+            row = self._db.execute("SELECT images FROM tasks WHERE task_uuid = ?", (task_uuid,)).fetchone()
+            records: list[Raw] = json.loads(row[0]) if row else []
+            held = [record for record in records if record.get("claimedBy") == by]
+            for record in held:
+                for key in _CLAIM:
+                    record.pop(key, None)
+            if held:
+                self._set_images(task_uuid, records)
+
+        await self._run(self._transaction(write))
+
+    # --- underneath -----------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        """Apply the schema changes this file lacks (in the transaction the caller holds: several processes may
+        open it at once)."""
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        for change in _MIGRATIONS[int(version) :]:
+            self._db.execute(change)
+        self._db.execute(f"PRAGMA user_version = {len(_MIGRATIONS)}")
+
+    async def _run(self, work: Callable[[], T]) -> T:
+        """``work`` on the database, off the event loop, under the lock; SQLite's failures as ``JournalError``."""
+        import sqlite3
+
+        def guarded() -> T:
+            try:
+                with self._lock:
+                    return work()
+            except sqlite3.Error as exc:
+                raise failure(self.path, exc) from exc
+
+        return await anyio.to_thread.run_sync(guarded)
+
+    def _transaction(self, work: Callable[[], T]) -> Callable[[], T]:
+        """``work`` in one write transaction, taken at once (``BEGIN IMMEDIATE``): all of it or none."""
+
+        def transaction() -> T:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                done = work()
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            return done
+
+        return transaction
+
+    def _json(self, value: object) -> str:
+        return redact(json.dumps(value), self._secret)
+
+    def _set_images(self, task_uuid: str, records: list[Raw]) -> None:
+        self._db.execute(
+            "UPDATE tasks SET images = ?, updated = ? WHERE task_uuid = ?",
+            (self._json(records), self._clock.now(), task_uuid),
+        )
+
+    def _running(self, owner: str, since: float) -> int:
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM tasks WHERE owner = ? AND state = 'pending' AND created >= ?", (owner, since)
+        ).fetchone()
+        return int(row[0])
+
+    def _spent_since(self, owner: str, since: float) -> float:
+        row = self._db.execute(
+            f"SELECT COALESCE(SUM({_SPENT}), 0) FROM tasks WHERE owner = ? AND created >= ?", (owner, since)
+        ).fetchone()
+        return float(row[0])
+
+
+def _raw(record: ImageRecord) -> Raw:
+    return record.model_dump(mode="json")
+
+
+def _records(text: str) -> list[ImageRecord]:
+    """The image records of a row (their claims left out); one an earlier version wrote oddly is skipped."""
+    found: list[ImageRecord] = []
+    for raw in cast(list[object], json.loads(text)):
+        try:
+            found.append(ImageRecord.model_validate(raw))
+        except ValidationError:
+            logger.warning("an image record of the journal could not be read; it is left out")
+    return found
+
+
+def _entry(row: tuple[Any, ...]) -> Entry:
+    (task_uuid, owner, tool, model, task, requested, quote, cost, state, images, errors, options, created, updated) = (
+        row[:14]
+    )
+    approval, accepted = row[14:]
+    return Entry(
+        task_uuid=str(task_uuid),
+        owner=str(owner),
+        tool=str(tool),
+        model=str(model),
+        task=cast(dict[str, Any], json.loads(task)),
+        requested=int(requested),
+        quote=float(quote),
+        cost=float(cost) if cost is not None else None,
+        state=cast(State, state),
+        images=_records(images),
+        errors=cast(list[str], json.loads(errors)),
+        options=Options.model_validate(json.loads(options)),
+        created=float(created),
+        updated=float(updated),
+        approval=str(approval),
+        accepted=bool(accepted),
+    )
+
+
+def _merged(
+    before: Sequence[Mapping[str, Any]], now: Sequence[Mapping[str, Any]], *, limit: int | None = None
+) -> list[Raw]:
+    """Image records of both, one per imageUUID, in the order they came, ``now``'s fields over ``before``'s: but a
+    saved path is never lost, the name an image is saved under (``stem``) is set once, and claims are left as they
+    are (another process may hold one). At most ``limit`` records are kept (a task makes no more images than it
+    asked for), those with a saved file first."""
+    kept: dict[object, Raw] = {record.get("imageUUID"): dict(record) for record in before}
+    for record in now:
+        earlier = kept.get(record.get("imageUUID"), {})
+        later = {k: v for k, v in record.items() if k not in _CLAIM and (v is not None or k not in earlier)}
+        if earlier.get("path") and not later.get("path"):
+            later = {k: v for k, v in later.items() if k not in ("path", "problem")}
+        elif later.get("path"):
+            later["problem"] = None
+        if earlier.get("stem"):
+            later["stem"] = earlier["stem"]
+        kept[record.get("imageUUID")] = earlier | later
+    records = list(kept.values())
+    if limit is None or len(records) <= limit:
+        return records
+    saved = [r for r in records if r.get("path")]
+    return (saved + [r for r in records if not r.get("path")])[:limit] if len(saved) < limit else saved

@@ -1,0 +1,70 @@
+"""What a piece of text names, as Runware reads an image argument: an http(s) URL, a data URI, base64 data, or an
+image UUID. Said once here for the parser, the tools, delivery and the emulator."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import uuid
+from urllib.parse import urlsplit
+
+_BASE64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
+
+
+def is_web_url(text: str) -> bool:
+    """Whether ``text`` is an http(s) URL with a host (a malformed one, such as ``http://[``, is not)."""
+    try:
+        parts = urlsplit(text)
+        _ = parts.port  # raises for a port that is no number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def is_uuid(text: str, *, version: int | None = None) -> bool:
+    """Whether ``text`` is a UUID (of ``version``, when given)."""
+    try:
+        uuid.UUID(text, version=version)
+    except ValueError:
+        return False
+    return True
+
+
+def is_image_reference(text: str) -> bool:
+    """Whether ``text`` is an image as Runware takes one: http(s) URL, data URI, base64 or image UUID."""
+    if re.match(r"^https?:", text, re.IGNORECASE):
+        return is_web_url(text)
+    if text.startswith("data:image/"):
+        return ";base64," in text
+    return is_uuid(text) or _BASE64.fullmatch(text) is not None
+
+
+def is_inline_image(text: str) -> bool:
+    """Whether ``text`` is (or begins as) inline image data: a data URI, or base64."""
+    if text.startswith("data:"):
+        return True
+    try:
+        base64.b64decode(text[:64], validate=True)
+    except ValueError:
+        return False
+    return True
+
+
+def decoded(image: str) -> bytes | None:
+    """The bytes of inline image data (a data URI or bare base64); None when it is neither."""
+    encoded = image.split(";base64,", 1)[1] if image.startswith("data:") and ";base64," in image else image
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def data_uri(data: bytes, mime_type: str) -> str:
+    """Bytes as a data URI."""
+    return f"data:{mime_type};base64,{encoded(data)}"
+
+
+def encoded(data: bytes) -> str:
+    """Bytes as base64 text."""
+    return base64.b64encode(data).decode("ascii")

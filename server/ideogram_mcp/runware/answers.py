@@ -1,0 +1,186 @@
+"""What Runware's answers say of a task, read defensively.
+
+Only items of the task asked about count, at most as many images as were requested; a malformed item is a
+reported failure that never discards the good ones (and, when it comes twice, a failed but charged image); an
+image without a usable URL is not a success; "no such task" is believed only some time after the task was sent.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ideogram_mcp.records import ImageRecord
+from ideogram_mcp.references import is_web_url
+from ideogram_mcp.runware.errors import ErrorDetail, NotFoundError, RunwareError, RunwareResponseError
+
+LOST_AFTER = 20.0
+"""Seconds after sending before Runware's "no such task" is believed (it may lag behind its acknowledgement)."""
+UNUSABLE_POLLS = 2
+"""Polls in a row that must answer with an unusable item before its image counts as failed."""
+RUNNING = ("processing", "pending")  # older documentation says pending, newer processing
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """What is known of one generation: the finished images, the failed ones, and the progress."""
+
+    task_uuid: str
+    requested: int
+    images: list[ImageRecord] = field(default_factory=lambda: [])
+    failures: list[ErrorDetail] = field(default_factory=lambda: [])
+    progress: int | None = None
+    """Runware's own percentage for the images still running, when it gives one."""
+    unusable_polls: int = 0
+    """Polls in a row that answered with an item this client cannot use."""
+    lost: RunwareError | None = None
+    """Set when Runware says it has no such task (never received, or its results expired)."""
+    blocked: RunwareError | None = None
+    """Set when Runware refuses to say how the task stands (a refused key ...); the task itself may be fine."""
+    trouble: RunwareError | None = None
+    """Runware's last answer about the task when it was a failure (a 5xx, no answer); cleared by a good one."""
+    found: bool = False
+    """Whether any poll found the task (an item of it, or an error about it other than "no such task")."""
+    unusable_charges: list[float | None] = field(default_factory=lambda: [])
+    """What Runware charged for each image it reported finished but that cannot be used (its ``cost``, None when
+    it gave none): a failed image all the same, but a paid one."""
+
+    @property
+    def done(self) -> bool:
+        """Whether every image finished or failed, or nothing more can be learnt."""
+        return self.lost is not None or len(self.images) + len(self.failures) >= self.requested
+
+    @property
+    def settled(self) -> bool:
+        """Whether waiting longer can change nothing: done, or Runware will not say."""
+        return self.done or self.blocked is not None
+
+    @property
+    def cost(self) -> float | None:
+        costs = [i.cost for i in self.images if i.cost is not None]
+        return round(sum(costs), 6) if costs else None
+
+
+def check_acknowledged(items: Sequence[Mapping[str, Any]], task_uuid: str) -> None:
+    """An async answer acknowledges the task (an empty ``data`` is tolerated); one about another task is not."""
+    strangers = [item for item in items if item.get("taskUUID") not in (None, task_uuid)]
+    if strangers and not any(item.get("taskUUID") == task_uuid for item in items):
+        raise RunwareResponseError("Runware answered about another task")
+
+
+def absorb(
+    snapshot: Snapshot,
+    items: Sequence[Mapping[str, Any]],
+    errors: Sequence[ErrorDetail],
+    *,
+    known_for: float = LOST_AFTER,
+) -> None:
+    """Update a snapshot from one poll's answer, which holds the whole state of each task so far.
+
+    ``known_for`` is how long ago the task was sent: "no such task" means lost only after ``LOST_AFTER``.
+    """
+    failures: list[ErrorDetail] = []
+    unusable: list[ErrorDetail] = []
+    charges: list[float | None] = []
+    progress: list[int] = []
+    mine = [item for item in items if item.get("taskUUID") == snapshot.task_uuid]
+    about = [detail for detail in errors if detail.task_uuid == snapshot.task_uuid]
+    snapshot.found = snapshot.found or bool(mine) or any(d.code != "taskFailedOrNotFound" for d in about)
+    for item in mine:
+        status = item.get("status")
+        if status in RUNNING:
+            value = _number(item.get("progress"))
+            if value is not None:
+                progress.append(int(value))
+            continue
+        if status == "error":
+            failures.append(_item_error(item, snapshot.task_uuid))
+            continue
+        _, problem = _image(item)
+        if problem is not None:
+            unusable.append(ErrorDetail("unusableResult", problem, task_uuid=snapshot.task_uuid))
+            charges.append(_number(item.get("cost")))
+    add_images(snapshot, mine)
+    for detail in errors:
+        if detail.task_uuid != snapshot.task_uuid:
+            continue
+        if detail.code != "taskFailedOrNotFound":
+            failures.append(detail)
+        elif known_for >= LOST_AFTER:
+            snapshot.lost = NotFoundError(404, [detail])
+            # Unknown now, but it was sent: it may have run and been charged, its results since expired.
+            snapshot.lost.may_have_run = True
+            missing = snapshot.requested - len(snapshot.images)
+            if snapshot.images and missing:
+                note = f"Runware no longer knows this task; {missing} of its images never arrived"
+                failures += [ErrorDetail("taskFailedOrNotFound", note, task_uuid=snapshot.task_uuid)] * missing
+    # A garbled item may be a passing fault: it fails the image only if the next poll garbles it too.
+    snapshot.unusable_polls = snapshot.unusable_polls + 1 if unusable else 0
+    room = max(0, snapshot.requested - len(snapshot.images))
+    if snapshot.unusable_polls >= UNUSABLE_POLLS:
+        failures += unusable
+        snapshot.unusable_charges = charges[:room]
+    elif not unusable:
+        snapshot.unusable_charges = []  # the garbled items came right: they are images now, counted as such
+    if failures and not mine and room:
+        # An error for the task with nothing finished or running: the task failed as a whole.
+        failures = [*failures, *[failures[0]] * room]
+    snapshot.failures = failures[:room]
+    snapshot.progress = min(progress) if progress else None
+
+
+def add_images(snapshot: Snapshot, items: Sequence[Mapping[str, Any]]) -> bool:
+    """Add the task's finished images among ``items`` that the snapshot lacks; whether any was added."""
+    known = {image.image_uuid for image in snapshot.images}
+    added = False
+    for item in items:
+        if item.get("taskUUID") != snapshot.task_uuid or item.get("status") in (*RUNNING, "error"):
+            continue
+        image, _ = _image(item)
+        if image is not None and image.image_uuid not in known and len(snapshot.images) < snapshot.requested:
+            snapshot.images.append(image)
+            known.add(image.image_uuid)
+            added = True
+    return added
+
+
+def _number(value: object) -> float | None:
+    """A finite number from an answer, or None: JSON allows integers no float can hold (10**400)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _image(item: Mapping[str, Any]) -> tuple[ImageRecord | None, str | None]:
+    """A finished image from an answer item, or why the item cannot count as one."""
+    image_uuid, url = item.get("imageUUID"), item.get("imageURL")
+    if not isinstance(image_uuid, str) or not image_uuid:
+        return None, "Runware reported a finished image without its imageUUID"
+    if not isinstance(url, str) or not is_web_url(url):
+        return None, f"Runware reported image {image_uuid[:36]} as finished but gave no usable URL for it"
+    seed, cost, nsfw = item.get("seed"), item.get("cost"), item.get("NSFWContent")
+    return (
+        ImageRecord(
+            image_uuid=image_uuid,
+            image_url=url,
+            seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+            cost=_number(cost),
+            nsfw_content=nsfw if isinstance(nsfw, bool) else None,
+        ),
+        None,
+    )
+
+
+def _item_error(item: Mapping[str, Any], task_uuid: str) -> ErrorDetail:
+    code, message = item.get("code"), item.get("message")
+    return ErrorDetail(
+        code=str(code) if code else "imageFailed",
+        message=str(message)[:300] if message else "Runware reported this image as failed",
+        task_uuid=task_uuid,
+    )

@@ -1,0 +1,164 @@
+"""What became of a sent task: the images that arrived kept (saved, or fetched for previews), what it cost
+accounted for, and all of it recorded in the journal; returned as the task's outcome."""
+
+from __future__ import annotations
+
+import logging
+
+from ideogram_mcp.files import Places
+from ideogram_mcp.journal import Entry, JournalError, State
+from ideogram_mcp.money import cost_of
+from ideogram_mcp.runware.answers import Snapshot
+from ideogram_mcp.runware.errors import RunwareError
+from ideogram_mcp.settings import redact
+from ideogram_mcp.tasks import saving
+from ideogram_mcp.tasks.outcomes import AllFailed, Blocked, Forgotten, Made, NotAccepted
+from ideogram_mcp.tasks.services import Services
+from ideogram_mcp.text import excerpt
+
+logger = logging.getLogger(__name__)
+
+SAVING_GRACE = 5.0
+"""Seconds images that arrive at a call's deadline still get for downloading and saving (within clients' 60 s)."""
+NOT_ACCEPTED_WITHIN = 60 * 60.0
+"""Seconds after its sending within which Runware's "no such task", for a task it never acknowledged and no poll
+found, means it never had it (not charged). Later, the task may have run and its results expired ([guess]: Runware
+keeps results at least this long), so it is counted as maybe charged."""
+NEVER_ACCEPTED = "Runware never accepted this task: every attempt to send it failed and no poll ever found it"
+
+Finished = Made | AllFailed | Blocked | NotAccepted | Forgotten
+
+
+async def finish(
+    services: Services,
+    entry: Entry,
+    snapshot: Snapshot | None,
+    where: Places,
+    preview: bool | None,
+    until: float,
+    *,
+    accepted: bool = False,
+) -> Finished:
+    """Keep what the snapshot adds to the entry (files, previews), record it, and say where things stand.
+
+    Without a snapshot the entry is taken as the journal holds it (a settled task fetched again); images that could
+    not be saved before are tried again either way. ``accepted`` says Runware acknowledged the task.
+    """
+    async with services.finishing(entry.task_uuid):  # one finish of a task at a time in this process
+        latest = await _reread(services, entry)  # another finish may have saved images meanwhile
+        return await _finish(services, latest or entry, snapshot, where, preview, until, accepted=accepted)
+
+
+async def _reread(services: Services, entry: Entry) -> Entry | None:
+    try:
+        return await services.journal.get(entry.task_uuid, entry.owner)
+    except JournalError as exc:
+        logger.warning("task %s: the journal could not be read again: %s", entry.task_uuid, exc)
+        return None
+
+
+async def _finish(
+    services: Services,
+    entry: Entry,
+    snapshot: Snapshot | None,
+    where: Places,
+    preview: bool | None,
+    until: float,
+    *,
+    accepted: bool,
+) -> Finished:
+    settings, clock = services.settings, services.clock
+    settled = snapshot is None
+    snapshot = snapshot or Snapshot(entry.task_uuid, entry.requested)
+    accepted = accepted or entry.accepted or snapshot.found
+    if snapshot.lost is not None and not snapshot.images and not entry.images:
+        if not accepted and clock.now() - entry.created < NOT_ACCEPTED_WITHIN:
+            await failed_in_journal(services, entry, NEVER_ACCEPTED, cost=0.0)
+            return NotAccepted(entry.task_uuid)
+        return await _forgotten(services, entry, snapshot.lost)
+    known = {record.image_uuid for record in entry.images}
+    arrived = [image for image in snapshot.images if image.image_uuid not in known]
+    arrivals = saving.stems_for(entry, arrived, clock.now())
+    records = [*entry.images, *arrivals]
+    show = settings.preview if preview is None else preview
+    data: dict[str, bytes] = {}
+    trouble: JournalError | None = None
+    saved_new = False
+    # Images that come at the deadline still get a few seconds: a call's time bounds the saving too.
+    saving_until = max(until, clock.monotonic() + SAVING_GRACE)
+    if settings.save and any(record.image_url and not record.path for record in records):
+        saved = await saving.save_unsaved(services, entry, records, where, saving_until)
+        records = [saved.records.get(record.image_uuid, record) for record in records]
+        data, trouble = saved.data, saved.journal
+        saved_new = any(record.image_uuid in saved.records and record.path for record in records)
+    elif show and arrivals:  # not saved: fetched for the previews only
+        fetched, data = await saving.previewed(services, entry, arrivals, saving_until)
+        records = [*entry.images, *fetched]
+    pictures: list[bytes | None] | None = None
+    if show:
+        pictures = [data.get(r.image_uuid) or await saving.read_saved(r.path) for r in records]
+    key = settings.runware_api_key
+    status: State
+    if settled:
+        failures = [excerpt(error) for error in entry.errors]  # journals of earlier versions kept them whole
+        status = entry.state
+    else:  # blanked before any cut, so that no cut leaves a piece of the key
+        failures = [f"{excerpt(redact(f.code, key), 80)}: {excerpt(redact(f.message, key))}" for f in snapshot.failures]
+        done = snapshot.done or len(records) >= entry.requested
+        status = "done" if done else "pending"
+        if done and not records:
+            status = "failed"
+    # Images Runware reported finished that cannot be used were charged all the same.
+    unit = entry.quote / entry.requested
+    unusable = sum(charge if charge is not None else unit for charge in snapshot.unusable_charges)
+    cost = cost_of([record.cost for record in records], unit, unusable)
+    try:
+        await services.journal.update(
+            entry.task_uuid,
+            state=status,
+            images=records,
+            errors=failures,
+            cost=cost,
+            accepted=accepted,
+            unusable_cost=None if settled else round(unusable, 6),
+        )
+    except JournalError as exc:  # what was saved is said all the same: the files are there
+        logger.warning("task %s: the journal could not record it: %s", entry.task_uuid, exc)
+        trouble = trouble or exc
+    if status == "failed":
+        return AllFailed(entry.task_uuid, entry.requested, failures, unusable)
+    if snapshot.blocked is not None and not records:
+        return Blocked(entry.task_uuid, snapshot.blocked)
+    logger.info("task %s: %d of %d image(s) ready, cost %s", entry.task_uuid, len(records), entry.requested, cost)
+    return Made(
+        entry=entry,
+        status="done" if status == "done" else "pending",
+        images=records,
+        cost=cost,
+        failures=failures,
+        places=where,
+        pictures=pictures,
+        trouble=snapshot.trouble,
+        unusable=unusable,
+        unusable_count=len(snapshot.unusable_charges),
+        unrecorded=trouble,
+        memory_only=services.journal.problem,
+        saved_new=saved_new,
+    )
+
+
+async def _forgotten(services: Services, entry: Entry, lost: RunwareError) -> Forgotten:
+    """A task Runware no longer knows: it may never have arrived, or run (and been charged) and expired. Nothing
+    can be fetched; it stays counted at its quote, as it may have cost that."""
+    said = excerpt(redact(str(lost), services.settings.runware_api_key))
+    await failed_in_journal(services, entry, said, cost=entry.quote)
+    return Forgotten(entry.task_uuid, entry.quote, lost)
+
+
+async def failed_in_journal(services: Services, entry: Entry, said: str, *, cost: float | None) -> None:
+    """Record that a task failed; a journal that cannot take it changes nothing of what the agent is told (its
+    state stays pending there, which a later get_generation settles)."""
+    try:
+        await services.journal.update(entry.task_uuid, state="failed", images=[], errors=[said], cost=cost)
+    except JournalError as exc:
+        logger.warning("task %s: its failure could not be recorded: %s", entry.task_uuid, exc)

@@ -1,0 +1,222 @@
+"""A paid task's life: limits, approval, the journal's record, uploads, the send and the wait, the finish.
+
+Every step that can refuse comes before the task is recorded, and every refusal sends nothing. The task is
+recorded (its taskUUID minted here, unless an earlier round of the call chose it) in the transaction that checks
+the budget and the tasks running, and only then sent; from then on it is never lost: any failure leaves it
+pending in the journal, to be fetched with get_generation.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import anyio.to_thread
+
+from ideogram_mcp import files
+from ideogram_mcp.arguments import OUTPUT_DIR, Generation, LocalInput, Problem
+from ideogram_mcp.files import LocalImage, LocalInputError, Places
+from ideogram_mcp.journal import DuplicateTaskError, JournalError, Limits, Options, OverBudgetError, TooManyRunningError
+from ideogram_mcp.money import within
+from ideogram_mcp.references import is_inline_image
+from ideogram_mcp.runware.answers import Snapshot
+from ideogram_mcp.runware.errors import RunwareError
+from ideogram_mcp.settings import redact
+from ideogram_mcp.tasks.finish import failed_in_journal, finish
+from ideogram_mcp.tasks.job import Approver, Job, Report
+from ideogram_mcp.tasks.outcomes import (
+    Asking,
+    BudgetNotKept,
+    Declined,
+    DryRun,
+    Invalid,
+    NotConfigured,
+    Outcome,
+    OverBudget,
+    OverCallLimit,
+    SendFailed,
+    SentBefore,
+    TooManyRunning,
+    Troubled,
+    Unwritable,
+)
+from ideogram_mcp.tasks.progress import Progress
+from ideogram_mcp.tasks.services import Services
+from ideogram_mcp.text import excerpt
+
+logger = logging.getLogger(__name__)
+
+IN_FLIGHT_WINDOW = 15 * 60.0
+"""A task pending longer than this no longer counts as in flight (it was cut short, and is fetched later)."""
+INLINE_SHOWN = 64
+"""Characters of inline image data the journal and the recipes keep of a task (the data can be megabytes)."""
+
+
+async def start(services: Services, job: Job, approve: Approver, report: Report | None = None) -> Outcome:
+    """Run a job: check, quote, approve, record, send, wait; ``pending`` at the latest at the call's deadline."""
+    settings, clock = services.settings, services.clock
+    generation = job.generation
+    where = job.places
+    if generation.output_dir is not None:
+        chosen, problem = await anyio.to_thread.run_sync(files.chosen_output, where, generation.output_dir)
+        if chosen is None:
+            return Invalid([Problem(OUTPUT_DIR, f"{problem}.")])
+        where = chosen
+    local = generation.local_inputs
+    try:
+        read = await files.read_all([item.text for item in local], where)
+    except LocalInputError as exc:
+        return Invalid([Problem(local[i].argument, f"{reason}.") for i, reason in exc.problems])
+    read_by_item = dict(zip(local, read, strict=True))
+    if job.prepare is not None:
+        prepared = await job.prepare(generation, read_by_item, False)
+        if isinstance(prepared, list):
+            return Invalid(prepared)
+        generation = prepared
+    server_values = {"webhookURL": settings.webhook_url, "uploadEndpoint": settings.upload_endpoint}
+    task_uuid = job.task_uuid or str(uuid.uuid4())
+    if generation.dry_run:
+        shown = {item: f"<upload of {where.shown(read_by_item[item].path)}>" for item in generation.local_inputs}
+        task = generation.with_images(shown).to_task(job.spec, task_uuid, server_values)
+        return DryRun(job.spec.model.id, task, generation.count, job.quote, job.what, settings.confirm_above)
+    delivery = services.delivery
+    if delivery is None:
+        return NotConfigured()
+    if refusal := await _refused(services, job, where):
+        return refusal
+    verdict = await approve(job.quote, job.what, generation.approved_cost, task_uuid)
+    if verdict is None:
+        return Asking()
+    if isinstance(verdict, Declined):
+        return verdict
+    deadline = clock.monotonic() + settings.wait_seconds
+    progress = Progress(report, generation.count, clock)
+    async with progress.heartbeat(f"Preparing the task ({job.what})"):
+        try:
+            if job.prepare is not None:
+                prepared = await job.prepare(job.generation, read_by_item, True)
+                if isinstance(prepared, list):
+                    return Invalid(prepared)
+                generation = prepared
+            generation = await _uploaded(services, generation, read_by_item, deadline)
+        except RunwareError as exc:  # only free uploads went out: the paid task was never sent
+            return SendFailed(exc, None)
+    task = generation.to_task(job.spec, task_uuid, server_values)
+    try:
+        entry = await services.journal.record(
+            task_uuid=task_uuid,
+            owner=job.owner,
+            tool=job.tool,
+            model=job.spec.model.id,
+            task=recorded(task),
+            requested=generation.count,
+            quote=job.quote,
+            options=Options(file_name=generation.file_name, preview=generation.preview, folder=str(where.output)),
+            approval=verdict,
+            limits=Limits(
+                daily_budget=settings.daily_limit,
+                max_running=settings.max_in_flight if job.owner else None,
+                running_since=clock.now() - IN_FLIGHT_WINDOW,
+            ),
+        )
+    except OverBudgetError as exc:
+        return OverBudget(exc.quote, exc.budget, exc.spent)
+    except TooManyRunningError as exc:
+        return TooManyRunning(exc.limit)
+    except DuplicateTaskError as exc:
+        return SentBefore(exc.task_uuid)
+    try:
+        async with progress.heartbeat(f"Sending the task ({job.what})"):
+            try:
+                await delivery.submit(task, deadline)
+                await _accepted(services, entry.task_uuid)
+            except RunwareError as exc:
+                if not exc.may_have_run:
+                    said = excerpt(redact(str(exc), settings.runware_api_key))  # the key out before any cut
+                    await failed_in_journal(services, entry, said, cost=None)
+                    return SendFailed(exc, entry.task_uuid)
+                logger.warning("task %s may have reached Runware (%s); keeping it pending", entry.task_uuid, exc)
+                unknown = Snapshot(entry.task_uuid, entry.requested, trouble=exc)
+                return await finish(services, entry, unknown, where, generation.preview, deadline)
+            # Runware has the task from now on: a slow submission (resends, a 429) must not count toward
+            # the time after which "no such task" means lost.
+            snapshot = await delivery.wait(
+                entry.task_uuid, entry.requested, deadline, progress.images, sent_at=clock.now()
+            )
+            return await finish(services, entry, snapshot, where, generation.preview, deadline, accepted=True)
+    except Exception:  # the task is recorded and may be paid for: say how to get it, never "try again"
+        logger.exception("task %s: unexpected failure after it was sent", entry.task_uuid)
+        return Troubled(entry.task_uuid)
+
+
+async def _refused(services: Services, job: Job, where: Places) -> Outcome | None:
+    """Why the job may not run under the server's limits (checked again, atomically, when it is recorded), or
+    None when it may."""
+    settings, journal = services.settings, services.journal
+    limit = settings.max_cost_per_call
+    if limit is not None and not within(job.quote, limit):
+        return OverCallLimit(job.quote, limit)
+    since = services.clock.now() - IN_FLIGHT_WINDOW
+    if job.owner and await journal.running(job.owner, since) >= settings.max_in_flight:
+        return TooManyRunning(settings.max_in_flight)
+    budget = settings.daily_limit
+    if budget is not None and journal.problem is not None:  # a spend kept in memory is forgotten at restart
+        return BudgetNotKept(budget, journal.problem)
+    if budget is not None:
+        spent = (await journal.spend(job.owner)).today
+        if not within(spent + job.quote, budget):
+            return OverBudget(job.quote, budget, spent)
+    generation = job.generation
+    longest = f"{generation.file_name}-{generation.count}-999.webp" if generation.file_name else ""
+    if settings.save and (why := await anyio.to_thread.run_sync(services.store.unwritable, where.output, longest)):
+        return Unwritable(where.shown(where.output), why, where.source == "setting")
+    return None
+
+
+async def _accepted(services: Services, task_uuid: str) -> None:
+    """Record at once that Runware has the task: a restart before its images come must not take it for unsent."""
+    try:
+        await services.journal.accepted(task_uuid)
+    except JournalError as exc:
+        logger.warning("task %s: its acceptance could not be recorded: %s", task_uuid, exc)
+
+
+async def _uploaded(
+    services: Services, generation: Generation, read: Mapping[LocalInput, LocalImage], deadline: float
+) -> Generation:
+    """These arguments with every local file replaced by the image UUID Runware holds it under: one this server
+    saved from this Runware is sent by its UUID, another uploaded once per process."""
+    delivery = services.delivery
+    assert delivery is not None
+    uuids: dict[LocalInput, str] = {}
+    for item in generation.local_inputs:
+        image = read[item]
+        known = await anyio.to_thread.run_sync(services.store.known_uuid, image.path, image.data, services.runware)
+        if known is not None:
+            uuids[item] = known
+            continue
+        # Hashing and encoding up to 10 MB happen off the event loop.
+        digest = await anyio.to_thread.run_sync(lambda image=image: image.sha256)
+        if digest not in services.uploads:
+            encoded = await anyio.to_thread.run_sync(lambda image=image: image.data_uri)
+            services.uploads[digest], _ = await delivery.upload(encoded, deadline)
+            logger.info("uploaded %s as a Runware image", image.path.name)
+        uuids[item] = services.uploads[digest]
+    return generation.with_images(uuids)
+
+
+def recorded(task: Mapping[str, Any]) -> dict[str, Any]:
+    """The task as sent, for the journal and the recipes: inline image data shortened (it can be megabytes)."""
+
+    def shorten(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: shorten(v) for k, v in value.items()}  # pyright: ignore[reportUnknownVariableType]
+        if isinstance(value, list):
+            return [shorten(v) for v in value]  # pyright: ignore[reportUnknownVariableType]
+        if isinstance(value, str) and len(value) > 256 and is_inline_image(value):
+            return f"{value[:INLINE_SHOWN]}... ({len(value)} characters)"
+        return value
+
+    return shorten(dict(task))

@@ -1,0 +1,106 @@
+"""The steps some tools add before their task is built: a mask drawn from a region at the size Runware holds the
+image at, a mask checked against its image, a size taken from the source's shape."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+from ideogram_mcp import masks, sizes
+from ideogram_mcp.arguments import Generation, LocalInput, Problem
+from ideogram_mcp.errors import DownloadError
+from ideogram_mcp.files import LocalImage
+from ideogram_mcp.images.downloads import download
+from ideogram_mcp.references import data_uri, decoded, is_uuid, is_web_url
+from ideogram_mcp.specs import ModelSpec
+from ideogram_mcp.tasks.job import Prepare
+from ideogram_mcp.tasks.services import Services
+
+REGION = "region"
+UNKNOWN_SIZE = (
+    "needs the image's size, which this server cannot know for an image UUID it did not make; pass the image as a "
+    "file or a URL, or give mask instead."
+)
+DRAWN_LATER = "<drawn from region once the image's size is known>"
+
+
+def size_here(generation: Generation, read: Mapping[LocalInput, LocalImage], parameter: str) -> tuple[int, int] | None:
+    """The pixel size of an image argument when its bytes are here: a local file or inline data, not a URL or UUID.
+
+    For a list of images, the first one's.
+    """
+    local = next((item for item in read if item.parameter == parameter), None)
+    if local is not None:
+        return masks.size_of(read[local].data)
+    value: object = generation.values.get(parameter)
+    if isinstance(value, list):
+        value = cast(list[object], value)[0] if value else None
+    first = str(value or "")
+    if not first or is_web_url(first) or is_uuid(first):
+        return None
+    data = decoded(first)
+    return masks.size_of(data) if data is not None else None
+
+
+def shaped_like_the_source(spec: ModelSpec) -> Prepare:
+    """With no size given, the listed size closest to the source's shape (a local file or inline data)."""
+
+    async def prepare(generation: Generation, read: Mapping[LocalInput, LocalImage], may_send: bool) -> Generation:
+        if generation.shaped or (source := size_here(generation, read, "image")) is None:
+            return generation
+        size = sizes.for_ratio(spec.sizes, f"{source[0]}:{source[1]}")
+        return generation if size is None else generation.with_values(width=size.width, height=size.height)
+
+    return prepare
+
+
+def mask_from(services: Services, owner: str, regions: Sequence[masks.Region], stored_side: int) -> Prepare:
+    """The mask drawn from ``regions`` at the size Runware holds the image at (``stored_side`` pixels a side at
+    most). The image's size is read from its bytes when they are here; a URL is uploaded to Runware (which fetches
+    it; this server never does), measured in Runware's copy and sent by UUID; an image UUID this owner's tasks made
+    is measured from the journal."""
+
+    async def prepare(
+        generation: Generation, read: Mapping[LocalInput, LocalImage], may_send: bool
+    ) -> Generation | list[Problem]:
+        image = str(generation.values["image"])
+        changes: dict[str, Any] = {}
+        size = size_here(generation, read, "image")
+        if size is None and is_web_url(image):
+            delivery = services.delivery
+            if not may_send or delivery is None:
+                return generation.with_values(mask=DRAWN_LATER)
+            deadline = services.clock.monotonic() + services.settings.wait_seconds
+            stored, url = await delivery.copy(image, deadline)
+            try:
+                data, _ = await download(services.downloads, url)
+            except DownloadError as exc:
+                return [Problem(REGION, f"needs the image's size, and Runware's copy could not be read: {exc}.")]
+            size, changes["image"] = masks.size_of(data), stored
+        elif size is None and is_uuid(image):
+            record = await services.journal.image(image, owner)
+            if record is not None and record.width is not None and record.height is not None:
+                size = (record.width, record.height)
+        if size is None:
+            return [Problem(REGION, UNKNOWN_SIZE)]
+        width, height = masks.stored_size(*size, side=stored_side)
+        changes["mask"] = data_uri(masks.draw(width, height, regions), "image/png")
+        return generation.with_values(**changes)
+
+    return prepare
+
+
+async def mask_fits(
+    generation: Generation, read: Mapping[LocalInput, LocalImage], may_send: bool
+) -> Generation | list[Problem]:
+    """The arguments as they are, unless the mask is plainly not the image's size (both are here to measure)."""
+    image, mask = size_here(generation, read, "image"), size_here(generation, read, "mask")
+    if image is None or mask is None or image == mask:
+        return generation  # the same size, or one Runware measures: it refuses a mismatch itself
+    return [
+        Problem(
+            "mask",
+            f"is {mask[0]}x{mask[1]} but the image is {image[0]}x{image[1]}; a mask must be the image's size "
+            "(white = change), or give region instead and the server draws one.",
+        )
+    ]

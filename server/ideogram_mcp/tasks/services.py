@@ -1,0 +1,121 @@
+"""What every task of one server shares: the settings, the clock, Runware, the journal and the image store.
+
+Runware's client, the downloader and the journal are made when first used, after the client's handshake, so that
+starting the server (what a client waits for) costs neither TLS set-up nor a database. ``server.build_server`` is
+the one place that builds them (the composition root); tests hand in a clock, a transport or a journal of their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncGenerator
+
+import anyio
+import anyio.abc
+import httpx2
+
+from ideogram_mcp import files
+from ideogram_mcp.clock import Clock, SystemClock
+from ideogram_mcp.images import ImageStore
+from ideogram_mcp.images.local import LocalFolders
+from ideogram_mcp.journal import Journal
+from ideogram_mcp.journal.sqlite import SqliteJournal
+from ideogram_mcp.runware.client import RunwareClient
+from ideogram_mcp.runware.delivery import Delivery
+from ideogram_mcp.settings import Settings
+
+DOWNLOAD_TIMEOUT = 60.0
+"""Seconds allowed for fetching one generated image."""
+
+
+class Services:
+    """The shared parts of every task, made lazily; ``aclose`` ends them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        background: anyio.abc.TaskGroup,
+        clock: Clock | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        journal: Journal | None = None,
+        store: ImageStore | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.store: ImageStore = store or LocalFolders()
+        self.uploads: dict[str, str] = {}
+        """Image UUIDs of local files uploaded by this process, by the files' SHA-256."""
+        self._background = background
+        self._transport = transport
+        self._delivery: Delivery | None = None
+        self._downloads: httpx2.AsyncClient | None = None
+        self._journal: Journal | None = journal
+        self._finishing: dict[str, tuple[anyio.Lock, int]] = {}
+
+    @property
+    def delivery(self) -> Delivery | None:
+        """Runware, with retries and polling; None when no key is configured."""
+        key = self.settings.runware_api_key
+        if self._delivery is None and key is not None:
+            client = RunwareClient(
+                key,
+                base_url=self.settings.runware_base_url,
+                timeout=self.settings.runware_timeout,
+                transport=self._transport,
+                clock=self.clock,
+            )
+            self._delivery = Delivery(client, clock=self.clock)
+            self._background.start_soon(self._delivery.run)
+        return self._delivery
+
+    @property
+    def runware(self) -> str:
+        """The Runware this server talks to (an image UUID is only good there)."""
+        return self.settings.runware_base_url
+
+    @property
+    def downloads(self) -> httpx2.AsyncClient:
+        """For fetching generated images; it never carries the Runware key."""
+        if self._downloads is None:
+            self._downloads = httpx2.AsyncClient(
+                transport=self._transport, timeout=DOWNLOAD_TIMEOUT, follow_redirects=True
+            )
+        return self._downloads
+
+    @property
+    def journal(self) -> Journal:
+        """The task journal, opened when first used."""
+        if self._journal is None:
+            # In the data folder; offline tasks, which cost nothing real, in one of their own.
+            folder = self.settings.data_dir or files.default_data_dir()
+            self._journal = SqliteJournal.open(
+                folder / "offline" if self.settings.offline else folder,
+                secret=self.settings.runware_api_key,
+                clock=self.clock,
+            )
+        return self._journal
+
+    @contextlib.asynccontextmanager
+    async def finishing(self, task_uuid: str) -> AsyncGenerator[None]:
+        """Held while a task's images are finished (downloaded, saved, recorded): one finish of a task at a time in
+        this process, so that calls fetching one task at once save each image once."""
+        lock, users = self._finishing.get(task_uuid, (anyio.Lock(), 0))
+        self._finishing[task_uuid] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._finishing[task_uuid]
+            if users == 1:
+                del self._finishing[task_uuid]
+            else:
+                self._finishing[task_uuid] = (lock, users - 1)
+
+    async def aclose(self) -> None:
+        if self._delivery is not None:
+            await self._delivery.client.aclose()
+        if self._downloads is not None:
+            await self._downloads.aclose()
+        if self._journal is not None:
+            self._journal.close()

@@ -1,0 +1,82 @@
+"""What every image tool does with a call: its arguments checked against its model's spec, the job handed to the
+task's life (``tasks.life``), and the outcome said (``wording``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import mcp_types as types
+
+from ideogram_mcp import arguments
+from ideogram_mcp.schemas import image_tool_input
+from ideogram_mcp.specs import ModelSpec
+from ideogram_mcp.tasks import life, outcomes
+from ideogram_mcp.tasks.job import Job, Prepare
+from ideogram_mcp.tools import Context, announce_new_images, owner, places, reporter, results, spending, wording
+from ideogram_mcp.tools.questions import Questions
+from ideogram_mcp.tools.results import GenerateImageOutput
+
+_PAID = types.ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
+
+
+def image_tool(
+    spec: ModelSpec,
+    name: str,
+    title: str,
+    description: str,
+    *,
+    extra: Mapping[str, Mapping[str, Any]] | None = None,
+    full: bool = True,
+    optional: frozenset[str] = frozenset(),
+) -> types.Tool:
+    """An image tool as ``tools/list`` shows it: its input schema from the model's spec, the shared output."""
+    return types.Tool(
+        name=name,
+        title=title,
+        description=description,
+        input_schema=image_tool_input(spec, extra, full=full, optional=optional),
+        output_schema=results.output_schema(GenerateImageOutput, described=results.IMAGES_DESCRIBED),
+        annotations=_PAID,
+    )
+
+
+async def run(
+    ctx: Context,
+    params: types.CallToolRequestParams,
+    spec: ModelSpec,
+    *,
+    own: frozenset[str] = frozenset(),
+    supplied: frozenset[str] = frozenset(),
+    problems: Sequence[arguments.Problem] = (),
+    prepare: Prepare | None = None,
+) -> types.CallToolResult | types.InputRequiredResult:
+    """Check an image tool's arguments against its model's spec, then run the job and say how it ended.
+
+    ``own`` are the tool's own arguments, checked by the tool (``problems`` holds what it found); ``supplied`` are
+    required parameters the tool's ``prepare`` fills in.
+    """
+    try:
+        generation = arguments.parse(spec, params.arguments or {}, supplied=supplied, own=own)
+    except arguments.InvalidArgumentsError as exc:
+        return results.invalid([*problems, *exc.problems])
+    if problems:
+        return results.invalid(problems)
+    state = ctx.lifespan_context
+    questions = Questions(ctx, params)
+    where = await places(ctx, questions)
+    if where is None:  # the client's roots are asked for first: where images go decides which files may be read
+        return _asking(questions)
+    job = Job(params.name, spec, generation, owner(ctx), where, prepare, questions.task_uuid)
+    outcome = await life.start(state.services, job, spending.approver(ctx, questions), reporter(ctx))
+    if isinstance(outcome, outcomes.Asking):
+        return _asking(questions)
+    if isinstance(outcome, outcomes.Made) and outcome.saved_new:
+        await announce_new_images(ctx)
+    return await wording.said(outcome, state.settings.runware_api_key)
+
+
+def _asking(questions: Questions) -> types.InputRequiredResult:
+    asking = questions.pending()
+    assert asking is not None, "asked only when there is a question"
+    return asking

@@ -1,0 +1,289 @@
+"""A task's outcome as an agent reads it: the words, the structured output, the previews and the links.
+
+Nothing here decides anything about the task: each outcome carries its facts (``tasks.outcomes``), and this
+module says them, each kind of outcome in one function. "May have been charged" is Runware's verdict
+(``runware``), passed on as it is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import assert_never
+
+import anyio.to_thread
+import mcp_types as types
+from pydantic import SecretStr
+
+from ideogram_mcp.errors import Kind
+from ideogram_mcp.images import previews
+from ideogram_mcp.journal import JournalError
+from ideogram_mcp.money import money, within
+from ideogram_mcp.records import ImageRecord
+from ideogram_mcp.runware.errors import RunwareError
+from ideogram_mcp.settings import redact
+from ideogram_mcp.specs import load_specs
+from ideogram_mcp.tasks import outcomes
+from ideogram_mcp.tasks.saving import asked_format
+from ideogram_mcp.text import excerpt
+from ideogram_mcp.tools import results
+from ideogram_mcp.tools.results import GeneratedImage, GenerateImageOutput
+
+NOT_CONFIGURED = (
+    "RUNWARE_API_KEY is not set, so no image can be generated. Add it to this server's environment in the MCP "
+    "client's config (keys are made in the Runware dashboard), or start the server with --offline to use the "
+    "built-in Runware emulator (placeholder images, no cost)."
+)
+
+
+def fetch_it(task_uuid: str) -> str:
+    """The one way the server tells an agent to fetch a task: by get_generation, with its taskUUID."""
+    return f'call get_generation with taskUUID "{task_uuid}"'
+
+
+async def said(outcome: outcomes.Outcome, secret: SecretStr | None) -> types.CallToolResult:
+    """The tool result of an outcome (``Asking`` excepted: the tool answers that with its questions)."""
+    match outcome:
+        case outcomes.Made():
+            return await made(outcome, secret)
+        case outcomes.Invalid():
+            return results.invalid(outcome.problems)
+        case outcomes.NotConfigured():
+            return results.error(NOT_CONFIGURED, {"kind": Kind.NOT_CONFIGURED})
+        case outcomes.OverCallLimit(quote=quote, limit=limit):
+            return results.error(
+                f"This call would cost {money(quote)}, above the limit of {money(limit)} per call, so nothing was "
+                "sent. Ask for fewer images, or have the user raise IDEOGRAM_MCP_MAX_COST_PER_CALL in the server's "
+                "environment.",
+                {"kind": Kind.OVER_LIMIT, "quote": quote, "limit": limit},
+            )
+        case outcomes.TooManyRunning(limit=limit):
+            return results.error(
+                f"This token already has {limit} generations running, the most it may have at once, so nothing was "
+                "sent. Fetch them with get_generation (list_generations shows them), then try again.",
+                {"kind": Kind.TOO_MANY_IN_FLIGHT, "limit": limit},
+            )
+        case outcomes.BudgetNotKept(budget=budget, problem=problem):
+            return results.error(
+                f"The daily budget ({money(budget)}, IDEOGRAM_MCP_DAILY_BUDGET) cannot be kept: "
+                f"{excerpt(problem.said, 300)}, so a restart would forget today's spend. Nothing was sent or "
+                "charged. Have the user set IDEOGRAM_MCP_DATA_DIR to a folder this server can write, or "
+                "IDEOGRAM_MCP_DAILY_BUDGET=0 to run without a budget.",
+                {"kind": Kind.BUDGET_NOT_KEPT, "limit": budget},
+            )
+        case outcomes.OverBudget(quote=quote, budget=budget, spent=spent):
+            return results.error(
+                f"This call would cost {money(quote)}, and {money(spent)} is already spent today against a daily "
+                f"budget of {money(budget)}, so nothing was sent. Wait until tomorrow, or have the user raise "
+                "IDEOGRAM_MCP_DAILY_BUDGET in the server's environment (0 means no limit).",
+                {"kind": Kind.OVER_BUDGET, "quote": quote, "limit": budget, "spentToday": spent},
+            )
+        case outcomes.Unwritable(folder=folder, why=why, by_setting=by_setting):
+            other = "" if by_setting else ", or pass outputDir with another folder"
+            return results.error(
+                f"Images cannot be saved in {folder}: {why}. Nothing was sent or charged. Have the user set "
+                "IDEOGRAM_MCP_OUTPUT_DIR to a folder this server can write (or IDEOGRAM_MCP_SAVE=false to keep only "
+                f"the image URLs){other}.",
+                {"kind": Kind.UNWRITABLE_FOLDER, "folder": folder},
+            )
+        case outcomes.SentBefore(task_uuid=task_uuid):
+            return results.error(
+                f'The answers this call carries were used already: its task (taskUUID "{task_uuid}") was sent once, '
+                f"and a task is never sent twice. {_capital(fetch_it(task_uuid))} for its images; to make more, call "
+                "again.",
+                {"kind": Kind.SENT_BEFORE, "taskUUID": task_uuid},
+            )
+        case outcomes.Declined(kind=kind, text=text, details=details):
+            return results.error(text, {"kind": kind, **details})
+        case outcomes.DryRun():
+            return dry_run(outcome)
+        case outcomes.SendFailed(error=error, task_uuid=task_uuid):
+            return _failed(error, task_uuid, secret)
+        case outcomes.AllFailed(task_uuid=task_uuid, requested=requested, failures=failures, unusable=unusable):
+            charged = (
+                f" Runware reported them finished, so they may have been charged ({money(unusable)})."
+                if unusable
+                else ""
+            )
+            return results.error(
+                f"All {requested} requested image(s) failed: {'; '.join(failures)}. Nothing usable was made.{charged}",
+                {"kind": Kind.FAILED, "taskUUID": task_uuid, "errors": failures, "mayHaveBeenCharged": bool(unusable)},
+            )
+        case outcomes.Blocked(task_uuid=task_uuid, error=error):
+            text, details = results.describe(error, secret)
+            text = (
+                f"{text} The task was sent and may still run and be charged; it stays in the journal as pending. "
+                f"Once this is fixed, {fetch_it(task_uuid)} to fetch it; do not start it again."
+            )
+            return results.error(text, details | {"taskUUID": task_uuid})
+        case outcomes.NotAccepted(task_uuid=task_uuid):
+            return results.error(
+                "Runware never accepted this task: every attempt to send it failed and no poll ever found it, so it "
+                "was not charged. Nothing can be fetched; send the call again when Runware answers.",
+                {"kind": Kind.NOT_ACCEPTED, "taskUUID": task_uuid, "mayHaveBeenCharged": False},
+            )
+        case outcomes.Forgotten(task_uuid=task_uuid, quote=quote, error=error):
+            _, details = results.describe(error, secret)
+            return results.error(
+                "Runware no longer knows this task: it never arrived, or it ran and its results expired. Nothing more "
+                f"can be fetched. It may have been charged, so it stays counted at its quote ({money(quote)}).",
+                details | {"taskUUID": task_uuid},
+            )
+        case outcomes.Troubled(task_uuid=task_uuid):
+            return results.error(
+                "The task was sent, but following it failed in this server (its log on stderr says why). It is not "
+                f"lost: {fetch_it(task_uuid)} to fetch its images; do not start it again.",
+                {"kind": Kind.INTERNAL, "taskUUID": task_uuid, "mayHaveBeenCharged": True, "retryable": False},
+            )
+        case outcomes.UnknownTask(given=given):
+            return results.error(
+                f"No generation with taskUUID {given[:40]!r} is known here. list_generations shows the recent ones; a "
+                "taskUUID from another server or machine cannot be fetched.",
+                {"kind": Kind.UNKNOWN_TASK},
+            )
+        case outcomes.FailedBefore(task_uuid=task_uuid, errors=errors):
+            return results.error(
+                f"That generation failed: {'; '.join(errors) or 'no image was made'}. Nothing more can be fetched.",
+                {"kind": Kind.FAILED, "taskUUID": task_uuid},
+            )
+        case outcomes.Asking():
+            raise AssertionError("a question is answered with the call's questions, not a result")
+        case _:
+            assert_never(outcome)
+
+
+def _failed(error: RunwareError, task_uuid: str | None, secret: SecretStr | None) -> types.CallToolResult:
+    text, details = results.describe(error, secret)
+    if task_uuid is not None:
+        details["taskUUID"] = task_uuid
+    return results.error(text, details)  # the server redacts the key from every result
+
+
+def dry_run(outcome: outcomes.DryRun) -> types.CallToolResult:
+    task = outcome.task
+    output = GenerateImageOutput(
+        status="dry_run",
+        model=outcome.model,
+        task_uuid=str(task["taskUUID"]),
+        requested=outcome.requested,
+        images=[],
+        quote=outcome.quote,
+        task=dict(task),
+    )
+    size = f" at {task['width']}x{task['height']}" if "width" in task else ""
+    approval = (
+        f" Above {money(outcome.threshold)} it needs the user's approval: the client asks them when it can, else "
+        "the call needs approvedCost once they agreed in the chat."
+        if not within(outcome.quote, outcome.threshold)
+        else ""
+    )
+    text = (
+        f"Dry run: nothing was sent or charged. This call would {outcome.what}{size} for {money(outcome.quote)}."
+        f"{approval} The task it would send is in the structured output (task); send the same arguments without "
+        "dryRun to run it."
+    )
+    return results.ok(output, text)
+
+
+async def made(outcome: outcomes.Made, secret: SecretStr | None) -> types.CallToolResult:
+    """The images of a task so far: the headline, a line each, the previews, a link each, what is left to do."""
+    entry, where, records = outcome.entry, outcome.places, outcome.images
+    uris = [where.uri(Path(r.path)) if r.path else None for r in records]  # None: not this connection's
+    output = GenerateImageOutput(
+        status=outcome.status,
+        model=entry.model,
+        task_uuid=entry.task_uuid,
+        requested=entry.requested,
+        images=[_image(record, uri, outcome) for record, uri in zip(records, uris, strict=True)],
+        total_cost=outcome.cost,
+        quote=entry.quote,
+        errors=outcome.failures,
+        folder=where.shown(where.output) if any(record.path for record in records) else None,
+    )
+    pictures = outcome.pictures
+    shown = await anyio.to_thread.run_sync(previews.shown, pictures) if pictures is not None else []
+    lines = [_footer(output, outcome.trouble, secret) or (_save_again(records) if outcome.status == "done" else "")]
+    if outcome.unusable:
+        lines.append(
+            f"Runware reported {outcome.unusable_count} more image(s) finished that cannot be used: they may have "
+            f"been charged ({money(outcome.unusable)}), and are counted so."
+        )
+    if outcome.unrecorded is not None:
+        lines.append(
+            f"Warning: {outcome.unrecorded.said}, so this answer may not be in the journal yet. The saved files above "
+            "are kept; get_generation with this taskUUID saves the rest once it works. "
+            f"{outcome.unrecorded.fix}"
+        )
+    lines.append(memory_only(outcome.memory_only))
+    footer = "\n".join(line for line in lines if line)
+    headline = _headline(outcome, output)
+    return results.images(output, headline, [r.problem for r in records], uris, shown, footer)
+
+
+def memory_only(problem: JournalError | None) -> str:
+    """A warning when the journal lives in memory only: a restart would forget the tasks and the day's spend."""
+    if problem is None:
+        return ""
+    return (
+        f"Warning: {excerpt(problem.said, 300)}, so this server keeps it in memory only: a restart forgets "
+        f"this taskUUID and today's spend. {problem.fix}"
+    )
+
+
+def _image(record: ImageRecord, uri: str | None, outcome: outcomes.Made) -> GeneratedImage:
+    task = outcome.entry.task
+    width = record.width if record.width is not None else task.get("width")
+    height = record.height if record.height is not None else task.get("height")
+    return GeneratedImage(
+        image_uuid=record.image_uuid,
+        image_url=record.image_url,
+        path=outcome.places.shown(record.path) if record.path and uri else None,
+        seed=record.seed,
+        width=width if isinstance(width, int) else None,
+        height=height if isinstance(height, int) else None,
+        format=record.format or asked_format(outcome.entry),
+        cost=record.cost,
+        nsfw_content=record.nsfw_content,
+    )
+
+
+def _headline(outcome: outcomes.Made, output: GenerateImageOutput) -> str:
+    entry = outcome.entry
+    known = load_specs().get(entry.model)
+    name = known.model.name if known is not None else entry.model
+    cost = f", ${output.total_cost:.2f}" if output.total_cost is not None else ""
+    size = f"{output.images[0].width}x{output.images[0].height} " if output.images and output.images[0].width else ""
+    fmt = f"{size}{output.images[0].format}" if output.images else ""
+    made = (
+        f"{len(output.images)} image(s)"
+        if output.status == "done"
+        else f"{len(output.images)} of {entry.requested} image(s) ready"
+    )
+    said = "Generated" if output.status == "done" else "Pending:" if outcome.trouble is not None else "Still rendering:"
+    return f"{said} {made} with {name}: {fmt}{cost}.".replace(": .", ".")
+
+
+def _footer(output: GenerateImageOutput, trouble: RunwareError | None, secret: SecretStr | None) -> str:
+    if output.status != "pending":
+        return ""
+    fetch = _capital(fetch_it(output.task_uuid))
+    if trouble is not None:  # Runware's answers were failures: say so, not that it renders
+        said = excerpt(redact(str(trouble), secret), 200)
+        return (
+            f"Runware's last answer about this task was a failure ({said}), so whether it runs is not known; it "
+            f"may still run and be charged, and it is never sent twice. {fetch} later to see; do not start a new "
+            "generation for it until get_generation says it failed."
+        )
+    return (
+        "The task is still running on Runware (it is not lost, and it is not charged twice). "
+        f"{fetch} to wait for the rest; do not start a new generation for it."
+    )
+
+
+def _save_again(records: list[ImageRecord]) -> str:
+    if any(record.problem for record in records):
+        return "get_generation with this taskUUID tries to save the unsaved images again while their URLs live."
+    return ""
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]

@@ -1,0 +1,180 @@
+"""The local image store: atomic writes that never replace a file, recipes beside images, and what is listed and
+read back (only our own, only from the folders asked for)."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from ideogram_mcp.images.local import SIDECAR_MOST, LocalFolders, read_recipe, write_new, write_recipe
+from ideogram_mcp.images.recipes import Recipe
+
+from ..conftest import png
+
+STORE = LocalFolders()
+
+
+def test_a_folder_is_proven_writable_or_the_reason_said_plainly(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("x")
+    assert STORE.unwritable(tmp_path / "new" / "deeper") is None
+    assert (tmp_path / "new" / "deeper").is_dir()
+    assert list((tmp_path / "new" / "deeper").iterdir()) == [], "the probe leaves nothing behind"
+    assert STORE.unwritable(tmp_path / "a-file") == "a file (not a folder) of that name is in the way"
+    assert STORE.unwritable(tmp_path / "a-file" / "out") == "a file (not a folder) stands in its path"
+
+
+def test_a_write_never_replaces_an_existing_file_and_leaves_no_partial_file(tmp_path: Path) -> None:
+    (tmp_path / "poster.png").write_bytes(b"the user's own file")
+    first = write_new(tmp_path, "poster", "png", b"new image")
+    second = write_new(tmp_path, "poster", "png", b"newer image")
+    assert [first.name, second.name] == ["poster-2.png", "poster-3.png"]
+    assert (tmp_path / "poster.png").read_bytes() == b"the user's own file"
+    assert first.read_bytes() == b"new image"
+    # Each name's recipe is claimed with it (empty until write_sidecar fills it); the user's poster.png has none.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "poster-2.json",
+        "poster-2.png",
+        "poster-3.json",
+        "poster-3.png",
+        "poster.png",
+    ]
+
+
+def test_two_images_of_one_name_saved_at_once_in_two_formats_each_get_their_own_recipe(tmp_path: Path) -> None:
+    start = threading.Barrier(2)
+    saved: dict[str, Path] = {}
+
+    def save(extension: str) -> None:
+        start.wait()
+        image = write_new(tmp_path, "poster", extension, extension.encode())
+        write_recipe(image, Recipe(file=image.name))
+        saved[extension] = image
+
+    threads = [threading.Thread(target=save, args=(extension,)) for extension in ("jpg", "png")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    recipes = {image.name: read_recipe(image.with_suffix(".json")) for image in saved.values()}
+    assert all(recipe is not None and recipe.file == name for name, recipe in recipes.items())
+    assert len({image.stem for image in saved.values()}) == 2
+
+
+def test_concurrent_writes_of_one_name_each_get_their_own_file(tmp_path: Path) -> None:
+    written: list[Path] = []
+
+    def write(n: int) -> None:
+        written.append(write_new(tmp_path, "same", "jpg", f"image {n}".encode()))
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({p.name for p in written}) == 16
+    assert sorted(p.read_bytes() for p in written) == sorted(f"image {n}".encode() for n in range(16))
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_a_failed_write_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full_disk(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        write_new(tmp_path, "poster", "png", b"data")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_without_hard_links_a_write_still_never_replaces_an_existing_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_hard_links(source: object, target: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_hard_links)
+    (tmp_path / "poster.png").write_bytes(b"the user's own file")
+    written = write_new(tmp_path, "poster", "png", b"new image")
+    assert written == tmp_path / "poster-2.png"
+    assert written.read_bytes() == b"new image"
+    assert (tmp_path / "poster.png").read_bytes() == b"the user's own file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["poster-2.json", "poster-2.png", "poster.png"]
+
+
+def test_a_sidecar_records_the_recipe_and_marks_it_as_ours(tmp_path: Path) -> None:
+    image = write_new(tmp_path, "a", "png", png())
+    recipe = Recipe(image_uuid="u-1", image_url="https://im.runware.ai/u-1.png", seed=7, file=image.name)
+    sidecar = write_recipe(image, recipe)
+    assert sidecar == tmp_path / "a.json"
+    assert json.loads(sidecar.read_text()) == {
+        "generator": "ideogram-mcp",
+        "imageUUID": "u-1",
+        "imageURL": "https://im.runware.ai/u-1.png",
+        "seed": 7,
+        "cost": None,
+        "width": None,
+        "height": None,
+        "format": None,
+        "model": "",
+        "taskUUID": "",
+        "runware": None,
+        "created": "",
+        "task": {},
+        "file": "a.png",
+        "bytes": None,
+        "sha256": None,
+    }
+    assert read_recipe(sidecar) == recipe
+    (tmp_path / "b.json").write_text('{"someone": "else"}')
+    assert read_recipe(tmp_path / "b.json") is None
+    (tmp_path / "c.json").write_text('{"generator": "ideogram-mcp", "seed": "not a number", "file": "c.png"}')
+    assert read_recipe(tmp_path / "c.json") == Recipe(file="c.png"), "a value of the wrong kind is left out"
+
+
+def test_a_sidecar_too_large_to_be_ours_is_not_read(tmp_path: Path) -> None:
+    image = write_new(tmp_path, "big", "png", png())
+    sidecar = write_recipe(image, Recipe(file=image.name, created="2026-11-25T10:00:00"))
+    recipe = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps(recipe | {"padding": "x" * SIDECAR_MOST}))
+    assert read_recipe(sidecar) is None
+    assert STORE.saved([tmp_path]) == []
+
+
+def test_saved_images_are_listed_newest_first_and_only_ours(tmp_path: Path) -> None:
+    for n, created in enumerate(("2026-11-25T10:00:00", "2026-11-25T12:00:00", "2026-11-25T11:00:00")):
+        image = write_new(tmp_path, f"img{n}", "png", png())
+        write_recipe(image, Recipe(file=image.name, format="PNG", created=created))
+    (tmp_path / "stranger.png").write_bytes(png())
+    (tmp_path / "stranger.json").write_text('{"file": "stranger.png"}')
+    orphan = write_recipe(tmp_path / "gone.png", Recipe(file="gone.png", created="2026-11-25T13:00:00"))
+    assert orphan.exists()
+    write_recipe(tmp_path / "evil1.png", Recipe(file="../img0.png", created="2026-11-25T14:00:00"))
+    write_recipe(tmp_path / "evil2.png", Recipe(file="", created="2026-11-25T14:00:00"))
+    (tmp_path / "evil3.json").write_text('{"generator": "ideogram-mcp", "file": 7, "created": "2026-11-25T14:00:00"}')
+    assert [s.path.name for s in STORE.saved([tmp_path])] == ["img1.png", "img2.png", "img0.png"]
+    data, found = STORE.read(tmp_path / "img1.png", [tmp_path], "img1")
+    assert (data, found.mime_type) == (png(), "image/png")
+    (tmp_path.parent / "img1.png").write_bytes(png())
+    for path in (tmp_path / "stranger.png", tmp_path.parent / "img1.png", None):
+        with pytest.raises(LookupError):
+            STORE.read(path, [tmp_path], "it")
+
+
+def test_an_image_this_server_saved_is_sent_by_its_uuid_only_while_unchanged_and_from_the_same_runware(
+    tmp_path: Path,
+) -> None:
+    image = png()
+    saved = write_new(tmp_path, "made", "png", image)
+    digest = hashlib.sha256(image).hexdigest()
+    write_recipe(saved, Recipe(image_uuid="uuid-1", runware="https://api.runware.ai/v1", sha256=digest))
+    assert STORE.known_uuid(saved, image, "https://api.runware.ai/v1") == "uuid-1"
+    assert STORE.known_uuid(saved, image, "http://127.0.0.1:5000/v1") is None
+    changed = png(colour=(0, 0, 0))
+    saved.write_bytes(changed)
+    assert STORE.known_uuid(saved, changed, "https://api.runware.ai/v1") is None
