@@ -3,14 +3,17 @@ nothing refused ever reaches Runware."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
 from mcp import Client
 
+from ideogram_mcp import arguments
 from ideogram_mcp.emulator import Emulator
+from ideogram_mcp.specs import load_specs
 
-from .conftest import error_of, text
+from .conftest import error_of, png, text
 
 pytestmark = pytest.mark.anyio
 
@@ -142,3 +145,21 @@ async def test_plain_aliases_and_spellings_are_understood(
     for key, value in sent.items():
         assert flat[key] == value
     assert "negativePrompt" not in task
+
+
+def test_inline_data_that_is_no_image_is_refused_before_anything_is_sent() -> None:
+    # Found by the property-based run: sixteen zeros are base64, of no picture; Runware refused it once it had it.
+    edit = load_specs()["ideogram:4@3"]
+    given = {"image": "https://example.com/a.png", "mask": "0000000000000000", "positivePrompt": "x"}
+    with pytest.raises(arguments.InvalidArgumentsError) as refused:
+        arguments.parse(edit, given)
+    assert refused.value.problems == [
+        arguments.Problem(
+            "mask",
+            "must be an image: a public http(s) URL, a data URI, base64 data or an image UUID; its inline data is no "
+            "PNG, JPEG or WEBP image; got '0000000000000000'.",
+        )
+    ]
+    remix = load_specs()["ideogram:4@2"]
+    png_data = "data:image/png;base64," + base64.b64encode(png()).decode()
+    assert arguments.parse(remix, {"image": png_data, "positivePrompt": "x"}).values["image"] == png_data

@@ -6,12 +6,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
-import os
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -35,6 +30,7 @@ from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 
 from .conftest import API_KEY, error_of, picture, text
+from .processes import Running, clean_env, free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -402,45 +398,33 @@ async def test_a_server_killed_while_it_saves_leaves_no_copy_behind_once_the_tas
                 await released.wait()
         await runware(scope, receive, send)
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     async with serving(third_image_hangs) as root:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWARE_", "IDEOGRAM_MCP_"))} | {
-            "RUNWARE_API_KEY": API_KEY,
-            "RUNWARE_BASE_URL": f"{root}/v1",
-            "IDEOGRAM_MCP_DATA_DIR": str(data_dir),
-            "IDEOGRAM_MCP_OUTPUT_DIR": str(output),
-            "IDEOGRAM_MCP_WAIT_SECONDS": "2",
-        }
-        command = [str(Path(sys.executable).with_name("ideogram-mcp")), "http", "--port", str(port)]
-        server = await anyio.open_process(command, env=env, stderr=subprocess.DEVNULL)
+        env = clean_env(
+            RUNWARE_API_KEY=API_KEY,
+            RUNWARE_BASE_URL=f"{root}/v1",
+            IDEOGRAM_MCP_DATA_DIR=str(data_dir),
+            IDEOGRAM_MCP_OUTPUT_DIR=str(output),
+            IDEOGRAM_MCP_WAIT_SECONDS="2",
+        )
+        server = Running(["http", "--port", str(free_port())], env)
         try:
-            with anyio.fail_after(30):
-                while True:
-                    try:
-                        async with httpx2.AsyncClient() as probe_client:
-                            if (await probe_client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
-                                break
-                    except httpx2.HTTPError:
-                        await anyio.sleep(0.1)
+            url = await anyio.to_thread.run_sync(server.listening)
             async with anyio.create_task_group() as group:
 
                 async def call() -> None:
                     with contextlib.suppress(Exception):  # its server is killed under it, on purpose
-                        async with Client(f"http://127.0.0.1:{port}/mcp") as mcp:
+                        async with Client(url) as mcp:
                             await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 3})
 
                 group.start_soon(call)
-                with anyio.fail_after(30):
-                    while len(images_in(output)) < 2 or len(list(output.glob("*.json"))) < 2:  # noqa: ASYNC110
-                        await anyio.sleep(0.05)  # the files appear on disk: no event tells of them
-                server.send_signal(signal.SIGKILL)  # mid-download: two images written, none recorded
-                await server.wait()
+                # Two images written (each says so in the log), the third hanging: none recorded yet.
+                await anyio.to_thread.run_sync(server.wait_for, lambda: _saved_in_log(server) >= 2)
+                server.process.kill()  # mid-download, as a crash would
+                await anyio.to_thread.run_sync(server.ended)
                 group.cancel_scope.cancel()
         finally:
-            if server.returncode is None:
-                server.kill()
+            if server.process.poll() is None:
+                server.process.kill()
         released.set()
         (task_uuid,) = [c.task_uuid for c in emulator.ledger]
         settings = make_settings(output_dir=output, runware_base_url=f"{root}/v1")
@@ -453,6 +437,10 @@ async def test_a_server_killed_while_it_saves_leaves_no_copy_behind_once_the_tas
     assert len(list(output.glob("*.json"))) == 3
     assert sorted(Path(image["path"]).name for image in later["images"]) == images_in(output)
     assert emulator.charged == 0.18
+
+
+def _saved_in_log(server: Running) -> int:
+    return sum("saved " in line and line.endswith(".jpg") for line in server.lines())
 
 
 # --- 9. over HTTP, no server path in any result, template or error ------------------------------------------------

@@ -8,10 +8,7 @@ import re
 import signal
 import socket
 import subprocess
-import sys
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +24,9 @@ from ideogram_mcp.embedded import serving
 from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.settings import Settings, variables
 
-COMMAND = str(Path(sys.executable).with_name("ideogram-mcp"))
+from .processes import COMMAND, Running, clean_env, free_port
+
 STOPPED = "ideogram-mcp: stopped (Ctrl-C)"
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWARE_", "IDEOGRAM_MCP_"))}
-    return env | extra
 
 
 def _exit(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int | str | None, str, str]:
@@ -173,9 +166,9 @@ def test_serving_http_on_a_public_host_without_authentication_is_one_line_saying
 
 
 def test_an_offline_http_server_that_may_not_start_says_so_in_one_line_too() -> None:
-    env = {k: v for k, v in _env().items() if not k.startswith("IDEOGRAM_MCP_TOKENS")}
+    env = {k: v for k, v in clean_env().items() if not k.startswith("IDEOGRAM_MCP_TOKENS")}
     done = subprocess.run(
-        [COMMAND, "http", "--offline", "--host", "0.0.0.0", "--port", str(_free_port())],
+        [COMMAND, "http", "--offline", "--host", "0.0.0.0", "--port", str(free_port())],
         env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert (done.returncode, done.stdout) == (1, "")
@@ -189,62 +182,6 @@ def test_an_offline_http_server_that_may_not_start_says_so_in_one_line_too() -> 
 # --- Ctrl-C ---------------------------------------------------------------------------------------------------
 
 
-class _Running:
-    """A command started as a terminal starts it (its own process group, so Ctrl-C reaches all of it)."""
-
-    def __init__(self, args: list[str], env: dict[str, str], stdin: int | None = subprocess.PIPE) -> None:
-        self.process = subprocess.Popen(
-            [COMMAND, *args], stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-            start_new_session=True,
-        )  # fmt: skip
-        self.out: list[str] = []
-        self.err: list[str] = []
-        self.readers = [
-            threading.Thread(target=self._read, args=(stream, into), daemon=True)
-            for stream, into in ((self.process.stdout, self.out), (self.process.stderr, self.err))
-        ]
-        for reader in self.readers:
-            reader.start()
-
-    @staticmethod
-    def _read(stream: Any, into: list[str]) -> None:
-        for line in iter(stream.readline, b""):
-            into.append(line.decode())
-
-    def wait_for(self, ready: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + 60
-        while not ready():
-            assert self.process.poll() is None, "".join(self.err)
-            assert time.monotonic() < deadline, "".join(self.err)
-            time.sleep(0.05)
-
-    def interrupt(self) -> tuple[int, str, str]:
-        os.killpg(self.process.pid, signal.SIGINT)
-        code = self.process.wait(timeout=60)
-        for reader in self.readers:
-            reader.join(timeout=10)  # each ends at its stream's end
-        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
-        return code, "".join(self.out), "".join(self.err)
-
-
-def _healthy(port: int) -> Callable[[], bool]:
-    def ready() -> bool:
-        try:
-            return httpx2.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
-        except httpx2.TransportError:
-            return False
-
-    return ready
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.parametrize(
     ("args", "ready"),
     [
@@ -254,8 +191,8 @@ def _free_port() -> int:
     ],
 )
 def test_ctrl_c_stops_the_server_and_the_emulator_with_one_line_and_status_130(args: list[str], ready: str) -> None:
-    running = _Running(args, _env())
-    running.wait_for(lambda: ready in "".join(running.err))
+    running = Running(args, clean_env())
+    running.wait_for(lambda: any(ready in line for line in running.lines()))
     code, out, err = running.interrupt()
     assert (code, out) == (130, "")
     assert err.splitlines()[-1] == STOPPED
@@ -264,11 +201,11 @@ def test_ctrl_c_stops_the_server_and_the_emulator_with_one_line_and_status_130(a
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_ctrl_c_stops_the_http_server_and_its_workers_with_one_line(workers: int) -> None:
-    port = _free_port()
-    running = _Running(["http", "--offline", "--port", str(port), "--workers", str(workers)], _env())
-    running.wait_for(_healthy(port))
+    port = free_port()
+    running = Running(["http", "--offline", "--port", str(port), "--workers", str(workers)], clean_env())
+    running.listening()
     started = "without authentication"  # each worker says so once its Ctrl-C handling is set
-    running.wait_for(lambda: "".join(running.err).count(started) == 1 + (workers if workers > 1 else 0))
+    running.wait_for(lambda: "\n".join(running.lines()).count(started) == 1 + (workers if workers > 1 else 0))
     code, _, err = running.interrupt()
     assert code == 130
     assert "Traceback" not in err
@@ -277,23 +214,22 @@ def test_ctrl_c_stops_the_http_server_and_its_workers_with_one_line(workers: int
 
 
 def test_ctrl_c_stops_the_demo_with_one_line(tmp_path: Path) -> None:
-    running = _Running(["demo", "--output-dir", str(tmp_path)], _env())
-    running.wait_for(lambda: any(line.startswith("tools:") for line in running.out))
+    running = Running(["demo", "--output-dir", str(tmp_path)], clean_env())
+    running.wait_for(lambda: any(line.startswith("tools:") for line in running.lines("out")))
     code, _, err = running.interrupt()
     assert (code, err) == (130, STOPPED + "\n")
 
 
 def test_ctrl_c_at_the_live_demos_question_stops_it_at_once_spending_nothing(tmp_path: Path) -> None:
-    port = _free_port()
-    runware = _Running(["emulator", "--port", str(port), "--api-key", "sk-demo-test"], _env())
-    runware.wait_for(lambda: "Runware emulator: POST tasks to" in "".join(runware.err))
+    port = free_port()
+    runware = Running(["emulator", "--port", str(port), "--api-key", "sk-demo-test"], clean_env())
+    runware.wait_for(lambda: any("Runware emulator: POST tasks to" in line for line in runware.lines()))
     terminal, attached = pty.openpty()
     try:
-        env = _env(RUNWARE_API_KEY="sk-demo-test", RUNWARE_BASE_URL=f"http://127.0.0.1:{port}/v1")
+        env = clean_env(RUNWARE_API_KEY="sk-demo-test", RUNWARE_BASE_URL=f"http://127.0.0.1:{port}/v1")
         env["IDEOGRAM_MCP_DATA_DIR"] = str(tmp_path)
-        running = _Running(["demo", "--output-dir", str(tmp_path / "out")], env, stdin=attached)
-        running.wait_for(lambda: any(line.startswith("cost: this will spend") for line in running.out))
-        time.sleep(0.5)  # at the question now
+        running = Running(["demo", "--output-dir", str(tmp_path / "out")], env, stdin=attached)
+        running.wait_for(lambda: "Press Enter to go on, Ctrl-C to stop: " in "".join(running.out))  # at the question
         code, _, err = running.interrupt()
     finally:
         os.close(terminal)
@@ -304,7 +240,7 @@ def test_ctrl_c_at_the_live_demos_question_stops_it_at_once_spending_nothing(tmp
 
 
 def test_with_saving_off_the_demo_gives_the_urls_and_ends_well(tmp_path: Path) -> None:
-    env = _env(IDEOGRAM_MCP_SAVE="false", IDEOGRAM_MCP_DATA_DIR=str(tmp_path))
+    env = clean_env(IDEOGRAM_MCP_SAVE="false", IDEOGRAM_MCP_DATA_DIR=str(tmp_path))
     done = subprocess.run(
         [COMMAND, "demo", "--offline", "--output-dir", str(tmp_path / "out")],
         env=env,
@@ -327,7 +263,7 @@ def test_an_output_folder_that_cannot_be_written_stops_the_demo_before_it_pays(t
     out = tmp_path / "a-file" / "out"
     done = subprocess.run(
         [COMMAND, "demo", "--offline", "--output-dir", str(out)],
-        env=_env(IDEOGRAM_MCP_DATA_DIR=str(tmp_path)),
+        env=clean_env(IDEOGRAM_MCP_DATA_DIR=str(tmp_path)),
         capture_output=True,
         text=True,
         timeout=120,
@@ -345,8 +281,8 @@ def test_an_output_folder_that_cannot_be_written_stops_the_demo_before_it_pays(t
 def test_ctrl_c_while_the_program_is_still_loading_prints_the_same_one_line(loaded: str) -> None:
     # The command is ideogram_mcp.start:main, which sets the handler before it loads the SDK (about 0.5 s).
     # Python reports each import as it ends (PYTHONPROFILEIMPORTTIME): Ctrl-C comes once this one has loaded.
-    running = _Running(["--offline"], _env(PYTHONPROFILEIMPORTTIME="1"))
-    running.wait_for(lambda: any(line.rstrip().split("|")[-1].strip() == loaded for line in running.err))
+    running = Running(["--offline"], clean_env(PYTHONPROFILEIMPORTTIME="1"))
+    running.wait_for(lambda: any(line.split("|")[-1].strip() == loaded for line in running.lines()))
     code, out, err = running.interrupt()
     assert (code, out) == (130, "")
     assert "Traceback" not in err
@@ -354,13 +290,13 @@ def test_ctrl_c_while_the_program_is_still_loading_prints_the_same_one_line(load
 
 
 def test_output_dir_before_the_http_command_is_where_its_workers_save(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     out = tmp_path / "out"
-    running = _Running(
+    running = Running(
         ["--output-dir", str(out), "http", "--offline", "--port", str(port)],
-        _env(IDEOGRAM_MCP_DATA_DIR=str(tmp_path / "data")),
+        clean_env(IDEOGRAM_MCP_DATA_DIR=str(tmp_path / "data")),
     )
-    running.wait_for(_healthy(port))
+    running.listening()
 
     async def generate() -> None:
         async with (
@@ -383,7 +319,7 @@ def test_ctrl_c_while_loading_is_left_alone_when_the_command_was_told_to_ignore_
 
     started = subprocess.Popen(
         [COMMAND, "--version"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env=_env(PYTHONPROFILEIMPORTTIME="1"), start_new_session=True, preexec_fn=ignoring,
+        env=clean_env(PYTHONPROFILEIMPORTTIME="1"), start_new_session=True, preexec_fn=ignoring,
     )  # fmt: skip
     assert started.stderr is not None
     for line in iter(started.stderr.readline, b""):  # until start has loaded and is loading the rest
@@ -398,8 +334,8 @@ def test_ctrl_c_while_loading_is_left_alone_when_the_command_was_told_to_ignore_
 def test_started_by_hand_in_a_terminal_the_stdio_server_says_it_waits_for_a_client() -> None:
     terminal, attached = pty.openpty()
     try:
-        running = _Running([], _env(), stdin=attached)
-        running.wait_for(lambda: len(running.err) >= 2)
+        running = Running([], clean_env(), stdin=attached)
+        running.wait_for(lambda: len(running.lines()) >= 2)
         code, _, err = running.interrupt()
     finally:
         os.close(terminal)
@@ -419,7 +355,7 @@ async def test_with_a_key_the_demo_says_what_it_will_spend_before_it_spends(tmp_
     emulator = Emulator(api_key="sk-demo-test")
     with anyio.fail_after(120):
         async with emulator.served() as url:
-            env = _env(RUNWARE_API_KEY="sk-demo-test", RUNWARE_BASE_URL=url, IDEOGRAM_MCP_DATA_DIR=str(tmp_path))
+            env = clean_env(RUNWARE_API_KEY="sk-demo-test", RUNWARE_BASE_URL=url, IDEOGRAM_MCP_DATA_DIR=str(tmp_path))
             done = await anyio.run_process(
                 [COMMAND, "demo", "--output-dir", str(tmp_path / "out")], env=env, check=False
             )
@@ -451,7 +387,7 @@ async def test_the_demo_fails_when_an_image_it_made_was_not_saved(tmp_path: Path
 
     with anyio.fail_after(120):
         async with serving(images_gone) as root:
-            env = _env(
+            env = clean_env(
                 RUNWARE_API_KEY="sk-demo-test", RUNWARE_BASE_URL=f"{root}/v1", IDEOGRAM_MCP_DATA_DIR=str(tmp_path)
             )
             done = await anyio.run_process(

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import base64
 import os
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -29,6 +26,7 @@ from mcp.client.streamable_http import streamable_http_client
 from ideogram_mcp.emulator import Emulator
 
 from .conftest import API_KEY, text
+from .processes import Running, free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -72,24 +70,11 @@ def runware(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runware]:
 @pytest.fixture(scope="module")
 def http_url(runware: Runware) -> Iterator[str]:
     """`ideogram-mcp http --workers 2` on a free loopback port: two processes behind one address."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [COMMAND, "http", "--port", str(port), "--workers", "2"], env=runware.env, stderr=subprocess.DEVNULL
-    )
+    server = Running(["http", "--port", str(free_port()), "--workers", "2"], runware.env)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx2.HTTPError:
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/mcp"
+        yield server.listening()
     finally:
         server.terminate()
-        server.wait(timeout=30)
 
 
 Answer = ElicitationFnT

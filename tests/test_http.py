@@ -7,7 +7,6 @@ import base64
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -28,12 +27,14 @@ from mcp.client.session import ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
 
 from ideogram_mcp import door, http
+from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.embedded import serving
 from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.errors import ConfigurationError
 from ideogram_mcp.settings import Settings
 
 from .conftest import API_KEY, text
+from .processes import Running, clean_env, free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -240,53 +241,38 @@ def test_a_public_host_without_authentication_refuses_to_start(make_settings: Ca
 def two_processes(tmp_path: Path, data_dir: Path) -> Iterator[tuple[list[str], Emulator, Callable[[], None]]]:
     """Two `ideogram-mcp http` processes on two ports, sharing a journal and an output folder."""
     ports: list[str] = []
-    processes: list[subprocess.Popen[bytes]] = []
+    processes: list[Running] = []
     emulator = Emulator(api_key=API_KEY, render_seconds=1.5)
     portal_cm = anyio.from_thread.start_blocking_portal()
     portal = portal_cm.__enter__()
     url_cm = portal.wrap_async_context_manager(emulator.served())
     runware = url_cm.__enter__()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWARE_", "IDEOGRAM_MCP_"))} | {
-        "RUNWARE_API_KEY": API_KEY,
-        "RUNWARE_BASE_URL": runware,
-        "IDEOGRAM_MCP_TOKENS": TOKENS[0],
-        "IDEOGRAM_MCP_DATA_DIR": str(data_dir),
-        "IDEOGRAM_MCP_OUTPUT_DIR": str(tmp_path / "out"),
-        "IDEOGRAM_MCP_WAIT_SECONDS": "0.5",
-        "IDEOGRAM_MCP_STATE_KEYS": STATE_KEY,
-    }
-    command = str(Path(sys.executable).with_name("ideogram-mcp"))
-    for port in (_free_port(), _free_port()):
-        processes.append(subprocess.Popen([command, "http", "--port", port], env=env, stderr=subprocess.DEVNULL))
+    env = clean_env(
+        RUNWARE_API_KEY=API_KEY,
+        RUNWARE_BASE_URL=runware,
+        IDEOGRAM_MCP_TOKENS=TOKENS[0],
+        IDEOGRAM_MCP_DATA_DIR=str(data_dir),
+        IDEOGRAM_MCP_OUTPUT_DIR=str(tmp_path / "out"),
+        IDEOGRAM_MCP_WAIT_SECONDS="0.5",
+        IDEOGRAM_MCP_STATE_KEYS=STATE_KEY,
+    )
+    for port in (str(free_port()), str(free_port())):
+        processes.append(Running(["http", "--port", port], env))
         ports.append(port)
 
     def stop() -> None:
         for process in processes:
-            process.terminate()
-            process.wait(10)
+            if process.process.poll() is None:
+                process.terminate()
         url_cm.__exit__(None, None, None)
         portal_cm.__exit__(None, None, None)
 
-    deadline = time.monotonic() + 30
-    for port in ports:
-        while True:
-            try:
-                if httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx2.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the servers did not start"
-            time.sleep(0.1)
+    for process in processes:
+        process.listening()
     try:
         yield ports, emulator, stop
     finally:
         stop()
-
-
-def _free_port() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return str(probe.getsockname()[1])
 
 
 class RoundRobin(httpx2.AsyncBaseTransport):
@@ -628,7 +614,7 @@ async def test_an_issuer_that_cannot_be_reached_is_asked_once_not_per_token_and_
 
     async def unreachable(request: httpx2.Request) -> httpx2.Response:
         asked.append(request.url.path)
-        await anyio.sleep(30)  # a host that never answers
+        await anyio.sleep_forever()  # a host that never answers
         return httpx2.Response(503)
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -653,9 +639,7 @@ async def test_an_issuer_that_cannot_be_reached_is_asked_once_not_per_token_and_
     assert asked == ["/.well-known/oauth-authorization-server"], "one fetch for ten tokens, and none for the next"
 
 
-async def test_the_keys_held_still_check_tokens_while_the_issuer_cannot_be_asked_again(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_the_keys_held_still_check_tokens_while_the_issuer_cannot_be_asked_again() -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     working = {"up": True}
     issuer = _issuer([key])
@@ -665,10 +649,11 @@ async def test_the_keys_held_still_check_tokens_while_the_issuer_cannot_be_asked
             return httpx2.Response(503)
         return await issuer.handle_async_request(request)
 
-    verifier = http.JWTVerifier(ISSUER, PUBLIC, transport=httpx2.MockTransport(sometimes))
+    clock = ManualClock()
+    verifier = http.JWTVerifier(ISSUER, PUBLIC, transport=httpx2.MockTransport(sometimes), clock=clock)
     assert await verifier.verify_token(_token(key)) is not None
     working["up"] = False
-    monkeypatch.setattr(http, "JWKS_TTL", 0.0)  # the keys are old now: the next token asks for them again
+    clock.jump(clock.monotonic() + http.JWKS_TTL + 1)  # the keys are old now: the next token asks for them again
     assert await verifier.verify_token(_token(key, sub="user-2")) is not None, "the keys held still serve"
 
 

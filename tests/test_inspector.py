@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx2
 import pytest
+
+from .processes import Running, clean_env, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / ".ci" / "node" / "node_modules"
@@ -32,29 +30,16 @@ def server(tmp_path: Path) -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail("the Inspector is missing under CI: .ci/node-tools.sh should have installed it")
         pytest.skip("the MCP Inspector is not installed: run bash .ci/node-tools.sh")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWARE_", "IDEOGRAM_MCP_"))} | {
-        "IDEOGRAM_MCP_TOKENS": TOKEN,
-        "IDEOGRAM_MCP_DATA_DIR": str(tmp_path / "data"),
-        "IDEOGRAM_MCP_OUTPUT_DIR": str(tmp_path / "out"),
-    }
-    command = [str(Path(sys.executable).with_name("ideogram-mcp")), "http", "--offline", "--port", str(port)]
-    process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    env = clean_env(
+        IDEOGRAM_MCP_TOKENS=TOKEN,
+        IDEOGRAM_MCP_DATA_DIR=str(tmp_path / "data"),
+        IDEOGRAM_MCP_OUTPUT_DIR=str(tmp_path / "out"),
+    )
+    process = Running(["http", "--offline", "--port", str(free_port())], env)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx2.HTTPError:
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}/mcp"
+        yield process.listening()
     finally:
         process.terminate()
-        process.wait(10)
 
 
 def inspect(url: str, *arguments: str) -> Any:

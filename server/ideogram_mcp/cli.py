@@ -336,10 +336,6 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
             refusal = f"ideogram-mcp: {exc}"
             stack.close()  # the offline emulator first: an exit from inside its portal would come out as a traceback
             sys.exit(refusal)
-        print(
-            f"ideogram-mcp: MCP over HTTP at http://{http.bracketed(host)}:{port}{http.PATH} (Ctrl-C stops)",
-            file=sys.stderr,
-        )
         door.make_room()  # file descriptors for the connections allowed; the workers inherit the limit
         if workers > 1:
             config = uvicorn.Config(
@@ -351,12 +347,22 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
                 log_config=None,
                 http=door.GuardedH11,
             )
-            supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+        else:
+            config = uvicorn.Config(app, host=host, port=port, log_config=None, http=door.GuardedH11)
+        listening = config.bind_socket()
+        listening.listen(config.backlog)  # listening before the line says so: a client may connect from then on
+        # One write: a Ctrl-C that comes as soon as the line shows must not cut it before its end.
+        sys.stderr.write(
+            f"ideogram-mcp: MCP over HTTP at http://{http.bracketed(host)}:{port}{http.PATH} (Ctrl-C stops)\n"
+        )
+        sys.stderr.flush()
+        if workers > 1:
+            supervisor = Multiprocess(config, sockets=[listening])
             supervisor.run()
             stopped = supervisor.should_exit.is_set()
         else:
-            server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, http=door.GuardedH11))
-            server.run()  # after a graceful stop on Ctrl-C it raises KeyboardInterrupt, which main() reports
+            server = uvicorn.Server(config)
+            server.run(sockets=[listening])  # after a graceful stop on Ctrl-C it raises KeyboardInterrupt
             stopped = server.should_exit
         if stopped:
             raise KeyboardInterrupt

@@ -18,7 +18,6 @@ import hashlib
 import hmac
 import logging
 import signal
-import time
 from collections.abc import Sequence
 from ipaddress import ip_address
 from typing import Any, cast
@@ -38,6 +37,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ideogram_mcp import __version__
+from ideogram_mcp.clock import Clock, SystemClock
 from ideogram_mcp.errors import ConfigurationError, IssuerError
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
@@ -80,8 +80,16 @@ class StaticTokens(TokenVerifier):
 class JWTVerifier(TokenVerifier):
     """OAuth 2.1 access tokens as JWTs from one issuer, checked against the keys it publishes (JWKS)."""
 
-    def __init__(self, issuer: str, audience: str, *, transport: httpx2.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        issuer: str,
+        audience: str,
+        *,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self.issuer = issuer.rstrip("/")
+        self._clock = clock or SystemClock()
         self.audience = audience
         self._http = httpx2.AsyncClient(transport=transport, timeout=JWKS_WAIT, follow_redirects=True)
         self._keys: jwt.PyJWKSet | None = None
@@ -126,20 +134,22 @@ class JWTVerifier(TokenVerifier):
         async with self._fetching:
             if self._fresh(kid):  # fetched (or failed) while this token waited
                 return self._find(kid)
-            if time.monotonic() < self._failed_until:
+            if self._clock.monotonic() < self._failed_until:
                 raise IssuerError(f"the issuer {self.issuer} could not be asked for its keys a moment ago")
             try:
-                with anyio.fail_after(JWKS_WAIT):
+                with self._clock.deadline(self._clock.monotonic() + JWKS_WAIT) as bounded:
                     self._keys = jwt.PyJWKSet.from_dict(await self._fetch_jwks())
+                if bounded.cancelled_caught:
+                    raise TimeoutError
             except (httpx2.HTTPError, ValueError, IssuerError, TimeoutError, jwt.PyJWTError) as exc:
                 logger.warning("the OAuth issuer's keys could not be fetched (%s)", type(exc).__name__)
                 if self._keys is None:
-                    self._failed_until = time.monotonic() + JWKS_FAILURE_TTL
+                    self._failed_until = self._clock.monotonic() + JWKS_FAILURE_TTL
                     raise IssuerError(f"the issuer {self.issuer} did not give its keys") from exc
                 # The keys held still check tokens while the issuer cannot be asked: they are asked for again later.
-                self._fetched = time.monotonic() - JWKS_TTL + JWKS_FAILURE_TTL
+                self._fetched = self._clock.monotonic() - JWKS_TTL + JWKS_FAILURE_TTL
                 return self._find(kid)
-            self._fetched = time.monotonic()
+            self._fetched = self._clock.monotonic()
         return self._find(kid)
 
     def _fresh(self, kid: str) -> bool:
@@ -147,7 +157,7 @@ class JWTVerifier(TokenVerifier):
         last seconds (an unknown kid does not make the server fetch more often than that)."""
         if self._keys is None:
             return False
-        age = time.monotonic() - self._fetched
+        age = self._clock.monotonic() - self._fetched
         return age <= JWKS_TTL and (self._find(kid) is not None or age < JWKS_REFETCH)
 
     def _find(self, kid: str) -> jwt.PyJWK | None:

@@ -9,6 +9,8 @@ import re
 import uuid
 from urllib.parse import urlsplit
 
+from ideogram_mcp.images.formats import sniff
+
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
 
 
@@ -38,6 +40,20 @@ def is_image_reference(text: str) -> bool:
     if text.startswith("data:image/"):
         return ";base64," in text
     return is_uuid(text) or _BASE64.fullmatch(text) is not None
+
+
+def inline_picture(text: str) -> bool | None:
+    """For inline image data (a data URI, or bare base64): whether its first bytes are those of a PNG, JPEG or WEBP
+    image. None for anything else (a URL, an image UUID), whose bytes are not here."""
+    if is_web_url(text) or is_uuid(text) or not is_image_reference(text):
+        return None
+    encoded = text.split(";base64,", 1)[1] if text.startswith("data:") else text
+    head = encoded[:16]  # 12 bytes: enough for every format's signature
+    try:
+        first = base64.b64decode(head + "=" * (-len(head) % 4))
+    except (binascii.Error, ValueError):
+        return False
+    return sniff(first) is not None
 
 
 def is_inline_image(text: str) -> bool:

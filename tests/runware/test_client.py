@@ -8,11 +8,11 @@ import socket
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
-import anyio
 import httpx2
 import pytest
 from pydantic import SecretStr
 
+from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.runware import errors
 from ideogram_mcp.runware.client import RunwareClient
@@ -161,13 +161,13 @@ async def test_retry_after_is_read_from_a_rate_limit_answer(header: str, seconds
     assert caught.value.retry_after == seconds
 
 
-async def test_retry_after_as_a_date_gives_the_seconds_until_then() -> None:
-    then = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
+async def test_retry_after_as_a_date_gives_the_seconds_until_then(clock: ManualClock) -> None:
+    then = format_datetime(datetime.fromtimestamp(clock.now(), UTC) + timedelta(seconds=120), usegmt=True)
     transport = _answer(503, {"errors": [{"code": "internalServerError", "message": "x"}]}, {"Retry-After": then})
-    async with RunwareClient(SecretStr(API_KEY), transport=transport) as client:
+    async with RunwareClient(SecretStr(API_KEY), transport=transport, clock=clock) as client:
         with pytest.raises(errors.ServerError) as caught:
             await client.send([task()])
-    assert caught.value.retry_after == pytest.approx(120, abs=2)
+    assert caught.value.retry_after == 120
 
 
 @pytest.mark.parametrize(
@@ -197,17 +197,19 @@ async def test_a_failure_before_anything_was_sent_is_never_reported_as_possibly_
     assert ("nothing was sent" in str(caught.value)) is not sent
 
 
-async def test_a_trickled_answer_cannot_stretch_an_exchange_past_its_timeout() -> None:
+async def test_a_trickled_answer_cannot_stretch_an_exchange_past_its_timeout(clock: ManualClock) -> None:
     class Trickle(httpx2.AsyncByteStream):
         async def __aiter__(self):
             for _ in range(100):
-                await anyio.sleep(0.05)  # each byte arrives well inside any read timeout
+                await clock.sleep(5.0)  # each byte arrives well inside any read timeout
                 yield b" "
 
     transport = httpx2.MockTransport(lambda request: httpx2.Response(200, stream=Trickle()))
-    async with RunwareClient(SecretStr(API_KEY), timeout=0.3, transport=transport) as client:
-        with anyio.fail_after(2), pytest.raises(errors.RunwareTimeoutError, match=r"within 0\.3 s"):
+    async with RunwareClient(SecretStr(API_KEY), timeout=30.0, transport=transport, clock=clock) as client:
+        started = clock.monotonic()
+        with pytest.raises(errors.RunwareTimeoutError, match=r"within 30 s"):
             await client.send([task()])
+    assert clock.monotonic() - started == 30.0, "the exchange ends at its timeout, not when the trickle does"
 
 
 def test_connecting_gives_up_before_the_exchange_does_so_a_request_never_sent_is_told_apart() -> None:

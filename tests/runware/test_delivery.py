@@ -333,7 +333,7 @@ async def test_a_connection_that_never_finishes_its_handshake_is_given_up_within
     silent.listen(8)  # accepts, then never says a word of TLS
     try:
         base = f"https://127.0.0.1:{silent.getsockname()[1]}/v1"
-        async with RunwareClient(SecretStr(API_KEY), base_url=base) as client:
+        async with RunwareClient(SecretStr(API_KEY), base_url=base, timeout=2.0) as client:  # 1 s to connect
             with anyio.fail_after(5), pytest.raises(errors.RunwareConnectionError) as caught:
                 await Delivery(client, clock=clock).submit(task(deliveryMethod="async"), until=clock.monotonic() + 60)
     finally:

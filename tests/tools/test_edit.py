@@ -13,6 +13,7 @@ import pytest
 from mcp import Client
 from PIL import Image
 
+from ideogram_mcp.arguments import show
 from ideogram_mcp.emulator import Emulator, Fault
 
 from ..conftest import error_of, picture, structured, text
@@ -100,9 +101,9 @@ async def test_a_region_on_inline_data_that_is_no_image_is_refused_with_nothing_
     result = await mcp.call_tool("edit_image", {"image": image, "positivePrompt": "y", "region": WHOLE})
     assert error_of(result)["problems"] == [
         {
-            "argument": "region",
-            "message": "needs the image's size, which this server cannot know for an image UUID it did not make; "
-            "pass the image as a file or a URL, or give mask instead.",
+            "argument": "image",
+            "message": "must be an image: a public http(s) URL, a data URI, base64 data or an image UUID; its inline "
+            f"data is no PNG, JPEG or WEBP image; got {show(image)}.",
         }
     ]
     assert emulator.requests == []

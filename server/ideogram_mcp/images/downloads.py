@@ -6,6 +6,7 @@ call saves it. The downloads share the call's deadline; one still running then i
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ from ideogram_mcp.errors import DownloadError
 from ideogram_mcp.images import ImageStore
 from ideogram_mcp.images.formats import ImageFormat, sniff
 from ideogram_mcp.images.recipes import Recipe
+
+logger = logging.getLogger(__name__)
 
 MAX_DOWNLOAD = 50 * 1024 * 1024
 """Largest image accepted from an image URL (Runware's are a few MB)."""
@@ -108,6 +111,7 @@ async def fetch(
             )
             kept[index] = Kept(data, found, problem=problem)
             return
+        logger.info("saved %s", path.name)
         kept[index] = Kept(data, found, path)
 
     with clock.deadline(until):

@@ -125,26 +125,27 @@ class RunwareClient:
             raise RunwareConnectionError(
                 f"the exchange with Runware at {host} broke before its answer ({type(exc).__name__})", sent=True
             ) from exc
-        reply = _parse(response)
+        now = self.clock.now()
+        reply = _parse(response, now)
         logger.debug("runware answered %s with %d items, %d errors", reply.status, len(reply.data), len(reply.errors))
         if reply.status >= 400 or (reply.errors and not reply.data and not errors_ok):
-            error = api_error(reply.status, reply.errors, retry_after=_retry_after(response))
+            error = api_error(reply.status, reply.errors, retry_after=_retry_after(response, now))
             error.items = reply.data
             raise error
         return reply
 
 
-def _parse(response: httpx2.Response) -> Reply:
+def _parse(response: httpx2.Response, now: float) -> Reply:
     status = response.status_code
     try:
         body: object = json.loads(response.content) if response.content else {}
     except ValueError:
         if status >= 400:
-            raise api_error(status, (), retry_after=_retry_after(response)) from None
+            raise api_error(status, (), retry_after=_retry_after(response, now)) from None
         raise RunwareResponseError(f"Runware answered HTTP {status} with a body that is not JSON") from None
     if not isinstance(body, dict):
         if status >= 400:
-            raise api_error(status, (), retry_after=_retry_after(response))
+            raise api_error(status, (), retry_after=_retry_after(response, now))
         raise RunwareResponseError("Runware's answer is not a JSON object")
     fields = cast(dict[str, object], body)
     data: object = fields.get("data") or []
@@ -154,8 +155,8 @@ def _parse(response: httpx2.Response) -> Reply:
     return Reply(status, items, error_details(fields))
 
 
-def _retry_after(response: httpx2.Response) -> float | None:
-    """Seconds from a ``Retry-After`` header (a number or an HTTP date), if there is a usable one."""
+def _retry_after(response: httpx2.Response, now: float) -> float | None:
+    """Seconds from a ``Retry-After`` header (a number, or an HTTP date read against ``now``), if usable."""
     value = response.headers.get("retry-after", "").strip()
     if not value:
         return None
@@ -165,9 +166,7 @@ def _retry_after(response: httpx2.Response) -> float | None:
         moment = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    from datetime import UTC, datetime
-
-    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+    return max(0.0, moment.timestamp() - now)
 
 
 def error_details(body: Mapping[str, object]) -> tuple[ErrorDetail, ...]:

@@ -24,7 +24,7 @@ from typing import Any, Literal, Self, cast
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from ideogram_mcp.references import is_image_reference, is_uuid, is_web_url
+from ideogram_mcp.references import inline_picture, is_image_reference, is_uuid, is_web_url
 from ideogram_mcp.sizes import Size
 
 ParameterType = Literal["string", "integer", "boolean", "string[]"]
@@ -165,6 +165,9 @@ class Parameter(_Frozen):
                     unreadable = [n for n, item in enumerate(items, 1) if not is_image_reference(str(item))]
                     if unreadable:
                         return f"{wrong}; item {unreadable[0]} is none of these"
+                    garbled = [n for n, item in enumerate(items, 1) if inline_picture(str(item)) is False]
+                    if garbled:
+                        return f"{wrong}; item {garbled[0]} is inline data of no PNG, JPEG or WEBP image"
                 return None
             case "string":
                 if not isinstance(value, str):
@@ -173,7 +176,9 @@ class Parameter(_Frozen):
 
     def _string_violation(self, value: str, wrong: str) -> str | None:
         if self.format == "image":
-            return None if value and is_image_reference(value) else wrong
+            if not value or not is_image_reference(value):
+                return wrong
+            return f"{wrong}; its inline data is no PNG, JPEG or WEBP image" if inline_picture(value) is False else None
         if self.pattern is not None and re.fullmatch(self.pattern, value) is None:
             return wrong
         if self.values is not None:
