@@ -162,4 +162,4 @@ def test_inline_data_that_is_no_image_is_refused_before_anything_is_sent() -> No
     ]
     remix = load_specs()["ideogram:4@2"]
     png_data = "data:image/png;base64," + base64.b64encode(png()).decode()
-    assert arguments.parse(remix, {"image": png_data, "positivePrompt": "x"}).values["image"] == png_data
+    assert arguments.parse(remix, {"image": png_data, "positivePrompt": "x"}).values["image"] == [png_data]
