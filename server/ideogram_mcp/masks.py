@@ -12,8 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-MAX_REGIONS = 20
-
 
 @dataclass(frozen=True, slots=True)
 class Region:
@@ -25,29 +23,10 @@ class Region:
     height: float
 
 
-def read_regions(raw: Any) -> tuple[list[Region], str | None]:
-    """The rectangles an agent gave (one object or a list of them), or what is wrong with them."""
-    items: list[Any] = [raw] if isinstance(raw, dict) else list(raw) if isinstance(raw, list) else []  # pyright: ignore[reportUnknownArgumentType]
-    shape = (
-        "a rectangle {x, y, width, height} in fractions of the image (0 to 1), "
-        f"or a list of up to {MAX_REGIONS} of them"
-    )
-    if not items or len(items) > MAX_REGIONS:
-        return [], f"must be {shape}"
-    regions: list[Region] = []
-    for n, item in enumerate(items, 1):
-        if not isinstance(item, dict) or set(item) != {"x", "y", "width", "height"}:  # pyright: ignore[reportUnknownArgumentType]
-            return [], f"must be {shape}; rectangle {n} needs exactly x, y, width and height"
-        numbers = [item[k] for k in ("x", "y", "width", "height")]  # pyright: ignore[reportUnknownVariableType]
-        if not all(isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1 for v in numbers):  # pyright: ignore[reportUnknownVariableType]
-            return [], f"must be {shape}; in rectangle {n} every value is a fraction from 0 to 1"
-        x, y, width, height = (float(v) for v in numbers)  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
-        if width <= 0 or height <= 0:
-            return [], f"must be {shape}; rectangle {n} is empty (width and height above 0)"
-        if x + width > 1 + 1e-9 or y + height > 1 + 1e-9:
-            return [], f"must be {shape}; rectangle {n} reaches past the image (x + width and y + height at most 1)"
-        regions.append(Region(x, y, width, height))
-    return regions, None
+def regions(value: Any) -> list[Region]:
+    """The rectangles of a checked ``region`` argument (one object, or a list of them)."""
+    items: list[Any] = [value] if isinstance(value, dict) else list(value)  # pyright: ignore[reportUnknownArgumentType]
+    return [Region(*(float(item[k]) for k in ("x", "y", "width", "height"))) for item in items]
 
 
 def stored_size(width: int, height: int, *, side: int) -> tuple[int, int]:

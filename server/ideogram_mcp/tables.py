@@ -7,7 +7,7 @@ place; a test checks the README holds them verbatim.
 from __future__ import annotations
 
 from ideogram_mcp import files
-from ideogram_mcp.arguments import APPROVED_COST, ASPECT_RATIO, FILE_NAME, OPTIONS, OUTPUT_DIR, PREVIEW
+from ideogram_mcp.arguments import APPROVED_COST, ASPECT_RATIO, FILE_NAME, OUTPUT_DIR, PREVIEW, options
 from ideogram_mcp.settings import variables
 from ideogram_mcp.specs import ModelSpec, Parameter, load_specs
 from ideogram_mcp.specs.spec import BASE_MODEL
@@ -26,9 +26,10 @@ def parameter_table(spec: ModelSpec) -> str:
                 f"{spec.default_size} |"
             )
         rows.append(f"| `{p.name}` | `{p.wire}` | {p.type} | {_allowed(p)} | {_default(p)} |")
-    for option in OPTIONS:
-        kind = str(option.schema["type"])
-        rows.append(f"| `{option.name}` | (used by the server, not sent) | {kind} | {_option_rule(option.name)} |  |")
+    for option in options().parameters.values():
+        rows.append(
+            f"| `{option.name}` | (used by the server, not sent) | {option.type} | {_option_rule(option.name)} |  |"
+        )
     owned = [
         "",
         "| owned by the server | on the wire | why |",

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from ideogram_mcp.specs import ModelSpec, Parameter, load_spec
-from ideogram_mcp.specs.spec import ParameterType
+from ideogram_mcp.specs import ModelSpec, Parameter, ParameterType, load_spec
 
 from ..conftest import SEED_PAGE
 

@@ -80,17 +80,24 @@ async def test_list_sizes_says_its_filter_in_a_few_lines(mcp: Client) -> None:
             "4:5, 3:4, 2:3, 10:16, 3:5, 9:16, 1:2, 9:21, 1:3. "
             "generate_image also takes any aspectRatio and picks the closest size.",
         ),
-        ({"orientation": "sideways"}, "orientation must be one of landscape, portrait, square; got 'sideways'."),
+        (
+            {"orientation": "sideways"},
+            "Fix these arguments:\n- orientation: 'sideways' is not allowed. Allowed: landscape, portrait, square.",
+        ),
         ({"shape": "wide"}, "Fix these arguments:\n- shape: unknown argument. Known arguments: orientation, ratio."),
-        ({"ratio": [16, 9]}, "ratio must be text such as '16:9' or 1.5."),
+        ({"ratio": [16, 9]}, "Fix these arguments:\n- ratio: must be a ratio such as '16:9' or 1.5; got [16, 9]."),
         (
             {"ratio": "16:9", "orientation": " Portrait "},
             "No size is both 16:9 and portrait: the 16:9 sizes are landscape. Drop one of the filters.",
         ),
-        ({"orientation": True}, "orientation must be text such as 'landscape'."),
-        ({"ratio": 10**5000}, "No size is listed for ratio 'a number of over 100 digits'. Listed ratios: 3:1, 21:9, "
-         "2:1, 16:9, 5:3, 16:10, 3:2, 4:3, 5:4, 1:1, 4:5, 3:4, 2:3, 10:16, 3:5, 9:16, 1:2, 9:21, 1:3. "
-         "generate_image also takes any aspectRatio and picks the closest size."),
+        (
+            {"orientation": True},
+            "Fix these arguments:\n- orientation: must be one of landscape, portrait, square; got True.",
+        ),
+        (
+            {"ratio": 10**5000},
+            "Fix these arguments:\n- ratio: must be a ratio such as '16:9' or 1.5; got a number too long to be one.",
+        ),
     ],
 )  # fmt: skip
 async def test_list_sizes_explains_bad_filters(arguments: dict[str, Any], said: str, mcp: Client) -> None:

@@ -227,14 +227,15 @@ async def test_list_generations_shows_recent_tasks_their_state_and_the_spend(mcp
 @pytest.mark.parametrize(
     ("tool", "arguments", "says"),
     [
-        ("get_generation", {}, "taskUUID: required"),
-        ("get_generation", {"taskUUID": "x", "wait": -1}, "wait: must be a number of seconds"),
-        ("get_generation", {"taskUUID": "x", "wait": "soon"}, "wait: must be a number of seconds"),
-        ("get_generation", {"taskUUID": "x", "preview": "maybe"}, "preview: must be true or false"),
+        ("get_generation", {}, "taskUUID: required: the taskUUID a generating tool returned."),
+        ("get_generation", {"taskUUID": "  "}, "taskUUID: must be text, with a visible character; it has none."),
+        ("get_generation", {"taskUUID": "x", "wait": -1}, "wait: must be a number of at least 0; got -1."),
+        ("get_generation", {"taskUUID": "x", "wait": "soon"}, "wait: must be a number of at least 0; got 'soon'."),
+        ("get_generation", {"taskUUID": "x", "preview": "maybe"}, "preview: must be true or false; got 'maybe'."),
         ("get_generation", {"taskUUID": "x", "extra": 1}, "extra: unknown argument."),
         ("list_generations", {"limit": 0}, "limit: must be a whole number from 1 to 100; got 0."),
         ("list_generations", {"limit": "x"}, "limit: must be a whole number from 1 to 100; got 'x'."),
-        ("list_generations", {"state": "lost"}, "state: must be one of pending, done, failed"),
+        ("list_generations", {"state": "lost"}, "state: 'lost' is not allowed. Allowed: pending, done, failed."),
         ("list_generations", {"since": "today"}, "since: unknown argument."),
     ],
 )

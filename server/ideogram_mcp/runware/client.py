@@ -114,13 +114,14 @@ class RunwareClient:
                 f"could not reach Runware at {host} ({type(exc).__name__}); nothing was sent or charged", sent=False
             ) from exc
         except (httpx2.TimeoutException, TimeoutError) as exc:
+            waited = f"{round(limit, 1):g} s"  # the time allowed, as a person would say it
             if steps and not any(".send_request_headers." in step for step in steps):
                 # Still connecting when time ran out: the request never left. (A transport that tells
                 # nothing, such as the tests' in-process one, counts as having sent it.)
                 raise RunwareConnectionError(
-                    f"could not reach Runware at {host} within {limit:g} s; nothing was sent or charged", sent=False
+                    f"could not reach Runware at {host} within {waited}; nothing was sent or charged", sent=False
                 ) from exc
-            raise RunwareTimeoutError(f"Runware at {host} did not answer within {limit:g} s") from exc
+            raise RunwareTimeoutError(f"Runware at {host} did not answer within {waited}") from exc
         except httpx2.RequestError as exc:  # a broken connection, an undecodable body, too many redirects ...
             raise RunwareConnectionError(
                 f"the exchange with Runware at {host} broke before its answer ({type(exc).__name__})", sent=True

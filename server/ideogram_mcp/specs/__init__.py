@@ -1,16 +1,8 @@
-"""Model specs: one data file per model, and the loader that checks it."""
+"""The specs: one data file per model, and one for the tools that are no model's; the loaders that check them."""
 
-from ideogram_mcp.specs.spec import (
-    JSONValue,
-    ModelInfo,
-    ModelSpec,
-    Parameter,
-    ParameterType,
-    Violation,
-    has_visible,
-    load_spec,
-    load_specs,
-)
+from ideogram_mcp.specs.parameter import JSONValue, Parameter, ParameterType, Violation, has_visible
+from ideogram_mcp.specs.spec import ModelInfo, ModelSpec, load_spec, load_specs
+from ideogram_mcp.specs.tools import ToolSpec, load_tool_specs
 
 __all__ = [
     "JSONValue",
@@ -18,8 +10,10 @@ __all__ = [
     "ModelSpec",
     "Parameter",
     "ParameterType",
+    "ToolSpec",
     "Violation",
     "has_visible",
     "load_spec",
     "load_specs",
+    "load_tool_specs",
 ]

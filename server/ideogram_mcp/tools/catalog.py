@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import mcp_types as types
 
 from ideogram_mcp import arguments, sizes
-from ideogram_mcp.schemas import list_sizes_input, no_input
-from ideogram_mcp.specs import ModelSpec
+from ideogram_mcp.schemas import tool_input
+from ideogram_mcp.specs import ModelSpec, load_tool_specs
 from ideogram_mcp.tools import Context, ToolEntry, results
 from ideogram_mcp.tools.results import ListSizesOutput, ListStylePresetsOutput, NamedValue, SizeEntry
 
@@ -21,7 +23,7 @@ def list_sizes_entry(spec: ModelSpec) -> ToolEntry:
             f"The {len(spec.sizes)} width x height pairs {spec.model.name} accepts, with their ratio; "
             "filter by ratio (any spelling: 16:9, 1.78, 32:18) or orientation. Free, no network."
         ),
-        input_schema=list_sizes_input(spec),
+        input_schema=tool_input(load_tool_specs()["list_sizes"], spec),
         output_schema=results.output_schema(ListSizesOutput),
         annotations=_LISTING,
     )
@@ -36,7 +38,7 @@ def list_style_presets_entry(spec: ModelSpec) -> ToolEntry:
             f"The {len(spec.parameters['stylePreset'].values or {})} stylePreset values with what each looks "
             "like, and the styleType values. Free, no network."
         ),
-        input_schema=no_input(),
+        input_schema=tool_input(load_tool_specs()["list_style_presets"]),
         output_schema=results.output_schema(ListStylePresetsOutput),
         annotations=_LISTING,
     )
@@ -45,23 +47,14 @@ def list_style_presets_entry(spec: ModelSpec) -> ToolEntry:
 
 async def list_sizes(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
     spec = ctx.lifespan_context.spec
-    given, problems = arguments.canonical(params.arguments or {}, {"ratio", "orientation"})
-    if problems:
-        return results.invalid(problems, generating=False)
+    try:
+        given = arguments.parse_tool(load_tool_specs()["list_sizes"], params.arguments)
+    except arguments.InvalidArgumentsError as exc:
+        return results.invalid(exc.problems, generating=False)
     chosen = list(spec.sizes)
-    for name, example in (("orientation", "'landscape'"), ("ratio", "'16:9' or 1.5")):
-        value = given.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, str | int | float)):
-            return results.error(f"{name} must be text such as {example}.", {"kind": "invalid_arguments"})
-    orientation, ratio = (_text(given[k]) if given.get(k) is not None else None for k in ("orientation", "ratio"))
+    orientation, ratio = cast(str | None, given.get("orientation")), cast(str | None, given.get("ratio"))
     if orientation is not None:
-        wanted = orientation.strip().lower()
-        if wanted not in sizes.ORIENTATIONS:
-            return results.error(
-                f"orientation must be one of {', '.join(sizes.ORIENTATIONS)}; got {orientation[:40]!r}.",
-                {"kind": "invalid_arguments"},
-            )
-        chosen = [s for s in chosen if s.orientation == wanted]
+        chosen = [s for s in chosen if s.orientation == orientation]
     if ratio is not None:
         listed = sizes.ratios(spec.sizes)
         wanted = sizes.listed_ratio(spec.sizes, ratio)
@@ -77,8 +70,7 @@ async def list_sizes(ctx: Context, params: types.CallToolRequestParams) -> types
         if not (chosen := [s for s in chosen if s.ratio == wanted]):  # the orientation filter took them all
             shape = next(s.orientation for s in spec.sizes if s.ratio == wanted)
             return results.error(
-                f"No size is both {wanted} and {str(orientation).strip().lower()}: the {wanted} sizes are {shape}. "
-                "Drop one of the filters.",
+                f"No size is both {wanted} and {orientation}: the {wanted} sizes are {shape}. Drop one of the filters.",
                 {"kind": "invalid_arguments"},
             )
     output = ListSizesOutput(
@@ -93,17 +85,11 @@ async def list_sizes(ctx: Context, params: types.CallToolRequestParams) -> types
     return results.ok(output, "\n".join(lines))
 
 
-def _text(value: str | float) -> str:
-    """An argument read as text: a ratio may come as a number (1.5); one too long to print is no ratio at all."""
-    if isinstance(value, int) and abs(value) >= 10**100:
-        return "a number of over 100 digits"
-    return value if isinstance(value, str) else str(value)
-
-
 async def list_style_presets(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
-    _, problems = arguments.canonical(params.arguments or {}, set())
-    if problems:
-        return results.invalid(problems, generating=False)
+    try:
+        arguments.parse_tool(load_tool_specs()["list_style_presets"], params.arguments)
+    except arguments.InvalidArgumentsError as exc:
+        return results.invalid(exc.problems, generating=False)
     spec = ctx.lifespan_context.spec.parameters
     presets = [NamedValue(name=k, description=v) for k, v in (spec["stylePreset"].values or {}).items()]
     style_types = [NamedValue(name=k, description=v) for k, v in (spec["styleType"].values or {}).items()]

@@ -6,24 +6,16 @@ of the image, from which the server draws the mask at the size Runware holds the
 
 from __future__ import annotations
 
-from typing import Any
-
 import mcp_types as types
 
 from ideogram_mcp import arguments, masks
-from ideogram_mcp.specs import ModelSpec
+from ideogram_mcp.schemas import parameter_schema
+from ideogram_mcp.specs import ModelSpec, load_tool_specs
 from ideogram_mcp.tasks.job import Prepare
 from ideogram_mcp.tasks.prepare import REGION, mask_fits, mask_from
 from ideogram_mcp.tools import Context, ToolEntry, owner, running
 
-REGION_SCHEMA: dict[str, Any] = {
-    "type": "array",
-    "items": {"type": "object", "required": ["x", "y", "width", "height"]},
-    "minItems": 1,
-    "maxItems": masks.MAX_REGIONS,
-    "description": "Instead of mask: rectangles {x, y, width, height} in fractions (0-1) of the image from its top "
-    'left, e.g. [{"x": 0, "y": 0, "width": 1, "height": 0.3}] for the top third.',
-}
+_OWN = load_tool_specs()["edit_image"]
 
 
 def entry(spec: ModelSpec) -> ToolEntry:
@@ -34,7 +26,7 @@ def entry(spec: ModelSpec) -> ToolEntry:
         "Edit part of an image (Ideogram 3.0)",
         "Repaint part of an image from a prompt, e.g. fix the words on a sign; the part is region (rectangles) "
         "or mask (white = change). The rest stays.",
-        extra={REGION: REGION_SCHEMA},
+        extra={REGION: parameter_schema(_OWN.parameters[REGION])},
         full=False,
         optional=frozenset({"mask"}),  # or region: the server draws the mask from it
     )
@@ -43,17 +35,19 @@ def entry(spec: ModelSpec) -> ToolEntry:
         ctx: Context, params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
         given = params.arguments or {}
-        raw = given.get(REGION)
         has_mask = given.get("mask") is not None
         problems: list[arguments.Problem] = []
         regions: list[masks.Region] = []
-        if raw is not None:
-            regions, problem = masks.read_regions(raw)
-            if problem is not None:
-                problems.append(arguments.Problem(REGION, f"{problem}."))
-            if has_mask:
-                problems.append(arguments.Problem("mask/region", "give either mask or region, not both."))
-        elif not has_mask:
+        try:
+            own = arguments.parse_tool(_OWN, given, only=frozenset({REGION}))
+        except arguments.InvalidArgumentsError as exc:
+            problems += exc.problems
+            own = {}
+        if REGION in own:
+            regions = masks.regions(own[REGION])
+        if given.get(REGION) is not None and has_mask:
+            problems.append(arguments.Problem("mask/region", "give either mask or region, not both."))
+        elif given.get(REGION) is None and not has_mask:
             problems.append(
                 arguments.Problem(
                     "mask",

@@ -4,13 +4,16 @@ spend. Neither sends a task or charges anything."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import cast
 
 import mcp_types as types
 from pydantic import Field
 
-from ideogram_mcp import arguments, journal
+from ideogram_mcp import arguments
 from ideogram_mcp.files import Places
-from ideogram_mcp.journal import Entry
+from ideogram_mcp.journal import Entry, State
+from ideogram_mcp.schemas import tool_input
+from ideogram_mcp.specs import load_tool_specs
 from ideogram_mcp.tasks import fetch, outcomes
 from ideogram_mcp.tools import Context, ToolEntry, announce_new_images, owner, places, reporter, results, wording
 from ideogram_mcp.tools.results import GenerateImageOutput
@@ -42,7 +45,7 @@ class ListGenerationsOutput(results.Output):
     daily_budget: float | None = Field(default=None, serialization_alias="dailyBudget")
 
 
-_TASK_UUID_SCHEMA = {"type": "string", "description": "The taskUUID a generating tool returned."}
+_READ_ONLY = types.ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
 
 def get_generation_entry() -> ToolEntry:
@@ -53,16 +56,7 @@ def get_generation_entry() -> ToolEntry:
             "Fetch a generation started earlier (status pending, or an earlier session's): waits up to `wait` "
             "seconds for the rest, then saves and previews them. Never starts one, never charges."
         ),
-        input_schema={
-            "type": "object",
-            "properties": {
-                "taskUUID": _TASK_UUID_SCHEMA,
-                "wait": {"type": "number", "minimum": 0, "description": "Seconds to wait for unfinished images."},
-                "preview": {"type": "boolean", "description": "Whether to show previews (default: on)."},
-            },
-            "required": ["taskUUID"],
-            "additionalProperties": False,
-        },
+        input_schema=tool_input(load_tool_specs()["get_generation"]),
         output_schema=results.output_schema(GenerateImageOutput, described=results.IMAGES_DESCRIBED),
         annotations=types.ToolAnnotations(
             read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
@@ -76,42 +70,28 @@ def list_generations_entry() -> ToolEntry:
         name="list_generations",
         title="List recent generations",
         description="Recent generations with their state, images and cost, and the spend today and in total. Free.",
-        input_schema={
-            "type": "object",
-            "properties": {
-                "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
-                "state": {"type": "string", "enum": list(journal.STATES)},
-            },
-            "additionalProperties": False,
-        },
+        input_schema=tool_input(load_tool_specs()["list_generations"]),
         output_schema=results.output_schema(ListGenerationsOutput),
-        annotations=types.ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
+        annotations=_READ_ONLY,
     )
     return ToolEntry(tool, list_generations)
 
 
 async def get_generation(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
     state = ctx.lifespan_context
-    given, problems = arguments.canonical(params.arguments or {}, {"taskUUID", "wait", "preview"})
-    task_uuid = given.get("taskUUID")
-    limit = state.settings.wait_seconds
-    wait = given.get("wait", limit)
-    preview = arguments.boolean(given.get("preview"))
-    wait = arguments.number(wait)
-    if not isinstance(task_uuid, str) or not task_uuid.strip():
-        problems.append(arguments.Problem("taskUUID", "required: the taskUUID a generating tool returned."))
-    if isinstance(wait, bool) or not isinstance(wait, int | float) or not wait >= 0:
-        said = f"must be a number of seconds from 0 to {limit:g}; got {arguments.show(wait)}."
-        problems.append(arguments.Problem("wait", said))
-    if preview is not None and not isinstance(preview, bool):
-        problems.append(arguments.Problem("preview", f"must be true or false; got {arguments.show(preview)}."))
-    if problems:
-        return results.invalid(problems, generating=False)
-    assert isinstance(task_uuid, str)
-    assert isinstance(wait, int | float)
+    try:
+        given = arguments.parse_tool(load_tool_specs()["get_generation"], params.arguments)
+    except arguments.InvalidArgumentsError as exc:
+        return results.invalid(exc.problems, generating=False)
     where = await places(ctx)
     outcome = await fetch.again(
-        state.services, task_uuid.strip(), owner(ctx), where, wait=float(wait), preview=preview, report=reporter(ctx)
+        state.services,
+        str(given["taskUUID"]).strip(),
+        owner(ctx),
+        where,
+        wait=given.get("wait"),
+        preview=given.get("preview"),
+        report=reporter(ctx),
     )
     if isinstance(outcome, outcomes.Made) and outcome.saved_new:
         await announce_new_images(ctx)
@@ -120,17 +100,11 @@ async def get_generation(ctx: Context, params: types.CallToolRequestParams) -> t
 
 async def list_generations(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
     state = ctx.lifespan_context
-    given, problems = arguments.canonical(params.arguments or {}, {"limit", "state"})
-    raw, wanted = given.get("limit", 10), given.get("state")
-    limit = arguments.whole(raw)
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
-        problems.append(arguments.Problem("limit", f"must be a whole number from 1 to 100; got {arguments.show(raw)}."))
-    if wanted is not None and wanted not in journal.STATES:
-        said = f"must be one of {', '.join(journal.STATES)}; got {arguments.show(wanted)}."
-        problems.append(arguments.Problem("state", said))
-    if problems:
-        return results.invalid(problems, generating=False)
-    assert isinstance(limit, int)
+    try:
+        given = arguments.parse_tool(load_tool_specs()["list_generations"], params.arguments)
+    except arguments.InvalidArgumentsError as exc:
+        return results.invalid(exc.problems, generating=False)
+    limit, wanted = int(given["limit"]), cast(State | None, given.get("state"))
     where = await places(ctx)
     listing = await fetch.recent(state.services, owner(ctx), limit, wanted)
     spend, entries = listing.spend, listing.entries

@@ -1,0 +1,314 @@
+"""An image tool's arguments checked against its model's spec and turned into a Runware task; and any tool's own
+arguments checked against theirs (``specs/tools.toml``): one parser for every argument of every tool.
+
+Everything is checked before anything is sent. Each problem names the argument, says what is allowed and, where
+there is one, the nearest valid choice. Nothing sent is silently dropped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ideogram_mcp import files, sizes
+from ideogram_mcp.arguments.names import (
+    ALIASES,
+    APPROVED_COST,
+    ASPECT_RATIO,
+    DRY_RUN,
+    FILE_NAME,
+    OUTPUT_DIR,
+    PREVIEW,
+    aliases_for,
+    canonical,
+    unknown,
+)
+from ideogram_mcp.arguments.problems import InvalidArgumentsError, Problem, show
+from ideogram_mcp.arguments.values import coerce
+from ideogram_mcp.specs import ModelSpec, ToolSpec, load_specs, load_tool_specs
+from ideogram_mcp.specs.tools import OPTIONS
+
+_SIZES = {"width", "height", "size", ASPECT_RATIO, "aspect_ratio", "ratio"}
+_DIMENSIONS = re.compile(r"\s*(\d+)\s*[x\u00d7*]\s*(\d+)\s*", re.IGNORECASE)
+
+
+def options() -> ToolSpec:
+    """The arguments every image tool takes that the server acts on itself (never sent to Runware)."""
+    return load_tool_specs()[OPTIONS]
+
+
+@dataclass(frozen=True, slots=True)
+class LocalInput:
+    """An image argument item that names a local file, for ``files`` to check, read and upload."""
+
+    parameter: str
+    index: int | None
+    """The item's place in a list of images; None for a parameter that takes one image."""
+    text: str
+
+    @property
+    def argument(self) -> str:
+        return self.parameter if self.index is None else f"{self.parameter}[{self.index}]"
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """Checked arguments of one generation: spec values by parameter name, and the server's own options."""
+
+    values: Mapping[str, Any]
+    file_name: str | None = None
+    preview: bool | None = None
+    dry_run: bool = False
+    local_inputs: tuple[LocalInput, ...] = ()
+    shaped: bool = True
+    """Whether the caller chose the size; false when the model's default size was taken."""
+    output_dir: str | None = None
+    """The folder the agent asked the files to go to, as it wrote it (checked against the allowed folders later)."""
+    approved_cost: float | None = None
+    """The dollars the agent says the user agreed to spend on this call, when it says."""
+
+    @property
+    def count(self) -> int:
+        return int(self.values.get("numberResults", 1))
+
+    def with_values(self, **changes: Any) -> Generation:
+        """These arguments with some values changed (a tool filling in what it computed)."""
+        left = tuple(item for item in self.local_inputs if item.parameter not in changes)
+        return dataclasses.replace(self, values={**self.values, **changes}, local_inputs=left)
+
+    def with_images(self, replacements: Mapping[LocalInput, str]) -> Generation:
+        """These arguments with local files replaced by the image UUIDs they were uploaded as."""
+        values = dict(self.values)
+        for item, image_uuid in replacements.items():
+            if item.index is None:
+                values[item.parameter] = image_uuid
+            else:
+                values[item.parameter] = [*values[item.parameter]]
+                values[item.parameter][item.index] = image_uuid
+        left = tuple(item for item in self.local_inputs if item not in replacements)
+        return dataclasses.replace(self, values=values, local_inputs=left)
+
+    def to_task(self, spec: ModelSpec, task_uuid: str, server: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The Runware task under ``task_uuid``: each value at its wire path, plus the parameters the server owns.
+
+        ``server`` holds the values the server's settings give (``webhookURL``, ``uploadEndpoint``).
+        """
+        always = {p.name: p.server_value for p in spec.parameters.values() if p.owned and p.server_value is not None}
+        owned: dict[str, Any] = {
+            "taskType": spec.model.task_type,
+            "taskUUID": task_uuid,
+            "model": spec.model.id,
+            **{k: v for k, v in always.items() if k != "mode"},
+            **{k: v for k, v in (server or {}).items() if v is not None},
+        }
+        if self.values.get("checkContent") and "mode" in always:
+            owned["mode"] = always["mode"]  # the mode that checks, only when the check is asked for
+        task: dict[str, Any] = {}
+        for name, value in (owned | dict(self.values)).items():
+            spec.parameters[name].place(task, value)
+        return task
+
+
+def parse(
+    spec: ModelSpec,
+    arguments: Mapping[str, Any] | None,
+    *,
+    supplied: frozenset[str] = frozenset(),
+    own: frozenset[str] = frozenset(),
+) -> Generation:
+    """Check an agent's arguments for a model; raise ``InvalidArgumentsError`` listing every problem.
+
+    ``supplied`` names required parameters the tool fills in itself (a mask drawn from a region);
+    ``own`` names arguments the tool reads itself, left out here (they are neither values nor unknown).
+    """
+    problems: list[Problem] = []
+    named = _canonical_names(spec, {k: v for k, v in (arguments or {}).items() if k not in own}, problems)
+    values: dict[str, Any] = {}
+    local: list[LocalInput] = []
+    own_options = options()
+    chosen: dict[str, Any] = {}
+    for name, raw in named.items():
+        if name == ASPECT_RATIO:
+            continue
+        if name in own_options.parameters:
+            value, problem = coerce(own_options.parameters[name], raw)
+            if problem:
+                problems.append(Problem(name, problem))
+            else:
+                chosen[name] = value
+            continue
+        p = spec.parameters[name]
+        value, problem = coerce(p, raw)
+        if problem:
+            problems.append(Problem(name, problem))
+        elif value is not None:
+            values[name] = value
+            if p.format == "image" and isinstance(value, str):
+                local += [LocalInput(name, None, value)] if files.looks_local(value) else []
+            elif p.format == "image":
+                local += [LocalInput(name, i, item) for i, item in enumerate(value) if files.looks_local(item)]
+    if spec.takes_size:
+        _resolve_size(spec, named, values, problems)
+    for violation in spec.cross_violations(values):
+        if violation.parameters == ("width", "height") and violation.kind == "invalid":
+            continue  # an unlisted size: reported with suggestions by _resolve_size
+        problems.append(Problem("/".join(violation.parameters), violation.message + "."))
+    missing = [p for p in spec.exposed if p.required and p.name not in named and p.name not in supplied]
+    for p in reversed(missing):
+        if p.name not in ("width", "height"):  # a missing size is said by _resolve_size, with aspectRatio
+            problems.insert(0, Problem(p.name, f"required: {_first_sentence(p.description)}"))
+    if problems:
+        raise InvalidArgumentsError(problems)
+    shaped = not spec.takes_size or bool({"width", "height", ASPECT_RATIO} & set(named))
+    return Generation(
+        values,
+        file_name=chosen.get(FILE_NAME),
+        preview=chosen.get(PREVIEW),
+        dry_run=bool(chosen.get(DRY_RUN)),
+        local_inputs=tuple(local),
+        shaped=shaped,
+        output_dir=chosen.get(OUTPUT_DIR),
+        approved_cost=chosen.get(APPROVED_COST),
+    )
+
+
+def _first_sentence(text: str) -> str:
+    end = text.find(". ")
+    return text if end < 0 else text[: end + 1]
+
+
+def _canonical_names(spec: ModelSpec, arguments: Mapping[str, Any], problems: list[Problem]) -> dict[str, Any]:
+    exposed = {p.name for p in spec.exposed} | ({ASPECT_RATIO} if spec.takes_size else set[str]())
+    exposed |= set(options().parameters)
+    owned = {p.name for p in spec.parameters.values() if not p.exposed}
+    known = exposed | owned
+    aliases = aliases_for(known)
+    named: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    unknown_names: list[str] = []
+    for given, value in arguments.items():
+        if value is None:
+            continue  # JSON null means "not given", as agents use it
+        if given in exposed:
+            name = given
+        elif given == "size" and isinstance(value, str) and (match := _DIMENSIONS.fullmatch(value)):
+            for name, number in zip(("width", "height"), match.groups(), strict=True):
+                named[name], sources[name] = int(number), given
+            continue
+        elif not spec.takes_size and given in _SIZES:
+            problems.append(Problem(given, "not accepted: this model keeps the source image's size."))
+            continue
+        elif given in spec.refused:
+            problems.append(Problem(given, f"not accepted: {spec.refused[given]}."))
+            continue
+        elif (owned := _owned(spec, given, aliases)) is not None:
+            problems.append(Problem(given, f"set by the server, not by callers. {owned}"))
+            continue
+        elif (name := aliases.get(given) or aliases.get(given.lower())) is None:
+            other = (ALIASES.get(given) or ALIASES.get(given.lower()) or (given,))[0]
+            if other in _family_parameters():
+                problems.append(Problem(given, f"not accepted: this model takes no {other}."))
+            else:
+                unknown_names.append(given)
+            continue
+        if name in named and named[name] != value:
+            problems.append(Problem(name, f"given twice, as {sources[name]} and as {given}, with different values."))
+            continue
+        named[name], sources[name] = value, given
+    problems += unknown(unknown_names, exposed, aliases)
+    return named
+
+
+@functools.cache
+def _family_parameters() -> frozenset[str]:
+    """What any model of the family takes, so that one it does not take is named as such, not as unknown."""
+    return frozenset(name for spec in load_specs().values() for name in spec.parameters)
+
+
+def _owned(spec: ModelSpec, given: str, aliases: Mapping[str, str]) -> str | None:
+    """Why the server sets this argument itself, when it (or its alias) names a server-owned parameter."""
+    name = given if given in spec.parameters else aliases.get(given) or aliases.get(given.lower()) or given
+    p = spec.parameters.get(name)
+    return p.owned if p is not None and not p.exposed else None
+
+
+def _resolve_size(spec: ModelSpec, named: Mapping[str, Any], values: dict[str, Any], problems: list[Problem]) -> None:
+    ratio = named.get(ASPECT_RATIO)
+    if isinstance(ratio, float) or (isinstance(ratio, int) and not isinstance(ratio, bool) and abs(ratio) < 10**18):
+        ratio = str(ratio)  # 1.5 means "1.5"; a number too long to print is no ratio
+    has_width, has_height = "width" in values, "height" in values
+    if ratio is not None:
+        if has_width or has_height:
+            if not (has_width and has_height and _fits(spec, values, ratio)):
+                problems.append(Problem(ASPECT_RATIO, "give either aspectRatio or width and height, not both."))
+            return
+        size = sizes.for_ratio(spec.sizes, ratio) if isinstance(ratio, str) else None
+        if size is None:
+            listed = ", ".join(sizes.ratios(spec.sizes))
+            problems.append(
+                Problem(
+                    ASPECT_RATIO,
+                    f"expected a ratio like '16:9' or '1.5'; got {show(ratio)}. Listed: {listed}.",
+                )
+            )
+            return
+        values["width"], values["height"] = size.width, size.height
+        return
+    if not has_width and not has_height:
+        default = spec.default_size
+        if "width" in named or "height" in named:
+            return  # given, but unreadable: said already
+        if default is not None:
+            values["width"], values["height"] = default.width, default.height
+        else:
+            problems.append(
+                Problem(
+                    ASPECT_RATIO, "required: the new shape, as aspectRatio (e.g. '9:16') or a listed width and height."
+                )
+            )
+        return
+    if has_width and has_height and spec.size(values["width"], values["height"]) is None:
+        width, height = values["width"], values["height"]
+        close = sizes.nearest(spec.sizes, width, height)
+        options = ", ".join(f"{s} ({s.label})" for s in close)
+        problems.append(
+            Problem(
+                "width/height",
+                f"{width}x{height} is not a supported size. Nearest supported: {options}. "
+                f"Or pass aspectRatio (e.g. '16:9') instead; call list_sizes for all {len(spec.sizes)}.",
+            )
+        )
+
+
+def _fits(spec: ModelSpec, values: Mapping[str, Any], ratio: Any) -> bool:
+    size = spec.size(values["width"], values["height"])
+    return size is not None and isinstance(ratio, str) and sizes.for_ratio(spec.sizes, ratio) == size
+
+
+def parse_tool(
+    tool: ToolSpec, given: Mapping[str, Any] | None, *, only: frozenset[str] | None = None
+) -> dict[str, Any]:
+    """A tool's own arguments read as its spec says, defaults filled in; raise ``InvalidArgumentsError`` listing
+    every problem. ``only`` reads just these names (the rest are another parser's: edit's model arguments)."""
+    wanted = {k: v for k, v in (given or {}).items() if only is None or k in only}
+    named, problems = canonical(wanted, set(tool.parameters))
+    values: dict[str, Any] = {}
+    for name, raw in named.items():
+        value, problem = coerce(tool.parameters[name], raw)
+        if problem:
+            problems.append(Problem(name, problem))
+        else:
+            values[name] = value
+    for p in tool.parameters.values():
+        if p.required and p.name not in named:
+            said = _first_sentence(p.description)
+            problems.insert(0, Problem(p.name, f"required: {said[:1].lower()}{said[1:]}"))
+        elif p.default is not None and p.name not in values:
+            values[p.name] = p.default
+    if problems:
+        raise InvalidArgumentsError(problems)
+    return values

@@ -1,0 +1,122 @@
+"""An agent's names for a tool's arguments: the obvious spellings read as the names they mean, anything else an
+error naming the closest known ones."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ideogram_mcp.arguments.problems import LISTED, SHOWN, Problem, label
+
+ASPECT_RATIO = "aspectRatio"
+FILE_NAME = "fileName"
+OUTPUT_DIR = "outputDir"
+PREVIEW = "preview"
+DRY_RUN = "dryRun"
+APPROVED_COST = "approvedCost"
+
+# Names agents reach for that plainly mean one of a tool's arguments: each with the arguments it may mean, the first
+# one a tool takes wins. One table for every tool; snake_case and lower-case spellings of every name are added.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "prompt": ("positivePrompt",),
+    "negative": ("negativePrompt",),
+    "n": ("numberResults", "limit"),
+    "count": ("numberResults", "limit"),
+    "num_images": ("numberResults",),
+    "number_of_images": ("numberResults",),
+    "num_outputs": ("numberResults",),
+    "format": ("outputFormat",),
+    "quality": ("outputQuality",),
+    "ratio": (ASPECT_RATIO,),
+    "aspect_ratio": (ASPECT_RATIO, "ratio"),
+    ASPECT_RATIO: ("ratio",),
+    "style_preset": ("stylePreset",),
+    "preset": ("stylePreset",),
+    "magic_prompt": ("magicPrompt",),
+    "speed": ("renderingSpeed",),
+    "webhook": ("webhookURL",),
+    "webhook_url": ("webhookURL",),
+    "upload_url": ("uploadEndpoint",),
+    "upload_endpoint": ("uploadEndpoint",),
+    "safety_check": ("checkContent",),
+    "safety": ("checkContent",),
+    "filename": (FILE_NAME,),
+    "file_name": (FILE_NAME,),
+    "folder": (OUTPUT_DIR,),
+    "output_folder": (OUTPUT_DIR,),
+    "directory": (OUTPUT_DIR,),
+    "previews": (PREVIEW,),
+    "dry_run": (DRY_RUN,),
+    "dryrun": (DRY_RUN,),
+    "approved_cost": (APPROVED_COST,),
+    "approved": (APPROVED_COST,),
+    "task_uuid": ("taskUUID",),
+    "task_id": ("taskUUID",),
+    "taskId": ("taskUUID",),
+    "taskID": ("taskUUID",),
+    "wait_seconds": ("wait",),
+    "timeout": ("wait",),
+    "status": ("state",),
+}
+
+
+def aliases_for(known: set[str]) -> dict[str, str]:
+    """Every spelling that names one of ``known``: its snake_case and lower-case forms, and the table's aliases."""
+    found = {_snake(name): name for name in known} | {name.lower(): name for name in known}
+    for alias, meanings in ALIASES.items():
+        meant = next((name for name in meanings if name in known), None)
+        if meant is not None and alias not in known:
+            found.setdefault(alias, meant)
+            found.setdefault(alias.lower(), meant)
+    return found
+
+
+def canonical(arguments: Mapping[str, Any], known: set[str]) -> tuple[dict[str, Any], list[Problem]]:
+    """A tool's arguments by their own names, however an agent spelt them, and the problems: unknown names (with the
+    closest known ones) and a name given twice with different values. JSON null means not given."""
+    aliases = aliases_for(known)
+    named: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    unknown_names: list[str] = []
+    problems: list[Problem] = []
+    for given, value in arguments.items():
+        if value is None:
+            continue
+        name = given if given in known else aliases.get(given) or aliases.get(given.lower())
+        if name is None:
+            unknown_names.append(given)
+            continue
+        if name in named and named[name] != value:
+            problems.append(
+                Problem(name, f"given twice, as {sources[name]} and as {label(given)}, with different values.")
+            )
+            continue
+        named[name], sources[name] = value, label(given)
+    return named, problems + unknown(unknown_names, known, aliases)
+
+
+def unknown(names: list[str], exposed: set[str], aliases: Mapping[str, str]) -> list[Problem]:
+    """One problem per unknown name (the first few), each with the closest known names; the known ones listed once."""
+    pool = {name.lower(): name for name in exposed} | {alias.lower(): name for alias, name in aliases.items()}
+    problems: list[Problem] = []
+    for given in names[:LISTED]:
+        close = difflib.get_close_matches(given.lower()[:SHOWN], list(pool), n=5, cutoff=0.6)
+        suggestions = list(dict.fromkeys(pool[c] for c in close))[:3]
+        hint = f" Did you mean {either(suggestions)}?" if suggestions else ""
+        problems.append(Problem(label(given), f"unknown argument.{hint}"))
+    if names:
+        more = f" ({len(names)} unknown in all)" if len(names) > LISTED else ""
+        last = problems[-1]
+        takes = f"Known arguments: {', '.join(sorted(exposed))}." if exposed else "This tool takes no arguments."
+        problems[-1] = Problem(last.argument, f"{last.message}{more} {takes}")
+    return problems
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+def either(options: list[str]) -> str:
+    return " or ".join(options)
