@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from ideogram_mcp.settings import Settings
+from ideogram_mcp.settings import ENV, Settings, variables
 
 from .conftest import API_KEY
 
@@ -92,3 +92,11 @@ def test_a_folder_in_the_home_of_no_such_user_is_a_configuration_error() -> None
     with pytest.raises(ValidationError, match="starts with the home folder of a user this machine has not"):
         Settings(output_dir=Path("~nosuchuser4711/images"))
     assert Settings(data_dir=Path("~/data")).data_dir == Path.home() / "data"
+
+
+def test_code_names_a_variable_only_through_its_setting() -> None:
+    assert (ENV.daily_budget, ENV.runware_api_key) == ("IDEOGRAM_MCP_DAILY_BUDGET", "RUNWARE_API_KEY")
+    listed = [getattr(ENV, field) for field, info in Settings.model_fields.items() if not info.exclude]
+    assert listed == [v.name for v in variables()]
+    with pytest.raises(AttributeError, match="no setting 'daily_budgets'"):
+        _ = ENV.daily_budgets

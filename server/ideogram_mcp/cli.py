@@ -30,7 +30,7 @@ from ideogram_mcp.errors import ConfigurationError
 from ideogram_mcp.exits import STOPPED_STATUS, say_stopped
 from ideogram_mcp.logs import configure_logging
 from ideogram_mcp.server import build_server
-from ideogram_mcp.settings import Settings, variable_name, variables
+from ideogram_mcp.settings import ENV, Settings, variable_name, variables
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -100,7 +100,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "--output-dir",
         type=Path,
         metavar="DIR",
-        help="save images here (else IDEOGRAM_MCP_OUTPUT_DIR, else inside the client's first root, "
+        help=f"save images here (else {ENV.output_dir}, else inside the client's first root, "
         "else ~/Pictures/ideogram-mcp)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -117,8 +117,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     web = commands.add_parser(
         "http",
         help="serve MCP over streamable HTTP at /mcp (stateless, with authentication)",
-        description="Serve MCP over streamable HTTP at /mcp. Off loopback it needs IDEOGRAM_MCP_TOKENS, "
-        "IDEOGRAM_MCP_TOKENS_FILE or IDEOGRAM_MCP_OAUTH_ISSUER (see ideogram-mcp --help).",
+        description=f"Serve MCP over streamable HTTP at /mcp. Off loopback it needs {ENV.tokens}, "
+        f"{ENV.tokens_file} or {ENV.oauth_issuer} (see ideogram-mcp --help).",
         formatter_class=_Help,
     )
     web.add_argument("--host", default="127.0.0.1", help="address to serve on")
@@ -131,7 +131,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "demo",
         help="run an MCP client session against this server and save the images",
         description="Run a real MCP client session over stdio against this server: list sizes and presets, "
-        "generate three images and save them. Offline unless RUNWARE_API_KEY is set; with a key it says what it "
+        f"generate three images and save them. Offline unless {ENV.runware_api_key} is set; with a key it says what it "
         "will spend first.",
         formatter_class=_Help,
     )
@@ -146,7 +146,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "--offline",
         dest="demo_offline",
         action="store_true",
-        help="use the emulator even when RUNWARE_API_KEY is set",
+        help=f"use the emulator even when {ENV.runware_api_key} is set",
     )
     return parser, {"emulator": emulator, "http": web, "demo": show}
 
@@ -320,15 +320,15 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
     from ideogram_mcp.emulator import Emulator
 
     with contextlib.ExitStack() as stack:
-        changes: dict[str, str] = {"IDEOGRAM_MCP_HTTP_HOST": host}
+        changes: dict[str, str] = {ENV.http_host: host}
         if settings.output_dir is not None:  # --output-dir: the workers read it from the environment too
-            changes["IDEOGRAM_MCP_OUTPUT_DIR"] = str(settings.output_dir)
+            changes[ENV.output_dir] = str(settings.output_dir)
         if not settings.state_keys:  # the workers share one key, so a question asked by one is answered to any
-            changes["IDEOGRAM_MCP_STATE_KEYS"] = secrets.token_hex(32)
+            changes[ENV.state_keys] = secrets.token_hex(32)
         if offline or settings.offline:
             portal = stack.enter_context(start_blocking_portal())
             url = stack.enter_context(portal.wrap_async_context_manager(Emulator(api_key=EMULATOR_KEY).served()))
-            changes |= {"RUNWARE_BASE_URL": url, "RUNWARE_API_KEY": EMULATOR_KEY, "IDEOGRAM_MCP_OFFLINE": "true"}
+            changes |= {ENV.runware_base_url: url, ENV.runware_api_key: EMULATOR_KEY, ENV.offline: "true"}
         os.environ.update(changes)  # the workers read their settings from the environment, as this process does
         try:
             app = http.create_app(Settings())

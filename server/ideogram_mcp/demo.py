@@ -23,6 +23,8 @@ import mcp_types as types
 from mcp import Client, StdioServerParameters
 from PIL import Image
 
+from ideogram_mcp.settings import ENV
+
 _JOBS: list[tuple[str, dict[str, Any]]] = [
     (
         "poster",
@@ -63,7 +65,7 @@ async def run(output_dir: Path, offline: bool, save: bool = True) -> int:
     """Run the session, the server saving into ``output_dir`` (absolute) unless ``save`` is off; returns the process
     exit code: 1 when an image was made but not saved (or a call failed)."""
     env = dict(os.environ)
-    env.setdefault("IDEOGRAM_MCP_LOG_LEVEL", "WARNING")
+    env.setdefault(ENV.log_level, "WARNING")
     folder = output_dir
     command = [sys.executable, "-m", "ideogram_mcp", "--output-dir", str(folder)]
     command += ["--offline"] if offline else []
@@ -131,7 +133,7 @@ async def run(output_dir: Path, offline: bool, save: bool = True) -> int:
         _say(f"resources/list -> {len(resources.resources)} saved image(s){newest}")
     cost = f"${total:.2f}" + (" (emulated: nothing was charged)" if offline else "")
     if not save:
-        _say(f"done: {made} images, not saved (IDEOGRAM_MCP_SAVE is false: their URLs are above), total cost {cost}")
+        _say(f"done: {made} images, not saved ({ENV.save} is false: their URLs are above), total cost {cost}")
         return 0
     if len(saved) < made:
         _say(f"failed: {made} images were made, {len(saved)} saved in {folder}/ (the lines above say why); cost {cost}")

@@ -29,6 +29,7 @@ import anyio.to_thread
 from ideogram_mcp.errors import IdeogramError
 from ideogram_mcp.images.formats import EXTENSIONS, ImageFormat, sniff
 from ideogram_mcp.references import is_image_reference
+from ideogram_mcp.settings import ENV
 
 OUTPUT_SUBFOLDER = "ideogram-output"
 """The folder made inside a client's root for its images."""
@@ -188,13 +189,13 @@ def chosen_output(where: Places, requested: str) -> tuple[Places | None, str | N
     if not any(resolved.is_relative_to(folder) for folder in inside) or (not own and not where.may_read(resolved)):
         if where.source == "setting":
             return None, (
-                f"must be inside {where.output}, the folder the user set (IDEOGRAM_MCP_OUTPUT_DIR); give a "
+                f"must be inside {where.output}, the folder the user set ({ENV.output_dir}); give a "
                 "folder inside it, e.g. a relative name such as 'logos'"
             )
         listed = ", ".join(str(folder) for folder in where.readable)
         return None, (
             f"is outside the folders this server may use ({listed}); give a folder inside one of them, e.g. a "
-            "relative name such as 'logos', or have the user add it to IDEOGRAM_MCP_ALLOWED_DIRS"
+            f"relative name such as 'logos', or have the user add it to {ENV.allowed_dirs}"
         )
     readable = tuple(dict.fromkeys((*where.readable, resolved)))
     return dataclasses.replace(where, output=resolved, source="argument", readable=readable), None
@@ -371,7 +372,7 @@ def read_local(text: str, where: Places) -> LocalImage:
         listed = ", ".join(str(f) for f in where.readable)
         outside = LocalInputError.one(
             f"is outside the folders this server may read ({listed}). Move the file into one of them, "
-            "or add its folder to IDEOGRAM_MCP_ALLOWED_DIRS in the server's environment"
+            f"or add its folder to {ENV.allowed_dirs} in the server's environment"
         )
     else:  # a remote connection learns no folder of the server's
         outside = LocalInputError.one(

@@ -40,7 +40,7 @@ from ideogram_mcp import __version__
 from ideogram_mcp.clock import Clock, SystemClock
 from ideogram_mcp.errors import ConfigurationError, IssuerError
 from ideogram_mcp.server import build_server
-from ideogram_mcp.settings import Settings
+from ideogram_mcp.settings import ENV, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -294,12 +294,12 @@ def _authentication(
         try:
             lines = settings.tokens_file.read_text(encoding="utf-8").splitlines()
         except OSError as exc:
-            raise ConfigurationError(f"IDEOGRAM_MCP_TOKENS_FILE cannot be read: {exc}") from exc
+            raise ConfigurationError(f"{ENV.tokens_file} cannot be read: {exc}") from exc
         tokens += [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
     if settings.oauth_issuer is not None:
         if settings.public_url is None:
             raise ConfigurationError(
-                "IDEOGRAM_MCP_OAUTH_ISSUER needs IDEOGRAM_MCP_PUBLIC_URL: the server's public URL, which tokens "
+                f"{ENV.oauth_issuer} needs {ENV.public_url}: the server's public URL, which tokens "
                 "must be issued for (their audience), e.g. https://images.example.com/mcp"
             )
         audience = settings.public_url.rstrip("/")
@@ -315,8 +315,8 @@ def _authentication(
         return StaticTokens(tokens), auth
     if not is_loopback(host):
         raise ConfigurationError(
-            f"refusing to serve on {host} with no authentication: set IDEOGRAM_MCP_TOKENS (or "
-            "IDEOGRAM_MCP_TOKENS_FILE, or IDEOGRAM_MCP_OAUTH_ISSUER with IDEOGRAM_MCP_PUBLIC_URL), or use a "
+            f"refusing to serve on {host} with no authentication: set {ENV.tokens} (or "
+            f"{ENV.tokens_file}, or {ENV.oauth_issuer} with {ENV.public_url}), or use a "
             "loopback host such as 127.0.0.1"
         )
     logger.warning("serving on %s without authentication: only this machine can reach it", host)

@@ -32,7 +32,7 @@ from ideogram_mcp.arguments import label
 from ideogram_mcp.clock import Clock
 from ideogram_mcp.images import ImageStore
 from ideogram_mcp.journal import Journal, JournalError
-from ideogram_mcp.settings import Settings, secret_value
+from ideogram_mcp.settings import ENV, Settings, secret_value
 from ideogram_mcp.specs import ModelSpec, load_specs
 from ideogram_mcp.specs.spec import BASE_MODEL
 from ideogram_mcp.tasks.services import Services
@@ -111,7 +111,7 @@ def build_server(
     @contextlib.asynccontextmanager
     async def lifespan(_: Server[AppState]) -> AsyncGenerator[AppState]:
         if settings.runware_api_key is None:
-            logger.warning("RUNWARE_API_KEY is not set: generate_image will explain how to set it")
+            logger.warning("%s is not set: generate_image will explain how to set it", ENV.runware_api_key)
         async with anyio.create_task_group() as background:
             services = Services(
                 settings, background=background, clock=clock, transport=transport, journal=journal, store=store

@@ -60,6 +60,20 @@ def variable_name(field: str) -> str:
     return field.upper() if field.startswith("runware_") else f"IDEOGRAM_MCP_{field.upper()}"
 
 
+class _Names:
+    """Every setting's environment variable, by the setting's name: ``ENV.daily_budget`` is
+    ``IDEOGRAM_MCP_DAILY_BUDGET``. The one way code names a variable (a misspelt setting fails, never misleads)."""
+
+    def __getattr__(self, field: str) -> str:
+        if field not in Settings.model_fields:
+            raise AttributeError(f"no setting {field!r}")
+        return variable_name(field)
+
+
+ENV = _Names()
+"""The environment variables, by setting."""
+
+
 class Settings(BaseModel):
     """What the server reads from its environment (MCP clients set it in their server config).
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ideogram_mcp import files
 from ideogram_mcp.arguments import APPROVED_COST, ASPECT_RATIO, FILE_NAME, OUTPUT_DIR, PREVIEW, options
-from ideogram_mcp.settings import variables
+from ideogram_mcp.settings import ENV, variables
 from ideogram_mcp.specs import ModelSpec, Parameter, load_specs
 from ideogram_mcp.specs.spec import BASE_MODEL
 
@@ -99,7 +99,7 @@ def _option_rule(name: str) -> str:
     if name == FILE_NAME:
         return f"a file name of at most {files.MAX_NAME} characters ({files.MAX_NAME_BYTES} bytes), no folders"
     if name == PREVIEW:
-        return "true or false (default: the server's IDEOGRAM_MCP_PREVIEW)"
+        return f"true or false (default: the server's {ENV.preview})"
     if name == OUTPUT_DIR:
         return "a folder inside the allowed folders, or a name inside the usual output folder"
     if name == APPROVED_COST:

@@ -21,6 +21,7 @@ from ideogram_mcp.errors import DownloadError
 from ideogram_mcp.images import ImageStore
 from ideogram_mcp.images.formats import ImageFormat, sniff
 from ideogram_mcp.images.recipes import Recipe
+from ideogram_mcp.settings import ENV
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ async def fetch(
             path = await anyio.to_thread.run_sync(lambda: keeper.put(target, item.stem, data, found, item.recipe(data)))
         except OSError as exc:
             problem = (
-                f"could not be saved in {folder}: {files.plainly(exc)} (IDEOGRAM_MCP_OUTPUT_DIR, or "
+                f"could not be saved in {folder}: {files.plainly(exc)} ({ENV.output_dir}, or "
                 "--output-dir, chooses a folder this server can write)"
             )
             kept[index] = Kept(data, found, problem=problem)

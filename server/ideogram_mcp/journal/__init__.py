@@ -21,6 +21,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from ideogram_mcp import files
 from ideogram_mcp.errors import IdeogramError
 from ideogram_mcp.records import ImageRecord
+from ideogram_mcp.settings import ENV
 
 State = Literal["pending", "done", "failed"]
 STATES: tuple[State, ...] = ("pending", "done", "failed")
@@ -143,12 +144,12 @@ class JournalError(IdeogramError):
 def failure(path: Path | str, exc: BaseException) -> JournalError:
     """What an error of the database (or of the file system under it) means for the user, and what fixes it."""
     said = str(exc).lower()
-    elsewhere = "set IDEOGRAM_MCP_DATA_DIR to another folder"
+    elsewhere = f"set {ENV.data_dir} to another folder"
     if "locked" in said or "busy" in said:
         return JournalError(
             f"the task journal {path} is locked by another process",
             "Try again in a moment; if it stays locked, stop the other ideogram-mcp processes that use "
-            "IDEOGRAM_MCP_DATA_DIR, or give this one a folder of its own.",
+            f"{ENV.data_dir}, or give this one a folder of its own.",
             locked=True,
         )
     if "full" in said or getattr(exc, "errno", None) == errno.ENOSPC:

@@ -15,7 +15,7 @@ from ideogram_mcp import arguments
 from ideogram_mcp.images import previews
 from ideogram_mcp.images.formats import image_format
 from ideogram_mcp.runware import errors
-from ideogram_mcp.settings import redact
+from ideogram_mcp.settings import ENV, redact
 from ideogram_mcp.sizes import Size
 from ideogram_mcp.specs import load_specs
 from ideogram_mcp.text import excerpt, sentence
@@ -256,7 +256,7 @@ def describe(exc: errors.RunwareError, secret: SecretStr | None = None) -> tuple
             said = sentence(said + (f"; and {more} more" if more else ""))
     match exc:
         case errors.AuthenticationError():
-            text = "Runware refused the API key. Check RUNWARE_API_KEY in this server's environment."
+            text = f"Runware refused the API key. Check {ENV.runware_api_key} in this server's environment."
         case errors.InsufficientCreditsError():
             text = "The Runware account has too little credit for this. Top it up, then try again."
         case errors.PermissionDeniedError():
@@ -278,7 +278,7 @@ def describe(exc: errors.RunwareError, secret: SecretStr | None = None) -> tuple
         case errors.RunwareAPIError():
             text = f"Runware refused the call with HTTP {exc.status}; nothing says whether it ran."
         case errors.RunwareConnectionError() if not exc.may_have_run:
-            text = f"{sentence(str(exc))} Check the network or RUNWARE_BASE_URL, then try again."
+            text = f"{sentence(str(exc))} Check the network or {ENV.runware_base_url}, then try again."
         case errors.RunwareConnectionError():
             text = (
                 f"{sentence(str(exc))} The task may still run and be charged: list_generations shows it; "

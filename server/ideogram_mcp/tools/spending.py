@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from ideogram_mcp.errors import Kind
 from ideogram_mcp.journal import Approval
 from ideogram_mcp.money import money, within
+from ideogram_mcp.settings import ENV
 from ideogram_mcp.tasks.job import Approver
 from ideogram_mcp.tasks.outcomes import Declined
 from ideogram_mcp.tools import Context
@@ -99,7 +100,7 @@ def _cannot_ask(quote: float, threshold: float, *, shown: bool) -> Declined:
     return Declined(
         Kind.APPROVAL_NEEDED,
         f"This call would cost {money(quote)}, above the {money(threshold)} that needs the user's approval "
-        f"(IDEOGRAM_MCP_CONFIRM_ABOVE), and {how}, so nothing was sent or charged. Ask the user in the chat "
+        f"({ENV.confirm_above}), and {how}, so nothing was sent or charged. Ask the user in the chat "
         f"whether to spend {money(quote)}; if they agree, call again with the same arguments and approvedCost: "
         f"{quote:g}. Or make fewer images, at most {money(threshold)} in all.",
         {"quote": quote, "threshold": threshold},

@@ -20,7 +20,7 @@ from ideogram_mcp.journal import JournalError
 from ideogram_mcp.money import money, within
 from ideogram_mcp.records import ImageRecord
 from ideogram_mcp.runware.errors import RunwareError
-from ideogram_mcp.settings import redact
+from ideogram_mcp.settings import ENV, redact
 from ideogram_mcp.specs import load_specs
 from ideogram_mcp.tasks import outcomes
 from ideogram_mcp.tasks.saving import asked_format
@@ -29,7 +29,7 @@ from ideogram_mcp.tools import results
 from ideogram_mcp.tools.results import GeneratedImage, GenerateImageOutput
 
 NOT_CONFIGURED = (
-    "RUNWARE_API_KEY is not set, so no image can be generated. Add it to this server's environment in the MCP "
+    f"{ENV.runware_api_key} is not set, so no image can be generated. Add it to this server's environment in the MCP "
     "client's config (keys are made in the Runware dashboard), or start the server with --offline to use the "
     "built-in Runware emulator (placeholder images, no cost)."
 )
@@ -52,7 +52,7 @@ async def said(outcome: outcomes.Outcome, secret: SecretStr | None) -> types.Cal
         case outcomes.OverCallLimit(quote=quote, limit=limit):
             return results.error(
                 f"This call would cost {money(quote)}, above the limit of {money(limit)} per call, so nothing was "
-                "sent. Ask for fewer images, or have the user raise IDEOGRAM_MCP_MAX_COST_PER_CALL in the server's "
+                f"sent. Ask for fewer images, or have the user raise {ENV.max_cost_per_call} in the server's "
                 "environment.",
                 {"kind": Kind.OVER_LIMIT, "quote": quote, "limit": limit},
             )
@@ -64,24 +64,24 @@ async def said(outcome: outcomes.Outcome, secret: SecretStr | None) -> types.Cal
             )
         case outcomes.BudgetNotKept(budget=budget, problem=problem):
             return results.error(
-                f"The daily budget ({money(budget)}, IDEOGRAM_MCP_DAILY_BUDGET) cannot be kept: "
+                f"The daily budget ({money(budget)}, {ENV.daily_budget}) cannot be kept: "
                 f"{excerpt(problem.said, 300)}, so a restart would forget today's spend. Nothing was sent or "
-                "charged. Have the user set IDEOGRAM_MCP_DATA_DIR to a folder this server can write, or "
-                "IDEOGRAM_MCP_DAILY_BUDGET=0 to run without a budget.",
+                f"charged. Have the user set {ENV.data_dir} to a folder this server can write, or "
+                f"{ENV.daily_budget}=0 to run without a budget.",
                 {"kind": Kind.BUDGET_NOT_KEPT, "limit": budget},
             )
         case outcomes.OverBudget(quote=quote, budget=budget, spent=spent):
             return results.error(
                 f"This call would cost {money(quote)}, and {money(spent)} is already spent today against a daily "
                 f"budget of {money(budget)}, so nothing was sent. Wait until tomorrow, or have the user raise "
-                "IDEOGRAM_MCP_DAILY_BUDGET in the server's environment (0 means no limit).",
+                f"{ENV.daily_budget} in the server's environment (0 means no limit).",
                 {"kind": Kind.OVER_BUDGET, "quote": quote, "limit": budget, "spentToday": spent},
             )
         case outcomes.Unwritable(folder=folder, why=why, by_setting=by_setting):
             other = "" if by_setting else ", or pass outputDir with another folder"
             return results.error(
                 f"Images cannot be saved in {folder}: {why}. Nothing was sent or charged. Have the user set "
-                "IDEOGRAM_MCP_OUTPUT_DIR to a folder this server can write (or IDEOGRAM_MCP_SAVE=false to keep only "
+                f"{ENV.output_dir} to a folder this server can write (or {ENV.save}=false to keep only "
                 f"the image URLs){other}.",
                 {"kind": Kind.UNWRITABLE_FOLDER, "folder": folder},
             )
