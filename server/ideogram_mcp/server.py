@@ -34,7 +34,6 @@ from ideogram_mcp.images import ImageStore
 from ideogram_mcp.journal import Journal, JournalError
 from ideogram_mcp.settings import ENV, Settings, secret_value
 from ideogram_mcp.specs import ModelSpec, load_specs
-from ideogram_mcp.specs.spec import BASE_MODEL
 from ideogram_mcp.tasks.services import Services
 from ideogram_mcp.tools import (
     AppState,
@@ -87,16 +86,16 @@ def build_server(
     local folders (tests hand in a journal that fails on purpose, a clock they move).
     """
     settings = settings or Settings()
-    specs = load_specs()
-    spec = specs[BASE_MODEL]
+    by_tool = {spec.model.tool: spec for spec in load_specs().values()}
+    spec = by_tool["generate_image"]
     entries: dict[str, ToolEntry] = {
         e.tool.name: e
         for e in (
             generate.entry(spec),
-            remix.entry(specs["ideogram:4@2"]),
-            edit.entry(specs["ideogram:4@3"]),
-            reframe.entry(specs["ideogram:4@4"]),
-            background.entry(specs["ideogram:4@5"]),
+            remix.entry(by_tool["remix_image"]),
+            edit.entry(by_tool["edit_image"]),
+            reframe.entry(by_tool["reframe_image"]),
+            background.entry(by_tool["replace_background"]),
             generations.get_generation_entry(),
             generations.list_generations_entry(),
             catalog.list_sizes_entry(spec),

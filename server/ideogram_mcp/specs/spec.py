@@ -31,6 +31,8 @@ class ModelInfo(Frozen):
     """Identity and price of a model."""
 
     id: str
+    tool: str
+    """The tool that runs this model (one tool per model)."""
     name: str
     creator: str
     task_type: str
@@ -200,6 +202,8 @@ BASE_MODEL = "ideogram:4@1"
 def load_specs() -> dict[str, ModelSpec]:
     """Every model's spec by model id, parsed and checked once per process."""
     specs = [ModelSpec.model_validate(_raw(name)) for name in SPEC_FILES]
+    if len({spec.model.tool for spec in specs}) != len(specs):
+        raise ValueError("two model specs name the same tool: each tool runs one model")
     return {spec.model.id: spec for spec in specs}
 
 
