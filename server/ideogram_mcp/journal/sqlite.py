@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import anyio.to_thread
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
 from ideogram_mcp.clock import Clock, SystemClock, midnight
 from ideogram_mcp.journal import (
@@ -31,8 +31,9 @@ from ideogram_mcp.journal import (
     State,
     TooManyRunningError,
     failure,
+    rows,
 )
-from ideogram_mcp.money import TOLERANCE, cost_of
+from ideogram_mcp.money import cost_of, within
 from ideogram_mcp.records import ImageRecord
 from ideogram_mcp.settings import redact
 
@@ -83,11 +84,6 @@ _COLUMNS = (
     "task_uuid, owner, tool, model, task, requested, quote, cost, state, images, errors, options, created, updated,"
     " approval, accepted"
 )
-_CLAIM = ("claimedBy", "claimedUntil")
-"""The fields of a stored image record that say who is saving it, until when; only claims write them."""
-
-Raw = dict[str, Any]
-"""An image record as stored: ``ImageRecord``'s JSON, and its claim."""
 
 
 class SqliteJournal:
@@ -162,7 +158,7 @@ class SqliteJournal:
                 raise TooManyRunningError(limits.max_running)
             if limits.daily_budget is not None:
                 spent = self._spent_since(owner, midnight(self._clock))
-                if spent + quote > limits.daily_budget + TOLERANCE:
+                if not within(spent + quote, limits.daily_budget):
                     raise OverBudgetError(quote, limits.daily_budget, spent)
             if self._db.execute("SELECT 1 FROM tasks WHERE task_uuid = ?", (task_uuid,)).fetchone():
                 raise DuplicateTaskError(task_uuid)
@@ -202,7 +198,7 @@ class SqliteJournal:
             ).fetchone()
             if row is None:
                 return
-            merged = _merged(json.loads(row[1]), [_raw(image) for image in images], limit=int(row[4]))
+            merged = rows.merged(json.loads(row[1]), [rows.raw(image) for image in images], limit=int(row[4]))
             final = "done" if row[0] == "done" else state
             unusable = float(row[2]) if unusable_cost is None else unusable_cost
             costs = [float(r["cost"]) if isinstance(r.get("cost"), int | float) else None for r in merged]
@@ -230,7 +226,7 @@ class SqliteJournal:
             row = self._db.execute(
                 f"SELECT {_COLUMNS} FROM tasks WHERE task_uuid = ? AND owner = ?", (task_uuid, owner)
             ).fetchone()
-            return _entry(row) if row is not None else None
+            return rows.entry(row) if row is not None else None
 
         return await self._run(read)
 
@@ -239,20 +235,20 @@ class SqliteJournal:
             where, values = "owner = ?", [owner]
             if state is not None:
                 where, values = where + " AND state = ?", [*values, state]
-            rows = self._db.execute(
+            found = self._db.execute(
                 f"SELECT {_COLUMNS} FROM tasks WHERE {where} ORDER BY created DESC LIMIT ?", (*values, limit)
             ).fetchall()
-            return [_entry(row) for row in rows]
+            return [rows.entry(row) for row in found]
 
         return await self._run(read)
 
     async def image(self, image_uuid: str, owner: str) -> ImageRecord | None:
         def read() -> ImageRecord | None:
-            rows = self._db.execute(
+            found = self._db.execute(
                 "SELECT images FROM tasks WHERE owner = ? AND instr(images, ?) > 0", (owner, image_uuid)
             ).fetchall()
-            for (images,) in rows:
-                for record in _records(images):
+            for (images,) in found:
+                for record in rows.records(images):
                     if record.image_uuid == image_uuid:
                         return record
             return None
@@ -294,8 +290,8 @@ class SqliteJournal:
             row = self._db.execute("SELECT images, requested FROM tasks WHERE task_uuid = ?", (task_uuid,)).fetchone()
             if row is None:
                 return {}
-            arrived = [_raw(image) for image in arrivals]
-            records = {r.get("imageUUID"): r for r in _merged(json.loads(row[0]), arrived, limit=int(row[1]))}
+            arrived = [rows.raw(image) for image in arrivals]
+            records = {r.get("imageUUID"): r for r in rows.merged(json.loads(row[0]), arrived, limit=int(row[1]))}
             now = self._clock.now()
             found: dict[str, Claim] = {}
             for image_uuid in wanted:
@@ -322,17 +318,17 @@ class SqliteJournal:
 
         def write() -> str | None:
             row = self._db.execute("SELECT images FROM tasks WHERE task_uuid = ?", (task_uuid,)).fetchone()
-            records: list[Raw] = json.loads(row[0]) if row else []
+            records: list[rows.Raw] = json.loads(row[0]) if row else []
             for stored in records:
                 if stored.get("imageUUID") != record.image_uuid:
                     continue
                 if stored.get("path"):
                     return str(stored["path"])  # saved by another meanwhile: that one stands
                 stem = stored.get("stem")
-                stored.update({k: v for k, v in _raw(record).items() if v is not None})
+                stored.update({k: v for k, v in rows.raw(record).items() if v is not None})
                 stored["stem"] = stem or stored.get("stem")
                 if stored.get("claimedBy") == by:
-                    for key in _CLAIM:
+                    for key in rows.CLAIM:
                         stored.pop(key, None)
                 self._set_images(task_uuid, records)
                 return stored.get("path")
@@ -346,10 +342,10 @@ class SqliteJournal:
 
         def write() -> None:
             row = self._db.execute("SELECT images FROM tasks WHERE task_uuid = ?", (task_uuid,)).fetchone()
-            records: list[Raw] = json.loads(row[0]) if row else []
+            records: list[rows.Raw] = json.loads(row[0]) if row else []
             held = [record for record in records if record.get("claimedBy") == by]
             for record in held:
-                for key in _CLAIM:
+                for key in rows.CLAIM:
                     record.pop(key, None)
             if held:
                 self._set_images(task_uuid, records)
@@ -397,7 +393,7 @@ class SqliteJournal:
     def _json(self, value: object) -> str:
         return redact(json.dumps(value), self._secret)
 
-    def _set_images(self, task_uuid: str, records: list[Raw]) -> None:
+    def _set_images(self, task_uuid: str, records: list[rows.Raw]) -> None:
         self._db.execute(
             "UPDATE tasks SET images = ?, updated = ? WHERE task_uuid = ?",
             (self._json(records), self._clock.now(), task_uuid),
@@ -414,68 +410,3 @@ class SqliteJournal:
             f"SELECT COALESCE(SUM({_SPENT}), 0) FROM tasks WHERE owner = ? AND created >= ?", (owner, since)
         ).fetchone()
         return float(row[0])
-
-
-def _raw(record: ImageRecord) -> Raw:
-    return record.model_dump(mode="json")
-
-
-def _records(text: str) -> list[ImageRecord]:
-    """The image records of a row (their claims left out); one an earlier version wrote oddly is skipped."""
-    found: list[ImageRecord] = []
-    for raw in cast(list[object], json.loads(text)):
-        try:
-            found.append(ImageRecord.model_validate(raw))
-        except ValidationError:
-            logger.warning("an image record of the journal could not be read; it is left out")
-    return found
-
-
-def _entry(row: tuple[Any, ...]) -> Entry:
-    (task_uuid, owner, tool, model, task, requested, quote, cost, state, images, errors, options, created, updated) = (
-        row[:14]
-    )
-    approval, accepted = row[14:]
-    return Entry(
-        task_uuid=str(task_uuid),
-        owner=str(owner),
-        tool=str(tool),
-        model=str(model),
-        task=cast(dict[str, Any], json.loads(task)),
-        requested=int(requested),
-        quote=float(quote),
-        cost=float(cost) if cost is not None else None,
-        state=cast(State, state),
-        images=_records(images),
-        errors=cast(list[str], json.loads(errors)),
-        options=Options.model_validate(json.loads(options)),
-        created=float(created),
-        updated=float(updated),
-        approval=str(approval),
-        accepted=bool(accepted),
-    )
-
-
-def _merged(
-    before: Sequence[Mapping[str, Any]], now: Sequence[Mapping[str, Any]], *, limit: int | None = None
-) -> list[Raw]:
-    """Image records of both, one per imageUUID, in the order they came, ``now``'s fields over ``before``'s: but a
-    saved path is never lost, the name an image is saved under (``stem``) is set once, and claims are left as they
-    are (another process may hold one). At most ``limit`` records are kept (a task makes no more images than it
-    asked for), those with a saved file first."""
-    kept: dict[object, Raw] = {record.get("imageUUID"): dict(record) for record in before}
-    for record in now:
-        earlier = kept.get(record.get("imageUUID"), {})
-        later = {k: v for k, v in record.items() if k not in _CLAIM and (v is not None or k not in earlier)}
-        if earlier.get("path") and not later.get("path"):
-            later = {k: v for k, v in later.items() if k not in ("path", "problem")}
-        elif later.get("path"):
-            later["problem"] = None
-        if earlier.get("stem"):
-            later["stem"] = earlier["stem"]
-        kept[record.get("imageUUID")] = earlier | later
-    records = list(kept.values())
-    if limit is None or len(records) <= limit:
-        return records
-    saved = [r for r in records if r.get("path")]
-    return (saved + [r for r in records if not r.get("path")])[:limit] if len(saved) < limit else saved
