@@ -1,0 +1,219 @@
+"""A paid task's life without MCP: a job handed to ``tasks.life.start`` with the server's services, an approver of
+the test's own and the emulated Runware; what it ends in, what reached Runware, what the journal and the disk hold."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+
+from ideogram_mcp import arguments, files
+from ideogram_mcp.clock import ManualClock
+from ideogram_mcp.emulator import Emulator
+from ideogram_mcp.emulator.faults import Fault
+from ideogram_mcp.errors import Kind
+from ideogram_mcp.journal import Approval
+from ideogram_mcp.settings import Settings
+from ideogram_mcp.specs import load_spec
+from ideogram_mcp.tasks import life, outcomes
+from ideogram_mcp.tasks.job import Job
+from ideogram_mcp.tasks.services import Services
+
+OWNER = "owner-1"
+
+pytestmark = pytest.mark.anyio
+
+
+@dataclass
+class Approver:
+    """Says what the test tells it to, and remembers what it was asked."""
+
+    verdict: Approval | outcomes.Declined | None = "under threshold"
+    asked: list[tuple[float, str, float | None, str]] = field(default_factory=lambda: [])
+
+    async def __call__(
+        self, quote: float, what: str, approved_cost: float | None, task_uuid: str
+    ) -> Approval | outcomes.Declined | None:
+        self.asked.append((quote, what, approved_cost, task_uuid))
+        return self.verdict
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, transport: httpx2.ASGITransport, clock: ManualClock) -> AsyncIterator[Services]:
+    """The services of a server with these settings, for as long as the block runs."""
+    async with anyio.create_task_group() as background:
+        made = Services(settings, background=background, clock=clock, transport=transport)
+        try:
+            yield made
+        finally:
+            await made.aclose()
+            background.cancel_scope.cancel()
+
+
+@pytest.fixture
+async def services(settings: Settings, transport: httpx2.ASGITransport, clock: ManualClock) -> AsyncIterator[Services]:
+    async with running(settings, transport, clock) as made:
+        yield made
+
+
+@pytest.fixture
+def job(output: Path) -> Callable[..., Job]:
+    """A ``generate_image`` job with these arguments (a one-image prompt unless told otherwise)."""
+
+    def make(task_uuid: str | None = None, **given: Any) -> Job:
+        spec = load_spec()
+        generation = arguments.parse(spec, {"prompt": 'a sign reading "OPEN"', "numberResults": 1} | given)
+        return Job("generate_image", spec, generation, OWNER, files.places(output, [], []), task_uuid=task_uuid)
+
+    return make
+
+
+async def test_a_job_runs_to_its_images_saved_and_recorded_under_one_task_uuid(
+    services: Services, job: Callable[..., Job], emulator: Emulator, output: Path
+) -> None:
+    approver = Approver()
+    outcome = await life.start(services, job(numberResults=2), approver)
+
+    assert isinstance(outcome, outcomes.Made)
+    assert outcome.status == "done"
+    assert [Path(image.path or "").parent for image in outcome.images] == [output, output]
+    assert all(Path(image.path or "").is_file() for image in outcome.images)
+    (sent,) = emulator.submitted
+    assert sent["taskUUID"] == outcome.entry.task_uuid == approver.asked[0][3]
+    assert outcome.cost == pytest.approx(emulator.charged)
+    stored = await services.journal.get(outcome.entry.task_uuid, OWNER)
+    assert stored is not None
+    assert stored.state == "done"
+    assert stored.approval == "under threshold"
+    assert [image.path for image in stored.images] == [image.path for image in outcome.images]
+
+
+async def test_the_approver_is_asked_the_quote_and_what_the_job_makes(
+    services: Services, job: Callable[..., Job]
+) -> None:
+    approver = Approver()
+    await life.start(services, job(numberResults=3, renderingSpeed="QUALITY"), approver)
+    ((quote, what, approved_cost, _),) = approver.asked
+    assert quote == pytest.approx(3 * 0.09)
+    assert what == "make 3 images with Ideogram 3.0"
+    assert approved_cost is None
+
+
+@pytest.mark.parametrize(
+    "verdict",
+    [None, outcomes.Declined(Kind.DECLINED, "The user declined.", {})],
+    ids=["asking", "declined"],
+)
+async def test_a_spend_not_approved_sends_nothing_and_records_nothing(
+    services: Services, job: Callable[..., Job], emulator: Emulator, verdict: outcomes.Declined | None
+) -> None:
+    outcome = await life.start(services, job(), Approver(verdict))
+
+    assert outcome == (verdict or outcomes.Asking())
+    assert emulator.arrived == []
+    assert await services.journal.recent(OWNER, 10) == []
+
+
+async def test_a_task_uuid_chosen_in_an_earlier_round_is_the_one_sent(
+    services: Services, job: Callable[..., Job], emulator: Emulator
+) -> None:
+    chosen = str(uuid.uuid4())
+    approver = Approver()
+    outcome = await life.start(services, job(task_uuid=chosen), approver)
+
+    assert isinstance(outcome, outcomes.Made)
+    assert approver.asked[0][3] == chosen
+    assert [task["taskUUID"] for task in emulator.submitted] == [chosen]
+
+
+async def test_an_approval_used_twice_meets_the_task_recorded_already(
+    services: Services, job: Callable[..., Job], emulator: Emulator
+) -> None:
+    chosen = str(uuid.uuid4())
+    await life.start(services, job(task_uuid=chosen), Approver())
+    again = await life.start(services, job(task_uuid=chosen), Approver())
+
+    assert again == outcomes.SentBefore(chosen)
+    assert len(emulator.submitted) == 1
+
+
+async def test_a_dry_run_shows_the_task_and_its_price_and_sends_nothing(
+    services: Services, job: Callable[..., Job], emulator: Emulator
+) -> None:
+    approver = Approver()
+    outcome = await life.start(services, job(numberResults=2, dryRun=True), approver)
+
+    assert isinstance(outcome, outcomes.DryRun)
+    assert outcome.task["model"] == "ideogram:4@1"
+    assert outcome.task["numberResults"] == 2
+    assert outcome.quote == pytest.approx(2 * 0.06)
+    assert approver.asked == []
+    assert emulator.arrived == []
+
+
+async def test_a_quote_over_the_per_call_limit_is_refused_before_approval(
+    make_settings: Callable[..., Settings],
+    transport: httpx2.ASGITransport,
+    clock: ManualClock,
+    job: Callable[..., Job],
+    emulator: Emulator,
+    output: Path,
+) -> None:
+    approver = Approver()
+    async with running(make_settings(output_dir=output, max_cost_per_call=0.1), transport, clock) as services:
+        outcome = await life.start(services, job(numberResults=2), approver)
+
+    assert outcome == outcomes.OverCallLimit(pytest.approx(0.12), 0.1)  # pyright: ignore[reportArgumentType]
+    assert approver.asked == []
+    assert emulator.arrived == []
+
+
+async def test_a_task_runware_refused_is_failed_in_the_journal_and_not_charged(
+    services: Services, job: Callable[..., Job], emulator: Emulator
+) -> None:
+    emulator.faults.append(
+        Fault.error(400, "invalidParameter", "Invalid value for width.", "width", on="imageInference")
+    )
+    outcome = await life.start(services, job(), Approver())
+
+    assert isinstance(outcome, outcomes.SendFailed)
+    assert outcome.error.may_have_run is False
+    assert outcome.task_uuid is not None
+    stored = await services.journal.get(outcome.task_uuid, OWNER)
+    assert stored is not None
+    assert stored.state == "failed"
+    assert emulator.charged == 0
+
+
+async def test_an_answer_lost_after_runware_did_the_work_is_fetched_by_polling_never_sent_again(
+    services: Services, job: Callable[..., Job], emulator: Emulator
+) -> None:
+    emulator.faults.append(Fault.drop(on="imageInference"))
+    outcome = await life.start(services, job(), Approver())
+
+    assert isinstance(outcome, outcomes.Made)
+    assert outcome.status == "done"
+    sent = {task["taskUUID"] for task in emulator.submitted}
+    assert sent == {outcome.entry.task_uuid}
+    assert emulator.charged == pytest.approx(0.06)
+    assert len(outcome.images) == 1
+
+
+async def test_without_a_key_nothing_is_sent(
+    make_settings: Callable[..., Settings],
+    transport: httpx2.ASGITransport,
+    clock: ManualClock,
+    job: Callable[..., Job],
+    output: Path,
+) -> None:
+    async with running(make_settings(output_dir=output, runware_api_key=None), transport, clock) as services:
+        outcome = await life.start(services, job(), Approver())
+
+    assert outcome == outcomes.NotConfigured()
