@@ -1,0 +1,69 @@
+"""Progress of one task as its caller hears it: values that only rise, images counted, a word every few seconds."""
+
+from __future__ import annotations
+
+import pytest
+
+from ideogram_mcp.clock import ManualClock
+from ideogram_mcp.records import ImageRecord
+from ideogram_mcp.runware.answers import Snapshot
+from ideogram_mcp.runware.delivery import KEEPALIVE
+from ideogram_mcp.runware.errors import ErrorDetail
+from ideogram_mcp.tasks.progress import SAID_MOST, Progress
+
+pytestmark = pytest.mark.anyio
+
+
+class Heard:
+    def __init__(self) -> None:
+        self.said: list[tuple[float, float, str]] = []
+
+    async def __call__(self, done: float, total: float, message: str) -> None:
+        self.said.append((done, total, message))
+
+
+def image(n: int) -> ImageRecord:
+    return ImageRecord(image_uuid=f"image-{n}", image_url=f"https://example.com/{n}.png")
+
+
+async def test_values_only_rise_and_never_pass_the_images_asked(clock: ManualClock) -> None:
+    heard = Heard()
+    progress = Progress(heard, 2, clock)
+    await progress.say("starting")
+    await progress.say("starting")  # at the same moment: a larger value all the same
+    await clock.advance(30)
+    await progress.images(Snapshot("t", 2, images=[image(1)]))
+    await progress.images(Snapshot("t", 2, images=[image(1), image(2)]))
+    await progress.say("after the end")  # complete: nothing more is said
+
+    values = [done for done, _, _ in heard.said]
+    assert values == sorted(set(values))
+    assert values[-1] == 2.0
+    assert len(heard.said) == 4
+    assert all(total == 2 for _, total, _ in heard.said)
+
+
+async def test_a_snapshot_says_images_ready_failed_and_the_time(clock: ManualClock) -> None:
+    heard = Heard()
+    progress = Progress(heard, 3, clock)
+    await clock.advance(12)
+    await progress.images(Snapshot("t", 3, images=[image(1)], failures=[ErrorDetail("inferenceError", "no")]))
+    ((done, _, message),) = heard.said
+    assert message == "1 of 3 ready, 1 failed, 12 s"
+    assert 2 <= done < 3
+
+
+async def test_a_heartbeat_speaks_every_few_seconds_while_its_block_runs(clock: ManualClock) -> None:
+    heard = Heard()
+    progress = Progress(heard, 1, clock)
+    async with progress.heartbeat("Sending the task"):
+        await clock.sleep(3 * KEEPALIVE + 1)
+    await clock.sleep(3 * KEEPALIVE)  # after the block: silent
+    assert [message for _, _, message in heard.said] == ["Sending the task"] * 4
+
+
+async def test_a_long_message_is_cut_and_without_a_listener_nothing_is_said(clock: ManualClock) -> None:
+    heard = Heard()
+    await Progress(heard, 1, clock).say("x" * 1000)
+    assert len(heard.said[0][2]) == SAID_MOST
+    await Progress(None, 1, clock).say("nobody listens")  # no error

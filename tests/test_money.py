@@ -1,0 +1,32 @@
+"""How money is counted, compared and written."""
+
+from __future__ import annotations
+
+import pytest
+
+from ideogram_mcp.money import TOLERANCE, cost_of, money, within
+
+
+def test_an_amount_is_written_in_dollars_and_cents() -> None:
+    assert [money(0.06), money(0.6), money(10)] == ["$0.06", "$0.60", "$10.00"]
+
+
+def test_a_sum_of_floats_equal_to_the_limit_is_within_it() -> None:
+    total = 0.1 + 0.2  # 0.30000000000000004
+    assert total > 0.3
+    assert within(total, 0.3)
+    assert not within(0.3 + 10 * TOLERANCE, 0.3)
+
+
+def test_each_image_counts_at_its_cost_else_at_the_price_of_one() -> None:
+    assert cost_of([0.06, None, 0.05], unit=0.06) == pytest.approx(0.17)
+
+
+def test_images_that_could_not_be_used_are_added() -> None:
+    assert cost_of([0.06], unit=0.06, extra=0.06) == pytest.approx(0.12)
+    assert cost_of([None], unit=0.06, extra=0.06) == pytest.approx(0.12)
+
+
+def test_no_cost_said_and_nothing_extra_is_unknown() -> None:
+    assert cost_of([None, None], unit=0.06) is None
+    assert cost_of([], unit=0.06) is None

@@ -1,0 +1,86 @@
+"""What a piece of text names as an image: a web URL, a data URI, base64 data or an image UUID."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+
+import pytest
+
+from ideogram_mcp.references import (
+    data_uri,
+    decoded,
+    encoded,
+    inline_picture,
+    is_image_reference,
+    is_inline_image,
+    is_uuid,
+    is_web_url,
+)
+
+from .conftest import png
+
+PNG = png()
+V4 = str(uuid.uuid4())
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("https://im.runware.ai/image/a.png", True),
+        ("http://localhost:8080/a.png", True),
+        ("ftp://host/a.png", False),
+        ("http://[", False),
+        ("http://host:port/a.png", False),
+        ("https://", False),
+        ("/tmp/a.png", False),
+    ],
+)
+def test_a_web_url_has_a_scheme_and_a_host(text: str, expected: bool) -> None:
+    assert is_web_url(text) is expected
+
+
+def test_a_uuid_of_any_version_or_of_the_one_asked() -> None:
+    assert is_uuid(V4)
+    assert is_uuid(V4, version=4)
+    assert is_uuid(str(uuid.uuid1()))
+    assert not is_uuid("not-a-uuid")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("https://example.com/a.png", True),
+        ("HTTPS://example.com/a.png", True),
+        ("https://[", False),
+        (data_uri(PNG, "image/png"), True),
+        ("data:image/png,plain", False),
+        (encoded(PNG), True),
+        (V4, True),
+        ("a cat", False),
+        ("./picture.png", False),
+    ],
+)
+def test_what_runware_takes_as_an_image(text: str, expected: bool) -> None:
+    assert is_image_reference(text) is expected
+
+
+def test_inline_data_is_a_picture_only_when_its_bytes_are_one() -> None:
+    assert inline_picture(data_uri(PNG, "image/png")) is True
+    assert inline_picture(encoded(PNG)) is True
+    assert inline_picture(base64.b64encode(b"this is plain text, no image").decode()) is False
+    assert inline_picture("https://example.com/a.png") is None
+    assert inline_picture(V4) is None
+
+
+def test_inline_image_data_is_told_from_other_text() -> None:
+    assert is_inline_image(data_uri(PNG, "image/png"))
+    assert is_inline_image(encoded(PNG))
+    assert not is_inline_image("https://example.com/a.png")
+    assert not is_inline_image("a cat on a mat!")
+
+
+def test_inline_data_decodes_to_its_bytes_and_back() -> None:
+    assert decoded(data_uri(PNG, "image/png")) == PNG
+    assert decoded(encoded(PNG)) == PNG
+    assert decoded("not base64 at all!") is None

@@ -1,0 +1,24 @@
+"""How text the server did not write is quoted."""
+
+from __future__ import annotations
+
+from ideogram_mcp.text import UPSTREAM_SHOWN, excerpt, sentence
+
+
+def test_an_excerpt_is_one_line() -> None:
+    assert excerpt("Bad\n  value\tfor width.\r\n") == "Bad value for width."
+
+
+def test_a_long_message_is_cut_to_the_limit_with_an_ellipsis() -> None:
+    cut = excerpt("word " * 1000)
+    assert len(cut) == UPSTREAM_SHOWN
+    assert cut.endswith("...")
+    assert excerpt("abcdefghij", limit=8) == "abcde..."
+    assert excerpt("abcdefgh", limit=8) == "abcdefgh"
+
+
+def test_a_sentence_begins_with_a_capital_and_ends_with_a_stop() -> None:
+    assert sentence("  invalid width ") == "Invalid width."
+    assert sentence("Is it?") == "Is it?"
+    assert sentence("done.") == "Done."
+    assert sentence("   ") == ""
