@@ -21,7 +21,7 @@ from ideogram_mcp.references import (
 from .conftest import png
 
 PNG = png()
-V4 = str(uuid.uuid4())
+V4 = "9b2f6c1e-3d4a-4f5b-8c7d-0e1f2a3b4c5d"
 
 
 @pytest.mark.parametrize(
