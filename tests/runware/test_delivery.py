@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from ideogram_mcp.clock import ManualClock, SystemClock
 from ideogram_mcp.emulator import Emulator, Fault
-from ideogram_mcp.runware import delivery, errors
+from ideogram_mcp.runware import errors, polling
 from ideogram_mcp.runware.answers import LOST_AFTER, Snapshot
 from ideogram_mcp.runware.client import RunwareClient
 from ideogram_mcp.runware.delivery import KEEPALIVE, Delivery, Patience, PollSchedule
@@ -37,9 +37,18 @@ def done(n: int, **extra: Any) -> dict[str, Any]:
     } | extra
 
 
-def test_polls_come_at_once_then_at_a_share_of_the_tasks_age_within_bounds() -> None:
+def test_polls_come_at_a_share_of_the_tasks_age_within_bounds() -> None:
     schedule = PollSchedule(minimum=0.5, share=0.25, maximum=5.0)
     assert [schedule.interval(age) for age in (0, 1, 2, 8, 40, 400)] == [0.5, 0.5, 0.5, 2.0, 5.0, 5.0]
+
+
+def test_a_task_with_progress_is_asked_about_when_it_should_be_done() -> None:
+    schedule = PollSchedule(minimum=0.25, maximum=5.0, margin=0.05)
+    assert schedule.interval(0.2, progress=9) == pytest.approx(1.8 + 0.05), "9% is at least 9%, at most 10%"
+    assert schedule.interval(4.0, progress=49) == pytest.approx(4.05)
+    assert schedule.interval(1.0, progress=98) == 0.25, "never sooner than the next round"
+    assert schedule.interval(10.0, progress=5) == 5.0, "never later than the longest interval"
+    assert schedule.interval(2.0, progress=100) == schedule.interval(2.0), "a percentage past its end: by age"
 
 
 def _client(emulator: Emulator) -> RunwareClient:
@@ -194,7 +203,7 @@ async def test_an_upload_answer_naming_no_image_of_this_upload_is_asked_again(
 async def test_a_poll_that_fails_unexpectedly_is_logged_and_asked_again(
     emulator: Emulator, clock: ManualClock, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    absorb_for_real = delivery.absorb
+    absorb_for_real = polling.absorb
     calls: list[str] = []
 
     def absorb_failing_once(snapshot: Snapshot, *args: Any, **kwargs: Any) -> None:
@@ -203,7 +212,7 @@ async def test_a_poll_that_fails_unexpectedly_is_logged_and_asked_again(
             raise RuntimeError("an answer nobody foresaw")
         absorb_for_real(snapshot, *args, **kwargs)
 
-    monkeypatch.setattr(delivery, "absorb", absorb_failing_once)
+    monkeypatch.setattr(polling, "absorb", absorb_failing_once)
     sent = task(deliveryMethod="async")
     got: list[Snapshot] = []
     async with _client(emulator) as client, anyio.create_task_group() as loop:

@@ -133,7 +133,7 @@ class Emulator(TaskWork):
         tasks = cast(list[dict[str, Any]], body)
         self.requests.append(list(tasks))
         fault = next((f for f in self.faults if f.applies_to(tasks)), None)
-        if fault is not None:
+        if fault is not None and not fault.lasting:
             self.faults.remove(fault)
             if fault.after is None:
                 return Response(fault.body, fault.status, dict(fault.headers), media_type="application/json")

@@ -15,7 +15,8 @@ from starlette.types import Receive, Scope, Send
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    """A misbehaviour for the next request that carries a task of type ``on`` (any request when None).
+    """A misbehaviour for the next request that carries a task of type ``on`` (any request when None), and of
+    taskUUID ``about`` when given; for every such request from then on when ``lasting``.
 
     Either a canned answer instead of the work (``status``, ``body``, ``headers``: nothing is done or
     charged), or the work done and charged, then ``after``: ``"drop"`` the connection before the
@@ -28,6 +29,8 @@ class Fault:
     on: str | None = None
     after: Literal["drop", "hang", "mangle"] | None = None
     rewrite: Callable[[dict[str, Any]], object] | None = None
+    about: str | None = None
+    lasting: bool = False
 
     @classmethod
     def error(
@@ -39,13 +42,15 @@ class Fault:
         *,
         retry_after: float | None = None,
         on: str | None = None,
+        about: str | None = None,
+        lasting: bool = False,
     ) -> Fault:
         """A Runware-shaped error answer; nothing is done or charged."""
         entry: dict[str, Any] = {"code": code, "message": message}
         if parameter is not None:
             entry["parameter"] = parameter
         headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
-        return cls(status, json.dumps({"errors": [entry]}), headers, on=on)
+        return cls(status, json.dumps({"errors": [entry]}), headers, on=on, about=about, lasting=lasting)
 
     @classmethod
     def drop(cls, on: str | None = None) -> Fault:
@@ -70,7 +75,11 @@ class Fault:
         return cls(status or 0, headers=dict(headers or {}), on=on, after="mangle", rewrite=rewrite)
 
     def applies_to(self, tasks: list[dict[str, Any]]) -> bool:
-        return self.on is None or any(task.get("taskType") == self.on for task in tasks)
+        return any(
+            (self.on is None or task.get("taskType") == self.on)
+            and (self.about is None or task.get("taskUUID") == self.about)
+            for task in tasks
+        ) or (not tasks and self.on is None and self.about is None)
 
 
 async def misbehave(fault: Fault, body: dict[str, Any], response: Response) -> Response:

@@ -1,0 +1,279 @@
+"""Polling in rounds: every task a caller waits for is asked about with ``getResponse``, in batched rounds, one round
+at a time, each task when it is due.
+
+A task is first asked about a moment after it was sent; then when its progress says it will be done (Runware's own
+percentage, when it gives one), else after a share of its age; never sooner than the next round, never later than
+``PollSchedule.maximum``. A round asks for every task due by then, at most ``MAX_BATCH`` to a request; a task that
+arrives meanwhile waits for the next round instead of starting one. A request that fails is split and asked again,
+so that one task whose polls fail never holds back the others (it is then polled apart until a good answer). A
+caller is woken only when its task changed, and each answer is read once, indexed by taskUUID. Polls are free: they
+are asked again, at the next round, whatever fails.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from ideogram_mcp.clock import Clock
+from ideogram_mcp.runware.answers import Snapshot, absorb, add_images
+from ideogram_mcp.runware.client import RunwareClient
+from ideogram_mcp.runware.errors import ErrorDetail, RateLimitError, RunwareAPIError, RunwareError
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH = 100
+"""Most getResponse tasks sent in one request."""
+PARALLEL = 4
+"""Requests of one round in flight at once."""
+POLL_WAIT = 15.0
+"""Seconds one poll request may take: a round waits for all of its requests, so none may hold it long."""
+
+
+@dataclass(frozen=True, slots=True)
+class PollSchedule:
+    """When to ask about a task: ``first`` seconds after it was sent, then where its progress says it will be done,
+    else every ``share`` of its age; never sooner than ``minimum`` (the time between rounds, at the shortest) nor later
+    than ``maximum``."""
+
+    first: float = 0.2
+    minimum: float = 0.25
+    share: float = 0.2
+    maximum: float = 5.0
+    margin: float = 0.05
+    """Seconds added to where progress says a task will be done: asked just after, not just before."""
+
+    def interval(self, age: float, progress: int | None = None) -> float:
+        """Seconds until a task sent ``age`` seconds ago, at ``progress`` percent, is asked about again."""
+        if progress is not None and 0 <= progress < 100:
+            # As fast as it went so far, taking the percentage at its highest (Runware's whole numbers cut the
+            # fraction off): a poll a little early is asked again; one too late keeps a caller waiting.
+            done = progress + 1
+            wanted = age * (100 - done) / done + self.margin
+        else:
+            wanted = self.share * age
+        return min(self.maximum, max(self.minimum, wanted))
+
+
+@dataclass(slots=True)
+class Watch:
+    """One caller waiting for one task."""
+
+    snapshot: Snapshot
+    due: float
+    """When (monotonic) the task is next asked about."""
+    sent_at: float
+    """When the task was sent (Unix time): Runware may not know a task for a moment after acknowledging it."""
+    started: float
+    """When the watch began (monotonic)."""
+    changed: anyio.Event = field(default_factory=anyio.Event)
+    answered: bool = False
+    """Whether a poll has brought news of the task since the watch began."""
+    troubled_since: float | None = None
+    """Since when (monotonic) every poll of the task has failed; None after a good answer."""
+
+
+@dataclass(slots=True)
+class _Task:
+    """The watches of one task, and how it is polled."""
+
+    watches: list[Watch] = field(default_factory=lambda: [])
+    apart: bool = False
+    """Polled in a request of its own: its polls failed where others' did not."""
+
+    @property
+    def due(self) -> float:
+        return min(watch.due for watch in self.watches)
+
+
+class Poller:
+    """Asks Runware about every watched task, in rounds; ``run`` is the loop, one per process and Runware."""
+
+    def __init__(self, client: RunwareClient, clock: Clock, schedule: PollSchedule) -> None:
+        self.client = client
+        self.clock = clock
+        self.schedule = schedule
+        self._tasks: dict[str, _Task] = {}
+        self._wake = anyio.Event()
+        self._planned: float | None = None
+        """When the next round is planned (monotonic); None while the loop waits for a first task."""
+        self._last_round = float("-inf")
+
+    def watch(self, task_uuid: str, requested: int, *, sent_at: float, at_once: bool = False) -> Watch:
+        """Begin watching a task for one caller: first asked about at the next round (``at_once``), else a moment after
+        it was sent."""
+        now = self.clock.monotonic()
+        due = now if at_once else now + max(0.0, self.schedule.first - (self.clock.now() - sent_at))
+        watch = Watch(Snapshot(task_uuid, requested), due=due, sent_at=sent_at, started=now)
+        self._tasks.setdefault(task_uuid, _Task()).watches.append(watch)
+        if self._planned is None or due < self._planned:
+            self._wake.set()  # sooner than the round planned: plan again
+        return watch
+
+    def forget(self, watch: Watch) -> None:
+        task = self._tasks.get(watch.snapshot.task_uuid)
+        if task is None:
+            return
+        if watch in task.watches:
+            task.watches.remove(watch)
+        if not task.watches:
+            del self._tasks[watch.snapshot.task_uuid]
+
+    async def run(self) -> None:
+        """The poll loop: a round when the first task is due, at most one every ``minimum`` seconds. Runs until
+        cancelled."""
+        while True:
+            if not self._tasks:
+                self._planned = None
+                await self._wake.wait()
+                self._wake = anyio.Event()
+                continue
+            first_due = min(task.due for task in self._tasks.values())
+            self._planned = max(first_due, self._last_round + self.schedule.minimum)
+            with self.clock.deadline(self._planned):
+                await self._wake.wait()
+            self._wake = anyio.Event()
+            now = self.clock.monotonic()
+            if now < self._planned:
+                continue  # woken for a task due sooner: plan again
+            self._last_round = now
+            await self._round(now)
+
+    async def _round(self, now: float) -> None:
+        """Ask about every task due before the next round could: those polled apart one to a request."""
+        by = now + self.schedule.minimum / 2
+        due = [(uuid, task) for uuid, task in self._tasks.items() if task.due <= by]
+        together = [uuid for uuid, task in due if not task.apart]
+        requests = [together[i : i + MAX_BATCH] for i in range(0, len(together), MAX_BATCH)]
+        requests += [[uuid] for uuid, task in due if task.apart]
+        limit = anyio.CapacityLimiter(PARALLEL)
+
+        async def ask(uuids: list[str]) -> None:
+            async with limit:
+                try:
+                    await self._ask(uuids)
+                except Exception:  # the loop serves every waiting call: one strange answer must not end it
+                    logger.exception("a poll failed unexpectedly; asking again shortly")
+                    self._postpone(uuids, None)
+
+        async with anyio.create_task_group() as asking:
+            for uuids in requests:
+                asking.start_soon(ask, uuids)
+
+    async def _ask(self, uuids: Sequence[str]) -> None:
+        """Poll these tasks; a failed request of several is split in two and each half asked apart, then the half
+        that alone failed split again, until the task at fault is found (and polled apart from then on)."""
+        failure = await self._poll(uuids)
+        while failure is not None and len(uuids) > 1 and not isinstance(failure, RateLimitError):
+            half = len(uuids) // 2
+            first, second = uuids[:half], uuids[half:]
+            failed_first, failed_second = await self._poll(first), await self._poll(second)
+            if (failed_first is None) == (failed_second is None):
+                return  # both answered (a passing fault), or both failed (Runware is down: nothing to single out)
+            uuids, failure = (first, failed_first) if failed_first is not None else (second, failed_second)
+        if failure is not None and len(uuids) == 1 and (task := self._tasks.get(uuids[0])) is not None:
+            task.apart = True
+
+    async def _poll(self, uuids: Sequence[str]) -> RunwareError | None:
+        """One poll request; what it learnt goes into the watches. The failure when it was retryable (to be split),
+        else None."""
+        polls = [{"taskType": "getResponse", "taskUUID": task_uuid} for task_uuid in uuids]
+        try:
+            reply = await self.client.send(polls, errors_ok=True, within=POLL_WAIT)
+        except RunwareAPIError as exc:
+            if exc.retryable or not any(detail.task_uuid for detail in exc.details):
+                # Images that came beside the error are kept all the same; the rest is asked for again
+                # (a 429, a 503), or cannot be followed for now (a refused key: the tasks may be fine).
+                self._keep_images(uuids, exc.items)
+                if exc.retryable:
+                    self._postpone(uuids, exc)
+                    return exc
+                self._block(uuids, exc)
+                return None
+            self._take(uuids, exc.items, exc.details)
+        except RunwareError as exc:
+            self._postpone(uuids, exc)
+            return exc
+        else:
+            self._take(uuids, reply.data, reply.errors)
+        return None
+
+    def _watches(self, uuids: Iterable[str]) -> Iterable[Watch]:
+        for task_uuid in uuids:
+            task = self._tasks.get(task_uuid)
+            if task is not None:
+                yield from task.watches
+
+    def _keep_images(self, uuids: Sequence[str], items: Sequence[Mapping[str, Any]]) -> None:
+        """Finished images from an answer that is otherwise an error: added, and nothing else learnt from it."""
+        for watch in self._watches(uuids):
+            if add_images(watch.snapshot, items):
+                watch.changed.set()
+
+    def _take(self, uuids: Sequence[str], items: Sequence[Mapping[str, Any]], errors: Sequence[ErrorDetail]) -> None:
+        """What a poll brought, into each watched task's snapshot (each waiter woken only if its task changed); the
+        next poll of each is scheduled."""
+        items_of: defaultdict[object, list[Mapping[str, Any]]] = defaultdict(list)
+        for item in items:
+            items_of[item.get("taskUUID")].append(item)
+        errors_of: defaultdict[str | None, list[ErrorDetail]] = defaultdict(list)
+        for detail in errors:
+            errors_of[detail.task_uuid].append(detail)
+        now, wall = self.clock.monotonic(), self.clock.now()
+        for task_uuid in uuids:
+            task = self._tasks.get(task_uuid)
+            if task is None:
+                continue
+            task.apart = False
+            mine, about = items_of.get(task_uuid, []), errors_of.get(task_uuid, [])
+            for watch in task.watches:
+                snapshot = watch.snapshot
+                before = _state(snapshot)
+                absorb(snapshot, mine, about, known_for=wall - watch.sent_at)
+                snapshot.trouble = None
+                watch.troubled_since = None
+                first = not watch.answered
+                watch.answered = True
+                age = max(wall - watch.sent_at, now - watch.started)  # a task fetched later was sent long before
+                watch.due = now + self.schedule.interval(age, snapshot.progress)
+                if first or _state(snapshot) != before:
+                    watch.changed.set()
+
+    def _postpone(self, uuids: Iterable[str], exc: RunwareError | None) -> None:
+        logger.info("a poll failed (%s); asking again shortly", type(exc).__name__)
+        now = self.clock.monotonic()
+        later = now + max(self.schedule.minimum * 2, getattr(exc, "retry_after", None) or 0.0)
+        for watch in self._watches(uuids):
+            watch.due = later
+            watch.snapshot.trouble = exc
+            if isinstance(exc, RateLimitError):
+                watch.troubled_since = None  # Runware answers: it is busy, not down
+            elif exc is not None and watch.troubled_since is None:
+                watch.troubled_since = now  # a 429 is waited out, as Runware asks; any other failure is trouble
+                watch.changed.set()  # the waiter's patience starts now
+
+    def _block(self, uuids: Iterable[str], exc: RunwareError) -> None:
+        # The refusal is the poll's; the tasks were sent before it, and may run (and be charged) all the same.
+        exc.may_have_run = True
+        exc.retryable = False
+        for watch in self._watches(uuids):
+            watch.snapshot.blocked = exc
+            watch.changed.set()
+
+
+def _state(snapshot: Snapshot) -> tuple[object, ...]:
+    """What a waiter hears of a snapshot: a poll that changes none of it wakes nobody."""
+    return (
+        len(snapshot.images),
+        len(snapshot.failures),
+        snapshot.progress,
+        snapshot.lost is not None,
+        snapshot.blocked is not None,
+        snapshot.trouble is not None,
+        snapshot.unusable_polls,
+    )

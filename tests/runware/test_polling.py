@@ -1,0 +1,162 @@
+"""Polling in rounds, on the tests' clock: every waiting task asked about in one round when due, each waiter woken
+only when its task changed, and one task whose polls fail never holding back the others."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+from pydantic import SecretStr
+
+from ideogram_mcp.clock import ManualClock
+from ideogram_mcp.emulator import Emulator, Fault
+from ideogram_mcp.runware.answers import Snapshot
+from ideogram_mcp.runware.client import RunwareClient
+from ideogram_mcp.runware.delivery import Delivery
+from ideogram_mcp.runware.polling import MAX_BATCH, PollSchedule
+
+from ..conftest import API_KEY, BASE_URL, task
+
+pytestmark = pytest.mark.anyio
+
+
+def _client(emulator: Emulator) -> RunwareClient:
+    transport = httpx2.ASGITransport(emulator.app())
+    return RunwareClient(SecretStr(API_KEY), base_url=BASE_URL, transport=transport, clock=emulator.clock)
+
+
+def _polls(emulator: Emulator) -> list[list[dict[str, Any]]]:
+    return [tasks for tasks in emulator.requests if tasks and tasks[0]["taskType"] == "getResponse"]
+
+
+async def _run(
+    emulator: Emulator, clock: ManualClock, sent: list[dict[str, Any]], *, spacing: float = 0.0, wait: float = 30.0
+) -> dict[str, tuple[Snapshot, float, int]]:
+    """Send the tasks ``spacing`` seconds apart, each waited for by its own caller: its snapshot, when it returned
+    (seconds after it was sent) and how many times the caller was woken."""
+    got: dict[str, tuple[Snapshot, float, int]] = {}
+    async with _client(emulator) as client, anyio.create_task_group() as loop:
+        runware = Delivery(client, clock=clock)
+        loop.start_soon(runware.run)
+
+        async def one(item: dict[str, Any]) -> None:
+            woken = 0
+
+            async def heard(snapshot: Snapshot) -> None:
+                nonlocal woken
+                woken += 1
+
+            await runware.submit(item, until=clock.monotonic() + 5)
+            started = clock.monotonic()
+            snapshot = await runware.wait(
+                item["taskUUID"], item.get("numberResults", 1), clock.monotonic() + wait, heard
+            )
+            got[item["taskUUID"]] = (snapshot, clock.monotonic() - started, woken)
+
+        async with anyio.create_task_group() as callers:
+            for item in sent:
+                callers.start_soon(one, item)
+                await clock.sleep(spacing)
+        loop.cancel_scope.cancel()
+    return got
+
+
+async def test_tasks_in_flight_together_are_asked_about_in_shared_rounds(
+    emulator: Emulator, clock: ManualClock
+) -> None:
+    emulator.render_seconds = 2.0
+    sent = [task(deliveryMethod="async") for _ in range(150)]
+    got = await _run(emulator, clock, sent, spacing=0.007)  # arriving over a second
+
+    assert all(snapshot.done and len(snapshot.images) == 1 for snapshot, _, _ in got.values())
+    polls = _polls(emulator)
+    entries = sum(len(tasks) for tasks in polls)
+    assert entries / len(sent) <= 4, "a first look, then where its progress said it would be done"
+    assert all(len(tasks) <= MAX_BATCH for tasks in polls)
+    assert len(polls) <= 3 * len(sent) / MAX_BATCH + 12, "rounds, not a request per task"
+    delays = sorted(took - emulator.render_seconds for _, took, _ in got.values())
+    assert delays[len(delays) // 2] <= 0.3
+    assert delays[-1] <= 0.5
+
+
+async def test_a_task_with_progress_is_asked_about_a_few_times_however_long_it_renders(
+    emulator: Emulator, clock: ManualClock
+) -> None:
+    emulator.render_seconds = 8.0
+    got = await _run(emulator, clock, [task(deliveryMethod="async")])
+
+    ((snapshot, took, _),) = got.values()
+    assert snapshot.done
+    assert took - 8.0 <= 0.5
+    assert sum(len(tasks) for tasks in _polls(emulator)) <= 4
+
+
+async def test_a_waiter_is_woken_only_when_its_task_changed(emulator: Emulator, clock: ManualClock) -> None:
+    emulator.render_seconds = 3.0
+
+    def without_progress(body: dict[str, Any]) -> object:
+        return {**body, "data": [{k: v for k, v in item.items() if k != "progress"} for item in body.get("data", [])]}
+
+    emulator.faults.append(Fault(on="getResponse", after="mangle", rewrite=without_progress, lasting=True))
+    got = await _run(emulator, clock, [task(deliveryMethod="async")])
+
+    ((snapshot, _, woken),) = got.values()
+    assert snapshot.done
+    assert len(_polls(emulator)) >= 5, "asked about by its age, without progress to go by"
+    assert woken == 2, "its first news, then its image: the polls in between brought nothing new"
+
+
+async def test_a_new_task_waits_for_the_next_round_instead_of_starting_one(
+    emulator: Emulator, clock: ManualClock
+) -> None:
+    emulator.render_seconds = 1.0
+    sent = [task(deliveryMethod="async") for _ in range(40)]
+    await _run(emulator, clock, sent, spacing=0.01)
+
+    rounds = len(_polls(emulator))
+    assert rounds <= 1.0 / PollSchedule().minimum * 2 + 4, f"{rounds} rounds for 40 tasks over 1.4 s"
+
+
+async def test_a_task_whose_polls_fail_is_singled_out_and_holds_back_no_other(
+    emulator: Emulator, clock: ManualClock
+) -> None:
+    emulator.render_seconds = 0.5
+    healthy = [task(deliveryMethod="async") for _ in range(7)]
+    failing = task(deliveryMethod="async")
+    emulator.faults.append(
+        Fault.error(500, "internalServerError", "Down.", on="getResponse", about=failing["taskUUID"], lasting=True)
+    )
+    got = await _run(emulator, clock, [*healthy, failing], wait=10)
+
+    for item in healthy:
+        snapshot, took, _ = got[item["taskUUID"]]
+        assert snapshot.done
+        assert took <= 1.0, "as soon as its image was ready, though polled beside a failing task"
+    failed, _, _ = got[failing["taskUUID"]]
+    assert not failed.done
+    assert failed.trouble is not None
+    later = [tasks for tasks in _polls(emulator) if any(t["taskUUID"] == failing["taskUUID"] for t in tasks)][-3:]
+    assert all(len(tasks) == 1 for tasks in later), "polled apart once singled out"
+
+
+async def test_when_runware_fails_every_poll_a_round_is_not_split_into_a_storm(
+    emulator: Emulator, clock: ManualClock
+) -> None:
+    emulator.render_seconds = 0.5
+    sent = [task(deliveryMethod="async") for _ in range(16)]
+    async with _client(emulator) as client, anyio.create_task_group() as loop:
+        runware = Delivery(client, clock=clock)
+        loop.start_soon(runware.run)
+        for item in sent:
+            await runware.submit(item, until=clock.monotonic() + 5)
+        emulator.faults.append(Fault.error(503, "internalServerError", "Down.", on="getResponse", lasting=True))
+        async with anyio.create_task_group() as callers:
+            for item in sent:
+                callers.start_soon(runware.wait, item["taskUUID"], 1, clock.monotonic() + 3)
+        loop.cancel_scope.cancel()
+    polls = _polls(emulator)
+    rounds = sum(1 for tasks in polls if len(tasks) == len(sent))
+    assert rounds >= 2
+    assert len(polls) <= 3 * rounds, "a failed round is split once; both halves failing, no further"
