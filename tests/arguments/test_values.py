@@ -99,3 +99,11 @@ def test_the_options_read_their_own_formats() -> None:
     value, problem = coerce(OPTION["approvedCost"], "lots")
     assert value is None
     assert problem == "must be the dollars the user agreed to, a number such as 0.6; got 'lots'."
+
+
+def test_a_number_too_large_for_any_float_is_refused_not_a_crash() -> None:
+    wait = load_tool_specs()["get_generation"].parameters["wait"]
+    value, problem = coerce(wait, 10**400)
+    assert value is None
+    assert problem is not None
+    assert problem.startswith("must be a number")

@@ -151,7 +151,11 @@ class Parameter(Frozen):
             case "boolean":
                 return None if isinstance(value, bool) else wrong
             case "number":
-                if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    return wrong
+                if isinstance(value, float) and not math.isfinite(value):
+                    return wrong
+                if isinstance(value, int) and abs(value) > JSON_SAFE_INTEGER:  # no float holds it (10**400)
                     return wrong
                 too_low = self.minimum is not None and value < self.minimum
                 too_high = self.maximum is not None and value > self.maximum
