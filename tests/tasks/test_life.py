@@ -22,9 +22,10 @@ from ideogram_mcp.errors import Kind
 from ideogram_mcp.journal import Approval
 from ideogram_mcp.settings import Settings
 from ideogram_mcp.specs import load_spec
-from ideogram_mcp.tasks import life, outcomes
+from ideogram_mcp.tasks import fetch, life, outcomes
+from ideogram_mcp.tasks.finish import WAITED_TOO_LONG
 from ideogram_mcp.tasks.job import Job
-from ideogram_mcp.tasks.services import Services
+from ideogram_mcp.tasks.services import IMAGE_LANES, Services
 
 OWNER = "owner-1"
 
@@ -217,3 +218,25 @@ async def test_without_a_key_nothing_is_sent(
         outcome = await life.start(services, job(), Approver())
 
     assert outcome == outcomes.NotConfigured()
+
+
+async def test_a_call_that_waits_past_its_deadline_for_an_image_lane_answers_with_urls_saved_later(
+    services: Services, job: Callable[..., Job], output: Path
+) -> None:
+    for _ in range(IMAGE_LANES):  # every lane busy with other calls
+        await services.lanes.acquire()
+    outcome = await life.start(services, job(numberResults=2), Approver())
+
+    assert isinstance(outcome, outcomes.Made)
+    assert outcome.status == "done"
+    assert [(image.path, image.problem) for image in outcome.images] == [(None, WAITED_TOO_LONG)] * 2
+    assert all(image.image_url for image in outcome.images)
+    assert outcome.previews == []
+    assert list(output.glob("*.jpg")) == []
+
+    for _ in range(IMAGE_LANES):
+        services.lanes.release()
+    again = await fetch.again(services, outcome.entry.task_uuid, OWNER, outcome.places)
+    assert isinstance(again, outcomes.Made)
+    assert all(image.path and Path(image.path).is_file() for image in again.images)
+    assert len(again.previews) == 2

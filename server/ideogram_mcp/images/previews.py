@@ -56,6 +56,7 @@ def single(image: bytes, number: int) -> Preview:
 
     try:
         with Image.open(io.BytesIO(image)) as opened:
+            opened.draft("RGB", (PREVIEW_SIDE, PREVIEW_SIDE))  # a JPEG decoded at the scale it is shown at
             picture = _rgb(opened)
         picture.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
         return _fit(picture, PREVIEW_BUDGET, (number,))
@@ -68,15 +69,21 @@ def sheet(images: Sequence[tuple[int, bytes]]) -> Preview:
     from PIL import Image, ImageDraw, ImageFont
 
     pictures: list[tuple[int, Image.Image]] = []
+    cell: tuple[int, int] | None = None
+    columns = rows = 0
     for number, data in images:
         try:
             with Image.open(io.BytesIO(data)) as opened:
+                if cell is None:  # laid out by the first readable image's shape, read before any decoding
+                    columns, rows, cell = _grid(len(images), opened.width / opened.height)
+                opened.draft("RGB", cell)  # a JPEG decoded at about the size of its tile
                 pictures.append((number, _rgb(opened)))
         except (OSError, ValueError, Image.DecompressionBombError):  # Pillow's words for an image it cannot read
             continue
-    if not pictures:
+    if not pictures or cell is None:
         raise PictureError("no readable image to put on a contact sheet")
-    columns, rows, cell = _grid(len(pictures), pictures[0][1].width / pictures[0][1].height)
+    if len(pictures) < len(images):  # unreadable ones left out: laid out for those that are left
+        columns, rows, cell = _grid(len(pictures), pictures[0][1].width / pictures[0][1].height)
     canvas = Image.new("RGB", (columns * cell[0], rows * cell[1]), (24, 24, 24))
     draw = ImageDraw.Draw(canvas)
     font = ImageFont.load_default(size=max(14, min(cell) // 8))

@@ -3,9 +3,16 @@ accounted for, and all of it recorded in the journal; returned as the task's out
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncGenerator
+
+import anyio
+import anyio.to_thread
 
 from ideogram_mcp.files import Places
+from ideogram_mcp.images import previews
+from ideogram_mcp.images.previews import Preview
 from ideogram_mcp.journal import Entry, JournalError, State
 from ideogram_mcp.money import cost_of
 from ideogram_mcp.runware.answers import Snapshot
@@ -24,6 +31,7 @@ NOT_ACCEPTED_WITHIN = 60 * 60.0
 """Seconds after its sending within which Runware's "no such task", for a task it never acknowledged and no poll
 found, means it never had it (not charged). Later, the task may have run and its results expired ([guess]: Runware
 keeps results at least this long), so it is counted as maybe charged."""
+WAITED_TOO_LONG = "was waiting its turn to be saved (the server is saving many images) when the call's time ran out"
 NEVER_ACCEPTED = "Runware never accepted this task: every attempt to send it failed and no poll ever found it"
 
 Finished = Made | AllFailed | Blocked | NotAccepted | Forgotten
@@ -81,22 +89,30 @@ async def _finish(
     arrivals = saving.stems_for(entry, arrived, clock.now())
     records = [*entry.images, *arrivals]
     show = settings.preview if preview is None else preview
-    data: dict[str, bytes] = {}
     trouble: JournalError | None = None
     saved_new = False
+    shown: list[Preview] = []
     # Images that come at the deadline still get a few seconds: a call's time bounds the saving too.
     saving_until = max(until, clock.monotonic() + SAVING_GRACE)
-    if settings.save and any(record.image_url and not record.path for record in records):
-        saved = await saving.save_unsaved(services, entry, records, where, saving_until)
-        records = [saved.records.get(record.image_uuid, record) for record in records]
-        data, trouble = saved.data, saved.journal
-        saved_new = any(record.image_uuid in saved.records and record.path for record in records)
-    elif show and arrivals:  # not saved: fetched for the previews only
-        fetched, data = await saving.previewed(services, entry, arrivals, saving_until)
-        records = [*entry.images, *fetched]
-    pictures: list[bytes | None] | None = None
-    if show:
-        pictures = [data.get(r.image_uuid) or await saving.read_saved(r.path) for r in records]
+    unsaved = settings.save and any(record.image_url and not record.path for record in records)
+    if unsaved or (show and records):
+        async with _lane(services, saving_until) as turn:
+            if not turn:  # every lane busy until the deadline: the URLs now, the files with a later get_generation
+                records = [r if r.path else r.with_(problem=WAITED_TOO_LONG) for r in records]
+            else:
+                data: dict[str, bytes] = {}
+                if unsaved:
+                    saved = await saving.save_unsaved(services, entry, records, where, saving_until)
+                    records = [saved.records.get(record.image_uuid, record) for record in records]
+                    data, trouble = saved.data, saved.journal
+                    saved_new = any(record.image_uuid in saved.records and record.path for record in records)
+                elif show and arrivals:  # not saved: fetched for the previews only
+                    fetched, data = await saving.previewed(services, entry, arrivals, saving_until)
+                    records = [*entry.images, *fetched]
+                if show:
+                    pictures = [data.get(r.image_uuid) or await saving.read_saved(r.path) for r in records]
+                    del data  # the previews are all that is kept of the bytes
+                    shown = await anyio.to_thread.run_sync(previews.shown, pictures)
     key = settings.runware_api_key
     status: State
     if settled:
@@ -137,7 +153,7 @@ async def _finish(
         cost=cost,
         failures=failures,
         places=where,
-        pictures=pictures,
+        previews=shown,
         trouble=snapshot.trouble,
         unusable=unusable,
         unusable_count=len(snapshot.unusable_charges),
@@ -145,6 +161,23 @@ async def _finish(
         memory_only=services.journal.problem,
         saved_new=saved_new,
     )
+
+
+@contextlib.asynccontextmanager
+async def _lane(services: Services, until: float) -> AsyncGenerator[bool]:
+    """One of the image lanes (downloads, saving, previews), taken in arrival order: True once held, False when
+    none came free by ``until``."""
+    lane, held = services.lanes, False
+    with services.clock.deadline(until):
+        await lane.acquire()
+        held = True
+    if not held:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lane.release()
 
 
 async def _forgotten(services: Services, entry: Entry, lost: RunwareError) -> Forgotten:

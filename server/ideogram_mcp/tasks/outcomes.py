@@ -14,6 +14,7 @@ from typing import Any, Literal
 from ideogram_mcp.arguments import Problem
 from ideogram_mcp.errors import Kind
 from ideogram_mcp.files import Places
+from ideogram_mcp.images.previews import Preview
 from ideogram_mcp.journal import Entry, JournalError
 from ideogram_mcp.records import ImageRecord
 from ideogram_mcp.runware.errors import RunwareError
@@ -127,8 +128,8 @@ class Made:
     """Why some of the requested images failed, each in a line (the key blanked)."""
     places: Places
     """Where the images were saved, for showing their paths."""
-    pictures: list[bytes | None] | None
-    """Each image's bytes for its preview, when previews are on."""
+    previews: list[Preview]
+    """The previews of its images (one each, or one contact sheet), when previews are on."""
     trouble: RunwareError | None = None
     """Runware's last answer when it was a failure: whether the task runs is not known."""
     unusable: float = 0.0

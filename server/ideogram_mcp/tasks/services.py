@@ -26,6 +26,9 @@ from ideogram_mcp.settings import Settings
 
 DOWNLOAD_TIMEOUT = 60.0
 """Seconds allowed for fetching one generated image."""
+IMAGE_LANES = 8
+"""Calls downloading, saving and previewing their images at once; the others wait their turn, in arrival order
+(image work is CPU and memory: unbounded, a thousand calls would all finish late, together)."""
 
 
 class Services:
@@ -44,6 +47,8 @@ class Services:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.store: ImageStore = store or LocalFolders()
+        self.lanes = anyio.Semaphore(IMAGE_LANES)
+        """The image lanes: one held by each call while it downloads, saves and previews its images."""
         self.uploads: dict[str, str] = {}
         """Image UUIDs of local files uploaded by this process, by the files' SHA-256."""
         self._background = background
