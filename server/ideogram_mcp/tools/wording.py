@@ -10,12 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import assert_never
 
-import anyio.to_thread
 import mcp_types as types
 from pydantic import SecretStr
 
 from ideogram_mcp.errors import Kind
-from ideogram_mcp.images import previews
 from ideogram_mcp.journal import JournalError
 from ideogram_mcp.money import money, within
 from ideogram_mcp.records import ImageRecord
@@ -199,8 +197,6 @@ async def made(outcome: outcomes.Made, secret: SecretStr | None) -> types.CallTo
         errors=outcome.failures,
         folder=where.shown(where.output) if any(record.path for record in records) else None,
     )
-    pictures = outcome.pictures
-    shown = await anyio.to_thread.run_sync(previews.shown, pictures) if pictures is not None else []
     lines = [_footer(output, outcome.trouble, secret) or (_save_again(records) if outcome.status == "done" else "")]
     if outcome.unusable:
         lines.append(
@@ -216,7 +212,7 @@ async def made(outcome: outcomes.Made, secret: SecretStr | None) -> types.CallTo
     lines.append(memory_only(outcome.memory_only))
     footer = "\n".join(line for line in lines if line)
     headline = _headline(outcome, output)
-    return results.images(output, headline, [r.problem for r in records], uris, shown, footer)
+    return results.images(output, headline, [r.problem for r in records], uris, outcome.previews, footer)
 
 
 def memory_only(problem: JournalError | None) -> str:
