@@ -97,6 +97,18 @@ ANSWERS: list[tuple[int, object, type[errors.RunwareError], bool, bool]] = [
     (418, {"errors": [{"code": "teapot", "message": "short and stout"}]}, errors.RunwareAPIError, False, True),
     (200, {"errors": [{"code": "inferenceError", "message": "failed"}]}, errors.ServerError, True, True),
     (200, {"errors": [{"code": "modelNotFound", "message": "no"}]}, errors.NotFoundError, False, False),
+    *(
+        (200, {"errors": [{"code": code, "message": "refused"}]}, errors.InvalidRequestError, False, False)
+        for code in (
+            "invalidParameter",
+            "missingParameter",
+            "unsupportedParameter",
+            "invalidPositivePrompt",
+            "invalidImage",
+            "invalidTaskType",
+            "invalidTaskUUID",
+        )
+    ),
     (200, "not json", errors.RunwareResponseError, True, True),
     (200, [1, 2], errors.RunwareResponseError, True, True),
     (503, ["not", "an", "object"], errors.ServerError, True, True),

@@ -20,6 +20,7 @@ import anyio
 from ideogram_mcp.clock import Clock, SystemClock
 from ideogram_mcp.references import is_web_url
 from ideogram_mcp.runware.answers import Snapshot, check_acknowledged
+from ideogram_mcp.runware.batching import Batches
 from ideogram_mcp.runware.client import RunwareClient
 from ideogram_mcp.runware.errors import RunwareError, RunwareResponseError, TaskConflictError
 from ideogram_mcp.runware.polling import Poller, PollSchedule
@@ -51,6 +52,7 @@ class Delivery:
         self.schedule = schedule or PollSchedule()
         self.patience = patience or Patience()
         self.poller = Poller(client, self.clock, self.schedule)
+        self.batches = Batches(client, self.clock)
 
     async def submit(self, task: Mapping[str, Any], until: float) -> None:
         """Send an async task, resending the same taskUUID until Runware has it or the deadline passes.
@@ -63,7 +65,7 @@ class Delivery:
             async for attempt in retrying(self.clock, until, self.patience):
                 with attempt:
                     try:
-                        reply = await self.client.send([task], within=until - self.clock.monotonic())
+                        items = await self.batches.send(task, within=until - self.clock.monotonic())
                     except TaskConflictError:
                         logger.info("Runware already has task %s; fetching its results", task["taskUUID"])
                         return  # an earlier attempt got through: the task runs once, and is charged once
@@ -71,7 +73,7 @@ class Delivery:
                         reached = reached or exc.may_have_run
                         raise
                     reached = True  # Runware answered: whatever the answer says, it has the task and may charge it
-                    check_acknowledged(reply.data, str(task["taskUUID"]))
+                    check_acknowledged(items, str(task["taskUUID"]))
                     return
         except RunwareError as exc:
             exc.task_uuid = str(task["taskUUID"])
@@ -154,5 +156,8 @@ class Delivery:
         return watch.snapshot
 
     async def run(self) -> None:
-        """The poll loop, in rounds, for every wait. Runs until cancelled."""
-        await self.poller.run()
+        """The poll loop, in rounds, for every wait, and the sending of submissions in batches. Runs until
+        cancelled."""
+        async with anyio.create_task_group() as loops:
+            loops.start_soon(self.poller.run)
+            loops.start_soon(self.batches.run)

@@ -175,6 +175,14 @@ _BY_STATUS: dict[int, type[RunwareAPIError]] = {
 }
 
 _BY_CODE: dict[str, type[RunwareAPIError]] = {
+    # A task refused for what it asks: said so among other tasks' answers in a batch, it is its own 400.
+    "invalidParameter": InvalidRequestError,
+    "missingParameter": InvalidRequestError,
+    "unsupportedParameter": InvalidRequestError,
+    "invalidPositivePrompt": InvalidRequestError,
+    "invalidImage": InvalidRequestError,
+    "invalidTaskType": InvalidRequestError,
+    "invalidTaskUUID": InvalidRequestError,
     "invalidApiKey": AuthenticationError,
     "insufficientCredits": InsufficientCreditsError,
     "paymentRequired": InsufficientCreditsError,

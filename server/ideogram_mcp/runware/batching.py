@@ -1,0 +1,154 @@
+"""Submissions in batches: tasks sent at about the same moment go to Runware together, in one request, and each
+sender hears its own task's fate.
+
+Runware takes an array of tasks and answers each by its taskUUID: an acknowledgement among ``data``, or an error
+naming it among ``errors``. A failure of the whole request (no answer, a 5xx, a refused key) is every sender's, and
+each retries under its own taskUUID as it would alone. A task the answer says nothing of is taken as a lost answer
+(it may have run): it is sent again under the same taskUUID, and Runware's ``conflictTaskUUID`` then says it has it.
+So batching changes how many requests go out, never what is sent or charged.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from ideogram_mcp.clock import Clock
+from ideogram_mcp.runware.client import RunwareClient
+from ideogram_mcp.runware.errors import ErrorDetail, RunwareAPIError, RunwareError, RunwareResponseError, api_error
+
+GATHER = 0.005
+"""Seconds the first task of a batch waits for others to join it."""
+MOST = 50
+"""Most tasks in one request."""
+PARALLEL = 16
+"""Batch requests in flight at once."""
+
+
+@dataclass(slots=True)
+class _Slot:
+    task: Mapping[str, Any]
+    until: float
+    """When (monotonic) its sender stops waiting."""
+    done: anyio.Event = field(default_factory=anyio.Event)
+    items: tuple[Mapping[str, Any], ...] = ()
+    error: RunwareError | None = None
+    gone: bool = False
+    """Its sender stopped waiting before the batch left: it is not sent."""
+
+
+class Batches:
+    """Gathers tasks into shared requests; ``run`` sends them, and must run for ``send`` to batch."""
+
+    def __init__(self, client: RunwareClient, clock: Clock) -> None:
+        self.client = client
+        self.clock = clock
+        self._waiting: list[_Slot] = []
+        self._arrived = anyio.Event()
+        self.running = False
+
+    async def send(self, task: Mapping[str, Any], within: float) -> tuple[Mapping[str, Any], ...]:
+        """Send one task in the next batch; its answer items, or the error that is its own (raised)."""
+        if not self.running:
+            reply = await self.client.send([task], within=within)
+            return reply.data
+        slot = _Slot(task, until=self.clock.monotonic() + within)
+        self._waiting.append(slot)
+        self._arrived.set()
+        try:
+            await slot.done.wait()
+        finally:
+            if not slot.done.is_set():
+                slot.gone = True
+        if slot.error is not None:
+            raise slot.error
+        return slot.items
+
+    async def run(self) -> None:
+        """Send what gathers, a batch at a time per request, several requests at once. Runs until cancelled."""
+        self.running = True
+        limit = anyio.Semaphore(PARALLEL)
+        try:
+            async with anyio.create_task_group() as sending:
+                while True:
+                    await self._arrived.wait()
+                    self._arrived = anyio.Event()
+                    await self.clock.sleep(GATHER)
+                    while self._waiting:
+                        batch, self._waiting = self._waiting[:MOST], self._waiting[MOST:]
+                        batch = [slot for slot in batch if not slot.gone]
+                        if batch:
+                            await limit.acquire()
+                            sending.start_soon(self._send, batch, limit)
+        finally:
+            self.running = False
+
+    async def _send(self, batch: list[_Slot], limit: anyio.Semaphore) -> None:
+        try:
+            within = max(slot.until for slot in batch) - self.clock.monotonic()
+            try:
+                reply = await self.client.send([slot.task for slot in batch], errors_ok=True, within=within)
+            except RunwareAPIError as exc:
+                if not any(detail.task_uuid for detail in exc.details):
+                    _fail(batch, exc)  # the whole request's failure: a refused key, a 429, a 5xx ...
+                else:
+                    _share(batch, exc.status, exc.items, exc.details)
+            except RunwareError as exc:
+                _fail(batch, exc)
+            else:
+                _share(batch, reply.status, reply.data, reply.errors)
+        finally:
+            limit.release()
+            for slot in batch:
+                if not slot.done.is_set():  # this request was cut short (cancelled): it may have reached Runware
+                    slot.error = slot.error or RunwareResponseError("the request carrying this task was cut short")
+                    slot.done.set()
+
+
+def _fail(batch: Sequence[_Slot], exc: RunwareError) -> None:
+    for slot in batch:
+        slot.error = _own_copy(exc, slot) if len(batch) > 1 else exc
+        slot.done.set()
+
+
+def _own_copy(exc: RunwareError, slot: _Slot) -> RunwareError:
+    """The request's failure as this task's own error: each sender marks its copy (its taskUUID, may it have run)."""
+    if isinstance(exc, RunwareAPIError):
+        copy = api_error(exc.status, exc.details, retry_after=exc.retry_after)
+    else:
+        copy = type(exc).__new__(type(exc))
+        copy.__dict__.update(exc.__dict__)
+        copy.args = exc.args
+    copy.retryable, copy.may_have_run = exc.retryable, exc.may_have_run
+    copy.__cause__ = exc.__cause__
+    return copy
+
+
+def _share(
+    batch: Sequence[_Slot], status: int, items: Sequence[Mapping[str, Any]], errors: Sequence[ErrorDetail]
+) -> None:
+    """Each task's part of the answer: its items, or its errors raised as its own, or (said nothing of) a lost
+    answer, sent again under its taskUUID."""
+    items_of: defaultdict[object, list[Mapping[str, Any]]] = defaultdict(list)
+    for item in items:
+        items_of[item.get("taskUUID")].append(item)
+    errors_of: defaultdict[str | None, list[ErrorDetail]] = defaultdict(list)
+    for detail in errors:
+        errors_of[detail.task_uuid].append(detail)
+    for slot in batch:
+        task_uuid = slot.task.get("taskUUID")
+        mine, about = items_of.get(task_uuid, []), errors_of.get(str(task_uuid), [])
+        if about:
+            slot.error = api_error(status, about)
+            slot.error.items = tuple(mine)
+        elif mine:
+            slot.items = tuple(mine)
+        elif len(batch) == 1 and status < 400:
+            slot.items = tuple(items)  # a lone task's whole answer: empty acknowledges it; about another task, not
+        else:
+            slot.error = RunwareResponseError("Runware's answer to a batch of tasks said nothing of this one")
+        slot.done.set()

@@ -1,0 +1,139 @@
+"""Submissions in batches, on the tests' clock: tasks sent together in one request, each sender hearing its own
+task's fate, and nothing sent or charged twice whatever the answer."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+from pydantic import SecretStr
+
+from ideogram_mcp.clock import ManualClock
+from ideogram_mcp.emulator import Emulator, Fault
+from ideogram_mcp.runware import errors
+from ideogram_mcp.runware.client import RunwareClient
+from ideogram_mcp.runware.delivery import Delivery
+
+from ..conftest import API_KEY, BASE_URL, task
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def runware(emulator: Emulator, clock: ManualClock) -> AsyncIterator[Delivery]:
+    transport = httpx2.ASGITransport(emulator.app())
+    async with (
+        RunwareClient(SecretStr(API_KEY), base_url=BASE_URL, transport=transport, clock=clock) as client,
+        anyio.create_task_group() as loops,
+    ):
+        delivery = Delivery(client, clock=clock)
+        loops.start_soon(delivery.run)
+        await clock.sleep(0)
+        yield delivery
+        loops.cancel_scope.cancel()
+
+
+def _submissions(emulator: Emulator) -> list[list[dict[str, Any]]]:
+    return [tasks for tasks in emulator.requests if tasks and tasks[0]["taskType"] == "imageInference"]
+
+
+async def _submit_all(
+    runware: Delivery, clock: ManualClock, sent: list[dict[str, Any]]
+) -> dict[str, errors.RunwareError | None]:
+    """Submit every task at once, each from its own caller; each one's failure, or None."""
+    fate: dict[str, errors.RunwareError | None] = {}
+
+    async def one(item: dict[str, Any]) -> None:
+        try:
+            await runware.submit(item, until=clock.monotonic() + 30)
+            fate[item["taskUUID"]] = None
+        except errors.RunwareError as exc:
+            fate[item["taskUUID"]] = exc
+
+    async with anyio.create_task_group() as callers:
+        for item in sent:
+            callers.start_soon(one, item)
+    return fate
+
+
+async def test_tasks_submitted_together_go_in_one_request_and_each_is_acknowledged(
+    runware: Delivery, emulator: Emulator, clock: ManualClock
+) -> None:
+    sent = [task(deliveryMethod="async") for _ in range(12)]
+    fate = await _submit_all(runware, clock, sent)
+
+    assert fate == dict.fromkeys((item["taskUUID"] for item in sent), None)
+    assert [len(tasks) for tasks in _submissions(emulator)] == [12]
+    assert sorted(c.task_uuid for c in emulator.ledger) == sorted(item["taskUUID"] for item in sent)
+
+
+async def test_a_task_refused_in_a_batch_fails_alone_and_nothing_else_does(
+    runware: Delivery, emulator: Emulator, clock: ManualClock
+) -> None:
+    good = [task(deliveryMethod="async") for _ in range(3)]
+    bad = task(deliveryMethod="async", width=1000, height=1000)  # no size of the model
+    fate = await _submit_all(runware, clock, [*good, bad])
+
+    refused = fate.pop(bad["taskUUID"])
+    assert isinstance(refused, errors.InvalidRequestError)
+    assert refused.may_have_run is False
+    assert fate == dict.fromkeys((item["taskUUID"] for item in good), None)
+    assert len(_submissions(emulator)) == 1
+    assert sorted(c.task_uuid for c in emulator.ledger) == sorted(item["taskUUID"] for item in good)
+
+
+async def test_a_failed_request_is_each_tasks_to_retry_under_its_own_task_uuid(
+    runware: Delivery, emulator: Emulator, clock: ManualClock
+) -> None:
+    emulator.faults.append(Fault.error(503, "internalServerError", "Busy.", on="imageInference"))
+    sent = [task(deliveryMethod="async") for _ in range(5)]
+    fate = await _submit_all(runware, clock, sent)
+
+    assert fate == dict.fromkeys((item["taskUUID"] for item in sent), None)
+    submitted = [t["taskUUID"] for tasks in _submissions(emulator) for t in tasks]
+    assert sorted(submitted) == sorted(2 * [item["taskUUID"] for item in sent]), "each sent again under its own UUID"
+    assert sorted(c.task_uuid for c in emulator.ledger) == sorted(item["taskUUID"] for item in sent)
+
+
+async def test_a_task_the_answer_says_nothing_of_is_sent_again_and_charged_once(
+    runware: Delivery, emulator: Emulator, clock: ManualClock
+) -> None:
+    sent = [task(deliveryMethod="async") for _ in range(3)]
+    forgotten = sent[1]["taskUUID"]
+
+    def without_one(body: dict[str, Any]) -> object:
+        return {"data": [item for item in body["data"] if item["taskUUID"] != forgotten]}
+
+    emulator.faults.append(Fault.mangle(without_one, on="imageInference"))
+    fate = await _submit_all(runware, clock, sent)
+
+    assert fate == dict.fromkeys((item["taskUUID"] for item in sent), None)
+    resent = _submissions(emulator)[1:]
+    assert [[t["taskUUID"] for t in tasks] for tasks in resent] == [[forgotten]], "answered: already has it"
+    assert sorted(c.task_uuid for c in emulator.ledger) == sorted(item["taskUUID"] for item in sent)
+
+
+async def test_a_refused_key_is_every_senders_and_nothing_is_charged(
+    runware: Delivery, emulator: Emulator, clock: ManualClock
+) -> None:
+    emulator.api_key = "another key"
+    sent = [task(deliveryMethod="async") for _ in range(3)]
+    fate = await _submit_all(runware, clock, sent)
+
+    assert all(isinstance(exc, errors.AuthenticationError) and not exc.may_have_run for exc in fate.values())
+    assert {exc.task_uuid for exc in fate.values() if exc is not None} == {item["taskUUID"] for item in sent}
+    assert emulator.ledger == []
+
+
+async def test_a_sender_gone_before_its_batch_left_is_not_sent(
+    runware: Delivery, emulator: Emulator, clock: ManualClock
+) -> None:
+    stays, leaves = task(deliveryMethod="async"), task(deliveryMethod="async")
+    async with anyio.create_task_group() as callers:
+        callers.start_soon(runware.submit, stays, clock.monotonic() + 30)
+        with anyio.move_on_after(0):  # cancelled at its first wait: before the batch gathered
+            await runware.submit(leaves, until=clock.monotonic() + 30)
+    assert [[t["taskUUID"] for t in tasks] for tasks in _submissions(emulator)] == [[stays["taskUUID"]]]
