@@ -1,22 +1,25 @@
-"""Load on the HTTP server: N concurrent MCP clients, each calling generate_image in a loop, against the
-emulator with a render time (2 s by default), over loopback.
+"""Load on the HTTP server: N concurrent MCP clients, each calling generate_image in a loop, against the fake
+Runware with a render time (2 s by default), over loopback; beside a bare SDK server doing the same wait.
 
     uv run python benchmarks/load.py [--clients 20] [--calls 5] [--render 2.0] [--workers 1]
+    uv run python benchmarks/load.py --matrix     # 1 and 2 workers x 20, 50 and 100 clients
 
-Each client has a token of its own (limits are per token). Prints calls per second, p50 and p95 latency,
-errors, and the peak RSS of the server's processes.
+Each client has a token of its own (limits are per token). ideogram-mcp saves each image (previews off); the fake
+Runware (``upstream.py``) runs in its own process. The bare server (``bare.py``) is the SDK's stateless streamable
+HTTP under uvicorn with as many workers, taking the same clients right after. Prints for each: calls per second,
+p50 and p95 latency, errors, the peak RSS of the server's processes and their CPU per call; the p95 ratio to the
+bare server; and for ideogram-mcp, how long after its render ended each result came (the poll delay under load).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
@@ -24,84 +27,165 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from ideogram_mcp.emulator import Emulator
+from common import (
+    HERE,
+    cpu_seconds,
+    free_port,
+    load_average,
+    peak_rss_mib,
+    percentile,
+    server_env,
+    upstream,
+    wait_until_serving,
+)
 
 
-def peak_rss_mib(pid: int) -> float:
-    """The peak resident memory of a process and its children (the workers), from /proc."""
-    total = 0
-    pids = [pid] + [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    for each in pids:
-        for line in Path(f"/proc/{each}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                total += int(line.split()[1])
-    return total / 1024
+@dataclass
+class Load:
+    """What one server did under the clients."""
+
+    elapsed: float = 0.0
+    latencies: list[float] = field(default_factory=lambda: [])
+    errors: list[str] = field(default_factory=lambda: [])
+    finished: dict[str, float] = field(default_factory=lambda: {})
+    """When each task's result reached its client (time.monotonic), by taskUUID: ideogram-mcp only."""
+    rss_mib: float = 0.0
+    cpu_per_call: float = 0.0
+
+    def line(self, name: str, bare: Load | None) -> str:
+        p95 = percentile(self.latencies, 0.95)
+        ratio = f"  p95 {p95 / percentile(bare.latencies, 0.95):.2f}x bare" if bare else ""
+        rate = len(self.latencies) / self.elapsed
+        return (
+            f"  {name:13} {rate:6.2f} calls/s  p50 {percentile(self.latencies, 0.5):5.2f} s"
+            f"  p95 {p95:5.2f} s  max {max(self.latencies):5.2f} s  errors {len(self.errors)}"
+            f"  RSS {self.rss_mib:4.0f} MiB  CPU/call {self.cpu_per_call * 1000:5.1f} ms{ratio}"
+        )
 
 
-async def one_client(url: str, token: str, calls: int, latencies: list[float], errors: list[str]) -> None:
+async def one_client(url: str, token: str, calls: int, measured: Load, with_status: bool) -> None:
     http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=120)
     async with Client(streamable_http_client(url, http_client=http)) as mcp:
         for n in range(calls):
             started = time.perf_counter()
-            result = await mcp.call_tool("generate_image", {"positivePrompt": f'"LOAD {n}" poster', "preview": False})
-            latencies.append(time.perf_counter() - started)
-            status = (result.structured_content or {}).get("status")
-            if result.is_error or status != "done":
-                errors.append(str(status or result.content[0]))
-
-
-async def main(clients: int, calls: int, render: float, workers: int) -> None:
-    emulator = Emulator(api_key="bench", render_seconds=render)
-    tokens = [f"load-token-{n:03d}" for n in range(clients)]
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    async with emulator.served() as runware:
-        with tempfile.TemporaryDirectory() as folder:
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWARE_", "IDEOGRAM_MCP_"))} | {
-                "RUNWARE_API_KEY": "bench",
-                "RUNWARE_BASE_URL": runware,
-                "IDEOGRAM_MCP_TOKENS": ",".join(tokens),
-                "IDEOGRAM_MCP_DATA_DIR": f"{folder}/data",
-                "IDEOGRAM_MCP_OUTPUT_DIR": f"{folder}/out",
-                "IDEOGRAM_MCP_LOG_LEVEL": "WARNING",
-            }
-            command = [str(Path(sys.executable).with_name("ideogram-mcp")), "http", "--port", str(port)]
-            server = subprocess.Popen([*command, "--workers", str(workers)], env=env, stderr=subprocess.DEVNULL)
             try:
-                async with httpx2.AsyncClient() as probe:
-                    for _ in range(200):
-                        try:
-                            if (await probe.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
-                                break
-                        except httpx2.HTTPError:
-                            await anyio.sleep(0.1)
-                latencies: list[float] = []
-                errors: list[str] = []
-                url = f"http://127.0.0.1:{port}/mcp"
-                started = time.perf_counter()
-                async with anyio.create_task_group() as group:
-                    for token in tokens:
-                        group.start_soon(one_client, url, token, calls, latencies, errors)
-                elapsed = time.perf_counter() - started
-                rss = peak_rss_mib(server.pid)
-            finally:
-                server.terminate()
-                server.wait(10)
-    latencies.sort()
-    p95 = latencies[max(0, int(len(latencies) * 0.95) - 1)]
-    print(f"{clients} clients x {calls} calls, {render:g} s render, {workers} worker(s), saving on, previews off")
-    print(f"  {len(latencies)} calls in {elapsed:.1f} s: {len(latencies) / elapsed:.2f} calls/s")
-    print(f"  latency p50 {statistics.median(latencies):.2f} s, p95 {p95:.2f} s, max {latencies[-1]:.2f} s")
-    print(f"  errors {len(errors)}; peak RSS of the server's processes {rss:.0f} MiB")
-    print(f"  images charged by the emulator: {sum(c.images for c in emulator.ledger)}")
+                result = await mcp.call_tool(
+                    "generate_image", {"positivePrompt": f'"LOAD {n}" poster', "preview": False}
+                )
+            except Exception as exc:  # a failed call is a figure, not the end of the run
+                measured.latencies.append(time.perf_counter() - started)
+                measured.errors.append(f"{type(exc).__name__}: {exc}")
+                continue
+            measured.latencies.append(time.perf_counter() - started)
+            status = (result.structured_content or {}).get("status") if with_status else "done"
+            if result.is_error or status != "done":
+                measured.errors.append(str(status or result.content[0]))
+            elif with_status:
+                measured.finished[str((result.structured_content or {}).get("taskUUID"))] = time.monotonic()
+
+
+async def drive(command: list[str], env: dict[str, str], probe: str, port: int, clients: int, calls: int) -> Load:
+    """Start a server, wait until it answers, run the clients against it, measure it, stop it.
+
+    Results are judged by ideogram-mcp's structured status when the server answers on ``/healthz`` (the bare one
+    does not)."""
+    tokens = [f"load-token-{n:03d}" for n in range(clients)]
+    env = env | {"IDEOGRAM_MCP_TOKENS": ",".join(tokens)}
+    server = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    measured = Load()
+    try:
+        await wait_until_serving(f"http://127.0.0.1:{port}{probe}")
+        await anyio.sleep(1)  # with several workers, the first one up answers the probe; the others get a moment
+        cpu_before = cpu_seconds(server.pid)
+        ours = probe == "/healthz"
+        started = time.perf_counter()
+        async with anyio.create_task_group() as group:
+            for token in tokens:
+                group.start_soon(one_client, f"http://127.0.0.1:{port}/mcp", token, calls, measured, ours)
+        measured.elapsed = time.perf_counter() - started
+        measured.rss_mib = peak_rss_mib(server.pid)
+        measured.cpu_per_call = (cpu_seconds(server.pid) - cpu_before) / max(len(measured.latencies), 1)
+    finally:
+        server.terminate()
+        server.wait(30)
+    return measured
+
+
+async def bare(clients: int, calls: int, render: float, workers: int) -> Load:
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "bare:http_app", "--factory", "--app-dir", str(HERE)]
+    command += ["--port", str(port), "--workers", str(workers), "--http", "h11", "--log-level", "warning"]
+    env = dict(os.environ) | {"BARE_RENDER_SECONDS": str(render)}
+    return await drive(command, env, "/ready", port, clients, calls)  # any answer, a 404 too, says it serves
+
+
+async def ours(clients: int, calls: int, render: float, workers: int) -> tuple[Load, dict[str, float]]:
+    """ideogram-mcp's figures, and how long after its render ended each task's result reached its client."""
+    port = free_port()
+    async with upstream(render) as runware:
+        with tempfile.TemporaryDirectory() as folder:
+            # The real per-token limits and the default wait: the server as deployed (5 calls fit in them).
+            env = server_env(runware.url, Path(folder), {"log_level": "WARNING"}, generous=False)
+            command = [sys.executable, "-m", "ideogram_mcp", "http", "--port", str(port), "--workers", str(workers)]
+            measured = await drive(command, env, "/healthz", port, clients, calls)
+        counts = await runware.counts()
+    delays = {uuid: at - counts["ready"][uuid] for uuid, at in measured.finished.items() if uuid in counts["ready"]}
+    figures = {
+        "getResponse per task": counts["get_response"] / max(counts["inference"], 1),
+        "charged": counts["charged_images"],
+        "delay p50": percentile(list(delays.values()), 0.5),
+        "delay p95": percentile(list(delays.values()), 0.95),
+        "upstream cpu": counts["cpu_seconds"],
+    }
+    return measured, figures
+
+
+async def measure(clients: int, calls: int, render: float, workers: int) -> str:
+    """Both servers under the same clients, printed; returns the summary row."""
+    load = load_average()
+    reference = await bare(clients, calls, render, workers)
+    measured, figures = await ours(clients, calls, render, workers)
+    print(f"\n{clients} clients x {calls} calls, {render:g} s render, {workers} worker(s); load average before: {load}")
+    print(reference.line("bare", None))
+    print(measured.line("ideogram-mcp", reference))
+    print(
+        f"  ideogram-mcp: result after render end p50 {figures['delay p50']:.2f} s, p95 {figures['delay p95']:.2f} s;"
+        f" getResponse per task {figures['getResponse per task']:.1f}; images charged {figures['charged']:.0f};"
+        f" fake Runware CPU {figures['upstream cpu']:.1f} s; load average after: {load_average()}"
+    )
+    for error in sorted(set(measured.errors + reference.errors))[:3]:
+        print(f"  error: {error[:200]}")
+    p95, p95_bare = percentile(measured.latencies, 0.95), percentile(reference.latencies, 0.95)
+    return (
+        f"| {workers} | {clients:>3} | {len(measured.latencies) / measured.elapsed:5.2f}"
+        f" ({len(reference.latencies) / reference.elapsed:5.2f}) | {percentile(measured.latencies, 0.5):4.2f}"
+        f" ({percentile(reference.latencies, 0.5):4.2f}) s | {p95:4.2f} ({p95_bare:4.2f}) s | {p95 / p95_bare:4.2f}x"
+        f" | {len(measured.errors)} ({len(reference.errors)}) | {measured.rss_mib:4.0f} ({reference.rss_mib:3.0f}) MiB"
+        f" | {measured.cpu_per_call * 1000:4.1f} ({reference.cpu_per_call * 1000:3.1f}) ms"
+        f" | {figures['delay p50']:4.2f} / {figures['delay p95']:4.2f} s | {load} |"
+    )
+
+
+async def main(clients: list[int], calls: int, render: float, workers: list[int]) -> None:
+    print("HTTP: concurrent MCP clients calling generate_image in a loop (saving on, previews off), loopback")
+    rows = [await measure(c, calls, render, w) for w in workers for c in clients]
+    print("\nideogram-mcp (bare SDK server in the same run)")
+    print(
+        "| workers | clients | calls/s | p50 | p95 | p95 ratio | errors | peak RSS | CPU/call"
+        " | result after render end p50 / p95 | load avg |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--clients", type=int, default=20)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, nargs="+", default=[20])
     parser.add_argument("--calls", type=int, default=5)
     parser.add_argument("--render", type=float, default=2.0)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, nargs="+", choices=[1, 2], default=[1])
+    parser.add_argument("--matrix", action="store_true", help="1 and 2 workers x 20, 50 and 100 clients")
     arguments = parser.parse_args()
+    if arguments.matrix:
+        arguments.clients, arguments.workers = [20, 50, 100], [1, 2]
     anyio.run(main, arguments.clients, arguments.calls, arguments.render, arguments.workers)

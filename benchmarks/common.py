@@ -1,0 +1,163 @@
+"""What the benchmarks share: the server processes they measure, read from /proc, and the fake Runware they talk to.
+
+The fake Runware (``upstream.py``) runs in a process of its own: in the benchmark's process it would take the
+client's CPU, and it stands for a service that runs on other machines. The bare SDK server (``bare.py``) is what
+ideogram-mcp is held against, in the same run and with the same client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import httpx2
+from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+from ideogram_mcp.settings import ENV
+
+HERE = Path(__file__).resolve().parent
+BENCH_KEY = "bench-key-0123456789"
+"""The Runware key the fake Runware accepts (long enough to be treated as a secret)."""
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def family(pid: int) -> list[int]:
+    """A process and all its descendants (uvicorn's workers, a multiprocessing helper), from /proc."""
+    found = [pid]
+    for each in found:
+        for thread in Path(f"/proc/{each}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                found += [int(child) for child in (thread / "children").read_text().split()]
+    return found
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The peak resident memory (VmHWM) of a process and its descendants, summed, in MiB."""
+    total = 0
+    for each in family(pid):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{each}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+    return total / 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of a process and its live descendants (and of those it has reaped)."""
+    ticks = 0
+    for each in family(pid):
+        with contextlib.suppress(OSError):
+            # The command name may hold spaces; the fields after its closing parenthesis do not.
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / TICKS
+
+
+def load_average() -> str:
+    """The machine's 1, 5 and 15 minute load averages: the machine is shared, so each figure says how busy it was."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The value below which ``share`` of them lie (nearest rank); 0 for none."""
+    ordered = sorted(values)
+    return ordered[max(0, int(len(ordered) * share + 0.5) - 1)] if ordered else 0.0
+
+
+def server_env(
+    runware_url: str, folder: Path, settings: Mapping[str, str] | None = None, *, generous: bool = True
+) -> dict[str, str]:
+    """The environment for ideogram-mcp against the fake Runware: none of the user's settings, a journal and an
+    output folder of its own, and (``generous``) limits that refuse nothing and a wait that outlasts the load: the
+    benchmark measures speed, not the money rules. ``settings`` adds or overrides variables by setting name
+    (``{"save": "false"}``)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWARE_", "IDEOGRAM_MCP_"))}
+    chosen = {"runware_api_key": BENCH_KEY, "runware_base_url": runware_url}
+    chosen |= {"data_dir": str(folder / "data"), "output_dir": str(folder / "out")}
+    if generous:
+        chosen |= {"daily_budget": "0", "confirm_above": "1000000", "max_in_flight": "100000"}
+        chosen["wait_seconds"] = "600"  # a call under load answers done, not pending; pendings are still counted
+    chosen |= settings or {}
+    return env | {getattr(ENV, name): value for name, value in chosen.items()}
+
+
+@dataclass
+class Upstream:
+    """The fake Runware running in its own process (``upstream.py``)."""
+
+    url: str
+    """Where tasks are POSTed."""
+    pid: int
+
+    async def counts(self) -> dict[str, Any]:
+        """What it received and charged, and when each task's images were ready and first seen done by a poll."""
+        async with httpx2.AsyncClient(timeout=60) as http:
+            answer = await http.get(self.url.rsplit("/v1", 1)[0] + "/bench")
+            answer.raise_for_status()
+            return answer.json()
+
+
+@contextlib.asynccontextmanager
+async def upstream(render: float, *, draw_each: bool = False) -> AsyncIterator[Upstream]:
+    """A fresh fake Runware with this render time, for one measurement; stopped afterwards."""
+    command = [sys.executable, str(HERE / "upstream.py"), "--render", str(render), "--key", BENCH_KEY]
+    process = subprocess.Popen([*command, *(["--draw-each"] if draw_each else [])], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        url = (await anyio.to_thread.run_sync(process.stdout.readline)).strip()
+        if not url.startswith("http"):
+            raise RuntimeError(f"the fake Runware did not start: {url!r}")
+        yield Upstream(url, process.pid)
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+@dataclass
+class Session:
+    """An MCP client session to a server process spawned over stdio."""
+
+    client: Client
+    pid: int
+
+
+@contextlib.asynccontextmanager
+async def stdio_session(command: list[str], env: dict[str, str], log: Path) -> AsyncIterator[Session]:
+    """A stdio session to ``command``, as an MCP client spawns its server; the server's stderr goes to ``log``."""
+    before = set(family(os.getpid()))
+    parameters = StdioServerParameters(command=command[0], args=command[1:], env=env)
+    with log.open("a") as errors:
+        async with Client(stdio_client(parameters, errlog=errors)) as client:
+            spawned = [pid for pid in family(os.getpid()) if pid not in before]
+            yield Session(client, min(spawned))
+
+
+async def wait_until_serving(url: str, seconds: float = 30) -> None:
+    """Wait until an HTTP server answers at ``url`` (with any status): it has started and imported its app."""
+    deadline = time.monotonic() + seconds
+    async with httpx2.AsyncClient(timeout=2) as probe:
+        while True:
+            try:
+                await probe.get(url)
+                return
+            except httpx2.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                await anyio.sleep(0.1)

@@ -1,0 +1,195 @@
+"""N generate_image calls in flight at once over one stdio session, against a bare SDK server doing the same wait.
+
+    uv run python benchmarks/inflight.py [--n 100 500 1000] [--render 2.0] [--mode off defaults] [--draw-each]
+
+ideogram-mcp is spawned as an MCP client spawns it (``python -m ideogram_mcp``), against the fake Runware
+(``upstream.py``, its own process) with a render time, in two modes: saving off (``IDEOGRAM_MCP_SAVE=false``,
+previews off) and the defaults (each image saved with its recipe, a preview in each result). Right before it,
+the bare server (``bare.py``) takes the same N calls on the same client. Printed per N and mode: the wall time of
+all N and its ratio to the bare server's, the per-call p50, the server process's peak RSS (VmHWM) and CPU per call
+(after the session started), ``getResponse`` entries per task sent, errors, answers still pending (the wait is
+raised to 600 s so none should be), tasks charged once and images delivered (saved on disk, or an URL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp.types import CallToolResult
+
+from common import (
+    HERE,
+    Session,
+    cpu_seconds,
+    load_average,
+    peak_rss_mib,
+    percentile,
+    server_env,
+    stdio_session,
+    upstream,
+)
+
+MODES: dict[str, tuple[dict[str, str], dict[str, Any]]] = {
+    "off": ({"save": "false", "preview": "false"}, {"preview": False}),
+    "defaults": ({}, {}),
+}
+"""Each mode's settings (by setting name) and the arguments it adds to each call."""
+MODE_NAMES = {"off": "saving off", "defaults": "defaults (saving, previews)"}
+
+
+@dataclass
+class Flight:
+    """What one server did with N calls at once."""
+
+    wall: float = 0.0
+    latencies: list[float] = field(default_factory=lambda: [])
+    results: list[CallToolResult | BaseException] = field(default_factory=lambda: [])
+    rss_mib: float = 0.0
+    cpu_per_call: float = 0.0
+    with_status: bool = True
+    """Whether results carry ideogram-mcp's structured status (the bare server's do not)."""
+
+    def failures(self) -> tuple[list[str], int]:
+        """The errors (a tool error, an exception, a status other than done or pending) and the pending count."""
+        errors: list[str] = []
+        pending = 0
+        for result in self.results:
+            if isinstance(result, BaseException):
+                errors.append(f"{type(result).__name__}: {result}")
+                continue
+            status = (result.structured_content or {}).get("status") if self.with_status else "done"
+            if status == "pending" and not result.is_error:
+                pending += 1
+            elif result.is_error or status != "done":
+                text = getattr(result.content[0], "text", "") if result.content else ""
+                errors.append(f"{status}: {text[:160]}")
+        return errors, pending
+
+    def delivered(self) -> int:
+        """Images a caller can use: saved files that exist with bytes in them, or an URL when nothing is saved."""
+        count = 0
+        for result in self.results:
+            if isinstance(result, BaseException):
+                continue
+            for image in (result.structured_content or {}).get("images", []):
+                path = image.get("path")
+                if path:
+                    count += Path(path).is_file() and Path(path).stat().st_size > 0
+                else:
+                    count += bool(image.get("imageURL"))
+        return count
+
+
+async def flight(session: Session, n: int, extra: dict[str, Any], *, with_status: bool = True) -> Flight:
+    """N calls started together on one session; the server's CPU is counted from here, not from its start."""
+    measured = Flight(with_status=with_status)
+    cpu_before = cpu_seconds(session.pid)
+
+    async def one(number: int) -> None:
+        started = time.perf_counter()
+        try:
+            result: CallToolResult | BaseException = await session.client.call_tool(
+                "generate_image", {"positivePrompt": f'"BENCH {number}" poster', **extra}
+            )
+        except Exception as exc:  # a failed call is a figure, not the end of the run
+            result = exc
+        measured.latencies.append(time.perf_counter() - started)
+        measured.results.append(result)
+
+    started = time.perf_counter()
+    async with anyio.create_task_group() as calls:
+        for number in range(n):
+            calls.start_soon(one, number)
+    measured.wall = time.perf_counter() - started
+    measured.rss_mib = peak_rss_mib(session.pid)
+    measured.cpu_per_call = (cpu_seconds(session.pid) - cpu_before) / n
+    return measured
+
+
+async def bare(n: int, render: float, folder: Path) -> Flight:
+    env = dict(os.environ) | {"BARE_RENDER_SECONDS": str(render)}
+    async with stdio_session([sys.executable, str(HERE / "bare.py")], env, folder / "bare.log") as session:
+        return await flight(session, n, {}, with_status=False)
+
+
+async def ours(n: int, render: float, mode: str, folder: Path, draw_each: bool) -> tuple[Flight, dict[str, Any]]:
+    settings, extra = MODES[mode]
+    async with upstream(render, draw_each=draw_each) as runware:
+        env = server_env(runware.url, folder, settings)
+        command = [sys.executable, "-m", "ideogram_mcp"]
+        async with stdio_session(command, env, folder / "ideogram-mcp.log") as session:
+            measured = await flight(session, n, extra)
+        return measured, await runware.counts()
+
+
+def row(name: str, measured: Flight, wall_bare: float | None) -> str:
+    errors, pending = measured.failures()
+    ratio = f"{measured.wall / wall_bare:5.2f}x" if wall_bare else "      "
+    return (
+        f"  {name:13} {measured.wall:7.2f} s {ratio} p50 {percentile(measured.latencies, 0.5):6.2f} s"
+        f" max {max(measured.latencies):6.2f} s  RSS {measured.rss_mib:5.0f} MiB"
+        f"  CPU/call {measured.cpu_per_call * 1000:6.2f} ms  errors {len(errors)} pending {pending}"
+    )
+
+
+async def main(ns: list[int], render: float, modes: list[str], draw_each: bool) -> None:
+    summary: list[str] = []
+    print(
+        f"N generate_image calls at once over one stdio session, {render:g} s render, fake Runware in its own process"
+    )
+    for n in ns:
+        for mode in modes:
+            with tempfile.TemporaryDirectory() as temporary:
+                folder = Path(temporary)
+                load = load_average()
+                reference = await bare(n, render, folder)
+                measured, counts = await ours(n, render, mode, folder, draw_each)
+                errors, pending = measured.failures()
+                per_task = counts["get_response"] / max(counts["inference"], 1)
+                charged_once = counts["charged_tasks"] == counts["charged_distinct"] == n
+                print(f"\nN={n}, {MODE_NAMES[mode]}; load average before: {load}")
+                print(row("bare", reference, None))
+                print(row("ideogram-mcp", measured, reference.wall))
+                print(
+                    f"  getResponse entries per task {per_task:.1f} ({counts['get_response']} in"
+                    f" {counts['requests']} requests); tasks charged {counts['charged_tasks']}"
+                    f" ({counts['charged_distinct']} distinct, once each: {charged_once}),"
+                    f" images charged {counts['charged_images']}, delivered {measured.delivered()}"
+                )
+                print(
+                    f"  fake Runware: {counts['cpu_seconds']:.1f} s CPU, peak RSS {counts['peak_rss_mib']:.0f} MiB;"
+                    f" load average after: {load_average()}"
+                )
+                for error in sorted(set(errors))[:3]:
+                    print(f"  error: {error}")
+                summary.append(
+                    f"| {n:>5} | {mode:8} | {measured.wall:6.2f} s | {reference.wall:5.2f} s"
+                    f" | {measured.wall / reference.wall:5.2f}x | {percentile(measured.latencies, 0.5):5.2f} s"
+                    f" | {measured.rss_mib:4.0f} ({reference.rss_mib:3.0f}) MiB"
+                    f" | {measured.cpu_per_call * 1000:5.2f} ({reference.cpu_per_call * 1000:4.2f}) ms"
+                    f" | {per_task:5.1f} | {len(errors)} / {pending}"
+                    f" | {counts['charged_images']} / {measured.delivered()}"
+                    f" | {load} |"
+                )
+    print("\n| N | mode | wall | bare wall | ratio | p50 | peak RSS (bare) | CPU/call (bare) | getResponse/task"
+          " | errors / pending | charged / delivered | load avg |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("\n".join(summary))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, nargs="+", default=[100, 500, 1000])
+    parser.add_argument("--render", type=float, default=2.0)
+    parser.add_argument("--mode", choices=list(MODES), nargs="+", default=list(MODES))
+    parser.add_argument("--draw-each", action="store_true", help="the fake Runware draws every image")
+    arguments = parser.parse_args()
+    anyio.run(main, arguments.n, arguments.render, arguments.mode, arguments.draw_each)
