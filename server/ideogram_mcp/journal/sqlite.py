@@ -33,6 +33,7 @@ from ideogram_mcp.journal import (
     failure,
     rows,
 )
+from ideogram_mcp.journal.writes import Writer
 from ideogram_mcp.money import cost_of, within
 from ideogram_mcp.records import ImageRecord
 from ideogram_mcp.settings import redact
@@ -102,6 +103,7 @@ class SqliteJournal:
                 path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=LOCK_WAIT)
             self._lock = threading.Lock()
+            self._writer = Writer(self._db, self._lock, lambda exc: failure(path, exc))
             with self._lock:
                 self._db.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT * 1000)}")
                 self._db.execute("PRAGMA journal_mode=WAL")
@@ -168,11 +170,13 @@ class SqliteJournal:
                 row,
             )
 
-        await self._run(self._transaction(write))
+        await self._writer.write(write)
         return entry
 
     async def accepted(self, task_uuid: str) -> None:
-        await self._run(lambda: self._db.execute("UPDATE tasks SET accepted = 1 WHERE task_uuid = ?", (task_uuid,)))
+        await self._writer.write(
+            lambda: self._db.execute("UPDATE tasks SET accepted = 1 WHERE task_uuid = ?", (task_uuid,))
+        )
 
     async def update(
         self,
@@ -219,7 +223,7 @@ class SqliteJournal:
                 ),
             )
 
-        await self._run(self._transaction(write))
+        await self._writer.write(write)
 
     async def get(self, task_uuid: str, owner: str) -> Entry | None:
         def read() -> Entry | None:
@@ -309,7 +313,7 @@ class SqliteJournal:
             self._set_images(task_uuid, list(records.values()))
             return found
 
-        return await self._run(self._transaction(write))
+        return await self._writer.write(write)
 
     async def stored(self, task_uuid: str, record: ImageRecord, *, by: str) -> str | None:
         """Record what became of the saving ``by`` claimed (``record``: the path, or why there is none, and what
@@ -334,7 +338,7 @@ class SqliteJournal:
                 return stored.get("path")
             return None
 
-        return await self._run(self._transaction(write))
+        return await self._writer.write(write)
 
     async def release(self, task_uuid: str, *, by: str) -> None:
         """Give up the claims ``by`` still holds on a task's images (its call ended before it saved them): the next
@@ -350,7 +354,7 @@ class SqliteJournal:
             if held:
                 self._set_images(task_uuid, records)
 
-        await self._run(self._transaction(write))
+        await self._writer.write(write)
 
     # --- underneath -----------------------------------------------------------------------------
 
