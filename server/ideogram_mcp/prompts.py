@@ -8,10 +8,7 @@ the top of the repository.
 from __future__ import annotations
 
 import functools
-import tomllib
 from collections.abc import Mapping, Sequence
-from importlib import resources
-from importlib.resources.abc import Traversable
 from pathlib import Path
 from string import Template
 from typing import Literal, Self
@@ -20,12 +17,10 @@ import mcp_types as types
 from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from ideogram_mcp.arguments import label
-from ideogram_mcp.specs import has_visible
 
-
+# Their validators are built when the templates are first read (defer_build), not by every start.
 class PromptArgumentSpec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: str
     description: str
@@ -38,7 +33,7 @@ class PromptArgumentSpec(BaseModel):
 class PromptTemplate(BaseModel):
     """One prompt: its name, what it is for, its arguments and its text."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: str
     title: str
@@ -59,10 +54,14 @@ class PromptTemplate(BaseModel):
 
     def render(self, given: Mapping[str, str] | None) -> str:
         """The prompt text; raises ValueError naming missing or unknown arguments."""
+        from ideogram_mcp.specs import has_visible  # the specs' rule of visible text, loaded when a prompt is made
+
         given = dict(given or {})
         unknown = sorted(set(given) - {a.name for a in self.arguments})
         missing = [a.name for a in self.arguments if a.required and not has_visible(given.get(a.name, ""))]
         if unknown or missing:
+            from ideogram_mcp.arguments import label  # only a refused prompt loads the arguments' wording
+
             parts = (
                 [f"it needs {_listed(missing)}, which {'was' if len(missing) == 1 else 'were'} not given"]
                 if missing
@@ -78,6 +77,8 @@ class PromptTemplate(BaseModel):
 
 def _given(text: str) -> str:
     """An argument's text, or "" when it holds nothing visible (then an optional one takes its default)."""
+    from ideogram_mcp.specs import has_visible
+
     return text.strip() if has_visible(text) else ""
 
 
@@ -85,16 +86,22 @@ def _listed(names: Sequence[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
-def _folder() -> Traversable:
-    packaged = resources.files("ideogram_mcp").joinpath("prompts")
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[2] / "prompts"
+def folder() -> Path:
+    """Where the templates are read from."""
+    return _folder()
+
+
+def _folder() -> Path:
+    # In the package once installed (the wheel holds them as ideogram_mcp/prompts), at the top of a source checkout.
+    packaged = Path(__file__).resolve().parent / "prompts"
+    return packaged if packaged.is_dir() else packaged.parents[2] / "prompts"
 
 
 @functools.cache
 def load_prompts() -> dict[str, PromptTemplate]:
     """All templates by name, read and checked once."""
+    import tomllib  # loaded when the templates are first read: a start that finds the listing kept reads none
+
     templates: dict[str, PromptTemplate] = {}
     for entry in sorted(_folder().iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".toml"):
@@ -128,6 +135,8 @@ async def get_prompt(ctx: object, params: types.GetPromptRequestParams) -> types
     templates = load_prompts()
     template = templates.get(params.name)
     if template is None:
+        from ideogram_mcp.arguments import label  # only a refused prompt loads the arguments' wording
+
         raise MCPError(types.INVALID_PARAMS, f"Unknown prompt {label(params.name)!r}. Prompts: {', '.join(templates)}.")
     try:
         text = template.render(params.arguments)

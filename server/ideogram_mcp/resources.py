@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
 
-from ideogram_mcp import files, sizes
 from ideogram_mcp.prompts import load_prompts
 from ideogram_mcp.references import encoded
 from ideogram_mcp.tools import Context, owner, places
+
+if TYPE_CHECKING:
+    from ideogram_mcp import files
 
 PAGE = 50
 """Resources per page of resources/list."""
@@ -107,7 +110,10 @@ async def complete(ctx: Context, params: types.CompleteRequestParams) -> types.C
         kind = "saved images"
     options: list[str] = []
     if kind == "ratios":
-        options = sizes.ratios(ctx.lifespan_context.spec.sizes)
+        from ideogram_mcp.sizes import ratios  # with the specs, loaded when first asked for
+        from ideogram_mcp.specs import load_spec
+
+        options = ratios(load_spec().sizes)
     elif kind == "saved images":
         _, folders = await _galleries(ctx)
         store = ctx.lifespan_context.services.store

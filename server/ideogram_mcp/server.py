@@ -1,6 +1,11 @@
 """The composition root: ``build_server()`` builds the services every task shares and registers the tools,
 prompts and resources.
 
+A client waits for a start (spawn, ``initialize``, ``tools/list``), so a start does only that: it shows the listing
+(the tools and the instructions) kept by an earlier start while no source changed (``listing``), else derives it
+from the specs; the tools themselves and everything a call needs (the tasks' services, Runware, the journal, the
+image store) load at the first call. ``tests/test_start.py`` holds a start to it.
+
 It knows MCP and builds no HTTP request. Tool failures an agent can act on (bad arguments,
 a refused key, no credit, Runware down) come back as tool errors (``is_error``) with text
 written for a model; only an unknown tool or prompt name is a protocol error.
@@ -9,15 +14,15 @@ written for a model; only an unknown tool or prompt name is a protocol error.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import re
 from collections.abc import AsyncGenerator
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
-import httpx2
 import mcp_types as types
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel import Server
@@ -27,31 +32,22 @@ from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 from mcp.shared.exceptions import MCPError
 
-from ideogram_mcp import __version__, files, prompts, resources
-from ideogram_mcp.arguments import label
-from ideogram_mcp.clock import Clock
-from ideogram_mcp.images import ImageStore
-from ideogram_mcp.journal import Journal, JournalError
+from ideogram_mcp import __version__, listing, prompts, resources
 from ideogram_mcp.settings import ENV, Settings, secret_value
-from ideogram_mcp.specs import ModelSpec, load_specs
-from ideogram_mcp.tasks.services import Services
-from ideogram_mcp.tools import (
-    AppState,
-    Context,
-    ToolEntry,
-    background,
-    catalog,
-    edit,
-    generate,
-    generations,
-    reframe,
-    remix,
-    results,
-)
+from ideogram_mcp.tools import ERROR_META, AppState, Context, ToolEntry
+
+if TYPE_CHECKING:  # what the calls use is loaded at the first call (tests/test_start.py: what a start loads)
+    import httpx2
+
+    from ideogram_mcp.clock import Clock
+    from ideogram_mcp.images import ImageStore
+    from ideogram_mcp.journal import Journal
+    from ideogram_mcp.specs import ModelSpec
+    from ideogram_mcp.tasks.services import Services
 
 logger = logging.getLogger(__name__)
 
-ERROR_META = results.ERROR_META
+__all__ = ["ERROR_META", "IdeogramServer", "build_server"]
 
 
 class IdeogramServer(Server[AppState]):
@@ -86,25 +82,8 @@ def build_server(
     local folders (tests hand in a journal that fails on purpose, a clock they move).
     """
     settings = settings or Settings()
-    by_tool = {spec.model.tool: spec for spec in load_specs().values()}
-    spec = by_tool["generate_image"]
-    entries: dict[str, ToolEntry] = {
-        e.tool.name: e
-        for e in (
-            generate.entry(spec),
-            remix.entry(by_tool["remix_image"]),
-            edit.entry(by_tool["edit_image"]),
-            reframe.entry(by_tool["reframe_image"]),
-            background.entry(by_tool["replace_background"]),
-            generations.get_generation_entry(),
-            generations.list_generations_entry(),
-            catalog.list_sizes_entry(spec),
-            catalog.list_style_presets_entry(spec),
-        )
-    }
-    tools = [e.tool for e in entries.values()]
+    shown = listing.load(_derived, [listing.PACKAGE, prompts.folder()])
     blank = _Blanking(settings, shared=shared)
-    templates = prompts.load_prompts()
     bus = InMemorySubscriptionBus()
 
     @contextlib.asynccontextmanager
@@ -112,23 +91,35 @@ def build_server(
         if settings.runware_api_key is None:
             logger.warning("%s is not set: generate_image will explain how to set it", ENV.runware_api_key)
         async with anyio.create_task_group() as background:
-            services = Services(
-                settings, background=background, clock=clock, transport=transport, journal=journal, store=store
-            )
+
+            def services() -> Services:
+                from ideogram_mcp.tasks.services import Services  # the tasks' machinery loads at the first call
+
+                return Services(
+                    settings, background=background, clock=clock, transport=transport, journal=journal, store=store
+                )
+
+            state = AppState(settings, services, bus, project=project, shared=shared)
             try:
-                yield AppState(spec, services, bus, project=project, shared=shared)
+                yield state
             finally:
-                await services.aclose()
+                await state.aclose()
                 background.cancel_scope.cancel()
 
     async def list_tools(ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=tools)
+        return types.ListToolsResult(tools=list(shown.tools))
 
     async def call_tool(
         ctx: Context, params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
+        from ideogram_mcp.journal import JournalError  # loaded at the first call, with the tools'
+        from ideogram_mcp.tools import results
+
+        entries = _entries()
         entry = entries.get(params.name)
         if entry is None:
+            from ideogram_mcp.arguments import label
+
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool {label(params.name)!r}. Tools: {', '.join(entries)}.")
         try:
             result = await entry.run(ctx, params)
@@ -147,7 +138,7 @@ def build_server(
         version=__version__,
         title="Ideogram 3.0 on Runware",
         description="Generate images with Ideogram 3.0 through Runware's API.",
-        instructions=_instructions(spec, list(templates)),
+        instructions=shown.instructions,
         lifespan=lifespan,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
@@ -176,6 +167,8 @@ class _QuestionState(RequestStateBoundary):
             reason = cast(dict[str, object], data).get("reason") if isinstance(data, dict) else None
             if ctx.method != "tools/call" or reason != "invalid_request_state":
                 raise
+            from ideogram_mcp.tools import results
+
             return results.error(
                 "The answers this call carries can no longer be used: the question was asked more than 10 minutes "
                 "ago, or for other arguments, so nothing was sent or charged. Call again; the user is asked again.",
@@ -200,6 +193,8 @@ class _Blanking:
         self._key = secret_value(settings.runware_api_key)
         self._folders: list[tuple[re.Pattern[str], str]] = []
         if shared:
+            from ideogram_mcp import files
+
             named = {
                 "the server's data folder": settings.data_dir or files.default_data_dir(),
                 "the server's image folder": settings.output_dir or files.default_output_dir(),
@@ -237,6 +232,39 @@ class _Blanking:
         if isinstance(value, list):
             return [self._in_values(v) for v in cast(list[Any], value)]
         return value
+
+
+@functools.cache
+def _entries() -> dict[str, ToolEntry]:
+    """Every tool, built from its model's spec, by name: the specs, the tools' schemas and output models load here,
+    at the first call (or the first start after a change, to derive the listing)."""
+    from ideogram_mcp.specs import load_specs
+    from ideogram_mcp.tools import background, catalog, edit, generate, generations, reframe, remix
+
+    by_tool = {spec.model.tool: spec for spec in load_specs().values()}
+    spec = by_tool["generate_image"]
+    return {
+        e.tool.name: e
+        for e in (
+            generate.entry(spec),
+            remix.entry(by_tool["remix_image"]),
+            edit.entry(by_tool["edit_image"]),
+            reframe.entry(by_tool["reframe_image"]),
+            background.entry(by_tool["replace_background"]),
+            generations.get_generation_entry(),
+            generations.list_generations_entry(),
+            catalog.list_sizes_entry(spec),
+            catalog.list_style_presets_entry(spec),
+        )
+    }
+
+
+def _derived() -> listing.Listing:
+    """What a client reads first, derived from the specs and the prompt templates (``listing`` keeps it)."""
+    from ideogram_mcp.specs import load_spec
+
+    tools = tuple(entry.tool for entry in _entries().values())
+    return listing.Listing(tools, _instructions(load_spec(), list(prompts.load_prompts())))
 
 
 def _instructions(spec: ModelSpec, prompt_names: list[str]) -> str:

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast, overload
+from typing import TYPE_CHECKING, cast, overload
 
 import anyio
 import mcp_types as types
@@ -21,34 +21,38 @@ from mcp.server.subscriptions import ResourcesListChanged, SubscriptionBus
 from mcp.shared.exceptions import MCPError, NoBackChannelError
 from pydantic import ValidationError
 
-from ideogram_mcp import files
-from ideogram_mcp.settings import Settings
-from ideogram_mcp.specs import ModelSpec
-from ideogram_mcp.tasks.job import Report
-from ideogram_mcp.tasks.services import Services
 from ideogram_mcp.tools.questions import ROOTS, Questions
+
+if TYPE_CHECKING:  # what a call uses; a start loads none of it (tests/test_start.py)
+    from ideogram_mcp import files
+    from ideogram_mcp.settings import Settings
+    from ideogram_mcp.tasks.job import Report
+    from ideogram_mcp.tasks.services import Services
 
 logger = logging.getLogger(__name__)
 
+ERROR_META = "ideogram-mcp/error"
+"""Key in a tool error's ``_meta`` holding the error as data (kind, Runware's code, retryable ...)."""
 ROOTS_TIMEOUT = 5.0
 """Seconds to wait for a client's answer to roots/list before saving elsewhere."""
 
 
 class AppState:
-    """What the tools of one server need: the tasks' services, and what MCP adds (the model's spec for the catalogues,
-    the bus of 2026-07-28 listen streams, what is known of the client's folders)."""
+    """What the tools of one server need: the settings, the tasks' services, and what MCP adds (the bus of 2026-07-28
+    listen streams, what is known of the client's folders)."""
 
     def __init__(
         self,
-        spec: ModelSpec,
-        services: Services,
+        settings: Settings,
+        services: Callable[[], Services],
         bus: SubscriptionBus,
         *,
         project: Path | None = None,
         shared: bool = False,
     ) -> None:
-        self.spec = spec
-        self.services = services
+        self.settings = settings
+        self._make_services = services
+        self._services: Services | None = None
         self.bus = bus
         """Where events for 2026-07-28 listen streams go (saved images change the resource list)."""
         self.project = project
@@ -59,8 +63,17 @@ class AppState:
         """The client's roots once a 2026-07-28 client answered for them, on a server of one connection (stdio)."""
 
     @property
-    def settings(self) -> Settings:
-        return self.services.settings
+    def services(self) -> Services:
+        """The tasks' services, made at the first call that needs them: a start (what a client waits for) loads
+        none of the tasks' machinery (Runware, the journal, the image store)."""
+        if self._services is None:
+            self._services = self._make_services()
+        return self._services
+
+    async def aclose(self) -> None:
+        """End the services, if a call made them."""
+        if self._services is not None:
+            await self._services.aclose()
 
 
 Context = ServerRequestContext[AppState]
@@ -130,6 +143,8 @@ async def places(ctx: Context, questions: Questions | None = None) -> files.Plac
     A token's images are kept in a folder of its own, apart from every other token's; the client's
     roots, which name folders on the client's machine, are not asked for then.
     """
+    from ideogram_mcp import files  # the folders' rules, loaded at the first call that needs them
+
     state = ctx.lifespan_context
     settings = state.settings
     who = owner(ctx)

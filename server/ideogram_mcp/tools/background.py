@@ -5,12 +5,13 @@ from __future__ import annotations
 import mcp_types as types
 
 from ideogram_mcp.specs import ModelSpec
-from ideogram_mcp.tools import Context, ToolEntry, running
+from ideogram_mcp.tools import Context, ToolEntry
+from ideogram_mcp.tools.published import image_tool
 
 
 def entry(spec: ModelSpec) -> ToolEntry:
     """The replace_background tool for Ideogram 3.0 Replace Background's spec."""
-    tool = running.image_tool(
+    tool = image_tool(
         spec,
         "replace_background",
         "Replace the background (Ideogram 3.0)",
@@ -21,6 +22,8 @@ def entry(spec: ModelSpec) -> ToolEntry:
     async def replace_background(
         ctx: Context, params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
+        from ideogram_mcp.tools import running  # loaded at the first call: building the tool needs its schema only
+
         return await running.run(ctx, params, spec)
 
     return ToolEntry(tool, replace_background)

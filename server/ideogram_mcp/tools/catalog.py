@@ -9,8 +9,8 @@ import mcp_types as types
 from ideogram_mcp import arguments, sizes
 from ideogram_mcp.schemas import tool_input
 from ideogram_mcp.specs import ModelSpec, load_tool_specs
-from ideogram_mcp.tools import Context, ToolEntry, results
-from ideogram_mcp.tools.results import ListSizesOutput, ListStylePresetsOutput, NamedValue, SizeEntry
+from ideogram_mcp.tools import Context, ToolEntry
+from ideogram_mcp.tools.published import ListSizesOutput, ListStylePresetsOutput, NamedValue, SizeEntry, output_schema
 
 _LISTING = types.ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
@@ -24,10 +24,14 @@ def list_sizes_entry(spec: ModelSpec) -> ToolEntry:
             "filter by ratio (any spelling: 16:9, 1.78, 32:18) or orientation. Free, no network."
         ),
         input_schema=tool_input(load_tool_specs()["list_sizes"], spec),
-        output_schema=results.output_schema(ListSizesOutput),
+        output_schema=output_schema(ListSizesOutput),
         annotations=_LISTING,
     )
-    return ToolEntry(tool, list_sizes)
+
+    async def run(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
+        return await list_sizes(spec, params)
+
+    return ToolEntry(tool, run)
 
 
 def list_style_presets_entry(spec: ModelSpec) -> ToolEntry:
@@ -39,14 +43,19 @@ def list_style_presets_entry(spec: ModelSpec) -> ToolEntry:
             "like, and the styleType values. Free, no network."
         ),
         input_schema=tool_input(load_tool_specs()["list_style_presets"]),
-        output_schema=results.output_schema(ListStylePresetsOutput),
+        output_schema=output_schema(ListStylePresetsOutput),
         annotations=_LISTING,
     )
-    return ToolEntry(tool, list_style_presets)
+
+    async def run(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
+        return await list_style_presets(spec, params)
+
+    return ToolEntry(tool, run)
 
 
-async def list_sizes(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
-    spec = ctx.lifespan_context.spec
+async def list_sizes(spec: ModelSpec, params: types.CallToolRequestParams) -> types.CallToolResult:
+    from ideogram_mcp.tools import results  # loaded at the first call: building the tool needs its schema only
+
     try:
         given = arguments.parse_tool(load_tool_specs()["list_sizes"], params.arguments)
     except arguments.InvalidArgumentsError as exc:
@@ -85,14 +94,16 @@ async def list_sizes(ctx: Context, params: types.CallToolRequestParams) -> types
     return results.ok(output, "\n".join(lines))
 
 
-async def list_style_presets(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
+async def list_style_presets(spec: ModelSpec, params: types.CallToolRequestParams) -> types.CallToolResult:
+    from ideogram_mcp.tools import results  # loaded at the first call: building the tool needs its schema only
+
     try:
         arguments.parse_tool(load_tool_specs()["list_style_presets"], params.arguments)
     except arguments.InvalidArgumentsError as exc:
         return results.invalid(exc.problems, generating=False)
-    spec = ctx.lifespan_context.spec.parameters
-    presets = [NamedValue(name=k, description=v) for k, v in (spec["stylePreset"].values or {}).items()]
-    style_types = [NamedValue(name=k, description=v) for k, v in (spec["styleType"].values or {}).items()]
+    values = spec.parameters
+    presets = [NamedValue(name=k, description=v) for k, v in (values["stylePreset"].values or {}).items()]
+    style_types = [NamedValue(name=k, description=v) for k, v in (values["styleType"].values or {}).items()]
     output = ListStylePresetsOutput(style_presets=presets, style_types=style_types)
     text = (
         f"styleType (the broad approach): {', '.join(t.name for t in style_types)}.\n"

@@ -6,27 +6,31 @@ of the image, from which the server draws the mask at the size Runware holds the
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import mcp_types as types
 
-from ideogram_mcp import arguments, masks
+from ideogram_mcp import arguments
 from ideogram_mcp.schemas import parameter_schema
 from ideogram_mcp.specs import ModelSpec, load_tool_specs
-from ideogram_mcp.tasks.job import Prepare
-from ideogram_mcp.tasks.prepare import REGION, mask_fits, mask_from
-from ideogram_mcp.tools import Context, ToolEntry, owner, running
+from ideogram_mcp.tools import Context, ToolEntry, owner
+from ideogram_mcp.tools.published import image_tool
+
+if TYPE_CHECKING:
+    from ideogram_mcp.tasks.job import Prepare
 
 _OWN = load_tool_specs()["edit_image"]
 
 
 def entry(spec: ModelSpec) -> ToolEntry:
     """The edit_image tool for Ideogram 3.0 Edit's spec."""
-    tool = running.image_tool(
+    tool = image_tool(
         spec,
         "edit_image",
         "Edit part of an image (Ideogram 3.0)",
         "Repaint part of an image from a prompt, e.g. fix the words on a sign; the part is region (rectangles) "
         "or mask (white = change). The rest stays.",
-        extra={REGION: parameter_schema(_OWN.parameters[REGION])},
+        extra={name: parameter_schema(p) for name, p in _OWN.parameters.items()},  # its own: region
         full=False,
         optional=frozenset({"mask"}),  # or region: the server draws the mask from it
     )
@@ -34,6 +38,11 @@ def entry(spec: ModelSpec) -> ToolEntry:
     async def edit_image(
         ctx: Context, params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
+        # Loaded at the first call: building the tool needs its schema only.
+        from ideogram_mcp import masks
+        from ideogram_mcp.tasks.prepare import REGION, mask_fits, mask_from
+        from ideogram_mcp.tools import running
+
         given = params.arguments or {}
         has_mask = given.get("mask") is not None
         problems: list[arguments.Problem] = []

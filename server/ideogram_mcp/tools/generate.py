@@ -5,13 +5,14 @@ from __future__ import annotations
 import mcp_types as types
 
 from ideogram_mcp.specs import ModelSpec
-from ideogram_mcp.tools import Context, ToolEntry, running
+from ideogram_mcp.tools import Context, ToolEntry
+from ideogram_mcp.tools.published import image_tool
 
 
 def entry(spec: ModelSpec) -> ToolEntry:
     """The generate_image tool for Ideogram 3.0's spec."""
     count = spec.parameters["numberResults"]
-    tool = running.image_tool(
+    tool = image_tool(
         spec,
         "generate_image",
         "Generate image (Ideogram 3.0)",
@@ -23,6 +24,8 @@ def entry(spec: ModelSpec) -> ToolEntry:
     async def generate_image(
         ctx: Context, params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
+        from ideogram_mcp.tools import running  # loaded at the first call: building the tool needs its schema only
+
         return await running.run(ctx, params, spec)
 
     return ToolEntry(tool, generate_image)

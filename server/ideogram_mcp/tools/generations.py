@@ -4,22 +4,23 @@ spend. Neither sends a task or charges anything."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import mcp_types as types
 from pydantic import Field
 
 from ideogram_mcp import arguments
-from ideogram_mcp.files import Places
-from ideogram_mcp.journal import Entry, State
 from ideogram_mcp.schemas import tool_input
 from ideogram_mcp.specs import load_tool_specs
-from ideogram_mcp.tasks import fetch, outcomes
-from ideogram_mcp.tools import Context, ToolEntry, announce_new_images, owner, places, reporter, results, wording
-from ideogram_mcp.tools.results import GenerateImageOutput
+from ideogram_mcp.tools import Context, ToolEntry, announce_new_images, owner, places, reporter
+from ideogram_mcp.tools.published import IMAGES_DESCRIBED, GenerateImageOutput, Output, output_schema
+
+if TYPE_CHECKING:
+    from ideogram_mcp.files import Places
+    from ideogram_mcp.journal import Entry, State
 
 
-class GenerationSummary(results.Output):
+class GenerationSummary(Output):
     task_uuid: str = Field(serialization_alias="taskUUID")
     tool: str
     model: str
@@ -36,7 +37,7 @@ class GenerationSummary(results.Output):
     prompt: str | None = Field(default=None, description="The start of the prompt.")
 
 
-class ListGenerationsOutput(results.Output):
+class ListGenerationsOutput(Output):
     """Recent tasks and spending."""
 
     generations: list[GenerationSummary]
@@ -57,7 +58,7 @@ def get_generation_entry() -> ToolEntry:
             "seconds for the rest, then saves and previews them. Never starts one, never charges."
         ),
         input_schema=tool_input(load_tool_specs()["get_generation"]),
-        output_schema=results.output_schema(GenerateImageOutput, described=results.IMAGES_DESCRIBED),
+        output_schema=output_schema(GenerateImageOutput, described=IMAGES_DESCRIBED),
         annotations=types.ToolAnnotations(
             read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
         ),
@@ -71,13 +72,16 @@ def list_generations_entry() -> ToolEntry:
         title="List recent generations",
         description="Recent generations with their state, images and cost, and the spend today and in total. Free.",
         input_schema=tool_input(load_tool_specs()["list_generations"]),
-        output_schema=results.output_schema(ListGenerationsOutput),
+        output_schema=output_schema(ListGenerationsOutput),
         annotations=_READ_ONLY,
     )
     return ToolEntry(tool, list_generations)
 
 
 async def get_generation(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
+    from ideogram_mcp.tasks import fetch, outcomes  # loaded at the first call: building the tool needs its schema only
+    from ideogram_mcp.tools import results, wording
+
     state = ctx.lifespan_context
     try:
         given = arguments.parse_tool(load_tool_specs()["get_generation"], params.arguments)
@@ -99,12 +103,15 @@ async def get_generation(ctx: Context, params: types.CallToolRequestParams) -> t
 
 
 async def list_generations(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
+    from ideogram_mcp.tasks import fetch  # loaded at the first call: building the tool needs its schema only
+    from ideogram_mcp.tools import results, wording
+
     state = ctx.lifespan_context
     try:
         given = arguments.parse_tool(load_tool_specs()["list_generations"], params.arguments)
     except arguments.InvalidArgumentsError as exc:
         return results.invalid(exc.problems, generating=False)
-    limit, wanted = int(given["limit"]), cast(State | None, given.get("state"))
+    limit, wanted = int(given["limit"]), cast("State | None", given.get("state"))
     where = await places(ctx)
     listing = await fetch.recent(state.services, owner(ctx), limit, wanted)
     spend, entries = listing.spend, listing.entries

@@ -5,13 +5,13 @@ from __future__ import annotations
 import mcp_types as types
 
 from ideogram_mcp.specs import ModelSpec
-from ideogram_mcp.tasks.prepare import shaped_like_the_source
-from ideogram_mcp.tools import Context, ToolEntry, running
+from ideogram_mcp.tools import Context, ToolEntry
+from ideogram_mcp.tools.published import image_tool
 
 
 def entry(spec: ModelSpec) -> ToolEntry:
     """The remix_image tool for Ideogram 3.0 Remix's spec."""
-    tool = running.image_tool(
+    tool = image_tool(
         spec,
         "remix_image",
         "Remix an image (Ideogram 3.0)",
@@ -24,6 +24,10 @@ def entry(spec: ModelSpec) -> ToolEntry:
     async def remix_image(
         ctx: Context, params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
+        # Loaded at the first call: building the tool needs its schema only.
+        from ideogram_mcp.tasks.prepare import shaped_like_the_source
+        from ideogram_mcp.tools import running
+
         return await running.run(ctx, params, spec, prepare=shaped_like_the_source(spec))
 
     return ToolEntry(tool, remix_image)

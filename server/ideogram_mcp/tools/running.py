@@ -1,44 +1,19 @@
 """What every image tool does with a call: its arguments checked against its model's spec, the job handed to the
-task's life (``tasks.life``), and the outcome said (``wording``)."""
+task's life (``tasks.life``), and the outcome said (``wording``). The tools load it at their first call: a start
+needs none of the tasks' machinery."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import mcp_types as types
 
 from ideogram_mcp import arguments
-from ideogram_mcp.schemas import image_tool_input
 from ideogram_mcp.specs import ModelSpec
 from ideogram_mcp.tasks import life, outcomes
 from ideogram_mcp.tasks.job import Job, Prepare
 from ideogram_mcp.tools import Context, announce_new_images, owner, places, reporter, results, spending, wording
 from ideogram_mcp.tools.questions import Questions
-from ideogram_mcp.tools.results import GenerateImageOutput
-
-_PAID = types.ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
-
-
-def image_tool(
-    spec: ModelSpec,
-    name: str,
-    title: str,
-    description: str,
-    *,
-    extra: Mapping[str, Mapping[str, Any]] | None = None,
-    full: bool = True,
-    optional: frozenset[str] = frozenset(),
-) -> types.Tool:
-    """An image tool as ``tools/list`` shows it: its input schema from the model's spec, the shared output."""
-    return types.Tool(
-        name=name,
-        title=title,
-        description=description,
-        input_schema=image_tool_input(spec, extra, full=full, optional=optional),
-        output_schema=results.output_schema(GenerateImageOutput, described=results.IMAGES_DESCRIBED),
-        annotations=_PAID,
-    )
 
 
 async def run(

@@ -24,7 +24,7 @@ from ideogram_mcp.tasks import outcomes
 from ideogram_mcp.tasks.saving import asked_format
 from ideogram_mcp.text import excerpt
 from ideogram_mcp.tools import results
-from ideogram_mcp.tools.results import GeneratedImage, GenerateImageOutput
+from ideogram_mcp.tools.published import GeneratedImage, GenerateImageOutput
 
 NOT_CONFIGURED = (
     f"{ENV.runware_api_key} is not set, so no image can be generated. Add it to this server's environment in the MCP "
