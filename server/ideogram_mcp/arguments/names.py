@@ -4,6 +4,7 @@ error naming the closest known ones."""
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -62,8 +63,14 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
-def aliases_for(known: set[str]) -> dict[str, str]:
+def aliases_for(known: set[str] | frozenset[str]) -> Mapping[str, str]:
     """Every spelling that names one of ``known``: its snake_case and lower-case forms, and the table's aliases."""
+    return _aliases_for(frozenset(known))
+
+
+@functools.cache
+def _aliases_for(known: frozenset[str]) -> dict[str, str]:
+    """``aliases_for``, worked out once per set of names (a tool's are the same every call)."""
     found = {_snake(name): name for name in known} | {name.lower(): name for name in known}
     for alias, meanings in ALIASES.items():
         meant = next((name for name in meanings if name in known), None)

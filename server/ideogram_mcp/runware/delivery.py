@@ -61,20 +61,35 @@ class Delivery:
         have reached Runware (then the task may still run and be charged, and can be fetched later).
         """
         reached = False
+        task_uuid = str(task["taskUUID"])
+
+        async def attempt_once() -> None:
+            nonlocal reached
+            try:
+                items = await self.batches.send(task, within=until - self.clock.monotonic())
+            except TaskConflictError:
+                logger.info("Runware already has task %s; fetching its results", task_uuid)
+                return  # an earlier attempt got through: the task runs once, and is charged once
+            except RunwareError as exc:
+                reached = reached or exc.may_have_run
+                raise
+            reached = True  # Runware answered: whatever the answer says, it has the task and may charge it
+            check_acknowledged(items, task_uuid)
+
+        started = self.clock.monotonic()
+        failures: list[RunwareError] = []
         try:
-            async for attempt in retrying(self.clock, until, self.patience):
+            try:  # the first attempt alone: the retry policy is built only for a task that needs it
+                return await attempt_once()
+            except RunwareError as exc:
+                if not exc.retryable:
+                    raise
+                failures.append(exc)
+            async for attempt in retrying(self.clock, until, self.patience, started=started):
                 with attempt:
-                    try:
-                        items = await self.batches.send(task, within=until - self.clock.monotonic())
-                    except TaskConflictError:
-                        logger.info("Runware already has task %s; fetching its results", task["taskUUID"])
-                        return  # an earlier attempt got through: the task runs once, and is charged once
-                    except RunwareError as exc:
-                        reached = reached or exc.may_have_run
-                        raise
-                    reached = True  # Runware answered: whatever the answer says, it has the task and may charge it
-                    check_acknowledged(items, str(task["taskUUID"]))
-                    return
+                    if failures:  # counted as the policy's first attempt: its wait and stop rules apply
+                        raise failures.pop()
+                    return await attempt_once()
         except RunwareError as exc:
             exc.task_uuid = str(task["taskUUID"])
             exc.may_have_run = reached or exc.may_have_run

@@ -47,14 +47,17 @@ def _backoff(state: RetryCallState) -> float:
     return max(exponential, asked or 0.0)
 
 
-def retrying(clock: Clock, until: float, patience: Patience | None = None) -> AsyncRetrying:
+def retrying(
+    clock: Clock, until: float, patience: Patience | None = None, *, started: float | None = None
+) -> AsyncRetrying:
     """The retry policy: retryable failures again until the deadline (``clock``'s monotonic seconds), or until
-    they have gone on longer than ``patience`` allows for their kind."""
+    they have gone on longer than ``patience`` allows for their kind, counted from ``started`` (now, unless the
+    first attempt was made before)."""
     # Imported here, on the first call: starting the server (which a client waits for) needs no retries.
     from tenacity import AsyncRetrying, retry_if_exception
 
     patience = patience or Patience()
-    started = clock.monotonic()
+    started = clock.monotonic() if started is None else started
 
     def stop(state: RetryCallState) -> bool:
         if clock.monotonic() + state.upcoming_sleep >= until:

@@ -48,6 +48,9 @@ class Progress:
     @contextlib.asynccontextmanager
     async def heartbeat(self, message: str) -> AsyncGenerator[None]:
         """Say ``message`` now and again every few seconds while the block runs."""
+        if self._report is None:  # nobody listens: nothing to keep alive
+            yield
+            return
         await self.say(message)
 
         async def beat() -> None:
