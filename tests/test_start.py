@@ -6,7 +6,7 @@ A start that finds the listing kept by an earlier one (``listing``) loads less s
 schemas and output models, which only the first call (or the first start after a change) builds.
 
 The modules are read from the real command's process: it runs as the console script runs it (``start.main``), and
-writes the names of its modules to a file as it exits, after a session that only listed the tools.
+writes the names of the modules it loaded to a file as it exits, after a session that only listed the tools.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ pytestmark = pytest.mark.anyio
 _LOADED_AT_EXIT = """
 import atexit, json, sys
 from pathlib import Path
+before = set(sys.modules)  # the interpreter's own, and a coverage run's (which holds its data in SQLite)
 written, kept = sys.argv.pop(1), sys.argv.pop(1)  # the rest of the command line is the server's own
-atexit.register(lambda: Path(written).write_text(json.dumps(sorted(sys.modules))))
+atexit.register(lambda: Path(written).write_text(json.dumps(sorted(set(sys.modules) - before))))
 from ideogram_mcp import listing
 listing.KEPT = Path(kept)  # this test's own place for the listing, not the package's
 from ideogram_mcp.start import main
@@ -78,8 +79,8 @@ def _among(modules: list[str], named: tuple[str, ...]) -> list[str]:
 
 
 async def _start(tmp_path: Path, *args: str, keep: bool = True) -> tuple[list[dict[str, Any]], list[str]]:
-    """The tools the command lists, and the modules its process had loaded when it exited. ``keep``: Python may write
-    bytecode, and the start its listing (in ``tmp_path``)."""
+    """The tools the command lists, and the modules its process loaded by the time it exited. ``keep``: Python may
+    write bytecode, and the start its listing (in ``tmp_path``)."""
     written = tmp_path / "modules.json"
     env = clean_env(IDEOGRAM_MCP_DATA_DIR=str(tmp_path / "data"))
     if keep:

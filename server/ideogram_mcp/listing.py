@@ -4,10 +4,11 @@ and the server's instructions.
 Both are derived from the specs and the prompt templates (``server`` derives them); deriving them loads the specs'
 TOML, every tool's schemas and the pydantic models of their outputs, about 30 ms of a start a client waits for. The
 derived listing is therefore kept where Python keeps this module's bytecode, under a fingerprint of everything it
-can come from: each file of the package and of the prompt templates (path, size, modification time, as Python tells
-its bytecode stale), and the versions of Python, pydantic and the MCP types. A start whose sources are unchanged reads
-it back; any change, or a file that cannot be read, derives it again. Nothing is written where Python is told to
-write no bytecode (``PYTHONDONTWRITEBYTECODE``) or cannot write; such a start derives the listing each time.
+can come from: each file of the package and of the prompt templates (path, size, modification time: what Python
+tells stale bytecode by), the Python and pydantic versions, and the installed MCP types. A start whose sources are
+unchanged reads it back; any change, or a file that cannot be read, derives it again. Nothing is written where
+Python is told to write no bytecode (``PYTHONDONTWRITEBYTECODE``) or cannot write; such a start derives the listing
+each time.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def load(derive: Callable[[], Listing], sources: Iterable[Path], *, kept: Path |
 
 def fingerprint(sources: Iterable[Path]) -> str:
     """What the listing is derived from, summed up: every file under ``sources`` (bytecode aside) by path, size and
-    modification time, and the versions of Python, pydantic and the MCP types."""
+    modification time, the Python and pydantic versions, and the MCP types' module by size and time."""
     types_file = Path(types.__file__ or "").stat()
     parts = [sys.version, pydantic.VERSION, f"{types_file.st_size}:{types_file.st_mtime_ns}"]
     for source in sources:
