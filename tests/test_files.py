@@ -177,6 +177,7 @@ def test_a_local_image_is_read_in_every_accepted_form(tmp_path: Path, home: Path
         # Python 3.11 and 3.12 find the loop when resolving; 3.13 resolves it as it is, and finds no file there.
         ("out/loop.png", r"cannot be followed to a file \(symbolic links in a loop\)|no such file"),
         (f"out/{'n' * 300}.png", r"cannot be (followed to a file|read) \(File name too long\)"),
+        ("out/a\x00b.png", "is no file path: it holds a NUL character"),
     ],
 )
 def test_a_local_image_outside_the_allowed_folders_or_not_an_image_is_refused(

@@ -360,6 +360,8 @@ def read_local(text: str, where: Places) -> LocalImage:
 
     Forms: an absolute path, ``~/...``, a ``file://`` URI, or a path relative to the output folder.
     """
+    if "\x00" in text:  # no file system takes it in a name: refused before any look at the disk
+        raise LocalInputError.one("is no file path: it holds a NUL character")
     try:
         path = path_from_uri(text) if text.startswith("file:") else Path(text).expanduser()
     except RuntimeError as exc:  # "~nobody/x.png": no such user
