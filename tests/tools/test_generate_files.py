@@ -475,3 +475,25 @@ async def test_a_home_folder_of_no_such_user_is_refused_not_a_crash(
     assert error_of(result)["kind"] == "invalid_arguments"
     assert "no such user" in text(result)
     assert emulator.requests == []
+
+
+async def test_a_clients_folders_are_resolved_once_for_a_run_of_calls_then_again(
+    mcp: Client, clock: ManualClock, monkeypatch: pytest.MonkeyPatch, output: Path
+) -> None:
+    from ideogram_mcp import files
+    from ideogram_mcp.tools import FOLDERS_KEPT
+
+    worked_out: list[Path | None] = []
+    real = files.places
+
+    def counted(output_dir: Path | None, *rest: Any) -> files.Places:
+        worked_out.append(output_dir)
+        return real(output_dir, *rest)
+
+    monkeypatch.setattr(files, "places", counted)
+    for _ in range(3):
+        assert not (await mcp.call_tool("generate_image", {"prompt": "a cat", "preview": False})).is_error
+    assert worked_out == [output]
+    await clock.sleep(FOLDERS_KEPT)
+    assert not (await mcp.call_tool("generate_image", {"prompt": "a cat", "preview": False})).is_error
+    assert worked_out == [output, output], "a folder made or linked meanwhile is seen"

@@ -61,6 +61,8 @@ class AppState:
         """Whether this process serves many clients (HTTP): then nothing learnt of one connection is kept."""
         self.roots: list[str] | None = None
         """The client's roots once a 2026-07-28 client answered for them, on a server of one connection (stdio)."""
+        self.folders: dict[tuple[object, ...], tuple[float, files.Places]] = {}
+        """Folders worked out lately (resolving them is system calls), by what they were worked out from."""
 
     @property
     def services(self) -> Services:
@@ -150,18 +152,41 @@ async def places(ctx: Context, questions: Questions | None = None) -> files.Plac
     who = owner(ctx)
     if who:
         shared = (settings.output_dir or files.default_output_dir()).expanduser()
-        no_roots: list[str] = []
-        own = await anyio.to_thread.run_sync(files.places, shared / who, no_roots, settings.allowed_dirs)
-        # The allowed folders may hold the shared output folder: other tokens' images stay theirs.
-        withheld = (await anyio.to_thread.run_sync(shared.resolve),)
-        return dataclasses.replace(own, withheld=withheld, root=own.output)
+
+        def token_places() -> files.Places:
+            own = files.places(shared / who, [], settings.allowed_dirs)
+            # The allowed folders may hold the shared output folder: other tokens' images stay theirs.
+            return dataclasses.replace(own, withheld=(shared.resolve(),), root=own.output)
+
+        return await _worked_out(state, ("token", who), token_places)
     roots = await client_roots(ctx, questions)  # with a set folder too: the roots are folders inputs may come from
     if roots is None:
         return None
-    found = await anyio.to_thread.run_sync(
-        files.places, settings.output_dir, roots, settings.allowed_dirs, state.project
-    )
-    return dataclasses.replace(found, root=found.output) if state.shared else found
+
+    def client_places() -> files.Places:
+        found = files.places(settings.output_dir, roots, settings.allowed_dirs, state.project)
+        return dataclasses.replace(found, root=found.output) if state.shared else found
+
+    return await _worked_out(state, ("roots", *roots), client_places)
+
+
+FOLDERS_KEPT = 30.0
+"""Seconds folders worked out for one client are used again before they are resolved anew (a folder made or linked
+meanwhile is seen within that time)."""
+
+
+async def _worked_out(state: AppState, key: tuple[object, ...], work: Callable[[], files.Places]) -> files.Places:
+    """The folders ``work`` finds (off the event loop), or those it found for the same ``key`` lately: a busy client
+    has them resolved once every ``FOLDERS_KEPT`` seconds, not at every call."""
+    clock = state.services.clock
+    kept = state.folders.get(key)
+    if kept is not None and clock.monotonic() - kept[0] < FOLDERS_KEPT:
+        return kept[1]
+    found = await anyio.to_thread.run_sync(work)
+    if len(state.folders) >= 1024:  # many tokens: forget the oldest first
+        del state.folders[next(iter(state.folders))]
+    state.folders[key] = (clock.monotonic(), found)
+    return found
 
 
 async def announce_new_images(ctx: Context) -> None:
