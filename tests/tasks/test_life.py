@@ -240,3 +240,22 @@ async def test_a_call_that_waits_past_its_deadline_for_an_image_lane_answers_wit
     assert isinstance(again, outcomes.Made)
     assert all(image.path and Path(image.path).is_file() for image in again.images)
     assert len(again.previews) == 2
+
+
+async def test_a_folder_found_writable_is_probed_again_only_after_a_while(
+    services: Services, job: Callable[..., Job], clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    probed: list[Path] = []
+    real = services.store.unwritable
+
+    def counted(folder: Path, longest: str = "") -> str | None:
+        probed.append(folder)
+        return real(folder, longest)
+
+    monkeypatch.setattr(services.store, "unwritable", counted)
+    for _ in range(3):
+        assert isinstance(await life.start(services, job(), Approver()), outcomes.Made)
+    assert len(probed) == 1
+    await clock.sleep(life.WRITABLE_KEPT)
+    assert isinstance(await life.start(services, job(), Approver()), outcomes.Made)
+    assert len(probed) == 2

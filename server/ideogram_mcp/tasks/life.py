@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -170,9 +171,25 @@ async def _refused(services: Services, job: Job, where: Places) -> Outcome | Non
             return OverBudget(job.quote, budget, spent)
     generation = job.generation
     longest = f"{generation.file_name}-{generation.count}-999.webp" if generation.file_name else ""
-    if settings.save and (why := await anyio.to_thread.run_sync(services.store.unwritable, where.output, longest)):
+    if settings.save and (why := await _unwritable(services, where.output, longest)):
         return Unwritable(where.shown(where.output), why, where.source == "setting")
     return None
+
+
+WRITABLE_KEPT = 30.0
+"""Seconds a folder found writable (for names as long) is taken as writable before it is probed again."""
+
+
+async def _unwritable(services: Services, folder: Path, longest: str) -> str | None:
+    """Why images cannot be saved in ``folder``; a folder probed writable lately is not probed at every call."""
+    key = (folder, len(longest.encode("utf-8")))
+    now = services.clock.monotonic()
+    if now - services.writable.get(key, -WRITABLE_KEPT) < WRITABLE_KEPT:
+        return None
+    why = await anyio.to_thread.run_sync(services.store.unwritable, folder, longest)
+    if why is None:
+        services.writable[key] = now
+    return why
 
 
 async def _accepted(services: Services, task_uuid: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncGenerator
+from pathlib import Path
 
 import anyio
 import anyio.abc
@@ -49,6 +50,8 @@ class Services:
         self.store: ImageStore = store or LocalFolders()
         self.lanes = anyio.Semaphore(IMAGE_LANES)
         """The image lanes: one held by each call while it downloads, saves and previews its images."""
+        self.writable: dict[tuple[Path, int], float] = {}
+        """When (monotonic) each folder was last found writable, for names of each length in bytes."""
         self.uploads: dict[str, str] = {}
         """Image UUIDs of local files uploaded by this process, by the files' SHA-256."""
         self._background = background
