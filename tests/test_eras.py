@@ -61,7 +61,7 @@ def runware(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runware]:
             "RUNWARE_BASE_URL": url,
             "IDEOGRAM_MCP_DATA_DIR": str(folder / "data"),
             "IDEOGRAM_MCP_OUTPUT_DIR": str(folder / "out"),
-            "IDEOGRAM_MCP_WAIT_SECONDS": "1",
+            "IDEOGRAM_MCP_WAIT_SECONDS": "2",  # time enough on a loaded machine; the slow render is longer
             "IDEOGRAM_MCP_LOG_LEVEL": "WARNING",
         }
         yield Runware(emulator, env)
@@ -179,7 +179,7 @@ async def test_a_spend_above_the_threshold_waits_for_the_users_yes(
 async def test_a_slow_generation_is_pending_and_get_generation_brings_it(
     era: str, transport: str, connect: Callable[..., AbstractAsyncContextManager[Client]], runware: Runware
 ) -> None:
-    runware.emulator.render_seconds = 2.0
+    runware.emulator.render_seconds = 4.0  # longer than the call's wait: pending, then fetched
     try:
         async with connect() as mcp:
             first = data(await mcp.call_tool("generate_image", {"positivePrompt": "slow", "numberResults": 2}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 from ideogram_mcp.clock import ManualClock
@@ -67,3 +68,25 @@ async def test_a_long_message_is_cut_and_without_a_listener_nothing_is_said(cloc
     await Progress(heard, 1, clock).say("x" * 1000)
     assert len(heard.said[0][2]) == SAID_MOST
     await Progress(None, 1, clock).say("nobody listens")  # no error
+
+
+async def test_one_shared_loop_keeps_every_waiting_call_alive(clock: ManualClock) -> None:
+    from ideogram_mcp.tasks.progress import Beats
+
+    beats = Beats(clock)
+    first, second = Heard(), Heard()
+    async with anyio.create_task_group() as background:
+        progress_of = [Progress(heard, 1, clock, (beats, background)) for heard in (first, second)]
+
+        async def wait(progress: Progress, seconds: float) -> None:
+            async with progress.heartbeat("Sending the task"):
+                await clock.sleep(seconds)
+
+        async with anyio.create_task_group() as calls:
+            calls.start_soon(wait, progress_of[0], 3 * KEEPALIVE + 1)
+            calls.start_soon(wait, progress_of[1], KEEPALIVE + 1)
+        await clock.sleep(3 * KEEPALIVE)  # both ended: silent
+        background.cancel_scope.cancel()
+    assert len(first.said) == 5, "at once, then never more than KEEPALIVE apart (the loop looks every quarter)"
+    assert len(second.said) == 2
+    assert all(message == "Sending the task" for _, _, message in first.said + second.said)

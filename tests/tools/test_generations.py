@@ -520,15 +520,22 @@ async def test_the_client_hears_from_a_slow_call_every_keepalive_and_nothing_onc
         return await app.handle_async_request(request)
 
     heard: list[tuple[float, str | None]] = []
+    times: list[float] = []
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         heard.append((progress, message))
+        times.append(clock.monotonic())
 
     async with Client(build_server(settings, transport=httpx2.MockTransport(slow_downloads), clock=clock)) as mcp:
+        started = clock.monotonic()
         result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT}, progress_callback=on_progress)
+        ended = clock.monotonic()
     assert data(result)["status"] == "done"
-    sending = [message for _, message in heard if message == "Sending the task (make 1 image with Ideogram 3.0)"]
-    assert len(sending) >= 3, "said at once, then again every KEEPALIVE while the image renders"
+    assert ended - started >= 4 * KEEPALIVE, "rendering, then downloading, for several keepalives"
+    gaps = [later - earlier for earlier, later in zip([started, *times], times, strict=False)]
+    assert len(times) >= 3
+    assert max(gaps) <= KEEPALIVE, "heard from at least every KEEPALIVE until the image is ready"
+    assert heard[0][1] == "Preparing the task (make 1 image with Ideogram 3.0)"
     values = [progress for progress, _ in heard]
     assert values == sorted(set(values)), "progress only rises"
     last, said = heard[-1]

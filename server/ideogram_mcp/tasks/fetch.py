@@ -47,7 +47,7 @@ async def again(
     delivery = services.delivery
     if delivery is None:
         return NotConfigured()
-    progress = Progress(report, entry.requested, clock)
+    progress = Progress(report, entry.requested, clock, services.keepalive)
     try:
         # The first call may have sent it as late as its own deadline: "no such task" is counted from there.
         sent_at = entry.created + settings.wait_seconds

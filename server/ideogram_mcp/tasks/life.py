@@ -93,7 +93,7 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
     if isinstance(verdict, Declined):
         return verdict
     deadline = clock.monotonic() + settings.wait_seconds
-    progress = Progress(report, generation.count, clock)
+    progress = Progress(report, generation.count, clock, services.keepalive)
     async with progress.heartbeat(f"Preparing the task ({job.what})"):
         try:
             if job.prepare is not None:

@@ -4,29 +4,78 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncGenerator
 
 import anyio
+import anyio.abc
 
 from ideogram_mcp.clock import Clock
 from ideogram_mcp.runware.answers import Snapshot
 from ideogram_mcp.runware.delivery import KEEPALIVE
 from ideogram_mcp.tasks.job import Report
 
+logger = logging.getLogger(__name__)
+
 SAID_MOST = 200
 """Characters of a progress message."""
 
 
-class Progress:
-    """Progress for one call of ``requested`` images, told through ``report`` (nothing when it is None)."""
+class Beats:
+    """One loop that keeps every waiting call's progress alive: each heartbeat says its word again once
+    ``KEEPALIVE`` seconds have passed without one (a task per call would cost a thousand calls a thousand tasks)."""
 
-    def __init__(self, report: Report | None, requested: int, clock: Clock) -> None:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._beating: dict[int, tuple[Progress, str]] = {}
+        self._started = False
+
+    def add(self, progress: Progress, message: str, background: anyio.abc.TaskGroup) -> int:
+        if not self._started:
+            self._started = True
+            background.start_soon(self._run)
+        key = id(progress)
+        self._beating[key] = (progress, message)
+        return key
+
+    def remove(self, key: int) -> None:
+        self._beating.pop(key, None)
+
+    async def _run(self) -> None:
+        tick = KEEPALIVE / 4
+        while True:
+            await self._clock.sleep(tick)
+            now = self._clock.monotonic()
+            for key, (progress, message) in list(self._beating.items()):
+                # Said again a tick early rather than late: never more than KEEPALIVE without a word. Its call may
+                # have ended meanwhile (then it is no longer here).
+                if key in self._beating and now - progress.said_at >= KEEPALIVE - tick:
+                    try:
+                        await progress.say(message)
+                    except Exception:  # a client gone: its call ends on its own; the others are kept alive
+                        logger.debug("a keep-alive word could not be said", exc_info=True)
+
+
+class Progress:
+    """Progress for one call of ``requested`` images, told through ``report`` (nothing when it is None); kept
+    alive by ``beats`` (the server's shared loop, run in ``background``), else by a task of its own."""
+
+    def __init__(
+        self,
+        report: Report | None,
+        requested: int,
+        clock: Clock,
+        beats: tuple[Beats, anyio.abc.TaskGroup] | None = None,
+    ) -> None:
         self._report = report
         self._requested = requested
         self._clock = clock
+        self._beats = beats
         self._started = clock.monotonic()
         self._last = -1.0
         self._finished = 0
+        self.said_at = self._started
+        """When (monotonic) a word was last said."""
 
     async def say(self, message: str) -> None:
         if self._report is None or self._last >= self._requested:
@@ -34,6 +83,7 @@ class Progress:
         elapsed = self._clock.monotonic() - self._started
         value = self._finished + 0.99 * elapsed / (elapsed + 20.0)
         self._last = min(max(self._last + 1e-3, value), float(self._requested))
+        self.said_at = self._clock.monotonic()
         await self._report(self._last, self._requested, message[:SAID_MOST])
 
     async def images(self, snapshot: Snapshot) -> None:
@@ -52,6 +102,14 @@ class Progress:
             yield
             return
         await self.say(message)
+        if self._beats is not None:
+            beats, background = self._beats
+            key = beats.add(self, message, background)
+            try:
+                yield
+            finally:
+                beats.remove(key)
+            return
 
         async def beat() -> None:
             while True:

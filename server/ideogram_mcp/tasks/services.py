@@ -24,6 +24,7 @@ from ideogram_mcp.journal.sqlite import SqliteJournal
 from ideogram_mcp.runware.client import RunwareClient
 from ideogram_mcp.runware.delivery import Delivery
 from ideogram_mcp.settings import Settings
+from ideogram_mcp.tasks.progress import Beats
 
 DOWNLOAD_TIMEOUT = 60.0
 """Seconds allowed for fetching one generated image."""
@@ -55,6 +56,7 @@ class Services:
         self.uploads: dict[str, str] = {}
         """Image UUIDs of local files uploaded by this process, by the files' SHA-256."""
         self._background = background
+        self._beats: Beats | None = None
         self._transport = transport
         self._delivery: Delivery | None = None
         self._downloads: httpx2.AsyncClient | None = None
@@ -76,6 +78,13 @@ class Services:
             self._delivery = Delivery(client, clock=self.clock)
             self._background.start_soon(self._delivery.run)
         return self._delivery
+
+    @property
+    def keepalive(self) -> tuple[Beats, anyio.abc.TaskGroup]:
+        """The one loop that keeps every waiting call's progress alive, and where it runs."""
+        if self._beats is None:
+            self._beats = Beats(self.clock)
+        return self._beats, self._background
 
     @property
     def runware(self) -> str:
