@@ -5,7 +5,8 @@ A task cut short by a crash, a restart or a client that gave up stays ``pending`
 transaction that records it, so calls made at once cannot all slip past. Each paid image's saving is given to one
 finish at a time (a claim), so that it is saved once whatever runs at once.
 
-This module is the interface (``Journal``) and what travels through it; ``sqlite`` is the embedded default.
+This module is the interface (``Journal``) and what travels through it; ``sqlite`` is the embedded default, and
+``postgres`` the journal several machines share (``database`` is the PostgreSQL under it).
 """
 
 from __future__ import annotations
@@ -256,4 +257,6 @@ class Journal(Protocol):
         """Give up the claims ``by`` still holds on a task's images."""
         ...
 
-    def close(self) -> None: ...
+    async def aclose(self) -> None:
+        """Let go of the storage (files, connections); the journal is not used after."""
+        ...

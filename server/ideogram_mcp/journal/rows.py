@@ -1,5 +1,6 @@
-"""The journal's rows as Python: a task's entry, its image records (as stored, with their claims), and the merge of
-what two processes recorded of one task."""
+"""The journal's rows as Python: a task's entry, its image records (as stored, with their claims), the merge of
+what two processes recorded of one task, and the decisions every journal takes alike on the rows it holds locked
+(a task's cost, who saves each image)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 
-from ideogram_mcp.journal import Entry, Options, State
+from ideogram_mcp.journal import Claim, Entry, Options, State
+from ideogram_mcp.money import cost_of
 from ideogram_mcp.records import ImageRecord
 
 logger = logging.getLogger(__name__)
@@ -85,3 +87,61 @@ def merged(
         return records
     saved = [r for r in records if r.get("path")]
     return (saved + [r for r in records if not r.get("path")])[:limit] if len(saved) < limit else saved
+
+
+def cost(
+    images: Sequence[Mapping[str, Any]], quote: float, requested: int, unusable: float, given: float | None
+) -> float | None:
+    """What a task cost, as ``Journal.update`` records it: what its images cost (an image whose cost Runware did not
+    say at the price of one) and ``unusable`` (images reported finished that could not be used), once any of that
+    is known; and never less than ``given``, when given (a task counted at its quote stays so)."""
+    costs = [float(r["cost"]) if isinstance(r.get("cost"), int | float) else None for r in images]
+    known = cost_of(costs, quote / max(1, requested), unusable)
+    return known if given is None else max(known or 0.0, given)
+
+
+def claimed(records: Sequence[Raw], wanted: Sequence[str], *, by: str, until: float, now: float) -> dict[str, Claim]:
+    """Where the saving of each ``wanted`` image stands for ``by`` (``Journal.claim``); the claims it takes are
+    written into ``records``, which the caller stores in the transaction it read them in."""
+    by_uuid = {record.get("imageUUID"): record for record in records}
+    found: dict[str, Claim] = {}
+    for image_uuid in wanted:
+        record = by_uuid.get(image_uuid)
+        if record is None:
+            continue
+        stem = str(record.get("stem") or "")
+        if record.get("path"):
+            found[image_uuid] = Claim("stored", stem, str(record["path"]))
+        elif record.get("claimedBy") not in (None, by) and float(record.get("claimedUntil") or 0) > now:
+            found[image_uuid] = Claim("busy", stem)
+        else:
+            record |= {"claimedBy": by, "claimedUntil": until}
+            found[image_uuid] = Claim("mine", stem)
+    return found
+
+
+def stored(records: Sequence[Raw], record: ImageRecord, *, by: str) -> tuple[bool, str | None]:
+    """What ``by``'s saving of an image made of ``records`` (``Journal.stored``): whether they changed, to be
+    stored, and the path the image is saved at (another saving's, when another saved it first)."""
+    for kept in records:
+        if kept.get("imageUUID") != record.image_uuid:
+            continue
+        if kept.get("path"):
+            return False, str(kept["path"])  # saved by another meanwhile: that one stands
+        stem = kept.get("stem")
+        kept.update({k: v for k, v in raw(record).items() if v is not None})
+        kept["stem"] = stem or kept.get("stem")
+        if kept.get("claimedBy") == by:
+            for key in CLAIM:
+                kept.pop(key, None)
+        return True, kept.get("path")
+    return False, None
+
+
+def released(records: Sequence[Raw], *, by: str) -> bool:
+    """Drop the claims ``by`` holds in ``records`` (``Journal.release``); whether there were any."""
+    held = [record for record in records if record.get("claimedBy") == by]
+    for record in held:
+        for key in CLAIM:
+            record.pop(key, None)
+    return bool(held)

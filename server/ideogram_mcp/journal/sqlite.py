@@ -34,7 +34,7 @@ from ideogram_mcp.journal import (
     rows,
 )
 from ideogram_mcp.journal.writes import Writer
-from ideogram_mcp.money import cost_of, within
+from ideogram_mcp.money import within
 from ideogram_mcp.records import ImageRecord
 from ideogram_mcp.settings import redact
 
@@ -132,6 +132,9 @@ class SqliteJournal:
         with self._lock:
             self._db.close()
 
+    async def aclose(self) -> None:
+        self.close()
+
     # --- the interface ----------------------------------------------------------------------------
 
     async def record(
@@ -205,9 +208,7 @@ class SqliteJournal:
             merged = rows.merged(json.loads(row[1]), [rows.raw(image) for image in images], limit=int(row[4]))
             final = "done" if row[0] == "done" else state
             unusable = float(row[2]) if unusable_cost is None else unusable_cost
-            costs = [float(r["cost"]) if isinstance(r.get("cost"), int | float) else None for r in merged]
-            known = cost_of(costs, float(row[3]) / max(1, int(row[4])), unusable)
-            total = known if cost is None else max(known or 0.0, cost)
+            total = rows.cost(merged, float(row[3]), int(row[4]), unusable, cost)
             self._db.execute(
                 "UPDATE tasks SET state = ?, images = ?, errors = ?, cost = ?, updated = ?,"
                 " accepted = MAX(accepted, ?), unusable_cost = ? WHERE task_uuid = ?",
@@ -294,23 +295,9 @@ class SqliteJournal:
             row = self._db.execute("SELECT images, requested FROM tasks WHERE task_uuid = ?", (task_uuid,)).fetchone()
             if row is None:
                 return {}
-            arrived = [rows.raw(image) for image in arrivals]
-            records = {r.get("imageUUID"): r for r in rows.merged(json.loads(row[0]), arrived, limit=int(row[1]))}
-            now = self._clock.now()
-            found: dict[str, Claim] = {}
-            for image_uuid in wanted:
-                record = records.get(image_uuid)
-                if record is None:
-                    continue
-                stem = str(record.get("stem") or "")
-                if record.get("path"):
-                    found[image_uuid] = Claim("stored", stem, str(record["path"]))
-                elif record.get("claimedBy") not in (None, by) and float(record.get("claimedUntil") or 0) > now:
-                    found[image_uuid] = Claim("busy", stem)
-                else:
-                    record |= {"claimedBy": by, "claimedUntil": until}
-                    found[image_uuid] = Claim("mine", stem)
-            self._set_images(task_uuid, list(records.values()))
+            records = rows.merged(json.loads(row[0]), [rows.raw(image) for image in arrivals], limit=int(row[1]))
+            found = rows.claimed(records, wanted, by=by, until=until, now=self._clock.now())
+            self._set_images(task_uuid, records)
             return found
 
         return await self._writer.write(write)
@@ -323,20 +310,10 @@ class SqliteJournal:
         def write() -> str | None:
             row = self._db.execute("SELECT images FROM tasks WHERE task_uuid = ?", (task_uuid,)).fetchone()
             records: list[rows.Raw] = json.loads(row[0]) if row else []
-            for stored in records:
-                if stored.get("imageUUID") != record.image_uuid:
-                    continue
-                if stored.get("path"):
-                    return str(stored["path"])  # saved by another meanwhile: that one stands
-                stem = stored.get("stem")
-                stored.update({k: v for k, v in rows.raw(record).items() if v is not None})
-                stored["stem"] = stem or stored.get("stem")
-                if stored.get("claimedBy") == by:
-                    for key in rows.CLAIM:
-                        stored.pop(key, None)
+            changed, path = rows.stored(records, record, by=by)
+            if changed:
                 self._set_images(task_uuid, records)
-                return stored.get("path")
-            return None
+            return path
 
         return await self._writer.write(write)
 
@@ -347,11 +324,7 @@ class SqliteJournal:
         def write() -> None:
             row = self._db.execute("SELECT images FROM tasks WHERE task_uuid = ?", (task_uuid,)).fetchone()
             records: list[rows.Raw] = json.loads(row[0]) if row else []
-            held = [record for record in records if record.get("claimedBy") == by]
-            for record in held:
-                for key in rows.CLAIM:
-                    record.pop(key, None)
-            if held:
+            if rows.released(records, by=by):
                 self._set_images(task_uuid, records)
 
         await self._writer.write(write)

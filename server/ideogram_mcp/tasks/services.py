@@ -135,4 +135,4 @@ class Services:
         if self._downloads is not None:
             await self._downloads.aclose()
         if self._journal is not None:
-            self._journal.close()
+            await self._journal.aclose()
