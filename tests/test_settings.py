@@ -100,3 +100,18 @@ def test_code_names_a_variable_only_through_its_setting() -> None:
     assert listed == [v.name for v in variables()]
     with pytest.raises(AttributeError, match="no setting 'daily_budgets'"):
         _ = ENV.daily_budgets
+
+
+def test_a_database_url_is_a_secret_and_one_that_is_not_postgresqls_is_refused_without_repeating_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = "postgresql://team:s3cret-pass-word@db.example.test:5432/ideogram"
+    monkeypatch.setenv("IDEOGRAM_MCP_DATABASE_URL", f" {url} ")
+    read = Settings()
+    assert read.database_url is not None
+    assert read.database_url.get_secret_value() == url
+    assert "s3cret" not in repr(read) + str(read.model_dump())
+    assert Settings(database_url="  ").database_url is None
+    with pytest.raises(ValidationError, match="not a PostgreSQL URL; write it as postgresql://") as refused:
+        Settings(database_url="mysql://team:s3cret-pass-word@db/ideogram")
+    assert "s3cret" not in str(refused.value)

@@ -48,6 +48,8 @@ def redacted(value: Any, secret: SecretStr | None) -> Any:
 
 DEFAULT_DAILY_BUDGET = 10.0
 """The daily budget when none is set: a looping agent cannot spend without limit."""
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+"""How a database URL may begin (libpq reads both)."""
 STATE_KEY_SHORTEST = 32
 """Characters a state key needs at the least (the SDK's rule for request-state secrets)."""
 
@@ -86,7 +88,8 @@ class Settings(BaseModel):
     # cold start) is not needed; pydantic still converts and checks each value.
     # The docstrings below each setting are read by ``variables()`` for --help and the README, only when asked:
     # pydantic's use_attribute_docstrings would parse this file's source at every start (about 25 ms).
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # An error never repeats the value it refuses: it may be a key, or a URL holding a password.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     runware_api_key: SecretStr | None = None
     """Runware API key: sign up at https://my.runware.ai/signup, then API Keys, Create Key. Without it the server
@@ -152,6 +155,10 @@ class Settings(BaseModel):
     """Secrets (each 32 characters or more, comma-separated, the newest first) that seal the state of a question
     put to the user on the 2026-07-28 protocol; every process serving one address must share them. Without it,
     ideogram-mcp http makes one for its own workers; to rotate, list the new key first, the old after it."""
+    database_url: SecretStr | None = None
+    """A PostgreSQL database (postgresql://user:password@host:5432/database) that keeps the task journal, the spend
+    and the limits for every process and machine serving one address; without it they are kept in SQLite in the
+    data folder (as they are with --offline). Never printed or logged."""
 
     @property
     def daily_limit(self) -> float | None:
@@ -202,6 +209,20 @@ class Settings(BaseModel):
                 f"{value.strip()[:80]!r} is not an http:// or https:// URL; write it in full, with the scheme"
             )
         return value.strip()
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _postgres_url(cls, value: object) -> object:
+        # The value is never repeated in the error: it may hold a password.
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if not isinstance(text, str) or not text.strip():
+            return None if isinstance(text, str) else value
+        if not text.strip().lower().startswith(POSTGRES_SCHEMES):
+            raise ValueError(
+                "not a PostgreSQL URL; write it as postgresql://user:password@host:5432/database "
+                "(or leave it unset to keep the journal in SQLite)"
+            )
+        return SecretStr(text.strip())
 
     @field_validator("runware_api_key", mode="before")
     @classmethod
