@@ -39,6 +39,8 @@ main()
 CALL_TIME = (
     "PIL",
     "sqlite3",
+    "psycopg",
+    "psycopg_pool",
     "tenacity",
     "ideogram_mcp.tasks.",
     "ideogram_mcp.journal",
@@ -78,11 +80,13 @@ def _among(modules: list[str], named: tuple[str, ...]) -> list[str]:
     return [m for m in modules if any(m == n or m.startswith(n if n.endswith(".") else n + ".") for n in named)]
 
 
-async def _start(tmp_path: Path, *args: str, keep: bool = True) -> tuple[list[dict[str, Any]], list[str]]:
+async def _start(
+    tmp_path: Path, *args: str, keep: bool = True, **settings: str
+) -> tuple[list[dict[str, Any]], list[str]]:
     """The tools the command lists, and the modules its process loaded by the time it exited. ``keep``: Python may
-    write bytecode, and the start its listing (in ``tmp_path``)."""
+    write bytecode, and the start its listing (in ``tmp_path``); ``settings``: more environment variables."""
     written = tmp_path / "modules.json"
-    env = clean_env(IDEOGRAM_MCP_DATA_DIR=str(tmp_path / "data"))
+    env = clean_env(IDEOGRAM_MCP_DATA_DIR=str(tmp_path / "data"), **settings)
     if keep:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
     else:
@@ -116,6 +120,13 @@ async def test_where_python_keeps_no_bytecode_each_start_derives_the_listing(tmp
     _, modules = await _start(tmp_path, keep=False)
     assert not (tmp_path / "listing.json").exists()
     assert "ideogram_mcp.specs" in modules
+    assert _among(modules, CALL_TIME) == []
+
+
+async def test_a_start_with_a_database_set_connects_to_nothing_and_loads_no_database_client(tmp_path: Path) -> None:
+    url = "postgresql://team@127.0.0.1:9/journal"  # nothing listens there: a start that tried would be refused
+    tools, modules = await _start(tmp_path, IDEOGRAM_MCP_DATABASE_URL=url)
+    assert tools[0]["name"] == "generate_image"
     assert _among(modules, CALL_TIME) == []
 
 

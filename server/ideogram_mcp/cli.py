@@ -336,6 +336,11 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
             refusal = f"ideogram-mcp: {exc}"
             stack.close()  # the offline emulator first: an exit from inside its portal would come out as a traceback
             sys.exit(refusal)
+        if settings.database_url is not None and not (offline or settings.offline):
+            from ideogram_mcp.journal.postgres import unusable  # only a team's server loads psycopg at its start
+
+            if problem := anyio.run(unusable, settings.database_url):
+                sys.exit(f"ideogram-mcp: {problem}")
         door.make_room()  # file descriptors for the connections allowed; the workers inherit the limit
         if workers > 1:
             config = uvicorn.Config(

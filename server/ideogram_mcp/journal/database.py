@@ -1,0 +1,279 @@
+"""The PostgreSQL under the journal: where it is (said without its password), a pool of connections opened at first
+use, its versioned schema, and what its errors mean for the user.
+
+Several processes (or machines) start at once against one database: the schema's changes are applied in one
+transaction under an advisory lock, each once, and a process that finds them applied changes nothing. Any failure
+of PostgreSQL or of the way to it is a ``JournalError`` naming the server (never the URL, which may hold a password)
+and the fix. psycopg loads here, at the first use of the journal: a start needs no database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING, Final, LiteralString
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import anyio
+from pydantic import SecretStr
+
+from ideogram_mcp.journal import JournalError
+from ideogram_mcp.settings import ENV, redact
+
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection
+    from psycopg_pool import AsyncConnectionPool
+
+logger = logging.getLogger(__name__)
+
+CONNECT_WAIT = 5
+"""Seconds a connection to PostgreSQL may take to open (libpq's connect_timeout)."""
+POOL_WAIT = 10.0
+"""Seconds an operation waits for a free connection of the pool before it gives up and says why."""
+LOCK_WAIT: Final = "SET lock_timeout = '5s'"
+"""How long each connection's statements wait for another process's lock (an owner's record, a task's row) before
+they give up."""
+POOL_SIZE = (1, 10)
+"""Connections each process keeps open at the least, and opens at the most."""
+SCHEMA_LOCK: Final = 0x1DE0_6A40
+"""The advisory lock (two-key form, with 0) held while the schema is brought up to date."""
+OWNER_LOCKS: Final = 0x1DE0_6A41
+"""The first key of each owner's advisory lock (the second is a hash of the owner): recording a task holds it."""
+
+MIGRATIONS: tuple[LiteralString, ...] = (
+    # 1: the tasks, as SQLite's journal holds them after its three changes. JSON is kept as it was written (json,
+    # not jsonb): a task's keys stay in the order they were sent.
+    """
+    CREATE TABLE ideogram_tasks (
+        task_uuid text PRIMARY KEY,
+        owner text NOT NULL DEFAULT '',
+        tool text NOT NULL,
+        model text NOT NULL,
+        task json NOT NULL,
+        requested integer NOT NULL,
+        quote double precision NOT NULL,
+        cost double precision,
+        state text NOT NULL CHECK (state IN ('pending', 'done', 'failed')),
+        images json NOT NULL DEFAULT '[]',
+        errors json NOT NULL DEFAULT '[]',
+        options json NOT NULL DEFAULT '{}',
+        created double precision NOT NULL,
+        updated double precision NOT NULL,
+        approval text NOT NULL DEFAULT '',
+        accepted boolean NOT NULL DEFAULT false,
+        unusable_cost double precision NOT NULL DEFAULT 0
+    );
+    CREATE INDEX ideogram_tasks_by_owner_and_time ON ideogram_tasks (owner, created);
+    """,
+)
+"""Schema changes in order; the table ``ideogram_schema`` counts those applied."""
+
+
+def where(url: str) -> str:
+    """The server and database a URL names, as ``host:port/database``: what errors and logs show of it."""
+    parts = urlsplit(url)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or query.get("host") or "localhost"
+    user = unquote(parts.username or "") or query.get("user") or ""
+    database = unquote(parts.path.lstrip("/")) or query.get("dbname") or user
+    return f"{host}:{port or query.get('port') or 5432}/{database}"
+
+
+class Database:
+    """One PostgreSQL database, reached through a pool opened (and its schema brought up to date) at first use."""
+
+    def __init__(self, url: SecretStr) -> None:
+        self._url = url
+        self.where = where(url.get_secret_value())
+        self._password = SecretStr(unquote(urlsplit(url.get_secret_value()).password or ""))
+        self._pool: AsyncConnectionPool[AsyncConnection] | None = None
+        self._opening = anyio.Lock()
+        self._down = False
+        """Whether the last attempt to reach it failed (said once in the log, until it is reached again)."""
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncGenerator[AsyncConnection]:
+        """A connection (autocommit: each statement its own transaction unless one is begun); any failure of
+        PostgreSQL in the block comes out as a ``JournalError``."""
+        import psycopg
+        import psycopg_pool
+
+        try:
+            pool = await self._opened()
+            async with pool.connection(timeout=POOL_WAIT) as connection:
+                yield connection
+        except psycopg_pool.PoolTimeout as exc:
+            raise await self._diagnosed() from exc
+        except psycopg.Error as exc:
+            raise self.failure(exc) from exc
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, owner: str | None = None) -> AsyncGenerator[AsyncConnection]:
+        """A connection in a transaction, committed at the end of the block (rolled back if it raises); with
+        ``owner``, holding that owner's lock, so that the owner's transactions of this kind run one at a time."""
+        async with self.connection() as connection, connection.transaction():
+            if owner is not None:
+                await connection.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (OWNER_LOCKS, owner))
+            yield connection
+
+    async def migrate(self) -> int:
+        """Bring the schema up to date (as ``connection`` does at first use); the number of changes applied."""
+        import psycopg
+
+        try:
+            connection = await psycopg.AsyncConnection.connect(
+                self._url.get_secret_value(), autocommit=True, connect_timeout=CONNECT_WAIT
+            )
+        except psycopg.Error as exc:
+            raise self.failure(exc) from exc
+        try:
+            async with connection:
+                return await _migrated(connection)
+        except psycopg.Error as exc:
+            raise self.failure(exc) from exc
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def _opened(self) -> AsyncConnectionPool[AsyncConnection]:
+        """The pool, opened once its database was reached and its schema brought up to date; tried again at each
+        use until it succeeds."""
+        if self._pool is not None:
+            return self._pool
+        from psycopg import AsyncConnection
+        from psycopg_pool import AsyncConnectionPool
+
+        async with self._opening:
+            if self._pool is None:
+                try:
+                    applied = await self.migrate()
+                except JournalError as exc:
+                    if not self._down:
+                        logger.error("%s. %s", exc.said[:1].upper() + exc.said[1:], exc.fix)
+                    self._down = True
+                    raise
+                if self._down or applied:
+                    logger.info(
+                        "the task journal is in PostgreSQL at %s (%d schema changes applied)", self.where, applied
+                    )
+                self._down = False
+                pool = AsyncConnectionPool(
+                    self._url.get_secret_value(),
+                    connection_class=AsyncConnection,
+                    kwargs={"autocommit": True, "connect_timeout": CONNECT_WAIT},
+                    min_size=POOL_SIZE[0],
+                    max_size=POOL_SIZE[1],
+                    open=False,
+                    configure=_configured,
+                    check=AsyncConnectionPool.check_connection,
+                    name="ideogram-mcp journal",
+                    timeout=POOL_WAIT,
+                )
+                await pool.open()
+                self._pool = pool
+            return self._pool
+
+    async def _diagnosed(self) -> JournalError:
+        """Why no connection came: PostgreSQL cannot be reached (a fresh attempt says why), or every connection is
+        busy."""
+        import psycopg
+
+        try:
+            probe = await psycopg.AsyncConnection.connect(self._url.get_secret_value(), connect_timeout=CONNECT_WAIT)
+        except psycopg.Error as exc:
+            return self.failure(exc)
+        await probe.close()
+        return JournalError(
+            f"the task journal in PostgreSQL at {self.where} is busy: no connection of this process's "
+            f"{POOL_SIZE[1]} came free within {POOL_WAIT:g} s",
+            "Try again in a moment; if it lasts, serve fewer calls at once per process.",
+            locked=True,
+        )
+
+    def failure(self, exc: BaseException) -> JournalError:
+        """What an error of PostgreSQL (or of the way to it) means for the user, and what fixes it."""
+        import psycopg
+
+        reason = self._reason(exc)
+        state = getattr(exc, "sqlstate", None) or ""
+        here = f"PostgreSQL at {self.where}"
+        url = ENV.database_url
+        if isinstance(exc, psycopg.OperationalError) and not state:  # connecting failed, or the connection was lost
+            if "does not exist" in reason and "database" in reason:
+                return JournalError(
+                    f"the task journal's database does not exist in {here} ({reason})",
+                    f"Create it (createdb, as a PostgreSQL superuser), or correct {url}.",
+                )
+            if any(word in reason for word in ("password", "authentication", "role", "pg_hba")):
+                return JournalError(
+                    f"{here} refused the task journal's user ({reason})",
+                    f"Correct the user and password in {url}, or let that user connect (pg_hba.conf).",
+                )
+            return JournalError(
+                f"the task journal in {here} cannot be reached ({reason})",
+                f"Start PostgreSQL there (or check its host and port), or correct {url}; unset it to keep the "
+                "journal in SQLite on this machine.",
+            )
+        if state in ("55P03", "57014", "40001", "40P01"):  # a lock or statement timeout, a conflict
+            return JournalError(f"the task journal in {here} is busy ({reason})", "Try again in a moment.", locked=True)
+        if state.startswith("53"):  # out of disk, memory or connections
+            return JournalError(
+                f"{here} cannot take more ({reason})",
+                "Free space on its disk, or raise its max_connections (each process keeps up to "
+                f"{POOL_SIZE[1]} connections).",
+            )
+        if state == "25006":
+            return JournalError(
+                f"the task journal in {here} cannot be written ({reason}: a standby?)",
+                f"Point {url} at the primary server.",
+            )
+        if state == "42501":
+            return JournalError(
+                f"the task journal's user may not use its tables in {here} ({reason})",
+                "Connect as the user that owns the database, or grant that user the rights to create and write "
+                "tables in it.",
+            )
+        if state.startswith(("08", "57")):  # the connection went, or the server is shutting down
+            return JournalError(
+                f"the task journal in {here} cannot be reached ({reason})",
+                "Try again in a moment; if it lasts, start PostgreSQL there or correct " + url + ".",
+            )
+        return JournalError(
+            f"the task journal in {here} failed ({reason})",
+            "If it stays, see PostgreSQL's log there.",
+        )
+
+    def _reason(self, exc: BaseException) -> str:
+        """What went wrong in a few words: libpq's own, after its preamble, with nothing of the URL's secrets."""
+        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        said = first.rpartition(" failed: ")[2] if " failed: " in first else first.removeprefix("connection failed: ")
+        said = " ".join(said.removeprefix("FATAL:").split())
+        said = redact(redact(said, self._url), self._password)
+        return (said[:1].lower() + said[1:]).rstrip(".") or type(exc).__name__
+
+
+async def _configured(connection: AsyncConnection) -> None:
+    """Each connection of the pool waits at most ``LOCK_WAIT`` for another's lock."""
+    await connection.execute(LOCK_WAIT)
+
+
+async def _migrated(connection: AsyncConnection) -> int:
+    """Apply the schema changes the database lacks, in one transaction, under the schema lock; the number applied."""
+    async with connection.transaction():
+        await connection.execute("SELECT pg_advisory_xact_lock(%s, 0)", (SCHEMA_LOCK,))
+        await connection.execute("CREATE TABLE IF NOT EXISTS ideogram_schema (version integer NOT NULL)")
+        row = await (await connection.execute("SELECT max(version) FROM ideogram_schema")).fetchone()
+        version = int(row[0]) if row and row[0] is not None else 0
+        for change in MIGRATIONS[version:]:
+            await connection.execute(change)
+        if version < len(MIGRATIONS):
+            await connection.execute("DELETE FROM ideogram_schema")
+            await connection.execute("INSERT INTO ideogram_schema (version) VALUES (%s)", (len(MIGRATIONS),))
+        return len(MIGRATIONS) - min(version, len(MIGRATIONS))

@@ -1,0 +1,227 @@
+"""What every journal does, SQLite's and PostgreSQL's alike: it keeps every task across restarts, counts spending,
+lets no two calls slip past a budget or a limit of tasks running, merges what two processes record of one task, and
+gives each image's saving to one finish at a time.
+
+Each test runs against both; "two processes" are two journals on one file, or two pools on one database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import anyio
+import pytest
+
+from ideogram_mcp.clock import Clock, ManualClock
+from ideogram_mcp.journal import (
+    Claim,
+    DuplicateTaskError,
+    Journal,
+    Limits,
+    Options,
+    OverBudgetError,
+    TooManyRunningError,
+)
+from ideogram_mcp.journal.postgres import PostgresJournal
+from ideogram_mcp.journal.sqlite import SqliteJournal
+from ideogram_mcp.records import ImageRecord
+
+pytestmark = pytest.mark.anyio
+
+Opener = Callable[..., Journal]
+"""Opens one more journal on the test's one store (a file, a database), as another process would."""
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def journal(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Opener]:
+    url: str | None = request.getfixturevalue("database_url") if request.param == "postgres" else None
+    opened: list[Journal] = []
+
+    def open_one(clock: Clock | None = None) -> Journal:
+        book: Journal
+        if url is None:
+            book = SqliteJournal(tmp_path / "journal.sqlite3", clock=clock)
+        else:
+            book = PostgresJournal(url, clock=clock)
+        opened.append(book)
+        return book
+
+    yield open_one
+    for book in opened:
+        await book.aclose()
+
+
+def image(name: str, **fields: object) -> ImageRecord:
+    return ImageRecord.model_validate({"imageUUID": name, "imageURL": f"https://im/{name}.jpg"} | fields)
+
+
+async def record(
+    book: Journal,
+    task_uuid: str,
+    quote: float,
+    *,
+    owner: str = "",
+    budget: float | None = None,
+    max_running: int | None = None,
+    requested: int = 1,
+    folder: str | None = None,
+) -> None:
+    await book.record(
+        task_uuid=task_uuid,
+        owner=owner,
+        tool="generate_image",
+        model="ideogram:4@1",
+        task={"taskUUID": task_uuid, "positivePrompt": "x", "model": "ideogram:4@1"},
+        requested=requested,
+        quote=quote,
+        options=Options(file_name="poster", folder=folder),
+        approval="under threshold",
+        limits=Limits(daily_budget=budget, max_running=max_running),
+    )
+
+
+async def test_a_task_outlives_the_process_that_recorded_it(journal: Opener) -> None:
+    book = journal()
+    await record(book, "t1", 0.06)
+    await book.aclose()
+    reopened = journal()
+    entry = await reopened.get("t1", "")
+    assert entry is not None
+    assert (entry.state, entry.quote, entry.task, entry.options, entry.approval, entry.accepted) == (
+        "pending",
+        0.06,
+        {"taskUUID": "t1", "positivePrompt": "x", "model": "ideogram:4@1"},
+        Options(file_name="poster"),
+        "under threshold",
+        False,
+    )
+    assert list(entry.task) == ["taskUUID", "positivePrompt", "model"], "the task's keys stay in the order sent"
+    await reopened.accepted("t1")
+    await reopened.update("t1", state="done", images=[image("i1")], errors=[], cost=0.06)
+    done = await reopened.get("t1", "")
+    assert done is not None
+    assert (done.state, done.images, done.cost, done.accepted) == ("done", [image("i1")], 0.06, True)
+
+
+async def test_spend_counts_costs_once_known_and_quotes_while_pending(journal: Opener) -> None:
+    book = journal()
+    await record(book, "done", 0.12)
+    await book.update("done", state="done", images=[], errors=[], cost=0.06)  # one of two images came
+    await record(book, "pending", 0.30)
+    await record(book, "failed", 0.06)
+    await book.update("failed", state="failed", images=[], errors=["x"], cost=None)
+    await record(book, "someone else's", 5.0, owner="other")
+    await record(book, "no cost reported", 0.06)
+    await book.update("no cost reported", state="done", images=[image("i")], errors=[], cost=None)
+    spend = await book.spend("")
+    assert (spend.today, spend.total) == (0.42, 0.42), "a finished task without a reported cost counts its quote"
+    assert [e.task_uuid for e in await book.recent("", 10, "pending")] == ["pending"]
+    assert [e.task_uuid for e in await book.recent("", 2)] == ["no cost reported", "failed"]
+    assert await book.get("someone else's", "") is None
+
+
+async def test_spend_today_is_counted_from_local_midnight_on_the_journals_clock(journal: Opener) -> None:
+    clock = ManualClock()
+    book = journal(clock)
+    await record(book, "yesterday", 0.30)
+    clock.set_wall(clock.now() + 24 * 3600)
+    await record(book, "today", 0.06, budget=0.10)
+    spend = await book.spend("")
+    assert (spend.today, spend.total) == (0.06, 0.36)
+    with pytest.raises(OverBudgetError):
+        await record(book, "too much", 0.06, budget=0.10)
+
+
+async def test_concurrent_calls_cannot_both_pass_the_daily_budget(journal: Opener) -> None:
+    books = [journal(), journal()]  # two server processes sharing one journal
+    outcomes: list[str] = []
+
+    async def call(n: int) -> None:
+        try:
+            await record(books[n % 2], f"t{n}", 0.30, budget=1.00)
+            outcomes.append("recorded")
+        except OverBudgetError:
+            outcomes.append("refused")
+
+    async with anyio.create_task_group() as group:
+        for n in range(10):
+            group.start_soon(call, n)
+    assert sorted(outcomes) == ["recorded"] * 3 + ["refused"] * 7
+    assert (await books[0].spend("")).today == 0.90
+
+
+async def test_concurrent_calls_cannot_pass_a_tokens_limit_of_tasks_running_at_once(journal: Opener) -> None:
+    books = [journal(), journal()]
+    outcomes: list[str] = []
+
+    async def call(n: int) -> None:
+        try:
+            await record(books[n % 2], f"t{n}", 0.06, owner="alice", max_running=2)
+            outcomes.append("recorded")
+        except TooManyRunningError:
+            outcomes.append("refused")
+
+    async with anyio.create_task_group() as group:
+        for n in range(8):
+            group.start_soon(call, n)
+    await record(books[0], "bob's", 0.06, owner="bob", max_running=2)  # another token's limit is its own
+    assert sorted(outcomes) == ["recorded"] * 2 + ["refused"] * 6
+    assert (await books[0].running("alice", 0.0), await books[1].running("bob", 0.0)) == (2, 1)
+
+
+async def test_a_task_recorded_twice_is_refused_the_second_time(journal: Opener) -> None:
+    book = journal()
+    await record(book, "t", 0.06)
+    with pytest.raises(DuplicateTaskError):
+        await record(journal(), "t", 0.06, owner="someone else")
+    assert (await book.spend("someone else")).total == 0
+
+
+async def test_an_image_and_the_folders_are_found_for_their_owner_only(journal: Opener) -> None:
+    book = journal()
+    await record(book, "a", 0.06, owner="alice", folder="/out/alice")
+    await record(book, "b", 0.06, owner="bob", folder="/out/bob")
+    await record(book, "c", 0.06, owner="alice")
+    await book.update("a", state="done", images=[image("img-a", path="/out/alice/x.jpg")], errors=[], cost=0.06)
+    found = await book.image("img-a", "alice")
+    assert found is not None
+    assert found.path == "/out/alice/x.jpg"
+    assert await book.image("img-a", "bob") is None
+    assert await book.folders("alice") == [Path("/out/alice")]
+
+
+async def test_two_processes_finishing_one_task_keep_every_image_and_a_finished_task_stays_finished(
+    journal: Opener,
+) -> None:
+    first, second = journal(), journal()
+    await record(first, "t", 0.12, requested=2)
+    a, b = image("a", cost=0.06), image("b", cost=0.06)
+    # Both fetched the task from the same stale entry; each saved what it downloaded.
+    await first.update("t", state="done", images=[a.with_(path="/out/a.jpg"), b], errors=[], cost=0.12)
+    await second.update("t", state="pending", images=[a], errors=[], cost=0.06)
+    entry = await first.get("t", "")
+    assert entry is not None
+    assert (entry.state, entry.cost) == ("done", 0.12)
+    assert entry.images == [a.with_(path="/out/a.jpg"), b]
+
+
+async def test_each_images_saving_is_given_to_one_finish_until_its_claim_runs_out(journal: Opener) -> None:
+    clock = ManualClock()
+    book = journal(clock)
+    await record(book, "t", 0.12, requested=2)
+    arrived = [image("a", stem="poster-1"), image("b", stem="poster-2")]
+    lease = clock.now() + 5
+    mine = await book.claim("t", arrived, ["a", "b"], by="first", until=lease)
+    busy = await book.claim("t", [], ["a", "b"], by="second", until=lease)
+    assert mine == {"a": Claim("mine", "poster-1"), "b": Claim("mine", "poster-2")}
+    assert busy == {"a": Claim("busy", "poster-1"), "b": Claim("busy", "poster-2")}
+    assert await book.stored("t", arrived[0].with_(path="/out/poster-1.jpg"), by="first") == "/out/poster-1.jpg"
+    await book.release("t", by="first")  # the first finish ended before it saved the second image
+    after = await book.claim("t", [], ["a", "b"], by="second", until=lease)
+    assert after == {"a": Claim("stored", "poster-1", "/out/poster-1.jpg"), "b": Claim("mine", "poster-2")}
+    clock.set_wall(lease + 1)  # the second finish was killed: its claim runs out, and a third may save it
+    assert await book.claim("t", [], ["b"], by="third", until=lease + 10) == {"b": Claim("mine", "poster-2")}
+    late = await book.stored("t", arrived[1].with_(path="/out/poster-2.jpg"), by="third")
+    assert await book.stored("t", arrived[1].with_(path="/out/poster-2-2.jpg"), by="second") == late
+    assert await book.claim("unknown", [], ["a"], by="x", until=lease) == {}

@@ -1,0 +1,152 @@
+"""The PostgreSQL under the journal: what its errors say (where, what, the fix; never the password), and an
+operation that waits too long for a connection or a lock gives up saying it is busy."""
+
+from __future__ import annotations
+
+import psycopg
+import psycopg.errors
+import pytest
+from pydantic import SecretStr
+
+from ideogram_mcp.journal import JournalError, Limits, Options
+from ideogram_mcp.journal import database as module
+from ideogram_mcp.journal.database import OWNER_LOCKS, Database, where
+from ideogram_mcp.journal.postgres import PostgresJournal
+
+pytestmark = pytest.mark.anyio
+
+URL = "postgresql://team:s3cret-pass-word@db.example.test:6543/ideogram"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (URL, "db.example.test:6543/ideogram"),
+        ("postgres://alice@db", "db:5432/alice"),
+        ("postgresql:///ideogram?host=/var/run/postgresql&port=5433", "/var/run/postgresql:5433/ideogram"),
+        ("postgresql://db:port/x", "db:5432/x"),
+    ],
+)
+def test_a_database_is_shown_by_its_host_port_and_name_without_its_user_or_password(url: str, shown: str) -> None:
+    assert where(url) == shown
+
+
+@pytest.mark.parametrize(
+    ("error", "said", "fix", "locked"),
+    [
+        (
+            psycopg.errors.LockNotAvailable("canceling statement due to lock timeout"),
+            "the task journal in PostgreSQL at db.example.test:6543/ideogram is busy (canceling statement due to "
+            "lock timeout)",
+            "Try again in a moment.",
+            True,
+        ),
+        (
+            psycopg.errors.DiskFull("could not extend file: No space left on device."),
+            "PostgreSQL at db.example.test:6543/ideogram cannot take more (could not extend file: No space left on "
+            "device)",
+            "Free space on its disk, or raise its max_connections (each process keeps up to 10 connections).",
+            False,
+        ),
+        (
+            psycopg.errors.ReadOnlySqlTransaction("cannot execute INSERT in a read-only transaction"),
+            "the task journal in PostgreSQL at db.example.test:6543/ideogram cannot be written (cannot execute "
+            "INSERT in a read-only transaction: a standby?)",
+            "Point IDEOGRAM_MCP_DATABASE_URL at the primary server.",
+            False,
+        ),
+        (
+            psycopg.errors.InsufficientPrivilege("permission denied for schema public"),
+            "the task journal's user may not use its tables in PostgreSQL at db.example.test:6543/ideogram "
+            "(permission denied for schema public)",
+            "Connect as the user that owns the database, or grant that user the rights to create and write tables "
+            "in it.",
+            False,
+        ),
+        (
+            psycopg.errors.AdminShutdown("terminating connection due to administrator command"),
+            "the task journal in PostgreSQL at db.example.test:6543/ideogram cannot be reached (terminating "
+            "connection due to administrator command)",
+            "Try again in a moment; if it lasts, start PostgreSQL there or correct IDEOGRAM_MCP_DATABASE_URL.",
+            False,
+        ),
+        (
+            psycopg.errors.DivisionByZero("division by zero"),
+            "the task journal in PostgreSQL at db.example.test:6543/ideogram failed (division by zero)",
+            "If it stays, see PostgreSQL's log there.",
+            False,
+        ),
+        (
+            psycopg.OperationalError(
+                'connection failed: connection to server at "10.0.0.5", port 6543 failed: FATAL:  password '
+                'authentication failed for user "team"'
+            ),
+            "PostgreSQL at db.example.test:6543/ideogram refused the task journal's user (password authentication "
+            'failed for user "team")',
+            "Correct the user and password in IDEOGRAM_MCP_DATABASE_URL, or let that user connect (pg_hba.conf).",
+            False,
+        ),
+        (
+            psycopg.OperationalError(f"failed to resolve host in {URL}: [Errno -2] Name or service not known"),
+            "the task journal in PostgreSQL at db.example.test:6543/ideogram cannot be reached (failed to resolve "
+            "host in [redacted]: [Errno -2] Name or service not known)",
+            "Start PostgreSQL there (or check its host and port), or correct IDEOGRAM_MCP_DATABASE_URL; unset it to "
+            "keep the journal in SQLite on this machine.",
+            False,
+        ),
+    ],
+)
+def test_each_error_of_postgresql_says_where_what_and_the_fix_and_never_the_password(
+    error: psycopg.Error, said: str, fix: str, locked: bool
+) -> None:
+    found = Database(SecretStr(URL)).failure(error)
+    assert (found.said, found.fix, found.locked) == (said, fix, locked)
+    assert "s3cret" not in found.text()
+
+
+async def test_a_call_that_waits_too_long_for_a_connection_is_told_the_journal_is_busy(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(module, "POOL_SIZE", (1, 1))
+    monkeypatch.setattr(module, "POOL_WAIT", 0.2)
+    book = PostgresJournal(database_url)
+    try:
+        await book.spend("")
+        async with book._db.connection():  # pyright: ignore[reportPrivateUsage]  # this process's one connection
+            with pytest.raises(JournalError) as busy:
+                await book.spend("")
+        assert busy.value.locked
+        assert busy.value.said.endswith("is busy: no connection of this process's 1 came free within 0.2 s")
+        assert (await book.spend("")).total == 0  # free again
+    finally:
+        await book.aclose()
+
+
+async def test_a_record_that_waits_too_long_for_its_owners_lock_is_told_the_journal_is_busy(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(module, "LOCK_WAIT", "SET lock_timeout = '100ms'")
+    book = PostgresJournal(database_url)
+    try:
+        await book.spend("alice")
+        with psycopg.connect(database_url, autocommit=True) as other, other.transaction():
+            other.execute("SELECT pg_advisory_xact_lock(%s, hashtext('alice'))", (OWNER_LOCKS,))
+            with pytest.raises(JournalError) as busy:
+                await book.record(
+                    task_uuid="t",
+                    owner="alice",
+                    tool="generate_image",
+                    model="ideogram:4@1",
+                    task={},
+                    requested=1,
+                    quote=0.06,
+                    options=Options(),
+                    approval="under threshold",
+                    limits=Limits(daily_budget=1.0),
+                )
+        assert busy.value.locked
+        assert busy.value.said.startswith("the task journal in PostgreSQL at 127.0.0.1:")
+        assert "is busy (canceling statement due to lock timeout)" in busy.value.said
+        assert await book.get("t", "alice") is None
+    finally:
+        await book.aclose()

@@ -1,0 +1,213 @@
+"""What the PostgreSQL journal does of its own: machines (journals with pools of their own) racing on one database
+hold a budget and an image's saving exactly; its schema is brought up to date once however many start at once; a
+database it cannot use is said in one line with the fix, never with its password; and a server keeps its tasks there.
+
+What every journal does is in ``test_contract``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, LiteralString
+
+import anyio
+import httpx2
+import psycopg
+import pytest
+from mcp import Client
+from pydantic import SecretStr
+
+from ideogram_mcp.emulator import Emulator
+from ideogram_mcp.journal import Claim, JournalError, Limits, Options, OverBudgetError
+from ideogram_mcp.journal.database import MIGRATIONS, Database
+from ideogram_mcp.journal.postgres import PostgresJournal, unusable
+from ideogram_mcp.records import ImageRecord
+from ideogram_mcp.server import build_server
+from ideogram_mcp.settings import Settings
+from tests.conftest import API_KEY, error_of, structured, text
+from tests.postgresql import PostgreSQL
+from tests.processes import free_port
+
+pytestmark = pytest.mark.anyio
+
+PASSWORD = "s3cret-pass-word"
+
+
+def _count(url: str, query: LiteralString) -> Any:
+    with psycopg.connect(url) as connection:
+        row = connection.execute(query).fetchone()
+    assert row is not None
+    return row[0]
+
+
+async def _record(book: PostgresJournal, task_uuid: str, quote: float, owner: str, budget: float) -> str:
+    try:
+        await book.record(
+            task_uuid=task_uuid,
+            owner=owner,
+            tool="generate_image",
+            model="ideogram:4@1",
+            task={"taskUUID": task_uuid},
+            requested=1,
+            quote=quote,
+            options=Options(),
+            approval="under threshold",
+            limits=Limits(daily_budget=budget),
+        )
+    except OverBudgetError:
+        return "refused"
+    return "recorded"
+
+
+async def test_two_machines_racing_twenty_calls_against_a_budget_that_allows_three_record_three(
+    database_url: str,
+) -> None:
+    machines = [PostgresJournal(database_url), PostgresJournal(database_url)]
+    await machines[0].spend("team")  # the schema made before the race, so that the race is the records' alone
+    outcomes: list[str] = []
+
+    async def call(n: int) -> None:
+        outcomes.append(await _record(machines[n % 2], f"t{n}", 0.30, "team", 1.00))
+
+    try:
+        async with anyio.create_task_group() as group:
+            for n in range(20):
+                group.start_soon(call, n)
+        assert sorted(outcomes) == ["recorded"] * 3 + ["refused"] * 17
+        assert (await machines[1].spend("team")).today == 0.90
+        assert _count(database_url, "SELECT count(*) FROM ideogram_tasks") == 3
+    finally:
+        for machine in machines:
+            await machine.aclose()
+
+
+async def test_two_finishes_on_two_machines_claiming_one_images_saving_get_it_once(database_url: str) -> None:
+    machines = [PostgresJournal(database_url), PostgresJournal(database_url)]
+    arrived = [ImageRecord(image_uuid="a", image_url="https://im/a.jpg", stem="poster")]
+    claims: dict[str, list[Claim]] = {}
+    try:
+        for n in range(10):
+            await _record(machines[0], f"t{n}", 0.06, "", 10.0)
+
+        async def finish(n: int, machine: int) -> None:
+            found = await machines[machine].claim(f"t{n}", arrived, ["a"], by=f"m{machine}", until=2e9)
+            claims.setdefault(f"t{n}", []).append(found["a"])
+
+        async with anyio.create_task_group() as group:
+            for n in range(10):
+                group.start_soon(finish, n, 0)
+                group.start_soon(finish, n, 1)
+        for found in claims.values():
+            assert sorted(claim.state for claim in found) == ["busy", "mine"]
+    finally:
+        for machine in machines:
+            await machine.aclose()
+
+
+async def test_the_schema_is_made_once_however_many_machines_start_at_once_and_again_changes_nothing(
+    database_url: str,
+) -> None:
+    applied: list[int] = []
+
+    async def start() -> None:
+        applied.append(await Database(SecretStr(database_url)).migrate())
+
+    async with anyio.create_task_group() as group:
+        for _ in range(5):
+            group.start_soon(start)
+    assert sorted(applied) == [0, 0, 0, 0, len(MIGRATIONS)]
+    book = PostgresJournal(database_url)
+    await _record(book, "kept", 0.06, "", 10.0)
+    await book.aclose()
+    await start()
+    assert applied[-1] == 0
+    assert _count(database_url, "SELECT max(version) FROM ideogram_schema") == len(MIGRATIONS)
+    assert _count(database_url, "SELECT count(*) FROM ideogram_tasks") == 1
+
+
+async def test_an_unreachable_database_is_said_once_in_the_log_with_the_fix_and_never_its_password(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = free_port()
+    book = PostgresJournal(f"postgresql://ideogram:{PASSWORD}@127.0.0.1:{port}/journal")
+    with caplog.at_level(logging.INFO, logger="ideogram_mcp"):
+        with pytest.raises(JournalError):
+            await book.spend("")
+        with pytest.raises(JournalError) as failed:  # tried again, and said once
+            await book.spend("")
+    assert failed.value.text() == (
+        f"The task journal in PostgreSQL at 127.0.0.1:{port}/journal cannot be reached (connection refused). Start "
+        "PostgreSQL there (or check its host and port), or correct IDEOGRAM_MCP_DATABASE_URL; unset it to keep the "
+        "journal in SQLite on this machine."
+    )
+    assert [r.getMessage() for r in caplog.records] == [failed.value.text()]
+    assert PASSWORD not in caplog.text
+    await book.aclose()
+
+
+async def test_a_database_that_does_not_exist_or_a_user_it_does_not_know_is_said_with_the_fix(
+    postgresql: PostgreSQL,
+) -> None:
+    missing = await unusable(SecretStr(postgresql.url("nowhere")))
+    stranger = await unusable(SecretStr(postgresql.url().replace("postgres@", f"stranger:{PASSWORD}@")))
+    assert missing == (
+        f"The task journal's database does not exist in PostgreSQL at 127.0.0.1:{postgresql.port}/nowhere "
+        '(database "nowhere" does not exist). Create it (createdb, as a PostgreSQL superuser), or correct '
+        "IDEOGRAM_MCP_DATABASE_URL."
+    )
+    assert stranger is not None
+    assert stranger.startswith(f"PostgreSQL at 127.0.0.1:{postgresql.port}/postgres refused the task journal's user")
+    assert "Correct the user and password in IDEOGRAM_MCP_DATABASE_URL" in stranger
+    assert PASSWORD not in stranger
+    assert await unusable(SecretStr(postgresql.url())) is None
+
+
+def test_the_http_server_refuses_to_start_in_one_line_when_its_database_cannot_be_reached(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ideogram_mcp.cli import main
+
+    port = free_port()
+    monkeypatch.setenv("IDEOGRAM_MCP_DATABASE_URL", f"postgresql://ideogram:{PASSWORD}@127.0.0.1:{port}/journal")
+    with pytest.raises(SystemExit) as stopped:
+        main(["http", "--port", str(free_port())])
+    assert str(stopped.value.code).startswith(
+        f"ideogram-mcp: The task journal in PostgreSQL at 127.0.0.1:{port}/journal cannot be reached (connection "
+        "refused). Start PostgreSQL there"
+    )
+    assert "\n" not in str(stopped.value.code)
+    assert PASSWORD not in str(stopped.value.code) + "".join(capsys.readouterr())
+
+
+async def test_a_server_keeps_its_tasks_in_postgresql_and_lists_them_from_there(
+    database_url: str, make_settings: Callable[..., Settings], output: Path, data_dir: Path
+) -> None:
+    emulator = Emulator(api_key=API_KEY)  # on the machine's clock: PostgreSQL answers in real time
+    settings = make_settings(output_dir=output, database_url=database_url)
+    server = build_server(settings, transport=httpx2.ASGITransport(emulator.app()))
+    async with Client(server) as mcp:
+        made = structured(await mcp.call_tool("generate_image", {"positivePrompt": "a lighthouse at dusk"}))
+        listed = structured(await mcp.call_tool("list_generations", {}))
+    assert made["status"] == "done"
+    assert [(g["taskUUID"], g["state"], g["ready"]) for g in listed["generations"]] == [(made["taskUUID"], "done", 1)]
+    assert _count(database_url, "SELECT count(*) FROM ideogram_tasks WHERE state = 'done'") == 1
+    assert not (data_dir / "journal.sqlite3").exists()
+
+
+async def test_a_task_the_database_could_not_record_is_never_sent(
+    make_settings: Callable[..., Settings], output: Path
+) -> None:
+    emulator = Emulator(api_key=API_KEY)
+    port = free_port()
+    url = f"postgresql://ideogram:{PASSWORD}@127.0.0.1:{port}/journal"
+    settings = make_settings(output_dir=output, database_url=url, daily_budget=0)  # the record is its first use
+    async with Client(build_server(settings, transport=httpx2.ASGITransport(emulator.app()))) as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": "a lighthouse at dusk"})
+    assert error_of(result) == {"kind": "journal"}
+    assert text(result).startswith(
+        f"The task journal in PostgreSQL at 127.0.0.1:{port}/journal cannot be reached (connection refused), so "
+        "nothing was sent or charged. Start PostgreSQL there"
+    )
+    assert emulator.requests == []
