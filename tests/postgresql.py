@@ -20,8 +20,8 @@ from pathlib import Path
 
 from tests.processes import free_port
 
-DEBIAN_BINARIES = Path("/usr/lib/postgresql/15/bin")
-"""Where Debian's PostgreSQL 15 keeps initdb and pg_ctl (not on PATH)."""
+DEBIAN_BINARIES = Path("/usr/lib/postgresql")
+"""Where Debian's PostgreSQL keeps initdb and pg_ctl (not on PATH): a folder per version, each with bin/."""
 USER = "postgres"
 """The user PostgreSQL runs as when the tests run as root, and the database user the tests connect as."""
 
@@ -29,7 +29,9 @@ USER = "postgres"
 def binaries() -> Path | None:
     """The folder holding initdb and pg_ctl, or None when PostgreSQL is not installed."""
     found = shutil.which("initdb")
-    for folder in [Path(found).resolve().parent] if found else [DEBIAN_BINARIES]:
+    versions = [bin for bin in DEBIAN_BINARIES.glob("*/bin") if bin.parent.name.isdigit()]
+    versions.sort(key=lambda bin: int(bin.parent.name), reverse=True)
+    for folder in [Path(found).resolve().parent] if found else versions:
         if (folder / "initdb").is_file() and (folder / "pg_ctl").is_file():
             return folder
     return None

@@ -15,7 +15,7 @@ from tests.postgresql import DEBIAN_BINARIES, PostgreSQL, running
 def postgresql() -> Iterator[PostgreSQL]:
     with running() as server:
         if server is None:
-            missing = f"PostgreSQL is not installed (no initdb on PATH or in {DEBIAN_BINARIES})"
+            missing = f"PostgreSQL is not installed (no initdb on PATH or in {DEBIAN_BINARIES}/*/bin)"
             if os.environ.get("CI"):
                 pytest.fail(f"{missing} under CI: .ci/postgres.sh should have installed it")
             pytest.skip(f"{missing}: apt-get install postgresql")
