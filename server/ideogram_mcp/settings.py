@@ -157,8 +157,9 @@ class Settings(BaseModel):
     ideogram-mcp http makes one for its own workers; to rotate, list the new key first, the old after it."""
     database_url: SecretStr | None = None
     """A PostgreSQL database (postgresql://user:password@host:5432/database) that keeps the task journal, the spend
-    and the limits for every process and machine serving one address; without it they are kept in SQLite in the
-    data folder (as they are with --offline). Never printed or logged."""
+    and the limits for every process and machine serving one address (the database must exist; its tables are made
+    at the first start). Without it they are kept in SQLite in the data folder, as they are with --offline. Never
+    printed or logged."""
 
     @property
     def daily_limit(self) -> float | None:
