@@ -156,7 +156,7 @@ class Database:
                     applied = await self.migrate()
                 except JournalError as exc:
                     if not self._down:
-                        logger.error("%s. %s", exc.said[:1].upper() + exc.said[1:], exc.fix)
+                        logger.error("%s", exc.text())
                     self._down = True
                     raise
                 if self._down or applied:
