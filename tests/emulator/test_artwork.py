@@ -33,3 +33,36 @@ def test_a_remix_typesets_the_prompts_quoted_text_at_the_top_of_the_new_shape() 
     left, top, right, bottom = changed
     assert 1248 // 8 <= top < bottom <= 1248 // 4, "only the headline band differs"
     assert 0 < left < right < 832, "inside the picture"
+
+
+def test_ideogram_4s_stand_in_draws_each_element_in_its_box_and_a_text_elements_text_in_its_own() -> None:
+    def drawn(words: str) -> Image.Image:
+        scene = {
+            "high_level_description": "a poster",
+            "style_description": {"color_palette": ["#101010", "#101010"]},
+            "compositional_deconstruction": {
+                "elements": [
+                    {"type": "text", "text": words, "bbox": [100, 100, 300, 900], "color_palette": ["#F0C000"]},
+                    {"type": "obj", "desc": "a lamp", "bbox": [600, 200, 900, 500], "color_palette": ["#2040F0"]},
+                ]
+            },
+        }
+        made = artwork.scene(1000, 2000, scene, seed=1, image_format="PNG", quality=95, footer="")
+        return Image.open(io.BytesIO(made)).convert("RGB")
+
+    night, day = drawn("NIGHT SIGNALS"), drawn("DAY SIGNALS")
+    assert night.size == (1000, 2000)
+    changed = ImageChops.difference(night, day).getbbox()
+    assert changed is not None
+    left, top, right, bottom = changed
+    assert left >= 100, "only the text's box differs"
+    assert right <= 900
+    assert top >= 200
+    assert bottom <= 600
+    assert night.getpixel((50, 1000)) == (16, 16, 16), "outside every box: the background in its palette"
+    inked = [night.getpixel((x, y)) for x in range(100, 900, 4) for y in range(200, 600, 4)]
+    assert (240, 192, 0) in inked, "the text in its colour, inside its box"
+    tint = night.getpixel((350, 1500))  # inside the lamp's box: tinted with its colour
+    assert isinstance(tint, tuple)
+    red, green, blue = tint[:3]
+    assert blue > max(red, green)

@@ -19,7 +19,7 @@ MODELS = list(SPECS)
 
 def _reading(p: Parameter) -> tuple[object, ...]:
     """A spec parameter as the emulator's rules would say it: kind, bounds, choices, required."""
-    kind = {"boolean": "boolean", "integer": "integer", "string[]": "images"}.get(p.type, "text")
+    kind = {"boolean": "boolean", "integer": "integer", "string[]": "images", "object": "scene"}.get(p.type, "text")
     if p.format == "image":
         kind = "image" if p.type == "string" else "images"
     elif p.format in ("uri", "uuid"):
@@ -210,4 +210,68 @@ def test_each_kind_of_rule_refuses_a_value_of_the_wrong_shape_and_takes_the_righ
 ) -> None:
     task = {"taskType": "imageInference", "taskUUID": _UUID, "model": model} | _VALID[model] | change
     _, said = rules.check(model, task)
+    assert said == refusal
+
+
+_FOUR = {"taskType": "imageInference", "taskUUID": _UUID, "model": "ideogram:4@0"}
+_SCENE = {"high_level_description": "a poster"}
+
+
+@pytest.mark.parametrize(
+    ("change", "refusal"),
+    [
+        ({"positivePrompt": "x", "width": 2560, "height": 1440, "settings": {"renderingSpeed": "TURBO"}}, None),
+        ({"settings": {"structuredPrompt": _SCENE}}, None),
+        (
+            {"positivePrompt": "x", "width": 1024, "height": 1024},
+            rules.Refusal("invalidParameter", "width and height must be one of the listed sizes.", ["width", "height"]),
+        ),
+        (
+            {"positivePrompt": "x", "width": 2048},
+            rules.Refusal("invalidParameter", "width and height go together.", ["width", "height"]),
+        ),
+        (
+            {"positivePrompt": "x", "providerSettings": {"ideogram": {"renderingSpeed": "TURBO"}}},
+            rules.Refusal(
+                "unsupportedParameter",
+                "Unsupported parameter for this model: providerSettings.ideogram.renderingSpeed.",
+                "providerSettings.ideogram.renderingSpeed",
+            ),
+        ),
+        (
+            {"positivePrompt": "x", "seed": 5},
+            rules.Refusal("unsupportedParameter", "Unsupported parameter for this model: seed.", "seed"),
+        ),
+        (
+            {"positivePrompt": "x", "settings": {"structuredPrompt": _SCENE}},
+            rules.Refusal(
+                "invalidParameter",
+                "Send positivePrompt or settings.structuredPrompt, not both.",
+                ["positivePrompt", "settings.structuredPrompt"],
+            ),
+        ),
+        (
+            {},
+            rules.Refusal(
+                "missingParameter",
+                "Missing required parameter: positivePrompt or structuredPrompt.",
+                ["positivePrompt", "settings.structuredPrompt"],
+            ),
+        ),
+        (
+            {"settings": {"structuredPrompt": {"high_level_description": "x", "compositional_deconstruction": {
+                "elements": [{"type": "obj"}]}}}},
+            rules.Refusal(
+                "invalidParameter",
+                "Invalid value for settings.structuredPrompt.compositional_deconstruction.elements[0].desc: "
+                "is required for an obj element.",
+                "settings.structuredPrompt.compositional_deconstruction.elements[0].desc",
+            ),
+        ),
+    ],
+)  # fmt: skip
+def test_the_emulator_reads_ideogram_4_as_its_notes_say(
+    change: dict[str, object], refusal: rules.Refusal | None
+) -> None:
+    _, said = rules.check("ideogram:4@0", _FOUR | change)
     assert said == refusal

@@ -10,7 +10,8 @@ import io
 import random
 import re
 import textwrap
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal, cast
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
@@ -198,3 +199,85 @@ def replace_background(
     background.paste(picture, (0, 0), subject)
     _caption(background, footer)
     return _encode(background, image_format, quality)
+
+
+def scene(
+    width: int,
+    height: int,
+    described: Mapping[str, Any],
+    *,
+    seed: int,
+    image_format: ImageFormat,
+    quality: int,
+    footer: str,
+) -> bytes:
+    """Ideogram 4.0's stand-in: a structured prompt's elements drawn in their boxes, over a background in its palette.
+
+    A text element's text is typeset to fill its box; an obj element's box is tinted and holds its description.
+    An element without a box gets a band of its own below the others.
+    """
+    rng = random.Random(seed)
+    style = _fields(described.get("style_description"))
+    palette = [_hex(c) for c in _texts(style.get("color_palette"))] or [_colour(rng), _colour(rng)]
+    gradient: Image.Image = Image.linear_gradient("L").resize((width, height))  # pyright: ignore[reportUnknownMemberType]
+    picture = ImageOps.colorize(gradient, palette[0], palette[-1]).convert("RGB")
+    draw = ImageDraw.Draw(picture, "RGBA")
+    elements = [_fields(e) for e in _items(_fields(described.get("compositional_deconstruction")).get("elements"))]
+    unplaced = [e for e in elements if not isinstance(e.get("bbox"), list)]
+    for element in elements:
+        box = element.get("bbox")
+        if isinstance(box, list) and len(cast(list[object], box)) == 4:
+            y0, x0, y1, x1 = (int(cast(int, v)) for v in cast(list[object], box))
+        else:  # stacked in equal bands
+            n = unplaced.index(element)
+            y0, x0, y1, x1 = 1000 * n // len(unplaced), 50, 1000 * (n + 1) // len(unplaced), 950
+        left, top, right, bottom = x0 * width // 1000, y0 * height // 1000, x1 * width // 1000, y1 * height // 1000
+        colours = [_hex(c) for c in _texts(element.get("color_palette"))] or [_colour(rng)]
+        ink = colours[0] if element.get("type") == "text" else (255, 255, 255)
+        if element.get("type") != "text":
+            draw.rectangle((left, top, right, bottom), fill=(*colours[0], 110))
+        draw.rectangle((left, top, right, bottom), outline=(*ink, 200), width=max(1, min(width, height) // 400))
+        words = str(element.get("text") or element.get("desc") or "")
+        _fitted(draw, words, (left, top, right, bottom), ink, literal=element.get("type") == "text")
+    _caption(picture, footer)
+    return _encode(picture, image_format, quality)
+
+
+def _fitted(
+    draw: ImageDraw.ImageDraw, words: str, box: tuple[int, int, int, int], ink: tuple[int, int, int], *, literal: bool
+) -> None:
+    """Words typeset inside a box: a text element's on one line as large as fits, a description wrapped, smaller."""
+    left, top, right, bottom = box
+    wide, high = max(1, right - left), max(1, bottom - top)
+    if literal:
+        size = max(8, min(int(high * 0.7), int(wide / (0.6 * max(1, len(words))))))
+        lines = [words]
+    else:
+        size = max(8, min(high // 5, wide // 16))
+        lines = textwrap.wrap(words, max(8, int(wide / (size * 0.55))))[: max(1, high // int(size * 1.3))]
+    font = ImageFont.load_default(size=size)
+    y = top + (high - len(lines) * size * 1.25) / 2
+    for line in lines:
+        draw.text(((left + right) / 2, y), line, font=font, fill=ink, anchor="ma")
+        y += size * 1.25
+
+
+def _fields(value: object) -> Mapping[str, Any]:
+    return cast(Mapping[str, Any], value) if isinstance(value, Mapping) else {}
+
+
+def _items(value: object) -> list[object]:
+    return cast(list[object], value) if isinstance(value, list) else []
+
+
+def _texts(value: object) -> list[str]:
+    return [item for item in _items(value) if isinstance(item, str)]
+
+
+def _hex(colour: str) -> tuple[int, int, int]:
+    """A colour ``#RRGGBB`` as RGB; grey for anything else."""
+    try:
+        number = int(colour.removeprefix("#"), 16)
+    except ValueError:
+        return (128, 128, 128)
+    return ((number >> 16) & 255, (number >> 8) & 255, number & 255)

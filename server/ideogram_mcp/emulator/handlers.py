@@ -14,7 +14,7 @@ import anyio.to_thread
 import httpx2
 
 from ideogram_mcp.clock import Clock
-from ideogram_mcp.emulator import artwork, rules
+from ideogram_mcp.emulator import artwork, rules, scenes
 from ideogram_mcp.emulator.state import Answer, Charge, Job, StoredImage, TaskError, decoded_upload
 from ideogram_mcp.references import encoded, is_uuid
 
@@ -127,12 +127,15 @@ class TaskWork:
         fmt = cast(artwork.ImageFormat, str(values.get("outputFormat", "JPG")).upper())
         quality = int(values.get("outputQuality", 95))
         prompt = str(values.get("positivePrompt", ""))
+        # [sdk] 4.0 runs a structured prompt: the one sent, or the one Magic Prompt writes from the text prompt.
+        scene = (values.get(rules.SCENES[model]) or scenes.from_text(prompt)) if model in rules.SCENES else None
         source = values.get("inputs.seedImage") or values.get("inputs.referenceImages")
         image = self._input(source, base) if source else None
         mask = self._input(values["inputs.maskImage"], base) if "inputs.maskImage" in values else None
 
         def draw() -> bytes:
-            width, height = (int(values["width"]), int(values["height"])) if "width" in values else (0, 0)
+            unsized = rules.UNSIZED.get(model, (0, 0))
+            width, height = (int(values["width"]), int(values["height"])) if "width" in values else unsized
             footer = f"EMULATED {model} · seed {seed}"
             if isinstance(image, bytes) and mask is not None:
                 return artwork.edit(
@@ -158,6 +161,8 @@ class TaskWork:
                     image, seed=seed, prompt=prompt, image_format=fmt, quality=quality, footer=footer
                 )
             footer += f" · {width}x{height}"
+            if scene is not None:
+                return artwork.scene(width, height, scene, seed=seed, image_format=fmt, quality=quality, footer=footer)
             return artwork.render(
                 width, height, seed=seed, prompt=prompt, image_format=fmt, quality=quality, footer=footer
             )
@@ -174,6 +179,8 @@ class TaskWork:
             "seed": seed,
         }
         item.update(_output(values.get("outputType", "URL"), base, image_uuid, fmt, data, mime))
+        if scene is not None:
+            item["structuredPrompt"] = scene
         if values.get("safety.checkContent"):
             # The emulator has no classifier: it flags prompts that ask for it, so tests can see the flag.
             item["NSFWContent"] = "nsfw" in prompt.lower()

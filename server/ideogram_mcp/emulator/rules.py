@@ -1,4 +1,4 @@
-"""The emulator's own reading of Runware's rules for the Ideogram 3.0 family.
+"""The emulator's own reading of Runware's rules for the Ideogram 3.0 family and Ideogram 4.0.
 
 Written from Runware's model page and the notes (``../shared/seed``, ``../shared/notes``), not from
 the server's specs: the server builds tasks from its specs, and the emulator checks them against
@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
+
+from ideogram_mcp.emulator import scenes
 
 # [doc] The model page's table of 1K sizes, in its order.
 _SIZES_ON_THE_PAGE = """
@@ -42,7 +44,17 @@ _PRESETS_ON_THE_PAGE = """
 """
 STYLE_PRESETS = frozenset(_PRESETS_ON_THE_PAGE.split())
 
-Kind = Literal["text", "integer", "boolean", "choice", "image", "images", "url", "uuid", "style code"]
+# [doc] The Ideogram 4.0 page's table of 2K sizes, its three columns read down.
+_SIZES_4_ON_THE_PAGE = """
+    2048x2048 1440x2880 2880x1440 1664x2496 2496x1664 1792x2240 2240x1792
+    1600x2560 2560x1600 1728x2304 2304x1728 1296x3168 3168x1296 1440x2560
+    1152x2944 2944x1152 1248x3328 3328x1248 1280x3072 3072x1280 2560x1440
+"""
+SIZES_4: tuple[tuple[int, int], ...] = tuple(
+    (int(w), int(h)) for w, h in (pair.split("x") for pair in _SIZES_4_ON_THE_PAGE.split())
+)
+
+Kind = Literal["text", "integer", "boolean", "choice", "image", "images", "url", "uuid", "style code", "scene"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +96,9 @@ class Rule:
             case "style code":
                 hexadecimal = isinstance(value, str) and re.fullmatch(r"[0-9A-Fa-f]{8}", value)
                 return None if hexadecimal else "must be 8 hex digits"
+            case "scene":
+                found = scenes.broken(value)
+                return None if found is None else f"{found[0]} {found[1]}".strip()
             case "image":
                 return None if _image(value) else "must be an image URL, data URI, base64 data or image UUID"
             case "images":
@@ -102,9 +117,10 @@ def _choice(*values: str, any_case: bool = False) -> Rule:
 
 
 _IDEOGRAM = "providerSettings.ideogram."
+_SETTINGS = "settings."
 
-# [doc] The model page's request parameters that every model of the family takes.
-_COMMON: dict[str, Rule] = {
+# [doc] The model page's request parameters that every model takes (4.0's page names the same output options).
+_TOP: dict[str, Rule] = {
     "taskType": Rule("choice", choices=frozenset({"imageInference"}), required=True),
     "taskUUID": Rule("uuid", required=True),
     "model": Rule("text", required=True),
@@ -119,6 +135,9 @@ _COMMON: dict[str, Rule] = {
     "webhookURL": Rule("url"),
     "uploadEndpoint": Rule("url"),
     "deliveryMethod": _choice("sync", "async"),
+}
+# [doc] The 3.0 model pages: the settings every model of the family takes, under providerSettings.ideogram.
+_COMMON: dict[str, Rule] = _TOP | {
     _IDEOGRAM + "styleType": _choice("AUTO", "GENERAL", "REALISTIC", "DESIGN", "RENDER_3D", "ANIME", "FICTION"),
     _IDEOGRAM + "stylePreset": Rule("choice", choices=STYLE_PRESETS),
     _IDEOGRAM + "magicPrompt": _choice("AUTO", "ON", "OFF"),
@@ -141,30 +160,54 @@ _REMIX = {
     _IDEOGRAM + "remixStrength": Rule("integer", 1, 100),
 }
 
+# Ideogram 4.0: [doc] positivePrompt or settings.structuredPrompt, exactly one (``_between``), sizes optional but
+# paired; [sdk] nothing under providerSettings, its settings under settings (Runware's ComfyUI nodes: renderingSpeed,
+# magicPrompt); no seed, no negative prompt, no 3.0 style controls. [guess] no length cap on its prompt was read.
+_FOUR = _TOP | {
+    "positivePrompt": Rule("text", 1),
+    _SETTINGS + "structuredPrompt": Rule("scene"),
+    "width": Rule("integer"),
+    "height": Rule("integer"),
+    _SETTINGS + "magicPrompt": _choice("AUTO", "ON", "OFF"),
+    _SETTINGS + "renderingSpeed": _choice("TURBO", "DEFAULT", "QUALITY"),
+}
+
 MODELS: dict[str, dict[str, Rule]] = {
     "ideogram:4@1": _COMMON | _PROMPT | _NEGATIVE | _SIZE | _CHARACTER | {"seed": Rule("integer", 1, 2147483647)},
     "ideogram:4@2": _COMMON | _PROMPT | _NEGATIVE | _SIZE | _CHARACTER | _STYLE_CODE | _REMIX,
     "ideogram:4@3": _COMMON | _PROMPT | _CHARACTER | _STYLE_CODE | _SOURCE | _MASK,
     "ideogram:4@4": _COMMON | _SIZE | _STYLE_CODE | _SOURCE,
     "ideogram:4@5": _COMMON | _PROMPT | _STYLE_CODE | _SOURCE,
+    "ideogram:4@0": _FOUR,
 }
 """Every place of a task each model takes, by its dotted path on the wire."""
+
+SIZES_OF = {"ideogram:4@0": SIZES_4}
+"""The sizes of the models whose sizes are not the 3.0 table."""
+UNSIZED = {"ideogram:4@0": (2048, 2048)}
+"""[guess] The size a model that may be asked for none makes then (Ideogram's own API picks one; 1:1 here)."""
+SCENES = {"ideogram:4@0": _SETTINGS + "structuredPrompt"}
+"""[sdk] The models that answer with the structured prompt they ran (``structuredPrompt`` in each result), and where
+a task sends one."""
 
 REMIX_STRENGTH = _IDEOGRAM + "remixStrength"
 
 _BY_SPEED = {"TURBO": 0.03, "DEFAULT": 0.06, "QUALITY": 0.09}
 # [doc] 4@1: $0.06 per 1K image (its examples, all at the default speed, cost 0.06); 4@4: 0.09 in every QUALITY
 # example. [guess] the rest, the family notes': Ideogram's per-speed prices, which both known points match; for
-# 4@1's TURBO the documented 0.06 (the one price its page gives) rather than Ideogram's 0.03.
+# 4@1's TURBO the documented 0.06 (the one price its page gives) rather than Ideogram's 0.03. [doc] 4@0: its page's
+# three prices, the same for every size.
 PRICES: dict[str, dict[str, float]] = {
     "ideogram:4@1": _BY_SPEED | {"TURBO": 0.06},
     **{f"ideogram:4@{n}": _BY_SPEED for n in (2, 3, 4, 5)},
+    "ideogram:4@0": {"TURBO": 0.03, "DEFAULT": 0.06, "QUALITY": 0.10},
 }
 
 
 def price(model: str, values: Mapping[str, Any]) -> float:
     """What Runware charges for one image of this task."""
-    return PRICES[model][str(values.get(_IDEOGRAM + "renderingSpeed", "DEFAULT"))]
+    speed = values.get(_IDEOGRAM + "renderingSpeed", values.get(_SETTINGS + "renderingSpeed", "DEFAULT"))
+    return PRICES[model][str(speed)]
 
 
 @dataclass(frozen=True)
@@ -179,7 +222,7 @@ class Refusal:
 def check(model: str, task: Mapping[str, Any]) -> tuple[dict[str, Any], Refusal | None]:
     """The task's values by dotted path, and the first refusal Runware would give (None when it takes it)."""
     rules = MODELS[model]
-    values = _flatten(task)
+    values = _flatten(task, {path for path, rule in rules.items() if rule.kind == "scene"})
     for path in values:
         if path not in rules:
             return values, Refusal("unsupportedParameter", f"Unsupported parameter for this model: {path}.", path)
@@ -188,17 +231,28 @@ def check(model: str, task: Mapping[str, Any]) -> tuple[dict[str, Any], Refusal 
             if rule.required:
                 return values, Refusal("missingParameter", f"Missing required parameter: {path}.", path)
             continue
+        if rule.kind == "scene" and (found := scenes.broken(values[path])):
+            where = path + found[0]
+            return values, Refusal("invalidParameter", f"Invalid value for {where}: {found[1]}.", where)
         if why := rule.broken(values[path]):
             code = "invalidPositivePrompt" if path == "positivePrompt" else "invalidParameter"
             return values, Refusal(code, f"Invalid value for {path}: {why}.", path)
-    return values, _between(values)
+    return values, _between(model, values)
 
 
-def _between(values: Mapping[str, Any]) -> Refusal | None:
+def _between(model: str, values: Mapping[str, Any]) -> Refusal | None:
     """Rules that tie parameters together."""
     has = values.__contains__
-    if "width" in values and (values["width"], values["height"]) not in SIZES:
+    if has("width") != has("height"):
+        return Refusal("invalidParameter", "width and height go together.", ["width", "height"])
+    if "width" in values and (values["width"], values["height"]) not in SIZES_OF.get(model, SIZES):
         return Refusal("invalidParameter", "width and height must be one of the listed sizes.", ["width", "height"])
+    if model in SCENES:  # [doc] 4.0: a text prompt or a structured prompt, exactly one
+        forms = ["positivePrompt", SCENES[model]]
+        if all(has(form) for form in forms):
+            return Refusal("invalidParameter", "Send positivePrompt or settings.structuredPrompt, not both.", forms)
+        if not any(has(form) for form in forms):
+            return Refusal("missingParameter", "Missing required parameter: positivePrompt or structuredPrompt.", forms)
     mask, references = _IDEOGRAM + "characterReferenceImagesMask", _IDEOGRAM + "characterReferenceImages"
     if has(mask) and (not has(references) or len(values[mask]) != len(values[references])):
         message = "characterReferenceImagesMask needs one mask per character reference image."
@@ -212,12 +266,13 @@ def _between(values: Mapping[str, Any]) -> Refusal | None:
     return None
 
 
-def _flatten(node: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` as ``{"a.b": 1}``: every leaf by its dotted path (lists are leaves)."""
+def _flatten(node: Mapping[str, Any], whole: set[str], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` as ``{"a.b": 1}``: every leaf by its dotted path (lists are leaves, and so are the objects
+    at the paths in ``whole``: a structured prompt)."""
     flat: dict[str, Any] = {}
     for key, value in node.items():
-        if isinstance(value, Mapping) and value:
-            flat |= _flatten(cast(Mapping[str, Any], value), f"{prefix}{key}.")
+        if isinstance(value, Mapping) and value and f"{prefix}{key}" not in whole:
+            flat |= _flatten(cast(Mapping[str, Any], value), whole, f"{prefix}{key}.")
         else:
             flat[f"{prefix}{key}"] = value
     return flat
