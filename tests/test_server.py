@@ -49,20 +49,30 @@ async def test_the_tools_list_answer_stays_under_22_kb(mcp: Client) -> None:
 
 
 async def test_generate_image_schema_is_derived_from_the_spec(mcp: Client) -> None:
-    spec = load_spec()
+    spec, four = load_spec(), load_spec("ideogram:4@0")
     tools = {t.name: t for t in (await mcp.list_tools()).tools}
     schema = tools["generate_image"].input_schema
     props = schema["properties"]
     options = {"aspectRatio", "fileName", "outputDir", "preview", "dryRun", "approvedCost"}
-    assert set(props) == {p.name for p in spec.exposed} | options
+    assert set(props) == {p.name for p in spec.exposed} | {p.name for p in four.exposed} | options | {"model"}
     assert not {"webhookURL", "uploadEndpoint"} & set(props)
     assert "enum" not in props["stylePreset"], "62 names are list_style_presets' to give, not every tools/list's"
     assert props["styleType"]["enum"] == list(spec.parameters["styleType"].values or {})
     number = props["numberResults"]
     assert (number["type"], number["minimum"], number["maximum"], number["default"]) == ("integer", 1, 20, 1)
-    assert (props["width"]["minimum"], props["width"]["maximum"]) == (512, 1536)
-    assert schema["required"] == ["positivePrompt"]
-    assert not {"taskType", "taskUUID", "model", "outputType", "deliveryMethod", "includeCost"} & set(props)
+    # One object for both models: each side as loose as the loosest model's sizes; the chosen model checks them.
+    assert (props["width"]["minimum"], props["width"]["maximum"], props["width"]["multipleOf"]) == (512, 3328, 16)
+    assert schema["required"] == [], "4.0 takes structuredPrompt instead of positivePrompt"
+    assert not {"oneOf", "anyOf", "allOf"} & set(schema)
+    assert (props["model"]["enum"], props["model"]["default"]) == (["ideogram-3.0", "ideogram-4.0"], "ideogram-3.0")
+    assert list(props)[:3] == ["model", "positivePrompt", "structuredPrompt"]
+    assert props["structuredPrompt"]["description"].startswith("4.0 only. ")
+    assert props["structuredPrompt"]["required"] == ["high_level_description"]
+    for name in ("negativePrompt", "seed", "styleType", "stylePreset", "styleReferenceImages"):
+        assert props[name]["description"].startswith("3.0 only. "), name
+    for name in ("positivePrompt", "renderingSpeed", "magicPrompt", "width", "numberResults", "outputFormat"):
+        assert " only. " not in props[name]["description"], name
+    assert not {"taskType", "taskUUID", "outputType", "deliveryMethod", "includeCost"} & set(props)
 
 
 async def test_clients_on_the_2025_11_25_handshake_get_the_same_service(

@@ -238,23 +238,22 @@ class _Blanking:
 def _entries() -> dict[str, ToolEntry]:
     """Every tool, built from its model's spec, by name: the specs, the tools' schemas and output models load here,
     at the first call (or the first start after a change, to derive the listing)."""
-    from ideogram_mcp.specs import load_specs
+    from ideogram_mcp.specs import models_of
     from ideogram_mcp.tools import background, catalog, edit, generate, generations, reframe, remix
 
-    by_tool = {spec.model.tool: spec for spec in load_specs().values()}
-    spec = by_tool["generate_image"]
+    generating = models_of("generate_image")  # Ideogram 3.0 (the default), 4.0
     return {
         e.tool.name: e
         for e in (
-            generate.entry(spec),
-            remix.entry(by_tool["remix_image"]),
-            edit.entry(by_tool["edit_image"]),
-            reframe.entry(by_tool["reframe_image"]),
-            background.entry(by_tool["replace_background"]),
+            generate.entry(generating),
+            remix.entry(*models_of("remix_image")),
+            edit.entry(*models_of("edit_image")),
+            reframe.entry(*models_of("reframe_image")),
+            background.entry(*models_of("replace_background")),
             generations.get_generation_entry(),
             generations.list_generations_entry(),
-            catalog.list_sizes_entry(spec),
-            catalog.list_style_presets_entry(spec),
+            catalog.list_sizes_entry(generating),
+            catalog.list_style_presets_entry(generating),
         )
     }
 
@@ -264,10 +263,15 @@ def _derived() -> listing.Listing:
     from ideogram_mcp.specs import load_spec
 
     tools = tuple(entry.tool for entry in _entries().values())
-    return listing.Listing(tools, _instructions(load_spec(), list(prompts.load_prompts())))
+    return listing.Listing(tools, _instructions(load_spec(), list(prompts.load_prompts()), load_spec(_NEWEST)))
 
 
-def _instructions(spec: ModelSpec, prompt_names: list[str]) -> str:
+_NEWEST = "ideogram:4@0"
+"""Ideogram 4.0, which generate_image runs when its model argument names it."""
+
+
+def _instructions(spec: ModelSpec, prompt_names: list[str], newest: ModelSpec) -> str:
+    prices = "/".join(f"${price:.2f}" for price in (newest.model.prices or {}).values())
     return (
         f"Make and edit images with {spec.model.name} on Runware. It renders text well: put the exact words to "
         "show in double quotes inside positivePrompt and say where they go. generate_image makes images; "
@@ -275,7 +279,11 @@ def _instructions(spec: ModelSpec, prompt_names: list[str]) -> str:
         "replace_background keeps the subject; they take an image as a saved path, an image UUID or a URL, and "
         "their shared settings are named as in generate_image. Shapes: aspectRatio or a pair from list_sizes; "
         "looks: list_style_presets. Images are saved as files (paths in the result) and shown as previews. "
-        f"Each image costs about ${spec.model.price_per_image:.2f}. A slow generation answers pending: fetch it "
+        f"Each image costs about ${spec.model.price_per_image:.2f}. generate_image with model {newest.model.choice} "
+        f"runs {newest.model.name}: {newest.model.price_tier} sizes, {prices} by renderingSpeed, no style presets; "
+        "its structuredPrompt (instead of positivePrompt) describes the scene as data, elements placed by bbox, exact "
+        "words in text elements, and each result returns the one used, to change and send back. "
+        "A slow generation answers pending: fetch it "
         "with get_generation, never start it again. Bad arguments are refused before anything is charged. "
         f"The prompts {', '.join(prompt_names)} show how to write prompts that render well."
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ideogram_mcp import files
 from ideogram_mcp.arguments import APPROVED_COST, ASPECT_RATIO, FILE_NAME, OUTPUT_DIR, PREVIEW, options
 from ideogram_mcp.settings import ENV, variables
-from ideogram_mcp.specs import ModelSpec, Parameter, load_specs
+from ideogram_mcp.specs import ModelSpec, Parameter, load_specs, models_of
 from ideogram_mcp.specs.spec import BASE_MODEL
 
 
@@ -49,9 +49,8 @@ def family_table(spec: ModelSpec, base: ModelSpec) -> str:
         known = base.parameters.get(p.name)
         if known is not None and (known.wire, known.type, known.source) == (p.wire, p.type, p.source):
             continue
-        rows.append(
-            f"| `{p.name}` | `{p.wire}` | {p.type} | {_allowed(p)} | {_default(p)} | {p.source or spec.model.source} |"
-        )
+        source = p.source or spec.model.source
+        rows.append(f"| `{p.name}` | `{p.wire}` | {p.type} | {_allowed(p, spec)} | {_default(p)} | {source} |")
     left_out = [f"`{p.name}`" for p in base.exposed if p.name not in spec.parameters]
     prices = spec.model.prices or {}
     price = (
@@ -107,10 +106,12 @@ def _option_rule(name: str) -> str:
     return "true or false (default: false)"
 
 
-def _allowed(p: Parameter) -> str:
+def _allowed(p: Parameter, spec: ModelSpec | None = None) -> str:
     if p.name == "stylePreset" and p.values:
         return f"{len(p.values)} presets (`list_style_presets`)"
     if p.name in ("width", "height"):
+        if spec is not None and models_of(spec.model.tool)[0] is not spec:  # the tool's model argument names it
+            return f"a listed pair (`list_sizes` with model `{spec.model.choice}`)"
         return "a listed pair (`list_sizes`)"
     if p.values:
         return " ".join(f"`{v}`" for v in p.values)

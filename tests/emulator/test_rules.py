@@ -58,13 +58,30 @@ def test_both_readings_list_the_same_69_sizes_and_62_presets() -> None:
     assert len(rules.STYLE_PRESETS) == 62
 
 
+def test_both_readings_give_ideogram_4_the_same_21_sizes_all_2k() -> None:
+    spec = SPECS["ideogram:4@0"]
+    assert set(rules.SIZES_4) == {(s.width, s.height) for s in spec.sizes}
+    assert len(rules.SIZES_4) == len(spec.sizes) == 21
+    assert {s.label.split()[0] for s in spec.sizes} == {"2K"}
+    assert all(s.exact for s in spec.sizes)
+
+
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("speed", [None, "TURBO", "DEFAULT", "QUALITY"])
 def test_the_price_runware_charges_is_the_price_the_server_quotes(model: str, speed: str | None) -> None:
     spec = SPECS[model]
     asked = {} if speed is None else {"renderingSpeed": speed}
-    sent = {} if speed is None else {"providerSettings.ideogram.renderingSpeed": speed}
+    sent = {} if speed is None else {spec.parameters["renderingSpeed"].wire: speed}
     assert rules.price(model, sent) == spec.price(asked)
+
+
+@pytest.mark.parametrize(("speed", "price"), [("TURBO", 0.03), ("DEFAULT", 0.06), ("QUALITY", 0.10), (None, 0.06)])
+def test_ideogram_4_is_charged_by_its_speed_as_its_page_prices_it(speed: str | None, price: float) -> None:
+    sent = {} if speed is None else {"settings.renderingSpeed": speed}
+    assert rules.price("ideogram:4@0", sent) == price
+    assert SPECS["ideogram:4@0"].quote({"numberResults": 3} | ({} if speed is None else {"renderingSpeed": speed})) == (
+        pytest.approx(3 * price)
+    )
 
 
 @pytest.mark.parametrize(

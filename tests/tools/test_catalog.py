@@ -84,7 +84,10 @@ async def test_list_sizes_says_its_filter_in_a_few_lines(mcp: Client) -> None:
             {"orientation": "sideways"},
             "Fix these arguments:\n- orientation: 'sideways' is not allowed. Allowed: landscape, portrait, square.",
         ),
-        ({"shape": "wide"}, "Fix these arguments:\n- shape: unknown argument. Known arguments: orientation, ratio."),
+        (
+            {"shape": "wide"},
+            "Fix these arguments:\n- shape: unknown argument. Known arguments: model, orientation, ratio.",
+        ),
         ({"ratio": [16, 9]}, "Fix these arguments:\n- ratio: must be a ratio such as '16:9' or 1.5; got [16, 9]."),
         (
             {"ratio": "16:9", "orientation": " Portrait "},
@@ -124,4 +127,38 @@ async def test_list_style_presets_names_them_in_text_and_describes_them_once_in_
         "What each looks like is in the structured output (stylePresets, styleTypes)."
     )
     refused = await mcp.call_tool("list_style_presets", {"filter": "x"})
-    assert text(refused) == "Fix these arguments:\n- filter: unknown argument. This tool takes no arguments."
+    assert text(refused) == "Fix these arguments:\n- filter: unknown argument. Known arguments: model."
+
+
+async def test_list_sizes_with_model_4_0_lists_its_21_sizes_at_2k_and_its_default(mcp: Client) -> None:
+    result = await mcp.call_tool("list_sizes", {"model": "ideogram-4.0"})
+    out = cast(dict[str, Any], result.structured_content)
+    spec = load_spec("ideogram:4@0")
+    assert out == {
+        "sizes": [{"width": s.width, "height": s.height, "ratio": s.ratio} for s in spec.sizes],
+        "default": {"width": 2048, "height": 2048, "ratio": "1:1"},
+    }
+    assert len(out["sizes"]) == 21
+    assert {(s["width"], s["height"]) for s in out["sizes"]} >= {(2048, 2048), (1440, 2880), (3328, 1248)}
+    assert text(result).splitlines()[:2] == ["21 supported size(s) of Ideogram 4.0 (~ marks approximate ratios):",
+                                            "8:3: 3328x1248"]  # fmt: skip
+    assert _sizes(await mcp.call_tool("list_sizes", {"model": "4.0", "ratio": "16:9"})) == ["2560x1440"]
+    assert _sizes(await mcp.call_tool("list_sizes", {"model": "ideogram-3.0", "ratio": "16:9"})) == SIXTEEN_NINE
+
+
+async def test_list_style_presets_says_that_4_0_has_none_and_which_model_has(mcp: Client) -> None:
+    result = await mcp.call_tool("list_style_presets", {"model": "ideogram:4@0"})
+    assert result.structured_content == {"stylePresets": [], "styleTypes": []}
+    assert text(result) == (
+        "Ideogram 4.0 has no style presets or style types: describe the look in the prompt (or "
+        "structuredPrompt.style_description). Ideogram 3.0 (model: ideogram-3.0) takes stylePreset and styleType."
+    )
+
+
+async def test_a_catalogue_call_naming_no_model_it_knows_is_refused_with_the_choices(mcp: Client) -> None:
+    for tool in ("list_sizes", "list_style_presets"):
+        refused = await mcp.call_tool(tool, {"model": "dall-e"})
+        assert text(refused) == (
+            "Fix these arguments:\n- model: 'dall-e' is not a model this tool runs: give ideogram-3.0 or "
+            "ideogram-4.0 (the default is ideogram-3.0)."
+        )

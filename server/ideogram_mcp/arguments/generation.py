@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ideogram_mcp import files, sizes
+from ideogram_mcp.arguments import structured
+from ideogram_mcp.arguments.models import taker
 from ideogram_mcp.arguments.names import (
     ALIASES,
     APPROVED_COST,
@@ -29,7 +31,7 @@ from ideogram_mcp.arguments.names import (
 )
 from ideogram_mcp.arguments.problems import InvalidArgumentsError, Problem, show
 from ideogram_mcp.arguments.values import coerce
-from ideogram_mcp.specs import ModelSpec, ToolSpec, load_specs, load_tool_specs
+from ideogram_mcp.specs import ModelSpec, ToolSpec, load_specs, load_tool_specs, models_of
 from ideogram_mcp.specs.tools import OPTIONS
 
 _SIZES = {"width", "height", "size", ASPECT_RATIO, "aspect_ratio", "ratio"}
@@ -142,6 +144,12 @@ def parse(
                 chosen[name] = value
             continue
         p = spec.parameters[name]
+        if p.type == "object":  # a structured prompt: its problems each at their path inside it
+            value, found = structured.read(p, raw)
+            problems += found
+            if value is not None:
+                values[name] = value
+            continue
         value, problem = coerce(p, raw)
         if problem:
             problems.append(Problem(name, problem))
@@ -153,7 +161,7 @@ def parse(
                 local += [LocalInput(name, i, item) for i, item in enumerate(value) if files.looks_local(item)]
     if spec.takes_size:
         _resolve_size(spec, named, values, problems)
-    for violation in spec.cross_violations(values):
+    for violation in spec.cross_violations(values, given={*named, *supplied}):
         if violation.parameters == ("width", "height") and violation.kind == "invalid":
             continue  # an unlisted size: reported with suggestions by _resolve_size
         problems.append(Problem("/".join(violation.parameters), violation.message + "."))
@@ -201,6 +209,10 @@ def _canonical_names(spec: ModelSpec, arguments: Mapping[str, Any], problems: li
             continue
         elif not spec.takes_size and given in _SIZES:
             problems.append(Problem(given, "not accepted: this model keeps the source image's size."))
+            continue
+        elif (other := taker(spec, given)) is not None:
+            said = f"not accepted by {spec.model.name}; {other.model.name} takes it (model: {other.model.choice})."
+            problems.append(Problem(given, said))
             continue
         elif given in spec.refused:
             problems.append(Problem(given, f"not accepted: {spec.refused[given]}."))
@@ -275,11 +287,12 @@ def _resolve_size(spec: ModelSpec, named: Mapping[str, Any], values: dict[str, A
         width, height = values["width"], values["height"]
         close = sizes.nearest(spec.sizes, width, height)
         options = ", ".join(f"{s} ({s.label})" for s in close)
+        chosen = "" if models_of(spec.model.tool)[0] is spec else f" with model {spec.model.choice}"
         problems.append(
             Problem(
                 "width/height",
-                f"{width}x{height} is not a supported size. Nearest supported: {options}. "
-                f"Or pass aspectRatio (e.g. '16:9') instead; call list_sizes for all {len(spec.sizes)}.",
+                f"{width}x{height} is not a size {spec.model.name} takes. Nearest supported: {options}. "
+                f"Or pass aspectRatio (e.g. '16:9') instead; call list_sizes{chosen} for all {len(spec.sizes)}.",
             )
         )
 

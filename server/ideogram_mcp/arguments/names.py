@@ -71,7 +71,7 @@ def aliases_for(known: set[str] | frozenset[str]) -> Mapping[str, str]:
 @functools.cache
 def _aliases_for(known: frozenset[str]) -> dict[str, str]:
     """``aliases_for``, worked out once per set of names (a tool's are the same every call)."""
-    found = {_snake(name): name for name in known} | {name.lower(): name for name in known}
+    found = {snake(name): name for name in known} | {name.lower(): name for name in known}
     for alias, meanings in ALIASES.items():
         meant = next((name for name in meanings if name in known), None)
         if meant is not None and alias not in known:
@@ -121,7 +121,8 @@ def unknown(names: list[str], exposed: set[str], aliases: Mapping[str, str]) -> 
     return problems
 
 
-def _snake(name: str) -> str:
+def snake(name: str) -> str:
+    """A camelCase name in snake_case (``highLevelDescription``: ``high_level_description``)."""
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
 
 

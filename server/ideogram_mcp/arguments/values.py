@@ -154,10 +154,19 @@ def _ratio(raw: Any) -> tuple[Any, str | None]:
     return raw if isinstance(raw, str) else str(raw), None  # 1.5 means "1.5"
 
 
+def _model(raw: Any) -> tuple[Any, str | None]:
+    if isinstance(raw, int | float) and not isinstance(raw, bool) and abs(raw) < 100:
+        return str(raw), None  # 4.0 means "4.0"
+    if not isinstance(raw, str) or not raw.strip():
+        return None, f"must be a model's name, such as 'ideogram-4.0'; got {show(raw)}."
+    return raw.strip(), None  # which model it names is the tool's to say (``arguments.models``)
+
+
 _READERS: dict[str, Callable[[Any], tuple[Any, str | None]]] = {
     "file_name": _file_name,
     "folder": _folder,
     "dollars": _dollars,
     "ratio": _ratio,
+    "model": _model,
 }
 """How a value of these formats is read: each its own rule (a file name is checked and cleaned, a ratio is text)."""

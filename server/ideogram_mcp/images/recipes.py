@@ -12,6 +12,7 @@ from typing import Any, cast
 from pydantic import AliasChoices, Field, ValidationError
 
 from ideogram_mcp.records import ImageRecord
+from ideogram_mcp.specs import prompt_of
 
 SIDECAR_MARK = "ideogram-mcp"
 """The ``generator`` of every recipe this server writes; other JSON files are not ours."""
@@ -66,5 +67,4 @@ class Recipe(ImageRecord):
 
     @property
     def prompt(self) -> str:
-        found = self.task.get("positivePrompt")
-        return found if isinstance(found, str) else ""
+        return prompt_of(self.task)

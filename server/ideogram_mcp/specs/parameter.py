@@ -14,14 +14,16 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from ideogram_mcp.references import inline_picture, is_image_reference, is_uuid, is_web_url
 
-ParameterType = Literal["string", "integer", "number", "boolean", "string[]", "rectangles"]
-Format = Literal["uuid", "uri", "image", "file_name", "folder", "dollars", "ratio"]
+ParameterType = Literal["string", "integer", "number", "boolean", "string[]", "rectangles", "object", "object[]", "box"]
+"""``object`` holds named ``properties`` (each a Parameter), ``object[]`` a list of such objects; ``box`` is four whole
+numbers ``[y_min, x_min, y_max, x_max]`` from ``minimum`` to ``maximum``, each min below its max."""
+Format = Literal["uuid", "uri", "image", "file_name", "folder", "dollars", "ratio", "model"]
 """What a string (or number) names, beyond its type: checked here (uuid, uri, image) or read by ``arguments``
-(a file name, a folder, dollars, a ratio)."""
+(a file name, a folder, dollars, a ratio, a model a tool runs)."""
 JSON_SAFE_INTEGER = 2**53 - 1
 """The largest integer every JSON reader keeps exactly; no parameter without a maximum goes past it."""
 JSONValue = str | int | bool | list[str]
@@ -69,9 +71,28 @@ class Parameter(Frozen):
     paired_with: str | None = None
     same_length_as: str | None = None
     requires: dict[str, str] | None = None
+    required_when: dict[str, str] | None = None
+    """Inside an object: required when these other members have these values (an obj element needs its desc)."""
+    required_unless: tuple[str, ...] = ()
+    """Inside an object: required unless one of these other members is given (a text element: its text or desc)."""
+    properties: dict[str, Parameter] | None = None
+    """The members of an ``object`` (or of each item of an ``object[]``), by their keys, in the order they are sent."""
     owned: str | None = None
     server_value: JSONValue | None = None
     """The value the server always sends for an owned parameter (outputType URL, deliveryMethod async)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_members(cls, data: object) -> object:
+        # In the file each member of an object is keyed by its name, which is also its key on the wire.
+        if not isinstance(data, dict):
+            return data
+        fields = cast(dict[str, Any], data)
+        members = fields.get("properties")
+        if not isinstance(members, dict):
+            return fields
+        named = {k: {"name": k, "wire": k, **v} for k, v in cast(dict[str, dict[str, Any]], members).items()}
+        return {**fields, "properties": named}
 
     @property
     def exposed(self) -> bool:
@@ -108,6 +129,16 @@ class Parameter(Frozen):
                     "a rectangle {x, y, width, height} in fractions of the image (0 to 1), "
                     f"or a list of up to {self.max_items} of them"
                 )
+            case "box":
+                return (
+                    f"[y_min, x_min, y_max, x_max]: 4 whole numbers from {self.minimum} to {self.maximum} "
+                    "(thousandths of the height and width, from the top left), each min below its max"
+                )
+            case "object":
+                return "an object with the keys " + ", ".join(self.properties or {})
+            case "object[]":
+                most = f"at most {self.max_items} " if self.max_items is not None else ""
+                return f"a list of {most}objects, each with the keys " + ", ".join(self.properties or {})
             case "integer":
                 if self.minimum is not None and self.maximum is not None:
                     return f"a whole number from {self.minimum} to {self.maximum}"
@@ -128,6 +159,8 @@ class Parameter(Frozen):
                     many = f"{noun}s"
                 if self.format == "image":
                     return f"a list of {many}, each a public http(s) URL, a data URI, base64 data or an image UUID"
+                if self.pattern is not None:
+                    return f"a list of {many}, each matching {self.pattern}"
                 return f"a list of {many}"
             case "string":
                 if self.format == "image":
@@ -162,6 +195,13 @@ class Parameter(Frozen):
                 return wrong if too_low or too_high else None
             case "rectangles":
                 return rectangles_violation(value, wrong, self.max_items or 1)
+            case "box":
+                return box_violation(value, wrong, int(self.minimum or 0), int(self.maximum or 0))
+            case "object" | "object[]":
+                from ideogram_mcp.specs.shapes import member_problems  # the rules of objects, which use this one
+
+                found = member_problems(self, value, self.name)
+                return f"{found[0][0]}: {found[0][1]}" if found else None
             case "integer":
                 if not isinstance(value, int) or isinstance(value, bool):
                     return wrong
@@ -178,6 +218,10 @@ class Parameter(Frozen):
                     return f"{wrong}; it has {len(items)}"
                 if self.max_items is not None and len(items) > self.max_items:
                     return f"{wrong}; it has {len(items)}"
+                if self.pattern is not None:
+                    unmatched = [n for n, item in enumerate(items, 1) if not re.fullmatch(self.pattern, str(item))]
+                    if unmatched:
+                        return f"{wrong}; item {unmatched[0]} does not"
                 if self.format == "image":
                     unreadable = [n for n, item in enumerate(items, 1) if not is_image_reference(str(item))]
                     if unreadable:
@@ -258,4 +302,20 @@ def rectangles_violation(value: object, wrong: str, most: int) -> str | None:
             return f"{wrong}; rectangle {n} is empty (width and height above 0)"
         if x + width > 1 + _FRACTION_SLACK or y + height > 1 + _FRACTION_SLACK:
             return f"{wrong}; rectangle {n} reaches past the image (x + width and y + height at most 1)"
+    return None
+
+
+def box_violation(value: object, wrong: str, low: int, high: int) -> str | None:
+    """Why ``value`` is not a box ``[y_min, x_min, y_max, x_max]`` of whole numbers from ``low`` to ``high``, each
+    min below its max; None when it is."""
+    if not isinstance(value, list) or len(value) != 4:  # pyright: ignore[reportUnknownArgumentType]
+        return wrong
+    sides = cast(list[object], value)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and low <= v <= high for v in sides):
+        return wrong
+    y_min, x_min, y_max, x_max = cast(list[int], sides)
+    if y_min >= y_max:
+        return f"{wrong}; y_min {y_min} is not below y_max {y_max}"
+    if x_min >= x_max:
+        return f"{wrong}; x_min {x_min} is not below x_max {x_max}"
     return None

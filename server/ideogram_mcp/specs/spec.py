@@ -7,6 +7,8 @@ The strict checks here are Runware's own rules; friendlier handling of what agen
 
 A spec file may name a ``base`` spec: it then holds only what differs (its model, the parameters
 it adds or changes, and the ones it ``drop``s), so the 69 sizes and 62 presets are written once.
+Each model names the tool that runs it; a tool may run several (generate_image: Ideogram 3.0, and 4.0
+when its ``model`` argument says so), the first spec file naming a tool being its default model.
 Every fact carries its ``source``: ``[doc]`` Runware's documentation, ``[sdk]`` Runware's SDK
 source, ``[guess]`` an inference, so that a guess is easy to find and fix once it is confirmed.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Iterator, Mapping
 from importlib import resources
 from typing import Any, Literal, Self, cast
 
@@ -23,6 +25,7 @@ from pydantic import Field, model_validator
 
 from ideogram_mcp.sizes import Size
 from ideogram_mcp.specs.parameter import Frozen, Parameter, Violation
+from ideogram_mcp.specs.shapes import summary
 
 Speed = Literal["TURBO", "DEFAULT", "QUALITY"]
 
@@ -32,7 +35,7 @@ class ModelInfo(Frozen):
 
     id: str
     tool: str
-    """The tool that runs this model (one tool per model)."""
+    """The tool that runs this model; several models may share one (the tool's ``model`` argument chooses)."""
     name: str
     creator: str
     task_type: str
@@ -51,6 +54,16 @@ class ModelInfo(Frozen):
     source: str
     """Where the model's facts come from, unless a parameter says otherwise."""
 
+    @property
+    def choice(self) -> str:
+        """The name a tool's ``model`` argument gives it: its name in lower case, hyphenated (``ideogram-4.0``)."""
+        return "-".join(self.name.lower().split())
+
+    @property
+    def version(self) -> str:
+        """Its name without its creator's (``4.0``, ``3.0 Remix``): what "4.0 only" says."""
+        return self.name.removeprefix(self.creator).strip()
+
 
 _LABELS = ("[doc]", "[sdk]", "[guess]")
 
@@ -63,6 +76,8 @@ class ModelSpec(Frozen):
     parameters: dict[str, Parameter]
     refused: dict[str, str] = Field(default_factory=lambda: {})
     """Names agents send that the model does not take, each with why and what to send instead."""
+    exactly_one: tuple[tuple[str, ...], ...] = ()
+    """Groups of parameters of which a task gives exactly one (4.0: positivePrompt or structuredPrompt)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -94,8 +109,11 @@ class ModelSpec(Frozen):
             for other in (p.paired_with, p.same_length_as, *(p.requires or {}), *p.excludes):
                 if other is not None and other not in self.parameters:
                     problems.append(f"{p.name}: refers to unknown parameter {other}")
-            if not (p.source or self.model.source).startswith(_LABELS):
-                problems.append(f"{p.name}: its source is not labelled {', '.join(_LABELS)}")
+            unlabelled = [q for q in _nested(p) if not (q.source or p.source or self.model.source).startswith(_LABELS)]
+            if unlabelled:
+                problems.append(f"{unlabelled[0].name}: its source is not labelled {', '.join(_LABELS)}")
+        for group in self.exactly_one:
+            problems += [f"exactly_one: unknown parameter {name}" for name in group if name not in self.parameters]
         if not self.model.price_source.startswith(_LABELS):
             problems.append(f"the price source is not labelled {', '.join(_LABELS)}")
         if self.model.id not in (self.parameters["model"].values or {}):
@@ -145,9 +163,16 @@ class ModelSpec(Frozen):
         """The value a parameter has in ``values``, falling back to its default."""
         return values[name] if name in values else self.parameters[name].default
 
-    def cross_violations(self, values: Mapping[str, object]) -> list[Violation]:
-        """Rules between parameters, for values keyed by parameter name."""
+    def cross_violations(self, values: Mapping[str, object], given: Collection[str] | None = None) -> list[Violation]:
+        """Rules between parameters, for values keyed by parameter name; ``given`` names the parameters a call gave
+        (some perhaps unreadable, so absent from ``values``), when it differs."""
         found: list[Violation] = []
+        for group in self.exactly_one:
+            there = [name for name in group if name in (values if given is None else given)]
+            if len(there) > 1:
+                found.append(Violation(tuple(there), f"give one of {' and '.join(there)}, not both"))
+            elif not there:
+                found.append(Violation(group, f"required: {' or '.join(group)}", "missing"))
         for p in self.parameters.values():
             present = p.name in values
             if p.paired_with and present and p.paired_with not in values:
@@ -187,14 +212,22 @@ class ModelSpec(Frozen):
         return []
 
 
+def _nested(p: Parameter) -> Iterator[Parameter]:
+    """A parameter and, for an object, every member inside it."""
+    yield p
+    for member in (p.properties or {}).values():
+        yield from _nested(member)
+
+
 SPEC_FILES = (
     "ideogram-3.0",
     "ideogram-3.0-remix",
     "ideogram-3.0-edit",
     "ideogram-3.0-reframe",
     "ideogram-3.0-replace-background",
+    "ideogram-4.0",
 )
-"""The spec files shipped with the package, one per model."""
+"""The spec files shipped with the package, one per model; the first naming a tool is that tool's default model."""
 BASE_MODEL = "ideogram:4@1"
 
 
@@ -202,14 +235,31 @@ BASE_MODEL = "ideogram:4@1"
 def load_specs() -> dict[str, ModelSpec]:
     """Every model's spec by model id, parsed and checked once per process."""
     specs = [ModelSpec.model_validate(_raw(name)) for name in SPEC_FILES]
-    if len({spec.model.tool for spec in specs}) != len(specs):
-        raise ValueError("two model specs name the same tool: each tool runs one model")
+    choices = [(spec.model.tool, spec.model.choice) for spec in specs]
+    if len(set(choices)) != len(choices):
+        raise ValueError("two models of one tool have the same name: its model argument could not tell them apart")
     return {spec.model.id: spec for spec in specs}
 
 
 def load_spec(model_id: str = BASE_MODEL) -> ModelSpec:
     """One model's spec (Ideogram 3.0 text to image unless another is named)."""
     return load_specs()[model_id]
+
+
+def prompt_of(task: Mapping[str, Any]) -> str:
+    """What a wire task asked for, in words: its text prompt, else its structured prompt's summary (Ideogram 4.0's
+    high_level_description); "" when it has neither (a reframe)."""
+    text = task.get("positivePrompt")
+    if isinstance(text, str):
+        return text
+    spec = load_specs().get(str(task.get("model")))
+    scene = spec.parameters.get("structuredPrompt") if spec is not None else None
+    return (summary(scene, scene.lookup(task)) or "") if scene is not None else ""
+
+
+def models_of(tool: str) -> tuple[ModelSpec, ...]:
+    """The models a tool runs, its default first."""
+    return tuple(spec for spec in load_specs().values() if spec.model.tool == tool)
 
 
 @functools.cache

@@ -28,7 +28,7 @@ from ideogram_mcp.images.recipes import Recipe
 from ideogram_mcp.journal import Entry, JournalError
 from ideogram_mcp.records import ImageRecord
 from ideogram_mcp.settings import redacted
-from ideogram_mcp.specs import load_specs
+from ideogram_mcp.specs import load_specs, prompt_of
 from ideogram_mcp.specs.spec import BASE_MODEL
 from ideogram_mcp.tasks.services import Services
 
@@ -221,5 +221,4 @@ async def read_saved(path: str | None) -> bytes | None:
 
 
 def _prompt(entry: Entry) -> str:
-    prompt = entry.task.get("positivePrompt")
-    return prompt if isinstance(prompt, str) else ""
+    return prompt_of(entry.task)

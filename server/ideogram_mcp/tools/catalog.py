@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import cast
 
 import mcp_types as types
@@ -15,51 +16,73 @@ from ideogram_mcp.tools.published import ListSizesOutput, ListStylePresetsOutput
 _LISTING = types.ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
 
-def list_sizes_entry(spec: ModelSpec) -> ToolEntry:
+def list_sizes_entry(models: Sequence[ModelSpec]) -> ToolEntry:
+    counts = ", ".join(f"{m.model.version}: {len(m.sizes)}" for m in models)
     tool = types.Tool(
         name="list_sizes",
         title="List supported sizes",
         description=(
-            f"The {len(spec.sizes)} width x height pairs {spec.model.name} accepts, with their ratio; "
+            f"The width x height pairs a model accepts ({counts}), with their ratio; "
             "filter by ratio (any spelling: 16:9, 1.78, 32:18) or orientation. Free, no network."
         ),
-        input_schema=tool_input(load_tool_specs()["list_sizes"], spec),
+        input_schema=tool_input(load_tool_specs()["list_sizes"], models=models),
         output_schema=output_schema(ListSizesOutput),
         annotations=_LISTING,
     )
 
     async def run(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
-        return await list_sizes(spec, params)
+        return await list_sizes(models, params)
 
     return ToolEntry(tool, run)
 
 
-def list_style_presets_entry(spec: ModelSpec) -> ToolEntry:
+def list_style_presets_entry(models: Sequence[ModelSpec]) -> ToolEntry:
+    spec = models[0]
+    none = [m.model.version for m in models if "stylePreset" not in m.parameters]
+    said = f" ({' and '.join(none)} takes none)" if none else ""
     tool = types.Tool(
         name="list_style_presets",
         title="List style presets and types",
         description=(
             f"The {len(spec.parameters['stylePreset'].values or {})} stylePreset values with what each looks "
-            "like, and the styleType values. Free, no network."
+            f"like, and the styleType values{said}. "
+            "Free, no network."
         ),
-        input_schema=tool_input(load_tool_specs()["list_style_presets"]),
+        input_schema=tool_input(load_tool_specs()["list_style_presets"], models=models),
         output_schema=output_schema(ListStylePresetsOutput),
         annotations=_LISTING,
     )
 
     async def run(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
-        return await list_style_presets(spec, params)
+        return await list_style_presets(models, params)
 
     return ToolEntry(tool, run)
 
 
-async def list_sizes(spec: ModelSpec, params: types.CallToolRequestParams) -> types.CallToolResult:
+def _chosen(
+    tool: str, models: Sequence[ModelSpec], params: types.CallToolRequestParams
+) -> tuple[ModelSpec, dict[str, object]] | types.CallToolResult:
+    """The model a catalogue call asks about, and its other arguments; or the tool error saying what is wrong."""
+    from ideogram_mcp.arguments.models import named
     from ideogram_mcp.tools import results  # loaded at the first call: building the tool needs its schema only
 
     try:
-        given = arguments.parse_tool(load_tool_specs()["list_sizes"], params.arguments)
+        given = arguments.parse_tool(load_tool_specs()[tool], params.arguments)
     except arguments.InvalidArgumentsError as exc:
         return results.invalid(exc.problems, generating=False)
+    spec, problem = named(models, given.get("model"))
+    if spec is None:
+        return results.invalid([arguments.Problem("model", problem or "unknown model.")], generating=False)
+    return spec, given
+
+
+async def list_sizes(models: Sequence[ModelSpec], params: types.CallToolRequestParams) -> types.CallToolResult:
+    from ideogram_mcp.tools import results  # loaded at the first call: building the tool needs its schema only
+
+    found = _chosen("list_sizes", models, params)
+    if isinstance(found, types.CallToolResult):
+        return found
+    spec, given = found
     chosen = list(spec.sizes)
     orientation, ratio = cast(str | None, given.get("orientation")), cast(str | None, given.get("ratio"))
     if orientation is not None:
@@ -89,19 +112,29 @@ async def list_sizes(spec: ModelSpec, params: types.CallToolRequestParams) -> ty
     by_ratio: dict[str, list[str]] = {}
     for s in chosen:
         by_ratio.setdefault(s.ratio, []).append(str(s) + ("" if s.exact else "~"))
-    lines = [f"{len(chosen)} supported size(s) (~ marks approximate ratios):"]
+    whose = "" if spec is models[0] else f" of {spec.model.name}"
+    lines = [f"{len(chosen)} supported size(s){whose} (~ marks approximate ratios):"]
     lines += [f"{r}: {', '.join(items)}" for r, items in by_ratio.items()]
     return results.ok(output, "\n".join(lines))
 
 
-async def list_style_presets(spec: ModelSpec, params: types.CallToolRequestParams) -> types.CallToolResult:
+async def list_style_presets(models: Sequence[ModelSpec], params: types.CallToolRequestParams) -> types.CallToolResult:
     from ideogram_mcp.tools import results  # loaded at the first call: building the tool needs its schema only
 
-    try:
-        arguments.parse_tool(load_tool_specs()["list_style_presets"], params.arguments)
-    except arguments.InvalidArgumentsError as exc:
-        return results.invalid(exc.problems, generating=False)
+    found = _chosen("list_style_presets", models, params)
+    if isinstance(found, types.CallToolResult):
+        return found
+    spec, _ = found
     values = spec.parameters
+    if "stylePreset" not in values:
+        takers = [m for m in models if "stylePreset" in m.parameters]
+        others = " or ".join(f"{m.model.name} (model: {m.model.choice})" for m in takers)
+        text = (
+            f"{spec.model.name} has no style presets or style types: describe the look in the prompt"
+            f"{' (or structuredPrompt.style_description)' if 'structuredPrompt' in values else ''}. "
+            f"{others} takes stylePreset and styleType."
+        )
+        return results.ok(ListStylePresetsOutput(style_presets=[], style_types=[]), text)
     presets = [NamedValue(name=k, description=v) for k, v in (values["stylePreset"].values or {}).items()]
     style_types = [NamedValue(name=k, description=v) for k, v in (values["styleType"].values or {}).items()]
     output = ListStylePresetsOutput(style_presets=presets, style_types=style_types)

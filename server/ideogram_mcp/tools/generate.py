@@ -1,31 +1,59 @@
-"""``generate_image``: text to image with Ideogram 3.0."""
+"""``generate_image``: text to image with Ideogram 3.0 (the default), or 4.0 when its ``model`` argument says so."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import mcp_types as types
 
-from ideogram_mcp.specs import ModelSpec
+from ideogram_mcp.specs import ModelSpec, load_tool_specs
 from ideogram_mcp.tools import Context, ToolEntry
 from ideogram_mcp.tools.published import image_tool
 
+MODEL = "model"
+"""generate_image's own argument choosing the model."""
 
-def entry(spec: ModelSpec) -> ToolEntry:
-    """The generate_image tool for Ideogram 3.0's spec."""
+
+def entry(models: Sequence[ModelSpec]) -> ToolEntry:
+    """The generate_image tool for the models it runs, its default (Ideogram 3.0) first."""
+    spec, *others = models
     count = spec.parameters["numberResults"]
+    also = "".join(f" or, with model {m.model.choice}, {_priced(m)}" for m in others)
     tool = image_tool(
         spec,
         "generate_image",
-        "Generate image (Ideogram 3.0)",
+        f"Generate image ({spec.model.name}{''.join(f', {m.model.version}' for m in others)})",
         f"Make {count.minimum} to {count.maximum} images from a prompt with {spec.model.name} "
-        f"(${spec.model.price_per_image:.2f} each). It "
+        f"(${spec.model.price_per_image:.2f} each){also}. It "
         "renders text well: quote the exact words. Saves the files; returns paths, previews, seeds, cost.",
+        others=others,
+        choice=load_tool_specs()["generate_image"].parameters[MODEL],
     )
 
     async def generate_image(
         ctx: Context, params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
-        from ideogram_mcp.tools import running  # loaded at the first call: building the tool needs its schema only
+        # Loaded at the first call: building the tool needs its schema only.
+        from ideogram_mcp import arguments
+        from ideogram_mcp.arguments.models import named
+        from ideogram_mcp.tools import results, running
 
-        return await running.run(ctx, params, spec)
+        given = params.arguments or {}
+        try:
+            own = arguments.parse_tool(load_tool_specs()["generate_image"], given, only=frozenset({MODEL}))
+        except arguments.InvalidArgumentsError as exc:
+            return results.invalid(exc.problems)
+        chosen, problem = named(models, own.get(MODEL))
+        if chosen is None:
+            return results.invalid([arguments.Problem(MODEL, problem or "unknown model.")])
+        return await running.run(ctx, params, chosen, own=frozenset({MODEL}))
 
     return ToolEntry(tool, generate_image)
+
+
+def _priced(spec: ModelSpec) -> str:
+    """A model beside the default, in a few words: its name, size class and prices by speed."""
+    prices = "/".join(f"{price:.2f}" for price in (spec.model.prices or {}).values())
+    speeds = f", ${prices} by renderingSpeed" if prices else f", ${spec.model.price_per_image:.2f} each"
+    takes = ", structuredPrompt" if "structuredPrompt" in spec.parameters else ""
+    return f"{spec.model.name} ({spec.model.price_tier}{speeds}{takes})"

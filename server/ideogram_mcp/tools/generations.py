@@ -11,7 +11,7 @@ from pydantic import Field
 
 from ideogram_mcp import arguments
 from ideogram_mcp.schemas import tool_input
-from ideogram_mcp.specs import load_tool_specs
+from ideogram_mcp.specs import load_tool_specs, prompt_of
 from ideogram_mcp.tools import Context, ToolEntry, announce_new_images, owner, places, reporter
 from ideogram_mcp.tools.published import IMAGES_DESCRIBED, GenerateImageOutput, Output, output_schema
 
@@ -138,7 +138,7 @@ async def list_generations(ctx: Context, params: types.CallToolRequestParams) ->
 
 
 def _summary(entry: Entry, where: Places) -> GenerationSummary:
-    prompt = entry.task.get("positivePrompt")
+    prompt = prompt_of(entry.task)
     return GenerationSummary(
         task_uuid=entry.task_uuid,
         tool=entry.tool,
@@ -151,5 +151,5 @@ def _summary(entry: Entry, where: Places) -> GenerationSummary:
         cost=entry.cost,
         quote=entry.quote,
         approval=entry.approval or None,
-        prompt=str(prompt)[:120] if isinstance(prompt, str) else None,
+        prompt=prompt[:120] if prompt else None,
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import mcp_types as types
@@ -18,7 +18,7 @@ from ideogram_mcp.schemas import image_tool_input
 
 if TYPE_CHECKING:
     from ideogram_mcp.sizes import Size
-    from ideogram_mcp.specs import ModelSpec
+    from ideogram_mcp.specs import ModelSpec, Parameter
 
 
 class Output(BaseModel):
@@ -173,13 +173,16 @@ def image_tool(
     extra: Mapping[str, Mapping[str, Any]] | None = None,
     full: bool = True,
     optional: frozenset[str] = frozenset(),
+    others: Sequence[ModelSpec] = (),
+    choice: Parameter | None = None,
 ) -> types.Tool:
-    """An image tool as ``tools/list`` shows it: its input schema from the model's spec, the shared output."""
+    """An image tool as ``tools/list`` shows it: its input schema from the model's spec (and the ``others`` it runs
+    when its ``choice`` argument names them), the shared output."""
     return types.Tool(
         name=name,
         title=title,
         description=description,
-        input_schema=image_tool_input(spec, extra, full=full, optional=optional),
+        input_schema=image_tool_input(spec, extra, full=full, optional=optional, others=others, choice=choice),
         output_schema=output_schema(GenerateImageOutput, described=IMAGES_DESCRIBED),
         annotations=_PAID,
     )
