@@ -6,7 +6,7 @@ recipe beside a saved file extends it; results show it. No image travels as a di
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Any, Self
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
@@ -26,6 +26,13 @@ class ImageRecord(BaseModel):
     nsfw_content: bool | None = Field(
         default=None, validation_alias=AliasChoices("NSFWContent", "nsfw_content"), serialization_alias="NSFWContent"
     )
+    structured_prompt: dict[str, Any] | None = Field(
+        default=None,
+        validation_alias=AliasChoices("structuredPrompt", "structured_prompt"),
+        serialization_alias="structuredPrompt",
+    )
+    """The structured prompt the image was made from (Ideogram 4.0 answers with it: the one sent, or the one Magic
+    Prompt wrote from a text prompt), to change and send back."""
     width: int | None = None
     height: int | None = None
     format: str | None = None

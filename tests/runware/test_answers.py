@@ -145,3 +145,10 @@ def test_no_such_task_is_believed_only_once_the_task_has_been_known_long_enough(
     answers.absorb(old, [], unknown, known_for=answers.LOST_AFTER)
     assert isinstance(old.lost, errors.NotFoundError)
     assert old.lost.may_have_run, "it was sent: it may have run, and been charged, before it was forgotten"
+
+
+def test_the_structured_prompt_an_image_was_made_from_is_kept_and_anything_else_in_its_place_is_not() -> None:
+    scene = {"high_level_description": "a poster", "compositional_deconstruction": {"elements": []}}
+    snapshot = absorb(Snapshot(T, 3), [done(1, structuredPrompt=scene), done(2, structuredPrompt="a poster"), done(3)])
+    assert [i.structured_prompt for i in snapshot.images] == [scene, None, None]
+    assert snapshot.images[0].model_dump(mode="json")["structuredPrompt"] == scene

@@ -45,6 +45,7 @@ class Recipe(ImageRecord):
     def to_json(self) -> dict[str, Any]:
         """The recipe as written: this server's names for its facts, what only the journal needs left out."""
         unsaid = {"nsfw_content"} if self.nsfw_content is None else set[str]()  # only when the check was asked for
+        unsaid |= {"structured_prompt"} if self.structured_prompt is None else set[str]()  # only 4.0 answers with one
         return self.model_dump(mode="json", exclude={"path", "problem", "stem", *unsaid})
 
     @classmethod

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ideogram_mcp.records import ImageRecord
 from ideogram_mcp.references import is_web_url
@@ -164,7 +164,7 @@ def _image(item: Mapping[str, Any]) -> tuple[ImageRecord | None, str | None]:
         return None, "Runware reported a finished image without its imageUUID"
     if not isinstance(url, str) or not is_web_url(url):
         return None, f"Runware reported image {image_uuid[:36]} as finished but gave no usable URL for it"
-    seed, cost, nsfw = item.get("seed"), item.get("cost"), item.get("NSFWContent")
+    seed, cost, nsfw, scene = item.get("seed"), item.get("cost"), item.get("NSFWContent"), item.get("structuredPrompt")
     return (
         ImageRecord(
             image_uuid=image_uuid,
@@ -172,6 +172,7 @@ def _image(item: Mapping[str, Any]) -> tuple[ImageRecord | None, str | None]:
             seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
             cost=_number(cost),
             nsfw_content=nsfw if isinstance(nsfw, bool) else None,
+            structured_prompt=cast(dict[str, Any], scene) if isinstance(scene, dict) else None,
         ),
         None,
     )

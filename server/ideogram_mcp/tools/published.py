@@ -9,10 +9,10 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 import mcp_types as types
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from ideogram_mcp.schemas import image_tool_input
 
@@ -49,6 +49,11 @@ class GeneratedImage(Output):
         default=None,
         serialization_alias="NSFWContent",
         description="Safety check verdict; present only when checkContent was on.",
+    )
+    structured_prompt: Annotated[dict[str, Any], WithJsonSchema({"type": "object"})] | None = Field(
+        default=None,
+        serialization_alias="structuredPrompt",
+        description="Ideogram 4.0: the structured prompt the image was made from; change it and send it back.",
     )
 
 

@@ -198,6 +198,11 @@ async def made(outcome: outcomes.Made, secret: SecretStr | None) -> types.CallTo
         folder=where.shown(where.output) if any(record.path for record in records) else None,
     )
     lines = [_footer(output, outcome.trouble, secret) or (_save_again(records) if outcome.status == "done" else "")]
+    if any(record.structured_prompt for record in records):
+        lines.append(
+            "Each image's structuredPrompt (the scene as the model drew it) is in the structured output and its "
+            "recipe: change one element and send it back as structuredPrompt to redo the image with the change."
+        )
     if outcome.unusable:
         lines.append(
             f"Runware reported {outcome.unusable_count} more image(s) finished that cannot be used: they may have "
@@ -239,6 +244,7 @@ def _image(record: ImageRecord, uri: str | None, outcome: outcomes.Made) -> Gene
         format=record.format or asked_format(outcome.entry),
         cost=record.cost,
         nsfw_content=record.nsfw_content,
+        structured_prompt=record.structured_prompt,
     )
 
 
