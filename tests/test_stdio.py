@@ -91,6 +91,32 @@ async def test_the_stdio_server_uses_any_runware_compatible_server_at_runware_ba
     assert emulator.charged == 0.06
 
 
+async def test_over_stdio_model_ideogram_4_0_sends_a_4_0_task_and_a_call_4_0_cannot_take_sends_nothing() -> None:
+    emulator = Emulator(api_key="sk-stdio-four")
+    scene = {
+        "high_level_description": "A gig poster.",
+        "compositional_deconstruction": {"elements": [{"type": "text", "text": "LIVE", "bbox": [100, 100, 300, 900]}]},
+    }
+    with anyio.fail_after(60):
+        async with emulator.served() as url:
+            env = _env(RUNWARE_BASE_URL=url, RUNWARE_API_KEY="sk-stdio-four")
+            async with Client(StdioServerParameters(command=COMMAND, args=[], env=env)) as mcp:
+                refused = await mcp.call_tool(
+                    "generate_image", {"model": "ideogram-4.0", "positivePrompt": "x", "styleType": "DESIGN"}
+                )
+                result = await mcp.call_tool(
+                    "generate_image", {"model": "ideogram-4.0", "structuredPrompt": scene, "renderingSpeed": "TURBO"}
+                )
+    assert "Ideogram 3.0 takes it (model: ideogram-3.0)" in text(refused)
+    assert not result.is_error, text(result)
+    (task,) = emulator.submitted
+    assert (task["model"], task["width"], task["height"]) == ("ideogram:4@0", 2048, 2048)
+    assert task["settings"] == {"structuredPrompt": scene, "renderingSpeed": "TURBO"}
+    assert "providerSettings" not in task
+    assert cast(dict[str, Any], result.structured_content)["images"][0]["structuredPrompt"] == scene
+    assert emulator.charged == 0.03
+
+
 async def test_over_stdio_images_land_in_the_clients_root_and_nowhere_else(tmp_path: Path, home: Path) -> None:
     project, cwd = tmp_path / "project", tmp_path / "cwd"
     cwd.mkdir()
