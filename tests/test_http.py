@@ -120,7 +120,7 @@ async def test_a_client_with_a_token_lists_the_tools_and_generates_and_owners_st
             with pytest.raises(Exception, match="resources/list"):
                 await bob.read_resource(listed.resources[0].uri)
             bob_spend = data(await bob.call_tool("list_generations", {}))
-    assert len(tools.tools) == 9
+    assert len(tools.tools) == 10
     path = tmp_path / "out" / http.owner_of(f"token:{TOKENS[0]}") / image["path"]
     assert image["path"] == path.name, "over HTTP a path is told relative to the token's own folder"
     assert str(listed.resources[0].uri) == f"ideogram://images/{path.name}"
@@ -313,7 +313,7 @@ async def test_two_processes_serve_one_client_interchangeably(
             later = first
             while later["status"] != "done":
                 later = data(await mcp.call_tool("get_generation", {"taskUUID": first["taskUUID"]}))
-    assert len(tools.tools) == 9
+    assert len(tools.tools) == 10
     assert set(balancer.served) == set(ports)
     assert later["taskUUID"] == first["taskUUID"]
     assert (out / http.owner_of(f"token:{TOKENS[0]}") / later["images"][0]["path"]).is_file()

@@ -63,7 +63,7 @@ def test_the_inspector_lists_the_tools_and_generates_an_image_over_http(server: 
         *("--tool-arg", 'positivePrompt=A neon sign reading "INSPECTED"', "--tool-arg", "aspectRatio=16:9"),
     )
     assert [tool["name"] for tool in listed["tools"]][:2] == ["generate_image", "remix_image"]
-    assert len(listed["tools"]) == 9
+    assert len(listed["tools"]) == 10
     assert made["isError"] is False
     (image,) = made["structuredContent"]["images"]
     assert (image["width"], image["height"]) == (1312, 736)

@@ -45,7 +45,7 @@ async def test_the_published_tools_match_the_snapshot(mcp: Client) -> None:
 async def test_the_tools_list_answer_stays_under_22_kb(mcp: Client) -> None:
     listed = await mcp.list_tools()
     assert len(listed.model_dump_json(by_alias=True, exclude_none=True).encode()) <= 22 * 1024
-    assert len(listed.tools) == 9
+    assert len(listed.tools) == 10
 
 
 async def test_generate_image_schema_is_derived_from_the_spec(mcp: Client) -> None:
@@ -85,6 +85,7 @@ async def test_clients_on_the_2025_11_25_handshake_get_the_same_service(
             "edit_image",
             "reframe_image",
             "replace_background",
+            "remove_background",
             "get_generation",
             "list_generations",
             "list_sizes",
@@ -123,7 +124,7 @@ async def test_without_a_key_tools_list_and_generate_explains_the_fix(
         make_settings(runware_api_key=None), transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock
     )
     async with Client(server) as mcp:
-        assert len((await mcp.list_tools()).tools) == 9
+        assert len((await mcp.list_tools()).tools) == 10
         assert not (await mcp.call_tool("list_sizes", {})).is_error
         result = await mcp.call_tool("generate_image", {"positivePrompt": "x"})
     assert result.is_error

@@ -52,6 +52,7 @@ async def test_the_offline_server_over_stdio_generates_real_images() -> None:
                 "edit_image",
                 "reframe_image",
                 "replace_background",
+                "remove_background",
                 "get_generation",
                 "list_generations",
                 "list_sizes",
@@ -69,7 +70,7 @@ async def test_without_a_key_the_stdio_server_starts_lists_and_explains() -> Non
     server = StdioServerParameters(command=COMMAND, args=[], env=_env(RUNWARE_BASE_URL="http://127.0.0.1:9/v1"))
     with anyio.fail_after(60):
         async with Client(server) as mcp:
-            assert len((await mcp.list_tools()).tools) == 9
+            assert len((await mcp.list_tools()).tools) == 10
             result = await mcp.call_tool("generate_image", {"positivePrompt": "x"})
             prompts = await mcp.list_prompts()
     shown = text(result)

@@ -239,7 +239,7 @@ def _entries() -> dict[str, ToolEntry]:
     """Every tool, built from its model's spec, by name: the specs, the tools' schemas and output models load here,
     at the first call (or the first start after a change, to derive the listing)."""
     from ideogram_mcp.specs import models_of
-    from ideogram_mcp.tools import background, catalog, edit, generate, generations, reframe, remix
+    from ideogram_mcp.tools import background, catalog, cutout, edit, generate, generations, reframe, remix
 
     generating = models_of("generate_image")  # Ideogram 3.0 (the default), 4.0
     return {
@@ -250,6 +250,7 @@ def _entries() -> dict[str, ToolEntry]:
             edit.entry(*models_of("edit_image")),
             reframe.entry(*models_of("reframe_image")),
             background.entry(*models_of("replace_background")),
+            cutout.entry(*models_of("remove_background")),
             generations.get_generation_entry(),
             generations.list_generations_entry(),
             catalog.list_sizes_entry(generating),

@@ -78,7 +78,10 @@ def tables() -> dict[str, str]:
     specs = load_specs()
     base = specs[BASE_MODEL]
     found = {f"parameters:{BASE_MODEL}": parameter_table(base)}
-    found |= {f"parameters:{model}": family_table(spec, base) for model, spec in specs.items() if model != BASE_MODEL}
+    for model, spec in specs.items():
+        if model != BASE_MODEL:  # a task of another kind shares little with the base: all its arguments are listed
+            kin = spec.model.task_type == base.model.task_type
+            found[f"parameters:{model}"] = family_table(spec, base) if kin else parameter_table(spec)
     return found | {"environment": environment_table()}
 
 

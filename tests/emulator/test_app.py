@@ -325,7 +325,8 @@ async def test_a_body_that_is_no_array_of_tasks_is_refused_before_anything_else(
             400,
             {
                 "code": "invalidTaskType",
-                "message": "Unsupported taskType. The emulator handles: imageInference, imageUpload, getResponse.",
+                "message": "Unsupported taskType. The emulator handles: imageInference, removeBackground, imageUpload, "
+                "getResponse.",
                 "parameter": "taskType",
             },
         ),
@@ -335,7 +336,8 @@ async def test_a_body_that_is_no_array_of_tasks_is_refused_before_anything_else(
             {
                 "code": "modelNotFound",
                 "message": "Unknown model. The emulator serves: "
-                "ideogram:4@1, ideogram:4@2, ideogram:4@3, ideogram:4@4, ideogram:4@5, ideogram:4@0.",
+                "ideogram:4@1, ideogram:4@2, ideogram:4@3, ideogram:4@4, ideogram:4@5, ideogram:4@0, "
+                "ideogram:remove-background@0.",
                 "parameter": "model",
             },
         ),
@@ -365,7 +367,8 @@ async def test_the_emulator_says_what_it_is_at_its_root(emulator: Emulator) -> N
     answer = await _fetch(emulator, "http://runware.test/")
     assert (answer.status_code, answer.text) == (
         200,
-        "Runware emulator for ideogram:4@1, ideogram:4@2, ideogram:4@3, ideogram:4@4, ideogram:4@5, ideogram:4@0. "
+        "Runware emulator for ideogram:4@1, ideogram:4@2, ideogram:4@3, ideogram:4@4, ideogram:4@5, ideogram:4@0, "
+        "ideogram:remove-background@0. "
         "POST task arrays to /v1.\n",
     )
 

@@ -66,8 +66,15 @@ def test_both_readings_give_ideogram_4_the_same_21_sizes_all_2k() -> None:
     assert all(s.exact for s in spec.sizes)
 
 
-@pytest.mark.parametrize("model", MODELS)
-@pytest.mark.parametrize("speed", [None, "TURBO", "DEFAULT", "QUALITY"])
+@pytest.mark.parametrize(
+    ("model", "speed"),
+    [
+        (model, speed)
+        for model in MODELS
+        for speed in (None, "TURBO", "DEFAULT", "QUALITY")
+        if speed is None or "renderingSpeed" in SPECS[model].parameters  # background removal has no speeds
+    ],
+)
 def test_the_price_runware_charges_is_the_price_the_server_quotes(model: str, speed: str | None) -> None:
     spec = SPECS[model]
     asked = {} if speed is None else {"renderingSpeed": speed}

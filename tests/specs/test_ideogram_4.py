@@ -70,9 +70,9 @@ def test_generate_image_runs_3_0_by_default_and_4_0_by_name_and_every_other_tool
         ("ideogram:4@1", "ideogram-3.0", "3.0"),
         ("ideogram:4@0", "ideogram-4.0", "4.0"),
     ]
-    for tool in ("remix_image", "edit_image", "reframe_image", "replace_background"):
+    for tool in ("remix_image", "edit_image", "reframe_image", "replace_background", "remove_background"):
         assert len(models_of(tool)) == 1
-    assert len(load_specs()) == 6
+    assert len(load_specs()) == 7
 
 
 def test_the_notes_example_structured_prompt_passes_the_specs_rules() -> None:

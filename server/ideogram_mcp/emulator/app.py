@@ -73,6 +73,7 @@ class Emulator(TaskWork):
 
     def __post_init__(self) -> None:
         self.handlers["imageInference"] = self._image_inference
+        self.handlers[rules.CUTOUT] = self._image_inference  # one image, drawn and delivered alike
         self.handlers["imageUpload"] = self._image_upload
         self.handlers["getResponse"] = self._get_response
 

@@ -80,7 +80,7 @@ class TaskWork:
         # [guess] Runware bills a task when it accepts it, for the images it will deliver.
         self.ledger.append(Charge(task["taskUUID"], made, round(made * rules.price(model, values), 6)))
         if values.get("deliveryMethod", "sync") == "async":
-            return Answer(data=[{"taskType": "imageInference", "taskUUID": task["taskUUID"]}])
+            return Answer(data=[{"taskType": task["taskType"], "taskUUID": task["taskUUID"]}])
         await self.clock.sleep(self.render_seconds)
         return await self._state(job, base)
 
@@ -98,20 +98,20 @@ class TaskWork:
     async def _drawn(self, job: Job, base: str) -> Answer:
         answer = Answer()
         now = self.clock.monotonic()
-        task_uuid = job.task["taskUUID"]
+        task_uuid, task_type = job.task["taskUUID"], job.task["taskType"]
         for index in range(len(job.seeds)):
             ready = job.ready_at(index, self.render_seconds)
             if now < ready:
                 progress = int(100 * (1 - (ready - now) / max(ready - job.accepted, 1e-9)))
                 answer.data.append(
-                    {"taskType": "imageInference", "taskUUID": task_uuid, "status": "processing", "progress": progress}
+                    {"taskType": task_type, "taskUUID": task_uuid, "status": "processing", "progress": progress}
                 )
             elif index in job.failing:
                 answer.errors.append(
                     {
                         "code": "inferenceError",
                         "message": f"Image {index + 1} failed to render.",
-                        "taskType": "imageInference",
+                        "taskType": task_type,
                         "taskUUID": task_uuid,
                         "status": "error",
                     }
@@ -124,12 +124,14 @@ class TaskWork:
 
     async def _render(self, job: Job, index: int, base: str) -> dict[str, Any]:
         values, seed, model = job.values, job.seeds[index], job.model
-        fmt = cast(artwork.ImageFormat, str(values.get("outputFormat", "JPG")).upper())
+        cutout = job.task["taskType"] == rules.CUTOUT
+        # [doc] a cutout is a PNG: its transparency is the point
+        fmt = "PNG" if cutout else cast(artwork.ImageFormat, str(values.get("outputFormat", "JPG")).upper())
         quality = int(values.get("outputQuality", 95))
         prompt = str(values.get("positivePrompt", ""))
         # [sdk] 4.0 runs a structured prompt: the one sent, or the one Magic Prompt writes from the text prompt.
         scene = (values.get(rules.SCENES[model]) or scenes.from_text(prompt)) if model in rules.SCENES else None
-        source = values.get("inputs.seedImage") or values.get("inputs.referenceImages")
+        source = values.get("inputs.seedImage") or values.get("inputs.referenceImages") or values.get("inputs.image")
         image = self._input(source, base) if source else None
         mask = self._input(values["inputs.maskImage"], base) if "inputs.maskImage" in values else None
 
@@ -137,6 +139,8 @@ class TaskWork:
             unsized = rules.UNSIZED.get(model, (0, 0))
             width, height = (int(values["width"]), int(values["height"])) if "width" in values else unsized
             footer = f"EMULATED {model} · seed {seed}"
+            if isinstance(image, bytes) and cutout:
+                return artwork.cutout(image, footer=f"EMULATED {model}")
             if isinstance(image, bytes) and mask is not None:
                 return artwork.edit(
                     image, mask, seed=seed, prompt=prompt, image_format=fmt, quality=quality, footer=footer
@@ -172,12 +176,13 @@ class TaskWork:
         mime = artwork.MIME_TYPES[fmt]
         self.images[image_uuid] = StoredImage(data, mime)
         item: dict[str, Any] = {
-            "taskType": "imageInference",
+            "taskType": job.task["taskType"],
             "taskUUID": job.task["taskUUID"],
             "status": "success",
             "imageUUID": image_uuid,
-            "seed": seed,
         }
+        if not cutout:  # [sdk] a background removal's result has no seed
+            item["seed"] = seed
         item.update(_output(values.get("outputType", "URL"), base, image_uuid, fmt, data, mime))
         if scene is not None:
             item["structuredPrompt"] = scene

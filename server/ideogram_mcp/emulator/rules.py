@@ -172,6 +172,18 @@ _FOUR = _TOP | {
     _SETTINGS + "renderingSpeed": _choice("TURBO", "DEFAULT", "QUALITY"),
 }
 
+# Background removal: [doc] taskType removeBackground, the image under inputs.image, PNG out; [sdk] the output and
+# delivery options, no numberResults (one image a request), no safety.
+CUTOUT = "removeBackground"
+_CUTOUT = {
+    k: v
+    for k, v in _TOP.items()
+    if k not in ("numberResults", "safety.checkContent", "safety.mode", "outputQuality", "ttl")
+} | {
+    "taskType": Rule("choice", choices=frozenset({CUTOUT}), required=True),
+    "inputs.image": Rule("image", required=True),
+}
+
 MODELS: dict[str, dict[str, Rule]] = {
     "ideogram:4@1": _COMMON | _PROMPT | _NEGATIVE | _SIZE | _CHARACTER | {"seed": Rule("integer", 1, 2147483647)},
     "ideogram:4@2": _COMMON | _PROMPT | _NEGATIVE | _SIZE | _CHARACTER | _STYLE_CODE | _REMIX,
@@ -179,6 +191,7 @@ MODELS: dict[str, dict[str, Rule]] = {
     "ideogram:4@4": _COMMON | _SIZE | _STYLE_CODE | _SOURCE,
     "ideogram:4@5": _COMMON | _PROMPT | _STYLE_CODE | _SOURCE,
     "ideogram:4@0": _FOUR,
+    "ideogram:remove-background@0": _CUTOUT,
 }
 """Every place of a task each model takes, by its dotted path on the wire."""
 
@@ -201,6 +214,7 @@ PRICES: dict[str, dict[str, float]] = {
     "ideogram:4@1": _BY_SPEED | {"TURBO": 0.06},
     **{f"ideogram:4@{n}": _BY_SPEED for n in (2, 3, 4, 5)},
     "ideogram:4@0": {"TURBO": 0.03, "DEFAULT": 0.06, "QUALITY": 0.10},
+    "ideogram:remove-background@0": {"DEFAULT": 0.01},  # [doc] $0.01 a request; it has no speeds
 }
 
 

@@ -226,6 +226,7 @@ SPEC_FILES = (
     "ideogram-3.0-reframe",
     "ideogram-3.0-replace-background",
     "ideogram-4.0",
+    "ideogram-remove-background",
 )
 """The spec files shipped with the package, one per model; the first naming a tool is that tool's default model."""
 BASE_MODEL = "ideogram:4@1"

@@ -13,7 +13,7 @@ from ideogram_mcp import arguments
 from ideogram_mcp.schemas import tool_input
 from ideogram_mcp.specs import load_tool_specs, prompt_of
 from ideogram_mcp.tools import Context, ToolEntry, announce_new_images, owner, places, reporter
-from ideogram_mcp.tools.published import IMAGES_DESCRIBED, GenerateImageOutput, Output, output_schema
+from ideogram_mcp.tools.published import GenerateImageOutput, Output, output_schema
 
 if TYPE_CHECKING:
     from ideogram_mcp.files import Places
@@ -58,7 +58,7 @@ def get_generation_entry() -> ToolEntry:
             "seconds for the rest, then saves and previews them. Never starts one, never charges."
         ),
         input_schema=tool_input(load_tool_specs()["get_generation"]),
-        output_schema=output_schema(GenerateImageOutput, described=IMAGES_DESCRIBED),
+        output_schema=output_schema(GenerateImageOutput),  # its description says what status pending means
         annotations=types.ToolAnnotations(
             read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
         ),
@@ -70,7 +70,7 @@ def list_generations_entry() -> ToolEntry:
     tool = types.Tool(
         name="list_generations",
         title="List recent generations",
-        description="Recent generations with their state, images and cost, and the spend today and in total. Free.",
+        description="Recent generations with their state, images and cost, and today's and total spend. Free.",
         input_schema=tool_input(load_tool_specs()["list_generations"]),
         output_schema=output_schema(ListGenerationsOutput),
         annotations=_READ_ONLY,

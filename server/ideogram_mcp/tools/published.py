@@ -61,7 +61,7 @@ class GenerateImageOutput(Output):
     """What a generation made, or (pending) what it has made so far."""
 
     status: Literal["done", "pending", "dry_run"] = Field(
-        description="done; pending: still rendering, call get_generation with taskUUID; dry_run: nothing sent."
+        description="pending: still rendering, call get_generation with taskUUID; dry_run: nothing sent."
     )
     model: str = Field(description="Runware model id used.")
     task_uuid: str = Field(serialization_alias="taskUUID", description="Id of the Runware task.")
@@ -157,6 +157,8 @@ def _compact(node: object, described: frozenset[str], *, keep: bool) -> object:
             fields[key] = {name: _compact(v, described, keep=name in described) for name, v in props.items()}
         else:
             fields[key] = _compact(value, described, keep=False)
+    if fields.get("additionalProperties") is True:
+        del fields["additionalProperties"]  # JSON Schema's default: saying it costs every image tool bytes
     options = fields.get("anyOf")  # T or null, null by default, is sent as T or left out
     if isinstance(options, list) and fields.get("default", ...) is None:
         kept = [o for o in cast(list[object], options) if o != {"type": "null"}]
@@ -167,6 +169,9 @@ def _compact(node: object, described: frozenset[str], *, keep: bool) -> object:
 
 
 _PAID = types.ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
+# The same hints as _PAID, those equal to MCP's defaults (not read-only, not idempotent, open world) left to them, to
+# keep tools/list small: generate_image says them all, its siblings only what differs.
+_PAID_SHORT = types.ToolAnnotations(destructive_hint=False)
 
 
 def image_tool(
@@ -188,6 +193,7 @@ def image_tool(
         title=title,
         description=description,
         input_schema=image_tool_input(spec, extra, full=full, optional=optional, others=others, choice=choice),
-        output_schema=output_schema(GenerateImageOutput, described=IMAGES_DESCRIBED),
-        annotations=_PAID,
+        # generate_image and get_generation say what status means; its siblings share the word (and the instructions)
+        output_schema=output_schema(GenerateImageOutput, described=IMAGES_DESCRIBED if full else frozenset[str]()),
+        annotations=_PAID if full else _PAID_SHORT,
     )

@@ -15,8 +15,8 @@ def entry(spec: ModelSpec) -> ToolEntry:
         spec,
         "reframe_image",
         "Reframe an image (Ideogram 3.0)",
-        "Extend an image to a new shape (aspectRatio or a listed width+height), e.g. a square post into a 9:16 "
-        "story; the new space is painted to match. No prompt.",
+        "Extend an image to a new shape (aspectRatio or a listed width+height), e.g. a square post to a 9:16 "
+        "story, painting the new space to match. No prompt.",
         full=False,
     )
 

@@ -16,7 +16,7 @@ def entry(spec: ModelSpec) -> ToolEntry:
         "remix_image",
         "Remix an image (Ideogram 3.0)",
         "New images from a source image and a prompt: a new style or wording on the same idea; remixStrength "
-        "sets how far from the source. Without a size, the source's shape where it can be measured, else square. "
+        "sets how far. Without a size: the source's shape if measurable, else square. "
         "Other settings as in generate_image.",
         full=False,
     )
