@@ -16,7 +16,7 @@ pytestmark = pytest.mark.anyio
 
 async def test_prompts_are_listed_with_their_arguments(mcp: Client) -> None:
     prompts = {p.name: p for p in (await mcp.list_prompts()).prompts}
-    assert set(prompts) == {"poster", "logo", "storefront-signage", "fix-text", "social-variants"}
+    assert set(prompts) == {"poster", "poster-layout", "logo", "storefront-signage", "fix-text", "social-variants"}
     poster = prompts["poster"]
     assert {(a.name, a.required) for a in poster.arguments or []} >= {("headline", True), ("mood", False)}
     assert all(p.title and p.description for p in prompts.values())
@@ -100,6 +100,32 @@ async def test_the_editing_prompts_lead_to_the_editing_tools(
     tools = {t.name for t in (await mcp.list_tools()).tools}
     assert calls[0] in tools
     assert "$" not in body
+
+
+async def test_the_layout_prompt_leads_to_a_structured_prompt_that_ideogram_4_takes(mcp: Client) -> None:
+    arguments = {"subject": "a gig", "texts": "NIGHT SIGNALS, huge, top half; FRI 12 DEC, small, bottom left"}
+    (message,) = (await mcp.get_prompt("poster-layout", arguments)).messages
+    assert message.content.type == "text"
+    body = message.content.text
+    assert all(value in body for value in arguments.values())
+    assert all(word in body for word in ('model "ideogram-4.0"', "structuredPrompt", "bbox", 'aspectRatio "2:3"'))
+    assert "$" not in body
+    example = {
+        "model": "ideogram-4.0",
+        "aspectRatio": "2:3",
+        "dryRun": True,
+        "structuredPrompt": {
+            "high_level_description": "A gig poster.",
+            "compositional_deconstruction": {
+                "background": "near-black paper",
+                "elements": [
+                    {"type": "text", "text": "NIGHT SIGNALS", "desc": "huge capitals", "bbox": [60, 80, 420, 920]}
+                ],
+            },
+        },
+    }
+    followed = await mcp.call_tool("generate_image", example)  # the shape the prompt describes, as the tool takes it
+    assert not followed.is_error, followed.content
 
 
 async def test_an_optional_argument_of_invisible_characters_takes_its_default(mcp: Client) -> None:
