@@ -76,7 +76,14 @@ async def test_without_a_key_the_stdio_server_starts_lists_and_explains() -> Non
     shown = text(result)
     assert result.is_error
     assert "RUNWARE_API_KEY is not set" in shown
-    assert [p.name for p in prompts.prompts] == ["fix-text", "logo", "poster", "social-variants", "storefront-signage"]
+    assert [p.name for p in prompts.prompts] == [
+        "fix-text",
+        "logo",
+        "poster-layout",
+        "poster",
+        "social-variants",
+        "storefront-signage",
+    ]
 
 
 async def test_the_stdio_server_uses_any_runware_compatible_server_at_runware_base_url() -> None:
