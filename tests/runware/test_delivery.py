@@ -349,3 +349,15 @@ async def test_a_connection_that_never_finishes_its_handshake_is_given_up_within
         silent.close()
     assert caught.value.may_have_run is False
     assert "nothing was sent or charged" in str(caught.value)
+
+
+async def test_no_resend_starts_too_close_to_the_deadline_for_its_answer_runwares_last_answer_stands(
+    emulator: Emulator, clock: ManualClock
+) -> None:
+    emulator.faults.extend(
+        Fault.error(429, "rateLimitExceeded", "Slow down.", retry_after=2.0, on="imageInference") for _ in range(5)
+    )
+    async with _client(emulator) as client:
+        with pytest.raises(errors.RateLimitError):
+            await Delivery(client, clock=clock).submit(task(deliveryMethod="async"), until=clock.monotonic() + 2.05)
+    assert len(emulator.requests) == 1, "the resend would come 0.05 s before the deadline: not sent"

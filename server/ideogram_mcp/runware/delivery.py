@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 KEEPALIVE = 8.0
 """Seconds between progress reports while nothing changes (some clients restart their timeout on each)."""
+LAST_ATTEMPT = 0.1
+"""Seconds before its deadline within which a submission is not sent again (its answer could not come in time)."""
 FIRST_ANSWER = 5.0
 """Seconds a caller who will not wait still waits for Runware's first answer (``wait(ask_first=True)``)."""
 
@@ -85,11 +87,18 @@ class Delivery:
                 if not exc.retryable:
                     raise
                 failures.append(exc)
+                last = exc
             async for attempt in retrying(self.clock, until, self.patience, started=started):
                 with attempt:
                     if failures:  # counted as the policy's first attempt: its wait and stop rules apply
                         raise failures.pop()
-                    return await attempt_once()
+                    if until - self.clock.monotonic() < LAST_ATTEMPT:
+                        raise last  # no time left for an answer: Runware's last one stands, not a timeout of ours
+                    try:
+                        return await attempt_once()
+                    except RunwareError as exc:
+                        last = exc
+                        raise
         except RunwareError as exc:
             exc.task_uuid = str(task["taskUUID"])
             exc.may_have_run = reached or exc.may_have_run
