@@ -24,8 +24,7 @@ def entry(models: Sequence[ModelSpec]) -> ToolEntry:
         "generate_image",
         f"Generate image ({spec.model.name}{''.join(f', {m.model.version}' for m in others)})",
         f"Make {count.minimum} to {count.maximum} images from a prompt with {spec.model.name} "
-        f"(${spec.model.price_per_image:.2f} each){also}. It "
-        "renders text well: quote the exact words. Saves the files; returns paths, previews, seeds, cost.",
+        f"(${spec.model.price_per_image:.2f} each){also}. Saves the files; returns paths, previews, seeds, cost.",
         others=others,
         choice=load_tool_specs()["generate_image"].parameters[MODEL],
     )
