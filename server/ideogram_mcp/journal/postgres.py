@@ -26,14 +26,11 @@ from ideogram_mcp.journal import (
     JournalError,
     Limits,
     Options,
-    OverBudgetError,
     Spend,
     State,
-    TooManyRunningError,
     rows,
 )
 from ideogram_mcp.journal.database import Database
-from ideogram_mcp.money import within
 from ideogram_mcp.records import ImageRecord
 from ideogram_mcp.settings import redact
 
@@ -84,19 +81,23 @@ class PostgresJournal:
         approval: Approval,
         limits: Limits,
     ) -> Entry:
-        now = self._clock.now()
-        entry = Entry(
-            task_uuid, owner, tool, model, task, requested, quote, None, "pending", [], [], options, now, now, approval
+        entry, row = rows.pending(
+            task_uuid,
+            owner,
+            tool,
+            model,
+            task,
+            requested,
+            quote,
+            options,
+            approval,
+            now=self._clock.now(),
+            json_of=self._json,
         )
-        row = (task_uuid, owner, tool, model, self._json(task), requested, quote, "pending")
-        row += (self._json(options.model_dump(mode="json")), now, now, approval)
         async with self._db.transaction(owner) as db:  # the owner's lock: its records wait for each other
-            if limits.max_running is not None and await _running(db, owner, limits.running_since) >= limits.max_running:
-                raise TooManyRunningError(limits.max_running)
-            if limits.daily_budget is not None:
-                spent = await _spent_since(db, owner, midnight(self._clock))
-                if not within(spent + quote, limits.daily_budget):
-                    raise OverBudgetError(quote, limits.daily_budget, spent)
+            running = await _running(db, owner, limits.running_since) if limits.max_running is not None else None
+            spent = await _spent_since(db, owner, midnight(self._clock)) if limits.daily_budget is not None else None
+            rows.check_limits(limits, quote, running=running, spent=spent)
             inserted = await (
                 await db.execute(
                     "INSERT INTO ideogram_tasks (task_uuid, owner, tool, model, task, requested, quote, state, options,"

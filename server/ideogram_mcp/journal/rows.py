@@ -6,13 +6,22 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 from pydantic import ValidationError
 
-from ideogram_mcp.journal import Claim, Entry, Options, State
-from ideogram_mcp.money import cost_of
+from ideogram_mcp.journal import (
+    Approval,
+    Claim,
+    Entry,
+    Limits,
+    Options,
+    OverBudgetError,
+    State,
+    TooManyRunningError,
+)
+from ideogram_mcp.money import cost_of, within
 from ideogram_mcp.records import ImageRecord
 
 logger = logging.getLogger(__name__)
@@ -22,6 +31,38 @@ CLAIM = ("claimedBy", "claimedUntil")
 
 Raw = dict[str, Any]
 """An image record as stored: ``ImageRecord``'s JSON, and its claim."""
+
+
+def pending(
+    task_uuid: str,
+    owner: str,
+    tool: str,
+    model: str,
+    task: dict[str, Any],
+    requested: int,
+    quote: float,
+    options: Options,
+    approval: Approval,
+    *,
+    now: float,
+    json_of: Callable[[object], str],
+) -> tuple[Entry, tuple[Any, ...]]:
+    """A task about to be sent, as its entry and as the row every journal inserts (``task_uuid, owner, tool, model,
+    task, requested, quote, state, options, created, updated, approval``; JSON written by ``json_of``)."""
+    entry = Entry(
+        task_uuid, owner, tool, model, task, requested, quote, None, "pending", [], [], options, now, now, approval
+    )
+    options_json = json_of(options.model_dump(mode="json"))
+    row = (task_uuid, owner, tool, model, json_of(task), requested, quote, "pending", options_json, now, now, approval)
+    return entry, row
+
+
+def check_limits(limits: Limits, quote: float, *, running: int | None, spent: float | None) -> None:
+    """Refuse a task past the owner's limits: ``running`` tasks already (None when not counted), ``spent`` today."""
+    if limits.max_running is not None and running is not None and running >= limits.max_running:
+        raise TooManyRunningError(limits.max_running)
+    if limits.daily_budget is not None and spent is not None and not within(spent + quote, limits.daily_budget):
+        raise OverBudgetError(quote, limits.daily_budget, spent)
 
 
 def raw(record: ImageRecord) -> Raw:

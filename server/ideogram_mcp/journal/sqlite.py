@@ -26,15 +26,12 @@ from ideogram_mcp.journal import (
     JournalError,
     Limits,
     Options,
-    OverBudgetError,
     Spend,
     State,
-    TooManyRunningError,
     failure,
     rows,
 )
 from ideogram_mcp.journal.writes import Writer
-from ideogram_mcp.money import within
 from ideogram_mcp.records import ImageRecord
 from ideogram_mcp.settings import redact
 
@@ -151,20 +148,24 @@ class SqliteJournal:
         approval: Approval,
         limits: Limits,
     ) -> Entry:
-        now = self._clock.now()
-        entry = Entry(
-            task_uuid, owner, tool, model, task, requested, quote, None, "pending", [], [], options, now, now, approval
+        entry, row = rows.pending(
+            task_uuid,
+            owner,
+            tool,
+            model,
+            task,
+            requested,
+            quote,
+            options,
+            approval,
+            now=self._clock.now(),
+            json_of=self._json,
         )
-        row = (task_uuid, owner, tool, model, self._json(task), requested, quote, "pending")
-        row += (self._json(options.model_dump(mode="json")), now, now, approval)
 
         def write() -> None:
-            if limits.max_running is not None and self._running(owner, limits.running_since) >= limits.max_running:
-                raise TooManyRunningError(limits.max_running)
-            if limits.daily_budget is not None:
-                spent = self._spent_since(owner, midnight(self._clock))
-                if not within(spent + quote, limits.daily_budget):
-                    raise OverBudgetError(quote, limits.daily_budget, spent)
+            running = self._running(owner, limits.running_since) if limits.max_running is not None else None
+            spent = self._spent_since(owner, midnight(self._clock)) if limits.daily_budget is not None else None
+            rows.check_limits(limits, quote, running=running, spent=spent)
             if self._db.execute("SELECT 1 FROM tasks WHERE task_uuid = ?", (task_uuid,)).fetchone():
                 raise DuplicateTaskError(task_uuid)
             self._db.execute(
