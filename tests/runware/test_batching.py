@@ -7,26 +7,23 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
-import httpx2
 import pytest
-from pydantic import SecretStr
 
 from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.emulator import Emulator, Fault
 from ideogram_mcp.runware import errors
-from ideogram_mcp.runware.client import RunwareClient
 from ideogram_mcp.runware.delivery import Delivery
 
-from ..conftest import API_KEY, BASE_URL, task
+from ..conftest import task
+from . import client_of
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
 async def runware(emulator: Emulator, clock: ManualClock) -> AsyncIterator[Delivery]:
-    transport = httpx2.ASGITransport(emulator.app())
     async with (
-        RunwareClient(SecretStr(API_KEY), base_url=BASE_URL, transport=transport, clock=clock) as client,
+        client_of(emulator) as client,
         anyio.create_task_group() as loops,
     ):
         delivery = Delivery(client, clock=clock)

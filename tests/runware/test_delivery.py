@@ -7,7 +7,6 @@ import socket
 from typing import Any
 
 import anyio
-import httpx2
 import pytest
 from pydantic import SecretStr
 
@@ -18,23 +17,12 @@ from ideogram_mcp.runware.answers import LOST_AFTER, Snapshot
 from ideogram_mcp.runware.client import RunwareClient
 from ideogram_mcp.runware.delivery import KEEPALIVE, Delivery, Patience, PollSchedule
 
-from ..conftest import API_KEY, BASE_URL, task
+from ..conftest import API_KEY, task
+from . import client_of
 
 pytestmark = pytest.mark.anyio
 
 T = "11111111-1111-4111-8111-111111111111"
-
-
-def done(n: int, **extra: Any) -> dict[str, Any]:
-    return {
-        "taskType": "imageInference",
-        "taskUUID": T,
-        "status": "success",
-        "imageUUID": f"img-{n}",
-        "imageURL": f"https://im.runware.ai/image/{n}.jpg",
-        "seed": n,
-        "cost": 0.06,
-    } | extra
 
 
 def test_polls_come_at_a_share_of_the_tasks_age_within_bounds() -> None:
@@ -51,16 +39,11 @@ def test_a_task_with_progress_is_asked_about_when_it_should_be_done() -> None:
     assert schedule.interval(2.0, progress=100) == schedule.interval(2.0), "a percentage past its end: by age"
 
 
-def _client(emulator: Emulator) -> RunwareClient:
-    transport = httpx2.ASGITransport(emulator.app())
-    return RunwareClient(SecretStr(API_KEY), base_url=BASE_URL, transport=transport, clock=emulator.clock)
-
-
 async def test_a_resend_answered_with_a_conflict_means_runware_has_the_task(
     emulator: Emulator, clock: ManualClock
 ) -> None:
     sent = task(deliveryMethod="async", includeCost=True)
-    async with _client(emulator) as client:
+    async with client_of(emulator) as client:
         runware = Delivery(client, clock=clock)
         await runware.submit(sent, until=clock.monotonic() + 5)
         await runware.submit(sent, until=clock.monotonic() + 5)  # as after a lost answer
@@ -71,7 +54,7 @@ async def test_a_submit_gives_up_at_the_deadline_and_says_whether_the_task_may_h
     emulator: Emulator, clock: ManualClock
 ) -> None:
     emulator.faults.extend(Fault.error(503, "internalServerError", "Down.") for _ in range(50))
-    async with _client(emulator) as client:
+    async with client_of(emulator) as client:
         with pytest.raises(errors.ServerError) as caught:
             await Delivery(client, clock=clock).submit(task(deliveryMethod="async"), until=clock.monotonic() + 1.5)
     assert caught.value.may_have_run is True
@@ -87,7 +70,7 @@ async def test_an_upload_whose_answer_was_lost_is_stored_again_under_a_new_uuid(
         "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElF"
         "TkSuQmCC"
     )
-    async with _client(emulator) as client:
+    async with client_of(emulator) as client:
         found, url = await Delivery(client, clock=clock).upload(png, until=clock.monotonic() + 5)
     assert url == f"http://runware.test/image/{found}.png"
     uploads = [t["taskUUID"] for t in emulator.arrived if t["taskType"] == "imageUpload"]
@@ -109,7 +92,7 @@ async def test_a_long_wait_reports_at_least_every_keepalive_even_when_nothing_ch
     async def on_change(snapshot: Snapshot) -> None:
         heard.append(clock.monotonic() - started)
 
-    async with _client(emulator) as client, anyio.create_task_group() as loop:
+    async with client_of(emulator) as client, anyio.create_task_group() as loop:
         runware = Delivery(client, clock=clock, schedule=once)
         loop.start_soon(runware.run)
         await runware.submit(sent, until=clock.monotonic() + 5)
@@ -127,7 +110,7 @@ async def test_a_long_wait_reports_at_least_every_keepalive_even_when_nothing_ch
 async def test_a_wait_returns_once_every_image_is_in_with_their_cost(emulator: Emulator, clock: ManualClock) -> None:
     sent = task(deliveryMethod="async", includeCost=True, numberResults=2)
     got: list[Snapshot] = []
-    async with _client(emulator) as client, anyio.create_task_group() as loop:
+    async with client_of(emulator) as client, anyio.create_task_group() as loop:
         runware = Delivery(client, clock=clock)
         loop.start_soon(runware.run)
         await runware.submit(sent, until=clock.monotonic() + 5)
@@ -144,7 +127,7 @@ async def test_two_waits_for_one_task_are_served_by_the_same_polls(emulator: Emu
     emulator.render_seconds = 0.5
     sent = task(deliveryMethod="async")
     snapshots: list[Snapshot] = []
-    async with _client(emulator) as client, anyio.create_task_group() as loop:
+    async with client_of(emulator) as client, anyio.create_task_group() as loop:
         runware = Delivery(client, clock=clock)
         loop.start_soon(runware.run)
         await runware.submit(sent, until=clock.monotonic() + 5)
@@ -169,7 +152,7 @@ async def test_a_task_runware_does_not_know_yet_is_waited_for_and_one_it_long_fo
 ) -> None:
     unknown = task()["taskUUID"]
     got: list[Snapshot] = []
-    async with _client(emulator) as client, anyio.create_task_group() as loop:
+    async with client_of(emulator) as client, anyio.create_task_group() as loop:
         runware = Delivery(client, clock=clock)
         loop.start_soon(runware.run)
         for sent_at, wait in ((clock.now(), 1), (clock.now() - LOST_AFTER, 5)):
@@ -192,7 +175,7 @@ async def test_an_upload_answer_naming_no_image_of_this_upload_is_asked_again(
         "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElF"
         "TkSuQmCC"
     )
-    async with _client(emulator) as client:
+    async with client_of(emulator) as client:
         found, url = await Delivery(client, clock=clock).upload(png, until=clock.monotonic() + 5)
     assert url == f"http://runware.test/image/{found}.png"
     uploads = [t["taskUUID"] for t in emulator.arrived if t["taskType"] == "imageUpload"]
@@ -215,7 +198,7 @@ async def test_a_poll_that_fails_unexpectedly_is_logged_and_asked_again(
     monkeypatch.setattr(polling, "absorb", absorb_failing_once)
     sent = task(deliveryMethod="async")
     got: list[Snapshot] = []
-    async with _client(emulator) as client, anyio.create_task_group() as loop:
+    async with client_of(emulator) as client, anyio.create_task_group() as loop:
         runware = Delivery(client, clock=clock)
         loop.start_soon(runware.run)
         await runware.submit(sent, until=clock.monotonic() + 5)
@@ -237,7 +220,7 @@ async def test_images_beside_an_error_answer_are_kept_and_teach_nothing_about_th
     emulator.render_seconds = 0.2
     first, second = task(deliveryMethod="async"), task(deliveryMethod="async")
     got: dict[str, Snapshot] = {}
-    async with _client(emulator) as client, anyio.create_task_group() as loop:
+    async with client_of(emulator) as client, anyio.create_task_group() as loop:
         runware = Delivery(client, clock=clock)
         loop.start_soon(runware.run)
         for sent in (first, second):
@@ -282,7 +265,7 @@ async def test_a_submit_met_only_by_failures_gives_up_after_its_patience_saying_
     clock: ManualClock,
 ) -> None:
     emulator.faults.extend(Fault.error(500, "internalServerError", "Down.") for _ in range(50))
-    async with _client(emulator) as client:
+    async with client_of(emulator) as client:
         with anyio.fail_after(10), pytest.raises(errors.ServerError) as caught:
             await Delivery(client, clock=clock, patience=Patience(failing=1.0)).submit(
                 task(deliveryMethod="async"), until=clock.monotonic() + 60
@@ -297,7 +280,7 @@ async def test_a_wait_whose_polls_meet_only_failures_ends_after_its_patience_wit
 ) -> None:
     sent = task(deliveryMethod="async")
     got: list[Snapshot] = []
-    async with _client(emulator) as client, anyio.create_task_group() as loop:
+    async with client_of(emulator) as client, anyio.create_task_group() as loop:
         runware = Delivery(client, clock=clock, patience=Patience(failing=1.0))
         loop.start_soon(runware.run)
         await runware.submit(sent, until=clock.monotonic() + 5)
@@ -313,7 +296,7 @@ async def test_a_wait_whose_polls_meet_only_failures_ends_after_its_patience_wit
 async def test_a_wait_through_429s_goes_on_as_runware_asks(emulator: Emulator, clock: ManualClock) -> None:
     sent = task(deliveryMethod="async")
     got: list[Snapshot] = []
-    async with _client(emulator) as client, anyio.create_task_group() as loop:
+    async with client_of(emulator) as client, anyio.create_task_group() as loop:
         runware = Delivery(client, clock=clock, patience=Patience(failing=0.3))
         loop.start_soon(runware.run)
         await runware.submit(sent, until=clock.monotonic() + 5)
@@ -330,7 +313,7 @@ async def test_a_429_is_waited_out_as_long_as_runware_asks_within_the_deadline(
 ) -> None:
     emulator.faults.append(Fault.error(429, "rateLimitExceeded", "Slow down.", retry_after=3.5, on="imageInference"))
     sent = task(deliveryMethod="async")
-    async with _client(emulator) as client:
+    async with client_of(emulator) as client:
         await Delivery(client, clock=clock).submit(sent, until=clock.monotonic() + 30)
     assert [c.task_uuid for c in emulator.ledger] == [sent["taskUUID"]]
 
@@ -357,7 +340,7 @@ async def test_no_resend_starts_too_close_to_the_deadline_for_its_answer_runware
     emulator.faults.extend(
         Fault.error(429, "rateLimitExceeded", "Slow down.", retry_after=2.0, on="imageInference") for _ in range(5)
     )
-    async with _client(emulator) as client:
+    async with client_of(emulator) as client:
         with pytest.raises(errors.RateLimitError):
             await Delivery(client, clock=clock).submit(task(deliveryMethod="async"), until=clock.monotonic() + 2.05)
     assert len(emulator.requests) == 1, "the resend would come 0.05 s before the deadline: not sent"

@@ -6,25 +6,18 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
-import httpx2
 import pytest
-from pydantic import SecretStr
 
 from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.emulator import Emulator, Fault
 from ideogram_mcp.runware.answers import Snapshot
-from ideogram_mcp.runware.client import RunwareClient
 from ideogram_mcp.runware.delivery import Delivery
 from ideogram_mcp.runware.polling import MAX_BATCH, PollSchedule
 
-from ..conftest import API_KEY, BASE_URL, task
+from ..conftest import task
+from . import client_of
 
 pytestmark = pytest.mark.anyio
-
-
-def _client(emulator: Emulator) -> RunwareClient:
-    transport = httpx2.ASGITransport(emulator.app())
-    return RunwareClient(SecretStr(API_KEY), base_url=BASE_URL, transport=transport, clock=emulator.clock)
 
 
 def _polls(emulator: Emulator) -> list[list[dict[str, Any]]]:
@@ -37,7 +30,7 @@ async def _run(
     """Send the tasks ``spacing`` seconds apart, each waited for by its own caller: its snapshot, when it returned
     (seconds after it was sent) and how many times the caller was woken."""
     got: dict[str, tuple[Snapshot, float, int]] = {}
-    async with _client(emulator) as client, anyio.create_task_group() as loop:
+    async with client_of(emulator) as client, anyio.create_task_group() as loop:
         runware = Delivery(client, clock=clock)
         loop.start_soon(runware.run)
 
@@ -146,7 +139,7 @@ async def test_when_runware_fails_every_poll_a_round_is_not_split_into_a_storm(
 ) -> None:
     emulator.render_seconds = 0.5
     sent = [task(deliveryMethod="async") for _ in range(16)]
-    async with _client(emulator) as client, anyio.create_task_group() as loop:
+    async with client_of(emulator) as client, anyio.create_task_group() as loop:
         runware = Delivery(client, clock=clock)
         loop.start_soon(runware.run)
         for item in sent:
