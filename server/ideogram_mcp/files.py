@@ -7,7 +7,6 @@ resolving symlinks. (Writing images and their recipes is the image store's: ``im
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import errno
 import hashlib
@@ -26,6 +25,7 @@ from urllib.request import url2pathname
 import anyio
 import anyio.to_thread
 
+from ideogram_mcp import references
 from ideogram_mcp.errors import IdeogramError
 from ideogram_mcp.images.formats import EXTENSIONS, ImageFormat, sniff
 from ideogram_mcp.references import is_image_reference
@@ -325,7 +325,7 @@ class LocalImage:
 
     @property
     def data_uri(self) -> str:
-        return f"data:{self.format.mime_type};base64,{base64.b64encode(self.data).decode('ascii')}"
+        return references.data_uri(self.data, self.format.mime_type)
 
 
 class LocalInputError(IdeogramError):

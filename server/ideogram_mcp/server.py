@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
 import re
 from collections.abc import AsyncGenerator
@@ -33,7 +32,7 @@ from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 from mcp.shared.exceptions import MCPError
 
 from ideogram_mcp import __version__, listing, prompts, resources
-from ideogram_mcp.settings import ENV, Settings, secret_value
+from ideogram_mcp.settings import ENV, Settings, redacted, secret_value
 from ideogram_mcp.tools import ERROR_META, AppState, Context, ToolEntry
 
 if TYPE_CHECKING:  # what the calls use is loaded at the first call (tests/test_start.py: what a start loads)
@@ -190,7 +189,7 @@ class _Blanking:
     relative to its folder; this catches any sentence that names one all the same)."""
 
     def __init__(self, settings: Settings, *, shared: bool) -> None:
-        self._key = secret_value(settings.runware_api_key)
+        self._key = settings.runware_api_key if secret_value(settings.runware_api_key) else None
         self._folders: list[tuple[re.Pattern[str], str]] = []
         if shared:
             from ideogram_mcp import files
@@ -212,14 +211,11 @@ class _Blanking:
     def __call__(
         self, result: types.CallToolResult | types.InputRequiredResult
     ) -> types.CallToolResult | types.InputRequiredResult:
-        if self._folders:
-            data = result.model_dump(by_alias=True, mode="json", exclude_unset=True)
-            result = type(result).model_validate(self._in_values(data))
-        if not self._key:
+        if not self._folders and self._key is None:
             return result
-        raw = result.model_dump_json(by_alias=True, exclude_unset=True)
-        escaped = json.dumps(self._key)[1:-1]
-        return result if escaped not in raw else type(result).model_validate_json(raw.replace(escaped, "[redacted]"))
+        data = result.model_dump(by_alias=True, mode="json", exclude_unset=True)
+        blanked = redacted(self._in_values(data) if self._folders else data, self._key)  # the one redaction
+        return result if blanked == data else type(result).model_validate(blanked)
 
     def _in_values(self, value: Any) -> Any:
         """JSON data with the folders blanked in its string values (never in its keys)."""

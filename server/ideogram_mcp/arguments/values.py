@@ -29,7 +29,7 @@ def coerce(p: Parameter, raw: Any) -> tuple[Any, str | None]:
     elif p.type == "number":
         value = number(raw)
     elif p.type == "boolean":
-        value = _boolean(raw)
+        value = boolean(raw)
     elif p.type == "string[]" and isinstance(raw, str):
         value = [raw]  # one image where a list is expected
     elif p.type == "string" and isinstance(raw, str) and p.values is not None:
@@ -53,11 +53,6 @@ def coerce(p: Parameter, raw: Any) -> tuple[Any, str | None]:
     return None, f"{why}; got {show(raw)}."
 
 
-def boolean(raw: Any) -> Any:
-    """A boolean however it came (true, "true", "yes", "off" ...); anything else as it is, for the caller to refuse."""
-    return _boolean(raw)
-
-
 def number(raw: Any) -> Any:
     """A number however it came (10, 2.5, "10"); anything else as it is, for the caller to refuse."""
     if isinstance(raw, str) and re.fullmatch(r"\s*\d{1,9}(\.\d{1,9})?\s*", raw):
@@ -65,7 +60,8 @@ def number(raw: Any) -> Any:
     return raw
 
 
-def _boolean(raw: Any) -> Any:
+def boolean(raw: Any) -> Any:
+    """A boolean however it came (true, "true", "yes", "off" ...); anything else as it is, for the caller to refuse."""
     if isinstance(raw, str):
         word = raw.strip().lower()
         return True if word in _TRUE else False if word in _FALSE else raw

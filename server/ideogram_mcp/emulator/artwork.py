@@ -84,17 +84,6 @@ def placeholder(side: int = 256) -> bytes:
     return buffer.getvalue()
 
 
-def sniff_mime_type(data: bytes) -> str | None:
-    """The MIME type of PNG, JPEG or WEBP bytes, from their first bytes; None for anything else."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
-
-
 def _colour(rng: random.Random) -> tuple[int, int, int]:
     return (rng.randrange(256), rng.randrange(256), rng.randrange(256))
 

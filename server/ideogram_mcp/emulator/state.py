@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio
 
-from ideogram_mcp.emulator import artwork
+from ideogram_mcp.images.formats import sniff
 from ideogram_mcp.references import decoded
 
 
@@ -69,10 +69,10 @@ def decoded_upload(image: str) -> StoredImage:
     data = decoded(image)
     if data is None:
         raise TaskError("invalidImage", "The image is neither a data URI, base64 data nor a URL.", "image")
-    mime = artwork.sniff_mime_type(data)
-    if mime is None:
+    found = sniff(data)
+    if found is None:
         raise TaskError("invalidImage", "The image is not a PNG, JPEG or WEBP image.", "image")
-    return StoredImage(data, mime)
+    return StoredImage(data, found.mime_type)
 
 
 def entry(task: Mapping[str, Any], exc: TaskError) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from ideogram_mcp import files
 from ideogram_mcp.errors import IdeogramError
+from ideogram_mcp.money import money
 from ideogram_mcp.records import ImageRecord
 from ideogram_mcp.settings import ENV
 
@@ -108,7 +109,7 @@ class OverBudgetError(RefusedError):
     def __init__(self, quote: float, budget: float, spent: float) -> None:
         self.quote, self.budget, self.spent = quote, budget, spent
         super().__init__(
-            f"${quote:.2f} on top of ${spent:.2f} spent today would pass the daily budget of ${budget:.2f}"
+            f"{money(quote)} on top of {money(spent)} spent today would pass the daily budget of {money(budget)}"
         )
 
 

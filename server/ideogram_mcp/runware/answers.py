@@ -57,11 +57,6 @@ class Snapshot:
         """Whether waiting longer can change nothing: done, or Runware will not say."""
         return self.done or self.blocked is not None
 
-    @property
-    def cost(self) -> float | None:
-        costs = [i.cost for i in self.images if i.cost is not None]
-        return round(sum(costs), 6) if costs else None
-
 
 def check_acknowledged(items: Sequence[Mapping[str, Any]], task_uuid: str) -> None:
     """An async answer acknowledges the task (an empty ``data`` is tolerated); one about another task is not."""
