@@ -151,6 +151,9 @@ class Settings(BaseModel):
     """More Origin values the HTTP server answers, comma-separated, e.g. https://app.example.com."""
     max_in_flight: int = Field(default=4, ge=1)
     """Generations one HTTP token may have running at once."""
+    max_calls_per_minute: int | None = Field(default=None, ge=1)
+    """Paid calls one owner (an HTTP token) may start in any 60 seconds, counted in the journal, so across every
+    process and machine that shares it; unset means no such limit."""
     state_keys: tuple[SecretStr, ...] = ()
     """Secrets (each 32 characters or more, comma-separated, the newest first) that seal the state of a question
     put to the user on the 2026-07-28 protocol; every process serving one address must share them. Without it,
@@ -160,6 +163,12 @@ class Settings(BaseModel):
     and the limits for every process and machine serving one address (the database must exist; its tables are made
     at the first start). Without it they are kept in SQLite in the data folder, as they are with --offline. Never
     printed or logged."""
+    storage_url: str | None = None
+    """An S3-compatible bucket (s3://bucket/prefix) that keeps the saved images and their recipes for every process
+    and machine serving one address, instead of the output folder. Its endpoint, region and credentials come from
+    the usual AWS_* variables (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)."""
+    storage_link_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    """How long the download links results give for images in the bucket stay valid, in seconds (at most 7 days)."""
 
     @property
     def daily_limit(self) -> float | None:
@@ -224,6 +233,22 @@ class Settings(BaseModel):
                 "(or leave it unset to keep the journal in SQLite)"
             )
         return SecretStr(text.strip())
+
+    @field_validator("storage_url", mode="before")
+    @classmethod
+    def _bucket_url(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if not text:
+            return None
+        bucket = text.removeprefix("s3://").split("/", 1)[0]
+        if not text.startswith("s3://") or not bucket:
+            raise ValueError(
+                f"{text[:80]!r} is not a bucket URL; write it as s3://bucket or s3://bucket/prefix (or leave it unset "
+                "to save images in the output folder)"
+            )
+        return text.rstrip("/")
 
     @field_validator("runware_api_key", mode="before")
     @classmethod
