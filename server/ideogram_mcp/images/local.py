@@ -98,6 +98,17 @@ class LocalFolders:
             raise LookupError(f"{uri[:200]} is no longer a PNG, JPEG or WEBP image.")
         return data, found
 
+    def load(self, path: Path) -> bytes | None:
+        """The bytes of the file at ``path``, or None when it is gone."""
+        try:
+            return path.read_bytes()
+        except OSError:
+            return None
+
+    def link(self, path: Path) -> str | None:
+        """No download link: the file is on this machine, and its resource link serves it."""
+        return None
+
     def known_uuid(self, image: Path, data: bytes, service: str) -> str | None:
         """The image UUID Runware holds a file under, when this server saved it from ``service`` and it is unchanged
         since: then it needs no new upload."""
@@ -237,13 +248,13 @@ def _saved_in(folder: Path) -> list[SavedImage]:
                 format=image_format(recipe.format or ""),
                 created=recipe.created,
                 size=image.stat().st_size,
-                description=_described(recipe),
+                description=described(recipe),
             )
         )
     return found
 
 
-def _described(recipe: Recipe) -> str:
+def described(recipe: Recipe) -> str:
     """A saved image in one short line: its size, seed and prompt."""
     size = (
         f"{recipe.width}x{recipe.height}" if recipe.width is not None and recipe.height is not None else "size unknown"

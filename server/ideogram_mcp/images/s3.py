@@ -1,0 +1,270 @@
+"""Saved images in an S3-compatible bucket: the image store every process and machine serving one address shares.
+
+The folders of the local store become key prefixes: an image saved in ``<images root>/<token>/poster.png`` is the
+object ``<prefix>/<token>/poster.png`` of the bucket, so every machine configured with the same images root (the
+output folder setting; with a bucket it names no folder on disk) names the same images by the same paths, and the
+journal's paths mean the same on all of them. Objects are written create-only (``If-None-Match: *``): two machines
+saving the same paid image, or two images under one name, never overwrite each other. The recipe is written first,
+claiming the name; the image follows. Recipes are read once per process (an object never changes once written).
+Signing and the S3 protocol are obstore's; nothing here builds a request by hand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+import obstore
+from obstore.exceptions import AlreadyExistsError, BaseError
+
+from ideogram_mcp.images import SavedImage
+from ideogram_mcp.images.formats import ImageFormat, image_format, sniff
+from ideogram_mcp.images.local import SIDECAR_MOST, described
+from ideogram_mcp.images.recipes import Recipe
+
+if TYPE_CHECKING:
+    from obstore.store import S3Store
+
+FAILED = (BaseError, OSError)
+"""What obstore raises when a request fails (a missing object is Python's own ``FileNotFoundError``)."""
+KEY_MOST = 1024
+"""Bytes an S3 object key may have."""
+RECIPES_KEPT = 4096
+"""Recipes a process keeps read (they never change once written); the oldest read are forgotten first."""
+NAMES_TRIED = 1000
+"""Names (``poster``, ``poster-2`` ...) tried for one image before saving it is given up."""
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """Where a bucket store keeps images: ``s3://bucket/prefix`` as the settings give it."""
+
+    name: str
+    prefix: str
+
+    @classmethod
+    def of_url(cls, url: str) -> Bucket:
+        name, _, prefix = url.removeprefix("s3://").partition("/")
+        return cls(name, prefix.strip("/"))
+
+    def __str__(self) -> str:
+        return f"s3://{self.name}/{self.prefix}".rstrip("/")
+
+
+class BucketStore:
+    """The image store of an S3-compatible bucket (``ImageStore``), for images saved under ``root``."""
+
+    def __init__(self, store: S3Store, root: Path, *, bucket: str, link_seconds: int) -> None:
+        self._store = store
+        self._root = root
+        self._bucket = bucket
+        self._link_lifetime = timedelta(seconds=link_seconds)
+        self._recipes: OrderedDict[str, Recipe] = OrderedDict()
+        self._lock = threading.Lock()  # the methods run in worker threads
+
+    @classmethod
+    def of_settings(cls, url: str, root: Path, *, link_seconds: int) -> BucketStore:
+        """The store of ``s3://bucket/prefix``; the endpoint, region and credentials are read from the AWS_*
+        variables (obstore's reading of them, as every AWS tool reads them)."""
+        from obstore.store import S3Store
+
+        where = Bucket.of_url(url)
+        # An endpoint the user set may be plain http (a store on the same network): allowed, as they chose it.
+        store = S3Store(
+            where.name,
+            prefix=where.prefix or None,
+            client_options={"allow_http": True, "connect_timeout": "5s", "timeout": "30s"},
+            retry_config={"max_retries": 3, "retry_timeout": timedelta(seconds=20)},
+        )
+        return cls(store, root, bucket=str(where), link_seconds=link_seconds)
+
+    @property
+    def link_seconds(self) -> int:
+        return int(self._link_lifetime.total_seconds())
+
+    def key(self, path: Path) -> str | None:
+        """The object key of a path under the images root, or None for one outside it (never stored here)."""
+        try:
+            relative = path.relative_to(self._root)
+        except ValueError:
+            return None
+        if ".." in relative.parts:
+            return None
+        return PurePosixPath(*relative.parts).as_posix() if relative.parts else ""
+
+    def unwritable(self, folder: Path, longest: str = "") -> str | None:
+        """Why images cannot be saved in ``folder``: outside the images root, names too long for a key, or the
+        bucket not answering (its reason in plain words); None when they can."""
+        key = self.key(folder)
+        if key is None:
+            return f"with images kept in the bucket {self._bucket}, images are saved only under {self._root}"
+        if len(f"{key}/{longest}".encode()) > KEY_MOST - 64:
+            return "names that long do not fit an object key of the bucket; give a shorter fileName"
+        try:
+            obstore.head(self._store, _joined(key, ".ideogram-mcp-probe"))
+        except FileNotFoundError:
+            return None  # the bucket answered, and the probe's name is free, as it always is
+        except FAILED as exc:
+            return f"the bucket {self._bucket} cannot be reached ({plainly(exc)})"
+        return None
+
+    def put(self, folder: Path, stem: str, data: bytes, found: ImageFormat, recipe: Recipe) -> Path:
+        """Save an image under ``stem`` (or the next free name) with its recipe, create-only; returns its path. A
+        name whose recipe describes this very image (a save cut short, or another machine's save of it) is taken
+        as it is: the image is saved once."""
+        prefix = self.key(folder)
+        if prefix is None:
+            raise OSError(f"{folder} is not under {self._root}, the images root kept in the bucket")
+        digest = hashlib.sha256(data).hexdigest()
+        for attempt in range(1, NAMES_TRIED + 1):
+            name = stem if attempt == 1 else f"{stem}-{attempt}"
+            image_key, recipe_key = _joined(prefix, f"{name}.{found.extension}"), _joined(prefix, f"{name}.json")
+            whole = recipe.with_(file=f"{name}.{found.extension}", format=found.name, bytes=len(data), sha256=digest)
+            text = json.dumps(whole.to_json(), indent=2, ensure_ascii=False) + "\n"
+            try:
+                obstore.put(self._store, recipe_key, text.encode(), mode="create")
+            except AlreadyExistsError:
+                held = self._recipe(recipe_key)
+                if held is None or held.image_uuid != recipe.image_uuid or held.sha256 != digest:
+                    continue  # another image's name (or a file not ours): the next name
+                if held.file != f"{name}.{found.extension}":
+                    continue
+            else:
+                self._remember(recipe_key, whole)
+            try:
+                obstore.put(self._store, image_key, data, mode="create")
+            except AlreadyExistsError:
+                if self._bytes(image_key) != data:
+                    continue  # a stranger's object holds the name: ours goes under the next one
+            return folder / f"{name}.{found.extension}"
+        raise OSError(f"no free name for {stem}.{found.extension} in the bucket {self._bucket}")
+
+    def discard(self, image: Path) -> None:
+        """Remove a saved image and its recipe (a second copy of an image saved first by another)."""
+        key = self.key(image)
+        if key is None:
+            return
+        recipe_key = str(PurePosixPath(key).with_suffix(".json"))
+        with self._lock:
+            self._recipes.pop(recipe_key, None)
+        with contextlib.suppress(*FAILED):  # a bucket that keeps everything (no delete right): the copy stays
+            obstore.delete(self._store, [key, recipe_key])
+
+    def saved(self, folders: Sequence[Path]) -> list[SavedImage]:
+        """The images saved directly in ``folders`` (by their keys' prefixes), newest first."""
+        found: list[SavedImage] = []
+        for folder in folders:
+            prefix = self.key(folder)
+            if prefix is None:
+                continue
+            try:
+                listed = obstore.list_with_delimiter(self._store, prefix or None)  # pyright: ignore[reportUnknownMemberType]
+            except FAILED:
+                continue
+            sizes = {PurePosixPath(meta["path"]).name: meta["size"] for meta in listed["objects"]}
+            for name in sorted(n for n in sizes if n.endswith(".json")):
+                recipe = self._recipe(_joined(prefix, name))
+                file = recipe.file if recipe is not None else None
+                if recipe is None or not file or file not in sizes or file.endswith(".json") or "/" in file:
+                    continue
+                found.append(
+                    SavedImage(
+                        path=folder / file,
+                        format=image_format(recipe.format or ""),
+                        created=recipe.created,
+                        size=sizes[file],
+                        description=described(recipe),
+                    )
+                )
+        found.sort(key=lambda s: (s.created, s.path.name), reverse=True)
+        return found
+
+    def read(self, path: Path | None, folders: Sequence[Path], uri: str) -> tuple[bytes, ImageFormat]:
+        """The bytes of a saved image at ``path`` (named by ``uri``), only when it lies directly in one of
+        ``folders`` beside our recipe; ``LookupError`` with a sentence otherwise."""
+        if path is None:
+            raise LookupError(f"Not an image resource of this server: {uri[:200]}. Call resources/list for them.")
+        missing = LookupError(f"No image saved by this server at {uri[:200]}. Call resources/list for them.")
+        key = self.key(path)
+        if key is None or path.parent not in folders:
+            raise missing
+        recipe = self._recipe(str(PurePosixPath(key).with_suffix(".json")))
+        data = self._bytes(key) if recipe is not None and recipe.file == path.name else None
+        if data is None:
+            raise missing
+        found = sniff(data)
+        if found is None:
+            raise LookupError(f"{uri[:200]} is no longer a PNG, JPEG or WEBP image.")
+        return data, found
+
+    def load(self, path: Path) -> bytes | None:
+        """The bytes of an image saved at ``path``, or None when the bucket holds none there."""
+        key = self.key(path)
+        return self._bytes(key) if key else None
+
+    def link(self, path: Path) -> str | None:
+        """A link a person can open to download the image at ``path``, valid for ``link_seconds``."""
+        key = self.key(path)
+        if not key:
+            return None
+        try:
+            return obstore.sign(self._store, "GET", key, self._link_lifetime)
+        except FAILED:
+            return None  # no credentials to sign with: the resource link still serves the image
+
+    def known_uuid(self, image: Path, data: bytes, service: str) -> str | None:
+        """The image UUID Runware holds a saved, unchanged image under, when it came from ``service``."""
+        key = self.key(image)
+        recipe = self._recipe(str(PurePosixPath(key).with_suffix(".json"))) if key else None
+        if recipe is None or recipe.sha256 != hashlib.sha256(data).hexdigest():
+            return None
+        if not service or recipe.runware != service:
+            return None
+        return recipe.image_uuid or None
+
+    def _bytes(self, key: str) -> bytes | None:
+        try:
+            return bytes(obstore.get(self._store, key).bytes())
+        except FAILED:
+            return None
+
+    def _recipe(self, key: str) -> Recipe | None:
+        """The recipe at ``key`` when it is one of ours (read once: it never changes), else None."""
+        with self._lock:
+            kept = self._recipes.get(key)
+        if kept is not None:
+            return kept
+        raw = self._bytes(key)
+        if raw is None or len(raw) > SIDECAR_MOST:
+            return None
+        try:
+            recipe = Recipe.of_json(json.loads(raw.decode("utf-8")))
+        except ValueError:
+            return None
+        if recipe is not None:
+            self._remember(key, recipe)
+        return recipe
+
+    def _remember(self, key: str, recipe: Recipe) -> None:
+        with self._lock:
+            self._recipes[key] = recipe
+            if len(self._recipes) > RECIPES_KEPT:
+                self._recipes.popitem(last=False)
+
+
+def _joined(prefix: str, name: str) -> str:
+    return f"{prefix}/{name}" if prefix else name
+
+
+def plainly(exc: BaseException) -> str:
+    """An object store's failure in a few words: its first line, without a signed URL's query."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return first.split("?", 1)[0][:200]

@@ -1,0 +1,187 @@
+"""The bucket image store against a real S3-compatible server (SeaweedFS): create-only saves, names that never
+collide, a paid image saved once by two machines, listing and reading only our own, links a person can open."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import urllib.request
+from pathlib import Path
+
+import obstore
+import pytest
+
+from ideogram_mcp.images.formats import image_format
+from ideogram_mcp.images.recipes import Recipe
+from ideogram_mcp.images.s3 import Bucket, BucketStore
+from tests.objectstore import S3Server
+
+from ..conftest import png
+
+ROOT = Path("/srv/ideogram-images")
+"""The images root the machines share: with a bucket it names no folder on disk."""
+PNG = image_format("PNG")
+
+
+def recipe(image_uuid: str = "11111111-1111-4111-8111-111111111111", prompt: str = "a red square") -> Recipe:
+    return Recipe(
+        image_uuid=image_uuid,
+        task_uuid="22222222-2222-4222-8222-222222222222",
+        runware="http://runware.test/v1",
+        created="2026-12-05T10:00:00+00:00",
+        task={"positivePrompt": prompt},
+        seed=7,
+        width=8,
+        height=8,
+    )
+
+
+@pytest.fixture
+def machines(s3: S3Server) -> tuple[BucketStore, BucketStore, str]:
+    """Two stores of one bucket's prefix, as two machines have them; and the prefix."""
+    place = s3.place()
+    return (
+        BucketStore(s3.store(place), ROOT, bucket=s3.url(place), link_seconds=600),
+        BucketStore(s3.store(place), ROOT, bucket=s3.url(place), link_seconds=600),
+        place,
+    )
+
+
+def test_an_image_and_its_recipe_are_objects_under_the_prefix_named_like_the_files(
+    s3: S3Server, machines: tuple[BucketStore, BucketStore, str]
+) -> None:
+    a, _, place = machines
+    data = png()
+    path = a.put(ROOT / "alice", "poster", data, PNG, recipe())
+    assert path == ROOT / "alice" / "poster.png"
+    raw = s3.store()
+    assert bytes(obstore.get(raw, f"{place}/alice/poster.png").bytes()) == data
+    written = json.loads(bytes(obstore.get(raw, f"{place}/alice/poster.json").bytes()))
+    assert written["file"] == "poster.png"
+    assert written["sha256"] == hashlib.sha256(data).hexdigest()
+    assert written["bytes"] == len(data)
+    assert written["imageUUID"] == "11111111-1111-4111-8111-111111111111"
+    assert not ROOT.exists(), "nothing is written on this machine's disk"
+
+
+def test_a_taken_name_gets_the_next_one_and_nothing_is_overwritten(
+    s3: S3Server, machines: tuple[BucketStore, BucketStore, str]
+) -> None:
+    a, b, place = machines
+    first = a.put(ROOT / "alice", "poster", png(colour=(1, 2, 3)), PNG, recipe("aaaaaaaa-1111-4111-8111-111111111111"))
+    second = b.put(ROOT / "alice", "poster", png(colour=(4, 5, 6)), PNG, recipe("bbbbbbbb-1111-4111-8111-111111111111"))
+    assert (first.name, second.name) == ("poster.png", "poster-2.png")
+    raw = s3.store(place)
+    assert bytes(obstore.get(raw, "alice/poster.png").bytes()) == png(colour=(1, 2, 3))
+    with pytest.raises(obstore.exceptions.AlreadyExistsError):  # the bucket itself refuses an overwrite
+        obstore.put(raw, "alice/poster.png", b"x", mode="create")
+
+
+def test_two_machines_saving_one_paid_image_at_once_save_it_once(
+    s3: S3Server, machines: tuple[BucketStore, BucketStore, str]
+) -> None:
+    a, b, place = machines
+    start, saved = threading.Barrier(2), list[Path]()
+
+    def save(store: BucketStore) -> None:
+        start.wait()
+        saved.append(store.put(ROOT / "alice", "poster", png(), PNG, recipe()))
+
+    threads = [threading.Thread(target=save, args=(store,)) for store in (a, b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert saved == [ROOT / "alice" / "poster.png"] * 2
+    keys = sorted(meta["path"] for meta in obstore.list(s3.store(place)).collect())
+    assert keys == ["alice/poster.json", "alice/poster.png"]
+
+
+def test_another_machine_lists_and_reads_what_one_saved_and_only_from_the_folders_asked(
+    machines: tuple[BucketStore, BucketStore, str],
+) -> None:
+    a, b, _ = machines
+    older = recipe("aaaaaaaa-1111-4111-8111-111111111111", "older").with_(created="2026-12-05T09:00:00+00:00")
+    a.put(ROOT / "alice", "older", png(colour=(1, 1, 1)), PNG, older)
+    a.put(ROOT / "alice", "newer", png(colour=(2, 2, 2)), PNG, recipe(prompt="newer"))
+    a.put(ROOT / "bob", "bobs", png(), PNG, recipe("cccccccc-1111-4111-8111-111111111111"))
+    listed = b.saved([ROOT / "alice"])
+    assert [image.path.name for image in listed] == ["newer.png", "older.png"]
+    assert listed[0].description == "8x8, seed 7: newer"
+    assert listed[0].size == len(png(colour=(2, 2, 2)))
+    data, found = b.read(ROOT / "alice" / "older.png", [ROOT / "alice"], "ideogram://images/older.png")
+    assert (data, found.name) == (png(colour=(1, 1, 1)), "PNG")
+    with pytest.raises(LookupError, match="No image saved by this server"):
+        b.read(ROOT / "bob" / "bobs.png", [ROOT / "alice"], "ideogram://images/../bob/bobs.png")
+    with pytest.raises(LookupError, match="No image saved by this server"):
+        b.read(ROOT / "alice" / "missing.png", [ROOT / "alice"], "ideogram://images/missing.png")
+
+
+def test_objects_without_our_recipe_are_neither_listed_nor_read(
+    s3: S3Server, machines: tuple[BucketStore, BucketStore, str]
+) -> None:
+    a, _, place = machines
+    raw = s3.store(place)
+    obstore.put(raw, "alice/stray.png", png())
+    obstore.put(raw, "alice/stray.json", b'{"generator": "someone else", "file": "stray.png"}')
+    obstore.put(raw, "alice/broken.json", b"{not json")
+    assert a.saved([ROOT / "alice"]) == []
+    with pytest.raises(LookupError):
+        a.read(ROOT / "alice" / "stray.png", [ROOT / "alice"], "ideogram://images/stray.png")
+
+
+def test_a_link_opens_the_image_for_anyone_holding_it_and_says_nothing_of_the_key(
+    machines: tuple[BucketStore, BucketStore, str],
+) -> None:
+    a, _, _ = machines
+    path = a.put(ROOT / "alice", "poster", png(), PNG, recipe())
+    link = a.link(path)
+    assert link is not None
+    assert "X-Amz-Expires=600" in link
+    assert "ideogram-test-secret-key" not in link
+    with urllib.request.urlopen(link, timeout=30) as answer:  # a plain GET, as a browser makes it
+        assert answer.read() == png()
+    assert a.link(Path("/elsewhere/poster.png")) is None
+
+
+def test_an_unchanged_image_is_known_by_its_runware_uuid_and_loaded_for_previews(
+    machines: tuple[BucketStore, BucketStore, str],
+) -> None:
+    a, b, _ = machines
+    path = a.put(ROOT / "alice", "poster", png(), PNG, recipe())
+    assert b.known_uuid(path, png(), "http://runware.test/v1") == "11111111-1111-4111-8111-111111111111"
+    assert b.known_uuid(path, png(colour=(9, 9, 9)), "http://runware.test/v1") is None, "changed since"
+    assert b.known_uuid(path, png(), "http://another.test/v1") is None, "another Runware holds no such UUID"
+    assert b.load(path) == png()
+    assert b.load(ROOT / "alice" / "gone.png") is None
+
+
+def test_a_folder_is_writable_when_the_bucket_answers_and_lies_under_the_root(
+    s3: S3Server, machines: tuple[BucketStore, BucketStore, str]
+) -> None:
+    a, _, _ = machines
+    assert a.unwritable(ROOT / "alice", "poster.png") is None
+    assert a.unwritable(Path("/tmp/elsewhere")) == (
+        f"with images kept in the bucket {a._bucket}, images are saved only under {ROOT}"  # pyright: ignore[reportPrivateUsage]
+    )
+    assert a.unwritable(ROOT / "alice", "x" * 1000) == (
+        "names that long do not fit an object key of the bucket; give a shorter fileName"
+    )
+    nowhere = BucketStore(S3Server(Path("/nonexistent"), Path("weed")).store(), ROOT, bucket="s3://b", link_seconds=600)
+    why = nowhere.unwritable(ROOT / "alice")
+    assert why is not None
+    assert why.startswith("the bucket s3://b cannot be reached (")
+
+
+def test_a_discarded_copy_goes_with_its_recipe(s3: S3Server, machines: tuple[BucketStore, BucketStore, str]) -> None:
+    a, _, place = machines
+    path = a.put(ROOT / "alice", "poster", png(), PNG, recipe())
+    a.discard(path)
+    assert list(obstore.list(s3.store(place)).collect()) == []
+    assert a.saved([ROOT / "alice"]) == []
+
+
+def test_the_bucket_url_names_the_bucket_and_its_prefix() -> None:
+    assert Bucket.of_url("s3://images/team/a") == Bucket("images", "team/a")
+    assert str(Bucket.of_url("s3://images")) == "s3://images"
