@@ -1,6 +1,6 @@
 """What every journal does, SQLite's and PostgreSQL's alike: it keeps every task across restarts, counts spending,
-lets no two calls slip past a budget or a limit of tasks running, merges what two processes record of one task, and
-gives each image's saving to one finish at a time.
+lets no two calls slip past a budget or a limit of tasks running, keeps an owner to its calls a minute, merges what
+two processes record of one task, and gives each image's saving to one finish at a time.
 
 Each test runs against both; "two processes" are two journals on one file, or two pools on one database.
 """
@@ -21,6 +21,7 @@ from ideogram_mcp.journal import (
     Limits,
     Options,
     OverBudgetError,
+    TooManyCallsError,
     TooManyRunningError,
 )
 from ideogram_mcp.journal.postgres import PostgresJournal
@@ -64,6 +65,7 @@ async def record(
     owner: str = "",
     budget: float | None = None,
     max_running: int | None = None,
+    per_minute: int | None = None,
     requested: int = 1,
     folder: str | None = None,
 ) -> None:
@@ -77,7 +79,7 @@ async def record(
         quote=quote,
         options=Options(file_name="poster", folder=folder),
         approval="under threshold",
-        limits=Limits(daily_budget=budget, max_running=max_running),
+        limits=Limits(daily_budget=budget, max_running=max_running, per_minute=per_minute),
     )
 
 
@@ -168,6 +170,30 @@ async def test_concurrent_calls_cannot_pass_a_tokens_limit_of_tasks_running_at_o
     await record(books[0], "bob's", 0.06, owner="bob", max_running=2)  # another token's limit is its own
     assert sorted(outcomes) == ["recorded"] * 2 + ["refused"] * 6
     assert (await books[0].running("alice", 0.0), await books[1].running("bob", 0.0)) == (2, 1)
+
+
+async def test_an_owner_records_as_many_tasks_a_minute_as_allowed_and_the_next_once_the_oldest_is_a_minute_old(
+    journal: Opener,
+) -> None:
+    clock = ManualClock()
+    book = journal(clock)
+    start = clock.now()
+    for n, after in enumerate((0, 10, 20)):
+        clock.set_wall(start + after)
+        await record(book, f"t{n}", 0.06, owner="alice", per_minute=3)
+    await record(book, "bob's", 0.06, owner="bob", per_minute=3)  # another owner's minute is its own
+    clock.set_wall(start + 20.5)
+    with pytest.raises(TooManyCallsError) as refused:
+        await record(book, "t3", 0.06, owner="alice", per_minute=3)
+    assert (refused.value.limit, refused.value.wait) == (3, 40), "free again when t0 is 60 s old, rounded up"
+    with pytest.raises(OverBudgetError):  # waiting would not let it through: it is said so
+        await record(book, "dear", 0.90, owner="alice", per_minute=3, budget=1.00)
+    clock.set_wall(start + 61)  # t0 no longer counts, nor did the refused calls
+    await record(book, "t3", 0.06, owner="alice", per_minute=3)
+    with pytest.raises(TooManyCallsError) as again:
+        await record(book, "t4", 0.06, owner="alice", per_minute=3)
+    assert again.value.wait == 9, "t1 (at 10 s) leaves the minute at 70 s"
+    assert sorted(e.task_uuid for e in await book.recent("alice", 10)) == ["t0", "t1", "t2", "t3"]
 
 
 async def test_a_task_recorded_twice_is_refused_the_second_time(journal: Opener) -> None:

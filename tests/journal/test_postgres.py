@@ -1,6 +1,7 @@
 """What the PostgreSQL journal does of its own: machines (journals with pools of their own) racing on one database
-hold a budget and an image's saving exactly; its schema is brought up to date once however many start at once; a
-database it cannot use is said in one line with the fix, never with its password; and a server keeps its tasks there.
+hold a budget, an owner's calls a minute and an image's saving exactly; its schema is brought up to date once
+however many start at once; a database it cannot use is said in one line with the fix, never with its password; and
+a server keeps its tasks there.
 
 What every journal does is in ``test_contract``.
 """
@@ -20,7 +21,7 @@ from mcp import Client
 from pydantic import SecretStr
 
 from ideogram_mcp.emulator import Emulator
-from ideogram_mcp.journal import Claim, JournalError, Limits, Options, OverBudgetError
+from ideogram_mcp.journal import Claim, JournalError, Limits, Options, OverBudgetError, TooManyCallsError
 from ideogram_mcp.journal.database import MIGRATIONS, Database
 from ideogram_mcp.journal.postgres import PostgresJournal, unusable
 from ideogram_mcp.records import ImageRecord
@@ -42,7 +43,9 @@ def _count(url: str, query: LiteralString) -> Any:
     return row[0]
 
 
-async def _record(book: PostgresJournal, task_uuid: str, quote: float, owner: str, budget: float) -> str:
+async def _record(
+    book: PostgresJournal, task_uuid: str, quote: float, owner: str, budget: float | None, per_minute: int | None = None
+) -> str:
     try:
         await book.record(
             task_uuid=task_uuid,
@@ -54,9 +57,9 @@ async def _record(book: PostgresJournal, task_uuid: str, quote: float, owner: st
             quote=quote,
             options=Options(),
             approval="under threshold",
-            limits=Limits(daily_budget=budget),
+            limits=Limits(daily_budget=budget, per_minute=per_minute),
         )
-    except OverBudgetError:
+    except (OverBudgetError, TooManyCallsError):
         return "refused"
     return "recorded"
 
@@ -77,6 +80,27 @@ async def test_two_machines_racing_twenty_calls_against_a_budget_that_allows_thr
                 group.start_soon(call, n)
         assert sorted(outcomes) == ["recorded"] * 3 + ["refused"] * 17
         assert (await machines[1].spend("team")).today == 0.90
+        assert _count(database_url, "SELECT count(*) FROM ideogram_tasks") == 3
+    finally:
+        for machine in machines:
+            await machine.aclose()
+
+
+async def test_two_machines_racing_twenty_calls_of_one_owner_allowed_three_a_minute_record_three(
+    database_url: str,
+) -> None:
+    machines = [PostgresJournal(database_url), PostgresJournal(database_url)]
+    await machines[0].spend("team")  # the schema made before the race, so that the race is the records' alone
+    outcomes: list[str] = []
+
+    async def call(n: int) -> None:
+        outcomes.append(await _record(machines[n % 2], f"t{n}", 0.06, "team", None, per_minute=3))
+
+    try:
+        async with anyio.create_task_group() as group:
+            for n in range(20):
+                group.start_soon(call, n)
+        assert sorted(outcomes) == ["recorded"] * 3 + ["refused"] * 17
         assert _count(database_url, "SELECT count(*) FROM ideogram_tasks") == 3
     finally:
         for machine in machines:

@@ -1,9 +1,9 @@
 """The journal: every task, recorded before it is sent, with its state, cost and images; and the spend so far.
 
 A task cut short by a crash, a restart or a client that gave up stays ``pending`` and can be fetched later with
-``get_generation``. Spend limits are counted from it, and a task is recorded only if it keeps within them, in the
-transaction that records it, so calls made at once cannot all slip past. Each paid image's saving is given to one
-finish at a time (a claim), so that it is saved once whatever runs at once.
+``get_generation``. Spend limits and the calls a minute are counted from it, and a task is recorded only if it
+keeps within them, in the transaction that records it, so calls made at once cannot all slip past. Each paid
+image's saving is given to one finish at a time (a claim), so that it is saved once whatever runs at once.
 
 This module is the interface (``Journal``) and what travels through it; ``sqlite`` is the embedded default, and
 ``postgres`` the journal several machines share (``database`` is the PostgreSQL under it).
@@ -97,6 +97,8 @@ class Limits:
     max_running: int | None = None
     running_since: float = 0.0
     """Tasks sent before this (Unix time) no longer count as running (they were cut short)."""
+    per_minute: int | None = None
+    """Tasks the owner may record in any 60 seconds (at least one)."""
 
 
 class RefusedError(IdeogramError):
@@ -127,6 +129,14 @@ class TooManyRunningError(RefusedError):
     def __init__(self, limit: int) -> None:
         self.limit = limit
         super().__init__(f"{limit} tasks are already running, the most allowed at once")
+
+
+class TooManyCallsError(RefusedError):
+    """Recording the task would pass the owner's limit of paid calls a minute."""
+
+    def __init__(self, limit: int, wait: int) -> None:
+        self.limit, self.wait = limit, wait
+        super().__init__(f"{limit} calls were started in the last minute, the most allowed; the next may in {wait} s")
 
 
 class JournalError(IdeogramError):

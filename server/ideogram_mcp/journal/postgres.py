@@ -1,11 +1,11 @@
 """The journal in PostgreSQL, shared by every process and machine serving one address (``IDEOGRAM_MCP_DATABASE_URL``).
 
 It keeps what the SQLite journal keeps, and decides alike (``rows``). What several machines racing must not slip
-past is decided in one transaction each: a task is recorded under its owner's advisory lock, with the budget and the
-tasks running counted inside it, so N machines recording at once hold a limit exactly; a task's row is read ``FOR
-UPDATE`` before what is merged into it is written, so two finishes never both claim one image's saving. Nothing is
-opened until the first use (``database``); a PostgreSQL that cannot be reached fails that use with a
-``JournalError``, and the next use tries again.
+past is decided in one transaction each: a task is recorded under its owner's advisory lock, with the budget, the
+tasks running and the calls of the last minute counted inside it, so N machines recording at once hold a limit
+exactly; a task's row is read ``FOR UPDATE`` before what is merged into it is written, so two finishes never both
+claim one image's saving. Nothing is opened until the first use (``database``); a PostgreSQL that cannot be
+reached fails that use with a ``JournalError``, and the next use tries again.
 """
 
 from __future__ import annotations
@@ -97,7 +97,9 @@ class PostgresJournal:
         async with self._db.transaction(owner) as db:  # the owner's lock: its records wait for each other
             running = await _running(db, owner, limits.running_since) if limits.max_running is not None else None
             spent = await _spent_since(db, owner, midnight(self._clock)) if limits.daily_budget is not None else None
-            rows.check_limits(limits, quote, running=running, spent=spent)
+            most = limits.per_minute
+            started = await _started(db, owner, entry.created, most) if most is not None else None
+            rows.check_limits(limits, quote, running=running, spent=spent, started=started, now=entry.created)
             inserted = await (
                 await db.execute(
                     "INSERT INTO ideogram_tasks (task_uuid, owner, tool, model, task, requested, quote, state, options,"
@@ -278,6 +280,17 @@ async def _running(db: AsyncConnection, owner: str, since: float) -> int:
         )
     ).fetchone()
     return int(row[0]) if row else 0
+
+
+async def _started(db: AsyncConnection, owner: str, now: float, most: int) -> list[float]:
+    """When the owner's ``most`` latest tasks of the minute before ``now`` were recorded, newest first."""
+    found = await (
+        await db.execute(
+            "SELECT created FROM ideogram_tasks WHERE owner = %s AND created > %s ORDER BY created DESC LIMIT %s",
+            (owner, now - rows.MINUTE, most),
+        )
+    ).fetchall()
+    return [float(created) for (created,) in found]
 
 
 async def _spent_since(db: AsyncConnection, owner: str, since: float) -> float:

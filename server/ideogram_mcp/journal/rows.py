@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
@@ -19,12 +20,17 @@ from ideogram_mcp.journal import (
     Options,
     OverBudgetError,
     State,
+    TooManyCallsError,
     TooManyRunningError,
 )
 from ideogram_mcp.money import cost_of, within
 from ideogram_mcp.records import ImageRecord
 
 logger = logging.getLogger(__name__)
+
+MINUTE = 60.0
+"""Seconds over which the calls an owner starts are counted (``Limits.per_minute``): a task recorded this long ago
+no longer counts."""
 
 CLAIM = ("claimedBy", "claimedUntil")
 """The fields of a stored image record that say who is saving it, until when; only claims write them."""
@@ -57,12 +63,26 @@ def pending(
     return entry, row
 
 
-def check_limits(limits: Limits, quote: float, *, running: int | None, spent: float | None) -> None:
-    """Refuse a task past the owner's limits: ``running`` tasks already (None when not counted), ``spent`` today."""
+def check_limits(
+    limits: Limits,
+    quote: float,
+    *,
+    running: int | None,
+    spent: float | None,
+    started: Sequence[float] | None,
+    now: float,
+) -> None:
+    """Refuse a task past the owner's limits: ``running`` tasks already (None when not counted), ``spent`` today,
+    and when its tasks of the ``MINUTE`` before ``now`` were recorded (``started``: newest first, at most
+    ``limits.per_minute`` of them). A call over budget is refused as such, whatever the calls a minute: waiting
+    would not let it through."""
     if limits.max_running is not None and running is not None and running >= limits.max_running:
         raise TooManyRunningError(limits.max_running)
     if limits.daily_budget is not None and spent is not None and not within(spent + quote, limits.daily_budget):
         raise OverBudgetError(quote, limits.daily_budget, spent)
+    if limits.per_minute is not None and started is not None and len(started) >= limits.per_minute:
+        freed = started[limits.per_minute - 1]  # when this one leaves the minute, one more may start
+        raise TooManyCallsError(limits.per_minute, max(1, math.ceil(freed + MINUTE - now)))
 
 
 def raw(record: ImageRecord) -> Raw:

@@ -165,7 +165,9 @@ class SqliteJournal:
         def write() -> None:
             running = self._running(owner, limits.running_since) if limits.max_running is not None else None
             spent = self._spent_since(owner, midnight(self._clock)) if limits.daily_budget is not None else None
-            rows.check_limits(limits, quote, running=running, spent=spent)
+            most = limits.per_minute
+            started = self._started(owner, entry.created, most) if most is not None else None
+            rows.check_limits(limits, quote, running=running, spent=spent, started=started, now=entry.created)
             if self._db.execute("SELECT 1 FROM tasks WHERE task_uuid = ?", (task_uuid,)).fetchone():
                 raise DuplicateTaskError(task_uuid)
             self._db.execute(
@@ -382,6 +384,14 @@ class SqliteJournal:
             "SELECT COUNT(*) FROM tasks WHERE owner = ? AND state = 'pending' AND created >= ?", (owner, since)
         ).fetchone()
         return int(row[0])
+
+    def _started(self, owner: str, now: float, most: int) -> list[float]:
+        """When the owner's ``most`` latest tasks of the minute before ``now`` were recorded, newest first."""
+        found = self._db.execute(
+            "SELECT created FROM tasks WHERE owner = ? AND created > ? ORDER BY created DESC LIMIT ?",
+            (owner, now - rows.MINUTE, most),
+        ).fetchall()
+        return [float(created) for (created,) in found]
 
     def _spent_since(self, owner: str, since: float) -> float:
         row = self._db.execute(
