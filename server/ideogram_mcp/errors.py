@@ -11,6 +11,7 @@
     ├── RefusedError                 the journal refuses to record a task; nothing is sent (journal)
     │   ├── OverBudgetError          it would pass the daily budget
     │   ├── TooManyRunningError      it would pass the owner's generations running at once
+    │   ├── TooManyCallsError        it would pass the owner's paid calls a minute
     │   └── DuplicateTaskError       its taskUUID is recorded already: it was sent before
     └── RunwareError                 talking to Runware failed (runware.errors draws that subtree)
 
@@ -51,6 +52,7 @@ class Kind(StrEnum):
     OVER_LIMIT = "over_limit"
     OVER_BUDGET = "over_budget"
     TOO_MANY_IN_FLIGHT = "too_many_in_flight"
+    RATE_LIMITED = "rate_limited"
     BUDGET_NOT_KEPT = "budget_not_kept"
     UNWRITABLE_FOLDER = "unwritable_folder"
     APPROVAL_NEEDED = "approval_needed"

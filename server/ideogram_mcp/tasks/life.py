@@ -2,8 +2,8 @@
 
 Every step that can refuse comes before the task is recorded, and every refusal sends nothing. The task is
 recorded (its taskUUID minted here, unless an earlier round of the call chose it) in the transaction that checks
-the budget and the tasks running, and only then sent; from then on it is never lost: any failure leaves it
-pending in the journal, to be fetched with get_generation.
+the budget, the tasks running and the calls a minute, and only then sent; from then on it is never lost: any
+failure leaves it pending in the journal, to be fetched with get_generation.
 """
 
 from __future__ import annotations
@@ -19,7 +19,15 @@ import anyio.to_thread
 from ideogram_mcp import files
 from ideogram_mcp.arguments import OUTPUT_DIR, Generation, LocalInput, Problem
 from ideogram_mcp.files import LocalImage, LocalInputError, Places
-from ideogram_mcp.journal import DuplicateTaskError, JournalError, Limits, Options, OverBudgetError, TooManyRunningError
+from ideogram_mcp.journal import (
+    DuplicateTaskError,
+    JournalError,
+    Limits,
+    Options,
+    OverBudgetError,
+    TooManyCallsError,
+    TooManyRunningError,
+)
 from ideogram_mcp.money import within
 from ideogram_mcp.references import is_inline_image
 from ideogram_mcp.runware.answers import Snapshot
@@ -39,6 +47,7 @@ from ideogram_mcp.tasks.outcomes import (
     OverCallLimit,
     SendFailed,
     SentBefore,
+    TooManyCalls,
     TooManyRunning,
     Troubled,
     Unwritable,
@@ -120,12 +129,15 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
                 daily_budget=settings.daily_limit,
                 max_running=settings.max_in_flight if job.owner else None,
                 running_since=clock.now() - IN_FLIGHT_WINDOW,
+                per_minute=settings.max_calls_per_minute,
             ),
         )
     except OverBudgetError as exc:
         return OverBudget(exc.quote, exc.budget, exc.spent)
     except TooManyRunningError as exc:
         return TooManyRunning(exc.limit)
+    except TooManyCallsError as exc:
+        return TooManyCalls(exc.limit, exc.wait)
     except DuplicateTaskError as exc:
         return SentBefore(exc.task_uuid)
     try:

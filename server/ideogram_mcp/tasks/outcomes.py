@@ -51,6 +51,14 @@ class TooManyRunning:
 
 
 @dataclass(frozen=True, slots=True)
+class TooManyCalls:
+    """The owner started as many paid calls in the last minute as it may; one more may start in ``wait`` seconds."""
+
+    limit: int
+    wait: int
+
+
+@dataclass(frozen=True, slots=True)
 class BudgetNotKept:
     """A daily budget is set, but the journal lives in memory only: a restart would forget the day's spend."""
 
@@ -206,6 +214,7 @@ Outcome = (
     | NotConfigured
     | OverCallLimit
     | TooManyRunning
+    | TooManyCalls
     | BudgetNotKept
     | OverBudget
     | Unwritable

@@ -60,6 +60,13 @@ async def said(outcome: outcomes.Outcome, secret: SecretStr | None) -> types.Cal
                 "sent. Fetch them with get_generation (list_generations shows them), then try again.",
                 {"kind": Kind.TOO_MANY_IN_FLIGHT, "limit": limit},
             )
+        case outcomes.TooManyCalls(limit=limit, wait=wait):
+            return results.error(
+                f"This server lets each client start {limit} paid call(s) a minute ({ENV.max_calls_per_minute}), "
+                f"and that many were started in the last 60 seconds, so nothing was sent or charged. Try again in "
+                f"{wait} second(s), or have the user raise {ENV.max_calls_per_minute} in the server's environment.",
+                {"kind": Kind.RATE_LIMITED, "limit": limit, "retryAfterSeconds": wait},
+            )
         case outcomes.BudgetNotKept(budget=budget, problem=problem):
             return results.error(
                 f"The daily budget ({money(budget)}, {ENV.daily_budget}) cannot be kept: "
