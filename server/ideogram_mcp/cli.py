@@ -341,6 +341,16 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
 
             if problem := anyio.run(unusable, settings.database_url):
                 sys.exit(f"ideogram-mcp: {problem}")
+        if settings.storage_url is not None:
+            from ideogram_mcp.images.s3 import BucketStore  # only a team's server loads obstore at its start
+
+            store = BucketStore.of_settings(settings)
+            if problem := store.unwritable(store.root):
+                sys.exit(
+                    f"ideogram-mcp: images cannot be kept in {settings.storage_url}: {problem}. Check "
+                    "AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or unset "
+                    f"{ENV.storage_url} to save images in the output folder."
+                )
         door.make_room()  # file descriptors for the connections allowed; the workers inherit the limit
         if workers > 1:
             config = uvicorn.Config(

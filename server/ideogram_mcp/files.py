@@ -14,7 +14,7 @@ import os
 import re
 import sys
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -300,7 +300,7 @@ def looks_local(text: str) -> bool:
     Paths plainly are (absolute, ``~``, ``./``, a ``file:`` URI, an image extension); URLs of any other
     scheme and data URIs never are; anything else that is not an image reference is read as a path.
     """
-    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", text) and not text.startswith("file:"):
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", text) and not text.startswith(("file:", REMOTE_IMAGES)):
         return False
     if text.startswith("data:"):
         return False
@@ -341,13 +341,16 @@ class LocalInputError(IdeogramError):
         return cls([(0, reason)])
 
 
-async def read_all(texts: Sequence[str], where: Places) -> list[LocalImage]:
-    """Check and read every local file an agent named; one bad file raises ``LocalInputError`` naming each problem."""
+async def read_all(
+    texts: Sequence[str], where: Places, kept: Callable[[Path], bytes | None] | None = None
+) -> list[LocalImage]:
+    """Check and read every local file an agent named; one bad file raises ``LocalInputError`` naming each problem.
+    ``kept`` reads an image saved in a store off this machine (a bucket) by its path, before the disk is tried."""
     read: list[LocalImage] = []
     problems: list[tuple[int, str]] = []
     for position, text in enumerate(texts):
         try:
-            read.append(await anyio.to_thread.run_sync(read_local, text, where))
+            read.append(await anyio.to_thread.run_sync(read_local, text, where, kept))
         except LocalInputError as exc:
             problems += [(position, reason) for _, reason in exc.problems]
     if problems:
@@ -355,17 +358,24 @@ async def read_all(texts: Sequence[str], where: Places) -> list[LocalImage]:
     return read
 
 
-def read_local(text: str, where: Places) -> LocalImage:
+def read_local(text: str, where: Places, kept: Callable[[Path], bytes | None] | None = None) -> LocalImage:
     """Check and read a local image named by an agent; raises ``LocalInputError`` with the reason and the fix.
 
-    Forms: an absolute path, ``~/...``, a ``file://`` URI, or a path relative to the output folder.
+    Forms: an absolute path, ``~/...``, a ``file://`` URI, a path relative to the output folder, or (over HTTP) the
+    ``ideogram://images/...`` URI of an image saved for this connection. ``kept`` reads an image saved in a store
+    off this machine by its path; what it does not hold is read from the disk.
     """
     if "\x00" in text:  # no file system takes it in a name: refused before any look at the disk
         raise LocalInputError.one("is no file path: it holds a NUL character")
-    try:
-        path = path_from_uri(text) if text.startswith("file:") else Path(text).expanduser()
-    except RuntimeError as exc:  # "~nobody/x.png": no such user
-        raise LocalInputError.one(f"cannot be read ({_why(exc)})") from exc
+    if text.startswith(REMOTE_IMAGES):
+        path = where.located(text)
+        if path is None:
+            raise LocalInputError.one("is not the URI of an image saved for this connection (see resources/list)")
+    else:
+        try:
+            path = path_from_uri(text) if text.startswith("file:") else Path(text).expanduser()
+        except RuntimeError as exc:  # "~nobody/x.png": no such user
+            raise LocalInputError.one(f"cannot be read ({_why(exc)})") from exc
     if path is None:
         raise LocalInputError.one("is a file: URI this server cannot read (only file:///absolute/path)")
     if not path.is_absolute():
@@ -398,6 +408,9 @@ def read_local(text: str, where: Places) -> LocalImage:
                 "its allowed folders, or URLs"
             )
         raise outside
+    stored = kept(lexical) if kept is not None else None
+    if stored is not None:
+        return _checked(lexical, stored)
     try:
         if not resolved.is_file():
             raise LocalInputError.one(f"no such file: {where.shown(resolved) if where.root is None else text[:200]}")
@@ -410,10 +423,19 @@ def read_local(text: str, where: Places) -> LocalImage:
             data = handle.read(MAX_INPUT + 1)
     except OSError as exc:  # no permission, a name too long, a file gone in between
         raise LocalInputError.one(f"cannot be read ({_why(exc)})") from exc
+    return _checked(resolved, data)
+
+
+def _checked(path: Path, data: bytes) -> LocalImage:
+    """The input image read from ``path``, when it is one Runware takes."""
+    if len(data) > MAX_INPUT:
+        raise LocalInputError.one(
+            f"is {len(data) / 1024 / 1024:.1f} MB; input images may be at most {MAX_INPUT // 1024 // 1024} MB"
+        )
     found = sniff(data)
-    if found is None or len(data) > MAX_INPUT:
+    if found is None:
         raise LocalInputError.one("is not a PNG, JPEG or WEBP image")
-    return LocalImage(resolved, data, found)
+    return LocalImage(path, data, found)
 
 
 def _why(exc: BaseException) -> str:

@@ -34,7 +34,7 @@ async def _galleries(ctx: Context) -> tuple[files.Places, list[Path]]:
     def existing() -> list[Path]:
         found = [where.output, *(folder.resolve() for folder in recorded)]
         inside = [folder for folder in found if where.root is None or folder.is_relative_to(where.root)]
-        return list(dict.fromkeys(folder for folder in inside if folder.is_dir()))
+        return list(dict.fromkeys(inside))  # a folder since removed lists nothing (the store looks in it)
 
     return where, await anyio.to_thread.run_sync(existing)
 

@@ -33,6 +33,9 @@ class ImageStore(Protocol):
     """Saved images: put (create-only), read, list; the checks before saving. Its methods block (file or network
     work): callers run them off the event loop."""
 
+    on_disk: bool
+    """Whether its images are files of this machine (then inputs named by a path are read from the disk)."""
+
     def unwritable(self, folder: Path, longest: str = "") -> str | None:
         """Why images cannot be saved in ``folder``, in plain words; None when they can."""
         ...

@@ -31,6 +31,9 @@ SIDECAR_MOST = 1024 * 1024
 class LocalFolders:
     """The image store of folders on this machine (``ImageStore``)."""
 
+    on_disk = True
+    """Its images are files of this machine, read as any local input is."""
+
     def unwritable(self, folder: Path, longest: str = "") -> str | None:
         """Why images cannot be saved in ``folder`` (made first if missing), in plain words; None when they can.
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import obstore
 from obstore.exceptions import AlreadyExistsError, BaseError
 
+from ideogram_mcp import files
 from ideogram_mcp.images import SavedImage
 from ideogram_mcp.images.formats import ImageFormat, image_format, sniff
 from ideogram_mcp.images.local import SIDECAR_MOST, described
@@ -32,6 +33,8 @@ from ideogram_mcp.images.recipes import Recipe
 
 if TYPE_CHECKING:
     from obstore.store import S3Store
+
+    from ideogram_mcp.settings import Settings
 
 FAILED = (BaseError, OSError)
 """What obstore raises when a request fails (a missing object is Python's own ``FileNotFoundError``)."""
@@ -62,6 +65,9 @@ class Bucket:
 class BucketStore:
     """The image store of an S3-compatible bucket (``ImageStore``), for images saved under ``root``."""
 
+    on_disk = False
+    """Its images are objects of the bucket: inputs named by their paths are read from it, not from the disk."""
+
     def __init__(self, store: S3Store, root: Path, *, bucket: str, link_seconds: int) -> None:
         self._store = store
         self._root = root
@@ -71,12 +77,15 @@ class BucketStore:
         self._lock = threading.Lock()  # the methods run in worker threads
 
     @classmethod
-    def of_settings(cls, url: str, root: Path, *, link_seconds: int) -> BucketStore:
-        """The store of ``s3://bucket/prefix``; the endpoint, region and credentials are read from the AWS_*
-        variables (obstore's reading of them, as every AWS tool reads them)."""
+    def of_settings(cls, settings: Settings) -> BucketStore:
+        """The store of ``IDEOGRAM_MCP_STORAGE_URL`` (``s3://bucket/prefix``), for images saved under the output
+        folder setting (the images root every machine must name alike); the endpoint, region and credentials are
+        read from the AWS_* variables (obstore's reading of them, as every AWS tool reads them)."""
         from obstore.store import S3Store
 
-        where = Bucket.of_url(url)
+        assert settings.storage_url is not None
+        where = Bucket.of_url(settings.storage_url)
+        root = (settings.output_dir or files.default_output_dir()).expanduser()
         # An endpoint the user set may be plain http (a store on the same network): allowed, as they chose it.
         store = S3Store(
             where.name,
@@ -84,11 +93,12 @@ class BucketStore:
             client_options={"allow_http": True, "connect_timeout": "5s", "timeout": "30s"},
             retry_config={"max_retries": 3, "retry_timeout": timedelta(seconds=20)},
         )
-        return cls(store, root, bucket=str(where), link_seconds=link_seconds)
+        return cls(store, root, bucket=str(where), link_seconds=settings.storage_link_seconds)
 
     @property
-    def link_seconds(self) -> int:
-        return int(self._link_lifetime.total_seconds())
+    def root(self) -> Path:
+        """The folder whose images this store keeps (each path under it is a key)."""
+        return self._root
 
     def key(self, path: Path) -> str | None:
         """The object key of a path under the images root, or None for one outside it (never stored here)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncGenerator
+from pathlib import Path
 
 import anyio
 import anyio.to_thread
@@ -110,7 +111,7 @@ async def _finish(
                     fetched, data = await saving.previewed(services, entry, arrivals, saving_until)
                     records = [*entry.images, *fetched]
                 if show:
-                    pictures = [data.get(r.image_uuid) or await saving.read_saved(r.path) for r in records]
+                    pictures = [data.get(r.image_uuid) or await saving.read_saved(services, r.path) for r in records]
                     del data  # the previews are all that is kept of the bytes
                     shown = await anyio.to_thread.run_sync(previews.shown, pictures)
     key = settings.runware_api_key
@@ -146,6 +147,12 @@ async def _finish(
     if snapshot.blocked is not None and not records:
         return Blocked(entry.task_uuid, snapshot.blocked)
     logger.info("task %s: %d of %d image(s) ready, cost %s", entry.task_uuid, len(records), entry.requested, cost)
+    store = services.store
+    links: tuple[str | None, ...] = ()
+    if not store.on_disk and any(record.path for record in records):  # signing may ask for credentials: off the loop
+        links = await anyio.to_thread.run_sync(
+            lambda: tuple(store.link(Path(r.path)) if r.path else None for r in records)
+        )
     return Made(
         entry=entry,
         status="done" if status == "done" else "pending",
@@ -160,6 +167,8 @@ async def _finish(
         unrecorded=trouble,
         memory_only=services.journal.problem,
         saved_new=saved_new,
+        links=links,
+        link_seconds=services.settings.storage_link_seconds,
     )
 
 

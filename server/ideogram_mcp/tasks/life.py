@@ -76,7 +76,8 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
         where = chosen
     local = generation.local_inputs
     try:
-        read = await files.read_all([item.text for item in local], where)
+        kept = None if services.store.on_disk else services.store.load  # a bucket's images are read from it
+        read = await files.read_all([item.text for item in local], where, kept)
     except LocalInputError as exc:
         return Invalid([Problem(local[i].argument, f"{reason}.") for i, reason in exc.problems])
     read_by_item = dict(zip(local, read, strict=True))

@@ -149,6 +149,10 @@ class Made:
     """Why the journal lives in memory only (a restart forgets this task)."""
     saved_new: bool = False
     """Whether files were saved by this call (the list of saved images changed)."""
+    links: tuple[str | None, ...] = ()
+    """Per image, a link a person can open to download the saved file (a bucket's signed URL), where there is one."""
+    link_seconds: int = 0
+    """How long those links stay valid."""
 
 
 @dataclass(frozen=True, slots=True)

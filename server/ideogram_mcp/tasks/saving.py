@@ -210,14 +210,11 @@ def asked_format(entry: Entry) -> str:
     return image_format(str(entry.task.get("outputFormat", spec.parameters["outputFormat"].default))).name
 
 
-async def read_saved(path: str | None) -> bytes | None:
+async def read_saved(services: Services, path: str | None) -> bytes | None:
     """The bytes of an image saved earlier (for its preview), or None when it is gone."""
     if path is None:
         return None
-    try:
-        return await anyio.Path(Path(path)).read_bytes()
-    except OSError:
-        return None
+    return await anyio.to_thread.run_sync(services.store.load, Path(path))
 
 
 def _prompt(entry: Entry) -> str:

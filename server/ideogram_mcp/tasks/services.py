@@ -48,7 +48,7 @@ class Services:
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
-        self.store: ImageStore = store or LocalFolders()
+        self.store: ImageStore = store or _store_of(settings)
         self.lanes = anyio.Semaphore(IMAGE_LANES)
         """The image lanes: one held by each call while it downloads, saves and previews its images."""
         self.writable: dict[tuple[Path, int], float] = {}
@@ -142,3 +142,12 @@ class Services:
             await self._downloads.aclose()
         if self._journal is not None:
             await self._journal.aclose()
+
+
+def _store_of(settings: Settings) -> ImageStore:
+    """Where images are saved: the team's bucket when one is set, else folders of this machine."""
+    if settings.storage_url is None:
+        return LocalFolders()
+    from ideogram_mcp.images.s3 import BucketStore  # obstore loads only where a bucket is set
+
+    return BucketStore.of_settings(settings)

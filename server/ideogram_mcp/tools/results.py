@@ -28,12 +28,15 @@ def images(
     uris: Sequence[str | None],
     shown: Sequence[previews.Preview],
     footer: str = "",
+    downloads: Sequence[str | None] = (),
+    download_seconds: int = 0,
 ) -> types.CallToolResult:
     """The result of a call that made images: paths (URLs where nothing was saved), previews, one link each.
 
     Each fact is said once per form: the text names files, the links point at them, the structured
     output carries everything as data. ``problems`` says, per image, why it was not saved; ``uris`` are the saved
-    images' resource URIs.
+    images' resource URIs; ``downloads`` are links a person can open to the saved files (a bucket's signed URLs,
+    valid ``download_seconds``), each given beside its image's resource link.
     """
     lines = [headline]
     links: list[types.ContentBlock] = []
@@ -50,11 +53,19 @@ def images(
         links.append(
             types.ResourceLink(uri=uri, name=name, title=f"Image {n}, seed {image.seed}", mime_type=fmt.mime_type)
         )
+        if (download := downloads[n - 1] if n <= len(downloads) else None) and image.path is not None:
+            title = f"Download image {n} (the link works for {lasting(download_seconds)})"
+            links.append(types.ResourceLink(uri=download, name=name, title=title, mime_type=fmt.mime_type))
     if output.errors:
         lines.append(f"{len(output.errors)} requested image(s) failed: " + "; ".join(output.errors))
     if output.folder is not None and any(image.path for image in output.images):
         folder = "this connection's folder" if output.folder == "." else output.folder
         lines.append(f"Saved in {folder}, each with a .json recipe beside it.")
+    if any(downloads):
+        lines.append(
+            f"Each saved image also has a download link a person can open, for {lasting(download_seconds)}; after "
+            "that, read it as a resource (its ideogram:// link), which does not expire."
+        )
     if any(image.path is None for image in output.images):
         lines.append("Image URLs expire: download what should be kept.")
     pictures: list[types.ContentBlock] = []
@@ -65,6 +76,15 @@ def images(
     if footer:
         lines.append(footer)
     return ok(output, "\n".join(lines), [*pictures, *links])
+
+
+def lasting(seconds: int) -> str:
+    """A link's lifetime in words: ``1 hour``, ``90 minutes``, ``2 days``."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"
 
 
 def ok(output: BaseModel, text: str, extra: list[types.ContentBlock] | None = None) -> types.CallToolResult:

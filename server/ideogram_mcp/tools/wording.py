@@ -224,7 +224,10 @@ async def made(outcome: outcomes.Made, secret: SecretStr | None) -> types.CallTo
     lines.append(memory_only(outcome.memory_only))
     footer = "\n".join(line for line in lines if line)
     headline = _headline(outcome, output)
-    return results.images(output, headline, [r.problem for r in records], uris, outcome.previews, footer)
+    problems = [r.problem for r in records]
+    return results.images(
+        output, headline, problems, uris, outcome.previews, footer, outcome.links, outcome.link_seconds
+    )
 
 
 def memory_only(problem: JournalError | None) -> str:

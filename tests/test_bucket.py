@@ -1,0 +1,117 @@
+"""A server whose images are kept in an S3-compatible bucket (IDEOGRAM_MCP_STORAGE_URL), served over HTTP with
+tokens, against a real SeaweedFS: images and recipes go to the bucket and nowhere on disk, results carry a
+download link beside the resource link, resources are listed and read from the bucket, a saved image is edited by
+its resource URI, and a start whose bucket cannot be reached stops with one line saying so."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import cast
+
+import httpx2
+import mcp_types as types
+import obstore
+import pytest
+
+from ideogram_mcp import http
+from ideogram_mcp.emulator import Emulator
+from ideogram_mcp.settings import Settings
+from tests.objectstore import S3Server
+from tests.processes import Running, clean_env, free_port
+from tests.test_http import TOKENS, connect, data, served
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def in_bucket(
+    s3: S3Server, make_settings: Callable[..., Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Settings, str]:
+    """Settings keeping images in a fresh place of the bucket (the AWS_* variables set as a user sets them)."""
+    for name, value in s3.env().items():
+        monkeypatch.setenv(name, value)
+    place = s3.place()
+    return make_settings(output_dir=tmp_path / "images", tokens=TOKENS, storage_url=s3.url(place)), place
+
+
+def downloads(result: types.CallToolResult) -> list[types.ResourceLink]:
+    return [b for b in result.content if isinstance(b, types.ResourceLink) and b.uri.startswith("http")]
+
+
+async def test_images_go_to_the_bucket_listed_read_and_edited_from_it_never_to_the_disk(
+    in_bucket: tuple[Settings, str], s3: S3Server, emulator: Emulator, tmp_path: Path
+) -> None:
+    settings, place = in_bucket
+    async with served(settings, emulator) as url, connect(url, TOKENS[0]) as alice:
+        made = await alice.call_tool("generate_image", {"positivePrompt": "a red kite", "fileName": "kite"})
+        listed = await alice.list_resources()
+        read = await alice.read_resource(listed.resources[0].uri)
+        edited = await alice.call_tool(
+            "edit_image",
+            {
+                "image": "ideogram://images/kite.jpg",
+                "region": {"x": 0.1, "y": 0.1, "width": 0.5, "height": 0.5},
+                "positivePrompt": "a blue kite",
+                "fileName": "kite-blue",
+            },
+        )
+        async with connect(url, TOKENS[1]) as bob:
+            bob_listed = await bob.list_resources()
+            bob_edit = await bob.call_tool(
+                "edit_image",
+                {
+                    "image": "ideogram://images/kite.jpg",
+                    "region": {"x": 0.1, "y": 0.1, "width": 0.5, "height": 0.5},
+                    "positivePrompt": "mine now",
+                },
+            )
+    (image,) = data(made)["images"]
+    owner = http.owner_of(f"token:{TOKENS[0]}")
+    stored = s3.store(place)
+    saved = bytes(obstore.get(stored, f"{owner}/kite.jpg").bytes())
+    recipe = json.loads(bytes(obstore.get(stored, f"{owner}/kite.json").bytes()))
+    assert image["path"] == "kite.jpg"
+    assert recipe["imageUUID"] == image["imageUUID"]
+    assert not (tmp_path / "images").exists(), "nothing of the images is written on this machine's disk"
+    (link,) = downloads(made)
+    assert "X-Amz-Signature=" in link.uri
+    assert link.title == "Download image 1 (the link works for 1 hour)"
+    async with httpx2.AsyncClient() as browser:  # a plain GET, as a person's browser makes it
+        assert (await browser.get(link.uri)).content == saved
+    assert "download link a person can open, for 1 hour" in "".join(
+        b.text for b in made.content if isinstance(b, types.TextContent)
+    )
+    assert [str(r.uri) for r in listed.resources] == ["ideogram://images/kite.jpg"]
+    content = read.contents[0]
+    assert isinstance(content, types.BlobResourceContents)
+    assert base64.b64decode(content.blob) == saved
+    # The edit named the saved image by its URI: it went to Runware by the UUID it holds it under, not uploaded.
+    kinds = [t["taskType"] for t in emulator.received]
+    assert "imageUpload" not in kinds
+    edit_task = emulator.received[kinds.index("imageInference", 1)]
+    assert image["imageUUID"] in json.dumps(edit_task)
+    assert data(edited)["images"][0]["path"] == "kite-blue.jpg"
+    assert bytes(obstore.get(stored, f"{owner}/kite-blue.jpg").bytes())
+    assert bob_listed.resources == []
+    assert bob_edit.is_error, "the same URI names bob's own folder, where there is no such image"
+    assert "image: no such file: ideogram://images/kite.jpg." in cast(types.TextContent, bob_edit.content[0]).text
+
+
+def test_a_start_whose_bucket_cannot_be_reached_stops_with_one_line_naming_it_and_the_fix(tmp_path: Path) -> None:
+    env = clean_env(
+        IDEOGRAM_MCP_TOKENS=TOKENS[0],
+        IDEOGRAM_MCP_DATA_DIR=str(tmp_path / "data"),
+        IDEOGRAM_MCP_STORAGE_URL="s3://nowhere/images",
+        AWS_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}",
+        AWS_ACCESS_KEY_ID="x",
+        AWS_SECRET_ACCESS_KEY="y",
+        AWS_REGION="us-east-1",
+    )
+    code, _, said = Running(["http", "--port", str(free_port())], env).ended()
+    assert code == 1
+    last = said.strip().splitlines()[-1]
+    assert last.startswith("ideogram-mcp: images cannot be kept in s3://nowhere/images: the bucket s3://nowhere/images")
+    assert last.endswith("or unset IDEOGRAM_MCP_STORAGE_URL to save images in the output folder.")
