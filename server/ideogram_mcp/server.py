@@ -28,10 +28,11 @@ from mcp.server.lowlevel import Server
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.models import InitializationOptions
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
-from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, SubscriptionBus
 from mcp.shared.exceptions import MCPError
 
 from ideogram_mcp import __version__, listing, prompts, resources
+from ideogram_mcp.notices import SharedBus
 from ideogram_mcp.settings import ENV, Settings, redacted, secret_value
 from ideogram_mcp.tools import ERROR_META, AppState, Context, ToolEntry
 
@@ -83,13 +84,18 @@ def build_server(
     settings = settings or Settings()
     shown = listing.load(_derived, [listing.PACKAGE, prompts.folder()])
     blank = _Blanking(settings, shared=shared)
-    bus = InMemorySubscriptionBus()
+    # A team's processes share one database: an image one saves is announced to the listeners of all.
+    url = settings.database_url if not settings.offline else None
+    notices = SharedBus(url, clock=clock) if url is not None else None
+    bus: SubscriptionBus = notices or InMemorySubscriptionBus()
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Server[AppState]) -> AsyncGenerator[AppState]:
         if settings.runware_api_key is None:
             logger.warning("%s is not set: generate_image will explain how to set it", ENV.runware_api_key)
         async with anyio.create_task_group() as background:
+            if notices is not None:
+                await background.start(notices.run)  # connects when first needed: a start waits for nothing
 
             def services() -> Services:
                 from ideogram_mcp.tasks.services import Services  # the tasks' machinery loads at the first call

@@ -1,0 +1,202 @@
+"""Change notices for 2026-07-28 listen streams, shared by every process serving one address through PostgreSQL's
+LISTEN/NOTIFY: an image saved by one process is announced to the clients listening to any other.
+
+``SharedBus`` is the SDK's subscription bus with a channel of the journal's database behind it. An event published
+here reaches this process's listeners at once, and is sent on the channel (this process's id and the event, as small
+JSON) for the others; what the others send is delivered here, and this process's own, coming back, is not delivered
+twice. Each of its two connections (one listens, one sends) opens when first needed, so a start connects to nothing
+and loads no database client. PostgreSQL down costs only the other processes' notices: one warning line, attempts
+again after 1 s, 2 s ... up to 30 s, and neither a publish nor a tool call waits for it or fails. Each time the bus
+begins to hear the others (first, or again), its listeners hear "the list changed": what came before, they missed.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Final, cast
+
+import anyio
+from mcp.server.subscriptions import InMemorySubscriptionBus, ResourcesListChanged, ResourceUpdated, ServerEvent
+from mcp.shared.subscriptions import event_from_wire, event_to_notification
+
+from ideogram_mcp.clock import Clock, SystemClock
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskStatus
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+    from psycopg import AsyncConnection
+    from pydantic import SecretStr
+
+logger = logging.getLogger(__name__)
+
+CHANNEL: Final = "ideogram_mcp_notices"
+"""The PostgreSQL channel the processes sharing one database announce changes on."""
+WAITS = (1.0, 30.0)
+"""Seconds before the first attempt to reach PostgreSQL again, and the longest wait as they double."""
+BACKLOG = 256
+"""Notices that may wait to be sent while PostgreSQL is away; more are dropped (each only says "fetch again", as the
+next one will)."""
+LONGEST = 7900
+"""Bytes a notice may hold (PostgreSQL takes under 8000); a longer one (a huge URI) is delivered here only."""
+
+
+class SharedBus:
+    """A ``SubscriptionBus`` whose events reach every process on one PostgreSQL database; ``run`` carries them."""
+
+    def __init__(self, url: SecretStr, *, clock: Clock | None = None) -> None:
+        self._url = url
+        self._clock = clock or SystemClock()
+        self._local = InMemorySubscriptionBus()
+        self._origin = uuid.uuid4().hex
+        """This process's id in its notices: its own, heard back, were delivered already."""
+        self._outgoing: MemoryObjectSendStream[str] | None = None
+        """Where notices wait for ``run`` to send them, while it runs."""
+        self._wanted = anyio.Event()
+        """Set by the first listener here: only then are the others' notices worth a connection."""
+        self._running = anyio.Lock()
+        self._down: set[str] = set()
+        """The connections (listen, send) that cannot reach PostgreSQL now: the warning is said once an outage."""
+
+    async def publish(self, event: ServerEvent) -> None:
+        """Deliver ``event`` here now, and hand it to ``run`` for the other processes."""
+        await self._local.publish(event)
+        notification = event_to_notification(event, {})
+        said = {"from": self._origin, "method": notification.method}
+        if isinstance(event, ResourceUpdated):
+            said["uri"] = event.uri
+        payload = json.dumps(said, separators=(",", ":"))
+        if len(payload.encode()) > LONGEST:
+            return
+        try:
+            if self._outgoing is not None:
+                self._outgoing.send_nowait(payload)
+        except anyio.WouldBlock:
+            logger.debug("notice dropped: %d wait to be sent already", BACKLOG)
+
+    def subscribe(self, listener: Callable[[ServerEvent], None]) -> Callable[[], None]:
+        """Register ``listener``; the first one makes ``run`` listen to the other processes."""
+        self._wanted.set()
+        return self._local.subscribe(listener)
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Send this process's notices and deliver the others', until cancelled; started (``TaskGroup.start``) once
+        it takes notices. One run at a time: another waits for it to end. Never raises: without it, events are
+        still delivered here."""
+        async with self._running:
+            self._outgoing, pending = anyio.create_memory_object_stream[str](BACKLOG)
+            task_status.started()
+            try:
+                async with pending, anyio.create_task_group() as group:
+                    group.start_soon(self._guarded, functools.partial(self._send, pending))
+                    await self._wanted.wait()
+                    await self._guarded(self._listen)
+            finally:
+                self._outgoing.close()
+                self._outgoing = None
+
+    @staticmethod
+    async def _guarded(work: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await work()
+        except Exception:  # a fault here must not end the server, whose task group runs this
+            logger.exception("notices between processes stopped; listeners here still hear this process's")
+
+    async def _listen(self) -> None:
+        """Hold one connection that LISTENs, delivering the others' events; connect again when it is lost."""
+        import psycopg
+
+        wait = WAITS[0]
+        while True:
+            try:
+                connection = await self._connect()
+                try:
+                    await connection.execute("LISTEN " + CHANNEL)
+                    self._back("listen")
+                    wait = WAITS[0]
+                    await self._local.publish(ResourcesListChanged())  # anything before now was missed here
+                    async for notify in connection.notifies():
+                        if (event := self._event(notify.payload)) is not None:
+                            await self._local.publish(event)
+                finally:
+                    await connection.close()  # no checkpoint in it: it closes even when cancelled
+            except psycopg.Error as exc:
+                self._lost("listen", exc, wait)
+            await self._clock.sleep(wait)
+            wait = min(wait * 2, WAITS[1])
+
+    async def _send(self, pending: MemoryObjectReceiveStream[str]) -> None:
+        """Send each notice on a connection of its own, kept open; a notice that fails is sent again once it is
+        back."""
+        connection: AsyncConnection | None = None
+        try:
+            async for payload in pending:
+                import psycopg  # at the first notice: a start loads no database client
+
+                wait = WAITS[0]
+                while True:
+                    try:
+                        if connection is None or connection.closed:
+                            connection = await self._connect()
+                        await connection.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+                        self._back("send")
+                        break
+                    except psycopg.Error as exc:
+                        if connection is not None:
+                            await connection.close()
+                            connection = None
+                        self._lost("send", exc, wait)
+                    await self._clock.sleep(wait)
+                    wait = min(wait * 2, WAITS[1])
+        finally:
+            if connection is not None:
+                await connection.close()
+
+    async def _connect(self) -> AsyncConnection:
+        import psycopg
+
+        from ideogram_mcp.journal.database import CONNECT_WAIT
+
+        url = self._url.get_secret_value()
+        return await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=CONNECT_WAIT)
+
+    def _event(self, payload: str) -> ServerEvent | None:
+        """The event another process announced, or None for this process's own and for what is not a notice."""
+        try:
+            said: object = json.loads(payload)
+        except ValueError:
+            return None
+        if not isinstance(said, dict):
+            return None
+        fields = cast(dict[str, object], said)
+        method = fields.get("method")
+        if fields.get("from") == self._origin or not isinstance(method, str):
+            return None
+        return event_from_wire(method, fields)
+
+    def _lost(self, connection: str, exc: Exception, wait: float) -> None:
+        """Say once an outage that PostgreSQL cannot be used (where, why; never the URL's password)."""
+        if not self._down:
+            from ideogram_mcp.journal.database import Database
+
+            logger.warning(
+                "notices of new images between processes stop while PostgreSQL cannot be used: %s; trying again "
+                "in %g s, then at most every %g s",
+                Database(self._url).failure(exc).said,
+                wait,
+                WAITS[1],
+            )
+        self._down.add(connection)
+
+    def _back(self, connection: str) -> None:
+        if connection in self._down:
+            self._down.discard(connection)
+            if not self._down:
+                from ideogram_mcp.journal.database import where
+
+                logger.info(
+                    "notices of new images between processes go through %s again", where(self._url.get_secret_value())
+                )
