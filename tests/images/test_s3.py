@@ -185,3 +185,12 @@ def test_a_discarded_copy_goes_with_its_recipe(s3: S3Server, machines: tuple[Buc
 def test_the_bucket_url_names_the_bucket_and_its_prefix() -> None:
     assert Bucket.of_url("s3://images/team/a") == Bucket("images", "team/a")
     assert str(Bucket.of_url("s3://images")) == "s3://images"
+
+
+def test_a_bucket_that_does_not_answer_fails_a_save_in_plain_words_for_the_caller_to_keep_the_url() -> None:
+    nowhere = BucketStore(S3Server(Path("/nonexistent"), Path("weed")).store(), ROOT, bucket="s3://b", link_seconds=600)
+    with pytest.raises(OSError, match=r"^\[Errno 5\] the bucket s3://b did not take it \(") as caught:
+        nowhere.put(ROOT / "alice", "poster", png(), PNG, recipe())
+    assert "?" not in str(caught.value), "no signed query string in what is said"
+    with pytest.raises(OSError, match="not under /srv/ideogram-images"):
+        nowhere.put(Path("/elsewhere"), "poster", png(), PNG, recipe())

@@ -106,10 +106,12 @@ async def fetch(
         try:
             path = await anyio.to_thread.run_sync(lambda: keeper.put(target, item.stem, data, found, item.recipe(data)))
         except OSError as exc:
-            problem = (
-                f"could not be saved in {folder}: {files.plainly(exc)} ({ENV.output_dir}, or "
-                "--output-dir, chooses a folder this server can write)"
+            fix = (
+                f"{ENV.output_dir}, or --output-dir, chooses a folder this server can write"
+                if keeper.on_disk
+                else "get_generation with this taskUUID saves it once the bucket answers"
             )
+            problem = f"could not be saved in {folder}: {files.plainly(exc)} ({fix})"
             kept[index] = Kept(data, found, problem=problem)
             return
         logger.info("saved %s", path.name)

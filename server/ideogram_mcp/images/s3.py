@@ -12,6 +12,7 @@ Signing and the S3 protocol are obstore's; nothing here builds a request by hand
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import threading
@@ -132,7 +133,13 @@ class BucketStore:
         as it is: the image is saved once."""
         prefix = self.key(folder)
         if prefix is None:
-            raise OSError(f"{folder} is not under {self._root}, the images root kept in the bucket")
+            raise OSError(errno.EINVAL, f"it is not under {self._root}, the images root kept in the bucket")
+        try:
+            return self._put(folder, prefix, stem, data, found, recipe)
+        except FAILED as exc:  # the caller keeps the image's URL: a later get_generation saves it
+            raise OSError(errno.EIO, f"the bucket {self._bucket} did not take it ({plainly(exc)})") from exc
+
+    def _put(self, folder: Path, prefix: str, stem: str, data: bytes, found: ImageFormat, recipe: Recipe) -> Path:
         digest = hashlib.sha256(data).hexdigest()
         for attempt in range(1, NAMES_TRIED + 1):
             name = stem if attempt == 1 else f"{stem}-{attempt}"
@@ -155,7 +162,7 @@ class BucketStore:
                 if self._bytes(image_key) != data:
                     continue  # a stranger's object holds the name: ours goes under the next one
             return folder / f"{name}.{found.extension}"
-        raise OSError(f"no free name for {stem}.{found.extension} in the bucket {self._bucket}")
+        raise OSError(errno.EEXIST, f"no free name for {stem}.{found.extension} in the bucket {self._bucket}")
 
     def discard(self, image: Path) -> None:
         """Remove a saved image and its recipe (a second copy of an image saved first by another)."""
