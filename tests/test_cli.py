@@ -49,7 +49,17 @@ def test_help_names_every_environment_variable_and_each_one_really_configures_th
     assert {"RUNWARE_API_KEY", "RUNWARE_BASE_URL", "IDEOGRAM_MCP_OUTPUT_DIR", "IDEOGRAM_MCP_TOKENS"} <= set(listed)
     # Each name printed is the one the server reads: setting it changes that setting and no other.
     fields = [f for f, info in Settings.model_fields.items() if not info.exclude]
-    candidates = ["true", "false", "DEBUG", "7", str(tmp_path), "https://example.test/x", "postgresql://db.test/x"]
+    candidates = [
+        "true",
+        "false",
+        "DEBUG",
+        "7",
+        "600",
+        str(tmp_path),
+        "https://example.test/x",
+        "postgresql://db.test/x",
+    ]
+    candidates += ["s3://bucket/x"]
     for name, field in zip(listed, fields, strict=True):
         for other in listed:
             monkeypatch.delenv(other, raising=False)
