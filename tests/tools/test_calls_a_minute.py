@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx2
+import mcp_types as types
 import pytest
 from mcp import Client
+from mcp.client.session import ClientRequestContext
 
 from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.emulator import Emulator
@@ -42,3 +44,23 @@ async def test_a_call_past_the_calls_a_minute_is_refused_with_the_wait_and_sent_
     assert sent_by_then == ["first", "second"], "the refused call never reached Runware"
     assert structured(later)["status"] == "done", "the wait it was told was enough"
     assert [task["positivePrompt"] for task in emulator.submitted] == ["first", "second", "third, later"]
+
+
+async def test_a_call_past_the_calls_a_minute_is_refused_before_the_user_is_asked_to_approve_its_price(
+    make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock
+) -> None:
+    asked: list[str] = []
+
+    async def approve(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"confirm": True})
+
+    settings = make_settings(max_calls_per_minute=1, confirm_above=0.0)
+    server = build_server(settings, transport=httpx2.ASGITransport(emulator.app()), clock=clock)
+    async with Client(server, elicitation_callback=approve) as mcp:
+        first = await mcp.call_tool("generate_image", {"positivePrompt": "first"})
+        refused = await mcp.call_tool("generate_image", {"positivePrompt": "second"})
+    assert structured(first)["status"] == "done"
+    assert error_of(refused)["kind"] == "rate_limited"
+    assert len(asked) == 1, "the user approved the first call's price, and was not asked about one refused anyway"
+    assert [task["positivePrompt"] for task in emulator.submitted] == ["first"]

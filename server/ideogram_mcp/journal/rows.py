@@ -80,9 +80,20 @@ def check_limits(
         raise TooManyRunningError(limits.max_running)
     if limits.daily_budget is not None and spent is not None and not within(spent + quote, limits.daily_budget):
         raise OverBudgetError(quote, limits.daily_budget, spent)
-    if limits.per_minute is not None and started is not None and len(started) >= limits.per_minute:
-        freed = started[limits.per_minute - 1]  # when this one leaves the minute, one more may start
-        raise TooManyCallsError(limits.per_minute, max(1, math.ceil(freed + MINUTE - now)))
+    if limits.per_minute is not None and started is not None:
+        wait = calls_wait(limits.per_minute, started, now)
+        if wait is not None:
+            raise TooManyCallsError(limits.per_minute, wait)
+
+
+def calls_wait(per_minute: int, started: Sequence[float], now: float) -> int | None:
+    """Seconds until one more call may start, when ``per_minute`` calls started in the ``MINUTE`` before ``now``
+    (``started``: when the owner's latest tasks were recorded, newest first); None when one may start now."""
+    counted = [when for when in started[:per_minute] if when > now - MINUTE]
+    if len(counted) < per_minute:
+        return None
+    freed = counted[per_minute - 1]  # when this one leaves the minute, one more may start
+    return max(1, math.ceil(freed + MINUTE - now))
 
 
 def raw(record: ImageRecord) -> Raw:

@@ -28,6 +28,7 @@ from ideogram_mcp.journal import (
     TooManyCallsError,
     TooManyRunningError,
 )
+from ideogram_mcp.journal.rows import calls_wait
 from ideogram_mcp.money import within
 from ideogram_mcp.references import is_inline_image
 from ideogram_mcp.runware.answers import Snapshot
@@ -182,6 +183,10 @@ async def _refused(services: Services, job: Job, where: Places) -> Outcome | Non
         spent = (await journal.spend(job.owner)).today
         if not within(spent + job.quote, budget):
             return OverBudget(job.quote, budget, spent)
+    if (per_minute := settings.max_calls_per_minute) is not None:  # before the user is asked to approve it
+        started = [entry.created for entry in await journal.recent(job.owner, per_minute)]
+        if (wait := calls_wait(per_minute, started, services.clock.now())) is not None:
+            return TooManyCalls(per_minute, wait)
     generation = job.generation
     longest = f"{generation.file_name}-{generation.count}-999.webp" if generation.file_name else ""
     if settings.save and (why := await _unwritable(services, where.output, longest)):
