@@ -45,7 +45,8 @@ def test_a_database_is_shown_by_its_host_port_and_name_without_its_user_or_passw
             psycopg.errors.DiskFull("could not extend file: No space left on device."),
             "PostgreSQL at db.example.test:6543/ideogram cannot take more (could not extend file: No space left on "
             "device)",
-            "Free space on its disk, or raise its max_connections (each process keeps up to 10 connections).",
+            "Free space on its disk, or raise its max_connections (each process keeps up to 10 connections for the "
+            "journal and 2 for the notices of new images).",
             False,
         ),
         (

@@ -227,7 +227,7 @@ class Database:
             return JournalError(
                 f"{here} cannot take more ({reason})",
                 "Free space on its disk, or raise its max_connections (each process keeps up to "
-                f"{POOL_SIZE[1]} connections).",
+                f"{POOL_SIZE[1]} connections for the journal and 2 for the notices of new images).",
             )
         if state == "25006":
             return JournalError(
