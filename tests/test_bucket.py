@@ -115,3 +115,4 @@ def test_a_start_whose_bucket_cannot_be_reached_stops_with_one_line_naming_it_an
     last = said.strip().splitlines()[-1]
     assert last.startswith("ideogram-mcp: images cannot be kept in s3://nowhere/images: the bucket s3://nowhere/images")
     assert last.endswith("or unset IDEOGRAM_MCP_STORAGE_URL to save images in the output folder.")
+    assert "IDEOGRAM_MCP_STATE_KEYS is not set: a spend question asked by this machine can be answered only" in said

@@ -325,6 +325,13 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
             changes[ENV.output_dir] = str(settings.output_dir)
         if not settings.state_keys:  # the workers share one key, so a question asked by one is answered to any
             changes[ENV.state_keys] = secrets.token_hex(32)
+            if settings.database_url is not None or settings.storage_url is not None:
+                logging.getLogger(__name__).warning(
+                    "%s is not set: a spend question asked by this machine can be answered only through it; give "
+                    'every machine serving this address the same key (python3 -c "import secrets; '
+                    'print(secrets.token_hex(32))")',
+                    ENV.state_keys,
+                )
         if offline or settings.offline:
             portal = stack.enter_context(start_blocking_portal())
             url = stack.enter_context(portal.wrap_async_context_manager(Emulator(api_key=EMULATOR_KEY).served()))
