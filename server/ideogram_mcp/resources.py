@@ -14,6 +14,7 @@ import anyio.to_thread
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
 
+from ideogram_mcp import app
 from ideogram_mcp.prompts import load_prompts
 from ideogram_mcp.references import encoded
 from ideogram_mcp.tools import Context, owner, places
@@ -84,7 +85,9 @@ async def list_resource_templates(
 
 
 async def read_resource(ctx: Context, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
-    """A saved image, whole, as a base64 blob with its MIME type."""
+    """A saved image, whole, as a base64 blob with its MIME type; or the gallery App's page."""
+    if params.uri == app.URI:
+        return types.ReadResourceResult(contents=[app.contents()])
     where, folders = await _galleries(ctx)
     try:
         path = where.located(params.uri)

@@ -14,6 +14,7 @@ written for a model; only an unknown tool or prompt name is a protocol error.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import re
@@ -31,7 +32,7 @@ from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, SubscriptionBus
 from mcp.shared.exceptions import MCPError
 
-from ideogram_mcp import __version__, listing, prompts, resources
+from ideogram_mcp import __version__, app, listing, prompts, resources
 from ideogram_mcp.notices import SharedBus
 from ideogram_mcp.settings import ENV, Settings, redacted, secret_value
 from ideogram_mcp.tools import ERROR_META, AppState, Context, ToolEntry
@@ -155,6 +156,7 @@ def build_server(
         on_completion=resources.complete,
         on_subscriptions_listen=ListenHandler(bus),
     )
+    server.extensions[app.EXTENSION] = {}  # MCP Apps: the image tools' results have a gallery hosts may show
     # Questions put to the user on 2026-07-28 travel in a state the client echoes: sealed, and bound to the call.
     server.middleware.append(_QuestionState(_state_security(settings), default_audience="ideogram-mcp"))
     return server
@@ -245,7 +247,7 @@ def _entries() -> dict[str, ToolEntry]:
 
     generating = models_of("generate_image")  # Ideogram 3.0 (the default), 4.0
     return {
-        e.tool.name: e
+        e.tool.name: dataclasses.replace(e, tool=app.linked(e.tool))
         for e in (
             generate.entry(generating),
             remix.entry(*models_of("remix_image")),

@@ -1,0 +1,75 @@
+"""The gallery: an MCP App (the ``io.modelcontextprotocol/ui`` extension) that hosts able to render Apps show beside
+the image tools' results, where a person sees the images, compares two, and asks for changes by drawing on them.
+
+The image tools point at it through ``_meta.ui.resourceUri``; a host without Apps ignores that and gets the very
+same result as ever (text, structured output, previews, links). The page is one self-contained HTML document
+(``gallery.html`` with ``gallery.css`` and ``gallery.js`` written into it, and the facts it needs from the specs as
+JSON): no CDN, no remote font, a CSP that allows nothing beyond the page itself and the images it is handed. Every
+action it offers is a call of this server's tools through the host, never a side channel.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources as package
+from typing import Any
+
+import mcp_types as types
+
+URI = "ui://ideogram/gallery"
+"""The gallery's resource."""
+EXTENSION = "io.modelcontextprotocol/ui"
+"""The MCP Apps extension's identifier (``mcp.server.apps.EXTENSION_ID``; not imported: a start loads no more of the
+SDK than it must)."""
+MIME_TYPE = "text/html;profile=mcp-app"
+"""What hosts render an App's HTML as (``mcp.server.apps.APP_MIME_TYPE``)."""
+TOOLS = frozenset(
+    {
+        "generate_image",
+        "remix_image",
+        "edit_image",
+        "reframe_image",
+        "replace_background",
+        "remove_background",
+        "get_generation",
+    }
+)
+"""The tools whose results the gallery shows: every one that makes images or brings them."""
+CSP: dict[str, list[str]] = {"resourceDomains": ["https://im.runware.ai"]}
+"""What the page may load beyond itself: images Runware serves (those not saved are shown from their URL). Saved
+images come through the host as data, so nothing else is named."""
+
+
+def linked(tool: types.Tool) -> types.Tool:
+    """The tool as listed: pointing at the gallery when its results are images."""
+    if tool.name not in TOOLS:
+        return tool
+    return tool.model_copy(update={"meta": {**(tool.meta or {}), "ui": {"resourceUri": URI}}})
+
+
+@functools.cache
+def page() -> str:
+    """The gallery's HTML, whole: its style, its script and the facts it needs (ratios, strength bounds) inside."""
+    from ideogram_mcp.sizes import ratios  # the specs load only when a host asks for the page
+    from ideogram_mcp.specs import models_of
+
+    strength = models_of("remix_image")[0].parameters["remixStrength"]
+    facts: dict[str, Any] = {
+        "ratios": ratios(models_of("reframe_image")[0].sizes),
+        "strength": {"min": strength.minimum, "max": strength.maximum, "default": strength.default},
+    }
+    folder = package.files(__name__)
+    html = folder.joinpath("gallery.html").read_text(encoding="utf-8")
+    style = folder.joinpath("gallery.css").read_text(encoding="utf-8")
+    script = folder.joinpath("gallery.js").read_text(encoding="utf-8")
+    # "</" could end the script element early: JSON written into HTML escapes it.
+    said = json.dumps(facts, separators=(",", ":")).replace("</", "<\\/")
+    return html.replace("/*STYLE*/", style).replace("/*FACTS*/", said).replace("/*SCRIPT*/", script)
+
+
+def contents() -> types.TextResourceContents:
+    """The gallery as ``resources/read`` gives it."""
+    return types.TextResourceContents(
+        uri=URI, mime_type=MIME_TYPE, text=page(), _meta={"ui": {"csp": CSP, "prefersBorder": False}}
+    )

@@ -1,0 +1,436 @@
+"use strict";
+// The gallery's script. It speaks the MCP Apps protocol (JSON-RPC 2.0 over postMessage with the host, revision
+// 2026-01-26) directly: a few messages, which keeps the page a few kilobytes instead of half a megabyte of SDK.
+// Everything it does to images is a tools/call of this server through the host.
+(() => {
+  const FACTS = JSON.parse(document.getElementById("facts").textContent);
+  const PROTOCOL = "2026-01-26";
+  const $ = (id) => document.getElementById(id);
+  const state = {
+    images: [],      // every image shown, in the order it came
+    picked: [],      // the images picked (at most two: the latest is the one worked on)
+    boxes: [],       // rectangles drawn on the picked image, in fractions {x, y, width, height}
+    current: -1,     // the rectangle the keyboard moves
+    args: {},        // the arguments of the call whose result comes next
+    pending: null,   // a priced call waiting for the person's yes
+    host: {},        // what the host can do (hostCapabilities)
+  };
+
+  // --- the host ------------------------------------------------------------------------------------------------
+  let nextId = 1;
+  const waiting = new Map();
+  const send = (message) => window.parent.postMessage({ jsonrpc: "2.0", ...message }, "*");
+  const notify = (method, params) => send({ method, params });
+  function request(method, params) {
+    const id = nextId++;
+    send({ id, method, params });
+    return new Promise((resolve, reject) => waiting.set(id, { resolve, reject }));
+  }
+
+  window.addEventListener("message", (event) => {
+    if (event.source !== window.parent) return;
+    const message = event.data;
+    if (!message || message.jsonrpc !== "2.0") return;
+    try {
+      if (message.method === undefined && waiting.has(message.id)) {
+        const { resolve, reject } = waiting.get(message.id);
+        waiting.delete(message.id);
+        if (message.error) reject(new Error(message.error.message || "the host refused"));
+        else resolve(message.result);
+      } else if (typeof message.method === "string") {
+        handle(message);
+      }
+    } catch (error) {
+      problem(`The gallery could not show this: ${error.message}`);
+    }
+  });
+
+  function handle(message) {
+    const params = message.params || {};
+    switch (message.method) {
+      case "ui/notifications/tool-input":
+        state.args = params.arguments || {};
+        break;
+      case "ui/notifications/tool-result":
+        shown(params, state.args);
+        break;
+      case "ui/notifications/host-context-changed":
+        context(params);
+        break;
+      case "ui/notifications/tool-cancelled":
+        say("The call was cancelled.");
+        break;
+      case "ui/resource-teardown":
+      case "ping":
+        send({ id: message.id, result: {} });
+        break;
+      default:
+        if (message.id !== undefined) send({ id: message.id, error: { code: -32601, message: `${message.method} is not handled` } });
+    }
+  }
+
+  function context(hostContext) {
+    if (hostContext.theme === "dark" || hostContext.theme === "light") document.documentElement.style.colorScheme = hostContext.theme;
+  }
+
+  // --- results -------------------------------------------------------------------------------------------------
+  const textOf = (result) => (result.content || []).filter((b) => b && b.type === "text").map((b) => b.text).join("\n");
+
+  function shown(result, args) {
+    if (!result || typeof result !== "object") throw new Error("the host sent no tool result");
+    if (result.isError) return problem(textOf(result) || "The call failed.");
+    const out = result.structuredContent;
+    if (!out || typeof out !== "object" || !Array.isArray(out.images)) {
+      throw new Error("the result holds no images (structuredContent.images is missing)");
+    }
+    problem("");
+    const links = (result.content || []).filter((b) => b && b.type === "resource_link");
+    const previews = (result.content || []).filter((b) => b && b.type === "image");
+    out.images.forEach((image, n) => {
+      if (!image || typeof image.imageUUID !== "string") throw new Error(`image ${n + 1} has no imageUUID`);
+      const name = image.path ? image.path.split("/").pop() : null;
+      const mine = links.filter((l) => name && l.name === name);
+      const record = {
+        uuid: image.imageUUID,
+        url: image.imageURL,
+        path: image.path || null,
+        seed: image.seed,
+        width: image.width,
+        height: image.height,
+        format: image.format,
+        cost: image.cost,
+        prompt: args.positivePrompt || (state.images.find((i) => i.uuid === args.image) || {}).prompt || "",
+        uri: (mine.find((l) => !/^https?:/.test(l.uri)) || {}).uri || null,
+        download: (mine.find((l) => /^https?:/.test(l.uri)) || {}).uri || null,
+        mime: (mine[0] || {}).mimeType || "image/jpeg",
+        preview: out.images.length === 1 && previews.length === 1 ? `data:${previews[0].mimeType};base64,${previews[0].data}` : null,
+      };
+      const known = state.images.findIndex((i) => i.uuid === record.uuid);
+      if (known >= 0) state.images[known] = record;
+      else state.images.push(record);
+      tile(record);
+    });
+    const made = out.images.length;
+    if (out.status === "pending") {
+      say(`${made} of ${out.requested} image(s) ready; the rest are still rendering.`, {
+        label: "Check again",
+        act: () => again(out.taskUUID),
+      });
+    } else if (out.status === "dry_run") {
+      say(`Dry run: this would cost ${money(out.quote)}.`);
+    } else {
+      say(`${state.images.length} image(s). Pick one to change it, two to compare them.`);
+    }
+  }
+
+  function tile(image) {
+    const id = `tile-${image.uuid}`;
+    let item = document.getElementById(id);
+    if (!item) {
+      item = document.createElement("li");
+      item.id = id;
+      $("grid").append(item);
+    }
+    const n = state.images.indexOf(image) + 1;
+    item.innerHTML = "";
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "tile";
+    button.setAttribute("aria-pressed", String(state.picked.includes(image)));
+    const picture = document.createElement("img");
+    picture.alt = image.prompt ? `${image.prompt} (image ${n})` : `Image ${n}`;
+    picture.width = image.width || 1024;
+    picture.height = image.height || 1024;
+    button.append(picture);
+    button.addEventListener("click", () => pick(image));
+    const about = document.createElement("div");
+    about.className = "about";
+    const size = image.width && image.height ? `${image.width}×${image.height}` : "";
+    about.textContent = [size, image.seed !== undefined ? `seed ${image.seed}` : "", money(image.cost), image.path || "not saved"]
+      .filter(Boolean)
+      .join(" · ");
+    item.append(button, about);
+    item.classList.toggle("picked", state.picked.includes(image));
+    source(image).then((src) => {
+      if (src) picture.src = src;
+    });
+  }
+
+  async function source(image) {
+    if (image.src) return image.src;
+    if (image.uri) {
+      try {
+        const read = await request("resources/read", { uri: image.uri });
+        const content = (read.contents || [])[0];
+        if (content && content.blob) {
+          const bytes = Uint8Array.from(atob(content.blob), (c) => c.charCodeAt(0));
+          image.src = URL.createObjectURL(new Blob([bytes], { type: content.mimeType || image.mime }));
+          return image.src;
+        }
+      } catch (error) {
+        console.warn("the image could not be read through the host", error);
+      }
+    }
+    image.src = image.preview || (/^https:\/\/im\.runware\.ai\//.test(image.url || "") ? image.url : null);
+    return image.src;
+  }
+
+  // --- picking and comparing -----------------------------------------------------------------------------------
+  function pick(image) {
+    state.picked = state.picked.includes(image)
+      ? state.picked.filter((i) => i !== image)
+      : [...state.picked, image].slice(-2);
+    state.images.forEach(tile);
+    const [first, second] = state.picked;
+    const pair = $("compare").querySelector(".pair");
+    pair.innerHTML = "";
+    $("compare").hidden = !second;
+    if (second) {
+      for (const image of [first, second]) {
+        const picture = document.createElement("img");
+        picture.alt = `${image.prompt} (image ${state.images.indexOf(image) + 1})`;
+        source(image).then((src) => src && (picture.src = src));
+        pair.append(picture);
+      }
+    }
+    work(state.picked[state.picked.length - 1] || null);
+  }
+
+  function work(image) {
+    $("work").hidden = !image;
+    state.boxes = [];
+    state.current = -1;
+    boxes();
+    if (!image) return;
+    $("work-title").textContent = `Change image ${state.images.indexOf(image) + 1}`;
+    $("picked").alt = `${image.prompt} (image ${state.images.indexOf(image) + 1}), to draw on`;
+    source(image).then((src) => src && ($("picked").src = src));
+    $("saved").textContent = image.path ? `Saved as ${image.path}` : "Not saved: download it to keep it.";
+  }
+
+  // --- drawing: by pointer, or by keyboard ---------------------------------------------------------------------
+  const canvas = $("canvas");
+  const clamp = (v) => Math.min(1, Math.max(0, v));
+  const round = (v) => Math.round(v * 10000) / 10000;
+  function at(event) {
+    const frame = $("picked").getBoundingClientRect();
+    return { x: clamp((event.clientX - frame.left) / frame.width), y: clamp((event.clientY - frame.top) / frame.height) };
+  }
+  let start = null;
+  canvas.addEventListener("pointerdown", (event) => {
+    start = at(event);
+    canvas.setPointerCapture(event.pointerId);
+    state.boxes.push({ x: start.x, y: start.y, width: 0, height: 0 });
+    state.current = state.boxes.length - 1;
+  });
+  canvas.addEventListener("pointermove", (event) => {
+    if (!start) return;
+    const here = at(event);
+    state.boxes[state.current] = {
+      x: Math.min(start.x, here.x), y: Math.min(start.y, here.y),
+      width: Math.abs(here.x - start.x), height: Math.abs(here.y - start.y),
+    };
+    boxes();
+  });
+  canvas.addEventListener("pointerup", () => {
+    start = null;
+    const box = state.boxes[state.current];
+    if (box && (box.width < 0.005 || box.height < 0.005)) {
+      state.boxes.splice(state.current, 1);
+      state.current = state.boxes.length - 1;
+    }
+    boxes();
+  });
+  canvas.addEventListener("keydown", (event) => {
+    const box = state.boxes[state.current];
+    const step = event.altKey ? 0.1 : 0.01;
+    const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
+    if (event.key === "n" || event.key === "N") {
+      state.boxes.push({ x: 0.25, y: 0.25, width: 0.5, height: 0.5 });
+      state.current = state.boxes.length - 1;
+    } else if (box && moves[event.key]) {
+      const [dx, dy] = moves[event.key];
+      if (event.shiftKey) {
+        box.width = clamp(Math.max(0.01, box.width + dx) + box.x) - box.x;
+        box.height = clamp(Math.max(0.01, box.height + dy) + box.y) - box.y;
+      } else {
+        box.x = clamp(Math.min(box.x + dx, 1 - box.width));
+        box.y = clamp(Math.min(box.y + dy, 1 - box.height));
+      }
+    } else if (box && (event.key === "Delete" || event.key === "Backspace")) {
+      state.boxes.splice(state.current, 1);
+      state.current = state.boxes.length - 1;
+    } else if (event.key === "Tab" && state.boxes.length > 1 && !event.shiftKey && state.current < state.boxes.length - 1) {
+      state.current += 1;
+    } else {
+      return;
+    }
+    event.preventDefault();
+    boxes();
+  });
+  function boxes() {
+    canvas.querySelectorAll(".box").forEach((b) => b.remove());
+    state.boxes.forEach((box, n) => {
+      const shown = document.createElement("div");
+      shown.className = n === state.current ? "box current" : "box";
+      Object.assign(shown.style, {
+        left: `${box.x * 100}%`, top: `${box.y * 100}%`, width: `${box.width * 100}%`, height: `${box.height * 100}%`,
+      });
+      canvas.append(shown);
+    });
+    canvas.setAttribute("aria-description", `${state.boxes.length} rectangle(s) drawn`);
+  }
+  const regions = () => state.boxes.map((b) => ({ x: round(b.x), y: round(b.y), width: round(b.width), height: round(b.height) }));
+
+  // --- actions: priced first, run once the person says yes -----------------------------------------------------
+  const money = (value) => (typeof value === "number" ? `$${value.toFixed(2)}` : "");
+  const worked = () => state.picked[state.picked.length - 1];
+  const fileName = (image, what) => `${(image.path || image.uuid).split("/").pop().replace(/\.[a-z]+$/i, "")}-${what}`;
+
+  const actions = {
+    edit() {
+      const image = worked();
+      const prompt = $("edit-prompt").value.trim();
+      if (!state.boxes.length) return problem("Draw a rectangle on the part to change first.");
+      if (!prompt) return problem("Say what to change in the marked part.");
+      return price("edit_image", { image: image.uuid, region: regions(), positivePrompt: prompt, fileName: fileName(image, "edit") },
+        `Edit ${state.boxes.length} part(s) of image ${state.images.indexOf(image) + 1}: "${prompt}"`);
+    },
+    reframe() {
+      const image = worked();
+      const ratio = $("ratio").value;
+      return price("reframe_image", { image: image.uuid, aspectRatio: ratio, fileName: fileName(image, "reframe") },
+        `Reframe image ${state.images.indexOf(image) + 1} to ${ratio}`);
+    },
+    remix() {
+      const image = worked();
+      const prompt = $("remix-prompt").value.trim() || image.prompt;
+      const strength = Number($("strength").value);
+      return price("remix_image", { image: [image.uuid], positivePrompt: prompt, remixStrength: strength, fileName: fileName(image, "remix") },
+        `Remix image ${state.images.indexOf(image) + 1} at strength ${strength}: "${prompt}"`);
+    },
+    background() {
+      const image = worked();
+      const prompt = $("background-prompt").value.trim();
+      if (!prompt) return problem("Say what the new background shows.");
+      return price("replace_background", { image: image.uuid, positivePrompt: prompt, fileName: fileName(image, "background") },
+        `Replace the background of image ${state.images.indexOf(image) + 1}: "${prompt}"`);
+    },
+    clear() {
+      state.boxes = [];
+      state.current = -1;
+      boxes();
+    },
+    async download() {
+      const image = worked();
+      const name = (image.path || `${image.uuid}.${(image.format || "jpg").toLowerCase()}`).split("/").pop();
+      const uri = image.uri || image.download || image.url;
+      if (state.host.downloadFile && uri) {
+        await request("ui/download-file", { contents: [{ type: "resource_link", uri, name, mimeType: image.mime }] }).catch((e) => problem(e.message));
+      } else if (image.download || /^https:/.test(image.url || "")) {
+        await request("ui/open-link", { url: image.download || image.url }).catch((e) => problem(e.message));
+      } else {
+        problem(`This host cannot download files from the gallery; the image is saved as ${image.path}.`);
+      }
+    },
+    async confirm() {
+      const pending = state.pending;
+      quote(null);
+      if (!pending) return;
+      const result = await call(pending.tool, { ...pending.args, approvedCost: pending.quote });
+      if (!result) return;
+      shown(result, pending.args);
+      const made = ((result.structuredContent || {}).images || []).map((i) => i.path || i.imageUUID).join(", ");
+      tell(`In the gallery the user asked: ${pending.what} (${pending.tool}, ${money(pending.quote)}). Result: ${made || "pending"}.`);
+    },
+    cancel() {
+      quote(null);
+      say("Nothing was sent.");
+    },
+    "close-compare"() {
+      pick(state.picked[0]);
+    },
+  };
+
+  async function price(tool, args, what) {
+    const dry = await call(tool, { ...args, dryRun: true });
+    if (!dry) return;
+    const amount = (dry.structuredContent || {}).quote;
+    quote({ tool, args, what, quote: amount });
+  }
+
+  function quote(pending) {
+    state.pending = pending;
+    $("quote").hidden = !pending;
+    if (!pending) return;
+    $("quote-text").textContent = `${pending.what}. It costs ${money(pending.quote)}; nothing is sent until you confirm.`;
+    $("quote").querySelector("[data-do=confirm]").focus();
+  }
+
+  async function call(name, args) {
+    say(`Asking for ${name}...`);
+    problem("");
+    try {
+      const result = await request("tools/call", { name, arguments: args });
+      if (!result || result.isError) {
+        problem(result ? textOf(result) : "The host gave no answer.");
+        return null;
+      }
+      say("Done.");
+      return result;
+    } catch (error) {
+      problem(`The host could not call ${name}: ${error.message}`);
+      return null;
+    }
+  }
+
+  async function again(taskUUID) {
+    const result = await call("get_generation", { taskUUID });
+    if (result) shown(result, {});
+  }
+
+  function tell(text) {
+    request("ui/update-model-context", { content: [{ type: "text", text }] }).catch(() => {});
+  }
+
+  function say(text, button) {
+    const status = $("status");
+    status.textContent = text;
+    if (button) {
+      const more = document.createElement("button");
+      more.type = "button";
+      more.textContent = button.label;
+      more.addEventListener("click", button.act);
+      status.append(" ", more);
+    }
+  }
+
+  function problem(text) {
+    $("problem").textContent = text;
+    $("problem").hidden = !text;
+  }
+
+  document.addEventListener("click", (event) => {
+    const name = event.target.closest && event.target.closest("[data-do]")?.dataset.do;
+    if (name && actions[name]) Promise.resolve(actions[name]()).catch((error) => problem(error.message));
+  });
+
+  // --- start ---------------------------------------------------------------------------------------------------
+  for (const ratio of FACTS.ratios) $("ratio").append(new Option(ratio, ratio));
+  Object.assign($("strength"), { min: FACTS.strength.min, max: FACTS.strength.max, value: FACTS.strength.default });
+  const strengthShown = () => ($("strength-shown").textContent = $("strength").value);
+  $("strength").addEventListener("input", strengthShown);
+  strengthShown();
+  new ResizeObserver(() => {
+    notify("ui/notifications/size-changed", { height: Math.ceil(document.documentElement.scrollHeight) });
+  }).observe(document.body);
+  window.addEventListener("error", (event) => problem(`The gallery hit an error: ${event.message}`));
+
+  request("ui/initialize", { appInfo: { name: "ideogram-gallery", version: "1.0.0" }, appCapabilities: {}, protocolVersion: PROTOCOL })
+    .then((answer) => {
+      state.host = (answer && answer.hostCapabilities) || {};
+      context((answer && answer.hostContext) || {});
+      notify("ui/notifications/initialized", {});
+    })
+    .catch((error) => problem(`The host did not start the gallery: ${error.message}`));
+})();
