@@ -151,7 +151,7 @@ class Site:
 
 @contextmanager
 def serving(bundle: Path, mcp: str) -> Iterator[Site]:
-    """The host page of ``bundle`` (tests/apps/host/dist) on one origin, with ``mcp`` behind it, and its sandbox
+    """The host page of ``bundle`` (tests/app/host/dist) on one origin, with ``mcp`` behind it, and its sandbox
     proxy on another, while the block runs."""
     site = Site(
         page=Origin({"/index.html": bundle / "index.html", "/host.js": bundle / "host.js"}, mcp=mcp),

@@ -1,6 +1,6 @@
 // The sandbox proxy of the test host (host.ts), on an origin of its own as the MCP Apps spec requires of a web
 // host. It loads the view's HTML into an inner iframe of its origin, so the view runs under the CSP its server
-// sent this page as a header (tests/apps/pages.py builds it from the resource's `_meta.ui.csp`), and relays
+// sent this page as a header (tests/app/pages.py builds it from the resource's `_meta.ui.csp`), and relays
 // messages both ways, except the two sandbox notifications, which are its own. After ext-apps' basic-host.
 
 const host = new URL(document.referrer).origin;

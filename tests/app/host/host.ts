@@ -5,7 +5,7 @@
 // resources/read to the client. Modelled on ext-apps' examples/basic-host (its double-iframe sandbox, the
 // sandbox attribute and the CSP from `_meta.ui.csp`), without React.
 //
-// A test drives it through `window.host` (tests/apps/conftest.py) and reads back `window.host.log`: every request
+// A test drives it through `window.host` (tests/app/conftest.py) and reads back `window.host.log`: every request
 // and notification a view sent the host, with the host's answer to each request.
 
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";

@@ -2,7 +2,7 @@
 and a small MCP Apps host page (``host/``, built on ext-apps' AppBridge) connected to it.
 
 What they need comes from outside Python: Chromium from the Debian packages (``apt-get install chromium``; never
-a browser download) and the host page's bundle (``npm ci`` then ``npm run build`` in ``tests/apps/host``; the
+a browser download) and the host page's bundle (``npm ci`` then ``npm run build`` in ``tests/app/host``; the
 tests build it themselves when npm and the packages are there). ``.ci/apps.sh`` does both. Without them the
 tests are skipped, saying why; under CI they fail.
 
@@ -68,7 +68,7 @@ def bundle() -> Path:
     built = BUNDLE / "host.js"
     if not (HOST / "node_modules").is_dir():
         if not built.is_file():
-            missing("the test host's npm packages are not installed", "cd tests/apps/host && npm ci")
+            missing("the test host's npm packages are not installed", "cd tests/app/host && npm ci")
         return BUNDLE
     npm = shutil.which("npm")
     if npm is None:
