@@ -1,0 +1,172 @@
+"""The gallery in a real browser, as a person uses it in a host that renders MCP Apps: four images shown, the second
+picked, a rectangle drawn on it (by pointer, and by keyboard), the price seen first, then the edit sent for that
+image and that region and its result shown in the same gallery; reframe the same way; bad data from the host shown
+as an error, never a blank frame. Each step's screenshot is kept in the test's folder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.sync_api import FrameLocator, expect
+
+from .conftest import Gallery, HostPage, Shot
+
+PROMPT = "four kites over a beach"
+
+
+def calls(host_page: HostPage, tool: str) -> list[dict[str, Any]]:
+    """The tools/call requests the gallery sent the host for ``tool``, each with the server's answer."""
+    return [entry for entry in host_page.log("tools/call") if entry["params"]["name"] == tool]
+
+
+def pictures_shown(view: FrameLocator, count: int) -> None:
+    """Wait until ``count`` pictures are in the gallery, each loaded (not a broken or empty image)."""
+    expect(view.locator("#grid img")).to_have_count(count)
+    for n in range(count):
+        expect(view.locator("#grid img").nth(n)).to_have_js_property("complete", True)
+        assert view.locator("#grid img").nth(n).evaluate("(img) => img.naturalWidth") > 0
+
+
+def test_a_rectangle_drawn_on_the_second_of_four_images_is_priced_then_edited_and_the_result_joins_the_gallery(
+    host_page: HostPage, gallery_server: Gallery, shot: Shot
+) -> None:
+    made = host_page.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 4})
+    images = made["structuredContent"]["images"]
+    view = host_page.view(1)
+    pictures_shown(view, 4)
+    expect(view.locator("#grid img").first).to_have_attribute("alt", f"{PROMPT} (image 1)")
+    host_page.settle(1)
+    shot(host_page.page, "four-images")
+
+    view.locator("#grid button.tile").nth(1).click()
+    expect(view.locator("#work")).to_be_visible()
+    expect(view.locator("#saved")).to_have_text(f"Saved as {images[1]['path']}")
+    frame = view.locator("#picked").bounding_box()
+    assert frame is not None
+    mouse = host_page.page.mouse
+    mouse.move(frame["x"] + 0.2 * frame["width"], frame["y"] + 0.3 * frame["height"])
+    mouse.down()
+    mouse.move(frame["x"] + 0.6 * frame["width"], frame["y"] + 0.7 * frame["height"], steps=8)
+    mouse.up()
+    expect(view.locator("#canvas .box")).to_have_count(1)
+    view.locator("#edit-prompt").fill("make the second kite blue")
+    shot(host_page.page, "rectangle-drawn")
+
+    view.get_by_role("button", name="Edit", exact=True).click()
+    expect(view.locator("#quote")).to_be_visible()
+    (priced,) = calls(host_page, "edit_image")
+    quote = priced["result"]["structuredContent"]["quote"]
+    assert priced["params"]["arguments"]["dryRun"] is True
+    expect(view.locator("#quote-text")).to_contain_text(f"It costs ${quote:.2f}; nothing is sent until you confirm.")
+    shot(host_page.page, "price-quoted")
+
+    view.get_by_role("button", name="Confirm and run").click()
+    pictures_shown(view, 5)
+    _, sent = calls(host_page, "edit_image")
+    arguments = sent["params"]["arguments"]
+    assert "dryRun" not in arguments
+    assert arguments["image"] == images[1]["imageUUID"], "the second image, the one drawn on"
+    assert arguments["approvedCost"] == quote
+    (region,) = arguments["region"]
+    drawn = {"x": 0.2, "y": 0.3, "width": 0.4, "height": 0.4}
+    assert all(abs(region[key] - drawn[key]) <= 0.01 for key in drawn), region
+    (edited,) = sent["result"]["structuredContent"]["images"]
+    saved = [path.name for path in gallery_server.output.rglob("*.jpg")]
+    assert edited["path"].split("/")[-1] in saved, "the edited image is a file the server saved"
+    expect(view.locator("#grid img").nth(4)).to_have_attribute("alt", "make the second kite blue (image 5)")
+    (told,) = host_page.log("ui/update-model-context")
+    assert "edit_image" in told["params"]["content"][0]["text"]
+    assert edited["path"] in told["params"]["content"][0]["text"]
+    shot(host_page.page, "edited")
+
+    view.locator("#grid button.tile").nth(0).click()  # images 2 and 1 picked: compared side by side
+    expect(view.locator("#compare .pair img")).to_have_count(2)
+    view.locator("#ratio").select_option("16:9")
+    view.get_by_role("button", name="Reframe").click()
+    expect(view.locator("#quote")).to_be_visible()
+    shot(host_page.page, "reframe-quoted")
+    view.get_by_role("button", name="Confirm and run").click()
+    pictures_shown(view, 6)
+    reframe_priced, reframed = calls(host_page, "reframe_image")
+    assert reframe_priced["params"]["arguments"]["dryRun"] is True
+    assert reframed["params"]["arguments"]["image"] == images[0]["imageUUID"], "the image picked last"
+    assert reframed["params"]["arguments"]["aspectRatio"] == "16:9"
+    (wide,) = reframed["result"]["structuredContent"]["images"]
+    assert wide["width"] > wide["height"]
+    shot(host_page.page, "reframed")
+    assert host_page.blocked() == [], "the page needs nothing its CSP does not allow"
+    assert not [line for line in host_page.console if line.startswith(("error", "pageerror"))]
+
+
+def test_a_rectangle_is_drawn_by_keyboard_alone(host_page: HostPage, shot: Shot) -> None:
+    host_page.call_tool("generate_image", {"positivePrompt": "a lighthouse"})
+    view = host_page.view(1)
+    pictures_shown(view, 1)
+    view.locator("#grid button.tile").first.focus()
+    host_page.page.keyboard.press("Enter")
+    expect(view.locator("#work")).to_be_visible()
+    view.locator("#canvas").focus()
+    for key in ("n", "ArrowRight", "ArrowRight", "ArrowDown", "Shift+ArrowLeft", "Alt+ArrowUp"):
+        host_page.page.keyboard.press(key)
+    expect(view.locator("#canvas .box")).to_have_count(1)
+    view.locator("#edit-prompt").fill("a red roof")
+    view.get_by_role("button", name="Edit", exact=True).click()
+    expect(view.locator("#quote")).to_be_visible()
+    shot(host_page.page, "keyboard-rectangle")
+    (priced,) = calls(host_page, "edit_image")
+    (region,) = priced["params"]["arguments"]["region"]
+    # N puts a rectangle at (0.25, 0.25) half the size; right twice and down by 1%, narrower by 1%, up by 10%.
+    expected = {"x": 0.27, "y": 0.16, "width": 0.49, "height": 0.5}
+    assert all(abs(region[key] - expected[key]) < 0.0001 for key in expected), region
+    view.get_by_role("button", name="Cancel").click()
+    expect(view.locator("#status")).to_have_text("Nothing was sent.")
+    assert len(calls(host_page, "edit_image")) == 1, "cancelled: only the price was asked"
+
+
+def test_bad_data_from_the_host_is_said_in_the_page_never_a_blank_frame(host_page: HostPage, shot: Shot) -> None:
+    host_page.call_tool("generate_image", {"positivePrompt": "a kite"})
+    view = host_page.view(1)
+    pictures_shown(view, 1)
+    view.locator(":root").evaluate(
+        """() => window.dispatchEvent(new MessageEvent("message", {
+            source: window.parent,
+            data: {jsonrpc: "2.0", method: "ui/notifications/tool-result", params: {structuredContent: {images: "?"}}},
+        }))"""
+    )
+    expect(view.locator("#problem")).to_have_text(
+        "The gallery could not show this: the result holds no images (structuredContent.images is missing)"
+    )
+    pictures_shown(view, 1)  # what it showed stays
+    shot(host_page.page, "bad-data")
+
+
+def test_remix_with_the_strength_set_replace_the_background_and_download_the_original_go_through_the_host(
+    host_page: HostPage, shot: Shot
+) -> None:
+    made = host_page.call_tool("generate_image", {"positivePrompt": "a teapot"})
+    (image,) = made["structuredContent"]["images"]
+    view = host_page.view(1)
+    pictures_shown(view, 1)
+    view.locator("#grid button.tile").first.click()
+    view.locator("#strength").fill("80")
+    expect(view.locator("#strength-shown")).to_have_text("80")
+    view.locator("#remix-prompt").fill("a teapot in watercolour")
+    view.get_by_role("button", name="Remix").click()
+    view.get_by_role("button", name="Confirm and run").click()
+    pictures_shown(view, 2)
+    _, remixed = calls(host_page, "remix_image")
+    assert remixed["params"]["arguments"]["remixStrength"] == 80
+    assert remixed["params"]["arguments"]["image"] == [image["imageUUID"]]
+    view.locator("#background-prompt").fill("a night sky")
+    view.get_by_role("button", name="Replace", exact=True).click()
+    view.get_by_role("button", name="Confirm and run").click()
+    pictures_shown(view, 3)
+    _, replaced = calls(host_page, "replace_background")
+    assert replaced["params"]["arguments"]["positivePrompt"] == "a night sky"
+    view.get_by_role("button", name="Download the original").click()
+    host_page.page.wait_for_function("() => window.host.log.some((entry) => entry.method === 'ui/download-file')")
+    (download,) = host_page.log("ui/download-file")
+    (link,) = download["params"]["contents"]
+    assert (link["type"], link["uri"]) == ("resource_link", f"ideogram://images/{image['path']}")
+    assert len(host_page.log("ui/update-model-context")) == 2
+    shot(host_page.page, "remixed-and-replaced")
