@@ -170,3 +170,20 @@ def test_remix_with_the_strength_set_replace_the_background_and_download_the_ori
     assert (link["type"], link["uri"]) == ("resource_link", f"ideogram://images/{image['path']}")
     assert len(host_page.log("ui/update-model-context")) == 2
     shot(host_page.page, "remixed-and-replaced")
+
+
+def test_at_a_phones_width_the_gallery_fits_without_scrolling_sideways(host_page: HostPage, shot: Shot) -> None:
+    host_page.call_tool("generate_image", {"positivePrompt": "a kite", "numberResults": 3})
+    host_page.page.evaluate("() => { document.getElementById('app-1').style.width = '320px'; }")
+    view = host_page.view(1)
+    pictures_shown(view, 3)
+    view.locator("#grid button.tile").nth(0).click()
+    view.locator("#grid button.tile").nth(1).click()
+    expect(view.locator("#compare .pair img")).to_have_count(2)
+    page = view.locator(":root")
+    assert page.evaluate("(root) => root.scrollWidth <= root.clientWidth"), "nothing sticks out sideways"
+    columns = view.locator("#grid").evaluate("(grid) => getComputedStyle(grid).gridTemplateColumns.split(' ').length")
+    assert columns == 2
+    pair = view.locator("#compare .pair").evaluate("(pair) => getComputedStyle(pair).gridTemplateColumns.split(' ')")
+    assert len(pair) == 1, "compared one above the other"
+    shot(host_page.page, "narrow")
