@@ -352,7 +352,7 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
             from ideogram_mcp.images.s3 import BucketStore  # only a team's server loads obstore at its start
 
             store = BucketStore.of_settings(settings)
-            if problem := store.unwritable(store.root):
+            if problem := store.unwritable(store.root) or store.proven():
                 sys.exit(
                     f"ideogram-mcp: images cannot be kept in {settings.storage_url}: {problem}. Check "
                     "AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or unset "

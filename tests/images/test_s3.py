@@ -8,6 +8,7 @@ import json
 import threading
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import obstore
 import pytest
@@ -16,6 +17,9 @@ from ideogram_mcp.images.formats import image_format
 from ideogram_mcp.images.recipes import Recipe
 from ideogram_mcp.images.s3 import Bucket, BucketStore
 from tests.objectstore import S3Server
+
+if TYPE_CHECKING:
+    from obstore.store import S3Store
 
 from ..conftest import png
 
@@ -139,7 +143,7 @@ def test_a_link_opens_the_image_for_anyone_holding_it_and_says_nothing_of_the_ke
     link = a.link(path)
     assert link is not None
     assert "X-Amz-Expires=600" in link
-    assert "ideogram-test-secret-key" not in link
+    assert "X-Amz-Credential=ideogram-test%2F" in link, "signed with the store's key, named by its id"
     with urllib.request.urlopen(link, timeout=30) as answer:  # a plain GET, as a browser makes it
         assert answer.read() == png()
     assert a.link(Path("/elsewhere/poster.png")) is None
@@ -194,3 +198,33 @@ def test_a_bucket_that_does_not_answer_fails_a_save_in_plain_words_for_the_calle
     assert "?" not in str(caught.value), "no signed query string in what is said"
     with pytest.raises(OSError, match="not under /srv/ideogram-images"):
         nowhere.put(Path("/elsewhere"), "poster", png(), PNG, recipe())
+
+
+def test_a_bucket_is_proven_to_take_images_and_refuse_an_overwrite_before_a_server_relies_on_it(
+    s3: S3Server, machines: tuple[BucketStore, BucketStore, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, _, place = machines
+    assert a.proven() is None
+    assert list(obstore.list(s3.store(place)).collect()) == [], "the probe is removed"
+    written = obstore.put
+
+    def ignoring_the_condition(store: S3Store, key: str, data: bytes, **_: object) -> object:
+        return written(store, key, data)  # as a server that ignores If-None-Match: * answers
+
+    monkeypatch.setattr(obstore, "put", ignoring_the_condition)
+    why = a.proven()
+    assert why is not None
+    assert why.endswith("two machines could overwrite each other's images; use a store that honours it")
+
+
+def test_an_images_root_named_through_a_link_keeps_the_folders_worked_out_from_it(
+    s3: S3Server, tmp_path: Path
+) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    place = s3.place()
+    store = BucketStore(s3.store(place), tmp_path / "link" / "images", bucket=s3.url(place), link_seconds=600)
+    resolved = (tmp_path / "link" / "images" / "alice").resolve()  # as the folders of a connection come
+    assert store.unwritable(resolved) is None
+    assert store.put(resolved, "poster", png(), PNG, recipe()) == resolved / "poster.png"
+    assert store.key(tmp_path / "link" / "images" / "alice" / "poster.png") == "alice/poster.png"

@@ -15,9 +15,12 @@ import contextlib
 import errno
 import hashlib
 import json
+import logging
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path, PurePosixPath
@@ -37,12 +40,16 @@ if TYPE_CHECKING:
 
     from ideogram_mcp.settings import Settings
 
+logger = logging.getLogger(__name__)
+
 FAILED = (BaseError, OSError)
 """What obstore raises when a request fails (a missing object is Python's own ``FileNotFoundError``)."""
 KEY_MOST = 1024
 """Bytes an S3 object key may have."""
 RECIPES_KEPT = 4096
 """Recipes a process keeps read (they never change once written); the oldest read are forgotten first."""
+READ_AT_ONCE = 16
+"""Recipes a listing reads from the bucket at once."""
 NAMES_TRIED = 1000
 """Names (``poster``, ``poster-2`` ...) tried for one image before saving it is given up."""
 
@@ -71,7 +78,7 @@ class BucketStore:
 
     def __init__(self, store: S3Store, root: Path, *, bucket: str, link_seconds: int) -> None:
         self._store = store
-        self._root = root
+        self._root = root.resolve()  # the folders it is handed are resolved: a link in the root's path must not matter
         self._bucket = bucket
         self._link_lifetime = timedelta(seconds=link_seconds)
         self._recipes: OrderedDict[str, Recipe] = OrderedDict()
@@ -104,8 +111,8 @@ class BucketStore:
     def key(self, path: Path) -> str | None:
         """The object key of a path under the images root, or None for one outside it (never stored here)."""
         try:
-            relative = path.relative_to(self._root)
-        except ValueError:
+            relative = path.resolve().relative_to(self._root)  # no file is there: only the links on the way count
+        except (ValueError, OSError, RuntimeError):
             return None
         if ".." in relative.parts:
             return None
@@ -124,8 +131,31 @@ class BucketStore:
         except FileNotFoundError:
             return None  # the bucket answered, and the probe's name is free, as it always is
         except FAILED as exc:
-            return f"the bucket {self._bucket} cannot be reached ({plainly(exc)})"
+            return f"the bucket {self._bucket} cannot be reached ({_said(exc)})"
         return None
+
+    def proven(self) -> str | None:
+        """Why the bucket cannot keep images safely, tried once at start: a write must be taken, and a second
+        create-only write of the same key refused (a store ignoring ``If-None-Match: *`` would let two machines
+        overwrite each other's images). None when both hold; the probe is removed after."""
+        probe = _joined(self.key(self._root) or "", f".ideogram-mcp-probe-{uuid.uuid4().hex}")
+        try:
+            obstore.put(self._store, probe, b"probe", mode="create")
+        except FAILED as exc:
+            return f"the bucket {self._bucket} takes no images with these credentials ({_said(exc)})"
+        try:
+            obstore.put(self._store, probe, b"again", mode="create")
+        except AlreadyExistsError:
+            return None
+        except FAILED as exc:
+            return f"the bucket {self._bucket} answered a create-only write oddly ({_said(exc)})"
+        finally:
+            with contextlib.suppress(*FAILED):
+                obstore.delete(self._store, probe)
+        return (
+            f"the bucket {self._bucket} overwrote an object that a create-only write (If-None-Match: *) named, so "
+            "two machines could overwrite each other's images; use a store that honours it"
+        )
 
     def put(self, folder: Path, stem: str, data: bytes, found: ImageFormat, recipe: Recipe) -> Path:
         """Save an image under ``stem`` (or the next free name) with its recipe, create-only; returns its path. A
@@ -137,7 +167,7 @@ class BucketStore:
         try:
             return self._put(folder, prefix, stem, data, found, recipe)
         except FAILED as exc:  # the caller keeps the image's URL: a later get_generation saves it
-            raise OSError(errno.EIO, f"the bucket {self._bucket} did not take it ({plainly(exc)})") from exc
+            raise OSError(errno.EIO, f"the bucket {self._bucket} did not take it ({_said(exc)})") from exc
 
     def _put(self, folder: Path, prefix: str, stem: str, data: bytes, found: ImageFormat, recipe: Recipe) -> Path:
         digest = hashlib.sha256(data).hexdigest()
@@ -184,11 +214,14 @@ class BucketStore:
                 continue
             try:
                 listed = obstore.list_with_delimiter(self._store, prefix or None)  # pyright: ignore[reportUnknownMemberType]
-            except FAILED:
+            except FAILED as exc:
+                logger.warning("the images under %s could not be listed from %s: %s", folder, self._bucket, _said(exc))
                 continue
             sizes = {PurePosixPath(meta["path"]).name: meta["size"] for meta in listed["objects"]}
-            for name in sorted(n for n in sizes if n.endswith(".json")):
-                recipe = self._recipe(_joined(prefix, name))
+            names = sorted(n for n in sizes if n.endswith(".json"))
+            with ThreadPoolExecutor(READ_AT_ONCE) as reading:  # recipes not read yet come in parallel, not in turn
+                recipes = list(reading.map(self._recipe, [_joined(prefix, name) for name in names]))
+            for recipe in recipes:
                 file = recipe.file if recipe is not None else None
                 if recipe is None or not file or file not in sizes or file.endswith(".json") or "/" in file:
                     continue
@@ -257,6 +290,8 @@ class BucketStore:
         """The recipe at ``key`` when it is one of ours (read once: it never changes), else None."""
         with self._lock:
             kept = self._recipes.get(key)
+            if kept is not None:
+                self._recipes.move_to_end(key)  # the least lately read are forgotten first
         if kept is not None:
             return kept
         raw = self._bytes(key)
@@ -281,7 +316,7 @@ def _joined(prefix: str, name: str) -> str:
     return f"{prefix}/{name}" if prefix else name
 
 
-def plainly(exc: BaseException) -> str:
+def _said(exc: BaseException) -> str:
     """An object store's failure in a few words: its first line, without a signed URL's query."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return first.split("?", 1)[0][:200]
