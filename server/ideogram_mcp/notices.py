@@ -123,7 +123,7 @@ class SharedBus:
                             await self._local.publish(event)
                 finally:
                     await connection.close()  # no checkpoint in it: it closes even when cancelled
-            except psycopg.Error as exc:
+            except (psycopg.Error, OSError) as exc:  # OSError: the network under it
                 self._lost("listen", exc, wait)
             await self._clock.sleep(wait)
             wait = min(wait * 2, WAITS[1])
@@ -144,7 +144,7 @@ class SharedBus:
                         await connection.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
                         self._back("send")
                         break
-                    except psycopg.Error as exc:
+                    except (psycopg.Error, OSError) as exc:  # OSError: the network under it
                         if connection is not None:
                             await connection.close()
                             connection = None
@@ -161,7 +161,17 @@ class SharedBus:
         from ideogram_mcp.journal.database import CONNECT_WAIT
 
         url = self._url.get_secret_value()
-        return await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=CONNECT_WAIT)
+        # TCP keepalives: an idle LISTEN connection that a NAT or a balancer drops silently is found dead within a
+        # minute and opened again, instead of leaving this process deaf to the others.
+        return await psycopg.AsyncConnection.connect(
+            url,
+            autocommit=True,
+            connect_timeout=CONNECT_WAIT,
+            keepalives=1,
+            keepalives_idle=30,
+            keepalives_interval=10,
+            keepalives_count=3,
+        )
 
     def _event(self, payload: str) -> ServerEvent | None:
         """The event another process announced, or None for this process's own and for what is not a notice."""
