@@ -74,6 +74,7 @@ def test_a_rectangle_drawn_on_the_second_of_four_images_is_priced_then_edited_an
     saved = [path.name for path in gallery_server.output.rglob("*.jpg")]
     assert edited["path"].split("/")[-1] in saved, "the edited image is a file the server saved"
     expect(view.locator("#grid img").nth(4)).to_have_attribute("alt", "make the second kite blue (image 5)")
+    host_page.page.wait_for_function("() => window.host.log.some((e) => e.method === 'ui/update-model-context')")
     (told,) = host_page.log("ui/update-model-context")
     assert "edit_image" in told["params"]["content"][0]["text"]
     assert edited["path"] in told["params"]["content"][0]["text"]
@@ -168,7 +169,9 @@ def test_remix_with_the_strength_set_replace_the_background_and_download_the_ori
     (download,) = host_page.log("ui/download-file")
     (link,) = download["params"]["contents"]
     assert (link["type"], link["uri"]) == ("resource_link", f"ideogram://images/{image['path']}")
-    assert len(host_page.log("ui/update-model-context")) == 2
+    host_page.page.wait_for_function(
+        "() => window.host.log.filter((e) => e.method === 'ui/update-model-context').length === 2"
+    )
     shot(host_page.page, "remixed-and-replaced")
 
 

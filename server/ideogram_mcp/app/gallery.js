@@ -232,6 +232,13 @@
     };
     boxes();
   });
+  canvas.addEventListener("pointercancel", () => {
+    if (!start) return;
+    start = null;
+    state.boxes.splice(state.current, 1);  // a touch taken over by the page: the rectangle was not drawn
+    state.current = state.boxes.length - 1;
+    boxes();
+  });
   canvas.addEventListener("pointerup", () => {
     start = null;
     const box = state.boxes[state.current];
@@ -261,7 +268,9 @@
       state.boxes.splice(state.current, 1);
       state.current = state.boxes.length - 1;
     } else if (event.key === "Tab" && state.boxes.length > 1 && !event.shiftKey && state.current < state.boxes.length - 1) {
-      state.current += 1;
+      state.current += 1;  // the next rectangle; past the last, Tab leaves the picture
+    } else if (event.key === "Tab" && state.boxes.length > 1 && event.shiftKey && state.current > 0) {
+      state.current -= 1;
     } else {
       return;
     }
@@ -326,9 +335,10 @@
       const name = (image.path || `${image.uuid}.${(image.format || "jpg").toLowerCase()}`).split("/").pop();
       const uri = image.uri || image.download || image.url;
       if (state.host.downloadFile && uri) {
-        await request("ui/download-file", { contents: [{ type: "resource_link", uri, name, mimeType: image.mime }] }).catch((e) => problem(e.message));
-      } else if (image.download || /^https:/.test(image.url || "")) {
-        await request("ui/open-link", { url: image.download || image.url }).catch((e) => problem(e.message));
+        const link = { type: "resource_link", uri, name, mimeType: image.mime };
+        refused(await request("ui/download-file", { contents: [link] }).catch((e) => ({ isError: true, why: e.message })));
+      } else if (state.host.openLinks && (image.download || /^https:/.test(image.url || ""))) {
+        refused(await request("ui/open-link", { url: image.download || image.url }).catch((e) => ({ isError: true, why: e.message })));
       } else {
         problem(`This host cannot download files from the gallery; the image is saved as ${image.path}.`);
       }
@@ -389,7 +399,12 @@
     if (result) shown(result, {});
   }
 
+  function refused(answer) {
+    if (answer && answer.isError) problem(`The host did not do it${answer.why ? `: ${answer.why}` : " (refused or cancelled)"}.`);
+  }
+
   function tell(text) {
+    if (!state.host.updateModelContext) return;  // a host that keeps no context for the model is not asked
     request("ui/update-model-context", { content: [{ type: "text", text }] }).catch(() => {});
   }
 
@@ -421,9 +436,6 @@
   const strengthShown = () => ($("strength-shown").textContent = $("strength").value);
   $("strength").addEventListener("input", strengthShown);
   strengthShown();
-  new ResizeObserver(() => {
-    notify("ui/notifications/size-changed", { height: Math.ceil(document.documentElement.scrollHeight) });
-  }).observe(document.body);
   window.addEventListener("error", (event) => problem(`The gallery hit an error: ${event.message}`));
 
   request("ui/initialize", { appInfo: { name: "ideogram-gallery", version: "1.0.0" }, appCapabilities: {}, protocolVersion: PROTOCOL })
@@ -431,6 +443,9 @@
       state.host = (answer && answer.hostCapabilities) || {};
       context((answer && answer.hostContext) || {});
       notify("ui/notifications/initialized", {});
+      new ResizeObserver(() => {  // the height is the view's to ask for, once the host has started it
+        notify("ui/notifications/size-changed", { height: Math.ceil(document.documentElement.scrollHeight) });
+      }).observe(document.body);
     })
     .catch((error) => problem(`The host did not start the gallery: ${error.message}`));
 })();
