@@ -12,6 +12,7 @@ This module is the interface (``Journal``) and what travels through it; ``sqlite
 from __future__ import annotations
 
 import errno
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,21 @@ class Spend:
 
     today: float
     total: float
+
+
+MINUTE = 60.0
+"""Seconds over which the calls an owner starts are counted (``Limits.per_minute``): a task recorded this long ago
+no longer counts."""
+
+
+def calls_wait(per_minute: int, started: Sequence[float], now: float) -> int | None:
+    """Seconds until one more call may start, when ``per_minute`` calls started in the ``MINUTE`` before ``now``
+    (``started``: when the owner's latest tasks were recorded, newest first); None when one may start now."""
+    counted = [when for when in started[:per_minute] if when > now - MINUTE]
+    if len(counted) < per_minute:
+        return None
+    freed = counted[per_minute - 1]  # when this one leaves the minute, one more may start
+    return max(1, math.ceil(freed + MINUTE - now))
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from pydantic import SecretStr
 
 from ideogram_mcp.clock import Clock, SystemClock, midnight
 from ideogram_mcp.journal import (
+    MINUTE,
     Approval,
     Claim,
     DuplicateTaskError,
@@ -287,7 +288,7 @@ async def _started(db: AsyncConnection, owner: str, now: float, most: int) -> li
     found = await (
         await db.execute(
             "SELECT created FROM ideogram_tasks WHERE owner = %s AND created > %s ORDER BY created DESC LIMIT %s",
-            (owner, now - rows.MINUTE, most),
+            (owner, now - MINUTE, most),
         )
     ).fetchall()
     return [float(created) for (created,) in found]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
@@ -22,15 +21,12 @@ from ideogram_mcp.journal import (
     State,
     TooManyCallsError,
     TooManyRunningError,
+    calls_wait,
 )
 from ideogram_mcp.money import cost_of, within
 from ideogram_mcp.records import ImageRecord
 
 logger = logging.getLogger(__name__)
-
-MINUTE = 60.0
-"""Seconds over which the calls an owner starts are counted (``Limits.per_minute``): a task recorded this long ago
-no longer counts."""
 
 CLAIM = ("claimedBy", "claimedUntil")
 """The fields of a stored image record that say who is saving it, until when; only claims write them."""
@@ -84,16 +80,6 @@ def check_limits(
         wait = calls_wait(limits.per_minute, started, now)
         if wait is not None:
             raise TooManyCallsError(limits.per_minute, wait)
-
-
-def calls_wait(per_minute: int, started: Sequence[float], now: float) -> int | None:
-    """Seconds until one more call may start, when ``per_minute`` calls started in the ``MINUTE`` before ``now``
-    (``started``: when the owner's latest tasks were recorded, newest first); None when one may start now."""
-    counted = [when for when in started[:per_minute] if when > now - MINUTE]
-    if len(counted) < per_minute:
-        return None
-    freed = counted[per_minute - 1]  # when this one leaves the minute, one more may start
-    return max(1, math.ceil(freed + MINUTE - now))
 
 
 def raw(record: ImageRecord) -> Raw:

@@ -19,6 +19,7 @@ from pydantic import SecretStr
 
 from ideogram_mcp.clock import Clock, SystemClock, midnight
 from ideogram_mcp.journal import (
+    MINUTE,
     Approval,
     Claim,
     DuplicateTaskError,
@@ -389,7 +390,7 @@ class SqliteJournal:
         """When the owner's ``most`` latest tasks of the minute before ``now`` were recorded, newest first."""
         found = self._db.execute(
             "SELECT created FROM tasks WHERE owner = ? AND created > ? ORDER BY created DESC LIMIT ?",
-            (owner, now - rows.MINUTE, most),
+            (owner, now - MINUTE, most),
         ).fetchall()
         return [float(created) for (created,) in found]
 

@@ -27,8 +27,8 @@ from ideogram_mcp.journal import (
     OverBudgetError,
     TooManyCallsError,
     TooManyRunningError,
+    calls_wait,
 )
-from ideogram_mcp.journal.rows import calls_wait
 from ideogram_mcp.money import within
 from ideogram_mcp.references import is_inline_image
 from ideogram_mcp.runware.answers import Snapshot
