@@ -279,6 +279,7 @@ async def test_a_task_whose_machine_was_killed_while_it_rendered_is_delivered_th
                 group.cancel_scope.cancel()  # the call to the dead machine ends with it
             async with client(team.url(1), token) as b:
                 (pending,) = data(await b.call_tool("list_generations", {}))["generations"]
+                assert pending["state"] == "pending", "A died before it could deliver: B takes the task over"
                 delivered = data(await b.call_tool("get_generation", {"taskUUID": pending["taskUUID"]}))
                 while delivered["status"] != "done":
                     delivered = data(await b.call_tool("get_generation", {"taskUUID": pending["taskUUID"]}))
