@@ -217,9 +217,7 @@ def test_a_bucket_is_proven_to_take_images_and_refuse_an_overwrite_before_a_serv
     assert why.endswith("two machines could overwrite each other's images; use a store that honours it")
 
 
-def test_an_images_root_named_through_a_link_keeps_the_folders_worked_out_from_it(
-    s3: S3Server, tmp_path: Path
-) -> None:
+def test_an_images_root_named_through_a_link_keeps_the_folders_worked_out_from_it(s3: S3Server, tmp_path: Path) -> None:
     (tmp_path / "real").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "real")
     place = s3.place()
