@@ -35,6 +35,9 @@ def test_a_rectangle_drawn_on_the_second_of_four_images_is_priced_then_edited_an
     view = host_page.view(1)
     pictures_shown(view, 4)
     expect(view.locator("#grid img").first).to_have_attribute("alt", f"{PROMPT} (image 1)")
+    expect(view.locator("#grid .prompt").first).to_have_text(PROMPT)
+    about = f"{images[0]['width']}x{images[0]['height']} · seed {images[0]['seed']} · $0.06 · {images[0]['path']}"
+    expect(view.locator("#grid .about").first).to_have_text(about)
     host_page.settle(1)
     shot(host_page.page, "four-images")
 

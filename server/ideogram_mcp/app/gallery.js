@@ -145,11 +145,14 @@
     button.addEventListener("click", () => pick(image));
     const about = document.createElement("div");
     about.className = "about";
-    const size = image.width && image.height ? `${image.width}×${image.height}` : "";
+    const size = image.width && image.height ? `${image.width}x${image.height}` : "";
     about.textContent = [size, image.seed !== undefined ? `seed ${image.seed}` : "", money(image.cost), image.path || "not saved"]
       .filter(Boolean)
       .join(" · ");
-    item.append(button, about);
+    const said = document.createElement("div");
+    said.className = "prompt";
+    said.textContent = image.prompt;
+    item.append(button, said, about);
     item.classList.toggle("picked", state.picked.includes(image));
     source(image).then((src) => {
       if (src) picture.src = src;
