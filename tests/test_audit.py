@@ -9,7 +9,7 @@ import io
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import anyio
 import httpx2
@@ -30,16 +30,12 @@ from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 
 from .conftest import API_KEY, error_of, picture, text
+from .conftest import structured as data
 from .processes import Running, clean_env, free_port
 
 pytestmark = pytest.mark.anyio
 
 PROMPT = 'A chalkboard reading "TODAY"'
-
-
-def data(result: types.CallToolResult) -> dict[str, Any]:
-    assert not result.is_error, text(result)
-    return cast(dict[str, Any], result.structured_content)
 
 
 def images_in(folder: Path) -> list[str]:

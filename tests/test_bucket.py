@@ -19,9 +19,10 @@ import pytest
 from ideogram_mcp import http
 from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.settings import Settings
+from tests.conftest import structured as data
 from tests.objectstore import S3Server
 from tests.processes import Running, clean_env, free_port
-from tests.test_http import TOKENS, connect, data, served
+from tests.test_http import TOKENS, connect, served
 
 pytestmark = pytest.mark.anyio
 

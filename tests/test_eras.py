@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import anyio
 import anyio.from_thread
@@ -26,6 +26,7 @@ from mcp.client.streamable_http import streamable_http_client
 from ideogram_mcp.emulator import Emulator
 
 from .conftest import API_KEY, text
+from .conftest import structured as data
 from .processes import Running, free_port
 
 pytestmark = pytest.mark.anyio
@@ -121,11 +122,6 @@ def on_disk(runware: Runware, image: dict[str, Any]) -> Path:
 
 def resource_uri(transport: str, image: dict[str, Any]) -> str:
     return Path(image["path"]).as_uri() if transport == "stdio" else f"ideogram://images/{image['path']}"
-
-
-def data(result: types.CallToolResult) -> dict[str, Any]:
-    assert not result.is_error, text(result)
-    return cast(dict[str, Any], result.structured_content)
 
 
 def kind(result: types.CallToolResult) -> str:

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import anyio
 import httpx2
@@ -25,6 +25,7 @@ from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 
 from .conftest import API_KEY, error_of, picture, text
+from .conftest import structured as data
 
 pytestmark = pytest.mark.anyio
 
@@ -55,10 +56,6 @@ def over_http(make_settings: Callable[..., Settings], runware: str, output: Path
         return Client(build_server(settings.model_copy(update=changes)))
 
     return connect
-
-
-def data(result: types.CallToolResult) -> dict[str, Any]:
-    return cast(dict[str, Any], result.structured_content)
 
 
 def sent(emulator: Emulator, kind: str = "imageInference") -> list[str]:

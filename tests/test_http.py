@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import anyio
 import httpx2
@@ -34,6 +34,7 @@ from ideogram_mcp.errors import ConfigurationError
 from ideogram_mcp.settings import Settings
 
 from .conftest import API_KEY, text
+from .conftest import structured as data
 from .processes import Running, clean_env, free_port
 
 pytestmark = pytest.mark.anyio
@@ -69,11 +70,6 @@ async def connect(url: str, token: str | None) -> AsyncIterator[Client]:
         Client(streamable_http_client(url, http_client=http_client)) as client,
     ):
         yield client
-
-
-def data(result: types.CallToolResult) -> dict[str, Any]:
-    assert not result.is_error, text(result)
-    return cast(dict[str, Any], result.structured_content)
 
 
 @pytest.fixture

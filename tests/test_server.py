@@ -9,10 +9,8 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
 
 import httpx2
-import mcp_types as types
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
@@ -23,15 +21,12 @@ from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 from ideogram_mcp.specs import load_spec
 
+from .conftest import structured as data
 from .conftest import text
 
 pytestmark = pytest.mark.anyio
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "tools_list.json"
-
-
-def data(result: types.CallToolResult) -> dict[str, Any]:
-    return cast(dict[str, Any], result.structured_content)
 
 
 async def test_the_published_tools_match_the_snapshot(mcp: Client) -> None:

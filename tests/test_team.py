@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import anyio
 import anyio.from_thread
@@ -36,7 +36,8 @@ from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.emulator.state import Answer
 from ideogram_mcp.specs import load_spec
 
-from .conftest import API_KEY, text
+from .conftest import API_KEY
+from .conftest import structured as data
 from .objectstore import S3Server
 from .postgresql import PostgreSQL
 from .processes import Running, clean_env, free_port
@@ -139,11 +140,6 @@ async def client(
         ) as mcp,
     ):
         yield mcp
-
-
-def data(result: types.CallToolResult) -> dict[str, Any]:
-    assert not result.is_error, text(result)
-    return cast(dict[str, Any], result.structured_content)
 
 
 def kind(result: types.CallToolResult) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any, cast
 
 import httpx2
 import mcp_types as types
@@ -14,15 +13,12 @@ from PIL import Image
 
 from ideogram_mcp.emulator import Emulator
 
+from ..conftest import structured as data
 from ..conftest import text
 
 pytestmark = pytest.mark.anyio
 
 PROMPT = 'A gallery poster, headline "NORTHERN LIGHTS" at the top, a small line "OPENS MAY 2" below'
-
-
-def data(result: types.CallToolResult) -> dict[str, Any]:
-    return cast(dict[str, Any], result.structured_content)
 
 
 async def test_generate_image_sends_a_runware_task_with_everything_in_its_place(

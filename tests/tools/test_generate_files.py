@@ -9,7 +9,7 @@ import logging
 import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx2
 import mcp_types as types
@@ -26,14 +26,11 @@ from ideogram_mcp.settings import Settings
 from ideogram_mcp.tasks import finish
 
 from ..conftest import API_KEY, BASE_URL, error_of, text
+from ..conftest import structured as data
 
 pytestmark = pytest.mark.anyio
 
 PROMPT = 'A shop sign reading "OPEN LATE" above a bakery door'
-
-
-def data(result: types.CallToolResult) -> dict[str, Any]:
-    return cast(dict[str, Any], result.structured_content)
 
 
 def tree(*folders: Path) -> set[Path]:

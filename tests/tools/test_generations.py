@@ -8,7 +8,7 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx2
 import mcp_types as types
@@ -28,14 +28,11 @@ from ideogram_mcp.tasks import fetch, life
 from ideogram_mcp.tools import wording
 
 from ..conftest import API_KEY, error_of, text
+from ..conftest import structured as data
 
 pytestmark = pytest.mark.anyio
 
 PROMPT = 'A chalkboard menu reading "SOUP OF THE DAY"'
-
-
-def data(result: types.CallToolResult) -> dict[str, Any]:
-    return cast(dict[str, Any], result.structured_content)
 
 
 def server(make_settings: Callable[..., Settings], emulator: Emulator, **changes: Any) -> Any:
