@@ -140,10 +140,7 @@ class PostgresJournal:
             ).fetchone()
             if row is None:
                 return
-            merged = rows.merged(json.loads(row[1]), [rows.raw(image) for image in images], limit=int(row[4]))
-            final = "done" if row[0] == "done" else state
-            unusable = float(row[2]) if unusable_cost is None else unusable_cost
-            total = rows.cost(merged, float(row[3]), int(row[4]), unusable, cost)
+            final, merged, total, unusable = rows.updated(row, images, state, unusable_cost, cost)
             await db.execute(
                 "UPDATE ideogram_tasks SET state = %s, images = %s, errors = %s, cost = %s, updated = %s,"
                 " accepted = accepted OR %s, unusable_cost = %s WHERE task_uuid = %s",

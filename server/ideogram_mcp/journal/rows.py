@@ -158,6 +158,23 @@ def cost(
     return known if given is None else max(known or 0.0, given)
 
 
+def updated(
+    stored: Sequence[Any],
+    images: Sequence[ImageRecord],
+    state: State,
+    unusable_cost: float | None,
+    given: float | None,
+) -> tuple[State, list[Raw], float | None, float]:
+    """What ``Journal.update`` writes over a task's row, read locked as ``state, images, unusable_cost, quote,
+    requested``: its state (a finished task stays finished), its images merged with what another process recorded
+    (``merged``), its cost (``cost``) and what unusable images cost (``unusable_cost``; None: as recorded)."""
+    was, kept, unusable_before, quote, requested = stored
+    records = merged(json.loads(kept), [raw(image) for image in images], limit=int(requested))
+    unusable = float(unusable_before) if unusable_cost is None else unusable_cost
+    final: State = "done" if was == "done" else state
+    return final, records, cost(records, float(quote), int(requested), unusable, given), unusable
+
+
 def claimed(records: Sequence[Raw], wanted: Sequence[str], *, by: str, until: float, now: float) -> dict[str, Claim]:
     """Where the saving of each ``wanted`` image stands for ``by`` (``Journal.claim``); the claims it takes are
     written into ``records``, which the caller stores in the transaction it read them in."""

@@ -209,10 +209,7 @@ class SqliteJournal:
             ).fetchone()
             if row is None:
                 return
-            merged = rows.merged(json.loads(row[1]), [rows.raw(image) for image in images], limit=int(row[4]))
-            final = "done" if row[0] == "done" else state
-            unusable = float(row[2]) if unusable_cost is None else unusable_cost
-            total = rows.cost(merged, float(row[3]), int(row[4]), unusable, cost)
+            final, merged, total, unusable = rows.updated(row, images, state, unusable_cost, cost)
             self._db.execute(
                 "UPDATE tasks SET state = ?, images = ?, errors = ?, cost = ?, updated = ?,"
                 " accepted = MAX(accepted, ?), unusable_cost = ? WHERE task_uuid = ?",
