@@ -36,9 +36,11 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 @pytest.fixture(autouse=True)
-def _journal_apart(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Spawned servers keep their journal in the test's data folder, apart from the folders tests watch."""
+def _journal_apart(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spawned servers keep their journal in the test's data folder, apart from the folders tests watch; and start
+    in the test's folder, which they take for the project (images go there, not into this repository)."""
     monkeypatch.setenv("IDEOGRAM_MCP_DATA_DIR", str(data_dir))
+    monkeypatch.chdir(tmp_path)
 
 
 async def test_the_offline_server_over_stdio_generates_real_images() -> None:
