@@ -161,3 +161,25 @@ async def wait_until_serving(url: str, seconds: float = 30) -> None:
                 if time.monotonic() > deadline:
                     raise
                 await anyio.sleep(0.1)
+
+
+async def timed_generation(
+    mcp: Client, prompt: str, latencies: list[float], errors: list[str], *, judged: bool = True
+) -> dict[str, Any] | None:
+    """One generate_image call (previews off) with its latency kept in ``latencies``; a failure (raised, an error
+    result, or, when ``judged``, a status other than done) kept in ``errors``. Its structured output when it
+    succeeded, else None."""
+    started = time.perf_counter()
+    try:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": prompt, "preview": False})
+    except Exception as exc:  # a failed call is a figure, not the end of the run
+        latencies.append(time.perf_counter() - started)
+        errors.append(f"{type(exc).__name__}: {exc}")
+        return None
+    latencies.append(time.perf_counter() - started)
+    answer = result.structured_content or {}
+    status = answer.get("status") if judged else "done"
+    if result.is_error or status != "done":
+        errors.append(str(status or result.content[0]))
+        return None
+    return answer

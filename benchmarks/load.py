@@ -35,6 +35,7 @@ from common import (
     peak_rss_mib,
     percentile,
     server_env,
+    timed_generation,
     upstream,
     wait_until_serving,
 )
@@ -67,21 +68,11 @@ async def one_client(url: str, token: str, calls: int, measured: Load, with_stat
     http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=120)
     async with Client(streamable_http_client(url, http_client=http)) as mcp:
         for n in range(calls):
-            started = time.perf_counter()
-            try:
-                result = await mcp.call_tool(
-                    "generate_image", {"positivePrompt": f'"LOAD {n}" poster', "preview": False}
-                )
-            except Exception as exc:  # a failed call is a figure, not the end of the run
-                measured.latencies.append(time.perf_counter() - started)
-                measured.errors.append(f"{type(exc).__name__}: {exc}")
-                continue
-            measured.latencies.append(time.perf_counter() - started)
-            status = (result.structured_content or {}).get("status") if with_status else "done"
-            if result.is_error or status != "done":
-                measured.errors.append(str(status or result.content[0]))
-            elif with_status:
-                measured.finished[str((result.structured_content or {}).get("taskUUID"))] = time.monotonic()
+            answer = await timed_generation(
+                mcp, f'"LOAD {n}" poster', measured.latencies, measured.errors, judged=with_status
+            )
+            if answer is not None and with_status:
+                measured.finished[str(answer.get("taskUUID"))] = time.monotonic()
 
 
 async def drive(command: list[str], env: dict[str, str], probe: str, port: int, clients: int, calls: int) -> Load:

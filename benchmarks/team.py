@@ -59,6 +59,7 @@ from common import (
     peak_rss_mib,
     percentile,
     server_env,
+    timed_generation,
     upstream,
     wait_until_serving,
 )
@@ -223,20 +224,8 @@ async def one_client(ports: list[int], token: str, calls: int, measured: Load) -
         async with http, Client(streamable_http_client(f"http://127.0.0.1:{ports[0]}/mcp", http_client=http)) as mcp:
             for n in range(calls):
                 made += 1
-                started = time.perf_counter()
-                try:
-                    result = await mcp.call_tool(
-                        "generate_image", {"positivePrompt": f'"TEAM {n}" poster', "preview": False}
-                    )
-                except Exception as exc:  # a failed call is a figure, not the end of the run
-                    measured.latencies.append(time.perf_counter() - started)
-                    measured.errors.append(f"{type(exc).__name__}: {exc}")
-                    continue
-                measured.latencies.append(time.perf_counter() - started)
-                answer = result.structured_content or {}
-                if result.is_error or answer.get("status") != "done":
-                    measured.errors.append(str(answer.get("status") or result.content[0]))
-                else:
+                answer = await timed_generation(mcp, f'"TEAM {n}" poster', measured.latencies, measured.errors)
+                if answer is not None:
                     measured.tasks.append(str(answer.get("taskUUID")))
     except Exception as exc:  # the session itself failed: each call it did not make is an error (or the failure is)
         measured.errors += [f"session: {type(exc).__name__}: {exc}"] * max(calls - made, 1)
