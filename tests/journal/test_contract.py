@@ -21,6 +21,7 @@ from ideogram_mcp.journal import (
     Limits,
     Options,
     OverBudgetError,
+    Pending,
     TooManyCallsError,
     TooManyRunningError,
 )
@@ -70,16 +71,18 @@ async def record(
     folder: str | None = None,
 ) -> None:
     await book.record(
-        task_uuid=task_uuid,
-        owner=owner,
-        tool="generate_image",
-        model="ideogram:4@1",
-        task={"taskUUID": task_uuid, "positivePrompt": "x", "model": "ideogram:4@1"},
-        requested=requested,
-        quote=quote,
-        options=Options(file_name="poster", folder=folder),
-        approval="under threshold",
-        limits=Limits(daily_budget=budget, max_running=max_running, per_minute=per_minute),
+        Pending(
+            task_uuid=task_uuid,
+            owner=owner,
+            tool="generate_image",
+            model="ideogram:4@1",
+            task={"taskUUID": task_uuid, "positivePrompt": "x", "model": "ideogram:4@1"},
+            requested=requested,
+            quote=quote,
+            options=Options(file_name="poster", folder=folder),
+            approval="under threshold",
+        ),
+        Limits(daily_budget=budget, max_running=max_running, per_minute=per_minute),
     )
 
 

@@ -21,7 +21,7 @@ from mcp import Client
 from pydantic import SecretStr
 
 from ideogram_mcp.emulator import Emulator
-from ideogram_mcp.journal import Claim, JournalError, Limits, Options, OverBudgetError, TooManyCallsError
+from ideogram_mcp.journal import Claim, JournalError, Limits, Options, OverBudgetError, Pending, TooManyCallsError
 from ideogram_mcp.journal.database import MIGRATIONS, Database
 from ideogram_mcp.journal.postgres import PostgresJournal, unusable
 from ideogram_mcp.records import ImageRecord
@@ -48,16 +48,18 @@ async def _record(
 ) -> str:
     try:
         await book.record(
-            task_uuid=task_uuid,
-            owner=owner,
-            tool="generate_image",
-            model="ideogram:4@1",
-            task={"taskUUID": task_uuid},
-            requested=1,
-            quote=quote,
-            options=Options(),
-            approval="under threshold",
-            limits=Limits(daily_budget=budget, per_minute=per_minute),
+            Pending(
+                task_uuid=task_uuid,
+                owner=owner,
+                tool="generate_image",
+                model="ideogram:4@1",
+                task={"taskUUID": task_uuid},
+                requested=1,
+                quote=quote,
+                options=Options(),
+                approval="under threshold",
+            ),
+            Limits(daily_budget=budget, per_minute=per_minute),
         )
     except (OverBudgetError, TooManyCallsError):
         return "refused"

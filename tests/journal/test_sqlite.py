@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ideogram_mcp.journal import Limits, Options
+from ideogram_mcp.journal import Limits, Options, Pending
 from ideogram_mcp.journal.sqlite import SqliteJournal
 
 pytestmark = pytest.mark.anyio
@@ -17,16 +17,18 @@ pytestmark = pytest.mark.anyio
 async def test_the_journal_file_is_shared_in_wal_mode(tmp_path: Path) -> None:
     book = SqliteJournal(tmp_path / "journal.sqlite3")
     await book.record(
-        task_uuid="t1",
-        owner="",
-        tool="generate_image",
-        model="ideogram:4@1",
-        task={"taskUUID": "t1"},
-        requested=1,
-        quote=0.06,
-        options=Options(),
-        approval="under threshold",
-        limits=Limits(),
+        Pending(
+            task_uuid="t1",
+            owner="",
+            tool="generate_image",
+            model="ideogram:4@1",
+            task={"taskUUID": "t1"},
+            requested=1,
+            quote=0.06,
+            options=Options(),
+            approval="under threshold",
+        ),
+        Limits(),
     )
     await book.aclose()
     assert sqlite3.connect(tmp_path / "journal.sqlite3").execute("PRAGMA journal_mode").fetchone() == ("wal",)

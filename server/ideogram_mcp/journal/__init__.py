@@ -48,6 +48,22 @@ class Options(BaseModel):
 
 
 @dataclass(frozen=True, slots=True)
+class Pending:
+    """A task about to be sent, as ``Journal.record`` takes it."""
+
+    task_uuid: str
+    owner: str
+    tool: str
+    model: str
+    task: dict[str, Any]
+    """The task as it will be sent (JSON, as Runware takes it; inline image data shortened)."""
+    requested: int
+    quote: float
+    options: Options
+    approval: Approval
+
+
+@dataclass(frozen=True, slots=True)
 class Entry:
     """One task as the journal holds it."""
 
@@ -211,20 +227,7 @@ class Journal(Protocol):
     problem: JournalError | None
     """Why this journal lives in memory only (a restart forgets it), else None."""
 
-    async def record(
-        self,
-        *,
-        task_uuid: str,
-        owner: str,
-        tool: str,
-        model: str,
-        task: dict[str, Any],
-        requested: int,
-        quote: float,
-        options: Options,
-        approval: Approval,
-        limits: Limits,
-    ) -> Entry:
+    async def record(self, pending: Pending, limits: Limits) -> Entry:
         """Record a task as pending before it is sent, within ``limits``, or refuse it (``RefusedError``)."""
         ...
 

@@ -13,20 +13,19 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from pydantic import SecretStr
 
 from ideogram_mcp.clock import Clock, SystemClock, midnight
 from ideogram_mcp.journal import (
     MINUTE,
-    Approval,
     Claim,
     DuplicateTaskError,
     Entry,
     JournalError,
     Limits,
-    Options,
+    Pending,
     Spend,
     State,
     rows,
@@ -68,33 +67,9 @@ class PostgresJournal:
 
     # --- the interface ----------------------------------------------------------------------------
 
-    async def record(
-        self,
-        *,
-        task_uuid: str,
-        owner: str,
-        tool: str,
-        model: str,
-        task: dict[str, Any],
-        requested: int,
-        quote: float,
-        options: Options,
-        approval: Approval,
-        limits: Limits,
-    ) -> Entry:
-        entry, row = rows.pending(
-            task_uuid,
-            owner,
-            tool,
-            model,
-            task,
-            requested,
-            quote,
-            options,
-            approval,
-            now=self._clock.now(),
-            json_of=self._json,
-        )
+    async def record(self, pending: Pending, limits: Limits) -> Entry:
+        entry, row = rows.pending(pending, now=self._clock.now(), json_of=self._json)
+        owner, quote = pending.owner, pending.quote
         async with self._db.transaction(owner) as db:  # the owner's lock: its records wait for each other
             running = await _running(db, owner, limits.running_since) if limits.max_running is not None else None
             spent = await _spent_since(db, owner, midnight(self._clock)) if limits.daily_budget is not None else None
@@ -110,7 +85,7 @@ class PostgresJournal:
                 )
             ).fetchone()
             if inserted is None:
-                raise DuplicateTaskError(task_uuid)
+                raise DuplicateTaskError(pending.task_uuid)
         return entry
 
     async def accepted(self, task_uuid: str) -> None:

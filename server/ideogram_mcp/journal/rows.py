@@ -12,12 +12,12 @@ from typing import Any, cast
 from pydantic import ValidationError
 
 from ideogram_mcp.journal import (
-    Approval,
     Claim,
     Entry,
     Limits,
     Options,
     OverBudgetError,
+    Pending,
     State,
     TooManyCallsError,
     TooManyRunningError,
@@ -35,27 +35,17 @@ Raw = dict[str, Any]
 """An image record as stored: ``ImageRecord``'s JSON, and its claim."""
 
 
-def pending(
-    task_uuid: str,
-    owner: str,
-    tool: str,
-    model: str,
-    task: dict[str, Any],
-    requested: int,
-    quote: float,
-    options: Options,
-    approval: Approval,
-    *,
-    now: float,
-    json_of: Callable[[object], str],
-) -> tuple[Entry, tuple[Any, ...]]:
+def pending(new: Pending, *, now: float, json_of: Callable[[object], str]) -> tuple[Entry, tuple[Any, ...]]:
     """A task about to be sent, as its entry and as the row every journal inserts (``task_uuid, owner, tool, model,
     task, requested, quote, state, options, created, updated, approval``; JSON written by ``json_of``)."""
     entry = Entry(
-        task_uuid, owner, tool, model, task, requested, quote, None, "pending", [], [], options, now, now, approval
-    )
-    options_json = json_of(options.model_dump(mode="json"))
-    row = (task_uuid, owner, tool, model, json_of(task), requested, quote, "pending", options_json, now, now, approval)
+        new.task_uuid, new.owner, new.tool, new.model, new.task, new.requested, new.quote, None, "pending", [], [],
+        new.options, now, now, new.approval,
+    )  # fmt: skip
+    row = (
+        new.task_uuid, new.owner, new.tool, new.model, json_of(new.task), new.requested, new.quote, "pending",
+        json_of(new.options.model_dump(mode="json")), now, now, new.approval,
+    )  # fmt: skip
     return entry, row
 
 

@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import anyio.to_thread
 from pydantic import SecretStr
@@ -20,13 +20,12 @@ from pydantic import SecretStr
 from ideogram_mcp.clock import Clock, SystemClock, midnight
 from ideogram_mcp.journal import (
     MINUTE,
-    Approval,
     Claim,
     DuplicateTaskError,
     Entry,
     JournalError,
     Limits,
-    Options,
+    Pending,
     Spend,
     State,
     failure,
@@ -135,33 +134,9 @@ class SqliteJournal:
 
     # --- the interface ----------------------------------------------------------------------------
 
-    async def record(
-        self,
-        *,
-        task_uuid: str,
-        owner: str,
-        tool: str,
-        model: str,
-        task: dict[str, Any],
-        requested: int,
-        quote: float,
-        options: Options,
-        approval: Approval,
-        limits: Limits,
-    ) -> Entry:
-        entry, row = rows.pending(
-            task_uuid,
-            owner,
-            tool,
-            model,
-            task,
-            requested,
-            quote,
-            options,
-            approval,
-            now=self._clock.now(),
-            json_of=self._json,
-        )
+    async def record(self, pending: Pending, limits: Limits) -> Entry:
+        entry, row = rows.pending(pending, now=self._clock.now(), json_of=self._json)
+        owner, quote = pending.owner, pending.quote
 
         def write() -> None:
             running = self._running(owner, limits.running_since) if limits.max_running is not None else None
@@ -169,8 +144,8 @@ class SqliteJournal:
             most = limits.per_minute
             started = self._started(owner, entry.created, most) if most is not None else None
             rows.check_limits(limits, quote, running=running, spent=spent, started=started, now=entry.created)
-            if self._db.execute("SELECT 1 FROM tasks WHERE task_uuid = ?", (task_uuid,)).fetchone():
-                raise DuplicateTaskError(task_uuid)
+            if self._db.execute("SELECT 1 FROM tasks WHERE task_uuid = ?", (pending.task_uuid,)).fetchone():
+                raise DuplicateTaskError(pending.task_uuid)
             self._db.execute(
                 "INSERT INTO tasks (task_uuid, owner, tool, model, task, requested, quote, state, options,"
                 " created, updated, approval) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -25,6 +25,7 @@ from ideogram_mcp.journal import (
     Limits,
     Options,
     OverBudgetError,
+    Pending,
     TooManyCallsError,
     TooManyRunningError,
     calls_wait,
@@ -118,16 +119,18 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
     task = generation.to_task(job.spec, task_uuid, server_values)
     try:
         entry = await services.journal.record(
-            task_uuid=task_uuid,
-            owner=job.owner,
-            tool=job.tool,
-            model=job.spec.model.id,
-            task=recorded(task),
-            requested=generation.count,
-            quote=job.quote,
-            options=Options(file_name=generation.file_name, preview=generation.preview, folder=str(where.output)),
-            approval=verdict,
-            limits=Limits(
+            Pending(
+                task_uuid=task_uuid,
+                owner=job.owner,
+                tool=job.tool,
+                model=job.spec.model.id,
+                task=recorded(task),
+                requested=generation.count,
+                quote=job.quote,
+                options=Options(file_name=generation.file_name, preview=generation.preview, folder=str(where.output)),
+                approval=verdict,
+            ),
+            Limits(
                 daily_budget=settings.daily_limit,
                 max_running=settings.max_in_flight if job.owner else None,
                 running_since=clock.now() - IN_FLIGHT_WINDOW,
