@@ -66,47 +66,45 @@ async def _record(
     return "recorded"
 
 
-async def test_two_machines_racing_twenty_calls_against_a_budget_that_allows_three_record_three(
-    database_url: str,
-) -> None:
+async def _race(database_url: str, quote: float, budget: float | None, per_minute: int | None = None) -> list[str]:
+    """20 records of one owner at once, alternating between two journals on one database (two machines): each one's
+    outcome."""
     machines = [PostgresJournal(database_url), PostgresJournal(database_url)]
     await machines[0].spend("team")  # the schema made before the race, so that the race is the records' alone
     outcomes: list[str] = []
 
     async def call(n: int) -> None:
-        outcomes.append(await _record(machines[n % 2], f"t{n}", 0.30, "team", 1.00))
+        outcomes.append(await _record(machines[n % 2], f"t{n}", quote, "team", budget, per_minute=per_minute))
 
     try:
         async with anyio.create_task_group() as group:
             for n in range(20):
                 group.start_soon(call, n)
-        assert sorted(outcomes) == ["recorded"] * 3 + ["refused"] * 17
-        assert (await machines[1].spend("team")).today == 0.90
-        assert _count(database_url, "SELECT count(*) FROM ideogram_tasks") == 3
     finally:
         for machine in machines:
             await machine.aclose()
+    return outcomes
+
+
+async def test_two_machines_racing_twenty_calls_against_a_budget_that_allows_three_record_three(
+    database_url: str,
+) -> None:
+    outcomes = await _race(database_url, 0.30, 1.00)
+    assert sorted(outcomes) == ["recorded"] * 3 + ["refused"] * 17
+    after = PostgresJournal(database_url)
+    try:
+        assert (await after.spend("team")).today == 0.90
+    finally:
+        await after.aclose()
+    assert _count(database_url, "SELECT count(*) FROM ideogram_tasks") == 3
 
 
 async def test_two_machines_racing_twenty_calls_of_one_owner_allowed_three_a_minute_record_three(
     database_url: str,
 ) -> None:
-    machines = [PostgresJournal(database_url), PostgresJournal(database_url)]
-    await machines[0].spend("team")  # the schema made before the race, so that the race is the records' alone
-    outcomes: list[str] = []
-
-    async def call(n: int) -> None:
-        outcomes.append(await _record(machines[n % 2], f"t{n}", 0.06, "team", None, per_minute=3))
-
-    try:
-        async with anyio.create_task_group() as group:
-            for n in range(20):
-                group.start_soon(call, n)
-        assert sorted(outcomes) == ["recorded"] * 3 + ["refused"] * 17
-        assert _count(database_url, "SELECT count(*) FROM ideogram_tasks") == 3
-    finally:
-        for machine in machines:
-            await machine.aclose()
+    outcomes = await _race(database_url, 0.06, None, per_minute=3)
+    assert sorted(outcomes) == ["recorded"] * 3 + ["refused"] * 17
+    assert _count(database_url, "SELECT count(*) FROM ideogram_tasks") == 3
 
 
 async def test_two_finishes_on_two_machines_claiming_one_images_saving_get_it_once(database_url: str) -> None:
