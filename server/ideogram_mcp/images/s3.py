@@ -218,10 +218,8 @@ class BucketStore:
                 logger.warning("the images under %s could not be listed from %s: %s", folder, self._bucket, _said(exc))
                 continue
             sizes = {PurePosixPath(meta["path"]).name: meta["size"] for meta in listed["objects"]}
-            names = sorted(n for n in sizes if n.endswith(".json"))
-            with ThreadPoolExecutor(READ_AT_ONCE) as reading:  # recipes not read yet come in parallel, not in turn
-                recipes = list(reading.map(self._recipe, [_joined(prefix, name) for name in names]))
-            for recipe in recipes:
+            keys = [_joined(prefix, name) for name in sorted(sizes) if name.endswith(".json")]
+            for recipe in self._recipes_at(keys):
                 file = recipe.file if recipe is not None else None
                 if recipe is None or not file or file not in sizes or file.endswith(".json") or "/" in file:
                     continue
@@ -285,6 +283,18 @@ class BucketStore:
             return bytes(obstore.get(self._store, key).bytes())
         except FAILED:
             return None
+
+    def _recipes_at(self, keys: list[str]) -> list[Recipe | None]:
+        """The recipes at ``keys``, in order: those read before from memory, the others from the bucket at once."""
+        with self._lock:
+            kept = {key: self._recipes.get(key) for key in keys}
+            for key in (key for key, recipe in kept.items() if recipe is not None):
+                self._recipes.move_to_end(key)  # the least lately read are forgotten first
+        missing = [key for key, recipe in kept.items() if recipe is None]
+        if missing:  # a listing of recipes read before (the usual one) starts no thread
+            with ThreadPoolExecutor(min(READ_AT_ONCE, len(missing))) as reading:
+                kept |= dict(zip(missing, reading.map(self._recipe, missing), strict=True))
+        return [kept[key] for key in keys]
 
     def _recipe(self, key: str) -> Recipe | None:
         """The recipe at ``key`` when it is one of ours (read once: it never changes), else None."""
