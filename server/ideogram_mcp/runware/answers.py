@@ -58,6 +58,19 @@ class Snapshot:
         return self.done or self.blocked is not None
 
 
+def by_task(
+    items: Sequence[Mapping[str, Any]], errors: Sequence[ErrorDetail]
+) -> tuple[dict[object, list[Mapping[str, Any]]], dict[str | None, list[ErrorDetail]]]:
+    """An answer of several tasks split by taskUUID: each one's items, and each one's errors."""
+    items_of: dict[object, list[Mapping[str, Any]]] = {}
+    for item in items:
+        items_of.setdefault(item.get("taskUUID"), []).append(item)
+    errors_of: dict[str | None, list[ErrorDetail]] = {}
+    for detail in errors:
+        errors_of.setdefault(detail.task_uuid, []).append(detail)
+    return items_of, errors_of
+
+
 def check_acknowledged(items: Sequence[Mapping[str, Any]], task_uuid: str) -> None:
     """An async answer acknowledges the task (an empty ``data`` is tolerated); one about another task is not."""
     strangers = [item for item in items if item.get("taskUUID") not in (None, task_uuid)]

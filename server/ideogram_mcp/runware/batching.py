@@ -10,7 +10,6 @@ So batching changes how many requests go out, never what is sent or charged.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import anyio
 
 from ideogram_mcp.clock import Clock
+from ideogram_mcp.runware.answers import by_task
 from ideogram_mcp.runware.client import RunwareClient
 from ideogram_mcp.runware.errors import ErrorDetail, RunwareAPIError, RunwareError, RunwareResponseError, api_error
 
@@ -133,12 +133,7 @@ def _share(
 ) -> None:
     """Each task's part of the answer: its items, or its errors raised as its own, or (said nothing of) a lost
     answer, sent again under its taskUUID."""
-    items_of: defaultdict[object, list[Mapping[str, Any]]] = defaultdict(list)
-    for item in items:
-        items_of[item.get("taskUUID")].append(item)
-    errors_of: defaultdict[str | None, list[ErrorDetail]] = defaultdict(list)
-    for detail in errors:
-        errors_of[detail.task_uuid].append(detail)
+    items_of, errors_of = by_task(items, errors)
     for slot in batch:
         task_uuid = slot.task.get("taskUUID")
         mine, about = items_of.get(task_uuid, []), errors_of.get(str(task_uuid), [])

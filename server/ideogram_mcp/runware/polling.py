@@ -13,7 +13,6 @@ are asked again, at the next round, whatever fails.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 import anyio
 
 from ideogram_mcp.clock import Clock
-from ideogram_mcp.runware.answers import Snapshot, absorb, add_images
+from ideogram_mcp.runware.answers import Snapshot, absorb, add_images, by_task
 from ideogram_mcp.runware.client import RunwareClient
 from ideogram_mcp.runware.errors import ErrorDetail, RateLimitError, RunwareAPIError, RunwareError
 
@@ -218,12 +217,7 @@ class Poller:
     def _take(self, uuids: Sequence[str], items: Sequence[Mapping[str, Any]], errors: Sequence[ErrorDetail]) -> None:
         """What a poll brought, into each watched task's snapshot (each waiter woken only if its task changed); the
         next poll of each is scheduled."""
-        items_of: defaultdict[object, list[Mapping[str, Any]]] = defaultdict(list)
-        for item in items:
-            items_of[item.get("taskUUID")].append(item)
-        errors_of: defaultdict[str | None, list[ErrorDetail]] = defaultdict(list)
-        for detail in errors:
-            errors_of[detail.task_uuid].append(detail)
+        items_of, errors_of = by_task(items, errors)
         now, wall = self.clock.monotonic(), self.clock.now()
         for task_uuid in uuids:
             task = self._tasks.get(task_uuid)
