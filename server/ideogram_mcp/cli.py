@@ -317,6 +317,7 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
     from uvicorn.supervisors import Multiprocess
 
     from ideogram_mcp import door, http
+    from ideogram_mcp.embedded import without_nagle
     from ideogram_mcp.emulator import Emulator
 
     with contextlib.ExitStack() as stack:
@@ -371,7 +372,7 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
             )
         else:
             config = uvicorn.Config(app, host=host, port=port, log_config=None, http=door.GuardedH11)
-        listening = config.bind_socket()
+        listening = without_nagle(config.bind_socket())
         listening.listen(config.backlog)  # listening before the line says so: a client may connect from then on
         # One write: a Ctrl-C that comes as soon as the line shows must not cut it before its end.
         sys.stderr.write(

@@ -12,6 +12,27 @@ import anyio
 from starlette.types import ASGIApp
 
 
+def without_nagle(listening: socket.socket) -> socket.socket:
+    """``listening`` as a socket whose accepted connections send each write at once (``TCP_NODELAY``).
+
+    asyncio turns Nagle's algorithm off only on connections whose socket says ``IPPROTO_TCP``, and a connection
+    takes what its listener says. uvicorn's ``Config.bind_socket`` leaves it at 0 (uvicorn#3149), so every response
+    written in two parts (headers, then body: each image download, each JSON answer) waited ~40 ms for the peer's
+    delayed ACK. The same descriptor, told it is TCP; any other socket is returned as it is.
+    """
+    if listening.family not in (socket.AF_INET, socket.AF_INET6) or listening.proto == socket.IPPROTO_TCP:
+        return listening
+    return socket.socket(listening.family, listening.type, socket.IPPROTO_TCP, fileno=listening.detach())
+
+
+def listener(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host``:``port`` (0: a free one), made as TCP so that its connections have Nagle off."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
 @contextlib.asynccontextmanager
 async def serving(
     app: ASGIApp,
@@ -34,9 +55,7 @@ async def serving(
         def capture_signals(self) -> Generator[None]:
             yield  # the host process owns SIGINT and SIGTERM
 
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    sock = listener(host, port)
     sock.listen(128)
     bound = sock.getsockname()[1]
     # log_config=None: uvicorn's default config would send access lines to stdout, the MCP channel.
