@@ -129,6 +129,42 @@ async def test_without_a_key_tools_list_and_generate_explains_the_fix(
     assert emulator.submitted == []
 
 
+async def test_each_tools_input_schema_is_looked_up_as_tools_list_gives_it(mcp: Client) -> None:
+    # Over HTTP the SDK checks a tools/call's Mcp-Param headers against this schema; without the lookup it ran the
+    # whole tools/list for every call.
+    server = build_server(Settings())
+    lookup = server.get_tool_input_schema
+    assert lookup is not None
+    listed = (await mcp.list_tools()).tools
+    assert {tool.name: lookup(tool.name) for tool in listed} == {tool.name: tool.input_schema for tool in listed}
+    assert lookup("generate_images") is None
+
+
+def test_a_server_for_many_clients_loads_what_calls_use_before_it_serves() -> None:
+    """Over HTTP the first calls of many clients come at once: the tools' machinery is loaded in the lifespan,
+    before the first request, and not by a server for one client (stdio), whose start stays light."""
+    script = (
+        "import sys, anyio; from ideogram_mcp.server import build_server; from ideogram_mcp.settings import Settings\n"
+        "async def main(shared):\n"
+        "    server = build_server(Settings(), shared=shared)\n"
+        "    async with server.lifespan(server):\n"
+        "        print(sorted(m for m in ('PIL.Image', 'ideogram_mcp.tasks.life', 'ideogram_mcp.tools.running', "
+        "'ideogram_mcp.journal.sqlite') if m in sys.modules))\n"
+        "anyio.run(main, sys.argv[1] == 'shared')"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE")}
+    for shared, expected in (
+        (
+            "shared",
+            "['PIL.Image', 'ideogram_mcp.journal.sqlite', 'ideogram_mcp.tasks.life', 'ideogram_mcp.tools.running']",
+        ),
+        ("one", "[]"),
+    ):
+        loaded = subprocess.run([sys.executable, "-c", script, shared], capture_output=True, text=True, env=env)
+        assert loaded.returncode == 0, loaded.stderr
+        assert loaded.stdout.strip() == expected
+
+
 def test_starting_the_server_leaves_what_only_some_commands_need_unloaded() -> None:
     """Cold start: Pillow, the emulator, the demo, the journal's SQLite and the retry library load when used."""
     script = (

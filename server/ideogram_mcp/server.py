@@ -106,6 +106,8 @@ def build_server(
                 )
 
             state = AppState(settings, services, bus, project=project, shared=shared)
+            if shared:  # a server for many clients loads now what calls use, not in its first clients' time
+                await anyio.to_thread.run_sync(_load_for_calls, settings)
             try:
                 yield state
             finally:
@@ -146,6 +148,9 @@ def build_server(
         description="Generate images with Ideogram 3.0 through Runware's API.",
         instructions=shown.instructions,
         lifespan=lifespan,
+        # The inputSchema a tools/call's Mcp-Param headers are checked against: looked up, where the SDK would
+        # otherwise run the whole tools/list (and serialize every schema) for each call over HTTP.
+        get_tool_input_schema={tool.name: tool.input_schema for tool in shown.tools}.get,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
         on_list_prompts=prompts.list_prompts,
@@ -269,6 +274,28 @@ def _derived() -> listing.Listing:
 
     tools = tuple(entry.tool for entry in _entries().values())
     return listing.Listing(tools, _instructions(load_spec(), list(prompts.load_prompts()), load_spec(_NEWEST)))
+
+
+def _load_for_calls(settings: Settings) -> None:
+    """Import what a tool call uses (the tools, the tasks' machinery, the journal, Pillow): ~0.3 s that a server for
+    many clients spends at its start rather than in its first calls, which would all wait for it at once."""
+    import importlib
+
+    _entries()
+    journal = "postgres" if settings.database_url is not None and not settings.offline else "sqlite"
+    for name in (*_CALL_MODULES, f"ideogram_mcp.journal.{journal}"):
+        importlib.import_module(name)
+
+
+_CALL_MODULES = (
+    "ideogram_mcp.tools.running",
+    "ideogram_mcp.tasks.life",
+    "ideogram_mcp.tasks.services",
+    "ideogram_mcp.images.local",
+    "ideogram_mcp.images.previews",
+    "PIL.Image",
+    "PIL.JpegImagePlugin",
+)
 
 
 _NEWEST = "ideogram:4@0"
