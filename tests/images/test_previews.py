@@ -72,3 +72,12 @@ def test_an_image_claiming_too_many_pixels_gets_no_preview_and_no_size_but_break
         previews.single(bomb(), 1)
     assert previews.sheet([(1, bomb()), (2, noise(64, 64))]).shows == (2,)
     assert masks.size_of(bomb()) is None
+
+
+def test_a_preview_is_the_same_jpeg_where_the_system_has_no_in_memory_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    # On Linux the JPEG is encoded into an in-memory file (Pillow then lets other threads run); elsewhere into bytes.
+    image = noise(800, 600)
+    in_memory_file = previews.single(image, 1)
+    monkeypatch.delattr(os, "memfd_create", raising=False)
+    assert previews.single(image, 1) == in_memory_file
+    assert decoded(in_memory_file).size == (512, 384)

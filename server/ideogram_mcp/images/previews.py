@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -120,13 +121,26 @@ def _fit(picture: Image.Image, budget: int, shows: tuple[int, ...]) -> Preview:
     """Encode as JPEG at the best quality that fits the budget, shrinking the picture if none does."""
     while True:
         for quality in _QUALITIES:
-            buffer = io.BytesIO()
-            picture.save(buffer, format="JPEG", quality=quality, optimize=True)
-            data = encoded(buffer.getvalue())
+            data = encoded(_jpeg(picture, quality))
             if len(data) <= budget:
                 return Preview(data, picture.width, picture.height, shows)
         smaller = (max(1, picture.width * 3 // 4), max(1, picture.height * 3 // 4))
         picture = picture.resize(smaller)  # pyright: ignore[reportUnknownMemberType]
+
+
+def _jpeg(picture: Image.Image, quality: int) -> bytes:
+    """The picture as a JPEG. Pillow encodes without holding the GIL only into a file with a descriptor (into a
+    BytesIO it holds it throughout): an in-memory file where the system has one, so that previews made in threads
+    run on every core beside the event loop."""
+    memory = getattr(os, "memfd_create", None)
+    if memory is None:
+        buffer = io.BytesIO()
+        picture.save(buffer, format="JPEG", quality=quality, optimize=True)
+        return buffer.getvalue()
+    with open(memory("preview", getattr(os, "MFD_CLOEXEC", 0)), "w+b") as file:
+        picture.save(file, format="JPEG", quality=quality, optimize=True)
+        file.seek(0)
+        return file.read()
 
 
 def shown(data: Sequence[bytes | None]) -> list[Preview]:
