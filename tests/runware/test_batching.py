@@ -67,6 +67,39 @@ async def test_tasks_submitted_together_go_in_one_request_and_each_is_acknowledg
     assert sorted(c.task_uuid for c in emulator.ledger) == sorted(item["taskUUID"] for item in sent)
 
 
+async def test_tasks_that_keep_coming_are_gathered_for_up_to_50_ms_then_sent(
+    runware: Delivery, emulator: Emulator, clock: ManualClock
+) -> None:
+    # One every 4 ms, as hundreds of calls arrive under load: a batch waits for them while they come, and leaves
+    # once it has gathered for 50 ms (so the first of a long stream waits at most that).
+    sent = [task(deliveryMethod="async") for _ in range(20)]
+    fate: dict[str, float] = {}
+
+    async def one(item: dict[str, Any]) -> None:
+        await runware.submit(item, until=clock.monotonic() + 30)
+        fate[item["taskUUID"]] = clock.monotonic()
+
+    started = clock.monotonic()
+    async with anyio.create_task_group() as callers:
+        for item in sent:
+            callers.start_soon(one, item)
+            await clock.sleep(0.004)
+
+    sizes = [len(tasks) for tasks in _submissions(emulator)]
+    assert sum(sizes) == 20 and len(sizes) == 2 and sizes[0] >= 12  # not 20 requests of one or two
+    assert fate[sent[0]["taskUUID"]] - started <= 0.055
+    assert sorted(c.task_uuid for c in emulator.ledger) == sorted(item["taskUUID"] for item in sent)
+
+
+async def test_a_task_alone_waits_only_the_first_5_ms(
+    runware: Delivery, emulator: Emulator, clock: ManualClock
+) -> None:
+    started = clock.monotonic()
+    await runware.submit(task(deliveryMethod="async"), until=started + 30)
+    assert clock.monotonic() - started == pytest.approx(0.005)
+    assert [len(tasks) for tasks in _submissions(emulator)] == [1]
+
+
 async def test_a_task_refused_in_a_batch_fails_alone_and_nothing_else_does(
     runware: Delivery, emulator: Emulator, clock: ManualClock
 ) -> None:
