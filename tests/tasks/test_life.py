@@ -27,6 +27,8 @@ from ideogram_mcp.tasks.finish import WAITED_TOO_LONG
 from ideogram_mcp.tasks.job import Job
 from ideogram_mcp.tasks.services import IMAGE_LANES, Services
 
+from ..conftest import png
+
 OWNER = "owner-1"
 
 pytestmark = pytest.mark.anyio
@@ -173,6 +175,37 @@ async def test_a_quote_over_the_per_call_limit_is_refused_before_approval(
 
     assert outcome == outcomes.OverCallLimit(pytest.approx(0.12), 0.1)  # pyright: ignore[reportArgumentType]
     assert approver.asked == []
+    assert emulator.arrived == []
+
+
+@pytest.mark.parametrize(
+    ("confirm_above", "reference", "asked"),
+    [(0.0, False, 0), (1.0, True, 0), (1.0, False, 1)],
+    ids=["a question to come", "an upload to come", "neither"],
+)
+async def test_a_day_over_budget_is_refused_before_a_question_or_an_upload_else_when_recorded(
+    make_settings: Callable[..., Settings],
+    transport: httpx2.ASGITransport,
+    clock: ManualClock,
+    job: Callable[..., Job],
+    emulator: Emulator,
+    output: Path,
+    confirm_above: float,
+    reference: bool,
+    asked: int,
+) -> None:
+    # The day's budget is read before the user is asked or a file is uploaded; otherwise the transaction that
+    # records the task reads it (every call saves the reads), and refuses alike: nothing reaches Runware.
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "look.png").write_bytes(png())
+    given = {"styleReferenceImages": [str(output / "look.png")]} if reference else {}
+    approver = Approver()
+    settings = make_settings(output_dir=output, daily_budget=0.1, confirm_above=confirm_above)
+    async with running(settings, transport, clock) as services:
+        outcome = await life.start(services, job(numberResults=2, **given), approver)
+
+    assert outcome == outcomes.OverBudget(pytest.approx(0.12), 0.1, 0.0)  # pyright: ignore[reportArgumentType]
+    assert len(approver.asked) == asked
     assert emulator.arrived == []
 
 

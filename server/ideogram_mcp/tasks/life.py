@@ -176,13 +176,29 @@ async def _refused(services: Services, job: Job, where: Places) -> Outcome | Non
     limit = settings.max_cost_per_call
     if limit is not None and not within(job.quote, limit):
         return OverCallLimit(job.quote, limit)
-    since = services.clock.now() - IN_FLIGHT_WINDOW
-    if job.owner and await journal.running(job.owner, since) >= settings.max_in_flight:
-        return TooManyRunning(settings.max_in_flight)
     budget = settings.daily_limit
     if budget is not None and journal.problem is not None:  # a spend kept in memory is forgotten at restart
         return BudgetNotKept(budget, journal.problem)
-    if budget is not None:
+    generation = job.generation
+    # The journal's limits are read here only where something would come before the transaction that records the
+    # task, which checks them all again and refuses alike: the user's question, or free uploads. Otherwise the
+    # reads are saved (hundreds of calls at once each made three).
+    if not within(job.quote, settings.confirm_above) or generation.local_inputs:
+        if refusal := await _over_limits(services, job):
+            return refusal
+    longest = f"{generation.file_name}-{generation.count}-999.webp" if generation.file_name else ""
+    if settings.save and (why := await _unwritable(services, where.output, longest)):
+        return Unwritable(where.shown(where.output), why, where.source == "setting")
+    return None
+
+
+async def _over_limits(services: Services, job: Job) -> Outcome | None:
+    """The journal's limits the job would go over (tasks in flight, the day's budget, calls a minute), as read now."""
+    settings, journal = services.settings, services.journal
+    since = services.clock.now() - IN_FLIGHT_WINDOW
+    if job.owner and await journal.running(job.owner, since) >= settings.max_in_flight:
+        return TooManyRunning(settings.max_in_flight)
+    if (budget := settings.daily_limit) is not None:
         spent = (await journal.spend(job.owner)).today
         if not within(spent + job.quote, budget):
             return OverBudget(job.quote, budget, spent)
@@ -190,10 +206,6 @@ async def _refused(services: Services, job: Job, where: Places) -> Outcome | Non
         started = [entry.created for entry in await journal.recent(job.owner, per_minute)]
         if (wait := calls_wait(per_minute, started, services.clock.now())) is not None:
             return TooManyCalls(per_minute, wait)
-    generation = job.generation
-    longest = f"{generation.file_name}-{generation.count}-999.webp" if generation.file_name else ""
-    if settings.save and (why := await _unwritable(services, where.output, longest)):
-        return Unwritable(where.shown(where.output), why, where.source == "setting")
     return None
 
 
