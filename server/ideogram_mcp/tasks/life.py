@@ -183,9 +183,9 @@ async def _refused(services: Services, job: Job, where: Places) -> Outcome | Non
     # The journal's limits are read here only where something would come before the transaction that records the
     # task, which checks them all again and refuses alike: the user's question, or free uploads. Otherwise the
     # reads are saved (hundreds of calls at once each made three).
-    if not within(job.quote, settings.confirm_above) or generation.local_inputs:
-        if refusal := await _over_limits(services, job):
-            return refusal
+    first = not within(job.quote, settings.confirm_above) or generation.local_inputs
+    if first and (refusal := await _over_limits(services, job)):
+        return refusal
     longest = f"{generation.file_name}-{generation.count}-999.webp" if generation.file_name else ""
     if settings.save and (why := await _unwritable(services, where.output, longest)):
         return Unwritable(where.shown(where.output), why, where.source == "setting")
