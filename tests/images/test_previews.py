@@ -74,10 +74,21 @@ def test_an_image_claiming_too_many_pixels_gets_no_preview_and_no_size_but_break
     assert masks.size_of(bomb()) is None
 
 
-def test_a_preview_is_the_same_jpeg_where_the_system_has_no_in_memory_files(monkeypatch: pytest.MonkeyPatch) -> None:
-    # On Linux the JPEG is encoded into an in-memory file (Pillow then lets other threads run); elsewhere into bytes.
+@pytest.mark.parametrize("without", ["no such call", "refused"])
+def test_a_preview_is_the_same_jpeg_where_the_system_has_no_in_memory_files(
+    monkeypatch: pytest.MonkeyPatch, without: str
+) -> None:
+    # On Linux the JPEG is encoded into an in-memory file (Pillow then lets other threads run); elsewhere, or where
+    # a sandbox refuses the call, into bytes.
     image = noise(800, 600)
     in_memory_file = previews.single(image, 1)
-    monkeypatch.delattr(os, "memfd_create", raising=False)
+
+    def refused(name: str, flags: int = 0) -> int:
+        raise OSError(38, "Function not implemented")
+
+    if without == "refused":
+        monkeypatch.setattr(os, "memfd_create", refused, raising=False)
+    else:
+        monkeypatch.delattr(os, "memfd_create", raising=False)
     assert previews.single(image, 1) == in_memory_file
     assert decoded(in_memory_file).size == (512, 384)

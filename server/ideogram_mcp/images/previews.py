@@ -132,12 +132,13 @@ def _jpeg(picture: Image.Image, quality: int) -> bytes:
     """The picture as a JPEG. Pillow encodes without holding the GIL only into a file with a descriptor (into a
     BytesIO it holds it throughout): an in-memory file where the system has one, so that previews made in threads
     run on every core beside the event loop."""
-    memory = getattr(os, "memfd_create", None)
-    if memory is None:
+    try:
+        descriptor = os.memfd_create("preview", os.MFD_CLOEXEC)
+    except (AttributeError, OSError):  # not Linux, or a sandbox that refuses it: into bytes, holding the GIL
         buffer = io.BytesIO()
         picture.save(buffer, format="JPEG", quality=quality, optimize=True)
         return buffer.getvalue()
-    with open(memory("preview", getattr(os, "MFD_CLOEXEC", 0)), "w+b") as file:
+    with open(descriptor, "w+b") as file:
         picture.save(file, format="JPEG", quality=quality, optimize=True)
         file.seek(0)
         return file.read()
