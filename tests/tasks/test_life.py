@@ -4,8 +4,9 @@ the test's own and the emulated Runware; what it ends in, what reached Runware, 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,12 @@ import httpx2
 import pytest
 
 from ideogram_mcp import arguments, files
+from ideogram_mcp.arguments import Generation, LocalInput
 from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.emulator.faults import Fault
 from ideogram_mcp.errors import Kind
+from ideogram_mcp.files import LocalImage
 from ideogram_mcp.journal import Approval
 from ideogram_mcp.settings import Settings
 from ideogram_mcp.specs import load_spec
@@ -179,11 +182,11 @@ async def test_a_quote_over_the_per_call_limit_is_refused_before_approval(
 
 
 @pytest.mark.parametrize(
-    ("confirm_above", "reference", "asked"),
-    [(0.0, False, 0), (1.0, True, 0), (1.0, False, 1)],
-    ids=["a question to come", "an upload to come", "neither"],
+    ("confirm_above", "first", "asked"),
+    [(0.0, None, 0), (1.0, "upload", 0), (1.0, "prepare", 0), (1.0, None, 1)],
+    ids=["a question to come", "an upload to come", "a tool's preparing to come", "none"],
 )
-async def test_a_day_over_budget_is_refused_before_a_question_or_an_upload_else_when_recorded(
+async def test_a_day_over_budget_is_refused_before_a_question_an_upload_or_preparing_else_when_recorded(
     make_settings: Callable[..., Settings],
     transport: httpx2.ASGITransport,
     clock: ManualClock,
@@ -191,21 +194,32 @@ async def test_a_day_over_budget_is_refused_before_a_question_or_an_upload_else_
     emulator: Emulator,
     output: Path,
     confirm_above: float,
-    reference: bool,
+    first: str | None,
     asked: int,
 ) -> None:
-    # The day's budget is read before the user is asked or a file is uploaded; otherwise the transaction that
-    # records the task reads it (every call saves the reads), and refuses alike: nothing reaches Runware.
+    # The day's budget is read before the user is asked, a file is uploaded or a tool prepares its task (an edit's
+    # region copies its image at Runware); otherwise the transaction that records the task reads it (every call
+    # saves the reads), and refuses alike: nothing reaches Runware.
     output.mkdir(parents=True, exist_ok=True)
     (output / "look.png").write_bytes(png())
-    given = {"styleReferenceImages": [str(output / "look.png")]} if reference else {}
+    given = {"styleReferenceImages": [str(output / "look.png")]} if first == "upload" else {}
+    prepared: list[bool] = []
+
+    async def prepare(generation: Generation, read: Mapping[LocalInput, LocalImage], may_send: bool) -> Generation:
+        prepared.append(may_send)
+        return generation
+
+    made = job(numberResults=2, **given)
+    if first == "prepare":
+        made = dataclasses.replace(made, prepare=prepare)
     approver = Approver()
     settings = make_settings(output_dir=output, daily_budget=0.1, confirm_above=confirm_above)
     async with running(settings, transport, clock) as services:
-        outcome = await life.start(services, job(numberResults=2, **given), approver)
+        outcome = await life.start(services, made, approver)
 
     assert outcome == outcomes.OverBudget(pytest.approx(0.12), 0.1, 0.0)  # pyright: ignore[reportArgumentType]
     assert len(approver.asked) == asked
+    assert True not in prepared  # checked (may_send=False) at most, never run to send
     assert emulator.arrived == []
 
 

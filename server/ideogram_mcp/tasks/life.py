@@ -181,9 +181,9 @@ async def _refused(services: Services, job: Job, where: Places) -> Outcome | Non
         return BudgetNotKept(budget, journal.problem)
     generation = job.generation
     # The journal's limits are read here only where something would come before the transaction that records the
-    # task, which checks them all again and refuses alike: the user's question, or free uploads. Otherwise the
-    # reads are saved (hundreds of calls at once each made three).
-    first = not within(job.quote, settings.confirm_above) or generation.local_inputs
+    # task, which checks them all again and refuses alike: the user's question, free uploads, or a tool's own
+    # preparing (an edit's region copies its image at Runware). Otherwise the reads are saved (three a call).
+    first = not within(job.quote, settings.confirm_above) or generation.local_inputs or job.prepare is not None
     if first and (refusal := await _over_limits(services, job)):
         return refusal
     longest = f"{generation.file_name}-{generation.count}-999.webp" if generation.file_name else ""
