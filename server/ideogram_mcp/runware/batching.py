@@ -23,8 +23,8 @@ from ideogram_mcp.runware.errors import ErrorDetail, RunwareAPIError, RunwareErr
 
 GATHER = 0.005
 """Seconds the first task of a batch waits for others to join it; again while more keep joining."""
-GATHER_LONGEST = 0.05
-"""Most seconds a batch keeps gathering while tasks keep coming (hundreds of calls arrive over a second or two)."""
+WINDOWS = 10
+"""Most such windows a batch gathers for while tasks keep coming (50 ms: hundreds of calls arrive over a second)."""
 MOST = 50
 """Most tasks in one request."""
 PARALLEL = 16
@@ -90,15 +90,13 @@ class Batches:
 
     async def _gather(self) -> None:
         """Wait for tasks to join the first: ``GATHER`` seconds, and as long again each time one came meanwhile, until
-        a batch is full or ``GATHER_LONGEST`` passed. A task alone waits 5 ms; under load, requests carry dozens."""
-        started = self.clock.monotonic()
-        while True:
+        a batch is full or ``WINDOWS`` windows passed. A task alone waits 5 ms; under load, requests carry dozens."""
+        for _ in range(WINDOWS):
             self._arrived = anyio.Event()
             await self.clock.sleep(GATHER)
-            full = len(self._waiting) >= MOST
-            if full or not self._arrived.is_set() or self.clock.monotonic() - started >= GATHER_LONGEST:
-                self._arrived = anyio.Event()
-                return
+            if len(self._waiting) >= MOST or not self._arrived.is_set():
+                break
+        self._arrived = anyio.Event()
 
     async def _send(self, batch: list[_Slot], limit: anyio.Semaphore) -> None:
         try:
