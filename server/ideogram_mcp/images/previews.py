@@ -133,15 +133,14 @@ def _jpeg(picture: Image.Image, quality: int) -> bytes:
     BytesIO it holds it throughout): an in-memory file where the system has one, so that previews made in threads
     run on every core beside the event loop."""
     try:
-        descriptor = os.memfd_create("preview", os.MFD_CLOEXEC)
-    except (AttributeError, OSError):  # not Linux, or a sandbox that refuses it: into bytes, holding the GIL
+        with open(os.memfd_create("preview", os.MFD_CLOEXEC), "w+b") as file:
+            picture.save(file, format="JPEG", quality=quality, optimize=True)
+            file.seek(0)
+            return file.read()
+    except (AttributeError, OSError):  # not Linux, a sandbox that refuses it, no memory left for it: into bytes
         buffer = io.BytesIO()
         picture.save(buffer, format="JPEG", quality=quality, optimize=True)
         return buffer.getvalue()
-    with open(descriptor, "w+b") as file:
-        picture.save(file, format="JPEG", quality=quality, optimize=True)
-        file.seek(0)
-        return file.read()
 
 
 def shown(data: Sequence[bytes | None]) -> list[Preview]:
