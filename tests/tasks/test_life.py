@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,17 +164,24 @@ async def test_a_dry_run_shows_the_task_and_its_price_and_sends_nothing(
     assert emulator.arrived == []
 
 
+@pytest.fixture
+def start_with(
+    make_settings: Callable[..., Settings], transport: httpx2.ASGITransport, clock: ManualClock, output: Path
+) -> Callable[..., Awaitable[outcomes.Outcome]]:
+    """``life.start`` of a job, with its approver, on a server whose settings change as given."""
+
+    async def start(made: Job, approver: Approver, **changes: Any) -> outcomes.Outcome:
+        async with running(make_settings(output_dir=output, **changes), transport, clock) as services:
+            return await life.start(services, made, approver)
+
+    return start
+
+
 async def test_a_quote_over_the_per_call_limit_is_refused_before_approval(
-    make_settings: Callable[..., Settings],
-    transport: httpx2.ASGITransport,
-    clock: ManualClock,
-    job: Callable[..., Job],
-    emulator: Emulator,
-    output: Path,
+    start_with: Callable[..., Awaitable[outcomes.Outcome]], job: Callable[..., Job], emulator: Emulator
 ) -> None:
     approver = Approver()
-    async with running(make_settings(output_dir=output, max_cost_per_call=0.1), transport, clock) as services:
-        outcome = await life.start(services, job(numberResults=2), approver)
+    outcome = await start_with(job(numberResults=2), approver, max_cost_per_call=0.1)
 
     assert outcome == outcomes.OverCallLimit(pytest.approx(0.12), 0.1)  # pyright: ignore[reportArgumentType]
     assert approver.asked == []
@@ -187,9 +194,7 @@ async def test_a_quote_over_the_per_call_limit_is_refused_before_approval(
     ids=["a question to come", "an upload to come", "a tool's preparing to come", "none"],
 )
 async def test_a_day_over_budget_is_refused_before_a_question_an_upload_or_preparing_else_when_recorded(
-    make_settings: Callable[..., Settings],
-    transport: httpx2.ASGITransport,
-    clock: ManualClock,
+    start_with: Callable[..., Awaitable[outcomes.Outcome]],
     job: Callable[..., Job],
     emulator: Emulator,
     output: Path,
@@ -213,9 +218,7 @@ async def test_a_day_over_budget_is_refused_before_a_question_an_upload_or_prepa
     if first == "prepare":
         made = dataclasses.replace(made, prepare=prepare)
     approver = Approver()
-    settings = make_settings(output_dir=output, daily_budget=0.1, confirm_above=confirm_above)
-    async with running(settings, transport, clock) as services:
-        outcome = await life.start(services, made, approver)
+    outcome = await start_with(made, approver, daily_budget=0.1, confirm_above=confirm_above)
 
     assert outcome == outcomes.OverBudget(pytest.approx(0.12), 0.1, 0.0)  # pyright: ignore[reportArgumentType]
     assert len(approver.asked) == asked
