@@ -86,7 +86,7 @@ def build_server(
     shown = listing.load(_derived, [listing.PACKAGE, prompts.folder()])
     blank = _Blanking(settings, shared=shared)
     # A team's processes share one database: an image one saves is announced to the listeners of all.
-    url = settings.database_url if not settings.offline else None
+    url = settings.shared_database
     notices = SharedBus(url, clock=clock) if url is not None else None
     bus: SubscriptionBus = notices or InMemorySubscriptionBus()
 
@@ -282,7 +282,7 @@ def _load_for_calls(settings: Settings) -> None:
     import importlib
 
     _entries()
-    journal = "postgres" if settings.database_url is not None and not settings.offline else "sqlite"
+    journal = "postgres" if settings.shared_database is not None else "sqlite"
     for name in (*_CALL_MODULES, f"ideogram_mcp.journal.{journal}"):
         importlib.import_module(name)
 

@@ -175,6 +175,12 @@ class Settings(BaseModel):
         """The daily budget in dollars, or None when there is none (0)."""
         return self.daily_budget or None
 
+    @property
+    def shared_database(self) -> SecretStr | None:
+        """The PostgreSQL database the journal is kept in, or None: none set, or offline (whose tasks cost nothing
+        real and are kept in SQLite)."""
+        return None if self.offline else self.database_url
+
     def __init__(self, **overrides: Any) -> None:
         variables = {variable_name(field).lower(): field for field in type(self).model_fields}
         found = {variables[name.lower()]: value for name, value in os.environ.items() if name.lower() in variables}

@@ -103,12 +103,10 @@ class Services:
     @property
     def journal(self) -> Journal:
         """The task journal, opened when first used: in PostgreSQL when a database is set, else in SQLite."""
-        if self._journal is None and self.settings.database_url is not None and not self.settings.offline:
+        if self._journal is None and (database := self.settings.shared_database) is not None:
             from ideogram_mcp.journal.postgres import PostgresJournal  # psycopg loads only where a database is set
 
-            self._journal = PostgresJournal(
-                self.settings.database_url, secret=self.settings.runware_api_key, clock=self.clock
-            )
+            self._journal = PostgresJournal(database, secret=self.settings.runware_api_key, clock=self.clock)
         if self._journal is None:
             # In the data folder; offline tasks, which cost nothing real, in one of their own.
             folder = self.settings.data_dir or files.default_data_dir()
