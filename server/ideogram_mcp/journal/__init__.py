@@ -22,7 +22,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from ideogram_mcp import files
 from ideogram_mcp.errors import IdeogramError
-from ideogram_mcp.money import money
+from ideogram_mcp.money import money, within
 from ideogram_mcp.records import ImageRecord
 from ideogram_mcp.settings import ENV
 
@@ -169,6 +169,28 @@ class TooManyCallsError(RefusedError):
     def __init__(self, limit: int, wait: int) -> None:
         self.limit, self.wait = limit, wait
         super().__init__(f"{limit} calls were started in the last minute, the most allowed; the next may in {wait} s")
+
+
+def check_limits(
+    limits: Limits,
+    quote: float,
+    *,
+    running: int | None,
+    spent: float | None,
+    started: Sequence[float] | None,
+    now: float,
+) -> None:
+    """Refuse a task past the owner's limits: ``running`` tasks already (None when not counted), ``spent`` today,
+    and when its tasks of the ``MINUTE`` before ``now`` were recorded (``started``: newest first, at most
+    ``limits.per_minute`` of them). A call over budget is refused as such, whatever the calls a minute: waiting
+    would not let it through."""
+    if limits.max_running is not None and running is not None and running >= limits.max_running:
+        raise TooManyRunningError(limits.max_running)
+    if limits.daily_budget is not None and spent is not None and not within(spent + quote, limits.daily_budget):
+        raise OverBudgetError(quote, limits.daily_budget, spent)
+    wait = calls_wait(limits.per_minute, started, now) if limits.per_minute is not None and started else None
+    if limits.per_minute is not None and wait is not None:
+        raise TooManyCallsError(limits.per_minute, wait)
 
 
 class JournalError(IdeogramError):

@@ -28,6 +28,7 @@ from ideogram_mcp.journal import (
     Pending,
     Spend,
     State,
+    check_limits,
     rows,
 )
 from ideogram_mcp.journal.database import Database
@@ -75,7 +76,7 @@ class PostgresJournal:
             spent = await _spent_since(db, owner, midnight(self._clock)) if limits.daily_budget is not None else None
             most = limits.per_minute
             started = await _started(db, owner, entry.created, most) if most is not None else None
-            rows.check_limits(limits, quote, running=running, spent=spent, started=started, now=entry.created)
+            check_limits(limits, quote, running=running, spent=spent, started=started, now=entry.created)
             inserted = await (
                 await db.execute(
                     "INSERT INTO ideogram_tasks (task_uuid, owner, tool, model, task, requested, quote, state, options,"

@@ -14,16 +14,11 @@ from pydantic import ValidationError
 from ideogram_mcp.journal import (
     Claim,
     Entry,
-    Limits,
     Options,
-    OverBudgetError,
     Pending,
     State,
-    TooManyCallsError,
-    TooManyRunningError,
-    calls_wait,
 )
-from ideogram_mcp.money import cost_of, within
+from ideogram_mcp.money import cost_of
 from ideogram_mcp.records import ImageRecord
 
 logger = logging.getLogger(__name__)
@@ -47,29 +42,6 @@ def pending(new: Pending, *, now: float, json_of: Callable[[object], str]) -> tu
         json_of(new.options.model_dump(mode="json")), now, now, new.approval,
     )  # fmt: skip
     return entry, row
-
-
-def check_limits(
-    limits: Limits,
-    quote: float,
-    *,
-    running: int | None,
-    spent: float | None,
-    started: Sequence[float] | None,
-    now: float,
-) -> None:
-    """Refuse a task past the owner's limits: ``running`` tasks already (None when not counted), ``spent`` today,
-    and when its tasks of the ``MINUTE`` before ``now`` were recorded (``started``: newest first, at most
-    ``limits.per_minute`` of them). A call over budget is refused as such, whatever the calls a minute: waiting
-    would not let it through."""
-    if limits.max_running is not None and running is not None and running >= limits.max_running:
-        raise TooManyRunningError(limits.max_running)
-    if limits.daily_budget is not None and spent is not None and not within(spent + quote, limits.daily_budget):
-        raise OverBudgetError(quote, limits.daily_budget, spent)
-    if limits.per_minute is not None and started is not None:
-        wait = calls_wait(limits.per_minute, started, now)
-        if wait is not None:
-            raise TooManyCallsError(limits.per_minute, wait)
 
 
 def raw(record: ImageRecord) -> Raw:

@@ -28,6 +28,7 @@ from ideogram_mcp.journal import (
     Pending,
     Spend,
     State,
+    check_limits,
     failure,
     rows,
 )
@@ -143,7 +144,7 @@ class SqliteJournal:
             spent = self._spent_since(owner, midnight(self._clock)) if limits.daily_budget is not None else None
             most = limits.per_minute
             started = self._started(owner, entry.created, most) if most is not None else None
-            rows.check_limits(limits, quote, running=running, spent=spent, started=started, now=entry.created)
+            check_limits(limits, quote, running=running, spent=spent, started=started, now=entry.created)
             if self._db.execute("SELECT 1 FROM tasks WHERE task_uuid = ?", (pending.task_uuid,)).fetchone():
                 raise DuplicateTaskError(pending.task_uuid)
             self._db.execute(

@@ -26,9 +26,10 @@ from ideogram_mcp.journal import (
     Options,
     OverBudgetError,
     Pending,
+    RefusedError,
     TooManyCallsError,
     TooManyRunningError,
-    calls_wait,
+    check_limits,
 )
 from ideogram_mcp.money import within
 from ideogram_mcp.references import is_inline_image
@@ -130,21 +131,10 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
                 options=Options(file_name=generation.file_name, preview=generation.preview, folder=str(where.output)),
                 approval=verdict,
             ),
-            Limits(
-                daily_budget=settings.daily_limit,
-                max_running=settings.max_in_flight if job.owner else None,
-                running_since=clock.now() - IN_FLIGHT_WINDOW,
-                per_minute=settings.max_calls_per_minute,
-            ),
+            _limits(services, job),
         )
-    except OverBudgetError as exc:
-        return OverBudget(exc.quote, exc.budget, exc.spent)
-    except TooManyRunningError as exc:
-        return TooManyRunning(exc.limit)
-    except TooManyCallsError as exc:
-        return TooManyCalls(exc.limit, exc.wait)
-    except DuplicateTaskError as exc:
-        return SentBefore(exc.task_uuid)
+    except RefusedError as exc:
+        return _refusal(exc)
     try:
         async with progress.heartbeat(f"Sending the task ({job.what})"):
             try:
@@ -192,21 +182,44 @@ async def _refused(services: Services, job: Job, where: Places) -> Outcome | Non
     return None
 
 
+def _limits(services: Services, job: Job) -> Limits:
+    """The journal's limits on the job's owner, as the server's settings set them."""
+    settings = services.settings
+    return Limits(
+        daily_budget=settings.daily_limit,
+        max_running=settings.max_in_flight if job.owner else None,
+        running_since=services.clock.now() - IN_FLIGHT_WINDOW,
+        per_minute=settings.max_calls_per_minute,
+    )
+
+
 async def _over_limits(services: Services, job: Job) -> Outcome | None:
-    """The journal's limits the job would go over (tasks in flight, the day's budget, calls a minute), as read now."""
-    settings, journal = services.settings, services.journal
-    since = services.clock.now() - IN_FLIGHT_WINDOW
-    if job.owner and await journal.running(job.owner, since) >= settings.max_in_flight:
-        return TooManyRunning(settings.max_in_flight)
-    if (budget := settings.daily_limit) is not None:
-        spent = (await journal.spend(job.owner)).today
-        if not within(spent + job.quote, budget):
-            return OverBudget(job.quote, budget, spent)
-    if (per_minute := settings.max_calls_per_minute) is not None:  # before the user is asked to approve it
-        started = [entry.created for entry in await journal.recent(job.owner, per_minute)]
-        if (wait := calls_wait(per_minute, started, services.clock.now())) is not None:
-            return TooManyCalls(per_minute, wait)
+    """The journal's limits the job would go over, as read now (``journal.record`` checks them again, at once)."""
+    journal, limits, owner = services.journal, _limits(services, job), job.owner
+    running = await journal.running(owner, limits.running_since) if limits.max_running is not None else None
+    spent = (await journal.spend(owner)).today if limits.daily_budget is not None else None
+    most = limits.per_minute
+    started = [entry.created for entry in await journal.recent(owner, most)] if most is not None else None
+    try:
+        check_limits(limits, job.quote, running=running, spent=spent, started=started, now=services.clock.now())
+    except RefusedError as exc:
+        return _refusal(exc)
     return None
+
+
+def _refusal(refused: RefusedError) -> Outcome:
+    """What a refusal of the journal's says to the caller."""
+    match refused:
+        case OverBudgetError():
+            return OverBudget(refused.quote, refused.budget, refused.spent)
+        case TooManyRunningError():
+            return TooManyRunning(refused.limit)
+        case TooManyCallsError():
+            return TooManyCalls(refused.limit, refused.wait)
+        case DuplicateTaskError():
+            return SentBefore(refused.task_uuid)
+        case _:
+            raise refused
 
 
 WRITABLE_KEPT = 30.0
