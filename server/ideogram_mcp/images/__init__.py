@@ -17,6 +17,9 @@ from ideogram_mcp.images.formats import ImageFormat
 if TYPE_CHECKING:
     from ideogram_mcp.images.recipes import Recipe
 
+NAMES_TRIED = 1000
+"""Names (``poster``, ``poster-2`` ...) tried for one image before saving it is given up."""
+
 
 @dataclass(frozen=True, slots=True)
 class SavedImage:

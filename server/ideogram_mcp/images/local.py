@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import json
 import os
 import secrets
 import stat
@@ -20,12 +19,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ideogram_mcp import files
-from ideogram_mcp.images import SavedImage
-from ideogram_mcp.images.formats import ImageFormat, image_format, sniff
-from ideogram_mcp.images.recipes import Recipe
-
-SIDECAR_MOST = 1024 * 1024
-"""Bytes a recipe may have; a larger file is not one of ours."""
+from ideogram_mcp.images import NAMES_TRIED, SavedImage
+from ideogram_mcp.images.formats import ImageFormat, sniff
+from ideogram_mcp.images.recipes import SIDECAR_MOST, Recipe
 
 
 class LocalFolders:
@@ -116,11 +112,7 @@ class LocalFolders:
         """The image UUID Runware holds a file under, when this server saved it from ``service`` and it is unchanged
         since: then it needs no new upload."""
         recipe = read_recipe(image.with_suffix(".json"))
-        if recipe is None or recipe.sha256 != hashlib.sha256(data).hexdigest():
-            return None  # not ours, or changed since it was saved: upload it as it is now
-        if not service or recipe.runware != service:
-            return None  # made through another Runware (an emulator run, another account): it holds no such UUID
-        return recipe.image_uuid or None
+        return recipe.uuid_for(data, service) if recipe is not None else None
 
 
 def write_new(folder: Path, stem: str, extension: str, data: bytes) -> Path:
@@ -133,7 +125,7 @@ def write_new(folder: Path, stem: str, extension: str, data: bytes) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     temporary = _write_temporary(folder, data)
     try:
-        for attempt in range(1, 1000):
+        for attempt in range(1, NAMES_TRIED + 1):
             name = stem if attempt == 1 else f"{stem}-{attempt}"
             target, recipe = folder / f"{name}.{extension}", folder / f"{name}.json"
             try:
@@ -157,9 +149,8 @@ def write_new(folder: Path, stem: str, extension: str, data: bytes) -> Path:
 def write_recipe(image: Path, recipe: Recipe) -> Path:
     """Write the recipe beside an image, as ``<same name>.json``, atomically and never over another file
     (only over the empty claim ``write_new`` left for it)."""
-    text = json.dumps(recipe.to_json(), indent=2, ensure_ascii=False) + "\n"
     target = image.with_suffix(".json")
-    temporary = _write_temporary(image.parent, text.encode("utf-8"))
+    temporary = _write_temporary(image.parent, recipe.text())
     try:
         if target.is_file() and target.stat().st_size == 0:
             os.replace(temporary, target)
@@ -183,12 +174,9 @@ def read_recipe(sidecar: Path) -> Recipe | None:
             if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
                 return None
             raw = handle.read(SIDECAR_MOST + 1)
-        if len(raw) > SIDECAR_MOST:
-            return None
-        found: object = json.loads(raw.decode("utf-8"))
-    except (OSError, ValueError):  # no such file, a broken one, not UTF-8 or JSON: not ours
+    except OSError:  # no such file, or one that cannot be read: not ours
         return None
-    return Recipe.of_json(found)
+    return Recipe.of_bytes(raw)
 
 
 def _write_temporary(folder: Path, data: bytes) -> Path:
@@ -245,22 +233,5 @@ def _saved_in(folder: Path) -> list[SavedImage]:
         image = sidecar.with_name(name)
         if image.suffix.lower() == ".json" or image.resolve().parent != folder.resolve() or not image.is_file():
             continue  # a recipe naming itself, or a link out of the folder: listed only what ``read`` serves
-        found.append(
-            SavedImage(
-                path=image,
-                format=image_format(recipe.format or ""),
-                created=recipe.created,
-                size=image.stat().st_size,
-                description=described(recipe),
-            )
-        )
+        found.append(recipe.saved_at(image, image.stat().st_size))
     return found
-
-
-def described(recipe: Recipe) -> str:
-    """A saved image in one short line: its size, seed and prompt."""
-    size = (
-        f"{recipe.width}x{recipe.height}" if recipe.width is not None and recipe.height is not None else "size unknown"
-    )
-    with_seed = f", seed {recipe.seed}" if recipe.seed is not None else ""
-    return f"{size}{with_seed}: {recipe.prompt[:120]}"

@@ -7,15 +7,22 @@ recipes marked as this server's (``generator``) are read back.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
 from typing import Any, cast
 
 from pydantic import AliasChoices, Field, ValidationError
 
+from ideogram_mcp.images import SavedImage
+from ideogram_mcp.images.formats import image_format
 from ideogram_mcp.records import ImageRecord
 from ideogram_mcp.specs import prompt_of
 
 SIDECAR_MARK = "ideogram-mcp"
 """The ``generator`` of every recipe this server writes; other JSON files are not ours."""
+SIDECAR_MOST = 1024 * 1024
+"""Most bytes a recipe is read of: a larger file named like one is not ours."""
 
 
 class Recipe(ImageRecord):
@@ -65,6 +72,42 @@ class Recipe(ImageRecord):
             return cls.model_validate({k: v for k, v in fields.items() if k not in wrong})
         except ValidationError:
             return None
+
+    @classmethod
+    def of_bytes(cls, raw: bytes) -> Recipe | None:
+        """A recipe from a file's bytes when it is one of ours (at most ``SIDECAR_MOST``, UTF-8 JSON), else None."""
+        if len(raw) > SIDECAR_MOST:
+            return None
+        try:
+            found: object = json.loads(raw.decode("utf-8"))
+        except ValueError:  # not UTF-8 or JSON: not ours
+            return None
+        return cls.of_json(found)
+
+    def text(self) -> bytes:
+        """The recipe's file, as it is written beside its image."""
+        return (json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+    def uuid_for(self, data: bytes, service: str) -> str | None:
+        """The image UUID Runware (at ``service``) holds these bytes under, when this recipe describes them
+        unchanged and they came from there: then they need no new upload."""
+        if self.sha256 != hashlib.sha256(data).hexdigest():
+            return None  # changed since it was saved: upload it as it is now
+        if not service or self.runware != service:
+            return None  # made through another Runware (an emulator run, another account): it holds no such UUID
+        return self.image_uuid or None
+
+    def saved_at(self, path: Path, size: int) -> SavedImage:
+        """The image this recipe describes, as listed, saved at ``path`` with ``size`` bytes."""
+        shape = f"{self.width}x{self.height}" if self.width is not None and self.height is not None else "size unknown"
+        with_seed = f", seed {self.seed}" if self.seed is not None else ""
+        return SavedImage(
+            path=path,
+            format=image_format(self.format or ""),
+            created=self.created,
+            size=size,
+            description=f"{shape}{with_seed}: {self.prompt[:120]}",
+        )
 
     @property
     def prompt(self) -> str:

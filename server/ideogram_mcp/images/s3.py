@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import json
 import logging
 import threading
 import uuid
@@ -30,9 +29,8 @@ import obstore
 from obstore.exceptions import AlreadyExistsError, BaseError
 
 from ideogram_mcp import files
-from ideogram_mcp.images import SavedImage
-from ideogram_mcp.images.formats import ImageFormat, image_format, sniff
-from ideogram_mcp.images.local import SIDECAR_MOST, described
+from ideogram_mcp.images import NAMES_TRIED, SavedImage
+from ideogram_mcp.images.formats import ImageFormat, sniff
 from ideogram_mcp.images.recipes import Recipe
 
 if TYPE_CHECKING:
@@ -50,8 +48,6 @@ RECIPES_KEPT = 4096
 """Recipes a process keeps read (they never change once written); the oldest read are forgotten first."""
 READ_AT_ONCE = 16
 """Recipes a listing reads from the bucket at once."""
-NAMES_TRIED = 1000
-"""Names (``poster``, ``poster-2`` ...) tried for one image before saving it is given up."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,9 +171,8 @@ class BucketStore:
             name = stem if attempt == 1 else f"{stem}-{attempt}"
             image_key, recipe_key = _joined(prefix, f"{name}.{found.extension}"), _joined(prefix, f"{name}.json")
             whole = recipe.with_(file=f"{name}.{found.extension}", format=found.name, bytes=len(data), sha256=digest)
-            text = json.dumps(whole.to_json(), indent=2, ensure_ascii=False) + "\n"
             try:
-                obstore.put(self._store, recipe_key, text.encode(), mode="create")
+                obstore.put(self._store, recipe_key, whole.text(), mode="create")
             except AlreadyExistsError:
                 held = self._recipe(recipe_key)
                 if held is None or held.image_uuid != recipe.image_uuid or held.sha256 != digest:
@@ -199,7 +194,7 @@ class BucketStore:
         key = self.key(image)
         if key is None:
             return
-        recipe_key = str(PurePosixPath(key).with_suffix(".json"))
+        recipe_key = _recipe_key(key)
         with self._lock:
             self._recipes.pop(recipe_key, None)
         with contextlib.suppress(*FAILED):  # a bucket that keeps everything (no delete right): the copy stays
@@ -223,15 +218,7 @@ class BucketStore:
                 file = recipe.file if recipe is not None else None
                 if recipe is None or not file or file not in sizes or file.endswith(".json") or "/" in file:
                     continue
-                found.append(
-                    SavedImage(
-                        path=folder / file,
-                        format=image_format(recipe.format or ""),
-                        created=recipe.created,
-                        size=sizes[file],
-                        description=described(recipe),
-                    )
-                )
+                found.append(recipe.saved_at(folder / file, sizes[file]))
         found.sort(key=lambda s: (s.created, s.path.name), reverse=True)
         return found
 
@@ -244,7 +231,7 @@ class BucketStore:
         key = self.key(path)
         if key is None or path.parent not in folders:
             raise missing
-        recipe = self._recipe(str(PurePosixPath(key).with_suffix(".json")))
+        recipe = self._recipe(_recipe_key(key))
         data = self._bytes(key) if recipe is not None and recipe.file == path.name else None
         if data is None:
             raise missing
@@ -271,12 +258,8 @@ class BucketStore:
     def known_uuid(self, image: Path, data: bytes, service: str) -> str | None:
         """The image UUID Runware holds a saved, unchanged image under, when it came from ``service``."""
         key = self.key(image)
-        recipe = self._recipe(str(PurePosixPath(key).with_suffix(".json"))) if key else None
-        if recipe is None or recipe.sha256 != hashlib.sha256(data).hexdigest():
-            return None
-        if not service or recipe.runware != service:
-            return None
-        return recipe.image_uuid or None
+        recipe = self._recipe(_recipe_key(key)) if key else None
+        return recipe.uuid_for(data, service) if recipe is not None else None
 
     def _bytes(self, key: str) -> bytes | None:
         try:
@@ -305,12 +288,7 @@ class BucketStore:
         if kept is not None:
             return kept
         raw = self._bytes(key)
-        if raw is None or len(raw) > SIDECAR_MOST:
-            return None
-        try:
-            recipe = Recipe.of_json(json.loads(raw.decode("utf-8")))
-        except ValueError:
-            return None
+        recipe = Recipe.of_bytes(raw) if raw is not None else None
         if recipe is not None:
             self._remember(key, recipe)
         return recipe
@@ -324,6 +302,11 @@ class BucketStore:
 
 def _joined(prefix: str, name: str) -> str:
     return f"{prefix}/{name}" if prefix else name
+
+
+def _recipe_key(key: str) -> str:
+    """The key of the recipe beside the image at ``key``."""
+    return str(PurePosixPath(key).with_suffix(".json"))
 
 
 def _said(exc: BaseException) -> str:
