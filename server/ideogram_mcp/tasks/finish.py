@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from pathlib import Path
 
 import anyio
 import anyio.to_thread
 
 from ideogram_mcp.files import Places
-from ideogram_mcp.images import previews
+from ideogram_mcp.images import ImageStore, previews
 from ideogram_mcp.images.previews import Preview
 from ideogram_mcp.journal import Entry, JournalError, State
 from ideogram_mcp.money import cost_of
+from ideogram_mcp.records import ImageRecord
 from ideogram_mcp.runware.answers import Snapshot
 from ideogram_mcp.runware.errors import RunwareError
 from ideogram_mcp.settings import redact
@@ -111,9 +112,8 @@ async def _finish(
                     fetched, data = await saving.previewed(services, entry, arrivals, saving_until)
                     records = [*entry.images, *fetched]
                 if show:
-                    pictures = [data.get(r.image_uuid) or await saving.read_saved(services, r.path) for r in records]
+                    shown = await anyio.to_thread.run_sync(_previews, services.store, records, data)
                     del data  # the previews are all that is kept of the bytes
-                    shown = await anyio.to_thread.run_sync(previews.shown, pictures)
     key = settings.runware_api_key
     status: State
     if settled:
@@ -170,6 +170,13 @@ async def _finish(
         links=links,
         link_seconds=services.settings.storage_link_seconds,
     )
+
+
+def _previews(store: ImageStore, records: Sequence[ImageRecord], data: Mapping[str, bytes]) -> list[Preview]:
+    """The previews of a task's images: the bytes just fetched, else those saved before (read here, in the same
+    thread, rather than one hop each)."""
+    pictures = [data.get(r.image_uuid) or (store.load(Path(r.path)) if r.path else None) for r in records]
+    return previews.shown(pictures)
 
 
 @contextlib.asynccontextmanager

@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import anyio
 import anyio.to_thread
@@ -208,13 +207,6 @@ def asked_format(entry: Entry) -> str:
     """The format a task asked for: its outputFormat, else its model's default."""
     spec = load_specs().get(entry.model) or load_specs()[BASE_MODEL]
     return image_format(str(entry.task.get("outputFormat", spec.parameters["outputFormat"].default))).name
-
-
-async def read_saved(services: Services, path: str | None) -> bytes | None:
-    """The bytes of an image saved earlier (for its preview), or None when it is gone."""
-    if path is None:
-        return None
-    return await anyio.to_thread.run_sync(services.store.load, Path(path))
 
 
 def _prompt(entry: Entry) -> str:
