@@ -14,7 +14,6 @@ written for a model; only an unknown tool or prompt name is a protocol error.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import logging
 import re
@@ -252,7 +251,7 @@ def _entries() -> dict[str, ToolEntry]:
 
     generating = models_of("generate_image")  # Ideogram 3.0 (the default), 4.0
     return {
-        e.tool.name: dataclasses.replace(e, tool=app.linked(e.tool))
+        e.tool.name: e
         for e in (
             generate.entry(generating),
             remix.entry(*models_of("remix_image")),

@@ -24,28 +24,11 @@ EXTENSION = "io.modelcontextprotocol/ui"
 SDK than it must)."""
 MIME_TYPE = "text/html;profile=mcp-app"
 """What hosts render an App's HTML as (``mcp.server.apps.APP_MIME_TYPE``)."""
-TOOLS = frozenset(
-    {
-        "generate_image",
-        "remix_image",
-        "edit_image",
-        "reframe_image",
-        "replace_background",
-        "remove_background",
-        "get_generation",
-    }
-)
-"""The tools whose results the gallery shows: every one that makes images or brings them."""
+SHOWN_IN: dict[str, Any] = {"ui": {"resourceUri": URI}}
+"""The ``_meta`` of a tool whose results are images (those with the image tools' output): the gallery shows them."""
 CSP: dict[str, list[str]] = {"resourceDomains": ["https://im.runware.ai"]}
 """What the page may load beyond itself: images Runware serves (those not saved are shown from their URL). Saved
 images come through the host as data, so nothing else is named."""
-
-
-def linked(tool: types.Tool) -> types.Tool:
-    """The tool as listed: pointing at the gallery when its results are images."""
-    if tool.name not in TOOLS:
-        return tool
-    return tool.model_copy(update={"meta": {**(tool.meta or {}), "ui": {"resourceUri": URI}}})
 
 
 @functools.cache

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, cast
 import mcp_types as types
 from pydantic import Field
 
-from ideogram_mcp import arguments
+from ideogram_mcp import app, arguments
 from ideogram_mcp.schemas import tool_input
 from ideogram_mcp.specs import load_tool_specs, prompt_of
 from ideogram_mcp.tools import Context, ToolEntry, announce_new_images, owner, places, reporter
@@ -62,6 +62,7 @@ def get_generation_entry() -> ToolEntry:
         annotations=types.ToolAnnotations(
             read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
         ),
+        _meta=dict(app.SHOWN_IN),  # it brings images back, and shows them as the image tools do
     )
     return ToolEntry(tool, get_generation)
 

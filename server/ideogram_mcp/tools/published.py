@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 import mcp_types as types
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from ideogram_mcp import app
 from ideogram_mcp.schemas import image_tool_input
 
 if TYPE_CHECKING:
@@ -196,4 +197,5 @@ def image_tool(
         # generate_image and get_generation say what status means; its siblings share the word (and the instructions)
         output_schema=output_schema(GenerateImageOutput, described=IMAGES_DESCRIBED if full else frozenset[str]()),
         annotations=_PAID if full else _PAID_SHORT,
+        _meta=dict(app.SHOWN_IN),
     )
