@@ -65,15 +65,17 @@ async def test_the_gallery_is_one_document_that_loads_nothing_from_elsewhere(mcp
     assert page.meta == {"ui": {"csp": {"resourceDomains": ["https://im.runware.ai"]}, "prefersBorder": False}}
     html = page.text
     assert html.startswith("<!doctype html>")
-    assert not re.search(r"/\*(STYLE|SCRIPT|FACTS)\*/", html), "every part is written in"
+    assert not re.search(r"/\*(STYLE|SCRIPT|FACTS|IMAGE_HOSTS)\*/", html), "every part is written in"
     assert not re.search(r"<(script|link|img|iframe)[^>]*\s(src|href)=", html), "nothing is loaded from elsewhere"
     assert set(re.findall(r"https?://[^\s\"'<>)]+", html)) == {"https://im.runware.ai"}
     assert "default-src 'none'" in html
+    assert 'img-src data: https://im.runware.ai"' in html, "the page's own CSP names the host's hosts"
     written = re.search(r'<script id="facts" type="application/json">(.*?)</script>', html, re.S)
     assert written is not None
     facts = json.loads(written[1])
     strength = models_of("remix_image")[0].parameters["remixStrength"]
     assert facts == {
+        "imageHosts": ["https://im.runware.ai"],
         "ratios": ratios(models_of("reframe_image")[0].sizes),
         "strength": {"min": strength.minimum, "max": strength.maximum, "default": strength.default},
     }

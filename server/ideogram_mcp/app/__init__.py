@@ -38,7 +38,9 @@ def page() -> str:
     from ideogram_mcp.specs import models_of
 
     strength = models_of("remix_image")[0].parameters["remixStrength"]
+    hosts = CSP["resourceDomains"]
     facts: dict[str, Any] = {
+        "imageHosts": hosts,
         "ratios": ratios(models_of("reframe_image")[0].sizes),
         "strength": {"min": strength.minimum, "max": strength.maximum, "default": strength.default},
     }
@@ -48,6 +50,7 @@ def page() -> str:
     script = folder.joinpath("gallery.js").read_text(encoding="utf-8")
     # "</" could end the script element early: JSON written into HTML escapes it.
     said = json.dumps(facts, separators=(",", ":")).replace("</", "<\\/")
+    html = html.replace("/*IMAGE_HOSTS*/", " ".join(hosts))  # the page's own CSP: the same hosts as the host's
     return html.replace("/*STYLE*/", style).replace("/*FACTS*/", said).replace("/*SCRIPT*/", script)
 
 

@@ -136,7 +136,6 @@
     const button = document.createElement("button");
     button.type = "button";
     button.className = "tile";
-    button.setAttribute("aria-pressed", String(state.picked.includes(image)));
     const picture = document.createElement("img");
     picture.alt = image.prompt ? `${image.prompt} (image ${n})` : `Image ${n}`;
     picture.width = image.width || 1024;
@@ -153,10 +152,17 @@
     said.className = "prompt";
     said.textContent = image.prompt;
     item.append(button, said, about);
-    item.classList.toggle("picked", state.picked.includes(image));
+    marked(image);
     source(image).then((src) => {
       if (src) picture.src = src;
     });
+  }
+
+  function marked(image) {
+    const item = document.getElementById(`tile-${image.uuid}`);
+    const picked = state.picked.includes(image);
+    item.classList.toggle("picked", picked);
+    item.querySelector("button.tile").setAttribute("aria-pressed", String(picked));
   }
 
   async function source(image) {
@@ -174,7 +180,8 @@
         console.warn("the image could not be read through the host", error);
       }
     }
-    image.src = image.preview || (/^https:\/\/im\.runware\.ai\//.test(image.url || "") ? image.url : null);
+    const served = FACTS.imageHosts.some((host) => (image.url || "").startsWith(`${host}/`));
+    image.src = image.preview || (served ? image.url : null);
     return image.src;
   }
 
@@ -183,7 +190,7 @@
     state.picked = state.picked.includes(image)
       ? state.picked.filter((i) => i !== image)
       : [...state.picked, image].slice(-2);
-    state.images.forEach(tile);
+    for (const each of state.images) marked(each);
     const [first, second] = state.picked;
     const pair = $("compare").querySelector(".pair");
     pair.innerHTML = "";
