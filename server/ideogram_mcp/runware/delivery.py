@@ -87,18 +87,12 @@ class Delivery:
                 if not exc.retryable:
                     raise
                 failures.append(exc)
-                last = exc
-            async for attempt in retrying(self.clock, until, self.patience, started=started):
+            # Not sent again in the last moment before the deadline: Runware's last answer stands, not a timeout.
+            async for attempt in retrying(self.clock, until, self.patience, started=started, margin=LAST_ATTEMPT):
                 with attempt:
                     if failures:  # counted as the policy's first attempt: its wait and stop rules apply
                         raise failures.pop()
-                    if until - self.clock.monotonic() < LAST_ATTEMPT:
-                        raise last  # no time left for an answer: Runware's last one stands, not a timeout of ours
-                    try:
-                        return await attempt_once()
-                    except RunwareError as exc:
-                        last = exc
-                        raise
+                    return await attempt_once()
         except RunwareError as exc:
             exc.task_uuid = str(task["taskUUID"])
             exc.may_have_run = reached or exc.may_have_run

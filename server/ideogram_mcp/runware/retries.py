@@ -48,9 +48,15 @@ def _backoff(state: RetryCallState) -> float:
 
 
 def retrying(
-    clock: Clock, until: float, patience: Patience | None = None, *, started: float | None = None
+    clock: Clock,
+    until: float,
+    patience: Patience | None = None,
+    *,
+    started: float | None = None,
+    margin: float = 0.0,
 ) -> AsyncRetrying:
-    """The retry policy: retryable failures again until the deadline (``clock``'s monotonic seconds), or until
+    """The retry policy: retryable failures again until ``margin`` seconds before the deadline (``clock``'s
+    monotonic seconds: an attempt later could not be answered in time, and the last failure stands), or until
     they have gone on longer than ``patience`` allows for their kind, counted from ``started`` (now, unless the
     first attempt was made before)."""
     # Imported here, on the first call: starting the server (which a client waits for) needs no retries.
@@ -60,7 +66,7 @@ def retrying(
     started = clock.monotonic() if started is None else started
 
     def stop(state: RetryCallState) -> bool:
-        if clock.monotonic() + state.upcoming_sleep >= until:
+        if clock.monotonic() + state.upcoming_sleep >= until - margin:
             return True
         failure = state.outcome.exception() if state.outcome is not None else None
         elapsed = clock.monotonic() - started
