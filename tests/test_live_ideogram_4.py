@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import anyio
 import pytest
@@ -22,6 +22,8 @@ from PIL import Image
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 from ideogram_mcp.specs import load_spec
+
+from .conftest import structured as data
 
 pytestmark = [
     pytest.mark.anyio,
@@ -42,11 +44,6 @@ SCENE = {
         ],
     },
 }
-
-
-def data(result: Any) -> dict[str, Any]:
-    assert not result.is_error, result.content
-    return cast(dict[str, Any], result.structured_content)
 
 
 async def test_ideogram_4_and_background_removal_answer_as_the_specs_say(output: Path, data_dir: Path) -> None:

@@ -21,13 +21,14 @@ from ideogram_mcp.journal import (
     Limits,
     Options,
     OverBudgetError,
-    Pending,
     TooManyCallsError,
     TooManyRunningError,
 )
 from ideogram_mcp.journal.postgres import PostgresJournal
 from ideogram_mcp.journal.sqlite import SqliteJournal
 from ideogram_mcp.records import ImageRecord
+
+from . import pending
 
 pytestmark = pytest.mark.anyio
 
@@ -71,17 +72,7 @@ async def record(
     folder: str | None = None,
 ) -> None:
     await book.record(
-        Pending(
-            task_uuid=task_uuid,
-            owner=owner,
-            tool="generate_image",
-            model="ideogram:4@1",
-            task={"taskUUID": task_uuid, "positivePrompt": "x", "model": "ideogram:4@1"},
-            requested=requested,
-            quote=quote,
-            options=Options(file_name="poster", folder=folder),
-            approval="under threshold",
-        ),
+        pending(task_uuid, quote, owner=owner, requested=requested, options=Options(file_name="poster", folder=folder)),
         Limits(daily_budget=budget, max_running=max_running, per_minute=per_minute),
     )
 

@@ -8,10 +8,12 @@ import psycopg.errors
 import pytest
 from pydantic import SecretStr
 
-from ideogram_mcp.journal import JournalError, Limits, Options, Pending
+from ideogram_mcp.journal import JournalError, Limits
 from ideogram_mcp.journal import database as module
 from ideogram_mcp.journal.database import OWNER_LOCKS, Database, where
 from ideogram_mcp.journal.postgres import PostgresJournal
+
+from . import pending
 
 pytestmark = pytest.mark.anyio
 
@@ -134,17 +136,7 @@ async def test_a_record_that_waits_too_long_for_its_owners_lock_is_told_the_jour
             other.execute("SELECT pg_advisory_xact_lock(%s, hashtext('alice'))", (OWNER_LOCKS,))
             with pytest.raises(JournalError) as busy:
                 await book.record(
-                    Pending(
-                        task_uuid="t",
-                        owner="alice",
-                        tool="generate_image",
-                        model="ideogram:4@1",
-                        task={},
-                        requested=1,
-                        quote=0.06,
-                        options=Options(),
-                        approval="under threshold",
-                    ),
+                    pending("t", owner="alice"),
                     Limits(daily_budget=1.0),
                 )
         assert busy.value.locked

@@ -21,7 +21,7 @@ from mcp import Client
 from pydantic import SecretStr
 
 from ideogram_mcp.emulator import Emulator
-from ideogram_mcp.journal import Claim, JournalError, Limits, Options, OverBudgetError, Pending, TooManyCallsError
+from ideogram_mcp.journal import Claim, JournalError, Limits, OverBudgetError, TooManyCallsError
 from ideogram_mcp.journal.database import MIGRATIONS, Database
 from ideogram_mcp.journal.postgres import PostgresJournal, unusable
 from ideogram_mcp.records import ImageRecord
@@ -30,6 +30,8 @@ from ideogram_mcp.settings import Settings
 from tests.conftest import API_KEY, error_of, structured, text
 from tests.postgresql import PostgreSQL
 from tests.processes import free_port
+
+from . import pending
 
 pytestmark = pytest.mark.anyio
 
@@ -48,17 +50,7 @@ async def _record(
 ) -> str:
     try:
         await book.record(
-            Pending(
-                task_uuid=task_uuid,
-                owner=owner,
-                tool="generate_image",
-                model="ideogram:4@1",
-                task={"taskUUID": task_uuid},
-                requested=1,
-                quote=quote,
-                options=Options(),
-                approval="under threshold",
-            ),
+            pending(task_uuid, quote, owner=owner),
             Limits(daily_budget=budget, per_minute=per_minute),
         )
     except (OverBudgetError, TooManyCallsError):

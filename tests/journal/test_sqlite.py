@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ideogram_mcp.journal import Limits, Options, Pending
+from ideogram_mcp.journal import Limits
 from ideogram_mcp.journal.sqlite import SqliteJournal
+
+from . import pending
 
 pytestmark = pytest.mark.anyio
 
@@ -17,17 +19,7 @@ pytestmark = pytest.mark.anyio
 async def test_the_journal_file_is_shared_in_wal_mode(tmp_path: Path) -> None:
     book = SqliteJournal(tmp_path / "journal.sqlite3")
     await book.record(
-        Pending(
-            task_uuid="t1",
-            owner="",
-            tool="generate_image",
-            model="ideogram:4@1",
-            task={"taskUUID": "t1"},
-            requested=1,
-            quote=0.06,
-            options=Options(),
-            approval="under threshold",
-        ),
+        pending("t1"),
         Limits(),
     )
     await book.aclose()
