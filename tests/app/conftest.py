@@ -13,7 +13,6 @@ async tests (the sync API refuses to run inside a running event loop).
 from __future__ import annotations
 
 import fcntl
-import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -24,8 +23,8 @@ from typing import Any, NoReturn
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, FrameLocator, Page, sync_playwright
 
-from ..processes import Running, clean_env, free_port
-from .pages import Site, serving
+from .. import processes
+from .pages import serving
 
 HOST = Path(__file__).resolve().parent / "host"
 BUNDLE = HOST / "dist"
@@ -44,9 +43,7 @@ Shot = Callable[[Page, str], Path]
 
 def missing(what: str, fix: str) -> NoReturn:
     """Skip, saying what is missing and how to get it; under CI, where ``.ci/apps.sh`` provides it, fail."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} under CI: .ci/apps.sh should have provided it")
-    pytest.skip(f"{what}: {fix}")
+    processes.missing(what, fix, in_ci=".ci/apps.sh should have provided it")
 
 
 @pytest.fixture(scope="module")
@@ -93,23 +90,14 @@ class Gallery:
     url: str
     token: str
     output: Path
-    process: Running
 
 
 @pytest.fixture
 def gallery_server(tmp_path: Path) -> Iterator[Gallery]:
     """``ideogram-mcp http --offline`` on a free port, with a bearer token, its journal and images in the test's
     temporary folder; stopped after the test."""
-    env = clean_env(
-        IDEOGRAM_MCP_TOKENS=TOKEN,
-        IDEOGRAM_MCP_DATA_DIR=str(tmp_path / "data"),
-        IDEOGRAM_MCP_OUTPUT_DIR=str(tmp_path / "out"),
-    )
-    process = Running(["http", "--offline", "--port", str(free_port())], env)
-    try:
-        yield Gallery(process.listening(), TOKEN, tmp_path / "out", process)
-    finally:
-        process.terminate()
+    with processes.offline_http(tmp_path, TOKEN) as url:
+        yield Gallery(url, TOKEN, tmp_path / "out")
 
 
 @dataclass
@@ -117,7 +105,6 @@ class HostPage:
     """The test host in a browser tab, connected to the server: what a person sees in a chat with MCP Apps."""
 
     page: Page
-    site: Site
     tools: list[dict[str, Any]]
     console: list[str] = field(default_factory=list[str])
     """What every frame wrote to the console but debug lines (the bridge's own echo of each message), and the page
@@ -155,11 +142,6 @@ class HostPage:
         (or a blob: image, which the spec's CSP does not allow) breaks in a host that enforces it."""
         return [line for line in self.console if "Content Security Policy" in line]
 
-    def timings(self) -> list[dict[str, float] | None]:
-        """For each view, ms from its call to: resourceRead, sandboxReady, initialized, resultSent, firstSize (None
-        for a view that failed to open)."""
-        return self.page.evaluate("() => window.host.timings()")
-
     def first_paint(self, number: int = 1) -> float | None:
         """Milliseconds from the call that opened the view to the view's first contentful paint, when Chromium
         reports one (the view's own clock starts with its frame, so both are taken as times since the epoch)."""
@@ -196,7 +178,7 @@ def host_page(chromium: Browser, bundle: Path, gallery_server: Gallery) -> Itera
             options = {"mcp": "/mcp", "sandbox": site.sandbox_page, "token": gallery_server.token, "width": WIDTH}
             page.evaluate("(options) => window.host.connect(options)", options)
             tools: list[dict[str, Any]] = page.evaluate("() => window.host.tools()")
-            yield HostPage(page, site, tools, console)
+            yield HostPage(page, tools, console)
         finally:
             context.close()
 

@@ -66,8 +66,6 @@ class Origin(ThreadingHTTPServer):
         self.files = files
         self.mcp = urlsplit(mcp) if mcp else None
         self.sandbox = sandbox
-        self.csp_of: dict[str, str] = {}
-        """The CSP each sandbox page was served with, by path and query: what a view ran under."""
 
     @property
     def url(self) -> str:
@@ -106,7 +104,6 @@ class _Handler(BaseHTTPRequestHandler):
         if origin.sandbox and file.suffix == ".html":
             declared = parse_qs(urlsplit(self.path).query).get("csp")
             csp = content_security_policy(json.loads(declared[0]) if declared else None)
-            origin.csp_of[self.path] = csp
             self.send_header("Content-Security-Policy", csp)
         self.end_headers()
         self.wfile.write(body)
