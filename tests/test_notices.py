@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import anyio
 import httpx2
@@ -34,27 +35,39 @@ PATIENCE = 10
 """Seconds a test waits for a notice before it fails; only a lost one takes them."""
 PASSWORD = "s3cret-pass-word"
 
+T = TypeVar("T")
+
+
+class Arrivals(list[T]):
+    """Things that come one by one (notices heard, waits asked for), in order, each waited for in turn."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._read = 0
+        self._more = anyio.Event()
+
+    def arrived(self, item: T) -> None:
+        self.append(item)
+        self._more.set()
+
+    async def next(self) -> T:
+        with anyio.fail_after(PATIENCE):
+            while self._read == len(self):
+                self._more = anyio.Event()
+                await self._more.wait()
+        self._read += 1
+        return self[self._read - 1]
+
 
 class Heard:
     """What one listener of a bus heard, in order, waited for one at a time."""
 
     def __init__(self, bus: SharedBus) -> None:
-        self.events: list[ServerEvent] = []
-        self._read = 0
-        self._more = anyio.Event()
-        bus.subscribe(self._hear)
-
-    def _hear(self, event: ServerEvent) -> None:
-        self.events.append(event)
-        self._more.set()
+        self.events = Arrivals[ServerEvent]()
+        bus.subscribe(self.events.arrived)
 
     async def next(self) -> ServerEvent:
-        with anyio.fail_after(PATIENCE):
-            while self._read == len(self.events):
-                self._more = anyio.Event()
-                await self._more.wait()
-        self._read += 1
-        return self.events[self._read - 1]
+        return await self.events.next()
 
 
 class Watched(ManualClock):
@@ -62,22 +75,14 @@ class Watched(ManualClock):
 
     def __init__(self) -> None:
         super().__init__()
-        self.waits: list[float] = []
-        self._read = 0
-        self._more = anyio.Event()
+        self.waits = Arrivals[float]()
 
     async def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self._more.set()
+        self.waits.arrived(seconds)
         await super().sleep(seconds)
 
     async def next_wait(self) -> float:
-        with anyio.fail_after(PATIENCE):
-            while self._read == len(self.waits):
-                self._more = anyio.Event()
-                await self._more.wait()
-        self._read += 1
-        return self.waits[self._read - 1]
+        return await self.waits.next()
 
 
 @pytest.fixture
