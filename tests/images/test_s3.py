@@ -161,8 +161,13 @@ def test_an_unchanged_image_is_known_by_its_runware_uuid_and_loaded_for_previews
     assert b.load(ROOT / "alice" / "gone.png") is None
 
 
+def unanswered() -> BucketStore:
+    """A store of a bucket nobody answers for (``s3://b``, at no server)."""
+    return BucketStore(S3Server(Path("/nonexistent"), Path("weed")).store(), ROOT, bucket="s3://b", link_seconds=600)
+
+
 def test_a_folder_is_writable_when_the_bucket_answers_and_lies_under_the_root(
-    s3: S3Server, machines: tuple[BucketStore, BucketStore, str]
+    machines: tuple[BucketStore, BucketStore, str],
 ) -> None:
     a, _, _ = machines
     assert a.unwritable(ROOT / "alice", "poster.png") is None
@@ -172,7 +177,7 @@ def test_a_folder_is_writable_when_the_bucket_answers_and_lies_under_the_root(
     assert a.unwritable(ROOT / "alice", "x" * 1000) == (
         "names that long do not fit an object key of the bucket; give a shorter fileName"
     )
-    nowhere = BucketStore(S3Server(Path("/nonexistent"), Path("weed")).store(), ROOT, bucket="s3://b", link_seconds=600)
+    nowhere = unanswered()
     why = nowhere.unwritable(ROOT / "alice")
     assert why is not None
     assert why.startswith("the bucket s3://b cannot be reached (")
@@ -192,7 +197,7 @@ def test_the_bucket_url_names_the_bucket_and_its_prefix() -> None:
 
 
 def test_a_bucket_that_does_not_answer_fails_a_save_in_plain_words_for_the_caller_to_keep_the_url() -> None:
-    nowhere = BucketStore(S3Server(Path("/nonexistent"), Path("weed")).store(), ROOT, bucket="s3://b", link_seconds=600)
+    nowhere = unanswered()
     with pytest.raises(OSError, match=r"^\[Errno 5\] the bucket s3://b did not take it \(") as caught:
         nowhere.put(ROOT / "alice", "poster", png(), PNG, recipe())
     assert "?" not in str(caught.value), "no signed query string in what is said"
