@@ -242,12 +242,6 @@ def postgres_pid(server: postgresql.PostgreSQL) -> int:
     return int((server.folder / "data" / "postmaster.pid").read_text().split()[0])
 
 
-def weed_pid(server: objectstore.S3Server) -> int:
-    running = server._running  # pyright: ignore[reportPrivateUsage]
-    assert running is not None
-    return running.process.pid
-
-
 async def run(
     setup: Setup, arguments: argparse.Namespace, pg: postgresql.PostgreSQL, s3: objectstore.S3Server
 ) -> tuple[list[str], str]:
@@ -269,7 +263,7 @@ async def run(
                         group.start_soon(serving, machine)
                 await anyio.sleep(1)  # the first worker up answers the probe; the others get a moment
                 parties = {"servers": [m.process.pid for m in running], "PostgreSQL": [postgres_pid(pg)]}
-                parties["SeaweedFS"] = [weed_pid(s3)]
+                parties["SeaweedFS"] = [s3.pid]
                 before = {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in parties.items()}
                 before |= {"clients": time.process_time(), "host busy": host_busy()}
                 ports = [machine.port for machine in running]

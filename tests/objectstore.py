@@ -108,6 +108,12 @@ class S3Server:
         self._ready()
         self.started_in = time.monotonic() - began
 
+    @property
+    def pid(self) -> int:
+        """The running server's process (its CPU and memory are read by the team benchmark)."""
+        assert self._running is not None, "started"
+        return self._running.process.pid
+
     def _ready(self) -> None:
         """Wait (on obstore's own retries, not a sleep) until a write to a bucket is taken."""
         import obstore
