@@ -32,6 +32,8 @@ BUCKET = "ideogram-tests"
 """The one bucket of the tests (made by its first write)."""
 READY = "Starting S3 API Server"
 """What SeaweedFS logs once its S3 gateway is being served."""
+READY_TRIES = 6
+"""Writes (each with obstore's own retries) tried before a server that logged ``READY`` is taken as broken."""
 
 
 def weed() -> Path | None:
@@ -115,10 +117,19 @@ class S3Server:
         return self._running.process.pid
 
     def _ready(self) -> None:
-        """Wait (on obstore's own retries, not a sleep) until a write to a bucket is taken."""
+        """Wait (on obstore's own retries, about 9 s a try, not a sleep) until a write to a bucket is taken. The S3
+        gateway says it starts before it listens, and on a busy machine (tests in two workers) it may take longer
+        than one try: a few are allowed, while the server runs."""
         import obstore
 
-        obstore.put(self.store(), f"ready/{uuid.uuid4().hex}", b"ok")
+        for tries_left in reversed(range(READY_TRIES)):
+            try:
+                obstore.put(self.store(), f"ready/{uuid.uuid4().hex}", b"ok")
+                return
+            except Exception:
+                ended = self._running is not None and self._running.process.poll() is not None
+                if ended or not tries_left:
+                    raise
 
     def stop(self) -> None:
         if self._running is not None:
