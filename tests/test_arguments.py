@@ -147,6 +147,18 @@ async def test_plain_aliases_and_spellings_are_understood(
     assert "negativePrompt" not in task
 
 
+def test_the_names_a_model_takes_are_read_from_the_spec_given() -> None:
+    # The served models' names are worked out once; a spec that is not one of them (a test's changed copy) is read
+    # as it is, not answered from that cache.
+    served = load_specs()["ideogram:4@1"]
+    with pytest.raises(arguments.InvalidArgumentsError) as refused:
+        arguments.parse(served, {"prompt": "x", "house_style": "AUTO"})
+    assert [p.argument for p in refused.value.problems] == ["house_style"]
+    extra = served.parameters["styleType"].model_copy(update={"name": "houseStyle", "wire": "houseStyle"})
+    changed = served.model_copy(update={"parameters": served.parameters | {"houseStyle": extra}})
+    assert arguments.parse(changed, {"prompt": "x", "house_style": "AUTO"}).values["houseStyle"] == "AUTO"
+
+
 def test_inline_data_that_is_no_image_is_refused_before_anything_is_sent() -> None:
     # Found by the property-based run: sixteen zeros are base64, of no picture; Runware refused it once it had it.
     edit = load_specs()["ideogram:4@3"]

@@ -190,11 +190,7 @@ def _first_sentence(text: str) -> str:
 
 
 def _canonical_names(spec: ModelSpec, arguments: Mapping[str, Any], problems: list[Problem]) -> dict[str, Any]:
-    exposed = {p.name for p in spec.exposed} | ({ASPECT_RATIO} if spec.takes_size else set[str]())
-    exposed |= set(options().parameters)
-    owned = {p.name for p in spec.parameters.values() if not p.exposed}
-    known = exposed | owned
-    aliases = aliases_for(known)
+    exposed, aliases = _names_of(spec.model.id) if load_specs().get(spec.model.id) is spec else _names(spec)
     named: dict[str, Any] = {}
     sources: dict[str, str] = {}
     unknown_names: list[str] = []
@@ -231,8 +227,23 @@ def _canonical_names(spec: ModelSpec, arguments: Mapping[str, Any], problems: li
             problems.append(Problem(name, f"given twice, as {sources[name]} and as {given}, with different values."))
             continue
         named[name], sources[name] = value, given
-    problems += unknown(unknown_names, exposed, aliases)
+    problems += unknown(unknown_names, set(exposed), aliases)
     return named
+
+
+@functools.cache
+def _names_of(model: str) -> tuple[frozenset[str], Mapping[str, str]]:
+    """``_names`` of a model the server serves, worked out once (every call asks)."""
+    return _names(load_specs()[model])
+
+
+def _names(spec: ModelSpec) -> tuple[frozenset[str], Mapping[str, str]]:
+    """The names a model's callers set (its exposed parameters, aspectRatio where it takes a size, the tools' own
+    options), and every spelling of those and of the server-owned ones."""
+    exposed = {p.name for p in spec.exposed} | ({ASPECT_RATIO} if spec.takes_size else set[str]())
+    exposed |= set(options().parameters)
+    owned = {p.name for p in spec.parameters.values() if not p.exposed}
+    return frozenset(exposed), aliases_for(exposed | owned)
 
 
 @functools.cache

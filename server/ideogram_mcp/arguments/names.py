@@ -106,6 +106,8 @@ def canonical(arguments: Mapping[str, Any], known: set[str]) -> tuple[dict[str, 
 
 def unknown(names: list[str], exposed: set[str], aliases: Mapping[str, str]) -> list[Problem]:
     """One problem per unknown name (the first few), each with the closest known names; the known ones listed once."""
+    if not names:
+        return []
     pool = {name.lower(): name for name in exposed} | {alias.lower(): name for alias, name in aliases.items()}
     problems: list[Problem] = []
     for given in names[:LISTED]:
