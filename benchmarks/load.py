@@ -8,7 +8,9 @@ Each client has a token of its own (limits are per token). ideogram-mcp saves ea
 Runware (``upstream.py``) runs in its own process. The bare server (``bare.py``) is the SDK's stateless streamable
 HTTP under uvicorn with as many workers, taking the same clients right after. Prints for each: calls per second,
 p50 and p95 latency, errors, the peak RSS of the server's processes and their CPU per call; the p95 ratio to the
-bare server; and for ideogram-mcp, how long after its render ended each result came (the poll delay under load).
+bare server; for ideogram-mcp, how long after its render ended each result came (the poll delay under load); and
+for both, the p95 of each client's first, second ... call. ``--list-first`` has each client list the tools when it
+connects, as MCP hosts do, instead of at its first call (where the SDK's client fetches them to check the result).
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ from common import (
     wait_until_serving,
 )
 
+LIST_FIRST = False
+"""Whether each client lists the tools when it connects (``--list-first``), before its timed calls."""
+
 
 @dataclass
 class Load:
@@ -52,6 +57,13 @@ class Load:
     """When each task's result reached its client (time.monotonic), by taskUUID: ideogram-mcp only."""
     rss_mib: float = 0.0
     cpu_per_call: float = 0.0
+    by_call: dict[int, list[float]] = field(default_factory=lambda: {})
+    """The latencies of each client's first, second ... call (index from 0)."""
+
+    def waves(self) -> str:
+        """p95 of each client's first, second ... call: a client's first call also lists the tools (the SDK's
+        client fetches them to check the structured result) and compiles the output schema's validator."""
+        return ", ".join(f"{n + 1}: {percentile(xs, 0.95):.2f} s" for n, xs in sorted(self.by_call.items()))
 
     def line(self, name: str, bare: Load | None) -> str:
         p95 = percentile(self.latencies, 0.95)
@@ -67,10 +79,13 @@ class Load:
 async def one_client(url: str, token: str, calls: int, measured: Load, with_status: bool) -> None:
     http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=120)
     async with Client(streamable_http_client(url, http_client=http)) as mcp:
+        if LIST_FIRST:
+            await mcp.list_tools()
         for n in range(calls):
             answer = await timed_generation(
                 mcp, f'"LOAD {n}" poster', measured.latencies, measured.errors, judged=with_status
             )
+            measured.by_call.setdefault(n, []).append(measured.latencies[-1])
             if answer is not None and with_status:
                 measured.finished[str(answer.get("taskUUID"))] = time.monotonic()
 
@@ -144,6 +159,7 @@ async def measure(clients: int, calls: int, render: float, workers: int) -> str:
         f" getResponse per task {figures['getResponse per task']:.1f}; images charged {figures['charged']:.0f};"
         f" fake Runware CPU {figures['upstream cpu']:.1f} s; load average after: {load_average()}"
     )
+    print(f"  p95 by call of each client: ideogram-mcp {measured.waves()}; bare {reference.waves()}")
     for error in sorted(set(measured.errors + reference.errors))[:3]:
         print(f"  error: {error[:200]}")
     p95, p95_bare = percentile(measured.latencies, 0.95), percentile(reference.latencies, 0.95)
@@ -158,7 +174,10 @@ async def measure(clients: int, calls: int, render: float, workers: int) -> str:
 
 
 async def main(clients: list[int], calls: int, render: float, workers: list[int]) -> None:
-    print("HTTP: concurrent MCP clients calling generate_image in a loop (saving on, previews off), loopback")
+    listing = "each lists the tools when it connects" if LIST_FIRST else "the SDK's client lists them at its first call"
+    print(
+        f"HTTP: concurrent MCP clients calling generate_image in a loop (saving on, previews off), loopback; {listing}"
+    )
     rows = [await measure(c, calls, render, w) for w in workers for c in clients]
     print("\nideogram-mcp (bare SDK server in the same run)")
     print(
@@ -176,7 +195,9 @@ if __name__ == "__main__":
     parser.add_argument("--render", type=float, default=2.0)
     parser.add_argument("--workers", type=int, nargs="+", choices=[1, 2], default=[1])
     parser.add_argument("--matrix", action="store_true", help="1 and 2 workers x 20, 50 and 100 clients")
+    parser.add_argument("--list-first", action="store_true", help="each client lists the tools when it connects")
     arguments = parser.parse_args()
+    LIST_FIRST = arguments.list_first
     if arguments.matrix:
         arguments.clients, arguments.workers = [20, 50, 100], [1, 2]
     anyio.run(main, arguments.clients, arguments.calls, arguments.render, arguments.workers)
