@@ -9,10 +9,12 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Literal
 
 import httpx2
 import pytest
 from mcp import Client
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
 from ideogram_mcp import files
@@ -138,6 +140,27 @@ async def test_each_tools_input_schema_is_looked_up_as_tools_list_gives_it(mcp: 
     listed = (await mcp.list_tools()).tools
     assert {tool.name: lookup(tool.name) for tool in listed} == {tool.name: tool.input_schema for tool in listed}
     assert lookup("generate_images") is None
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_tools_list_is_made_once_for_each_protocol_version(mode: Literal["legacy", "auto"]) -> None:
+    # Every client of an HTTP server lists the tools, many at once when they connect together: the answer is made
+    # the first time (on each protocol version) and given again, the same, afterwards; one with a cursor is made.
+    server = build_server(Settings())
+    made: list[str | None] = []
+
+    async def making(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        if ctx.method == "tools/list":
+            made.append((ctx.params or {}).get("cursor"))
+        return await call_next(ctx)
+
+    server.middleware.append(making)  # inside the server's own: sees what reaches the SDK's making of answers
+    async with Client(server, mode=mode) as client:
+        first = await client.list_tools(cache_mode="bypass")
+        again = await client.list_tools(cache_mode="bypass")
+        paged = await client.list_tools(cursor="next", cache_mode="bypass")
+    assert again == first == paged
+    assert made == [None, "next"]
 
 
 def test_a_server_for_many_clients_loads_what_calls_use_before_it_serves() -> None:

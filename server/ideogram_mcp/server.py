@@ -163,7 +163,29 @@ def build_server(
     server.extensions[app.EXTENSION] = {}  # MCP Apps: the image tools' results have a gallery hosts may show
     # Questions put to the user on 2026-07-28 travel in a state the client echoes: sealed, and bound to the call.
     server.middleware.append(_QuestionState(_state_security(settings), default_audience="ideogram-mcp"))
+    server.middleware.append(_ListedOnce())
     return server
+
+
+class _ListedOnce:
+    """Answers ``tools/list`` with the result the SDK made of it the first time, for each protocol version: the list
+    never changes while the server runs, and making it (validating and dumping 22 KB of schemas twice) is most of a
+    listing's cost, which every client of an HTTP server pays at once when many connect together. A listing that
+    asks for more than the list (a cursor) is made afresh."""
+
+    def __init__(self) -> None:
+        self._made: dict[str, dict[str, Any]] = {}
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        if ctx.method != "tools/list" or any(key != "_meta" for key in ctx.params or {}):
+            return await call_next(ctx)
+        made = self._made.get(ctx.protocol_version)
+        if made is None:
+            result = await call_next(ctx)
+            if not isinstance(result, dict):
+                return result
+            made = self._made[ctx.protocol_version] = result
+        return dict(made)
 
 
 class _QuestionState(RequestStateBoundary):
