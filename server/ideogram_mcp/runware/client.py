@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from ideogram_mcp import __version__
 from ideogram_mcp.clock import Clock, SystemClock
-from ideogram_mcp.runware import DEFAULT_BASE_URL
+from ideogram_mcp.runware import DEFAULT_BASE_URL, connections
 from ideogram_mcp.runware.errors import (
     ErrorDetail,
     RunwareAPIError,
@@ -71,7 +71,7 @@ class RunwareClient:
         # request that never left is told from one that may have reached Runware, and an agent hears within
         # seconds that nothing could be sent.
         self._http = httpx2.AsyncClient(
-            transport=transport or httpx2.AsyncHTTPTransport(limits=limits),
+            transport=transport or connections.transport(limits),
             timeout=httpx2.Timeout(timeout, connect=min(CONNECT_WAIT, timeout / 2), pool=min(10.0, timeout / 2)),
             headers={
                 "Authorization": f"Bearer {api_key.get_secret_value()}",

@@ -21,6 +21,7 @@ from ideogram_mcp.images import ImageStore
 from ideogram_mcp.images.local import LocalFolders
 from ideogram_mcp.journal import Journal
 from ideogram_mcp.journal.sqlite import SqliteJournal
+from ideogram_mcp.runware import connections
 from ideogram_mcp.runware.client import RunwareClient
 from ideogram_mcp.runware.delivery import Delivery
 from ideogram_mcp.settings import Settings
@@ -96,7 +97,7 @@ class Services:
         """For fetching generated images; it never carries the Runware key."""
         if self._downloads is None:
             self._downloads = httpx2.AsyncClient(
-                transport=self._transport, timeout=DOWNLOAD_TIMEOUT, follow_redirects=True
+                transport=self._transport or connections.transport(), timeout=DOWNLOAD_TIMEOUT, follow_redirects=True
             )
         return self._downloads
 

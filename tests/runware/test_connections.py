@@ -1,0 +1,145 @@
+"""The transport of every outgoing request: httpx2's, its connections keeping their socket, and an idle connection
+its server closed still never reused."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpcore2
+import httpx2
+import pytest
+
+from ideogram_mcp.runware import connections
+
+pytestmark = pytest.mark.anyio
+
+ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
+
+
+@asynccontextmanager
+async def server(*, close_after_answer: bool) -> AsyncIterator[tuple[str, list[int]]]:
+    """A loopback HTTP/1.1 server answering every GET with ``ok``; with ``close_after_answer`` it closes each
+    connection right after its first answer, as a server whose keep-alive ran out does (without saying so). Yields
+    its URL and how many connections it took."""
+    taken: list[int] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        taken.append(1)
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):
+                writer.write(ANSWER)
+                await writer.drain()
+                if close_after_answer:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+    listening = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = listening.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/", taken
+    finally:
+        listening.close()
+        await listening.wait_closed()
+
+
+async def test_requests_go_through_streams_that_keep_their_socket() -> None:
+    transport = connections.transport()
+    async with server(close_after_answer=False) as (url, taken), httpx2.AsyncClient(transport=transport) as http:
+        first = await http.get(url)
+        stream = first.extensions["network_stream"]
+        assert isinstance(stream, connections.Stream)  # httpx2 still builds its pool so that ours can be set on it
+        assert stream.get_extra_info("socket").fileno() >= 0
+        assert stream.get_extra_info("is_readable") is False  # idle, open: usable
+        second = await http.get(url)
+    assert (first.text, second.text, len(taken)) == ("ok", "ok", 1)  # the one connection, kept alive and reused
+
+
+@pytest.mark.parametrize("told", [True, False], ids=["told closed", "never told"])
+async def test_an_idle_connection_its_server_closed_is_not_used_again(
+    told: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pool asks each idle connection whether it may still be used; a wrong answer reuses a dead one.
+    if not told:
+        monkeypatch.setattr(connections, "readable", lambda _: False)
+    async with (
+        server(close_after_answer=True) as (url, taken),
+        httpx2.AsyncClient(transport=connections.transport()) as http,
+    ):
+        assert (await http.get(url)).text == "ok"
+        await asyncio.sleep(0.1)  # the server has closed that connection by now
+        if told:
+            assert (await http.get(url)).text == "ok"
+            assert len(taken) == 2
+        else:
+            with pytest.raises(httpx2.RemoteProtocolError):
+                await http.get(url)
+
+
+def test_a_socket_is_readable_once_its_peer_wrote_or_closed_and_a_missing_one_always() -> None:
+    mine, theirs = socket.socketpair()
+    with mine, theirs:
+        assert not connections.readable(mine)
+        theirs.sendall(b"x")
+        assert connections.readable(mine)
+        mine.recv(1)
+        theirs.close()
+        assert connections.readable(mine)
+    assert connections.readable(mine)  # closed: no descriptor
+    assert connections.readable(None)
+
+
+class _Fake(httpcore2.AsyncNetworkStream):
+    def __init__(self, sock: socket.socket, info: dict[str, Any]) -> None:
+        self.sock, self.info, self.secured_with = sock, info, None
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.sock if info == "socket" else self.info.get(info)
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore2's interface
+    ) -> httpcore2.AsyncNetworkStream:
+        return _Fake(self.sock, {"ssl_object": server_hostname})
+
+
+async def test_a_stream_secured_with_tls_keeps_its_socket_and_says_the_rest_as_its_own() -> None:
+    mine, theirs = socket.socketpair()
+    with mine, theirs:
+        plain = connections.Stream(_Fake(mine, {"server_addr": ("127.0.0.1", 443)}))
+        secured = await plain.start_tls(ssl.create_default_context(), "im.runware.ai")
+        assert isinstance(secured, connections.Stream)
+        assert secured.get_extra_info("socket") is mine
+        assert secured.get_extra_info("ssl_object") == "im.runware.ai"
+        assert plain.get_extra_info("server_addr") == ("127.0.0.1", 443)
+        assert secured.get_extra_info("is_readable") is False
+
+
+async def test_a_unix_socket_connection_is_a_stream_that_keeps_its_socket(tmp_path: Path) -> None:
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(await reader.readexactly(4))
+        await writer.drain()
+        writer.close()
+
+    path = str(tmp_path / "s")
+    listening = await asyncio.start_unix_server(echo, path)
+    backend = connections.Backend()
+    try:
+        stream = await backend.connect_unix_socket(path, timeout=5)
+        assert isinstance(stream, connections.Stream)
+        await stream.write(b"ping", timeout=5)
+        assert await stream.read(4, timeout=5) == b"ping"
+        await backend.sleep(0)
+        await stream.aclose()
+    finally:
+        listening.close()
+        await listening.wait_closed()
