@@ -1,6 +1,7 @@
 """N generate_image calls in flight at once over one stdio session, against a bare SDK server doing the same wait.
 
     uv run python benchmarks/inflight.py [--n 100 500 1000] [--render 2.0] [--mode off defaults] [--draw-each]
+                                         [--pairs 1]
 
 ideogram-mcp is spawned as an MCP client spawns it (``python -m ideogram_mcp``), against the fake Runware
 (``upstream.py``, its own process) with a render time, in two modes: saving off (``IDEOGRAM_MCP_SAVE=false``,
@@ -9,12 +10,15 @@ the bare server (``bare.py``) takes the same N calls on the same client. Printed
 all N and its ratio to the bare server's, the per-call p50, the server process's peak RSS (VmHWM) and CPU per call
 (after the session started), ``getResponse`` entries per task sent, errors, answers still pending (the wait is
 raised to 600 s so none should be), tasks charged once and images delivered (saved on disk, or an URL).
+``--pairs K`` measures each N and mode K times (bare, then ideogram-mcp), one row each, and ends with the median of
+the K ratios: the machine's speed drifts from minute to minute, and a pair shares its minute.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -140,13 +144,14 @@ def row(name: str, measured: Flight, wall_bare: float | None) -> str:
     )
 
 
-async def main(ns: list[int], render: float, modes: list[str], draw_each: bool) -> None:
+async def main(ns: list[int], render: float, modes: list[str], draw_each: bool, pairs: int) -> None:
     summary: list[str] = []
+    ratios: dict[tuple[int, str], list[float]] = {}
     print(
         f"N generate_image calls at once over one stdio session, {render:g} s render, fake Runware in its own process"
     )
     for n in ns:
-        for mode in modes:
+        for mode, _ in ((mode, pair) for mode in modes for pair in range(pairs)):
             with tempfile.TemporaryDirectory() as temporary:
                 folder = Path(temporary)
                 load = load_average()
@@ -170,6 +175,7 @@ async def main(ns: list[int], render: float, modes: list[str], draw_each: bool) 
                 )
                 for error in sorted(set(errors))[:3]:
                     print(f"  error: {error}")
+                ratios.setdefault((n, mode), []).append(measured.wall / reference.wall)
                 summary.append(
                     f"| {n:>5} | {mode:8} | {measured.wall:6.2f} s | {reference.wall:5.2f} s"
                     f" | {measured.wall / reference.wall:5.2f}x | {percentile(measured.latencies, 0.5):5.2f} s"
@@ -183,6 +189,10 @@ async def main(ns: list[int], render: float, modes: list[str], draw_each: bool) 
           " | errors / pending | charged / delivered | load avg |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(summary))
+    if pairs > 1:
+        for (n, mode), each in ratios.items():
+            print(f"N={n} {mode}: median ratio {statistics.median(each):.2f}x of {len(each)} pairs"
+                  f" ({min(each):.2f}x to {max(each):.2f}x)")  # fmt: skip
 
 
 if __name__ == "__main__":
@@ -191,5 +201,6 @@ if __name__ == "__main__":
     parser.add_argument("--render", type=float, default=2.0)
     parser.add_argument("--mode", choices=list(MODES), nargs="+", default=list(MODES))
     parser.add_argument("--draw-each", action="store_true", help="the fake Runware draws every image")
+    parser.add_argument("--pairs", type=int, default=1, help="measurements of each N and mode, bare then ours")
     arguments = parser.parse_args()
-    anyio.run(main, arguments.n, arguments.render, arguments.mode, arguments.draw_each)
+    anyio.run(main, arguments.n, arguments.render, arguments.mode, arguments.draw_each, arguments.pairs)
