@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import resource
 import uuid
+from typing import Any
 
 import anyio
 import httpx2
@@ -42,9 +43,10 @@ async def image_url(api: str) -> str:
                 return str(data[0]["imageURL"])
 
 
-async def per_download(url: str, transport: httpx2.AsyncHTTPTransport | None, idle: int, downloads: int) -> float:
+async def per_download(url: str, ours: bool, idle: int, downloads: int) -> float:
     """Milliseconds of CPU per download, with ``idle`` connections open in the pool."""
-    async with httpx2.AsyncClient(transport=transport, timeout=60, follow_redirects=True) as http:
+    options: dict[str, Any] = {"timeout": 60, "follow_redirects": True}
+    async with connections.client(**options) if ours else httpx2.AsyncClient(**options) as http:
         async with anyio.create_task_group() as opening:
             for _ in range(idle):
                 opening.start_soon(download, http, url)
@@ -65,8 +67,8 @@ async def main(idle: int, downloads: int, rounds: int) -> None:
         url = await image_url(runware.url)
         print(f"{downloads} downloads, two at a time, with {idle} idle connections in the pool; CPU per download:")
         for _ in range(rounds):
-            plain = await per_download(url, None, idle, downloads)
-            kept = await per_download(url, connections.transport(), idle, downloads)
+            plain = await per_download(url, False, idle, downloads)
+            kept = await per_download(url, True, idle, downloads)
             print(f"  httpx2's transport {plain:.3f} ms, the server's {kept:.3f} ms")
 
 

@@ -1,5 +1,5 @@
-"""The transport of every outgoing request: httpx2's, its connections keeping their socket, and an idle connection
-its server closed still never reused."""
+"""The client of every outgoing request: httpx2's as it builds it (the environment's proxies too), its connections
+keeping their socket, and an idle connection its server closed still never reused."""
 
 from __future__ import annotations
 
@@ -51,8 +51,7 @@ async def server(*, close_after_answer: bool) -> AsyncIterator[tuple[str, list[i
 
 
 async def test_requests_go_through_streams_that_keep_their_socket() -> None:
-    transport = connections.transport()
-    async with server(close_after_answer=False) as (url, taken), httpx2.AsyncClient(transport=transport) as http:
+    async with server(close_after_answer=False) as (url, taken), connections.client() as http:
         first = await http.get(url)
         stream = first.extensions["network_stream"]
         assert isinstance(stream, connections.Stream)  # httpx2 still builds its pool so that ours can be set on it
@@ -60,6 +59,23 @@ async def test_requests_go_through_streams_that_keep_their_socket() -> None:
         assert stream.get_extra_info("is_readable") is False  # idle, open: usable
         second = await http.get(url)
     assert (first.text, second.text, len(taken)) == ("ok", "ok", 1)  # the one connection, kept alive and reused
+
+
+async def test_a_proxy_the_environment_names_is_used_and_its_connections_made_here(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Behind a proxy (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY) images and Runware are reached through it, as httpx2 does.
+    async with server(close_after_answer=False) as (proxy, taken):
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        async with connections.client() as http:
+            answer = await http.get("http://images.runware.invalid/a.jpg")  # no such host: only the proxy answers
+        assert (answer.text, len(taken)) == ("ok", 1)
+        assert isinstance(answer.extensions["network_stream"], connections.Stream)
+        given = httpx2.MockTransport(lambda request: httpx2.Response(204))
+        async with connections.client(transport=given) as http:  # a transport given is used as it is: no proxy
+            assert (await http.get("http://images.runware.invalid/a.jpg")).status_code == 204
 
 
 @pytest.mark.parametrize("told", [True, False], ids=["told closed", "never told"])
@@ -71,7 +87,7 @@ async def test_an_idle_connection_its_server_closed_is_not_used_again(
         monkeypatch.setattr(connections, "readable", lambda _: False)
     async with (
         server(close_after_answer=True) as (url, taken),
-        httpx2.AsyncClient(transport=connections.transport()) as http,
+        connections.client() as http,
     ):
         assert (await http.get(url)).text == "ok"
         await asyncio.sleep(0.1)  # the server has closed that connection by now

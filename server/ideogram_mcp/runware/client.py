@@ -70,8 +70,9 @@ class RunwareClient:
         # included), and waiting for a pooled connection, time out well before the whole exchange does, so that a
         # request that never left is told from one that may have reached Runware, and an agent hears within
         # seconds that nothing could be sent.
-        self._http = httpx2.AsyncClient(
-            transport=transport or connections.transport(limits),
+        self._http = connections.client(
+            transport=transport,
+            limits=limits,
             timeout=httpx2.Timeout(timeout, connect=min(CONNECT_WAIT, timeout / 2), pool=min(10.0, timeout / 2)),
             headers={
                 "Authorization": f"Bearer {api_key.get_secret_value()}",

@@ -1,11 +1,12 @@
-"""The HTTP transport of every request this server makes (Runware's API, the image URLs it gives): httpx2's own,
-with a pool whose look at its idle connections is cheap.
+"""The HTTP client of every request this server makes (Runware's API, the image URLs it gives): httpx2's own, as
+httpx2 builds it (the environment's proxies and certificates honoured), with pools whose look at their idle
+connections is cheap.
 
 Before each request and after each response, httpcore2's pool asks every idle connection whether its server closed
 it. To answer, anyio's socket stream gives up its socket by building a map of all its attributes, calling
-``getpeername`` on the way: ~35 us a connection, each time. With the connections that images downloaded at once keep
-open that was ~0.6 ms of CPU an image at 1,000 calls in flight (``benchmarks/inflight.py``). The streams here take
-their socket once, when they connect, and ask it the same question httpcore2 does.
+``getpeername`` on the way: ~35 us a connection, each time; ~0.25 ms of CPU a download with 20 connections idle in
+the pool (``benchmarks/downloads.py``). The streams here take their socket once, when they connect, and ask it the
+same question httpcore2 does.
 """
 
 # ruff: noqa: ASYNC109  (the ``timeout`` arguments are httpcore2's network interface, passed on as they come)
@@ -22,15 +23,19 @@ import httpcore2
 import httpx2
 
 
-def transport(limits: httpx2.Limits | None = None) -> httpx2.AsyncHTTPTransport:
-    """httpx2's transport with these pool limits (httpx2's defaults when None), its connections made here."""
-    made = httpx2.AsyncHTTPTransport(limits=limits or httpx2.Limits(max_connections=100, max_keepalive_connections=20))
-    pool = getattr(made, "_pool", None)
-    # httpx2 builds the pool itself and takes no network backend; the pool does (its public argument), so it is set
-    # on the pool made. Were either to change, the transport stays httpx2's as it is (tests/runware/test_connections
-    # then fails, to say so).
-    if isinstance(pool, httpcore2.AsyncConnectionPool) and hasattr(pool, "_network_backend"):
-        pool._network_backend = Backend()  # pyright: ignore[reportPrivateUsage]
+def client(**options: Any) -> httpx2.AsyncClient:
+    """``httpx2.AsyncClient(**options)``, each of its pools (the direct one and those of proxies the environment
+    names) making its connections here. A transport given in ``options`` (the emulator's, a test's) is left as it is.
+    """
+    made = httpx2.AsyncClient(**options)
+    # httpx2 builds its pools itself and takes no network backend; httpcore2's pools do (their public argument), so
+    # it is set on the pools made. Were either to change, the client stays httpx2's as it is, and
+    # tests/runware/test_connections.py fails to say so.
+    transports = [getattr(made, "_transport", None), *getattr(made, "_mounts", {}).values()]
+    for transport in transports:
+        pool = getattr(transport, "_pool", None)
+        if isinstance(pool, httpcore2.AsyncConnectionPool) and hasattr(pool, "_network_backend"):
+            pool._network_backend = Backend()  # pyright: ignore[reportPrivateUsage]
     return made
 
 

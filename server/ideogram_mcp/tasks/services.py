@@ -96,8 +96,8 @@ class Services:
     def downloads(self) -> httpx2.AsyncClient:
         """For fetching generated images; it never carries the Runware key."""
         if self._downloads is None:
-            self._downloads = httpx2.AsyncClient(
-                transport=self._transport or connections.transport(), timeout=DOWNLOAD_TIMEOUT, follow_redirects=True
+            self._downloads = connections.client(
+                transport=self._transport, timeout=DOWNLOAD_TIMEOUT, follow_redirects=True
             )
         return self._downloads
 
