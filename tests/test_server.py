@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Literal
 
 import httpx2
@@ -161,6 +162,21 @@ async def test_tools_list_is_made_once_for_each_protocol_version(mode: Literal["
         paged = await client.list_tools(cursor="next", cache_mode="bypass")
     assert again == first == paged
     assert made == [None, "next"]
+
+
+def test_only_a_listing_the_sdk_would_answer_is_answered_from_the_first() -> None:
+    from ideogram_mcp.server import _plain_listing  # pyright: ignore[reportPrivateUsage]
+
+    def request(params: dict[str, Any] | None, *, known: bool = True, version: str = "2025-11-25") -> Any:
+        session = SimpleNamespace(client_params=object() if known else None, client_capabilities=None)
+        return SimpleNamespace(session=session, params=params, protocol_version=version)
+
+    assert _plain_listing(request(None))
+    assert _plain_listing(request({"_meta": {"progressToken": 1}}))
+    assert not _plain_listing(request(None, known=False))  # before its handshake: the SDK refuses it
+    assert not _plain_listing(request({"cursor": "next"}))
+    assert not _plain_listing(request({"_meta": "junk"}))  # invalid params: the SDK says so
+    assert not _plain_listing(request(None, version="1999-01-01"))
 
 
 def test_a_server_for_many_clients_loads_what_calls_use_before_it_serves() -> None:

@@ -30,6 +30,7 @@ from mcp.server.models import InitializationOptions
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, SubscriptionBus
 from mcp.shared.exceptions import MCPError
+from mcp_types.methods import validate_client_request
 
 from ideogram_mcp import __version__, app, listing, prompts, resources
 from ideogram_mcp.notices import SharedBus
@@ -170,14 +171,17 @@ def build_server(
 class _ListedOnce:
     """Answers ``tools/list`` with the result the SDK made of it the first time, for each protocol version: the list
     never changes while the server runs, and making it (validating and dumping 22 KB of schemas twice) is most of a
-    listing's cost, which every client of an HTTP server pays at once when many connect together. A listing that
-    asks for more than the list (a cursor) is made afresh."""
+    listing's cost, which every client of an HTTP server pays at once when many connect together.
+
+    Only a listing the SDK would answer itself is answered so: on a connection past its handshake (or on a protocol
+    that has none), with valid params and no cursor; any other goes the SDK's way, to be answered or refused there.
+    """
 
     def __init__(self) -> None:
         self._made: dict[str, dict[str, Any]] = {}
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-        if ctx.method != "tools/list" or any(key != "_meta" for key in ctx.params or {}):
+        if ctx.method != "tools/list" or not _plain_listing(ctx):
             return await call_next(ctx)
         made = self._made.get(ctx.protocol_version)
         if made is None:
@@ -185,7 +189,29 @@ class _ListedOnce:
             if not isinstance(result, dict):
                 return result
             made = self._made[ctx.protocol_version] = result
-        return dict(made)
+        # Shared by every answer and read-only: each gets a top level, a list of tools and a _meta of its own.
+        answer = dict(made)
+        if isinstance(tools := made.get("tools"), list):
+            answer["tools"] = list(cast(list[Any], tools))
+        if isinstance(meta := made.get("_meta"), dict):
+            answer["_meta"] = dict(cast(dict[str, Any], meta))
+        return answer
+
+
+def _plain_listing(ctx: ServerRequestContext[Any, Any]) -> bool:
+    """Whether a tools/list is one the SDK answers with the whole list: its client known (by its handshake, or by the
+    capabilities a 2026-07-28 request carries), its params valid, no cursor."""
+    if ctx.session.client_params is None and ctx.session.client_capabilities is None:
+        return False
+    params = ctx.params or {}
+    if any(key != "_meta" for key in params):
+        return False
+    try:
+        validate_client_request("tools/list", ctx.protocol_version, params)
+        types.PaginatedRequestParams.model_validate(params, by_name=False)
+    except (ValueError, KeyError):  # pydantic's ValidationError is a ValueError; KeyError: a version it does not know
+        return False
+    return True
 
 
 class _QuestionState(RequestStateBoundary):
