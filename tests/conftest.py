@@ -28,6 +28,21 @@ from .timing import autojump
 
 API_KEY = "sk-test-7f3a9c1e-SECRET"
 BASE_URL = "http://runware.test/v1"
+TOOL_NAMES = [
+    "generate_image",
+    "remix_image",
+    "edit_image",
+    "reframe_image",
+    "replace_background",
+    "remove_background",
+    "get_generation",
+    "list_generations",
+    "list_sizes",
+    "list_style_presets",
+]
+"""The published tools, in tools/list's order."""
+IMAGE_TOOLS = set(TOOL_NAMES) - {"list_generations", "list_sizes", "list_style_presets"}
+"""The tools whose results are images: they point at the gallery."""
 SEED_PAGE = Path(__file__).resolve().parents[2] / "shared" / "seed" / "ideogram-3.0-on-runware.md"
 
 

@@ -24,8 +24,8 @@ from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 from ideogram_mcp.specs import load_spec
 
+from .conftest import TOOL_NAMES, text
 from .conftest import structured as data
-from .conftest import text
 
 pytestmark = pytest.mark.anyio
 
@@ -78,18 +78,7 @@ async def test_clients_on_the_2025_11_25_handshake_get_the_same_service(
     settings: Settings, transport: httpx2.ASGITransport, emulator: Emulator
 ) -> None:
     async with Client(build_server(settings, transport=transport, clock=emulator.clock), mode="legacy") as legacy:
-        assert [t.name for t in (await legacy.list_tools()).tools] == [
-            "generate_image",
-            "remix_image",
-            "edit_image",
-            "reframe_image",
-            "replace_background",
-            "remove_background",
-            "get_generation",
-            "list_generations",
-            "list_sizes",
-            "list_style_presets",
-        ]
+        assert [t.name for t in (await legacy.list_tools()).tools] == TOOL_NAMES
         result = await legacy.call_tool("generate_image", {"positivePrompt": "x", "aspectRatio": "3:2"})
     assert not result.is_error, text(result)
     assert data(result)["images"][0]["width"] == 1248

@@ -22,7 +22,7 @@ from PIL import Image
 
 from ideogram_mcp.emulator import Emulator
 
-from .conftest import text
+from .conftest import TOOL_NAMES, text
 
 pytestmark = pytest.mark.anyio
 
@@ -48,18 +48,7 @@ async def test_the_offline_server_over_stdio_generates_real_images() -> None:
     with anyio.fail_after(60):
         async with Client(server) as mcp, httpx2.AsyncClient() as http:
             tools = await mcp.list_tools()
-            assert [t.name for t in tools.tools] == [
-                "generate_image",
-                "remix_image",
-                "edit_image",
-                "reframe_image",
-                "replace_background",
-                "remove_background",
-                "get_generation",
-                "list_generations",
-                "list_sizes",
-                "list_style_presets",
-            ]
+            assert [t.name for t in tools.tools] == TOOL_NAMES
             result = await mcp.call_tool("generate_image", {"positivePrompt": '"HI" on a wall', "aspectRatio": "9:16"})
             assert not result.is_error
             (image,) = cast(dict[str, Any], result.structured_content)["images"]

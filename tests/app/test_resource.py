@@ -23,6 +23,8 @@ from ideogram_mcp.settings import Settings
 from ideogram_mcp.sizes import ratios
 from ideogram_mcp.specs import models_of
 
+from ..conftest import IMAGE_TOOLS
+
 pytestmark = pytest.mark.anyio
 
 RESULT_SNAPSHOT = Path(__file__).parents[1] / "snapshots" / "generate_image_result.json"
@@ -44,15 +46,7 @@ def test_the_names_are_the_sdks() -> None:
 async def test_the_image_tools_point_at_the_gallery_and_the_others_do_not(mcp: Client) -> None:
     listed = {tool.name: tool for tool in (await mcp.list_tools()).tools}
     linked = {name for name, tool in listed.items() if (tool.meta or {}).get("ui") == {"resourceUri": app.URI}}
-    assert linked == {
-        "generate_image",
-        "remix_image",
-        "edit_image",
-        "reframe_image",
-        "replace_background",
-        "remove_background",
-        "get_generation",
-    }
+    assert linked == IMAGE_TOOLS
     assert all(listed[name].meta is None for name in set(listed) - linked)
     assert mcp.server_capabilities.extensions == {app.EXTENSION: {}}
 

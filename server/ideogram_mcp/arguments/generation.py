@@ -227,7 +227,7 @@ def _canonical_names(spec: ModelSpec, arguments: Mapping[str, Any], problems: li
             problems.append(Problem(name, f"given twice, as {sources[name]} and as {given}, with different values."))
             continue
         named[name], sources[name] = value, given
-    problems += unknown(unknown_names, set(exposed), aliases)
+    problems += unknown(unknown_names, exposed, aliases)
     return named
 
 

@@ -7,6 +7,7 @@ import difflib
 import functools
 import re
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from ideogram_mcp.arguments.problems import LISTED, SHOWN, Problem, label
@@ -104,7 +105,7 @@ def canonical(arguments: Mapping[str, Any], known: set[str]) -> tuple[dict[str, 
     return named, problems + unknown(unknown_names, known, aliases)
 
 
-def unknown(names: list[str], exposed: set[str], aliases: Mapping[str, str]) -> list[Problem]:
+def unknown(names: list[str], exposed: AbstractSet[str], aliases: Mapping[str, str]) -> list[Problem]:
     """One problem per unknown name (the first few), each with the closest known names; the known ones listed once."""
     if not names:
         return []

@@ -4,6 +4,7 @@ what two processes recorded of one task, and the decisions every journal takes a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -33,10 +34,8 @@ Raw = dict[str, Any]
 def pending(new: Pending, *, now: float, json_of: Callable[[object], str]) -> tuple[Entry, tuple[Any, ...]]:
     """A task about to be sent, as its entry and as the row every journal inserts (``task_uuid, owner, tool, model,
     task, requested, quote, state, options, created, updated, approval``; JSON written by ``json_of``)."""
-    entry = Entry(
-        new.task_uuid, new.owner, new.tool, new.model, new.task, new.requested, new.quote, None, "pending", [], [],
-        new.options, now, now, new.approval,
-    )  # fmt: skip
+    given = {field.name: getattr(new, field.name) for field in dataclasses.fields(new)}
+    entry = Entry(**given, cost=None, state="pending", images=[], errors=[], created=now, updated=now)
     row = (
         new.task_uuid, new.owner, new.tool, new.model, json_of(new.task), new.requested, new.quote, "pending",
         json_of(new.options.model_dump(mode="json")), now, now, new.approval,
