@@ -5,6 +5,7 @@ as an error, never a blank frame. Each step's screenshot is kept in the test's f
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from playwright.sync_api import FrameLocator, expect
@@ -12,6 +13,8 @@ from playwright.sync_api import FrameLocator, expect
 from .conftest import Gallery, HostPage, Shot
 
 PROMPT = "four kites over a beach"
+LOADED_WITHIN = 10.0
+"""Seconds a picture may take to load on a busy machine."""
 
 
 def calls(host_page: HostPage, tool: str) -> list[dict[str, Any]]:
@@ -23,8 +26,15 @@ def pictures_shown(view: FrameLocator, count: int) -> None:
     """Wait until ``count`` pictures are in the gallery, each loaded (not a broken or empty image)."""
     expect(view.locator("#grid img")).to_have_count(count)
     for n in range(count):
-        expect(view.locator("#grid img").nth(n)).to_have_js_property("complete", True)
-        assert view.locator("#grid img").nth(n).evaluate("(img) => img.naturalWidth") > 0
+        picture = view.locator("#grid img").nth(n)
+        expect(picture).to_have_js_property("complete", True)
+        # An image whose source is set a moment later is complete (and 0 wide) until then: asked again a while.
+        deadline = time.monotonic() + LOADED_WITHIN
+        while not (loaded := picture.evaluate("(img) => img.complete && img.naturalWidth > 0")):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert loaded, f"picture {n + 1} is broken or empty: {picture.evaluate('(img) => img.src')[:80]}"
 
 
 def test_a_rectangle_drawn_on_the_second_of_four_images_is_priced_then_edited_and_the_result_joins_the_gallery(
