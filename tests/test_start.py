@@ -38,6 +38,7 @@ main()
 
 CALL_TIME = (
     "PIL",
+    "ctypes",
     "sqlite3",
     "psycopg",
     "psycopg_pool",

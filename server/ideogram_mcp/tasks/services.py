@@ -8,6 +8,9 @@ the one place that builds them (the composition root); tests hand in a clock, a 
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
+import sys
 from collections.abc import AsyncGenerator
 from pathlib import Path
 
@@ -32,6 +35,12 @@ DOWNLOAD_TIMEOUT = 60.0
 IMAGE_LANES = 8
 """Calls downloading, saving and previewing their images at once; the others wait their turn, in arrival order
 (image work is CPU and memory: unbounded, a thousand calls would all finish late, together)."""
+MALLOC_ARENAS = 2
+"""glibc's memory pools (arenas) the process's threads share. glibc gives each new thread one of its own, up to 8
+a core, and each keeps the pages its thread freed: with them, 1,000 calls in flight with the defaults (the image
+lanes' threads, the journal's) peaked at 150-157 MiB, and at 137-140 MiB with two, as fast."""
+_M_ARENA_MAX = -8
+"""``mallopt``'s parameter number for the most arenas (glibc's malloc.h)."""
 
 
 class Services:
@@ -47,6 +56,7 @@ class Services:
         journal: Journal | None = None,
         store: ImageStore | None = None,
     ) -> None:
+        share_malloc_arenas()
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.store: ImageStore = store or _store_of(settings)
@@ -141,6 +151,34 @@ class Services:
             await self._downloads.aclose()
         if self._journal is not None:
             await self._journal.aclose()
+
+
+@functools.cache
+def share_malloc_arenas() -> bool:
+    """Bound glibc's arenas to ``MALLOC_ARENAS`` for the threads started from now on; True when it did.
+
+    Done when the tasks' machinery is first made, before the lanes start threads; not before the handshake, where
+    loading ``ctypes`` would lengthen every start. Left alone where the user chose (``MALLOC_ARENA_MAX``, or
+    ``GLIBC_TUNABLES`` naming ``arena_max``) and where the C library is not glibc.
+    """
+    chosen = "MALLOC_ARENA_MAX" in os.environ or "arena_max" in os.environ.get("GLIBC_TUNABLES", "")
+    if chosen or not sys.platform.startswith("linux") or not _glibc():
+        return False
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # pragma: no cover - a glibc process exports mallopt
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    return mallopt(_M_ARENA_MAX, MALLOC_ARENAS) == 1
+
+
+def _glibc() -> bool:
+    try:
+        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+    except (ValueError, OSError):  # pragma: no cover - a C library without the name (musl)
+        return False
 
 
 def _store_of(settings: Settings) -> ImageStore:
