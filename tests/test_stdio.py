@@ -268,3 +268,76 @@ def test_a_number_too_long_for_python_is_answered_as_an_argument_error_not_dropp
         "- numberResults: must be a whole number from 1 to 20; got '99999999999999999999999999999999999999999999…"
         in (result["content"][0]["text"])
     )
+
+
+_SERVING = """
+import anyio, os, sys
+from ideogram_mcp import stdio
+
+async def main():
+    with stdio.ends() as (stdin, stdout):
+        print("written by the loop" if stdout is not None else "left to the SDK", file=sys.stderr, flush=True)
+        print("a stray print", flush=True)
+        os.write(1, b"a stray write\\n")
+        if stdout is not None:
+            await stdout.write('{"jsonrpc": "2.0", "method": "a message"}\\n')
+            await stdout.flush()
+    print("after serving", flush=True)
+
+anyio.run(main)
+"""
+
+
+def _serving(**streams: Any) -> tuple[str, str]:
+    ran = subprocess.run([sys.executable, "-c", _SERVING], env=_env(), text=True, timeout=60, check=True, **streams)
+    return ran.stdout or "", ran.stderr or ""
+
+
+def test_on_a_pipe_messages_are_written_by_the_loop_and_stray_output_goes_to_stderr() -> None:
+    out, err = _serving(stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert out == '{"jsonrpc": "2.0", "method": "a message"}\nafter serving\n'  # descriptor 1 is back after
+    assert err.splitlines() == ["written by the loop", "a stray print", "a stray write"]
+
+
+def test_a_stdout_shared_with_stderr_or_not_a_pipe_is_left_to_the_sdk(tmp_path: Path) -> None:
+    shared, _ = _serving(stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert shared.splitlines()[0] == "left to the SDK"
+    with (tmp_path / "out.txt").open("w") as file:
+        _, err = _serving(stdout=file, stderr=subprocess.PIPE)
+    assert err.splitlines()[0] == "left to the SDK"
+
+
+async def test_a_message_larger_than_the_pipe_holds_arrives_whole_and_the_loop_runs_while_it_waits() -> None:
+    from ideogram_mcp.stdio import _Stdout  # pyright: ignore[reportPrivateUsage]
+
+    message = "".join(f"{n:07d}," for n in range(1 << 17)) + "\n"  # 1 MiB: 16 times a Linux pipe's buffer
+    readable, writable = os.pipe()
+    os.set_blocking(writable, False)
+    received = bytearray()
+    ticks: list[int] = []
+
+    def read_slowly() -> None:
+        while chunk := os.read(readable, 1 << 16):
+            received.extend(chunk)
+            threading.Event().wait(0.005)
+
+    reader = threading.Thread(target=read_slowly)
+    reader.start()
+    try:
+        with os.fdopen(writable, "w", encoding="utf-8", closefd=False) as wire:
+            async with anyio.create_task_group() as group:
+
+                async def tick() -> None:
+                    while True:
+                        ticks.append(len(received))
+                        await anyio.sleep(0.001)
+
+                group.start_soon(tick)
+                assert await _Stdout(wire).write(message) == len(message)
+                group.cancel_scope.cancel()
+    finally:
+        os.close(writable)
+        reader.join(30)
+        os.close(readable)
+    assert received.decode() == message
+    assert any(0 < seen < len(message) for seen in ticks)  # the loop ran while the message was half taken

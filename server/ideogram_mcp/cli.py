@@ -4,28 +4,23 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import math
 import os
-import re
 import secrets
 import shutil
 import socket
 import sys
 import textwrap
-import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
-import anyio.from_thread
-import anyio.lowlevel
 from mcp.server.stdio import stdio_server
 from pydantic import SecretStr, ValidationError
 
-from ideogram_mcp import __version__, files
+from ideogram_mcp import __version__, files, stdio
 from ideogram_mcp.errors import ConfigurationError
 from ideogram_mcp.exits import STOPPED_STATUS, say_stopped
 from ideogram_mcp.logs import configure_logging
@@ -257,57 +252,13 @@ async def _runware(settings: Settings) -> AsyncGenerator[Settings]:
         yield settings.model_copy(update={"runware_base_url": url, "runware_api_key": SecretStr(EMULATOR_KEY)})
 
 
-class _Stdin(anyio.AsyncFile[str]):
-    """The stdio transport's input, read by a daemon thread. The SDK reads stdin in a worker thread that a
-    cancellation must wait for: after Ctrl-C the server would hang until one more line or EOF arrived."""
-
-    @classmethod
-    def open(cls) -> _Stdin:
-        # Its own descriptor: the reader may still be blocked in it at exit, and must hold no lock of sys.stdin's.
-        return cls(open(os.dup(sys.stdin.fileno()), encoding="utf-8", errors="replace"))
-
-    def __aiter__(self) -> AsyncIterator[str]:
-        return self._lines()
-
-    async def _lines(self) -> AsyncIterator[str]:
-        send, receive = anyio.create_memory_object_stream[str](1)
-        token = anyio.lowlevel.current_token()
-
-        def read() -> None:
-            with contextlib.suppress(Exception):  # once the loop is gone, a late line has nowhere to go
-                for line in self.wrapped:
-                    anyio.from_thread.run(send.send, line, token=token)
-            with contextlib.suppress(Exception):
-                anyio.from_thread.run_sync(send.close, token=token)
-
-        threading.Thread(target=read, name="stdin", daemon=True).start()
-        async with receive:
-            async for line in receive:
-                yield _readable(line)
-
-
-_HUGE_NUMBER = re.compile(r"(?<!\d)\d{4301}")
-"""A run of more digits than Python reads as an int (its default limit is 4,300)."""
-
-
-def _readable(line: str) -> str:
-    """A message whose integers have more digits than Python reads, with them passed on as text so that the
-    argument checks name them; the SDK would drop such a line unanswered. Any other line as it is."""
-    if not _HUGE_NUMBER.search(line):
-        return line
-    try:
-        message = json.loads(line, parse_int=lambda digits: int(digits) if len(digits) <= 4300 else digits)
-    except ValueError:
-        return line
-    return json.dumps(message) + "\n"
-
-
 async def _serve_stdio(settings: Settings) -> None:
     async with _runware(settings) as settings:
         # A client starts its server in the project it works on (Claude Code does): images go there by default.
         server = build_server(settings, project=files.project_folder(Path.cwd()))
-        async with stdio_server(stdin=_Stdin.open()) as (read, write):
-            await server.run(read, write, server.create_initialization_options())
+        with stdio.ends() as (stdin, stdout):
+            async with stdio_server(stdin=stdin, stdout=stdout) as (read, write):
+                await server.run(read, write, server.create_initialization_options())
 
 
 def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offline: bool) -> None:
