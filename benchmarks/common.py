@@ -7,6 +7,7 @@ ideogram-mcp is held against, in the same run and with the same client.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import socket
@@ -30,6 +31,17 @@ HERE = Path(__file__).resolve().parent
 BENCH_KEY = "bench-key-0123456789"
 """The Runware key the fake Runware accepts (long enough to be treated as a secret)."""
 TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def counted(text: str) -> int:
+    """An argparse type: a whole number of 1 or more (0 pairs or 0 calls would measure nothing)."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"give a whole number of 1 or more, not {text!r}")
+    return number
 
 
 def family(pid: int) -> list[int]:

@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 import httpx2
 
-from common import BENCH_KEY, upstream
+from common import BENCH_KEY, counted, upstream
 from ideogram_mcp.images.downloads import download
 from ideogram_mcp.runware import connections
 
@@ -75,7 +75,7 @@ async def main(idle: int, downloads: int, rounds: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--idle", type=int, default=20)
-    parser.add_argument("--downloads", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--downloads", type=counted, default=1000)
+    parser.add_argument("--rounds", type=counted, default=3)
     arguments = parser.parse_args()
     anyio.run(main, arguments.idle, arguments.downloads, arguments.rounds)

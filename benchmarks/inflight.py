@@ -32,6 +32,7 @@ from mcp.types import CallToolResult
 from common import (
     HERE,
     Session,
+    counted,
     cpu_seconds,
     load_average,
     peak_rss_mib,
@@ -197,10 +198,10 @@ async def main(ns: list[int], render: float, modes: list[str], draw_each: bool, 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, nargs="+", default=[100, 500, 1000])
+    parser.add_argument("--n", type=counted, nargs="+", default=[100, 500, 1000])
     parser.add_argument("--render", type=float, default=2.0)
     parser.add_argument("--mode", choices=list(MODES), nargs="+", default=list(MODES))
     parser.add_argument("--draw-each", action="store_true", help="the fake Runware draws every image")
-    parser.add_argument("--pairs", type=int, default=1, help="measurements of each N and mode, bare then ours")
+    parser.add_argument("--pairs", type=counted, default=1, help="measurements of each N and mode, bare then ours")
     arguments = parser.parse_args()
     anyio.run(main, arguments.n, arguments.render, arguments.mode, arguments.draw_each, arguments.pairs)

@@ -31,6 +31,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from common import (
     HERE,
+    counted,
     cpu_seconds,
     free_port,
     load_average,
@@ -190,8 +191,8 @@ async def main(clients: list[int], calls: int, render: float, workers: list[int]
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clients", type=int, nargs="+", default=[20])
-    parser.add_argument("--calls", type=int, default=5)
+    parser.add_argument("--clients", type=counted, nargs="+", default=[20])
+    parser.add_argument("--calls", type=counted, default=5)
     parser.add_argument("--render", type=float, default=2.0)
     parser.add_argument("--workers", type=int, nargs="+", choices=[1, 2], default=[1])
     parser.add_argument("--matrix", action="store_true", help="1 and 2 workers x 20, 50 and 100 clients")
