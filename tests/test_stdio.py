@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ from mcp.client.session import ClientRequestContext
 from PIL import Image
 
 from ideogram_mcp.emulator import Emulator
+from ideogram_mcp.stdio import _Stdout  # pyright: ignore[reportPrivateUsage]
 
 from .conftest import TOOL_NAMES, text
 
@@ -271,14 +273,16 @@ def test_a_number_too_long_for_python_is_answered_as_an_argument_error_not_dropp
 
 
 _SERVING = """
-import anyio, os, sys
+import anyio, os, socket, sys
 from ideogram_mcp import stdio
 
 async def main():
     with stdio.ends() as (stdin, stdout):
         print("written by the loop" if stdout is not None else "left to the SDK", file=sys.stderr, flush=True)
+        print("stdin blocking:", os.get_blocking(0), file=sys.stderr, flush=True)
         print("a stray print", flush=True)
         os.write(1, b"a stray write\\n")
+        print("a stray print left in the buffer")
         if stdout is not None:
             await stdout.write('{"jsonrpc": "2.0", "method": "a message"}\\n')
             await stdout.flush()
@@ -288,56 +292,74 @@ anyio.run(main)
 """
 
 
-def _serving(**streams: Any) -> tuple[str, str]:
-    ran = subprocess.run([sys.executable, "-c", _SERVING], env=_env(), text=True, timeout=60, check=True, **streams)
-    return ran.stdout or "", ran.stderr or ""
+def _serving(**streams: Any) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in _env().items() if k != "PYTHONUNBUFFERED"}  # a print is kept in a buffer, as by default
+    return subprocess.run([sys.executable, "-c", _SERVING], env=env, text=True, timeout=60, check=True, **streams)
 
 
 def test_on_a_pipe_messages_are_written_by_the_loop_and_stray_output_goes_to_stderr() -> None:
-    out, err = _serving(stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert out == '{"jsonrpc": "2.0", "method": "a message"}\nafter serving\n'  # descriptor 1 is back after
-    assert err.splitlines() == ["written by the loop", "a stray print", "a stray write"]
+    ran = _serving(stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert ran.stdout == '{"jsonrpc": "2.0", "method": "a message"}\nafter serving\n'  # descriptor 1 is back after
+    assert ran.stderr.splitlines() == [
+        "written by the loop",
+        "stdin blocking: True",
+        "a stray print",
+        "a stray write",
+        "a stray print left in the buffer",
+    ]
+
+
+def test_on_a_socket_that_is_also_stdin_messages_are_sent_without_making_stdin_non_blocking() -> None:
+    ours, theirs = socket.socketpair()  # as inetd or socat hand a server its connection
+    with ours, theirs:
+        ran = _serving(stdin=theirs, stdout=theirs, stderr=subprocess.PIPE)
+        theirs.close()
+        ours.settimeout(30)
+        received = b""
+        while chunk := ours.recv(1 << 16):
+            received += chunk
+    assert received.decode() == '{"jsonrpc": "2.0", "method": "a message"}\nafter serving\n'
+    assert ran.stderr.splitlines()[:2] == ["written by the loop", "stdin blocking: True"]
 
 
 def test_a_stdout_shared_with_stderr_or_not_a_pipe_is_left_to_the_sdk(tmp_path: Path) -> None:
-    shared, _ = _serving(stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    assert shared.splitlines()[0] == "left to the SDK"
+    shared = _serving(stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert shared.stdout.splitlines()[0] == "left to the SDK"
     with (tmp_path / "out.txt").open("w") as file:
-        _, err = _serving(stdout=file, stderr=subprocess.PIPE)
-    assert err.splitlines()[0] == "left to the SDK"
+        in_a_file = _serving(stdout=file, stderr=subprocess.PIPE)
+    assert in_a_file.stderr.splitlines()[0] == "left to the SDK"
 
 
-async def test_a_message_larger_than_the_pipe_holds_arrives_whole_and_the_loop_runs_while_it_waits() -> None:
-    from ideogram_mcp.stdio import _Stdout  # pyright: ignore[reportPrivateUsage]
-
+async def test_a_message_larger_than_the_pipe_holds_waits_for_room_without_holding_up_the_loop() -> None:
     message = "".join(f"{n:07d}," for n in range(1 << 17)) + "\n"  # 1 MiB: 16 times a Linux pipe's buffer
     readable, writable = os.pipe()
     os.set_blocking(writable, False)
     received = bytearray()
-    ticks: list[int] = []
+    reading = threading.Event()
 
-    def read_slowly() -> None:
+    def read() -> None:
+        reading.wait(30)
         while chunk := os.read(readable, 1 << 16):
             received.extend(chunk)
-            threading.Event().wait(0.005)
 
-    reader = threading.Thread(target=read_slowly)
+    reader = threading.Thread(target=read)
     reader.start()
+    written: list[int] = []
     try:
-        with os.fdopen(writable, "w", encoding="utf-8", closefd=False) as wire:
+        with anyio.fail_after(30), os.fdopen(writable, "w", encoding="utf-8", closefd=False) as wire:
             async with anyio.create_task_group() as group:
 
-                async def tick() -> None:
-                    while True:
-                        ticks.append(len(received))
-                        await anyio.sleep(0.001)
+                async def write() -> None:
+                    written.append(await _Stdout(wire, lambda data: os.write(writable, data)).write(message))
 
-                group.start_soon(tick)
-                assert await _Stdout(wire).write(message) == len(message)
-                group.cancel_scope.cancel()
+                group.start_soon(write)
+                await anyio.wait_all_tasks_blocked()  # the pipe is full and nobody reads: the write waits, not the loop
+                assert written == []
+                reading.set()
     finally:
+        reading.set()
         os.close(writable)
         reader.join(30)
         os.close(readable)
+    assert written == [len(message)]
     assert received.decode() == message
-    assert any(0 < seen < len(message) for seen in ticks)  # the loop ran while the message was half taken

@@ -107,6 +107,9 @@ def build_server(
 
             state = AppState(settings, services, bus, project=project, shared=shared)
             if shared:  # a server for many clients loads now what calls use, not in its first clients' time
+                from ideogram_mcp.tasks.services import share_malloc_arenas
+
+                share_malloc_arenas()  # before the threads its clients' first calls start (glibc may ignore it later)
                 await anyio.to_thread.run_sync(_load_for_calls, settings)
             try:
                 yield state

@@ -2,8 +2,8 @@
 
 The SDK writes each message out from a worker thread, twice (its write, then its flush): with a thousand calls in
 flight those hops wait for the interpreter behind the calls. Where the client connected a pipe or a socket (as MCP
-clients do), messages are written here from the event loop, non-blocking. A terminal or a file is written by the
-SDK: neither can be made non-blocking without changing it for the processes that share it.
+clients do), messages are written here from the event loop, each write non-blocking, without changing how the
+pipe or socket behaves for anyone sharing it. Anything else (a terminal, a file) is written by the SDK.
 
 Lines in are read by a daemon thread, one handed over at a time. Read on the event loop instead, a thousand
 requests arriving at once were taken in one burst that kept the loop busy, and the journal's thread, which needs
@@ -17,10 +17,11 @@ import contextlib
 import json
 import os
 import re
+import socket
 import stat
 import sys
 import threading
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Callable, Generator
 from typing import TextIO
 
 import anyio
@@ -34,8 +35,8 @@ _HUGE_NUMBER = re.compile(r"(?<!\d)\d{4301}")
 @contextlib.contextmanager
 def ends() -> Generator[tuple[anyio.AsyncFile[str], anyio.AsyncFile[str] | None]]:
     """The stdin and stdout to serve on. The stdout is None (the SDK's own, written by a thread) unless it is a pipe
-    or socket of its own; then, while serving, descriptor 1 points at stderr so that stray output (a library's
-    print, a child's) misses the wire, as the SDK's own does."""
+    or socket (see ``_own_wire``); then, while serving, descriptor 1 points at stderr so that stray output (a
+    library's print, a child's) misses the wire, as the SDK's own does."""
     with _loop_stdout() as stdout:
         yield _Stdin.open(), stdout
 
@@ -70,18 +71,20 @@ class _Stdin(anyio.AsyncFile[str]):
 
 
 class _Stdout(anyio.AsyncFile[str]):
-    """Messages written to a non-blocking pipe or socket from the event loop; when the client reads too slowly to
-    take one, its writer waits for room without holding up anything else. Unbuffered: ``flush`` has nothing to do."""
+    """Messages written to the client from the event loop, each write non-blocking; when the client reads too slowly
+    to take one, its writer waits for room without holding up anything else. Unbuffered: ``flush`` has nothing to
+    do."""
 
-    def __init__(self, wire: TextIO) -> None:
+    def __init__(self, wire: TextIO, send: Callable[[memoryview], int]) -> None:
         super().__init__(wire)
         self._fd = wire.fileno()
+        self._send = send
 
     async def write(self, b: str) -> int:  # the name AsyncFile gives its argument
         left = memoryview(b.encode())
         while left:
             try:
-                left = left[os.write(self._fd, left) :]
+                left = left[self._send(left) :]
             except BlockingIOError:
                 await anyio.wait_writable(self._fd)
         return len(b)
@@ -92,33 +95,68 @@ class _Stdout(anyio.AsyncFile[str]):
 
 @contextlib.contextmanager
 def _loop_stdout() -> Generator[_Stdout | None]:
-    if not _switchable(1) or _same_file(1, 2):  # one file with stderr: logging would meet a non-blocking one
+    """Stdout written from the loop where that changes nothing for anyone else, with descriptor 1 pointing at stderr
+    meanwhile; else None."""
+    if sys.platform == "win32" or _same_file(1, 2):  # one file with stderr: the logs would write to it too
         yield None
         return
-    import fcntl  # POSIX, as a pipe or socket here is
+    with _own_wire() as own:
+        if own is None:
+            yield None
+            return
+        import fcntl  # POSIX, as this is
 
-    wire = fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, 3)  # never one of 0-2, even with one of them closed
-    os.dup2(2, 1)
-    os.set_blocking(wire, False)
+        wire, send = own
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()  # what a print left buffered goes where it was meant to, not later onto the wire
+        saved = fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, 3)  # never one of 0-2, even with one of them closed
+        try:
+            os.dup2(2, 1)  # while serving, stray output (a library's print, a child's) goes to stderr
+        except OSError:
+            os.close(saved)
+            yield None
+            return
+        try:
+            yield _Stdout(wire, send)
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+            with contextlib.suppress(OSError):
+                os.dup2(saved, 1)
+            os.close(saved)
+
+
+@contextlib.contextmanager
+def _own_wire() -> Generator[tuple[TextIO, Callable[[memoryview], int]] | None]:
+    """Stdout's file and a way to write to it without waiting, neither of which changes stdout's open file: a
+    non-blocking flag set on it would be seen by every descriptor and process sharing it (inetd and socat hand one
+    socket as both stdin and stdout; a wrapper script shares its own stdout). A socket is sent to with
+    ``MSG_DONTWAIT``; a pipe is opened afresh through Linux's /proc, non-blocking, as an open file of its own.
+    None for anything else (a terminal, a file, a pipe where there is no /proc)."""
     try:
-        with open(wire, "w", encoding="utf-8", closefd=False) as text:
-            yield _Stdout(text)
-    finally:
-        with contextlib.suppress(OSError):  # the wire back where it was, as it was
-            os.set_blocking(wire, True)
-            os.dup2(wire, 1)
-        os.close(wire)
-
-
-def _switchable(fd: int) -> bool:
-    """Whether the descriptor is a pipe or a socket on a system whose event loop can wait for one."""
-    if os.name != "posix":
-        return False
-    try:
-        mode = os.fstat(fd).st_mode
+        mode = os.fstat(1).st_mode
     except OSError:
-        return False
-    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+        yield None
+        return
+    if stat.S_ISSOCK(mode) and hasattr(socket, "MSG_DONTWAIT"):
+        blocking = os.get_blocking(1)
+        connection = socket.socket(fileno=os.dup(1))
+        os.set_blocking(1, blocking)  # as it was: with a default timeout set, Python makes a new socket non-blocking
+        try:
+            with open(connection.fileno(), "w", encoding="utf-8", closefd=False) as text:
+                yield text, lambda data: connection.send(data, socket.MSG_DONTWAIT)
+        finally:
+            connection.close()
+        return
+    fd = -1
+    if stat.S_ISFIFO(mode):
+        with contextlib.suppress(OSError):  # no /proc (macOS), or the client's end is closed already
+            fd = os.open("/proc/self/fd/1", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    if fd < 0:
+        yield None
+        return
+    with open(fd, "w", encoding="utf-8") as text:
+        yield text, lambda data: os.write(fd, data)
 
 
 def _same_file(one: int, other: int) -> bool:

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import anyio
 import pytest
+from mcp import Client
 
+from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 from ideogram_mcp.tasks import services
 from tests.processes import clean_env
@@ -40,7 +42,7 @@ def _arenas(how: str, **env: str) -> tuple[str, int]:
     eight threads then used."""
     ran = subprocess.run(
         [sys.executable, "-c", _THREADS_THEN_ARENAS, how],
-        env=clean_env(**env),
+        env={k: v for k, v in clean_env().items() if k not in ("MALLOC_ARENA_MAX", "GLIBC_TUNABLES")} | env,
         capture_output=True,
         text=True,
         timeout=60,
@@ -71,4 +73,19 @@ async def test_making_the_services_shares_the_arenas(monkeypatch: pytest.MonkeyP
     settings = Settings(runware_api_key=None, data_dir=tmp_path / "data", output_dir=tmp_path / "out")
     async with anyio.create_task_group() as background:
         services.Services(settings, background=background)
+    assert calls == ["shared"]
+
+
+@pytest.mark.anyio
+async def test_a_server_for_many_clients_shares_the_arenas_at_its_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(services, "share_malloc_arenas", lambda: calls.append("shared") or True)
+    settings = Settings(runware_api_key=None, data_dir=tmp_path / "data", output_dir=tmp_path / "out")
+    async with Client(build_server(settings, shared=True)) as client:
+        assert calls == ["shared"]  # before any call: its clients' first calls start the threads
+        await client.list_tools()
+    async with Client(build_server(settings)) as client:  # one client's server: at its first call
+        await client.list_tools()
     assert calls == ["shared"]

@@ -155,11 +155,12 @@ class Services:
 
 @functools.cache
 def share_malloc_arenas() -> bool:
-    """Bound glibc's arenas to ``MALLOC_ARENAS`` for the threads started from now on; True when it did.
-
-    Done when the tasks' machinery is first made, before the lanes start threads; not before the handshake, where
-    loading ``ctypes`` would lengthen every start. Left alone where the user chose (``MALLOC_ARENA_MAX``, or
-    ``GLIBC_TUNABLES`` naming ``arena_max``) and where the C library is not glibc.
+    """Ask glibc to bound its arenas to ``MALLOC_ARENAS`` for the threads started from now on; True when it took the
+    setting. glibc fixes its own bound (8 a core) once a process has made more than 8 arenas, and then ignores this
+    while still saying yes: it is asked before the lanes start threads, when the tasks' machinery is first made (a
+    server for many clients: in its lifespan). Not before the handshake, where loading ``ctypes`` would lengthen
+    every start. Left alone where the user chose (``MALLOC_ARENA_MAX``, or ``GLIBC_TUNABLES`` naming
+    ``arena_max``) and where the C library is not glibc.
     """
     chosen = "MALLOC_ARENA_MAX" in os.environ or "arena_max" in os.environ.get("GLIBC_TUNABLES", "")
     if chosen or not sys.platform.startswith("linux") or not _glibc():
