@@ -43,10 +43,13 @@ def weed() -> Path | None:
     return Path(found) if found else None
 
 
-def _low_port() -> int:
-    while (port := free_port()) >= 50000:
-        pass
-    return port
+def _free_ports(count: int, *taken: int) -> list[int]:
+    """``count`` ports free now, none of them ``taken`` nor one another."""
+    found: list[int] = []
+    while len(found) < count:
+        if (port := free_port()) not in (*taken, *found):
+            found.append(port)
+    return found
 
 
 class S3Server:
@@ -54,7 +57,7 @@ class S3Server:
 
     def __init__(self, folder: Path, command: Path) -> None:
         self.folder, self.command = folder, command
-        self.port = _low_port()
+        (self.port,) = _free_ports(1)
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.started_in = 0.0
         self._running: Running | None = None
@@ -97,9 +100,13 @@ class S3Server:
         identity = {"name": "tests", "credentials": [{"accessKey": KEY_ID, "secretKey": SECRET}]}
         identity["actions"] = ["Admin", "Read", "Write", "List", "Tagging"]
         config.write_text(json.dumps({"identities": [identity]}))
-        master, volume, filer = _low_port(), _low_port(), _low_port()
+        # Every port named: SeaweedFS otherwise listens for gRPC at each HTTP port + 10000, which nothing checked was
+        # free. Once in a full run the S3 gateway never answered (its cause unseen); a taken gRPC port is one way.
+        master, volume, filer, *grpc = _free_ports(7, self.port)
         args = ["server", "-dir", str(self.folder), "-ip", "127.0.0.1", "-ip.bind", "127.0.0.1"]
         args += ["-master.port", str(master), "-volume.port", str(volume), "-filer.port", str(filer)]
+        args += ["-master.port.grpc", str(grpc[0]), "-volume.port.grpc", str(grpc[1])]
+        args += ["-filer.port.grpc", str(grpc[2]), "-s3.port.grpc", str(grpc[3])]
         args += ["-master.volumeSizeLimitMB", "16", "-volume.max", "64"]
         args += ["-s3", "-s3.port", str(self.port), "-s3.config", str(config)]
         args += ["-s3.port.iceberg", "0", "-s3.port.lance", "0"]
