@@ -11,11 +11,16 @@ p50 and p95 latency, errors, the peak RSS of the server's processes and their CP
 bare server; for ideogram-mcp, how long after its render ended each result came (the poll delay under load); and
 for both, the p95 of each client's first, second ... call. ``--list-first`` has each client list the tools when it
 connects, as MCP hosts do, instead of at its first call (where the SDK's client fetches them to check the result).
+``--client-processes K`` runs the clients in K processes of their own (the clients' share each, all started at one
+signal) instead of in this one: real clients do not share one Python process, and a first call's own work (the
+SDK's client lists the tools and compiles a validator for the output schema) otherwise queues behind every other
+client's.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -45,6 +50,8 @@ from common import (
 
 LIST_FIRST = False
 """Whether each client lists the tools when it connects (``--list-first``), before its timed calls."""
+CLIENT_PROCESSES = 0
+"""Processes the clients run in (``--client-processes``); 0: this one."""
 
 
 @dataclass
@@ -105,17 +112,71 @@ async def drive(command: list[str], env: dict[str, str], probe: str, port: int, 
         await anyio.sleep(1)  # with several workers, the first one up answers the probe; the others get a moment
         cpu_before = cpu_seconds(server.pid)
         ours = probe == "/healthz"
-        started = time.perf_counter()
-        async with anyio.create_task_group() as group:
-            for token in tokens:
-                group.start_soon(one_client, f"http://127.0.0.1:{port}/mcp", token, calls, measured, ours)
-        measured.elapsed = time.perf_counter() - started
+        url = f"http://127.0.0.1:{port}/mcp"
+        if CLIENT_PROCESSES:
+            await in_processes(url, tokens, calls, measured, ours)
+        else:
+            started = time.perf_counter()
+            async with anyio.create_task_group() as group:
+                for token in tokens:
+                    group.start_soon(one_client, url, token, calls, measured, ours)
+            measured.elapsed = time.perf_counter() - started
         measured.rss_mib = peak_rss_mib(server.pid)
         measured.cpu_per_call = (cpu_seconds(server.pid) - cpu_before) / max(len(measured.latencies), 1)
     finally:
         server.terminate()
         server.wait(30)
     return measured
+
+
+async def in_processes(url: str, tokens: list[str], calls: int, measured: Load, ours: bool) -> None:
+    """The clients in ``CLIENT_PROCESSES`` processes (``--clients-of``), started together once all are loaded; their
+    figures merged into ``measured``, the time from the start signal to the last one's end as its elapsed time."""
+    shares = [tokens[n::CLIENT_PROCESSES] for n in range(CLIENT_PROCESSES) if tokens[n::CLIENT_PROCESSES]]
+    options = ["--calls", str(calls), *(["--judged"] if ours else []), *(["--list-first"] if LIST_FIRST else [])]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--clients-of", url, ",".join(share), *options],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for share in shares
+    ]
+    try:
+        for process in processes:  # each says so once its modules are loaded
+            said = process.stdout.readline() if process.stdout is not None else ""
+            if said.strip() != "loaded":
+                raise RuntimeError(f"a client process did not start: {said!r}")
+        started = time.perf_counter()
+        for process in processes:
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        outputs = [await anyio.to_thread.run_sync(process.communicate) for process in processes]
+        measured.elapsed = time.perf_counter() - started
+    finally:
+        for process in processes:
+            process.kill()
+    for out, _ in outputs:
+        part = json.loads(out)
+        measured.latencies += part["latencies"]
+        measured.errors += part["errors"]
+        measured.finished |= part["finished"]
+        for n, latencies in part["by_call"].items():
+            measured.by_call.setdefault(int(n), []).extend(latencies)
+
+
+async def clients_of(url: str, tokens: list[str], calls: int, judged: bool) -> None:
+    """One process's clients (``--clients-of``): waits for the start line on stdin, prints its figures as JSON."""
+    measured = Load()
+    print("loaded", flush=True)
+    await anyio.to_thread.run_sync(sys.stdin.readline)
+    async with anyio.create_task_group() as group:
+        for token in tokens:
+            group.start_soon(one_client, url, token, calls, measured, judged)
+    figures = {"latencies": measured.latencies, "errors": measured.errors, "finished": measured.finished}
+    print(json.dumps(figures | {"by_call": measured.by_call}))
 
 
 async def bare(clients: int, calls: int, render: float, workers: int) -> Load:
@@ -176,8 +237,10 @@ async def measure(clients: int, calls: int, render: float, workers: int) -> str:
 
 async def main(clients: list[int], calls: int, render: float, workers: list[int]) -> None:
     listing = "each lists the tools when it connects" if LIST_FIRST else "the SDK's client lists them at its first call"
+    where = f"in {CLIENT_PROCESSES} processes" if CLIENT_PROCESSES else "in this process"
     print(
-        f"HTTP: concurrent MCP clients calling generate_image in a loop (saving on, previews off), loopback; {listing}"
+        f"HTTP: concurrent MCP clients calling generate_image in a loop (saving on, previews off), loopback; {listing};"
+        f" the clients {where}"
     )
     rows = [await measure(c, calls, render, w) for w in workers for c in clients]
     print("\nideogram-mcp (bare SDK server in the same run)")
@@ -197,8 +260,16 @@ if __name__ == "__main__":
     parser.add_argument("--workers", type=int, nargs="+", choices=[1, 2], default=[1])
     parser.add_argument("--matrix", action="store_true", help="1 and 2 workers x 20, 50 and 100 clients")
     parser.add_argument("--list-first", action="store_true", help="each client lists the tools when it connects")
+    parser.add_argument("--client-processes", type=counted, help="run the clients in this many processes")
+    parser.add_argument("--clients-of", nargs=2, metavar=("URL", "TOKENS"), help=argparse.SUPPRESS)
+    parser.add_argument("--judged", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     LIST_FIRST = arguments.list_first
+    CLIENT_PROCESSES = arguments.client_processes or 0
+    if arguments.clients_of:
+        url, tokens = arguments.clients_of
+        anyio.run(clients_of, url, tokens.split(","), arguments.calls, arguments.judged)
+        sys.exit()
     if arguments.matrix:
         arguments.clients, arguments.workers = [20, 50, 100], [1, 2]
     anyio.run(main, arguments.clients, arguments.calls, arguments.render, arguments.workers)
