@@ -152,7 +152,7 @@ async def main(ns: list[int], render: float, modes: list[str], draw_each: bool, 
         f"N generate_image calls at once over one stdio session, {render:g} s render, fake Runware in its own process"
     )
     for n in ns:
-        for mode, _ in ((mode, pair) for mode in modes for pair in range(pairs)):
+        for mode in (mode for mode in modes for _ in range(pairs)):
             with tempfile.TemporaryDirectory() as temporary:
                 folder = Path(temporary)
                 load = load_average()

@@ -175,8 +175,8 @@ async def clients_of(url: str, tokens: list[str], calls: int, judged: bool) -> N
     async with anyio.create_task_group() as group:
         for token in tokens:
             group.start_soon(one_client, url, token, calls, measured, judged)
-    figures = {"latencies": measured.latencies, "errors": measured.errors, "finished": measured.finished}
-    print(json.dumps(figures | {"by_call": measured.by_call}))
+    kept = ("latencies", "errors", "finished", "by_call")
+    print(json.dumps({name: getattr(measured, name) for name in kept}))
 
 
 async def bare(clients: int, calls: int, render: float, workers: int) -> Load:
