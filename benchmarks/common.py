@@ -76,6 +76,26 @@ def cpu_seconds(pid: int) -> float:
     return ticks / TICKS
 
 
+def main_thread_cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of a process's main thread (the event loop's, in a Python server)."""
+    with contextlib.suppress(OSError):
+        fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICKS
+    return 0.0
+
+
+def machine_ticks() -> tuple[int, int]:
+    """The machine's CPU time so far, all cores, in ticks: (all of it, idle or waiting for the disk)."""
+    values = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(values), values[3] + values[4]
+
+
+def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """How busy the machine's cores were between two ``machine_ticks``, as a share of all of them (0 to 1)."""
+    total, idle = after[0] - before[0], after[1] - before[1]
+    return 1 - idle / total if total > 0 else 0.0
+
+
 def load_average() -> str:
     """The machine's 1, 5 and 15 minute load averages: the machine is shared, so each figure says how busy it was."""
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])

@@ -5,11 +5,14 @@
 
 ideogram-mcp is spawned as an MCP client spawns it (``python -m ideogram_mcp``), against the fake Runware
 (``upstream.py``, its own process) with a render time, in two modes: saving off (``IDEOGRAM_MCP_SAVE=false``,
-previews off) and the defaults (each image saved with its recipe, a preview in each result). Right before it,
-the bare server (``bare.py``) takes the same N calls on the same client. Printed per N and mode: the wall time of
-all N and its ratio to the bare server's, the per-call p50, the server process's peak RSS (VmHWM) and CPU per call
-(after the session started), ``getResponse`` entries per task sent, errors, answers still pending (the wait is
-raised to 600 s so none should be), tasks charged once and images delivered (saved on disk, or an URL).
+previews off) and the defaults (each image saved with its recipe, a preview in each result). Right before it, the
+bare server (``bare.py``) takes the same N calls on the same client. Printed per N and mode: the wall time of all N
+and its ratio to the bare server's, the per-call p50, the server process's peak RSS (VmHWM) and CPU per call (after
+the session started) with its main thread's part (the event loop's), how busy the machine's cores were while the
+answers came, from the first to the last (every process on it: the server, the fake Runware, this client; near 100%,
+the work is more than the cores; well under it, the server waits on itself), ``getResponse`` entries per task sent,
+errors, answers still pending (the wait is raised to 600 s so none should be), tasks charged once and images
+delivered (saved on disk, or an URL).
 ``--pairs K`` measures each N and mode K times (bare, then ideogram-mcp), one row each, and ends with the median of
 the K ratios: the machine's speed drifts from minute to minute, and a pair shares its minute.
 """
@@ -32,9 +35,12 @@ from mcp.types import CallToolResult
 from common import (
     HERE,
     Session,
+    busy_share,
     counted,
     cpu_seconds,
     load_average,
+    machine_ticks,
+    main_thread_cpu_seconds,
     peak_rss_mib,
     percentile,
     server_env,
@@ -59,6 +65,10 @@ class Flight:
     results: list[CallToolResult | BaseException] = field(default_factory=lambda: [])
     rss_mib: float = 0.0
     cpu_per_call: float = 0.0
+    main_cpu_per_call: float = 0.0
+    """The part of ``cpu_per_call`` spent in the server's main thread (its event loop)."""
+    busy: float = 0.0
+    """How busy the machine's cores were from the first answer to the last (every process on it), 0 to 1."""
     with_status: bool = True
     """Whether results carry ideogram-mcp's structured status (the bare server's do not)."""
 
@@ -96,7 +106,8 @@ class Flight:
 async def flight(session: Session, n: int, extra: dict[str, Any], *, with_status: bool = True) -> Flight:
     """N calls started together on one session; the server's CPU is counted from here, not from its start."""
     measured = Flight(with_status=with_status)
-    cpu_before = cpu_seconds(session.pid)
+    cpu_before, main_before = cpu_seconds(session.pid), main_thread_cpu_seconds(session.pid)
+    first_answer: tuple[int, int] | None = None
 
     async def one(number: int) -> None:
         started = time.perf_counter()
@@ -108,6 +119,8 @@ async def flight(session: Session, n: int, extra: dict[str, Any], *, with_status
             result = exc
         measured.latencies.append(time.perf_counter() - started)
         measured.results.append(result)
+        nonlocal first_answer
+        first_answer = first_answer or machine_ticks()
 
     started = time.perf_counter()
     async with anyio.create_task_group() as calls:
@@ -116,6 +129,8 @@ async def flight(session: Session, n: int, extra: dict[str, Any], *, with_status
     measured.wall = time.perf_counter() - started
     measured.rss_mib = peak_rss_mib(session.pid)
     measured.cpu_per_call = (cpu_seconds(session.pid) - cpu_before) / n
+    measured.main_cpu_per_call = (main_thread_cpu_seconds(session.pid) - main_before) / n
+    measured.busy = busy_share(first_answer, machine_ticks()) if first_answer else 0.0
     return measured
 
 
@@ -141,7 +156,8 @@ def row(name: str, measured: Flight, wall_bare: float | None) -> str:
     return (
         f"  {name:13} {measured.wall:7.2f} s {ratio} p50 {percentile(measured.latencies, 0.5):6.2f} s"
         f" max {max(measured.latencies):6.2f} s  RSS {measured.rss_mib:5.0f} MiB"
-        f"  CPU/call {measured.cpu_per_call * 1000:6.2f} ms  errors {len(errors)} pending {pending}"
+        f"  CPU/call {measured.cpu_per_call * 1000:6.2f} ms (main thread {measured.main_cpu_per_call * 1000:5.2f})"
+        f"  machine busy {measured.busy:4.0%}  errors {len(errors)} pending {pending}"
     )
 
 
@@ -182,13 +198,15 @@ async def main(ns: list[int], render: float, modes: list[str], draw_each: bool, 
                     f" | {measured.wall / reference.wall:5.2f}x | {percentile(measured.latencies, 0.5):5.2f} s"
                     f" | {measured.rss_mib:4.0f} ({reference.rss_mib:3.0f}) MiB"
                     f" | {measured.cpu_per_call * 1000:5.2f} ({reference.cpu_per_call * 1000:4.2f}) ms"
+                    f" | {measured.main_cpu_per_call * 1000:5.2f} ms | {measured.busy:4.0%} ({reference.busy:4.0%})"
                     f" | {per_task:5.1f} | {len(errors)} / {pending}"
                     f" | {counts['charged_images']} / {measured.delivered()}"
                     f" | {load} |"
                 )
-    print("\n| N | mode | wall | bare wall | ratio | p50 | peak RSS (bare) | CPU/call (bare) | getResponse/task"
-          " | errors / pending | charged / delivered | load avg |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("\n| N | mode | wall | bare wall | ratio | p50 | peak RSS (bare) | CPU/call (bare) | main thread"
+          " | machine busy (bare) | getResponse/task | errors / pending | charged / delivered"
+          " | load avg |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(summary))
     if pairs > 1:
         for (n, mode), each in ratios.items():
