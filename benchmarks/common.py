@@ -85,8 +85,10 @@ def main_thread_cpu_seconds(pid: int) -> float:
 
 
 def machine_ticks() -> tuple[int, int]:
-    """The machine's CPU time so far, all cores, in ticks: (all of it, idle or waiting for the disk)."""
-    values = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    """The machine's CPU time so far, all cores, in ticks: (all of it, idle or waiting for the disk). The columns
+    are user, nice, system, idle, iowait, irq, softirq, steal, then guest time already counted in user and nice;
+    time stolen by the host counts as busy."""
+    values = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
     return sum(values), values[3] + values[4]
 
 
