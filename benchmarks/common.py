@@ -67,21 +67,22 @@ def peak_rss_mib(pid: int) -> float:
 
 def cpu_seconds(pid: int) -> float:
     """User and system CPU seconds of a process and its live descendants (and of those it has reaped)."""
-    ticks = 0
-    for each in family(pid):
-        with contextlib.suppress(OSError):
-            # The command name may hold spaces; the fields after its closing parenthesis do not.
-            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
-    return ticks / TICKS
+    return sum(sum(_cpu_ticks(f"/proc/{each}/stat")) for each in family(pid)) / TICKS
 
 
 def main_thread_cpu_seconds(pid: int) -> float:
     """User and system CPU seconds of a process's main thread (the event loop's, in a Python server)."""
-    with contextlib.suppress(OSError):
-        fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICKS
-    return 0.0
+    return sum(_cpu_ticks(f"/proc/{pid}/task/{pid}/stat")[:2]) / TICKS
+
+
+def _cpu_ticks(stat: str) -> list[int]:
+    """utime, stime, cutime and cstime from a /proc stat file, in ticks; none when it is gone."""
+    try:
+        # The command name may hold spaces; the fields after its closing parenthesis do not.
+        fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+    return [int(value) for value in fields[11:15]]
 
 
 def machine_ticks() -> tuple[int, int]:

@@ -110,6 +110,7 @@ async def flight(session: Session, n: int, extra: dict[str, Any], *, with_status
     first_answer: tuple[int, int] | None = None
 
     async def one(number: int) -> None:
+        nonlocal first_answer
         started = time.perf_counter()
         try:
             result: CallToolResult | BaseException = await session.client.call_tool(
@@ -119,7 +120,6 @@ async def flight(session: Session, n: int, extra: dict[str, Any], *, with_status
             result = exc
         measured.latencies.append(time.perf_counter() - started)
         measured.results.append(result)
-        nonlocal first_answer
         first_answer = first_answer or machine_ticks()
 
     started = time.perf_counter()
@@ -168,7 +168,7 @@ async def main(ns: list[int], render: float, modes: list[str], draw_each: bool, 
         f"N generate_image calls at once over one stdio session, {render:g} s render, fake Runware in its own process"
     )
     for n in ns:
-        for mode in (mode for mode in modes for _ in range(pairs)):
+        for mode in [each for each in modes for _ in range(pairs)]:
             with tempfile.TemporaryDirectory() as temporary:
                 folder = Path(temporary)
                 load = load_average()
