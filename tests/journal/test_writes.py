@@ -96,3 +96,38 @@ async def test_a_write_whose_caller_left_before_it_began_is_not_done(tmp_path: P
         with anyio.move_on_after(0):
             await book.writer.write(lambda: book.insert("left"))
     assert book.names == ["first"]
+
+
+async def test_writes_queued_behind_a_cancelled_caller_are_written_by_their_own(tmp_path: Path) -> None:
+    """The caller committing the groups is cancelled while its own write is in the thread: the writes queued
+    meanwhile were never told they were written without being so (each is written by its own caller)."""
+    book = Book(tmp_path / "rows.sqlite3")
+    entered, release = threading.Event(), threading.Event()
+    scopes: list[anyio.CancelScope] = []
+    got: list[str] = []
+
+    def slow() -> str:
+        entered.set()
+        release.wait(5)
+        return book.insert("first")
+
+    async def first() -> None:
+        with anyio.CancelScope() as scope:
+            scopes.append(scope)
+            await book.writer.write(slow)
+
+    async def later(name: str) -> None:
+        got.append(await book.writer.write(lambda: book.insert(name)))
+
+    async with anyio.create_task_group() as writers:
+        writers.start_soon(first)
+        while not entered.is_set():  # noqa: ASYNC110 (a thread's event): the first write is in the thread now
+            await anyio.sleep(0.01)
+        writers.start_soon(later, "second")
+        writers.start_soon(later, "third")
+        await anyio.wait_all_tasks_blocked()
+        scopes[0].cancel()
+        release.set()
+
+    assert set(got) == {"second", "third"}
+    assert book.names == ["first", "second", "third"]

@@ -61,10 +61,19 @@ class Writer:
                     group, self._queue = [w for w in self._queue if not w.gone], []
                     for each in group:
                         each.started = True
+                    ran = False
+
+                    def commit(group: list[_Write] = group) -> None:
+                        nonlocal ran
+                        ran = True
+                        self._commit(group)
+
                     try:
-                        await anyio.to_thread.run_sync(self._commit, group)
-                    finally:  # even when this caller was cancelled meanwhile: the group was written all the same
+                        await anyio.to_thread.run_sync(commit)
+                    finally:  # cancelled while the thread ran, the group was written all the same; before, it was not
                         for each in group:
+                            if not ran:
+                                each.error = each.error or _NotWrittenError()
                             each.done.set()
             finally:
                 self._writing = False
