@@ -1,17 +1,21 @@
-"""Grouped writes: the writes of calls waiting on each other share one commit, each in its own savepoint."""
+"""Grouped work: the writes of calls waiting on each other share one commit, each in its own savepoint; the reads
+that come together go to the worker thread together."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.lowlevel
+import anyio.to_thread
 import pytest
 
 from ideogram_mcp.journal import JournalError, failure
-from ideogram_mcp.journal.writes import Writer
+from ideogram_mcp.journal.writes import Reader, Writer
 
 pytestmark = pytest.mark.anyio
 
@@ -98,36 +102,143 @@ async def test_a_write_whose_caller_left_before_it_began_is_not_done(tmp_path: P
     assert book.names == ["first"]
 
 
-async def test_writes_queued_behind_a_cancelled_caller_are_written_by_their_own(tmp_path: Path) -> None:
-    """The caller committing the groups is cancelled while its own write is in the thread: the writes queued
-    meanwhile were never told they were written without being so (each is written by its own caller)."""
-    book = Book(tmp_path / "rows.sqlite3")
+async def _cancel_the_runner(
+    do: Callable[[Callable[[], str | None]], Awaitable[str | None]],
+    first: str,
+    later: list[str],
+    done: Callable[[str], str | None],
+) -> list[str | None]:
+    """The caller running the groups is cancelled while its own work is in the thread, with ``later`` queued
+    meanwhile: what each of those callers was told."""
     entered, release = threading.Event(), threading.Event()
     scopes: list[anyio.CancelScope] = []
-    got: list[str] = []
+    got: list[str | None] = []
 
-    def slow() -> str:
+    def slow() -> str | None:
         entered.set()
         release.wait(5)
-        return book.insert("first")
+        return done(first)
 
-    async def first() -> None:
+    async def runner() -> None:
         with anyio.CancelScope() as scope:
             scopes.append(scope)
-            await book.writer.write(slow)
+            await do(slow)
 
-    async def later(name: str) -> None:
-        got.append(await book.writer.write(lambda: book.insert(name)))
+    async def queued(name: str) -> None:
+        got.append(await do(lambda: done(name)))
 
-    async with anyio.create_task_group() as writers:
-        writers.start_soon(first)
-        while not entered.is_set():  # noqa: ASYNC110 (a thread's event): the first write is in the thread now
+    async with anyio.create_task_group() as callers:
+        callers.start_soon(runner)
+        while not entered.is_set():  # noqa: ASYNC110 (a thread's event): the runner's work is in the thread now
             await anyio.sleep(0.01)
-        writers.start_soon(later, "second")
-        writers.start_soon(later, "third")
+        for name in later:
+            callers.start_soon(queued, name)
         await anyio.wait_all_tasks_blocked()
         scopes[0].cancel()
         release.set()
+    return got
+
+
+async def test_writes_queued_behind_a_cancelled_caller_are_written_by_their_own(tmp_path: Path) -> None:
+    """Never told they were written without being so: each is written by its own caller."""
+    book = Book(tmp_path / "rows.sqlite3")
+    got = await _cancel_the_runner(book.writer.write, "first", ["second", "third"], book.insert)
 
     assert set(got) == {"second", "third"}
     assert book.names == ["first", "second", "third"]
+
+
+# --- reads ------------------------------------------------------------------------------------------
+
+
+class Shelf:
+    """A table behind a reader, with the reads done and the hand-offs to a worker thread counted."""
+
+    def __init__(self, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self.db.execute("CREATE TABLE rows (name TEXT PRIMARY KEY)")
+        self.db.executemany("INSERT INTO rows (name) VALUES (?)", [(f"row-{n:02}",) for n in range(40)])
+        self.lock = threading.Lock()
+        self.reader = Reader(self.lock)
+        self.hops = 0
+        self.done: list[str] = []
+        hand_off = anyio.to_thread.run_sync
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            self.hops += 1
+            return await hand_off(*args, **kwargs)
+
+        monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+
+    def find(self, name: str) -> str | None:
+        assert self.lock.locked(), "a read runs under the connection's lock"
+        self.done.append(name)
+        row = self.db.execute("SELECT name FROM rows WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+
+async def test_reads_that_come_together_go_to_the_thread_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shelf = Shelf(tmp_path / "rows.sqlite3", monkeypatch)
+    names = [f"row-{n:02}" for n in range(40)]
+    got: dict[str, str | None] = {}
+
+    async def one(name: str) -> None:
+        got[name] = await shelf.reader.read(lambda: shelf.find(name))
+
+    async with anyio.create_task_group() as readers:
+        for name in names:
+            readers.start_soon(one, name)
+
+    assert got == {name: name for name in names}
+    assert shelf.hops < 10, f"{shelf.hops} hand-offs for 40 reads"
+    assert not shelf.lock.locked()
+
+
+async def test_a_read_that_fails_fails_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shelf = Shelf(tmp_path / "rows.sqlite3", monkeypatch)
+    got: list[object] = []
+
+    async def one(work: Callable[[], object]) -> None:
+        try:
+            got.append(await shelf.reader.read(work))
+        except Exception as exc:
+            got.append(exc)
+
+    def broken() -> None:
+        shelf.db.execute("SELECT name FROM nowhere")
+
+    async with anyio.create_task_group() as readers:
+        readers.start_soon(one, lambda: shelf.find("row-01"))
+        readers.start_soon(one, broken)
+        readers.start_soon(one, lambda: shelf.find("row-02"))
+        readers.start_soon(one, lambda: shelf.find("missing"))
+
+    assert got[0] == "row-01"
+    assert got[2:] == ["row-02", None]
+    assert isinstance(got[1], sqlite3.OperationalError)
+    assert "nowhere" in str(got[1])
+    assert await shelf.reader.read(lambda: shelf.find("row-03")) == "row-03"
+
+
+async def test_a_read_whose_caller_left_before_it_began_is_not_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shelf = Shelf(tmp_path / "rows.sqlite3", monkeypatch)
+    async with anyio.create_task_group() as readers:
+        readers.start_soon(shelf.reader.read, lambda: shelf.find("row-01"))
+        await anyio.lowlevel.checkpoint()  # the first is being read
+        with anyio.move_on_after(0):
+            await shelf.reader.read(lambda: shelf.find("row-02"))
+    assert shelf.done == ["row-01"]
+
+
+async def test_reads_queued_behind_a_cancelled_caller_are_done_by_their_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shelf = Shelf(tmp_path / "rows.sqlite3", monkeypatch)
+    got = await _cancel_the_runner(shelf.reader.read, "row-00", ["row-01", "row-02"], shelf.find)
+
+    assert set(got) == {"row-01", "row-02"}
+    assert shelf.done[0] == "row-00"  # the read in the thread when its caller left was done all the same

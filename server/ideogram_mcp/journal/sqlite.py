@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-import anyio.to_thread
 from pydantic import SecretStr
 
 from ideogram_mcp.clock import Clock, SystemClock, midnight
@@ -32,7 +31,7 @@ from ideogram_mcp.journal import (
     failure,
     rows,
 )
-from ideogram_mcp.journal.writes import Writer
+from ideogram_mcp.journal.writes import Reader, Writer
 from ideogram_mcp.records import ImageRecord
 from ideogram_mcp.settings import redact
 
@@ -102,6 +101,7 @@ class SqliteJournal:
             self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=LOCK_WAIT)
             self._lock = threading.Lock()
             self._writer = Writer(self._db, self._lock, lambda exc: failure(path, exc))
+            self._reader = Reader(self._lock)
             with self._lock:
                 self._db.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT * 1000)}")
                 self._db.execute("PRAGMA journal_mode=WAL")
@@ -317,17 +317,17 @@ class SqliteJournal:
         self._db.execute(f"PRAGMA user_version = {len(_MIGRATIONS)}")
 
     async def _run(self, work: Callable[[], T]) -> T:
-        """``work`` on the database, off the event loop, under the lock; SQLite's failures as ``JournalError``."""
+        """``work`` on the database, off the event loop, under the lock (with the reads that come meanwhile: see
+        ``writes``); SQLite's failures as ``JournalError``."""
         import sqlite3
 
         def guarded() -> T:
             try:
-                with self._lock:
-                    return work()
+                return work()
             except sqlite3.Error as exc:
                 raise failure(self.path, exc) from exc
 
-        return await anyio.to_thread.run_sync(guarded)
+        return await self._reader.read(guarded)
 
     def _transaction(self, work: Callable[[], T]) -> Callable[[], T]:
         """``work`` in one write transaction, taken at once (``BEGIN IMMEDIATE``): all of it or none."""
