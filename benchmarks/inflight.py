@@ -11,8 +11,10 @@ and its ratio to the bare server's, the per-call p50, the server process's peak 
 the session started) with its main thread's part (the event loop's), how busy the machine's cores were while the
 answers came, from the first to the last (every process on the machine: the server, the fake Runware, this client
 and any other; near 100%, the work is more than the cores; well under it, the run waits on something other than the
-cores), ``getResponse`` entries per task sent, errors, answers still pending (the wait is raised to 600 s so none
-should be), tasks charged once and images delivered (saved on disk, or an URL).
+cores), where the tasks' time went (p50 / p90 / max: from the start until Runware had the task, from its images being
+ready until a poll answered them, from that poll to its answer), ``getResponse`` entries per task sent, errors,
+answers still pending (the wait is raised to 600 s so none should be), tasks charged once and images delivered
+(saved on disk, or an URL).
 ``--pairs K`` measures each N and mode K times (bare, then ideogram-mcp), one row each, and ends with the median of
 the K ratios: the machine's speed drifts from minute to minute, and a pair shares its minute.
 """
@@ -71,6 +73,10 @@ class Flight:
     """How busy the machine's cores were from the first answer to the last (every process on it), 0 to 1."""
     with_status: bool = True
     """Whether results carry ideogram-mcp's structured status (the bare server's do not)."""
+    began: float = 0.0
+    """When the calls started (time.monotonic, which the fake Runware's clock shares)."""
+    answered: dict[str, float] = field(default_factory=lambda: {})
+    """When each task's answer came (time.monotonic), by its taskUUID."""
 
     def failures(self) -> tuple[list[str], int]:
         """The errors (a tool error, an exception, a status other than done or pending) and the pending count."""
@@ -120,9 +126,11 @@ async def flight(session: Session, n: int, extra: dict[str, Any], *, with_status
             result = exc
         measured.latencies.append(time.perf_counter() - started)
         measured.results.append(result)
+        if not isinstance(result, BaseException) and (task := (result.structured_content or {}).get("taskUUID")):
+            measured.answered[task] = time.monotonic()
         first_answer = first_answer or machine_ticks()
 
-    started = time.perf_counter()
+    started, measured.began = time.perf_counter(), time.monotonic()
     async with anyio.create_task_group() as calls:
         for number in range(n):
             calls.start_soon(one, number)
@@ -148,6 +156,21 @@ async def ours(n: int, render: float, mode: str, folder: Path, draw_each: bool) 
         async with stdio_session(command, env, folder / "ideogram-mcp.log") as session:
             measured = await flight(session, n, extra)
         return measured, await runware.counts()
+
+
+def phases(measured: Flight, counts: dict[str, Any], render: float) -> str:
+    """Where the tasks' time went, p50 / p90 / max over them: sent (from the start to Runware having the task),
+    polled (from its images being ready to a poll answering them), answered (from that poll to its answer)."""
+    ready, seen = counts["ready"], counts["seen"]
+    timed = [task for task in measured.answered if task in ready and task in seen]
+
+    def spread(values: list[float]) -> str:
+        return " / ".join(f"{percentile(values, share):.2f}" for share in (0.5, 0.9, 1.0)) if values else "-"
+
+    sent = spread([ready[task] - render - measured.began for task in timed])
+    polled = spread([seen[task] - ready[task] for task in timed])
+    answered = spread([measured.answered[task] - seen[task] for task in timed])
+    return f"  where the time went (p50 / p90 / max s): sent {sent}, polled {polled}, answered {answered}"
 
 
 def row(name: str, measured: Flight, wall_bare: float | None) -> str:
@@ -186,6 +209,7 @@ async def main(ns: list[int], render: float, modes: list[str], draw_each: bool, 
                     f" ({counts['charged_distinct']} distinct, once each: {charged_once}),"
                     f" images charged {counts['charged_images']}, delivered {measured.delivered()}"
                 )
+                print(phases(measured, counts, render))
                 print(
                     f"  fake Runware: {counts['cpu_seconds']:.1f} s CPU, peak RSS {counts['peak_rss_mib']:.0f} MiB;"
                     f" load average after: {load_average()}"
