@@ -29,10 +29,12 @@ def test_polls_come_at_a_share_of_the_tasks_age_within_bounds() -> None:
 
 
 def test_a_task_with_progress_is_asked_about_when_it_should_be_done() -> None:
-    schedule = PollSchedule(minimum=0.25, maximum=5.0, margin=0.05)
+    schedule = PollSchedule(minimum=0.25, cadence=0.1, maximum=5.0, margin=0.05)
     assert schedule.interval(0.2, progress=9) == pytest.approx(1.8 + 0.05), "9% is at least 9%, at most 10%"
     assert schedule.interval(4.0, progress=49) == pytest.approx(4.05)
-    assert schedule.interval(1.0, progress=98) == 0.25, "never sooner than the next round"
+    assert schedule.interval(5.0, progress=97) == pytest.approx(5 * 2 / 98 + 0.05), "done in 0.1 s: asked then"
+    assert schedule.interval(1.0, progress=98) == 0.1, "never sooner than the next round"
+    assert schedule.interval(1.0, progress=98, moved=False) == 0.25, "a stalled percentage: as often as none"
     assert schedule.interval(10.0, progress=5) == 5.0, "never later than the longest interval"
     assert schedule.interval(2.0, progress=100) == schedule.interval(2.0), "a percentage past its end: by age"
 
@@ -81,7 +83,7 @@ async def test_a_long_wait_reports_at_least_every_keepalive_even_when_nothing_ch
     emulator: Emulator, clock: ManualClock
 ) -> None:
     emulator.render_seconds = 10 * KEEPALIVE
-    once = PollSchedule(minimum=20 * KEEPALIVE, maximum=20 * KEEPALIVE)  # one poll at once, then none in the wait
+    once = PollSchedule(minimum=20 * KEEPALIVE, cadence=20 * KEEPALIVE, maximum=20 * KEEPALIVE)  # one poll, then none
     sent = task(deliveryMethod="async")
     heard: list[float] = []
     snapshot: Snapshot | None = None

@@ -3,11 +3,12 @@ at a time, each task when it is due.
 
 A task is first asked about a moment after it was sent; then when its progress says it will be done (Runware's own
 percentage, when it gives one), else after a share of its age; never sooner than the next round, never later than
-``PollSchedule.maximum``. A round asks for every task due by then, at most ``MAX_BATCH`` to a request; a task that
-arrives meanwhile waits for the next round instead of starting one. A request that fails is split and asked again,
-so that one task whose polls fail never holds back the others (it is then polled apart until a good answer). A
-caller is woken only when its task changed, and each answer is read once, indexed by taskUUID. Polls are free: they
-are asked again, at the next round, whatever fails.
+``PollSchedule.maximum``. Rounds come at most every ``PollSchedule.cadence`` (a tenth of a second), so a task whose
+percentage says it is done in 40 ms is asked about then, not a quarter of a second later. A round asks for every
+task due by then, at most ``MAX_BATCH`` to a request; a task that arrives meanwhile waits for the next round instead
+of starting one. A request that fails is split and asked again, so that one task whose polls fail never holds back
+the others (it is then polled apart until a good answer). A caller is woken only when its task changed, and each
+answer is read once, indexed by taskUUID. Polls are free: they are asked again, at the next round, whatever fails.
 """
 
 from __future__ import annotations
@@ -36,27 +37,31 @@ POLL_WAIT = 15.0
 
 @dataclass(frozen=True, slots=True)
 class PollSchedule:
-    """When to ask about a task: ``first`` seconds after it was sent, then where its progress says it will be done,
-    else every ``share`` of its age; never sooner than ``minimum`` (the time between rounds, at the shortest) nor later
-    than ``maximum``."""
+    """When to ask about a task: ``first`` seconds after it was sent, then where its progress says it will be done
+    (never sooner than ``cadence`` while the percentage moves, ``minimum`` once it stalls), else every ``share`` of its
+    age (never sooner than ``minimum``); never later than ``maximum``."""
 
     first: float = 0.2
     minimum: float = 0.25
+    """Seconds between two asks about a task without progress to go by, at the shortest."""
+    cadence: float = 0.1
+    """Seconds between rounds, at the shortest, and between two asks about a task whose percentage moved since the
+    last: where the percentage says it will be done, it is asked about then, not up to ``minimum`` later."""
     share: float = 0.2
     maximum: float = 5.0
     margin: float = 0.05
     """Seconds added to where progress says a task will be done: asked just after, not just before."""
 
-    def interval(self, age: float, progress: int | None = None) -> float:
-        """Seconds until a task sent ``age`` seconds ago, at ``progress`` percent, is asked about again."""
+    def interval(self, age: float, progress: int | None = None, *, moved: bool = True) -> float:
+        """Seconds until a task sent ``age`` seconds ago, at ``progress`` percent (``moved`` since it was last asked
+        about), is asked about again."""
         if progress is not None and 0 <= progress < 100:
             # As fast as it went so far, taking the percentage at its highest (Runware's whole numbers cut the
             # fraction off): a poll a little early is asked again; one too late keeps a caller waiting.
             done = progress + 1
-            wanted = age * (100 - done) / done + self.margin
-        else:
-            wanted = self.share * age
-        return min(self.maximum, max(self.minimum, wanted))
+            soonest = self.cadence if moved else self.minimum  # a stalled percentage: not asked ten times a second
+            return min(self.maximum, max(soonest, age * (100 - done) / done + self.margin))
+        return min(self.maximum, max(self.minimum, self.share * age))
 
 
 @dataclass(slots=True)
@@ -75,6 +80,8 @@ class Watch:
     """Whether a poll has brought news of the task since the watch began."""
     troubled_since: float | None = None
     """Since when (monotonic) every poll of the task has failed; None after a good answer."""
+    progress: int | None = None
+    """The percentage the last answer gave (None: none yet, or none given)."""
 
 
 @dataclass(slots=True)
@@ -124,7 +131,7 @@ class Poller:
             del self._tasks[watch.snapshot.task_uuid]
 
     async def run(self) -> None:
-        """The poll loop: a round when the first task is due, at most one every ``minimum`` seconds. Runs until
+        """The poll loop: a round when the first task is due, at most one every ``cadence`` seconds. Runs until
         cancelled."""
         while True:
             if not self._tasks:
@@ -133,7 +140,7 @@ class Poller:
                 self._wake = anyio.Event()
                 continue
             first_due = min(task.due for task in self._tasks.values())
-            self._planned = max(first_due, self._last_round + self.schedule.minimum)
+            self._planned = max(first_due, self._last_round + self.schedule.cadence)
             with self.clock.deadline(self._planned):
                 await self._wake.wait()
             self._wake = anyio.Event()
@@ -145,7 +152,7 @@ class Poller:
 
     async def _round(self, now: float) -> None:
         """Ask about every task due before the next round could: those polled apart one to a request."""
-        by = now + self.schedule.minimum / 2
+        by = now + self.schedule.cadence / 2
         due = [(uuid, task) for uuid, task in self._tasks.items() if task.due <= by]
         together = [uuid for uuid, task in due if not task.apart]
         requests = [together[i : i + MAX_BATCH] for i in range(0, len(together), MAX_BATCH)]
@@ -234,7 +241,8 @@ class Poller:
                 first = not watch.answered
                 watch.answered = True
                 age = max(wall - watch.sent_at, now - watch.started)  # a task fetched later was sent long before
-                watch.due = now + self.schedule.interval(age, snapshot.progress)
+                moved, watch.progress = snapshot.progress != watch.progress, snapshot.progress
+                watch.due = now + self.schedule.interval(age, snapshot.progress, moved=moved)
                 if first or _state(snapshot) != before:
                     watch.changed.set()
 
