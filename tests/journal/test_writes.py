@@ -148,6 +148,123 @@ async def test_writes_queued_behind_a_cancelled_caller_are_written_by_their_own(
     assert book.names == ["first", "second", "third"]
 
 
+async def test_writes_are_each_done_once_when_the_committing_caller_is_cancelled_waiting_for_a_thread(
+    tmp_path: Path,
+) -> None:
+    """No worker thread free: the committing caller is cancelled while its group waits for one, with a write queued
+    behind it and another coming at once. Each is written once (an INSERT done twice would fail as a duplicate)."""
+    book = Book(tmp_path / "rows.sqlite3")
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    tokens, holder = limiter.total_tokens, object()
+    limiter.total_tokens = 1
+    await limiter.acquire_on_behalf_of(holder)
+    scopes: list[anyio.CancelScope] = []
+    got: dict[str, str | BaseException] = {}
+
+    async def first() -> None:
+        with anyio.CancelScope() as scope:
+            scopes.append(scope)
+            await book.writer.write(lambda: book.insert("first"))
+
+    async def one(name: str) -> None:
+        try:
+            got[name] = await book.writer.write(lambda: book.insert(name))
+        except Exception as exc:
+            got[name] = exc
+
+    try:
+        async with anyio.create_task_group() as writers:
+            writers.start_soon(first)
+            await anyio.wait_all_tasks_blocked()  # its group waits for the one thread token
+            writers.start_soon(one, "queued")
+            await anyio.wait_all_tasks_blocked()
+            scopes[0].cancel()
+            writers.start_soon(one, "at once")
+            await anyio.wait_all_tasks_blocked()
+            limiter.release_on_behalf_of(holder)
+    finally:
+        limiter.total_tokens = tokens
+
+    assert got == {"queued": "queued", "at once": "at once"}
+    assert book.names == ["at once", "queued"]
+    assert book.statements.count("INSERT INTO rows (name) VALUES ('queued')") == 1
+
+
+async def test_a_transaction_that_ended_under_a_group_is_every_writes_failure(tmp_path: Path) -> None:
+    """SQLite ends some failed transactions itself (a full disk): the group's other writes were not committed, so
+    none of their callers may hear that they were, and the next group begins afresh."""
+    book = Book(tmp_path / "rows.sqlite3")
+    entered, release = threading.Event(), threading.Event()
+    got: dict[str, object] = {}
+
+    def slow() -> str:
+        entered.set()
+        release.wait(5)
+        return book.insert("before")
+
+    def ended() -> str:
+        book.db.execute("ROLLBACK")  # as SQLite does after SQLITE_FULL: the transaction is gone
+        return "ended"
+
+    async def one(name: str, work: Callable[[], object]) -> None:
+        try:
+            got[name] = await book.writer.write(work)
+        except Exception as exc:
+            got[name] = exc
+
+    async with anyio.create_task_group() as writers:
+        writers.start_soon(one, "before", slow)
+        while not entered.is_set():  # noqa: ASYNC110 (a thread's event): the first group is in the thread now
+            await anyio.sleep(0.01)
+        writers.start_soon(one, "a", lambda: book.insert("a"))
+        writers.start_soon(one, "ended", ended)
+        writers.start_soon(one, "c", lambda: book.insert("c"))
+        await anyio.wait_all_tasks_blocked()
+        release.set()
+
+    assert got["before"] == "before"
+    assert all(isinstance(got[name], JournalError) for name in ("a", "ended", "c")), got
+    assert book.names == ["before"]
+    assert not book.db.in_transaction
+    assert await book.writer.write(lambda: book.insert("next")) == "next"
+
+
+async def test_a_caller_that_committed_for_others_returns_once_its_own_write_is_done(tmp_path: Path) -> None:
+    """The next caller waiting takes over the commits: the one before does not wait for writes that keep coming."""
+    book = Book(tmp_path / "rows.sqlite3")
+    entered, first_free, second_free = threading.Event(), threading.Event(), threading.Event()
+    returned: list[str] = []
+    returned_before_the_second: list[str] = []
+
+    def first() -> str:
+        entered.set()
+        first_free.wait(5)
+        return book.insert("first")
+
+    def second() -> str:
+        second_free.wait(5)
+        return book.insert("second")
+
+    async def one(work: Callable[[], str]) -> None:
+        returned.append(await book.writer.write(work))
+
+    async with anyio.create_task_group() as writers:
+        writers.start_soon(one, first)
+        while not entered.is_set():  # noqa: ASYNC110 (a thread's event): the first write is in the thread now
+            await anyio.sleep(0.01)
+        writers.start_soon(one, second)
+        await anyio.wait_all_tasks_blocked()
+        first_free.set()
+        with anyio.move_on_after(2):
+            while not returned:  # noqa: ASYNC110 (filled by another task)
+                await anyio.sleep(0.01)
+        returned_before_the_second.extend(returned)
+        second_free.set()
+
+    assert returned_before_the_second == ["first"], "it waited for the next group's write"
+    assert returned == ["first", "second"]
+
+
 # --- reads ------------------------------------------------------------------------------------------
 
 
