@@ -119,6 +119,28 @@ async def test_a_stalled_percentage_is_asked_about_no_more_often_than_none(
     assert polls <= 3.0 / PollSchedule().minimum + 3, f"{polls} asks in a 3 s render at 99% all along"
 
 
+async def test_a_percentage_that_keeps_saying_nearly_done_is_hurried_at_most_every_other_ask(
+    emulator: Emulator, clock: ManualClock
+) -> None:
+    emulator.render_seconds = 3.0
+    answers = 0
+
+    def always_nearly_done(body: dict[str, Any]) -> object:
+        nonlocal answers
+        answers += 1
+        data = [{**item, "progress": 95 + answers % 4} if "progress" in item else item for item in body.get("data", [])]
+        return {**body, "data": data}
+
+    emulator.faults.append(Fault(on="getResponse", after="mangle", rewrite=always_nearly_done, lasting=True))
+    got = await _run(emulator, clock, [task(deliveryMethod="async")])
+
+    ((snapshot, _, _),) = got.values()
+    assert snapshot.done
+    schedule = PollSchedule()
+    polls = sum(len(tasks) for tasks in _polls(emulator))
+    assert polls <= 2 * 3.0 / (schedule.minimum + schedule.cadence) + 3, f"{polls} asks in a 3 s render"
+
+
 async def test_a_waiter_is_woken_only_when_its_task_changed(emulator: Emulator, clock: ManualClock) -> None:
     emulator.render_seconds = 3.0
 

@@ -4,11 +4,12 @@ at a time, each task when it is due.
 A task is first asked about a moment after it was sent; then when its progress says it will be done (Runware's own
 percentage, when it gives one), else after a share of its age; never sooner than the next round, never later than
 ``PollSchedule.maximum``. Rounds come at most every ``PollSchedule.cadence`` (a tenth of a second), so a task whose
-percentage says it is done in 40 ms is asked about then, not a quarter of a second later. A round asks for every
-task due by then, at most ``MAX_BATCH`` to a request; a task that arrives meanwhile waits for the next round instead
-of starting one. A request that fails is split and asked again, so that one task whose polls fail never holds back
-the others (it is then polled apart until a good answer). A caller is woken only when its task changed, and each
-answer is read once, indexed by taskUUID. Polls are free: they are asked again, at the next round, whatever fails.
+percentage says it is done in 40 ms is asked about 0.1 s after its last ask, not a quarter of a second after. A round
+asks for every task due by then, at most ``MAX_BATCH`` to a request; a task that arrives meanwhile waits for the next
+round instead of starting one. A request that fails is split and asked again, so that one task whose polls fail never
+holds back the others (it is then polled apart until a good answer). A caller is woken only when its task changed, and
+each answer is read once, indexed by taskUUID. Polls are free: they are asked again, at the next round, whatever
+fails.
 """
 
 from __future__ import annotations
@@ -37,24 +38,25 @@ POLL_WAIT = 15.0
 
 @dataclass(frozen=True, slots=True)
 class PollSchedule:
-    """When to ask about a task: ``first`` seconds after it was sent, then where its progress says it will be done
-    (never sooner than ``cadence`` while the percentage moves, ``minimum`` once it stalls), else every ``share`` of its
-    age (never sooner than ``minimum``); never later than ``maximum``."""
+    """When to ask about a task: ``first`` seconds after it was sent, then where its progress says it will be done,
+    else every ``share`` of its age; never later than ``maximum``, and never sooner than ``minimum`` but for one ask
+    at a time (``cadence`` after the last) while its percentage moves."""
 
     first: float = 0.2
     minimum: float = 0.25
     """Seconds between two asks about a task without progress to go by, at the shortest."""
     cadence: float = 0.1
     """Seconds between rounds, at the shortest, and between two asks about a task whose percentage moved since the
-    last: where the percentage says it will be done, it is asked about then, not up to ``minimum`` later."""
+    last ask and says it will be done sooner than ``minimum``; the ask after such a hurried one waits ``minimum``
+    again, so a task is asked about at most twice in any ``minimum`` + ``cadence`` seconds."""
     share: float = 0.2
     maximum: float = 5.0
     margin: float = 0.05
     """Seconds added to where progress says a task will be done: asked just after, not just before."""
 
     def interval(self, age: float, progress: int | None = None, *, moved: bool = True) -> float:
-        """Seconds until a task sent ``age`` seconds ago, at ``progress`` percent (``moved`` since it was last asked
-        about), is asked about again."""
+        """Seconds until a task sent ``age`` seconds ago, at ``progress`` percent, is asked about again; ``moved``:
+        its percentage moved since the last ask, and that ask was not a hurried one."""
         if progress is not None and 0 <= progress < 100:
             # As fast as it went so far, taking the percentage at its highest (Runware's whole numbers cut the
             # fraction off): a poll a little early is asked again; one too late keeps a caller waiting.
@@ -82,6 +84,8 @@ class Watch:
     """Since when (monotonic) every poll of the task has failed; None after a good answer."""
     progress: int | None = None
     """The percentage the last answer gave (None: none yet, or none given)."""
+    hurried: bool = False
+    """Whether the next ask was timed sooner than ``PollSchedule.minimum`` (the one after it then is not)."""
 
 
 @dataclass(slots=True)
@@ -241,8 +245,10 @@ class Poller:
                 first = not watch.answered
                 watch.answered = True
                 age = max(wall - watch.sent_at, now - watch.started)  # a task fetched later was sent long before
-                moved, watch.progress = snapshot.progress != watch.progress, snapshot.progress
-                watch.due = now + self.schedule.interval(age, snapshot.progress, moved=moved)
+                moved = snapshot.progress != watch.progress and not watch.hurried
+                watch.progress = snapshot.progress
+                interval = self.schedule.interval(age, snapshot.progress, moved=moved)
+                watch.due, watch.hurried = now + interval, interval < self.schedule.minimum
                 if first or _state(snapshot) != before:
                     watch.changed.set()
 
