@@ -104,6 +104,33 @@ def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+@dataclass
+class Phases:
+    """Where tasks' time went, in seconds, one value a task: from the start until Runware had it (its render began),
+    from its images being ready until a poll answered them, and from that poll until it ended (its outcome or
+    answer)."""
+
+    sent: list[float]
+    polled: list[float]
+    ended: list[float]
+
+    @classmethod
+    def of(cls, counts: dict[str, Any], ended: dict[str, float], began: float, render: float) -> Phases:
+        """From the fake Runware's ``counts`` and when each task ended (time.monotonic, by taskUUID)."""
+        ready, seen = counts["ready"], counts["seen"]
+        timed = [task for task in ended if task in ready and task in seen]
+        return cls(
+            sent=[ready[task] - render - began for task in timed],
+            polled=[seen[task] - ready[task] for task in timed],
+            ended=[ended[task] - seen[task] for task in timed],
+        )
+
+
+def spread(values: list[float]) -> str:
+    """p50 / p90 / max of ``values``, in seconds to the hundredth; "-" for none."""
+    return " / ".join(f"{percentile(values, share):.2f}" for share in (0.5, 0.9, 1.0)) if values else "-"
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -36,6 +36,7 @@ from mcp.types import CallToolResult
 
 from common import (
     HERE,
+    Phases,
     Session,
     busy_share,
     counted,
@@ -46,6 +47,7 @@ from common import (
     peak_rss_mib,
     percentile,
     server_env,
+    spread,
     stdio_session,
     upstream,
 )
@@ -161,16 +163,11 @@ async def ours(n: int, render: float, mode: str, folder: Path, draw_each: bool) 
 def phases(measured: Flight, counts: dict[str, Any], render: float) -> str:
     """Where the tasks' time went, p50 / p90 / max over them: sent (from the start to Runware having the task),
     polled (from its images being ready to a poll answering them), answered (from that poll to its answer)."""
-    ready, seen = counts["ready"], counts["seen"]
-    timed = [task for task in measured.answered if task in ready and task in seen]
-
-    def spread(values: list[float]) -> str:
-        return " / ".join(f"{percentile(values, share):.2f}" for share in (0.5, 0.9, 1.0)) if values else "-"
-
-    sent = spread([ready[task] - render - measured.began for task in timed])
-    polled = spread([seen[task] - ready[task] for task in timed])
-    answered = spread([measured.answered[task] - seen[task] for task in timed])
-    return f"  where the time went (p50 / p90 / max s): sent {sent}, polled {polled}, answered {answered}"
+    went = Phases.of(counts, measured.answered, measured.began, render)
+    return (
+        f"  where the time went (p50 / p90 / max s): sent {spread(went.sent)}, polled {spread(went.polled)},"
+        f" answered {spread(went.ended)}"
+    )
 
 
 def row(name: str, measured: Flight, wall_bare: float | None) -> str:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import anyio
 
-from common import BENCH_KEY, counted, load_average, percentile, upstream
+from common import BENCH_KEY, Phases, counted, load_average, spread, upstream
 from ideogram_mcp import arguments, files
 from ideogram_mcp.journal import Approval
 from ideogram_mcp.settings import Settings
@@ -50,9 +50,7 @@ class Run:
     system: float
     switches: float
     made: int
-    sent: list[float]
-    polled: list[float]
-    finished: list[float]
+    phases: Phases
 
 
 async def approve(quote: float, what: str, approved_cost: float | None, task_uuid: str) -> Approval:
@@ -109,22 +107,14 @@ async def run(n: int, render: float, mode: str) -> Run:
                 background.cancel_scope.cancel()
             counts = await runware.counts()
     ((started, wall, before, after, switches),) = taken
-    ready, seen = counts["ready"], counts["seen"]
-    timed = [uuid for uuid in done if uuid in ready and uuid in seen]
     return Run(
         wall=wall,
         user=(after.ru_utime - before.ru_utime) / n,
         system=(after.ru_stime - before.ru_stime) / n,
         switches=switches / n,
         made=sum(isinstance(outcome, Made) for outcome in outcomes),
-        sent=[ready[uuid] - render - started for uuid in timed],
-        polled=[seen[uuid] - ready[uuid] for uuid in timed],
-        finished=[done[uuid] - seen[uuid] for uuid in timed],
+        phases=Phases.of(counts, done, started, render),
     )
-
-
-def spread(values: list[float]) -> str:
-    return " / ".join(f"{percentile(values, share):.2f}" for share in (0.5, 0.9, 1.0)) if values else "-"
 
 
 async def main(n: int, render: float, modes: list[str], runs: int) -> None:
@@ -139,8 +129,8 @@ async def main(n: int, render: float, modes: list[str], runs: int) -> None:
         user, system = measured.user * 1000, measured.system * 1000
         print(
             f"| {mode} | {measured.wall:.2f} s | {user + system:.2f} ms ({user:.2f} + {system:.2f})"
-            f" | {measured.switches:.1f} | {measured.made} / {n} | {spread(measured.sent)} | {spread(measured.polled)}"
-            f" | {spread(measured.finished)} | {load} |",
+            f" | {measured.switches:.1f} | {measured.made} / {n} | {spread(measured.phases.sent)}"
+            f" | {spread(measured.phases.polled)} | {spread(measured.phases.ended)} | {load} |",
             flush=True,
         )
     print("sent, polled, finished: p50 / p90 / max seconds over the tasks")

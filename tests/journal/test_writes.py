@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -18,6 +18,8 @@ from ideogram_mcp.journal import JournalError, failure
 from ideogram_mcp.journal.writes import Reader, Writer
 
 pytestmark = pytest.mark.anyio
+
+T = TypeVar("T")
 
 
 class Book:
@@ -58,6 +60,42 @@ async def _write_all(book: Book, names: list[str]) -> dict[str, str | BaseExcept
     return got
 
 
+class _Held(Generic[T]):
+    """A work that, once in the worker thread, holds it until ``released``: what comes meanwhile queues behind."""
+
+    def __init__(self, work: Callable[[], T]) -> None:
+        self.entered, self.released = threading.Event(), threading.Event()
+        self._work = work
+
+    def __call__(self) -> T:
+        self.entered.set()
+        self.released.wait(5)
+        return self._work()
+
+    async def in_thread(self) -> None:
+        while not self.entered.is_set():  # noqa: ASYNC110 (a thread's event)
+            await anyio.sleep(0.01)
+
+
+async def _told(do: Callable[[Callable[[], T]], Awaitable[T]], work: Callable[[], T]) -> T | Exception:
+    """What a caller handing ``work`` to ``do`` is told: its result, or the error raised."""
+    try:
+        return await do(work)
+    except Exception as exc:
+        return exc
+
+
+async def _leave_before_it_begins(
+    do: Callable[[Callable[[], T]], Coroutine[Any, Any, T]], first: Callable[[], T], left: Callable[[], T]
+) -> None:
+    """``first`` handed over, then ``left`` by a caller that stops waiting before its work begins."""
+    async with anyio.create_task_group() as callers:
+        callers.start_soon(do, first)
+        await anyio.lowlevel.checkpoint()  # the first is in the thread
+        with anyio.move_on_after(0):
+            await do(left)
+
+
 async def test_writes_that_wait_for_each_other_share_a_commit(tmp_path: Path) -> None:
     book = Book(tmp_path / "rows.sqlite3")
     names = [f"row-{n:02}" for n in range(40)]
@@ -94,11 +132,7 @@ async def test_an_error_of_the_write_itself_is_raised_as_it_is(tmp_path: Path) -
 
 async def test_a_write_whose_caller_left_before_it_began_is_not_done(tmp_path: Path) -> None:
     book = Book(tmp_path / "rows.sqlite3")
-    async with anyio.create_task_group() as writers:
-        writers.start_soon(book.writer.write, lambda: book.insert("first"))
-        await anyio.lowlevel.checkpoint()  # the first is being committed
-        with anyio.move_on_after(0):
-            await book.writer.write(lambda: book.insert("left"))
+    await _leave_before_it_begins(book.writer.write, lambda: book.insert("first"), lambda: book.insert("left"))
     assert book.names == ["first"]
 
 
@@ -110,14 +144,9 @@ async def _cancel_the_runner(
 ) -> list[str | None]:
     """The caller running the groups is cancelled while its own work is in the thread, with ``later`` queued
     meanwhile: what each of those callers was told."""
-    entered, release = threading.Event(), threading.Event()
+    slow = _Held(lambda: done(first))
     scopes: list[anyio.CancelScope] = []
     got: list[str | None] = []
-
-    def slow() -> str | None:
-        entered.set()
-        release.wait(5)
-        return done(first)
 
     async def runner() -> None:
         with anyio.CancelScope() as scope:
@@ -129,13 +158,12 @@ async def _cancel_the_runner(
 
     async with anyio.create_task_group() as callers:
         callers.start_soon(runner)
-        while not entered.is_set():  # noqa: ASYNC110 (a thread's event): the runner's work is in the thread now
-            await anyio.sleep(0.01)
+        await slow.in_thread()
         for name in later:
             callers.start_soon(queued, name)
         await anyio.wait_all_tasks_blocked()
         scopes[0].cancel()
-        release.set()
+        slow.released.set()
     return got
 
 
@@ -159,7 +187,7 @@ async def test_writes_are_each_done_once_when_the_committing_caller_is_cancelled
     limiter.total_tokens = 1
     await limiter.acquire_on_behalf_of(holder)
     scopes: list[anyio.CancelScope] = []
-    got: dict[str, str | BaseException] = {}
+    got: dict[str, str | Exception] = {}
 
     async def first() -> None:
         with anyio.CancelScope() as scope:
@@ -167,10 +195,7 @@ async def test_writes_are_each_done_once_when_the_committing_caller_is_cancelled
             await book.writer.write(lambda: book.insert("first"))
 
     async def one(name: str) -> None:
-        try:
-            got[name] = await book.writer.write(lambda: book.insert(name))
-        except Exception as exc:
-            got[name] = exc
+        got[name] = await _told(book.writer.write, lambda: book.insert(name))
 
     try:
         async with anyio.create_task_group() as writers:
@@ -194,33 +219,24 @@ async def test_a_transaction_that_ended_under_a_group_is_every_writes_failure(tm
     """SQLite ends some failed transactions itself (a full disk): the group's other writes were not committed, so
     none of their callers may hear that they were, and the next group begins afresh."""
     book = Book(tmp_path / "rows.sqlite3")
-    entered, release = threading.Event(), threading.Event()
-    got: dict[str, object] = {}
-
-    def slow() -> str:
-        entered.set()
-        release.wait(5)
-        return book.insert("before")
+    slow = _Held(lambda: book.insert("before"))
+    got: dict[str, str | Exception] = {}
 
     def ended() -> str:
         book.db.execute("ROLLBACK")  # as SQLite does after SQLITE_FULL: the transaction is gone
         return "ended"
 
-    async def one(name: str, work: Callable[[], object]) -> None:
-        try:
-            got[name] = await book.writer.write(work)
-        except Exception as exc:
-            got[name] = exc
+    async def one(name: str, work: Callable[[], str]) -> None:
+        got[name] = await _told(book.writer.write, work)
 
     async with anyio.create_task_group() as writers:
         writers.start_soon(one, "before", slow)
-        while not entered.is_set():  # noqa: ASYNC110 (a thread's event): the first group is in the thread now
-            await anyio.sleep(0.01)
+        await slow.in_thread()
         writers.start_soon(one, "a", lambda: book.insert("a"))
         writers.start_soon(one, "ended", ended)
         writers.start_soon(one, "c", lambda: book.insert("c"))
         await anyio.wait_all_tasks_blocked()
-        release.set()
+        slow.released.set()
 
     assert got["before"] == "before"
     assert all(isinstance(got[name], JournalError) for name in ("a", "ended", "c")), got
@@ -232,34 +248,24 @@ async def test_a_transaction_that_ended_under_a_group_is_every_writes_failure(tm
 async def test_a_caller_that_committed_for_others_returns_once_its_own_write_is_done(tmp_path: Path) -> None:
     """The next caller waiting takes over the commits: the one before does not wait for writes that keep coming."""
     book = Book(tmp_path / "rows.sqlite3")
-    entered, first_free, second_free = threading.Event(), threading.Event(), threading.Event()
+    first, second = _Held(lambda: book.insert("first")), _Held(lambda: book.insert("second"))
     returned: list[str] = []
     returned_before_the_second: list[str] = []
-
-    def first() -> str:
-        entered.set()
-        first_free.wait(5)
-        return book.insert("first")
-
-    def second() -> str:
-        second_free.wait(5)
-        return book.insert("second")
 
     async def one(work: Callable[[], str]) -> None:
         returned.append(await book.writer.write(work))
 
     async with anyio.create_task_group() as writers:
         writers.start_soon(one, first)
-        while not entered.is_set():  # noqa: ASYNC110 (a thread's event): the first write is in the thread now
-            await anyio.sleep(0.01)
+        await first.in_thread()
         writers.start_soon(one, second)
         await anyio.wait_all_tasks_blocked()
-        first_free.set()
+        first.released.set()
         with anyio.move_on_after(2):
             while not returned:  # noqa: ASYNC110 (filled by another task)
                 await anyio.sleep(0.01)
         returned_before_the_second.extend(returned)
-        second_free.set()
+        second.released.set()
 
     assert returned_before_the_second == ["first"], "it waited for the next group's write"
     assert returned == ["first", "second"]
@@ -315,13 +321,10 @@ async def test_reads_that_come_together_go_to_the_thread_together(
 
 async def test_a_read_that_fails_fails_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     shelf = Shelf(tmp_path / "rows.sqlite3", monkeypatch)
-    got: list[object] = []
+    got: list[str | Exception | None] = []
 
-    async def one(work: Callable[[], object]) -> None:
-        try:
-            got.append(await shelf.reader.read(work))
-        except Exception as exc:
-            got.append(exc)
+    async def one(work: Callable[[], str | None]) -> None:
+        got.append(await _told(shelf.reader.read, work))
 
     def broken() -> None:
         shelf.db.execute("SELECT name FROM nowhere")
@@ -343,11 +346,7 @@ async def test_a_read_whose_caller_left_before_it_began_is_not_done(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shelf = Shelf(tmp_path / "rows.sqlite3", monkeypatch)
-    async with anyio.create_task_group() as readers:
-        readers.start_soon(shelf.reader.read, lambda: shelf.find("row-01"))
-        await anyio.lowlevel.checkpoint()  # the first is being read
-        with anyio.move_on_after(0):
-            await shelf.reader.read(lambda: shelf.find("row-02"))
+    await _leave_before_it_begins(shelf.reader.read, lambda: shelf.find("row-01"), lambda: shelf.find("row-02"))
     assert shelf.done == ["row-01"]
 
 

@@ -34,7 +34,7 @@ def test_a_task_with_progress_is_asked_about_when_it_should_be_done() -> None:
     assert schedule.interval(4.0, progress=49) == pytest.approx(4.05)
     assert schedule.interval(5.0, progress=97) == pytest.approx(5 * 2 / 98 + 0.05), "done in 0.1 s: asked then"
     assert schedule.interval(1.0, progress=98) == 0.1, "never sooner than the next round"
-    assert schedule.interval(1.0, progress=98, moved=False) == 0.25, "a stalled percentage: as often as none"
+    assert schedule.interval(1.0, progress=98, may_hurry=False) == 0.25, "a stalled percentage: as often as none"
     assert schedule.interval(10.0, progress=5) == 5.0, "never later than the longest interval"
     assert schedule.interval(2.0, progress=100) == schedule.interval(2.0), "a percentage past its end: by age"
 

@@ -45,8 +45,11 @@ class _Work:
     started: bool = False
     gone: bool = False
     """Its caller stopped waiting before it began: it is not done."""
-    lead: bool = False
-    """Its caller runs the groups from now on (its own work not begun yet)."""
+
+    @property
+    def lead(self) -> bool:
+        """Whether its caller was woken to run the groups from now on (its own work not done yet)."""
+        return self.woken.is_set() and not self.finished
 
 
 class _Grouped:
@@ -85,7 +88,6 @@ class _Grouped:
 
     async def _lead(self, mine: _Work) -> None:
         """Run the groups that gather until ``mine`` is done (or this caller is cancelled); then hand the lead on."""
-        mine.lead = False
         try:
             while not mine.finished:
                 group, self._queue = [w for w in self._queue if not w.gone], []
@@ -119,8 +121,7 @@ class _Grouped:
         """The lead to the first caller still waiting, or to none."""
         self._queue = [w for w in self._queue if not w.gone]
         if self._queue:
-            self._queue[0].lead = True
-            self._queue[0].woken.set()
+            self._queue[0].woken.set()  # not finished: woken to lead
         else:
             self._running = False
 

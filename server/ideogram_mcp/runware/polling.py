@@ -54,14 +54,14 @@ class PollSchedule:
     margin: float = 0.05
     """Seconds added to where progress says a task will be done: asked just after, not just before."""
 
-    def interval(self, age: float, progress: int | None = None, *, moved: bool = True) -> float:
-        """Seconds until a task sent ``age`` seconds ago, at ``progress`` percent, is asked about again; ``moved``:
-        its percentage moved since the last ask, and that ask was not a hurried one."""
+    def interval(self, age: float, progress: int | None = None, *, may_hurry: bool = True) -> float:
+        """Seconds until a task sent ``age`` seconds ago, at ``progress`` percent, is asked about again; ``may_hurry``:
+        it may be sooner than ``minimum`` (its percentage moved since the last ask, which was not itself hurried)."""
         if progress is not None and 0 <= progress < 100:
             # As fast as it went so far, taking the percentage at its highest (Runware's whole numbers cut the
             # fraction off): a poll a little early is asked again; one too late keeps a caller waiting.
             done = progress + 1
-            soonest = self.cadence if moved else self.minimum  # a stalled percentage: not asked ten times a second
+            soonest = self.cadence if may_hurry else self.minimum  # a stalled percentage: not asked ten times a second
             return min(self.maximum, max(soonest, age * (100 - done) / done + self.margin))
         return min(self.maximum, max(self.minimum, self.share * age))
 
@@ -245,9 +245,9 @@ class Poller:
                 first = not watch.answered
                 watch.answered = True
                 age = max(wall - watch.sent_at, now - watch.started)  # a task fetched later was sent long before
-                moved = snapshot.progress != watch.progress and not watch.hurried
+                may_hurry = snapshot.progress != watch.progress and not watch.hurried
                 watch.progress = snapshot.progress
-                interval = self.schedule.interval(age, snapshot.progress, moved=moved)
+                interval = self.schedule.interval(age, snapshot.progress, may_hurry=may_hurry)
                 watch.due, watch.hurried = now + interval, interval < self.schedule.minimum
                 if first or _state(snapshot) != before:
                     watch.changed.set()
