@@ -25,7 +25,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +45,7 @@ from common import (
     main_thread_cpu_seconds,
     peak_rss_mib,
     percentile,
+    run_folder,
     server_env,
     spread,
     stdio_session,
@@ -189,41 +189,40 @@ async def main(ns: list[int], render: float, modes: list[str], draw_each: bool, 
     )
     for n in ns:
         for mode in [each for each in modes for _ in range(pairs)]:
-            with tempfile.TemporaryDirectory() as temporary:
-                folder = Path(temporary)
-                load = load_average()
-                reference = await bare(n, render, folder)
-                measured, counts = await ours(n, render, mode, folder, draw_each)
-                errors, pending = measured.failures()
-                per_task = counts["get_response"] / max(counts["inference"], 1)
-                charged_once = counts["charged_tasks"] == counts["charged_distinct"] == n
-                print(f"\nN={n}, {MODE_NAMES[mode]}; load average before: {load}")
-                print(row("bare", reference, None))
-                print(row("ideogram-mcp", measured, reference.wall))
-                print(
-                    f"  getResponse entries per task {per_task:.1f} ({counts['get_response']} in"
-                    f" {counts['requests']} requests); tasks charged {counts['charged_tasks']}"
-                    f" ({counts['charged_distinct']} distinct, once each: {charged_once}),"
-                    f" images charged {counts['charged_images']}, delivered {measured.delivered()}"
-                )
-                print(phases(measured, counts, render))
-                print(
-                    f"  fake Runware: {counts['cpu_seconds']:.1f} s CPU, peak RSS {counts['peak_rss_mib']:.0f} MiB;"
-                    f" load average after: {load_average()}"
-                )
-                for error in sorted(set(errors))[:3]:
-                    print(f"  error: {error}")
-                ratios.setdefault((n, mode), []).append(measured.wall / reference.wall)
-                summary.append(
-                    f"| {n:>5} | {mode:8} | {measured.wall:6.2f} s | {reference.wall:5.2f} s"
-                    f" | {measured.wall / reference.wall:5.2f}x | {percentile(measured.latencies, 0.5):5.2f} s"
-                    f" | {measured.rss_mib:4.0f} ({reference.rss_mib:3.0f}) MiB"
-                    f" | {measured.cpu_per_call * 1000:5.2f} ({reference.cpu_per_call * 1000:4.2f}) ms"
-                    f" | {measured.main_cpu_per_call * 1000:5.2f} ms | {measured.busy:4.0%} ({reference.busy:4.0%})"
-                    f" | {per_task:5.1f} | {len(errors)} / {pending}"
-                    f" | {counts['charged_images']} / {measured.delivered()}"
-                    f" | {load} |"
-                )
+            folder = run_folder()
+            load = load_average()
+            reference = await bare(n, render, folder)
+            measured, counts = await ours(n, render, mode, folder, draw_each)
+            errors, pending = measured.failures()
+            per_task = counts["get_response"] / max(counts["inference"], 1)
+            charged_once = counts["charged_tasks"] == counts["charged_distinct"] == n
+            print(f"\nN={n}, {MODE_NAMES[mode]}; load average before: {load}")
+            print(row("bare", reference, None))
+            print(row("ideogram-mcp", measured, reference.wall))
+            print(
+                f"  getResponse entries per task {per_task:.1f} ({counts['get_response']} in"
+                f" {counts['requests']} requests); tasks charged {counts['charged_tasks']}"
+                f" ({counts['charged_distinct']} distinct, once each: {charged_once}),"
+                f" images charged {counts['charged_images']}, delivered {measured.delivered()}"
+            )
+            print(phases(measured, counts, render))
+            print(
+                f"  fake Runware: {counts['cpu_seconds']:.1f} s CPU, peak RSS {counts['peak_rss_mib']:.0f} MiB;"
+                f" load average after: {load_average()}"
+            )
+            for error in sorted(set(errors))[:3]:
+                print(f"  error: {error}")
+            ratios.setdefault((n, mode), []).append(measured.wall / reference.wall)
+            summary.append(
+                f"| {n:>5} | {mode:8} | {measured.wall:6.2f} s | {reference.wall:5.2f} s"
+                f" | {measured.wall / reference.wall:5.2f}x | {percentile(measured.latencies, 0.5):5.2f} s"
+                f" | {measured.rss_mib:4.0f} ({reference.rss_mib:3.0f}) MiB"
+                f" | {measured.cpu_per_call * 1000:5.2f} ({reference.cpu_per_call * 1000:4.2f}) ms"
+                f" | {measured.main_cpu_per_call * 1000:5.2f} ms | {measured.busy:4.0%} ({reference.busy:4.0%})"
+                f" | {per_task:5.1f} | {len(errors)} / {pending}"
+                f" | {counts['charged_images']} / {measured.delivered()}"
+                f" | {load} |"
+            )
     print("\n| N | mode | wall | bare wall | ratio | p50 | peak RSS (bare) | CPU/call (bare) | main thread"
           " | machine busy (bare) | getResponse/task | errors / pending | charged / delivered"
           " | load avg |")  # fmt: skip

@@ -24,10 +24,8 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import anyio
 import httpx2
@@ -42,6 +40,7 @@ from common import (
     load_average,
     peak_rss_mib,
     percentile,
+    run_folder,
     server_env,
     timed_generation,
     upstream,
@@ -191,11 +190,10 @@ async def ours(clients: int, calls: int, render: float, workers: int) -> tuple[L
     """ideogram-mcp's figures, and how long after its render ended each task's result reached its client."""
     port = free_port()
     async with upstream(render) as runware:
-        with tempfile.TemporaryDirectory() as folder:
-            # The real per-token limits and the default wait: the server as deployed (5 calls fit in them).
-            env = server_env(runware.url, Path(folder), {"log_level": "WARNING"}, generous=False)
-            command = [sys.executable, "-m", "ideogram_mcp", "http", "--port", str(port), "--workers", str(workers)]
-            measured = await drive(command, env, "/healthz", port, clients, calls)
+        # The real per-token limits and the default wait: the server as deployed (5 calls fit in them).
+        env = server_env(runware.url, run_folder(), {"log_level": "WARNING"}, generous=False)
+        command = [sys.executable, "-m", "ideogram_mcp", "http", "--port", str(port), "--workers", str(workers)]
+        measured = await drive(command, env, "/healthz", port, clients, calls)
         counts = await runware.counts()
     delays = {uuid: at - counts["ready"][uuid] for uuid, at in measured.finished.items() if uuid in counts["ready"]}
     figures = {

@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import argparse
 import resource
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import anyio
 
-from common import BENCH_KEY, Phases, counted, load_average, spread, upstream
+from common import BENCH_KEY, Phases, counted, load_average, run_folder, spread, upstream
 from ideogram_mcp import arguments, files
 from ideogram_mcp.journal import Approval
 from ideogram_mcp.settings import Settings
@@ -60,52 +58,51 @@ async def approve(quote: float, what: str, approved_cost: float | None, task_uui
 
 async def run(n: int, render: float, mode: str) -> Run:
     async with upstream(render) as runware:
-        with tempfile.TemporaryDirectory() as temporary:
-            folder = Path(temporary)
-            settings = Settings(
-                runware_api_key=BENCH_KEY,
-                runware_base_url=runware.url,
-                data_dir=folder / "data",
-                output_dir=folder / "out",
-                wait_seconds=600,
-                confirm_above=1e6,
-                max_in_flight=100_000,
-                daily_budget=0,
-                **MODES[mode],
-            )
-            spec = load_spec()
-            where = files.places(folder / "out", [], [])
-            done: dict[str, float] = {}
-            outcomes: list[object] = []
+        folder = run_folder()
+        settings = Settings(
+            runware_api_key=BENCH_KEY,
+            runware_base_url=runware.url,
+            data_dir=folder / "data",
+            output_dir=folder / "out",
+            wait_seconds=600,
+            confirm_above=1e6,
+            max_in_flight=100_000,
+            daily_budget=0,
+            **MODES[mode],
+        )
+        spec = load_spec()
+        where = files.places(folder / "out", [], [])
+        done: dict[str, float] = {}
+        outcomes: list[object] = []
 
-            async def one(number: int) -> None:
-                generation = arguments.parse(spec, {"positivePrompt": f'"BENCH {number}" poster'})
-                outcome = await life.start(services, Job("generate_image", spec, generation, "", where), approve)
-                outcomes.append(outcome)
-                if isinstance(outcome, Made):
-                    done[outcome.entry.task_uuid] = time.monotonic()
+        async def one(number: int) -> None:
+            generation = arguments.parse(spec, {"positivePrompt": f'"BENCH {number}" poster'})
+            outcome = await life.start(services, Job("generate_image", spec, generation, "", where), approve)
+            outcomes.append(outcome)
+            if isinstance(outcome, Made):
+                done[outcome.entry.task_uuid] = time.monotonic()
 
-            async def measure() -> tuple[float, float, resource.struct_rusage, resource.struct_rusage, int]:
-                """The N tasks at once: when they started (monotonic), the wall time, CPU and switches around them."""
-                await one(-1)  # the first call loads what calls use; not measured
-                outcomes.clear()
-                done.clear()
-                before = resource.getrusage(resource.RUSAGE_SELF)
-                started, wall = time.monotonic(), time.perf_counter()
-                async with anyio.create_task_group() as tasks:
-                    for number in range(n):
-                        tasks.start_soon(one, number)
-                wall = time.perf_counter() - wall
-                after = resource.getrusage(resource.RUSAGE_SELF)
-                return started, wall, before, after, after.ru_nvcsw - before.ru_nvcsw  # threads that ended included
+        async def measure() -> tuple[float, float, resource.struct_rusage, resource.struct_rusage, int]:
+            """The N tasks at once: when they started (monotonic), the wall time, CPU and switches around them."""
+            await one(-1)  # the first call loads what calls use; not measured
+            outcomes.clear()
+            done.clear()
+            before = resource.getrusage(resource.RUSAGE_SELF)
+            started, wall = time.monotonic(), time.perf_counter()
+            async with anyio.create_task_group() as tasks:
+                for number in range(n):
+                    tasks.start_soon(one, number)
+            wall = time.perf_counter() - wall
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            return started, wall, before, after, after.ru_nvcsw - before.ru_nvcsw  # threads that ended included
 
-            taken: list[tuple[float, float, resource.struct_rusage, resource.struct_rusage, int]] = []
-            async with anyio.create_task_group() as background:
-                services = Services(settings, background=background)
-                taken.append(await measure())
-                await services.aclose()
-                background.cancel_scope.cancel()
-            counts = await runware.counts()
+        taken: list[tuple[float, float, resource.struct_rusage, resource.struct_rusage, int]] = []
+        async with anyio.create_task_group() as background:
+            services = Services(settings, background=background)
+            taken.append(await measure())
+            await services.aclose()
+            background.cancel_scope.cancel()
+        counts = await runware.counts()
     ((started, wall, before, after, switches),) = taken
     return Run(
         wall=wall,
