@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from ideogram_mcp.images import local
+from ideogram_mcp.images.formats import sniff
 from ideogram_mcp.images.local import SIDECAR_MOST, LocalFolders, read_recipe, write_new, write_recipe
 from ideogram_mcp.images.recipes import Recipe
 
@@ -178,3 +180,72 @@ def test_an_image_this_server_saved_is_sent_by_its_uuid_only_while_unchanged_and
     changed = png(colour=(0, 0, 0))
     saved.write_bytes(changed)
     assert STORE.known_uuid(saved, changed, "https://api.runware.ai/v1") is None
+
+
+def test_an_image_is_saved_with_its_recipe_whole_and_no_file_replaced_or_deleted_but_its_temporaries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ext4 without a journal pays for every freed inode at each file made after it: a save frees none of its own.
+    removed: list[str] = []
+    unlink = os.unlink
+
+    def watched_unlink(path: str | os.PathLike[str], *args: object, **kwargs: object) -> None:
+        removed.append(Path(path).name)
+        unlink(path, *args, **kwargs)  # pyright: ignore[reportArgumentType]
+
+    def no_replace(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"a file was replaced: {args}")
+
+    monkeypatch.setattr(os, "unlink", watched_unlink)
+    monkeypatch.setattr(os, "replace", no_replace)
+    (tmp_path / "poster.png").write_bytes(b"the user's own file")
+    (tmp_path / "poster-2.json").write_bytes(b'{"the user\'s": "own recipe"}')  # its name taken for the recipe alone
+    image = png()
+    found = sniff(image)
+    assert found is not None
+    saved = [STORE.put(tmp_path, "poster", image, found, Recipe(image_uuid=f"u-{n}")) for n in (1, 2)]
+    monkeypatch.setattr(os, "unlink", unlink)
+    assert [path.name for path in saved] == ["poster-3.png", "poster-4.png"]
+    assert removed, "the temporaries' names are removed"
+    assert all(name.startswith(".") and name.endswith(".part") for name in removed), removed
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "poster-2.json",
+        "poster-3.json",
+        "poster-3.png",
+        "poster-4.json",
+        "poster-4.png",
+        "poster.png",
+    ]
+    for n, path in enumerate(saved, 1):
+        recipe = read_recipe(path.with_suffix(".json"))
+        assert recipe is not None
+        assert (recipe.image_uuid, recipe.file, recipe.format, recipe.bytes) == (f"u-{n}", path.name, "PNG", len(image))
+        assert recipe.sha256 == hashlib.sha256(image).hexdigest()
+    assert (tmp_path / "poster.png").read_bytes() == b"the user's own file"
+    assert (tmp_path / "poster-2.json").read_bytes() == b'{"the user\'s": "own recipe"}'
+
+
+def test_an_image_whose_recipe_cannot_be_written_is_saved_all_the_same_its_recipe_name_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image = png()
+    found = sniff(image)
+    assert found is not None
+    write_temporary = local._write_temporary
+
+    def full_for_recipes(folder: Path, data: bytes) -> Path:
+        if data != image:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_temporary(folder, data)
+
+    monkeypatch.setattr(local, "_write_temporary", full_for_recipes)
+    saved = STORE.put(tmp_path, "poster", image, found, Recipe(image_uuid="u-1"))
+    assert saved == tmp_path / "poster.png"
+    assert saved.read_bytes() == image
+    assert (tmp_path / "poster.json").read_bytes() == b"", "the recipe's name is held, empty, for a later write"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["poster.json", "poster.png"]
+    monkeypatch.setattr(local, "_write_temporary", write_temporary)
+    write_recipe(saved, Recipe(image_uuid="u-1", file=saved.name))
+    recipe = read_recipe(tmp_path / "poster.json")
+    assert recipe is not None
+    assert recipe.file == "poster.png"

@@ -15,7 +15,7 @@ import hashlib
 import os
 import secrets
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ideogram_mcp import files
@@ -59,13 +59,12 @@ class LocalFolders:
             adopted = left = None  # the same bytes, but another image's file (a seed made twice): not this one
         if adopted is not None and left is not None and left.file == adopted.name:
             return adopted  # saved whole by a save that was cut short before it was recorded
-        path = adopted or write_new(folder, stem, found.extension, data)
-        whole = recipe.with_(
-            file=path.name, format=found.name, bytes=len(data), sha256=hashlib.sha256(data).hexdigest()
-        )
+        facts = recipe.with_(format=found.name, bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+        if adopted is None:
+            return write_new(folder, stem, found.extension, data, recipe=lambda name: facts.with_(file=name).text())
         with contextlib.suppress(OSError):  # the image is what was paid for; a missing recipe is no reason to lose it
-            write_recipe(path, whole)
-        return path
+            write_recipe(adopted, facts.with_(file=adopted.name))
+        return adopted
 
     def discard(self, image: Path) -> None:
         """Remove an image this server saved and its recipe (a second copy of an image saved elsewhere first)."""
@@ -115,27 +114,37 @@ class LocalFolders:
         return recipe.uuid_for(data, service) if recipe is not None else None
 
 
-def write_new(folder: Path, stem: str, extension: str, data: bytes) -> Path:
+def write_new(
+    folder: Path, stem: str, extension: str, data: bytes, *, recipe: Callable[[str], bytes] | None = None
+) -> Path:
     """Write ``data`` to ``folder/stem.extension`` atomically, never over an existing file.
 
     When the name is taken, or its recipe's (``stem.json``: an image of another format may hold it), ``-2``,
-    ``-3`` ... is added to the stem. The recipe's name is claimed first (an empty file ``write_recipe`` fills),
-    so that two images saved at once never share one. Returns the path written.
+    ``-3`` ... is added to the stem. The recipe's name is claimed first, so that two images saved at once never
+    share one: by the recipe itself, whole, when ``recipe`` makes its file (from the image's file name); else by an
+    empty file that ``write_recipe`` fills. Returns the path written.
+
+    The recipe that claims its name is what the image keeps: no file is made only to be replaced. Each file deleted
+    costs the next ones made: ext4 without a journal, as here, checks every recently freed inode it passes over
+    when it places a new one, so 1,000 images saved at once, each replacing its claim, made the kernel's share of a
+    save grow with every image.
     """
     folder.mkdir(parents=True, exist_ok=True)
     temporary = _write_temporary(folder, data)
     try:
         for attempt in range(1, NAMES_TRIED + 1):
             name = stem if attempt == 1 else f"{stem}-{attempt}"
-            target, recipe = folder / f"{name}.{extension}", folder / f"{name}.json"
+            target, sidecar = folder / f"{name}.{extension}", folder / f"{name}.json"
+            if os.path.lexists(target):  # taken: no recipe made for it only to be deleted (the link below decides)
+                continue
             try:
-                os.close(os.open(recipe, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+                _claim(sidecar, recipe(target.name) if recipe is not None else b"")
             except FileExistsError:
                 continue
             try:
                 _link_exclusive(temporary, target)
             except BaseException as exc:
-                recipe.unlink(missing_ok=True)
+                sidecar.unlink(missing_ok=True)
                 if isinstance(exc, FileExistsError):
                     continue
                 raise
@@ -144,6 +153,25 @@ def write_new(folder: Path, stem: str, extension: str, data: bytes) -> Path:
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
+
+
+def _claim(sidecar: Path, text: bytes) -> None:
+    """Take the recipe's name ``sidecar`` with ``text`` written whole (or an empty file for no text); raises
+    FileExistsError when it is taken. A recipe that cannot be written (a full disk) still claims the name, empty:
+    the image is what was paid for."""
+    if text:
+        try:
+            written = _write_temporary(sidecar.parent, text)
+        except OSError:
+            pass
+        else:
+            try:
+                _link_exclusive(written, sidecar)
+                return
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    written.unlink()
+    os.close(os.open(sidecar, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
 
 
 def write_recipe(image: Path, recipe: Recipe) -> Path:
