@@ -361,4 +361,8 @@ def worker_app() -> Starlette:
     settings = Settings()
     configure_logging(settings)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    return create_app(settings)
+    app = create_app(settings)
+    from ideogram_mcp.cli import freeze_what_started
+
+    freeze_what_started()
+    return app
