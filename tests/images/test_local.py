@@ -196,8 +196,16 @@ def test_an_image_is_saved_with_its_recipe_whole_and_no_file_replaced_or_deleted
     def no_replace(*args: object, **kwargs: object) -> None:
         raise AssertionError(f"a file was replaced: {args}")
 
+    link = os.link
+
+    def recipes_linked_whole(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+        if str(target).endswith(".json"):  # seen under its name only once written whole
+            assert Recipe.of_bytes(Path(source).read_bytes()) is not None, "a recipe linked before it was whole"
+        link(source, target)
+
     monkeypatch.setattr(os, "unlink", watched_unlink)
     monkeypatch.setattr(os, "replace", no_replace)
+    monkeypatch.setattr(os, "link", recipes_linked_whole)
     (tmp_path / "poster.png").write_bytes(b"the user's own file")
     (tmp_path / "poster-2.json").write_bytes(b'{"the user\'s": "own recipe"}')  # its name taken for the recipe alone
     image = png()
@@ -249,3 +257,48 @@ def test_an_image_whose_recipe_cannot_be_written_is_saved_all_the_same_its_recip
     recipe = read_recipe(tmp_path / "poster.json")
     assert recipe is not None
     assert recipe.file == "poster.png"
+
+
+def test_names_taken_between_the_look_and_the_link_are_passed_over_and_left_as_they_are(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "poster.json").write_bytes(b"the user's notes")
+    (tmp_path / "poster-2.png").write_bytes(b"the user's own file")
+    monkeypatch.setattr(os.path, "lexists", lambda path: False)  # as if both were made just after the look
+    image = png()
+    found = sniff(image)
+    assert found is not None
+    saved = STORE.put(tmp_path, "poster", image, found, Recipe(image_uuid="u-1"))
+    assert saved == tmp_path / "poster-3.png"
+    assert (tmp_path / "poster.json").read_bytes() == b"the user's notes"
+    assert (tmp_path / "poster-2.png").read_bytes() == b"the user's own file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "poster-2.png",
+        "poster-3.json",
+        "poster-3.png",
+        "poster.json",
+    ]
+    recipe = read_recipe(tmp_path / "poster-3.json")
+    assert recipe is not None
+    assert recipe.file == "poster-3.png"
+
+
+def test_without_hard_links_an_image_is_saved_with_its_recipe_and_nothing_of_the_users_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_hard_links(source: object, target: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_hard_links)
+    (tmp_path / "poster.png").write_bytes(b"the user's own file")
+    image = png()
+    found = sniff(image)
+    assert found is not None
+    saved = STORE.put(tmp_path, "poster", image, found, Recipe(image_uuid="u-1"))
+    assert saved == tmp_path / "poster-2.png"
+    assert saved.read_bytes() == image
+    assert (tmp_path / "poster.png").read_bytes() == b"the user's own file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["poster-2.json", "poster-2.png", "poster.png"]
+    recipe = read_recipe(tmp_path / "poster-2.json")
+    assert recipe is not None
+    assert (recipe.image_uuid, recipe.file) == ("u-1", "poster-2.png")

@@ -121,13 +121,16 @@ def write_new(
 
     When the name is taken, or its recipe's (``stem.json``: an image of another format may hold it), ``-2``,
     ``-3`` ... is added to the stem. The recipe's name is claimed first, so that two images saved at once never
-    share one: by the recipe itself, whole, when ``recipe`` makes its file (from the image's file name); else by an
-    empty file that ``write_recipe`` fills. Returns the path written.
+    share one: by the recipe itself, whole, when ``recipe`` makes its file (from the image's file name), else by an
+    empty file that the recipe then replaces (a file system without hard links), or that ``write_recipe`` fills.
+    A recipe that cannot be written is no reason to lose the image: its name stays claimed, empty. Returns the path
+    written.
 
-    The recipe that claims its name is what the image keeps: no file is made only to be replaced. Each file deleted
-    costs the next ones made: ext4 without a journal, as here, checks every recently freed inode it passes over
-    when it places a new one, so 1,000 images saved at once, each replacing its claim, made the kernel's share of a
-    save grow with every image.
+    A recipe that claims its name whole leaves no file made only to be replaced, and each file deleted costs the
+    next ones made where ext4 has no journal: it checks every recently freed inode it passes over when it places a
+    new one, so 1,000 images saved at once, each replacing its claim, made the kernel's share of a save grow with
+    every image. A save cut short between its two links leaves a recipe naming an image that is not there, which
+    nothing lists (a recipe is listed only beside its image); the image is saved again under the next name.
     """
     folder.mkdir(parents=True, exist_ok=True)
     temporary = _write_temporary(folder, data)
@@ -135,10 +138,11 @@ def write_new(
         for attempt in range(1, NAMES_TRIED + 1):
             name = stem if attempt == 1 else f"{stem}-{attempt}"
             target, sidecar = folder / f"{name}.{extension}", folder / f"{name}.json"
-            if os.path.lexists(target):  # taken: no recipe made for it only to be deleted (the link below decides)
+            if os.path.lexists(target) or os.path.lexists(sidecar):  # taken: nothing made for it (the links decide)
                 continue
+            text = recipe(target.name) if recipe is not None else b""
             try:
-                _claim(sidecar, recipe(target.name) if recipe is not None else b"")
+                whole = _claim(sidecar, text)
             except FileExistsError:
                 continue
             try:
@@ -148,6 +152,9 @@ def write_new(
                 if isinstance(exc, FileExistsError):
                     continue
                 raise
+            if text and not whole:
+                with contextlib.suppress(OSError):  # the image is what was paid for
+                    _write_sidecar(sidecar, text)
             return target
         raise FileExistsError(f"no free name for {stem}.{extension} in {folder}")
     finally:
@@ -155,30 +162,39 @@ def write_new(
             temporary.unlink()
 
 
-def _claim(sidecar: Path, text: bytes) -> None:
-    """Take the recipe's name ``sidecar`` with ``text`` written whole (or an empty file for no text); raises
-    FileExistsError when it is taken. A recipe that cannot be written (a full disk) still claims the name, empty:
-    the image is what was paid for."""
+def _claim(sidecar: Path, text: bytes) -> bool:
+    """Take the recipe's name ``sidecar``, with ``text`` written whole when it can be linked there (True), else with
+    an empty file (False: no hard links here, or the text could not be written); raises FileExistsError when the
+    name is taken, and OSError when not even the empty file can be made."""
     if text:
         try:
             written = _write_temporary(sidecar.parent, text)
         except OSError:
-            pass
-        else:
+            written = None
+        if written is not None:
             try:
-                _link_exclusive(written, sidecar)
-                return
+                os.link(written, sidecar)
+                return True
+            except FileExistsError:
+                raise
+            except OSError:
+                pass  # no hard links here: the name is claimed empty, and the recipe replaces it after the image
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     written.unlink()
     os.close(os.open(sidecar, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    return False
 
 
 def write_recipe(image: Path, recipe: Recipe) -> Path:
     """Write the recipe beside an image, as ``<same name>.json``, atomically and never over another file
-    (only over the empty claim ``write_new`` left for it)."""
-    target = image.with_suffix(".json")
-    temporary = _write_temporary(image.parent, recipe.text())
+    (only over an empty claim ``write_new`` left for it)."""
+    return _write_sidecar(image.with_suffix(".json"), recipe.text())
+
+
+def _write_sidecar(target: Path, text: bytes) -> Path:
+    """Write a recipe's ``text`` as ``target`` atomically: over an empty claim, else only where no file is."""
+    temporary = _write_temporary(target.parent, text)
     try:
         if target.is_file() and target.stat().st_size == 0:
             os.replace(temporary, target)
