@@ -106,8 +106,8 @@ _SCRATCH: list[tempfile.TemporaryDirectory[str]] = []
 def run_folder() -> Path:
     """A new folder for one run's journal, images and logs, removed with all the others when the benchmark ends.
 
-    Not each at its run's end: on this machine's file system (ext4 without a journal), a file made within a minute
-    or so of thousands being deleted costs several times the kernel time (its allocator checks, one by one, every
+    Not each at its run's end: on this machine's file system (ext4 without a journal), a file made within about two
+    minutes of thousands being deleted costs several times the kernel time (its allocator checks, one by one, every
     recently freed inode it passes over). Deleting a run's thousands of images right before the next run made that
     run pay for it: 1,000 tasks with the defaults (``tasks.py``) took 7.8-8.6 s with 3.3-4.3 ms of system time a
     task, against 6.7-6.9 s and 1.3-1.8 ms with the earlier runs' files kept. The bare server saves nothing, so it
