@@ -508,7 +508,7 @@ async def test_the_app_factory_takes_its_settings_from_the_environment(
     assert answers == [401, 200]
 
 
-def test_a_worker_reads_the_environment_leaves_ctrl_c_to_its_supervisor_and_freezes_its_start(
+def test_a_worker_reads_the_environment_leaves_ctrl_c_to_its_supervisor_and_sets_its_collector(
     tmp_path: Path, data_dir: Path
 ) -> None:
     probe = (
@@ -517,7 +517,7 @@ def test_a_worker_reads_the_environment_leaves_ctrl_c_to_its_supervisor_and_free
         "loaded = len(gc.get_objects())\n"
         "app = worker_app()\n"
         "frozen = gc.get_freeze_count() > loaded + 2_000\n"  # the app built, not only the program loaded
-        "print(type(app).__name__, signal.getsignal(signal.SIGINT) is signal.SIG_IGN, frozen)\n"
+        "print(type(app).__name__, signal.getsignal(signal.SIGINT) is signal.SIG_IGN, frozen, gc.get_threshold())\n"
         "import logging; logging.getLogger('ideogram_mcp.test').warning('a worker logs to stderr')\n"
     )
     env = {
@@ -529,7 +529,7 @@ def test_a_worker_reads_the_environment_leaves_ctrl_c_to_its_supervisor_and_free
     }
     done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
     # What it made to start is frozen (out of the garbage collector's walks), as the stdio server's is.
-    assert (done.returncode, done.stdout) == (0, "Starlette True True\n"), done.stderr
+    assert (done.returncode, done.stdout) == (0, "Starlette True True (10000, 20, 10)\n"), done.stderr
     assert "a worker logs to stderr" in done.stderr
 
 

@@ -20,6 +20,7 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
+from ideogram_mcp.server import YOUNG_COLLECTION_AFTER
 from tests.processes import clean_env
 
 pytestmark = pytest.mark.anyio
@@ -35,7 +36,11 @@ listing.KEPT = Path(kept)  # this test's own place for the listing, not the pack
 from ideogram_mcp import cli  # the whole program, as main() loads it: what a start makes comes after
 loaded = len(gc.get_objects())
 frozen = Path(written).with_suffix(".frozen")
-atexit.register(lambda: frozen.write_text(json.dumps({"loaded": loaded, "frozen": gc.get_freeze_count()})))
+atexit.register(
+    lambda: frozen.write_text(
+        json.dumps({"loaded": loaded, "frozen": gc.get_freeze_count(), "threshold": gc.get_threshold()})
+    )
+)
 from ideogram_mcp.start import main
 main()
 """
@@ -112,13 +117,16 @@ async def test_a_first_start_derives_the_listing_and_loads_nothing_only_a_call_n
     assert (tmp_path / "listing.json").is_file()
 
 
-async def test_what_a_start_made_is_kept_out_of_the_garbage_collectors_walks(tmp_path: Path) -> None:
-    # It lives as long as the server; each full collection in a burst of calls walked all of it.
+async def test_a_server_keeps_what_its_start_made_out_of_the_collectors_walks_and_walks_the_young_less_often(
+    tmp_path: Path,
+) -> None:
+    # What a start made lives as long as the server; a burst of calls keeps thousands of young objects alive.
     await _start(tmp_path)
     counts = json.loads((tmp_path / "modules.frozen").read_text())
     # The program's objects once loaded, and the server built from them after (its schemas, its listing): not
     # frozen before the server was built.
     assert counts["frozen"] > counts["loaded"] + 2_000, counts
+    assert counts["threshold"] == [YOUNG_COLLECTION_AFTER, 20, 10]
 
 
 async def test_a_start_that_finds_the_listing_kept_lists_the_same_tools_and_loads_less(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from ideogram_mcp import __version__, files, stdio
 from ideogram_mcp.errors import ConfigurationError
 from ideogram_mcp.exits import STOPPED_STATUS, say_stopped
 from ideogram_mcp.logs import configure_logging
-from ideogram_mcp.server import build_server, freeze_what_started
+from ideogram_mcp.server import build_server, tune_collector
 from ideogram_mcp.settings import ENV, Settings, variable_name, variables
 
 
@@ -256,7 +256,7 @@ async def _serve_stdio(settings: Settings) -> None:
     async with _runware(settings) as settings:
         # A client starts its server in the project it works on (Claude Code does): images go there by default.
         server = build_server(settings, project=files.project_folder(Path.cwd()))
-        freeze_what_started()
+        tune_collector()
         with stdio.ends() as (stdin, stdout):
             async with stdio_server(stdin=stdin, stdout=stdout) as (read, write):
                 await server.run(read, write, server.create_initialization_options())
@@ -337,7 +337,7 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
             stopped = supervisor.should_exit.is_set()
         else:
             server = uvicorn.Server(config)
-            freeze_what_started()  # served by this process (each of more workers freezes what it made)
+            tune_collector()  # served by this process (each of more workers sets its own)
             server.run(sockets=[listening])  # after a graceful stop on Ctrl-C it raises KeyboardInterrupt
             stopped = server.should_exit
         if stopped:

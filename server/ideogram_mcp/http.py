@@ -39,7 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ideogram_mcp import __version__
 from ideogram_mcp.clock import Clock, SystemClock
 from ideogram_mcp.errors import ConfigurationError, IssuerError
-from ideogram_mcp.server import build_server, freeze_what_started
+from ideogram_mcp.server import build_server, tune_collector
 from ideogram_mcp.settings import ENV, Settings
 
 logger = logging.getLogger(__name__)
@@ -355,13 +355,13 @@ def app() -> Starlette:
 
 def worker_app() -> Starlette:
     """``app`` for a worker of ``ideogram-mcp http --workers N``: it logs as the command does, leaves Ctrl-C to the
-    supervisor, which stops it (so one Ctrl-C prints one line, not one per worker), and freezes what its start made
-    (``server.freeze_what_started``)."""
+    supervisor, which stops it (so one Ctrl-C prints one line, not one per worker), and sets the garbage collector for
+    serving (``server.tune_collector``)."""
     from ideogram_mcp.logs import configure_logging
 
     settings = Settings()
     configure_logging(settings)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     app = create_app(settings)
-    freeze_what_started()
+    tune_collector()
     return app
