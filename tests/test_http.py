@@ -31,6 +31,7 @@ from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.embedded import serving
 from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.errors import ConfigurationError
+from ideogram_mcp.server import YOUNG_COLLECTION_AFTER
 from ideogram_mcp.settings import Settings
 
 from .conftest import API_KEY, text
@@ -529,7 +530,8 @@ def test_a_worker_reads_the_environment_leaves_ctrl_c_to_its_supervisor_and_sets
     }
     done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
     # What it made to start is frozen (out of the garbage collector's walks), as the stdio server's is.
-    assert (done.returncode, done.stdout) == (0, "Starlette True True (10000, 20, 10)\n"), done.stderr
+    tuned = (YOUNG_COLLECTION_AFTER, 20, 10)
+    assert (done.returncode, done.stdout) == (0, f"Starlette True True {tuned}\n"), done.stderr
     assert "a worker logs to stderr" in done.stderr
 
 
