@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import socket
 import subprocess
@@ -100,9 +101,6 @@ def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float:
     return 1 - idle / total if total > 0 else 0.0
 
 
-_SCRATCH: list[tempfile.TemporaryDirectory[str]] = []
-
-
 def run_folder() -> Path:
     """A new folder for one run's journal, images and logs, removed with all the others when the benchmark ends.
 
@@ -113,9 +111,13 @@ def run_folder() -> Path:
     task, against 6.7-6.9 s and 1.3-1.8 ms with the earlier runs' files kept. The bare server saves nothing, so it
     never paid.
     """
-    if not _SCRATCH:
-        _SCRATCH.append(tempfile.TemporaryDirectory(prefix="ideogram-bench-"))  # removed at exit
-    return Path(tempfile.mkdtemp(dir=_SCRATCH[0].name))
+    return Path(tempfile.mkdtemp(dir=_scratch().name))
+
+
+@functools.cache
+def _scratch() -> tempfile.TemporaryDirectory[str]:
+    """The one folder all runs' folders are made in; removed (with them) when the process exits."""
+    return tempfile.TemporaryDirectory(prefix="ideogram-bench-")
 
 
 def load_average() -> str:

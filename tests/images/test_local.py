@@ -182,6 +182,20 @@ def test_an_image_this_server_saved_is_sent_by_its_uuid_only_while_unchanged_and
     assert STORE.known_uuid(saved, changed, "https://api.runware.ai/v1") is None
 
 
+def _put(folder: Path, image_uuid: str = "u-1") -> Path:
+    """A PNG saved through the store under the stem "poster"."""
+    image = png()
+    found = sniff(image)
+    assert found is not None
+    return STORE.put(folder, "poster", image, found, Recipe(image_uuid=image_uuid))
+
+
+def _recipe_beside(image: Path) -> Recipe:
+    recipe = read_recipe(image.with_suffix(".json"))
+    assert recipe is not None, f"no recipe of ours beside {image.name}"
+    return recipe
+
+
 def test_an_image_is_saved_with_its_recipe_whole_and_no_file_replaced_or_deleted_but_its_temporaries(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -208,10 +222,7 @@ def test_an_image_is_saved_with_its_recipe_whole_and_no_file_replaced_or_deleted
     monkeypatch.setattr(os, "link", recipes_linked_whole)
     (tmp_path / "poster.png").write_bytes(b"the user's own file")
     (tmp_path / "poster-2.json").write_bytes(b'{"the user\'s": "own recipe"}')  # its name taken for the recipe alone
-    image = png()
-    found = sniff(image)
-    assert found is not None
-    saved = [STORE.put(tmp_path, "poster", image, found, Recipe(image_uuid=f"u-{n}")) for n in (1, 2)]
+    saved = [_put(tmp_path, f"u-{n}") for n in (1, 2)]
     monkeypatch.setattr(os, "unlink", unlink)
     assert [path.name for path in saved] == ["poster-3.png", "poster-4.png"]
     assert removed, "the temporaries' names are removed"
@@ -225,10 +236,9 @@ def test_an_image_is_saved_with_its_recipe_whole_and_no_file_replaced_or_deleted
         "poster.png",
     ]
     for n, path in enumerate(saved, 1):
-        recipe = read_recipe(path.with_suffix(".json"))
-        assert recipe is not None
-        assert (recipe.image_uuid, recipe.file, recipe.format, recipe.bytes) == (f"u-{n}", path.name, "PNG", len(image))
-        assert recipe.sha256 == hashlib.sha256(image).hexdigest()
+        recipe = _recipe_beside(path)
+        assert (recipe.image_uuid, recipe.file, recipe.format, recipe.bytes) == (f"u-{n}", path.name, "PNG", len(png()))
+        assert recipe.sha256 == hashlib.sha256(png()).hexdigest()
     assert (tmp_path / "poster.png").read_bytes() == b"the user's own file"
     assert (tmp_path / "poster-2.json").read_bytes() == b'{"the user\'s": "own recipe"}'
 
@@ -237,8 +247,6 @@ def test_an_image_whose_recipe_cannot_be_written_is_saved_all_the_same_its_recip
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     image = png()
-    found = sniff(image)
-    assert found is not None
     write_temporary = local._write_temporary
 
     def full_for_recipes(folder: Path, data: bytes) -> Path:
@@ -247,16 +255,14 @@ def test_an_image_whose_recipe_cannot_be_written_is_saved_all_the_same_its_recip
         return write_temporary(folder, data)
 
     monkeypatch.setattr(local, "_write_temporary", full_for_recipes)
-    saved = STORE.put(tmp_path, "poster", image, found, Recipe(image_uuid="u-1"))
+    saved = _put(tmp_path)
     assert saved == tmp_path / "poster.png"
     assert saved.read_bytes() == image
     assert (tmp_path / "poster.json").read_bytes() == b"", "the recipe's name is held, empty, for a later write"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["poster.json", "poster.png"]
     monkeypatch.setattr(local, "_write_temporary", write_temporary)
     write_recipe(saved, Recipe(image_uuid="u-1", file=saved.name))
-    recipe = read_recipe(tmp_path / "poster.json")
-    assert recipe is not None
-    assert recipe.file == "poster.png"
+    assert _recipe_beside(saved).file == "poster.png"
 
 
 def test_names_taken_between_the_look_and_the_link_are_passed_over_and_left_as_they_are(
@@ -265,10 +271,7 @@ def test_names_taken_between_the_look_and_the_link_are_passed_over_and_left_as_t
     (tmp_path / "poster.json").write_bytes(b"the user's notes")
     (tmp_path / "poster-2.png").write_bytes(b"the user's own file")
     monkeypatch.setattr(os.path, "lexists", lambda path: False)  # as if both were made just after the look
-    image = png()
-    found = sniff(image)
-    assert found is not None
-    saved = STORE.put(tmp_path, "poster", image, found, Recipe(image_uuid="u-1"))
+    saved = _put(tmp_path)
     assert saved == tmp_path / "poster-3.png"
     assert (tmp_path / "poster.json").read_bytes() == b"the user's notes"
     assert (tmp_path / "poster-2.png").read_bytes() == b"the user's own file"
@@ -278,9 +281,7 @@ def test_names_taken_between_the_look_and_the_link_are_passed_over_and_left_as_t
         "poster-3.png",
         "poster.json",
     ]
-    recipe = read_recipe(tmp_path / "poster-3.json")
-    assert recipe is not None
-    assert recipe.file == "poster-3.png"
+    assert _recipe_beside(saved).file == "poster-3.png"
 
 
 def test_without_hard_links_an_image_is_saved_with_its_recipe_and_nothing_of_the_users_replaced(
@@ -291,14 +292,10 @@ def test_without_hard_links_an_image_is_saved_with_its_recipe_and_nothing_of_the
 
     monkeypatch.setattr(os, "link", no_hard_links)
     (tmp_path / "poster.png").write_bytes(b"the user's own file")
-    image = png()
-    found = sniff(image)
-    assert found is not None
-    saved = STORE.put(tmp_path, "poster", image, found, Recipe(image_uuid="u-1"))
+    saved = _put(tmp_path)
     assert saved == tmp_path / "poster-2.png"
-    assert saved.read_bytes() == image
+    assert saved.read_bytes() == png()
     assert (tmp_path / "poster.png").read_bytes() == b"the user's own file"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["poster-2.json", "poster-2.png", "poster.png"]
-    recipe = read_recipe(tmp_path / "poster-2.json")
-    assert recipe is not None
+    recipe = _recipe_beside(saved)
     assert (recipe.image_uuid, recipe.file) == ("u-1", "poster-2.png")

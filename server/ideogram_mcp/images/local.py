@@ -166,22 +166,21 @@ def _claim(sidecar: Path, text: bytes) -> bool:
     """Take the recipe's name ``sidecar``, with ``text`` written whole when it can be linked there (True), else with
     an empty file (False: no hard links here, or the text could not be written); raises FileExistsError when the
     name is taken, and OSError when not even the empty file can be made."""
-    if text:
+    try:
+        written = _write_temporary(sidecar.parent, text) if text else None
+    except OSError:  # a full disk: the name is claimed empty
+        written = None
+    if written is not None:
         try:
-            written = _write_temporary(sidecar.parent, text)
+            os.link(written, sidecar)
+            return True
+        except FileExistsError:
+            raise
         except OSError:
-            written = None
-        if written is not None:
-            try:
-                os.link(written, sidecar)
-                return True
-            except FileExistsError:
-                raise
-            except OSError:
-                pass  # no hard links here: the name is claimed empty, and the recipe replaces it after the image
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    written.unlink()
+            pass  # no hard links here: the name is claimed empty, and the recipe replaces it after the image
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                written.unlink()
     os.close(os.open(sidecar, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
     return False
 
