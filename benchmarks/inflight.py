@@ -8,8 +8,8 @@ ideogram-mcp is spawned as an MCP client spawns it (``python -m ideogram_mcp``),
 previews off) and the defaults (each image saved with its recipe, a preview in each result). Right before it, the
 bare server (``bare.py``) takes the same N calls on the same client. Printed per N and mode: the wall time of all N
 and its ratio to the bare server's, the per-call p50, the server process's peak RSS (VmHWM) and CPU per call (after
-the session started) with its main thread's part (the event loop's), how busy the machine's cores were while the
-answers came, from the first to the last (every process on the machine: the server, the fake Runware, this client
+the session started) with its main thread's part (the event loop's), this client's CPU per call (reading and
+checking each result, on the same cores), how busy the machine's cores were while the answers came, from the first to the last (every process on the machine: the server, the fake Runware, this client
 and any other; near 100%, the work is more than the cores; well under it, the run waits on something other than the
 cores), where the tasks' time went (p50 / p90 / max: from the start until Runware had the task, from its images being
 ready until a poll answered them, from that poll to its answer), ``getResponse`` entries per task sent, errors,
@@ -73,6 +73,8 @@ class Flight:
     """The part of ``cpu_per_call`` spent in the server's main thread (its event loop)."""
     busy: float = 0.0
     """How busy the machine's cores were from the first answer to the last (every process on it), 0 to 1."""
+    client_cpu_per_call: float = 0.0
+    """This process's CPU a call: the MCP client reading and checking each result, on the same cores."""
     with_status: bool = True
     """Whether results carry ideogram-mcp's structured status (the bare server's do not)."""
     began: float = 0.0
@@ -116,6 +118,7 @@ async def flight(session: Session, n: int, extra: dict[str, Any], *, with_status
     measured = Flight(with_status=with_status)
     cpu_before, main_before = cpu_seconds(session.pid), main_thread_cpu_seconds(session.pid)
     first_answer: tuple[int, int] | None = None
+    client_before = time.process_time()
 
     async def one(number: int) -> None:
         nonlocal first_answer
@@ -141,6 +144,7 @@ async def flight(session: Session, n: int, extra: dict[str, Any], *, with_status
     measured.cpu_per_call = (cpu_seconds(session.pid) - cpu_before) / n
     measured.main_cpu_per_call = (main_thread_cpu_seconds(session.pid) - main_before) / n
     measured.busy = busy_share(first_answer, machine_ticks()) if first_answer else 0.0
+    measured.client_cpu_per_call = (time.process_time() - client_before) / n
     return measured
 
 
@@ -177,6 +181,7 @@ def row(name: str, measured: Flight, wall_bare: float | None) -> str:
         f"  {name:13} {measured.wall:7.2f} s {ratio} p50 {percentile(measured.latencies, 0.5):6.2f} s"
         f" max {max(measured.latencies):6.2f} s  RSS {measured.rss_mib:5.0f} MiB"
         f"  CPU/call {measured.cpu_per_call * 1000:6.2f} ms (main thread {measured.main_cpu_per_call * 1000:5.2f})"
+        f"  client CPU/call {measured.client_cpu_per_call * 1000:5.2f} ms"
         f"  machine busy {measured.busy:4.0%}  errors {len(errors)} pending {pending}"
     )
 
