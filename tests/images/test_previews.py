@@ -92,3 +92,47 @@ def test_a_preview_is_the_same_jpeg_where_the_system_has_no_in_memory_files(
         monkeypatch.delattr(os, "memfd_create", raising=False)
     assert previews.single(image, 1) == in_memory_file
     assert decoded(in_memory_file).size == (512, 384)
+
+
+def test_previews_have_pillow_keep_freed_buffers_for_the_next_ones_and_still_differ() -> None:
+    # Pillow keeps none by default: each preview's buffers went back to the system and the next faulted in new pages.
+    first, second = noise(1024, 1024), noise(1024, 1024)
+    before = previews.single(first, 1)
+    assert Image.core.get_blocks_max() == previews.POOLED_BLOCKS
+    assert Image.core.get_block_size() == previews.POOLED_BLOCK_SIZE
+    other = previews.single(second, 2)  # made in buffers the first one freed: nothing of it shows through
+    assert other.data != before.data
+    assert previews.single(first, 1) == before
+
+
+def test_the_users_own_pillow_pool_is_left_as_they_set_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    blocks, size = Image.core.get_blocks_max(), Image.core.get_block_size()
+    try:
+        Image.core.set_blocks_max(3)
+        monkeypatch.setenv("PILLOW_BLOCKS_MAX", "3")
+        assert previews._pooled.__wrapped__() is False  # pyright: ignore[reportPrivateUsage]
+        assert Image.core.get_blocks_max() == 3
+        assert Image.core.get_block_size() == size
+    finally:
+        Image.core.set_blocks_max(blocks)
+
+
+def _always_optimized(image: bytes) -> tuple[tuple[int, int], object]:
+    """The size and quantization tables a preview had when every encoding took Pillow's Huffman pass."""
+    picture = Image.open(io.BytesIO(image)).convert("RGB")
+    picture.thumbnail((previews.PREVIEW_SIDE, previews.PREVIEW_SIDE))
+    while True:
+        for quality in (82, 72, 62, 50, 38):
+            buffer = io.BytesIO()
+            picture.save(buffer, format="JPEG", quality=quality, optimize=True)
+            if len(base64.b64encode(buffer.getvalue())) <= previews.PREVIEW_BUDGET:
+                return picture.size, Image.open(buffer).quantization  # pyright: ignore[reportAttributeAccessIssue]
+        picture = picture.resize((picture.width * 3 // 4, picture.height * 3 // 4))
+
+
+@pytest.mark.parametrize("side", [96, 400, 600, 800])
+def test_a_preview_keeps_the_quality_and_size_the_huffman_pass_allowed(side: int) -> None:
+    # Most previews fit without Pillow's second pass; one that does not is encoded with it before losing quality.
+    image = noise(side, side * 3 // 4)
+    made = decoded(previews.single(image, 1))
+    assert (made.size, made.quantization) == _always_optimized(image)  # pyright: ignore[reportAttributeAccessIssue]
