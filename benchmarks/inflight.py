@@ -9,9 +9,9 @@ previews off) and the defaults (each image saved with its recipe, a preview in e
 bare server (``bare.py``) takes the same N calls on the same client. Printed per N and mode: the wall time of all N
 and its ratio to the bare server's, the per-call p50, the server process's peak RSS (VmHWM) and CPU per call (after
 the session started) with its main thread's part (the event loop's), this client's CPU per call (reading and
-checking each result, on the same cores), how busy the machine's cores were while the answers came, from the first to the last (every process on the machine: the server, the fake Runware, this client
-and any other; near 100%, the work is more than the cores; well under it, the run waits on something other than the
-cores), where the tasks' time went (p50 / p90 / max: from the start until Runware had the task, from its images being
+checking each result, on the same cores), how busy the machine's cores were while the answers came, from the first
+to the last (every process on the machine: the server, the fake Runware, this client and any other; near 100%, the
+work is more than the cores; well under it, the run waits on something other than the cores), where the tasks' time went (p50 / p90 / max: from the start until Runware had the task, from its images being
 ready until a poll answered them, from that poll to its answer), ``getResponse`` entries per task sent, errors,
 answers still pending (the wait is raised to 600 s so none should be), tasks charged once and images delivered
 (saved on disk, or an URL).
