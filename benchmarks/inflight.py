@@ -11,10 +11,11 @@ and its ratio to the bare server's, the per-call p50, the server process's peak 
 the session started) with its main thread's part (the event loop's), this client's CPU per call (reading and
 checking each result, on the same cores), how busy the machine's cores were while the answers came, from the first
 to the last (every process on the machine: the server, the fake Runware, this client and any other; near 100%, the
-work is more than the cores; well under it, the run waits on something other than the cores), where the tasks' time went (p50 / p90 / max: from the start until Runware had the task, from its images being
-ready until a poll answered them, from that poll to its answer), ``getResponse`` entries per task sent, errors,
-answers still pending (the wait is raised to 600 s so none should be), tasks charged once and images delivered
-(saved on disk, or an URL).
+work is more than the cores; well under it, the run waits on something other than the cores), where the tasks'
+time went (p50 / p90 / max: from the start until Runware had the task, from its images being ready until a poll
+answered them, from that poll to its answer), ``getResponse`` entries per task sent, errors, answers still pending
+(the wait is raised to 600 s so none should be), tasks charged once and images delivered (saved on disk, or an
+URL).
 ``--pairs K`` measures each N and mode K times (bare, then ideogram-mcp), one row each, and ends with the median of
 the K ratios: the machine's speed drifts from minute to minute, and a pair shares its minute.
 """
