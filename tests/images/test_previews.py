@@ -94,27 +94,32 @@ def test_a_preview_is_the_same_jpeg_where_the_system_has_no_in_memory_files(
     assert decoded(in_memory_file).size == (512, 384)
 
 
-def test_previews_have_pillow_keep_freed_buffers_for_the_next_ones_and_still_differ() -> None:
+def test_previews_have_pillow_keep_freed_buffers_for_the_next_ones(monkeypatch: pytest.MonkeyPatch) -> None:
     # Pillow keeps none by default: each preview's buffers went back to the system and the next faulted in new pages.
+    monkeypatch.delenv("PILLOW_BLOCKS_MAX", raising=False)
+    monkeypatch.delenv("PILLOW_BLOCK_SIZE", raising=False)
     first, second = noise(1024, 1024), noise(1024, 1024)
     before = previews.single(first, 1)
     assert Image.core.get_blocks_max() == previews.POOLED_BLOCKS
     assert Image.core.get_block_size() == previews.POOLED_BLOCK_SIZE
-    other = previews.single(second, 2)  # made in buffers the first one freed: nothing of it shows through
-    assert other.data != before.data
-    assert previews.single(first, 1) == before
+    reused = Image.core.get_stats()["reused_blocks"]
+    previews.single(second, 2)
+    assert Image.core.get_stats()["reused_blocks"] > reused
+    assert previews.single(first, 1) == before  # made in buffers others freed: nothing of them shows through
 
 
-def test_the_users_own_pillow_pool_is_left_as_they_set_it(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("variable", ["PILLOW_BLOCKS_MAX", "PILLOW_BLOCK_SIZE"])
+def test_the_users_own_pillow_pool_is_left_as_they_set_it(monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
     blocks, size = Image.core.get_blocks_max(), Image.core.get_block_size()
     try:
         Image.core.set_blocks_max(3)
-        monkeypatch.setenv("PILLOW_BLOCKS_MAX", "3")
+        Image.core.set_block_size(64 * 1024)
+        monkeypatch.setenv(variable, "3" if variable == "PILLOW_BLOCKS_MAX" else "64k")
         assert previews._pooled.__wrapped__() is False  # pyright: ignore[reportPrivateUsage]
-        assert Image.core.get_blocks_max() == 3
-        assert Image.core.get_block_size() == size
+        assert (Image.core.get_blocks_max(), Image.core.get_block_size()) == (3, 64 * 1024)
     finally:
         Image.core.set_blocks_max(blocks)
+        Image.core.set_block_size(size)
 
 
 def _always_optimized(image: bytes) -> tuple[tuple[int, int], object]:
