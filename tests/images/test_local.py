@@ -94,14 +94,20 @@ def test_a_failed_write_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytes
     assert list(tmp_path.iterdir()) == []
 
 
-def test_without_hard_links_a_write_still_never_replaces_an_existing_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _users_poster_without_hard_links(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file system without hard links (``os.link`` refused), and the user's own ``poster.png`` in ``folder``."""
+
     def no_hard_links(source: object, target: object) -> None:
         raise OSError(errno.EPERM, "Operation not permitted")
 
     monkeypatch.setattr(os, "link", no_hard_links)
-    (tmp_path / "poster.png").write_bytes(b"the user's own file")
+    (folder / "poster.png").write_bytes(b"the user's own file")
+
+
+def test_without_hard_links_a_write_still_never_replaces_an_existing_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _users_poster_without_hard_links(tmp_path, monkeypatch)
     written = write_new(tmp_path, "poster", "png", b"new image")
     assert written == tmp_path / "poster-2.png"
     assert written.read_bytes() == b"new image"
@@ -287,11 +293,7 @@ def test_names_taken_between_the_look_and_the_link_are_passed_over_and_left_as_t
 def test_without_hard_links_an_image_is_saved_with_its_recipe_and_nothing_of_the_users_replaced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def no_hard_links(source: object, target: object) -> None:
-        raise OSError(errno.EPERM, "Operation not permitted")
-
-    monkeypatch.setattr(os, "link", no_hard_links)
-    (tmp_path / "poster.png").write_bytes(b"the user's own file")
+    _users_poster_without_hard_links(tmp_path, monkeypatch)
     saved = _put(tmp_path)
     assert saved == tmp_path / "poster-2.png"
     assert saved.read_bytes() == png()

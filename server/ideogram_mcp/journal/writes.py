@@ -153,20 +153,15 @@ class Writer(_Grouped):
         import sqlite3  # here, not at import: starting the server needs no database
 
         with self._lock:
-            try:
+            try:  # a failure raised from here is the whole group's (``_lead`` tells each write of it)
                 self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                for each in group:
-                    each.error = self._failure(exc)
-                return
-            try:
                 for each in group:
                     self._db.execute("SAVEPOINT one")
                     try:
                         each.result = each.work()
                     except BaseException as exc:  # its own failure: only its own changes go
                         self._db.execute("ROLLBACK TO one")
-                        each.error = self._failure(exc) if isinstance(exc, sqlite3.Error) else exc
+                        each.error = self._failure_of(exc)
                     self._db.execute("RELEASE one")
                 self._db.execute("COMMIT")
             except BaseException:
