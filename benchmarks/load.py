@@ -1,7 +1,7 @@
 """Load on the HTTP server: N concurrent MCP clients, each calling generate_image in a loop, against the fake
 Runware with a render time (2 s by default), over loopback; beside a bare SDK server doing the same wait.
 
-    uv run python benchmarks/load.py [--clients 20] [--calls 5] [--render 2.0] [--workers 1]
+    uv run python benchmarks/load.py [--clients 20] [--calls 5] [--render 2.0] [--workers 1] [--pairs 1]
     uv run python benchmarks/load.py --matrix     # 1 and 2 workers x 20, 50 and 100 clients
 
 Each client has a token of its own (limits are per token). ideogram-mcp saves each image (previews off); the fake
@@ -15,6 +15,8 @@ connects, as MCP hosts do, instead of at its first call (where the SDK's client 
 signal) instead of in this one: real clients do not share one Python process, and a first call's own work (the
 SDK's client lists the tools and compiles a validator for the output schema) otherwise queues behind every other
 client's.
+``--pairs K`` measures each number of workers and clients K times (bare, then ideogram-mcp), one row each, and
+ends with the median of the K p95 ratios: a tail figure moves with the machine's minute, and a pair shares its minute.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -206,8 +209,8 @@ async def ours(clients: int, calls: int, render: float, workers: int) -> tuple[L
     return measured, figures
 
 
-async def measure(clients: int, calls: int, render: float, workers: int) -> str:
-    """Both servers under the same clients, printed; returns the summary row."""
+async def measure(clients: int, calls: int, render: float, workers: int) -> tuple[str, float]:
+    """Both servers under the same clients, printed; returns the summary row and the p95 ratio."""
     load = load_average()
     reference = await bare(clients, calls, render, workers)
     measured, figures = await ours(clients, calls, render, workers)
@@ -223,7 +226,7 @@ async def measure(clients: int, calls: int, render: float, workers: int) -> str:
     for error in sorted(set(measured.errors + reference.errors))[:3]:
         print(f"  error: {error[:200]}")
     p95, p95_bare = percentile(measured.latencies, 0.95), percentile(reference.latencies, 0.95)
-    return (
+    row = (
         f"| {workers} | {clients:>3} | {len(measured.latencies) / measured.elapsed:5.2f}"
         f" ({len(reference.latencies) / reference.elapsed:5.2f}) | {percentile(measured.latencies, 0.5):4.2f}"
         f" ({percentile(reference.latencies, 0.5):4.2f}) s | {p95:4.2f} ({p95_bare:4.2f}) s | {p95 / p95_bare:4.2f}x"
@@ -231,16 +234,23 @@ async def measure(clients: int, calls: int, render: float, workers: int) -> str:
         f" | {measured.cpu_per_call * 1000:4.1f} ({reference.cpu_per_call * 1000:3.1f}) ms"
         f" | {figures['delay p50']:4.2f} / {figures['delay p95']:4.2f} s | {load} |"
     )
+    return row, p95 / p95_bare
 
 
-async def main(clients: list[int], calls: int, render: float, workers: list[int]) -> None:
+async def main(clients: list[int], calls: int, render: float, workers: list[int], pairs: int) -> None:
     listing = "each lists the tools when it connects" if LIST_FIRST else "the SDK's client lists them at its first call"
     where = f"in {CLIENT_PROCESSES} processes" if CLIENT_PROCESSES else "in this process"
     print(
         f"HTTP: concurrent MCP clients calling generate_image in a loop (saving on, previews off), loopback; {listing};"
         f" the clients {where}"
     )
-    rows = [await measure(c, calls, render, w) for w in workers for c in clients]
+    rows: list[str] = []
+    ratios: dict[tuple[int, int], list[float]] = {}
+    for w in workers:
+        for c in [each for each in clients for _ in range(pairs)]:
+            row, ratio = await measure(c, calls, render, w)
+            rows.append(row)
+            ratios.setdefault((w, c), []).append(ratio)
     print("\nideogram-mcp (bare SDK server in the same run)")
     print(
         "| workers | clients | calls/s | p50 | p95 | p95 ratio | errors | peak RSS | CPU/call"
@@ -248,6 +258,10 @@ async def main(clients: list[int], calls: int, render: float, workers: list[int]
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
+    if pairs > 1:
+        for (w, c), each in ratios.items():
+            print(f"{w} worker(s), {c} clients: median p95 ratio {statistics.median(each):.2f}x of {len(each)} pairs"
+                  f" ({min(each):.2f}x to {max(each):.2f}x)")  # fmt: skip
 
 
 if __name__ == "__main__":
@@ -259,6 +273,7 @@ if __name__ == "__main__":
     parser.add_argument("--matrix", action="store_true", help="1 and 2 workers x 20, 50 and 100 clients")
     parser.add_argument("--list-first", action="store_true", help="each client lists the tools when it connects")
     parser.add_argument("--client-processes", type=counted, help="run the clients in this many processes")
+    parser.add_argument("--pairs", type=counted, default=1, help="measurements of each, bare then ours")
     parser.add_argument("--clients-of", nargs=2, metavar=("URL", "TOKENS"), help=argparse.SUPPRESS)
     parser.add_argument("--judged", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
@@ -270,4 +285,4 @@ if __name__ == "__main__":
         sys.exit()
     if arguments.matrix:
         arguments.clients, arguments.workers = [20, 50, 100], [1, 2]
-    anyio.run(main, arguments.clients, arguments.calls, arguments.render, arguments.workers)
+    anyio.run(main, arguments.clients, arguments.calls, arguments.render, arguments.workers, arguments.pairs)
