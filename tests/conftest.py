@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -124,6 +125,19 @@ def home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("HOME", str(folder))
     monkeypatch.setenv("USERPROFILE", str(folder))
     return folder
+
+
+@pytest.fixture(autouse=True)
+def collector_as_python_sets_it() -> Iterator[None]:
+    """Fails a test that left the garbage collector tuned for serving (``server.tune_collector``): every later test
+    would then run with the start frozen and rare collections, unlike the code it tests. A test of a serving process
+    runs it in a process of its own (``tests/test_start.py``, ``tests/test_http.py``)."""
+    before = gc.get_threshold(), gc.get_freeze_count()
+    yield
+    after = gc.get_threshold(), gc.get_freeze_count()
+    assert after == before, (
+        f"the test tuned this process's garbage collector {before} -> {after}: serve in a subprocess"
+    )
 
 
 @pytest.fixture
