@@ -31,6 +31,7 @@ from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.embedded import serving
 from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.errors import ConfigurationError
+from ideogram_mcp.runware import connections
 from ideogram_mcp.server import YOUNG_COLLECTION_AFTER
 from ideogram_mcp.settings import Settings
 
@@ -495,18 +496,22 @@ async def test_an_issuer_that_publishes_no_key_set_has_every_token_refused(
     assert emulator.requests == []
 
 
-async def test_the_app_factory_takes_its_settings_from_the_environment(
+async def test_the_app_factory_takes_its_settings_from_the_environment_and_starts_ready_for_calls(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path
 ) -> None:
     monkeypatch.setenv("IDEOGRAM_MCP_TOKENS", f" {TOKENS[0]} , {TOKENS[1]} ")
     monkeypatch.setenv("IDEOGRAM_MCP_DATA_DIR", str(data_dir))
     monkeypatch.setenv("IDEOGRAM_MCP_OUTPUT_DIR", str(tmp_path / "out"))
+    made_tls = connections._made_tls_context  # pyright: ignore[reportPrivateUsage]
+    made_tls.cache_clear()
     async with serving(http.app(), lifespan=True) as root, httpx2.AsyncClient() as raw:
         answers = [
             (await raw.post(root + http.PATH, json=INIT, headers=ACCEPT | headers)).status_code
             for headers in ({}, {"Authorization": f"Bearer {TOKENS[1]}"})
         ]
     assert answers == [401, 200]
+    # The outgoing connections' TLS context was made at the start, with no call made: not in the first calls' time.
+    assert made_tls.cache_info().currsize == 1
 
 
 def test_a_worker_reads_the_environment_leaves_ctrl_c_to_its_supervisor_and_sets_its_collector(

@@ -352,14 +352,18 @@ def _derived() -> listing.Listing:
 
 
 def _load_for_calls(settings: Settings) -> None:
-    """Import what a tool call uses (the tools, the tasks' machinery, the journal, Pillow): ~0.3 s that a server for
-    many clients spends at its start rather than in its first calls, which would all wait for it at once."""
+    """Import what a tool call uses (the tools, the tasks' machinery, the journal, Pillow), and make the outgoing
+    connections' TLS context: ~0.3 s that a server for many clients spends at its start rather than in its first
+    calls, which would all wait for it at once."""
     import importlib
 
     _entries()
     journal = "postgres" if settings.shared_database is not None else "sqlite"
     for name in (*_CALL_MODULES, f"ideogram_mcp.journal.{journal}"):
         importlib.import_module(name)
+    from ideogram_mcp.runware import connections
+
+    connections.tls_context()  # the system's certificate authorities read (~20 ms) before the first calls, not in them
 
 
 _CALL_MODULES = (

@@ -4,6 +4,7 @@ keeping their socket, and an idle connection its server closed still never reuse
 from __future__ import annotations
 
 import asyncio
+import datetime
 import socket
 import ssl
 from collections.abc import AsyncIterator
@@ -14,6 +15,10 @@ from typing import Any
 import httpcore2
 import httpx2
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from ideogram_mcp.runware import connections
 
@@ -159,3 +164,70 @@ async def test_a_unix_socket_connection_is_a_stream_that_keeps_its_socket(tmp_pa
     finally:
         listening.close()
         await listening.wait_closed()
+
+
+def _tls_of(made: httpx2.AsyncClient) -> ssl.SSLContext:
+    """The TLS context a client's direct pool connects with."""
+    pool = getattr(made, "_transport")._pool  # noqa: B009 - httpx2 keeps its transport private
+    return pool._ssl_context
+
+
+def _names(context: ssl.SSLContext) -> list[str]:
+    """The common names of the certificate authorities a TLS context trusts."""
+    found: list[str] = []
+    for der in context.get_ca_certs(binary_form=True):
+        subject = x509.load_der_x509_certificate(der).subject
+        found += [str(attribute.value) for attribute in subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    return found
+
+
+def _authority(folder: Path, name: str) -> Path:
+    """A PEM file holding one self-signed certificate authority called ``name``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    path = folder / f"{name}.pem"
+    path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+async def test_the_clients_share_one_tls_context_and_one_given_its_own_keeps_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    own = ssl.create_default_context()
+    async with (
+        connections.client() as api,
+        connections.client(timeout=5.0) as images,
+        connections.client(verify=own) as given,
+    ):
+        assert _tls_of(api) is _tls_of(images) is connections.tls_context()  # read once, not for each client
+        assert _tls_of(given) is own
+        assert _tls_of(api).verify_mode == ssl.CERT_REQUIRED
+        assert _tls_of(api).check_hostname
+    assert connections.tls_context(http2=True) is not connections.tls_context()  # ALPN is set on the context
+
+
+async def test_the_certificate_authorities_the_environment_names_are_the_ones_trusted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    for name in ("first-ca", "second-ca"):  # each file its own context, as httpx2 would make it afresh
+        monkeypatch.setenv("SSL_CERT_FILE", str(_authority(tmp_path, name)))
+        async with connections.client() as made:
+            trusted = _names(_tls_of(made))
+        assert trusted == [name]
+    ours = _tls_of(made).get_ca_certs(binary_form=True)
+    assert ours[0] not in connections.tls_context(trust_env=False).get_ca_certs(binary_form=True)  # the system's

@@ -1,6 +1,10 @@
 """The HTTP client of every request this server makes (Runware's API, the image URLs it gives): httpx2's own, as
 httpx2 builds it (the environment's proxies and certificates honoured), with pools whose look at their idle
-connections is cheap.
+connections is cheap, and one TLS context a process.
+
+httpx2 builds a TLS context for each client, reading the system's certificate authorities each time: ~20 ms, on the
+event loop, at a server's first call (Runware's client) and again at its first download. The clients made here share
+one, made once (``tls_context``) as httpx2 makes it; a server for many clients makes it at its start.
 
 Before each request and after each response, httpcore2's pool asks every idle connection whether its server closed
 it. To answer, anyio's socket stream gives up its socket by building a map of all its attributes, calling
@@ -13,6 +17,8 @@ same question httpcore2 does.
 
 from __future__ import annotations
 
+import functools
+import os
 import select
 import ssl
 import sys
@@ -25,8 +31,13 @@ import httpx2
 
 def client(**options: Any) -> httpx2.AsyncClient:
     """``httpx2.AsyncClient(**options)``, each of its pools (the direct one and those of proxies the environment
-    names) making its connections here. A transport given in ``options`` (the emulator's, a test's) is left as it is.
+    names) making its connections here, with the process's TLS context unless ``options`` give one (``verify``). A
+    transport given in ``options`` (the emulator's, a test's) is left as it is, and needs no TLS context made.
     """
+    if "verify" not in options and options.get("transport") is None:
+        options["verify"] = tls_context(
+            trust_env=bool(options.get("trust_env", True)), http2=bool(options.get("http2", False))
+        )
     made = httpx2.AsyncClient(**options)
     # httpx2 builds its pools itself and takes no network backend; httpcore2's pools do (their public argument), so
     # it is set on the pools made. Were either to change, the client stays httpx2's as it is, and
@@ -37,6 +48,22 @@ def client(**options: Any) -> httpx2.AsyncClient:
         if isinstance(pool, httpcore2.AsyncConnectionPool) and hasattr(pool, "_network_backend"):
             pool._network_backend = Backend()  # pyright: ignore[reportPrivateUsage]
     return made
+
+
+def tls_context(*, trust_env: bool = True, http2: bool = False) -> ssl.SSLContext:
+    """The TLS context httpx2 would make for a client (with ``trust_env``, from ``SSL_CERT_FILE`` or ``SSL_CERT_DIR``
+    where set), made once a process for each such setting and shared by every client that has it. A connection sets
+    the context's ALPN protocols as its client's ``http2`` says, so clients that differ there do not share one."""
+    if not trust_env:
+        return _made_tls_context(False, http2, None, None)
+    return _made_tls_context(True, http2, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.cache
+def _made_tls_context(trust_env: bool, http2: bool, cafile: str | None, capath: str | None) -> ssl.SSLContext:
+    """One TLS context for each setting; ``http2``, ``cafile`` and ``capath`` only tell the settings apart (httpx2
+    reads the last two from the environment itself)."""
+    return httpx2.create_ssl_context(trust_env=trust_env)
 
 
 class Backend(httpcore2.AsyncNetworkBackend):
