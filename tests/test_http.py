@@ -510,8 +510,27 @@ async def test_the_app_factory_takes_its_settings_from_the_environment_and_start
             for headers in ({}, {"Authorization": f"Bearer {TOKENS[1]}"})
         ]
     assert answers == [401, 200]
-    # The outgoing connections' TLS context was made at the start, with no call made: not in the first calls' time.
+    # The outgoing connections' TLS context was made at the start, with no call made: not in the first calls' time;
+    # and it is the one the clients the calls make are given.
     assert made_tls.cache_info().currsize == 1
+    async with connections.client() as runware:
+        assert made_tls.cache_info().currsize == 1
+        assert getattr(runware, "_transport")._pool._ssl_context is connections.tls_context()  # noqa: B009
+
+
+async def test_a_certificate_file_that_cannot_be_read_does_not_stop_the_server_starting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="ideogram_mcp.server")
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
+    monkeypatch.setenv("IDEOGRAM_MCP_TOKENS", TOKENS[0])
+    monkeypatch.setenv("IDEOGRAM_MCP_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("IDEOGRAM_MCP_OUTPUT_DIR", str(tmp_path / "out"))
+    async with serving(http.app(), lifespan=True) as root, httpx2.AsyncClient(verify=False) as raw:
+        answer = await raw.post(root + http.PATH, json=INIT, headers=ACCEPT | {"Authorization": f"Bearer {TOKENS[0]}"})
+    assert answer.status_code == 200
+    said = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("the TLS context for Runware could not be made at the start:") for m in said), said
 
 
 def test_a_worker_reads_the_environment_leaves_ctrl_c_to_its_supervisor_and_sets_its_collector(

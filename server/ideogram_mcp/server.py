@@ -363,7 +363,10 @@ def _load_for_calls(settings: Settings) -> None:
         importlib.import_module(name)
     from ideogram_mcp.runware import connections
 
-    connections.tls_context()  # the system's certificate authorities read (~20 ms) before the first calls, not in them
+    try:  # the system's certificate authorities read (~20 ms) before the first calls, not in them
+        connections.tls_context()
+    except (OSError, ValueError) as exc:  # SSL_CERT_FILE naming no readable file: said by the calls that need it
+        logger.warning("the TLS context for Runware could not be made at the start: %s", exc)
 
 
 _CALL_MODULES = (

@@ -181,9 +181,15 @@ def _names(context: ssl.SSLContext) -> list[str]:
     return found
 
 
-def _authority(folder: Path, name: str) -> Path:
-    """A PEM file holding one self-signed certificate authority called ``name``."""
+def _authority(folder: Path, name: str, *, key_file: Path | None = None) -> Path:
+    """A PEM file holding one self-signed certificate authority called ``name`` (its key written to ``key_file``)."""
     key = ec.generate_private_key(ec.SECP256R1())
+    if key_file is not None:
+        key_file.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.UTC)
     certificate = (
@@ -217,7 +223,20 @@ async def test_the_clients_share_one_tls_context_and_one_given_its_own_keeps_it(
         assert _tls_of(given) is own
         assert _tls_of(api).verify_mode == ssl.CERT_REQUIRED
         assert _tls_of(api).check_hostname
-    assert connections.tls_context(http2=True) is not connections.tls_context()  # ALPN is set on the context
+    # Each connection sets the context's ALPN protocols from these two, so no two settings of them share one.
+    settings = [connections.tls_context(http1=h1, http2=h2) for h1 in (True, False) for h2 in (True, False)]
+    assert len({id(context) for context in settings}) == 4
+
+
+async def test_a_client_with_a_certificate_of_its_own_does_not_put_it_in_the_shared_context(tmp_path: Path) -> None:
+    key_file = tmp_path / "client.key"
+    certificate = _authority(tmp_path, "client", key_file=key_file)
+    with pytest.warns(DeprecationWarning, match="cert"):  # httpx2's word for loading it into the context it is given
+        made = connections.client(cert=(str(certificate), str(key_file)))
+    async with made:
+        assert _tls_of(made) is not connections.tls_context()
+    async with connections.client() as plain:  # and the shared one was never handed to it, so holds no certificate
+        assert _tls_of(plain) is connections.tls_context()
 
 
 async def test_the_certificate_authorities_the_environment_names_are_the_ones_trusted(

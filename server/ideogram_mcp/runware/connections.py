@@ -31,12 +31,15 @@ import httpx2
 
 def client(**options: Any) -> httpx2.AsyncClient:
     """``httpx2.AsyncClient(**options)``, each of its pools (the direct one and those of proxies the environment
-    names) making its connections here, with the process's TLS context unless ``options`` give one (``verify``). A
-    transport given in ``options`` (the emulator's, a test's) is left as it is, and needs no TLS context made.
+    names) making its connections here, with the process's TLS context unless ``options`` give one (``verify``) or a
+    client certificate (``cert``, which httpx2 loads into the context it is given). A transport given in ``options``
+    (the emulator's, a test's) is left as it is, and needs no TLS context made.
     """
-    if "verify" not in options and options.get("transport") is None:
+    if not {"verify", "cert"} & options.keys() and options.get("transport") is None:  # a client certificate: its own
         options["verify"] = tls_context(
-            trust_env=bool(options.get("trust_env", True)), http2=bool(options.get("http2", False))
+            trust_env=bool(options.get("trust_env", True)),
+            http1=bool(options.get("http1", True)),
+            http2=bool(options.get("http2", False)),
         )
     made = httpx2.AsyncClient(**options)
     # httpx2 builds its pools itself and takes no network backend; httpcore2's pools do (their public argument), so
@@ -50,19 +53,22 @@ def client(**options: Any) -> httpx2.AsyncClient:
     return made
 
 
-def tls_context(*, trust_env: bool = True, http2: bool = False) -> ssl.SSLContext:
+def tls_context(*, trust_env: bool = True, http1: bool = True, http2: bool = False) -> ssl.SSLContext:
     """The TLS context httpx2 would make for a client (with ``trust_env``, from ``SSL_CERT_FILE`` or ``SSL_CERT_DIR``
-    where set), made once a process for each such setting and shared by every client that has it. A connection sets
-    the context's ALPN protocols as its client's ``http2`` says, so clients that differ there do not share one."""
+    where set), made once a process for each such setting and shared by every client that has it: the certificate
+    authorities are read once, so a store updated in place is read at the next start. Each connection sets the
+    context's ALPN protocols from its client's ``http1`` and ``http2``, so clients that differ there share none."""
     if not trust_env:
-        return _made_tls_context(False, http2, None, None)
-    return _made_tls_context(True, http2, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+        return _made_tls_context(False, http1, http2, None, None)
+    return _made_tls_context(True, http1, http2, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
 
 
 @functools.cache
-def _made_tls_context(trust_env: bool, http2: bool, cafile: str | None, capath: str | None) -> ssl.SSLContext:
-    """One TLS context for each setting; ``http2``, ``cafile`` and ``capath`` only tell the settings apart (httpx2
-    reads the last two from the environment itself)."""
+def _made_tls_context(
+    trust_env: bool, http1: bool, http2: bool, cafile: str | None, capath: str | None
+) -> ssl.SSLContext:
+    """One TLS context for each setting; ``http1``, ``http2``, ``cafile`` and ``capath`` only tell the settings apart
+    (httpx2 reads the last two from the environment itself)."""
     return httpx2.create_ssl_context(trust_env=trust_env)
 
 
