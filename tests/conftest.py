@@ -129,15 +129,17 @@ def home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPat
 
 @pytest.fixture(autouse=True)
 def collector_as_python_sets_it() -> Iterator[None]:
-    """Fails a test that left the garbage collector tuned for serving (``server.tune_collector``): every later test
-    would then run with the start frozen and rare collections, unlike the code it tests. A test of a serving process
+    """Fails a test that left the garbage collector tuned for serving (``server.tune_collector``), and sets it back, so
+    that the tests after it run with Python's collector, as the code they test does. A test of a serving process
     runs it in a process of its own (``tests/test_start.py``, ``tests/test_http.py``)."""
-    before = gc.get_threshold(), gc.get_freeze_count()
+    threshold = gc.get_threshold()
+    frozen = gc.get_freeze_count()
     yield
-    after = gc.get_threshold(), gc.get_freeze_count()
-    assert after == before, (
-        f"the test tuned this process's garbage collector {before} -> {after}: serve in a subprocess"
-    )
+    tuned = (gc.get_threshold(), gc.get_freeze_count())
+    if tuned[0] != threshold or tuned[1] > frozen:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+        pytest.fail(f"the test tuned this process's garbage collector to {tuned}: serve in a subprocess instead")
 
 
 @pytest.fixture
