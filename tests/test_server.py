@@ -19,12 +19,13 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
 from ideogram_mcp import files
+from ideogram_mcp.embedded import serving
 from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 from ideogram_mcp.specs import load_spec
 
-from .conftest import TOOL_NAMES, text
+from .conftest import API_KEY, ERROR_META, TOOL_NAMES, text
 from .conftest import structured as data
 
 pytestmark = pytest.mark.anyio
@@ -119,6 +120,24 @@ async def test_without_a_key_tools_list_and_generate_explains_the_fix(
     assert "RUNWARE_API_KEY" in text(result)
     assert "--offline" in text(result)
     assert emulator.submitted == []
+
+
+async def test_certificate_authorities_that_cannot_be_read_are_named_with_the_fix_and_nothing_is_sent(
+    make_settings: Callable[..., Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    not_pem = tmp_path / "authorities.pem"
+    not_pem.write_text("not a certificate")
+    monkeypatch.setenv("SSL_CERT_FILE", str(not_pem))
+    runware = Emulator(api_key=API_KEY)
+    async with serving(runware.app(), path="/v1") as url:  # over loopback, as Runware is: TLS needed for https only,
+        server = build_server(make_settings(runware_base_url=url, output_dir=tmp_path / "out"))  # but made for both
+        async with Client(server) as mcp:
+            result = await mcp.call_tool("generate_image", {"positivePrompt": "x"})
+    assert result.is_error
+    assert text(result).startswith(f"SSL_CERT_FILE names {not_pem}, which cannot be read as certificate authorities")
+    assert "point it at a PEM file of them, or unset it" in text(result)
+    assert (result.meta or {})[ERROR_META] == {"kind": "not_configured"}
+    assert runware.requests == []
 
 
 async def test_each_tools_input_schema_is_looked_up_as_tools_list_gives_it(mcp: Client) -> None:

@@ -34,6 +34,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.methods import validate_client_request
 
 from ideogram_mcp import __version__, app, listing, prompts, resources
+from ideogram_mcp.errors import ConfigurationError, Kind
 from ideogram_mcp.notices import SharedBus
 from ideogram_mcp.settings import ENV, Settings, redacted, secret_value
 from ideogram_mcp.tools import ERROR_META, AppState, Context, ToolEntry
@@ -138,6 +139,8 @@ def build_server(
         except JournalError as exc:  # where a task was sent, the tool answers itself: here nothing was sent
             paid = not (entry.tool.annotations and entry.tool.annotations.read_only_hint)
             return results.error(exc.text("nothing was sent or charged" if paid else ""), {"kind": "journal"})
+        except ConfigurationError as exc:  # a setting that cannot work (the TLS certificates): the message names it
+            return results.error(str(exc), {"kind": Kind.NOT_CONFIGURED})
         except Exception:
             logger.exception("tool %s failed unexpectedly", params.name)
             return results.error(
@@ -365,8 +368,8 @@ def _load_for_calls(settings: Settings) -> None:
 
     try:  # the system's certificate authorities read (~20 ms) before the first calls, not in them
         connections.tls_context()
-    except (OSError, ValueError) as exc:  # SSL_CERT_FILE naming no readable file: said by the calls that need it
-        logger.warning("the TLS context for Runware could not be made at the start: %s", exc)
+    except ConfigurationError as exc:  # said now, and by each call that needs them (nothing is sent)
+        logger.warning("%s", exc)
 
 
 _CALL_MODULES = (

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from ideogram_mcp.errors import ConfigurationError
 from ideogram_mcp.runware import connections
 
 pytestmark = pytest.mark.anyio
@@ -250,3 +251,21 @@ async def test_the_certificate_authorities_the_environment_names_are_the_ones_tr
         assert trusted == [name]
     ours = _tls_of(made).get_ca_certs(binary_form=True)
     assert ours[0] not in connections.tls_context(trust_env=False).get_ca_certs(binary_form=True)  # the system's
+
+
+@pytest.mark.parametrize("what", ["missing", "not a certificate", "a folder of none"])
+def test_certificate_authorities_that_cannot_be_read_are_a_configuration_error_naming_the_setting(
+    what: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    named = tmp_path / "authorities.pem"
+    if what == "not a certificate":
+        named.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    variable = "SSL_CERT_DIR" if what == "a folder of none" else "SSL_CERT_FILE"
+    monkeypatch.setenv(variable, str(tmp_path / "missing" if what == "a folder of none" else named))
+    with pytest.raises(
+        ConfigurationError, match=f"^{variable} names .*, which cannot be read as certificate"
+    ) as raised:
+        connections.client()
+    assert "point it at a PEM file of them, or unset it to use the system's" in str(raised.value)

@@ -28,6 +28,8 @@ from typing import Any, Protocol, cast
 import httpcore2
 import httpx2
 
+from ideogram_mcp.errors import ConfigurationError
+
 
 def client(**options: Any) -> httpx2.AsyncClient:
     """``httpx2.AsyncClient(**options)``, each of its pools (the direct one and those of proxies the environment
@@ -57,10 +59,24 @@ def tls_context(*, trust_env: bool = True, http1: bool = True, http2: bool = Fal
     """The TLS context httpx2 would make for a client (with ``trust_env``, from ``SSL_CERT_FILE`` or ``SSL_CERT_DIR``
     where set), made once a process for each such setting and shared by every client that has it: the certificate
     authorities are read once, so a store updated in place is read at the next start. Each connection sets the
-    context's ALPN protocols from its client's ``http1`` and ``http2``, so clients that differ there share none."""
-    if not trust_env:
-        return _made_tls_context(False, http1, http2, None, None)
-    return _made_tls_context(True, http1, http2, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    context's ALPN protocols from its client's ``http1`` and ``http2``, so clients that differ there share none.
+    Raises ``ConfigurationError`` naming the setting to mend when the authorities cannot be read."""
+    cafile, capath = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")) if trust_env else (None, None)
+    try:
+        if capath and not cafile and not os.path.isdir(capath):  # OpenSSL takes it, and every handshake then fails
+            raise NotADirectoryError(f"no folder at {capath}")
+        return _made_tls_context(trust_env, http1, http2, cafile, capath)
+    except OSError as exc:  # ssl.SSLError is one: a file that is no PEM of certificates
+        named = f"SSL_CERT_FILE names {cafile}" if cafile else f"SSL_CERT_DIR names {capath}" if capath else None
+        if named is None:
+            raise ConfigurationError(
+                f"The system's certificate authorities cannot be read ({exc}), so no HTTPS connection can be made:"
+                " install them (Debian's ca-certificates), or set SSL_CERT_FILE to a PEM file of them."
+            ) from exc
+        raise ConfigurationError(
+            f"{named}, which cannot be read as certificate authorities ({exc}): point it at a PEM file of them,"
+            " or unset it to use the system's."
+        ) from exc
 
 
 @functools.cache
