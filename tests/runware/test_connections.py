@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import importlib.util
 import socket
 import ssl
 from collections.abc import AsyncIterator
@@ -269,3 +270,34 @@ def test_certificate_authorities_that_cannot_be_read_are_a_configuration_error_n
     ) as raised:
         connections.client()
     assert "point it at a PEM file of them, or unset it to use the system's" in str(raised.value)
+
+
+def test_a_proxy_the_environment_names_that_cannot_be_used_is_named_with_the_fix_and_no_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for variable in ("HTTP_PROXY", "ALL_PROXY", "http_proxy", "all_proxy", "https_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://alice:hunter2-secret@proxy.example:port")
+    with pytest.raises(ConfigurationError) as raised:
+        connections.client()
+    said = str(raised.value)
+    assert said.startswith("The proxy HTTPS_PROXY names cannot be used (InvalidURL: ")
+    assert said.endswith("write it as http://host:port (or http://user:password@host:port), or unset it.")
+    assert "hunter2-secret" not in said
+
+
+def test_a_socks_proxy_without_socksio_is_named_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    if importlib.util.find_spec("socksio") is not None:
+        pytest.skip("socksio is installed here, so a SOCKS proxy can be used")
+    for variable in ("HTTPS_PROXY", "HTTP_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("ALL_PROXY", "socks5://127.0.0.1:1080")
+    with pytest.raises(ConfigurationError, match=r"^The proxy ALL_PROXY names cannot be used .*socksio package"):
+        connections.client()
+
+
+def test_a_bad_url_of_the_callers_own_is_raised_as_it_is_with_no_proxy_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    with pytest.raises(httpx2.InvalidURL):
+        connections.client(base_url="http://host:port")

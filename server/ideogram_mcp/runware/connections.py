@@ -22,6 +22,8 @@ import os
 import select
 import ssl
 import sys
+import urllib.parse
+import urllib.request
 from collections.abc import Iterable
 from typing import Any, Protocol, cast
 
@@ -43,7 +45,13 @@ def client(**options: Any) -> httpx2.AsyncClient:
             http1=bool(options.get("http1", True)),
             http2=bool(options.get("http2", False)),
         )
-    made = httpx2.AsyncClient(**options)
+    try:
+        made = httpx2.AsyncClient(**options)
+    except (httpx2.InvalidURL, ValueError, ImportError) as exc:  # ImportError: a SOCKS proxy without socksio
+        proxies = _environment_proxies() if options.get("trust_env", True) else {}
+        if not proxies:
+            raise
+        raise ConfigurationError(_unusable_proxy(proxies, exc)) from exc
     # httpx2 builds its pools itself and takes no network backend; httpcore2's pools do (their public argument), so
     # it is set on the pools made. Were either to change, the client stays httpx2's as it is, and
     # tests/runware/test_connections.py fails to say so.
@@ -53,6 +61,25 @@ def client(**options: Any) -> httpx2.AsyncClient:
         if isinstance(pool, httpcore2.AsyncConnectionPool) and hasattr(pool, "_network_backend"):
             pool._network_backend = Backend()  # pyright: ignore[reportPrivateUsage]
     return made
+
+
+def _environment_proxies() -> dict[str, str]:
+    """The proxies the environment names, by variable (``HTTPS_PROXY``, ...), as httpx2 reads them."""
+    return {f"{scheme.upper()}_PROXY": url for scheme, url in urllib.request.getproxies().items() if scheme != "no"}
+
+
+def _unusable_proxy(proxies: dict[str, str], exc: BaseException) -> str:
+    """What to say of proxies httpx2 cannot use: the variables named, never a password one of them holds."""
+    said = f"{type(exc).__name__}: {exc}"
+    for url in proxies.values():
+        password = urllib.parse.urlsplit(url if "://" in url else f"http://{url}").password
+        if password:
+            said = said.replace(password, "[redacted]")
+    if isinstance(exc, ImportError):
+        fix = "a SOCKS proxy needs the socksio package in this server's environment; or name an HTTP proxy"
+    else:
+        fix = "write it as http://host:port (or http://user:password@host:port)"
+    return f"The proxy {' or '.join(sorted(proxies))} names cannot be used ({said}): {fix}, or unset it."
 
 
 def tls_context(*, trust_env: bool = True, http1: bool = True, http2: bool = False) -> ssl.SSLContext:
