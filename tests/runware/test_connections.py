@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import importlib.util
+import os
 import socket
 import ssl
 from collections.abc import AsyncIterator
@@ -272,32 +273,60 @@ def test_certificate_authorities_that_cannot_be_read_are_a_configuration_error_n
     assert "point it at a PEM file of them, or unset it to use the system's" in str(raised.value)
 
 
-def test_a_proxy_the_environment_names_that_cannot_be_used_is_named_with_the_fix_and_no_password(
-    monkeypatch: pytest.MonkeyPatch,
+def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name)
+
+
+@pytest.mark.parametrize(
+    ("variable", "url"),
+    [
+        ("HTTPS_PROXY", "http://alice:pa/ss-hunter2@proxy.example:8080"),  # httpx2 reads "pa" as the port
+        ("https_proxy", "http://alice:hunter2@proxy.example:port"),  # the lower-case name, as it was set
+        ("ALL_PROXY", "http://alice:pa#ss-hunter2@proxy.example:8080"),
+    ],
+)
+def test_a_proxy_the_environment_names_that_cannot_be_used_is_named_as_set_with_the_fix_and_nothing_of_its_url(
+    variable: str, url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for variable in ("HTTP_PROXY", "ALL_PROXY", "http_proxy", "all_proxy", "https_proxy"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("HTTPS_PROXY", "http://alice:hunter2-secret@proxy.example:port")
+    _no_proxies(monkeypatch)
+    monkeypatch.setenv(variable, url)
     with pytest.raises(ConfigurationError) as raised:
         connections.client()
-    said = str(raised.value)
-    assert said.startswith("The proxy HTTPS_PROXY names cannot be used (InvalidURL: ")
-    assert said.endswith("write it as http://host:port (or http://user:password@host:port), or unset it.")
-    assert "hunter2-secret" not in said
+    assert str(raised.value) == (
+        f"The proxy {variable} names cannot be used (InvalidURL): write it as http://host:port, or"
+        " http://user:password@host:port with any / ? # @ : in the password written %2F %3F %23 %40 %3A, or unset it."
+    )
 
 
 def test_a_socks_proxy_without_socksio_is_named_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     if importlib.util.find_spec("socksio") is not None:
         pytest.skip("socksio is installed here, so a SOCKS proxy can be used")
-    for variable in ("HTTPS_PROXY", "HTTP_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(variable, raising=False)
+    _no_proxies(monkeypatch)
     monkeypatch.setenv("ALL_PROXY", "socks5://127.0.0.1:1080")
-    with pytest.raises(ConfigurationError, match=r"^The proxy ALL_PROXY names cannot be used .*socksio package"):
+    with pytest.raises(ConfigurationError, match=r"^The proxy ALL_PROXY names cannot be used \(ImportError\): a SOCKS"):
         connections.client()
 
 
-def test_a_bad_url_of_the_callers_own_is_raised_as_it_is_with_no_proxy_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    for variable in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(variable, raising=False)
+def test_an_error_of_the_callers_own_is_raised_as_it_is_even_with_a_proxy_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    _no_proxies(monkeypatch)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:8080")  # a proxy httpx2 can use
     with pytest.raises(httpx2.InvalidURL):
         connections.client(base_url="http://host:port")
+
+
+def test_a_system_store_that_cannot_be_read_is_named_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+
+    def unreadable(**_: object) -> ssl.SSLContext:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(httpx2, "create_ssl_context", unreadable)
+    connections._made_tls_context.cache_clear()  # pyright: ignore[reportPrivateUsage]
+    try:
+        with pytest.raises(ConfigurationError, match=r"^The system's certificate authorities cannot be read \("):
+            connections.tls_context()
+    finally:
+        connections._made_tls_context.cache_clear()  # pyright: ignore[reportPrivateUsage]

@@ -22,8 +22,6 @@ import os
 import select
 import ssl
 import sys
-import urllib.parse
-import urllib.request
 from collections.abc import Iterable
 from typing import Any, Protocol, cast
 
@@ -48,10 +46,9 @@ def client(**options: Any) -> httpx2.AsyncClient:
     try:
         made = httpx2.AsyncClient(**options)
     except (httpx2.InvalidURL, ValueError, ImportError) as exc:  # ImportError: a SOCKS proxy without socksio
-        proxies = _environment_proxies() if options.get("trust_env", True) else {}
-        if not proxies:
-            raise
-        raise ConfigurationError(_unusable_proxy(proxies, exc)) from exc
+        if _fine_without_the_environment(options):
+            raise ConfigurationError(_unusable_proxy(exc)) from exc
+        raise
     # httpx2 builds its pools itself and takes no network backend; httpcore2's pools do (their public argument), so
     # it is set on the pools made. Were either to change, the client stays httpx2's as it is, and
     # tests/runware/test_connections.py fails to say so.
@@ -63,23 +60,36 @@ def client(**options: Any) -> httpx2.AsyncClient:
     return made
 
 
-def _environment_proxies() -> dict[str, str]:
-    """The proxies the environment names, by variable (``HTTPS_PROXY``, ...), as httpx2 reads them."""
-    return {f"{scheme.upper()}_PROXY": url for scheme, url in urllib.request.getproxies().items() if scheme != "no"}
+def _fine_without_the_environment(options: dict[str, Any]) -> bool:
+    """Whether the client httpx2 could not make is made when it reads nothing from the environment: then what the
+    environment names (its proxies; the TLS context is given) is at fault, and nothing else of ``options``."""
+    if not options.get("trust_env", True):
+        return False
+    without: dict[str, Any] = {**options, "trust_env": False}
+    try:
+        httpx2.AsyncClient(**without)  # it connects nothing until asked: dropping it is enough
+    except (httpx2.InvalidURL, ValueError, ImportError):
+        return False
+    return True
 
 
-def _unusable_proxy(proxies: dict[str, str], exc: BaseException) -> str:
-    """What to say of proxies httpx2 cannot use: the variables named, never a password one of them holds."""
-    said = f"{type(exc).__name__}: {exc}"
-    for url in proxies.values():
-        password = urllib.parse.urlsplit(url if "://" in url else f"http://{url}").password
-        if password:
-            said = said.replace(password, "[redacted]")
+PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
+"""The variables httpx2 takes proxies from (any case; the lower-case one first where both are set)."""
+
+
+def _unusable_proxy(exc: BaseException) -> str:
+    """What to say of a proxy the environment names that httpx2 cannot use: the variables set, by the names they were
+    set under, and the fix; never the proxy's address, nor httpx2's words about it, which may quote part of a
+    password that was not written as a URL takes it."""
+    named = sorted(name for name in os.environ if name.upper() in PROXY_VARIABLES and os.environ[name])
+    where = " or ".join(named) if named else "The system's proxy settings"
     if isinstance(exc, ImportError):
-        fix = "a SOCKS proxy needs the socksio package in this server's environment; or name an HTTP proxy"
+        fix = "a SOCKS proxy needs the socksio package in this server's environment; name an HTTP proxy instead"
     else:
-        fix = "write it as http://host:port (or http://user:password@host:port)"
-    return f"The proxy {' or '.join(sorted(proxies))} names cannot be used ({said}): {fix}, or unset it."
+        fix = "write it as http://host:port, or http://user:password@host:port with any / ? # @ : in the password"
+        fix += " written %2F %3F %23 %40 %3A"
+    subject = f"The proxy {where} names" if named else where
+    return f"{subject} cannot be used ({type(exc).__name__}): {fix}, or unset it."
 
 
 def tls_context(*, trust_env: bool = True, http1: bool = True, http2: bool = False) -> ssl.SSLContext:
@@ -90,8 +100,6 @@ def tls_context(*, trust_env: bool = True, http1: bool = True, http2: bool = Fal
     Raises ``ConfigurationError`` naming the setting to mend when the authorities cannot be read."""
     cafile, capath = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")) if trust_env else (None, None)
     try:
-        if capath and not cafile and not os.path.isdir(capath):  # OpenSSL takes it, and every handshake then fails
-            raise NotADirectoryError(f"no folder at {capath}")
         return _made_tls_context(trust_env, http1, http2, cafile, capath)
     except OSError as exc:  # ssl.SSLError is one: a file that is no PEM of certificates
         named = f"SSL_CERT_FILE names {cafile}" if cafile else f"SSL_CERT_DIR names {capath}" if capath else None
@@ -111,7 +119,10 @@ def _made_tls_context(
     trust_env: bool, http1: bool, http2: bool, cafile: str | None, capath: str | None
 ) -> ssl.SSLContext:
     """One TLS context for each setting; ``http1``, ``http2``, ``cafile`` and ``capath`` only tell the settings apart
-    (httpx2 reads the last two from the environment itself)."""
+    (httpx2 reads the last two from the environment itself). A folder that is not there is refused here, once:
+    OpenSSL takes it, and every handshake then fails."""
+    if capath and not cafile and not os.path.isdir(capath):
+        raise NotADirectoryError(f"no folder at {capath}")
     return httpx2.create_ssl_context(trust_env=trust_env)
 
 
