@@ -530,7 +530,9 @@ async def test_a_certificate_file_that_cannot_be_read_does_not_stop_the_server_s
         answer = await raw.post(root + http.PATH, json=INIT, headers=ACCEPT | {"Authorization": f"Bearer {TOKENS[0]}"})
     assert answer.status_code == 200
     said = [r.getMessage() for r in caplog.records]
-    assert any(m.startswith(f"SSL_CERT_FILE names {tmp_path / 'missing.pem'}, which cannot be read") for m in said)
+    assert any(m.startswith(f"SSL_CERT_FILE names {tmp_path / 'missing.pem'}, which cannot be read") for m in said), (
+        said
+    )
 
 
 def test_a_worker_reads_the_environment_leaves_ctrl_c_to_its_supervisor_and_sets_its_collector(

@@ -133,6 +133,8 @@ async def test_certificate_authorities_that_cannot_be_read_are_named_with_the_fi
         server = build_server(make_settings(runware_base_url=url, output_dir=tmp_path / "out"))  # but made for both
         async with Client(server) as mcp:
             result = await mcp.call_tool("generate_image", {"positivePrompt": "x"})
+            journal = await mcp.call_tool("list_generations", {})
+    assert data(journal)["generations"] == []  # nothing recorded either
     assert result.is_error
     assert text(result).startswith(f"SSL_CERT_FILE names {not_pem}, which cannot be read as certificate authorities")
     assert "point it at a PEM file of them, or unset it" in text(result)
