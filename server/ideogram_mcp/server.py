@@ -139,7 +139,7 @@ def build_server(
         except JournalError as exc:  # where a task was sent, the tool answers itself: here nothing was sent
             paid = not (entry.tool.annotations and entry.tool.annotations.read_only_hint)
             return results.error(exc.text("nothing was sent or charged" if paid else ""), {"kind": "journal"})
-        except ConfigurationError as exc:  # a setting that cannot work (the TLS certificates): the message names it
+        except ConfigurationError as exc:  # a setting that cannot work (certificates, a proxy): the message names it
             return results.error(str(exc), {"kind": Kind.NOT_CONFIGURED})
         except Exception:
             logger.exception("tool %s failed unexpectedly", params.name)

@@ -69,13 +69,25 @@ async def test_requests_go_through_streams_that_keep_their_socket() -> None:
     assert (first.text, second.text, len(taken)) == ("ok", "ok", 1)  # the one connection, kept alive and reused
 
 
+def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No proxy variable set (any case, ``NO_PROXY`` too), whatever the machine running the tests has."""
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name)
+
+
+def _no_certificate_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neither ``SSL_CERT_FILE`` nor ``SSL_CERT_DIR`` set: the system's certificate authorities."""
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+        monkeypatch.delenv(name, raising=False)
+
+
 async def test_a_proxy_the_environment_names_is_used_and_its_connections_made_here(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Behind a proxy (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY) images and Runware are reached through it, as httpx2 does.
     async with server(close_after_answer=False) as (proxy, taken):
-        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
-            monkeypatch.delenv(name, raising=False)
+        _no_proxies(monkeypatch)
         monkeypatch.setenv("HTTP_PROXY", proxy)
         async with connections.client() as http:
             answer = await http.get("http://images.runware.invalid/a.jpg")  # no such host: only the proxy answers
@@ -214,8 +226,7 @@ def _authority(folder: Path, name: str, *, key_file: Path | None = None) -> Path
 async def test_the_clients_share_one_tls_context_and_one_given_its_own_keeps_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
-    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    _no_certificate_settings(monkeypatch)
     own = ssl.create_default_context()
     async with (
         connections.client() as api,
@@ -259,8 +270,7 @@ async def test_the_certificate_authorities_the_environment_names_are_the_ones_tr
 def test_certificate_authorities_that_cannot_be_read_are_a_configuration_error_naming_the_setting(
     what: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
-    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    _no_certificate_settings(monkeypatch)
     named = tmp_path / "authorities.pem"
     if what == "not a certificate":
         named.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
@@ -271,12 +281,6 @@ def test_certificate_authorities_that_cannot_be_read_are_a_configuration_error_n
     ) as raised:
         connections.client()
     assert "point it at a PEM file of them, or unset it to use the system's" in str(raised.value)
-
-
-def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.lower().endswith("_proxy"):
-            monkeypatch.delenv(name)
 
 
 @pytest.mark.parametrize(
@@ -317,8 +321,7 @@ def test_an_error_of_the_callers_own_is_raised_as_it_is_even_with_a_proxy_set(mo
 
 
 def test_a_system_store_that_cannot_be_read_is_named_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
-    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    _no_certificate_settings(monkeypatch)
 
     def unreadable(**_: object) -> ssl.SSLContext:
         raise PermissionError(13, "Permission denied")

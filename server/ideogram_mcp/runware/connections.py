@@ -82,13 +82,12 @@ def _unusable_proxy(exc: BaseException) -> str:
     set under, and the fix; never the proxy's address, nor httpx2's words about it, which may quote part of a
     password that was not written as a URL takes it."""
     named = sorted(name for name in os.environ if name.upper() in PROXY_VARIABLES and os.environ[name])
-    where = " or ".join(named) if named else "The system's proxy settings"
+    subject = f"The proxy {' or '.join(named)} names" if named else "The system's proxy settings"
     if isinstance(exc, ImportError):
         fix = "a SOCKS proxy needs the socksio package in this server's environment; name an HTTP proxy instead"
     else:
         fix = "write it as http://host:port, or http://user:password@host:port with any / ? # @ : in the password"
         fix += " written %2F %3F %23 %40 %3A"
-    subject = f"The proxy {where} names" if named else where
     return f"{subject} cannot be used ({type(exc).__name__}): {fix}, or unset it."
 
 
