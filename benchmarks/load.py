@@ -39,8 +39,11 @@ from typing import Any
 
 import anyio
 import httpx2
+from jsonschema.validators import validator_for  # loaded before any timing, with --trust-schemas or without
 from mcp import Client
+from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
+from referencing import Registry
 
 from common import (
     HERE,
@@ -68,10 +71,6 @@ TRUSTED_SCHEMAS = False
 def trust_output_schemas() -> None:
     """Have the SDK's client compile each tool's output-schema validator without first checking the schema against
     JSON Schema's metaschema (``--trust-schemas``); every result is still validated against its tool's schema."""
-    from jsonschema.validators import validator_for
-    from mcp.client.session import ClientSession
-    from referencing import Registry
-
     if not hasattr(ClientSession, "_output_schema_validator"):
         raise SystemExit("--trust-schemas: this SDK's ClientSession has no _output_schema_validator to replace")
 
