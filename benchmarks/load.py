@@ -10,7 +10,9 @@ Runware (``upstream.py``) runs in its own process. The bare server (``bare.py``)
 HTTP under uvicorn with as many workers, taking the same clients right after. Prints for each: calls per second,
 p50 and p95 latency, errors, the peak RSS of the server's processes and their CPU per call, the clients' CPU per
 call (when they run in this process); the p95 ratio to the bare server; for ideogram-mcp, how long after its render
-ended each result came (the poll delay under load); and for both, the p95 of each client's first, second ... call.
+ended each result came (the poll delay under load); for both, the p95 of each client's first, second ... call; and
+for ideogram-mcp, by call of each client, when the task reached Runware, when the server wrote its outcome to its
+journal (right before it answers) and when the result reached its client: the server's part and the clients'.
 ``--list-first`` has each client list the tools when it connects, as MCP hosts do, instead of at its first call
 (where the SDK's client fetches them to check the result).
 ``--client-processes K`` runs the clients in K processes of their own (the clients' share each, all started at one
