@@ -11,8 +11,9 @@ HTTP under uvicorn with as many workers, taking the same clients right after. Pr
 p50 and p95 latency, errors, the peak RSS of the server's processes and their CPU per call, the clients' CPU per
 call (when they run in this process); the p95 ratio to the bare server; for ideogram-mcp, how long after its render
 ended each result came (the poll delay under load); for both, the p95 of each client's first, second ... call; and
-for ideogram-mcp, by call of each client, when the task reached Runware, when the server wrote its outcome to its
-journal (right before it answers) and when the result reached its client: the server's part and the clients'.
+for ideogram-mcp, by call of each client, when the task reached Runware, when the server recorded its outcome in
+its journal (before the commit and the answer) and when the call returned to its client: the server's part and the
+clients'.
 ``--list-first`` has each client list the tools when it connects, as MCP hosts do, instead of at its first call
 (where the SDK's client fetches them to check the result).
 ``--client-processes K`` runs the clients in K processes of their own (the clients' share each, all started at one
@@ -252,13 +253,13 @@ async def ours(clients: int, calls: int, render: float, workers: int) -> tuple[L
     reached: dict[int, list[float]] = {}
     after: dict[int, list[float]] = {}
     recorded = recorded_after_render(folder / "data" / "journal.sqlite3", counts["ready"])
-    kept: dict[int, list[float]] = {}
+    journaled: dict[int, list[float]] = {}
     for uuid, (n, began) in measured.started.items():
         if uuid in delays:
             reached.setdefault(n, []).append(counts["ready"][uuid] - render - began)
             after.setdefault(n, []).append(delays[uuid])
         if uuid in recorded:
-            kept.setdefault(n, []).append(recorded[uuid])
+            journaled.setdefault(n, []).append(recorded[uuid])
     figures = {
         "getResponse per task": counts["get_response"] / max(counts["inference"], 1),
         "charged": counts["charged_images"],
@@ -268,21 +269,36 @@ async def ours(clients: int, calls: int, render: float, workers: int) -> tuple[L
     }
     phases = [
         f"{n + 1}: {percentile(reached[n], 0.5):.2f} / {percentile(reached[n], 0.95):.2f} s to reach Runware,"
-        f" its outcome in the journal {percentile(kept[n], 0.5):.2f} / {percentile(kept[n], 0.95):.2f} s and the"
-        f" result at its client {percentile(after[n], 0.5):.2f} / {percentile(after[n], 0.95):.2f} s after the render"
+        f" its outcome recorded {_spread(journaled.get(n, []), len(after[n]))} and the call returned to its client"
+        f" {percentile(after[n], 0.5):.2f} / {percentile(after[n], 0.95):.2f} s after the render"
         for n in sorted(reached)
-        if kept.get(n)
     ]
     return measured, figures, phases
 
 
+def _spread(seconds: list[float], calls: int) -> str:
+    """p50 / p95 of ``seconds``, saying how many of the ``calls`` they cover when not all; "-" when none."""
+    if not seconds:
+        return "-"
+    covered = "" if len(seconds) == calls else f" (of {len(seconds)} of {calls} calls)"
+    return f"{percentile(seconds, 0.5):.2f} / {percentile(seconds, 0.95):.2f} s{covered}"
+
+
 def recorded_after_render(journal: Path, ready: dict[str, float]) -> dict[str, float]:
-    """How long after its render ended the server wrote each finished task's outcome to its journal (right before it
-    answers the call), by taskUUID: the server's side of "after the render", without the clients' part. The journal
-    keeps Unix time and Runware's readiness is monotonic, so the one is brought to the other's clock."""
+    """How long after its render ended the server recorded each finished task's outcome in its journal, by taskUUID:
+    the server's side of "after the render" up to that write (its commit, and the answer after it, not included), apart
+    from the clients' part. The journal keeps Unix time and Runware's readiness is monotonic, so the one is brought to
+    the other's clock. Empty when the journal cannot be read (it is said why)."""
     offset = time.time() - time.monotonic()
-    with contextlib.closing(sqlite3.connect(journal)) as db:
-        rows = db.execute("SELECT task_uuid, updated FROM tasks WHERE state = 'done'").fetchall()
+    if not journal.is_file():
+        print(f"  (no journal at {journal}: the server's part is not shown)")
+        return {}
+    try:
+        with contextlib.closing(sqlite3.connect(journal)) as db:
+            rows = db.execute("SELECT task_uuid, updated FROM tasks WHERE state = 'done'").fetchall()
+    except sqlite3.Error as exc:
+        print(f"  (the journal at {journal} could not be read: {exc}; the server's part is not shown)")
+        return {}
     return {str(uuid): updated - offset - ready[uuid] for uuid, updated in rows if uuid in ready}
 
 
