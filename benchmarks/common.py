@@ -27,6 +27,7 @@ import httpx2
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
+from ideogram_mcp.journal.sqlite import JOURNAL_FILE
 from ideogram_mcp.settings import ENV
 
 HERE = Path(__file__).resolve().parent
@@ -173,12 +174,21 @@ def server_env(
     (``{"save": "false"}``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWARE_", "IDEOGRAM_MCP_"))}
     chosen = {"runware_api_key": BENCH_KEY, "runware_base_url": runware_url}
-    chosen |= {"data_dir": str(folder / "data"), "output_dir": str(folder / "out")}
+    chosen |= {"data_dir": str(_data_dir(folder)), "output_dir": str(folder / "out")}
     if generous:
         chosen |= {"daily_budget": "0", "confirm_above": "1000000", "max_in_flight": "100000"}
         chosen["wait_seconds"] = "600"  # a call under load answers done, not pending; pendings are still counted
     chosen |= settings or {}
     return env | {getattr(ENV, name): value for name, value in chosen.items()}
+
+
+def journal_file(folder: Path) -> Path:
+    """The SQLite journal of a server run with ``server_env(..., folder)``."""
+    return _data_dir(folder) / JOURNAL_FILE
+
+
+def _data_dir(folder: Path) -> Path:
+    return folder / "data"
 
 
 @dataclass

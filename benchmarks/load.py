@@ -56,6 +56,7 @@ from common import (
     counted,
     cpu_seconds,
     free_port,
+    journal_file,
     load_average,
     peak_rss_mib,
     percentile,
@@ -96,11 +97,9 @@ class Load:
     elapsed: float = 0.0
     latencies: list[float] = field(default_factory=lambda: [])
     errors: list[str] = field(default_factory=lambda: [])
-    finished: dict[str, float] = field(default_factory=lambda: {})
-    """When each task's result reached its client (time.monotonic), by taskUUID: ideogram-mcp only."""
-    started: dict[str, tuple[int, float]] = field(default_factory=lambda: {})
-    """Which of its client's calls each task was (from 0) and when the call began (time.monotonic), by taskUUID:
-    ideogram-mcp only."""
+    finished: dict[str, tuple[int, float, float]] = field(default_factory=lambda: {})
+    """Which of its client's calls each task was (from 0), when the call began and when it returned (time.monotonic),
+    by taskUUID: ideogram-mcp only."""
     rss_mib: float = 0.0
     cpu_per_call: float = 0.0
     client_cpu_per_call: float | None = None
@@ -141,8 +140,7 @@ async def one_client(url: str, token: str, calls: int, measured: Load, with_stat
             )
             measured.by_call.setdefault(n, []).append(measured.latencies[-1])
             if answer is not None and with_status:
-                measured.finished[str(answer.get("taskUUID"))] = time.monotonic()
-                measured.started[str(answer.get("taskUUID"))] = (n, began)
+                measured.finished[str(answer.get("taskUUID"))] = (n, began, time.monotonic())
 
 
 async def drive(command: list[str], env: dict[str, str], probe: str, port: int, clients: int, calls: int) -> Load:
@@ -211,8 +209,7 @@ async def in_processes(url: str, tokens: list[str], calls: int, measured: Load, 
         part = json.loads(out)
         measured.latencies += part["latencies"]
         measured.errors += part["errors"]
-        measured.finished |= part["finished"]
-        measured.started |= {uuid: (n, at) for uuid, (n, at) in part["started"].items()}
+        measured.finished |= {uuid: (n, began, ended) for uuid, (n, began, ended) in part["finished"].items()}
         for n, latencies in part["by_call"].items():
             measured.by_call.setdefault(int(n), []).extend(latencies)
 
@@ -225,7 +222,7 @@ async def clients_of(url: str, tokens: list[str], calls: int, judged: bool) -> N
     async with anyio.create_task_group() as group:
         for token in tokens:
             group.start_soon(one_client, url, token, calls, measured, judged)
-    kept = ("latencies", "errors", "finished", "started", "by_call")
+    kept = ("latencies", "errors", "finished", "by_call")
     print(json.dumps({name: getattr(measured, name) for name in kept}))
 
 
@@ -248,15 +245,16 @@ async def ours(clients: int, calls: int, render: float, workers: int) -> tuple[L
         command = [sys.executable, "-m", "ideogram_mcp", "http", "--port", str(port), "--workers", str(workers)]
         measured = await drive(command, env, "/healthz", port, clients, calls)
         counts = await runware.counts()
-    delays = {uuid: at - counts["ready"][uuid] for uuid, at in measured.finished.items() if uuid in counts["ready"]}
+    ready: dict[str, float] = counts["ready"]
+    delays = {uuid: ended - ready[uuid] for uuid, (_, _, ended) in measured.finished.items() if uuid in ready}
     # Each task renders from when it reached Runware, so that moment is its images' readiness less the render time.
     reached: dict[int, list[float]] = {}
     after: dict[int, list[float]] = {}
-    recorded = recorded_after_render(folder / "data" / "journal.sqlite3", counts["ready"])
+    recorded = recorded_after_render(journal_file(folder), ready)
     journaled: dict[int, list[float]] = {}
-    for uuid, (n, began) in measured.started.items():
+    for uuid, (n, began, _) in measured.finished.items():
         if uuid in delays:
-            reached.setdefault(n, []).append(counts["ready"][uuid] - render - began)
+            reached.setdefault(n, []).append(ready[uuid] - render - began)
             after.setdefault(n, []).append(delays[uuid])
         if uuid in recorded:
             journaled.setdefault(n, []).append(recorded[uuid])

@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 LOCK_WAIT = 2.0
 """Seconds an operation waits for another process's lock on the journal before it gives up and says so."""
+JOURNAL_FILE = "journal.sqlite3"
+"""The journal's file in its folder (``IDEOGRAM_MCP_DATA_DIR``)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -117,7 +119,7 @@ class SqliteJournal:
         A journal locked by another process raises ``JournalError``: that passes, and the next call opens it.
         """
         try:
-            return cls(folder / "journal.sqlite3", secret=secret, clock=clock)
+            return cls(folder / JOURNAL_FILE, secret=secret, clock=clock)
         except JournalError as exc:
             if exc.locked:
                 raise
