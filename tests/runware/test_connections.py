@@ -266,7 +266,7 @@ async def test_the_certificate_authorities_the_environment_names_are_the_ones_tr
     assert ours[0] not in connections.tls_context(trust_env=False).get_ca_certs(binary_form=True)  # the system's
 
 
-@pytest.mark.parametrize("what", ["missing", "not a certificate", "a folder of none"])
+@pytest.mark.parametrize("what", ["missing", "not a certificate"])
 def test_certificate_authorities_that_cannot_be_read_are_a_configuration_error_naming_the_setting(
     what: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -274,13 +274,46 @@ def test_certificate_authorities_that_cannot_be_read_are_a_configuration_error_n
     named = tmp_path / "authorities.pem"
     if what == "not a certificate":
         named.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
-    variable = "SSL_CERT_DIR" if what == "a folder of none" else "SSL_CERT_FILE"
-    monkeypatch.setenv(variable, str(tmp_path / "missing" if what == "a folder of none" else named))
+    monkeypatch.setenv("SSL_CERT_FILE", str(named))
     with pytest.raises(
-        ConfigurationError, match=f"^{variable} names .*, which cannot be read as certificate"
+        ConfigurationError, match=r"^SSL_CERT_FILE names .*, which cannot be read as certificate"
     ) as raised:
         connections.client()
-    assert "point it at a PEM file of them, or unset it to use the system's" in str(raised.value)
+    assert str(raised.value).endswith("point it at a PEM file of them, or unset it to use the system's.")
+
+
+@pytest.mark.parametrize("what", ["no folder", "an empty folder", "a folder of PEM files not named by their hash"])
+def test_a_certificate_folder_openssl_would_find_nothing_in_is_a_configuration_error_naming_the_setting(
+    what: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """OpenSSL takes any folder, and looks a certificate up in it by the hash of its issuer's name: without files so
+    named, every handshake would fail as a connection error, after the task was recorded."""
+    _no_certificate_settings(monkeypatch)
+    folder = tmp_path / "authorities"
+    if what != "no folder":
+        folder.mkdir()
+    if what.startswith("a folder of"):
+        _authority(folder, "first-ca").rename(folder / "first-ca.pem")
+    monkeypatch.setenv("SSL_CERT_DIR", str(folder))
+    with pytest.raises(
+        ConfigurationError, match=r"^SSL_CERT_DIR names .*, which cannot be read as certificate"
+    ) as raised:
+        connections.client()
+    assert str(raised.value).endswith(
+        "point it at a folder of them, named as `openssl rehash` names them, or unset it to use the system's."
+    )
+
+
+def test_a_certificate_folder_with_hashed_names_is_taken(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _no_certificate_settings(monkeypatch)
+    folder = tmp_path / "authorities"
+    folder.mkdir()
+    (folder / "README").write_text("made by openssl rehash")
+    _authority(folder, "first-ca").rename(folder / "0a1b2c3d.0")  # OpenSSL reads it only when it looks one up
+    monkeypatch.setenv("SSL_CERT_DIR", str(folder))
+    made = connections.client()
+    assert _tls_of(made) is connections.tls_context()
+    assert _tls_of(made) is not connections.tls_context(trust_env=False)  # its own, not the system's
 
 
 @pytest.mark.parametrize(

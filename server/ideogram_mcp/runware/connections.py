@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import select
 import ssl
 import sys
@@ -29,6 +30,10 @@ import httpcore2
 import httpx2
 
 from ideogram_mcp.errors import ConfigurationError
+
+_HASHED = re.compile(r"[0-9a-fA-F]{8}\.\d+")
+"""How OpenSSL names each certificate in a folder it looks them up in (the subject's hash, a number); httpcore2
+checks the system's folder for such names the same way."""
 
 
 def client(**options: Any) -> httpx2.AsyncClient:
@@ -107,8 +112,9 @@ def tls_context(*, trust_env: bool = True, http1: bool = True, http2: bool = Fal
                 f"The system's certificate authorities cannot be read ({exc}), so no HTTPS connection can be made:"
                 " install them (Debian's ca-certificates), or set SSL_CERT_FILE to a PEM file of them."
             ) from exc
+        fix = "a PEM file of them" if cafile else "a folder of them, named as `openssl rehash` names them"
         raise ConfigurationError(
-            f"{named}, which cannot be read as certificate authorities ({exc}): point it at a PEM file of them,"
+            f"{named}, which cannot be read as certificate authorities ({exc}): point it at {fix},"
             " or unset it to use the system's."
         ) from exc
 
@@ -118,10 +124,14 @@ def _made_tls_context(
     trust_env: bool, http1: bool, http2: bool, cafile: str | None, capath: str | None
 ) -> ssl.SSLContext:
     """One TLS context for each setting; ``http1``, ``http2``, ``cafile`` and ``capath`` only tell the settings apart
-    (httpx2 reads the last two from the environment itself). A folder that is not there is refused here, once:
-    OpenSSL takes it, and every handshake then fails."""
-    if capath and not cafile and not os.path.isdir(capath):
-        raise NotADirectoryError(f"no folder at {capath}")
+    (httpx2 reads the last two from the environment itself). A folder that is not there, or holds no certificate
+    under the hashed names OpenSSL looks them up by, is refused here, once: OpenSSL takes it, and every handshake
+    then fails ("unable to get local issuer certificate")."""
+    if capath and not cafile:
+        if not os.path.isdir(capath):
+            raise NotADirectoryError(f"no folder at {capath}")
+        if not any(_HASHED.fullmatch(name) for name in os.listdir(capath)):
+            raise FileNotFoundError(f"no file in {capath} is named like 1a2b3c4d.0")
     return httpx2.create_ssl_context(trust_env=trust_env)
 
 
