@@ -90,16 +90,19 @@ def _without_image_uuid(body: dict[str, Any]) -> object:
     return {"data": [{k: v for k, v in item.items() if k != "imageUUID"} for item in body.get("data", [])]}
 
 
-def _not_known_yet(body: dict[str, Any]) -> object:
-    polled = {item.get("taskUUID") for item in body.get("data", [])} | {
-        e.get("taskUUID") for e in body.get("errors", [])
-    }
-    return {
-        "errors": [
-            {"code": "taskFailedOrNotFound", "message": "No task with this taskUUID.", "taskUUID": task_uuid}
-            for task_uuid in polled
-        ]
-    }
+def _said_of_each(code: str, message: str) -> Callable[[dict[str, Any]], object]:
+    """A poll's answer replaced by an error ``code`` naming each task it was about."""
+
+    def rewrite(body: dict[str, Any]) -> object:
+        polled = {item.get("taskUUID") for item in body.get("data", [])} | {
+            e.get("taskUUID") for e in body.get("errors", [])
+        }
+        return {"errors": [{"code": code, "message": message, "taskUUID": task_uuid} for task_uuid in polled]}
+
+    return rewrite
+
+
+_not_known_yet = _said_of_each("taskFailedOrNotFound", "No task with this taskUUID.")
 
 
 CASES = {
@@ -115,6 +118,16 @@ CASES = {
     "a poll's connection dropped": Case([Fault.drop(on="getResponse")], 1),
     "a poll answered about another task": Case([Fault.mangle(_other_task, on="getResponse")], 1),
     "a poll item without imageUUID, once": Case([Fault.mangle(_without_image_uuid, on="getResponse")], 1),
+    # Errors of the poll's own, said of the task in an answer of 200: not the task's outcome.
+    "a poll answered with a rate limit naming the task": Case(
+        [Fault.mangle(_said_of_each("rateLimitExceeded", "Slow down."), on="getResponse")], 1
+    ),
+    "a poll answered with an internal error naming the task": Case(
+        [Fault.mangle(_said_of_each("internalServerError", "Oops."), on="getResponse")], 1
+    ),
+    "a poll answered with a request timeout naming the task": Case(
+        [Fault.mangle(_said_of_each("requestTimeout", "Timed out."), on="getResponse")], 1
+    ),
 }
 
 
@@ -342,10 +355,22 @@ async def test_when_every_image_fails_the_call_says_so_at_once(
     assert (listed["generations"][0]["state"], listed["spentToday"]) == ("failed", 0)
 
 
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        Fault.error(401, "invalidApiKey", "Invalid API key.", "apiKey", on="getResponse"),
+        # The refusal naming the task polled: still the poll's, not the task's outcome.
+        Fault.mangle(_said_of_each("invalidApiKey", "Invalid API key."), on="getResponse", status=401),
+        Fault.mangle(_said_of_each("forbidden", "Not allowed."), on="getResponse", status=403),
+        Fault.mangle(_said_of_each("insufficientCredits", "Top up."), on="getResponse", status=402),
+        Fault.mangle(_said_of_each("invalidApiKey", "Invalid API key."), on="getResponse"),  # in an answer of 200
+    ],
+    ids=["401", "401 naming the task", "403 naming the task", "402 naming the task", "200 naming the task"],
+)
 async def test_a_refused_poll_keeps_the_paid_task_pending_and_fetchable(
-    emulator: Emulator, over_http: Callable[..., Client]
+    refusal: Fault, emulator: Emulator, over_http: Callable[..., Client]
 ) -> None:
-    emulator.faults.append(Fault.error(401, "invalidApiKey", "Invalid API key.", "apiKey", on="getResponse"))
+    emulator.faults.append(refusal)
     async with over_http() as mcp:
         result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
         listed = data(await mcp.call_tool("list_generations", {}))

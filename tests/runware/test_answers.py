@@ -152,3 +152,17 @@ def test_the_structured_prompt_an_image_was_made_from_is_kept_and_anything_else_
     snapshot = absorb(Snapshot(T, 3), [done(1, structuredPrompt=scene), done(2, structuredPrompt="a poster"), done(3)])
     assert [i.structured_prompt for i in snapshot.images] == [scene, None, None]
     assert snapshot.images[0].model_dump(mode="json")["structuredPrompt"] == scene
+
+
+def test_a_polls_own_error_said_of_a_task_is_told_apart_from_the_tasks_outcome() -> None:
+    def said(*codes: str) -> list[ErrorDetail]:
+        return [ErrorDetail(code, f"{code} said", task_uuid=T) for code in codes]
+
+    assert answers.poll_trouble(said("inferenceError", "nsfwContentDetected", "someNewCode")) is None
+    passing = answers.poll_trouble(said("inferenceError", "rateLimitExceeded", "internalServerError"))
+    assert isinstance(passing, errors.RateLimitError)
+    assert list(passing.details) == said("rateLimitExceeded", "internalServerError")  # the task's own failure left out
+    assert isinstance(answers.poll_trouble(said("requestTimeout")), errors.UpstreamTimeoutError)
+    refused = answers.poll_trouble(said("rateLimitExceeded", "insufficientCredits"))
+    assert isinstance(refused, errors.InsufficientCreditsError)  # a refusal outranks a passing fault
+    assert isinstance(answers.poll_trouble(said("invalidApiKey")), errors.AuthenticationError)

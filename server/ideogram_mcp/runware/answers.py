@@ -14,13 +14,28 @@ from typing import Any, cast
 
 from ideogram_mcp.records import ImageRecord
 from ideogram_mcp.references import is_web_url
-from ideogram_mcp.runware.errors import ErrorDetail, NotFoundError, RunwareError, RunwareResponseError
+from ideogram_mcp.runware.errors import (
+    AuthenticationError,
+    ErrorDetail,
+    InsufficientCreditsError,
+    NotFoundError,
+    PermissionDeniedError,
+    RunwareAPIError,
+    RunwareError,
+    RunwareResponseError,
+    api_error,
+)
 
 LOST_AFTER = 20.0
 """Seconds after sending before Runware's "no such task" is believed (it may lag behind its acknowledgement)."""
 UNUSABLE_POLLS = 2
 """Polls in a row that must answer with an unusable item before its image counts as failed."""
 RUNNING = ("processing", "pending")  # older documentation says pending, newer processing
+PASSING = frozenset({"rateLimitExceeded", "internalServerError", "requestTimeout"})
+"""Runware's codes for a fault of its own in answering a request (a rate limit, an internal error, a timeout), which
+said of a task in a poll's answer are the poll's, not the task's outcome (an ``inferenceError`` is its outcome)."""
+REFUSALS = (AuthenticationError, PermissionDeniedError, InsufficientCreditsError)
+"""Refusals of a request for its key or its account: a poll refused so says nothing of how its tasks stand."""
 
 
 @dataclass(slots=True)
@@ -76,6 +91,18 @@ def check_acknowledged(items: Sequence[Mapping[str, Any]], task_uuid: str) -> No
     strangers = [item for item in items if item.get("taskUUID") not in (None, task_uuid)]
     if strangers and not any(item.get("taskUUID") == task_uuid for item in items):
         raise RunwareResponseError("Runware answered about another task")
+
+
+def poll_trouble(details: Sequence[ErrorDetail]) -> RunwareAPIError | None:
+    """The poll's own error among those its answer says of one task, as an exception: a refusal of the poll, else a
+    passing fault of Runware's; None when every one is the task's own news. The task was sent, and may run and be
+    charged all the same: it is asked about again, never written off for these."""
+    for detail in details:
+        refused = api_error(200, [detail])
+        if isinstance(refused, REFUSALS):
+            return refused
+    passing = [detail for detail in details if detail.code in PASSING]
+    return api_error(200, passing) if passing else None
 
 
 def absorb(

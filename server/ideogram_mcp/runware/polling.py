@@ -22,7 +22,7 @@ from typing import Any
 import anyio
 
 from ideogram_mcp.clock import Clock
-from ideogram_mcp.runware.answers import Snapshot, absorb, add_images, by_task
+from ideogram_mcp.runware.answers import REFUSALS, Snapshot, absorb, add_images, by_task, poll_trouble
 from ideogram_mcp.runware.client import RunwareClient
 from ideogram_mcp.runware.errors import ErrorDetail, RateLimitError, RunwareAPIError, RunwareError
 
@@ -196,9 +196,9 @@ class Poller:
         try:
             reply = await self.client.send(polls, errors_ok=True, within=POLL_WAIT)
         except RunwareAPIError as exc:
-            if exc.retryable or not any(detail.task_uuid for detail in exc.details):
-                # Images that came beside the error are kept all the same; the rest is asked for again
-                # (a 429, a 503), or cannot be followed for now (a refused key: the tasks may be fine).
+            if exc.retryable or isinstance(exc, REFUSALS) or not any(detail.task_uuid for detail in exc.details):
+                # Images that came beside the error are kept all the same; the rest is asked for again (a 429, a
+                # 503), or cannot be followed for now (a refused key, even one naming the tasks: they may be fine).
                 self._keep_images(uuids, exc.items)
                 if exc.retryable:
                     self._postpone(uuids, exc)
@@ -236,6 +236,9 @@ class Poller:
                 continue
             task.apart = False
             mine, about = items_of.get(task_uuid, []), errors_of.get(task_uuid, [])
+            trouble = poll_trouble(about)
+            if trouble is not None:  # the poll's own error, not the task's outcome
+                about = [detail for detail in about if detail not in trouble.details]
             for watch in task.watches:
                 snapshot = watch.snapshot
                 before = _state(snapshot)
@@ -251,6 +254,10 @@ class Poller:
                 watch.due, watch.hurried = now + interval, interval < self.schedule.minimum
                 if first or _state(snapshot) != before:
                     watch.changed.set()
+            if isinstance(trouble, REFUSALS):
+                self._block([task_uuid], trouble)
+            elif trouble is not None:
+                self._postpone([task_uuid], trouble)
 
     def _postpone(self, uuids: Iterable[str], exc: RunwareError | None) -> None:
         logger.info("a poll failed (%s); asking again shortly", type(exc).__name__)
