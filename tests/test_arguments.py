@@ -4,6 +4,7 @@ nothing refused ever reaches Runware."""
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import pytest
@@ -87,6 +88,36 @@ async def test_bad_arguments_get_an_actionable_error_and_never_reach_runware(
     assert "nothing was charged" in text(result)
     assert error_of(result)["kind"] == "invalid_arguments"
     assert emulator.submitted == []
+
+
+@pytest.mark.parametrize(
+    ("tool", "given", "argument"),
+    [
+        ("generate_image", {"prompt": "a \ud800 cat"}, "positivePrompt"),
+        ("generate_image", {"positivePrompt": "x", "aspectRatio": "16:9\udfff"}, "aspectRatio"),
+        (
+            "generate_image",
+            {"model": "ideogram-4.0", "structuredPrompt": {"high_level_description": "\ud83d"}},
+            "structuredPrompt",
+        ),
+        ("get_generation", {"taskUUID": "\ud800"}, "taskUUID"),
+    ],
+)
+async def test_text_with_half_a_surrogate_pair_is_refused_naming_the_argument_and_the_server_serves_on(
+    tool: str, given: dict[str, Any], argument: str, mcp: Client, emulator: Emulator
+) -> None:
+    # JSON's \ud800 escape is valid JSON, but no UTF-8 text can carry it: sent on, it stopped the sending of every task.
+    result = await mcp.call_tool(tool, given)
+    assert result.is_error
+    (problem,) = error_of(result)["problems"]
+    assert problem["argument"] == argument
+    assert "holds half of a UTF-16 surrogate pair alone (\\u" in problem["message"]
+    assert problem["message"].endswith("send the character whole (both halves of its \\u escape pair, or itself).")
+    assert emulator.requests == []
+    # JSON's pair of escapes is read as one character, which any request carries.
+    whole = await mcp.call_tool("generate_image", {"prompt": json.loads('"a \\ud83d\\ude00 cat"')})
+    assert (whole.structured_content or {}).get("status") == "done"
+    assert emulator.submitted[0]["positivePrompt"] == "a \N{GRINNING FACE} cat"
 
 
 async def test_every_problem_is_reported_at_once(mcp: Client) -> None:

@@ -167,3 +167,23 @@ async def test_a_sender_gone_before_its_batch_left_is_not_sent(
         with anyio.move_on_after(0):  # cancelled at its first wait: before the batch gathered
             await runware.submit(leaves, until=clock.monotonic() + 30)
     assert [[t["taskUUID"] for t in tasks] for tasks in _submissions(emulator)] == [[stays["taskUUID"]]]
+
+
+@pytest.mark.parametrize("unwritable", ["a \ud800 cat", float("nan")], ids=["half a surrogate pair", "NaN"])
+async def test_a_task_no_request_can_carry_fails_alone_unsent_and_the_rest_of_its_batch_goes(
+    unwritable: object, runware: Delivery, emulator: Emulator, clock: ManualClock
+) -> None:
+    # The argument checks refuse such values; were one to pass them, it must not stop the sending for everyone.
+    sent = [task(deliveryMethod="async") for _ in range(5)]
+    sent[2]["positivePrompt"] = unwritable
+    fate = await _submit_all(runware, clock, sent)
+
+    failed = fate.pop(sent[2]["taskUUID"])
+    assert isinstance(failed, errors.RunwareUnwritableError)
+    assert (failed.may_have_run, failed.retryable) == (False, False)
+    assert "not sent and nothing was charged" in str(failed)
+    assert fate == dict.fromkeys((item["taskUUID"] for item in sent if item is not sent[2]), None)
+    assert [len(tasks) for tasks in _submissions(emulator)] == [4]
+    assert sent[2]["taskUUID"] not in {c.task_uuid for c in emulator.ledger}
+    later = task(deliveryMethod="async")
+    assert await _submit_all(runware, clock, [later]) == {later["taskUUID"]: None}  # the sending goes on

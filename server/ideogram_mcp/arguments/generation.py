@@ -30,7 +30,7 @@ from ideogram_mcp.arguments.names import (
     unknown,
 )
 from ideogram_mcp.arguments.problems import InvalidArgumentsError, Problem, show
-from ideogram_mcp.arguments.values import coerce
+from ideogram_mcp.arguments.values import coerce, unsendable
 from ideogram_mcp.specs import ModelSpec, ToolSpec, load_specs, load_tool_specs, models_of
 from ideogram_mcp.specs.tools import OPTIONS
 
@@ -129,6 +129,9 @@ def parse(
     """
     problems: list[Problem] = []
     named = _canonical_names(spec, {k: v for k, v in (arguments or {}).items() if k not in own}, problems)
+    unsent = {name: why for name, raw in named.items() if (why := unsendable(raw)) is not None}
+    problems += [Problem(name, why) for name, why in unsent.items()]
+    named = {name: raw for name, raw in named.items() if name not in unsent}  # said once, and read no further
     values: dict[str, Any] = {}
     local: list[LocalInput] = []
     own_options = options()
@@ -161,11 +164,11 @@ def parse(
                 local += [LocalInput(name, i, item) for i, item in enumerate(value) if files.looks_local(item)]
     if spec.takes_size:
         _resolve_size(spec, named, values, problems)
-    for violation in spec.cross_violations(values, given={*named, *supplied}):
+    for violation in spec.cross_violations(values, given={*named, *supplied, *unsent}):
         if violation.parameters == ("width", "height") and violation.kind == "invalid":
             continue  # an unlisted size: reported with suggestions by _resolve_size
         problems.append(Problem("/".join(violation.parameters), violation.message + "."))
-    missing = [p for p in spec.exposed if p.required and p.name not in named and p.name not in supplied]
+    missing = [p for p in spec.exposed if p.required and p.name not in {*named, *supplied, *unsent}]
     for p in reversed(missing):
         if p.name not in ("width", "height"):  # a missing size is said by _resolve_size, with aspectRatio
             problems.insert(0, Problem(p.name, f"required: {_first_sentence(p.description)}"))
@@ -322,6 +325,9 @@ def parse_tool(
     named, problems = canonical(wanted, set(tool.parameters))
     values: dict[str, Any] = {}
     for name, raw in named.items():
+        if (why := unsendable(raw)) is not None:
+            problems.append(Problem(name, why))
+            continue
         value, problem = coerce(tool.parameters[name], raw)
         if problem:
             problems.append(Problem(name, problem))

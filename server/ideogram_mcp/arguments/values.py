@@ -53,6 +53,27 @@ def coerce(p: Parameter, raw: Any) -> tuple[Any, str | None]:
     return None, f"{why}; got {show(raw)}."
 
 
+def unsendable(raw: Any) -> str | None:
+    """Why a value holds text no request can carry, else None: a string with half of a UTF-16 surrogate pair (JSON's
+    ``"\\ud83d"`` without its partner), which UTF-8 cannot encode; looked for inside lists and objects too."""
+    if isinstance(raw, str):
+        try:
+            raw.encode()
+        except UnicodeEncodeError as exc:
+            half = raw[exc.start]
+            return (
+                f"holds half of a UTF-16 surrogate pair alone (\\u{ord(half):04x}, character {exc.start + 1}), which"
+                " no request can carry: send the character whole (both halves of its \\u escape pair, or itself)."
+            )
+        return None
+    if isinstance(raw, dict):
+        items = cast(dict[object, object], raw)
+        return next(filter(None, (unsendable(part) for pair in items.items() for part in pair)), None)
+    if isinstance(raw, list):
+        return next(filter(None, (unsendable(item) for item in cast(list[object], raw))), None)
+    return None
+
+
 def number(raw: Any) -> Any:
     """A number however it came (10, 2.5, "10"); anything else as it is, for the caller to refuse."""
     if isinstance(raw, str) and re.fullmatch(r"\s*\d{1,9}(\.\d{1,9})?\s*", raw):

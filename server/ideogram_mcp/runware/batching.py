@@ -18,8 +18,15 @@ import anyio
 
 from ideogram_mcp.clock import Clock
 from ideogram_mcp.runware.answers import by_task
-from ideogram_mcp.runware.client import RunwareClient
-from ideogram_mcp.runware.errors import ErrorDetail, RunwareAPIError, RunwareError, RunwareResponseError, api_error
+from ideogram_mcp.runware.client import RunwareClient, written
+from ideogram_mcp.runware.errors import (
+    ErrorDetail,
+    RunwareAPIError,
+    RunwareError,
+    RunwareResponseError,
+    RunwareUnwritableError,
+    api_error,
+)
 
 GATHER = 0.005
 """Seconds the first task of a batch waits for others to join it; again while more keep joining."""
@@ -100,24 +107,45 @@ class Batches:
 
     async def _send(self, batch: list[_Slot], limit: anyio.Semaphore) -> None:
         try:
-            within = max(slot.until for slot in batch) - self.clock.monotonic()
-            try:
-                reply = await self.client.send([slot.task for slot in batch], errors_ok=True, within=within)
-            except RunwareAPIError as exc:
-                if not any(detail.task_uuid for detail in exc.details):
-                    _fail(batch, exc)  # the whole request's failure: a refused key, a 429, a 5xx ...
-                else:
-                    _share(batch, exc.status, exc.items, exc.details)
-            except RunwareError as exc:
-                _fail(batch, exc)
-            else:
-                _share(batch, reply.status, reply.data, reply.errors)
+            await self._exchange(batch)
         finally:
             limit.release()
             for slot in batch:
                 if not slot.done.is_set():  # this request was cut short (cancelled): it may have reached Runware
                     slot.error = slot.error or RunwareResponseError("the request carrying this task was cut short")
                     slot.done.set()
+
+    async def _exchange(self, batch: list[_Slot]) -> None:
+        """One request carrying the batch, and each task's fate from its answer."""
+        within = max(slot.until for slot in batch) - self.clock.monotonic()
+        try:
+            reply = await self.client.send([slot.task for slot in batch], errors_ok=True, within=within)
+        except RunwareUnwritableError:
+            # A task no request can carry (the argument checks refuse its values) fails alone, unsent; the others
+            # go without it.
+            writable = [slot for slot in batch if _writable(slot)]
+            if writable:
+                await self._exchange(writable)
+        except RunwareAPIError as exc:
+            if not any(detail.task_uuid for detail in exc.details):
+                _fail(batch, exc)  # the whole request's failure: a refused key, a 429, a 5xx ...
+            else:
+                _share(batch, exc.status, exc.items, exc.details)
+        except RunwareError as exc:
+            _fail(batch, exc)
+        else:
+            _share(batch, reply.status, reply.data, reply.errors)
+
+
+def _writable(slot: _Slot) -> bool:
+    """Whether the slot's task can be written into a request; when not, it has failed with why."""
+    try:
+        written([slot.task])
+    except RunwareUnwritableError as exc:
+        slot.error = exc
+        slot.done.set()
+        return False
+    return True
 
 
 def _fail(batch: Sequence[_Slot], exc: RunwareError) -> None:

@@ -27,6 +27,7 @@ from ideogram_mcp.runware.errors import (
     RunwareConnectionError,
     RunwareResponseError,
     RunwareTimeoutError,
+    RunwareUnwritableError,
     api_error,
 )
 
@@ -36,6 +37,7 @@ CONNECT_WAIT = 4.0
 """Seconds to open a connection to Runware, TLS included; Runware answers that within a second anywhere."""
 MAX_CONNECTIONS = 200
 """Connections kept to Runware at most: enough for hundreds of generations in flight, which share them."""
+_JSON = {"Content-Type": "application/json"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +107,12 @@ class RunwareClient:
         async def trace(step: str, info: Mapping[str, Any]) -> None:
             steps.append(step)
 
+        body = written(tasks)
         try:
             with self.clock.deadline(self.clock.monotonic() + limit) as bounded:
-                response = await self._http.post(self.base_url, json=list(tasks), extensions={"trace": trace})
+                response = await self._http.post(
+                    self.base_url, content=body, headers=_JSON, extensions={"trace": trace}
+                )
             if bounded.cancelled_caught:
                 raise TimeoutError
         except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout, httpx2.UnsupportedProtocol) as exc:
@@ -135,6 +140,18 @@ class RunwareClient:
             error.items = reply.data
             raise error
         return reply
+
+
+def written(tasks: Sequence[Mapping[str, Any]]) -> bytes:
+    """A request's body, as httpx2 would write it; ``RunwareUnwritableError`` when a value cannot be (half a
+    surrogate pair, a NaN), said before anything is sent and in no words of the value's."""
+    try:
+        return json.dumps(list(tasks), ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+        raise RunwareUnwritableError(
+            f"a task holds a value no JSON text can carry ({type(exc).__name__}), so it was not sent and nothing"
+            " was charged: send the arguments as valid Unicode, with finite numbers"
+        ) from exc
 
 
 def _parse(response: httpx2.Response, now: float) -> Reply:

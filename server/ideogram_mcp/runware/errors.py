@@ -60,6 +60,13 @@ class RunwareTimeoutError(RunwareConnectionError):
         super().__init__(message, sent=True)
 
 
+class RunwareUnwritableError(RunwareError):
+    """A task holds a value no JSON text can carry (half a surrogate pair, a NaN): the request could not be written,
+    so nothing was sent. The argument checks refuse such values; this keeps one from stopping the sending."""
+
+    may_have_run = False
+
+
 class RunwareResponseError(RunwareError):
     """Runware answered with something that is not its documented JSON, or not about the task asked.
 
