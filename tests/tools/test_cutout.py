@@ -14,7 +14,7 @@ from PIL import Image
 
 from ideogram_mcp.emulator import Emulator, rules
 
-from ..conftest import error_of, picture, structured
+from ..conftest import error_of, picture, structured, text
 
 pytestmark = pytest.mark.anyio
 
@@ -58,6 +58,8 @@ async def test_remove_background_sends_a_remove_background_task_and_saves_a_png_
     assert (out["quote"], out["totalCost"], image["cost"]) == (0.01, 0.01, 0.01)
     assert [charge.cost for charge in emulator.ledger if charge.task_uuid == task["taskUUID"]] == [0.01]
     assert "seed" not in image
+    assert f"1. {image['path']}\n" in text(result) + "\n"  # no seed to say, nor "seed None"
+    assert next(c.title for c in result.content if c.type == "resource_link") == "Image 1"
     assert image["path"].endswith(".png")
     assert_transparent_png(image["path"], (600, 400))
     assert any(c.type == "image" for c in result.content)  # previewed like any result

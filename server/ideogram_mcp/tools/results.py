@@ -42,17 +42,17 @@ def images(
     links: list[types.ContentBlock] = []
     for n, (image, problem, saved) in enumerate(zip(output.images, problems, uris, strict=True), 1):
         flag = " NSFW flagged" if image.nsfw_content else ""
+        seed = f" (seed {image.seed})" if image.seed is not None else ""  # a cut-out has none
         fmt = image_format(image.format)
         if image.path is not None and saved is not None:
-            lines.append(f"{n}. {image.path} (seed {image.seed}){flag}")
+            lines.append(f"{n}. {image.path}{seed}{flag}")
             uri, name = saved, Path(image.path).name
         else:
             missing = f" Not saved: {problem}." if problem else ""
-            lines.append(f"{n}. {image.image_url} (seed {image.seed}){flag}{missing}")
+            lines.append(f"{n}. {image.image_url}{seed}{flag}{missing}")
             uri, name = image.image_url, f"{image.image_uuid}.{fmt.extension}"
-        links.append(
-            types.ResourceLink(uri=uri, name=name, title=f"Image {n}, seed {image.seed}", mime_type=fmt.mime_type)
-        )
+        title = f"Image {n}, seed {image.seed}" if image.seed is not None else f"Image {n}"
+        links.append(types.ResourceLink(uri=uri, name=name, title=title, mime_type=fmt.mime_type))
         if (download := downloads[n - 1] if n <= len(downloads) else None) and image.path is not None:
             title = f"Download image {n} (the link works for {lasting(download_seconds)})"
             links.append(types.ResourceLink(uri=download, name=name, title=title, mime_type=fmt.mime_type))
