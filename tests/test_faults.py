@@ -350,9 +350,12 @@ async def test_when_every_image_fails_the_call_says_so_at_once(
         with anyio.fail_after(10):
             result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
         listed = data(await mcp.call_tool("list_generations", {}))
+        again = await mcp.call_tool("get_generation", {"taskUUID": listed["generations"][0]["taskUUID"]})
     assert error_of(result)["kind"] == "failed"
-    assert text(result).startswith("All 2 requested image(s) failed: inferenceError: Image 1 failed to render.")
+    failures = "inferenceError: Image 1 failed to render; inferenceError: Image 2 failed to render."  # one full stop
+    assert text(result).startswith(f"All 2 requested image(s) failed: {failures} Nothing usable was made.")
     assert (listed["generations"][0]["state"], listed["spentToday"]) == ("failed", 0)
+    assert text(again) == f"That generation failed: {failures} Nothing more can be fetched."
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ module says them, each kind of outcome in one function. "May have been charged" 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import assert_never
 
@@ -110,7 +111,7 @@ async def said(outcome: outcomes.Outcome, secret: SecretStr | None) -> types.Cal
                 else ""
             )
             return results.error(
-                f"All {requested} requested image(s) failed: {'; '.join(failures)}. Nothing usable was made.{charged}",
+                f"All {requested} requested image(s) failed: {_listed(failures)}. Nothing usable was made.{charged}",
                 {"kind": Kind.FAILED, "taskUUID": task_uuid, "errors": failures, "mayHaveBeenCharged": bool(unusable)},
             )
         case outcomes.Blocked(task_uuid=task_uuid, error=error):
@@ -147,7 +148,7 @@ async def said(outcome: outcomes.Outcome, secret: SecretStr | None) -> types.Cal
             )
         case outcomes.FailedBefore(task_uuid=task_uuid, errors=errors):
             return results.error(
-                f"That generation failed: {'; '.join(errors) or 'no image was made'}. Nothing more can be fetched.",
+                f"That generation failed: {_listed(errors) or 'no image was made'}. Nothing more can be fetched.",
                 {"kind": Kind.FAILED, "taskUUID": task_uuid},
             )
         case outcomes.Asking():
@@ -299,3 +300,8 @@ def _save_again(records: list[ImageRecord]) -> str:
 
 def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
+
+
+def _listed(failures: Sequence[str]) -> str:
+    """Failures in one sentence, each without the full stop Runware's messages end in (the sentence has its own)."""
+    return "; ".join(failure.rstrip(".") for failure in failures)
