@@ -66,3 +66,10 @@ def test_ideogram_4s_stand_in_draws_each_element_in_its_box_and_a_text_elements_
     assert isinstance(tint, tuple)
     red, green, blue = tint[:3]
     assert blue > max(red, green)
+
+
+def test_a_picture_a_few_pixels_wide_is_drawn_as_any_other() -> None:
+    for size in [(1, 1), (2, 5), (3, 3)]:
+        # Drawn with the edit's fill: a tiny image to edit left every poll answered 500 before.
+        drawn = artwork.edit(_png(size), _png(size), seed=1, prompt="x", image_format="PNG", quality=90, footer="")
+        assert Image.open(io.BytesIO(drawn)).size == size

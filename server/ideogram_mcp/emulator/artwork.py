@@ -49,7 +49,7 @@ def render(
     short = min(width, height)
     for _ in range(6):
         x, y = rng.randrange(width), rng.randrange(height)
-        r = rng.randrange(short // 12, short // 3)
+        r = rng.randrange(max(1, short // 12), max(2, short // 3))  # a picture a few pixels wide has room for 1
         draw.ellipse((x - r, y - r, x + r, y + r), fill=(*_colour(rng), 70))
 
     lines = quoted_text(prompt) or [" ".join(prompt.split()[:8])]
