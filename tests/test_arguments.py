@@ -120,6 +120,15 @@ async def test_text_with_half_a_surrogate_pair_is_refused_naming_the_argument_an
     assert emulator.submitted[0]["positivePrompt"] == "a \N{GRINNING FACE} cat"
 
 
+async def test_a_missing_argument_is_said_with_the_first_sentence_of_its_description_whole(mcp: Client) -> None:
+    result = await mcp.call_tool("replace_background", {"image": "00000000-0000-4000-8000-000000000001"})
+    (problem,) = error_of(result)["problems"]
+    assert problem == {  # not cut at the full stop of its "e.g."
+        "argument": "positivePrompt",
+        "message": "required: The new background, e.g. 'a marble countertop in a sunlit kitchen'.",
+    }
+
+
 async def test_every_problem_is_reported_at_once(mcp: Client) -> None:
     result = await mcp.call_tool("generate_image", {"positivePrompt": "x", "numberResults": 0, "stylePreset": "nope"})
     problems = error_of(result)["problems"]

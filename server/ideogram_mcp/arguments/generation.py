@@ -188,8 +188,12 @@ def parse(
 
 
 def _first_sentence(text: str) -> str:
-    end = text.find(". ")
-    return text if end < 0 else text[: end + 1]
+    """The first sentence of a description: to its first full stop that ends one (not that of "e.g." or "i.e.")."""
+    end = _SENTENCE_END.search(text)
+    return text if end is None else text[: end.start() + 1]
+
+
+_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)\.\s+(?=[A-Z0-9\"'(])")
 
 
 def _canonical_names(spec: ModelSpec, arguments: Mapping[str, Any], problems: list[Problem]) -> dict[str, Any]:
