@@ -129,6 +129,25 @@ async def test_a_region_on_an_image_larger_than_runware_keeps_is_drawn_at_the_si
     assert (out["images"][0]["width"], out["images"][0]["height"]) == (2048, 1365), "Runware's copy, edited"
 
 
+async def test_a_region_on_inline_data_larger_than_runware_keeps_stores_it_first_as_a_file_is(
+    mcp: Client, emulator: Emulator
+) -> None:
+    # Sent inline, the image was used at its full size while the mask was drawn at the size Runware keeps: refused.
+    image = "data:image/png;base64," + base64.b64encode(_png((3000, 2000))).decode()
+    dry = structured(
+        await mcp.call_tool("edit_image", {"image": image, "positivePrompt": "y", "region": WHOLE, "dryRun": True})
+    )
+    assert dry["task"]["inputs"]["maskImage"] == "<drawn from region once the image's size is known>"
+    assert emulator.requests == []  # a dry run stores nothing
+    result = await mcp.call_tool("edit_image", {"image": image, "positivePrompt": "y", "region": WHOLE})
+    out = structured(result)
+    upload, edit = emulator.submitted
+    assert (upload["taskType"], upload["image"]) == ("imageUpload", image)
+    assert edit["inputs"]["seedImage"] in emulator.images  # the stored copy's UUID, not the data again
+    assert _mask_size(edit) == (2048, 1365)
+    assert (out["images"][0]["width"], out["images"][0]["height"]) == (2048, 1365)
+
+
 def _upload_answer(change: Any) -> Fault:
     def rewrite(body: dict[str, Any]) -> object:
         return {"data": [change(item) for item in body["data"]]}

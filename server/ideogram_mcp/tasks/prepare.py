@@ -66,7 +66,16 @@ def mask_from(services: Services, owner: str, regions: Sequence[masks.Region], s
         image = str(generation.values["image"])
         changes: dict[str, Any] = {}
         size = size_here(generation, read, "image")
-        if size is None and is_web_url(image):
+        inline = size is not None and not any(item.parameter == "image" for item in read)
+        if inline and size is not None and max(size) > stored_side:
+            # Inline data larger than Runware keeps is stored first, as a file is, so that the mask is drawn at the
+            # size of the copy the edit then uses (how Runware sizes inline data in a task is not documented).
+            delivery = services.delivery
+            if not may_send or delivery is None:
+                return generation.with_values(mask=DRAWN_LATER)
+            deadline = services.clock.monotonic() + services.settings.wait_seconds
+            changes["image"], _ = await delivery.upload(image, deadline)
+        elif size is None and is_web_url(image):
             delivery = services.delivery
             if not may_send or delivery is None:
                 return generation.with_values(mask=DRAWN_LATER)
