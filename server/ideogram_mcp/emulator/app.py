@@ -136,8 +136,8 @@ class Emulator(TaskWork):
         fault = next((f for f in self.faults if f.applies_to(tasks)), None)
         if fault is not None and not fault.lasting:
             self.faults.remove(fault)
-            if fault.after is None:
-                return Response(fault.body, fault.status, dict(fault.headers), media_type="application/json")
+        if fault is not None and fault.after is None:  # a canned answer, lasting or not: nothing done or charged
+            return Response(fault.body, fault.status, dict(fault.headers), media_type="application/json")
         key = _bearer(request.headers.get("authorization", ""))
         if tasks and tasks[0].get("taskType") == "authentication":
             key = str(tasks.pop(0).get("apiKey") or "")
