@@ -187,3 +187,20 @@ async def test_a_task_no_request_can_carry_fails_alone_unsent_and_the_rest_of_it
     assert sent[2]["taskUUID"] not in {c.task_uuid for c in emulator.ledger}
     later = task(deliveryMethod="async")
     assert await _submit_all(runware, clock, [later]) == {later["taskUUID"]: None}  # the sending goes on
+
+
+async def test_a_batch_refused_whole_for_a_parameter_naming_no_task_is_sent_again_task_by_task(
+    runware: Delivery, emulator: Emulator, clock: ManualClock
+) -> None:
+    # Only the task that asked for it hears the refusal; the others, which nothing was wrong with, run.
+    sent = [task(deliveryMethod="async") for _ in range(4)]
+    faulty = sent[1]["taskUUID"]
+    emulator.faults.append(Fault.error(400, "invalidParameter", "Bad width.", "width", about=faulty, lasting=True))
+    fate = await _submit_all(runware, clock, sent)
+
+    refused = fate.pop(faulty)
+    assert isinstance(refused, errors.InvalidRequestError)
+    assert refused.parameter == ("width",)
+    assert fate == dict.fromkeys((item["taskUUID"] for item in sent if item["taskUUID"] != faulty), None)
+    assert sorted(len(tasks) for tasks in _submissions(emulator)) == [1, 1, 1, 1, 4]
+    assert sorted(c.task_uuid for c in emulator.ledger) == sorted(fate)  # each charged once, the refused one not

@@ -21,6 +21,7 @@ from ideogram_mcp.runware.answers import by_task
 from ideogram_mcp.runware.client import RunwareClient, written
 from ideogram_mcp.runware.errors import (
     ErrorDetail,
+    InvalidRequestError,
     RunwareAPIError,
     RunwareError,
     RunwareResponseError,
@@ -127,7 +128,13 @@ class Batches:
             if writable:
                 await self._exchange(writable)
         except RunwareAPIError as exc:
-            if not any(detail.task_uuid for detail in exc.details):
+            if isinstance(exc, InvalidRequestError) and len(batch) > 1 and not any(d.task_uuid for d in exc.details):
+                # Refused whole for a parameter, naming no task: nothing ran, and which task asked for it is learnt
+                # by sending each alone (under its own taskUUID still), so that no other caller hears its refusal.
+                async with anyio.create_task_group() as alone:
+                    for slot in batch:
+                        alone.start_soon(self._exchange, [slot])
+            elif not any(detail.task_uuid for detail in exc.details):
                 _fail(batch, exc)  # the whole request's failure: a refused key, a 429, a 5xx ...
             else:
                 _share(batch, exc.status, exc.items, exc.details)
