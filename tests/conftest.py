@@ -13,6 +13,7 @@ import httpx2
 import mcp_types as types
 import pytest
 from mcp import Client
+from mcp.client.session import ClientRequestContext
 from pydantic import SecretStr
 
 from ideogram_mcp.clock import ManualClock
@@ -63,6 +64,15 @@ def task(**extra: Any) -> dict[str, Any]:
 def text(result: types.CallToolResult) -> str:
     """What a text-only client shows of a tool result."""
     return "\n".join(b.text for b in result.content if isinstance(b, types.TextContent))
+
+
+def with_roots(server: Any, *folders: Path) -> Client:
+    """A 2025-11-25 client (the protocol on which a server may ask) that offers these folders as roots."""
+
+    async def roots(context: ClientRequestContext) -> types.ListRootsResult:
+        return types.ListRootsResult(roots=[types.Root(uri=f.as_uri(), name=f.name) for f in folders])  # pyright: ignore[reportArgumentType]
+
+    return Client(server, mode="legacy", list_roots_callback=roots)
 
 
 def error_of(result: types.CallToolResult) -> dict[str, Any]:

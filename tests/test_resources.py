@@ -20,6 +20,8 @@ from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 
+from .conftest import with_roots
+
 pytestmark = pytest.mark.anyio
 
 
@@ -182,3 +184,27 @@ async def test_odd_files_in_the_output_folder_are_never_listed_nor_served_and_ne
     assert [r.description for r in listed if r.name == "odd.jpg"] == ["size unknown, seed " + str(made["seed"]) + ": x"]
     with pytest.raises(MCPError, match="Not an image resource of this server"):
         await mcp.read_resource((output / "real.jpg").as_uri().replace("real.jpg", "re%00al.jpg"))
+
+
+async def test_a_session_in_one_project_lists_and_reads_none_of_another_projects_images(
+    make_settings: Any, transport: httpx2.ASGITransport, clock: ManualClock, tmp_path: Path
+) -> None:
+    # On stdio every session of a user shares one journal, which records each folder images were saved in.
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    settings = make_settings()
+
+    def rooted(folder: Path) -> Client:
+        return with_roots(build_server(settings, transport=transport, clock=clock), folder)
+
+    async with rooted(first) as mcp:
+        made = await mcp.call_tool("generate_image", {"positivePrompt": "x", "fileName": "first-logo"})
+        (saved,) = [r.uri for r in (await mcp.list_resources()).resources]
+    assert Path(images(made)[0]["path"]).parent == first / "ideogram-output"
+    async with rooted(second) as mcp:
+        assert (await mcp.list_resources()).resources == []
+        with pytest.raises(MCPError, match="No image saved by this server at"):
+            await mcp.read_resource(saved)
+    async with rooted(first) as mcp:  # its own project still lists it
+        assert [r.uri for r in (await mcp.list_resources()).resources] == [saved]

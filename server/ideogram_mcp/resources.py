@@ -28,13 +28,19 @@ PAGE = 50
 
 async def _galleries(ctx: Context) -> tuple[files.Places, list[Path]]:
     """This connection's places, and every folder its images are saved in: the output folder and those calls chose
-    (``outputDir``), as the journal records them."""
+    (``outputDir``), as the journal records them, within this connection's folders. On stdio every client of a
+    user shares one journal: a session in one project lists only the folders it may read, not another project's."""
     where = await places(ctx)
     recorded = await ctx.lifespan_context.services.journal.folders(owner(ctx))
 
     def existing() -> list[Path]:
         found = [where.output, *(folder.resolve() for folder in recorded)]
-        inside = [folder for folder in found if where.root is None or folder.is_relative_to(where.root)]
+        root = where.root
+        inside = [
+            folder
+            for folder in found
+            if folder == where.output or (where.may_read(folder) if root is None else folder.is_relative_to(root))
+        ]
         return list(dict.fromkeys(inside))  # a folder since removed lists nothing (the store looks in it)
 
     return where, await anyio.to_thread.run_sync(existing)

@@ -25,7 +25,7 @@ from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 from ideogram_mcp.tasks import finish
 
-from ..conftest import API_KEY, BASE_URL, error_of, text
+from ..conftest import API_KEY, BASE_URL, error_of, text, with_roots
 from ..conftest import structured as data
 
 pytestmark = pytest.mark.anyio
@@ -42,15 +42,6 @@ def png_file(path: Path, colour: tuple[int, int, int] = (10, 120, 200)) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.new("RGB", (64, 48), colour).save(path, format="PNG")
     return path
-
-
-def with_roots(server: Any, *folders: Path) -> Client:
-    """A 2025-11-25 client (the protocol on which a server may ask) that offers these folders as roots."""
-
-    async def roots(context: ClientRequestContext) -> types.ListRootsResult:
-        return types.ListRootsResult(roots=[types.Root(uri=f.as_uri(), name=f.name) for f in folders])  # pyright: ignore[reportArgumentType]
-
-    return Client(server, mode="legacy", list_roots_callback=roots)
 
 
 async def test_every_image_is_saved_byte_for_byte_with_its_recipe_beside_it(
