@@ -132,6 +132,20 @@ async def test_an_image_argument_and_the_resource_template_complete_to_saved_ima
     assert by_template.completion == types.Completion(values=["menu.jpg"], total=1, has_more=False)
 
 
+async def test_an_image_saved_in_a_folder_of_its_own_is_suggested_as_a_tool_reads_it_and_not_by_the_template(
+    mcp: Client, output: Path
+) -> None:
+    await mcp.call_tool("generate_image", {"positivePrompt": "x", "fileName": "logo", "outputDir": "brand"})
+    await mcp.call_tool("generate_image", {"positivePrompt": "x", "fileName": "logo-draft"})
+    by_prompt = await mcp.complete(types.PromptReference(name="fix-text"), {"name": "image", "value": "lo"})
+    assert sorted(by_prompt.completion.values) == ["brand/logo.jpg", "logo-draft.jpg"]
+    reframed = await mcp.call_tool("reframe_image", {"image": "brand/logo.jpg", "aspectRatio": "16:9", "dryRun": True})
+    assert not reframed.is_error, "the suggestion is a name the tools read"
+    template = types.ResourceTemplateReference(uri=output.resolve().as_uri() + "/{fileName}")
+    by_template = await mcp.complete(template, {"name": "fileName", "value": "lo"})
+    assert by_template.completion.values == ["logo-draft.jpg"]  # the template's folder holds only that one
+
+
 async def test_arguments_with_nothing_to_suggest_complete_to_nothing(mcp: Client, output: Path) -> None:
     await mcp.call_tool("generate_image", {"positivePrompt": "x", "fileName": "headline", "preview": False})
     nothing = types.Completion(values=[], total=0, has_more=False)

@@ -124,10 +124,17 @@ async def complete(ctx: Context, params: types.CompleteRequestParams) -> types.C
 
         options = ratios(load_spec().sizes)
     elif kind == "saved images":
-        _, folders = await _galleries(ctx)
+        where, folders = await _galleries(ctx)
         store = ctx.lifespan_context.services.store
-        options = [image.path.name for image in await anyio.to_thread.run_sync(store.saved, folders)]
-    matching = [option for option in options if option.lower().startswith(typed)]
+        paths = [image.path for image in await anyio.to_thread.run_sync(store.saved, folders)]
+        if isinstance(params.ref, types.PromptReference):  # as a tool reads it: relative to the output folder
+            output = where.output
+            named = (p.relative_to(output).as_posix() if p.is_relative_to(output) else where.shown(p) for p in paths)
+            options = list(dict.fromkeys(named))
+        else:  # the template names the images of the output folder itself
+            options = [path.name for path in paths if path.parent == where.output]
+    # What was typed begins the suggestion, or its file name (``sub/logo.jpg`` for "lo").
+    matching = [o for o in options if o.lower().startswith(typed) or o.lower().rpartition("/")[2].startswith(typed)]
     return types.CompleteResult(
         completion=types.Completion(values=matching[:100], total=len(matching), has_more=len(matching) > 100)
     )
