@@ -181,7 +181,7 @@ async def test_with_a_journal_kept_in_memory_a_budget_refuses_paid_calls_rather_
         "sent or charged. Have the user set IDEOGRAM_MCP_DATA_DIR to a folder this server can write, or "
         "IDEOGRAM_MCP_DAILY_BUDGET=0 to run without a budget."
     )
-    assert not dry.is_error
+    assert (error_of(dry)["kind"], text(dry)) == ("budget_not_kept", text(refused))  # as the real call would be
     assert not sizes.is_error
     assert not made.is_error
     assert "so this server keeps it in memory only: a restart forgets this taskUUID" in text(made)

@@ -73,6 +73,7 @@ async def test_a_call_above_the_per_call_limit_is_refused_before_anything_is_sen
     make_settings: Callable[..., Settings], emulator: Emulator
 ) -> None:
     async with Client(server(make_settings, emulator, max_cost_per_call=0.25)) as mcp:
+        dry = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 5, "dryRun": True})
         refused = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 5})
         allowed = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 4})
     assert error_of(refused) == {"kind": "over_limit", "quote": 0.3, "limit": 0.25}
@@ -80,6 +81,7 @@ async def test_a_call_above_the_per_call_limit_is_refused_before_anything_is_sen
         "This call would cost $0.30, above the limit of $0.25 per call, so nothing was sent. Ask for fewer images, "
         "or have the user raise IDEOGRAM_MCP_MAX_COST_PER_CALL in the server's environment."
     )
+    assert (error_of(dry), text(dry)) == (error_of(refused), text(refused)), "a dry run meets what the call would"
     assert not allowed.is_error
     assert len(emulator.submitted) == 1
 
@@ -89,11 +91,13 @@ async def test_the_daily_budget_counts_what_was_spent_and_refuses_what_would_pas
 ) -> None:
     async with Client(server(make_settings, emulator, daily_budget=0.20)) as mcp:
         first = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 3})
+        dry = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2, "dryRun": True})
         refused = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
         last = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
         listed = data(await mcp.call_tool("list_generations", {}))
     assert not first.is_error
     assert error_of(refused) == {"kind": "over_budget", "quote": 0.12, "limit": 0.2, "spentToday": 0.18}
+    assert (error_of(dry), text(dry)) == (error_of(refused), text(refused)), "a dry run meets what the call would"
     assert "IDEOGRAM_MCP_DAILY_BUDGET" in text(refused)
     assert error_of(last)["kind"] == "over_budget"
     assert len(emulator.submitted) == 1

@@ -92,6 +92,8 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
     server_values = {"webhookURL": settings.webhook_url, "uploadEndpoint": settings.upload_endpoint}
     task_uuid = job.task_uuid or str(uuid.uuid4())
     if generation.dry_run:
+        if refusal := await _refused(services, job, where, dry=True):  # what the real call would meet, said now
+            return refusal
         shown = {item: f"<upload of {where.shown(read_by_item[item].path)}>" for item in generation.local_inputs}
         task = generation.with_images(shown).to_task(job.spec, task_uuid, server_values)
         return DryRun(job.spec.model.id, task, generation.count, job.quote, job.what, settings.confirm_above)
@@ -159,9 +161,9 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
         return Troubled(entry.task_uuid)
 
 
-async def _refused(services: Services, job: Job, where: Places) -> Outcome | None:
+async def _refused(services: Services, job: Job, where: Places, *, dry: bool = False) -> Outcome | None:
     """Why the job may not run under the server's limits (checked again, atomically, when it is recorded), or
-    None when it may."""
+    None when it may. A ``dry`` run reads every limit, and makes and probes no folder."""
     settings, journal = services.settings, services.journal
     limit = settings.max_cost_per_call
     if limit is not None and not within(job.quote, limit):
@@ -174,8 +176,10 @@ async def _refused(services: Services, job: Job, where: Places) -> Outcome | Non
     # task, which checks them all again and refuses alike: the user's question, free uploads, or a tool's own
     # preparing (an edit's region copies its image at Runware). Otherwise the reads are saved (three a call).
     first = not within(job.quote, settings.confirm_above) or generation.local_inputs or job.prepare is not None
-    if first and (refusal := await _over_limits(services, job)):
+    if (first or dry) and (refusal := await _over_limits(services, job)):
         return refusal
+    if dry:
+        return None
     longest = f"{generation.file_name}-{generation.count}-999.webp" if generation.file_name else ""
     if settings.save and (why := await _unwritable(services, where.output, longest)):
         return Unwritable(where.shown(where.output), why, where.source == "setting")
