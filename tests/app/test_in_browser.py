@@ -80,6 +80,8 @@ def test_a_rectangle_drawn_on_the_second_of_four_images_is_priced_then_edited_an
     assert "dryRun" not in arguments
     assert arguments["image"] == images[1]["imageUUID"], "the second image, the one drawn on"
     assert arguments["approvedCost"] == quote
+    stem = images[1]["path"].split("/")[-1].rsplit(".", 1)[0]
+    assert arguments["fileName"] == f"{stem}-edit", "named after the image it came from"
     (region,) = arguments["region"]
     drawn = {"x": 0.2, "y": 0.3, "width": 0.4, "height": 0.4}
     assert all(abs(region[key] - drawn[key]) <= 0.01 for key in drawn), region
@@ -108,6 +110,17 @@ def test_a_rectangle_drawn_on_the_second_of_four_images_is_priced_then_edited_an
     (wide,) = reframed["result"]["structuredContent"]["images"]
     assert wide["width"] > wide["height"]
     shot(host_page.page, "reframed")
+
+    view.locator("#grid button.tile").nth(4).click()  # the edited image, picked last: worked on next
+    view.get_by_role("button", name="Reframe").click()
+    expect(view.locator("#quote")).to_be_visible()
+    view.get_by_role("button", name="Confirm and run").click()
+    pictures_shown(view, 7)
+    *_, chained = calls(host_page, "reframe_image")
+    assert chained["params"]["arguments"]["image"] == edited["imageUUID"]
+    # Named after the first image and this action alone: a chain of actions never grows a name past the limit.
+    assert chained["params"]["arguments"]["fileName"] == f"{stem}-reframe"
+    assert not chained["result"].get("isError")
     assert host_page.blocked() == [], "the page needs nothing its CSP does not allow"
     assert not [line for line in host_page.console if line.startswith(("error", "pageerror"))]
 

@@ -304,7 +304,16 @@
   // --- actions: priced first, run once the person says yes -----------------------------------------------------
   const money = (value) => (typeof value === "number" ? `$${value.toFixed(2)}` : "");
   const worked = () => state.picked[state.picked.length - 1];
-  const fileName = (image, what) => `${(image.path || image.uuid).split("/").pop().replace(/\.[a-z]+$/i, "")}-${what}`;
+  // A result is named after the image it came from and the action: the earlier actions' words (and the numbers the
+  // server adds) are dropped first, and the name kept within the server's 100 characters (240 bytes), so that a
+  // chain of edits on one image does not grow its name until the server refuses it.
+  const ACTIONS = /(-(edit|remix|reframe|background)(-\d+)*)+$/;
+  const fileName = (image, what) => {
+    const name = (image.path || image.uuid).split("/").pop().replace(/\.[a-z]+$/i, "").replace(ACTIONS, "");
+    const stem = Array.from(name).slice(0, 99 - what.length); // whole characters: never half of a surrogate pair
+    while (new TextEncoder().encode(`${stem.join("")}-${what}`).length > 240) stem.pop();
+    return `${stem.join("")}-${what}`;
+  };
 
   const actions = {
     edit() {
