@@ -170,7 +170,10 @@ def build_server(
     )
     server.extensions[app.EXTENSION] = {}  # MCP Apps: the image tools' results have a gallery hosts may show
     # Questions put to the user on 2026-07-28 travel in a state the client echoes: sealed, and bound to the call.
-    server.middleware.append(_QuestionState(_state_security(settings), default_audience="ideogram-mcp"))
+    unshared_keys = shared and not settings.state_keys  # served over HTTP, perhaps beside other processes
+    server.middleware.append(
+        _QuestionState(_state_security(settings), default_audience="ideogram-mcp", unshared_keys=unshared_keys)
+    )
     server.middleware.append(_ListedOnce())
     return server
 
@@ -247,7 +250,13 @@ def _plain_listing(ctx: ServerRequestContext[Any, Any]) -> bool:
 
 class _QuestionState(RequestStateBoundary):
     """The SDK's request-state boundary; a state it refuses on a tool call (expired after its 10 minutes, made for
-    another call, altered) is answered as a tool error an agent can act on, rather than a protocol error."""
+    another call, altered, or sealed by another process with keys of its own) is answered as a tool error an agent
+    can act on, rather than a protocol error."""
+
+    def __init__(self, security: RequestStateSecurity, *, default_audience: str, unshared_keys: bool) -> None:
+        super().__init__(security, default_audience=default_audience)
+        self._unshared_keys = unshared_keys
+        """Whether this process seals with keys of its own while serving HTTP, where another may get the answer."""
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         try:
@@ -259,9 +268,17 @@ class _QuestionState(RequestStateBoundary):
                 raise
             from ideogram_mcp.tools import results
 
+            elsewhere = (
+                f" If it keeps happening, the question was put by another process serving this address: have the"
+                f" server's operator give every process the same {ENV.state_keys} (ideogram-mcp http does so for its"
+                " own workers)."
+                if self._unshared_keys
+                else ""
+            )
             return results.error(
                 "The answers this call carries can no longer be used: the question was asked more than 10 minutes "
-                "ago, or for other arguments, so nothing was sent or charged. Call again; the user is asked again.",
+                "ago, or for other arguments, so nothing was sent or charged. Call again; the user is asked again."
+                f"{elsewhere}",
                 {"kind": "question_expired"},
             )
 

@@ -71,6 +71,39 @@ async def test_a_state_forged_or_made_for_other_arguments_is_refused(
     assert emulator.requests == []
 
 
+@pytest.mark.parametrize("keys", [(), ("a-key-every-process-serving-one-address-shares-0123",)], ids=["own", "shared"])
+async def test_a_question_answered_to_another_process_is_refused_naming_the_setting_where_keys_are_not_shared(
+    keys: tuple[str, ...], make_settings: Callable[..., Settings], emulator: Emulator
+) -> None:
+    # Two HTTP processes serving one address, as uvicorn --workers runs them: the yes may reach either.
+    def worker() -> Any:
+        settings = make_settings(state_keys=keys)
+        return build_server(settings, transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock, shared=True)
+
+    async def accept(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return YES
+
+    async with (
+        Client(worker(), elicitation_callback=accept) as asking,
+        Client(worker(), elicitation_callback=accept) as answering,
+    ):
+        asked = await asking.session.call_tool("generate_image", LARGE, allow_input_required=True)
+        assert isinstance(asked, types.InputRequiredResult), asked
+        answers: dict[str, types.InputResponse] = {"confirmSpend": YES}
+        answered = await answering.session.call_tool(
+            "generate_image", LARGE, input_responses=answers, request_state=asked.request_state
+        )
+    if keys:  # the same keys: the other process takes the yes
+        assert len(structured(answered)["images"]) == 10
+        return
+    assert error_of(answered)["kind"] == "question_expired"
+    assert text(answered).endswith(
+        "If it keeps happening, the question was put by another process serving this address: have the server's "
+        "operator give every process the same IDEOGRAM_MCP_STATE_KEYS (ideogram-mcp http does so for its own workers)."
+    )
+    assert emulator.requests == []
+
+
 async def test_answers_without_the_state_are_not_taken_for_the_users(
     make_settings: Callable[..., Settings], emulator: Emulator
 ) -> None:
