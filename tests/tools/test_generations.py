@@ -86,6 +86,18 @@ async def test_a_call_above_the_per_call_limit_is_refused_before_anything_is_sen
     assert len(emulator.submitted) == 1
 
 
+async def test_a_call_over_a_whole_days_budget_is_told_that_waiting_will_not_help(
+    make_settings: Callable[..., Settings], emulator: Emulator
+) -> None:
+    async with Client(server(make_settings, emulator, daily_budget=0.10)) as mcp:
+        refused = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
+    assert error_of(refused)["leftToday"] == 0.1
+    assert "This call alone costs more than a day's budget: ask for fewer images, or have the user raise" in text(
+        refused
+    )
+    assert emulator.requests == []
+
+
 async def test_the_daily_budget_counts_what_was_spent_and_refuses_what_would_pass_it(
     make_settings: Callable[..., Settings], emulator: Emulator
 ) -> None:
@@ -96,7 +108,14 @@ async def test_the_daily_budget_counts_what_was_spent_and_refuses_what_would_pas
         last = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
         listed = data(await mcp.call_tool("list_generations", {}))
     assert not first.is_error
-    assert error_of(refused) == {"kind": "over_budget", "quote": 0.12, "limit": 0.2, "spentToday": 0.18}
+    assert error_of(refused) == {
+        "kind": "over_budget", "quote": 0.12, "limit": 0.2, "spentToday": 0.18, "leftToday": 0.02,
+    }  # fmt: skip
+    assert text(refused) == (
+        "This call would cost $0.12, and $0.18 is already spent today against a daily budget of $0.20, so nothing "
+        "was sent. $0.02 is left today: ask for fewer images, or wait until tomorrow, or have the user raise "
+        "IDEOGRAM_MCP_DAILY_BUDGET in the server's environment (0 means no limit)."
+    )
     assert (error_of(dry), text(dry)) == (error_of(refused), text(refused)), "a dry run meets what the call would"
     assert "IDEOGRAM_MCP_DAILY_BUDGET" in text(refused)
     assert error_of(last)["kind"] == "over_budget"

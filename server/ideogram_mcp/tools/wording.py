@@ -77,11 +77,18 @@ async def said(outcome: outcomes.Outcome, secret: SecretStr | None) -> types.Cal
                 {"kind": Kind.BUDGET_NOT_KEPT, "limit": budget},
             )
         case outcomes.OverBudget(quote=quote, budget=budget, spent=spent):
+            left = round(max(0.0, budget - spent), 6)
+            if not within(quote, budget):  # tomorrow will not fit it either
+                wait = "This call alone costs more than a day's budget: ask for fewer images"
+            elif left > 0:
+                wait = f"{money(left)} is left today: ask for fewer images, or wait until tomorrow"
+            else:
+                wait = "Wait until tomorrow"
             return results.error(
                 f"This call would cost {money(quote)}, and {money(spent)} is already spent today against a daily "
-                f"budget of {money(budget)}, so nothing was sent. Wait until tomorrow, or have the user raise "
+                f"budget of {money(budget)}, so nothing was sent. {wait}, or have the user raise "
                 f"{ENV.daily_budget} in the server's environment (0 means no limit).",
-                {"kind": Kind.OVER_BUDGET, "quote": quote, "limit": budget, "spentToday": spent},
+                {"kind": Kind.OVER_BUDGET, "quote": quote, "limit": budget, "spentToday": spent, "leftToday": left},
             )
         case outcomes.Unwritable(folder=folder, why=why, by_setting=by_setting):
             other = "" if by_setting else ", or pass outputDir with another folder"
