@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
+import json
 import os
 from pathlib import Path
 from typing import Any, cast
@@ -15,8 +17,10 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import ResourcesListChanged
 
-from ideogram_mcp import resources
+from ideogram_mcp import files, resources
 from ideogram_mcp.clock import ManualClock
+from ideogram_mcp.images import SavedImage
+from ideogram_mcp.images.formats import image_format
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 
@@ -45,6 +49,22 @@ async def test_saved_images_are_listed_newest_first_a_page_at_a_time(
     assert {r.mime_type for r in listed} == {"image/jpeg"}
     assert listed[0].size == Path(made[2]["path"]).stat().st_size
     assert listed[0].description == f"1024x1024, seed {made[2]['seed']}: image 2"
+
+
+async def test_images_saved_or_removed_between_pages_neither_repeat_nor_go_missing(
+    mcp: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(resources, "PAGE", 2)
+    made = [
+        images(await mcp.call_tool("generate_image", {"positivePrompt": "x", "fileName": f"i{n}"}))[0] for n in range(4)
+    ]
+    first = await mcp.list_resources()
+    assert [r.name for r in first.resources] == ["i3.jpg", "i2.jpg"]
+    await mcp.call_tool("generate_image", {"positivePrompt": "x", "fileName": "newer"})  # comes first from now on
+    Path(made[1]["path"]).unlink()  # one the next page would have listed
+    second = await mcp.list_resources(cursor=first.next_cursor)
+    assert [r.name for r in second.resources] == ["i0.jpg"]
+    assert second.next_cursor is None
 
 
 async def test_a_saved_image_is_read_whole_as_a_blob(mcp: Client) -> None:
@@ -222,3 +242,11 @@ async def test_a_session_in_one_project_lists_and_reads_none_of_another_projects
             await mcp.read_resource(saved)
     async with rooted(first) as mcp:  # its own project still lists it
         assert [r.uri for r in (await mcp.list_resources()).resources] == [saved]
+
+
+def test_a_remote_connections_cursor_tells_no_path_of_the_server(tmp_path: Path) -> None:
+    own = tmp_path / "srv" / "out" / "token-folder"
+    where = dataclasses.replace(files.places(own, [], []), root=own.resolve())
+    image = SavedImage(own.resolve() / "logos" / "a.jpg", image_format("JPG"), "2026-12-06T00:00:00", 1, "")
+    cursor = resources._cursor(resources._place(where, image))  # pyright: ignore[reportPrivateUsage]
+    assert json.loads(base64.urlsafe_b64decode(cursor)) == ["2026-12-06T00:00:00", "logos/a.jpg"]

@@ -6,7 +6,8 @@ A client that cannot read the server's disk (a remote one) still gets every full
 
 from __future__ import annotations
 
-import re
+import base64
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ from ideogram_mcp.tools import Context, owner, places
 
 if TYPE_CHECKING:
     from ideogram_mcp import files
+    from ideogram_mcp.images import SavedImage
 
 PAGE = 50
 """Resources per page of resources/list."""
@@ -47,15 +49,16 @@ async def _galleries(ctx: Context) -> tuple[files.Places, list[Path]]:
 
 
 async def list_resources(ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
-    """The images saved for this connection, newest first, a page at a time."""
+    """The images saved for this connection, newest first, a page at a time. A cursor names the last image listed
+    (when it was made, where it is), so that images saved or removed between pages neither repeat nor go missing."""
     where, folders = await _galleries(ctx)
-    saved = await anyio.to_thread.run_sync(ctx.lifespan_context.services.store.saved, folders)
     cursor = params.cursor if params is not None else None
-    if cursor is not None and not re.fullmatch(r"[0-9]{1,9}", cursor):
-        raise MCPError(types.INVALID_PARAMS, f"Not a cursor this server gave: {cursor[:40]!r}. Start without one.")
-    start = int(cursor) if cursor else 0
-    page = saved[start : start + PAGE]
-    following = start + PAGE if start + PAGE < len(saved) else None
+    after = _after(cursor) if cursor is not None else None
+    saved = await anyio.to_thread.run_sync(ctx.lifespan_context.services.store.saved, folders)
+    placed = sorted(((_place(where, image), image) for image in saved), key=lambda pair: pair[0], reverse=True)
+    ordered = [(place, image) for place, image in placed if after is None or place < after]
+    page = [image for _, image in ordered[:PAGE]]
+    following = _cursor(ordered[PAGE - 1][0]) if len(ordered) > PAGE else None
     return types.ListResourcesResult(
         resources=[
             types.Resource(
@@ -69,8 +72,31 @@ async def list_resources(ctx: Context, params: types.PaginatedRequestParams | No
             for image in page
             if (uri := where.uri(image.path)) is not None
         ],
-        next_cursor=str(following) if following is not None else None,
+        next_cursor=following,
     )
+
+
+def _place(where: files.Places, image: SavedImage) -> tuple[str, str]:
+    """Where an image stands in the listing, newest first: when it was made, then its path as the connection is told
+    it (unique; over HTTP relative to its folder, so that a cursor tells no path of the server)."""
+    return image.created, where.shown(image.path)
+
+
+def _cursor(place: tuple[str, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(place).encode()).decode()
+
+
+def _after(cursor: str) -> tuple[str, str]:
+    """The place a cursor this server gave names; an ``INVALID_PARAMS`` error for anything else."""
+    try:
+        place: object = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+    except (ValueError, UnicodeError):  # binascii.Error and json's errors are ValueErrors
+        place = None
+    match place:
+        case [str(made), str(path)]:
+            return made, path
+        case _:
+            raise MCPError(types.INVALID_PARAMS, f"Not a cursor this server gave: {cursor[:40]!r}. Start without one.")
 
 
 async def list_resource_templates(
