@@ -232,15 +232,15 @@ def test_the_demo_leaves_real_image_files(tmp_path: Path) -> None:
     assert "refused before any request" in done.stdout
 
 
-def test_a_number_too_long_for_python_is_answered_as_an_argument_error_not_dropped() -> None:
-    huge = "9" * 4301
-    lines = [
-        '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18",'
-        '"capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}',
-        '{"jsonrpc":"2.0","method":"notifications/initialized"}',
-        '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"generate_image",'
-        f'"arguments":{{"positivePrompt":"a sign","numberResults":{huge}}}}}}}',
-    ]
+_OPENING = [
+    '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18",'
+    '"capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}',
+    '{"jsonrpc":"2.0","method":"notifications/initialized"}',
+]
+
+
+def _answered(lines: list[str]) -> list[Any]:
+    """The answers an offline server writes, one a line, to the initialize and then to each of ``lines``."""
     with subprocess.Popen(
         [COMMAND, "--offline"],
         stdin=subprocess.PIPE,
@@ -254,12 +254,22 @@ def test_a_number_too_long_for_python_is_answered_as_an_argument_error_not_dropp
         watchdog = threading.Timer(30, server.kill)  # a line dropped unanswered would leave readline waiting
         watchdog.start()
         try:
-            server.stdin.write("\n".join(lines) + "\n")
+            server.stdin.write("\n".join([*_OPENING, *lines]) + "\n")
             server.stdin.flush()
-            answers = [json.loads(server.stdout.readline() or "null") for _ in range(2)]
+            return [json.loads(server.stdout.readline() or "null") for _ in range(1 + len(lines))]
         finally:
             watchdog.cancel()
             server.kill()
+
+
+def test_a_number_too_long_for_python_is_answered_as_an_argument_error_not_dropped() -> None:
+    huge = "9" * 4301
+    answers = _answered(
+        [
+            '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"generate_image",'
+            f'"arguments":{{"positivePrompt":"a sign","numberResults":{huge}}}}}}}'
+        ]
+    )
     assert answers[1] is not None, "no answer: the line was dropped"
     result = answers[1]["result"]
     assert (answers[1]["id"], result["isError"]) == (2, True)
@@ -270,6 +280,29 @@ def test_a_number_too_long_for_python_is_answered_as_an_argument_error_not_dropp
         "- numberResults: must be a whole number from 1 to 20; got '99999999999999999999999999999999999999999999…"
         in (result["content"][0]["text"])
     )
+
+
+def test_text_with_half_a_surrogate_pair_is_answered_with_where_it_is_not_dropped() -> None:
+    def call(n: int, prompt: str) -> str:
+        return (
+            f'{{"jsonrpc":"2.0","id":{n},"method":"tools/call","params":{{"name":"generate_image",'
+            f'"arguments":{{"positivePrompt":"{prompt}","dryRun":true}}}}}}'
+        )
+
+    # JSON's \ud800 is valid JSON but no valid Unicode: the SDK's reader drops such a line without a word.
+    answers = _answered([call(2, "a \\ud800 sign"), call(3, "a \\ud83d\\ude00 sign")])
+    assert answers[1] == {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "error": {
+            "code": -32700,
+            "message": "The request's text at params.arguments.positivePrompt holds half of a UTF-16 surrogate pair "
+            "alone, which is no valid Unicode, so it was not read: send the character whole (both halves of its \\u "
+            "escape pair) or leave it out.",
+        },
+    }
+    assert answers[2]["id"] == 3, "a pair of halves is one character, read as such"
+    assert answers[2]["result"]["structuredContent"]["task"]["positivePrompt"] == "a \N{GRINNING FACE} sign"
 
 
 _SERVING = """
@@ -364,3 +397,36 @@ async def test_a_message_larger_than_the_pipe_holds_waits_for_room_without_holdi
         os.close(readable)
     assert written == [len(message)]
     assert received.decode() == message
+
+
+async def test_a_message_written_while_another_waits_for_room_goes_whole_after_it() -> None:
+    # The server's own answers (to a line the SDK would drop) and the SDK's share the wire: never interleaved.
+    first = "".join(f"{n:07d}," for n in range(1 << 17)) + "\n"  # 1 MiB: it waits for room part-way
+    second = '{"jsonrpc": "2.0", "id": 2, "error": {}}\n'
+    readable, writable = os.pipe()
+    os.set_blocking(writable, False)
+    received = bytearray()
+    reading = threading.Event()
+
+    def read() -> None:
+        reading.wait(30)
+        while chunk := os.read(readable, 1 << 16):
+            received.extend(chunk)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        with anyio.fail_after(30), os.fdopen(writable, "w", encoding="utf-8", closefd=False) as wire:
+            stdout = _Stdout(wire, lambda data: os.write(writable, data))
+            async with anyio.create_task_group() as group:
+                group.start_soon(stdout.write, first)
+                await anyio.wait_all_tasks_blocked()  # the pipe is full: the first waits part-way
+                group.start_soon(stdout.write, second)
+                await anyio.wait_all_tasks_blocked()
+                reading.set()
+    finally:
+        reading.set()
+        os.close(writable)
+        reader.join(30)
+        os.close(readable)
+    assert received.decode() == first + second

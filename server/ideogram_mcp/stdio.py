@@ -22,7 +22,7 @@ import stat
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Generator
-from typing import TextIO
+from typing import TextIO, cast
 
 import anyio
 import anyio.from_thread
@@ -30,6 +30,8 @@ import anyio.lowlevel
 
 _HUGE_NUMBER = re.compile(r"(?<!\d)\d{4301}")
 """A run of more digits than Python reads as an int (its default limit is 4,300)."""
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+"""JSON's escape of half of a UTF-16 surrogate pair (a pair of them is one character, and read as such)."""
 
 
 @contextlib.contextmanager
@@ -38,17 +40,22 @@ def ends() -> Generator[tuple[anyio.AsyncFile[str], anyio.AsyncFile[str] | None]
     or socket (see ``_own_wire``); then, while serving, descriptor 1 points at stderr so that stray output (a
     library's print, a child's) misses the wire, as the SDK's own does."""
     with _loop_stdout() as stdout:
-        yield _Stdin.open(), stdout
+        yield _Stdin.open(stdout), stdout
 
 
 class _Stdin(anyio.AsyncFile[str]):
     """The client's lines, read by a daemon thread. The SDK reads stdin in a worker thread that a cancellation must
     wait for: after Ctrl-C the server would hang until one more line or EOF arrived."""
 
+    def __init__(self, wrapped: TextIO, answer: _Stdout | None = None) -> None:
+        super().__init__(wrapped)
+        self._answer = answer
+        """Where a request the SDK would drop unanswered is answered (None: the SDK writes, and it goes unanswered)."""
+
     @classmethod
-    def open(cls) -> _Stdin:
+    def open(cls, answer: _Stdout | None = None) -> _Stdin:
         # Its own descriptor: the reader may still be blocked in it at exit, and must hold no lock of sys.stdin's.
-        return cls(open(os.dup(sys.stdin.fileno()), encoding="utf-8", errors="replace"))
+        return cls(open(os.dup(sys.stdin.fileno()), encoding="utf-8", errors="replace"), answer)
 
     def __aiter__(self) -> AsyncIterator[str]:
         return self._lines()
@@ -67,6 +74,9 @@ class _Stdin(anyio.AsyncFile[str]):
         threading.Thread(target=read, name="stdin", daemon=True).start()
         async with receive:
             async for line in receive:
+                if self._answer is not None and (refusal := _unreadable(line)) is not None:
+                    await self._answer.write(refusal)
+                    continue
                 yield _readable(line)
 
 
@@ -79,14 +89,26 @@ class _Stdout(anyio.AsyncFile[str]):
         super().__init__(wire)
         self._fd = wire.fileno()
         self._send = send
+        self._partway: anyio.Event | None = None
+        """Set while a message is part-way out, waiting for room: another waits for it to end, never cuts into it."""
 
     async def write(self, b: str) -> int:  # the name AsyncFile gives its argument
+        while self._partway is not None:
+            await self._partway.wait()
         left = memoryview(b.encode())
-        while left:
-            try:
-                left = left[self._send(left) :]
-            except BlockingIOError:
-                await anyio.wait_writable(self._fd)
+        partway: anyio.Event | None = None
+        try:
+            while left:
+                try:
+                    left = left[self._send(left) :]
+                except BlockingIOError:
+                    if partway is None:
+                        self._partway = partway = anyio.Event()
+                    await anyio.wait_writable(self._fd)
+        finally:
+            if partway is not None:
+                self._partway = None
+                partway.set()
         return len(b)
 
     async def flush(self) -> None:
@@ -165,6 +187,50 @@ def _same_file(one: int, other: int) -> bool:
     except OSError:
         return False
     return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
+
+
+def _unreadable(line: str) -> str | None:
+    """The answer to a request whose text holds half of a UTF-16 surrogate pair alone (JSON's ``"\\ud800"``), which
+    the SDK drops unanswered (its JSON reader refuses it), leaving the client waiting for its own timeout: a parse
+    error naming where it is and the fix. None for any other line (a notification so written is dropped, as the
+    SDK would)."""
+    if not _SURROGATE_ESCAPE.search(line):
+        return None
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return None
+    where = _unpaired_at(message, "")
+    if where is None or not isinstance(message, dict) or "id" not in message or "method" not in message:
+        return None
+    shown = where.encode(errors="backslashreplace").decode() or "its top"  # a key may hold the half itself
+    said = (
+        f"The request's text at {shown} holds half of a UTF-16 surrogate pair alone, which is no valid"
+        " Unicode, so it was not read: send the character whole (both halves of its \\u escape pair) or leave it out."
+    )
+    request = cast(dict[str, object], message)
+    error = {"jsonrpc": "2.0", "id": request["id"], "error": {"code": -32700, "message": said}}
+    return json.dumps(error) + "\n"
+
+
+def _unpaired_at(value: object, path: str) -> str | None:
+    """Where in a message a string (or a key) holds half of a surrogate pair alone, as ``params.arguments.prompt``."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return path
+        return None
+    if isinstance(value, dict):
+        for key, item in cast(dict[str, object], value).items():
+            named = f"{path}.{key}" if path else key
+            if (found := named if _unpaired_at(key, "") is not None else _unpaired_at(item, named)) is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(cast(list[object], value)):
+            if (found := _unpaired_at(item, f"{path}[{index}]")) is not None:
+                return found
+    return None
 
 
 def _readable(line: str) -> str:
