@@ -274,23 +274,41 @@ async def test_a_submit_met_only_by_failures_gives_up_after_its_patience_saying_
     assert 2 <= len(emulator.requests) <= 5
 
 
+def _down_for(body: dict[str, Any]) -> object:
+    """A poll answered 200, with an internal error naming each task it was about."""
+    polled = {item.get("taskUUID") for item in body.get("data", [])}
+    return {"errors": [{"code": "internalServerError", "message": "Down.", "taskUUID": t} for t in polled]}
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        Fault.error(503, "internalServerError", "Down.", on="getResponse", lasting=True),
+        Fault(on="getResponse", after="mangle", rewrite=_down_for, lasting=True),
+    ],
+    ids=["503", "200 naming the task"],
+)
 async def test_a_wait_whose_polls_meet_only_failures_ends_after_its_patience_with_the_trouble(
+    failure: Fault,
     emulator: Emulator,
     clock: ManualClock,
 ) -> None:
     sent = task(deliveryMethod="async")
     got: list[Snapshot] = []
+    waited = 0.0
     async with client_of(emulator) as client, anyio.create_task_group() as loop:
         runware = Delivery(client, clock=clock, patience=Patience(failing=1.0))
         loop.start_soon(runware.run)
         await runware.submit(sent, until=clock.monotonic() + 5)
-        emulator.faults.extend(Fault.error(503, "internalServerError", "Down.", on="getResponse") for _ in range(50))
-        with anyio.fail_after(10):
-            got.append(await runware.wait(sent["taskUUID"], 1, until=clock.monotonic() + 60))
+        emulator.faults.append(failure)
+        began = clock.monotonic()
+        got.append(await runware.wait(sent["taskUUID"], 1, until=clock.monotonic() + 60))
+        waited = clock.monotonic() - began
         loop.cancel_scope.cancel()
     (snapshot,) = got
-    assert (snapshot.images, snapshot.done) == ([], False)
+    assert (snapshot.images, snapshot.done, snapshot.failures) == ([], False, [])
     assert isinstance(snapshot.trouble, errors.ServerError)
+    assert waited < 2, "the patience, not the 60 s the call may wait"
 
 
 async def test_a_wait_through_429s_goes_on_as_runware_asks(emulator: Emulator, clock: ManualClock) -> None:

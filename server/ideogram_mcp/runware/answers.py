@@ -35,7 +35,9 @@ PASSING = frozenset({"rateLimitExceeded", "internalServerError", "requestTimeout
 """Runware's codes for a fault of its own in answering a request (a rate limit, an internal error, a timeout), which
 said of a task in a poll's answer are the poll's, not the task's outcome (an ``inferenceError`` is its outcome)."""
 REFUSALS = (AuthenticationError, PermissionDeniedError, InsufficientCreditsError)
-"""Refusals of a request for its key or its account: a poll refused so says nothing of how its tasks stand."""
+"""Refusals of a request for its key or its account: a poll answered so (401, 402, 403) says nothing of how its tasks
+stand. Said of one task in an answer of 200, only a refused key is the poll's: a lack of credit, say, is then that
+task's outcome (refused when it was to run)."""
 
 
 @dataclass(slots=True)
@@ -99,7 +101,7 @@ def poll_trouble(details: Sequence[ErrorDetail]) -> RunwareAPIError | None:
     charged all the same: it is asked about again, never written off for these."""
     for detail in details:
         refused = api_error(200, [detail])
-        if isinstance(refused, REFUSALS):
+        if isinstance(refused, AuthenticationError):
             return refused
     passing = [detail for detail in details if detail.code in PASSING]
     return api_error(200, passing) if passing else None

@@ -243,8 +243,9 @@ class Poller:
                 snapshot = watch.snapshot
                 before = _state(snapshot)
                 absorb(snapshot, mine, about, known_for=wall - watch.sent_at)
-                snapshot.trouble = None
-                watch.troubled_since = None
+                if trouble is None:  # a good answer ends any trouble; another failure continues it (its patience)
+                    snapshot.trouble = None
+                    watch.troubled_since = None
                 first = not watch.answered
                 watch.answered = True
                 age = max(wall - watch.sent_at, now - watch.started)  # a task fetched later was sent long before
