@@ -26,6 +26,7 @@ from ideogram_mcp.runware.errors import (
     RunwareError,
     RunwareResponseError,
     RunwareUnwritableError,
+    TaskConflictError,
     api_error,
 )
 
@@ -37,6 +38,8 @@ MOST = 50
 """Most tasks in one request."""
 PARALLEL = 16
 """Batch requests in flight at once."""
+ALONE = 4
+"""Requests at once that send, one task each, a batch Runware refused whole naming no task."""
 
 
 @dataclass(slots=True)
@@ -128,12 +131,20 @@ class Batches:
             if writable:
                 await self._exchange(writable)
         except RunwareAPIError as exc:
-            if isinstance(exc, InvalidRequestError) and len(batch) > 1 and not any(d.task_uuid for d in exc.details):
+            refused_whole = isinstance(exc, InvalidRequestError) and not isinstance(exc, TaskConflictError)
+            if refused_whole and len(batch) > 1 and not any(detail.task_uuid for detail in exc.details):
                 # Refused whole for a parameter, naming no task: nothing ran, and which task asked for it is learnt
-                # by sending each alone (under its own taskUUID still), so that no other caller hears its refusal.
-                async with anyio.create_task_group() as alone:
+                # by sending each alone (under its own taskUUID still, a few at a time), so that no other caller
+                # hears its refusal.
+                few = anyio.CapacityLimiter(ALONE)
+
+                async def alone(slot: _Slot) -> None:
+                    async with few:
+                        await self._exchange([slot])
+
+                async with anyio.create_task_group() as each:
                     for slot in batch:
-                        alone.start_soon(self._exchange, [slot])
+                        each.start_soon(alone, slot)
             elif not any(detail.task_uuid for detail in exc.details):
                 _fail(batch, exc)  # the whole request's failure: a refused key, a 429, a 5xx ...
             else:
