@@ -29,6 +29,7 @@ async def test_a_call_past_the_calls_a_minute_is_refused_with_the_wait_and_sent_
         first = await mcp.call_tool("generate_image", {"positivePrompt": "first"})
         second = await mcp.call_tool("generate_image", {"positivePrompt": "second"})
         refused = await mcp.call_tool("generate_image", {"positivePrompt": "third"})
+        priced = await mcp.call_tool("generate_image", {"positivePrompt": "third", "dryRun": True})
         sent_by_then = [task["positivePrompt"] for task in emulator.submitted]
         wait = error_of(refused)["retryAfterSeconds"]
         assert 0 < wait <= 60, "the first call leaves the minute within it"
@@ -41,6 +42,7 @@ async def test_a_call_past_the_calls_a_minute_is_refused_with_the_wait_and_sent_
         "many were started in the last 60 seconds, so nothing was sent or charged. Try again in "
         f"{wait} second(s), or have the user raise IDEOGRAM_MCP_MAX_CALLS_PER_MINUTE in the server's environment."
     )
+    assert structured(priced)["quote"] == 0.06, "a dry run meets the spend limits alone, not this moment's count"
     assert sent_by_then == ["first", "second"], "the refused call never reached Runware"
     assert structured(later)["status"] == "done", "the wait it was told was enough"
     assert [task["positivePrompt"] for task in emulator.submitted] == ["first", "second", "third, later"]

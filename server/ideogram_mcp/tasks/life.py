@@ -8,6 +8,7 @@ failure leaves it pending in the journal, to be fetched with get_generation.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Mapping
@@ -176,10 +177,10 @@ async def _refused(services: Services, job: Job, where: Places, *, dry: bool = F
     # task, which checks them all again and refuses alike: the user's question, free uploads, or a tool's own
     # preparing (an edit's region copies its image at Runware). Otherwise the reads are saved (three a call).
     first = not within(job.quote, settings.confirm_above) or generation.local_inputs or job.prepare is not None
-    if (first or dry) and (refusal := await _over_limits(services, job)):
+    if dry:  # the spend limits alone: the others (calls a minute, tasks running) say how things stand this moment
+        return await _over_limits(services, job, spend_only=True)
+    if first and (refusal := await _over_limits(services, job)):
         return refusal
-    if dry:
-        return None
     longest = f"{generation.file_name}-{generation.count}-999.webp" if generation.file_name else ""
     if settings.save and (why := await _unwritable(services, where.output, longest)):
         return Unwritable(where.shown(where.output), why, where.source == "setting")
@@ -197,9 +198,12 @@ def _limits(services: Services, job: Job) -> Limits:
     )
 
 
-async def _over_limits(services: Services, job: Job) -> Outcome | None:
-    """The journal's limits the job would go over, as read now (``journal.record`` checks them again, at once)."""
+async def _over_limits(services: Services, job: Job, *, spend_only: bool = False) -> Outcome | None:
+    """The journal's limits the job would go over, as read now (``journal.record`` checks them again, at once);
+    ``spend_only``: the day's budget alone."""
     journal, limits, owner = services.journal, _limits(services, job), job.owner
+    if spend_only:
+        limits = dataclasses.replace(limits, max_running=None, per_minute=None)
     running = await journal.running(owner, limits.running_since) if limits.max_running is not None else None
     spent = (await journal.spend(owner)).today if limits.daily_budget is not None else None
     most = limits.per_minute
