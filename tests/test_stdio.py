@@ -430,3 +430,19 @@ async def test_a_message_written_while_another_waits_for_room_goes_whole_after_i
         reader.join(30)
         os.close(readable)
     assert received.decode() == first + second
+
+
+async def test_after_a_message_cut_off_part_way_nothing_more_is_written_onto_the_wire() -> None:
+    big = "x" * (1 << 20) + "\n"  # more than the pipe holds: its writer waits part-way, and is cancelled there
+    readable, writable = os.pipe()
+    os.set_blocking(writable, False)
+    try:
+        with os.fdopen(writable, "w", encoding="utf-8", closefd=False) as wire:
+            stdout = _Stdout(wire, lambda data: os.write(writable, data))
+            with anyio.move_on_after(0.2):
+                await stdout.write(big)
+            with pytest.raises(anyio.BrokenResourceError, match="cut off part-way"):
+                await stdout.write('{"jsonrpc": "2.0", "id": 2, "result": {}}\n')
+    finally:
+        os.close(writable)
+        os.close(readable)

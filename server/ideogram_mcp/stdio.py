@@ -91,11 +91,16 @@ class _Stdout(anyio.AsyncFile[str]):
         self._send = send
         self._partway: anyio.Event | None = None
         """Set while a message is part-way out, waiting for room: another waits for it to end, never cuts into it."""
+        self._cut = False
+        """Whether a message was cut off part-way (its writer cancelled): the wire can then carry no whole message."""
 
     async def write(self, b: str) -> int:  # the name AsyncFile gives its argument
         while self._partway is not None:
             await self._partway.wait()
-        left = memoryview(b.encode())
+        if self._cut:
+            raise anyio.BrokenResourceError("a message before this one was cut off part-way")
+        data = b.encode()
+        left = memoryview(data)
         partway: anyio.Event | None = None
         try:
             while left:
@@ -106,6 +111,8 @@ class _Stdout(anyio.AsyncFile[str]):
                         self._partway = partway = anyio.Event()
                     await anyio.wait_writable(self._fd)
         finally:
+            if 0 < len(left) < len(data):  # cancelled part-way
+                self._cut = True
             if partway is not None:
                 self._partway = None
                 partway.set()
