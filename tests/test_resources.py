@@ -60,11 +60,31 @@ async def test_images_saved_or_removed_between_pages_neither_repeat_nor_go_missi
     ]
     first = await mcp.list_resources()
     assert [r.name for r in first.resources] == ["i3.jpg", "i2.jpg"]
-    await mcp.call_tool("generate_image", {"positivePrompt": "x", "fileName": "newer"})  # comes first from now on
+    await mcp.call_tool("generate_image", {"positivePrompt": "x", "fileName": "a-new"})  # newest: first from now on
     Path(made[1]["path"]).unlink()  # one the next page would have listed
     second = await mcp.list_resources(cursor=first.next_cursor)
     assert [r.name for r in second.resources] == ["i0.jpg"]
     assert second.next_cursor is None
+
+
+async def test_images_made_at_the_same_moment_are_each_listed_once_a_page_at_a_time(
+    mcp: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(resources, "PAGE", 1)
+    for folder in (None, "brand"):  # on the tests' clock, the two images of a call are made at the same moment
+        given = {"positivePrompt": "x", "numberResults": 2, "fileName": "same"} | (
+            {"outputDir": folder} if folder else {}
+        )
+        await mcp.call_tool("generate_image", given)
+    listed: list[str] = []
+    cursor: str | None = None
+    for _ in range(5):
+        page = await mcp.list_resources(cursor=cursor)
+        listed += [str(r.uri) for r in page.resources]
+        if (cursor := page.next_cursor) is None:
+            break
+    assert len(listed) == len(set(listed)) == 4
+    assert sorted(uri.rsplit("/", 2)[-2] for uri in listed).count("brand") == 2
 
 
 async def test_a_saved_image_is_read_whole_as_a_blob(mcp: Client) -> None:
