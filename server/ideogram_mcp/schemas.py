@@ -45,6 +45,8 @@ def image_tool_input(
         if name == "width":
             properties[ASPECT_RATIO] = _aspect_ratio(takers, full=full)
         properties[name] = _loosest([_property(m, m.parameters[name], full=full) for m in takers])
+        if (cap := _length_caps(takers, name)) and "maxLength" not in properties[name]:  # kept in words, then
+            properties[name]["description"] = f"{properties[name].get('description', '')} {cap}".strip()
         if len(takers) < len(models):
             only = f"{'/'.join(m.model.version for m in takers)} only."
             properties[name]["description"] = f"{only} {properties[name].get('description', '')}".strip()
@@ -75,6 +77,15 @@ def _in_order(models: Sequence[ModelSpec]) -> list[str]:
 
 _LOWEST = ("minimum", "minLength", "minItems")
 _HIGHEST = ("maximum", "maxLength", "maxItems")
+
+
+def _length_caps(models: Sequence[ModelSpec], name: str) -> str:
+    """The text length caps some of the models put on a parameter that others do not, in words ("3.0: at most 2000
+    characters."): the one schema for all of them can carry none, and an agent should still know."""
+    capped = [(m.model.version, m.parameters[name].max_length) for m in models]
+    if all(cap is None for _, cap in capped) or all(cap is not None for _, cap in capped):
+        return ""
+    return " ".join(f"{version}: at most {cap} characters." for version, cap in capped if cap is not None)
 
 
 def _loosest(schemas: Sequence[dict[str, Any]]) -> dict[str, Any]:

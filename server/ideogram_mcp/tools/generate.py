@@ -24,7 +24,7 @@ def entry(models: Sequence[ModelSpec]) -> ToolEntry:
         "generate_image",
         f"Generate image ({spec.model.name}{''.join(f', {m.model.version}' for m in others)})",
         f"Make {count.minimum} to {count.maximum} images from a prompt with {spec.model.name} "
-        f"(${spec.model.price_per_image:.2f} each){also}. Saves the files; returns paths, previews, seeds, cost.",
+        f"({_cost(spec)}){also}. Saves the files; returns paths, previews, seeds, cost.",
         others=others,
         choice=load_tool_specs()["generate_image"].parameters[MODEL],
     )
@@ -52,7 +52,11 @@ def entry(models: Sequence[ModelSpec]) -> ToolEntry:
 
 def _priced(spec: ModelSpec) -> str:
     """A model beside the default, in a few words: its name, size class and prices by speed."""
-    prices = "/".join(f"{price:.2f}" for price in (spec.model.prices or {}).values())
-    speeds = f", ${prices} by renderingSpeed" if prices else f", ${spec.model.price_per_image:.2f} each"
     takes = ", structuredPrompt" if "structuredPrompt" in spec.parameters else ""
-    return f"{spec.model.name} ({spec.model.price_tier}{speeds}{takes})"
+    return f"{spec.model.name} ({spec.model.price_tier}, {_cost(spec)}{takes})"
+
+
+def _cost(spec: ModelSpec) -> str:
+    """What an image costs, by renderingSpeed where the price depends on it: the quote's own prices."""
+    prices = "/".join(f"{price:.2f}" for price in (spec.model.prices or {}).values())
+    return f"${prices} by renderingSpeed" if prices else f"${spec.model.price_per_image:.2f} each"
