@@ -202,9 +202,12 @@ async def test_oauth_tokens_are_checked_for_signature_issuer_audience_and_expiry
     make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
 ) -> None:
     key, stranger = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2))
-    settings = make_settings(output_dir=tmp_path / "out", oauth_issuer=ISSUER, public_url=PUBLIC)
+    settings = make_settings(output_dir=tmp_path / "out", oauth_issuer=ISSUER, public_url=PUBLIC, tokens=TOKENS[:1])
     cases = {
         "valid": (_token(key), 200),
+        "a static token named beside the issuer": (TOKENS[0], 200),
+        "issued by a clock 3 s ahead": (_token(key, iat=int(time.time()) + 3, nbf=int(time.time()) + 3), 200),
+        "for the URL with a slash at its end": (_token(key, aud=PUBLIC + "/"), 200),
         "expired": (_token(key, exp=int(time.time()) - 60), 401),
         "wrong audience": (_token(key, aud="https://other.example/mcp"), 401),
         "wrong issuer": (_token(key, iss="https://evil.example"), 401),
@@ -225,6 +228,20 @@ async def test_oauth_tokens_are_checked_for_signature_issuer_audience_and_expiry
     assert metadata.status_code == 200
     assert metadata.json()["resource"] == PUBLIC
     assert [server.rstrip("/") for server in metadata.json()["authorization_servers"]] == [ISSUER]
+
+
+def test_every_address_without_a_public_url_or_hosts_is_warned_of_at_the_start(
+    make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    http.create_app(make_settings(http_host="0.0.0.0", tokens=TOKENS))
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "421" in r.getMessage()]
+    assert warning.endswith(
+        "Set IDEOGRAM_MCP_PUBLIC_URL to the URL clients use, or IDEOGRAM_MCP_ALLOWED_HOSTS to the names they reach "
+        "it by"
+    )
+    caplog.clear()
+    http.create_app(make_settings(http_host="0.0.0.0", tokens=TOKENS, allowed_hosts=("images.lan:*",)))
+    assert not [r for r in caplog.records if "421" in r.getMessage()]
 
 
 def test_a_public_host_without_authentication_refuses_to_start(make_settings: Callable[..., Settings]) -> None:

@@ -61,6 +61,10 @@ def owner_of(subject: str) -> str:
     return hashlib.sha256(subject.encode()).hexdigest()[:16]
 
 
+CLOCK_SKEW = 30.0
+"""Seconds an issuer's clock may be off from this server's when a token's times (exp, nbf, iat) are checked."""
+
+
 class StaticTokens(TokenVerifier):
     """Bearer tokens from the settings: each is its own owner. Compared in constant time, all of them each time."""
 
@@ -75,6 +79,19 @@ class StaticTokens(TokenVerifier):
         if not matched:
             return None
         return AccessToken(token=token, client_id=owner_of(f"token:{token}"), scopes=[])
+
+
+class _Either(TokenVerifier):
+    """Static tokens beside an issuer's: a token the settings name (a service's, say) first, as one issued for this
+    server (its resource), else the issuer's."""
+
+    def __init__(self, static: StaticTokens, issued: JWTVerifier) -> None:
+        self._static, self._issued = static, issued
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        if (named := await self._static.verify_token(token)) is not None:
+            return named.model_copy(update={"resource": self._issued.audience})
+        return await self._issued.verify_token(token)
 
 
 class JWTVerifier(TokenVerifier):
@@ -109,9 +126,10 @@ class JWTVerifier(TokenVerifier):
                 token,
                 key.key,
                 algorithms=_ALGORITHMS,
-                audience=self.audience,
+                audience=[self.audience, self.audience + "/"],  # the URL as written, or as a URL parser writes it
                 issuer=[self.issuer, self.issuer + "/"],
                 options={"require": ["exp", "iss", "aud", "sub"]},
+                leeway=CLOCK_SKEW,
             )
         except (jwt.PyJWTError, httpx2.HTTPError, ValueError, IssuerError) as exc:
             logger.info("refused a bearer token: %s", type(exc).__name__)
@@ -308,7 +326,8 @@ def _authentication(
             resource_server_url=AnyHttpUrl(audience),
             validate_token_resource=True,
         )
-        return JWTVerifier(settings.oauth_issuer, audience, transport=jwks_transport), auth
+        verifier = JWTVerifier(settings.oauth_issuer, audience, transport=jwks_transport)
+        return (_Either(StaticTokens(tokens), verifier) if tokens else verifier), auth
     if tokens:
         # The SDK's auth seam needs an issuer even for static tokens; with no resource URL none is published.
         auth = AuthSettings(issuer_url=AnyHttpUrl(f"http://{bracketed(host)}"), resource_server_url=None)
@@ -340,6 +359,14 @@ def _transport_security(settings: Settings, host: str) -> TransportSecuritySetti
         origins.append(f"{public.scheme}://{public.netloc}")
     hosts += list(settings.allowed_hosts)
     origins += list(settings.allowed_origins)
+    if host in ("0.0.0.0", "::") and settings.public_url is None and not settings.allowed_hosts:
+        logger.warning(
+            "serving on every address (%s), but only this machine's own names are answered: a request from another "
+            "machine gets 421 Invalid Host header. Set %s to the URL clients use, or %s to the names they reach it by",
+            host,
+            ENV.public_url,
+            ENV.allowed_hosts,
+        )
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=list(dict.fromkeys(hosts)),
