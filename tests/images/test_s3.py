@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import obstore
 import pytest
 
+from ideogram_mcp.images import s3
 from ideogram_mcp.images.formats import image_format
 from ideogram_mcp.images.recipes import Recipe
 from ideogram_mcp.images.s3 import Bucket, BucketStore
@@ -231,3 +232,15 @@ def test_an_images_root_named_through_a_link_keeps_the_folders_worked_out_from_i
     assert store.unwritable(resolved) is None
     assert store.put(resolved, "poster", png(), PNG, recipe()) == resolved / "poster.png"
     assert store.key(tmp_path / "link" / "images" / "alice" / "poster.png") == "alice/poster.png"
+
+
+def test_a_bucket_failure_is_said_by_its_cause_and_names_no_address_or_key() -> None:
+    # obstore's words: the request's URL names the store's endpoint and the object's key (a token's folder).
+    failure = OSError(
+        "Generic S3 error: Error performing PUT http://10.0.0.7:8333/images/d6467b2bc2e786c5/kite.json?X-Amz-Signature="
+        "abc in 387ms, after 3 retries, max_retries: 3 - HTTP error: error sending request for url "
+        "(http://10.0.0.7:8333/images/d6467b2bc2e786c5/kite.json)"
+    )
+    said = s3._said(failure)  # pyright: ignore[reportPrivateUsage]
+    assert said == "HTTP error: error sending request for url (an address in the bucket)"
+    assert s3._said(OSError("Access Denied.")) == "Access Denied"  # pyright: ignore[reportPrivateUsage]
