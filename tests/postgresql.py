@@ -69,14 +69,20 @@ class PostgreSQL:
         began = time.monotonic()
         data = self.folder / "data"
         self._run("initdb", "-D", str(data), "-U", USER, "-A", "trust", "-E", "UTF8", "--no-sync", "--no-instructions")
+        self.resume()
+        self.started_in = time.monotonic() - began
+
+    def resume(self) -> None:
+        """Serve its data again (after ``stop(mode="fast")``)."""
         # Durability is not what a test checks: without fsync each commit costs no disk wait.
         settings = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
         settings += " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        self._run("pg_ctl", "-D", str(data), "-l", str(self.folder / "log"), "-o", settings, "-w", "-s", "start")
-        self.started_in = time.monotonic() - began
+        data = str(self.folder / "data")
+        self._run("pg_ctl", "-D", data, "-l", str(self.folder / "log"), "-o", settings, "-w", "-s", "start")
 
-    def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.folder / "data"), "-m", "immediate", "-w", "-s", "stop")
+    def stop(self, mode: str = "immediate") -> None:
+        """Stop serving: at once (what it did not write to disk is lost), or ``fast``, its data kept to resume."""
+        self._run("pg_ctl", "-D", str(self.folder / "data"), "-m", mode, "-w", "-s", "stop")
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ from mcp import Client
 from pydantic import SecretStr
 
 from ideogram_mcp.emulator import Emulator
-from ideogram_mcp.journal import Claim, JournalError, Limits, OverBudgetError, TooManyCallsError
+from ideogram_mcp.journal import Claim, JournalError, Limits, OverBudgetError, TooManyCallsError, database
 from ideogram_mcp.journal.database import MIGRATIONS, Database
 from ideogram_mcp.journal.postgres import PostgresJournal, unusable
 from ideogram_mcp.records import ImageRecord
@@ -160,6 +160,36 @@ async def test_an_unreachable_database_is_said_once_in_the_log_with_the_fix_and_
     )
     assert [r.getMessage() for r in caplog.records] == [failed.value.text()]
     assert PASSWORD not in caplog.text
+    await book.aclose()
+
+
+async def test_after_an_outage_postgresql_is_used_again_at_once_and_the_wait_is_never_called_busy(
+    database_url: str, postgresql: PostgreSQL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pool pauses longer and longer between its tries to reconnect: back after an outage, PostgreSQL went unused
+    # until the pause ended, and the operations meanwhile were told the journal was busy.
+    monkeypatch.setattr(database, "POOL_WAIT", 1.0)
+    monkeypatch.setattr(database, "RECONNECT_WAIT", 3.0, raising=False)
+    book = PostgresJournal(database_url)
+    await book.spend("")
+    postgresql.stop(mode="fast")
+    try:
+        for _ in range(6):  # 12 s of tries failing meanwhile: the pool's pauses grow to 8 s and more
+            with pytest.raises(JournalError, match="cannot be reached"):
+                await book.spend("")
+            await anyio.sleep(1)
+    finally:
+        postgresql.resume()
+    said: list[str] = []
+    for _ in range(2):
+        try:
+            await book.spend("")
+            break
+        except JournalError as exc:
+            said.append(exc.text())
+    else:
+        pytest.fail(f"still not used: {said}")
+    assert all(s.startswith("The task journal in PostgreSQL at ") and "can be reached again" in s for s in said)
     await book.aclose()
 
 

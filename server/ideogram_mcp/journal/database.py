@@ -36,6 +36,10 @@ LOCK_WAIT: Final = "SET lock_timeout = '5s'"
 they give up."""
 POOL_SIZE = (1, 10)
 """Connections each process keeps open at the least, and opens at the most."""
+RECONNECT_WAIT = 15.0
+"""Seconds the pool keeps trying, with growing pauses, to reopen a connection it lost; then it stops, and the next
+operation opens one afresh. psycopg_pool tries for 5 minutes by default, its pauses growing past 30 s: PostgreSQL
+back after an outage waited for the next pause's end, each operation meanwhile waiting its 10 s for nothing."""
 SCHEMA_LOCK: Final = 0x1DE0_6A40
 """The advisory lock (two-key form, with 0) held while the schema is brought up to date."""
 OWNER_LOCKS: Final = 0x1DE0_6A41
@@ -175,21 +179,33 @@ class Database:
                     check=AsyncConnectionPool.check_connection,
                     name="ideogram-mcp journal",
                     timeout=POOL_WAIT,
+                    reconnect_timeout=RECONNECT_WAIT,
                 )
                 await pool.open()
                 self._pool = pool
             return self._pool
 
     async def _diagnosed(self) -> JournalError:
-        """Why no connection came: PostgreSQL cannot be reached (a fresh attempt says why), or every connection is
+        """Why no connection came: PostgreSQL cannot be reached (a fresh attempt says why); it was not, and is again
+        (the pool, still pausing between its tries, is made afresh for the next operation); or every connection is
         busy."""
         import psycopg
 
         try:
             probe = await psycopg.AsyncConnection.connect(self._url.get_secret_value(), connect_timeout=CONNECT_WAIT)
         except psycopg.Error as exc:
+            self._down = True
             return self.failure(exc)
         await probe.close()
+        if self._down and (stale := self._pool) is not None:
+            self._pool = None  # the next operation opens a pool that connects now
+            with anyio.CancelScope(shield=True):
+                await stale.close(timeout=1.0)
+            return JournalError(
+                f"the task journal in PostgreSQL at {self.where} can be reached again, after it could not",
+                "Try again now.",
+                locked=True,
+            )
         return JournalError(
             f"the task journal in PostgreSQL at {self.where} is busy: no connection of this process's "
             f"{POOL_SIZE[1]} came free within {POOL_WAIT:g} s",
