@@ -241,6 +241,21 @@ def test_a_bucket_failure_is_said_by_its_cause_and_names_no_address_or_key() -> 
         "abc in 387ms, after 3 retries, max_retries: 3 - HTTP error: error sending request for url "
         "(http://10.0.0.7:8333/images/d6467b2bc2e786c5/kite.json)"
     )
-    said = s3._said(failure)  # pyright: ignore[reportPrivateUsage]
-    assert said == "HTTP error: error sending request for url (an address in the bucket)"
-    assert s3._said(OSError("Access Denied.")) == "Access Denied"  # pyright: ignore[reportPrivateUsage]
+    refused = OSError(  # a HEAD refused, as obstore says it: its debug text names the key and the endpoint
+        "Generic S3 error: Error performing HEAD http://127.0.0.1:40109/images/pre/d6467b2bc2e786c5/kite.json in 2ms "
+        "- Server returned non-2xx status code: 403 Forbidden: \n\nDebug source:\n PermissionDenied { path: "
+        '"pre/d6467b2bc2e786c5/kite.json", uri: Some(HTTP://127.0.0.1:40109) }'
+    )
+    answered = OSError(  # a PUT refused with S3's own answer, which names the object too
+        "Generic S3 error: Error performing PUT http://x/images/k in 2ms - Server returned non-2xx status code: 403 "
+        "Forbidden: <?xml version='1.0'?><Error><Code>AccessDenied</Code><Message>Access Denied.</Message>"
+        "<Resource>/images/pre/d6467b2bc2e786c5/kite.json</Resource></Error>"
+    )
+    said = [s3._said(e) for e in (failure, refused, answered, OSError("Access Denied."))]  # pyright: ignore[reportPrivateUsage]
+    assert said == [
+        "HTTP error: error sending request for url (an address in the bucket)",
+        "Server returned non-2xx status code: 403 Forbidden",
+        "AccessDenied: Access Denied",
+        "Access Denied",
+    ]
+    assert not [s for s in said if "d6467b2bc2e786c5" in s or "127.0.0.1" in s or "10.0.0.7" in s]

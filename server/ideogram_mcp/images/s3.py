@@ -311,13 +311,23 @@ def _recipe_key(key: str) -> str:
 
 
 def _said(exc: BaseException) -> str:
-    """An object store's failure in a few words: its cause, which obstore says last ("Error performing PUT <url> in
-    387ms, after 3 retries ... - HTTP error: error sending request"), and never an address: the request's URL names
-    the store's endpoint and the object's key (an owner's folder), which a remote client is not to learn."""
-    text = " ".join(str(exc).split())
-    cause = _ADDRESS.sub("(an address in the bucket)", text.rsplit(" - ", 1)[-1]).strip(" .")
+    """An object store's failure in a few words, and never an address or a key: the request's URL and obstore's
+    debug text name the store's endpoint and the object's key (an owner's folder), which a remote client is not to
+    learn. S3's own answer says its code and message; else obstore's cause, which it says last ("Error performing
+    PUT <url> in 387ms, after 3 retries ... - HTTP error: error sending request")."""
+    text = str(exc).split("Debug source:", 1)[0]
+    if code := _XML_CODE.search(text):
+        message = _XML_MESSAGE.search(text)
+        cause = f"{code.group(1)}: {message.group(1)}" if message else code.group(1)
+    else:
+        cause = " ".join(text.split()).rsplit(" - ", 1)[-1]
+    cause = _PATH.sub("", _ADDRESS.sub("(an address in the bucket)", cause)).strip(" .:")
     return (cause or type(exc).__name__)[:200]
 
 
-_ADDRESS = re.compile(r"\(?\b[a-z][a-z0-9+.-]*://[^\s)]*\)?")
+_ADDRESS = re.compile(r"\(?\b[a-z][a-z0-9+.-]*://[^\s)]*\)?", re.IGNORECASE)
 """A URL in an error's words (with the brackets some put around it), signed query and all."""
+_PATH = re.compile(r"\s*(?:path|key|resource)[:=]\s*\"?[^\s\",}]+\"?", re.IGNORECASE)
+"""An object's key as obstore or S3 names it in words."""
+_XML_CODE = re.compile(r"<Code>([^<]{1,80})</Code>")
+_XML_MESSAGE = re.compile(r"<Message>([^<]{1,200})</Message>")
