@@ -30,6 +30,6 @@ def configure_logging(settings: Settings) -> None:
     # The HTTP stack logs headers and bodies at DEBUG: quiet even then, so a key in a header never reaches a log.
     for noisy in ("httpx2", "httpcore2", "httpx", "httpcore", "mcp", "uvicorn"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
-    # The journal's pool warns at each try to reconnect while PostgreSQL is down (18 in 30 s); the journal says the
-    # outage itself, once, with the fix.
+    # The journal's pool warns at each try to reconnect while PostgreSQL is down (18 in 30 s); the journal logs the
+    # outage itself, once, with the fix (database._diagnosed).
     logging.getLogger("psycopg.pool").setLevel(max(logging.ERROR, logging.getLogger().level))

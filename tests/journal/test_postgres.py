@@ -164,12 +164,12 @@ async def test_an_unreachable_database_is_said_once_in_the_log_with_the_fix_and_
 
 
 async def test_after_an_outage_postgresql_is_used_again_at_once_and_the_wait_is_never_called_busy(
-    database_url: str, postgresql: PostgreSQL, monkeypatch: pytest.MonkeyPatch
+    database_url: str, postgresql: PostgreSQL, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     # The pool pauses longer and longer between its tries to reconnect: back after an outage, PostgreSQL went unused
     # until the pause ended, and the operations meanwhile were told the journal was busy.
     monkeypatch.setattr(database, "POOL_WAIT", 1.0)
-    monkeypatch.setattr(database, "RECONNECT_WAIT", 3.0, raising=False)
+    monkeypatch.setattr(database, "RECONNECT_WAIT", 300.0)  # psycopg_pool's own: the pool is made afresh all the same
     book = PostgresJournal(database_url)
     await book.spend("")
     postgresql.stop(mode="fast")
@@ -190,6 +190,7 @@ async def test_after_an_outage_postgresql_is_used_again_at_once_and_the_wait_is_
     else:
         pytest.fail(f"still not used: {said}")
     assert all(s.startswith("The task journal in PostgreSQL at ") and "can be reached again" in s for s in said)
+    assert [r.levelname for r in caplog.records if "cannot be reached" in r.getMessage()] == ["ERROR"]  # said once
     await book.aclose()
 
 

@@ -107,10 +107,19 @@ class Database:
         import psycopg
         import psycopg_pool
 
+        lent = False
         try:
-            pool = await self._opened()
-            async with pool.connection(timeout=POOL_WAIT) as connection:
-                yield connection
+            for tries_left in (1, 0):
+                pool = await self._opened()
+                try:
+                    async with pool.connection(timeout=POOL_WAIT) as connection:
+                        lent, self._down = True, False
+                        yield connection
+                    return
+                except psycopg_pool.PoolClosed:
+                    if lent or not tries_left:
+                        raise
+                    # Made afresh meanwhile (PostgreSQL back after an outage, see _diagnosed): nothing was done yet.
         except psycopg_pool.PoolTimeout as exc:
             raise await self._diagnosed() from exc
         except psycopg.Error as exc:
@@ -194,13 +203,17 @@ class Database:
         try:
             probe = await psycopg.AsyncConnection.connect(self._url.get_secret_value(), connect_timeout=CONNECT_WAIT)
         except psycopg.Error as exc:
+            failure = self.failure(exc)
+            if not self._down:  # said once an outage, in the log too
+                logger.error("%s", failure.text())
             self._down = True
-            return self.failure(exc)
+            return failure
         await probe.close()
-        if self._down and (stale := self._pool) is not None:
-            self._pool = None  # the next operation opens a pool that connects now
-            with anyio.CancelScope(shield=True):
-                await stale.close(timeout=1.0)
+        if self._down:  # the pool may be pausing between its tries: the next operation opens one that connects now
+            if (stale := self._pool) is not None:
+                self._pool = None
+                with anyio.CancelScope(shield=True):
+                    await stale.close(timeout=1.0)
             return JournalError(
                 f"the task journal in PostgreSQL at {self.where} can be reached again, after it could not",
                 "Try again now.",
