@@ -441,7 +441,7 @@ async def test_after_a_message_cut_off_part_way_nothing_more_is_written_onto_the
             stdout = _Stdout(wire, lambda data: os.write(writable, data))
             with anyio.move_on_after(0.2):
                 await stdout.write(big)
-            with pytest.raises(anyio.BrokenResourceError, match="cut off part-way"):
+            with anyio.fail_after(5), pytest.raises(anyio.BrokenResourceError, match="cut off part-way"):
                 await stdout.write('{"jsonrpc": "2.0", "id": 2, "result": {}}\n')
     finally:
         os.close(writable)

@@ -62,7 +62,8 @@ def owner_of(subject: str) -> str:
 
 
 CLOCK_SKEW = 30.0
-"""Seconds an issuer's clock may be off from this server's when a token's times (exp, nbf, iat) are checked."""
+"""Seconds an issuer's clock may run ahead of this server's for a token's not-before and issued-at times (its expiry
+is checked again by the SDK, without any)."""
 
 
 class StaticTokens(TokenVerifier):
