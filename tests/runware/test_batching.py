@@ -204,3 +204,13 @@ async def test_a_batch_refused_whole_for_a_parameter_naming_no_task_is_sent_agai
     assert fate == dict.fromkeys((item["taskUUID"] for item in sent if item["taskUUID"] != faulty), None)
     assert sorted(len(tasks) for tasks in _submissions(emulator)) == [1, 1, 1, 1, 4]
     assert sorted(c.task_uuid for c in emulator.ledger) == sorted(fate)  # each charged once, the refused one not
+
+
+async def test_a_batch_answered_with_a_conflict_naming_no_task_is_not_sent_again_task_by_task(
+    runware: Delivery, emulator: Emulator, clock: ManualClock
+) -> None:
+    # A conflict says Runware has the tasks (they may have run): each hears it, and none goes out again alone.
+    sent = [task(deliveryMethod="async") for _ in range(3)]
+    emulator.faults.append(Fault.error(400, "conflictTaskUUID", "Already have it.", on="imageInference"))
+    await _submit_all(runware, clock, sent)
+    assert [len(tasks) for tasks in _submissions(emulator)] == [3]
