@@ -28,6 +28,8 @@ import anyio
 import anyio.from_thread
 import anyio.lowlevel
 
+from ideogram_mcp.text import unpaired
+
 _HUGE_NUMBER = re.compile(r"(?<!\d)\d{4301}")
 """A run of more digits than Python reads as an int (its default limit is 4,300)."""
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
@@ -207,10 +209,10 @@ def _unreadable(line: str) -> str | None:
         message = json.loads(line)
     except ValueError:
         return None
-    where = _unpaired_at(message, "")
-    if where is None or not isinstance(message, dict) or "id" not in message or "method" not in message:
+    found = unpaired(message)
+    if found is None or not isinstance(message, dict) or "id" not in message or "method" not in message:
         return None
-    shown = where.encode(errors="backslashreplace").decode() or "its top"  # a key may hold the half itself
+    shown = found[0].encode(errors="backslashreplace").decode() or "its top"  # a key may hold the half itself
     said = (
         f"The request's text at {shown} holds half of a UTF-16 surrogate pair alone, which is no valid"
         " Unicode, so it was not read: send the character whole (both halves of its \\u escape pair) or leave it out."
@@ -218,26 +220,6 @@ def _unreadable(line: str) -> str | None:
     request = cast(dict[str, object], message)
     error = {"jsonrpc": "2.0", "id": request["id"], "error": {"code": -32700, "message": said}}
     return json.dumps(error) + "\n"
-
-
-def _unpaired_at(value: object, path: str) -> str | None:
-    """Where in a message a string (or a key) holds half of a surrogate pair alone, as ``params.arguments.prompt``."""
-    if isinstance(value, str):
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            return path
-        return None
-    if isinstance(value, dict):
-        for key, item in cast(dict[str, object], value).items():
-            named = f"{path}.{key}" if path else key
-            if (found := named if _unpaired_at(key, "") is not None else _unpaired_at(item, named)) is not None:
-                return found
-    if isinstance(value, list):
-        for index, item in enumerate(cast(list[object], value)):
-            if (found := _unpaired_at(item, f"{path}[{index}]")) is not None:
-                return found
-    return None
 
 
 def _readable(line: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 UPSTREAM_SHOWN = 300
 """Characters of each upstream message an agent is shown (an error page can be megabytes)."""
 
@@ -18,3 +20,25 @@ def sentence(text: str) -> str:
     if not text:
         return text
     return text[0].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
+
+
+def unpaired(value: object, path: str = "") -> tuple[str, str] | None:
+    """The first text in ``value`` (a string, or one inside lists and objects, keys included) holding half of a UTF-16
+    surrogate pair alone, which no UTF-8 text can carry (JSON's ``"\\ud83d"`` without its partner): where it is, as
+    ``params.arguments.prompt`` or ``images[0]`` below ``path``, and the text itself; None when there is none."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return path, value
+        return None
+    if isinstance(value, dict):
+        for key, item in cast(dict[str, object], value).items():
+            named = f"{path}.{key}" if path else key
+            if (found := unpaired(key, named) or unpaired(item, named)) is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(cast(list[object], value)):
+            if (found := unpaired(item, f"{path}[{index}]")) is not None:
+                return found
+    return None

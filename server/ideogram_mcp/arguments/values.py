@@ -13,6 +13,7 @@ from ideogram_mcp import files
 from ideogram_mcp.arguments.names import either
 from ideogram_mcp.arguments.problems import show
 from ideogram_mcp.specs import Parameter
+from ideogram_mcp.text import unpaired
 
 _UPLOADED = "00000000-0000-4000-8000-000000000000"  # stands for the UUID a local file will be uploaded as
 _TRUE = {"true", "yes", "on", "1"}
@@ -54,24 +55,16 @@ def coerce(p: Parameter, raw: Any) -> tuple[Any, str | None]:
 
 
 def unsendable(raw: Any) -> str | None:
-    """Why a value holds text no request can carry, else None: a string with half of a UTF-16 surrogate pair (JSON's
-    ``"\\ud83d"`` without its partner), which UTF-8 cannot encode; looked for inside lists and objects too."""
-    if isinstance(raw, str):
-        try:
-            raw.encode()
-        except UnicodeEncodeError as exc:
-            half = raw[exc.start]
-            return (
-                f"holds half of a UTF-16 surrogate pair alone (\\u{ord(half):04x}, character {exc.start + 1}), which"
-                " no request can carry: send the character whole (both halves of its \\u escape pair, or itself)."
-            )
+    """Why a value holds text no request can carry, else None: half of a UTF-16 surrogate pair alone (``unpaired``),
+    looked for inside lists and objects too."""
+    if (found := unpaired(raw)) is None:
         return None
-    if isinstance(raw, dict):
-        items = cast(dict[object, object], raw)
-        return next(filter(None, (unsendable(part) for pair in items.items() for part in pair)), None)
-    if isinstance(raw, list):
-        return next(filter(None, (unsendable(item) for item in cast(list[object], raw))), None)
-    return None
+    _, text = found
+    at = next(n for n, character in enumerate(text) if "\ud800" <= character <= "\udfff")
+    return (
+        f"holds half of a UTF-16 surrogate pair alone (\\u{ord(text[at]):04x}, character {at + 1}), which no request"
+        " can carry: send the character whole (both halves of its \\u escape pair, or itself)."
+    )
 
 
 def number(raw: Any) -> Any:
