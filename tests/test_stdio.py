@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import os
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -364,8 +366,10 @@ def test_a_stdout_shared_with_stderr_or_not_a_pipe_is_left_to_the_sdk(tmp_path: 
     assert in_a_file.stderr.splitlines()[0] == "left to the SDK"
 
 
-async def test_a_message_larger_than_the_pipe_holds_waits_for_room_without_holding_up_the_loop() -> None:
-    message = "".join(f"{n:07d}," for n in range(1 << 17)) + "\n"  # 1 MiB: 16 times a Linux pipe's buffer
+@contextlib.contextmanager
+def _unread_pipe() -> Iterator[tuple[_Stdout, threading.Event, bytearray]]:
+    """Messages written from the loop onto a pipe that nobody reads until the event is set; what was read, once the
+    block has ended."""
     readable, writable = os.pipe()
     os.set_blocking(writable, False)
     received = bytearray()
@@ -378,23 +382,29 @@ async def test_a_message_larger_than_the_pipe_holds_waits_for_room_without_holdi
 
     reader = threading.Thread(target=read)
     reader.start()
-    written: list[int] = []
     try:
-        with anyio.fail_after(30), os.fdopen(writable, "w", encoding="utf-8", closefd=False) as wire:
-            async with anyio.create_task_group() as group:
-
-                async def write() -> None:
-                    written.append(await _Stdout(wire, lambda data: os.write(writable, data)).write(message))
-
-                group.start_soon(write)
-                await anyio.wait_all_tasks_blocked()  # the pipe is full and nobody reads: the write waits, not the loop
-                assert written == []
-                reading.set()
+        with os.fdopen(writable, "w", encoding="utf-8", closefd=False) as wire:
+            yield _Stdout(wire, lambda data: os.write(writable, data)), reading, received
     finally:
         reading.set()
         os.close(writable)
         reader.join(30)
         os.close(readable)
+
+
+async def test_a_message_larger_than_the_pipe_holds_waits_for_room_without_holding_up_the_loop() -> None:
+    message = "".join(f"{n:07d}," for n in range(1 << 17)) + "\n"  # 1 MiB: 16 times a Linux pipe's buffer
+    written: list[int] = []
+    with anyio.fail_after(30), _unread_pipe() as (stdout, reading, received):
+        async with anyio.create_task_group() as group:
+
+            async def write() -> None:
+                written.append(await stdout.write(message))
+
+            group.start_soon(write)
+            await anyio.wait_all_tasks_blocked()  # the pipe is full and nobody reads: the write waits, not the loop
+            assert written == []
+            reading.set()
     assert written == [len(message)]
     assert received.decode() == message
 
@@ -403,46 +413,20 @@ async def test_a_message_written_while_another_waits_for_room_goes_whole_after_i
     # The server's own answers (to a line the SDK would drop) and the SDK's share the wire: never interleaved.
     first = "".join(f"{n:07d}," for n in range(1 << 17)) + "\n"  # 1 MiB: it waits for room part-way
     second = '{"jsonrpc": "2.0", "id": 2, "error": {}}\n'
-    readable, writable = os.pipe()
-    os.set_blocking(writable, False)
-    received = bytearray()
-    reading = threading.Event()
-
-    def read() -> None:
-        reading.wait(30)
-        while chunk := os.read(readable, 1 << 16):
-            received.extend(chunk)
-
-    reader = threading.Thread(target=read)
-    reader.start()
-    try:
-        with anyio.fail_after(30), os.fdopen(writable, "w", encoding="utf-8", closefd=False) as wire:
-            stdout = _Stdout(wire, lambda data: os.write(writable, data))
-            async with anyio.create_task_group() as group:
-                group.start_soon(stdout.write, first)
-                await anyio.wait_all_tasks_blocked()  # the pipe is full: the first waits part-way
-                group.start_soon(stdout.write, second)
-                await anyio.wait_all_tasks_blocked()
-                reading.set()
-    finally:
-        reading.set()
-        os.close(writable)
-        reader.join(30)
-        os.close(readable)
+    with anyio.fail_after(30), _unread_pipe() as (stdout, reading, received):
+        async with anyio.create_task_group() as group:
+            group.start_soon(stdout.write, first)
+            await anyio.wait_all_tasks_blocked()  # the pipe is full: the first waits part-way
+            group.start_soon(stdout.write, second)
+            await anyio.wait_all_tasks_blocked()
+            reading.set()
     assert received.decode() == first + second
 
 
 async def test_after_a_message_cut_off_part_way_nothing_more_is_written_onto_the_wire() -> None:
     big = "x" * (1 << 20) + "\n"  # more than the pipe holds: its writer waits part-way, and is cancelled there
-    readable, writable = os.pipe()
-    os.set_blocking(writable, False)
-    try:
-        with os.fdopen(writable, "w", encoding="utf-8", closefd=False) as wire:
-            stdout = _Stdout(wire, lambda data: os.write(writable, data))
-            with anyio.move_on_after(0.2):
-                await stdout.write(big)
-            with anyio.fail_after(5), pytest.raises(anyio.BrokenResourceError, match="cut off part-way"):
-                await stdout.write('{"jsonrpc": "2.0", "id": 2, "result": {}}\n')
-    finally:
-        os.close(writable)
-        os.close(readable)
+    with _unread_pipe() as (stdout, _, _):
+        with anyio.move_on_after(0.2):
+            await stdout.write(big)
+        with anyio.fail_after(5), pytest.raises(anyio.BrokenResourceError, match="cut off part-way"):
+            await stdout.write('{"jsonrpc": "2.0", "id": 2, "result": {}}\n')
