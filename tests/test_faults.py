@@ -20,6 +20,7 @@ from mcp import Client
 
 from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.emulator import Emulator, Fault
+from ideogram_mcp.emulator.faults import said_of_each
 from ideogram_mcp.runware.answers import LOST_AFTER
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
@@ -90,19 +91,7 @@ def _without_image_uuid(body: dict[str, Any]) -> object:
     return {"data": [{k: v for k, v in item.items() if k != "imageUUID"} for item in body.get("data", [])]}
 
 
-def _said_of_each(code: str, message: str) -> Callable[[dict[str, Any]], object]:
-    """A poll's answer replaced by an error ``code`` naming each task it was about."""
-
-    def rewrite(body: dict[str, Any]) -> object:
-        polled = {item.get("taskUUID") for item in body.get("data", [])} | {
-            e.get("taskUUID") for e in body.get("errors", [])
-        }
-        return {"errors": [{"code": code, "message": message, "taskUUID": task_uuid} for task_uuid in polled]}
-
-    return rewrite
-
-
-_not_known_yet = _said_of_each("taskFailedOrNotFound", "No task with this taskUUID.")
+_not_known_yet = said_of_each("taskFailedOrNotFound", "No task with this taskUUID.")
 
 
 CASES = {
@@ -120,13 +109,13 @@ CASES = {
     "a poll item without imageUUID, once": Case([Fault.mangle(_without_image_uuid, on="getResponse")], 1),
     # Errors of the poll's own, said of the task in an answer of 200: not the task's outcome.
     "a poll answered with a rate limit naming the task": Case(
-        [Fault.mangle(_said_of_each("rateLimitExceeded", "Slow down."), on="getResponse")], 1
+        [Fault.mangle(said_of_each("rateLimitExceeded", "Slow down."), on="getResponse")], 1
     ),
     "a poll answered with an internal error naming the task": Case(
-        [Fault.mangle(_said_of_each("internalServerError", "Oops."), on="getResponse")], 1
+        [Fault.mangle(said_of_each("internalServerError", "Oops."), on="getResponse")], 1
     ),
     "a poll answered with a request timeout naming the task": Case(
-        [Fault.mangle(_said_of_each("requestTimeout", "Timed out."), on="getResponse")], 1
+        [Fault.mangle(said_of_each("requestTimeout", "Timed out."), on="getResponse")], 1
     ),
 }
 
@@ -363,10 +352,10 @@ async def test_when_every_image_fails_the_call_says_so_at_once(
     [
         Fault.error(401, "invalidApiKey", "Invalid API key.", "apiKey", on="getResponse"),
         # The refusal naming the task polled: still the poll's, not the task's outcome.
-        Fault.mangle(_said_of_each("invalidApiKey", "Invalid API key."), on="getResponse", status=401),
-        Fault.mangle(_said_of_each("forbidden", "Not allowed."), on="getResponse", status=403),
-        Fault.mangle(_said_of_each("insufficientCredits", "Top up."), on="getResponse", status=402),
-        Fault.mangle(_said_of_each("invalidApiKey", "Invalid API key."), on="getResponse"),  # in an answer of 200
+        Fault.mangle(said_of_each("invalidApiKey", "Invalid API key."), on="getResponse", status=401),
+        Fault.mangle(said_of_each("forbidden", "Not allowed."), on="getResponse", status=403),
+        Fault.mangle(said_of_each("insufficientCredits", "Top up."), on="getResponse", status=402),
+        Fault.mangle(said_of_each("invalidApiKey", "Invalid API key."), on="getResponse"),  # in an answer of 200
     ],
     ids=["401", "401 naming the task", "403 naming the task", "402 naming the task", "200 naming the task"],
 )

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from ideogram_mcp.clock import ManualClock, SystemClock
 from ideogram_mcp.emulator import Emulator, Fault
+from ideogram_mcp.emulator.faults import said_of_each
 from ideogram_mcp.runware import errors, polling
 from ideogram_mcp.runware.answers import LOST_AFTER, Snapshot
 from ideogram_mcp.runware.client import RunwareClient
@@ -274,17 +275,11 @@ async def test_a_submit_met_only_by_failures_gives_up_after_its_patience_saying_
     assert 2 <= len(emulator.requests) <= 5
 
 
-def _down_for(body: dict[str, Any]) -> object:
-    """A poll answered 200, with an internal error naming each task it was about."""
-    polled = {item.get("taskUUID") for item in body.get("data", [])}
-    return {"errors": [{"code": "internalServerError", "message": "Down.", "taskUUID": t} for t in polled]}
-
-
 @pytest.mark.parametrize(
     "failure",
     [
         Fault.error(503, "internalServerError", "Down.", on="getResponse", lasting=True),
-        Fault(on="getResponse", after="mangle", rewrite=_down_for, lasting=True),
+        Fault(on="getResponse", after="mangle", rewrite=said_of_each("internalServerError", "Down."), lasting=True),
     ],
     ids=["503", "200 naming the task"],
 )

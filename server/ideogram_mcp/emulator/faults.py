@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import anyio
 from starlette.responses import Response
@@ -80,6 +80,17 @@ class Fault:
             and (self.about is None or task.get("taskUUID") == self.about)
             for task in tasks
         ) or (not tasks and self.on is None and self.about is None)
+
+
+def said_of_each(code: str, message: str) -> Callable[[dict[str, Any]], object]:
+    """A rewrite for ``Fault.mangle``: the answer replaced by an error ``code`` naming each task it was about."""
+
+    def rewrite(body: dict[str, Any]) -> object:
+        tasks = cast(list[object], [*body.get("data", []), *body.get("errors", [])])
+        named = dict.fromkeys(cast(dict[str, object], i).get("taskUUID") for i in tasks if isinstance(i, dict))
+        return {"errors": [{"code": code, "message": message, "taskUUID": task_uuid} for task_uuid in named]}
+
+    return rewrite
 
 
 async def misbehave(fault: Fault, body: dict[str, Any], response: Response) -> Response:
