@@ -164,7 +164,7 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
 
 async def _refused(services: Services, job: Job, where: Places, *, dry: bool = False) -> Outcome | None:
     """Why the job may not run under the server's limits (checked again, atomically, when it is recorded), or
-    None when it may. A ``dry`` run reads every limit, and makes and probes no folder."""
+    None when it may. A ``dry`` run meets the spend limits alone, and makes and probes no folder."""
     settings, journal = services.settings, services.journal
     limit = settings.max_cost_per_call
     if limit is not None and not within(job.quote, limit):
@@ -172,13 +172,13 @@ async def _refused(services: Services, job: Job, where: Places, *, dry: bool = F
     budget = settings.daily_limit
     if budget is not None and journal.problem is not None:  # a spend kept in memory is forgotten at restart
         return BudgetNotKept(budget, journal.problem)
+    if dry:  # the spend limits alone: the others (calls a minute, tasks running) say how things stand this moment
+        return await _over_limits(services, job, spend_only=True)
     generation = job.generation
     # The journal's limits are read here only where something would come before the transaction that records the
     # task, which checks them all again and refuses alike: the user's question, free uploads, or a tool's own
     # preparing (an edit's region copies its image at Runware). Otherwise the reads are saved (three a call).
     first = not within(job.quote, settings.confirm_above) or generation.local_inputs or job.prepare is not None
-    if dry:  # the spend limits alone: the others (calls a minute, tasks running) say how things stand this moment
-        return await _over_limits(services, job, spend_only=True)
     if first and (refusal := await _over_limits(services, job)):
         return refusal
     longest = f"{generation.file_name}-{generation.count}-999.webp" if generation.file_name else ""
