@@ -140,3 +140,29 @@ def test_a_forbidden_import_is_seen() -> None:
     source = "def f():\n    from mcp import Client\n    import mcp_types\n"
     found = _statements(ast.parse(source).body, deep=True)
     assert [ast.unparse(node) for node in found] == ["from mcp import Client", "import mcp_types"]
+
+
+def _own_loggers(module: str) -> list[str]:
+    """Where ``module`` makes a logger of the standard library's for itself (``logging.getLogger(__name__)``)."""
+    tree = ast.parse(_modules()[module].read_text())
+    return [
+        ast.unparse(node)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and ast.unparse(node.func) == "logging.getLogger"
+        and [ast.unparse(a) for a in node.args] == ["__name__"]
+    ]
+
+
+@pytest.mark.parametrize("module", sorted(_modules()))
+def test_every_module_logs_through_the_loggers_that_keep_the_key_out(module: str) -> None:
+    """A host that embeds the server handles its logs with its own formatters: ``logs.logger`` blanks the key from
+    each record as it is made, and a logger made otherwise would not."""
+    assert not _own_loggers(module), f"{module}: use logs.logger(__name__)"
+
+
+def test_a_logger_made_otherwise_is_seen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    made = tmp_path / "made.py"
+    made.write_text("import logging\nlogger = logging.getLogger(__name__)\n")
+    monkeypatch.setitem(_modules(), "made", made)
+    assert _own_loggers("made") == ["logging.getLogger(__name__)"]

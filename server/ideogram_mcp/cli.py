@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import math
 import os
 import secrets
@@ -20,7 +19,7 @@ import anyio
 from mcp.server.stdio import stdio_server
 from pydantic import SecretStr, ValidationError
 
-from ideogram_mcp import __version__, files, stdio
+from ideogram_mcp import __version__, files, logs, stdio
 from ideogram_mcp.errors import ConfigurationError
 from ideogram_mcp.exits import STOPPED_STATUS, say_stopped
 from ideogram_mcp.logs import configure_logging
@@ -248,7 +247,7 @@ async def _runware(settings: Settings) -> AsyncGenerator[Settings]:
     from ideogram_mcp.emulator import Emulator  # only offline serving pays for the emulator
 
     async with Emulator(api_key=EMULATOR_KEY).served() as url:
-        logging.getLogger(__name__).info("offline: generating with the built-in Runware emulator at %s", url)
+        logs.logger(__name__).info("offline: generating with the built-in Runware emulator at %s", url)
         yield settings.model_copy(update={"runware_base_url": url, "runware_api_key": SecretStr(EMULATOR_KEY)})
 
 
@@ -279,7 +278,7 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
         if not settings.state_keys:  # the workers share one key, so a question asked by one is answered to any
             changes[ENV.state_keys] = secrets.token_hex(32)
             if settings.database_url is not None or settings.storage_url is not None:
-                logging.getLogger(__name__).warning(
+                logs.logger(__name__).warning(
                     "%s is not set: a spend question asked by this machine can be answered only through it; give "
                     'every machine serving this address the same key (python3 -c "import secrets; '
                     'print(secrets.token_hex(32))")',

@@ -13,13 +13,14 @@ keeps to these bounds keeps its place.
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any, Literal, cast
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-logger = logging.getLogger(__name__)
+from ideogram_mcp import logs
+
+logger = logs.logger(__name__)
 
 HEADER_SECONDS = 10.0
 """Seconds a client has to send a request's headers."""

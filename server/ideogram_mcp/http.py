@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import signal
 from collections.abc import Sequence
 from ipaddress import ip_address
@@ -36,13 +35,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ideogram_mcp import __version__
+from ideogram_mcp import __version__, logs
 from ideogram_mcp.clock import Clock, SystemClock
 from ideogram_mcp.errors import ConfigurationError, IssuerError
 from ideogram_mcp.server import build_server, tune_collector
 from ideogram_mcp.settings import ENV, Settings
 
-logger = logging.getLogger(__name__)
+logger = logs.logger(__name__)
 
 PATH = "/mcp"
 JWKS_TTL = 600.0

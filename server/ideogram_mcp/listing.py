@@ -17,7 +17,6 @@ import contextlib
 import hashlib
 import importlib.util
 import json
-import logging
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -27,7 +26,9 @@ from typing import NamedTuple
 import mcp_types as types
 import pydantic
 
-logger = logging.getLogger(__name__)
+from ideogram_mcp import logs
+
+logger = logs.logger(__name__)
 
 PACKAGE = Path(__file__).resolve().parent
 KEPT = Path(importlib.util.cache_from_source(__file__)).with_suffix(".json")

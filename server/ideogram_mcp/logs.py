@@ -1,31 +1,75 @@
 """Where the server's log lines go, and what they may not hold: stderr only (on stdio, stdout carries the
-protocol), and never the API key."""
+protocol), and never the API key, whatever handler a host that embeds the server puts them through."""
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
 
-from pydantic import SecretStr
+if TYPE_CHECKING:
+    from ideogram_mcp.settings import Settings
 
-from ideogram_mcp.settings import Settings, redact
+_KEYS: set[str] = set()
+"""The API keys of this process's servers (``keep_out``): blanked from every record the package's loggers make."""
+
+
+def _blank(text: str) -> str:
+    for key in _KEYS:
+        text = text.replace(key, "[redacted]")
+    return text
+
+
+class _KeepingKeysOut(logging.Filter):
+    """Blanks the keys from a record's message, traceback and stack as the record is made, so a host's own handlers
+    and formatters (a server embedded with ``build_server``, pytest's capture) never see them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not _KEYS:
+            return True
+        record.msg, record.args = _blank(record.getMessage()), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = _blank(record.exc_text)
+        if record.stack_info:
+            record.stack_info = _blank(record.stack_info)
+        return True
+
+
+_FILTER = _KeepingKeysOut()
+
+
+def logger(name: str) -> logging.Logger:
+    """The logger of one of the package's modules (``logger(__name__)``), its records kept clear of the keys."""
+    made = logging.getLogger(name)
+    made.addFilter(_FILTER)  # once: a filter already there is not added again
+    return made
+
+
+def keep_out(key: str) -> None:
+    """Blank ``key`` (a value ``settings.secret_value`` gave; "" for none) from every log line from now on."""
+    if key:
+        _KEYS.add(key)
 
 
 class _Redacting(logging.Formatter):
-    """Keeps the API key out of every log line, tracebacks included, whatever a library puts in them."""
+    """Keeps the keys out of every line the CLI writes, other libraries' included, tracebacks and all."""
 
-    def __init__(self, secret: SecretStr | None) -> None:
+    def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
-        self._secret = secret
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record), self._secret)
+        return _blank(super().format(record))
 
 
 def configure_logging(settings: Settings) -> None:
     """Log at the settings' level to stderr, the key blanked; the HTTP stack's own logs at warnings and above."""
+    from ideogram_mcp.settings import secret_value
+
+    keep_out(secret_value(settings.runware_api_key))
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Redacting(settings.runware_api_key))
+    handler.setFormatter(_Redacting())
     logging.basicConfig(level=settings.log_level, handlers=[handler], force=True)
     # The HTTP stack logs headers and bodies at DEBUG: quiet even then, so a key in a header never reaches a log.
     for noisy in ("httpx2", "httpcore2", "httpx", "httpcore", "mcp", "uvicorn"):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Final, cast
@@ -23,6 +22,7 @@ import anyio
 from mcp.server.subscriptions import InMemorySubscriptionBus, ResourcesListChanged, ResourceUpdated, ServerEvent
 from mcp.shared.subscriptions import event_from_wire, event_to_notification
 
+from ideogram_mcp import logs
 from ideogram_mcp.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from psycopg import AsyncConnection
     from pydantic import SecretStr
 
-logger = logging.getLogger(__name__)
+logger = logs.logger(__name__)
 
 CHANNEL: Final = "ideogram_mcp_notices"
 """The PostgreSQL channel the processes sharing one database announce changes on."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
-import logging
 import re
 from collections.abc import AsyncGenerator
 from pathlib import Path
@@ -33,7 +32,7 @@ from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, Sub
 from mcp.shared.exceptions import MCPError
 from mcp_types.methods import validate_client_request
 
-from ideogram_mcp import __version__, app, listing, prompts, resources
+from ideogram_mcp import __version__, app, listing, logs, prompts, resources
 from ideogram_mcp.errors import ConfigurationError, Kind
 from ideogram_mcp.notices import SharedBus
 from ideogram_mcp.settings import ENV, Settings, redacted, secret_value
@@ -48,7 +47,7 @@ if TYPE_CHECKING:  # what the calls use is loaded at the first call (tests/test_
     from ideogram_mcp.specs import ModelSpec
     from ideogram_mcp.tasks.services import Services
 
-logger = logging.getLogger(__name__)
+logger = logs.logger(__name__)
 
 __all__ = ["ERROR_META", "IdeogramServer", "build_server"]
 
@@ -85,6 +84,7 @@ def build_server(
     local folders (tests hand in a journal that fails on purpose, a clock they move).
     """
     settings = settings or Settings()
+    logs.keep_out(secret_value(settings.runware_api_key))  # out of the package's log lines, whoever handles them
     shown = listing.load(_derived, [listing.PACKAGE, prompts.folder()])
     blank = _Blanking(settings, shared=shared)
     # A team's processes share one database: an image one saves is announced to the listeners of all.

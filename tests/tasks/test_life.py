@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from ideogram_mcp.emulator.faults import Fault
 from ideogram_mcp.errors import Kind
 from ideogram_mcp.files import LocalImage
 from ideogram_mcp.journal import Approval
+from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 from ideogram_mcp.specs import load_spec
 from ideogram_mcp.tasks import fetch, life, outcomes
@@ -30,7 +32,7 @@ from ideogram_mcp.tasks.finish import WAITED_TOO_LONG
 from ideogram_mcp.tasks.job import Job
 from ideogram_mcp.tasks.services import IMAGE_LANES, Services
 
-from ..conftest import png
+from ..conftest import API_KEY, png
 
 OWNER = "owner-1"
 
@@ -309,3 +311,26 @@ async def test_a_folder_found_writable_is_probed_again_only_after_a_while(
     await clock.sleep(life.WRITABLE_KEPT)
     assert isinstance(await life.start(services, job(), Approver()), outcomes.Made)
     assert len(probed) == 2
+
+
+async def test_an_unexpected_failure_is_logged_without_the_key_whatever_handles_the_log(
+    settings: Settings,
+    services: Services,
+    job: Callable[..., Job],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A host embedding the server (build_server, no CLI) logs through handlers of its own: pytest's capture is one.
+    build_server(settings)
+    assert services.delivery is not None
+
+    async def failing(*_: object, **__: object) -> None:
+        raise RuntimeError(f"a library's message quoting the header: Authorization: Bearer {API_KEY}")
+
+    monkeypatch.setattr(services.delivery, "wait", failing)
+    with caplog.at_level(logging.ERROR, logger="ideogram_mcp"):
+        assert isinstance(await life.start(services, job(), Approver()), outcomes.Troubled)
+    (record,) = caplog.records
+    assert "unexpected failure after it was sent" in record.getMessage()
+    assert "Authorization: Bearer [redacted]" in caplog.text  # the traceback is kept, the key blanked in it
+    assert API_KEY not in caplog.text

@@ -3,7 +3,6 @@ answered; refusals as Runware words them (``rules`` checks the values)."""
 
 from __future__ import annotations
 
-import logging
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -13,12 +12,13 @@ from urllib.parse import urlsplit
 import anyio.to_thread
 import httpx2
 
+from ideogram_mcp import logs
 from ideogram_mcp.clock import Clock
 from ideogram_mcp.emulator import artwork, rules, scenes
 from ideogram_mcp.emulator.state import Answer, Charge, Job, StoredImage, TaskError, decoded_upload
 from ideogram_mcp.references import encoded, is_uuid
 
-logger = logging.getLogger(__name__)
+logger = logs.logger(__name__)
 
 TaskHandler = Callable[[dict[str, Any], str], Awaitable[Answer]]
 

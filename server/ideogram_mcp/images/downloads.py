@@ -6,7 +6,6 @@ call saves it. The downloads share the call's deadline; one still running then i
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ import anyio
 import anyio.to_thread
 import httpx2
 
-from ideogram_mcp import files
+from ideogram_mcp import files, logs
 from ideogram_mcp.clock import Clock
 from ideogram_mcp.errors import DownloadError
 from ideogram_mcp.images import ImageStore
@@ -23,7 +22,7 @@ from ideogram_mcp.images.formats import ImageFormat, sniff
 from ideogram_mcp.images.recipes import Recipe
 from ideogram_mcp.settings import ENV
 
-logger = logging.getLogger(__name__)
+logger = logs.logger(__name__)
 
 MAX_DOWNLOAD = 50 * 1024 * 1024
 """Largest image accepted from an image URL (Runware's are a few MB)."""

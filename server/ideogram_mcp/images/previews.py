@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import functools
 import io
-import logging
 import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ideogram_mcp import logs
 from ideogram_mcp.errors import PictureError
 from ideogram_mcp.references import encoded
 
 if TYPE_CHECKING:
     from PIL import Image
 
-logger = logging.getLogger(__name__)
+logger = logs.logger(__name__)
 
 PREVIEW_SIDE = 512
 """Longest side of a single preview, in pixels."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import logging
 import re
 import threading
 import uuid
@@ -29,7 +28,7 @@ from typing import TYPE_CHECKING
 import obstore
 from obstore.exceptions import AlreadyExistsError, BaseError
 
-from ideogram_mcp import files
+from ideogram_mcp import files, logs
 from ideogram_mcp.images import NAMES_TRIED, SavedImage
 from ideogram_mcp.images.formats import ImageFormat, sniff
 from ideogram_mcp.images.recipes import Recipe
@@ -39,7 +38,7 @@ if TYPE_CHECKING:
 
     from ideogram_mcp.settings import Settings
 
-logger = logging.getLogger(__name__)
+logger = logs.logger(__name__)
 
 FAILED = (BaseError, OSError)
 """What obstore raises when a request fails (a missing object is Python's own ``FileNotFoundError``)."""

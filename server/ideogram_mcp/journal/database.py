@@ -10,7 +10,6 @@ and the fix. psycopg loads here, at the first use of the journal: a start needs 
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Final, LiteralString
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -18,6 +17,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import anyio
 from pydantic import SecretStr
 
+from ideogram_mcp import logs
 from ideogram_mcp.journal import JournalError
 from ideogram_mcp.settings import ENV, redact
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from psycopg import AsyncConnection
     from psycopg_pool import AsyncConnectionPool
 
-logger = logging.getLogger(__name__)
+logger = logs.logger(__name__)
 
 CONNECT_WAIT = 5
 """Seconds a connection to PostgreSQL may take to open (libpq's connect_timeout)."""

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 from pydantic import ValidationError
 
+from ideogram_mcp import logs
 from ideogram_mcp.journal import (
     Claim,
     Entry,
@@ -22,7 +22,7 @@ from ideogram_mcp.journal import (
 from ideogram_mcp.money import cost_of
 from ideogram_mcp.records import ImageRecord
 
-logger = logging.getLogger(__name__)
+logger = logs.logger(__name__)
 
 CLAIM = ("claimedBy", "claimedUntil")
 """The fields of a stored image record that say who is saving it, until when; only claims write them."""

@@ -8,7 +8,6 @@ process's lock; every failure of SQLite is a ``JournalError``. The schema's late
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import TypeVar
 
 from pydantic import SecretStr
 
+from ideogram_mcp import logs
 from ideogram_mcp.clock import Clock, SystemClock, midnight
 from ideogram_mcp.journal import (
     MINUTE,
@@ -37,7 +37,7 @@ from ideogram_mcp.settings import redact
 
 T = TypeVar("T")
 
-logger = logging.getLogger(__name__)
+logger = logs.logger(__name__)
 
 LOCK_WAIT = 2.0
 """Seconds an operation waits for another process's lock on the journal before it gives up and says so."""

@@ -9,7 +9,6 @@ offline mode hand it the emulator through ``transport=``.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -18,7 +17,7 @@ from typing import Any, Self, cast
 import httpx2
 from pydantic import SecretStr
 
-from ideogram_mcp import __version__
+from ideogram_mcp import __version__, logs
 from ideogram_mcp.clock import Clock, SystemClock
 from ideogram_mcp.runware import DEFAULT_BASE_URL, connections
 from ideogram_mcp.runware.errors import (
@@ -31,7 +30,7 @@ from ideogram_mcp.runware.errors import (
     api_error,
 )
 
-logger = logging.getLogger(__name__)
+logger = logs.logger(__name__)
 
 CONNECT_WAIT = 4.0
 """Seconds to open a connection to Runware, TLS included; Runware answers that within a second anywhere."""

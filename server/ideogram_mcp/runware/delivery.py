@@ -10,13 +10,13 @@ say is read in ``answers``; what is retried, in ``retries``. All time is the inj
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import anyio
 
+from ideogram_mcp import logs
 from ideogram_mcp.clock import Clock, SystemClock
 from ideogram_mcp.references import is_web_url
 from ideogram_mcp.runware.answers import Snapshot, check_acknowledged
@@ -26,7 +26,7 @@ from ideogram_mcp.runware.errors import RunwareError, RunwareResponseError, Task
 from ideogram_mcp.runware.polling import Poller, PollSchedule
 from ideogram_mcp.runware.retries import Patience, retrying
 
-logger = logging.getLogger(__name__)
+logger = logs.logger(__name__)
 
 KEEPALIVE = 8.0
 """Seconds between progress reports while nothing changes (some clients restart their timeout on each)."""

@@ -14,19 +14,19 @@ fails.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 
+from ideogram_mcp import logs
 from ideogram_mcp.clock import Clock
 from ideogram_mcp.runware.answers import REFUSALS, Snapshot, absorb, add_images, by_task, poll_trouble
 from ideogram_mcp.runware.client import RunwareClient
 from ideogram_mcp.runware.errors import ErrorDetail, RateLimitError, RunwareAPIError, RunwareError
 
-logger = logging.getLogger(__name__)
+logger = logs.logger(__name__)
 
 MAX_BATCH = 100
 """Most getResponse tasks sent in one request."""

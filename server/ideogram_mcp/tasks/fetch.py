@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from ideogram_mcp import logs
 from ideogram_mcp.files import Places
 from ideogram_mcp.journal import Entry, JournalError, Spend, State
 from ideogram_mcp.tasks.finish import finish
@@ -17,7 +17,7 @@ from ideogram_mcp.tasks.progress import Progress
 from ideogram_mcp.tasks.services import Services
 from ideogram_mcp.text import excerpt
 
-logger = logging.getLogger(__name__)
+logger = logs.logger(__name__)
 
 
 async def again(

@@ -4,13 +4,13 @@ accounted for, and all of it recorded in the journal; returned as the task's out
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from pathlib import Path
 
 import anyio
 import anyio.to_thread
 
+from ideogram_mcp import logs
 from ideogram_mcp.files import Places
 from ideogram_mcp.images import ImageStore, previews
 from ideogram_mcp.images.previews import Preview
@@ -25,7 +25,7 @@ from ideogram_mcp.tasks.outcomes import AllFailed, Blocked, Forgotten, Made, Not
 from ideogram_mcp.tasks.services import Services
 from ideogram_mcp.text import excerpt
 
-logger = logging.getLogger(__name__)
+logger = logs.logger(__name__)
 
 SAVING_GRACE = 5.0
 """Seconds images that arrive at a call's deadline still get for downloading and saving (within clients' 60 s)."""

@@ -9,7 +9,6 @@ failure leaves it pending in the journal, to be fetched with get_generation.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 import anyio.to_thread
 
-from ideogram_mcp import files
+from ideogram_mcp import files, logs
 from ideogram_mcp.arguments import OUTPUT_DIR, Generation, LocalInput, Problem
 from ideogram_mcp.files import LocalImage, LocalInputError, Places
 from ideogram_mcp.journal import (
@@ -60,7 +59,7 @@ from ideogram_mcp.tasks.progress import Progress
 from ideogram_mcp.tasks.services import Services
 from ideogram_mcp.text import excerpt
 
-logger = logging.getLogger(__name__)
+logger = logs.logger(__name__)
 
 IN_FLIGHT_WINDOW = 15 * 60.0
 """A task pending longer than this no longer counts as in flight (it was cut short, and is fetched later)."""

@@ -4,18 +4,18 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncGenerator
 
 import anyio
 import anyio.abc
 
+from ideogram_mcp import logs
 from ideogram_mcp.clock import Clock
 from ideogram_mcp.runware.answers import Snapshot
 from ideogram_mcp.runware.delivery import KEEPALIVE
 from ideogram_mcp.tasks.job import Report
 
-logger = logging.getLogger(__name__)
+logger = logs.logger(__name__)
 
 SAID_MOST = 200
 """Characters of a progress message."""

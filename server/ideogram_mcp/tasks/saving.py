@@ -10,7 +10,6 @@ get_generation saves it.
 from __future__ import annotations
 
 import contextlib
-import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from datetime import UTC, datetime
 import anyio
 import anyio.to_thread
 
-from ideogram_mcp import files, masks
+from ideogram_mcp import files, logs, masks
 from ideogram_mcp.files import Places
 from ideogram_mcp.images.downloads import Kept, Wanted, fetch
 from ideogram_mcp.images.formats import image_format
@@ -31,7 +30,7 @@ from ideogram_mcp.specs import load_specs, prompt_of
 from ideogram_mcp.specs.spec import BASE_MODEL
 from ideogram_mcp.tasks.services import Services
 
-logger = logging.getLogger(__name__)
+logger = logs.logger(__name__)
 
 BUSY_POLL = 0.25
 """Seconds between looks at the journal while another call saves an image this one waits for."""

@@ -7,7 +7,6 @@ nothing about a task: ``tasks`` runs it and returns its outcome, which ``wording
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from mcp.server.subscriptions import ResourcesListChanged, SubscriptionBus
 from mcp.shared.exceptions import MCPError, NoBackChannelError
 from pydantic import ValidationError
 
+from ideogram_mcp import logs
 from ideogram_mcp.tools.questions import ROOTS, Questions
 
 if TYPE_CHECKING:  # what a call uses; a start loads none of it (tests/test_start.py)
@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # what a call uses; a start loads none of it (tests/test_star
     from ideogram_mcp.tasks.job import Report
     from ideogram_mcp.tasks.services import Services
 
-logger = logging.getLogger(__name__)
+logger = logs.logger(__name__)
 
 ERROR_META = "ideogram-mcp/error"
 """Key in a tool error's ``_meta`` holding the error as data (kind, Runware's code, retryable ...)."""

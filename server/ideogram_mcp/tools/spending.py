@@ -10,7 +10,6 @@ declined, dismissed or unanswered question sends nothing, and the answer says wh
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import anyio
@@ -18,6 +17,7 @@ import mcp_types as types
 from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
 
+from ideogram_mcp import logs
 from ideogram_mcp.errors import Kind
 from ideogram_mcp.journal import Approval
 from ideogram_mcp.money import money, within
@@ -27,7 +27,7 @@ from ideogram_mcp.tasks.outcomes import Declined
 from ideogram_mcp.tools import Context
 from ideogram_mcp.tools.questions import CONFIRM, Questions
 
-logger = logging.getLogger(__name__)
+logger = logs.logger(__name__)
 
 
 def question(quote: float, what: str) -> str:
