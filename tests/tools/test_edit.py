@@ -179,3 +179,25 @@ async def test_an_upload_answered_without_a_url_fails_the_edit_before_anything_i
     assert text(result) == "Runware's answer could not be used: Runware gave no URL for the uploaded image."
     assert [t["taskType"] for t in emulator.submitted] == ["imageUpload"]
     assert emulator.ledger == []
+
+
+async def test_a_region_on_a_made_image_larger_than_uploads_are_kept_is_drawn_at_the_size_it_was_made(
+    mcp: Client, emulator: Emulator
+) -> None:
+    # What the gallery's Edit sends: the UUID of a 4.0 image (2560x1440), which Runware keeps as it made it.
+    made = structured(
+        await mcp.call_tool("generate_image", {"model": "ideogram-4.0", "prompt": "a fox", "aspectRatio": "16:9"})
+    )
+    (image,) = made["images"]
+    assert (image["width"], image["height"]) == (2560, 1440)
+    region = {"x": 0.2, "y": 0.3, "width": 0.4, "height": 0.4}
+    out = structured(
+        await mcp.call_tool(
+            "edit_image", {"image": image["imageUUID"], "positivePrompt": "a blue fox", "region": region}
+        )
+    )
+    edit = emulator.submitted[-1]
+    assert edit["inputs"]["seedImage"] == image["imageUUID"]  # nothing uploaded again
+    assert _mask_size(edit) == (2560, 1440)
+    assert out["status"] == "done"
+    assert len(out["images"]) == 1

@@ -55,10 +55,10 @@ def shaped_like_the_source(spec: ModelSpec) -> Prepare:
 
 
 def mask_from(services: Services, owner: str, regions: Sequence[masks.Region], stored_side: int) -> Prepare:
-    """The mask drawn from ``regions`` at the size Runware holds the image at (``stored_side`` pixels a side at
-    most). The image's size is read from its bytes when they are here; a URL is uploaded to Runware (which fetches
-    it; this server never does), measured in Runware's copy and sent by UUID; an image UUID this owner's tasks made
-    is measured from the journal."""
+    """The mask drawn from ``regions`` at the size Runware holds the image at (what is uploaded, at most
+    ``stored_side`` pixels a side). The image's size is read from its bytes when they are here; a URL is uploaded to
+    Runware (which fetches it; this server never does), measured in Runware's copy and sent by UUID; an image UUID
+    this owner's tasks made is taken at the size the journal recorded, as it was made."""
 
     async def prepare(
         generation: Generation, read: Mapping[LocalInput, LocalImage], may_send: bool
@@ -89,7 +89,10 @@ def mask_from(services: Services, owner: str, regions: Sequence[masks.Region], s
         elif size is None and is_uuid(image):
             record = await services.journal.image(image, owner)
             if record is not None and record.width is not None and record.height is not None:
-                size = (record.width, record.height)
+                # An image a task made is Runware's own, kept at the size it was made (4.0's 2560x1440 too): the
+                # cap is on what is uploaded, so the mask is drawn at the recorded size.
+                made = (record.width, record.height)
+                return generation.with_values(mask=data_uri(masks.draw(*made, regions), "image/png"))
         if size is None:
             return [Problem(REGION, UNKNOWN_SIZE)]
         width, height = masks.stored_size(*size, side=stored_side)
