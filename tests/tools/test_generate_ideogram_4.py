@@ -216,6 +216,8 @@ FOUR = {"model": "ideogram-4.0"}
         (FOUR | {"structuredPrompt": {"high_level_description": "x", "style_description": {"photo": "85mm",
          "art_style": "poster"}}}, "structuredPrompt.style_description.photo", "not together with art_style"),
         (FOUR | {"structuredPrompt": "not json"}, "structuredPrompt", "must be an object"),
+        (FOUR | {"structuredPrompt": SCENE, "magicPrompt": "ON"}, "magicPrompt/structuredPrompt",
+         "magicPrompt cannot be used together with structuredPrompt; leave one of them out"),
     ],
 )  # fmt: skip
 async def test_calls_4_0_cannot_take_are_refused_naming_the_fix_before_anything_is_sent(

@@ -190,7 +190,11 @@ class ModelSpec(Frozen):
                     found.append(Violation((p.name, other), f"{p.name} only applies when {other} is {wanted}"))
             for other in p.excludes:
                 if present and other in values:
-                    found.append(Violation((p.name, other), f"{p.name} cannot be used together with {other}"))
+                    found.append(
+                        Violation(
+                            (p.name, other), f"{p.name} cannot be used together with {other}; leave one of them out"
+                        )
+                    )
         width, height = values.get("width"), values.get("height")
         if isinstance(width, int) and isinstance(height, int) and self.size(width, height) is None:
             found.append(Violation(("width", "height"), f"{width}x{height} is not a supported size"))
