@@ -216,3 +216,83 @@ def test_at_a_phones_width_the_gallery_fits_without_scrolling_sideways(host_page
     pair = view.locator("#compare .pair").evaluate("(pair) => getComputedStyle(pair).gridTemplateColumns.split(' ')")
     assert len(pair) == 1, "compared one above the other"
     shot(host_page.page, "narrow")
+
+
+def deliver(view: FrameLocator, result: dict[str, Any]) -> None:
+    """Hand the view a tool result as its host does (``ui/notifications/tool-result``)."""
+    view.locator(":root").evaluate(
+        """(_, result) => window.dispatchEvent(new MessageEvent("message", {
+            source: window.parent, data: {jsonrpc: "2.0", method: "ui/notifications/tool-result", params: result},
+        }))""",
+        result,
+    )
+
+
+def test_a_prompt_given_as_prompt_is_shown_and_remixed_and_a_windows_path_names_the_edit(host_page: HostPage) -> None:
+    made = host_page.call_tool("generate_image", {"prompt": "a red kite"})  # an alias the server reads
+    view = host_page.view(1)
+    pictures_shown(view, 1)
+    expect(view.locator("#grid .prompt").first).to_have_text("a red kite")
+    view.locator("#grid button.tile").first.click()
+    view.get_by_role("button", name="Remix").click()
+    expect(view.locator("#quote")).to_be_visible()
+    (priced,) = calls(host_page, "remix_image")
+    assert priced["params"]["arguments"]["positivePrompt"] == "a red kite", "the prompt it was made from"
+    view.get_by_role("button", name="Cancel").click()
+
+    # The same image as a stdio server on Windows reports it: its path with backslashes.
+    (image,) = made["structuredContent"]["images"]
+    name = image["path"].split("/")[-1]
+    image["path"] = f"C:\\Users\\ann\\ideogram-output\\{name}"
+    deliver(view, made)
+    expect(view.locator("#grid .about").first).to_contain_text("C:\\Users\\ann")
+    view.locator("#canvas").focus()
+    host_page.page.keyboard.press("n")
+    view.locator("#edit-prompt").fill("a blue kite")
+    view.get_by_role("button", name="Edit", exact=True).click()
+    expect(view.locator("#quote")).to_be_visible()
+    (edit,) = calls(host_page, "edit_image")
+    assert edit["params"]["arguments"]["fileName"] == f"{name.rsplit('.', 1)[0]}-edit"
+    assert not edit["result"].get("isError"), edit["result"]
+
+
+def test_a_rectangle_dragged_past_the_right_edge_ends_at_the_edge(host_page: HostPage) -> None:
+    host_page.call_tool("generate_image", {"positivePrompt": "a kite"})
+    view = host_page.view(1)
+    pictures_shown(view, 1)
+    view.locator("#grid button.tile").first.click()
+    mouse = host_page.page.mouse
+    for left in range(1, 12):  # some starts gave x + width = 1.0001, which the server refuses as past the image
+        view.get_by_role("button", name="Clear the rectangles").click()
+        view.locator("#picked").scroll_into_view_if_needed()
+        frame = view.locator("#picked").bounding_box()
+        assert frame is not None
+        mouse.move(frame["x"] + left, frame["y"] + 0.2 * frame["height"])
+        mouse.down()
+        mouse.move(frame["x"] + frame["width"] + 10, frame["y"] + 0.6 * frame["height"], steps=3)
+        mouse.up()
+        view.locator("#edit-prompt").fill("a pink sky")
+        view.get_by_role("button", name="Edit", exact=True).click()
+        expect(view.locator("#quote")).to_be_visible()
+        sent = calls(host_page, "edit_image")[-1]
+        (region,) = sent["params"]["arguments"]["region"]
+        assert region["x"] + region["width"] <= 1 + 1e-9, region
+        assert not sent["result"].get("isError"), sent["result"]
+        view.get_by_role("button", name="Cancel").click()
+
+
+def test_check_again_keeps_the_prompts_shown_and_the_image_picked(host_page: HostPage) -> None:
+    made = host_page.call_tool("generate_image", {"positivePrompt": "a red kite", "numberResults": 2})
+    view = host_page.view(1)
+    pictures_shown(view, 2)
+    pending = {**made, "structuredContent": {**made["structuredContent"], "status": "pending"}}
+    pending["structuredContent"]["images"] = made["structuredContent"]["images"][:1]
+    deliver(view, pending)  # as the answer of a task still rendering: 1 of 2 ready
+    view.locator("#grid button.tile").first.click()
+    view.get_by_role("button", name="Check again").click()  # get_generation: the host is not given the prompt
+    expect(view.locator("#status")).to_contain_text("Pick one")
+    expect(view.locator("#grid .prompt").first).to_have_text("a red kite")
+    expect(view.locator("#grid button.tile").first).to_have_attribute("aria-pressed", "true")
+    expect(view.locator("#work-title")).to_have_text("Change image 1")
+    view.locator("#grid button.tile").first.click()  # clicked again: no longer picked, never compared with itself
+    expect(view.locator("#compare .pair img")).to_have_count(0)

@@ -72,6 +72,7 @@ async def test_the_gallery_is_one_document_that_loads_nothing_from_elsewhere(mcp
         "imageHosts": ["https://im.runware.ai"],
         "ratios": ratios(models_of("reframe_image")[0].sizes),
         "strength": {"min": strength.minimum, "max": strength.maximum, "default": strength.default},
+        "promptNames": ["positivePrompt", "positive_prompt", "positiveprompt", "prompt"],  # as the server reads them
     }
     assert len(html.encode()) < 40_000, "a page, not a bundle"
 

@@ -34,6 +34,7 @@ images come through the host as data, so nothing else is named."""
 @functools.cache
 def page() -> str:
     """The gallery's HTML, whole: its style, its script and the facts it needs (ratios, strength bounds) inside."""
+    from ideogram_mcp.arguments.names import aliases_for
     from ideogram_mcp.sizes import ratios  # the specs load only when a host asks for the page
     from ideogram_mcp.specs import models_of
 
@@ -43,6 +44,8 @@ def page() -> str:
         "imageHosts": hosts,
         "ratios": ratios(models_of("reframe_image")[0].sizes),
         "strength": {"min": strength.minimum, "max": strength.maximum, "default": strength.default},
+        # Every spelling of the prompt the server reads, so that the page shows the prompt an agent gave as it gave it.
+        "promptNames": ["positivePrompt", *sorted(set(aliases_for({"positivePrompt"})) - {"positivePrompt"})],
     }
     folder = package.files(__name__)
     html = folder.joinpath("gallery.html").read_text(encoding="utf-8")

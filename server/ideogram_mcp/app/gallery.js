@@ -74,6 +74,14 @@
   }
 
   // --- results -------------------------------------------------------------------------------------------------
+  // A saved image's file name: its path is the server machine's, with "\\" between folders on Windows.
+  const baseName = (path) => path.split(/[\\/]/).pop();
+  // The prompt an agent gave, under any spelling the server reads (FACTS.promptNames), or a 4.0 scene's summary.
+  const promptOf = (args, image) => {
+    const named = FACTS.promptNames.map((name) => args[name]).find((v) => typeof v === "string" && v.trim());
+    const scene = (image && image.structuredPrompt) || {};
+    return named || (typeof scene.high_level_description === "string" ? scene.high_level_description : "");
+  };
   const textOf = (result) => (result.content || []).filter((b) => b && b.type === "text").map((b) => b.text).join("\n");
 
   function shown(result, args) {
@@ -88,7 +96,7 @@
     const previews = (result.content || []).filter((b) => b && b.type === "image");
     out.images.forEach((image, n) => {
       if (!image || typeof image.imageUUID !== "string") throw new Error(`image ${n + 1} has no imageUUID`);
-      const name = image.path ? image.path.split("/").pop() : null;
+      const name = image.path ? baseName(image.path) : null;
       const mine = links.filter((l) => name && l.name === name);
       const record = {
         uuid: image.imageUUID,
@@ -99,16 +107,18 @@
         height: image.height,
         format: image.format,
         cost: image.cost,
-        prompt: args.positivePrompt || (state.images.find((i) => i.uuid === args.image) || {}).prompt || "",
+        prompt: promptOf(args, image) || (state.images.find((i) => i.uuid === args.image) || {}).prompt || "",
         uri: (mine.find((l) => !/^https?:/.test(l.uri)) || {}).uri || null,
         download: (mine.find((l) => /^https?:/.test(l.uri)) || {}).uri || null,
         mime: (mine[0] || {}).mimeType || "image/jpeg",
         preview: out.images.length === 1 && previews.length === 1 ? `data:${previews[0].mimeType};base64,${previews[0].data}` : null,
       };
-      const known = state.images.findIndex((i) => i.uuid === record.uuid);
-      if (known >= 0) state.images[known] = record;
+      // Shown before (a pending task asked again): the same record, updated, so a pick of it holds and what this
+      // answer does not say (the prompt get_generation is not given) is kept.
+      const known = state.images.find((i) => i.uuid === record.uuid);
+      if (known) Object.assign(known, record, { prompt: record.prompt || known.prompt, preview: record.preview || known.preview });
       else state.images.push(record);
-      tile(record);
+      tile(known || record);
     });
     const made = out.images.length;
     if (out.status === "pending") {
@@ -299,7 +309,11 @@
     });
     canvas.setAttribute("aria-description", `${state.boxes.length} rectangle(s) drawn`);
   }
-  const regions = () => state.boxes.map((b) => ({ x: round(b.x), y: round(b.y), width: round(b.width), height: round(b.height) }));
+  // Edges rounded, not sizes: a rectangle drawn to the image's edge ends at 1, never at 1.0001 (which is past it).
+  const regions = () => state.boxes.map((b) => {
+    const x = round(b.x), y = round(b.y);
+    return { x, y, width: round(Math.min(1, round(b.x + b.width)) - x), height: round(Math.min(1, round(b.y + b.height)) - y) };
+  });
 
   // --- actions: priced first, run once the person says yes -----------------------------------------------------
   const money = (value) => (typeof value === "number" ? `$${value.toFixed(2)}` : "");
@@ -309,7 +323,7 @@
   // chain of edits on one image does not grow its name until the server refuses it.
   const ACTIONS = /(-(edit|remix|reframe|background)(-\d+)*)+$/;
   const fileName = (image, what) => {
-    const name = (image.path || image.uuid).split("/").pop().replace(/\.[a-z]+$/i, "").replace(ACTIONS, "");
+    const name = baseName(image.path || image.uuid).replace(/\.[a-z]+$/i, "").replace(ACTIONS, "");
     const stem = Array.from(name).slice(0, 99 - what.length); // whole characters: never half of a surrogate pair
     while (new TextEncoder().encode(`${stem.join("")}-${what}`).length > 240) stem.pop();
     return `${stem.join("")}-${what}`;
@@ -333,6 +347,7 @@
     remix() {
       const image = worked();
       const prompt = $("remix-prompt").value.trim() || image.prompt;
+      if (!prompt) return problem("Say what the remix should show.");
       const strength = Number($("strength").value);
       return price("remix_image", { image: [image.uuid], positivePrompt: prompt, remixStrength: strength, fileName: fileName(image, "remix") },
         `Remix image ${state.images.indexOf(image) + 1} at strength ${strength}: "${prompt}"`);
@@ -351,7 +366,7 @@
     },
     async download() {
       const image = worked();
-      const name = (image.path || `${image.uuid}.${(image.format || "jpg").toLowerCase()}`).split("/").pop();
+      const name = baseName(image.path || `${image.uuid}.${(image.format || "jpg").toLowerCase()}`);
       const uri = image.uri || image.download || image.url;
       if (state.host.downloadFile && uri) {
         const link = { type: "resource_link", uri, name, mimeType: image.mime };
