@@ -144,15 +144,21 @@ async def test_a_client_with_roots_is_asked_for_them_once_and_images_land_in_the
     assert len(listed.resources) == 11
 
 
-async def test_over_http_roots_and_the_spend_are_asked_in_the_calls_rounds_and_kept_in_its_state(
+async def test_over_http_the_spend_is_asked_in_the_calls_rounds_and_roots_never_are(
     make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
 ) -> None:
+    # One process for many clients keeps nothing of a connection: roots learnt in one call's round would choose a
+    # folder the client's next requests (resources, get_generation) could not know. The client's callbacks only
+    # declare what it can answer; the test answers each round itself. No folder is set: the server's project's.
     project = tmp_path / "project"
     project.mkdir()
-    # One process for many clients keeps nothing of a connection; the client's callbacks only declare what it can
-    # answer, the test answers each round itself.
+    output = project / "ideogram-output"
     mcp_server = build_server(
-        make_settings(), transport=httpx2.ASGITransport(emulator.app()), shared=True, clock=emulator.clock
+        make_settings(),
+        transport=httpx2.ASGITransport(emulator.app()),
+        project=project,
+        shared=True,
+        clock=emulator.clock,
     )
 
     async def no_roots(context: ClientRequestContext) -> types.ListRootsResult:
@@ -164,25 +170,15 @@ async def test_over_http_roots_and_the_spend_are_asked_in_the_calls_rounds_and_k
     async with Client(mcp_server, list_roots_callback=no_roots, elicitation_callback=no_answer) as mcp:
         first = await mcp.session.call_tool("generate_image", LARGE, allow_input_required=True)
         assert isinstance(first, types.InputRequiredResult)
-        assert list(first.input_requests or {}) == ["roots"]
-        rooted: dict[str, types.InputResponse] = {
-            "roots": types.ListRootsResult(roots=[types.Root(uri=project.as_uri())])  # pyright: ignore[reportArgumentType]
-        }
-        second = await mcp.session.call_tool(
-            "generate_image",
-            LARGE,
-            input_responses=rooted,
-            request_state=first.request_state,
-            allow_input_required=True,
-        )
-        assert isinstance(second, types.InputRequiredResult)
-        assert list(second.input_requests or {}) == ["confirmSpend"]
+        assert list(first.input_requests or {}) == ["confirmSpend"], "roots are not asked for"
         done = await mcp.session.call_tool(
-            "generate_image", LARGE, input_responses={"confirmSpend": YES}, request_state=second.request_state
+            "generate_image", LARGE, input_responses={"confirmSpend": YES}, request_state=first.request_state
         )
-    made = structured(done)["images"]
-    assert sorted(image["path"] for image in made) == sorted(
-        p.name for p in (project / "ideogram-output").glob("*.jpg")
-    )
-    assert len(made) == 10, "shown relative to the connection's folder: over HTTP no server path is told"
+        made = structured(done)["images"]
+        listed = await mcp.list_resources()
+        fetched = structured(await mcp.call_tool("get_generation", {"taskUUID": structured(done)["taskUUID"]}))
+    assert sorted(image["path"] for image in made) == sorted(p.name for p in output.glob("*.jpg"))
+    assert len(made) == 10, "shown relative to the server's folder: over HTTP no server path is told"
+    assert len([r for r in listed.resources if r.uri.startswith("ideogram://images/")]) == 10, "readable as made"
+    assert [image["path"] for image in fetched["images"]] == [image["path"] for image in made]
     assert len(emulator.submitted) == 1

@@ -94,13 +94,16 @@ async def client_roots(ctx: Context, questions: Questions | None = None) -> list
     """The client's roots, when it offers them and can be asked; else none. None while they are being asked for.
 
     On 2025-11-25 with a channel back (stdio) they are asked for at once. On 2026-07-28 they are a question of the
-    call (``questions``), answered in its next round; a server of one connection remembers the answer, as roots
-    belong to the connection. A client that offers no roots, cannot be asked (stateless HTTP on 2025-11-25), or
-    does not answer in time gets the next choice of folder.
+    call (``questions``), answered in its next round; the server remembers the answer, as roots belong to the
+    connection. A server for many clients (HTTP) never asks; a client that offers no roots or does not answer in
+    time gets the next choice of folder too.
     """
     state = ctx.lifespan_context
     capabilities = ctx.session.client_capabilities
-    if capabilities is None or capabilities.roots is None:
+    if state.shared or capabilities is None or capabilities.roots is None:
+        # A server for many clients (HTTP) keeps nothing of a connection: roots learnt in one call's round would
+        # choose a folder that the client's next requests (resources, get_generation) could not know. Its clients
+        # all get the one folder, on either protocol.
         return []
     if ctx.session.can_send_request:
         try:
@@ -123,8 +126,7 @@ async def client_roots(ctx: Context, questions: Questions | None = None) -> list
     else:
         questions.ask(ROOTS, types.ListRootsRequest())
         return None
-    if not state.shared:
-        state.roots = roots
+    state.roots = roots
     return roots
 
 
