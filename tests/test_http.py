@@ -387,6 +387,27 @@ async def test_answers_come_as_json_or_as_an_event_stream_as_the_client_asks(
     assert '"id":7' in events[-1]
 
 
+LISTEN = {"jsonrpc": "2.0", "id": "l1", "method": "subscriptions/listen", "params": {
+    "notifications": {"resourcesListChanged": True}, "_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}}}}  # fmt: skip
+
+
+@pytest.mark.parametrize("method", ["subscriptions/listen", None], ids=["named", "unnamed"])
+async def test_a_json_only_client_asking_to_listen_is_answered_at_once(
+    method: str | None, with_tokens: Settings, emulator: Emulator
+) -> None:
+    # A listen's answer is a stream that never ends: collected for a JSON body, it was never answered at all.
+    headers = {"Authorization": f"Bearer {TOKENS[0]}", "Mcp-Protocol-Version": "2026-07-28"}
+    headers |= {"Mcp-Method": method} if method else {}
+    async with served(with_tokens, emulator) as url, httpx2.AsyncClient(timeout=10) as raw:
+        refused = await raw.post(url, json=LISTEN, headers=headers | {"Accept": "application/json"})
+    if method:
+        assert refused.status_code == 406, "a listen is a stream: the transport's own refusal"
+    else:
+        assert refused.json()["error"]["message"], "the transport's refusal of a request that does not name itself"
+
+
 async def test_tokens_can_come_from_a_file_with_comments_and_blank_lines(
     make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
 ) -> None:

@@ -243,21 +243,23 @@ class JsonForJsonClients:
     """Answers a POST that accepts only JSON with the JSON-RPC response alone, as one JSON body.
 
     The transport answers with an SSE stream, which carries progress events before the response; a
-    client that asks for ``application/json`` only gets the response without them.
+    client that asks for ``application/json`` only gets the response without them. A ``subscriptions/listen`` (named
+    in its ``Mcp-Method`` header) is passed on as it came: its answer is a stream that never ends, so the transport's
+    own refusal (406) is what such a client must get, not a wait for a last response.
     """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        accept = (
-            dict(scope.get("headers") or []).get(b"accept", b"").decode().lower() if scope["type"] == "http" else ""
-        )
+        said = dict(scope.get("headers") or []) if scope["type"] == "http" else {}
+        accept = said.get(b"accept", b"").decode().lower()
         if (
             scope["type"] != "http"
             or scope["method"] != "POST"
             or "application/json" not in accept
             or "text/event-stream" in accept
+            or said.get(b"mcp-method", b"").strip() == b"subscriptions/listen"
         ):
             await self.app(scope, receive, send)
             return
