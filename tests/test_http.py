@@ -25,8 +25,9 @@ from jwt.algorithms import RSAAlgorithm
 from mcp import Client
 from mcp.client.session import ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.subscriptions import ResourcesListChanged
 
-from ideogram_mcp import door, http
+from ideogram_mcp import door, http, notices
 from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.embedded import serving
 from ideogram_mcp.emulator import Emulator
@@ -127,6 +128,27 @@ async def test_a_client_with_a_token_lists_the_tools_and_generates_and_owners_st
     assert base64.b64decode(content.blob) == path.read_bytes()
     assert bob_listed.resources == []
     assert (bob_spend["generations"], bob_spend["spentToday"]) == ([], 0)
+
+
+async def test_a_listener_hears_of_its_own_tokens_images_and_never_of_another_tokens(
+    with_tokens: Settings, emulator: Emulator
+) -> None:
+    async with (
+        served(with_tokens, emulator) as url,
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKENS[0]}"}, timeout=30) as http_client,
+        Client(streamable_http_client(url, http_client=http_client), mode="2026-07-28") as alice,
+        alice.listen(resources_list_changed=True) as heard,
+        connect(url, TOKENS[1]) as bob,
+    ):
+        assert data(await bob.call_tool("generate_image", {"positivePrompt": "bob's"}))["status"] == "done"
+        # Nothing, though the server also looks at the journal for other processes' saves meanwhile.
+        with anyio.move_on_after(notices.WATCH_EVERY * 2.5) as waited:
+            said = await anext(heard)
+            raise AssertionError(f"alice heard of bob's image: {said}")
+        assert data(await alice.call_tool("generate_image", {"positivePrompt": "alice's"}))["status"] == "done"
+        with anyio.fail_after(10):
+            assert await anext(heard) == ResourcesListChanged()
+    assert waited.cancelled_caught
 
 
 async def test_a_token_cannot_send_another_tokens_image_even_from_an_allowed_folder(
@@ -333,6 +355,27 @@ async def test_two_processes_serve_one_client_interchangeably(
     assert later["taskUUID"] == first["taskUUID"]
     assert (out / http.owner_of(f"token:{TOKENS[0]}") / later["images"][0]["path"]).is_file()
     assert [c.task_uuid for c in emulator.ledger] == [first["taskUUID"]]
+
+
+async def test_a_listener_of_one_process_hears_of_an_image_the_other_saved_in_the_journal_they_share(
+    two_processes: tuple[list[str], Emulator, Callable[[], None]],
+) -> None:
+    # SQLite carries no notices between processes (several workers on one machine): each asks the journal.
+    ports, _, _ = two_processes
+    headers = {"Authorization": f"Bearer {TOKENS[0]}"}
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30) as one,
+        httpx2.AsyncClient(headers=headers, timeout=30) as other,
+        Client(streamable_http_client(f"http://127.0.0.1:{ports[1]}/mcp", http_client=one), mode="2026-07-28") as b,
+        Client(streamable_http_client(f"http://127.0.0.1:{ports[0]}/mcp", http_client=other)) as a,
+        b.listen(resources_list_changed=True) as heard,
+    ):
+        first = data(await a.call_tool("generate_image", {"positivePrompt": "x"}))
+        with anyio.fail_after(30):
+            while first["status"] != "done":
+                first = data(await a.call_tool("get_generation", {"taskUUID": first["taskUUID"]}))
+            assert await anext(heard) == ResourcesListChanged()
+    assert first["images"][0]["path"]
 
 
 async def test_a_spend_question_asked_by_one_process_is_answered_through_the_other_and_sent_once(

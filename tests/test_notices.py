@@ -18,12 +18,12 @@ import httpx2
 import psycopg
 import pytest
 from mcp import Client
-from mcp.server.subscriptions import ResourcesListChanged, ResourceUpdated, ServerEvent
+from mcp.server.subscriptions import InMemorySubscriptionBus, ResourcesListChanged, ResourceUpdated, ServerEvent
 from pydantic import SecretStr
 
 from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.emulator import Emulator
-from ideogram_mcp.notices import SharedBus
+from ideogram_mcp.notices import WATCH_EVERY, OwnedListen, SharedBus, saved_by
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 from tests.conftest import API_KEY
@@ -216,3 +216,34 @@ async def test_a_client_listening_to_one_server_hears_of_an_image_another_server
             assert await anext(events) == ResourcesListChanged()  # it hears the other servers from now on
             await one.call_tool("generate_image", {"positivePrompt": "a lighthouse at dusk", "preview": False})
             assert await anext(events) == ResourcesListChanged()
+
+
+async def test_the_journal_watch_tells_of_other_processes_saves_once_and_never_repeats_this_ones() -> None:
+    # SQLite carries no notices between processes: a process with listeners asks the journal they share.
+    clock = Watched()
+    bus = InMemorySubscriptionBus()
+    told: list[ServerEvent] = []
+    bus.subscribe(told.append)
+    listen = OwnedListen(bus, lambda _: "", clock=clock)
+    saved = {"alice": 0.0, "bob": 0.0}
+
+    async def saved_at(owner: str) -> float:
+        return saved[owner]
+
+    listen.listening["alice"] += 1  # a stream of alice's listens here; none of bob's
+    async with anyio.create_task_group() as group:
+        group.start_soon(listen.watch, saved_at)
+        assert await clock.next_wait() == WATCH_EVERY
+        saved["alice"] = clock.now()  # this process saved an image of hers, and told her streams
+        await listen.announce("alice")
+        await clock.advance(WATCH_EVERY)
+        assert await clock.next_wait() == WATCH_EVERY
+        assert told == [saved_by("alice")], "its own save is not told again"
+        await clock.advance(0.5)
+        saved["alice"] = saved["bob"] = clock.now()  # another process saved one of each
+        await clock.advance(WATCH_EVERY - 0.5)
+        assert await clock.next_wait() == WATCH_EVERY
+        await clock.advance(WATCH_EVERY)
+        assert await clock.next_wait() == WATCH_EVERY
+        group.cancel_scope.cancel()
+    assert told == [saved_by("alice"), saved_by("alice")], "the other's save told once; bob has no stream here"

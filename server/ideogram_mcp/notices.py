@@ -1,5 +1,11 @@
-"""Change notices for 2026-07-28 listen streams, shared by every process serving one address through PostgreSQL's
-LISTEN/NOTIFY: an image saved by one process is announced to the clients listening to any other.
+"""Change notices for 2026-07-28 listen streams, by owner, shared by every process serving one address: an image
+saved by one process is announced to its owner's clients listening to any other, and to no other owner's.
+
+``OwnedListen`` serves ``subscriptions/listen``: a stream hears of the images its owner saves (a token's, over
+HTTP) as "the list of resources changed". The events carry a hash of the owner, never the token. Between processes
+they travel through PostgreSQL's LISTEN/NOTIFY (``SharedBus``) when the journal is there; with SQLite (several
+workers on one machine) each process asks the journal they share every ``WATCH_EVERY`` seconds while someone
+listens to it (``OwnedListen.watch``).
 
 ``SharedBus`` is the SDK's subscription bus with a channel of the journal's database behind it. An event published
 here reaches this process's listeners at once, and is sent on the channel (this process's id and the event, as small
@@ -13,21 +19,32 @@ begins to hear the others (first, or again), its listeners hear "the list change
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import anyio
-from mcp.server.subscriptions import InMemorySubscriptionBus, ResourcesListChanged, ResourceUpdated, ServerEvent
+from mcp.server.subscriptions import (
+    InMemorySubscriptionBus,
+    ListenHandler,
+    ResourcesListChanged,
+    ResourceUpdated,
+    ServerEvent,
+    SubscriptionBus,
+)
 from mcp.shared.subscriptions import event_from_wire, event_to_notification
 
 from ideogram_mcp import logs
 from ideogram_mcp.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
+    import mcp_types as types
     from anyio.abc import TaskStatus
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+    from mcp.server.context import ServerRequestContext
     from psycopg import AsyncConnection
     from pydantic import SecretStr
 
@@ -42,6 +59,115 @@ BACKLOG = 256
 next one will)."""
 LONGEST = 7900
 """Bytes a notice may hold (PostgreSQL takes under 8000); a longer one (a huge URI) is delivered here only."""
+OWNERS: Final = "ideogram://owners/"
+"""The start of the URI of an event of images saved (``saved_by``): the rest is a hash of their owner."""
+WATCH_EVERY = 1.0
+"""Seconds between a process's looks at the shared journal for images other processes saved (``OwnedListen.watch``),
+while someone listens to it."""
+OWNERS_KEPT = 1024
+"""Owners whose listen handlers a process keeps; past that, those no one listens to now are let go."""
+
+
+def saved_by(owner: str) -> ResourceUpdated:
+    """The event of images saved for ``owner`` (a token's client, "" without tokens): its listen streams hear it as
+    "the list of resources changed", no other owner's do."""
+    return ResourceUpdated(uri=OWNERS + hashlib.sha256(owner.encode()).hexdigest()[:32])
+
+
+class _Owned:
+    """One owner's view of a bus, as its listen streams see it: its own saved images as "the list changed", other
+    owners' not at all, every other event as it is."""
+
+    def __init__(self, bus: SubscriptionBus, owner: str, listening: Counter[str]) -> None:
+        self._bus, self._owner, self._listening = bus, owner, listening
+        self._mark = saved_by(owner).uri
+
+    async def publish(self, event: ServerEvent) -> None:
+        await self._bus.publish(event)
+
+    def subscribe(self, listener: Callable[[ServerEvent], None]) -> Callable[[], None]:
+        def heard(event: ServerEvent) -> None:
+            if not (isinstance(event, ResourceUpdated) and event.uri.startswith(OWNERS)):
+                listener(event)
+            elif event.uri == self._mark:
+                listener(ResourcesListChanged())
+
+        unsubscribe = self._bus.subscribe(heard)
+        self._listening[self._owner] += 1
+        gone = False
+
+        def ended() -> None:
+            nonlocal gone
+            if not gone:
+                gone = True
+                self._listening[self._owner] -= 1
+                if self._listening[self._owner] <= 0:
+                    del self._listening[self._owner]
+                unsubscribe()
+
+        return ended
+
+
+class OwnedListen:
+    """Serves ``subscriptions/listen`` by owner (``owner_of`` a request): each owner's streams hear of its own saved
+    images only; events of no owner (PostgreSQL back after an outage: "fetch again") reach every stream."""
+
+    def __init__(self, bus: SubscriptionBus, owner_of: Callable[[Any], str], *, clock: Clock | None = None) -> None:
+        self._bus, self._owner_of, self._clock = bus, owner_of, clock or SystemClock()
+        self._handlers: dict[str, ListenHandler] = {}
+        self.listening: Counter[str] = Counter()
+        """Listen streams open in this process, by owner."""
+        self._since: dict[str, float] = {}
+        """When each owner's first stream here began listening (Unix time): saves after it are news to them."""
+        self._announced: dict[str, float] = {}
+        """When this process last announced each owner's saves itself (Unix time)."""
+        self._someone = anyio.Event()
+
+    async def __call__(
+        self, ctx: ServerRequestContext[Any, Any], params: types.SubscriptionsListenRequestParams
+    ) -> types.SubscriptionsListenResult:
+        owner = self._owner_of(ctx)
+        handler = self._handlers.get(owner)
+        if handler is None:
+            if len(self._handlers) >= OWNERS_KEPT:
+                for idle in [o for o in self._handlers if o not in self.listening]:
+                    del self._handlers[idle]
+            handler = self._handlers[owner] = ListenHandler(_Owned(self._bus, owner, self.listening))
+        if owner not in self.listening:
+            self._since[owner] = self._clock.now()
+        self._someone.set()
+        return await handler(ctx, params)  # subscribes before its first checkpoint: counted in ``listening`` now
+
+    async def announce(self, owner: str) -> None:
+        """Tell ``owner``'s streams, in every process, that its images were saved."""
+        self._announced[owner] = self._clock.now()
+        await self._bus.publish(saved_by(owner))
+
+    async def watch(self, saved_at: Callable[[str], Awaitable[float]]) -> None:
+        """Until cancelled, while anyone listens here: every ``WATCH_EVERY`` seconds, ask ``saved_at`` (the journal
+        the processes share) when each listening owner's images were last saved, and tell its streams when that is
+        later than what they know of, this process's own announcements included. For a journal that carries no
+        notices between processes (SQLite, with several workers); never raises."""
+        from ideogram_mcp.journal import JournalError
+
+        while True:
+            if not self.listening:
+                self._someone = anyio.Event()
+                await self._someone.wait()
+            for owner in list(self.listening):
+                try:
+                    last = await saved_at(owner)
+                except JournalError as exc:  # busy or away for now: asked again next time
+                    logger.debug("saves of other processes not seen this time: %s", exc.said)
+                    continue
+                except Exception:  # a fault here must not end the server, whose task group runs this
+                    logger.exception("saves of other processes are no longer watched; this process's are still told")
+                    return
+                known = max(self._since.get(owner, 0.0), self._announced.get(owner, 0.0))
+                if last > known:
+                    self._since[owner] = last
+                    await self._bus.publish(saved_by(owner))
+            await self._clock.sleep(WATCH_EVERY)
 
 
 class SharedBus:

@@ -28,15 +28,15 @@ from mcp.server.lowlevel import Server
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.models import InitializationOptions
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
-from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, SubscriptionBus
+from mcp.server.subscriptions import InMemorySubscriptionBus, SubscriptionBus
 from mcp.shared.exceptions import MCPError
 from mcp_types.methods import validate_client_request
 
 from ideogram_mcp import __version__, app, listing, logs, prompts, resources
 from ideogram_mcp.errors import ConfigurationError, Kind
-from ideogram_mcp.notices import SharedBus
+from ideogram_mcp.notices import OwnedListen, SharedBus
 from ideogram_mcp.settings import ENV, Settings, redacted, secret_value
-from ideogram_mcp.tools import ERROR_META, AppState, Context, ToolEntry
+from ideogram_mcp.tools import ERROR_META, AppState, Context, ToolEntry, owner
 
 if TYPE_CHECKING:  # what the calls use is loaded at the first call (tests/test_start.py: what a start loads)
     import httpx2
@@ -91,6 +91,7 @@ def build_server(
     url = settings.shared_database
     notices = SharedBus(url, clock=clock) if url is not None else None
     bus: SubscriptionBus = notices or InMemorySubscriptionBus()
+    listening = OwnedListen(bus, owner, clock=clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Server[AppState]) -> AsyncGenerator[AppState]:
@@ -107,7 +108,13 @@ def build_server(
                     settings, background=background, clock=clock, transport=transport, journal=journal, store=store
                 )
 
-            state = AppState(settings, services, bus, project=project, shared=shared)
+            state = AppState(settings, services, listening, project=project, shared=shared)
+            if shared and notices is None:  # other workers may share the SQLite journal: their saves are seen there
+
+                async def saved_at(who: str) -> float:
+                    return await state.services.journal.saved_at(who)
+
+                background.start_soon(listening.watch, saved_at)
             if shared:  # a server for many clients loads now what calls use, not in its first clients' time
                 from ideogram_mcp.tasks.services import share_malloc_arenas
 
@@ -166,7 +173,7 @@ def build_server(
         on_list_resource_templates=resources.list_resource_templates,
         on_read_resource=resources.read_resource,
         on_completion=resources.complete,
-        on_subscriptions_listen=ListenHandler(bus),
+        on_subscriptions_listen=listening,
     )
     server.extensions[app.EXTENSION] = {}  # MCP Apps: the image tools' results have a gallery hosts may show
     # Questions put to the user on 2026-07-28 travel in a state the client echoes: sealed, and bound to the call.

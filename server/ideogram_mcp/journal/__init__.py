@@ -283,6 +283,11 @@ class Journal(Protocol):
         """The record of an image this owner's tasks made, by its image UUID, or None."""
         ...
 
+    async def saved_at(self, owner: str) -> float:
+        """When images of the owner's finished tasks were last saved (or claimed to be), as Unix time; 0 before
+        any: the processes serving one address each see the others' saves here."""
+        ...
+
     async def folders(self, owner: str) -> list[Path]:
         """Every folder this owner's tasks saved images in."""
         ...

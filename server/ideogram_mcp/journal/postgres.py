@@ -171,6 +171,15 @@ class PostgresJournal:
                     return record
         return None
 
+    async def saved_at(self, owner: str) -> float:
+        async with self._db.connection() as db:
+            row = await (
+                await db.execute(
+                    "SELECT MAX(updated) FROM ideogram_tasks WHERE owner = %s AND state = 'done'", (owner,)
+                )
+            ).fetchone()
+        return float(row[0]) if row and row[0] is not None else 0.0
+
     async def folders(self, owner: str) -> list[Path]:
         async with self._db.connection() as db:
             found = await (

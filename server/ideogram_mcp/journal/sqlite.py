@@ -239,6 +239,15 @@ class SqliteJournal:
 
         return await self._run(read)
 
+    async def saved_at(self, owner: str) -> float:
+        def read() -> float:
+            row = self._db.execute(
+                "SELECT MAX(updated) FROM tasks WHERE owner = ? AND state = 'done'", (owner,)
+            ).fetchone()
+            return float(row[0]) if row and row[0] is not None else 0.0
+
+        return await self._run(read)
+
     async def folders(self, owner: str) -> list[Path]:
         def read() -> list[Path]:
             rows = self._db.execute(

@@ -16,7 +16,6 @@ import anyio
 import mcp_types as types
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.context import ServerRequestContext
-from mcp.server.subscriptions import ResourcesListChanged, SubscriptionBus
 from mcp.shared.exceptions import MCPError, NoBackChannelError
 from pydantic import ValidationError
 
@@ -25,6 +24,7 @@ from ideogram_mcp.tools.questions import ROOTS, Questions
 
 if TYPE_CHECKING:  # what a call uses; a start loads none of it (tests/test_start.py)
     from ideogram_mcp import files
+    from ideogram_mcp.notices import OwnedListen
     from ideogram_mcp.settings import Settings
     from ideogram_mcp.tasks.job import Report
     from ideogram_mcp.tasks.services import Services
@@ -45,7 +45,7 @@ class AppState:
         self,
         settings: Settings,
         services: Callable[[], Services],
-        bus: SubscriptionBus,
+        listening: OwnedListen,
         *,
         project: Path | None = None,
         shared: bool = False,
@@ -53,8 +53,8 @@ class AppState:
         self.settings = settings
         self._make_services = services
         self._services: Services | None = None
-        self.bus = bus
-        """Where events for 2026-07-28 listen streams go (saved images change the resource list)."""
+        self.listening = listening
+        """2026-07-28 listen streams, by owner: told when images are saved (the resource list changed)."""
         self.project = project
         """The project folder a client started this server in, where images go when nothing else says."""
         self.shared = shared
@@ -194,7 +194,7 @@ async def _worked_out(state: AppState, key: tuple[object, ...], work: Callable[[
 async def announce_new_images(ctx: Context) -> None:
     """Tell the client that the list of saved images changed, as its protocol version carries it."""
     await ctx.session.send_resource_list_changed()  # 2025-11-25 and before; dropped on 2026-07-28
-    await ctx.lifespan_context.bus.publish(ResourcesListChanged())  # 2026-07-28 listen streams
+    await ctx.lifespan_context.listening.announce(owner(ctx))  # 2026-07-28 listen streams: the owner's alone
 
 
 def reporter(ctx: Context) -> Report:
