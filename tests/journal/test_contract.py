@@ -211,6 +211,18 @@ async def test_an_image_and_the_folders_are_found_for_their_owner_only(journal: 
     assert await book.folders("alice") == [Path("/out/alice")]
 
 
+async def test_when_an_owners_images_were_last_saved_is_seen_by_another_process(journal: Opener) -> None:
+    clock = ManualClock()
+    book, other = journal(clock), journal(clock)
+    assert await other.saved_at("alice") == 0.0
+    await record(book, "a", 0.06, owner="alice")
+    clock.jump(clock.monotonic() + 5)
+    assert await other.saved_at("alice") == 0.0, "a task pending has no images saved"
+    await book.update("a", state="done", images=[image("img-a", path="/out/x.jpg")], errors=[], cost=0.06)
+    assert await other.saved_at("alice") == clock.now()
+    assert await other.saved_at("bob") == 0.0
+
+
 async def test_two_processes_finishing_one_task_keep_every_image_and_a_finished_task_stays_finished(
     journal: Opener,
 ) -> None:
