@@ -139,3 +139,11 @@ async def test_an_unknown_prompt_or_tool_name_is_named_short_however_long(mcp: C
         with pytest.raises(MCPError) as refused:
             await ask()
         assert len(refused.value.error.message) < 400
+
+
+def test_every_model_a_template_suggests_ratios_of_is_one_the_server_has() -> None:
+    from ideogram_mcp.specs import load_specs
+
+    named = {a.model for t in prompts.load_prompts().values() for a in t.arguments if a.model is not None}
+    assert named == {"ideogram:4@0"}
+    assert named <= set(load_specs())

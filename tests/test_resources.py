@@ -23,6 +23,8 @@ from ideogram_mcp.images import SavedImage
 from ideogram_mcp.images.formats import image_format
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
+from ideogram_mcp.sizes import ratios
+from ideogram_mcp.specs import load_spec
 
 from .conftest import with_roots
 
@@ -157,6 +159,14 @@ async def test_a_prompts_ratio_argument_completes_to_the_listed_ratios_it_starts
     everything = await mcp.complete(poster, {"name": "aspect_ratio", "value": ""})
     assert everything.completion.values[:3] == ["3:1", "21:9", "2:1"], "widest first"
     assert everything.completion.total == 19
+
+
+async def test_the_ideogram_4_layout_prompts_ratio_completes_to_ideogram_4s_ratios(mcp: Client) -> None:
+    layout = types.PromptReference(name="poster-layout")
+    completed = await mcp.complete(layout, {"name": "aspect_ratio", "value": "8"})
+    assert completed.completion.values == ["8:3", "8:5"], "4.0's own, which 3.0 does not list"
+    everything = await mcp.complete(layout, {"name": "aspect_ratio", "value": ""})
+    assert everything.completion.total == len(ratios(load_spec("ideogram:4@0").sizes))
 
 
 async def test_an_image_argument_and_the_resource_template_complete_to_saved_image_names(

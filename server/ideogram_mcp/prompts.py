@@ -28,6 +28,8 @@ class PromptArgumentSpec(BaseModel):
     default: str | None = None
     suggest: Literal["ratios", "saved images"] | None = None
     """What ``completion/complete`` offers for this argument."""
+    model: str | None = None
+    """Whose ratios are suggested (a model id, e.g. ``ideogram:4@0``); Ideogram 3.0's when unset."""
 
 
 class PromptTemplate(BaseModel):

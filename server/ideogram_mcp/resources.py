@@ -137,10 +137,11 @@ async def complete(ctx: Context, params: types.CompleteRequestParams) -> types.C
     """Suggestions for an argument: saved image names, or the listed ratios, starting with what was typed."""
     typed = params.argument.value.lower()
     kind: str | None = None
+    model: str | None = None
     if isinstance(params.ref, types.PromptReference):
         template = load_prompts().get(params.ref.name)
         wanted = next((a for a in template.arguments if a.name == params.argument.name), None) if template else None
-        kind = wanted.suggest if wanted is not None else None
+        kind, model = (wanted.suggest, wanted.model) if wanted is not None else (None, None)
     elif params.argument.name == "fileName":
         kind = "saved images"
     options: list[str] = []
@@ -148,7 +149,7 @@ async def complete(ctx: Context, params: types.CompleteRequestParams) -> types.C
         from ideogram_mcp.sizes import ratios  # with the specs, loaded when first asked for
         from ideogram_mcp.specs import load_spec
 
-        options = ratios(load_spec().sizes)
+        options = ratios((load_spec(model) if model else load_spec()).sizes)
     elif kind == "saved images":
         where, folders = await _galleries(ctx)
         store = ctx.lifespan_context.services.store
