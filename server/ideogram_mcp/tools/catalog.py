@@ -23,7 +23,7 @@ def list_sizes_entry(models: Sequence[ModelSpec]) -> ToolEntry:
         title="List supported sizes",
         description=(
             f"The width x height pairs a model accepts ({counts}), with their ratio; "
-            "filter by ratio (any spelling: 16:9, 1.78) or orientation. Free, no network."
+            "filter by ratio (e.g. 16:9) or orientation. Free, no network."
         ),
         input_schema=tool_input(load_tool_specs()["list_sizes"], models=models),
         output_schema=output_schema(ListSizesOutput),
