@@ -22,18 +22,25 @@ def _blank(text: str) -> str:
 
 class _KeepingKeysOut(logging.Filter):
     """Blanks the keys from a record's message, traceback and stack as the record is made, so a host's own handlers
-    and formatters (a server embedded with ``build_server``, pytest's capture) never see them."""
+    and formatters (a server embedded with ``build_server``, pytest's capture) never see them. A record holding no
+    key is left as it is; one whose message cannot be formatted is left to logging, which reports it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not _KEYS:
             return True
-        record.msg, record.args = _blank(record.getMessage()), None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = _blank(record.exc_text)
-        if record.stack_info:
-            record.stack_info = _blank(record.stack_info)
+        try:
+            message = record.getMessage()
+            if (blanked := _blank(message)) != message:
+                record.msg, record.args = blanked, None
+            if record.exc_info and not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            if record.exc_text and (clean := _blank(record.exc_text)) != record.exc_text:
+                # The exception itself holds the key: only its blanked text goes on to the handlers.
+                record.exc_text, record.exc_info = clean, None
+            if record.stack_info:
+                record.stack_info = _blank(record.stack_info)
+        except Exception:  # a message that cannot be formatted: logging's own handling says so
+            return True
         return True
 
 
