@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 import anyio
 import httpx2
@@ -19,11 +19,12 @@ import psycopg
 import pytest
 from mcp import Client
 from mcp.server.subscriptions import InMemorySubscriptionBus, ResourcesListChanged, ResourceUpdated, ServerEvent
+from mcp.shared.exceptions import MCPError
 from pydantic import SecretStr
 
 from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.emulator import Emulator
-from ideogram_mcp.notices import WATCH_EVERY, OwnedListen, SharedBus, saved_by
+from ideogram_mcp.notices import STREAMS, WATCH_EVERY, OwnedListen, SharedBus, saved_by
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 from tests.conftest import API_KEY
@@ -247,3 +248,10 @@ async def test_the_journal_watch_tells_of_other_processes_saves_once_and_never_r
         assert await clock.next_wait() == WATCH_EVERY
         group.cancel_scope.cancel()
     assert told == [saved_by("alice"), saved_by("alice")], "the other's save told once; bob has no stream here"
+
+
+async def test_a_process_holding_its_limit_of_streams_refuses_the_next_whoever_asks() -> None:
+    listen = OwnedListen(InMemorySubscriptionBus(), lambda _: "carol")
+    listen.listening.update({"alice": STREAMS - 1, "bob": 1})  # every owner's streams count towards one bound
+    with pytest.raises(MCPError, match="Subscription limit reached"):
+        await listen(cast(Any, None), cast(Any, None))

@@ -35,7 +35,9 @@ from mcp.server.subscriptions import (
     ServerEvent,
     SubscriptionBus,
 )
+from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import event_from_wire, event_to_notification
+from mcp_types import INTERNAL_ERROR
 
 from ideogram_mcp import logs
 from ideogram_mcp.clock import Clock, SystemClock
@@ -64,6 +66,8 @@ OWNERS: Final = "ideogram://owners/"
 WATCH_EVERY = 1.0
 """Seconds between a process's looks at the shared journal for images other processes saved (``OwnedListen.watch``),
 while someone listens to it."""
+STREAMS = 1024
+"""Listen streams a process holds at once, every owner's together (the SDK's own bound for one handler)."""
 OWNERS_KEPT = 1024
 """Owners whose listen handlers a process keeps; past that, those no one listens to now are let go."""
 
@@ -78,8 +82,10 @@ class _Owned:
     """One owner's view of a bus, as its listen streams see it: its own saved images as "the list changed", other
     owners' not at all, every other event as it is."""
 
-    def __init__(self, bus: SubscriptionBus, owner: str, listening: Counter[str]) -> None:
-        self._bus, self._owner, self._listening = bus, owner, listening
+    def __init__(
+        self, bus: SubscriptionBus, owner: str, listening: Counter[str], forget: Callable[[str], None]
+    ) -> None:
+        self._bus, self._owner, self._listening, self._forget = bus, owner, listening, forget
         self._mark = saved_by(owner).uri
 
     async def publish(self, event: ServerEvent) -> None:
@@ -103,6 +109,7 @@ class _Owned:
                 self._listening[self._owner] -= 1
                 if self._listening[self._owner] <= 0:
                     del self._listening[self._owner]
+                    self._forget(self._owner)
                 unsubscribe()
 
         return ended
@@ -122,17 +129,21 @@ class OwnedListen:
         self._announced: dict[str, float] = {}
         """When this process last announced each owner's saves itself (Unix time)."""
         self._someone = anyio.Event()
+        self._watching = anyio.Lock()
 
     async def __call__(
         self, ctx: ServerRequestContext[Any, Any], params: types.SubscriptionsListenRequestParams
     ) -> types.SubscriptionsListenResult:
+        if sum(self.listening.values()) >= STREAMS:  # the SDK's own bound, for the process, not for each owner
+            raise MCPError(INTERNAL_ERROR, "Subscription limit reached")
         owner = self._owner_of(ctx)
         handler = self._handlers.get(owner)
         if handler is None:
             if len(self._handlers) >= OWNERS_KEPT:
                 for idle in [o for o in self._handlers if o not in self.listening]:
                     del self._handlers[idle]
-            handler = self._handlers[owner] = ListenHandler(_Owned(self._bus, owner, self.listening))
+            owned = _Owned(self._bus, owner, self.listening, self._forget)
+            handler = self._handlers[owner] = ListenHandler(owned, max_subscriptions=STREAMS)
         if owner not in self.listening:
             self._since[owner] = self._clock.now()
         self._someone.set()
@@ -140,8 +151,14 @@ class OwnedListen:
 
     async def announce(self, owner: str) -> None:
         """Tell ``owner``'s streams, in every process, that its images were saved."""
-        self._announced[owner] = self._clock.now()
+        if owner in self.listening:  # what the watch must not tell again; of owners no one listens to, nothing
+            self._announced[owner] = self._clock.now()
         await self._bus.publish(saved_by(owner))
+
+    def _forget(self, owner: str) -> None:
+        """The last stream of ``owner`` here ended: what was kept of it goes."""
+        self._since.pop(owner, None)
+        self._announced.pop(owner, None)
 
     async def watch(self, saved_at: Callable[[str], Awaitable[float]]) -> None:
         """Until cancelled, while anyone listens here: every ``WATCH_EVERY`` seconds, ask ``saved_at`` (the journal
@@ -150,6 +167,10 @@ class OwnedListen:
         notices between processes (SQLite, with several workers); never raises."""
         from ideogram_mcp.journal import JournalError
 
+        async with self._watching:  # one watch at a time (a server whose lifespan is entered twice at once)
+            await self._watch(saved_at, JournalError)
+
+    async def _watch(self, saved_at: Callable[[str], Awaitable[float]], failed: type[Exception]) -> None:
         while True:
             if not self.listening:
                 self._someone = anyio.Event()
@@ -157,8 +178,8 @@ class OwnedListen:
             for owner in list(self.listening):
                 try:
                     last = await saved_at(owner)
-                except JournalError as exc:  # busy or away for now: asked again next time
-                    logger.debug("saves of other processes not seen this time: %s", exc.said)
+                except failed as exc:  # the journal busy or away for now: asked again next time
+                    logger.debug("saves of other processes not seen this time: %s", exc)
                     continue
                 except Exception:  # a fault here must not end the server, whose task group runs this
                     logger.exception("saves of other processes are no longer watched; this process's are still told")

@@ -70,6 +70,8 @@ MIGRATIONS: tuple[LiteralString, ...] = (
     );
     CREATE INDEX ideogram_tasks_by_owner_and_time ON ideogram_tasks (owner, created);
     """,
+    # 2: when an owner's images were last saved (saved_at), read without a walk through the owner's every task.
+    "CREATE INDEX ideogram_tasks_by_owner_state_and_update ON ideogram_tasks (owner, state, updated)",
 )
 """Schema changes in order; the table ``ideogram_schema`` counts those applied."""
 
