@@ -229,7 +229,7 @@ def deliver(view: FrameLocator, result: dict[str, Any]) -> None:
 
 
 def test_a_prompt_given_as_prompt_is_shown_and_remixed_and_a_windows_path_names_the_edit(host_page: HostPage) -> None:
-    made = host_page.call_tool("generate_image", {"prompt": "a red kite"})  # an alias the server reads
+    made = host_page.call_tool("generate_image", {"Prompt": "a red kite"})  # an alias the server reads, in any case
     view = host_page.view(1)
     pictures_shown(view, 1)
     expect(view.locator("#grid .prompt").first).to_have_text("a red kite")

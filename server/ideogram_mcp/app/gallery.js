@@ -76,9 +76,12 @@
   // --- results -------------------------------------------------------------------------------------------------
   // A saved image's file name: its path is the server machine's, with "\\" between folders on Windows.
   const baseName = (path) => path.split(/[\\/]/).pop();
-  // The prompt an agent gave, under any spelling the server reads (FACTS.promptNames), or a 4.0 scene's summary.
+  // The prompt an agent gave, under any spelling the server reads (FACTS.promptNames, in any case), or a 4.0 scene's
+  // summary.
+  const PROMPT_NAMES = new Set(FACTS.promptNames.map((name) => name.toLowerCase()));
   const promptOf = (args, image) => {
-    const named = FACTS.promptNames.map((name) => args[name]).find((v) => typeof v === "string" && v.trim());
+    const named = Object.keys(args).filter((name) => PROMPT_NAMES.has(name.toLowerCase())).map((name) => args[name])
+      .find((v) => typeof v === "string" && v.trim());
     const scene = (image && image.structuredPrompt) || {};
     return named || (typeof scene.high_level_description === "string" ? scene.high_level_description : "");
   };
