@@ -440,7 +440,8 @@ LISTEN = {"jsonrpc": "2.0", "id": "l1", "method": "subscriptions/listen", "param
 async def test_a_json_only_client_asking_to_listen_is_answered_at_once(
     method: str | None, with_tokens: Settings, emulator: Emulator
 ) -> None:
-    # A listen's answer is a stream that never ends: collected for a JSON body, it was never answered at all.
+    # A listen's answer is a stream that never ends: collected for a JSON body, it was never answered at all. One
+    # that does not name itself is refused by the transport at once, as it was before (a guard).
     headers = {"Authorization": f"Bearer {TOKENS[0]}", "Mcp-Protocol-Version": "2026-07-28"}
     headers |= {"Mcp-Method": method} if method else {}
     async with served(with_tokens, emulator) as url, httpx2.AsyncClient(timeout=10) as raw:
