@@ -246,6 +246,7 @@ def test_a_prompt_given_as_prompt_is_shown_and_remixed_and_a_windows_path_names_
     image["path"] = f"C:\\Users\\ann\\ideogram-output\\{name}"
     deliver(view, made)
     expect(view.locator("#grid .about").first).to_contain_text("C:\\Users\\ann")
+    expect(view.locator("#saved")).to_contain_text("C:\\Users\\ann")  # still the image picked, told anew
     view.locator("#canvas").focus()
     host_page.page.keyboard.press("n")
     view.locator("#edit-prompt").fill("a blue kite")

@@ -123,6 +123,8 @@
       else state.images.push(record);
       tile(known || record);
     });
+    const picked = worked();  // told of again (saved since): its line says so, what was drawn on it kept
+    if (picked && out.images.some((image) => image.imageUUID === picked.uuid)) $("saved").textContent = savedAs(picked);
     const made = out.images.length;
     if (out.status === "pending") {
       say(`${made} of ${out.requested} image(s) ready; the rest are still rendering.`, {
@@ -228,8 +230,9 @@
     $("work-title").textContent = `Change image ${state.images.indexOf(image) + 1}`;
     $("picked").alt = `${image.prompt} (image ${state.images.indexOf(image) + 1}), to draw on`;
     source(image).then((src) => src && ($("picked").src = src));
-    $("saved").textContent = image.path ? `Saved as ${image.path}` : "Not saved: download it to keep it.";
+    $("saved").textContent = savedAs(image);
   }
+  const savedAs = (image) => (image.path ? `Saved as ${image.path}` : "Not saved: download it to keep it.");
 
   // --- drawing: by pointer, or by keyboard ---------------------------------------------------------------------
   const canvas = $("canvas");
