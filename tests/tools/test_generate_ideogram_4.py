@@ -81,11 +81,12 @@ async def test_a_4_0_call_sends_an_ideogram_4_task_with_a_listed_2k_size_and_its
     assert emulator.charged == 0.06, "TURBO: $0.03 an image"
     for image in out["images"]:
         assert (image["width"], image["height"], image["format"], image["cost"]) == (2560, 1440, "PNG", 0.03)
-        scene = image["structuredPrompt"]  # the one Magic Prompt wrote from the text prompt
-        assert scene["high_level_description"] == PROMPT
-        assert {"type": "text", "text": "NIGHT SIGNALS"}.items() <= scene["compositional_deconstruction"]["elements"][
-            0
-        ].items()
+    scene = out["images"][0]["structuredPrompt"]  # the one Magic Prompt wrote from the text prompt (both's, here)
+    assert "structuredPrompt" not in out["images"][1], "the same scene is given once"
+    assert scene["high_level_description"] == PROMPT
+    assert {"type": "text", "text": "NIGHT SIGNALS"}.items() <= scene["compositional_deconstruction"]["elements"][
+        0
+    ].items()
     assert text(result).splitlines()[0] == "Generated 2 image(s) with Ideogram 4.0: 2560x1440 PNG, $0.06."
     assert "structuredPrompt" in text(result)
 
@@ -163,6 +164,19 @@ async def test_a_structured_prompt_goes_under_settings_in_the_canonical_order_an
     assert resent["compositional_deconstruction"]["elements"][0]["text"] == "DAY SIGNALS"
     resent["compositional_deconstruction"]["elements"][0]["text"] = "NIGHT SIGNALS"
     assert resent == SCENE
+
+
+async def test_a_scene_many_images_share_is_given_once_and_each_recipe_keeps_its_own(mcp: Client) -> None:
+    # Twenty copies of one long scene made a result too large for hosts (1.3 MB for a 58 KB scene).
+    result = await mcp.call_tool(
+        "generate_image", {"model": "ideogram-4.0", "structuredPrompt": SCENE, "numberResults": 4}
+    )
+    images = structured(result)["images"]
+    assert [("structuredPrompt" in image) for image in images] == [True, False, False, False]
+    assert images[0]["structuredPrompt"] == SCENE
+    assert "Images 2 to 4 share image 1's, given there only." in text(result)
+    recipes = [json.loads(Path(image["path"]).with_suffix(".json").read_text()) for image in images]
+    assert [recipe["structuredPrompt"] for recipe in recipes] == [SCENE] * 4
 
 
 async def test_get_generation_shows_the_structured_prompt_the_image_was_made_from(mcp: Client) -> None:

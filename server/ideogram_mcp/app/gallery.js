@@ -110,7 +110,9 @@
         height: image.height,
         format: image.format,
         cost: image.cost,
-        prompt: promptOf(args, image) || (state.images.find((i) => i.uuid === args.image) || {}).prompt || "",
+        // A scene several images share is given on the first of them only.
+        prompt: promptOf(args, image.structuredPrompt ? image : out.images.find((i) => i && i.structuredPrompt))
+          || (state.images.find((i) => i.uuid === args.image) || {}).prompt || "",
         uri: (mine.find((l) => !/^https?:/.test(l.uri)) || {}).uri || null,
         download: (mine.find((l) => /^https?:/.test(l.uri)) || {}).uri || null,
         mime: (mine[0] || {}).mimeType || "image/jpeg",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import assert_never
+from typing import Any, assert_never
 
 import mcp_types as types
 from pydantic import SecretStr
@@ -206,7 +206,7 @@ async def made(outcome: outcomes.Made, secret: SecretStr | None) -> types.CallTo
         model=entry.model,
         task_uuid=entry.task_uuid,
         requested=entry.requested,
-        images=[_image(record, uri, outcome) for record, uri in zip(records, uris, strict=True)],
+        images=_scenes_once([_image(record, uri, outcome) for record, uri in zip(records, uris, strict=True)]),
         total_cost=outcome.cost,
         quote=entry.quote,
         errors=outcome.failures,
@@ -217,6 +217,7 @@ async def made(outcome: outcomes.Made, secret: SecretStr | None) -> types.CallTo
         lines.append(
             "Each image's structuredPrompt (the scene as the model drew it) is in the structured output and its "
             "recipe: change one element and send it back as structuredPrompt to redo the image with the change."
+            + _scenes_shared(records, output.images)
         )
     if outcome.unusable:
         lines.append(
@@ -246,6 +247,50 @@ def memory_only(problem: JournalError | None) -> str:
         f"Warning: {excerpt(problem.said, 300)}, so this server keeps it in memory only: a restart forgets "
         f"this taskUUID and today's spend. {problem.fix}"
     )
+
+
+def _scenes_once(images: list[GeneratedImage]) -> list[GeneratedImage]:
+    """The images with a structuredPrompt given once: an image made from the same scene as an earlier one carries
+    none (20 copies of one long scene made a result too large for hosts to take). Each recipe keeps its own."""
+    seen: list[dict[str, Any]] = []
+    kept: list[GeneratedImage] = []
+    for image in images:
+        scene = image.structured_prompt
+        if scene is not None and scene in seen:
+            image = image.model_copy(update={"structured_prompt": None})
+        elif scene is not None:
+            seen.append(scene)
+        kept.append(image)
+    return kept
+
+
+def _scenes_shared(records: Sequence[ImageRecord], shown: Sequence[GeneratedImage]) -> str:
+    """Which images' structuredPrompt is given on an earlier image (``_scenes_once``), said in a sentence."""
+    firsts: dict[int, list[int]] = {}
+    for number, (record, image) in enumerate(zip(records, shown, strict=True), start=1):
+        if record.structured_prompt is not None and image.structured_prompt is None:
+            first = next(n for n, i in enumerate(shown, start=1) if i.structured_prompt == record.structured_prompt)
+            firsts.setdefault(first, []).append(number)
+    said = [
+        f"{'image' if len(later) == 1 else 'images'} {_numbers(later)} share{'s' if len(later) == 1 else ''} image "
+        f"{first}'s, given there only"
+        for first, later in firsts.items()
+    ]
+    return f" {_capital('; '.join(said))}." if said else ""
+
+
+def _numbers(numbers: list[int]) -> str:
+    """1, 2, 3 and 5 as "1 to 3 and 5": images are numbered as the answer lists them."""
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    parts: list[str] = []
+    for r in runs:
+        parts += [f"{r[0]} to {r[-1]}"] if len(r) > 2 else [str(n) for n in r]
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
 
 
 def _image(record: ImageRecord, uri: str | None, outcome: outcomes.Made) -> GeneratedImage:
