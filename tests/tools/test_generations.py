@@ -123,7 +123,7 @@ async def test_the_daily_budget_counts_what_was_spent_and_refuses_what_would_pas
     assert (listed["spentToday"], listed["spentTotal"], listed["dailyBudget"]) == (0.18, 0.18, 0.2)
 
 
-def _answering(action: str, confirm: bool | None = None) -> Any:
+def _answering(action: str, confirm: object = None) -> Any:
     asked: list[str] = []
 
     async def answer(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
@@ -141,7 +141,10 @@ def _answering(action: str, confirm: bool | None = None) -> Any:
     ("action", "confirm", "refusal"),
     [
         ("accept", True, None),
+        ("accept", "true", None),  # a client that sent the word
         ("accept", False, "declined"),
+        ("accept", "maybe", "unanswered"),  # accepted with no yes or no to read: never said to be the user's no
+        ("accept", None, "unanswered"),
         ("decline", None, "declined"),
         ("cancel", None, "cancelled"),
     ],
@@ -149,7 +152,7 @@ def _answering(action: str, confirm: bool | None = None) -> Any:
 async def test_a_large_call_is_sent_only_when_the_user_approves(
     mode: str,
     action: str,
-    confirm: bool | None,
+    confirm: object,
     refusal: str | None,
     make_settings: Callable[..., Settings],
     emulator: Emulator,

@@ -123,8 +123,19 @@ def _schema(quote: float, what: str) -> dict[str, Any]:
 
 
 def _verdict(answer: types.ElicitResult, quote: float) -> Approval | Declined:
-    if answer.action == "accept" and (answer.content or {}).get("confirm") is True:
+    confirm = (answer.content or {}).get("confirm")
+    if isinstance(confirm, str) and confirm.strip().lower() in ("true", "false"):  # a client that sent the word
+        confirm = confirm.strip().lower() == "true"
+    if answer.action == "accept" and confirm is True:
         return "asked"
+    if answer.action == "accept" and not isinstance(confirm, bool):  # accepted, but no yes or no to read
+        return Declined(
+            Kind.UNANSWERED,
+            f"The client answered the question about spending {money(quote)} without a yes or no this server can "
+            "read (confirm: true or false), so nothing was sent or charged. Ask the user in the chat, then call "
+            "again with approvedCost set to the amount they agree to.",
+            {"quote": quote},
+        )
     if answer.action == "cancel":
         return Declined(
             Kind.CANCELLED,
