@@ -21,11 +21,17 @@ def test_the_output_folder_is_the_setting_then_the_first_file_root_then_the_proj
     tmp_path: Path, home: Path
 ) -> None:
     project, other, started_in = tmp_path / "project", tmp_path / "other", tmp_path / "started-in"
-    roots = ["https://example.com/not-a-folder", project.as_uri(), other.as_uri()]
+    gone = tmp_path / "deleted-project"  # a root that is no folder here is passed over: saving there would make it
+    for folder in (project, other):
+        folder.mkdir()
+    roots = ["https://example.com/not-a-folder", gone.as_uri(), project.as_uri(), other.as_uri()]
     chosen = files.places(tmp_path / "set", roots, [], started_in)
     assert (chosen.output, chosen.source) == ((tmp_path / "set").resolve(), "setting")
     chosen = files.places(None, roots, [], started_in)
     assert (chosen.output, chosen.source) == ((project / "ideogram-output").resolve(), "root")
+    chosen = files.places(None, [gone.as_uri()], [], started_in)
+    assert (chosen.output, chosen.source) == ((started_in / "ideogram-output").resolve(), "project")
+    assert not gone.exists()
     chosen = files.places(None, [], [], started_in)
     assert (chosen.output, chosen.source) == ((started_in / "ideogram-output").resolve(), "project")
     assert started_in.resolve() in chosen.readable
@@ -44,6 +50,7 @@ def test_a_project_folder_is_a_writable_folder_that_is_neither_the_root_nor_home
 
 
 def test_an_agents_output_folder_must_lie_inside_the_allowed_ones(tmp_path: Path) -> None:
+    (tmp_path / "root").mkdir()
     where = files.places(None, [(tmp_path / "root").as_uri()], [tmp_path / "extra"])
     inside, problem = files.chosen_output(where, "logos")
     assert (inside and inside.output, inside and inside.source, problem) == (
@@ -72,6 +79,7 @@ def test_an_agents_output_folder_must_lie_inside_the_allowed_ones(tmp_path: Path
 
 
 def test_readable_folders_are_the_roots_the_output_folder_and_the_allowed_ones(tmp_path: Path) -> None:
+    (tmp_path / "root").mkdir()
     chosen = files.places(tmp_path / "out", [(tmp_path / "root").as_uri()], [tmp_path / "extra", tmp_path / "out"])
     assert chosen.readable == tuple(p.resolve() for p in (tmp_path / "root", tmp_path / "out", tmp_path / "extra"))
 
@@ -144,6 +152,7 @@ def test_local_files_are_told_from_urls_data_and_image_uuids(text: str, local: b
 
 
 def _places(tmp_path: Path) -> files.Places:
+    (tmp_path / "root").mkdir(exist_ok=True)
     return files.places(tmp_path / "out", [(tmp_path / "root").as_uri()], [tmp_path / "extra"])
 
 

@@ -132,10 +132,11 @@ REMOTE_IMAGES = "ideogram://images/"
 def places(
     output_dir: Path | None, roots: Sequence[str], allowed: Sequence[Path], project: Path | None = None
 ) -> Places:
-    """The output folder, first match wins: the setting, else ``ideogram-output`` inside the first ``file://`` root,
-    else inside the project folder the server was started in, else the per-user default; and the readable ones
-    (all of those, and the allowed folders)."""
-    root_dirs = [path for path in (path_from_uri(root) for root in roots) if path is not None]
+    """The output folder, first match wins: the setting, else ``ideogram-output`` inside the first ``file://`` root
+    that is a folder, else inside the project folder the server was started in, else the per-user default; and the
+    readable ones (all of those, and the allowed folders). A root that is no folder here (a project since deleted,
+    a typing slip) is passed over: saving there would make it."""
+    root_dirs = [path for path in (path_from_uri(root) for root in roots) if path is not None and path.is_dir()]
     source: Source
     if output_dir is not None:
         output, source = output_dir.expanduser(), "setting"
