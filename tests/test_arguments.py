@@ -77,6 +77,9 @@ pytestmark = pytest.mark.anyio
         ({"positivePrompt": "x", "negative_promt": "y"}, "Did you mean negativePrompt"),
         ({"positivePrompt": "x", "prompt": "y"}, "given twice"),
         ({"positivePrompt": "x", "numberResults": True}, "whole number"),
+        # Two spellings of one argument with two values, whichever comes first: never one silently dropped.
+        ({"positivePrompt": "x", "width": 1280, "height": 768, "size": "1024x1024"}, "width: given twice"),
+        ({"positivePrompt": "x", "n": True, "numberResults": 1}, "numberResults: given twice"),
     ],
 )
 async def test_bad_arguments_get_an_actionable_error_and_never_reach_runware(
@@ -215,3 +218,20 @@ def test_inline_data_that_is_no_image_is_refused_before_anything_is_sent() -> No
     remix = load_specs()["ideogram:4@2"]
     png_data = "data:image/png;base64," + base64.b64encode(png()).decode()
     assert arguments.parse(remix, {"image": png_data, "positivePrompt": "x"}).values["image"] == [png_data]
+
+
+@pytest.mark.parametrize(
+    ("tool", "given"),
+    [
+        ("edit_image", {"image": "https://e.com/a.png", "mask": "https://e.com/m.png", "positivePrompt": "x"}),
+        ("replace_background", {"image": "https://e.com/a.png", "positivePrompt": "x"}),
+        ("remove_background", {"image": "https://e.com/a.png"}),
+    ],
+)
+async def test_a_size_given_to_a_tool_that_keeps_the_sources_is_refused_saying_so(
+    tool: str, given: dict[str, Any], mcp: Client, emulator: Emulator
+) -> None:
+    result = await mcp.call_tool(tool, given | {"size": "1024x1024"})
+    assert error_of(result)["kind"] == "invalid_arguments", text(result)
+    assert "size: not accepted: this model keeps the source image's size." in text(result)
+    assert emulator.submitted == []

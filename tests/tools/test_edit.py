@@ -201,3 +201,21 @@ async def test_a_region_on_a_made_image_larger_than_uploads_are_kept_is_drawn_at
     assert _mask_size(edit) == (2560, 1440)
     assert out["status"] == "done"
     assert len(out["images"]) == 1
+
+
+async def test_a_mask_or_region_under_another_spelling_is_read_as_given(
+    mcp: Client, emulator: Emulator, output: Path
+) -> None:
+    picture(output / "shop.png", (640, 480))
+    both = await mcp.call_tool(
+        "edit_image", {"image": "shop.png", "positivePrompt": "x", "Mask": "shop.png", "region": WHOLE}
+    )
+    assert error_of(both)["problems"] == [
+        {"argument": "mask/region", "message": "give either mask or region, not both."}
+    ], "the mask is not dropped for the region"
+    assert emulator.requests == []
+    by_region = structured(
+        await mcp.call_tool("edit_image", {"image": "shop.png", "positivePrompt": "x", "REGION": WHOLE})
+    )
+    assert by_region["status"] == "done"
+    assert _mask_size(emulator.submitted[-1]) == (640, 480)

@@ -27,6 +27,7 @@ from ideogram_mcp.arguments.names import (
     PREVIEW,
     aliases_for,
     canonical,
+    same,
     unknown,
 )
 from ideogram_mcp.arguments.problems import InvalidArgumentsError, Problem, show
@@ -206,12 +207,15 @@ def _canonical_names(spec: ModelSpec, arguments: Mapping[str, Any], problems: li
             continue  # JSON null means "not given", as agents use it
         if given in exposed:
             name = given
-        elif given == "size" and isinstance(value, str) and (match := _DIMENSIONS.fullmatch(value)):
-            for name, number in zip(("width", "height"), match.groups(), strict=True):
-                named[name], sources[name] = int(number), given
-            continue
         elif not spec.takes_size and given in _SIZES:
             problems.append(Problem(given, "not accepted: this model keeps the source image's size."))
+            continue
+        elif given == "size" and isinstance(value, str) and (match := _DIMENSIONS.fullmatch(value)):
+            for name, number in zip(("width", "height"), match.groups(), strict=True):
+                if name in named and not same(named[name], int(number)):
+                    said = f"given twice, as {sources[name]} and as size, with different values."
+                    problems.append(Problem(name, said))
+                named[name], sources[name] = int(number), sources.get(name, given)
             continue
         elif (other := taker(spec, given)) is not None:
             said = f"not accepted by {spec.model.name}; {other.model.name} takes it (model: {other.model.choice})."
@@ -230,7 +234,7 @@ def _canonical_names(spec: ModelSpec, arguments: Mapping[str, Any], problems: li
             else:
                 unknown_names.append(given)
             continue
-        if name in named and named[name] != value:
+        if name in named and not same(named[name], value):
             problems.append(Problem(name, f"given twice, as {sources[name]} and as {given}, with different values."))
             continue
         named[name], sources[name] = value, given

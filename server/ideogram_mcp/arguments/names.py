@@ -96,13 +96,18 @@ def canonical(arguments: Mapping[str, Any], known: set[str]) -> tuple[dict[str, 
         if name is None:
             unknown_names.append(given)
             continue
-        if name in named and named[name] != value:
+        if name in named and not same(named[name], value):
             problems.append(
                 Problem(name, f"given twice, as {sources[name]} and as {label(given)}, with different values.")
             )
             continue
         named[name], sources[name] = value, label(given)
     return named, problems + unknown(unknown_names, known, aliases)
+
+
+def same(one: Any, other: Any) -> bool:
+    """Whether two spellings of one argument carry the same value: true is not 1, nor 1.0 (== says they are)."""
+    return type(one) is type(other) and one == other
 
 
 def unknown(names: list[str], exposed: AbstractSet[str], aliases: Mapping[str, str]) -> list[Problem]:

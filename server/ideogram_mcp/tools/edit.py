@@ -44,19 +44,23 @@ def entry(spec: ModelSpec) -> ToolEntry:
         from ideogram_mcp.tools import running
 
         given = params.arguments or {}
-        has_mask = given.get("mask") is not None
+        # Under any spelling the parsers read (Mask, REGION ...): a mask given so beside a region is no less given.
+        spelt = arguments.aliases_for(frozenset({"mask", REGION}))
+        named = {k: spelt.get(k) or spelt.get(k.lower()) for k, v in given.items() if v is not None}
+        has_mask, has_region = "mask" in named.values(), REGION in named.values()
         problems: list[arguments.Problem] = []
         regions: list[masks.Region] = []
+        region_names = frozenset(k for k, name in named.items() if name == REGION)
         try:
-            own = arguments.parse_tool(_OWN, given, only=frozenset({REGION}))
+            own = arguments.parse_tool(_OWN, given, only=region_names or frozenset({REGION}))
         except arguments.InvalidArgumentsError as exc:
             problems += exc.problems
             own = {}
         if REGION in own:
             regions = masks.regions(own[REGION])
-        if given.get(REGION) is not None and has_mask:
+        if has_region and has_mask:
             problems.append(arguments.Problem("mask/region", "give either mask or region, not both."))
-        elif given.get(REGION) is None and not has_mask:
+        elif not has_region and not has_mask:
             problems.append(
                 arguments.Problem(
                     "mask",
@@ -75,7 +79,7 @@ def entry(spec: ModelSpec) -> ToolEntry:
             ctx,
             params,
             spec,
-            own=frozenset({REGION}),
+            own=region_names or frozenset({REGION}),
             supplied=frozenset({"mask"}) if not has_mask else frozenset(),
             problems=problems,
             prepare=prepare,
