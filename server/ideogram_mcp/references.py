@@ -33,6 +33,17 @@ def is_uuid(text: str, *, version: int | None = None) -> bool:
     return True
 
 
+def as_runware_reads(text: str) -> str:
+    """``text`` as Runware reads an image: an image UUID in its one form (lower case, dashed: ``uuid.UUID`` also
+    takes upper case, braces, ``urn:uuid:`` and bare hex, which Runware does not know), an http(s) URL with its
+    scheme in lower case (the rest of it as it was: a signed URL must not change); anything else as it is."""
+    if is_uuid(text):
+        return str(uuid.UUID(text))
+    if (scheme := re.match(r"https?(?=:)", text, re.IGNORECASE)) and not text.startswith(("http:", "https:")):
+        return scheme[0].lower() + text[scheme.end() :]
+    return text
+
+
 def is_image_reference(text: str) -> bool:
     """Whether ``text`` is an image as Runware takes one: http(s) URL, data URI, base64 or image UUID."""
     if re.match(r"^https?:", text, re.IGNORECASE):

@@ -172,6 +172,24 @@ async def test_edit_an_image_made_earlier_by_its_uuid_and_by_its_saved_path_with
             assert mask.size == (1312, 736)
 
 
+async def test_an_image_uuid_or_url_in_another_form_is_sent_as_runware_reads_it(
+    mcp: Client, emulator: Emulator
+) -> None:
+    made = structured(await mcp.call_tool("generate_image", {"positivePrompt": "x"}))
+    uuid = made["images"][0]["imageUUID"]
+    forms = (uuid.upper(), f"{{{uuid}}}", f"urn:uuid:{uuid}", uuid.replace("-", ""), f"  {uuid} ")
+    for form in forms:
+        structured(await mcp.call_tool("remix_image", {"image": form, "positivePrompt": "y"}))
+    structured(
+        await mcp.call_tool("remix_image", {"image": "HTTPS://example.com/a.png?Sig=AbC", "positivePrompt": "y"})
+    )
+    remixes = emulator.submitted[1:]
+    assert [t["inputs"]["referenceImages"] for t in remixes[:-1]] == [[uuid]] * len(forms)
+    assert remixes[-1]["inputs"]["referenceImages"] == ["https://example.com/a.png?Sig=AbC"], "the rest as given"
+    fetched = structured(await mcp.call_tool("get_generation", {"taskUUID": made["taskUUID"].upper()}))
+    assert fetched["taskUUID"] == made["taskUUID"]
+
+
 async def test_edit_with_a_url_and_a_region_has_runware_store_the_image_and_measures_its_copy(
     mcp: Client, emulator: Emulator
 ) -> None:

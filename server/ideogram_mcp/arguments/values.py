@@ -12,6 +12,7 @@ from typing import Any, cast
 from ideogram_mcp import files
 from ideogram_mcp.arguments.names import either
 from ideogram_mcp.arguments.problems import show
+from ideogram_mcp.references import as_runware_reads
 from ideogram_mcp.specs import Parameter
 from ideogram_mcp.text import unpaired
 
@@ -39,6 +40,11 @@ def coerce(p: Parameter, raw: Any) -> tuple[Any, str | None]:
             return None, problem
     if p.type == "string" and isinstance(value, str) and p.values is None and p.name.endswith("Prompt"):
         value = value.strip()
+    if p.format == "image" and isinstance(value, str):  # as Runware reads it; no space around it is a path's
+        value = as_runware_reads(value.strip())
+    elif p.format == "image" and isinstance(value, list):
+        items = cast(list[object], value)
+        value = [as_runware_reads(i.strip()) if isinstance(i, str) else i for i in items]
     checked: object = value
     if p.format == "image" and isinstance(checked, str) and checked and files.looks_local(checked):
         checked = _UPLOADED

@@ -10,6 +10,7 @@ import mcp_types as types
 from pydantic import Field
 
 from ideogram_mcp import app, arguments
+from ideogram_mcp.references import as_runware_reads
 from ideogram_mcp.schemas import tool_input
 from ideogram_mcp.specs import load_tool_specs, prompt_of
 from ideogram_mcp.tools import Context, ToolEntry, announce_new_images, owner, places, reporter
@@ -91,7 +92,7 @@ async def get_generation(ctx: Context, params: types.CallToolRequestParams) -> t
     where = await places(ctx)
     outcome = await fetch.again(
         state.services,
-        str(given["taskUUID"]).strip(),
+        as_runware_reads(str(given["taskUUID"]).strip()),  # a UUID in any form reads as the one recorded
         owner(ctx),
         where,
         wait=given.get("wait"),
