@@ -12,6 +12,7 @@ import pytest
 from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.emulator import Emulator, Fault
 from ideogram_mcp.runware import errors
+from ideogram_mcp.runware.client import RunwareClient
 from ideogram_mcp.runware.delivery import Delivery
 
 from ..conftest import task
@@ -214,3 +215,26 @@ async def test_a_batch_answered_with_a_conflict_naming_no_task_is_not_sent_again
     emulator.faults.append(Fault.error(400, "conflictTaskUUID", "Already have it.", on="imageInference"))
     await _submit_all(runware, clock, sent)
     assert [len(tasks) for tasks in _submissions(emulator)] == [3]
+
+
+async def test_an_unexpected_fault_in_a_request_is_a_request_cut_short_and_the_sending_goes_on(
+    runware: Delivery, emulator: Emulator, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = RunwareClient.send
+    faults: list[str] = []
+
+    async def once(self: RunwareClient, *args: Any, **kwargs: Any) -> Any:
+        if not faults:
+            faults.append("raised")
+            raise RuntimeError("a bug in the exchange")
+        return await real(self, *args, **kwargs)
+
+    monkeypatch.setattr(RunwareClient, "send", once)
+    sent = [task(deliveryMethod="async") for _ in range(3)]
+    fate = await _submit_all(runware, clock, sent)
+    assert faults == ["raised"]
+    # As a request cut short: it may have reached Runware, so each task is sent again under its own UUID.
+    assert fate == dict.fromkeys((item["taskUUID"] for item in sent), None)
+    assert sorted(c.task_uuid for c in emulator.ledger) == sorted(item["taskUUID"] for item in sent)
+    later = task(deliveryMethod="async")
+    assert await _submit_all(runware, clock, [later]) == {later["taskUUID"]: None}, "the sending goes on"

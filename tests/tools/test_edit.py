@@ -219,3 +219,15 @@ async def test_a_mask_or_region_under_another_spelling_is_read_as_given(
     )
     assert by_region["status"] == "done"
     assert _mask_size(emulator.submitted[-1]) == (640, 480)
+
+
+async def test_inline_data_that_only_begins_as_an_image_is_refused_and_the_server_serves_on(
+    mcp: Client, emulator: Emulator
+) -> None:
+    cut = "data:image/png;base64,iVBORw0KGgo="  # a PNG's signature, and nothing after it
+    refused = await mcp.call_tool("edit_image", {"image": cut, "mask": URL, "positivePrompt": "x"})
+    assert refused.is_error
+    assert "could not be read" in text(refused)
+    assert emulator.charged == 0
+    later = await mcp.call_tool("generate_image", {"positivePrompt": "x"})
+    assert structured(later)["status"] == "done"

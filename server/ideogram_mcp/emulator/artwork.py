@@ -112,6 +112,10 @@ def _caption(picture: Image.Image, text: str) -> None:
     )
 
 
+DRAWN_AT_MOST = 2000
+"""Characters of one text drawn on a picture; the rest is left off."""
+
+
 def size_of(data: bytes) -> tuple[int, int]:
     with Image.open(io.BytesIO(data)) as opened:
         return opened.size
@@ -252,6 +256,7 @@ def _fitted(
     """Words typeset inside a box: a text element's on one line as large as fits, a description wrapped, smaller."""
     left, top, right, bottom = box
     wide, high = max(1, right - left), max(1, bottom - top)
+    words = words[:DRAWN_AT_MOST]  # a megabyte of text is a caller's to send, not Pillow's to lay out (it refuses)
     if literal:
         size = max(8, min(int(high * 0.7), int(wide / (0.6 * max(1, len(words))))))
         lines = [words]

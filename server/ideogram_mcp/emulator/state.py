@@ -3,11 +3,13 @@ refused task becomes."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+from PIL import Image
 
 from ideogram_mcp.images.formats import sniff
 from ideogram_mcp.references import decoded
@@ -72,6 +74,13 @@ def decoded_upload(image: str) -> StoredImage:
     found = sniff(data)
     if found is None:
         raise TaskError("invalidImage", "The image is not a PNG, JPEG or WEBP image.", "image")
+    try:  # its first bytes say PNG, JPEG or WEBP: the rest must be one too
+        with Image.open(io.BytesIO(data)) as opened:
+            opened.verify()
+    except (OSError, SyntaxError, ValueError) as exc:  # PIL's ways of saying "no image"
+        raise TaskError(
+            "invalidImage", "The image could not be read: its data is damaged or cut short.", "image"
+        ) from exc
     return StoredImage(data, found.mime_type)
 
 

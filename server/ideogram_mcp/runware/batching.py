@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio
 
+from ideogram_mcp import logs
 from ideogram_mcp.clock import Clock
 from ideogram_mcp.runware.answers import by_task
 from ideogram_mcp.runware.client import RunwareClient, written
@@ -29,6 +30,8 @@ from ideogram_mcp.runware.errors import (
     TaskConflictError,
     api_error,
 )
+
+logger = logs.logger(__name__)
 
 GATHER = 0.005
 """Seconds the first task of a batch waits for others to join it; again while more keep joining."""
@@ -112,6 +115,8 @@ class Batches:
     async def _send(self, batch: list[_Slot], limit: anyio.Semaphore) -> None:
         try:
             await self._exchange(batch)
+        except Exception:  # a fault here must not end the sending, and with it every caller's session
+            logger.exception("sending %d task(s) failed unexpectedly; each may have reached Runware", len(batch))
         finally:
             limit.release()
             for slot in batch:
