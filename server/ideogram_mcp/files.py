@@ -174,6 +174,10 @@ def chosen_output(where: Places, requested: str) -> tuple[Places | None, str | N
     text = requested.strip()
     if not text or "\x00" in text or any(unicodedata.category(c) == "Cc" for c in text):
         return None, "must be a folder path"
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]+://", text):  # file:///x would be made as the folders "file:", "x"
+        return None, "must be a folder path, not a URI: give the path itself, e.g. 'logos' or '/home/me/logos'"
+    if any(unicodedata.category(c) == "Cf" for c in text):  # zero-width, right-to-left overrides: names unseen
+        return None, "must be a folder path without invisible characters (zero-width or direction marks)"
     if len(text) > MAX_FOLDER or len(Path(text).parts) > MAX_DEPTH:
         return None, f"must be a folder path of at most {MAX_FOLDER} characters and {MAX_DEPTH} levels"
     try:

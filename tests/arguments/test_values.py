@@ -107,3 +107,7 @@ def test_a_number_too_large_for_any_float_is_refused_not_a_crash() -> None:
     assert value is None
     assert problem is not None
     assert problem.startswith("must be a number")
+
+
+def test_minus_nothing_is_nothing_dollars() -> None:
+    assert str(dollars(-0.0)) == "0.0", "never said as $-0.00"

@@ -435,6 +435,25 @@ async def test_an_agent_may_choose_a_folder_inside_the_allowed_ones_and_nothing_
     assert len(emulator.submitted) == 2
 
 
+@pytest.mark.parametrize(
+    ("folder", "says"),
+    [
+        ("file:///etc/logos", "not a URI: give the path itself"),
+        ("logos\u200b", "without invisible characters"),
+        ("\u202elogos\u202c", "without invisible characters"),
+    ],
+)
+async def test_a_folder_given_as_a_uri_or_with_invisible_characters_is_refused(
+    folder: str, says: str, mcp: Client, emulator: Emulator, output: Path
+) -> None:
+    refused = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "outputDir": folder})
+    (problem,) = error_of(refused)["problems"]
+    assert problem["argument"] == "outputDir"
+    assert says in problem["message"]
+    assert emulator.submitted == []
+    assert not output.exists() or list(output.iterdir()) == [], "no folder made"
+
+
 async def test_images_fetched_later_are_saved_in_the_folder_their_call_chose(
     emulator: Emulator, make_settings: Callable[..., Settings], output: Path, clock: ManualClock
 ) -> None:

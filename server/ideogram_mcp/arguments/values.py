@@ -101,7 +101,7 @@ def dollars(raw: Any) -> float | None:
         amount = float(raw)
     except OverflowError:
         return None
-    return amount if math.isfinite(amount) and amount >= 0 else None
+    return amount + 0.0 if math.isfinite(amount) and amount >= 0 else None  # + 0.0: -0.0 is said as $0.00
 
 
 def whole(raw: Any) -> Any:
