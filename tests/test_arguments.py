@@ -235,3 +235,10 @@ async def test_a_size_given_to_a_tool_that_keeps_the_sources_is_refused_saying_s
     assert error_of(result)["kind"] == "invalid_arguments", text(result)
     assert "size: not accepted: this model keeps the source image's size." in text(result)
     assert emulator.submitted == []
+
+
+async def test_two_spellings_of_one_number_are_one_value(mcp: Client, emulator: Emulator) -> None:
+    for given in ({"size": "1024x1024", "width": 1024.0}, {"numberResults": 2, "n": 2.0}):
+        result = await mcp.call_tool("generate_image", {"positivePrompt": "x", "dryRun": True} | given)
+        assert not result.is_error, text(result)
+    assert emulator.submitted == []

@@ -31,7 +31,13 @@ def test_the_output_folder_is_the_setting_then_the_first_file_root_then_the_proj
     assert (chosen.output, chosen.source) == ((project / "ideogram-output").resolve(), "root")
     chosen = files.places(None, [gone.as_uri()], [], started_in)
     assert (chosen.output, chosen.source) == ((started_in / "ideogram-output").resolve(), "project")
-    assert not gone.exists()
+    long = f"file:///{'a' * 300}/project"  # a name too long for the file system: not found out, passed over
+    assert files.places(None, [long, project.as_uri()], [], started_in).source == "root"
+    image = tmp_path / "one.png"  # a root may be one file: never the output folder, still readable
+    image.write_bytes(b"")
+    chosen = files.places(None, [image.as_uri()], [], started_in)
+    assert chosen.source == "project"
+    assert chosen.may_read(image)
     chosen = files.places(None, [], [], started_in)
     assert (chosen.output, chosen.source) == ((started_in / "ideogram-output").resolve(), "project")
     assert started_in.resolve() in chosen.readable

@@ -133,15 +133,14 @@ def places(
     output_dir: Path | None, roots: Sequence[str], allowed: Sequence[Path], project: Path | None = None
 ) -> Places:
     """The output folder, first match wins: the setting, else ``ideogram-output`` inside the first ``file://`` root
-    that is a folder, else inside the project folder the server was started in, else the per-user default; and the
-    readable ones (all of those, and the allowed folders). A root that is no folder here (a project since deleted,
-    a typing slip) is passed over: saving there would make it."""
-    root_dirs = [path for path in (path_from_uri(root) for root in roots) if path is not None and path.is_dir()]
+    that is a folder (saving in a deleted project's would make it again), else inside the project folder the server
+    was started in, else the per-user default; and the readable ones (all of those, and the allowed folders)."""
+    root_dirs = [path for path in (path_from_uri(root) for root in roots) if path is not None]
     source: Source
     if output_dir is not None:
         output, source = output_dir.expanduser(), "setting"
-    elif root_dirs:
-        output, source = root_dirs[0] / OUTPUT_SUBFOLDER, "root"
+    elif folders_here := [path for path in root_dirs if os.path.isdir(path)]:  # False where it cannot be found out
+        output, source = folders_here[0] / OUTPUT_SUBFOLDER, "root"
     elif project is not None:
         output, source = project / OUTPUT_SUBFOLDER, "project"
     else:
@@ -165,19 +164,20 @@ def project_folder(folder: Path) -> Path | None:
     return resolved
 
 
-def chosen_output(where: Places, requested: str) -> tuple[Places | None, str | None]:
-    """The places with the output folder an agent asked for (``outputDir``), or why it may not be used.
+_UNSEEN = frozenset("\u200b\ufeff\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")  # in no name
 
-    A relative folder is taken inside the output folder otherwise used. The folder must lie inside the folders this
-    connection may use (inside the set folder, when the user set one); it need not exist yet.
-    """
+
+def chosen_output(where: Places, requested: str) -> tuple[Places | None, str | None]:
+    """The places with the output folder an agent asked for (``outputDir``), or why it may not be used. A relative
+    folder is taken inside the output folder otherwise used. The folder must lie inside the folders this connection
+    may use (inside the set folder, when the user set one); it need not exist yet."""
     text = requested.strip()
     if not text or "\x00" in text or any(unicodedata.category(c) == "Cc" for c in text):
         return None, "must be a folder path"
-    if re.match(r"[A-Za-z][A-Za-z0-9+.-]+://", text):  # file:///x would be made as the folders "file:", "x"
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]+:/|file:", text, re.IGNORECASE):  # file:///x: the folders "file:", "x"
         return None, "must be a folder path, not a URI: give the path itself, e.g. 'logos' or '/home/me/logos'"
-    if any(unicodedata.category(c) == "Cf" for c in text):  # zero-width, right-to-left overrides: names unseen
-        return None, "must be a folder path without invisible characters (zero-width or direction marks)"
+    if any(c in _UNSEEN for c in text):  # names no one would see (a joiner, as in Persian or emoji, is fine)
+        return None, "must be a folder path without invisible characters (zero-width spaces or direction marks)"
     if len(text) > MAX_FOLDER or len(Path(text).parts) > MAX_DEPTH:
         return None, f"must be a folder path of at most {MAX_FOLDER} characters and {MAX_DEPTH} levels"
     try:

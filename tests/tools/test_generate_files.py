@@ -439,6 +439,7 @@ async def test_an_agent_may_choose_a_folder_inside_the_allowed_ones_and_nothing_
     ("folder", "says"),
     [
         ("file:///etc/logos", "not a URI: give the path itself"),
+        ("file:/etc/logos", "not a URI: give the path itself"),
         ("logos\u200b", "without invisible characters"),
         ("\u202elogos\u202c", "without invisible characters"),
     ],
@@ -452,6 +453,14 @@ async def test_a_folder_given_as_a_uri_or_with_invisible_characters_is_refused(
     assert says in problem["message"]
     assert emulator.submitted == []
     assert not output.exists() or list(output.iterdir()) == [], "no folder made"
+
+
+async def test_a_folder_named_with_joiners_as_persian_and_emoji_write_them_is_taken(
+    mcp: Client, emulator: Emulator, output: Path
+) -> None:
+    for folder in ("می\u200cخواهم", "family-👩\u200d👧"):  # noqa: RUF001 (Persian, as written)
+        made = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "outputDir": folder}))
+        assert Path(made["images"][0]["path"]).parent == (output / folder).resolve()
 
 
 async def test_images_fetched_later_are_saved_in_the_folder_their_call_chose(

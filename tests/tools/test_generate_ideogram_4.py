@@ -253,3 +253,16 @@ async def test_naming_ideogram_3_0_sends_what_a_call_without_a_model_sends(mcp: 
     assert sent[0] == sent[1] == sent[2]
     assert sent[0]["model"] == "ideogram:4@1"
     assert json.dumps(sent[0]) == json.dumps(sent[1]), "the same keys in the same order"
+
+
+def test_scenes_that_differ_are_each_given_with_its_image() -> None:
+    from ideogram_mcp.tools.published import GeneratedImage
+    from ideogram_mcp.tools.wording import _scenes_once  # pyright: ignore[reportPrivateUsage]
+
+    def made(scene: dict[str, Any] | None) -> GeneratedImage:
+        return GeneratedImage(image_uuid="u", image_url="https://im/u.jpg", format="JPG", structured_prompt=scene)
+
+    a, b = {"high_level_description": "a"}, {"high_level_description": "b"}
+    differ = [made(a), made(b), made(b)]
+    assert [i.structured_prompt for i in _scenes_once(differ)] == [a, b, b], "as Magic Prompt wrote each"
+    assert [i.structured_prompt for i in _scenes_once([made(None), made(a), made(a)])] == [None, a, None]

@@ -110,7 +110,7 @@
         height: image.height,
         format: image.format,
         cost: image.cost,
-        // A scene several images share is given on the first of them only.
+        // A scene all the images share is given on the first of them only.
         prompt: promptOf(args, image.structuredPrompt ? image : out.images.find((i) => i && i.structuredPrompt))
           || (state.images.find((i) => i.uuid === args.image) || {}).prompt || "",
         uri: (mine.find((l) => !/^https?:/.test(l.uri)) || {}).uri || null,

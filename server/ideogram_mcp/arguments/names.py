@@ -106,8 +106,8 @@ def canonical(arguments: Mapping[str, Any], known: set[str]) -> tuple[dict[str, 
 
 
 def same(one: Any, other: Any) -> bool:
-    """Whether two spellings of one argument carry the same value: true is not 1, nor 1.0 (== says they are)."""
-    return type(one) is type(other) and one == other
+    """Whether two spellings of one argument carry the same value: true is not 1 (== says it is); 2 is 2.0."""
+    return isinstance(one, bool) == isinstance(other, bool) and one == other
 
 
 def unknown(names: list[str], exposed: AbstractSet[str], aliases: Mapping[str, str]) -> list[Problem]:

@@ -54,7 +54,10 @@ class GeneratedImage(Output):
     structured_prompt: Annotated[dict[str, Any], WithJsonSchema({"type": "object"})] | None = Field(
         default=None,
         serialization_alias="structuredPrompt",
-        description="Ideogram 4.0: the structured prompt the image was made from; change it and send it back.",
+        description=(
+            "Ideogram 4.0: the structured prompt the image was made from; change it and send it back. When all the "
+            "images share one, it is on the first only."
+        ),
     )
 
 

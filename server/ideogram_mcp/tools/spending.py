@@ -132,8 +132,8 @@ def _verdict(answer: types.ElicitResult, quote: float) -> Approval | Declined:
         return Declined(
             Kind.UNANSWERED,
             f"The client answered the question about spending {money(quote)} without a yes or no this server can "
-            "read (confirm: true or false), so nothing was sent or charged. Ask the user in the chat, then call "
-            "again with approvedCost set to the amount they agree to.",
+            "read (confirm: true or false), so nothing was sent or charged. Tell the user: their client's answers "
+            "to such questions cannot be read, and it may need an update.",
             {"quote": quote},
         )
     if answer.action == "cancel":

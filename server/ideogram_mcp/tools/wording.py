@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, assert_never
+from typing import assert_never
 
 import mcp_types as types
 from pydantic import SecretStr
@@ -250,33 +250,30 @@ def memory_only(problem: JournalError | None) -> str:
 
 
 def _scenes_once(images: list[GeneratedImage]) -> list[GeneratedImage]:
-    """The images with a structuredPrompt given once: an image made from the same scene as an earlier one carries
-    none (20 copies of one long scene made a result too large for hosts to take). Each recipe keeps its own."""
-    seen: list[dict[str, Any]] = []
-    kept: list[GeneratedImage] = []
-    for image in images:
-        scene = image.structured_prompt
-        if scene is not None and scene in seen:
-            image = image.model_copy(update={"structured_prompt": None})
-        elif scene is not None:
-            seen.append(scene)
-        kept.append(image)
-    return kept
+    """The images with their structuredPrompt given once when they all share one: on the first image only (20
+    copies of one long scene made a result too large for hosts to take). Scenes that differ are each given with its
+    image; each recipe keeps its own."""
+    scenes = [image.structured_prompt for image in images if image.structured_prompt is not None]
+    if len(scenes) < 2 or any(scene != scenes[0] for scene in scenes):
+        return images
+    first = next(n for n, image in enumerate(images) if image.structured_prompt is not None)
+    return [
+        image if n == first else image.model_copy(update={"structured_prompt": None}) for n, image in enumerate(images)
+    ]
 
 
 def _scenes_shared(records: Sequence[ImageRecord], shown: Sequence[GeneratedImage]) -> str:
-    """Which images' structuredPrompt is given on an earlier image (``_scenes_once``), said in a sentence."""
-    firsts: dict[int, list[int]] = {}
-    for number, (record, image) in enumerate(zip(records, shown, strict=True), start=1):
-        if record.structured_prompt is not None and image.structured_prompt is None:
-            first = next(n for n, i in enumerate(shown, start=1) if i.structured_prompt == record.structured_prompt)
-            firsts.setdefault(first, []).append(number)
-    said = [
-        f"{'image' if len(later) == 1 else 'images'} {_numbers(later)} share{'s' if len(later) == 1 else ''} image "
-        f"{first}'s, given there only"
-        for first, later in firsts.items()
+    """Which images share the structuredPrompt given on the first of them (``_scenes_once``), said in a sentence."""
+    given = [n for n, image in enumerate(shown, start=1) if image.structured_prompt is not None]
+    later = [
+        n
+        for n, (record, image) in enumerate(zip(records, shown, strict=True), start=1)
+        if record.structured_prompt is not None and image.structured_prompt is None
     ]
-    return f" {_capital('; '.join(said))}." if said else ""
+    if not later or len(given) != 1:
+        return ""
+    which = f"Images {_numbers(later)} share" if len(later) > 1 else f"Image {later[0]} shares"
+    return f" {which} image {given[0]}'s, given there only."
 
 
 def _numbers(numbers: list[int]) -> str:
