@@ -107,7 +107,8 @@ class Settings(BaseModel):
     """Where images are saved (--output-dir does the same). Without it: ideogram-output/ inside the client's first
     root (its project folder), else ~/Pictures/ideogram-mcp."""
     save: bool = True
-    """false saves nothing (hosted deployments); results then give the image URLs."""
+    """false saves nothing (hosted deployments); results then give the image URLs, and say that a fileName or
+    outputDir had no effect."""
     preview: bool = True
     """false leaves previews out of results unless a call asks for them (preview: true)."""
     wait_seconds: float = Field(default=50.0, gt=0, allow_inf_nan=False)

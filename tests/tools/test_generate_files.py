@@ -208,9 +208,15 @@ async def test_with_saving_off_nothing_is_written_and_the_urls_are_given(
         build_server(settings, transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock)
     ) as mcp:
         result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+        named = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "fileName": "sale", "outputDir": "x"})
     (image,) = data(result)["images"]
     assert "path" not in image
     assert "folder" not in data(result)
+    assert "had no effect" not in text(result)
+    assert text(named).endswith(
+        "fileName and outputDir had no effect: this server saves no files (IDEOGRAM_MCP_SAVE=false); the images are "
+        "at their URLs."
+    ), "what an agent chose is never dropped unsaid"
     assert f"1. {image['imageURL']} (seed {image['seed']})" in text(result)
     assert "Image URLs expire" in text(result)
     assert [str(b.uri) for b in result.content if isinstance(b, types.ResourceLink)] == [image["imageURL"]]

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import mcp_types as types
 
 from ideogram_mcp import arguments
+from ideogram_mcp.settings import ENV
 from ideogram_mcp.specs import ModelSpec
 from ideogram_mcp.tasks import life, outcomes
 from ideogram_mcp.tasks.job import Job, Prepare
@@ -48,7 +49,19 @@ async def run(
         return _asking(questions)
     if isinstance(outcome, outcomes.Made) and outcome.saved_new:
         await announce_new_images(ctx)
-    return await wording.said(outcome, state.settings.runware_api_key)
+    said = await wording.said(outcome, state.settings.runware_api_key)
+    unused = [
+        name for name, value in (("fileName", generation.file_name), ("outputDir", generation.output_dir)) if value
+    ]
+    if unused and not state.settings.save and isinstance(outcome, outcomes.Made) and not said.is_error:
+        # Never dropped unsaid: the user turned saving off, so the names an agent chose name no file.
+        said.content.append(
+            types.TextContent(
+                text=f"{' and '.join(unused)} had no effect: this server saves no files ({ENV.save}=false); "
+                "the images are at their URLs."
+            )
+        )
+    return said
 
 
 def _asking(questions: Questions) -> types.InputRequiredResult:
