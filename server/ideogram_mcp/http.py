@@ -353,7 +353,8 @@ def _transport_security(settings: Settings, host: str) -> TransportSecuritySetti
     """DNS-rebinding protection: only these Host and Origin values are answered."""
     hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
     origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
-    if not is_loopback(host) and host not in ("0.0.0.0", "::"):
+    every_address = host in ("0.0.0.0", "::")
+    if not is_loopback(host) and not every_address:
         hosts.append(f"{bracketed(host)}:*")
     if settings.public_url is not None:
         public = urlsplit(settings.public_url)
@@ -361,7 +362,7 @@ def _transport_security(settings: Settings, host: str) -> TransportSecuritySetti
         origins.append(f"{public.scheme}://{public.netloc}")
     hosts += list(settings.allowed_hosts)
     origins += list(settings.allowed_origins)
-    if host in ("0.0.0.0", "::") and settings.public_url is None and not settings.allowed_hosts:
+    if every_address and settings.public_url is None and not settings.allowed_hosts:
         logger.warning(
             "serving on every address (%s), but only this machine's own names are answered: a request from another "
             "machine gets 421 Invalid Host header. Set %s to the URL clients use, or %s to the names they reach it by",

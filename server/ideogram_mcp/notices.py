@@ -124,10 +124,9 @@ class OwnedListen:
         self._handlers: dict[str, ListenHandler] = {}
         self.listening: Counter[str] = Counter()
         """Listen streams open in this process, by owner."""
-        self._since: dict[str, float] = {}
-        """When each owner's first stream here began listening (Unix time): saves after it are news to them."""
-        self._announced: dict[str, float] = {}
-        """When this process last announced each owner's saves itself (Unix time)."""
+        self._told: dict[str, float] = {}
+        """Up to when each listening owner's streams here know of its saves (Unix time): from when the first began
+        listening, moved on by this process's announcements and the watch's."""
         self._someone = anyio.Event()
         self._watching = anyio.Lock()
 
@@ -145,20 +144,19 @@ class OwnedListen:
             owned = _Owned(self._bus, owner, self.listening, self._forget)
             handler = self._handlers[owner] = ListenHandler(owned, max_subscriptions=STREAMS)
         if owner not in self.listening:
-            self._since[owner] = self._clock.now()
+            self._told[owner] = self._clock.now()
         self._someone.set()
         return await handler(ctx, params)  # subscribes before its first checkpoint: counted in ``listening`` now
 
     async def announce(self, owner: str) -> None:
         """Tell ``owner``'s streams, in every process, that its images were saved."""
         if owner in self.listening:  # what the watch must not tell again; of owners no one listens to, nothing
-            self._announced[owner] = self._clock.now()
+            self._told[owner] = max(self._told.get(owner, 0.0), self._clock.now())
         await self._bus.publish(saved_by(owner))
 
     def _forget(self, owner: str) -> None:
         """The last stream of ``owner`` here ended: what was kept of it goes."""
-        self._since.pop(owner, None)
-        self._announced.pop(owner, None)
+        self._told.pop(owner, None)
 
     async def watch(self, saved_at: Callable[[str], Awaitable[float]]) -> None:
         """Until cancelled, while anyone listens here: every ``WATCH_EVERY`` seconds, ask ``saved_at`` (the journal
@@ -168,27 +166,23 @@ class OwnedListen:
         from ideogram_mcp.journal import JournalError
 
         async with self._watching:  # one watch at a time (a server whose lifespan is entered twice at once)
-            await self._watch(saved_at, JournalError)
-
-    async def _watch(self, saved_at: Callable[[str], Awaitable[float]], failed: type[Exception]) -> None:
-        while True:
-            if not self.listening:
-                self._someone = anyio.Event()
-                await self._someone.wait()
-            for owner in list(self.listening):
-                try:
-                    last = await saved_at(owner)
-                except failed as exc:  # the journal busy or away for now: asked again next time
-                    logger.debug("saves of other processes not seen this time: %s", exc)
-                    continue
-                except Exception:  # a fault here must not end the server, whose task group runs this
-                    logger.exception("saves of other processes are no longer watched; this process's are still told")
-                    return
-                known = max(self._since.get(owner, 0.0), self._announced.get(owner, 0.0))
-                if last > known:
-                    self._since[owner] = last
-                    await self._bus.publish(saved_by(owner))
-            await self._clock.sleep(WATCH_EVERY)
+            while True:
+                if not self.listening:
+                    self._someone = anyio.Event()
+                    await self._someone.wait()
+                for owner in list(self.listening):
+                    try:
+                        last = await saved_at(owner)
+                    except JournalError as exc:  # the journal busy or away for now: asked again next time
+                        logger.debug("saves of other processes not seen this time: %s", exc.said)
+                        continue
+                    except Exception:  # a fault here must not end the server, whose task group runs this
+                        logger.exception("saves of other processes are not watched any more; this process's are")
+                        return
+                    if last > self._told.get(owner, 0.0):
+                        self._told[owner] = last
+                        await self._bus.publish(saved_by(owner))
+                await self._clock.sleep(WATCH_EVERY)
 
 
 class SharedBus:

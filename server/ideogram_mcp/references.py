@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import re
 import uuid
 from urllib.parse import urlsplit
@@ -37,7 +38,7 @@ def as_runware_reads(text: str) -> str:
     """``text`` as Runware reads an image: an image UUID in its one form (lower case, dashed: ``uuid.UUID`` also
     takes upper case, braces, ``urn:uuid:`` and bare hex, which Runware does not know), an http(s) URL with its
     scheme in lower case (the rest of it as it was: a signed URL must not change); anything else as it is."""
-    if is_uuid(text):
+    with contextlib.suppress(ValueError):
         return str(uuid.UUID(text))
     if (scheme := re.match(r"https?(?=:)", text, re.IGNORECASE)) and not text.startswith(("http:", "https:")):
         return scheme[0].lower() + text[scheme.end() :]

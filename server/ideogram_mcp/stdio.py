@@ -209,15 +209,16 @@ def _unreadable(line: str) -> str | None:
         message = json.loads(line)
     except ValueError:
         return None
-    found = unpaired(message)
-    if found is None or not isinstance(message, dict) or "id" not in message or "method" not in message:
+    if not isinstance(message, dict) or "id" not in message or "method" not in message:
+        return None  # a notification or a response: nothing to answer (the cheap tests first)
+    request = cast(dict[str, object], message)
+    if (found := unpaired(request)) is None:
         return None
     shown = found[0].encode(errors="backslashreplace").decode() or "its top"  # a key may hold the half itself
     said = (
         f"The request's text at {shown} holds half of a UTF-16 surrogate pair alone, which is no valid"
         " Unicode, so it was not read: send the character whole (both halves of its \\u escape pair) or leave it out."
     )
-    request = cast(dict[str, object], message)
     error = {"jsonrpc": "2.0", "id": request["id"], "error": {"code": -32700, "message": said}}
     return json.dumps(error) + "\n"
 

@@ -45,7 +45,7 @@ def page() -> str:
         "ratios": ratios(models_of("reframe_image")[0].sizes),
         "strength": {"min": strength.minimum, "max": strength.maximum, "default": strength.default},
         # Every spelling of the prompt the server reads, so that the page shows the prompt an agent gave as it gave it.
-        "promptNames": ["positivePrompt", *sorted(set(aliases_for({"positivePrompt"})) - {"positivePrompt"})],
+        "promptNames": ["positivePrompt", *aliases_for({"positivePrompt"})],
     }
     folder = package.files(__name__)
     html = folder.joinpath("gallery.html").read_text(encoding="utf-8")

@@ -170,9 +170,7 @@ class Database:
                 try:
                     applied = await self.migrate()
                 except JournalError as exc:
-                    if not self._down:
-                        logger.error("%s", exc.text())
-                    self._down = True
+                    self._went_down(exc)
                     raise
                 if self._down or applied:
                     logger.info(
@@ -196,6 +194,12 @@ class Database:
                 self._pool = pool
             return self._pool
 
+    def _went_down(self, failure: JournalError) -> None:
+        """PostgreSQL cannot be used: said once an outage, in the log too."""
+        if not self._down:
+            logger.error("%s", failure.text())
+        self._down = True
+
     async def _diagnosed(self) -> JournalError:
         """Why no connection came: PostgreSQL cannot be reached (a fresh attempt says why); it was not, and is again
         (the pool, still pausing between its tries, is made afresh for the next operation); or every connection is
@@ -206,9 +210,7 @@ class Database:
             probe = await psycopg.AsyncConnection.connect(self._url.get_secret_value(), connect_timeout=CONNECT_WAIT)
         except psycopg.Error as exc:
             failure = self.failure(exc)
-            if not self._down:  # said once an outage, in the log too
-                logger.error("%s", failure.text())
-            self._down = True
+            self._went_down(failure)
             return failure
         await probe.close()
         if self._down:  # the pool may be pausing between its tries: the next operation opens one that connects now

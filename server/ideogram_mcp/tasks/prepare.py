@@ -65,6 +65,7 @@ def mask_from(services: Services, owner: str, regions: Sequence[masks.Region], s
     ) -> Generation | list[Problem]:
         image = str(generation.values["image"])
         changes: dict[str, Any] = {}
+        capped = True  # the size Runware keeps what it is sent at: at most ``stored_side`` a side
         size = size_here(generation, read, "image")
         inline = size is not None and not any(item.parameter == "image" for item in read)
         if inline and size is not None and max(size) > stored_side:
@@ -91,11 +92,10 @@ def mask_from(services: Services, owner: str, regions: Sequence[masks.Region], s
             if record is not None and record.width is not None and record.height is not None:
                 # An image a task made is Runware's own, kept at the size it was made (4.0's 2560x1440 too): the
                 # cap is on what is uploaded, so the mask is drawn at the recorded size.
-                made = (record.width, record.height)
-                return generation.with_values(mask=data_uri(masks.draw(*made, regions), "image/png"))
+                size, capped = (record.width, record.height), False
         if size is None:
             return [Problem(REGION, UNKNOWN_SIZE)]
-        width, height = masks.stored_size(*size, side=stored_side)
+        width, height = masks.stored_size(*size, side=stored_side) if capped else size
         changes["mask"] = data_uri(masks.draw(width, height, regions), "image/png")
         return generation.with_values(**changes)
 

@@ -52,7 +52,7 @@ def entry(spec: ModelSpec) -> ToolEntry:
         regions: list[masks.Region] = []
         region_names = frozenset(k for k, name in named.items() if name == REGION)
         try:
-            own = arguments.parse_tool(_OWN, given, only=region_names or frozenset({REGION}))
+            own = arguments.parse_tool(_OWN, given, only=region_names)
         except arguments.InvalidArgumentsError as exc:
             problems += exc.problems
             own = {}
@@ -79,7 +79,7 @@ def entry(spec: ModelSpec) -> ToolEntry:
             ctx,
             params,
             spec,
-            own=region_names or frozenset({REGION}),
+            own=region_names,
             supplied=frozenset({"mask"}) if not has_mask else frozenset(),
             problems=problems,
             prepare=prepare,

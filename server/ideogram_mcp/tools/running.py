@@ -50,9 +50,8 @@ async def run(
     if isinstance(outcome, outcomes.Made) and outcome.saved_new:
         await announce_new_images(ctx)
     said = await wording.said(outcome, state.settings.runware_api_key)
-    unused = [
-        name for name, value in (("fileName", generation.file_name), ("outputDir", generation.output_dir)) if value
-    ]
+    chose = ((arguments.FILE_NAME, generation.file_name), (arguments.OUTPUT_DIR, generation.output_dir))
+    unused = [name for name, value in chose if value]
     if unused and not state.settings.save and isinstance(outcome, outcomes.Made) and not said.is_error:
         # Never dropped unsaid: the user turned saving off, so the names an agent chose name no file.
         said.content.append(

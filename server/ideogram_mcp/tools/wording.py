@@ -270,7 +270,7 @@ def _scenes_shared(records: Sequence[ImageRecord], shown: Sequence[GeneratedImag
         for n, (record, image) in enumerate(zip(records, shown, strict=True), start=1)
         if record.structured_prompt is not None and image.structured_prompt is None
     ]
-    if not later or len(given) != 1:
+    if not later:  # _scenes_once left one scene, on ``given[0]``, or cleared none
         return ""
     which = f"Images {_numbers(later)} share" if len(later) > 1 else f"Image {later[0]} shares"
     return f" {which} image {given[0]}'s, given there only."
