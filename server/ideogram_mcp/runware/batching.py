@@ -136,8 +136,9 @@ class Batches:
             if writable:
                 await self._exchange(writable)
         except RunwareAPIError as exc:
+            names_a_task = any(detail.task_uuid for detail in exc.details)
             refused_whole = isinstance(exc, InvalidRequestError) and not isinstance(exc, TaskConflictError)
-            if refused_whole and len(batch) > 1 and not any(detail.task_uuid for detail in exc.details):
+            if refused_whole and len(batch) > 1 and not names_a_task:
                 # Refused whole for a parameter, naming no task: nothing ran, and which task asked for it is learnt
                 # by sending each alone (under its own taskUUID still, a few at a time), so that no other caller
                 # hears its refusal.
@@ -150,7 +151,7 @@ class Batches:
                 async with anyio.create_task_group() as each:
                     for slot in batch:
                         each.start_soon(alone, slot)
-            elif not any(detail.task_uuid for detail in exc.details):
+            elif not names_a_task:
                 _fail(batch, exc)  # the whole request's failure: a refused key, a 429, a 5xx ...
             else:
                 _share(batch, exc.status, exc.items, exc.details)
