@@ -148,11 +148,14 @@ async def test_list_sizes_with_model_4_0_lists_its_21_sizes_at_2k_and_its_defaul
 
 async def test_list_style_presets_says_that_4_0_has_none_and_which_model_has(mcp: Client) -> None:
     result = await mcp.call_tool("list_style_presets", {"model": "ideogram:4@0"})
-    assert result.structured_content == {"stylePresets": [], "styleTypes": []}
-    assert text(result) == (
+    said = (
         "Ideogram 4.0 has no style presets or style types: describe the look in the prompt (or "
         "structuredPrompt.style_description). Ideogram 3.0 (model: ideogram-3.0) takes stylePreset and styleType."
     )
+    assert text(result) == said
+    # The lists are empty, so the words are the answer: a host that shows the model only the structured output
+    # (Claude Code) shows them too.
+    assert result.structured_content == {"stylePresets": [], "styleTypes": [], "message": said}
 
 
 async def test_a_catalogue_call_naming_no_model_it_knows_is_refused_with_the_choices(mcp: Client) -> None:

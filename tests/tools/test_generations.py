@@ -626,3 +626,26 @@ async def test_every_tool_reads_the_same_obvious_spellings_of_its_arguments(mcp:
     assert [g["taskUUID"] for g in listed["generations"]] == [made["taskUUID"]]
     assert {(s["width"], s["height"]) for s in sizes["sizes"]} == {(1312, 736), (1344, 768), (1280, 704), (1216, 704)}
     assert "taskUUID: given twice, as taskUUID and as taskId, with different values." in text(twice)
+
+
+async def test_a_host_that_shows_the_model_only_the_structured_output_still_gives_it_what_to_do(
+    make_settings: Callable[..., Settings], emulator: Emulator, output: Path
+) -> None:
+    # Claude Code passes a model JSON.stringify(structuredContent) in place of a result's text blocks (its images it
+    # keeps). What the text alone said is what keeps money safe: a pending task is fetched, never started again.
+    emulator.render_seconds = 30.0
+    async with Client(server(make_settings, emulator, output_dir=output, wait_seconds=1)) as mcp:
+        results = {
+            "pending": await mcp.call_tool("generate_image", {"positivePrompt": PROMPT}),
+            "dry run": await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "dryRun": True}),
+            "listed": await mcp.call_tool("list_generations", {}),
+        }
+        emulator.render_seconds = 0.0
+        results["done"] = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+    for name, result in results.items():
+        assert data(result)["message"] == text(result), name
+    seen = json.dumps(data(results["pending"]))
+    assert "Call get_generation with taskUUID" in seen
+    assert "do not start a new generation for it" in seen
+    assert "send the same arguments without dryRun" in json.dumps(data(results["dry run"]))
+    assert data(results["done"])["images"][0]["path"] in data(results["done"])["message"]

@@ -134,7 +134,7 @@ async def list_style_presets(models: Sequence[ModelSpec], params: types.CallTool
             f"{' (or structuredPrompt.style_description)' if 'structuredPrompt' in values else ''}. "
             f"{others} takes stylePreset and styleType."
         )
-        return results.ok(ListStylePresetsOutput(style_presets=[], style_types=[]), text)
+        return results.ok(ListStylePresetsOutput(style_presets=[], style_types=[], message=text), text)
     presets = [NamedValue(name=k, description=v) for k, v in (values["stylePreset"].values or {}).items()]
     style_types = [NamedValue(name=k, description=v) for k, v in (values["styleType"].values or {}).items()]
     output = ListStylePresetsOutput(style_presets=presets, style_types=style_types)

@@ -14,7 +14,7 @@ from ideogram_mcp.references import as_runware_reads
 from ideogram_mcp.schemas import tool_input
 from ideogram_mcp.specs import load_tool_specs, prompt_of
 from ideogram_mcp.tools import Context, ToolEntry, announce_new_images, owner, places, reporter
-from ideogram_mcp.tools.published import GenerateImageOutput, Output, output_schema
+from ideogram_mcp.tools.published import GenerateImageOutput, Output, Said, output_schema
 
 if TYPE_CHECKING:
     from ideogram_mcp.files import Places
@@ -38,7 +38,7 @@ class GenerationSummary(Output):
     prompt: str | None = Field(default=None, description="The start of the prompt.")
 
 
-class ListGenerationsOutput(Output):
+class ListGenerationsOutput(Said):
     """Recent tasks and spending."""
 
     generations: list[GenerationSummary]

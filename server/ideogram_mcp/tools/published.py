@@ -28,6 +28,17 @@ class Output(BaseModel):
     model_config = ConfigDict(serialize_by_alias=True)
 
 
+class Said(Output):
+    """A structured output that carries the result's words too (``results.ok`` fills ``message`` with its text).
+
+    Some hosts give the model the structured output alone when a result has one: Claude Code sends it
+    ``JSON.stringify(structuredContent)`` in place of the text blocks (the images it keeps). What to do next (a
+    pending task is never started again), why an image was not saved, a warning: the text says these, and the data
+    does not, so the words travel in both forms."""
+
+    message: str | None = Field(default=None, description="The result in words, as its text says it.")
+
+
 class GeneratedImage(Output):
     """One image a generation made."""
 
@@ -61,7 +72,7 @@ class GeneratedImage(Output):
     )
 
 
-class GenerateImageOutput(Output):
+class GenerateImageOutput(Said):
     """What a generation made, or (pending) what it has made so far."""
 
     status: Literal["done", "pending", "dry_run"] = Field(
@@ -110,6 +121,7 @@ class ListStylePresetsOutput(Output):
 
     style_presets: list[NamedValue] = Field(serialization_alias="stylePresets")
     style_types: list[NamedValue] = Field(serialization_alias="styleTypes")
+    message: str | None = Field(default=None, description="Why the lists are empty, and what to do instead.")
 
 
 @functools.cache

@@ -18,7 +18,7 @@ from ideogram_mcp.settings import ENV, redact
 from ideogram_mcp.specs import load_specs
 from ideogram_mcp.text import excerpt, sentence
 from ideogram_mcp.tools import ERROR_META
-from ideogram_mcp.tools.published import GenerateImageOutput
+from ideogram_mcp.tools.published import GenerateImageOutput, Said
 
 
 def images(
@@ -88,8 +88,11 @@ def lasting(seconds: int) -> str:
 
 
 def ok(output: BaseModel, text: str, extra: list[types.ContentBlock] | None = None) -> types.CallToolResult:
-    """A successful result: the text for every client, extra blocks, and the structured output."""
+    """A successful result: the text for every client, extra blocks, and the structured output (with the text as its
+    ``message`` where the output is ``Said``: a host may give the model that alone)."""
     content: list[types.ContentBlock] = [types.TextContent(text=text), *(extra or [])]
+    if isinstance(output, Said) and output.message is None:
+        output = output.model_copy(update={"message": text})
     return types.CallToolResult(content=content, structured_content=output.model_dump(mode="json", exclude_none=True))
 
 
