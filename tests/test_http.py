@@ -456,14 +456,27 @@ async def test_tokens_can_come_from_a_file_with_comments_and_blank_lines(
     make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
 ) -> None:
     listed = tmp_path / "tokens.txt"
-    listed.write_text(f"# the team's tokens\n\n  {TOKENS[1]}  \n# {TOKENS[0]} was revoked\n", encoding="utf-8")
+    carol, dave = "token-carol-5555555555", "token#dave-7777777777"
+    listed.write_text(
+        f"# the team's tokens\n\n  {TOKENS[1]}  \n# {TOKENS[0]} was revoked\n{carol}  # carol's laptop\n{dave}\n",
+        encoding="utf-8",
+    )
     settings = make_settings(output_dir=tmp_path / "out", tokens_file=listed)
+    tried = (*TOKENS, "# the team's tokens", carol, f"{carol}  # carol's laptop", dave, "token")
     async with served(settings, emulator) as url, httpx2.AsyncClient() as raw:
         answers = {
             token: (await raw.post(url, json=INIT, headers=ACCEPT | {"Authorization": f"Bearer {token}"})).status_code
-            for token in (*TOKENS, "# the team's tokens")
+            for token in tried
         }
-    assert answers == {TOKENS[0]: 401, TOKENS[1]: 200, "# the team's tokens": 401}
+    assert answers == {
+        TOKENS[0]: 401,
+        TOKENS[1]: 200,
+        "# the team's tokens": 401,
+        carol: 200,  # a note after the token, as people write one
+        f"{carol}  # carol's laptop": 401,
+        dave: 200,  # a # inside a token is the token's
+        "token": 401,  # never cut short there
+    }
 
 
 def test_a_tokens_file_that_cannot_be_read_stops_the_start_with_the_reason(

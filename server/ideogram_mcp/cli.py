@@ -80,8 +80,8 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     parser = _Parser(
         prog="ideogram-mcp",
-        description="MCP server for Ideogram 3.0 image generation on Runware. With no command: serve MCP on stdio "
-        "(what an MCP client starts).",
+        description="MCP server for Ideogram 3.0 and 4.0 image generation and editing on Runware. With no command: "
+        "serve MCP on stdio (what an MCP client starts).",
         formatter_class=_Help,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import signal
 from collections.abc import Sequence
 from ipaddress import ip_address
@@ -302,6 +303,11 @@ def _last_response(stream: bytes) -> bytes:
     return found
 
 
+_COMMENT = re.compile(r"(?:^|\s)#")
+"""Where a comment starts on a line of the tokens file: at its start, or at a # after a space (a # inside a token is
+the token's, never a cut that would leave a shorter token accepted)."""
+
+
 async def _healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok", "version": __version__})
 
@@ -315,7 +321,7 @@ def _authentication(
             lines = settings.tokens_file.read_text(encoding="utf-8").splitlines()
         except OSError as exc:
             raise ConfigurationError(f"{ENV.tokens_file} cannot be read: {exc}") from exc
-        tokens += [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+        tokens += [token for line in lines if (token := _COMMENT.split(line, maxsplit=1)[0].strip())]
     if settings.oauth_issuer is not None:
         if settings.public_url is None:
             raise ConfigurationError(

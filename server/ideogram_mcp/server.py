@@ -158,8 +158,8 @@ def build_server(
     server = IdeogramServer(
         "ideogram-mcp",
         version=__version__,
-        title="Ideogram 3.0 on Runware",
-        description="Generate images with Ideogram 3.0 through Runware's API.",
+        title="Ideogram on Runware",
+        description="Make and edit images with Ideogram 3.0 and 4.0 through Runware's API.",
         instructions=shown.instructions,
         lifespan=lifespan,
         # The inputSchema a tools/call's Mcp-Param headers are checked against: looked up, where the SDK would

@@ -114,8 +114,9 @@ class Settings(BaseModel):
     wait_seconds: float = Field(default=50.0, gt=0, allow_inf_nan=False)
     """How long a tool call waits for its images before answering pending (clients give up near 60 s)."""
     data_dir: Path | None = None
-    """Where the task journal (journal.sqlite3) lives. Without it: ~/.local/share/ideogram-mcp
-    (~/Library/Application Support/ideogram-mcp on macOS, %LOCALAPPDATA%\\ideogram-mcp on Windows)."""
+    """Where the task journal (journal.sqlite3) lives; an offline server keeps its own in offline/ there. Without it:
+    ~/.local/share/ideogram-mcp ($XDG_DATA_HOME/ideogram-mcp where that is set; ~/Library/Application
+    Support/ideogram-mcp on macOS, %LOCALAPPDATA%\\ideogram-mcp on Windows)."""
     max_cost_per_call: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     """Dollars one call may cost; a call quoted above it is refused before anything is sent."""
     daily_budget: float = Field(default=DEFAULT_DAILY_BUDGET, ge=0, allow_inf_nan=False)
@@ -131,8 +132,9 @@ class Settings(BaseModel):
     """Runware also PUTs each finished image here (e.g. a presigned bucket URL). The user's choice: agents cannot
     set it."""
     allowed_dirs: tuple[Path, ...] = ()
-    """More folders that local input images may come from, and that a call may save into (outputDir), separated like
-    PATH (':'; ';' on Windows). The client's roots, the project folder and the output folder always are."""
+    """More folders that local input images may come from, and that a call may save into (outputDir) unless an
+    output folder is set (then outputDir stays inside it), separated like PATH (':'; ';' on Windows). The client's
+    roots, the project folder and the output folder always are."""
 
     # Serving over HTTP (``ideogram-mcp http``).
     http_host: str = Field(default="127.0.0.1", exclude=True)
@@ -140,7 +142,8 @@ class Settings(BaseModel):
     tokens: tuple[str, ...] = ()
     """Bearer tokens the HTTP server accepts, comma-separated; each owns its own images and spend."""
     tokens_file: Path | None = None
-    """A file of bearer tokens for the HTTP server, one a line (# starts a comment)."""
+    """A file of bearer tokens for the HTTP server, one a line; # at a line's start or after a space begins a
+    comment."""
     oauth_issuer: str | None = None
     """An OAuth 2.1 authorization server whose JWT access tokens the HTTP server accepts."""
     public_url: str | None = None
