@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 import mcp_types as types
 import pytest
@@ -649,3 +650,28 @@ async def test_a_host_that_shows_the_model_only_the_structured_output_still_give
     assert "do not start a new generation for it" in seen
     assert "send the same arguments without dryRun" in json.dumps(data(results["dry run"]))
     assert data(results["done"])["images"][0]["path"] in data(results["done"])["message"]
+
+
+async def test_a_task_an_earlier_process_left_unfinished_is_fetched_and_saved_by_the_next_one_never_sent_again(
+    make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock, output: Path
+) -> None:
+    # A server killed (or its client gone) after Runware took a task and before its images were saved: the agent
+    # never heard the taskUUID, and the next session would pay again for the same images.
+    emulator.render_seconds = 30.0
+    async with Client(server(make_settings, emulator, output_dir=output, wait_seconds=0.2)) as first:
+        cut_short = data(await first.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))
+    assert cut_short["status"] == "pending"
+    assert not list(output.glob("*.jpg"))
+    await clock.advance(31.0)  # it rendered meanwhile
+    async with Client(server(make_settings, emulator, output_dir=output)) as second:
+        before = data(await second.call_tool("list_generations", {}))
+        with anyio.fail_after(60):
+            while len(list(output.glob("*.jpg"))) < 2:  # taken up in the background, while the agent does other things
+                await clock.sleep(0.5)
+        after = data(await second.call_tool("list_generations", {}))
+        fetched = data(await second.call_tool("get_generation", {"taskUUID": cut_short["taskUUID"]}))
+    assert before["generations"][0]["state"] == "pending"
+    assert after["generations"][0]["state"] == "done"
+    assert sorted(Path(image["path"]) for image in fetched["images"]) == sorted(output.glob("*.jpg"))
+    assert [task["taskUUID"] for task in emulator.submitted] == [cut_short["taskUUID"]], "fetched, never sent again"
+    assert len(emulator.ledger) == 1

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from ideogram_mcp.files import Places
 from ideogram_mcp.journal import Entry, JournalError, Spend, State
 from ideogram_mcp.tasks.finish import finish
 from ideogram_mcp.tasks.job import Report
-from ideogram_mcp.tasks.outcomes import FailedBefore, NotConfigured, Outcome, Troubled, UnknownTask
+from ideogram_mcp.tasks.outcomes import FailedBefore, Made, NotConfigured, Outcome, Troubled, UnknownTask
 from ideogram_mcp.tasks.progress import Progress
 from ideogram_mcp.tasks.services import Services
 from ideogram_mcp.text import excerpt
@@ -58,6 +59,46 @@ async def again(
     except Exception:
         logger.exception("task %s: unexpected failure while fetching it", entry.task_uuid)
         return Troubled(entry.task_uuid)
+
+
+CUT_SHORT_WITHIN = 86_400.0
+"""How far back (seconds) a process looks for tasks an earlier one left unfinished: Runware's image URLs do not
+outlive a day, and a task older than that has nothing left to fetch."""
+CUT_SHORT_LOOKED_AT = 50
+"""How many of an owner's latest tasks are looked at for them."""
+
+
+def resume_cut_short(
+    services: Services, owner: str, where: Places, saved: Callable[[], Awaitable[None]] | None = None
+) -> None:
+    """Once a process for each owner, in the background: finish the owner's tasks that an earlier process sent and
+    did not see through (killed, or its client gone, before the images were saved), as get_generation would, and
+    await ``saved`` when that saved images. Their agent may never have heard their taskUUID, and would pay again for
+    the same images: these are fetched, never sent again, and saved where their call would have saved them."""
+    if owner in services.resumed:
+        return
+    services.resumed.add(owner)
+    services.background.start_soon(_resume, services, owner, where, saved)
+
+
+async def _resume(services: Services, owner: str, where: Places, saved: Callable[[], Awaitable[None]] | None) -> None:
+    started = services.started
+    try:
+        entries = await services.journal.recent(owner, CUT_SHORT_LOOKED_AT)
+    except JournalError:  # every call says what is wrong with the journal
+        return
+    left = [
+        entry
+        for entry in reversed(entries)  # oldest first
+        if started - CUT_SHORT_WITHIN <= entry.created < started
+        and entry.options.folder is not None  # saving was off: there is nothing to save
+        and (entry.state == "pending" or (entry.state == "done" and any(i.path is None for i in entry.images)))
+    ]
+    for entry in left:
+        logger.info("task %s: an earlier process did not finish it; fetching it", entry.task_uuid)
+        outcome = await again(services, entry.task_uuid, owner, where, preview=False)
+        if isinstance(outcome, Made) and outcome.saved_new and saved is not None:
+            await saved()
 
 
 @dataclass(frozen=True, slots=True)

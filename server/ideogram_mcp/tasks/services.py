@@ -66,7 +66,12 @@ class Services:
         """When (monotonic) each folder was last found writable, for names of each length in bytes."""
         self.uploads: dict[str, str] = {}
         """Image UUIDs of local files uploaded by this process, by the files' SHA-256."""
-        self._background = background
+        self.background = background
+        """Where work that outlives a call runs."""
+        self.started = self.clock.now()
+        """When this process began serving calls: the journal's tasks created before were another process's."""
+        self.resumed: set[str] = set()
+        """The owners whose tasks cut short by an earlier process this one has taken up (``fetch.resume_cut_short``)."""
         self._beats: Beats | None = None
         self._transport = transport
         self._delivery: Delivery | None = None
@@ -87,7 +92,7 @@ class Services:
                 clock=self.clock,
             )
             self._delivery = Delivery(client, clock=self.clock)
-            self._background.start_soon(self._delivery.run)
+            self.background.start_soon(self._delivery.run)
         return self._delivery
 
     @property
@@ -95,7 +100,7 @@ class Services:
         """The one loop that keeps every waiting call's progress alive, and where it runs."""
         if self._beats is None:
             self._beats = Beats(self.clock)
-        return self._beats, self._background
+        return self._beats, self.background
 
     @property
     def runware(self) -> str:

@@ -6,6 +6,7 @@ nothing about a task: ``tasks`` runs it and returns its outcome, which ``wording
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -146,7 +147,26 @@ async def places(ctx: Context, questions: Questions | None = None) -> files.Plac
 
     A token's images are kept in a folder of its own, apart from every other token's; the client's
     roots, which name folders on the client's machine, are not asked for then.
+
+    The first time a process works out an owner's folders, it takes up that owner's tasks an earlier process left
+    unfinished (``fetch.resume_cut_short``): every call that saves or fetches images comes here first.
     """
+    from ideogram_mcp.tasks import fetch
+
+    found = await _places(ctx, questions)
+    if found is not None:
+        who = owner(ctx)
+
+        async def saved() -> None:
+            with contextlib.suppress(Exception):  # the request that started it may be over (HTTP): listeners hear
+                await ctx.session.send_resource_list_changed()
+            await ctx.lifespan_context.listening.announce(who)
+
+        fetch.resume_cut_short(ctx.lifespan_context.services, who, found, saved)
+    return found
+
+
+async def _places(ctx: Context, questions: Questions | None) -> files.Places | None:
     from ideogram_mcp import files  # the folders' rules, loaded at the first call that needs them
 
     state = ctx.lifespan_context
