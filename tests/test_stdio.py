@@ -242,14 +242,16 @@ _OPENING = [
 
 
 def _answered(lines: list[str]) -> list[Any]:
-    """The answers an offline server writes, one a line, to the initialize and then to each of ``lines``."""
+    """The answers an offline server writes, one a line, to the initialize and then to each of ``lines`` (a byte that
+    is not UTF-8 written as its ``surrogateescape``, ``"\udcc9"`` for 0xC9)."""
     with subprocess.Popen(
         [COMMAND, "--offline"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         env=_env(),
-        text=True,
+        encoding="utf-8",
+        errors="surrogateescape",  # a test writes a byte that is not UTF-8 as its escape, "\udcc9"
     ) as server:
         assert server.stdin is not None
         assert server.stdout is not None
@@ -305,6 +307,26 @@ def test_text_with_half_a_surrogate_pair_is_answered_with_where_it_is_not_droppe
     }
     assert answers[2]["id"] == 3, "a pair of halves is one character, read as such"
     assert answers[2]["result"]["structuredContent"]["task"]["positivePrompt"] == "a \N{GRINNING FACE} sign"
+
+
+def test_a_request_whose_bytes_are_not_utf8_is_refused_not_run_with_the_text_altered() -> None:
+    # Latin-1's É in a prompt: a reader replacing it would have sent "CAF\ufffd" to be rendered, and charged for it.
+    call = (
+        '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"generate_image",'
+        '"arguments":{"positivePrompt":"a shop sign reading \\"CAF\udcc9\\""}}}'
+    )
+    notice = '{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":9,"reason":"gone \udcc9"}}'
+    answers = _answered([call, notice + "\n" + '{"jsonrpc":"2.0","id":3,"method":"ping"}'])
+    assert answers[1] == {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "error": {
+            "code": -32700,
+            "message": "The request's text at params.arguments.positivePrompt is not UTF-8 (byte 0xC9), so it was not "
+            "read and nothing was sent: send every text as UTF-8.",
+        },
+    }
+    assert answers[2] == {"jsonrpc": "2.0", "id": 3, "result": {}}, "a notification so written is read as before"
 
 
 _SERVING = """

@@ -34,6 +34,8 @@ _HUGE_NUMBER = re.compile(r"(?<!\d)\d{4301}")
 """A run of more digits than Python reads as an int (its default limit is 4,300)."""
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 """JSON's escape of half of a UTF-16 surrogate pair (a pair of them is one character, and read as such)."""
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+"""A byte of the client's that is no part of UTF-8, as stdin is read (``surrogateescape``: kept, not replaced)."""
 
 
 @contextlib.contextmanager
@@ -57,7 +59,9 @@ class _Stdin(anyio.AsyncFile[str]):
     @classmethod
     def open(cls, answer: _Stdout | None = None) -> _Stdin:
         # Its own descriptor: the reader may still be blocked in it at exit, and must hold no lock of sys.stdin's.
-        return cls(open(os.dup(sys.stdin.fileno()), encoding="utf-8", errors="replace"), answer)
+        # Bytes that are not UTF-8 are kept as such (surrogateescape) so that a request holding them is refused
+        # rather than run with each replaced by U+FFFD: a paid image of a sign reading "CAF\ufffd".
+        return cls(open(os.dup(sys.stdin.fileno()), encoding="utf-8", errors="surrogateescape"), answer)
 
     def __aiter__(self) -> AsyncIterator[str]:
         return self._lines()
@@ -79,6 +83,8 @@ class _Stdin(anyio.AsyncFile[str]):
                 if self._answer is not None and (refusal := _unreadable(line)) is not None:
                     await self._answer.write(refusal)
                     continue
+                if _NOT_UTF8.search(line):  # a notification or a response, or no way to answer: as a reader replacing
+                    line = line.encode(errors="surrogateescape").decode(errors="replace")
                 yield _readable(line)
 
 
@@ -200,10 +206,10 @@ def _same_file(one: int, other: int) -> bool:
 
 def _unreadable(line: str) -> str | None:
     """The answer to a request whose text holds half of a UTF-16 surrogate pair alone (JSON's ``"\\ud800"``), which
-    the SDK drops unanswered (its JSON reader refuses it), leaving the client waiting for its own timeout: a parse
-    error naming where it is and the fix. None for any other line (a notification so written is dropped, as the
-    SDK would)."""
-    if not _SURROGATE_ESCAPE.search(line):
+    the SDK drops unanswered (its JSON reader refuses it), leaving the client waiting for its own timeout, or bytes
+    that are not UTF-8: a parse error naming where it is and the fix. None for any other line (a notification so
+    written is dropped, as the SDK would)."""
+    if not _NOT_UTF8.search(line) and not _SURROGATE_ESCAPE.search(line):
         return None
     try:
         message = json.loads(line)
@@ -215,10 +221,16 @@ def _unreadable(line: str) -> str | None:
     if (found := unpaired(request)) is None:
         return None
     shown = found[0].encode(errors="backslashreplace").decode() or "its top"  # a key may hold the half itself
-    said = (
-        f"The request's text at {shown} holds half of a UTF-16 surrogate pair alone, which is no valid"
-        " Unicode, so it was not read: send the character whole (both halves of its \\u escape pair) or leave it out."
-    )
+    if (byte := _NOT_UTF8.search(found[1])) is not None:
+        said = (
+            f"The request's text at {shown} is not UTF-8 (byte 0x{ord(byte.group()) - 0xDC00:02X}), so it was not"
+            " read and nothing was sent: send every text as UTF-8."
+        )
+    else:
+        said = (
+            f"The request's text at {shown} holds half of a UTF-16 surrogate pair alone, which is no valid Unicode, so"
+            " it was not read: send the character whole (both halves of its \\u escape pair) or leave it out."
+        )
     error = {"jsonrpc": "2.0", "id": request["id"], "error": {"code": -32700, "message": said}}
     return json.dumps(error) + "\n"
 
