@@ -599,3 +599,43 @@ async def test_a_call_cancelled_while_it_saves_leaves_no_claim_behind(
             again = data(await mcp.call_tool("get_generation", {"taskUUID": task_uuid}))
     assert Path(again["images"][0]["path"]).is_file(), "saved at once: no claim of the stopped call stood in the way"
     assert len(images_in(output)) == 1
+
+
+# --- a protocol audit's findings: a failing journal said with its fix, and no server folder, wherever it is met ---
+
+
+async def test_a_journal_that_fails_is_said_with_its_fix_and_no_server_folder_by_tools_resources_and_completions(
+    make_settings: Callable[..., Settings], emulator: Emulator, output: Path, data_dir: Path
+) -> None:
+    class Broken(SqliteJournal):
+        """A journal file overwritten with something else after the server opened it."""
+
+        async def recent(self, owner: str, limit: int, state: Any = None) -> Any:
+            raise failure(self.path, sqlite3.DatabaseError("file is not a database"))
+
+        async def folders(self, owner: str) -> list[Path]:
+            raise failure(self.path, sqlite3.DatabaseError("file is not a database"))
+
+    journal = Broken(data_dir / "journal.sqlite3", clock=emulator.clock)
+    settings = make_settings(output_dir=output)
+    transport = httpx2.ASGITransport(emulator.app())
+    server = build_server(settings, transport=transport, journal=journal, clock=emulator.clock, shared=True)
+    refusals: list[str] = []
+    async with Client(server) as mcp:
+        listed = await mcp.call_tool("list_generations", {})
+        for asked in (
+            mcp.list_resources(),
+            mcp.read_resource("ideogram://images/x.jpg"),
+            mcp.complete(
+                types.ResourceTemplateReference(uri="ideogram://images/{fileName}"), {"name": "fileName", "value": ""}
+            ),
+        ):
+            with pytest.raises(MCPError) as refused:
+                await asked
+            refusals.append(str(refused.value))
+    said = "The task journal [the server's data folder]/journal.sqlite3 is not a journal (file is not a database)."
+    assert (
+        text(listed)
+        == f"{said} Move the file aside (a new one is made), or set IDEOGRAM_MCP_DATA_DIR to another folder."
+    )
+    assert refusals == [text(listed)] * 3

@@ -17,9 +17,9 @@ import contextlib
 import functools
 import gc
 import re
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import anyio
 import mcp_types as types
@@ -33,7 +33,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.methods import validate_client_request
 
 from ideogram_mcp import __version__, app, listing, logs, prompts, resources
-from ideogram_mcp.errors import ConfigurationError, Kind
+from ideogram_mcp.errors import ConfigurationError, IdeogramError, Kind
 from ideogram_mcp.notices import OwnedListen, SharedBus
 from ideogram_mcp.settings import ENV, Settings, redacted, secret_value
 from ideogram_mcp.tools import ERROR_META, AppState, Context, ToolEntry, owner
@@ -47,6 +47,8 @@ if TYPE_CHECKING:  # what the calls use is loaded at the first call (tests/test_
     from ideogram_mcp.specs import ModelSpec
     from ideogram_mcp.tasks.services import Services
 
+_Asked = TypeVar("_Asked")
+_Answer = TypeVar("_Answer")
 logger = logs.logger(__name__)
 
 __all__ = ["ERROR_META", "IdeogramServer", "build_server"]
@@ -145,15 +147,35 @@ def build_server(
             result = await entry.run(ctx, params)
         except JournalError as exc:  # where a task was sent, the tool answers itself: here nothing was sent
             paid = not (entry.tool.annotations and entry.tool.annotations.read_only_hint)
-            return results.error(exc.text("nothing was sent or charged" if paid else ""), {"kind": "journal"})
+            result = results.error(exc.text("nothing was sent or charged" if paid else ""), {"kind": "journal"})
         except ConfigurationError as exc:  # a setting that cannot work (certificates, a proxy): the message names it
-            return results.error(str(exc), {"kind": Kind.NOT_CONFIGURED})
+            result = results.error(str(exc), {"kind": Kind.NOT_CONFIGURED})
         except Exception:
             logger.exception("tool %s failed unexpectedly", params.name)
-            return results.error(
+            result = results.error(
                 "The server hit an internal error; nothing more is known. Its log (stderr) has details."
             )
-        return blank(result)
+        return blank(result)  # errors too: a journal's failure names its file, in the server's data folder
+
+    def said(
+        handler: Callable[[Context, _Asked], Awaitable[_Answer]],
+    ) -> Callable[[Context, _Asked], Awaitable[_Answer]]:
+        """``handler`` (of resources, completions), a failing journal answered as the tools answer it: what is wrong
+        and the fix (blanked as results are), not an internal error without a word."""
+
+        @functools.wraps(handler)
+        async def handle(ctx: Context, params: _Asked) -> _Answer:
+            try:
+                return await handler(ctx, params)
+            except IdeogramError as exc:
+                from ideogram_mcp.journal import JournalError
+
+                if not isinstance(exc, JournalError | ConfigurationError):
+                    raise
+                told = exc.text() if isinstance(exc, JournalError) else str(exc)
+                raise MCPError(types.INTERNAL_ERROR, blank.text(told)) from None
+
+        return handle
 
     server = IdeogramServer(
         "ideogram-mcp",
@@ -169,10 +191,10 @@ def build_server(
         on_call_tool=call_tool,
         on_list_prompts=prompts.list_prompts,
         on_get_prompt=prompts.get_prompt,
-        on_list_resources=resources.list_resources,
-        on_list_resource_templates=resources.list_resource_templates,
-        on_read_resource=resources.read_resource,
-        on_completion=resources.complete,
+        on_list_resources=said(resources.list_resources),
+        on_list_resource_templates=said(resources.list_resource_templates),
+        on_read_resource=said(resources.read_resource),
+        on_completion=said(resources.complete),
         on_subscriptions_listen=listening,
     )
     server.extensions[app.EXTENSION] = {}  # MCP Apps: the image tools' results have a gallery hosts may show
@@ -331,6 +353,10 @@ class _Blanking:
         data = result.model_dump(by_alias=True, mode="json", exclude_unset=True)
         blanked = redacted(self._in_values(data) if self._folders else data, self._key)  # the one redaction
         return result if blanked == data else type(result).model_validate(blanked)
+
+    def text(self, said: str) -> str:
+        """A sentence with what no result may show blanked out of it."""
+        return cast(str, redacted(self._in_values(said), self._key))
 
     def _in_values(self, value: Any) -> Any:
         """JSON data with the folders blanked in its string values (never in its keys)."""
