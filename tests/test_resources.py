@@ -26,7 +26,7 @@ from ideogram_mcp.settings import Settings
 from ideogram_mcp.sizes import ratios
 from ideogram_mcp.specs import load_spec
 
-from .conftest import with_roots
+from .conftest import text, with_roots
 
 pytestmark = pytest.mark.anyio
 
@@ -280,3 +280,17 @@ def test_a_remote_connections_cursor_tells_no_path_of_the_server(tmp_path: Path)
     image = SavedImage(own.resolve() / "logos" / "a.jpg", image_format("JPG"), "2026-12-06T00:00:00", 1, "")
     cursor = resources._cursor(resources._place(where, image))  # pyright: ignore[reportPrivateUsage]
     assert json.loads(base64.urlsafe_b64decode(cursor)) == ["2026-12-06T00:00:00", "logos/a.jpg"]
+
+
+async def test_an_image_whose_name_holds_a_percent_sign_is_read_back_by_the_link_its_result_gave(
+    mcp: Client, output: Path
+) -> None:
+    # A name whose % reads as an escape ("%25"): decoded twice, the link named another file.
+    made = await mcp.call_tool("generate_image", {"positivePrompt": "a sale sign", "fileName": "sale 50%25 off"})
+    (link,) = [block for block in made.content if isinstance(block, types.ResourceLink)]
+    read = await mcp.read_resource(str(link.uri))
+    remixed = await mcp.call_tool("remix_image", {"image": str(link.uri), "positivePrompt": "bolder", "dryRun": True})
+    assert str(link.uri).endswith("/sale%2050%2525%20off.jpg")
+    assert read.contents, "the file:// link a result gives is read back"
+    assert not remixed.is_error, text(remixed)
+    assert (output / "sale 50%25 off.jpg").is_file()

@@ -229,7 +229,7 @@ def path_from_uri(uri: str) -> Path | None:
         return None
     if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
         return None
-    path = url2pathname(unquote(parts.path))
+    path = url2pathname(parts.path)  # which decodes the escapes itself: decoded twice, "%2525" was "%"
     return None if "\x00" in path else Path(path)
 
 
