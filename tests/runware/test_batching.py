@@ -3,6 +3,7 @@ task's fate, and nothing sent or charged twice whatever the answer."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -190,17 +191,25 @@ async def test_a_task_no_request_can_carry_fails_alone_unsent_and_the_rest_of_it
     assert await _submit_all(runware, clock, [later]) == {later["taskUUID"]: None}  # the sending goes on
 
 
-async def test_a_batch_refused_whole_for_a_parameter_naming_no_task_is_sent_again_task_by_task(
-    runware: Delivery, emulator: Emulator, clock: ManualClock
+@pytest.mark.parametrize(
+    ("status", "code", "kind"),
+    [
+        (400, "invalidParameter", errors.InvalidRequestError),
+        (403, "accessDenied", errors.PermissionDeniedError),  # a model this key may not run, beside one it may
+        (404, "modelNotFound", errors.NotFoundError),
+    ],
+)
+async def test_a_batch_refused_whole_for_one_task_naming_no_task_is_sent_again_task_by_task(
+    runware: Delivery, emulator: Emulator, clock: ManualClock, status: int, code: str, kind: type[errors.RunwareError]
 ) -> None:
     # Only the task that asked for it hears the refusal; the others, which nothing was wrong with, run.
     sent = [task(deliveryMethod="async") for _ in range(4)]
     faulty = sent[1]["taskUUID"]
-    emulator.faults.append(Fault.error(400, "invalidParameter", "Bad width.", "width", about=faulty, lasting=True))
+    emulator.faults.append(Fault.error(status, code, "Not this one.", "width", about=faulty, lasting=True))
     fate = await _submit_all(runware, clock, sent)
 
     refused = fate.pop(faulty)
-    assert isinstance(refused, errors.InvalidRequestError)
+    assert type(refused) is kind
     assert refused.parameter == ("width",)
     assert fate == dict.fromkeys((item["taskUUID"] for item in sent if item["taskUUID"] != faulty), None)
     assert sorted(len(tasks) for tasks in _submissions(emulator)) == [1, 1, 1, 1, 4]
@@ -238,3 +247,27 @@ async def test_an_unexpected_fault_in_a_request_is_a_request_cut_short_and_the_s
     assert sorted(c.task_uuid for c in emulator.ledger) == sorted(item["taskUUID"] for item in sent)
     later = task(deliveryMethod="async")
     assert await _submit_all(runware, clock, [later]) == {later["taskUUID"]: None}, "the sending goes on"
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        ({"errors": [{"code": "insufficientCredits", "message": "Insufficient credits."}]}, "insufficientCredits"),
+        ({"error": "Insufficient credits to run this task."}, None),  # a shape Runware's SDKs read too
+    ],
+)
+async def test_an_error_naming_no_task_answered_with_200_is_the_tasks_error_not_its_acknowledgement(
+    runware: Delivery, emulator: Emulator, clock: ManualClock, body: dict[str, Any], kind: str | None
+) -> None:
+    # Taken as an acknowledgement, the task was waited for, then written off as "may have been charged" at its quote,
+    # and what Runware said was lost. Alone or in a batch (which is then sent again task by task), it is heard.
+    emulator.faults.append(Fault(200, json.dumps(body), on="imageInference", lasting=True))
+    for sent in ([task(deliveryMethod="async")], [task(deliveryMethod="async") for _ in range(2)]):
+        fate = await _submit_all(runware, clock, sent)
+        for exc in fate.values():
+            assert isinstance(exc, errors.RunwareAPIError)
+            assert "Insufficient credits" in exc.message
+            if kind is not None:
+                assert isinstance(exc, errors.InsufficientCreditsError)
+                assert not exc.may_have_run
+    assert emulator.ledger == []

@@ -23,6 +23,8 @@ from ideogram_mcp.runware.client import RunwareClient, written
 from ideogram_mcp.runware.errors import (
     ErrorDetail,
     InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
     RunwareAPIError,
     RunwareError,
     RunwareResponseError,
@@ -137,11 +139,11 @@ class Batches:
                 await self._exchange(writable)
         except RunwareAPIError as exc:
             names_a_task = any(detail.task_uuid for detail in exc.details)
-            refused_whole = isinstance(exc, InvalidRequestError) and not isinstance(exc, TaskConflictError)
+            refused_whole = isinstance(exc, _ONE_TASKS) and not isinstance(exc, TaskConflictError)
             if refused_whole and len(batch) > 1 and not names_a_task:
-                # Refused whole for a parameter, naming no task: nothing ran, and which task asked for it is learnt
-                # by sending each alone (under its own taskUUID still, a few at a time), so that no other caller
-                # hears its refusal.
+                # Refused whole for a parameter, a model or a permission, naming no task: nothing ran, and which task
+                # asked for it is learnt by sending each alone (under its own taskUUID still, a few at a time), so
+                # that no other caller hears its refusal.
                 few = anyio.CapacityLimiter(ALONE)
 
                 async def alone(slot: _Slot) -> None:
@@ -159,6 +161,11 @@ class Batches:
             _fail(batch, exc)
         else:
             _share(batch, reply.status, reply.data, reply.errors)
+
+
+_ONE_TASKS = (InvalidRequestError, PermissionDeniedError, NotFoundError)
+"""Refusals that may be of one task of a batch (its parameters, its model, what the key may run) and leave nothing
+run; a refused key, too little credit, a rate limit or a fault are every task's."""
 
 
 def _writable(slot: _Slot) -> bool:
@@ -197,6 +204,9 @@ def _share(
     """Each task's part of the answer: its items, or its errors raised as its own, or (said nothing of) a lost
     answer, sent again under its taskUUID."""
     items_of, errors_of = by_task(items, errors)
+    if errors and not items and set(errors_of) == {None}:  # errors naming no task, and nothing else (with a 200)
+        _fail(batch, api_error(status, errors))  # the whole request's, as with any other status
+        return
     for slot in batch:
         task_uuid = slot.task.get("taskUUID")
         mine, about = items_of.get(task_uuid, []), errors_of.get(str(task_uuid), [])
