@@ -210,6 +210,7 @@ async def test_a_batch_refused_whole_for_one_task_naming_no_task_is_sent_again_t
 
     refused = fate.pop(faulty)
     assert type(refused) is kind
+    assert isinstance(refused, errors.RunwareAPIError)
     assert refused.parameter == ("width",)
     assert fate == dict.fromkeys((item["taskUUID"] for item in sent if item["taskUUID"] != faulty), None)
     assert sorted(len(tasks) for tasks in _submissions(emulator)) == [1, 1, 1, 1, 4]
