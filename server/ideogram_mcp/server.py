@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
-import re
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -33,9 +32,10 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.methods import validate_client_request
 
 from ideogram_mcp import __version__, app, listing, logs, prompts, resources
+from ideogram_mcp.blanking import Blanking
 from ideogram_mcp.errors import ConfigurationError, IdeogramError, Kind
 from ideogram_mcp.notices import OwnedListen, SharedBus
-from ideogram_mcp.settings import ENV, Settings, redacted, secret_value
+from ideogram_mcp.settings import ENV, Settings, secret_value
 from ideogram_mcp.tools import ERROR_META, AppState, Context, ToolEntry, owner
 
 if TYPE_CHECKING:  # what the calls use is loaded at the first call (tests/test_start.py: what a start loads)
@@ -88,7 +88,7 @@ def build_server(
     settings = settings or Settings()
     logs.keep_out(secret_value(settings.runware_api_key))  # out of the package's log lines, whoever handles them
     shown = listing.load(_derived, [listing.PACKAGE, prompts.folder()])
-    blank = _Blanking(settings, shared=shared)
+    blank = Blanking(settings, shared=shared)
     # A team's processes share one database: an image one saves is announced to the listeners of all.
     url = settings.shared_database
     notices = SharedBus(url, clock=clock) if url is not None else None
@@ -318,57 +318,6 @@ def _state_security(settings: Settings) -> RequestStateSecurity:
     if settings.state_keys:
         return RequestStateSecurity(keys=[key.get_secret_value() for key in settings.state_keys])
     return RequestStateSecurity.ephemeral()
-
-
-class _Blanking:
-    """What no result may show, blanked out of each one: the API key anywhere in it; and for remote connections
-    (HTTP) the server's own folders wherever a text names a path in them (a remote connection's paths are told
-    relative to its folder; this catches any sentence that names one all the same)."""
-
-    def __init__(self, settings: Settings, *, shared: bool) -> None:
-        self._key = settings.runware_api_key if secret_value(settings.runware_api_key) else None
-        self._folders: list[tuple[re.Pattern[str], str]] = []
-        if shared:
-            from ideogram_mcp import files
-
-            named = {
-                "the server's data folder": settings.data_dir or files.default_data_dir(),
-                "the server's image folder": settings.output_dir or files.default_output_dir(),
-            }
-            forms = {
-                (form, f"[{name}]")
-                for name, folder in named.items()
-                for form in {str(folder.expanduser().absolute()), str(folder.expanduser().resolve())}
-                if len(form) > 1
-            }
-            for form, stand_in in sorted(forms, key=lambda pair: -len(pair[0])):  # a folder's inside first
-                # A path in it, or the folder itself: never a word that merely begins like it.
-                self._folders.append((re.compile(re.escape(form) + r"(?=[/\\\s'\")\]},.;:]|$)"), stand_in))
-
-    def __call__(
-        self, result: types.CallToolResult | types.InputRequiredResult
-    ) -> types.CallToolResult | types.InputRequiredResult:
-        if not self._folders and self._key is None:
-            return result
-        data = result.model_dump(by_alias=True, mode="json", exclude_unset=True)
-        blanked = redacted(self._in_values(data) if self._folders else data, self._key)  # the one redaction
-        return result if blanked == data else type(result).model_validate(blanked)
-
-    def text(self, said: str) -> str:
-        """A sentence with what no result may show blanked out of it."""
-        return cast(str, redacted(self._in_values(said), self._key))
-
-    def _in_values(self, value: Any) -> Any:
-        """JSON data with the folders blanked in its string values (never in its keys)."""
-        if isinstance(value, str):
-            for pattern, stand_in in self._folders:
-                value = pattern.sub(stand_in, value)
-            return value
-        if isinstance(value, dict):
-            return {k: self._in_values(v) for k, v in cast(dict[str, Any], value).items()}
-        if isinstance(value, list):
-            return [self._in_values(v) for v in cast(list[Any], value)]
-        return value
 
 
 @functools.cache

@@ -675,3 +675,27 @@ async def test_a_task_an_earlier_process_left_unfinished_is_fetched_and_saved_by
     assert sorted(Path(image["path"]) for image in fetched["images"]) == sorted(output.glob("*.jpg"))
     assert [task["taskUUID"] for task in emulator.submitted] == [cut_short["taskUUID"]], "fetched, never sent again"
     assert len(emulator.ledger) == 1
+
+
+async def test_a_task_whose_sending_got_no_answer_is_not_said_to_be_running_on_runware(
+    make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock
+) -> None:
+    # The process that sent it ended before any answer came, and Runware never had it: the next process finds it
+    # pending, and no answer or poll has said Runware has it, so "still running on Runware" would be a guess.
+    inner = httpx2.ASGITransport(emulator.app())
+
+    class Swallowing(httpx2.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+            if b'"imageInference"' in request.content:
+                await anyio.sleep_forever()
+            return await inner.handle_async_request(request)
+
+    settings = make_settings(wait_seconds=0.5)
+    async with Client(build_server(settings, transport=Swallowing(), clock=clock)) as first:
+        sent = data(await first.call_tool("generate_image", {"positivePrompt": PROMPT}))
+    async with Client(server(make_settings, emulator, wait_seconds=0.5)) as second:
+        fetched = await second.call_tool("get_generation", {"taskUUID": sent["taskUUID"], "wait": 0.5})
+    assert data(fetched)["status"] == "pending"
+    assert "still running on Runware" not in text(fetched)
+    assert "Runware has not yet said that it has this task: it may still run and be charged" in text(fetched)
+    assert emulator.submitted == [], "fetched, never sent"

@@ -212,7 +212,8 @@ async def made(outcome: outcomes.Made, secret: SecretStr | None) -> types.CallTo
         errors=outcome.failures,
         folder=where.shown(where.output) if any(record.path for record in records) else None,
     )
-    lines = [_footer(output, outcome.trouble, secret) or (_save_again(records) if outcome.status == "done" else "")]
+    waiting = _footer(output, outcome.trouble, secret, accepted=entry.accepted)
+    lines = [waiting or (_save_again(records) if outcome.status == "done" else "")]
     if any(record.structured_prompt for record in records):
         lines.append(
             "Each image's structuredPrompt (the scene as the model drew it) is in the structured output and its "
@@ -324,7 +325,9 @@ def _headline(outcome: outcomes.Made, output: GenerateImageOutput) -> str:
     return f"{said} {made} with {name}: {fmt}{cost}.".replace(": .", ".")
 
 
-def _footer(output: GenerateImageOutput, trouble: RunwareError | None, secret: SecretStr | None) -> str:
+def _footer(
+    output: GenerateImageOutput, trouble: RunwareError | None, secret: SecretStr | None, *, accepted: bool = True
+) -> str:
     if output.status != "pending":
         return ""
     fetch = _capital(fetch_it(output.task_uuid))
@@ -334,6 +337,11 @@ def _footer(output: GenerateImageOutput, trouble: RunwareError | None, secret: S
             f"Runware's last answer about this task was a failure ({said}), so whether it runs is not known; it "
             f"may still run and be charged, and it is never sent twice. {fetch} later to see; do not start a new "
             "generation for it until get_generation says it failed."
+        )
+    if not accepted:  # sent by a process that ended before Runware's answer came: no poll has found it yet
+        return (
+            "Runware has not yet said that it has this task: it may still run and be charged, and it is never sent "
+            f"twice. {fetch} later to see; do not start a new generation for it until get_generation says it failed."
         )
     return (
         "The task is still running on Runware (it is not lost, and it is not charged twice). "
