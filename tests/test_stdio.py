@@ -329,6 +329,28 @@ def test_a_request_whose_bytes_are_not_utf8_is_refused_not_run_with_the_text_alt
     assert answers[2] == {"jsonrpc": "2.0", "id": 3, "result": {}}, "a notification so written is read as before"
 
 
+def test_a_line_that_is_no_json_rpc_request_is_answered_with_what_is_wrong_not_dropped() -> None:
+    # The SDK drops each of these at DEBUG, and the client waits for its own timeout; over HTTP each is answered.
+    cases = {
+        '{"jsonrpc":"2.0","id":2,"method":"ping"': (None, -32700),
+        '[{"jsonrpc":"2.0","id":3,"method":"ping"}]': (None, -32600),
+        '{"jsonrpc":"2.0","id":"t1","method":"tools/call","params":["generate_image"]}': ("t1", -32600),
+        '{"jsonrpc":"2.0","id":null,"method":"ping"}': (None, -32600),
+        '{"jsonrpc":"2.0","id":4.5,"method":"ping"}': (None, -32600),
+        '{"jsonrpc":"1.0","id":5,"method":"ping"}': (5, -32600),
+        '{"jsonrpc":"2.0","id":6,"method":7}': (6, -32600),
+        '{"jsonrpc":"2.0","id":7}': (7, -32600),
+        "42": (None, -32600),
+    }
+    quiet = '{"jsonrpc":"2.0","method":"notifications/cancelled","params":"soon"}'  # nothing to answer
+    answers = _answered([*cases, quiet + "\n" + '{"jsonrpc":"2.0","id":8,"method":"ping"}'])
+    for (line, (ident, code)), answer in zip(cases.items(), answers[1:], strict=False):
+        assert (answer["id"], answer["error"]["code"]) == (ident, code), line
+        assert answer["error"]["message"].startswith(("Parse error: ", "Invalid request: ")), line
+    assert answers[3]["error"]["message"] == "Invalid request: its params must be an object (or left out)."
+    assert answers[-1] == {"jsonrpc": "2.0", "id": 8, "result": {}}, "the session serves on"
+
+
 _SERVING = """
 import anyio, os, socket, sys
 from ideogram_mcp import stdio
