@@ -241,9 +241,10 @@ _OPENING = [
 ]
 
 
-def _answered(lines: list[str]) -> list[Any]:
+def _answered(lines: list[str], before: str = "") -> list[Any]:
     """The answers an offline server writes, one a line, to the initialize and then to each of ``lines`` (a byte that
-    is not UTF-8 written as its ``surrogateescape``, ``"\udcc9"`` for 0xC9)."""
+    is not UTF-8 written as its ``surrogateescape``, ``"\udcc9"`` for 0xC9); to a request ``before`` the handshake
+    first, when given."""
     with subprocess.Popen(
         [COMMAND, "--offline"],
         stdin=subprocess.PIPE,
@@ -258,9 +259,9 @@ def _answered(lines: list[str]) -> list[Any]:
         watchdog = threading.Timer(30, server.kill)  # a line dropped unanswered would leave readline waiting
         watchdog.start()
         try:
-            server.stdin.write("\n".join([*_OPENING, *lines]) + "\n")
+            server.stdin.write("\n".join([*([before] if before else []), *_OPENING, *lines]) + "\n")
             server.stdin.flush()
-            return [json.loads(server.stdout.readline() or "null") for _ in range(1 + len(lines))]
+            return [json.loads(server.stdout.readline() or "null") for _ in range(bool(before) + 1 + len(lines))]
         finally:
             watchdog.cancel()
             server.kill()
@@ -349,6 +350,30 @@ def test_a_line_that_is_no_json_rpc_request_is_answered_with_what_is_wrong_not_d
         assert answer["error"]["message"].startswith(("Parse error: ", "Invalid request: ")), line
     assert answers[3]["error"]["message"] == "Invalid request: its params must be an object (or left out)."
     assert answers[-1] == {"jsonrpc": "2.0", "id": 8, "result": {}}, "the session serves on"
+
+
+def test_params_the_sdk_cannot_read_and_a_request_before_the_handshake_are_refused_naming_the_fix() -> None:
+    # The SDK's own answer to each was "-32602 Invalid request parameters" and nothing else.
+    answers = _answered(
+        [
+            '{"jsonrpc":"2.0","id":2,"method":"prompts/get","params":{"name":"poster","arguments":5}}',
+            '{"jsonrpc":"2.0","id":3,"method":"resources/read","params":{}}',
+        ],
+        before='{"jsonrpc":"2.0","id":0,"method":"tools/list"}',
+    )
+    early, _, arguments, uri = answers
+    assert early["error"] == {
+        "code": -32602,
+        "message": "tools/list came before the handshake: send initialize, then notifications/initialized, first (or "
+        "speak 2026-07-28, whose requests carry the protocol version in params._meta).",
+    }
+    assert arguments["error"] == {
+        "code": -32602,
+        "message": "Invalid params for prompts/get: params.arguments: Input should be a valid dictionary. Send them "
+        "as the method's schema says.",
+        "data": {"problems": [{"field": "params.arguments", "problem": "Input should be a valid dictionary"}]},
+    }
+    assert uri["error"]["message"].startswith("Invalid params for resources/read: params.uri: Field required.")
 
 
 _SERVING = """

@@ -35,6 +35,7 @@ from ideogram_mcp import __version__, app, listing, logs, prompts, resources
 from ideogram_mcp.blanking import Blanking
 from ideogram_mcp.errors import ConfigurationError, IdeogramError, Kind
 from ideogram_mcp.notices import OwnedListen, SharedBus
+from ideogram_mcp.refusals import Explained
 from ideogram_mcp.settings import ENV, Settings, secret_value
 from ideogram_mcp.tools import ERROR_META, AppState, Context, ToolEntry, owner
 
@@ -204,6 +205,7 @@ def build_server(
         _QuestionState(_state_security(settings), default_audience="ideogram-mcp", unshared_keys=unshared_keys)
     )
     server.middleware.append(_ListedOnce())
+    server.middleware.insert(1, Explained())  # within the SDK's tracing, around all else: refusals said whole
     return server
 
 
