@@ -199,15 +199,31 @@ async def test_an_image_saved_in_a_folder_of_its_own_is_suggested_as_a_tool_read
 async def test_arguments_with_nothing_to_suggest_complete_to_nothing(mcp: Client, output: Path) -> None:
     await mcp.call_tool("generate_image", {"positivePrompt": "x", "fileName": "headline", "preview": False})
     nothing = types.Completion(values=[], total=0, has_more=False)
-    template = types.ResourceTemplateReference(uri=output.resolve().as_uri() + "/{fileName}")
+    completed = await mcp.complete(types.PromptReference(name="poster"), {"name": "headline", "value": "h"})
+    assert completed.completion == nothing
+
+
+async def test_a_completion_of_a_prompt_argument_or_template_the_server_has_not_is_refused_naming_those_it_has(
+    mcp: Client, output: Path
+) -> None:
+    # Answered with nothing, a typo looked like "no matches" (the spec asks -32602 for an unknown prompt).
+    template = output.resolve().as_uri() + "/{fileName}"
+    refusals: list[str] = []
     for ref, argument in (
-        (template, "folder"),
-        (types.PromptReference(name="poster"), "headline"),
-        (types.PromptReference(name="poster"), "no-such-argument"),
         (types.PromptReference(name="flyer"), "aspect_ratio"),
+        (types.PromptReference(name="poster"), "no-such-argument"),
+        (types.ResourceTemplateReference(uri=template), "folder"),
+        (types.ResourceTemplateReference(uri="https://elsewhere.example/{fileName}"), "fileName"),
     ):
-        completed = await mcp.complete(ref, {"name": argument, "value": "h"})
-        assert completed.completion == nothing, (ref, argument)
+        with pytest.raises(MCPError) as refused:
+            await mcp.complete(ref, {"name": argument, "value": "h"})
+        assert refused.value.error.code == types.INVALID_PARAMS
+        refusals.append(str(refused.value))
+    assert refusals[0].startswith("No prompt is named 'flyer': the prompts are ")
+    assert "poster" in refusals[0]
+    assert refusals[1].startswith("The prompt poster has no argument 'no-such-argument': its arguments are ")
+    assert refusals[2] == f"No resource template of this server is {template!r} with 'folder': {template}."
+    assert refusals[3].endswith(f": {template}.")
 
 
 async def test_a_saved_image_overwritten_with_something_else_is_no_longer_served(mcp: Client) -> None:

@@ -138,11 +138,25 @@ async def complete(ctx: Context, params: types.CompleteRequestParams) -> types.C
     typed = params.argument.value.lower()
     kind: str | None = None
     model: str | None = None
+    asked = params.argument.name
     if isinstance(params.ref, types.PromptReference):
-        template = load_prompts().get(params.ref.name)
-        wanted = next((a for a in template.arguments if a.name == params.argument.name), None) if template else None
-        kind, model = (wanted.suggest, wanted.model) if wanted is not None else (None, None)
-    elif params.argument.name == "fileName":
+        prompts = load_prompts()
+        if (template := prompts.get(params.ref.name)) is None:
+            known = ", ".join(prompts)
+            raise MCPError(
+                types.INVALID_PARAMS, f"No prompt is named {params.ref.name[:60]!r}: the prompts are {known}."
+            )
+        wanted = next((a for a in template.arguments if a.name == asked), None)
+        if wanted is None:
+            takes = ", ".join(a.name for a in template.arguments) or "none"
+            said = f"The prompt {template.name} has no argument {asked[:60]!r}: its arguments are {takes}."
+            raise MCPError(types.INVALID_PARAMS, said)
+        kind, model = wanted.suggest, wanted.model
+    else:
+        shown = (await places(ctx)).template()
+        if params.ref.uri != shown or asked != "fileName":
+            said = f"No resource template of this server is {params.ref.uri[:120]!r} with {asked[:60]!r}: {shown}."
+            raise MCPError(types.INVALID_PARAMS, said)
         kind = "saved images"
     options: list[str] = []
     if kind == "ratios":
