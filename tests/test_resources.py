@@ -310,3 +310,14 @@ async def test_an_image_whose_name_holds_a_percent_sign_is_read_back_by_the_link
     assert read.contents, "the file:// link a result gives is read back"
     assert not remixed.is_error, text(remixed)
     assert (output / "sale 50%25 off.jpg").is_file()
+
+
+async def test_a_cursor_for_a_list_given_whole_is_refused_not_read_as_none(mcp: Client) -> None:
+    for listing in (mcp.list_tools, mcp.list_prompts, mcp.list_resource_templates):
+        with pytest.raises(MCPError) as refused:
+            await listing(cursor="bm90LWEtY3Vyc29y")
+        assert refused.value.error.code == types.INVALID_PARAMS
+        assert str(refused.value) == (
+            "Not a cursor this server gave: 'bm90LWEtY3Vyc29y'. This list comes whole: ask without a cursor."
+        )
+    assert (await mcp.list_tools()).tools, "without one, the list"

@@ -17,6 +17,8 @@ import mcp_types as types
 from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from ideogram_mcp.refusals import whole
+
 
 # Their validators are built when the templates are first read (defer_build), not by every start.
 class PromptArgumentSpec(BaseModel):
@@ -116,6 +118,7 @@ def load_prompts() -> dict[str, PromptTemplate]:
 
 async def list_prompts(ctx: object, params: types.PaginatedRequestParams | None) -> types.ListPromptsResult:
     """The ``prompts/list`` handler: every template with its arguments."""
+    whole(params)
     return types.ListPromptsResult(
         prompts=[
             types.Prompt(

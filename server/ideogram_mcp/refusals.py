@@ -40,3 +40,13 @@ class Explained:
                 "(or speak 2026-07-28, whose requests carry the protocol version in params._meta)."
             )
             raise MCPError(types.INVALID_PARAMS, said) from None
+
+
+def whole(params: types.PaginatedRequestParams | None) -> None:
+    """Refuse a cursor for a list this server gives whole (tools, prompts, resource templates): a cursor it never
+    gave, read as none, would hide the client's mistake; the spec asks -32602 for an invalid cursor."""
+    if params is not None and params.cursor is not None:
+        raise MCPError(
+            types.INVALID_PARAMS,
+            f"Not a cursor this server gave: {params.cursor[:40]!r}. This list comes whole: ask without a cursor.",
+        )

@@ -18,6 +18,7 @@ from mcp.shared.exceptions import MCPError
 from ideogram_mcp import app
 from ideogram_mcp.prompts import load_prompts
 from ideogram_mcp.references import encoded
+from ideogram_mcp.refusals import whole
 from ideogram_mcp.tools import Context, owner, places
 
 if TYPE_CHECKING:
@@ -103,6 +104,7 @@ async def list_resource_templates(
     ctx: Context, params: types.PaginatedRequestParams | None
 ) -> types.ListResourceTemplatesResult:
     """One template: any image saved in this connection's output folder, by its file name."""
+    whole(params)
     where = await places(ctx)
     return types.ListResourceTemplatesResult(
         resource_templates=[

@@ -35,7 +35,7 @@ from ideogram_mcp import __version__, app, listing, logs, prompts, resources
 from ideogram_mcp.blanking import Blanking
 from ideogram_mcp.errors import ConfigurationError, IdeogramError, Kind
 from ideogram_mcp.notices import OwnedListen, SharedBus
-from ideogram_mcp.refusals import Explained
+from ideogram_mcp.refusals import Explained, whole
 from ideogram_mcp.settings import ENV, Settings, secret_value
 from ideogram_mcp.tools import ERROR_META, AppState, Context, ToolEntry, owner
 
@@ -130,6 +130,7 @@ def build_server(
                 background.cancel_scope.cancel()
 
     async def list_tools(ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+        whole(params)
         return types.ListToolsResult(tools=list(shown.tools))
 
     async def call_tool(
