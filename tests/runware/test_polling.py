@@ -12,6 +12,7 @@ from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.emulator import Emulator, Fault
 from ideogram_mcp.runware.answers import Snapshot
 from ideogram_mcp.runware.delivery import Delivery
+from ideogram_mcp.runware.errors import NotFoundError
 from ideogram_mcp.runware.polling import MAX_BATCH, PollSchedule
 
 from ..conftest import task
@@ -208,3 +209,31 @@ async def test_when_runware_fails_every_poll_a_round_is_not_split_into_a_storm(
     rounds = sum(1 for tasks in polls if len(tasks) == len(sent))
     assert rounds >= 2
     assert len(polls) <= 3 * rounds, "a failed round is split once; both halves failing, no further"
+
+
+async def test_a_poll_refused_naming_no_task_is_heard_by_the_task_it_was_about_and_holds_back_no_other(
+    emulator: Emulator, clock: ManualClock
+) -> None:
+    # Runware no longer knows one task of a round, and its 404 names none: every task of the request had been
+    # blocked by it, their paid images left for a later get_generation. Split, only that task hears it.
+    emulator.render_seconds = 0.5
+    healthy = [task(deliveryMethod="async") for _ in range(5)]
+    lost = task(deliveryMethod="async")
+    emulator.faults.append(
+        Fault(
+            404,
+            '{"errors":[{"code":"taskFailedOrNotFound","message":"No such task."}]}',
+            on="getResponse",
+            about=lost["taskUUID"],
+            lasting=True,
+        )
+    )
+    got = await _run(emulator, clock, [*healthy, lost], wait=30)
+
+    for item in healthy:
+        snapshot, took, _ = got[item["taskUUID"]]
+        assert snapshot.done
+        assert took <= 1.0, "as soon as its image was ready, though polled beside the lost task"
+    gone, _, _ = got[lost["taskUUID"]]
+    assert gone.blocked is None, "not a refusal of every task's"
+    assert isinstance(gone.lost, NotFoundError), "its own: no longer known, after Runware's grace"

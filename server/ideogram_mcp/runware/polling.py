@@ -15,7 +15,7 @@ fails.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
@@ -34,6 +34,18 @@ PARALLEL = 4
 """Requests of one round in flight at once."""
 POLL_WAIT = 15.0
 """Seconds one poll request may take: a round waits for all of its requests, so none may hold it long."""
+
+
+def _of_one_task(exc: RunwareError) -> bool:
+    """Whether a poll's failure names no task yet is no passing fault and no refusal of the key or the account: then
+    it is some task's of the request (one Runware no longer knows, say), and the others' polls were fine."""
+    return (
+        isinstance(exc, RunwareAPIError)
+        and bool(exc.details)
+        and not exc.retryable
+        and not isinstance(exc, REFUSALS)
+        and not any(detail.task_uuid for detail in exc.details)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +196,9 @@ class Poller:
             first, second = uuids[:half], uuids[half:]
             failed_first, failed_second = await self._poll(first), await self._poll(second)
             if (failed_first is None) == (failed_second is None):
+                if failed_first is not None and _of_one_task(failed_first):  # such tasks in both halves: each apart
+                    await self._ask(first)
+                    await self._ask(second)
                 return  # both answered (a passing fault), or both failed (Runware is down: nothing to single out)
             uuids, failure = (first, failed_first) if failed_first is not None else (second, failed_second)
         if failure is not None and len(uuids) == 1 and (task := self._tasks.get(uuids[0])) is not None:
@@ -196,6 +211,12 @@ class Poller:
         try:
             reply = await self.client.send(polls, errors_ok=True, within=POLL_WAIT)
         except RunwareAPIError as exc:
+            if _of_one_task(exc):  # of one task of the round, which alone hears it, as its own
+                if len(uuids) > 1:
+                    self._keep_images(uuids, exc.items)
+                    return exc  # to be split until that task is found
+                self._take(uuids, exc.items, [replace(detail, task_uuid=uuids[0]) for detail in exc.details])
+                return None
             if exc.retryable or isinstance(exc, REFUSALS) or not any(detail.task_uuid for detail in exc.details):
                 # Images that came beside the error are kept all the same; the rest is asked for again (a 429, a
                 # 503), or cannot be followed for now (a refused key, even one naming the tasks: they may be fine).
