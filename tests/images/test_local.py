@@ -301,3 +301,30 @@ def test_without_hard_links_an_image_is_saved_with_its_recipe_and_nothing_of_the
     assert sorted(p.name for p in tmp_path.iterdir()) == ["poster-2.json", "poster-2.png", "poster.png"]
     recipe = _recipe_beside(saved)
     assert (recipe.image_uuid, recipe.file) == ("u-1", "poster-2.png")
+
+
+def test_a_save_killed_between_its_two_links_is_finished_under_the_name_its_recipe_holds(tmp_path: Path) -> None:
+    # Killed after the recipe's link and before the image's: the next save of the same image went to poster-2,
+    # beside a recipe naming a poster.png that was not there.
+    first = _put(tmp_path, "u-1")
+    first.unlink()  # as if the kill came before this link
+    again = _put(tmp_path, "u-1")
+    other = _put(tmp_path, "u-2")  # another image of the stem takes the next name, as ever
+    assert again == first
+    assert _recipe_beside(again).image_uuid == "u-1"
+    assert again.read_bytes() == png()
+    assert other.name == "poster-2.png"
+
+
+def test_temporaries_a_killed_save_left_are_removed_once_stale_and_a_live_saves_are_not(tmp_path: Path) -> None:
+    stale, fresh = tmp_path / ".0123456789abcdef.part", tmp_path / ".fedcba9876543210.part"
+    users = tmp_path / ".0123456789abcdef.part.keep"
+    for path in (stale, fresh, users):
+        path.write_bytes(b"a whole image, hidden")
+    long_ago = os.stat(stale).st_mtime - local.STALE_TEMPORARY - 60
+    os.utime(stale, (long_ago, long_ago))
+    os.utime(users, (long_ago, long_ago))
+    _put(tmp_path)
+    assert not stale.exists()
+    assert fresh.exists(), "a save under way"
+    assert users.exists(), "not named as ours"

@@ -3,7 +3,9 @@
 An image is written atomically and never over another file: a temporary file in the same folder, then a link to
 its name (a taken name gets ``-2``, ``-3`` ...). Its recipe is written beside it, its name claimed before the
 image's so that two images saved at once never share one. A file a cut-short save left (the same bytes, under the
-name recorded for it) is taken as it is, so that a paid image is saved once. Listing and reading take only files
+name recorded for it) is taken as it is, so that a paid image is saved once; a recipe a cut-short save left, naming
+this image, gets the image under its name; the temporaries of saves killed part-way are removed once a process.
+Listing and reading take only files
 with our recipe beside them, directly in the folders asked for; nothing is followed out of them.
 """
 
@@ -13,8 +15,10 @@ import contextlib
 import errno
 import hashlib
 import os
+import re
 import secrets
 import stat
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -22,6 +26,9 @@ from ideogram_mcp import files
 from ideogram_mcp.images import NAMES_TRIED, SavedImage
 from ideogram_mcp.images.formats import ImageFormat, sniff
 from ideogram_mcp.images.recipes import SIDECAR_MOST, Recipe
+
+_TEMPORARY = re.compile(r"\.[0-9a-f]{16}\.part")
+"""How a temporary file of a save is named."""
 
 
 class LocalFolders:
@@ -61,6 +68,9 @@ class LocalFolders:
             return adopted  # saved whole by a save that was cut short before it was recorded
         facts = recipe.with_(format=found.name, bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
         if adopted is None:
+            _sweep(folder)
+            if (named := _named_by_its_recipe(folder, stem, found, data, facts)) is not None:
+                return named
             return write_new(folder, stem, found.extension, data, recipe=lambda name: facts.with_(file=name).text())
         with contextlib.suppress(OSError):  # the image is what was paid for; a missing recipe is no reason to lose it
             write_recipe(adopted, facts.with_(file=adopted.name))
@@ -114,6 +124,44 @@ class LocalFolders:
         return recipe.uuid_for(data, service) if recipe is not None else None
 
 
+STALE_TEMPORARY = 3600.0
+"""Seconds after which a temporary file (``.<16 hex>.part``) is a killed save's: a live save's lasts a moment."""
+_swept: set[Path] = set()
+"""The folders this process has cleared of such files (once each)."""
+
+
+def _sweep(folder: Path) -> None:
+    """Remove, once a process, the temporaries killed saves left in ``folder`` (a whole image each, hidden)."""
+    if folder in _swept:
+        return
+    _swept.add(folder)
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            if _TEMPORARY.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    if time.time() - entry.stat(follow_symlinks=False).st_mtime > STALE_TEMPORARY:
+                        os.unlink(entry.path)
+
+
+def _named_by_its_recipe(folder: Path, stem: str, found: ImageFormat, data: bytes, facts: Recipe) -> Path | None:
+    """The image saved under the name its own recipe already holds, when a save of it was killed between linking the
+    recipe and the image (the recipe names ``stem.<ext>``, of this very image, and no file has that name); else
+    None. Without it the image went to the next name, beside a recipe naming a file that is not there."""
+    target = folder / f"{stem}.{found.extension}"
+    left = read_recipe(target.with_suffix(".json"))
+    if left is None or left.image_uuid != facts.image_uuid or left.file != target.name or os.path.lexists(target):
+        return None
+    temporary = _write_temporary(folder, data)
+    try:
+        _link_exclusive(temporary, target)
+    except FileExistsError:  # taken meanwhile: the next name, as any taken name
+        return None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+    return target
+
+
 def write_new(
     folder: Path, stem: str, extension: str, data: bytes, *, recipe: Callable[[str], bytes] | None = None
 ) -> Path:
@@ -130,7 +178,7 @@ def write_new(
     next ones made where ext4 has no journal: it checks every recently freed inode it passes over when it places a
     new one, so 1,000 images saved at once, each replacing its claim, made the kernel's share of a save grow with
     every image. A save cut short between its two links leaves a recipe naming an image that is not there, which
-    nothing lists (a recipe is listed only beside its image); the image is saved again under the next name.
+    nothing lists (a recipe is listed only beside its image); ``put`` saves the image again under that name.
     """
     folder.mkdir(parents=True, exist_ok=True)
     temporary = _write_temporary(folder, data)
@@ -224,7 +272,7 @@ def read_recipe(sidecar: Path) -> Recipe | None:
 
 def _write_temporary(folder: Path, data: bytes) -> Path:
     """A hidden file in ``folder`` holding ``data``, flushed to disk, with the user's usual permissions."""
-    temporary = folder / f".{secrets.token_hex(8)}.part"
+    temporary = folder / f".{secrets.token_hex(8)}.part"  # named as _TEMPORARY reads it
     descriptor = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(descriptor, "wb") as handle:
