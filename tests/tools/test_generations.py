@@ -699,3 +699,38 @@ async def test_a_task_whose_sending_got_no_answer_is_not_said_to_be_running_on_r
     assert "still running on Runware" not in text(fetched)
     assert "Runware has not yet said that it has this task: it may still run and be charged" in text(fetched)
     assert emulator.submitted == [], "fetched, never sent"
+
+
+async def test_a_task_another_live_process_is_waiting_for_is_left_to_it(
+    make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock, output: Path
+) -> None:
+    # Two HTTP workers, or two machines of a team, share the journal: one starting up takes up only what the other
+    # left unfinished once its call's time was over, and polls nothing the other is waiting for.
+    emulator.render_seconds = 3.0
+    inner = httpx2.ASGITransport(emulator.app())
+    polled_by_second: list[bytes] = []
+
+    class Counting(httpx2.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+            if b'"getResponse"' in request.content:
+                polled_by_second.append(request.content)
+            return await inner.handle_async_request(request)
+
+    settings = make_settings(output_dir=output, wait_seconds=10)
+    made: list[Any] = []
+    async with (
+        Client(build_server(settings, transport=inner, clock=clock)) as first,
+        Client(build_server(settings, transport=Counting(), clock=clock)) as second,
+        anyio.create_task_group() as calls,
+    ):
+
+        async def generate() -> None:
+            made.append(await first.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))
+
+        calls.start_soon(generate)
+        await clock.sleep(0.5)  # sent, rendering
+        await second.call_tool("list_generations", {})  # the second starts serving this owner
+        await clock.sleep(30.0)  # past the first call's time, and its grace
+    assert data(made[0])["status"] == "done"
+    assert polled_by_second == []
+    assert len(list(output.glob("*.jpg"))) == 2

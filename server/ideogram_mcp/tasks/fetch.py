@@ -11,7 +11,7 @@ from pathlib import Path
 from ideogram_mcp import logs
 from ideogram_mcp.files import Places
 from ideogram_mcp.journal import Entry, JournalError, Spend, State
-from ideogram_mcp.tasks.finish import finish
+from ideogram_mcp.tasks.finish import SAVING_GRACE, finish
 from ideogram_mcp.tasks.job import Report
 from ideogram_mcp.tasks.outcomes import FailedBefore, Made, NotConfigured, Outcome, Troubled, UnknownTask
 from ideogram_mcp.tasks.progress import Progress
@@ -82,23 +82,33 @@ def resume_cut_short(
 
 
 async def _resume(services: Services, owner: str, where: Places, saved: Callable[[], Awaitable[None]] | None) -> None:
-    started = services.started
+    started, clock, journal = services.started, services.clock, services.journal
     try:
-        entries = await services.journal.recent(owner, CUT_SHORT_LOOKED_AT)
+        entries = await journal.recent(owner, CUT_SHORT_LOOKED_AT)
     except JournalError:  # every call says what is wrong with the journal
         return
-    left = [
-        entry
-        for entry in reversed(entries)  # oldest first
-        if started - CUT_SHORT_WITHIN <= entry.created < started
-        and entry.options.folder is not None  # saving was off: there is nothing to save
-        and (entry.state == "pending" or (entry.state == "done" and any(i.path is None for i in entry.images)))
-    ]
-    for entry in left:
+    left = [entry for entry in reversed(entries) if started - CUT_SHORT_WITHIN <= entry.created < started]
+    for entry in left:  # oldest first
+        # The call that sent it may live on in another process (an HTTP worker, a team's machine): it is taken up
+        # only once that call's time is over, if it is still unfinished then.
+        await clock.sleep(max(0.0, entry.created + services.settings.wait_seconds + SAVING_GRACE - clock.now()))
+        try:
+            now = await journal.get(entry.task_uuid, owner)
+        except JournalError:
+            return
+        if now is None or not _unfinished(now):
+            continue
         logger.info("task %s: an earlier process did not finish it; fetching it", entry.task_uuid)
         outcome = await again(services, entry.task_uuid, owner, where, preview=False)
         if isinstance(outcome, Made) and outcome.saved_new and saved is not None:
             await saved()
+
+
+def _unfinished(entry: Entry) -> bool:
+    """Whether a task still has images to fetch or save (none when saving was off: nothing is saved then)."""
+    if entry.options.folder is None:
+        return False
+    return entry.state == "pending" or (entry.state == "done" and any(image.path is None for image in entry.images))
 
 
 @dataclass(frozen=True, slots=True)
