@@ -237,3 +237,24 @@ async def test_a_poll_refused_naming_no_task_is_heard_by_the_task_it_was_about_a
     gone, _, _ = got[lost["taskUUID"]]
     assert gone.blocked is None, "not a refusal of every task's"
     assert isinstance(gone.lost, NotFoundError), "its own: no longer known, after Runware's grace"
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(400, "invalidParameter"), (404, "notFound"), (422, "unprocessable"), (404, "taskFailedOrNotFound")],
+)
+async def test_a_poll_refused_alike_for_every_task_writes_none_off_and_is_not_split_into_a_storm(
+    emulator: Emulator, clock: ManualClock, status: int, code: str
+) -> None:
+    # The request's refusal, not any task's: each task, charged and rendering, stays to be fetched later.
+    emulator.render_seconds = 0.5
+    sent = [task(deliveryMethod="async") for _ in range(4)]
+    emulator.faults.append(Fault.error(status, code, "Refused.", on="getResponse", lasting=True))
+    got = await _run(emulator, clock, sent, wait=10)
+    for snapshot, _, _ in got.values():
+        assert not snapshot.done
+        assert snapshot.failures == []
+        assert snapshot.lost is None
+        assert snapshot.blocked is not None
+    assert len(_polls(emulator)) <= 3, "split once at most"
+    assert len(emulator.ledger) == 4

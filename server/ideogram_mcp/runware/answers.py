@@ -34,6 +34,8 @@ RUNNING = ("processing", "pending")  # older documentation says pending, newer p
 PASSING = frozenset({"rateLimitExceeded", "internalServerError", "requestTimeout"})
 """Runware's codes for a fault of its own in answering a request (a rate limit, an internal error, a timeout), which
 said of a task in a poll's answer are the poll's, not the task's outcome (an ``inferenceError`` is its outcome)."""
+LOST_CODE = "taskFailedOrNotFound"
+"""Runware's code for a task it does not know (never arrived, or its results expired)."""
 REFUSALS = (AuthenticationError, PermissionDeniedError, InsufficientCreditsError)
 """Refusals of a request for its key or its account: a poll answered so (401, 402, 403) says nothing of how its tasks
 stand. Said of one task in an answer of 200, only a refused key is the poll's: a lack of credit, say, is then that
@@ -124,7 +126,7 @@ def absorb(
     progress: list[int] = []
     mine = [item for item in items if item.get("taskUUID") == snapshot.task_uuid]
     about = [detail for detail in errors if detail.task_uuid == snapshot.task_uuid]
-    snapshot.found = snapshot.found or bool(mine) or any(d.code != "taskFailedOrNotFound" for d in about)
+    snapshot.found = snapshot.found or bool(mine) or any(d.code != LOST_CODE for d in about)
     for item in mine:
         status = item.get("status")
         if status in RUNNING:
@@ -143,7 +145,7 @@ def absorb(
     for detail in errors:
         if detail.task_uuid != snapshot.task_uuid:
             continue
-        if detail.code != "taskFailedOrNotFound":
+        if detail.code != LOST_CODE:
             failures.append(detail)
         elif known_for >= LOST_AFTER:
             snapshot.lost = NotFoundError(404, [detail])
@@ -152,7 +154,7 @@ def absorb(
             missing = snapshot.requested - len(snapshot.images)
             if snapshot.images and missing:
                 note = f"Runware no longer knows this task; {missing} of its images never arrived"
-                failures += [ErrorDetail("taskFailedOrNotFound", note, task_uuid=snapshot.task_uuid)] * missing
+                failures += [ErrorDetail(LOST_CODE, note, task_uuid=snapshot.task_uuid)] * missing
     # A garbled item may be a passing fault: it fails the image only if the next poll garbles it too.
     snapshot.unusable_polls = snapshot.unusable_polls + 1 if unusable else 0
     room = max(0, snapshot.requested - len(snapshot.images))

@@ -22,9 +22,9 @@ import anyio
 
 from ideogram_mcp import logs
 from ideogram_mcp.clock import Clock
-from ideogram_mcp.runware.answers import REFUSALS, Snapshot, absorb, add_images, by_task, poll_trouble
+from ideogram_mcp.runware.answers import LOST_CODE, REFUSALS, Snapshot, absorb, add_images, by_task, poll_trouble
 from ideogram_mcp.runware.client import RunwareClient
-from ideogram_mcp.runware.errors import ErrorDetail, RateLimitError, RunwareAPIError, RunwareError
+from ideogram_mcp.runware.errors import ErrorDetail, NotFoundError, RateLimitError, RunwareAPIError, RunwareError
 
 logger = logs.logger(__name__)
 
@@ -37,14 +37,12 @@ POLL_WAIT = 15.0
 
 
 def _of_one_task(exc: RunwareError) -> bool:
-    """Whether a poll's failure names no task yet is no passing fault and no refusal of the key or the account: then
-    it is some task's of the request (one Runware no longer knows, say), and the others' polls were fine."""
+    """Whether a poll's failure is Runware saying it does not know a task, naming none: of one task of the request,
+    likely (one whose results expired), whose own news it is; any other failure naming no task is the request's."""
     return (
-        isinstance(exc, RunwareAPIError)
+        isinstance(exc, NotFoundError)
         and bool(exc.details)
-        and not exc.retryable
-        and not isinstance(exc, REFUSALS)
-        and not any(detail.task_uuid for detail in exc.details)
+        and all(detail.code == LOST_CODE and not detail.task_uuid for detail in exc.details)
     )
 
 
@@ -196,9 +194,9 @@ class Poller:
             first, second = uuids[:half], uuids[half:]
             failed_first, failed_second = await self._poll(first), await self._poll(second)
             if (failed_first is None) == (failed_second is None):
-                if failed_first is not None and _of_one_task(failed_first):  # such tasks in both halves: each apart
-                    await self._ask(first)
-                    await self._ask(second)
+                if failed_first is not None and failed_second is not None and _of_one_task(failed_first):
+                    self._block(first, failed_first)  # every part refused alike: the request's, not one task's
+                    self._block(second, failed_second)
                 return  # both answered (a passing fault), or both failed (Runware is down: nothing to single out)
             uuids, failure = (first, failed_first) if failed_first is not None else (second, failed_second)
         if failure is not None and len(uuids) == 1 and (task := self._tasks.get(uuids[0])) is not None:
@@ -211,7 +209,7 @@ class Poller:
         try:
             reply = await self.client.send(polls, errors_ok=True, within=POLL_WAIT)
         except RunwareAPIError as exc:
-            if _of_one_task(exc):  # of one task of the round, which alone hears it, as its own
+            if _of_one_task(exc):  # of one task of the round, which alone hears it, as its own (with Runware's grace)
                 if len(uuids) > 1:
                     self._keep_images(uuids, exc.items)
                     return exc  # to be split until that task is found
