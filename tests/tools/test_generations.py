@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import logging
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from PIL import Image
 
 from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.emulator import Emulator, Fault
+from ideogram_mcp.journal import failure
 from ideogram_mcp.journal.sqlite import SqliteJournal
 from ideogram_mcp.runware import answers
 from ideogram_mcp.runware.delivery import KEEPALIVE
@@ -734,3 +736,44 @@ async def test_a_task_another_live_process_is_waiting_for_is_left_to_it(
     assert data(made[0])["status"] == "done"
     assert polled_by_second == []
     assert len(list(output.glob("*.jpg"))) == 2
+
+
+async def test_taking_up_an_earlier_process_s_task_never_ends_the_server_whatever_fails(
+    make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock, output: Path
+) -> None:
+    emulator.render_seconds = 30.0
+    async with Client(server(make_settings, emulator, output_dir=output, wait_seconds=0.2)) as first:
+        left = data(await first.call_tool("generate_image", {"positivePrompt": PROMPT}))
+
+    class Locked(SqliteJournal):
+        """Reading a task works once, then fails as a journal another process holds locked does."""
+
+        reads = 0
+
+        async def get(self, task_uuid: str, owner: str) -> Any:
+            self.reads += 1
+            if self.reads > 1:
+                raise failure(self.path, sqlite3.OperationalError("database is locked"))
+            return await super().get(task_uuid, owner)
+
+    settings = make_settings(output_dir=output)
+    assert settings.data_dir is not None
+    journal = Locked(settings.data_dir / "journal.sqlite3", clock=clock)
+    transport = httpx2.ASGITransport(emulator.app())
+    async with Client(build_server(settings, transport=transport, journal=journal, clock=clock)) as second:
+        await second.call_tool("list_generations", {})  # takes the owner's unfinished tasks up, in the background
+        await clock.sleep(120.0)  # past the first call's time: the journal fails the taking up
+        later = await second.call_tool("list_generations", {})
+    assert [g["taskUUID"] for g in data(later)["generations"]] == [left["taskUUID"]], "still serving"
+
+
+async def test_a_task_sent_with_saving_off_is_not_saved_by_the_next_process(
+    make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock, output: Path
+) -> None:
+    emulator.render_seconds = 3.0
+    async with Client(server(make_settings, emulator, output_dir=output, wait_seconds=0.2, save=False)) as first:
+        await first.call_tool("generate_image", {"positivePrompt": PROMPT})
+    async with Client(server(make_settings, emulator, output_dir=output)) as second:
+        await second.call_tool("list_generations", {})
+        await clock.sleep(120.0)
+    assert list(output.glob("*")) == []

@@ -45,6 +45,8 @@ class Options(BaseModel):
     preview: bool | None = None
     folder: str | None = None
     """Where the call saved its images (its output folder, or the one it chose)."""
+    save: bool = True
+    """Whether the call saved its images at all (saving was on); tasks of earlier versions read as saved."""
 
 
 @dataclass(frozen=True, slots=True)

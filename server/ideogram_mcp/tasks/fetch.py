@@ -75,7 +75,7 @@ def resume_cut_short(
     did not see through (killed, or its client gone, before the images were saved), as get_generation would, and
     await ``saved`` when that saved images. Their agent may never have heard their taskUUID, and would pay again for
     the same images: these are fetched, never sent again, and saved where their call would have saved them."""
-    if owner in services.resumed:
+    if owner in services.resumed or not services.settings.save:  # saving off: nothing of theirs would be saved
         return
     services.resumed.add(owner)
     services.background.start_soon(_resume, services, owner, where, saved)
@@ -85,7 +85,8 @@ async def _resume(services: Services, owner: str, where: Places, saved: Callable
     started, clock, journal = services.started, services.clock, services.journal
     try:
         entries = await journal.recent(owner, CUT_SHORT_LOOKED_AT)
-    except JournalError:  # every call says what is wrong with the journal
+    except Exception:  # a journal that fails says so at every call; this work is a bonus, never the server's end
+        logger.exception("the tasks earlier processes left unfinished could not be looked up")
         return
     left = [entry for entry in reversed(entries) if started - CUT_SHORT_WITHIN <= entry.created < started]
     for entry in left:  # oldest first
@@ -94,19 +95,19 @@ async def _resume(services: Services, owner: str, where: Places, saved: Callable
         await clock.sleep(max(0.0, entry.created + services.settings.wait_seconds + SAVING_GRACE - clock.now()))
         try:
             now = await journal.get(entry.task_uuid, owner)
-        except JournalError:
-            return
-        if now is None or not _unfinished(now):
-            continue
-        logger.info("task %s: an earlier process did not finish it; fetching it", entry.task_uuid)
-        outcome = await again(services, entry.task_uuid, owner, where, preview=False)
-        if isinstance(outcome, Made) and outcome.saved_new and saved is not None:
-            await saved()
+            if now is None or not _unfinished(now):
+                continue
+            logger.info("task %s: an earlier process did not finish it; fetching it", entry.task_uuid)
+            outcome = await again(services, entry.task_uuid, owner, where, preview=False)
+            if isinstance(outcome, Made) and outcome.saved_new and saved is not None:
+                await saved()
+        except Exception:  # the next one may fare better; get_generation can still fetch this one
+            logger.exception("task %s: taking it up again failed", entry.task_uuid)
 
 
 def _unfinished(entry: Entry) -> bool:
-    """Whether a task still has images to fetch or save (none when saving was off: nothing is saved then)."""
-    if entry.options.folder is None:
+    """Whether a task still has images to fetch or save (none when its call had saving off: nothing is saved then)."""
+    if not entry.options.save or entry.options.folder is None:
         return False
     return entry.state == "pending" or (entry.state == "done" and any(image.path is None for image in entry.images))
 

@@ -130,7 +130,12 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
                 task=recorded(task),
                 requested=generation.count,
                 quote=job.quote,
-                options=Options(file_name=generation.file_name, preview=generation.preview, folder=str(where.output)),
+                options=Options(
+                    file_name=generation.file_name,
+                    preview=generation.preview,
+                    folder=str(where.output),
+                    save=services.settings.save,
+                ),
                 approval=verdict,
             ),
             _limits(services, job),
