@@ -195,6 +195,7 @@ async def test_a_task_no_request_can_carry_fails_alone_unsent_and_the_rest_of_it
     ("status", "code", "kind"),
     [
         (400, "invalidParameter", errors.InvalidRequestError),
+        (200, "invalidParameter", errors.InvalidRequestError),  # said with a 200, and nothing else: the same
         (403, "accessDenied", errors.PermissionDeniedError),  # a model this key may not run, beside one it may
         (404, "modelNotFound", errors.NotFoundError),
     ],

@@ -138,29 +138,36 @@ class Batches:
             if writable:
                 await self._exchange(writable)
         except RunwareAPIError as exc:
-            names_a_task = any(detail.task_uuid for detail in exc.details)
-            refused_whole = isinstance(exc, _ONE_TASKS) and not isinstance(exc, TaskConflictError)
-            if refused_whole and len(batch) > 1 and not names_a_task:
-                # Refused whole for a parameter, a model or a permission, naming no task: nothing ran, and which task
-                # asked for it is learnt by sending each alone (under its own taskUUID still, a few at a time), so
-                # that no other caller hears its refusal.
-                few = anyio.CapacityLimiter(ALONE)
-
-                async def alone(slot: _Slot) -> None:
-                    async with few:
-                        await self._exchange([slot])
-
-                async with anyio.create_task_group() as each:
-                    for slot in batch:
-                        each.start_soon(alone, slot)
-            elif not names_a_task:
-                _fail(batch, exc)  # the whole request's failure: a refused key, a 429, a 5xx ...
-            else:
-                _share(batch, exc.status, exc.items, exc.details)
+            await self._refused(batch, exc)
         except RunwareError as exc:
             _fail(batch, exc)
         else:
-            _share(batch, reply.status, reply.data, reply.errors)
+            if reply.errors and not reply.data and not any(detail.task_uuid for detail in reply.errors):
+                await self._refused(batch, api_error(reply.status, reply.errors))  # a 200 saying only errors
+            else:
+                _share(batch, reply.status, reply.data, reply.errors)
+
+    async def _refused(self, batch: list[_Slot], exc: RunwareAPIError) -> None:
+        """Each task's fate from an error answer to the request carrying the batch."""
+        names_a_task = any(detail.task_uuid for detail in exc.details)
+        refused_whole = isinstance(exc, _ONE_TASKS) and not isinstance(exc, TaskConflictError)
+        if refused_whole and len(batch) > 1 and not names_a_task:
+            # Refused whole for a parameter, a model or a permission, naming no task: nothing ran, and which task
+            # asked for it is learnt by sending each alone (under its own taskUUID still, a few at a time), so that
+            # no other caller hears its refusal.
+            few = anyio.CapacityLimiter(ALONE)
+
+            async def alone(slot: _Slot) -> None:
+                async with few:
+                    await self._exchange([slot])
+
+            async with anyio.create_task_group() as each:
+                for slot in batch:
+                    each.start_soon(alone, slot)
+        elif not names_a_task:
+            _fail(batch, exc)  # the whole request's failure: a refused key, a 429, a 5xx ...
+        else:
+            _share(batch, exc.status, exc.items, exc.details)
 
 
 _ONE_TASKS = (InvalidRequestError, PermissionDeniedError, NotFoundError)
@@ -204,9 +211,6 @@ def _share(
     """Each task's part of the answer: its items, or its errors raised as its own, or (said nothing of) a lost
     answer, sent again under its taskUUID."""
     items_of, errors_of = by_task(items, errors)
-    if errors and not items and set(errors_of) == {None}:  # errors naming no task, and nothing else (with a 200)
-        _fail(batch, api_error(status, errors))  # the whole request's, as with any other status
-        return
     for slot in batch:
         task_uuid = slot.task.get("taskUUID")
         mine, about = items_of.get(task_uuid, []), errors_of.get(str(task_uuid), [])
