@@ -268,3 +268,13 @@ def test_a_file_uri_naming_another_machine_or_malformed_is_refused(tmp_path: Pat
         files.LocalInputError, match=r"^is a file: URI this server cannot read \(only file:///absolute/path\)$"
     ):
         files.read_local(uri, _places(tmp_path))
+
+
+def test_a_file_uri_windows_cannot_read_as_a_path_is_refused_not_an_internal_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def windows(path: str) -> str:  # nturl2path on "/C:/a:b" and "|x"
+        raise OSError("Bad URL: " + path)
+
+    monkeypatch.setattr(files, "url2pathname", windows)
+    assert files.path_from_uri("file:///C:/x/y:z.png") is None

@@ -295,7 +295,7 @@ def test_text_with_half_a_surrogate_pair_is_answered_with_where_it_is_not_droppe
         )
 
     # JSON's \ud800 is valid JSON but no valid Unicode: the SDK's reader drops such a line without a word.
-    answers = _answered([call(2, "a \\ud800 sign"), call(3, "a \\ud83d\\ude00 sign")])
+    answers = _answered([call(2, "a \\ud800 sign"), call(3, "a \\ud83d\\ude00 sign"), call(4, "a \\udc80 sign")])
     assert answers[1] == {
         "jsonrpc": "2.0",
         "id": 2,
@@ -306,8 +306,12 @@ def test_text_with_half_a_surrogate_pair_is_answered_with_where_it_is_not_droppe
             "escape pair) or leave it out.",
         },
     }
-    assert answers[2]["id"] == 3, "a pair of halves is one character, read as such"
-    assert answers[2]["result"]["structuredContent"]["task"]["positivePrompt"] == "a \N{GRINNING FACE} sign"
+    by_id = {answer["id"]: answer for answer in answers[2:]}  # a refusal may come before a call's result
+    assert by_id[4]["error"]["message"].startswith(
+        "The request's text at params.arguments.positivePrompt holds half of a UTF-16 surrogate pair alone"
+    ), "an escape of a low half, not a byte that is not UTF-8"
+    assert 3 in by_id, "a pair of halves is one character, read as such"
+    assert by_id[3]["result"]["structuredContent"]["task"]["positivePrompt"] == "a \N{GRINNING FACE} sign"
 
 
 def test_a_request_whose_bytes_are_not_utf8_is_refused_not_run_with_the_text_altered() -> None:

@@ -102,13 +102,13 @@ class Places:
         """The resource URI of a saved image: ``file://`` on stdio, ``ideogram://images/<path>`` over HTTP (None
         for a file outside the connection's folder, which it cannot read)."""
         if self.root is None:
-            return file_uri(path)
+            return path.as_uri()
         return REMOTE_IMAGES + quote(self.shown(path)) if Path(path).is_relative_to(self.root) else None
 
     def template(self) -> str:
         """The resource template naming an image saved in the output folder by its file name."""
         if self.root is None:
-            return file_uri(self.output) + "/{fileName}"
+            return self.output.as_uri() + "/{fileName}"
         folder = self.shown(self.output)
         return REMOTE_IMAGES + ("" if folder == "." else quote(folder) + "/") + "{fileName}"
 
@@ -229,13 +229,11 @@ def path_from_uri(uri: str) -> Path | None:
         return None
     if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
         return None
-    path = url2pathname(parts.path)  # which decodes the escapes itself: decoded twice, "%2525" was "%"
+    try:
+        path = url2pathname(parts.path)  # which decodes the escapes itself: decoded twice, "%2525" was "%"
+    except (OSError, ValueError, IndexError):  # Windows's reading of a path no drive can have ("/C:/a:b", "|x")
+        return None
     return None if "\x00" in path else Path(path)
-
-
-def file_uri(path: Path) -> str:
-    """The ``file://`` URI of an absolute path."""
-    return path.as_uri()
 
 
 # --- names -------------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from pydantic import ValidationError
 
 SHOWN = 3
 """How many of a request's problems the message names (the data holds them all)."""
+_READ_AS = ("Request", "RequestParams", "Params")
+"""How the models a request is read with are named (``GetPromptRequest``, ``CallToolRequestParams``)."""
 _SDKS = "Invalid request parameters"
 """The SDK's whole message, which its handshake gate raises as it is (a failed validation raises pydantic's)."""
 
@@ -24,6 +26,8 @@ class Explained:
         try:
             return await call_next(ctx)
         except ValidationError as exc:
+            if not exc.title.endswith(_READ_AS):  # not the request's: a result the server made, say (its own fault)
+                raise
             problems = [
                 {"field": ".".join(str(part) for part in error["loc"]) or "params", "problem": error["msg"]}
                 for error in exc.errors(include_url=False, include_input=False)

@@ -229,7 +229,8 @@ def _unreadable(line: str) -> str | None:
     if (found := unpaired(request)) is None:
         return None
     shown = found[0].encode(errors="backslashreplace").decode() or "its top"  # a key may hold the half itself
-    if (byte := _NOT_UTF8.search(found[1])) is not None:
+    # A byte that is not UTF-8 is in the line as it came; JSON's "\udc80" is an escape there, half a pair once read.
+    if _NOT_UTF8.search(line) is not None and (byte := _NOT_UTF8.search(found[1])) is not None:
         said = (
             f"The request's text at {shown} is not UTF-8 (byte 0x{ord(byte.group()) - 0xDC00:02X}), so it was not"
             " read and nothing was sent: send every text as UTF-8."

@@ -777,3 +777,16 @@ async def test_a_task_sent_with_saving_off_is_not_saved_by_the_next_process(
         await second.call_tool("list_generations", {})
         await clock.sleep(120.0)
     assert list(output.glob("*")) == []
+
+
+async def test_a_task_a_poll_has_found_at_runware_is_said_to_be_running_there(
+    make_settings: Callable[..., Settings], emulator: Emulator
+) -> None:
+    emulator.render_seconds = 300.0
+    emulator.faults.append(Fault.hang(on="imageInference"))  # Runware takes it (and charges it), never answers
+    async with Client(server(make_settings, emulator, wait_seconds=0.5)) as first:
+        sent = data(await first.call_tool("generate_image", {"positivePrompt": PROMPT}))
+    async with Client(server(make_settings, emulator, wait_seconds=2)) as second:
+        fetched = await second.call_tool("get_generation", {"taskUUID": sent["taskUUID"], "wait": 2})
+    assert "The task is still running on Runware" in text(fetched)
+    assert "has not yet said" not in text(fetched)

@@ -4,6 +4,7 @@ accounted for, and all of it recorded in the journal; returned as the task's out
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from pathlib import Path
 
@@ -154,7 +155,7 @@ async def _finish(
             lambda: tuple(store.link(Path(r.path)) if r.path else None for r in records)
         )
     return Made(
-        entry=entry,
+        entry=entry if entry.accepted == accepted else dataclasses.replace(entry, accepted=accepted),  # as it now is
         status="done" if status == "done" else "pending",
         images=records,
         cost=cost,
