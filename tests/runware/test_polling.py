@@ -241,7 +241,7 @@ async def test_a_poll_refused_naming_no_task_is_heard_by_the_task_it_was_about_a
 
 @pytest.mark.parametrize(
     ("status", "code"),
-    [(400, "invalidParameter"), (404, "notFound"), (422, "unprocessable"), (404, "taskFailedOrNotFound")],
+    [(400, "invalidParameter"), (404, "notFound"), (422, "unprocessable")],
 )
 async def test_a_poll_refused_alike_for_every_task_writes_none_off_and_is_not_split_into_a_storm(
     emulator: Emulator, clock: ManualClock, status: int, code: str
@@ -258,3 +258,35 @@ async def test_a_poll_refused_alike_for_every_task_writes_none_off_and_is_not_sp
         assert snapshot.blocked is not None
     assert len(_polls(emulator)) <= 3, "split once at most"
     assert len(emulator.ledger) == 4
+
+
+async def test_tasks_runware_does_not_know_in_both_halves_of_a_round_hold_back_none_of_the_others(
+    emulator: Emulator, clock: ManualClock
+) -> None:
+    # Two tasks Runware does not know (yet, or any more) in a round of eight, one in each half; and a passing 503 on
+    # another: each healthy task is answered as soon as its image is ready, and each unknown one hears it alone.
+    emulator.render_seconds = 0.5
+    sent = [task(deliveryMethod="async") for _ in range(8)]
+    unknown = [sent[0], sent[7]]
+    for item in unknown:
+        emulator.faults.append(
+            Fault.error(
+                404, "taskFailedOrNotFound", "No such task.", on="getResponse", about=item["taskUUID"], lasting=True
+            )
+        )
+    emulator.faults.append(
+        Fault.error(503, "internalServerError", "Busy.", on="getResponse", about=sent[3]["taskUUID"])
+    )
+    got = await _run(emulator, clock, sent, wait=30)
+
+    for item in sent[1:7]:
+        snapshot, took, _ = got[item["taskUUID"]]
+        assert snapshot.done, item["taskUUID"]
+        assert snapshot.blocked is None
+        assert took <= 1.5
+    for item in unknown:
+        snapshot, _, _ = got[item["taskUUID"]]
+        assert snapshot.blocked is None
+        assert isinstance(snapshot.lost, NotFoundError), "its own news, after Runware's grace"
+    alone = [tasks for tasks in _polls(emulator)[-6:] if any(t["taskUUID"] == sent[0]["taskUUID"] for t in tasks)]
+    assert all(len(tasks) == 1 for tasks in alone), "polled apart once found unknown, not split out every round"

@@ -194,9 +194,10 @@ class Poller:
             first, second = uuids[:half], uuids[half:]
             failed_first, failed_second = await self._poll(first), await self._poll(second)
             if (failed_first is None) == (failed_second is None):
-                if failed_first is not None and failed_second is not None and _of_one_task(failed_first):
-                    self._block(first, failed_first)  # every part refused alike: the request's, not one task's
-                    self._block(second, failed_second)
+                if failed_first is not None and failed_second is not None:  # a task Runware does not know in each
+                    for half, failed in ((first, failed_first), (second, failed_second)):  # half is sought in it;
+                        if _of_one_task(failed):  # any other failure was dealt with where it came (postponed)
+                            await self._ask(half)
                 return  # both answered (a passing fault), or both failed (Runware is down: nothing to single out)
             uuids, failure = (first, failed_first) if failed_first is not None else (second, failed_second)
         if failure is not None and len(uuids) == 1 and (task := self._tasks.get(uuids[0])) is not None:
@@ -214,6 +215,8 @@ class Poller:
                     self._keep_images(uuids, exc.items)
                     return exc  # to be split until that task is found
                 self._take(uuids, exc.items, [replace(detail, task_uuid=uuids[0]) for detail in exc.details])
+                if (task := self._tasks.get(uuids[0])) is not None:
+                    task.apart = True  # asked about alone from now on, until Runware knows it: no split each round
                 return None
             if exc.retryable or isinstance(exc, REFUSALS) or not any(detail.task_uuid for detail in exc.details):
                 # Images that came beside the error are kept all the same; the rest is asked for again (a 429, a
