@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import signal
 from collections.abc import Sequence
@@ -237,7 +238,48 @@ def create_app(
         custom_starlette_routes=[Route("/healthz", _healthz, methods=["GET"])],
     )
     app.add_middleware(JsonForJsonClients)
+    if settings.oauth_issuer is not None:
+        app.add_middleware(IssuerAsGiven, issuer=settings.oauth_issuer)
     return app
+
+
+class IssuerAsGiven:
+    """The Protected Resource Metadata names the authorization server exactly as the settings give it. The SDK writes
+    it as pydantic's ``AnyHttpUrl`` renders it, which adds "/" to a bare host (``https://auth.example.com/``), and
+    strict clients (the TypeScript SDK's v2, per RFC 8414 section 3.3) refuse an issuer whose own metadata spells it
+    otherwise, as Okta's, Google's and most others' do."""
+
+    def __init__(self, app: ASGIApp, issuer: str) -> None:
+        self.app, self.issuer = app, issuer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET" or not scope["path"].startswith(_METADATA):
+            await self.app(scope, receive, send)
+            return
+        started: dict[str, Any] = {}
+        body = bytearray()
+
+        async def collect(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                started.update(message)
+            elif message["type"] == "http.response.body":
+                body.extend(message.get("body", b""))
+
+        await self.app(scope, receive, collect)
+        answer = bytes(body)
+        try:
+            metadata = json.loads(answer)
+        except ValueError:
+            metadata = None
+        if isinstance(metadata, dict) and "authorization_servers" in metadata:
+            answer = json.dumps(cast(dict[str, Any], metadata) | {"authorization_servers": [self.issuer]}).encode()
+        headers = [(k, v) for k, v in started.get("headers", []) if k != b"content-length"]
+        await send({**started, "headers": [*headers, (b"content-length", str(len(answer)).encode())]})
+        await send({"type": "http.response.body", "body": answer})
+
+
+_METADATA = "/.well-known/oauth-protected-resource"
+"""Where the Protected Resource Metadata is served (RFC 9728), followed by the resource's path."""
 
 
 class JsonForJsonClients:
