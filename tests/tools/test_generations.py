@@ -790,3 +790,37 @@ async def test_a_task_a_poll_has_found_at_runware_is_said_to_be_running_there(
         fetched = await second.call_tool("get_generation", {"taskUUID": sent["taskUUID"], "wait": 2})
     assert "The task is still running on Runware" in text(fetched)
     assert "has not yet said" not in text(fetched)
+
+
+async def test_taking_up_that_failed_is_tried_again_by_a_later_call_not_given_up_for_the_process(
+    make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock, output: Path
+) -> None:
+    # A team's journal or bucket down at the owner's first call: the paid images stayed unsaved for the process's life.
+    emulator.render_seconds = 30.0
+    async with Client(server(make_settings, emulator, output_dir=output, wait_seconds=0.2)) as first:
+        await first.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
+
+    class DownAtFirst(SqliteJournal):
+        """The first look at the owner's recent tasks fails, as a journal whose database is down does."""
+
+        looks = 0
+
+        async def recent(self, owner: str, limit: int, state: Any = None) -> Any:
+            self.looks += 1
+            if self.looks == 1:
+                raise failure(self.path, sqlite3.OperationalError("unable to open database file"))
+            return await super().recent(owner, limit, state)
+
+    settings = make_settings(output_dir=output)
+    assert settings.data_dir is not None
+    journal = DownAtFirst(settings.data_dir / "journal.sqlite3", clock=clock)
+    transport = httpx2.ASGITransport(emulator.app())
+    async with Client(build_server(settings, transport=transport, journal=journal, clock=clock)) as second:
+        await second.call_tool("list_sizes", {})  # no journal needed: nothing taken up
+        await second.call_tool("get_generation", {"taskUUID": "00000000-0000-4000-8000-000000000000"})
+        await clock.sleep(fetch.CUT_SHORT_AGAIN + 1)
+        assert list(output.glob("*.jpg")) == [], "the first try failed"
+        await second.call_tool("get_generation", {"taskUUID": "00000000-0000-4000-8000-000000000000"})
+        with anyio.fail_after(120):
+            while len(list(output.glob("*.jpg"))) < 2:
+                await clock.sleep(0.5)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,29 +67,42 @@ CUT_SHORT_WITHIN = 86_400.0
 outlive a day, and a task older than that has nothing left to fetch."""
 CUT_SHORT_LOOKED_AT = 50
 """How many of an owner's latest tasks are looked at for them."""
+CUT_SHORT_AGAIN = 60.0
+"""Seconds after a taking up that left something unfinished (the journal or the store down, a download failed)
+before a call of the owner starts another: an outage is not asked about at every call."""
 
 
 def resume_cut_short(
     services: Services, owner: str, where: Places, saved: Callable[[], Awaitable[None]] | None = None
 ) -> None:
-    """Once a process for each owner, in the background: finish the owner's tasks that an earlier process sent and
-    did not see through (killed, or its client gone, before the images were saved), as get_generation would, and
+    """In the background, at an owner's first call in a process: finish the owner's tasks that an earlier process sent
+    and did not see through (killed, or its client gone, before the images were saved), as get_generation would, and
     await ``saved`` when that saved images. Their agent may never have heard their taskUUID, and would pay again for
-    the same images: these are fetched, never sent again, and saved where their call would have saved them."""
-    if owner in services.resumed or not services.settings.save:  # saving off: nothing of theirs would be saved
-        return
-    services.resumed.add(owner)
+    the same images: these are fetched, never sent again, and saved where their call would have saved them. Where
+    something is left unfinished (an outage, a failed download), a call ``CUT_SHORT_AGAIN`` s later tries again."""
+    clock = services.clock
+    if not services.settings.save or clock.monotonic() < services.resumed.get(owner, -math.inf):
+        return  # saving off (nothing of theirs would be saved), or under way, done, or tried a moment ago
+    services.resumed[owner] = math.inf
     services.background.start_soon(_resume, services, owner, where, saved)
 
 
 async def _resume(services: Services, owner: str, where: Places, saved: Callable[[], Awaitable[None]] | None) -> None:
-    started, clock, journal = services.started, services.clock, services.journal
+    finished = False
     try:
-        entries = await journal.recent(owner, CUT_SHORT_LOOKED_AT)
+        finished = await _take_up(services, owner, where, saved)
     except Exception:  # a journal that fails says so at every call; this work is a bonus, never the server's end
-        logger.exception("the tasks earlier processes left unfinished could not be looked up")
-        return
+        logger.exception("the tasks earlier processes left unfinished could not be taken up")
+    finally:
+        services.resumed[owner] = math.inf if finished else services.clock.monotonic() + CUT_SHORT_AGAIN
+
+
+async def _take_up(services: Services, owner: str, where: Places, saved: Callable[[], Awaitable[None]] | None) -> bool:
+    """Take up the owner's tasks earlier processes left unfinished; whether none is left so."""
+    started, clock, journal = services.started, services.clock, services.journal
+    entries = await journal.recent(owner, CUT_SHORT_LOOKED_AT)
     left = [entry for entry in reversed(entries) if started - CUT_SHORT_WITHIN <= entry.created < started]
+    finished = True
     for entry in left:  # oldest first
         # The call that sent it may live on in another process (an HTTP worker, a team's machine): it is taken up
         # only once that call's time is over, if it is still unfinished then.
@@ -101,8 +115,12 @@ async def _resume(services: Services, owner: str, where: Places, saved: Callable
             outcome = await again(services, entry.task_uuid, owner, where, preview=False)
             if isinstance(outcome, Made) and outcome.saved_new and saved is not None:
                 await saved()
+            after = await journal.get(entry.task_uuid, owner)
+            finished = finished and (after is None or not _unfinished(after))
         except Exception:  # the next one may fare better; get_generation can still fetch this one
             logger.exception("task %s: taking it up again failed", entry.task_uuid)
+            finished = False
+    return finished
 
 
 def _unfinished(entry: Entry) -> bool:

@@ -70,8 +70,9 @@ class Services:
         """Where work that outlives a call runs."""
         self.started = self.clock.now()
         """When this process began serving calls: the journal's tasks created before were another process's."""
-        self.resumed: set[str] = set()
-        """The owners whose tasks cut short by an earlier process this one has taken up (``fetch.resume_cut_short``)."""
+        self.resumed: dict[str, float] = {}
+        """By owner, when (monotonic) a call may next take up the tasks earlier processes left unfinished
+        (``fetch.resume_cut_short``): infinity while that is under way or once nothing was left."""
         self._beats: Beats | None = None
         self._transport = transport
         self._delivery: Delivery | None = None
