@@ -4,12 +4,14 @@ field nor the fix. This middleware, around every request, says both; the code st
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import mcp_types as types
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 SHOWN = 3
 """How many of a request's problems the message names (the data holds them all)."""
@@ -28,9 +30,11 @@ class Explained:
         except ValidationError as exc:
             if not exc.title.endswith(_READ_AS):  # not the request's: a result the server made, say (its own fault)
                 raise
+            if ctx.session.client_params is None and ctx.session.client_capabilities is None:
+                raise MCPError(types.INVALID_PARAMS, _before_handshake(ctx.method)) from None  # that first
             problems = [
-                {"field": ".".join(str(part) for part in error["loc"]) or "params", "problem": error["msg"]}
-                for error in exc.errors(include_url=False, include_input=False)
+                {"field": _field(error["loc"]), "problem": error["msg"]}
+                for error in _closest(exc.errors(include_url=False, include_input=False))
             ]
             named = "; ".join(f"{p['field']}: {p['problem']}" for p in problems[:SHOWN])
             more = f"; and {len(problems) - SHOWN} more" if len(problems) > SHOWN else ""
@@ -39,11 +43,47 @@ class Explained:
         except MCPError as exc:
             if exc.error.code != types.INVALID_PARAMS or exc.error.message != _SDKS or exc.error.data:
                 raise
-            said = (
-                f"{ctx.method} came before the handshake: send initialize, then notifications/initialized, first "
-                "(or speak 2026-07-28, whose requests carry the protocol version in params._meta)."
-            )
-            raise MCPError(types.INVALID_PARAMS, said) from None
+            raise MCPError(types.INVALID_PARAMS, _before_handshake(ctx.method)) from None
+
+
+def _before_handshake(method: str) -> str:
+    return (
+        f"{method} came before the handshake: send initialize, then notifications/initialized, first (or speak "
+        "2026-07-28, whose requests carry the protocol version in params._meta)."
+    )
+
+
+def _branch(loc: tuple[int | str, ...]) -> str | None:
+    """The kind a value was tried as, where the params take one of several (pydantic names each by its model)."""
+    return next((part for part in loc if isinstance(part, str) and part[:1].isupper()), None)
+
+
+def _closest(errors: list[ErrorDetails]) -> list[ErrorDetails]:
+    """The errors of the kind the value came closest to being (fewest errors, then fewest fields missing: a field
+    there but wrong says which kind was meant), where it could be one of several: an answer to the spend question
+    tried as a sampling result, a roots list and an elicitation answer is told what is wrong with it as an elicitation
+    answer, not the sampling result's twenty fields."""
+    kinds: dict[str | None, list[ErrorDetails]] = {}
+    for error in errors:
+        kinds.setdefault(_branch(error["loc"]), []).append(error)
+    if len(kinds) < 2 or None in kinds:
+        return errors
+    return min(kinds.values(), key=lambda kind: (len(kind), sum(error["type"] == "missing" for error in kind)))
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    """Where an error is, as a path an agent can follow: ``params.arguments``, ``params._meta["io.x/y"].z``."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part[:1].isupper():
+            continue  # the kind it was tried as, not a key
+        elif any(mark in part for mark in "./ "):
+            path += f"[{json.dumps(part)}]"
+        else:
+            path += f".{part}" if path else part
+    return path or "params"
 
 
 def whole(params: types.PaginatedRequestParams | None) -> None:

@@ -1,0 +1,30 @@
+"""Protocol refusals said with the field and the fix: the paths an agent is told, and which of a union's kinds."""
+
+from __future__ import annotations
+
+import mcp_types as types
+import pytest
+from pydantic import ValidationError
+
+from ideogram_mcp.refusals import _closest, _field  # pyright: ignore[reportPrivateUsage]
+
+
+def test_a_field_is_named_as_a_path_an_agent_can_follow() -> None:
+    assert _field(("params", "arguments")) == "params.arguments"
+    assert _field(("params", "items", 2, "uri")) == "params.items[2].uri"
+    assert _field(("params", "_meta", "io.modelcontextprotocol/clientCapabilities", "elicitation")) == (
+        'params._meta["io.modelcontextprotocol/clientCapabilities"].elicitation'
+    )
+    assert _field(("params", "confirmSpend", "ElicitResult", "action")) == "params.confirmSpend.action"
+    assert _field(()) == "params"
+
+
+def test_an_answer_that_could_be_of_several_kinds_is_told_what_is_wrong_with_the_kind_it_came_closest_to() -> None:
+    # An answer to the spend question, read as a sampling result, a roots list or an elicitation answer: "yes" is
+    # an elicitation answer's action gone wrong, not a sampling result missing twenty fields.
+    with pytest.raises(ValidationError) as refused:
+        types.CallToolRequestParams.model_validate(
+            {"name": "generate_image", "inputResponses": {"confirmSpend": {"action": "yes"}}}
+        )
+    closest = _closest(refused.value.errors(include_url=False, include_input=False))
+    assert [(_field(e["loc"]), e["type"]) for e in closest] == [("inputResponses.confirmSpend.action", "literal_error")]
