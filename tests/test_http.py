@@ -794,3 +794,30 @@ async def test_an_issuer_answering_json_that_is_no_object_is_a_failed_fetch_aske
     results = [await verifier.verify_token(_token(key, sub=f"user-{n}")) for n in range(3)]
     assert results == [None, None, None]
     assert len(asked) == 2, "the metadata's two places asked once; the failure stands for the next tokens"
+
+
+async def test_params_a_method_cannot_take_are_named_over_http_after_the_handshake(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    # A stateless server knows no handshake of a connection: a bad request after initialize is told its field.
+    settings = make_settings(output_dir=tmp_path / "out", tokens=TOKENS)
+    headers = ACCEPT | {"Authorization": f"Bearer {TOKENS[0]}", "MCP-Protocol-Version": "2025-11-25"}
+    asked = {"jsonrpc": "2.0", "id": 2, "method": "prompts/get", "params": {"name": "poster", "arguments": 5}}
+    async with served(settings, emulator) as url, httpx2.AsyncClient(headers=headers) as raw:
+        assert (await raw.post(url, json=INIT)).status_code == 200
+        refused = await raw.post(url, json=asked, headers={"Accept": "application/json"})
+    assert refused.json()["error"]["message"].startswith(
+        "Invalid params for prompts/get: params.arguments: Input should be a valid dictionary."
+    )
+
+
+async def test_the_resource_metadata_head_carries_the_length_its_get_does(
+    make_settings: Callable[..., Settings], emulator: Emulator
+) -> None:
+    settings = make_settings(oauth_issuer=ISSUER, public_url=PUBLIC)
+    async with served(settings, emulator, jwks_transport=_issuer([])) as url, httpx2.AsyncClient() as raw:
+        where = url.removesuffix(http.PATH) + "/.well-known/oauth-protected-resource/mcp"
+        got, head = await raw.get(where), await raw.head(where)
+    assert head.status_code == got.status_code == 200
+    assert head.headers["content-length"] == str(len(got.content))
+    assert head.content == b""

@@ -17,6 +17,14 @@ def test_a_field_is_named_as_a_path_an_agent_can_follow() -> None:
     )
     assert _field(("params", "confirmSpend", "ElicitResult", "action")) == "params.confirmSpend.action"
     assert _field(()) == "params"
+    assert _field(("params", "arguments", "Style")) == "params.arguments.Style", "a key an agent chose, kept"
+
+
+def test_keys_an_agent_chose_are_never_taken_for_kinds_and_none_of_their_errors_is_dropped() -> None:
+    with pytest.raises(ValidationError) as refused:
+        types.GetPromptRequestParams.model_validate({"name": "poster", "arguments": {"Style": 5, "Mood": 6}})
+    closest = _closest(refused.value.errors(include_url=False, include_input=False))
+    assert sorted(_field(e["loc"]) for e in closest) == ["arguments.Mood", "arguments.Style"]
 
 
 def test_an_answer_that_could_be_of_several_kinds_is_told_what_is_wrong_with_the_kind_it_came_closest_to() -> None:

@@ -363,12 +363,12 @@ def test_params_the_sdk_cannot_read_and_a_request_before_the_handshake_are_refus
             '{"jsonrpc":"2.0","id":2,"method":"prompts/get","params":{"name":"poster","arguments":5}}',
             '{"jsonrpc":"2.0","id":3,"method":"resources/read","params":{}}',
         ],
-        before='{"jsonrpc":"2.0","id":0,"method":"tools/call","params":{"arguments":{}}}',  # bad params too: first
+        before='{"jsonrpc":"2.0","id":0,"method":"tools/list"}',
     )
     early, _, arguments, uri = answers
     assert early["error"] == {
         "code": -32602,
-        "message": "tools/call came before the handshake: send initialize, then notifications/initialized, first (or "
+        "message": "tools/list came before the handshake: send initialize, then notifications/initialized, first (or "
         "speak 2026-07-28, whose requests carry the protocol version in params._meta).",
     }
     assert arguments["error"] == {

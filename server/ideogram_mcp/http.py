@@ -253,7 +253,7 @@ class IssuerAsGiven:
         self.app, self.issuer = app, issuer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "GET" or not scope["path"].startswith(_METADATA):
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or not scope["path"].startswith(_METADATA):
             await self.app(scope, receive, send)
             return
         started: dict[str, Any] = {}
@@ -265,7 +265,7 @@ class IssuerAsGiven:
             elif message["type"] == "http.response.body":
                 body.extend(message.get("body", b""))
 
-        await self.app(scope, receive, collect)
+        await self.app({**scope, "method": "GET"}, receive, collect)  # HEAD: the headers GET would have
         answer = bytes(body)
         try:
             metadata = json.loads(answer)
@@ -275,7 +275,7 @@ class IssuerAsGiven:
             answer = json.dumps(cast(dict[str, Any], metadata) | {"authorization_servers": [self.issuer]}).encode()
         headers = [(k, v) for k, v in started.get("headers", []) if k != b"content-length"]
         await send({**started, "headers": [*headers, (b"content-length", str(len(answer)).encode())]})
-        await send({"type": "http.response.body", "body": answer})
+        await send({"type": "http.response.body", "body": answer if scope["method"] == "GET" else b""})
 
 
 _METADATA = "/.well-known/oauth-protected-resource"

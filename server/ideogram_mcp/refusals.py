@@ -10,9 +10,12 @@ from typing import Any
 import mcp_types as types
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.shared.exceptions import MCPError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+_KINDS = frozenset(name for name, kind in vars(types).items() if isinstance(kind, type) and issubclass(kind, BaseModel))
+"""The models a part of the params may be read as, by name: where one of several, pydantic puts the one tried in an
+error's location (a key an agent chose, "Style" say, is no such name)."""
 SHOWN = 3
 """How many of a request's problems the message names (the data holds them all)."""
 _READ_AS = ("Request", "RequestParams", "Params")
@@ -30,8 +33,6 @@ class Explained:
         except ValidationError as exc:
             if not exc.title.endswith(_READ_AS):  # not the request's: a result the server made, say (its own fault)
                 raise
-            if ctx.session.client_params is None and ctx.session.client_capabilities is None:
-                raise MCPError(types.INVALID_PARAMS, _before_handshake(ctx.method)) from None  # that first
             problems = [
                 {"field": _field(error["loc"]), "problem": error["msg"]}
                 for error in _closest(exc.errors(include_url=False, include_input=False))
@@ -55,7 +56,7 @@ def _before_handshake(method: str) -> str:
 
 def _branch(loc: tuple[int | str, ...]) -> str | None:
     """The kind a value was tried as, where the params take one of several (pydantic names each by its model)."""
-    return next((part for part in loc if isinstance(part, str) and part[:1].isupper()), None)
+    return next((part for part in loc if isinstance(part, str) and part in _KINDS), None)
 
 
 def _closest(errors: list[ErrorDetails]) -> list[ErrorDetails]:
@@ -77,7 +78,7 @@ def _field(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part[:1].isupper():
+        elif part in _KINDS:
             continue  # the kind it was tried as, not a key
         elif any(mark in part for mark in "./ "):
             path += f"[{json.dumps(part)}]"

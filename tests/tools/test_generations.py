@@ -824,3 +824,31 @@ async def test_taking_up_that_failed_is_tried_again_by_a_later_call_not_given_up
         with anyio.fail_after(120):
             while len(list(output.glob("*.jpg"))) < 2:
                 await clock.sleep(0.5)
+
+
+async def test_a_task_that_can_never_be_finished_is_tried_again_only_until_it_is_a_day_old(
+    make_settings: Callable[..., Settings],
+    emulator: Emulator,
+    clock: ManualClock,
+    output: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    emulator.render_seconds = 30.0
+    async with Client(server(make_settings, emulator, output_dir=output, wait_seconds=0.2)) as first:
+        await first.call_tool("generate_image", {"positivePrompt": PROMPT})
+    tries: list[float] = []
+
+    async def never(*args: Any, **kwargs: Any) -> Any:
+        tries.append(clock.now())
+        raise RuntimeError("its URL expired, its folder unwritable ...")
+
+    monkeypatch.setattr(fetch, "again", never)
+    async with Client(server(make_settings, emulator, output_dir=output)) as second:
+        for _ in range(3):  # calls of the owner, each past the wait between tries, then a day later
+            await second.call_tool("list_generations", {})
+            await clock.sleep(fetch.CUT_SHORT_AGAIN + 60)
+        await clock.sleep(fetch.CUT_SHORT_WITHIN)
+        for _ in range(3):
+            await second.call_tool("list_generations", {})
+            await clock.sleep(fetch.CUT_SHORT_AGAIN + 60)
+    assert len(tries) == 3, "tried again while it might still be fetched, never once it is a day old"

@@ -101,7 +101,8 @@ async def _take_up(services: Services, owner: str, where: Places, saved: Callabl
     """Take up the owner's tasks earlier processes left unfinished; whether none is left so."""
     started, clock, journal = services.started, services.clock, services.journal
     entries = await journal.recent(owner, CUT_SHORT_LOOKED_AT)
-    left = [entry for entry in reversed(entries) if started - CUT_SHORT_WITHIN <= entry.created < started]
+    oldest = clock.now() - CUT_SHORT_WITHIN  # from now: a task that can never be finished ages out of the tries
+    left = [entry for entry in reversed(entries) if oldest <= entry.created < started]
     finished = True
     for entry in left:  # oldest first
         # The call that sent it may live on in another process (an HTTP worker, a team's machine): it is taken up
