@@ -256,17 +256,7 @@ class IssuerAsGiven:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or not scope["path"].startswith(_METADATA):
             await self.app(scope, receive, send)
             return
-        started: dict[str, Any] = {}
-        body = bytearray()
-
-        async def collect(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                started.update(message)
-            elif message["type"] == "http.response.body":
-                body.extend(message.get("body", b""))
-
-        await self.app({**scope, "method": "GET"}, receive, collect)  # HEAD: the headers GET would have
-        answer = bytes(body)
+        started, answer = await _collected(self.app, {**scope, "method": "GET"}, receive)  # HEAD: GET's headers
         try:
             metadata = json.loads(answer)
         except ValueError:
@@ -276,6 +266,21 @@ class IssuerAsGiven:
         headers = [(k, v) for k, v in started.get("headers", []) if k != b"content-length"]
         await send({**started, "headers": [*headers, (b"content-length", str(len(answer)).encode())]})
         await send({"type": "http.response.body", "body": answer if scope["method"] == "GET" else b""})
+
+
+async def _collected(app: ASGIApp, scope: Scope, receive: Receive) -> tuple[dict[str, Any], bytes]:
+    """The answer ``app`` gives, whole: its start message and its body (for a middleware that answers otherwise)."""
+    started: dict[str, Any] = {}
+    body = bytearray()
+
+    async def collect(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            started.update(message)
+        elif message["type"] == "http.response.body":
+            body.extend(message.get("body", b""))
+
+    await app(scope, receive, collect)
+    return started, bytes(body)
 
 
 _METADATA = "/.well-known/oauth-protected-resource"
@@ -309,22 +314,13 @@ class JsonForJsonClients:
         headers = [(k, v) for k, v in scope["headers"] if k != b"accept"] + [
             (b"accept", b"application/json, text/event-stream")
         ]
-        started: dict[str, Any] = {}
-        body = bytearray()
-
-        async def collect(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                started.update(message)
-            elif message["type"] == "http.response.body":
-                body.extend(message.get("body", b""))
-
-        await self.app({**scope, "headers": headers}, receive, collect)
+        started, body = await _collected(self.app, {**scope, "headers": headers}, receive)
         content_type = dict(started.get("headers") or []).get(b"content-type", b"")
         if not content_type.startswith(b"text/event-stream"):
             await send(started)  # an error, an accepted notification: already not a stream
-            await send({"type": "http.response.body", "body": bytes(body)})
+            await send({"type": "http.response.body", "body": body})
             return
-        answer = _last_response(bytes(body))
+        answer = _last_response(body)
         await send(
             {
                 "type": "http.response.start",

@@ -84,10 +84,11 @@ class _Stdin(anyio.AsyncFile[str]):
         threading.Thread(target=read, name="stdin", daemon=True).start()
         async with receive:
             async for line in receive:
-                if self._answer is not None and (refusal := _unreadable(line)) is not None:
+                undecodable = _NOT_UTF8.search(line) is not None
+                if self._answer is not None and (refusal := _unreadable(line, undecodable)) is not None:
                     await self._answer.write(refusal)
                     continue
-                if _NOT_UTF8.search(line):  # a notification or a response, or no way to answer: as a reader replacing
+                if undecodable:  # a notification or a response, or no way to answer: as a reader replacing
                     line = line.encode(errors="surrogateescape").decode(errors="replace")
                 line = _readable(line)
                 if self._answer is not None and (refusal := _unfit(line)) is not None:
@@ -212,12 +213,12 @@ def _same_file(one: int, other: int) -> bool:
     return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
 
 
-def _unreadable(line: str) -> str | None:
+def _unreadable(line: str, undecodable: bool) -> str | None:
     """The answer to a request whose text holds half of a UTF-16 surrogate pair alone (JSON's ``"\\ud800"``), which
     the SDK drops unanswered (its JSON reader refuses it), leaving the client waiting for its own timeout, or bytes
-    that are not UTF-8: a parse error naming where it is and the fix. None for any other line (a notification so
-    written is dropped, as the SDK would)."""
-    if not _NOT_UTF8.search(line) and not _SURROGATE_ESCAPE.search(line):
+    that are not UTF-8 (``undecodable``: the line holds some as it came): a parse error naming where it is and the fix.
+    None for any other line (a notification so written is dropped, as the SDK would)."""
+    if not undecodable and not _SURROGATE_ESCAPE.search(line):
         return None
     try:
         message = json.loads(line)
@@ -230,7 +231,7 @@ def _unreadable(line: str) -> str | None:
         return None
     shown = found[0].encode(errors="backslashreplace").decode() or "its top"  # a key may hold the half itself
     # A byte that is not UTF-8 is in the line as it came; JSON's "\udc80" is an escape there, half a pair once read.
-    if _NOT_UTF8.search(line) is not None and (byte := _NOT_UTF8.search(found[1])) is not None:
+    if undecodable and (byte := _NOT_UTF8.search(found[1])) is not None:
         said = (
             f"The request's text at {shown} is not UTF-8 (byte 0x{ord(byte.group()) - 0xDC00:02X}), so it was not"
             " read and nothing was sent: send every text as UTF-8."
@@ -240,8 +241,7 @@ def _unreadable(line: str) -> str | None:
             f"The request's text at {shown} holds half of a UTF-16 surrogate pair alone, which is no valid Unicode, so"
             " it was not read: send the character whole (both halves of its \\u escape pair) or leave it out."
         )
-    error = {"jsonrpc": "2.0", "id": request["id"], "error": {"code": -32700, "message": said}}
-    return json.dumps(error) + "\n"
+    return _refused(request["id"], -32700, said)
 
 
 def _unfit(line: str) -> str | None:

@@ -211,34 +211,6 @@ async def test_when_runware_fails_every_poll_a_round_is_not_split_into_a_storm(
     assert len(polls) <= 3 * rounds, "a failed round is split once; both halves failing, no further"
 
 
-async def test_a_poll_refused_naming_no_task_is_heard_by_the_task_it_was_about_and_holds_back_no_other(
-    emulator: Emulator, clock: ManualClock
-) -> None:
-    # Runware no longer knows one task of a round, and its 404 names none: every task of the request had been
-    # blocked by it, their paid images left for a later get_generation. Split, only that task hears it.
-    emulator.render_seconds = 0.5
-    healthy = [task(deliveryMethod="async") for _ in range(5)]
-    lost = task(deliveryMethod="async")
-    emulator.faults.append(
-        Fault(
-            404,
-            '{"errors":[{"code":"taskFailedOrNotFound","message":"No such task."}]}',
-            on="getResponse",
-            about=lost["taskUUID"],
-            lasting=True,
-        )
-    )
-    got = await _run(emulator, clock, [*healthy, lost], wait=30)
-
-    for item in healthy:
-        snapshot, took, _ = got[item["taskUUID"]]
-        assert snapshot.done
-        assert took <= 1.0, "as soon as its image was ready, though polled beside the lost task"
-    gone, _, _ = got[lost["taskUUID"]]
-    assert gone.blocked is None, "not a refusal of every task's"
-    assert isinstance(gone.lost, NotFoundError), "its own: no longer known, after Runware's grace"
-
-
 @pytest.mark.parametrize(
     ("status", "code"),
     [(400, "invalidParameter"), (404, "notFound"), (422, "unprocessable")],
@@ -260,33 +232,40 @@ async def test_a_poll_refused_alike_for_every_task_writes_none_off_and_is_not_sp
     assert len(emulator.ledger) == 4
 
 
-async def test_tasks_runware_does_not_know_in_both_halves_of_a_round_hold_back_none_of_the_others(
-    emulator: Emulator, clock: ManualClock
+@pytest.mark.parametrize(
+    ("size", "unknown", "passing", "within"),
+    [
+        (6, [5], None, 1.0),  # one task of a round, its 404 naming none: it had blocked every task of the request
+        (8, [0, 7], 3, 1.5),  # one in each half, and a passing 503 on another
+    ],
+)
+async def test_tasks_runware_does_not_know_hold_back_none_of_the_others_and_each_hears_it_alone(
+    emulator: Emulator, clock: ManualClock, size: int, unknown: list[int], passing: int | None, within: float
 ) -> None:
-    # Two tasks Runware does not know (yet, or any more) in a round of eight, one in each half; and a passing 503 on
-    # another: each healthy task is answered as soon as its image is ready, and each unknown one hears it alone.
+    # Runware does not know a task (yet, or any more) and says so naming none: each healthy task of the round is
+    # answered as soon as its image is ready, and each unknown one hears it as its own, after Runware's grace.
     emulator.render_seconds = 0.5
-    sent = [task(deliveryMethod="async") for _ in range(8)]
-    unknown = [sent[0], sent[7]]
-    for item in unknown:
+    sent = [task(deliveryMethod="async") for _ in range(size)]
+    for n in unknown:
         emulator.faults.append(
             Fault.error(
-                404, "taskFailedOrNotFound", "No such task.", on="getResponse", about=item["taskUUID"], lasting=True
+                404, "taskFailedOrNotFound", "No such task.", on="getResponse", about=sent[n]["taskUUID"], lasting=True
             )
         )
-    emulator.faults.append(
-        Fault.error(503, "internalServerError", "Busy.", on="getResponse", about=sent[3]["taskUUID"])
-    )
+    if passing is not None:
+        emulator.faults.append(
+            Fault.error(503, "internalServerError", "Busy.", on="getResponse", about=sent[passing]["taskUUID"])
+        )
     got = await _run(emulator, clock, sent, wait=30)
 
-    for item in sent[1:7]:
+    for n, item in enumerate(sent):
         snapshot, took, _ = got[item["taskUUID"]]
-        assert snapshot.done, item["taskUUID"]
-        assert snapshot.blocked is None
-        assert took <= 1.5
-    for item in unknown:
-        snapshot, _, _ = got[item["taskUUID"]]
-        assert snapshot.blocked is None
-        assert isinstance(snapshot.lost, NotFoundError), "its own news, after Runware's grace"
-    alone = [tasks for tasks in _polls(emulator)[-6:] if any(t["taskUUID"] == sent[0]["taskUUID"] for t in tasks)]
+        assert snapshot.blocked is None, "not a refusal of every task's"
+        if n in unknown:
+            assert isinstance(snapshot.lost, NotFoundError), "its own news, after Runware's grace"
+        else:
+            assert snapshot.done, item["taskUUID"]
+            assert took <= within, "as soon as its image was ready, though polled beside a task Runware did not know"
+    first = sent[unknown[0]]["taskUUID"]
+    alone = [tasks for tasks in _polls(emulator)[-6:] if any(t["taskUUID"] == first for t in tasks)]
     assert all(len(tasks) == 1 for tasks in alone), "polled apart once found unknown, not split out every round"

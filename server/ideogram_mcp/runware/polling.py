@@ -194,10 +194,9 @@ class Poller:
             first, second = uuids[:half], uuids[half:]
             failed_first, failed_second = await self._poll(first), await self._poll(second)
             if (failed_first is None) == (failed_second is None):
-                if failed_first is not None and failed_second is not None:  # a task Runware does not know in each
-                    for half, failed in ((first, failed_first), (second, failed_second)):  # half is sought in it;
-                        if _of_one_task(failed):  # any other failure was dealt with where it came (postponed)
-                            await self._ask(half)
+                for half, failed in ((first, failed_first), (second, failed_second)):  # both failed: a task
+                    if failed is not None and _of_one_task(failed):  # Runware does not know is sought in each half
+                        await self._ask(half)  # (any other failure was dealt with where it came: postponed)
                 return  # both answered (a passing fault), or both failed (Runware is down: nothing to single out)
             uuids, failure = (first, failed_first) if failed_first is not None else (second, failed_second)
         if failure is not None and len(uuids) == 1 and (task := self._tasks.get(uuids[0])) is not None:

@@ -326,23 +326,22 @@ def _headline(outcome: outcomes.Made, output: GenerateImageOutput) -> str:
 
 
 def _footer(
-    output: GenerateImageOutput, trouble: RunwareError | None, secret: SecretStr | None, *, accepted: bool = True
+    output: GenerateImageOutput, trouble: RunwareError | None, secret: SecretStr | None, *, accepted: bool
 ) -> str:
     if output.status != "pending":
         return ""
     fetch = _capital(fetch_it(output.task_uuid))
+    unknown = (
+        f"it may still run and be charged, and it is never sent twice. {fetch} later to see; do not start a new "
+        "generation for it until get_generation says it failed."
+    )
     if trouble is not None:  # Runware's answers were failures: say so, not that it renders
         said = excerpt(redact(str(trouble), secret), 200)
         return (
-            f"Runware's last answer about this task was a failure ({said}), so whether it runs is not known; it "
-            f"may still run and be charged, and it is never sent twice. {fetch} later to see; do not start a new "
-            "generation for it until get_generation says it failed."
+            f"Runware's last answer about this task was a failure ({said}), so whether it runs is not known; {unknown}"
         )
     if not accepted:  # sent by a process that ended before Runware's answer came: no poll has found it yet
-        return (
-            "Runware has not yet said that it has this task: it may still run and be charged, and it is never sent "
-            f"twice. {fetch} later to see; do not start a new generation for it until get_generation says it failed."
-        )
+        return f"Runware has not yet said that it has this task: {unknown}"
     return (
         "The task is still running on Runware (it is not lost, and it is not charged twice). "
         f"{fetch} to wait for the rest; do not start a new generation for it."
