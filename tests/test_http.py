@@ -821,3 +821,43 @@ async def test_the_resource_metadata_head_carries_the_length_its_get_does(
     assert head.status_code == got.status_code == 200
     assert head.headers["content-length"] == str(len(got.content))
     assert head.content == b""
+
+
+@pytest.mark.parametrize("era", ["2025-11-25", "2026-07-28"])
+async def test_a_body_that_is_no_json_rpc_request_is_answered_with_what_is_wrong(
+    with_tokens: Settings, emulator: Emulator, era: str
+) -> None:
+    # The SDK answered these with pydantic's dump of four models' errors under -32602, or (an id null or a fraction,
+    # read as a notification) with 202 and no answer at all; the 2026-07-28 entry with one sentence for them all.
+    cases = {
+        '[{"jsonrpc":"2.0","id":3,"method":"ping"}]': (
+            None,
+            "a batch (an array) is not MCP's: send each message alone",
+        ),
+        '{"jsonrpc":"2.0","id":"t1","method":"ping","params":["x"]}': ("t1", "its params must be an object"),
+        '{"jsonrpc":"2.0","id":null,"method":"ping"}': (None, "its id must be a string or a whole number"),
+        '{"jsonrpc":"2.0","id":4.5,"method":"ping"}': (None, "its id must be a string or a whole number"),
+        '{"jsonrpc":"1.0","id":5,"method":"ping"}': (5, 'say "jsonrpc": "2.0"'),
+        '{"jsonrpc":"2.0","id":6,"method":7}': (6, "name its method as a string"),
+        "42": (None, "a message is one JSON object"),
+    }
+    auth = ACCEPT | {"Authorization": f"Bearer {TOKENS[0]}", "MCP-Protocol-Version": era, "Mcp-Method": "ping"}
+    async with served(with_tokens, emulator) as url, httpx2.AsyncClient() as raw:
+        answers = {body: await raw.post(url, content=body, headers=auth) for body in cases}
+        unauthenticated = await raw.post(url, content="[]", headers=ACCEPT)
+        foreign = await raw.post(url, content="[]", headers=auth | {"Host": "evil.example.com"})
+        not_json = await raw.post(url, content='{"jsonrpc":"2.0","id":2', headers=auth)
+        notified = await raw.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=auth)
+    for body, (ident, said) in cases.items():
+        answer = answers[body]
+        assert (answer.status_code, answer.headers["content-type"]) == (400, "application/json"), body
+        error = answer.json()
+        assert (error["id"], error["error"]["code"]) == (ident, types.INVALID_REQUEST), body
+        assert error["error"]["message"].startswith("Invalid request: "), body
+        assert said in error["error"]["message"], body
+    assert unauthenticated.status_code == 401, "authentication is checked first, as before"
+    assert foreign.status_code == 421, "so are the Host and Origin"
+    assert not_json.status_code == 400
+    assert not_json.json()["error"]["code"] == types.PARSE_ERROR
+    assert (notified.status_code, notified.content) == (202, b""), "a notification is taken as before"
+    assert emulator.requests == []

@@ -40,6 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ideogram_mcp import __version__, logs
 from ideogram_mcp.clock import Clock, SystemClock
 from ideogram_mcp.errors import ConfigurationError, IssuerError
+from ideogram_mcp.refusals import UnfitExplained
 from ideogram_mcp.server import build_server, tune_collector
 from ideogram_mcp.settings import ENV, Settings
 
@@ -237,6 +238,7 @@ def create_app(
         token_verifier=verifier,
         custom_starlette_routes=[Route("/healthz", _healthz, methods=["GET"])],
     )
+    app.add_middleware(UnfitExplained)
     app.add_middleware(JsonForJsonClients)
     if settings.oauth_issuer is not None:
         app.add_middleware(IssuerAsGiven, issuer=settings.oauth_issuer)

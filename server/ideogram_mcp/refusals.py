@@ -1,17 +1,29 @@
 """Protocol refusals that say what is wrong: the SDK answers a request whose params it cannot read, and a request
 before the 2025-11-25 handshake, with ``-32602 Invalid request parameters`` and nothing else, naming neither the
-field nor the fix. This middleware, around every request, says both; the code stays the SDK's."""
+field nor the fix. This middleware, around every request, says both; the code stays the SDK's.
+
+A message the SDK cannot read at all (a batch, an id that is null or a fraction, params that are no object) it drops
+unanswered on stdio, and answers over HTTP with pydantic's dump of four models' errors under ``-32602``, or takes for
+a notification and answers 202: ``unfit`` says what is wrong with it instead, under ``-32600``, for both.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import mcp_types as types
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
+
+from ideogram_mcp import logs
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+logger = logs.logger(__name__)
 
 _KINDS = frozenset(name for name, kind in vars(types).items() if isinstance(kind, type) and issubclass(kind, BaseModel))
 """The models a part of the params may be read as, by name: where one of several, pydantic puts the one tried in an
@@ -95,3 +107,93 @@ def whole(params: types.PaginatedRequestParams | None) -> None:
             types.INVALID_PARAMS,
             f"Not a cursor this server gave: {params.cursor[:40]!r}. This list comes whole: ask without a cursor.",
         )
+
+
+def unfit(text: str) -> tuple[object, int, str] | None:
+    """What is wrong with a message that is no JSON-RPC message the SDK reads, which it would drop unanswered or
+    answer with no words of use: the request's id (when one can be read), the error's code and what to change. None
+    for a message the SDK reads, a blank one, and a notification or a response (nothing to answer; logged)."""
+    if not text.strip():
+        return None
+    try:
+        read = types.jsonrpc_message_adapter.validate_json(text, by_name=False)  # ~3.5 us; the SDK reads it again
+    except ValueError:
+        read = None
+    # A request whose id is null, a fraction or an object reads as a notification: it would go unanswered.
+    if read is not None and (not isinstance(read, types.JSONRPCNotification) or '"id"' not in text):
+        return None
+    try:
+        message: object = json.loads(text)
+    except (ValueError, RecursionError):
+        return None, types.PARSE_ERROR, "Parse error: the message is not JSON. Send one JSON-RPC message at a time."
+    if isinstance(message, list):
+        return None, types.INVALID_REQUEST, "Invalid request: a batch (an array) is not MCP's: send each message alone."
+    if not isinstance(message, dict):
+        return None, types.INVALID_REQUEST, "Invalid request: a message is one JSON object."
+    fields = cast(dict[str, object], message)
+    ident = fields.get("id")
+    readable_id = isinstance(ident, str) or (isinstance(ident, int) and not isinstance(ident, bool))
+    if read is not None and "id" not in fields:
+        return None  # a notification the SDK reads (the id a key of its params)
+    if ("method" not in fields and ("result" in fields or "error" in fields)) or "id" not in fields:
+        logger.warning("a message that is no JSON-RPC 2.0 message was dropped: %.200s", text.strip())
+        return None  # a response or a notification: nothing to answer
+    if not readable_id:
+        return None, types.INVALID_REQUEST, "Invalid request: its id must be a string or a whole number."
+    if fields.get("jsonrpc") != "2.0":
+        said = 'Invalid request: say "jsonrpc": "2.0".'
+    elif not isinstance(fields.get("method"), str):
+        said = "Invalid request: name its method as a string."
+    elif not isinstance(fields.get("params", {}), dict):
+        said = "Invalid request: its params must be an object (or left out)."
+    else:
+        said = "Invalid request: not a JSON-RPC 2.0 request."
+    return ident, types.INVALID_REQUEST, said
+
+
+def answer(ident: object, code: int, said: str) -> str:
+    """A JSON-RPC error response, as JSON."""
+    return json.dumps({"jsonrpc": "2.0", "id": ident, "error": {"code": code, "message": said}})
+
+
+class UnfitExplained:
+    """Over HTTP, a POST whose body the SDK refused for its shape (400), or took for a notification (202: a request
+    whose id is null or a fraction), is answered with what ``unfit`` says, as 400. Everything the SDK checks first
+    (authentication, the Host and Origin, the Accept and Content-Type headers, the body's size) answers as the SDK
+    does, and so does a body that is not JSON (the SDK names where it stops being JSON); the body is kept as the SDK
+    reads it, and nothing else is held back."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        body: list[bytes] = []
+        whole = False
+        refused = False
+
+        async def teed() -> Message:
+            nonlocal whole
+            message = await receive()
+            if message["type"] == "http.request":
+                body.append(message.get("body", b""))
+                whole = not message.get("more_body", False)
+            return message
+
+        async def sent(message: Message) -> None:
+            nonlocal refused
+            if message["type"] == "http.response.start" and message["status"] in (400, 202) and whole:
+                found = unfit(b"".join(body).decode(errors="replace"))
+                if found is not None and found[1] != types.PARSE_ERROR:
+                    logger.warning("a request was refused as the SDK could not read it: %s", found[2])
+                    said = answer(*found).encode()
+                    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(said)).encode())]
+                    await send({"type": "http.response.start", "status": 400, "headers": headers})
+                    await send({"type": "http.response.body", "body": said})
+                    refused = True
+            if not refused:
+                await send(message)
+
+        await self.app(scope, teed, sent)

@@ -27,9 +27,9 @@ from typing import TextIO, cast
 import anyio
 import anyio.from_thread
 import anyio.lowlevel
-import mcp_types as types
 
 from ideogram_mcp import logs
+from ideogram_mcp.refusals import answer, unfit
 from ideogram_mcp.text import unpaired
 
 logger = logs.logger(__name__)
@@ -91,8 +91,8 @@ class _Stdin(anyio.AsyncFile[str]):
                 if undecodable:  # a notification or a response, or no way to answer: as a reader replacing
                     line = line.encode(errors="surrogateescape").decode(errors="replace")
                 line = _readable(line)
-                if self._answer is not None and (refusal := _unfit(line)) is not None:
-                    await self._answer.write(refusal)
+                if self._answer is not None and (refused := unfit(line)) is not None:
+                    await self._answer.write(_refused(*refused))
                     continue
                 yield line
 
@@ -244,52 +244,9 @@ def _unreadable(line: str, undecodable: bool) -> str | None:
     return _refused(request["id"], -32700, said)
 
 
-def _unfit(line: str) -> str | None:
-    """The answer to a line that is no JSON-RPC message the SDK reads, which it would drop unanswered, leaving the
-    client waiting for its own timeout (HTTP answers the same line at once): what is wrong, under the request's id
-    when one can be read. None for a message the SDK reads, a blank line, and a notification or a response (nothing
-    to answer; logged)."""
-    if not line.strip():
-        return None
-    try:
-        read = types.jsonrpc_message_adapter.validate_json(line, by_name=False)  # ~3.5 us; the SDK reads it again
-    except ValueError:
-        read = None
-    # A request whose id is null, a fraction or an object reads as a notification: it would go unanswered.
-    if read is not None and (not isinstance(read, types.JSONRPCNotification) or '"id"' not in line):
-        return None
-    try:
-        message: object = json.loads(line)
-    except (ValueError, RecursionError):
-        return _refused(None, -32700, "Parse error: the line is not JSON. Send one JSON-RPC message a line.")
-    if isinstance(message, list):
-        return _refused(None, -32600, "Invalid request: a batch (an array) is not MCP's: send each message alone.")
-    if not isinstance(message, dict):
-        return _refused(None, -32600, "Invalid request: a message is one JSON object.")
-    fields = cast(dict[str, object], message)
-    ident = fields.get("id")
-    readable_id = isinstance(ident, str) or (isinstance(ident, int) and not isinstance(ident, bool))
-    if read is not None and "id" not in fields:
-        return None  # a notification the SDK reads (the id a key of its params)
-    if ("method" not in fields and ("result" in fields or "error" in fields)) or "id" not in fields:
-        logger.warning("a message that is no JSON-RPC 2.0 message was dropped: %.200s", line.strip())
-        return None  # a response or a notification: nothing to answer
-    if not readable_id:
-        return _refused(None, -32600, "Invalid request: its id must be a string or a whole number.")
-    if fields.get("jsonrpc") != "2.0":
-        said = 'Invalid request: say "jsonrpc": "2.0".'
-    elif not isinstance(fields.get("method"), str):
-        said = "Invalid request: name its method as a string."
-    elif not isinstance(fields.get("params", {}), dict):
-        said = "Invalid request: its params must be an object (or left out)."
-    else:
-        said = "Invalid request: not a JSON-RPC 2.0 request."
-    return _refused(ident, -32600, said)
-
-
 def _refused(ident: object, code: int, said: str) -> str:
     logger.warning("a request was refused before the SDK read it: %s", said)
-    return json.dumps({"jsonrpc": "2.0", "id": ident, "error": {"code": code, "message": said}}) + "\n"
+    return answer(ident, code, said) + "\n"
 
 
 def _readable(line: str) -> str:
