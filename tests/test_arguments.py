@@ -170,10 +170,10 @@ async def test_a_long_bad_prompt_is_not_echoed_back(mcp: Client) -> None:
         (
             {
                 "prompt": "x",
-                "characterReferenceImages": "data:image/png;base64,iVBORw0KGgo=",
-                "characterReferenceImagesMask": "iVBORw0KGgoAAAANSUhEUgAA",
+                "characterReferenceImages": "data:image/png;base64," + base64.b64encode(png()).decode(),
+                "characterReferenceImagesMask": base64.b64encode(png()).decode(),
             },
-            {"characterReferenceImagesMask": ["iVBORw0KGgoAAAANSUhEUgAA"]},
+            {"characterReferenceImagesMask": [base64.b64encode(png()).decode()]},
         ),
         ({"prompt": "  x  ", "negativePrompt": None}, {"positivePrompt": "x"}),
     ],

@@ -34,7 +34,7 @@ from ideogram_mcp.settings import ENV
 OUTPUT_SUBFOLDER = "ideogram-output"
 """The folder made inside a client's root for its images."""
 MAX_INPUT = 10 * 1024 * 1024
-"""Largest local image read as an input (Ideogram's own limit)."""
+"""Largest image taken as an input, a local file or inline data (Ideogram's own limit)."""
 MAX_NAME = 100
 """Characters a ``fileName`` may have."""
 MAX_FOLDER = 1024
@@ -240,10 +240,8 @@ def path_from_uri(uri: str) -> Path | None:
 
 
 def check_file_name(text: str) -> tuple[str | None, str | None]:
-    """An agent's ``fileName`` as a base name without extension, or why it cannot be one.
-
-    A name, never a path: folders, ``..``, a leading dot and control characters are refused.
-    """
+    """An agent's ``fileName`` as a base name without extension, or why it cannot be one: a name, never a path
+    (folders, ``..``, a leading dot and control characters are refused)."""
     name = unicodedata.normalize("NFC", text.strip())
     why = "must be a plain file name such as 'sale-poster', without folders"
     if not name:
@@ -419,9 +417,7 @@ def read_local(text: str, where: Places, kept: Callable[[Path], bytes | None] | 
             raise LocalInputError.one(f"no such file: {where.shown(resolved) if where.root is None else text[:200]}")
         size = resolved.stat().st_size
         if size > MAX_INPUT:
-            raise LocalInputError.one(
-                f"is {size / 1024 / 1024:.1f} MB; input images may be at most {MAX_INPUT // 1024 // 1024} MB"
-            )
+            raise LocalInputError.one(too_large(size))
         with resolved.open("rb") as handle:
             data = handle.read(MAX_INPUT + 1)
     except OSError as exc:  # no permission, a name too long, a file gone in between
@@ -432,13 +428,18 @@ def read_local(text: str, where: Places, kept: Callable[[Path], bytes | None] | 
 def _checked(path: Path, data: bytes) -> LocalImage:
     """The input image read from ``path``, when it is one Runware takes."""
     if len(data) > MAX_INPUT:
-        raise LocalInputError.one(
-            f"is {len(data) / 1024 / 1024:.1f} MB; input images may be at most {MAX_INPUT // 1024 // 1024} MB"
-        )
-    found = sniff(data)
-    if found is None:
+        raise LocalInputError.one(too_large(len(data)))
+    if (found := sniff(data)) is None:
         raise LocalInputError.one("is not a PNG, JPEG or WEBP image")
+    from ideogram_mcp.masks import unreadable  # Pillow's: loaded at the first call, not at the start
+
+    if (damaged := unreadable(data)) is not None:  # refused here, not by Runware once the task is paid for
+        raise LocalInputError.one(damaged)
     return LocalImage(path, data, found)
+
+
+def too_large(size: int) -> str:  # said of a file and of inline data alike
+    return f"is {size / 1024 / 1024:.1f} MB; input images may be at most {MAX_INPUT // 1024 // 1024} MB"
 
 
 def _why(exc: BaseException) -> str:

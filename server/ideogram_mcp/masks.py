@@ -8,6 +8,7 @@ black elsewhere (keep), the convention of Runware's inpainting. Pillow is import
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +51,33 @@ def draw(width: int, height: int, regions: Sequence[Region]) -> bytes:
     buffer = io.BytesIO()
     mask.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()
+
+
+def unreadable(data: bytes) -> str | None:
+    """Why image bytes are no whole picture Runware could read (cut short, damaged, or more pixels than Pillow
+    opens safely), else None. The whole picture is read: a JPEG at an eighth of its size, a PNG by its checksums."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as picture:
+                if picture.format == "PNG":
+                    picture.verify()
+                else:
+                    if picture.format == "JPEG":
+                        picture.draft(picture.mode, (picture.width // 8, picture.height // 8))
+                    picture.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return (
+            f"has more pixels than an input image may ({Image.MAX_IMAGE_PIXELS:,}); scale it down (Runware keeps "
+            "inputs at most 2048 px a side)"
+        )
+    except UnidentifiedImageError:
+        return "begins as an image but cannot be read as one (damaged, or not whole): send the whole image"
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        return f"is a damaged or cut-short image ({str(exc)[:80] or type(exc).__name__}); send the whole image"
+    return None
 
 
 def size_of(data: bytes) -> tuple[int, int] | None:

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 from ideogram_mcp.images.formats import sniff
 
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
+_WRAPPED = re.compile(r"[A-Za-z0-9+/=\s]{16,}")
+_SPACE = re.compile(r"\s+")
 
 
 def is_web_url(text: str) -> bool:
@@ -37,11 +39,18 @@ def is_uuid(text: str, *, version: int | None = None) -> bool:
 def as_runware_reads(text: str) -> str:
     """``text`` as Runware reads an image: an image UUID in its one form (lower case, dashed: ``uuid.UUID`` also
     takes upper case, braces, ``urn:uuid:`` and bare hex, which Runware does not know), an http(s) URL with its
-    scheme in lower case (the rest of it as it was: a signed URL must not change); anything else as it is."""
+    scheme in lower case (the rest of it as it was: a signed URL must not change), base64 without the line breaks
+    and spaces that tools wrap it in (``base64``'s 76 characters a line); anything else as it is."""
     with contextlib.suppress(ValueError):
         return str(uuid.UUID(text))
     if (scheme := re.match(r"https?(?=:)", text, re.IGNORECASE)) and not text.startswith(("http:", "https:")):
         return scheme[0].lower() + text[scheme.end() :]
+    if text.startswith("data:") and ";base64," in text and _SPACE.search(text):
+        head, data = text.split(";base64,", 1)
+        return f"{head};base64,{_SPACE.sub('', data)}"
+    if _WRAPPED.fullmatch(text) and _SPACE.search(text):
+        joined = _SPACE.sub("", text)
+        return joined if inline_picture(joined) else text  # a file's name with spaces stays one
     return text
 
 

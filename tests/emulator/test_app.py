@@ -225,6 +225,12 @@ async def test_an_upload_larger_than_runware_keeps_is_stored_at_most_2048_a_side
         assert (kept.format, kept.size) == ("PNG", (2048, 1024))
 
 
+def _png_of(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", (width, height)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 @pytest.mark.parametrize(
     ("image", "error"),
     [
@@ -237,6 +243,10 @@ async def test_an_upload_larger_than_runware_keeps_is_stored_at_most_2048_a_side
             {"code": "invalidImage", "message": "The image is not a PNG, JPEG or WEBP image."},
         ),
         ("", {"code": "missingParameter", "message": "Missing required parameter: image."}),
+        (  # 24 KB of 196 million pixels: Pillow will not open it, and the emulator answered HTTP 500
+            base64.b64encode(_png_of(14000, 14000)).decode(),
+            {"code": "invalidImage", "message": "The image has too many pixels."},
+        ),
     ],
 )
 async def test_an_upload_that_is_no_image_is_refused(image: str, error: dict[str, str], emulator: Emulator) -> None:

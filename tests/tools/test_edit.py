@@ -227,7 +227,7 @@ async def test_inline_data_that_only_begins_as_an_image_is_refused_and_the_serve
     cut = "data:image/png;base64,iVBORw0KGgo="  # a PNG's signature, and nothing after it
     refused = await mcp.call_tool("edit_image", {"image": cut, "mask": URL, "positivePrompt": "x"})
     assert refused.is_error
-    assert "could not be read" in text(refused)
-    assert emulator.charged == 0
+    assert "image: begins as an image but cannot be read as one" in text(refused)
+    assert emulator.requests == [], "nothing was sent, not even a free upload"
     later = await mcp.call_tool("generate_image", {"positivePrompt": "x"})
     assert structured(later)["status"] == "done"

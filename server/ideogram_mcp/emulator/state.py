@@ -77,6 +77,8 @@ def decoded_upload(image: str) -> StoredImage:
     try:  # its first bytes say PNG, JPEG or WEBP: the rest must be one too
         with Image.open(io.BytesIO(data)) as opened:
             opened.verify()
+    except Image.DecompressionBombError as exc:  # Pillow's refusal to open it: answered, not a crash (HTTP 500)
+        raise TaskError("invalidImage", "The image has too many pixels.", "image") from exc
     except (OSError, SyntaxError, ValueError) as exc:  # PIL's ways of saying "no image"
         raise TaskError(
             "invalidImage", "The image could not be read: its data is damaged or cut short.", "image"

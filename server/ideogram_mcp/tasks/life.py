@@ -36,6 +36,7 @@ from ideogram_mcp.references import is_inline_image
 from ideogram_mcp.runware.answers import Snapshot
 from ideogram_mcp.runware.errors import RunwareError
 from ideogram_mcp.settings import redact
+from ideogram_mcp.tasks import prepare
 from ideogram_mcp.tasks.finish import failed_in_journal, finish
 from ideogram_mcp.tasks.job import Approver, Job, Report
 from ideogram_mcp.tasks.outcomes import (
@@ -84,6 +85,8 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
     except LocalInputError as exc:
         return Invalid([Problem(local[i].argument, f"{reason}.") for i, reason in exc.problems])
     read_by_item = dict(zip(local, read, strict=True))
+    if damaged := await prepare.inline_refused(job.spec, generation):
+        return Invalid(damaged)
     if job.prepare is not None:
         prepared = await job.prepare(generation, read_by_item, False)
         if isinstance(prepared, list):

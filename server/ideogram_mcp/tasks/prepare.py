@@ -1,17 +1,20 @@
 """The steps some tools add before their task is built: a mask drawn from a region at the size Runware holds the
-image at, a mask checked against its image, a size taken from the source's shape."""
+image at, a mask checked against its image, a size taken from the source's shape; and, for every tool, inline image
+data checked whole."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from ideogram_mcp import masks, sizes
+import anyio.to_thread
+
+from ideogram_mcp import files, masks, sizes
 from ideogram_mcp.arguments import Generation, LocalInput, Problem
 from ideogram_mcp.errors import DownloadError
 from ideogram_mcp.files import LocalImage
 from ideogram_mcp.images.downloads import download
-from ideogram_mcp.references import data_uri, decoded, is_uuid, is_web_url
+from ideogram_mcp.references import data_uri, decoded, inline_picture, is_uuid, is_web_url
 from ideogram_mcp.specs import ModelSpec
 from ideogram_mcp.tasks.job import Prepare
 from ideogram_mcp.tasks.services import Services
@@ -116,3 +119,36 @@ async def mask_fits(
             "(white = change), or give region instead and the server draws one.",
         )
     ]
+
+
+async def inline_refused(spec: ModelSpec, generation: Generation) -> list[Problem]:
+    """Inline image data (a data URI, bare base64) Runware would take, and charge for, then fail to read: base64
+    that does not decode, more bytes than an input may have (as for a file), or no whole picture. Read in a thread:
+    the data can be megabytes."""
+    local = {(item.parameter, item.index) for item in generation.local_inputs}
+    inline: list[tuple[str, str]] = []
+    for name, value in generation.values.items():
+        p = spec.parameters.get(name)
+        if p is None or p.format != "image":
+            continue
+        items = cast(list[object], value) if isinstance(value, list) else [value]
+        for index, item in enumerate(items):
+            at = index if isinstance(value, list) else None
+            if isinstance(item, str) and (name, at) not in local and inline_picture(item) is not None:
+                inline.append((name if at is None else f"{name}[{at}]", item))
+    if not inline:
+        return []
+
+    def read() -> list[Problem]:
+        return [Problem(argument, f"{why}.") for argument, text in inline if (why := _unreadable(text)) is not None]
+
+    return await anyio.to_thread.run_sync(read)
+
+
+def _unreadable(text: str) -> str | None:
+    data = decoded(text)
+    if data is None:
+        return "is inline data that is not valid base64: send the image's bytes base64-encoded, whole"
+    if len(data) > files.MAX_INPUT:
+        return files.too_large(len(data))
+    return masks.unreadable(data)

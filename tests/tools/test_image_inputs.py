@@ -1,0 +1,132 @@
+"""Image inputs checked whole before anything is sent: inline data that only begins as an image, more than an input
+may hold, or too many pixels, and local files likewise; base64 wrapped in lines, as tools write it, read as meant."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+from PIL import Image
+
+from ideogram_mcp.emulator import Emulator
+
+from ..conftest import error_of, structured
+
+pytestmark = pytest.mark.anyio
+
+TOOLS = [
+    ("remix_image", {"positivePrompt": "x"}),
+    ("reframe_image", {"aspectRatio": "16:9"}),
+    ("replace_background", {"positivePrompt": "x"}),
+    ("remove_background", {}),
+    ("edit_image", {"positivePrompt": "x", "region": {"x": 0, "y": 0, "width": 1, "height": 0.5}}),
+]
+
+
+def _noise(fmt: str = "PNG", size: tuple[int, int] = (400, 300)) -> bytes:
+    buffer = io.BytesIO()
+    Image.effect_noise(size, 60).convert("RGB").save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def _uri(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+DAMAGED = {
+    "a PNG cut short": (lambda: _uri(_noise()[:300]), "is a damaged or cut-short image"),
+    "a JPEG cut short": (lambda: _uri(_noise("JPEG")[:2000], "image/jpeg"), "is a damaged or cut-short image"),
+    "a PNG's head, then no base64": (
+        lambda: "data:image/png;base64,iVBORw0KGgoAAAANSUhEUg" + "!" * 40,
+        "is inline data that is not valid base64",
+    ),
+    "bare base64 of a PNG cut short": (
+        lambda: base64.b64encode(_noise()[:300]).decode(),
+        "is a damaged or cut-short image",
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGED))
+@pytest.mark.parametrize(("tool", "extra"), TOOLS, ids=[tool for tool, _ in TOOLS])
+async def test_inline_data_that_is_no_whole_image_is_refused_before_anything_is_sent(
+    tool: str, extra: dict[str, Any], damage: str, mcp: Client, emulator: Emulator
+) -> None:
+    # Each was sent in a paid task: Runware takes it, charges, then fails the image.
+    made, said = DAMAGED[damage]
+    result = await mcp.call_tool(tool, {"image": made(), **extra})
+    (problem,) = error_of(result)["problems"]
+    assert problem["argument"] == ("image[0]" if tool == "remix_image" else "image")  # remix's takes a list
+    assert problem["message"].startswith(said)
+    assert emulator.requests == []
+
+
+async def test_a_damaged_reference_among_several_is_named_by_its_place(mcp: Client, emulator: Emulator) -> None:
+    whole, cut = _uri(_noise()), _uri(_noise()[:300])
+    result = await mcp.call_tool("generate_image", {"positivePrompt": "x", "styleReferenceImages": [whole, cut]})
+    (problem,) = error_of(result)["problems"]
+    assert problem["argument"] == "styleReferenceImages[1]"
+    assert emulator.requests == []
+
+
+async def test_inline_data_over_the_input_limit_is_refused_as_a_file_is(
+    mcp: Client, emulator: Emulator, output: Path
+) -> None:
+    data = _noise(size=(2600, 1800))
+    assert len(data) > 10 * 1024 * 1024
+    output.mkdir(parents=True)
+    (output / "large.png").write_bytes(data)
+    inline = await mcp.call_tool("remix_image", {"image": _uri(data), "positivePrompt": "x"})
+    local = await mcp.call_tool("remix_image", {"image": "large.png", "positivePrompt": "x"})
+    said = [error_of(result)["problems"][0]["message"] for result in (inline, local)]
+    assert said[0] == said[1]
+    assert said[0].startswith(f"is {len(data) / 1024 / 1024:.1f} MB; input images may be at most 10 MB")
+    assert emulator.requests == []
+
+
+async def test_a_damaged_or_enormous_local_file_is_refused_before_it_is_uploaded(
+    mcp: Client, emulator: Emulator, output: Path
+) -> None:
+    output.mkdir(parents=True)
+    (output / "cut.jpg").write_bytes(_noise("JPEG")[:2000])
+    bomb = io.BytesIO()
+    Image.new("L", (14000, 14000)).save(bomb, format="PNG")  # 24 KB of 196 million pixels
+    (output / "bomb.png").write_bytes(bomb.getvalue())
+    cut = await mcp.call_tool("remove_background", {"image": "cut.jpg"})
+    huge = await mcp.call_tool("remix_image", {"image": "bomb.png", "positivePrompt": "x"})
+    inline = await mcp.call_tool("remix_image", {"image": _uri(bomb.getvalue()), "positivePrompt": "x"})
+    assert error_of(cut)["problems"][0]["message"].startswith(
+        "is a damaged or cut-short image (image file is truncated"
+    )
+    for result in (huge, inline):
+        assert error_of(result)["problems"][0]["message"].startswith("has more pixels than an input image may")
+    assert emulator.requests == [], "not even the free upload"
+
+
+@pytest.mark.parametrize("form", ["data URI", "bare base64"])
+async def test_base64_wrapped_in_lines_is_sent_whole(form: str, mcp: Client, emulator: Emulator) -> None:
+    data = _noise()
+    wrapped = base64.encodebytes(data).decode()  # 76 characters a line, as base64 and MIME tools write it
+    assert "\n" in wrapped
+    image = f"data:image/png;base64,{wrapped}" if form == "data URI" else wrapped
+    out = structured(await mcp.call_tool("remix_image", {"image": image, "positivePrompt": "x"}))
+    (sent,) = emulator.submitted
+    joined = base64.b64encode(data).decode()
+    assert sent["inputs"]["referenceImages"] == [f"data:image/png;base64,{joined}" if form == "data URI" else joined]
+    assert out["status"] == "done"
+    assert emulator.charged > 0
+
+
+async def test_a_file_name_with_spaces_is_still_read_as_a_file(mcp: Client, emulator: Emulator, output: Path) -> None:
+    output.mkdir(parents=True)
+    (output / "first draft poster design").write_bytes(_noise())
+    out = structured(
+        await mcp.call_tool("remove_background", {"image": "first draft poster design"}),
+    )
+    upload, _ = emulator.submitted
+    assert upload["taskType"] == "imageUpload"
+    assert out["status"] == "done"
