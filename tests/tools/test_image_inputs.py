@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -130,3 +131,41 @@ async def test_a_file_name_with_spaces_is_still_read_as_a_file(mcp: Client, emul
     upload, _ = emulator.submitted
     assert upload["taskType"] == "imageUpload"
     assert out["status"] == "done"
+
+
+@pytest.mark.parametrize(
+    ("tool", "given", "meant", "base"),
+    [
+        ("edit_image", "maskImage", "mask", {"image": "https://e.com/a.png", "positivePrompt": "x"}),
+        ("edit_image", "mask_image", "mask", {"image": "https://e.com/a.png", "positivePrompt": "x"}),
+        ("edit_image", "seedImage", "image", {"mask": "https://e.com/m.png", "positivePrompt": "x"}),
+        ("edit_image", "source_image", "image", {"mask": "https://e.com/m.png", "positivePrompt": "x"}),
+        ("edit_image", "regions", "region", {"image": "https://e.com/a.png", "positivePrompt": "x"}),
+        ("remix_image", "referenceImages", "image", {"positivePrompt": "x"}),
+        ("remix_image", "image_url", "image", {"positivePrompt": "x"}),
+        ("remix_image", "image_weight", "remixStrength", {"image": "https://e.com/a.png", "positivePrompt": "x"}),
+        ("reframe_image", "seedImage", "image", {"aspectRatio": "16:9"}),
+        ("remove_background", "inputImage", "image", {}),
+    ],
+)
+async def test_runwares_own_names_for_the_images_and_other_apis_are_read_as_the_arguments_they_mean(
+    tool: str, given: str, meant: str, base: dict[str, Any], mcp: Client
+) -> None:
+    # Each was an unknown argument whose hint pointed elsewhere: remix's referenceImages at styleReferenceImages
+    # (the source image would have gone in as a style), edit's mask_image at numberResults.
+    value: object = {"x": 0, "y": 0, "width": 1, "height": 0.5} if meant == "region" else "https://e.com/b.png"
+    dry = structured(
+        await mcp.call_tool(tool, base | {given: 60 if meant == "remixStrength" else value, "dryRun": True})
+    )
+    flat = json.dumps(dry["task"])
+    expected = {"mask": "https://e.com/b.png", "image": "https://e.com/b.png", "remixStrength": '"remixStrength": 60'}
+    assert meant == "region" or expected[meant] in flat
+    if meant == "region":
+        assert dry["task"]["inputs"]["maskImage"] == "<drawn from region once the image's size is known>"
+
+
+async def test_a_misspelt_region_is_told_of_region_among_edit_images_arguments(mcp: Client) -> None:
+    result = await mcp.call_tool("edit_image", {"image": "https://e.com/a.png", "positivePrompt": "x", "regon": {}})
+    said = {problem["argument"]: problem["message"] for problem in error_of(result)["problems"]}
+    assert said["regon"].startswith("unknown argument. Did you mean region?")
+    assert "region" in said["regon"].split("Known arguments: ")[1].rstrip(".").split(", ")

@@ -122,14 +122,16 @@ def parse(
     *,
     supplied: frozenset[str] = frozenset(),
     own: frozenset[str] = frozenset(),
+    also: frozenset[str] = frozenset(),
 ) -> Generation:
     """Check an agent's arguments for a model; raise ``InvalidArgumentsError`` listing every problem.
 
     ``supplied`` names required parameters the tool fills in itself (a mask drawn from a region);
-    ``own`` names arguments the tool reads itself, left out here (they are neither values nor unknown).
+    ``own`` names arguments the tool reads itself, left out here (they are neither values nor unknown);
+    ``also`` names the tool's own arguments, known too where an unknown name is matched (``regon``: region).
     """
     problems: list[Problem] = []
-    named = _canonical_names(spec, {k: v for k, v in (arguments or {}).items() if k not in own}, problems)
+    named = _canonical_names(spec, {k: v for k, v in (arguments or {}).items() if k not in own}, problems, also)
     unsent = {name: why for name, raw in named.items() if (why := unsendable(raw)) is not None}
     problems += [Problem(name, why) for name, why in unsent.items()]
     named = {name: raw for name, raw in named.items() if name not in unsent}  # said once, and read no further
@@ -197,7 +199,9 @@ def _first_sentence(text: str) -> str:
 _SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)\.\s+(?=[A-Z0-9\"'(])")
 
 
-def _canonical_names(spec: ModelSpec, arguments: Mapping[str, Any], problems: list[Problem]) -> dict[str, Any]:
+def _canonical_names(
+    spec: ModelSpec, arguments: Mapping[str, Any], problems: list[Problem], also: frozenset[str]
+) -> dict[str, Any]:
     exposed, aliases = _names_of(spec.model.id) if load_specs().get(spec.model.id) is spec else _names(spec)
     named: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -238,7 +242,7 @@ def _canonical_names(spec: ModelSpec, arguments: Mapping[str, Any], problems: li
             problems.append(Problem(name, f"given twice, as {sources[name]} and as {given}, with different values."))
             continue
         named[name], sources[name] = value, given
-    problems += unknown(unknown_names, exposed, aliases)
+    problems += unknown(unknown_names, exposed | also, {**aliases, **aliases_for(also)} if also else aliases)
     return named
 
 

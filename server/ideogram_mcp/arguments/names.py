@@ -61,6 +61,26 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "wait_seconds": ("wait",),
     "timeout": ("wait",),
     "status": ("state",),
+    # Runware's own names for the images (its wire: inputs.seedImage, inputs.maskImage, inputs.referenceImages), and
+    # the ones other image APIs use; remix's image is Runware's referenceImages.
+    "seedImage": ("image",),
+    "seed_image": ("image",),
+    "referenceImages": ("image",),
+    "reference_images": ("image",),
+    "inputImage": ("image",),
+    "input_image": ("image",),
+    "init_image": ("image",),
+    "source_image": ("image",),
+    "image_url": ("image",),
+    "imageURL": ("image",),
+    "images": ("image",),
+    "maskImage": ("mask",),
+    "mask_image": ("mask",),
+    "mask_url": ("mask",),
+    "maskURL": ("mask",),
+    "regions": ("region",),
+    "imageWeight": ("remixStrength",),
+    "image_weight": ("remixStrength",),
 }
 
 

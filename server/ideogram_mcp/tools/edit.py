@@ -80,6 +80,7 @@ def entry(spec: ModelSpec) -> ToolEntry:
             params,
             spec,
             own=region_names,
+            also=frozenset({REGION}),
             supplied=frozenset({"mask"}) if not has_mask else frozenset(),
             problems=problems,
             prepare=prepare,

@@ -45,7 +45,7 @@ def entry(models: Sequence[ModelSpec]) -> ToolEntry:
         chosen, problem = named(models, own.get(MODEL))
         if chosen is None:
             return results.invalid([arguments.Problem(MODEL, problem or "unknown model.")])
-        return await running.run(ctx, params, chosen, own=frozenset({MODEL}))
+        return await running.run(ctx, params, chosen, own=frozenset({MODEL}), also=frozenset({MODEL}))
 
     return ToolEntry(tool, generate_image)
 

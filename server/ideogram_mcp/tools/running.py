@@ -23,17 +23,18 @@ async def run(
     spec: ModelSpec,
     *,
     own: frozenset[str] = frozenset(),
+    also: frozenset[str] = frozenset(),
     supplied: frozenset[str] = frozenset(),
     problems: Sequence[arguments.Problem] = (),
     prepare: Prepare | None = None,
 ) -> types.CallToolResult | types.InputRequiredResult:
     """Check an image tool's arguments against its model's spec, then run the job and say how it ended.
 
-    ``own`` are the tool's own arguments, checked by the tool (``problems`` holds what it found); ``supplied`` are
-    required parameters the tool's ``prepare`` fills in.
+    ``own`` are the tool's own arguments as given, checked by the tool (``problems`` holds what it found), ``also``
+    their names; ``supplied`` are required parameters the tool's ``prepare`` fills in.
     """
     try:
-        generation = arguments.parse(spec, params.arguments or {}, supplied=supplied, own=own)
+        generation = arguments.parse(spec, params.arguments or {}, supplied=supplied, own=own, also=also)
     except arguments.InvalidArgumentsError as exc:
         return results.invalid([*problems, *exc.problems])
     if problems:
