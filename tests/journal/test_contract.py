@@ -196,6 +196,9 @@ async def test_a_task_recorded_twice_is_refused_the_second_time(journal: Opener)
     with pytest.raises(DuplicateTaskError):
         await record(journal(), "t", 0.06, owner="someone else")
     assert (await book.spend("someone else")).total == 0
+    # Said so whatever the limits say now: its own spend used the day's budget up (an approved round sent again).
+    with pytest.raises(DuplicateTaskError):
+        await record(book, "t", 0.06, budget=0.06)
 
 
 async def test_an_image_and_the_folders_are_found_for_their_owner_only(journal: Opener) -> None:

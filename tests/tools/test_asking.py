@@ -29,13 +29,17 @@ def server(make_settings: Callable[..., Settings], emulator: Emulator, **changes
     return build_server(make_settings(**changes), transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock)
 
 
+@pytest.mark.parametrize("budget", [None, 0.6], ids=["no budget", "a budget the task uses up"])
 async def test_an_accepted_question_sends_the_task_once_under_the_uuid_the_question_carried(
-    make_settings: Callable[..., Settings], emulator: Emulator
+    budget: float | None, make_settings: Callable[..., Settings], emulator: Emulator
 ) -> None:
+    # With the day's budget used up by the task itself, the round sent again was told "over budget, nothing was
+    # sent", never the task it had paid for.
     async def accept(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
         return YES
 
-    async with Client(server(make_settings, emulator), elicitation_callback=accept) as mcp:
+    limits = {} if budget is None else {"daily_budget": budget}
+    async with Client(server(make_settings, emulator, **limits), elicitation_callback=accept) as mcp:
         asked = await mcp.session.call_tool("generate_image", LARGE, allow_input_required=True)
         assert isinstance(asked, types.InputRequiredResult)
         assert list(asked.input_requests or {}) == ["confirmSpend"]

@@ -72,6 +72,11 @@ class PostgresJournal:
         entry, row = rows.pending(pending, now=self._clock.now(), json_of=self._json)
         owner, quote = pending.owner, pending.quote
         async with self._db.transaction(owner) as db:  # the owner's lock: its records wait for each other
+            # A task recorded already (an approval's round sent again) is said to be so, whatever the limits say now.
+            if await (
+                await db.execute("SELECT 1 FROM ideogram_tasks WHERE task_uuid = %s", (pending.task_uuid,))
+            ).fetchone():
+                raise DuplicateTaskError(pending.task_uuid)
             running = await _running(db, owner, limits.running_since) if limits.max_running is not None else None
             spent = await _spent_since(db, owner, midnight(self._clock)) if limits.daily_budget is not None else None
             most = limits.per_minute

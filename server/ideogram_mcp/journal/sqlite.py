@@ -144,13 +144,14 @@ class SqliteJournal:
         owner, quote = pending.owner, pending.quote
 
         def write() -> None:
+            # A task recorded already (an approval's round sent again) is said to be so, whatever the limits say now.
+            if self._db.execute("SELECT 1 FROM tasks WHERE task_uuid = ?", (pending.task_uuid,)).fetchone():
+                raise DuplicateTaskError(pending.task_uuid)
             running = self._running(owner, limits.running_since) if limits.max_running is not None else None
             spent = self._spent_since(owner, midnight(self._clock)) if limits.daily_budget is not None else None
             most = limits.per_minute
             started = self._started(owner, entry.created, most) if most is not None else None
             check_limits(limits, quote, running=running, spent=spent, started=started, now=entry.created)
-            if self._db.execute("SELECT 1 FROM tasks WHERE task_uuid = ?", (pending.task_uuid,)).fetchone():
-                raise DuplicateTaskError(pending.task_uuid)
             self._db.execute(
                 "INSERT INTO tasks (task_uuid, owner, tool, model, task, requested, quote, state, options,"
                 " created, updated, approval) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

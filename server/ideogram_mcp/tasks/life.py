@@ -181,6 +181,8 @@ async def _refused(services: Services, job: Job, where: Places, *, dry: bool = F
         return BudgetNotKept(budget, journal.problem)
     if dry:  # the spend limits alone: the others (calls a minute, tasks running) say how things stand this moment
         return await _over_limits(services, job, spend_only=True)
+    if job.task_uuid is not None and await journal.get(job.task_uuid, job.owner) is not None:
+        return SentBefore(job.task_uuid)  # an approved round sent again: its task went, whatever the limits say now
     generation = job.generation
     # The journal's limits are read here only where something would come before the transaction that records the
     # task, which checks them all again and refuses alike: the user's question, free uploads, or a tool's own
