@@ -297,3 +297,73 @@ def test_check_again_keeps_the_prompts_shown_and_the_image_picked(host_page: Hos
     expect(view.locator("#work-title")).to_have_text("Change image 1")
     view.locator("#grid button.tile").first.click()  # clicked again: no longer picked, never compared with itself
     expect(view.locator("#compare .pair img")).to_have_count(0)
+
+
+def _unsaved(made: dict[str, Any], *, fmt: str) -> dict[str, Any]:
+    """A result as a server saving nothing gives it: new images at URLs the page may not load, their previews, no
+    links to read."""
+    out = made["structuredContent"]
+    images = [
+        {
+            **image,
+            "imageUUID": f"{n:08d}-0000-4000-8000-000000000000",
+            "path": None,
+            "format": fmt,
+            "imageURL": f"https://elsewhere.example/{n}.{fmt.lower()}",
+        }
+        for n, image in enumerate(out["images"], 1)
+    ]
+    previews = [block for block in made["content"] if block["type"] == "image"]
+    return {**made, "content": previews, "structuredContent": {**out, "images": images}}
+
+
+def test_unsaved_images_show_their_own_previews_and_a_failed_one_is_said(host_page: HostPage) -> None:
+    # With saving off, every tile of a 2-4 image result stayed empty (a preview was used only for a lone image), a
+    # failure beside them went unsaid, and a download of an unsaved PNG was sent as image/jpeg.
+    made = host_page.call_tool("generate_image", {"positivePrompt": "three kites", "numberResults": 3})
+    view = host_page.view(1)
+    pictures_shown(view, 3)
+    unsaved = _unsaved(made, fmt="PNG")
+    unsaved["structuredContent"]["errors"] = ["image 4 was refused by the content check"]
+    deliver(view, unsaved)
+    pictures_shown(view, 6)
+    shown = view.locator("#grid img").nth(4).evaluate("(img) => img.src")
+    assert shown.startswith("data:image/"), "the tile shows its own preview"
+    assert shown != view.locator("#grid img").nth(3).evaluate("(img) => img.src")
+    expect(view.locator("#status")).to_contain_text("1 image(s) failed: image 4 was refused by the content check")
+    view.locator("#grid button.tile").nth(3).click()
+    view.get_by_role("button", name="Download the original").click()
+    host_page.page.wait_for_function("() => window.host.log.some((entry) => entry.method === 'ui/download-file')")
+    (download,) = host_page.log("ui/download-file")
+    (link,) = download["params"]["contents"]
+    assert (link["name"], link["mimeType"]) == ("00000001-0000-4000-8000-000000000000.png", "image/png")
+
+
+def test_images_of_a_pending_task_that_arrive_later_carry_its_prompt(host_page: HostPage) -> None:
+    # get_generation is not given the prompt: images new to the view took none, and a remix of one had to be told
+    # again what to show.
+    host_page.call_tool("generate_image", {"positivePrompt": "a teapot"})
+    later = host_page.call_tool("generate_image", {"positivePrompt": "two red kites", "numberResults": 2})
+    view = host_page.view(1)
+    pictures_shown(view, 1)
+    view.locator(":root").evaluate(
+        """(_, args) => window.dispatchEvent(new MessageEvent("message", {source: window.parent,
+            data: {jsonrpc: "2.0", method: "ui/notifications/tool-input", params: {arguments: args}}}))""",
+        {"positivePrompt": "two red kites", "numberResults": 2},
+    )
+    pending = {**later, "structuredContent": {**later["structuredContent"], "status": "pending", "images": []}}
+    deliver(view, pending)  # as the answer of a task still rendering: none of 2 ready
+    view.get_by_role("button", name="Check again").click()
+    pictures_shown(view, 3)
+    expect(view.locator("#grid .prompt").nth(1)).to_have_text("two red kites")
+    expect(view.locator("#grid .prompt").nth(2)).to_have_text("two red kites")
+
+
+def test_a_refused_call_leaves_no_word_of_waiting_beside_its_reason(host_page: HostPage) -> None:
+    made = host_page.call_tool("generate_image", {"positivePrompt": "a teapot"})
+    view = host_page.view(1)
+    pictures_shown(view, 1)
+    deliver(view, {"isError": True, "content": [{"type": "text", "text": "Runware refused the key."}]})
+    expect(view.locator("#problem")).to_have_text("Runware refused the key.")
+    expect(view.locator("#status")).to_have_text("")
+    assert made["structuredContent"]["status"] == "done"

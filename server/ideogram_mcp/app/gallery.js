@@ -12,6 +12,7 @@
     boxes: [],       // rectangles drawn on the picked image, in fractions {x, y, width, height}
     current: -1,     // the rectangle the keyboard moves
     args: {},        // the arguments of the call whose result comes next
+    asked: {},       // each task's arguments, by taskUUID: a pending task's images come later, from get_generation
     pending: null,   // a priced call waiting for the person's yes
     host: {},        // what the host can do (hostCapabilities)
   };
@@ -85,16 +86,22 @@
     const scene = (image && image.structuredPrompt) || {};
     return named || (typeof scene.high_level_description === "string" ? scene.high_level_description : "");
   };
+  const MIME = { JPG: "image/jpeg", JPEG: "image/jpeg", PNG: "image/png", WEBP: "image/webp" };
   const textOf = (result) => (result.content || []).filter((b) => b && b.type === "text").map((b) => b.text).join("\n");
 
-  function shown(result, args) {
+  function shown(result, given) {
     if (!result || typeof result !== "object") throw new Error("the host sent no tool result");
-    if (result.isError) return problem(textOf(result) || "The call failed.");
+    if (result.isError) {
+      say("");  // what was said while waiting no longer holds
+      return problem(textOf(result) || "The call failed.");
+    }
     const out = result.structuredContent;
     if (!out || typeof out !== "object" || !Array.isArray(out.images)) {
       throw new Error("the result holds no images (structuredContent.images is missing)");
     }
     problem("");
+    const args = Object.keys(given).length ? given : state.asked[out.taskUUID] || {};
+    if (out.taskUUID && Object.keys(given).length) state.asked[out.taskUUID] = given;
     const links = (result.content || []).filter((b) => b && b.type === "resource_link");
     const previews = (result.content || []).filter((b) => b && b.type === "image");
     out.images.forEach((image, n) => {
@@ -115,8 +122,9 @@
           || (state.images.find((i) => i.uuid === args.image) || {}).prompt || "",
         uri: (mine.find((l) => !/^https?:/.test(l.uri)) || {}).uri || null,
         download: (mine.find((l) => /^https?:/.test(l.uri)) || {}).uri || null,
-        mime: (mine[0] || {}).mimeType || "image/jpeg",
-        preview: out.images.length === 1 && previews.length === 1 ? `data:${previews[0].mimeType};base64,${previews[0].data}` : null,
+        mime: (mine[0] || {}).mimeType || MIME[String(image.format || "").toUpperCase()] || "image/jpeg",
+        // One preview an image, in their order (up to four; more share one contact sheet, which no tile shows).
+        preview: previews.length === out.images.length ? `data:${previews[n].mimeType};base64,${previews[n].data}` : null,
       };
       // Shown before (a pending task asked again): the same record, updated, so a pick of it holds and what this
       // answer does not say (the prompt get_generation is not given) is kept.
@@ -128,6 +136,8 @@
     const picked = worked();  // told of again (saved since): its line says so, what was drawn on it kept
     if (picked && out.images.some((image) => image.imageUUID === picked.uuid)) $("saved").textContent = savedAs(picked);
     const made = out.images.length;
+    const failed = Array.isArray(out.errors) && out.errors.length
+      ? ` ${out.errors.length} image(s) failed: ${out.errors[0]}` : "";
     if (out.status === "pending") {
       say(`${made} of ${out.requested} image(s) ready; the rest are still rendering.`, {
         label: "Check again",
@@ -136,7 +146,7 @@
     } else if (out.status === "dry_run") {
       say(`Dry run: this would cost ${money(out.quote)}.`);
     } else {
-      say(`${state.images.length} image(s). Pick one to change it, two to compare them.`);
+      say(`${state.images.length} image(s). Pick one to change it, two to compare them.${failed}`);
     }
   }
 
@@ -382,7 +392,9 @@
       } else if (state.host.openLinks && (image.download || /^https:/.test(image.url || ""))) {
         refused(await request("ui/open-link", { url: image.download || image.url }).catch((e) => ({ isError: true, why: e.message })));
       } else {
-        problem(`This host cannot download files from the gallery; the image is saved as ${image.path}.`);
+        problem(image.path
+          ? `This host cannot download files from the gallery; the image is saved as ${image.path}.`
+          : "This host cannot download files from the gallery, and this server saved no file of the image.");
       }
     },
     async confirm() {
@@ -425,12 +437,14 @@
     try {
       const result = await request("tools/call", { name, arguments: args });
       if (!result || result.isError) {
+        say("");  // "Asking for ..." no longer holds
         problem(result ? textOf(result) : "The host gave no answer.");
         return null;
       }
       say("Done.");
       return result;
     } catch (error) {
+      say("");
       problem(`The host could not call ${name}: ${error.message}`);
       return null;
     }
