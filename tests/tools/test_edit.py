@@ -231,3 +231,66 @@ async def test_inline_data_that_only_begins_as_an_image_is_refused_and_the_serve
     assert emulator.requests == [], "nothing was sent, not even a free upload"
     later = await mcp.call_tool("generate_image", {"positivePrompt": "x"})
     assert structured(later)["status"] == "done"
+
+
+def _mask(path: Path, size: tuple[int, int]) -> Path:
+    mask = Image.new("L", size, 0)
+    mask.paste(255, (0, 0, size[0] // 2, size[1] // 2))
+    mask.save(path, format="PNG")
+    return path
+
+
+def _held_size(emulator: Emulator, value: str) -> tuple[int, int]:
+    """The size Runware holds an image argument at: a stored image by its UUID, inline data as it is."""
+    data = emulator.images[value].data if value in emulator.images else base64.b64decode(value.split(",", 1)[1])
+    with Image.open(io.BytesIO(data)) as held:
+        return held.size
+
+
+@pytest.mark.parametrize("case", ["a 4.0 image by its path, a mask file", "a file, an inline mask", "inline, a file"])
+async def test_a_mask_the_size_of_an_image_larger_than_runware_keeps_is_held_at_the_images_size(
+    case: str, mcp: Client, emulator: Emulator, output: Path
+) -> None:
+    # Runware keeps an upload at most 2048 px a side, and an image it made as made: one of the pair was scaled and
+    # the other not, and the edit, checked here as fitting, was refused ("maskImage must have the same size").
+    if case.startswith("a 4.0"):
+        made = await mcp.call_tool(
+            "generate_image", {"model": "ideogram-4.0", "prompt": "a sign", "aspectRatio": "16:9"}
+        )
+        (image,) = structured(made)["images"]
+        size, source = (image["width"], image["height"]), image["path"]
+        mask: str = "mask.png"
+    else:
+        size = (3000, 2000)
+        picture(output / "big.png", size)
+        source, mask = "big.png", "mask.png"
+        if case == "inline, a file":
+            source = "data:image/png;base64," + base64.b64encode((output / "big.png").read_bytes()).decode()
+    _mask(output / "mask.png", size)
+    if case == "a file, an inline mask":
+        mask = "data:image/png;base64," + base64.b64encode((output / "mask.png").read_bytes()).decode()
+    result = await mcp.call_tool("edit_image", {"image": source, "mask": mask, "positivePrompt": "a sign"})
+    out = structured(result)
+    assert out["status"] == "done", text(result)
+    edit = emulator.submitted[-1]
+    assert _held_size(emulator, edit["inputs"]["seedImage"]) == _held_size(emulator, edit["inputs"]["maskImage"])
+    assert emulator.charged > 0
+
+
+async def test_a_mask_file_for_an_image_a_task_made_larger_than_uploads_are_kept_goes_inline_at_its_size(
+    mcp: Client, emulator: Emulator, output: Path
+) -> None:
+    made = await mcp.call_tool("generate_image", {"model": "ideogram-4.0", "prompt": "a sign", "aspectRatio": "16:9"})
+    (image,) = structured(made)["images"]
+    _mask(output / "mask.png", (2560, 1440))
+    wrong = await mcp.call_tool(
+        "edit_image", {"image": image["imageUUID"], "mask": str(_mask(output / "m2.png", (2048, 1152))), "prompt": "x"}
+    )
+    assert error_of(wrong)["problems"][0]["message"].startswith("is 2048x1152 but the image is 2560x1440;")
+    out = structured(
+        await mcp.call_tool("edit_image", {"image": image["imageUUID"], "mask": "mask.png", "positivePrompt": "x"})
+    )
+    edit = emulator.submitted[-1]
+    assert edit["inputs"]["seedImage"] == image["imageUUID"], "Runware's own copy, as made"
+    assert _mask_size(edit) == (2560, 1440)
+    assert out["status"] == "done"

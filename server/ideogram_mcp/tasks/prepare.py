@@ -105,20 +105,52 @@ def mask_from(services: Services, owner: str, regions: Sequence[masks.Region], s
     return prepare
 
 
-async def mask_fits(
-    generation: Generation, read: Mapping[LocalInput, LocalImage], may_send: bool
-) -> Generation | list[Problem]:
-    """The arguments as they are, unless the mask is plainly not the image's size (both are here to measure)."""
-    image, mask = size_here(generation, read, "image"), size_here(generation, read, "mask")
-    if image is None or mask is None or image == mask:
-        return generation  # the same size, or one Runware measures: it refuses a mismatch itself
-    return [
-        Problem(
-            "mask",
-            f"is {mask[0]}x{mask[1]} but the image is {image[0]}x{image[1]}; a mask must be the image's size "
-            "(white = change), or give region instead and the server draws one.",
-        )
-    ]
+def mask_fits(services: Services, owner: str, stored_side: int) -> Prepare:
+    """The image and its mask sent so that Runware holds them at one size, and a mask plainly not the image's size
+    refused (both are here to measure, or the image is one a task made, at its recorded size).
+
+    Runware keeps what is uploaded at most ``stored_side`` pixels a side, and an image a task made at the size it was
+    made. A pair larger than that, both here (files or inline data), is stored first, both, so that Runware scales
+    them alike (a file it made would otherwise go by its UUID, unscaled, and the mask uploaded and scaled); a mask
+    here for a larger image a task made is sent inline, at that image's size, as a region's mask is."""
+
+    async def prepare(
+        generation: Generation, read: Mapping[LocalInput, LocalImage], may_send: bool
+    ) -> Generation | list[Problem]:
+        image, mask = size_here(generation, read, "image"), size_here(generation, read, "mask")
+        made = None
+        if image is None and mask is not None and is_uuid(given := str(generation.values.get("image", ""))):
+            record = await services.journal.image(given, owner)
+            if record is not None and record.width is not None and record.height is not None:
+                made = (record.width, record.height)
+        target = image or made
+        if target is None or mask is None:
+            return generation  # one Runware measures: it refuses a mismatch itself
+        if mask != target:
+            return [
+                Problem(
+                    "mask",
+                    f"is {mask[0]}x{mask[1]} but the image is {target[0]}x{target[1]}; a mask must be the image's size "
+                    "(white = change), or give region instead and the server draws one.",
+                )
+            ]
+        if max(target) <= stored_side or not may_send or services.delivery is None:
+            return generation
+        if made is not None:
+            return generation.with_values(mask=_inline(generation, read, "mask"))
+        deadline = services.clock.monotonic() + services.settings.wait_seconds
+        stored = {}
+        for name in ("image", "mask"):
+            stored[name], _ = await services.delivery.upload(_inline(generation, read, name), deadline)
+        return generation.with_values(**stored)
+
+    return prepare
+
+
+def _inline(generation: Generation, read: Mapping[LocalInput, LocalImage], parameter: str) -> str:
+    """An image argument here (a local file, or inline data) as inline data."""
+    local = next((item for item in read if item.parameter == parameter), None)
+    return read[local].data_uri if local is not None else str(generation.values[parameter])
 
 
 async def inline_refused(spec: ModelSpec, generation: Generation) -> list[Problem]:

@@ -69,12 +69,12 @@ def entry(spec: ModelSpec) -> ToolEntry:
                 )
             )
 
+        services = ctx.lifespan_context.services
         prepare: Prepare
         if regions:
-            services = ctx.lifespan_context.services
             prepare = mask_from(services, owner(ctx), regions, spec.model.stored_side)
         else:
-            prepare = mask_fits
+            prepare = mask_fits(services, owner(ctx), spec.model.stored_side)
         return await running.run(
             ctx,
             params,
