@@ -316,8 +316,9 @@ async def test_the_emulator_refuses_a_mask_of_another_size_the_way_runware_would
     )
     async with Client(server) as mcp:
         made = structured(await mcp.call_tool("generate_image", {"positivePrompt": "x"}))["images"][0]
-        # Sent by its UUID the image is not measured here: Runware (the emulator) finds the mismatch.
-        result = await mcp.call_tool("edit_image", {"image": made["imageUUID"], "mask": "m.png", "positivePrompt": "y"})
+        # Sent by its URL the image is not measured here: Runware (the emulator) finds the mismatch. (By its UUID,
+        # the size the journal recorded is known, and the mismatch is said before anything is sent.)
+        result = await mcp.call_tool("edit_image", {"image": made["imageURL"], "mask": "m.png", "positivePrompt": "y"})
     sent = emulator.submitted[-1]
     assert error_of(result) == {
         "kind": "runware_error",

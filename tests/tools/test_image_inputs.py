@@ -169,3 +169,19 @@ async def test_a_misspelt_region_is_told_of_region_among_edit_images_arguments(m
     said = {problem["argument"]: problem["message"] for problem in error_of(result)["problems"]}
     assert said["regon"].startswith("unknown argument. Did you mean region?")
     assert "region" in said["regon"].split("Known arguments: ")[1].rstrip(".").split(", ")
+
+
+@pytest.mark.parametrize(("tool", "extra"), TOOLS, ids=[tool for tool, _ in TOOLS])
+async def test_a_task_uuid_given_as_the_image_is_told_the_image_uuids_it_made(
+    tool: str, extra: dict[str, Any], mcp: Client, emulator: Emulator
+) -> None:
+    # Results show the taskUUID first: sent as an image, Runware answered "unknown image UUID".
+    made = structured(await mcp.call_tool("generate_image", {"positivePrompt": "a kite", "numberResults": 2}))
+    sent = len(emulator.requests)
+    result = await mcp.call_tool(tool, {"image": made["taskUUID"], **extra})
+    (problem,) = error_of(result)["problems"]
+    uuids = ", ".join(image["imageUUID"] for image in made["images"])
+    assert problem["message"] == (
+        f"is the taskUUID of a generate_image task, not an image: pass one of its images' imageUUID ({uuids})."
+    )
+    assert len(emulator.requests) == sent

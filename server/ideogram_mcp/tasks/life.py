@@ -87,6 +87,8 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
     read_by_item = dict(zip(local, read, strict=True))
     if damaged := await prepare.inline_refused(job.spec, generation):
         return Invalid(damaged)
+    if named := await prepare.tasks_for_images(services, job.owner, job.spec, generation):
+        return Invalid(named)
     if job.prepare is not None:
         prepared = await job.prepare(generation, read_by_item, False)
         if isinstance(prepared, list):

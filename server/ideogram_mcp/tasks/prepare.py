@@ -14,6 +14,7 @@ from ideogram_mcp.arguments import Generation, LocalInput, Problem
 from ideogram_mcp.errors import DownloadError
 from ideogram_mcp.files import LocalImage
 from ideogram_mcp.images.downloads import download
+from ideogram_mcp.journal import JournalError
 from ideogram_mcp.references import data_uri, decoded, inline_picture, is_uuid, is_web_url
 from ideogram_mcp.specs import ModelSpec
 from ideogram_mcp.tasks.job import Prepare
@@ -153,21 +154,34 @@ def _inline(generation: Generation, read: Mapping[LocalInput, LocalImage], param
     return read[local].data_uri if local is not None else str(generation.values[parameter])
 
 
+async def tasks_for_images(services: Services, owner: str, spec: ModelSpec, generation: Generation) -> list[Problem]:
+    """An image argument holding the taskUUID of one of this owner's tasks (results show it first): Runware would
+    answer "unknown image UUID"; said here, naming the imageUUIDs the task made."""
+    problems: list[Problem] = []
+    for argument, text in _images(spec, generation):
+        if not is_uuid(text):
+            continue
+        try:
+            entry = await services.journal.get(text, owner)
+        except JournalError:  # not asked, then: Runware says it knows no such image
+            continue
+        if entry is None:
+            continue
+        made = [image.image_uuid for image in entry.images]
+        said = (
+            f"pass one of its images' imageUUID ({', '.join(made[:4])}{', ...' if len(made) > 4 else ''})"
+            if made
+            else "it has no images yet: fetch it with get_generation, then pass an imageUUID it gives"
+        )
+        problems.append(Problem(argument, f"is the taskUUID of a {entry.tool} task, not an image: {said}."))
+    return problems
+
+
 async def inline_refused(spec: ModelSpec, generation: Generation) -> list[Problem]:
     """Inline image data (a data URI, bare base64) Runware would take, and charge for, then fail to read: base64
     that does not decode, more bytes than an input may have (as for a file), or no whole picture. Read in a thread:
     the data can be megabytes."""
-    local = {(item.parameter, item.index) for item in generation.local_inputs}
-    inline: list[tuple[str, str]] = []
-    for name, value in generation.values.items():
-        p = spec.parameters.get(name)
-        if p is None or p.format != "image":
-            continue
-        items = cast(list[object], value) if isinstance(value, list) else [value]
-        for index, item in enumerate(items):
-            at = index if isinstance(value, list) else None
-            if isinstance(item, str) and (name, at) not in local and inline_picture(item) is not None:
-                inline.append((name if at is None else f"{name}[{at}]", item))
+    inline = [(argument, text) for argument, text in _images(spec, generation) if inline_picture(text) is not None]
     if not inline:
         return []
 
@@ -175,6 +189,22 @@ async def inline_refused(spec: ModelSpec, generation: Generation) -> list[Proble
         return [Problem(argument, f"{why}.") for argument, text in inline if (why := _unreadable(text)) is not None]
 
     return await anyio.to_thread.run_sync(read)
+
+
+def _images(spec: ModelSpec, generation: Generation) -> list[tuple[str, str]]:
+    """Every image an argument gives that is not a local file, with where it is (``styleReferenceImages[1]``)."""
+    local = {(item.parameter, item.index) for item in generation.local_inputs}
+    found: list[tuple[str, str]] = []
+    for name, value in generation.values.items():
+        p = spec.parameters.get(name)
+        if p is None or p.format != "image":
+            continue
+        items = cast(list[object], value) if isinstance(value, list) else [value]
+        for index, item in enumerate(items):
+            at = index if isinstance(value, list) else None
+            if isinstance(item, str) and (name, at) not in local:
+                found.append((name if at is None else f"{name}[{at}]", item))
+    return found
 
 
 def _unreadable(text: str) -> str | None:
