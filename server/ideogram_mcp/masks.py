@@ -80,6 +80,30 @@ def unreadable(data: bytes) -> str | None:
     return None
 
 
+def upright(data: bytes) -> bytes | None:
+    """The image turned as its EXIF orientation says it is seen (a phone's photo is stored sideways, and tagged),
+    without the tag, in its own format; None when it needs no turning. Runware is not documented to read the tag:
+    sent turned, the image is the one its owner sees, measured and masked as seen."""
+    from PIL import Image, ImageOps
+
+    buffer = io.BytesIO()
+    try:
+        with Image.open(io.BytesIO(data)) as picture:
+            if picture.getexif().get(_ORIENTATION, 1) not in range(2, 9):
+                return None
+            kind = picture.format or "PNG"
+            extra = {"icc_profile": picture.info["icc_profile"]} if picture.info.get("icc_profile") else {}
+            turned = ImageOps.exif_transpose(picture)
+        turned.save(buffer, format=kind, **extra, **({"quality": 95} if kind in ("JPEG", "WEBP") else {}))
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):  # an EXIF block Pillow cannot read
+        return None  # sent as it is
+    return buffer.getvalue()
+
+
+_ORIENTATION = 0x0112
+"""EXIF's Orientation tag: 1 as stored, 2 to 8 mirrored and turned."""
+
+
 def size_of(data: bytes) -> tuple[int, int] | None:
     """The pixel size of image bytes, read from their header; None when they are not an image Pillow reads."""
     from PIL import Image, UnidentifiedImageError

@@ -185,3 +185,49 @@ async def test_a_task_uuid_given_as_the_image_is_told_the_image_uuids_it_made(
         f"is the taskUUID of a generate_image task, not an image: pass one of its images' imageUUID ({uuids})."
     )
     assert len(emulator.requests) == sent
+
+
+def _sideways(size: tuple[int, int] = (400, 300)) -> bytes:
+    """A phone's photo: stored 400x300 and tagged to be seen turned a quarter (300x400), the top of what is seen
+    red, the rest blue."""
+    stored = Image.new("RGB", size, (30, 30, 200))
+    stored.paste((220, 20, 20), (0, 0, size[0] // 4, size[1]))  # the stored left edge is the top as seen
+    tags = stored.getexif()
+    tags[0x0112] = 6  # rotated 90 degrees clockwise to be seen
+    buffer = io.BytesIO()
+    stored.save(buffer, format="JPEG", exif=tags, quality=95)
+    return buffer.getvalue()
+
+
+def _as_held(emulator: Emulator, value: str) -> Image.Image:
+    data = emulator.images[value].data if value in emulator.images else base64.b64decode(value.split(",", 1)[1])
+    return Image.open(io.BytesIO(data))
+
+
+@pytest.mark.parametrize("form", ["file", "data URI"])
+async def test_a_photo_tagged_to_be_seen_turned_is_sent_measured_and_masked_as_seen(
+    form: str, mcp: Client, emulator: Emulator, output: Path
+) -> None:
+    # Measured as stored, a portrait photo was remixed at a landscape size, its region drawn on the sideways pixels,
+    # and a mask painted on the photo as seen refused: "is 300x400 but the image is 400x300".
+    output.mkdir(parents=True)
+    (output / "photo.jpg").write_bytes(_sideways())
+    image = "photo.jpg" if form == "file" else _uri(_sideways(), "image/jpeg")
+    remixed = structured(await mcp.call_tool("remix_image", {"image": image, "positivePrompt": "x"}))
+    assert remixed["images"][0]["height"] > remixed["images"][0]["width"], "a portrait size for a portrait photo"
+    sent = emulator.submitted[-1]["inputs"]["referenceImages"][0]
+    with _as_held(emulator, sent) as held:
+        assert held.size == (300, 400)
+        assert held.getpixel((150, 20))[0] > 150, "the top as seen is red"
+        assert held.getexif().get(0x0112) is None
+    top = {"x": 0, "y": 0, "width": 1, "height": 0.25}
+    edited = await mcp.call_tool("edit_image", {"image": image, "positivePrompt": "x", "region": top})
+    assert structured(edited)["status"] == "done"
+    mask = emulator.submitted[-1]["inputs"]["maskImage"]
+    with _as_held(emulator, mask) as drawn:
+        assert drawn.size == (300, 400)
+        assert (drawn.getpixel((150, 50)), drawn.getpixel((150, 300))) == (255, 0)
+    painted = Image.new("L", (300, 400), 0)
+    painted.save(output / "seen.png")
+    by_mask = await mcp.call_tool("edit_image", {"image": image, "positivePrompt": "x", "mask": "seen.png"})
+    assert structured(by_mask)["status"] == "done"

@@ -84,11 +84,13 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
         read = await files.read_all([item.text for item in local], where, kept)
     except LocalInputError as exc:
         return Invalid([Problem(local[i].argument, f"{reason}.") for i, reason in exc.problems])
-    read_by_item = dict(zip(local, read, strict=True))
     if damaged := await prepare.inline_refused(job.spec, generation):
         return Invalid(damaged)
     if named := await prepare.tasks_for_images(services, job.owner, job.spec, generation):
         return Invalid(named)
+    checked, read = await prepare.upright(job.spec, generation, read)
+    generation = checked
+    read_by_item = dict(zip(local, read, strict=True))
     if job.prepare is not None:
         prepared = await job.prepare(generation, read_by_item, False)
         if isinstance(prepared, list):
@@ -117,7 +119,7 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
     async with progress.heartbeat(f"Preparing the task ({job.what})"):
         try:
             if job.prepare is not None:
-                prepared = await job.prepare(job.generation, read_by_item, True)
+                prepared = await job.prepare(checked, read_by_item, True)
                 if isinstance(prepared, list):
                     return Invalid(prepared)
                 generation = prepared

@@ -4,6 +4,7 @@ data checked whole."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
@@ -15,7 +16,7 @@ from ideogram_mcp.errors import DownloadError
 from ideogram_mcp.files import LocalImage
 from ideogram_mcp.images.downloads import download
 from ideogram_mcp.journal import JournalError
-from ideogram_mcp.references import data_uri, decoded, inline_picture, is_uuid, is_web_url
+from ideogram_mcp.references import data_uri, decoded, encoded, inline_picture, is_uuid, is_web_url
 from ideogram_mcp.specs import ModelSpec
 from ideogram_mcp.tasks.job import Prepare
 from ideogram_mcp.tasks.services import Services
@@ -189,6 +190,39 @@ async def inline_refused(spec: ModelSpec, generation: Generation) -> list[Proble
         return [Problem(argument, f"{why}.") for argument, text in inline if (why := _unreadable(text)) is not None]
 
     return await anyio.to_thread.run_sync(read)
+
+
+async def upright(
+    spec: ModelSpec, generation: Generation, read: Sequence[LocalImage]
+) -> tuple[Generation, list[LocalImage]]:
+    """The arguments and the local images read with every image that EXIF says is seen turned (a phone's photo)
+    turned as seen (``masks.upright``), so that what is measured, masked and sent is what its owner sees."""
+
+    def turn() -> tuple[dict[str, Any], list[LocalImage]]:
+        images = [
+            dataclasses.replace(image, data=turned) if (turned := masks.upright(image.data)) else image
+            for image in read
+        ]
+        changes: dict[str, Any] = {}
+        for argument, text in _images(spec, generation):
+            if (
+                inline_picture(text) is None
+                or (data := decoded(text)) is None
+                or (turned := masks.upright(data)) is None
+            ):
+                continue
+            again = data_uri(turned, text[5 : text.index(";")]) if text.startswith("data:") else encoded(turned)
+            name, _, index = argument.partition("[")
+            if index:
+                changes.setdefault(name, list(cast(list[str], generation.values[name])))[int(index[:-1])] = again
+            else:
+                changes[name] = again
+        return changes, images
+
+    changes, images = await anyio.to_thread.run_sync(turn)
+    if not changes:
+        return generation, images
+    return dataclasses.replace(generation, values={**generation.values, **changes}), images
 
 
 def _images(spec: ModelSpec, generation: Generation) -> list[tuple[str, str]]:
