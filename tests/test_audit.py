@@ -270,8 +270,8 @@ async def test_a_task_runware_never_accepted_is_reported_so_once_the_grace_passe
         listed = data(await mcp.call_tool("list_generations", {}))
     assert error_of(later) == {"kind": "not_accepted", "taskUUID": task_uuid, "mayHaveBeenCharged": False}
     assert text(later) == (
-        "Runware never accepted this task: every attempt to send it failed and no poll ever found it, so it was not "
-        "charged. Nothing can be fetched; send the call again when Runware answers."
+        "Runware never accepted this task: it ended before it went, or every attempt to send it failed, and no poll "
+        "ever found it, so it was not charged. Nothing can be fetched; send the call again when Runware answers."
     )
     assert (listed["generations"][0]["state"], listed["generations"][0]["cost"], listed["spentToday"]) == (
         "failed",

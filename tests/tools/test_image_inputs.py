@@ -7,7 +7,7 @@ import base64
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from mcp import Client
@@ -218,7 +218,8 @@ async def test_a_photo_tagged_to_be_seen_turned_is_sent_measured_and_masked_as_s
     sent = emulator.submitted[-1]["inputs"]["referenceImages"][0]
     with _as_held(emulator, sent) as held:
         assert held.size == (300, 400)
-        assert held.getpixel((150, 20))[0] > 150, "the top as seen is red"
+        top_seen = cast(tuple[int, int, int], held.getpixel((150, 20)))
+        assert top_seen[0] > 150, "the top as seen is red"
         assert held.getexif().get(0x0112) is None
     top = {"x": 0, "y": 0, "width": 1, "height": 0.25}
     edited = await mcp.call_tool("edit_image", {"image": image, "positivePrompt": "x", "region": top})

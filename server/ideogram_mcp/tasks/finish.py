@@ -35,7 +35,10 @@ NOT_ACCEPTED_WITHIN = 60 * 60.0
 found, means it never had it (not charged). Later, the task may have run and its results expired ([guess]: Runware
 keeps results at least this long), so it is counted as maybe charged."""
 WAITED_TOO_LONG = "was waiting its turn to be saved (the server is saving many images) when the call's time ran out"
-NEVER_ACCEPTED = "Runware never accepted this task: every attempt to send it failed and no poll ever found it"
+NEVER_ACCEPTED = (
+    "Runware never accepted this task: it ended before it went, or every attempt to send it failed, and no poll ever "
+    "found it"
+)
 
 Finished = Made | AllFailed | Blocked | NotAccepted | Forgotten
 

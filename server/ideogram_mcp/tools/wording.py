@@ -22,6 +22,7 @@ from ideogram_mcp.runware.errors import RunwareError
 from ideogram_mcp.settings import ENV, redact
 from ideogram_mcp.specs import load_specs
 from ideogram_mcp.tasks import outcomes
+from ideogram_mcp.tasks.finish import NEVER_ACCEPTED
 from ideogram_mcp.tasks.saving import asked_format
 from ideogram_mcp.text import excerpt
 from ideogram_mcp.tools import results
@@ -130,8 +131,8 @@ async def said(outcome: outcomes.Outcome, secret: SecretStr | None) -> types.Cal
             return results.error(text, details | {"taskUUID": task_uuid})
         case outcomes.NotAccepted(task_uuid=task_uuid):
             return results.error(
-                "Runware never accepted this task: every attempt to send it failed and no poll ever found it, so it "
-                "was not charged. Nothing can be fetched; send the call again when Runware answers.",
+                f"{NEVER_ACCEPTED}, so it was not charged. Nothing can be fetched; send the call again when Runware "
+                "answers.",
                 {"kind": Kind.NOT_ACCEPTED, "taskUUID": task_uuid, "mayHaveBeenCharged": False},
             )
         case outcomes.Forgotten(task_uuid=task_uuid, quote=quote, error=error):
