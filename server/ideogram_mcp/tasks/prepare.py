@@ -219,6 +219,8 @@ async def upright(
                 changes[name] = again
         return changes, images
 
+    if not read and not any(inline_picture(text) is not None for _, text in _images(spec, generation)):
+        return generation, list(read)  # nothing here to turn: no trip to a thread (most calls)
     changes, images = await anyio.to_thread.run_sync(turn)
     if not changes:
         return generation, images
