@@ -8,7 +8,6 @@ black elsewhere (keep), the convention of Runware's inpainting. Pillow is import
 from __future__ import annotations
 
 import io
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -58,24 +57,23 @@ def unreadable(data: bytes) -> str | None:
     opens safely), else None. The whole picture is read: a JPEG at an eighth of its size, a PNG by its checksums."""
     from PIL import Image, UnidentifiedImageError
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as picture:
-                if picture.format == "PNG":
-                    picture.verify()
-                else:
-                    if picture.format == "JPEG":
-                        picture.draft(picture.mode, (picture.width // 8, picture.height // 8))
-                    picture.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        return (
-            f"has more pixels than an input image may ({Image.MAX_IMAGE_PIXELS:,}); scale it down (Runware keeps "
-            "inputs at most 2048 px a side)"
-        )
+    most = Image.MAX_IMAGE_PIXELS or 89_478_485  # Pillow's own, unless a program unset it
+    too_many = f"has more pixels than an input image may ({most:,}); scale it down (Runware keeps at most 2048 a side)"
+    try:  # no warning filter is set: threads share them; the size is compared instead
+        with Image.open(io.BytesIO(data)) as picture:
+            if picture.width * picture.height > most:
+                return too_many
+            if picture.format == "PNG":
+                picture.verify()
+            else:
+                if picture.format == "JPEG":  # decoded at an eighth: every byte read, a sixty-fourth of the pixels
+                    picture.draft(picture.mode, (max(1, picture.width // 8), max(1, picture.height // 8)))
+                picture.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # the warning: where warnings are errors
+        return too_many
     except UnidentifiedImageError:
         return "begins as an image but cannot be read as one (damaged, or not whole): send the whole image"
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+    except Exception as exc:  # OSError, SyntaxError, EOFError ...: Pillow's ways of failing on bytes it cannot read
         return f"is a damaged or cut-short image ({str(exc)[:80] or type(exc).__name__}); send the whole image"
     return None
 
@@ -91,11 +89,17 @@ def upright(data: bytes) -> bytes | None:
         with Image.open(io.BytesIO(data)) as picture:
             if picture.getexif().get(_ORIENTATION, 1) not in range(2, 9):
                 return None
-            kind = picture.format or "PNG"
-            extra = {"icc_profile": picture.info["icc_profile"]} if picture.info.get("icc_profile") else {}
+            kind = "JPEG" if picture.format == "MPO" else picture.format or "PNG"  # MPO: a phone's JPEG, with extras
+            options: dict[str, object] = (
+                {"icc_profile": picture.info["icc_profile"]} if picture.info.get("icc_profile") else {}
+            )
+            if kind == "JPEG" or (kind == "WEBP" and b"VP8L" not in data[:4096]):
+                options["quality"] = 95
+            elif kind == "WEBP":
+                options["lossless"] = True  # as it came
             turned = ImageOps.exif_transpose(picture)
-        turned.save(buffer, format=kind, **extra, **({"quality": 95} if kind in ("JPEG", "WEBP") else {}))
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):  # an EXIF block Pillow cannot read
+        turned.save(buffer, format=kind, **options)
+    except Exception:  # an EXIF block or a picture Pillow cannot read or write again
         return None  # sent as it is
     return buffer.getvalue()
 

@@ -15,6 +15,7 @@ from ideogram_mcp.images.formats import sniff
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
 _WRAPPED = re.compile(r"[A-Za-z0-9+/=\s]{16,}")
 _SPACE = re.compile(r"\s+")
+_LONGEST_UUID = len("urn:uuid:{12345678-1234-1234-1234-123456789012}")
 
 
 def is_web_url(text: str) -> bool:
@@ -41,14 +42,17 @@ def as_runware_reads(text: str) -> str:
     takes upper case, braces, ``urn:uuid:`` and bare hex, which Runware does not know), an http(s) URL with its
     scheme in lower case (the rest of it as it was: a signed URL must not change), base64 without the line breaks
     and spaces that tools wrap it in (``base64``'s 76 characters a line); anything else as it is."""
-    with contextlib.suppress(ValueError):
-        return str(uuid.UUID(text))
+    if len(text) <= _LONGEST_UUID:  # no copy of megabytes of data made to find it is none
+        with contextlib.suppress(ValueError):
+            return str(uuid.UUID(text))
     if (scheme := re.match(r"https?(?=:)", text, re.IGNORECASE)) and not text.startswith(("http:", "https:")):
         return scheme[0].lower() + text[scheme.end() :]
-    if text.startswith("data:") and ";base64," in text and _SPACE.search(text):
+    if not any(space in text for space in " \n\r\t"):  # the common case, found at C speed (data can be megabytes)
+        return text
+    if text.startswith("data:") and ";base64," in text:
         head, data = text.split(";base64,", 1)
         return f"{head};base64,{_SPACE.sub('', data)}"
-    if _WRAPPED.fullmatch(text) and _SPACE.search(text):
+    if _WRAPPED.fullmatch(text):
         joined = _SPACE.sub("", text)
         return joined if inline_picture(joined) else text  # a file's name with spaces stays one
     return text

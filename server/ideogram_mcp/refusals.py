@@ -184,7 +184,9 @@ class UnfitExplained:
 
         async def sent(message: Message) -> None:
             nonlocal refused
-            if message["type"] == "http.response.start" and message["status"] in (400, 202) and whole:
+            if message["type"] == "http.response.start" and message["status"] not in (400, 202):
+                body.clear()  # a call's answer can stream for minutes: its body (inline images, say) is not kept
+            elif message["type"] == "http.response.start" and whole:
                 found = unfit(b"".join(body).decode(errors="replace"))
                 if found is not None and found[1] != types.PARSE_ERROR:
                     logger.warning("a request was refused as the SDK could not read it: %s", found[2])

@@ -17,7 +17,7 @@ from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 
-from ..conftest import error_of, structured, text
+from ..conftest import error_of, picture, structured, text
 
 pytestmark = pytest.mark.anyio
 
@@ -186,3 +186,24 @@ async def test_over_http_the_spend_is_asked_in_the_calls_rounds_and_roots_never_
     assert len([r for r in listed.resources if r.uri.startswith("ideogram://images/")]) == 10, "readable as made"
     assert [image["path"] for image in fetched["images"]] == [image["path"] for image in made]
     assert len(emulator.submitted) == 1
+
+
+async def test_an_approved_round_sent_again_after_its_file_moved_is_told_its_task_went(
+    make_settings: Callable[..., Settings], emulator: Emulator, output: Path
+) -> None:
+    # A client retrying a lost answer: the round's file was read again first, and its absence was all it heard.
+    picture(output / "shop.png", (640, 480))
+    asked_for = {"image": "shop.png", "positivePrompt": "as a woodcut", "numberResults": 10}
+
+    async def accept(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return YES
+
+    async with Client(server(make_settings, emulator, output_dir=output), elicitation_callback=accept) as mcp:
+        asked = await mcp.session.call_tool("remix_image", asked_for, allow_input_required=True)
+        assert isinstance(asked, types.InputRequiredResult)
+        answers: dict[str, types.InputResponse] = {"confirmSpend": YES}
+        state = asked.request_state
+        first = await mcp.session.call_tool("remix_image", asked_for, input_responses=answers, request_state=state)
+        (output / "shop.png").unlink()
+        replayed = await mcp.session.call_tool("remix_image", asked_for, input_responses=answers, request_state=state)
+    assert error_of(replayed) == {"kind": "sent_before", "taskUUID": structured(first)["taskUUID"]}

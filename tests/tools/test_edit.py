@@ -253,12 +253,13 @@ async def test_a_mask_the_size_of_an_image_larger_than_runware_keeps_is_held_at_
 ) -> None:
     # Runware keeps an upload at most 2048 px a side, and an image it made as made: one of the pair was scaled and
     # the other not, and the edit, checked here as fitting, was refused ("maskImage must have the same size").
+    made_uuid = None
     if case.startswith("a 4.0"):
         made = await mcp.call_tool(
             "generate_image", {"model": "ideogram-4.0", "prompt": "a sign", "aspectRatio": "16:9"}
         )
         (image,) = structured(made)["images"]
-        size, source = (image["width"], image["height"]), image["path"]
+        size, source, made_uuid = (image["width"], image["height"]), image["path"], image["imageUUID"]
         mask: str = "mask.png"
     else:
         size = (3000, 2000)
@@ -274,6 +275,9 @@ async def test_a_mask_the_size_of_an_image_larger_than_runware_keeps_is_held_at_
     assert out["status"] == "done", text(result)
     edit = emulator.submitted[-1]
     assert _held_size(emulator, edit["inputs"]["seedImage"]) == _held_size(emulator, edit["inputs"]["maskImage"])
+    if made_uuid is not None:  # the file is the image made: sent by its UUID, whole, and the mask as it is
+        assert edit["inputs"]["seedImage"] == made_uuid
+        assert _mask_size(edit) == size
     assert emulator.charged > 0
 
 

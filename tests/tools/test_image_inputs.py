@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 from pathlib import Path
 from typing import Any, cast
 
@@ -157,11 +156,18 @@ async def test_runwares_own_names_for_the_images_and_other_apis_are_read_as_the_
     dry = structured(
         await mcp.call_tool(tool, base | {given: 60 if meant == "remixStrength" else value, "dryRun": True})
     )
-    flat = json.dumps(dry["task"])
-    expected = {"mask": "https://e.com/b.png", "image": "https://e.com/b.png", "remixStrength": '"remixStrength": 60'}
-    assert meant == "region" or expected[meant] in flat
-    if meant == "region":
-        assert dry["task"]["inputs"]["maskImage"] == "<drawn from region once the image's size is known>"
+    task, inputs = dry["task"], dry["task"]["inputs"]
+    sent = {  # where the argument it means goes in the task: read there, not anywhere in it
+        "mask": inputs.get("maskImage"),
+        "region": inputs.get("maskImage"),
+        "remixStrength": task.get("providerSettings", {}).get("ideogram", {}).get("remixStrength"),
+        "image": {
+            "remix_image": (inputs.get("referenceImages") or [None])[0],
+            "remove_background": inputs.get("image"),
+        }.get(tool, inputs.get("seedImage")),
+    }[meant]
+    drawn = "<drawn from region once the image's size is known>"
+    assert sent == {"region": drawn, "remixStrength": 60}.get(meant, "https://e.com/b.png")
 
 
 async def test_a_misspelt_region_is_told_of_region_among_edit_images_arguments(mcp: Client) -> None:
@@ -232,3 +238,34 @@ async def test_a_photo_tagged_to_be_seen_turned_is_sent_measured_and_masked_as_s
     painted.save(output / "seen.png")
     by_mask = await mcp.call_tool("edit_image", {"image": image, "positivePrompt": "x", "mask": "seen.png"})
     assert structured(by_mask)["status"] == "done"
+
+
+@pytest.mark.parametrize("size", [(1, 1), (4, 4), (100, 5), (3, 9)])
+async def test_a_jpeg_a_few_pixels_across_is_taken(size: tuple[int, int], mcp: Client, emulator: Emulator) -> None:
+    # Read at an eighth of its size to find it whole, it was asked for 0 pixels and the call ended in an internal error.
+    result = await mcp.call_tool("remove_background", {"image": _uri(_noise("JPEG", size), "image/jpeg")})
+    assert structured(result)["status"] == "done"
+
+
+def test_reading_images_in_many_threads_leaves_the_warning_filters_as_they_were() -> None:
+    # The check had set a filter for Pillow's warning in each thread: threads share the filters, and one left behind
+    # turned every image of 89 to 179 million pixels into an exception elsewhere (or let one through).
+    import warnings
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ideogram_mcp import masks
+
+    big = io.BytesIO()
+    Image.new("1", (10000, 9000)).save(big, format="PNG")  # 90 million pixels: Pillow warns, and opens it
+    before = list(warnings.filters)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        filters = list(warnings.filters)
+        with ThreadPoolExecutor(8) as pool:
+            said = list(pool.map(masks.unreadable, [big.getvalue(), _noise()] * 40))
+        assert warnings.filters == filters
+    assert warnings.filters == before
+    assert set(said[::2]) == {
+        "has more pixels than an input image may (89,478,485); scale it down (Runware keeps at most 2048 a side)"
+    }
+    assert set(said[1::2]) == {None}

@@ -71,6 +71,8 @@ INLINE_SHOWN = 64
 async def start(services: Services, job: Job, approve: Approver, report: Report | None = None) -> Outcome:
     """Run a job: check, quote, approve, record, send, wait; ``pending`` at the latest at the call's deadline."""
     settings, clock = services.settings, services.clock
+    if job.task_uuid is not None and await services.journal.get(job.task_uuid, job.owner) is not None:
+        return SentBefore(job.task_uuid)  # an approved round sent again: its task went, whatever holds now
     generation = job.generation
     where = job.places
     if generation.output_dir is not None:
@@ -185,8 +187,6 @@ async def _refused(services: Services, job: Job, where: Places, *, dry: bool = F
         return BudgetNotKept(budget, journal.problem)
     if dry:  # the spend limits alone: the others (calls a minute, tasks running) say how things stand this moment
         return await _over_limits(services, job, spend_only=True)
-    if job.task_uuid is not None and await journal.get(job.task_uuid, job.owner) is not None:
-        return SentBefore(job.task_uuid)  # an approved round sent again: its task went, whatever the limits say now
     generation = job.generation
     # The journal's limits are read here only where something would come before the transaction that records the
     # task, which checks them all again and refuses alike: the user's question, free uploads, or a tool's own

@@ -5,6 +5,7 @@ data checked whole."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
@@ -120,12 +121,8 @@ def mask_fits(services: Services, owner: str, stored_side: int) -> Prepare:
         generation: Generation, read: Mapping[LocalInput, LocalImage], may_send: bool
     ) -> Generation | list[Problem]:
         image, mask = size_here(generation, read, "image"), size_here(generation, read, "mask")
-        made = None
-        if image is None and mask is not None and is_uuid(given := str(generation.values.get("image", ""))):
-            record = await services.journal.image(given, owner)
-            if record is not None and record.width is not None and record.height is not None:
-                made = (record.width, record.height)
-        target = image or made
+        made = await _made(services, owner, generation, read) if mask is not None else None
+        target = made or image
         if target is None or mask is None:
             return generation  # one Runware measures: it refuses a mismatch itself
         if mask != target:
@@ -138,15 +135,49 @@ def mask_fits(services: Services, owner: str, stored_side: int) -> Prepare:
             ]
         if max(target) <= stored_side or not may_send or services.delivery is None:
             return generation
-        if made is not None:
-            return generation.with_values(mask=_inline(generation, read, "mask"))
+        if made is not None:  # Runware's own copy, as made: the mask goes as it is, not scaled by an upload
+            return generation.with_values(mask=await anyio.to_thread.run_sync(_inline, generation, read, "mask"))
         deadline = services.clock.monotonic() + services.settings.wait_seconds
-        stored = {}
-        for name in ("image", "mask"):
-            stored[name], _ = await services.delivery.upload(_inline(generation, read, name), deadline)
-        return generation.with_values(**stored)
+        return generation.with_values(
+            **{name: await _stored(services, generation, read, name, deadline) for name in ("image", "mask")}
+        )
 
     return prepare
+
+
+async def _made(
+    services: Services, owner: str, generation: Generation, read: Mapping[LocalInput, LocalImage]
+) -> tuple[int, int] | None:
+    """The size an image this owner's tasks made was made at, when the image argument is one: by its UUID, or a file
+    saved from it (which is sent by that UUID)."""
+    given = str(generation.values.get("image", ""))
+    local = next((item for item in read if item.parameter == "image"), None)
+    if local is not None:
+        here = read[local]
+        known = await anyio.to_thread.run_sync(services.store.known_uuid, here.path, here.data, services.runware)
+        given = known or ""
+    if not is_uuid(given):
+        return None
+    record = await services.journal.image(given, owner)
+    if record is None or record.width is None or record.height is None:
+        return None
+    return record.width, record.height
+
+
+async def _stored(
+    services: Services, generation: Generation, read: Mapping[LocalInput, LocalImage], parameter: str, deadline: float
+) -> str:
+    """The UUID Runware stores an image argument here under: uploaded once a process, as local files are."""
+
+    def encoded() -> tuple[str, str]:
+        text = _inline(generation, read, parameter)
+        return hashlib.sha256(decoded(text) or text.encode()).hexdigest(), text
+
+    digest, text = await anyio.to_thread.run_sync(encoded)
+    if digest not in services.uploads:
+        assert services.delivery is not None
+        services.uploads[digest], _ = await services.delivery.upload(text, deadline)
+    return services.uploads[digest]
 
 
 def _inline(generation: Generation, read: Mapping[LocalInput, LocalImage], parameter: str) -> str:
@@ -200,16 +231,11 @@ async def upright(
 
     def turn() -> tuple[dict[str, Any], list[LocalImage]]:
         images = [
-            dataclasses.replace(image, data=turned) if (turned := masks.upright(image.data)) else image
-            for image in read
+            dataclasses.replace(image, data=turned) if (turned := _turned(image.data)) else image for image in read
         ]
         changes: dict[str, Any] = {}
         for argument, text in _images(spec, generation):
-            if (
-                inline_picture(text) is None
-                or (data := decoded(text)) is None
-                or (turned := masks.upright(data)) is None
-            ):
+            if inline_picture(text) is None or (data := decoded(text)) is None or (turned := _turned(data)) is None:
                 continue
             again = data_uri(turned, text[5 : text.index(";")]) if text.startswith("data:") else encoded(turned)
             name, _, index = argument.partition("[")
@@ -225,6 +251,12 @@ async def upright(
     if not changes:
         return generation, images
     return dataclasses.replace(generation, values={**generation.values, **changes}), images
+
+
+def _turned(data: bytes) -> bytes | None:
+    """``masks.upright``, unless turned it would be more than an input may be (sent as it came, then)."""
+    turned = masks.upright(data)
+    return turned if turned is not None and len(turned) <= files.MAX_INPUT else None
 
 
 def _images(spec: ModelSpec, generation: Generation) -> list[tuple[str, str]]:
