@@ -18,8 +18,8 @@ from ideogram_mcp.images.previews import Preview
 from ideogram_mcp.journal import Entry, JournalError, State
 from ideogram_mcp.money import cost_of
 from ideogram_mcp.records import ImageRecord
-from ideogram_mcp.runware.answers import Snapshot
-from ideogram_mcp.runware.errors import RunwareError
+from ideogram_mcp.runware.answers import LOST_CODE, Snapshot
+from ideogram_mcp.runware.errors import ErrorDetail, RunwareError
 from ideogram_mcp.settings import redact
 from ideogram_mcp.tasks import saving
 from ideogram_mcp.tasks.outcomes import AllFailed, Blocked, Forgotten, Made, NotAccepted
@@ -118,6 +118,12 @@ async def _finish(
                 if show:
                     shown = await anyio.to_thread.run_sync(_previews, services.store, records, data)
                     del data  # the previews are all that is kept of the bytes
+    never = 0  # images of a task Runware has since forgotten that never came: they may have run, and been charged
+    if snapshot.lost is not None and records and len(records) < entry.requested:
+        never = entry.requested - len(records)
+        if not snapshot.failures:  # a later fetch: its snapshot began with none of the task's images, so none missed
+            note = f"Runware no longer knows this task; {never} of its images never arrived"
+            snapshot.failures = [ErrorDetail(LOST_CODE, note, task_uuid=entry.task_uuid)] * never
     key = settings.runware_api_key
     status: State
     if settled:
@@ -132,7 +138,7 @@ async def _finish(
     # Images Runware reported finished that cannot be used were charged all the same.
     unit = entry.quote / entry.requested
     unusable = sum(charge if charge is not None else unit for charge in snapshot.unusable_charges)
-    cost = cost_of([record.cost for record in records], unit, unusable)
+    cost = cost_of([record.cost for record in records], unit, unusable + unit * never)
     try:
         await services.journal.update(
             entry.task_uuid,
