@@ -65,8 +65,9 @@ async def again(
 CUT_SHORT_WITHIN = 86_400.0
 """How far back (seconds) a process looks for tasks an earlier one left unfinished: Runware's image URLs do not
 outlive a day, and a task older than that has nothing left to fetch."""
-CUT_SHORT_LOOKED_AT = 50
-"""How many of an owner's latest tasks are looked at for them."""
+CUT_SHORT_LOOKED_AT = 1000
+"""How many of an owner's latest pending tasks, and of its latest done ones (images unsaved), are looked at: as
+many as any limit lets run at once, and more than a day of ordinary use makes."""
 CUT_SHORT_AGAIN = 60.0
 """Seconds after a taking up that left something unfinished (the journal or the store down, a download failed)
 before a call of the owner starts another: an outage is not asked about at every call."""
@@ -100,9 +101,12 @@ async def _resume(services: Services, owner: str, where: Places, saved: Callable
 async def _take_up(services: Services, owner: str, where: Places, saved: Callable[[], Awaitable[None]] | None) -> bool:
     """Take up the owner's tasks earlier processes left unfinished; whether none is left so."""
     started, clock, journal = services.started, services.clock, services.journal
-    entries = await journal.recent(owner, CUT_SHORT_LOOKED_AT)
+    # By state: the latest tasks of any state hid a pending one behind 50 later ones.
+    entries = [
+        entry for state in ("pending", "done") for entry in await journal.recent(owner, CUT_SHORT_LOOKED_AT, state)
+    ]
     oldest = clock.now() - CUT_SHORT_WITHIN  # from now: a task that can never be finished ages out of the tries
-    left = [entry for entry in reversed(entries) if oldest <= entry.created < started]
+    left = sorted((entry for entry in entries if oldest <= entry.created < started), key=lambda entry: entry.created)
     finished = True
     for entry in left:  # oldest first
         # The call that sent it may live on in another process (an HTTP worker, a team's machine): it is taken up
