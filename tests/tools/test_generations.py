@@ -885,3 +885,27 @@ async def test_a_task_runware_forgets_after_some_of_its_images_came_says_the_res
     ]
     assert "1 of its images never arrived" in text(later)
     assert listed["spentToday"] == 0.12, "the image that never came may have been charged"
+
+
+async def test_a_task_whose_call_was_cancelled_is_seen_through_by_the_same_process(
+    make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock, output: Path
+) -> None:
+    # Over stateless HTTP a client that goes away cancels its call, and the process lives on: the paid task stayed
+    # pending, unsaved, until a restart or a get_generation by an agent that may never have heard its taskUUID.
+    emulator.render_seconds = 30.0
+    async with Client(server(make_settings, emulator, output_dir=output, wait_seconds=5.0, preview=False)) as mcp:
+        async with anyio.create_task_group() as group:
+            group.start_soon(mcp.call_tool, "generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
+            with anyio.fail_after(30):
+                while not emulator.submitted:
+                    await clock.sleep(0.05)
+            group.cancel_scope.cancel()
+        assert not list(output.glob("*.jpg"))
+        with anyio.fail_after(60):
+            while len(list(output.glob("*.jpg"))) < 2:  # after the call's wait and grace, once it has rendered
+                await clock.sleep(0.5)
+        listed = data(await mcp.call_tool("list_generations", {}))
+    (task,) = listed["generations"]
+    assert (task["state"], len(task["images"])) == ("done", 2)
+    assert [t["taskUUID"] for t in emulator.submitted] == [task["taskUUID"]], "fetched, never sent again"
+    assert len(emulator.ledger) == 1

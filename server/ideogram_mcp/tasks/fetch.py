@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from collections.abc import Awaitable, Callable
@@ -109,23 +110,48 @@ async def _take_up(services: Services, owner: str, where: Places, saved: Callabl
     left = sorted((entry for entry in entries if oldest <= entry.created < started), key=lambda entry: entry.created)
     finished = True
     for entry in left:  # oldest first
-        # The call that sent it may live on in another process (an HTTP worker, a team's machine): it is taken up
-        # only once that call's time is over, if it is still unfinished then.
-        await clock.sleep(max(0.0, entry.created + services.settings.wait_seconds + SAVING_GRACE - clock.now()))
-        try:
-            now = await journal.get(entry.task_uuid, owner)
-            if now is None or not _unfinished(now):
-                continue
-            logger.info("task %s: an earlier process did not finish it; fetching it", entry.task_uuid)
-            outcome = await again(services, entry.task_uuid, owner, where, preview=False)
-            if isinstance(outcome, Made) and outcome.saved_new and saved is not None:
-                await saved()
-            after = await journal.get(entry.task_uuid, owner)
-            finished = finished and (after is None or not _unfinished(after))
-        except Exception:  # the next one may fare better; get_generation can still fetch this one
-            logger.exception("task %s: taking it up again failed", entry.task_uuid)
-            finished = False
+        finished = await _taken_up(services, entry, where, saved, "an earlier process did not finish it") and finished
     return finished
+
+
+async def _taken_up(
+    services: Services, entry: Entry, where: Places, saved: Callable[[], Awaitable[None]] | None, why: str
+) -> bool:
+    """Fetch and save one task left unfinished, once the call that sent it is over (it may live on in another
+    process: an HTTP worker, a team's machine), if it is unfinished then; whether it is finished now."""
+    clock, journal, owner = services.clock, services.journal, entry.owner
+    await clock.sleep(max(0.0, entry.created + services.settings.wait_seconds + SAVING_GRACE - clock.now()))
+    try:
+        now = await journal.get(entry.task_uuid, owner)
+        if now is None or not _unfinished(now):
+            return True
+        logger.info("task %s: %s; fetching it", entry.task_uuid, why)
+        outcome = await again(services, entry.task_uuid, owner, where, preview=False)
+        if isinstance(outcome, Made) and outcome.saved_new and saved is not None:
+            await saved()
+        after = await journal.get(entry.task_uuid, owner)
+    except Exception:  # the next try may fare better; get_generation can still fetch it
+        logger.exception("task %s: taking it up again failed", entry.task_uuid)
+        return False
+    return after is None or not _unfinished(after)
+
+
+def take_up_when_over(services: Services, entry: Entry, where: Places) -> None:
+    """A task sent by a call of this process that ended before the task was seen through (its client went away, or
+    cancelled it): fetched and saved in the background once that call's time is over, as the next process would for
+    one a killed process left, and again every ``CUT_SHORT_AGAIN`` s while it is unfinished, for a day. Over stateless
+    HTTP the process lives on, and the agent may never have heard the taskUUID."""
+    if services.settings.save:
+        services.background.start_soon(_see_through, services, entry, where)
+
+
+async def _see_through(services: Services, entry: Entry, where: Places) -> None:
+    with contextlib.suppress(Exception):  # nothing of this work may end the server
+        why = "its call ended before it was seen through"
+        while not await _taken_up(services, entry, where, None, why):
+            if services.clock.now() - entry.created > CUT_SHORT_WITHIN:
+                return
+            await services.clock.sleep(CUT_SHORT_AGAIN)
 
 
 def _unfinished(entry: Entry) -> bool:

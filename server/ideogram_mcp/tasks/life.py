@@ -36,7 +36,7 @@ from ideogram_mcp.references import is_inline_image
 from ideogram_mcp.runware.answers import Snapshot
 from ideogram_mcp.runware.errors import RunwareError
 from ideogram_mcp.settings import redact
-from ideogram_mcp.tasks import prepare
+from ideogram_mcp.tasks import fetch, prepare
 from ideogram_mcp.tasks.finish import failed_in_journal, finish
 from ideogram_mcp.tasks.job import Approver, Job, Report
 from ideogram_mcp.tasks.outcomes import (
@@ -170,6 +170,9 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
                 entry.task_uuid, entry.requested, deadline, progress.images, sent_at=clock.now()
             )
             return await finish(services, entry, snapshot, where, generation.preview, deadline, accepted=True)
+    except anyio.get_cancelled_exc_class():  # its client gone, or the call cancelled: the task may be paid for
+        fetch.take_up_when_over(services, entry, where)
+        raise
     except Exception:  # the task is recorded and may be paid for: say how to get it, never "try again"
         logger.exception("task %s: unexpected failure after it was sent", entry.task_uuid)
         return Troubled(entry.task_uuid)
