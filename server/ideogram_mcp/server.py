@@ -149,7 +149,10 @@ def build_server(
             result = await entry.run(ctx, params)
         except JournalError as exc:  # where a task was sent, the tool answers itself: here nothing was sent
             paid = not (entry.tool.annotations and entry.tool.annotations.read_only_hint)
-            result = results.error(exc.text("nothing was sent or charged" if paid else ""), {"kind": "journal"})
+            consequence = "nothing was sent or charged" if paid else ""
+            if params.name == "get_generation":  # it sends nothing: the task itself may well have been charged
+                consequence = "the task could not be looked up; it is as Runware has it, and this call charged nothing"
+            result = results.error(exc.text(consequence), {"kind": "journal"})
         except ConfigurationError as exc:  # a setting that cannot work (certificates, a proxy): the message names it
             result = results.error(str(exc), {"kind": Kind.NOT_CONFIGURED})
         except Exception:

@@ -909,3 +909,29 @@ async def test_a_task_whose_call_was_cancelled_is_seen_through_by_the_same_proce
     assert (task["state"], len(task["images"])) == ("done", 2)
     assert [t["taskUUID"] for t in emulator.submitted] == [task["taskUUID"]], "fetched, never sent again"
     assert len(emulator.ledger) == 1
+
+
+async def test_a_journal_failing_under_get_generation_never_says_the_task_was_not_charged(
+    make_settings: Callable[..., Settings], emulator: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The words for a paid tool's failure before sending ("nothing was sent or charged") were given to a fetch of a
+    # task that was sent and charged.
+    import sqlite3
+
+    from ideogram_mcp.journal import failure
+    from ideogram_mcp.journal.sqlite import SqliteJournal
+
+    emulator.render_seconds = 30.0
+
+    async def broken(self: SqliteJournal, task_uuid: str, owner: str) -> None:
+        raise failure(tmp_path / "journal.sqlite3", sqlite3.OperationalError("disk I/O error"))
+
+    async with Client(server(make_settings, emulator, wait_seconds=0.2)) as mcp:
+        pending = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT}))
+        monkeypatch.setattr(SqliteJournal, "get", broken)
+        fetched = await mcp.call_tool("get_generation", {"taskUUID": pending["taskUUID"]})
+    assert error_of(fetched)["kind"] == "journal"
+    assert "nothing was sent or charged" not in text(fetched)
+    assert "so the task could not be looked up; it is as Runware has it, and this call charged nothing." in text(
+        fetched
+    )
