@@ -24,7 +24,7 @@ from mcp.client.session import ClientRequestContext
 from PIL import Image
 
 from ideogram_mcp.emulator import Emulator
-from ideogram_mcp.stdio import _Stdout  # pyright: ignore[reportPrivateUsage]
+from ideogram_mcp.stdio import Stdout
 
 from .conftest import TOOL_NAMES, text
 
@@ -440,7 +440,7 @@ def test_a_stdout_shared_with_stderr_or_not_a_pipe_is_left_to_the_sdk(tmp_path: 
 
 
 @contextlib.contextmanager
-def _unread_pipe() -> Iterator[tuple[_Stdout, threading.Event, bytearray]]:
+def _unread_pipe() -> Iterator[tuple[Stdout, threading.Event, bytearray]]:
     """Messages written from the loop onto a pipe that nobody reads until the event is set; what was read, once the
     block has ended."""
     readable, writable = os.pipe()
@@ -457,7 +457,7 @@ def _unread_pipe() -> Iterator[tuple[_Stdout, threading.Event, bytearray]]:
     reader.start()
     try:
         with os.fdopen(writable, "w", encoding="utf-8", closefd=False) as wire:
-            yield _Stdout(wire, lambda data: os.write(writable, data)), reading, received
+            yield Stdout(wire, lambda data: os.write(writable, data)), reading, received
     finally:
         reading.set()
         os.close(writable)
@@ -503,3 +503,30 @@ async def test_after_a_message_cut_off_part_way_nothing_more_is_written_onto_the
             await stdout.write(big)
         with anyio.fail_after(5), pytest.raises(anyio.BrokenResourceError, match="cut off part-way"):
             await stdout.write('{"jsonrpc": "2.0", "id": 2, "result": {}}\n')
+
+
+def test_a_client_that_stops_reading_ends_the_server_as_one_that_stops_writing_does() -> None:
+    # Its end of stdout closed, stdin still open: the next message out met EPIPE, and the server died with status 1
+    # and a traceback of exception groups, where a closed stdin ends it with status 0.
+    with subprocess.Popen(
+        [COMMAND, "--offline"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(),
+        encoding="utf-8",
+    ) as server:
+        assert server.stdin is not None
+        assert server.stdout is not None
+        server.stdout.close()  # nothing reads what the server writes from now on; stdin stays open
+        server.stdin.write("\n".join(_OPENING) + "\n")
+        server.stdin.flush()
+        try:
+            status = server.wait(timeout=30)
+        finally:
+            server.kill()
+        assert server.stderr is not None
+        said = server.stderr.read()
+    assert status == 0, said
+    assert "the client stopped reading this server's output; stopping" in said
+    assert "Traceback" not in said

@@ -257,8 +257,21 @@ async def _serve_stdio(settings: Settings) -> None:
         server = build_server(settings, project=files.project_folder(Path.cwd()))
         tune_collector()
         with stdio.ends() as (stdin, stdout):
-            async with stdio_server(stdin=stdin, stdout=stdout) as (read, write):
-                await server.run(read, write, server.create_initialization_options())
+            try:
+                async with anyio.create_task_group() as serving:  # around the transport too: its reader is ended
+                    if stdout is not None:  # a client that stops reading ends the session, as one that stops writing
+                        serving.start_soon(_ended_when, stdout.gone, serving.cancel_scope)
+                    async with stdio_server(stdin=stdin, stdout=stdout) as (read, write):
+                        await server.run(read, write, server.create_initialization_options())
+                    serving.cancel_scope.cancel()
+            except* (anyio.BrokenResourceError, anyio.ClosedResourceError):  # the session's next message, unread
+                if stdout is None or not stdout.gone.is_set():
+                    raise
+
+
+async def _ended_when(gone: anyio.Event, serving: anyio.CancelScope) -> None:
+    await gone.wait()
+    serving.cancel()
 
 
 def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offline: bool) -> None:

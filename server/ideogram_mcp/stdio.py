@@ -43,7 +43,7 @@ _NOT_UTF8 = re.compile("[\udc80-\udcff]")
 
 
 @contextlib.contextmanager
-def ends() -> Generator[tuple[anyio.AsyncFile[str], anyio.AsyncFile[str] | None]]:
+def ends() -> Generator[tuple[anyio.AsyncFile[str], Stdout | None]]:
     """The stdin and stdout to serve on. The stdout is None (the SDK's own, written by a thread) unless it is a pipe
     or socket (see ``_own_wire``); then, while serving, descriptor 1 points at stderr so that stray output (a
     library's print, a child's) misses the wire, as the SDK's own does."""
@@ -55,13 +55,13 @@ class _Stdin(anyio.AsyncFile[str]):
     """The client's lines, read by a daemon thread. The SDK reads stdin in a worker thread that a cancellation must
     wait for: after Ctrl-C the server would hang until one more line or EOF arrived."""
 
-    def __init__(self, wrapped: TextIO, answer: _Stdout | None = None) -> None:
+    def __init__(self, wrapped: TextIO, answer: Stdout | None = None) -> None:
         super().__init__(wrapped)
         self._answer = answer
         """Where a request the SDK would drop unanswered is answered (None: the SDK writes, and it goes unanswered)."""
 
     @classmethod
-    def open(cls, answer: _Stdout | None = None) -> _Stdin:
+    def open(cls, answer: Stdout | None = None) -> _Stdin:
         # Its own descriptor: the reader may still be blocked in it at exit, and must hold no lock of sys.stdin's.
         # Bytes that are not UTF-8 are kept as such (surrogateescape) so that a request holding them is refused
         # rather than run with each replaced by U+FFFD: a paid image of a sign reading "CAF\ufffd".
@@ -97,7 +97,7 @@ class _Stdin(anyio.AsyncFile[str]):
                 yield line
 
 
-class _Stdout(anyio.AsyncFile[str]):
+class Stdout(anyio.AsyncFile[str]):
     """Messages written to the client from the event loop, each write non-blocking; when the client reads too slowly
     to take one, its writer waits for room without holding up anything else. Unbuffered: ``flush`` has nothing to
     do."""
@@ -110,6 +110,8 @@ class _Stdout(anyio.AsyncFile[str]):
         """Set while a message is part-way out, waiting for room: another waits for it to end, never cuts into it."""
         self._cut = False
         """Whether a message was cut off part-way (its writer cancelled): the wire can then carry no whole message."""
+        self.gone = anyio.Event()
+        """Set when the client no longer reads (its end of the pipe closed): serving ends then, as at end of input."""
 
     async def write(self, b: str) -> int:  # the name AsyncFile gives its argument
         while self._partway is not None:
@@ -127,6 +129,11 @@ class _Stdout(anyio.AsyncFile[str]):
                     if partway is None:
                         self._partway = partway = anyio.Event()
                     await anyio.wait_writable(self._fd)
+                except (BrokenPipeError, ConnectionResetError) as exc:  # the client closed its end: no one reads
+                    if not self.gone.is_set():
+                        logger.warning("the client stopped reading this server's output; stopping")
+                        self.gone.set()
+                    raise anyio.ClosedResourceError from exc  # the SDK's writer ends on it, without a traceback
         finally:
             if 0 < len(left) < len(data):  # cancelled part-way
                 self._cut = True
@@ -140,7 +147,7 @@ class _Stdout(anyio.AsyncFile[str]):
 
 
 @contextlib.contextmanager
-def _loop_stdout() -> Generator[_Stdout | None]:
+def _loop_stdout() -> Generator[Stdout | None]:
     """Stdout written from the loop where that changes nothing for anyone else, with descriptor 1 pointing at stderr
     meanwhile; else None."""
     if sys.platform == "win32" or _same_file(1, 2):  # one file with stderr: the logs would write to it too
@@ -163,7 +170,7 @@ def _loop_stdout() -> Generator[_Stdout | None]:
             yield None
             return
         try:
-            yield _Stdout(wire, send)
+            yield Stdout(wire, send)
         finally:
             with contextlib.suppress(Exception):
                 sys.stdout.flush()
