@@ -124,6 +124,21 @@ def test_a_task_runware_forgets_after_some_images_arrived_keeps_them_and_fails_t
     assert snapshot.done
 
 
+def test_an_image_said_to_have_failed_stays_failed_when_runware_then_forgets_the_task() -> None:
+    # The answer about a forgotten task holds nothing: the failure the poll before it said was lost, and the image
+    # counted among those that never came (and so as maybe charged).
+    failed = {"taskType": "imageInference", "taskUUID": T, "status": "error", "code": "nsfw", "message": "flagged"}
+    running = {"taskType": "imageInference", "taskUUID": T, "status": "processing"}
+    snapshot = absorb(Snapshot(T, 3), [done(1), failed, running])
+    absorb(snapshot, [], [ErrorDetail("taskFailedOrNotFound", "no such task", task_uuid=T)])
+    note = "Runware no longer knows this task; 1 of its images never arrived"
+    assert snapshot.failures == [
+        ErrorDetail("nsfw", "flagged", task_uuid=T),
+        ErrorDetail("taskFailedOrNotFound", note, task_uuid=T),
+    ]
+    assert snapshot.done
+
+
 def test_an_item_garbled_for_two_polls_then_right_is_an_image_not_a_charge_as_well() -> None:
     garbled = done(1, imageUUID=None)
     snapshot = absorb(absorb(Snapshot(T, 2), [garbled]), [garbled])

@@ -862,29 +862,36 @@ async def test_a_task_that_can_never_be_finished_is_tried_again_only_until_it_is
     assert len(tries) == 3, "tried again while it might still be fetched, never once it is a day old"
 
 
+@pytest.mark.parametrize("failed", [False, True], ids=["none failed", "one said to have failed"])
 async def test_a_task_runware_forgets_after_some_of_its_images_came_says_the_rest_never_came_and_counts_them(
-    make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock
+    failed: bool, make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock
 ) -> None:
     # Fetched later, the images that never came went unsaid ("Generated 1 image(s)", done, no error) and uncounted,
-    # though they may have run and been charged: the spend said $0.06 where Runware's ledger said $0.12.
+    # though they may have run and been charged: the spend said $0.06 where Runware's ledger said $0.12. Then, once
+    # counted, a fetch more forgot them again; and an image Runware had said failed (not charged) was counted too.
     emulator.render_seconds = 30.0
+    requested = 3 if failed else 2
+    if failed:
+        emulator.failing.add(1)  # the second image fails, as Runware says of it
     async with Client(server(make_settings, emulator, wait_seconds=0.2, preview=False)) as mcp:
-        pending = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))
+        pending = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": requested}))
         task_uuid = pending["taskUUID"]
-        await clock.advance(20.0)
+        await clock.advance(21.0)
         partly = data(await mcp.call_tool("get_generation", {"taskUUID": task_uuid, "wait": 0.2}))
         del emulator.jobs[task_uuid]  # its results expired, as Runware's do
         await clock.advance(answers.LOST_AFTER)
         later = await mcp.call_tool("get_generation", {"taskUUID": task_uuid, "wait": 0.2})
         listed = data(await mcp.call_tool("list_generations", {}))
-    assert (partly["status"], len(partly["images"])) == ("pending", 1)
+        again = data(await mcp.call_tool("get_generation", {"taskUUID": task_uuid}))
+        relisted = data(await mcp.call_tool("list_generations", {}))
+    assert (partly["status"], len(partly["images"]), len(partly["errors"])) == ("pending", 1, int(failed))
     fetched = data(later)
     assert (fetched["status"], len(fetched["images"])) == ("done", 1)
-    assert fetched["errors"] == [
-        "taskFailedOrNotFound: Runware no longer knows this task; 1 of its images never arrived"
-    ]
+    lost = "taskFailedOrNotFound: Runware no longer knows this task; 1 of its images never arrived"
+    assert fetched["errors"] == [*partly["errors"], lost]
     assert "1 of its images never arrived" in text(later)
-    assert listed["spentToday"] == 0.12, "the image that never came may have been charged"
+    assert listed["spentToday"] == 0.12, "the image that never came may have been charged; the failed one was not"
+    assert (again["errors"], relisted["spentToday"]) == (fetched["errors"], 0.12), "and stays so, fetched again"
 
 
 async def test_a_task_whose_call_was_cancelled_is_seen_through_by_the_same_process(

@@ -26,6 +26,8 @@ from ideogram_mcp.runware.errors import (
     api_error,
 )
 
+LOST_NOTE = "Runware no longer knows this task"
+"""How a failure of an image that never came, from a task Runware has since forgotten, begins."""
 LOST_AFTER = 20.0
 """Seconds after sending before Runware's "no such task" is believed (it may lag behind its acknowledgement)."""
 UNUSABLE_POLLS = 2
@@ -151,9 +153,12 @@ def absorb(
             snapshot.lost = NotFoundError(404, [detail])
             # Unknown now, but it was sent: it may have run and been charged, its results since expired.
             snapshot.lost.may_have_run = True
-            missing = snapshot.requested - len(snapshot.images)
-            if snapshot.images and missing:
-                note = f"Runware no longer knows this task; {missing} of its images never arrived"
+            # An image it said had failed stays failed (an answer about nothing knows none); the rest never came.
+            earlier = [f for f in snapshot.failures if f.code != LOST_CODE]
+            failures += earlier
+            missing = snapshot.requested - len(snapshot.images) - len(earlier)
+            if snapshot.images and missing > 0:
+                note = f"{LOST_NOTE}; {missing} of its images never arrived"
                 failures += [ErrorDetail(LOST_CODE, note, task_uuid=snapshot.task_uuid)] * missing
     # A garbled item may be a passing fault: it fails the image only if the next poll garbles it too.
     snapshot.unusable_polls = snapshot.unusable_polls + 1 if unusable else 0

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 from collections.abc import Awaitable, Callable
@@ -66,9 +65,12 @@ async def again(
 CUT_SHORT_WITHIN = 86_400.0
 """How far back (seconds) a process looks for tasks an earlier one left unfinished: Runware's image URLs do not
 outlive a day, and a task older than that has nothing left to fetch."""
-CUT_SHORT_LOOKED_AT = 1000
-"""How many of an owner's latest pending tasks, and of its latest done ones (images unsaved), are looked at: as
-many as any limit lets run at once, and more than a day of ordinary use makes."""
+CUT_SHORT_LOOKED_AT: dict[State, int] = {"pending": 1000, "done": 200}
+"""How many of an owner's latest pending tasks, and of its latest done ones (for images unsaved), are looked at: more
+than any limit lets run at once, and than a day of ordinary use leaves done with images unsaved."""
+SEEN_THROUGH_AT_MOST = 3600.0
+"""The longest pause (seconds) between tries to see through a task whose call ended before it was: each try may
+download its images again."""
 CUT_SHORT_AGAIN = 60.0
 """Seconds after a taking up that left something unfinished (the journal or the store down, a download failed)
 before a call of the owner starts another: an outage is not asked about at every call."""
@@ -104,7 +106,7 @@ async def _take_up(services: Services, owner: str, where: Places, saved: Callabl
     started, clock, journal = services.started, services.clock, services.journal
     # By state: the latest tasks of any state hid a pending one behind 50 later ones.
     entries = [
-        entry for state in ("pending", "done") for entry in await journal.recent(owner, CUT_SHORT_LOOKED_AT, state)
+        entry for state, most in CUT_SHORT_LOOKED_AT.items() for entry in await journal.recent(owner, most, state)
     ]
     oldest = clock.now() - CUT_SHORT_WITHIN  # from now: a task that can never be finished ages out of the tries
     left = sorted((entry for entry in entries if oldest <= entry.created < started), key=lambda entry: entry.created)
@@ -139,19 +141,23 @@ async def _taken_up(
 def take_up_when_over(services: Services, entry: Entry, where: Places) -> None:
     """A task sent by a call of this process that ended before the task was seen through (its client went away, or
     cancelled it): fetched and saved in the background once that call's time is over, as the next process would for
-    one a killed process left, and again every ``CUT_SHORT_AGAIN`` s while it is unfinished, for a day. Over stateless
-    HTTP the process lives on, and the agent may never have heard the taskUUID."""
+    one a killed process left, and again while it is unfinished, for a day (after ``CUT_SHORT_AGAIN`` s, then twice
+    as long each time, up to an hour). Over stateless HTTP the process lives on, and the agent may never have heard
+    the taskUUID."""
     if services.settings.save:
         services.background.start_soon(_see_through, services, entry, where)
 
 
 async def _see_through(services: Services, entry: Entry, where: Places) -> None:
-    with contextlib.suppress(Exception):  # nothing of this work may end the server
-        why = "its call ended before it was seen through"
+    try:
+        why, pause = "its call ended before it was seen through", CUT_SHORT_AGAIN
         while not await _taken_up(services, entry, where, None, why):
             if services.clock.now() - entry.created > CUT_SHORT_WITHIN:
                 return
-            await services.clock.sleep(CUT_SHORT_AGAIN)
+            await services.clock.sleep(pause)
+            pause = min(2 * pause, SEEN_THROUGH_AT_MOST)  # an outage, or a folder that stays unwritable: less often
+    except Exception:  # nothing of this work may end the server
+        logger.exception("task %s: seeing it through failed", entry.task_uuid)
 
 
 def _unfinished(entry: Entry) -> bool:

@@ -18,7 +18,7 @@ from ideogram_mcp.images.previews import Preview
 from ideogram_mcp.journal import Entry, JournalError, State
 from ideogram_mcp.money import cost_of
 from ideogram_mcp.records import ImageRecord
-from ideogram_mcp.runware.answers import LOST_CODE, Snapshot
+from ideogram_mcp.runware.answers import LOST_CODE, LOST_NOTE, Snapshot
 from ideogram_mcp.runware.errors import ErrorDetail, RunwareError
 from ideogram_mcp.settings import redact
 from ideogram_mcp.tasks import saving
@@ -61,6 +61,12 @@ async def finish(
     async with services.finishing(entry.task_uuid):  # one finish of a task at a time in this process
         latest = await _reread(services, entry)  # another finish may have saved images meanwhile
         return await _finish(services, latest or entry, snapshot, where, preview, until, accepted=accepted)
+
+
+def _parts(error: str) -> tuple[str, str]:
+    """A failure as the journal keeps it (``code: message``), as Runware said it."""
+    code, _, message = error.partition(": ")
+    return (code, message) if message else ("error", code)
 
 
 async def _reread(services: Services, entry: Entry) -> Entry | None:
@@ -118,12 +124,15 @@ async def _finish(
                 if show:
                     shown = await anyio.to_thread.run_sync(_previews, services.store, records, data)
                     del data  # the previews are all that is kept of the bytes
-    never = 0  # images of a task Runware has since forgotten that never came: they may have run, and been charged
-    if snapshot.lost is not None and records and len(records) < entry.requested:
-        never = entry.requested - len(records)
-        if not snapshot.failures:  # a later fetch: its snapshot began with none of the task's images, so none missed
-            note = f"Runware no longer knows this task; {never} of its images never arrived"
-            snapshot.failures = [ErrorDetail(LOST_CODE, note, task_uuid=entry.task_uuid)] * never
+    if snapshot.lost is not None and records and not snapshot.failures and len(records) < entry.requested:
+        # A later fetch of a task Runware has since forgotten: its snapshot began with none of the task's images or
+        # failures, so it missed none; those the journal holds stand, and the rest never came.
+        failed = [ErrorDetail(*_parts(error), task_uuid=entry.task_uuid) for error in entry.errors]
+        missing = entry.requested - len(records) - len(failed)
+        note = f"Runware no longer knows this task; {missing} of its images never arrived"
+        snapshot.failures = [*failed, *[ErrorDetail(LOST_CODE, note, task_uuid=entry.task_uuid)] * max(0, missing)]
+    # Images of a forgotten task that never came may have run, and been charged: counted, as a forgotten task is.
+    never = sum(f.code == LOST_CODE and f.message.startswith(LOST_NOTE) for f in snapshot.failures) if records else 0
     key = settings.runware_api_key
     status: State
     if settled:
@@ -147,7 +156,7 @@ async def _finish(
             errors=failures,
             cost=cost,
             accepted=accepted,
-            unusable_cost=None if settled else round(unusable, 6),
+            unusable_cost=None if settled else round(unusable + unit * never, 6),  # kept: a later fetch knows none
         )
     except JournalError as exc:  # what was saved is said all the same: the files are there
         logger.warning("task %s: the journal could not record it: %s", entry.task_uuid, exc)
