@@ -26,6 +26,8 @@ from ideogram_mcp.runware.errors import (
     api_error,
 )
 
+UNUSABLE_CODE = "unusableResult"
+"""The failure of an image Runware reported finished that cannot be used (charged all the same)."""
 LOST_NOTE = "Runware no longer knows this task"
 """How a failure of an image that never came, from a task Runware has since forgotten, begins."""
 LOST_AFTER = 20.0
@@ -123,6 +125,7 @@ def absorb(
     ``known_for`` is how long ago the task was sent: "no such task" means lost only after ``LOST_AFTER``.
     """
     failures: list[ErrorDetail] = []
+    lost_now = False
     unusable: list[ErrorDetail] = []
     charges: list[float | None] = []
     progress: list[int] = []
@@ -141,7 +144,7 @@ def absorb(
             continue
         _, problem = _image(item)
         if problem is not None:
-            unusable.append(ErrorDetail("unusableResult", problem, task_uuid=snapshot.task_uuid))
+            unusable.append(ErrorDetail(UNUSABLE_CODE, problem, task_uuid=snapshot.task_uuid))
             charges.append(_number(item.get("cost")))
     add_images(snapshot, mine)
     for detail in errors:
@@ -153,8 +156,9 @@ def absorb(
             snapshot.lost = NotFoundError(404, [detail])
             # Unknown now, but it was sent: it may have run and been charged, its results since expired.
             snapshot.lost.may_have_run = True
+            lost_now = True
             # An image it said had failed stays failed (an answer about nothing knows none); the rest never came.
-            earlier = [f for f in snapshot.failures if f.code != LOST_CODE]
+            earlier = [f for f in snapshot.failures if not never_came(f)]
             failures += earlier
             missing = snapshot.requested - len(snapshot.images) - len(earlier)
             if snapshot.images and missing > 0:
@@ -166,13 +170,18 @@ def absorb(
     if snapshot.unusable_polls >= UNUSABLE_POLLS:
         failures += unusable
         snapshot.unusable_charges = charges[:room]
-    elif not unusable:
+    elif not unusable and mine:
         snapshot.unusable_charges = []  # the garbled items came right: they are images now, counted as such
-    if failures and not mine and room:
+    if failures and not mine and room and not lost_now:
         # An error for the task with nothing finished or running: the task failed as a whole.
         failures = [*failures, *[failures[0]] * room]
     snapshot.failures = failures[:room]
     snapshot.progress = min(progress) if progress else None
+
+
+def never_came(failure: ErrorDetail) -> bool:
+    """Whether a failure is that of an image that never came, from a task Runware has since forgotten."""
+    return failure.code == LOST_CODE and failure.message.startswith(LOST_NOTE)
 
 
 def add_images(snapshot: Snapshot, items: Sequence[Mapping[str, Any]]) -> bool:

@@ -18,7 +18,7 @@ from ideogram_mcp.images.previews import Preview
 from ideogram_mcp.journal import Entry, JournalError, State
 from ideogram_mcp.money import cost_of
 from ideogram_mcp.records import ImageRecord
-from ideogram_mcp.runware.answers import LOST_CODE, LOST_NOTE, Snapshot
+from ideogram_mcp.runware.answers import LOST_CODE, LOST_NOTE, UNUSABLE_CODE, Snapshot, never_came
 from ideogram_mcp.runware.errors import ErrorDetail, RunwareError
 from ideogram_mcp.settings import redact
 from ideogram_mcp.tasks import saving
@@ -124,15 +124,24 @@ async def _finish(
                 if show:
                     shown = await anyio.to_thread.run_sync(_previews, services.store, records, data)
                     del data  # the previews are all that is kept of the bytes
-    if snapshot.lost is not None and records and not snapshot.failures and len(records) < entry.requested:
-        # A later fetch of a task Runware has since forgotten: its snapshot began with none of the task's images or
-        # failures, so it missed none; those the journal holds stand, and the rest never came.
-        failed = [ErrorDetail(*_parts(error), task_uuid=entry.task_uuid) for error in entry.errors]
-        missing = entry.requested - len(records) - len(failed)
-        note = f"Runware no longer knows this task; {missing} of its images never arrived"
-        snapshot.failures = [*failed, *[ErrorDetail(LOST_CODE, note, task_uuid=entry.task_uuid)] * max(0, missing)]
-    # Images of a forgotten task that never came may have run, and been charged: counted, as a forgotten task is.
-    never = sum(f.code == LOST_CODE and f.message.startswith(LOST_NOTE) for f in snapshot.failures) if records else 0
+    # Images Runware reported finished that cannot be used were charged all the same.
+    unit = entry.quote / entry.requested
+    unusable = sum(charge if charge is not None else unit for charge in snapshot.unusable_charges)
+    never = 0
+    if snapshot.lost is not None and records:
+        # Runware has since forgotten the task: the images here stand, and so do those it said had failed (in this
+        # call's polls; fetched later, in the journal, its garbled ones charged as in their call); the rest never
+        # came, and may have run and been charged, counted as a forgotten task is.
+        earlier = [f for f in snapshot.failures if not never_came(f)]
+        if not snapshot.failures:
+            earlier = [ErrorDetail(*_parts(error), task_uuid=entry.task_uuid) for error in entry.errors]
+            earlier = [f for f in earlier if not never_came(f)]
+            unusable += unit * sum(f.code == UNUSABLE_CODE for f in earlier)
+        room = max(0, entry.requested - len(records))
+        earlier = earlier[:room]
+        never = room - len(earlier)
+        note = ErrorDetail(LOST_CODE, f"{LOST_NOTE}; {never} of its images never arrived", task_uuid=entry.task_uuid)
+        snapshot.failures = [*earlier, *[note] * never]
     key = settings.runware_api_key
     status: State
     if settled:
@@ -144,9 +153,6 @@ async def _finish(
         status = "done" if done else "pending"
         if done and not records:
             status = "failed"
-    # Images Runware reported finished that cannot be used were charged all the same.
-    unit = entry.quote / entry.requested
-    unusable = sum(charge if charge is not None else unit for charge in snapshot.unusable_charges)
     cost = cost_of([record.cost for record in records], unit, unusable + unit * never)
     try:
         await services.journal.update(

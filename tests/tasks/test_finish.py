@@ -1,0 +1,111 @@
+"""What a task Runware forgets after some of its images came is counted at: the images here, those it said failed
+(a garbled one charged), and the rest, which never came and may have run, each once, however often it is fetched."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from ideogram_mcp import files
+from ideogram_mcp.clock import ManualClock
+from ideogram_mcp.journal import Entry, Limits, Options, Pending
+from ideogram_mcp.records import ImageRecord
+from ideogram_mcp.runware.answers import Snapshot, absorb
+from ideogram_mcp.runware.errors import ErrorDetail
+from ideogram_mcp.settings import Settings
+from ideogram_mcp.tasks.finish import finish
+from ideogram_mcp.tasks.outcomes import Made
+from ideogram_mcp.tasks.services import Services
+
+from .test_life import running
+
+pytestmark = pytest.mark.anyio
+
+OWNER = "owner-1"
+T = "11111111-1111-4111-8111-111111111111"
+LOST = ErrorDetail("taskFailedOrNotFound", "no such task", task_uuid=T)
+RUNNING = {"taskType": "imageInference", "taskUUID": T, "status": "processing"}
+
+
+@pytest.fixture
+async def services(settings: Settings, transport: httpx2.ASGITransport, clock: ManualClock) -> AsyncIterator[Services]:
+    async with running(settings, transport, clock) as made:
+        yield made
+
+
+def polled(snapshot: Snapshot, items: Sequence[Mapping[str, Any]], errors: Sequence[ErrorDetail] = ()) -> Snapshot:
+    absorb(snapshot, items, errors)
+    return snapshot
+
+
+def done(n: int, **changes: Any) -> dict[str, Any]:
+    image = f"00000000-0000-4000-8000-00000000000{n}"
+    item = {"taskType": "imageInference", "taskUUID": T, "status": "success", "imageUUID": image, "cost": 0.06}
+    return item | {"imageURL": f"https://im.runware.ai/{n}.jpg"} | changes
+
+
+async def recorded(services: Services, requested: int) -> Entry:
+    pending = Pending(
+        T,
+        OWNER,
+        "generate_image",
+        "ideogram:4@1",
+        {"taskUUID": T},
+        requested,
+        0.06 * requested,
+        Options(save=False),
+        "under threshold",
+    )
+    return await services.journal.record(pending, Limits())
+
+
+async def finished(services: Services, entry: Entry, snapshot: Snapshot, tmp_path: Path) -> list[str]:
+    where = files.places(tmp_path, [], [])
+    made = await finish(services, entry, snapshot, where, False, services.clock.monotonic() + 1)
+    assert isinstance(made, Made)
+    return list(made.failures)
+
+
+@pytest.mark.parametrize("when", ["in its call", "fetched later"])
+async def test_a_garbled_image_stays_charged_when_runware_then_forgets_the_task(
+    when: str, services: Services, tmp_path: Path
+) -> None:
+    # The answer about the forgotten task holds no items, and the garbled image's charge was cleared with it (in the
+    # call), or written over by a later fetch that knew none (later): $0.12 where three images were paid for.
+    entry = await recorded(services, 3)
+    garbled = done(2, imageURL=None)
+    snapshot = polled(polled(Snapshot(T, 3), [done(1), garbled, RUNNING]), [done(1), garbled, RUNNING])
+    if when == "fetched later":
+        await finished(services, entry, snapshot, tmp_path)
+        entry, snapshot = await services.journal.get(T, OWNER) or entry, Snapshot(T, 3)
+    said = await finished(services, entry, polled(snapshot, [], [LOST]), tmp_path)
+    assert [failure.split(":")[0] for failure in said] == ["unusableResult", "taskFailedOrNotFound"]
+    assert said[1].endswith("Runware no longer knows this task; 1 of its images never arrived")
+    assert (await services.journal.spend(OWNER)).today == pytest.approx(0.18)
+
+
+async def test_an_image_another_finish_recorded_is_not_counted_as_never_come(
+    services: Services, tmp_path: Path
+) -> None:
+    # This call saw one image, then the task forgotten; another finish had recorded both meanwhile.
+    entry = await recorded(services, 2)
+    both = [
+        ImageRecord(
+            image_uuid=f"00000000-0000-4000-8000-00000000000{n}", image_url=f"https://im.runware.ai/{n}.jpg", cost=0.06
+        )
+        for n in (1, 2)
+    ]
+    await services.journal.update(T, state="pending", images=both, errors=[], cost=None)
+    snapshot = polled(polled(Snapshot(T, 2), [done(1), RUNNING]), [], [LOST])
+    assert await finished(services, entry, snapshot, tmp_path) == []
+    assert (await services.journal.spend(OWNER)).today == pytest.approx(0.12)
+
+
+def test_a_failure_said_before_runware_forgot_the_task_is_not_repeated_for_every_image() -> None:
+    failed = {"taskType": "imageInference", "taskUUID": T, "status": "error", "code": "nsfw", "message": "flagged"}
+    snapshot = polled(polled(Snapshot(T, 3), [failed, RUNNING, RUNNING]), [], [LOST])
+    assert snapshot.failures == [ErrorDetail("nsfw", "flagged", task_uuid=T)]
