@@ -132,6 +132,8 @@ def absorb(
     mine = [item for item in items if item.get("taskUUID") == snapshot.task_uuid]
     about = [detail for detail in errors if detail.task_uuid == snapshot.task_uuid]
     snapshot.found = snapshot.found or bool(mine) or any(d.code != LOST_CODE for d in about)
+    if not mine and not about:  # an answer that says nothing of the task (its only word a passing fault) unsays nothing
+        return
     for item in mine:
         status = item.get("status")
         if status in RUNNING:
@@ -170,7 +172,7 @@ def absorb(
     if snapshot.unusable_polls >= UNUSABLE_POLLS:
         failures += unusable
         snapshot.unusable_charges = charges[:room]
-    elif not unusable and mine:
+    elif not unusable and not lost_now:
         snapshot.unusable_charges = []  # the garbled items came right: they are images now, counted as such
     if failures and not mine and room and not lost_now:
         # An error for the task with nothing finished or running: the task failed as a whole.
