@@ -169,11 +169,11 @@ async def _stored(
 ) -> str:
     """The UUID Runware stores an image argument here under: uploaded once a process, as local files are."""
 
-    def encoded() -> tuple[str, str]:
+    def keyed() -> tuple[str, str]:  # the key the process's uploads are kept under: the bytes' digest
         text = _inline(generation, read, parameter)
         return hashlib.sha256(decoded(text) or text.encode()).hexdigest(), text
 
-    digest, text = await anyio.to_thread.run_sync(encoded)
+    digest, text = await anyio.to_thread.run_sync(keyed)
     if digest not in services.uploads:
         assert services.delivery is not None
         services.uploads[digest], _ = await services.delivery.upload(text, deadline)
