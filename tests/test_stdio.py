@@ -241,19 +241,24 @@ _OPENING = [
 ]
 
 
+def _offline(stderr: int) -> subprocess.Popen[str]:
+    """An offline server over pipes, as a client spawns it (a byte that is not UTF-8 written as its escape)."""
+    return subprocess.Popen(
+        [COMMAND, "--offline"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        env=_env(),
+        encoding="utf-8",
+        errors="surrogateescape",  # a test writes a byte that is not UTF-8 as its escape, "\udcc9"
+    )
+
+
 def _answered(lines: list[str], before: str = "") -> list[Any]:
     """The answers an offline server writes, one a line, to the initialize and then to each of ``lines`` (a byte that
     is not UTF-8 written as its ``surrogateescape``, ``"\udcc9"`` for 0xC9); to a request ``before`` the handshake
     first, when given."""
-    with subprocess.Popen(
-        [COMMAND, "--offline"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=_env(),
-        encoding="utf-8",
-        errors="surrogateescape",  # a test writes a byte that is not UTF-8 as its escape, "\udcc9"
-    ) as server:
+    with _offline(stderr=subprocess.DEVNULL) as server:
         assert server.stdin is not None
         assert server.stdout is not None
         watchdog = threading.Timer(30, server.kill)  # a line dropped unanswered would leave readline waiting
@@ -508,14 +513,7 @@ async def test_after_a_message_cut_off_part_way_nothing_more_is_written_onto_the
 def test_a_client_that_stops_reading_ends_the_server_as_one_that_stops_writing_does() -> None:
     # Its end of stdout closed, stdin still open: the next message out met EPIPE, and the server died with status 1
     # and a traceback of exception groups, where a closed stdin ends it with status 0.
-    with subprocess.Popen(
-        [COMMAND, "--offline"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=_env(),
-        encoding="utf-8",
-    ) as server:
+    with _offline(stderr=subprocess.PIPE) as server:
         assert server.stdin is not None
         assert server.stdout is not None
         server.stdout.close()  # nothing reads what the server writes from now on; stdin stays open

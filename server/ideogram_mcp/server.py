@@ -148,10 +148,13 @@ def build_server(
         try:
             result = await entry.run(ctx, params)
         except JournalError as exc:  # where a task was sent, the tool answers itself: here nothing was sent
-            paid = not (entry.tool.annotations and entry.tool.annotations.read_only_hint)
-            consequence = "nothing was sent or charged" if paid else ""
-            if params.name == "get_generation":  # it sends nothing: the task itself may well have been charged
+            hints = entry.tool.annotations or types.ToolAnnotations()
+            if hints.read_only_hint:
+                consequence = ""
+            elif hints.idempotent_hint:  # a fetch (get_generation): it sends nothing, and its task may well be paid
                 consequence = "the task could not be looked up; it is as Runware has it, and this call charged nothing"
+            else:  # a paid tool: the journal is written before anything is sent
+                consequence = "nothing was sent or charged"
             result = results.error(exc.text(consequence), {"kind": "journal"})
         except ConfigurationError as exc:  # a setting that cannot work (certificates, a proxy): the message names it
             result = results.error(str(exc), {"kind": Kind.NOT_CONFIGURED})

@@ -164,8 +164,7 @@ def absorb(
             failures += earlier
             missing = snapshot.requested - len(snapshot.images) - len(earlier)
             if snapshot.images and missing > 0:
-                note = f"{LOST_NOTE}; {missing} of its images never arrived"
-                failures += [ErrorDetail(LOST_CODE, note, task_uuid=snapshot.task_uuid)] * missing
+                failures += never_came_notes(snapshot.task_uuid, missing)
     # A garbled item may be a passing fault: it fails the image only if the next poll garbles it too.
     snapshot.unusable_polls = snapshot.unusable_polls + 1 if unusable else 0
     room = max(0, snapshot.requested - len(snapshot.images))
@@ -179,6 +178,13 @@ def absorb(
         failures = [*failures, *[failures[0]] * room]
     snapshot.failures = failures[:room]
     snapshot.progress = min(progress) if progress else None
+
+
+def never_came_notes(task_uuid: str, missing: int) -> list[ErrorDetail]:
+    """The failures of the ``missing`` images of a task Runware has since forgotten, which never came."""
+    return [
+        ErrorDetail(LOST_CODE, f"{LOST_NOTE}; {missing} of its images never arrived", task_uuid=task_uuid)
+    ] * missing
 
 
 def never_came(failure: ErrorDetail) -> bool:

@@ -18,7 +18,7 @@ from ideogram_mcp.images.previews import Preview
 from ideogram_mcp.journal import Entry, JournalError, State
 from ideogram_mcp.money import cost_of
 from ideogram_mcp.records import ImageRecord
-from ideogram_mcp.runware.answers import LOST_CODE, LOST_NOTE, UNUSABLE_CODE, Snapshot, never_came
+from ideogram_mcp.runware.answers import UNUSABLE_CODE, Snapshot, never_came, never_came_notes
 from ideogram_mcp.runware.errors import ErrorDetail, RunwareError
 from ideogram_mcp.settings import redact
 from ideogram_mcp.tasks import saving
@@ -140,8 +140,7 @@ async def _finish(
         room = max(0, entry.requested - len(records))
         earlier = earlier[:room]
         never = room - len(earlier)
-        note = ErrorDetail(LOST_CODE, f"{LOST_NOTE}; {never} of its images never arrived", task_uuid=entry.task_uuid)
-        snapshot.failures = [*earlier, *[note] * never]
+        snapshot.failures = [*earlier, *never_came_notes(entry.task_uuid, never)]
     key = settings.runware_api_key
     status: State
     if settled:

@@ -86,12 +86,13 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
         read = await files.read_all([item.text for item in local], where, kept)
     except LocalInputError as exc:
         return Invalid([Problem(local[i].argument, f"{reason}.") for i, reason in exc.problems])
-    if damaged := await prepare.inline_refused(job.spec, generation):
-        return Invalid(damaged)
     if named := await prepare.tasks_for_images(services, job.owner, job.spec, generation):
         return Invalid(named)
-    checked, read = await prepare.upright(job.spec, generation, read)
-    generation = checked
+    inputs = await prepare.inputs_checked(job.spec, generation, read)
+    if isinstance(inputs, list):
+        return Invalid(inputs)
+    generation, read = inputs
+    checked = generation  # what a prepare on sending starts from (the dry one may have changed ``generation``)
     read_by_item = dict(zip(local, read, strict=True))
     if job.prepare is not None:
         prepared = await job.prepare(generation, read_by_item, False)

@@ -136,7 +136,8 @@ def mask_fits(services: Services, owner: str, stored_side: int) -> Prepare:
         if max(target) <= stored_side or not may_send or services.delivery is None:
             return generation
         if made is not None:  # Runware's own copy, as made: the mask goes as it is, not scaled by an upload
-            return generation.with_values(mask=await anyio.to_thread.run_sync(_inline, generation, read, "mask"))
+            _, mask_here = await anyio.to_thread.run_sync(_here, generation, read, "mask")
+            return generation.with_values(mask=mask_here)
         deadline = services.clock.monotonic() + services.settings.wait_seconds
         return generation.with_values(
             **{name: await _stored(services, generation, read, name, deadline) for name in ("image", "mask")}
@@ -170,8 +171,8 @@ async def _stored(
     """The UUID Runware stores an image argument here under: uploaded once a process, as local files are."""
 
     def keyed() -> tuple[str, str]:  # the key the process's uploads are kept under: the bytes' digest
-        text = _inline(generation, read, parameter)
-        return hashlib.sha256(decoded(text) or text.encode()).hexdigest(), text
+        data, text = _here(generation, read, parameter)
+        return hashlib.sha256(data or text.encode()).hexdigest(), text
 
     digest, text = await anyio.to_thread.run_sync(keyed)
     if digest not in services.uploads:
@@ -180,17 +181,20 @@ async def _stored(
     return services.uploads[digest]
 
 
-def _inline(generation: Generation, read: Mapping[LocalInput, LocalImage], parameter: str) -> str:
-    """An image argument here (a local file, or inline data) as inline data."""
+def _here(generation: Generation, read: Mapping[LocalInput, LocalImage], parameter: str) -> tuple[bytes | None, str]:
+    """An image argument here (a local file, or inline data): its bytes, and it as inline data."""
     local = next((item for item in read if item.parameter == parameter), None)
-    return read[local].data_uri if local is not None else str(generation.values[parameter])
+    if local is not None:
+        return read[local].data, read[local].data_uri
+    text = str(generation.values[parameter])
+    return decoded(text), text
 
 
 async def tasks_for_images(services: Services, owner: str, spec: ModelSpec, generation: Generation) -> list[Problem]:
     """An image argument holding the taskUUID of one of this owner's tasks (results show it first): Runware would
     answer "unknown image UUID"; said here, naming the imageUUIDs the task made."""
     problems: list[Problem] = []
-    for argument, text in _images(spec, generation):
+    for name, at, text in _images(spec, generation):
         if not is_uuid(text):
             continue
         try:
@@ -205,52 +209,48 @@ async def tasks_for_images(services: Services, owner: str, spec: ModelSpec, gene
             if made
             else "it has no images yet: fetch it with get_generation, then pass an imageUUID it gives"
         )
+        argument = name if at is None else f"{name}[{at}]"
         problems.append(Problem(argument, f"is the taskUUID of a {entry.tool} task, not an image: {said}."))
     return problems
 
 
-async def inline_refused(spec: ModelSpec, generation: Generation) -> list[Problem]:
-    """Inline image data (a data URI, bare base64) Runware would take, and charge for, then fail to read: base64
-    that does not decode, more bytes than an input may have (as for a file), or no whole picture. Read in a thread:
-    the data can be megabytes."""
-    inline = [(argument, text) for argument, text in _images(spec, generation) if inline_picture(text) is not None]
-    if not inline:
-        return []
-
-    def read() -> list[Problem]:
-        return [Problem(argument, f"{why}.") for argument, text in inline if (why := _unreadable(text)) is not None]
-
-    return await anyio.to_thread.run_sync(read)
-
-
-async def upright(
+async def inputs_checked(
     spec: ModelSpec, generation: Generation, read: Sequence[LocalImage]
-) -> tuple[Generation, list[LocalImage]]:
-    """The arguments and the local images read with every image that EXIF says is seen turned (a phone's photo)
-    turned as seen (``masks.upright``), so that what is measured, masked and sent is what its owner sees."""
+) -> tuple[Generation, list[LocalImage]] | list[Problem]:
+    """The images given here, checked and turned as seen, each decoded once, in one trip to a thread (none when
+    there is none: most calls):
 
-    def turn() -> tuple[dict[str, Any], list[LocalImage]]:
+    - inline data (a data URI, bare base64) Runware would take, and charge for, then fail to read is refused: base64
+      that does not decode, more bytes than an input may have (as for a file), or no whole picture (files were
+      checked as they were read);
+    - every image that EXIF says is seen turned (a phone's photo), inline or a file, is turned as seen
+      (``masks.upright``), so that what is measured, masked and sent is what its owner sees."""
+    inline = [(name, at, text) for name, at, text in _images(spec, generation) if inline_picture(text) is not None]
+    if not read and not inline:
+        return generation, list(read)
+
+    def check() -> tuple[Generation, list[LocalImage]] | list[Problem]:
+        problems: list[Problem] = []
+        values = dict(generation.values)
+        for name, at, text in inline:
+            data = decoded(text)
+            if (why := _unreadable(data)) is not None:
+                problems.append(Problem(name if at is None else f"{name}[{at}]", f"{why}."))
+            elif data is not None and (turned := _turned(data)) is not None:
+                again = data_uri(turned, text[5 : text.index(";")]) if text.startswith("data:") else encoded(turned)
+                if at is None:
+                    values[name] = again
+                else:
+                    values[name] = [*values[name]]
+                    values[name][at] = again
+        if problems:
+            return problems
         images = [
             dataclasses.replace(image, data=turned) if (turned := _turned(image.data)) else image for image in read
         ]
-        changes: dict[str, Any] = {}
-        for argument, text in _images(spec, generation):
-            if inline_picture(text) is None or (data := decoded(text)) is None or (turned := _turned(data)) is None:
-                continue
-            again = data_uri(turned, text[5 : text.index(";")]) if text.startswith("data:") else encoded(turned)
-            name, _, index = argument.partition("[")
-            if index:
-                changes.setdefault(name, list(cast(list[str], generation.values[name])))[int(index[:-1])] = again
-            else:
-                changes[name] = again
-        return changes, images
+        return dataclasses.replace(generation, values=values), images
 
-    if not read and not any(inline_picture(text) is not None for _, text in _images(spec, generation)):
-        return generation, list(read)  # nothing here to turn: no trip to a thread (most calls)
-    changes, images = await anyio.to_thread.run_sync(turn)
-    if not changes:
-        return generation, images
-    return dataclasses.replace(generation, values={**generation.values, **changes}), images
+    return await anyio.to_thread.run_sync(check)
 
 
 def _turned(data: bytes) -> bytes | None:
@@ -259,10 +259,11 @@ def _turned(data: bytes) -> bytes | None:
     return turned if turned is not None and len(turned) <= files.MAX_INPUT else None
 
 
-def _images(spec: ModelSpec, generation: Generation) -> list[tuple[str, str]]:
-    """Every image an argument gives that is not a local file, with where it is (``styleReferenceImages[1]``)."""
+def _images(spec: ModelSpec, generation: Generation) -> list[tuple[str, int | None, str]]:
+    """Every image an argument gives that is not a local file: its parameter, its place in a list (None for a
+    parameter of one image) and its text."""
     local = {(item.parameter, item.index) for item in generation.local_inputs}
-    found: list[tuple[str, str]] = []
+    found: list[tuple[str, int | None, str]] = []
     for name, value in generation.values.items():
         p = spec.parameters.get(name)
         if p is None or p.format != "image":
@@ -271,12 +272,11 @@ def _images(spec: ModelSpec, generation: Generation) -> list[tuple[str, str]]:
         for index, item in enumerate(items):
             at = index if isinstance(value, list) else None
             if isinstance(item, str) and (name, at) not in local:
-                found.append((name if at is None else f"{name}[{at}]", item))
+                found.append((name, at, item))
     return found
 
 
-def _unreadable(text: str) -> str | None:
-    data = decoded(text)
+def _unreadable(data: bytes | None) -> str | None:
     if data is None:
         return "is inline data that is not valid base64: send the image's bytes base64-encoded, whole"
     if len(data) > files.MAX_INPUT:
