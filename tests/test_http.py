@@ -840,6 +840,10 @@ async def test_a_body_that_is_no_json_rpc_request_is_answered_with_what_is_wrong
         '{"jsonrpc":"1.0","id":5,"method":"ping"}': (5, 'say "jsonrpc": "2.0"'),
         '{"jsonrpc":"2.0","id":6,"method":7}': (6, "name its method as a string"),
         "42": (None, "a message is one JSON object"),
+        # With no id, these were pydantic's dump: JSON-RPC answers them under a null id.
+        '{"jsonrpc":"2.0","method":7}': (None, "name its method as a string"),
+        '{"jsonrpc":"1.0","method":"notifications/initialized"}': (None, 'say "jsonrpc": "2.0"'),
+        '{"jsonrpc":"2.0","method":"notifications/initialized","params":[1]}': (None, "its params must be an object"),
     }
     auth = ACCEPT | {"Authorization": f"Bearer {TOKENS[0]}", "MCP-Protocol-Version": era, "Mcp-Method": "ping"}
     async with served(with_tokens, emulator) as url, httpx2.AsyncClient() as raw:

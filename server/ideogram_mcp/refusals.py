@@ -109,10 +109,12 @@ def whole(params: types.PaginatedRequestParams | None) -> None:
         )
 
 
-def unfit(text: str) -> tuple[object, int, str] | None:
+def unfit(text: str, *, notifications: bool = False) -> tuple[object, int, str] | None:
     """What is wrong with a message that is no JSON-RPC message the SDK reads, which it would drop unanswered or
     answer with no words of use: the request's id (when one can be read), the error's code and what to change. None
-    for a message the SDK reads, a blank one, and a notification or a response (nothing to answer; logged)."""
+    for a message the SDK reads, a blank one, and a notification or a response (nothing to answer; logged), unless
+    ``notifications``: then a notification whose version, method or params the SDK cannot read is told which (under
+    a null id, as JSON-RPC answers a request whose id cannot be read), where the SDK answers one anyway (HTTP)."""
     if not text.strip():
         return None
     try:
@@ -135,20 +137,25 @@ def unfit(text: str) -> tuple[object, int, str] | None:
     readable_id = isinstance(ident, str) or (isinstance(ident, int) and not isinstance(ident, bool))
     if read is not None and "id" not in fields:
         return None  # a notification the SDK reads (the id a key of its params)
+    if "id" not in fields and "method" in fields and notifications and (said := _misread(fields)) is not None:
+        return None, types.INVALID_REQUEST, said
     if ("method" not in fields and ("result" in fields or "error" in fields)) or "id" not in fields:
         logger.warning("a message that is no JSON-RPC 2.0 message was dropped: %.200s", text.strip())
         return None  # a response or a notification: nothing to answer
     if not readable_id:
         return None, types.INVALID_REQUEST, "Invalid request: its id must be a string or a whole number."
+    return ident, types.INVALID_REQUEST, _misread(fields) or "Invalid request: not a JSON-RPC 2.0 request."
+
+
+def _misread(fields: dict[str, object]) -> str | None:
+    """What of a message's frame (its version, method and params) JSON-RPC cannot read, or None."""
     if fields.get("jsonrpc") != "2.0":
-        said = 'Invalid request: say "jsonrpc": "2.0".'
-    elif not isinstance(fields.get("method"), str):
-        said = "Invalid request: name its method as a string."
-    elif not isinstance(fields.get("params", {}), dict):
-        said = "Invalid request: its params must be an object (or left out)."
-    else:
-        said = "Invalid request: not a JSON-RPC 2.0 request."
-    return ident, types.INVALID_REQUEST, said
+        return 'Invalid request: say "jsonrpc": "2.0".'
+    if not isinstance(fields.get("method"), str):
+        return "Invalid request: name its method as a string."
+    if not isinstance(fields.get("params", {}), dict):
+        return "Invalid request: its params must be an object (or left out)."
+    return None
 
 
 def answer(ident: object, code: int, said: str) -> str:
@@ -187,7 +194,7 @@ class UnfitExplained:
             if message["type"] == "http.response.start" and message["status"] not in (400, 202):
                 body.clear()  # a call's answer can stream for minutes: its body (inline images, say) is not kept
             elif message["type"] == "http.response.start" and whole:
-                found = unfit(b"".join(body).decode(errors="replace"))
+                found = unfit(b"".join(body).decode(errors="replace"), notifications=True)
                 if found is not None and found[1] != types.PARSE_ERROR:
                     logger.warning("a request was refused as the SDK could not read it: %s", found[2])
                     said = answer(*found).encode()
