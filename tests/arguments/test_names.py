@@ -51,3 +51,11 @@ def test_an_unknown_name_is_a_problem_naming_the_closest_and_every_known_one() -
 def test_a_tool_without_arguments_says_so() -> None:
     _, problems = canonical({"anything": 1}, set())
     assert problems[-1].message.endswith("This tool takes no arguments.")
+
+
+def test_a_yes_is_never_read_as_dollars() -> None:
+    # "approved" had been an alias of approvedCost, so approved: 1 (meaning yes) let a call of up to $1.00 through.
+    named, problems = canonical({"approved": 1, "approved_cost": 0.6}, {"approvedCost"})
+    assert named == {"approvedCost": 0.6}
+    (problem,) = problems
+    assert (problem.argument, "Did you mean approvedCost?" in problem.message) == ("approved", True)

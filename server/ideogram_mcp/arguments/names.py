@@ -53,7 +53,6 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "dry_run": (DRY_RUN,),
     "dryrun": (DRY_RUN,),
     "approved_cost": (APPROVED_COST,),
-    "approved": (APPROVED_COST,),
     "task_uuid": ("taskUUID",),
     "task_id": ("taskUUID",),
     "taskId": ("taskUUID",),
