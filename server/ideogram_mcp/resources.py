@@ -20,6 +20,7 @@ from ideogram_mcp.prompts import load_prompts
 from ideogram_mcp.references import encoded
 from ideogram_mcp.refusals import whole
 from ideogram_mcp.tools import Context, owner, places
+from ideogram_mcp.tools.questions import Questions
 
 if TYPE_CHECKING:
     from ideogram_mcp import files
@@ -29,11 +30,12 @@ PAGE = 50
 """Resources per page of resources/list."""
 
 
-async def _galleries(ctx: Context) -> tuple[files.Places, list[Path]]:
-    """This connection's places, and every folder its images are saved in: the output folder and those calls chose
-    (``outputDir``), as the journal records them, within this connection's folders. On stdio every client of a
-    user shares one journal: a session in one project lists only the folders it may read, not another project's."""
-    where = await places(ctx)
+async def _galleries(ctx: Context, where: files.Places | None = None) -> tuple[files.Places, list[Path]]:
+    """This connection's places (``where``, when known), and every folder its images are saved in: the output
+    folder and those calls chose (``outputDir``), as the journal records them, within this connection's folders. On
+    stdio every client of a user shares one journal: a session in one project lists only the folders it may read,
+    not another project's."""
+    where = where or await places(ctx)
     recorded = await ctx.lifespan_context.services.journal.folders(owner(ctx))
 
     def existing() -> list[Path]:
@@ -118,11 +120,19 @@ async def list_resource_templates(
     )
 
 
-async def read_resource(ctx: Context, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
-    """A saved image, whole, as a base64 blob with its MIME type; or the gallery App's page."""
+async def read_resource(
+    ctx: Context, params: types.ReadResourceRequestParams
+) -> types.ReadResourceResult | types.InputRequiredResult:
+    """A saved image, whole, as a base64 blob with its MIME type; or the gallery App's page.
+
+    On 2026-07-28 the client's roots, where not yet known, are asked for first (resources/read may ask, as a tool
+    call may; resources/list may not): the images a link names are saved under them."""
     if params.uri == app.URI:
         return types.ReadResourceResult(contents=[app.contents()])
-    where, folders = await _galleries(ctx)
+    questions = Questions(ctx, params)
+    if (here := await places(ctx, questions)) is None:
+        return questions.asking()
+    where, folders = await _galleries(ctx, here)
     try:
         path = where.located(params.uri)
         store = ctx.lifespan_context.services.store

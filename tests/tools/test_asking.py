@@ -3,6 +3,7 @@ client's roots; the state that carries the round is sealed, bound to the call, a
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -207,3 +208,38 @@ async def test_an_approved_round_sent_again_after_its_file_moved_is_told_its_tas
         (output / "shop.png").unlink()
         replayed = await mcp.session.call_tool("remix_image", asked_for, input_responses=answers, request_state=state)
     assert error_of(replayed) == {"kind": "sent_before", "taskUUID": structured(first)["taskUUID"]}
+
+
+async def test_a_new_connection_learns_its_roots_at_its_first_fetch_or_read_not_only_at_an_image_tool(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    # A session whose first request was get_generation or resources/read was never asked for its
+    # roots: the server's own folder was taken, and its links read "No image saved by this server".
+    project = tmp_path / "project"
+    project.mkdir()
+    asked: list[int] = []
+
+    async def roots(context: ClientRequestContext) -> types.ListRootsResult:
+        asked.append(1)
+        return types.ListRootsResult(roots=[types.Root(uri=project.as_uri())])  # pyright: ignore[reportArgumentType]
+
+    settings = make_settings()
+    made = build_server(settings, transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock)
+    async with Client(made, list_roots_callback=roots) as mcp:
+        saved = structured(await mcp.call_tool("generate_image", {"positivePrompt": "x", "fileName": "one"}))
+    task, (image,) = saved["taskUUID"], saved["images"]
+    link = (project / "ideogram-output" / "one.jpg").resolve().as_uri()
+    fetched, read = {}, None
+    for first in ("get_generation", "resources/read"):
+        again = build_server(settings, transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock)
+        async with Client(again, list_roots_callback=roots) as mcp:
+            assert mcp.session.protocol_version == "2026-07-28"
+            if first == "get_generation":
+                fetched = structured(await mcp.call_tool("get_generation", {"taskUUID": task}))
+            else:
+                read = await mcp.read_resource(link)
+    assert asked == [1, 1, 1], "each new connection asked once"
+    assert fetched["images"][0]["path"] == image["path"]
+    assert read is not None
+    assert isinstance(read.contents[0], types.BlobResourceContents)
+    assert base64.b64decode(read.contents[0].blob) == Path(image["path"]).read_bytes()

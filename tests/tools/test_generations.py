@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import httpx2
 import mcp_types as types
 import pytest
@@ -773,6 +774,38 @@ async def test_taking_up_an_earlier_process_s_task_never_ends_the_server_whateve
         await clock.sleep(120.0)  # past the first call's time: the journal fails the taking up
         later = await second.call_tool("list_generations", {})
     assert [g["taskUUID"] for g in data(later)["generations"]] == [left["taskUUID"]], "still serving"
+
+
+async def test_taking_up_cut_short_by_the_server_stopping_is_one_quiet_line_not_a_traceback(
+    make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A client that made one call and went: the server closed its journal under the work its first call started,
+    # which logged "could not be taken up" with a traceback of the closed database, at every such stop.
+    class Closing(SqliteJournal):
+        closed = anyio.Event()
+
+        async def recent(self, owner: str, limit: int, state: Any = None) -> Any:
+            if state is None:  # list_generations' own reading
+                return await super().recent(owner, limit, state)
+            await self.closed.wait()
+            raise failure(self.path, sqlite3.ProgrammingError("Cannot operate on a closed database."))
+
+        async def aclose(self) -> None:
+            self.closed.set()
+            await anyio.lowlevel.checkpoint()
+            await super().aclose()
+
+    settings = make_settings()
+    assert settings.data_dir is not None
+    journal = Closing(settings.data_dir / "journal.sqlite3", clock=clock)
+    transport = httpx2.ASGITransport(emulator.app())
+    with caplog.at_level(logging.INFO, logger="ideogram_mcp"):
+        async with Client(build_server(settings, transport=transport, journal=journal, clock=clock)) as mcp:
+            await mcp.call_tool("list_generations", {})
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if "taken up" in r.getMessage()]
+    assert said == [
+        (logging.INFO, "the tasks earlier processes left unfinished could not be taken up as the server stopped")
+    ]
 
 
 async def test_a_task_sent_with_saving_off_is_not_saved_by_the_next_process(

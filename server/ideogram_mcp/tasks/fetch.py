@@ -96,7 +96,7 @@ async def _resume(services: Services, owner: str, where: Places, saved: Callable
     try:
         finished = await _take_up(services, owner, where, saved)
     except Exception:  # a journal that fails says so at every call; this work is a bonus, never the server's end
-        logger.exception("the tasks earlier processes left unfinished could not be taken up")
+        _failed(services, "the tasks earlier processes left unfinished could not be taken up")
     finally:
         services.resumed[owner] = math.inf if finished else services.clock.monotonic() + CUT_SHORT_AGAIN
 
@@ -133,7 +133,7 @@ async def _taken_up(
             await saved()
         after = await journal.get(entry.task_uuid, owner)
     except Exception:  # the next try may fare better; get_generation can still fetch it
-        logger.exception("task %s: taking it up again failed", entry.task_uuid)
+        _failed(services, "task %s: taking it up again failed", entry.task_uuid)
         return False
     return after is None or not _unfinished(after)
 
@@ -157,7 +157,16 @@ async def _see_through(services: Services, entry: Entry, where: Places) -> None:
             await services.clock.sleep(pause)
             pause = min(2 * pause, SEEN_THROUGH_AT_MOST)  # an outage, or a folder that stays unwritable: less often
     except Exception:  # nothing of this work may end the server
-        logger.exception("task %s: seeing it through failed", entry.task_uuid)
+        _failed(services, "task %s: seeing it through failed", entry.task_uuid)
+
+
+def _failed(services: Services, said: str, *args: object) -> None:
+    """A failure of background work, with its traceback; one quiet line when it met the parts a stopping server
+    closes (the journal, the clients): the next process takes the tasks up."""
+    if services.closing:
+        logger.info(f"{said} as the server stopped", *args)
+    else:
+        logger.exception(said, *args)
 
 
 def _unfinished(entry: Entry) -> bool:

@@ -70,6 +70,8 @@ class Services:
         """Where work that outlives a call runs."""
         self.started = self.clock.now()
         """When this process began serving calls: the journal's tasks created before were another process's."""
+        self.closing = False
+        """Whether the server is stopping: background work that fails on the parts it closes says so quietly."""
         self.resumed: dict[str, float] = {}
         """By owner, when (monotonic) a call may next take up the tasks earlier processes left unfinished
         (``fetch.resume_cut_short``): infinity while that is under way or once nothing was left."""
@@ -151,6 +153,7 @@ class Services:
                 self._finishing[task_uuid] = (lock, users - 1)
 
     async def aclose(self) -> None:
+        self.closing = True
         if self._delivery is not None:
             await self._delivery.client.aclose()
         if self._downloads is not None:

@@ -15,6 +15,7 @@ from ideogram_mcp.schemas import tool_input
 from ideogram_mcp.specs import load_tool_specs, prompt_of
 from ideogram_mcp.tools import Context, ToolEntry, announce_new_images, owner, places, reporter
 from ideogram_mcp.tools.published import GenerateImageOutput, Output, Said, output_schema
+from ideogram_mcp.tools.questions import Questions
 
 if TYPE_CHECKING:
     from ideogram_mcp.files import Places
@@ -80,7 +81,9 @@ def list_generations_entry() -> ToolEntry:
     return ToolEntry(tool, list_generations)
 
 
-async def get_generation(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
+async def get_generation(
+    ctx: Context, params: types.CallToolRequestParams
+) -> types.CallToolResult | types.InputRequiredResult:
     from ideogram_mcp.tasks import fetch, outcomes  # loaded at the first call: building the tool needs its schema only
     from ideogram_mcp.tools import results, wording
 
@@ -89,7 +92,9 @@ async def get_generation(ctx: Context, params: types.CallToolRequestParams) -> t
         given = arguments.parse_tool(load_tool_specs()["get_generation"], params.arguments)
     except arguments.InvalidArgumentsError as exc:
         return results.invalid(exc.problems, generating=False)
-    where = await places(ctx)
+    questions = Questions(ctx, params)
+    if (where := await places(ctx, questions)) is None:  # the client's roots first: they say where images are saved
+        return questions.asking()
     outcome = await fetch.again(
         state.services,
         as_runware_reads(str(given["taskUUID"]).strip()),  # a UUID in any form reads as the one recorded
@@ -114,7 +119,7 @@ async def list_generations(ctx: Context, params: types.CallToolRequestParams) ->
     except arguments.InvalidArgumentsError as exc:
         return results.invalid(exc.problems, generating=False)
     limit, wanted = int(given["limit"]), cast("State | None", given.get("state"))
-    where = await places(ctx)
+    where = await places(ctx)  # on stdio, paths are shown whole: no need of the client's roots
     listing = await fetch.recent(state.services, owner(ctx), limit, wanted)
     spend, entries = listing.spend, listing.entries
     output = ListGenerationsOutput(

@@ -1,5 +1,5 @@
-"""The questions one tool call puts to the client on the 2026-07-28 protocol: the user's approval of a spend, and
-the client's roots.
+"""The questions one tool call (or resources/read) puts to the client on the 2026-07-28 protocol: the user's
+approval of a spend, and the client's roots.
 
 That protocol has no requests from server to client: the call answers with an ``InputRequiredResult`` holding
 every question it has, and the client calls again with the same arguments, the answers and the state. The SDK's
@@ -31,7 +31,7 @@ _VERSION = 1
 class Questions:
     """This call's round of questions: the answers it brought, what it learnt before, what it asks now."""
 
-    def __init__(self, ctx: Context, params: types.CallToolRequestParams) -> None:
+    def __init__(self, ctx: Context, params: types.CallToolRequestParams | types.ReadResourceRequestParams) -> None:
         self.modern = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
         known = _state(params.request_state) if self.modern else None
         self._known: dict[str, Any] = known or {}
@@ -56,6 +56,12 @@ class Questions:
 
     def ask(self, key: str, request: types.InputRequest) -> None:
         self._asked[key] = request
+
+    def asking(self) -> types.InputRequiredResult:
+        """The result that asks this round's questions, when the call has asked one."""
+        asking = self.pending()
+        assert asking is not None, "asked only when there is a question"
+        return asking
 
     def pending(self) -> types.InputRequiredResult | None:
         """The result that asks this round's questions, or None when there are none."""

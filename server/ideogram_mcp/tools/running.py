@@ -43,11 +43,11 @@ async def run(
     questions = Questions(ctx, params)
     where = await places(ctx, questions)
     if where is None:  # the client's roots are asked for first: where images go decides which files may be read
-        return _asking(questions)
+        return questions.asking()
     job = Job(params.name, spec, generation, owner(ctx), where, prepare, questions.task_uuid)
     outcome = await life.start(state.services, job, spending.approver(ctx, questions), reporter(ctx))
     if isinstance(outcome, outcomes.Asking):
-        return _asking(questions)
+        return questions.asking()
     if isinstance(outcome, outcomes.Made) and outcome.saved_new:
         await announce_new_images(ctx)
     said = await wording.said(outcome, state.settings.runware_api_key)
@@ -62,9 +62,3 @@ async def run(
             )
         )
     return said
-
-
-def _asking(questions: Questions) -> types.InputRequiredResult:
-    asking = questions.pending()
-    assert asking is not None, "asked only when there is a question"
-    return asking
