@@ -217,6 +217,8 @@ async def test_with_saving_off_nothing_is_written_and_the_urls_are_given(
         "fileName and outputDir had no effect: this server saves no files (IDEOGRAM_MCP_SAVE=false); the images are "
         "at their URLs."
     ), "what an agent chose is never dropped unsaid"
+    # ... nor where a host gives the model the structured output alone (Claude Code): it had been in the text only.
+    assert data(named)["message"].endswith("the images are at their URLs.")
     assert f"1. {image['imageURL']} (seed {image['seed']})" in text(result)
     assert "Image URLs expire" in text(result)
     assert [str(b.uri) for b in result.content if isinstance(b, types.ResourceLink)] == [image["imageURL"]]

@@ -96,6 +96,15 @@ def ok(output: BaseModel, text: str, extra: list[types.ContentBlock] | None = No
     return types.CallToolResult(content=content, structured_content=output.model_dump(mode="json", exclude_none=True))
 
 
+def also(result: types.CallToolResult, text: str) -> None:
+    """Add ``text`` to a successful result: a block of its own, and the end of its ``message`` (what a host that
+    gives the model the structured output alone passes on)."""
+    result.content.append(types.TextContent(text=text))
+    said = result.structured_content
+    if said is not None and isinstance(message := said.get("message"), str):
+        said["message"] = f"{message}\n{text}"
+
+
 def error(text: str, details: dict[str, Any] | None = None) -> types.CallToolResult:
     """A tool error: text a model can act on, and the same as data under ``_meta``."""
     # No structuredContent: clients such as the TypeScript SDK check it against the tool's output

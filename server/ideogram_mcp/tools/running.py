@@ -55,10 +55,9 @@ async def run(
     unused = [name for name, value in chose if value]
     if unused and not state.settings.save and isinstance(outcome, outcomes.Made) and not said.is_error:
         # Never dropped unsaid: the user turned saving off, so the names an agent chose name no file.
-        said.content.append(
-            types.TextContent(
-                text=f"{' and '.join(unused)} had no effect: this server saves no files ({ENV.save}=false); "
-                "the images are at their URLs."
-            )
+        results.also(
+            said,
+            f"{' and '.join(unused)} had no effect: this server saves no files ({ENV.save}=false); the images are at "
+            "their URLs.",
         )
     return said
