@@ -271,6 +271,25 @@ def test_with_saving_off_the_demo_gives_the_urls_and_ends_well(tmp_path: Path) -
     )
 
 
+def test_the_offline_setting_makes_the_demo_offline_though_a_key_is_set(tmp_path: Path) -> None:
+    # It had said "LIVE Runware API" and "this will spend $0.18 of real Runware credit" (and in a terminal waited
+    # for Enter), while the emulator made the images.
+    env = clean_env(
+        RUNWARE_API_KEY="sk-not-a-real-key", IDEOGRAM_MCP_OFFLINE="true", IDEOGRAM_MCP_DATA_DIR=str(tmp_path)
+    )
+    done = subprocess.run(
+        [COMMAND, "demo", "--output-dir", str(tmp_path / "out")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "real Runware credit" not in done.stdout
+    assert done.stdout.splitlines()[-1].endswith("total cost $0.18 (emulated: nothing was charged)")
+
+
 def test_an_output_folder_that_cannot_be_written_stops_the_demo_before_it_pays(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("not a folder")
     out = tmp_path / "a-file" / "out"

@@ -172,7 +172,7 @@ def _run(argv: list[str] | None) -> None:
     elif args.command == "demo":
         from ideogram_mcp import demo  # only the demo pays for importing its client and Pillow
 
-        offline = args.offline or args.demo_offline or settings.runware_api_key is None
+        offline = args.offline or args.demo_offline or settings.offline or settings.runware_api_key is None
         folder: Path = args.demo_output_dir or args.output_dir or Path("ideogram-output")
         sys.exit(anyio.run(demo.run, folder.expanduser().resolve(), offline, settings.save))
     else:
