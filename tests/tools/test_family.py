@@ -356,3 +356,20 @@ async def test_an_image_made_in_the_session_is_taken_by_its_saved_path_with_no_u
     assert [t["taskType"] for t in emulator.submitted] == ["imageInference", "imageInference"]
     sent = emulator.submitted[1]["inputs"]
     assert made["imageUUID"] in (sent.get("seedImage"), *sent.get("referenceImages", []))
+
+
+async def test_a_dry_run_shows_a_saved_image_as_the_uuid_it_would_go_by_and_another_as_an_upload(
+    mcp: Client, emulator: Emulator, output: Path
+) -> None:
+    # A dry run had shown "<upload of ...>" for an image the real call sends by its recorded UUID, uploading nothing.
+    made = structured(await mcp.call_tool("generate_image", {"positivePrompt": "x"}))["images"][0]
+    picture(output / "own.png", (300, 200))
+    dry = structured(
+        await mcp.call_tool("remix_image", {"image": [made["path"]], "positivePrompt": "y", "dryRun": True})
+    )
+    other = structured(
+        await mcp.call_tool("remix_image", {"image": ["own.png"], "positivePrompt": "y", "dryRun": True})
+    )
+    assert dry["task"]["inputs"]["referenceImages"] == [made["imageUUID"]]
+    assert other["task"]["inputs"]["referenceImages"] == [f"<upload of {(output / 'own.png').resolve()}>"]
+    assert [t["taskType"] for t in emulator.submitted] == ["imageInference"]

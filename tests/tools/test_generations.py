@@ -67,6 +67,29 @@ async def test_a_dry_run_gives_the_exact_task_and_price_and_sends_nothing(mcp: C
     assert emulator.requests == []
 
 
+async def test_a_dry_run_says_what_the_real_call_would_meet_with_its_approved_cost_and_its_folder(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    # Each dry run had said "send the same arguments without dryRun to run it", and the call was then refused.
+    (tmp_path / "a-file").write_text("not a folder")
+    async with Client(server(make_settings, emulator, output_dir=tmp_path / "a-file" / "sub")) as mcp:
+        unwritable = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "dryRun": True})
+    async with Client(server(make_settings, emulator, confirm_above=0.5)) as mcp:
+        small = {"positivePrompt": PROMPT, "approvedCost": 0.01, "dryRun": True}
+        under, real = [await mcp.call_tool("generate_image", small | {"dryRun": dry}) for dry in (True, False)]
+        over = await mcp.call_tool("generate_image", small | {"numberResults": 10})
+    assert error_of(unwritable)["kind"] == "unwritable_folder"
+    assert text(unwritable).startswith(f"Images cannot be saved in {tmp_path / 'a-file' / 'sub'}: ")
+    assert error_of(real)["kind"] == "not_approved", "what the dry run foretells"
+    assert text(under).endswith(
+        "for $0.06. That is more than approvedCost ($0.01), so the call as it is would be refused: leave approvedCost "
+        "out (no approval is needed up to $0.50). The task it would send is in the structured output (task); then "
+        "send the call without dryRun to run it."
+    )
+    assert "ask the user about $0.60, and if they agree give approvedCost: 0.6." in text(over)
+    assert emulator.requests == []
+
+
 async def test_a_dry_run_works_without_a_key(make_settings: Callable[..., Settings], emulator: Emulator) -> None:
     async with Client(server(make_settings, emulator, runware_api_key=None)) as mcp:
         result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "dryRun": "yes"})

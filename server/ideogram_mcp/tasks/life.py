@@ -104,9 +104,17 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
     if generation.dry_run:
         if refusal := await _refused(services, job, where, dry=True):  # what the real call would meet, said now
             return refusal
-        shown = {item: f"<upload of {where.shown(read_by_item[item].path)}>" for item in generation.local_inputs}
+        shown = await _shown_inputs(services, generation, read_by_item, where)
         task = generation.with_images(shown).to_task(job.spec, task_uuid, server_values)
-        return DryRun(job.spec.model.id, task, generation.count, job.quote, job.what, settings.confirm_above)
+        return DryRun(
+            job.spec.model.id,
+            task,
+            generation.count,
+            job.quote,
+            job.what,
+            settings.confirm_above,
+            generation.approved_cost,
+        )
     delivery = services.delivery
     if delivery is None:
         return NotConfigured()
@@ -190,7 +198,11 @@ async def _refused(services: Services, job: Job, where: Places, *, dry: bool = F
     if budget is not None and journal.problem is not None:  # a spend kept in memory is forgotten at restart
         return BudgetNotKept(budget, journal.problem)
     if dry:  # the spend limits alone: the others (calls a minute, tasks running) say how things stand this moment
-        return await _over_limits(services, job, spend_only=True)
+        if refusal := await _over_limits(services, job, spend_only=True):
+            return refusal
+        if settings.save and services.store.on_disk and (why := await _unwritable_as_it_is(services, where.output)):
+            return Unwritable(where.shown(where.output), why, where.source == "setting")
+        return None
     generation = job.generation
     # The journal's limits are read here only where something would come before the transaction that records the
     # task, which checks them all again and refuses alike: the user's question, free uploads, or a tool's own
@@ -202,6 +214,34 @@ async def _refused(services: Services, job: Job, where: Places, *, dry: bool = F
     if settings.save and (why := await _unwritable(services, where.output, longest)):
         return Unwritable(where.shown(where.output), why, where.source == "setting")
     return None
+
+
+async def _unwritable_as_it_is(services: Services, folder: Path) -> str | None:
+    """Why images cannot be saved in ``folder``, where that shows without making a folder (a dry run makes none):
+    it exists and takes no file, or a file stands where a folder of its path would be made."""
+    nearest = folder
+    while not await anyio.to_thread.run_sync(nearest.exists) and nearest.parent != nearest:
+        nearest = nearest.parent
+    if nearest != folder and await anyio.to_thread.run_sync(nearest.is_dir):
+        return None  # made when the call runs, as every folder of an output path is
+    return await anyio.to_thread.run_sync(services.store.unwritable, folder, "")
+
+
+async def _shown_inputs(
+    services: Services, generation: Generation, read: Mapping[LocalInput, LocalImage], where: Places
+) -> dict[LocalInput, str]:
+    """A dry run's local images as the task would carry them: a saved image Runware holds by the UUID it would be
+    sent by, another as the upload it would be."""
+
+    def shown() -> dict[LocalInput, str]:
+        found: dict[LocalInput, str] = {}
+        for item in generation.local_inputs:
+            image = read[item]
+            known = services.store.known_uuid(image.path, image.data, services.runware)
+            found[item] = known or f"<upload of {where.shown(image.path)}>"
+        return found
+
+    return await anyio.to_thread.run_sync(shown)
 
 
 def _limits(services: Services, job: Job) -> Limits:

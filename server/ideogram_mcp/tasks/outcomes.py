@@ -110,6 +110,8 @@ class DryRun:
     what: str
     threshold: float
     """Above it, the user's approval is needed."""
+    approved_cost: float | None = None
+    """What the call says the user agreed to spend (``approvedCost``), when it says."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -184,16 +184,26 @@ def dry_run(outcome: outcomes.DryRun) -> types.CallToolResult:
         task=dict(task),
     )
     size = f" at {task['width']}x{task['height']}" if "width" in task else ""
-    approval = (
-        f" Above {money(outcome.threshold)} it needs the user's approval: the client asks them when it can, else "
-        "the call needs approvedCost once they agreed in the chat."
-        if not within(outcome.quote, outcome.threshold)
-        else ""
-    )
+    quote, threshold, agreed = outcome.quote, outcome.threshold, outcome.approved_cost
+    run = "send the same arguments without dryRun to run it"
+    if agreed is not None and not within(quote, agreed):  # the real call would be refused for it
+        fix = (
+            f"leave approvedCost out (no approval is needed up to {money(threshold)})"
+            if within(quote, threshold)
+            else f"ask the user about {money(quote)}, and if they agree give approvedCost: {quote:g}"
+        )
+        approval = f" That is more than approvedCost ({money(agreed)}), so the call as it is would be refused: {fix}."
+        run = "then send the call without dryRun to run it"
+    elif not within(quote, threshold):
+        approval = (
+            f" Above {money(threshold)} it needs the user's approval: the client asks them when it can, else "
+            "the call needs approvedCost once they agreed in the chat."
+        )
+    else:
+        approval = ""
     text = (
-        f"Dry run: nothing was sent or charged. This call would {outcome.what}{size} for {money(outcome.quote)}."
-        f"{approval} The task it would send is in the structured output (task); send the same arguments without "
-        "dryRun to run it."
+        f"Dry run: nothing was sent or charged. This call would {outcome.what}{size} for {money(quote)}."
+        f"{approval} The task it would send is in the structured output (task); {run}."
     )
     return results.ok(output, text)
 
