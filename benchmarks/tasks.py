@@ -32,7 +32,7 @@ from ideogram_mcp.journal import Approval
 from ideogram_mcp.settings import Settings
 from ideogram_mcp.specs import load_spec
 from ideogram_mcp.tasks import life
-from ideogram_mcp.tasks.job import Job
+from ideogram_mcp.tasks.job import Cheaper, Job
 from ideogram_mcp.tasks.outcomes import Made
 from ideogram_mcp.tasks.services import Services
 
@@ -51,7 +51,7 @@ class Run:
     phases: Phases
 
 
-async def approve(quote: float, what: str, approved_cost: float | None, task_uuid: str) -> Approval:
+async def approve(quote: float, what: str, approved_cost: float | None, task_uuid: str, cheaper: Cheaper) -> Approval:
     """Every spend approved, as one under the confirmation threshold is."""
     return "under threshold"
 

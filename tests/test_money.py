@@ -8,7 +8,17 @@ from ideogram_mcp.money import TOLERANCE, cost_of, money, within
 
 
 def test_an_amount_is_written_in_dollars_and_cents() -> None:
-    assert [money(0.06), money(0.6), money(10)] == ["$0.06", "$0.60", "$10.00"]
+    assert [money(0.06), money(0.6), money(10), money(0.1 + 0.2)] == ["$0.06", "$0.60", "$10.00", "$0.30"]
+
+
+def test_a_part_of_a_cent_is_written_not_rounded_away() -> None:
+    # A per-call limit of 0.005 had been said as "$0.01" in "$0.01, above the limit of $0.01 per call".
+    assert [money(0.005), money(0.0585), money(0.29999999), money(0.555)] == [
+        "$0.005",
+        "$0.0585",
+        "$0.29999999",
+        "$0.555",
+    ]
 
 
 def test_a_sum_of_floats_equal_to_the_limit_is_within_it() -> None:

@@ -10,8 +10,13 @@ TOLERANCE = 1e-9
 
 
 def money(amount: float) -> str:
-    """An amount of dollars as the server writes it: ``$0.06``."""
-    return f"${amount:.2f}"
+    """An amount of dollars as the server writes it: ``$0.06``; one with a part of a cent to the digits it has
+    (``$0.005``, ``$0.0585``), so that a limit set so, or a cost Runware said so, is never said rounded to what it
+    is not (a refusal that said "above the limit of $0.01" of a $0.01 call)."""
+    cents = amount * 100
+    if abs(cents - round(cents)) < 1e-6:  # sums of floats (0.18000000000000002) are whole cents
+        return f"${amount:.2f}"
+    return "$" + f"{amount:.9f}".rstrip("0")
 
 
 def within(amount: float, limit: float) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from ideogram_mcp.specs import ModelSpec, Parameter, ParameterType, load_spec
+from ideogram_mcp.specs import ModelSpec, Parameter, ParameterType, load_spec, load_specs
 
 from ..conftest import SEED_PAGE
 
@@ -234,3 +234,34 @@ def test_ttl_only_applies_to_url_output_under_the_specs_rules() -> None:
         "ttl only applies when outputType is URL"
     ]
     assert spec.cross_violations({"ttl": 60}) == []
+
+
+@pytest.mark.parametrize(
+    ("model", "values", "within", "said"),
+    [
+        ("ideogram:4@1", {"numberResults": 5}, 0.25, "at most 4 images"),
+        ("ideogram:4@1", {"numberResults": 2}, None, "fewer images"),
+        # One image at QUALITY: no fewer, but the default speed (3.0's TURBO costs the same: not named).
+        ("ideogram:4@1", {"renderingSpeed": "QUALITY"}, 0.06, "renderingSpeed DEFAULT ($0.06 an image)"),
+        ("ideogram:4@1", {}, 0.05, None),  # nothing of the call makes it cheaper
+        ("ideogram:4@2", {"numberResults": 3}, 0.10, "at most 1 image or renderingSpeed TURBO ($0.03 an image)"),
+        (
+            "ideogram:4@2",
+            {"numberResults": 3, "renderingSpeed": "QUALITY"},
+            0.05,
+            "at most 1 image at renderingSpeed TURBO ($0.03 each)",
+        ),
+        ("ideogram:4@2", {}, 0.02, None),
+    ],
+)
+def test_how_a_call_could_cost_less_names_only_what_would(
+    model: str, values: dict[str, Any], within: float | None, said: str | None
+) -> None:
+    # Refusals had said "ask for fewer images" of a one-image call, and never named a cheaper speed.
+    assert load_spec(model).cheaper(values, within) == said
+
+
+def test_a_tool_that_takes_neither_a_count_nor_a_speed_is_told_no_way_to_cost_less() -> None:
+    (cutout,) = [spec for spec in load_specs().values() if "numberResults" not in spec.parameters]
+    assert cutout.cheaper({}, 0.0) is None
+    assert cutout.cheaper({}) is None

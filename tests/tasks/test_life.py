@@ -29,7 +29,7 @@ from ideogram_mcp.settings import Settings
 from ideogram_mcp.specs import load_spec
 from ideogram_mcp.tasks import fetch, life, outcomes
 from ideogram_mcp.tasks.finish import WAITED_TOO_LONG
-from ideogram_mcp.tasks.job import Job
+from ideogram_mcp.tasks.job import Cheaper, Job
 from ideogram_mcp.tasks.services import IMAGE_LANES, Services
 
 from ..conftest import API_KEY, png
@@ -47,7 +47,7 @@ class Approver:
     asked: list[tuple[float, str, float | None, str]] = field(default_factory=lambda: [])
 
     async def __call__(
-        self, quote: float, what: str, approved_cost: float | None, task_uuid: str
+        self, quote: float, what: str, approved_cost: float | None, task_uuid: str, cheaper: Cheaper
     ) -> Approval | outcomes.Declined | None:
         self.asked.append((quote, what, approved_cost, task_uuid))
         return self.verdict
@@ -185,7 +185,7 @@ async def test_a_quote_over_the_per_call_limit_is_refused_before_approval(
     approver = Approver()
     outcome = await start_with(job(numberResults=2), approver, max_cost_per_call=0.1)
 
-    assert outcome == outcomes.OverCallLimit(pytest.approx(0.12), 0.1)  # pyright: ignore[reportArgumentType]
+    assert outcome == outcomes.OverCallLimit(pytest.approx(0.12), 0.1, "at most 1 image")  # pyright: ignore[reportArgumentType]
     assert approver.asked == []
     assert emulator.arrived == []
 
@@ -222,7 +222,7 @@ async def test_a_day_over_budget_is_refused_before_a_question_an_upload_or_prepa
     approver = Approver()
     outcome = await start_with(made, approver, daily_budget=0.1, confirm_above=confirm_above)
 
-    assert outcome == outcomes.OverBudget(pytest.approx(0.12), 0.1, 0.0)  # pyright: ignore[reportArgumentType]
+    assert outcome == outcomes.OverBudget(pytest.approx(0.12), 0.1, 0.0, "at most 1 image")  # pyright: ignore[reportArgumentType]
     assert len(approver.asked) == asked
     assert True not in prepared  # checked (may_send=False) at most, never run to send
     assert emulator.arrived == []

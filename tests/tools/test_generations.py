@@ -78,8 +78,11 @@ async def test_a_dry_run_says_what_the_real_call_would_meet_with_its_approved_co
         small = {"positivePrompt": PROMPT, "approvedCost": 0.01, "dryRun": True}
         under, real = [await mcp.call_tool("generate_image", small | {"dryRun": dry}) for dry in (True, False)]
         over = await mcp.call_tool("generate_image", small | {"numberResults": 10})
-    assert error_of(unwritable)["kind"] == "unwritable_folder"
-    assert text(unwritable).startswith(f"Images cannot be saved in {tmp_path / 'a-file' / 'sub'}: ")
+    assert data(unwritable)["quote"] == 0.06, "the price is still told"
+    assert (
+        f"Images cannot be saved in {tmp_path / 'a-file' / 'sub'}: a file (not a folder) stands in its path, so the "
+        "call as it is would be refused: have the user set IDEOGRAM_MCP_OUTPUT_DIR to a folder this server can write"
+    ) in text(unwritable)
     assert error_of(real)["kind"] == "not_approved", "what the dry run foretells"
     assert text(under).endswith(
         "for $0.06. That is more than approvedCost ($0.01), so the call as it is would be refused: leave approvedCost "
@@ -105,7 +108,7 @@ async def test_a_call_above_the_per_call_limit_is_refused_before_anything_is_sen
         allowed = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 4})
     assert error_of(refused) == {"kind": "over_limit", "quote": 0.3, "limit": 0.25}
     assert text(refused) == (
-        "This call would cost $0.30, above the limit of $0.25 per call, so nothing was sent. Ask for fewer images, "
+        "This call would cost $0.30, above the limit of $0.25 per call, so nothing was sent. Ask for at most 4 images, "
         "or have the user raise IDEOGRAM_MCP_MAX_COST_PER_CALL in the server's environment."
     )
     assert (error_of(dry), text(dry)) == (error_of(refused), text(refused)), "a dry run meets what the call would"
@@ -119,7 +122,7 @@ async def test_a_call_over_a_whole_days_budget_is_told_that_waiting_will_not_hel
     async with Client(server(make_settings, emulator, daily_budget=0.10)) as mcp:
         refused = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
     assert error_of(refused)["leftToday"] == 0.1
-    assert "This call alone costs more than a day's budget: ask for fewer images, or have the user raise" in text(
+    assert "This call alone costs more than a day's budget: ask for at most 1 image, or have the user raise" in text(
         refused
     )
     assert emulator.requests == []
@@ -140,7 +143,7 @@ async def test_the_daily_budget_counts_what_was_spent_and_refuses_what_would_pas
     }  # fmt: skip
     assert text(refused) == (
         "This call would cost $0.12, and $0.18 is already spent today against a daily budget of $0.20, so nothing "
-        "was sent. $0.02 is left today: ask for fewer images, or wait until tomorrow, or have the user raise "
+        "was sent. $0.02 is left today: wait until tomorrow, or have the user raise "
         "IDEOGRAM_MCP_DAILY_BUDGET in the server's environment (0 means no limit)."
     )
     assert (error_of(dry), text(dry)) == (error_of(refused), text(refused)), "a dry run meets what the call would"
@@ -214,8 +217,8 @@ async def test_a_client_that_cannot_be_asked_is_refused_until_the_agent_says_the
     assert text(refused) == (
         "This call would cost $0.60, above the $0.50 that needs the user's approval (IDEOGRAM_MCP_CONFIRM_ABOVE), and "
         "this client cannot ask them, so nothing was sent or charged. Ask the user in the chat whether to spend "
-        "$0.60; if they agree, call again with the same arguments and approvedCost: 0.6. Or make fewer images, at "
-        "most $0.50 in all."
+        "$0.60; if they agree, call again with the same arguments and approvedCost: 0.6. Or ask for at most 8 images, "
+        "at most $0.50 in all."
     )
     assert error_of(too_little) == {"kind": "not_approved", "quote": 0.6, "approvedCost": 0.5}
     assert len(data(approved)["images"]) == 10

@@ -43,8 +43,8 @@ async def test_when_the_client_fails_to_ask_the_user_nothing_is_spent_until_the_
     assert text(result) == (
         "This call would cost $0.18, above the $0.10 that needs the user's approval (IDEOGRAM_MCP_CONFIRM_ABOVE), and "
         "this client could not show the question, so nothing was sent or charged. Ask the user in the chat whether "
-        "to spend $0.18; if they agree, call again with the same arguments and approvedCost: 0.18. Or make fewer "
-        "images, at most $0.10 in all."
+        "to spend $0.18; if they agree, call again with the same arguments and approvedCost: 0.18. Or ask for at "
+        "most 1 image, at most $0.10 in all."
     )
     assert not agreed.is_error
     assert len(emulator.submitted) == 1

@@ -23,6 +23,7 @@ from typing import Any, Literal, Self, cast
 
 from pydantic import Field, model_validator
 
+from ideogram_mcp.money import TOLERANCE, money
 from ideogram_mcp.sizes import Size
 from ideogram_mcp.specs.parameter import Frozen, Parameter, Violation
 from ideogram_mcp.specs.shapes import summary
@@ -129,12 +130,40 @@ class ModelSpec(Frozen):
             return self.model.prices[speed]
         return self.model.price_per_image
 
-    def quote(self, values: Mapping[str, object]) -> float:
-        """What a call with these values costs before it runs, in USD."""
+    def count(self, values: Mapping[str, object]) -> int:
+        """How many images a call with these values makes."""
         count = values.get(
             "numberResults", self.parameters["numberResults"].default if "numberResults" in self.parameters else 1
         )
-        return round(self.price(values) * int(cast(int, count or 1)), 6)
+        return int(cast(int, count or 1))
+
+    def quote(self, values: Mapping[str, object]) -> float:
+        """What a call with these values costs before it runs, in USD."""
+        return round(self.price(values) * self.count(values), 6)
+
+    def cheaper(self, values: Mapping[str, object], within: float | None = None) -> str | None:
+        """How a call with these values could cost less (``within``: at most that many dollars), as the words after
+        "ask for": fewer images, a cheaper rendering speed, or both; None when no argument of it can."""
+        count, price = self.count(values), self.price(values)
+        speeds = self.model.prices if "renderingSpeed" in self.parameters and self.model.prices else {}
+        usual = self.parameters["renderingSpeed"].default if speeds else None
+        speed, least = min(speeds.items(), key=lambda item: (item[1], item[0] != usual), default=(None, price))
+
+        def most(unit: float) -> int:  # images of this price the amount takes, fewer than asked for
+            return count - 1 if within is None else min(count - 1, int((within + TOLERANCE) // unit))
+
+        def images(n: int) -> str:
+            return "fewer images" if within is None else f"at most {n} image{'s' if n != 1 else ''}"
+
+        ways: list[str] = []
+        if most(price) >= 1:
+            ways.append(images(most(price)))
+        if speed is not None and least < price - TOLERANCE:
+            if within is None or least * count <= within + TOLERANCE:
+                ways.append(f"renderingSpeed {speed} ({money(least)} an image)")
+            elif not ways and most(least) >= 1:
+                ways.append(f"{images(most(least))} at renderingSpeed {speed} ({money(least)} each)")
+        return " or ".join(ways) or None
 
     @property
     def takes_size(self) -> bool:

@@ -20,6 +20,11 @@ Report = Callable[[float, float, str], Awaitable[None]]
 """How progress is told to whoever waits: done so far, of how many, and a word."""
 
 
+Cheaper = Callable[[float | None], str | None]
+"""How a call could cost less (at most so many dollars, or None: any less), as the words after "ask for"; None when
+no argument of it can (``ModelSpec.cheaper``)."""
+
+
 class Approver(Protocol):
     """How the user approves a spend: under the threshold at once, asked, or said by the agent (``approvedCost``).
 
@@ -29,7 +34,7 @@ class Approver(Protocol):
     """
 
     async def __call__(
-        self, quote: float, what: str, approved_cost: float | None, task_uuid: str
+        self, quote: float, what: str, approved_cost: float | None, task_uuid: str, cheaper: Cheaper
     ) -> Approval | Declined | None: ...
 
 
@@ -49,6 +54,10 @@ class Job:
     @property
     def quote(self) -> float:
         return self.spec.quote(self.generation.values)
+
+    def cheaper(self, within: float | None = None) -> str | None:
+        """How this call could cost less (``Cheaper``)."""
+        return self.spec.cheaper(self.generation.values, within)
 
     @property
     def what(self) -> str:

@@ -105,6 +105,9 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
         if refusal := await _refused(services, job, where, dry=True):  # what the real call would meet, said now
             return refusal
         shown = await _shown_inputs(services, generation, read_by_item, where)
+        unwritable = None
+        if settings.save and services.store.on_disk and (why := await _unwritable_as_it_is(services, where.output)):
+            unwritable = Unwritable(where.shown(where.output), why, where.source == "setting")
         task = generation.with_images(shown).to_task(job.spec, task_uuid, server_values)
         return DryRun(
             job.spec.model.id,
@@ -114,13 +117,14 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
             job.what,
             settings.confirm_above,
             generation.approved_cost,
+            unwritable,
         )
     delivery = services.delivery
     if delivery is None:
         return NotConfigured()
     if refusal := await _refused(services, job, where):
         return refusal
-    verdict = await approve(job.quote, job.what, generation.approved_cost, task_uuid)
+    verdict = await approve(job.quote, job.what, generation.approved_cost, task_uuid, job.cheaper)
     if verdict is None:
         return Asking()
     if isinstance(verdict, Declined):
@@ -159,7 +163,7 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
             _limits(services, job),
         )
     except RefusedError as exc:
-        return _refusal(exc)
+        return _refusal(exc, job)
     try:
         async with progress.heartbeat(f"Sending the task ({job.what})"):
             try:
@@ -193,16 +197,12 @@ async def _refused(services: Services, job: Job, where: Places, *, dry: bool = F
     settings, journal = services.settings, services.journal
     limit = settings.max_cost_per_call
     if limit is not None and not within(job.quote, limit):
-        return OverCallLimit(job.quote, limit)
+        return OverCallLimit(job.quote, limit, job.cheaper(limit))
     budget = settings.daily_limit
     if budget is not None and journal.problem is not None:  # a spend kept in memory is forgotten at restart
         return BudgetNotKept(budget, journal.problem)
     if dry:  # the spend limits alone: the others (calls a minute, tasks running) say how things stand this moment
-        if refusal := await _over_limits(services, job, spend_only=True):
-            return refusal
-        if settings.save and services.store.on_disk and (why := await _unwritable_as_it_is(services, where.output)):
-            return Unwritable(where.shown(where.output), why, where.source == "setting")
-        return None
+        return await _over_limits(services, job, spend_only=True)
     generation = job.generation
     # The journal's limits are read here only where something would come before the transaction that records the
     # task, which checks them all again and refuses alike: the user's question, free uploads, or a tool's own
@@ -268,15 +268,16 @@ async def _over_limits(services: Services, job: Job, *, spend_only: bool = False
     try:
         check_limits(limits, job.quote, running=running, spent=spent, started=started, now=services.clock.now())
     except RefusedError as exc:
-        return _refusal(exc)
+        return _refusal(exc, job)
     return None
 
 
-def _refusal(refused: RefusedError) -> Outcome:
+def _refusal(refused: RefusedError, job: Job) -> Outcome:
     """What a refusal of the journal's says to the caller."""
     match refused:
-        case OverBudgetError():
-            return OverBudget(refused.quote, refused.budget, refused.spent)
+        case OverBudgetError(quote=quote, budget=budget, spent=spent):
+            room = budget if not within(quote, budget) else budget - spent  # a day's, where today's would never do
+            return OverBudget(quote, budget, spent, job.cheaper(room) if room > 0 else None)
         case TooManyRunningError():
             return TooManyRunning(refused.limit)
         case TooManyCallsError():

@@ -43,6 +43,8 @@ class NotConfigured:
 class OverCallLimit:
     quote: float
     limit: float
+    cheaper: str | None = None
+    """How the call could keep within the limit (``Job.cheaper``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,8 @@ class OverBudget:
     quote: float
     budget: float
     spent: float
+    cheaper: str | None = None
+    """How the call could fit what is left today (or, costing more than a day's budget, a day)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +116,8 @@ class DryRun:
     """Above it, the user's approval is needed."""
     approved_cost: float | None = None
     """What the call says the user agreed to spend (``approvedCost``), when it says."""
+    unwritable: Unwritable | None = None
+    """Why the call's images could not be saved where they would go (it would be refused), if they could not."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ import mcp_types as types
 from pydantic import Field
 
 from ideogram_mcp import app, arguments
+from ideogram_mcp.money import money
 from ideogram_mcp.references import as_runware_reads
 from ideogram_mcp.schemas import tool_input
 from ideogram_mcp.specs import load_tool_specs, prompt_of
@@ -129,11 +130,11 @@ async def list_generations(ctx: Context, params: types.CallToolRequestParams) ->
         daily_budget=listing.daily_budget,
     )
     limit_today = listing.daily_budget
-    budget = f" of a ${limit_today:.2f} daily budget" if limit_today is not None else " (no daily budget is set)"
-    lines = [f"Spent ${spend.today:.2f} today{budget}, ${spend.total:.2f} in all (pending tasks at their quote)."]
+    budget = f" of a {money(limit_today)} daily budget" if limit_today is not None else " (no daily budget is set)"
+    lines = [f"Spent {money(spend.today)} today{budget}, {money(spend.total)} in all (pending tasks at their quote)."]
     lines += [warning] if (warning := wording.memory_only(listing.memory_only)) else []
     for item in output.generations:
-        cost = f"${item.cost:.2f}" if item.cost is not None else f"quoted ${item.quote:.2f}"
+        cost = money(item.cost) if item.cost is not None else f"quoted {money(item.quote)}"
         cost += f" ({item.approval})" if item.approval in ("asked", "approvedCost") else ""
         lines.append(
             f"- {item.created} {item.state} {item.task_uuid}: {item.ready}/{item.requested} image(s), {cost}, "

@@ -22,7 +22,7 @@ from ideogram_mcp.errors import Kind
 from ideogram_mcp.journal import Approval
 from ideogram_mcp.money import money, within
 from ideogram_mcp.settings import ENV
-from ideogram_mcp.tasks.job import Approver
+from ideogram_mcp.tasks.job import Approver, Cheaper
 from ideogram_mcp.tasks.outcomes import Declined
 from ideogram_mcp.tools import Context
 from ideogram_mcp.tools.questions import CONFIRM, Questions
@@ -38,16 +38,16 @@ def approver(ctx: Context, questions: Questions) -> Approver:
     """How this call's spend is approved (``tasks.job.Approver``): asked of the user through this connection."""
 
     async def approve(
-        quote: float, what: str, approved_cost: float | None, task_uuid: str
+        quote: float, what: str, approved_cost: float | None, task_uuid: str, cheaper: Cheaper
     ) -> Approval | Declined | None:
         questions.task_uuid = task_uuid
-        return await _approve(ctx, questions, quote, what, approved_cost)
+        return await _approve(ctx, questions, quote, what, approved_cost, cheaper)
 
     return approve
 
 
 async def _approve(
-    ctx: Context, questions: Questions, quote: float, what: str, approved_cost: float | None
+    ctx: Context, questions: Questions, quote: float, what: str, approved_cost: float | None, cheaper: Cheaper
 ) -> Approval | Declined | None:
     """How a call quoted at ``quote`` is approved, or why it is not; None while the question is being asked
     (the call then answers with ``questions``)."""
@@ -57,7 +57,8 @@ async def _approve(
         return Declined(
             Kind.NOT_APPROVED,
             f"This call would cost {money(quote)}, more than the {money(approved_cost)} the user agreed to "
-            f"(approvedCost), so nothing was sent. Ask the user about {money(quote)} first, or make fewer images.",
+            f"(approvedCost), so nothing was sent. Ask the user about {money(quote)} first"
+            f"{_or(cheaper(approved_cost))}.",
             {"quote": quote, "approvedCost": approved_cost},
         )
     if within(quote, threshold):
@@ -74,12 +75,12 @@ async def _approve(
             return _unanswered(quote)
         except (MCPError, ValidationError) as exc:  # the client could not put the question: as if it had none
             logger.info("the client could not ask the spending question (%s)", type(exc).__name__)
-            return "approvedCost" if approved_cost is not None else _cannot_ask(quote, threshold, shown=False)
-        return _verdict(answer, quote)
+            return "approvedCost" if approved_cost is not None else _cannot_ask(quote, threshold, cheaper, shown=False)
+        return _verdict(answer, quote, cheaper)
     if can_elicit and questions.modern:  # 2026-07-28: the question goes in this call's round trip
         answered = questions.answer(CONFIRM)
         if isinstance(answered, types.ElicitResult) and questions.learnt("quote") == quote:
-            return _verdict(answered, quote)
+            return _verdict(answered, quote, cheaper)
         questions.keep("quote", quote)
         questions.ask(
             CONFIRM,
@@ -92,17 +93,23 @@ async def _approve(
         return None
     if approved_cost is not None:  # at or above the quote: checked first
         return "approvedCost"
-    return _cannot_ask(quote, threshold, shown=True)
+    return _cannot_ask(quote, threshold, cheaper, shown=True)
 
 
-def _cannot_ask(quote: float, threshold: float, *, shown: bool) -> Declined:
+def _or(cheaper: str | None) -> str:
+    """ ", or ask for" what would cost less, where something would."""
+    return f", or ask for {cheaper}" if cheaper else ""
+
+
+def _cannot_ask(quote: float, threshold: float, cheaper: Cheaper, *, shown: bool) -> Declined:
     how = "this client cannot ask them" if shown else "this client could not show the question"
     return Declined(
         Kind.APPROVAL_NEEDED,
         f"This call would cost {money(quote)}, above the {money(threshold)} that needs the user's approval "
         f"({ENV.confirm_above}), and {how}, so nothing was sent or charged. Ask the user in the chat "
         f"whether to spend {money(quote)}; if they agree, call again with the same arguments and approvedCost: "
-        f"{quote:g}. Or make fewer images, at most {money(threshold)} in all.",
+        f"{quote:g}."
+        + (f" Or ask for {less}, at most {money(threshold)} in all." if (less := cheaper(threshold)) else ""),
         {"quote": quote, "threshold": threshold},
     )
 
@@ -122,7 +129,7 @@ def _schema(quote: float, what: str) -> dict[str, Any]:
     }
 
 
-def _verdict(answer: types.ElicitResult, quote: float) -> Approval | Declined:
+def _verdict(answer: types.ElicitResult, quote: float, cheaper: Cheaper) -> Approval | Declined:
     confirm = (answer.content or {}).get("confirm")
     if isinstance(confirm, str) and confirm.strip().lower() in ("true", "false"):  # a client that sent the word
         confirm = confirm.strip().lower() == "true"
@@ -145,8 +152,8 @@ def _verdict(answer: types.ElicitResult, quote: float) -> Approval | Declined:
         )
     return Declined(
         Kind.DECLINED,
-        f"The user declined to spend {money(quote)}, so nothing was sent or charged. Ask them before trying again, "
-        "or make fewer images.",
+        f"The user declined to spend {money(quote)}, so nothing was sent or charged. Ask them before trying again"
+        f"{_or(cheaper(None))}.",
         {"quote": quote},
     )
 

@@ -49,11 +49,11 @@ async def said(outcome: outcomes.Outcome, secret: SecretStr | None) -> types.Cal
             return results.invalid(outcome.problems)
         case outcomes.NotConfigured():
             return results.error(NOT_CONFIGURED, {"kind": Kind.NOT_CONFIGURED})
-        case outcomes.OverCallLimit(quote=quote, limit=limit):
+        case outcomes.OverCallLimit(quote=quote, limit=limit, cheaper=cheaper):
+            ask = f"Ask for {cheaper}, or have" if cheaper else "Have"
             return results.error(
                 f"This call would cost {money(quote)}, above the limit of {money(limit)} per call, so nothing was "
-                f"sent. Ask for fewer images, or have the user raise {ENV.max_cost_per_call} in the server's "
-                "environment.",
+                f"sent. {ask} the user raise {ENV.max_cost_per_call} in the server's environment.",
                 {"kind": Kind.OVER_LIMIT, "quote": quote, "limit": limit},
             )
         case outcomes.TooManyRunning(limit=limit):
@@ -77,12 +77,13 @@ async def said(outcome: outcomes.Outcome, secret: SecretStr | None) -> types.Cal
                 f"{ENV.daily_budget}=0 to run without a budget.",
                 {"kind": Kind.BUDGET_NOT_KEPT, "limit": budget},
             )
-        case outcomes.OverBudget(quote=quote, budget=budget, spent=spent):
-            left = round(max(0.0, budget - spent), 6)
+        case outcomes.OverBudget(quote=quote, budget=budget, spent=spent, cheaper=cheaper):
+            left = round(max(0.0, budget - spent), 9)
             if not within(quote, budget):  # tomorrow will not fit it either
-                wait = "This call alone costs more than a day's budget: ask for fewer images"
+                wait = "This call alone costs more than a day's budget" + (f": ask for {cheaper}" if cheaper else "")
             elif left > 0:
-                wait = f"{money(left)} is left today: ask for fewer images, or wait until tomorrow"
+                ask = f"ask for {cheaper}, or wait" if cheaper else "wait"
+                wait = f"{money(left)} is left today: {ask} until tomorrow"
             else:
                 wait = "Wait until tomorrow"
             return results.error(
@@ -91,12 +92,10 @@ async def said(outcome: outcomes.Outcome, secret: SecretStr | None) -> types.Cal
                 f"{ENV.daily_budget} in the server's environment (0 means no limit).",
                 {"kind": Kind.OVER_BUDGET, "quote": quote, "limit": budget, "spentToday": spent, "leftToday": left},
             )
-        case outcomes.Unwritable(folder=folder, why=why, by_setting=by_setting):
-            other = "" if by_setting else ", or pass outputDir with another folder"
+        case outcomes.Unwritable(folder=folder, why=why):
+            fix = _capital(_writable(outcome))
             return results.error(
-                f"Images cannot be saved in {folder}: {why}. Nothing was sent or charged. Have the user set "
-                f"{ENV.output_dir} to a folder this server can write (or {ENV.save}=false to keep only "
-                f"the image URLs){other}.",
+                f"Images cannot be saved in {folder}: {why}. Nothing was sent or charged. {fix}.",
                 {"kind": Kind.UNWRITABLE_FOLDER, "folder": folder},
             )
         case outcomes.SentBefore(task_uuid=task_uuid):
@@ -172,6 +171,15 @@ def _failed(error: RunwareError, task_uuid: str | None, secret: SecretStr | None
     return results.error(text, details)  # the server redacts the key from every result
 
 
+def _writable(unwritable: outcomes.Unwritable) -> str:
+    """How to save images where they could not be."""
+    other = "" if unwritable.by_setting else ", or pass outputDir with another folder"
+    return (
+        f"have the user set {ENV.output_dir} to a folder this server can write (or {ENV.save}=false to keep only the "
+        f"image URLs){other}"
+    )
+
+
 def dry_run(outcome: outcomes.DryRun) -> types.CallToolResult:
     task = outcome.task
     output = GenerateImageOutput(
@@ -201,6 +209,12 @@ def dry_run(outcome: outcomes.DryRun) -> types.CallToolResult:
         )
     else:
         approval = ""
+    if (unwritable := outcome.unwritable) is not None:
+        approval += (
+            f" Images cannot be saved in {unwritable.folder}: {unwritable.why}, so the call as it is would be refused: "
+            f"{_writable(unwritable)}."
+        )
+        run = "then send the call without dryRun to run it"
     text = (
         f"Dry run: nothing was sent or charged. This call would {outcome.what}{size} for {money(quote)}."
         f"{approval} The task it would send is in the structured output (task); {run}."
@@ -324,7 +338,7 @@ def _headline(outcome: outcomes.Made, output: GenerateImageOutput) -> str:
     entry = outcome.entry
     known = load_specs().get(entry.model)
     name = known.model.name if known is not None else entry.model
-    cost = f", ${output.total_cost:.2f}" if output.total_cost is not None else ""
+    cost = f", {money(output.total_cost)}" if output.total_cost is not None else ""
     size = f"{output.images[0].width}x{output.images[0].height} " if output.images and output.images[0].width else ""
     fmt = f"{size}{output.images[0].format}" if output.images else ""
     made = (
