@@ -187,6 +187,19 @@ async def test_an_unusable_item_beside_good_ones_is_a_reported_failure_never_a_s
     assert len(sent(emulator)) == 1
 
 
+async def test_a_finished_task_fetched_again_is_said_to_cost_what_its_journal_holds(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # Fetched again, it was said to cost what its usable images cost: $0.18 of the $0.24 Runware charged.
+    emulator.faults.extend(Fault.mangle(_garble_last, on="getResponse") for _ in range(20))
+    async with over_http() as mcp:
+        first = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 4}))
+        again = data(await mcp.call_tool("get_generation", {"taskUUID": first["taskUUID"]}))
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert first["totalCost"] == again["totalCost"] == listed["generations"][0]["cost"] == emulator.charged == 0.24
+    assert "$0.24" in again["message"].splitlines()[0]
+
+
 @pytest.mark.parametrize(
     ("fault", "says", "kind"),
     [

@@ -153,6 +153,8 @@ async def _finish(
         if done and not records:
             status = "failed"
     cost = cost_of([record.cost for record in records], unit, unusable + unit * never)
+    if settled and entry.cost is not None:  # what its journal holds: images that came unusable, or never, included
+        cost = entry.cost
     try:
         await services.journal.update(
             entry.task_uuid,
