@@ -375,6 +375,13 @@ async def test_a_journal_locked_during_the_finish_keeps_the_urls_and_a_later_fet
     assert [("path" in image) for image in first["images"]] == [False, False]
     assert "Not saved: not saved, as the task journal" not in text(answer)
     assert "is locked by another process" in text(answer)
+    # A paid result had said "Try again in a moment" (the journal's fix), and that the files saved "are kept" of none.
+    assert "Try again" not in text(answer)
+    assert "The files saved above are kept" not in text(answer)
+    assert (
+        "Do not send this call again (its task was sent): once the journal works, call get_generation with taskUUID "
+        f'"{first["taskUUID"]}" to save the rest.'
+    ) in text(answer)
     assert [Path(image["path"]).is_file() for image in later["images"]] == [True, True]
     assert len(images_in(output)) == 2
 

@@ -180,16 +180,9 @@ async def test_after_an_outage_postgresql_is_used_again_at_once_and_the_wait_is_
             await anyio.sleep(1)
     finally:
         postgresql.resume()
-    said: list[str] = []
-    for _ in range(2):
-        try:
-            await book.spend("")
-            break
-        except JournalError as exc:
-            said.append(exc.text())
-    else:
-        pytest.fail(f"still not used: {said}")
-    assert all(s.startswith("The task journal in PostgreSQL at ") and "can be reached again" in s for s in said)
+    # The first operation after the return is done: it had been told "can be reached again ... Try again now" (a
+    # paid call's images left unsaved so), the pool made afresh only for the next one.
+    await book.spend("")
     assert [r.levelname for r in caplog.records if "cannot be reached" in r.getMessage()] == ["ERROR"]  # said once
     await book.aclose()
 

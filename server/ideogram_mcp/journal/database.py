@@ -122,8 +122,11 @@ class Database:
                     if lent or not tries_left:
                         raise
                     # Made afresh meanwhile (PostgreSQL back after an outage, see _diagnosed): nothing was done yet.
-        except psycopg_pool.PoolTimeout as exc:
-            raise await self._diagnosed() from exc
+                except psycopg_pool.PoolTimeout as exc:
+                    failure, back = await self._diagnosed()
+                    if lent or not back or not tries_left:
+                        raise failure from exc
+                    # Back after an outage, and the pool made afresh: nothing was done yet, so it is done now.
         except psycopg.Error as exc:
             raise self.failure(exc) from exc
 
@@ -200,10 +203,10 @@ class Database:
             logger.error("%s", failure.text())
         self._down = True
 
-    async def _diagnosed(self) -> JournalError:
-        """Why no connection came: PostgreSQL cannot be reached (a fresh attempt says why); it was not, and is again
-        (the pool, still pausing between its tries, is made afresh for the next operation); or every connection is
-        busy."""
+    async def _diagnosed(self) -> tuple[JournalError, bool]:
+        """Why no connection came, and whether PostgreSQL is back: it cannot be reached (a fresh attempt says why);
+        it was not, and is again (the pool, still pausing between its tries, is made afresh, and the operation tried
+        on it); or every connection is busy."""
         import psycopg
 
         try:
@@ -211,24 +214,21 @@ class Database:
         except psycopg.Error as exc:
             failure = self.failure(exc)
             self._went_down(failure)
-            return failure
+            return failure, False
         await probe.close()
         if self._down:  # the pool may be pausing between its tries: the next operation opens one that connects now
             if (stale := self._pool) is not None:
                 self._pool = None
                 with anyio.CancelScope(shield=True):
                     await stale.close(timeout=1.0)
-            return JournalError(
-                f"the task journal in PostgreSQL at {self.where} can be reached again, after it could not",
-                "Try again now.",
-                locked=True,
-            )
+            said = f"the task journal in PostgreSQL at {self.where} can be reached again, after it could not"
+            return JournalError(said, "Try again now.", locked=True), True
         return JournalError(
             f"the task journal in PostgreSQL at {self.where} is busy: no connection of this process's "
             f"{POOL_SIZE[1]} came free within {POOL_WAIT:g} s",
             "Try again in a moment; if it lasts, serve fewer calls at once per process.",
             locked=True,
-        )
+        ), False
 
     def failure(self, exc: BaseException) -> JournalError:
         """What an error of PostgreSQL (or of the way to it) means for the user, and what fixes it."""

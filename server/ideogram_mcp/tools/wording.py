@@ -250,11 +250,13 @@ async def made(outcome: outcomes.Made, secret: SecretStr | None) -> types.CallTo
             f"Runware reported {outcome.unusable_count} more image(s) finished that cannot be used: they may have "
             f"been charged ({money(outcome.unusable)}), and are counted so."
         )
-    if outcome.unrecorded is not None:
+    if (trouble := outcome.unrecorded) is not None:
+        # Never "try again" here: the task was sent and paid for, and an agent may take it for the call.
+        kept = "The files saved above are kept. " if any(record.path for record in records) else ""
+        fix = "" if trouble.locked else f" What the journal needs: {trouble.fix}"
         lines.append(
-            f"Warning: {outcome.unrecorded.said}, so this answer may not be in the journal yet. The saved files above "
-            "are kept; get_generation with this taskUUID saves the rest once it works. "
-            f"{outcome.unrecorded.fix}"
+            f"Warning: {trouble.said}, so this answer may not be in the journal yet. {kept}Do not send this call "
+            f"again (its task was sent): once the journal works, {fetch_it(entry.task_uuid)} to save the rest.{fix}"
         )
     lines.append(memory_only(outcome.memory_only))
     footer = "\n".join(line for line in lines if line)
