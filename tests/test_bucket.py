@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import cast
 
@@ -117,3 +118,31 @@ def test_a_start_whose_bucket_cannot_be_reached_stops_with_one_line_naming_it_an
     assert last.startswith("ideogram-mcp: images cannot be kept in s3://nowhere/images: the bucket s3://nowhere/images")
     assert last.endswith("or unset IDEOGRAM_MCP_STORAGE_URL to save images in the output folder.")
     assert "IDEOGRAM_MCP_STATE_KEYS is not set: a spend question asked by this machine can be answered only" in said
+
+
+def test_a_bucket_that_does_not_answer_is_said_so_never_taken_for_one_without_the_image(tmp_path: Path) -> None:
+    # With the bucket down, resources/list had listed nothing, resources/read said "No image saved by this server",
+    # and an edit of a saved image said "no such file".
+    from obstore.store import S3Store
+
+    from ideogram_mcp.images.s3 import BucketStore
+
+    dead = S3Store(
+        "images",
+        endpoint=f"http://127.0.0.1:{free_port()}",
+        access_key_id="x",
+        secret_access_key="y",
+        region="us-east-1",
+        client_options={"allow_http": True, "connect_timeout": "1s"},
+        retry_config={"max_retries": 0, "retry_timeout": timedelta(seconds=1)},
+    )
+    root = tmp_path / "images"
+    store = BucketStore(dead, root, bucket="images", link_seconds=60)
+    down = r"^The image bucket images cannot be reached right now \(.+\)\. Try again in a moment\.$"
+    with pytest.raises(LookupError, match=down):
+        store.saved([root])
+    with pytest.raises(LookupError, match=down):
+        store.read(root / "kite.jpg", [root], "ideogram://images/kite.jpg")
+    with pytest.raises(LookupError, match=down):
+        store.load(root / "kite.jpg", strict=True)
+    assert store.load(root / "kite.jpg") is None, "where a caller goes on without it (a preview)"

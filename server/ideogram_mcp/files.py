@@ -409,7 +409,10 @@ def read_local(text: str, where: Places, kept: Callable[[Path], bytes | None] | 
                 "its allowed folders, or URLs"
             )
         raise outside
-    stored = kept(lexical) if kept is not None else None
+    try:
+        stored = kept(lexical) if kept is not None else None
+    except LookupError as exc:  # the store that keeps it cannot be read right now: not "no such file"
+        raise LocalInputError.one(f"cannot be read now: {exc}".rstrip(".")) from None
     if stored is not None:
         return _checked(lexical, stored)
     try:

@@ -51,13 +51,22 @@ async def _galleries(ctx: Context, where: files.Places | None = None) -> tuple[f
     return where, await anyio.to_thread.run_sync(existing)
 
 
+async def _saved(ctx: Context, folders: list[Path]) -> list[SavedImage]:
+    """The images saved in ``folders``; a store that cannot be read right now (a bucket not answering) is said to
+    be so, never taken for one with no images."""
+    try:
+        return await anyio.to_thread.run_sync(ctx.lifespan_context.services.store.saved, folders)
+    except LookupError as exc:
+        raise MCPError(types.INTERNAL_ERROR, str(exc)) from None
+
+
 async def list_resources(ctx: Context, params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
     """The images saved for this connection, newest first, a page at a time. A cursor names the last image listed
     (when it was made, where it is), so that images saved or removed between pages neither repeat nor go missing."""
     where, folders = await _galleries(ctx)
     cursor = params.cursor if params is not None else None
     after = _after(cursor) if cursor is not None else None
-    saved = await anyio.to_thread.run_sync(ctx.lifespan_context.services.store.saved, folders)
+    saved = await _saved(ctx, folders)
     placed = sorted(((_place(where, image), image) for image in saved), key=lambda pair: pair[0], reverse=True)
     ordered = [(place, image) for place, image in placed if after is None or place < after]
     page = [image for _, image in ordered[:PAGE]]
@@ -178,8 +187,7 @@ async def complete(ctx: Context, params: types.CompleteRequestParams) -> types.C
         options = ratios((load_spec(model) if model else load_spec()).sizes)
     elif kind == "saved images":
         where, folders = await _galleries(ctx)
-        store = ctx.lifespan_context.services.store
-        paths = [image.path for image in await anyio.to_thread.run_sync(store.saved, folders)]
+        paths = [image.path for image in await _saved(ctx, folders)]
         if isinstance(params.ref, types.PromptReference):  # as a tool reads it: relative to the output folder
             output = where.output
             named = (p.relative_to(output).as_posix() if p.is_relative_to(output) else where.shown(p) for p in paths)

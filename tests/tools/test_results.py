@@ -99,3 +99,19 @@ def test_no_kind_of_runware_error_falls_through_to_a_generic_or_garbled_message(
     assert "could not be used" not in text
     assert ".." not in text
     assert " ." not in text
+
+
+@pytest.mark.anyio
+async def test_a_bucket_that_cannot_take_the_images_is_told_with_the_buckets_fix_not_a_folders() -> None:
+    # It had said "have the user set IDEOGRAM_MCP_OUTPUT_DIR to a folder this server can write", which no folder on
+    # the server's disk would fix.
+    from ideogram_mcp.tasks.outcomes import Unwritable
+    from ideogram_mcp.tools import wording
+
+    said = await wording.said(Unwritable("images", "the bucket images cannot be reached (refused)", True, True), None)
+    text = said.content[0].text  # pyright: ignore[reportAttributeAccessIssue]
+    assert text == (
+        "Images cannot be saved in images: the bucket images cannot be reached (refused). Nothing was sent or charged. "
+        "Try again once the bucket answers, or have the user check IDEOGRAM_MCP_STORAGE_URL and the bucket's "
+        "credentials (or set IDEOGRAM_MCP_SAVE=false to keep only the image URLs)."
+    )

@@ -59,8 +59,9 @@ class ImageStore(Protocol):
         """A saved image's bytes, only from ``folders``; ``LookupError`` with a sentence otherwise."""
         ...
 
-    def load(self, path: Path) -> bytes | None:
-        """The bytes of an image saved at ``path`` (for its preview, or as an input), or None when it is gone."""
+    def load(self, path: Path, *, strict: bool = False) -> bytes | None:
+        """The bytes of an image saved at ``path`` (for its preview, or as an input), or None when it is gone;
+        ``strict``: ``LookupError``, saying why, where the store cannot be read right now (else None then too)."""
         ...
 
     def link(self, path: Path) -> str | None:

@@ -106,8 +106,8 @@ class LocalFolders:
             raise LookupError(f"{uri[:200]} is no longer a PNG, JPEG or WEBP image.")
         return data, found
 
-    def load(self, path: Path) -> bytes | None:
-        """The bytes of the file at ``path``, or None when it is gone."""
+    def load(self, path: Path, *, strict: bool = False) -> bytes | None:
+        """The bytes of the file at ``path``, or None when it is gone (``strict`` changes nothing on a disk)."""
         try:
             return path.read_bytes()
         except OSError:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import re
 import threading
@@ -209,9 +210,9 @@ class BucketStore:
                 continue
             try:
                 listed = obstore.list_with_delimiter(self._store, prefix or None)  # pyright: ignore[reportUnknownMemberType]
-            except FAILED as exc:
+            except FAILED as exc:  # said, not taken for no images at all
                 logger.warning("the images under %s could not be listed from %s: %s", folder, self._bucket, _said(exc))
-                continue
+                raise LookupError(self._unreachable(exc)) from None
             sizes = {PurePosixPath(meta["path"]).name: meta["size"] for meta in listed["objects"]}
             keys = [_joined(prefix, name) for name in sorted(sizes) if name.endswith(".json")]
             for recipe in self._recipes_at(keys):
@@ -231,8 +232,8 @@ class BucketStore:
         key = self.key(path)
         if key is None or path.parent not in folders:
             raise missing
-        recipe = self._recipe(_recipe_key(key))
-        data = self._bytes(key) if recipe is not None and recipe.file == path.name else None
+        recipe = self._recipe(_recipe_key(key), strict=True)
+        data = self._bytes(key, strict=True) if recipe is not None and recipe.file == path.name else None
         if data is None:
             raise missing
         found = sniff(data)
@@ -240,10 +241,11 @@ class BucketStore:
             raise LookupError(f"{uri[:200]} is no longer a PNG, JPEG or WEBP image.")
         return data, found
 
-    def load(self, path: Path) -> bytes | None:
-        """The bytes of an image saved at ``path``, or None when the bucket holds none there."""
+    def load(self, path: Path, *, strict: bool = False) -> bytes | None:
+        """The bytes of an image saved at ``path``, or None when the bucket holds none there (or, unless ``strict``,
+        cannot be reached: ``LookupError`` saying so then)."""
         key = self.key(path)
-        return self._bytes(key) if key else None
+        return self._bytes(key, strict=strict) if key else None
 
     def link(self, path: Path) -> str | None:
         """A link a person can open to download the image at ``path``, valid for ``link_seconds``."""
@@ -261,11 +263,20 @@ class BucketStore:
         recipe = self._recipe(_recipe_key(key)) if key else None
         return recipe.uuid_for(data, service) if recipe is not None else None
 
-    def _bytes(self, key: str) -> bytes | None:
+    def _bytes(self, key: str, *, strict: bool = False) -> bytes | None:
+        """The object at ``key``; None when there is none, or (unless ``strict``: ``LookupError`` saying so) when the
+        bucket cannot be reached."""
         try:
             return bytes(obstore.get(self._store, key).bytes())
-        except FAILED:
+        except FileNotFoundError:
             return None
+        except FAILED as exc:
+            if strict:
+                raise LookupError(self._unreachable(exc)) from None
+            return None
+
+    def _unreachable(self, exc: BaseException) -> str:
+        return f"The image bucket {self._bucket} cannot be reached right now ({_said(exc)}). Try again in a moment."
 
     def _recipes_at(self, keys: list[str]) -> list[Recipe | None]:
         """The recipes at ``keys``, in order: those read before from memory, the others from the bucket at once."""
@@ -276,18 +287,20 @@ class BucketStore:
         missing = [key for key, recipe in kept.items() if recipe is None]
         if missing:  # a listing of recipes read before (the usual one) starts no thread
             with ThreadPoolExecutor(min(READ_AT_ONCE, len(missing))) as reading:
-                kept |= dict(zip(missing, reading.map(self._recipe, missing), strict=True))
+                read = reading.map(functools.partial(self._recipe, strict=True), missing)
+                kept |= dict(zip(missing, read, strict=True))
         return [kept[key] for key in keys]
 
-    def _recipe(self, key: str) -> Recipe | None:
-        """The recipe at ``key`` when it is one of ours (read once: it never changes), else None."""
+    def _recipe(self, key: str, *, strict: bool = False) -> Recipe | None:
+        """The recipe at ``key`` when it is one of ours (read once: it never changes), else None (``strict``: the
+        bucket not answering is a ``LookupError``)."""
         with self._lock:
             kept = self._recipes.get(key)
             if kept is not None:
                 self._recipes.move_to_end(key)  # the least lately read are forgotten first
         if kept is not None:
             return kept
-        raw = self._bytes(key)
+        raw = self._bytes(key, strict=strict)
         recipe = Recipe.of_bytes(raw) if raw is not None else None
         if recipe is not None:
             self._remember(key, recipe)

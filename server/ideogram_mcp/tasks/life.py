@@ -9,6 +9,7 @@ failure leaves it pending in the journal, to be fetched with get_generation.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -82,7 +83,8 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
         where = chosen
     local = generation.local_inputs
     try:
-        kept = None if services.store.on_disk else services.store.load  # a bucket's images are read from it
+        # A bucket's images are read from it, and one that does not answer is said so.
+        kept = None if services.store.on_disk else functools.partial(services.store.load, strict=True)
         read = await files.read_all([item.text for item in local], where, kept)
     except LocalInputError as exc:
         return Invalid([Problem(local[i].argument, f"{reason}.") for i, reason in exc.problems])
@@ -107,7 +109,7 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
         shown = await _shown_inputs(services, generation, read_by_item, where)
         unwritable = None
         if settings.save and services.store.on_disk and (why := await _unwritable_as_it_is(services, where.output)):
-            unwritable = Unwritable(where.shown(where.output), why, where.source == "setting")
+            unwritable = Unwritable(where.shown(where.output), why, where.source == "setting", in_bucket=False)
         task = generation.with_images(shown).to_task(job.spec, task_uuid, server_values)
         return DryRun(
             job.spec.model.id,
@@ -212,7 +214,8 @@ async def _refused(services: Services, job: Job, where: Places, *, dry: bool = F
         return refusal
     longest = f"{generation.file_name}-{generation.count}-999.webp" if generation.file_name else ""
     if settings.save and (why := await _unwritable(services, where.output, longest)):
-        return Unwritable(where.shown(where.output), why, where.source == "setting")
+        shown, by_setting = where.shown(where.output), where.source == "setting"
+        return Unwritable(shown, why, by_setting, in_bucket=not services.store.on_disk)
     return None
 
 

@@ -85,6 +85,8 @@ class Unwritable:
     why: str
     by_setting: bool
     """Whether the server's setting chose the folder (then only the user can change it)."""
+    in_bucket: bool = False
+    """Whether the images are kept in a bucket (a folder is a prefix in it, and the bucket may not be answering)."""
 
 
 @dataclass(frozen=True, slots=True)

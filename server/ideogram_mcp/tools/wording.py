@@ -174,6 +174,11 @@ def _failed(error: RunwareError, task_uuid: str | None, secret: SecretStr | None
 def _writable(unwritable: outcomes.Unwritable) -> str:
     """How to save images where they could not be."""
     other = "" if unwritable.by_setting else ", or pass outputDir with another folder"
+    if unwritable.in_bucket:  # a folder there is a prefix: the bucket itself, or where it lets images go
+        return (
+            f"try again once the bucket answers, or have the user check {ENV.storage_url} and the bucket's "
+            f"credentials (or set {ENV.save}=false to keep only the image URLs){other}"
+        )
     return (
         f"have the user set {ENV.output_dir} to a folder this server can write (or {ENV.save}=false to keep only the "
         f"image URLs){other}"
