@@ -6,20 +6,24 @@ its resource URI, and a start whose bucket cannot be reached stops with one line
 from __future__ import annotations
 
 import base64
+import dataclasses
+import functools
 import json
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import cast
+from types import SimpleNamespace
+from typing import Any, cast
 
 import httpx2
 import mcp_types as types
 import obstore
 import pytest
 
-from ideogram_mcp import http
+from ideogram_mcp import files, http
 from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.settings import Settings
+from ideogram_mcp.tasks import life
 from tests.conftest import structured as data
 from tests.objectstore import S3Server
 from tests.processes import Running, clean_env, free_port
@@ -120,7 +124,7 @@ def test_a_start_whose_bucket_cannot_be_reached_stops_with_one_line_naming_it_an
     assert "IDEOGRAM_MCP_STATE_KEYS is not set: a spend question asked by this machine can be answered only" in said
 
 
-def test_a_bucket_that_does_not_answer_is_said_so_never_taken_for_one_without_the_image(tmp_path: Path) -> None:
+async def test_a_bucket_that_does_not_answer_is_said_so_never_taken_for_one_without_the_image(tmp_path: Path) -> None:
     # With the bucket down, resources/list had listed nothing, resources/read said "No image saved by this server",
     # and an edit of a saved image said "no such file".
     from obstore.store import S3Store
@@ -146,3 +150,9 @@ def test_a_bucket_that_does_not_answer_is_said_so_never_taken_for_one_without_th
     with pytest.raises(LookupError, match=down):
         store.load(root / "kite.jpg", strict=True)
     assert store.load(root / "kite.jpg") is None, "where a caller goes on without it (a preview)"
+    where = dataclasses.replace(files.places(root, [], []), root=root.resolve())
+    kept = functools.partial(life._kept, cast(Any, SimpleNamespace(store=store)))  # pyright: ignore[reportPrivateUsage]
+    with pytest.raises(files.LocalInputError) as refused:  # an image tool given the saved image
+        await files.read_all(["ideogram://images/kite.jpg"], where, kept)
+    ((_, problem),) = refused.value.problems
+    assert problem.startswith("cannot be read now: The image bucket images cannot be reached right now (")

@@ -222,19 +222,6 @@ async def test_local_inputs_are_all_checked_and_every_problem_named(tmp_path: Pa
     assert read.path == where.output / "a.png"
 
 
-async def test_an_image_in_a_store_that_cannot_be_read_now_is_said_so_not_missing(tmp_path: Path) -> None:
-    where = dataclasses.replace(files.places(tmp_path / "own", [], []), root=(tmp_path / "own").resolve())
-
-    def down(path: Path) -> bytes | None:
-        raise LookupError("The image bucket images cannot be reached right now (refused). Try again in a moment.")
-
-    with pytest.raises(files.LocalInputError) as refused:
-        await files.read_all(["ideogram://images/kite.jpg"], where, down)
-    assert refused.value.problems == [
-        (0, "cannot be read now: The image bucket images cannot be reached right now (refused). Try again in a moment")
-    ]
-
-
 def test_a_remote_connections_paths_and_uris_are_relative_to_its_folder_and_never_lead_out(tmp_path: Path) -> None:
     where = dataclasses.replace(files.places(tmp_path / "own", [], []), root=(tmp_path / "own").resolve())
     image = where.output / "logos" / "a b.png"

@@ -409,10 +409,7 @@ def read_local(text: str, where: Places, kept: Callable[[Path], bytes | None] | 
                 "its allowed folders, or URLs"
             )
         raise outside
-    try:
-        stored = kept(lexical) if kept is not None else None
-    except LookupError as exc:  # the store that keeps it cannot be read right now: not "no such file"
-        raise LocalInputError.one(f"cannot be read now: {exc}".rstrip(".")) from None
+    stored = kept(lexical) if kept is not None else None  # raising LocalInputError where the store cannot be read
     if stored is not None:
         return _checked(lexical, stored)
     try:

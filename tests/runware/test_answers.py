@@ -119,7 +119,7 @@ def test_a_task_runware_forgets_after_some_images_arrived_keeps_them_and_fails_t
     absorb(snapshot, [], [ErrorDetail("taskFailedOrNotFound", "no such task", task_uuid=T)])
     assert isinstance(snapshot.lost, errors.NotFoundError)
     assert [i.image_uuid for i in snapshot.images] == ["img-1"]
-    note = "Runware no longer knows this task; 2 of its images never arrived"
+    note = "Runware no longer knows this task, and an image of it never arrived"
     assert snapshot.failures == [ErrorDetail("taskFailedOrNotFound", note, task_uuid=T)] * 2
     assert snapshot.done
 
@@ -131,7 +131,7 @@ def test_an_image_said_to_have_failed_stays_failed_when_runware_then_forgets_the
     running = {"taskType": "imageInference", "taskUUID": T, "status": "processing"}
     snapshot = absorb(Snapshot(T, 3), [done(1), failed, running])
     absorb(snapshot, [], [ErrorDetail("taskFailedOrNotFound", "no such task", task_uuid=T)])
-    note = "Runware no longer knows this task; 1 of its images never arrived"
+    note = "Runware no longer knows this task, and an image of it never arrived"
     assert snapshot.failures == [
         ErrorDetail("nsfw", "flagged", task_uuid=T),
         ErrorDetail("taskFailedOrNotFound", note, task_uuid=T),

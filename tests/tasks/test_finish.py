@@ -86,7 +86,7 @@ async def test_a_garbled_image_stays_charged_when_runware_then_forgets_the_task(
         entry, snapshot = await services.journal.get(T, OWNER) or entry, Snapshot(T, 3)
     said = await finished(services, entry, polled(snapshot, [], [LOST]), tmp_path)
     assert [failure.split(":")[0] for failure in said] == ["unusableResult", "taskFailedOrNotFound"]
-    assert said[1].endswith("Runware no longer knows this task; 1 of its images never arrived")
+    assert said[1].endswith("Runware no longer knows this task, and an image of it never arrived")
     assert (await services.journal.spend(OWNER)).today == pytest.approx(0.18)
 
 

@@ -93,6 +93,30 @@ async def test_a_dry_run_says_what_the_real_call_would_meet_with_its_approved_co
     assert emulator.requests == []
 
 
+async def test_a_charge_above_the_quote_is_told(
+    mcp: Client, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Runware's price moved above the server's list: the result said the higher cost and nothing of the quote.
+    from ideogram_mcp.emulator import rules
+
+    listed = rules.price
+    monkeypatch.setattr(rules, "price", lambda model, values: round(2.5 * listed(model, values), 6))
+    result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
+    assert (data(result)["totalCost"], data(result)["quote"]) == (0.3, 0.12)
+    assert "Runware charged $0.30 for this task, more than the $0.12 it was quoted at: tell the user." in text(result)
+
+
+async def test_failures_said_alike_of_several_images_are_said_once_with_how_many() -> None:
+    from ideogram_mcp.tasks.outcomes import AllFailed
+
+    lost = "taskFailedOrNotFound: Runware no longer knows this task, and an image of it never arrived."
+    said = await wording.said(AllFailed("t", 4, [lost, lost, "nsfw: flagged.", lost], 0.0), None)
+    assert text(said).startswith(
+        "All 4 requested image(s) failed: taskFailedOrNotFound: Runware no longer knows this task, and an image of it "
+        "never arrived (x3); nsfw: flagged. Nothing usable was made."
+    )
+
+
 async def test_a_dry_run_works_without_a_key(make_settings: Callable[..., Settings], emulator: Emulator) -> None:
     async with Client(server(make_settings, emulator, runware_api_key=None)) as mcp:
         result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "dryRun": "yes"})
@@ -946,9 +970,9 @@ async def test_a_task_runware_forgets_after_some_of_its_images_came_says_the_res
     assert (partly["status"], len(partly["images"]), len(partly["errors"])) == ("pending", 1, int(failed))
     fetched = data(later)
     assert (fetched["status"], len(fetched["images"])) == ("done", 1)
-    lost = "taskFailedOrNotFound: Runware no longer knows this task; 1 of its images never arrived"
+    lost = "taskFailedOrNotFound: Runware no longer knows this task, and an image of it never arrived"
     assert fetched["errors"] == [*partly["errors"], lost]
-    assert "1 of its images never arrived" in text(later)
+    assert "an image of it never arrived" in text(later)
     assert listed["spentToday"] == 0.12, "the image that never came may have been charged; the failed one was not"
     assert (again["errors"], relisted["spentToday"]) == (fetched["errors"], 0.12), "and stays so, fetched again"
 

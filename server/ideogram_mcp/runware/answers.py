@@ -181,10 +181,9 @@ def absorb(
 
 
 def never_came_notes(task_uuid: str, missing: int) -> list[ErrorDetail]:
-    """The failures of the ``missing`` images of a task Runware has since forgotten, which never came."""
-    return [
-        ErrorDetail(LOST_CODE, f"{LOST_NOTE}; {missing} of its images never arrived", task_uuid=task_uuid)
-    ] * missing
+    """The failures of the ``missing`` images of a task Runware has since forgotten, which never came: one each (said
+    once, with how many, where they are listed)."""
+    return [ErrorDetail(LOST_CODE, f"{LOST_NOTE}, and an image of it never arrived", task_uuid=task_uuid)] * missing
 
 
 def never_came(failure: ErrorDetail) -> bool:

@@ -83,8 +83,7 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
         where = chosen
     local = generation.local_inputs
     try:
-        # A bucket's images are read from it, and one that does not answer is said so.
-        kept = None if services.store.on_disk else functools.partial(services.store.load, strict=True)
+        kept = None if services.store.on_disk else functools.partial(_kept, services)  # a bucket's, read from it
         read = await files.read_all([item.text for item in local], where, kept)
     except LocalInputError as exc:
         return Invalid([Problem(local[i].argument, f"{reason}.") for i, reason in exc.problems])
@@ -217,6 +216,15 @@ async def _refused(services: Services, job: Job, where: Places, *, dry: bool = F
         shown, by_setting = where.shown(where.output), where.source == "setting"
         return Unwritable(shown, why, by_setting, in_bucket=not services.store.on_disk)
     return None
+
+
+def _kept(services: Services, path: Path) -> bytes | None:
+    """An image saved in a store off this machine (a bucket), by its path; one that does not answer is said so, not
+    taken for one without the image ("no such file")."""
+    try:
+        return services.store.load(path, strict=True)
+    except LookupError as exc:
+        raise LocalInputError.one(f"cannot be read now: {exc}".rstrip(".")) from None
 
 
 async def _unwritable_as_it_is(services: Services, folder: Path) -> str | None:

@@ -7,6 +7,7 @@ module says them, each kind of outcome in one function. "May have been charged" 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import assert_never
@@ -250,6 +251,12 @@ async def made(outcome: outcomes.Made, secret: SecretStr | None) -> types.CallTo
             "recipe: change one element and send it back as structuredPrompt to redo the image with the change."
             + _scenes_shared(records, output.images)
         )
+    if outcome.cost is not None and not within(outcome.cost, entry.quote):  # Runware's price is not the spec's
+        lines.append(
+            f"Runware charged {money(outcome.cost)} for this task, more than the {money(entry.quote)} it was quoted "
+            "at: tell the user. The spend limits count what was charged; quotes, and the approval asked on them, "
+            "come from the server's price list, which may be out of date."
+        )
     if outcome.unusable:
         lines.append(
             f"Runware reported {outcome.unusable_count} more image(s) finished that cannot be used: they may have "
@@ -391,5 +398,7 @@ def _capital(text: str) -> str:
 
 
 def _listed(failures: Sequence[str]) -> str:
-    """Failures in one sentence, each without the full stop Runware's messages end in (the sentence has its own)."""
-    return "; ".join(failure.rstrip(".") for failure in failures)
+    """Failures in one sentence, each without the full stop Runware's messages end in (the sentence has its own),
+    and one said of several images once, with how many (``x3``)."""
+    counted = Counter(failure.rstrip(".") for failure in failures)
+    return "; ".join(f"{failure} (x{n})" if n > 1 else failure for failure, n in counted.items())
