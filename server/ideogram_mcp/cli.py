@@ -290,6 +290,7 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
             changes[ENV.output_dir] = str(settings.output_dir)
         if not settings.state_keys:  # the workers share one key, so a question asked by one is answered to any
             changes[ENV.state_keys] = secrets.token_hex(32)
+            changes[ENV.state_keys_made] = "true"
             if settings.database_url is not None or settings.storage_url is not None:
                 logs.logger(__name__).warning(
                     "%s is not set: a spend question asked by this machine can be answered only through it; give "

@@ -207,7 +207,8 @@ def build_server(
     )
     server.extensions[app.EXTENSION] = {}  # MCP Apps: the image tools' results have a gallery hosts may show
     # Questions put to the user on 2026-07-28 travel in a state the client echoes: sealed, and bound to the call.
-    unshared_keys = shared and not settings.state_keys  # served over HTTP, perhaps beside other processes
+    # Served over HTTP, perhaps beside other processes or machines, with keys of its own or its command's.
+    unshared_keys = shared and (not settings.state_keys or settings.state_keys_made)
     server.middleware.append(
         _QuestionState(_state_security(settings), default_audience="ideogram-mcp", unshared_keys=unshared_keys)
     )
@@ -307,15 +308,16 @@ class _QuestionState(RequestStateBoundary):
             from ideogram_mcp.tools import results
 
             elsewhere = (
-                f" If it keeps happening, the question was put by another process serving this address: have the"
-                f" server's operator give every process the same {ENV.state_keys} (ideogram-mcp http does so for its"
-                " own workers)."
+                f" If it keeps happening, the question was put by another process or machine serving this address:"
+                f" have the server's operator give every one the same {ENV.state_keys} (ideogram-mcp http does so"
+                " for its own workers only)."
                 if self._unshared_keys
                 else ""
             )
             return results.error(
                 "The answers this call carries can no longer be used: the question was asked more than 10 minutes "
-                "ago, or for other arguments, so nothing was sent or charged. Call again; the user is asked again."
+                "ago, for other arguments, or by another server process, so nothing was sent or charged. Call "
+                "again; the user is asked again."
                 f"{elsewhere}",
                 {"kind": "question_expired"},
             )

@@ -162,6 +162,9 @@ class Settings(BaseModel):
     """Secrets (each 32 characters or more, comma-separated, the newest first) that seal the state of a question
     put to the user on the 2026-07-28 protocol; every process serving one address must share them. Without it,
     ideogram-mcp http makes one for its own workers; to rotate, list the new key first, the old after it."""
+    state_keys_made: bool = Field(default=False, exclude=True)
+    """Whether ``state_keys`` are the ones ideogram-mcp http made for its own workers, not the operator's (the
+    command sets this for its workers): another machine serving the address cannot have them."""
     database_url: SecretStr | None = None
     """A PostgreSQL database (postgresql://user:password@host:5432/database) that keeps the task journal, the spend
     and the limits for every process and machine serving one address (the database must exist; its tables are made
