@@ -37,7 +37,12 @@ _SDKS = "Invalid request parameters"
 
 
 class Explained:
-    """A request the SDK refuses for its params, or for coming before the handshake, refused with what to change."""
+    """A request the SDK refuses for its params, or for coming before the handshake, refused with what to change.
+    ``either_era``: each request may speak either protocol era (HTTP); on stdio the first request fixes the era of
+    the connection, so one refused as before the handshake is not told of the other."""
+
+    def __init__(self, *, either_era: bool) -> None:
+        self._either_era = either_era
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         try:
@@ -56,14 +61,12 @@ class Explained:
         except MCPError as exc:
             if exc.error.code != types.INVALID_PARAMS or exc.error.message != _SDKS or exc.error.data:
                 raise
-            raise MCPError(types.INVALID_PARAMS, _before_handshake(ctx.method)) from None
+            raise MCPError(types.INVALID_PARAMS, _before_handshake(ctx.method, either_era=self._either_era)) from None
 
 
-def _before_handshake(method: str) -> str:
-    return (
-        f"{method} came before the handshake: send initialize, then notifications/initialized, first (or speak "
-        "2026-07-28, whose requests carry the protocol version in params._meta)."
-    )
+def _before_handshake(method: str, *, either_era: bool) -> str:
+    other = " (or speak 2026-07-28, whose requests carry the protocol version in params._meta)" if either_era else ""
+    return f"{method} came before the handshake: send initialize, then notifications/initialized, first{other}."
 
 
 def _branch(loc: tuple[int | str, ...]) -> str | None:
