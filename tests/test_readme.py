@@ -52,7 +52,7 @@ def test_a_client_started_as_the_readme_configures_it_installs_no_developer_tool
     uv = os.environ.get("UV") or shutil.which("uv")
     if uv is None:
         pytest.skip("uv is not available")
-    (arguments,) = re.findall(r'"args": (\[.*?\])', README)
+    (arguments,) = set(re.findall(r'"args": (\[.*?\])', README))  # every client's config starts it alike
     configured = json.loads(arguments)
     assert configured[:3] == ["run", "--no-dev", "--project"], "no developer tools; the client's folder kept"
     clone = tmp_path / "clone"

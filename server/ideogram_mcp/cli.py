@@ -94,8 +94,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         "--output-dir",
         type=Path,
         metavar="DIR",
-        help=f"save images here (else {ENV.output_dir}, else inside the client's first root, "
-        "else ~/Pictures/ideogram-mcp)",
+        help=f"save images here (else {ENV.output_dir}, else inside the client's first root, else inside the "
+        "folder it was started in when that is a project, else ~/Pictures/ideogram-mcp)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     emulator = commands.add_parser(

@@ -101,11 +101,12 @@ class Settings(BaseModel):
     offline: bool = False
     """true does what --offline does: generate with the built-in Runware emulator (no key, no cost)."""
     log_level: str = "INFO"
-    """DEBUG, INFO, WARNING or ERROR; logs go to stderr only (on stdio, stdout carries the protocol)."""
+    """DEBUG, INFO, WARNING, ERROR or CRITICAL; logs go to stderr only (on stdio, stdout carries the protocol)."""
 
     output_dir: Path | None = None
     """Where images are saved (--output-dir does the same). Without it: ideogram-output/ inside the client's first
-    root (its project folder), else ~/Pictures/ideogram-mcp."""
+    root (its project folder), else inside the folder the server was started in when that is a project (not / or
+    the home folder, and writable), else ~/Pictures/ideogram-mcp."""
     save: bool = True
     """false saves nothing (hosted deployments); results then give the image URLs, and say that a fileName or
     outputDir had no effect."""
