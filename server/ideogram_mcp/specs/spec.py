@@ -150,7 +150,7 @@ class ModelSpec(Frozen):
         speed, least = min(speeds.items(), key=lambda item: (item[1], item[0] != usual), default=(None, price))
 
         def most(unit: float) -> int:  # images of this price the amount takes, fewer than asked for
-            return count - 1 if within is None else min(count - 1, int((within + TOLERANCE) // unit))
+            return count - 1 if within is None or unit <= 0 else min(count - 1, int((within + TOLERANCE) // unit))
 
         def images(n: int) -> str:
             return "fewer images" if within is None else f"at most {n} image{'s' if n != 1 else ''}"
