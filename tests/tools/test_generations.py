@@ -84,6 +84,7 @@ async def test_a_dry_run_says_what_the_real_call_would_meet_with_its_approved_co
         "call as it is would be refused: have the user set IDEOGRAM_MCP_OUTPUT_DIR to a folder this server can write"
     ) in text(unwritable)
     assert error_of(real)["kind"] == "not_approved", "what the dry run foretells"
+    assert text(real).endswith("No approval is needed up to $0.50: without approvedCost it runs.")
     assert text(under).endswith(
         "for $0.06. That is more than approvedCost ($0.01), so the call as it is would be refused: leave approvedCost "
         "out (no approval is needed up to $0.50). The task it would send is in the structured output (task); then "

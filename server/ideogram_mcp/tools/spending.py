@@ -54,11 +54,16 @@ async def _approve(
     settings = ctx.lifespan_context.settings
     threshold = settings.confirm_above
     if approved_cost is not None and not within(quote, approved_cost):
+        unneeded = (
+            f" No approval is needed up to {money(threshold)}: without approvedCost it runs."
+            if within(quote, threshold)
+            else ""
+        )
         return Declined(
             Kind.NOT_APPROVED,
             f"This call would cost {money(quote)}, more than the {money(approved_cost)} the user agreed to "
             f"(approvedCost), so nothing was sent. Ask the user about {money(quote)} first"
-            f"{_or(cheaper(approved_cost))}.",
+            f"{_or(cheaper(approved_cost))}.{unneeded}",
             {"quote": quote, "approvedCost": approved_cost},
         )
     if within(quote, threshold):
