@@ -3,6 +3,7 @@ amounts, one way of writing them."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 TOLERANCE = 1e-9
@@ -14,7 +15,7 @@ def money(amount: float) -> str:
     (``$0.005``, ``$0.0585``), so that a limit set so, or a cost Runware said so, is never said rounded to what it
     is not (a refusal that said "above the limit of $0.01" of a $0.01 call)."""
     cents = amount * 100
-    if abs(cents - round(cents)) < 1e-6:  # sums of floats (0.18000000000000002) are whole cents
+    if not math.isfinite(cents) or abs(cents - round(cents)) < 1e-6:  # float noise (0.18000000000000002) too
         return f"${amount:.2f}"
     return "$" + f"{amount:.9f}".rstrip("0")
 

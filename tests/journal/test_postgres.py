@@ -9,6 +9,7 @@ What every journal does is in ``test_contract``.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, LiteralString
@@ -211,8 +212,13 @@ def test_the_http_server_refuses_to_start_in_one_line_when_its_database_cannot_b
 
     port = free_port()
     monkeypatch.setenv("IDEOGRAM_MCP_DATABASE_URL", f"postgresql://ideogram:{PASSWORD}@127.0.0.1:{port}/journal")
-    with pytest.raises(SystemExit) as stopped:
-        main(["http", "--port", str(free_port())])
+    before = dict(os.environ)
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            main(["http", "--port", str(free_port())])
+    finally:  # the command sets its workers' variables (a key it made among them) in this process's environment
+        os.environ.clear()
+        os.environ.update(before)
     assert str(stopped.value.code).startswith(
         f"ideogram-mcp: The task journal in PostgreSQL at 127.0.0.1:{port}/journal cannot be reached (connection "
         "refused). Start PostgreSQL there"

@@ -90,7 +90,7 @@ async def test_a_question_answered_to_another_process_is_refused_naming_the_sett
     def worker() -> Any:
         match keys:
             case "own":
-                settings = make_settings()
+                settings = make_settings(state_keys=())
             case "made by each command":
                 settings = make_settings(state_keys=(next(made),), state_keys_made=True)
             case _:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -107,7 +108,12 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
             return refusal
         shown = await _shown_inputs(services, generation, read_by_item, where)
         unwritable = None
-        if settings.save and services.store.on_disk and (why := await _unwritable_as_it_is(services, where.output)):
+        longest = f"{generation.file_name}-{generation.count}-999.webp" if generation.file_name else ""
+        if (
+            settings.save
+            and services.store.on_disk
+            and (why := await _unwritable_as_it_is(services, where.output, longest))
+        ):
             unwritable = Unwritable(where.shown(where.output), why, where.source == "setting", in_bucket=False)
         task = generation.with_images(shown).to_task(job.spec, task_uuid, server_values)
         return DryRun(
@@ -227,15 +233,24 @@ def _kept(services: Services, path: Path) -> bytes | None:
         raise LocalInputError.one(f"cannot be read now: {exc}".rstrip(".")) from None
 
 
-async def _unwritable_as_it_is(services: Services, folder: Path) -> str | None:
+async def _unwritable_as_it_is(services: Services, folder: Path, longest: str) -> str | None:
     """Why images cannot be saved in ``folder``, where that shows without making a folder (a dry run makes none):
-    it exists and takes no file, or a file stands where a folder of its path would be made."""
-    nearest = folder
-    while not await anyio.to_thread.run_sync(nearest.exists) and nearest.parent != nearest:
-        nearest = nearest.parent
-    if nearest != folder and await anyio.to_thread.run_sync(nearest.is_dir):
-        return None  # made when the call runs, as every folder of an output path is
-    return await anyio.to_thread.run_sync(services.store.unwritable, folder, "")
+    it exists and takes no file (or no name that long), a file stands where a folder of its path would be made, or
+    the folder its missing ones would be made in takes none."""
+
+    def why() -> str | None:
+        try:
+            nearest = folder
+            while not nearest.exists() and nearest.parent != nearest:
+                nearest = nearest.parent
+            if nearest == folder or not nearest.is_dir():
+                return services.store.unwritable(folder, longest)
+        except OSError as exc:  # a folder of its path that may not be looked in
+            return files.plainly(exc)
+        # Made when the call runs, as every folder of an output path is, where this process may make them.
+        return None if os.access(nearest, os.W_OK | os.X_OK) else "this server may not make folders where it goes"
+
+    return await anyio.to_thread.run_sync(why)
 
 
 async def _shown_inputs(
@@ -287,8 +302,8 @@ def _refusal(refused: RefusedError, job: Job) -> Outcome:
     """What a refusal of the journal's says to the caller."""
     match refused:
         case OverBudgetError(quote=quote, budget=budget, spent=spent):
-            room = budget if not within(quote, budget) else budget - spent  # a day's, where today's would never do
-            return OverBudget(quote, budget, spent, job.cheaper(room) if room > 0 else None)
+            today = job.cheaper(budget - spent) if budget - spent > 0 else None
+            return OverBudget(quote, budget, spent, today, None if today else job.cheaper(budget))
         case TooManyRunningError():
             return TooManyRunning(refused.limit)
         case TooManyCallsError():

@@ -74,7 +74,9 @@ class OverBudget:
     budget: float
     spent: float
     cheaper: str | None = None
-    """How the call could fit what is left today (or, costing more than a day's budget, a day)."""
+    """How the call could fit what is left today."""
+    cheaper_tomorrow: str | None = None
+    """Where nothing of it fits today: how it could fit a day's budget."""
 
 
 @dataclass(frozen=True, slots=True)

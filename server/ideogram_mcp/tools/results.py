@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ def images(
             title = f"Download image {n} (the link works for {lasting(download_seconds)})"
             links.append(types.ResourceLink(uri=download, name=name, title=title, mime_type=fmt.mime_type))
     if output.errors:
-        lines.append(f"{len(output.errors)} requested image(s) failed: " + "; ".join(output.errors))
+        lines.append(f"{len(output.errors)} requested image(s) failed: {listed(output.errors)}.")
     if output.folder is not None and any(image.path for image in output.images):
         folder = "this connection's folder" if output.folder == "." else output.folder
         lines.append(f"Saved in {folder}, each with a .json recipe beside it.")
@@ -76,6 +77,13 @@ def images(
     if footer:
         lines.append(footer)
     return ok(output, "\n".join(lines), [*pictures, *links])
+
+
+def listed(failures: Sequence[str]) -> str:
+    """Failures in one sentence, each without the full stop Runware's messages end in (the sentence has its own),
+    and one said of several images once, with how many (``x3``)."""
+    counted = Counter(failure.rstrip(".") for failure in failures)
+    return "; ".join(f"{failure} (x{n})" if n > 1 else failure for failure, n in counted.items())
 
 
 def lasting(seconds: int) -> str:

@@ -7,7 +7,6 @@ module says them, each kind of outcome in one function. "May have been charged" 
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import assert_never
@@ -28,6 +27,7 @@ from ideogram_mcp.tasks.saving import asked_format
 from ideogram_mcp.text import excerpt
 from ideogram_mcp.tools import results
 from ideogram_mcp.tools.published import GeneratedImage, GenerateImageOutput
+from ideogram_mcp.tools.results import listed
 
 NOT_CONFIGURED = (
     f"{ENV.runware_api_key} is not set, so no image can be generated. Add it to this server's environment in the MCP "
@@ -78,19 +78,20 @@ async def said(outcome: outcomes.Outcome, secret: SecretStr | None) -> types.Cal
                 f"{ENV.daily_budget}=0 to run without a budget.",
                 {"kind": Kind.BUDGET_NOT_KEPT, "limit": budget},
             )
-        case outcomes.OverBudget(quote=quote, budget=budget, spent=spent, cheaper=cheaper):
+        case outcomes.OverBudget(quote=quote, budget=budget, spent=spent, cheaper=cheaper, cheaper_tomorrow=later):
             left = round(max(0.0, budget - spent), 9)
+            smaller = [f"ask for {cheaper}"] if cheaper else [f"ask for {later} tomorrow"] if later else []
             if not within(quote, budget):  # tomorrow will not fit it either
-                wait = "This call alone costs more than a day's budget" + (f": ask for {cheaper}" if cheaper else "")
-            elif left > 0:
-                ask = f"ask for {cheaper}, or wait" if cheaper else "wait"
-                wait = f"{money(left)} is left today: {ask} until tomorrow"
+                said, ways = "This call alone costs more than a day's budget", smaller
             else:
-                wait = "Wait until tomorrow"
+                said = f"{money(left)} is left today" if left > 0 else ""
+                ways = [f"ask for {cheaper}"] if cheaper else []
+                ways.append("wait until tomorrow")
+            ways.append(f"have the user raise {ENV.daily_budget} in the server's environment (0 means no limit)")
+            how = ", or ".join(ways)
             return results.error(
                 f"This call would cost {money(quote)}, and {money(spent)} is already spent today against a daily "
-                f"budget of {money(budget)}, so nothing was sent. {wait}, or have the user raise "
-                f"{ENV.daily_budget} in the server's environment (0 means no limit).",
+                f"budget of {money(budget)}, so nothing was sent. {f'{said}: {how}' if said else _capital(how)}.",
                 {"kind": Kind.OVER_BUDGET, "quote": quote, "limit": budget, "spentToday": spent, "leftToday": left},
             )
         case outcomes.Unwritable(folder=folder, why=why):
@@ -119,7 +120,7 @@ async def said(outcome: outcomes.Outcome, secret: SecretStr | None) -> types.Cal
                 else ""
             )
             return results.error(
-                f"All {requested} requested image(s) failed: {_listed(failures)}. Nothing usable was made.{charged}",
+                f"All {requested} requested image(s) failed: {listed(failures)}. Nothing usable was made.{charged}",
                 {"kind": Kind.FAILED, "taskUUID": task_uuid, "errors": failures, "mayHaveBeenCharged": bool(unusable)},
             )
         case outcomes.Blocked(task_uuid=task_uuid, error=error):
@@ -156,7 +157,7 @@ async def said(outcome: outcomes.Outcome, secret: SecretStr | None) -> types.Cal
             )
         case outcomes.FailedBefore(task_uuid=task_uuid, errors=errors):
             return results.error(
-                f"That generation failed: {_listed(errors) or 'no image was made'}. Nothing more can be fetched.",
+                f"That generation failed: {listed(errors) or 'no image was made'}. Nothing more can be fetched.",
                 {"kind": Kind.FAILED, "taskUUID": task_uuid},
             )
         case outcomes.Asking():
@@ -170,6 +171,15 @@ def _failed(error: RunwareError, task_uuid: str | None, secret: SecretStr | None
     if task_uuid is not None:
         details["taskUUID"] = task_uuid
     return results.error(text, details)  # the server redacts the key from every result
+
+
+def _lasting_fix(trouble: JournalError) -> str:
+    """What the journal needs if its trouble lasts, for a paid result: never its "try again", which an agent could
+    take for the call (paying twice)."""
+    fix = trouble.fix
+    if fix.startswith("Try again"):
+        fix = fix.partition("; ")[2].removeprefix("if it lasts, ").removeprefix("if it stays locked, ")
+    return f" If it lasts: {fix}" if fix else ""
 
 
 def _writable(unwritable: outcomes.Unwritable) -> str:
@@ -265,10 +275,11 @@ async def made(outcome: outcomes.Made, secret: SecretStr | None) -> types.CallTo
     if (trouble := outcome.unrecorded) is not None:
         # Never "try again" here: the task was sent and paid for, and an agent may take it for the call.
         kept = "The files saved above are kept. " if any(record.path for record in records) else ""
-        fix = "" if trouble.locked else f" What the journal needs: {trouble.fix}"
+        rest = " to save the rest" if any(not record.path for record in records) else ""
         lines.append(
             f"Warning: {trouble.said}, so this answer may not be in the journal yet. {kept}Do not send this call "
-            f"again (its task was sent): once the journal works, {fetch_it(entry.task_uuid)} to save the rest.{fix}"
+            f"again (its task was sent): once the journal works, {fetch_it(entry.task_uuid)}{rest}."
+            f"{_lasting_fix(trouble)}"
         )
     lines.append(memory_only(outcome.memory_only))
     footer = "\n".join(line for line in lines if line)
@@ -395,10 +406,3 @@ def _save_again(records: list[ImageRecord]) -> str:
 
 def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
-
-
-def _listed(failures: Sequence[str]) -> str:
-    """Failures in one sentence, each without the full stop Runware's messages end in (the sentence has its own),
-    and one said of several images once, with how many (``x3``)."""
-    counted = Counter(failure.rstrip(".") for failure in failures)
-    return "; ".join(f"{failure} (x{n})" if n > 1 else failure for failure, n in counted.items())
