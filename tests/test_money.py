@@ -40,3 +40,8 @@ def test_images_that_could_not_be_used_are_added() -> None:
 def test_no_cost_said_and_nothing_extra_is_unknown() -> None:
     assert cost_of([None, None], unit=0.06) is None
     assert cost_of([], unit=0.06) is None
+
+
+def test_an_absurd_amount_is_written_not_raised() -> None:
+    # A cost Runware said as 1e307 had raised OverflowError in the paid call's result.
+    assert money(1e307).startswith("$9999999") and money(1e307).endswith(".00")

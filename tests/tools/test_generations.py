@@ -153,6 +153,49 @@ async def test_a_call_over_a_whole_days_budget_is_told_that_waiting_will_not_hel
     assert emulator.requests == []
 
 
+async def test_an_over_budget_refusal_suggests_only_what_fits_and_says_when(
+    make_settings: Callable[..., Settings], emulator: Emulator
+) -> None:
+    # With $0.04 left, "ask for at most 1 image" was refused again today; with nothing of the call able to cost less,
+    # the sentence ended ", or have the user raise ..." with nothing before it.
+    async with Client(server(make_settings, emulator, daily_budget=0.10)) as mcp:
+        await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+        tomorrow = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 3})
+    async with Client(server(make_settings, emulator, daily_budget=0.05)) as mcp:
+        nothing = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+    assert "This call alone costs more than a day's budget: ask for at most 1 image tomorrow, or have the user" in text(
+        tomorrow
+    )
+    assert "so nothing was sent. This call alone costs more than a day's budget: have the user raise" in text(nothing)
+    assert len(emulator.submitted) == 1
+
+
+async def test_a_dry_runs_folder_check_says_what_it_finds_and_never_fails_the_call(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A folder of the output's path that may not be looked in had made the dry run an internal error; one where no
+    # folder may be made was said to be fine.
+    locked = tmp_path / "locked"
+    listed = Path.exists
+
+    def exists(path: Path, **kwargs: Any) -> bool:
+        if path == locked / "inner":
+            raise PermissionError(13, "Permission denied")
+        return listed(path, **kwargs)
+
+    dry = {"positivePrompt": PROMPT, "dryRun": True}
+    async with Client(server(make_settings, emulator, output_dir=locked / "inner" / "out")) as mcp:
+        monkeypatch.setattr(Path, "exists", exists)
+        unreadable = await mcp.call_tool("generate_image", dry)
+        monkeypatch.undo()
+        monkeypatch.setattr(life.os, "access", lambda path, mode: False)
+        unmakeable = await mcp.call_tool("generate_image", dry)
+    assert "so the call as it is would be refused" in text(unreadable)
+    assert data(unreadable)["quote"] == 0.06
+    assert "this server may not make folders where it goes, so the call as it is would be refused" in text(unmakeable)
+    assert emulator.requests == []
+
+
 async def test_the_daily_budget_counts_what_was_spent_and_refuses_what_would_pass_it(
     make_settings: Callable[..., Settings], emulator: Emulator
 ) -> None:

@@ -115,3 +115,18 @@ async def test_a_bucket_that_cannot_take_the_images_is_told_with_the_buckets_fix
         "Try again once the bucket answers, or have the user check IDEOGRAM_MCP_STORAGE_URL and the bucket's "
         "credentials (or set IDEOGRAM_MCP_SAVE=false to keep only the image URLs)."
     )
+
+
+def test_a_paid_results_journal_trouble_keeps_its_lasting_fix_and_never_says_try_again() -> None:
+    from ideogram_mcp.journal import JournalError
+    from ideogram_mcp.tools import wording
+
+    lost = JournalError("x", "Try again in a moment; if it lasts, start PostgreSQL there or correct URL.")
+    busy = JournalError("x", "Try again in a moment.", locked=True)
+    full = JournalError("x", "Free space, or set IDEOGRAM_MCP_DATA_DIR to another folder.")
+    said = [wording._lasting_fix(trouble) for trouble in (lost, busy, full)]  # pyright: ignore[reportPrivateUsage]
+    assert said == [
+        " If it lasts: start PostgreSQL there or correct URL.",
+        "",
+        " If it lasts: Free space, or set IDEOGRAM_MCP_DATA_DIR to another folder.",
+    ]
