@@ -25,6 +25,7 @@ from ideogram_mcp.tools.questions import Questions
 if TYPE_CHECKING:
     from ideogram_mcp import files
     from ideogram_mcp.images import SavedImage
+    from ideogram_mcp.images.formats import ImageFormat
 
 PAGE = 50
 """Resources per page of resources/list."""
@@ -134,24 +135,35 @@ async def read_resource(
 ) -> types.ReadResourceResult | types.InputRequiredResult:
     """A saved image, whole, as a base64 blob with its MIME type; or the gallery App's page.
 
-    On 2026-07-28 the client's roots, where not yet known, are asked for first (resources/read may ask, as a tool
-    call may; resources/list may not): the images a link names are saved under them."""
+    An image is looked for in the folders known without asking, those resources/list shows; on 2026-07-28, one not
+    found there is looked for again under the client's roots, asked for where not yet known (resources/read may
+    ask, as a tool call may; resources/list may not)."""
     if params.uri == app.URI:
         return types.ReadResourceResult(contents=[app.contents()])
-    questions = Questions(ctx, params)
-    if (here := await places(ctx, questions)) is None:
-        return questions.asking()
-    where, folders = await _galleries(ctx, here)
+    known = await places(ctx)
     try:
-        path = where.located(params.uri)
-        store = ctx.lifespan_context.services.store
-        data, found = await anyio.to_thread.run_sync(store.read, path, folders, params.uri)
+        data, found = await _read(ctx, params.uri, known)
     except LookupError as exc:
-        raise MCPError(types.INVALID_PARAMS, str(exc)) from None
+        questions = Questions(ctx, params)
+        if (asked := await places(ctx, questions)) is None:
+            return questions.asking()
+        if asked == known:
+            raise MCPError(types.INVALID_PARAMS, str(exc)) from None
+        try:
+            data, found = await _read(ctx, params.uri, asked)
+        except LookupError as again:
+            raise MCPError(types.INVALID_PARAMS, str(again)) from None
     blob = encoded(data)
     return types.ReadResourceResult(
         contents=[types.BlobResourceContents(uri=params.uri, mime_type=found.mime_type, blob=blob)]
     )
+
+
+async def _read(ctx: Context, uri: str, here: files.Places) -> tuple[bytes, ImageFormat]:
+    """The saved image ``uri`` names among ``here``'s folders; ``LookupError`` saying why not."""
+    where, folders = await _galleries(ctx, here)
+    path = where.located(uri)
+    return await anyio.to_thread.run_sync(ctx.lifespan_context.services.store.read, path, folders, uri)
 
 
 async def complete(ctx: Context, params: types.CompleteRequestParams) -> types.CompleteResult:

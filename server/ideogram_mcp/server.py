@@ -319,7 +319,7 @@ class _QuestionState(RequestStateBoundary):
             return results.error(
                 "The answers this call carries can no longer be used: the question was asked more than 10 minutes "
                 "ago, for other arguments, or by another server process, so nothing was sent or charged. Call "
-                "again; the user is asked again."
+                "again: what needs asking (the user's approval of a spend, the client's folders) is asked again."
                 f"{elsewhere}",
                 {"kind": "question_expired"},
             )

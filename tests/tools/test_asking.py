@@ -72,7 +72,7 @@ async def test_a_state_forged_or_made_for_other_arguments_is_refused(
             for arguments, state in ((LARGE, forged), ({**LARGE, "numberResults": 11}, asked.request_state))
         ]
     assert [error_of(result)["kind"] for result in refused] == ["question_expired"] * 2
-    assert "or by another server process, so nothing was sent or charged. Call again; the user is asked again." in text(
+    assert "or by another server process, so nothing was sent or charged. Call again: what needs asking" in text(
         refused[0]
     )
     assert emulator.requests == []
@@ -256,3 +256,31 @@ async def test_a_new_connection_learns_its_roots_at_its_first_fetch_or_read_not_
     assert read is not None
     assert isinstance(read.contents[0], types.BlobResourceContents)
     assert base64.b64decode(read.contents[0].blob) == Path(image["path"]).read_bytes()
+
+
+async def test_a_link_resources_list_gave_before_the_roots_were_known_is_read_and_an_unknown_task_asks_nothing(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    # resources/list cannot ask for roots, so it gave the folder known without them (~/Pictures here); reading one of
+    # its links asked for the roots first and then looked only under them: "No image saved by this server".
+    project = tmp_path / "project"
+    project.mkdir()
+    asked: list[int] = []
+
+    async def roots(context: ClientRequestContext) -> types.ListRootsResult:
+        asked.append(1)
+        return types.ListRootsResult(roots=[types.Root(uri=project.as_uri())])  # pyright: ignore[reportArgumentType]
+
+    settings = make_settings()
+    made = build_server(settings, transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock)
+    async with Client(made) as mcp:  # a client with no roots: the image goes to ~/Pictures/ideogram-mcp
+        saved = structured(await mcp.call_tool("generate_image", {"positivePrompt": "x"}))["images"][0]
+    again = build_server(settings, transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock)
+    async with Client(again, list_roots_callback=roots) as mcp:
+        (listed,) = (await mcp.list_resources()).resources
+        read = await mcp.read_resource(listed.uri)
+        unknown = await mcp.call_tool("get_generation", {"taskUUID": "0b9a3c5e-8f1d-4b2a-9c3e-5d7f1a2b3c4d"})
+    assert str(listed.uri) == Path(saved["path"]).as_uri()
+    assert isinstance(read.contents[0], types.BlobResourceContents)
+    assert asked == [], "found without asking; and a task this server never had needs no roots to be refused"
+    assert error_of(unknown)["kind"] == "unknown_task"

@@ -21,6 +21,7 @@ from ideogram_mcp.tools.questions import Questions
 if TYPE_CHECKING:
     from ideogram_mcp.files import Places
     from ideogram_mcp.journal import Entry, State
+    from ideogram_mcp.tasks.services import Services
 
 
 class GenerationSummary(Output):
@@ -93,12 +94,15 @@ async def get_generation(
         given = arguments.parse_tool(load_tool_specs()["get_generation"], params.arguments)
     except arguments.InvalidArgumentsError as exc:
         return results.invalid(exc.problems, generating=False)
+    task_uuid = as_runware_reads(str(given["taskUUID"]).strip())  # a UUID in any form reads as the one recorded
     questions = Questions(ctx, params)
     if (where := await places(ctx, questions)) is None:  # the client's roots first: they say where images are saved
-        return questions.asking()
+        if await _known(state.services, task_uuid, owner(ctx)):
+            return questions.asking()
+        where = await places(ctx)  # nothing of it to save: refused as it is, with no round first
     outcome = await fetch.again(
         state.services,
-        as_runware_reads(str(given["taskUUID"]).strip()),  # a UUID in any form reads as the one recorded
+        task_uuid,
         owner(ctx),
         where,
         wait=given.get("wait"),
@@ -108,6 +112,16 @@ async def get_generation(
     if isinstance(outcome, outcomes.Made) and outcome.saved_new:
         await announce_new_images(ctx)
     return await wording.said(outcome, state.settings.runware_api_key)
+
+
+async def _known(services: Services, task_uuid: str, owner: str) -> bool:
+    """Whether the owner's journal holds the task (a failing journal: as if it did, get_generation says why)."""
+    from ideogram_mcp.journal import JournalError
+
+    try:
+        return await services.journal.get(task_uuid, owner) is not None
+    except JournalError:
+        return True
 
 
 async def list_generations(ctx: Context, params: types.CallToolRequestParams) -> types.CallToolResult:
