@@ -19,10 +19,12 @@ from ideogram_mcp import app
 from ideogram_mcp.prompts import load_prompts
 from ideogram_mcp.references import encoded
 from ideogram_mcp.refusals import whole
-from ideogram_mcp.tools import Context, owner, places
+from ideogram_mcp.tools import Context, owner, places, places_without_roots
 from ideogram_mcp.tools.questions import Questions
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from ideogram_mcp import files
     from ideogram_mcp.images import SavedImage
     from ideogram_mcp.images.formats import ImageFormat
@@ -135,24 +137,37 @@ async def read_resource(
 ) -> types.ReadResourceResult | types.InputRequiredResult:
     """A saved image, whole, as a base64 blob with its MIME type; or the gallery App's page.
 
-    An image is looked for in the folders known without asking, those resources/list shows; on 2026-07-28, one not
-    found there is looked for again under the client's roots, asked for where not yet known (resources/read may
-    ask, as a tool call may; resources/list may not)."""
+    An image is looked for in the folders known now (those resources/list shows), then in those a connection has
+    without roots (where a list made before its roots were known looked), then, on 2026-07-28, under the client's
+    roots, asked for where not yet known (resources/read may ask, as a tool call may; resources/list may not). An
+    image found but unreadable is said so at once."""
+    from ideogram_mcp.images import NotSavedError
+
     if params.uri == app.URI:
         return types.ReadResourceResult(contents=[app.contents()])
-    known = await places(ctx)
-    try:
-        data, found = await _read(ctx, params.uri, known)
-    except LookupError as exc:
-        questions = Questions(ctx, params)
-        if (asked := await places(ctx, questions)) is None:
+    questions = Questions(ctx, params)
+
+    looks: list[Callable[[], Awaitable[files.Places | None]]] = [  # each worked out if those before lack it
+        lambda: places(ctx),
+        lambda: places_without_roots(ctx),
+        lambda: places(ctx, questions),
+    ]
+    tried: list[files.Places] = []
+    for look in looks:
+        if (where := await look()) is None:
             return questions.asking()
-        if asked == known:
-            raise MCPError(types.INVALID_PARAMS, str(exc)) from None
+        if where in tried:
+            continue
+        tried.append(where)
         try:
-            data, found = await _read(ctx, params.uri, asked)
-        except LookupError as again:
-            raise MCPError(types.INVALID_PARAMS, str(again)) from None
+            data, found = await _read(ctx, params.uri, where)
+            break
+        except NotSavedError:
+            continue
+        except LookupError as exc:
+            raise MCPError(types.INVALID_PARAMS, str(exc)) from None
+    else:
+        raise MCPError(types.INVALID_PARAMS, str(NotSavedError(params.uri)))
     blob = encoded(data)
     return types.ReadResourceResult(
         contents=[types.BlobResourceContents(uri=params.uri, mime_type=found.mime_type, blob=blob)]

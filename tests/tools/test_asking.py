@@ -13,6 +13,7 @@ import mcp_types as types
 import pytest
 from mcp import Client
 from mcp.client.session import ClientRequestContext
+from mcp.shared.exceptions import MCPError
 
 from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.server import build_server
@@ -280,7 +281,16 @@ async def test_a_link_resources_list_gave_before_the_roots_were_known_is_read_an
         (listed,) = (await mcp.list_resources()).resources
         read = await mcp.read_resource(listed.uri)
         unknown = await mcp.call_tool("get_generation", {"taskUUID": "0b9a3c5e-8f1d-4b2a-9c3e-5d7f1a2b3c4d"})
+        unasked = list(asked)
+        await mcp.call_tool("generate_image", {"positivePrompt": "y"})  # the roots are asked for, and kept
+        read_later = await mcp.read_resource(listed.uri)  # had been refused once the roots were known
+        Path(saved["path"]).write_bytes(b"no longer a picture")
+        with pytest.raises(MCPError) as damaged:  # said so, not "No image saved by this server"
+            await mcp.read_resource(listed.uri)
     assert str(listed.uri) == Path(saved["path"]).as_uri()
     assert isinstance(read.contents[0], types.BlobResourceContents)
-    assert asked == [], "found without asking; and a task this server never had needs no roots to be refused"
+    assert isinstance(read_later.contents[0], types.BlobResourceContents)
+    assert unasked == [], "found without asking; and a task this server never had needs no roots to be refused"
+    assert asked == [1]
     assert error_of(unknown)["kind"] == "unknown_task"
+    assert damaged.value.error.message.endswith("is no longer a PNG, JPEG or WEBP image.")

@@ -124,9 +124,18 @@ def test_a_paid_results_journal_trouble_keeps_its_lasting_fix_and_never_says_try
     lost = JournalError("x", "Try again in a moment; if it lasts, start PostgreSQL there or correct URL.")
     busy = JournalError("x", "Try again in a moment.", locked=True)
     full = JournalError("x", "Free space, or set IDEOGRAM_MCP_DATA_DIR to another folder.")
-    said = [wording._lasting_fix(trouble) for trouble in (lost, busy, full)]  # pyright: ignore[reportPrivateUsage]
+    stays = JournalError("x", "If it stays, see PostgreSQL's log there.")  # had read "If it lasts: If it stays, ..."
+    said = [wording._lasting_fix(t) for t in (lost, busy, full, stays)]  # pyright: ignore[reportPrivateUsage]
     assert said == [
         " If it lasts: start PostgreSQL there or correct URL.",
         "",
-        " If it lasts: Free space, or set IDEOGRAM_MCP_DATA_DIR to another folder.",
+        " If it lasts: free space, or set IDEOGRAM_MCP_DATA_DIR to another folder.",
+        " If it lasts: see PostgreSQL's log there.",
     ]
+
+
+def test_failures_are_listed_once_each_with_a_shortened_one_still_marked_so() -> None:
+    from ideogram_mcp.tools.results import listed
+
+    # A message cut short ends in "...": stripping full stops had made it read whole.
+    assert listed(["a: flagged.", "b: a long message ...", "a: flagged."]) == "a: flagged (x2); b: a long message ..."

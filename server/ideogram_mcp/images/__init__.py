@@ -17,6 +17,15 @@ from ideogram_mcp.images.formats import ImageFormat
 if TYPE_CHECKING:
     from ideogram_mcp.images.recipes import Recipe
 
+
+class NotSavedError(LookupError):
+    """No image this server saved is where a link names, among the folders looked in (another connection's folders
+    may hold it); any other ``LookupError`` of a store says why an image there cannot be read."""
+
+    def __init__(self, uri: str) -> None:
+        super().__init__(f"No image saved by this server at {uri[:200]}. Call resources/list for them.")
+
+
 NAMES_TRIED = 1000
 """Names (``poster``, ``poster-2`` ...) tried for one image before saving it is given up."""
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ideogram_mcp import files
-from ideogram_mcp.images import NAMES_TRIED, SavedImage
+from ideogram_mcp.images import NAMES_TRIED, NotSavedError, SavedImage
 from ideogram_mcp.images.formats import ImageFormat, sniff
 from ideogram_mcp.images.recipes import SIDECAR_MOST, Recipe
 
@@ -96,10 +96,10 @@ class LocalFolders:
         try:
             resolved = path.resolve()
         except (OSError, RuntimeError, ValueError):  # a loop of links, a name too long
-            raise LookupError(f"No image saved by this server at {uri[:200]}. Call resources/list for them.") from None
+            raise NotSavedError(uri) from None
         recipe = read_recipe(resolved.with_suffix(".json")) if resolved.parent in folders else None
         if recipe is None or recipe.file != resolved.name or not resolved.is_file():
-            raise LookupError(f"No image saved by this server at {uri[:200]}. Call resources/list for them.")
+            raise NotSavedError(uri)
         data = resolved.read_bytes()
         found = sniff(data)
         if found is None:

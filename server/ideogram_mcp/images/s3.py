@@ -30,7 +30,7 @@ import obstore
 from obstore.exceptions import AlreadyExistsError, BaseError
 
 from ideogram_mcp import files, logs
-from ideogram_mcp.images import NAMES_TRIED, SavedImage
+from ideogram_mcp.images import NAMES_TRIED, NotSavedError, SavedImage
 from ideogram_mcp.images.formats import ImageFormat, sniff
 from ideogram_mcp.images.recipes import Recipe
 
@@ -228,7 +228,7 @@ class BucketStore:
         ``folders`` beside our recipe; ``LookupError`` with a sentence otherwise."""
         if path is None:
             raise LookupError(f"Not an image resource of this server: {uri[:200]}. Call resources/list for them.")
-        missing = LookupError(f"No image saved by this server at {uri[:200]}. Call resources/list for them.")
+        missing = NotSavedError(uri)
         key = self.key(path)
         if key is None or path.parent not in folders:
             raise missing

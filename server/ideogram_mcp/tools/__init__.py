@@ -166,6 +166,22 @@ async def places(ctx: Context, questions: Questions | None = None) -> files.Plac
     return found
 
 
+async def places_without_roots(ctx: Context) -> files.Places:
+    """This request's folders as they are without the client's roots (a token's own, which never has any)."""
+    from ideogram_mcp import files
+
+    state = ctx.lifespan_context
+    if owner(ctx):
+        return await places(ctx)
+    settings = state.settings
+
+    def bare() -> files.Places:
+        found = files.places(settings.output_dir, [], settings.allowed_dirs, state.project)
+        return dataclasses.replace(found, root=found.output) if state.shared else found
+
+    return await _worked_out(state, ("roots",), bare)
+
+
 async def _places(ctx: Context, questions: Questions | None) -> files.Places | None:
     from ideogram_mcp import files  # the folders' rules, loaded at the first call that needs them
 

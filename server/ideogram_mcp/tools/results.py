@@ -82,7 +82,7 @@ def images(
 def listed(failures: Sequence[str]) -> str:
     """Failures in one sentence, each without the full stop Runware's messages end in (the sentence has its own),
     and one said of several images once, with how many (``x3``)."""
-    counted = Counter(failure.rstrip(".") for failure in failures)
+    counted = Counter(failure.removesuffix(".") if not failure.endswith("...") else failure for failure in failures)
     return "; ".join(f"{failure} (x{n})" if n > 1 else failure for failure, n in counted.items())
 
 
