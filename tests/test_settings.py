@@ -88,6 +88,13 @@ def test_reading_the_configuration_loads_no_http_client() -> None:
     assert loaded.stdout.strip() == "[]"
 
 
+def test_a_folder_whose_links_lead_round_is_a_configuration_error(tmp_path: Path) -> None:
+    # It had made every generate_image, dry runs too, an internal error.
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    with pytest.raises(ValidationError, match="cannot be followed: a symbolic link in it leads round"):
+        Settings(output_dir=tmp_path / "loop" / "images")
+
+
 def test_a_folder_in_the_home_of_no_such_user_is_a_configuration_error() -> None:
     with pytest.raises(ValidationError, match="starts with the home folder of a user this machine has not"):
         Settings(output_dir=Path("~nosuchuser4711/images"))

@@ -294,11 +294,16 @@ class Settings(BaseModel):
         # relative folder is taken from where the server starts, once: later its meaning could not change.
         def expanded(path: Path) -> Path:
             try:
-                return path.expanduser().absolute()
+                found = path.expanduser().absolute()
             except RuntimeError:
                 raise ValueError(
                     f"{str(path)[:80]!r} starts with the home folder of a user this machine has not"
                 ) from None
+            try:  # every call resolves it: a loop of links would fail each one
+                found.resolve()
+            except (OSError, RuntimeError):
+                raise ValueError(f"{str(path)[:80]!r} cannot be followed: a symbolic link in it leads round") from None
+            return found
 
         if isinstance(value, tuple):
             return tuple(expanded(path) for path in value)
