@@ -751,12 +751,19 @@ async def test_a_host_that_shows_the_model_only_the_structured_output_still_give
 
 @pytest.mark.parametrize("later", [0, 60], ids=["its last task", "sixty tasks after it"])
 async def test_a_task_an_earlier_process_left_unfinished_is_fetched_and_saved_by_the_next_one_never_sent_again(
-    later: int, make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock, output: Path
+    later: int,
+    make_settings: Callable[..., Settings],
+    emulator: Emulator,
+    clock: ManualClock,
+    output: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A server killed (or its client gone) after Runware took a task and before its images were saved: the agent
     # never heard the taskUUID, and the next session would pay again for the same images. Only the owner's latest
     # 50 tasks were looked at: one behind 50 later ones was never taken up.
     emulator.render_seconds = 30.0
+    # The first process is killed before its background work could see its pending task through (as it now does).
+    monkeypatch.setattr(fetch, "take_up_when_over", lambda *_: None)
     async with Client(server(make_settings, emulator, output_dir=output, wait_seconds=2.0, preview=False)) as first:
         cut_short = data(await first.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))
         emulator.render_seconds = 0.0
@@ -764,6 +771,7 @@ async def test_a_task_an_earlier_process_left_unfinished_is_fetched_and_saved_by
             sent = {"positivePrompt": "x", "fileName": "later", "outputDir": "later"}
             assert data(await first.call_tool("generate_image", sent))["status"] == "done"
         emulator.render_seconds = 30.0
+    monkeypatch.undo()
     assert cut_short["status"] == "pending"
     assert not list(output.glob("*.jpg"))
     await clock.advance(31.0)  # it rendered meanwhile
@@ -1069,3 +1077,20 @@ async def test_a_journal_failing_under_get_generation_never_says_the_task_was_no
     assert "so the task could not be looked up; it is as Runware has it, and this call charged nothing." in text(
         fetched
     )
+
+
+async def test_a_task_whose_call_answered_pending_is_saved_as_it_comes_without_get_generation(
+    make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock, output: Path
+) -> None:
+    # A call that answered "pending" left its task to get_generation: an agent that called it late (past the
+    # images' ttl) or never lost a paid image.
+    emulator.render_seconds = 30.0
+    async with Client(server(make_settings, emulator, output_dir=output, wait_seconds=5.0, preview=False)) as mcp:
+        answered = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))
+        assert answered["status"] == "pending"
+        with anyio.fail_after(60):
+            while len(list(output.glob("*.jpg"))) < 2:  # once it has rendered
+                await clock.sleep(0.5)
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert listed["generations"][0]["state"] == "done"
+    assert len(emulator.submitted) == 1, "fetched, never sent again"
