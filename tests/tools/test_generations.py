@@ -304,21 +304,29 @@ async def _listing(make_settings: Callable[..., Settings], emulator: Emulator) -
 async def test_where_images_go_is_the_users_setting_never_an_agents(
     make_settings: Callable[..., Settings], emulator: Emulator
 ) -> None:
-    settings = {"webhook_url": "https://hooks.example/ideogram", "upload_endpoint": "https://bucket.example/put"}
+    settings = {"webhook_url": "https://hooks.example/ideogram", "upload_endpoint": "https://bucket.example/put?X-Amz"}
     async with Client(server(make_settings, emulator, **settings)) as mcp:
         refused = await mcp.call_tool(
             "generate_image", {"positivePrompt": PROMPT, "webhookURL": "http://127.0.0.1:8080/admin"}
         )
+        dry = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "dryRun": True})
         made = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+    # A dry run had shown both, and a presigned upload URL or a webhook's token is a secret of the user's.
+    assert (data(dry)["task"]["webhookURL"], data(dry)["task"]["uploadEndpoint"]) == ("<set by the server>",) * 2
+    assert "hooks.example" not in str(dry.model_dump())
+    assert "X-Amz" not in str(dry.model_dump())
     assert error_of(refused)["problems"][0]["argument"] == "webhookURL"
     assert "set by the server, not by callers" in text(refused)
     (task,) = emulator.submitted
     assert (task["webhookURL"], task["uploadEndpoint"]) == (
         "https://hooks.example/ideogram",
-        "https://bucket.example/put",
+        "https://bucket.example/put?X-Amz",
     )
     assert not made.is_error
-    assert emulator.deliveries == [("PUT", "https://bucket.example/put"), ("POST", "https://hooks.example/ideogram")]
+    assert emulator.deliveries == [
+        ("PUT", "https://bucket.example/put?X-Amz"),
+        ("POST", "https://hooks.example/ideogram"),
+    ]
 
 
 async def test_list_generations_shows_recent_tasks_their_state_and_the_spend(mcp: Client) -> None:

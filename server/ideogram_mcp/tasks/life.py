@@ -67,6 +67,8 @@ logger = logs.logger(__name__)
 
 IN_FLIGHT_WINDOW = 15 * 60.0
 """A task pending longer than this no longer counts as in flight (it was cut short, and is fetched later)."""
+SERVERS_OWN = "<set by the server>"
+"""What a dry run shows of a URL the server's settings give the task (it may carry a secret)."""
 INLINE_SHOWN = 64
 """Characters of inline image data the journal and the recipes keep of a task (the data can be megabytes)."""
 
@@ -116,7 +118,9 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
             and (why := await _unwritable_as_it_is(services, where.output, longest))
         ):
             unwritable = Unwritable(where.shown(where.output), why, where.source == "setting", in_bucket=False)
-        task = generation.with_images(shown).to_task(job.spec, task_uuid, server_values)
+        # The user's own URLs (a presigned upload URL, a webhook's token) are theirs, never shown to an agent.
+        hidden = {name: SERVERS_OWN if value else value for name, value in server_values.items()}
+        task = generation.with_images(shown).to_task(job.spec, task_uuid, hidden)
         return DryRun(
             job.spec.model.id,
             task,
