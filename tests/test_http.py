@@ -731,6 +731,30 @@ async def test_a_client_too_slow_with_its_headers_or_its_body_is_shut_out_and_ot
     assert body_closed, "a request too slow in its body loses its connection"
 
 
+async def test_a_request_refused_before_its_body_is_in_is_closed_not_held_for_the_body_time(
+    with_tokens: Settings, emulator: Emulator
+) -> None:
+    # A client with no token, sending a large body slowly, got its 401 at once and kept its connection for the whole
+    # body time, uncounted by the eviction: 512 of them kept every token holder out, for a few bytes a minute.
+    class PatientDoor(QuickDoor):
+        body_seconds = 60.0
+
+    app = http.create_app(with_tokens, transport=httpx2.ASGITransport(emulator.app()))
+    async with serving(app, lifespan=True, http=PatientDoor) as root:
+        port = int(root.rsplit(":", 1)[1])
+        stream = await anyio.connect_tcp("127.0.0.1", port)
+        head = "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        await stream.send(f"{head}Content-Length: 100000\r\n\r\n{{".encode())
+        answered = b""
+        with anyio.move_on_after(2):
+            while b"\r\n\r\n" not in answered:
+                answered += await stream.receive()
+        closed = await _closed_within(stream, 2.0)
+        await stream.aclose()
+    assert answered.startswith(b"HTTP/1.1 401 ")
+    assert closed, "closed once answered, not after the 60 s a body may take"
+
+
 async def test_an_issuer_that_cannot_be_reached_is_asked_once_not_per_token_and_no_check_waits_long(
     make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
 ) -> None:

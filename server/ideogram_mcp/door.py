@@ -80,7 +80,14 @@ class GuardedH11(H11Protocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+        if self.transport.is_closing():
+            return
+        if self.conn.their_state is h11.SEND_BODY:
+            # Answered before its body was in (refused: a 401, a 413): nothing reads the rest, and a client sending it
+            # slowly would hold its place, uncounted by the eviction, for the whole body time.
+            self._await(None)
+            self.transport.close()
+        elif self.conn.their_state is h11.IDLE:
             self._await("headers")  # the next request on this kept-alive connection
 
     def _await(self, part: Literal["headers", "body"] | None) -> None:
