@@ -135,7 +135,8 @@ class Settings(BaseModel):
     allowed_dirs: tuple[Path, ...] = ()
     """More folders that local input images may come from, and that a call may save into (outputDir) unless an
     output folder is set (then outputDir stays inside it), separated like PATH (':'; ';' on Windows). The client's
-    roots, the project folder and the output folder always are."""
+    roots, the project folder and the output folder always are. Over HTTP every token may send images from them too:
+    set only folders every client of the server may use."""
 
     # Serving over HTTP (``ideogram-mcp http``).
     http_host: str = Field(default="127.0.0.1", exclude=True)
