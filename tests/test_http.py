@@ -25,6 +25,7 @@ from jwt.algorithms import RSAAlgorithm
 from mcp import Client
 from mcp.client.session import ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import ResourcesListChanged
 
 from ideogram_mcp import door, http, notices
@@ -149,6 +150,29 @@ async def test_a_listener_hears_of_its_own_tokens_images_and_never_of_another_to
         with anyio.fail_after(10):
             assert await anext(heard) == ResourcesListChanged()
     assert waited.cancelled_caught
+
+
+async def test_one_token_cannot_take_every_listen_stream_of_the_process(
+    with_tokens: Settings, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The only bound was the process's 1,024 streams, every token's together: one token could hold them all.
+    monkeypatch.setattr(notices, "STREAMS_AN_OWNER", 2)
+    async with (
+        served(with_tokens, emulator) as url,
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKENS[0]}"}, timeout=30) as alices,
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKENS[1]}"}, timeout=30) as bobs,
+        Client(streamable_http_client(url, http_client=alices), mode="2026-07-28") as alice,
+        Client(streamable_http_client(url, http_client=bobs), mode="2026-07-28") as bob,
+        alice.listen(resources_list_changed=True),
+        alice.listen(resources_list_changed=True),
+    ):
+        with pytest.raises(MCPError, match="already has 2 subscriptions/listen streams open, the most one may"):
+            async with alice.listen(resources_list_changed=True) as third:
+                await anext(third)
+        async with bob.listen(resources_list_changed=True) as heard:  # another token's streams are its own
+            assert data(await bob.call_tool("generate_image", {"positivePrompt": "bob's"}))["status"] == "done"
+            with anyio.fail_after(10):
+                assert await anext(heard) == ResourcesListChanged()
 
 
 async def test_a_token_cannot_send_another_tokens_image_even_from_an_allowed_folder(
@@ -889,3 +913,18 @@ async def test_a_body_that_is_no_json_rpc_request_is_answered_with_what_is_wrong
     assert not_json.json()["error"]["code"] == types.PARSE_ERROR
     assert (notified.status_code, notified.content) == (202, b""), "a notification is taken as before"
     assert emulator.requests == []
+
+
+async def test_a_get_of_the_endpoint_opens_no_stream_that_would_carry_nothing(
+    with_tokens: Settings, emulator: Emulator
+) -> None:
+    # Stateless, the server sends nothing on a GET stream, which the SDK kept open for ever: one token's hundreds of
+    # them held every connection the process may have.
+    auth = {"Authorization": f"Bearer {TOKENS[0]}", "Accept": "text/event-stream"}
+    async with served(with_tokens, emulator) as url, httpx2.AsyncClient(timeout=5) as raw:
+        got = await raw.get(url, headers=auth)
+        async with connect(url, TOKENS[0]) as client:  # the SDK's own client takes the 405 as the spec says
+            listed = await client.list_tools()
+    assert (got.status_code, got.headers["allow"]) == (405, "POST")
+    assert "subscriptions/listen" in got.text
+    assert listed.tools

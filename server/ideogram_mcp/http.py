@@ -240,9 +240,31 @@ def create_app(
     )
     app.add_middleware(UnfitExplained)
     app.add_middleware(JsonForJsonClients)
+    app.add_middleware(NoStandaloneStream)
     if settings.oauth_issuer is not None:
         app.add_middleware(IssuerAsGiven, issuer=settings.oauth_issuer)
     return app
+
+
+class NoStandaloneStream:
+    """A GET of the MCP endpoint is answered 405, as the spec allows a server that offers no stream there: this one
+    is stateless, so such a stream would stay open carrying nothing (the SDK opens one), and one token's hundreds of
+    them would hold every connection the process may have. Images saved are heard of with ``subscriptions/listen``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET" or scope["path"].rstrip("/") != PATH:
+            await self.app(scope, receive, send)
+            return
+        said = (
+            b"This stateless server sends nothing on a GET stream: POST each request (subscriptions/listen hears of "
+            b"images)."
+        )
+        headers = [(b"allow", b"POST"), (b"content-type", b"text/plain"), (b"content-length", str(len(said)).encode())]
+        await send({"type": "http.response.start", "status": 405, "headers": headers})
+        await send({"type": "http.response.body", "body": said})
 
 
 class IssuerAsGiven:

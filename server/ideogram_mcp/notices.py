@@ -68,6 +68,9 @@ WATCH_EVERY = 1.0
 while someone listens to it."""
 STREAMS = 1024
 """Listen streams a process holds at once, every owner's together (the SDK's own bound for one handler)."""
+STREAMS_AN_OWNER = 16
+"""Listen streams one owner (a token) may hold open in a process: one token's never-ending streams must not take
+the process's whole bound from the others."""
 OWNERS_KEPT = 1024
 """Owners whose listen handlers a process keeps; past that, those no one listens to now are let go."""
 
@@ -136,6 +139,12 @@ class OwnedListen:
         if sum(self.listening.values()) >= STREAMS:  # the SDK's own bound, for the process, not for each owner
             raise MCPError(INTERNAL_ERROR, "Subscription limit reached")
         owner = self._owner_of(ctx)
+        if self.listening[owner] >= STREAMS_AN_OWNER:
+            raise MCPError(
+                INTERNAL_ERROR,
+                f"This client already has {STREAMS_AN_OWNER} subscriptions/listen streams open, the most one may: "
+                "close one first (one stream hears of every image saved).",
+            )
         handler = self._handlers.get(owner)
         if handler is None:
             if len(self._handlers) >= OWNERS_KEPT:
