@@ -615,6 +615,29 @@ async def test_an_issuer_that_publishes_no_key_set_has_every_token_refused(
     assert emulator.requests == []
 
 
+async def test_an_issuers_key_set_too_large_to_be_one_is_refused_not_held(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A 200 MB key set had been read whole and parsed (550 MB of memory, kept).
+    caplog.set_level(logging.INFO, logger="ideogram_mcp.http")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    served_bytes: list[int] = []
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path == "/.well-known/oauth-authorization-server":
+            return httpx2.Response(200, json={"issuer": ISSUER, "jwks_uri": f"{ISSUER}/jwks"})
+        padding = b" " * (2 * http.ISSUER_MOST)
+        served_bytes.append(len(padding))
+        return httpx2.Response(200, content=b'{"keys": []' + padding + b"}")
+
+    settings = make_settings(output_dir=tmp_path / "out", oauth_issuer=ISSUER, public_url=PUBLIC)
+    issuer = httpx2.MockTransport(answer)
+    async with served(settings, emulator, jwks_transport=issuer) as url, httpx2.AsyncClient() as raw:
+        refused = await raw.post(url, json=INIT, headers=ACCEPT | {"Authorization": f"Bearer {_token(key)}"})
+    assert refused.status_code == 401
+    assert "refused a bearer token: IssuerError" in [r.getMessage() for r in caplog.records]
+
+
 async def test_the_app_factory_takes_its_settings_from_the_environment_and_starts_ready_for_calls(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path
 ) -> None:

@@ -56,6 +56,8 @@ JWKS_WAIT = 3.0
 JWKS_FAILURE_TTL = 30.0
 """Seconds a failed fetch of the keys stands as the answer, so that an unreachable issuer is not asked per token."""
 _ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA"]
+ISSUER_MOST = 1024 * 1024
+"""Bytes an issuer's metadata or key set may have (a few kilobytes is usual); more is a failed fetch."""
 
 
 def owner_of(subject: str) -> str:
@@ -191,18 +193,30 @@ class JWTVerifier(TokenVerifier):
         """The issuer's JWKS, found through its metadata (RFC 8414, else OpenID Connect discovery). Anything but
         JSON objects where they belong is a failed fetch (``IssuerError``)."""
         for document in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):
-            response = await self._http.get(self.issuer + document)
-            if response.status_code == 200:
-                metadata: object = response.json()
+            status, body = await self._document(self.issuer + document)
+            if status == 200:
+                metadata: object = json.loads(body)
                 jwks_uri = cast(dict[str, object], metadata).get("jwks_uri") if isinstance(metadata, dict) else None
                 if isinstance(jwks_uri, str):
-                    keys = await self._http.get(jwks_uri)
-                    keys.raise_for_status()
-                    found: object = keys.json()
+                    status, body = await self._document(jwks_uri)
+                    if status != 200:
+                        raise IssuerError(f"the issuer {self.issuer}'s key set answered HTTP {status}")
+                    found: object = json.loads(body)
                     if not isinstance(found, dict):
                         raise IssuerError(f"the issuer {self.issuer} published a key set that is no JSON object")
                     return cast(dict[str, Any], found)
         raise IssuerError(f"the issuer {self.issuer} publishes no jwks_uri")
+
+    async def _document(self, url: str) -> tuple[int, bytes]:
+        """A document of the issuer's, read up to ``ISSUER_MOST`` bytes (an issuer's answer is a few kilobytes: a
+        larger one is refused rather than held in memory)."""
+        async with self._http.stream("GET", url) as response:
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > ISSUER_MOST:
+                    raise IssuerError(f"the issuer {self.issuer} answered {url[:200]} with over {ISSUER_MOST} bytes")
+            return response.status_code, bytes(body)
 
 
 def is_loopback(host: str) -> bool:
