@@ -218,14 +218,19 @@ async def test_a_batch_refused_whole_for_one_task_naming_no_task_is_sent_again_t
     assert sorted(c.task_uuid for c in emulator.ledger) == sorted(fate)  # each charged once, the refused one not
 
 
-async def test_a_batch_answered_with_a_conflict_naming_no_task_is_not_sent_again_task_by_task(
+async def test_a_batch_answered_with_a_conflict_naming_no_task_is_sent_again_task_by_task(
     runware: Delivery, emulator: Emulator, clock: ManualClock
 ) -> None:
-    # A conflict says Runware has the tasks (they may have run): each hears it, and none goes out again alone.
-    sent = [task(deliveryMethod="async") for _ in range(3)]
+    # A conflict naming no task says Runware has one of them, and refused the whole request: each had been taken
+    # as accepted, so a new task beside a resent one was never sent, then counted as spent when Runware knew it not.
+    # Each goes again alone under its own taskUUID (none can run twice): the one Runware has hears the conflict.
+    resent, new = task(deliveryMethod="async"), task(deliveryMethod="async")
+    await _submit_all(runware, clock, [resent])
     emulator.faults.append(Fault.error(400, "conflictTaskUUID", "Already have it.", on="imageInference"))
-    await _submit_all(runware, clock, sent)
-    assert [len(tasks) for tasks in _submissions(emulator)] == [3]
+    fate = await _submit_all(runware, clock, [resent, new])
+    assert fate == {resent["taskUUID"]: None, new["taskUUID"]: None}
+    assert sorted(len(tasks) for tasks in _submissions(emulator)) == [1, 1, 1, 2]
+    assert sorted(c.task_uuid for c in emulator.ledger) == sorted([resent["taskUUID"], new["taskUUID"]])
 
 
 async def test_an_unexpected_fault_in_a_request_is_a_request_cut_short_and_the_sending_goes_on(

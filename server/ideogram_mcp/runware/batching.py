@@ -29,7 +29,6 @@ from ideogram_mcp.runware.errors import (
     RunwareError,
     RunwareResponseError,
     RunwareUnwritableError,
-    TaskConflictError,
     api_error,
 )
 
@@ -150,11 +149,12 @@ class Batches:
     async def _refused(self, batch: list[_Slot], exc: RunwareAPIError) -> None:
         """Each task's fate from an error answer to the request carrying the batch."""
         names_a_task = any(detail.task_uuid for detail in exc.details)
-        refused_whole = isinstance(exc, _ONE_TASKS) and not isinstance(exc, TaskConflictError)
+        refused_whole = isinstance(exc, _ONE_TASKS)  # a conflict among them: one task Runware had refuses all
         if refused_whole and len(batch) > 1 and not names_a_task:
-            # Refused whole for a parameter, a model or a permission, naming no task: nothing ran, and which task
-            # asked for it is learnt by sending each alone (under its own taskUUID still, a few at a time), so that
-            # no other caller hears its refusal.
+            # Refused whole for a parameter, a model, a permission, or a task Runware already has, naming no task:
+            # nothing ran, and which task it was is learnt by sending each alone (under its own taskUUID still, a
+            # few at a time, so that none can run twice), so that no other caller hears its refusal: a new task
+            # beside a resent one would otherwise be taken as accepted, never sent, and counted as spent.
             few = anyio.CapacityLimiter(ALONE)
 
             async def alone(slot: _Slot) -> None:
