@@ -187,6 +187,22 @@ async def test_an_unusable_item_beside_good_ones_is_a_reported_failure_never_a_s
     assert len(sent(emulator)) == 1
 
 
+async def test_a_failure_naming_no_task_in_an_answer_about_one_task_is_that_tasks(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # Runware's error entries need not carry a taskUUID: the task waited out its call, "still running on Runware",
+    # counted at its quote for good.
+    failed = {"errors": [{"code": "inferenceError", "message": "Inference failed", "status": "error"}]}
+    emulator.faults.extend(Fault.mangle(lambda body: failed, on="getResponse") for _ in range(20))
+    async with over_http() as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert result.is_error
+    assert "inferenceError: Inference failed" in text(result)
+    assert "still running" not in text(result)
+    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("failed", 0)
+
+
 async def test_a_finished_task_fetched_again_is_said_to_cost_what_its_journal_holds(
     emulator: Emulator, over_http: Callable[..., Client]
 ) -> None:

@@ -36,6 +36,14 @@ POLL_WAIT = 15.0
 """Seconds one poll request may take: a round waits for all of its requests, so none may hold it long."""
 
 
+def _theirs(uuids: Sequence[str], details: Sequence[ErrorDetail]) -> list[ErrorDetail]:
+    """A poll's errors, those naming no task given to the task asked about where it asked about one alone (Runware's
+    error entries need not carry a taskUUID): it had waited for news it had been given, then was said to be lost."""
+    if len(uuids) != 1:
+        return list(details)
+    return [detail if detail.task_uuid else replace(detail, task_uuid=uuids[0]) for detail in details]
+
+
 def _of_one_task(exc: RunwareError) -> bool:
     """Whether a poll's failure is Runware saying it does not know a task, naming none: of one task of the request,
     likely (one whose results expired), whose own news it is; any other failure naming no task is the request's."""
@@ -217,7 +225,8 @@ class Poller:
                 if (task := self._tasks.get(uuids[0])) is not None:
                     task.apart = True  # asked about alone from now on, until Runware knows it: no split each round
                 return None
-            if exc.retryable or isinstance(exc, REFUSALS) or not any(detail.task_uuid for detail in exc.details):
+            named = any(detail.task_uuid for detail in exc.details)
+            if exc.retryable or isinstance(exc, REFUSALS) or (not named and len(uuids) > 1):
                 # Images that came beside the error are kept all the same; the rest is asked for again (a 429, a
                 # 503), or cannot be followed for now (a refused key, even one naming the tasks: they may be fine).
                 self._keep_images(uuids, exc.items)
@@ -226,12 +235,12 @@ class Poller:
                     return exc
                 self._block(uuids, exc)
                 return None
-            self._take(uuids, exc.items, exc.details)
+            self._take(uuids, exc.items, _theirs(uuids, exc.details))
         except RunwareError as exc:
             self._postpone(uuids, exc)
             return exc
         else:
-            self._take(uuids, reply.data, reply.errors)
+            self._take(uuids, reply.data, _theirs(uuids, reply.errors))
         return None
 
     def _watches(self, uuids: Iterable[str]) -> Iterable[Watch]:
