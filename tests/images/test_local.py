@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -180,9 +181,16 @@ def test_an_image_this_server_saved_is_sent_by_its_uuid_only_while_unchanged_and
     image = png()
     saved = write_new(tmp_path, "made", "png", image)
     digest = hashlib.sha256(image).hexdigest()
-    write_recipe(saved, Recipe(image_uuid="uuid-1", runware="https://api.runware.ai/v1", sha256=digest))
+    made = datetime.now(UTC) - timedelta(days=3)
+    recipe = Recipe(image_uuid="uuid-1", runware="https://api.runware.ai/v1", sha256=digest, created=made.isoformat())
+    write_recipe(saved, recipe)
     assert STORE.known_uuid(saved, image, "https://api.runware.ai/v1") == "uuid-1"
     assert STORE.known_uuid(saved, image, "http://127.0.0.1:5000/v1") is None
+    # Runware keeps an image 30 days after its last use: one made 40 days ago had been sent by a UUID it let go, and
+    # every edit of the file refused.
+    saved.with_suffix(".json").unlink()
+    write_recipe(saved, recipe.model_copy(update={"created": (made - timedelta(days=37)).isoformat()}))
+    assert STORE.known_uuid(saved, image, "https://api.runware.ai/v1") is None
     changed = png(colour=(0, 0, 0))
     saved.write_bytes(changed)
     assert STORE.known_uuid(saved, changed, "https://api.runware.ai/v1") is None

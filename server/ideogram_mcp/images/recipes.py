@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,6 +20,9 @@ from ideogram_mcp.images.formats import image_format
 from ideogram_mcp.records import ImageRecord
 from ideogram_mcp.specs import prompt_of
 
+KEPT_AT_RUNWARE = timedelta(days=25)
+"""How long after it was made an image is taken to be held by Runware under its UUID (Runware keeps an image 30 days
+after its last use); an older one is uploaded again rather than sent by a UUID Runware may have let go."""
 SIDECAR_MARK = "ideogram-mcp"
 """The ``generator`` of every recipe this server writes; other JSON files are not ours."""
 SIDECAR_MOST = 1024 * 1024
@@ -95,6 +99,12 @@ class Recipe(ImageRecord):
             return None  # changed since it was saved: upload it as it is now
         if not service or self.runware != service:
             return None  # made through another Runware (an emulator run, another account): it holds no such UUID
+        try:
+            made = datetime.fromisoformat(self.created)
+        except ValueError:
+            return None  # when it was made is not known: uploaded, as Runware may have let it go
+        if made.tzinfo is None or datetime.now(UTC) - made > KEPT_AT_RUNWARE:
+            return None
         return self.image_uuid or None
 
     def saved_at(self, path: Path, size: int) -> SavedImage:
