@@ -43,6 +43,11 @@ from ideogram_mcp.tools.results import describe
             "Runware does not know this model or task; list_generations shows the tasks this server sent. "
             "Runware said: No such model (modelNotFound).",
         ),
+        (  # a bare-string error: no code, and none made up ("(unknown)" had been shown)
+            api_error(402, [ErrorDetail("unknown", "Insufficient credits. Please top up.")]),
+            "The Runware account has too little credit for this. Top it up, then try again. "
+            "Runware said: Insufficient credits. Please top up.",
+        ),
         (
             api_error(502, []),
             "Runware failed on its side. Try again shortly; renderingSpeed TURBO finishes faster.",

@@ -149,7 +149,9 @@ def describe(exc: errors.RunwareError, secret: SecretStr | None = None) -> tuple
         details |= {"status": exc.status, "errors": shown}
         more = len(exc.details) - len(shown)
         if shown:
-            said = "Runware said: " + "; ".join(f"{e['message']} ({e['code']})" for e in shown)
+            said = "Runware said: " + "; ".join(  # "unknown": the client's word where Runware gave no code
+                f"{e['message']} ({e['code']})" if e["code"] != "unknown" else e["message"] for e in shown
+            )
             said = sentence(said + (f"; and {more} more" if more else ""))
     match exc:
         case errors.AuthenticationError():
