@@ -117,6 +117,15 @@ async def test_obvious_spellings_of_4_0_pick_it(model: object, mcp: Client, emul
     assert out["task"]["model"] == "ideogram:4@0"
 
 
+@pytest.mark.parametrize("name", ["Model", "MODEL"])
+async def test_the_model_argument_is_read_under_its_obvious_spellings(
+    name: str, mcp: Client, emulator: Emulator
+) -> None:
+    # "Model" had been refused as "set by the server, not by callers": the spec's own model, not the tool's choice.
+    out = structured(await mcp.call_tool("generate_image", {name: "ideogram-4.0", "prompt": "x", "dryRun": True}))
+    assert out["task"]["model"] == "ideogram:4@0"
+
+
 async def test_a_structured_prompt_goes_under_settings_in_the_canonical_order_and_comes_back_to_resend(
     mcp: Client, emulator: Emulator, output: Path
 ) -> None:

@@ -38,14 +38,17 @@ def entry(models: Sequence[ModelSpec]) -> ToolEntry:
         from ideogram_mcp.tools import results, running
 
         given = params.arguments or {}
+        # Under any spelling the parsers read (Model, MODEL): the tool's own model, not the spec's server-set one.
+        spelt = arguments.aliases_for(frozenset({MODEL}))
+        model_names = frozenset(k for k in given if k == MODEL or (spelt.get(k) or spelt.get(k.lower())) == MODEL)
         try:
-            own = arguments.parse_tool(load_tool_specs()["generate_image"], given, only=frozenset({MODEL}))
+            own = arguments.parse_tool(load_tool_specs()["generate_image"], given, only=model_names)
         except arguments.InvalidArgumentsError as exc:
             return results.invalid(exc.problems)
         chosen, problem = named(models, own.get(MODEL))
         if chosen is None:
             return results.invalid([arguments.Problem(MODEL, problem or "unknown model.")])
-        return await running.run(ctx, params, chosen, own=frozenset({MODEL}), also=frozenset({MODEL}))
+        return await running.run(ctx, params, chosen, own=model_names, also=frozenset({MODEL}))
 
     return ToolEntry(tool, generate_image)
 
