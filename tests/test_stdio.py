@@ -351,6 +351,12 @@ def test_a_line_that_is_no_json_rpc_request_is_answered_with_what_is_wrong_not_d
         '{"jsonrpc":"2.0","id":6,"method":7}': (6, -32600),
         '{"jsonrpc":"2.0","id":7}': (7, -32600),
         "42": (None, -32600),
+        # Valid JSON-RPC nested deeper than the SDK reads: it had been told "not a JSON-RPC request", or "not JSON".
+        '{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"x","arguments":{"a":'
+        + "[" * 300
+        + "]" * 300
+        + "}}}": (9, -32600),
+        '{"jsonrpc":"2.0","id":10,"method":"ping","params":{"a":' + "[" * 5000 + "]" * 5000 + "}}": (None, -32600),
     }
     quiet = '{"jsonrpc":"2.0","method":"notifications/cancelled","params":"soon"}'  # nothing to answer
     answers = _answered([*cases, quiet + "\n" + '{"jsonrpc":"2.0","id":8,"method":"ping"}'])
@@ -358,6 +364,8 @@ def test_a_line_that_is_no_json_rpc_request_is_answered_with_what_is_wrong_not_d
         assert (answer["id"], answer["error"]["code"]) == (ident, code), line
         assert answer["error"]["message"].startswith(("Parse error: ", "Invalid request: ")), line
     assert answers[3]["error"]["message"] == "Invalid request: its params must be an object (or left out)."
+    deep = "Invalid request: its values are nested deeper than 200 levels. Send flatter arguments."
+    assert [answer["error"]["message"] for answer in answers[10:12]] == [deep, deep]
     assert answers[-1] == {"jsonrpc": "2.0", "id": 8, "result": {}}, "the session serves on"
 
 

@@ -28,6 +28,8 @@ logger = logs.logger(__name__)
 _KINDS = frozenset(name for name, kind in vars(types).items() if isinstance(kind, type) and issubclass(kind, BaseModel))
 """The models a part of the params may be read as, by name: where one of several, pydantic puts the one tried in an
 error's location (a key an agent chose, "Style" say, is no such name)."""
+DEEPEST = 200
+"""About how deep the SDK's JSON reader follows nested values (pydantic-core's recursion limit)."""
 SHOWN = 3
 """How many of a request's problems the message names (the data holds them all)."""
 _READ_AS = ("Request", "RequestParams", "Params")
@@ -120,17 +122,28 @@ def unfit(text: str, *, notifications: bool = False) -> tuple[object, int, str] 
     a null id, as JSON-RPC answers a request whose id cannot be read), where the SDK answers one anyway (HTTP)."""
     if not text.strip():
         return None
+    deep = False
     try:
         read = types.jsonrpc_message_adapter.validate_json(text, by_name=False)  # ~3.5 us; the SDK reads it again
-    except ValueError:
-        read = None
+    except ValueError as exc:
+        read, deep = None, "recursion limit exceeded" in str(exc)
     # A request whose id is null, a fraction or an object reads as a notification: it would go unanswered.
     if read is not None and (not isinstance(read, types.JSONRPCNotification) or '"id"' not in text):
         return None
     try:
         message: object = json.loads(text)
     except (ValueError, RecursionError):
-        return None, types.PARSE_ERROR, "Parse error: the message is not JSON. Send one JSON-RPC message at a time."
+        message = None
+        if not deep:
+            return None, types.PARSE_ERROR, "Parse error: the message is not JSON. Send one JSON-RPC message at a time."
+    if deep:  # JSON, but nested deeper than the SDK's reader goes (about 200 levels)
+        ident = cast(dict[str, object], message).get("id") if isinstance(message, dict) else None
+        said = f"Invalid request: its values are nested deeper than {DEEPEST} levels. Send flatter arguments."
+        return (
+            (ident if isinstance(ident, str | int) and not isinstance(ident, bool) else None),
+            types.INVALID_REQUEST,
+            said,
+        )
     if isinstance(message, list):
         return None, types.INVALID_REQUEST, "Invalid request: a batch (an array) is not MCP's: send each message alone."
     if not isinstance(message, dict):
