@@ -91,3 +91,10 @@ def test_an_element_list_may_come_as_one_element() -> None:
     assert problems == []
     assert value == {"high_level_description": "x", "compositional_deconstruction": {"elements": [
         {"type": "text", "text": "HI"}]}}  # fmt: skip
+
+
+def test_a_required_part_is_said_in_a_sentence_with_one_full_stop() -> None:
+    # Its description's full stop and the problem's had made "..": "a sentence or two..".
+    _, found = read(SCENE, {"compositional_deconstruction": {"elements": [{"type": "obj"}]}})
+    assert found
+    assert all(not problem.message.endswith("..") and problem.message.endswith(".") for problem in found)

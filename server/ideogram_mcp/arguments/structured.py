@@ -52,7 +52,7 @@ def _object(p: Parameter, raw: Any, path: str) -> tuple[dict[str, Any], list[Pro
         if name in named:
             value[name], found = _member(member, named[name], f"{path}.{name}")
             problems += found
-    problems += [Problem(where, f"{why}.") for where, why in between(p, value, path)]
+    problems += [Problem(where, f"{why.removesuffix('.')}.") for where, why in between(p, value, path)]
     return value, problems
 
 
