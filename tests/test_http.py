@@ -33,6 +33,7 @@ from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.embedded import serving
 from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.errors import ConfigurationError
+from ideogram_mcp.issuer import ISSUER_MOST, JWKS_TTL, JWTVerifier
 from ideogram_mcp.runware import connections
 from ideogram_mcp.server import YOUNG_COLLECTION_AFTER
 from ideogram_mcp.settings import Settings
@@ -604,7 +605,7 @@ async def test_an_issuer_that_publishes_no_key_set_has_every_token_refused(
     jwks_uri: object, make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
-    caplog.set_level(logging.INFO, logger="ideogram_mcp.http")
+    caplog.set_level(logging.INFO, logger="ideogram_mcp.issuer")
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     settings = make_settings(output_dir=tmp_path / "out", oauth_issuer=ISSUER, public_url=PUBLIC)
     issuer = _openid_issuer([key], jwks_uri=jwks_uri)
@@ -619,14 +620,14 @@ async def test_an_issuers_key_set_too_large_to_be_one_is_refused_not_held(
     make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # A 200 MB key set had been read whole and parsed (550 MB of memory, kept).
-    caplog.set_level(logging.INFO, logger="ideogram_mcp.http")
+    caplog.set_level(logging.INFO, logger="ideogram_mcp.issuer")
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     served_bytes: list[int] = []
 
     def answer(request: httpx2.Request) -> httpx2.Response:
         if request.url.path == "/.well-known/oauth-authorization-server":
             return httpx2.Response(200, json={"issuer": ISSUER, "jwks_uri": f"{ISSUER}/jwks"})
-        padding = b" " * (2 * http.ISSUER_MOST)
+        padding = b" " * (2 * ISSUER_MOST)
         served_bytes.append(len(padding))
         return httpx2.Response(200, content=b'{"keys": []' + padding + b"}")
 
@@ -845,10 +846,10 @@ async def test_the_keys_held_still_check_tokens_while_the_issuer_cannot_be_asked
         return await issuer.handle_async_request(request)
 
     clock = ManualClock()
-    verifier = http.JWTVerifier(ISSUER, PUBLIC, transport=httpx2.MockTransport(sometimes), clock=clock)
+    verifier = JWTVerifier(ISSUER, PUBLIC, transport=httpx2.MockTransport(sometimes), clock=clock)
     assert await verifier.verify_token(_token(key)) is not None
     working["up"] = False
-    clock.jump(clock.monotonic() + http.JWKS_TTL + 1)  # the keys are old now: the next token asks for them again
+    clock.jump(clock.monotonic() + JWKS_TTL + 1)  # the keys are old now: the next token asks for them again
     assert await verifier.verify_token(_token(key, sub="user-2")) is not None, "the keys held still serve"
 
 
@@ -860,7 +861,7 @@ async def test_an_issuer_answering_json_that_is_no_object_is_a_failed_fetch_aske
         asked.append(request.url.path)
         return httpx2.Response(200, json=answer)
 
-    verifier = http.JWTVerifier(ISSUER, PUBLIC, transport=httpx2.MockTransport(odd))
+    verifier = JWTVerifier(ISSUER, PUBLIC, transport=httpx2.MockTransport(odd))
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     results = [await verifier.verify_token(_token(key, sub=f"user-{n}")) for n in range(3)]
     assert results == [None, None, None]

@@ -222,7 +222,7 @@ def test_starting_the_server_leaves_what_only_some_commands_need_unloaded() -> N
         "import sys; from ideogram_mcp.server import build_server; from ideogram_mcp.settings import Settings; "
         "build_server(Settings()); "
         "print(sorted(m for m in ('PIL', 'ideogram_mcp.emulator', 'ideogram_mcp.demo', 'sqlite3', 'tenacity', "
-        "'jwt', 'ideogram_mcp.http') if m in sys.modules))"
+        "'jwt', 'ideogram_mcp.http', 'ideogram_mcp.issuer') if m in sys.modules))"
     )
     # Without coverage's variables: measuring a process loads modules (sqlite3) the process itself does not.
     env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE")}

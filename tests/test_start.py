@@ -64,6 +64,7 @@ CALL_TIME = (
     "ideogram_mcp.emulator",
     "ideogram_mcp.demo",
     "ideogram_mcp.http",
+    "ideogram_mcp.issuer",
     "ideogram_mcp.tools.running",
     "ideogram_mcp.tools.results",
     "ideogram_mcp.tools.wording",

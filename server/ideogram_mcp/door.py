@@ -13,12 +13,15 @@ keeps to these bounds keeps its place.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ideogram_mcp import logs
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
 logger = logs.logger(__name__)
 
@@ -106,6 +109,27 @@ class GuardedH11(H11Protocol):
         if not self.transport.is_closing():
             logger.info("closed a connection whose request's %s came too slowly", self._awaiting)
             self.transport.close()
+
+
+class NoStandaloneStream:
+    """A GET of the MCP endpoint is answered 405, as the spec allows a server that offers no stream there: this one
+    is stateless, so such a stream would stay open carrying nothing (the SDK opens one), and one token's hundreds of
+    them would hold every connection the process may have. Images saved are heard of with ``subscriptions/listen``."""
+
+    def __init__(self, app: ASGIApp, path: str) -> None:
+        self.app, self.path = app, path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET" or scope["path"].rstrip("/") != self.path:
+            await self.app(scope, receive, send)
+            return
+        said = (
+            b"This stateless server sends nothing on a GET stream: POST each request (subscriptions/listen hears of "
+            b"images)."
+        )
+        headers = [(b"allow", b"POST"), (b"content-type", b"text/plain"), (b"content-length", str(len(said)).encode())]
+        await send({"type": "http.response.start", "status": 405, "headers": headers})
+        await send({"type": "http.response.body", "body": said})
 
 
 def make_room(wanted: int = MAX_CONNECTIONS * 2) -> int | None:

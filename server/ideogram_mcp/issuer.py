@@ -1,0 +1,161 @@
+"""OAuth 2.1 access tokens (JWTs) checked against the keys their issuer publishes (JWKS), found through its metadata
+(RFC 8414, else OpenID Connect discovery), and the owner each token stands for."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, cast
+
+import anyio
+import httpx2
+import jwt
+from mcp.server.auth.provider import AccessToken, TokenVerifier
+
+from ideogram_mcp import logs
+from ideogram_mcp.clock import Clock, SystemClock
+from ideogram_mcp.errors import IssuerError
+
+logger = logs.logger(__name__)
+
+JWKS_TTL = 600.0
+"""Seconds the issuer's keys are kept before they are fetched again (sooner when a token names an unknown key)."""
+JWKS_REFETCH = 10.0
+"""Seconds at the least between two fetches of the keys for tokens naming a key the server does not hold."""
+JWKS_WAIT = 3.0
+"""Seconds a fetch of the issuer's keys may take: a token check never waits longer (clients give up near 10 s)."""
+JWKS_FAILURE_TTL = 30.0
+"""Seconds a failed fetch of the keys stands as the answer, so that an unreachable issuer is not asked per token."""
+_ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA"]
+ISSUER_MOST = 1024 * 1024
+"""Bytes an issuer's metadata or key set may have (a few kilobytes is usual); more is a failed fetch."""
+
+
+def owner_of(subject: str) -> str:
+    """A short, stable, file-name-safe id for whoever a token stands for."""
+    return hashlib.sha256(subject.encode()).hexdigest()[:16]
+
+
+CLOCK_SKEW = 30.0
+"""Seconds an issuer's clock may run ahead of this server's for a token's not-before and issued-at times (its expiry
+is checked again by the SDK, without any)."""
+
+
+class JWTVerifier(TokenVerifier):
+    """OAuth 2.1 access tokens as JWTs from one issuer, checked against the keys it publishes (JWKS)."""
+
+    def __init__(
+        self,
+        issuer: str,
+        audience: str,
+        *,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.issuer = issuer.rstrip("/")
+        self._clock = clock or SystemClock()
+        self.audience = audience
+        self._http = httpx2.AsyncClient(transport=transport, timeout=JWKS_WAIT, follow_redirects=True)
+        self._keys: jwt.PyJWKSet | None = None
+        self._fetched = 0.0
+        self._fetching = anyio.Lock()
+        """One fetch of the keys at a time: the tokens that arrive meanwhile wait for it, and use what it got."""
+        self._failed_until = 0.0
+        """Until when a failed fetch stands as the answer (monotonic): an unreachable issuer is not asked per token."""
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        try:
+            header = jwt.get_unverified_header(token)
+            key = await self._key(str(header.get("kid") or ""))
+            if key is None:
+                return None
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key.key,
+                algorithms=_ALGORITHMS,
+                audience=[self.audience, self.audience + "/"],  # the URL as written, or as a URL parser writes it
+                issuer=[self.issuer, self.issuer + "/"],
+                options={"require": ["exp", "iss", "aud", "sub"]},
+                leeway=CLOCK_SKEW,
+            )
+        except (jwt.PyJWTError, httpx2.HTTPError, ValueError, IssuerError) as exc:
+            logger.info("refused a bearer token: %s", type(exc).__name__)
+            return None
+        scopes = str(claims.get("scope") or "").split()
+        return AccessToken(
+            token=token,
+            client_id=owner_of(f"{self.issuer}|{claims['sub']}"),
+            scopes=scopes,
+            expires_at=int(claims["exp"]),
+            resource=self.audience,
+            subject=str(claims["sub"]),
+            claims={"iss": claims.get("iss")},
+        )
+
+    async def _key(self, kid: str) -> jwt.PyJWK | None:
+        """The issuer's key with this id, fetching the key set when it is old or does not have it."""
+        if self._fresh(kid):
+            return self._find(kid)
+        async with self._fetching:
+            if self._fresh(kid):  # fetched (or failed) while this token waited
+                return self._find(kid)
+            if self._clock.monotonic() < self._failed_until:
+                raise IssuerError(f"the issuer {self.issuer} could not be asked for its keys a moment ago")
+            try:
+                with self._clock.deadline(self._clock.monotonic() + JWKS_WAIT) as bounded:
+                    self._keys = jwt.PyJWKSet.from_dict(await self._fetch_jwks())
+                if bounded.cancelled_caught:
+                    raise TimeoutError
+            except (httpx2.HTTPError, ValueError, IssuerError, TimeoutError, jwt.PyJWTError) as exc:
+                logger.warning("the OAuth issuer's keys could not be fetched (%s)", type(exc).__name__)
+                if self._keys is None:
+                    self._failed_until = self._clock.monotonic() + JWKS_FAILURE_TTL
+                    raise IssuerError(f"the issuer {self.issuer} did not give its keys") from exc
+                # The keys held still check tokens while the issuer cannot be asked: they are asked for again later.
+                self._fetched = self._clock.monotonic() - JWKS_TTL + JWKS_FAILURE_TTL
+                return self._find(kid)
+            self._fetched = self._clock.monotonic()
+        return self._find(kid)
+
+    def _fresh(self, kid: str) -> bool:
+        """Whether the keys held answer for ``kid`` without a fetch: young enough and holding it, or fetched in the
+        last seconds (an unknown kid does not make the server fetch more often than that)."""
+        if self._keys is None:
+            return False
+        age = self._clock.monotonic() - self._fetched
+        return age <= JWKS_TTL and (self._find(kid) is not None or age < JWKS_REFETCH)
+
+    def _find(self, kid: str) -> jwt.PyJWK | None:
+        keys = self._keys.keys if self._keys is not None else []
+        if not kid and len(keys) == 1:
+            return keys[0]
+        return next((k for k in keys if k.key_id == kid), None)
+
+    async def _fetch_jwks(self) -> dict[str, Any]:
+        """The issuer's JWKS, found through its metadata (RFC 8414, else OpenID Connect discovery). Anything but
+        JSON objects where they belong is a failed fetch (``IssuerError``)."""
+        for document in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):
+            status, body = await self._document(self.issuer + document)
+            if status == 200:
+                metadata: object = json.loads(body)
+                jwks_uri = cast(dict[str, object], metadata).get("jwks_uri") if isinstance(metadata, dict) else None
+                if isinstance(jwks_uri, str):
+                    status, body = await self._document(jwks_uri)
+                    if status != 200:
+                        raise IssuerError(f"the issuer {self.issuer}'s key set answered HTTP {status}")
+                    found: object = json.loads(body)
+                    if not isinstance(found, dict):
+                        raise IssuerError(f"the issuer {self.issuer} published a key set that is no JSON object")
+                    return cast(dict[str, Any], found)
+        raise IssuerError(f"the issuer {self.issuer} publishes no jwks_uri")
+
+    async def _document(self, url: str) -> tuple[int, bytes]:
+        """A document of the issuer's, read up to ``ISSUER_MOST`` bytes (an issuer's answer is a few kilobytes: a
+        larger one is refused rather than held in memory)."""
+        async with self._http.stream("GET", url) as response:
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > ISSUER_MOST:
+                    raise IssuerError(f"the issuer {self.issuer} answered {url[:200]} with over {ISSUER_MOST} bytes")
+            return response.status_code, bytes(body)
