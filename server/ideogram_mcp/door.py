@@ -46,6 +46,8 @@ class GuardedH11(H11Protocol):
         self._late: asyncio.TimerHandle | None = None
         self._awaiting: Literal["headers", "body"] | None = None
         self._since = 0.0
+        self._answered: object = None
+        """The request (uvicorn's cycle) answered before its body was all in: nothing waits for the rest of it."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         if len(self.connections) >= self.max_connections and not self._evict_one():
@@ -60,7 +62,7 @@ class GuardedH11(H11Protocol):
         """Make room for a new connection by closing the one that has waited longest for a request's headers:
         holding connections open and silent gains nothing, and a client that sends its request keeps its place."""
         open_now = cast(set[object], self.connections)
-        waiting = [c for c in open_now if isinstance(c, GuardedH11) and c._awaiting == "headers"]
+        waiting = [c for c in open_now if isinstance(c, GuardedH11) and (c._awaiting == "headers" or c._done_with())]
         if not waiting:
             return False
         oldest = min(waiting, key=lambda c: c._since)
@@ -68,6 +70,10 @@ class GuardedH11(H11Protocol):
         oldest.transport.close()
         self.connections.discard(oldest)
         return True
+
+    def _done_with(self) -> bool:
+        """Whether the request this connection carries was answered while its body still comes."""
+        return self._answered is not None and self._answered is self.cycle and self.conn.their_state is h11.SEND_BODY
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._await(None)
@@ -86,10 +92,10 @@ class GuardedH11(H11Protocol):
         if self.transport.is_closing():
             return
         if self.conn.their_state is h11.SEND_BODY:
-            # Answered before its body was in (refused: a 401, a 413): nothing reads the rest, and a client sending it
-            # slowly would hold its place, uncounted by the eviction, for the whole body time.
-            self._await(None)
-            self.transport.close()
+            # Answered before its body was in (refused: a 401, a 413): the rest is read and dropped within the body's
+            # time (closing now would reset the connection before the client read its answer), and the connection
+            # gives way to a new one as a silent one does: clients sending such bodies slowly cannot keep others out.
+            self._answered = self.cycle
         elif self.conn.their_state is h11.IDLE:
             self._await("headers")  # the next request on this kept-alive connection
 
