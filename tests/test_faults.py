@@ -6,6 +6,7 @@ emulator's ledger, that every paid image was charged once and delivered (saved o
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -201,6 +202,29 @@ async def test_a_failure_naming_no_task_in_an_answer_about_one_task_is_that_task
     assert "inferenceError: Inference failed" in text(result)
     assert "still running" not in text(result)
     assert (listed["generations"][0]["state"], listed["spentToday"]) == ("failed", 0)
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault.error(400, "invalidParameter", "Invalid value for taskType.", "taskType", on="getResponse"),
+        Fault(200, json.dumps({"errors": [{"code": "invalidParameter", "message": "Bad.", "parameter": "taskUUID"}]}),
+              on="getResponse"),
+    ],
+    ids=["refused with 400", "answered with an error naming a parameter"],
+)  # fmt: skip
+async def test_a_poll_refused_for_itself_leaves_its_task_pending_never_failed(
+    fault: Fault, emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # Nothing in such an answer says the task failed: taken for its failure, a task Runware ran and charged was said to
+    # have made nothing, counted at $0, and never fetched again.
+    emulator.faults.append(fault)
+    async with over_http() as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert "Nothing usable was made" not in text(result)
+    assert listed["generations"][0]["state"] in ("pending", "done")
+    assert listed["spentToday"] == 0.06
 
 
 async def test_a_finished_task_fetched_again_is_said_to_cost_what_its_journal_holds(

@@ -37,11 +37,15 @@ POLL_WAIT = 15.0
 
 
 def _theirs(uuids: Sequence[str], details: Sequence[ErrorDetail]) -> list[ErrorDetail]:
-    """A poll's errors, those naming no task given to the task asked about where it asked about one alone (Runware's
-    error entries need not carry a taskUUID): it had waited for news it had been given, then was said to be lost."""
+    """The errors of a poll's successful answer, those naming no task and no parameter of the request given to the
+    task asked about where it asked about one alone (Runware's error entries need not carry a taskUUID): it had
+    waited for news it had been given, then was said to be lost. A refusal of the request (an error status), or an
+    error naming one of its parameters, stays the request's: nothing in it says the task failed."""
     if len(uuids) != 1:
         return list(details)
-    return [detail if detail.task_uuid else replace(detail, task_uuid=uuids[0]) for detail in details]
+    return [
+        detail if detail.task_uuid or detail.parameter else replace(detail, task_uuid=uuids[0]) for detail in details
+    ]
 
 
 def _of_one_task(exc: RunwareError) -> bool:
@@ -225,8 +229,7 @@ class Poller:
                 if (task := self._tasks.get(uuids[0])) is not None:
                     task.apart = True  # asked about alone from now on, until Runware knows it: no split each round
                 return None
-            named = any(detail.task_uuid for detail in exc.details)
-            if exc.retryable or isinstance(exc, REFUSALS) or (not named and len(uuids) > 1):
+            if exc.retryable or isinstance(exc, REFUSALS) or not any(detail.task_uuid for detail in exc.details):
                 # Images that came beside the error are kept all the same; the rest is asked for again (a 429, a
                 # 503), or cannot be followed for now (a refused key, even one naming the tasks: they may be fine).
                 self._keep_images(uuids, exc.items)
@@ -235,7 +238,7 @@ class Poller:
                     return exc
                 self._block(uuids, exc)
                 return None
-            self._take(uuids, exc.items, _theirs(uuids, exc.details))
+            self._take(uuids, exc.items, exc.details)
         except RunwareError as exc:
             self._postpone(uuids, exc)
             return exc
