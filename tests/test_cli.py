@@ -252,16 +252,16 @@ def test_ctrl_c_at_the_live_demos_question_stops_it_at_once_spending_nothing(tmp
     assert not (tmp_path / "out").exists()
 
 
+def _demo(arguments: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The demo command run to its end, as a person runs it, its output kept."""
+    return subprocess.run(
+        [COMMAND, "demo", *arguments], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
 def test_with_saving_off_the_demo_gives_the_urls_and_ends_well(tmp_path: Path) -> None:
     env = clean_env(IDEOGRAM_MCP_SAVE="false", IDEOGRAM_MCP_DATA_DIR=str(tmp_path))
-    done = subprocess.run(
-        [COMMAND, "demo", "--offline", "--output-dir", str(tmp_path / "out")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _demo(["--offline", "--output-dir", str(tmp_path / "out")], env)
     assert done.returncode == 0, done.stderr
     assert re.search(r"^generate_image poster #1: .* -> not saved: http://127\.0\.0\.1:\d+/", done.stdout, re.M)
     assert "resources/list -> 0 saved image(s)\n" in done.stdout
@@ -277,14 +277,7 @@ def test_the_offline_setting_makes_the_demo_offline_though_a_key_is_set(tmp_path
     env = clean_env(
         RUNWARE_API_KEY="sk-not-a-real-key", IDEOGRAM_MCP_OFFLINE="true", IDEOGRAM_MCP_DATA_DIR=str(tmp_path)
     )
-    done = subprocess.run(
-        [COMMAND, "demo", "--output-dir", str(tmp_path / "out")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _demo(["--output-dir", str(tmp_path / "out")], env)
     assert done.returncode == 0, done.stderr
     assert "real Runware credit" not in done.stdout
     assert done.stdout.splitlines()[-1].endswith("total cost $0.18 (emulated: nothing was charged)")
@@ -293,14 +286,7 @@ def test_the_offline_setting_makes_the_demo_offline_though_a_key_is_set(tmp_path
 def test_an_output_folder_that_cannot_be_written_stops_the_demo_before_it_pays(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("not a folder")
     out = tmp_path / "a-file" / "out"
-    done = subprocess.run(
-        [COMMAND, "demo", "--offline", "--output-dir", str(out)],
-        env=clean_env(IDEOGRAM_MCP_DATA_DIR=str(tmp_path)),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _demo(["--offline", "--output-dir", str(out)], clean_env(IDEOGRAM_MCP_DATA_DIR=str(tmp_path)))
     assert done.returncode == 1, done.stderr
     assert done.stdout.splitlines()[-1] == (
         f"generate_image poster failed: Images cannot be saved in {out}: a file (not a folder) stands in its path. "

@@ -204,21 +204,13 @@ async def test_a_failure_naming_no_task_in_an_answer_about_one_task_is_that_task
     assert (listed["generations"][0]["state"], listed["spentToday"]) == ("failed", 0)
 
 
-@pytest.mark.parametrize(
-    "fault",
-    [
-        Fault.error(400, "invalidParameter", "Invalid value for taskType.", "taskType", on="getResponse"),
-        Fault(200, json.dumps({"errors": [{"code": "invalidParameter", "message": "Bad.", "parameter": "taskUUID"}]}),
-              on="getResponse"),
-    ],
-    ids=["refused with 400", "answered with an error naming a parameter"],
-)  # fmt: skip
-async def test_a_poll_refused_for_itself_leaves_its_task_pending_never_failed(
-    fault: Fault, emulator: Emulator, over_http: Callable[..., Client]
+async def test_an_answer_naming_a_parameter_of_the_poll_leaves_its_task_pending_never_failed(
+    emulator: Emulator, over_http: Callable[..., Client]
 ) -> None:
     # Nothing in such an answer says the task failed: taken for its failure, a task Runware ran and charged was said to
-    # have made nothing, counted at $0, and never fetched again.
-    emulator.faults.append(fault)
+    # have made nothing, counted at $0, and never fetched again (a 400 so: test_a_refused_poll_keeps_the_paid_task...).
+    said = {"errors": [{"code": "invalidParameter", "message": "Bad.", "parameter": "taskUUID"}]}
+    emulator.faults.append(Fault(200, json.dumps(said), on="getResponse"))
     async with over_http() as mcp:
         result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
         listed = data(await mcp.call_tool("list_generations", {}))
@@ -404,13 +396,22 @@ async def test_when_every_image_fails_the_call_says_so_at_once(
     "refusal",
     [
         Fault.error(401, "invalidApiKey", "Invalid API key.", "apiKey", on="getResponse"),
+        # A refusal of the poll itself: taken for the task's failure, a task Runware charged had been failed at $0.
+        Fault.error(400, "invalidParameter", "Invalid value for taskType.", "taskType", on="getResponse"),
         # The refusal naming the task polled: still the poll's, not the task's outcome.
         Fault.mangle(said_of_each("invalidApiKey", "Invalid API key."), on="getResponse", status=401),
         Fault.mangle(said_of_each("forbidden", "Not allowed."), on="getResponse", status=403),
         Fault.mangle(said_of_each("insufficientCredits", "Top up."), on="getResponse", status=402),
         Fault.mangle(said_of_each("invalidApiKey", "Invalid API key."), on="getResponse"),  # in an answer of 200
     ],
-    ids=["401", "401 naming the task", "403 naming the task", "402 naming the task", "200 naming the task"],
+    ids=[
+        "401",
+        "400 about the poll",
+        "401 naming the task",
+        "403 naming the task",
+        "402 naming the task",
+        "200 naming the task",
+    ],
 )
 async def test_a_refused_poll_keeps_the_paid_task_pending_and_fetchable(
     refusal: Fault, emulator: Emulator, over_http: Callable[..., Client]

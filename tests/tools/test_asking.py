@@ -12,7 +12,7 @@ import httpx2
 import mcp_types as types
 import pytest
 from mcp import Client
-from mcp.client.session import ClientRequestContext
+from mcp.client.session import ClientRequestContext, ListRootsFnT
 from mcp.shared.exceptions import MCPError
 
 from ideogram_mcp.emulator import Emulator
@@ -28,7 +28,22 @@ YES = types.ElicitResult(action="accept", content={"confirm": True})
 
 
 def server(make_settings: Callable[..., Settings], emulator: Emulator, **changes: Any) -> Any:
-    return build_server(make_settings(**changes), transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock)
+    return _built(make_settings(**changes), emulator)
+
+
+def _built(settings: Settings, emulator: Emulator) -> Any:
+    """A server with these settings (several may share them: one journal, one folder) on the emulator."""
+    return build_server(settings, transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock)
+
+
+def _roots(project: Path, asked: list[int]) -> ListRootsFnT:
+    """A client's answer to roots/list: ``project``, each time noted in ``asked``."""
+
+    async def roots(context: ClientRequestContext) -> types.ListRootsResult:
+        asked.append(1)
+        return types.ListRootsResult(roots=[types.Root(uri=project.as_uri())])  # pyright: ignore[reportArgumentType]
+
+    return roots
 
 
 @pytest.mark.parametrize("budget", [None, 0.6], ids=["no budget", "a budget the task uses up"])
@@ -143,10 +158,7 @@ async def test_a_client_with_roots_is_asked_for_them_once_and_images_land_in_the
     project = tmp_path / "project"
     project.mkdir()
     asked: list[int] = []
-
-    async def roots(context: ClientRequestContext) -> types.ListRootsResult:
-        asked.append(1)
-        return types.ListRootsResult(roots=[types.Root(uri=project.as_uri())])  # pyright: ignore[reportArgumentType]
+    roots = _roots(project, asked)
 
     async def accept(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
         return YES
@@ -232,20 +244,17 @@ async def test_a_new_connection_learns_its_roots_at_its_first_fetch_or_read_not_
     project = tmp_path / "project"
     project.mkdir()
     asked: list[int] = []
-
-    async def roots(context: ClientRequestContext) -> types.ListRootsResult:
-        asked.append(1)
-        return types.ListRootsResult(roots=[types.Root(uri=project.as_uri())])  # pyright: ignore[reportArgumentType]
+    roots = _roots(project, asked)
 
     settings = make_settings()
-    made = build_server(settings, transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock)
+    made = _built(settings, emulator)
     async with Client(made, list_roots_callback=roots) as mcp:
         saved = structured(await mcp.call_tool("generate_image", {"positivePrompt": "x", "fileName": "one"}))
     task, (image,) = saved["taskUUID"], saved["images"]
     link = (project / "ideogram-output" / "one.jpg").resolve().as_uri()
     fetched, read = {}, None
     for first in ("get_generation", "resources/read"):
-        again = build_server(settings, transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock)
+        again = _built(settings, emulator)
         async with Client(again, list_roots_callback=roots) as mcp:
             assert mcp.session.protocol_version == "2026-07-28"
             if first == "get_generation":
@@ -267,16 +276,13 @@ async def test_a_link_resources_list_gave_before_the_roots_were_known_is_read_an
     project = tmp_path / "project"
     project.mkdir()
     asked: list[int] = []
-
-    async def roots(context: ClientRequestContext) -> types.ListRootsResult:
-        asked.append(1)
-        return types.ListRootsResult(roots=[types.Root(uri=project.as_uri())])  # pyright: ignore[reportArgumentType]
+    roots = _roots(project, asked)
 
     settings = make_settings()
-    made = build_server(settings, transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock)
+    made = _built(settings, emulator)
     async with Client(made) as mcp:  # a client with no roots: the image goes to ~/Pictures/ideogram-mcp
         saved = structured(await mcp.call_tool("generate_image", {"positivePrompt": "x"}))["images"][0]
-    again = build_server(settings, transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock)
+    again = _built(settings, emulator)
     async with Client(again, list_roots_callback=roots) as mcp:
         (listed,) = (await mcp.list_resources()).resources
         read = await mcp.read_resource(listed.uri)

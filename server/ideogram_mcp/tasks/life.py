@@ -109,13 +109,13 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
     if generation.dry_run:
         if refusal := await _refused(services, job, where, dry=True):  # what the real call would meet, said now
             return refusal
-        shown = await _shown_inputs(services, generation, read_by_item, where)
+        known = await _known_uuids(services, generation, read_by_item)
+        shown = {item: known[item] or f"<upload of {where.shown(read_by_item[item].path)}>" for item in known}
         unwritable = None
-        longest = f"{generation.file_name}-{generation.count}-999.webp" if generation.file_name else ""
         if (
             settings.save
             and services.store.on_disk
-            and (why := await _unwritable_as_it_is(services, where.output, longest))
+            and (why := await _unwritable_as_it_is(services, where.output, _longest(generation)))
         ):
             unwritable = Unwritable(where.shown(where.output), why, where.source == "setting", in_bucket=False)
         # The user's own URLs (a presigned upload URL, a webhook's token) are theirs, never shown to an agent.
@@ -231,8 +231,7 @@ async def _refused(services: Services, job: Job, where: Places, *, dry: bool = F
     first = not within(job.quote, settings.confirm_above) or generation.local_inputs or job.prepare is not None
     if first and (refusal := await _over_limits(services, job)):
         return refusal
-    longest = f"{generation.file_name}-{generation.count}-999.webp" if generation.file_name else ""
-    if settings.save and (why := await _unwritable(services, where.output, longest)):
+    if settings.save and (why := await _unwritable(services, where.output, _longest(generation))):
         shown, by_setting = where.shown(where.output), where.source == "setting"
         return Unwritable(shown, why, by_setting, in_bucket=not services.store.on_disk)
     return None
@@ -267,21 +266,24 @@ async def _unwritable_as_it_is(services: Services, folder: Path, longest: str) -
     return await anyio.to_thread.run_sync(why)
 
 
-async def _shown_inputs(
-    services: Services, generation: Generation, read: Mapping[LocalInput, LocalImage], where: Places
-) -> dict[LocalInput, str]:
-    """A dry run's local images as the task would carry them: a saved image Runware holds by the UUID it would be
-    sent by, another as the upload it would be."""
+def _longest(generation: Generation) -> str:
+    """The longest name the call's images may be saved under (a name of its own), for a probe of the folder."""
+    return f"{generation.file_name}-{generation.count}-999.webp" if generation.file_name else ""
 
-    def shown() -> dict[LocalInput, str]:
-        found: dict[LocalInput, str] = {}
-        for item in generation.local_inputs:
-            image = read[item]
-            known = services.store.known_uuid(image.path, image.data, services.runware)
-            found[item] = known or f"<upload of {where.shown(image.path)}>"
-        return found
 
-    return await anyio.to_thread.run_sync(shown)
+async def _known_uuids(
+    services: Services, generation: Generation, read: Mapping[LocalInput, LocalImage]
+) -> dict[LocalInput, str | None]:
+    """Each local image's UUID at Runware where it is one this server saved from it (sent by it, with no upload),
+    else None; the recipes read in one trip to a thread."""
+
+    def known() -> dict[LocalInput, str | None]:
+        return {
+            item: services.store.known_uuid(read[item].path, read[item].data, services.runware)
+            for item in generation.local_inputs
+        }
+
+    return await anyio.to_thread.run_sync(known) if generation.local_inputs else {}
 
 
 def _limits(services: Services, job: Job) -> Limits:
@@ -360,9 +362,8 @@ async def _uploaded(
     delivery = services.delivery
     assert delivery is not None
     uuids: dict[LocalInput, str] = {}
-    for item in generation.local_inputs:
+    for item, known in (await _known_uuids(services, generation, read)).items():
         image = read[item]
-        known = await anyio.to_thread.run_sync(services.store.known_uuid, image.path, image.data, services.runware)
         if known is not None:
             uuids[item] = known
             continue

@@ -209,8 +209,7 @@ async def tasks_for_images(services: Services, owner: str, spec: ModelSpec, gene
             if made
             else "it has no images yet: fetch it with get_generation, then pass an imageUUID it gives"
         )
-        argument = name if at is None else f"{name}[{at}]"
-        problems.append(Problem(argument, f"is the taskUUID of a {entry.tool} task, not an image: {said}."))
+        problems.append(Problem(_argument(name, at), f"is the taskUUID of a {entry.tool} task, not an image: {said}."))
     return problems
 
 
@@ -235,7 +234,7 @@ async def inputs_checked(
         for name, at, text in inline:
             data = decoded(text)
             if (why := _unreadable(data)) is not None:
-                problems.append(Problem(name if at is None else f"{name}[{at}]", f"{why}."))
+                problems.append(Problem(_argument(name, at), f"{why}."))
             elif data is not None and (turned := _turned(data)) is not None:
                 again = data_uri(turned, text[5 : text.index(";")]) if text.startswith("data:") else encoded(turned)
                 if at is None:
@@ -257,6 +256,11 @@ def _turned(data: bytes) -> bytes | None:
     """``masks.upright``, unless turned it would be more than an input may be (sent as it came, then)."""
     turned = masks.upright(data)
     return turned if turned is not None and len(turned) <= files.MAX_INPUT else None
+
+
+def _argument(name: str, at: int | None) -> str:
+    """An image argument as an agent names it: ``image``, or ``image[1]`` in a list."""
+    return name if at is None else f"{name}[{at}]"
 
 
 def _images(spec: ModelSpec, generation: Generation) -> list[tuple[str, int | None, str]]:

@@ -168,18 +168,10 @@ async def places(ctx: Context, questions: Questions | None = None) -> files.Plac
 
 async def places_without_roots(ctx: Context) -> files.Places:
     """This request's folders as they are without the client's roots (a token's own, which never has any)."""
-    from ideogram_mcp import files
-
-    state = ctx.lifespan_context
     if owner(ctx):
         return await places(ctx)
-    settings = state.settings
-
-    def bare() -> files.Places:
-        found = files.places(settings.output_dir, [], settings.allowed_dirs, state.project)
-        return dataclasses.replace(found, root=found.output) if state.shared else found
-
-    return await _worked_out(state, ("roots",), bare)
+    state = ctx.lifespan_context
+    return await _worked_out(state, ("roots",), lambda: _client_places(state, []))
 
 
 async def _places(ctx: Context, questions: Questions | None) -> files.Places | None:
@@ -200,12 +192,16 @@ async def _places(ctx: Context, questions: Questions | None) -> files.Places | N
     roots = await client_roots(ctx, questions)  # with a set folder too: the roots are folders inputs may come from
     if roots is None:
         return None
+    return await _worked_out(state, ("roots", *roots), lambda: _client_places(state, roots))
 
-    def client_places() -> files.Places:
-        found = files.places(settings.output_dir, roots, settings.allowed_dirs, state.project)
-        return dataclasses.replace(found, root=found.output) if state.shared else found
 
-    return await _worked_out(state, ("roots", *roots), client_places)
+def _client_places(state: AppState, roots: list[str]) -> files.Places:
+    """A client's folders, with these roots (over HTTP, relative to the output folder)."""
+    from ideogram_mcp import files
+
+    settings = state.settings
+    found = files.places(settings.output_dir, roots, settings.allowed_dirs, state.project)
+    return dataclasses.replace(found, root=found.output) if state.shared else found
 
 
 FOLDERS_KEPT = 30.0
