@@ -111,3 +111,20 @@ def test_a_failure_said_before_runware_forgot_the_task_is_not_repeated_for_every
     failed = {"taskType": "imageInference", "taskUUID": T, "status": "error", "code": "nsfw", "message": "flagged"}
     snapshot = polled(polled(Snapshot(T, 3), [failed, RUNNING, RUNNING]), [], [LOST])
     assert snapshot.failures == [ErrorDetail("nsfw", "flagged", task_uuid=T)]
+
+
+async def test_a_failure_another_finish_recorded_stays_though_this_ones_polls_came_after_it(
+    services: Services, tmp_path: Path
+) -> None:
+    # Two finishes of one task poll each for itself (the call's background follow-up, a get_generation): one whose
+    # polls began after Runware said an image failed wrote its "no failure" over the journal's, and said so.
+    entry = await recorded(services, 3)
+    failed = {"taskType": "imageInference", "taskUUID": T, "status": "error", "code": "nsfw", "message": "flagged"}
+    first = await finished(services, entry, polled(Snapshot(T, 3), [done(1), failed, RUNNING]), tmp_path)
+    later = await services.journal.get(T, OWNER)
+    assert later is not None
+    second = await finished(services, later, polled(Snapshot(T, 3), [done(1), RUNNING]), tmp_path)
+    kept = await services.journal.get(T, OWNER)
+    assert first == second == ["nsfw: flagged"]
+    assert kept is not None
+    assert kept.errors == ["nsfw: flagged"]

@@ -1007,7 +1007,11 @@ async def test_a_task_that_can_never_be_finished_is_tried_again_only_until_it_is
 
 @pytest.mark.parametrize("failed", [False, True], ids=["none failed", "one said to have failed"])
 async def test_a_task_runware_forgets_after_some_of_its_images_came_says_the_rest_never_came_and_counts_them(
-    failed: bool, make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock
+    failed: bool,
+    make_settings: Callable[..., Settings],
+    emulator: Emulator,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Fetched later, the images that never came went unsaid ("Generated 1 image(s)", done, no error) and uncounted,
     # though they may have run and been charged: the spend said $0.06 where Runware's ledger said $0.12. Then, once
@@ -1016,6 +1020,9 @@ async def test_a_task_runware_forgets_after_some_of_its_images_came_says_the_res
     requested = 3 if failed else 2
     if failed:
         emulator.failing.add(1)  # the second image fails, as Runware says of it
+    # The fetches here are the agent's alone: the call's background follow-up, polling on its own schedule, would
+    # make what a 0.2 s get_generation has heard a matter of timing.
+    monkeypatch.setattr(fetch, "take_up_when_over", lambda *_: None)
     async with Client(server(make_settings, emulator, wait_seconds=0.2, preview=False)) as mcp:
         pending = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": requested}))
         task_uuid = pending["taskUUID"]

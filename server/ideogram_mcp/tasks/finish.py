@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections import Counter
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from pathlib import Path
 
@@ -61,6 +62,20 @@ async def finish(
     async with services.finishing(entry.task_uuid):  # one finish of a task at a time in this process
         latest = await _reread(services, entry)  # another finish may have saved images meanwhile
         return await _finish(services, latest or entry, snapshot, where, preview, until, accepted=accepted)
+
+
+def _with_recorded(recorded: Sequence[str], said: Sequence[str], room: int) -> list[str]:
+    """The failures another finish recorded (a call, a get_generation, the background's, each polling for itself)
+    and those this one heard, each as often as the more of the two said it, at most ``room``: an image that failed
+    stays failed, though the polls of this finish came after Runware said so."""
+    unmatched = Counter(recorded)
+    merged = list(recorded)
+    for failure in said:
+        if unmatched[failure]:
+            unmatched[failure] -= 1
+        else:
+            merged.append(failure)
+    return merged[:room]
 
 
 def _parts(error: str) -> tuple[str, str]:
@@ -147,7 +162,8 @@ async def _finish(
         failures = [excerpt(error) for error in entry.errors]  # journals of earlier versions kept them whole
         status = entry.state
     else:  # blanked before any cut, so that no cut leaves a piece of the key
-        failures = [f"{excerpt(redact(f.code, key), 80)}: {excerpt(redact(f.message, key))}" for f in snapshot.failures]
+        said = [f"{excerpt(redact(f.code, key), 80)}: {excerpt(redact(f.message, key))}" for f in snapshot.failures]
+        failures = _with_recorded(entry.errors, said, max(0, entry.requested - len(records)))
         done = snapshot.done or len(records) >= entry.requested
         status = "done" if done else "pending"
         if done and not records:
