@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -24,7 +25,7 @@ from mcp.client.session import ClientRequestContext
 from PIL import Image
 
 from ideogram_mcp.emulator import Emulator
-from ideogram_mcp.stdio import Stdout
+from ideogram_mcp.stdio import Stdout, _from_loop, _Source
 
 from .conftest import TOOL_NAMES, text
 
@@ -264,9 +265,14 @@ def _answered(lines: list[str], before: str = "") -> list[Any]:
         watchdog = threading.Timer(30, server.kill)  # a line dropped unanswered would leave readline waiting
         watchdog.start()
         try:
-            server.stdin.write("\n".join([*([before] if before else []), *_OPENING, *lines]) + "\n")
+            # As a client does, the lines go once the handshake is answered: a line refused as it is read is
+            # answered at once, and would otherwise come before the SDK's answer to initialize.
+            server.stdin.write("\n".join([*([before] if before else []), _OPENING[0]]) + "\n")
             server.stdin.flush()
-            return [json.loads(server.stdout.readline() or "null") for _ in range(bool(before) + 1 + len(lines))]
+            opened = [json.loads(server.stdout.readline() or "null") for _ in range(bool(before) + 1)]
+            server.stdin.write("\n".join([*_OPENING[1:], *lines]) + "\n")
+            server.stdin.flush()
+            return [*opened, *(json.loads(server.stdout.readline() or "null") for _ in lines)]
         finally:
             watchdog.cancel()
             server.kill()
@@ -301,7 +307,8 @@ def test_text_with_half_a_surrogate_pair_is_answered_with_where_it_is_not_droppe
 
     # JSON's \ud800 is valid JSON but no valid Unicode: the SDK's reader drops such a line without a word.
     answers = _answered([call(2, "a \\ud800 sign"), call(3, "a \\ud83d\\ude00 sign"), call(4, "a \\udc80 sign")])
-    assert answers[1] == {
+    by_id = {answer["id"]: answer for answer in answers[1:]}  # a refusal may come before a call's result
+    assert by_id[2] == {
         "jsonrpc": "2.0",
         "id": 2,
         "error": {
@@ -311,7 +318,6 @@ def test_text_with_half_a_surrogate_pair_is_answered_with_where_it_is_not_droppe
             "escape pair) or leave it out.",
         },
     }
-    by_id = {answer["id"]: answer for answer in answers[2:]}  # a refusal may come before a call's result
     assert by_id[4]["error"]["message"].startswith(
         "The request's text at params.arguments.positivePrompt holds half of a UTF-16 surrogate pair alone"
     ), "an escape of a low half, not a byte that is not UTF-8"
@@ -536,3 +542,91 @@ def test_a_client_that_stops_reading_ends_the_server_as_one_that_stops_writing_d
     assert status == 0, said
     assert "the client stopped reading this server's output; stopping" in said
     assert "Traceback" not in said
+
+
+async def test_lines_read_on_the_loop_are_the_lines_a_text_file_reads() -> None:
+    # Cut where a reader of chunks could go wrong: a \r\n split, a character's UTF-8 bytes split, nothing to read for a
+    # while, a byte that is not UTF-8, and a last line without its end.
+    pieces = [b'{"a":1}\r', b'\n{"b":"caf\xc3', b'\xa9"}\r\n{"c":', None, b'"\xc9"}\n\n', b'{"d":"', b'4"}']
+    waited: list[int] = []
+    readable, writable = os.pipe()
+    os.write(writable, b"x")  # readable from the start: the waits end at once
+
+    def receive(size: int) -> bytes:
+        if not pieces:
+            return b""
+        if (piece := pieces.pop(0)) is None:
+            waited.append(len(pieces))
+            raise BlockingIOError
+        return piece[:size]
+
+    try:
+        read = [line async for line in _from_loop(_Source(readable, receive))]
+    finally:
+        os.close(readable)
+        os.close(writable)
+    whole = b'{"a":1}\r\n{"b":"caf\xc3\xa9"}\r\n{"c":"\xc9"}\n\n{"d":"4"}'
+    as_a_file = io.TextIOWrapper(io.BytesIO(whole), encoding="utf-8", errors="surrogateescape").readlines()
+    assert read == as_a_file == ['{"a":1}\n', '{"b":"café"}\n', '{"c":"\udcc9"}\n', "\n", '{"d":"4"}']
+    assert waited == [3], "nothing to read: it waited for more, not took it for the end"
+
+
+_READING = """
+import anyio, sys
+from ideogram_mcp import stdio
+
+async def main():
+    with stdio.ends() as (stdin, stdout):
+        print("switch interval while serving:", round(sys.getswitchinterval() * 1e6), "us", file=sys.stderr, flush=True)
+        async for line in stdin:
+            print(repr(line), file=sys.stderr, flush=True)
+    print("switch interval after:", round(sys.getswitchinterval() * 1e6), "us", file=sys.stderr, flush=True)
+
+anyio.run(main)
+"""
+
+
+@pytest.mark.parametrize("kind", ["pipe", "socket", "file"])
+def test_requests_are_read_whole_from_a_pipe_a_socket_or_a_file(kind: str, tmp_path: Path) -> None:
+    lines = [b'{"jsonrpc":"2.0","method":"n","params":{"t":"caf\xc3\xa9"}}\n', b'{"jsonrpc":"2.0","method":"m"}\n']
+    command = [sys.executable, "-c", _READING]
+    if kind == "file":
+        (tmp_path / "in").write_bytes(b"".join(lines))
+        with (tmp_path / "in").open("rb") as stdin:
+            ran = subprocess.run(command, stdin=stdin, capture_output=True, env=_env(), timeout=60, check=True)
+        said = ran.stderr.decode()
+    else:
+        ours, theirs = socket.socketpair() if kind == "socket" else (None, None)
+        server = subprocess.Popen(
+            command,
+            stdin=theirs or subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=_env(),
+        )
+        try:
+            for line in lines:  # each in two writes, the second after the server has waited for it
+                for part in (line[:30], line[30:]):
+                    if ours is not None:
+                        ours.sendall(part)
+                    else:
+                        assert server.stdin is not None
+                        server.stdin.write(part)
+                        server.stdin.flush()
+                    time.sleep(0.05)
+            if ours is not None:
+                ours.shutdown(socket.SHUT_WR)
+            _, err = server.communicate(timeout=60)  # a pipe closed by it: the end of input
+        finally:
+            server.kill()
+            if ours is not None and theirs is not None:
+                ours.close()
+                theirs.close()
+        said = err.decode()
+    interval = 50 if kind != "file" else 5000  # read on the loop, or by a thread
+    assert said.splitlines() == [
+        f"switch interval while serving: {interval} us",
+        repr('{"jsonrpc":"2.0","method":"n","params":{"t":"café"}}\n'),
+        repr('{"jsonrpc":"2.0","method":"m"}\n'),
+        "switch interval after: 5000 us",
+    ]
