@@ -599,7 +599,7 @@ def test_requests_are_read_whole_from_a_pipe_a_socket_or_a_file(kind: str, tmp_p
         ours, theirs = socket.socketpair() if kind == "socket" else (None, None)
         server = subprocess.Popen(
             command,
-            stdin=theirs or subprocess.PIPE,
+            stdin=theirs.fileno() if theirs is not None else subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             env=_env(),
