@@ -162,6 +162,8 @@ async def _from_loop(source: _Source) -> AsyncIterator[str]:
             yield line + "\n"
         if rest:
             begun.append(rest)
+            if not whole:  # a long line coming in part after part: the loop's other work goes on meanwhile
+                await anyio.lowlevel.checkpoint()
         if not chunk:
             if begun:
                 yield "".join(begun)
