@@ -235,6 +235,53 @@ async def test_a_saved_image_overwritten_with_something_else_is_no_longer_served
     assert str(refused.value) == f"{path.as_uri()} is no longer a PNG, JPEG or WEBP image."
 
 
+async def test_a_saved_image_that_cannot_be_read_is_said_so_without_the_servers_path(
+    mcp: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The SDK answered the PermissionError itself: error code 0 (no JSON-RPC code) and its words, the absolute path.
+    (image,) = images(await mcp.call_tool("generate_image", {"positivePrompt": "x", "preview": False}))
+    path = Path(image["path"])
+    reading = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self == path.resolve():
+            raise PermissionError(13, "Permission denied", str(self))
+        return reading(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    with pytest.raises(MCPError) as refused:
+        await mcp.read_resource(path.as_uri())
+    assert refused.value.error.code == types.INVALID_PARAMS
+    assert str(refused.value) == (
+        f"{path.as_uri()} is saved but cannot be read (Permission denied): have the user check the file's permissions."
+    )
+
+
+async def test_a_resource_handler_failing_unexpectedly_is_an_internal_error_without_its_words(
+    mcp: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object) -> None:
+        raise OSError(5, "Input/output error", "/srv/private/out/x.json")
+
+    monkeypatch.setattr(resources, "_galleries", broken)
+    with pytest.raises(MCPError) as failed:
+        await mcp.list_resources()
+    assert failed.value.error.code == types.INTERNAL_ERROR
+    assert str(failed.value) == "The server hit an internal error; nothing more is known. Its log (stderr) has details."
+
+
+async def test_an_image_whose_links_loop_is_left_out_of_the_list_not_a_failure_of_it(mcp: Client) -> None:
+    await mcp.call_tool("generate_image", {"positivePrompt": "x", "fileName": "kept", "preview": False})
+    (image,) = images(
+        await mcp.call_tool("generate_image", {"positivePrompt": "x", "fileName": "loop", "preview": False})
+    )
+    path = Path(image["path"])
+    path.unlink()
+    path.symlink_to(path)  # a link to itself: resolving it fails
+    listed = await mcp.list_resources()
+    assert [resource.name for resource in listed.resources] == ["kept.jpg"]
+
+
 @pytest.mark.parametrize("cursor", ["²", "9" * 5000, "-1", "1e3", "x"])
 async def test_a_cursor_the_server_never_gave_is_refused_plainly(cursor: str, mcp: Client) -> None:
     with pytest.raises(MCPError) as refused:

@@ -33,7 +33,7 @@ from mcp_types.methods import validate_client_request
 
 from ideogram_mcp import __version__, app, listing, logs, prompts, resources
 from ideogram_mcp.blanking import Blanking
-from ideogram_mcp.errors import ConfigurationError, IdeogramError, Kind
+from ideogram_mcp.errors import ConfigurationError, Kind
 from ideogram_mcp.notices import OwnedListen, SharedBus
 from ideogram_mcp.refusals import Explained, whole
 from ideogram_mcp.settings import ENV, Settings, secret_value
@@ -175,13 +175,19 @@ def build_server(
         async def handle(ctx: Context, params: _Asked) -> _Answer:
             try:
                 return await handler(ctx, params)
-            except IdeogramError as exc:
+            except MCPError:
+                raise
+            except Exception as exc:  # never the SDK's answer to it: error code 0 and the exception's words (a path)
                 from ideogram_mcp.journal import JournalError
 
-                if not isinstance(exc, JournalError | ConfigurationError):
-                    raise
-                told = exc.text() if isinstance(exc, JournalError) else str(exc)
-                raise MCPError(types.INTERNAL_ERROR, blank.text(told)) from None
+                if isinstance(exc, JournalError | ConfigurationError):
+                    told = exc.text() if isinstance(exc, JournalError) else str(exc)
+                    raise MCPError(types.INTERNAL_ERROR, blank.text(told)) from None
+                logger.exception("%s failed unexpectedly", handler.__name__)
+                raise MCPError(
+                    types.INTERNAL_ERROR,
+                    "The server hit an internal error; nothing more is known. Its log (stderr) has details.",
+                ) from None
 
         return handle
 

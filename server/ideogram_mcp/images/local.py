@@ -100,7 +100,13 @@ class LocalFolders:
         recipe = read_recipe(resolved.with_suffix(".json")) if resolved.parent in folders else None
         if recipe is None or recipe.file != resolved.name or not resolved.is_file():
             raise NotSavedError(uri)
-        data = resolved.read_bytes()
+        try:
+            data = resolved.read_bytes()
+        except OSError as exc:  # its permissions changed, or the disk failed: said without the server's path
+            raise LookupError(
+                f"{uri[:200]} is saved but cannot be read ({exc.strerror or type(exc).__name__}): have the user check"
+                " the file's permissions."
+            ) from None
         found = sniff(data)
         if found is None:
             raise LookupError(f"{uri[:200]} is no longer a PNG, JPEG or WEBP image.")
@@ -322,7 +328,10 @@ def _saved_in(folder: Path) -> list[SavedImage]:
         if recipe is None or not name or name != Path(name).name:
             continue  # a recipe naming no file, or a path: not one this server wrote
         image = sidecar.with_name(name)
-        if image.suffix.lower() == ".json" or image.resolve().parent != folder.resolve() or not image.is_file():
-            continue  # a recipe naming itself, or a link out of the folder: listed only what ``read`` serves
-        found.append(recipe.saved_at(image, image.stat().st_size))
+        try:
+            if image.suffix.lower() == ".json" or image.resolve().parent != folder.resolve() or not image.is_file():
+                continue  # a recipe naming itself, or a link out of the folder: listed only what ``read`` serves
+            found.append(recipe.saved_at(image, image.stat().st_size))
+        except (OSError, RuntimeError, ValueError):  # a loop of links, or gone meanwhile: not listed, as ``read``
+            continue
     return found
