@@ -245,3 +245,18 @@ async def test_a_tool_that_fails_unexpectedly_answers_with_an_error_and_the_log_
     assert logged.exc_info is not None
     assert str(logged.exc_info[1]) == "a bug in this server"
     assert emulator.requests == []
+
+
+async def test_the_previews_default_is_not_promised_where_the_user_can_turn_it_off(
+    make_settings: Callable[..., Settings], transport: httpx2.ASGITransport
+) -> None:
+    # "Default: on." with IDEOGRAM_MCP_PREVIEW=false: an agent had no reason to ask for the previews it never got.
+    async with Client(build_server(make_settings(preview=False), transport=transport)) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        said = [
+            tools[name].input_schema["properties"]["preview"]["description"]
+            for name in ("generate_image", "get_generation")
+        ]
+        result = await client.call_tool("generate_image", {"positivePrompt": "a sign", "numberResults": 1})
+    assert all("unless the user turned" in description for description in said), said
+    assert [content.type for content in result.content] == ["text", "resource_link"], "no preview, as it says it may"
