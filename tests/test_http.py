@@ -168,9 +168,10 @@ async def test_one_token_cannot_take_every_listen_stream_of_the_process(
         alice.listen(resources_list_changed=True),
         alice.listen(resources_list_changed=True),
     ):
-        with pytest.raises(MCPError, match="already has 2 subscriptions/listen streams open, the most one may"):
+        with pytest.raises(MCPError, match="already has 2 subscriptions/listen streams open, the most one may") as no:
             async with alice.listen(resources_list_changed=True) as third:
                 await anext(third)
+        assert no.value.error.code == types.INVALID_REQUEST, "the client's doing, not the server failing"
         async with bob.listen(resources_list_changed=True) as heard:  # another token's streams are its own
             assert data(await bob.call_tool("generate_image", {"positivePrompt": "bob's"}))["status"] == "done"
             with anyio.fail_after(10):

@@ -37,7 +37,7 @@ from mcp.server.subscriptions import (
 )
 from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import event_from_wire, event_to_notification
-from mcp_types import INTERNAL_ERROR
+from mcp_types import INTERNAL_ERROR, INVALID_REQUEST
 
 from ideogram_mcp import logs
 from ideogram_mcp.clock import Clock, SystemClock
@@ -139,9 +139,9 @@ class OwnedListen:
         if sum(self.listening.values()) >= STREAMS:  # the SDK's own bound, for the process, not for each owner
             raise MCPError(INTERNAL_ERROR, "Subscription limit reached")
         owner = self._owner_of(ctx)
-        if self.listening[owner] >= STREAMS_AN_OWNER:
+        if self.listening[owner] >= STREAMS_AN_OWNER:  # the client's own doing (the process's bound is the SDK's)
             raise MCPError(
-                INTERNAL_ERROR,
+                INVALID_REQUEST,
                 f"This client already has {STREAMS_AN_OWNER} subscriptions/listen streams open, the most one may: "
                 "close one first (one stream hears of every image saved).",
             )
