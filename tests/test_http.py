@@ -133,6 +133,30 @@ async def test_a_client_with_a_token_lists_the_tools_and_generates_and_owners_st
     assert (bob_spend["generations"], bob_spend["spentToday"]) == ([], 0)
 
 
+async def test_a_2025_client_over_http_is_told_of_its_new_images_on_the_calls_own_stream(
+    with_tokens: Settings, emulator: Emulator
+) -> None:
+    # Sent for the connection, the notice went nowhere: a stateless server has no stream open for it (GET is 405).
+    announced: list[object] = []
+
+    async def on_message(message: object) -> None:
+        if isinstance(message, types.ResourceListChangedNotification):
+            announced.append(message)
+
+    async with (
+        served(with_tokens, emulator) as url,
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKENS[0]}"}, timeout=30) as http_client,
+        Client(streamable_http_client(url, http_client=http_client), mode="legacy", message_handler=on_message) as old,
+    ):
+        resources = old.server_capabilities.resources
+        assert resources is not None
+        assert resources.list_changed is True
+        assert data(await old.call_tool("generate_image", {"positivePrompt": "a sign"}))["status"] == "done"
+        assert len(announced) == 1, "told with the result, once"
+        await old.call_tool("generate_image", {"positivePrompt": "a sign", "dryRun": True})
+        assert len(announced) == 1, "a dry run saves nothing"
+
+
 async def test_a_listener_hears_of_its_own_tokens_images_and_never_of_another_tokens(
     with_tokens: Settings, emulator: Emulator
 ) -> None:

@@ -18,6 +18,7 @@ import mcp_types as types
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPError, NoBackChannelError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
 from ideogram_mcp import logs
@@ -224,8 +225,11 @@ async def _worked_out(state: AppState, key: tuple[object, ...], work: Callable[[
 
 
 async def announce_new_images(ctx: Context) -> None:
-    """Tell the client that the list of saved images changed, as its protocol version carries it."""
-    await ctx.session.send_resource_list_changed()  # 2025-11-25 and before; dropped on 2026-07-28
+    """Tell the client that the list of saved images changed, as its protocol version carries it: before 2026-07-28
+    as a notification tied to the call, which reaches a stateless HTTP client on the call's own stream (one sent for
+    the connection went nowhere there: no stream is open for it); on 2026-07-28 on the owner's listen streams."""
+    if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+        await ctx.session.send_notification(types.ResourceListChangedNotification(), related_request_id=ctx.request_id)
     await ctx.lifespan_context.listening.announce(owner(ctx))  # 2026-07-28 listen streams: the owner's alone
 
 
