@@ -25,7 +25,7 @@ from mcp.client.session import ClientRequestContext
 from PIL import Image
 
 from ideogram_mcp.emulator import Emulator
-from ideogram_mcp.stdio import Stdout, _from_loop, _Source
+from ideogram_mcp.stdio import Stdout, _from_loop, _own_source, _Source
 
 from .conftest import TOOL_NAMES, text
 
@@ -630,3 +630,19 @@ def test_requests_are_read_whole_from_a_pipe_a_socket_or_a_file(kind: str, tmp_p
         repr('{"jsonrpc":"2.0","method":"m"}\n'),
         "switch interval after: 5000 us",
     ]
+
+
+def test_on_windows_stdin_is_read_by_the_thread_even_from_a_pipe(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Windows' pipes read as FIFOs and its os has no O_NONBLOCK: the server had failed to start on every client there.
+    readable, writable = os.pipe()
+    saved = os.dup(0)
+    try:
+        os.dup2(readable, 0)
+        monkeypatch.delattr(os, "O_NONBLOCK")
+        monkeypatch.setattr(sys, "platform", "win32")
+        with _own_source() as source:
+            assert source is None
+    finally:
+        os.dup2(saved, 0)
+        for fd in (saved, readable, writable):
+            os.close(fd)

@@ -13,6 +13,7 @@ keeps to these bounds keeps its place.
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import h11
@@ -141,10 +142,10 @@ class NoStandaloneStream:
 def make_room(wanted: int = MAX_CONNECTIONS * 2) -> int | None:
     """Ask for file descriptors enough for the connections allowed (the soft limit raised toward the hard one);
     returns the soft limit now in force, or None where the system has no such limit to raise (Windows)."""
-    try:
-        import resource
-    except ImportError:  # Windows
+    if sys.platform == "win32":
         return None
+    import resource
+
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
     if soft != resource.RLIM_INFINITY and soft < target:

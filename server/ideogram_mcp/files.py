@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 from urllib.parse import quote, unquote, urlsplit
-from urllib.request import url2pathname
+from urllib.request import url2pathname  # pyright: ignore[reportDeprecated]
 
 import anyio
 import anyio.to_thread
@@ -230,7 +230,8 @@ def path_from_uri(uri: str) -> Path | None:
     if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
         return None
     try:
-        path = url2pathname(parts.path)  # which decodes the escapes itself: decoded twice, "%2525" was "%"
+        # It decodes the escapes itself: decoded twice, "%2525" was "%". (On Windows it is nturl2path's, deprecated.)
+        path = url2pathname(parts.path)  # pyright: ignore[reportDeprecated]
     except (OSError, ValueError, IndexError):  # Windows's reading of a path no drive can have ("/C:/a:b", "|x")
         return None
     return None if "\x00" in path else Path(path)

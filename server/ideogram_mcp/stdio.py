@@ -258,7 +258,10 @@ def _own_wire() -> Generator[tuple[TextIO, Callable[[memoryview], int]] | None]:
     non-blocking flag set on it would be seen by every descriptor and process sharing it (inetd and socat hand one
     socket as both stdin and stdout; a wrapper script shares its own stdout). A socket is sent to with
     ``MSG_DONTWAIT``; a pipe is opened afresh through Linux's /proc, non-blocking, as an open file of its own.
-    None for anything else (a terminal, a file, a pipe where there is no /proc)."""
+    None for anything else (a terminal, a file, a pipe where there is no /proc), and on Windows."""
+    if sys.platform == "win32":
+        yield None
+        return
     try:
         mode = os.fstat(1).st_mode
     except OSError:
@@ -288,7 +291,11 @@ def _own_wire() -> Generator[tuple[TextIO, Callable[[memoryview], int]] | None]:
 @contextlib.contextmanager
 def _own_source() -> Generator[_Source | None]:
     """Stdin read without waiting and without changing stdin's open file, as ``_own_wire`` writes stdout: a socket
-    with ``MSG_DONTWAIT``, a pipe opened afresh through Linux's /proc, non-blocking. None for anything else."""
+    with ``MSG_DONTWAIT``, a pipe opened afresh through Linux's /proc, non-blocking. None for anything else, and on
+    Windows (whose pipes read as FIFOs, and whose ``os`` has no ``O_NONBLOCK``)."""
+    if sys.platform == "win32":
+        yield None
+        return
     try:
         mode = os.fstat(0).st_mode
     except OSError:

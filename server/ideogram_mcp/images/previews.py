@@ -11,6 +11,7 @@ import functools
 import io
 import math
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -166,15 +167,17 @@ def _jpeg(picture: Image.Image, quality: int, *, optimize: bool) -> bytes:
     """The picture as a JPEG. Pillow encodes without holding the GIL only into a file with a descriptor (into a
     BytesIO it holds it throughout): an in-memory file where the system has one, so that previews made in threads
     run on every core beside the event loop."""
-    try:
-        with open(os.memfd_create("preview", os.MFD_CLOEXEC), "w+b") as file:
-            picture.save(file, format="JPEG", quality=quality, optimize=optimize)
-            file.seek(0)
-            return file.read()
-    except (AttributeError, OSError):  # not Linux, a sandbox that refuses it, no memory left for it: into bytes
-        buffer = io.BytesIO()
-        picture.save(buffer, format="JPEG", quality=quality, optimize=optimize)
-        return buffer.getvalue()
+    if sys.platform != "win32":
+        try:
+            with open(os.memfd_create("preview", os.MFD_CLOEXEC), "w+b") as file:
+                picture.save(file, format="JPEG", quality=quality, optimize=optimize)
+                file.seek(0)
+                return file.read()
+        except (AttributeError, OSError):  # not Linux, a sandbox that refuses it, no memory left for it: into bytes
+            pass
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=quality, optimize=optimize)
+    return buffer.getvalue()
 
 
 def shown(data: Sequence[bytes | None]) -> list[Preview]:

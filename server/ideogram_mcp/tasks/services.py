@@ -185,6 +185,8 @@ def share_malloc_arenas() -> bool:
 
 
 def _glibc() -> bool:
+    if sys.platform == "win32":
+        return False
     try:
         return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
     except (ValueError, OSError):  # pragma: no cover - a C library without the name (musl)
