@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
 import re
 import signal
 import socket
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -207,6 +209,37 @@ def test_ctrl_c_stops_the_server_and_the_emulator_with_one_line_and_status_130(a
     assert (code, out) == (130, "")
     assert err.splitlines()[-1] == STOPPED
     assert len(err.splitlines()) == 2  # what it said when it started, and the line Ctrl-C prints
+
+
+def test_ctrl_c_while_the_client_still_writes_stops_the_server_with_one_line_and_status_130() -> None:
+    # The session's reader met its closed stream as Ctrl-C ended the session: a traceback and status 1, 4 runs in 10.
+    running = Running(["--offline"], clean_env())
+    running.wait_for(lambda: any("offline: generating with the built-in" in line for line in running.lines()))
+    stdin = running.process.stdin
+    assert stdin is not None
+    opening = [
+        '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},'
+        '"clientInfo":{"name":"t","version":"1"}}}',
+        '{"jsonrpc":"2.0","method":"notifications/initialized"}',
+    ]
+    calls = [
+        f'{{"jsonrpc":"2.0","id":{n},"method":"tools/call","params":{{"name":"list_sizes","arguments":{{}}}}}}'
+        for n in range(1, 20_000)
+    ]
+    flood = ("\n".join([*opening, *calls]) + "\n").encode()
+
+    def write() -> None:
+        with contextlib.suppress(OSError):
+            stdin.write(flood)
+            stdin.flush()
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    running.wait_for(lambda: len(running.out) > 50)  # answering, the client still writing
+    code, _, err = running.interrupt()
+    writer.join(timeout=30)
+    assert "Traceback" not in err
+    assert (code, err.splitlines()[-1]) == (130, STOPPED)
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -265,8 +265,18 @@ async def _serve_stdio(settings: Settings) -> None:
                         await server.run(read, write, server.create_initialization_options())
                     serving.cancel_scope.cancel()
             except* (anyio.BrokenResourceError, anyio.ClosedResourceError):  # the session's next message, unread
+                if _interrupted():  # Ctrl-C closed the session while the client still wrote: stopped, not failed
+                    raise KeyboardInterrupt from None
                 if stdout is None or not stdout.gone.is_set():
                     raise
+
+
+def _interrupted() -> bool:
+    """Whether this task is being cancelled from outside: in a command, only by Ctrl-C (asyncio's runner)."""
+    import asyncio
+
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 async def _ended_when(gone: anyio.Event, serving: anyio.CancelScope) -> None:
