@@ -25,6 +25,7 @@ from ideogram_mcp.emulator.faults import said_of_each
 from ideogram_mcp.runware.answers import LOST_AFTER
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
+from ideogram_mcp.tasks import fetch
 
 from .conftest import API_KEY, error_of, picture, text
 from .conftest import structured as data
@@ -325,6 +326,32 @@ async def test_a_task_cut_short_by_a_restart_is_fetched_by_the_next_server(
             fetched = await restarted.call_tool("get_generation", {"taskUUID": pending["taskUUID"], "wait": 10})
     assert data(fetched)["status"] == "done"
     charged_once_and_delivered(emulator, fetched)
+
+
+async def test_a_task_a_stopped_process_left_is_saved_by_one_already_running_beside_it(
+    emulator: Emulator, over_http: Callable[..., Client], output: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only a process started after it took such a task up: one serving already (a second stdio session on the same
+    # data folder, another HTTP worker) had looked once, at its first call, and the paid images stayed unsaved.
+    monkeypatch.setattr(fetch, "CUT_SHORT_AGAIN", 0.2)
+    emulator.render_seconds = 1.0
+    async with over_http(wait_seconds=0.3) as running:
+        assert data(await running.call_tool("list_generations", {}))["generations"] == []  # it looked: nothing
+        async with over_http(wait_seconds=0.3) as stopped:
+            pending = data(await stopped.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))
+        assert pending["status"] == "pending"  # and its process stopped before seeing it through
+        with anyio.fail_after(15):
+            while True:  # the agent of the other process lists its own tasks now and then; it never fetches this one
+                (listed,) = data(await running.call_tool("list_generations", {}))["generations"]
+                if listed["state"] == "done" and not any(image.startswith("http") for image in listed["images"]):
+                    break  # each image's saved path, not its URL
+                await anyio.sleep(0.2)
+    saved = sorted(path.name for path in output.iterdir() if path.suffix == ".jpg")
+    assert sorted(Path(image).name for image in listed["images"]) == saved
+    assert len(saved) == 2, "each image saved once"
+    assert sent(emulator) == [pending["taskUUID"]], "fetched, never sent again"
+    (charge,) = [c for c in emulator.ledger if c.task_uuid == pending["taskUUID"]]
+    assert charge.images == 2
 
 
 async def test_many_generations_in_flight_share_their_polls(

@@ -72,18 +72,20 @@ SEEN_THROUGH_AT_MOST = 3600.0
 """The longest pause (seconds) between tries to see through a task whose call ended before it was: each try may
 download its images again."""
 CUT_SHORT_AGAIN = 60.0
-"""Seconds after a taking up that left something unfinished (the journal or the store down, a download failed)
-before a call of the owner starts another: an outage is not asked about at every call."""
+"""Seconds after a taking up before a call of the owner starts another: one left unfinished (the journal or the store
+down, a download failed) is tried again then, and a process that died since, beside this one (another HTTP worker,
+a team's machine, a second stdio server on the same data folder), has its tasks found then; not at every call."""
 
 
 def resume_cut_short(
     services: Services, owner: str, where: Places, saved: Callable[[], Awaitable[None]] | None = None
 ) -> None:
-    """In the background, at an owner's first call in a process: finish the owner's tasks that an earlier process sent
-    and did not see through (killed, or its client gone, before the images were saved), as get_generation would, and
-    await ``saved`` when that saved images. Their agent may never have heard their taskUUID, and would pay again for
-    the same images: these are fetched, never sent again, and saved where their call would have saved them. Where
-    something is left unfinished (an outage, a failed download), a call ``CUT_SHORT_AGAIN`` s later tries again."""
+    """In the background, at an owner's first call in a process and at most every ``CUT_SHORT_AGAIN`` s after: finish
+    the owner's tasks that another process sent and did not see through (killed, or its client gone, before the
+    images were saved), as get_generation would, and await ``saved`` when that saved images. Their agent may never
+    have heard their taskUUID, and would pay again for the same images: these are fetched, never sent again, and
+    saved where their call would have saved them. Where something is left unfinished (an outage, a failed
+    download), the next taking up tries again."""
     clock = services.clock
     if not services.settings.save or clock.monotonic() < services.resumed.get(owner, -math.inf):
         return  # saving off (nothing of theirs would be saved), or under way, done, or tried a moment ago
@@ -92,28 +94,30 @@ def resume_cut_short(
 
 
 async def _resume(services: Services, owner: str, where: Places, saved: Callable[[], Awaitable[None]] | None) -> None:
-    finished = False
     try:
-        finished = await _take_up(services, owner, where, saved)
+        await _take_up(services, owner, where, saved)
     except Exception:  # a journal that fails says so at every call; this work is a bonus, never the server's end
         _failed(services, "the tasks earlier processes left unfinished could not be taken up")
-    finally:
-        services.resumed[owner] = math.inf if finished else services.clock.monotonic() + CUT_SHORT_AGAIN
+    finally:  # whether or not all was finished: a process beside this one may die meanwhile, its tasks unfinished
+        services.resumed[owner] = services.clock.monotonic() + CUT_SHORT_AGAIN
 
 
-async def _take_up(services: Services, owner: str, where: Places, saved: Callable[[], Awaitable[None]] | None) -> bool:
-    """Take up the owner's tasks earlier processes left unfinished; whether none is left so."""
-    started, clock, journal = services.started, services.clock, services.journal
+async def _take_up(services: Services, owner: str, where: Places, saved: Callable[[], Awaitable[None]] | None) -> None:
+    """Take up the owner's tasks other processes left unfinished (what stays unfinished, the next taking up tries)."""
+    clock, journal, sent = services.clock, services.journal, services.sent
     # By state: the latest tasks of any state hid a pending one behind 50 later ones.
     entries = [
         entry for state, most in CUT_SHORT_LOOKED_AT.items() for entry in await journal.recent(owner, most, state)
     ]
     oldest = clock.now() - CUT_SHORT_WITHIN  # from now: a task that can never be finished ages out of the tries
-    left = sorted((entry for entry in entries if oldest <= entry.created < started), key=lambda entry: entry.created)
-    finished = True
-    for entry in left:  # oldest first
-        finished = await _taken_up(services, entry, where, saved, "an earlier process did not finish it") and finished
-    return finished
+    for task_uuid in [task_uuid for task_uuid, when in sent.items() if when < oldest]:
+        del sent[task_uuid]
+    # This process's own tasks are its calls' and its background work's to see through.
+    left = [e for e in entries if oldest <= e.created and e.task_uuid not in sent and _unfinished(e)]
+    for entry in sorted(left, key=lambda entry: entry.created):  # oldest first
+        earlier = entry.created < services.started
+        why = "an earlier process did not finish it" if earlier else "the process that sent it did not finish it"
+        await _taken_up(services, entry, where, saved, why)
 
 
 async def _taken_up(

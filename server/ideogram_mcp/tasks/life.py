@@ -176,6 +176,7 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
         )
     except RefusedError as exc:
         return _refusal(exc, job)
+    services.sent[entry.task_uuid] = clock.now()  # seen through by this process, never taken up as another's
     try:
         async with progress.heartbeat(f"Sending the task ({job.what})"):
             try:

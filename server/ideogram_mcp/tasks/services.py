@@ -70,11 +70,14 @@ class Services:
         """Where work that outlives a call runs."""
         self.started = self.clock.now()
         """When this process began serving calls: the journal's tasks created before were another process's."""
+        self.sent: dict[str, float] = {}
+        """The tasks this process recorded to send (taskUUID: when), which its own calls and background work see
+        through; any other in the journal is another process's, earlier or running beside it (``fetch``)."""
         self.closing = False
         """Whether the server is stopping: background work that fails on the parts it closes says so quietly."""
         self.resumed: dict[str, float] = {}
         """By owner, when (monotonic) a call may next take up the tasks earlier processes left unfinished
-        (``fetch.resume_cut_short``): infinity while that is under way or once nothing was left."""
+        (``fetch.resume_cut_short``): infinity while that is under way."""
         self._beats: Beats | None = None
         self._transport = transport
         self._delivery: Delivery | None = None
