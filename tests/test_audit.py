@@ -646,3 +646,37 @@ async def test_a_journal_that_fails_is_said_with_its_fix_and_no_server_folder_by
         == f"{said} Move the file aside (a new one is made), or set IDEOGRAM_MCP_DATA_DIR to another folder."
     )
     assert refusals == [text(listed)] * 3
+
+
+async def test_an_image_another_call_is_saving_is_said_so_with_what_frees_it(
+    make_settings: Callable[..., Settings], output: Path
+) -> None:
+    # It said "another call of this server", where the call holding it may be another process's, or a killed one's.
+    emulator = Emulator(api_key=API_KEY)
+    runware = emulator.app()
+    released, downloading = anyio.Event(), anyio.Event()
+
+    async def downloads_hang(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"].startswith("/image/"):
+            downloading.set()
+            await released.wait()
+        await runware(scope, receive, send)
+
+    transport = httpx2.ASGITransport(downloads_hang)
+    settings = make_settings(output_dir=output, preview=False)
+    async with (
+        Client(build_server(settings, transport=transport)) as saving,
+        Client(build_server(settings, transport=transport)) as other,  # another process, on the same journal
+        anyio.create_task_group() as group,
+    ):
+        group.start_soon(saving.call_tool, "generate_image", {"positivePrompt": PROMPT})
+        with anyio.fail_after(10):
+            await downloading.wait()
+        (task_uuid,) = emulator.jobs
+        meanwhile = await other.call_tool("get_generation", {"taskUUID": task_uuid, "wait": 0.5})
+        released.set()
+    assert (
+        "Not saved: was being saved by another call when this one's time ran out (a call of a server that stopped "
+        "holds it until that call's time is up); call get_generation again to save it."
+    ) in text(meanwhile)
+    assert len(images_in(output)) == 1

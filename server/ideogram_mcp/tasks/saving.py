@@ -34,7 +34,10 @@ logger = logs.logger(__name__)
 
 BUSY_POLL = 0.25
 """Seconds between looks at the journal while another call saves an image this one waits for."""
-BUSY_PROBLEM = "was being saved by another call of this server when this one's time ran out"
+BUSY_PROBLEM = (
+    "was being saved by another call when this one's time ran out (a call of a server that stopped holds it until"
+    " that call's time is up); call get_generation again to save it"
+)
 
 
 @dataclass(slots=True)
