@@ -664,6 +664,7 @@ async def test_an_image_another_call_is_saving_is_said_so_with_what_frees_it(
 
     transport = httpx2.ASGITransport(downloads_hang)
     settings = make_settings(output_dir=output, preview=False)
+    meanwhile: types.CallToolResult | None = None
     async with (
         Client(build_server(settings, transport=transport)) as saving,
         Client(build_server(settings, transport=transport)) as other,  # another process, on the same journal
@@ -675,6 +676,7 @@ async def test_an_image_another_call_is_saving_is_said_so_with_what_frees_it(
         (task_uuid,) = emulator.jobs
         meanwhile = await other.call_tool("get_generation", {"taskUUID": task_uuid, "wait": 0.5})
         released.set()
+    assert meanwhile is not None
     assert (
         "Not saved: was being saved by another call when this one's time ran out (a call of a server that stopped "
         "holds it until that call's time is up); call get_generation again to save it."
