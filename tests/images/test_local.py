@@ -336,3 +336,18 @@ def test_temporaries_a_killed_save_left_are_removed_once_stale_and_a_live_saves_
     assert not stale.exists()
     assert fresh.exists(), "a save under way"
     assert users.exists(), "not named as ours"
+
+
+def test_a_process_serving_for_hours_clears_its_folders_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Once a process, at its first save: a server running for weeks kept every killed save's hidden copy.
+    _put(tmp_path, "u-1")
+    left = tmp_path / ".0123456789abcdef.part"
+    left.write_bytes(b"a whole image, hidden")
+    long_ago = os.stat(left).st_mtime - local.STALE_TEMPORARY - 60
+    os.utime(left, (long_ago, long_ago))
+    _put(tmp_path, "u-2")
+    assert left.exists(), "not looked at again at every save"
+    (folder,) = [swept for swept in local._swept if swept.resolve() == tmp_path.resolve()]  # pyright: ignore[reportPrivateUsage]
+    monkeypatch.setitem(local._swept, folder, local._swept[folder] - local.STALE_TEMPORARY)  # pyright: ignore[reportPrivateUsage]
+    _put(tmp_path, "u-3")  # an hour after the first
+    assert not left.exists()

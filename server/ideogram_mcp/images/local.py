@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import math
 import os
 import re
 import secrets
@@ -132,15 +133,17 @@ class LocalFolders:
 
 STALE_TEMPORARY = 3600.0
 """Seconds after which a temporary file (``.<16 hex>.part``) is a killed save's: a live save's lasts a moment."""
-_swept: set[Path] = set()
-"""The folders this process has cleared of such files (once each)."""
+_swept: dict[Path, float] = {}
+"""When (monotonic) this process last cleared each folder of such files."""
 
 
 def _sweep(folder: Path) -> None:
-    """Remove, once a process, the temporaries killed saves left in ``folder`` (a whole image each, hidden)."""
-    if folder in _swept:
+    """Remove the temporaries killed saves left in ``folder`` (a whole image each, hidden), at its first save in a
+    process and then at most once every ``STALE_TEMPORARY`` seconds: a server runs for weeks."""
+    now = time.monotonic()
+    if now < _swept.get(folder, -math.inf) + STALE_TEMPORARY:
         return
-    _swept.add(folder)
+    _swept[folder] = now
     with contextlib.suppress(OSError), os.scandir(folder) as entries:
         for entry in entries:
             if _TEMPORARY.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
