@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -351,3 +352,28 @@ def test_a_process_serving_for_hours_clears_its_folders_again(tmp_path: Path, mo
     monkeypatch.setitem(local._swept, folder, local._swept[folder] - local.STALE_TEMPORARY)  # pyright: ignore[reportPrivateUsage]
     _put(tmp_path, "u-3")  # an hour after the first
     assert not left.exists()
+
+
+def test_a_save_killed_between_its_empty_claims_and_its_image_is_finished_under_that_name(tmp_path: Path) -> None:
+    # Without hard links a save claims the recipe's and the image's names with empty files, then moves the image in:
+    # killed between, both stayed visible for good, and the image went to poster-2.
+    image, recipe = tmp_path / "poster.png", tmp_path / "poster.json"
+    for path in (image, recipe):
+        path.touch()
+    long_ago = time.time() - local.KILLED_CLAIM_AGE - 60
+    for path in (image, recipe):
+        os.utime(path, (long_ago, long_ago))
+    saved = _put(tmp_path)
+    assert saved == image
+    assert image.read_bytes() == png()
+    assert _recipe_beside(image).image_uuid == "u-1"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["poster.json", "poster.png"]
+
+
+def test_empty_files_that_may_be_a_live_saves_claims_are_left_alone(tmp_path: Path) -> None:
+    image, recipe = tmp_path / "poster.png", tmp_path / "poster.json"
+    for path in (image, recipe):
+        path.touch()  # just made: a save under way may be about to move its image in
+    saved = _put(tmp_path)
+    assert saved.name == "poster-2.png"
+    assert (image.stat().st_size, recipe.stat().st_size) == (0, 0)

@@ -72,6 +72,10 @@ class LocalFolders:
             _sweep(folder)
             if (named := _named_by_its_recipe(folder, stem, found, data, facts)) is not None:
                 return named
+            if (claimed := _over_its_empty_claims(folder, stem, found, data)) is not None:
+                with contextlib.suppress(OSError):  # the image is what was paid for
+                    write_recipe(claimed, facts.with_(file=claimed.name))
+                return claimed
             return write_new(folder, stem, found.extension, data, recipe=lambda name: facts.with_(file=name).text())
         with contextlib.suppress(OSError):  # the image is what was paid for; a missing recipe is no reason to lose it
             write_recipe(adopted, facts.with_(file=adopted.name))
@@ -150,6 +154,33 @@ def _sweep(folder: Path) -> None:
                 with contextlib.suppress(OSError):
                     if time.time() - entry.stat(follow_symlinks=False).st_mtime > STALE_TEMPORARY:
                         os.unlink(entry.path)
+
+
+KILLED_CLAIM_AGE = 60.0
+"""Seconds after which an empty image file beside an empty recipe are the claims of a save killed part-way (on a file
+system without hard links a save claims both names with empty files, then moves the image in): a live save's last a
+moment."""
+
+
+def _over_its_empty_claims(folder: Path, stem: str, found: ImageFormat, data: bytes) -> Path | None:
+    """The image saved as ``stem``, over the empty files a save of it killed part-way left under that name, when
+    that is what is there; else None. Without it the two stayed in the user's folder, and the image went to the next
+    name."""
+    target, sidecar = folder / f"{stem}.{found.extension}", folder / f"{stem}.json"
+    try:
+        claims = [os.stat(path, follow_symlinks=False) for path in (target, sidecar)]
+    except OSError:
+        return None
+    now = time.time()
+    if any(not stat.S_ISREG(c.st_mode) or c.st_size or now - c.st_mtime < KILLED_CLAIM_AGE for c in claims):
+        return None
+    temporary = _write_temporary(folder, data)
+    try:
+        os.replace(temporary, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+    return target
 
 
 def _named_by_its_recipe(folder: Path, stem: str, found: ImageFormat, data: bytes, facts: Recipe) -> Path | None:
