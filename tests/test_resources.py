@@ -222,8 +222,12 @@ async def test_a_completion_of_a_prompt_argument_or_template_the_server_has_not_
     assert refusals[0].startswith("No prompt is named 'flyer': the prompts are ")
     assert "poster" in refusals[0]
     assert refusals[1].startswith("The prompt poster has no argument 'no-such-argument': its arguments are ")
-    assert refusals[2] == f"No resource template of this server is {template!r} with 'folder': {template}."
-    assert refusals[3].endswith(f": {template}.")
+    # It had said "No resource template of this server is <the template>", naming it: the argument was wrong.
+    assert refusals[2] == f"The resource template {template} has no argument 'folder': its one argument is fileName."
+    assert refusals[3] == (
+        "No resource template of this server is 'https://elsewhere.example/{fileName}': its one template is "
+        f"{template}."
+    )
 
 
 async def test_a_saved_image_overwritten_with_something_else_is_no_longer_served(mcp: Client) -> None:

@@ -202,8 +202,11 @@ async def complete(ctx: Context, params: types.CompleteRequestParams) -> types.C
         kind, model = wanted.suggest, wanted.model
     else:
         shown = (await places(ctx)).template()
-        if params.ref.uri != shown or asked != "fileName":
-            said = f"No resource template of this server is {params.ref.uri[:120]!r} with {asked[:60]!r}: {shown}."
+        if params.ref.uri != shown:
+            said = f"No resource template of this server is {params.ref.uri[:120]!r}: its one template is {shown}."
+            raise MCPError(types.INVALID_PARAMS, said)
+        if asked != "fileName":
+            said = f"The resource template {shown} has no argument {asked[:60]!r}: its one argument is fileName."
             raise MCPError(types.INVALID_PARAMS, said)
         kind = "saved images"
     options: list[str] = []
