@@ -415,6 +415,15 @@ async def test_an_unknown_task_is_an_error_naming_the_way_to_find_tasks(mcp: Cli
     assert emulator.requests == []
 
 
+async def test_a_dry_runs_taskuuid_fetched_is_told_it_names_a_task_never_sent(mcp: Client, emulator: Emulator) -> None:
+    # It was told only that a taskUUID of another server or machine cannot be fetched.
+    dry = data(await mcp.call_tool("generate_image", {"positivePrompt": "a sign", "dryRun": True}))
+    result = await mcp.call_tool("get_generation", {"taskUUID": dry["taskUUID"]})
+    assert error_of(result) == {"kind": "unknown_task"}
+    assert "a dry run's taskUUID names a task never sent (send the call without dryRun to make it)" in text(result)
+    assert emulator.requests == []
+
+
 async def test_an_over_budget_call_with_a_local_image_sends_nothing_at_all(
     make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
 ) -> None:

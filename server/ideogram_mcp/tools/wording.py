@@ -152,7 +152,8 @@ async def said(outcome: outcomes.Outcome, secret: SecretStr | None) -> types.Cal
         case outcomes.UnknownTask(given=given):
             return results.error(
                 f"No generation with taskUUID {given[:40]!r} is known here. list_generations shows the recent ones; a "
-                "taskUUID from another server or machine cannot be fetched.",
+                "dry run's taskUUID names a task never sent (send the call without dryRun to make it), and one from "
+                "another server or machine cannot be fetched.",
                 {"kind": Kind.UNKNOWN_TASK},
             )
         case outcomes.FailedBefore(task_uuid=task_uuid, errors=errors):
