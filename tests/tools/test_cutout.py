@@ -65,6 +65,8 @@ async def test_remove_background_sends_a_remove_background_task_and_saves_a_png_
     assert any(c.type == "image" for c in result.content)  # previewed like any result
     recipe = json.loads(Path(image["path"]).with_suffix(".json").read_text())
     assert recipe["model"] == MODEL
+    listed = text(await mcp.call_tool("list_generations", {}))
+    assert listed.splitlines()[-1].endswith(", $0.01, remove_background"), "no prompt to show: not an empty ''"
 
 
 async def test_remove_background_on_an_image_saved_earlier_in_the_session_takes_its_path_with_no_upload(

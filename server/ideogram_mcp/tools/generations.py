@@ -152,7 +152,7 @@ async def list_generations(ctx: Context, params: types.CallToolRequestParams) ->
         cost += f" ({item.approval})" if item.approval in ("asked", "approvedCost") else ""
         lines.append(
             f"- {item.created} {item.state} {item.task_uuid}: {item.ready}/{item.requested} image(s), {cost}, "
-            f"{item.tool} {(item.prompt or '')[:60]!r}"
+            f"{item.tool}{f' {item.prompt[:60]!r}' if item.prompt else ''}"  # a reframe has no prompt: none shown
         )
     if not entries:
         lines.append("No generations yet." if wanted is None else f"No {wanted} generations.")
