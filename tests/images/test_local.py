@@ -377,3 +377,44 @@ def test_empty_files_that_may_be_a_live_saves_claims_are_left_alone(tmp_path: Pa
     saved = _put(tmp_path)
     assert saved.name == "poster-2.png"
     assert (image.stat().st_size, recipe.stat().st_size) == (0, 0)
+
+
+def test_two_saves_finding_the_same_stale_claims_take_them_one_at_most(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Both had replaced the empty image file: two paid images returned as saved at one path, one of them lost.
+    image, recipe = tmp_path / "sale.png", tmp_path / "sale.json"
+    long_ago = time.time() - local.KILLED_CLAIM_AGE - 60
+    for path in (image, recipe):
+        path.touch()
+        os.utime(path, (long_ago, long_ago))
+    both_looked = threading.Barrier(2, timeout=10)
+    writing = local._write_temporary  # pyright: ignore[reportPrivateUsage]
+    written: list[Path] = []
+
+    def after_both_looked(folder: Path, data: bytes) -> Path:
+        if len(written) < 2:
+            written.append(folder)
+            both_looked.wait()  # each found the claims stale and empty before either took them
+        return writing(folder, data)
+
+    monkeypatch.setattr(local, "_write_temporary", after_both_looked)
+    pictures = {"u-A": png(64, 64, (255, 0, 0)), "u-B": png(64, 64, (0, 0, 255))}
+    saved: dict[str, Path] = {}
+
+    def save(image_uuid: str) -> None:
+        data = pictures[image_uuid]
+        found = sniff(data)
+        assert found is not None
+        saved[image_uuid] = STORE.put(tmp_path, "sale", data, found, Recipe(image_uuid=image_uuid))
+
+    threads = [threading.Thread(target=save, args=(image_uuid,)) for image_uuid in pictures]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(path.name for path in saved.values()) == ["sale-2.png", "sale.png"]
+    for image_uuid, path in saved.items():
+        assert path.read_bytes() == pictures[image_uuid]
+        assert _recipe_beside(path).image_uuid == image_uuid
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["sale-2.json", "sale-2.png", "sale.json", "sale.png"]

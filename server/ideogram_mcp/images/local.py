@@ -176,7 +176,26 @@ def _over_its_empty_claims(folder: Path, stem: str, found: ImageFormat, data: by
         return None
     temporary = _write_temporary(folder, data)
     try:
-        os.replace(temporary, target)
+        # Taken by one save alone: the empty file moved aside (a second save finds it gone, or finds the first one's
+        # image there and puts it back), while the empty recipe beside it keeps every other save off the name; then
+        # the image is linked in where it was.
+        taken = folder / f".{secrets.token_hex(8)}.part"
+        try:
+            os.rename(target, taken)
+        except OSError:
+            return None
+        moved = os.stat(taken, follow_symlinks=False)
+        if (moved.st_dev, moved.st_ino) != (claims[0].st_dev, claims[0].st_ino):  # another save's image: its own
+            with contextlib.suppress(OSError):
+                _link_exclusive(taken, target)
+                os.unlink(taken)
+            return None
+        with contextlib.suppress(OSError):
+            os.unlink(taken)
+        try:
+            _link_exclusive(temporary, target)
+        except FileExistsError:
+            return None
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
