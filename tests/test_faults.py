@@ -7,6 +7,7 @@ emulator's ledger, that every paid image was charged once and delivered (saved o
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -352,6 +353,39 @@ async def test_a_task_a_stopped_process_left_is_saved_by_one_already_running_bes
     assert sent(emulator) == [pending["taskUUID"]], "fetched, never sent again"
     (charge,) = [c for c in emulator.ledger if c.task_uuid == pending["taskUUID"]]
     assert charge.images == 2
+
+
+async def test_a_process_waiting_less_leaves_alone_a_task_whose_call_still_waits_in_another(
+    emulator: Emulator,
+    over_http: Callable[..., Client],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # It took a task up once its own wait was over, not the sending call's: a live call's task, polled and downloaded
+    # twice, and logged as one its process "did not finish".
+    monkeypatch.setattr(fetch, "CUT_SHORT_AGAIN", 0.2)
+    caplog.set_level(logging.INFO, logger="ideogram_mcp.tasks.fetch")
+    monkeypatch.setattr(fetch, "SAVING_GRACE", 0.5)  # a grace shorter than the render: the call still waits
+    emulator.render_seconds = 3.0
+    made: list[types.CallToolResult] = []
+    async with over_http(wait_seconds=0.3) as hurried, over_http(wait_seconds=15) as patient:
+        assert data(await hurried.call_tool("list_generations", {}))["generations"] == []
+
+        async def call() -> None:
+            made.append(await patient.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))
+
+        async def list_meanwhile() -> None:
+            while not made:
+                await hurried.call_tool("list_generations", {})
+                await anyio.sleep(0.2)
+
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as group:
+                group.start_soon(call)
+                group.start_soon(list_meanwhile)
+    assert data(made[0])["status"] == "done"
+    assert [r.getMessage() for r in caplog.records if "fetching it" in r.getMessage()] == []
+    charged_once_and_delivered(emulator, made[0])
 
 
 async def test_many_generations_in_flight_share_their_polls(

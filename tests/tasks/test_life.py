@@ -334,3 +334,17 @@ async def test_an_unexpected_failure_is_logged_without_the_key_whatever_handles_
     assert "unexpected failure after it was sent" in record.getMessage()
     assert "Authorization: Bearer [redacted]" in caplog.text  # the traceback is kept, the key blanked in it
     assert API_KEY not in caplog.text
+
+
+@pytest.mark.parametrize("save", [True, False])
+async def test_a_process_keeps_the_tasks_it_sent_only_where_another_process_could_take_them_up(
+    save: bool, settings: Settings, transport: httpx2.ASGITransport, clock: ManualClock, job: Callable[..., Job]
+) -> None:
+    # With saving off nothing is ever taken up, and nothing pruned what it kept: it grew with every task, for good.
+    async with running(settings.model_copy(update={"save": save}), transport, clock) as services:
+        outcome = await life.start(services, job(), Approver())
+        assert isinstance(outcome, outcomes.Made)
+        entry = await services.journal.get(outcome.entry.task_uuid, OWNER)
+    assert list(services.sent) == ([outcome.entry.task_uuid] if save else [])
+    assert entry is not None
+    assert entry.options.wait == settings.wait_seconds, "the journal says how long its call waited, for the others"

@@ -47,6 +47,14 @@ class Options(BaseModel):
     """Where the call saved its images (its output folder, or the one it chose)."""
     save: bool = True
     """Whether the call saved its images at all (saving was on); tasks of earlier versions read as saved."""
+    wait: float | None = None
+    """How long (seconds) the call that sent it waited at most: till then the task is that call's, whatever another
+    process on the journal waits (None: recorded by an earlier version, which waited as this process does)."""
+
+    def call_over(self, created: float, wait: float) -> float:
+        """When (Unix time) the call that sent a task created at ``created`` was over, at the latest; ``wait`` is this
+        process's, for tasks that did not record their call's."""
+        return created + (self.wait if self.wait is not None else wait)
 
 
 @dataclass(frozen=True, slots=True)

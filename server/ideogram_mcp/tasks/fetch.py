@@ -52,7 +52,7 @@ async def again(
     progress = Progress(report, entry.requested, clock, services.keepalive)
     try:
         # The first call may have sent it as late as its own deadline: "no such task" is counted from there.
-        sent_at = entry.created + settings.wait_seconds
+        sent_at = entry.options.call_over(entry.created, settings.wait_seconds)
         snapshot = await delivery.wait(
             entry.task_uuid, entry.requested, until, progress.images, sent_at=sent_at, ask_first=True
         )
@@ -126,7 +126,8 @@ async def _taken_up(
     """Fetch and save one task left unfinished, once the call that sent it is over (it may live on in another
     process: an HTTP worker, a team's machine), if it is unfinished then; whether it is finished now."""
     clock, journal, owner = services.clock, services.journal, entry.owner
-    await clock.sleep(max(0.0, entry.created + services.settings.wait_seconds + SAVING_GRACE - clock.now()))
+    over = entry.options.call_over(entry.created, services.settings.wait_seconds)  # the sending call's wait, not ours
+    await clock.sleep(max(0.0, over + SAVING_GRACE - clock.now()))
     try:
         now = await journal.get(entry.task_uuid, owner)
         if now is None or not _unfinished(now):

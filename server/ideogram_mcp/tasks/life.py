@@ -169,6 +169,7 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
                     preview=generation.preview,
                     folder=str(where.output),
                     save=services.settings.save,
+                    wait=settings.wait_seconds,
                 ),
                 approval=verdict,
             ),
@@ -176,7 +177,8 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
         )
     except RefusedError as exc:
         return _refusal(exc, job)
-    services.sent[entry.task_uuid] = clock.now()  # seen through by this process, never taken up as another's
+    if settings.save:  # seen through by this process, never taken up as another's (nothing is taken up unsaved)
+        services.sent[entry.task_uuid] = clock.now()
     try:
         async with progress.heartbeat(f"Sending the task ({job.what})"):
             try:
