@@ -7,10 +7,13 @@ import errno
 import hashlib
 import json
 import os
+import random
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -379,42 +382,78 @@ def test_empty_files_that_may_be_a_live_saves_claims_are_left_alone(tmp_path: Pa
     assert (image.stat().st_size, recipe.stat().st_size) == (0, 0)
 
 
-def test_two_saves_finding_the_same_stale_claims_take_them_one_at_most(
+@pytest.mark.parametrize("hard_links", [True, False])
+def test_saves_finding_the_same_stale_claims_at_once_each_keep_their_image(
+    hard_links: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two had both replaced the empty image file: two paid images returned as saved at one path, one of them lost, or
+    # the placeholder of one put back over its image. Each step of the file system is delayed at random, so that the
+    # saves interleave every way over the rounds.
+    chance = random.Random(16)
+    slow = threading.Lock()
+
+    def jittered(call: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with slow:
+                pause = chance.random() * 0.002
+            time.sleep(pause)
+            return call(*args, **kwargs)
+
+        return run
+
+    if not hard_links:
+        monkeypatch.setattr(os, "link", lambda *_, **__: (_ for _ in ()).throw(OSError(errno.EPERM, "no hard links")))
+    for name in ("rename", "replace", "open", "unlink"):
+        monkeypatch.setattr(os, name, jittered(getattr(os, name)))
+    pictures = {f"u-{n}": png(16, 16, (n * 60, 0, 0)) for n in range(4)}
+    for round_ in range(40):
+        folder = tmp_path / str(round_)
+        folder.mkdir()
+        long_ago = time.time() - local.KILLED_CLAIM_AGE - 60
+        for claim in (folder / "sale.png", folder / "sale.json"):
+            claim.touch()
+            os.utime(claim, (long_ago, long_ago))
+        saved: dict[str, Path] = {}
+
+        def save(image_uuid: str, folder: Path = folder, saved: dict[str, Path] = saved) -> None:
+            data = pictures[image_uuid]
+            found = sniff(data)
+            assert found is not None
+            saved[image_uuid] = STORE.put(folder, "sale", data, found, Recipe(image_uuid=image_uuid))
+
+        threads = [threading.Thread(target=save, args=(image_uuid,)) for image_uuid in pictures]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert len(set(saved.values())) == len(pictures), f"round {round_}: two images at one path"
+        for image_uuid, path in saved.items():
+            assert path.read_bytes() == pictures[image_uuid], f"round {round_}: {path.name} lost its image"
+            assert _recipe_beside(path).image_uuid == image_uuid
+        visible = sorted(path.name for path in folder.iterdir() if not path.name.startswith("."))
+        assert len(visible) == 2 * len(pictures), f"round {round_}: {visible}"
+
+
+def test_a_claim_swept_away_by_another_process_as_it_is_taken_is_no_failure(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Both had replaced the empty image file: two paid images returned as saved at one path, one of them lost.
-    image, recipe = tmp_path / "sale.png", tmp_path / "sale.json"
-    long_ago = time.time() - local.KILLED_CLAIM_AGE - 60
-    for path in (image, recipe):
-        path.touch()
-        os.utime(path, (long_ago, long_ago))
-    both_looked = threading.Barrier(2, timeout=10)
-    writing = local._write_temporary  # pyright: ignore[reportPrivateUsage]
-    written: list[Path] = []
+    # Moved aside under a hidden name, an hour-old claim may be swept by another process at once: the save had failed
+    # with "could not be saved in <folder>", a paid image unsaved and the empty recipe left for good.
+    image, recipe = tmp_path / "poster.png", tmp_path / "poster.json"
+    two_hours_ago = time.time() - 7200
+    for claim in (image, recipe):
+        claim.touch()
+        os.utime(claim, (two_hours_ago, two_hours_ago))
+    renaming = os.rename
 
-    def after_both_looked(folder: Path, data: bytes) -> Path:
-        if len(written) < 2:
-            written.append(folder)
-            both_looked.wait()  # each found the claims stale and empty before either took them
-        return writing(folder, data)
+    def swept_at_once(source: Any, destination: Any) -> None:
+        renaming(source, destination)
+        if Path(destination).name.endswith(".part"):
+            os.unlink(destination)
 
-    monkeypatch.setattr(local, "_write_temporary", after_both_looked)
-    pictures = {"u-A": png(64, 64, (255, 0, 0)), "u-B": png(64, 64, (0, 0, 255))}
-    saved: dict[str, Path] = {}
-
-    def save(image_uuid: str) -> None:
-        data = pictures[image_uuid]
-        found = sniff(data)
-        assert found is not None
-        saved[image_uuid] = STORE.put(tmp_path, "sale", data, found, Recipe(image_uuid=image_uuid))
-
-    threads = [threading.Thread(target=save, args=(image_uuid,)) for image_uuid in pictures]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert sorted(path.name for path in saved.values()) == ["sale-2.png", "sale.png"]
-    for image_uuid, path in saved.items():
-        assert path.read_bytes() == pictures[image_uuid]
-        assert _recipe_beside(path).image_uuid == image_uuid
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["sale-2.json", "sale-2.png", "sale.json", "sale.png"]
+    monkeypatch.setattr(os, "rename", swept_at_once)
+    saved = _put(tmp_path, "u-1")
+    assert saved == image
+    assert image.read_bytes() == png()
+    assert _recipe_beside(image).image_uuid == "u-1"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["poster.json", "poster.png"]

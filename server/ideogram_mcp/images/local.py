@@ -165,41 +165,46 @@ moment."""
 def _over_its_empty_claims(folder: Path, stem: str, found: ImageFormat, data: bytes) -> Path | None:
     """The image saved as ``stem``, over the empty files a save of it killed part-way left under that name, when
     that is what is there; else None. Without it the two stayed in the user's folder, and the image went to the next
-    name."""
+    name. The recipe is ``put``'s to write."""
     target, sidecar = folder / f"{stem}.{found.extension}", folder / f"{stem}.json"
     try:
         claims = [os.stat(path, follow_symlinks=False) for path in (target, sidecar)]
     except OSError:
         return None
-    now = time.time()
-    if any(not stat.S_ISREG(c.st_mode) or c.st_size or now - c.st_mtime < KILLED_CLAIM_AGE for c in claims):
+    if not all(_stale_claim(claim) for claim in claims):
         return None
+    # One save alone takes them: the one that moves the empty recipe aside (any other finds it gone, or finds there a
+    # file that is no stale claim and puts it back). The empty image file stays meanwhile, so no other save takes the
+    # name; then the image replaces it.
+    taken = folder / f".{secrets.token_hex(8)}.part"
+    try:
+        os.rename(sidecar, taken)
+    except OSError:
+        return None
+    try:
+        moved = os.stat(taken, follow_symlinks=False)
+    except FileNotFoundError:  # swept at once by another process: an hour-old hidden file, the claim itself
+        moved = None
+    if moved is not None and not _stale_claim(moved):  # the recipe of a save that took them first: its own
+        with contextlib.suppress(OSError):
+            _link_exclusive(taken, sidecar)  # unless that save has written its recipe there since
+        with contextlib.suppress(FileNotFoundError):
+            taken.unlink()
+        return None
+    with contextlib.suppress(FileNotFoundError):
+        taken.unlink()
     temporary = _write_temporary(folder, data)
     try:
-        # Taken by one save alone: the empty file moved aside (a second save finds it gone, or finds the first one's
-        # image there and puts it back), while the empty recipe beside it keeps every other save off the name; then
-        # the image is linked in where it was.
-        taken = folder / f".{secrets.token_hex(8)}.part"
-        try:
-            os.rename(target, taken)
-        except OSError:
-            return None
-        moved = os.stat(taken, follow_symlinks=False)
-        if (moved.st_dev, moved.st_ino) != (claims[0].st_dev, claims[0].st_ino):  # another save's image: its own
-            with contextlib.suppress(OSError):
-                _link_exclusive(taken, target)
-                os.unlink(taken)
-            return None
-        with contextlib.suppress(OSError):
-            os.unlink(taken)
-        try:
-            _link_exclusive(temporary, target)
-        except FileExistsError:
-            return None
+        os.replace(temporary, target)
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
     return target
+
+
+def _stale_claim(found: os.stat_result) -> bool:
+    """Whether a file is an empty claim a killed save left (no live save's is that old)."""
+    return stat.S_ISREG(found.st_mode) and not found.st_size and time.time() - found.st_mtime >= KILLED_CLAIM_AGE
 
 
 def _named_by_its_recipe(folder: Path, stem: str, found: ImageFormat, data: bytes, facts: Recipe) -> Path | None:
