@@ -72,10 +72,6 @@ class LocalFolders:
             _sweep(folder)
             if (named := _named_by_its_recipe(folder, stem, found, data, facts)) is not None:
                 return named
-            if (claimed := _over_its_empty_claims(folder, stem, found, data)) is not None:
-                with contextlib.suppress(OSError):  # the image is what was paid for
-                    write_recipe(claimed, facts.with_(file=claimed.name))
-                return claimed
             return write_new(folder, stem, found.extension, data, recipe=lambda name: facts.with_(file=name).text())
         with contextlib.suppress(OSError):  # the image is what was paid for; a missing recipe is no reason to lose it
             write_recipe(adopted, facts.with_(file=adopted.name))
@@ -154,57 +150,6 @@ def _sweep(folder: Path) -> None:
                 with contextlib.suppress(OSError):
                     if time.time() - entry.stat(follow_symlinks=False).st_mtime > STALE_TEMPORARY:
                         os.unlink(entry.path)
-
-
-KILLED_CLAIM_AGE = 60.0
-"""Seconds after which an empty image file beside an empty recipe are the claims of a save killed part-way (on a file
-system without hard links a save claims both names with empty files, then moves the image in): a live save's last a
-moment."""
-
-
-def _over_its_empty_claims(folder: Path, stem: str, found: ImageFormat, data: bytes) -> Path | None:
-    """The image saved as ``stem``, over the empty files a save of it killed part-way left under that name, when
-    that is what is there; else None. Without it the two stayed in the user's folder, and the image went to the next
-    name. The recipe is ``put``'s to write."""
-    target, sidecar = folder / f"{stem}.{found.extension}", folder / f"{stem}.json"
-    try:
-        claims = [os.stat(path, follow_symlinks=False) for path in (target, sidecar)]
-    except OSError:
-        return None
-    if not all(_stale_claim(claim) for claim in claims):
-        return None
-    # One save alone takes them: the one that moves the empty recipe aside (any other finds it gone, or finds there a
-    # file that is no stale claim and puts it back). The empty image file stays meanwhile, so no other save takes the
-    # name; then the image replaces it.
-    taken = folder / f".{secrets.token_hex(8)}.part"
-    try:
-        os.rename(sidecar, taken)
-    except OSError:
-        return None
-    try:
-        moved = os.stat(taken, follow_symlinks=False)
-    except FileNotFoundError:  # swept at once by another process: an hour-old hidden file, the claim itself
-        moved = None
-    if moved is not None and not _stale_claim(moved):  # the recipe of a save that took them first: its own
-        with contextlib.suppress(OSError):
-            _link_exclusive(taken, sidecar)  # unless that save has written its recipe there since
-        with contextlib.suppress(FileNotFoundError):
-            taken.unlink()
-        return None
-    with contextlib.suppress(FileNotFoundError):
-        taken.unlink()
-    temporary = _write_temporary(folder, data)
-    try:
-        os.replace(temporary, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-    return target
-
-
-def _stale_claim(found: os.stat_result) -> bool:
-    """Whether a file is an empty claim a killed save left (no live save's is that old)."""
-    return stat.S_ISREG(found.st_mode) and not found.st_size and time.time() - found.st_mtime >= KILLED_CLAIM_AGE
 
 
 def _named_by_its_recipe(folder: Path, stem: str, found: ImageFormat, data: bytes, facts: Recipe) -> Path | None:
