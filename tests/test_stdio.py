@@ -25,7 +25,7 @@ from mcp.client.session import ClientRequestContext
 from PIL import Image
 
 from ideogram_mcp.emulator import Emulator
-from ideogram_mcp.stdio import Stdout, _from_loop, _own_source, _Source
+from ideogram_mcp.stdio import Stdout, _End, _from_loop, _own_end
 
 from .conftest import TOOL_NAMES, text
 
@@ -561,7 +561,7 @@ async def test_lines_read_on_the_loop_are_the_lines_a_text_file_reads() -> None:
         return piece[:size]
 
     try:
-        read = [line async for line in _from_loop(_Source(readable, receive))]
+        read = [line async for line in _from_loop(_End(readable, receive, lambda data: len(data)))]
     finally:
         os.close(readable)
         os.close(writable)
@@ -640,7 +640,7 @@ def test_on_windows_stdin_is_read_by_the_thread_even_from_a_pipe(monkeypatch: py
         os.dup2(readable, 0)
         monkeypatch.delattr(os, "O_NONBLOCK")
         monkeypatch.setattr(sys, "platform", "win32")
-        with _own_source() as source:
+        with _own_end(0) as source:
             assert source is None
     finally:
         os.dup2(saved, 0)

@@ -55,12 +55,10 @@ def ends() -> Generator[tuple[anyio.AsyncFile[str], Stdout | None]]:
     """The stdin and stdout to serve on. The stdout is None (the SDK's own, written by a thread) unless it is a pipe
     or socket (see ``_own_wire``); then, while serving, descriptor 1 points at stderr so that stray output (a
     library's print, a child's) misses the wire, as the SDK's own does."""
-    with _loop_stdout() as stdout, _own_source() as source:
-        if source is None:
-            yield _Stdin.open(stdout), stdout
-            return
+    with _loop_stdout() as stdout, _own_end(0) as source:
         was = sys.getswitchinterval()
-        sys.setswitchinterval(SWITCH_INTERVAL)
+        if source is not None:
+            sys.setswitchinterval(SWITCH_INTERVAL)
         try:
             yield _Stdin.open(stdout, source), stdout
         finally:
@@ -78,31 +76,34 @@ _CHUNK = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
-class _Source:
-    """Stdin read without waiting: ``receive`` raises BlockingIOError when nothing has come; ``fd`` is readable once
-    something has (or the client closed its end)."""
+class _End:
+    """Stdin or stdout used without waiting: ``receive`` and ``send`` raise BlockingIOError when nothing can be read
+    or written now; ``fd`` is what to wait on for either."""
 
     fd: int
     receive: Callable[[int], bytes]
+    send: Callable[[memoryview], int]
 
 
 class _Stdin(anyio.AsyncFile[str]):
-    """The client's lines, read on the loop from a ``_Source``, else by a daemon thread. The SDK reads stdin in a
+    """The client's lines, read on the loop from a ``_End``, else by a daemon thread. The SDK reads stdin in a
     worker thread that a cancellation must wait for: after Ctrl-C the server would hang until one more line or EOF
     arrived."""
 
-    def __init__(self, wrapped: TextIO, answer: Stdout | None = None, source: _Source | None = None) -> None:
+    def __init__(self, wrapped: TextIO, answer: Stdout | None = None, source: _End | None = None) -> None:
         super().__init__(wrapped)
         self._answer = answer
         """Where a request the SDK would drop unanswered is answered (None: the SDK writes, and it goes unanswered)."""
         self._source = source
 
     @classmethod
-    def open(cls, answer: Stdout | None = None, source: _Source | None = None) -> _Stdin:
+    def open(cls, answer: Stdout | None = None, source: _End | None = None) -> _Stdin:
+        if source is not None:  # read on the loop: the file is never read, and no descriptor is made for it
+            return cls(sys.stdin, answer, source)
         # Its own descriptor: the reader may still be blocked in it at exit, and must hold no lock of sys.stdin's.
         # Bytes that are not UTF-8 are kept as such (surrogateescape) so that a request holding them is refused
         # rather than run with each replaced by U+FFFD: a paid image of a sign reading "CAF\ufffd".
-        return cls(open(os.dup(sys.stdin.fileno()), encoding="utf-8", errors="surrogateescape"), answer, source)
+        return cls(open(os.dup(sys.stdin.fileno()), encoding="utf-8", errors="surrogateescape"), answer)
 
     def __aiter__(self) -> AsyncIterator[str]:
         return self._lines()
@@ -139,7 +140,7 @@ class _Stdin(anyio.AsyncFile[str]):
                 yield line
 
 
-async def _from_loop(source: _Source) -> AsyncIterator[str]:
+async def _from_loop(source: _End) -> AsyncIterator[str]:
     """Stdin's lines as a text file reads them (UTF-8 with ``surrogateescape``, any line end read as one), each
     with its end; the last without one if the input ends part-way through a line. A line is gathered from its pieces
     once, however many reads it took."""
@@ -254,73 +255,56 @@ def _loop_stdout() -> Generator[Stdout | None]:
 
 @contextlib.contextmanager
 def _own_wire() -> Generator[tuple[TextIO, Callable[[memoryview], int]] | None]:
-    """Stdout's file and a way to write to it without waiting, neither of which changes stdout's open file: a
-    non-blocking flag set on it would be seen by every descriptor and process sharing it (inetd and socat hand one
-    socket as both stdin and stdout; a wrapper script shares its own stdout). A socket is sent to with
-    ``MSG_DONTWAIT``; a pipe is opened afresh through Linux's /proc, non-blocking, as an open file of its own.
-    None for anything else (a terminal, a file, a pipe where there is no /proc), and on Windows."""
-    if sys.platform == "win32":
-        yield None
-        return
-    try:
-        mode = os.fstat(1).st_mode
-    except OSError:
-        yield None
-        return
-    if stat.S_ISSOCK(mode) and hasattr(socket, "MSG_DONTWAIT"):
-        blocking = os.get_blocking(1)
-        connection = socket.socket(fileno=os.dup(1))
-        os.set_blocking(1, blocking)  # as it was: with a default timeout set, Python makes a new socket non-blocking
-        try:
-            with open(connection.fileno(), "w", encoding="utf-8", closefd=False) as text:
-                yield text, lambda data: connection.send(data, socket.MSG_DONTWAIT)
-        finally:
-            connection.close()
-        return
-    fd = -1
-    if stat.S_ISFIFO(mode):
-        with contextlib.suppress(OSError):  # no /proc (macOS), or the client's end is closed already
-            fd = os.open("/proc/self/fd/1", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    if fd < 0:
-        yield None
-        return
-    with open(fd, "w", encoding="utf-8") as text:
-        yield text, lambda data: os.write(fd, data)
+    """Stdout's file and a way to write to it without waiting (``_own_end``); None where there is none."""
+    with _own_end(1) as end:
+        if end is None:
+            yield None
+            return
+        with open(end.fd, "w", encoding="utf-8", closefd=False) as text:
+            yield text, end.send
 
 
 @contextlib.contextmanager
-def _own_source() -> Generator[_Source | None]:
-    """Stdin read without waiting and without changing stdin's open file, as ``_own_wire`` writes stdout: a socket
-    with ``MSG_DONTWAIT``, a pipe opened afresh through Linux's /proc, non-blocking. None for anything else, and on
-    Windows (whose pipes read as FIFOs, and whose ``os`` has no ``O_NONBLOCK``)."""
+def _own_end(fd: int) -> Generator[_End | None]:
+    """Descriptor ``fd`` (stdin, 0, or stdout, 1) to use without waiting, in a way that changes nothing of its open
+    file: a non-blocking flag set on it would be seen by every descriptor and process sharing it (inetd and socat
+    hand one socket as both stdin and stdout; a wrapper script shares its own stdout). A socket is used through a
+    copy with ``MSG_DONTWAIT``; a pipe is opened afresh through Linux's /proc, non-blocking, as an open file of its
+    own. None for anything else (a terminal, a file, a pipe where there is no /proc), and on Windows (whose pipes read
+    as FIFOs, and whose ``os`` has no ``O_NONBLOCK``)."""
     if sys.platform == "win32":
         yield None
         return
     try:
-        mode = os.fstat(0).st_mode
+        mode = os.fstat(fd).st_mode
     except OSError:
         yield None
         return
     if stat.S_ISSOCK(mode) and hasattr(socket, "MSG_DONTWAIT"):
-        blocking = os.get_blocking(0)
-        connection = socket.socket(fileno=os.dup(0))
-        os.set_blocking(0, blocking)  # as it was (see ``_own_wire``)
+        blocking = os.get_blocking(fd)
+        connection = socket.socket(fileno=os.dup(fd))
+        os.set_blocking(fd, blocking)  # as it was: with a default timeout set, Python makes a new socket non-blocking
         try:
-            yield _Source(connection.fileno(), lambda size: connection.recv(size, socket.MSG_DONTWAIT))
+            yield _End(
+                connection.fileno(),
+                lambda size: connection.recv(size, socket.MSG_DONTWAIT),
+                lambda data: connection.send(data, socket.MSG_DONTWAIT),
+            )
         finally:
             connection.close()
         return
-    fd = -1
+    own = -1
     if stat.S_ISFIFO(mode):
-        with contextlib.suppress(OSError):  # no /proc (macOS)
-            fd = os.open("/proc/self/fd/0", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    if fd < 0:
+        access = os.O_WRONLY if fd == 1 else os.O_RDONLY
+        with contextlib.suppress(OSError):  # no /proc (macOS), or the client's end is closed already
+            own = os.open(f"/proc/self/fd/{fd}", access | os.O_NONBLOCK | os.O_CLOEXEC)
+    if own < 0:
         yield None
         return
     try:
-        yield _Source(fd, lambda size: os.read(fd, size))
+        yield _End(own, lambda size: os.read(own, size), lambda data: os.write(own, data))
     finally:
-        os.close(fd)
+        os.close(own)
 
 
 def _same_file(one: int, other: int) -> bool:

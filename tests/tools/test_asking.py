@@ -36,14 +36,18 @@ def _built(settings: Settings, emulator: Emulator) -> Any:
     return build_server(settings, transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock)
 
 
-def _roots(project: Path, asked: list[int]) -> ListRootsFnT:
-    """A client's answer to roots/list: ``project``, each time noted in ``asked``."""
+def _project_roots(tmp_path: Path) -> tuple[Path, list[int], ListRootsFnT]:
+    """A project folder made under ``tmp_path``, the answers a client gave to roots/list (one entry each), and that
+    client's answer: the project."""
+    project = tmp_path / "project"
+    project.mkdir()
+    asked: list[int] = []
 
     async def roots(context: ClientRequestContext) -> types.ListRootsResult:
         asked.append(1)
         return types.ListRootsResult(roots=[types.Root(uri=project.as_uri())])  # pyright: ignore[reportArgumentType]
 
-    return roots
+    return project, asked, roots
 
 
 @pytest.mark.parametrize("budget", [None, 0.6], ids=["no budget", "a budget the task uses up"])
@@ -155,10 +159,7 @@ async def test_answers_without_the_state_are_not_taken_for_the_users(
 async def test_a_client_with_roots_is_asked_for_them_once_and_images_land_in_the_first(
     make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
 ) -> None:
-    project = tmp_path / "project"
-    project.mkdir()
-    asked: list[int] = []
-    roots = _roots(project, asked)
+    project, asked, roots = _project_roots(tmp_path)
 
     async def accept(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
         return YES
@@ -241,10 +242,7 @@ async def test_a_new_connection_learns_its_roots_at_its_first_fetch_or_read_not_
 ) -> None:
     # A session whose first request was get_generation or resources/read was never asked for its
     # roots: the server's own folder was taken, and its links read "No image saved by this server".
-    project = tmp_path / "project"
-    project.mkdir()
-    asked: list[int] = []
-    roots = _roots(project, asked)
+    project, asked, roots = _project_roots(tmp_path)
 
     settings = make_settings()
     made = _built(settings, emulator)
@@ -273,10 +271,7 @@ async def test_a_link_resources_list_gave_before_the_roots_were_known_is_read_an
 ) -> None:
     # resources/list cannot ask for roots, so it gave the folder known without them (~/Pictures here); reading one of
     # its links asked for the roots first and then looked only under them: "No image saved by this server".
-    project = tmp_path / "project"
-    project.mkdir()
-    asked: list[int] = []
-    roots = _roots(project, asked)
+    _, asked, roots = _project_roots(tmp_path)
 
     settings = make_settings()
     made = _built(settings, emulator)
