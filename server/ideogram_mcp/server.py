@@ -219,9 +219,8 @@ def build_server(
         _QuestionState(_state_security(settings), default_audience="ideogram-mcp", unshared_keys=unshared_keys)
     )
     server.middleware.append(_ListedOnce())
-    server.middleware.insert(
-        1, Explained(either_era=shared)
-    )  # within the SDK's tracing, around all else: refusals said whole
+    # Within the SDK's tracing, around all else: refusals said whole.
+    server.middleware.insert(1, Explained(either_era=shared))
     return server
 
 
