@@ -22,8 +22,9 @@ import pytest
 
 from ideogram_mcp import files, http
 from ideogram_mcp.emulator import Emulator
+from ideogram_mcp.records import ImageRecord
 from ideogram_mcp.settings import Settings
-from ideogram_mcp.tasks import life
+from ideogram_mcp.tasks import finish, life
 from tests.conftest import structured as data
 from tests.objectstore import S3Server
 from tests.processes import Running, clean_env, free_port
@@ -106,6 +107,22 @@ async def test_images_go_to_the_bucket_listed_read_and_edited_from_it_never_to_t
     assert "image: no such file: ideogram://images/kite.jpg." in cast(types.TextContent, bob_edit.content[0]).text
 
 
+async def test_an_image_deleted_from_the_bucket_since_it_was_saved_is_said_gone_and_given_by_its_url(
+    in_bucket: tuple[Settings, str], s3: S3Server, emulator: Emulator
+) -> None:
+    settings, place = in_bucket
+    async with served(settings, emulator) as url, connect(url, TOKENS[0]) as alice:
+        made = data(await alice.call_tool("generate_image", {"positivePrompt": "a red kite", "fileName": "kite"}))
+        obstore.delete(s3.store(place), f"{http.owner_of(f'token:{TOKENS[0]}')}/kite.jpg")
+        again = await alice.call_tool("get_generation", {"taskUUID": made["taskUUID"]})
+    (image,) = data(again)["images"]
+    assert image.get("path") is None
+    said = "".join(b.text for b in again.content if isinstance(b, types.TextContent))
+    assert "Saved as kite.jpg, which is no longer there (moved, deleted or made unreadable since)" in said
+    # Runware's URL only: no signed link to an object the bucket no longer holds, no resource link to it
+    assert [b.uri for b in again.content if isinstance(b, types.ResourceLink)] == [image["imageURL"]]
+
+
 def test_a_start_whose_bucket_cannot_be_reached_stops_with_one_line_naming_it_and_the_fix(tmp_path: Path) -> None:
     env = clean_env(
         IDEOGRAM_MCP_TOKENS=TOKENS[0],
@@ -150,6 +167,8 @@ async def test_a_bucket_that_does_not_answer_is_said_so_never_taken_for_one_with
     with pytest.raises(LookupError, match=down):
         store.load(root / "kite.jpg", strict=True)
     assert store.load(root / "kite.jpg") is None, "where a caller goes on without it (a preview)"
+    saved_before = ImageRecord(image_uuid="u", image_url="https://im.runware.ai/u.jpg", path=str(root / "kite.jpg"))
+    assert finish._looked_at(store, [saved_before], {}, True) == ([], set()), "not gone: the bucket is down"  # pyright: ignore[reportPrivateUsage]
     where = dataclasses.replace(files.places(root, [], []), root=root.resolve())
     kept = functools.partial(life._kept, cast(Any, SimpleNamespace(store=store)))  # pyright: ignore[reportPrivateUsage]
     with pytest.raises(files.LocalInputError) as refused:  # an image tool given the saved image

@@ -602,15 +602,31 @@ async def test_images_that_could_not_be_saved_are_saved_when_the_task_is_fetched
     assert emulator.charged == 0.12
 
 
-async def test_an_image_deleted_since_it_was_saved_is_fetched_again_without_its_preview(
-    mcp: Client, emulator: Emulator
+@pytest.mark.parametrize("preview", [True, False])
+async def test_an_image_deleted_since_it_was_saved_is_said_to_be_gone_and_given_by_its_url(
+    preview: bool, mcp: Client, emulator: Emulator
 ) -> None:
     made = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))
-    Path(made["images"][0]["path"]).unlink()
-    again = await mcp.call_tool("get_generation", {"taskUUID": made["taskUUID"]})
-    assert data(again)["images"] == made["images"]
-    assert len([b for b in again.content if isinstance(b, types.ImageContent)]) == 1
+    deleted, kept = (Path(image["path"]) for image in made["images"])
+    deleted.unlink()
+    again = await mcp.call_tool("get_generation", {"taskUUID": made["taskUUID"], "preview": preview})
+    images = data(again)["images"]
+    assert [image.get("path") for image in images] == [None, str(kept)]
+    assert [image["imageURL"] for image in images] == [image["imageURL"] for image in made["images"]]
+    lines = text(again).splitlines()
+    assert lines[1] == (
+        f"1. {images[0]['imageURL']} (seed {images[0]['seed']}) Saved as {deleted}, which is no longer there (moved, "
+        "deleted or made unreadable since): this URL serves the image until it expires."
+    )
+    assert lines[2] == f"2. {kept} (seed {images[1]['seed']})"
+    assert "Image URLs expire: download what should be kept." in lines
+    assert "tries to save the unsaved images again" not in text(again)  # it was saved: nothing to try again
+    links = [b.uri for b in again.content if isinstance(b, types.ResourceLink)]
+    assert links == [images[0]["imageURL"], kept.as_uri()]
+    assert len([b for b in again.content if isinstance(b, types.ImageContent)]) == (1 if preview else 0)
     assert len(emulator.submitted) == 1
+    listed = data(await mcp.call_tool("list_generations", {}))["generations"][0]
+    assert listed["images"] == [str(deleted), str(kept)]  # the journal keeps where each was saved
 
 
 @pytest.mark.parametrize("count", [1, 5])

@@ -119,10 +119,12 @@ async def _finish(
     trouble: JournalError | None = None
     saved_new = False
     shown: list[Preview] = []
+    gone: set[str] = set()
     # Images that come at the deadline still get a few seconds: a call's time bounds the saving too.
     saving_until = max(until, clock.monotonic() + SAVING_GRACE)
     unsaved = settings.save and any(record.image_url and not record.path for record in records)
-    if unsaved or (show and records):
+    earlier = any(record.path for record in entry.images)  # saved before this call: their files are looked for
+    if unsaved or (show and records) or earlier:
         async with _lane(services, saving_until) as turn:
             if not turn:  # every lane busy until the deadline: the URLs now, the files with a later get_generation
                 records = [r if r.path else r.with_(problem=WAITED_TOO_LONG) for r in records]
@@ -136,8 +138,8 @@ async def _finish(
                 elif show and arrivals:  # not saved: fetched for the previews only
                     fetched, data = await saving.previewed(services, entry, arrivals, saving_until)
                     records = [*entry.images, *fetched]
-                if show:
-                    shown = await anyio.to_thread.run_sync(_previews, services.store, records, data)
+                if show or earlier:
+                    shown, gone = await anyio.to_thread.run_sync(_looked_at, services.store, records, data, show)
                     del data  # the previews are all that is kept of the bytes
     # Images Runware reported finished that cannot be used were charged all the same.
     unit = entry.quote / entry.requested
@@ -190,15 +192,17 @@ async def _finish(
         return Blocked(entry.task_uuid, snapshot.blocked)
     logger.info("task %s: %d of %d image(s) ready, cost %s", entry.task_uuid, len(records), entry.requested, cost)
     store = services.store
+    # The journal keeps where each image was saved; the answer gives no path where nothing is found now.
+    found = [record.with_(path=None) if record.image_uuid in gone else record for record in records]
     links: tuple[str | None, ...] = ()
-    if not store.on_disk and any(record.path for record in records):  # signing may ask for credentials: off the loop
+    if not store.on_disk and any(record.path for record in found):  # signing may ask for credentials: off the loop
         links = await anyio.to_thread.run_sync(
-            lambda: tuple(store.link(Path(r.path)) if r.path else None for r in records)
+            lambda: tuple(store.link(Path(r.path)) if r.path else None for r in found)
         )
     return Made(
         entry=entry if entry.accepted == accepted else dataclasses.replace(entry, accepted=accepted),  # as it now is
         status="done" if status == "done" else "pending",
-        images=records,
+        images=found,
         cost=cost,
         failures=failures,
         places=where,
@@ -211,14 +215,30 @@ async def _finish(
         saved_new=saved_new,
         links=links,
         link_seconds=services.settings.storage_link_seconds,
+        gone={record.image_uuid: record.path for record in records if record.image_uuid in gone and record.path},
     )
 
 
-def _previews(store: ImageStore, records: Sequence[ImageRecord], data: Mapping[str, bytes]) -> list[Preview]:
-    """The previews of a task's images: the bytes just fetched, else those saved before (read here, in the same
-    thread, rather than one hop each)."""
-    pictures = [data.get(r.image_uuid) or (store.load(Path(r.path)) if r.path else None) for r in records]
-    return previews.shown(pictures)
+def _looked_at(
+    store: ImageStore, records: Sequence[ImageRecord], data: Mapping[str, bytes], show: bool
+) -> tuple[list[Preview], set[str]]:
+    """The previews of a task's images when ``show`` (the bytes just fetched, else those saved before: read here,
+    in the same thread, rather than one hop each), and the images saved before whose files are no longer found (a
+    store that cannot be read right now finds them all, and shows none)."""
+    pictures: list[bytes | None] = []
+    gone: set[str] = set()
+    for record in records:
+        picture = data.get(record.image_uuid)
+        if picture is None and record.path:
+            try:
+                picture = store.load(Path(record.path), strict=True)
+            except LookupError:  # the store does not answer: the file may well be there
+                picture = None
+            else:
+                if picture is None:
+                    gone.add(record.image_uuid)
+        pictures.append(picture)
+    return (previews.shown(pictures) if show else []), gone
 
 
 @contextlib.asynccontextmanager

@@ -7,8 +7,8 @@ been charged is part of the outcome; or a question is out to the user (``Asking`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ideogram_mcp.arguments import Problem
@@ -165,6 +165,9 @@ class Made:
     """Per image, a link a person can open to download the saved file (a bucket's signed URL), where there is one."""
     link_seconds: int = 0
     """How long those links stay valid."""
+    gone: Mapping[str, str] = field(default_factory=dict[str, str])
+    """Images saved earlier whose files are no longer there (moved or deleted since), by imageUUID: the path they
+    were saved at. Their records here have no path."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from ideogram_mcp.tools.published import GenerateImageOutput, Said
 def images(
     output: GenerateImageOutput,
     headline: str,
-    problems: Sequence[str | None],
+    notes: Sequence[str | None],
     uris: Sequence[str | None],
     shown: Sequence[previews.Preview],
     footer: str = "",
@@ -35,13 +35,13 @@ def images(
     """The result of a call that made images: paths (URLs where nothing was saved), previews, one link each.
 
     Each fact is said once per form: the text names files, the links point at them, the structured
-    output carries everything as data. ``problems`` says, per image, why it was not saved; ``uris`` are the saved
-    images' resource URIs; ``downloads`` are links a person can open to the saved files (a bucket's signed URLs,
+    output carries everything as data. ``notes`` says, per image, why it has no file (a sentence); ``uris`` are the
+    saved images' resource URIs; ``downloads`` are links a person can open to the saved files (a bucket's signed URLs,
     valid ``download_seconds``), each given beside its image's resource link.
     """
     lines = [headline]
     links: list[types.ContentBlock] = []
-    for n, (image, problem, saved) in enumerate(zip(output.images, problems, uris, strict=True), 1):
+    for n, (image, note, saved) in enumerate(zip(output.images, notes, uris, strict=True), 1):
         flag = " NSFW flagged" if image.nsfw_content else ""
         seed = f" (seed {image.seed})" if image.seed is not None else ""  # a cut-out has none
         fmt = image_format(image.format)
@@ -49,8 +49,7 @@ def images(
             lines.append(f"{n}. {image.path}{seed}{flag}")
             uri, name = saved, Path(image.path).name
         else:
-            missing = f" Not saved: {problem}." if problem else ""
-            lines.append(f"{n}. {image.image_url}{seed}{flag}{missing}")
+            lines.append(f"{n}. {image.image_url}{seed}{flag}{f' {note}' if note else ''}")
             uri, name = image.image_url, f"{image.image_uuid}.{fmt.extension}"
         title = f"Image {n}, seed {image.seed}" if image.seed is not None else f"Image {n}"
         links.append(types.ResourceLink(uri=uri, name=name, title=title, mime_type=fmt.mime_type))

@@ -285,10 +285,18 @@ async def made(outcome: outcomes.Made, secret: SecretStr | None) -> types.CallTo
     lines.append(memory_only(outcome.memory_only))
     footer = "\n".join(line for line in lines if line)
     headline = _headline(outcome, output)
-    problems = [r.problem for r in records]
-    return results.images(
-        output, headline, problems, uris, outcome.previews, footer, outcome.links, outcome.link_seconds
-    )
+    notes = [_no_file(record, outcome) for record in records]
+    return results.images(output, headline, notes, uris, outcome.previews, footer, outcome.links, outcome.link_seconds)
+
+
+def _no_file(record: ImageRecord, outcome: outcomes.Made) -> str | None:
+    """Why an image is given by its URL, where there is a reason to say."""
+    if (path := outcome.gone.get(record.image_uuid)) is not None:
+        return (
+            f"Saved as {outcome.places.shown(path)}, which is no longer there (moved, deleted or made unreadable "
+            "since): this URL serves the image until it expires."
+        )
+    return f"Not saved: {record.problem}." if record.problem else None
 
 
 def memory_only(problem: JournalError | None) -> str:
