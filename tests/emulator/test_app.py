@@ -100,6 +100,19 @@ async def test_inline_output_types_carry_the_image_itself(output_type: str, fiel
     assert Image.open(io.BytesIO(base64.b64decode(encoded))).size == (1024, 1024)
 
 
+async def test_the_seed_asked_for_draws_the_first_image_and_is_reported_the_next_images_the_next_seeds(
+    emulator: Emulator,
+) -> None:
+    # It had drawn every image from seeds of its own: a seed passed back did not redraw the image it was reported for.
+    asked = {"seed": 12345, "numberResults": 2, "outputType": "base64Data"}
+    first, again = [(await post(emulator, [task(**asked)])).json()["data"] for _ in range(2)]
+    assert [item["seed"] for item in first] == [12345, 12346]
+    assert [item["imageBase64Data"] for item in first] == [item["imageBase64Data"] for item in again]
+    assert first[0]["imageBase64Data"] != first[1]["imageBase64Data"]
+    (last,) = [(await post(emulator, [task(seed=2147483647, numberResults=2)])).json()["data"]]
+    assert [item["seed"] for item in last] == [2147483647, 1], "within Runware's range"
+
+
 async def test_quality_changes_the_encoded_file(emulator: Emulator) -> None:
     sizes: list[int] = []
     for quality in (20, 99):

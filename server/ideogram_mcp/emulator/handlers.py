@@ -67,11 +67,15 @@ class TaskWork:
         await self._check_mask(values, base)
         count = int(values.get("numberResults", 1))
         rng = random.Random(task["taskUUID"])
+        given = values.get("seed")
+        # The seed asked for draws the first image, and is the one reported; each further image uses a different
+        # one ([guess] the next ones, as other Runware models do); none asked for: drawn at random.
+        seeds = [rng.randrange(1, 2**31) for _ in range(count)] if given is None else _from(int(given), count)
         job = Job(
             model=model,
             task=task,
             values=values,
-            seeds=[rng.randrange(1, 2**31) for _ in range(count)],
+            seeds=seeds,
             failing=frozenset(i for i in self.failing if i < count),
             accepted=self.clock.monotonic(),
         )
@@ -289,3 +293,8 @@ def _output(
             return {"imageBase64Data": text}
         return {"imageDataURI": f"data:{mime};base64,{text}"}
     return {"imageURL": f"{base}image/{image_uuid}.{artwork.EXTENSIONS[fmt]}"}
+
+
+def _from(seed: int, count: int) -> list[int]:
+    """``count`` seeds from ``seed`` on, each within Runware's range (1 to 2147483647), the first ``seed`` itself."""
+    return [(seed - 1 + i) % (2**31 - 1) + 1 for i in range(count)]
