@@ -142,7 +142,6 @@ async def test_a_file_name_with_spaces_is_still_read_as_a_file(mcp: Client, emul
         ("edit_image", "regions", "region", {"image": "https://e.com/a.png", "positivePrompt": "x"}),
         ("remix_image", "referenceImages", "image", {"positivePrompt": "x"}),
         ("remix_image", "image_url", "image", {"positivePrompt": "x"}),
-        ("remix_image", "image_weight", "remixStrength", {"image": "https://e.com/a.png", "positivePrompt": "x"}),
         ("reframe_image", "seedImage", "image", {"aspectRatio": "16:9"}),
         ("remove_background", "inputImage", "image", {}),
     ],
@@ -153,21 +152,33 @@ async def test_runwares_own_names_for_the_images_and_other_apis_are_read_as_the_
     # Each was an unknown argument whose hint pointed elsewhere: remix's referenceImages at styleReferenceImages
     # (the source image would have gone in as a style), edit's mask_image at numberResults.
     value: object = {"x": 0, "y": 0, "width": 1, "height": 0.5} if meant == "region" else "https://e.com/b.png"
-    dry = structured(
-        await mcp.call_tool(tool, base | {given: 60 if meant == "remixStrength" else value, "dryRun": True})
-    )
-    task, inputs = dry["task"], dry["task"]["inputs"]
+    dry = structured(await mcp.call_tool(tool, base | {given: value, "dryRun": True}))
+    inputs = dry["task"]["inputs"]
     sent = {  # where the argument it means goes in the task: read there, not anywhere in it
         "mask": inputs.get("maskImage"),
         "region": inputs.get("maskImage"),
-        "remixStrength": task.get("providerSettings", {}).get("ideogram", {}).get("remixStrength"),
         "image": {
             "remix_image": (inputs.get("referenceImages") or [None])[0],
             "remove_background": inputs.get("image"),
         }.get(tool, inputs.get("seedImage")),
     }[meant]
     drawn = "<drawn from region once the image's size is known>"
-    assert sent == {"region": drawn, "remixStrength": 60}.get(meant, "https://e.com/b.png")
+    assert sent == {"region": drawn}.get(meant, "https://e.com/b.png")
+
+
+@pytest.mark.parametrize("given", ["imageWeight", "image_weight"])
+async def test_ideograms_image_weight_is_refused_naming_remix_strength_which_runs_the_other_way(
+    given: str, mcp: Client, emulator: Emulator
+) -> None:
+    # It was read as remixStrength with the same number: 90 (keep close to the source) asked for a bold change.
+    result = await mcp.call_tool("remix_image", {"image": "https://e.com/a.png", "positivePrompt": "x", given: 90})
+    said = {problem["argument"]: problem["message"] for problem in error_of(result)["problems"]}
+    assert said == {
+        given: "not accepted: Runware takes remixStrength instead, which runs the other way to Ideogram's image_weight "
+        "(where high keeps more of the source): remixStrength is 1 to 100, low keeps the source's layout and "
+        "colours, high takes more from the prompt."
+    }
+    assert emulator.requests == []
 
 
 async def test_a_misspelt_region_is_told_of_region_among_edit_images_arguments(mcp: Client) -> None:

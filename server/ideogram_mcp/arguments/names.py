@@ -78,8 +78,6 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "mask_url": ("mask",),
     "maskURL": ("mask",),
     "regions": ("region",),
-    "imageWeight": ("remixStrength",),
-    "image_weight": ("remixStrength",),
 }
 
 
