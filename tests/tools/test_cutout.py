@@ -92,9 +92,23 @@ async def test_a_dry_run_of_remove_background_quotes_a_cent_and_sends_nothing(mc
     assert emulator.ledger == []
 
 
+async def test_remove_background_takes_a_ttl_for_its_url_as_runware_does(mcp: Client, emulator: Emulator) -> None:
+    # It had been refused: "this model takes no ttl", where Runware's SDK declares it for removeBackground.
+    result = await mcp.call_tool("remove_background", {"image": "https://example.com/cat.jpg", "ttl": 3600})
+    assert structured(result)["status"] == "done", text(result)
+    (task,) = cutouts(emulator)
+    assert task["ttl"] == 3600
+
+
 @pytest.mark.parametrize(
     ("arguments", "named"),
-    [({}, "image"), ({"image": "x", "numberResults": 2}, "numberResults"), ({"image": "x", "seed": 3}, "seed")],
+    [
+        ({}, "image"),
+        ({"image": "x", "numberResults": 2}, "numberResults"),
+        ({"image": "x", "seed": 3}, "seed"),
+        ({"image": "x", "ttl": 30}, "ttl"),
+        ({"image": "x", "outputQuality": 90}, "a PNG (its transparency is the point), which has no quality setting"),
+    ],
 )
 async def test_remove_background_refuses_what_it_does_not_take_before_anything_is_sent(
     arguments: dict[str, Any], named: str, mcp: Client, emulator: Emulator

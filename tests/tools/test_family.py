@@ -216,7 +216,8 @@ async def test_edit_with_a_mask_sends_it_as_given(mcp: Client, emulator: Emulato
     ("tool", "arguments", "argument", "says"),
     [
         ("remix_image", {"positivePrompt": "x"}, "image", "required"),
-        ("remix_image", {"image": URL, "positivePrompt": "x", "seed": 3}, "seed", "only generate_image does"),
+        ("remix_image", {"image": URL, "positivePrompt": "x", "seed": 3}, "seed",
+         "only generate_image with Ideogram 3.0 does"),
         ("remix_image", {"image": URL, "positivePrompt": "x", "remixStrength": 101}, "remixStrength", "1 to 100"),
         ("remix_image", {"image": URL, "positivePrompt": "x", "styleCode": "xyz"}, "styleCode", "[0-9A-Fa-f]{8}"),
         (

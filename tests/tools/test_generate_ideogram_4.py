@@ -220,6 +220,12 @@ FOUR = {"model": "ideogram-4.0"}
          "not a size Ideogram 4.0 takes. Nearest supported: 2048x2048 (2K (1:1))"),
         (FOUR | {"prompt": "x", "size": "1312x736"}, "width/height", "2560x1440 (2K (16:9))"),
         (FOUR | {"prompt": "x", "renderingSpeed": "FAST"}, "renderingSpeed", "TURBO, DEFAULT, QUALITY"),
+        # Words for 3.0 had answered these: "use styleType or stylePreset", which 4.0 refuses, and a 3.0 size.
+        (FOUR | {"prompt": "x", "style": "watercolor"}, "style",
+         "Ideogram 4.0 takes no style controls: describe the style in the prompt, or in structuredPrompt's "
+         "style_description"),
+        (FOUR | {"prompt": "x", "size": "large"}, "size",
+         "give width and height (e.g. width=2560, height=1440; list_sizes with model ideogram-4.0 lists them)"),
         ({"prompt": "x", "structuredPrompt": SCENE}, "structuredPrompt",
          "not accepted by Ideogram 3.0; Ideogram 4.0 takes it (model: ideogram-4.0)"),
         ({"model": "ideogram-5", "prompt": "x"}, "model", "give ideogram-3.0 or ideogram-4.0"),

@@ -173,12 +173,11 @@ _FOUR = _TOP | {
 }
 
 # Background removal: [doc] taskType removeBackground, the image under inputs.image, PNG out; [sdk] the output and
-# delivery options, no numberResults (one image a request), no safety.
+# delivery options, ttl among them, no numberResults (one image a request), no safety; outputQuality, which [sdk]
+# declares too, is left out as the spec leaves it: a PNG has no quality setting.
 CUTOUT = "removeBackground"
 _CUTOUT = {
-    k: v
-    for k, v in _TOP.items()
-    if k not in ("numberResults", "safety.checkContent", "safety.mode", "outputQuality", "ttl")
+    k: v for k, v in _TOP.items() if k not in ("numberResults", "safety.checkContent", "safety.mode", "outputQuality")
 } | {
     "taskType": Rule("choice", choices=frozenset({CUTOUT}), required=True),
     "inputs.image": Rule("image", required=True),
