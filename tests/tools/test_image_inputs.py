@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from pathlib import Path
 from typing import Any, cast
 
@@ -280,3 +281,16 @@ def test_reading_images_in_many_threads_leaves_the_warning_filters_as_they_were(
         "has more pixels than an input image may (89,478,485); scale it down (Runware keeps at most 2048 a side)"
     }
     assert set(said[1::2]) == {None}
+
+
+async def test_a_dry_run_shows_inline_images_shortened_as_the_journal_keeps_them(
+    mcp: Client, emulator: Emulator
+) -> None:
+    # Echoed whole, a dry run of four style references in data URIs had answered 23 MB of structured content.
+    image = _uri(_noise(size=(600, 600)))
+    arguments = {"positivePrompt": "x", "styleReferenceImages": [image] * 4, "dryRun": True}
+    result = await mcp.call_tool("generate_image", arguments)
+    shown = structured(result)["task"]["providerSettings"]["ideogram"]["styleReferenceImages"]
+    assert shown == [f"{image[:64]}... ({len(image)} characters)"] * 4
+    assert len(json.dumps(result.structured_content)) < 5_000 < len(image)
+    assert emulator.requests == []

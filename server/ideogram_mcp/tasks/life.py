@@ -120,7 +120,9 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
             unwritable = Unwritable(where.shown(where.output), why, where.source == "setting", in_bucket=False)
         # The user's own URLs (a presigned upload URL, a webhook's token) are theirs, never shown to an agent.
         hidden = {name: SERVERS_OWN if value else value for name, value in server_values.items()}
-        task = generation.with_images(shown).to_task(job.spec, task_uuid, hidden)
+        # Inline images the caller sent are shortened as the journal keeps them: echoed whole, a dry run of four
+        # style references in data URIs had answered 23 MB.
+        task = recorded(generation.with_images(shown).to_task(job.spec, task_uuid, hidden))
         return DryRun(
             job.spec.model.id,
             task,
