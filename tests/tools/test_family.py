@@ -89,6 +89,20 @@ async def test_remix_without_a_size_keeps_the_sources_shape_when_it_can_be_measu
     assert emulator.requests == []
 
 
+async def test_remix_of_an_image_this_server_made_keeps_its_shape_by_uuid_as_by_path(
+    mcp: Client, emulator: Emulator
+) -> None:
+    # By its imageUUID it had been remixed square, by its saved path in its own shape: two paid results for one image.
+    made = structured(await mcp.call_tool("generate_image", {"positivePrompt": "wide", "aspectRatio": "16:9"}))
+    (image,) = made["images"]
+    sizes = []
+    for source in (image["path"], image["imageUUID"], "0b6f6a3e-8f0e-4a53-9d4e-4d8a8cbe2a11"):  # the last: unknown
+        task = structured(await mcp.call_tool("remix_image", {"image": source, "positivePrompt": "x", "dryRun": True}))
+        sizes.append((task["task"]["width"], task["task"]["height"]))
+    assert sizes == [(1312, 736), (1312, 736), (1024, 1024)]
+    assert len(emulator.submitted) == 1
+
+
 async def test_reframe_sends_no_prompt_and_the_new_shape(mcp: Client, emulator: Emulator, output: Path) -> None:
     source = picture(output / "square.png", (512, 512))
     result = await mcp.call_tool("reframe_image", {"image": str(source), "aspectRatio": "9:16"})

@@ -48,16 +48,35 @@ def size_here(generation: Generation, read: Mapping[LocalInput, LocalImage], par
     return masks.size_of(data) if data is not None else None
 
 
-def shaped_like_the_source(spec: ModelSpec) -> Prepare:
-    """With no size given, the listed size closest to the source's shape (a local file or inline data)."""
+def shaped_like_the_source(services: Services, owner: str, spec: ModelSpec) -> Prepare:
+    """With no size given, the listed size closest to the source's shape: measured when its bytes are here (a local
+    file or inline data), or as the journal recorded it for an image UUID this owner's tasks made (so an image named
+    by its UUID is remixed in the shape it is when named by its saved path)."""
 
     async def prepare(generation: Generation, read: Mapping[LocalInput, LocalImage], may_send: bool) -> Generation:
-        if generation.shaped or (source := size_here(generation, read, "image")) is None:
+        if generation.shaped:
             return generation
-        size = sizes.for_ratio(spec.sizes, f"{source[0]}:{source[1]}")
+        source = size_here(generation, read, "image") or await _made_at(services, owner, generation.values.get("image"))
+        size = sizes.for_ratio(spec.sizes, f"{source[0]}:{source[1]}") if source is not None else None
         return generation if size is None else generation.with_values(width=size.width, height=size.height)
 
     return prepare
+
+
+async def _made_at(services: Services, owner: str, image: object) -> tuple[int, int] | None:
+    """The size an image UUID of this owner's tasks was made at, as the journal recorded it (None: not known); of a
+    list (remix's source is Runware's referenceImages), the first one's."""
+    if isinstance(image, list):
+        image = cast(list[object], image)[0] if image else None
+    if not isinstance(image, str) or not is_uuid(image):
+        return None
+    try:
+        record = await services.journal.image(image, owner)
+    except JournalError:  # not known now: square, as for an image not measured
+        return None
+    if record is None or record.width is None or record.height is None:
+        return None
+    return record.width, record.height
 
 
 def mask_from(services: Services, owner: str, regions: Sequence[masks.Region], stored_side: int) -> Prepare:

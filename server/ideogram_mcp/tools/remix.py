@@ -5,7 +5,7 @@ from __future__ import annotations
 import mcp_types as types
 
 from ideogram_mcp.specs import ModelSpec
-from ideogram_mcp.tools import Context, ToolEntry
+from ideogram_mcp.tools import Context, ToolEntry, owner
 from ideogram_mcp.tools.published import image_tool
 
 
@@ -28,6 +28,7 @@ def entry(spec: ModelSpec) -> ToolEntry:
         from ideogram_mcp.tasks.prepare import shaped_like_the_source
         from ideogram_mcp.tools import running
 
-        return await running.run(ctx, params, spec, prepare=shaped_like_the_source(spec))
+        shaped = shaped_like_the_source(ctx.lifespan_context.services, owner(ctx), spec)
+        return await running.run(ctx, params, spec, prepare=shaped)
 
     return ToolEntry(tool, remix_image)
