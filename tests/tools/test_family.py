@@ -242,10 +242,20 @@ async def test_edit_with_a_mask_sends_it_as_given(mcp: Client, emulator: Emulato
         ),
         ("reframe_image", {"image": URL}, "aspectRatio", "required: the new shape"),
         ("reframe_image", {"image": URL, "aspectRatio": "1:1", "positivePrompt": "x"}, "positivePrompt",
-         "this model takes no positivePrompt"),
+         "reframe_image takes no positivePrompt; generate_image, remix_image, edit_image and replace_background "
+         "take it"),
         ("reframe_image", {"image": URL, "aspectRatio": "1:1", "characterReferenceImages": [URL]},
-         "characterReferenceImages", "this model takes no characterReferenceImages"),
+         "characterReferenceImages",
+         "reframe_image takes no characterReferenceImages; generate_image, remix_image and edit_image take it"),
         ("edit_image", {"image": URL, "positivePrompt": "x"}, "mask", "region"),
+        # An editing tool's argument given to generate_image names the tools that take it, as seed does the other way.
+        ("generate_image", {"positivePrompt": "x", "image": URL}, "image", "generate_image takes no image; "
+         "remix_image, edit_image, reframe_image, replace_background and remove_background take it"),
+        ("generate_image", {"positivePrompt": "x", "mask": URL}, "mask", "generate_image takes no mask; edit_image "
+         "takes it"),
+        ("generate_image", {"positivePrompt": "x", "regions": []}, "regions", "generate_image takes no region; "
+         "edit_image takes it"),
+        ("generate_image", {"positivePrompt": "x", "remixStrength": 30}, "remixStrength", "remix_image takes it"),
         ("edit_image", {"image": URL, "positivePrompt": "x", "region": [], "mask": URL}, "region", "rectangle"),
         ("edit_image", {"image": URL, "positivePrompt": "x", "region": TOO_WIDE}, "region", "reaches past the image"),
         ("edit_image", {"image": URL, "positivePrompt": "x", "mask": URL, "region": WHOLE}, "mask/region", "not both"),

@@ -233,7 +233,9 @@ def _canonical_names(
             continue
         elif (name := aliases.get(given) or aliases.get(given.lower())) is None:
             other = (ALIASES.get(given) or ALIASES.get(given.lower()) or (given,))[0]
-            if other in _family_parameters():
+            if takers := _tools_taking(other, spec.model.tool):  # another tool's argument: that tool is named
+                problems.append(Problem(given, f"not accepted: {spec.model.tool} takes no {other}; {takers}."))
+            elif other in _family_parameters():
                 problems.append(Problem(given, f"not accepted: this model takes no {other}."))
             else:
                 unknown_names.append(given)
@@ -265,6 +267,25 @@ def _names(spec: ModelSpec) -> tuple[frozenset[str], Mapping[str, str]]:
 def _family_parameters() -> frozenset[str]:
     """What any model of the family takes, so that one it does not take is named as such, not as unknown."""
     return frozenset(name for spec in load_specs().values() for name in spec.parameters)
+
+
+_TOOLS_OWN = {"region": ("edit_image",)}
+"""Arguments a tool reads itself, not from its model's spec (edit_image draws its mask from a region)."""
+
+
+@functools.cache
+def _tools_taking(name: str, tool: str) -> str:
+    """The other tools an agent may give ``name`` to, in a clause (``remix_image and edit_image take it``), where
+    ``tool`` takes it with none of its models; empty where it is no other tool's either."""
+    specs = load_specs().values()
+    if any(name in spec.parameters for spec in specs if spec.model.tool == tool):
+        return ""
+    takers = [spec.model.tool for spec in specs if (p := spec.parameters.get(name)) is not None and p.exposed]
+    takers = list(dict.fromkeys([*takers, *_TOOLS_OWN.get(name, ())]))
+    if not takers:
+        return ""
+    listed = takers[0] if len(takers) == 1 else f"{', '.join(takers[:-1])} and {takers[-1]}"
+    return f"{listed} {'takes' if len(takers) == 1 else 'take'} it"
 
 
 def _owned(spec: ModelSpec, given: str, aliases: Mapping[str, str]) -> str | None:
