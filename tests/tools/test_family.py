@@ -256,6 +256,10 @@ async def test_edit_with_a_mask_sends_it_as_given(mcp: Client, emulator: Emulato
         ("generate_image", {"positivePrompt": "x", "regions": []}, "regions", "generate_image takes no region; "
          "edit_image takes it"),
         ("generate_image", {"positivePrompt": "x", "remixStrength": 30}, "remixStrength", "remix_image takes it"),
+        # "quality" in words had been read as outputQuality (a number), and "cost" suggested numberResults.
+        ("generate_image", {"positivePrompt": "x", "quality": "QUALITY"}, "quality", "it could mean renderingSpeed "
+         "(TURBO, DEFAULT or QUALITY: how carefully the image is rendered, which sets its price) or outputQuality"),
+        ("generate_image", {"positivePrompt": "x", "cost": 0.6}, "cost", "Did you mean approvedCost or numberResults?"),
         ("edit_image", {"image": URL, "positivePrompt": "x", "region": [], "mask": URL}, "region", "rectangle"),
         ("edit_image", {"image": URL, "positivePrompt": "x", "region": TOO_WIDE}, "region", "reaches past the image"),
         ("edit_image", {"image": URL, "positivePrompt": "x", "mask": URL, "region": WHOLE}, "mask/region", "not both"),

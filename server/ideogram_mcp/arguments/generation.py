@@ -211,6 +211,10 @@ def _canonical_names(
             continue  # JSON null means "not given", as agents use it
         if given in exposed:
             name = given
+        elif given.lower() == "quality" and "renderingSpeed" in exposed and _in_words(value):
+            # "QUALITY" or "high" is not a file's compression (outputQuality, which "quality": 90 means)
+            problems.append(Problem(given, f"not accepted: {_QUALITY_MEANS}."))
+            continue
         elif not spec.takes_size and given in _SIZES:
             problems.append(Problem(given, "not accepted: this model keeps the source image's size."))
             continue
@@ -267,6 +271,17 @@ def _names(spec: ModelSpec) -> tuple[frozenset[str], Mapping[str, str]]:
 def _family_parameters() -> frozenset[str]:
     """What any model of the family takes, so that one it does not take is named as such, not as unknown."""
     return frozenset(name for spec in load_specs().values() for name in spec.parameters)
+
+
+_QUALITY_MEANS = (
+    "it could mean renderingSpeed (TURBO, DEFAULT or QUALITY: how carefully the image is rendered, which sets its "
+    "price) or outputQuality (20 to 99: how little the file is compressed); use one of those"
+)
+
+
+def _in_words(value: object) -> bool:
+    """Whether a value is words rather than a number (``"QUALITY"``, ``"high"``; not ``90`` or ``"90"``)."""
+    return isinstance(value, str) and not value.strip().lstrip("+-").replace(".", "", 1).isdigit()
 
 
 _TOOLS_OWN = {"region": ("edit_image",)}

@@ -134,8 +134,11 @@ def unknown(names: list[str], exposed: AbstractSet[str], aliases: Mapping[str, s
     pool = {name.lower(): name for name in exposed} | {alias.lower(): name for alias, name in aliases.items()}
     problems: list[Problem] = []
     for given in names[:LISTED]:
+        # A known name of which the given one is a word first (cost: approvedCost), then those spelt alike.
+        word = f"_{snake(given[:SHOWN]).strip('_')}_"
+        within = [name for name in sorted(exposed) if word != "__" and word in f"_{snake(name)}_"]
         close = difflib.get_close_matches(given.lower()[:SHOWN], list(pool), n=5, cutoff=0.6)
-        suggestions = list(dict.fromkeys(pool[c] for c in close))[:3]
+        suggestions = list(dict.fromkeys([*within, *(pool[c] for c in close)]))[:3]
         hint = f" Did you mean {either(suggestions)}?" if suggestions else ""
         problems.append(Problem(label(given), f"unknown argument.{hint}"))
     if names:
