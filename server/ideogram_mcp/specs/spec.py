@@ -204,7 +204,7 @@ class ModelSpec(Frozen):
                 found.append(Violation(group, f"required: {' or '.join(group)}", "missing"))
         for p in self.parameters.values():
             present = p.name in values
-            if p.paired_with and present and p.paired_with not in values:
+            if p.paired_with and present and p.paired_with not in values and p.paired_with not in (given or ()):
                 found.append(
                     Violation(
                         (p.name, p.paired_with),
