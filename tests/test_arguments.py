@@ -138,6 +138,29 @@ async def test_every_problem_is_reported_at_once(mcp: Client) -> None:
     assert [p["argument"] for p in problems] == ["numberResults", "stylePreset"]
 
 
+async def test_a_size_half_unreadable_is_said_once_not_also_as_missing(mcp: Client) -> None:
+    # The height given but unreadable had also been reported as missing: "width needs height".
+    result = await mcp.call_tool("generate_image", {"positivePrompt": "x", "width": 1024, "height": "1024px"})
+    problems = {p["argument"]: p["message"] for p in error_of(result)["problems"]}
+    assert problems == {"height": "must be a whole number; got '1024px'."}
+
+
+async def test_a_null_is_not_given_but_a_name_nothing_takes_is_told_even_as_null(
+    mcp: Client, emulator: Emulator
+) -> None:
+    # "colour": null had passed without a word, where "colour": "red" is an unknown argument.
+    refused = await mcp.call_tool("generate_image", {"positivePrompt": "x", "colour": None, "dryRun": True})
+    assert [p["argument"] for p in error_of(refused)["problems"]] == ["colour"]
+    fetched = await mcp.call_tool("get_generation", {"taskUUID": "0b6f6a3e-8f0e-4a53-9d4e-4d8a8cbe2a11", "tsk": None})
+    assert "tsk: unknown argument." in text(fetched)
+    # Nulls for what some model or tool takes are "not given" (a client filling every field of the schema it saw).
+    for model, nulls in (("ideogram-4.0", {"seed": None, "negative": None, "mask": None}), ("ideogram-3.0", {})):
+        arguments = {"model": model, "positivePrompt": "x", "width": None, "quality": None, "dryRun": True}
+        result = await mcp.call_tool("generate_image", arguments | nulls)
+        assert not result.is_error, text(result)
+    assert emulator.requests == []
+
+
 async def test_a_long_bad_prompt_is_not_echoed_back(mcp: Client) -> None:
     result = await mcp.call_tool("generate_image", {"positivePrompt": "lighthouse " * 300})
     assert result.is_error

@@ -207,8 +207,12 @@ def _canonical_names(
     sources: dict[str, str] = {}
     unknown_names: list[str] = []
     for given, value in arguments.items():
-        if value is None:
-            continue  # JSON null means "not given", as agents use it
+        if (
+            value is None
+        ):  # JSON null means "not given", as agents use it; a name nothing here takes is told all the same
+            if given not in exposed and not aliases.get(given) and not aliases.get(given.lower()):
+                unknown_names += [] if _taken_somewhere(given) else [given]
+            continue
         if given in exposed:
             name = given
         elif given.lower() == "quality" and "renderingSpeed" in exposed and _in_words(value):
@@ -282,6 +286,19 @@ _QUALITY_MEANS = (
 def _in_words(value: object) -> bool:
     """Whether a value is words rather than a number (``"QUALITY"``, ``"high"``; not ``90`` or ``"90"``)."""
     return isinstance(value, str) and not value.strip().lstrip("+-").replace(".", "", 1).isdigit()
+
+
+def _taken_somewhere(given: str) -> bool:
+    """Whether a name means something to some tool or model of the family (another model's argument, an alias, one
+    refused with its reason): given as null, it is passed over rather than called unknown."""
+    meant = (ALIASES.get(given) or ALIASES.get(given.lower()) or (given,))[0]
+    return (
+        meant in _family_parameters()
+        or meant in _TOOLS_OWN
+        or given in _SIZES
+        or given.lower() == "quality"
+        or any(given in spec.refused for spec in load_specs().values())
+    )
 
 
 _TOOLS_OWN = {"region": ("edit_image",)}

@@ -107,11 +107,11 @@ def canonical(arguments: Mapping[str, Any], known: set[str]) -> tuple[dict[str, 
     unknown_names: list[str] = []
     problems: list[Problem] = []
     for given, value in arguments.items():
-        if value is None:
-            continue
         name = given if given in known else aliases.get(given) or aliases.get(given.lower())
-        if name is None:
+        if name is None:  # told even as null: nothing an agent sends goes without a word
             unknown_names.append(given)
+            continue
+        if value is None:
             continue
         if name in named and not same(named[name], value):
             problems.append(
