@@ -142,7 +142,7 @@ async def test_a_size_half_unreadable_is_said_once_not_also_as_missing(mcp: Clie
     # The height given but unreadable had also been reported as missing: "width needs height".
     result = await mcp.call_tool("generate_image", {"positivePrompt": "x", "width": 1024, "height": "1024px"})
     problems = {p["argument"]: p["message"] for p in error_of(result)["problems"]}
-    assert problems == {"height": "must be a whole number; got '1024px'."}
+    assert problems == {"height": 'must be a whole number; got "1024px".'}
 
 
 async def test_a_null_is_not_given_but_a_name_nothing_takes_is_told_even_as_null(
@@ -235,7 +235,7 @@ def test_inline_data_that_is_no_image_is_refused_before_anything_is_sent() -> No
         arguments.Problem(
             "mask",
             "must be an image: a public http(s) URL, a data URI, base64 data or an image UUID; its inline data is no "
-            "PNG, JPEG or WEBP image; got '0000000000000000'.",
+            'PNG, JPEG or WEBP image; got "0000000000000000".',
         )
     ]
     remix = load_specs()["ideogram:4@2"]

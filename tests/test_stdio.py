@@ -293,7 +293,7 @@ def test_a_number_too_long_for_python_is_answered_as_an_argument_error_not_dropp
         "Nothing was generated and nothing was charged. Fix these arguments:"
     )
     assert (
-        "- numberResults: must be a whole number from 1 to 20; got '99999999999999999999999999999999999999999999…"
+        '- numberResults: must be a whole number from 1 to 20; got "99999999999999999999999999999999999999999999…'
         in (result["content"][0]["text"])
     )
 

@@ -39,11 +39,11 @@ def test_a_model_is_named_by_its_name_its_id_or_its_version(given: str | None, m
     [
         (
             "ideogram-4.5",
-            "'ideogram-4.5' is not a model this tool runs: give ideogram-3.0 or ideogram-4.0 (the default",
+            '"ideogram-4.5" is not a model this tool runs: give ideogram-3.0 or ideogram-4.0 (the default',
         ),
         ("ideogram", "is not a model this tool runs"),
         ("ideogram:4@3", "ideogram:4@3 is Ideogram 3.0 Edit, which edit_image runs; this tool runs ideogram-3.0 or"),
-        ("  ", "must be a model name, ideogram-3.0 or ideogram-4.0; got '  '."),
+        ("  ", 'must be a model name, ideogram-3.0 or ideogram-4.0; got "  ".'),
         (["4.0"], "must be a model name"),
     ],
 )

@@ -72,7 +72,7 @@ def test_plain_spellings_are_read_as_what_they_mean_and_sent_in_the_specs_order(
              "bbox": [1, 2, 3]}, {"type": "obj", "desc": "b", "bbox": "0,0,1,1"}]}},
             [
                 ("structuredPrompt.compositional_deconstruction.elements[0].bbox", "4 whole numbers from 0 to 1000"),
-                ("structuredPrompt.compositional_deconstruction.elements[1].bbox", "got '0,0,1,1'"),
+                ("structuredPrompt.compositional_deconstruction.elements[1].bbox", 'got "0,0,1,1"'),
             ],
         ),
     ],

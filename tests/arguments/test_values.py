@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from ideogram_mcp.arguments import show
 from ideogram_mcp.arguments.values import boolean, coerce, dollars, number, whole
 from ideogram_mcp.specs import Parameter, load_spec, load_tool_specs
 from ideogram_mcp.specs.tools import OPTIONS
@@ -62,7 +63,7 @@ def test_a_choice_is_matched_in_any_case_and_spacing() -> None:
 def test_a_choice_not_allowed_names_the_closest_and_the_allowed_ones() -> None:
     value, problem = coerce(parameter("renderingSpeed"), "QUALTY")
     assert value is None
-    assert problem == "'QUALTY' is not allowed. Closest: QUALITY. Allowed: TURBO, DEFAULT, QUALITY."
+    assert problem == '"QUALTY" is not allowed. Closest: QUALITY. Allowed: TURBO, DEFAULT, QUALITY.'
 
 
 def test_a_choice_among_many_points_to_the_list_tool() -> None:
@@ -74,7 +75,7 @@ def test_a_choice_among_many_points_to_the_list_tool() -> None:
 def test_a_number_out_of_bounds_is_refused_with_the_rule_and_what_was_given() -> None:
     value, problem = coerce(parameter("numberResults"), "30")
     assert value is None
-    assert problem == "must be a whole number from 1 to 20; got '30'."
+    assert problem == 'must be a whole number from 1 to 20; got "30".'
 
 
 def test_a_prompt_is_trimmed() -> None:
@@ -98,7 +99,7 @@ def test_the_options_read_their_own_formats() -> None:
     assert coerce(OPTION["outputDir"], "  posters ") == ("posters", None)
     value, problem = coerce(OPTION["approvedCost"], "lots")
     assert value is None
-    assert problem == "must be the dollars the user agreed to, a number such as 0.6; got 'lots'."
+    assert problem == 'must be the dollars the user agreed to, a number such as 0.6; got "lots".'
 
 
 def test_a_number_too_large_for_any_float_is_refused_not_a_crash() -> None:
@@ -111,3 +112,19 @@ def test_a_number_too_large_for_any_float_is_refused_not_a_crash() -> None:
 
 def test_minus_nothing_is_nothing_dollars() -> None:
     assert str(dollars(-0.0)) == "0.0", "never said as $-0.00"
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (False, "false"),
+        ([None], "[null]"),
+        ("1024px", '"1024px"'),
+        ({"a": 1}, '{"a": 1}'),
+        ("café 日本", '"café 日本"'),
+        ("a\u200bb\ud800", '"a\\u200bb\\ud800"'),  # unprintable, and half a surrogate pair: escaped
+    ],
+)
+def test_what_was_sent_is_quoted_back_as_json_as_the_agent_wrote_it(value: object, shown: str) -> None:
+    # Python's spelling had answered "got False", "got [None]", "got '1024px'" to agents that send JSON.
+    assert show(value) == shown

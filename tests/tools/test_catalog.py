@@ -82,7 +82,7 @@ async def test_list_sizes_says_its_filter_in_a_few_lines(mcp: Client) -> None:
         ),
         (
             {"orientation": "sideways"},
-            "Fix these arguments:\n- orientation: 'sideways' is not allowed. Allowed: landscape, portrait, square.",
+            'Fix these arguments:\n- orientation: "sideways" is not allowed. Allowed: landscape, portrait, square.',
         ),
         (
             {"shape": "wide"},
@@ -95,7 +95,7 @@ async def test_list_sizes_says_its_filter_in_a_few_lines(mcp: Client) -> None:
         ),
         (
             {"orientation": True},
-            "Fix these arguments:\n- orientation: must be one of landscape, portrait, square; got True.",
+            "Fix these arguments:\n- orientation: must be one of landscape, portrait, square; got true.",
         ),
         (
             {"ratio": 10**5000},
@@ -162,6 +162,6 @@ async def test_a_catalogue_call_naming_no_model_it_knows_is_refused_with_the_cho
     for tool in ("list_sizes", "list_style_presets"):
         refused = await mcp.call_tool(tool, {"model": "dall-e"})
         assert text(refused) == (
-            "Fix these arguments:\n- model: 'dall-e' is not a model this tool runs: give ideogram-3.0 or "
+            'Fix these arguments:\n- model: "dall-e" is not a model this tool runs: give ideogram-3.0 or '
             "ideogram-4.0 (the default is ideogram-3.0)."
         )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,11 +46,15 @@ def label(name: str) -> str:
 
 
 def show(value: Any) -> str:
-    """A short excerpt of what was sent, never the whole of it."""
+    """A short excerpt of what was sent, as JSON (the agent sent JSON: ``"x"``, ``false``, ``null``), never the whole
+    of it."""
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**SHOWN:
         return f"a {len(str(abs(value))) if abs(value) < 10**4000 else 'more than 4000'}-digit number"
     try:
-        text = repr(value)
+        text = json.dumps(value, ensure_ascii=False, default=repr)
+        text = "".join(c if c.isprintable() else json.dumps(c)[1:-1] for c in text)  # \u200b, a lone surrogate
     except ValueError:  # an integer too long to print
         return f"a {type(value).__name__} too long to show"
+    except RecursionError:
+        return f"a {type(value).__name__} nested too deep to show"
     return text if len(text) <= SHOWN else f"{text[: SHOWN - 15]}… ({len(text)} chars)"
