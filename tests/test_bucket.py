@@ -168,7 +168,8 @@ async def test_a_bucket_that_does_not_answer_is_said_so_never_taken_for_one_with
         store.load(root / "kite.jpg", strict=True)
     assert store.load(root / "kite.jpg") is None, "where a caller goes on without it (a preview)"
     saved_before = ImageRecord(image_uuid="u", image_url="https://im.runware.ai/u.jpg", path=str(root / "kite.jpg"))
-    assert finish._looked_at(store, [saved_before], {}, True) == ([], set()), "not gone: the bucket is down"  # pyright: ignore[reportPrivateUsage]
+    assert finish._looked_at(store, [saved_before], {}) == ([], set()), "not gone: the bucket is down"  # pyright: ignore[reportPrivateUsage]
+    assert not store.missing(root / "kite.jpg"), "nor missing: the bucket cannot say"
     where = dataclasses.replace(files.places(root, [], []), root=root.resolve())
     kept = functools.partial(life._kept, cast(Any, SimpleNamespace(store=store)))  # pyright: ignore[reportPrivateUsage]
     with pytest.raises(files.LocalInputError) as refused:  # an image tool given the saved image

@@ -259,6 +259,25 @@ async def test_an_answer_lost_after_runware_did_the_work_is_fetched_by_polling_n
     assert len(outcome.images) == 1
 
 
+async def test_a_saved_file_gone_is_found_with_previews_off_by_a_look_not_a_lane_or_a_read(
+    services: Services, job: Callable[..., Job], clock: ManualClock
+) -> None:
+    made = await life.start(services, job(numberResults=2), Approver())
+    assert isinstance(made, outcomes.Made)
+    deleted, kept = (Path(image.path or "") for image in made.images)
+    deleted.unlink()
+    for _ in range(IMAGE_LANES):  # every lane busy: looking at the files needs none
+        await services.lanes.acquire()
+    started = clock.monotonic()
+    again = await fetch.again(services, made.entry.task_uuid, OWNER, made.places, preview=False)
+    assert isinstance(again, outcomes.Made)
+    assert clock.monotonic() == started, "answered at once"
+    assert again.gone == {made.images[0].image_uuid: str(deleted)}
+    assert [image.path for image in again.images] == [None, str(kept)]
+    for _ in range(IMAGE_LANES):
+        services.lanes.release()
+
+
 async def test_without_a_key_nothing_is_sent(
     make_settings: Callable[..., Settings],
     transport: httpx2.ASGITransport,

@@ -73,6 +73,11 @@ class ImageStore(Protocol):
         ``strict``: ``LookupError``, saying why, where the store cannot be read right now (else None then too)."""
         ...
 
+    def missing(self, path: Path) -> bool:
+        """Whether nothing readable is saved at ``path`` any more: moved, deleted or made unreadable since (a look,
+        not a read; False where the store cannot tell right now)."""
+        ...
+
     def link(self, path: Path) -> str | None:
         """A link a person can open to download the saved image (it may expire); None where there is none."""
         ...

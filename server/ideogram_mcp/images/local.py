@@ -120,6 +120,13 @@ class LocalFolders:
         except OSError:
             return None
 
+    def missing(self, path: Path) -> bool:
+        """Whether no readable file is at ``path`` any more (its name looked up: nothing opened)."""
+        try:
+            return not (path.is_file() and os.access(path, os.R_OK))
+        except (OSError, ValueError):  # a name too long, or with a NUL: nothing of ours is there
+            return True
+
     def link(self, path: Path) -> str | None:
         """No download link: the file is on this machine, and its resource link serves it."""
         return None

@@ -247,6 +247,20 @@ class BucketStore:
         key = self.key(path)
         return self._bytes(key, strict=strict) if key else None
 
+    def missing(self, path: Path) -> bool:
+        """Whether the bucket holds no image at ``path`` any more (asked for its head; False when it does not
+        answer)."""
+        key = self.key(path)
+        if not key:
+            return True
+        try:
+            obstore.head(self._store, key)
+        except FileNotFoundError:
+            return True
+        except FAILED:
+            return False
+        return False
+
     def link(self, path: Path) -> str | None:
         """A link a person can open to download the image at ``path``, valid for ``link_seconds``."""
         key = self.key(path)

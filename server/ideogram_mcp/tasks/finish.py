@@ -123,8 +123,7 @@ async def _finish(
     # Images that come at the deadline still get a few seconds: a call's time bounds the saving too.
     saving_until = max(until, clock.monotonic() + SAVING_GRACE)
     unsaved = settings.save and any(record.image_url and not record.path for record in records)
-    earlier = any(record.path for record in entry.images)  # saved before this call: their files are looked for
-    if unsaved or (show and records) or earlier:
+    if unsaved or (show and records):
         async with _lane(services, saving_until) as turn:
             if not turn:  # every lane busy until the deadline: the URLs now, the files with a later get_generation
                 records = [r if r.path else r.with_(problem=WAITED_TOO_LONG) for r in records]
@@ -138,9 +137,13 @@ async def _finish(
                 elif show and arrivals:  # not saved: fetched for the previews only
                     fetched, data = await saving.previewed(services, entry, arrivals, saving_until)
                     records = [*entry.images, *fetched]
-                if show or earlier:
-                    shown, gone = await anyio.to_thread.run_sync(_looked_at, services.store, records, data, show)
+                if show:
+                    shown, gone = await anyio.to_thread.run_sync(_looked_at, services.store, records, data)
                     del data  # the previews are all that is kept of the bytes
+    before = {record.image_uuid for record in entry.images if record.path}
+    if not show and before and services.store.on_disk:  # no previews to read them for: a look at the files only
+        earlier = [record for record in records if record.image_uuid in before and record.path]
+        gone = await anyio.to_thread.run_sync(_missing, services.store, earlier)
     # Images Runware reported finished that cannot be used were charged all the same.
     unit = entry.quote / entry.requested
     unusable = sum(charge if charge is not None else unit for charge in snapshot.unusable_charges)
@@ -220,11 +223,11 @@ async def _finish(
 
 
 def _looked_at(
-    store: ImageStore, records: Sequence[ImageRecord], data: Mapping[str, bytes], show: bool
+    store: ImageStore, records: Sequence[ImageRecord], data: Mapping[str, bytes]
 ) -> tuple[list[Preview], set[str]]:
-    """The previews of a task's images when ``show`` (the bytes just fetched, else those saved before: read here,
-    in the same thread, rather than one hop each), and the images saved before whose files are no longer found (a
-    store that cannot be read right now finds them all, and shows none)."""
+    """The previews of a task's images (the bytes just fetched, else those saved before: read here, in the same
+    thread, rather than one hop each), and the images saved before whose files are no longer there (a store that
+    cannot be read right now shows them not, and says none gone)."""
     pictures: list[bytes | None] = []
     gone: set[str] = set()
     for record in records:
@@ -235,10 +238,15 @@ def _looked_at(
             except LookupError:  # the store does not answer: the file may well be there
                 picture = None
             else:
-                if picture is None:
+                if picture is None and store.missing(Path(record.path)):  # not a read that failed for a moment
                     gone.add(record.image_uuid)
         pictures.append(picture)
-    return (previews.shown(pictures) if show else []), gone
+    return previews.shown(pictures), gone
+
+
+def _missing(store: ImageStore, records: Sequence[ImageRecord]) -> set[str]:
+    """The images saved before whose files are no longer there."""
+    return {record.image_uuid for record in records if record.path and store.missing(Path(record.path))}
 
 
 @contextlib.asynccontextmanager
