@@ -153,12 +153,27 @@ async def test_a_null_is_not_given_but_a_name_nothing_takes_is_told_even_as_null
     assert [p["argument"] for p in error_of(refused)["problems"]] == ["colour"]
     fetched = await mcp.call_tool("get_generation", {"taskUUID": "0b6f6a3e-8f0e-4a53-9d4e-4d8a8cbe2a11", "tsk": None})
     assert "tsk: unknown argument." in text(fetched)
+    assert not (await mcp.call_tool("list_sizes", {"size": None, "model": None})).is_error
     # Nulls for what some model or tool takes are "not given" (a client filling every field of the schema it saw).
-    for model, nulls in (("ideogram-4.0", {"seed": None, "negative": None, "mask": None}), ("ideogram-3.0", {})):
+    other_tools = {"wait": None, "state": None, "limit": None, "orientation": None, "region": None}
+    for model, nulls in (
+        ("ideogram-4.0", {"seed": None, "negative": None, "mask": None}),
+        ("ideogram-3.0", other_tools),
+    ):
         arguments = {"model": model, "positivePrompt": "x", "width": None, "quality": None, "dryRun": True}
         result = await mcp.call_tool("generate_image", arguments | nulls)
         assert not result.is_error, text(result)
     assert emulator.requests == []
+
+
+async def test_unknown_names_are_not_kept_by_the_server(mcp: Client) -> None:
+    # The lookup of the tools that take a name was cached for any name sent: 20 MB kept by five refused calls.
+    from ideogram_mcp.arguments import generation
+
+    before = generation._tools_taking.cache_info().currsize  # pyright: ignore[reportPrivateUsage]
+    names = {f"unknown{n}": 1 for n in range(200)}
+    assert (await mcp.call_tool("generate_image", {"positivePrompt": "x", **names})).is_error
+    assert generation._tools_taking.cache_info().currsize == before  # pyright: ignore[reportPrivateUsage]
 
 
 async def test_a_long_bad_prompt_is_not_echoed_back(mcp: Client) -> None:

@@ -108,6 +108,8 @@ async def test_remove_background_takes_a_ttl_for_its_url_as_runware_does(mcp: Cl
         ({"image": "x", "seed": 3}, "seed"),
         ({"image": "x", "ttl": 30}, "ttl"),
         ({"image": "x", "outputQuality": 90}, "a PNG (its transparency is the point), which has no quality setting"),
+        ({"image": "x", "output_quality": 90}, "a PNG (its transparency is the point), which has no quality setting"),
+        ({"image": "x", "quality": 90}, "a PNG (its transparency is the point), which has no quality setting"),
     ],
 )
 async def test_remove_background_refuses_what_it_does_not_take_before_anything_is_sent(

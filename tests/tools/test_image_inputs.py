@@ -167,7 +167,7 @@ async def test_runwares_own_names_for_the_images_and_other_apis_are_read_as_the_
     assert sent == {"region": drawn}.get(meant, "https://e.com/b.png")
 
 
-@pytest.mark.parametrize("given", ["imageWeight", "image_weight"])
+@pytest.mark.parametrize("given", ["imageWeight", "image_weight", "IMAGE_WEIGHT", "imageweight"])
 async def test_ideograms_image_weight_is_refused_naming_remix_strength_which_runs_the_other_way(
     given: str, mcp: Client, emulator: Emulator
 ) -> None:

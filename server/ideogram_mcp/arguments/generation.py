@@ -28,6 +28,7 @@ from ideogram_mcp.arguments.names import (
     aliases_for,
     canonical,
     same,
+    taken_somewhere,
     unknown,
 )
 from ideogram_mcp.arguments.problems import InvalidArgumentsError, Problem, show
@@ -211,7 +212,7 @@ def _canonical_names(
             value is None
         ):  # JSON null means "not given", as agents use it; a name nothing here takes is told all the same
             if given not in exposed and not aliases.get(given) and not aliases.get(given.lower()):
-                unknown_names += [] if _taken_somewhere(given) else [given]
+                unknown_names += [] if taken_somewhere(given) else [given]
             continue
         if given in exposed:
             name = given
@@ -233,15 +234,18 @@ def _canonical_names(
             said = f"not accepted by {spec.model.name}; {other.model.name} takes it (model: {other.model.choice})."
             problems.append(Problem(given, said))
             continue
-        elif given in spec.refused:
-            problems.append(Problem(given, f"not accepted: {spec.refused[given]}."))
+        elif (why := _refusal(spec, given)) is not None:
+            problems.append(Problem(given, f"not accepted: {why}."))
             continue
         elif (owned := _owned(spec, given, aliases)) is not None:
             problems.append(Problem(given, f"set by the server, not by callers. {owned}"))
             continue
         elif (name := aliases.get(given) or aliases.get(given.lower())) is None:
             other = (ALIASES.get(given) or ALIASES.get(given.lower()) or (given,))[0]
-            if takers := _tools_taking(other, spec.model.tool):  # another tool's argument: that tool is named
+            known = other in _family_parameters() or other in _TOOLS_OWN  # the cache below keeps known names only
+            if (why := _refusal(spec, other)) is not None:  # quality, refused as outputQuality is here
+                problems.append(Problem(given, f"not accepted: {why}."))
+            elif known and (takers := _tools_taking(other, spec.model.tool)):  # another tool's argument: named
                 problems.append(Problem(given, f"not accepted: {spec.model.tool} takes no {other}; {takers}."))
             elif other in _family_parameters():
                 problems.append(Problem(given, f"not accepted: this model takes no {other}."))
@@ -288,17 +292,12 @@ def _in_words(value: object) -> bool:
     return isinstance(value, str) and not value.strip().lstrip("+-").replace(".", "", 1).isdigit()
 
 
-def _taken_somewhere(given: str) -> bool:
-    """Whether a name means something to some tool or model of the family (another model's argument, an alias, one
-    refused with its reason): given as null, it is passed over rather than called unknown."""
-    meant = (ALIASES.get(given) or ALIASES.get(given.lower()) or (given,))[0]
-    return (
-        meant in _family_parameters()
-        or meant in _TOOLS_OWN
-        or given in _SIZES
-        or given.lower() == "quality"
-        or any(given in spec.refused for spec in load_specs().values())
-    )
+def _refusal(spec: ModelSpec, given: str) -> str | None:
+    """Why the model refuses a name it says it refuses, however it is spelt (``image_weight``, ``IMAGEWEIGHT``)."""
+    if given in spec.refused:
+        return spec.refused[given]
+    plain = given.replace("_", "").lower()
+    return next((why for name, why in spec.refused.items() if name.replace("_", "").lower() == plain), None)
 
 
 _TOOLS_OWN = {"region": ("edit_image",)}

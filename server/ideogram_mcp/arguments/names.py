@@ -11,6 +11,7 @@ from collections.abc import Set as AbstractSet
 from typing import Any
 
 from ideogram_mcp.arguments.problems import LISTED, SHOWN, Problem, label
+from ideogram_mcp.specs import load_specs, load_tool_specs
 
 ASPECT_RATIO = "aspectRatio"
 FILE_NAME = "fileName"
@@ -98,6 +99,28 @@ def _aliases_for(known: frozenset[str]) -> dict[str, str]:
     return found
 
 
+def taken_somewhere(given: str) -> bool:
+    """Whether a name means something to some tool or model of the family (another tool's or model's argument, an
+    alias, one refused with its reason): given as null ("not given"), it is passed over rather than called unknown, as
+    clients filling every field of a schema they saw send it."""
+    meant = (ALIASES.get(given) or ALIASES.get(given.lower()) or (given,))[0]
+    return meant in _family_names() or given.lower() in _family_names()
+
+
+@functools.cache
+def _family_names() -> frozenset[str]:
+    """Every name a tool or model of the family takes, refuses with its reason or reads as another (lower case too)."""
+    names = {name for spec in load_specs().values() for name in (*spec.parameters, *spec.refused)}
+    names |= {name for tool in load_tool_specs().values() for name in tool.parameters}
+    names |= {*ALIASES, *FAMILY_OWN}
+    return frozenset(names | {name.lower() for name in names})
+
+
+FAMILY_OWN = frozenset({"region", "size", "quality", "style"})
+"""Names tools read themselves, not from a spec: edit_image's region, a size as "1344x768", and the two words refused
+as ambiguous wherever given."""
+
+
 def canonical(arguments: Mapping[str, Any], known: set[str]) -> tuple[dict[str, Any], list[Problem]]:
     """A tool's arguments by their own names, however an agent spelt them, and the problems: unknown names (with the
     closest known ones) and a name given twice with different values. JSON null means not given."""
@@ -108,8 +131,8 @@ def canonical(arguments: Mapping[str, Any], known: set[str]) -> tuple[dict[str, 
     problems: list[Problem] = []
     for given, value in arguments.items():
         name = given if given in known else aliases.get(given) or aliases.get(given.lower())
-        if name is None:  # told even as null: nothing an agent sends goes without a word
-            unknown_names.append(given)
+        if name is None:  # told even as null, unless another tool takes it: nothing sent goes without a word
+            unknown_names += [] if value is None and taken_somewhere(given) else [given]
             continue
         if value is None:
             continue
