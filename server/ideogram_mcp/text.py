@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import cast
 
 UPSTREAM_SHOWN = 300
@@ -12,6 +13,13 @@ def excerpt(text: str, limit: int = UPSTREAM_SHOWN) -> str:
     """Text as an agent is shown it: on one line, and at most ``limit`` characters."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def quoted(value: object) -> str:
+    """A value an agent sent, quoted back as JSON, as it wrote it (``"x"``, ``false``, ``null``), characters that
+    do not print escaped (``\u200b``, half a surrogate pair); ``ValueError`` for an integer too long to print."""
+    text = json.dumps(value, ensure_ascii=False, default=repr)
+    return "".join(c if c.isprintable() else json.dumps(c)[1:-1] for c in text)
 
 
 def sentence(text: str) -> str:

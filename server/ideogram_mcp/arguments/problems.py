@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from ideogram_mcp.errors import IdeogramError
+from ideogram_mcp.text import quoted
 
 SHOWN = 60
 """Characters of a value quoted back in an error."""
@@ -51,8 +51,7 @@ def show(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**SHOWN:
         return f"a {len(str(abs(value))) if abs(value) < 10**4000 else 'more than 4000'}-digit number"
     try:
-        text = json.dumps(value, ensure_ascii=False, default=repr)
-        text = "".join(c if c.isprintable() else json.dumps(c)[1:-1] for c in text)  # \u200b, a lone surrogate
+        text = quoted(value)
     except ValueError:  # an integer too long to print
         return f"a {type(value).__name__} too long to show"
     except RecursionError:

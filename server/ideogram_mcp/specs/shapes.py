@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
+from ideogram_mcp.text import quoted
+
 if TYPE_CHECKING:  # the parameter's own module calls these: a type only, not an import
     from ideogram_mcp.specs.parameter import Parameter
 
@@ -64,14 +66,14 @@ def between(p: Parameter, fields: Mapping[str, Any], path: str) -> Found:
             if member.required:
                 found.append((here, f"required{said}"))
             elif member.required_when and all(fields.get(k) == v for k, v in member.required_when.items()):
-                when = " and ".join(f"{k} is {v!r}" for k, v in member.required_when.items())
+                when = " and ".join(f"{k} is {quoted(v)}" for k, v in member.required_when.items())
                 found.append((here, f"required when {when}{said}"))
             elif member.required_unless and not any(other in fields for other in member.required_unless):
                 found.append((path, f"give {' or '.join((*member.required_unless, name))}"))
             continue
         for other, wanted in (member.requires or {}).items():
             if fields.get(other) != wanted:
-                found.append((here, f"only for {other} {wanted!r}; here {other} is {fields.get(other)!r}"))
+                found.append((here, f"only for {other} {quoted(wanted)}; here {other} is {quoted(fields.get(other))}"))
         for other in member.excludes:
             if other in fields:
                 found.append((here, f"not together with {other}: give one of them"))

@@ -24,7 +24,7 @@ from ideogram_mcp.specs import load_specs
 from ideogram_mcp.tasks import outcomes
 from ideogram_mcp.tasks.finish import NEVER_ACCEPTED
 from ideogram_mcp.tasks.saving import asked_format
-from ideogram_mcp.text import excerpt
+from ideogram_mcp.text import excerpt, quoted
 from ideogram_mcp.tools import results
 from ideogram_mcp.tools.published import GeneratedImage, GenerateImageOutput
 from ideogram_mcp.tools.results import listed
@@ -151,9 +151,9 @@ async def said(outcome: outcomes.Outcome, secret: SecretStr | None) -> types.Cal
             )
         case outcomes.UnknownTask(given=given):
             return results.error(
-                f"No generation with taskUUID {given[:40]!r} is known here. list_generations shows the recent ones; a "
-                "dry run's taskUUID names a task never sent (send the call without dryRun to make it), and one from "
-                "another server or machine cannot be fetched.",
+                f"No generation with taskUUID {quoted(given[:40])} is known here. list_generations shows the recent "
+                "ones; a dry run's taskUUID names a task never sent (send the call without dryRun to make it), and "
+                "one from another server or machine cannot be fetched.",
                 {"kind": Kind.UNKNOWN_TASK},
             )
         case outcomes.FailedBefore(task_uuid=task_uuid, errors=errors):
