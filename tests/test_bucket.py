@@ -19,10 +19,12 @@ import httpx2
 import mcp_types as types
 import obstore
 import pytest
+from mcp import Client
 
 from ideogram_mcp import files, http
 from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.records import ImageRecord
+from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 from ideogram_mcp.tasks import finish, life
 from tests.conftest import structured as data
@@ -121,6 +123,26 @@ async def test_an_image_deleted_from_the_bucket_since_it_was_saved_is_said_gone_
     assert "Saved as kite.jpg, which is no longer there (moved, deleted or made unreadable since)" in said
     # Runware's URL only: no signed link to an object the bucket no longer holds, no resource link to it
     assert [b.uri for b in again.content if isinstance(b, types.ResourceLink)] == [image["imageURL"]]
+
+
+async def test_a_stdio_server_started_in_a_project_saves_in_the_bucket_not_the_projects_folder(
+    s3: S3Server, make_settings: Callable[..., Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every call had been refused: "images are saved only under <the bucket's root>", with the bucket's outage fix.
+    for name, value in s3.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    place, project = s3.place(), tmp_path / "project"
+    project.mkdir()
+    settings = make_settings(storage_url=s3.url(place))
+    emulator = Emulator()
+    server = build_server(settings, transport=httpx2.ASGITransport(emulator.app()), project=project)
+    async with Client(server) as mcp:
+        made = await mcp.call_tool("generate_image", {"positivePrompt": "a red kite", "fileName": "kite"})
+    assert not made.is_error, made.content
+    assert data(made)["images"][0]["path"].endswith("kite.jpg")
+    assert bytes(obstore.get(s3.store(place), "kite.jpg").bytes())
+    assert not (project / "ideogram-output").exists()
 
 
 def test_a_start_whose_bucket_cannot_be_reached_stops_with_one_line_naming_it_and_the_fix(tmp_path: Path) -> None:
