@@ -123,6 +123,32 @@ def test_a_mistake_after_a_command_is_told_with_that_commands_usage(capsys: pyte
             "http://[",
             "RUNWARE_BASE_URL: 'http://[' is not an http:// or https:// URL; write it in full, with the scheme",
         ),
+        # A token or a password in a URL refused is not repeated (the refusal goes to logs clients keep).
+        (
+            "IDEOGRAM_MCP_WEBHOOK_URL",
+            "hooks.example.com/in?token=s3cr3t",
+            "IDEOGRAM_MCP_WEBHOOK_URL: 'hooks.example.com/in?...' is not an http:// or https:// URL; write it in "
+            "full, with the scheme",
+        ),
+        (
+            "RUNWARE_BASE_URL",
+            "ftp://user:hunter2@runware.example/v1#x",
+            "RUNWARE_BASE_URL: 'ftp://...@runware.example/v1#...' is not an http:// or https:// URL; write it in "
+            "full, with the scheme",
+        ),
+        # A key with a character no header carries (a line break, a zero-width space pasted with it): its place only.
+        (
+            "RUNWARE_API_KEY",
+            "sk-part1\npart2-xyz",
+            "RUNWARE_API_KEY: holds a character an API key cannot have (character 9 of 18: a space, a line break or "
+            "a character that is not plain ASCII); copy the key again from Runware's dashboard",
+        ),
+        (
+            "RUNWARE_API_KEY",
+            " sk-abcdefghijkl\u200b ",
+            "RUNWARE_API_KEY: holds a character an API key cannot have (character 16 of 16: a space, a line break or "
+            "a character that is not plain ASCII); copy the key again from Runware's dashboard",
+        ),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_the_variable(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -231,7 +232,8 @@ class Settings(BaseModel):
             return None
         if not is_web_url(value.strip()):
             raise ValueError(
-                f"{value.strip()[:80]!r} is not an http:// or https:// URL; write it in full, with the scheme"
+                f"{_without_secrets(value.strip())[:80]!r} is not an http:// or https:// URL; write it in full, with "
+                "the scheme"
             )
         return value.strip()
 
@@ -271,7 +273,16 @@ class Settings(BaseModel):
         # MCP client configs often carry "RUNWARE_API_KEY": "" as a placeholder.
         if isinstance(value, str) and not value.strip():
             return None
-        return value.strip() if isinstance(value, str) else value
+        if isinstance(value, str):
+            value = value.strip()
+            # A header carries only visible ASCII: a line break or a zero-width space copied with the key had made
+            # every call fail after it was recorded as sent (or an internal error). Its place, never the key.
+            if (at := next((n for n, c in enumerate(value, 1) if not "!" <= c <= "~"), None)) is not None:
+                raise ValueError(
+                    f"holds a character an API key cannot have (character {at} of {len(value)}: a space, a line break "
+                    "or a character that is not plain ASCII); copy the key again from Runware's dashboard"
+                )
+        return value
 
     @field_validator(
         "output_dir",
@@ -369,3 +380,18 @@ def _docstrings(cls: type) -> dict[str, str]:
         ):
             found[statement.target.id] = inspect.cleandoc(following.value.value)
     return found
+
+
+def _without_secrets(url: str) -> str:
+    """A URL as an error may repeat it: without its query, fragment and user part, where a token or a password
+    goes (``hooks.example.com/in?...``, ``ftp://...@host/``)."""
+    head, cut = re.split(r"[?#]", url, maxsplit=1)[0], ""
+    if len(head) < len(url):
+        cut = url[len(head)] + "..."
+    scheme, sep, rest = head.partition("://")
+    if not sep:
+        scheme, rest = "", head
+    host, slash, path = rest.partition("/")
+    if "@" in host:
+        host = "...@" + host.rsplit("@", 1)[1]
+    return f"{scheme}{sep}{host}{slash}{path}{cut}"

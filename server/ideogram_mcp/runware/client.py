@@ -127,6 +127,12 @@ class RunwareClient:
                     f"could not reach Runware at {host} within {waited}; nothing was sent or charged", sent=False
                 ) from exc
             raise RunwareTimeoutError(f"Runware at {host} did not answer within {waited}") from exc
+        except httpx2.LocalProtocolError as exc:  # a request HTTP cannot carry, refused before Runware read it whole
+            raise RunwareConnectionError(
+                f"the request to Runware at {host} could not be written ({type(exc).__name__}); nothing was sent or "
+                "charged",
+                sent=False,
+            ) from exc
         except httpx2.RequestError as exc:  # a broken connection, an undecodable body, too many redirects ...
             raise RunwareConnectionError(
                 f"the exchange with Runware at {host} broke before its answer ({type(exc).__name__})", sent=True
