@@ -342,6 +342,18 @@ def test_the_offline_setting_makes_the_demo_offline_though_a_key_is_set(tmp_path
     assert done.stdout.splitlines()[-1].endswith("total cost $0.18 (emulated: nothing was charged)")
 
 
+def test_a_spend_limit_that_refuses_the_demo_stops_it_in_one_line_before_it_sends_anything(tmp_path: Path) -> None:
+    # Its dry runs' refusal had ended the demo in a 60-line traceback (KeyError: 'requested').
+    env = clean_env(IDEOGRAM_MCP_DAILY_BUDGET="0.1", IDEOGRAM_MCP_DATA_DIR=str(tmp_path))
+    done = _demo(["--offline", "--output-dir", str(tmp_path / "out")], env)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stdout.splitlines()[-1]
+    assert last.startswith("stopped before anything was sent: ")
+    assert "IDEOGRAM_MCP_DAILY_BUDGET" in last
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_output_folder_that_cannot_be_written_stops_the_demo_before_it_pays(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("not a folder")
     out = tmp_path / "a-file" / "out"
@@ -349,8 +361,9 @@ def test_an_output_folder_that_cannot_be_written_stops_the_demo_before_it_pays(t
     assert done.returncode == 1, done.stderr
     assert done.stdout.splitlines()[-1] == (
         f"generate_image poster failed: Images cannot be saved in {out}: a file (not a folder) stands in its path. "
-        "Nothing was sent or charged. Have the user set IDEOGRAM_MCP_OUTPUT_DIR to a folder this server can write "
-        "(or IDEOGRAM_MCP_SAVE=false to keep only the image URLs)."
+        "Nothing was sent or charged. Have the user set IDEOGRAM_MCP_OUTPUT_DIR (or the --output-dir the server is "
+        "started with, which comes first) to a folder this server can write (or IDEOGRAM_MCP_SAVE=false to keep only "
+        "the image URLs)."
     )
 
 

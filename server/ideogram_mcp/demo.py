@@ -92,7 +92,11 @@ async def run(output_dir: Path, offline: bool, save: bool = True) -> int:
         prompts = await client.list_prompts()
         _say(f"prompts: {', '.join(p.name for p in prompts.prompts)}")
 
-        count, quote = await _quote(client)
+        quoted = await _quote(client)
+        if isinstance(quoted, str):  # a spend limit, or a folder that cannot take files: said as the server says it
+            _say(f"stopped before anything was sent: {quoted}")
+            return 1
+        count, quote = quoted
         if offline:
             _say(f"cost: emulated; nothing is charged (on Runware these {count} images would cost ${quote:.2f})")
         else:
@@ -168,11 +172,15 @@ async def _confirmed(question: str) -> bool:
     return answer == [True]
 
 
-async def _quote(client: Client) -> tuple[int, float]:
-    """How many images the demo makes and what they cost: the server's dry runs say, sending nothing."""
+async def _quote(client: Client) -> tuple[int, float] | str:
+    """How many images the demo makes and what they cost: the server's dry runs say, sending nothing; or the first
+    refusal a dry run answers (a spend limit, a folder that cannot take files), in the server's words."""
     count, quote = 0, 0.0
     for _, arguments in _JOBS:
-        planned = _data(await client.call_tool("generate_image", {**arguments, "dryRun": True}))
+        result = await client.call_tool("generate_image", {**arguments, "dryRun": True})
+        if result.is_error:
+            return _text(result)
+        planned = _data(result)
         count += planned["requested"]
         quote += planned["quote"]
     return count, quote
