@@ -292,8 +292,9 @@ async def test_an_output_folder_that_cannot_be_written_is_refused_before_anythin
     assert error_of(result) == {"kind": "unwritable_folder", "folder": str((blocked / "out").resolve())}
     assert text(result) == (
         f"Images cannot be saved in {(blocked / 'out').resolve()}: a file (not a folder) stands in its path. Nothing "
-        "was sent or charged. Have the user set IDEOGRAM_MCP_OUTPUT_DIR to a folder this server can write (or "
-        "IDEOGRAM_MCP_SAVE=false to keep only the image URLs)."
+        "was sent or charged. Have the user set IDEOGRAM_MCP_OUTPUT_DIR (or the --output-dir the server is started "
+        "with, which comes first) to a folder this server can write (or IDEOGRAM_MCP_SAVE=false to keep only the "
+        "image URLs)."
     )
     assert not dry.is_error, "a dry run saves nothing, so it needs no folder"
     assert emulator.requests == []

@@ -81,7 +81,8 @@ async def test_a_dry_run_says_what_the_real_call_would_meet_with_its_approved_co
     assert data(unwritable)["quote"] == 0.06, "the price is still told"
     assert (
         f"Images cannot be saved in {tmp_path / 'a-file' / 'sub'}: a file (not a folder) stands in its path, so the "
-        "call as it is would be refused: have the user set IDEOGRAM_MCP_OUTPUT_DIR to a folder this server can write"
+        "call as it is would be refused: have the user set IDEOGRAM_MCP_OUTPUT_DIR (or the --output-dir the server is "
+        "started with, which comes first) to a folder this server can write"
     ) in text(unwritable)
     assert error_of(real)["kind"] == "not_approved", "what the dry run foretells"
     assert text(real).endswith("No approval is needed up to $0.50: without approvedCost it runs.")

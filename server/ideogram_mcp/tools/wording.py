@@ -192,8 +192,8 @@ def _writable(unwritable: outcomes.Unwritable) -> str:
             f"credentials (or set {ENV.save}=false to keep only the image URLs){other}"
         )
     return (
-        f"have the user set {ENV.output_dir} to a folder this server can write (or {ENV.save}=false to keep only the "
-        f"image URLs){other}"
+        f"have the user set {ENV.output_dir} (or the --output-dir the server is started with, which comes first) to "
+        f"a folder this server can write (or {ENV.save}=false to keep only the image URLs){other}"
     )
 
 
