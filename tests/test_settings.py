@@ -74,6 +74,22 @@ def test_a_blank_key_counts_as_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
     assert API_KEY not in str(Settings().model_dump())
 
 
+def test_a_blank_variable_is_as_unset_whatever_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    # IDEOGRAM_MCP_MAX_CALLS_PER_MINUTE= (documented "unset means no such limit") and a dozen others had stopped the
+    # start, where the key, the budget and the folders took "" as unset: client configs carry "" placeholders.
+    for name in ("IDEOGRAM_MCP_MAX_CALLS_PER_MINUTE", "IDEOGRAM_MCP_OFFLINE", "RUNWARE_TIMEOUT", "IDEOGRAM_MCP_SAVE"):
+        monkeypatch.setenv(name, " ")
+    read = Settings()
+    assert (read.max_calls_per_minute, read.offline, read.runware_timeout, read.save) == (None, False, 30.0, True)
+
+
+def test_a_limit_too_large_to_count_is_refused_at_the_start() -> None:
+    # 2**63 had been taken, and every paid call then failed in the journal (an internal error).
+    for field in ("max_calls_per_minute", "max_in_flight"):
+        with pytest.raises(ValidationError, match="less than or equal to 1000000"):
+            Settings(**{field: 2**63})
+
+
 def test_reading_the_configuration_loads_no_http_client() -> None:
     loaded = subprocess.run(
         [

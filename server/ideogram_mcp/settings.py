@@ -156,9 +156,9 @@ class Settings(BaseModel):
     images.example.com:*. Loopback and the public URL's host always are."""
     allowed_origins: tuple[str, ...] = ()
     """More Origin values the HTTP server answers, comma-separated, e.g. https://app.example.com."""
-    max_in_flight: int = Field(default=4, ge=1)
+    max_in_flight: int = Field(default=4, ge=1, le=1_000_000)
     """Generations one HTTP token may have running at once."""
-    max_calls_per_minute: int | None = Field(default=None, ge=1)
+    max_calls_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
     """Paid calls one owner (an HTTP token) may start in any 60 seconds, counted in the journal, so across every
     process and machine that shares it; unset means no such limit."""
     state_keys: tuple[SecretStr, ...] = ()
@@ -193,7 +193,12 @@ class Settings(BaseModel):
 
     def __init__(self, **overrides: Any) -> None:
         variables = {variable_name(field).lower(): field for field in type(self).model_fields}
-        found = {variables[name.lower()]: value for name, value in os.environ.items() if name.lower() in variables}
+        # A blank variable is as unset (client configs carry "" placeholders): its default, whatever the setting.
+        found = {
+            variables[name.lower()]: value
+            for name, value in os.environ.items()
+            if name.lower() in variables and value.strip()
+        }
         super().__init__(**(found | overrides))
 
     @field_validator("state_keys", mode="before")
