@@ -328,6 +328,12 @@ async def test_where_images_go_is_the_users_setting_never_an_agents(
         ("PUT", "https://bucket.example/put?X-Amz"),
         ("POST", "https://hooks.example/ideogram"),
     ]
+    # Nor are they written into the recipe beside the image (a folder agents read and people share), or the journal.
+    (image,) = data(made)["images"]
+    recipe = Path(image["path"]).with_suffix(".json").read_text()
+    assert "hooks.example" not in recipe
+    assert "X-Amz" not in recipe
+    assert json.loads(recipe)["task"]["webhookURL"] == "<set by the server>"
 
 
 async def test_list_generations_shows_recent_tasks_their_state_and_the_spend(mcp: Client) -> None:

@@ -163,7 +163,7 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
                 owner=job.owner,
                 tool=job.tool,
                 model=job.spec.model.id,
-                task=recorded(task),
+                task=recorded(task, hidden=server_values),
                 requested=generation.count,
                 quote=job.quote,
                 options=Options(
@@ -382,8 +382,12 @@ async def _uploaded(
     return generation.with_images(uuids)
 
 
-def recorded(task: Mapping[str, Any]) -> dict[str, Any]:
-    """The task as sent, for the journal and the recipes: inline image data shortened (it can be megabytes)."""
+def recorded(task: Mapping[str, Any], hidden: Mapping[str, str | None] | None = None) -> dict[str, Any]:
+    """The task as sent, for the journal and the recipes: inline image data shortened (it can be megabytes), and the
+    ``hidden`` values the server's settings gave (a webhook's token, a presigned upload URL) not written out: a
+    recipe lies beside the image, in a folder agents read and people share."""
+    if hidden:
+        task = {k: SERVERS_OWN if hidden.get(k) else v for k, v in task.items()}
 
     def shorten(value: Any) -> Any:
         if isinstance(value, dict):
