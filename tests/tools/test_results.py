@@ -43,6 +43,11 @@ from ideogram_mcp.tools.results import describe
             "Runware does not know this model or task; list_generations shows the tasks this server sent. "
             "Runware said: No such model (modelNotFound).",
         ),
+        (  # a 404 that is no Runware error: an address that is not Runware's API (it had blamed the model)
+            api_error(404, []),
+            "The address this server sends to answered HTTP 404 with no Runware error: have the user check "
+            "RUNWARE_BASE_URL (Runware's own is https://api.runware.ai/v1, the default when it is unset).",
+        ),
         (  # a bare-string error: no code, and none made up ("(unknown)" had been shown)
             api_error(402, [ErrorDetail("unknown", "Insufficient credits. Please top up.")]),
             "The Runware account has too little credit for this. Top it up, then try again. "

@@ -14,7 +14,7 @@ from pydantic import BaseModel, SecretStr
 from ideogram_mcp import arguments
 from ideogram_mcp.images import previews
 from ideogram_mcp.images.formats import image_format
-from ideogram_mcp.runware import errors
+from ideogram_mcp.runware import DEFAULT_BASE_URL, errors
 from ideogram_mcp.settings import ENV, redact
 from ideogram_mcp.specs import load_specs
 from ideogram_mcp.text import excerpt, sentence
@@ -159,6 +159,11 @@ def describe(exc: errors.RunwareError, secret: SecretStr | None = None) -> tuple
             text = "The Runware account has too little credit for this. Top it up, then try again."
         case errors.PermissionDeniedError():
             text = "This Runware API key is not allowed to run this model or task."
+        case errors.NotFoundError() if not exc.details:  # no Runware error in it: an address that is not its API
+            text = (
+                f"The address this server sends to answered HTTP 404 with no Runware error: have the user check "
+                f"{ENV.runware_base_url} (Runware's own is {DEFAULT_BASE_URL}, the default when it is unset)."
+            )
         case errors.NotFoundError():
             text = "Runware does not know this model or task; list_generations shows the tasks this server sent."
         case errors.ContentRejectedError():
