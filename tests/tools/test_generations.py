@@ -976,7 +976,11 @@ async def test_a_task_a_poll_has_found_at_runware_is_said_to_be_running_there(
 
 
 async def test_taking_up_that_failed_is_tried_again_by_a_later_call_not_given_up_for_the_process(
-    make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock, output: Path
+    make_settings: Callable[..., Settings],
+    emulator: Emulator,
+    clock: ManualClock,
+    output: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # A team's journal or bucket down at the owner's first call: the paid images stayed unsaved for the process's life.
     emulator.render_seconds = 30.0
@@ -1007,6 +1011,10 @@ async def test_taking_up_that_failed_is_tried_again_by_a_later_call_not_given_up
         with anyio.fail_after(120):
             while len(list(output.glob("*.jpg"))) < 2:
                 await clock.sleep(0.5)
+    # The journal's failure is one line with its reason (the calls say it with the fix), not a traceback.
+    (said,) = [r for r in caplog.records if "taken up" in r.getMessage()]
+    assert (said.levelno, said.exc_info) == (logging.WARNING, None)
+    assert said.getMessage().startswith("the tasks earlier processes left unfinished could not be taken up: the task")
 
 
 async def test_a_task_that_can_never_be_finished_is_tried_again_only_until_it_is_a_day_old(

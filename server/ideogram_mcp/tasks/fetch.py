@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,9 +168,13 @@ async def _see_through(services: Services, entry: Entry, where: Places) -> None:
 
 def _failed(services: Services, said: str, *args: object) -> None:
     """A failure of background work, with its traceback; one quiet line when it met the parts a stopping server
-    closes (the journal, the clients): the next process takes the tasks up."""
+    closes (the journal, the clients): the next process takes the tasks up; one line with the reason when the
+    journal failed (the calls say so too, with the fix)."""
+    failure = sys.exc_info()[1]
     if services.closing:
         logger.info(f"{said} as the server stopped", *args)
+    elif isinstance(failure, JournalError):
+        logger.warning(f"{said}: %s", *args, failure.said)
     else:
         logger.exception(said, *args)
 
