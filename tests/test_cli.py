@@ -99,6 +99,44 @@ def test_a_mistake_after_a_command_is_told_with_that_commands_usage(capsys: pyte
     )
 
 
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [  # a blank folder had saved into the working folder's root; a blank key made the emulator refuse every request
+        (["--output-dir", " "], "ideogram-mcp: error: argument --output-dir: is blank; give a folder, or leave the "
+         "option out\n"),
+        (["demo", "--output-dir", ""], "ideogram-mcp demo: error: argument --output-dir: is blank; give a folder, or "
+         "leave the option out\n"),
+        (["emulator", "--api-key", ""], "ideogram-mcp emulator: error: argument --api-key: is blank; give a key, or "
+         "leave the option out to accept any non-empty key\n"),
+    ],
+)  # fmt: skip
+def test_a_blank_option_value_is_told_not_taken(argv: list[str], said: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _exit(argv, capsys)
+    assert code == 2
+    assert err.endswith(said)
+
+
+def test_help_in_a_terminal_too_narrow_for_it_is_still_printed(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "2")  # it had ended in "ValueError: invalid width 0"
+    code, out, _ = _exit(["--help"], capsys)
+    assert code == 0
+    assert "RUNWARE_API_KEY" in out
+
+
+def test_the_demo_whose_reader_stops_reading_ends_quietly(tmp_path: Path) -> None:
+    # ideogram-mcp demo | head -1 had ended in a BrokenPipeError traceback.
+    env = clean_env(IDEOGRAM_MCP_DATA_DIR=str(tmp_path))
+    shown = subprocess.run(
+        f"{COMMAND} demo --offline --output-dir {tmp_path / 'out'} | head -1",
+        shell=True, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert shown.stdout.startswith("ideogram-mcp demo (offline")
+    assert "Traceback" not in shown.stderr
+    assert "BrokenPipeError" not in shown.stderr
+
+
 # --- configuration errors -------------------------------------------------------------------------------------
 
 

@@ -33,10 +33,21 @@ def main(argv: list[str] | None = None) -> None:
         _run(argv)
     except KeyboardInterrupt:
         _stopped()
+    except BrokenPipeError:
+        _unread()
     except BaseExceptionGroup as group:
-        if group.subgroup(KeyboardInterrupt) is None:
+        if group.subgroup(KeyboardInterrupt) is not None:
+            _stopped()
+        if group.subgroup(BrokenPipeError) is None:
             raise
-        _stopped()
+        _unread()
+
+
+def _unread() -> None:
+    """Whoever read the output stopped reading (``ideogram-mcp demo | head``): end quietly, as other commands do."""
+    with contextlib.suppress(OSError):  # what is left unwritten goes nowhere, not into a second error at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(1)
 
 
 def _stopped() -> None:
@@ -59,7 +70,7 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def _environment_help() -> str:
-    width = min(shutil.get_terminal_size().columns, 100) - 2
+    width = max(40, min(shutil.get_terminal_size().columns, 100) - 2)  # a terminal 2 columns wide reads it too
     lines = ["environment variables (MCP clients set them in the server's config):"]
     for variable in variables():
         default = "" if variable.default in ("(none)", "(see meaning)") else f" (default: {variable.default})"
@@ -92,7 +103,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     )
     parser.add_argument(
         "--output-dir",
-        type=Path,
+        type=_folder,
         metavar="DIR",
         help=f"save images here (else {ENV.output_dir}, else inside the client's first root, else inside the "
         "folder it was started in when that is a project, else ~/Pictures/ideogram-mcp)",
@@ -106,7 +117,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     )
     emulator.add_argument("--host", default="127.0.0.1", help="address to serve on")
     emulator.add_argument("--port", type=_port, default=8765, help="port to serve on")
-    emulator.add_argument("--api-key", help="the only key to accept (default: any non-empty key)")
+    emulator.add_argument("--api-key", type=_key, help="the only key to accept (default: any non-empty key)")
     emulator.add_argument("--render-seconds", type=_seconds, default=0.0, help="how long each task takes to render")
     web = commands.add_parser(
         "http",
@@ -132,7 +143,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     show.add_argument(
         "--output-dir",
         dest="demo_output_dir",
-        type=Path,
+        type=_folder,
         metavar="DIR",
         help="where the server saves the demo's images (default: ./ideogram-output)",
     )
@@ -233,6 +244,20 @@ _port = _bounded(int, 0, 65535, "a port; ports run from 0 to 65535")
 """A TCP port: 0 (any free one) to 65535."""
 _workers = _bounded(int, 1, sys.maxsize, "a number of processes; give 1 or more")
 _seconds = _bounded(float, 0, sys.float_info.max, "a number of seconds; give 0 or more, e.g. 2.5")
+
+
+def _folder(text: str) -> Path:
+    """An argparse type: a folder's path, never blank (``Path("")`` is the working folder, which no one meant)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is blank; give a folder, or leave the option out")
+    return Path(text)
+
+
+def _key(text: str) -> str:
+    """An argparse type: the emulator's one key, never blank (a blank one would refuse every request)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is blank; give a key, or leave the option out to accept any non-empty key")
+    return text.strip()
 
 
 EMULATOR_KEY = "offline-emulator-key"
