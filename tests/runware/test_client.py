@@ -254,3 +254,25 @@ async def test_a_connection_still_being_made_when_the_deadline_comes_is_reported
                 waiting.close()
     assert str(caught.value) == "could not reach Runware at 127.0.0.1 within 0.5 s; nothing was sent or charged"
     assert caught.value.may_have_run is False
+
+
+async def test_a_proxy_that_cannot_be_reached_is_named_without_its_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    # It had been told as Runware unreachable, "check the network or RUNWARE_BASE_URL", the proxy never named.
+    from ideogram_mcp.tools.results import describe
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # closed again before the request: nothing listens there
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTP_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", f"http://me:hunter2@127.0.0.1:{port}")
+    async with RunwareClient(SecretStr(API_KEY), base_url="https://api.runware.ai/v1", timeout=5) as client:
+        with pytest.raises(errors.RunwareConnectionError) as caught:
+            await client.send([task()])
+    said, details = describe(caught.value)
+    assert said == (
+        f"Could not reach Runware at api.runware.ai through the proxy 127.0.0.1:{port} (HTTPS_PROXY) (ConnectError); "
+        "nothing was sent or charged. Check the network, the proxy (HTTPS_PROXY), or RUNWARE_BASE_URL, then try again."
+    )
+    assert "hunter2" not in said
+    assert details["mayHaveBeenCharged"] is False

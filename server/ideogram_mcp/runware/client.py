@@ -115,8 +115,12 @@ class RunwareClient:
             if bounded.cancelled_caught:
                 raise TimeoutError
         except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout, httpx2.UnsupportedProtocol) as exc:
+            variable, proxy = connections.proxy_for(self.base_url)
+            via = f" through the proxy {proxy} ({variable})" if variable else ""
             raise RunwareConnectionError(
-                f"could not reach Runware at {host} ({type(exc).__name__}); nothing was sent or charged", sent=False
+                f"could not reach Runware at {host}{via} ({type(exc).__name__}); nothing was sent or charged",
+                sent=False,
+                proxy=variable,
             ) from exc
         except (httpx2.TimeoutException, TimeoutError) as exc:
             waited = f"{round(limit, 1):g} s"  # the time allowed, as a person would say it

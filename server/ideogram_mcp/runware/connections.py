@@ -65,6 +65,22 @@ def client(**options: Any) -> httpx2.AsyncClient:
     return made
 
 
+def proxy_for(url: str) -> tuple[str, str]:
+    """The environment's variable naming the proxy a request to ``url`` goes through, and the proxy's address
+    without its user part (a password may be in it); empty strings where it goes direct. Read as httpx2 reads them:
+    ``<SCHEME>_PROXY``, else ``ALL_PROXY``, unless ``NO_PROXY`` names the host."""
+    import urllib.request
+
+    target = httpx2.URL(url)
+    proxies = urllib.request.getproxies_environment()
+    for name in (target.scheme, "all"):
+        address = proxies.get(name)
+        if address and not urllib.request.proxy_bypass_environment(target.host, proxies):
+            variable = next((v for v in os.environ if v.lower() == f"{name}_proxy"), f"{name.upper()}_PROXY")
+            return variable.upper(), address.rpartition("@")[2].removesuffix("/")
+    return "", ""
+
+
 def _fine_without_the_environment(options: dict[str, Any]) -> bool:
     """Whether the client httpx2 could not make is made when it reads nothing from the environment: then what the
     environment names (its proxies; the TLS context is given) is at fault, and nothing else of ``options``."""

@@ -48,9 +48,11 @@ class RunwareConnectionError(RunwareError):
 
     retryable = True
 
-    def __init__(self, message: str, *, sent: bool) -> None:
+    def __init__(self, message: str, *, sent: bool, proxy: str | None = None) -> None:
         super().__init__(message)
         self.may_have_run = sent
+        self.proxy = proxy
+        """The environment's variable naming the proxy the request went through, where one did (``HTTPS_PROXY``)."""
 
 
 class RunwareTimeoutError(RunwareConnectionError):

@@ -181,7 +181,8 @@ def describe(exc: errors.RunwareError, secret: SecretStr | None = None) -> tuple
         case errors.RunwareAPIError():
             text = f"Runware refused the call with HTTP {exc.status}; nothing says whether it ran."
         case errors.RunwareConnectionError() if not exc.may_have_run:
-            text = f"{sentence(str(exc))} Check the network or {ENV.runware_base_url}, then try again."
+            proxy = f", the proxy ({exc.proxy})," if exc.proxy else ""
+            text = f"{sentence(str(exc))} Check the network{proxy} or {ENV.runware_base_url}, then try again."
         case errors.RunwareConnectionError():
             text = (
                 f"{sentence(str(exc))} The task may still run and be charged: list_generations shows it; "
