@@ -23,7 +23,7 @@ import re
 import select
 import ssl
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol, cast
 
 import httpcore2
@@ -73,9 +73,11 @@ def proxy_for(url: str) -> tuple[str, str]:
 
     target = httpx2.URL(url)
     proxies = urllib.request.getproxies_environment()
+    # NO_PROXY read as urllib reads it (not in typeshed: it is Python's own, undocumented)
+    bypass = cast("Callable[[str, dict[str, str]], bool]", getattr(urllib.request, "proxy_bypass_environment"))  # noqa: B009
     for name in (target.scheme, "all"):
         address = proxies.get(name)
-        if address and not urllib.request.proxy_bypass_environment(target.host, proxies):
+        if address and not bypass(target.host, proxies):
             variable = next((v for v in os.environ if v.lower() == f"{name}_proxy"), f"{name.upper()}_PROXY")
             return variable.upper(), address.rpartition("@")[2].removesuffix("/")
     return "", ""
