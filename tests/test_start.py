@@ -166,3 +166,17 @@ def test_a_module_loaded_too_early_is_seen() -> None:
     assert _among(loaded, CALL_TIME) == ["PIL.Image", "ideogram_mcp.journal.sqlite", "ideogram_mcp.runware.delivery"]
     assert _among(loaded, DERIVING) == ["ideogram_mcp.specs"]
     assert _among(["ideogram_mcp.runware"], CALL_TIME) == []  # the package's default URL, read by the settings
+
+
+def test_an_http_server_of_runwares_api_loads_no_emulator(tmp_path: Path) -> None:
+    # `ideogram-mcp http` had imported the emulator (Pillow's drawing, its rules) without --offline.
+    from tests.processes import Running, clean_env, free_port
+
+    env = clean_env(RUNWARE_API_KEY="sk-not-used", IDEOGRAM_MCP_DATA_DIR=str(tmp_path), PYTHONPROFILEIMPORTTIME="1")
+    server = Running(["http", "--port", str(free_port())], env)
+    try:
+        server.listening()
+    finally:
+        _, _, said = server.terminate()
+    assert "ideogram_mcp.http" in said, "imports are told"
+    assert "ideogram_mcp.emulator" not in said

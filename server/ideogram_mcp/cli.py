@@ -317,7 +317,6 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
 
     from ideogram_mcp import door, http
     from ideogram_mcp.embedded import without_nagle
-    from ideogram_mcp.emulator import Emulator
 
     with contextlib.ExitStack() as stack:
         changes: dict[str, str] = {ENV.http_host: host}
@@ -334,6 +333,8 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
                     ENV.state_keys,
                 )
         if offline or settings.offline:
+            from ideogram_mcp.emulator import Emulator  # only offline: a server of Runware's API needs none of it
+
             portal = stack.enter_context(start_blocking_portal())
             url = stack.enter_context(portal.wrap_async_context_manager(Emulator(api_key=EMULATOR_KEY).served()))
             changes |= {ENV.runware_base_url: url, ENV.runware_api_key: EMULATOR_KEY, ENV.offline: "true"}
