@@ -196,6 +196,22 @@ def test_a_bad_setting_is_one_line_naming_the_variable(
     assert _exit([], capsys) == (2, "", f"ideogram-mcp: bad configuration: {said}\n")
 
 
+def test_a_variable_of_ours_the_server_does_not_have_is_told_with_the_closest_one(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A misspelt budget had left the $10 default in force without a word.
+    monkeypatch.setenv("IDEOGRAM_MCP_DAILY_BUDGT", "1")
+    monkeypatch.setenv("IDEOGRAM_MCP_LIVE", "1")  # the live tests' switch: no setting, and not told
+    monkeypatch.setenv("RUNWARE_TIMEOUT", "-1")  # so that the command ends at its settings
+    code, _, err = _exit([], capsys)
+    assert code == 2
+    assert err.splitlines() == [
+        "ideogram-mcp: IDEOGRAM_MCP_DAILY_BUDGT is no setting of this server and is ignored (did you mean "
+        "IDEOGRAM_MCP_DAILY_BUDGET?)",
+        "ideogram-mcp: bad configuration: RUNWARE_TIMEOUT: Input should be greater than 0",
+    ]
+
+
 @pytest.fixture
 def taken() -> Iterator[int]:
     with socket.socket() as holder:
