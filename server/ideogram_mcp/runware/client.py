@@ -123,7 +123,8 @@ class RunwareClient:
                 proxy=variable,
             ) from exc
         except (httpx2.TimeoutException, TimeoutError) as exc:
-            waited = f"{round(limit, 1):g} s"  # the time allowed, as a person would say it
+            # The time allowed, as a person would say it: "30 s", "2.5 s", "0.01 s" (not "0 s").
+            waited = f"{round(limit, 1):g} s" if limit >= 1 else f"{limit:.1g} s"
             if steps and not any(".send_request_headers." in step for step in steps):
                 # Still connecting when time ran out: the request never left. (A transport that tells
                 # nothing, such as the tests' in-process one, counts as having sent it.)
