@@ -27,6 +27,7 @@ from ideogram_mcp.records import ImageRecord
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 from ideogram_mcp.tasks import finish, life
+from tests.conftest import error_of
 from tests.conftest import structured as data
 from tests.objectstore import S3Server
 from tests.processes import Running, clean_env, free_port
@@ -139,7 +140,15 @@ async def test_a_stdio_server_started_in_a_project_saves_in_the_bucket_not_the_p
     server = build_server(settings, transport=httpx2.ASGITransport(emulator.app()), project=project)
     async with Client(server) as mcp:
         made = await mcp.call_tool("generate_image", {"positivePrompt": "a red kite", "fileName": "kite"})
+        # A folder of the project is refused as outside the bucket's root (it had passed the dry run, and the call
+        # was then refused with the bucket's outage fix).
+        elsewhere = {"positivePrompt": "a red kite", "outputDir": str(project / "logos"), "dryRun": True}
+        refused = await mcp.call_tool("generate_image", elsewhere)
     assert not made.is_error, made.content
+    root = (tmp_path / "home" / "Pictures" / "ideogram-mcp").resolve()
+    assert [p["message"] for p in error_of(refused)["problems"]] == [
+        f"must be inside {root}, the bucket's root; give a folder inside it, e.g. a relative name such as 'logos'."
+    ]
     assert data(made)["images"][0]["path"].endswith("kite.jpg")
     assert bytes(obstore.get(s3.store(place), "kite.jpg").bytes())
     assert not (project / "ideogram-output").exists()

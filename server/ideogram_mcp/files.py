@@ -64,7 +64,7 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "ideogram-mcp"
 
 
-Source = Literal["setting", "argument", "root", "project", "default"]
+Source = Literal["setting", "bucket", "argument", "root", "project", "default"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,13 +189,14 @@ def chosen_output(where: Places, requested: str) -> tuple[Places | None, str | N
         if not resolved.is_relative_to(where.root):
             return None, "must be a folder inside this connection's own, named relatively, e.g. 'logos'"
         return dataclasses.replace(where, output=resolved, source="argument"), None
-    inside = (where.output,) if where.source == "setting" else where.readable
+    inside = (where.output,) if where.source in ("setting", "bucket") else where.readable
     own = resolved.is_relative_to(where.output)
     if not any(resolved.is_relative_to(folder) for folder in inside) or (not own and not where.may_read(resolved)):
-        if where.source == "setting":
+        if where.source in ("setting", "bucket"):
+            set_by = f"the folder the user set ({ENV.output_dir})" if where.source == "setting" else "the bucket's root"
             return None, (
-                f"must be inside {where.output}, the folder the user set ({ENV.output_dir}); give a "
-                "folder inside it, e.g. a relative name such as 'logos'"
+                f"must be inside {where.output}, {set_by}; give a folder inside it, e.g. a relative name such as "
+                "'logos'"
             )
         listed = ", ".join(str(folder) for folder in where.readable)
         return None, (

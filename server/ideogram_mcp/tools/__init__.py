@@ -207,8 +207,8 @@ def _client_places(state: AppState, roots: list[str]) -> files.Places:
         # (a stdio server started in a project had refused every call for it, naming the bucket as unreachable).
         output = files.default_output_dir()
     found = files.places(output, roots, settings.allowed_dirs, state.project)
-    if output is not settings.output_dir:
-        found = dataclasses.replace(found, source="default")
+    if output is not settings.output_dir:  # an outputDir must lie under the bucket's root, as under a set folder
+        found = dataclasses.replace(found, source="bucket")
     return dataclasses.replace(found, root=found.output) if state.shared else found
 
 
