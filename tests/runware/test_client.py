@@ -279,3 +279,29 @@ async def test_a_proxy_that_cannot_be_reached_is_named_without_its_password(monk
     )
     assert "hunter2" not in said
     assert details["mayHaveBeenCharged"] is False
+
+
+RUNWARE = "https://api.runware.ai/v1"
+
+
+@pytest.mark.parametrize(
+    ("environment", "url", "named"),
+    [  # as httpx2 itself mounts the proxies: urllib's reading of NO_PROXY had named proxies never used
+        ({"HTTPS_PROXY": "http://u:p@proxy.corp:3128", "NO_PROXY": "*.runware.ai"}, RUNWARE, ("", "")),
+        ({"HTTP_PROXY": "http://proxy.corp:3128", "NO_PROXY": "127.0.0.0/8"}, "http://127.0.0.1:9/v1", ("", "")),
+        ({"https_proxy": "http://u:p@proxy.corp:3128"}, RUNWARE, ("https_proxy", "proxy.corp:3128")),
+        ({"ALL_PROXY": "socks5://proxy.corp:1080"}, RUNWARE, ("ALL_PROXY", "proxy.corp:1080")),
+        ({}, RUNWARE, ("", "")),
+    ],
+)  # fmt: skip
+def test_the_proxy_named_is_the_one_httpx2_goes_through(
+    environment: dict[str, str], url: str, named: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ideogram_mcp.runware.connections import proxy_for
+
+    for name in ("NO_PROXY", "ALL_PROXY", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert proxy_for(url) == named

@@ -23,7 +23,7 @@ import re
 import select
 import ssl
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, Protocol, cast
 
 import httpcore2
@@ -67,19 +67,20 @@ def client(**options: Any) -> httpx2.AsyncClient:
 
 def proxy_for(url: str) -> tuple[str, str]:
     """The environment's variable naming the proxy a request to ``url`` goes through, and the proxy's address
-    without its user part (a password may be in it); empty strings where it goes direct. Read as httpx2 reads them:
-    ``<SCHEME>_PROXY``, else ``ALL_PROXY``, unless ``NO_PROXY`` names the host."""
-    import urllib.request
+    without its user part (a password may be in it); empty strings where it goes direct. Worked out as httpx2 picks
+    the proxy its client mounts for a URL (its reading of ``NO_PROXY``: wildcards, address ranges), from its own
+    helpers: a newer httpx2 without them fails tests/runware/test_client.py, and no request goes any other way."""
+    from httpx2._utils import URLPattern, get_environment_proxies  # pyright: ignore[reportPrivateUsage]
 
+    mounts = sorted((URLPattern(key), key, proxy) for key, proxy in get_environment_proxies().items())
     target = httpx2.URL(url)
-    proxies = urllib.request.getproxies_environment()
-    # NO_PROXY read as urllib reads it (not in typeshed: it is Python's own, undocumented)
-    bypass = cast("Callable[[str, dict[str, str]], bool]", getattr(urllib.request, "proxy_bypass_environment"))  # noqa: B009
-    for name in (target.scheme, "all"):
-        address = proxies.get(name)
-        if address and not bypass(target.host, proxies):
-            variable = next((v for v in os.environ if v.lower() == f"{name}_proxy"), f"{name.upper()}_PROXY")
-            return variable.upper(), address.rpartition("@")[2].removesuffix("/")
+    for pattern, key, proxy in mounts:
+        if pattern.matches(target):
+            if proxy is None:  # NO_PROXY names it
+                return "", ""
+            wanted = f"{key.partition('://')[0]}_proxy"
+            variable = next((v for v in os.environ if v.lower() == wanted), wanted.upper())
+            return variable, httpx2.URL(proxy).copy_with(username=None, password=None).netloc.decode()
     return "", ""
 
 
