@@ -162,11 +162,15 @@ def test_the_demo_whose_reader_stops_reading_ends_quietly(tmp_path: Path) -> Non
             "RUNWARE_BASE_URL: 'http://[' is not an http:// or https:// URL; write it in full, with the scheme",
         ),
         # A token or a password in a URL refused is not repeated (the refusal goes to logs clients keep).
-        (
+        (  # a webhook's token may be anywhere in it (Slack's is in the path): nothing of it is repeated
             "IDEOGRAM_MCP_WEBHOOK_URL",
-            "hooks.example.com/in?token=s3cr3t",
-            "IDEOGRAM_MCP_WEBHOOK_URL: 'hooks.example.com/in?...' is not an http:// or https:// URL; write it in "
-            "full, with the scheme",
+            "hooks.slack.com/services/T0/B0/XsecretTOKENx",
+            "IDEOGRAM_MCP_WEBHOOK_URL: is not an http:// or https:// URL; write it in full, with the scheme",
+        ),
+        (
+            "IDEOGRAM_MCP_UPLOAD_ENDPOINT",
+            "https//user:s3cret@bucket.example/put",
+            "IDEOGRAM_MCP_UPLOAD_ENDPOINT: is not an http:// or https:// URL; write it in full, with the scheme",
         ),
         (
             "RUNWARE_BASE_URL",
@@ -373,9 +377,11 @@ def _demo(arguments: list[str], env: dict[str, str]) -> subprocess.CompletedProc
 
 
 def test_with_saving_off_the_demo_gives_the_urls_and_ends_well(tmp_path: Path) -> None:
-    env = clean_env(IDEOGRAM_MCP_SAVE="false", IDEOGRAM_MCP_DATA_DIR=str(tmp_path))
+    # A blank log level (as unset) leaves the demo's own quiet one: the server's INFO lines had come.
+    env = clean_env(IDEOGRAM_MCP_SAVE="false", IDEOGRAM_MCP_DATA_DIR=str(tmp_path), IDEOGRAM_MCP_LOG_LEVEL="")
     done = _demo(["--offline", "--output-dir", str(tmp_path / "out")], env)
     assert done.returncode == 0, done.stderr
+    assert " INFO " not in done.stderr
     assert re.search(r"^generate_image poster #1: .* -> not saved: http://127\.0\.0\.1:\d+/", done.stdout, re.M)
     assert "resources/list -> 0 saved image(s)\n" in done.stdout
     assert done.stdout.splitlines()[-1] == (

@@ -65,7 +65,8 @@ async def run(output_dir: Path, offline: bool, save: bool = True) -> int:
     """Run the session, the server saving into ``output_dir`` (absolute) unless ``save`` is off; returns the process
     exit code: 1 when an image was made but not saved (or a call failed)."""
     env = dict(os.environ)
-    env.setdefault(ENV.log_level, "WARNING")
+    if not env.get(ENV.log_level, "").strip():  # a blank one is as unset: the server's INFO lines would come
+        env[ENV.log_level] = "WARNING"
     folder = output_dir
     command = [sys.executable, "-m", "ideogram_mcp", "--output-dir", str(folder)]
     command += ["--offline"] if offline else []

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
 from ideogram_mcp.references import is_web_url
 from ideogram_mcp.runware import DEFAULT_BASE_URL
@@ -232,10 +232,13 @@ class Settings(BaseModel):
 
     @field_validator("runware_base_url", "webhook_url", "upload_endpoint", "oauth_issuer", "public_url")
     @classmethod
-    def _web_address(cls, value: str | None) -> str | None:
+    def _web_address(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return None
         if not is_web_url(value.strip()):
+            # A webhook's or an upload's URL may carry its token anywhere (Slack's is in the path): none is repeated.
+            if info.field_name in ("webhook_url", "upload_endpoint"):
+                raise ValueError("is not an http:// or https:// URL; write it in full, with the scheme")
             raise ValueError(
                 f"{_without_secrets(value.strip())[:80]!r} is not an http:// or https:// URL; write it in full, with "
                 "the scheme"
