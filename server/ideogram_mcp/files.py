@@ -194,10 +194,8 @@ def chosen_output(where: Places, requested: str) -> tuple[Places | None, str | N
     if not any(resolved.is_relative_to(folder) for folder in inside) or (not own and not where.may_read(resolved)):
         if where.source in ("setting", "bucket"):
             set_by = f"the folder the user set ({ENV.output_dir})" if where.source == "setting" else "the bucket's root"
-            return None, (
-                f"must be inside {where.output}, {set_by}; give a folder inside it, e.g. a relative name such as "
-                "'logos'"
-            )
+            said = f"must be inside {where.output}, {set_by}; give a folder inside it, e.g. a relative name such as "
+            return None, said + "'logos'"
         listed = ", ".join(str(folder) for folder in where.readable)
         return None, (
             f"is outside the folders this server may use ({listed}); give a folder inside one of them, e.g. a "

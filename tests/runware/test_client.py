@@ -193,6 +193,7 @@ async def test_retry_after_as_a_date_gives_the_seconds_until_then(clock: ManualC
         (httpx2.RemoteProtocolError("peer closed"), errors.RunwareConnectionError, True),
         (httpx2.ReadError("reset"), errors.RunwareConnectionError, True),
         (httpx2.LocalProtocolError("Illegal header value"), errors.RunwareConnectionError, False),
+        (httpx2.ProxyError("407 Proxy Authentication Required"), errors.RunwareConnectionError, False),
     ],
 )
 async def test_a_failure_before_anything_was_sent_is_never_reported_as_possibly_charged(

@@ -29,6 +29,7 @@ from ideogram_mcp.runware.errors import (
     RunwareUnwritableError,
     api_error,
 )
+from ideogram_mcp.text import excerpt
 
 logger = logs.logger(__name__)
 
@@ -114,11 +115,18 @@ class RunwareClient:
                 )
             if bounded.cancelled_caught:
                 raise TimeoutError
-        except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout, httpx2.UnsupportedProtocol) as exc:
+        except (
+            httpx2.ConnectError,
+            httpx2.ConnectTimeout,
+            httpx2.PoolTimeout,
+            httpx2.UnsupportedProtocol,
+            httpx2.ProxyError,  # the proxy refused the tunnel (407, 403): nothing reached Runware
+        ) as exc:
             variable, proxy = connections.proxy_for(self.base_url)
             via = f" through the proxy {proxy} ({variable})" if variable else ""
+            said = f"{type(exc).__name__}: {excerpt(str(exc), 80)}" if isinstance(exc, httpx2.ProxyError) else ""
             raise RunwareConnectionError(
-                f"could not reach Runware at {host}{via} ({type(exc).__name__}); nothing was sent or charged",
+                f"could not reach Runware at {host}{via} ({said or type(exc).__name__}); nothing was sent or charged",
                 sent=False,
                 proxy=variable,
             ) from exc
