@@ -609,6 +609,20 @@ async def test_images_that_could_not_be_saved_are_saved_when_the_task_is_fetched
     assert emulator.charged == 0.12
 
 
+async def test_an_image_gone_past_its_tasks_ttl_is_said_to_have_an_expired_url_too(
+    mcp: Client, clock: ManualClock
+) -> None:
+    made = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "ttl": 3600}))
+    (image,) = made["images"]
+    Path(image["path"]).unlink()
+    within = await mcp.call_tool("get_generation", {"taskUUID": made["taskUUID"]})
+    await clock.sleep(3601)
+    past = await mcp.call_tool("get_generation", {"taskUUID": made["taskUUID"]})
+    assert text(within).splitlines()[1].endswith("this URL serves the image until it expires.")
+    expired = "no longer there (moved, deleted or made unreadable since): its URL here has expired too, with the task's"
+    assert text(past).splitlines()[1].endswith(f"{expired} ttl.")
+
+
 @pytest.mark.parametrize("preview", [True, False])
 async def test_an_image_deleted_since_it_was_saved_is_said_to_be_gone_and_given_by_its_url(
     preview: bool, mcp: Client, emulator: Emulator

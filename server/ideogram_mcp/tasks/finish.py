@@ -219,7 +219,14 @@ async def _finish(
         links=links,
         link_seconds=services.settings.storage_link_seconds,
         gone={record.image_uuid: record.path for record in records if record.image_uuid in gone and record.path},
+        urls_expired=_expired(entry, clock.now()),
     )
+
+
+def _expired(entry: Entry, now: float) -> bool:
+    """Whether the task's image URLs have expired, as far as is known: past the ``ttl`` it was sent with."""
+    ttl = entry.task.get("ttl")
+    return isinstance(ttl, int | float) and not isinstance(ttl, bool) and now > entry.created + ttl
 
 
 def _looked_at(

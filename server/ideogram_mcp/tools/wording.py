@@ -292,10 +292,11 @@ async def made(outcome: outcomes.Made, secret: SecretStr | None) -> types.CallTo
 def _no_file(record: ImageRecord, outcome: outcomes.Made) -> str | None:
     """Why an image is given by its URL, where there is a reason to say."""
     if (path := outcome.gone.get(record.image_uuid)) is not None:
-        return (
-            f"Saved as {outcome.places.shown(path)}, which is no longer there (moved, deleted or made unreadable "
-            "since): this URL serves the image until it expires."
-        )
+        shown = outcome.places.shown(path)
+        gone = f"Saved as {shown}, which is no longer there (moved, deleted or made unreadable since)"
+        if outcome.urls_expired:
+            return f"{gone}: its URL here has expired too, with the task's ttl."
+        return f"{gone}: this URL serves the image until it expires."
     return f"Not saved: {record.problem}." if record.problem else None
 
 
