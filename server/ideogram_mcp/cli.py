@@ -200,11 +200,11 @@ def _run(argv: list[str] | None) -> None:
 def _settings(**overrides: Any) -> Settings:
     """The settings from the environment, or one line per problem naming the variable, and exit status 2; a line
     for each variable of ours the server does not have (a misspelt budget would leave the default one, unsaid)."""
-    import difflib
-
     known = {variable_name(field) for field in Settings.model_fields}
     for name in sorted(os.environ):
         if name.upper().startswith("IDEOGRAM_MCP_") and name.upper() not in known | NOT_SETTINGS:
+            import difflib  # only for a name to tell of: not at every start
+
             close = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.8)
             meant = f" (did you mean {close[0]}?)" if close else ""
             print(f"ideogram-mcp: {name[:60]} is no setting of this server and is ignored{meant}", file=sys.stderr)

@@ -25,6 +25,7 @@ from ideogram_mcp.arguments.names import (
     FILE_NAME,
     OUTPUT_DIR,
     PREVIEW,
+    TOOLS_OWN,
     aliases_for,
     canonical,
     same,
@@ -208,9 +209,8 @@ def _canonical_names(
     sources: dict[str, str] = {}
     unknown_names: list[str] = []
     for given, value in arguments.items():
-        if (
-            value is None
-        ):  # JSON null means "not given", as agents use it; a name nothing here takes is told all the same
+        # JSON null means "not given", as agents use it; a name nothing takes is told all the same
+        if value is None:
             if given not in exposed and not aliases.get(given) and not aliases.get(given.lower()):
                 unknown_names += [] if taken_somewhere(given) else [given]
             continue
@@ -242,7 +242,7 @@ def _canonical_names(
             continue
         elif (name := aliases.get(given) or aliases.get(given.lower())) is None:
             other = (ALIASES.get(given) or ALIASES.get(given.lower()) or (given,))[0]
-            known = other in _family_parameters() or other in _TOOLS_OWN  # the cache below keeps known names only
+            known = other in _family_parameters() or other in TOOLS_OWN  # the cache below keeps known names only
             if (why := _refusal(spec, other)) is not None:  # quality, refused as outputQuality is here
                 problems.append(Problem(given, f"not accepted: {why}."))
             elif known and (takers := _tools_taking(other, spec.model.tool)):  # another tool's argument: named
@@ -300,10 +300,6 @@ def _refusal(spec: ModelSpec, given: str) -> str | None:
     return next((why for name, why in spec.refused.items() if name.replace("_", "").lower() == plain), None)
 
 
-_TOOLS_OWN = {"region": ("edit_image",)}
-"""Arguments a tool reads itself, not from its model's spec (edit_image draws its mask from a region)."""
-
-
 @functools.cache
 def _tools_taking(name: str, tool: str) -> str:
     """The other tools an agent may give ``name`` to, in a clause (``remix_image and edit_image take it``), where
@@ -312,7 +308,7 @@ def _tools_taking(name: str, tool: str) -> str:
     if any(name in spec.parameters for spec in specs if spec.model.tool == tool):
         return ""
     takers = [spec.model.tool for spec in specs if (p := spec.parameters.get(name)) is not None and p.exposed]
-    takers = list(dict.fromkeys([*takers, *_TOOLS_OWN.get(name, ())]))
+    takers = list(dict.fromkeys([*takers, *TOOLS_OWN.get(name, ())]))
     if not takers:
         return ""
     listed = takers[0] if len(takers) == 1 else f"{', '.join(takers[:-1])} and {takers[-1]}"

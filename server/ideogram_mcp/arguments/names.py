@@ -112,13 +112,13 @@ def _family_names() -> frozenset[str]:
     """Every name a tool or model of the family takes, refuses with its reason or reads as another (lower case too)."""
     names = {name for spec in load_specs().values() for name in (*spec.parameters, *spec.refused)}
     names |= {name for tool in load_tool_specs().values() for name in tool.parameters}
-    names |= {*ALIASES, *FAMILY_OWN}
+    names |= {*ALIASES, *TOOLS_OWN}  # a spec's refused names hold size and style; the aliases, quality
     return frozenset(names | {name.lower() for name in names})
 
 
-FAMILY_OWN = frozenset({"region", "size", "quality", "style"})
-"""Names tools read themselves, not from a spec: edit_image's region, a size as "1344x768", and the two words refused
-as ambiguous wherever given."""
+TOOLS_OWN = {"region": ("edit_image",)}
+"""Arguments a tool reads itself, not from its model's spec (edit_image draws its mask from a region), and the tools
+that take each."""
 
 
 def canonical(arguments: Mapping[str, Any], known: set[str]) -> tuple[dict[str, Any], list[Problem]]:

@@ -118,11 +118,9 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
             and (why := await _unwritable_as_it_is(services, where.output, _longest(generation)))
         ):
             unwritable = Unwritable(where.shown(where.output), why, where.source == "setting", in_bucket=False)
-        # The user's own URLs (a presigned upload URL, a webhook's token) are theirs, never shown to an agent.
-        hidden = {name: SERVERS_OWN if value else value for name, value in server_values.items()}
-        # Inline images the caller sent are shortened as the journal keeps them: echoed whole, a dry run of four
-        # style references in data URIs had answered 23 MB.
-        task = recorded(generation.with_images(shown).to_task(job.spec, task_uuid, hidden))
+        # As the journal keeps it: the user's own URLs (a presigned upload URL, a webhook's token) never shown to an
+        # agent, and inline images shortened (echoed whole, four style references in data URIs had answered 23 MB).
+        task = recorded(generation.with_images(shown).to_task(job.spec, task_uuid, server_values), server_values)
         return DryRun(
             job.spec.model.id,
             task,
@@ -163,7 +161,7 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
                 owner=job.owner,
                 tool=job.tool,
                 model=job.spec.model.id,
-                task=recorded(task, hidden=server_values),
+                task=recorded(task, server_values),
                 requested=generation.count,
                 quote=job.quote,
                 options=Options(
@@ -382,12 +380,11 @@ async def _uploaded(
     return generation.with_images(uuids)
 
 
-def recorded(task: Mapping[str, Any], hidden: Mapping[str, str | None] | None = None) -> dict[str, Any]:
+def recorded(task: Mapping[str, Any], hidden: Mapping[str, str | None]) -> dict[str, Any]:
     """The task as sent, for the journal and the recipes: inline image data shortened (it can be megabytes), and the
     ``hidden`` values the server's settings gave (a webhook's token, a presigned upload URL) not written out: a
     recipe lies beside the image, in a folder agents read and people share."""
-    if hidden:
-        task = {k: SERVERS_OWN if hidden.get(k) else v for k, v in task.items()}
+    task = {k: SERVERS_OWN if hidden.get(k) else v for k, v in task.items()}
 
     def shorten(value: Any) -> Any:
         if isinstance(value, dict):

@@ -4,6 +4,7 @@ data checked whole."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 from collections.abc import Mapping, Sequence
@@ -38,14 +39,18 @@ def size_here(generation: Generation, read: Mapping[LocalInput, LocalImage], par
     local = next((item for item in read if item.parameter == parameter), None)
     if local is not None:
         return masks.size_of(read[local].data)
-    value: object = generation.values.get(parameter)
-    if isinstance(value, list):
-        value = cast(list[object], value)[0] if value else None
-    first = str(value or "")
+    first = str(_first(generation.values.get(parameter)) or "")
     if not first or is_web_url(first) or is_uuid(first):
         return None
     data = decoded(first)
     return masks.size_of(data) if data is not None else None
+
+
+def _first(value: object) -> object:
+    """An image argument's value, or the first of a list of them (remix's source is Runware's referenceImages)."""
+    if isinstance(value, list):
+        return cast(list[object], value)[0] if value else None
+    return value
 
 
 def shaped_like_the_source(services: Services, owner: str, spec: ModelSpec) -> Prepare:
@@ -56,24 +61,21 @@ def shaped_like_the_source(services: Services, owner: str, spec: ModelSpec) -> P
     async def prepare(generation: Generation, read: Mapping[LocalInput, LocalImage], may_send: bool) -> Generation:
         if generation.shaped:
             return generation
-        source = size_here(generation, read, "image") or await _made_at(services, owner, generation.values.get("image"))
+        source = size_here(generation, read, "image")
+        if source is None and isinstance(first := _first(generation.values.get("image")), str):
+            with contextlib.suppress(JournalError):  # not known now: square, as for an image not measured
+                source = await _made_at(services, owner, first)
         size = sizes.for_ratio(spec.sizes, f"{source[0]}:{source[1]}") if source is not None else None
         return generation if size is None else generation.with_values(width=size.width, height=size.height)
 
     return prepare
 
 
-async def _made_at(services: Services, owner: str, image: object) -> tuple[int, int] | None:
-    """The size an image UUID of this owner's tasks was made at, as the journal recorded it (None: not known); of a
-    list (remix's source is Runware's referenceImages), the first one's."""
-    if isinstance(image, list):
-        image = cast(list[object], image)[0] if image else None
-    if not isinstance(image, str) or not is_uuid(image):
+async def _made_at(services: Services, owner: str, image: str) -> tuple[int, int] | None:
+    """The size an image UUID of this owner's tasks was made at, as the journal recorded it; None for any other."""
+    if not is_uuid(image):
         return None
-    try:
-        record = await services.journal.image(image, owner)
-    except JournalError:  # not known now: square, as for an image not measured
-        return None
+    record = await services.journal.image(image, owner)
     if record is None or record.width is None or record.height is None:
         return None
     return record.width, record.height
@@ -112,12 +114,10 @@ def mask_from(services: Services, owner: str, regions: Sequence[masks.Region], s
             except DownloadError as exc:
                 return [Problem(REGION, f"needs the image's size, and Runware's copy could not be read: {exc}.")]
             size, changes["image"] = masks.size_of(data), stored
-        elif size is None and is_uuid(image):
-            record = await services.journal.image(image, owner)
-            if record is not None and record.width is not None and record.height is not None:
-                # An image a task made is Runware's own, kept at the size it was made (4.0's 2560x1440 too): the
-                # cap is on what is uploaded, so the mask is drawn at the recorded size.
-                size, capped = (record.width, record.height), False
+        elif size is None and (made := await _made_at(services, owner, image)) is not None:
+            # An image a task made is Runware's own, kept at the size it was made (4.0's 2560x1440 too): the cap is
+            # on what is uploaded, so the mask is drawn at the recorded size.
+            size, capped = made, False
         if size is None:
             return [Problem(REGION, UNKNOWN_SIZE)]
         width, height = masks.stored_size(*size, side=stored_side) if capped else size
@@ -176,12 +176,7 @@ async def _made(
         here = read[local]
         known = await anyio.to_thread.run_sync(services.store.known_uuid, here.path, here.data, services.runware)
         given = known or ""
-    if not is_uuid(given):
-        return None
-    record = await services.journal.image(given, owner)
-    if record is None or record.width is None or record.height is None:
-        return None
-    return record.width, record.height
+    return await _made_at(services, owner, given)
 
 
 async def _stored(

@@ -201,13 +201,14 @@ def _client_places(state: AppState, roots: list[str]) -> files.Places:
     from ideogram_mcp import files
 
     settings = state.settings
-    output = settings.output_dir
-    if settings.storage_url is not None and output is None:
-        # Images kept in a bucket go under its root, the same on every machine: never a project's or a root's folder
-        # (a stdio server started in a project had refused every call for it, naming the bucket as unreachable).
-        output = files.default_output_dir()
-    found = files.places(output, roots, settings.allowed_dirs, state.project)
-    if output is not settings.output_dir:  # an outputDir must lie under the bucket's root, as under a set folder
+    # Images kept in a bucket go under its root, the same on every machine: never a project's or a root's folder (a
+    # stdio server started in a project had refused every call for it, naming the bucket as unreachable), and an
+    # outputDir must lie under it, as under a folder the user set.
+    in_bucket = settings.storage_url is not None and settings.output_dir is None
+    found = files.places(
+        files.default_output_dir() if in_bucket else settings.output_dir, roots, settings.allowed_dirs, state.project
+    )
+    if in_bucket:
         found = dataclasses.replace(found, source="bucket")
     return dataclasses.replace(found, root=found.output) if state.shared else found
 
