@@ -105,6 +105,9 @@ def test_each_error_of_postgresql_says_where_what_and_the_fix_and_never_the_pass
     found = Database(SecretStr(URL)).failure(error)
     assert (found.said, found.fix, found.locked) == (said, fix, locked)
     assert "s3cret" not in found.text()
+    # What a paid result says if the trouble lasts: the fix without its "try again", never the whole of it.
+    assert "try again" not in found.lasting.lower()
+    assert found.lasting in fix
 
 
 async def test_a_call_that_waits_too_long_for_a_connection_is_told_the_journal_is_busy(

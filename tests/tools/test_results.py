@@ -128,20 +128,26 @@ async def test_a_bucket_that_cannot_take_the_images_is_told_with_the_buckets_fix
 
 
 def test_a_paid_results_journal_trouble_keeps_its_lasting_fix_and_never_says_try_again() -> None:
-    from ideogram_mcp.journal import JournalError
+    import sqlite3
+
+    from ideogram_mcp.journal import JournalError, failure
     from ideogram_mcp.tools import wording
 
-    lost = JournalError("x", "Try again in a moment; if it lasts, start PostgreSQL there or correct URL.")
-    busy = JournalError("x", "Try again in a moment.", locked=True)
-    full = JournalError("x", "Free space, or set IDEOGRAM_MCP_DATA_DIR to another folder.")
-    stays = JournalError("x", "If it stays, see PostgreSQL's log there.")  # had read "If it lasts: If it stays, ..."
-    said = [wording._lasting_fix(t) for t in (lost, busy, full, stays)]  # pyright: ignore[reportPrivateUsage]
+    lost = JournalError("x", "Try again in a moment; if it lasts, start it.", lasting="start it.")
+    busy = JournalError("x", "Try again in a moment.", lasting="", locked=True)
+    full = failure("/j/tasks.db", OSError(28, "No space left on device"))
+    locked = failure("/j/tasks.db", sqlite3.OperationalError("database is locked"))
+    stays = failure("/j/tasks.db", sqlite3.DatabaseError("disk I/O error"))  # had read "If it lasts: If it stays, ..."
+    said = [wording._lasting_fix(t) for t in (lost, busy, full, locked, stays)]  # pyright: ignore[reportPrivateUsage]
     assert said == [
-        " If it lasts: start PostgreSQL there or correct URL.",
+        " If it lasts: start it.",
         "",
         " If it lasts: free space, or set IDEOGRAM_MCP_DATA_DIR to another folder.",
-        " If it lasts: see PostgreSQL's log there.",
+        " If it lasts: stop the other ideogram-mcp processes that use IDEOGRAM_MCP_DATA_DIR, or give this one a folder "
+        "of its own.",
+        " If it lasts: set IDEOGRAM_MCP_DATA_DIR to another folder.",
     ]
+    assert locked.fix.startswith("Try again in a moment; if it stays locked, stop the other")  # told to the unpaid
 
 
 def test_failures_are_listed_once_each_with_a_shortened_one_still_marked_so() -> None:

@@ -205,10 +205,13 @@ def check_limits(
 
 class JournalError(IdeogramError):
     """The journal cannot be used right now: what is wrong (``said``, a phrase such as "the task journal <path> is
-    locked by another process") and the ``fix``, both written for the user."""
+    locked by another process") and the ``fix``, both written for the user. ``lasting`` is what fixes it if it lasts,
+    without any "try again" (which, after a paid call, an agent could take for the call): the fix itself unless given;
+    a fix that begins by trying again gives it ("" when trying again is all there is)."""
 
-    def __init__(self, said: str, fix: str, *, locked: bool = False) -> None:
+    def __init__(self, said: str, fix: str, *, lasting: str | None = None, locked: bool = False) -> None:
         self.said, self.fix, self.locked = said, fix, locked
+        self.lasting = fix if lasting is None else lasting
         super().__init__(said)
 
     def text(self, consequence: str = "") -> str:
@@ -222,10 +225,13 @@ def failure(path: Path | str, exc: BaseException) -> JournalError:
     said = str(exc).lower()
     elsewhere = f"set {ENV.data_dir} to another folder"
     if "locked" in said or "busy" in said:
+        lasting = (
+            f"stop the other ideogram-mcp processes that use {ENV.data_dir}, or give this one a folder of its own."
+        )
         return JournalError(
             f"the task journal {path} is locked by another process",
-            "Try again in a moment; if it stays locked, stop the other ideogram-mcp processes that use "
-            f"{ENV.data_dir}, or give this one a folder of its own.",
+            f"Try again in a moment; if it stays locked, {lasting}",
+            lasting=lasting,
             locked=True,
         )
     if "full" in said or getattr(exc, "errno", None) == errno.ENOSPC:
@@ -249,7 +255,9 @@ def failure(path: Path | str, exc: BaseException) -> JournalError:
             f"the task journal cannot be kept in {Path(path).parent} ({files.plainly(exc)})",
             f"Make that folder writable, or {elsewhere}.",
         )
-    return JournalError(f"the task journal {path} failed ({exc})", f"If it stays, {elsewhere}.")
+    return JournalError(
+        f"the task journal {path} failed ({exc})", f"If it stays, {elsewhere}.", lasting=f"{elsewhere}."
+    )
 
 
 class Journal(Protocol):

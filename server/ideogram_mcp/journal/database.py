@@ -222,11 +222,12 @@ class Database:
                 with anyio.CancelScope(shield=True):
                     await stale.close(timeout=1.0)
             said = f"the task journal in PostgreSQL at {self.where} can be reached again, after it could not"
-            return JournalError(said, "Try again now.", locked=True), True
+            return JournalError(said, "Try again now.", lasting="", locked=True), True
         return JournalError(
             f"the task journal in PostgreSQL at {self.where} is busy: no connection of this process's "
             f"{POOL_SIZE[1]} came free within {POOL_WAIT:g} s",
             "Try again in a moment; if it lasts, serve fewer calls at once per process.",
+            lasting="serve fewer calls at once per process.",
             locked=True,
         ), False
 
@@ -255,7 +256,9 @@ class Database:
                 "journal in SQLite on this machine.",
             )
         if state in ("55P03", "57014", "40001", "40P01"):  # a lock or statement timeout, a conflict
-            return JournalError(f"the task journal in {here} is busy ({reason})", "Try again in a moment.", locked=True)
+            return JournalError(
+                f"the task journal in {here} is busy ({reason})", "Try again in a moment.", lasting="", locked=True
+            )
         if state.startswith("53"):  # out of disk, memory or connections
             return JournalError(
                 f"{here} cannot take more ({reason})",
@@ -276,11 +279,13 @@ class Database:
         if state.startswith(("08", "57")):  # the connection went, or the server is shutting down
             return JournalError(
                 f"the task journal in {here} cannot be reached ({reason})",
-                "Try again in a moment; if it lasts, start PostgreSQL there or correct " + url + ".",
+                f"Try again in a moment; if it lasts, start PostgreSQL there or correct {url}.",
+                lasting=f"start PostgreSQL there or correct {url}.",
             )
         return JournalError(
             f"the task journal in {here} failed ({reason})",
             "If it stays, see PostgreSQL's log there.",
+            lasting="see PostgreSQL's log there.",
         )
 
     def _reason(self, exc: BaseException) -> str:

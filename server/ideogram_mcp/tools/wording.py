@@ -177,9 +177,7 @@ def _failed(error: RunwareError, task_uuid: str | None, secret: SecretStr | None
 def _lasting_fix(trouble: JournalError) -> str:
     """What the journal needs if its trouble lasts, for a paid result: never its "try again", which an agent could
     take for the call (paying twice)."""
-    fix = trouble.fix.partition("; ")[2] if trouble.fix.startswith("Try again") else trouble.fix
-    for said in ("if it lasts, ", "if it stays locked, ", "if it stays, "):  # the condition this line says itself
-        fix = fix.removeprefix(said).removeprefix(said.capitalize())
+    fix = trouble.lasting
     return f" If it lasts: {fix[:1].lower()}{fix[1:]}" if fix else ""
 
 
