@@ -256,8 +256,12 @@ async def test_a_connection_still_being_made_when_the_deadline_comes_is_reported
         finally:
             for waiting in queued:
                 waiting.close()
-    assert str(caught.value) == f"could not reach Runware at 127.0.0.1 within {said}; nothing was sent or charged"
+    assert str(caught.value) == (
+        f"could not reach Runware at 127.0.0.1 within {said}, all that was left of the call's wait; nothing was sent "
+        "or charged"
+    )
     assert caught.value.may_have_run is False
+    assert caught.value.call_waited, "the call's wait ran out, not the client's timeout: the wait is named"
 
 
 async def test_a_proxy_that_cannot_be_reached_is_named_without_its_password(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -66,6 +66,17 @@ from ideogram_mcp.tools.results import describe
             errors.RunwareConnectionError("Could not connect to Runware at api.runware.ai", sent=False),
             "Could not connect to Runware at api.runware.ai. Check the network or RUNWARE_BASE_URL, then try again.",
         ),
+        (  # the call's own wait ran out while connecting: it had been blamed on the network alone
+            errors.RunwareConnectionError(
+                "could not reach Runware at api.runware.ai within 0.01 s, all that was left of the call's wait; "
+                "nothing was sent or charged",
+                sent=False,
+                call_waited=True,
+            ),
+            "Could not reach Runware at api.runware.ai within 0.01 s, all that was left of the call's wait; nothing "
+            "was sent or charged. If the network is fine, the wait is too short: have the user raise "
+            "IDEOGRAM_MCP_WAIT_SECONDS, then try again.",
+        ),
         (
             errors.RunwareResponseError("Runware's answer is not a JSON object"),
             "Runware's answer could not be used: Runware's answer is not a JSON object.",

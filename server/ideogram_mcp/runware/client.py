@@ -136,8 +136,12 @@ class RunwareClient:
             if steps and not any(".send_request_headers." in step for step in steps):
                 # Still connecting when time ran out: the request never left. (A transport that tells
                 # nothing, such as the tests' in-process one, counts as having sent it.)
+                cut = within is not None and within < self.timeout  # by the call's wait, not the client's own
+                left = ", all that was left of the call's wait" if cut else ""
                 raise RunwareConnectionError(
-                    f"could not reach Runware at {host} within {waited}; nothing was sent or charged", sent=False
+                    f"could not reach Runware at {host} within {waited}{left}; nothing was sent or charged",
+                    sent=False,
+                    call_waited=cut,
                 ) from exc
             raise RunwareTimeoutError(f"Runware at {host} did not answer within {waited}") from exc
         except httpx2.LocalProtocolError as exc:  # a request HTTP cannot carry, refused before Runware read it whole

@@ -48,11 +48,13 @@ class RunwareConnectionError(RunwareError):
 
     retryable = True
 
-    def __init__(self, message: str, *, sent: bool, proxy: str | None = None) -> None:
+    def __init__(self, message: str, *, sent: bool, proxy: str | None = None, call_waited: bool = False) -> None:
         super().__init__(message)
         self.may_have_run = sent
         self.proxy = proxy
         """The environment's variable naming the proxy the request went through, where one did (``HTTPS_PROXY``)."""
+        self.call_waited = call_waited
+        """Time ran out because the call's own wait did, before the client's timeout: the wait may be too short."""
 
 
 class RunwareTimeoutError(RunwareConnectionError):

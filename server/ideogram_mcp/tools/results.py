@@ -180,6 +180,11 @@ def describe(exc: errors.RunwareError, secret: SecretStr | None = None) -> tuple
             text = "Runware failed on its side. Try again shortly; renderingSpeed TURBO finishes faster."
         case errors.RunwareAPIError():
             text = f"Runware refused the call with HTTP {exc.status}; nothing says whether it ran."
+        case errors.RunwareConnectionError() if not exc.may_have_run and exc.call_waited:
+            text = (
+                f"{sentence(str(exc))} If the network is fine, the wait is too short: have the user raise "
+                f"{ENV.wait_seconds}, then try again."
+            )
         case errors.RunwareConnectionError() if not exc.may_have_run:
             proxy = f", the proxy ({exc.proxy})," if exc.proxy else ""
             text = f"{sentence(str(exc))} Check the network{proxy} or {ENV.runware_base_url}, then try again."
