@@ -76,6 +76,24 @@ def test_help_names_every_environment_variable_and_each_one_really_configures_th
         assert changed, name
 
 
+def test_the_emulators_help_lists_the_one_variable_it_reads_and_a_bad_server_setting_does_not_stop_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Its help had listed all 30 of the MCP server's variables, and a bad one of them had refused its start.
+    code, out, _ = _exit(["emulator", "--help"], capsys)
+    assert code == 0
+    assert re.findall(r"^  ([A-Z_]+)$", out.partition("environment variables")[2], re.MULTILINE) == [
+        "IDEOGRAM_MCP_LOG_LEVEL"
+    ]
+    env = clean_env(RUNWARE_BASE_URL="api.runware.ai/v1", RUNWARE_TIMEOUT="-1", IDEOGRAM_MCP_LOG_LEVEL="DEBUG")
+    running = Running(["emulator", "--port", "0"], env)
+    running.wait_for(lambda: any("Runware emulator: POST tasks to" in line for line in running.lines()))
+    code, _, err = running.interrupt()
+    assert code == 130
+    assert " DEBUG " in err, "the one variable it reads still holds"
+    assert "bad configuration" not in err
+
+
 def test_every_option_of_every_command_says_what_it_does_and_shows_its_default(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -378,10 +396,13 @@ def _demo(arguments: list[str], env: dict[str, str]) -> subprocess.CompletedProc
 
 def test_with_saving_off_the_demo_gives_the_urls_and_ends_well(tmp_path: Path) -> None:
     # A blank log level (as unset) leaves the demo's own quiet one: the server's INFO lines had come.
+    # A misspelt variable is told once: the server the demo starts had told it a second time.
     env = clean_env(IDEOGRAM_MCP_SAVE="false", IDEOGRAM_MCP_DATA_DIR=str(tmp_path), IDEOGRAM_MCP_LOG_LEVEL="")
+    env["IDEOGRAM_MCP_SAVE_IMAGES"] = "false"
     done = _demo(["--offline", "--output-dir", str(tmp_path / "out")], env)
     assert done.returncode == 0, done.stderr
     assert " INFO " not in done.stderr
+    assert done.stderr.count("IDEOGRAM_MCP_SAVE_IMAGES is no setting of this server") == 1
     assert re.search(r"^generate_image poster #1: .* -> not saved: http://127\.0\.0\.1:\d+/", done.stdout, re.M)
     assert "resources/list -> 0 saved image(s)\n" in done.stdout
     assert done.stdout.splitlines()[-1] == (

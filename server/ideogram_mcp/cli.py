@@ -69,10 +69,13 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def _environment_help() -> str:
+def _environment_help(only: frozenset[str] | None = None) -> str:
     width = max(40, min(shutil.get_terminal_size().columns, 100) - 2)  # a terminal 2 columns wide reads it too
-    lines = ["environment variables (MCP clients set them in the server's config):"]
+    said = "(it reads no other)" if only is not None else "(MCP clients set them in the server's config)"
+    lines = [f"environment variables {said}:"]
     for variable in variables():
+        if only is not None and variable.name not in only:
+            continue
         default = "" if variable.default in ("(none)", "(see meaning)") else f" (default: {variable.default})"
         lines.append(f"  {variable.name}")
         lines += textwrap.wrap(variable.meaning + default, width, initial_indent="      ", subsequent_indent="      ")
@@ -81,10 +84,13 @@ def _environment_help() -> str:
 
 class _Parser(argparse.ArgumentParser):
     """The top-level parser: its help ends with the environment variables, read from the settings' docstrings
-    only when help is asked for (reading them costs several milliseconds of every start otherwise)."""
+    only when help is asked for (reading them costs several milliseconds of every start otherwise); ``only`` when a
+    command reads some of them alone."""
+
+    only: frozenset[str] | None = None
 
     def format_help(self) -> str:
-        self.epilog = self.epilog or _environment_help()
+        self.epilog = self.epilog or _environment_help(self.only)
         return super().format_help()
 
 
@@ -115,6 +121,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         description="Serve the Runware emulator: POST task arrays to it as to Runware (placeholder pictures).",
         formatter_class=_Help,
     )
+    emulator.only = frozenset(variable_name(field) for field in EMULATOR_READS)
     emulator.add_argument("--host", default="127.0.0.1", help="address to serve on")
     emulator.add_argument("--port", type=_port, default=8765, help="port to serve on")
     emulator.add_argument("--api-key", type=_key, help="the only key to accept (default: any non-empty key)")
@@ -171,7 +178,8 @@ def _run(argv: list[str] | None) -> None:
         overrides["offline"] = True
     if args.command in (None, "http") and args.output_dir is not None:
         overrides["output_dir"] = args.output_dir
-    settings = _settings(**overrides)
+    strays = _strays()
+    settings = _settings(EMULATOR_READS if args.command == "emulator" else (), **overrides)
     if args.command in ("emulator", "http"):
         _check_port(args.host, args.port)
     configure_logging(settings)
@@ -185,7 +193,8 @@ def _run(argv: list[str] | None) -> None:
 
         offline = args.offline or args.demo_offline or settings.offline or settings.runware_api_key is None
         folder: Path = args.demo_output_dir or args.output_dir or Path("ideogram-output")
-        sys.exit(anyio.run(demo.run, folder.expanduser().resolve(), offline, settings.save))
+        # The variables told of above are left out of its server's environment: told once, not twice.
+        sys.exit(anyio.run(demo.run, folder.expanduser().resolve(), offline, settings.save, strays))
     else:
         if sys.stdin.isatty():
             print(
@@ -197,19 +206,26 @@ def _run(argv: list[str] | None) -> None:
         anyio.run(_serve_stdio, settings)
 
 
-def _settings(**overrides: Any) -> Settings:
-    """The settings from the environment, or one line per problem naming the variable, and exit status 2; a line
-    for each variable of ours the server does not have (a misspelt budget would leave the default one, unsaid)."""
+def _strays() -> list[str]:
+    """The variables of ours that are no setting of the server, each told in a line on stderr (a misspelt budget
+    would leave the default one, unsaid)."""
     known = {variable_name(field) for field in Settings.model_fields}
-    for name in sorted(os.environ):
-        if name.upper().startswith("IDEOGRAM_MCP_") and name.upper() not in known | NOT_SETTINGS:
-            import difflib  # only for a name to tell of: not at every start
+    ours = (name for name in sorted(os.environ) if name.upper().startswith("IDEOGRAM_MCP_"))
+    strays = [name for name in ours if name.upper() not in known | NOT_SETTINGS]
+    for name in strays:
+        import difflib  # only for a name to tell of: not at every start
 
-            close = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.8)
-            meant = f" (did you mean {close[0]}?)" if close else ""
-            print(f"ideogram-mcp: {name[:60]} is no setting of this server and is ignored{meant}", file=sys.stderr)
+        close = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.8)
+        meant = f" (did you mean {close[0]}?)" if close else ""
+        print(f"ideogram-mcp: {name[:60]} is no setting of this server and is ignored{meant}", file=sys.stderr)
+    return strays
+
+
+def _settings(only: tuple[str, ...] = (), **overrides: Any) -> Settings:
+    """The settings from the environment (``only`` those, for a command that reads no other), or one line per
+    problem naming the variable, and exit status 2."""
     try:
-        return Settings(**overrides)
+        return Settings.reading(*only) if only else Settings(**overrides)
     except ValidationError as exc:
         problems: list[str] = []
         for error in exc.errors(include_url=False, include_input=False):
@@ -271,6 +287,8 @@ def _key(text: str) -> str:
 
 NOT_SETTINGS = frozenset({"IDEOGRAM_MCP_LIVE"})
 """Variables of ours that are no setting: the live tests' switch."""
+EMULATOR_READS = ("log_level",)
+"""The one setting the emulator command reads: the MCP server's others are no concern of it."""
 EMULATOR_KEY = "offline-emulator-key"
 
 

@@ -13,6 +13,7 @@ import io
 import os
 import sys
 import threading
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, cast
 
@@ -61,10 +62,11 @@ def _say(text: str = "") -> None:
     print(text, flush=True)
 
 
-async def run(output_dir: Path, offline: bool, save: bool = True) -> int:
+async def run(output_dir: Path, offline: bool, save: bool = True, told: Collection[str] = ()) -> int:
     """Run the session, the server saving into ``output_dir`` (absolute) unless ``save`` is off; returns the process
-    exit code: 1 when an image was made but not saved (or a call failed)."""
-    env = dict(os.environ)
+    exit code: 1 when an image was made but not saved (or a call failed). The variables in ``told`` (no settings, and
+    said so already) are not passed on, for the server would say so again."""
+    env = {name: value for name, value in os.environ.items() if name not in told}
     if not env.get(ENV.log_level, "").strip():  # a blank one is as unset: the server's INFO lines would come
         env[ENV.log_level] = "WARNING"
     folder = output_dir

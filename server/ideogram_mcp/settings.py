@@ -201,6 +201,15 @@ class Settings(BaseModel):
         }
         super().__init__(**(found | overrides))
 
+    @classmethod
+    def reading(cls, *fields: str) -> Settings:
+        """The settings with only ``fields`` read from the environment, every other at its default: for a command
+        that reads those alone (the emulator), which a bad value of another must not stop."""
+        others = {name: info.get_default(call_default_factory=True) for name, info in cls.model_fields.items()}
+        return cls(
+            **{name: value for name, value in others.items() if name not in fields}
+        )  # they outrank the variables
+
     @field_validator("state_keys", mode="before")
     @classmethod
     def _secret_list(cls, value: object) -> object:
