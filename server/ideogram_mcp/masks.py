@@ -87,6 +87,8 @@ def upright(data: bytes) -> bytes | None:
     buffer = io.BytesIO()
     try:
         with Image.open(io.BytesIO(data)) as picture:
+            if picture.format == "PNG" and "exif" not in picture.info:
+                return None  # no eXIf before its pixels: Pillow would look for one after them by decoding them all
             if picture.getexif().get(_ORIENTATION, 1) not in range(2, 9):
                 return None
             kind = "JPEG" if picture.format == "MPO" else picture.format or "PNG"  # MPO: a phone's JPEG, with extras

@@ -294,3 +294,62 @@ async def test_a_dry_run_shows_inline_images_shortened_as_the_journal_keeps_them
     assert shown == [f"{image[:64]}... ({len(image)} characters)"] * 4
     assert len(json.dumps(result.structured_content)) < 5_000 < len(image)
     assert emulator.requests == []
+
+
+def test_a_png_without_exif_is_not_decoded_to_learn_it_needs_no_turning(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pillow's getexif() decodes a whole PNG to look for an eXIf chunk after its pixels: a 340 KB PNG of 88 million
+    # blank pixels had made each call hold 416 MB, a dry run too, and with the tag 767 MB for 2 s.
+    from PIL import PngImagePlugin
+
+    from ideogram_mcp import masks
+
+    loads: list[tuple[int, int]] = []
+    load = PngImagePlugin.PngImageFile.load
+
+    def counted(self: PngImagePlugin.PngImageFile) -> Any:
+        loads.append(self.size)
+        return load(self)
+
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", counted)
+    assert masks.upright(_noise()) is None
+    assert loads == []
+    tagged = Image.open(io.BytesIO(_noise()))
+    exif = tagged.getexif()
+    exif[0x0112] = 6  # seen turned: decoded, then, to be turned
+    buffer = io.BytesIO()
+    tagged.save(buffer, format="PNG", exif=exif)
+    turned = masks.upright(buffer.getvalue())
+    assert turned is not None
+    assert Image.open(io.BytesIO(turned)).size == (300, 400)
+
+
+async def test_input_images_are_checked_a_few_at_a_time_whatever_the_calls_in_flight(
+    mcp: Client, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each check may decode hundreds of MB: one caller's calls had all decoded at once (4 gave 2.8 GB), on 40 threads.
+    import threading
+    import time
+
+    import anyio
+
+    from ideogram_mcp import masks
+    from ideogram_mcp.tasks.services import INPUT_LANES
+
+    lock, running, most = threading.Lock(), [0], [0]
+    unreadable = masks.unreadable
+
+    def watched(data: bytes) -> str | None:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05)  # long enough for every call to reach its check while the first ones are in theirs
+        with lock:
+            running[0] -= 1
+        return unreadable(data)
+
+    monkeypatch.setattr(masks, "unreadable", watched)
+    image = _uri(_noise())
+    async with anyio.create_task_group() as calls:
+        for _ in range(8):
+            calls.start_soon(mcp.call_tool, "remove_background", {"image": image, "dryRun": True})
+    assert most[0] == INPUT_LANES == 2

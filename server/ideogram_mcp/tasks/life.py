@@ -88,12 +88,12 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
     local = generation.local_inputs
     try:
         kept = None if services.store.on_disk else functools.partial(_kept, services)  # a bucket's, read from it
-        read = await files.read_all([item.text for item in local], where, kept)
+        read = await files.read_all([item.text for item in local], where, kept, services.inputs)
     except LocalInputError as exc:
         return Invalid([Problem(local[i].argument, f"{reason}.") for i, reason in exc.problems])
     if named := await prepare.tasks_for_images(services, job.owner, job.spec, generation):
         return Invalid(named)
-    inputs = await prepare.inputs_checked(job.spec, generation, read)
+    inputs = await prepare.inputs_checked(job.spec, generation, read, services.inputs)
     if isinstance(inputs, list):
         return Invalid(inputs)
     generation, read = inputs
