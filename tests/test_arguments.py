@@ -280,3 +280,14 @@ async def test_two_spellings_of_one_number_are_one_value(mcp: Client, emulator: 
         result = await mcp.call_tool("generate_image", {"positivePrompt": "x", "dryRun": True} | given)
         assert not result.is_error, text(result)
     assert emulator.submitted == []
+
+
+@pytest.mark.parametrize("width", [2**63, -(2**63), 10**100])
+async def test_a_whole_number_too_large_for_json_is_told_its_bounds_not_that_it_is_no_whole_number(
+    width: int, mcp: Client, emulator: Emulator
+) -> None:
+    # 9223372036854775808 had been refused as "must be a whole number", which it is.
+    result = await mcp.call_tool("generate_image", {"positivePrompt": "x", "width": width, "height": 1024})
+    problems = {p["argument"]: p["message"] for p in error_of(result)["problems"]}
+    assert problems["width"].startswith("must be a whole number from -9007199254740991 to 9007199254740991; got ")
+    assert emulator.requests == []

@@ -206,8 +206,10 @@ class Parameter(Frozen):
                 if not isinstance(value, int) or isinstance(value, bool):
                     return wrong
                 too_low = self.minimum is not None and value < self.minimum
+                if abs(value) > JSON_SAFE_INTEGER and self.minimum is None and self.maximum is None:
+                    return f"{wrong} from -{JSON_SAFE_INTEGER} to {JSON_SAFE_INTEGER}"  # not "a whole number" alone
                 too_high = value > (self.maximum if self.maximum is not None else JSON_SAFE_INTEGER)
-                return wrong if too_low or too_high or value < -JSON_SAFE_INTEGER else None
+                return wrong if too_low or too_high else None
             case "string[]":
                 if not isinstance(value, list):
                     return wrong
