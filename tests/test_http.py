@@ -221,6 +221,26 @@ async def test_a_token_cannot_send_another_tokens_image_even_from_an_allowed_fol
     assert [t["positivePrompt"] for t in sent] == ["alice's", "bob's", "again"]
 
 
+async def test_an_image_path_a_result_gave_names_the_same_file_in_a_call_saving_into_another_folder(
+    with_tokens: Settings, emulator: Emulator
+) -> None:
+    # Read relative to the call's own outputDir, "campaign/hero.jpg" had been "no such file" in a call saving into
+    # "campaign": the path the result had just given.
+    async with served(with_tokens, emulator) as url, connect(url, TOKENS[0]) as alice:
+        made = data(
+            await alice.call_tool(
+                "generate_image", {"positivePrompt": "hero", "fileName": "hero", "outputDir": "campaign"}
+            )
+        )
+        (hero,) = made["images"]
+        again = {"image": hero["path"], "aspectRatio": "9:16", "outputDir": "campaign"}
+        reframed = data(await alice.call_tool("reframe_image", again))
+    assert hero["path"] == "campaign/hero.jpg"
+    assert reframed["status"] == "done"
+    assert reframed["images"][0]["path"].startswith("campaign/")
+    assert emulator.submitted[-1]["inputs"]["seedImage"] == hero["imageUUID"], "its own image, by its recorded UUID"
+
+
 async def test_spend_limits_and_generations_in_flight_count_per_token(
     make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
 ) -> None:
