@@ -209,7 +209,8 @@ async def test_an_image_and_the_folders_are_found_for_their_owner_only(journal: 
     await book.update("a", state="done", images=[image("img-a", path="/out/alice/x.jpg")], errors=[], cost=0.06)
     found = await book.image("img-a", "alice")
     assert found is not None
-    assert found.path == "/out/alice/x.jpg"
+    assert found[0] == "a"
+    assert found[1].path == "/out/alice/x.jpg"
     assert await book.image("img-a", "bob") is None
     assert await book.folders("alice") == [Path("/out/alice")]
 

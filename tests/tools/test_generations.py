@@ -422,6 +422,20 @@ async def test_an_unknown_task_is_an_error_naming_the_way_to_find_tasks(mcp: Cli
     assert emulator.requests == []
 
 
+async def test_an_imageuuid_given_for_the_taskuuid_is_told_its_tasks_taskuuid(mcp: Client, emulator: Emulator) -> None:
+    # It had been told no such generation was known here, and that one of another server cannot be fetched.
+    made = data(await mcp.call_tool("generate_image", {"positivePrompt": "a sign"}))
+    image_uuid = made["images"][0]["imageUUID"]
+    result = await mcp.call_tool("get_generation", {"taskUUID": image_uuid})
+    assert text(result) == (
+        f'"{image_uuid}" is the imageUUID of an image of task {made["taskUUID"]}, not a taskUUID: call get_generation '
+        f'with taskUUID "{made["taskUUID"]}".'
+    )
+    assert error_of(result) == {"kind": "unknown_task", "taskUUID": made["taskUUID"]}
+    again = data(await mcp.call_tool("get_generation", {"taskUUID": made["taskUUID"]}))
+    assert again["images"][0]["imageUUID"] == image_uuid
+
+
 async def test_a_dry_runs_taskuuid_fetched_is_told_it_names_a_task_never_sent(mcp: Client, emulator: Emulator) -> None:
     # It was told only that a taskUUID of another server or machine cannot be fetched.
     dry = data(await mcp.call_tool("generate_image", {"positivePrompt": "a sign", "dryRun": True}))

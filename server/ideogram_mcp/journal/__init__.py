@@ -297,8 +297,9 @@ class Journal(Protocol):
         """This owner's latest tasks, newest first."""
         ...
 
-    async def image(self, image_uuid: str, owner: str) -> ImageRecord | None:
-        """The record of an image this owner's tasks made, by its image UUID, or None."""
+    async def image(self, image_uuid: str, owner: str) -> tuple[str, ImageRecord] | None:
+        """The task (its taskUUID) of this owner that made an image, and the image's record, by its image UUID; or
+        None."""
         ...
 
     async def saved_at(self, owner: str) -> float:

@@ -162,18 +162,19 @@ class PostgresJournal:
             found = await cursor.fetchall()
         return [rows.entry(row) for row in found]
 
-    async def image(self, image_uuid: str, owner: str) -> ImageRecord | None:
+    async def image(self, image_uuid: str, owner: str) -> tuple[str, ImageRecord] | None:
         async with self._db.connection() as db:
             found = await (
                 await db.execute(
-                    "SELECT images::text FROM ideogram_tasks WHERE owner = %s AND strpos(images::text, %s) > 0",
+                    "SELECT task_uuid, images::text FROM ideogram_tasks "
+                    "WHERE owner = %s AND strpos(images::text, %s) > 0",
                     (owner, image_uuid),
                 )
             ).fetchall()
-        for (images,) in found:
+        for task_uuid, images in found:
             for record in rows.records(images):
                 if record.image_uuid == image_uuid:
-                    return record
+                    return task_uuid, record
         return None
 
     async def saved_at(self, owner: str) -> float:

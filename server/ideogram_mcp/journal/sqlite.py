@@ -229,15 +229,15 @@ class SqliteJournal:
 
         return await self._run(read)
 
-    async def image(self, image_uuid: str, owner: str) -> ImageRecord | None:
-        def read() -> ImageRecord | None:
+    async def image(self, image_uuid: str, owner: str) -> tuple[str, ImageRecord] | None:
+        def read() -> tuple[str, ImageRecord] | None:
             found = self._db.execute(
-                "SELECT images FROM tasks WHERE owner = ? AND instr(images, ?) > 0", (owner, image_uuid)
+                "SELECT task_uuid, images FROM tasks WHERE owner = ? AND instr(images, ?) > 0", (owner, image_uuid)
             ).fetchall()
-            for (images,) in found:
+            for task_uuid, images in found:
                 for record in rows.records(images):
                     if record.image_uuid == image_uuid:
-                        return record
+                        return task_uuid, record
             return None
 
         return await self._run(read)

@@ -13,6 +13,7 @@ from pathlib import Path
 from ideogram_mcp import logs
 from ideogram_mcp.files import Places
 from ideogram_mcp.journal import Entry, JournalError, Spend, State
+from ideogram_mcp.references import is_uuid
 from ideogram_mcp.tasks.finish import SAVING_GRACE, finish
 from ideogram_mcp.tasks.job import Report
 from ideogram_mcp.tasks.outcomes import FailedBefore, Made, NotConfigured, Outcome, Troubled, UnknownTask
@@ -37,8 +38,9 @@ async def again(
     rest of its images; what arrived is saved as the call that sent it would have saved it."""
     settings, clock = services.settings, services.clock
     entry = await services.journal.get(task_uuid, owner)
-    if entry is None:
-        return UnknownTask(task_uuid)
+    if entry is None:  # an imageUUID given for a taskUUID (results give both) is told its task's
+        made = await services.journal.image(task_uuid, owner) if is_uuid(task_uuid) else None
+        return UnknownTask(task_uuid, made[0] if made is not None else None)
     if entry.options.folder is not None:  # where the call that sent it saved its images
         where = dataclasses.replace(where, output=Path(entry.options.folder))
     if entry.state == "failed":

@@ -219,6 +219,8 @@ class Troubled:
 @dataclass(frozen=True, slots=True)
 class UnknownTask:
     given: str
+    image_of: str | None = None
+    """The task that made the image whose imageUUID was given instead of a taskUUID, where one did."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,10 +75,10 @@ async def _made_at(services: Services, owner: str, image: str) -> tuple[int, int
     """The size an image UUID of this owner's tasks was made at, as the journal recorded it; None for any other."""
     if not is_uuid(image):
         return None
-    record = await services.journal.image(image, owner)
-    if record is None or record.width is None or record.height is None:
+    found = await services.journal.image(image, owner)
+    if found is None or found[1].width is None or found[1].height is None:
         return None
-    return record.width, record.height
+    return found[1].width, found[1].height
 
 
 def mask_from(services: Services, owner: str, regions: Sequence[masks.Region], stored_side: int) -> Prepare:

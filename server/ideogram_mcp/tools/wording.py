@@ -149,6 +149,12 @@ async def said(outcome: outcomes.Outcome, secret: SecretStr | None) -> types.Cal
                 f"lost: {fetch_it(task_uuid)} to fetch its images; do not start it again.",
                 {"kind": Kind.INTERNAL, "taskUUID": task_uuid, "mayHaveBeenCharged": True, "retryable": False},
             )
+        case outcomes.UnknownTask(given=given, image_of=str(task_uuid)):
+            return results.error(
+                f"{quoted(given)} is the imageUUID of an image of task {task_uuid}, not a taskUUID: call "
+                f"get_generation with taskUUID {quoted(task_uuid)}.",
+                {"kind": Kind.UNKNOWN_TASK, "taskUUID": task_uuid},
+            )
         case outcomes.UnknownTask(given=given):
             return results.error(
                 f"No generation with taskUUID {quoted(given[:40])} is known here. list_generations shows the recent "
