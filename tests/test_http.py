@@ -772,6 +772,8 @@ async def test_over_stateless_http_a_2025_client_cannot_be_asked_so_a_large_call
         over = await mcp.call_tool("generate_image", {"positivePrompt": "x", "numberResults": 4, "approvedCost": 0.24})
     assert asked == []
     assert (refused.meta or {})["ideogram-mcp/error"] == {"kind": "approval_needed", "quote": 0.18, "threshold": 0.1}
+    # The client can answer questions; the connection cannot carry one. It had been told "this client cannot ask".
+    assert "and this connection cannot carry the question, so nothing was sent" in text(refused)
     assert (made["status"], len(made["images"])) == ("done", 3)
     assert (over.meta or {})["ideogram-mcp/error"] == {"kind": "over_limit", "quote": 0.24, "limit": 0.2}
     assert len(emulator.submitted) == 1

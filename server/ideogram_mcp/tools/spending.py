@@ -80,7 +80,8 @@ async def _approve(
             return _unanswered(quote)
         except (MCPError, ValidationError) as exc:  # the client could not put the question: as if it had none
             logger.info("the client could not ask the spending question (%s)", type(exc).__name__)
-            return "approvedCost" if approved_cost is not None else _cannot_ask(quote, threshold, cheaper, shown=False)
+            unshown = "this client could not show the question"
+            return "approvedCost" if approved_cost is not None else _cannot_ask(quote, threshold, cheaper, unshown)
         return _verdict(answer, quote, cheaper)
     if can_elicit and questions.modern:  # 2026-07-28: the question goes in this call's round trip
         answered = questions.answer(CONFIRM)
@@ -98,7 +99,11 @@ async def _approve(
         return None
     if approved_cost is not None:  # at or above the quote: checked first
         return "approvedCost"
-    return _cannot_ask(quote, threshold, cheaper, shown=True)
+    # Stateless HTTP before 2026-07-28 knows no client's capabilities and has no way to put a question to it: a
+    # client that can answer is not to be told it cannot (its user would hear their client lacks what it has).
+    known = ctx.session.client_capabilities is not None
+    how = "this client cannot ask them" if known and not can_elicit else "this connection cannot carry the question"
+    return _cannot_ask(quote, threshold, cheaper, how)
 
 
 def _or(cheaper: str | None) -> str:
@@ -106,8 +111,7 @@ def _or(cheaper: str | None) -> str:
     return f", or ask for {cheaper}" if cheaper else ""
 
 
-def _cannot_ask(quote: float, threshold: float, cheaper: Cheaper, *, shown: bool) -> Declined:
-    how = "this client cannot ask them" if shown else "this client could not show the question"
+def _cannot_ask(quote: float, threshold: float, cheaper: Cheaper, how: str) -> Declined:
     return Declined(
         Kind.APPROVAL_NEEDED,
         f"This call would cost {money(quote)}, above the {money(threshold)} that needs the user's approval "
