@@ -329,6 +329,36 @@ async def test_a_folder_that_fails_after_the_task_was_sent_still_returns_the_pai
     assert emulator.charged == 0.06
 
 
+async def test_once_a_save_fails_on_a_full_disk_the_next_paid_call_is_refused_before_it_is_sent(
+    mcp: Client, emulator: Emulator, output: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A folder found writable was taken as such for 30 s whatever its saves met, and an empty probe file is written
+    # on a full disk all the same: every call was sent and charged, its images unsaved.
+    import errno
+    from collections import namedtuple
+
+    from ideogram_mcp.images import local
+
+    first = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT}))
+    assert "path" in first["images"][0]
+
+    def full(*args: object, **kwargs: object) -> Path:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(local.LocalFolders, "put", full)
+    monkeypatch.setattr(local.shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 300_000, 300_000))
+    filled = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})  # the folder was found writable
+    refused = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+    assert "(free space on its disk, then get_generation with this taskUUID saves it)" in text(filled)
+    assert error_of(refused)["kind"] == "unwritable_folder"
+    assert text(refused).startswith(
+        f"Images cannot be saved in {output.resolve()}: its disk has 0.3 MB free, too little for an image; free "
+        "space there. Nothing was sent or charged."
+    )
+    assert emulator.charged == 0.12
+
+
 @pytest.fixture
 async def rooted(emulator: Emulator, tmp_path: Path, make_settings: Callable[..., Settings]) -> AsyncIterator[Client]:
     """A session whose client offers tmp_path/project as its root; images are saved inside it."""

@@ -6,6 +6,7 @@ call saves it. The downloads share the call's deadline; one still running then i
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,11 +106,12 @@ async def fetch(
         try:
             path = await anyio.to_thread.run_sync(lambda: keeper.put(target, item.stem, data, found, item.recipe(data)))
         except OSError as exc:
-            fix = (
-                f"{ENV.output_dir}, or --output-dir, chooses a folder this server can write"
-                if keeper.on_disk
-                else "get_generation with this taskUUID saves it once the bucket answers"
-            )
+            if not keeper.on_disk:
+                fix = "get_generation with this taskUUID saves it once the bucket answers"
+            elif exc.errno == errno.ENOSPC:
+                fix = "free space on its disk, then get_generation with this taskUUID saves it"
+            else:
+                fix = f"{ENV.output_dir}, or --output-dir, chooses a folder this server can write"
             problem = f"could not be saved in {folder}: {files.plainly(exc)} ({fix})"
             kept[index] = Kept(data, found, problem=problem)
             return

@@ -18,6 +18,7 @@ import math
 import os
 import re
 import secrets
+import shutil
 import stat
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +29,9 @@ from ideogram_mcp.images import NAMES_TRIED, NotSavedError, SavedImage
 from ideogram_mcp.images.formats import ImageFormat, sniff
 from ideogram_mcp.images.recipes import SIDECAR_MOST, Recipe
 
+MIN_FREE = 8 * 1024 * 1024
+"""Bytes a folder's disk must have free for a paid call to be sent: a 4.0 PNG and its recipe can take 7 MB, and an
+empty probe file is written on a full disk all the same."""
 _TEMPORARY = re.compile(r"\.[0-9a-f]{16}\.part")
 """How a temporary file of a save is named."""
 
@@ -50,6 +54,8 @@ class LocalFolders:
             probe = folder / f".{secrets.token_hex(4)}".ljust(size, "x")
             os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
             probe.unlink()
+            if (free := shutil.disk_usage(folder).free) < MIN_FREE:
+                return f"its disk has {free / 1024 / 1024:.1f} MB free, too little for an image; free space there"
         except OSError as exc:
             if exc.errno == errno.ENAMETOOLONG and longest:
                 return "this folder's file system takes no file name that long; give a shorter fileName"
