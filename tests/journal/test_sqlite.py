@@ -35,3 +35,50 @@ def test_a_journal_that_cannot_be_kept_on_disk_is_kept_in_memory(tmp_path: Path)
     assert book.problem.said == f"the task journal cannot be kept in {blocker / 'sub'} (a file (not a folder) " + (
         "stands in its path)"
     )
+
+
+async def test_a_journal_deleted_while_the_server_runs_is_written_again_with_everything_it_held(
+    tmp_path: Path,
+) -> None:
+    # Its folder deleted (rm -rf of the data folder), every task had gone on into the deleted file: a restart found
+    # no generations and no spend, and the paid images of the tasks in flight were never saved.
+    import shutil
+
+    from ideogram_mcp.records import ImageRecord
+
+    folder = tmp_path / "data"
+    book = SqliteJournal.open(folder)
+    await book.record(pending("t1"), Limits())
+    await book.record(pending("t2"), Limits())
+    shutil.rmtree(folder)
+    image = ImageRecord(imageUUID="i1", imageURL="https://x/i1.jpg")
+    await book.update("t1", state="done", images=[image], errors=[], cost=0.06)
+    await book.record(pending("t3"), Limits())
+    await book.aclose()
+    again = SqliteJournal.open(folder)
+    try:
+        assert [entry.task_uuid for entry in await again.recent("", 10)] == ["t3", "t2", "t1"]
+        t1 = await again.get("t1", "")
+        assert t1 is not None
+        assert (t1.state, [image.image_uuid for image in t1.images]) == ("done", ["i1"])
+        assert (await again.spend("")).total == 0.18
+    finally:
+        await again.aclose()
+
+
+async def test_a_journal_put_back_by_another_process_is_the_one_written_from_then_on(tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "data"
+    one, other = SqliteJournal.open(folder), SqliteJournal.open(folder)
+    await one.record(pending("t1"), Limits())
+    shutil.rmtree(folder)
+    await one.record(pending("t2"), Limits())  # written again by this one, with t1
+    await other.record(pending("t3"), Limits())  # which the other now writes to, not to the deleted file
+    seen = [entry.task_uuid for entry in await one.recent("", 10)]
+    await one.aclose()
+    await other.aclose()
+    assert seen == ["t3", "t2", "t1"]
+    after = SqliteJournal.open(folder)  # the next start
+    assert [entry.task_uuid for entry in await after.recent("", 10)] == ["t3", "t2", "t1"]
+    await after.aclose()

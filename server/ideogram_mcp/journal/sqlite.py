@@ -8,10 +8,11 @@ process's lock; every failure of SQLite is a ``JournalError``. The schema's late
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import SecretStr
 
@@ -34,6 +35,9 @@ from ideogram_mcp.journal import (
 from ideogram_mcp.journal.writes import Reader, Writer
 from ideogram_mcp.records import ImageRecord
 from ideogram_mcp.settings import redact
+
+if TYPE_CHECKING:
+    import sqlite3
 
 T = TypeVar("T")
 
@@ -102,15 +106,14 @@ class SqliteJournal:
         try:
             if isinstance(path, Path):
                 path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=LOCK_WAIT)
+            self._db = _connected(path)
             self._lock = threading.Lock()
             self._writer = Writer(self._db, self._lock, lambda exc: failure(path, exc))
             self._reader = Reader(self._lock)
             with self._lock:
-                self._db.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT * 1000)}")
-                self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.executescript(_SCHEMA)
                 self._transaction(self._migrate)()
+            self._file = _file_at(path)
         except (OSError, sqlite3.Error) as exc:
             raise failure(path, exc) from exc
 
@@ -140,6 +143,7 @@ class SqliteJournal:
     # --- the interface ----------------------------------------------------------------------------
 
     async def record(self, pending: Pending, limits: Limits) -> Entry:
+        await self._follow()
         entry, row = rows.pending(pending, now=self._clock.now(), json_of=self._json)
         owner, quote = pending.owner, pending.quote
 
@@ -183,6 +187,7 @@ class SqliteJournal:
         Its cost is what its images cost (an image whose cost Runware did not say at the price of one) and
         ``unusable_cost`` (images Runware reported finished that could not be used; None: as recorded), once any
         of that is known; and never less than ``cost``, when given (a task counted at its quote stays so)."""
+        await self._follow()
 
         def write() -> None:
             row = self._db.execute(
@@ -322,6 +327,43 @@ class SqliteJournal:
 
     # --- underneath -----------------------------------------------------------------------------
 
+    async def _follow(self) -> None:
+        """Before a task or its images are recorded: the journal's file, if the one at its path is no longer the one
+        open (its folder deleted while the server ran: everything would go on being written into a deleted file, and
+        be lost to the next start, with the day's spend)."""
+        if isinstance(self.path, Path) and _file_at(self.path) != self._file:  # a stat: microseconds, on the loop
+            await self._run(self._reopen)
+
+    def _reopen(self) -> None:
+        """Open the file at the journal's path, under the lock: written first from what the open one holds where
+        the path has none (deleted), taken as it is where it has one (another process sharing the journal put it
+        back, or the user another in its place)."""
+        import sqlite3
+
+        path = Path(self.path)
+        found = _file_at(path)
+        if found == self._file:  # another operation did it while this one waited for the lock
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fresh = _connected(path)
+        except OSError as exc:
+            raise failure(path, exc) from exc
+        if found is None:
+            try:
+                self._db.backup(fresh)
+            except sqlite3.Error:
+                fresh.close()
+                raise
+            fresh.execute("PRAGMA journal_mode=WAL")
+            logger.warning("the task journal %s was deleted while the server ran; it is written again from here", path)
+        else:
+            logger.warning("the task journal %s was replaced while the server ran; the one there is used", path)
+        self._db.close()
+        self._db = fresh
+        self._writer.connect(fresh)
+        self._file = _file_at(path)
+
     def _migrate(self) -> None:
         """Apply the schema changes this file lacks (in the transaction the caller holds: several processes may
         open it at once)."""
@@ -386,3 +428,22 @@ class SqliteJournal:
             f"SELECT COALESCE(SUM({_SPENT}), 0) FROM tasks WHERE owner = ? AND created >= ?", (owner, since)
         ).fetchone()
         return float(row[0])
+
+
+def _connected(path: Path | str) -> sqlite3.Connection:
+    """A connection to the journal's file, in WAL mode, waiting ``LOCK_WAIT`` for another process's lock."""
+    import sqlite3
+
+    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=LOCK_WAIT)
+    db.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT * 1000)}")
+    db.execute("PRAGMA journal_mode=WAL")
+    return db
+
+
+def _file_at(path: Path | str) -> tuple[int, int] | None:
+    """Which file is at ``path`` (its device and inode), or None: none, or a journal in memory."""
+    try:
+        found = os.stat(path) if isinstance(path, Path) else None
+    except OSError:
+        return None
+    return (found.st_dev, found.st_ino) if found is not None else None

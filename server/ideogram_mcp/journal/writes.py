@@ -146,6 +146,10 @@ class Writer(_Grouped):
         """``work`` in a write transaction, alone or with others; its result, or its own error raised."""
         return await self._grouped(work)
 
+    def connect(self, db: sqlite3.Connection) -> None:
+        """Write on ``db`` from now on (the journal reopened its file); called under the lock."""
+        self._db = db
+
     def _run_group(self, group: list[_Work]) -> None:
         """One transaction, taken at once (``BEGIN IMMEDIATE``), each write in a savepoint. A failure of the
         transaction itself (its commit, a savepoint) is every write's that has no failure of its own, and leaves no
