@@ -343,19 +343,15 @@ class LocalInputError(IdeogramError):
 
 
 async def read_all(
-    texts: Sequence[str],
-    where: Places,
-    kept: Callable[[Path], bytes | None] | None = None,
-    lanes: anyio.CapacityLimiter | None = None,
+    texts: Sequence[str], where: Places, kept: Callable[[Path], bytes | None] | None = None
 ) -> list[LocalImage]:
     """Check and read every local file an agent named; one bad file raises ``LocalInputError`` naming each problem.
-    ``kept`` reads an image saved in a store off this machine (a bucket) by its path, before the disk is tried;
-    ``lanes`` bounds the threads doing it with other calls'."""
+    ``kept`` reads an image saved in a store off this machine (a bucket) by its path, before the disk is tried."""
     read: list[LocalImage] = []
     problems: list[tuple[int, str]] = []
     for position, text in enumerate(texts):
         try:
-            read.append(await anyio.to_thread.run_sync(read_local, text, where, kept, limiter=lanes))
+            read.append(await anyio.to_thread.run_sync(read_local, text, where, kept))
         except LocalInputError as exc:
             problems += [(position, reason) for _, reason in exc.problems]
     if problems:

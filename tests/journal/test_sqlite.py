@@ -51,7 +51,7 @@ async def test_a_journal_deleted_while_the_server_runs_is_written_again_with_eve
     await book.record(pending("t1"), Limits())
     await book.record(pending("t2"), Limits())
     shutil.rmtree(folder)
-    image = ImageRecord(imageUUID="i1", imageURL="https://x/i1.jpg")
+    image = ImageRecord(image_uuid="i1", image_url="https://x/i1.jpg")
     await book.update("t1", state="done", images=[image], errors=[], cost=0.06)
     await book.record(pending("t3"), Limits())
     await book.aclose()

@@ -331,25 +331,25 @@ async def test_input_images_are_checked_a_few_at_a_time_whatever_the_calls_in_fl
     import time
 
     import anyio
+    from PIL import PngImagePlugin
 
     from ideogram_mcp import masks
-    from ideogram_mcp.tasks.services import INPUT_LANES
 
     lock, running, most = threading.Lock(), [0], [0]
-    unreadable = masks.unreadable
+    verify = PngImagePlugin.PngImageFile.verify
 
-    def watched(data: bytes) -> str | None:
+    def watched(self: PngImagePlugin.PngImageFile) -> None:
         with lock:
             running[0] += 1
             most[0] = max(most[0], running[0])
         time.sleep(0.05)  # long enough for every call to reach its check while the first ones are in theirs
         with lock:
             running[0] -= 1
-        return unreadable(data)
+        verify(self)
 
-    monkeypatch.setattr(masks, "unreadable", watched)
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "verify", watched)
     image = _uri(_noise())
     async with anyio.create_task_group() as calls:
         for _ in range(8):
             calls.start_soon(mcp.call_tool, "remove_background", {"image": image, "dryRun": True})
-    assert most[0] == INPUT_LANES == 2
+    assert most[0] == masks.DECODING == 2

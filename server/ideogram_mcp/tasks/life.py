@@ -90,12 +90,12 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
         kept = None if services.store.on_disk else functools.partial(_kept, services)  # a bucket's, read from it
         # Relative to the folder the results' paths are relative to, not to the call's own outputDir: an image
         # path a result gave ("campaign/hero.jpg") names the same file in a call saving into "campaign".
-        read = await files.read_all([item.text for item in local], job.places, kept, services.inputs)
+        read = await files.read_all([item.text for item in local], job.places, kept)
     except LocalInputError as exc:
         return Invalid([Problem(local[i].argument, f"{reason}.") for i, reason in exc.problems])
     if named := await prepare.tasks_for_images(services, job.owner, job.spec, generation):
         return Invalid(named)
-    inputs = await prepare.inputs_checked(job.spec, generation, read, services.inputs)
+    inputs = await prepare.inputs_checked(job.spec, generation, read)
     if isinstance(inputs, list):
         return Invalid(inputs)
     generation, read = inputs

@@ -228,7 +228,7 @@ async def tasks_for_images(services: Services, owner: str, spec: ModelSpec, gene
 
 
 async def inputs_checked(
-    spec: ModelSpec, generation: Generation, read: Sequence[LocalImage], lanes: anyio.CapacityLimiter | None = None
+    spec: ModelSpec, generation: Generation, read: Sequence[LocalImage]
 ) -> tuple[Generation, list[LocalImage]] | list[Problem]:
     """The images given here, checked and turned as seen, each decoded once, in one trip to a thread (none when
     there is none: most calls):
@@ -237,9 +237,7 @@ async def inputs_checked(
       that does not decode, more bytes than an input may have (as for a file), or no whole picture (files were
       checked as they were read);
     - every image that EXIF says is seen turned (a phone's photo), inline or a file, is turned as seen
-      (``masks.upright``), so that what is measured, masked and sent is what its owner sees.
-
-    ``lanes`` bounds the threads doing it with other calls' (each may decode hundreds of MB)."""
+      (``masks.upright``), so that what is measured, masked and sent is what its owner sees."""
     inline = [(name, at, text) for name, at, text in _images(spec, generation) if inline_picture(text) is not None]
     if not read and not inline:
         return generation, list(read)
@@ -265,7 +263,7 @@ async def inputs_checked(
         ]
         return dataclasses.replace(generation, values=values), images
 
-    return await anyio.to_thread.run_sync(check, limiter=lanes)
+    return await anyio.to_thread.run_sync(check)
 
 
 def _turned(data: bytes) -> bytes | None:

@@ -35,9 +35,6 @@ DOWNLOAD_TIMEOUT = 60.0
 IMAGE_LANES = 8
 """Calls downloading, saving and previewing their images at once; the others wait their turn, in arrival order
 (image work is CPU and memory: unbounded, a thousand calls would all finish late, together)."""
-INPUT_LANES = 2
-"""Threads checking (and turning as seen) the input images agents give, at once: one may decode up to Pillow's most
-pixels, hundreds of MB, so a caller sending many cannot make the process hold gigabytes."""
 MALLOC_ARENAS = 2
 """glibc's memory pools (arenas) the process's threads share. glibc gives each new thread one of its own, up to 8
 a core, and each keeps the pages its thread freed: with them, 1,000 calls in flight with the defaults (the image
@@ -65,8 +62,6 @@ class Services:
         self.store: ImageStore = store or _store_of(settings)
         self.lanes = anyio.Semaphore(IMAGE_LANES)
         """The image lanes: one held by each call while it downloads, saves and previews its images."""
-        self.inputs = anyio.CapacityLimiter(INPUT_LANES)
-        """The threads that read and check input images (``INPUT_LANES``)."""
         self.writable: dict[tuple[Path, int], float] = {}
         """When (monotonic) each folder was last found writable, for names of each length in bytes."""
         self.uploads: dict[str, str] = {}
