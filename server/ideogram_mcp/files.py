@@ -246,7 +246,7 @@ def check_file_name(text: str) -> tuple[str | None, str | None]:
     why = "must be a plain file name such as 'sale-poster', without folders"
     if not name:
         return None, f"{why}; it is empty"
-    if any(unicodedata.category(c).startswith("C") for c in name):
+    if any(unicodedata.category(c).startswith("C") or c in "\u2028\u2029" for c in name):  # line breaks too
         return None, f"{why} or control characters"
     if "/" in name or "\\" in name or Path(name).is_absolute() or re.match(r"^[A-Za-z]:", name):
         return None, f"{why} ('/', '\\' and drive letters are not allowed)"

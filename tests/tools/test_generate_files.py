@@ -126,7 +126,21 @@ async def test_a_client_whose_roots_cannot_be_read_gets_the_per_user_folder(
 
 
 @pytest.mark.parametrize(
-    "name", ["../escape", "../../etc/cron.d/x", "/tmp/abs", "sub/dir", "..\\win", "C:\\x", "a\x00b", ".hidden", ""]
+    "name",
+    # A line or paragraph separator had been taken, and split the result's line of the saved path in two.
+    [
+        "../escape",
+        "../../etc/cron.d/x",
+        "/tmp/abs",
+        "sub/dir",
+        "..\\win",
+        "C:\\x",
+        "a\x00b",
+        ".hidden",
+        "",
+        "a\u2028b",
+        "a\u2029b",
+    ],
 )
 async def test_a_file_name_that_is_not_a_plain_name_is_refused_before_anything_is_sent(
     name: str, mcp: Client, emulator: Emulator, tmp_path: Path, home: Path
