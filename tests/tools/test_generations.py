@@ -675,7 +675,8 @@ async def test_images_that_cannot_be_decoded_get_no_preview_and_the_call_still_s
         if request.method != "GET":
             return answer
         await answer.aread()
-        return httpx2.Response(200, content=answer.content[:40], headers={"Content-Type": "image/jpeg"})
+        damaged = answer.content[:40] + b"\xff\xd9"  # whole to look at (its end marker last), yet no picture
+        return httpx2.Response(200, content=damaged, headers={"Content-Type": "image/jpeg"})
 
     async with Client(build_server(settings, transport=httpx2.MockTransport(truncated), clock=emulator.clock)) as mcp:
         result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": count})
@@ -685,6 +686,36 @@ async def test_images_that_cannot_be_decoded_get_no_preview_and_the_call_still_s
     assert [b for b in result.content if isinstance(b, types.ImageContent)] == []
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert warned == (["no preview for image 1: it could not be decoded"] if count == 1 else [])
+
+
+@pytest.mark.parametrize("fmt", ["JPG", "PNG", "WEBP"])
+async def test_an_image_served_cut_short_is_not_saved_and_get_generation_fetches_it_whole(
+    fmt: str, emulator: Emulator, settings: Settings
+) -> None:
+    # Served cut short with a 200 (its length as served), it was saved as done: a file no one could open, and
+    # get_generation reported it saved and never fetched it again.
+    app = httpx2.ASGITransport(emulator.app())
+    served: list[int] = []
+
+    async def cut_once(request: httpx2.Request) -> httpx2.Response:
+        answer = await app.handle_async_request(request)
+        if request.method != "GET":
+            return answer
+        await answer.aread()
+        served.append(len(answer.content))
+        body = answer.content[: len(answer.content) // 2] if len(served) == 1 else answer.content
+        return httpx2.Response(200, content=body, headers={"Content-Type": answer.headers["content-type"]})
+
+    async with Client(build_server(settings, transport=httpx2.MockTransport(cut_once), clock=emulator.clock)) as mcp:
+        made = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "outputFormat": fmt})
+        (image,) = data(made)["images"]
+        again = data(await mcp.call_tool("get_generation", {"taskUUID": data(made)["taskUUID"]}))
+    assert "path" not in image
+    assert f"could not be downloaded: the URL served a {fmt} image cut short ({served[0] // 2:,} bytes)" in text(made)
+    (whole,) = again["images"]
+    with Image.open(whole["path"]) as saved:
+        saved.load()
+    assert emulator.charged == 0.06
 
 
 async def test_inline_image_data_is_kept_short_in_the_journal_and_the_recipe(mcp: Client, output: Path) -> None:

@@ -19,7 +19,7 @@ from ideogram_mcp import files, logs
 from ideogram_mcp.clock import Clock
 from ideogram_mcp.errors import DownloadError
 from ideogram_mcp.images import ImageStore
-from ideogram_mcp.images.formats import ImageFormat, sniff
+from ideogram_mcp.images.formats import ImageFormat, cut_short, sniff
 from ideogram_mcp.images.recipes import Recipe
 from ideogram_mcp.settings import ENV
 
@@ -51,6 +51,8 @@ async def download(http: httpx2.AsyncClient, url: str, *, limit: int = MAX_DOWNL
     found = sniff(data)
     if found is None:
         raise DownloadError("the URL did not serve a PNG, JPEG or WEBP image")
+    if cut_short(data, found):  # saved, it would be a file no one can open, and never fetched again
+        raise DownloadError(f"the URL served a {found.name} image cut short ({len(data):,} bytes)")
     return data, found
 
 

@@ -37,3 +37,14 @@ def sniff(data: bytes) -> ImageFormat | None:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return FORMATS["WEBP"]
     return None
+
+
+def cut_short(data: bytes, found: ImageFormat) -> bool:
+    """Whether image bytes sniffed as ``found`` stop before their format's end: a PNG without its IEND chunk last,
+    a JPEG without its end marker last (zero padding allowed), a WEBP shorter than its RIFF header says. Read from
+    the ends alone: decoding would cost milliseconds an image."""
+    if found.name == "PNG":
+        return not data.endswith(b"IEND\xaeB`\x82")
+    if found.name == "JPG":
+        return not data.rstrip(b"\x00").endswith(b"\xff\xd9")
+    return len(data) < int.from_bytes(data[4:8], "little") + 8
