@@ -244,9 +244,11 @@ def test_ttl_only_applies_to_url_output_under_the_specs_rules() -> None:
         # One image at QUALITY: no fewer, but the default speed (3.0's TURBO costs the same: not named).
         ("ideogram:4@1", {"renderingSpeed": "QUALITY"}, 0.06, "renderingSpeed DEFAULT ($0.06 an image)"),
         ("ideogram:4@1", {}, 0.05, None),  # nothing of the call makes it cheaper
-        ("ideogram:4@2", {"numberResults": 3}, 0.10, "at most 1 image or renderingSpeed TURBO ($0.03 an image)"),
+        # 3.0's editing models quote TURBO as DEFAULT, high rather than low: 4.0's documented TURBO is cheaper.
+        ("ideogram:4@2", {"numberResults": 3, "renderingSpeed": "TURBO"}, 0.10, "at most 1 image"),
+        ("ideogram:4@0", {"numberResults": 3}, 0.10, "at most 1 image or renderingSpeed TURBO ($0.03 an image)"),
         (
-            "ideogram:4@2",
+            "ideogram:4@0",
             {"numberResults": 3, "renderingSpeed": "QUALITY"},
             0.05,
             "at most 1 image at renderingSpeed TURBO ($0.03 each)",

@@ -287,7 +287,7 @@ async def test_bad_calls_to_the_family_are_refused_with_the_fix_and_nothing_is_s
 @pytest.mark.parametrize(
     ("tool", "arguments", "quote"),
     [
-        ("remix_image", {"image": URL, "positivePrompt": "x", "renderingSpeed": "TURBO", "numberResults": 2}, 0.06),
+        ("remix_image", {"image": URL, "positivePrompt": "x", "renderingSpeed": "TURBO", "numberResults": 2}, 0.12),
         ("edit_image", {"image": URL, "mask": URL, "positivePrompt": "x"}, 0.06),
         ("reframe_image", {"image": URL, "aspectRatio": "16:9", "renderingSpeed": "QUALITY"}, 0.09),
         ("replace_background", {"image": URL, "positivePrompt": "x", "numberResults": 3}, 0.18),

@@ -204,14 +204,13 @@ a task sends one."""
 
 REMIX_STRENGTH = _IDEOGRAM + "remixStrength"
 
-_BY_SPEED = {"TURBO": 0.03, "DEFAULT": 0.06, "QUALITY": 0.09}
+_BY_SPEED = {"TURBO": 0.06, "DEFAULT": 0.06, "QUALITY": 0.09}
 # [doc] 4@1: $0.06 per 1K image (its examples, all at the default speed, cost 0.06); 4@4: 0.09 in every QUALITY
 # example. [guess] the rest, the family notes': Ideogram's per-speed prices, which both known points match; for
-# 4@1's TURBO the documented 0.06 (the one price its page gives) rather than Ideogram's 0.03. [doc] 4@0: its page's
-# three prices, the same for every size.
+# TURBO the 0.06 the server quotes, the one price 4@1's page gives, rather than Ideogram's own 0.03 (quoted high
+# rather than low, so that spend limits hold). [doc] 4@0: its page's three prices, the same for every size.
 PRICES: dict[str, dict[str, float]] = {
-    "ideogram:4@1": _BY_SPEED | {"TURBO": 0.06},
-    **{f"ideogram:4@{n}": _BY_SPEED for n in (2, 3, 4, 5)},
+    **{f"ideogram:4@{n}": _BY_SPEED for n in (1, 2, 3, 4, 5)},
     "ideogram:4@0": {"TURBO": 0.03, "DEFAULT": 0.06, "QUALITY": 0.10},
     "ideogram:remove-background@0": {"DEFAULT": 0.01},  # [doc] $0.01 a request; it has no speeds
 }
