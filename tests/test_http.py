@@ -307,6 +307,7 @@ async def test_oauth_tokens_are_checked_for_signature_issuer_audience_and_expiry
         "wrong key": (_token(stranger), 401),
         "unknown key id": (_token(key, kid="k9"), 401),
         "no subject": (_token(key, sub=None), 401),
+        "an empty subject, which every such token would share as one owner": (_token(key, sub=" "), 401),
         "not a jwt": ("not-a-jwt", 401),
     }
     async with served(settings, emulator, jwks_transport=_issuer([key])) as url, httpx2.AsyncClient() as raw:

@@ -81,6 +81,9 @@ class JWTVerifier(TokenVerifier):
         except (jwt.PyJWTError, httpx2.HTTPError, ValueError, IssuerError) as exc:
             logger.info("refused a bearer token: %s", type(exc).__name__)
             return None
+        if not str(claims["sub"]).strip():  # every such token would be one owner, its images and budget shared
+            logger.info("refused a bearer token: its subject is empty")
+            return None
         scopes = str(claims.get("scope") or "").split()
         return AccessToken(
             token=token,
