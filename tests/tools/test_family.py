@@ -89,17 +89,19 @@ async def test_remix_without_a_size_keeps_the_sources_shape_when_it_can_be_measu
     assert emulator.requests == []
 
 
-async def test_remix_of_an_image_this_server_made_keeps_its_shape_by_uuid_as_by_path(
+async def test_remix_of_an_image_this_server_made_keeps_its_shape_by_uuid_and_url_as_by_path(
     mcp: Client, emulator: Emulator
 ) -> None:
-    # By its imageUUID it had been remixed square, by its saved path in its own shape: two paid results for one image.
+    # By its imageUUID, then by its URL, it had been remixed square, by its saved path in its own shape: two paid
+    # results for one image.
     made = structured(await mcp.call_tool("generate_image", {"positivePrompt": "wide", "aspectRatio": "16:9"}))
     (image,) = made["images"]
     sizes = []
-    for source in (image["path"], image["imageUUID"], "0b6f6a3e-8f0e-4a53-9d4e-4d8a8cbe2a11"):  # the last: unknown
+    unknown = ("0b6f6a3e-8f0e-4a53-9d4e-4d8a8cbe2a11", "https://example.test/other.jpg")
+    for source in (image["path"], image["imageUUID"], image["imageURL"], *unknown):
         task = structured(await mcp.call_tool("remix_image", {"image": source, "positivePrompt": "x", "dryRun": True}))
         sizes.append((task["task"]["width"], task["task"]["height"]))
-    assert sizes == [(1312, 736), (1312, 736), (1024, 1024)]
+    assert sizes == [(1312, 736), (1312, 736), (1312, 736), (1024, 1024), (1024, 1024)]
     assert len(emulator.submitted) == 1
 
 
@@ -344,11 +346,16 @@ async def test_the_emulator_refuses_a_mask_of_another_size_the_way_runware_would
         make_settings(output_dir=output), transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock
     )
     async with Client(server) as mcp:
+        # An image of another site is not measured here: Runware (the emulator) finds the mismatch. (One this server
+        # made, by its UUID or URL, has the size the journal recorded: the mismatch is said before anything is sent.)
+        arguments = {"image": "https://example.test/photo.jpg", "mask": "m.png", "positivePrompt": "y"}
+        result = await mcp.call_tool("edit_image", arguments)
         made = structured(await mcp.call_tool("generate_image", {"positivePrompt": "x"}))["images"][0]
-        # Sent by its URL the image is not measured here: Runware (the emulator) finds the mismatch. (By its UUID,
-        # the size the journal recorded is known, and the mismatch is said before anything is sent.)
-        result = await mcp.call_tool("edit_image", {"image": made["imageURL"], "mask": "m.png", "positivePrompt": "y"})
-    sent = emulator.submitted[-1]
+        ours = await mcp.call_tool("edit_image", arguments | {"image": made["imageURL"]})
+    inferences = [task for task in emulator.submitted if task["taskType"] == "imageInference"]
+    sent = inferences[0]
+    assert len(inferences) == 2, "the edit of an image this server made was never sent"
+    assert error_of(ours)["problems"][0]["message"].startswith("is 200x200 but the image is 1024x1024")
     assert error_of(result) == {
         "kind": "runware_error",
         "retryable": False,

@@ -298,8 +298,8 @@ class Journal(Protocol):
         ...
 
     async def image(self, image_uuid: str, owner: str) -> tuple[str, ImageRecord] | None:
-        """The task (its taskUUID) of this owner that made an image, and the image's record, by its image UUID; or
-        None."""
+        """The task (its taskUUID) of this owner that made an image, and the image's record, by its image UUID or
+        the URL Runware gave it; or None."""
         ...
 
     async def saved_at(self, owner: str) -> float:

@@ -173,7 +173,7 @@ class PostgresJournal:
             ).fetchall()
         for task_uuid, images in found:
             for record in rows.records(images):
-                if record.image_uuid == image_uuid:
+                if image_uuid in (record.image_uuid, record.image_url):
                     return task_uuid, record
         return None
 

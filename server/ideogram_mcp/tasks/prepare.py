@@ -55,8 +55,8 @@ def _first(value: object) -> object:
 
 def shaped_like_the_source(services: Services, owner: str, spec: ModelSpec) -> Prepare:
     """With no size given, the listed size closest to the source's shape: measured when its bytes are here (a local
-    file or inline data), or as the journal recorded it for an image UUID this owner's tasks made (so an image named
-    by its UUID is remixed in the shape it is when named by its saved path)."""
+    file or inline data), or as the journal recorded it for an image this owner's tasks made (so an image named by
+    its UUID or its URL is remixed in the shape it is when named by its saved path)."""
 
     async def prepare(generation: Generation, read: Mapping[LocalInput, LocalImage], may_send: bool) -> Generation:
         if generation.shaped:
@@ -72,8 +72,9 @@ def shaped_like_the_source(services: Services, owner: str, spec: ModelSpec) -> P
 
 
 async def _made_at(services: Services, owner: str, image: str) -> tuple[int, int] | None:
-    """The size an image UUID of this owner's tasks was made at, as the journal recorded it; None for any other."""
-    if not is_uuid(image):
+    """The size an image of this owner's tasks was made at, named by its UUID or by the URL Runware gave it, as the
+    journal recorded it; None for any other."""
+    if not is_uuid(image) and not is_web_url(image):
         return None
     found = await services.journal.image(image, owner)
     if found is None or found[1].width is None or found[1].height is None:
