@@ -44,7 +44,8 @@ MAX_DEPTH = 16
 MAX_NAME_BYTES = 240
 """Bytes (UTF-8) a ``fileName`` may have: file systems allow 255 for a whole name, and the server may add a number
 ("-20"), a number against a taken name ("-999") and an extension (".webp")."""
-_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{n}" for n in range(10)), *(f"LPT{n}" for n in range(10))}
+_NUMBERED = {f"{d}{n}" for d in ("COM", "LPT") for n in "0123456789¹²³"}  # ¹²³: Windows reserves them too
+_RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", *_NUMBERED}
 
 
 # --- where things go -------------------------------------------------------------------------

@@ -140,6 +140,8 @@ async def test_a_client_whose_roots_cannot_be_read_gets_the_per_user_folder(
         "",
         "a\u2028b",
         "a\u2029b",
+        "COM¹",  # Windows' devices: these had been taken
+        "conout$.png",
     ],
 )
 async def test_a_file_name_that_is_not_a_plain_name_is_refused_before_anything_is_sent(
