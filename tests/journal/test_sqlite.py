@@ -82,3 +82,60 @@ async def test_a_journal_put_back_by_another_process_is_the_one_written_from_the
     after = SqliteJournal.open(folder)  # the next start
     assert [entry.task_uuid for entry in await after.recent("", 10)] == ["t3", "t2", "t1"]
     await after.aclose()
+
+
+async def test_a_journal_that_cannot_be_written_again_leaves_nothing_and_keeps_what_it_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A copy cut short by a full disk had been left at the path, then taken as a journal put back in its place: with
+    # no tables in it, every call failed, and the next start had forgotten the day's spend.
+    import errno
+    import shutil
+
+    from ideogram_mcp.journal import JournalError, reopening
+
+    folder = tmp_path / "data"
+    book = SqliteJournal.open(folder)
+    await book.record(pending("t1"), Limits())
+    shutil.rmtree(folder)
+    link = reopening.os.link
+
+    def full(source: Path, target: Path) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(reopening.os, "link", full)
+    with pytest.raises(JournalError, match="the disk is full"):
+        await book.record(pending("t2"), Limits())  # refused before it is sent: the journal cannot be kept
+    assert list(folder.iterdir()) == [], "no copy left behind, whole or not"
+    (folder / "journal.sqlite3").write_bytes(b"")  # a file that is no journal: not taken in its place
+    await book.accepted("t1")
+    (folder / "journal.sqlite3").unlink()
+    monkeypatch.setattr(reopening.os, "link", link)
+    await book.record(pending("t3"), Limits())
+    await book.aclose()
+    after = SqliteJournal.open(folder)
+    assert [entry.task_uuid for entry in await after.recent("", 10)] == ["t3", "t1"]
+    assert (await after.spend("")).total == 0.12
+    await after.aclose()
+
+
+async def test_every_write_follows_a_journal_deleted_not_only_a_new_task(tmp_path: Path) -> None:
+    # Claims and saved paths, written by a process that had recorded no task since, went into the deleted file.
+    import shutil
+
+    from ideogram_mcp.records import ImageRecord
+
+    folder = tmp_path / "data"
+    book = SqliteJournal.open(folder)
+    await book.record(pending("t1"), Limits())
+    image = ImageRecord(image_uuid="i1", image_url="https://x/i1.jpg", stem="i1")
+    await book.claim("t1", [image], ["i1"], by="me", until=10**10)
+    shutil.rmtree(folder)
+    await book.stored("t1", image.with_(path="/out/i1.jpg"), by="me")
+    assert (folder / "journal.sqlite3").is_file()
+    await book.aclose()
+    after = SqliteJournal.open(folder)
+    t1 = await after.get("t1", "")
+    assert t1 is not None
+    assert [image.path for image in t1.images] == ["/out/i1.jpg"]
+    await after.aclose()

@@ -1,18 +1,17 @@
 """The journal in one embedded SQLite file (WAL mode, so that several server processes can share it); the default.
 
-Each operation runs off the event loop, under one lock per connection, and waits at most ``LOCK_WAIT`` for another
-process's lock; every failure of SQLite is a ``JournalError``. The schema's later changes are versioned
-(``PRAGMA user_version``) and applied in one transaction at open.
-"""
+Each operation runs off the event loop, under one lock per connection, and waits at most ``reopening.LOCK_WAIT``
+for another process's lock; every failure of SQLite is a ``JournalError``. The schema's later changes are versioned
+(``PRAGMA user_version``) and applied in one transaction at open. A file deleted or replaced while the server runs is
+followed before every write (``reopening``)."""
 
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from pydantic import SecretStr
 
@@ -32,19 +31,15 @@ from ideogram_mcp.journal import (
     failure,
     rows,
 )
+from ideogram_mcp.journal.reopening import connected, file_at, reopened
 from ideogram_mcp.journal.writes import Reader, Writer
 from ideogram_mcp.records import ImageRecord
 from ideogram_mcp.settings import redact
-
-if TYPE_CHECKING:
-    import sqlite3
 
 T = TypeVar("T")
 
 logger = logs.logger(__name__)
 
-LOCK_WAIT = 2.0
-"""Seconds an operation waits for another process's lock on the journal before it gives up and says so."""
 JOURNAL_FILE = "journal.sqlite3"
 """The journal's file in its folder (``IDEOGRAM_MCP_DATA_DIR``)."""
 
@@ -106,14 +101,14 @@ class SqliteJournal:
         try:
             if isinstance(path, Path):
                 path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = _connected(path)
+            self._db = connected(path)
             self._lock = threading.Lock()
             self._writer = Writer(self._db, self._lock, lambda exc: failure(path, exc))
             self._reader = Reader(self._lock)
             with self._lock:
                 self._db.executescript(_SCHEMA)
                 self._transaction(self._migrate)()
-            self._file = _file_at(path)
+            self._file = file_at(path)
         except (OSError, sqlite3.Error) as exc:
             raise failure(path, exc) from exc
 
@@ -166,6 +161,7 @@ class SqliteJournal:
         return entry
 
     async def accepted(self, task_uuid: str) -> None:
+        await self._follow()
         await self._writer.write(
             lambda: self._db.execute("UPDATE tasks SET accepted = 1 WHERE task_uuid = ?", (task_uuid,))
         )
@@ -286,6 +282,7 @@ class SqliteJournal:
         ``busy`` (another process saves it now; ask again later, or once its claim runs out). So every paid image
         is saved by one finish only, whatever runs at once: processes, workers, a restart after a kill.
         """
+        await self._follow()
 
         def write() -> dict[str, Claim]:
             row = self._db.execute("SELECT images, requested FROM tasks WHERE task_uuid = ?", (task_uuid,)).fetchone()
@@ -302,6 +299,7 @@ class SqliteJournal:
         """Record what became of the saving ``by`` claimed (``record``: the path, or why there is none, and what
         was measured) and release the claim. Returns the path the image is saved at: another one than this
         saving's when another process saved it first (its claim had run out), which this saving then gives up."""
+        await self._follow()
 
         def write() -> str | None:
             row = self._db.execute("SELECT images FROM tasks WHERE task_uuid = ?", (task_uuid,)).fetchone()
@@ -316,6 +314,7 @@ class SqliteJournal:
     async def release(self, task_uuid: str, *, by: str) -> None:
         """Give up the claims ``by`` still holds on a task's images (its call ended before it saved them): the next
         finish saves them at once rather than waiting for the claims to run out."""
+        await self._follow()
 
         def write() -> None:
             row = self._db.execute("SELECT images FROM tasks WHERE task_uuid = ?", (task_uuid,)).fetchone()
@@ -328,41 +327,24 @@ class SqliteJournal:
     # --- underneath -----------------------------------------------------------------------------
 
     async def _follow(self) -> None:
-        """Before a task or its images are recorded: the journal's file, if the one at its path is no longer the one
-        open (its folder deleted while the server ran: everything would go on being written into a deleted file, and
-        be lost to the next start, with the day's spend)."""
-        if isinstance(self.path, Path) and _file_at(self.path) != self._file:  # a stat: microseconds, on the loop
+        """Before every write: the journal's file, if the one at its path is no longer the one open (``reopening``)."""
+        if isinstance(self.path, Path) and file_at(self.path) != self._file:  # a stat: microseconds, on the loop
             await self._run(self._reopen)
 
     def _reopen(self) -> None:
-        """Open the file at the journal's path, under the lock: written first from what the open one holds where
-        the path has none (deleted), taken as it is where it has one (another process sharing the journal put it
-        back, or the user another in its place)."""
-        import sqlite3
-
+        """Take the journal at its path in place of the open one, under the lock (``reopening``)."""
         path = Path(self.path)
-        found = _file_at(path)
-        if found == self._file:  # another operation did it while this one waited for the lock
+        if file_at(path) == self._file:  # another operation did it while this one waited for the lock
             return
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fresh = _connected(path)
+            fresh = reopened(self._db, path)
         except OSError as exc:
             raise failure(path, exc) from exc
-        if found is None:
-            try:
-                self._db.backup(fresh)
-            except sqlite3.Error:
-                fresh.close()
-                raise
-            fresh.execute("PRAGMA journal_mode=WAL")
-            logger.warning("the task journal %s was deleted while the server ran; it is written again from here", path)
-        else:
-            logger.warning("the task journal %s was replaced while the server ran; the one there is used", path)
-        self._db.close()
-        self._db = fresh
-        self._writer.connect(fresh)
-        self._file = _file_at(path)
+        if fresh is not None:
+            self._db.close()
+            self._db = fresh
+            self._writer.connect(fresh)
+            self._file = file_at(path)
 
     def _migrate(self) -> None:
         """Apply the schema changes this file lacks (in the transaction the caller holds: several processes may
@@ -428,22 +410,3 @@ class SqliteJournal:
             f"SELECT COALESCE(SUM({_SPENT}), 0) FROM tasks WHERE owner = ? AND created >= ?", (owner, since)
         ).fetchone()
         return float(row[0])
-
-
-def _connected(path: Path | str) -> sqlite3.Connection:
-    """A connection to the journal's file, in WAL mode, waiting ``LOCK_WAIT`` for another process's lock."""
-    import sqlite3
-
-    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=LOCK_WAIT)
-    db.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT * 1000)}")
-    db.execute("PRAGMA journal_mode=WAL")
-    return db
-
-
-def _file_at(path: Path | str) -> tuple[int, int] | None:
-    """Which file is at ``path`` (its device and inode), or None: none, or a journal in memory."""
-    try:
-        found = os.stat(path) if isinstance(path, Path) else None
-    except OSError:
-        return None
-    return (found.st_dev, found.st_ino) if found is not None else None

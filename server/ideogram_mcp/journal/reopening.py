@@ -1,0 +1,76 @@
+"""The SQLite journal's file deleted or replaced while a server runs.
+
+Its data folder removed, a process would go on writing into the deleted file, and the next start would find no
+tasks, no images saved or to save, and none of the day's spend. Before each write the journal looks at which file
+is at its path (a stat: microseconds); when it is not the one open, the file is written again from the open copy,
+or the one another process put back is taken.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ideogram_mcp import logs
+
+if TYPE_CHECKING:
+    import sqlite3
+
+logger = logs.logger(__name__)
+
+LOCK_WAIT = 2.0
+"""Seconds an operation waits for another process's lock on the journal before it gives up and says so."""
+
+
+def connected(path: Path | str) -> sqlite3.Connection:
+    """A connection to the journal's file, in WAL mode, waiting ``LOCK_WAIT`` for another process's lock."""
+    import sqlite3  # here, not at import: starting the server needs no database
+
+    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=LOCK_WAIT)
+    db.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT * 1000)}")
+    db.execute("PRAGMA journal_mode=WAL")
+    return db
+
+
+def file_at(path: Path | str) -> tuple[int, int] | None:
+    """Which file is at ``path`` (its device and inode), or None: none, or a journal in memory."""
+    try:
+        found = os.stat(path) if isinstance(path, Path) else None
+    except OSError:
+        return None
+    return (found.st_dev, found.st_ino) if found is not None else None
+
+
+def reopened(db: sqlite3.Connection, path: Path) -> sqlite3.Connection | None:
+    """A connection to the journal at ``path``, to write on in place of ``db`` (whose file is no longer there), or
+    None while there is none to take: ``db`` is then kept, and the next write looks again.
+
+    Where the path has no file, ``db`` is copied whole into a hidden file beside it, which is then linked to the path:
+    never a half-written journal there, and never over one another process put back meanwhile (that one is taken).
+    A file there that holds no journal (another process's copy still being made, a file of the user's) is not taken.
+    Raises ``sqlite3.Error`` or ``OSError`` when the copy cannot be made (a full disk): nothing is left of it.
+    """
+    import sqlite3
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if file_at(path) is None:
+        copy = path.with_name(f".{path.name}.{secrets.token_hex(4)}.copy")
+        try:
+            into = sqlite3.connect(str(copy))
+            try:
+                db.backup(into)
+            finally:
+                into.close()
+            os.link(copy, path)
+            logger.warning("the task journal %s was deleted while the server ran; it is written again from here", path)
+        except FileExistsError:  # another process put it back first: theirs is taken
+            pass
+        finally:
+            copy.unlink(missing_ok=True)
+    fresh = connected(path)
+    if fresh.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tasks'").fetchone() is None:
+        fresh.close()
+        return None
+    return fresh
