@@ -427,15 +427,12 @@ def read_local(text: str, where: Places, kept: Callable[[Path], bytes | None] | 
 
 
 def _checked(path: Path, data: bytes) -> LocalImage:
-    """The input image read from ``path``, when it is one Runware takes."""
+    """The input image read from ``path``, when it may be one Runware takes: decoded whole later, in the lanes that
+    bound the memory it takes (``prepare.inputs_checked``), not in the thread that reads it."""
     if len(data) > MAX_INPUT:
         raise LocalInputError.one(too_large(len(data)))
     if (found := sniff(data)) is None:
         raise LocalInputError.one("is not a PNG, JPEG or WEBP image")
-    from ideogram_mcp.masks import unreadable  # Pillow's: loaded at the first call, not at the start
-
-    if (damaged := unreadable(data)) is not None:  # refused here, not by Runware once the task is paid for
-        raise LocalInputError.one(damaged)
     return LocalImage(path, data, found)
 
 

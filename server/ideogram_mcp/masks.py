@@ -8,7 +8,6 @@ black elsewhere (keep), the convention of Runware's inpainting. Pillow is import
 from __future__ import annotations
 
 import io
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -53,12 +52,6 @@ def draw(width: int, height: int, regions: Sequence[Region]) -> bytes:
     return buffer.getvalue()
 
 
-DECODING = 2
-"""Input images checked (or turned as seen) at once in a process: one may decode up to Pillow's most pixels, hundreds
-of MB, so that a caller sending many (a dry run costs nothing) cannot make the process hold gigabytes."""
-_decoding = threading.BoundedSemaphore(DECODING)
-
-
 def unreadable(data: bytes) -> str | None:
     """Why image bytes are no whole picture Runware could read (cut short, damaged, or more pixels than Pillow
     opens safely), else None. The whole picture is read: a JPEG at an eighth of its size, a PNG by its checksums."""
@@ -67,7 +60,7 @@ def unreadable(data: bytes) -> str | None:
     most = Image.MAX_IMAGE_PIXELS or 89_478_485  # Pillow's own, unless a program unset it
     too_many = f"has more pixels than an input image may ({most:,}); scale it down (Runware keeps at most 2048 a side)"
     try:  # no warning filter is set: threads share them; the size is compared instead
-        with _decoding, Image.open(io.BytesIO(data)) as picture:
+        with Image.open(io.BytesIO(data)) as picture:
             if picture.width * picture.height > most:
                 return too_many
             if picture.format == "PNG":
@@ -93,22 +86,21 @@ def upright(data: bytes) -> bytes | None:
 
     buffer = io.BytesIO()
     try:
-        with _decoding:  # the copy turned is encoded in it too
-            with Image.open(io.BytesIO(data)) as picture:
-                if picture.format == "PNG" and "exif" not in picture.info:
-                    return None  # no eXIf before its pixels: Pillow would look for one after them by decoding them all
-                if picture.getexif().get(_ORIENTATION, 1) not in range(2, 9):
-                    return None
-                kind = "JPEG" if picture.format == "MPO" else picture.format or "PNG"  # MPO: a phone's JPEG
-                options: dict[str, object] = (
-                    {"icc_profile": picture.info["icc_profile"]} if picture.info.get("icc_profile") else {}
-                )
-                if kind == "JPEG" or (kind == "WEBP" and b"VP8L" not in data[:4096]):
-                    options["quality"] = 95
-                elif kind == "WEBP":
-                    options["lossless"] = True  # as it came
-                turned = ImageOps.exif_transpose(picture)
-            turned.save(buffer, format=kind, **options)
+        with Image.open(io.BytesIO(data)) as picture:
+            if picture.format == "PNG" and "exif" not in picture.info:
+                return None  # no eXIf before its pixels: Pillow would look for one after them by decoding them all
+            if picture.getexif().get(_ORIENTATION, 1) not in range(2, 9):
+                return None
+            kind = "JPEG" if picture.format == "MPO" else picture.format or "PNG"  # MPO: a phone's JPEG
+            options: dict[str, object] = (
+                {"icc_profile": picture.info["icc_profile"]} if picture.info.get("icc_profile") else {}
+            )
+            if kind == "JPEG" or (kind == "WEBP" and b"VP8L" not in data[:4096]):
+                options["quality"] = 95
+            elif kind == "WEBP":
+                options["lossless"] = True  # as it came
+            turned = ImageOps.exif_transpose(picture)
+        turned.save(buffer, format=kind, **options)
     except Exception:  # an EXIF block or a picture Pillow cannot read or write again
         return None  # sent as it is
     return buffer.getvalue()

@@ -327,29 +327,38 @@ async def test_input_images_are_checked_a_few_at_a_time_whatever_the_calls_in_fl
     mcp: Client, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Each check may decode hundreds of MB: one caller's calls had all decoded at once (4 gave 2.8 GB), on 40 threads.
+    # Then the calls waiting their turn held those threads, and the journal, which needs one, waited behind them.
     import threading
-    import time
 
     import anyio
     from PIL import PngImagePlugin
 
-    from ideogram_mcp import masks
+    from ideogram_mcp.tasks.services import INPUT_LANES
 
-    lock, running, most = threading.Lock(), [0], [0]
+    lock, running, most, release = threading.Lock(), [0], [0], threading.Event()
     verify = PngImagePlugin.PngImageFile.verify
 
     def watched(self: PngImagePlugin.PngImageFile) -> None:
         with lock:
             running[0] += 1
             most[0] = max(most[0], running[0])
-        time.sleep(0.05)  # long enough for every call to reach its check while the first ones are in theirs
+        release.wait(10)  # held until the journal has answered
         with lock:
             running[0] -= 1
         verify(self)
 
     monkeypatch.setattr(PngImagePlugin.PngImageFile, "verify", watched)
-    image = _uri(_noise())
+    image = _uri(_noise(size=(40, 40)))
+    listed = None
     async with anyio.create_task_group() as calls:
-        for _ in range(8):
+        for _ in range(45):  # more than the 40 threads anyio runs at once
             calls.start_soon(mcp.call_tool, "remove_background", {"image": image, "dryRun": True})
-    assert most[0] == masks.DECODING == 2
+        with anyio.fail_after(5):
+            while running[0] < INPUT_LANES:  # noqa: ASYNC110  (a count kept by threads, which no anyio event follows)
+                await anyio.sleep(0.01)
+            await anyio.sleep(0.1)  # the others come to wait their turn
+            listed = await mcp.call_tool("list_generations", {})
+        release.set()
+    assert most[0] == INPUT_LANES == 2
+    assert listed is not None
+    assert not listed.is_error

@@ -95,7 +95,7 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
         return Invalid([Problem(local[i].argument, f"{reason}.") for i, reason in exc.problems])
     if named := await prepare.tasks_for_images(services, job.owner, job.spec, generation):
         return Invalid(named)
-    inputs = await prepare.inputs_checked(job.spec, generation, read)
+    inputs = await prepare.inputs_checked(job.spec, generation, read, services.inputs)
     if isinstance(inputs, list):
         return Invalid(inputs)
     generation, read = inputs

@@ -229,7 +229,7 @@ async def tasks_for_images(services: Services, owner: str, spec: ModelSpec, gene
 
 
 async def inputs_checked(
-    spec: ModelSpec, generation: Generation, read: Sequence[LocalImage]
+    spec: ModelSpec, generation: Generation, read: Sequence[LocalImage], lanes: anyio.CapacityLimiter | None = None
 ) -> tuple[Generation, list[LocalImage]] | list[Problem]:
     """The images given here, checked and turned as seen, each decoded once, in one trip to a thread (none when
     there is none: most calls):
@@ -238,7 +238,11 @@ async def inputs_checked(
       that does not decode, more bytes than an input may have (as for a file), or no whole picture (files were
       checked as they were read);
     - every image that EXIF says is seen turned (a phone's photo), inline or a file, is turned as seen
-      (``masks.upright``), so that what is measured, masked and sent is what its owner sees."""
+      (``masks.upright``), so that what is measured, masked and sent is what its owner sees;
+    - every local file (``read``, one for each of the generation's local inputs) is refused likewise when it is no
+      whole picture.
+
+    Decoding may take hundreds of MB an image: ``lanes`` bounds the calls doing it at once, waiting on the loop."""
     inline = [(name, at, text) for name, at, text in _images(spec, generation) if inline_picture(text) is not None]
     if not read and not inline:
         return generation, list(read)
@@ -257,6 +261,9 @@ async def inputs_checked(
                 else:
                     values[name] = [*values[name]]
                     values[name][at] = again
+        for item, image in zip(generation.local_inputs, read, strict=True):
+            if (why := masks.unreadable(image.data)) is not None:  # refused here, not by Runware once it is paid for
+                problems.append(Problem(item.argument, f"{why}."))
         if problems:
             return problems
         images = [
@@ -264,7 +271,7 @@ async def inputs_checked(
         ]
         return dataclasses.replace(generation, values=values), images
 
-    return await anyio.to_thread.run_sync(check)
+    return await anyio.to_thread.run_sync(check, limiter=lanes)
 
 
 def _turned(data: bytes) -> bytes | None:

@@ -35,6 +35,10 @@ DOWNLOAD_TIMEOUT = 60.0
 IMAGE_LANES = 8
 """Calls downloading, saving and previewing their images at once; the others wait their turn, in arrival order
 (image work is CPU and memory: unbounded, a thousand calls would all finish late, together)."""
+INPUT_LANES = 2
+"""Calls decoding the input images agents give at once: one may decode up to Pillow's most pixels, hundreds of MB,
+so that a caller sending many (a dry run costs nothing) cannot make the process hold gigabytes. The others wait on
+the event loop, holding no thread the journal needs."""
 MALLOC_ARENAS = 2
 """glibc's memory pools (arenas) the process's threads share. glibc gives each new thread one of its own, up to 8
 a core, and each keeps the pages its thread freed: with them, 1,000 calls in flight with the defaults (the image
@@ -62,6 +66,8 @@ class Services:
         self.store: ImageStore = store or _store_of(settings)
         self.lanes = anyio.Semaphore(IMAGE_LANES)
         """The image lanes: one held by each call while it downloads, saves and previews its images."""
+        self.inputs = anyio.CapacityLimiter(INPUT_LANES)
+        """The lanes of input images' decoding (``INPUT_LANES``)."""
         self.writable: dict[tuple[Path, int], float] = {}
         """When (monotonic) each folder was last found writable, for names of each length in bytes."""
         self.uploads: dict[str, str] = {}
