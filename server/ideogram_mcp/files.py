@@ -173,7 +173,7 @@ def chosen_output(where: Places, requested: str) -> tuple[Places | None, str | N
     folder is taken inside the output folder otherwise used. The folder must lie inside the folders this connection
     may use (inside the set folder, when the user set one); it need not exist yet."""
     text = requested.strip()
-    if not text or "\x00" in text or any(unicodedata.category(c) == "Cc" for c in text):
+    if not text or "\x00" in text or any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in text):
         return None, "must be a folder path"
     if re.match(r"[A-Za-z][A-Za-z0-9+.-]+:/|file:", text, re.IGNORECASE):  # file:///x: the folders "file:", "x"
         return None, "must be a folder path, not a URI: give the path itself, e.g. 'logos' or '/home/me/logos'"

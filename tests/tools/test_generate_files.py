@@ -497,6 +497,7 @@ async def test_an_agent_may_choose_a_folder_inside_the_allowed_ones_and_nothing_
         ("file:/etc/logos", "not a URI: give the path itself"),
         ("logos\u200b", "without invisible characters"),
         ("\u202elogos\u202c", "without invisible characters"),
+        ("camp\u2028aign", "must be a folder path"),  # a line break: it had split the result's path line in two
     ],
 )
 async def test_a_folder_given_as_a_uri_or_with_invisible_characters_is_refused(
@@ -508,6 +509,21 @@ async def test_a_folder_given_as_a_uri_or_with_invisible_characters_is_refused(
     assert says in problem["message"]
     assert emulator.submitted == []
     assert not output.exists() or list(output.iterdir()) == [], "no folder made"
+
+
+async def test_an_image_named_relative_to_the_calls_own_output_folder_is_found_there_too(
+    mcp: Client, emulator: Emulator, output: Path
+) -> None:
+    # Read only relative to the folder results' paths are relative to, "hero.jpg" beside the call's own outputDir
+    # had become "no such file" on stdio, where results give absolute paths.
+    made = data(
+        await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "fileName": "hero", "outputDir": "campaign"})
+    )
+    assert made["images"][0]["path"] == str((output / "campaign" / "hero.jpg").resolve())
+    found = data(await mcp.call_tool("remove_background", {"image": "hero.jpg", "outputDir": "campaign"}))
+    missing = await mcp.call_tool("remove_background", {"image": "nowhere.jpg", "outputDir": "campaign"})
+    assert found["status"] == "done"
+    assert error_of(missing)["problems"][0]["message"] == f"no such file: {output.resolve() / 'nowhere.jpg'}."
 
 
 async def test_a_folder_named_with_joiners_as_persian_and_emoji_write_them_is_taken(

@@ -88,9 +88,18 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
     local = generation.local_inputs
     try:
         kept = None if services.store.on_disk else functools.partial(_kept, services)  # a bucket's, read from it
-        # Relative to the folder the results' paths are relative to, not to the call's own outputDir: an image
-        # path a result gave ("campaign/hero.jpg") names the same file in a call saving into "campaign".
-        read = await files.read_all([item.text for item in local], job.places, kept)
+        # Relative to the folder the results' paths are relative to: an image path a result gave ("campaign/hero.jpg")
+        # names the same file in a call saving into "campaign". Where that finds none, the call's own outputDir.
+        texts = [item.text for item in local]
+        try:
+            read = await files.read_all(texts, job.places, kept)
+        except LocalInputError as first:
+            if where is job.places:
+                raise
+            try:
+                read = await files.read_all(texts, where, kept)
+            except LocalInputError:
+                raise first from None  # told as the results' paths are meant
     except LocalInputError as exc:
         return Invalid([Problem(local[i].argument, f"{reason}.") for i, reason in exc.problems])
     if named := await prepare.tasks_for_images(services, job.owner, job.spec, generation):
