@@ -23,3 +23,27 @@ from ..conftest import png
 def test_image_bytes_are_recognised_by_content(data: bytes, name: str | None) -> None:
     found = sniff(data)
     assert (found.name if found else None) == name
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+@pytest.mark.parametrize("progressive", [False, True])
+def test_an_image_is_cut_short_when_it_stops_before_its_end_and_whole_with_bytes_after_it(
+    fmt: str, progressive: bool
+) -> None:
+    # A phone's JPEG carries a trailer after its end marker: called cut short, such a paid image would never be saved.
+    import io
+
+    from PIL import Image
+
+    from ideogram_mcp.images.formats import cut_short
+
+    buffer = io.BytesIO()
+    options = {"progressive": True} if progressive and fmt == "JPEG" else {}
+    Image.effect_noise((120, 80), 40).convert("RGB").save(buffer, format=fmt, **options)
+    data = buffer.getvalue()
+    found = sniff(data)
+    assert found is not None
+    assert not cut_short(data, found)
+    assert not cut_short(data + b"SEFT trailer \xff\xd8\xff\xe1 after the end", found)
+    assert cut_short(data[: len(data) // 2], found)
+    assert cut_short(data[:-1], found)

@@ -36,6 +36,21 @@ def test_a_folder_is_proven_writable_or_the_reason_said_plainly(tmp_path: Path) 
     assert STORE.unwritable(tmp_path / "a-file" / "out") == "a file (not a folder) stands in its path"
 
 
+def test_a_full_disk_is_unwritable_but_one_that_tells_nothing_of_its_size_is_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Some FUSE file systems say 0 bytes of 0: refused as full, every paid call would have been.
+    from collections import namedtuple
+
+    from ideogram_mcp.images import local
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(local.shutil, "disk_usage", lambda path: usage(10**9, 10**9, 2 * 1024 * 1024))
+    assert STORE.unwritable(tmp_path) == "its disk has 2.0 MB free, too little for an image; free space there"
+    monkeypatch.setattr(local.shutil, "disk_usage", lambda path: usage(0, 0, 0))
+    assert STORE.unwritable(tmp_path) is None
+
+
 def test_a_write_never_replaces_an_existing_file_and_leaves_no_partial_file(tmp_path: Path) -> None:
     (tmp_path / "poster.png").write_bytes(b"the user's own file")
     first = write_new(tmp_path, "poster", "png", b"new image")

@@ -40,11 +40,12 @@ def sniff(data: bytes) -> ImageFormat | None:
 
 
 def cut_short(data: bytes, found: ImageFormat) -> bool:
-    """Whether image bytes sniffed as ``found`` stop before their format's end: a PNG without its IEND chunk last,
-    a JPEG without its end marker last (zero padding allowed), a WEBP shorter than its RIFF header says. Read from
-    the ends alone: decoding would cost milliseconds an image."""
+    """Whether image bytes sniffed as ``found`` stop before their format's end: a PNG with no IEND chunk, a JPEG with
+    no end marker after its last scan began, a WEBP shorter than its RIFF header says. Bytes after the end (a phone's
+    trailer) are no sign of it, unless they hold a scan's marker (Runware's own images have none). Read with a search
+    from the end, not a decode, which would cost milliseconds an image."""
     if found.name == "PNG":
-        return not data.endswith(b"IEND\xaeB`\x82")
+        return data.rfind(b"IEND\xaeB`\x82") < 0
     if found.name == "JPG":
-        return not data.rstrip(b"\x00").endswith(b"\xff\xd9")
+        return data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda")  # scan data escapes 0xFF: a marker in it is one
     return len(data) < int.from_bytes(data[4:8], "little") + 8

@@ -54,7 +54,8 @@ class LocalFolders:
             probe = folder / f".{secrets.token_hex(4)}".ljust(size, "x")
             os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
             probe.unlink()
-            if (free := shutil.disk_usage(folder).free) < MIN_FREE:
+            usage = shutil.disk_usage(folder)  # a file system telling nothing of its size (some FUSE ones) says 0
+            if usage.total and (free := usage.free) < MIN_FREE:
                 return f"its disk has {free / 1024 / 1024:.1f} MB free, too little for an image; free space there"
         except OSError as exc:
             if exc.errno == errno.ENAMETOOLONG and longest:
