@@ -107,8 +107,9 @@ async def test_a_journal_that_cannot_be_written_again_leaves_nothing_and_keeps_w
     with pytest.raises(JournalError, match="the disk is full"):
         await book.record(pending("t2"), Limits())  # refused before it is sent: the journal cannot be kept
     assert list(folder.iterdir()) == [], "no copy left behind, whole or not"
-    (folder / "journal.sqlite3").write_bytes(b"")  # a file that is no journal: not taken in its place
-    await book.accepted("t1")
+    (folder / "journal.sqlite3").write_bytes(b"")  # a file that is no journal: not taken, not written over
+    with pytest.raises(JournalError, match="is not a journal"):
+        await book.accepted("t1")
     (folder / "journal.sqlite3").unlink()
     monkeypatch.setattr(reopening.os, "link", link)
     await book.record(pending("t3"), Limits())
@@ -138,4 +139,42 @@ async def test_every_write_follows_a_journal_deleted_not_only_a_new_task(tmp_pat
     t1 = await after.get("t1", "")
     assert t1 is not None
     assert [image.path for image in t1.images] == ["/out/i1.jpg"]
+    await after.aclose()
+
+
+async def test_a_journal_made_anew_by_a_process_started_since_gets_every_task_of_the_one_deleted(
+    tmp_path: Path,
+) -> None:
+    # Taken as it was, the new process's empty journal had left the day's tasks and spend in the deleted file.
+    import shutil
+
+    folder = tmp_path / "data"
+    book = SqliteJournal.open(folder)
+    await book.record(pending("t1"), Limits())
+    shutil.rmtree(folder)
+    started = SqliteJournal.open(folder)  # a server started after the folder went: a journal of its own there
+    await started.record(pending("n1"), Limits())
+    await book.record(pending("t2"), Limits())
+    assert [entry.task_uuid for entry in await started.recent("", 10)] == ["t2", "n1", "t1"]
+    await book.aclose()
+    await started.aclose()
+
+
+async def test_a_journal_reached_through_a_link_is_written_again_where_the_link_leads(tmp_path: Path) -> None:
+    # Its file deleted, the link left dangling had been taken for a journal put back: writes went on into the
+    # deleted file, and the next start read an empty one.
+    real = tmp_path / "real"
+    real.mkdir()
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "journal.sqlite3").symlink_to(real / "journal.sqlite3")
+    book = SqliteJournal.open(folder)
+    await book.record(pending("t1"), Limits())
+    for leftover in real.iterdir():
+        leftover.unlink()
+    await book.record(pending("t2"), Limits())
+    await book.aclose()
+    assert (real / "journal.sqlite3").is_file()
+    after = SqliteJournal.open(folder)
+    assert [entry.task_uuid for entry in await after.recent("", 10)] == ["t2", "t1"]
     await after.aclose()

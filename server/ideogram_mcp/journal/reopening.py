@@ -43,17 +43,19 @@ def file_at(path: Path | str) -> tuple[int, int] | None:
     return (found.st_dev, found.st_ino) if found is not None else None
 
 
-def reopened(db: sqlite3.Connection, path: Path) -> sqlite3.Connection | None:
-    """A connection to the journal at ``path``, to write on in place of ``db`` (whose file is no longer there), or
-    None while there is none to take: ``db`` is then kept, and the next write looks again.
+def reopened(db: sqlite3.Connection, path: Path) -> sqlite3.Connection:
+    """A connection to the journal at ``path`` (a link followed to its file), to write on in place of ``db``, whose
+    file is no longer there; nothing of ``db`` is lost.
 
     Where the path has no file, ``db`` is copied whole into a hidden file beside it, which is then linked to the path:
-    never a half-written journal there, and never over one another process put back meanwhile (that one is taken).
-    A file there that holds no journal (another process's copy still being made, a file of the user's) is not taken.
-    Raises ``sqlite3.Error`` or ``OSError`` when the copy cannot be made (a full disk): nothing is left of it.
+    never a half-written journal there, and never over one another process put back meanwhile. A journal found there
+    (another process's copy, or a new one a process started since made) gets every task of ``db`` it lacks. Raises
+    ``sqlite3.Error`` or ``OSError`` when neither can be done (a full disk: nothing is left of a copy), and
+    ``sqlite3.DatabaseError`` for a file there that holds no journal: it is not written over.
     """
     import sqlite3
 
+    path = Path(os.path.realpath(path))  # a link to a file deleted: the file is made again where the link leads
     path.parent.mkdir(parents=True, exist_ok=True)
     if file_at(path) is None:
         copy = path.with_name(f".{path.name}.{secrets.token_hex(4)}.copy")
@@ -65,12 +67,21 @@ def reopened(db: sqlite3.Connection, path: Path) -> sqlite3.Connection | None:
                 into.close()
             os.link(copy, path)
             logger.warning("the task journal %s was deleted while the server ran; it is written again from here", path)
-        except FileExistsError:  # another process put it back first: theirs is taken
+        except FileExistsError:  # one came meanwhile: another process put it back, or a new one made it
             pass
         finally:
             copy.unlink(missing_ok=True)
     fresh = connected(path)
-    if fresh.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tasks'").fetchone() is None:
+    try:
+        columns = [row[1] for row in db.execute("PRAGMA table_info(tasks)")]
+        theirs = {row[1] for row in fresh.execute("PRAGMA table_info(tasks)")}
+        if not theirs:
+            raise sqlite3.DatabaseError("file is not a database: it holds no task journal")
+        shared = ", ".join(column for column in columns if column in theirs)
+        missing = db.execute(f"SELECT {shared} FROM tasks").fetchall()
+        marks = ", ".join("?" for _ in shared.split(", "))
+        fresh.executemany(f"INSERT OR IGNORE INTO tasks ({shared}) VALUES ({marks})", missing)
+    except BaseException:
         fresh.close()
-        return None
+        raise
     return fresh

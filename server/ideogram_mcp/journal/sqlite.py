@@ -340,11 +340,10 @@ class SqliteJournal:
             fresh = reopened(self._db, path)
         except OSError as exc:
             raise failure(path, exc) from exc
-        if fresh is not None:
-            self._db.close()
-            self._db = fresh
-            self._writer.connect(fresh)
-            self._file = file_at(path)
+        self._db.close()
+        self._db = fresh
+        self._writer.connect(fresh)
+        self._file = file_at(path)
 
     def _migrate(self) -> None:
         """Apply the schema changes this file lacks (in the transaction the caller holds: several processes may
