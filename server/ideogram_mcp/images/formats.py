@@ -41,11 +41,12 @@ def sniff(data: bytes) -> ImageFormat | None:
 
 def cut_short(data: bytes, found: ImageFormat) -> bool:
     """Whether image bytes sniffed as ``found`` stop before their format's end: a PNG with no IEND chunk, a JPEG with
-    no end marker after its last scan began, a WEBP shorter than its RIFF header says. Bytes after the end (a phone's
-    trailer) are no sign of it, unless they hold a scan's marker (Runware's own images have none). Read with a search
-    from the end, not a decode, which would cost milliseconds an image."""
+    no scan or no end marker after its first scan began (inside scans a 0xFF is always escaped, so the first one
+    there is the end), a WEBP shorter than its RIFF header says. Bytes after the end (a phone's trailer) are no sign
+    of it. Read with searches, not a decode, which would cost milliseconds an image."""
     if found.name == "PNG":
         return data.rfind(b"IEND\xaeB`\x82") < 0
     if found.name == "JPG":
-        return data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda")  # scan data escapes 0xFF: a marker in it is one
+        scan = data.find(b"\xff\xda")
+        return scan < 0 or data.find(b"\xff\xd9", scan) < 0
     return len(data) < int.from_bytes(data[4:8], "little") + 8
