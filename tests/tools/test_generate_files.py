@@ -25,7 +25,7 @@ from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 from ideogram_mcp.tasks import finish
 
-from ..conftest import API_KEY, BASE_URL, error_of, text, with_roots
+from ..conftest import API_KEY, BASE_URL, error_of, picture, text, with_roots
 from ..conftest import structured as data
 
 pytestmark = pytest.mark.anyio
@@ -523,6 +523,11 @@ async def test_an_image_named_relative_to_the_calls_own_output_folder_is_found_t
     found = data(await mcp.call_tool("remove_background", {"image": "hero.jpg", "outputDir": "campaign"}))
     missing = await mcp.call_tool("remove_background", {"image": "nowhere.jpg", "outputDir": "campaign"})
     assert found["status"] == "done"
+    # Each file on its own: the image beside the results' paths, its mask beside the call's outputDir.
+    picture(output / "base.png", (64, 48))
+    Image.new("L", (64, 48), 255).save(output / "campaign" / "m.png")
+    both = {"image": "base.png", "mask": "m.png", "positivePrompt": "x", "outputDir": "campaign", "dryRun": True}
+    assert data(await mcp.call_tool("edit_image", both))["status"] == "dry_run"
     assert error_of(missing)["problems"][0]["message"] == f"no such file: {output.resolve() / 'nowhere.jpg'}."
 
 

@@ -12,7 +12,7 @@ import dataclasses
 import functools
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -88,18 +88,7 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
     local = generation.local_inputs
     try:
         kept = None if services.store.on_disk else functools.partial(_kept, services)  # a bucket's, read from it
-        # Relative to the folder the results' paths are relative to: an image path a result gave ("campaign/hero.jpg")
-        # names the same file in a call saving into "campaign". Where that finds none, the call's own outputDir.
-        texts = [item.text for item in local]
-        try:
-            read = await files.read_all(texts, job.places, kept)
-        except LocalInputError as first:
-            if where is job.places:
-                raise
-            try:
-                read = await files.read_all(texts, where, kept)
-            except LocalInputError:
-                raise first from None  # told as the results' paths are meant
+        read = await _read_inputs([item.text for item in local], job.places, where, kept)
     except LocalInputError as exc:
         return Invalid([Problem(local[i].argument, f"{reason}.") for i, reason in exc.problems])
     if named := await prepare.tasks_for_images(services, job.owner, job.spec, generation):
@@ -249,6 +238,29 @@ async def _refused(services: Services, job: Job, where: Places, *, dry: bool = F
         shown, by_setting = where.shown(where.output), where.source == "setting"
         return Unwritable(shown, why, by_setting, in_bucket=not services.store.on_disk)
     return None
+
+
+async def _read_inputs(
+    texts: list[str], places: Places, where: Places, kept: Callable[[Path], bytes | None] | None
+) -> list[LocalImage]:
+    """The local images named, each relative to the folder the results' paths are relative to (``places``: a path a
+    result gave, "campaign/hero.jpg", names the same file in a call saving into "campaign"), else to the call's own
+    outputDir (``where``); a file found in neither is told as the results' paths are meant."""
+    if where is places:
+        return await files.read_all(texts, places, kept)
+    read: list[LocalImage] = []
+    problems: list[tuple[int, str]] = []
+    for position, text in enumerate(texts):
+        try:
+            read += await files.read_all([text], places, kept)
+        except LocalInputError as first:
+            try:
+                read += await files.read_all([text], where, kept)
+            except LocalInputError:
+                problems += [(position, reason) for _, reason in first.problems]
+    if problems:
+        raise LocalInputError(problems)
+    return read
 
 
 def _kept(services: Services, path: Path) -> bytes | None:
