@@ -49,3 +49,24 @@ def test_an_image_is_cut_short_when_it_stops_before_its_end_and_whole_with_bytes
         assert not cut_short(data + trailer, found)
     for cut in (len(data) // 2, len(data) - 1, 300, 20):  # 300, 20: before the first scan
         assert cut_short(data[:cut], found), cut
+
+
+def test_a_jpeg_cut_short_is_told_so_though_its_exif_thumbnail_is_a_whole_jpeg() -> None:
+    # The thumbnail's own scan and end, inside the EXIF segment before the image, had made it look whole.
+    import io
+
+    from PIL import Image
+
+    from ideogram_mcp.images.formats import cut_short
+
+    thumbnail = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 30, 30)).save(thumbnail, format="JPEG")
+    exif = b"Exif\x00\x00" + thumbnail.getvalue()
+    buffer = io.BytesIO()
+    Image.effect_noise((200, 150), 40).convert("RGB").save(buffer, format="JPEG")
+    whole = buffer.getvalue()
+    data = whole[:2] + b"\xff\xe1" + (len(exif) + 2).to_bytes(2, "big") + exif + whole[2:]
+    found = sniff(data)
+    assert found is not None
+    assert not cut_short(data, found)
+    assert cut_short(data[: len(data) - len(whole) // 2], found)

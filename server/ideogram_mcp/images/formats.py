@@ -47,6 +47,23 @@ def cut_short(data: bytes, found: ImageFormat) -> bool:
     if found.name == "PNG":
         return data.rfind(b"IEND\xaeB`\x82") < 0
     if found.name == "JPG":
-        scan = data.find(b"\xff\xda")
+        scan = _first_scan(data)
         return scan < 0 or data.find(b"\xff\xd9", scan) < 0
     return len(data) < int.from_bytes(data[4:8], "little") + 8
+
+
+def _first_scan(data: bytes) -> int:
+    """Where a JPEG's first scan begins, found by stepping over its segments from the start (an EXIF thumbnail is a
+    whole JPEG inside one: its scan is not the image's); -1 when the bytes end first."""
+    at = 2  # after the start-of-image marker
+    while at + 4 <= len(data) and data[at] == 0xFF:
+        marker = data[at + 1]
+        if marker == 0xDA:
+            return at
+        if marker == 0xFF:  # fill bytes before a marker
+            at += 1
+        elif marker in (0x01, *range(0xD0, 0xD8)):  # markers with no length
+            at += 2
+        else:
+            at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
+    return -1
