@@ -675,7 +675,9 @@ async def test_images_that_cannot_be_decoded_get_no_preview_and_the_call_still_s
         if request.method != "GET":
             return answer
         await answer.aread()
-        damaged = answer.content[:40] + b"\xff\xda\x00\xff\xd9"  # whole to look at (a scan, then its end), no picture
+        damaged = (
+            b"\xff\xd8\xff\xda\x00\x02" + bytes(30) + b"\xff\xd9"
+        )  # whole to look at (a scan, its end), no picture
         return httpx2.Response(200, content=damaged, headers={"Content-Type": "image/jpeg"})
 
     async with Client(build_server(settings, transport=httpx2.MockTransport(truncated), clock=emulator.clock)) as mcp:
