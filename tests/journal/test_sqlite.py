@@ -178,3 +178,35 @@ async def test_a_journal_reached_through_a_link_is_written_again_where_the_link_
     after = SqliteJournal.open(folder)
     assert [entry.task_uuid for entry in await after.recent("", 10)] == ["t2", "t1"]
     await after.aclose()
+
+
+async def test_a_journal_put_back_from_before_keeps_each_tasks_latest_state_and_is_brought_to_this_schema(
+    tmp_path: Path,
+) -> None:
+    # A copy from before a task finished had won over the open journal's (the saved image and its cost gone), and
+    # one of an older schema had refused every later write ("table tasks has no column named approval").
+    import shutil
+
+    from ideogram_mcp.journal import sqlite as module
+    from ideogram_mcp.records import ImageRecord
+
+    folder = tmp_path / "data"
+    book = SqliteJournal.open(folder)
+    await book.record(pending("t1"), Limits())
+    columns = (
+        "task_uuid, owner, tool, model, task, requested, quote, cost, state, images, errors, options, created, updated"
+    )
+    with sqlite3.connect(folder / "journal.sqlite3") as now:
+        (row,) = now.execute(f"SELECT {columns} FROM tasks").fetchall()  # t1, pending
+    image = ImageRecord(image_uuid="i1", image_url="https://x/i1.jpg", path="/out/i1.jpg")
+    await book.update("t1", state="done", images=[image], errors=[], cost=0.06)
+    shutil.rmtree(folder)
+    folder.mkdir()
+    with sqlite3.connect(folder / "journal.sqlite3") as old:  # as an older server left it: its first schema
+        old.executescript(module._SCHEMA)  # pyright: ignore[reportPrivateUsage]
+        old.execute(f"INSERT INTO tasks ({columns}) VALUES ({', '.join('?' * 14)})", row)
+    await book.record(pending("t2"), Limits())
+    t1 = await book.get("t1", "")
+    await book.aclose()
+    assert t1 is not None
+    assert (t1.state, [i.path for i in t1.images], t1.cost) == ("done", ["/out/i1.jpg"], 0.06)

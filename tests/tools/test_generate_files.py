@@ -528,6 +528,14 @@ async def test_an_image_named_relative_to_the_calls_own_output_folder_is_found_t
     Image.new("L", (64, 48), 255).save(output / "campaign" / "m.png")
     both = {"image": "base.png", "mask": "m.png", "positivePrompt": "x", "outputDir": "campaign", "dryRun": True}
     assert data(await mcp.call_tool("edit_image", both))["status"] == "dry_run"
+    # Only where no file is there: a file there that cannot be used is told with its own reason, never passed over
+    # for another of its name; and one found only in the outputDir that cannot be used, with its reason.
+    (output / "logo.png").write_text("not an image")
+    picture(output / "campaign" / "logo.png", (64, 48))
+    (output / "campaign" / "notes.png").write_text("not an image either")
+    for name in ("logo.png", "notes.png"):
+        refused = await mcp.call_tool("remove_background", {"image": name, "outputDir": "campaign", "dryRun": True})
+        assert error_of(refused)["problems"][0]["message"] == "is not a PNG, JPEG or WEBP image."
     assert error_of(missing)["problems"][0]["message"] == f"no such file: {output.resolve() / 'nowhere.jpg'}."
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,15 +44,16 @@ def file_at(path: Path | str) -> tuple[int, int] | None:
     return (found.st_dev, found.st_ino) if found is not None else None
 
 
-def reopened(db: sqlite3.Connection, path: Path) -> sqlite3.Connection:
+def reopened(db: sqlite3.Connection, path: Path, upgraded: Callable[[sqlite3.Connection], None]) -> sqlite3.Connection:
     """A connection to the journal at ``path`` (a link followed to its file), to write on in place of ``db``, whose
     file is no longer there; nothing of ``db`` is lost.
 
     Where the path has no file, ``db`` is copied whole into a hidden file beside it, which is then linked to the path:
     never a half-written journal there, and never over one another process put back meanwhile. A journal found there
-    (another process's copy, or a new one a process started since made) gets every task of ``db`` it lacks. Raises
-    ``sqlite3.Error`` or ``OSError`` when neither can be done (a full disk: nothing is left of a copy), and
-    ``sqlite3.DatabaseError`` for a file there that holds no journal: it is not written over.
+    (another process's copy, a new one a process started since made, an older one put back) is brought to this
+    schema (``upgraded``) and gets every task of ``db`` it lacks or holds in an older state. Raises ``sqlite3.Error``
+    or ``OSError`` when neither can be done (a full disk: nothing is left of a copy), and ``sqlite3.DatabaseError``
+    for a file there that holds no journal: it is not written over.
     """
     import sqlite3
 
@@ -73,15 +75,29 @@ def reopened(db: sqlite3.Connection, path: Path) -> sqlite3.Connection:
             copy.unlink(missing_ok=True)
     fresh = connected(path)
     try:
-        columns = [row[1] for row in db.execute("PRAGMA table_info(tasks)")]
-        theirs = {row[1] for row in fresh.execute("PRAGMA table_info(tasks)")}
-        if not theirs:
+        if fresh.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tasks'").fetchone() is None:
             raise sqlite3.DatabaseError("file is not a database: it holds no task journal")
-        shared = ", ".join(column for column in columns if column in theirs)
-        missing = db.execute(f"SELECT {shared} FROM tasks").fetchall()
-        marks = ", ".join("?" for _ in shared.split(", "))
-        fresh.executemany(f"INSERT OR IGNORE INTO tasks ({shared}) VALUES ({marks})", missing)
+        upgraded(fresh)
+        _merge(db, fresh)
     except BaseException:
         fresh.close()
         raise
     return fresh
+
+
+def _merge(db: sqlite3.Connection, into: sqlite3.Connection) -> None:
+    """Every task of ``db`` into ``into`` where it lacks it or holds it as last updated earlier, in one transaction."""
+    columns = [row[1] for row in db.execute("PRAGMA table_info(tasks)")]
+    named = ", ".join(columns)
+    changes = ", ".join(f"{column} = excluded.{column}" for column in columns if column != "task_uuid")
+    into.execute("BEGIN IMMEDIATE")
+    try:
+        into.executemany(
+            f"INSERT INTO tasks ({named}) VALUES ({', '.join('?' for _ in columns)}) ON CONFLICT (task_uuid) DO UPDATE "
+            f"SET {changes} WHERE excluded.updated > tasks.updated",
+            db.execute(f"SELECT {named} FROM tasks"),
+        )
+    except BaseException:
+        into.execute("ROLLBACK")
+        raise
+    into.execute("COMMIT")

@@ -11,7 +11,7 @@ import json
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import SecretStr
 
@@ -35,6 +35,9 @@ from ideogram_mcp.journal.reopening import connected, file_at, reopened
 from ideogram_mcp.journal.writes import Reader, Writer
 from ideogram_mcp.records import ImageRecord
 from ideogram_mcp.settings import redact
+
+if TYPE_CHECKING:
+    import sqlite3
 
 T = TypeVar("T")
 
@@ -106,8 +109,7 @@ class SqliteJournal:
             self._writer = Writer(self._db, self._lock, lambda exc: failure(path, exc))
             self._reader = Reader(self._lock)
             with self._lock:
-                self._db.executescript(_SCHEMA)
-                self._transaction(self._migrate)()
+                _upgraded(self._db)
             self._file = file_at(path)
         except (OSError, sqlite3.Error) as exc:
             raise failure(path, exc) from exc
@@ -327,9 +329,10 @@ class SqliteJournal:
     # --- underneath -----------------------------------------------------------------------------
 
     async def _follow(self) -> None:
-        """Before every write: the journal's file, if the one at its path is no longer the one open (``reopening``)."""
+        """Before every read and write: the journal's file, if the one at its path is no longer the one open
+        (``reopening``)."""
         if isinstance(self.path, Path) and file_at(self.path) != self._file:  # a stat: microseconds, on the loop
-            await self._run(self._reopen)
+            await self._reader.read(self._guarded(self._reopen))
 
     def _reopen(self) -> None:
         """Take the journal at its path in place of the open one, under the lock (``reopening``)."""
@@ -337,7 +340,7 @@ class SqliteJournal:
         if file_at(path) == self._file:  # another operation did it while this one waited for the lock
             return
         try:
-            fresh = reopened(self._db, path)
+            fresh = reopened(self._db, path, _upgraded)
         except OSError as exc:
             raise failure(path, exc) from exc
         self._db.close()
@@ -345,17 +348,14 @@ class SqliteJournal:
         self._writer.connect(fresh)
         self._file = file_at(path)
 
-    def _migrate(self) -> None:
-        """Apply the schema changes this file lacks (in the transaction the caller holds: several processes may
-        open it at once)."""
-        (version,) = self._db.execute("PRAGMA user_version").fetchone()
-        for change in _MIGRATIONS[int(version) :]:
-            self._db.execute(change)
-        self._db.execute(f"PRAGMA user_version = {len(_MIGRATIONS)}")
-
     async def _run(self, work: Callable[[], T]) -> T:
         """``work`` on the database, off the event loop, under the lock (with the reads that come meanwhile: see
         ``writes``); SQLite's failures as ``JournalError``."""
+        await self._follow()
+        return await self._reader.read(self._guarded(work))
+
+    def _guarded(self, work: Callable[[], T]) -> Callable[[], T]:
+        """``work`` with SQLite's failures as ``JournalError``."""
         import sqlite3
 
         def guarded() -> T:
@@ -364,22 +364,7 @@ class SqliteJournal:
             except sqlite3.Error as exc:
                 raise failure(self.path, exc) from exc
 
-        return await self._reader.read(guarded)
-
-    def _transaction(self, work: Callable[[], T]) -> Callable[[], T]:
-        """``work`` in one write transaction, taken at once (``BEGIN IMMEDIATE``): all of it or none."""
-
-        def transaction() -> T:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                done = work()
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-            return done
-
-        return transaction
+        return guarded
 
     def _json(self, value: object) -> str:
         return redact(json.dumps(value), self._secret)
@@ -409,3 +394,19 @@ class SqliteJournal:
             f"SELECT COALESCE(SUM({_SPENT}), 0) FROM tasks WHERE owner = ? AND created >= ?", (owner, since)
         ).fetchone()
         return float(row[0])
+
+
+def _upgraded(db: sqlite3.Connection) -> None:
+    """Make the journal's tables in ``db`` where missing, and apply the schema changes its file lacks, in one
+    transaction taken at once (several processes may open it at once)."""
+    db.executescript(_SCHEMA)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+        for change in _MIGRATIONS[int(version) :]:
+            db.execute(change)
+        db.execute(f"PRAGMA user_version = {len(_MIGRATIONS)}")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")

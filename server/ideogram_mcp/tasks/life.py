@@ -69,6 +69,8 @@ IN_FLIGHT_WINDOW = 15 * 60.0
 """A task pending longer than this no longer counts as in flight (it was cut short, and is fetched later)."""
 SERVERS_OWN = "<set by the server>"
 """What a dry run shows of a URL the server's settings give the task (it may carry a secret)."""
+NO_SUCH_FILE = "no such file"
+"""How ``files.read_local`` begins to say a local image is not there (the one reason to look in another folder)."""
 INLINE_SHOWN = 64
 """Characters of inline image data the journal and the recipes keep of a task (the data can be megabytes)."""
 
@@ -244,8 +246,9 @@ async def _read_inputs(
     texts: list[str], places: Places, where: Places, kept: Callable[[Path], bytes | None] | None
 ) -> list[LocalImage]:
     """The local images named, each relative to the folder the results' paths are relative to (``places``: a path a
-    result gave, "campaign/hero.jpg", names the same file in a call saving into "campaign"), else to the call's own
-    outputDir (``where``); a file found in neither is told as the results' paths are meant."""
+    result gave, "campaign/hero.jpg", names the same file in a call saving into "campaign"), else, where no file is
+    there, to the call's own outputDir (``where``); a file found in neither is told as the results' paths are meant,
+    and one found only there that cannot be used, with its own reason."""
     if where is places:
         return await files.read_all(texts, places, kept)
     read: list[LocalImage] = []
@@ -254,10 +257,14 @@ async def _read_inputs(
         try:
             read += await files.read_all([text], places, kept)
         except LocalInputError as first:
+            if not first.problems[0][1].startswith(NO_SUCH_FILE):  # a file is there: its own trouble is told
+                problems += [(position, reason) for _, reason in first.problems]
+                continue
             try:
                 read += await files.read_all([text], where, kept)
-            except LocalInputError:
-                problems += [(position, reason) for _, reason in first.problems]
+            except LocalInputError as second:
+                missing = second.problems[0][1].startswith(NO_SUCH_FILE)
+                problems += [(position, reason) for _, reason in (first if missing else second).problems]
     if problems:
         raise LocalInputError(problems)
     return read
