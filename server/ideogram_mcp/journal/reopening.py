@@ -1,9 +1,9 @@
 """The SQLite journal's file deleted or replaced while a server runs.
 
 Its data folder removed, a process would go on writing into the deleted file, and the next start would find no
-tasks, no images saved or to save, and none of the day's spend. Before each write the journal looks at which file
-is at its path (a stat: microseconds); when it is not the one open, the file is written again from the open copy,
-or the one another process put back is taken.
+tasks, no images saved or to save, and none of the day's spend. Before each read and write the journal looks at
+which file is at its path (a stat: microseconds); when it is not the one open, the file is written again from the
+open copy, or the one found there gets what the open copy holds, and is taken.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Each operation runs off the event loop, under one lock per connection, and waits at most ``reopening.LOCK_WAIT``
 for another process's lock; every failure of SQLite is a ``JournalError``. The schema's later changes are versioned
 (``PRAGMA user_version``) and applied in one transaction at open. A file deleted or replaced while the server runs is
-followed before every write (``reopening``)."""
+followed before every read and write (``reopening``)."""
 
 from __future__ import annotations
 
