@@ -235,12 +235,11 @@ async def inputs_checked(
     there is none: most calls):
 
     - inline data (a data URI, bare base64) Runware would take, and charge for, then fail to read is refused: base64
-      that does not decode, more bytes than an input may have (as for a file), or no whole picture (files were
-      checked as they were read);
+      that does not decode, more bytes than an input may have (as for a file), or no whole picture; a local file
+      (``read``, one for each of the generation's local inputs, its size and kind checked as it was read) is refused
+      when it is no whole picture;
     - every image that EXIF says is seen turned (a phone's photo), inline or a file, is turned as seen
-      (``masks.upright``), so that what is measured, masked and sent is what its owner sees;
-    - every local file (``read``, one for each of the generation's local inputs) is refused likewise when it is no
-      whole picture.
+      (``masks.upright``), so that what is measured, masked and sent is what its owner sees.
 
     Decoding may take hundreds of MB an image: ``lanes`` bounds the calls doing it at once, waiting on the loop."""
     inline = [(name, at, text) for name, at, text in _images(spec, generation) if inline_picture(text) is not None]
