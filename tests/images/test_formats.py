@@ -70,3 +70,20 @@ def test_a_jpeg_cut_short_is_told_so_though_its_exif_thumbnail_is_a_whole_jpeg()
     assert found is not None
     assert not cut_short(data, found)
     assert cut_short(data[: len(data) - len(whole) // 2], found)
+
+
+def test_a_jpeg_with_padding_or_an_empty_segment_before_its_scan_is_whole() -> None:
+    # Decoders take both; the walk over its segments had stopped at them and called the image cut short.
+    import io
+
+    from PIL import Image
+
+    from ideogram_mcp.images.formats import cut_short
+
+    buffer = io.BytesIO()
+    Image.effect_noise((64, 48), 40).convert("RGB").save(buffer, format="JPEG")
+    good = buffer.getvalue()
+    for data in (good[:2] + b"\xff\xe0\x00\x04ab\x00\x00" + good[2:], good[:2] + b"\xff\xe1\x00\x00" + good[2:]):
+        found = sniff(data)
+        assert found is not None
+        assert not cut_short(data, found)

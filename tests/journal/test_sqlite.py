@@ -210,3 +210,35 @@ async def test_a_journal_put_back_from_before_keeps_each_tasks_latest_state_and_
     await book.aclose()
     assert t1 is not None
     assert (t1.state, [i.path for i in t1.images], t1.cost) == ("done", ["/out/i1.jpg"], 0.06)
+
+
+async def test_a_task_in_both_journals_keeps_what_each_recorded(tmp_path: Path) -> None:
+    # The whole row last updated had won: an image saved in the deleted file lost its path to the other's claim of
+    # another image, and Runware's acknowledgement (recorded without a new time) was lost to an older copy.
+    import shutil
+
+    from ideogram_mcp.records import ImageRecord
+
+    folder = tmp_path / "data"
+    book = SqliteJournal.open(folder)
+    await book.record(pending("t1", requested=2), Limits())
+    now, other = sqlite3.connect(folder / "journal.sqlite3"), sqlite3.connect(tmp_path / "other.sqlite3")
+    now.backup(other)  # the other process's copy, from before what follows
+    other.execute(
+        "UPDATE tasks SET images = ?, updated = updated + 1000 WHERE task_uuid = 't1'",
+        ('[{"imageUUID": "i2", "imageURL": "https://x/i2.jpg", "claimedBy": "B", "claimedUntil": 1e12}]',),
+    )
+    other.commit()
+    other.close()  # its log written into its file
+    now.close()
+    await book.accepted("t1")
+    saved = ImageRecord(image_uuid="i1", image_url="https://x/i1.jpg", path="/out/i1.jpg")
+    await book.update("t1", state="pending", images=[saved], errors=[], cost=None)
+    shutil.rmtree(folder)
+    folder.mkdir()
+    shutil.copy(tmp_path / "other.sqlite3", folder / "journal.sqlite3")
+    t1 = await book.get("t1", "")
+    await book.aclose()
+    assert t1 is not None
+    assert [(i.image_uuid, i.path) for i in t1.images] == [("i2", None), ("i1", "/out/i1.jpg")]
+    assert t1.accepted

@@ -536,6 +536,10 @@ async def test_an_image_named_relative_to_the_calls_own_output_folder_is_found_t
     for name in ("logo.png", "notes.png"):
         refused = await mcp.call_tool("remove_background", {"image": name, "outputDir": "campaign", "dryRun": True})
         assert error_of(refused)["problems"][0]["message"] == "is not a PNG, JPEG or WEBP image."
+    # A path that leads out of the usual folder but, from the outputDir, to a file inside it is found there too.
+    picture(output / "campaign" / "up.png", (64, 48))
+    up = {"image": "../up.png", "outputDir": "campaign/ref", "dryRun": True}  # beside the results: outside
+    assert data(await mcp.call_tool("remove_background", up))["status"] == "dry_run"
     assert error_of(missing)["problems"][0]["message"] == f"no such file: {output.resolve() / 'nowhere.jpg'}."
 
 

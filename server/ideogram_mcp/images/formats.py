@@ -59,7 +59,10 @@ def _first_scan(data: bytes) -> int:
     """Where a JPEG's first scan begins, found by stepping over its segments from the start (an EXIF thumbnail is a
     whole JPEG inside one: its scan is not the image's); -1 when the bytes end first."""
     at = 2  # after the start-of-image marker
-    while at + 4 <= len(data) and data[at] == 0xFF:
+    while at >= 0 and at + 4 <= len(data):
+        if data[at] != 0xFF:  # padding between segments, as decoders allow: on to the next marker
+            at = data.find(b"\xff", at)
+            continue
         marker = data[at + 1]
         if marker == 0xDA:
             return at

@@ -8,6 +8,7 @@ open copy, or the one found there gets what the open copy holds, and is taken.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ideogram_mcp import logs
+from ideogram_mcp.journal import rows
 
 if TYPE_CHECKING:
     import sqlite3
@@ -86,17 +88,44 @@ def reopened(db: sqlite3.Connection, path: Path, upgraded: Callable[[sqlite3.Con
 
 
 def _merge(db: sqlite3.Connection, into: sqlite3.Connection) -> None:
-    """Every task of ``db`` into ``into`` where it lacks it or holds it as last updated earlier, in one transaction."""
+    """Every task of ``db`` into ``into``, in one transaction: whole where ``into`` lacks it, else combined as
+    ``Journal.update`` combines what two processes recorded (images by imageUUID, a saved path never lost, a finished
+    task staying finished, its acknowledgement kept, the later errors)."""
     columns = [row[1] for row in db.execute("PRAGMA table_info(tasks)")]
-    named = ", ".join(columns)
-    changes = ", ".join(f"{column} = excluded.{column}" for column in columns if column != "task_uuid")
     into.execute("BEGIN IMMEDIATE")
     try:
-        into.executemany(
-            f"INSERT INTO tasks ({named}) VALUES ({', '.join('?' for _ in columns)}) ON CONFLICT (task_uuid) DO UPDATE "
-            f"SET {changes} WHERE excluded.updated > tasks.updated",
-            db.execute(f"SELECT {named} FROM tasks"),
-        )
+        for values in db.execute(f"SELECT {', '.join(columns)} FROM tasks").fetchall():
+            ours = dict(zip(columns, values, strict=True))
+            theirs = into.execute(
+                "SELECT state, images, unusable_cost, quote, requested, accepted, updated FROM tasks"
+                " WHERE task_uuid = ?",
+                (ours["task_uuid"],),
+            ).fetchone()
+            if theirs is None:
+                into.execute(
+                    f"INSERT INTO tasks ({', '.join(ours)}) VALUES ({', '.join('?' for _ in ours)})",
+                    tuple(ours.values()),
+                )
+                continue
+            later = ours["updated"] > theirs[6]
+            state, images, cost, unusable = rows.updated(
+                theirs[:5], rows.records(ours["images"]), ours["state"], ours["unusable_cost"], ours["cost"]
+            )
+            into.execute(
+                "UPDATE tasks SET state = ?, images = ?, cost = ?, unusable_cost = ?, accepted = MAX(accepted, ?),"
+                " errors = CASE WHEN ? THEN ? ELSE errors END, updated = MAX(updated, ?) WHERE task_uuid = ?",
+                (
+                    state if later or state == "done" else theirs[0],
+                    json.dumps(images),
+                    cost,
+                    unusable,
+                    ours["accepted"],
+                    later,
+                    ours["errors"],
+                    ours["updated"],
+                    ours["task_uuid"],
+                ),
+            )
     except BaseException:
         into.execute("ROLLBACK")
         raise

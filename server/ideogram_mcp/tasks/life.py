@@ -69,8 +69,9 @@ IN_FLIGHT_WINDOW = 15 * 60.0
 """A task pending longer than this no longer counts as in flight (it was cut short, and is fetched later)."""
 SERVERS_OWN = "<set by the server>"
 """What a dry run shows of a URL the server's settings give the task (it may carry a secret)."""
-NO_SUCH_FILE = "no such file"
-"""How ``files.read_local`` begins to say a local image is not there (the one reason to look in another folder)."""
+NOT_THERE = ("no such file", "is outside the folders", "cannot be followed")
+"""How ``files.read_local`` begins to say a local image is not there to read: the reasons to look in another folder
+(a file there that cannot be used is not passed over for another of its name)."""
 INLINE_SHOWN = 64
 """Characters of inline image data the journal and the recipes keep of a task (the data can be megabytes)."""
 
@@ -257,13 +258,13 @@ async def _read_inputs(
         try:
             read += await files.read_all([text], places, kept)
         except LocalInputError as first:
-            if not first.problems[0][1].startswith(NO_SUCH_FILE):  # a file is there: its own trouble is told
+            if not first.problems[0][1].startswith(NOT_THERE):  # a file is there: its own trouble is told
                 problems += [(position, reason) for _, reason in first.problems]
                 continue
             try:
                 read += await files.read_all([text], where, kept)
             except LocalInputError as second:
-                missing = second.problems[0][1].startswith(NO_SUCH_FILE)
+                missing = second.problems[0][1].startswith(NOT_THERE)
                 problems += [(position, reason) for _, reason in (first if missing else second).problems]
     if problems:
         raise LocalInputError(problems)
