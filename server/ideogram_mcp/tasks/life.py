@@ -12,7 +12,7 @@ import dataclasses
 import functools
 import os
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +69,6 @@ IN_FLIGHT_WINDOW = 15 * 60.0
 """A task pending longer than this no longer counts as in flight (it was cut short, and is fetched later)."""
 SERVERS_OWN = "<set by the server>"
 """What a dry run shows of a URL the server's settings give the task (it may carry a secret)."""
-NOT_THERE = ("no such file", "is outside the folders", "cannot be followed")
-"""How ``files.read_local`` begins to say a local image is not there to read: the reasons to look in another folder
-(a file there that cannot be used is not passed over for another of its name)."""
 INLINE_SHOWN = 64
 """Characters of inline image data the journal and the recipes keep of a task (the data can be megabytes)."""
 
@@ -91,7 +88,10 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
     local = generation.local_inputs
     try:
         kept = None if services.store.on_disk else functools.partial(_kept, services)  # a bucket's, read from it
-        read = await _read_inputs([item.text for item in local], job.places, where, kept)
+        # Relative to the folder the results' paths are relative to ("campaign/hero.jpg" names the same file in a call
+        # saving into "campaign"), else, where no file is there, to the call's own outputDir.
+        also = where if where is not job.places else None
+        read = await files.read_all([item.text for item in local], job.places, kept, also)
     except LocalInputError as exc:
         return Invalid([Problem(local[i].argument, f"{reason}.") for i, reason in exc.problems])
     if named := await prepare.tasks_for_images(services, job.owner, job.spec, generation):
@@ -241,34 +241,6 @@ async def _refused(services: Services, job: Job, where: Places, *, dry: bool = F
         shown, by_setting = where.shown(where.output), where.source == "setting"
         return Unwritable(shown, why, by_setting, in_bucket=not services.store.on_disk)
     return None
-
-
-async def _read_inputs(
-    texts: list[str], places: Places, where: Places, kept: Callable[[Path], bytes | None] | None
-) -> list[LocalImage]:
-    """The local images named, each relative to the folder the results' paths are relative to (``places``: a path a
-    result gave, "campaign/hero.jpg", names the same file in a call saving into "campaign"), else, where no file is
-    there, to the call's own outputDir (``where``); a file found in neither is told as the results' paths are meant,
-    and one found only there that cannot be used, with its own reason."""
-    if where is places:
-        return await files.read_all(texts, places, kept)
-    read: list[LocalImage] = []
-    problems: list[tuple[int, str]] = []
-    for position, text in enumerate(texts):
-        try:
-            read += await files.read_all([text], places, kept)
-        except LocalInputError as first:
-            if not first.problems[0][1].startswith(NOT_THERE):  # a file is there: its own trouble is told
-                problems += [(position, reason) for _, reason in first.problems]
-                continue
-            try:
-                read += await files.read_all([text], where, kept)
-            except LocalInputError as second:
-                missing = second.problems[0][1].startswith(NOT_THERE)
-                problems += [(position, reason) for _, reason in (first if missing else second).problems]
-    if problems:
-        raise LocalInputError(problems)
-    return read
 
 
 def _kept(services: Services, path: Path) -> bytes | None:

@@ -1,5 +1,5 @@
 """Every path decision: which folders a connection's images go to and its inputs may come from, how paths are
-shown to it, under which names images are saved, and which local files may be read.
+shown to it, under which names images are saved (``names``), and which local files may be read.
 
 No other module joins paths from agent input. Local images in are read only from allowed folders, after
 resolving symlinks. (Writing images and their recipes is the image store's: ``images``.)
@@ -16,7 +16,6 @@ import sys
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Literal
 from urllib.parse import quote, unquote, urlsplit
@@ -27,6 +26,10 @@ import anyio.to_thread
 
 from ideogram_mcp import references
 from ideogram_mcp.errors import IdeogramError
+from ideogram_mcp.files.names import MAX_NAME as MAX_NAME  # the names images are saved under, said here too
+from ideogram_mcp.files.names import MAX_NAME_BYTES as MAX_NAME_BYTES
+from ideogram_mcp.files.names import check_file_name as check_file_name
+from ideogram_mcp.files.names import stems as stems
 from ideogram_mcp.images.formats import EXTENSIONS, ImageFormat, sniff
 from ideogram_mcp.references import is_image_reference
 from ideogram_mcp.settings import ENV
@@ -35,17 +38,10 @@ OUTPUT_SUBFOLDER = "ideogram-output"
 """The folder made inside a client's root for its images."""
 MAX_INPUT = 10 * 1024 * 1024
 """Largest image taken as an input, a local file or inline data (Ideogram's own limit)."""
-MAX_NAME = 100
-"""Characters a ``fileName`` may have."""
 MAX_FOLDER = 1024
 """Characters an ``outputDir`` may have."""
 MAX_DEPTH = 16
 """Levels of folders an ``outputDir`` may have (each may be made)."""
-MAX_NAME_BYTES = 240
-"""Bytes (UTF-8) a ``fileName`` may have: file systems allow 255 for a whole name, and the server may add a number
-("-20"), a number against a taken name ("-999") and an extension (".webp")."""
-_NUMBERED = {f"{d}{n}" for d in ("COM", "LPT") for n in "0123456789¹²³"}  # ¹²³: Windows reserves them too
-_RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", *_NUMBERED}
 
 
 # --- where things go -------------------------------------------------------------------------
@@ -237,62 +233,6 @@ def path_from_uri(uri: str) -> Path | None:
     return None if "\x00" in path else Path(path)
 
 
-# --- names -------------------------------------------------------------------------------------
-
-
-def check_file_name(text: str) -> tuple[str | None, str | None]:
-    """An agent's ``fileName`` as a base name without extension, or why it cannot be one: a name, never a path
-    (folders, ``..``, a leading dot and control characters are refused)."""
-    name = unicodedata.normalize("NFC", text.strip())
-    why = "must be a plain file name such as 'sale-poster', without folders"
-    if not name:
-        return None, f"{why}; it is empty"
-    if any(unicodedata.category(c).startswith("C") or c in "\u2028\u2029" for c in name):  # line breaks too
-        return None, f"{why} or control characters"
-    if "/" in name or "\\" in name or Path(name).is_absolute() or re.match(r"^[A-Za-z]:", name):
-        return None, f"{why} ('/', '\\' and drive letters are not allowed)"
-    if name.startswith("."):
-        return None, f"{why}, not starting with '.'"
-    if re.search(r'[<>:"|?*]', name):
-        return None, f'{why} or any of < > : " | ? *'
-    if name.split(".")[0].strip().upper() in _RESERVED:
-        return None, f"{why}; {name.split('.')[0]} is a device name on Windows"
-    stem, extension = os.path.splitext(name)
-    if extension.lower() in {*EXTENSIONS, ".json"} and stem:
-        name = stem  # the server adds the extension of the format it saves
-    if len(name) > MAX_NAME:
-        return None, f"{why}, at most {MAX_NAME} characters (got {len(name)})"
-    if (size := len(name.encode("utf-8"))) > MAX_NAME_BYTES:
-        return None, f"{why}, at most {MAX_NAME_BYTES} bytes in UTF-8 (this one has {size})"
-    return name, None
-
-
-def stems(
-    file_name: str | None,
-    prompt: str,
-    short_ids: Sequence[str],
-    when: datetime,
-    *,
-    first: int = 1,
-    of: int | None = None,
-) -> list[str]:
-    """Base names for images of a task: the agent's ``fileName`` (numbered when the task makes several), else defaults.
-
-    ``first`` is the number of the first of these images in the task and ``of`` how many it makes, so images
-    that arrive in several calls are numbered as one set. A default is the date and time, the prompt's
-    first words and the image's short id.
-    """
-    if file_name:
-        if not short_ids:
-            return []
-        if (of or len(short_ids)) == 1:
-            return [file_name]
-        return [f"{file_name}-{n}" for n in range(first, first + len(short_ids))]
-    ascii_prompt = unicodedata.normalize("NFKD", prompt).encode("ascii", "ignore").decode().lower()
-    slug = "-".join(re.findall(r"[a-z0-9]+", ascii_prompt)[:6])[:48].strip("-") or "image"
-    return [f"{when:%Y%m%d-%H%M%S}-{slug}-{short_id}" for short_id in short_ids]
-
-
 # --- images in ----------------------------------------------------------------------------------
 
 
@@ -331,28 +271,35 @@ class LocalImage:
 
 
 class LocalInputError(IdeogramError):
-    """Local input images that cannot be used: ``problems`` holds (position, reason) for each."""
+    """Local input images that cannot be used: ``problems`` holds (position, reason) for each; ``absent`` when no file
+    is there to read (none, or outside the folders it may come from), rather than one that cannot be used."""
 
-    def __init__(self, problems: list[tuple[int, str]]) -> None:
-        self.problems = problems
+    def __init__(self, problems: list[tuple[int, str]], *, absent: bool = False) -> None:
+        self.problems, self.absent = problems, absent
         super().__init__("; ".join(reason for _, reason in problems))
 
     @classmethod
-    def one(cls, reason: str) -> LocalInputError:
+    def one(cls, reason: str, *, absent: bool = False) -> LocalInputError:
         """The error of one file, its reason said after the argument's name (``is not an image``)."""
-        return cls([(0, reason)])
+        return cls([(0, reason)], absent=absent)
+
+
+Kept = Callable[[Path], bytes | None]
+"""Reads an image saved in a store off this machine by its path: None where it holds none."""
 
 
 async def read_all(
-    texts: Sequence[str], where: Places, kept: Callable[[Path], bytes | None] | None = None
+    texts: Sequence[str], where: Places, kept: Kept | None = None, also: Places | None = None
 ) -> list[LocalImage]:
     """Check and read every local file an agent named; one bad file raises ``LocalInputError`` naming each problem.
-    ``kept`` reads an image saved in a store off this machine (a bucket) by its path, before the disk is tried."""
+    ``kept`` reads an image saved in a store off this machine (a bucket) by its path, before the disk is tried. A
+    relative path is read in ``where``'s output folder, else, where no file is there to read, in ``also``'s (a call's
+    own outputDir); found in neither, it is told as ``where`` reads it."""
     read: list[LocalImage] = []
     problems: list[tuple[int, str]] = []
     for position, text in enumerate(texts):
         try:
-            read.append(await anyio.to_thread.run_sync(read_local, text, where, kept))
+            read.append(await anyio.to_thread.run_sync(_read_either, text, where, also, kept))
         except LocalInputError as exc:
             problems += [(position, reason) for _, reason in exc.problems]
     if problems:
@@ -360,7 +307,20 @@ async def read_all(
     return read
 
 
-def read_local(text: str, where: Places, kept: Callable[[Path], bytes | None] | None = None) -> LocalImage:
+def _read_either(text: str, where: Places, also: Places | None, kept: Kept | None) -> LocalImage:
+    """One local image, read as ``read_all`` reads each."""
+    try:
+        return read_local(text, where, kept)
+    except LocalInputError as first:
+        if also is None or not first.absent:
+            raise
+        try:
+            return read_local(text, also, kept)
+        except LocalInputError as second:
+            raise first if second.absent else second from None
+
+
+def read_local(text: str, where: Places, kept: Kept | None = None) -> LocalImage:
     """Check and read a local image named by an agent; raises ``LocalInputError`` with the reason and the fix.
 
     Forms: an absolute path, ``~/...``, a ``file://`` URI, a path relative to the output folder, or (over HTTP) the
@@ -384,15 +344,11 @@ def read_local(text: str, where: Places, kept: Callable[[Path], bytes | None] | 
         path = where.output / path
     if where.root is None:
         listed = ", ".join(str(f) for f in where.readable)
-        outside = LocalInputError.one(
-            f"is outside the folders this server may read ({listed}). Move the file into one of them, "
-            f"or add its folder to {ENV.allowed_dirs} in the server's environment"
-        )
+        fix = f" ({listed}). Move the file into one of them, or add its folder to {ENV.allowed_dirs} in the server's "
+        fix += "environment"
     else:  # a remote connection learns no folder of the server's
-        outside = LocalInputError.one(
-            "is outside the folders this server may read: give an image saved for this connection by its path in the "
-            "results, or a URL"
-        )
+        fix = ": give an image saved for this connection by its path in the results, or a URL"
+    outside = LocalInputError.one(f"is outside the folders this server may read{fix}", absent=True)
     # First by its name alone, so that nothing outside (a network share, a device) is even looked at;
     # then again once symlinks are resolved, so that a link cannot lead out.
     lexical = Path(os.path.normpath(path))
@@ -401,7 +357,7 @@ def read_local(text: str, where: Places, kept: Callable[[Path], bytes | None] | 
     try:
         resolved = path.resolve()
     except (OSError, RuntimeError) as exc:  # a symlink loop (RuntimeError before Python 3.13), a name too long
-        raise LocalInputError.one(f"cannot be followed to a file ({_why(exc)})") from exc
+        raise LocalInputError.one(f"cannot be followed to a file ({_why(exc)})", absent=True) from exc
     if not where.may_read(resolved):
         if any(resolved.is_relative_to(folder) for folder in where.readable):  # withheld: another token's images
             raise LocalInputError.one(
@@ -415,7 +371,8 @@ def read_local(text: str, where: Places, kept: Callable[[Path], bytes | None] | 
         return _checked(lexical, stored)
     try:
         if not resolved.is_file():
-            raise LocalInputError.one(f"no such file: {where.shown(resolved) if where.root is None else text[:200]}")
+            missing = f"no such file: {where.shown(resolved) if where.root is None else text[:200]}"
+            raise LocalInputError.one(missing, absent=True)
         size = resolved.stat().st_size
         if size > MAX_INPUT:
             raise LocalInputError.one(too_large(size))

@@ -1,0 +1,74 @@
+"""The names images are saved under: an agent's ``fileName`` checked to be a plain name, or one made of the date,
+the prompt's first words and the image's short id."""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from ideogram_mcp.images.formats import EXTENSIONS
+
+MAX_NAME = 100
+"""Characters a ``fileName`` may have."""
+MAX_NAME_BYTES = 240
+"""Bytes (UTF-8) a ``fileName`` may have: file systems allow 255 for a whole name, and the server may add a number
+("-20"), a number against a taken name ("-999") and an extension (".webp")."""
+_NUMBERED = {f"{d}{n}" for d in ("COM", "LPT") for n in "0123456789¹²³"}  # ¹²³: Windows reserves them too
+_RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", *_NUMBERED}
+
+
+def check_file_name(text: str) -> tuple[str | None, str | None]:
+    """An agent's ``fileName`` as a base name without extension, or why it cannot be one: a name, never a path
+    (folders, ``..``, a leading dot and control characters are refused)."""
+    name = unicodedata.normalize("NFC", text.strip())
+    why = "must be a plain file name such as 'sale-poster', without folders"
+    if not name:
+        return None, f"{why}; it is empty"
+    if any(unicodedata.category(c).startswith("C") or c in "\u2028\u2029" for c in name):  # line breaks too
+        return None, f"{why} or control characters"
+    if "/" in name or "\\" in name or Path(name).is_absolute() or re.match(r"^[A-Za-z]:", name):
+        return None, f"{why} ('/', '\\' and drive letters are not allowed)"
+    if name.startswith("."):
+        return None, f"{why}, not starting with '.'"
+    if re.search(r'[<>:"|?*]', name):
+        return None, f'{why} or any of < > : " | ? *'
+    if name.split(".")[0].strip().upper() in _RESERVED:
+        return None, f"{why}; {name.split('.')[0]} is a device name on Windows"
+    stem, extension = os.path.splitext(name)
+    if extension.lower() in {*EXTENSIONS, ".json"} and stem:
+        name = stem  # the server adds the extension of the format it saves
+    if len(name) > MAX_NAME:
+        return None, f"{why}, at most {MAX_NAME} characters (got {len(name)})"
+    if (size := len(name.encode("utf-8"))) > MAX_NAME_BYTES:
+        return None, f"{why}, at most {MAX_NAME_BYTES} bytes in UTF-8 (this one has {size})"
+    return name, None
+
+
+def stems(
+    file_name: str | None,
+    prompt: str,
+    short_ids: Sequence[str],
+    when: datetime,
+    *,
+    first: int = 1,
+    of: int | None = None,
+) -> list[str]:
+    """Base names for images of a task: the agent's ``fileName`` (numbered when the task makes several), else defaults.
+
+    ``first`` is the number of the first of these images in the task and ``of`` how many it makes, so images
+    that arrive in several calls are numbered as one set. A default is the date and time, the prompt's
+    first words and the image's short id.
+    """
+    if file_name:
+        if not short_ids:
+            return []
+        if (of or len(short_ids)) == 1:
+            return [file_name]
+        return [f"{file_name}-{n}" for n in range(first, first + len(short_ids))]
+    ascii_prompt = unicodedata.normalize("NFKD", prompt).encode("ascii", "ignore").decode().lower()
+    slug = "-".join(re.findall(r"[a-z0-9]+", ascii_prompt)[:6])[:48].strip("-") or "image"
+    return [f"{when:%Y%m%d-%H%M%S}-{slug}-{short_id}" for short_id in short_ids]
