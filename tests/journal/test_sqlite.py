@@ -3,17 +3,44 @@ when no file can hold it. What every journal does is in ``test_contract``."""
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
 from ideogram_mcp.journal import Limits
 from ideogram_mcp.journal.sqlite import SqliteJournal
+from ideogram_mcp.records import ImageRecord
 
 from . import pending
 
 pytestmark = pytest.mark.anyio
+
+
+async def _deleted_after(folder: Path, *tasks: str, requested: int = 1) -> SqliteJournal:
+    """A journal in ``folder`` that recorded ``tasks``, then had its folder deleted (rm -rf of the data folder)."""
+    book = SqliteJournal.open(folder)
+    for task in tasks:
+        await book.record(pending(task, requested=requested), Limits())
+    shutil.rmtree(folder)
+    return book
+
+
+@asynccontextmanager
+async def _next_start(folder: Path) -> AsyncIterator[SqliteJournal]:
+    """The journal in ``folder`` as the next process to start opens it."""
+    after = SqliteJournal.open(folder)
+    try:
+        yield after
+    finally:
+        await after.aclose()
+
+
+async def _task_uuids(book: SqliteJournal) -> list[str]:
+    return [entry.task_uuid for entry in await book.recent("", 10)]
 
 
 async def test_the_journal_file_is_shared_in_wal_mode(tmp_path: Path) -> None:
@@ -42,46 +69,33 @@ async def test_a_journal_deleted_while_the_server_runs_is_written_again_with_eve
 ) -> None:
     # Its folder deleted (rm -rf of the data folder), every task had gone on into the deleted file: a restart found
     # no generations and no spend, and the paid images of the tasks in flight were never saved.
-    import shutil
-
-    from ideogram_mcp.records import ImageRecord
-
     folder = tmp_path / "data"
-    book = SqliteJournal.open(folder)
-    await book.record(pending("t1"), Limits())
-    await book.record(pending("t2"), Limits())
-    shutil.rmtree(folder)
+    book = await _deleted_after(folder, "t1", "t2")
     image = ImageRecord(image_uuid="i1", image_url="https://x/i1.jpg")
     await book.update("t1", state="done", images=[image], errors=[], cost=0.06)
     await book.record(pending("t3"), Limits())
     await book.aclose()
-    again = SqliteJournal.open(folder)
-    try:
-        assert [entry.task_uuid for entry in await again.recent("", 10)] == ["t3", "t2", "t1"]
+    async with _next_start(folder) as again:
+        assert await _task_uuids(again) == ["t3", "t2", "t1"]
         t1 = await again.get("t1", "")
         assert t1 is not None
         assert (t1.state, [image.image_uuid for image in t1.images]) == ("done", ["i1"])
         assert (await again.spend("")).total == 0.18
-    finally:
-        await again.aclose()
 
 
 async def test_a_journal_put_back_by_another_process_is_the_one_written_from_then_on(tmp_path: Path) -> None:
-    import shutil
-
     folder = tmp_path / "data"
     one, other = SqliteJournal.open(folder), SqliteJournal.open(folder)
     await one.record(pending("t1"), Limits())
     shutil.rmtree(folder)
     await one.record(pending("t2"), Limits())  # written again by this one, with t1
     await other.record(pending("t3"), Limits())  # which the other now writes to, not to the deleted file
-    seen = [entry.task_uuid for entry in await one.recent("", 10)]
+    seen = await _task_uuids(one)
     await one.aclose()
     await other.aclose()
     assert seen == ["t3", "t2", "t1"]
-    after = SqliteJournal.open(folder)  # the next start
-    assert [entry.task_uuid for entry in await after.recent("", 10)] == ["t3", "t2", "t1"]
-    await after.aclose()
+    async with _next_start(folder) as after:
+        assert await _task_uuids(after) == ["t3", "t2", "t1"]
 
 
 async def test_a_journal_that_cannot_be_written_again_leaves_nothing_and_keeps_what_it_held(
@@ -90,14 +104,11 @@ async def test_a_journal_that_cannot_be_written_again_leaves_nothing_and_keeps_w
     # A copy cut short by a full disk had been left at the path, then taken as a journal put back in its place: with
     # no tables in it, every call failed, and the next start had forgotten the day's spend.
     import errno
-    import shutil
 
     from ideogram_mcp.journal import JournalError, reopening
 
     folder = tmp_path / "data"
-    book = SqliteJournal.open(folder)
-    await book.record(pending("t1"), Limits())
-    shutil.rmtree(folder)
+    book = await _deleted_after(folder, "t1")
     link = reopening.os.link
 
     def full(source: Path, target: Path) -> None:
@@ -114,18 +125,13 @@ async def test_a_journal_that_cannot_be_written_again_leaves_nothing_and_keeps_w
     monkeypatch.setattr(reopening.os, "link", link)
     await book.record(pending("t3"), Limits())
     await book.aclose()
-    after = SqliteJournal.open(folder)
-    assert [entry.task_uuid for entry in await after.recent("", 10)] == ["t3", "t1"]
-    assert (await after.spend("")).total == 0.12
-    await after.aclose()
+    async with _next_start(folder) as after:
+        assert await _task_uuids(after) == ["t3", "t1"]
+        assert (await after.spend("")).total == 0.12
 
 
 async def test_every_write_follows_a_journal_deleted_not_only_a_new_task(tmp_path: Path) -> None:
     # Claims and saved paths, written by a process that had recorded no task since, went into the deleted file.
-    import shutil
-
-    from ideogram_mcp.records import ImageRecord
-
     folder = tmp_path / "data"
     book = SqliteJournal.open(folder)
     await book.record(pending("t1"), Limits())
@@ -135,27 +141,22 @@ async def test_every_write_follows_a_journal_deleted_not_only_a_new_task(tmp_pat
     await book.stored("t1", image.with_(path="/out/i1.jpg"), by="me")
     assert (folder / "journal.sqlite3").is_file()
     await book.aclose()
-    after = SqliteJournal.open(folder)
-    t1 = await after.get("t1", "")
+    async with _next_start(folder) as after:
+        t1 = await after.get("t1", "")
     assert t1 is not None
     assert [image.path for image in t1.images] == ["/out/i1.jpg"]
-    await after.aclose()
 
 
 async def test_a_journal_made_anew_by_a_process_started_since_gets_every_task_of_the_one_deleted(
     tmp_path: Path,
 ) -> None:
     # Taken as it was, the new process's empty journal had left the day's tasks and spend in the deleted file.
-    import shutil
-
     folder = tmp_path / "data"
-    book = SqliteJournal.open(folder)
-    await book.record(pending("t1"), Limits())
-    shutil.rmtree(folder)
+    book = await _deleted_after(folder, "t1")
     started = SqliteJournal.open(folder)  # a server started after the folder went: a journal of its own there
     await started.record(pending("n1"), Limits())
     await book.record(pending("t2"), Limits())
-    assert [entry.task_uuid for entry in await started.recent("", 10)] == ["t2", "n1", "t1"]
+    assert await _task_uuids(started) == ["t2", "n1", "t1"]
     await book.aclose()
     await started.aclose()
 
@@ -175,9 +176,8 @@ async def test_a_journal_reached_through_a_link_is_written_again_where_the_link_
     await book.record(pending("t2"), Limits())
     await book.aclose()
     assert (real / "journal.sqlite3").is_file()
-    after = SqliteJournal.open(folder)
-    assert [entry.task_uuid for entry in await after.recent("", 10)] == ["t2", "t1"]
-    await after.aclose()
+    async with _next_start(folder) as after:
+        assert await _task_uuids(after) == ["t2", "t1"]
 
 
 async def test_a_journal_put_back_from_before_keeps_each_tasks_latest_state_and_is_brought_to_this_schema(
@@ -185,10 +185,7 @@ async def test_a_journal_put_back_from_before_keeps_each_tasks_latest_state_and_
 ) -> None:
     # A copy from before a task finished had won over the open journal's (the saved image and its cost gone), and
     # one of an older schema had refused every later write ("table tasks has no column named approval").
-    import shutil
-
     from ideogram_mcp.journal import sqlite as module
-    from ideogram_mcp.records import ImageRecord
 
     folder = tmp_path / "data"
     book = SqliteJournal.open(folder)
@@ -215,10 +212,6 @@ async def test_a_journal_put_back_from_before_keeps_each_tasks_latest_state_and_
 async def test_a_task_in_both_journals_keeps_what_each_recorded(tmp_path: Path) -> None:
     # The whole row last updated had won: an image saved in the deleted file lost its path to the other's claim of
     # another image, and Runware's acknowledgement (recorded without a new time) was lost to an older copy.
-    import shutil
-
-    from ideogram_mcp.records import ImageRecord
-
     folder = tmp_path / "data"
     book = SqliteJournal.open(folder)
     await book.record(pending("t1", requested=2), Limits())

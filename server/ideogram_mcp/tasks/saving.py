@@ -112,7 +112,7 @@ async def _save_claimed(
     if any(o.data is not None and o.path is None and o.problem for o in kept):  # the store refused an image
         # Not taken as writable any longer: the next paid call probes the folder before it is sent (a full disk, a
         # folder made read-only had let calls be sent and charged for 30 s, their images unsaved).
-        services.writable = {key: when for key, when in services.writable.items() if key[0] != where.output}
+        services.unproven(where.output)
     for (image_uuid, record), outcome in zip(claimed.items(), kept, strict=True):
         saved = kept_as(entry, record, outcome).with_(
             path=str(outcome.path) if outcome.path else None, problem=outcome.problem

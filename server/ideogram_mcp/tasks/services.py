@@ -91,6 +91,10 @@ class Services:
         self._journal: Journal | None = journal
         self._finishing: dict[str, tuple[anyio.Lock, int]] = {}
 
+    def unproven(self, folder: Path) -> None:
+        """Forget that ``folder`` was found writable (a save in it failed): the next paid call probes it again."""
+        self.writable = {key: when for key, when in self.writable.items() if key[0] != folder}
+
     @property
     def delivery(self) -> Delivery | None:
         """Runware, with retries and polling; None when no key is configured."""
