@@ -116,6 +116,13 @@ def test_readable_folders_are_the_roots_the_output_folder_and_the_allowed_ones(t
         ("con.png", None),
         ("COM1", None),
         ("console", "console"),
+        ("\u3164\u3164", None),  # Hangul fillers: a name that shows nothing
+        ("\u115f\u1160", None),
+        ("\uffa0 \u2800", None),
+        ("\u0301\u0301", None),  # combining accents alone
+        ("a\u3000b", "a\u3000b"),
+        ("\u3164x", "\u3164x"),
+        ("한글", "한글"),
     ],
 )
 def test_a_file_name_is_a_name_never_a_path(given: str, kept: str | None) -> None:

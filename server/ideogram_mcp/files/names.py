@@ -19,6 +19,8 @@ MAX_NAME_BYTES = 240
 ("-20"), a number against a taken name ("-999") and an extension (".webp")."""
 _NUMBERED = {f"{d}{n}" for d in ("COM", "LPT") for n in "0123456789¹²³"}  # ¹²³: Windows reserves them too
 _RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", *_NUMBERED}
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+"""Letters and symbols that show nothing: the Hangul fillers and the blank braille pattern."""
 
 
 def check_file_name(text: str) -> tuple[str | None, str | None]:
@@ -34,6 +36,8 @@ def check_file_name(text: str) -> tuple[str | None, str | None]:
         return None, f"{why} ('/', '\\' and drive letters are not allowed)"
     if name.startswith("."):
         return None, f"{why}, not starting with '.'"
+    if not any(_shows(c) for c in name):
+        return None, f"{why}; this one shows nothing (only spaces, fillers or accents), so no one could see or type it"
     if re.search(r'[<>:"|?*]', name):
         return None, f'{why} or any of < > : " | ? *'
     if name.split(".")[0].strip().upper() in _RESERVED:
@@ -46,6 +50,11 @@ def check_file_name(text: str) -> tuple[str | None, str | None]:
     if (size := len(name.encode("utf-8"))) > MAX_NAME_BYTES:
         return None, f"{why}, at most {MAX_NAME_BYTES} bytes in UTF-8 (this one has {size})"
     return name, None
+
+
+def _shows(character: str) -> bool:
+    """Whether ``character`` can be seen on its own: not a space, a combining mark or a blank letter."""
+    return character not in _BLANK_LETTERS and not unicodedata.category(character).startswith(("Z", "M"))
 
 
 def stems(
