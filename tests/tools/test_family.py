@@ -169,18 +169,19 @@ async def test_edit_draws_the_mask_from_a_region_at_the_images_own_size(
     assert (out["images"][0]["width"], out["images"][0]["height"]) == (640, 480)
 
 
-async def test_edit_an_image_made_earlier_by_its_uuid_and_by_its_saved_path_with_no_upload(
+async def test_edit_an_image_made_earlier_by_its_uuid_url_or_saved_path_with_no_upload(
     mcp: Client, emulator: Emulator
 ) -> None:
+    # By its URL it had been uploaded (copied by Runware) and downloaded again only to measure it.
     made = structured(await mcp.call_tool("generate_image", {"positivePrompt": "x", "aspectRatio": "16:9"}))
     image = made["images"][0]
-    for reference in (image["imageUUID"], image["path"], Path(image["path"]).name):
+    for reference in (image["imageUUID"], image["imageURL"], image["path"], Path(image["path"]).name):
         result = await mcp.call_tool(
             "edit_image",
             {"image": reference, "positivePrompt": "y", "region": [{"x": 0, "y": 0, "width": 1, "height": 0.5}]},
         )
         structured(result)
-    assert [t["taskType"] for t in emulator.submitted] == ["imageInference"] * 4
+    assert [t["taskType"] for t in emulator.submitted] == ["imageInference"] * 5
     edits = emulator.submitted[1:]
     assert {t["inputs"]["seedImage"] for t in edits} == {image["imageUUID"]}
     for task in edits:

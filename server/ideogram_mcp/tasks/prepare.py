@@ -74,12 +74,19 @@ def shaped_like_the_source(services: Services, owner: str, spec: ModelSpec) -> P
 async def _made_at(services: Services, owner: str, image: str) -> tuple[int, int] | None:
     """The size an image of this owner's tasks was made at, named by its UUID or by the URL Runware gave it, as the
     journal recorded it; None for any other."""
+    made = await _made_image(services, owner, image)
+    return made[1] if made is not None else None
+
+
+async def _made_image(services: Services, owner: str, image: str) -> tuple[str, tuple[int, int]] | None:
+    """The imageUUID and recorded size of an image this owner's tasks made, named by its UUID or by the URL Runware
+    gave it; None for any other."""
     if not is_uuid(image) and not is_web_url(image):
         return None
     found = await services.journal.image(image, owner)
     if found is None or found[1].width is None or found[1].height is None:
         return None
-    return found[1].width, found[1].height
+    return found[1].image_uuid, (found[1].width, found[1].height)
 
 
 def mask_from(services: Services, owner: str, regions: Sequence[masks.Region], stored_side: int) -> Prepare:
@@ -104,6 +111,11 @@ def mask_from(services: Services, owner: str, regions: Sequence[masks.Region], s
                 return generation.with_values(mask=DRAWN_LATER)
             deadline = services.clock.monotonic() + services.settings.wait_seconds
             changes["image"], _ = await delivery.upload(image, deadline)
+        elif size is None and (made := await _made_image(services, owner, image)) is not None:
+            # An image a task made is Runware's own, kept at the size it was made (4.0's 2560x1440 too): the cap is
+            # on what is uploaded, so the mask is drawn at the recorded size, and the image goes by its UUID (its URL
+            # would be fetched and stored again, capped, and expires).
+            size, capped, changes["image"] = made[1], False, made[0]
         elif size is None and is_web_url(image):
             delivery = services.delivery
             if not may_send or delivery is None:
@@ -115,10 +127,6 @@ def mask_from(services: Services, owner: str, regions: Sequence[masks.Region], s
             except DownloadError as exc:
                 return [Problem(REGION, f"needs the image's size, and Runware's copy could not be read: {exc}.")]
             size, changes["image"] = masks.size_of(data), stored
-        elif size is None and (made := await _made_at(services, owner, image)) is not None:
-            # An image a task made is Runware's own, kept at the size it was made (4.0's 2560x1440 too): the cap is
-            # on what is uploaded, so the mask is drawn at the recorded size.
-            size, capped = made, False
         if size is None:
             return [Problem(REGION, UNKNOWN_SIZE)]
         width, height = masks.stored_size(*size, side=stored_side) if capped else size
