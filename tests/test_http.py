@@ -107,6 +107,19 @@ async def test_a_foreign_host_or_origin_is_refused(with_tokens: Settings, emulat
     assert local.status_code == 200
 
 
+async def test_this_machines_names_are_answered_without_a_port(with_tokens: Settings, emulator: Emulator) -> None:
+    # A server on port 80, or behind a proxy that keeps the name, gets a Host header with no port: it had been 421.
+    auth = ACCEPT | {"Authorization": f"Bearer {TOKENS[0]}"}
+    async with served(with_tokens, emulator) as url, httpx2.AsyncClient() as raw:
+        answers = [
+            (await raw.post(url, json=INIT, headers=auth | {"Host": name, "Origin": f"http://{name}"})).status_code
+            for name in ("127.0.0.1", "localhost", "[::1]")
+        ]
+        foreign = await raw.post(url, json=INIT, headers=auth | {"Host": "evil.example.com"})
+    assert answers == [200, 200, 200]
+    assert foreign.status_code == 421
+
+
 async def test_a_client_with_a_token_lists_the_tools_and_generates_and_owners_stay_apart(
     with_tokens: Settings, emulator: Emulator, tmp_path: Path
 ) -> None:
@@ -580,8 +593,9 @@ async def test_a_named_public_host_is_served_with_tokens_and_answers_to_its_own_
     auth = ACCEPT | {"Authorization": f"Bearer {TOKENS[0]}"}
     async with served(settings, emulator) as url, httpx2.AsyncClient() as raw:
         named = await raw.post(url, json=INIT, headers=auth | {"Host": "images.example.com:443"})
+        bare = await raw.post(url, json=INIT, headers=auth | {"Host": "images.example.com"})
         other = await raw.post(url, json=INIT, headers=auth | {"Host": "evil.example.com"})
-    assert (named.status_code, other.status_code) == (200, 421)
+    assert (named.status_code, bare.status_code, other.status_code) == (200, 200, 421)
 
 
 @pytest.mark.parametrize("host", ["::1", "::", "2001:db8::5"])

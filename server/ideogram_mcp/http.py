@@ -269,15 +269,21 @@ def bracketed(host: str) -> str:
 
 def _transport_security(settings: Settings, host: str) -> TransportSecuritySettings:
     """DNS-rebinding protection: only these Host and Origin values are answered."""
-    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
-    origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+    # Each name with any port and with none: a Host header leaves out the scheme's own port (a server on port 80,
+    # or behind a proxy that keeps the name), and such a request had been refused with 421.
+    local = ["127.0.0.1", "localhost", "[::1]"]
+    names = list(local)
     every_address = host in ("0.0.0.0", "::")
     if not is_loopback(host) and not every_address:
-        hosts.append(f"{bracketed(host)}:*")
+        names.append(bracketed(host))
+    origins = [f"http://{name}{port}" for name in local for port in (":*", "")]
+    extra: list[str] = []
     if settings.public_url is not None:
         public = urlsplit(settings.public_url)
-        hosts += [public.netloc, f"{bracketed(public.hostname or '')}:*"]
+        names.append(bracketed(public.hostname or ""))
+        extra.append(public.netloc)
         origins.append(f"{public.scheme}://{public.netloc}")
+    hosts = [f"{name}{port}" for name in names for port in (":*", "")] + extra
     hosts += list(settings.allowed_hosts)
     origins += list(settings.allowed_origins)
     if every_address and settings.public_url is None and not settings.allowed_hosts:
