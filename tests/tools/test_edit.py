@@ -191,16 +191,17 @@ async def test_a_region_on_a_made_image_larger_than_uploads_are_kept_is_drawn_at
     (image,) = made["images"]
     assert (image["width"], image["height"]) == (2560, 1440)
     region = {"x": 0.2, "y": 0.3, "width": 0.4, "height": 0.4}
-    out = structured(
-        await mcp.call_tool(
-            "edit_image", {"image": image["imageUUID"], "positivePrompt": "a blue fox", "region": region}
-        )
-    )
-    edit = emulator.submitted[-1]
-    assert edit["inputs"]["seedImage"] == image["imageUUID"]  # nothing uploaded again
-    assert _mask_size(edit) == (2560, 1440)
-    assert out["status"] == "done"
-    assert len(out["images"]) == 1
+    # By its saved path the mask had been drawn at 2048x1152, as an upload is kept, while the file went by its UUID:
+    # Runware refused the pair ("maskImage must have the same size").
+    for source in (image["imageUUID"], image["imageURL"], image["path"]):
+        result = await mcp.call_tool("edit_image", {"image": source, "positivePrompt": "a blue fox", "region": region})
+        out = structured(result)
+        edit = emulator.submitted[-1]
+        assert edit["inputs"]["seedImage"] == image["imageUUID"], source  # nothing uploaded again
+        assert _mask_size(edit) == (2560, 1440), source
+        assert out["status"] == "done", text(result)
+        assert len(out["images"]) == 1
+    assert [t["taskType"] for t in emulator.submitted] == ["imageInference"] * 4
 
 
 async def test_a_mask_or_region_under_another_spelling_is_read_as_given(
@@ -291,10 +292,11 @@ async def test_a_mask_file_for_an_image_a_task_made_larger_than_uploads_are_kept
         "edit_image", {"image": image["imageUUID"], "mask": str(_mask(output / "m2.png", (2048, 1152))), "prompt": "x"}
     )
     assert error_of(wrong)["problems"][0]["message"].startswith("is 2048x1152 but the image is 2560x1440;")
-    out = structured(
-        await mcp.call_tool("edit_image", {"image": image["imageUUID"], "mask": "mask.png", "positivePrompt": "x"})
-    )
-    edit = emulator.submitted[-1]
-    assert edit["inputs"]["seedImage"] == image["imageUUID"], "Runware's own copy, as made"
-    assert _mask_size(edit) == (2560, 1440)
-    assert out["status"] == "done"
+    for source in (image["imageUUID"], image["imageURL"]):  # by its URL, it had gone as a URL, to be stored capped
+        out = structured(
+            await mcp.call_tool("edit_image", {"image": source, "mask": "mask.png", "positivePrompt": "x"})
+        )
+        edit = emulator.submitted[-1]
+        assert edit["inputs"]["seedImage"] == image["imageUUID"], "Runware's own copy, as made"
+        assert _mask_size(edit) == (2560, 1440)
+        assert out["status"] == "done"

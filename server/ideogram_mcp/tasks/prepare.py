@@ -103,7 +103,14 @@ def mask_from(services: Services, owner: str, regions: Sequence[masks.Region], s
         capped = True  # the size Runware keeps what it is sent at: at most ``stored_side`` a side
         size = size_here(generation, read, "image")
         inline = size is not None and not any(item.parameter == "image" for item in read)
-        if inline and size is not None and max(size) > stored_side:
+        if (made := await _made(services, owner, generation, read)) is not None:
+            # An image a task made is Runware's own, kept at the size it was made (4.0's 2560x1440 too), and sent by
+            # its UUID however it is named (its URL would be fetched and stored again, capped, and expires; a file
+            # saved from it goes by that UUID): the cap is on what is uploaded, so the mask is drawn at that size.
+            size, capped = made[1], False
+            if is_web_url(image):
+                changes["image"] = made[0]
+        elif inline and size is not None and max(size) > stored_side:
             # Inline data larger than Runware keeps is stored first, as a file is, so that the mask is drawn at the
             # size of the copy the edit then uses (how Runware sizes inline data in a task is not documented).
             delivery = services.delivery
@@ -111,11 +118,6 @@ def mask_from(services: Services, owner: str, regions: Sequence[masks.Region], s
                 return generation.with_values(mask=DRAWN_LATER)
             deadline = services.clock.monotonic() + services.settings.wait_seconds
             changes["image"], _ = await delivery.upload(image, deadline)
-        elif size is None and (made := await _made_image(services, owner, image)) is not None:
-            # An image a task made is Runware's own, kept at the size it was made (4.0's 2560x1440 too): the cap is
-            # on what is uploaded, so the mask is drawn at the recorded size, and the image goes by its UUID (its URL
-            # would be fetched and stored again, capped, and expires).
-            size, capped, changes["image"] = made[1], False, made[0]
         elif size is None and is_web_url(image):
             delivery = services.delivery
             if not may_send or delivery is None:
@@ -150,7 +152,7 @@ def mask_fits(services: Services, owner: str, stored_side: int) -> Prepare:
     ) -> Generation | list[Problem]:
         image, mask = size_here(generation, read, "image"), size_here(generation, read, "mask")
         made = await _made(services, owner, generation, read) if mask is not None else None
-        target = made or image
+        target = made[1] if made is not None else image
         if target is None or mask is None:
             return generation  # one Runware measures: it refuses a mismatch itself
         if mask != target:
@@ -163,9 +165,12 @@ def mask_fits(services: Services, owner: str, stored_side: int) -> Prepare:
             ]
         if max(target) <= stored_side or not may_send or services.delivery is None:
             return generation
-        if made is not None:  # Runware's own copy, as made: the mask goes as it is, not scaled by an upload
+        if (
+            made is not None
+        ):  # Runware's own copy, as made, by its UUID: the mask goes as it is, not scaled by an upload
             _, mask_here = await anyio.to_thread.run_sync(_here, generation, read, "mask")
-            return generation.with_values(mask=mask_here)
+            by_url = is_web_url(str(generation.values["image"]))
+            return generation.with_values(mask=mask_here, **({"image": made[0]} if by_url else {}))
         deadline = services.clock.monotonic() + services.settings.wait_seconds
         return generation.with_values(
             **{name: await _stored(services, generation, read, name, deadline) for name in ("image", "mask")}
@@ -176,16 +181,16 @@ def mask_fits(services: Services, owner: str, stored_side: int) -> Prepare:
 
 async def _made(
     services: Services, owner: str, generation: Generation, read: Mapping[LocalInput, LocalImage]
-) -> tuple[int, int] | None:
-    """The size an image this owner's tasks made was made at, when the image argument is one: by its UUID, or a file
-    saved from it (which is sent by that UUID)."""
+) -> tuple[str, tuple[int, int]] | None:
+    """The imageUUID and recorded size of an image this owner's tasks made, when the image argument is one: by its
+    UUID, its URL, or a file saved from it (which is sent by that UUID)."""
     given = str(generation.values.get("image", ""))
     local = next((item for item in read if item.parameter == "image"), None)
     if local is not None:
         here = read[local]
         known = await anyio.to_thread.run_sync(services.store.known_uuid, here.path, here.data, services.runware)
         given = known or ""
-    return await _made_at(services, owner, given)
+    return await _made_image(services, owner, given)
 
 
 async def _stored(
