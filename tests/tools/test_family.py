@@ -275,6 +275,14 @@ async def test_edit_with_a_mask_sends_it_as_given(mcp: Client, emulator: Emulato
         ("reframe_image", {"image": URL, "aspectRatio": "1:1", "prompt": "x"}, "prompt", "takes no positivePrompt"),
         ("edit_image", {"image": URL, "mask": URL, "positivePrompt": "x", "negative": "y"}, "negative",
          "takes no negativePrompt"),
+        # Another tool's argument in snake_case had been "unknown argument. Did you mean positivePrompt?": a negative
+        # prompt steered into the positive one.
+        ("edit_image", {"image": URL, "mask": URL, "positivePrompt": "x", "negative_prompt": "y"}, "negative_prompt",
+         "edit_image takes no negativePrompt; generate_image and remix_image take it"),
+        ("generate_image", {"positivePrompt": "x", "style_code": "AABBCCDD"}, "style_code",
+         "generate_image takes no styleCode; remix_image"),
+        ("reframe_image", {"image": URL, "aspectRatio": "1:1", "REMIX_STRENGTH": 5}, "REMIX_STRENGTH",
+         "remix_image takes it"),
     ],
 )  # fmt: skip
 async def test_bad_calls_to_the_family_are_refused_with_the_fix_and_nothing_is_sent(

@@ -18,7 +18,6 @@ from ideogram_mcp import files, sizes
 from ideogram_mcp.arguments import structured
 from ideogram_mcp.arguments.models import taker
 from ideogram_mcp.arguments.names import (
-    ALIASES,
     APPROVED_COST,
     ASPECT_RATIO,
     DRY_RUN,
@@ -28,6 +27,7 @@ from ideogram_mcp.arguments.names import (
     TOOLS_OWN,
     aliases_for,
     canonical,
+    meaning,
     same,
     taken_somewhere,
     unknown,
@@ -241,7 +241,7 @@ def _canonical_names(
             problems.append(Problem(given, f"set by the server, not by callers. {owned}"))
             continue
         elif (name := aliases.get(given) or aliases.get(given.lower())) is None:
-            other = (ALIASES.get(given) or ALIASES.get(given.lower()) or (given,))[0]
+            other = meaning(given)
             known = other in _family_parameters() or other in TOOLS_OWN  # the cache below keeps known names only
             if (why := _refusal(spec, other)) is not None:  # quality, refused as outputQuality is here
                 problems.append(Problem(given, f"not accepted: {why}."))

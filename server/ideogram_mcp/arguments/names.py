@@ -103,8 +103,26 @@ def taken_somewhere(given: str) -> bool:
     """Whether a name means something to some tool or model of the family (another tool's or model's argument, an
     alias, one refused with its reason): given as null ("not given"), it is passed over rather than called unknown, as
     clients filling every field of a schema they saw send it."""
-    meant = (ALIASES.get(given) or ALIASES.get(given.lower()) or (given,))[0]
+    meant = meaning(given)
     return meant in _family_names() or given.lower() in _family_names()
+
+
+def meaning(given: str) -> str:
+    """The name of the family that ``given`` spells: the table's alias, else a name some tool or model takes written
+    in snake_case or lower case (``negative_prompt``: ``negativePrompt``), else ``given`` as it is. Another tool's
+    argument in snake_case is then named as that argument, not as unknown."""
+    meant = ALIASES.get(given) or ALIASES.get(given.lower())
+    if meant is not None:
+        return meant[0]
+    return _family_spellings().get(given) or _family_spellings().get(given.lower()) or given
+
+
+@functools.cache
+def _family_spellings() -> dict[str, str]:
+    """Every family name (not alias) by its snake_case and lower-case spellings."""
+    names = {name for spec in load_specs().values() for name in spec.parameters}
+    names |= {name for tool in load_tool_specs().values() for name in tool.parameters} | set(TOOLS_OWN)
+    return {snake(name): name for name in names} | {name.lower(): name for name in names}
 
 
 @functools.cache
