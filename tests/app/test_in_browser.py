@@ -371,3 +371,39 @@ def test_a_refused_call_leaves_no_word_of_waiting_beside_its_reason(host_page: H
     expect(view.locator("#problem")).to_have_text("Runware refused the key.")
     expect(view.locator("#status")).to_have_text("")
     assert made["structuredContent"]["status"] == "done"
+
+
+def test_a_second_pointer_while_one_draws_leaves_no_empty_rectangle(host_page: HostPage) -> None:
+    # A pen down while a finger rests (or two fingers): the resting pointer's rectangle had stayed behind, 0 wide, and
+    # the server refused every edit ("rectangle 1 is empty") with no price shown.
+    host_page.call_tool("generate_image", {"positivePrompt": "a kite"})
+    view = host_page.view(1)
+    pictures_shown(view, 1)
+    view.locator("#grid button.tile").first.click()
+    view.locator("#picked").scroll_into_view_if_needed()
+    frame = view.locator("#picked").bounding_box()
+    assert frame is not None
+    page = host_page.page
+
+    def point(x: float, y: float) -> tuple[float, float]:
+        return frame["x"] + x * frame["width"], frame["y"] + y * frame["height"]
+
+    touch = page.context.new_cdp_session(page)
+    touch.send("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 2})
+    page.mouse.move(*point(0.1, 0.1))
+    page.mouse.down()  # resting: it never moves
+    x, y = point(0.4, 0.4)
+    touch.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y, "id": 7}]})
+    x, y = point(0.8, 0.7)
+    touch.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y, "id": 7}]})
+    touch.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    page.mouse.up()
+    expect(view.locator("#canvas .box")).to_have_count(1)
+    view.locator("#edit-prompt").fill("a blue kite")
+    view.get_by_role("button", name="Edit", exact=True).click()
+    expect(view.locator("#quote")).to_be_visible()
+    sent = calls(host_page, "edit_image")[-1]
+    (region,) = sent["params"]["arguments"]["region"]
+    assert (round(region["x"], 1), round(region["y"], 1)) == (0.4, 0.4), region
+    assert (round(region["width"], 1), round(region["height"], 1)) == (0.4, 0.3), region
+    assert not sent["result"].get("isError"), sent["result"]

@@ -254,38 +254,42 @@
     const frame = $("picked").getBoundingClientRect();
     return { x: clamp((event.clientX - frame.left) / frame.width), y: clamp((event.clientY - frame.top) / frame.height) };
   }
-  let start = null;
+  // Each pointer down draws its own rectangle (a finger and a pen, two fingers): one lifted where it went down leaves
+  // no empty rectangle behind for the server to refuse, whichever pointer moved.
+  const drags = new Map();  // pointerId -> { start, box }
   canvas.addEventListener("pointerdown", (event) => {
-    start = at(event);
-    canvas.setPointerCapture(event.pointerId);
-    state.boxes.push({ x: start.x, y: start.y, width: 0, height: 0 });
+    const start = at(event);
+    const box = { x: start.x, y: start.y, width: 0, height: 0 };
+    try { canvas.setPointerCapture(event.pointerId); } catch { /* a pointer the page no longer has: drawn as is */ }
+    drags.set(event.pointerId, { start, box });
+    state.boxes.push(box);
     state.current = state.boxes.length - 1;
   });
   canvas.addEventListener("pointermove", (event) => {
-    if (!start) return;
-    const here = at(event);
-    state.boxes[state.current] = {
+    const drag = drags.get(event.pointerId);
+    if (!drag) return;
+    const here = at(event), start = drag.start;
+    Object.assign(drag.box, {
       x: Math.min(start.x, here.x), y: Math.min(start.y, here.y),
       width: Math.abs(here.x - start.x), height: Math.abs(here.y - start.y),
-    };
+    });
+    state.current = Math.max(0, state.boxes.indexOf(drag.box));
     boxes();
   });
-  canvas.addEventListener("pointercancel", () => {
-    if (!start) return;
-    start = null;
-    state.boxes.splice(state.current, 1);  // a touch taken over by the page: the rectangle was not drawn
-    state.current = state.boxes.length - 1;
-    boxes();
-  });
-  canvas.addEventListener("pointerup", () => {
-    start = null;
-    const box = state.boxes[state.current];
-    if (box && (box.width < 0.005 || box.height < 0.005)) {
-      state.boxes.splice(state.current, 1);
+  function lifted(event, drawn) {
+    const drag = drags.get(event.pointerId);
+    if (!drag) return;
+    drags.delete(event.pointerId);
+    const index = state.boxes.indexOf(drag.box);
+    // A touch taken over by the page was not drawn; a click or a tap draws nothing.
+    if (index >= 0 && (!drawn || drag.box.width < 0.005 || drag.box.height < 0.005)) {
+      state.boxes.splice(index, 1);
       state.current = state.boxes.length - 1;
     }
     boxes();
-  });
+  }
+  canvas.addEventListener("pointercancel", (event) => lifted(event, false));
+  canvas.addEventListener("pointerup", (event) => lifted(event, true));
   canvas.addEventListener("keydown", (event) => {
     const box = state.boxes[state.current];
     const step = event.altKey ? 0.1 : 0.01;
