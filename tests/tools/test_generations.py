@@ -544,6 +544,25 @@ async def test_a_failure_in_this_server_after_sending_leaves_the_task_fetchable_
     assert len(emulator.ledger) == 1
 
 
+async def test_a_task_runware_has_not_said_it_has_is_pending_not_rendering_and_one_it_has_is_rendering(
+    make_settings: Callable[..., Settings], emulator: Emulator
+) -> None:
+    # Every submission answered 500: Runware may not have the task, and every poll says it has none. It had been
+    # called "Still rendering" for the 70 s a sent task is given to appear.
+    emulator.faults.append(Fault.error(500, "internalServerError", "Down.", on="imageInference", lasting=True))
+    async with Client(server(make_settings, emulator, wait_seconds=0.2)) as mcp:
+        sent = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 3}))
+        emulator.faults.clear()
+        unheard = await mcp.call_tool("get_generation", {"taskUUID": sent["taskUUID"]})
+        emulator.render_seconds = 30.0
+        running = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT}))
+        rendering = await mcp.call_tool("get_generation", {"taskUUID": running["taskUUID"]})
+    assert sent["status"] == "pending"
+    assert text(unheard).startswith("Pending: 0 of 3 image(s) ready with Ideogram 3.0.\n")
+    assert "Runware has not yet said that it has this task" in text(unheard)
+    assert text(rendering).startswith("Still rendering: 0 of 1 image(s) ready with Ideogram 3.0.\n")
+
+
 async def test_a_task_runware_has_forgotten_is_reported_failed_and_no_longer_waited_for(
     make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock
 ) -> None:

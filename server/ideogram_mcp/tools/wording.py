@@ -385,7 +385,10 @@ def _headline(outcome: outcomes.Made, output: GenerateImageOutput) -> str:
         if output.status == "done"
         else f"{len(output.images)} of {entry.requested} image(s) ready"
     )
-    said = "Generated" if output.status == "done" else "Pending:" if outcome.trouble is not None else "Still rendering:"
+    # "Still rendering" only once Runware has said it has the task: before that (its answers all "no such task" while
+    # a sent task is given time to appear), the footer says what is known.
+    rendering = outcome.trouble is None and entry.accepted
+    said = "Generated" if output.status == "done" else "Still rendering:" if rendering else "Pending:"
     return f"{said} {made} with {name}: {fmt}{cost}.".replace(": .", ".")
 
 
