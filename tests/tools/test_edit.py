@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import jsonschema
 import pytest
 from mcp import Client
@@ -15,6 +17,8 @@ from PIL import Image
 
 from ideogram_mcp.arguments import show
 from ideogram_mcp.emulator import Emulator, Fault
+from ideogram_mcp.server import build_server
+from ideogram_mcp.settings import Settings
 
 from ..conftest import error_of, picture, structured, text
 
@@ -202,6 +206,27 @@ async def test_a_region_on_a_made_image_larger_than_uploads_are_kept_is_drawn_at
         assert out["status"] == "done", text(result)
         assert len(out["images"]) == 1
     assert [t["taskType"] for t in emulator.submitted] == ["imageInference"] * 4
+
+
+async def test_a_region_on_a_saved_4_0_image_another_journal_made_is_drawn_at_its_size(
+    make_settings: Callable[..., Settings], output: Path, emulator: Emulator, tmp_path: Path
+) -> None:
+    # Another data folder (a reinstall, another machine sharing the folder): the file still goes by its UUID, as
+    # made, and its mask had been drawn at 2048x1152, as an upload is kept; Runware refused the pair.
+    transport = httpx2.ASGITransport(emulator.app())
+    async with Client(build_server(make_settings(output_dir=output), transport=transport, clock=emulator.clock)) as mcp:
+        made = await mcp.call_tool(
+            "generate_image", {"model": "ideogram-4.0", "prompt": "a fox", "aspectRatio": "16:9"}
+        )
+    (image,) = structured(made)["images"]
+    other = make_settings(output_dir=output, data_dir=tmp_path / "elsewhere")
+    async with Client(build_server(other, transport=transport, clock=emulator.clock)) as mcp:
+        region = {"x": 0.2, "y": 0.3, "width": 0.4, "height": 0.4}
+        result = await mcp.call_tool("edit_image", {"image": image["path"], "positivePrompt": "blue", "region": region})
+    assert structured(result)["status"] == "done", text(result)
+    edit = emulator.submitted[-1]
+    assert edit["inputs"]["seedImage"] == image["imageUUID"]
+    assert _mask_size(edit) == (2560, 1440)
 
 
 async def test_a_mask_or_region_under_another_spelling_is_read_as_given(

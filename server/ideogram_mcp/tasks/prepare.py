@@ -182,14 +182,16 @@ def mask_fits(services: Services, owner: str, stored_side: int) -> Prepare:
 async def _made(
     services: Services, owner: str, generation: Generation, read: Mapping[LocalInput, LocalImage]
 ) -> tuple[str, tuple[int, int]] | None:
-    """The imageUUID and recorded size of an image this owner's tasks made, when the image argument is one: by its
-    UUID, its URL, or a file saved from it (which is sent by that UUID)."""
+    """The imageUUID and size of an image a task made, when the image argument is one: by its UUID or its URL, as
+    this owner's journal recorded it, or a file this server saved from it, which is sent by that UUID and measured
+    (the file is the image as made, whichever journal knows it: another data folder, another machine's)."""
     given = str(generation.values.get("image", ""))
     local = next((item for item in read if item.parameter == "image"), None)
     if local is not None:
         here = read[local]
         known = await anyio.to_thread.run_sync(services.store.known_uuid, here.path, here.data, services.runware)
-        given = known or ""
+        size = masks.size_of(here.data) if known is not None else None
+        return (known, size) if known is not None and size is not None else None
     return await _made_image(services, owner, given)
 
 
