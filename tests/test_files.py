@@ -120,6 +120,8 @@ def test_readable_folders_are_the_roots_the_output_folder_and_the_allowed_ones(t
         ("\u115f\u1160", None),
         ("\uffa0 \u2800", None),
         ("\u0301\u0301", None),  # combining accents alone
+        ("\u3164.png", None),  # the extension is the server's: the name kept would show nothing
+        ("\u2800.JPG", None),
         ("a\u3000b", "a\u3000b"),
         ("\u3164x", "\u3164x"),
         ("한글", "한글"),

@@ -36,8 +36,6 @@ def check_file_name(text: str) -> tuple[str | None, str | None]:
         return None, f"{why} ('/', '\\' and drive letters are not allowed)"
     if name.startswith("."):
         return None, f"{why}, not starting with '.'"
-    if not any(_shows(c) for c in name):
-        return None, f"{why}; this one shows nothing (only spaces, fillers or accents), so no one could see or type it"
     if re.search(r'[<>:"|?*]', name):
         return None, f'{why} or any of < > : " | ? *'
     if name.split(".")[0].strip().upper() in _RESERVED:
@@ -45,6 +43,8 @@ def check_file_name(text: str) -> tuple[str | None, str | None]:
     stem, extension = os.path.splitext(name)
     if extension.lower() in {*EXTENSIONS, ".json"} and stem:
         name = stem  # the server adds the extension of the format it saves
+    if not any(_shows(c) for c in name):  # the name kept: "\u3164.png" is saved as "\u3164.jpg"
+        return None, f"{why}; this one shows nothing (only spaces, fillers or accents), so no one could see or type it"
     if len(name) > MAX_NAME:
         return None, f"{why}, at most {MAX_NAME} characters (got {len(name)})"
     if (size := len(name.encode("utf-8"))) > MAX_NAME_BYTES:
