@@ -609,6 +609,21 @@ async def test_an_ipv6_host_is_served_and_answers_to_its_bracketed_name(
     assert named.status_code == (421 if host == "::" else 200)  # "::" is every address, not a name
 
 
+@pytest.mark.parametrize("public", ["https://images.example.com:443/mcp", "https://images.example.com/mcp"])
+async def test_a_public_url_answers_a_browsers_origin_with_or_without_its_default_port(
+    public: str, make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    # A browser leaves the scheme's own port out of Origin: with the port in the public URL, it had been 403.
+    settings = make_settings(output_dir=tmp_path / "out", tokens=TOKENS, public_url=public)
+    auth = ACCEPT | {"Authorization": f"Bearer {TOKENS[0]}"}
+    async with served(settings, emulator) as url, httpx2.AsyncClient() as raw:
+        answers = [
+            (await raw.post(url, json=INIT, headers=auth | {"Host": "images.example.com", "Origin": o})).status_code
+            for o in ("https://images.example.com", "https://images.example.com:443", "https://images.example.com:8443")
+        ]
+    assert answers == [200, 200, 403]
+
+
 async def test_a_public_url_with_an_ipv6_address_answers_to_it_on_any_port(
     make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
 ) -> None:

@@ -282,7 +282,12 @@ def _transport_security(settings: Settings, host: str) -> TransportSecuritySetti
         public = urlsplit(settings.public_url)
         names.append(bracketed(public.hostname or ""))
         extra.append(public.netloc)
-        origins.append(f"{public.scheme}://{public.netloc}")
+        # A browser's Origin leaves out the scheme's own port, whether the URL names it or not.
+        default = {"https": 443, "http": 80}.get(public.scheme)
+        named = bracketed(public.hostname or "")
+        origins += [f"{public.scheme}://{public.netloc}", f"{public.scheme}://{named}"]
+        if default is not None and public.port in (None, default):
+            origins.append(f"{public.scheme}://{named}:{public.port or default}")
     hosts = [f"{name}{port}" for name in names for port in (":*", "")] + extra
     hosts += list(settings.allowed_hosts)
     origins += list(settings.allowed_origins)
