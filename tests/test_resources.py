@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,6 +20,7 @@ from mcp.shared.subscriptions import ResourcesListChanged
 
 from ideogram_mcp import files, resources
 from ideogram_mcp.clock import ManualClock
+from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.images import SavedImage
 from ideogram_mcp.images.formats import image_format
 from ideogram_mcp.server import build_server
@@ -146,6 +148,39 @@ async def test_a_2025_client_is_told_when_new_images_are_saved(
 async def test_a_2026_client_listening_is_told_when_new_images_are_saved(mcp: Client) -> None:
     async with mcp.listen(resources_list_changed=True) as events:
         await mcp.call_tool("generate_image", {"positivePrompt": "x", "preview": False})
+        with anyio.fail_after(5):
+            assert await anext(events) == ResourcesListChanged()
+
+
+async def test_images_a_pending_call_leaves_to_the_background_are_announced_when_saved(
+    make_settings: Callable[..., Settings], emulator: Emulator, output: Path
+) -> None:
+    # The call answers pending and the server's background work saves the image: no one had been told, and a later
+    # get_generation, finding it saved, told no one either.
+    settings = make_settings(output_dir=output, wait_seconds=5)
+    transport = httpx2.ASGITransport(emulator.app())
+    heard = anyio.Event()
+
+    async def on_message(message: object) -> None:
+        if isinstance(message, types.ResourceListChangedNotification):
+            heard.set()
+
+    emulator.render_seconds = 20.0
+    server = build_server(settings, transport=transport, clock=emulator.clock)
+    async with Client(server, mode="legacy", message_handler=on_message) as legacy:
+        pending = await legacy.call_tool("generate_image", {"positivePrompt": "slow", "preview": False})
+        assert (pending.structured_content or {})["status"] == "pending"
+        assert not heard.is_set()
+        await emulator.clock.sleep(120)  # the background work fetches and saves the image meanwhile
+        assert len(list(output.glob("*.jpg"))) == 1
+        with anyio.fail_after(5):
+            await heard.wait()
+    server = build_server(settings, transport=transport, clock=emulator.clock)
+    async with Client(server) as modern, modern.listen(resources_list_changed=True) as events:
+        pending = await modern.call_tool("generate_image", {"positivePrompt": "slow", "preview": False})
+        assert (pending.structured_content or {})["status"] == "pending"
+        await emulator.clock.sleep(120)
+        assert len(list(output.glob("*.jpg"))) == 2
         with anyio.fail_after(5):
             assert await anext(events) == ResourcesListChanged()
 

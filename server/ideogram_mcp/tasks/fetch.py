@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from ideogram_mcp.files import Places
 from ideogram_mcp.journal import Entry, JournalError, Spend, State
 from ideogram_mcp.references import is_uuid
 from ideogram_mcp.tasks.finish import SAVING_GRACE, finish
-from ideogram_mcp.tasks.job import Report
+from ideogram_mcp.tasks.job import Report, Saved
 from ideogram_mcp.tasks.outcomes import FailedBefore, Made, NotConfigured, Outcome, Troubled, UnknownTask
 from ideogram_mcp.tasks.progress import Progress
 from ideogram_mcp.tasks.services import Services
@@ -80,9 +79,7 @@ down, a download failed) is tried again then, and a process that died since, bes
 a team's machine, a second stdio server on the same data folder), has its tasks found then; not at every call."""
 
 
-def resume_cut_short(
-    services: Services, owner: str, where: Places, saved: Callable[[], Awaitable[None]] | None = None
-) -> None:
+def resume_cut_short(services: Services, owner: str, where: Places, saved: Saved | None = None) -> None:
     """In the background, at an owner's first call in a process and at most every ``CUT_SHORT_AGAIN`` s after: finish
     the owner's tasks that another process sent and did not see through (killed, or its client gone, before the
     images were saved), as get_generation would, and await ``saved`` when that saved images. Their agent may never
@@ -96,7 +93,7 @@ def resume_cut_short(
     services.background.start_soon(_resume, services, owner, where, saved)
 
 
-async def _resume(services: Services, owner: str, where: Places, saved: Callable[[], Awaitable[None]] | None) -> None:
+async def _resume(services: Services, owner: str, where: Places, saved: Saved | None) -> None:
     try:
         await _take_up(services, owner, where, saved)
     except Exception:  # a journal that fails says so at every call; this work is a bonus, never the server's end
@@ -105,7 +102,7 @@ async def _resume(services: Services, owner: str, where: Places, saved: Callable
         services.resumed[owner] = services.clock.monotonic() + CUT_SHORT_AGAIN
 
 
-async def _take_up(services: Services, owner: str, where: Places, saved: Callable[[], Awaitable[None]] | None) -> None:
+async def _take_up(services: Services, owner: str, where: Places, saved: Saved | None) -> None:
     """Take up the owner's tasks other processes left unfinished (what stays unfinished, the next taking up tries)."""
     clock, journal, sent = services.clock, services.journal, services.sent
     # By state: the latest tasks of any state hid a pending one behind 50 later ones.
@@ -123,9 +120,7 @@ async def _take_up(services: Services, owner: str, where: Places, saved: Callabl
         await _taken_up(services, entry, where, saved, why)
 
 
-async def _taken_up(
-    services: Services, entry: Entry, where: Places, saved: Callable[[], Awaitable[None]] | None, why: str
-) -> bool:
+async def _taken_up(services: Services, entry: Entry, where: Places, saved: Saved | None, why: str) -> bool:
     """Fetch and save one task left unfinished, once the call that sent it is over (it may live on in another
     process: an HTTP worker, a team's machine), if it is unfinished then; whether it is finished now."""
     clock, journal, owner = services.clock, services.journal, entry.owner
@@ -146,20 +141,20 @@ async def _taken_up(
     return after is None or not _unfinished(after)
 
 
-def take_up_when_over(services: Services, entry: Entry, where: Places) -> None:
+def take_up_when_over(services: Services, entry: Entry, where: Places, saved: Saved | None = None) -> None:
     """A task sent by a call of this process that ended before the task was seen through (its client went away, or
     cancelled it): fetched and saved in the background once that call's time is over, as the next process would for
     one a killed process left, and again while it is unfinished, for a day (after ``CUT_SHORT_AGAIN`` s, then twice
     as long each time, up to an hour). Over stateless HTTP the process lives on, and the agent may never have heard
-    the taskUUID."""
+    the taskUUID. ``saved`` announces the images it saves, as the call would have."""
     if services.settings.save:
-        services.background.start_soon(_see_through, services, entry, where)
+        services.background.start_soon(_see_through, services, entry, where, saved)
 
 
-async def _see_through(services: Services, entry: Entry, where: Places) -> None:
+async def _see_through(services: Services, entry: Entry, where: Places, saved: Saved | None) -> None:
     try:
         why, pause = "its call ended before it was seen through", CUT_SHORT_AGAIN
-        while not await _taken_up(services, entry, where, None, why):
+        while not await _taken_up(services, entry, where, saved, why):
             if services.clock.now() - entry.created > CUT_SHORT_WITHIN:
                 return
             await services.clock.sleep(pause)

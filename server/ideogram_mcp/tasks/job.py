@@ -18,6 +18,8 @@ Prepare = Callable[[Generation, Mapping[LocalInput, LocalImage], bool], Awaitabl
 
 Report = Callable[[float, float, str], Awaitable[None]]
 """How progress is told to whoever waits: done so far, of how many, and a word."""
+Saved = Callable[[], Awaitable[None]]
+"""Tells an owner's clients that images were saved (their resources list changed)."""
 
 
 Cheaper = Callable[[float | None], str | None]
@@ -50,6 +52,8 @@ class Job:
     prepare: Prepare | None = None
     task_uuid: str | None = None
     """The taskUUID an earlier round of this call chose (its approval was asked for under it); else one is minted."""
+    saved: Saved | None = None
+    """Announces images saved after the call (its task still pending at its end, seen through in the background)."""
 
     @property
     def quote(self) -> float:

@@ -194,27 +194,29 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
                     return SendFailed(exc, entry.task_uuid)
                 logger.warning("task %s may have reached Runware (%s); keeping it pending", entry.task_uuid, exc)
                 unknown = Snapshot(entry.task_uuid, entry.requested, trouble=exc)
-                return _followed(services, await finish(services, entry, unknown, where, generation.preview, deadline))
+                return _followed(
+                    services, job, await finish(services, entry, unknown, where, generation.preview, deadline)
+                )
             # Runware has the task from now on: a slow submission (resends, a 429) must not count toward
             # the time after which "no such task" means lost.
             snapshot = await delivery.wait(
                 entry.task_uuid, entry.requested, deadline, progress.images, sent_at=clock.now()
             )
             made = await finish(services, entry, snapshot, where, generation.preview, deadline, accepted=True)
-            return _followed(services, made)
+            return _followed(services, job, made)
     except anyio.get_cancelled_exc_class():  # its client gone, or the call cancelled: the task may be paid for
-        fetch.take_up_when_over(services, entry, where)
+        fetch.take_up_when_over(services, entry, where, job.saved)
         raise
     except Exception:  # the task is recorded and may be paid for: say how to get it, never "try again"
         logger.exception("task %s: unexpected failure after it was sent", entry.task_uuid)
         return Troubled(entry.task_uuid)
 
 
-def _followed(services: Services, outcome: Outcome) -> Outcome:
+def _followed(services: Services, job: Job, outcome: Outcome) -> Outcome:
     """A call that ends with its task still pending hands the task to the process's background work, which saves its
     images as they come: the agent may never call get_generation, or call it once their URLs expired (``ttl``)."""
     if isinstance(outcome, Made) and outcome.status == "pending":
-        fetch.take_up_when_over(services, outcome.entry, outcome.places)
+        fetch.take_up_when_over(services, outcome.entry, outcome.places, job.saved)
     return outcome
 
 

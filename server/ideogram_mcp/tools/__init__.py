@@ -156,15 +156,21 @@ async def places(ctx: Context, questions: Questions | None = None) -> files.Plac
 
     found = await _places(ctx, questions)
     if found is not None:
-        who = owner(ctx)
-
-        async def saved() -> None:
-            with contextlib.suppress(Exception):  # the request that started it may be over (HTTP): listeners hear
-                await ctx.session.send_resource_list_changed()
-            await ctx.lifespan_context.listening.announce(who)
-
-        fetch.resume_cut_short(ctx.lifespan_context.services, who, found, saved)
+        fetch.resume_cut_short(ctx.lifespan_context.services, owner(ctx), found, saved_later(ctx))
     return found
+
+
+def saved_later(ctx: Context) -> Callable[[], Awaitable[None]]:
+    """How background work announces images it saved for this request's owner, after the request may be over: to
+    the session where it still lives (a notification for the connection), and on the owner's listen streams."""
+    who = owner(ctx)
+
+    async def saved() -> None:
+        with contextlib.suppress(Exception):  # the request that started it may be over (HTTP): listeners hear
+            await ctx.session.send_resource_list_changed()
+        await ctx.lifespan_context.listening.announce(who)
+
+    return saved
 
 
 async def places_without_roots(ctx: Context) -> files.Places:

@@ -13,7 +13,17 @@ from ideogram_mcp.settings import ENV
 from ideogram_mcp.specs import ModelSpec
 from ideogram_mcp.tasks import life, outcomes
 from ideogram_mcp.tasks.job import Job, Prepare
-from ideogram_mcp.tools import Context, announce_new_images, owner, places, reporter, results, spending, wording
+from ideogram_mcp.tools import (
+    Context,
+    announce_new_images,
+    owner,
+    places,
+    reporter,
+    results,
+    saved_later,
+    spending,
+    wording,
+)
 from ideogram_mcp.tools.questions import Questions
 
 
@@ -44,7 +54,7 @@ async def run(
     where = await places(ctx, questions)
     if where is None:  # the client's roots are asked for first: where images go decides which files may be read
         return questions.asking()
-    job = Job(params.name, spec, generation, owner(ctx), where, prepare, questions.task_uuid)
+    job = Job(params.name, spec, generation, owner(ctx), where, prepare, questions.task_uuid, saved_later(ctx))
     outcome = await life.start(state.services, job, spending.approver(ctx, questions), reporter(ctx))
     if isinstance(outcome, outcomes.Asking):
         return questions.asking()
