@@ -185,6 +185,28 @@ async def test_images_a_pending_call_leaves_to_the_background_are_announced_when
             assert await anext(events) == ResourcesListChanged()
 
 
+async def test_an_image_saved_before_the_output_folder_moved_gets_no_link_its_resources_would_refuse(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    # IDEOGRAM_MCP_OUTPUT_DIR moved, the journal the same: get_generation of an older task gave a file:// link that
+    # resources/read answered "No image saved by this server at ...".
+    def server(folder: Path) -> Any:
+        settings = make_settings(output_dir=folder)
+        return build_server(settings, transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock)
+
+    async with Client(server(tmp_path / "january")) as mcp:
+        made = await mcp.call_tool("generate_image", {"positivePrompt": "a logo"})
+    (image,) = (made.structured_content or {})["images"]
+    async with Client(server(tmp_path / "february")) as mcp:
+        again = await mcp.call_tool("get_generation", {"taskUUID": (made.structured_content or {})["taskUUID"]})
+        links = [block for block in again.content if isinstance(block, types.ResourceLink)]
+        for link in links:
+            await mcp.read_resource(str(link.uri))  # every link given leads to the image
+    assert links == []
+    assert image["path"] in text(again), "the file is still named by its path"
+    assert [block.type for block in again.content] == ["text", "image"], "and previewed"
+
+
 async def test_a_prompts_ratio_argument_completes_to_the_listed_ratios_it_starts_with(mcp: Client) -> None:
     poster = types.PromptReference(name="poster")
     completed = await mcp.complete(poster, {"name": "aspect_ratio", "value": "1"})

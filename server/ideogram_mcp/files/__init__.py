@@ -97,9 +97,10 @@ class Places:
 
     def uri(self, path: Path) -> str | None:
         """The resource URI of a saved image: ``file://`` on stdio, ``ideogram://images/<path>`` over HTTP (None
-        for a file outside the connection's folder, which it cannot read)."""
+        for a file outside the folders the connection may read, which its resources do not serve: an image saved
+        before the output folder was moved, fetched again by its task)."""
         if self.root is None:
-            return path.as_uri()
+            return path.as_uri() if self.may_read(Path(path).parent) else None
         return REMOTE_IMAGES + quote(self.shown(path)) if Path(path).is_relative_to(self.root) else None
 
     def template(self) -> str:

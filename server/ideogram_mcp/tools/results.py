@@ -45,6 +45,10 @@ def images(
         flag = " NSFW flagged" if image.nsfw_content else ""
         seed = f" (seed {image.seed})" if image.seed is not None else ""  # a cut-out has none
         fmt = image_format(image.format)
+        if image.path is not None and saved is None:
+            # Saved where this connection's resources do not serve (an output folder since moved): named, not linked.
+            lines.append(f"{n}. {image.path}{seed}{flag}")
+            continue
         if image.path is not None and saved is not None:
             lines.append(f"{n}. {image.path}{seed}{flag}")
             uri, name = saved, Path(image.path).name

@@ -362,7 +362,8 @@ def _image(record: ImageRecord, uri: str | None, outcome: outcomes.Made) -> Gene
     return GeneratedImage(
         image_uuid=record.image_uuid,
         image_url=record.image_url,
-        path=outcome.places.shown(record.path) if record.path and uri else None,
+        # On stdio a path is the user's own, linked or not; over HTTP only one inside the connection's folder is told.
+        path=outcome.places.shown(record.path) if record.path and (uri or outcome.places.root is None) else None,
         seed=record.seed,
         width=width if isinstance(width, int) else None,
         height=height if isinstance(height, int) else None,
