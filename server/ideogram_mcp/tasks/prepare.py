@@ -92,8 +92,9 @@ async def _made_image(services: Services, owner: str, image: str) -> tuple[str, 
 def mask_from(services: Services, owner: str, regions: Sequence[masks.Region], stored_side: int) -> Prepare:
     """The mask drawn from ``regions`` at the size Runware holds the image at (what is uploaded, at most
     ``stored_side`` pixels a side). The image's size is read from its bytes when they are here; a URL is uploaded to
-    Runware (which fetches it; this server never does), measured in Runware's copy and sent by UUID; an image UUID
-    this owner's tasks made is taken at the size the journal recorded, as it was made."""
+    Runware (which fetches it; this server never does), measured in Runware's copy and sent by UUID; an image a task
+    made (by its UUID or URL, as this owner's journal recorded it, or a file this server saved from it) is taken at
+    the size it was made and sent by its UUID."""
 
     async def prepare(
         generation: Generation, read: Mapping[LocalInput, LocalImage], may_send: bool
