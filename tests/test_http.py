@@ -624,6 +624,21 @@ async def test_a_public_url_answers_a_browsers_origin_with_or_without_its_defaul
     assert answers == [200, 200, 403]
 
 
+async def test_a_public_url_on_another_port_answers_only_its_own_origin(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        output_dir=tmp_path / "out", tokens=TOKENS, public_url="https://images.example.com:8443/mcp"
+    )
+    auth = ACCEPT | {"Authorization": f"Bearer {TOKENS[0]}"}
+    async with served(settings, emulator) as url, httpx2.AsyncClient() as raw:
+        answers = [
+            (await raw.post(url, json=INIT, headers=auth | {"Host": "images.example.com", "Origin": o})).status_code
+            for o in ("https://images.example.com:8443", "https://images.example.com", "https://images.example.com:443")
+        ]
+    assert answers == [200, 403, 403], "port 443 is another origin"
+
+
 async def test_a_public_url_with_an_ipv6_address_answers_to_it_on_any_port(
     make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
 ) -> None:

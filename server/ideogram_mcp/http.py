@@ -285,9 +285,9 @@ def _transport_security(settings: Settings, host: str) -> TransportSecuritySetti
         # A browser's Origin leaves out the scheme's own port, whether the URL names it or not.
         default = {"https": 443, "http": 80}.get(public.scheme)
         named = bracketed(public.hostname or "")
-        origins += [f"{public.scheme}://{public.netloc}", f"{public.scheme}://{named}"]
-        if default is not None and public.port in (None, default):
-            origins.append(f"{public.scheme}://{named}:{public.port or default}")
+        origins.append(f"{public.scheme}://{public.netloc}")
+        if default is not None and public.port in (None, default):  # another port is another origin
+            origins += [f"{public.scheme}://{named}", f"{public.scheme}://{named}:{default}"]
     hosts = [f"{name}{port}" for name in names for port in (":*", "")] + extra
     hosts += list(settings.allowed_hosts)
     origins += list(settings.allowed_origins)
