@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import gc
+import io
 import json
 import os
 from collections.abc import Callable
@@ -15,8 +17,10 @@ import httpx2
 import mcp_types as types
 import pytest
 from mcp import Client
+from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import ResourcesListChanged
+from PIL import Image
 
 from ideogram_mcp import files, resources
 from ideogram_mcp.clock import ManualClock
@@ -183,6 +187,41 @@ async def test_images_a_pending_call_leaves_to_the_background_are_announced_when
         assert len(list(output.glob("*.jpg"))) == 2
         with anyio.fail_after(5):
             assert await anext(events) == ResourcesListChanged()
+
+
+async def test_a_2026_client_hears_of_a_background_save_once_and_the_pending_calls_are_not_kept(
+    make_settings: Callable[..., Settings], emulator: Emulator, output: Path
+) -> None:
+    # A 2026-07-28 client had heard each background save twice (a connection notification beside its listen
+    # stream), and each pending call's whole request (inline images and all) was kept while its task was seen
+    # through, for up to a day.
+    told: list[object] = []
+
+    async def on_message(message: object) -> None:  # those for the connection, not a listen stream's
+        if isinstance(message, types.ResourceListChangedNotification):
+            meta = message.params.meta if message.params is not None else None
+            if not (meta or {}).get("io.modelcontextprotocol/subscriptionId"):
+                told.append(message)
+
+    emulator.render_seconds = 20.0
+    settings = make_settings(output_dir=output, wait_seconds=5)
+    server = build_server(settings, transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock)
+    png = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(png, format="PNG")
+    inline = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()
+    async with Client(server, message_handler=on_message) as mcp, mcp.listen(resources_list_changed=True) as events:
+        for n in range(3):
+            arguments = {"image": [inline], "positivePrompt": f"slow {n}", "preview": False}
+            pending = await mcp.call_tool("remix_image", arguments)
+            assert (pending.structured_content or {})["status"] == "pending"
+        gc.collect()
+        kept = [c for c in gc.get_objects() if isinstance(c, ServerRequestContext) and c.method == "tools/call"]
+        await emulator.clock.sleep(120)
+        with anyio.fail_after(5):
+            assert await anext(events) == ResourcesListChanged()
+    assert len(list(output.glob("*.jpg"))) == 3
+    assert told == []
+    assert len(kept) <= 1, "at most the last call's, held by its progress beat"
 
 
 async def test_an_image_saved_before_the_output_folder_moved_gets_no_link_its_resources_would_refuse(

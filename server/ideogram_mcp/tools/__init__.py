@@ -161,14 +161,18 @@ async def places(ctx: Context, questions: Questions | None = None) -> files.Plac
 
 
 def saved_later(ctx: Context) -> Callable[[], Awaitable[None]]:
-    """How background work announces images it saved for this request's owner, after the request may be over: to
-    the session where it still lives (a notification for the connection), and on the owner's listen streams."""
-    who = owner(ctx)
+    """How background work announces images it saved for this request's owner, after the request may be over: as
+    ``announce_new_images`` does, before 2026-07-28 to the session where it still lives (a notification for the
+    connection), and on the owner's listen streams. It keeps the session and the listeners, not the request (its
+    arguments may hold megabytes of inline images, and a task may be seen through for a day)."""
+    who, session, listening = owner(ctx), ctx.session, ctx.lifespan_context.listening
+    legacy = ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS
 
     async def saved() -> None:
-        with contextlib.suppress(Exception):  # the request that started it may be over (HTTP): listeners hear
-            await ctx.session.send_resource_list_changed()
-        await ctx.lifespan_context.listening.announce(who)
+        if legacy:
+            with contextlib.suppress(Exception):  # the request that started it may be over (HTTP): listeners hear
+                await session.send_resource_list_changed()
+        await listening.announce(who)
 
     return saved
 
