@@ -83,6 +83,30 @@ def test_a_blank_variable_is_as_unset_whatever_the_setting(monkeypatch: pytest.M
     assert (read.max_calls_per_minute, read.offline, read.runware_timeout, read.save) == (None, False, 30.0, True)
 
 
+def test_spaces_or_a_line_break_around_a_folder_are_not_part_of_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # " /srv/images\n" copied into a config had become a folder of that name inside the one the server started in,
+    # and a journal folder with a space after it another journal: the day's spend and pending tasks elsewhere.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("IDEOGRAM_MCP_OUTPUT_DIR", f" {tmp_path}/wanted\n")
+    monkeypatch.setenv("IDEOGRAM_MCP_DATA_DIR", f"{tmp_path}/data ")
+    monkeypatch.setenv("IDEOGRAM_MCP_TOKENS_FILE", f"\t{tmp_path}/tokens")
+    read = Settings()
+    assert (read.output_dir, read.data_dir, read.tokens_file) == (
+        tmp_path / "wanted",
+        tmp_path / "data",
+        tmp_path / "tokens",
+    )
+
+
+def test_tokens_that_are_only_commas_are_refused_not_taken_for_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    # "," had served with no authentication, as an unset variable does.
+    monkeypatch.setenv("IDEOGRAM_MCP_TOKENS", " , ,")
+    with pytest.raises(ValidationError, match="holds no token, only commas"):
+        Settings()
+
+
 def test_a_limit_too_large_to_count_is_refused_at_the_start() -> None:
     # 2**63 had been taken, and every paid call then failed in the journal (an internal error).
     for field in ("max_calls_per_minute", "max_in_flight"):

@@ -227,9 +227,12 @@ class Settings(BaseModel):
 
     @field_validator("tokens", "allowed_hosts", "allowed_origins", mode="before")
     @classmethod
-    def _comma_list(cls, value: object) -> object:
+    def _comma_list(cls, value: object, info: ValidationInfo) -> object:
         if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
+            parts = tuple(part.strip() for part in value.split(",") if part.strip())
+            if info.field_name == "tokens" and value.strip() and not parts:  # "," is not "no authentication wanted"
+                raise ValueError("holds no token, only commas; give tokens separated by commas, or unset it")
+            return parts
         return value
 
     @field_validator("log_level", mode="before")
@@ -314,7 +317,9 @@ class Settings(BaseModel):
     )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
+        # Spaces or a line break copied around a value are not part of it: " /srv/images\n" had become a folder of
+        # that name inside the one the server started in.
+        return (value.strip() or None) if isinstance(value, str) else value
 
     @field_validator("output_dir", "data_dir", "tokens_file", "allowed_dirs")
     @classmethod
