@@ -564,6 +564,31 @@ async def test_tokens_can_come_from_a_file_with_comments_and_blank_lines(
     }
 
 
+def test_a_tokens_file_that_holds_no_token_stops_the_start(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    # Every token revoked (commented out) had served paid calls to anyone reaching it, behind a proxy too.
+    listed = tmp_path / "tokens.txt"
+    listed.write_text("# one token a line\n# token-alice-1111111111 (revoked)\n\n", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match=r"IDEOGRAM_MCP_TOKENS_FILE names .*tokens\.txt, which holds no token"):
+        http.create_app(make_settings(tokens_file=listed, public_url="https://images.example.com/mcp"))
+
+
+async def test_a_tokens_file_saved_with_a_byte_order_mark_takes_its_first_token(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    # As Windows Notepad saves it: the mark had stuck to the first token, refused with 401 and no word why.
+    listed = tmp_path / "tokens.txt"
+    listed.write_bytes(f"\ufeff{TOKENS[0]}\r\n{TOKENS[1]}\r\n".encode())
+    settings = make_settings(output_dir=tmp_path / "out", tokens_file=listed)
+    async with served(settings, emulator) as url, httpx2.AsyncClient() as raw:
+        answers = [
+            (await raw.post(url, json=INIT, headers=ACCEPT | {"Authorization": f"Bearer {token}"})).status_code
+            for token in TOKENS
+        ]
+    assert answers == [200, 200]
+
+
 def test_a_tokens_file_that_cannot_be_read_stops_the_start_with_the_reason(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:

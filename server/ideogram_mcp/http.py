@@ -230,10 +230,15 @@ def _authentication(
     tokens = list(settings.tokens)
     if settings.tokens_file is not None:
         try:
-            lines = settings.tokens_file.read_text(encoding="utf-8").splitlines()
+            lines = settings.tokens_file.read_text(encoding="utf-8-sig").splitlines()  # as Notepad saves it too
         except OSError as exc:
             raise ConfigurationError(f"{ENV.tokens_file} cannot be read: {exc}") from exc
         tokens += [token for line in lines if (token := _COMMENT.split(line, maxsplit=1)[0].strip())]
+        if not tokens:  # every token revoked (commented out): never taken for "no authentication wanted"
+            raise ConfigurationError(
+                f"{ENV.tokens_file} names {settings.tokens_file}, which holds no token (blank or comments only); "
+                "add one token a line, or unset it to serve this machine alone without authentication"
+            )
     if settings.oauth_issuer is not None:
         if settings.public_url is None:
             raise ConfigurationError(
