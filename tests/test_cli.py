@@ -361,6 +361,21 @@ def test_ctrl_c_stops_the_http_server_and_its_workers_with_one_line(workers: int
     assert err.count(STOPPED) == 1
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_stops_the_http_server_as_a_service_manager_expects_whatever_the_workers(workers: int) -> None:
+    # With two workers, a `kill` (systemctl stop) had been said as "stopped (Ctrl-C)" and exit status 130, which
+    # systemd counts as a failure; one worker ended as SIGTERM ends a process.
+    running = Running(["http", "--offline", "--port", str(free_port()), "--workers", str(workers)], clean_env())
+    url = running.listening()
+    started = "without authentication"
+    running.wait_for(lambda: "\n".join(running.lines()).count(started) == 1 + (workers if workers > 1 else 0))
+    assert httpx2.get(url.rsplit("/", 1)[0] + "/healthz", timeout=30).status_code == 200
+    code, _, err = running.terminate()
+    assert code == -signal.SIGTERM
+    assert STOPPED not in err
+    assert "Traceback" not in err
+
+
 def test_ctrl_c_stops_the_demo_with_one_line(tmp_path: Path) -> None:
     running = Running(["demo", "--output-dir", str(tmp_path)], clean_env())
     running.wait_for(lambda: any(line.startswith("tools:") for line in running.lines("out")))

@@ -8,6 +8,7 @@ import math
 import os
 import secrets
 import shutil
+import signal
 import socket
 import sys
 import textwrap
@@ -344,6 +345,16 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
     from anyio.from_thread import start_blocking_portal
     from uvicorn.supervisors import Multiprocess
 
+    class _Supervisor(Multiprocess):
+        """uvicorn's supervisor of the workers, knowing whether SIGTERM stopped it (it takes SIGINT and SIGTERM
+        alike, and a stop by SIGTERM had been said as "stopped (Ctrl-C)" with status 130)."""
+
+        terminated = False
+
+        def handle_term(self) -> None:
+            self.terminated = True
+            super().handle_term()
+
     from ideogram_mcp import door, http
     from ideogram_mcp.embedded import without_nagle
 
@@ -410,8 +421,11 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
         )
         sys.stderr.flush()
         if workers > 1:
-            supervisor = Multiprocess(config, sockets=[listening])
+            supervisor = _Supervisor(config, sockets=[listening])
             supervisor.run()
+            if supervisor.terminated:  # a service manager's stop, ended as one worker's ends: not "Ctrl-C", not 130
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.raise_signal(signal.SIGTERM)
             stopped = supervisor.should_exit.is_set()
         else:
             server = uvicorn.Server(config)
