@@ -36,3 +36,28 @@ def test_an_answer_that_could_be_of_several_kinds_is_told_what_is_wrong_with_the
         )
     closest = _closest(refused.value.errors(include_url=False, include_input=False))
     assert [(_field(e["loc"]), e["type"]) for e in closest] == [("inputResponses.confirmSpend.action", "literal_error")]
+
+
+@pytest.mark.parametrize(
+    ("answer", "first"),
+    [
+        ({}, ("inputResponses.confirmSpend.action", "missing")),
+        (
+            {"action": "accept", "content": {"confirm": [1]}},
+            ("inputResponses.confirmSpend.content.confirm.str", "string_type"),
+        ),
+        (True, ("inputResponses.confirmSpend", "model_type")),
+    ],
+)
+def test_an_answer_to_the_spend_question_is_told_as_an_elicitation_answer_whatever_it_came_closest_to(
+    answer: object, first: tuple[str, str]
+) -> None:
+    # {} had been told it lacked a roots list ("confirmSpend.roots: Field required"), True that it was no sampling
+    # result: a client's developer sent looking for a bug in the wrong answer.
+    with pytest.raises(ValidationError) as refused:
+        types.CallToolRequestParams.model_validate(
+            {"name": "generate_image", "inputResponses": {"confirmSpend": answer}}
+        )
+    closest = _closest(refused.value.errors(include_url=False, include_input=False))
+    assert [e["loc"][2] for e in closest] == ["ElicitResult"] * len(closest)
+    assert (_field(closest[0]["loc"]), closest[0]["type"]) == first

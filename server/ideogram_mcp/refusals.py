@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from ideogram_mcp import logs
+from ideogram_mcp.tools.questions import CONFIRM, ROOTS
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,6 +29,8 @@ logger = logs.logger(__name__)
 _KINDS = frozenset(name for name, kind in vars(types).items() if isinstance(kind, type) and issubclass(kind, BaseModel))
 """The models a part of the params may be read as, by name: where one of several, pydantic puts the one tried in an
 error's location (a key an agent chose, "Style" say, is no such name)."""
+_ASKED_AS = {CONFIRM: "ElicitResult", ROOTS: "ListRootsResult"}
+"""The kind of answer each question this server asks (an ``inputResponses`` key) takes: never a sampling result."""
 DEEPEST = 200
 """About how deep the SDK's JSON reader follows nested values (pydantic-core's recursion limit)."""
 SHOWN = 3
@@ -86,7 +89,18 @@ def _closest(errors: list[ErrorDetails]) -> list[ErrorDetails]:
         kinds.setdefault(_branch(error["loc"]), []).append(error)
     if len(kinds) < 2 or None in kinds:
         return errors
+    # An answer to a question this server asked is told as the kind it asked for: closest by count, the spend
+    # question's answer {} had been told it lacked a roots list, and True that it was no sampling result.
+    asked = {_ASKED_AS.get(str(_answered(error["loc"]))) for error in errors} & kinds.keys()
+    if len(asked) == 1:
+        return kinds[asked.pop()]
     return min(kinds.values(), key=lambda kind: (len(kind), sum(error["type"] == "missing" for error in kind)))
+
+
+def _answered(loc: tuple[int | str, ...]) -> int | str | None:
+    """The question an error is in the answer to (the key after ``inputResponses``), if any."""
+    at = loc.index("inputResponses") + 1 if "inputResponses" in loc else len(loc)
+    return loc[at] if at < len(loc) else None
 
 
 def _field(loc: tuple[int | str, ...]) -> str:
