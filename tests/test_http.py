@@ -39,7 +39,7 @@ from ideogram_mcp.runware import connections
 from ideogram_mcp.server import YOUNG_COLLECTION_AFTER
 from ideogram_mcp.settings import Settings
 
-from .conftest import API_KEY, text
+from .conftest import API_KEY, error_of, text
 from .conftest import structured as data
 from .processes import Running, clean_env, free_port
 
@@ -213,6 +213,34 @@ async def test_one_token_cannot_take_every_listen_stream_of_the_process(
             assert data(await bob.call_tool("generate_image", {"positivePrompt": "bob's"}))["status"] == "done"
             with anyio.fail_after(10):
                 assert await anext(heard) == ResourcesListChanged()
+
+
+async def test_a_spend_question_answered_with_another_tokens_state_is_refused_naming_that_cause(
+    with_tokens: Settings, emulator: Emulator
+) -> None:
+    # Refused, and nothing sent, but told only of time, arguments and other processes: the cause was the token.
+    async def accept(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return types.ElicitResult(action="accept", content={"confirm": True})
+
+    large = {"positivePrompt": "a banner", "numberResults": 10}
+    async with (
+        served(with_tokens, emulator) as url,
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKENS[0]}"}, timeout=30) as alices,
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKENS[1]}"}, timeout=30) as bobs,
+        Client(streamable_http_client(url, http_client=alices), mode="2026-07-28", elicitation_callback=accept) as a,
+        Client(streamable_http_client(url, http_client=bobs), mode="2026-07-28", elicitation_callback=accept) as b,
+    ):
+        asked = await a.session.call_tool("generate_image", large, allow_input_required=True)
+        assert isinstance(asked, types.InputRequiredResult)
+        answers: dict[str, types.InputResponse] = {
+            "confirmSpend": types.ElicitResult(action="accept", content={"confirm": True})
+        }
+        taken = await b.session.call_tool(
+            "generate_image", large, input_responses=answers, request_state=asked.request_state
+        )
+    assert error_of(taken)["kind"] == "question_expired"
+    assert "for another token (another client or user)" in text(taken)
+    assert emulator.requests == []
 
 
 async def test_a_token_cannot_send_another_tokens_image_even_from_an_allowed_folder(

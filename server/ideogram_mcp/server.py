@@ -216,7 +216,9 @@ def build_server(
     # Served over HTTP, perhaps beside other processes or machines, with keys of its own or its command's.
     unshared_keys = shared and (not settings.state_keys or settings.state_keys_made)
     server.middleware.append(
-        _QuestionState(_state_security(settings), default_audience="ideogram-mcp", unshared_keys=unshared_keys)
+        _QuestionState(
+            _state_security(settings), default_audience="ideogram-mcp", unshared_keys=unshared_keys, shared=shared
+        )
     )
     server.middleware.append(_ListedOnce())
     # Within the SDK's tracing, around all else: refusals said whole.
@@ -299,10 +301,14 @@ class _QuestionState(RequestStateBoundary):
     another call, altered, or sealed by another process with keys of its own) is answered as a tool error an agent
     can act on, rather than a protocol error."""
 
-    def __init__(self, security: RequestStateSecurity, *, default_audience: str, unshared_keys: bool) -> None:
+    def __init__(
+        self, security: RequestStateSecurity, *, default_audience: str, unshared_keys: bool, shared: bool
+    ) -> None:
         super().__init__(security, default_audience=default_audience)
         self._unshared_keys = unshared_keys
         """Whether this process seals with keys of its own while serving HTTP, where another may get the answer."""
+        self._shared = shared
+        """Whether it serves HTTP, where a state is bound to the token (the owner) it was asked for."""
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         try:
@@ -321,9 +327,10 @@ class _QuestionState(RequestStateBoundary):
                 if self._unshared_keys
                 else ""
             )
+            token = " for another token (another client or user)," if self._shared else ""
             return results.error(
                 "The answers this call carries can no longer be used: the question was asked more than 10 minutes "
-                "ago, for other arguments, or by another server process, so nothing was sent or charged. Call "
+                f"ago, for other arguments,{token} or by another server process, so nothing was sent or charged. Call "
                 "again: what needs asking (the user's approval of a spend, the client's folders) is asked again."
                 f"{elsewhere}",
                 {"kind": "question_expired"},
