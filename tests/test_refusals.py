@@ -61,3 +61,22 @@ def test_an_answer_to_the_spend_question_is_told_as_an_elicitation_answer_whatev
     closest = _closest(refused.value.errors(include_url=False, include_input=False))
     assert [e["loc"][2] for e in closest] == ["ElicitResult"] * len(closest)
     assert (_field(closest[0]["loc"]), closest[0]["type"]) == first
+
+
+def test_several_answers_are_each_told_as_the_kind_their_question_asked_for() -> None:
+    # Both malformed, the kind had been chosen once for all: the spend question's answer was told it lacked a roots
+    # list again. An answer to a question never asked is judged by itself.
+    with pytest.raises(ValidationError) as refused:
+        types.CallToolRequestParams.model_validate(
+            {"name": "generate_image", "inputResponses": {"confirmSpend": {}, "roots": {}, "other": {"roots": 5}}}
+        )
+    closest = _closest(refused.value.errors(include_url=False, include_input=False))
+    assert {(e["loc"][1], e["loc"][2]) for e in closest} == {
+        ("confirmSpend", "ElicitResult"),
+        ("roots", "ListRootsResult"),
+        ("other", "ListRootsResult"),
+    }
+    assert [(_field(e["loc"]), e["type"]) for e in closest][:2] == [
+        ("inputResponses.confirmSpend.action", "missing"),
+        ("inputResponses.roots.roots", "missing"),
+    ]

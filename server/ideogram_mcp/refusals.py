@@ -83,17 +83,24 @@ def _closest(errors: list[ErrorDetails]) -> list[ErrorDetails]:
     """The errors of the kind the value came closest to being (fewest errors, then fewest fields missing: a field
     there but wrong says which kind was meant), where it could be one of several: an answer to the spend question
     tried as a sampling result, a roots list and an elicitation answer is told what is wrong with it as an elicitation
-    answer, not the sampling result's twenty fields."""
+    answer, not the sampling result's twenty fields. Each answer (``inputResponses`` key) is judged on its own, and
+    one to a question this server asks as the kind it asked for."""
+    answers: dict[int | str | None, list[ErrorDetails]] = {}
+    for error in errors:
+        answers.setdefault(_answered(error["loc"]), []).append(error)
+    return [error for key, group in answers.items() for error in _of_one_kind(group, _ASKED_AS.get(str(key)))]
+
+
+def _of_one_kind(errors: list[ErrorDetails], asked: str | None) -> list[ErrorDetails]:
     kinds: dict[str | None, list[ErrorDetails]] = {}
     for error in errors:
         kinds.setdefault(_branch(error["loc"]), []).append(error)
     if len(kinds) < 2 or None in kinds:
         return errors
-    # An answer to a question this server asked is told as the kind it asked for: closest by count, the spend
-    # question's answer {} had been told it lacked a roots list, and True that it was no sampling result.
-    asked = {_ASKED_AS.get(str(_answered(error["loc"]))) for error in errors} & kinds.keys()
-    if len(asked) == 1:
-        return kinds[asked.pop()]
+    # Closest by count, the spend question's answer {} had been told it lacked a roots list, and True that it was no
+    # sampling result.
+    if asked in kinds:
+        return kinds[asked]
     return min(kinds.values(), key=lambda kind: (len(kind), sum(error["type"] == "missing" for error in kind)))
 
 
