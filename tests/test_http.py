@@ -602,6 +602,24 @@ def test_a_tokens_file_that_holds_no_token_stops_the_start(
         http.create_app(make_settings(tokens_file=listed, public_url="https://images.example.com/mcp"))
 
 
+def test_a_tokens_file_of_revoked_tokens_beside_oauth_starts_with_oauth_alone(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    listed = tmp_path / "tokens.txt"
+    listed.write_text("# service-token-1111111111 (revoked)\n", encoding="utf-8")
+    http.create_app(make_settings(tokens_file=listed, oauth_issuer=ISSUER, public_url=PUBLIC))
+
+
+def test_a_tokens_file_that_is_not_utf_8_stops_the_start_saying_so(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    # Notepad's "Unicode": a traceback (UnicodeDecodeError) had ended the start.
+    listed = tmp_path / "tokens.txt"
+    listed.write_text("token-alice-0123456789\r\n", encoding="utf-16")
+    with pytest.raises(ConfigurationError, match=r"which is not UTF-8 text \(UTF-16, say\): save it as UTF-8"):
+        http.create_app(make_settings(tokens_file=listed))
+
+
 async def test_a_tokens_file_saved_with_a_byte_order_mark_takes_its_first_token(
     make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
 ) -> None:
@@ -690,6 +708,20 @@ async def test_a_public_url_on_another_port_answers_only_its_own_origin(
             for o in ("https://images.example.com:8443", "https://images.example.com", "https://images.example.com:443")
         ]
     assert answers == [200, 403, 403], "port 443 is another origin"
+
+
+@pytest.mark.parametrize(
+    "public", ["https://Images.Example.com:8443/mcp", "https://deploy@images.example.com:8443/mcp"]
+)
+async def test_a_public_url_on_its_own_port_answers_the_origin_a_browser_writes_for_it(
+    public: str, make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    # A browser writes the host in lower case and no user info: both had been 403 on a port of the URL's own.
+    settings = make_settings(output_dir=tmp_path / "out", tokens=TOKENS, public_url=public)
+    headers = ACCEPT | {"Authorization": f"Bearer {TOKENS[0]}", "Origin": "https://images.example.com:8443"}
+    async with served(settings, emulator) as url, httpx2.AsyncClient() as raw:
+        answer = await raw.post(url, json=INIT, headers=headers)
+    assert answer.status_code == 200, answer.text
 
 
 async def test_a_public_url_with_an_ipv6_address_answers_to_it_on_any_port(

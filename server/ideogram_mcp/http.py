@@ -233,8 +233,13 @@ def _authentication(
             lines = settings.tokens_file.read_text(encoding="utf-8-sig").splitlines()  # as Notepad saves it too
         except OSError as exc:
             raise ConfigurationError(f"{ENV.tokens_file} cannot be read: {exc}") from exc
+        except UnicodeDecodeError:
+            raise ConfigurationError(
+                f"{ENV.tokens_file} names {settings.tokens_file}, which is not UTF-8 text (UTF-16, say): save it as "
+                "UTF-8, one token a line"
+            ) from None
         tokens += [token for line in lines if (token := _COMMENT.split(line, maxsplit=1)[0].strip())]
-        if not tokens:  # every token revoked (commented out): never taken for "no authentication wanted"
+        if not tokens and settings.oauth_issuer is None:  # every token revoked: never taken for "no authentication"
             raise ConfigurationError(
                 f"{ENV.tokens_file} names {settings.tokens_file}, which holds no token (blank or comments only); "
                 "add one token a line, or unset it to serve this machine alone without authentication"
@@ -290,9 +295,13 @@ def _transport_security(settings: Settings, host: str) -> TransportSecuritySetti
         # A browser's Origin leaves out the scheme's own port, whether the URL names it or not.
         default = {"https": 443, "http": 80}.get(public.scheme)
         named = bracketed(public.hostname or "")
+        # As a browser writes it: the host in lower case (hostname is), no user info, and the port where it is not
+        # the scheme's own (another port is another origin).
         origins.append(f"{public.scheme}://{public.netloc}")
-        if default is not None and public.port in (None, default):  # another port is another origin
+        if default is not None and public.port in (None, default):
             origins += [f"{public.scheme}://{named}", f"{public.scheme}://{named}:{default}"]
+        else:
+            origins.append(f"{public.scheme}://{named}:{public.port}")
     hosts = [f"{name}{port}" for name in names for port in (":*", "")] + extra
     hosts += list(settings.allowed_hosts)
     origins += list(settings.allowed_origins)
