@@ -95,3 +95,25 @@ async def test_fetching_saves_what_downloads_with_its_recipe_and_reports_what_do
     )
     assert (kept[1].path, kept[1].problem) == (None, "could not be downloaded: the image URL answered HTTP 410")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["good.json", "good.png"]
+
+
+async def test_an_image_the_store_refuses_is_said_in_the_folder_as_the_connection_is_told_it(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    # Over HTTP with a bucket down, the server's own folder had been named (blanked to "[the server's image
+    # folder]/<the owner's hash>"), where every other sentence says "this connection's folder".
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    async with _serving(200, png()) as http:
+        (kept,) = await fetch(
+            http,
+            [Wanted("http://img/ok.png", "good", lambda data: Recipe(seed=1))],
+            clock=clock,
+            until=clock.monotonic() + 60,
+            store=LocalFolders(),
+            folder=blocked / "owner-hash",
+            named="this connection's folder",
+        )
+    assert kept.path is None
+    assert (kept.problem or "").startswith("could not be saved in this connection's folder: ")
+    assert str(tmp_path) not in (kept.problem or "")

@@ -138,6 +138,19 @@ async def test_a_bucket_that_cannot_take_the_images_is_told_with_the_buckets_fix
     )
 
 
+@pytest.mark.anyio
+async def test_an_http_connections_own_folder_is_named_in_words_when_it_cannot_be_written() -> None:
+    # "Images cannot be saved in .:" (and "folder": "." in the data, kept as the paths are given).
+    from ideogram_mcp.tasks.outcomes import Unwritable
+    from ideogram_mcp.tools import wording
+
+    said = await wording.said(Unwritable(".", "the bucket cannot be reached", False, True), None)
+    assert said.content[0].text.startswith(  # pyright: ignore[reportAttributeAccessIssue]
+        "Images cannot be saved in this connection's folder: the bucket cannot be reached."
+    )
+    assert (said.meta or {})["ideogram-mcp/error"]["folder"] == "."
+
+
 def test_a_paid_results_journal_trouble_keeps_its_lasting_fix_and_never_says_try_again() -> None:
     import sqlite3
 

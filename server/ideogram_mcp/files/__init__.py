@@ -124,6 +124,14 @@ class Places:
 
 
 REMOTE_IMAGES = "ideogram://images/"
+
+
+def folder_named(shown: str) -> str:
+    """A folder as a sentence names it: as the connection is shown it (``Places.shown``), its own folder over HTTP
+    (".") in words."""
+    return "this connection's folder" if shown == "." else shown
+
+
 """Where a remote connection's saved images are, as resource URIs (a ``file://`` URI would name the server's disk)."""
 
 

@@ -87,8 +87,10 @@ async def fetch(
     until: float,
     store: ImageStore | None = None,
     folder: Path | None = None,
+    named: str | None = None,
 ) -> list[Kept]:
-    """Download every image at once and, with a ``store`` and a ``folder``, save each with its recipe.
+    """Download every image at once and, with a ``store`` and a ``folder``, save each with its recipe; ``named`` is
+    the folder as the connection is told it (the server's own path is not, over HTTP).
 
     ``until`` (the clock's monotonic seconds) ends the downloads still running then, each said to be unsaved; a
     file is never left half written.
@@ -114,7 +116,7 @@ async def fetch(
                 fix = "free space on its disk, then get_generation with this taskUUID saves it"
             else:
                 fix = f"{ENV.output_dir}, or --output-dir, chooses a folder this server can write"
-            problem = f"could not be saved in {folder}: {files.plainly(exc)} ({fix})"
+            problem = f"could not be saved in {named or folder}: {files.plainly(exc)} ({fix})"
             kept[index] = Kept(data, found, problem=problem)
             return
         logger.info("saved %s", path.name)

@@ -107,7 +107,13 @@ async def _save_claimed(
     each."""
     wanted = [Wanted(url=r.image_url, stem=r.stem or "", recipe=recipe(services, entry, r)) for r in claimed.values()]
     kept = await fetch(
-        services.downloads, wanted, clock=services.clock, until=until, store=services.store, folder=where.output
+        services.downloads,
+        wanted,
+        clock=services.clock,
+        until=until,
+        store=services.store,
+        folder=where.output,
+        named=files.folder_named(where.shown(where.output)),
     )
     if any(o.data is not None and o.path is None and o.problem for o in kept):  # the store refused an image
         # Not taken as writable any longer: the next paid call probes the folder before it is sent (a full disk, a

@@ -11,7 +11,7 @@ from typing import Any
 import mcp_types as types
 from pydantic import BaseModel, SecretStr
 
-from ideogram_mcp import arguments
+from ideogram_mcp import arguments, files
 from ideogram_mcp.images import previews
 from ideogram_mcp.images.formats import image_format
 from ideogram_mcp.runware import DEFAULT_BASE_URL, errors
@@ -63,8 +63,7 @@ def images(
     if output.errors:
         lines.append(f"{len(output.errors)} requested image(s) failed: {listed(output.errors)}.")
     if output.folder is not None and any(image.path for image in output.images):
-        folder = "this connection's folder" if output.folder == "." else output.folder
-        lines.append(f"Saved in {folder}, each with a .json recipe beside it.")
+        lines.append(f"Saved in {files.folder_named(output.folder)}, each with a .json recipe beside it.")
     if any(downloads):
         lines.append(
             f"Each saved image also has a download link a person can open, for {lasting(download_seconds)}; after "

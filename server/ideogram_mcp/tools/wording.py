@@ -14,6 +14,7 @@ from typing import assert_never
 import mcp_types as types
 from pydantic import SecretStr
 
+from ideogram_mcp import files
 from ideogram_mcp.errors import Kind
 from ideogram_mcp.journal import JournalError
 from ideogram_mcp.money import money, within
@@ -97,7 +98,7 @@ async def said(outcome: outcomes.Outcome, secret: SecretStr | None) -> types.Cal
         case outcomes.Unwritable(folder=folder, why=why):
             fix = _capital(_writable(outcome))
             return results.error(
-                f"Images cannot be saved in {folder}: {why}. Nothing was sent or charged. {fix}.",
+                f"Images cannot be saved in {files.folder_named(folder)}: {why}. Nothing was sent or charged. {fix}.",
                 {"kind": Kind.UNWRITABLE_FOLDER, "folder": folder},
             )
         case outcomes.SentBefore(task_uuid=task_uuid):
