@@ -155,6 +155,18 @@ async def test_the_key_in_an_image_url_or_the_runware_url_is_written_nowhere(
     assert API_KEY not in made.model_dump_json() + listed.model_dump_json()
 
 
+async def test_the_key_runware_echoes_in_an_errors_parameter_is_shown_in_no_piece(
+    mcp: Client, emulator: Emulator
+) -> None:
+    # The parameter was cut to 80 characters before the key was blanked: 14 of its characters had shown.
+    echoed = "x" * 40 + " Authorization: Bearer " + API_KEY + " (header value not accepted for this field)"
+    emulator.faults.append(Fault.error(400, "invalidParameter", "Bad value.", parameter=echoed, on="imageInference"))
+    refused = await mcp.call_tool("generate_image", {"positivePrompt": "a cat"})
+    assert refused.is_error
+    assert API_KEY[:10] not in refused.model_dump_json()
+    assert "Bearer [redacted]" in refused.model_dump_json()
+
+
 # --- 1. the daily budget never fails open; 10. a journal that cannot be used says where, what and the fix ------
 
 

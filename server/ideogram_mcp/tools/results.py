@@ -174,7 +174,7 @@ def describe(exc: errors.RunwareError, secret: SecretStr | None = None) -> tuple
         case errors.TaskConflictError():
             text = "Runware already has a task with this taskUUID; get_generation fetches its images."
         case errors.InvalidRequestError():
-            named = _arguments_named(exc.details)
+            named = _arguments_named(exc.details, secret)
             where = f" ({'argument' if len(named) == 1 else 'arguments'} {', '.join(named)})" if named else ""
             text = f"Runware refused the request{where}. Change the arguments it names and try again."
         case errors.RateLimitError():
@@ -201,13 +201,13 @@ def describe(exc: errors.RunwareError, secret: SecretStr | None = None) -> tuple
     return " ".join(part for part in (text, said) if part), details
 
 
-def _arguments_named(details: Sequence[errors.ErrorDetail]) -> list[str]:
+def _arguments_named(details: Sequence[errors.ErrorDetail], secret: SecretStr | None) -> list[str]:
     """The arguments Runware's errors name, each once: by the name an agent gives it, where the task's field
     is one of a tool's arguments (``providerSettings.ideogram.styleType`` is ``styleType``), else as Runware
-    wrote it."""
+    wrote it (the key blanked before it is cut: a cut key is no longer found to blank)."""
     by_wire = {p.wire: p.name for spec in load_specs().values() for p in spec.parameters.values() if p.exposed}
     named = [by_wire.get(path, path) for detail in details for path in detail.parameter]
-    return [excerpt(name, 80) for name in dict.fromkeys(named)][:UPSTREAM_ERRORS_SHOWN]
+    return [excerpt(redact(name, secret), 80) for name in dict.fromkeys(named)][:UPSTREAM_ERRORS_SHOWN]
 
 
 def _upstream(detail: errors.ErrorDetail, secret: SecretStr | None) -> dict[str, Any]:
@@ -218,5 +218,5 @@ def _upstream(detail: errors.ErrorDetail, secret: SecretStr | None) -> dict[str,
         "message": excerpt(" ".join(redact(detail.message, secret).split()).rstrip(".")),
     }
     if detail.parameter:
-        shown["parameter"] = list(detail.parameter)
+        shown["parameter"] = [excerpt(redact(name, secret), 80) for name in detail.parameter]
     return shown
