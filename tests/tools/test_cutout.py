@@ -4,10 +4,13 @@ session cut out by its saved path."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import mcp_types as types
 import pytest
 from mcp import Client
 from PIL import Image
@@ -127,3 +130,15 @@ def test_the_emulator_refuses_a_remove_background_task_with_a_count_without_its_
     assert rules.check(MODEL, {**task, "taskType": "imageInference"})[1] is not None
     assert rules.check(MODEL, {k: v for k, v in task.items() if k != "inputs"})[1] is not None
     assert rules.check("ideogram:4@1", {**task, "positivePrompt": "a"})[1] is not None
+
+
+async def test_the_preview_of_a_cutout_shows_what_is_transparent_over_a_checkerboard(mcp: Client, output: Path) -> None:
+    # Flattened onto white, the cutout of a white mug had been previewed as a white square: nothing of the cut shown.
+    picture(output / "mug.png", (600, 400), (250, 250, 250))
+    result = await mcp.call_tool("remove_background", {"image": "mug.png"})
+    (block,) = [c for c in result.content if isinstance(c, types.ImageContent)]
+    with Image.open(io.BytesIO(base64.b64decode(block.data))) as shown:
+        darkest, lightest = cast(tuple[int, int], shown.convert("L").getextrema())
+    with Image.open(structured(result)["images"][0]["path"]) as saved:
+        assert saved.getchannel("A").getextrema() == (0, 255), "the file keeps its transparency"
+    assert lightest - darkest > 30, "the checkerboard's squares show where the background was cut away"

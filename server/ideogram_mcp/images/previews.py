@@ -133,15 +133,28 @@ def _grid(count: int, aspect: float) -> tuple[int, int, tuple[int, int]]:
 
 
 def _rgb(picture: Image.Image) -> Image.Image:
+    """The picture in RGB, as a JPEG holds it: what is transparent shown over a checkerboard, as image editors show
+    it (flattened onto white, a cutout of a white mug had been previewed as a white square)."""
     picture.load()
     if picture.mode in ("RGBA", "LA", "P"):
-        from PIL import Image
-
         rgba = picture.convert("RGBA")
-        flat = Image.new("RGB", rgba.size, (255, 255, 255))
+        flat = _checkerboard(rgba.size)
         flat.paste(rgba, mask=rgba.getchannel("A"))
         return flat
     return picture.convert("RGB")
+
+
+def _checkerboard(size: tuple[int, int]) -> Image.Image:
+    """White and light grey squares, about 24 across the longer side, covering ``size``."""
+    from PIL import Image
+
+    cell = max(4, max(size) // 24)
+    across, down = -(-size[0] // cell), -(-size[1] // cell)
+    small = Image.new("L", (across, down))
+    small.putdata([255 if (x + y) % 2 == 0 else 204 for y in range(down) for x in range(across)])  # pyright: ignore[reportUnknownMemberType]
+    grown = small.resize((across * cell, down * cell), Image.Resampling.NEAREST)  # pyright: ignore[reportUnknownMemberType]
+    board = grown.crop((0, 0, *size))
+    return board.convert("RGB")
 
 
 def _fit(picture: Image.Image, budget: int, shows: tuple[int, ...]) -> Preview:
