@@ -243,6 +243,21 @@ async def test_a_spend_question_answered_with_another_tokens_state_is_refused_na
     assert emulator.requests == []
 
 
+async def test_the_connections_own_folder_is_named_in_words_in_a_dry_run_and_a_call_that_cannot_save(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    # "Images cannot be saved in .:" in the dry run, where the call itself had been fixed.
+    settings = make_settings(output_dir=tmp_path / "out", tokens=TOKENS)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / http.owner_of(f"token:{TOKENS[0]}")).write_text("in the way")  # the token's own folder
+    async with served(settings, emulator) as url, connect(url, TOKENS[0]) as alice:
+        real = text(await alice.call_tool("generate_image", {"positivePrompt": "x"}))
+        dry = text(await alice.call_tool("generate_image", {"positivePrompt": "x", "dryRun": True}))
+    assert real.startswith("Images cannot be saved in this connection's folder: ")
+    assert "Images cannot be saved in this connection's folder: " in dry
+    assert emulator.requests == []
+
+
 async def test_a_token_cannot_send_another_tokens_image_even_from_an_allowed_folder(
     make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
 ) -> None:

@@ -232,8 +232,9 @@ def dry_run(outcome: outcomes.DryRun) -> types.CallToolResult:
     else:
         approval = ""
     if (unwritable := outcome.unwritable) is not None:
+        folder = files.folder_named(unwritable.folder)
         approval += (
-            f" Images cannot be saved in {unwritable.folder}: {unwritable.why}, so the call as it is would be refused: "
+            f" Images cannot be saved in {folder}: {unwritable.why}, so the call as it is would be refused: "
             f"{_writable(unwritable)}."
         )
         run = "then send the call without dryRun to run it"
