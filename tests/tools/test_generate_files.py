@@ -338,8 +338,7 @@ async def test_a_folder_that_fails_after_the_task_was_sent_still_returns_the_pai
     assert "path" not in image
     assert (
         f"Not saved: could not be saved in {out.resolve()}: a file (not a folder) of that name is in the way "
-        "(IDEOGRAM_MCP_OUTPUT_DIR, or "
-        "--output-dir, chooses a folder this server can write)."
+        "(make that folder writable or move what is in the way, then get_generation with this taskUUID saves it)."
     ) in text(result)
     assert image["imageURL"] in text(result)
     assert emulator.charged == 0.06
@@ -601,3 +600,25 @@ async def test_a_clients_folders_are_resolved_once_for_a_run_of_calls_then_again
     await clock.sleep(FOLDERS_KEPT)
     assert not (await mcp.call_tool("generate_image", {"prompt": "a cat", "preview": False})).is_error
     assert worked_out == [output, output], "a folder made or linked meanwhile is seen"
+
+
+async def test_previews_that_skip_an_image_say_which_images_they_show(emulator: Emulator, settings: Settings) -> None:
+    # The second image's download failed: two previews followed, unnumbered, and the second was taken for image 2.
+    app = httpx2.ASGITransport(emulator.app())
+    downloads = 0
+
+    async def second_image_gone(request: httpx2.Request) -> httpx2.Response:
+        nonlocal downloads
+        if request.method == "GET":
+            downloads += 1
+            if downloads == 2:
+                return httpx2.Response(503)
+        return await app.handle_async_request(request)
+
+    server = build_server(settings, transport=httpx2.MockTransport(second_image_gone), clock=emulator.clock)
+    async with Client(server) as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 3})
+        whole = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
+    assert len([c for c in result.content if isinstance(c, types.ImageContent)]) == 2
+    assert "Previews, in order, of images 1 and 3." in text(result).splitlines()
+    assert not any(line.startswith("Previews, in order") for line in text(whole).splitlines()), "1, 2: as listed"

@@ -21,7 +21,6 @@ from ideogram_mcp.errors import DownloadError
 from ideogram_mcp.images import ImageStore
 from ideogram_mcp.images.formats import ImageFormat, cut_short, sniff
 from ideogram_mcp.images.recipes import Recipe
-from ideogram_mcp.settings import ENV
 
 logger = logs.logger(__name__)
 
@@ -115,7 +114,9 @@ async def fetch(
             elif exc.errno == errno.ENOSPC:
                 fix = "free space on its disk, then get_generation with this taskUUID saves it"
             else:
-                fix = f"{ENV.output_dir}, or --output-dir, chooses a folder this server can write"
+                # get_generation saves it in this same folder (the journal's): no setting or other outputDir would.
+                fix = "make that folder writable or move what is in the way, then get_generation with this taskUUID "
+                fix += "saves it"
             problem = f"could not be saved in {named or folder}: {files.plainly(exc)} ({fix})"
             kept[index] = Kept(data, found, problem=problem)
             return

@@ -72,6 +72,9 @@ def images(
     if any(image.path is None for image in output.images):
         lines.append("Image URLs expire: download what should be kept.")
     pictures: list[types.ContentBlock] = []
+    singles = [preview.shows[0] for preview in shown if len(preview.shows) == 1]
+    if singles and singles != list(range(1, len(singles) + 1)):  # one missing: the rest are not images 1, 2, ...
+        lines.append(f"Previews, in order, of image{'s' if len(singles) > 1 else ''} {_and(singles)}.")
     for preview in shown:
         if len(preview.shows) > 1:
             lines.append(f"Preview: one contact sheet, tiles numbered {', '.join(map(str, preview.shows))}.")
@@ -79,6 +82,12 @@ def images(
     if footer:
         lines.append(footer)
     return ok(output, "\n".join(lines), [*pictures, *links])
+
+
+def _and(numbers: Sequence[int]) -> str:
+    """``1``, ``1 and 3``, ``1, 3 and 4``."""
+    said = [str(n) for n in numbers]
+    return said[0] if len(said) == 1 else f"{', '.join(said[:-1])} and {said[-1]}"
 
 
 def listed(failures: Sequence[str]) -> str:
