@@ -148,6 +148,32 @@ async def test_a_task_the_answer_says_nothing_of_is_sent_again_and_charged_once(
     assert sorted(c.task_uuid for c in emulator.ledger) == sorted(item["taskUUID"] for item in sent)
 
 
+async def test_a_batch_refused_for_one_named_task_leaves_the_others_unrun_and_refused_as_not_charged(
+    runware: Delivery, emulator: Emulator, clock: ManualClock
+) -> None:
+    # Out of credit: Runware refuses the request with a 402 naming the first task, then the second alone. The second
+    # had been "may have run" (said nothing of in a refused request), so its own 402 was told "may have been
+    # charged", the call left pending and its price held against the budget.
+    sent = [task(deliveryMethod="async") for _ in range(2)]
+
+    def no_credit(about: str) -> Fault:
+        body = {"errors": [{"code": "insufficientCredits", "message": "Not enough credit.", "taskUUID": about}]}
+        return Fault(402, json.dumps(body), about=about)
+
+    emulator.faults.extend(no_credit(item["taskUUID"]) for item in sent)
+    fate = await _submit_all(runware, clock, sent)
+
+    assert [[t["taskUUID"] for t in tasks] for tasks in _submissions(emulator)] == [
+        [item["taskUUID"] for item in sent],
+        [sent[1]["taskUUID"]],
+    ]
+    for item in sent:
+        refused = fate[item["taskUUID"]]
+        assert isinstance(refused, errors.InsufficientCreditsError)
+        assert refused.may_have_run is False
+    assert emulator.ledger == []
+
+
 async def test_a_refused_key_is_every_senders_and_nothing_is_charged(
     runware: Delivery, emulator: Emulator, clock: ManualClock
 ) -> None:

@@ -223,4 +223,9 @@ def _share(
             slot.items = tuple(items)  # a lone task's whole answer: empty acknowledges it; about another task, not
         else:
             slot.error = RunwareResponseError("Runware's answer to a batch of tasks said nothing of this one")
+            if 400 <= status < 500 and errors_of:
+                # The request refused for another task (a 402 naming it): no acknowledgement of this one, so it was
+                # not taken, and is sent again alone. Said to "may have run", a refusal of that resend had been told
+                # as "may have been charged", the task kept pending and its price held against the budget.
+                slot.error.may_have_run = False
         slot.done.set()
