@@ -13,6 +13,7 @@ from ideogram_mcp.emulator import Emulator, Fault
 from ideogram_mcp.runware.answers import Snapshot
 from ideogram_mcp.runware.delivery import Delivery
 from ideogram_mcp.runware.errors import NotFoundError
+from ideogram_mcp.runware import polling
 from ideogram_mcp.runware.polling import MAX_BATCH, PollSchedule
 
 from ..conftest import task
@@ -188,6 +189,29 @@ async def test_a_task_whose_polls_fail_is_singled_out_and_holds_back_no_other(
     assert failed.trouble is not None
     later = [tasks for tasks in _polls(emulator) if any(t["taskUUID"] == failing["taskUUID"] for t in tasks)][-3:]
     assert all(len(tasks) == 1 for tasks in later), "polled apart once singled out"
+
+
+async def test_a_task_whose_polls_hang_holds_back_neither_the_next_rounds_nor_long_the_tasks_polled_beside_it(
+    emulator: Emulator, clock: ManualClock
+) -> None:
+    # A round had waited for all its requests, and a failed request's halves were polled one after the other, each
+    # up to POLL_WAIT (15 s): a task sent a second later waited 14 s for an image ready in 0.5, and half of the 31
+    # tasks polled beside the hanging one were never done within a call's 50 s.
+    emulator.render_seconds = 0.5
+    beside = [task(deliveryMethod="async") for _ in range(31)]
+    hanging = task(deliveryMethod="async")
+    emulator.faults.append(Fault(after="hang", on="getResponse", about=hanging["taskUUID"], lasting=True))
+    got = await _run(emulator, clock, [hanging, *beside], wait=50)
+    for item in beside:
+        snapshot, took, _ = got[item["taskUUID"]]
+        assert snapshot.done, f"done in the call's wait though polled beside a hanging task ({took:.1f} s)"
+        assert took <= 5 * polling.POLL_WAIT, "one wait for each split, the halves at once"
+    later = task(deliveryMethod="async")
+    emulator.faults.append(Fault(after="hang", on="getResponse", about=hanging["taskUUID"], lasting=True))
+    got = await _run(emulator, clock, [hanging, later], spacing=1.0, wait=50)
+    snapshot, took, _ = got[later["taskUUID"]]
+    assert snapshot.done
+    assert took <= 1.0, "never in a request with the hanging task: not held by it"
 
 
 async def test_when_runware_fails_every_poll_a_round_is_not_split_into_a_storm(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -24,7 +24,17 @@ from ideogram_mcp import logs
 from ideogram_mcp.clock import Clock
 from ideogram_mcp.runware.answers import LOST_CODE, REFUSALS, Snapshot, absorb, add_images, by_task, poll_trouble
 from ideogram_mcp.runware.client import RunwareClient
-from ideogram_mcp.runware.errors import ErrorDetail, NotFoundError, RateLimitError, RunwareAPIError, RunwareError
+from ideogram_mcp.runware.errors import (
+    ErrorDetail,
+    NotFoundError,
+    RateLimitError,
+    RunwareAPIError,
+    RunwareError,
+    RunwareTimeoutError,
+)
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
 
 logger = logs.logger(__name__)
 
@@ -32,8 +42,11 @@ MAX_BATCH = 100
 """Most getResponse tasks sent in one request."""
 PARALLEL = 4
 """Requests of one round in flight at once."""
+HUNG_PARTS = 8
+"""Parts a poll request that got no answer is split in at once, to find the task Runware hangs on."""
 POLL_WAIT = 15.0
-"""Seconds one poll request may take: a round waits for all of its requests, so none may hold it long."""
+"""Seconds one poll request may take. The tasks of a request in flight are not asked about again until it ends; the
+others are, in the rounds that go on meanwhile."""
 
 
 def _theirs(uuids: Sequence[str], details: Sequence[ErrorDetail]) -> list[ErrorDetail]:
@@ -135,6 +148,8 @@ class Poller:
         self._planned: float | None = None
         """When the next round is planned (monotonic); None while the loop waits for a first task."""
         self._last_round = float("-inf")
+        self._asking: set[str] = set()
+        """The tasks of the poll requests in flight: not asked about again until their answer (or its failure)."""
 
     def watch(self, task_uuid: str, requested: int, *, sent_at: float, at_once: bool = False) -> Watch:
         """Begin watching a task for one caller: first asked about at the next round (``at_once``), else a moment after
@@ -158,61 +173,97 @@ class Poller:
 
     async def run(self) -> None:
         """The poll loop: a round when the first task is due, at most one every ``cadence`` seconds. Runs until
-        cancelled."""
-        while True:
-            if not self._tasks:
-                self._planned = None
-                await self._wake.wait()
-                self._wake = anyio.Event()
-                continue
-            first_due = min(task.due for task in self._tasks.values())
-            self._planned = max(first_due, self._last_round + self.schedule.cadence)
-            with self.clock.deadline(self._planned):
-                await self._wake.wait()
-            self._wake = anyio.Event()
-            now = self.clock.monotonic()
-            if now < self._planned:
-                continue  # woken for a task due sooner: plan again
-            self._last_round = now
-            await self._round(now)
-
-    async def _round(self, now: float) -> None:
-        """Ask about every task due before the next round could: those polled apart one to a request."""
-        by = now + self.schedule.cadence / 2
-        due = [(uuid, task) for uuid, task in self._tasks.items() if task.due <= by]
-        together = [uuid for uuid, task in due if not task.apart]
-        requests = [together[i : i + MAX_BATCH] for i in range(0, len(together), MAX_BATCH)]
-        requests += [[uuid] for uuid, task in due if task.apart]
+        cancelled. A round does not wait for its requests: one that hangs (Runware slow about one task, up to
+        ``POLL_WAIT``) holds back only the tasks it asks about, never the next rounds (a task sent a second later
+        had waited 14 s for an image ready in 0.5)."""
         limit = anyio.CapacityLimiter(PARALLEL)
+        async with anyio.create_task_group() as requests:
+            while True:
+                idle = [task.due for uuid, task in self._tasks.items() if uuid not in self._asking]
+                if not idle:  # none, or all being asked about: a new task, or an answer, wakes the loop
+                    self._planned = None
+                    await self._wake.wait()
+                    self._wake = anyio.Event()
+                    continue
+                await self._next_round(min(idle), requests, limit)
+
+    async def _next_round(self, first_due: float, requests: TaskGroup, limit: anyio.CapacityLimiter) -> None:
+        """Wait for the round planned (or a sooner task), then start its requests."""
+        self._planned = max(first_due, self._last_round + self.schedule.cadence)
+        with self.clock.deadline(self._planned):
+            await self._wake.wait()
+        self._wake = anyio.Event()
+        now = self.clock.monotonic()
+        if now < self._planned:
+            return  # woken for a task due sooner, or an answer: plan again
+        self._last_round = now
+        self._round(now, requests, limit)
+
+    def _round(self, now: float, requests: TaskGroup, limit: anyio.CapacityLimiter) -> None:
+        """Ask about every task due before the next round could, but those being asked about: those polled apart
+        one to a request."""
+        by = now + self.schedule.cadence / 2
+        due = [(uuid, task) for uuid, task in self._tasks.items() if task.due <= by and uuid not in self._asking]
+        together = [uuid for uuid, task in due if not task.apart]
+        batches = [together[i : i + MAX_BATCH] for i in range(0, len(together), MAX_BATCH)]
+        batches += [[uuid] for uuid, task in due if task.apart]
 
         async def ask(uuids: list[str]) -> None:
-            async with limit:
-                try:
+            try:
+                async with limit:
                     await self._ask(uuids)
-                except Exception:  # the loop serves every waiting call: one strange answer must not end it
-                    logger.exception("a poll failed unexpectedly; asking again shortly")
-                    self._postpone(uuids, None)
+            except Exception:  # the loop serves every waiting call: one strange answer must not end it
+                logger.exception("a poll failed unexpectedly; asking again shortly")
+                self._postpone(uuids, None)
+            finally:
+                self._asking.difference_update(uuids)
+                self._wake.set()  # its tasks may be due again: plan the next round with them
 
-        async with anyio.create_task_group() as asking:
-            for uuids in requests:
-                asking.start_soon(ask, uuids)
+        for uuids in batches:
+            self._asking.update(uuids)
+            requests.start_soon(ask, uuids)
 
     async def _ask(self, uuids: Sequence[str]) -> None:
-        """Poll these tasks; a failed request of several is split in two and each half asked apart, then the half
-        that alone failed split again, until the task at fault is found (and polled apart from then on)."""
+        """Poll these tasks; a failed request of several is split and the parts asked at once, then a part that alone
+        failed split again, until the task at fault is found (and polled apart from then on). A request that got no
+        answer in ``POLL_WAIT`` is split in up to ``HUNG_PARTS`` at a time, as each split costs that wait again; a
+        part found at fault while the others answered is not yet taken for troubled (Runware answers), so that the
+        tasks polled beside the one at fault are not given up on before it is found."""
         failure = await self._poll(uuids)
         while failure is not None and len(uuids) > 1 and not isinstance(failure, RateLimitError):
-            half = len(uuids) // 2
-            first, second = uuids[:half], uuids[half:]
-            failed_first, failed_second = await self._poll(first), await self._poll(second)
-            if (failed_first is None) == (failed_second is None):
-                for half, failed in ((first, failed_first), (second, failed_second)):  # both failed: a task
-                    if failed is not None and _of_one_task(failed):  # Runware does not know is sought in each half
-                        await self._ask(half)  # (any other failure was dealt with where it came: postponed)
-                return  # both answered (a passing fault), or both failed (Runware is down: nothing to single out)
-            uuids, failure = (first, failed_first) if failed_first is not None else (second, failed_second)
+            count = min(len(uuids), HUNG_PARTS if isinstance(failure, RunwareTimeoutError) else 2)
+            parts = [uuids[i * len(uuids) // count : (i + 1) * len(uuids) // count] for i in range(count)]
+            failed = await self._each(parts)
+            faulty: list[tuple[Sequence[str], RunwareError]] = [
+                (part, exc) for part, exc in zip(parts, failed, strict=True) if exc is not None
+            ]
+            if len(faulty) != 1:
+                if len(faulty) < len(parts):  # some answered: a task at fault is sought in each part that failed
+                    await self._each([part for part, _ in faulty], ask=True)
+                else:  # all failed: a task Runware does not know is sought in each (Runware down: nothing to find)
+                    await self._each([part for part, exc in faulty if _of_one_task(exc)], ask=True)
+                return
+            ((uuids, failure),) = faulty
+            for watch in self._watches(uuids):
+                watch.troubled_since = None
         if failure is not None and len(uuids) == 1 and (task := self._tasks.get(uuids[0])) is not None:
             task.apart = True
+
+    async def _each(self, parts: Sequence[Sequence[str]], *, ask: bool = False) -> list[RunwareError | None]:
+        """The parts of a failed request polled (or, ``ask``, asked about and split further) at once: one after the
+        other, each had waited for the others' hang (``POLL_WAIT``) at each split."""
+        failed: list[RunwareError | None] = [None] * len(parts)
+
+        async def one(index: int, uuids: Sequence[str]) -> None:
+            if ask:
+                await self._ask(uuids)
+            else:
+                failed[index] = await self._poll(uuids)
+
+        async with anyio.create_task_group() as polls:
+            for index, part in enumerate(parts):
+                polls.start_soon(one, index, part)
+        return failed
 
     async def _poll(self, uuids: Sequence[str]) -> RunwareError | None:
         """One poll request; what it learnt goes into the watches. The failure when it was retryable (to be split),
