@@ -10,10 +10,10 @@ import pytest
 
 from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.emulator import Emulator, Fault
+from ideogram_mcp.runware import polling
 from ideogram_mcp.runware.answers import Snapshot
 from ideogram_mcp.runware.delivery import Delivery
 from ideogram_mcp.runware.errors import NotFoundError
-from ideogram_mcp.runware import polling
 from ideogram_mcp.runware.polling import MAX_BATCH, PollSchedule
 
 from ..conftest import task
