@@ -726,6 +726,26 @@ async def test_a_public_url_on_another_port_answers_only_its_own_origin(
 
 
 @pytest.mark.parametrize(
+    ("public", "host", "origin"),
+    [
+        ("https://bücher.example:8443/mcp", "xn--bcher-kva.example:8443", "https://xn--bcher-kva.example:8443"),
+        ("https://[2001:db8:0:0::1]:8443/mcp", "[2001:db8::1]:8443", "https://[2001:db8::1]:8443"),
+        ("https://bücher.example/mcp", "xn--bcher-kva.example", "https://xn--bcher-kva.example"),
+    ],
+)
+async def test_a_public_url_is_answered_under_the_names_clients_send_for_it(
+    public: str, host: str, origin: str, make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    # A Unicode name travels in IDNA and an IPv6 address in its short form: both had been 421 for every request.
+    settings = make_settings(output_dir=tmp_path / "out", tokens=TOKENS, public_url=public)
+    headers = ACCEPT | {"Authorization": f"Bearer {TOKENS[0]}", "Host": host, "Origin": origin}
+    async with served(settings, emulator) as url, httpx2.AsyncClient() as raw:
+        answer = await raw.post(url, json=INIT, headers=headers)
+        foreign = await raw.post(url, json=INIT, headers=headers | {"Host": "xn--bcher-kva.example.evil.com"})
+    assert (answer.status_code, foreign.status_code) == (200, 421), answer.text
+
+
+@pytest.mark.parametrize(
     "public", ["https://Images.Example.com:8443/mcp", "https://deploy@images.example.com:8443/mcp"]
 )
 async def test_a_public_url_on_its_own_port_answers_the_origin_a_browser_writes_for_it(

@@ -14,6 +14,7 @@ Each token is an owner: its spending, its tasks and its saved images are its own
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import re
@@ -272,6 +273,18 @@ def _authentication(
     return None, None
 
 
+def _wire_forms(hostname: str) -> list[str]:
+    """A host name as written and as clients send it: ``bücher.example`` and ``xn--bcher-kva.example``;
+    ``2001:db8:0:0::1`` and ``2001:db8::1``."""
+    forms = [hostname]
+    try:
+        forms.append(ip_address(hostname).compressed)
+    except ValueError:
+        with contextlib.suppress(UnicodeError):
+            forms.append(hostname.encode("idna").decode("ascii"))
+    return forms
+
+
 def bracketed(host: str) -> str:
     """A host as URLs and Host headers write it: an IPv6 address in brackets."""
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
@@ -290,18 +303,18 @@ def _transport_security(settings: Settings, host: str) -> TransportSecuritySetti
     extra: list[str] = []
     if settings.public_url is not None:
         public = urlsplit(settings.public_url)
-        names.append(bracketed(public.hostname or ""))
         extra.append(public.netloc)
+        origins.append(f"{public.scheme}://{public.netloc}")
         # A browser's Origin leaves out the scheme's own port, whether the URL names it or not.
         default = {"https": 443, "http": 80}.get(public.scheme)
-        named = bracketed(public.hostname or "")
-        # As a browser writes it: the host in lower case (hostname is), no user info, and the port where it is not
-        # the scheme's own (another port is another origin).
-        origins.append(f"{public.scheme}://{public.netloc}")
-        if default is not None and public.port in (None, default):
-            origins += [f"{public.scheme}://{named}", f"{public.scheme}://{named}:{default}"]
-        else:
-            origins.append(f"{public.scheme}://{named}:{public.port}")
+        # As clients write it: the host in lower case (hostname is), a Unicode name in IDNA, an IPv6 address in its
+        # short form; no user info; the port where it is not the scheme's own (another port is another origin).
+        for named in dict.fromkeys(bracketed(form) for form in _wire_forms(public.hostname or "")):
+            names.append(named)
+            if default is not None and public.port in (None, default):
+                origins += [f"{public.scheme}://{named}", f"{public.scheme}://{named}:{default}"]
+            else:
+                origins.append(f"{public.scheme}://{named}:{public.port}")
     hosts = [f"{name}{port}" for name in names for port in (":*", "")] + extra
     hosts += list(settings.allowed_hosts)
     origins += list(settings.allowed_origins)
