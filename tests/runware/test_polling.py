@@ -214,6 +214,57 @@ async def test_a_task_whose_polls_hang_holds_back_neither_the_next_rounds_nor_lo
     assert took <= 1.0, "never in a request with the hanging task: not held by it"
 
 
+async def test_tasks_polled_beside_a_hanging_one_are_asked_again_at_once_and_its_caller_is_told_after_its_patience(
+    emulator: Emulator, clock: ManualClock
+) -> None:
+    # The parts that answered "still rendering" had been held until the hanging part was split down to its task:
+    # images ready at 18 s came at 45 s. The hanging task's caller, its trouble forgotten at each split, had waited
+    # out its whole wait (80 s) instead of its patience.
+    emulator.render_seconds = 18.0
+    beside = [task(deliveryMethod="async") for _ in range(31)]
+    hanging = task(deliveryMethod="async")
+    emulator.faults.append(Fault(after="hang", on="getResponse", about=hanging["taskUUID"], lasting=True))
+    got = await _run(emulator, clock, [hanging, *beside], wait=80)
+    took = sorted(got[item["taskUUID"]][1] for item in beside)
+    assert all(got[item["taskUUID"]][0].done for item in beside)
+    assert took[27] <= 18.0 + 1.0, f"images ready at 18 s, delivered at {took[27]:.1f} s"  # 7 parts of 8 answered
+    assert took[-1] <= 2 * polling.POLL_WAIT + 1.0, "the 3 in the hanging task's part, when it is split again"
+    snapshot, took, _ = got[hanging["taskUUID"]]
+    assert snapshot.trouble is not None
+    assert took <= 2 * polling.POLL_WAIT + 20, "told once its polls had failed for its patience, not at its wait"
+
+
+async def test_tasks_singled_out_for_hanging_polls_hold_no_slot_a_new_task_needs(
+    emulator: Emulator, clock: ManualClock
+) -> None:
+    # Four tasks polled apart, each poll hanging 15 s, had held every one of the four slots: a new task waited 10.7 s.
+    emulator.render_seconds = 0.5
+    hanging = [task(deliveryMethod="async") for _ in range(4)]
+    for item in hanging:
+        emulator.faults.append(Fault(after="hang", on="getResponse", about=item["taskUUID"], lasting=True))
+    later = task(deliveryMethod="async")
+    snapshot, took = None, float("inf")
+    async with client_of(emulator) as client, anyio.create_task_group() as loop:
+        runware = Delivery(client, clock=clock)
+        loop.start_soon(runware.run)
+        async with anyio.create_task_group() as callers:
+            for item in hanging:  # each with a healthy companion, a second apart: a request of its own
+                for one in (item, task(deliveryMethod="async")):
+                    await runware.submit(one, until=clock.monotonic() + 5)
+                    callers.start_soon(runware.wait, one["taskUUID"], 1, clock.monotonic() + 200)
+                await clock.sleep(1.0)
+            await clock.sleep(46.5)  # the four are polled apart by now, each request hanging
+            await runware.submit(later, until=clock.monotonic() + 5)
+            started = clock.monotonic()
+            snapshot = await runware.wait(later["taskUUID"], 1, clock.monotonic() + 30)
+            took = clock.monotonic() - started
+            callers.cancel_scope.cancel()
+        loop.cancel_scope.cancel()
+    assert snapshot is not None
+    assert snapshot.done
+    assert took <= 1.0, f"waited {took:.1f} s for an image ready in 0.5"
+
+
 async def test_when_runware_fails_every_poll_a_round_is_not_split_into_a_storm(
     emulator: Emulator, clock: ManualClock
 ) -> None:

@@ -136,6 +136,14 @@ class _Task:
         return min(watch.due for watch in self.watches)
 
 
+@dataclass(frozen=True, slots=True)
+class _Limits:
+    """Poll requests in flight at once: of tasks polled together, and of tasks polled apart."""
+
+    together: anyio.CapacityLimiter
+    apart: anyio.CapacityLimiter
+
+
 class Poller:
     """Asks Runware about every watched task, in rounds; ``run`` is the loop, one per process and Runware."""
 
@@ -148,7 +156,7 @@ class Poller:
         self._planned: float | None = None
         """When the next round is planned (monotonic); None while the loop waits for a first task."""
         self._last_round = float("-inf")
-        self._asking: set[str] = set()
+        self._asking: dict[str, object] = {}
         """The tasks of the poll requests in flight: not asked about again until their answer (or its failure)."""
 
     def watch(self, task_uuid: str, requested: int, *, sent_at: float, at_once: bool = False) -> Watch:
@@ -176,7 +184,9 @@ class Poller:
         cancelled. A round does not wait for its requests: one that hangs (Runware slow about one task, up to
         ``POLL_WAIT``) holds back only the tasks it asks about, never the next rounds (a task sent a second later
         had waited 14 s for an image ready in 0.5)."""
-        limit = anyio.CapacityLimiter(PARALLEL)
+        # Tasks polled apart (their polls failed where others' did not) have slots of their own: four that Runware
+        # hangs on had held every slot, and a new task waited up to 15 s for its first poll.
+        limit = _Limits(anyio.CapacityLimiter(PARALLEL), anyio.CapacityLimiter(PARALLEL))
         async with anyio.create_task_group() as requests:
             while True:
                 idle = [task.due for uuid, task in self._tasks.items() if uuid not in self._asking]
@@ -187,7 +197,7 @@ class Poller:
                     continue
                 await self._next_round(min(idle), requests, limit)
 
-    async def _next_round(self, first_due: float, requests: TaskGroup, limit: anyio.CapacityLimiter) -> None:
+    async def _next_round(self, first_due: float, requests: TaskGroup, limit: _Limits) -> None:
         """Wait for the round planned (or a sooner task), then start its requests."""
         self._planned = max(first_due, self._last_round + self.schedule.cadence)
         with self.clock.deadline(self._planned):
@@ -199,7 +209,7 @@ class Poller:
         self._last_round = now
         self._round(now, requests, limit)
 
-    def _round(self, now: float, requests: TaskGroup, limit: anyio.CapacityLimiter) -> None:
+    def _round(self, now: float, requests: TaskGroup, limit: _Limits) -> None:
         """Ask about every task due before the next round could, but those being asked about: those polled apart
         one to a request."""
         by = now + self.schedule.cadence / 2
@@ -208,20 +218,23 @@ class Poller:
         batches = [together[i : i + MAX_BATCH] for i in range(0, len(together), MAX_BATCH)]
         batches += [[uuid] for uuid, task in due if task.apart]
 
-        async def ask(uuids: list[str]) -> None:
+        async def ask(uuids: list[str], mine: object) -> None:
             try:
-                async with limit:
+                async with limit.apart if self._apart(uuids) else limit.together:
                     await self._ask(uuids)
             except Exception:  # the loop serves every waiting call: one strange answer must not end it
                 logger.exception("a poll failed unexpectedly; asking again shortly")
                 self._postpone(uuids, None)
             finally:
-                self._asking.difference_update(uuids)
+                for uuid in uuids:  # those still its own: one answered may be in a later request by now
+                    if self._asking.get(uuid) is mine:
+                        del self._asking[uuid]
                 self._wake.set()  # its tasks may be due again: plan the next round with them
 
         for uuids in batches:
-            self._asking.update(uuids)
-            requests.start_soon(ask, uuids)
+            mine = object()
+            self._asking.update(dict.fromkeys(uuids, mine))
+            requests.start_soon(ask, uuids, mine)
 
     async def _ask(self, uuids: Sequence[str]) -> None:
         """Poll these tasks; a failed request of several is split and the parts asked at once, then a part that alone
@@ -230,6 +243,11 @@ class Poller:
         part found at fault while the others answered is not yet taken for troubled (Runware answers), so that the
         tasks polled beside the one at fault are not given up on before it is found."""
         failure = await self._poll(uuids)
+        if failure is None:  # a part asked about again answered: not held while the others are split
+            self._answered(uuids)
+        # Since when its tasks' polls fail, given back to the one found at fault (its caller's patience runs from
+        # then: it had waited out its whole wait), after the parts holding it were not taken for troubled.
+        since = min((w.troubled_since for w in self._watches(uuids) if w.troubled_since is not None), default=None)
         while failure is not None and len(uuids) > 1 and not isinstance(failure, RateLimitError):
             count = min(len(uuids), HUNG_PARTS if isinstance(failure, RunwareTimeoutError) else 2)
             parts = [uuids[i * len(uuids) // count : (i + 1) * len(uuids) // count] for i in range(count)]
@@ -248,6 +266,20 @@ class Poller:
                 watch.troubled_since = None
         if failure is not None and len(uuids) == 1 and (task := self._tasks.get(uuids[0])) is not None:
             task.apart = True
+            for watch in task.watches:
+                if watch.troubled_since is None and since is not None:
+                    watch.troubled_since = since
+                    watch.changed.set()  # its waiter's patience runs from then
+
+    def _answered(self, uuids: Sequence[str]) -> None:
+        """Tasks whose poll answered are asked about again in the rounds as they come due, not held while the other
+        parts of their request are polled or split further (images ready at 18 s had come at 45 s)."""
+        for uuid in uuids:
+            self._asking.pop(uuid, None)
+        self._wake.set()
+
+    def _apart(self, uuids: Sequence[str]) -> bool:
+        return len(uuids) == 1 and (task := self._tasks.get(uuids[0])) is not None and task.apart
 
     async def _each(self, parts: Sequence[Sequence[str]], *, ask: bool = False) -> list[RunwareError | None]:
         """The parts of a failed request polled (or, ``ask``, asked about and split further) at once: one after the
@@ -257,8 +289,10 @@ class Poller:
         async def one(index: int, uuids: Sequence[str]) -> None:
             if ask:
                 await self._ask(uuids)
-            else:
-                failed[index] = await self._poll(uuids)
+                return
+            failed[index] = await self._poll(uuids)
+            if failed[index] is None:
+                self._answered(uuids)
 
         async with anyio.create_task_group() as polls:
             for index, part in enumerate(parts):
