@@ -105,9 +105,10 @@ class Settings(BaseModel):
     """DEBUG, INFO, WARNING, ERROR or CRITICAL; logs go to stderr only (on stdio, stdout carries the protocol)."""
 
     output_dir: Path | None = None
-    """Where images are saved (--output-dir does the same). Without it: ideogram-output/ inside the client's first
-    root (its project folder), else inside the folder the server was started in when that is a project (not / or
-    the home folder, and writable), else ~/Pictures/ideogram-mcp."""
+    """Where images are saved (--output-dir does the same). Without it, on stdio: ideogram-output/ inside the
+    client's first root (its project folder), else inside the folder the server was started in when that is a
+    project (not / or the home folder, and writable), else ~/Pictures/ideogram-mcp; over HTTP, ~/Pictures/ideogram-mcp
+    (a folder for each token inside)."""
     save: bool = True
     """false saves nothing (hosted deployments); results then give the image URLs, and say that a fileName or
     outputDir had no effect."""
