@@ -607,12 +607,17 @@ async def test_tokens_can_come_from_a_file_with_comments_and_blank_lines(
     }
 
 
+def _tokens_file(folder: Path, text: str, *, encoding: str = "utf-8") -> Path:
+    listed = folder / "tokens.txt"
+    listed.write_text(text, encoding=encoding)
+    return listed
+
+
 def test_a_tokens_file_that_holds_no_token_stops_the_start(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
     # Every token revoked (commented out) had served paid calls to anyone reaching it, behind a proxy too.
-    listed = tmp_path / "tokens.txt"
-    listed.write_text("# one token a line\n# token-alice-1111111111 (revoked)\n\n", encoding="utf-8")
+    listed = _tokens_file(tmp_path, "# one token a line\n# token-alice-1111111111 (revoked)\n\n")
     with pytest.raises(ConfigurationError, match=r"IDEOGRAM_MCP_TOKENS_FILE names .*tokens\.txt, which holds no token"):
         http.create_app(make_settings(tokens_file=listed, public_url="https://images.example.com/mcp"))
 
@@ -620,8 +625,7 @@ def test_a_tokens_file_that_holds_no_token_stops_the_start(
 def test_a_tokens_file_of_revoked_tokens_beside_oauth_starts_with_oauth_alone(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
-    listed = tmp_path / "tokens.txt"
-    listed.write_text("# service-token-1111111111 (revoked)\n", encoding="utf-8")
+    listed = _tokens_file(tmp_path, "# service-token-1111111111 (revoked)\n")
     http.create_app(make_settings(tokens_file=listed, oauth_issuer=ISSUER, public_url=PUBLIC))
 
 
@@ -629,8 +633,7 @@ def test_a_tokens_file_that_is_not_utf_8_stops_the_start_saying_so(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
     # Notepad's "Unicode": a traceback (UnicodeDecodeError) had ended the start.
-    listed = tmp_path / "tokens.txt"
-    listed.write_text("token-alice-0123456789\r\n", encoding="utf-16")
+    listed = _tokens_file(tmp_path, "token-alice-0123456789\r\n", encoding="utf-16")
     with pytest.raises(ConfigurationError, match=r"which is not UTF-8 text \(UTF-16, say\): save it as UTF-8"):
         http.create_app(make_settings(tokens_file=listed))
 

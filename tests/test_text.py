@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ideogram_mcp import text
 from ideogram_mcp.text import UPSTREAM_SHOWN, excerpt, sentence
 
 
@@ -22,3 +23,10 @@ def test_a_sentence_begins_with_a_capital_and_ends_with_a_stop() -> None:
     assert sentence("Is it?") == "Is it?"
     assert sentence("done.") == "Done."
     assert sentence("   ") == ""
+
+
+def test_visible_text_is_what_shows_something() -> None:
+    # One rule for prompts and file names: the Hangul fillers and blank braille are letters that show nothing.
+    assert [text.has_visible(t) for t in ("a", "한글", "-", "\u3164x")] == [True, True, True, True]
+    assert [text.has_visible(t) for t in ("", " \u3000", "\u200b", "\u0301", "\u3164\u115f", "\u2800")] == [False] * 6
+    assert [text.joined(w) for w in (["a"], ["a", "b"], ["a", "b", "c"])] == ["a", "a and b", "a, b and c"]

@@ -8,7 +8,7 @@ the top of the repository.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from string import Template
 from typing import Literal, Self
@@ -18,6 +18,7 @@ from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from ideogram_mcp.refusals import whole
+from ideogram_mcp.text import has_visible, joined
 
 
 # Their validators are built when the templates are first read (defer_build), not by every start.
@@ -58,8 +59,6 @@ class PromptTemplate(BaseModel):
 
     def render(self, given: Mapping[str, str] | None) -> str:
         """The prompt text; raises ValueError naming missing or unknown arguments."""
-        from ideogram_mcp.specs import has_visible  # the specs' rule of visible text, loaded when a prompt is made
-
         given = dict(given or {})
         unknown = sorted(set(given) - {a.name for a in self.arguments})
         missing = [a.name for a in self.arguments if a.required and not has_visible(given.get(a.name, ""))]
@@ -67,12 +66,12 @@ class PromptTemplate(BaseModel):
             from ideogram_mcp.arguments import label  # only a refused prompt loads the arguments' wording
 
             parts = (
-                [f"it needs {_listed(missing)}, which {'was' if len(missing) == 1 else 'were'} not given"]
+                [f"it needs {joined(missing)}, which {'was' if len(missing) == 1 else 'were'} not given"]
                 if missing
                 else []
             )
             named = [label(name) for name in unknown[:5]] + ([f"{len(unknown) - 5} more"] if len(unknown) > 5 else [])
-            parts += [f"it takes no {_listed(named)}"] if unknown else []
+            parts += [f"it takes no {joined(named)}"] if unknown else []
             known = ", ".join(f"{a.name}{'' if a.required else ' (optional)'}" for a in self.arguments)
             raise ValueError(f"The prompt {self.name!r} cannot be made: {'; '.join(parts)}. Its arguments: {known}.")
         values = {a.name: _given(given.get(a.name, "")) or a.default or "" for a in self.arguments}
@@ -81,13 +80,7 @@ class PromptTemplate(BaseModel):
 
 def _given(text: str) -> str:
     """An argument's text, or "" when it holds nothing visible (then an optional one takes its default)."""
-    from ideogram_mcp.specs import has_visible
-
     return text.strip() if has_visible(text) else ""
-
-
-def _listed(names: Sequence[str]) -> str:
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def folder() -> Path:

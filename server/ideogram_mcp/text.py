@@ -3,10 +3,27 @@
 from __future__ import annotations
 
 import json
+import unicodedata
+from collections.abc import Sequence
 from typing import cast
 
 UPSTREAM_SHOWN = 300
 """Characters of each upstream message an agent is shown (an error page can be megabytes)."""
+
+
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+"""Letters and symbols that show nothing: the Hangul fillers and the blank braille pattern."""
+
+
+def has_visible(text: str) -> bool:
+    """Whether text holds a character one can see (a letter, digit, punctuation or symbol): not only spaces,
+    zero-width marks, lone accents or the letters that show nothing (Hangul fillers, blank braille)."""
+    return any(unicodedata.category(c)[0] in "LNPS" and c not in _BLANK_LETTERS for c in text)
+
+
+def joined(words: Sequence[str]) -> str:
+    """Words as a sentence lists them: ``a``, ``a and b``, ``a, b and c``."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def excerpt(text: str, limit: int = UPSTREAM_SHOWN) -> str:

@@ -191,17 +191,24 @@ async def test_a_task_whose_polls_fail_is_singled_out_and_holds_back_no_other(
     assert all(len(tasks) == 1 for tasks in later), "polled apart once singled out"
 
 
+async def _beside_a_hanging_task(
+    emulator: Emulator, clock: ManualClock, *, render: float, wait: float
+) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, tuple[Snapshot, float, int]]]:
+    """A task whose polls Runware hangs on, sent with 31 others: it, them, and what each caller got (``_run``)."""
+    emulator.render_seconds = render
+    beside = [task(deliveryMethod="async") for _ in range(31)]
+    hanging = task(deliveryMethod="async")
+    emulator.faults.append(Fault(after="hang", on="getResponse", about=hanging["taskUUID"], lasting=True))
+    return hanging, beside, await _run(emulator, clock, [hanging, *beside], wait=wait)
+
+
 async def test_a_task_whose_polls_hang_holds_back_neither_the_next_rounds_nor_long_the_tasks_polled_beside_it(
     emulator: Emulator, clock: ManualClock
 ) -> None:
     # A round had waited for all its requests, and a failed request's halves were polled one after the other, each
     # up to POLL_WAIT (15 s): a task sent a second later waited 14 s for an image ready in 0.5, and half of the 31
     # tasks polled beside the hanging one were never done within a call's 50 s.
-    emulator.render_seconds = 0.5
-    beside = [task(deliveryMethod="async") for _ in range(31)]
-    hanging = task(deliveryMethod="async")
-    emulator.faults.append(Fault(after="hang", on="getResponse", about=hanging["taskUUID"], lasting=True))
-    got = await _run(emulator, clock, [hanging, *beside], wait=50)
+    hanging, beside, got = await _beside_a_hanging_task(emulator, clock, render=0.5, wait=50)
     for item in beside:
         snapshot, took, _ = got[item["taskUUID"]]
         assert snapshot.done, f"done in the call's wait though polled beside a hanging task ({took:.1f} s)"
@@ -220,11 +227,7 @@ async def test_tasks_polled_beside_a_hanging_one_are_asked_again_at_once_and_its
     # The parts that answered "still rendering" had been held until the hanging part was split down to its task:
     # images ready at 18 s came at 45 s. The hanging task's caller, its trouble forgotten at each split, had waited
     # out its whole wait (80 s) instead of its patience.
-    emulator.render_seconds = 18.0
-    beside = [task(deliveryMethod="async") for _ in range(31)]
-    hanging = task(deliveryMethod="async")
-    emulator.faults.append(Fault(after="hang", on="getResponse", about=hanging["taskUUID"], lasting=True))
-    got = await _run(emulator, clock, [hanging, *beside], wait=80)
+    hanging, beside, got = await _beside_a_hanging_task(emulator, clock, render=18.0, wait=80)
     took = sorted(got[item["taskUUID"]][1] for item in beside)
     assert all(got[item["taskUUID"]][0].done for item in beside)
     assert took[27] <= 18.0 + 1.0, f"images ready at 18 s, delivered at {took[27]:.1f} s"  # 7 parts of 8 answered

@@ -36,6 +36,7 @@ from ideogram_mcp.arguments.problems import InvalidArgumentsError, Problem, show
 from ideogram_mcp.arguments.values import coerce, unsendable
 from ideogram_mcp.specs import ModelSpec, ToolSpec, load_specs, load_tool_specs, models_of
 from ideogram_mcp.specs.tools import OPTIONS
+from ideogram_mcp.text import joined
 
 _SIZES = {"width", "height", "size", ASPECT_RATIO, "aspect_ratio", "ratio"}
 _DIMENSIONS = re.compile(r"\s*(\d+)\s*[x\u00d7*]\s*(\d+)\s*", re.IGNORECASE)
@@ -311,7 +312,7 @@ def _tools_taking(name: str, tool: str) -> str:
     takers = list(dict.fromkeys([*takers, *TOOLS_OWN.get(name, ())]))
     if not takers:
         return ""
-    listed = takers[0] if len(takers) == 1 else f"{', '.join(takers[:-1])} and {takers[-1]}"
+    listed = joined(takers)
     return f"{listed} {'takes' if len(takers) == 1 else 'take'} it"
 
 

@@ -117,12 +117,12 @@ def meaning(given: str) -> str:
     return _family_spellings().get(given) or _family_spellings().get(given.lower()) or given
 
 
-@functools.cache
-def _family_spellings() -> dict[str, str]:
-    """Every family name (not alias) by its snake_case and lower-case spellings."""
+def _family_spellings() -> Mapping[str, str]:
+    """Every family name by its spellings (``aliases_for`` of them all, worked out once)."""
     names = {name for spec in load_specs().values() for name in spec.parameters}
-    names |= {name for tool in load_tool_specs().values() for name in tool.parameters} | set(TOOLS_OWN)
-    return {snake(name): name for name in names} | {name.lower(): name for name in names}
+    return aliases_for(
+        names | {name for tool in load_tool_specs().values() for name in tool.parameters} | set(TOOLS_OWN)
+    )
 
 
 @functools.cache

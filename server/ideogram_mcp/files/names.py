@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ideogram_mcp.images.formats import EXTENSIONS
+from ideogram_mcp.text import has_visible
 
 MAX_NAME = 100
 """Characters a ``fileName`` may have."""
@@ -19,8 +20,6 @@ MAX_NAME_BYTES = 240
 ("-20"), a number against a taken name ("-999") and an extension (".webp")."""
 _NUMBERED = {f"{d}{n}" for d in ("COM", "LPT") for n in "0123456789¹²³"}  # ¹²³: Windows reserves them too
 _RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", *_NUMBERED}
-_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
-"""Letters and symbols that show nothing: the Hangul fillers and the blank braille pattern."""
 
 
 def check_file_name(text: str) -> tuple[str | None, str | None]:
@@ -43,18 +42,13 @@ def check_file_name(text: str) -> tuple[str | None, str | None]:
     stem, extension = os.path.splitext(name)
     if extension.lower() in {*EXTENSIONS, ".json"} and stem:
         name = stem  # the server adds the extension of the format it saves
-    if not any(_shows(c) for c in name):  # the name kept: "\u3164.png" is saved as "\u3164.jpg"
+    if not has_visible(name):  # the name kept: "\u3164.png" is saved as "\u3164.jpg"
         return None, f"{why}; this one shows nothing (only spaces, fillers or accents), so no one could see or type it"
     if len(name) > MAX_NAME:
         return None, f"{why}, at most {MAX_NAME} characters (got {len(name)})"
     if (size := len(name.encode("utf-8"))) > MAX_NAME_BYTES:
         return None, f"{why}, at most {MAX_NAME_BYTES} bytes in UTF-8 (this one has {size})"
     return name, None
-
-
-def _shows(character: str) -> bool:
-    """Whether ``character`` can be seen on its own: not a space, a combining mark or a blank letter."""
-    return character not in _BLANK_LETTERS and not unicodedata.category(character).startswith(("Z", "M"))
 
 
 def stems(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -17,6 +16,7 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from ideogram_mcp.references import inline_picture, is_image_reference, is_uuid, is_web_url
+from ideogram_mcp.text import has_visible
 
 ParameterType = Literal["string", "integer", "number", "boolean", "string[]", "rectangles", "object", "object[]", "box"]
 """``object`` holds named ``properties`` (each a Parameter), ``object[]`` a list of such objects; ``box`` is four whole
@@ -274,12 +274,6 @@ class Parameter(Frozen):
                 return None
             node = node[key]  # pyright: ignore[reportUnknownVariableType]
         return node  # pyright: ignore[reportUnknownVariableType]
-
-
-def has_visible(text: str) -> bool:
-    """Whether text holds a character one can see (a letter, digit, mark or symbol): not only spaces or
-    zero-width marks."""
-    return any(unicodedata.category(c)[0] in "LNPS" for c in text)
 
 
 _FRACTION_SLACK = 1e-9

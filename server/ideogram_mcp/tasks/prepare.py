@@ -64,18 +64,12 @@ def shaped_like_the_source(services: Services, owner: str, spec: ModelSpec) -> P
         source = size_here(generation, read, "image")
         if source is None and isinstance(first := _first(generation.values.get("image")), str):
             with contextlib.suppress(JournalError):  # not known now: square, as for an image not measured
-                source = await _made_at(services, owner, first)
+                made = await _made_image(services, owner, first)
+                source = made[1] if made is not None else None
         size = sizes.for_ratio(spec.sizes, f"{source[0]}:{source[1]}") if source is not None else None
         return generation if size is None else generation.with_values(width=size.width, height=size.height)
 
     return prepare
-
-
-async def _made_at(services: Services, owner: str, image: str) -> tuple[int, int] | None:
-    """The size an image of this owner's tasks was made at, named by its UUID or by the URL Runware gave it, as the
-    journal recorded it; None for any other."""
-    made = await _made_image(services, owner, image)
-    return made[1] if made is not None else None
 
 
 async def _made_image(services: Services, owner: str, image: str) -> tuple[str, tuple[int, int]] | None:

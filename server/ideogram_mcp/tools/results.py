@@ -17,7 +17,7 @@ from ideogram_mcp.images.formats import image_format
 from ideogram_mcp.runware import DEFAULT_BASE_URL, errors
 from ideogram_mcp.settings import ENV, redact
 from ideogram_mcp.specs import load_specs
-from ideogram_mcp.text import excerpt, sentence
+from ideogram_mcp.text import excerpt, joined, sentence
 from ideogram_mcp.tools import ERROR_META
 from ideogram_mcp.tools.published import GenerateImageOutput, Said
 
@@ -74,7 +74,9 @@ def images(
     pictures: list[types.ContentBlock] = []
     singles = [preview.shows[0] for preview in shown if len(preview.shows) == 1]
     if singles and singles != list(range(1, len(singles) + 1)):  # one missing: the rest are not images 1, 2, ...
-        lines.append(f"Previews, in order, of image{'s' if len(singles) > 1 else ''} {_and(singles)}.")
+        lines.append(
+            f"Previews, in order, of image{'s' if len(singles) > 1 else ''} {joined([str(n) for n in singles])}."
+        )
     for preview in shown:
         if len(preview.shows) > 1:
             lines.append(f"Preview: one contact sheet, tiles numbered {', '.join(map(str, preview.shows))}.")
@@ -82,12 +84,6 @@ def images(
     if footer:
         lines.append(footer)
     return ok(output, "\n".join(lines), [*pictures, *links])
-
-
-def _and(numbers: Sequence[int]) -> str:
-    """``1``, ``1 and 3``, ``1, 3 and 4``."""
-    said = [str(n) for n in numbers]
-    return said[0] if len(said) == 1 else f"{', '.join(said[:-1])} and {said[-1]}"
 
 
 def listed(failures: Sequence[str]) -> str:

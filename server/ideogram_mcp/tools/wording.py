@@ -25,7 +25,7 @@ from ideogram_mcp.specs import load_specs
 from ideogram_mcp.tasks import outcomes
 from ideogram_mcp.tasks.finish import NEVER_ACCEPTED
 from ideogram_mcp.tasks.saving import asked_format
-from ideogram_mcp.text import excerpt, quoted
+from ideogram_mcp.text import excerpt, joined, quoted
 from ideogram_mcp.tools import results
 from ideogram_mcp.tools.published import GeneratedImage, GenerateImageOutput
 from ideogram_mcp.tools.results import listed
@@ -354,7 +354,7 @@ def _numbers(numbers: list[int]) -> str:
     parts: list[str] = []
     for r in runs:
         parts += [f"{r[0]} to {r[-1]}"] if len(r) > 2 else [str(n) for n in r]
-    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+    return joined(parts)
 
 
 def _image(record: ImageRecord, uri: str | None, outcome: outcomes.Made) -> GeneratedImage:
