@@ -598,6 +598,27 @@ async def test_a_task_runware_has_forgotten_is_reported_failed_and_no_longer_wai
     assert error_of(again) == {"kind": "failed", "taskUUID": pending["taskUUID"]}
 
 
+async def test_a_task_the_offline_emulator_forgot_in_a_restart_is_said_not_charged_and_costs_nothing(
+    make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock
+) -> None:
+    # Offline, the built-in emulator keeps its tasks in memory: a task pending across a restart was told "It may
+    # have been charged, so it stays counted at its quote", where offline nothing is ever charged.
+    emulator.render_seconds = 30.0
+    async with Client(server(make_settings, emulator, wait_seconds=0.2, offline=True)) as mcp:
+        pending = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT}))
+        emulator.jobs.clear()  # the server restarted, and its emulator with it
+        await clock.advance(answers.LOST_AFTER)
+        lost = await mcp.call_tool("get_generation", {"taskUUID": pending["taskUUID"], "wait": 0.2})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert text(lost) == (
+        "The built-in emulator no longer knows this task: offline, tasks are kept only while the server runs, and it "
+        "was restarted since. Nothing was charged (offline nothing is); to make the images, call the tool again."
+    )
+    assert error_of(lost)["mayHaveBeenCharged"] is False
+    assert [g["state"] for g in listed["generations"]] == ["failed"]
+    assert listed["spentToday"] == 0
+
+
 async def test_a_pending_task_cannot_be_fetched_by_a_server_without_a_key_and_it_says_how_to_fix_that(
     make_settings: Callable[..., Settings], emulator: Emulator
 ) -> None:

@@ -275,10 +275,13 @@ async def _lane(services: Services, until: float) -> AsyncGenerator[bool]:
 
 async def _forgotten(services: Services, entry: Entry, lost: RunwareError) -> Forgotten:
     """A task Runware no longer knows: it may never have arrived, or run (and been charged) and expired. Nothing
-    can be fetched; it stays counted at its quote, as it may have cost that."""
+    can be fetched; it stays counted at its quote, as it may have cost that. Offline it cost nothing: the built-in
+    emulator forgets its tasks when the server stops, and charges none."""
     said = excerpt(redact(str(lost), services.settings.runware_api_key))
-    await failed_in_journal(services, entry, said, cost=entry.quote)
-    return Forgotten(entry.task_uuid, entry.quote, lost)
+    offline = services.settings.offline
+    cost = 0.0 if offline else entry.quote
+    await failed_in_journal(services, entry, said, cost=cost)
+    return Forgotten(entry.task_uuid, cost, lost, offline=offline)
 
 
 async def failed_in_journal(services: Services, entry: Entry, said: str, *, cost: float | None) -> None:

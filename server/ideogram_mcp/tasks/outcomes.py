@@ -199,11 +199,13 @@ class NotAccepted:
 
 @dataclass(frozen=True, slots=True)
 class Forgotten:
-    """Runware no longer knows the task: it never arrived, or ran and expired. Counted at its quote."""
+    """Runware no longer knows the task: it never arrived, or ran and expired. Counted at its quote, but ``offline``
+    (the built-in emulator, which keeps its tasks only while the server runs, and charges nothing)."""
 
     task_uuid: str
     quote: float
     error: RunwareError
+    offline: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -137,6 +137,14 @@ async def said(outcome: outcomes.Outcome, secret: SecretStr | None) -> types.Cal
                 "answers.",
                 {"kind": Kind.NOT_ACCEPTED, "taskUUID": task_uuid, "mayHaveBeenCharged": False},
             )
+        case outcomes.Forgotten(task_uuid=task_uuid, error=error, offline=True):
+            _, details = results.describe(error, secret)
+            return results.error(
+                "The built-in emulator no longer knows this task: offline, tasks are kept only while the server runs, "
+                "and it was restarted since. Nothing was charged (offline nothing is); to make the images, call the "
+                "tool again.",
+                details | {"taskUUID": task_uuid, "mayHaveBeenCharged": False},
+            )
         case outcomes.Forgotten(task_uuid=task_uuid, quote=quote, error=error):
             _, details = results.describe(error, secret)
             return results.error(
