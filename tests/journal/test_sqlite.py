@@ -209,6 +209,29 @@ async def test_a_journal_put_back_from_before_keeps_each_tasks_latest_state_and_
     assert (t1.state, [i.path for i in t1.images], t1.cost) == ("done", ["/out/i1.jpg"], 0.06)
 
 
+@pytest.mark.parametrize("set_to", [1, 0, 99])
+async def test_a_journal_an_older_or_newer_server_opened_keeps_its_tasks_and_spend(tmp_path: Path, set_to: int) -> None:
+    # An older server opening the same data folder (two hosts on two pinned versions) set the schema's number to its
+    # own count; this one then added a column again ("duplicate column name: accepted"), and the journal was lost to
+    # it: no history, no day's spend, every paid call refused. A newer server's number had been lowered to this one's.
+    from ideogram_mcp.journal import sqlite as module
+
+    folder = tmp_path / "data"
+    book = SqliteJournal.open(folder)
+    await book.record(pending("t1"), Limits())
+    await book.aclose()
+    with sqlite3.connect(folder / "journal.sqlite3") as other:
+        other.execute(f"PRAGMA user_version = {set_to}")
+    async with _next_start(folder) as after:
+        assert after.problem is None
+        assert await _task_uuids(after) == ["t1"]
+        await after.record(pending("t2"), Limits())
+        assert await _task_uuids(after) == ["t2", "t1"]
+    with sqlite3.connect(folder / "journal.sqlite3") as opened:
+        (version,) = opened.execute("PRAGMA user_version").fetchone()
+    assert version == max(set_to, len(module._MIGRATIONS)), "never lowered"  # pyright: ignore[reportPrivateUsage]
+
+
 async def test_a_task_in_both_journals_keeps_what_each_recorded(tmp_path: Path) -> None:
     # The whole row last updated had won: an image saved in the deleted file lost its path to the other's claim of
     # another image, and Runware's acknowledgement (recorded without a new time) was lost to an older copy.

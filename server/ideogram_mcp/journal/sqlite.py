@@ -8,6 +8,7 @@ followed before every read and write (``reopening``)."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -403,10 +404,25 @@ def _upgraded(db: sqlite3.Connection) -> None:
     db.execute("BEGIN IMMEDIATE")
     try:
         (version,) = db.execute("PRAGMA user_version").fetchone()
-        for change in _MIGRATIONS[int(version) :]:
-            db.execute(change)
-        db.execute(f"PRAGMA user_version = {len(_MIGRATIONS)}")
+        if int(version) < len(_MIGRATIONS):  # a newer server's journal keeps its number: never lowered
+            for change in _MIGRATIONS[int(version) :]:
+                if not _made_already(db, change):
+                    db.execute(change)
+            db.execute(f"PRAGMA user_version = {len(_MIGRATIONS)}")
     except BaseException:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+_ADDED = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)")
+
+
+def _made_already(db: sqlite3.Connection, change: str) -> bool:
+    """Whether a schema change is in ``db`` though its number says not: an older server set the number
+    to its own count over a newer journal's, and adding a column twice fails ("duplicate column name"), which had
+    left the journal unusable. The other changes say ``IF NOT EXISTS``."""
+    if (added := _ADDED.match(change)) is None:
+        return False
+    table, column = added.groups()
+    return any(row[1] == column for row in db.execute(f"PRAGMA table_info({table})"))
