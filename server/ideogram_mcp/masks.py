@@ -82,7 +82,7 @@ def upright(data: bytes) -> bytes | None:
     """The image turned as its EXIF orientation says it is seen (a phone's photo is stored sideways, and tagged),
     without the tag, in its own format; None when it needs no turning. Runware is not documented to read the tag:
     sent turned, the image is the one its owner sees, measured and masked as seen."""
-    from PIL import Image, ImageOps
+    from PIL import Image, ImageOps, JpegImagePlugin
 
     buffer = io.BytesIO()
     try:
@@ -95,7 +95,10 @@ def upright(data: bytes) -> bytes | None:
             options: dict[str, object] = (
                 {"icc_profile": picture.info["icc_profile"]} if picture.info.get("icc_profile") else {}
             )
-            if kind == "JPEG" or (kind == "WEBP" and b"VP8L" not in data[:4096]):
+            if kind == "JPEG" and (tables := getattr(picture, "quantization", None)):
+                # Its own tables: as large a file as it came, where quality 95 made a phone's photo twice as large
+                options |= {"qtables": tables, "subsampling": JpegImagePlugin.get_sampling(picture)}
+            elif kind == "JPEG" or (kind == "WEBP" and b"VP8L" not in data[:4096]):
                 options["quality"] = 95
             elif kind == "WEBP":
                 options["lossless"] = True  # as it came

@@ -252,6 +252,44 @@ async def test_a_photo_tagged_to_be_seen_turned_is_sent_measured_and_masked_as_s
     assert structured(by_mask)["status"] == "done"
 
 
+async def test_a_large_phone_photo_is_turned_as_seen_at_its_own_quality(
+    mcp: Client, emulator: Emulator, output: Path
+) -> None:
+    # Turned and saved again at quality 95, a 5.5 MB photo taken at a phone's quality became 11.8 MB, over what an
+    # input may be; it was then sent as it came, sideways: remixed at a landscape size, its "top quarter" drawn on the
+    # right side as seen, and the edit charged.
+    output.mkdir(parents=True)
+    stored = Image.effect_noise((4000, 3000), 90).convert("RGB")
+    tags = stored.getexif()
+    tags[0x0112] = 6
+    stored.save(output / "phone.jpg", format="JPEG", quality=60, exif=tags)
+    remixed = structured(await mcp.call_tool("remix_image", {"image": "phone.jpg", "positivePrompt": "x"}))
+    assert remixed["images"][0]["height"] > remixed["images"][0]["width"], "a portrait size for a portrait photo"
+    top = {"x": 0, "y": 0, "width": 1, "height": 0.25}
+    structured(await mcp.call_tool("edit_image", {"image": "phone.jpg", "positivePrompt": "x", "region": top}))
+    with _as_held(emulator, emulator.submitted[-1]["inputs"]["maskImage"]) as drawn:
+        assert drawn.size == (1536, 2048)
+
+
+async def test_a_photo_too_large_once_turned_is_refused_saying_so_not_sent_sideways(
+    mcp: Client, emulator: Emulator, output: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ideogram_mcp import files
+
+    output.mkdir(parents=True)
+    stored = Image.effect_noise((400, 300), 90).convert("RGB")
+    tags = stored.getexif()
+    tags[0x0112] = 6
+    stored.save(output / "phone.jpg", format="JPEG", quality=80, exif=tags, optimize=True)  # turned, not optimized
+    monkeypatch.setattr(files, "MAX_INPUT", (output / "phone.jpg").stat().st_size)  # it, but not it turned
+    result = await mcp.call_tool("remix_image", {"image": "phone.jpg", "positivePrompt": "x"})
+    (problem,) = error_of(result)["problems"]
+    assert problem["argument"] == "image[0]"  # remix's takes a list
+    assert problem["message"].startswith("is stored sideways with a tag that says how it is seen, and turned upright")
+    assert problem["message"].endswith(": save it upright (or smaller) and send that file.")
+    assert emulator.requests == []
+
+
 @pytest.mark.parametrize("size", [(1, 1), (4, 4), (100, 5), (3, 9)])
 async def test_a_jpeg_a_few_pixels_across_is_taken(size: tuple[int, int], mcp: Client, emulator: Emulator) -> None:
     # Read at an eighth of its size to find it whole, it was asked for 0 pixels and the call ended in an internal error.

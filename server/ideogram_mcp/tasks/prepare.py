@@ -263,30 +263,42 @@ async def inputs_checked(
             data = decoded(text)
             if (why := _unreadable(data)) is not None:
                 problems.append(Problem(_argument(name, at), f"{why}."))
-            elif data is not None and (turned := _turned(data)) is not None:
+            elif data is not None and (turned := masks.upright(data)) is not None:
+                if (why := _turned_too_large(turned)) is not None:
+                    problems.append(Problem(_argument(name, at), why))
+                    continue
                 again = data_uri(turned, text[5 : text.index(";")]) if text.startswith("data:") else encoded(turned)
                 if at is None:
                     values[name] = again
                 else:
                     values[name] = [*values[name]]
                     values[name][at] = again
+        images: list[LocalImage] = []
         for item, image in zip(generation.local_inputs, read, strict=True):
             if (why := masks.unreadable(image.data)) is not None:  # refused here, not by Runware once it is paid for
                 problems.append(Problem(item.argument, f"{why}."))
+            elif (turned := masks.upright(image.data)) is not None:
+                if (why := _turned_too_large(turned)) is not None:
+                    problems.append(Problem(item.argument, why))
+                images.append(dataclasses.replace(image, data=turned))
+            else:
+                images.append(image)
         if problems:
             return problems
-        images = [
-            dataclasses.replace(image, data=turned) if (turned := _turned(image.data)) else image for image in read
-        ]
         return dataclasses.replace(generation, values=values), images
 
     return await anyio.to_thread.run_sync(check, limiter=lanes)
 
 
-def _turned(data: bytes) -> bytes | None:
-    """``masks.upright``, unless turned it would be more than an input may be (sent as it came, then)."""
-    turned = masks.upright(data)
-    return turned if turned is not None and len(turned) <= files.MAX_INPUT else None
+def _turned_too_large(turned: bytes) -> str | None:
+    """Why an image turned as seen cannot be sent: more bytes than an input may have. Sent as it came, sideways, its
+    mask and size would be the stored pixels', not those its owner sees; so it is refused, saying how to fix it."""
+    if len(turned) <= files.MAX_INPUT:
+        return None
+    return (
+        f"is stored sideways with a tag that says how it is seen, and turned upright it {files.too_large(len(turned))}"
+        ": save it upright (or smaller) and send that file."
+    )
 
 
 def _argument(name: str, at: int | None) -> str:
