@@ -29,12 +29,6 @@ def regions(value: Any) -> list[Region]:
     return [Region(*(float(item[k]) for k in ("x", "y", "width", "height"))) for item in items]
 
 
-def stored_size(width: int, height: int, *, side: int) -> tuple[int, int]:
-    """The size Runware keeps an input image at: unchanged up to ``side`` pixels a side, scaled down past it."""
-    scale = min(1.0, side / max(width, height))
-    return max(1, round(width * scale)), max(1, round(height * scale))
-
-
 def draw(width: int, height: int, regions: Sequence[Region]) -> bytes:
     """A PNG mask of this size: white inside the regions, black elsewhere."""
     from PIL import Image, ImageDraw

@@ -152,6 +152,23 @@ async def test_a_region_on_inline_data_larger_than_runware_keeps_stores_it_first
     assert (out["images"][0]["width"], out["images"][0]["height"]) == (2048, 1365)
 
 
+@pytest.mark.parametrize("form", ["file", "inline"])
+@pytest.mark.parametrize("size", [(3281, 2500), (3631, 1999), (6000, 2049)])
+async def test_a_region_on_a_large_image_is_drawn_at_the_size_of_runwares_copy_however_it_rounds(
+    form: str, size: tuple[int, int], mcp: Client, emulator: Emulator, output: Path
+) -> None:
+    # The mask had been drawn at a size the server worked out (2048x1560 for 3281x2500) where Runware's copy was a
+    # pixel taller (2048x1561): the edit refused, and the agent told to fix a mask it never gave.
+    picture(output / "large.png", size)
+    image = "large.png" if form == "file" else "data:image/png;base64," + base64.b64encode(_png(size)).decode()
+    result = await mcp.call_tool("edit_image", {"image": image, "positivePrompt": "y", "region": WHOLE})
+    assert structured(result)["status"] == "done"
+    upload, edit = emulator.submitted
+    with Image.open(io.BytesIO(emulator.images[edit["inputs"]["seedImage"]].data)) as held:
+        assert _mask_size(edit) == held.size
+    assert upload["taskType"] == "imageUpload"
+
+
 def _upload_answer(change: Any) -> Fault:
     def rewrite(body: dict[str, Any]) -> object:
         return {"data": [change(item) for item in body["data"]]}

@@ -84,41 +84,33 @@ async def _made_image(services: Services, owner: str, image: str) -> tuple[str, 
 
 
 def mask_from(services: Services, owner: str, regions: Sequence[masks.Region], stored_side: int) -> Prepare:
-    """The mask drawn from ``regions`` at the size Runware holds the image at (what is uploaded, at most
-    ``stored_side`` pixels a side). The image's size is read from its bytes when they are here; a URL is uploaded to
-    Runware (which fetches it; this server never does), measured in Runware's copy and sent by UUID; an image a task
-    made (by its UUID or URL, as this owner's journal recorded it, or a file this server saved from it) is taken at
-    the size it was made and sent by its UUID."""
+    """The mask drawn from ``regions`` at the size Runware holds the image at. An image here (a file, inline data) of
+    at most ``stored_side`` pixels a side is measured here, as Runware keeps it whole; a larger one, or a URL, is
+    stored at Runware first (which fetches a URL; this server never does), measured in Runware's copy, as how Runware
+    scales it down is not documented, and sent by UUID; an image a task made (by its UUID or URL, as this owner's
+    journal recorded it, or a file this server saved from it) is taken at the size it was made and sent by its
+    UUID."""
 
     async def prepare(
         generation: Generation, read: Mapping[LocalInput, LocalImage], may_send: bool
     ) -> Generation | list[Problem]:
         image = str(generation.values["image"])
         changes: dict[str, Any] = {}
-        capped = True  # the size Runware keeps what it is sent at: at most ``stored_side`` a side
         size = size_here(generation, read, "image")
-        inline = size is not None and not any(item.parameter == "image" for item in read)
         if (made := await _made(services, owner, generation, read)) is not None:
             # An image a task made is Runware's own, kept at the size it was made (4.0's 2560x1440 too), and sent by
             # its UUID however it is named (its URL would be fetched and stored again, capped, and expires; a file
             # saved from it goes by that UUID): the cap is on what is uploaded, so the mask is drawn at that size.
-            size, capped = made[1], False
+            size = made[1]
             if is_web_url(image):
                 changes["image"] = made[0]
-        elif inline and size is not None and max(size) > stored_side:
-            # Inline data larger than Runware keeps is stored first, as a file is, so that the mask is drawn at the
-            # size of the copy the edit then uses (how Runware sizes inline data in a task is not documented).
+        elif (size is not None and max(size) > stored_side) or (size is None and is_web_url(image)):
             delivery = services.delivery
             if not may_send or delivery is None:
                 return generation.with_values(mask=DRAWN_LATER)
             deadline = services.clock.monotonic() + services.settings.wait_seconds
-            changes["image"], _ = await delivery.upload(image, deadline)
-        elif size is None and is_web_url(image):
-            delivery = services.delivery
-            if not may_send or delivery is None:
-                return generation.with_values(mask=DRAWN_LATER)
-            deadline = services.clock.monotonic() + services.settings.wait_seconds
-            stored, url = await delivery.copy(image, deadline)
+            here = image if size is None else (await anyio.to_thread.run_sync(_here, generation, read, "image"))[1]
+            stored, url = await delivery.copy(here, deadline)
             try:
                 data, _ = await download(services.downloads, url)
             except DownloadError as exc:
@@ -126,8 +118,7 @@ def mask_from(services: Services, owner: str, regions: Sequence[masks.Region], s
             size, changes["image"] = masks.size_of(data), stored
         if size is None:
             return [Problem(REGION, UNKNOWN_SIZE)]
-        width, height = masks.stored_size(*size, side=stored_side) if capped else size
-        changes["mask"] = data_uri(masks.draw(width, height, regions), "image/png")
+        changes["mask"] = data_uri(masks.draw(*size, regions), "image/png")
         return generation.with_values(**changes)
 
     return prepare
