@@ -13,6 +13,10 @@ from urllib.parse import urlsplit
 from ideogram_mcp.images.formats import sniff
 
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
+_URL_SAFE = re.compile(r"[A-Za-z0-9_-]{16,}={0,2}")
+_SIGNED = re.compile(r"iVBORw0KGgo|/9j/|_9j_|UklGR")
+"""How the base64 of a PNG, a JPEG and a WEBP begins (``_9j_``: a JPEG's in the URL-safe alphabet)."""
+_FROM_URL_SAFE = str.maketrans("-_", "+/")
 _WRAPPED = re.compile(r"[A-Za-z0-9+/=\s]{16,}")
 _SPACE = re.compile(r"\s+")
 _LONGEST_UUID = len("urn:uuid:{12345678-1234-1234-1234-123456789012}")
@@ -47,6 +51,10 @@ def as_runware_reads(text: str) -> str:
             return str(uuid.UUID(text))
     if (scheme := re.match(r"https?(?=:)", text, re.IGNORECASE)) and not text.startswith(("http:", "https:")):
         return scheme[0].lower() + text[scheme.end() :]
+    if text[:5].lower() == "data:" and not text.startswith("data:") and (comma := text.find(",", 0, 200)) > 0:
+        text = text[:comma].lower() + text[comma:]  # DATA:IMAGE/PNG;BASE64,: a scheme and a type in any case
+    if _SIGNED.match(text) and ("-" in text or "_" in text) and _URL_SAFE.fullmatch(text):
+        return text.translate(_FROM_URL_SAFE)  # the same bytes in base64's other alphabet (base64url)
     if not any(space in text for space in " \n\r\t"):  # the common case, found at C speed (data can be megabytes)
         return text
     if text.startswith("data:") and ";base64," in text:
@@ -65,6 +73,24 @@ def is_image_reference(text: str) -> bool:
     if text.startswith("data:image/"):
         return ";base64," in text
     return is_uuid(text) or _BASE64.fullmatch(text) is not None
+
+
+def begins_as_base64_image(text: str) -> bool:
+    """Whether ``text`` begins as the base64 of a PNG, JPEG or WEBP image does (then it is no file's name)."""
+    return len(text) >= 32 and _SIGNED.match(text) is not None
+
+
+def broken_base64(text: str) -> str | None:
+    """Why text that begins as an image's base64 is not base64, else None."""
+    if not begins_as_base64_image(text) or is_image_reference(text):
+        return None
+    at = next((n for n, c in enumerate(text) if not (c.isascii() and (c.isalnum() or c in "+/="))), None)
+    if at is not None:
+        return (
+            f"it begins as an image's base64, but character {at + 1} ({text[at]!r}) is not base64: send the image's "
+            "base64 whole and unchanged"
+        )
+    return "it begins as an image's base64, but is cut short or padded wrongly: send the image's base64 whole"
 
 
 def inline_picture(text: str) -> bool | None:

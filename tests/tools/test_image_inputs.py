@@ -290,6 +290,32 @@ async def test_a_photo_too_large_once_turned_is_refused_saying_so_not_sent_sidew
     assert emulator.requests == []
 
 
+async def test_base64_in_the_url_safe_alphabet_or_a_data_uri_in_capitals_is_read_as_the_image(
+    mcp: Client, emulator: Emulator
+) -> None:
+    # Both had been looked for as files: "cannot be read (File name too long)".
+    png = _noise()
+    for image in (base64.urlsafe_b64encode(png).decode(), "DATA:IMAGE/PNG;BASE64," + base64.b64encode(png).decode()):
+        result = await mcp.call_tool("reframe_image", {"image": image, "aspectRatio": "16:9"})
+        assert structured(result)["status"] == "done"
+        sent = emulator.submitted[-1]["inputs"]["seedImage"]
+        assert base64.b64decode(sent.split(",", 1)[-1]) == png
+
+
+async def test_an_images_base64_with_a_stray_character_is_said_to_be_so_not_looked_for_as_a_file(
+    mcp: Client, emulator: Emulator
+) -> None:
+    # It had been told it "is outside the folders this server may read ... Move the file into one of them".
+    encoded = base64.b64encode(_noise("JPEG")).decode()
+    result = await mcp.call_tool("reframe_image", {"image": f"{encoded[:100]}!{encoded[100:]}", "aspectRatio": "16:9"})
+    (problem,) = error_of(result)["problems"]
+    assert (
+        "it begins as an image's base64, but character 101 ('!') is not base64: send the image's base64 whole"
+        in (problem["message"])
+    )
+    assert emulator.requests == []
+
+
 @pytest.mark.parametrize("size", [(1, 1), (4, 4), (100, 5), (3, 9)])
 async def test_a_jpeg_a_few_pixels_across_is_taken(size: tuple[int, int], mcp: Client, emulator: Emulator) -> None:
     # Read at an eighth of its size to find it whole, it was asked for 0 pixels and the call ended in an internal error.

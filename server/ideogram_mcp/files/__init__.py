@@ -31,7 +31,7 @@ from ideogram_mcp.files.names import MAX_NAME_BYTES as MAX_NAME_BYTES
 from ideogram_mcp.files.names import check_file_name as check_file_name
 from ideogram_mcp.files.names import stems as stems
 from ideogram_mcp.images.formats import EXTENSIONS, ImageFormat, sniff
-from ideogram_mcp.references import is_image_reference
+from ideogram_mcp.references import begins_as_base64_image, is_image_reference
 from ideogram_mcp.settings import ENV
 
 OUTPUT_SUBFOLDER = "ideogram-output"
@@ -259,6 +259,8 @@ def looks_local(text: str) -> bool:
         return True
     if text.startswith("/") and not text.startswith("/9j/"):  # "/9j/" opens every base64 JPEG
         return True
+    if begins_as_base64_image(text) and os.path.splitext(text)[1].lower() not in EXTENSIONS:
+        return False  # an image's base64, damaged: said to be so, not looked for as a file of that name
     return os.path.splitext(text)[1].lower() in EXTENSIONS or not is_image_reference(text)
 
 

@@ -15,7 +15,7 @@ from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from ideogram_mcp.references import inline_picture, is_image_reference, is_uuid, is_web_url
+from ideogram_mcp.references import broken_base64, inline_picture, is_image_reference, is_uuid, is_web_url
 from ideogram_mcp.text import has_visible
 
 ParameterType = Literal["string", "integer", "number", "boolean", "string[]", "rectangles", "object", "object[]", "box"]
@@ -240,7 +240,7 @@ class Parameter(Frozen):
     def _string_violation(self, value: str, wrong: str) -> str | None:
         if self.format == "image":
             if not value or not is_image_reference(value):
-                return wrong
+                return f"{wrong}; {why}" if (why := broken_base64(value)) is not None else wrong
             return f"{wrong}; its inline data is no PNG, JPEG or WEBP image" if inline_picture(value) is False else None
         if self.pattern is not None and re.fullmatch(self.pattern, value) is None:
             return wrong
