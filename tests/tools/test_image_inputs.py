@@ -316,6 +316,22 @@ async def test_an_images_base64_with_a_stray_character_is_said_to_be_so_not_look
     assert emulator.requests == []
 
 
+async def test_a_folder_or_a_pipe_named_as_the_image_is_said_to_be_one(mcp: Client, output: Path) -> None:
+    # Both had been told "no such file", beside the folder the agent could list.
+    import os
+
+    (output / "photos").mkdir(parents=True)
+    os.mkfifo(output / "pipe.png")
+    said = [
+        error_of(await mcp.call_tool("remove_background", {"image": name}))["problems"][0]["message"]
+        for name in ("photos", "pipe.png")
+    ]
+    assert said == [
+        f"is a folder ({output / 'photos'}), not an image file: name a file in it.",
+        f"is not a regular file ({output / 'pipe.png'}): name an image file.",
+    ]
+
+
 @pytest.mark.parametrize("size", [(1, 1), (4, 4), (100, 5), (3, 9)])
 async def test_a_jpeg_a_few_pixels_across_is_taken(size: tuple[int, int], mcp: Client, emulator: Emulator) -> None:
     # Read at an eighth of its size to find it whole, it was asked for 0 pixels and the call ended in an internal error.

@@ -382,8 +382,12 @@ def read_local(text: str, where: Places, kept: Kept | None = None) -> LocalImage
         return _checked(lexical, stored)
     try:
         if not resolved.is_file():
-            missing = f"no such file: {where.shown(resolved) if where.root is None else text[:200]}"
-            raise LocalInputError.one(missing, absent=True)
+            named = where.shown(resolved) if where.root is None else text[:200]
+            if resolved.is_dir():
+                raise LocalInputError.one(f"is a folder ({named}), not an image file: name a file in it", absent=True)
+            if resolved.exists():  # a pipe, a socket, a device
+                raise LocalInputError.one(f"is not a regular file ({named}): name an image file", absent=True)
+            raise LocalInputError.one(f"no such file: {named}", absent=True)
         size = resolved.stat().st_size
         if size > MAX_INPUT:
             raise LocalInputError.one(too_large(size))
