@@ -194,6 +194,36 @@ def test_saved_images_are_listed_newest_first_and_only_ours(tmp_path: Path) -> N
             STORE.read(path, [tmp_path], "it")
 
 
+def test_a_listing_reads_again_only_the_recipes_changed_since_and_sees_every_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every page of resources/list had read, parsed and resolved every recipe in the folder: 1.1 s a page at 10,000
+    # images, a whole listing growing with the square of the images.
+    for n in range(5):
+        image = write_new(tmp_path, f"img{n}", "png", png())
+        write_recipe(image, Recipe(file=image.name, format="PNG", created=f"2026-11-25T1{n}:00:00", task={"a": n}))
+    reads: list[str] = []
+    real = local.read_recipe
+    monkeypatch.setattr(local, "read_recipe", lambda sidecar: reads.append(sidecar.name) or real(sidecar))
+
+    def listed() -> list[tuple[str, int, str]]:
+        return [(s.path.name, s.size, s.description) for s in STORE.saved([tmp_path])]
+
+    first = listed()
+    assert (len(first), len(reads)) == (5, 5)
+    reads.clear()
+    assert (listed(), reads) == (first, [])
+    (tmp_path / "img1.json").unlink()  # a recipe removed, an image changed, a recipe rewritten: each seen
+    (tmp_path / "img2.png").write_bytes(png() * 2)
+    changed = Recipe(file="img3.png", format="PNG", created="2026-11-25T13:00:00", task={"positivePrompt": "new"})
+    (tmp_path / "img3.json").write_bytes(changed.text())
+    (tmp_path / "img4.png").unlink()
+    one = len(png())
+    assert [(name, size) for name, size, _ in listed()] == [("img3.png", one), ("img2.png", 2 * one), ("img0.png", one)]
+    assert reads == ["img3.json"]
+    assert listed()[0][2].endswith(": new")
+
+
 def test_an_image_this_server_saved_is_sent_by_its_uuid_only_while_unchanged_and_from_the_same_runware(
     tmp_path: Path,
 ) -> None:

@@ -22,6 +22,7 @@ import shutil
 import stat
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from ideogram_mcp import files
@@ -332,23 +333,73 @@ def _left_behind(path: Path, data: bytes) -> Path | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Listed:
+    """A recipe as a listing last read it."""
+
+    signature: tuple[int, int, int, int]
+    """Its file's device, inode, size and time: another means it changed, and it is read again."""
+    file: str | None
+    """The image it names, in the same folder; None when it is no recipe of ours, or names no such file."""
+    shown: SavedImage | None
+    """The image as listed (its size filled in at each listing)."""
+
+
+_listed: dict[Path, dict[str, _Listed]] = {}
+"""By folder, each of its recipes as last listed, by name: a page of ``resources/list`` reads again only the recipes
+changed since. A folder of 10,000 images had taken 1.1 s a page, each recipe read and parsed, its image resolved."""
+
+
 def _saved_in(folder: Path) -> list[SavedImage]:
     """The images this server saved in ``folder`` (those with our recipe beside them)."""
-    found: list[SavedImage] = []
     try:
-        sidecars = list(folder.glob("*.json"))
-    except OSError:
+        with os.scandir(folder) as there:
+            entries = {entry.name: entry for entry in there}
+        real = folder.resolve()
+    except (OSError, RuntimeError, ValueError):
         return []
-    for sidecar in sidecars:
-        recipe = read_recipe(sidecar)
-        name = recipe.file if recipe is not None else None
-        if recipe is None or not name or name != Path(name).name:
-            continue  # a recipe naming no file, or a path: not one this server wrote
-        image = sidecar.with_name(name)
+    before, now = _listed.get(folder, {}), dict[str, _Listed]()
+    found: list[SavedImage] = []
+    for name, entry in entries.items():
+        if not name.endswith(".json"):
+            continue
         try:
-            if image.suffix.lower() == ".json" or image.resolve().parent != folder.resolve() or not image.is_file():
-                continue  # a recipe naming itself, or a link out of the folder: listed only what ``read`` serves
-            found.append(recipe.saved_at(image, image.stat().st_size))
+            signature = _signature(entry.stat())
+        except OSError:
+            continue
+        listed = before.get(name)
+        if listed is None or listed.signature != signature:
+            listed = _read_for_listing(folder / name, signature)
+        now[name] = listed
+        if listed.shown is None or listed.file is None or (image := entries.get(listed.file)) is None:
+            continue
+        try:
+            if _directly_in(image, real):  # listed only what ``read`` serves: no link out of the folder
+                shown = listed.shown
+                found.append(
+                    SavedImage(shown.path, shown.format, shown.created, image.stat().st_size, shown.description)
+                )
         except (OSError, RuntimeError, ValueError):  # a loop of links, or gone meanwhile: not listed, as ``read``
             continue
+    _listed[folder] = now
     return found
+
+
+def _read_for_listing(sidecar: Path, signature: tuple[int, int, int, int]) -> _Listed:
+    recipe = read_recipe(sidecar)
+    name = recipe.file if recipe is not None else None
+    if recipe is None or not name or name != Path(name).name or Path(name).suffix.lower() == ".json":
+        return _Listed(signature, None, None)  # a recipe naming no file, a path, or itself: not one this server wrote
+    return _Listed(signature, name, recipe.saved_at(sidecar.with_name(name), 0))
+
+
+def _directly_in(image: os.DirEntry[str], real: Path) -> bool:
+    """Whether a folder's entry is a file in that folder (``real``: the folder resolved), as a link too."""
+    if not image.is_symlink():
+        return image.is_file(follow_symlinks=False)
+    target = Path(image.path).resolve()
+    return target.parent == real and target.is_file()
+
+
+def _signature(found: os.stat_result) -> tuple[int, int, int, int]:
+    return found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns
