@@ -347,3 +347,38 @@ async def test_tasks_runware_does_not_know_hold_back_none_of_the_others_and_each
     first = sent[unknown[0]]["taskUUID"]
     alone = [tasks for tasks in _polls(emulator)[-6:] if any(t["taskUUID"] == first for t in tasks)]
     assert all(len(tasks) == 1 for tasks in alone), "polled apart once found unknown, not split out every round"
+
+
+async def test_a_task_found_at_fault_keeps_its_own_trouble_time_not_that_of_a_task_polled_beside_it(
+    emulator: Emulator, clock: ManualClock
+) -> None:
+    # Sent late in an outage, its polls failing for 3 s, it was given the 17 s older trouble time of the tasks it was
+    # polled beside, and its caller told Runware was failing 17 s before its patience (20 s) ran out.
+    emulator.render_seconds = 60.0
+    olds = [task(deliveryMethod="async") for _ in range(2)]
+    late = task(deliveryMethod="async")
+    outage = Fault.error(500, "internalServerError", "Down.", on="getResponse", lasting=True)
+    emulator.faults.append(outage)
+    emulator.faults.append(
+        Fault.error(500, "internalServerError", "Down.", on="getResponse", about=late["taskUUID"], lasting=True)
+    )
+    took: dict[str, float] = {}
+    async with client_of(emulator) as client, anyio.create_task_group() as loop:
+        runware = Delivery(client, clock=clock)
+        loop.start_soon(runware.run)
+
+        async def one(item: dict[str, Any]) -> None:
+            await runware.submit(item, until=clock.monotonic() + 5)
+            started = clock.monotonic()
+            await runware.wait(item["taskUUID"], 1, clock.monotonic() + 60)
+            took[item["taskUUID"]] = clock.monotonic() - started
+
+        async with anyio.create_task_group() as callers:
+            for item in olds:
+                callers.start_soon(one, item)
+            await clock.sleep(17.0)
+            callers.start_soon(one, late)
+            await clock.sleep(0.45)
+            emulator.faults.remove(outage)  # Runware is back, but for the late task
+        loop.cancel_scope.cancel()
+    assert took[late["taskUUID"]] >= 19.0

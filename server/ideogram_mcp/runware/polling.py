@@ -245,9 +245,10 @@ class Poller:
         failure = await self._poll(uuids)
         if failure is None:  # a part asked about again answered: not held while the others are split
             self._answered(uuids)
-        # Since when its tasks' polls fail, given back to the one found at fault (its caller's patience runs from
-        # then: it had waited out its whole wait), after the parts holding it were not taken for troubled.
-        since = min((w.troubled_since for w in self._watches(uuids) if w.troubled_since is not None), default=None)
+        # Since when each task's polls fail, given back to the one found at fault (its caller's patience runs from
+        # then: it had waited out its whole wait), after the parts holding it were not taken for troubled; its own
+        # time, not another's in the request (a task sent late in an outage had been given up on 17 s early).
+        since = [(watch, watch.troubled_since) for watch in self._watches(uuids)]
         while failure is not None and len(uuids) > 1 and not isinstance(failure, RateLimitError):
             count = min(len(uuids), HUNG_PARTS if isinstance(failure, RunwareTimeoutError) else 2)
             parts = [uuids[i * len(uuids) // count : (i + 1) * len(uuids) // count] for i in range(count)]
@@ -267,8 +268,9 @@ class Poller:
         if failure is not None and len(uuids) == 1 and (task := self._tasks.get(uuids[0])) is not None:
             task.apart = True
             for watch in task.watches:
-                if watch.troubled_since is None and since is not None:
-                    watch.troubled_since = since
+                earlier = next((then for kept, then in since if kept is watch), None)
+                if watch.troubled_since is None and earlier is not None:
+                    watch.troubled_since = earlier
                     watch.changed.set()  # its waiter's patience runs from then
 
     def _answered(self, uuids: Sequence[str]) -> None:
