@@ -734,6 +734,9 @@ async def test_a_public_url_on_another_port_answers_only_its_own_origin(
         ("https://bücher.example:8443/mcp", "xn--bcher-kva.example:8443", "https://xn--bcher-kva.example:8443"),
         ("https://[2001:db8:0:0::1]:8443/mcp", "[2001:db8::1]:8443", "https://[2001:db8::1]:8443"),
         ("https://bücher.example/mcp", "xn--bcher-kva.example", "https://xn--bcher-kva.example"),
+        # IDNA 2008 (browsers, httpx) writes these otherwise than IDNA 2003 (Python's codec): 421 had answered them
+        ("https://faß.example/mcp", "xn--fa-hia.example", "https://xn--fa-hia.example"),
+        ("https://ελληνικός.example/mcp", "xn--qxaegecap6byf.example", "https://xn--qxaegecap6byf.example"),
     ],
 )
 async def test_a_public_url_is_answered_under_the_names_clients_send_for_it(

@@ -275,14 +275,19 @@ def _authentication(
 
 def _wire_forms(hostname: str) -> list[str]:
     """A host name as written and as clients send it: ``bücher.example`` and ``xn--bcher-kva.example``;
-    ``2001:db8:0:0::1`` and ``2001:db8::1``."""
+    ``2001:db8:0:0::1`` and ``2001:db8::1``. A name IDNA 2003 and 2008 write differently (``faß.example``) in both:
+    browsers and httpx write 2008's (UTS 46), Python's own codec 2003's."""
+    import httpx2
+
     forms = [hostname]
     try:
         forms.append(ip_address(hostname).compressed)
     except ValueError:
         with contextlib.suppress(UnicodeError):
             forms.append(hostname.encode("idna").decode("ascii"))
-    return forms
+        with contextlib.suppress(httpx2.InvalidURL, UnicodeError):
+            forms.append(httpx2.URL(f"http://{hostname}/").raw_host.decode("ascii"))
+    return list(dict.fromkeys(forms))
 
 
 def bracketed(host: str) -> str:
