@@ -30,3 +30,21 @@ def test_visible_text_is_what_shows_something() -> None:
     assert [text.has_visible(t) for t in ("a", "한글", "-", "\u3164x")] == [True, True, True, True]
     assert [text.has_visible(t) for t in ("", " \u3000", "\u200b", "\u0301", "\u3164\u115f", "\u2800")] == [False] * 6
     assert [text.joined(w) for w in (["a"], ["a", "b"], ["a", "b", "c"])] == ["a", "a and b", "a, b and c"]
+
+
+def test_an_emoji_newer_than_this_pythons_unicode_shows_something_and_is_no_control_character() -> None:
+    # Python 3.11 knows Unicode 14: "🩷" (15.0) was refused as a prompt that shows nothing, and "🫨" as a fileName
+    # with control characters. A noncharacter is still neither.
+    from ideogram_mcp.files.names import check_file_name
+
+    assert [text.has_visible(t) for t in ("\U0001fa77", "\U0001fae8\U0001fae8", "\uffff", "\U0010fffe")] == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert check_file_name("\U0001fae8") == ("\U0001fae8", None)
+    assert (
+        check_file_name("a\uffffb")[1]
+        == "must be a plain file name such as 'sale-poster', without folders or control characters"
+    )

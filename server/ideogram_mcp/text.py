@@ -16,9 +16,17 @@ _BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
 
 def has_visible(text: str) -> bool:
-    """Whether text holds a character one can see (a letter, digit, punctuation or symbol): not only spaces,
-    zero-width marks, lone accents or the letters that show nothing (Hangul fillers, blank braille)."""
-    return any(unicodedata.category(c)[0] in "LNPS" and c not in _BLANK_LETTERS for c in text)
+    """Whether text holds a character one can see (a letter, digit, punctuation or symbol, or one this Python's
+    Unicode does not know yet): not only spaces, zero-width marks, lone accents or the letters that show nothing
+    (Hangul fillers, blank braille)."""
+    return any((unicodedata.category(c)[0] in "LNPS" and c not in _BLANK_LETTERS) or unassigned_here(c) for c in text)
+
+
+def unassigned_here(character: str) -> bool:
+    """Whether a character is unassigned in this Python's Unicode tables but may be assigned in a newer Unicode, as
+    each year's new emoji are (Python 3.11 knows Unicode 14: 🩷 and 🫨 are unknown to it); never a noncharacter."""
+    code = ord(character)
+    return unicodedata.category(character) == "Cn" and not 0xFDD0 <= code <= 0xFDEF and code & 0xFFFE != 0xFFFE
 
 
 def joined(words: Sequence[str]) -> str:

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ideogram_mcp.images.formats import EXTENSIONS
-from ideogram_mcp.text import has_visible
+from ideogram_mcp.text import has_visible, unassigned_here
 
 MAX_NAME = 100
 """Characters a ``fileName`` may have."""
@@ -29,7 +29,9 @@ def check_file_name(text: str) -> tuple[str | None, str | None]:
     why = "must be a plain file name such as 'sale-poster', without folders"
     if not name:
         return None, f"{why}; it is empty"
-    if any(unicodedata.category(c).startswith("C") or c in "\u2028\u2029" for c in name):  # line breaks too
+    if any(
+        (unicodedata.category(c).startswith("C") and not unassigned_here(c)) or c in "\u2028\u2029" for c in name
+    ):  # line breaks too
         return None, f"{why} or control characters"
     if "/" in name or "\\" in name or Path(name).is_absolute() or re.match(r"^[A-Za-z]:", name):
         return None, f"{why} ('/', '\\' and drive letters are not allowed)"
