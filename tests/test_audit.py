@@ -629,7 +629,7 @@ async def test_a_journal_that_fails_is_said_with_its_fix_and_no_server_folder_by
     class Broken(SqliteJournal):
         """A journal file overwritten with something else after the server opened it."""
 
-        async def recent(self, owner: str, limit: int, state: Any = None) -> Any:
+        async def recent(self, owner: str, limit: int, state: Any = None, before: Any = None) -> Any:
             raise failure(self.path, sqlite3.DatabaseError("file is not a database"))
 
         async def folders(self, owner: str) -> list[Path]:

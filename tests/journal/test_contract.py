@@ -117,6 +117,33 @@ async def test_spend_counts_costs_once_known_and_quotes_while_pending(journal: O
     assert await book.get("someone else's", "") is None
 
 
+async def test_pages_of_recent_tasks_hold_each_task_once_those_sent_at_one_time_too(journal: Opener) -> None:
+    clock = ManualClock()
+    book = journal(clock)
+    for n in range(3):
+        await record(book, f"early-{n}", 0.06)
+    await clock.advance(1.0)
+    for n in range(4):
+        await record(book, f"late-{n}", 0.06)
+    late = clock.now()
+    pages: list[list[str]] = []
+    before = None
+    while entries := await book.recent("", 2, None, before):
+        pages.append([e.task_uuid for e in entries])
+        before = (entries[-1].created, entries[-1].task_uuid)
+        if len(pages) == 1:  # sent after the first page: newer than its cursor
+            await clock.advance(1.0)
+            await record(book, "meanwhile", 0.06)
+    assert pages == [["late-3", "late-2"], ["late-1", "late-0"], ["early-2", "early-1"], ["early-0"]]
+    assert [e.task_uuid for e in await book.recent("", 10, "pending", (late, "late-2"))] == [
+        "late-1",
+        "late-0",
+        "early-2",
+        "early-1",
+        "early-0",
+    ]
+
+
 async def test_spend_today_is_counted_from_local_midnight_on_the_journals_clock(journal: Opener) -> None:
     clock = ManualClock()
     book = journal(clock)

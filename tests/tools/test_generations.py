@@ -360,6 +360,36 @@ async def test_list_generations_shows_recent_tasks_their_state_and_the_spend(mcp
     assert data(await mcp.call_tool("list_generations", {"state": "failed"}))["generations"] == []
 
 
+async def test_list_generations_pages_through_every_generation_with_a_cursor(mcp: Client, clock: ManualClock) -> None:
+    # Only the latest 100 had been reachable, older ones only by a taskUUID already known.
+    sent: list[dict[str, Any]] = []
+    for n in range(5):
+        sent.append(data(await mcp.call_tool("generate_image", {"positivePrompt": f"p{n}"})))
+        await clock.advance(1.0)
+    pages: list[list[str]] = []
+    arguments: dict[str, Any] = {"limit": 2}
+    while True:
+        listed = await mcp.call_tool("list_generations", arguments)
+        pages.append([g["taskUUID"] for g in data(listed)["generations"]])
+        if "nextCursor" not in data(listed):
+            break
+        cursor = data(listed)["nextCursor"]
+        assert text(listed).endswith(f'Older ones follow: call list_generations with cursor "{cursor}" for them.')
+        arguments = {"limit": 2, "cursor": cursor}
+        if len(pages) == 1:  # a generation made between pages is on the first page, not repeated in the next
+            await mcp.call_tool("generate_image", {"positivePrompt": "later"})
+    assert [len(page) for page in pages] == [2, 2, 1]
+    assert sorted(uuid for page in pages for uuid in page) == sorted(made["taskUUID"] for made in sent)
+    forged = await mcp.call_tool("list_generations", {"cursor": "not-one"})
+    assert error_of(forged)["problems"] == [
+        {
+            "argument": "cursor",
+            "message": "is not a cursor this tool gave: give the nextCursor of an earlier call as it came, or leave "
+            "it out",
+        }
+    ]
+
+
 @pytest.mark.parametrize(
     ("tool", "arguments", "says"),
     [
@@ -412,7 +442,9 @@ async def test_what_the_journal_tools_repeat_is_short_however_long_what_they_wer
         f"Fix these arguments:\n- {'k' * 30}…: unknown argument.\n{listed_first}- a10: unknown argument. "
         "(3001 unknown in all) Known arguments: preview, taskUUID, wait."
     )
-    assert text(long) == f"Fix these arguments:\n- {'k' * 30}…: unknown argument. Known arguments: limit, state."
+    assert (
+        text(long) == f"Fix these arguments:\n- {'k' * 30}…: unknown argument. Known arguments: cursor, limit, state."
+    )
 
 
 async def test_an_unknown_task_is_an_error_naming_the_way_to_find_tasks(mcp: Client, emulator: Emulator) -> None:
@@ -1027,9 +1059,9 @@ async def test_taking_up_cut_short_by_the_server_stopping_is_one_quiet_line_not_
     class Closing(SqliteJournal):
         closed = anyio.Event()
 
-        async def recent(self, owner: str, limit: int, state: Any = None) -> Any:
+        async def recent(self, owner: str, limit: int, state: Any = None, before: Any = None) -> Any:
             if state is None:  # list_generations' own reading
-                return await super().recent(owner, limit, state)
+                return await super().recent(owner, limit, state, before)
             await self.closed.wait()
             raise failure(self.path, sqlite3.ProgrammingError("Cannot operate on a closed database."))
 
@@ -1093,11 +1125,11 @@ async def test_taking_up_that_failed_is_tried_again_by_a_later_call_not_given_up
 
         looks = 0
 
-        async def recent(self, owner: str, limit: int, state: Any = None) -> Any:
+        async def recent(self, owner: str, limit: int, state: Any = None, before: Any = None) -> Any:
             self.looks += 1
             if self.looks == 1:
                 raise failure(self.path, sqlite3.OperationalError("unable to open database file"))
-            return await super().recent(owner, limit, state)
+            return await super().recent(owner, limit, state, before)
 
     settings = make_settings(output_dir=output)
     assert settings.data_dir is not None

@@ -27,6 +27,8 @@ from ideogram_mcp.records import ImageRecord
 from ideogram_mcp.settings import ENV
 
 State = Literal["pending", "done", "failed"]
+Place = tuple[float, str]
+"""Where a task stands among an owner's, newest first: when it was sent (Unix time), and its taskUUID."""
 STATES: tuple[State, ...] = ("pending", "done", "failed")
 
 Approval = Literal["under threshold", "asked", "approvedCost"]
@@ -293,8 +295,11 @@ class Journal(Protocol):
         """The task of this owner with this taskUUID, or None."""
         ...
 
-    async def recent(self, owner: str, limit: int, state: State | None = None) -> list[Entry]:
-        """This owner's latest tasks, newest first."""
+    async def recent(
+        self, owner: str, limit: int, state: State | None = None, before: Place | None = None
+    ) -> list[Entry]:
+        """This owner's latest tasks, newest first (the same time: by taskUUID, last first); ``before`` a place in
+        that order, only those after it (a page's last task: the next page)."""
         ...
 
     async def image(self, image_uuid: str, owner: str) -> tuple[str, ImageRecord] | None:

@@ -26,6 +26,7 @@ from ideogram_mcp.journal import (
     JournalError,
     Limits,
     Pending,
+    Place,
     Spend,
     State,
     check_limits,
@@ -146,19 +147,24 @@ class PostgresJournal:
             ).fetchone()
         return rows.entry(row) if row is not None else None
 
-    async def recent(self, owner: str, limit: int, state: State | None = None) -> list[Entry]:
+    async def recent(
+        self, owner: str, limit: int, state: State | None = None, before: Place | None = None
+    ) -> list[Entry]:
         async with self._db.connection() as db:
-            if state is None:
-                cursor = await db.execute(
-                    f"SELECT {_COLUMNS} FROM ideogram_tasks WHERE owner = %s ORDER BY created DESC LIMIT %s",
-                    (owner, limit),
-                )
-            else:
-                cursor = await db.execute(
-                    f"SELECT {_COLUMNS} FROM ideogram_tasks WHERE owner = %s AND state = %s"
-                    " ORDER BY created DESC LIMIT %s",
-                    (owner, state, limit),
-                )
+            cursor = await db.execute(
+                f"SELECT {_COLUMNS} FROM ideogram_tasks WHERE owner = %(owner)s"
+                " AND (%(state)s::text IS NULL OR state = %(state)s)"
+                " AND (%(created)s::double precision IS NULL OR created < %(created)s"
+                " OR (created = %(created)s AND task_uuid < %(task)s))"
+                " ORDER BY created DESC, task_uuid DESC LIMIT %(limit)s",
+                {
+                    "owner": owner,
+                    "state": state,
+                    "created": before[0] if before is not None else None,
+                    "task": before[1] if before is not None else None,
+                    "limit": limit,
+                },
+            )
             found = await cursor.fetchall()
         return [rows.entry(row) for row in found]
 

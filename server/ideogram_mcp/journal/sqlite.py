@@ -26,6 +26,7 @@ from ideogram_mcp.journal import (
     JournalError,
     Limits,
     Pending,
+    Place,
     Spend,
     State,
     check_limits,
@@ -221,13 +222,19 @@ class SqliteJournal:
 
         return await self._run(read)
 
-    async def recent(self, owner: str, limit: int, state: State | None = None) -> list[Entry]:
+    async def recent(
+        self, owner: str, limit: int, state: State | None = None, before: Place | None = None
+    ) -> list[Entry]:
         def read() -> list[Entry]:
-            where, values = "owner = ?", [owner]
+            where, values = "owner = ?", list[object]([owner])
             if state is not None:
                 where, values = where + " AND state = ?", [*values, state]
+            if before is not None:
+                where += " AND (created < ? OR (created = ? AND task_uuid < ?))"
+                values += [before[0], before[0], before[1]]
             found = self._db.execute(
-                f"SELECT {_COLUMNS} FROM tasks WHERE {where} ORDER BY created DESC LIMIT ?", (*values, limit)
+                f"SELECT {_COLUMNS} FROM tasks WHERE {where} ORDER BY created DESC, task_uuid DESC LIMIT ?",
+                (*values, limit),
             ).fetchall()
             return [rows.entry(row) for row in found]
 

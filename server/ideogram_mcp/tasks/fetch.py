@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ideogram_mcp import logs
 from ideogram_mcp.files import Places
-from ideogram_mcp.journal import Entry, JournalError, Spend, State
+from ideogram_mcp.journal import Entry, JournalError, Place, Spend, State
 from ideogram_mcp.references import is_uuid
 from ideogram_mcp.tasks.finish import SAVING_GRACE, finish
 from ideogram_mcp.tasks.job import Report, Saved
@@ -192,11 +192,16 @@ class Listing:
     daily_budget: float | None
     memory_only: JournalError | None
     """Why the journal lives in memory only (a restart forgets it)."""
+    more: bool = False
+    """Whether older tasks follow the last of ``entries``."""
 
 
-async def recent(services: Services, owner: str, limit: int, state: State | None) -> Listing:
-    """The owner's ``limit`` latest tasks (of ``state`` only, when given), newest first, and the spend."""
+async def recent(
+    services: Services, owner: str, limit: int, state: State | None, before: Place | None = None
+) -> Listing:
+    """The owner's ``limit`` latest tasks (of ``state`` only, when given; after ``before`` in that order, when
+    given), newest first, whether more follow, and the spend."""
     journal = services.journal
-    entries = await journal.recent(owner, limit, state)
+    entries = await journal.recent(owner, limit + 1, state, before)
     spend = await journal.spend(owner)
-    return Listing(entries, spend, services.settings.daily_limit, journal.problem)
+    return Listing(entries[:limit], spend, services.settings.daily_limit, journal.problem, len(entries) > limit)

@@ -3,8 +3,10 @@ spend. Neither sends a task or charges anything."""
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 import mcp_types as types
 from pydantic import Field
@@ -20,7 +22,7 @@ from ideogram_mcp.tools.questions import Questions
 
 if TYPE_CHECKING:
     from ideogram_mcp.files import Places
-    from ideogram_mcp.journal import Entry, State
+    from ideogram_mcp.journal import Entry, Place, State
     from ideogram_mcp.tasks.services import Services
 
 
@@ -48,6 +50,9 @@ class ListGenerationsOutput(Said):
     spent_today: float = Field(serialization_alias="spentToday", description="USD, pending tasks at their quote.")
     spent_total: float = Field(serialization_alias="spentTotal")
     daily_budget: float | None = Field(default=None, serialization_alias="dailyBudget")
+    next_cursor: str | None = Field(
+        default=None, serialization_alias="nextCursor", description="Give it as cursor for the older ones."
+    )
 
 
 _READ_ONLY = types.ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
@@ -134,14 +139,19 @@ async def list_generations(ctx: Context, params: types.CallToolRequestParams) ->
     except arguments.InvalidArgumentsError as exc:
         return results.invalid(exc.problems, generating=False)
     limit, wanted = int(given["limit"]), cast("State | None", given.get("state"))
+    before = _place(given["cursor"]) if "cursor" in given else None
+    if before is False:
+        return results.invalid([arguments.Problem("cursor", _NOT_A_CURSOR)], generating=False)
     where = await places(ctx)  # on stdio, paths are shown whole: no need of the client's roots
-    listing = await fetch.recent(state.services, owner(ctx), limit, wanted)
+    listing = await fetch.recent(state.services, owner(ctx), limit, wanted, before or None)
     spend, entries = listing.spend, listing.entries
+    following = _cursor(entries[-1]) if listing.more and entries else None
     output = ListGenerationsOutput(
         generations=[_summary(entry, where) for entry in entries],
         spent_today=spend.today,
         spent_total=spend.total,
         daily_budget=listing.daily_budget,
+        next_cursor=following,
     )
     limit_today = listing.daily_budget
     budget = f" of a {money(limit_today)} daily budget" if limit_today is not None else " (no daily budget is set)"
@@ -155,8 +165,32 @@ async def list_generations(ctx: Context, params: types.CallToolRequestParams) ->
             f"{item.tool}{f' {item.prompt[:60]!r}' if item.prompt else ''}"  # a reframe has no prompt: none shown
         )
     if not entries:
-        lines.append("No generations yet." if wanted is None else f"No {wanted} generations.")
+        empty = "No generations yet" if wanted is None else f"No {wanted} generations"
+        lines.append(f"{empty}{' before that cursor' if before else ''}.")
+    if following is not None:
+        lines.append(f'Older ones follow: call list_generations with cursor "{following}" for them.')
     return results.ok(output, "\n".join(lines))
+
+
+_NOT_A_CURSOR = "is not a cursor this tool gave: give the nextCursor of an earlier call as it came, or leave it out"
+
+
+def _cursor(entry: Entry) -> str:
+    """A cursor naming where a page ended: its last task's place (when sent, and its taskUUID)."""
+    return base64.urlsafe_b64encode(json.dumps([entry.created, entry.task_uuid]).encode()).decode()
+
+
+def _place(cursor: object) -> Place | Literal[False]:
+    """The place a cursor this tool gave names; False for anything else."""
+    try:
+        place: object = json.loads(base64.urlsafe_b64decode(str(cursor).encode("ascii")))
+    except (ValueError, UnicodeError):  # binascii.Error and json's errors are ValueErrors
+        return False
+    match place:
+        case [int(created) | float(created), str(task_uuid)] if not isinstance(created, bool):
+            return float(created), task_uuid
+        case _:
+            return False
 
 
 def _summary(entry: Entry, where: Places) -> GenerationSummary:
