@@ -107,6 +107,18 @@ _ORIENTATION = 0x0112
 """EXIF's Orientation tag: 1 as stored, 2 to 8 mirrored and turned."""
 
 
+def black(data: bytes) -> bool:
+    """Whether a mask is black all over, in its grey levels (its alpha, if any, is not looked at); False for bytes
+    that are no picture Pillow reads (refused elsewhere)."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as picture:
+            return picture.convert("L").getextrema() == (0, 0)
+    except Exception:  # Pillow's ways of failing on bytes it cannot read: said by the checks of inputs
+        return False
+
+
 def size_of(data: bytes) -> tuple[int, int] | None:
     """The pixel size of image bytes, read from their header; None when they are not an image Pillow reads."""
     from PIL import Image, UnidentifiedImageError

@@ -169,6 +169,33 @@ async def test_a_region_on_a_large_image_is_drawn_at_the_size_of_runwares_copy_h
     assert upload["taskType"] == "imageUpload"
 
 
+async def test_a_mask_black_all_over_is_refused_as_repainting_nothing_before_anything_is_paid(
+    mcp: Client, emulator: Emulator, output: Path
+) -> None:
+    # White = change: a black mask is an edit that changes nothing, and it had been sent and charged.
+    from ideogram_mcp.tasks import prepare
+
+    assert prepare.BLACK_MASK.startswith("is black all over, so the edit would repaint nothing and still be charged")
+    picture(output / "photo.png", (400, 300))
+    Image.new("L", (400, 300), 0).save(output / "black.png")
+    Image.new("RGB", (400, 300), (0, 0, 0)).save(output / "black.jpg")
+    one_dot = Image.new("L", (400, 300), 0)
+    one_dot.putpixel((200, 150), 255)
+    one_dot.save(output / "dot.png")
+    for mask in (
+        "black.png",
+        "black.jpg",
+        "data:image/png;base64," + base64.b64encode((output / "black.png").read_bytes()).decode(),
+    ):
+        for dry in (True, False):
+            arguments = {"image": "photo.png", "positivePrompt": "x", "mask": mask, "dryRun": dry}
+            (problem,) = error_of(await mcp.call_tool("edit_image", arguments))["problems"]
+            assert problem == {"argument": "mask", "message": prepare.BLACK_MASK}
+    assert emulator.requests == []
+    dot = await mcp.call_tool("edit_image", {"image": "photo.png", "positivePrompt": "x", "mask": "dot.png"})
+    assert structured(dot)["status"] == "done"
+
+
 def _upload_answer(change: Any) -> Fault:
     def rewrite(body: dict[str, Any]) -> object:
         return {"data": [change(item) for item in body["data"]]}

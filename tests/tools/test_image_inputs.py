@@ -247,6 +247,7 @@ async def test_a_photo_tagged_to_be_seen_turned_is_sent_measured_and_masked_as_s
         assert drawn.size == (300, 400)
         assert (drawn.getpixel((150, 50)), drawn.getpixel((150, 300))) == (255, 0)
     painted = Image.new("L", (300, 400), 0)
+    painted.paste(255, (0, 0, 300, 100))  # the top as seen
     painted.save(output / "seen.png")
     by_mask = await mcp.call_tool("edit_image", {"image": image, "positivePrompt": "x", "mask": "seen.png"})
     assert structured(by_mask)["status"] == "done"

@@ -197,6 +197,12 @@ async def _stored(
     return services.uploads[digest]
 
 
+BLACK_MASK = (
+    "is black all over, so the edit would repaint nothing and still be charged (white = change): paint the part to "
+    "change white, or give region instead and the server draws the mask."
+)
+
+
 def _here(generation: Generation, read: Mapping[LocalInput, LocalImage], parameter: str) -> tuple[bytes | None, str]:
     """An image argument here (a local file, or inline data): its bytes, and it as inline data."""
     local = next((item for item in read if item.parameter == parameter), None)
@@ -240,7 +246,8 @@ async def inputs_checked(
       (``read``, one for each of the generation's local inputs, its size and kind checked as it was read) is refused
       when it is no whole picture;
     - every image that EXIF says is seen turned (a phone's photo), inline or a file, is turned as seen
-      (``masks.upright``), so that what is measured, masked and sent is what its owner sees.
+      (``masks.upright``), so that what is measured, masked and sent is what its owner sees;
+    - an edit's mask black all over (white = change) is refused: it would repaint nothing, and be charged.
 
     Decoding may take hundreds of MB an image: ``lanes`` bounds the calls doing it at once, waiting on the loop."""
     inline = [(name, at, text) for name, at, text in _images(spec, generation) if inline_picture(text) is not None]
@@ -254,6 +261,8 @@ async def inputs_checked(
             data = decoded(text)
             if (why := _unreadable(data)) is not None:
                 problems.append(Problem(_argument(name, at), f"{why}."))
+            elif name == "mask" and data is not None and masks.black(data):
+                problems.append(Problem(name, BLACK_MASK))
             elif data is not None and (turned := masks.upright(data)) is not None:
                 if (why := _turned_too_large(turned)) is not None:
                     problems.append(Problem(_argument(name, at), why))
@@ -268,6 +277,8 @@ async def inputs_checked(
         for item, image in zip(generation.local_inputs, read, strict=True):
             if (why := masks.unreadable(image.data)) is not None:  # refused here, not by Runware once it is paid for
                 problems.append(Problem(item.argument, f"{why}."))
+            elif item.parameter == "mask" and masks.black(image.data):
+                problems.append(Problem(item.argument, BLACK_MASK))
             elif (turned := masks.upright(image.data)) is not None:
                 if (why := _turned_too_large(turned)) is not None:
                     problems.append(Problem(item.argument, why))
