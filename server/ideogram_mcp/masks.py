@@ -8,6 +8,7 @@ black elsewhere (keep), the convention of Runware's inpainting. Pillow is import
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,20 @@ def regions(value: Any) -> list[Region]:
     """The rectangles of a checked ``region`` argument (one object, or a list of them)."""
     items: list[Any] = [value] if isinstance(value, dict) else list(value)  # pyright: ignore[reportUnknownArgumentType]
     return [Region(*(float(item[k]) for k in ("x", "y", "width", "height"))) for item in items]
+
+
+def stored_size(width: int, height: int, *, side: int) -> tuple[int, int]:
+    """The size an image is kept at, at most ``side`` pixels a side, as Pillow's ``thumbnail`` scales it (of the
+    two whole sizes nearest the scaled one, that closer to the image's shape): the emulator's rule, and a guess of
+    Runware's, used only where Runware's copy cannot be measured."""
+    if max(width, height) <= side:
+        return width, height
+    aspect = width / height
+    if height >= width:
+        near = (math.floor(side * aspect), math.ceil(side * aspect))
+        return max(1, min(near, key=lambda n: abs(aspect - n / side))), side
+    near = (math.floor(side / aspect), math.ceil(side / aspect))
+    return side, max(1, min(near, key=lambda n: abs(aspect - side / n) if n else math.inf))
 
 
 def draw(width: int, height: int, regions: Sequence[Region]) -> bytes:

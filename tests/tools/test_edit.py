@@ -196,6 +196,36 @@ async def test_a_mask_black_all_over_is_refused_as_repainting_nothing_before_any
     assert structured(dot)["status"] == "done"
 
 
+async def test_region_edits_of_one_large_file_upload_it_once_and_need_no_readable_copy(
+    mcp: Client, emulator: Emulator, output: Path
+) -> None:
+    # Measuring Runware's copy had uploaded the file at each edit, and an edit whose copy could not be read was
+    # refused, where its mask's size can still be worked out.
+    picture(output / "large.png", (3281, 2500))
+    for _ in range(2):
+        result = await mcp.call_tool("edit_image", {"image": "large.png", "positivePrompt": "y", "region": WHOLE})
+        assert structured(result)["status"] == "done"
+    assert [t["taskType"] for t in emulator.submitted] == ["imageUpload", "imageInference", "imageInference"]
+    emulator.faults.append(
+        _upload_answer(lambda item: item | {"imageURL": "http://runware.test/image/gone.png"})  # the copy: 404
+    )
+    picture(output / "other.png", (3281, 2500), colour=(9, 9, 9))
+    result = await mcp.call_tool("edit_image", {"image": "other.png", "positivePrompt": "y", "region": WHOLE})
+    assert structured(result)["status"] == "done"
+    edit = emulator.submitted[-1]
+    with Image.open(io.BytesIO(emulator.images[edit["inputs"]["seedImage"]].data)) as held:
+        assert _mask_size(edit) == held.size == (2048, 1561)
+
+
+@pytest.mark.parametrize("size", [(3281, 2500), (2500, 3281), (6000, 2049), (2049, 6000), (9000, 7), (7, 9000)])
+def test_the_size_an_upload_is_kept_at_is_worked_out_as_pillows_thumbnail_scales_it(size: tuple[int, int]) -> None:
+    from ideogram_mcp import masks
+
+    scaled = Image.new("1", size)
+    scaled.thumbnail((2048, 2048))
+    assert masks.stored_size(*size, side=2048) == scaled.size
+
+
 def _upload_answer(change: Any) -> Fault:
     def rewrite(body: dict[str, Any]) -> object:
         return {"data": [change(item) for item in body["data"]]}

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import anyio.to_thread
 
-from ideogram_mcp import files, masks, sizes
+from ideogram_mcp import files, logs, masks, sizes
 from ideogram_mcp.arguments import Generation, LocalInput, Problem
 from ideogram_mcp.errors import DownloadError
 from ideogram_mcp.files import LocalImage
@@ -22,6 +22,8 @@ from ideogram_mcp.references import data_uri, decoded, encoded, inline_picture, 
 from ideogram_mcp.specs import ModelSpec
 from ideogram_mcp.tasks.job import Prepare
 from ideogram_mcp.tasks.services import Services
+
+logger = logs.logger(__name__)
 
 REGION = "region"
 UNKNOWN_SIZE = (
@@ -104,13 +106,17 @@ def mask_from(services: Services, owner: str, regions: Sequence[masks.Region], s
             size = made[1]
             if is_web_url(image):
                 changes["image"] = made[0]
-        elif (size is not None and max(size) > stored_side) or (size is None and is_web_url(image)):
+        elif size is not None and max(size) > stored_side:
+            if not may_send or services.delivery is None:
+                return generation.with_values(mask=DRAWN_LATER)
+            deadline = services.clock.monotonic() + services.settings.wait_seconds
+            changes["image"], size = await _held(services, generation, read, size, stored_side, deadline)
+        elif size is None and is_web_url(image):
             delivery = services.delivery
             if not may_send or delivery is None:
                 return generation.with_values(mask=DRAWN_LATER)
             deadline = services.clock.monotonic() + services.settings.wait_seconds
-            here = image if size is None else (await anyio.to_thread.run_sync(_here, generation, read, "image"))[1]
-            stored, url = await delivery.copy(here, deadline)
+            stored, url = await delivery.copy(image, deadline)
             try:
                 data, _ = await download(services.downloads, url)
             except DownloadError as exc:
@@ -185,16 +191,46 @@ async def _stored(
     services: Services, generation: Generation, read: Mapping[LocalInput, LocalImage], parameter: str, deadline: float
 ) -> str:
     """The UUID Runware stores an image argument here under: uploaded once a process, as local files are."""
-
-    def keyed() -> tuple[str, str]:  # the key the process's uploads are kept under: the bytes' digest
-        data, text = _here(generation, read, parameter)
-        return hashlib.sha256(data or text.encode()).hexdigest(), text
-
-    digest, text = await anyio.to_thread.run_sync(keyed)
+    digest, text = await anyio.to_thread.run_sync(_keyed, generation, read, parameter)
     if digest not in services.uploads:
         assert services.delivery is not None
         services.uploads[digest], _ = await services.delivery.upload(text, deadline)
     return services.uploads[digest]
+
+
+async def _held(
+    services: Services,
+    generation: Generation,
+    read: Mapping[LocalInput, LocalImage],
+    size: tuple[int, int],
+    side: int,
+    deadline: float,
+) -> tuple[str, tuple[int, int]]:
+    """The UUID Runware stores the image here under (larger than it keeps), and the size of its copy: measured in
+    the copy, as how Runware scales an upload down is not documented (once a process for the same bytes); where the
+    copy cannot be read, the size Pillow's ``thumbnail`` would give, as the emulator's."""
+    digest, text = await anyio.to_thread.run_sync(_keyed, generation, read, "image")
+    if digest in services.uploads and (measured := services.measured.get(digest)) is not None:
+        return services.uploads[digest], measured
+    assert services.delivery is not None
+    stored, url = await services.delivery.upload(text, deadline)
+    services.uploads[digest] = stored
+    try:
+        copy = (await download(services.downloads, url))[0] if url is not None else None
+    except DownloadError as exc:
+        logger.warning("Runware's copy of an image could not be read to measure it (%s): its size is worked out", exc)
+        copy = None
+    if copy is None or (measured := masks.size_of(copy)) is None:
+        return stored, masks.stored_size(*size, side=side)
+    services.measured[digest] = measured
+    return stored, measured
+
+
+def _keyed(generation: Generation, read: Mapping[LocalInput, LocalImage], parameter: str) -> tuple[str, str]:
+    """An image argument here: the key the process's uploads are kept under (its bytes' digest), and it as inline
+    data."""
+    data, text = _here(generation, read, parameter)
+    return hashlib.sha256(data or text.encode()).hexdigest(), text
 
 
 BLACK_MASK = (

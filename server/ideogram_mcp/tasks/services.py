@@ -72,6 +72,8 @@ class Services:
         """When (monotonic) each folder was last found writable, for names of each length in bytes."""
         self.uploads: dict[str, str] = {}
         """Image UUIDs of local files uploaded by this process, by the files' SHA-256."""
+        self.measured: dict[str, tuple[int, int]] = {}
+        """The sizes of Runware's copies of images uploaded larger than it keeps, by their SHA-256."""
         self.background = background
         """Where work that outlives a call runs."""
         self.started = self.clock.now()
