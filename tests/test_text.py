@@ -44,6 +44,9 @@ def test_an_emoji_newer_than_this_pythons_unicode_shows_something_and_is_no_cont
         False,
     ]
     assert check_file_name("\U0001fae8") == ("\U0001fae8", None)
+    # Reserved as default-ignorable: unassigned, but never to show anything
+    assert [text.has_visible(t) for t in ("\u2065", "\U000e0080", "\ufff0", "\ufdd0")] == [False] * 4
+    assert check_file_name("report\u2065")[1] is not None
     assert (
         check_file_name("a\uffffb")[1]
         == "must be a plain file name such as 'sale-poster', without folders or control characters"

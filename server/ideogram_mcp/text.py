@@ -24,9 +24,17 @@ def has_visible(text: str) -> bool:
 
 def unassigned_here(character: str) -> bool:
     """Whether a character is unassigned in this Python's Unicode tables but may be assigned in a newer Unicode, as
-    each year's new emoji are (Python 3.11 knows Unicode 14: 🩷 and 🫨 are unknown to it); never a noncharacter."""
+    each year's new emoji are (Python 3.11 knows Unicode 14: 🩷 and 🫨 are unknown to it); never one that will show
+    nothing whatever Unicode assigns (``_NEVER_SHOWN``)."""
     code = ord(character)
-    return unicodedata.category(character) == "Cn" and not 0xFDD0 <= code <= 0xFDEF and code & 0xFFFE != 0xFFFE
+    if code & 0xFFFE == 0xFFFE:  # U+FFFE, U+FFFF, U+1FFFE ...: each plane's last two are noncharacters
+        return False
+    return unicodedata.category(character) == "Cn" and not any(code in reserved for reserved in _NEVER_SHOWN)
+
+
+_NEVER_SHOWN = (range(0xFDD0, 0xFDF0), range(0x2065, 0x2066), range(0xFFF0, 0xFFF9), range(0xE0000, 0xE1000))
+"""Unassigned code points that will never show anything: the noncharacters U+FDD0 to U+FDEF, and those Unicode
+reserves as default-ignorable (U+2065, U+FFF0 to U+FFF8, and plane 14's block of tags and variation selectors)."""
 
 
 def joined(words: Sequence[str]) -> str:
