@@ -17,6 +17,7 @@ _URL_SAFE = re.compile(r"[A-Za-z0-9_-]{16,}={0,2}")
 _SIGNED = re.compile(r"iVBORw0KGgo|/9j/|_9j_|UklGR")
 """How the base64 of a PNG, a JPEG and a WEBP begins (``_9j_``: a JPEG's in the URL-safe alphabet)."""
 _FROM_URL_SAFE = str.maketrans("-_", "+/")
+_LONGEST_NAME = 255
 _WRAPPED = re.compile(r"[A-Za-z0-9+/=\s]{16,}")
 _SPACE = re.compile(r"\s+")
 _LONGEST_UUID = len("urn:uuid:{12345678-1234-1234-1234-123456789012}")
@@ -51,9 +52,9 @@ def as_runware_reads(text: str) -> str:
             return str(uuid.UUID(text))
     if (scheme := re.match(r"https?(?=:)", text, re.IGNORECASE)) and not text.startswith(("http:", "https:")):
         return scheme[0].lower() + text[scheme.end() :]
-    if text[:5].lower() == "data:" and not text.startswith("data:") and (comma := text.find(",", 0, 200)) > 0:
-        text = text[:comma].lower() + text[comma:]  # DATA:IMAGE/PNG;BASE64,: a scheme and a type in any case
-    if _SIGNED.match(text) and ("-" in text or "_" in text) and _URL_SAFE.fullmatch(text):
+    if text[:11].lower() == "data:image/" and not text.startswith("data:image/") and (at := text.find(",", 0, 200)) > 0:
+        text = text[:at].lower() + text[at:]  # DATA:IMAGE/PNG;BASE64,: a scheme and a type in any case
+    if begins_as_base64_image(text) and ("-" in text or "_" in text) and _URL_SAFE.fullmatch(text):
         return text.translate(_FROM_URL_SAFE)  # the same bytes in base64's other alphabet (base64url)
     if not any(space in text for space in " \n\r\t"):  # the common case, found at C speed (data can be megabytes)
         return text
@@ -76,8 +77,9 @@ def is_image_reference(text: str) -> bool:
 
 
 def begins_as_base64_image(text: str) -> bool:
-    """Whether ``text`` begins as the base64 of a PNG, JPEG or WEBP image does (then it is no file's name)."""
-    return len(text) >= 32 and _SIGNED.match(text) is not None
+    """Whether ``text`` begins as the base64 of a PNG, JPEG or WEBP image does, and is longer than a file's name may
+    be (255 bytes on the usual file systems): a file may well be named ``UklGR-notes``."""
+    return len(text) > _LONGEST_NAME and _SIGNED.match(text) is not None
 
 
 def broken_base64(text: str) -> str | None:

@@ -15,7 +15,7 @@ from PIL import Image
 
 from ideogram_mcp.emulator import Emulator
 
-from ..conftest import error_of, structured
+from ..conftest import error_of, picture, structured
 
 pytestmark = pytest.mark.anyio
 
@@ -301,6 +301,23 @@ async def test_base64_in_the_url_safe_alphabet_or_a_data_uri_in_capitals_is_read
         assert structured(result)["status"] == "done"
         sent = emulator.submitted[-1]["inputs"]["seedImage"]
         assert base64.b64decode(sent.split(",", 1)[-1]) == png
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Data: Q3, final.png",
+        "UklGR-notes-from-the-shoot",
+        "iVBORw0KGgo_holiday_snapshot_2024",
+        "iVBORw0KGgo_holiday_snapshot_2024_v2_final_copy",
+    ],
+)
+async def test_a_file_named_like_an_images_base64_or_a_data_uri_is_read_as_the_file(
+    name: str, mcp: Client, output: Path
+) -> None:
+    # Read as base64 (its '-' and '_' translated) or as a data URI in capitals, each had been refused.
+    picture(output / name)
+    assert structured(await mcp.call_tool("remove_background", {"image": name}))["status"] == "done"
 
 
 async def test_an_images_base64_with_a_stray_character_is_said_to_be_so_not_looked_for_as_a_file(
