@@ -1180,3 +1180,71 @@ async def test_a_get_of_the_endpoint_opens_no_stream_that_would_carry_nothing(
     assert (got.status_code, got.headers["allow"]) == (405, "POST")
     assert "subscriptions/listen" in got.text
     assert listed.tools
+
+
+@pytest.mark.parametrize(
+    "public", ["https://Images.Example.test/mcp", "https://images.example.test:443/mcp", "https://bücher.example/mcp"]
+)
+async def test_a_token_for_the_resource_as_published_is_taken_however_the_public_url_is_written(
+    public: str, make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    # The metadata publishes the URL as a parser writes it, and clients ask their issuer for a token to that; the
+    # audience had been compared with the setting as written, and every such token refused.
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    settings = make_settings(output_dir=tmp_path / "out", oauth_issuer=ISSUER, public_url=public)
+    async with served(settings, emulator, jwks_transport=_issuer([key])) as url, httpx2.AsyncClient() as raw:
+        challenge = (await raw.post(url, json=INIT, headers=ACCEPT)).headers["www-authenticate"]
+        metadata = httpx2.URL(challenge.split('resource_metadata="')[1].split('"')[0]).path
+        resource = (await raw.get(url.removesuffix("/mcp") + metadata)).json()["resource"]
+        token = _token(key, aud=resource)
+        answer = await raw.post(url, json=INIT, headers=ACCEPT | {"Authorization": f"Bearer {token}"})
+    assert resource != public
+    assert answer.status_code == 200, answer.text
+
+
+async def test_while_the_issuer_fails_tokens_of_unknown_key_ids_do_not_ask_it_again_nor_hold_up_valid_ones() -> None:
+    # After a failed refresh with keys held, each token of an unknown kid had fetched again (20 tokens, 40 fetches),
+    # and with an issuer that hung, a valid token had waited 3 s behind each of them.
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    working, asked, issuer = {"up": True}, list[str](), _issuer([key])
+
+    async def sometimes(request: httpx2.Request) -> httpx2.Response:
+        asked.append(request.url.path)
+        return await issuer.handle_async_request(request) if working["up"] else httpx2.Response(503)
+
+    clock = ManualClock()
+    verifier = JWTVerifier(ISSUER, PUBLIC, transport=httpx2.MockTransport(sometimes), clock=clock)
+    assert await verifier.verify_token(_token(key)) is not None
+    working["up"] = False
+    clock.jump(clock.monotonic() + JWKS_TTL + 1)
+    assert await verifier.verify_token(_token(key, sub="user-2")) is not None, "the keys held serve"
+    asked.clear()
+    for n in range(20):
+        assert await verifier.verify_token(_token(key, kid=f"unknown-{n}")) is None
+    assert asked == []
+    assert await verifier.verify_token(_token(key, sub="user-3")) is not None
+
+
+async def test_an_issuer_with_a_path_is_found_where_rfc_8414_puts_its_metadata() -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    tenant = f"{ISSUER}/tenant1"
+    jwks = {"keys": [dict(json.loads(RSAAlgorithm.to_jwk(key.public_key())), kid="k0")]}
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path == "/.well-known/oauth-authorization-server/tenant1":
+            return httpx2.Response(200, json={"issuer": tenant, "jwks_uri": f"{tenant}/jwks"})
+        if request.url.path == "/tenant1/jwks":
+            return httpx2.Response(200, json=jwks)
+        return httpx2.Response(404)
+
+    verifier = JWTVerifier(tenant, PUBLIC, transport=httpx2.MockTransport(answer))
+    assert await verifier.verify_token(_token(key, iss=tenant)) is not None
+
+
+async def test_a_bearer_token_after_more_than_one_space_is_taken(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    settings = make_settings(output_dir=tmp_path / "out", tokens=TOKENS)
+    async with served(settings, emulator) as url, httpx2.AsyncClient() as raw:
+        spaced = await raw.post(url, json=INIT, headers=ACCEPT | {"Authorization": f"Bearer   {TOKENS[0]}"})
+    assert spaced.status_code == 200, "RFC 6750: one or more spaces"

@@ -55,6 +55,7 @@ class StaticTokens(TokenVerifier):
         self._tokens = [token.encode() for token in tokens if token]
 
     async def verify_token(self, token: str) -> AccessToken | None:
+        token = token.lstrip(" ")  # "Bearer  <token>": RFC 6750 allows more than one space, the SDK cuts one
         given = token.encode()
         matched = False
         for known in self._tokens:

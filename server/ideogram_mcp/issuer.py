@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from typing import Any, cast
@@ -55,6 +56,7 @@ class JWTVerifier(TokenVerifier):
         self.issuer = issuer.rstrip("/")
         self._clock = clock or SystemClock()
         self.audience = audience
+        self._audiences = _written(audience)
         self._http = httpx2.AsyncClient(transport=transport, timeout=JWKS_WAIT, follow_redirects=True)
         self._keys: jwt.PyJWKSet | None = None
         self._fetched = 0.0
@@ -64,6 +66,7 @@ class JWTVerifier(TokenVerifier):
         """Until when a failed fetch stands as the answer (monotonic): an unreachable issuer is not asked per token."""
 
     async def verify_token(self, token: str) -> AccessToken | None:
+        token = token.lstrip(" ")  # "Bearer  <token>": RFC 6750 allows more than one space, the SDK cuts one
         try:
             header = jwt.get_unverified_header(token)
             key = await self._key(str(header.get("kid") or ""))
@@ -73,7 +76,7 @@ class JWTVerifier(TokenVerifier):
                 token,
                 key.key,
                 algorithms=_ALGORITHMS,
-                audience=[self.audience, self.audience + "/"],  # the URL as written, or as a URL parser writes it
+                audience=self._audiences,  # the URL as written, or as a URL parser writes it
                 issuer=[self.issuer, self.issuer + "/"],
                 options={"require": ["exp", "iss", "aud", "sub"]},
                 leeway=CLOCK_SKEW,
@@ -102,8 +105,10 @@ class JWTVerifier(TokenVerifier):
         async with self._fetching:
             if self._fresh(kid):  # fetched (or failed) while this token waited
                 return self._find(kid)
-            if self._clock.monotonic() < self._failed_until:
-                raise IssuerError(f"the issuer {self.issuer} could not be asked for its keys a moment ago")
+            if self._clock.monotonic() < self._failed_until:  # the keys held, if any, answer meanwhile
+                if self._keys is None:
+                    raise IssuerError(f"the issuer {self.issuer} could not be asked for its keys a moment ago")
+                return self._find(kid)
             try:
                 with self._clock.deadline(self._clock.monotonic() + JWKS_WAIT) as bounded:
                     self._keys = jwt.PyJWKSet.from_dict(await self._fetch_jwks())
@@ -111,8 +116,10 @@ class JWTVerifier(TokenVerifier):
                     raise TimeoutError
             except (httpx2.HTTPError, ValueError, IssuerError, TimeoutError, jwt.PyJWTError) as exc:
                 logger.warning("the OAuth issuer's keys could not be fetched (%s)", type(exc).__name__)
+                # A failure stands for a while, keys held or not: each token of an unknown kid had asked again (20 at
+                # once asked 40 times), and a valid one waited behind each fetch of an issuer that hung.
+                self._failed_until = self._clock.monotonic() + JWKS_FAILURE_TTL
                 if self._keys is None:
-                    self._failed_until = self._clock.monotonic() + JWKS_FAILURE_TTL
                     raise IssuerError(f"the issuer {self.issuer} did not give its keys") from exc
                 # The keys held still check tokens while the issuer cannot be asked: they are asked for again later.
                 self._fetched = self._clock.monotonic() - JWKS_TTL + JWKS_FAILURE_TTL
@@ -137,8 +144,8 @@ class JWTVerifier(TokenVerifier):
     async def _fetch_jwks(self) -> dict[str, Any]:
         """The issuer's JWKS, found through its metadata (RFC 8414, else OpenID Connect discovery). Anything but
         JSON objects where they belong is a failed fetch (``IssuerError``)."""
-        for document in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):
-            status, body = await self._document(self.issuer + document)
+        for place in _metadata_places(self.issuer):
+            status, body = await self._document(place)
             if status == 200:
                 metadata: object = json.loads(body)
                 jwks_uri = cast(dict[str, object], metadata).get("jwks_uri") if isinstance(metadata, dict) else None
@@ -162,3 +169,32 @@ class JWTVerifier(TokenVerifier):
                 if len(body) > ISSUER_MOST:
                     raise IssuerError(f"the issuer {self.issuer} answered {url[:200]} with over {ISSUER_MOST} bytes")
             return response.status_code, bytes(body)
+
+
+def _written(audience: str) -> list[str]:
+    """The ways a token's audience may write the server's public URL: as the setting does, and as the resource
+    metadata publishes it (a URL parser's form: the host in lower case and IDNA, no default port), each with a
+    trailing slash or none. Clients ask their issuer for the published form; it had been refused."""
+    from pydantic import AnyHttpUrl, ValidationError
+
+    forms = [audience]
+    with contextlib.suppress(ValidationError):
+        forms.append(str(AnyHttpUrl(audience)))
+    return list(dict.fromkeys(form for written in forms for form in (written.rstrip("/"), written.rstrip("/") + "/")))
+
+
+def _metadata_places(issuer: str) -> list[str]:
+    """Where an issuer's metadata may be: for one with a path (``https://as/tenant1``), RFC 8414's place, the
+    well-known segment before the path, and OpenID Connect's places, as the MCP authorization spec has clients look;
+    the segment after the path too, where some issuers put it."""
+    parts = httpx2.URL(issuer)
+    path = parts.path.rstrip("/")
+    if not path:
+        return [issuer + "/.well-known/oauth-authorization-server", issuer + "/.well-known/openid-configuration"]
+    root = str(parts.copy_with(path="/", query=None, fragment=None)).rstrip("/")
+    return [
+        f"{root}/.well-known/oauth-authorization-server{path}",
+        f"{root}/.well-known/openid-configuration{path}",
+        issuer + "/.well-known/openid-configuration",
+        issuer + "/.well-known/oauth-authorization-server",
+    ]
