@@ -328,6 +328,29 @@ def test_an_image_whose_recipe_cannot_be_written_is_saved_all_the_same_its_recip
     assert _recipe_beside(saved).file == "poster.png"
 
 
+def test_a_recipe_a_full_disk_kept_from_being_written_is_written_at_the_next_save(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The image had stayed beside an empty recipe for good: no listing, no resource, no gallery showed it.
+    image = png()
+    write_temporary = local._write_temporary
+
+    def full_for_recipes(folder: Path, data: bytes) -> Path:
+        if data != image:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_temporary(folder, data)
+
+    monkeypatch.setattr(local, "_write_temporary", full_for_recipes)
+    first = _put(tmp_path)
+    assert STORE.saved([tmp_path]) == []
+    monkeypatch.setattr(local, "_write_temporary", write_temporary)  # room again
+    found = sniff(png())
+    assert found is not None
+    second = STORE.put(tmp_path, "other", png(), found, Recipe(image_uuid="u-2", created="2026-12-01"))
+    assert sorted(s.path for s in STORE.saved([tmp_path])) == sorted([first, second])
+    assert _recipe_beside(first).file == first.name
+
+
 def test_names_taken_between_the_look_and_the_link_are_passed_over_and_left_as_they_are(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -76,6 +76,7 @@ class LocalFolders:
         if adopted is not None and left is not None and left.file == adopted.name:
             return adopted  # saved whole by a save that was cut short before it was recorded
         facts = recipe.with_(format=found.name, bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+        _write_owed()
         if adopted is None:
             _sweep(folder)
             if (named := _named_by_its_recipe(folder, stem, found, data, facts)) is not None:
@@ -144,6 +145,22 @@ class LocalFolders:
         since: then it needs no new upload."""
         recipe = read_recipe(image.with_suffix(".json"))
         return recipe.uuid_for(data, service) if recipe is not None else None
+
+
+_owed: dict[Path, bytes] = {}
+"""Recipes a full disk kept from being written, by the name claimed for each (an empty file beside its image, which
+no listing shows): written at this process's next save, once there is room."""
+
+
+def _write_owed() -> None:
+    for sidecar in list(_owed):
+        if (text := _owed.pop(sidecar, None)) is None:  # another save's, meanwhile
+            continue
+        try:
+            if sidecar.is_file() and sidecar.stat().st_size == 0:  # still the empty claim: nothing else took it
+                _write_sidecar(sidecar, text)
+        except OSError:
+            _owed[sidecar] = text  # no room yet
 
 
 STALE_TEMPORARY = 3600.0
@@ -225,8 +242,10 @@ def write_new(
                     continue
                 raise
             if text and not whole:
-                with contextlib.suppress(OSError):  # the image is what was paid for
+                try:
                     _write_sidecar(sidecar, text)
+                except OSError:  # the image is what was paid for: its recipe is written at a later save
+                    _owed[sidecar] = text
             return target
         raise FileExistsError(f"no free name for {stem}.{extension} in {folder}")
     finally:
