@@ -34,7 +34,7 @@ from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.embedded import serving
 from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.errors import ConfigurationError
-from ideogram_mcp.issuer import ISSUER_MOST, JWKS_TTL, JWTVerifier
+from ideogram_mcp.issuer import ISSUER_MOST, JWKS_REFETCH, JWKS_TTL, JWTVerifier
 from ideogram_mcp.runware import connections
 from ideogram_mcp.server import YOUNG_COLLECTION_AFTER
 from ideogram_mcp.settings import Settings
@@ -1248,3 +1248,43 @@ async def test_a_bearer_token_after_more_than_one_space_is_taken(
     async with served(settings, emulator) as url, httpx2.AsyncClient() as raw:
         spaced = await raw.post(url, json=INIT, headers=ACCEPT | {"Authorization": f"Bearer   {TOKENS[0]}"})
     assert spaced.status_code == 200, "RFC 6750: one or more spaces"
+
+
+async def test_an_issuer_with_a_path_behind_a_site_that_answers_its_root_with_pages_is_found_all_the_same() -> None:
+    # The host's root answered RFC 8414's place with a web page (200), which failed the fetch before OpenID's place
+    # under the issuer's path was asked: every token refused.
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    realm = f"{ISSUER}/realms/acme"
+    jwks = {"keys": [dict(json.loads(RSAAlgorithm.to_jwk(key.public_key())), kid="k0")]}
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path == "/realms/acme/.well-known/openid-configuration":
+            return httpx2.Response(200, json={"issuer": realm, "jwks_uri": f"{realm}/certs"})
+        if request.url.path == "/realms/acme/certs":
+            return httpx2.Response(200, json=jwks)
+        if request.url.path.startswith("/realms/acme"):
+            return httpx2.Response(404)
+        return httpx2.Response(200, html="<!doctype html><title>Acme</title>")
+
+    verifier = JWTVerifier(realm, PUBLIC, transport=httpx2.MockTransport(answer))
+    assert await verifier.verify_token(_token(key, iss=realm)) is not None
+
+
+async def test_a_key_rotated_in_while_one_fetch_failed_is_taken_once_an_unknown_kid_may_ask_again() -> None:
+    old, new = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2))
+    state: dict[str, Any] = {"keys": [old], "fail_once": False}
+
+    async def answer(request: httpx2.Request) -> httpx2.Response:
+        if state["fail_once"]:
+            state["fail_once"] = False
+            return httpx2.Response(503)
+        return await _issuer(state["keys"]).handle_async_request(request)
+
+    clock = ManualClock()
+    verifier = JWTVerifier(ISSUER, PUBLIC, transport=httpx2.MockTransport(answer), clock=clock)
+    assert await verifier.verify_token(_token(old)) is not None
+    clock.jump(clock.monotonic() + 60)
+    state.update(keys=[old, new], fail_once=True)
+    assert await verifier.verify_token(_token(new, kid="k1")) is None  # the fetch failed
+    clock.jump(clock.monotonic() + JWKS_REFETCH + 1)  # it had been refused for 30 s
+    assert await verifier.verify_token(_token(new, kid="k1")) is not None

@@ -117,8 +117,10 @@ class JWTVerifier(TokenVerifier):
             except (httpx2.HTTPError, ValueError, IssuerError, TimeoutError, jwt.PyJWTError) as exc:
                 logger.warning("the OAuth issuer's keys could not be fetched (%s)", type(exc).__name__)
                 # A failure stands for a while, keys held or not: each token of an unknown kid had asked again (20 at
-                # once asked 40 times), and a valid one waited behind each fetch of an issuer that hung.
-                self._failed_until = self._clock.monotonic() + JWKS_FAILURE_TTL
+                # once asked 40 times), and a valid one waited behind each fetch of an issuer that hung. With keys
+                # held, as long as an unknown kid waits anyway: a key rotated in meanwhile is taken as soon.
+                held = self._keys is not None
+                self._failed_until = self._clock.monotonic() + (JWKS_REFETCH if held else JWKS_FAILURE_TTL)
                 if self._keys is None:
                     raise IssuerError(f"the issuer {self.issuer} did not give its keys") from exc
                 # The keys held still check tokens while the issuer cannot be asked: they are asked for again later.
@@ -147,7 +149,10 @@ class JWTVerifier(TokenVerifier):
         for place in _metadata_places(self.issuer):
             status, body = await self._document(place)
             if status == 200:
-                metadata: object = json.loads(body)
+                try:
+                    metadata: object = json.loads(body)
+                except ValueError:  # a web page where no metadata is (a site at the host's root): the next place
+                    continue
                 jwks_uri = cast(dict[str, object], metadata).get("jwks_uri") if isinstance(metadata, dict) else None
                 if isinstance(jwks_uri, str):
                     status, body = await self._document(jwks_uri)

@@ -18,6 +18,7 @@ _SIGNED = re.compile(r"iVBORw0KGgo|/9j/|_9j_|UklGR")
 """How the base64 of a PNG, a JPEG and a WEBP begins (``_9j_``: a JPEG's in the URL-safe alphabet)."""
 _FROM_URL_SAFE = str.maketrans("-_", "+/")
 _LONGEST_NAME = 255
+_NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/]")
 _WRAPPED = re.compile(r"[A-Za-z0-9+/=\s]{16,}")
 _SPACE = re.compile(r"\s+")
 _LONGEST_UUID = len("urn:uuid:{12345678-1234-1234-1234-123456789012}")
@@ -77,9 +78,23 @@ def is_image_reference(text: str) -> bool:
 
 
 def begins_as_base64_image(text: str) -> bool:
-    """Whether ``text`` begins as the base64 of a PNG, JPEG or WEBP image does, and is longer than a file's name may
-    be (255 bytes on the usual file systems): a file may well be named ``UklGR-notes``."""
-    return len(text) > _LONGEST_NAME and _SIGNED.match(text) is not None
+    """Whether ``text`` is the base64 of a PNG, JPEG or WEBP image, perhaps damaged or in the URL-safe alphabet: it
+    begins as such base64 does, and is longer than a file's name may be (255 bytes on the usual file systems) or
+    decodes to an image that ends as a whole one does. A file may well be named ``UklGR-notes``."""
+    return _SIGNED.match(text) is not None and (len(text) > _LONGEST_NAME or _ends_whole(text))
+
+
+def _ends_whole(text: str) -> bool:
+    """Whether base64 text (its characters of neither alphabet left out) decodes to bytes that end as a whole PNG,
+    JPEG or WEBP does: a file's name does not."""
+    kept = _NOT_BASE64.sub("", text.translate(_FROM_URL_SAFE))
+    try:
+        data = base64.b64decode(kept + "=" * (-len(kept) % 4))
+    except (binascii.Error, ValueError):
+        return False
+    if data.startswith(b"RIFF"):
+        return int.from_bytes(data[4:8], "little") + 8 == len(data)
+    return data.endswith((b"IEND\xaeB`\x82", b"\xff\xd9"))
 
 
 def broken_base64(text: str) -> str | None:

@@ -380,14 +380,18 @@ async def test_list_generations_pages_through_every_generation_with_a_cursor(mcp
             await mcp.call_tool("generate_image", {"positivePrompt": "later"})
     assert [len(page) for page in pages] == [2, 2, 1]
     assert sorted(uuid for page in pages for uuid in page) == sorted(made["taskUUID"] for made in sent)
-    forged = await mcp.call_tool("list_generations", {"cursor": "not-one"})
-    assert error_of(forged)["problems"] == [
-        {
-            "argument": "cursor",
-            "message": "is not a cursor this tool gave: give the nextCursor of an earlier call as it came, or leave "
-            "it out",
-        }
-    ]
+    # A forged one: not base64 JSON, a number too large for a float, NaN, a NUL or half a surrogate pair (an internal
+    # error, or PostgreSQL's "text fields cannot contain NUL" said as the journal failing)
+    for raw in ("not-one", "[1" + "0" * 400 + ', "x"]', '[NaN, "x"]', '[2000000000, "a\\u0000b"]', '[1, "\\udcff"]'):
+        forged = raw if raw == "not-one" else base64.urlsafe_b64encode(raw.encode()).decode()
+        refused = await mcp.call_tool("list_generations", {"cursor": forged})
+        assert error_of(refused)["problems"] == [
+            {
+                "argument": "cursor",
+                "message": "is not a cursor this tool gave: give the nextCursor of an earlier call as it came, or "
+                "leave it out",
+            }
+        ], raw
 
 
 @pytest.mark.parametrize(

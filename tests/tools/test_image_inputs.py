@@ -303,6 +303,22 @@ async def test_base64_in_the_url_safe_alphabet_or_a_data_uri_in_capitals_is_read
         assert base64.b64decode(sent.split(",", 1)[-1]) == png
 
 
+async def test_a_small_images_base64_url_safe_or_with_a_stray_character_is_told_from_a_file_name(
+    mcp: Client, emulator: Emulator
+) -> None:
+    # Shorter than a file name may be, both had been looked for as files ("no such file: .../iVBORw0KGgo...").
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (0, 0, 200)).save(buffer, "PNG")
+    url_safe = base64.urlsafe_b64encode(buffer.getvalue()).decode()
+    assert "-" in url_safe or "_" in url_safe
+    assert len(url_safe) <= 255
+    assert structured(await mcp.call_tool("remove_background", {"image": url_safe}))["status"] == "done"
+    standard = base64.b64encode(buffer.getvalue()).decode()
+    damaged = await mcp.call_tool("remove_background", {"image": f"{standard[:100]}!{standard[100:]}"})
+    (problem,) = error_of(damaged)["problems"]
+    assert "it begins as an image's base64, but character 101 ('!') is not base64" in problem["message"]
+
+
 @pytest.mark.parametrize(
     "name",
     [

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal, cast
 
@@ -184,13 +186,19 @@ def _place(cursor: object) -> Place | Literal[False]:
     """The place a cursor this tool gave names; False for anything else."""
     try:
         place: object = json.loads(base64.urlsafe_b64decode(str(cursor).encode("ascii")))
-    except (ValueError, UnicodeError):  # binascii.Error and json's errors are ValueErrors
+        match place:
+            case [int(created) | float(created), str(task_uuid)] if (
+                not isinstance(created, bool) and math.isfinite(created) and _TASK_UUID.fullmatch(task_uuid)
+            ):
+                return float(created), task_uuid
+            case _:
+                return False
+    except (ValueError, UnicodeError, OverflowError):  # binascii.Error and json's errors are ValueErrors
         return False
-    match place:
-        case [int(created) | float(created), str(task_uuid)] if not isinstance(created, bool):
-            return float(created), task_uuid
-        case _:
-            return False
+
+
+_TASK_UUID = re.compile(r"[0-9A-Za-z-]{1,64}")
+"""A taskUUID as a cursor may name one: never a NUL or half a surrogate pair, which no journal's query takes."""
 
 
 def _summary(entry: Entry, where: Places) -> GenerationSummary:
