@@ -22,7 +22,7 @@ from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import ResourcesListChanged
 from PIL import Image
 
-from ideogram_mcp import files, resources
+from ideogram_mcp import cursors, files, resources
 from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.images import SavedImage
@@ -441,7 +441,7 @@ def test_a_remote_connections_cursor_tells_no_path_of_the_server(tmp_path: Path)
     own = tmp_path / "srv" / "out" / "token-folder"
     where = dataclasses.replace(files.places(own, [], []), root=own.resolve())
     image = SavedImage(own.resolve() / "logos" / "a.jpg", image_format("JPG"), "2026-12-06T00:00:00", 1, "")
-    cursor = resources._cursor(resources._place(where, image))  # pyright: ignore[reportPrivateUsage]
+    cursor = cursors.cursor(resources._place(where, image))  # pyright: ignore[reportPrivateUsage]
     assert json.loads(base64.urlsafe_b64decode(cursor)) == ["2026-12-06T00:00:00", "logos/a.jpg"]
 
 

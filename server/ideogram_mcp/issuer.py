@@ -144,8 +144,9 @@ class JWTVerifier(TokenVerifier):
         return next((k for k in keys if k.key_id == kid), None)
 
     async def _fetch_jwks(self) -> dict[str, Any]:
-        """The issuer's JWKS, found through its metadata (RFC 8414, else OpenID Connect discovery). Anything but
-        JSON objects where they belong is a failed fetch (``IssuerError``)."""
+        """The issuer's JWKS, found through its metadata (RFC 8414, else OpenID Connect discovery) at the first of
+        its places (``_metadata_places``) that answers a JSON object naming a ``jwks_uri``; a key set that is no JSON
+        object is a failed fetch (``IssuerError``)."""
         for place in _metadata_places(self.issuer):
             status, body = await self._document(place)
             if status == 200:

@@ -6,8 +6,6 @@ A client that cannot read the server's disk (a remote one) still gets every full
 
 from __future__ import annotations
 
-import base64
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,7 +13,7 @@ import anyio.to_thread
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
 
-from ideogram_mcp import app
+from ideogram_mcp import app, cursors
 from ideogram_mcp.prompts import load_prompts
 from ideogram_mcp.references import encoded
 from ideogram_mcp.refusals import whole
@@ -73,7 +71,7 @@ async def list_resources(ctx: Context, params: types.PaginatedRequestParams | No
     placed = sorted(((_place(where, image), image) for image in saved), key=lambda pair: pair[0], reverse=True)
     ordered = [(place, image) for place, image in placed if after is None or place < after]
     page = [image for _, image in ordered[:PAGE]]
-    following = _cursor(ordered[PAGE - 1][0]) if len(ordered) > PAGE else None
+    following = cursors.cursor(ordered[PAGE - 1][0]) if len(ordered) > PAGE else None
     return types.ListResourcesResult(
         resources=[
             types.Resource(
@@ -97,17 +95,9 @@ def _place(where: files.Places, image: SavedImage) -> tuple[str, str]:
     return image.created, where.shown(image.path)
 
 
-def _cursor(place: tuple[str, str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(place).encode()).decode()
-
-
 def _after(cursor: str) -> tuple[str, str]:
     """The place a cursor this server gave names; an ``INVALID_PARAMS`` error for anything else."""
-    try:
-        place: object = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
-    except (ValueError, UnicodeError):  # binascii.Error and json's errors are ValueErrors
-        place = None
-    match place:
+    match cursors.place(cursor):
         case [str(made), str(path)]:
             return made, path
         case _:

@@ -3,8 +3,6 @@ spend. Neither sends a task or charges anything."""
 
 from __future__ import annotations
 
-import base64
-import json
 import math
 import re
 from datetime import UTC, datetime
@@ -13,7 +11,7 @@ from typing import TYPE_CHECKING, Literal, cast
 import mcp_types as types
 from pydantic import Field
 
-from ideogram_mcp import app, arguments
+from ideogram_mcp import app, arguments, cursors
 from ideogram_mcp.money import money
 from ideogram_mcp.references import as_runware_reads
 from ideogram_mcp.schemas import tool_input
@@ -147,7 +145,7 @@ async def list_generations(ctx: Context, params: types.CallToolRequestParams) ->
     where = await places(ctx)  # on stdio, paths are shown whole: no need of the client's roots
     listing = await fetch.recent(state.services, owner(ctx), limit, wanted, before or None)
     spend, entries = listing.spend, listing.entries
-    following = _cursor(entries[-1]) if listing.more and entries else None
+    following = cursors.cursor([entries[-1].created, entries[-1].task_uuid]) if listing.more and entries else None
     output = ListGenerationsOutput(
         generations=[_summary(entry, where) for entry in entries],
         spent_today=spend.today,
@@ -167,8 +165,10 @@ async def list_generations(ctx: Context, params: types.CallToolRequestParams) ->
             f"{item.tool}{f' {item.prompt[:60]!r}' if item.prompt else ''}"  # a reframe has no prompt: none shown
         )
     if not entries:
-        empty = "No generations yet" if wanted is None else f"No {wanted} generations"
-        lines.append(f"{empty}{' before that cursor' if before else ''}.")
+        kind = f"{wanted} " if wanted else ""
+        lines.append(
+            f"No older {kind}generations." if before else f"No {kind}generations." if wanted else "No generations yet."
+        )
     if following is not None:
         lines.append(f'Older ones follow: call list_generations with cursor "{following}" for them.')
     return results.ok(output, "\n".join(lines))
@@ -177,24 +177,18 @@ async def list_generations(ctx: Context, params: types.CallToolRequestParams) ->
 _NOT_A_CURSOR = "is not a cursor this tool gave: give the nextCursor of an earlier call as it came, or leave it out"
 
 
-def _cursor(entry: Entry) -> str:
-    """A cursor naming where a page ended: its last task's place (when sent, and its taskUUID)."""
-    return base64.urlsafe_b64encode(json.dumps([entry.created, entry.task_uuid]).encode()).decode()
-
-
 def _place(cursor: object) -> Place | Literal[False]:
-    """The place a cursor this tool gave names; False for anything else."""
-    try:
-        place: object = json.loads(base64.urlsafe_b64decode(str(cursor).encode("ascii")))
-        match place:
-            case [int(created) | float(created), str(task_uuid)] if (
-                not isinstance(created, bool) and math.isfinite(created) and _TASK_UUID.fullmatch(task_uuid)
-            ):
-                return float(created), task_uuid
-            case _:
+    """The place a cursor this tool gave names (when its last task was sent, and its taskUUID); False for anything
+    else."""
+    match cursors.place(cursor):
+        case [int(created) | float(created), str(task_uuid)] if not isinstance(created, bool):
+            try:
+                when = float(created)
+            except OverflowError:  # a whole number no float holds
                 return False
-    except (ValueError, UnicodeError, OverflowError):  # binascii.Error and json's errors are ValueErrors
-        return False
+            return (when, task_uuid) if math.isfinite(when) and _TASK_UUID.fullmatch(task_uuid) else False
+        case _:
+            return False
 
 
 _TASK_UUID = re.compile(r"[0-9A-Za-z-]{1,64}")
