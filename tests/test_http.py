@@ -1288,3 +1288,28 @@ async def test_a_key_rotated_in_while_one_fetch_failed_is_taken_once_an_unknown_
     assert await verifier.verify_token(_token(new, kid="k1")) is None  # the fetch failed
     clock.jump(clock.monotonic() + JWKS_REFETCH + 1)  # it had been refused for 30 s
     assert await verifier.verify_token(_token(new, kid="k1")) is not None
+
+
+async def test_an_issuer_with_a_path_is_not_given_the_keys_of_the_issuer_at_its_hosts_root() -> None:
+    # The host's own issuer answered every path under its well-known place, and its keys were taken for the
+    # tenant's: every tenant token refused. Metadata naming another issuer is passed over, as RFC 8414 has it.
+    root_key, tenant_key = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2))
+    tenant = f"{ISSUER}/tenant1"
+
+    def jwks(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
+        return {"keys": [dict(json.loads(RSAAlgorithm.to_jwk(key.public_key())), kid=kid)]}
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        path = request.url.path
+        if path.startswith("/.well-known/oauth-authorization-server"):
+            return httpx2.Response(200, json={"issuer": ISSUER, "jwks_uri": f"{ISSUER}/jwks"})
+        if path == "/jwks":
+            return httpx2.Response(200, json=jwks(root_key, "root"))
+        if path == "/tenant1/.well-known/openid-configuration":
+            return httpx2.Response(200, json={"issuer": tenant, "jwks_uri": f"{tenant}/jwks"})
+        if path == "/tenant1/jwks":
+            return httpx2.Response(200, json=jwks(tenant_key, "t1"))
+        return httpx2.Response(404)
+
+    verifier = JWTVerifier(tenant, PUBLIC, transport=httpx2.MockTransport(answer))
+    assert await verifier.verify_token(_token(tenant_key, kid="t1", iss=tenant)) is not None

@@ -145,8 +145,9 @@ class JWTVerifier(TokenVerifier):
 
     async def _fetch_jwks(self) -> dict[str, Any]:
         """The issuer's JWKS, found through its metadata (RFC 8414, else OpenID Connect discovery) at the first of
-        its places (``_metadata_places``) that answers a JSON object naming a ``jwks_uri``; a key set that is no JSON
-        object is a failed fetch (``IssuerError``)."""
+        its places (``_metadata_places``) that answers a JSON object naming a ``jwks_uri``, and this issuer as its
+        ``issuer`` (RFC 8414 has them identical) where it names one; a key set that is no JSON object is a failed
+        fetch (``IssuerError``)."""
         for place in _metadata_places(self.issuer):
             status, body = await self._document(place)
             if status == 200:
@@ -154,7 +155,13 @@ class JWTVerifier(TokenVerifier):
                     metadata: object = json.loads(body)
                 except ValueError:  # a web page where no metadata is (a site at the host's root): the next place
                     continue
-                jwks_uri = cast(dict[str, object], metadata).get("jwks_uri") if isinstance(metadata, dict) else None
+                if not isinstance(metadata, dict):
+                    continue
+                fields = cast(dict[str, object], metadata)
+                named = fields.get("issuer")
+                if isinstance(named, str) and named.rstrip("/") != self.issuer:
+                    continue  # another issuer's (a host's own, answering every path under its well-known place)
+                jwks_uri = fields.get("jwks_uri")
                 if isinstance(jwks_uri, str):
                     status, body = await self._document(jwks_uri)
                     if status != 200:
