@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--walks", type=int, default=2)
     args = parser.parse_args()
-    print(f"{'images':>7} {'first page':>11} {'page p50':>9} {'page max':>9} {'a walk':>8}")
+    rows: list[str] = []
     for count in args.images:
         with tempfile.TemporaryDirectory() as scratch:
             folder = Path(scratch) / "out"
@@ -85,10 +85,11 @@ def main() -> None:
             assert listed == count, (listed, count)
             pages = len(rest) + len(first)
             walk = (sum(first) + sum(rest)) / args.walks
-            print(
+            rows.append(
                 f"{count:>7} {first[0]:>10.3f}s {statistics.median(rest or first):>8.3f}s "
                 f"{max(rest or first):>8.3f}s {walk:>7.1f}s  ({pages // args.walks} pages a walk)"
             )
+    print(f"{'images':>7} {'first page':>11} {'page p50':>9} {'page max':>9} {'a walk':>8}", *rows, sep="\n")
 
 
 if __name__ == "__main__":

@@ -296,7 +296,12 @@ async def test_base64_in_the_url_safe_alphabet_or_a_data_uri_in_capitals_is_read
 ) -> None:
     # Both had been looked for as files: "cannot be read (File name too long)".
     png = _noise()
-    for image in (base64.urlsafe_b64encode(png).decode(), "DATA:IMAGE/PNG;BASE64," + base64.b64encode(png).decode()):
+    url_safe = base64.urlsafe_b64encode(png).decode()
+    for image in (
+        url_safe,
+        "data:image/png;base64," + url_safe,
+        "DATA:IMAGE/PNG;BASE64," + base64.b64encode(png).decode(),
+    ):
         result = await mcp.call_tool("reframe_image", {"image": image, "aspectRatio": "16:9"})
         assert structured(result)["status"] == "done"
         sent = emulator.submitted[-1]["inputs"]["seedImage"]
