@@ -1313,3 +1313,19 @@ async def test_an_issuer_with_a_path_is_not_given_the_keys_of_the_issuer_at_its_
 
     verifier = JWTVerifier(tenant, PUBLIC, transport=httpx2.MockTransport(answer))
     assert await verifier.verify_token(_token(tenant_key, kid="t1", iss=tenant)) is not None
+
+
+@pytest.mark.parametrize("named", ["https://AUTH.example.test", "https://auth.example.test:443", ISSUER + "/"])
+async def test_metadata_writing_this_issuer_in_another_spelling_is_its_own(named: str) -> None:
+    # Passing over another issuer's metadata had compared spellings: a host in capitals or the default port written
+    # had every token refused.
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwks = {"keys": [dict(json.loads(RSAAlgorithm.to_jwk(key.public_key())), kid="k0")]}
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path == "/.well-known/oauth-authorization-server":
+            return httpx2.Response(200, json={"issuer": named, "jwks_uri": f"{ISSUER}/jwks"})
+        return httpx2.Response(200, json=jwks) if request.url.path == "/jwks" else httpx2.Response(404)
+
+    verifier = JWTVerifier(ISSUER, PUBLIC, transport=httpx2.MockTransport(answer))
+    assert await verifier.verify_token(_token(key)) is not None

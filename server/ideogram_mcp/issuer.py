@@ -159,8 +159,10 @@ class JWTVerifier(TokenVerifier):
                     continue
                 fields = cast(dict[str, object], metadata)
                 named = fields.get("issuer")
-                if isinstance(named, str) and named.rstrip("/") != self.issuer:
-                    continue  # another issuer's (a host's own, answering every path under its well-known place)
+                if isinstance(named, str) and _url_form(named) != _url_form(self.issuer):
+                    # another issuer's (a host's own, answering every path under its well-known place)
+                    logger.warning("the metadata at %s is issuer %.200s's, not this one's: passed over", place, named)
+                    continue
                 jwks_uri = fields.get("jwks_uri")
                 if isinstance(jwks_uri, str):
                     status, body = await self._document(jwks_uri)
@@ -194,6 +196,17 @@ def _written(audience: str) -> list[str]:
     with contextlib.suppress(ValidationError):
         forms.append(str(AnyHttpUrl(audience)))
     return list(dict.fromkeys(form for written in forms for form in (written.rstrip("/"), written.rstrip("/") + "/")))
+
+
+def _url_form(url: str) -> str:
+    """A URL as a parser writes it (the host in lower case and IDNA, no default port), with no ``/`` at its end:
+    two spellings of one issuer compare equal."""
+    from pydantic import AnyHttpUrl, ValidationError
+
+    try:
+        return str(AnyHttpUrl(url)).rstrip("/")
+    except ValidationError:
+        return url.rstrip("/")
 
 
 def _metadata_places(issuer: str) -> list[str]:

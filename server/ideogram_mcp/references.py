@@ -58,7 +58,13 @@ def as_runware_reads(text: str) -> str:
     if begins_as_base64_image(text) and ("-" in text or "_" in text) and _URL_SAFE.fullmatch(text):
         return text.translate(_FROM_URL_SAFE)  # the same bytes in base64's other alphabet (base64url)
     head, comma, data = text.partition(",") if text.startswith("data:image/") else ("", "", "")
-    if comma and begins_as_base64_image(data) and ("-" in data or "_" in data) and _URL_SAFE.fullmatch(data):
+    if (
+        comma
+        and head.endswith(";base64")
+        and begins_as_base64_image(data)
+        and ("-" in data or "_" in data)
+        and _URL_SAFE.fullmatch(data)
+    ):
         return f"{head},{data.translate(_FROM_URL_SAFE)}"  # a data URI of base64url
     if not any(space in text for space in " \n\r\t"):  # the common case, found at C speed (data can be megabytes)
         return text
