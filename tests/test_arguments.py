@@ -61,8 +61,8 @@ pytestmark = pytest.mark.anyio
         ),
         (
             {"positivePrompt": "x", "characterReferenceImages": ["https://e.com/a.png", "https://e.com/b.png"]},
-            "characterReferenceImages: must be a list of exactly 1 image, each a public http(s) URL, a data URI, "
-            "base64 data or an image UUID; it has 2.",
+            "characterReferenceImages: must be a list of exactly 1 image, each a local file in an allowed folder, a "
+            "public http(s) URL, a data URI, base64 data or an image UUID; it has 2.",
         ),
         (
             {"positivePrompt": "x", "styleReferenceImages": [f"https://e.com/{n}.png" for n in range(5)]},
@@ -249,7 +249,8 @@ def test_inline_data_that_is_no_image_is_refused_before_anything_is_sent() -> No
     assert refused.value.problems == [
         arguments.Problem(
             "mask",
-            "must be an image: a public http(s) URL, a data URI, base64 data or an image UUID; its inline data is no "
+            "must be an image: a local file in an allowed folder, a public http(s) URL, "
+            "a data URI, base64 data or an image UUID; its inline data is no "
             'PNG, JPEG or WEBP image; got "0000000000000000".',
         )
     ]

@@ -119,8 +119,6 @@ def _allowed(p: Parameter, spec: ModelSpec | None = None) -> str:
     if p.values:
         return " ".join(f"`{v}`" for v in p.values)
     rule = p.rule()
-    if p.format == "image":
-        rule += ", or a local image file in an allowed folder"
     if p.same_length_as:
         rule += f", as many as `{p.same_length_as}`"
     return rule

@@ -150,9 +150,15 @@ def _parameter(type_: ParameterType, **facts: Any) -> Parameter:
         (
             "string[]",
             {"format": "image", "max_items": 3},
-            "a list of at most 3 images, each a public http(s) URL, a data URI, base64 data or an image UUID",
+            "a list of at most 3 images, each a local file in an allowed folder, a public http(s) URL, "
+            "a data URI, base64 data or an image UUID",
         ),
-        ("string", {"format": "image"}, "an image: a public http(s) URL, a data URI, base64 data or an image UUID"),
+        (
+            "string",
+            {"format": "image"},
+            "an image: a local file in an allowed folder, a public http(s) URL, "
+            "a data URI, base64 data or an image UUID",
+        ),
         ("string", {"values": {"A": "a", "B": "b"}}, "one of A, B"),
         ("string", {"pattern": "[0-9]{4}"}, "text matching [0-9]{4}"),
         ("string", {"format": "uri"}, "an http(s) URL"),

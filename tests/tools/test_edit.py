@@ -106,7 +106,8 @@ async def test_a_region_on_inline_data_that_is_no_image_is_refused_with_nothing_
     assert error_of(result)["problems"] == [
         {
             "argument": "image",
-            "message": "must be an image: a public http(s) URL, a data URI, base64 data or an image UUID; its inline "
+            "message": "must be an image: a local file in an allowed folder, a public http(s) URL, "
+            "a data URI, base64 data or an image UUID; its inline "
             f"data is no PNG, JPEG or WEBP image; got {show(image)}.",
         }
     ]

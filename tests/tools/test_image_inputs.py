@@ -371,6 +371,20 @@ async def test_a_folder_or_a_pipe_named_as_the_image_is_said_to_be_one(mcp: Clie
     ]
 
 
+async def test_one_image_in_a_list_where_one_is_taken_is_that_image_and_more_are_told_to_be_one(
+    mcp: Client, emulator: Emulator, output: Path
+) -> None:
+    # Sent the remix way, ["a.png"] had been told it "must be an image: a public http(s) URL, ... or an image UUID":
+    # neither the list nor a local file named.
+    picture(output / "a.png", (900, 500))
+    done = await mcp.call_tool("reframe_image", {"image": ["a.png"], "aspectRatio": "16:9"})
+    assert structured(done)["status"] == "done"
+    two = await mcp.call_tool("remove_background", {"image": ["a.png", "a.png"]})
+    (problem,) = error_of(two)["problems"]
+    assert problem == {"argument": "image", "message": "takes one image, not a list of 2: pass it as a string."}
+    assert len([t for t in emulator.submitted if t["taskType"] != "imageUpload"]) == 1
+
+
 @pytest.mark.parametrize("size", [(1, 1), (4, 4), (100, 5), (3, 9)])
 async def test_a_jpeg_a_few_pixels_across_is_taken(size: tuple[int, int], mcp: Client, emulator: Emulator) -> None:
     # Read at an eighth of its size to find it whole, it was asked for 0 pixels and the call ended in an internal error.

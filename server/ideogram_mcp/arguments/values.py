@@ -34,6 +34,11 @@ def coerce(p: Parameter, raw: Any) -> tuple[Any, str | None]:
         value = boolean(raw)
     elif p.type == "string[]" and isinstance(raw, str):
         value = [raw]  # one image where a list is expected
+    elif p.format == "image" and p.type == "string" and isinstance(raw, list):
+        items = cast(list[object], raw)
+        if len(items) != 1:  # one image in a list where one is expected is that image (remix's takes a list)
+            return None, f"takes one image, not a list of {len(items)}: pass it as a string."
+        value = items[0]
     elif p.type == "string" and isinstance(raw, str) and p.values is not None:
         value, problem = _choice(p, raw)
         if problem:

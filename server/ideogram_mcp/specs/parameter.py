@@ -18,6 +18,9 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from ideogram_mcp.references import broken_base64, inline_picture, is_image_reference, is_uuid, is_web_url
 from ideogram_mcp.text import has_visible
 
+_IMAGE_FORMS = "a local file in an allowed folder, a public http(s) URL, a data URI, base64 data or an image UUID"
+"""What an image argument may be: the server reads a local file and uploads it; the rest go to Runware as given."""
+
 ParameterType = Literal["string", "integer", "number", "boolean", "string[]", "rectangles", "object", "object[]", "box"]
 """``object`` holds named ``properties`` (each a Parameter), ``object[]`` a list of such objects; ``box`` is four whole
 numbers ``[y_min, x_min, y_max, x_max]`` from ``minimum`` to ``maximum``, each min below its max."""
@@ -158,13 +161,13 @@ class Parameter(Frozen):
                 else:
                     many = f"{noun}s"
                 if self.format == "image":
-                    return f"a list of {many}, each a public http(s) URL, a data URI, base64 data or an image UUID"
+                    return f"a list of {many}, each {_IMAGE_FORMS}"
                 if self.pattern is not None:
                     return f"a list of {many}, each matching {self.pattern}"
                 return f"a list of {many}"
             case "string":
                 if self.format == "image":
-                    return "an image: a public http(s) URL, a data URI, base64 data or an image UUID"
+                    return f"an image: {_IMAGE_FORMS}"
                 if self.values is not None:
                     return "one of " + ", ".join(self.values)
                 if self.pattern is not None:
