@@ -1329,3 +1329,5 @@ async def test_metadata_writing_this_issuer_in_another_spelling_is_its_own(named
 
     verifier = JWTVerifier(ISSUER, PUBLIC, transport=httpx2.MockTransport(answer))
     assert await verifier.verify_token(_token(key)) is not None
+    assert await verifier.verify_token(_token(key, iss=named)) is not None, "its tokens carry its metadata's spelling"
+    assert await verifier.verify_token(_token(key, iss="https://auth.example.test.evil")) is None

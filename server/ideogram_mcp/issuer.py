@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 from typing import Any, cast
@@ -77,12 +78,16 @@ class JWTVerifier(TokenVerifier):
                 key.key,
                 algorithms=_ALGORITHMS,
                 audience=self._audiences,  # the URL as written, or as a URL parser writes it
-                issuer=[self.issuer, self.issuer + "/"],
-                options={"require": ["exp", "iss", "aud", "sub"]},
+                options={"require": ["exp", "iss", "aud", "sub"], "verify_iss": False},  # checked below
                 leeway=CLOCK_SKEW,
             )
         except (jwt.PyJWTError, httpx2.HTTPError, ValueError, IssuerError) as exc:
             logger.info("refused a bearer token: %s", type(exc).__name__)
+            return None
+        # The issuer as the setting writes it or in another spelling of the same URL (its metadata's, which its tokens
+        # carry: a host in capitals, the default port, a "/" at its end)
+        if not isinstance(claims["iss"], str) or _url_form(claims["iss"]) != _url_form(self.issuer):
+            logger.info("refused a bearer token: InvalidIssuerError")
             return None
         if not str(claims["sub"]).strip():  # every such token would be one owner, its images and budget shared
             logger.info("refused a bearer token: its subject is empty")
@@ -198,6 +203,7 @@ def _written(audience: str) -> list[str]:
     return list(dict.fromkeys(form for written in forms for form in (written.rstrip("/"), written.rstrip("/") + "/")))
 
 
+@functools.lru_cache(maxsize=64)
 def _url_form(url: str) -> str:
     """A URL as a parser writes it (the host in lower case and IDNA, no default port), with no ``/`` at its end:
     two spellings of one issuer compare equal."""
