@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -345,6 +345,24 @@ def _token(key: rsa.RSAPrivateKey, kid: str = "k0", **claims: Any) -> str:
     now = int(time.time())
     body = {"iss": ISSUER, "aud": PUBLIC, "sub": "user-1", "iat": now, "exp": now + 300} | claims
     return jwt.encode(body, key, algorithm="RS256", headers={"kid": kid})
+
+
+def _jwks(key: rsa.RSAPrivateKey, kid: str = "k0") -> dict[str, Any]:
+    """A key set of one key."""
+    return {"keys": [dict(json.loads(RSAAlgorithm.to_jwk(key.public_key())), kid=kid)]}
+
+
+def _answering(
+    pages: Mapping[str, object], otherwise: Callable[[str], httpx2.Response] | None = None
+) -> httpx2.MockTransport:
+    """An issuer's host answering these paths with their JSON, any other path as ``otherwise`` says (404)."""
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        if (page := pages.get(request.url.path)) is not None:
+            return httpx2.Response(200, json=page)
+        return otherwise(request.url.path) if otherwise is not None else httpx2.Response(404)
+
+    return httpx2.MockTransport(answer)
 
 
 async def test_oauth_tokens_are_checked_for_signature_issuer_audience_and_expiry(
@@ -1228,16 +1246,11 @@ async def test_while_the_issuer_fails_tokens_of_unknown_key_ids_do_not_ask_it_ag
 async def test_an_issuer_with_a_path_is_found_where_rfc_8414_puts_its_metadata() -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     tenant = f"{ISSUER}/tenant1"
-    jwks = {"keys": [dict(json.loads(RSAAlgorithm.to_jwk(key.public_key())), kid="k0")]}
-
-    def answer(request: httpx2.Request) -> httpx2.Response:
-        if request.url.path == "/.well-known/oauth-authorization-server/tenant1":
-            return httpx2.Response(200, json={"issuer": tenant, "jwks_uri": f"{tenant}/jwks"})
-        if request.url.path == "/tenant1/jwks":
-            return httpx2.Response(200, json=jwks)
-        return httpx2.Response(404)
-
-    verifier = JWTVerifier(tenant, PUBLIC, transport=httpx2.MockTransport(answer))
+    pages = {
+        "/.well-known/oauth-authorization-server/tenant1": {"issuer": tenant, "jwks_uri": f"{tenant}/jwks"},
+        "/tenant1/jwks": _jwks(key),
+    }
+    verifier = JWTVerifier(tenant, PUBLIC, transport=_answering(pages))
     assert await verifier.verify_token(_token(key, iss=tenant)) is not None
 
 
@@ -1255,18 +1268,15 @@ async def test_an_issuer_with_a_path_behind_a_site_that_answers_its_root_with_pa
     # under the issuer's path was asked: every token refused.
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     realm = f"{ISSUER}/realms/acme"
-    jwks = {"keys": [dict(json.loads(RSAAlgorithm.to_jwk(key.public_key())), kid="k0")]}
+    pages = {
+        "/realms/acme/.well-known/openid-configuration": {"issuer": realm, "jwks_uri": f"{realm}/certs"},
+        "/realms/acme/certs": _jwks(key),
+    }
 
-    def answer(request: httpx2.Request) -> httpx2.Response:
-        if request.url.path == "/realms/acme/.well-known/openid-configuration":
-            return httpx2.Response(200, json={"issuer": realm, "jwks_uri": f"{realm}/certs"})
-        if request.url.path == "/realms/acme/certs":
-            return httpx2.Response(200, json=jwks)
-        if request.url.path.startswith("/realms/acme"):
-            return httpx2.Response(404)
-        return httpx2.Response(200, html="<!doctype html><title>Acme</title>")
+    def site(path: str) -> httpx2.Response:
+        return httpx2.Response(404) if path.startswith("/realms/acme") else httpx2.Response(200, html="<title>Acme")
 
-    verifier = JWTVerifier(realm, PUBLIC, transport=httpx2.MockTransport(answer))
+    verifier = JWTVerifier(realm, PUBLIC, transport=_answering(pages, site))
     assert await verifier.verify_token(_token(key, iss=realm)) is not None
 
 
@@ -1295,23 +1305,18 @@ async def test_an_issuer_with_a_path_is_not_given_the_keys_of_the_issuer_at_its_
     # tenant's: every tenant token refused. Metadata naming another issuer is passed over, as RFC 8414 has it.
     root_key, tenant_key = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2))
     tenant = f"{ISSUER}/tenant1"
+    pages = {
+        "/jwks": _jwks(root_key, "root"),
+        "/tenant1/.well-known/openid-configuration": {"issuer": tenant, "jwks_uri": f"{tenant}/jwks"},
+        "/tenant1/jwks": _jwks(tenant_key, "t1"),
+    }
 
-    def jwks(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
-        return {"keys": [dict(json.loads(RSAAlgorithm.to_jwk(key.public_key())), kid=kid)]}
-
-    def answer(request: httpx2.Request) -> httpx2.Response:
-        path = request.url.path
+    def hosts_own(path: str) -> httpx2.Response:
         if path.startswith("/.well-known/oauth-authorization-server"):
             return httpx2.Response(200, json={"issuer": ISSUER, "jwks_uri": f"{ISSUER}/jwks"})
-        if path == "/jwks":
-            return httpx2.Response(200, json=jwks(root_key, "root"))
-        if path == "/tenant1/.well-known/openid-configuration":
-            return httpx2.Response(200, json={"issuer": tenant, "jwks_uri": f"{tenant}/jwks"})
-        if path == "/tenant1/jwks":
-            return httpx2.Response(200, json=jwks(tenant_key, "t1"))
         return httpx2.Response(404)
 
-    verifier = JWTVerifier(tenant, PUBLIC, transport=httpx2.MockTransport(answer))
+    verifier = JWTVerifier(tenant, PUBLIC, transport=_answering(pages, hosts_own))
     assert await verifier.verify_token(_token(tenant_key, kid="t1", iss=tenant)) is not None
 
 
@@ -1320,14 +1325,8 @@ async def test_metadata_writing_this_issuer_in_another_spelling_is_its_own(named
     # Passing over another issuer's metadata had compared spellings: a host in capitals or the default port written
     # had every token refused.
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    jwks = {"keys": [dict(json.loads(RSAAlgorithm.to_jwk(key.public_key())), kid="k0")]}
-
-    def answer(request: httpx2.Request) -> httpx2.Response:
-        if request.url.path == "/.well-known/oauth-authorization-server":
-            return httpx2.Response(200, json={"issuer": named, "jwks_uri": f"{ISSUER}/jwks"})
-        return httpx2.Response(200, json=jwks) if request.url.path == "/jwks" else httpx2.Response(404)
-
-    verifier = JWTVerifier(ISSUER, PUBLIC, transport=httpx2.MockTransport(answer))
+    pages = {"/.well-known/oauth-authorization-server": {"issuer": named, "jwks_uri": f"{ISSUER}/jwks"}}
+    verifier = JWTVerifier(ISSUER, PUBLIC, transport=_answering(pages | {"/jwks": _jwks(key)}))
     assert await verifier.verify_token(_token(key)) is not None
     assert await verifier.verify_token(_token(key, iss=named)) is not None, "its tokens carry its metadata's spelling"
     assert await verifier.verify_token(_token(key, iss="https://auth.example.test.evil")) is None

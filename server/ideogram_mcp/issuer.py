@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
@@ -193,14 +192,9 @@ class JWTVerifier(TokenVerifier):
 
 def _written(audience: str) -> list[str]:
     """The ways a token's audience may write the server's public URL: as the setting does, and as the resource
-    metadata publishes it (a URL parser's form: the host in lower case and IDNA, no default port), each with a
-    trailing slash or none. Clients ask their issuer for the published form; it had been refused."""
-    from pydantic import AnyHttpUrl, ValidationError
-
-    forms = [audience]
-    with contextlib.suppress(ValidationError):
-        forms.append(str(AnyHttpUrl(audience)))
-    return list(dict.fromkeys(form for written in forms for form in (written.rstrip("/"), written.rstrip("/") + "/")))
+    metadata publishes it (``_url_form``), each with a trailing slash or none. Clients ask their issuer for the
+    published form; it had been refused."""
+    return list(dict.fromkeys(form for url in (audience.rstrip("/"), _url_form(audience)) for form in (url, url + "/")))
 
 
 @functools.lru_cache(maxsize=64)

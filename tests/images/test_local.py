@@ -306,10 +306,8 @@ def test_an_image_is_saved_with_its_recipe_whole_and_no_file_replaced_or_deleted
     assert (tmp_path / "poster-2.json").read_bytes() == b'{"the user\'s": "own recipe"}'
 
 
-def test_an_image_whose_recipe_cannot_be_written_is_saved_all_the_same_its_recipe_name_held(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    image = png()
+def _full_for_recipes(monkeypatch: pytest.MonkeyPatch, image: bytes) -> Callable[[Path, bytes], Path]:
+    """A disk with room for ``image`` and none for its recipe; returns the writer to put back for room again."""
     write_temporary = local._write_temporary
 
     def full_for_recipes(folder: Path, data: bytes) -> Path:
@@ -318,6 +316,14 @@ def test_an_image_whose_recipe_cannot_be_written_is_saved_all_the_same_its_recip
         return write_temporary(folder, data)
 
     monkeypatch.setattr(local, "_write_temporary", full_for_recipes)
+    return write_temporary
+
+
+def test_an_image_whose_recipe_cannot_be_written_is_saved_all_the_same_its_recipe_name_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image = png()
+    write_temporary = _full_for_recipes(monkeypatch, image)
     saved = _put(tmp_path)
     assert saved == tmp_path / "poster.png"
     assert saved.read_bytes() == image
@@ -333,14 +339,7 @@ def test_a_recipe_a_full_disk_kept_from_being_written_is_written_at_the_next_sav
 ) -> None:
     # The image had stayed beside an empty recipe for good: no listing, no resource, no gallery showed it.
     image = png()
-    write_temporary = local._write_temporary
-
-    def full_for_recipes(folder: Path, data: bytes) -> Path:
-        if data != image:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return write_temporary(folder, data)
-
-    monkeypatch.setattr(local, "_write_temporary", full_for_recipes)
+    write_temporary = _full_for_recipes(monkeypatch, image)
     first = _put(tmp_path)
     assert STORE.saved([tmp_path]) == []
     monkeypatch.setattr(local, "_write_temporary", write_temporary)  # room again

@@ -22,6 +22,11 @@ from . import client_of
 pytestmark = pytest.mark.anyio
 
 
+def _down(about: str | None = None) -> Fault:
+    """Every poll answered 500, or every poll that asks about ``about``."""
+    return Fault.error(500, "internalServerError", "Down.", on="getResponse", about=about, lasting=True)
+
+
 def _polls(emulator: Emulator) -> list[list[dict[str, Any]]]:
     return [tasks for tasks in emulator.requests if tasks and tasks[0]["taskType"] == "getResponse"]
 
@@ -175,9 +180,7 @@ async def test_a_task_whose_polls_fail_is_singled_out_and_holds_back_no_other(
     emulator.render_seconds = 0.5
     healthy = [task(deliveryMethod="async") for _ in range(7)]
     failing = task(deliveryMethod="async")
-    emulator.faults.append(
-        Fault.error(500, "internalServerError", "Down.", on="getResponse", about=failing["taskUUID"], lasting=True)
-    )
+    emulator.faults.append(_down(failing["taskUUID"]))
     got = await _run(emulator, clock, [*healthy, failing], wait=10)
 
     for item in healthy:
@@ -357,11 +360,9 @@ async def test_a_task_found_at_fault_keeps_its_own_trouble_time_not_that_of_a_ta
     emulator.render_seconds = 60.0
     olds = [task(deliveryMethod="async") for _ in range(2)]
     late = task(deliveryMethod="async")
-    outage = Fault.error(500, "internalServerError", "Down.", on="getResponse", lasting=True)
+    outage = _down()
     emulator.faults.append(outage)
-    emulator.faults.append(
-        Fault.error(500, "internalServerError", "Down.", on="getResponse", about=late["taskUUID"], lasting=True)
-    )
+    emulator.faults.append(_down(late["taskUUID"]))
     took: dict[str, float] = {}
     async with client_of(emulator) as client, anyio.create_task_group() as loop:
         runware = Delivery(client, clock=clock)

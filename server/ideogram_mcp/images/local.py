@@ -358,10 +358,9 @@ class _Listed:
 
     signature: tuple[int, int, int, int]
     """Its file's device, inode, size and time: another means it changed, and it is read again."""
-    file: str | None
-    """The image it names, in the same folder; None when it is no recipe of ours, or names no such file."""
     shown: SavedImage | None
-    """The image as listed (its size filled in at each listing)."""
+    """The image it names, in the same folder, as listed (its size filled in at each listing); None when it is no
+    recipe of ours, or names no such file."""
 
 
 _listed: dict[Path, dict[str, _Listed]] = {}
@@ -390,11 +389,10 @@ def _saved_in(folder: Path) -> list[SavedImage]:
         if listed is None or listed.signature != signature:
             listed = _read_for_listing(folder / name, signature)
         now[name] = listed
-        if listed.shown is None or listed.file is None or (image := entries.get(listed.file)) is None:
+        if (shown := listed.shown) is None or (image := entries.get(shown.path.name)) is None:
             continue
         try:
             if _directly_in(image, real):  # listed only what ``read`` serves: no link out of the folder
-                shown = listed.shown
                 found.append(
                     SavedImage(shown.path, shown.format, shown.created, image.stat().st_size, shown.description)
                 )
@@ -408,8 +406,8 @@ def _read_for_listing(sidecar: Path, signature: tuple[int, int, int, int]) -> _L
     recipe = read_recipe(sidecar)
     name = recipe.file if recipe is not None else None
     if recipe is None or not name or name != Path(name).name or Path(name).suffix.lower() == ".json":
-        return _Listed(signature, None, None)  # a recipe naming no file, a path, or itself: not one this server wrote
-    return _Listed(signature, name, recipe.saved_at(sidecar.with_name(name), 0))
+        return _Listed(signature, None)  # a recipe naming no file, a path, or itself: not one this server wrote
+    return _Listed(signature, recipe.saved_at(sidecar.with_name(name), 0))
 
 
 def _directly_in(image: os.DirEntry[str], real: Path) -> bool:
