@@ -207,6 +207,10 @@ async def test_region_edits_of_one_large_file_upload_it_once_and_need_no_readabl
         result = await mcp.call_tool("edit_image", {"image": "large.png", "positivePrompt": "y", "region": WHOLE})
         assert structured(result)["status"] == "done"
     assert [t["taskType"] for t in emulator.submitted] == ["imageUpload", "imageInference", "imageInference"]
+    emulator.clock.set_wall(emulator.clock.now() + 26 * 86_400)  # Runware may have let the upload go: again
+    result = await mcp.call_tool("edit_image", {"image": "large.png", "positivePrompt": "y", "region": WHOLE})
+    assert structured(result)["status"] == "done"
+    assert [t["taskType"] for t in emulator.submitted[3:]] == ["imageUpload", "imageInference"]
     emulator.faults.append(
         _upload_answer(lambda item: item | {"imageURL": "http://runware.test/image/gone.png"})  # the copy: 404
     )

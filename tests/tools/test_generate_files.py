@@ -410,6 +410,25 @@ async def test_the_same_local_file_is_uploaded_once(rooted: Client, emulator: Em
     assert [t["taskType"] for t in emulator.submitted] == ["imageUpload", "imageInference", "imageInference"]
 
 
+async def test_a_local_file_is_uploaded_again_once_runware_may_have_let_its_upload_go(
+    rooted: Client, emulator: Emulator, tmp_path: Path
+) -> None:
+    # Runware keeps an upload 30 days after its last use; a server serving for weeks had sent the first upload's UUID.
+    reference = png_file(tmp_path / "project" / "face.png")
+    arguments = {"positivePrompt": PROMPT, "characterReferenceImages": [str(reference)]}
+    for days in (0, 24, 26, 27):
+        emulator.clock.set_wall(1_800_000_000.0 + days * 86_400)
+        assert not (await rooted.call_tool("generate_image", arguments)).is_error
+    assert [t["taskType"] for t in emulator.submitted] == ["imageUpload", "imageInference", "imageInference"] * 2
+    sent = [
+        t["providerSettings"]["ideogram"]["characterReferenceImages"][0]
+        for t in emulator.submitted
+        if t["taskType"] == "imageInference"
+    ]
+    assert sent[0] == sent[1] != sent[2] == sent[3], "uploaded at day 0, used at day 24, uploaded again at day 26"
+    assert emulator.images[sent[0]].data == emulator.images[sent[2]].data == reference.read_bytes()
+
+
 @pytest.mark.parametrize("where", ["outside", "missing", "not-an-image", "symlink-out"])
 async def test_a_local_reference_that_may_not_be_read_is_refused_with_nothing_sent(
     where: str, rooted: Client, emulator: Emulator, tmp_path: Path

@@ -366,9 +366,7 @@ async def _uploaded(
     services: Services, generation: Generation, read: Mapping[LocalInput, LocalImage], deadline: float
 ) -> Generation:
     """These arguments with every local file replaced by the image UUID Runware holds it under: one this server
-    saved from this Runware is sent by its UUID, another uploaded once per process."""
-    delivery = services.delivery
-    assert delivery is not None
+    saved from this Runware is sent by its UUID, another uploaded once per process (``Services.held``)."""
     uuids: dict[LocalInput, str] = {}
     for item, known in (await _known_uuids(services, generation, read)).items():
         image = read[item]
@@ -377,11 +375,11 @@ async def _uploaded(
             continue
         # Hashing and encoding up to 10 MB happen off the event loop.
         digest = await anyio.to_thread.run_sync(lambda image=image: image.sha256)
-        if digest not in services.uploads:
+        if (uuid := services.held(digest)) is None:
             encoded = await anyio.to_thread.run_sync(lambda image=image: image.data_uri)
-            services.uploads[digest], _ = await delivery.upload(encoded, deadline)
+            uuid, _ = await services.upload(digest, encoded, deadline)
             logger.info("uploaded %s as a Runware image", image.path.name)
-        uuids[item] = services.uploads[digest]
+        uuids[item] = uuid
     return generation.with_images(uuids)
 
 

@@ -192,10 +192,7 @@ async def _stored(
 ) -> str:
     """The UUID Runware stores an image argument here under: uploaded once a process, as local files are."""
     digest, text = await anyio.to_thread.run_sync(_keyed, generation, read, parameter)
-    if digest not in services.uploads:
-        assert services.delivery is not None
-        services.uploads[digest], _ = await services.delivery.upload(text, deadline)
-    return services.uploads[digest]
+    return services.held(digest) or (await services.upload(digest, text, deadline))[0]
 
 
 async def _held(
@@ -210,11 +207,9 @@ async def _held(
     the copy, as how Runware scales an upload down is not documented (once a process for the same bytes); where the
     copy cannot be read, the size Pillow's ``thumbnail`` would give, as the emulator's."""
     digest, text = await anyio.to_thread.run_sync(_keyed, generation, read, "image")
-    if digest in services.uploads and (measured := services.measured.get(digest)) is not None:
-        return services.uploads[digest], measured
-    assert services.delivery is not None
-    stored, url = await services.delivery.upload(text, deadline)
-    services.uploads[digest] = stored
+    if (stored := services.held(digest)) is not None and (measured := services.measured.get(digest)) is not None:
+        return stored, measured
+    stored, url = await services.upload(digest, text, deadline)
     try:
         copy = (await download(services.downloads, url))[0] if url is not None else None
     except DownloadError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import sys
 from collections.abc import AsyncGenerator
@@ -22,6 +23,7 @@ from ideogram_mcp import files
 from ideogram_mcp.clock import Clock, SystemClock
 from ideogram_mcp.images import ImageStore
 from ideogram_mcp.images.local import LocalFolders
+from ideogram_mcp.images.recipes import KEPT_AT_RUNWARE
 from ideogram_mcp.journal import Journal
 from ideogram_mcp.journal.sqlite import SqliteJournal
 from ideogram_mcp.runware import connections
@@ -70,8 +72,9 @@ class Services:
         """The lanes of input images' decoding (``INPUT_LANES``)."""
         self.writable: dict[tuple[Path, int], float] = {}
         """When (monotonic) each folder was last found writable, for names of each length in bytes."""
-        self.uploads: dict[str, str] = {}
-        """Image UUIDs of local files uploaded by this process, by the files' SHA-256."""
+        self.uploads: dict[str, tuple[str, float]] = {}
+        """The images this process uploaded (local files, and inline data an edit needs measured), by their bytes'
+        SHA-256: the image UUID Runware keeps each under, and when (``now``) it was uploaded (``held``)."""
         self.measured: dict[str, tuple[int, int]] = {}
         """The sizes of Runware's copies of images uploaded larger than it keeps, by their SHA-256."""
         self.background = background
@@ -96,6 +99,25 @@ class Services:
     def unproven(self, folder: Path) -> None:
         """Forget that ``folder`` was found writable (a save in it failed): the next paid call probes it again."""
         self.writable = {key: when for key, when in self.writable.items() if key[0] != folder}
+
+    def held(self, digest: str) -> str | None:
+        """The image UUID this process uploaded the bytes of SHA-256 ``digest`` under, while Runware is taken to keep
+        it (``KEPT_AT_RUNWARE`` from the upload, as for the images tasks made); after that they are uploaded again.
+        A server serving for weeks had sent a UUID Runware no longer held."""
+        uuid, at = self.uploads.get(digest, ("", -math.inf))
+        if self.clock.now() - at <= KEPT_AT_RUNWARE.total_seconds():
+            return uuid
+        self.uploads.pop(digest, None)
+        self.measured.pop(digest, None)
+        return None
+
+    async def upload(self, digest: str, image: str, until: float) -> tuple[str, str | None]:
+        """Upload ``image`` (inline data, of SHA-256 ``digest``) to Runware, kept for ``held``: the image UUID it is
+        stored under and the URL of Runware's copy."""
+        assert self.delivery is not None
+        uuid, url = await self.delivery.upload(image, until)
+        self.uploads[digest] = (uuid, self.clock.now())
+        return uuid, url
 
     @property
     def delivery(self) -> Delivery | None:
