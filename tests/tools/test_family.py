@@ -295,6 +295,37 @@ async def test_bad_calls_to_the_family_are_refused_with_the_fix_and_nothing_is_s
     assert emulator.requests == []
 
 
+SCENE = {"high_level_description": "A gig poster, amber type on near-black."}
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "default"),
+    [
+        ("remix_image", {"image": URL, "positivePrompt": "x", "styleCode": "A1B2C3D4"}, {"styleType": "AUTO"}),
+        ("edit_image", {"image": URL, "mask": URL, "positivePrompt": "x", "styleCode": "A1B2C3D4"},
+         {"style_type": "auto"}),
+        ("reframe_image", {"image": URL, "aspectRatio": "1:1", "styleCode": "A1B2C3D4"}, {"styleType": "AUTO"}),
+        ("generate_image", {"model": "ideogram-4.0", "structuredPrompt": SCENE}, {"magicPrompt": "AUTO"}),
+        ("generate_image", {"model": "ideogram-4.0", "positivePrompt": "x"}, {"styleType": "AUTO"}),
+    ],
+)  # fmt: skip
+async def test_a_default_the_schema_shows_sent_as_it_is_means_leaving_it_out(
+    tool: str, arguments: dict[str, Any], default: dict[str, Any], mcp: Client, emulator: Emulator
+) -> None:
+    # Clients fill in the defaults a schema shows: styleType AUTO beside a styleCode, or on 4.0, which takes no
+    # styleType, and 4.0's magicPrompt AUTO beside a structuredPrompt had each been refused. (The editing tools'
+    # settings are "as in generate_image", whose schema shows their defaults.)
+    (shown,) = [t.input_schema["properties"] for t in (await mcp.list_tools()).tools if t.name == "generate_image"]
+    name = next(iter(default)).replace("_", "").lower()
+    assert next(v["default"] for k, v in shown.items() if k.lower() == name) == "AUTO"
+    for given in (arguments, arguments | default):
+        result = await mcp.call_tool(tool, given)
+        assert not result.is_error, text(result)
+    left_out, filled_in = ({k: v for k, v in t.items() if k != "taskUUID"} for t in emulator.submitted[-2:])
+    assert left_out == filled_in
+    assert emulator.charged == round(2 * structured(result)["totalCost"], 2)
+
+
 @pytest.mark.parametrize(
     ("tool", "arguments", "quote"),
     [

@@ -168,6 +168,7 @@ def parse(
                 local += [LocalInput(name, None, value)] if files.looks_local(value) else []
             elif p.format == "image":
                 local += [LocalInput(name, i, item) for i, item in enumerate(value) if files.looks_local(item)]
+    _left_out_as_defaults(spec, values)
     if spec.takes_size:
         _resolve_size(spec, named, values, problems)
     for violation in spec.cross_violations(values, given={*named, *supplied, *unsent}):
@@ -232,6 +233,8 @@ def _canonical_names(
                 named[name], sources[name] = int(number), sources.get(name, given)
             continue
         elif (other := taker(spec, given)) is not None:
+            if _is_default(other, given, value):
+                continue  # the default the tool's schema shows, as clients fill it in: what leaving it out means
             said = f"not accepted by {spec.model.name}; {other.model.name} takes it (model: {other.model.choice})."
             problems.append(Problem(given, said))
             continue
@@ -259,6 +262,27 @@ def _canonical_names(
         named[name], sources[name] = value, given
     problems += unknown(unknown_names, exposed | also, {**aliases, **aliases_for(also)} if also else aliases)
     return named
+
+
+def _left_out_as_defaults(spec: ModelSpec, values: dict[str, Any]) -> None:
+    """Leave out a value that is its parameter's default where it is given beside one it cannot go with (``styleType``
+    AUTO beside a ``styleCode``, 4.0's ``magicPrompt`` AUTO beside a ``structuredPrompt``): the tools' schemas show
+    the defaults, clients fill them in, and the default means what leaving the argument out means."""
+    for p in spec.parameters.values():
+        for other in p.excludes:
+            if p.name in values and other in values:
+                dropped = next((n for n in (p.name, other) if values[n] == spec.parameters[n].default), None)
+                values.pop(dropped or "", None)
+
+
+def _is_default(spec: ModelSpec, given: str, value: Any) -> bool:
+    """Whether ``value`` is, in ``spec``, the default of the parameter ``given`` names."""
+    aliases = _names_of(spec.model.id)[1]
+    p = spec.parameters.get(given if given in spec.parameters else aliases.get(given) or aliases.get(given.lower(), ""))
+    if p is None or p.default is None:
+        return False
+    read, problem = coerce(p, value)
+    return problem is None and read == p.default
 
 
 @functools.cache
