@@ -21,6 +21,16 @@ def test_a_part_of_a_cent_is_written_not_rounded_away() -> None:
     ]
 
 
+def test_an_amount_above_nothing_is_never_written_as_nothing() -> None:
+    # A daily budget of 1e-9 had been said as "$0.00" beside "(0 means no limit)"; float noise is still $0.00.
+    assert [money(1e-9), money(2.5e-10), money(0.1 + 0.2 - 0.3), money(0.0)] == [
+        "$0.000000001",
+        "$0.00000000025",
+        "$0.00",
+        "$0.00",
+    ]
+
+
 def test_a_sum_of_floats_equal_to_the_limit_is_within_it() -> None:
     total = 0.1 + 0.2  # 0.30000000000000004
     assert total > 0.3

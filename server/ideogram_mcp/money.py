@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from decimal import Decimal
 
 TOLERANCE = 1e-9
 """Dollars two amounts may differ by and still be equal (sums of floats)."""
@@ -13,11 +14,12 @@ TOLERANCE = 1e-9
 def money(amount: float) -> str:
     """An amount of dollars as the server writes it: ``$0.06``; one with a part of a cent to the digits it has
     (``$0.005``, ``$0.0585``), so that a limit set so, or a cost Runware said so, is never said rounded to what it
-    is not (a refusal that said "above the limit of $0.01" of a $0.01 call)."""
+    is not (a refusal that said "above the limit of $0.01" of a $0.01 call), nor a limit above nothing as $0.00."""
     cents = amount * 100
-    if not math.isfinite(cents) or abs(cents - round(cents)) < 1e-6:  # float noise (0.18000000000000002) too
-        return f"${amount:.2f}"
-    return "$" + f"{amount:.9f}".rstrip("0")
+    if not math.isfinite(cents) or abs(amount) < 1e-12 or (abs(cents - round(cents)) < 1e-6 and round(cents) != 0):
+        return f"${amount:.2f}"  # float noise too: 0.18000000000000002, 0.1 + 0.2 - 0.3
+    written = f"{amount:.9f}".rstrip("0")
+    return "$" + (written if written.strip("-0.") else format(Decimal(repr(amount)), "f"))  # a limit of $1e-10
 
 
 def within(amount: float, limit: float) -> bool:
