@@ -16,6 +16,7 @@ from mcp import Client
 from PIL import Image
 
 from ideogram_mcp.arguments import show
+from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.emulator import Emulator, Fault
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
@@ -198,7 +199,7 @@ async def test_a_mask_black_all_over_is_refused_as_repainting_nothing_before_any
 
 
 async def test_region_edits_of_one_large_file_upload_it_once_and_need_no_readable_copy(
-    mcp: Client, emulator: Emulator, output: Path
+    mcp: Client, emulator: Emulator, clock: ManualClock, output: Path
 ) -> None:
     # Measuring Runware's copy had uploaded the file at each edit, and an edit whose copy could not be read was
     # refused, where its mask's size can still be worked out.
@@ -207,7 +208,7 @@ async def test_region_edits_of_one_large_file_upload_it_once_and_need_no_readabl
         result = await mcp.call_tool("edit_image", {"image": "large.png", "positivePrompt": "y", "region": WHOLE})
         assert structured(result)["status"] == "done"
     assert [t["taskType"] for t in emulator.submitted] == ["imageUpload", "imageInference", "imageInference"]
-    emulator.clock.set_wall(emulator.clock.now() + 26 * 86_400)  # Runware may have let the upload go: again
+    clock.set_wall(clock.now() + 26 * 86_400)  # Runware may have let the upload go: again
     result = await mcp.call_tool("edit_image", {"image": "large.png", "positivePrompt": "y", "region": WHOLE})
     assert structured(result)["status"] == "done"
     assert [t["taskType"] for t in emulator.submitted[3:]] == ["imageUpload", "imageInference"]

@@ -411,13 +411,13 @@ async def test_the_same_local_file_is_uploaded_once(rooted: Client, emulator: Em
 
 
 async def test_a_local_file_is_uploaded_again_once_runware_may_have_let_its_upload_go(
-    rooted: Client, emulator: Emulator, tmp_path: Path
+    rooted: Client, emulator: Emulator, clock: ManualClock, tmp_path: Path
 ) -> None:
     # Runware keeps an upload 30 days after its last use; a server serving for weeks had sent the first upload's UUID.
     reference = png_file(tmp_path / "project" / "face.png")
     arguments = {"positivePrompt": PROMPT, "characterReferenceImages": [str(reference)]}
     for days in (0, 24, 26, 27):
-        emulator.clock.set_wall(1_800_000_000.0 + days * 86_400)
+        clock.set_wall(1_800_000_000.0 + days * 86_400)
         assert not (await rooted.call_tool("generate_image", arguments)).is_error
     assert [t["taskType"] for t in emulator.submitted] == ["imageUpload", "imageInference", "imageInference"] * 2
     sent = [
