@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import anyio
+import httpx2
 import pytest
+from mcp import Client
 
 from ideogram_mcp.clock import ManualClock, midnight
+from ideogram_mcp.emulator import Emulator
+from ideogram_mcp.emulator.faults import Fault
+from ideogram_mcp.server import build_server
+from ideogram_mcp.settings import Settings
+
+from .conftest import error_of, structured, text
 
 pytestmark = pytest.mark.anyio
 
@@ -53,3 +62,57 @@ async def test_a_manual_clocks_waits_end_in_the_order_of_their_times_as_it_moves
         await clock.advance(12)
     assert ended == [("early", 2.0), ("deadline", 7.0), ("late", 10.0)]
     assert clock.next_time is None
+
+
+# The wall clock stepped back after a call (an NTP correction, a VM resumed with a wrong clock): what the server
+# works out from the wall clock's time since a task was recorded must not shrink with it.
+
+
+def _serving(settings: Settings, emulator: Emulator, clock: ManualClock) -> Client:
+    return Client(build_server(settings, transport=httpx2.ASGITransport(emulator.app()), clock=clock))
+
+
+async def test_a_task_sent_over_an_hour_ago_is_not_said_never_charged_when_the_clock_stepped_back(
+    make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock
+) -> None:
+    emulator.faults.append(Fault.hang(on="imageInference"))  # Runware takes and charges it; its answer never comes
+    async with _serving(make_settings(wait_seconds=30, save=False), emulator, clock) as mcp:
+        task_uuid = structured(await mcp.call_tool("generate_image", {"positivePrompt": "a"}))["taskUUID"]
+        await clock.advance(7200)  # two hours later Runware has forgotten it...
+        emulator.jobs.clear()
+        clock.set_wall(clock.now() - 7200)  # ...and the wall clock was stepped back two hours meanwhile
+        got = await mcp.call_tool("get_generation", {"taskUUID": task_uuid, "wait": 30})
+        listed = structured(await mcp.call_tool("list_generations", {}))
+    assert "It may have been charged, so it stays counted at its quote ($0.06)" in text(got), text(got)
+    assert listed["spentToday"] == emulator.charged == 0.06
+
+
+async def test_a_calls_a_minute_limit_holds_back_no_longer_than_a_minute_when_the_clock_stepped_back(
+    make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock
+) -> None:
+    async with _serving(make_settings(max_calls_per_minute=1), emulator, clock) as mcp:
+        assert structured(await mcp.call_tool("generate_image", {"positivePrompt": "first"}))["status"] == "done"
+        clock.set_wall(clock.now() - 30)  # 30 s back at once: the first call is still in the minute, as it really is
+        refused = error_of(await mcp.call_tool("generate_image", {"positivePrompt": "second"}))
+        await clock.advance(120)
+        clock.set_wall(clock.now() - 3600)  # an hour back, two minutes later: it is not
+        second = await mcp.call_tool("generate_image", {"positivePrompt": "third"})
+    assert (refused["kind"], refused["retryAfterSeconds"]) == ("rate_limited", 60)
+    assert structured(second)["status"] == "done", text(second)
+    assert emulator.charged == 0.12
+
+
+async def test_a_pending_task_is_saved_in_the_background_on_time_when_the_clock_stepped_back(
+    make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock
+) -> None:
+    emulator.render_seconds = 120
+    async with _serving(make_settings(wait_seconds=30), emulator, clock) as mcp:
+        call = await mcp.call_tool("generate_image", {"positivePrompt": "a", "numberResults": 2, "ttl": 600})
+        assert structured(call)["status"] == "pending"
+        clock.set_wall(clock.now() - 3600)  # after the call answered pending
+        start, states = clock.monotonic(), []
+        while clock.monotonic() - start < 600:  # its images' URLs last 600 s (ttl)
+            await clock.advance(60)
+            states.append(structured(await mcp.call_tool("list_generations", {}))["generations"][0]["state"])
+    assert "done" in states, states  # after 3,840 s, 3,600 s late, before
+    assert states.index("done") <= 5, "saved as soon as without the step (360 s)"

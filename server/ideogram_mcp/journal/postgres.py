@@ -281,8 +281,9 @@ async def _started(db: AsyncConnection, owner: str, now: float, most: int) -> li
     """When the owner's ``most`` latest tasks of the minute before ``now`` were recorded, newest first."""
     found = await (
         await db.execute(
-            "SELECT created FROM ideogram_tasks WHERE owner = %s AND created > %s ORDER BY created DESC LIMIT %s",
-            (owner, now - MINUTE, most),
+            "SELECT created FROM ideogram_tasks WHERE owner = %s AND created > %s AND created <= %s "
+            "ORDER BY created DESC LIMIT %s",
+            (owner, now - MINUTE, now + MINUTE, most),
         )
     ).fetchall()
     return [float(created) for (created,) in found]

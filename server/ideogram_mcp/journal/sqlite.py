@@ -392,8 +392,8 @@ class SqliteJournal:
     def _started(self, owner: str, now: float, most: int) -> list[float]:
         """When the owner's ``most`` latest tasks of the minute before ``now`` were recorded, newest first."""
         found = self._db.execute(
-            "SELECT created FROM tasks WHERE owner = ? AND created > ? ORDER BY created DESC LIMIT ?",
-            (owner, now - MINUTE, most),
+            "SELECT created FROM tasks WHERE owner = ? AND created > ? AND created <= ? ORDER BY created DESC LIMIT ?",
+            (owner, now - MINUTE, now + MINUTE, most),
         ).fetchall()
         return [float(created) for (created,) in found]
 

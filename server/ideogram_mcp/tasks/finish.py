@@ -107,7 +107,7 @@ async def _finish(
     snapshot = snapshot or Snapshot(entry.task_uuid, entry.requested)
     accepted = accepted or entry.accepted or snapshot.found
     if snapshot.lost is not None and not snapshot.images and not entry.images:
-        if not accepted and clock.now() - entry.created < NOT_ACCEPTED_WITHIN:
+        if not accepted and services.age(entry.created) < NOT_ACCEPTED_WITHIN:
             await failed_in_journal(services, entry, NEVER_ACCEPTED, cost=0.0)
             return NotAccepted(entry.task_uuid)
         return await _forgotten(services, entry, snapshot.lost)
@@ -219,14 +219,15 @@ async def _finish(
         links=links,
         link_seconds=services.settings.storage_link_seconds,
         gone={record.image_uuid: record.path for record in records if record.image_uuid in gone and record.path},
-        urls_expired=_expired(entry, clock.now()),
+        urls_expired=_expired(entry, services.age(entry.created)),
     )
 
 
-def _expired(entry: Entry, now: float) -> bool:
-    """Whether the task's image URLs have expired, as far as is known: past the ``ttl`` it was sent with."""
+def _expired(entry: Entry, age: float) -> bool:
+    """Whether the task's image URLs have expired, as far as is known: ``age`` seconds after it was recorded, past
+    the ``ttl`` it was sent with."""
     ttl = entry.task.get("ttl")
-    return isinstance(ttl, int | float) and not isinstance(ttl, bool) and now > entry.created + ttl
+    return isinstance(ttl, int | float) and not isinstance(ttl, bool) and age > ttl
 
 
 def _looked_at(

@@ -81,6 +81,7 @@ class Services:
         """Where work that outlives a call runs."""
         self.started = self.clock.now()
         """When this process began serving calls: the journal's tasks created before were another process's."""
+        self._began = self.clock.monotonic()
         self.sent: dict[str, float] = {}
         """The tasks this process recorded to send (taskUUID: when), which its own calls and background work see
         through; any other in the journal is another process's, earlier or running beside it (``fetch``)."""
@@ -99,6 +100,14 @@ class Services:
     def unproven(self, folder: Path) -> None:
         """Forget that ``folder`` was found writable (a save in it failed): the next paid call probes it again."""
         self.writable = {key: when for key, when in self.writable.items() if key[0] != folder}
+
+    def age(self, created: float) -> float:
+        """Seconds since ``created`` (Unix time: a task's), as long as they may have been: the wall clock may have been
+        stepped back since (an NTP correction, a VM resumed), by as much as it has fallen behind the monotonic clock
+        while this process served. A task sent over an hour ago had been told never charged, to be sent again."""
+        now = self.clock.now()
+        behind = (self.clock.monotonic() - self._began) - (now - self.started)
+        return now - created + max(0.0, behind)
 
     def held(self, digest: str) -> str | None:
         """The image UUID this process uploaded the bytes of SHA-256 ``digest`` under, while Runware is taken to keep
