@@ -1087,6 +1087,26 @@ async def test_taking_up_cut_short_by_the_server_stopping_is_one_quiet_line_not_
     ]
 
 
+async def test_a_task_a_version_that_recorded_no_folder_left_unfinished_is_saved_in_the_next_ones_folder(
+    make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock, output: Path, data_dir: Path
+) -> None:
+    # Versions before the folder was recorded (2026-11-25's) wrote only the file name and previews: their tasks had
+    # been taken for ones sent with saving off, never taken up, and the paid images never saved.
+    emulator.render_seconds = 3.0
+    async with Client(server(make_settings, emulator, output_dir=output, wait_seconds=0.2)) as first:
+        sent = data(await first.call_tool("generate_image", {"positivePrompt": PROMPT, "fileName": "paid"}))
+        with sqlite3.connect(data_dir / "journal.sqlite3") as journal:  # as that version wrote it, killed mid-call
+            journal.execute("UPDATE tasks SET options = ?", ('{"fileName": "paid", "preview": null}',))
+    assert sent["status"] == "pending"
+    async with Client(server(make_settings, emulator, output_dir=output)) as second:
+        await second.call_tool("list_generations", {})
+        await clock.sleep(120.0)
+        listed = data(await second.call_tool("list_generations", {}))
+    assert [g["state"] for g in listed["generations"]] == ["done"]
+    assert sorted(path.name for path in output.iterdir()) == ["paid.jpg", "paid.json"]
+    assert len(emulator.ledger) == 1
+
+
 async def test_a_task_sent_with_saving_off_is_not_saved_by_the_next_process(
     make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock, output: Path
 ) -> None:

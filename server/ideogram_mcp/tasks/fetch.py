@@ -177,8 +177,9 @@ def _failed(services: Services, said: str, *args: object) -> None:
 
 
 def _unfinished(entry: Entry) -> bool:
-    """Whether a task still has images to fetch or save (none when its call had saving off: nothing is saved then)."""
-    if not entry.options.save or entry.options.folder is None:
+    """Whether a task still has images to fetch or save (none when its call had saving off: nothing is saved then).
+    A task of a version that recorded no folder is saved where ``again`` saves it: in the taking-up call's folder."""
+    if not entry.options.save:
         return False
     return entry.state == "pending" or (entry.state == "done" and any(image.path is None for image in entry.images))
 
