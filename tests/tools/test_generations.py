@@ -18,6 +18,7 @@ import mcp_types as types
 import pytest
 from mcp import Client
 from mcp.client.session import ClientRequestContext
+from mcp.shared.exceptions import MCPError
 from PIL import Image
 
 from ideogram_mcp.clock import ManualClock
@@ -1105,6 +1106,25 @@ async def test_a_task_a_version_that_recorded_no_folder_left_unfinished_is_saved
     assert [g["state"] for g in listed["generations"]] == ["done"]
     assert sorted(path.name for path in output.iterdir()) == ["paid.jpg", "paid.json"]
     assert len(emulator.ledger) == 1
+
+
+async def test_a_task_a_version_that_recorded_no_folder_saved_says_the_folder_its_images_are_in(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path, data_dir: Path
+) -> None:
+    # Such a version saved in a folder this one no longer does (~/Pictures, before a project's own folder): its
+    # images had been said saved in this connection's folder, where they are not.
+    async with Client(server(make_settings, emulator, output_dir=tmp_path / "then")) as first:
+        made = data(await first.call_tool("generate_image", {"positivePrompt": PROMPT, "fileName": "logo"}))
+    with sqlite3.connect(data_dir / "journal.sqlite3") as journal:
+        journal.execute("UPDATE tasks SET options = ?", ('{"fileName": "logo", "preview": null}',))
+    async with Client(server(make_settings, emulator, output_dir=tmp_path / "now")) as second:
+        fetched = await second.call_tool("get_generation", {"taskUUID": made["taskUUID"]})
+        with pytest.raises(MCPError) as read:
+            await second.read_resource((tmp_path / "then" / "logo.jpg").as_uri())
+    assert data(fetched)["folder"] == str(tmp_path / "then")
+    assert f"Saved in {tmp_path / 'then'}, each with a .json recipe beside it." in text(fetched)
+    assert f"1. {tmp_path / 'then' / 'logo.jpg'}" in text(fetched)
+    assert "in the folders this connection may read" in str(read.value)
 
 
 async def test_a_task_sent_with_saving_off_is_not_saved_by_the_next_process(

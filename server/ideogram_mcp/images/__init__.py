@@ -23,7 +23,10 @@ class NotSavedError(LookupError):
     may hold it); any other ``LookupError`` of a store says why an image there cannot be read."""
 
     def __init__(self, uri: str) -> None:
-        super().__init__(f"No image saved by this server at {uri[:200]}. Call resources/list for them.")
+        super().__init__(
+            f"No image saved by this server at {uri[:200]} in the folders this connection may read. Call "
+            "resources/list for them."
+        )
 
 
 NAMES_TRIED = 1000

@@ -257,6 +257,7 @@ async def made(outcome: outcomes.Made, secret: SecretStr | None) -> types.CallTo
     """The images of a task so far: the headline, a line each, the previews, a link each, what is left to do."""
     entry, where, records = outcome.entry, outcome.places, outcome.images
     uris = [where.uri(Path(r.path)) if r.path else None for r in records]  # None: not this connection's
+    folders = {Path(r.path).parent for r in records if r.path}  # one, unless an older version saved them elsewhere
     output = GenerateImageOutput(
         status=outcome.status,
         model=entry.model,
@@ -266,7 +267,7 @@ async def made(outcome: outcomes.Made, secret: SecretStr | None) -> types.CallTo
         total_cost=outcome.cost,
         quote=entry.quote,
         errors=outcome.failures,
-        folder=where.shown(where.output) if any(record.path for record in records) else None,
+        folder=where.shown(next(iter(folders))) if len(folders) == 1 else None,
     )
     waiting = _footer(output, outcome.trouble, secret, accepted=entry.accepted)
     lines = [waiting or (_save_again(records) if outcome.status == "done" else "")]
