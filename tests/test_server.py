@@ -75,6 +75,27 @@ async def test_generate_image_schema_is_derived_from_the_spec(mcp: Client) -> No
     assert not {"taskType", "taskUUID", "outputType", "deliveryMethod", "includeCost"} & set(props)
 
 
+async def test_the_instructions_name_every_image_tool_and_the_prices_calls_are_quoted_at(mcp: Client) -> None:
+    # They had said "Each image costs about $0.06" of the 3.0 family, whose QUALITY images are quoted $0.09, and had
+    # named every image tool but remove_background.
+    instructions = mcp.instructions or ""
+    tools = [t.name for t in (await mcp.list_tools()).tools if not t.name.startswith(("get_", "list_"))]
+    assert len(tools) == 6
+    assert [tool for tool in tools if tool not in instructions] == []
+    image = {"image": "https://example.com/a.png"}
+
+    async def quote(tool: str, arguments: dict[str, Any]) -> str:
+        return f"${data(await mcp.call_tool(tool, arguments | {'dryRun': True}))['quote']:.2f}"
+
+    for model in ("ideogram-3.0", "ideogram-4.0"):
+        by_speed = [
+            await quote("generate_image", {"positivePrompt": "x", "model": model, "renderingSpeed": speed})
+            for speed in ("TURBO", "DEFAULT", "QUALITY")
+        ]
+        assert f"{'/'.join(by_speed)} by renderingSpeed" in instructions
+    assert f"remove_background cuts it out ({await quote('remove_background', image)})" in instructions
+
+
 async def test_clients_on_the_2025_11_25_handshake_get_the_same_service(
     settings: Settings, transport: httpx2.ASGITransport, emulator: Emulator
 ) -> None:

@@ -375,7 +375,9 @@ def _derived() -> listing.Listing:
     from ideogram_mcp.specs import load_spec
 
     tools = tuple(entry.tool for entry in _entries().values())
-    return listing.Listing(tools, _instructions(load_spec(), list(prompts.load_prompts()), load_spec(_NEWEST)))
+    return listing.Listing(
+        tools, _instructions(load_spec(), list(prompts.load_prompts()), load_spec(_NEWEST), load_spec(_CUTOUT))
+    )
 
 
 def _load_for_calls(settings: Settings) -> None:
@@ -409,19 +411,26 @@ _CALL_MODULES = (
 
 _NEWEST = "ideogram:4@0"
 """Ideogram 4.0, which generate_image runs when its model argument names it."""
+_CUTOUT = "ideogram:remove-background@0"
+"""The model remove_background runs."""
 
 
-def _instructions(spec: ModelSpec, prompt_names: list[str], newest: ModelSpec) -> str:
-    prices = "/".join(f"${price:.2f}" for price in (newest.model.prices or {}).values())
+def _instructions(spec: ModelSpec, prompt_names: list[str], newest: ModelSpec, cutout: ModelSpec) -> str:
+    def by_speed(spec: ModelSpec) -> str:
+        return "/".join(f"${price:.2f}" for price in (spec.model.prices or {}).values())
+
     return (
         f"Make and edit images with {spec.model.name} on Runware. It renders text well: put the exact words to "
         "show in double quotes inside positivePrompt and say where they go. generate_image makes images; "
         "edit_image repaints a region (fix a word), remix_image restyles, reframe_image changes the shape, "
-        "replace_background keeps the subject; they take an image as a saved path, an image UUID or a URL, and "
+        f"replace_background keeps the subject, remove_background cuts it out (${cutout.model.price_per_image:.2f}); "
+        "they take an image as a saved path, an image UUID or a URL, and "
         "their shared settings are named as in generate_image. Shapes: aspectRatio or a pair from list_sizes; "
         "looks: list_style_presets. Images are saved as files (paths in the result) and shown as previews. "
-        f"Each image costs about ${spec.model.price_per_image:.2f}. generate_image with model {newest.model.choice} "
-        f"runs {newest.model.name}: {newest.model.price_tier} sizes, {prices} by renderingSpeed, no style presets; "
+        f"Each image costs {by_speed(spec)} by renderingSpeed ({'/'.join(spec.model.prices or {})}). "
+        f"generate_image with model {newest.model.choice} "
+        f"runs {newest.model.name}: {newest.model.price_tier} sizes, {by_speed(newest)} by renderingSpeed, no style "
+        "presets; "
         "its structuredPrompt (instead of positivePrompt) describes the scene as data, elements placed by bbox, exact "
         "words in text elements, and each result returns the one used, to change and send back. "
         "A slow generation answers pending: fetch it "
