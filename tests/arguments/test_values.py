@@ -128,3 +128,10 @@ def test_minus_nothing_is_nothing_dollars() -> None:
 def test_what_was_sent_is_quoted_back_as_json_as_the_agent_wrote_it(value: object, shown: str) -> None:
     # Python's spelling had answered "got False", "got [None]", "got '1024px'" to agents that send JSON.
     assert show(value) == shown
+
+
+def test_a_long_text_is_cut_and_counted_as_the_agent_counts_it() -> None:
+    # A 101-character fileName had been said "(got 101)" and "(103 chars)", the quotes counted, in one message.
+    assert show("a" * 101).endswith("… (101 chars)")
+    assert show("\n" * 101).endswith("… (101 chars)")
+    assert show(["a" * 101]).endswith("… (105 chars)"), "anything else as the JSON it was sent as"

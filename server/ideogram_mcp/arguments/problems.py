@@ -56,4 +56,5 @@ def show(value: Any) -> str:
         return f"a {type(value).__name__} too long to show"
     except RecursionError:
         return f"a {type(value).__name__} nested too deep to show"
-    return text if len(text) <= SHOWN else f"{text[: SHOWN - 15]}… ({len(text)} chars)"
+    length = len(value) if isinstance(value, str) else len(text)  # a text's own, as "(got 101)" says it, not quoted
+    return text if len(text) <= SHOWN else f"{text[: SHOWN - 15]}… ({length} chars)"
