@@ -114,7 +114,7 @@ class Services:
         it (``KEPT_AT_RUNWARE`` from the upload, as for the images tasks made); after that they are uploaded again.
         A server serving for weeks had sent a UUID Runware no longer held."""
         uuid, at = self.uploads.get(digest, ("", -math.inf))
-        if self.clock.now() - at <= KEPT_AT_RUNWARE.total_seconds():
+        if self.age(at) <= KEPT_AT_RUNWARE.total_seconds():  # the wall clock, as a suspended machine's runs on
             return uuid
         self.uploads.pop(digest, None)
         self.measured.pop(digest, None)
