@@ -146,6 +146,22 @@ async def test_a_client_with_a_token_lists_the_tools_and_generates_and_owners_st
     assert (bob_spend["generations"], bob_spend["spentToday"]) == ([], 0)
 
 
+async def test_a_task_saved_before_the_output_folder_moved_names_no_folder_over_http(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    # Its folder lies outside the token's folder now: it had been named by its last part, the owner's hash, as if
+    # it were a folder inside the connection's own (found by review).
+    then, now = (make_settings(output_dir=tmp_path / folder, tokens=TOKENS) for folder in ("then", "now"))
+    async with served(then, emulator) as url, connect(url, TOKENS[0]) as alice:
+        made = data(await alice.call_tool("generate_image", {"positivePrompt": "a", "fileName": "logo"}))
+    async with served(now, emulator) as url, connect(url, TOKENS[0]) as alice:
+        fetched = await alice.call_tool("get_generation", {"taskUUID": made["taskUUID"]})
+    assert made["folder"] == "."
+    assert (tmp_path / "then" / http.owner_of(f"token:{TOKENS[0]}") / "logo.jpg").is_file()
+    assert "folder" not in data(fetched)
+    assert "Saved in" not in text(fetched)
+
+
 async def test_a_2025_client_over_http_is_told_of_its_new_images_on_the_calls_own_stream(
     with_tokens: Settings, emulator: Emulator
 ) -> None:

@@ -13,19 +13,21 @@ def test_an_amount_is_written_in_dollars_and_cents() -> None:
 
 def test_a_part_of_a_cent_is_written_not_rounded_away() -> None:
     # A per-call limit of 0.005 had been said as "$0.01" in "$0.01, above the limit of $0.01 per call".
-    assert [money(0.005), money(0.0585), money(0.29999999), money(0.555)] == [
+    assert [money(0.005), money(0.0585), money(0.29999999), money(0.555), money(0.0585 * 7)] == [
         "$0.005",
         "$0.0585",
         "$0.29999999",
         "$0.555",
+        "$0.4095",
     ]
 
 
 def test_an_amount_above_nothing_is_never_written_as_nothing() -> None:
     # A daily budget of 1e-9 had been said as "$0.00" beside "(0 means no limit)"; float noise is still $0.00.
-    assert [money(1e-9), money(2.5e-10), money(0.1 + 0.2 - 0.3), money(0.0)] == [
+    assert [money(1e-9), money(2.5e-10), money(1.5e-9), money(0.1 + 0.2 - 0.3), money(0.0)] == [
         "$0.000000001",
         "$0.00000000025",
+        "$0.0000000015",
         "$0.00",
         "$0.00",
     ]

@@ -18,8 +18,7 @@ def money(amount: float) -> str:
     cents = amount * 100
     if not math.isfinite(cents) or abs(amount) < 1e-12 or (abs(cents - round(cents)) < 1e-6 and round(cents) != 0):
         return f"${amount:.2f}"  # float noise too: 0.18000000000000002, 0.1 + 0.2 - 0.3
-    written = f"{amount:.9f}".rstrip("0")
-    return "$" + (written if written.strip("-0.") else format(Decimal(repr(amount)), "f"))  # a limit of $1e-10
+    return "$" + format(Decimal(f"{amount:.12g}").normalize(), "f")  # 12 digits: 0.0594, not 0.059399999999999994
 
 
 def within(amount: float, limit: float) -> bool:

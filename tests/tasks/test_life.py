@@ -367,3 +367,24 @@ async def test_a_process_keeps_the_tasks_it_sent_only_where_another_process_coul
     assert list(services.sent) == ([outcome.entry.task_uuid] if save else [])
     assert entry is not None
     assert entry.options.wait == settings.wait_seconds, "the journal says how long its call waited, for the others"
+
+
+async def test_a_process_keeps_when_it_recorded_its_tasks_for_a_day_only(
+    settings: Settings, transport: httpx2.ASGITransport, clock: ManualClock, job: Callable[..., Job]
+) -> None:
+    # Kept for Services.age whatever saving is, so that it stays bounded: a day, the longest any task is looked at.
+    async with running(settings.model_copy(update={"save": False}), transport, clock) as services:
+        first = await life.start(services, job(), Approver())
+        await clock.advance(86_000)
+        second = await life.start(services, job(), Approver())
+        await clock.advance(1_000)
+        third = await life.start(services, job(), Approver())
+        clock.set_wall(clock.now() - 3_600)  # stepped back: the ages the monotonic clock gives hold
+        made = [first, second, third]
+        assert all(isinstance(outcome, outcomes.Made) for outcome in made)
+        ages = [services.age(o.entry.task_uuid, o.entry.created) for o in made if isinstance(o, outcomes.Made)]
+    assert isinstance(second, outcomes.Made)
+    assert isinstance(third, outcomes.Made)
+    assert list(services._recorded) == [second.entry.task_uuid, third.entry.task_uuid]  # pyright: ignore[reportPrivateUsage]
+    assert ages[1:] == [pytest.approx(1_000, abs=1), pytest.approx(0, abs=1)]
+    assert ages[0] == pytest.approx(87_000 - 3_600, abs=1), "forgotten: by the wall clock, all that is left"

@@ -125,7 +125,7 @@ async def _taken_up(services: Services, entry: Entry, where: Places, saved: Save
     process: an HTTP worker, a team's machine), if it is unfinished then; whether it is finished now."""
     clock, journal, owner = services.clock, services.journal, entry.owner
     over = entry.options.call_over(entry.created, services.settings.wait_seconds)  # the sending call's wait, not ours
-    await clock.sleep(max(0.0, over - entry.created + SAVING_GRACE - services.age(entry.created)))
+    await clock.sleep(max(0.0, over - entry.created + SAVING_GRACE - services.age(entry.task_uuid, entry.created)))
     try:
         now = await journal.get(entry.task_uuid, owner)
         if now is None or not _unfinished(now):
@@ -155,7 +155,7 @@ async def _see_through(services: Services, entry: Entry, where: Places, saved: S
     try:
         why, pause = "its call ended before it was seen through", CUT_SHORT_AGAIN
         while not await _taken_up(services, entry, where, saved, why):
-            if services.age(entry.created) > CUT_SHORT_WITHIN:
+            if services.age(entry.task_uuid, entry.created) > CUT_SHORT_WITHIN:
                 return
             await services.clock.sleep(pause)
             pause = min(2 * pause, SEEN_THROUGH_AT_MOST)  # an outage, or a folder that stays unwritable: less often

@@ -107,7 +107,7 @@ async def _finish(
     snapshot = snapshot or Snapshot(entry.task_uuid, entry.requested)
     accepted = accepted or entry.accepted or snapshot.found
     if snapshot.lost is not None and not snapshot.images and not entry.images:
-        if not accepted and services.age(entry.created) < NOT_ACCEPTED_WITHIN:
+        if not accepted and services.age(entry.task_uuid, entry.created) < NOT_ACCEPTED_WITHIN:
             await failed_in_journal(services, entry, NEVER_ACCEPTED, cost=0.0)
             return NotAccepted(entry.task_uuid)
         return await _forgotten(services, entry, snapshot.lost)
@@ -219,7 +219,7 @@ async def _finish(
         links=links,
         link_seconds=services.settings.storage_link_seconds,
         gone={record.image_uuid: record.path for record in records if record.image_uuid in gone and record.path},
-        urls_expired=_expired(entry, services.age(entry.created)),
+        urls_expired=_expired(entry, services.age(entry.task_uuid, entry.created)),
     )
 
 

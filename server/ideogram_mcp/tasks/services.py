@@ -45,6 +45,8 @@ MALLOC_ARENAS = 2
 """glibc's memory pools (arenas) the process's threads share. glibc gives each new thread one of its own, up to 8
 a core, and each keeps the pages its thread freed: with them, 1,000 calls in flight with the defaults (the image
 lanes' threads, the journal's) peaked at 150-157 MiB, and at 137-140 MiB with two, as fast."""
+REMEMBERED = 86_400.0
+"""Seconds a process keeps when it recorded a task (``Services.age``): no task is looked at again after a day."""
 _M_ARENA_MAX = -8
 """``mallopt``'s parameter number for the most arenas (glibc's malloc.h)."""
 
@@ -72,16 +74,17 @@ class Services:
         """The lanes of input images' decoding (``INPUT_LANES``)."""
         self.writable: dict[tuple[Path, int], float] = {}
         """When (monotonic) each folder was last found writable, for names of each length in bytes."""
-        self.uploads: dict[str, tuple[str, float]] = {}
+        self.uploads: dict[str, tuple[str, tuple[float, float]]] = {}
         """The images this process uploaded (local files, and inline data an edit needs measured), by their bytes'
-        SHA-256: the image UUID Runware keeps each under, and when (``now``) it was uploaded (``held``)."""
+        SHA-256: the image UUID Runware keeps each under, and when (``now``, ``monotonic``) it was uploaded."""
         self.measured: dict[str, tuple[int, int]] = {}
         """The sizes of Runware's copies of images uploaded larger than it keeps, by their SHA-256."""
         self.background = background
         """Where work that outlives a call runs."""
         self.started = self.clock.now()
         """When this process began serving calls: the journal's tasks created before were another process's."""
-        self._began = self.clock.monotonic()
+        self._recorded: dict[str, tuple[float, float]] = {}
+        """When (``now``, ``monotonic``) this process recorded each of its tasks of the last ``REMEMBERED`` s."""
         self.sent: dict[str, float] = {}
         """The tasks this process recorded to send (taskUUID: when), which its own calls and background work see
         through; any other in the journal is another process's, earlier or running beside it (``fetch``)."""
@@ -101,20 +104,33 @@ class Services:
         """Forget that ``folder`` was found writable (a save in it failed): the next paid call probes it again."""
         self.writable = {key: when for key, when in self.writable.items() if key[0] != folder}
 
-    def age(self, created: float) -> float:
-        """Seconds since ``created`` (Unix time: a task's), as long as they may have been: the wall clock may have been
-        stepped back since (an NTP correction, a VM resumed), by as much as it has fallen behind the monotonic clock
-        while this process served. A task sent over an hour ago had been told never charged, to be sent again."""
-        now = self.clock.now()
-        behind = (self.clock.monotonic() - self._began) - (now - self.started)
-        return now - created + max(0.0, behind)
+    def elapsed(self, since: tuple[float, float]) -> float:
+        """Seconds since ``since`` (``now`` and ``monotonic`` then), as long as they may have been: the wall clock may
+        have been stepped back meanwhile (an NTP correction), and the monotonic one stands still while a machine is
+        suspended."""
+        wall, steady = since
+        return max(self.clock.now() - wall, self.clock.monotonic() - steady)
+
+    def recorded(self, task_uuid: str) -> None:
+        """Note when (both clocks) this process recorded a task, for ``age``, for as long as it may ask."""
+        now = self.clock.monotonic()
+        self._recorded[task_uuid] = (self.clock.now(), now)
+        while (first := next(iter(self._recorded))) != task_uuid and self._recorded[first][1] < now - REMEMBERED:
+            del self._recorded[first]  # recorded in the order of the monotonic clock: the oldest first
+
+    def age(self, task_uuid: str, created: float) -> float:
+        """Seconds since a task was recorded at ``created`` (Unix time), as long as they may have been: for one this
+        process recorded, a wall clock stepped back since does not shorten them. A task sent over an hour ago had been
+        told never charged, to be sent again."""
+        since = self._recorded.get(task_uuid)
+        return self.clock.now() - created if since is None else self.elapsed(since)
 
     def held(self, digest: str) -> str | None:
         """The image UUID this process uploaded the bytes of SHA-256 ``digest`` under, while Runware is taken to keep
         it (``KEPT_AT_RUNWARE`` from the upload, as for the images tasks made); after that they are uploaded again.
         A server serving for weeks had sent a UUID Runware no longer held."""
-        uuid, at = self.uploads.get(digest, ("", -math.inf))
-        if self.age(at) <= KEPT_AT_RUNWARE.total_seconds():  # the wall clock, as a suspended machine's runs on
+        uuid, since = self.uploads.get(digest, ("", (-math.inf, -math.inf)))
+        if self.elapsed(since) <= KEPT_AT_RUNWARE.total_seconds():
             return uuid
         self.uploads.pop(digest, None)
         self.measured.pop(digest, None)
@@ -125,7 +141,7 @@ class Services:
         stored under and the URL of Runware's copy."""
         assert self.delivery is not None
         uuid, url = await self.delivery.upload(image, until)
-        self.uploads[digest] = (uuid, self.clock.now())
+        self.uploads[digest] = (uuid, (self.clock.now(), self.clock.monotonic()))
         return uuid, url
 
     @property

@@ -258,6 +258,9 @@ async def made(outcome: outcomes.Made, secret: SecretStr | None) -> types.CallTo
     entry, where, records = outcome.entry, outcome.places, outcome.images
     uris = [where.uri(Path(r.path)) if r.path else None for r in records]  # None: not this connection's
     folders = {Path(r.path).parent for r in records if r.path}  # one, unless an older version saved them elsewhere
+    folder = next(iter(folders)) if len(folders) == 1 else None
+    if folder is not None and where.root is not None and not folder.is_relative_to(where.root):
+        folder = None  # outside a remote connection's folder: nowhere it can name
     output = GenerateImageOutput(
         status=outcome.status,
         model=entry.model,
@@ -267,7 +270,7 @@ async def made(outcome: outcomes.Made, secret: SecretStr | None) -> types.CallTo
         total_cost=outcome.cost,
         quote=entry.quote,
         errors=outcome.failures,
-        folder=where.shown(next(iter(folders))) if len(folders) == 1 else None,
+        folder=where.shown(folder) if folder is not None else None,
     )
     waiting = _footer(output, outcome.trouble, secret, accepted=entry.accepted)
     lines = [waiting or (_save_again(records) if outcome.status == "done" else "")]
