@@ -1185,6 +1185,8 @@ async def test_a_body_that_is_no_json_rpc_request_is_answered_with_what_is_wrong
         unauthenticated = await raw.post(url, content="[]", headers=ACCEPT)
         foreign = await raw.post(url, content="[]", headers=auth | {"Host": "evil.example.com"})
         not_json = await raw.post(url, content='{"jsonrpc":"2.0","id":2', headers=auth)
+        half = '{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"generate_image","arguments":'
+        half = await raw.post(url, content=half + '{"positivePrompt":"a \\ud800 b","dryRun":true}}}', headers=auth)
         notified = await raw.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=auth)
     for body, (ident, said) in cases.items():
         answer = answers[body]
@@ -1197,6 +1199,11 @@ async def test_a_body_that_is_no_json_rpc_request_is_answered_with_what_is_wrong
     assert foreign.status_code == 421, "so are the Host and Origin"
     assert not_json.status_code == 400
     assert not_json.json()["error"]["code"] == types.PARSE_ERROR
+    # Half a surrogate pair alone: "not a JSON-RPC 2.0 request" had replaced the SDK's parse error (found by audit).
+    assert (half.status_code, half.json()["id"], half.json()["error"]["code"]) == (400, 8, types.PARSE_ERROR)
+    assert half.json()["error"]["message"].startswith(
+        "The request's text at params.arguments.positivePrompt holds half of a UTF-16 surrogate pair alone"
+    )
     assert (notified.status_code, notified.content) == (202, b""), "a notification is taken as before"
     assert emulator.requests == []
 

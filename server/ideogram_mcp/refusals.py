@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from ideogram_mcp import logs
+from ideogram_mcp.text import unpaired
 from ideogram_mcp.tools.questions import CONFIRM, ROOTS
 
 if TYPE_CHECKING:
@@ -156,7 +157,7 @@ def unfit(text: str, *, notifications: bool = False) -> tuple[object, int, str] 
     except (ValueError, RecursionError):
         message = None
         if not deep:
-            return None, types.PARSE_ERROR, "Parse error: the message is not JSON. Send one JSON-RPC message at a time."
+            return None, types.PARSE_ERROR, NOT_JSON
     if deep:  # JSON, but nested deeper than the SDK's reader goes (about 200 levels)
         ident = cast(dict[str, object], message).get("id") if isinstance(message, dict) else None
         said = f"Invalid request: its values are nested deeper than {DEEPEST} levels. Send flatter arguments."
@@ -181,7 +182,22 @@ def unfit(text: str, *, notifications: bool = False) -> tuple[object, int, str] 
         return None  # a response or a notification: nothing to answer
     if not readable_id:
         return None, types.INVALID_REQUEST, "Invalid request: its id must be a string or a whole number."
+    if "method" in fields and (half := unpaired(fields)) is not None:  # JSON reads it; the SDK's reader does not
+        return ident, types.PARSE_ERROR, lone_half(half[0])
     return ident, types.INVALID_REQUEST, _misread(fields) or "Invalid request: not a JSON-RPC 2.0 request."
+
+
+NOT_JSON = "Parse error: the message is not JSON. Send one JSON-RPC message at a time."
+
+
+def lone_half(path: str) -> str:
+    """What to say of a request whose text at ``path`` holds half of a UTF-16 surrogate pair alone (JSON's
+    ``"\\ud800"``), which the SDK's JSON reader refuses, over stdio unanswered."""
+    shown = path.encode(errors="backslashreplace").decode() or "its top"  # a key may hold the half itself
+    return (
+        f"The request's text at {shown} holds half of a UTF-16 surrogate pair alone, which is no valid Unicode, so it "
+        "was not read: send the character whole (both halves of its \\u escape pair) or leave it out."
+    )
 
 
 def _misread(fields: dict[str, object]) -> str | None:
@@ -232,7 +248,7 @@ class UnfitExplained:
                 body.clear()  # a call's answer can stream for minutes: its body (inline images, say) is not kept
             elif message["type"] == "http.response.start" and whole:
                 found = unfit(b"".join(body).decode(errors="replace"), notifications=True)
-                if found is not None and found[1] != types.PARSE_ERROR:
+                if found is not None and found[2] != NOT_JSON:  # not JSON: the SDK's answer says where
                     logger.warning("a request was refused as the SDK could not read it: %s", found[2])
                     said = answer(*found).encode()
                     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(said)).encode())]
