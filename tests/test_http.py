@@ -1223,6 +1223,30 @@ async def test_a_get_of_the_endpoint_opens_no_stream_that_would_carry_nothing(
     assert listed.tools
 
 
+async def test_a_get_of_the_endpoint_is_authenticated_and_its_host_checked_before_it_is_refused(
+    with_tokens: Settings, make_settings: Callable[..., Settings], emulator: Emulator
+) -> None:
+    # The 405 had come first: a client starting with a GET never met the 401 that points it to the OAuth metadata,
+    # and a foreign Host was not 421 (found by audit).
+    stream = {"Accept": "text/event-stream"}
+    async with served(with_tokens, emulator) as url, httpx2.AsyncClient(timeout=5) as raw:
+        anonymous = await raw.get(url, headers=stream)
+        wrong = await raw.get(url, headers=stream | {"Authorization": "Bearer not-a-token"})
+        foreign = await raw.get(url, headers=stream | {"Authorization": f"Bearer {TOKENS[0]}", "Host": "evil.example"})
+        elsewhere = await raw.get(
+            url, headers=stream | {"Authorization": f"Bearer {TOKENS[0]}", "Origin": "https://evil.example"}
+        )
+        allowed = await raw.get(url, headers=stream | {"Authorization": f"Bearer {TOKENS[0]}"})
+    assert (anonymous.status_code, wrong.status_code) == (401, 401)
+    assert anonymous.headers["www-authenticate"].startswith("Bearer")
+    assert (foreign.status_code, elsewhere.status_code) == (421, 403)
+    assert (allowed.status_code, allowed.headers["allow"]) == (405, "POST")
+    async with served(make_settings(), emulator) as url, httpx2.AsyncClient(timeout=5) as raw:  # no authentication
+        unchecked = await raw.get(url, headers=stream)
+        unchecked_foreign = await raw.get(url, headers=stream | {"Host": "evil.example"})
+    assert (unchecked.status_code, unchecked_foreign.status_code) == (405, 421)
+
+
 @pytest.mark.parametrize(
     "public", ["https://Images.Example.test/mcp", "https://images.example.test:443/mcp", "https://bücher.example/mcp"]
 )

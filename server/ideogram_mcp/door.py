@@ -17,6 +17,8 @@ import sys
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import h11
+from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
+from starlette.requests import Request
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ideogram_mcp import logs
@@ -121,14 +123,21 @@ class GuardedH11(H11Protocol):
 class NoStandaloneStream:
     """A GET of the MCP endpoint is answered 405, as the spec allows a server that offers no stream there: this one
     is stateless, so such a stream would stay open carrying nothing (the SDK opens one), and one token's hundreds of
-    them would hold every connection the process may have. Images saved are heard of with ``subscriptions/listen``."""
+    them would hold every connection the process may have. Images saved are heard of with ``subscriptions/listen``.
 
-    def __init__(self, app: ASGIApp, path: str) -> None:
-        self.app, self.path = app, path
+    It stands where the endpoint's app is, behind the SDK's token check (a GET without a token is its 401, which
+    points a client to the OAuth metadata), and asks the SDK's Host and Origin check first (421, 403): it had
+    answered 405 before either."""
+
+    def __init__(self, app: ASGIApp, security: TransportSecuritySettings) -> None:
+        self.app, self.security = app, TransportSecurityMiddleware(security)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "GET" or scope["path"].rstrip("/") != self.path:
+        if scope["type"] != "http" or scope["method"] != "GET":
             await self.app(scope, receive, send)
+            return
+        if (refused := await self.security.validate_request(Request(scope, receive))) is not None:
+            await refused(scope, receive, send)
             return
         said = (
             b"This stateless server sends nothing on a GET stream: POST each request (subscriptions/listen hears of "

@@ -25,6 +25,7 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 import httpx2
+from mcp.server.auth.middleware.bearer_auth import RequireAuthMiddleware
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.transport_security import TransportSecuritySettings
@@ -101,11 +102,12 @@ def create_app(
     host = settings.http_host
     verifier, auth = _authentication(settings, host, jwks_transport)
     server = build_server(settings, transport=transport, shared=True)
+    security = _transport_security(settings, host)
     app = server.streamable_http_app(
         streamable_http_path=PATH,
         stateless_http=True,
         json_response=False,
-        transport_security=_transport_security(settings, host),
+        transport_security=security,
         host=host,
         auth=auth,
         token_verifier=verifier,
@@ -113,7 +115,11 @@ def create_app(
     )
     app.add_middleware(UnfitExplained)
     app.add_middleware(JsonForJsonClients)
-    app.add_middleware(NoStandaloneStream, path=PATH)
+    (endpoint,) = [route for route in app.routes if isinstance(route, Route) and route.path == PATH]
+    if isinstance(endpoint.app, RequireAuthMiddleware):  # behind the token check: a GET without one is its 401
+        endpoint.app.app = NoStandaloneStream(endpoint.app.app, security)
+    else:
+        endpoint.app = NoStandaloneStream(endpoint.app, security)
     if settings.oauth_issuer is not None:
         app.add_middleware(IssuerAsGiven, issuer=settings.oauth_issuer)
     return app
