@@ -69,3 +69,52 @@ def test_a_message_that_cannot_be_formatted_is_left_to_the_handlers_not_raised_a
     (record,) = kept(logger)
     with pytest.raises(TypeError):
         record.getMessage()  # as a handler finds it, and logging's own report on stderr
+
+
+def test_each_line_the_cli_writes_is_one_line_of_at_most_2000_characters_the_key_blanked_first(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # Text an agent, a client or Runware wrote had forged log lines (a newline, an ANSI escape in a Host header, a
+    # JSON key) and made a 1 MB line (an upstream message), and Pillow wrote 80,000 lines for one inline PNG.
+    from ideogram_mcp.settings import Settings
+
+    root = logging.getLogger()
+    kept = (root.level, list(root.handlers), logging.getLogger("PIL").level)
+    logs.configure_logging(Settings(log_level="DEBUG"))
+    logs.keep_out(KEY)
+    try:
+        forged = "\n2030-01-01 00:00:00,000 CRITICAL ideogram_mcp.server: FORGED\x1b[2K\r\u2028"
+        logging.getLogger("mcp.server.transport_security").warning("Invalid Host header: evil%s", forged)
+        logs.logger("ideogram_mcp.test_logs").warning("upstream said: %s", "x" * 90 + KEY + "y" * 1_000_000)
+        logs.logger("ideogram_mcp.test_logs").warning("%s", "x" * 1995 + KEY)  # the key where the line is cut
+        try:
+            raise RuntimeError("a traceback keeps its lines")
+        except RuntimeError:
+            logs.logger("ideogram_mcp.test_logs").exception("failed")
+        pillow = logging.getLogger("PIL.PngImagePlugin").isEnabledFor(logging.DEBUG)
+    finally:
+        root.setLevel(kept[0])
+        root.handlers[:] = kept[1]
+        logging.getLogger("PIL").setLevel(kept[2])
+    lines = capfd.readouterr().err.splitlines()
+    host, upstream, cut, failed, *trace = lines
+    assert host.endswith(
+        "Invalid Host header: evil\\n2030-01-01 00:00:00,000 CRITICAL ideogram_mcp.server: FORGED\\x1b[2K\\r\\u2028"
+    )
+    assert upstream.endswith("… (1000115 characters)")
+    assert len(upstream) < 2100
+    assert f"upstream said: {'x' * 90}[redacted]yyy" in upstream
+    assert KEY[:5] not in cut, "the key blanked before the line is cut: no piece of it left"
+    assert failed.endswith("failed")
+    assert trace[0] == "Traceback (most recent call last):"
+    assert trace[-1] == "RuntimeError: a traceback keeps its lines"
+    assert not pillow
+
+
+def test_where_a_request_holds_a_lone_half_is_said_escaped_and_cut() -> None:
+    from ideogram_mcp.refusals import lone_half
+
+    said = lone_half("params.arguments.x\n2030 FORGED\x1b[2K" + "k" * 5_000)
+    assert "params.arguments.x\\n2030 FORGED\\u001b[2K" in said
+    assert "\n" not in said
+    assert len(said) < 500

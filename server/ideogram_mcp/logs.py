@@ -4,6 +4,7 @@ protocol), and never the API key, whatever handler a host that embeds the server
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import TYPE_CHECKING
 
@@ -60,13 +61,32 @@ def keep_out(key: str) -> None:
         _KEYS.add(key)
 
 
+LONGEST = 2000
+"""Most characters of a record's message a log line shows (a 1 MB upstream message had made a 1 MB line)."""
+_UNPRINTED = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str) -> str:
+    """``text`` as one line of a log: control characters escaped (a newline, an ANSI escape: text an agent, a client
+    or Runware wrote cannot forge a line or hide one), at most ``LONGEST`` characters."""
+    text = _UNPRINTED.sub(lambda found: found.group().encode("unicode_escape").decode(), text)
+    return text if len(text) <= LONGEST else f"{text[:LONGEST]}… ({len(text)} characters)"
+
+
 class _Redacting(logging.Formatter):
-    """Keeps the keys out of every line the CLI writes, other libraries' included, tracebacks and all."""
+    """Keeps the keys out of every line the CLI writes, other libraries' included, tracebacks and all; each
+    record's message on one line, at most ``LONGEST`` characters (``printable``)."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
+        try:
+            message = record.getMessage()
+        except Exception:  # a message that cannot be formatted: logging's own handling says so
+            return _blank(super().format(record))
+        if (shown := printable(_blank(message))) != message:  # the key out before any cut
+            record = logging.makeLogRecord({**record.__dict__, "msg": shown, "args": None})
         return _blank(super().format(record))
 
 
@@ -79,7 +99,8 @@ def configure_logging(settings: Settings) -> None:
     handler.setFormatter(_Redacting())
     logging.basicConfig(level=settings.log_level, handlers=[handler], force=True)
     # The HTTP stack logs headers and bodies at DEBUG: quiet even then, so a key in a header never reaches a log.
-    for noisy in ("httpx2", "httpcore2", "httpx", "httpcore", "mcp", "uvicorn"):
+    # Pillow logs each chunk of an image it reads at DEBUG: an agent's inline PNG of 20,000 empty chunks, 80,000 lines.
+    for noisy in ("httpx2", "httpcore2", "httpx", "httpcore", "mcp", "uvicorn", "PIL"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     # The journal's pool warns at each try to reconnect while PostgreSQL is down (18 in 30 s); the journal logs the
     # outage itself, once, with the fix (database._diagnosed).

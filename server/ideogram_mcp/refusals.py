@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from ideogram_mcp import logs
-from ideogram_mcp.text import unpaired
+from ideogram_mcp.text import excerpt, quoted, unpaired
 from ideogram_mcp.tools.questions import CONFIRM, ROOTS
 
 if TYPE_CHECKING:
@@ -178,7 +178,7 @@ def unfit(text: str, *, notifications: bool = False) -> tuple[object, int, str] 
     if "id" not in fields and "method" in fields and notifications and (said := _misread(fields)) is not None:
         return None, types.INVALID_REQUEST, said
     if ("method" not in fields and ("result" in fields or "error" in fields)) or "id" not in fields:
-        logger.warning("a message that is no JSON-RPC 2.0 message was dropped: %.200s", text.strip())
+        logger.warning("a message that is no JSON-RPC 2.0 message was dropped: %s", excerpt(text, 200))
         return None  # a response or a notification: nothing to answer
     if not readable_id:
         return None, types.INVALID_REQUEST, "Invalid request: its id must be a string or a whole number."
@@ -190,13 +190,18 @@ def unfit(text: str, *, notifications: bool = False) -> tuple[object, int, str] 
 NOT_JSON = "Parse error: the message is not JSON. Send one JSON-RPC message at a time."
 
 
+def at(path: str) -> str:
+    """Where in a request a problem is (``params.arguments.x``), as said: its keys are an agent's, so each character
+    that does not print is escaped (a newline had forged a log line) and it is cut at 200 characters."""
+    return excerpt(quoted(path)[1:-1], 200) or "its top"
+
+
 def lone_half(path: str) -> str:
     """What to say of a request whose text at ``path`` holds half of a UTF-16 surrogate pair alone (JSON's
     ``"\\ud800"``), which the SDK's JSON reader refuses, over stdio unanswered."""
-    shown = path.encode(errors="backslashreplace").decode() or "its top"  # a key may hold the half itself
     return (
-        f"The request's text at {shown} holds half of a UTF-16 surrogate pair alone, which is no valid Unicode, so it "
-        "was not read: send the character whole (both halves of its \\u escape pair) or leave it out."
+        f"The request's text at {at(path)} holds half of a UTF-16 surrogate pair alone, which is no valid Unicode, so "
+        "it was not read: send the character whole (both halves of its \\u escape pair) or leave it out."
     )
 
 

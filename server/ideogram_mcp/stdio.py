@@ -37,7 +37,7 @@ import anyio.from_thread
 import anyio.lowlevel
 
 from ideogram_mcp import logs
-from ideogram_mcp.refusals import answer, lone_half, unfit
+from ideogram_mcp.refusals import answer, at, lone_half, unfit
 from ideogram_mcp.text import unpaired
 
 logger = logs.logger(__name__)
@@ -333,10 +333,9 @@ def _unreadable(line: str, undecodable: bool) -> str | None:
         return None
     # A byte that is not UTF-8 is in the line as it came; JSON's "\udc80" is an escape there, half a pair once read.
     if undecodable and (byte := _NOT_UTF8.search(found[1])) is not None:
-        shown = found[0].encode(errors="backslashreplace").decode() or "its top"
         said = (
-            f"The request's text at {shown} is not UTF-8 (byte 0x{ord(byte.group()) - 0xDC00:02X}), so it was not"
-            " read and nothing was sent: send every text as UTF-8."
+            f"The request's text at {at(found[0])} is not UTF-8 (byte 0x{ord(byte.group()) - 0xDC00:02X}), so it was"
+            " not read and nothing was sent: send every text as UTF-8."
         )
     else:
         said = lone_half(found[0])
