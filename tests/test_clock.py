@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from datetime import date, datetime
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import anyio
@@ -12,7 +15,7 @@ import httpx2
 import pytest
 from mcp import Client
 
-from ideogram_mcp.clock import ManualClock, midnight
+from ideogram_mcp.clock import Clock, ManualClock, midnight
 from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.emulator.faults import Fault
 from ideogram_mcp.server import build_server
@@ -68,7 +71,7 @@ async def test_a_manual_clocks_waits_end_in_the_order_of_their_times_as_it_moves
 # works out from the wall clock's time since a task was recorded must not shrink with it.
 
 
-def _serving(settings: Settings, emulator: Emulator, clock: ManualClock) -> Client:
+def _serving(settings: Settings, emulator: Emulator, clock: Clock) -> Client:
     return Client(build_server(settings, transport=httpx2.ASGITransport(emulator.app()), clock=clock))
 
 
@@ -133,3 +136,80 @@ async def test_a_pending_task_is_saved_in_the_background_on_time_when_the_clock_
             await clock.advance(60)
             states.append(structured(await mcp.call_tool("list_generations", {}))["generations"][0]["state"])
     assert "done" in states, states  # after 3,840 s, 3,600 s late, before (330 to 450 s without the step)
+
+
+async def test_a_task_sent_before_a_restart_is_not_said_never_charged_when_the_clock_stepped_back_since(
+    make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock
+) -> None:
+    # Another process's task is aged by the wall clock, plus what it fell behind this process's monotonic clock: a
+    # step back after this process started had made a charged task "never accepted" again (found by review).
+    settings = make_settings(wait_seconds=30, save=False)
+    emulator.faults.append(Fault.hang(on="imageInference"))
+    async with _serving(settings, emulator, clock) as first:
+        task_uuid = structured(await first.call_tool("generate_image", {"positivePrompt": "a"}))["taskUUID"]
+    async with _serving(settings, emulator, clock) as mcp:
+        await mcp.call_tool("list_generations", {})
+        await clock.advance(7200)
+        emulator.jobs.clear()
+        clock.set_wall(clock.now() - 7200)
+        got = await mcp.call_tool("get_generation", {"taskUUID": task_uuid, "wait": 30})
+        listed = structured(await mcp.call_tool("list_generations", {}))
+    assert "It may have been charged, so it stays counted at its quote ($0.06)" in text(got), text(got)
+    assert listed["spentToday"] == emulator.charged == 0.06
+
+
+class _Ahead:
+    """Another machine of a team: its wall clock ``by`` seconds ahead of the tests' clock, its waits the same."""
+
+    def __init__(self, clock: ManualClock, by: float) -> None:
+        self.clock, self.by = clock, by
+
+    def now(self) -> float:
+        return self.clock.now() + self.by
+
+    def monotonic(self) -> float:
+        return self.clock.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await self.clock.sleep(seconds)
+
+    def deadline(self, at: float) -> contextlib.AbstractContextManager[anyio.CancelScope]:
+        return self.clock.deadline(at)
+
+
+@pytest.mark.parametrize("ahead", [0.0, 100.0], ids=["the same process", "a machine 100 s ahead"])
+async def test_a_task_still_being_sent_is_never_said_never_accepted_nor_its_spend_dropped(
+    ahead: float, make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock, output: Path
+) -> None:
+    # Runware answers the send "slow down" (429, retry in 40 s): while it waits, Runware knows no such task. Asked
+    # then, another machine (its clock ahead) had settled it never accepted, not charged, its spend dropped, and a
+    # second call passed the day's budget; the sending call then sent it and it was charged (found by audit).
+    emulator.faults.append(Fault.error(429, "rateLimited", "slow down", retry_after=40, on="imageInference"))
+    settings = make_settings(output_dir=output, daily_budget=0.10)  # one $0.06 image a day
+    seen: dict[str, Any] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        sender = await stack.enter_async_context(_serving(settings, emulator, clock))
+        asking = (
+            sender if not ahead else await stack.enter_async_context(_serving(settings, emulator, _Ahead(clock, ahead)))
+        )
+
+        async def send() -> None:
+            seen["sent"] = await sender.call_tool("generate_image", {"positivePrompt": "on a"})
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(send)
+            listed: dict[str, Any] = {"generations": []}
+            for _ in range(100):  # until it is recorded, and waits out the 429
+                if (listed := structured(await sender.call_tool("list_generations", {})))["generations"]:
+                    break
+                await anyio.sleep(0.01)
+            task_uuid = listed["generations"][0]["taskUUID"]
+            seen["asked"] = await asking.call_tool("get_generation", {"taskUUID": task_uuid, "wait": 5})
+            seen["during"] = structured(await asking.call_tool("list_generations", {}))
+            seen["second"] = await asking.call_tool("generate_image", {"positivePrompt": "on b"})
+    assert "never accepted" not in text(seen["asked"]), text(seen["asked"])
+    assert seen["during"]["generations"][0]["state"] != "failed"
+    assert seen["during"]["spentToday"] == 0.06
+    assert error_of(seen["second"])["kind"] == "over_budget"
+    assert structured(seen["sent"])["status"] == "done"
+    assert emulator.charged == 0.06

@@ -107,10 +107,13 @@ async def _finish(
     snapshot = snapshot or Snapshot(entry.task_uuid, entry.requested)
     accepted = accepted or entry.accepted or snapshot.found
     if snapshot.lost is not None and not snapshot.images and not entry.images:
-        if not accepted and services.age(entry.task_uuid, entry.created) < NOT_ACCEPTED_WITHIN:
+        if services.may_be_sending(entry):  # Runware may have it yet: still pending, nothing settled
+            snapshot = dataclasses.replace(snapshot, lost=None)
+        elif not accepted and services.age(entry.task_uuid, entry.created) < NOT_ACCEPTED_WITHIN:
             await failed_in_journal(services, entry, NEVER_ACCEPTED, cost=0.0)
             return NotAccepted(entry.task_uuid)
-        return await _forgotten(services, entry, snapshot.lost)
+        else:
+            return await _forgotten(services, entry, snapshot.lost)
     known = {record.image_uuid for record in entry.images}
     arrived = [image for image in snapshot.images if image.image_uuid not in known]
     arrivals = saving.stems_for(entry, arrived, clock.now())

@@ -186,14 +186,20 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
     try:
         async with progress.heartbeat(f"Sending the task ({job.what})"):
             try:
-                await delivery.submit(task, deadline)
+                services.sending.add(entry.task_uuid)
+                try:
+                    await delivery.submit(task, deadline)
+                finally:
+                    services.sending.discard(entry.task_uuid)
                 await _accepted(services, entry.task_uuid)
             except RunwareError as exc:
                 if not exc.may_have_run:
                     said = excerpt(redact(str(exc), settings.runware_api_key))  # the key out before any cut
                     await failed_in_journal(services, entry, said, cost=None)
                     return SendFailed(exc, entry.task_uuid)
-                logger.warning("task %s may have reached Runware (%s); keeping it pending", entry.task_uuid, exc)
+                logger.warning(
+                    "task %s may have reached Runware (%s); keeping it pending", entry.task_uuid, excerpt(str(exc))
+                )
                 unknown = Snapshot(entry.task_uuid, entry.requested, trouble=exc)
                 return _followed(
                     services, job, await finish(services, entry, unknown, where, generation.preview, deadline)

@@ -24,7 +24,7 @@ from ideogram_mcp.clock import Clock, SystemClock
 from ideogram_mcp.images import ImageStore
 from ideogram_mcp.images.local import LocalFolders
 from ideogram_mcp.images.recipes import KEPT_AT_RUNWARE
-from ideogram_mcp.journal import Journal
+from ideogram_mcp.journal import Entry, Journal
 from ideogram_mcp.journal.sqlite import SqliteJournal
 from ideogram_mcp.runware import connections
 from ideogram_mcp.runware.client import RunwareClient
@@ -45,6 +45,8 @@ MALLOC_ARENAS = 2
 """glibc's memory pools (arenas) the process's threads share. glibc gives each new thread one of its own, up to 8
 a core, and each keeps the pages its thread freed: with them, 1,000 calls in flight with the defaults (the image
 lanes' threads, the journal's) peaked at 150-157 MiB, and at 137-140 MiB with two, as fast."""
+CLOCKS_APART = 120.0
+"""Seconds two machines' clocks (a team's, sharing a journal) are taken to differ by at most (``may_be_sending``)."""
 REMEMBERED = 86_400.0
 """Seconds a process keeps when it recorded a task (``Services.age``): no task is looked at again after a day."""
 _M_ARENA_MAX = -8
@@ -83,6 +85,9 @@ class Services:
         """Where work that outlives a call runs."""
         self.started = self.clock.now()
         """When this process began serving calls: the journal's tasks created before were another process's."""
+        self._began = self.clock.monotonic()
+        self.sending: set[str] = set()
+        """The tasks this process is sending now (its submission, with its retries, under way)."""
         self._recorded: dict[str, tuple[float, float]] = {}
         """When (``now``, ``monotonic``) this process recorded each of its tasks of the last ``REMEMBERED`` s."""
         self.sent: dict[str, float] = {}
@@ -119,11 +124,26 @@ class Services:
             del self._recorded[first]  # recorded in the order of the monotonic clock: the oldest first
 
     def age(self, task_uuid: str, created: float) -> float:
-        """Seconds since a task was recorded at ``created`` (Unix time), as long as they may have been: for one this
-        process recorded, a wall clock stepped back since does not shorten them. A task sent over an hour ago had been
-        told never charged, to be sent again."""
+        """Seconds since a task was recorded at ``created`` (Unix time), as long as they may have been: a wall clock
+        stepped back since (an NTP correction) does not shorten them. For a task this process recorded, by its own
+        record of both clocks; for another process's, by the wall clock with what it fell behind the monotonic one
+        while this process served added (all of it may have come after the task). A task sent over an hour ago had
+        been told never charged, to be sent again."""
         since = self._recorded.get(task_uuid)
-        return self.clock.now() - created if since is None else self.elapsed(since)
+        if since is not None:
+            return self.elapsed(since)
+        now = self.clock.now()
+        return now - created + max(0.0, (self.clock.monotonic() - self._began) - (now - self.started))
+
+    def may_be_sending(self, entry: Entry) -> bool:
+        """Whether the process that recorded a task may still be sending it, so that Runware not knowing it yet says
+        nothing: this process's own while its submission is under way; another's until its call's wait is over
+        and ``CLOCKS_APART`` more (the other's clock may be ahead of this one's). Another process had taken a task
+        waiting out a 429 for one Runware never accepted, not charged, and the day's budget was passed."""
+        if entry.task_uuid in self._recorded:
+            return entry.task_uuid in self.sending
+        wait = entry.options.call_over(entry.created, self.settings.wait_seconds) - entry.created
+        return self.age(entry.task_uuid, entry.created) < wait + CLOCKS_APART
 
     def held(self, digest: str) -> str | None:
         """The image UUID this process uploaded the bytes of SHA-256 ``digest`` under, while Runware is taken to keep
