@@ -1200,12 +1200,42 @@ async def test_a_body_that_is_no_json_rpc_request_is_answered_with_what_is_wrong
     assert not_json.status_code == 400
     assert not_json.json()["error"]["code"] == types.PARSE_ERROR
     # Half a surrogate pair alone: "not a JSON-RPC 2.0 request" had replaced the SDK's parse error (found by audit).
-    assert (half.status_code, half.json()["id"], half.json()["error"]["code"]) == (400, 8, types.PARSE_ERROR)
-    assert half.json()["error"]["message"].startswith(
-        "The request's text at params.arguments.positivePrompt holds half of a UTF-16 surrogate pair alone"
-    )
+    # The 2026-07-28 entry reads it (as Python's JSON does), and answers it itself.
+    said = half.json()["error"]
+    assert (half.status_code, half.json()["id"]) == (400, 8)
+    if era == "2026-07-28":
+        assert said["code"] == types.INVALID_PARAMS
+        assert "surrogate" not in said["message"]
+    else:
+        assert said["code"] == types.PARSE_ERROR
+        assert said["message"].startswith(
+            "The request's text at params.arguments.positivePrompt holds half of a UTF-16 surrogate pair alone"
+        )
     assert (notified.status_code, notified.content) == (202, b""), "a notification is taken as before"
     assert emulator.requests == []
+
+
+async def test_a_2026_request_holding_a_lone_half_keeps_the_sdks_own_answer(
+    with_tokens: Settings, emulator: Emulator
+) -> None:
+    # The 2026-07-28 entry reads a lone half as Python's JSON does: its answer (an unknown tool) had been replaced by
+    # "holds half of a UTF-16 surrogate pair alone ... so it was not read" (found by review).
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "x", "version": "1"},
+    }
+    headers = ACCEPT | {"Authorization": f"Bearer {TOKENS[0]}", "MCP-Protocol-Version": "2026-07-28"}
+    headers |= {"Mcp-Method": "tools/call", "Mcp-Name": "nope"}
+    body = (
+        '{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"nope",'
+        '"arguments":{"positivePrompt":"a \\ud800 b"},"_meta":' + json.dumps(meta) + "}}"
+    )
+    async with served(with_tokens, emulator) as url, httpx2.AsyncClient() as raw:
+        whole = await raw.post(url, content=body.replace("\\ud800", "x"), headers=headers)
+        half = await raw.post(url, content=body, headers=headers)
+    assert whole.json()["error"]["code"] == types.INVALID_PARAMS, whole.text
+    assert half.json()["error"] == whole.json()["error"], half.text
 
 
 async def test_a_get_of_the_endpoint_opens_no_stream_that_would_carry_nothing(
@@ -1237,6 +1267,14 @@ async def test_a_get_of_the_endpoint_is_authenticated_and_its_host_checked_befor
             url, headers=stream | {"Authorization": f"Bearer {TOKENS[0]}", "Origin": "https://evil.example"}
         )
         allowed = await raw.get(url, headers=stream | {"Authorization": f"Bearer {TOKENS[0]}"})
+        slashed = [  # the same at /mcp/, which Starlette had redirected first, to the Host given
+            (await raw.get(url + "/", headers=stream | extra)).status_code
+            for extra in ({}, {"Authorization": f"Bearer {TOKENS[0]}", "Host": "evil.example"})
+        ]
+        slashed.append(
+            (await raw.get(url + "/", headers=stream | {"Authorization": f"Bearer {TOKENS[0]}"})).status_code
+        )
+    assert slashed == [401, 421, 405]
     assert (anonymous.status_code, wrong.status_code) == (401, 401)
     assert anonymous.headers["www-authenticate"].startswith("Bearer")
     assert (foreign.status_code, elsewhere.status_code) == (421, 403)

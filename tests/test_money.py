@@ -33,6 +33,16 @@ def test_an_amount_above_nothing_is_never_written_as_nothing() -> None:
     ]
 
 
+def test_a_large_amount_with_a_part_of_a_cent_keeps_it() -> None:
+    # 12 digits had written 1000000000.005 as $1000000000, and 99999999999.995 as $100000000000 (found by review).
+    assert [money(1000000000.005), money(99999999999.995), money(12345678.0000001), money(1.2285)] == [
+        "$1000000000.005",
+        "$99999999999.995",
+        "$12345678.0000001",
+        "$1.2285",
+    ]
+
+
 def test_a_sum_of_floats_equal_to_the_limit_is_within_it() -> None:
     total = 0.1 + 0.2  # 0.30000000000000004
     assert total > 0.3

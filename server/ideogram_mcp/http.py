@@ -120,6 +120,8 @@ def create_app(
         endpoint.app.app = NoStandaloneStream(endpoint.app.app, security)
     else:
         endpoint.app = NoStandaloneStream(endpoint.app, security)
+    # /mcp/ is the endpoint too: Starlette had redirected it first, before the token and Host checks, to the Host given.
+    app.router.routes.append(Route(PATH + "/", endpoint=endpoint.app))
     if settings.oauth_issuer is not None:
         app.add_middleware(IssuerAsGiven, issuer=settings.oauth_issuer)
     return app

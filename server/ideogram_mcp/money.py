@@ -18,7 +18,10 @@ def money(amount: float) -> str:
     cents = amount * 100
     if not math.isfinite(cents) or abs(amount) < 1e-12 or (abs(cents - round(cents)) < 1e-6 and round(cents) != 0):
         return f"${amount:.2f}"  # float noise too: 0.18000000000000002, 0.1 + 0.2 - 0.3
-    return "$" + format(Decimal(f"{amount:.12g}").normalize(), "f")  # 12 digits: 0.0594, not 0.059399999999999994
+    # Under a dollar to 12 digits (0.0594, not 0.059399999999999994; 1.5e-9); above, to a billionth of a dollar
+    # (1000000000.005, whose 12 digits would have dropped its cents).
+    digits = f"{amount:.12g}" if abs(amount) < 1 else repr(round(amount, 9))
+    return "$" + format(Decimal(digits).normalize(), "f")
 
 
 def within(amount: float, limit: float) -> bool:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 import mcp_types as types
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.shared.exceptions import MCPError
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
@@ -136,12 +137,14 @@ def whole(params: types.PaginatedRequestParams | None) -> None:
         )
 
 
-def unfit(text: str, *, notifications: bool = False) -> tuple[object, int, str] | None:
+def unfit(text: str, *, notifications: bool = False, halves_read: bool = False) -> tuple[object, int, str] | None:
     """What is wrong with a message that is no JSON-RPC message the SDK reads, which it would drop unanswered or
     answer with no words of use: the request's id (when one can be read), the error's code and what to change. None
     for a message the SDK reads, a blank one, and a notification or a response (nothing to answer; logged), unless
     ``notifications``: then a notification whose version, method or params the SDK cannot read is told which (under
-    a null id, as JSON-RPC answers a request whose id cannot be read), where the SDK answers one anyway (HTTP)."""
+    a null id, as JSON-RPC answers a request whose id cannot be read), where the SDK answers one anyway (HTTP).
+    ``halves_read``: the SDK reads half a surrogate pair alone as Python's JSON does (its 2026-07-28 entry), so a
+    request holding one is the SDK's to answer."""
     if not text.strip():
         return None
     deep = False
@@ -182,9 +185,12 @@ def unfit(text: str, *, notifications: bool = False) -> tuple[object, int, str] 
         return None  # a response or a notification: nothing to answer
     if not readable_id:
         return None, types.INVALID_REQUEST, "Invalid request: its id must be a string or a whole number."
-    if "method" in fields and (half := unpaired(fields)) is not None:  # JSON reads it; the SDK's reader does not
+    misread = _misread(fields)
+    if "method" in fields and (half := unpaired(fields)) is not None:  # JSON reads it; the SDK's reader may not
+        if halves_read:
+            return None if misread is None else (ident, types.INVALID_REQUEST, misread)
         return ident, types.PARSE_ERROR, lone_half(half[0])
-    return ident, types.INVALID_REQUEST, _misread(fields) or "Invalid request: not a JSON-RPC 2.0 request."
+    return ident, types.INVALID_REQUEST, misread or "Invalid request: not a JSON-RPC 2.0 request."
 
 
 NOT_JSON = "Parse error: the message is not JSON. Send one JSON-RPC message at a time."
@@ -238,6 +244,10 @@ class UnfitExplained:
         body: list[bytes] = []
         whole = False
         refused = False
+        # The SDK serves a request naming a protocol version past the handshake's at its 2026-07-28 entry, which
+        # reads the body with Python's JSON (as the SDK's manager routes it, by this header alone).
+        version = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"mcp-protocol-version"), None)
+        modern = version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS
 
         async def teed() -> Message:
             nonlocal whole
@@ -252,7 +262,7 @@ class UnfitExplained:
             if message["type"] == "http.response.start" and message["status"] not in (400, 202):
                 body.clear()  # a call's answer can stream for minutes: its body (inline images, say) is not kept
             elif message["type"] == "http.response.start" and whole:
-                found = unfit(b"".join(body).decode(errors="replace"), notifications=True)
+                found = unfit(b"".join(body).decode(errors="replace"), notifications=True, halves_read=modern)
                 if found is not None and found[2] != NOT_JSON:  # not JSON: the SDK's answer says where
                     logger.warning("a request was refused as the SDK could not read it: %s", found[2])
                     said = answer(*found).encode()
