@@ -217,6 +217,23 @@ async def test_an_owner_records_as_many_tasks_a_minute_as_allowed_and_the_next_o
     assert sorted(e.task_uuid for e in await book.recent("alice", 10)) == ["t0", "t1", "t2", "t3"]
 
 
+async def test_the_minute_counts_a_task_a_clock_up_to_two_minutes_ahead_recorded_not_one_an_hour_ahead(
+    journal: Opener,
+) -> None:
+    # A team machine's clock 90 s ahead: its task had not been counted by the other, which let a second call go at
+    # once (found by audit); one an hour ahead is one recorded before the clock was stepped back, and waits at most
+    # a minute, not the hour.
+    here, ahead = ManualClock(), ManualClock()
+    ahead.set_wall(here.now() + 90)
+    await record(journal(ahead), "ahead", 0.06, owner="alice", per_minute=1)
+    with pytest.raises(TooManyCallsError) as refused:
+        await record(journal(here), "here", 0.06, owner="alice", per_minute=1)
+    assert refused.value.wait == 60
+    ahead.set_wall(here.now() + 3600)
+    await record(journal(ahead), "stepped", 0.06, owner="bob", per_minute=1)
+    await record(journal(here), "bob's", 0.06, owner="bob", per_minute=1)
+
+
 async def test_a_task_recorded_twice_is_refused_the_second_time(journal: Opener) -> None:
     book = journal()
     await record(book, "t", 0.06)

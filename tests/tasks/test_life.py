@@ -23,7 +23,7 @@ from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.emulator.faults import Fault
 from ideogram_mcp.errors import Kind
 from ideogram_mcp.files import LocalImage
-from ideogram_mcp.journal import Approval
+from ideogram_mcp.journal import CLOCKS_APART, Approval, Entry, Options
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 from ideogram_mcp.specs import load_spec
@@ -388,3 +388,20 @@ async def test_a_process_keeps_when_it_recorded_its_tasks_for_a_day_only(
     assert list(services._recorded) == [second.entry.task_uuid, third.entry.task_uuid]  # pyright: ignore[reportPrivateUsage]
     assert ages[1:] == [pytest.approx(1_000, abs=1), pytest.approx(0, abs=1)]
     assert ages[0] == pytest.approx(87_000, abs=1), "forgotten: as another process's, the step back added"
+
+
+async def test_another_process_may_still_be_sending_its_task_whatever_this_clock_was_stepped_back_before(
+    settings: Settings, transport: httpx2.ASGITransport, clock: ManualClock
+) -> None:
+    # How long this process's wall clock fell behind (added to ages, so that a charged task is never "never
+    # accepted") may all have come before the task: the sender's window had closed at once (found by review).
+    async with running(settings, transport, clock) as services:
+        await clock.advance(700)
+        clock.set_wall(clock.now() - 300)
+        options = Options(wait=30.0)
+        sent = Entry("t", OWNER, "generate_image", "ideogram:4@1", {}, 1, 0.06, None, "pending", [], [], options, 0, 0)
+        just_now = dataclasses.replace(sent, created=clock.now() - 10)
+        long_ago = dataclasses.replace(sent, created=clock.now() - 30 - CLOCKS_APART - 1)
+        assert services.may_be_sending(just_now)
+        assert not services.may_be_sending(long_ago)
+        assert services.age("t", just_now.created) == pytest.approx(310), "an age, though, counts the step back"

@@ -120,15 +120,19 @@ class Spend:
 
 MINUTE = 60.0
 """Seconds over which the calls an owner starts are counted (``Limits.per_minute``): a task recorded this long ago
-no longer counts. One recorded as much later than now is not counted either: the wall clock was stepped back since
-(an NTP correction, a VM resumed), and it had held the owner's calls back for as long as the step."""
+no longer counts. One recorded more than ``CLOCKS_APART`` later than now is not counted either: the wall clock was
+stepped back since (an NTP correction, a VM resumed), and it had held the owner's calls back for as long as the
+step."""
+CLOCKS_APART = 120.0
+"""Seconds the clocks of the machines sharing a journal (a team's) are taken to differ by at most: a task another
+recorded up to this much later than now was recorded by a clock ahead of this one's, and counts."""
 
 
 def calls_wait(per_minute: int, started: Sequence[float], now: float) -> int | None:
     """Seconds until one more call may start, when ``per_minute`` calls started in the ``MINUTE`` before ``now``
-    (``started``: when the owner's latest tasks were recorded, newest first; those up to a ``MINUTE`` after ``now``,
-    of a machine whose clock is ahead, count too); None when one may start now."""
-    counted = [when for when in started if now - MINUTE < when <= now + MINUTE][:per_minute]
+    (``started``: when the owner's latest tasks were recorded, newest first; those up to ``CLOCKS_APART`` after
+    ``now``, of a machine whose clock is ahead, count too); None when one may start now."""
+    counted = [when for when in started if now - MINUTE < when <= now + CLOCKS_APART][:per_minute]
     if len(counted) < per_minute:
         return None
     freed = counted[per_minute - 1]  # when this one leaves the minute, one more may start

@@ -19,6 +19,7 @@ from pydantic import SecretStr
 
 from ideogram_mcp.clock import Clock, SystemClock, midnight
 from ideogram_mcp.journal import (
+    CLOCKS_APART,
     MINUTE,
     Claim,
     DuplicateTaskError,
@@ -283,7 +284,7 @@ async def _started(db: AsyncConnection, owner: str, now: float, most: int) -> li
         await db.execute(
             "SELECT created FROM ideogram_tasks WHERE owner = %s AND created > %s AND created <= %s "
             "ORDER BY created DESC LIMIT %s",
-            (owner, now - MINUTE, now + MINUTE, most),
+            (owner, now - MINUTE, now + CLOCKS_APART, most),
         )
     ).fetchall()
     return [float(created) for (created,) in found]

@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from ideogram_mcp import logs
 from ideogram_mcp.clock import Clock, SystemClock, midnight
 from ideogram_mcp.journal import (
+    CLOCKS_APART,
     MINUTE,
     Claim,
     DuplicateTaskError,
@@ -393,7 +394,7 @@ class SqliteJournal:
         """When the owner's ``most`` latest tasks of the minute before ``now`` were recorded, newest first."""
         found = self._db.execute(
             "SELECT created FROM tasks WHERE owner = ? AND created > ? AND created <= ? ORDER BY created DESC LIMIT ?",
-            (owner, now - MINUTE, now + MINUTE, most),
+            (owner, now - MINUTE, now + CLOCKS_APART, most),
         ).fetchall()
         return [float(created) for (created,) in found]
 

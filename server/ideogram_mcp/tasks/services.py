@@ -24,7 +24,7 @@ from ideogram_mcp.clock import Clock, SystemClock
 from ideogram_mcp.images import ImageStore
 from ideogram_mcp.images.local import LocalFolders
 from ideogram_mcp.images.recipes import KEPT_AT_RUNWARE
-from ideogram_mcp.journal import Entry, Journal
+from ideogram_mcp.journal import CLOCKS_APART, Entry, Journal
 from ideogram_mcp.journal.sqlite import SqliteJournal
 from ideogram_mcp.runware import connections
 from ideogram_mcp.runware.client import RunwareClient
@@ -45,8 +45,6 @@ MALLOC_ARENAS = 2
 """glibc's memory pools (arenas) the process's threads share. glibc gives each new thread one of its own, up to 8
 a core, and each keeps the pages its thread freed: with them, 1,000 calls in flight with the defaults (the image
 lanes' threads, the journal's) peaked at 150-157 MiB, and at 137-140 MiB with two, as fast."""
-CLOCKS_APART = 120.0
-"""Seconds two machines' clocks (a team's, sharing a journal) are taken to differ by at most (``may_be_sending``)."""
 REMEMBERED = 86_400.0
 """Seconds a process keeps when it recorded a task (``Services.age``): no task is looked at again after a day."""
 _M_ARENA_MAX = -8
@@ -138,12 +136,13 @@ class Services:
     def may_be_sending(self, entry: Entry) -> bool:
         """Whether the process that recorded a task may still be sending it, so that Runware not knowing it yet says
         nothing: this process's own while its submission is under way; another's until its call's wait is over
-        and ``CLOCKS_APART`` more (the other's clock may be ahead of this one's). Another process had taken a task
+        and ``CLOCKS_APART`` more (the other's clock may be ahead of this one's), by the wall clock alone (this
+        one's steps back, which ``age`` adds, may all have come before the task). Another process had taken a task
         waiting out a 429 for one Runware never accepted, not charged, and the day's budget was passed."""
         if entry.task_uuid in self._recorded:
             return entry.task_uuid in self.sending
         wait = entry.options.call_over(entry.created, self.settings.wait_seconds) - entry.created
-        return self.age(entry.task_uuid, entry.created) < wait + CLOCKS_APART
+        return self.clock.now() - entry.created < wait + CLOCKS_APART  # as short as it may be: no step back added
 
     def held(self, digest: str) -> str | None:
         """The image UUID this process uploaded the bytes of SHA-256 ``digest`` under, while Runware is taken to keep
