@@ -1274,7 +1274,9 @@ async def test_a_get_of_the_endpoint_is_authenticated_and_its_host_checked_befor
         slashed.append(
             (await raw.get(url + "/", headers=stream | {"Authorization": f"Bearer {TOKENS[0]}"})).status_code
         )
+        head = await raw.head(url, headers={"Authorization": f"Bearer {TOKENS[0]}"})
     assert slashed == [401, 421, 405]
+    assert (head.status_code, head.headers["allow"], head.content) == (405, "POST", b""), "it had listed GET too"
     assert (anonymous.status_code, wrong.status_code) == (401, 401)
     assert anonymous.headers["www-authenticate"].startswith("Bearer")
     assert (foreign.status_code, elsewhere.status_code) == (421, 403)

@@ -133,7 +133,7 @@ class NoStandaloneStream:
         self.app, self.security = app, TransportSecurityMiddleware(security)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "GET":
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):  # HEAD: as GET, without the body
             await self.app(scope, receive, send)
             return
         if (refused := await self.security.validate_request(Request(scope, receive))) is not None:
@@ -145,7 +145,7 @@ class NoStandaloneStream:
         )
         headers = [(b"allow", b"POST"), (b"content-type", b"text/plain"), (b"content-length", str(len(said)).encode())]
         await send({"type": "http.response.start", "status": 405, "headers": headers})
-        await send({"type": "http.response.body", "body": said})
+        await send({"type": "http.response.body", "body": said if scope["method"] == "GET" else b""})
 
 
 def make_room(wanted: int = MAX_CONNECTIONS * 2) -> int | None:
