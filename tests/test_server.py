@@ -94,6 +94,9 @@ async def test_the_instructions_name_every_image_tool_and_the_prices_calls_are_q
         ]
         assert f"{'/'.join(by_speed)} by renderingSpeed" in instructions
     assert f"remove_background cuts it out ({await quote('remove_background', image)})" in instructions
+    # Claude Code cuts instructions and each tool's description at 2 KB (../shared/notes/mcp-clients.md).
+    assert len(instructions.encode()) <= 2048
+    assert max(len((t.description or "").encode()) for t in (await mcp.list_tools()).tools) <= 2048
 
 
 async def test_clients_on_the_2025_11_25_handshake_get_the_same_service(
