@@ -1277,6 +1277,14 @@ async def test_a_get_of_the_endpoint_is_authenticated_and_its_host_checked_befor
         head = await raw.head(url, headers={"Authorization": f"Bearer {TOKENS[0]}"})
     assert slashed == [401, 421, 405]
     assert (head.status_code, head.headers["allow"], head.content) == (405, "POST", b""), "it had listed GET too"
+    async with served(with_tokens, emulator) as url, httpx2.AsyncClient(timeout=5) as raw:
+        others = {
+            method: await raw.request(method, url, headers={"Authorization": f"Bearer {TOKENS[0]}"})
+            for method in ("DELETE", "PUT", "PATCH", "OPTIONS")
+        }
+    assert {method: (got.status_code, got.headers["allow"]) for method, got in others.items()} == dict.fromkeys(
+        others, (405, "POST")
+    ), "the SDK's 405 had named GET and DELETE as allowed (found by review)"
     assert (anonymous.status_code, wrong.status_code) == (401, 401)
     assert anonymous.headers["www-authenticate"].startswith("Bearer")
     assert (foreign.status_code, elsewhere.status_code) == (421, 403)

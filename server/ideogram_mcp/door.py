@@ -121,9 +121,10 @@ class GuardedH11(H11Protocol):
 
 
 class NoStandaloneStream:
-    """A GET of the MCP endpoint is answered 405, as the spec allows a server that offers no stream there: this one
-    is stateless, so such a stream would stay open carrying nothing (the SDK opens one), and one token's hundreds of
-    them would hold every connection the process may have. Images saved are heard of with ``subscriptions/listen``.
+    """A GET of the MCP endpoint (any method but POST) is answered 405, as the spec allows a server that offers no
+    stream there: this one is stateless, so such a stream would stay open carrying nothing (the SDK opens one), and
+    one token's hundreds of them would hold every connection the process may have. Images saved are heard of with
+    ``subscriptions/listen``.
 
     It stands where the endpoint's app is, behind the SDK's token check (a GET without a token is its 401, which
     points a client to the OAuth metadata), and asks the SDK's Host and Origin check first (421, 403): it had
@@ -133,19 +134,23 @@ class NoStandaloneStream:
         self.app, self.security = app, TransportSecurityMiddleware(security)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):  # HEAD: as GET, without the body
+        if scope["type"] != "http" or scope["method"] == "POST":
             await self.app(scope, receive, send)
             return
         if (refused := await self.security.validate_request(Request(scope, receive))) is not None:
             await refused(scope, receive, send)
             return
+        # Every other method too (DELETE: no session to end), with Allow naming POST alone: the SDK's 405 had named
+        # GET and DELETE, which are refused.
         said = (
             b"This stateless server sends nothing on a GET stream: POST each request (subscriptions/listen hears of "
             b"images)."
+            if scope["method"] in ("GET", "HEAD")
+            else b"This stateless server takes each request as a POST, and holds no session to end."
         )
         headers = [(b"allow", b"POST"), (b"content-type", b"text/plain"), (b"content-length", str(len(said)).encode())]
         await send({"type": "http.response.start", "status": 405, "headers": headers})
-        await send({"type": "http.response.body", "body": said if scope["method"] == "GET" else b""})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else said})
 
 
 def make_room(wanted: int = MAX_CONNECTIONS * 2) -> int | None:
