@@ -31,6 +31,7 @@ from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 from ideogram_mcp.tasks import fetch, life
 from ideogram_mcp.tools import wording
+from ideogram_mcp.tools.generations import PAGE_CHARACTERS
 
 from ..conftest import API_KEY, error_of, text
 from ..conftest import structured as data
@@ -393,6 +394,32 @@ async def test_list_generations_pages_through_every_generation_with_a_cursor(mcp
                 "leave it out",
             }
         ], raw
+
+
+async def test_a_page_of_generations_ends_early_where_claude_code_would_cut_it(
+    make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock
+) -> None:
+    # 100 tasks of 20 images had made a page of 315,000 characters of structured output, which Claude Code gives its
+    # model and cuts at 25,000 tokens (found by audit): the rest come by the cursor.
+    settings = {"save": False, "preview": False, "confirm_above": 100.0, "daily_budget": 0}
+    async with Client(server(make_settings, emulator, **settings)) as mcp:
+        for n in range(60):
+            made = await mcp.call_tool("generate_image", {"positivePrompt": f"p{n}", "numberResults": 20})
+            assert data(made)["status"] == "done"
+            await clock.advance(1.0)
+        pages: list[dict[str, Any]] = []
+        arguments: dict[str, Any] = {"limit": 100}
+        while True:
+            pages.append(data(await mcp.call_tool("list_generations", arguments)))
+            if "nextCursor" not in pages[-1]:
+                break
+            arguments = {"limit": 100, "cursor": pages[-1]["nextCursor"]}
+    sizes = [len(json.dumps(page["generations"])) for page in pages]
+    assert len(pages) > 1, sizes
+    assert max(sizes) <= PAGE_CHARACTERS, sizes
+    listed = [g["taskUUID"] for page in pages for g in page["generations"]]
+    assert len(listed) == len(set(listed)) == 60, "each task on one page, none left out"
+    assert all(len(g["images"]) == 20 for page in pages for g in page["generations"])
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ spend. Neither sends a task or charges anything."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import UTC, datetime
@@ -144,10 +145,18 @@ async def list_generations(ctx: Context, params: types.CallToolRequestParams) ->
         return results.invalid([arguments.Problem("cursor", _NOT_A_CURSOR)], generating=False)
     where = await places(ctx)  # on stdio, paths are shown whole: no need of the client's roots
     listing = await fetch.recent(state.services, owner(ctx), limit, wanted, before or None)
-    spend, entries = listing.spend, listing.entries
-    following = cursors.cursor([entries[-1].created, entries[-1].task_uuid]) if listing.more and entries else None
+    spend, summaries, size = listing.spend, list[GenerationSummary](), 0
+    for entry in listing.entries:  # a page ends early where it would pass PAGE_CHARACTERS: the rest follow
+        summary = _summary(entry, where)
+        size += len(json.dumps(summary.model_dump(mode="json", by_alias=True, exclude_none=True))) + 2
+        if summaries and size > PAGE_CHARACTERS:
+            break
+        summaries.append(summary)
+    entries = listing.entries[: len(summaries)]
+    more = listing.more or len(entries) < len(listing.entries)
+    following = cursors.cursor([entries[-1].created, entries[-1].task_uuid]) if more and entries else None
     output = ListGenerationsOutput(
-        generations=[_summary(entry, where) for entry in entries],
+        generations=summaries,
         spent_today=spend.today,
         spent_total=spend.total,
         daily_budget=listing.daily_budget,
@@ -172,6 +181,11 @@ async def list_generations(ctx: Context, params: types.CallToolRequestParams) ->
     if following is not None:
         lines.append(f'Older ones follow: call list_generations with cursor "{following}" for them.')
     return results.ok(output, "\n".join(lines))
+
+
+PAGE_CHARACTERS = 60_000
+"""Most characters of a page's generations as JSON (about 15,000 tokens): Claude Code gives its model the structured
+output, and cuts a result at 25,000 tokens. A page of 100 tasks of 20 saved images each had been 315,000."""
 
 
 _NOT_A_CURSOR = "is not a cursor this tool gave: give the nextCursor of an earlier call as it came, or leave it out"
