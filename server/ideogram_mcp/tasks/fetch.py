@@ -110,8 +110,6 @@ async def _take_up(services: Services, owner: str, where: Places, saved: Saved |
         entry for state, most in CUT_SHORT_LOOKED_AT.items() for entry in await journal.recent(owner, most, state)
     ]
     oldest = clock.now() - CUT_SHORT_WITHIN  # from now: a task that can never be finished ages out of the tries
-    for task_uuid in [task_uuid for task_uuid, when in sent.items() if when < oldest]:
-        del sent[task_uuid]
     # This process's own tasks are its calls' and its background work's to see through.
     left = [e for e in entries if oldest <= e.created and e.task_uuid not in sent and _unfinished(e)]
     for entry in sorted(left, key=lambda entry: entry.created):  # oldest first

@@ -180,9 +180,7 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
         )
     except RefusedError as exc:
         return _refusal(exc, job)
-    services.recorded(entry.task_uuid)
-    if settings.save:  # seen through by this process, never taken up as another's (nothing is taken up unsaved)
-        services.sent[entry.task_uuid] = clock.now()
+    services.recorded(entry.task_uuid)  # seen through by this process, never taken up as another's
     try:
         async with progress.heartbeat(f"Sending the task ({job.what})"):
             try:

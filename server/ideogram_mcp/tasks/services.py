@@ -88,9 +88,6 @@ class Services:
         """The tasks this process is sending now (its submission, with its retries, under way)."""
         self._recorded: dict[str, tuple[float, float]] = {}
         """When (``now``, ``monotonic``) this process recorded each of its tasks of the last ``REMEMBERED`` s."""
-        self.sent: dict[str, float] = {}
-        """The tasks this process recorded to send (taskUUID: when), which its own calls and background work see
-        through; any other in the journal is another process's, earlier or running beside it (``fetch``)."""
         self.closing = False
         """Whether the server is stopping: background work that fails on the parts it closes says so quietly."""
         self.resumed: dict[str, float] = {}
@@ -120,6 +117,13 @@ class Services:
         self._recorded[task_uuid] = (self.clock.now(), now)
         while (first := next(iter(self._recorded))) != task_uuid and self._recorded[first][1] < now - REMEMBERED:
             del self._recorded[first]  # recorded in the order of the monotonic clock: the oldest first
+
+    @property
+    def sent(self) -> dict[str, float]:
+        """The tasks this process recorded to send (taskUUID: when, ``now``), which its own calls and background work
+        see through; any other in the journal is another process's, earlier or running beside it (``fetch``). None
+        with saving off: nothing is taken up unsaved."""
+        return {task: wall for task, (wall, _) in self._recorded.items()} if self.settings.save else {}
 
     def age(self, task_uuid: str, created: float) -> float:
         """Seconds since a task was recorded at ``created`` (Unix time), as long as they may have been: a wall clock
