@@ -1338,15 +1338,29 @@ async def test_while_the_issuer_fails_tokens_of_unknown_key_ids_do_not_ask_it_ag
     assert await verifier.verify_token(_token(key, sub="user-3")) is not None
 
 
-async def test_an_issuer_with_a_path_is_found_where_rfc_8414_puts_its_metadata() -> None:
+def _acme_site(path: str) -> httpx2.Response:
+    """A host whose root answers every path outside the issuer's with a web page."""
+    return httpx2.Response(404) if path.startswith("/realms/acme") else httpx2.Response(200, html="<title>Acme")
+
+
+@pytest.mark.parametrize(
+    ("path", "metadata", "keys", "otherwise"),
+    [
+        ("/tenant1", "/.well-known/oauth-authorization-server/tenant1", "/tenant1/jwks", None),
+        # The host's root answered RFC 8414's place with a web page (200), which failed the fetch before OpenID's
+        # place under the issuer's path was asked: every token refused.
+        ("/realms/acme", "/realms/acme/.well-known/openid-configuration", "/realms/acme/certs", _acme_site),
+    ],
+    ids=["at RFC 8414's place", "at OpenID's, behind a site answering its root with pages"],
+)
+async def test_an_issuer_with_a_path_is_found_where_its_metadata_is(
+    path: str, metadata: str, keys: str, otherwise: Callable[[str], httpx2.Response] | None
+) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    tenant = f"{ISSUER}/tenant1"
-    pages = {
-        "/.well-known/oauth-authorization-server/tenant1": {"issuer": tenant, "jwks_uri": f"{tenant}/jwks"},
-        "/tenant1/jwks": _jwks(key),
-    }
-    verifier = JWTVerifier(tenant, PUBLIC, transport=_answering(pages))
-    assert await verifier.verify_token(_token(key, iss=tenant)) is not None
+    issuer = ISSUER + path
+    pages = {metadata: {"issuer": issuer, "jwks_uri": ISSUER + keys}, keys: _jwks(key)}
+    verifier = JWTVerifier(issuer, PUBLIC, transport=_answering(pages, otherwise))
+    assert await verifier.verify_token(_token(key, iss=issuer)) is not None
 
 
 async def test_a_bearer_token_after_more_than_one_space_is_taken(
@@ -1356,23 +1370,6 @@ async def test_a_bearer_token_after_more_than_one_space_is_taken(
     async with served(settings, emulator) as url, httpx2.AsyncClient() as raw:
         spaced = await raw.post(url, json=INIT, headers=ACCEPT | {"Authorization": f"Bearer   {TOKENS[0]}"})
     assert spaced.status_code == 200, "RFC 6750: one or more spaces"
-
-
-async def test_an_issuer_with_a_path_behind_a_site_that_answers_its_root_with_pages_is_found_all_the_same() -> None:
-    # The host's root answered RFC 8414's place with a web page (200), which failed the fetch before OpenID's place
-    # under the issuer's path was asked: every token refused.
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    realm = f"{ISSUER}/realms/acme"
-    pages = {
-        "/realms/acme/.well-known/openid-configuration": {"issuer": realm, "jwks_uri": f"{realm}/certs"},
-        "/realms/acme/certs": _jwks(key),
-    }
-
-    def site(path: str) -> httpx2.Response:
-        return httpx2.Response(404) if path.startswith("/realms/acme") else httpx2.Response(200, html="<title>Acme")
-
-    verifier = JWTVerifier(realm, PUBLIC, transport=_answering(pages, site))
-    assert await verifier.verify_token(_token(key, iss=realm)) is not None
 
 
 async def test_a_key_rotated_in_while_one_fetch_failed_is_taken_once_an_unknown_kid_may_ask_again() -> None:
