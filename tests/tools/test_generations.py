@@ -1270,7 +1270,9 @@ async def test_a_task_runware_forgets_after_some_of_its_images_came_says_the_res
     async with Client(server(make_settings, emulator, wait_seconds=0.2, preview=False)) as mcp:
         pending = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": requested}))
         task_uuid = pending["taskUUID"]
-        await clock.advance(21.0)
+        # The images end at 10, 20 and 30 s (15 and 30 s for two): asked at 25 s, not 1 s after the failure, so that a
+        # poll round begun a moment before it, under a loaded machine, is not the one the fetch hears.
+        await clock.advance(25.0)
         partly = data(await mcp.call_tool("get_generation", {"taskUUID": task_uuid, "wait": 0.2}))
         del emulator.jobs[task_uuid]  # its results expired, as Runware's do
         await clock.advance(answers.LOST_AFTER)
