@@ -43,6 +43,16 @@ def test_a_large_amount_with_a_part_of_a_cent_keeps_it() -> None:
     ]
 
 
+def test_an_amount_a_little_off_whole_cents_is_not_taken_for_float_noise() -> None:
+    # A budget of $1.0000000015 had been said as "$1.00", and 0.060000001 as "$0.06": not noise of a sum.
+    assert [money(1.0000000015), money(0.060000001), money(0.06 * 1000), money(1.0 - 0.94)] == [
+        "$1.000000001",
+        "$0.060000001",
+        "$60.00",
+        "$0.06",
+    ]
+
+
 def test_a_sum_of_floats_equal_to_the_limit_is_within_it() -> None:
     total = 0.1 + 0.2  # 0.30000000000000004
     assert total > 0.3

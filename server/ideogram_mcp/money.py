@@ -15,13 +15,14 @@ def money(amount: float) -> str:
     """An amount of dollars as the server writes it: ``$0.06``; one with a part of a cent to the digits it has
     (``$0.005``, ``$0.0585``), so that a limit set so, or a cost Runware said so, is never said rounded to what it
     is not (a refusal that said "above the limit of $0.01" of a $0.01 call), nor a limit above nothing as $0.00."""
-    cents = amount * 100
-    if not math.isfinite(cents) or abs(amount) < 1e-12 or (abs(cents - round(cents)) < 1e-6 and round(cents) != 0):
-        return f"${amount:.2f}"  # float noise too: 0.18000000000000002, 0.1 + 0.2 - 0.3
+    if not math.isfinite(amount * 100) or abs(amount) < 1e-12:
+        return f"${amount:.2f}"  # float noise too: 0.1 + 0.2 - 0.3
     # Under a dollar to 12 digits (0.0594, not 0.059399999999999994; 1.5e-9); above, to a billionth of a dollar
-    # (1000000000.005, whose 12 digits would have dropped its cents).
-    digits = f"{amount:.12g}" if abs(amount) < 1 else repr(round(amount, 9))
-    return "$" + format(Decimal(digits).normalize(), "f")
+    # (1000000000.005, whose 12 digits would have dropped its cents; 1.0000000015, a budget above $1.00).
+    digits = Decimal(f"{amount:.12g}" if abs(amount) < 1 else repr(round(amount, 9))).normalize()
+    if int(digits.as_tuple().exponent) >= -2:
+        return f"${amount:.2f}"  # whole cents, float noise too: 0.18000000000000002, 0.1 + 0.2
+    return "$" + format(digits, "f")
 
 
 def within(amount: float, limit: float) -> bool:
