@@ -995,6 +995,47 @@ async def test_a_task_an_earlier_process_left_unfinished_is_fetched_and_saved_by
     assert len(sent) == len(set(sent)) == len(emulator.ledger) == 1 + later
 
 
+async def test_a_task_is_this_process_s_before_the_journal_shows_it_to_the_taking_up_of_other_processes_tasks(
+    make_settings: Callable[..., Settings],
+    emulator: Emulator,
+    clock: ManualClock,
+    output: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The taking up of the tasks other processes left reads the journal beside the calls. One it read between the
+    # call's recording and the call noting the task as its own was taken up as another process's: fetched and saved
+    # once the call's time was over (a test of a killed process saw its images saved, one run in two under load).
+    committed, looked, reads = anyio.Event(), anyio.Event(), []
+    record, recent = SqliteJournal.record, SqliteJournal.recent
+
+    async def record_then_let_it_be_read(self: SqliteJournal, *args: Any, **kwargs: Any) -> Any:
+        entry = await record(self, *args, **kwargs)
+        committed.set()
+        await looked.wait()
+        return entry
+
+    async def recent_once_recorded(self: SqliteJournal, *args: Any, **kwargs: Any) -> Any:
+        await committed.wait()
+        found = await recent(self, *args, **kwargs)
+        reads.append(found)
+        if len(reads) == len(fetch.CUT_SHORT_LOOKED_AT):  # the journal read: the recording call has not gone on yet
+            looked.set()
+        return found
+
+    monkeypatch.setattr(SqliteJournal, "record", record_then_let_it_be_read)
+    monkeypatch.setattr(SqliteJournal, "recent", recent_once_recorded)
+    monkeypatch.setattr(fetch, "take_up_when_over", lambda *_: None)  # the call's own seeing through, left out
+    emulator.render_seconds = 30.0
+    async with Client(server(make_settings, emulator, output_dir=output, wait_seconds=2.0, preview=False)) as mcp:
+        cut_short = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT}))
+        emulator.render_seconds = 0.0  # rendered: a taking up would now save it
+        await clock.sleep(60.0)
+    assert cut_short["status"] == "pending"
+    assert looked.is_set()
+    assert not list(output.glob("*.jpg")), "taken up as another process's"
+    assert [task["taskUUID"] for task in emulator.submitted] == [cut_short["taskUUID"]]
+
+
 async def test_a_task_whose_sending_got_no_answer_is_not_said_to_be_running_on_runware(
     make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock
 ) -> None:

@@ -104,13 +104,15 @@ async def _resume(services: Services, owner: str, where: Places, saved: Saved | 
 
 async def _take_up(services: Services, owner: str, where: Places, saved: Saved | None) -> None:
     """Take up the owner's tasks other processes left unfinished (what stays unfinished, the next taking up tries)."""
-    clock, journal, sent = services.clock, services.journal, services.sent
+    clock, journal = services.clock, services.journal
     # By state: the latest tasks of any state hid a pending one behind 50 later ones.
     entries = [
         entry for state, most in CUT_SHORT_LOOKED_AT.items() for entry in await journal.recent(owner, most, state)
     ]
     oldest = clock.now() - CUT_SHORT_WITHIN  # from now: a task that can never be finished ages out of the tries
-    # This process's own tasks are its calls' and its background work's to see through.
+    # This process's own tasks are its calls' and its background work's to see through: those it sent by now (a call
+    # may have recorded one while the journal was read).
+    sent = services.sent
     left = [e for e in entries if oldest <= e.created and e.task_uuid not in sent and _unfinished(e)]
     for entry in sorted(left, key=lambda entry: entry.created):  # oldest first
         earlier = entry.created < services.started

@@ -157,6 +157,9 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
         except RunwareError as exc:  # only free uploads went out: the paid task was never sent
             return SendFailed(exc, None)
     task = generation.to_task(job.spec, task_uuid, server_values)
+    # This process's from before the journal shows it: the taking up of tasks other processes left reads the journal
+    # meanwhile, and had taken it up as one of theirs, to fetch once this call's time was over.
+    recording = services.recorded(task_uuid)  # False: another call of this process records it (sent twice)
     try:
         entry = await services.journal.record(
             Pending(
@@ -178,9 +181,12 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
             ),
             _limits(services, job),
         )
+        recording = False
     except RefusedError as exc:
         return _refusal(exc, job)
-    services.recorded(entry.task_uuid)  # seen through by this process, never taken up as another's
+    finally:
+        if recording:  # refused, failed or cancelled: not recorded by this call
+            services.unrecorded(task_uuid)
     try:
         async with progress.heartbeat(f"Sending the task ({job.what})"):
             try:

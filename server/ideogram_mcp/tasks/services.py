@@ -111,12 +111,20 @@ class Services:
         wall, steady = since
         return max(self.clock.now() - wall, self.clock.monotonic() - steady)
 
-    def recorded(self, task_uuid: str) -> None:
-        """Note when (both clocks) this process recorded a task, for ``age``, for as long as it may ask."""
+    def recorded(self, task_uuid: str) -> bool:
+        """Note when (both clocks) this process recorded a task, for ``age``, for as long as it may ask; False when
+        noted already (another call of this process records it: an approved round sent twice)."""
+        if task_uuid in self._recorded:
+            return False
         now = self.clock.monotonic()
         self._recorded[task_uuid] = (self.clock.now(), now)
         while (first := next(iter(self._recorded))) != task_uuid and self._recorded[first][1] < now - REMEMBERED:
             del self._recorded[first]  # recorded in the order of the monotonic clock: the oldest first
+        return True
+
+    def unrecorded(self, task_uuid: str) -> None:
+        """Forget a task noted as recorded whose recording failed, or was refused: none of this process's."""
+        self._recorded.pop(task_uuid, None)
 
     @property
     def sent(self) -> dict[str, float]:
