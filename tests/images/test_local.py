@@ -395,6 +395,27 @@ def test_a_save_killed_between_its_two_links_is_finished_under_the_name_its_reci
     assert other.name == "poster-2.png"
 
 
+def test_what_a_killed_save_left_under_a_later_name_is_completed_there_and_the_image_saved_once(
+    tmp_path: Path,
+) -> None:
+    # "poster" asked for twice: the second image went to poster-2 and its process was killed before the journal
+    # recorded it; the process that took the task up saved the same paid image again as poster-3, with a second
+    # recipe (found by an audit). Only the name the journal recorded, poster, had been looked at.
+    _put(tmp_path, "u-1")
+    whole = _put(tmp_path, "u-2")  # killed after both links
+    half = _put(tmp_path, "u-3")  # killed between the recipe's link and the image's
+    half.unlink()
+    unwritten = _put(tmp_path, "u-4")  # its recipe's claim left empty (no hard links)
+    unwritten.with_suffix(".json").write_bytes(b"")
+    again = [_put(tmp_path, image_uuid) for image_uuid in ("u-2", "u-3", "u-4")]
+    assert [path.name for path in again] == ["poster-2.png", "poster-3.png", "poster-4.png"]
+    assert [path.name for path in (whole, half, unwritten)] == ["poster-2.png", "poster-3.png", "poster-4.png"]
+    assert [_recipe_beside(path).image_uuid for path in again] == ["u-2", "u-3", "u-4"]
+    assert all(path.read_bytes() == png() for path in again)
+    assert len(list(tmp_path.glob("*.png"))) == len(list(tmp_path.glob("*.json"))) == 4
+    assert _put(tmp_path, "u-5").name == "poster-5.png"  # another image of the stem: the next free name
+
+
 def test_temporaries_a_killed_save_left_are_removed_once_stale_and_a_live_saves_are_not(tmp_path: Path) -> None:
     stale, fresh = tmp_path / ".0123456789abcdef.part", tmp_path / ".fedcba9876543210.part"
     users = tmp_path / ".0123456789abcdef.part.keep"

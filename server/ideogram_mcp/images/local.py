@@ -2,11 +2,10 @@
 
 An image is written atomically and never over another file: a temporary file in the same folder, then a link to
 its name (a taken name gets ``-2``, ``-3`` ...). Its recipe is written beside it, its name claimed before the
-image's so that two images saved at once never share one. A file a cut-short save left (the same bytes, under the
-name recorded for it) is taken as it is, so that a paid image is saved once; a recipe a cut-short save left, naming
-this image, gets the image under its name; the temporaries of saves killed part-way are removed once a process.
-Listing and reading take only files
-with our recipe beside them, directly in the folders asked for; nothing is followed out of them.
+image's so that two images saved at once never share one. What a save cut short left (its image with the same
+bytes, or its recipe naming this image, under the name it took) is completed and taken, so that a paid image is
+saved once; the temporaries of saves killed part-way are removed once a process. Listing and reading take only
+files with our recipe beside them, directly in the folders asked for; nothing is followed out of them.
 """
 
 from __future__ import annotations
@@ -67,24 +66,14 @@ class LocalFolders:
         return None
 
     def put(self, folder: Path, stem: str, data: bytes, found: ImageFormat, recipe: Recipe) -> Path:
-        """Save an image under ``stem`` (or the next free name) with its recipe; returns its path. The file a cut-short
-        save of this very image left under that name is taken as it is."""
-        adopted = _left_behind(folder / f"{stem}.{found.extension}", data)
-        left = read_recipe(adopted.with_suffix(".json")) if adopted is not None else None
-        if left is not None and left.image_uuid != recipe.image_uuid:
-            adopted = left = None  # the same bytes, but another image's file (a seed made twice): not this one
-        if adopted is not None and left is not None and left.file == adopted.name:
-            return adopted  # saved whole by a save that was cut short before it was recorded
+        """Save an image under ``stem`` (or the next free name) with its recipe; returns its path. What a cut-short
+        save of this very image left, under any of those names, is completed and taken."""
         facts = recipe.with_(format=found.name, bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
         _write_owed()
-        if adopted is None:
-            _sweep(folder)
-            if (named := _named_by_its_recipe(folder, stem, found, data, facts)) is not None:
-                return named
-            return write_new(folder, stem, found.extension, data, recipe=lambda name: facts.with_(file=name).text())
-        with contextlib.suppress(OSError):  # the image is what was paid for; a missing recipe is no reason to lose it
-            write_recipe(adopted, facts.with_(file=adopted.name))
-        return adopted
+        if (left := _cut_short(folder, stem, found.extension, data, facts)) is not None:
+            return left
+        _sweep(folder)
+        return write_new(folder, stem, found.extension, data, recipe=lambda name: facts.with_(file=name).text())
 
     def discard(self, image: Path) -> None:
         """Remove an image this server saved and its recipe (a second copy of an image saved elsewhere first)."""
@@ -184,23 +173,36 @@ def _sweep(folder: Path) -> None:
                         os.unlink(entry.path)
 
 
-def _named_by_its_recipe(folder: Path, stem: str, found: ImageFormat, data: bytes, facts: Recipe) -> Path | None:
-    """The image saved under the name its own recipe already holds, when a save of it was killed between linking the
-    recipe and the image (the recipe names ``stem.<ext>``, of this very image, and no file has that name); else
-    None. Without it the image went to the next name, beside a recipe naming a file that is not there."""
-    target = folder / f"{stem}.{found.extension}"
-    left = read_recipe(target.with_suffix(".json"))
-    if left is None or left.image_uuid != facts.image_uuid or left.file != target.name or os.path.lexists(target):
-        return None
-    temporary = _write_temporary(folder, data)
-    try:
-        _link_exclusive(temporary, target)
-    except FileExistsError:  # taken meanwhile: the next name, as any taken name
-        return None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-    return target
+def _cut_short(folder: Path, stem: str, extension: str, data: bytes, facts: Recipe) -> Path | None:
+    """The name a save of this very image took, when it was cut short (killed, or its journal failed) before it was
+    recorded, completed: ``stem`` or a later one (``-2`` ...; a save takes the first free name, another process's
+    save of a name taken too). Its image, or its recipe, is written where the save left it without one, so that a
+    paid image is saved once; None when no save of it left anything. The same bytes under another image's recipe (a
+    seed made twice) are not this image."""
+    for attempt in range(1, NAMES_TRIED + 1):
+        name = stem if attempt == 1 else f"{stem}-{attempt}"
+        target, sidecar = folder / f"{name}.{extension}", folder / f"{name}.json"
+        here, claimed = os.path.lexists(target), os.path.lexists(sidecar)
+        if not here and not claimed:
+            return None  # the first free name: no save of it went past
+        left = read_recipe(sidecar) if claimed else None
+        ours = left is not None and left.image_uuid == facts.image_uuid != "" and left.file == target.name
+        if ours and not here:  # killed between linking the recipe and the image
+            temporary = _write_temporary(folder, data)
+            try:
+                _link_exclusive(temporary, target)
+                return target
+            except FileExistsError:  # taken meanwhile: a name as any other
+                continue
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    temporary.unlink()
+        if (ours or left is None) and _left_behind(target, data):
+            if left is None:  # its recipe an empty claim (no hard links), or not written
+                with contextlib.suppress(OSError):  # the image is what was paid for
+                    write_recipe(target, facts.with_(file=target.name))
+            return target
+    return None
 
 
 def write_new(
