@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 from mcp import Client
 from PIL import Image
 
+from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
@@ -103,6 +105,39 @@ async def test_remix_of_an_image_this_server_made_keeps_its_shape_by_uuid_and_ur
         sizes.append((task["task"]["width"], task["task"]["height"]))
     assert sizes == [(1312, 736), (1312, 736), (1312, 736), (1024, 1024), (1024, 1024)]
     assert len(emulator.submitted) == 1
+
+
+async def test_an_image_this_server_made_named_by_its_url_is_sent_by_its_uuid_while_runware_keeps_it(
+    mcp: Client, emulator: Emulator, clock: ManualClock
+) -> None:
+    # By its URL it had gone as that URL, for Runware to fetch and store again (capped): an hour later, past its
+    # task's ttl, an expired URL, where its UUID still named the image (found by an audit); only a region's edit had
+    # sent the UUID. After 25 days Runware may have let the UUID go: the URL goes as given.
+    made = structured(await mcp.call_tool("generate_image", {"positivePrompt": "fox", "ttl": 60}))
+    (image,) = made["images"]
+    await clock.sleep(3600.0)
+    calls = {
+        "remix_image": {"positivePrompt": "x"},
+        "reframe_image": {"aspectRatio": "16:9"},
+        "replace_background": {"positivePrompt": "x"},
+        "remove_background": {},
+    }
+    for tool, arguments in calls.items():
+        task = structured(await mcp.call_tool(tool, arguments | {"image": image["imageURL"], "dryRun": True}))["task"]
+        assert _naming(task, image) == [image["imageUUID"]], tool
+        done = structured(await mcp.call_tool(tool, arguments | {"image": image["imageURL"]}))
+        (sent,) = [t for t in emulator.submitted if t["taskUUID"] == done["taskUUID"]]
+        assert _naming(sent, image) == [image["imageUUID"]], tool
+    await clock.sleep(26 * 86400.0)
+    later = structured(await mcp.call_tool("remix_image", {"image": image["imageURL"], "positivePrompt": "x"}))
+    (sent,) = [t for t in emulator.submitted if t["taskUUID"] == later["taskUUID"]]
+    assert _naming(sent, image) == [image["imageURL"]]
+
+
+def _naming(task: dict[str, Any], image: dict[str, Any]) -> list[str]:
+    """The values of a task that name ``image``, by its UUID or its URL."""
+    found = re.findall(r'"([^"]*)"', json.dumps(task))
+    return [value for value in found if value in (image["imageUUID"], image["imageURL"])]
 
 
 async def test_reframe_sends_no_prompt_and_the_new_shape(mcp: Client, emulator: Emulator, output: Path) -> None:

@@ -96,6 +96,7 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
         return Invalid([Problem(local[i].argument, f"{reason}.") for i, reason in exc.problems])
     if named := await prepare.tasks_for_images(services, job.owner, job.spec, generation):
         return Invalid(named)
+    generation = await prepare.own_by_uuid(services, job.owner, job.spec, generation)
     inputs = await prepare.inputs_checked(job.spec, generation, read, services.inputs)
     if isinstance(inputs, list):
         return Invalid(inputs)

@@ -17,6 +17,7 @@ from ideogram_mcp.arguments import Generation, LocalInput, Problem
 from ideogram_mcp.errors import DownloadError
 from ideogram_mcp.files import LocalImage
 from ideogram_mcp.images.downloads import download
+from ideogram_mcp.images.recipes import KEPT_AT_RUNWARE
 from ideogram_mcp.journal import JournalError
 from ideogram_mcp.references import data_uri, decoded, encoded, inline_picture, is_uuid, is_web_url
 from ideogram_mcp.specs import ModelSpec
@@ -264,6 +265,32 @@ async def tasks_for_images(services: Services, owner: str, spec: ModelSpec, gene
         )
         problems.append(Problem(_argument(name, at), f"is the taskUUID of a {entry.tool} task, not an image: {said}."))
     return problems
+
+
+async def own_by_uuid(services: Services, owner: str, spec: ModelSpec, generation: Generation) -> Generation:
+    """Images this owner's tasks made, named by the URL Runware gave them, sent by their UUID, as when named by the
+    file saved from them: Runware holds them as made, and would fetch a URL and store it again (capped), a URL that
+    expires with its task's ``ttl``. One made over ``KEPT_AT_RUNWARE`` ago goes as given: Runware may have let its
+    UUID go. A journal that cannot be read leaves each as given."""
+    values = dict(generation.values)
+    for name, at, text in _images(spec, generation):
+        if not is_web_url(text):
+            continue
+        try:
+            found = await services.journal.image(text, owner)
+            entry = await services.journal.get(found[0], owner) if found is not None else None
+        except JournalError:
+            continue
+        if found is None or entry is None or found[1].image_url != text or not found[1].image_uuid:
+            continue
+        if services.age(entry.task_uuid, entry.created) > KEPT_AT_RUNWARE.total_seconds():
+            continue
+        if at is None:
+            values[name] = found[1].image_uuid
+        else:
+            values[name] = [*values[name]]
+            values[name][at] = found[1].image_uuid
+    return dataclasses.replace(generation, values=values)  # its local files as they were
 
 
 async def inputs_checked(
