@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,20 @@ async def test_a_region_on_an_inline_image_is_drawn_at_the_size_its_data_holds(
     assert sent["inputs"]["seedImage"] == image
     assert _mask_size(sent) == (320, 180)
     assert (out["images"][0]["width"], out["images"][0]["height"]) == (320, 180)
+
+
+async def test_the_mask_drawn_from_a_region_is_kept_whole_in_the_recipe_and_the_inline_image_given_shortened(
+    mcp: Client, emulator: Emulator
+) -> None:
+    # The recipe had kept 64 characters of the mask drawn and nothing of the region: the task could not be made again
+    # from it (found by an audit). An image given inline is the agent's, and can be megabytes: still shortened.
+    image = f"data:image/png;base64,{base64.b64encode(_png((1024, 1024))).decode()}"
+    region = {"x": 0.25, "y": 0.1, "width": 0.5, "height": 0.3}
+    out = structured(await mcp.call_tool("edit_image", {"image": image, "positivePrompt": "a hat", "region": region}))
+    (sent,) = emulator.submitted
+    recipe = json.loads(Path(out["images"][0]["path"]).with_suffix(".json").read_text())
+    assert recipe["task"]["inputs"]["maskImage"] == sent["inputs"]["maskImage"]
+    assert recipe["task"]["inputs"]["seedImage"].endswith(f"... ({len(image)} characters)")
 
 
 @pytest.mark.parametrize(

@@ -71,6 +71,9 @@ SERVERS_OWN = "<set by the server>"
 """What a dry run shows of a URL the server's settings give the task (it may carry a secret)."""
 INLINE_SHOWN = 64
 """Characters of inline image data the journal and the recipes keep of a task (the data can be megabytes)."""
+DRAWN_KEPT = 64 * 1024
+"""Characters of an inline image the server drew (a region's mask: 2 KB at 1024x1024, 28 KB at 4096x4096 with ten
+regions) up to which the journal and the recipes keep it whole."""
 
 
 async def start(services: Services, job: Job, approve: Approver, report: Report | None = None) -> Outcome:
@@ -168,7 +171,7 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
                 owner=job.owner,
                 tool=job.tool,
                 model=job.spec.model.id,
-                task=recorded(task, server_values),
+                task=recorded(task, server_values, drawn=_drawn(checked, generation)),
                 requested=generation.count,
                 quote=job.quote,
                 options=Options(
@@ -395,10 +398,23 @@ async def _uploaded(
     return generation.with_images(uuids)
 
 
-def recorded(task: Mapping[str, Any], hidden: Mapping[str, str | None]) -> dict[str, Any]:
-    """The task as sent, for the journal and the recipes: inline image data shortened (it can be megabytes), and the
-    ``hidden`` values the server's settings gave (a webhook's token, a presigned upload URL) not written out: a
-    recipe lies beside the image, in a folder agents read and people share."""
+def _drawn(checked: Generation, sent: Generation) -> frozenset[str]:
+    """The inline images the server made for a task (a region's mask), as sent: not in the arguments as checked."""
+    given = {value for value in checked.values.values() if isinstance(value, str)}
+    return frozenset(
+        value
+        for value in sent.values.values()
+        if isinstance(value, str) and value not in given and is_inline_image(value)
+    )
+
+
+def recorded(
+    task: Mapping[str, Any], hidden: Mapping[str, str | None], drawn: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """The task as sent, for the journal and the recipes: inline image data shortened (it can be megabytes), but
+    for the small ones the server ``drawn`` (a region's mask: the task could not be made again from its recipe
+    without it), and the ``hidden`` values the server's settings gave (a webhook's token, a presigned upload URL)
+    not written out: a recipe lies beside the image, in a folder agents read and people share."""
     task = {k: SERVERS_OWN if hidden.get(k) else v for k, v in task.items()}
 
     def shorten(value: Any) -> Any:
@@ -407,6 +423,8 @@ def recorded(task: Mapping[str, Any], hidden: Mapping[str, str | None]) -> dict[
         if isinstance(value, list):
             return [shorten(v) for v in value]  # pyright: ignore[reportUnknownVariableType]
         if isinstance(value, str) and len(value) > 256 and is_inline_image(value):
+            if value in drawn and len(value) <= DRAWN_KEPT:
+                return value
             return f"{value[:INLINE_SHOWN]}... ({len(value)} characters)"
         return value
 
