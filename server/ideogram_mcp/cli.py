@@ -300,8 +300,9 @@ async def _runware(settings: Settings) -> AsyncGenerator[Settings]:
         yield settings
         return
     from ideogram_mcp.emulator import Emulator  # only offline serving pays for the emulator
+    from ideogram_mcp.emulator.app import KEPT
 
-    async with Emulator(api_key=EMULATOR_KEY).served() as url:
+    async with Emulator(api_key=EMULATOR_KEY, kept=KEPT).served() as url:
         logs.logger(__name__).info("offline: generating with the built-in Runware emulator at %s", url)
         yield settings.model_copy(update={"runware_base_url": url, "runware_api_key": SecretStr(EMULATOR_KEY)})
 
@@ -374,9 +375,12 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
                 )
         if offline or settings.offline:
             from ideogram_mcp.emulator import Emulator  # only offline: a server of Runware's API needs none of it
+            from ideogram_mcp.emulator.app import KEPT
 
             portal = stack.enter_context(start_blocking_portal())
-            url = stack.enter_context(portal.wrap_async_context_manager(Emulator(api_key=EMULATOR_KEY).served()))
+            url = stack.enter_context(
+                portal.wrap_async_context_manager(Emulator(api_key=EMULATOR_KEY, kept=KEPT).served())
+            )
             changes |= {ENV.runware_base_url: url, ENV.runware_api_key: EMULATOR_KEY, ENV.offline: "true"}
         os.environ.update(changes)  # the workers read their settings from the environment, as this process does
         try:
@@ -438,7 +442,8 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
 
 async def _serve_emulator(host: str, port: int, api_key: str | None, render_seconds: float) -> None:
     from ideogram_mcp.emulator import Emulator
+    from ideogram_mcp.emulator.app import KEPT
 
-    async with Emulator(api_key=api_key, render_seconds=render_seconds).served(host, port) as url:
+    async with Emulator(api_key=api_key, render_seconds=render_seconds, kept=KEPT).served(host, port) as url:
         print(f"Runware emulator: POST tasks to {url} (Ctrl-C stops)", file=sys.stderr, flush=True)
         await anyio.sleep_forever()

@@ -11,7 +11,9 @@ import httpx2
 import pytest
 from PIL import Image
 
+from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.emulator import Emulator, Fault, artwork
+from ideogram_mcp.emulator.app import FORGET_EVERY, IMAGES_KEPT, KEPT, LOGGED
 
 from ..conftest import API_KEY, BASE_URL, task
 
@@ -410,3 +412,29 @@ async def test_a_webhook_that_cannot_be_reached_is_logged_and_the_task_still_ans
     assert [r.getMessage() for r in caplog.records if r.name == "ideogram_mcp.emulator.handlers"] == [
         "emulator could not deliver to hooks.test: ConnectError"
     ]
+
+
+async def test_an_emulator_left_serving_lets_go_of_what_it_held_a_day(clock: ManualClock) -> None:
+    # The offline server, left running, had kept every image it made and every request it was sent: 70 KB a call
+    # (found by an audit of a server running for days). Tests' emulators hold everything.
+    emulator = Emulator(api_key=API_KEY, clock=clock, kept=KEPT)
+    for _ in range(3):
+        upload = _upload(f"data:image/png;base64,{base64.b64encode(_encoded((8, 8), 'PNG')).decode()}")
+        assert (await post(emulator, [task(), upload])).status_code == 200
+    await clock.sleep(KEPT + FORGET_EVERY)
+    latest = await post(emulator, [task()])
+    (made,) = latest.json()["data"]
+    assert list(emulator.jobs) == [made["taskUUID"]]
+    assert list(emulator.images) == [made["imageUUID"]]
+    assert (len(emulator.requests), len(emulator.received)) == (4, 7)  # the latest LOGGED kept
+    assert (await _fetch(emulator, made["imageURL"])).status_code == 200
+    for _ in range(LOGGED):
+        await post(emulator, [{"taskType": "getResponse", "taskUUID": made["taskUUID"]}])
+    await clock.sleep(FORGET_EVERY)
+    await post(emulator, [{"taskType": "getResponse", "taskUUID": made["taskUUID"]}])
+    assert len(emulator.received) == len(emulator.requests) == LOGGED + 1
+    assert len(emulator.ledger) == 4, "what was charged is kept"
+    for _ in range(IMAGES_KEPT + 1):
+        await post(emulator, [task()])
+    assert len(emulator.images) == IMAGES_KEPT + 1  # trimmed as each request comes, before its own image
+    assert made["imageUUID"] not in emulator.images

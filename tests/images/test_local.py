@@ -445,6 +445,19 @@ def test_a_process_serving_for_hours_clears_its_folders_again(tmp_path: Path, mo
     assert not left.exists()
 
 
+def test_a_folder_swept_long_ago_is_forgotten(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A server saving in a folder a day had kept when it swept each, for as long as it served (found by an audit).
+    now = [1000.0]
+    monkeypatch.setattr(local, "_swept", {})
+    monkeypatch.setattr(local.time, "monotonic", lambda: now[0])
+    folders = [tmp_path / f"day-{day}" for day in range(4)]
+    for folder in folders[:3]:
+        local._sweep(folder)  # pyright: ignore[reportPrivateUsage]
+    now[0] += local.STALE_TEMPORARY
+    local._sweep(folders[3])  # pyright: ignore[reportPrivateUsage]
+    assert list(local._swept) == [folders[3]]  # pyright: ignore[reportPrivateUsage]
+
+
 def test_empty_files_that_may_be_a_live_saves_claims_are_left_alone(tmp_path: Path) -> None:
     image, recipe = tmp_path / "poster.png", tmp_path / "poster.json"
     for path in (image, recipe):

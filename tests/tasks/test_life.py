@@ -3,8 +3,10 @@ the test's own and the emulated Runware; what it ends in, what reached Runware, 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
+import hashlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -23,6 +25,7 @@ from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.emulator.faults import Fault
 from ideogram_mcp.errors import Kind
 from ideogram_mcp.files import LocalImage
+from ideogram_mcp.images.recipes import KEPT_AT_RUNWARE
 from ideogram_mcp.journal import CLOCKS_APART, Approval, Entry, Options
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
@@ -330,6 +333,27 @@ async def test_a_folder_found_writable_is_probed_again_only_after_a_while(
     await clock.sleep(life.WRITABLE_KEPT)
     assert isinstance(await life.start(services, job(), Approver()), outcomes.Made)
     assert len(probed) == 2
+
+
+async def test_what_a_process_keeps_of_folders_and_uploads_is_forgotten_once_of_no_more_use(
+    services: Services, clock: ManualClock, tmp_path: Path
+) -> None:
+    # A server saving in a folder a day, or uploading a new image each call, had kept an entry of each for as long as
+    # it served (found by an audit of a server running for days).
+    folders = [tmp_path / f"day-{day}" for day in range(4)]
+    images = [f"data:image/png;base64,{base64.b64encode(png(colour=(day, 0, 0))).decode()}" for day in range(4)]
+    for folder, image in zip(folders[:3], images[:3], strict=True):
+        assert await life._unwritable(services, folder, "poster.png") is None  # pyright: ignore[reportPrivateUsage]
+        digest = hashlib.sha256(image.encode()).hexdigest()
+        await services.upload(digest, image, clock.monotonic() + 30)
+        services.measured[digest] = (8, 8)
+    await clock.sleep(KEPT_AT_RUNWARE.total_seconds() + 1)
+    assert await life._unwritable(services, folders[3], "poster.png") is None  # pyright: ignore[reportPrivateUsage]
+    latest = hashlib.sha256(images[3].encode()).hexdigest()
+    uuid, _ = await services.upload(latest, images[3], clock.monotonic() + 30)
+    assert list(services.writable) == [(folders[3], len("poster.png"))]
+    assert services.uploads == {latest: (uuid, (clock.now(), clock.monotonic()))}
+    assert services.measured == {}
 
 
 async def test_an_unexpected_failure_is_logged_without_the_key_whatever_handles_the_log(

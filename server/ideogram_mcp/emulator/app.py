@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -41,6 +42,14 @@ from ideogram_mcp.emulator.faults import Fault, misbehave
 from ideogram_mcp.emulator.handlers import TaskHandler, TaskWork
 from ideogram_mcp.emulator.state import Answer, Charge, Job, StoredImage, TaskError, entry, errors
 
+KEPT = 86_400.0
+"""Seconds an emulator left serving holds a task's work and images (``Emulator.kept``)."""
+LOGGED = 1_000
+"""The requests, tasks and deliveries such an emulator keeps the latest of."""
+IMAGES_KEPT = 500
+"""The images such an emulator keeps the latest of (about 35 MB of 1024x1024 JPEGs), however young."""
+FORGET_EVERY = 60.0
+
 
 @dataclass
 class Emulator(TaskWork):
@@ -54,6 +63,9 @@ class Emulator(TaskWork):
     """How long a task takes to render all its images."""
     clock: Clock = field(default_factory=SystemClock)
     """Whose time the render time passes in (tests move a clock of their own)."""
+    kept: float | None = None
+    """Seconds it holds a task's work and the images it made or was sent, and what it was sent (the last ``LOGGED``
+    requests and tasks): for one left serving, the offline server's (``KEPT``); None (tests) holds everything."""
 
     received: list[dict[str, Any]] = field(default_factory=lambda: [], init=False)
     """Every task that reached the emulator, as sent, after authentication."""
@@ -69,7 +81,8 @@ class Emulator(TaskWork):
     failing: set[int] = field(default_factory=lambda: set[int](), init=False)
     """Positions (0-based) of the images that fail in every task."""
     handlers: dict[str, TaskHandler] = field(default_factory=lambda: {}, init=False)
-    _task_uuids: set[str] = field(default_factory=lambda: set[str](), init=False)
+    _task_uuids: dict[str, float] = field(default_factory=lambda: {}, init=False)
+    _forgotten_at: float = field(default=-math.inf, init=False)
 
     def __post_init__(self) -> None:
         self.handlers["imageInference"] = self._image_inference
@@ -132,6 +145,7 @@ class Emulator(TaskWork):
         if not isinstance(body, list) or not all(isinstance(t, dict) for t in body):  # pyright: ignore[reportUnknownVariableType]
             return _refuse(TaskError("invalidRequest", "The request body must be a JSON array of task objects."))
         tasks = cast(list[dict[str, Any]], body)
+        self._forget()
         self.requests.append(list(tasks))
         fault = next((f for f in self.faults if f.applies_to(tasks)), None)
         if fault is not None and not fault.lasting:
@@ -166,6 +180,23 @@ class Emulator(TaskWork):
         if fault is None:
             return response
         return await misbehave(fault, body_out, response)
+
+    def _forget(self) -> None:
+        """Let go of what it held over ``kept`` seconds, at most once every ``FORGET_EVERY`` s, and of images past the
+        latest ``IMAGES_KEPT``: an offline server, left running, had kept every image it made (70 KB a call)."""
+        if self.kept is None:
+            return
+        while len(self.images) > IMAGES_KEPT:  # stored in the order made: the oldest first
+            del self.images[next(iter(self.images))]
+        now = self.clock.monotonic()
+        if now < self._forgotten_at + FORGET_EVERY:
+            return
+        self._forgotten_at, since = now, now - self.kept
+        self.jobs = {task: job for task, job in self.jobs.items() if job.accepted >= since}
+        self.images = {name: image for name, image in self.images.items() if image.made >= since}
+        self._task_uuids = {task: when for task, when in self._task_uuids.items() if when >= since}
+        for logged in (self.received, self.requests, self.deliveries):
+            del logged[:-LOGGED]
 
 
 def _bearer(header: str) -> str:

@@ -35,7 +35,8 @@ class TaskWork:
     deliveries: list[tuple[str, str]]
     failing: set[int]
     handlers: dict[str, TaskHandler]
-    _task_uuids: set[str]
+    _task_uuids: dict[str, float]
+    """The taskUUIDs received, with when (monotonic)."""
 
     async def _run(self, task: dict[str, Any], base: str) -> Answer:
         handler = self.handlers.get(str(task.get("taskType")))
@@ -50,12 +51,12 @@ class TaskWork:
             return await handler(task, base)  # it names an earlier task's UUID
         if task_uuid in self._task_uuids:
             raise TaskError("conflictTaskUUID", "A task with this taskUUID was already received.", "taskUUID")
-        self._task_uuids.add(str(task_uuid))
+        self._task_uuids[str(task_uuid)] = self.clock.monotonic()
         try:
             return await handler(task, base)
         except TaskError:
             # [guess] A refused task leaves no trace, so a corrected resend may reuse its taskUUID.
-            self._task_uuids.discard(str(task_uuid))
+            self._task_uuids.pop(str(task_uuid), None)
             raise
 
     async def _image_inference(self, task: dict[str, Any], base: str) -> Answer:
@@ -178,7 +179,7 @@ class TaskWork:
         data = await anyio.to_thread.run_sync(draw)
         image_uuid = str(uuid.uuid4())
         mime = artwork.MIME_TYPES[fmt]
-        self.images[image_uuid] = StoredImage(data, mime)
+        self.images[image_uuid] = StoredImage(data, mime, self.clock.monotonic())
         item: dict[str, Any] = {
             "taskType": job.task["taskType"],
             "taskUUID": job.task["taskUUID"],
@@ -227,7 +228,7 @@ class TaskWork:
             stored = self._own_image(image, base) or StoredImage(artwork.placeholder(), "image/png")
         else:
             stored = decoded_upload(image)
-        stored = StoredImage(artwork.stored(stored.data), stored.mime_type)
+        stored = StoredImage(artwork.stored(stored.data), stored.mime_type, self.clock.monotonic())
         image_uuid = str(uuid.uuid4())
         self.images[image_uuid] = stored
         extension = next((e for f, e in artwork.EXTENSIONS.items() if artwork.MIME_TYPES[f] == stored.mime_type), "png")

@@ -44,6 +44,8 @@ class Charge:
 class StoredImage:
     data: bytes
     mime_type: str
+    made: float = 0.0
+    """When (the emulator's monotonic clock) it was stored."""
 
 
 @dataclass(slots=True)

@@ -19,6 +19,7 @@ import re
 import secrets
 import shutil
 import stat
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -155,16 +156,21 @@ def _write_owed() -> None:
 STALE_TEMPORARY = 3600.0
 """Seconds after which a temporary file (``.<16 hex>.part``) is a killed save's: a live save's lasts a moment."""
 _swept: dict[Path, float] = {}
-"""When (monotonic) this process last cleared each folder of such files."""
+"""When (monotonic) this process last cleared each folder of such files, the latest last."""
+_sweeping = threading.Lock()
 
 
 def _sweep(folder: Path) -> None:
     """Remove the temporaries killed saves left in ``folder`` (a whole image each, hidden), at its first save in a
     process and then at most once every ``STALE_TEMPORARY`` seconds: a server runs for weeks."""
-    now = time.monotonic()
-    if now < _swept.get(folder, -math.inf) + STALE_TEMPORARY:
-        return
-    _swept[folder] = now
+    with _sweeping:  # saves run in threads
+        now = time.monotonic()
+        if now < _swept.get(folder, -math.inf) + STALE_TEMPORARY:
+            return
+        _swept.pop(folder, None)
+        _swept[folder] = now  # the latest last: folders swept long ago are forgotten from the first on
+        while (first := next(iter(_swept))) != folder and now >= _swept[first] + STALE_TEMPORARY:
+            del _swept[first]
     with contextlib.suppress(OSError), os.scandir(folder) as entries:
         for entry in entries:
             if _TEMPORARY.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):

@@ -365,7 +365,11 @@ async def _unwritable(services: Services, folder: Path, longest: str) -> str | N
         return None
     why = await anyio.to_thread.run_sync(services.store.unwritable, folder, longest)
     if why is None:
-        services.writable[key] = now
+        found = services.writable
+        found.pop(key, None)
+        found[key] = now  # the latest last, so that those found too long ago are forgotten from the first on
+        while (first := next(iter(found))) != key and now - found[first] >= WRITABLE_KEPT:
+            del found[first]  # agents saving in a folder a day: one each, for as long as the server served
     return why
 
 

@@ -172,7 +172,10 @@ class Services:
         stored under and the URL of Runware's copy."""
         assert self.delivery is not None
         uuid, url = await self.delivery.upload(image, until)
-        self.uploads[digest] = (uuid, (self.clock.now(), self.clock.monotonic()))
+        self.uploads.pop(digest, None)
+        self.uploads[digest] = (uuid, (self.clock.now(), self.clock.monotonic()))  # the latest last
+        while (first := next(iter(self.uploads))) != digest and self.held(first) is None:
+            pass  # one Runware no longer keeps forgotten (``held``): a server uploading a new image each call
         return uuid, url
 
     @property
