@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ideogram_mcp.journal import Limits, OverBudgetError, check_limits
 from ideogram_mcp.money import TOLERANCE, cost_of, money, within
 
 
@@ -78,3 +79,15 @@ def test_an_absurd_amount_is_written_not_raised() -> None:
     # A cost Runware said as 1e307 had raised OverflowError in the paid call's result.
     assert money(1e307).startswith("$9999999")
     assert money(1e307).endswith(".00")
+
+
+def test_the_spend_a_refusal_names_is_said_in_whole_cents_after_many_tasks() -> None:
+    # A day's spend is a sum of thousands of costs, added up as floats by the database: after 18,026 tasks at $0.06
+    # it had been said as "$1081.559999999 spent today" (found by review).
+    spent = 0.0
+    for _ in range(18_026):
+        spent += 0.06
+    assert money(spent) != "$1081.56"
+    with pytest.raises(OverBudgetError) as refused:
+        check_limits(Limits(daily_budget=1081.6), 0.06, running=None, spent=spent, started=None, now=0.0)
+    assert "$0.06 on top of $1081.56 spent today" in str(refused.value)

@@ -205,7 +205,7 @@ def check_limits(
     if limits.max_running is not None and running is not None and running >= limits.max_running:
         raise TooManyRunningError(limits.max_running)
     if limits.daily_budget is not None and spent is not None and not within(spent + quote, limits.daily_budget):
-        raise OverBudgetError(quote, limits.daily_budget, spent)
+        raise OverBudgetError(quote, limits.daily_budget, round(spent, 6))  # a sum of costs of 6 digits, as is
     wait = calls_wait(limits.per_minute, started, now) if limits.per_minute is not None and started else None
     if limits.per_minute is not None and wait is not None:
         raise TooManyCallsError(limits.per_minute, wait)
