@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import httpx2
 import pytest
 
@@ -354,6 +355,47 @@ async def test_what_a_process_keeps_of_folders_and_uploads_is_forgotten_once_of_
     assert list(services.writable) == [(folders[3], len("poster.png"))]
     assert services.uploads == {latest: (uuid, (clock.now(), clock.monotonic()))}
     assert services.measured == {}
+
+
+async def test_a_task_an_approved_round_sends_twice_at_once_stays_this_process_s_whichever_records_it(
+    services: Services, job: Callable[..., Job], emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The call that noted the task first met the other's record (a duplicate) and forgot the task as this process's,
+    # while the other sent it: the taking up of other processes' tasks would have taken it up (found by review).
+    chosen, real, second_recorded = str(uuid.uuid4()), services.journal.record, anyio.Event()
+    calls: list[int] = []
+    seen_while_sending: list[bool] = []
+
+    async def record(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:  # the first call's transaction comes after the second's
+            await second_recorded.wait()
+            return await real(*args, **kwargs)
+        entry = await real(*args, **kwargs)
+        second_recorded.set()
+        return entry
+
+    async def watch() -> None:
+        await second_recorded.wait()
+        for _ in range(50):
+            await anyio.lowlevel.checkpoint()
+        seen_while_sending.append(chosen in services.sent)
+
+    monkeypatch.setattr(services.journal, "record", record)
+    emulator.render_seconds = 30.0
+    outcomes_of: list[object] = []
+
+    async def call() -> None:
+        outcomes_of.append(await life.start(services, job(task_uuid=chosen), Approver()))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(call)
+        group.start_soon(call)
+        group.start_soon(watch)
+    assert [t["taskUUID"] for t in emulator.submitted] == [chosen]
+    assert seen_while_sending == [True]
+    assert chosen in services.sent
+    assert sorted(type(outcome).__name__ for outcome in outcomes_of) == ["Made", "SentBefore"]
 
 
 async def test_an_unexpected_failure_is_logged_without_the_key_whatever_handles_the_log(

@@ -163,7 +163,8 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
     task = generation.to_task(job.spec, task_uuid, server_values)
     # This process's from before the journal shows it: the taking up of tasks other processes left reads the journal
     # meanwhile, and had taken it up as one of theirs, to fetch once this call's time was over.
-    recording = services.recorded(task_uuid)  # False: another call of this process records it (sent twice)
+    services.recorded(task_uuid)
+    recorded_it = False
     try:
         entry = await services.journal.record(
             Pending(
@@ -185,12 +186,11 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
             ),
             _limits(services, job),
         )
-        recording = False
+        recorded_it = True
     except RefusedError as exc:
         return _refusal(exc, job)
     finally:
-        if recording:  # refused, failed or cancelled: not recorded by this call
-            services.unrecorded(task_uuid)
+        services.recording_over(task_uuid, recorded=recorded_it)
     try:
         async with progress.heartbeat(f"Sending the task ({job.what})"):
             try:

@@ -87,6 +87,8 @@ class Services:
         self.sending: set[str] = set()
         """The tasks this process is sending now (its submission, with its retries, under way)."""
         self._recorded: dict[str, tuple[float, float]] = {}
+        self._recording: dict[str, int] = {}
+        """The tasks noted in ``_recorded`` that no call has recorded yet, with how many calls record each now."""
         """When (``now``, ``monotonic``) this process recorded each of its tasks of the last ``REMEMBERED`` s."""
         self.closing = False
         """Whether the server is stopping: background work that fails on the parts it closes says so quietly."""
@@ -111,20 +113,29 @@ class Services:
         wall, steady = since
         return max(self.clock.now() - wall, self.clock.monotonic() - steady)
 
-    def recorded(self, task_uuid: str) -> bool:
-        """Note when (both clocks) this process recorded a task, for ``age``, for as long as it may ask; False when
-        noted already (another call of this process records it: an approved round sent twice)."""
+    def recorded(self, task_uuid: str) -> None:
+        """Note, as a call is about to record a task, when (both clocks) this process recorded it, for ``age`` and as
+        its own, for as long as it may ask; ``recording_over`` is told how the recording ended."""
+        if task_uuid in self._recorded and task_uuid not in self._recording:
+            return  # recorded already: an approved round sent again meets it there
+        self._recording[task_uuid] = self._recording.get(task_uuid, 0) + 1
         if task_uuid in self._recorded:
-            return False
+            return  # another call of this process records it at once (an approved round sent twice)
         now = self.clock.monotonic()
         self._recorded[task_uuid] = (self.clock.now(), now)
         while (first := next(iter(self._recorded))) != task_uuid and self._recorded[first][1] < now - REMEMBERED:
             del self._recorded[first]  # recorded in the order of the monotonic clock: the oldest first
-        return True
 
-    def unrecorded(self, task_uuid: str) -> None:
-        """Forget a task noted as recorded whose recording failed, or was refused: none of this process's."""
-        self._recorded.pop(task_uuid, None)
+    def recording_over(self, task_uuid: str, *, recorded: bool) -> None:
+        """A call's recording of a task noted (``recorded``) ended: the task stays this process's once one of its
+        calls recorded it, and is forgotten once every call recording it failed (refused, or cancelled)."""
+        calls = self._recording.pop(task_uuid, None)
+        if calls is None or recorded:
+            return
+        if calls > 1:
+            self._recording[task_uuid] = calls - 1
+        else:
+            self._recorded.pop(task_uuid, None)
 
     @property
     def sent(self) -> dict[str, float]:
