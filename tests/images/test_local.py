@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import json
 import os
 import random
@@ -414,6 +415,35 @@ def test_what_a_killed_save_left_under_a_later_name_is_completed_there_and_the_i
     assert all(path.read_bytes() == png() for path in again)
     assert len(list(tmp_path.glob("*.png"))) == len(list(tmp_path.glob("*.json"))) == 4
     assert _put(tmp_path, "u-5").name == "poster-5.png"  # another image of the stem: the next free name
+
+
+def test_a_save_under_a_stem_of_many_images_reads_no_recipe_of_an_image_of_another_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Looking for what a killed save left had read every recipe of the stem at every save (found by review).
+    def noise(width: int) -> bytes:
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.frombytes("L", (width, 8), random.Random(width).randbytes(width * 8)).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    def put(width: int, image_uuid: str) -> Path:
+        image = noise(width)
+        found = sniff(image)
+        assert found is not None
+        return STORE.put(tmp_path, "poster", image, found, Recipe(image_uuid=image_uuid))
+
+    sizes = {len(noise(width)) for width in range(8, 48)}
+    assert len(sizes) == 40
+    for width in range(8, 48):
+        put(width, f"u-{width}")
+    reads: list[str] = []
+    real = local.read_recipe
+    monkeypatch.setattr(local, "read_recipe", lambda path: (reads.append(path.name), real(path))[1])
+    saved = put(64, "u-new")
+    assert saved.name == "poster-41.png"
+    assert reads == [], "only those of a stem's images of the same size are read"
 
 
 def test_temporaries_a_killed_save_left_are_removed_once_stale_and_a_live_saves_are_not(tmp_path: Path) -> None:

@@ -191,6 +191,8 @@ def _cut_short(folder: Path, stem: str, extension: str, data: bytes, facts: Reci
         here, claimed = os.path.lexists(target), os.path.lexists(sidecar)
         if not here and not claimed:
             return None  # the first free name: no save of it went past
+        if here and not _sized(target, len(data)):
+            continue  # another image: its recipe is not read (a stem of hundreds of images, at every save)
         left = read_recipe(sidecar) if claimed else None
         ours = left is not None and left.image_uuid == facts.image_uuid != "" and left.file == target.name
         if ours and not here:  # killed between linking the recipe and the image
@@ -353,11 +355,17 @@ def _left_behind(path: Path, data: bytes) -> Path | None:
     """``path`` when it holds exactly ``data``: the same paid image, written by a save that was cut short (killed,
     or its journal failed) before it was recorded. Taking it saves the image once, not twice."""
     try:
-        if path.is_file() and not path.is_symlink() and path.stat().st_size == len(data) and path.read_bytes() == data:
-            return path
+        return path if _sized(path, len(data)) and path.read_bytes() == data else None
     except OSError:
         return None
-    return None
+
+
+def _sized(path: Path, size: int) -> bool:
+    """Whether ``path`` is a file (not a link) of ``size`` bytes."""
+    try:
+        return path.is_file() and not path.is_symlink() and path.stat().st_size == size
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
