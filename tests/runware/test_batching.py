@@ -174,6 +174,26 @@ async def test_a_batch_refused_for_one_named_task_leaves_the_others_unrun_and_re
     assert emulator.ledger == []
 
 
+async def test_a_task_acknowledged_in_a_batch_refused_naming_no_task_is_taken_and_only_the_others_refused(
+    runware: Delivery, emulator: Emulator, clock: ManualClock
+) -> None:
+    # Credit ran out part-way: Runware took the first task (its acknowledgement in data) and refused the second in an
+    # error naming no task, under a 402 (a body may hold both). The first had been failed with the refusal, never
+    # polled, and counted as nothing spent, where it ran and was charged (found by an audit of the emulator).
+    sent = [task(deliveryMethod="async") for _ in range(2)]
+
+    def first_taken(body: dict[str, Any]) -> object:
+        return {"data": body["data"][:1], "errors": [{"code": "insufficientCredits", "message": "Not enough credit."}]}
+
+    emulator.faults.append(Fault.mangle(first_taken, on="imageInference", status=402))
+    fate = await _submit_all(runware, clock, sent)
+
+    assert fate[sent[0]["taskUUID"]] is None
+    refused = fate[sent[1]["taskUUID"]]
+    assert isinstance(refused, errors.InsufficientCreditsError)
+    assert [[t["taskUUID"] for t in tasks] for tasks in _submissions(emulator)] == [[item["taskUUID"] for item in sent]]
+
+
 async def test_a_refused_key_is_every_senders_and_nothing_is_charged(
     runware: Delivery, emulator: Emulator, clock: ManualClock
 ) -> None:

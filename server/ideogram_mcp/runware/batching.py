@@ -149,6 +149,13 @@ class Batches:
     async def _refused(self, batch: list[_Slot], exc: RunwareAPIError) -> None:
         """Each task's fate from an error answer to the request carrying the batch."""
         names_a_task = any(detail.task_uuid for detail in exc.details)
+        if not names_a_task and (taken := _acknowledged(batch, exc.items)):
+            # Some were acknowledged before the refusal (credit ran out part-way): taken, they run and are charged;
+            # the refusal is the others'. They had been told it, failed unpolled, and counted as nothing spent.
+            _share(taken, 200, exc.items, [])
+            batch = [slot for slot in batch if slot not in taken]
+            if not batch:
+                return
         refused_whole = isinstance(exc, _ONE_TASKS)  # a conflict among them: one task Runware had refuses all
         if refused_whole and len(batch) > 1 and not names_a_task:
             # Refused whole for a parameter, a model, a permission, or a task Runware already has, naming no task:
@@ -173,6 +180,12 @@ class Batches:
 _ONE_TASKS = (InvalidRequestError, PermissionDeniedError, NotFoundError)
 """Refusals that may be of one task of a batch (its parameters, its model, what the key may run) and leave nothing
 run; a refused key, too little credit, a rate limit or a fault are every task's."""
+
+
+def _acknowledged(batch: Sequence[_Slot], items: Sequence[Mapping[str, Any]]) -> list[_Slot]:
+    """The slots of ``batch`` an answer's ``items`` name (acknowledged, or further along)."""
+    named = {item.get("taskUUID") for item in items}
+    return [slot for slot in batch if slot.task.get("taskUUID") in named]
 
 
 def _writable(slot: _Slot) -> bool:
