@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -13,7 +14,7 @@ from PIL import Image
 
 from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.emulator import Emulator, Fault, artwork
-from ideogram_mcp.emulator.app import FORGET_EVERY, IMAGES_KEPT, KEPT, LOGGED
+from ideogram_mcp.emulator.app import FORGET_EVERY, KEPT, LOGGED
 
 from ..conftest import API_KEY, BASE_URL, task
 
@@ -414,27 +415,39 @@ async def test_a_webhook_that_cannot_be_reached_is_logged_and_the_task_still_ans
     ]
 
 
-async def test_an_emulator_left_serving_lets_go_of_what_it_held_a_day(clock: ManualClock) -> None:
-    # The offline server, left running, had kept every image it made and every request it was sent: 70 KB a call
-    # (found by an audit of a server running for days). Tests' emulators hold everything.
+async def test_an_emulator_left_serving_keeps_its_images_in_files_and_lets_go_of_its_tasks_after_a_day(
+    clock: ManualClock, tmp_path: Path
+) -> None:
+    # The offline server, left running, had kept every image it made and every request it was sent in memory: 70 KB
+    # a call (found by an audit of a server running for days). Its images stay, as Runware keeps them for weeks;
+    # tests' emulators hold everything in memory.
     emulator = Emulator(api_key=API_KEY, clock=clock, kept=KEPT)
-    for _ in range(3):
-        upload = _upload(f"data:image/png;base64,{base64.b64encode(_encoded((8, 8), 'PNG')).decode()}")
-        assert (await post(emulator, [task(), upload])).status_code == 200
+    emulator.spill = tmp_path  # as while it is served
+    upload = _upload(f"data:image/png;base64,{base64.b64encode(_encoded((8, 8), 'PNG')).decode()}")
+    first = (await post(emulator, [task(), upload])).json()["data"]
+    assert all(image.held == b"" and image.file == tmp_path / name for name, image in emulator.images.items())
     await clock.sleep(KEPT + FORGET_EVERY)
-    latest = await post(emulator, [task()])
-    (made,) = latest.json()["data"]
-    assert list(emulator.jobs) == [made["taskUUID"]]
-    assert list(emulator.images) == [made["imageUUID"]]
-    assert (len(emulator.requests), len(emulator.received)) == (4, 7)  # the latest LOGGED kept
-    assert (await _fetch(emulator, made["imageURL"])).status_code == 200
+    (latest,) = (await post(emulator, [task()])).json()["data"]
+    assert list(emulator.jobs) == [latest["taskUUID"]]
+    assert len(emulator.images) == 3
+    for made in (*first, latest):
+        assert (await _fetch(emulator, made["imageURL"])).content == (tmp_path / made["imageUUID"]).read_bytes()
     for _ in range(LOGGED):
-        await post(emulator, [{"taskType": "getResponse", "taskUUID": made["taskUUID"]}])
+        await post(emulator, [{"taskType": "getResponse", "taskUUID": latest["taskUUID"]}])
     await clock.sleep(FORGET_EVERY)
-    await post(emulator, [{"taskType": "getResponse", "taskUUID": made["taskUUID"]}])
+    await post(emulator, [{"taskType": "getResponse", "taskUUID": latest["taskUUID"]}])
     assert len(emulator.received) == len(emulator.requests) == LOGGED + 1
-    assert len(emulator.ledger) == 4, "what was charged is kept"
-    for _ in range(IMAGES_KEPT + 1):
-        await post(emulator, [task()])
-    assert len(emulator.images) == IMAGES_KEPT + 1  # trimmed as each request comes, before its own image
-    assert made["imageUUID"] not in emulator.images
+    assert len(emulator.ledger) == 2, "what was charged is kept"
+
+
+async def test_an_emulator_served_to_be_left_serving_keeps_its_images_in_a_folder_removed_as_it_stops() -> None:
+    emulator = Emulator(api_key=API_KEY, kept=KEPT)
+    async with emulator.served():
+        folder = emulator.spill
+        assert folder is not None
+        assert folder.is_dir()
+    assert emulator.spill is None
+    assert not folder.exists()
+    plain = Emulator(api_key=API_KEY)
+    async with plain.served():
+        assert plain.spill is None  # a test's emulator holds its images in memory

@@ -26,8 +26,11 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import tempfile
 from collections import deque
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 import httpx2
@@ -43,11 +46,9 @@ from ideogram_mcp.emulator.handlers import TaskHandler, TaskWork
 from ideogram_mcp.emulator.state import Answer, Charge, Job, StoredImage, TaskError, entry, errors
 
 KEPT = 86_400.0
-"""Seconds an emulator left serving holds a task's work and images (``Emulator.kept``)."""
+"""Seconds an emulator left serving holds a task's work (``Emulator.kept``): a day, as long as a server asks."""
 LOGGED = 1_000
 """The requests, tasks and deliveries such an emulator keeps the latest of."""
-IMAGES_KEPT = 500
-"""The images such an emulator keeps the latest of (about 35 MB of 1024x1024 JPEGs), however young."""
 FORGET_EVERY = 60.0
 
 
@@ -64,8 +65,11 @@ class Emulator(TaskWork):
     clock: Clock = field(default_factory=SystemClock)
     """Whose time the render time passes in (tests move a clock of their own)."""
     kept: float | None = None
-    """Seconds it holds a task's work and the images it made or was sent, and what it was sent (the last ``LOGGED``
-    requests and tasks): for one left serving, the offline server's (``KEPT``); None (tests) holds everything."""
+    """Seconds it holds a task's work, to be asked about, and what it was sent (the last ``LOGGED`` requests and
+    tasks); its images go to files of a folder of its own while it is ``served``, as Runware keeps them for weeks.
+    For one left serving, the offline server's (``KEPT``); None (tests) holds everything, in memory."""
+    spill: Path | None = field(default=None, init=False)
+    """The folder its images are kept in, while it is served with ``kept`` set."""
 
     received: list[dict[str, Any]] = field(default_factory=lambda: [], init=False)
     """Every task that reached the emulator, as sent, after authentication."""
@@ -107,9 +111,20 @@ class Emulator(TaskWork):
 
     def served(self, host: str = "127.0.0.1", port: int = 0) -> contextlib.AbstractAsyncContextManager[str]:
         """The emulator over HTTP inside the running event loop; yields the URL to POST tasks to."""
+        return self._served(host, port)
+
+    @contextlib.asynccontextmanager
+    async def _served(self, host: str, port: int) -> AsyncGenerator[str]:
         from ideogram_mcp.embedded import serving
 
-        return serving(self.app(), host, port, path="/v1")
+        with contextlib.ExitStack() as stack:
+            if self.kept is not None:  # left serving: its images on disk, removed as it stops
+                self.spill = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ideogram-mcp-emulator-")))
+            try:
+                async with serving(self.app(), host, port, path="/v1") as url:
+                    yield url
+            finally:
+                self.spill = None
 
     def app(self) -> Starlette:
         """The ASGI app: ``POST /v1`` (and ``/``) for tasks, ``GET /image/{name}`` for results."""
@@ -182,18 +197,14 @@ class Emulator(TaskWork):
         return await misbehave(fault, body_out, response)
 
     def _forget(self) -> None:
-        """Let go of what it held over ``kept`` seconds, at most once every ``FORGET_EVERY`` s, and of images past the
-        latest ``IMAGES_KEPT``: an offline server, left running, had kept every image it made (70 KB a call)."""
-        if self.kept is None:
-            return
-        while len(self.images) > IMAGES_KEPT:  # stored in the order made: the oldest first
-            del self.images[next(iter(self.images))]
+        """Let go of the tasks it held over ``kept`` seconds, at most once every ``FORGET_EVERY`` s, and of all but
+        the latest ``LOGGED`` requests: an offline server, left running, had kept all it was sent and every image it
+        made in memory (70 KB a call; its images are files now)."""
         now = self.clock.monotonic()
-        if now < self._forgotten_at + FORGET_EVERY:
+        if self.kept is None or now < self._forgotten_at + FORGET_EVERY:
             return
         self._forgotten_at, since = now, now - self.kept
         self.jobs = {task: job for task, job in self.jobs.items() if job.accepted >= since}
-        self.images = {name: image for name, image in self.images.items() if image.made >= since}
         self._task_uuids = {task: when for task, when in self._task_uuids.items() if when >= since}
         for logged in (self.received, self.requests, self.deliveries):
             del logged[:-LOGGED]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -35,8 +36,18 @@ class TaskWork:
     deliveries: list[tuple[str, str]]
     failing: set[int]
     handlers: dict[str, TaskHandler]
+    spill: Path | None
     _task_uuids: dict[str, float]
     """The taskUUIDs received, with when (monotonic)."""
+
+    def _keep(self, image_uuid: str, data: bytes, mime_type: str) -> None:
+        """Store an image: in a file of ``spill`` when it has one (an emulator left serving), else in memory."""
+        if self.spill is None:
+            self.images[image_uuid] = StoredImage(data, mime_type)
+            return
+        file = self.spill / image_uuid
+        file.write_bytes(data)
+        self.images[image_uuid] = StoredImage(b"", mime_type, file)
 
     async def _run(self, task: dict[str, Any], base: str) -> Answer:
         handler = self.handlers.get(str(task.get("taskType")))
@@ -179,7 +190,7 @@ class TaskWork:
         data = await anyio.to_thread.run_sync(draw)
         image_uuid = str(uuid.uuid4())
         mime = artwork.MIME_TYPES[fmt]
-        self.images[image_uuid] = StoredImage(data, mime, self.clock.monotonic())
+        self._keep(image_uuid, data, mime)
         item: dict[str, Any] = {
             "taskType": job.task["taskType"],
             "taskUUID": job.task["taskUUID"],
@@ -228,9 +239,9 @@ class TaskWork:
             stored = self._own_image(image, base) or StoredImage(artwork.placeholder(), "image/png")
         else:
             stored = decoded_upload(image)
-        stored = StoredImage(artwork.stored(stored.data), stored.mime_type, self.clock.monotonic())
+        stored = StoredImage(artwork.stored(stored.data), stored.mime_type)
         image_uuid = str(uuid.uuid4())
-        self.images[image_uuid] = stored
+        self._keep(image_uuid, stored.held, stored.mime_type)
         extension = next((e for f, e in artwork.EXTENSIONS.items() if artwork.MIME_TYPES[f] == stored.mime_type), "png")
         item = {
             "taskType": "imageUpload",

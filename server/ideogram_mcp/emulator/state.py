@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -42,10 +43,15 @@ class Charge:
 
 @dataclass(frozen=True, slots=True)
 class StoredImage:
-    data: bytes
+    held: bytes
+    """Its bytes, when held in memory (empty when in ``file``)."""
     mime_type: str
-    made: float = 0.0
-    """When (the emulator's monotonic clock) it was stored."""
+    file: Path | None = None
+    """The file holding its bytes, for an emulator that keeps its images on disk."""
+
+    @property
+    def data(self) -> bytes:
+        return self.file.read_bytes() if self.file is not None else self.held
 
 
 @dataclass(slots=True)
