@@ -221,6 +221,25 @@ async def test_an_answer_naming_a_parameter_of_the_poll_leaves_its_task_pending_
     assert listed["spentToday"] == 0.06
 
 
+@pytest.mark.parametrize(
+    "said",
+    [{"error": "Service temporarily unavailable"}, {"errors": [{"message": "Try again later."}]}],
+    ids=["a bare string", "a message alone"],
+)
+async def test_an_error_with_no_code_in_an_answer_about_one_task_leaves_it_pending_never_failed(
+    said: dict[str, Any], emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # Taken for the lone task's failure, a task Runware ran and charged was said to have made nothing, counted at $0,
+    # and never fetched again; asked about beside another task, the same answer was passed over (found by an audit).
+    emulator.faults.append(Fault(200, json.dumps(said), on="getResponse"))
+    async with over_http() as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert "Nothing usable was made" not in text(result)
+    assert listed["generations"][0]["state"] in ("pending", "done")
+    assert listed["spentToday"] == 0.06
+
+
 async def test_a_finished_task_fetched_again_is_said_to_cost_what_its_journal_holds(
     emulator: Emulator, over_http: Callable[..., Client]
 ) -> None:

@@ -21,6 +21,7 @@ from ideogram_mcp import __version__, logs
 from ideogram_mcp.clock import Clock, SystemClock
 from ideogram_mcp.runware import DEFAULT_BASE_URL, connections
 from ideogram_mcp.runware.errors import (
+    NO_CODE,
     ErrorDetail,
     RunwareAPIError,
     RunwareConnectionError,
@@ -222,9 +223,9 @@ def error_details(body: Mapping[str, object]) -> tuple[ErrorDetail, ...]:
 
 def _detail(entry: object) -> ErrorDetail:
     if not isinstance(entry, dict):
-        return ErrorDetail(code="unknown", message=str(entry))
+        return ErrorDetail(code=NO_CODE, message=str(entry))
     fields = cast(dict[str, object], entry)
-    code = str(fields.get("code") or "unknown")
+    code = str(fields.get("code") or NO_CODE)
     parameter = fields.get("parameter")
     if isinstance(parameter, str):
         params: tuple[str, ...] = (parameter,)

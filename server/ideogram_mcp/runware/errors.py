@@ -80,6 +80,10 @@ class RunwareResponseError(RunwareError):
     retryable = True
 
 
+NO_CODE = "unknown"
+"""The code of an error entry that gave none (a bare string, a message alone)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorDetail:
     """One entry of Runware's ``errors`` array."""
@@ -107,7 +111,7 @@ class RunwareAPIError(RunwareError):
 
     @property
     def code(self) -> str:
-        return self.details[0].code if self.details else "unknown"
+        return self.details[0].code if self.details else NO_CODE
 
     @property
     def message(self) -> str:
