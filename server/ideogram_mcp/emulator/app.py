@@ -50,6 +50,7 @@ KEPT = 86_400.0
 LOGGED = 1_000
 """The requests, tasks and deliveries such an emulator keeps the latest of."""
 FORGET_EVERY = 60.0
+"""Seconds between two looks for what such an emulator may let go."""
 
 
 @dataclass
