@@ -240,6 +240,22 @@ async def test_an_error_with_no_code_in_an_answer_about_one_task_leaves_it_pendi
     assert listed["spentToday"] == 0.06
 
 
+async def test_a_task_whose_every_poll_answers_an_error_with_no_code_is_not_said_to_be_running(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # Passed over as saying nothing, such answers had left the task "still running on Runware" for the whole wait,
+    # where the same answer with a code said the polls were failing (found by review).
+    emulator.faults.append(
+        Fault(200, json.dumps({"error": "Service temporarily unavailable"}), on="getResponse", lasting=True)
+    )
+    async with over_http(wait_seconds=40.0) as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert "still running on Runware" not in text(result)
+    assert "Runware's last answer about this task was a failure" in text(result)
+    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("pending", 0.06)
+
+
 async def test_a_finished_task_fetched_again_is_said_to_cost_what_its_journal_holds(
     emulator: Emulator, over_http: Callable[..., Client]
 ) -> None:

@@ -25,7 +25,6 @@ from ideogram_mcp.clock import Clock
 from ideogram_mcp.runware.answers import LOST_CODE, REFUSALS, Snapshot, absorb, add_images, by_task, poll_trouble
 from ideogram_mcp.runware.client import RunwareClient
 from ideogram_mcp.runware.errors import (
-    NO_CODE,
     ErrorDetail,
     NotFoundError,
     RateLimitError,
@@ -53,16 +52,12 @@ others are, in the rounds that go on meanwhile."""
 def _theirs(uuids: Sequence[str], details: Sequence[ErrorDetail]) -> list[ErrorDetail]:
     """The errors of a poll's successful answer, those naming no task and no parameter of the request given to the
     task asked about where it asked about one alone (Runware's error entries need not carry a taskUUID): it had
-    waited for news it had been given, then was said to be lost. A refusal of the request (an error status), an
-    error naming one of its parameters, or one with no code (a bare string: "Service temporarily unavailable"), stays
-    the request's: nothing in it says the task failed."""
+    waited for news it had been given, then was said to be lost. A refusal of the request (an error status), or an
+    error naming one of its parameters, stays the request's: nothing in it says the task failed."""
     if len(uuids) != 1:
         return list(details)
     return [
-        detail
-        if detail.task_uuid or detail.parameter or detail.code == NO_CODE
-        else replace(detail, task_uuid=uuids[0])
-        for detail in details
+        detail if detail.task_uuid or detail.parameter else replace(detail, task_uuid=uuids[0]) for detail in details
     ]
 
 
