@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -446,8 +447,39 @@ async def test_an_emulator_served_to_be_left_serving_keeps_its_images_in_a_folde
         folder = emulator.spill
         assert folder is not None
         assert folder.is_dir()
+        async with emulator.served():  # served twice: the first serving's folder, left to it (found by review)
+            assert emulator.spill == folder
+        assert emulator.spill == folder
+        assert folder.is_dir()
     assert emulator.spill is None
     assert not folder.exists()
     plain = Emulator(api_key=API_KEY)
     async with plain.served():
         assert plain.spill is None  # a test's emulator holds its images in memory
+
+
+async def test_an_emulator_left_serving_works_on_where_its_folder_cannot_be_made_or_is_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With no writable temporary folder (a read-only root in a container) the offline server had not started; with
+    # its folder or a file of it removed, every later task had been charged and answered 500 (found by review).
+    emulator = Emulator(api_key=API_KEY, kept=KEPT)
+    emulator.spill = tmp_path / "gone"  # its folder removed underneath
+    (made,) = (await post(emulator, [task()])).json()["data"]
+    assert (await _fetch(emulator, made["imageURL"])).status_code == 200
+    emulator.spill = tmp_path
+    (filed,) = (await post(emulator, [task()])).json()["data"]
+    (tmp_path / filed["imageUUID"]).unlink()
+    assert (await _fetch(emulator, filed["imageURL"])).status_code == 404
+    edit = task(inputs={"seedImage": filed["imageUUID"]}, model="ideogram:4@4", positivePrompt=None)
+    assert (await post(emulator, [{k: v for k, v in edit.items() if v is not None}])).status_code == 200
+
+    def unwritable(*args: Any, **kwargs: Any) -> Any:
+        raise FileNotFoundError("No usable temporary directory found")
+
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", unwritable)
+    served = Emulator(api_key=API_KEY, kept=KEPT)
+    async with served.served() as url, httpx2.AsyncClient() as http:
+        assert served.spill is None
+        answer = await http.post(url, json=[task()], headers={"Authorization": f"Bearer {API_KEY}"})
+        assert (await http.get(answer.json()["data"][0]["imageURL"])).status_code == 200

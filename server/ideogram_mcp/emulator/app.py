@@ -119,13 +119,17 @@ class Emulator(TaskWork):
         from ideogram_mcp.embedded import serving
 
         with contextlib.ExitStack() as stack:
-            if self.kept is not None:  # left serving: its images on disk, removed as it stops
-                self.spill = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ideogram-mcp-emulator-")))
+            owned = self.kept is not None and self.spill is None  # served twice: the first serving's folder
+            if owned:  # left serving: its images on disk, removed as it stops; in memory where no folder can be made
+                with contextlib.suppress(OSError):
+                    made = tempfile.TemporaryDirectory(prefix="ideogram-mcp-emulator-", ignore_cleanup_errors=True)
+                    self.spill = Path(stack.enter_context(made))
             try:
                 async with serving(self.app(), host, port, path="/v1") as url:
                     yield url
             finally:
-                self.spill = None
+                if owned:
+                    self.spill = None
 
     def app(self) -> Starlette:
         """The ASGI app: ``POST /v1`` (and ``/``) for tasks, ``GET /image/{name}`` for results."""
@@ -149,9 +153,10 @@ class Emulator(TaskWork):
     async def _image(self, request: Request) -> Response:
         name = request.path_params["name"]
         stored = self.images.get(name.rsplit(".", 1)[0])
-        if stored is None:
+        data = stored.read() if stored is not None else None
+        if stored is None or data is None:  # never held, or its file removed since
             return JSONResponse(errors(TaskError("imageNotFound", "No such image.", status=404)), 404)
-        return Response(stored.data, media_type=stored.mime_type)
+        return Response(data, media_type=stored.mime_type)
 
     async def _tasks(self, request: Request) -> Response:
         try:

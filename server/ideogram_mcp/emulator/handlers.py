@@ -42,12 +42,16 @@ class TaskWork:
 
     def _keep(self, image_uuid: str, data: bytes, mime_type: str) -> None:
         """Store an image: in a file of ``spill`` when it has one (an emulator left serving), else in memory."""
-        if self.spill is None:
-            self.images[image_uuid] = StoredImage(data, mime_type)
-            return
-        file = self.spill / image_uuid
-        file.write_bytes(data)
-        self.images[image_uuid] = StoredImage(b"", mime_type, file)
+        if self.spill is not None:
+            file = self.spill / image_uuid
+            try:
+                file.write_bytes(data)
+            except OSError:  # its folder removed, or full: held in memory
+                pass
+            else:
+                self.images[image_uuid] = StoredImage(b"", mime_type, file)
+                return
+        self.images[image_uuid] = StoredImage(data, mime_type)
 
     async def _run(self, task: dict[str, Any], base: str) -> Answer:
         handler = self.handlers.get(str(task.get("taskType")))
@@ -214,11 +218,13 @@ class TaskWork:
         """The bytes of an input image: one it holds (by UUID or its own URL), inline data, or a stand-in."""
         text = str(reference[0] if isinstance(reference, list) and reference else reference)  # pyright: ignore[reportUnknownArgumentType]
         if is_uuid(text):
-            return self.images[text].data
-        if urlsplit(text).scheme in ("http", "https"):
+            held = self.images[text].read()
+        elif urlsplit(text).scheme in ("http", "https"):
             own = self._own_image(text, base)
-            return own.data if own is not None else artwork.placeholder()  # it never fetches a caller's URL
-        return decoded_upload(text).data
+            held = own.read() if own is not None else None  # it never fetches a caller's URL
+        else:
+            held = decoded_upload(text).data
+        return held if held is not None else artwork.placeholder()  # a caller's URL, or a file of it removed since
 
     async def _check_mask(self, values: Mapping[str, Any], base: str) -> None:
         if "inputs.maskImage" not in values or "inputs.seedImage" not in values:
@@ -239,7 +245,7 @@ class TaskWork:
             stored = self._own_image(image, base) or StoredImage(artwork.placeholder(), "image/png")
         else:
             stored = decoded_upload(image)
-        stored = StoredImage(artwork.stored(stored.data), stored.mime_type)
+        stored = StoredImage(artwork.stored(stored.read() or artwork.placeholder()), stored.mime_type)
         image_uuid = str(uuid.uuid4())
         self._keep(image_uuid, stored.held, stored.mime_type)
         extension = next((e for f, e in artwork.EXTENSIONS.items() if artwork.MIME_TYPES[f] == stored.mime_type), "png")

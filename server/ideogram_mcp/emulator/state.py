@@ -51,7 +51,15 @@ class StoredImage:
 
     @property
     def data(self) -> bytes:
+        """Its bytes (``OSError`` when its file was removed since)."""
         return self.file.read_bytes() if self.file is not None else self.held
+
+    def read(self) -> bytes | None:
+        """Its bytes; None when its file was removed since (a folder of temporary files cleaned)."""
+        try:
+            return self.data
+        except OSError:
+            return None
 
 
 @dataclass(slots=True)
