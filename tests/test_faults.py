@@ -6,6 +6,7 @@ emulator's ledger, that every paid image was charged once and delivered (saved o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import uuid
@@ -254,6 +255,58 @@ async def test_a_task_whose_every_poll_answers_an_error_with_no_code_is_not_said
     assert "still running on Runware" not in text(result)
     assert "Runware's last answer about this task was a failure" in text(result)
     assert (listed["generations"][0]["state"], listed["spentToday"]) == ("pending", 0.06)
+
+
+async def test_an_error_with_no_code_naming_the_task_in_a_poll_is_still_its_failure(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # Counted as the poll's trouble, it had left a task that failed pending for good (found by review).
+    def failed(body: dict[str, Any]) -> object:
+        named = {item.get("taskUUID") for item in body.get("data", [])}
+        return {"errors": [{"message": "Generation failed.", "taskUUID": task_uuid} for task_uuid in named]}
+
+    emulator.faults.append(dataclasses.replace(Fault.mangle(failed, on="getResponse"), lasting=True))
+    async with over_http() as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert "Generation failed." in text(result)
+    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("failed", 0)
+
+
+@pytest.mark.parametrize(
+    "said",
+    [{"error": "Service temporarily unavailable"}, {"errors": [{"code": "internalServerError", "message": "x"}]}],
+    ids=["no code", "a code"],
+)
+async def test_tasks_polled_together_whose_polls_answer_an_error_naming_none_are_not_said_to_be_running(
+    said: dict[str, Any], emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    emulator.faults.append(Fault(200, json.dumps(said), on="getResponse", lasting=True))
+    results: list[str] = []
+    async with over_http(wait_seconds=40.0) as mcp:
+
+        async def call(prompt: str) -> None:
+            results.append(text(await mcp.call_tool("generate_image", {"positivePrompt": prompt})))
+
+        async with anyio.create_task_group() as calls:
+            calls.start_soon(call, PROMPT)
+            calls.start_soon(call, PROMPT + " again")
+    assert any(len(tasks) == 2 for tasks in emulator.requests if tasks[0]["taskType"] == "getResponse")
+    assert not any("still running on Runware" in said for said in results), results
+
+
+async def test_a_submission_answered_with_an_error_with_no_code_is_sent_again_under_its_task_uuid(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # Not retried, the task had stayed pending and counted as spent though Runware never ran it (found by review).
+    said = {"error": "Service temporarily unavailable"}
+    emulator.faults.append(Fault(200, json.dumps(said), on="imageInference"))
+    async with over_http() as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert not result.is_error
+    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("done", 0.06)
+    assert len(emulator.ledger) == 1
 
 
 async def test_a_finished_task_fetched_again_is_said_to_cost_what_its_journal_holds(

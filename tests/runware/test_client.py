@@ -97,6 +97,7 @@ ANSWERS: list[tuple[int, object, type[errors.RunwareError], bool, bool]] = [
     (418, {"errors": [{"code": "teapot", "message": "short and stout"}]}, errors.RunwareAPIError, False, True),
     (200, {"errors": [{"code": "inferenceError", "message": "failed"}]}, errors.ServerError, True, True),
     (200, {"errors": [{"code": "modelNotFound", "message": "no"}]}, errors.NotFoundError, False, False),
+    (200, {"errors": [{"message": "Service temporarily unavailable"}]}, errors.ServerError, True, True),
     *(
         (200, {"errors": [{"code": code, "message": "refused"}]}, errors.InvalidRequestError, False, False)
         for code in (
@@ -118,7 +119,12 @@ ANSWERS: list[tuple[int, object, type[errors.RunwareError], bool, bool]] = [
 
 def test_the_answers_below_exercise_every_status_and_every_code_the_error_mapping_names() -> None:
     statuses = {status for status, *_ in ANSWERS}
-    codes = {e["code"] for _, body, *_ in ANSWERS if isinstance(body, dict) for e in body.get("errors", [])}
+    codes = {
+        e.get("code", errors.NO_CODE)
+        for _, body, *_ in ANSWERS
+        if isinstance(body, dict)
+        for e in body.get("errors", [])
+    }
     codes |= {
         body["error"]["code"]
         for _, body, *_ in ANSWERS

@@ -15,7 +15,6 @@ from typing import Any, cast
 from ideogram_mcp.records import ImageRecord
 from ideogram_mcp.references import is_web_url
 from ideogram_mcp.runware.errors import (
-    NO_CODE,
     AuthenticationError,
     ErrorDetail,
     InsufficientCreditsError,
@@ -38,8 +37,7 @@ UNUSABLE_POLLS = 2
 RUNNING = ("processing", "pending")  # older documentation says pending, newer processing
 PASSING = frozenset({"rateLimitExceeded", "internalServerError", "requestTimeout"})
 """Runware's codes for a fault of its own in answering a request (a rate limit, an internal error, a timeout), which
-said of a task in a poll's answer are the poll's, not the task's outcome (an ``inferenceError`` is its outcome). So
-is an error with no code (a bare string: "Service temporarily unavailable"): nothing in it says the task failed."""
+said of a task in a poll's answer are the poll's, not the task's outcome (an ``inferenceError`` is its outcome)."""
 LOST_CODE = "taskFailedOrNotFound"
 """Runware's code for a task it does not know (never arrived, or its results expired)."""
 REFUSALS = (AuthenticationError, PermissionDeniedError, InsufficientCreditsError)
@@ -111,7 +109,7 @@ def poll_trouble(details: Sequence[ErrorDetail]) -> RunwareAPIError | None:
         refused = api_error(200, [detail])
         if isinstance(refused, AuthenticationError):
             return refused
-    passing = [detail for detail in details if detail.code in PASSING or detail.code == NO_CODE]
+    passing = [detail for detail in details if detail.code in PASSING]
     return api_error(200, passing) if passing else None
 
 

@@ -210,6 +210,7 @@ _BY_CODE: dict[str, type[RunwareAPIError]] = {
     "nsfwContentDetected": ContentRejectedError,
     "internalServerError": ServerError,
     "inferenceError": ServerError,
+    NO_CODE: ServerError,  # said with no code (a bare string) in an answer of 200: nothing says the task was refused
 }
 
 

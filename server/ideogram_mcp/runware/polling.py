@@ -25,12 +25,14 @@ from ideogram_mcp.clock import Clock
 from ideogram_mcp.runware.answers import LOST_CODE, REFUSALS, Snapshot, absorb, add_images, by_task, poll_trouble
 from ideogram_mcp.runware.client import RunwareClient
 from ideogram_mcp.runware.errors import (
+    NO_CODE,
     ErrorDetail,
     NotFoundError,
     RateLimitError,
     RunwareAPIError,
     RunwareError,
     RunwareTimeoutError,
+    api_error,
 )
 
 if TYPE_CHECKING:
@@ -52,12 +54,16 @@ others are, in the rounds that go on meanwhile."""
 def _theirs(uuids: Sequence[str], details: Sequence[ErrorDetail]) -> list[ErrorDetail]:
     """The errors of a poll's successful answer, those naming no task and no parameter of the request given to the
     task asked about where it asked about one alone (Runware's error entries need not carry a taskUUID): it had
-    waited for news it had been given, then was said to be lost. A refusal of the request (an error status), or an
-    error naming one of its parameters, stays the request's: nothing in it says the task failed."""
+    waited for news it had been given, then was said to be lost. A refusal of the request (an error status), an
+    error naming one of its parameters, or one with no code (a bare string: "Service temporarily unavailable"), stays
+    the request's: nothing in it says the task failed (``_take`` counts it as the poll's trouble)."""
     if len(uuids) != 1:
         return list(details)
     return [
-        detail if detail.task_uuid or detail.parameter else replace(detail, task_uuid=uuids[0]) for detail in details
+        detail
+        if detail.task_uuid or detail.parameter or detail.code == NO_CODE
+        else replace(detail, task_uuid=uuids[0])
+        for detail in details
     ]
 
 
@@ -349,6 +355,7 @@ class Poller:
         """What a poll brought, into each watched task's snapshot (each waiter woken only if its task changed); the
         next poll of each is scheduled."""
         items_of, errors_of = by_task(items, errors)
+        unnamed = errors_of.get(None, [])
         now, wall = self.clock.monotonic(), self.clock.now()
         for task_uuid in uuids:
             task = self._tasks.get(task_uuid)
@@ -357,6 +364,10 @@ class Poller:
             task.apart = False
             mine, about = items_of.get(task_uuid, []), errors_of.get(task_uuid, [])
             trouble = poll_trouble(about)
+            if trouble is None and unnamed and not mine and not about:
+                # Said of no task, and nothing of this one: the poll failed for it (it had been taken for an answer
+                # saying nothing, "still running on Runware" for the whole wait).
+                trouble = api_error(200, unnamed)
             if trouble is not None:  # the poll's own error, not the task's outcome
                 about = [detail for detail in about if detail not in trouble.details]
             for watch in task.watches:
