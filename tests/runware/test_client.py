@@ -98,6 +98,7 @@ ANSWERS: list[tuple[int, object, type[errors.RunwareError], bool, bool]] = [
     (200, {"errors": [{"code": "inferenceError", "message": "failed"}]}, errors.ServerError, True, True),
     (200, {"errors": [{"code": "modelNotFound", "message": "no"}]}, errors.NotFoundError, False, False),
     (200, {"errors": [{"message": "Service temporarily unavailable"}]}, errors.ServerError, True, True),
+    (422, {"error": "Request rejected"}, errors.RunwareAPIError, False, True),
     *(
         (200, {"errors": [{"code": code, "message": "refused"}]}, errors.InvalidRequestError, False, False)
         for code in (

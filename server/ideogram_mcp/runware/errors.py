@@ -210,7 +210,6 @@ _BY_CODE: dict[str, type[RunwareAPIError]] = {
     "nsfwContentDetected": ContentRejectedError,
     "internalServerError": ServerError,
     "inferenceError": ServerError,
-    NO_CODE: ServerError,  # said with no code (a bare string) in an answer of 200: nothing says the task was refused
 }
 
 
@@ -220,7 +219,9 @@ def api_error(status: int, details: Sequence[ErrorDetail], *, retry_after: float
     cls = _BY_STATUS.get(status)
     if cls is None:
         cls = ServerError if status >= 500 else RunwareAPIError
-    refined = _BY_CODE.get(code)
+    # No code in an answer of 200 (a bare string): nothing says the task was refused, a passing fault; under a refusing
+    # status (a 422 with no code) the status says it all.
+    refined = ServerError if code == NO_CODE and status < 400 else _BY_CODE.get(code)
     # A known code narrows the status's class (400 + conflictTaskUUID); it never contradicts it.
     if refined is not None and (cls is RunwareAPIError or issubclass(refined, cls)):
         cls = refined
