@@ -11,10 +11,10 @@ import contextlib
 import heapq
 import itertools
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from datetime import date, datetime
 from datetime import time as time_of_day
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -134,3 +134,16 @@ class ManualClock:
     def set_wall(self, now: float) -> None:
         """Set the wall clock (a test of the budget's day), the monotonic one left as it is."""
         self._wall = now
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def stamp(kept: dict[K, V], key: K, when: V, stale: Callable[[V], bool]) -> None:
+    """Note ``key`` ``when`` last in ``kept`` (a dict in the order its stamps were made), and forget, from the first
+    on, those ``stale`` now: a server serving for weeks keeps no more than it may still use."""
+    kept.pop(key, None)
+    kept[key] = when
+    while (first := next(iter(kept))) != key and stale(kept[first]):
+        del kept[first]

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ideogram_mcp import files
+from ideogram_mcp.clock import stamp
 from ideogram_mcp.images import NAMES_TRIED, NotSavedError, SavedImage
 from ideogram_mcp.images.formats import ImageFormat, sniff
 from ideogram_mcp.images.recipes import SIDECAR_MOST, Recipe
@@ -167,10 +168,7 @@ def _sweep(folder: Path) -> None:
         now = time.monotonic()
         if now < _swept.get(folder, -math.inf) + STALE_TEMPORARY:
             return
-        _swept.pop(folder, None)
-        _swept[folder] = now  # the latest last: folders swept long ago are forgotten from the first on
-        while (first := next(iter(_swept))) != folder and now >= _swept[first] + STALE_TEMPORARY:
-            del _swept[first]
+        stamp(_swept, folder, now, lambda swept: now >= swept + STALE_TEMPORARY)
     with contextlib.suppress(OSError), os.scandir(folder) as entries:
         for entry in entries:
             if _TEMPORARY.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):

@@ -20,6 +20,7 @@ import anyio.to_thread
 
 from ideogram_mcp import files, logs
 from ideogram_mcp.arguments import OUTPUT_DIR, Generation, LocalInput, Problem
+from ideogram_mcp.clock import stamp
 from ideogram_mcp.files import LocalImage, LocalInputError, Places
 from ideogram_mcp.journal import (
     DuplicateTaskError,
@@ -365,11 +366,7 @@ async def _unwritable(services: Services, folder: Path, longest: str) -> str | N
         return None
     why = await anyio.to_thread.run_sync(services.store.unwritable, folder, longest)
     if why is None:
-        found = services.writable
-        found.pop(key, None)
-        found[key] = now  # the latest last, so that those found too long ago are forgotten from the first on
-        while (first := next(iter(found))) != key and now - found[first] >= WRITABLE_KEPT:
-            del found[first]  # agents saving in a folder a day: one each, for as long as the server served
+        stamp(services.writable, key, now, lambda found: now - found >= WRITABLE_KEPT)
     return why
 
 

@@ -20,7 +20,7 @@ import anyio.abc
 import httpx2
 
 from ideogram_mcp import files
-from ideogram_mcp.clock import Clock, SystemClock
+from ideogram_mcp.clock import Clock, SystemClock, stamp
 from ideogram_mcp.images import ImageStore
 from ideogram_mcp.images.local import LocalFolders
 from ideogram_mcp.images.recipes import KEPT_AT_RUNWARE
@@ -122,9 +122,7 @@ class Services:
         if task_uuid in self._recorded:
             return  # another call of this process records it at once (an approved round sent twice)
         now = self.clock.monotonic()
-        self._recorded[task_uuid] = (self.clock.now(), now)
-        while (first := next(iter(self._recorded))) != task_uuid and self._recorded[first][1] < now - REMEMBERED:
-            del self._recorded[first]  # recorded in the order of the monotonic clock: the oldest first
+        stamp(self._recorded, task_uuid, (self.clock.now(), now), lambda since: since[1] < now - REMEMBERED)
 
     def recording_over(self, task_uuid: str, *, recorded: bool) -> None:
         """A call's recording of a task noted (``recorded``) ended: the task stays this process's once one of its
