@@ -96,6 +96,17 @@ async def test_without_a_valid_token_every_request_is_refused(with_tokens: Setti
     assert emulator.requests == []
 
 
+async def test_no_path_is_redirected_to_the_host_a_request_gives(with_tokens: Settings, emulator: Emulator) -> None:
+    # Starlette redirected /healthz/ to /healthz at the Host header given, unchecked: a cache in front could keep a
+    # redirect to another host for everyone.
+    async with served(with_tokens, emulator) as url, httpx2.AsyncClient() as raw:
+        root = url.removesuffix(http.PATH)
+        slashed = await raw.get(root + "/healthz/", headers={"Host": "evil.example"})
+        health = await raw.get(root + "/healthz")
+    assert (slashed.status_code, slashed.headers.get("location")) == (404, None)
+    assert health.json()["status"] == "ok"
+
+
 async def test_a_foreign_host_or_origin_is_refused(with_tokens: Settings, emulator: Emulator) -> None:
     auth = {"Authorization": f"Bearer {TOKENS[0]}"}
     async with served(with_tokens, emulator) as url, httpx2.AsyncClient() as raw:

@@ -122,6 +122,7 @@ def create_app(
         endpoint.app = NoStandaloneStream(endpoint.app, security)
     # /mcp/ is the endpoint too: Starlette had redirected it first, before the token and Host checks, to the Host given.
     app.router.routes.append(Route(PATH + "/", endpoint=endpoint.app))
+    app.router.redirect_slashes = False  # /healthz/ too had been redirected to whatever Host the request named
     if settings.oauth_issuer is not None:
         app.add_middleware(IssuerAsGiven, issuer=settings.oauth_issuer)
     return app
