@@ -5,7 +5,11 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
+import subprocess
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +19,7 @@ from PIL import Image
 
 from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.emulator import Emulator, Fault, artwork
-from ideogram_mcp.emulator.app import FORGET_EVERY, KEPT, LOGGED
+from ideogram_mcp.emulator.app import FORGET_EVERY, KEPT, LOGGED, SPILLED
 
 from ..conftest import API_KEY, BASE_URL, task
 
@@ -483,3 +487,32 @@ async def test_an_emulator_left_serving_works_on_where_its_folder_cannot_be_made
         assert served.spill is None
         answer = await http.post(url, json=[task()], headers={"Authorization": f"Bearer {API_KEY}"})
         assert (await http.get(answer.json()["data"][0]["imageURL"])).status_code == 200
+
+
+@pytest.fixture
+def pids() -> Iterator[tuple[int, int]]:
+    """The id of a process that has ended, and of one still running."""
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as running:
+        yield int(ended.stdout), running.pid
+        running.kill()
+
+
+async def test_what_an_emulator_stopped_by_a_signal_left_is_removed_by_the_next_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pids: tuple[int, int]
+) -> None:
+    # An offline server or `ideogram-mcp emulator` stopped by SIGTERM or SIGKILL runs no clean-up: its folder of
+    # images stayed in the temporary folder for good, one more at each such stop.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ended, running = pids
+    left = [f"{SPILLED}{ended}-a1b2c3", f"{SPILLED}{running}-d4e5f6", f"{SPILLED}x1y2z3"]
+    for name in left:  # the gone process's, a live one's, one of a version naming no process
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "image").write_bytes(b"\xff\xd8")
+    emulator = Emulator(api_key=API_KEY, kept=KEPT)
+    async with emulator.served():
+        assert emulator.spill is not None
+        assert emulator.spill.parent == tmp_path
+        kept = sorted(p.name for p in tmp_path.iterdir() if p != emulator.spill)
+    assert kept == sorted(left[1:])
+    assert not list(tmp_path.glob(f"{SPILLED}{os.getpid()}-*")), "its own, removed as it stops"

@@ -26,6 +26,9 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
+import shutil
+import sys
 import tempfile
 from collections import deque
 from collections.abc import AsyncGenerator
@@ -51,6 +54,32 @@ LOGGED = 1_000
 """The requests, tasks and deliveries such an emulator keeps the latest of."""
 FORGET_EVERY = 60.0
 """Seconds between two looks for what such an emulator may let go."""
+
+
+SPILLED = "ideogram-mcp-emulator-"
+"""How the temporary folder of an emulator left serving is named: this, its process's id, and tempfile's letters."""
+
+
+def _sweep_left() -> None:
+    """Remove what emulators stopped by a signal (SIGTERM, SIGKILL: no clean-up runs) left in the temporary folder.
+
+    Only this user's folders of a process that is gone; a live process's, or one of a version that did not name
+    its process, is left. Not on Windows, where ``os.kill(pid, 0)`` would end the process it names.
+    """
+    if sys.platform == "win32":
+        return
+    for folder in Path(tempfile.gettempdir()).glob(SPILLED + "*"):
+        pid, dash, _ = folder.name.removeprefix(SPILLED).partition("-")
+        if not (dash and pid.isdigit()) or int(pid) == os.getpid():
+            continue
+        try:
+            if folder.stat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # another user's process (EPERM), a folder gone meanwhile
+            continue
 
 
 @dataclass
@@ -122,7 +151,8 @@ class Emulator(TaskWork):
             owned = self.kept is not None and self.spill is None  # served twice: the first serving's folder
             if owned:  # left serving: its images on disk, removed as it stops; in memory where no folder can be made
                 with contextlib.suppress(OSError):
-                    made = tempfile.TemporaryDirectory(prefix="ideogram-mcp-emulator-", ignore_cleanup_errors=True)
+                    _sweep_left()
+                    made = tempfile.TemporaryDirectory(prefix=f"{SPILLED}{os.getpid()}-", ignore_cleanup_errors=True)
                     self.spill = Path(stack.enter_context(made))
             try:
                 async with serving(self.app(), host, port, path="/v1") as url:
