@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import os
 import pty
 import re
 import signal
 import socket
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +22,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from ideogram_mcp import cli
+from ideogram_mcp import __version__, cli
 from ideogram_mcp.cli import _parser, main  # pyright: ignore[reportPrivateUsage]
 from ideogram_mcp.embedded import serving
 from ideogram_mcp.emulator import Emulator
@@ -216,6 +218,42 @@ def test_a_bad_setting_is_one_line_naming_the_variable(
 ) -> None:
     monkeypatch.setenv(variable, value)
     assert _exit([], capsys) == (2, "", f"ideogram-mcp: bad configuration: {said}\n")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "missing", "said"),
+    [
+        ("IDEOGRAM_MCP_DATABASE_URL", "postgresql://u:pw@db:5432/x", "psycopg_pool", "PostgreSQL's client (psycopg)"),
+        ("IDEOGRAM_MCP_STORAGE_URL", "s3://team-images", "obstore", "the bucket's client (obstore)"),
+    ],
+)
+def test_team_mode_without_the_team_extra_stops_the_start_with_what_to_install(
+    variable: str,
+    value: str,
+    missing: str,
+    said: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Its clients are an extra: without them the server had started, and every call and listing had answered "an
+    # internal error" (found by audit).
+    monkeypatch.setitem(sys.modules, missing, None)  # as where the extra is not installed
+    monkeypatch.setenv(variable, value)
+    assert _exit([], capsys) == (
+        2,
+        "",
+        f"ideogram-mcp: bad configuration: {variable}: needs {said}, which this install lacks; install the team extra "
+        "(uv sync --extra team, or pip install 'ideogram-mcp[team]'), or leave it unset\n",
+    )
+    if variable == "IDEOGRAM_MCP_DATABASE_URL":  # offline, the journal is SQLite whatever is set
+        assert Settings(offline=True).database_url is not None
+
+
+def test_the_version_the_server_reports_is_the_packages(capsys: pytest.CaptureFixture[str]) -> None:
+    # Written in pyproject.toml and in the package, a release that raised one had left --version, serverInfo and
+    # /healthz saying the other (found by audit): the package's is the one, and the build reads it.
+    assert importlib.metadata.version("ideogram-mcp") == __version__
+    assert _exit(["--version"], capsys) == (0, f"ideogram-mcp {__version__}\n", "")
 
 
 def test_a_variable_of_ours_the_server_does_not_have_is_told_with_the_closest_one(

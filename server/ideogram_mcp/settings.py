@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import os
 import re
@@ -13,6 +14,20 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, fi
 
 from ideogram_mcp.references import is_web_url
 from ideogram_mcp.runware import DEFAULT_BASE_URL
+
+TEAM_CLIENTS = {
+    "database_url": ("PostgreSQL's client (psycopg)", ("psycopg", "psycopg_pool")),
+    "storage_url": ("the bucket's client (obstore)", ("obstore",)),
+}
+"""What each setting of team mode needs installed (the ``team`` extra): what it is, and its modules."""
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
 
 SECRET_SHORTEST = 8
 """Shorter values are not blanked: no real key is that short, and blanking it would maul ordinary words."""
@@ -271,6 +286,20 @@ class Settings(BaseModel):
                 "(or leave it unset to keep the journal in SQLite)"
             )
         return SecretStr(text.strip())
+
+    @field_validator("database_url", "storage_url")
+    @classmethod
+    def _team_installed(cls, value: object, info: ValidationInfo) -> object:
+        # The clients of team mode are the `team` extra: without them, every call had been "an internal error".
+        if value is None or (info.field_name == "database_url" and info.data.get("offline")):
+            return value  # offline, the journal is SQLite whatever is set
+        what, modules = TEAM_CLIENTS[str(info.field_name)]
+        if not all(_installed(module) for module in modules):
+            raise ValueError(
+                f"needs {what}, which this install lacks; install the team extra (uv sync --extra team, or pip "
+                "install 'ideogram-mcp[team]'), or leave it unset"
+            )
+        return value
 
     @field_validator("storage_url", mode="before")
     @classmethod
