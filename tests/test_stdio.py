@@ -169,6 +169,32 @@ async def test_over_stdio_images_land_in_the_clients_root_and_nowhere_else(tmp_p
             assert max(picture.size) <= 512
 
 
+async def test_a_name_the_locales_file_names_cannot_hold_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
+    # Started where the locale is not UTF-8, the server names its files in ASCII (or Latin-1): "ポスター" had been
+    # sent, charged, and never saved, each get_generation failing alike; such an outputDir had been an internal error
+    # (found by audit).
+    ascii_only = _env(LC_ALL="C", LANG="C", PYTHONUTF8="0", PYTHONCOERCECLOCALE="0")
+    server = StdioServerParameters(command=COMMAND, args=["--offline"], env=ascii_only, cwd=tmp_path)
+    with anyio.fail_after(60):
+        async with Client(server) as mcp:
+            named = await mcp.call_tool("generate_image", {"positivePrompt": "a poster", "fileName": "ポスター"})
+            placed = await mcp.call_tool("generate_image", {"positivePrompt": "a poster", "outputDir": "日本"})
+            plain = await mcp.call_tool("generate_image", {"positivePrompt": "a poster", "fileName": "poster"})
+            listed = await mcp.call_tool("list_generations", {})
+    assert named.is_error
+    assert "fileName: must be a file name this machine can write: its file names are in ascii, which has no 'ポ'" in (
+        text(named)
+    )
+    assert placed.is_error
+    assert (
+        "outputDir: must be a folder path this machine can write: its file names are in ascii, which has no '日'"
+        in text(placed)
+    )
+    assert not plain.is_error, text(plain)
+    assert len(cast(dict[str, Any], listed.structured_content)["generations"]) == 1, "only the plain one was sent"
+    assert sorted(p.name for p in tmp_path.rglob("*.jpg")) == ["poster.jpg"]
+
+
 async def test_over_stdio_each_editing_tool_sends_its_models_task(tmp_path: Path, output: Path) -> None:
     emulator = Emulator(api_key="sk-stdio-family")
     source = output / "source.png"

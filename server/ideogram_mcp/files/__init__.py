@@ -28,6 +28,7 @@ from ideogram_mcp import references
 from ideogram_mcp.errors import IdeogramError
 from ideogram_mcp.files.names import MAX_NAME as MAX_NAME  # the names images are saved under, said here too
 from ideogram_mcp.files.names import MAX_NAME_BYTES as MAX_NAME_BYTES
+from ideogram_mcp.files.names import UTF8_FIX, unwritable_here
 from ideogram_mcp.files.names import check_file_name as check_file_name
 from ideogram_mcp.files.names import stems as stems
 from ideogram_mcp.images.formats import EXTENSIONS, ImageFormat, sniff
@@ -186,6 +187,8 @@ def chosen_output(where: Places, requested: str) -> tuple[Places | None, str | N
         return None, "must be a folder path without invisible characters (zero-width spaces or direction marks)"
     if len(text) > MAX_FOLDER or len(Path(text).parts) > MAX_DEPTH:
         return None, f"must be a folder path of at most {MAX_FOLDER} characters and {MAX_DEPTH} levels"
+    if problem := unwritable_here(text):
+        return None, f"must be a folder path this machine can write: {problem}; {UTF8_FIX}"
     try:
         path = Path(text).expanduser()  # "~nobody/x" raises: no such user
         resolved = (path if path.is_absolute() else where.output / path).resolve()
@@ -351,6 +354,8 @@ def read_local(text: str, where: Places, kept: Kept | None = None) -> LocalImage
             raise LocalInputError.one(f"cannot be read ({_why(exc)})") from exc
     if path is None:
         raise LocalInputError.one("is a file: URI this server cannot read (only file:///absolute/path)")
+    if problem := unwritable_here(str(path)):  # a locale not UTF-8: no file here is named so
+        raise LocalInputError.one(f"names no file this machine can have: {problem}", absent=True)
     if not path.is_absolute():
         path = where.output / path
     if where.root is None:

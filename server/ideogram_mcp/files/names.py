@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
@@ -50,7 +51,23 @@ def check_file_name(text: str) -> tuple[str | None, str | None]:
         return None, f"{why}, at most {MAX_NAME} characters (got {len(name)})"
     if (size := len(name.encode("utf-8"))) > MAX_NAME_BYTES:
         return None, f"{why}, at most {MAX_NAME_BYTES} bytes in UTF-8 (this one has {size})"
+    if problem := unwritable_here(name):
+        return None, f"must be a file name this machine can write: {problem}; {UTF8_FIX}"
     return name, None
+
+
+def unwritable_here(name: str) -> str | None:
+    """Why this machine's file names cannot hold ``name``, or None. A server started in a locale that is not UTF-8
+    (``LANG=en_US.ISO-8859-1``; ``LC_ALL=C`` with ``PYTHONUTF8=0``) names its files in that locale's encoding: a
+    name of other characters had been sent, charged, and never saved, every later fetch failing alike."""
+    try:
+        os.fsencode(name)
+    except UnicodeEncodeError as exc:
+        return f"its file names are in {sys.getfilesystemencoding()}, which has no {exc.object[exc.start]!r}"
+    return None
+
+
+UTF8_FIX = "use plain letters, digits and '-', or have the user start the server in a UTF-8 locale"
 
 
 def stems(
