@@ -569,6 +569,18 @@ async def test_a_folder_named_with_joiners_as_persian_and_emoji_write_them_is_ta
         assert Path(made["images"][0]["path"]).parent == (output / folder).resolve()
 
 
+async def test_a_folder_name_too_long_is_said_to_be_the_folders_not_the_file_names(
+    mcp: Client, emulator: Emulator, output: Path
+) -> None:
+    # 90 Japanese characters are 270 bytes, over the 255 a name may have: "give a shorter fileName" had been said of
+    # a one-letter fileName (found by audit).
+    result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "outputDir": "あ" * 90, "fileName": "f"})
+    assert result.is_error
+    assert "its path is too long" in text(result)
+    assert "fileName" not in text(result)
+    assert emulator.requests == []
+
+
 async def test_images_fetched_later_are_saved_in_the_folder_their_call_chose(
     emulator: Emulator, make_settings: Callable[..., Settings], output: Path, clock: ManualClock
 ) -> None:

@@ -50,8 +50,10 @@ class LocalFolders:
         ``longest`` is the longest name an image will be saved under: a probe of that length shows a file system
         whose names are shorter than most (eCryptfs allows 143 bytes) before anything is paid for.
         """
+        probing = False  # a name too long is the fileName's only in the probe: the folder's own names come first
         try:
             folder.mkdir(parents=True, exist_ok=True)
+            probing = True
             size = max(len(longest.encode("utf-8")), 16)  # a name as long, in bytes, as the longest to be written
             probe = folder / f".{secrets.token_hex(4)}".ljust(size, "x")
             os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
@@ -60,7 +62,7 @@ class LocalFolders:
             if usage.total and (free := usage.free) < MIN_FREE:
                 return f"its disk has {free / 1024 / 1024:.1f} MB free, too little for an image; free space there"
         except OSError as exc:
-            if exc.errno == errno.ENAMETOOLONG and longest:
+            if exc.errno == errno.ENAMETOOLONG and longest and probing:
                 return "this folder's file system takes no file name that long; give a shorter fileName"
             return files.plainly(exc)
         except RecursionError:
