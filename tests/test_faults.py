@@ -35,6 +35,8 @@ from .conftest import structured as data
 pytestmark = pytest.mark.anyio
 
 PROMPT = 'A market stall sign reading "FRESH FIGS"'
+STRAY = "00000000-0000-4000-8000-000000000000"
+"""A taskUUID this server never sent."""
 
 
 @pytest.fixture
@@ -231,14 +233,41 @@ async def test_an_answer_that_says_nothing_of_the_tasks_failure_leaves_its_task_
     assert listed["spentToday"] == 0.06
 
 
-async def test_a_task_whose_every_poll_answers_an_error_with_no_code_is_not_said_to_be_running(
-    emulator: Emulator, over_http: Callable[..., Client]
+@pytest.mark.parametrize("status", [400, 422])
+async def test_a_poll_refused_with_no_code_naming_the_task_leaves_it_pending_never_failed(
+    status: int, emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # The status refuses the poll; nothing says the task failed: it had been said to have made nothing, counted at $0
+    # and never fetched again, though Runware ran and charged it (found by review; 9889799 had made the 422 so).
+    def refused(body: dict[str, Any]) -> object:
+        named = {item.get("taskUUID") for item in body.get("data", [])}
+        return {"errors": [{"message": "Request rejected", "taskUUID": task_uuid} for task_uuid in named]}
+
+    emulator.faults.append(Fault.mangle(refused, on="getResponse", status=status))
+    async with over_http() as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert len(emulator.ledger) == 1
+    assert "Nothing usable was made" not in text(result)
+    assert listed["spentToday"] == 0.06
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        {"error": "Service temporarily unavailable"},
+        {"errors": [{"message": "Service temporarily unavailable", "taskUUID": STRAY}]},
+        {"errors": [{"code": "internalServerError", "message": "x", "taskUUID": STRAY}]},
+    ],
+    ids=["no code", "no code, of a task not asked about", "a code, of a task not asked about"],
+)
+async def test_a_task_whose_every_poll_answers_an_error_of_no_task_asked_about_is_not_said_to_be_running(
+    said: dict[str, Any], emulator: Emulator, over_http: Callable[..., Client]
 ) -> None:
     # Passed over as saying nothing, such answers had left the task "still running on Runware" for the whole wait,
-    # where the same answer with a code said the polls were failing (found by review).
-    emulator.faults.append(
-        Fault(200, json.dumps({"error": "Service temporarily unavailable"}), on="getResponse", lasting=True)
-    )
+    # where the same answer with a code said the polls were failing (found by review); naming a task this server never
+    # asked about, coded or not, the same (found by a later review).
+    emulator.faults.append(Fault(200, json.dumps(said), on="getResponse", lasting=True))
     async with over_http(wait_seconds=40.0) as mcp:
         result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
         listed = data(await mcp.call_tool("list_generations", {}))
@@ -285,11 +314,22 @@ async def test_tasks_polled_together_whose_polls_answer_an_error_naming_none_are
     assert not any("still running on Runware" in said for said in results), results
 
 
-async def test_a_submission_answered_with_an_error_with_no_code_is_sent_again_under_its_task_uuid(
-    emulator: Emulator, over_http: Callable[..., Client]
+@pytest.mark.parametrize(
+    "said",
+    [
+        {"error": "Service temporarily unavailable"},
+        {"errors": None, "error": "Service temporarily unavailable"},
+        {"errors": [{"message": "Service temporarily unavailable", "taskUUID": STRAY}]},
+        {"errors": [{"code": "invalidParameter", "message": "Invalid value.", "taskUUID": STRAY}]},
+    ],
+    ids=["no code", "beside errors of null", "no code, of another task", "a code, of another task"],
+)
+async def test_a_submission_answered_with_an_error_not_its_own_is_sent_again_under_its_task_uuid(
+    said: dict[str, Any], emulator: Emulator, over_http: Callable[..., Client]
 ) -> None:
-    # Not retried, the task had stayed pending and counted as spent though Runware never ran it (found by review).
-    said = {"error": "Service temporarily unavailable"}
+    # Not retried, the task had stayed pending and counted as spent though Runware never ran it (found by review);
+    # beside "errors": null the error had not been read at all, and a lone task's answer holding only another task's
+    # error had been taken for its acknowledgement (found by a later review).
     emulator.faults.append(Fault(200, json.dumps(said), on="imageInference"))
     async with over_http() as mcp:
         result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})

@@ -232,8 +232,10 @@ def _share(
             slot.error.items = tuple(mine)
         elif mine:
             slot.items = tuple(mine)
-        elif len(batch) == 1 and status < 400:
-            slot.items = tuple(items)  # a lone task's whole answer: empty acknowledges it; about another task, not
+        elif len(batch) == 1 and status < 400 and not errors:
+            # A lone task's whole answer: empty acknowledges it; an error of another task's alone does not (it had
+            # been taken, never sent again, and counted spent though never run).
+            slot.items = tuple(items)
         else:
             slot.error = RunwareResponseError("Runware's answer to a batch of tasks said nothing of this one")
             if 400 <= status < 500 and errors_of:

@@ -214,10 +214,11 @@ def _retry_after(response: httpx2.Response, now: float) -> float | None:
 def error_details(body: Mapping[str, object]) -> tuple[ErrorDetail, ...]:
     """Every error entry of an answer, whatever shape it came in."""
     # Runware documents {"errors": [...]}; {"error": {...}}, {"error": [...]} and {"error": "text"} occur too.
-    raw = body.get("errors", body.get("error"))
-    if raw is None:
-        return ()
-    entries = cast(list[object], raw) if isinstance(raw, list) else [raw]
+    # Both keys are read: {"errors": null, "error": "text"} had been an answer with no error at all.
+    entries: list[object] = []
+    for raw in (body.get("errors"), body.get("error")):
+        if raw is not None:
+            entries += cast(list[object], raw) if isinstance(raw, list) else [raw]
     return tuple(_detail(entry) for entry in entries)
 
 

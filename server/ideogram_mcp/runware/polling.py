@@ -322,9 +322,15 @@ class Poller:
                 if (task := self._tasks.get(uuids[0])) is not None:
                     task.apart = True  # asked about alone from now on, until Runware knows it: no split each round
                 return None
-            if exc.retryable or isinstance(exc, REFUSALS) or not any(detail.task_uuid for detail in exc.details):
+            if (
+                exc.retryable
+                or isinstance(exc, REFUSALS)
+                or not any(detail.task_uuid for detail in exc.details)
+                or all(detail.code == NO_CODE for detail in exc.details)
+            ):
                 # Images that came beside the error are kept all the same; the rest is asked for again (a 429, a
-                # 503), or cannot be followed for now (a refused key, even one naming the tasks: they may be fine).
+                # 503), or cannot be followed for now (a refused key, even one naming the tasks: they may be fine; a
+                # 422 saying no code: the status refuses the poll, and the task it names had been failed, charged).
                 self._keep_images(uuids, exc.items)
                 if exc.retryable:
                     self._postpone(uuids, exc)
@@ -355,7 +361,8 @@ class Poller:
         """What a poll brought, into each watched task's snapshot (each waiter woken only if its task changed); the
         next poll of each is scheduled."""
         items_of, errors_of = by_task(items, errors)
-        unnamed = errors_of.get(None, [])
+        asked = set(uuids)  # an error naming a task not asked about says as little of these as one naming none
+        unnamed = [detail for named, said in errors_of.items() if named not in asked for detail in said]
         now, wall = self.clock.monotonic(), self.clock.now()
         for task_uuid in uuids:
             task = self._tasks.get(task_uuid)
