@@ -51,3 +51,23 @@ def test_an_emoji_newer_than_this_pythons_unicode_shows_something_and_is_no_cont
         check_file_name("a\uffffb")[1]
         == "must be a plain file name such as 'sale-poster', without folders or control characters"
     )
+
+
+def test_clipped_text_is_cut_between_characters_a_reader_sees_never_inside_one() -> None:
+    # Cut at the 120th code point, a prompt had ended in half a flag, a letter without its accent, or a family emoji
+    # at a joiner, with nothing saying it was cut (found by audit).
+    cases = {
+        "a" * 119 + "\U0001f1ef\U0001f1f5 sign": "a" * 119 + "…",  # a flag: two regional indicators
+        "a" * 118 + "\U0001f1ef\U0001f1f5 sign": "a" * 118 + "…",
+        "a" * 117 + "\U0001f1ef\U0001f1f5 sign": "a" * 117 + "\U0001f1ef\U0001f1f5…",  # whole, it fits
+        "a" * 119 + "e\u0301 sign": "a" * 119 + "…",  # é as e and a combining accent
+        "a" * 115 + "\U0001f468\u200d\U0001f469\u200d\U0001f467 sign": "a" * 115 + "…",  # a family, joined
+        "a" * 118 + "\U0001f44d\U0001f3fd sign": "a" * 118 + "…",  # a thumb with its skin tone
+        "x" * 200: "x" * 119 + "…",
+        "short": "short",
+    }
+    for given, shown in cases.items():
+        assert text.clipped(given, 120) == shown, given
+    assert (
+        text.clipped("ab\U0001f1ef\U0001f1f5\U0001f1eb\U0001f1f7\U0001f1e9\U0001f1ea", 6) == "ab\U0001f1ef\U0001f1f5…"
+    )

@@ -48,6 +48,43 @@ def excerpt(text: str, limit: int = UPSTREAM_SHOWN) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def clipped(text: str, limit: int) -> str:
+    """At most ``limit`` characters of ``text``, then "…" where it goes on: cut between two characters a reader sees
+    as two, never inside one (an accent from its letter, half a flag, a family emoji at a joiner)."""
+    if len(text) <= limit:
+        return text
+    cut = limit - 1
+    while cut > 0 and not _between_graphemes(text, cut):
+        cut -= 1
+    return text[:cut].rstrip() + "…"
+
+
+_REGIONAL = range(0x1F1E6, 0x1F200)
+"""The regional indicators, which pair into flags."""
+
+
+def _between_graphemes(text: str, at: int) -> bool:
+    """Whether ``text[:at]`` and ``text[at:]`` split no character a reader sees as one (the common cases of Unicode's
+    rules: combining marks, joiners, variation selectors, skin tones, tags, and flags' pairs)."""
+    after, before = ord(text[at]), ord(text[at - 1])
+    if (
+        unicodedata.category(text[at]).startswith("M")
+        or after == 0x200D  # a zero-width joiner
+        or 0xFE00 <= after <= 0xFE0F
+        or 0xE0100 <= after <= 0xE01EF  # variation selectors
+        or 0x1F3FB <= after <= 0x1F3FF  # skin tones
+        or 0xE0020 <= after <= 0xE007F  # tags (the flags of England, Scotland, Wales)
+        or before == 0x200D
+    ):
+        return False
+    if after in _REGIONAL and before in _REGIONAL:
+        run = at
+        while run > 0 and ord(text[run - 1]) in _REGIONAL:
+            run -= 1
+        return (at - run) % 2 == 0  # a flag is two: the cut falls between pairs only
+    return True
+
+
 def quoted(value: object) -> str:
     """A value an agent sent, quoted back as JSON, as it wrote it (``"x"``, ``false``, ``null``), characters that
     do not print escaped (``\u200b``, half a surrogate pair); ``ValueError`` for an integer too long to print."""

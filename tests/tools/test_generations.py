@@ -362,6 +362,23 @@ async def test_list_generations_shows_recent_tasks_their_state_and_the_spend(mcp
     assert data(await mcp.call_tool("list_generations", {"state": "failed"}))["generations"] == []
 
 
+async def test_list_generations_shows_prompts_in_any_script_as_written_and_cuts_none_inside_a_character(
+    mcp: Client,
+) -> None:
+    # Shown with repr, a Persian joiner, French no-break spaces and a Hebrew direction mark had read as \u200c, \xa0
+    # and \u200f; cut at a code point, a flag had been halved (found by audit).
+    prompts = ["می\u200cخواهم یک تابلو", "Prix\xa0: 5\xa0€", "שלום\u200f!", "a" * 119 + "\U0001f1ef\U0001f1f5 sign"]  # noqa: RUF001
+    for prompt in prompts:
+        assert not (await mcp.call_tool("generate_image", {"positivePrompt": prompt})).is_error
+    listed = await mcp.call_tool("list_generations", {})
+    assert [g["prompt"] for g in data(listed)["generations"]] == ["a" * 119 + "…", *reversed(prompts[:3])]
+    lines = text(listed).splitlines()[1:]
+    assert [line.split("generate_image ", 1)[1] for line in lines] == [
+        f'"{"a" * 59}…"',
+        *(json.dumps(prompt, ensure_ascii=False) for prompt in reversed(prompts[:3])),
+    ]
+
+
 async def test_list_generations_pages_through_every_generation_with_a_cursor(mcp: Client, clock: ManualClock) -> None:
     # Only the latest 100 had been reachable, older ones only by a taskUUID already known.
     sent: list[dict[str, Any]] = []

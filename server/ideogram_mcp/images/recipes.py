@@ -19,6 +19,7 @@ from ideogram_mcp.images import SavedImage
 from ideogram_mcp.images.formats import image_format
 from ideogram_mcp.records import ImageRecord
 from ideogram_mcp.specs import prompt_of
+from ideogram_mcp.text import clipped
 
 KEPT_AT_RUNWARE = timedelta(days=25)
 """How long after it was made an image is taken to be held by Runware under its UUID (Runware keeps an image 30 days
@@ -116,7 +117,7 @@ class Recipe(ImageRecord):
             format=image_format(self.format or ""),
             created=self.created,
             size=size,
-            description=f"{shape}{with_seed}: {self.prompt[:120]}",
+            description=f"{shape}{with_seed}: {clipped(self.prompt, 120)}",
         )
 
     @property

@@ -17,6 +17,7 @@ from ideogram_mcp.money import money
 from ideogram_mcp.references import as_runware_reads
 from ideogram_mcp.schemas import tool_input
 from ideogram_mcp.specs import load_tool_specs, prompt_of
+from ideogram_mcp.text import clipped
 from ideogram_mcp.tools import Context, ToolEntry, announce_new_images, owner, places, reporter
 from ideogram_mcp.tools.published import GenerateImageOutput, Output, Said, output_schema
 from ideogram_mcp.tools.questions import Questions
@@ -171,7 +172,9 @@ async def list_generations(ctx: Context, params: types.CallToolRequestParams) ->
         cost += f" ({item.approval})" if item.approval in ("asked", "approvedCost") else ""
         lines.append(
             f"- {item.created} {item.state} {item.task_uuid}: {item.ready}/{item.requested} image(s), {cost}, "
-            f"{item.tool}{f' {item.prompt[:60]!r}' if item.prompt else ''}"  # a reframe has no prompt: none shown
+            # A reframe has no prompt: none shown. Quoted as JSON: a line break escaped, a joiner or a direction
+            # mark of the prompt's language kept as written (repr had shown them as \u200c).
+            f"{item.tool}{f' {json.dumps(clipped(item.prompt, 60), ensure_ascii=False)}' if item.prompt else ''}"
         )
     if not entries:
         kind = f"{wanted} " if wanted else ""
@@ -223,5 +226,5 @@ def _summary(entry: Entry, where: Places) -> GenerationSummary:
         cost=entry.cost,
         quote=entry.quote,
         approval=entry.approval or None,
-        prompt=prompt[:120] if prompt else None,
+        prompt=clipped(prompt, 120) if prompt else None,
     )
