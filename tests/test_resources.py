@@ -278,6 +278,17 @@ async def test_an_image_argument_and_the_resource_template_complete_to_saved_ima
     assert by_template.completion == types.Completion(values=["menu.jpg"], total=1, has_more=False)
 
 
+async def test_a_saved_names_completion_matches_as_unicode_compares_text_without_case(mcp: Client) -> None:
+    # Matched by lower() alone, "café-straße" was not found typed with é as e and its accent (as macOS writes it), nor
+    # as "café-strasse" (found by audit).
+    await mcp.call_tool("generate_image", {"positivePrompt": "x", "fileName": "café-straße", "preview": False})
+    fix_text = types.PromptReference(name="fix-text")
+    for typed in ("caf", "CAFÉ", "cafe\u0301", "CAFE\u0301-STRASSE", "café-strasse", "ｃａｆé"):
+        completed = await mcp.complete(fix_text, {"name": "image", "value": typed})
+        assert completed.completion.values == ["café-straße.jpg"], typed
+    assert not (await mcp.complete(fix_text, {"name": "image", "value": "cafe-"})).completion.values
+
+
 async def test_an_image_saved_in_a_folder_of_its_own_is_suggested_as_a_tool_reads_it_and_not_by_the_template(
     mcp: Client, output: Path
 ) -> None:

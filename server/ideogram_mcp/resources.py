@@ -6,6 +6,7 @@ A client that cannot read the server's disk (a remote one) still gets every full
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -171,9 +172,13 @@ async def _read(ctx: Context, uri: str, here: files.Places) -> tuple[bytes, Imag
     return await anyio.to_thread.run_sync(ctx.lifespan_context.services.store.read, path, folders, uri)
 
 
+def _folded(text: str) -> str:
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFD", text).casefold())
+
+
 async def complete(ctx: Context, params: types.CompleteRequestParams) -> types.CompleteResult:
     """Suggestions for an argument: saved image names, or the listed ratios, starting with what was typed."""
-    typed = params.argument.value.lower()
+    typed = _folded(params.argument.value)
     kind: str | None = None
     model: str | None = None
     asked = params.argument.name
@@ -215,7 +220,8 @@ async def complete(ctx: Context, params: types.CompleteRequestParams) -> types.C
         else:  # the template names the images of the output folder itself
             options = [path.name for path in paths if path.parent == where.output]
     # What was typed begins the suggestion, or its file name (``sub/logo.jpg`` for "lo").
-    matching = [o for o in options if o.lower().startswith(typed) or o.lower().rpartition("/")[2].startswith(typed)]
+    # Unicode's caseless match: "CAFÉ" (or é typed as e and its accent) finds café.jpg, "strasse" straße.jpg.
+    matching = [o for o in options if (f := _folded(o)).startswith(typed) or f.rpartition("/")[2].startswith(typed)]
     return types.CompleteResult(
         completion=types.Completion(values=matching[:100], total=len(matching), has_more=len(matching) > 100)
     )
