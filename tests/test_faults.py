@@ -234,14 +234,24 @@ async def test_an_answer_that_says_nothing_of_the_tasks_failure_leaves_its_task_
 
 
 @pytest.mark.parametrize("status", [400, 422])
+@pytest.mark.parametrize(
+    "beside",
+    [
+        [],
+        [{"code": "invalidParameter", "message": "Bad.", "parameter": "taskUUID"}],
+        [{"code": "invalidParameter", "message": "Bad.", "taskUUID": STRAY}],
+    ],
+    ids=["alone", "beside a coded error of a parameter", "beside a coded error of another task"],
+)
 async def test_a_poll_refused_with_no_code_naming_the_task_leaves_it_pending_never_failed(
-    status: int, emulator: Emulator, over_http: Callable[..., Client]
+    status: int, beside: list[dict[str, str]], emulator: Emulator, over_http: Callable[..., Client]
 ) -> None:
     # The status refuses the poll; nothing says the task failed: it had been said to have made nothing, counted at $0
-    # and never fetched again, though Runware ran and charged it (found by review; 9889799 had made the 422 so).
+    # and never fetched again, though Runware ran and charged it (found by review; 9889799 had made the 422 so), and,
+    # beside a coded error, after the first fix too (found by a later review).
     def refused(body: dict[str, Any]) -> object:
         named = {item.get("taskUUID") for item in body.get("data", [])}
-        return {"errors": [{"message": "Request rejected", "taskUUID": task_uuid} for task_uuid in named]}
+        return {"errors": [*({"message": "Request rejected", "taskUUID": task_uuid} for task_uuid in named), *beside]}
 
     emulator.faults.append(Fault.mangle(refused, on="getResponse", status=status))
     async with over_http() as mcp:

@@ -322,22 +322,19 @@ class Poller:
                 if (task := self._tasks.get(uuids[0])) is not None:
                     task.apart = True  # asked about alone from now on, until Runware knows it: no split each round
                 return None
-            if (
-                exc.retryable
-                or isinstance(exc, REFUSALS)
-                or not any(detail.task_uuid for detail in exc.details)
-                or all(detail.code == NO_CODE for detail in exc.details)
-            ):
+            # Under a refusing status, an error saying no code is the poll's refusal, no verdict on the task it names
+            # (a 422 so: the task had been failed, though Runware ran and charged it), beside coded ones or not.
+            verdicts = [detail for detail in exc.details if detail.code != NO_CODE]
+            if exc.retryable or isinstance(exc, REFUSALS) or not any(detail.task_uuid for detail in verdicts):
                 # Images that came beside the error are kept all the same; the rest is asked for again (a 429, a
-                # 503), or cannot be followed for now (a refused key, even one naming the tasks: they may be fine; a
-                # 422 saying no code: the status refuses the poll, and the task it names had been failed, charged).
+                # 503), or cannot be followed for now (a refused key, even one naming the tasks: they may be fine).
                 self._keep_images(uuids, exc.items)
                 if exc.retryable:
                     self._postpone(uuids, exc)
                     return exc
                 self._block(uuids, exc)
                 return None
-            self._take(uuids, exc.items, exc.details)
+            self._take(uuids, exc.items, verdicts)
         except RunwareError as exc:
             self._postpone(uuids, exc)
             return exc
