@@ -23,6 +23,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from ideogram_mcp import __version__, cli
+from ideogram_mcp import demo as demo_module
 from ideogram_mcp.cli import _parser, main  # pyright: ignore[reportPrivateUsage]
 from ideogram_mcp.embedded import serving
 from ideogram_mcp.emulator import Emulator
@@ -245,8 +246,19 @@ def test_team_mode_without_the_team_extra_stops_the_start_with_what_to_install(
         f"ideogram-mcp: bad configuration: {variable}: needs {said}, which this install lacks; install the team extra "
         "(uv sync --extra team, or pip install 'ideogram-mcp[team]'), or leave it unset\n",
     )
-    if variable == "IDEOGRAM_MCP_DATABASE_URL":  # offline, the journal is SQLite whatever is set
-        assert Settings(offline=True).database_url is not None
+    if variable == "IDEOGRAM_MCP_DATABASE_URL":  # offline, the journal is SQLite whatever is set: each command starts
+        started: list[str] = []
+        monkeypatch.setattr(cli, "_serve_http", lambda settings, *_, **__: started.append(f"http {settings.offline}"))
+
+        async def demo(*_: object) -> int:
+            started.append("demo")
+            return 0
+
+        monkeypatch.setattr(demo_module, "run", demo)
+        for argv in (["http", "--offline", "--port", "8999"], ["--offline", "http", "--port", "8999"]):
+            main(argv)
+        assert _exit(["demo", "--offline"], capsys)[0] == 0
+        assert started == ["http True", "http True", "demo"], "refused for a database they would not use (review)"
 
 
 def test_the_version_the_server_reports_is_the_packages(capsys: pytest.CaptureFixture[str]) -> None:

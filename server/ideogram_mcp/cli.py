@@ -175,8 +175,8 @@ def _run(argv: list[str] | None) -> None:
     if args.command == "emulator" and (args.offline or args.output_dir is not None):
         subcommands["emulator"].error("--offline and --output-dir are the MCP server's; the emulator takes neither")
     overrides: dict[str, Any] = {}
-    if args.command is None and args.offline:
-        overrides["offline"] = True
+    if args.offline or getattr(args, "http_offline", False) or getattr(args, "demo_offline", False):
+        overrides["offline"] = True  # each command's --offline: a team's database is then not asked of the install
     if args.command in (None, "http") and args.output_dir is not None:
         overrides["output_dir"] = args.output_dir
     strays = _strays()
