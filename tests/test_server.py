@@ -284,3 +284,24 @@ async def test_the_previews_default_is_not_promised_where_the_user_can_turn_it_o
         result = await client.call_tool("generate_image", {"positivePrompt": "a sign", "numberResults": 1})
     assert all("unless the user turned" in description for description in said), said
     assert [content.type for content in result.content] == ["text", "resource_link"], "no preview, as it says it may"
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_result_naming_half_a_surrogate_pair_is_sent_with_its_escape(
+    shared: bool, make_settings: Callable[..., Settings]
+) -> None:
+    # A path the journal kept from a folder named in Latin-1 ("caf\udce9"): the SDK could not write the result, and
+    # the stdio server ended (found by review). Escaped, the result is sent, the rest of it as it was.
+    import mcp_types as types
+
+    from ideogram_mcp.blanking import Blanking
+
+    result = types.CallToolResult(
+        content=[types.TextContent(type="text", text="Saved /srv/caf\udce9/poster.jpg (café).")],
+        structured_content={"images": [{"path": "/srv/caf\udce9/poster.jpg", "seed": 7}]},
+    )
+    sent = Blanking(make_settings(), shared=shared)(result)
+    assert json.loads(sent.model_dump_json(by_alias=True, exclude_unset=True)) == {
+        "content": [{"type": "text", "text": "Saved /srv/caf\\udce9/poster.jpg (café)."}],
+        "structuredContent": {"images": [{"path": "/srv/caf\\udce9/poster.jpg", "seed": 7}]},
+    }

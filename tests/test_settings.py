@@ -26,6 +26,16 @@ def test_file_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyP
     assert (settings.save, settings.preview) == (False, False)
 
 
+def test_a_folder_named_in_another_encoding_is_refused_at_the_start(tmp_path: Path) -> None:
+    # Read from the environment, Latin-1 bytes (caf\xe9) come to Python as half a surrogate pair, which no result can
+    # carry: every result naming an image saved there had ended the stdio server (found by review).
+    latin = os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9")
+    for field in ("output_dir", "data_dir", "allowed_dirs"):
+        with pytest.raises(ValidationError, match=r"is no text here; name a folder in UTF-8"):
+            Settings(**{field: (latin,) if field == "allowed_dirs" else latin})
+    assert Settings(output_dir=str(tmp_path / "café")).output_dir == tmp_path / "café"
+
+
 def test_file_settings_default_to_saving_and_previews_with_no_extra_folders(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IDEOGRAM_MCP_OUTPUT_DIR", "  ")
     settings = Settings()

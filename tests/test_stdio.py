@@ -195,6 +195,37 @@ async def test_a_name_the_locales_file_names_cannot_hold_is_refused_before_anyth
     assert sorted(p.name for p in tmp_path.rglob("*.jpg")) == ["poster.jpg"]
 
 
+async def test_a_folder_no_result_could_name_is_passed_over_and_never_ends_the_server(
+    tmp_path: Path, home: Path
+) -> None:
+    # Started in a folder named by Latin-1 bytes (caf\xe9), the server had saved the paid image there, then died
+    # writing a result no JSON can carry, and the path, kept in the journal, ended every later server at
+    # list_generations; in the C locale, a root named "projé" had made every call an internal error (found by review).
+    latin = os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9")
+    os.mkdir(latin)
+    accented = tmp_path / "projé"
+    accented.mkdir()
+
+    async def roots(context: ClientRequestContext) -> types.ListRootsResult:
+        return types.ListRootsResult(roots=[types.Root(uri=accented.as_uri(), name="project")])  # pyright: ignore[reportArgumentType]
+
+    ascii_only = {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    said: list[str] = []
+    for env, cwd, offered in ((_env(HOME=str(home)), latin, None), (_env(**ascii_only), tmp_path, roots)):
+        server = StdioServerParameters(command=COMMAND, args=["--offline"], env=env, cwd=cwd)
+        with anyio.fail_after(60):
+            async with Client(server, mode="legacy", list_roots_callback=offered) as mcp:
+                made = await mcp.call_tool("generate_image", {"positivePrompt": "a poster", "fileName": "poster"})
+                listed = await mcp.call_tool("list_generations", {})
+        assert not made.is_error, text(made)
+        assert not listed.is_error
+        said += [image["path"] for image in cast(dict[str, Any], made.structured_content)["images"]]
+    assert Path(said[0]).is_relative_to(home), "the per-user folder, as where no project is"
+    assert Path(said[1]).is_relative_to(tmp_path / "ideogram-output"), "the project the server started in"
+    assert not list(Path(latin).iterdir())
+    assert not list(accented.iterdir())
+
+
 async def test_over_stdio_each_editing_tool_sends_its_models_task(tmp_path: Path, output: Path) -> None:
     emulator = Emulator(api_key="sk-stdio-family")
     source = output / "source.png"

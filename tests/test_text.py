@@ -71,3 +71,15 @@ def test_clipped_text_is_cut_between_characters_a_reader_sees_never_inside_one()
     assert (
         text.clipped("ab\U0001f1ef\U0001f1f5\U0001f1eb\U0001f1f7\U0001f1e9\U0001f1ea", 6) == "ab\U0001f1ef\U0001f1f5…"
     )
+
+
+def test_half_a_surrogate_pair_is_carried_as_its_escape_and_nothing_else_changes() -> None:
+    # A path of a folder named in Latin-1 holds "\udce9", which no JSON answer can carry: it had ended the server.
+    given = {"path": "/srv/caf\udce9/poster.jpg", "seed": 7, "images": ["ok", "caf\udce9"], "café": "é"}
+    assert text.carried(given) == {
+        "path": "/srv/caf\\udce9/poster.jpg",
+        "seed": 7,
+        "images": ["ok", "caf\\udce9"],
+        "café": "é",
+    }
+    assert text.unpaired(text.carried(given)) is None

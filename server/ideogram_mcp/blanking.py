@@ -1,5 +1,5 @@
 """What no answer may show, blanked out of each one: the API key anywhere in it, and for a server of many clients
-(HTTP) the server's own folders wherever a text names a path in them."""
+(HTTP) the server's own folders wherever a text names a path in them; and what no answer can carry, escaped."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any, cast
 import mcp_types as types
 
 from ideogram_mcp.settings import Settings, redacted, secret_value
+from ideogram_mcp.text import carried, unpaired
 
 
 class Blanking:
@@ -39,10 +40,10 @@ class Blanking:
     def __call__(
         self, result: types.CallToolResult | types.InputRequiredResult
     ) -> types.CallToolResult | types.InputRequiredResult:
-        if not self._folders and self._key is None:
-            return result
         data = result.model_dump(by_alias=True, mode="json", exclude_unset=True)
         blanked = redacted(self._in_values(data) if self._folders else data, self._key)  # the one redaction
+        if unpaired(blanked) is not None:  # a path of a folder named in another encoding (one the journal kept)
+            blanked = carried(blanked)
         return result if blanked == data else type(result).model_validate(blanked)
 
     def text(self, said: str) -> str:

@@ -22,13 +22,6 @@ TEAM_CLIENTS = {
 """What each setting of team mode needs installed (the ``team`` extra): what it is, and its modules."""
 
 
-def _installed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
 SECRET_SHORTEST = 8
 """Shorter values are not blanked: no real key is that short, and blanking it would maul ordinary words."""
 
@@ -294,7 +287,7 @@ class Settings(BaseModel):
         if value is None or (info.field_name == "database_url" and info.data.get("offline")):
             return value  # offline, the journal is SQLite whatever is set
         what, modules = TEAM_CLIENTS[str(info.field_name)]
-        if not all(_installed(module) for module in modules):
+        if any(importlib.util.find_spec(module) is None for module in modules):
             raise ValueError(
                 f"needs {what}, which this install lacks; install the team extra (uv sync --extra team, or pip "
                 "install 'ideogram-mcp[team]'), or leave it unset"
@@ -363,10 +356,12 @@ class Settings(BaseModel):
                 raise ValueError(
                     f"{str(path)[:80]!r} starts with the home folder of a user this machine has not"
                 ) from None
-            try:  # every call resolves it: a loop of links would fail each one
-                found.resolve()
+            try:  # every call resolves it (a loop of links would fail each one); results name it, in UTF-8
+                str(found.resolve()).encode()
             except (OSError, RuntimeError):
                 raise ValueError(f"{str(path)[:80]!r} cannot be followed: a symbolic link in it leads round") from None
+            except UnicodeEncodeError:  # bytes of another encoding (a Latin-1 name), or more than the locale's
+                raise ValueError(f"{ascii(str(path))[:80]} is no text here; name a folder in UTF-8") from None
             return found
 
         if isinstance(value, tuple):

@@ -120,3 +120,19 @@ def unpaired(value: object, path: str = "") -> tuple[str, str] | None:
             if (found := unpaired(item, f"{path}[{index}]")) is not None:
                 return found
     return None
+
+
+def carried(value: object) -> object:
+    """JSON-like data with every half of a surrogate pair written as its escape (``caf\\udce9``): what a folder named
+    in another encoding becomes in Python, which no JSON answer can hold (an answer naming one had ended the server)."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode()
+        return value
+    if isinstance(value, dict):
+        return {carried(key): carried(item) for key, item in cast(dict[object, object], value).items()}
+    if isinstance(value, list):
+        return [carried(item) for item in cast(list[object], value)]
+    return value

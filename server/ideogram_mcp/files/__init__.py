@@ -28,7 +28,7 @@ from ideogram_mcp import references
 from ideogram_mcp.errors import IdeogramError
 from ideogram_mcp.files.names import MAX_NAME as MAX_NAME  # the names images are saved under, said here too
 from ideogram_mcp.files.names import MAX_NAME_BYTES as MAX_NAME_BYTES
-from ideogram_mcp.files.names import UTF8_FIX, unwritable_here
+from ideogram_mcp.files.names import UTF8_FIX, speakable, unwritable_here
 from ideogram_mcp.files.names import check_file_name as check_file_name
 from ideogram_mcp.files.names import stems as stems
 from ideogram_mcp.images.formats import EXTENSIONS, ImageFormat, sniff
@@ -142,7 +142,9 @@ def places(
     """The output folder, first match wins: the setting, else ``ideogram-output`` inside the first ``file://`` root
     that is a folder (saving in a deleted project's would make it again), else inside the project folder the server
     was started in, else the per-user default; and the readable ones (all of those, and the allowed folders)."""
-    root_dirs = [path for path in (path_from_uri(root) for root in roots) if path is not None]
+    # A root or project folder no result could name (see ``speakable``) is passed over, as one that is no folder.
+    root_dirs = [path for path in (path_from_uri(root) for root in roots) if path is not None and speakable(str(path))]
+    project = project if project is not None and speakable(str(project)) else None
     source: Source
     if output_dir is not None:
         output, source = output_dir.expanduser(), "setting"

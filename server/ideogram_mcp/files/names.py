@@ -67,6 +67,17 @@ def unwritable_here(name: str) -> str | None:
     return None
 
 
+def speakable(path: str) -> bool:
+    """Whether ``path`` is both text a result can carry and a name this machine's files can have: a folder named in
+    another encoding than the locale's (Latin-1 bytes, ``caf\xe9``) comes to Python as half a surrogate pair, which
+    no JSON answer can hold (a result naming it had ended the stdio server)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return unwritable_here(path) is None
+
+
 UTF8_FIX = "use plain letters, digits and '-', or have the user start the server in a UTF-8 locale"
 
 
