@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from ideogram_mcp.clock import ManualClock
-from ideogram_mcp.emulator import Emulator, Fault, artwork
+from ideogram_mcp.emulator import Emulator, Fault, app, artwork
 from ideogram_mcp.emulator.app import FORGET_EVERY, KEPT, LOGGED, SPILLED
 
 from ..conftest import API_KEY, BASE_URL, task
@@ -490,29 +490,45 @@ async def test_an_emulator_left_serving_works_on_where_its_folder_cannot_be_made
 
 
 @pytest.fixture
-def pids() -> Iterator[tuple[int, int]]:
-    """The id of a process that has ended, and of one still running."""
-    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as running:
-        yield int(ended.stdout), running.pid
-        running.kill()
+def held(tmp_path: Path) -> Iterator[Path]:
+    """A folder an emulator of another process holds (one of another container, whose process id means nothing
+    here, alike)."""
+    folder = tmp_path / f"{SPILLED}999999-h1e2l3"
+    folder.mkdir()
+    holder = "import fcntl, os, sys, time; fcntl.flock(os.open(sys.argv[1], os.O_RDONLY), fcntl.LOCK_EX); print(1)"
+    with subprocess.Popen(
+        [sys.executable, "-c", holder + "; sys.stdout.flush(); time.sleep(60)", str(folder)], stdout=subprocess.PIPE
+    ) as holding:
+        assert holding.stdout is not None
+        holding.stdout.readline()  # held
+        yield folder
+        holding.kill()
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="no flock: nothing is swept on Windows")
 async def test_what_an_emulator_stopped_by_a_signal_left_is_removed_by_the_next_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pids: tuple[int, int]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, held: Path
 ) -> None:
     # An offline server or `ideogram-mcp emulator` stopped by SIGTERM or SIGKILL runs no clean-up: its folder of
-    # images stayed in the temporary folder for good, one more at each such stop.
+    # images stayed in the temporary folder for good, one more at each such stop. A folder is known to be in use by its
+    # lock, not by its process id: one of another PID namespace (a container sharing /tmp) had been removed while its
+    # emulator served (found by review).
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    ended, running = pids
-    left = [f"{SPILLED}{ended}-a1b2c3", f"{SPILLED}{running}-d4e5f6", f"{SPILLED}x1y2z3"]
-    for name in left:  # the gone process's, a live one's, one of a version naming no process
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "image").write_bytes(b"\xff\xd8")
+    left, old = tmp_path / f"{SPILLED}12345-a1b2c3", tmp_path / f"{SPILLED}x1y2z3"
+    for folder in (left, old):  # a killed emulator's, and one of a version naming no process (and holding no lock)
+        folder.mkdir()
+        (folder / "image").write_bytes(b"\xff\xd8")
     emulator = Emulator(api_key=API_KEY, kept=KEPT)
+    async with emulator.served():  # all changed within the minute: nothing is taken yet
+        assert sorted(p.name for p in tmp_path.iterdir() if p != emulator.spill) == sorted(
+            [left.name, old.name, held.name]
+        )
+    monkeypatch.setattr(app, "FRESH", 0.0)
     async with emulator.served():
         assert emulator.spill is not None
         assert emulator.spill.parent == tmp_path
         kept = sorted(p.name for p in tmp_path.iterdir() if p != emulator.spill)
-    assert kept == sorted(left[1:])
+        async with Emulator(api_key=API_KEY, kept=KEPT).served():  # another, meanwhile: the serving one's is held
+            assert emulator.spill.is_dir()
+    assert kept == sorted([old.name, held.name])
     assert not list(tmp_path.glob(f"{SPILLED}{os.getpid()}-*")), "its own, removed as it stops"

@@ -30,8 +30,9 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections import deque
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -60,26 +61,53 @@ SPILLED = "ideogram-mcp-emulator-"
 """How the temporary folder of an emulator left serving is named: this, its process's id, and tempfile's letters."""
 
 
-def _sweep_left() -> None:
-    """Remove what emulators stopped by a signal (SIGTERM, SIGKILL: no clean-up runs) left in the temporary folder.
+FRESH = 60.0
+"""Seconds a folder is left alone after it last changed: one just made is held a moment after it is made."""
 
-    Only this user's folders of a process that is gone; a live process's, or one of a version that did not name
-    its process, is left. Not on Windows, where ``os.kill(pid, 0)`` would end the process it names.
-    """
+
+@contextlib.contextmanager
+def _holding(folder: Path) -> Generator[None]:
+    """A lock on ``folder`` while it serves, which ends with its process however that ends (a signal, a kill): what
+    tells ``_sweep_left`` it is in use, across containers sharing the temporary folder too, where process ids are not
+    the same. None on Windows, which is not swept."""
+    if sys.platform == "win32":
+        yield
+        return
+    import fcntl
+
+    held = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        yield
+    finally:
+        os.close(held)
+
+
+def _sweep_left() -> None:
+    """Remove what emulators stopped by a signal (SIGTERM, SIGKILL: no clean-up runs) left in the temporary folder:
+    this user's folders no live emulator holds (``_holding``), unchanged for ``FRESH`` seconds. One of a version that
+    held none (no process id in its name) is left."""
     if sys.platform == "win32":
         return
+    import fcntl
+
     for folder in Path(tempfile.gettempdir()).glob(SPILLED + "*"):
         pid, dash, _ = folder.name.removeprefix(SPILLED).partition("-")
-        if not (dash and pid.isdigit()) or int(pid) == os.getpid():
+        try:
+            found = folder.stat()
+            if not (dash and pid.isdigit()) or found.st_uid != os.getuid() or time.time() - found.st_ctime < FRESH:
+                continue
+            looked = os.open(folder, os.O_RDONLY)
+        except OSError:  # gone meanwhile
             continue
         try:
-            if folder.stat().st_uid != os.getuid():
-                continue
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            shutil.rmtree(folder, ignore_errors=True)
-        except OSError:  # another user's process (EPERM), a folder gone meanwhile
+            fcntl.flock(looked, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held: its emulator serves
             continue
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            os.close(looked)
 
 
 @dataclass
@@ -153,7 +181,9 @@ class Emulator(TaskWork):
                 with contextlib.suppress(OSError):
                     _sweep_left()
                     made = tempfile.TemporaryDirectory(prefix=f"{SPILLED}{os.getpid()}-", ignore_cleanup_errors=True)
-                    self.spill = Path(stack.enter_context(made))
+                    folder = Path(stack.enter_context(made))
+                    stack.enter_context(_holding(folder))
+                    self.spill = folder
             try:
                 async with serving(self.app(), host, port, path="/v1") as url:
                     yield url
