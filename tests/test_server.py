@@ -25,7 +25,7 @@ from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 from ideogram_mcp.specs import load_spec
 
-from .conftest import API_KEY, ERROR_META, TOOL_NAMES, text
+from .conftest import API_KEY, ERROR_META, TOOL_NAMES, picture, text
 from .conftest import structured as data
 
 pytestmark = pytest.mark.anyio
@@ -46,6 +46,39 @@ async def test_the_tools_list_answer_stays_under_23_kb(mcp: Client) -> None:
     listed = await mcp.list_tools()
     assert len(listed.model_dump_json(by_alias=True, exclude_none=True).encode()) <= 23 * 1024
     assert len(listed.tools) == 10
+
+
+async def test_a_strict_client_checking_the_published_schemas_lets_through_what_the_server_takes_and_no_more(
+    mcp: Client, output: Path
+) -> None:
+    # JSON Schema's pattern matches anywhere in a value: "0123abCD0" passed the published styleCode and was refused;
+    # a region's rectangles were published with any keys (found by audit).
+    import jsonschema
+
+    picture(output / "photo.png", (512, 512))
+    schemas = {tool.name: tool.input_schema for tool in (await mcp.list_tools()).tools}
+    square = {"x": 0, "y": 0, "width": 0.5, "height": 0.5}
+    cases = [
+        ("remix_image", {"image": ["photo.png"], "positivePrompt": "x", "styleCode": "0123abCD"}, True),
+        ("remix_image", {"image": ["photo.png"], "positivePrompt": "x", "styleCode": "0123abCD0"}, False),
+        ("edit_image", {"image": "photo.png", "positivePrompt": "x", "region": [square]}, True),
+        ("edit_image", {"image": "photo.png", "positivePrompt": "x", "region": [square | {"z": 1}]}, False),
+    ]
+    for tool, arguments, taken in cases:
+        published = jsonschema.Draft202012Validator(schemas[tool]).is_valid(arguments)
+        answered = await mcp.call_tool(tool, arguments | {"dryRun": True})
+        assert (published, not answered.is_error) == (taken, taken), (tool, arguments, text(answered))
+
+
+async def test_a_list_sizes_filter_refused_names_its_argument_in_data_as_every_refusal_does(mcp: Client) -> None:
+    # {"kind": "invalid_arguments"} alone, where every other refusal lists its problems (found by audit).
+    refused = [
+        await mcp.call_tool("list_sizes", {"ratio": "8:3"}),
+        await mcp.call_tool("list_sizes", {"ratio": "16:9", "orientation": "portrait"}),
+    ]
+    problems = [result.meta[ERROR_META]["problems"] for result in refused if result.meta]
+    assert [[p["argument"] for p in listed] for listed in problems] == [["ratio"], ["orientation"]]
+    assert [listed[0]["message"] for listed in problems] == [text(result) for result in refused]
 
 
 async def test_generate_image_schema_is_derived_from_the_spec(mcp: Client) -> None:

@@ -139,13 +139,15 @@ def parameter_schema(
     if p.type in ("object", "object[]"):
         return _object_schema(p)
     if p.type == "string[]":
-        item = {"type": "string", "pattern": p.pattern} if p.pattern else {"type": "string", "minLength": 1}
+        item = {"type": "string", "pattern": _whole(p.pattern)} if p.pattern else {"type": "string", "minLength": 1}
         schema = {"type": "array", "items": item}
     elif p.type == "box":
         side = {"type": "integer", "minimum": p.minimum, "maximum": p.maximum}
         schema = {"type": "array", "items": side, "minItems": 4, "maxItems": 4}
-    elif p.type == "rectangles":
-        rectangle = {"type": "object", "required": ["x", "y", "width", "height"]}
+    elif p.type == "rectangles":  # each side's bounds are in the description (tools/list is kept under 23 KB)
+        sides = ["x", "y", "width", "height"]
+        only: dict[str, dict[str, Any]] = {side: {} for side in sides}
+        rectangle = {"type": "object", "properties": only, "required": sides, "additionalProperties": False}
         schema = {"type": "array", "items": rectangle, "minItems": 1}
     else:
         schema["type"] = _JSON_TYPES[p.type]
@@ -165,7 +167,7 @@ def parameter_schema(
         ("maximum", p.maximum if p.type != "box" else None),
         ("minLength", p.min_length),
         ("maxLength", p.max_length),
-        ("pattern", p.pattern if p.type == "string" else None),
+        ("pattern", _whole(p.pattern) if p.type == "string" and p.pattern else None),
         ("default", p.default),
     ):
         if value is not None:
@@ -234,3 +236,9 @@ def _aspect_ratio(models: Sequence[ModelSpec], *, full: bool) -> dict[str, Any]:
             f"exact size, any other the closest. {fallback}"
         ),
     }
+
+
+def _whole(pattern: str) -> str:
+    """A spec's pattern, which the whole value must match, as JSON Schema reads it (a match anywhere in the value):
+    "0123abCD0" had passed the published "[0-9A-Fa-f]{8}" and been refused."""
+    return pattern if pattern.startswith("^") and pattern.endswith("$") else f"^(?:{pattern})$"
