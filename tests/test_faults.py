@@ -260,6 +260,13 @@ async def test_a_poll_refused_with_no_code_naming_the_task_leaves_it_pending_nev
     assert len(emulator.ledger) == 1
     assert "Nothing usable was made" not in text(result)
     assert listed["spentToday"] == 0.06
+    # No argument of the agent's was sent: "Change the arguments it names and try again" had been said beside "do not
+    # start it again" (found by review).
+    assert "Change the arguments" not in text(result)
+    if not any("taskUUID" in error for error in beside):  # else asked again, as where a poll names another task
+        refused = f"Runware refused to say how the task stands (HTTP {status}); nothing says it failed."
+        assert text(result).startswith(refused)
+        assert "Later, call get_generation" in text(result)
 
 
 @pytest.mark.parametrize(

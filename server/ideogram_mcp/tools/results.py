@@ -15,6 +15,7 @@ from ideogram_mcp import arguments, files
 from ideogram_mcp.images import previews
 from ideogram_mcp.images.formats import image_format
 from ideogram_mcp.runware import DEFAULT_BASE_URL, errors
+from ideogram_mcp.runware.answers import REFUSALS
 from ideogram_mcp.settings import ENV, redact
 from ideogram_mcp.specs import load_specs
 from ideogram_mcp.text import excerpt, joined, sentence
@@ -142,9 +143,12 @@ UPSTREAM_ERRORS_SHOWN = 5
 """How many of Runware's errors an answer shows; the count of the rest is given."""
 
 
-def describe(exc: errors.RunwareError, secret: SecretStr | None = None) -> tuple[str, dict[str, Any]]:
+def describe(
+    exc: errors.RunwareError, secret: SecretStr | None = None, *, polled: bool = False
+) -> tuple[str, dict[str, Any]]:
     """What to tell an agent about a failed call, and the same as data: what happened and what to do in our words,
-    then what Runware said, every error of it once."""
+    then what Runware said, every error of it once. ``polled``: Runware refused to be asked how a task stands, where
+    only a refused key, credit or permission has a fix of its own (no argument of the agent's was sent)."""
     details: dict[str, Any] = {
         "kind": "runware_error",
         "retryable": exc.retryable,
@@ -161,6 +165,8 @@ def describe(exc: errors.RunwareError, secret: SecretStr | None = None) -> tuple
             )
             said = sentence(said + (f"; and {more} more" if more else ""))
     match exc:
+        case errors.RunwareAPIError() if polled and not isinstance(exc, REFUSALS):
+            text = f"Runware refused to say how the task stands (HTTP {exc.status}); nothing says it failed."
         case errors.AuthenticationError():
             text = f"Runware refused the API key. Check {ENV.runware_api_key} in this server's environment."
         case errors.InsufficientCreditsError():

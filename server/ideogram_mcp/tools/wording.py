@@ -19,6 +19,7 @@ from ideogram_mcp.errors import Kind
 from ideogram_mcp.journal import JournalError
 from ideogram_mcp.money import money, within
 from ideogram_mcp.records import ImageRecord
+from ideogram_mcp.runware.answers import REFUSALS
 from ideogram_mcp.runware.errors import RunwareError
 from ideogram_mcp.settings import ENV, redact
 from ideogram_mcp.specs import load_specs
@@ -125,10 +126,11 @@ async def said(outcome: outcomes.Outcome, secret: SecretStr | None) -> types.Cal
                 {"kind": Kind.FAILED, "taskUUID": task_uuid, "errors": failures, "mayHaveBeenCharged": bool(unusable)},
             )
         case outcomes.Blocked(task_uuid=task_uuid, error=error):
-            text, details = results.describe(error, secret)
+            text, details = results.describe(error, secret, polled=True)
+            fixed = "Once this is fixed" if isinstance(error, REFUSALS) else "Later"  # a key, credit, permission
             text = (
                 f"{text} The task was sent and may still run and be charged; it stays in the journal as pending. "
-                f"Once this is fixed, {fetch_it(task_uuid)} to fetch it; do not start it again."
+                f"{fixed}, {fetch_it(task_uuid)} to fetch it; do not start it again."
             )
             return results.error(text, details | {"taskUUID": task_uuid})
         case outcomes.NotAccepted(task_uuid=task_uuid):
