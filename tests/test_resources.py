@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import gc
 import io
 import json
 import os
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -479,3 +481,27 @@ async def test_a_cursor_for_a_list_given_whole_is_refused_not_read_as_none(mcp: 
             "Not a cursor this server gave: 'bm90LWEtY3Vyc29y'. This list comes whole: ask without a cursor."
         )
     assert (await mcp.list_tools()).tools, "without one, the list"
+
+
+async def test_a_folder_named_in_another_encoding_neither_takes_an_image_nor_breaks_a_listing(
+    mcp: Client, emulator: Emulator, output: Path, data_dir: Path
+) -> None:
+    # An outputDir linking to a folder named in Latin-1 (caf\xe9) had been taken: the paid image saved, and the folder,
+    # kept in the journal as "\udce9", made every resources/list and completion fail from then on, in every later
+    # server (found by review).
+    output.mkdir(parents=True)
+    latin = os.fsdecode(os.fsencode(output) + b"/caf\xe9")
+    os.mkdir(latin)
+    os.symlink(latin, output / "link")
+    refused = await mcp.call_tool("generate_image", {"positivePrompt": "x", "outputDir": "link"})
+    assert refused.is_error
+    assert "leads to a folder whose name is not text here" in text(refused)
+    assert emulator.requests == []
+    # A journal written before the refusal: its folder is read back as it was kept, and the listing goes on.
+    assert not (await mcp.call_tool("generate_image", {"positivePrompt": "x", "fileName": "kept"})).is_error
+    with contextlib.closing(sqlite3.connect(data_dir / "journal.sqlite3")) as journal, journal:
+        journal.execute("UPDATE tasks SET options = json_set(options, '$.folder', json(?))", (json.dumps(latin),))
+    listed = await mcp.list_resources()
+    completed = await mcp.complete(types.PromptReference(name="fix-text"), {"name": "image", "value": "ke"})
+    assert [r.name for r in listed.resources] == ["kept.jpg"]
+    assert completed.completion.values == ["kept.jpg"]

@@ -196,6 +196,8 @@ def chosen_output(where: Places, requested: str) -> tuple[Places | None, str | N
         resolved = (path if path.is_absolute() else where.output / path).resolve()
     except (OSError, RuntimeError) as exc:
         return None, f"cannot be followed to a folder ({_why(exc)})"
+    if not speakable(str(resolved)):  # a link to one named in Latin-1: no result or journal entry can name it
+        return None, "leads to a folder whose name is not text here (bytes of another encoding); give another folder"
     if where.root is not None:  # a remote connection: inside its own folder, which it knows by relative names only
         if not resolved.is_relative_to(where.root):
             return None, "must be a folder inside this connection's own, named relatively, e.g. 'logos'"

@@ -265,10 +265,13 @@ class SqliteJournal:
 
     async def folders(self, owner: str) -> list[Path]:
         def read() -> list[Path]:
+            # As bytes: a folder named in another encoding, kept as "\udce9", comes out of json_extract as no UTF-8
+            # (it had made every listing of resources fail); read back as Python named it.
             rows = self._db.execute(
-                "SELECT DISTINCT json_extract(options, '$.folder') FROM tasks WHERE owner = ?", (owner,)
+                "SELECT DISTINCT CAST(json_extract(options, '$.folder') AS BLOB) FROM tasks WHERE owner = ?", (owner,)
             ).fetchall()
-            return [Path(folder) for (folder,) in rows if isinstance(folder, str) and folder]
+            named = (f.decode("utf-8", "surrogatepass") for (f,) in rows if isinstance(f, bytes) and f)
+            return [Path(folder) for folder in named]
 
         return await self._run(read)
 
