@@ -264,8 +264,8 @@ async def test_a_poll_refused_with_no_code_naming_the_task_leaves_it_pending_nev
     # start it again" (found by review).
     assert "Change the arguments" not in text(result)
     if not any("taskUUID" in error for error in beside):  # else asked again, as where a poll names another task
-        refused = f"Runware refused to say how the task stands (HTTP {status}); nothing says it failed."
-        assert text(result).startswith(refused)
+        opening = f"Runware refused to say how the task stands (HTTP {status}); nothing says it failed."
+        assert text(result).startswith(opening)
         assert "Later, call get_generation" in text(result)
 
 
