@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,8 @@ from mcp.shared.exceptions import MCPError
 
 from ideogram_mcp import prompts
 from ideogram_mcp.prompts import PromptArgumentSpec, PromptTemplate
+
+from .conftest import picture
 
 pytestmark = pytest.mark.anyio
 
@@ -100,6 +104,23 @@ async def test_the_editing_prompts_lead_to_the_editing_tools(
     tools = {t.name for t in (await mcp.list_tools()).tools}
     assert calls[0] in tools
     assert "$" not in body
+
+
+async def test_the_fix_text_prompts_region_example_is_what_the_published_schema_and_the_tool_take(
+    mcp: Client, output: Path
+) -> None:
+    # Its example was one rectangle: taken by the tool, refused by the schema a strict host checks (found by review).
+    import jsonschema
+
+    (message,) = (await mcp.get_prompt("fix-text", {"image": "sign.png", "correct_text": "OPEN"})).messages
+    assert message.content.type == "text"
+    example = json.loads(re.search(r"e\.g\. (\[\{.*?\}\])", message.content.text, re.DOTALL)[1])  # pyright: ignore[reportOptionalSubscript]
+    picture(output / "sign.png", (256, 256))
+    arguments = {"image": "sign.png", "positivePrompt": 'a sign reading "OPEN"', "region": example, "dryRun": True}
+    schema = {t.name: t.input_schema for t in (await mcp.list_tools()).tools}["edit_image"]
+    jsonschema.validate(arguments, schema)
+    taken = await mcp.call_tool("edit_image", arguments)
+    assert not taken.is_error, taken.content
 
 
 async def test_the_layout_prompt_leads_to_a_structured_prompt_that_ideogram_4_takes(mcp: Client) -> None:
