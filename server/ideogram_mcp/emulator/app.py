@@ -128,6 +128,8 @@ class Emulator(TaskWork):
     For one left serving, the offline server's (``KEPT``); None (tests) holds everything, in memory."""
     spill: Path | None = field(default=None, init=False)
     """The folder its images are kept in, while it is served with ``kept`` set."""
+    _servings: int = field(default=0, init=False, repr=False)
+    _spilled: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, init=False, repr=False)
 
     received: list[dict[str, Any]] = field(default_factory=lambda: [], init=False)
     """Every task that reached the emulator, as sent, after authentication."""
@@ -175,21 +177,23 @@ class Emulator(TaskWork):
     async def _served(self, host: str, port: int) -> AsyncGenerator[str]:
         from ideogram_mcp.embedded import serving
 
-        with contextlib.ExitStack() as stack:
-            owned = self.kept is not None and self.spill is None  # served twice: the first serving's folder
-            if owned:  # left serving: its images on disk, removed as it stops; in memory where no folder can be made
-                with contextlib.suppress(OSError):
-                    _sweep_left()
-                    made = tempfile.TemporaryDirectory(prefix=f"{SPILLED}{os.getpid()}-", ignore_cleanup_errors=True)
-                    folder = Path(stack.enter_context(made))
-                    stack.enter_context(_holding(folder))
-                    self.spill = folder
-            try:
-                async with serving(self.app(), host, port, path="/v1") as url:
-                    yield url
-            finally:
-                if owned:
-                    self.spill = None
+        if self._servings == 0 and self.kept is not None:  # the first serving makes the folder, the last removes it
+            self._spilled = contextlib.ExitStack()
+            with contextlib.suppress(OSError):  # in memory where no folder can be made
+                _sweep_left()
+                made = tempfile.TemporaryDirectory(prefix=f"{SPILLED}{os.getpid()}-", ignore_cleanup_errors=True)
+                folder = Path(self._spilled.enter_context(made))
+                self._spilled.enter_context(_holding(folder))
+                self.spill = folder
+        self._servings += 1
+        try:
+            async with serving(self.app(), host, port, path="/v1") as url:
+                yield url
+        finally:
+            self._servings -= 1
+            if self._servings == 0:  # served twice at once, the other serving's images are its too until then
+                self.spill = None
+                self._spilled.close()
 
     def app(self) -> Starlette:
         """The ASGI app: ``POST /v1`` (and ``/``) for tasks, ``GET /image/{name}`` for results."""
