@@ -69,7 +69,7 @@ def unwritable_here(name: str) -> str | None:
 
 def speakable(path: str) -> bool:
     """Whether ``path`` is both text a result can carry and a name this machine's files can have: a folder named in
-    another encoding than the locale's (Latin-1 bytes, ``caf\xe9``) comes to Python as half a surrogate pair, which
+    another encoding than the locale's (Latin-1 bytes, ``caf\\xe9``) comes to Python as half a surrogate pair, which
     no JSON answer can hold (a result naming it had ended the stdio server)."""
     try:
         path.encode("utf-8")
