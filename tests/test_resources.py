@@ -505,3 +505,27 @@ async def test_a_folder_named_in_another_encoding_neither_takes_an_image_nor_bre
     completed = await mcp.complete(types.PromptReference(name="fix-text"), {"name": "image", "value": "ke"})
     assert [r.name for r in listed.resources] == ["kept.jpg"]
     assert completed.completion.values == ["kept.jpg"]
+
+
+async def test_a_roots_images_folder_linked_to_one_named_in_another_encoding_passes_the_root_over(
+    make_settings: Callable[..., Settings],
+    transport: httpx2.ASGITransport,
+    clock: ManualClock,
+    tmp_path: Path,
+    home: Path,
+) -> None:
+    # The root's name is text, but its ideogram-output led to caf\xe9: the paid image was saved there, and a team's
+    # journal (PostgreSQL) refused its folder at every resources/list from then on (found by review).
+    project = tmp_path / "project"
+    project.mkdir()
+    latin = os.fsdecode(os.fsencode(project) + b"/caf\xe9")
+    os.mkdir(latin)
+    os.symlink(latin, project / files.OUTPUT_SUBFOLDER)
+    async with with_roots(build_server(make_settings(preview=False), transport=transport, clock=clock), project) as mcp:
+        made = await mcp.call_tool("generate_image", {"positivePrompt": "x", "fileName": "here"})
+        listed = await mcp.list_resources()
+    assert not made.is_error, text(made)
+    (image,) = cast(dict[str, Any], made.structured_content)["images"]
+    assert Path(image["path"]).is_relative_to(home), "the per-user folder, as where no root is"
+    assert not os.listdir(latin)
+    assert [r.name for r in listed.resources] == ["here.jpg"]

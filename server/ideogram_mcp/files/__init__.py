@@ -143,8 +143,8 @@ def places(
     that is a folder (saving in a deleted project's would make it again), else inside the project folder the server
     was started in, else the per-user default; and the readable ones (all of those, and the allowed folders)."""
     # A root or project folder no result could name (see ``speakable``) is passed over, as one that is no folder.
-    root_dirs = [path for path in (path_from_uri(root) for root in roots) if path is not None and speakable(str(path))]
-    project = project if project is not None and speakable(str(project)) else None
+    root_dirs = [path for path in (path_from_uri(root) for root in roots) if path is not None and _nameable(path)]
+    project = project if project is not None and _nameable(project) else None
     source: Source
     if output_dir is not None:
         output, source = output_dir.expanduser(), "setting"
@@ -158,6 +158,15 @@ def places(
     named = dict.fromkeys(Path(os.path.normpath(p.absolute())) for p in folders)
     readable = dict.fromkeys(p.resolve() for p in folders)
     return Places(output.resolve(), source, tuple(readable), tuple(named))
+
+
+def _nameable(folder: Path) -> bool:
+    """Whether results and the journal can name ``folder`` and the folder its images would go to, links followed (an
+    ``ideogram-output`` linked to one named in Latin-1 had been taken, and a team's journal could then list nothing)."""
+    try:
+        return speakable(str(folder)) and speakable(str((folder / OUTPUT_SUBFOLDER).resolve()))
+    except (OSError, RuntimeError):  # a loop of links: said where the folder is used
+        return True
 
 
 def project_folder(folder: Path) -> Path | None:
