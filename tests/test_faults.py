@@ -269,6 +269,18 @@ async def test_a_poll_refused_with_no_code_naming_the_task_leaves_it_pending_nev
         assert "Later, call get_generation" in text(result)
 
 
+async def test_polls_answered_by_an_address_that_is_not_runwares_api_say_to_check_it(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # A bare 404 (no Runware error in it): RUNWARE_BASE_URL names something else, which waiting never fixes; b4da33e
+    # had told the agent to fetch it "later" and no longer named the setting (found by review).
+    emulator.faults.append(Fault(404, json.dumps({"detail": "Not Found"}), on="getResponse", lasting=True))
+    async with over_http() as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+    assert "have the user check RUNWARE_BASE_URL" in text(result)
+    assert "Once this is fixed, call get_generation" in text(result)
+
+
 @pytest.mark.parametrize(
     "said",
     [

@@ -143,6 +143,12 @@ UPSTREAM_ERRORS_SHOWN = 5
 """How many of Runware's errors an answer shows; the count of the rest is given."""
 
 
+def users_to_fix(exc: errors.RunwareError) -> bool:
+    """Whether a refusal has a fix of the user's, which waiting never brings: the key, the credit, the permission, or
+    an address that is not Runware's API (a bare 404)."""
+    return isinstance(exc, REFUSALS) or (isinstance(exc, errors.NotFoundError) and not exc.details)
+
+
 def describe(
     exc: errors.RunwareError, secret: SecretStr | None = None, *, polled: bool = False
 ) -> tuple[str, dict[str, Any]]:
@@ -165,7 +171,7 @@ def describe(
             )
             said = sentence(said + (f"; and {more} more" if more else ""))
     match exc:
-        case errors.RunwareAPIError() if polled and not isinstance(exc, REFUSALS):
+        case errors.RunwareAPIError() if polled and not users_to_fix(exc):
             text = f"Runware refused to say how the task stands (HTTP {exc.status}); nothing says it failed."
         case errors.AuthenticationError():
             text = f"Runware refused the API key. Check {ENV.runware_api_key} in this server's environment."

@@ -19,7 +19,6 @@ from ideogram_mcp.errors import Kind
 from ideogram_mcp.journal import JournalError
 from ideogram_mcp.money import money, within
 from ideogram_mcp.records import ImageRecord
-from ideogram_mcp.runware.answers import REFUSALS
 from ideogram_mcp.runware.errors import RunwareError
 from ideogram_mcp.settings import ENV, redact
 from ideogram_mcp.specs import load_specs
@@ -127,7 +126,7 @@ async def said(outcome: outcomes.Outcome, secret: SecretStr | None) -> types.Cal
             )
         case outcomes.Blocked(task_uuid=task_uuid, error=error):
             text, details = results.describe(error, secret, polled=True)
-            fixed = "Once this is fixed" if isinstance(error, REFUSALS) else "Later"  # a key, credit, permission
+            fixed = "Once this is fixed" if results.users_to_fix(error) else "Later"
             text = (
                 f"{text} The task was sent and may still run and be charged; it stays in the journal as pending. "
                 f"{fixed}, {fetch_it(task_uuid)} to fetch it; do not start it again."
