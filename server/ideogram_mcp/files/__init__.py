@@ -165,8 +165,8 @@ def _nameable(folder: Path) -> bool:
     ``ideogram-output`` linked to one named in Latin-1 had been taken, and a team's journal could then list nothing)."""
     try:
         return speakable(str(folder)) and speakable(str((folder / OUTPUT_SUBFOLDER).resolve()))
-    except (OSError, RuntimeError):  # a loop of links: said where the folder is used
-        return True
+    except (OSError, RuntimeError):  # a loop of links, which no image can be saved in or read from
+        return False
 
 
 def project_folder(folder: Path) -> Path | None:
