@@ -269,15 +269,39 @@ async def test_a_poll_refused_with_no_code_naming_the_task_leaves_it_pending_nev
         assert "Later, call get_generation" in text(result)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"detail": "Not Found"},
+        {"timestamp": "2026-12-07T05:00:00Z", "status": 404, "error": "Not Found", "path": "/v1"},
+    ],
+    ids=["bare", "a web framework's own"],
+)
 async def test_polls_answered_by_an_address_that_is_not_runwares_api_say_to_check_it(
-    emulator: Emulator, over_http: Callable[..., Client]
+    body: dict[str, object], emulator: Emulator, over_http: Callable[..., Client]
 ) -> None:
-    # A bare 404 (no Runware error in it): RUNWARE_BASE_URL names something else, which waiting never fixes; b4da33e
-    # had told the agent to fetch it "later" and no longer named the setting (found by review).
-    emulator.faults.append(Fault(404, json.dumps({"detail": "Not Found"}), on="getResponse", lasting=True))
+    # A 404 with no Runware error code in it: RUNWARE_BASE_URL names something else, which waiting never fixes; b4da33e
+    # had told the agent to fetch it "later" and no longer named the setting, and Spring's body had been taken for
+    # Runware's own (found by review).
+    emulator.faults.append(Fault(404, json.dumps(body), on="getResponse", lasting=True))
     async with over_http() as mcp:
         result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
     assert "have the user check RUNWARE_BASE_URL" in text(result)
+    assert "Once this is fixed, call get_generation" in text(result)
+
+
+async def test_a_poll_refused_for_credit_says_to_fetch_the_task_never_to_try_again(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # "Top it up, then try again" had stood beside "do not start it again": an agent obeying the first pays twice
+    # (found by review).
+    emulator.faults.append(Fault.error(402, "insufficientCredits", "no credit", on="getResponse", lasting=True))
+    async with over_http() as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+    assert text(result).startswith(
+        "The Runware account has too little credit, so Runware refused to say how the task stands. Top it up."
+    )
+    assert "try again" not in text(result)
     assert "Once this is fixed, call get_generation" in text(result)
 
 

@@ -529,3 +529,22 @@ async def test_a_roots_images_folder_linked_to_one_named_in_another_encoding_pas
     assert Path(image["path"]).is_relative_to(home), "the per-user folder, as where no root is"
     assert not os.listdir(latin)
     assert [r.name for r in listed.resources] == ["here.jpg"]
+
+
+async def test_a_root_whose_images_folder_is_a_loop_of_links_is_passed_over(
+    make_settings: Callable[..., Settings],
+    transport: httpx2.ASGITransport,
+    clock: ManualClock,
+    tmp_path: Path,
+    home: Path,
+) -> None:
+    # Each call and each listing had been an internal error: RuntimeError, "Symlink loop" (found by review).
+    root = tmp_path / "proj"
+    root.mkdir()
+    os.symlink(root / files.OUTPUT_SUBFOLDER, root / files.OUTPUT_SUBFOLDER)
+    async with with_roots(build_server(make_settings(preview=False), transport=transport, clock=clock), root) as mcp:
+        made = await mcp.call_tool("generate_image", {"positivePrompt": "x", "fileName": "here"})
+        listed = await mcp.list_resources()
+    assert not made.is_error, text(made)
+    assert Path(cast(dict[str, Any], made.structured_content)["images"][0]["path"]).is_relative_to(home)
+    assert [r.name for r in listed.resources] == ["here.jpg"]

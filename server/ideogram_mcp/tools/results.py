@@ -145,8 +145,14 @@ UPSTREAM_ERRORS_SHOWN = 5
 
 def users_to_fix(exc: errors.RunwareError) -> bool:
     """Whether a refusal has a fix of the user's, which waiting never brings: the key, the credit, the permission, or
-    an address that is not Runware's API (a bare 404)."""
-    return isinstance(exc, REFUSALS) or (isinstance(exc, errors.NotFoundError) and not exc.details)
+    an address that is not Runware's API."""
+    return isinstance(exc, REFUSALS) or _not_runwares(exc)
+
+
+def _not_runwares(exc: errors.RunwareError) -> bool:
+    """A 404 with no Runware error code in it: an address that is not Runware's API, bare or with a web framework's
+    own body (Spring's ``{"error": "Not Found", ...}``), where Runware's own name theirs (``taskFailedOrNotFound``)."""
+    return isinstance(exc, errors.NotFoundError) and all(detail.code == errors.NO_CODE for detail in exc.details)
 
 
 def describe(
@@ -175,11 +181,15 @@ def describe(
             text = f"Runware refused to say how the task stands (HTTP {exc.status}); nothing says it failed."
         case errors.AuthenticationError():
             text = f"Runware refused the API key. Check {ENV.runware_api_key} in this server's environment."
+        case errors.InsufficientCreditsError() if polled:  # the task was sent: it is fetched, never sent again
+            text = (
+                "The Runware account has too little credit, so Runware refused to say how the task stands. Top it up."
+            )
         case errors.InsufficientCreditsError():
             text = "The Runware account has too little credit for this. Top it up, then try again."
         case errors.PermissionDeniedError():
             text = "This Runware API key is not allowed to run this model or task."
-        case errors.NotFoundError() if not exc.details:  # no Runware error in it: an address that is not its API
+        case errors.NotFoundError() if _not_runwares(exc):
             text = (
                 f"The address this server sends to answered HTTP 404 with no Runware error: have the user check "
                 f"{ENV.runware_base_url} (Runware's own is {DEFAULT_BASE_URL}, the default when it is unset)."
