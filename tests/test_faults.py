@@ -290,6 +290,27 @@ async def test_polls_answered_by_an_address_that_is_not_runwares_api_say_to_chec
     assert "Once this is fixed, call get_generation" in text(result)
 
 
+@pytest.mark.parametrize(
+    ("on", "body"),
+    [
+        ("imageInference", {"error": "Model not found: ideogram:4@1"}),
+        ("imageInference", {"errors": [{"message": "Model not found", "parameter": "model"}]}),
+        ("getResponse", {"error": "Task not found"}),
+    ],
+    ids=["a submission, a bare string", "a submission, no code", "a poll, a bare string"],
+)
+async def test_a_404_saying_what_runware_does_not_know_is_runwares_not_the_addresss(
+    on: str, body: dict[str, object], emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # Shapes Runware's SDKs have seen, said with no code: the first version of 6ebb462 had sent the user to check a
+    # RUNWARE_BASE_URL that was right (found by review).
+    emulator.faults.append(Fault(404, json.dumps(body), on=on, lasting=True))
+    async with over_http() as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+    assert "RUNWARE_BASE_URL" not in text(result)
+    assert "Runware said:" in text(result)
+
+
 async def test_a_poll_refused_for_credit_says_to_fetch_the_task_never_to_try_again(
     emulator: Emulator, over_http: Callable[..., Client]
 ) -> None:

@@ -150,9 +150,13 @@ def users_to_fix(exc: errors.RunwareError) -> bool:
 
 
 def _not_runwares(exc: errors.RunwareError) -> bool:
-    """A 404 with no Runware error code in it: an address that is not Runware's API, bare or with a web framework's
-    own body (Spring's ``{"error": "Not Found", ...}``), where Runware's own name theirs (``taskFailedOrNotFound``)."""
-    return isinstance(exc, errors.NotFoundError) and all(detail.code == errors.NO_CODE for detail in exc.details)
+    """A 404 saying nothing of Runware's: an address that is not its API, answering bare or with a web framework's
+    own body (Spring's ``{"error": "Not Found", ...}``, the status's own words and no code). Runware's own say what is
+    not found (``taskFailedOrNotFound``; "Model not found: ..." with no code)."""
+    return isinstance(exc, errors.NotFoundError) and all(
+        detail.code == errors.NO_CODE and detail.message.strip().rstrip(".").lower() == "not found"
+        for detail in exc.details
+    )
 
 
 def describe(
