@@ -87,9 +87,9 @@ class Services:
         self.sending: set[str] = set()
         """The tasks this process is sending now (its submission, with its retries, under way)."""
         self._recorded: dict[str, tuple[float, float]] = {}
+        """When (``now``, ``monotonic``) this process recorded each of its tasks of the last ``REMEMBERED`` s."""
         self._recording: dict[str, int] = {}
         """The tasks noted in ``_recorded`` that no call has recorded yet, with how many calls record each now."""
-        """When (``now``, ``monotonic``) this process recorded each of its tasks of the last ``REMEMBERED`` s."""
         self.closing = False
         """Whether the server is stopping: background work that fails on the parts it closes says so quietly."""
         self.resumed: dict[str, float] = {}
