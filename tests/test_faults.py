@@ -269,6 +269,27 @@ async def test_a_poll_refused_with_no_code_naming_the_task_leaves_it_pending_nev
         assert "Later, call get_generation" in text(result)
 
 
+@pytest.mark.parametrize("status", [200, 400, 422])
+async def test_a_task_said_to_have_failed_under_any_refusing_status_is_failed_alike(
+    status: int, emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # A coded failure naming the task is its outcome, as under 200 or 400: under a 422 it had been taken for a passing
+    # fault of Runware's (inferenceError is one in a submission's answer), asked again for the whole wait, and the agent
+    # told "still running", the task counted at its quote (seen by a review).
+    emulator.faults.extend(
+        Fault.mangle(said_of_each("inferenceError", "Inference failed"), on="getResponse", status=status)
+        for _ in range(20)
+    )
+    async with over_http() as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert result.is_error
+    assert "inferenceError: Inference failed" in text(result)
+    assert "still running" not in text(result)
+    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("failed", 0)
+    assert len(emulator.ledger) == 1
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -323,9 +323,14 @@ class Poller:
                     task.apart = True  # asked about alone from now on, until Runware knows it: no split each round
                 return None
             # Under a refusing status, an error saying no code is the poll's refusal, no verdict on the task it names
-            # (a 422 so: the task had been failed, though Runware ran and charged it), beside coded ones or not.
+            # (a 422 so: the task had been failed, though Runware ran and charged it), beside coded ones or not. A
+            # coded one naming a task is its news under any 4xx but 408 and 429, whatever its code would make of a
+            # submission (a 422 with inferenceError had been asked again for the whole wait, as if a passing fault);
+            # ``_take`` tells the codes of passing faults from the task's outcome.
             verdicts = [detail for detail in exc.details if detail.code != NO_CODE]
-            if exc.retryable or isinstance(exc, REFUSALS) or not any(detail.task_uuid for detail in verdicts):
+            named = any(detail.task_uuid for detail in verdicts)
+            passing = exc.retryable and (exc.status >= 500 or exc.status in (408, 429) or not named)
+            if passing or isinstance(exc, REFUSALS) or not named:
                 # Images that came beside the error are kept all the same; the rest is asked for again (a 429, a
                 # 503), or cannot be followed for now (a refused key, even one naming the tasks: they may be fine).
                 self._keep_images(uuids, exc.items)
