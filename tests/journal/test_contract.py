@@ -259,6 +259,16 @@ async def test_an_image_and_the_folders_are_found_for_their_owner_only(journal: 
     assert await book.folders("alice") == [Path("/out/alice")]
 
 
+async def test_a_folder_named_in_another_encoding_is_found_as_it_was_kept(journal: Opener) -> None:
+    # Python holds a Latin-1 byte of a file name as half a surrogate pair; a journal written before such folders were
+    # refused may keep one. PostgreSQL's options->>'folder' had refused it ("invalid input syntax for type json"), and
+    # every listing of the owner's resources with it.
+    book = journal()
+    await record(book, "a", 0.06, owner="alice", folder="/out/caf\udce9")
+    await record(book, "b", 0.06, owner="alice", folder="/out/plain")
+    assert sorted(await book.folders("alice")) == [Path("/out/caf\udce9"), Path("/out/plain")]
+
+
 async def test_when_an_owners_images_were_last_saved_is_seen_by_another_process(journal: Opener) -> None:
     clock = ManualClock()
     book, other = journal(clock), journal(clock)

@@ -194,11 +194,23 @@ class PostgresJournal:
         return float(row[0]) if row and row[0] is not None else 0.0
 
     async def folders(self, owner: str) -> list[Path]:
+        import psycopg
+
         async with self._db.connection() as db:
-            found = await (
-                await db.execute("SELECT DISTINCT options->>'folder' FROM ideogram_tasks WHERE owner = %s", (owner,))
-            ).fetchall()
-        return [Path(folder) for (folder,) in found if isinstance(folder, str) and folder]
+            try:
+                found = await (
+                    await db.execute(
+                        "SELECT DISTINCT options->>'folder' FROM ideogram_tasks WHERE owner = %s", (owner,)
+                    )
+                ).fetchall()
+            except psycopg.DataError:
+                # A folder kept as half a surrogate pair (a Latin-1 byte of its name, in a journal written before such
+                # folders were refused), which PostgreSQL's json does not read: every listing of resources had failed.
+                kept = await (
+                    await db.execute("SELECT DISTINCT options::text FROM ideogram_tasks WHERE owner = %s", (owner,))
+                ).fetchall()
+                found = [(json.loads(options).get("folder"),) for (options,) in kept]
+        return list(dict.fromkeys(Path(folder) for (folder,) in found if isinstance(folder, str) and folder))
 
     async def running(self, owner: str, since: float) -> int:
         async with self._db.connection() as db:
