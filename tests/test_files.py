@@ -84,6 +84,21 @@ def test_an_agents_output_folder_must_lie_inside_the_allowed_ones(tmp_path: Path
     )
 
 
+def test_an_output_folder_is_named_in_one_form_of_unicode_unless_it_exists_as_typed(tmp_path: Path) -> None:
+    # "cafe\u0301" (an accent typed apart) and "café" had made two folders that look alike, where file names are one.
+    where = files.places(tmp_path / "set", [], [])
+    chosen, _ = files.chosen_output(where, "cafe\u0301/menu")
+    assert chosen is not None
+    assert chosen.output == (tmp_path / "set" / "café" / "menu").resolve()
+    (tmp_path / "set" / "Cafe\u0301").mkdir(parents=True)  # made so before: still reached
+    kept, _ = files.chosen_output(where, "Cafe\u0301")
+    assert kept is not None
+    assert kept.output == (tmp_path / "set" / "Cafe\u0301").resolve()
+    inside, _ = files.chosen_output(where, str(tmp_path / "set" / "Cafe\u0301" / "Me\u0301nu"))
+    assert inside is not None
+    assert inside.output == (tmp_path / "set" / "Cafe\u0301" / "Ménu").resolve()
+
+
 def test_readable_folders_are_the_roots_the_output_folder_and_the_allowed_ones(tmp_path: Path) -> None:
     (tmp_path / "root").mkdir()
     chosen = files.places(tmp_path / "out", [(tmp_path / "root").as_uri()], [tmp_path / "extra", tmp_path / "out"])

@@ -28,7 +28,7 @@ from ideogram_mcp import references
 from ideogram_mcp.errors import IdeogramError
 from ideogram_mcp.files.names import MAX_NAME as MAX_NAME  # the names images are saved under, said here too
 from ideogram_mcp.files.names import MAX_NAME_BYTES as MAX_NAME_BYTES
-from ideogram_mcp.files.names import UTF8_FIX, speakable, unwritable_here
+from ideogram_mcp.files.names import UTF8_FIX, composed, speakable, unwritable_here
 from ideogram_mcp.files.names import check_file_name as check_file_name
 from ideogram_mcp.files.names import stems as stems
 from ideogram_mcp.images.formats import EXTENSIONS, ImageFormat, sniff
@@ -202,7 +202,7 @@ def chosen_output(where: Places, requested: str) -> tuple[Places | None, str | N
         return None, f"must be a folder path this machine can write: {problem}; {UTF8_FIX}"
     try:
         path = Path(text).expanduser()  # "~nobody/x" raises: no such user
-        resolved = (path if path.is_absolute() else where.output / path).resolve()
+        resolved = composed(path if path.is_absolute() else where.output / path).resolve()
     except (OSError, RuntimeError) as exc:
         return None, f"cannot be followed to a folder ({_why(exc)})"
     if not speakable(str(resolved)):  # a link to one named in Latin-1: no result or journal entry can name it

@@ -23,6 +23,15 @@ _NUMBERED = {f"{d}{n}" for d in ("COM", "LPT") for n in "0123456789¹²³"}  # �
 _RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", *_NUMBERED}
 
 
+def composed(path: Path) -> Path:
+    """``path`` with the folders that do not exist yet named in Unicode's composed form, as file names are: "cafe\u0301"
+    (an accent typed apart) and "café" had made two folders that look alike; those that exist are kept as named."""
+    existing, new = path, list[str]()
+    while not os.path.lexists(existing) and existing != existing.parent:  # a stat refused: taken as new
+        existing, new = existing.parent, [existing.name, *new]
+    return existing.joinpath(*(unicodedata.normalize("NFC", name) for name in new))
+
+
 def check_file_name(text: str) -> tuple[str | None, str | None]:
     """An agent's ``fileName`` as a base name without extension, or why it cannot be one: a name, never a path
     (folders, ``..``, a leading dot and control characters are refused)."""
