@@ -92,6 +92,7 @@ ANSWERS: list[tuple[int, object, type[errors.RunwareError], bool, bool]] = [
         True,
     ),
     (500, {"errors": [{"code": "internalServerError", "message": "oops"}]}, errors.ServerError, True, True),
+    (500, "<html>Internal Server Error</html>", errors.ServerError, True, True),  # a proxy's: sent again, as any 5xx
     (502, "<html>bad gateway</html>", errors.ServerError, True, True),
     (503, {"errors": [{"code": "inferenceError", "message": "busy"}]}, errors.ServerError, True, True),
     (418, {"errors": [{"code": "teapot", "message": "short and stout"}]}, errors.RunwareAPIError, False, True),

@@ -248,6 +248,25 @@ async def test_images_beside_an_error_answer_are_kept_and_teach_nothing_about_th
     ]
 
 
+async def test_an_image_beside_a_refused_poll_is_kept_though_the_refusal_ends_the_wait(
+    emulator: Emulator, clock: ManualClock
+) -> None:
+    # A refused key ends the wait at once: the paid image that came with the refusal is all the caller gets.
+    def refused_with_images(body: dict[str, Any]) -> object:
+        return {"data": body.get("data", []), "errors": [{"code": "invalidApiKey", "message": "Invalid API key."}]}
+
+    emulator.faults.append(Fault.mangle(refused_with_images, on="getResponse", status=401))
+    sent = task(deliveryMethod="async")
+    async with client_of(emulator) as client, anyio.create_task_group() as loop:
+        runware = Delivery(client, clock=clock)
+        loop.start_soon(runware.run)
+        await runware.submit(sent, until=clock.monotonic() + 5)
+        snapshot = await runware.wait(sent["taskUUID"], 1, until=clock.monotonic() + 30)
+        loop.cancel_scope.cancel()
+    assert snapshot.blocked is not None
+    assert len(snapshot.images) == 1
+
+
 async def test_a_submit_that_sends_nothing_gives_up_after_its_patience_not_at_the_deadline() -> None:
     clock = SystemClock()  # a real socket: the machine's time
     closed = RunwareClient(SecretStr(API_KEY), base_url="http://127.0.0.1:9/v1")

@@ -383,3 +383,25 @@ async def test_a_task_found_at_fault_keeps_its_own_trouble_time_not_that_of_a_ta
             emulator.faults.remove(outage)  # Runware is back, but for the late task
         loop.cancel_scope.cancel()
     assert took[late["taskUUID"]] >= 19.0
+
+
+async def test_an_image_beside_a_404_said_of_another_task_of_the_round_is_kept(
+    emulator: Emulator, clock: ManualClock
+) -> None:
+    # The round's answer is "no such task", naming none, with the other task's finished image beside it; that task's
+    # own polls fail from then on, so the image of that answer is the only one it gets before its patience ends.
+    lost, ready = task(deliveryMethod="async"), task(deliveryMethod="async")
+
+    def unknown(body: dict[str, Any]) -> object:
+        data = [item for item in body.get("data", []) if item.get("taskUUID") != lost["taskUUID"]]
+        return {"data": data, "errors": [{"code": "taskFailedOrNotFound", "message": "No such task."}]}
+
+    emulator.faults.append(
+        Fault(404, on="getResponse", about=lost["taskUUID"], after="mangle", rewrite=unknown, lasting=True)
+    )
+    emulator.faults.append(
+        Fault.error(503, "internalServerError", "Down.", on="getResponse", about=ready["taskUUID"], lasting=True)
+    )
+    got = await _run(emulator, clock, [lost, ready])
+    assert len(_polls(emulator)[0]) == 2, "both asked about in one poll"
+    assert len(got[ready["taskUUID"]][0].images) == 1
