@@ -302,3 +302,15 @@ def test_a_file_uri_windows_cannot_read_as_a_path_is_refused_not_an_internal_err
 
     monkeypatch.setattr(files, "url2pathname", windows)
     assert files.path_from_uri("file:///C:/x/y:z.png") is None
+
+
+def test_images_of_a_several_image_task_arriving_one_at_a_time_are_numbered_as_one_set() -> None:
+    when = datetime(2026, 11, 25, 9, 30, 5)
+    assert files.stems("poster", "x", ["a"], when, first=1, of=2) == ["poster-1"]
+    assert files.stems("poster", "x", ["b"], when, first=2, of=2) == ["poster-2"]
+
+
+def test_a_file_name_ending_in_json_is_saved_without_it() -> None:
+    # The server adds the image's extension and writes the recipe as <name>.json: "poster.json" had been saved as
+    # poster.json.png beside poster.json.json.
+    assert files.check_file_name("poster.json") == ("poster", None)

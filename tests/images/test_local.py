@@ -547,3 +547,38 @@ def test_saves_finding_the_same_stale_claims_at_once_each_keep_their_image(
             assert path.read_bytes() == pictures[image_uuid], f"round {round_}: {path.name} lost its image"
             assert _recipe_beside(path).image_uuid == image_uuid
         assert (folder / "sale.png").stat().st_size == 0, "a claim is never taken over: the next name is taken"
+
+
+def test_a_users_own_json_beside_a_copy_of_the_image_is_never_replaced(tmp_path: Path) -> None:
+    # The user keeps a copy of a generated image as poster.png, with notes of their own in poster.json.
+    (tmp_path / "poster.png").write_bytes(png())
+    (tmp_path / "poster.json").write_bytes(b'{"notes": "the user\'s own"}')
+    _put(tmp_path)
+    assert (tmp_path / "poster.json").read_bytes() == b'{"notes": "the user\'s own"}'
+
+
+def test_without_hard_links_a_name_taken_between_the_look_and_the_link_is_not_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _users_poster_without_hard_links(tmp_path, monkeypatch)
+    monkeypatch.setattr(os.path, "lexists", lambda path: False)  # as if poster.png was made just after the look
+    written = write_new(tmp_path, "poster", "png", b"new image")
+    assert written == tmp_path / "poster-2.png"
+    assert (tmp_path / "poster.png").read_bytes() == b"the user's own file"
+    assert written.read_bytes() == b"new image"
+
+
+def test_a_recipe_of_the_same_image_naming_another_file_is_not_taken_for_a_cut_short_save(tmp_path: Path) -> None:
+    recipe = {"generator": "ideogram-mcp", "imageUUID": "u-1", "file": "poster.jpg"}
+    (tmp_path / "poster.json").write_text(json.dumps(recipe))
+    saved = _put(tmp_path, "u-1")
+    assert saved.name == "poster-2.png"
+    assert _recipe_beside(saved).file == saved.name
+    assert json.loads((tmp_path / "poster.json").read_text()) == recipe
+
+
+def test_a_discarded_copy_leaves_neither_its_image_nor_its_recipe(tmp_path: Path) -> None:
+    # Another finish saved the image first: this copy goes, recipe and all (a recipe left behind names a missing file).
+    saved = _put(tmp_path)
+    LocalFolders().discard(saved)
+    assert list(tmp_path.iterdir()) == []

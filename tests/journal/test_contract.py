@@ -315,3 +315,39 @@ async def test_each_images_saving_is_given_to_one_finish_until_its_claim_runs_ou
     late = await book.stored("t", arrived[1].with_(path="/out/poster-2.jpg"), by="third")
     assert await book.stored("t", arrived[1].with_(path="/out/poster-2-2.jpg"), by="second") == late
     assert await book.claim("unknown", [], ["a"], by="x", until=lease) == {}
+
+
+async def test_a_problem_another_finish_said_of_an_image_it_did_not_save_is_not_kept_beside_its_saved_path(
+    journal: Opener,
+) -> None:
+    first, second = journal(), journal()
+    await record(first, "t", 0.06)
+    a = image("a", cost=0.06)
+    await first.update("t", state="done", images=[a.with_(path="/out/a.jpg")], errors=[], cost=0.06)
+    # A finish that found every lane busy said the image was waiting its turn; the first had saved it meanwhile.
+    await second.update("t", state="pending", images=[a.with_(problem="was waiting its turn")], errors=[], cost=0.06)
+    entry = await first.get("t", "")
+    assert entry is not None
+    assert entry.images == [a.with_(path="/out/a.jpg")]
+
+
+async def test_the_name_an_image_is_to_be_saved_under_is_set_once(journal: Opener) -> None:
+    clock = ManualClock()
+    book = journal(clock)
+    await record(book, "t", 0.06)
+    lease = clock.now() + 5
+    await book.claim("t", [image("a", stem="poster")], [], by="first", until=lease)
+    # Another finish named the same arrival by its own clock (a default name holds the time): the first name stands.
+    claims = await book.claim("t", [image("a", stem="20261207-101010-a-sign")], ["a"], by="second", until=lease)
+    assert claims == {"a": Claim("mine", "poster")}
+
+
+async def test_of_more_images_than_the_task_asked_for_the_saved_one_is_kept(journal: Opener) -> None:
+    first, second = journal(), journal()
+    await record(first, "t", 0.06)  # one image asked for
+    a, b = image("a", cost=0.06), image("b", cost=0.06)
+    await first.update("t", state="done", images=[a], errors=[], cost=0.06)
+    await second.update("t", state="done", images=[b.with_(path="/out/b.jpg")], errors=[], cost=0.06)
+    entry = await first.get("t", "")
+    assert entry is not None
+    assert entry.images == [b.with_(path="/out/b.jpg")]

@@ -258,3 +258,21 @@ async def test_a_task_in_both_journals_keeps_what_each_recorded(tmp_path: Path) 
     assert t1 is not None
     assert [(i.image_uuid, i.path) for i in t1.images] == [("i2", None), ("i1", "/out/i1.jpg")]
     assert t1.accepted
+
+
+async def test_a_failure_recorded_after_the_copy_put_back_was_made_stands(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    book = SqliteJournal.open(folder)
+    await book.record(pending("t1"), Limits())
+    now, older = sqlite3.connect(folder / "journal.sqlite3"), sqlite3.connect(tmp_path / "older.sqlite3")
+    now.backup(older)  # a copy from before the task failed
+    older.close()
+    now.close()
+    await book.update("t1", state="failed", images=[], errors=["invalidPrompt: refused"], cost=0.0)
+    shutil.rmtree(folder)  # the data folder removed, and the older copy put back in its place
+    folder.mkdir()
+    shutil.copy(tmp_path / "older.sqlite3", folder / "journal.sqlite3")
+    t1 = await book.get("t1", "")
+    await book.aclose()
+    assert t1 is not None
+    assert (t1.state, t1.errors) == ("failed", ["invalidPrompt: refused"])

@@ -7,20 +7,25 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 import pytest
 
 from ideogram_mcp import files
 from ideogram_mcp.clock import ManualClock
+from ideogram_mcp.images.downloads import Kept
+from ideogram_mcp.images.formats import FORMATS
 from ideogram_mcp.journal import Entry, Limits, Options, Pending
 from ideogram_mcp.records import ImageRecord
 from ideogram_mcp.runware.answers import Snapshot, absorb
 from ideogram_mcp.runware.errors import ErrorDetail
 from ideogram_mcp.settings import Settings
+from ideogram_mcp.tasks import saving
 from ideogram_mcp.tasks.finish import finish
 from ideogram_mcp.tasks.outcomes import Made
 from ideogram_mcp.tasks.services import Services
 
+from ..conftest import png
 from .test_life import running
 
 pytestmark = pytest.mark.anyio
@@ -128,3 +133,41 @@ async def test_a_failure_another_finish_recorded_stays_though_this_ones_polls_ca
     assert first == second == ["nsfw: flagged"]
     assert kept is not None
     assert kept.errors == ["nsfw: flagged"]
+
+
+async def test_a_finish_cancelled_while_it_downloads_gives_up_its_claim_at_once(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The user stopped the call while its image downloaded: the next finish saves it now, not once the claim runs out.
+    entry = await recorded(services, 1)
+    arrived = ImageRecord(image_uuid="u-1", image_url="https://im/u-1.png", stem="poster")
+    stopped = anyio.CancelScope()
+
+    async def downloading(*args: object, **kwargs: object) -> None:
+        stopped.cancel()
+        await anyio.sleep_forever()
+
+    monkeypatch.setattr(saving, "fetch", downloading)
+    with stopped:
+        await saving.save_unsaved(
+            services, entry, [arrived], files.places(tmp_path, [], []), services.clock.monotonic() + 30
+        )
+    claims = await services.journal.claim(T, [], ["u-1"], by="the next finish", until=services.clock.now() + 30)
+    assert claims["u-1"].state == "mine"
+
+
+async def test_an_image_that_comes_at_the_calls_deadline_still_gets_its_few_seconds_to_be_saved(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saved = tmp_path / "poster.png"
+
+    async def fetched(http: object, wanted: list[object], **kwargs: object) -> list[Kept]:
+        saved.write_bytes(png())
+        return [Kept(png(), FORMATS["PNG"], saved)]
+
+    monkeypatch.setattr(saving, "fetch", fetched)
+    entry = await recorded(services, 1)
+    snapshot = polled(Snapshot(T, 1), [done(1)])
+    made = await finish(services, entry, snapshot, files.places(tmp_path, [], []), False, services.clock.monotonic())
+    assert isinstance(made, Made)
+    assert [(image.path, image.problem) for image in made.images] == [(str(saved), None)]

@@ -28,6 +28,7 @@ from ideogram_mcp.errors import Kind
 from ideogram_mcp.files import LocalImage
 from ideogram_mcp.images.recipes import KEPT_AT_RUNWARE
 from ideogram_mcp.journal import CLOCKS_APART, Approval, Entry, Options
+from ideogram_mcp.records import ImageRecord
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 from ideogram_mcp.specs import load_spec
@@ -471,3 +472,24 @@ async def test_another_process_may_still_be_sending_its_task_whatever_this_clock
         assert services.may_be_sending(just_now)
         assert not services.may_be_sending(long_ago)
         assert services.age("t", just_now.created) == pytest.approx(310), "an age, though, counts the step back"
+
+
+async def test_an_image_another_finish_saved_first_is_answered_with_its_path_and_this_copy_removed(
+    services: Services, job: Callable[..., Job], output: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # This finish's claim ran out while it downloaded; another finish claimed the image, saved it and recorded it
+    # first. This one's copy goes, and the agent is told where the image is.
+    journal = services.journal
+    real = journal.stored
+    other = output / "saved-by-the-other.png"
+
+    async def another_first(task_uuid: str, record: ImageRecord, *, by: str) -> Any:
+        other.write_bytes(png())
+        await real(task_uuid, record.with_(path=str(other)), by="another finish")
+        return await real(task_uuid, record, by=by)
+
+    monkeypatch.setattr(journal, "stored", another_first)
+    outcome = await life.start(services, job(), Approver())
+    assert isinstance(outcome, outcomes.Made)
+    assert [image.path for image in outcome.images] == [str(other)]
+    assert sorted(p.name for p in output.iterdir()) == ["saved-by-the-other.png"]
