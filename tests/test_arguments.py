@@ -176,6 +176,16 @@ async def test_unknown_names_are_not_kept_by_the_server(mcp: Client) -> None:
     assert generation._tools_taking.cache_info().currsize == before  # pyright: ignore[reportPrivateUsage]
 
 
+async def test_a_prompt_of_the_longest_length_is_taken_and_one_character_more_is_not(
+    mcp: Client, emulator: Emulator
+) -> None:
+    longest = await mcp.call_tool("generate_image", {"positivePrompt": "a" * 2000, "dryRun": True})
+    over = await mcp.call_tool("generate_image", {"positivePrompt": "a" * 2001, "dryRun": True})
+    assert not longest.is_error, text(longest)
+    assert "positivePrompt: must be text of 1 to 2000 characters; it has 2001." in text(over)
+    assert emulator.submitted == []
+
+
 async def test_a_long_bad_prompt_is_not_echoed_back(mcp: Client) -> None:
     result = await mcp.call_tool("generate_image", {"positivePrompt": "lighthouse " * 300})
     assert result.is_error

@@ -51,6 +51,7 @@ def test_an_unreadable_ratio_maps_to_nothing(asked: str) -> None:
         (1080, 1920, ["736x1312", "768x1344", "704x1280"]),
         (1000, 1000, ["1024x1024", "1024x960", "960x1024"]),
         (800, 600, ["1152x864", "1088x832", "1152x832"]),
+        (640, 704, ["896x960", "960x1024", "1024x1024"]),  # near square: no portrait, though 960x1088 is nearer
     ],
 )
 def test_nearest_sizes_keep_the_orientation_and_ratio(width: int, height: int, suggested: list[str]) -> None:

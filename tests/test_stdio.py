@@ -438,10 +438,12 @@ def test_params_the_sdk_cannot_read_and_a_request_before_the_handshake_are_refus
         [
             '{"jsonrpc":"2.0","id":2,"method":"prompts/get","params":{"name":"poster","arguments":5}}',
             '{"jsonrpc":"2.0","id":3,"method":"resources/read","params":{}}',
+            '{"jsonrpc":"2.0","id":4,"method":"prompts/get","params":{"name":"poster","arguments":'
+            '{"a":1,"b":2,"c":3,"d":4,"e":5}}}',
         ],
         before='{"jsonrpc":"2.0","id":0,"method":"tools/list"}',
     )
-    early, _, arguments, uri = answers
+    early, _, arguments, uri, many = answers
     assert early["error"] == {
         "code": -32602,
         # Not "or speak 2026-07-28": this first request fixed the connection's era, and it then refused such requests.
@@ -454,6 +456,8 @@ def test_params_the_sdk_cannot_read_and_a_request_before_the_handshake_are_refus
         "data": {"problems": [{"field": "params.arguments", "problem": "Input should be a valid dictionary"}]},
     }
     assert uri["error"]["message"].startswith("Invalid params for resources/read: params.uri: Field required.")
+    assert len(many["error"]["data"]["problems"]) == 5  # three said, the rest counted
+    assert many["error"]["message"].endswith("; and 2 more. Send them as the method's schema says.")
 
 
 _SERVING = """

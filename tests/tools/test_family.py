@@ -29,6 +29,7 @@ pytestmark = pytest.mark.anyio
 URL = "https://example.com/source.png"
 WHOLE = {"x": 0, "y": 0, "width": 1, "height": 1}
 TOO_WIDE = {"x": 0.5, "y": 0, "width": 0.6, "height": 1}
+TOO_TALL = {"x": 0, "y": 0.5, "width": 1, "height": 0.8}
 UNKNOWN = "6f1c1b9e-2b7a-4c3e-9a57-0d1e2f3a4b5c"
 
 
@@ -300,6 +301,7 @@ async def test_edit_with_a_mask_sends_it_as_given(mcp: Client, emulator: Emulato
         ("generate_image", {"positivePrompt": "x", "cost": 0.6}, "cost", "Did you mean approvedCost or numberResults?"),
         ("edit_image", {"image": URL, "positivePrompt": "x", "region": [], "mask": URL}, "region", "rectangle"),
         ("edit_image", {"image": URL, "positivePrompt": "x", "region": TOO_WIDE}, "region", "reaches past the image"),
+        ("edit_image", {"image": URL, "positivePrompt": "x", "region": TOO_TALL}, "region", "reaches past the image"),
         ("edit_image", {"image": URL, "positivePrompt": "x", "mask": URL, "region": WHOLE}, "mask/region", "not both"),
         ("edit_image", {"image": URL, "mask": URL, "positivePrompt": "x", "aspectRatio": "1:1"}, "aspectRatio",
          "keeps the source image's size"),

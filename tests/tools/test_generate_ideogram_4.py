@@ -232,6 +232,8 @@ FOUR = {"model": "ideogram-4.0"}
         ({"model": "ideogram:4@2", "prompt": "x"}, "model", "Ideogram 3.0 Remix, which remix_image runs"),
         (FOUR | {"structuredPrompt": _element(bbox=[420, 80, 60, 920])}, f"{ELEMENT}.bbox",
          "y_min 420 is not below y_max 60"),
+        (FOUR | {"structuredPrompt": _element(bbox=[500, 0, 500, 1000])}, f"{ELEMENT}.bbox",
+         "y_min 500 is not below y_max 500"),  # no height, as [0, 500, 1000, 500] has no width
         (FOUR | {"structuredPrompt": _element(bbox=[0.1, 0.1, 0.5, 0.9])}, f"{ELEMENT}.bbox", "from 0 to 1000"),
         (FOUR | {"structuredPrompt": _element(type="obj")}, f"{ELEMENT}.text", "only for type \"text\""),
         (FOUR | {"structuredPrompt": _element(type="obj", text=None, desc=None)}, f"{ELEMENT}.desc",
@@ -245,6 +247,9 @@ FOUR = {"model": "ideogram-4.0"}
         (FOUR | {"structuredPrompt": {"high_level_description": "x", "style_description": {"photo": "85mm",
          "art_style": "poster"}}}, "structuredPrompt.style_description.photo", "not together with art_style"),
         (FOUR | {"structuredPrompt": "not json"}, "structuredPrompt", "must be an object"),
+        (FOUR | {"structuredPrompt": {"high_level_description": "a red fox", "highLevelDescription": "a whale"}},
+         "structuredPrompt.high_level_description", "given twice, as high_level_description and as "
+         "highLevelDescription"),  # neither value dropped
         (FOUR | {"structuredPrompt": SCENE, "magicPrompt": "ON"}, "magicPrompt/structuredPrompt",
          "magicPrompt cannot be used together with structuredPrompt; leave one of them out"),
     ],

@@ -243,6 +243,7 @@ def _answering(action: str, confirm: object = None) -> Any:
     [
         ("accept", True, None),
         ("accept", "true", None),  # a client that sent the word
+        ("accept", " FALSE ", "declined"),  # and its no: never read as a yes
         ("accept", False, "declined"),
         ("accept", "maybe", "unanswered"),  # accepted with no yes or no to read: never said to be the user's no
         ("accept", None, "unanswered"),

@@ -9,7 +9,7 @@ import pytest
 from ideogram_mcp.runware import errors
 from ideogram_mcp.runware.errors import ErrorDetail, api_error
 from ideogram_mcp.text import UPSTREAM_SHOWN
-from ideogram_mcp.tools.results import describe
+from ideogram_mcp.tools.results import describe, lasting
 
 
 @pytest.mark.parametrize(
@@ -179,3 +179,11 @@ def test_failures_are_listed_once_each_with_a_shortened_one_still_marked_so() ->
 
     # A message cut short ends in "...": stripping full stops had made it read whole.
     assert listed(["a: flagged.", "b: a long message ...", "a: flagged."]) == "a: flagged (x2); b: a long message ..."
+
+
+@pytest.mark.parametrize(
+    ("seconds", "said"),
+    [(3600, "1 hour"), (5400, "90 minutes"), (90, "90 seconds"), (172800, "2 days"), (90000, "25 hours")],
+)
+def test_a_links_lifetime_is_said_in_the_largest_unit_it_is_a_whole_number_of(seconds: int, said: str) -> None:
+    assert lasting(seconds) == said
