@@ -3,6 +3,7 @@ only when its task changed, and one task whose polls fail never holding back the
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import anyio
@@ -405,3 +406,37 @@ async def test_an_image_beside_a_404_said_of_another_task_of_the_round_is_kept(
     got = await _run(emulator, clock, [lost, ready])
     assert len(_polls(emulator)[0]) == 2, "both asked about in one poll"
     assert len(got[ready["taskUUID"]][0].images) == 1
+
+
+@pytest.mark.parametrize("status", [400, 409, 422])
+@pytest.mark.parametrize("code", ["internalServerError", "requestTimeout"])
+async def test_tasks_polled_beside_one_whose_polls_fail_under_a_4xx_get_their_images_on_time(
+    emulator: Emulator, clock: ManualClock, status: int, code: str
+) -> None:
+    # A passing fault's code naming one task under a 4xx is the request's trouble: split from the others (they had
+    # been polled beside it, each time refused alike, and their images ready at 4 s came at 24 s; found by review).
+    emulator.render_seconds = 4.0
+    healthy = [task(deliveryMethod="async") for _ in range(3)]
+    failing = task(deliveryMethod="async")
+    body = json.dumps({"errors": [{"code": code, "message": "Busy.", "taskUUID": failing["taskUUID"]}]})
+    emulator.faults.append(Fault(status, body, on="getResponse", about=failing["taskUUID"], lasting=True))
+    got = await _run(emulator, clock, [failing, *healthy], wait=50)
+    took = [round(got[item["taskUUID"]][1], 1) for item in healthy]
+    assert all(got[item["taskUUID"]][0].done for item in healthy)
+    assert max(took) <= 5.0, f"images ready at 4 s, delivered at {took} s"
+    assert not got[failing["taskUUID"]][0].failures, "a passing fault fails no task"
+
+
+@pytest.mark.parametrize("status", [409, 422, 429])
+async def test_a_rate_limit_naming_the_task_under_any_status_is_waited_out_as_runware_asks(
+    emulator: Emulator, clock: ManualClock, status: int
+) -> None:
+    # A 422 had been asked again every half second, ten times as often as Runware asked (found by review).
+    emulator.render_seconds = 60.0
+    item = task(deliveryMethod="async")
+    said = {"errors": [{"code": "rateLimitExceeded", "message": "Slow down.", "taskUUID": item["taskUUID"]}]}
+    emulator.faults.append(
+        Fault(status, json.dumps(said), {"Retry-After": "5"}, on="getResponse", about=item["taskUUID"], lasting=True)
+    )
+    await _run(emulator, clock, [item], wait=20)
+    assert len(_polls(emulator)) <= 5, "about one poll every 5 s"

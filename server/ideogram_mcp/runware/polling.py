@@ -22,7 +22,16 @@ import anyio
 
 from ideogram_mcp import logs
 from ideogram_mcp.clock import Clock
-from ideogram_mcp.runware.answers import LOST_CODE, REFUSALS, Snapshot, absorb, add_images, by_task, poll_trouble
+from ideogram_mcp.runware.answers import (
+    LOST_CODE,
+    PASSING,
+    REFUSALS,
+    Snapshot,
+    absorb,
+    add_images,
+    by_task,
+    poll_trouble,
+)
 from ideogram_mcp.runware.client import RunwareClient
 from ideogram_mcp.runware.errors import (
     NO_CODE,
@@ -323,18 +332,24 @@ class Poller:
                     task.apart = True  # asked about alone from now on, until Runware knows it: no split each round
                 return None
             # Under a refusing status, an error saying no code is the poll's refusal, no verdict on the task it names
-            # (a 422 so: the task had been failed, though Runware ran and charged it), beside coded ones or not. A
-            # coded one naming a task is its news under any 4xx but 408 and 429, whatever its code would make of a
-            # submission (a 422 with inferenceError had been asked again for the whole wait, as if a passing fault);
-            # ``_take`` tells the codes of passing faults from the task's outcome.
+            # (a 422 so: the task had been failed, though Runware ran and charged it), beside coded ones or not. Under
+            # a 4xx but 408 and 429, a coded one naming a task is its outcome (a 422 with inferenceError had been asked
+            # again for the whole wait), unless its code is a passing fault's: the request's, split from the others,
+            # waited out as Runware asks (a 422 with rateLimitExceeded had been asked again ten times as often).
             verdicts = [detail for detail in exc.details if detail.code != NO_CODE]
             named = any(detail.task_uuid for detail in verdicts)
-            passing = exc.retryable and (exc.status >= 500 or exc.status in (408, 429) or not named)
+            outcome = any(detail.task_uuid and detail.code not in PASSING for detail in verdicts)
+            if isinstance(exc, REFUSALS):
+                passing = False
+            elif exc.status >= 500 or exc.status in (408, 429):
+                passing = exc.retryable
+            else:
+                passing = not outcome and (named or exc.retryable)
             if passing or isinstance(exc, REFUSALS) or not named:
                 # Images that came beside the error are kept all the same; the rest is asked for again (a 429, a
                 # 503), or cannot be followed for now (a refused key, even one naming the tasks: they may be fine).
                 self._keep_images(uuids, exc.items)
-                if exc.retryable:
+                if passing:
                     self._postpone(uuids, exc)
                     return exc
                 self._block(uuids, exc)
