@@ -99,6 +99,23 @@ def test_an_output_folder_is_named_in_one_form_of_unicode_unless_it_exists_as_ty
     assert inside.output == (tmp_path / "set" / "Cafe\u0301" / "Ménu").resolve()
 
 
+@pytest.mark.parametrize("shared", [False, True], ids=["set", "a connection's own"])
+def test_a_folder_set_decomposed_and_not_made_yet_still_holds_the_output_folders_asked_for(
+    tmp_path: Path, shared: bool
+) -> None:
+    # The folder set for the server (pasted from macOS, decomposed) is made at its first save: composing it too had
+    # put every outputDir outside it, "give a relative name such as 'logos'" said of 'logos' (found by review).
+    where = files.places(tmp_path / "Cafe\u0301", [], [])
+    where = dataclasses.replace(where, root=where.output) if shared else where
+    for asked, made in (("logos", where.output / "logos"), ("cafe\u0301/menu", where.output / "café" / "menu")):
+        chosen, problem = files.chosen_output(where, asked)
+        assert (chosen and chosen.output, problem) == (made, None)
+    if not shared:  # an allowed folder, not made yet either, where none is set
+        unset = files.places(None, [], [tmp_path / "Re\u0301sume\u0301s"])
+        chosen, problem = files.chosen_output(unset, str(tmp_path / "Re\u0301sume\u0301s" / "logos"))
+        assert (chosen and chosen.output, problem) == (tmp_path / "Re\u0301sume\u0301s" / "logos", None)
+
+
 def test_readable_folders_are_the_roots_the_output_folder_and_the_allowed_ones(tmp_path: Path) -> None:
     (tmp_path / "root").mkdir()
     chosen = files.places(tmp_path / "out", [(tmp_path / "root").as_uri()], [tmp_path / "extra", tmp_path / "out"])

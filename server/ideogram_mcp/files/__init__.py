@@ -202,7 +202,8 @@ def chosen_output(where: Places, requested: str) -> tuple[Places | None, str | N
         return None, f"must be a folder path this machine can write: {problem}; {UTF8_FIX}"
     try:
         path = Path(text).expanduser()  # "~nobody/x" raises: no such user
-        resolved = composed(path if path.is_absolute() else where.output / path).resolve()
+        kept = (where.output, *where.readable, *([where.root] if where.root else []))
+        resolved = composed(path if path.is_absolute() else where.output / path, kept).resolve()
     except (OSError, RuntimeError) as exc:
         return None, f"cannot be followed to a folder ({_why(exc)})"
     if not speakable(str(resolved)):  # a link to one named in Latin-1: no result or journal entry can name it

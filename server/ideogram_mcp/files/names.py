@@ -23,11 +23,12 @@ _NUMBERED = {f"{d}{n}" for d in ("COM", "LPT") for n in "0123456789¹²³"}  # �
 _RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", *_NUMBERED}
 
 
-def composed(path: Path) -> Path:
+def composed(path: Path, kept: Sequence[Path]) -> Path:
     """``path`` with the folders that do not exist yet named in Unicode's composed form, as file names are: "cafe\u0301"
-    (an accent typed apart) and "café" had made two folders that look alike; those that exist are kept as named."""
+    (an accent typed apart) and "café" had made two folders that look alike. Those that exist, and the ``kept`` ones
+    (the folders set for the server, made at its first save), are left as named."""
     existing, new = path, list[str]()
-    while not os.path.lexists(existing) and existing != existing.parent:  # a stat refused: taken as new
+    while not os.path.lexists(existing) and existing not in kept and existing != existing.parent:  # stat refused: new
         existing, new = existing.parent, [existing.name, *new]
     return existing.joinpath(*(unicodedata.normalize("NFC", name) for name in new))
 
