@@ -76,13 +76,14 @@ def _theirs(uuids: Sequence[str], details: Sequence[ErrorDetail]) -> list[ErrorD
     ]
 
 
-def _of_one_task(exc: RunwareError) -> bool:
-    """Whether a poll's failure is Runware saying it does not know a task, naming none: of one task of the request,
-    likely (one whose results expired), whose own news it is; any other failure naming no task is the request's."""
+def _of_one_task(exc: RunwareError, uuids: Sequence[str]) -> bool:
+    """Whether a poll's failure is Runware saying it does not know a task, naming none or one asked about: of one task
+    of the request, likely (one whose results expired), whose own news it is, found by splitting the request (named,
+    it had held the tasks beside it back until given up as lost); any other failure naming no task is the request's."""
     return (
         isinstance(exc, NotFoundError)
         and bool(exc.details)
-        and all(detail.code == LOST_CODE and not detail.task_uuid for detail in exc.details)
+        and all(detail.code == LOST_CODE and detail.task_uuid in (None, "", *uuids) for detail in exc.details)
     )
 
 
@@ -264,7 +265,9 @@ class Poller:
         # then: it had waited out its whole wait), after the parts holding it were not taken for troubled; its own
         # time, not another's in the request (a task sent late in an outage had been given up on 17 s early).
         since = [(watch, watch.troubled_since) for watch in self._watches(uuids)]
-        while failure is not None and len(uuids) > 1 and not isinstance(failure, RateLimitError):
+        # Runware busy (a 429) is waited out whole; a rate limit said of one task under another status is split off.
+        busy = isinstance(failure, RateLimitError) and failure.status == 429
+        while failure is not None and len(uuids) > 1 and not busy:
             count = min(len(uuids), HUNG_PARTS if isinstance(failure, RunwareTimeoutError) else 2)
             parts = [uuids[i * len(uuids) // count : (i + 1) * len(uuids) // count] for i in range(count)]
             failed = await self._each(parts)
@@ -275,7 +278,7 @@ class Poller:
                 if len(faulty) < len(parts):  # some answered: a task at fault is sought in each part that failed
                     await self._each([part for part, _ in faulty], ask=True)
                 else:  # all failed: a task Runware does not know is sought in each (Runware down: nothing to find)
-                    await self._each([part for part, exc in faulty if _of_one_task(exc)], ask=True)
+                    await self._each([part for part, exc in faulty if _of_one_task(exc, part)], ask=True)
                 return
             ((uuids, failure),) = faulty
             for watch in self._watches(uuids):
@@ -323,7 +326,7 @@ class Poller:
         try:
             reply = await self.client.send(polls, errors_ok=True, within=POLL_WAIT)
         except RunwareAPIError as exc:
-            if _of_one_task(exc):  # of one task of the round, which alone hears it, as its own (with Runware's grace)
+            if _of_one_task(exc, uuids):  # of one task of the round, which alone hears it as its own (with a grace)
                 if len(uuids) > 1:
                     self._keep_images(uuids, exc.items)
                     return exc  # to be split until that task is found
@@ -333,19 +336,19 @@ class Poller:
                 return None
             # Under a refusing status, an error saying no code is the poll's refusal, no verdict on the task it names
             # (a 422 so: the task had been failed, though Runware ran and charged it), beside coded ones or not. Under
-            # a 4xx but 408 and 429, a coded one naming a task is its outcome (a 422 with inferenceError had been asked
-            # again for the whole wait), unless its code is a passing fault's: the request's, split from the others,
-            # waited out as Runware asks (a 422 with rateLimitExceeded had been asked again ten times as often).
+            # a 4xx but 408 and 429, a coded one naming a task asked about is its outcome (a 422 with inferenceError
+            # had been asked again for the whole wait), unless its code is a passing fault's; a passing fault's, or
+            # one naming a task not asked about, is the request's trouble: split from the others (they had been
+            # refused alike, their images late by 20 s), and waited out as Runware asks.
             verdicts = [detail for detail in exc.details if detail.code != NO_CODE]
-            named = any(detail.task_uuid for detail in verdicts)
-            outcome = any(detail.task_uuid and detail.code not in PASSING for detail in verdicts)
+            outcome = any(detail.task_uuid in uuids and detail.code not in PASSING for detail in verdicts)
             if isinstance(exc, REFUSALS):
                 passing = False
             elif exc.status >= 500 or exc.status in (408, 429):
                 passing = exc.retryable
             else:
-                passing = not outcome and (named or exc.retryable)
-            if passing or isinstance(exc, REFUSALS) or not named:
+                passing = not outcome and (exc.retryable or any(detail.task_uuid for detail in verdicts))
+            if passing or isinstance(exc, REFUSALS) or not outcome:
                 # Images that came beside the error are kept all the same; the rest is asked for again (a 429, a
                 # 503), or cannot be followed for now (a refused key, even one naming the tasks: they may be fine).
                 self._keep_images(uuids, exc.items)
