@@ -331,3 +331,19 @@ def test_a_file_name_ending_in_json_is_saved_without_it() -> None:
     # The server adds the image's extension and writes the recipe as <name>.json: "poster.json" had been saved as
     # poster.json.png beside poster.json.json.
     assert files.check_file_name("poster.json") == ("poster", None)
+
+
+def test_an_output_folder_asked_for_through_a_link_or_dots_in_a_decomposed_folder_not_made_yet_is_taken(
+    tmp_path: Path,
+) -> None:
+    # The folder set, or allowed, named through a link or reached with "..": composed before it was resolved, the
+    # path had left it (found by review).
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    where = files.places(tmp_path / "link" / "Cafe\u0301", [], [])
+    chosen, problem = files.chosen_output(where, str(tmp_path / "link" / "Cafe\u0301" / "logos"))
+    assert (chosen and chosen.output, problem) == (tmp_path / "real" / "Cafe\u0301" / "logos", None)
+    (tmp_path / "o").mkdir()
+    where = files.places(None, [(tmp_path / "o").as_uri()], [tmp_path / "Re\u0301sume\u0301s"])
+    chosen, problem = files.chosen_output(where, "../../Re\u0301sume\u0301s/logos")
+    assert (chosen and chosen.output, problem) == (tmp_path / "Re\u0301sume\u0301s" / "logos", None)

@@ -202,8 +202,9 @@ def chosen_output(where: Places, requested: str) -> tuple[Places | None, str | N
         return None, f"must be a folder path this machine can write: {problem}; {UTF8_FIX}"
     try:
         path = Path(text).expanduser()  # "~nobody/x" raises: no such user
-        kept = (where.output, *where.readable, *([where.root] if where.root else []))
-        resolved = composed(path if path.is_absolute() else where.output / path, kept).resolve()
+        resolved = (path if path.is_absolute() else where.output / path).resolve()
+        # Composed once resolved, as the folders it must lie in are (through a link, or "..", it had left them).
+        resolved = composed(resolved, (where.output, *where.readable, *([where.root] if where.root else [])))
     except (OSError, RuntimeError) as exc:
         return None, f"cannot be followed to a folder ({_why(exc)})"
     if not speakable(str(resolved)):  # a link to one named in Latin-1: no result or journal entry can name it
