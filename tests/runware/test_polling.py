@@ -445,14 +445,15 @@ async def test_a_rate_limit_naming_the_task_under_any_status_is_waited_out_as_ru
 
 
 async def _beside_one_refused(
-    emulator: Emulator, clock: ManualClock, status: int, code: str, named: Callable[[dict[str, Any]], str]
+    emulator: Emulator, clock: ManualClock, status: int, code: str, named: Callable[[dict[str, Any]], str | None]
 ) -> list[tuple[float, int]]:
     """Three healthy tasks polled beside one whose polls are answered ``status`` with ``code`` naming ``named(it)``:
     when each healthy one's wait ended (its image ready at 4 s), and with how many images."""
     emulator.render_seconds = 4.0
     healthy = [task(deliveryMethod="async") for _ in range(3)]
     failing = task(deliveryMethod="async")
-    body = json.dumps({"errors": [{"code": code, "message": "x", "taskUUID": named(failing)}]})
+    said = {"code": code, "message": "x"} | ({"taskUUID": task_uuid} if (task_uuid := named(failing)) else {})
+    body = json.dumps({"errors": [said]})
     emulator.faults.append(
         Fault(status, body, {"Retry-After": "3"}, on="getResponse", about=failing["taskUUID"], lasting=True)
     )
@@ -465,7 +466,8 @@ async def _beside_one_refused(
     [
         *((status, "rateLimitExceeded", "it") for status in (400, 404, 409, 410, 422)),
         *((status, "inferenceError", "a task not asked about") for status in (400, 422)),
-        *((status, "taskFailedOrNotFound", "it") for status in (404, 422)),
+        *((status, "taskFailedOrNotFound", "it") for status in (400, 404, 422)),
+        (400, "taskFailedOrNotFound", "no task"),  # every task had been blocked at once
     ],
 )
 async def test_tasks_polled_beside_one_refused_for_itself_or_a_stranger_get_their_images_on_time(
@@ -474,8 +476,8 @@ async def test_tasks_polled_beside_one_refused_for_itself_or_a_stranger_get_thei
     # Each had held the healthy tasks of its request back (found by review): a rate limit under 409 to 422 for the
     # whole wait, a stranger's failure until they were given up at 20 s with no image, a named "no such task" until
     # it was given up as lost at 26 s.
-    def named(failing: dict[str, Any]) -> str:
-        return failing["taskUUID"] if naming == "it" else str(uuid.uuid4())
+    def named(failing: dict[str, Any]) -> str | None:
+        return {"it": failing["taskUUID"], "no task": None}.get(naming, str(uuid.uuid4()))
 
     healthy = await _beside_one_refused(emulator, clock, status, code, named)
     assert all(images == 1 and took <= 5 for took, images in healthy), healthy

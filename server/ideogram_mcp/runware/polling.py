@@ -36,6 +36,7 @@ from ideogram_mcp.runware.client import RunwareClient
 from ideogram_mcp.runware.errors import (
     NO_CODE,
     ErrorDetail,
+    InvalidRequestError,
     NotFoundError,
     RateLimitError,
     RunwareAPIError,
@@ -81,7 +82,7 @@ def _of_one_task(exc: RunwareError, uuids: Sequence[str]) -> bool:
     of the request, likely (one whose results expired), whose own news it is, found by splitting the request (named,
     it had held the tasks beside it back until given up as lost); any other failure naming no task is the request's."""
     return (
-        isinstance(exc, NotFoundError)
+        isinstance(exc, NotFoundError | InvalidRequestError)  # a 400 so too: Runware's code says it, not the status
         and bool(exc.details)
         and all(detail.code == LOST_CODE and detail.task_uuid in (None, "", *uuids) for detail in exc.details)
     )
@@ -266,8 +267,11 @@ class Poller:
         # time, not another's in the request (a task sent late in an outage had been given up on 17 s early).
         since = [(watch, watch.troubled_since) for watch in self._watches(uuids)]
         # Runware busy (a 429) is waited out whole; a rate limit said of one task under another status is split off.
-        busy = isinstance(failure, RateLimitError) and failure.status == 429
-        while failure is not None and len(uuids) > 1 and not busy:
+        while (
+            failure is not None
+            and len(uuids) > 1
+            and not (isinstance(failure, RateLimitError) and failure.status == 429)
+        ):
             count = min(len(uuids), HUNG_PARTS if isinstance(failure, RunwareTimeoutError) else 2)
             parts = [uuids[i * len(uuids) // count : (i + 1) * len(uuids) // count] for i in range(count)]
             failed = await self._each(parts)
