@@ -347,3 +347,17 @@ def test_an_output_folder_asked_for_through_a_link_or_dots_in_a_decomposed_folde
     where = files.places(None, [(tmp_path / "o").as_uri()], [tmp_path / "Re\u0301sume\u0301s"])
     chosen, problem = files.chosen_output(where, "../../Re\u0301sume\u0301s/logos")
     assert (chosen and chosen.output, problem) == (tmp_path / "Re\u0301sume\u0301s" / "logos", None)
+
+
+def test_an_output_folder_typed_apart_never_follows_a_composed_names_link_out(tmp_path: Path) -> None:
+    # "Cafe\u0301" does not exist, "Café" does and is a link out of the set folder: composed after it was resolved, the
+    # name typed apart had been taken and the image saved where the link leads (found by review).
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "set").mkdir()
+    (tmp_path / "set" / "Café").symlink_to(tmp_path / "elsewhere")
+    where = files.places(tmp_path / "set", [], [])
+    for asked in ("Café", "Cafe\u0301", "Cafe\u0301/logos", str(tmp_path / "set" / "Cafe\u0301")):
+        chosen, problem = files.chosen_output(where, asked)
+        assert chosen is None, asked
+        assert problem is not None
+        assert problem.startswith("must be inside")

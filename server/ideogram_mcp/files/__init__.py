@@ -203,8 +203,9 @@ def chosen_output(where: Places, requested: str) -> tuple[Places | None, str | N
     try:
         path = Path(text).expanduser()  # "~nobody/x" raises: no such user
         resolved = (path if path.is_absolute() else where.output / path).resolve()
-        # Composed once resolved, as the folders it must lie in are (through a link, or "..", it had left them).
-        resolved = composed(resolved, (where.output, *where.readable, *([where.root] if where.root else [])))
+        # Composed once resolved, as the folders it must lie in are (through a link, or "..", it had left them), and
+        # resolved again: a composed name may be a link (out of them, where the name typed apart was refused).
+        resolved = composed(resolved, (where.output, *where.readable, *([where.root] if where.root else []))).resolve()
     except (OSError, RuntimeError) as exc:
         return None, f"cannot be followed to a folder ({_why(exc)})"
     if not speakable(str(resolved)):  # a link to one named in Latin-1: no result or journal entry can name it
