@@ -481,3 +481,32 @@ async def test_tasks_polled_beside_one_refused_for_itself_or_a_stranger_get_thei
 
     healthy = await _beside_one_refused(emulator, clock, status, code, named)
     assert all(images == 1 and took <= 5 for took, images in healthy), healthy
+
+
+@pytest.mark.parametrize(
+    ("status", "errors"),
+    [
+        (400, [{"code": "rateLimitExceeded", "message": "x"}]),
+        (400, [{"code": "internalServerError", "message": "x"}]),
+        (400, [{"code": "taskFailedOrNotFound", "message": "x"}, {"code": "rateLimitExceeded", "message": "x"}]),
+        (404, [{"code": "taskFailedOrNotFound", "message": "x"}, {"code": "internalServerError", "message": "x"}]),
+        (422, [{"code": "rateLimitExceeded", "message": "x"}]),
+    ],
+)
+async def test_a_passing_faults_code_naming_no_task_under_any_4xx_blocks_none_of_the_tasks_beside_it(
+    emulator: Emulator, clock: ManualClock, status: int, errors: list[dict[str, str]]
+) -> None:
+    # The status's class is not retryable under a 400 or a 404: every task of the request had been blocked at once,
+    # their ready images never delivered (found by review).
+    emulator.render_seconds = 4.0
+    healthy = [task(deliveryMethod="async") for _ in range(3)]
+    failing = task(deliveryMethod="async")
+    body = json.dumps({"errors": errors})
+    emulator.faults.append(
+        Fault(status, body, {"Retry-After": "3"}, on="getResponse", about=failing["taskUUID"], lasting=True)
+    )
+    got = await _run(emulator, clock, [failing, *healthy], wait=50)
+    for item in healthy:
+        snapshot, took, _ = got[item["taskUUID"]]
+        assert (len(snapshot.images), snapshot.blocked, took <= 5) == (1, None, True)
+    assert got[failing["taskUUID"]][0].blocked is None

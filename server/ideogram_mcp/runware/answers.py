@@ -10,14 +10,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from ideogram_mcp.records import ImageRecord
 from ideogram_mcp.references import is_web_url
 from ideogram_mcp.runware.errors import (
+    NO_CODE,
     AuthenticationError,
     ErrorDetail,
     InsufficientCreditsError,
+    InvalidRequestError,
     NotFoundError,
     PermissionDeniedError,
     RunwareAPIError,
@@ -111,6 +113,33 @@ def poll_trouble(details: Sequence[ErrorDetail]) -> RunwareAPIError | None:
             return refused
     passing = [detail for detail in details if detail.code in PASSING]
     return api_error(200, passing) if passing else None
+
+
+def refused_poll(exc: RunwareAPIError, uuids: Sequence[str]) -> Literal["lost", "passing", "blocked", "outcome"]:
+    """What a poll of the tasks ``uuids`` answered with an error status says:
+
+    - ``lost``: Runware does not know one of them (its every error "no such task", naming none or one asked about,
+      under a 400, a 404 or a 422): that task's news, found by splitting the request (its results expired, likely);
+    - ``passing``: the request's trouble, asked again, split from the others and waited out as Runware asks: a 5xx,
+      408 or 429, or under another 4xx a passing fault's code, or a coded error naming a task not asked about (the
+      healthy tasks beside it had been refused alike, their images late by 20 s, or blocked at once);
+    - ``blocked``: a refusal that says nothing of the tasks (a refused key; a 400 naming none, or saying no code:
+      a 422 so had failed a task Runware ran and charged); they cannot be followed for now;
+    - ``outcome``: a coded error naming a task asked about, under a 4xx but 408 and 429, is its news (a 422 with
+      inferenceError: it failed; it had been asked again for the whole wait).
+    """
+    lost = [detail for detail in exc.details if detail.code == LOST_CODE and detail.task_uuid in (None, "", *uuids)]
+    if isinstance(exc, NotFoundError | InvalidRequestError) and lost and len(lost) == len(exc.details):  # a 400 too
+        return "lost"
+    verdicts = [detail for detail in exc.details if detail.code != NO_CODE]
+    outcome = any(detail.task_uuid in uuids and detail.code not in PASSING for detail in verdicts)
+    if isinstance(exc, REFUSALS):
+        passing = False
+    elif exc.status >= 500 or exc.status in (408, 429):
+        passing = exc.retryable
+    else:  # a 400 or a 404 is not retryable as a class, whatever its code
+        passing = not outcome and (exc.retryable or any(d.task_uuid or d.code in PASSING for d in verdicts))
+    return "passing" if passing else "blocked" if isinstance(exc, REFUSALS) or not outcome else "outcome"
 
 
 def absorb(

@@ -22,22 +22,11 @@ import anyio
 
 from ideogram_mcp import logs
 from ideogram_mcp.clock import Clock
-from ideogram_mcp.runware.answers import (
-    LOST_CODE,
-    PASSING,
-    REFUSALS,
-    Snapshot,
-    absorb,
-    add_images,
-    by_task,
-    poll_trouble,
-)
+from ideogram_mcp.runware.answers import REFUSALS, Snapshot, absorb, add_images, by_task, poll_trouble, refused_poll
 from ideogram_mcp.runware.client import RunwareClient
 from ideogram_mcp.runware.errors import (
     NO_CODE,
     ErrorDetail,
-    InvalidRequestError,
-    NotFoundError,
     RateLimitError,
     RunwareAPIError,
     RunwareError,
@@ -61,6 +50,11 @@ POLL_WAIT = 15.0
 others are, in the rounds that go on meanwhile."""
 
 
+def _refused_for_one(exc: RunwareError, uuids: Sequence[str]) -> bool:
+    """Whether a part's failure is Runware not knowing one of its tasks: split further until that one is found."""
+    return isinstance(exc, RunwareAPIError) and refused_poll(exc, uuids) == "lost"
+
+
 def _theirs(uuids: Sequence[str], details: Sequence[ErrorDetail]) -> list[ErrorDetail]:
     """The errors of a poll's successful answer, those naming no task and no parameter of the request given to the
     task asked about where it asked about one alone (Runware's error entries need not carry a taskUUID): it had
@@ -75,17 +69,6 @@ def _theirs(uuids: Sequence[str], details: Sequence[ErrorDetail]) -> list[ErrorD
         else replace(detail, task_uuid=uuids[0])
         for detail in details
     ]
-
-
-def _of_one_task(exc: RunwareError, uuids: Sequence[str]) -> bool:
-    """Whether a poll's failure is Runware saying it does not know a task, naming none or one asked about: of one task
-    of the request, likely (one whose results expired), whose own news it is, found by splitting the request (named,
-    it had held the tasks beside it back until given up as lost); any other failure naming no task is the request's."""
-    return (
-        isinstance(exc, NotFoundError | InvalidRequestError)  # a 400 so too: Runware's code says it, not the status
-        and bool(exc.details)
-        and all(detail.code == LOST_CODE and detail.task_uuid in (None, "", *uuids) for detail in exc.details)
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,7 +265,7 @@ class Poller:
                 if len(faulty) < len(parts):  # some answered: a task at fault is sought in each part that failed
                     await self._each([part for part, _ in faulty], ask=True)
                 else:  # all failed: a task Runware does not know is sought in each (Runware down: nothing to find)
-                    await self._each([part for part, exc in faulty if _of_one_task(exc, part)], ask=True)
+                    await self._each([part for part, exc in faulty if _refused_for_one(exc, part)], ask=True)
                 return
             ((uuids, failure),) = faulty
             for watch in self._watches(uuids):
@@ -330,38 +313,22 @@ class Poller:
         try:
             reply = await self.client.send(polls, errors_ok=True, within=POLL_WAIT)
         except RunwareAPIError as exc:
-            if _of_one_task(exc, uuids):  # of one task of the round, which alone hears it as its own (with a grace)
-                if len(uuids) > 1:
-                    self._keep_images(uuids, exc.items)
-                    return exc  # to be split until that task is found
+            said = refused_poll(exc, uuids)
+            if said == "lost" and len(uuids) == 1:  # its own news, heard alone (with Runware's grace)
                 self._take(uuids, exc.items, [replace(detail, task_uuid=uuids[0]) for detail in exc.details])
                 if (task := self._tasks.get(uuids[0])) is not None:
                     task.apart = True  # asked about alone from now on, until Runware knows it: no split each round
                 return None
-            # Under a refusing status, an error saying no code is the poll's refusal, no verdict on the task it names
-            # (a 422 so: the task had been failed, though Runware ran and charged it), beside coded ones or not. Under
-            # a 4xx but 408 and 429, a coded one naming a task asked about is its outcome (a 422 with inferenceError
-            # had been asked again for the whole wait), unless its code is a passing fault's; a passing fault's, or
-            # one naming a task not asked about, is the request's trouble: split from the others (they had been
-            # refused alike, their images late by 20 s), and waited out as Runware asks.
-            verdicts = [detail for detail in exc.details if detail.code != NO_CODE]
-            outcome = any(detail.task_uuid in uuids and detail.code not in PASSING for detail in verdicts)
-            if isinstance(exc, REFUSALS):
-                passing = False
-            elif exc.status >= 500 or exc.status in (408, 429):
-                passing = exc.retryable
-            else:
-                passing = not outcome and (exc.retryable or any(detail.task_uuid for detail in verdicts))
-            if passing or isinstance(exc, REFUSALS) or not outcome:
-                # Images that came beside the error are kept all the same; the rest is asked for again (a 429, a
-                # 503), or cannot be followed for now (a refused key, even one naming the tasks: they may be fine).
-                self._keep_images(uuids, exc.items)
-                if passing:
-                    self._postpone(uuids, exc)
-                    return exc
+            if said == "outcome":
+                self._take(uuids, exc.items, [detail for detail in exc.details if detail.code != NO_CODE])
+                return None
+            self._keep_images(uuids, exc.items)  # images beside the error are kept all the same
+            if said == "blocked":  # cannot be followed for now: the tasks were sent, and may be fine
                 self._block(uuids, exc)
                 return None
-            self._take(uuids, exc.items, verdicts)
+            if said == "passing":
+                self._postpone(uuids, exc)
+            return exc  # to be split, until the task at fault is found
         except RunwareError as exc:
             self._postpone(uuids, exc)
             return exc
