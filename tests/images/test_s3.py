@@ -259,3 +259,35 @@ def test_a_bucket_failure_is_said_by_its_cause_and_names_no_address_or_key() -> 
         "Access Denied",
     ]
     assert not [s for s in said if "d6467b2bc2e786c5" in s or "127.0.0.1" in s or "10.0.0.7" in s]
+
+
+def test_an_image_name_held_by_an_object_without_a_recipe_is_neither_overwritten_nor_listed_as_ours(
+    s3: S3Server, machines: tuple[BucketStore, BucketStore, str]
+) -> None:
+    # Another tool put alice/poster.png in the bucket, with no recipe beside it: the recipe's name is free, the
+    # image's is not. Ours goes under the next name, theirs stays as it was, and our recipe is not left beside theirs
+    # (it had been: their image was listed and served as one of ours; found by a mutation audit).
+    a, b, place = machines
+    raw = s3.store(place)
+    obstore.put(raw, "alice/poster.png", b"someone else's")
+    path = a.put(ROOT / "alice", "poster", png(colour=(9, 9, 9)), PNG, recipe())
+    assert path.name == "poster-2.png"
+    assert bytes(obstore.get(raw, "alice/poster.png").bytes()) == b"someone else's"
+    assert bytes(obstore.get(raw, "alice/poster-2.png").bytes()) == png(colour=(9, 9, 9))
+    assert [saved.path.name for saved in b.saved([ROOT / "alice"])] == ["poster-2.png"]
+    assert not [m for m in obstore.list(raw).collect() if m["path"] == "alice/poster.json"]
+
+
+def test_a_name_whose_recipe_describes_other_bytes_of_the_same_image_is_not_taken(
+    s3: S3Server, machines: tuple[BucketStore, BucketStore, str]
+) -> None:
+    # A save of this Runware image with other bytes claimed poster.json and was cut short before its image: the name
+    # is not ours to fill with these bytes (its recipe's sha256 would not describe them).
+    a, _, place = machines
+    raw = s3.store(place)
+    other = png(colour=(1, 1, 1))
+    claim = recipe().with_(file="poster.png", format="PNG", bytes=len(other), sha256=hashlib.sha256(other).hexdigest())
+    obstore.put(raw, "alice/poster.json", claim.text())
+    path = a.put(ROOT / "alice", "poster", png(colour=(9, 9, 9)), PNG, recipe())
+    assert path.name == "poster-2.png"
+    assert not [m for m in obstore.list(raw).collect() if m["path"] == "alice/poster.png"]

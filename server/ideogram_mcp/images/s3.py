@@ -172,8 +172,10 @@ class BucketStore:
             name = stem if attempt == 1 else f"{stem}-{attempt}"
             image_key, recipe_key = _joined(prefix, f"{name}.{found.extension}"), _joined(prefix, f"{name}.json")
             whole = recipe.with_(file=f"{name}.{found.extension}", format=found.name, bytes=len(data), sha256=digest)
+            claimed = False
             try:
                 obstore.put(self._store, recipe_key, whole.text(), mode="create")
+                claimed = True
             except AlreadyExistsError:
                 held = self._recipe(recipe_key)
                 if held is None or held.image_uuid != recipe.image_uuid or held.sha256 != digest:
@@ -185,10 +187,18 @@ class BucketStore:
             try:
                 obstore.put(self._store, image_key, data, mode="create")
             except AlreadyExistsError:
-                if self._bytes(image_key) != data:
-                    continue  # a stranger's object holds the name: ours goes under the next one
+                if self._bytes(image_key) != data:  # a stranger's object holds the name: ours goes under the next one
+                    if claimed:  # and our recipe is not left beside it, to have it listed and served as ours
+                        self._withdraw(recipe_key)
+                    continue
             return folder / f"{name}.{found.extension}"
         raise OSError(errno.EEXIST, f"no free name for {stem}.{found.extension} in the bucket {self._bucket}")
+
+    def _withdraw(self, recipe_key: str) -> None:
+        with self._lock:
+            self._recipes.pop(recipe_key, None)
+        with contextlib.suppress(*FAILED):  # a bucket that keeps everything (no delete right): the recipe stays
+            obstore.delete(self._store, recipe_key)
 
     def discard(self, image: Path) -> None:
         """Remove a saved image and its recipe (a second copy of an image saved first by another)."""
