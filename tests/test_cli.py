@@ -634,3 +634,43 @@ async def test_the_demo_fails_when_an_image_it_made_was_not_saved(tmp_path: Path
     assert last == (
         f"failed: 3 images were made, 0 saved in {(tmp_path / 'out').resolve()}/ (the lines above say why); cost $0.18"
     )
+
+
+@pytest.mark.parametrize(
+    "variable", ["IDEOGRAM_MCP_DAILY_BUDGET", "IDEOGRAM_MCP_MAX_COST_PER_CALL", "IDEOGRAM_MCP_CONFIRM_ABOVE"]
+)
+@pytest.mark.parametrize("value", ["inf", "Infinity"])
+def test_an_infinite_spend_limit_stops_the_start_rather_than_lifting_the_limit(
+    variable: str, value: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, value)
+    assert _exit([], capsys) == (
+        2,
+        "",
+        f"ideogram-mcp: bad configuration: {variable}: Input should be a finite number\n",
+    )
+
+
+def test_a_state_key_one_character_short_stops_the_start(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IDEOGRAM_MCP_STATE_KEYS", f"{'a' * 32}, {'b' * 31}")
+    assert _exit([], capsys) == (
+        2,
+        "",
+        "ideogram-mcp: bad configuration: IDEOGRAM_MCP_STATE_KEYS: key 2 has fewer than 32 characters; make each with: "
+        'python3 -c "import secrets; print(secrets.token_hex(32))"\n',
+    )
+
+
+@pytest.mark.parametrize("value", ["s3:///images", "s3://", "images/x"])
+def test_a_bucket_url_naming_no_bucket_stops_the_start(
+    value: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IDEOGRAM_MCP_STORAGE_URL", value)
+    assert _exit([], capsys) == (
+        2,
+        "",
+        f"ideogram-mcp: bad configuration: IDEOGRAM_MCP_STORAGE_URL: {value!r} is not a bucket URL; write it as "
+        "s3://bucket or s3://bucket/prefix (or leave it unset to save images in the output folder)\n",
+    )

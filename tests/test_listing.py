@@ -129,3 +129,15 @@ def test_the_fingerprint_covers_every_file_but_bytecode(source: Path) -> None:
 
 def _fails() -> listing.Listing:
     raise AssertionError("derived although a listing was kept")
+
+
+@pytest.mark.usefixtures("writing")
+def test_a_source_edited_to_the_same_size_is_derived_again(tmp_path: Path, source: Path) -> None:
+    # An edit that keeps a file's size (a bound 69 -> 70 in a spec) must still derive the listing again: tools/list
+    # had published the old bound while the server checked the new one.
+    kept, derive, spec = tmp_path / "listing.json", _Deriving(), source / "specs" / "model.toml"
+    listing.load(derive, [source], kept=kept)
+    before = spec.stat().st_mtime_ns
+    spec.write_text("sizes = 70\n", encoding="utf-8")  # as many bytes as "sizes = 69\n"
+    os.utime(spec, ns=(before + 5_000_000_000, before + 5_000_000_000))
+    assert listing.load(derive, [source], kept=kept).tools[0].description == "run 2"

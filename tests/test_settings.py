@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
-from ideogram_mcp.settings import ENV, Settings, variables
+from ideogram_mcp.settings import ENV, SECRET_SHORTEST, Settings, redacted, variables
 
 from .conftest import API_KEY
 
@@ -172,3 +172,9 @@ def test_a_database_url_is_a_secret_and_one_that_is_not_postgresqls_is_refused_w
     with pytest.raises(ValidationError, match="not a PostgreSQL URL; write it as postgresql://") as refused:
         Settings(database_url="mysql://team:s3cret-pass-word@db/ideogram")
     assert "s3cret" not in str(refused.value)
+
+
+def test_a_key_of_the_shortest_blanked_length_is_blanked_everywhere() -> None:
+    key = "k" * SECRET_SHORTEST  # the shortest value blanked: shorter ones are ordinary words
+    said = {"error": f"Bearer {key} refused", "tries": [key]}
+    assert redacted(said, SecretStr(key)) == {"error": "Bearer [redacted] refused", "tries": ["[redacted]"]}

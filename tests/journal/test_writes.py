@@ -358,3 +358,49 @@ async def test_reads_queued_behind_a_cancelled_caller_are_done_by_their_own(
 
     assert set(got) == {"row-01", "row-02"}
     assert shelf.done[0] == "row-00"  # the read in the thread when its caller left was done all the same
+
+
+async def test_a_write_in_a_group_its_lead_never_sent_is_written_by_its_own_caller(tmp_path: Path) -> None:
+    """A caller handed the lead is cancelled while its group ([its write, another]) waits for a worker thread: the
+    other write is done by its own caller, not failed with an internal error."""
+    book = Book(tmp_path / "rows.sqlite3")
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    tokens, holder = limiter.total_tokens, object()
+    limiter.total_tokens = 1
+    slow = _Held(lambda: book.insert("first"))
+    scopes: list[anyio.CancelScope] = []
+    got: dict[str, str | Exception] = {}
+
+    firsts = anyio.Event()
+
+    async def one(name: str, work: Callable[[], str] | None = None) -> None:
+        got[name] = await _told(book.writer.write, work or (lambda: book.insert(name)))
+        if name == "first":
+            firsts.set()
+
+    async def lead() -> None:
+        with anyio.CancelScope() as scope:
+            scopes.append(scope)
+            await book.writer.write(lambda: book.insert("lead"))
+
+    try:
+        async with anyio.create_task_group() as writers:
+            writers.start_soon(one, "first", slow)
+            await slow.in_thread()  # the first group holds the one thread
+            writers.start_soon(lead)
+            await anyio.wait_all_tasks_blocked()
+            writers.start_soon(one, "other")
+            await anyio.wait_all_tasks_blocked()
+            writers.start_soon(limiter.acquire_on_behalf_of, holder)  # takes the thread once the first gives it up
+            await anyio.wait_all_tasks_blocked()
+            slow.released.set()
+            await firsts.wait()
+            await anyio.wait_all_tasks_blocked()  # the lead's group [lead, other] waits for the thread
+            scopes[0].cancel()
+            await anyio.wait_all_tasks_blocked()
+            limiter.release_on_behalf_of(holder)
+    finally:
+        limiter.total_tokens = tokens
+
+    assert got == {"first": "first", "other": "other"}
+    assert book.names == ["first", "other"]

@@ -1414,3 +1414,15 @@ async def test_a_task_whose_call_answered_pending_is_saved_as_it_comes_without_g
         listed = data(await mcp.call_tool("list_generations", {}))
     assert listed["generations"][0]["state"] == "done"
     assert len(emulator.submitted) == 1, "fetched, never sent again"
+
+
+async def test_a_refusal_over_the_per_call_limit_names_every_image_the_limit_takes(
+    make_settings: Callable[..., Settings], emulator: Emulator
+) -> None:
+    # $0.30 holds three 4.0 images at QUALITY ($0.10) exactly; in floating point 0.30 // 0.10 is 2.
+    call = {"model": "ideogram-4.0", "positivePrompt": PROMPT, "renderingSpeed": "QUALITY"}
+    async with Client(server(make_settings, emulator, max_cost_per_call=0.30)) as mcp:
+        refused = await mcp.call_tool("generate_image", call | {"numberResults": 4})
+        allowed = await mcp.call_tool("generate_image", call | {"numberResults": 3})
+    assert "Ask for at most 3 images or renderingSpeed TURBO ($0.03 an image)," in text(refused)
+    assert not allowed.is_error
