@@ -291,3 +291,31 @@ def test_a_name_whose_recipe_describes_other_bytes_of_the_same_image_is_not_take
     path = a.put(ROOT / "alice", "poster", png(colour=(9, 9, 9)), PNG, recipe())
     assert path.name == "poster-2.png"
     assert not [m for m in obstore.list(raw).collect() if m["path"] == "alice/poster.png"]
+
+
+def test_a_name_whose_image_cannot_be_read_back_keeps_the_recipe_another_machines_save_of_it_relies_on(
+    s3: S3Server, machines: tuple[BucketStore, BucketStore, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A claims poster.json, B saves the same image under it, A's read of poster.png fails once: that is no proof of a
+    # stranger's object, and the recipe B's image needs had been withdrawn (found by review).
+    a, b, _ = machines
+    real_put, real_get = obstore.put, obstore.get
+    done: set[str] = set()
+
+    def put(store: object, key: str, value: object, **options: object) -> object:
+        if store is a._store and key.endswith("alice/poster.png") and "b" not in done:  # pyright: ignore[reportPrivateUsage]
+            done.add("b")
+            assert b.put(ROOT / "alice", "poster", png(), PNG, recipe()) == ROOT / "alice" / "poster.png"
+        return real_put(store, key, value, **options)  # pyright: ignore[reportArgumentType, reportCallIssue]
+
+    def get(store: object, key: str, *args: object, **options: object) -> object:
+        if store is a._store and key.endswith("alice/poster.png") and "get" not in done:  # pyright: ignore[reportPrivateUsage]
+            done.add("get")
+            raise OSError("connection reset")
+        return real_get(store, key, *args, **options)  # pyright: ignore[reportArgumentType, reportCallIssue]
+
+    monkeypatch.setattr(obstore, "put", put)
+    monkeypatch.setattr(obstore, "get", get)
+    a.put(ROOT / "alice", "poster", png(), PNG, recipe())
+    monkeypatch.undo()
+    assert "poster.png" in [saved.path.name for saved in b.saved([ROOT / "alice"])]

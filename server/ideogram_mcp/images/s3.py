@@ -187,8 +187,9 @@ class BucketStore:
             try:
                 obstore.put(self._store, image_key, data, mode="create")
             except AlreadyExistsError:
-                if self._bytes(image_key) != data:  # a stranger's object holds the name: ours goes under the next one
-                    if claimed:  # and our recipe is not left beside it, to have it listed and served as ours
+                there = self._bytes(image_key)  # None: it could not be read (another machine's save of this image?)
+                if there != data:  # a stranger's object holds the name: ours goes under the next one
+                    if claimed and there is not None:  # and our recipe is not left to have it listed as ours
                         self._withdraw(recipe_key)
                     continue
             return folder / f"{name}.{found.extension}"
