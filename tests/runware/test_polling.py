@@ -14,7 +14,7 @@ import pytest
 from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.emulator import Emulator, Fault
 from ideogram_mcp.runware import polling
-from ideogram_mcp.runware.answers import Snapshot
+from ideogram_mcp.runware.answers import LOST_AFTER, Snapshot
 from ideogram_mcp.runware.delivery import Delivery
 from ideogram_mcp.runware.errors import NotFoundError
 from ideogram_mcp.runware.polling import MAX_BATCH, PollSchedule
@@ -510,3 +510,31 @@ async def test_a_passing_faults_code_naming_no_task_under_any_4xx_blocks_none_of
         snapshot, took, _ = got[item["taskUUID"]]
         assert (len(snapshot.images), snapshot.blocked, took <= 5) == (1, None, True)
     assert got[failing["taskUUID"]][0].blocked is None
+
+
+@pytest.mark.parametrize("named", [True, False])
+async def test_a_no_such_task_beside_words_without_a_code_is_still_one_tasks_news(
+    emulator: Emulator, clock: ManualClock, named: bool
+) -> None:
+    # A "no such task" beside an entry saying no code had held the healthy tasks back 26 s (named) or blocked them at
+    # once (naming none), where alone it is split off (found by review).
+    emulator.render_seconds = 4.0
+    healthy = [task(deliveryMethod="async") for _ in range(3)]
+    failing = task(deliveryMethod="async")
+    lost = {"code": "taskFailedOrNotFound", "message": "x"} | ({"taskUUID": failing["taskUUID"]} if named else {})
+    body = json.dumps({"errors": [lost, {"message": "Not found."}]})
+    emulator.faults.append(Fault(404, body, on="getResponse", about=failing["taskUUID"], lasting=True))
+    got = await _run(emulator, clock, [failing, *healthy], wait=50)
+    for item in healthy:
+        snapshot, took, _ = got[item["taskUUID"]]
+        assert (len(snapshot.images), snapshot.blocked, took <= 5) == (1, None, True)
+
+
+async def test_a_lone_task_said_not_found_beside_words_without_a_code_is_lost_after_the_grace_never_failed(
+    emulator: Emulator, clock: ManualClock
+) -> None:
+    item = task(deliveryMethod="async")
+    body = json.dumps({"errors": [{"code": "taskFailedOrNotFound", "message": "x"}, {"message": "Not found."}]})
+    emulator.faults.append(Fault(404, body, on="getResponse", about=item["taskUUID"], lasting=True))
+    snapshot, took, _ = (await _run(emulator, clock, [item], wait=50))[item["taskUUID"]]
+    assert (snapshot.failures, snapshot.lost is not None, took >= LOST_AFTER) == ([], True, True)

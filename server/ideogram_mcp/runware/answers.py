@@ -128,10 +128,10 @@ def refused_poll(exc: RunwareAPIError, uuids: Sequence[str]) -> Literal["lost", 
     - ``outcome``: a coded error naming a task asked about, under a 4xx but 408 and 429, is its news (a 422 with
       inferenceError: it failed; it had been asked again for the whole wait).
     """
-    lost = [detail for detail in exc.details if detail.code == LOST_CODE and detail.task_uuid in (None, "", *uuids)]
-    if isinstance(exc, NotFoundError | InvalidRequestError) and lost and len(lost) == len(exc.details):  # a 400 too
+    verdicts = [detail for detail in exc.details if detail.code != NO_CODE]  # words without a code say no more
+    lost = [detail for detail in verdicts if detail.code == LOST_CODE and detail.task_uuid in (None, "", *uuids)]
+    if isinstance(exc, NotFoundError | InvalidRequestError) and lost and len(lost) == len(verdicts):  # a 400 too
         return "lost"
-    verdicts = [detail for detail in exc.details if detail.code != NO_CODE]
     outcome = any(detail.task_uuid in uuids and detail.code not in PASSING for detail in verdicts)
     if isinstance(exc, REFUSALS):
         passing = False

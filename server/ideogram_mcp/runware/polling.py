@@ -22,7 +22,16 @@ import anyio
 
 from ideogram_mcp import logs
 from ideogram_mcp.clock import Clock
-from ideogram_mcp.runware.answers import REFUSALS, Snapshot, absorb, add_images, by_task, poll_trouble, refused_poll
+from ideogram_mcp.runware.answers import (
+    LOST_CODE,
+    REFUSALS,
+    Snapshot,
+    absorb,
+    add_images,
+    by_task,
+    poll_trouble,
+    refused_poll,
+)
 from ideogram_mcp.runware.client import RunwareClient
 from ideogram_mcp.runware.errors import (
     NO_CODE,
@@ -315,7 +324,8 @@ class Poller:
         except RunwareAPIError as exc:
             said = refused_poll(exc, uuids)
             if said == "lost" and len(uuids) == 1:  # its own news, heard alone (with Runware's grace)
-                self._take(uuids, exc.items, [replace(detail, task_uuid=uuids[0]) for detail in exc.details])
+                said_lost = [replace(d, task_uuid=uuids[0]) for d in exc.details if d.code == LOST_CODE]  # no words
+                self._take(uuids, exc.items, said_lost)
                 if (task := self._tasks.get(uuids[0])) is not None:
                     task.apart = True  # asked about alone from now on, until Runware knows it: no split each round
                 return None
