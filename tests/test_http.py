@@ -1433,3 +1433,32 @@ async def test_metadata_writing_this_issuer_in_another_spelling_is_its_own(named
     assert await verifier.verify_token(_token(key)) is not None
     assert await verifier.verify_token(_token(key, iss=named)) is not None, "its tokens carry its metadata's spelling"
     assert await verifier.verify_token(_token(key, iss="https://auth.example.test.evil")) is None
+
+
+async def test_an_oauth_token_without_an_expiry_is_refused() -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    verifier = JWTVerifier(ISSUER, PUBLIC, transport=_issuer([key]))
+    body = {"iss": ISSUER, "aud": PUBLIC, "sub": "user-1", "iat": int(time.time())}
+    never_expiring = jwt.encode(body, key, algorithm="RS256", headers={"kid": "k0"})
+    assert await verifier.verify_token(_token(key)) is not None
+    assert await verifier.verify_token(never_expiring) is None
+
+
+async def test_two_subjects_of_one_issuer_are_two_owners() -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    verifier = JWTVerifier(ISSUER, PUBLIC, transport=_issuer([key]))
+    alice = await verifier.verify_token(_token(key, sub="alice"))
+    bob = await verifier.verify_token(_token(key, sub="bob"))
+    assert alice is not None
+    assert bob is not None
+    assert alice.client_id != bob.client_id
+
+
+async def test_a_token_naming_no_key_is_refused_where_the_issuer_publishes_several() -> None:
+    # Only a key set of one key says which key a token without a key id means.
+    first, second = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2))
+    verifier = JWTVerifier(ISSUER, PUBLIC, transport=_issuer([first, second]))
+    now = int(time.time())
+    body = {"iss": ISSUER, "aud": PUBLIC, "sub": "user-1", "iat": now, "exp": now + 300}
+    assert await verifier.verify_token(_token(first, kid="k0")) is not None
+    assert await verifier.verify_token(jwt.encode(body, first, algorithm="RS256")) is None

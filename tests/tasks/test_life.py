@@ -59,7 +59,9 @@ class Approver:
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings, transport: httpx2.ASGITransport, clock: ManualClock) -> AsyncIterator[Services]:
+async def running(
+    settings: Settings, transport: httpx2.AsyncBaseTransport, clock: ManualClock
+) -> AsyncIterator[Services]:
     """The services of a server with these settings, for as long as the block runs."""
     async with anyio.create_task_group() as background:
         made = Services(settings, background=background, clock=clock, transport=transport)
@@ -493,3 +495,100 @@ async def test_an_image_another_finish_saved_first_is_answered_with_its_path_and
     assert isinstance(outcome, outcomes.Made)
     assert [image.path for image in outcome.images] == [str(other)]
     assert sorted(p.name for p in output.iterdir()) == ["saved-by-the-other.png"]
+
+
+async def test_get_generation_waits_at_most_the_server_s_wait_whatever_it_asks(
+    make_settings: Callable[..., Settings],
+    transport: httpx2.ASGITransport,
+    clock: ManualClock,
+    emulator: Emulator,
+    job: Callable[..., Job],
+    output: Path,
+) -> None:
+    emulator.render_seconds = 5000.0
+    async with running(make_settings(output_dir=output, wait_seconds=20.0), transport, clock) as services:
+        made = await life.start(services, job(), Approver())
+        assert isinstance(made, outcomes.Made)
+        started = clock.monotonic()
+        again = await fetch.again(services, made.entry.task_uuid, OWNER, made.places, wait=600.0)
+        waited = clock.monotonic() - started
+    assert isinstance(again, outcomes.Made)
+    assert again.status == "pending"
+    assert waited <= 20.0 + 1.0, f"get_generation waited {waited} s, past the server's 20 s"
+
+
+async def test_another_process_may_still_be_sending_its_task_while_the_clocks_may_differ(
+    settings: Settings, transport: httpx2.ASGITransport, clock: ManualClock
+) -> None:
+    async with running(settings, transport, clock) as services:
+        options = Options(wait=30.0)
+        sent = Entry("t", OWNER, "generate_image", "ideogram:4@1", {}, 1, 0.06, None, "pending", [], [], options, 0, 0)
+        within_skew = dataclasses.replace(sent, created=clock.now() - 30 - CLOCKS_APART / 2)
+        assert services.may_be_sending(within_skew)
+
+
+async def test_a_task_this_process_is_still_sending_may_yet_reach_runware_however_long_ago_it_was_recorded(
+    settings: Settings, transport: httpx2.ASGITransport, clock: ManualClock
+) -> None:
+    # Its submission waiting out a 429 meanwhile: a get_generation then must not fail it as never accepted (cost 0,
+    # off the day's spend) when Runware takes it and charges it a moment later.
+    async with running(settings, transport, clock) as services:
+        services.recorded("t")
+        services.recording_over("t", recorded=True)
+        options = Options(wait=30.0)
+        sent = Entry("t", OWNER, "generate_image", "ideogram:4@1", {}, 1, 0.06, None, "pending", [], [], options, 0, 0)
+        long_ago = dataclasses.replace(sent, created=clock.now() - 30 - CLOCKS_APART - 600)
+        services.sending.add("t")
+        assert services.may_be_sending(long_ago)
+        services.sending.discard("t")
+        assert not services.may_be_sending(long_ago)
+
+
+async def test_a_task_refused_when_it_was_to_be_recorded_is_not_kept_as_this_process_s(
+    make_settings: Callable[..., Settings],
+    transport: httpx2.ASGITransport,
+    clock: ManualClock,
+    job: Callable[..., Job],
+    output: Path,
+) -> None:
+    # Refused (the calls a minute), it was never recorded here: were another process to record and send that taskUUID
+    # (an approved round sent again through another HTTP worker) and die, this one must take it up, not skip it.
+    async with running(make_settings(output_dir=output, max_calls_per_minute=1), transport, clock) as services:
+        assert isinstance(await life.start(services, job(), Approver()), outcomes.Made)
+        chosen = "7b0a3f4e-0c55-4c1e-9a51-0c3c1b7d2a10"
+        refused = await life.start(services, job(task_uuid=chosen), Approver())
+        assert isinstance(refused, outcomes.TooManyCalls)
+        assert chosen not in services.sent
+
+
+async def test_a_done_task_with_one_image_unsaved_is_saved_by_the_next_process(
+    make_settings: Callable[..., Settings],
+    emulator: Emulator,
+    clock: ManualClock,
+    job: Callable[..., Job],
+    output: Path,
+) -> None:
+    # A paid image whose download failed while its sibling saved: the next process takes the task up and saves it.
+    inner = httpx2.ASGITransport(emulator.app())
+    refused: list[str] = []
+
+    class OneDownloadFails(httpx2.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+            if request.method == "GET" and "/image/" in request.url.path and not refused:
+                refused.append(request.url.path)
+                return httpx2.Response(404)
+            return await inner.handle_async_request(request)
+
+    settings = make_settings(output_dir=output)
+    async with running(settings, OneDownloadFails(), clock) as first:
+        made = await life.start(first, job(numberResults=2), Approver())
+    assert isinstance(made, outcomes.Made)
+    assert made.status == "done"
+    assert sorted(image.path is None for image in made.images) == [False, True]
+    async with running(settings, inner, clock) as second:
+        fetch.resume_cut_short(second, OWNER, made.places)
+        await clock.sleep(600)
+        entry = await second.journal.get(made.entry.task_uuid, OWNER)
+    assert entry is not None
+    assert all(image.path and Path(image.path).is_file() for image in entry.images)
+    assert len(emulator.submitted) == 1
