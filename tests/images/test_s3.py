@@ -319,3 +319,38 @@ def test_a_name_whose_image_cannot_be_read_back_keeps_the_recipe_another_machine
     a.put(ROOT / "alice", "poster", png(), PNG, recipe())
     monkeypatch.undo()
     assert "poster.png" in [saved.path.name for saved in b.saved([ROOT / "alice"])]
+
+
+def test_a_save_reads_a_names_recipe_afresh_as_another_machine_may_have_withdrawn_it_and_another_image_taken_it(
+    s3: S3Server, machines: tuple[BucketStore, BucketStore, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # B kept A's first recipe of poster.json (image U); A withdrew it (another tool's poster.png), that object went,
+    # and A claimed the name for image V: B, saving U again, had trusted its copy and written U beside V's recipe,
+    # which A then withdrew, leaving U at the name B reported with no recipe (found by review).
+    a, b, place = machines
+    raw = s3.store(place)
+    obstore.put(raw, "alice/poster.png", b"someone else's")
+    real_put = obstore.put
+    first, second = recipe(), recipe("33333333-3333-4333-8333-333333333333", "a blue square")
+    reported: list[Path] = []
+    steps: set[str] = set()
+
+    def put(store: object, key: str, value: object, **options: object) -> object:
+        if store is a._store and key.endswith("alice/poster.png"):  # pyright: ignore[reportPrivateUsage]
+            if "first" not in steps:
+                steps.add("first")
+                b.put(ROOT / "alice", "poster", png(), PNG, first)
+            elif "gone" in steps and "again" not in steps:
+                steps.add("again")
+                reported.append(b.put(ROOT / "alice", "poster", png(), PNG, first))
+        return real_put(store, key, value, **options)  # pyright: ignore[reportArgumentType, reportCallIssue]
+
+    monkeypatch.setattr(obstore, "put", put)
+    a.put(ROOT / "alice", "poster", png(), PNG, first)
+    obstore.delete(raw, "alice/poster.png")  # the other tool removes its file
+    steps.add("gone")
+    a.put(ROOT / "alice", "poster", png(colour=(0, 0, 255)), PNG, second)
+    monkeypatch.undo()
+    listed = [saved.path.name for saved in a.saved([ROOT / "alice"])]
+    assert len(reported) == 1
+    assert reported[0].name in listed, f"B's save reported at {reported[0].name}, which no recipe describes: {listed}"

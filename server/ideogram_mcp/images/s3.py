@@ -177,7 +177,7 @@ class BucketStore:
                 obstore.put(self._store, recipe_key, whole.text(), mode="create")
                 claimed = True
             except AlreadyExistsError:
-                held = self._recipe(recipe_key)
+                held = self._recipe(recipe_key, fresh=True)  # kept, it may have been withdrawn since and taken again
                 if held is None or held.image_uuid != recipe.image_uuid or held.sha256 != digest:
                     continue  # another image's name (or a file not ours): the next name
                 if held.file != f"{name}.{found.extension}":
@@ -316,11 +316,11 @@ class BucketStore:
                 kept |= dict(zip(missing, read, strict=True))
         return [kept[key] for key in keys]
 
-    def _recipe(self, key: str, *, strict: bool = False) -> Recipe | None:
-        """The recipe at ``key`` when it is one of ours (read once: it never changes), else None (``strict``: the
-        bucket not answering is a ``LookupError``)."""
+    def _recipe(self, key: str, *, strict: bool = False, fresh: bool = False) -> Recipe | None:
+        """The recipe at ``key`` when it is one of ours (kept once read: it changes only when withdrawn, so a save
+        reads it ``fresh``), else None (``strict``: the bucket not answering is a ``LookupError``)."""
         with self._lock:
-            kept = self._recipes.get(key)
+            kept = None if fresh else self._recipes.get(key)
             if kept is not None:
                 self._recipes.move_to_end(key)  # the least lately read are forgotten first
         if kept is not None:
