@@ -324,8 +324,10 @@ class Poller:
         except RunwareAPIError as exc:
             said = refused_poll(exc, uuids)
             if said == "lost" and len(uuids) == 1:  # its own news, heard alone (with Runware's grace)
-                said_lost = [replace(d, task_uuid=uuids[0]) for d in exc.details if d.code == LOST_CODE]  # no words
-                self._take(uuids, exc.items, said_lost)
+                # Its "no such task" only: words without a code beside it are no failure of it.
+                self._take(
+                    uuids, exc.items, [replace(d, task_uuid=uuids[0]) for d in exc.details if d.code == LOST_CODE]
+                )
                 if (task := self._tasks.get(uuids[0])) is not None:
                     task.apart = True  # asked about alone from now on, until Runware knows it: no split each round
                 return None
