@@ -674,3 +674,23 @@ def test_a_bucket_url_naming_no_bucket_stops_the_start(
         f"ideogram-mcp: bad configuration: IDEOGRAM_MCP_STORAGE_URL: {value!r} is not a bucket URL; write it as "
         "s3://bucket or s3://bucket/prefix (or leave it unset to save images in the output folder)\n",
     )
+
+
+@pytest.mark.parametrize("value", ["1e-400", "0.5e-330"])
+def test_a_daily_budget_that_only_reads_as_zero_stops_the_start_rather_than_lifting_the_limit(
+    value: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 0 means no limit: a budget of almost nothing had read as 0 and lifted it (seen by a mutation audit).
+    monkeypatch.setenv("IDEOGRAM_MCP_DAILY_BUDGET", value)
+    code, out, err = _exit([], capsys)
+    assert (code, out) == (2, "")
+    assert err == (
+        "ideogram-mcp: bad configuration: IDEOGRAM_MCP_DAILY_BUDGET: it reads as 0, which means no limit; give the "
+        "dollars a day may cost, such as 10\n"
+    )
+
+
+@pytest.mark.parametrize("value", ["0", "0.0", " 00 ", "-0"])
+def test_a_daily_budget_written_as_zero_lifts_the_limit(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IDEOGRAM_MCP_DAILY_BUDGET", value)
+    assert Settings().daily_limit is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import importlib.util
 import itertools
 import os
@@ -370,8 +371,12 @@ class Settings(BaseModel):
 
     @field_validator("daily_budget", mode="before")
     @classmethod
-    def _blank_is_default(cls, value: object) -> object:
-        return DEFAULT_DAILY_BUDGET if isinstance(value, str) and not value.strip() else value
+    def _no_limit_only_as_zero(cls, value: object) -> object:
+        # 0 lifts the limit; a budget of almost nothing had read as 0 ("1e-400") and lifted it.
+        exact = decimal.Context(traps=[]).create_decimal(value.strip()) if isinstance(value, str) else None
+        if exact is not None and exact.is_finite() and exact != 0 and float(exact) == 0:
+            raise ValueError("it reads as 0, which means no limit; give the dollars a day may cost, such as 10")
+        return value
 
     @field_validator("allowed_dirs", mode="before")
     @classmethod
