@@ -361,7 +361,7 @@ class Settings(BaseModel):
                 str(found.resolve()).encode()
             except (OSError, RuntimeError):
                 raise ValueError(f"{str(path)[:80]!r} cannot be followed: a symbolic link in it leads round") from None
-            except UnicodeEncodeError:  # bytes of another encoding (a Latin-1 name), or more than the locale's
+            except UnicodeEncodeError:  # bytes of another encoding (a Latin-1 name), held as half a surrogate pair
                 raise ValueError(f"{ascii(str(path))[:80]} is no text here; name a folder in UTF-8") from None
             return found
 

@@ -108,16 +108,23 @@ async def test_a_long_wait_reports_at_least_every_keepalive_even_when_nothing_ch
     assert heard[-1] == 7.5 * KEEPALIVE, "and once more at the end of the wait"
 
 
-async def test_a_wait_returns_once_every_image_is_in_with_their_cost(emulator: Emulator, clock: ManualClock) -> None:
-    sent = task(deliveryMethod="async", includeCost=True, numberResults=2)
+async def _submitted_and_waited(
+    emulator: Emulator, clock: ManualClock, sent: dict[str, Any], requested: int = 1, *, wait: float = 5.0
+) -> Snapshot:
+    """``sent`` submitted, then waited for ``wait`` seconds, the delivery's poll loop running meanwhile."""
     got: list[Snapshot] = []
     async with client_of(emulator) as client, anyio.create_task_group() as loop:
         runware = Delivery(client, clock=clock)
         loop.start_soon(runware.run)
         await runware.submit(sent, until=clock.monotonic() + 5)
-        got.append(await runware.wait(sent["taskUUID"], 2, until=clock.monotonic() + 5))
+        got.append(await runware.wait(sent["taskUUID"], requested, until=clock.monotonic() + wait))
         loop.cancel_scope.cancel()
-    (snapshot,) = got
+    return got[0]
+
+
+async def test_a_wait_returns_once_every_image_is_in_with_their_cost(emulator: Emulator, clock: ManualClock) -> None:
+    sent = task(deliveryMethod="async", includeCost=True, numberResults=2)
+    snapshot = await _submitted_and_waited(emulator, clock, sent, 2)
     made = emulator.jobs[sent["taskUUID"]].items.values()
     assert [i.image_uuid for i in snapshot.images] == [item["imageUUID"] for item in made]
     assert snapshot.done
@@ -197,15 +204,7 @@ async def test_a_poll_that_fails_unexpectedly_is_logged_and_asked_again(
         absorb_for_real(snapshot, *args, **kwargs)
 
     monkeypatch.setattr(polling, "absorb", absorb_failing_once)
-    sent = task(deliveryMethod="async")
-    got: list[Snapshot] = []
-    async with client_of(emulator) as client, anyio.create_task_group() as loop:
-        runware = Delivery(client, clock=clock)
-        loop.start_soon(runware.run)
-        await runware.submit(sent, until=clock.monotonic() + 5)
-        got.append(await runware.wait(sent["taskUUID"], 1, until=clock.monotonic() + 5))
-        loop.cancel_scope.cancel()
-    (snapshot,) = got
+    snapshot = await _submitted_and_waited(emulator, clock, task(deliveryMethod="async"))
     assert snapshot.done
     assert len(snapshot.images) == 1
     assert len(calls) == 2
@@ -256,15 +255,8 @@ async def test_an_image_beside_a_refused_poll_is_kept_though_the_refusal_ends_th
         return {"data": body.get("data", []), "errors": [{"code": "invalidApiKey", "message": "Invalid API key."}]}
 
     emulator.faults.append(Fault.mangle(refused_with_images, on="getResponse", status=401))
-    sent = task(deliveryMethod="async")
-    got: list[Snapshot] = []
-    async with client_of(emulator) as client, anyio.create_task_group() as loop:
-        runware = Delivery(client, clock=clock)
-        loop.start_soon(runware.run)
-        await runware.submit(sent, until=clock.monotonic() + 5)
-        got.append(await runware.wait(sent["taskUUID"], 1, until=clock.monotonic() + 30))
-        loop.cancel_scope.cancel()
-    assert [(snapshot.blocked is not None, len(snapshot.images)) for snapshot in got] == [(True, 1)]
+    snapshot = await _submitted_and_waited(emulator, clock, task(deliveryMethod="async"), wait=30)
+    assert (snapshot.blocked is not None, len(snapshot.images)) == (True, 1)
 
 
 async def test_a_submit_that_sends_nothing_gives_up_after_its_patience_not_at_the_deadline() -> None:

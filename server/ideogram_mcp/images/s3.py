@@ -195,22 +195,19 @@ class BucketStore:
             return folder / f"{name}.{found.extension}"
         raise OSError(errno.EEXIST, f"no free name for {stem}.{found.extension} in the bucket {self._bucket}")
 
-    def _withdraw(self, recipe_key: str) -> None:
+    def _withdraw(self, recipe_key: str, *others: str) -> None:
+        """Delete a recipe (and ``others`` with it), forgotten here too."""
         with self._lock:
             self._recipes.pop(recipe_key, None)
-        with contextlib.suppress(*FAILED):  # a bucket that keeps everything (no delete right): the recipe stays
-            obstore.delete(self._store, recipe_key)
+        with contextlib.suppress(*FAILED):  # a bucket that keeps everything (no delete right): they stay
+            obstore.delete(self._store, [*others, recipe_key])
 
     def discard(self, image: Path) -> None:
         """Remove a saved image and its recipe (a second copy of an image saved first by another)."""
         key = self.key(image)
         if key is None:
             return
-        recipe_key = _recipe_key(key)
-        with self._lock:
-            self._recipes.pop(recipe_key, None)
-        with contextlib.suppress(*FAILED):  # a bucket that keeps everything (no delete right): the copy stays
-            obstore.delete(self._store, [key, recipe_key])
+        self._withdraw(_recipe_key(key), key)
 
     def saved(self, folders: Sequence[Path]) -> list[SavedImage]:
         """The images saved directly in ``folders`` (by their keys' prefixes), newest first."""

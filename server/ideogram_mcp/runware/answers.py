@@ -132,14 +132,14 @@ def refused_poll(exc: RunwareAPIError, uuids: Sequence[str]) -> Literal["lost", 
     lost = [detail for detail in verdicts if detail.code == LOST_CODE and detail.task_uuid in (None, "", *uuids)]
     if isinstance(exc, NotFoundError | InvalidRequestError) and lost and len(lost) == len(verdicts):  # a 400 too
         return "lost"
-    outcome = any(detail.task_uuid in uuids and detail.code not in PASSING for detail in verdicts)
     if isinstance(exc, REFUSALS):
-        passing = False
-    elif exc.status >= 500 or exc.status in (408, 429):
+        return "blocked"
+    outcome = any(detail.task_uuid in uuids and detail.code not in PASSING for detail in verdicts)
+    if exc.status >= 500 or exc.status in (408, 429):
         passing = exc.retryable
     else:  # a 400 or a 404 is not retryable as a class, whatever its code
         passing = not outcome and (exc.retryable or any(d.task_uuid or d.code in PASSING for d in verdicts))
-    return "passing" if passing else "blocked" if isinstance(exc, REFUSALS) or not outcome else "outcome"
+    return "passing" if passing else "outcome" if outcome else "blocked"
 
 
 def absorb(

@@ -98,13 +98,13 @@ async def list_sizes(models: Sequence[ModelSpec], params: types.CallToolRequestP
                 f"No size is listed for ratio {ratio[:40]!r}.{hint} Listed ratios: {', '.join(listed)}. "
                 "generate_image also takes any aspectRatio and picks the closest size."
             )
-            return results.error(said, _problem("ratio", said))
+            return results.error(said, results.refused([arguments.Problem("ratio", said)]))
         if not (chosen := [s for s in chosen if s.ratio == wanted]):  # the orientation filter took them all
             shape = next(s.orientation for s in spec.sizes if s.ratio == wanted)
             said = (
                 f"No size is both {wanted} and {orientation}: the {wanted} sizes are {shape}. Drop one of the filters."
             )
-            return results.error(said, _problem("orientation", said))
+            return results.error(said, results.refused([arguments.Problem("orientation", said)]))
     output = ListSizesOutput(
         sizes=[SizeEntry.of(s) for s in chosen],
         default=SizeEntry.of(spec.default_size) if spec.default_size is not None else None,
@@ -144,8 +144,3 @@ async def list_style_presets(models: Sequence[ModelSpec], params: types.CallTool
         "What each looks like is in the structured output (stylePresets, styleTypes)."
     )
     return results.ok(output, text)
-
-
-def _problem(argument: str, said: str) -> dict[str, object]:
-    """An argument refused, as every tool's refusal of one says it in data: the argument, and what is wrong."""
-    return {"kind": "invalid_arguments", "problems": [{"argument": argument, "message": said}]}

@@ -134,9 +134,12 @@ def error(text: str, details: dict[str, Any] | None = None) -> types.CallToolRes
 
 def invalid(problems: Sequence[arguments.Problem], *, generating: bool = True) -> types.CallToolResult:
     """A tool error listing every problem of the arguments, each naming its argument."""
-    details = [{"argument": p.argument, "message": p.message} for p in problems]
-    said = arguments.InvalidArgumentsError(list(problems)).text(generating=generating)
-    return error(said, {"kind": "invalid_arguments", "problems": details})
+    return error(arguments.InvalidArgumentsError(list(problems)).text(generating=generating), refused(problems))
+
+
+def refused(problems: Sequence[arguments.Problem]) -> dict[str, Any]:
+    """Arguments refused, as data: the kind, and each problem naming its argument."""
+    return {"kind": "invalid_arguments", "problems": [{"argument": p.argument, "message": p.message} for p in problems]}
 
 
 UPSTREAM_ERRORS_SHOWN = 5
