@@ -280,6 +280,24 @@ async def test_a_task_said_to_have_failed_is_failed_whatever_the_status_and_name
     assert len(emulator.ledger) == 1
 
 
+@pytest.mark.parametrize("status", [200, 400, 404, 409, 410, 422])
+async def test_a_task_refused_credit_when_it_was_to_run_failed_uncharged_whatever_the_status_but_402(
+    status: int, emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # Said of the task polled, a lack of credit is its news: it was refused when it was to run. Under a 409, 410 or
+    # 422 the code had been read as a 402 of the poll's: the task left pending and counted at its quote for good, where
+    # under a 200, a 400 or a 404 the same words failed it (a 402 is the account's refusal of the poll: kept pending).
+    emulator.faults.extend(
+        Fault.mangle(said_of_each("insufficientCredits", "Top up."), on="getResponse", status=status) for _ in range(20)
+    )
+    async with over_http() as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert result.is_error
+    assert "insufficientCredits: Top up." in text(result), text(result)
+    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("failed", 0)
+
+
 @pytest.mark.parametrize(
     "body",
     [

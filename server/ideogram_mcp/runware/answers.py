@@ -37,7 +37,9 @@ LOST_AFTER = 20.0
 UNUSABLE_POLLS = 2
 """Polls in a row that must answer with an unusable item before its image counts as failed."""
 RUNNING = ("processing", "pending")  # older documentation says pending, newer processing
-PASSING = frozenset({"rateLimitExceeded", "internalServerError", "requestTimeout"})
+RATE_LIMITED = "rateLimitExceeded"
+"""Runware's code for a request refused because its key sends too many: waited out, under any status."""
+PASSING = frozenset({RATE_LIMITED, "internalServerError", "requestTimeout"})
 """Runware's codes for a fault of its own in answering a request (a rate limit, an internal error, a timeout), which
 said of a task in a poll's answer are the poll's, not the task's outcome (an ``inferenceError`` is its outcome)."""
 LOST_CODE = "taskFailedOrNotFound"
@@ -46,6 +48,8 @@ REFUSALS = (AuthenticationError, PermissionDeniedError, InsufficientCreditsError
 """Refusals of a request for its key or its account: a poll answered so (401, 402, 403) says nothing of how its tasks
 stand. Said of one task in an answer of 200, only a refused key is the poll's: a lack of credit, say, is then that
 task's outcome (refused when it was to run)."""
+REFUSING = frozenset({401, 402, 403})
+"""The statuses of REFUSALS: under another (a 422), their codes said of a task asked about are its outcome too."""
 
 
 @dataclass(slots=True)
@@ -123,16 +127,18 @@ def refused_poll(exc: RunwareAPIError, uuids: Sequence[str]) -> Literal["lost", 
     - ``passing``: the request's trouble, asked again, split from the others and waited out as Runware asks: a 5xx,
       408 or 429, or under another 4xx a passing fault's code, or a coded error naming a task not asked about (the
       healthy tasks beside it had been refused alike, their images late by 20 s, or blocked at once);
-    - ``blocked``: a refusal that says nothing of the tasks (a refused key; a 400 naming none, or saying no code:
-      a 422 so had failed a task Runware ran and charged); they cannot be followed for now;
+    - ``blocked``: a refusal that says nothing of the tasks (a 401, 402 or 403, or a refused key under any status; a
+      400 naming none, or saying no code: a 422 so had failed a task Runware ran and charged); they cannot be
+      followed for now;
     - ``outcome``: a coded error naming a task asked about, under a 4xx but 408 and 429, is its news (a 422 with
-      inferenceError: it failed; it had been asked again for the whole wait).
+      inferenceError: it failed; it had been asked again for the whole wait; a 422 with insufficientCredits: it was
+      refused when it was to run, as under a 200 or a 400; it had been left pending at its quote).
     """
     verdicts = [detail for detail in exc.details if detail.code != NO_CODE]  # words without a code say no more
     lost = [detail for detail in verdicts if detail.code == LOST_CODE and detail.task_uuid in (None, "", *uuids)]
     if isinstance(exc, NotFoundError | InvalidRequestError) and lost and len(lost) == len(verdicts):  # a 400 too
         return "lost"
-    if isinstance(exc, REFUSALS):
+    if exc.status in REFUSING or isinstance(exc, AuthenticationError):  # a refused key, whatever the status
         return "blocked"
     outcome = any(detail.task_uuid in uuids and detail.code not in PASSING for detail in verdicts)
     if exc.status >= 500 or exc.status in (408, 429):

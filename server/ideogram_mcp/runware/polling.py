@@ -24,6 +24,7 @@ from ideogram_mcp import logs
 from ideogram_mcp.clock import Clock
 from ideogram_mcp.runware.answers import (
     LOST_CODE,
+    RATE_LIMITED,
     REFUSALS,
     Snapshot,
     absorb,
@@ -78,6 +79,14 @@ def _theirs(uuids: Sequence[str], details: Sequence[ErrorDetail]) -> list[ErrorD
         else replace(detail, task_uuid=uuids[0])
         for detail in details
     ]
+
+
+def _busy(exc: RunwareError | None) -> bool:
+    """Whether a refused poll says Runware is busy, whatever its status (a 400 with its rate-limit code): waited out
+    as a 429 is (a 400 or a 404 so had given its caller up after 20 s, a 422 waited its whole wait)."""
+    return isinstance(exc, RateLimitError) or (
+        isinstance(exc, RunwareAPIError) and any(detail.code == RATE_LIMITED for detail in exc.details)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,7 +417,7 @@ class Poller:
         for watch in self._watches(uuids):
             watch.due = later
             watch.snapshot.trouble = exc
-            if isinstance(exc, RateLimitError):
+            if _busy(exc):
                 watch.troubled_since = None  # Runware answers: it is busy, not down
             elif exc is not None and watch.troubled_since is None:
                 watch.troubled_since = now  # a 429 is waited out, as Runware asks; any other failure is trouble
