@@ -25,12 +25,26 @@ _RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", *_NUMBERED}
 
 def composed(path: Path, kept: Sequence[Path]) -> Path:
     """``path`` with the folders that do not exist yet named in Unicode's composed form, as file names are: "cafe\u0301"
-    (an accent typed apart) and "café" had made two folders that look alike. Those that exist, and the ``kept`` ones
-    (the folders set for the server, made at its first save), are left as named."""
+    (an accent typed apart) and "café" had made two folders that look alike. Those that exist, in either form, and the
+    ``kept`` ones (the folders set for the server, made at its first save), are left as named."""
     existing, new = path, list[str]()
     while not os.path.lexists(existing) and existing not in kept and existing != existing.parent:  # stat refused: new
         existing, new = existing.parent, [existing.name, *new]
-    return existing.joinpath(*(unicodedata.normalize("NFC", name) for name in new))
+    for name in new:
+        existing /= _alike(existing, unicodedata.normalize("NFC", name))
+    return existing
+
+
+def _alike(folder: Path, name: str) -> str:
+    """The entry of ``folder`` that ``name`` (composed) names in another form of Unicode ("Cafe\u0301", made by a Mac
+    or before), else ``name``: asked for as "Café", a second folder that looks the same had been made beside it."""
+    if name.isascii() or os.path.lexists(folder / name):  # a name of ASCII has one form
+        return name
+    try:
+        with os.scandir(folder) as entries:
+            return next((e.name for e in entries if unicodedata.normalize("NFC", e.name) == name), name)
+    except OSError:  # not there yet, or not to be read: made as asked
+        return name
 
 
 def check_file_name(text: str) -> tuple[str | None, str | None]:
