@@ -3,6 +3,7 @@ that come together go to the worker thread together."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
@@ -269,6 +270,44 @@ async def test_a_caller_that_committed_for_others_returns_once_its_own_write_is_
 
     assert returned_before_the_second == ["first"], "it waited for the next group's write"
     assert returned == ["first", "second"]
+
+
+async def test_a_caller_cancelled_as_it_is_handed_the_lead_hands_it_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelled (its deadline passed) just as the lead was handed to it: the next caller waiting takes the lead.
+    Dropping that hand-on hung every later write (seen by a mutation audit)."""
+    book = Book(tmp_path / "rows.sqlite3")
+    first = _Held(lambda: book.insert("first"))
+    handed = anyio.CancelScope()
+    hand_on = book.writer._hand_on  # pyright: ignore[reportPrivateUsage]
+
+    def cancelled_then_handed_on() -> (
+        None
+    ):  # the cancellation comes first, the lead a moment after, both before it runs
+        handed.cancel()
+        monkeypatch.setattr(book.writer, "_hand_on", hand_on)
+        hand_on()
+
+    monkeypatch.setattr(book.writer, "_hand_on", cancelled_then_handed_on)
+    returned: list[str] = []
+
+    async def write(name: str, work: Callable[[], str]) -> None:
+        with handed if name == "second" else contextlib.nullcontext():
+            returned.append(await book.writer.write(work))
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as writers:
+            writers.start_soon(write, "first", first)
+            await first.in_thread()
+            writers.start_soon(write, "second", lambda: book.insert("second"))
+            await anyio.wait_all_tasks_blocked()
+            writers.start_soon(write, "third", lambda: book.insert("third"))
+            await anyio.wait_all_tasks_blocked()
+            first.released.set()
+
+    assert returned == ["first", "third"]
+    assert book.names == ["first", "third"]
 
 
 # --- reads ------------------------------------------------------------------------------------------
