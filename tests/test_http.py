@@ -1462,3 +1462,21 @@ async def test_a_token_naming_no_key_is_refused_where_the_issuer_publishes_sever
     body = {"iss": ISSUER, "aud": PUBLIC, "sub": "user-1", "iat": now, "exp": now + 300}
     assert await verifier.verify_token(_token(first, kid="k0")) is not None
     assert await verifier.verify_token(jwt.encode(body, first, algorithm="RS256")) is None
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no file descriptor limit to raise")
+def test_the_file_descriptor_limit_is_raised_for_the_connections_allowed_and_kept_when_it_cannot_be(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import resource
+
+    asked: list[tuple[int, int]] = []
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (256, 4096))
+    monkeypatch.setattr(resource, "setrlimit", lambda which, limits: asked.append(limits))
+    assert door.make_room() == door.MAX_CONNECTIONS * 2
+    assert asked == [(door.MAX_CONNECTIONS * 2, 4096)]
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (256, 512))  # the hard limit is as far as it goes
+    assert door.make_room() == 512
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (4096, 8192))  # enough already: left as it is
+    assert door.make_room() == 4096
+    assert asked == [(door.MAX_CONNECTIONS * 2, 4096), (512, 512)]

@@ -255,3 +255,41 @@ async def test_a_process_holding_its_limit_of_streams_refuses_the_next_whoever_a
     listen.listening.update({"alice": STREAMS - 1, "bob": 1})  # every owner's streams count towards one bound
     with pytest.raises(MCPError, match="Subscription limit reached"):
         await listen(cast(Any, None), cast(Any, None))
+
+
+async def test_a_notice_too_long_for_postgresql_is_heard_here_only_and_the_next_still_reaches_the_others(
+    database_url: str, running: Callable[..., Awaitable[SharedBus]]
+) -> None:
+    a, b = await running(database_url), await running(database_url)
+    here, there = Heard(a), Heard(b)
+    assert await here.next() == await there.next() == ResourcesListChanged()
+    huge = ResourceUpdated(uri="file:///out/" + "a" * 8000 + ".png")  # PostgreSQL takes a payload under 8000 bytes
+    await a.publish(huge)
+    await a.publish(ResourceUpdated(uri="file:///out/b.png"))
+    assert here.events[1:] == [huge, ResourceUpdated(uri="file:///out/b.png")], "both delivered here at once"
+    assert await there.next() == ResourceUpdated(uri="file:///out/b.png"), "the long one holds back no other"
+
+
+async def test_the_journal_watch_stops_asking_once_the_last_stream_of_an_owner_ended() -> None:
+    from ideogram_mcp.notices import _Owned  # pyright: ignore[reportPrivateUsage]  (a listen stream, as the SDK opens it)
+
+    clock = Watched()
+    listen = OwnedListen(InMemorySubscriptionBus(), lambda _: "", clock=clock)
+    asked: list[str] = []
+
+    async def saved_at(owner: str) -> float:
+        asked.append(owner)
+        return 0.0
+
+    stream = _Owned(InMemorySubscriptionBus(), "alice", listen.listening, lambda owner: None)
+    ended = stream.subscribe(lambda event: None)
+    async with anyio.create_task_group() as group:
+        group.start_soon(listen.watch, saved_at)
+        assert await clock.next_wait() == WATCH_EVERY
+        assert asked == ["alice"]
+        ended()  # her only stream closed
+        await clock.advance(WATCH_EVERY)
+        await anyio.wait_all_tasks_blocked()
+        group.cancel_scope.cancel()
+    assert asked == ["alice"], "no one listens: the journal is not asked for her saves any more"
+    assert not listen.listening

@@ -276,3 +276,30 @@ async def test_a_failure_recorded_after_the_copy_put_back_was_made_stands(tmp_pa
     await book.aclose()
     assert t1 is not None
     assert (t1.state, t1.errors) == ("failed", ["invalidPrompt: refused"])
+
+
+async def test_a_task_finished_here_stays_finished_and_one_acknowledged_there_stays_so(tmp_path: Path) -> None:
+    # The copy put back was written later (its clock, a claim), yet knows less: the task pending, or not acknowledged.
+    folder = tmp_path / "data"
+    book = SqliteJournal.open(folder)
+    await book.record(pending("t1"), Limits())
+    await book.record(pending("t2"), Limits())
+    now, other = sqlite3.connect(folder / "journal.sqlite3"), sqlite3.connect(tmp_path / "other.sqlite3")
+    now.backup(other)
+    other.execute("UPDATE tasks SET updated = updated + 1000")
+    other.execute("UPDATE tasks SET accepted = 1 WHERE task_uuid = 't2'")  # the other process heard Runware
+    other.commit()
+    other.close()
+    now.close()
+    made = ImageRecord(image_uuid="i1", image_url="https://x/i1.jpg", path="/out/i1.jpg")
+    await book.update("t1", state="done", images=[made], errors=[], cost=0.06)
+    await book.update("t2", state="pending", images=[], errors=[], cost=None)
+    shutil.rmtree(folder)
+    folder.mkdir()
+    shutil.copy(tmp_path / "other.sqlite3", folder / "journal.sqlite3")
+    t1, t2 = await book.get("t1", ""), await book.get("t2", "")
+    await book.aclose()
+    assert t1 is not None
+    assert t2 is not None
+    assert (t1.state, [i.path for i in t1.images]) == ("done", ["/out/i1.jpg"]), "a finished task stays finished"
+    assert t2.accepted, "Runware's acknowledgement, recorded by the other process, is kept"

@@ -318,3 +318,15 @@ def test_the_proxy_named_is_the_one_httpx2_goes_through(
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     assert proxy_for(url) == named
+
+
+async def test_a_2xx_answer_with_items_beside_errors_is_an_answer_not_a_refusal() -> None:
+    # Runware answers a request in part: what it did is in data, what it did not in errors; a task's own data stands.
+    body = {
+        "data": [{"taskType": "imageUpload", "taskUUID": "t", "imageUUID": "i", "imageURL": "https://x/i.png"}],
+        "errors": [{"code": "someWarning", "message": "not all of it", "taskUUID": "t"}],
+    }
+    async with RunwareClient(SecretStr(API_KEY), base_url=BASE_URL, transport=_answer(200, body)) as client:
+        reply = await client.send([task()])
+    assert [item["imageUUID"] for item in reply.data] == ["i"]
+    assert [error.code for error in reply.errors] == ["someWarning"]

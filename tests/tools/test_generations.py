@@ -30,6 +30,7 @@ from ideogram_mcp.runware.delivery import KEEPALIVE
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 from ideogram_mcp.tasks import fetch, life
+from ideogram_mcp.tasks.outcomes import AllFailed
 from ideogram_mcp.tools import wording
 from ideogram_mcp.tools.generations import PAGE_CHARACTERS
 
@@ -1426,3 +1427,28 @@ async def test_a_refusal_over_the_per_call_limit_names_every_image_the_limit_tak
         allowed = await mcp.call_tool("generate_image", call | {"numberResults": 3})
     assert "Ask for at most 3 images or renderingSpeed TURBO ($0.03 an image)," in text(refused)
     assert not allowed.is_error
+
+
+async def test_images_all_failed_unfinished_are_said_not_charged_and_those_reported_finished_may_be() -> None:
+    none_finished = await wording.said(AllFailed("t", 2, ["nsfw: flagged.", "nsfw: flagged."], 0.0), None)
+    assert error_of(none_finished)["mayHaveBeenCharged"] is False
+    assert "charged" not in text(none_finished)
+    finished = await wording.said(AllFailed("t", 2, ["unusable.", "unusable."], 0.08), None)
+    assert error_of(finished)["mayHaveBeenCharged"] is True
+    assert "Runware reported them finished, so they may have been charged ($0.08)." in text(finished)
+
+
+async def test_a_budget_spent_to_the_cent_says_wait_not_that_nothing_is_left(
+    make_settings: Callable[..., Settings], emulator: Emulator
+) -> None:
+    async with Client(server(make_settings, emulator, daily_budget=0.18)) as mcp:
+        first = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 3})
+        refused = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
+    assert not first.is_error
+    assert error_of(refused)["leftToday"] == 0.0
+    assert text(refused) == (
+        "This call would cost $0.06, and $0.18 is already spent today against a daily budget of $0.18, so nothing "
+        "was sent. Wait until tomorrow, or have the user raise IDEOGRAM_MCP_DAILY_BUDGET in the server's environment "
+        "(0 means no limit)."
+    )
+    assert len(emulator.submitted) == 1
