@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+from typing import Any
 
+import anyio
+import httpx2
+import pytest
 import uvicorn
 
-from ideogram_mcp.embedded import listener, without_nagle
+from ideogram_mcp.embedded import listener, serving, without_nagle
 
 
 def _accepted_nodelay(listening: socket.socket) -> int:
@@ -62,3 +67,45 @@ def test_a_socket_already_tcp_or_not_tcp_is_left_as_it_is() -> None:
 def test_the_embedded_servers_connections_have_nagle_off() -> None:
     # The emulator (offline mode, the demo, the tests, the benchmarks' fake Runware) serves images and JSON on it.
     assert _accepted_nodelay(listener("127.0.0.1", 0)) == 1
+
+
+@pytest.mark.anyio
+async def test_a_request_left_hanging_does_not_hold_the_servers_shutdown() -> None:
+    # The emulator's faults leave requests hanging on purpose; the tests' servers must still stop at once.
+    arrived = anyio.Event()
+
+    async def hangs(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            arrived.set()
+            await anyio.sleep_forever()
+
+    async def ask(url: str) -> None:
+        with contextlib.suppress(httpx2.HTTPError):
+            async with httpx2.AsyncClient() as http:
+                await http.get(url)
+
+    async with anyio.create_task_group() as asking:
+        with anyio.fail_after(10):
+            async with serving(hangs) as url:
+                asking.start_soon(ask, url)
+                await arrived.wait()
+        asking.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_an_ipv6_host_is_served_at_a_url_that_names_it_in_brackets() -> None:
+    # ``ideogram-mcp emulator --host ::1`` says its URL: without the brackets it names no host and port.
+    try:
+        listener("::1", 0).close()
+    except OSError:
+        pytest.skip("this system has no IPv6 loopback")
+
+    async def answers(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+    async with serving(answers, "::1", path="/v1") as url, httpx2.AsyncClient() as http:
+        assert url.startswith("http://[::1]:")
+        assert url.endswith("/v1")
+        assert (await http.get(url)).status_code == 204

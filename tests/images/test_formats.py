@@ -15,6 +15,7 @@ from ..conftest import png
         (png(), "PNG"),
         (b"\xff\xd8\xff\xe0rest", "JPG"),
         (b"RIFF\x10\x00\x00\x00WEBPVP8 ", "WEBP"),
+        (b"RIFF\x24\x00\x00\x00WAVEfmt ", None),  # a RIFF file of sound, not of a picture
         (b"GIF89a...", None),
         (b"<html>", None),
         (b"", None),
@@ -83,7 +84,11 @@ def test_a_jpeg_with_padding_or_an_empty_segment_before_its_scan_is_whole() -> N
     buffer = io.BytesIO()
     Image.effect_noise((64, 48), 40).convert("RGB").save(buffer, format="JPEG")
     good = buffer.getvalue()
-    for data in (good[:2] + b"\xff\xe0\x00\x04ab\x00\x00" + good[2:], good[:2] + b"\xff\xe1\x00\x00" + good[2:]):
+    for data in (
+        good[:2] + b"\xff\xe0\x00\x04ab\x00\x00" + good[2:],
+        good[:2] + b"\xff\xe1\x00\x00" + good[2:],
+        good[:2] + b"\xff\xff" + good[2:],  # fill bytes before a marker
+    ):
         found = sniff(data)
         assert found is not None
         assert not cut_short(data, found)

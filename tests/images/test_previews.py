@@ -7,6 +7,7 @@ import io
 import os
 import struct
 import zlib
+from typing import cast
 
 import pytest
 from PIL import Image
@@ -141,3 +142,25 @@ def test_a_preview_keeps_the_quality_and_size_the_huffman_pass_allowed(side: int
     image = noise(side, side * 3 // 4)
     made = decoded(previews.single(image, 1))
     assert (made.size, made.quantization) == _always_optimized(image)  # pyright: ignore[reportAttributeAccessIssue]
+
+
+def test_a_contact_sheet_is_laid_out_for_the_images_it_shows_not_those_it_left_out() -> None:
+    # Six asked for, two readable: two tiles side by side, not two of a 3x2 grid with four empty.
+    readable = noise(64, 64)
+    sheet = previews.sheet([(1, readable), *((n, b"not an image") for n in range(2, 6)), (6, readable)])
+    assert sheet.shows == (1, 6)
+    assert (sheet.width, sheet.height) == (previews.SHEET_SIDE, previews.SHEET_SIDE // 2)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "P"])
+def test_what_is_transparent_is_previewed_over_a_light_checkerboard_not_in_its_hidden_colour(mode: str) -> None:
+    picture = Image.new("RGBA", (96, 96), (0, 0, 0, 0))  # black, but unseen
+    if mode == "P":
+        picture = Image.new("P", (96, 96), 0)
+        picture.putpalette([0, 0, 0] * 256)
+        picture.info["transparency"] = 0
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    darkest, lightest = cast(tuple[int, int], decoded(previews.single(buffer.getvalue(), 1)).convert("L").getextrema())
+    assert darkest > 150, "white and light grey, not black"
+    assert lightest - darkest > 30, "squares of two shades"

@@ -420,3 +420,24 @@ async def test_a_mask_file_for_an_image_a_task_made_larger_than_uploads_are_kept
         assert edit["inputs"]["seedImage"] == image["imageUUID"], "Runware's own copy, as made"
         assert _mask_size(edit) == (2560, 1440)
         assert out["status"] == "done"
+
+
+async def test_a_region_is_repainted_exactly_its_pixels_and_one_thinner_than_a_pixel_still_one(
+    mcp: Client, emulator: Emulator
+) -> None:
+    # The mask is what Runware repaints: a pixel too many past each rectangle's right and bottom edges changes what
+    # the agent asked to keep, and a rectangle thinner than a pixel (at the image's edge, or anywhere) repaints one.
+    image = base64.b64encode(_png((320, 180))).decode()
+    region = [
+        {"x": 0.25, "y": 0.1, "width": 0.5, "height": 0.3},
+        {"x": 0.999, "y": 0, "width": 0.001, "height": 0.001},
+        {"x": 0.5, "y": 0.5, "width": 0.001, "height": 0.2},
+    ]
+    structured(await mcp.call_tool("edit_image", {"image": image, "positivePrompt": "a hat", "region": region}))
+    (sent,) = emulator.submitted
+    expected = Image.new("L", (320, 180), 0)
+    expected.paste(255, (80, 18, 240, 72))  # x 80 to 239, y 18 to 71: 160x54 pixels, a quarter in from the left
+    expected.putpixel((319, 0), 255)
+    expected.paste(255, (160, 90, 161, 126))  # a column one pixel wide
+    with Image.open(io.BytesIO(base64.b64decode(sent["inputs"]["maskImage"].split(",", 1)[1]))) as mask:
+        assert mask.convert("L").tobytes() == expected.tobytes()

@@ -230,7 +230,14 @@ async def test_an_image_uuid_or_url_in_another_form_is_sent_as_runware_reads_it(
 ) -> None:
     made = structured(await mcp.call_tool("generate_image", {"positivePrompt": "x"}))
     uuid = made["images"][0]["imageUUID"]
-    forms = (uuid.upper(), f"{{{uuid}}}", f"urn:uuid:{uuid}", uuid.replace("-", ""), f"  {uuid} ")
+    forms = (
+        uuid.upper(),
+        f"{{{uuid}}}",
+        f"urn:uuid:{uuid}",
+        f"urn:uuid:{{{uuid}}}",
+        uuid.replace("-", ""),
+        f"  {uuid} ",
+    )
     for form in forms:
         structured(await mcp.call_tool("remix_image", {"image": form, "positivePrompt": "y"}))
     structured(

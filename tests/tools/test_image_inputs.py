@@ -495,3 +495,57 @@ async def test_input_images_are_checked_a_few_at_a_time_whatever_the_calls_in_fl
     assert most[0] == INPUT_LANES == 2
     assert listed is not None
     assert not listed.is_error
+
+
+async def test_a_photo_tagged_as_mirrored_is_sent_mirrored_back_as_seen(mcp: Client, emulator: Emulator) -> None:
+    # Orientation 2 turns nothing, it only mirrors: the photo is its own size, and still must be sent as seen.
+    stored = Image.new("RGB", (400, 300), (30, 30, 200))
+    stored.paste((220, 20, 20), (0, 0, 100, 300))  # red on the stored left: on the right as seen
+    tags = stored.getexif()
+    tags[0x0112] = 2  # mirrored left to right to be seen
+    buffer = io.BytesIO()
+    stored.save(buffer, format="JPEG", exif=tags, quality=95)
+    structured(
+        await mcp.call_tool("remix_image", {"image": _uri(buffer.getvalue(), "image/jpeg"), "positivePrompt": "x"})
+    )
+    with _as_held(emulator, emulator.submitted[-1]["inputs"]["referenceImages"][0]) as held:
+        assert held.size == (400, 300)
+        right, left = (
+            cast(tuple[int, int, int], held.getpixel((380, 150))),
+            cast(tuple[int, int, int], held.getpixel((20, 150))),
+        )
+        assert (right[0] > 150, left[0] > 150) == (True, False), "red on the right, as seen"
+        assert held.getexif().get(0x0112) is None
+
+
+@pytest.mark.parametrize(("fmt", "colour"), [("PNG", (75, 0, 200)), ("WEBP", (0, 0, 200))])
+async def test_a_small_images_base64_url_safe_with_only_one_of_its_two_characters_is_sent_as_the_image(
+    fmt: str, colour: tuple[int, int, int], mcp: Client, emulator: Emulator
+) -> None:
+    # The PNG's base64url has a '-' and no '_'; the WEBP's is 56 characters, told from a file name by its RIFF size.
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), colour).save(buffer, fmt, **({"lossless": True} if fmt == "WEBP" else {}))
+    url_safe = base64.urlsafe_b64encode(buffer.getvalue()).decode()
+    assert ("-" in url_safe) != ("_" in url_safe) or fmt == "WEBP"
+    assert structured(await mcp.call_tool("remove_background", {"image": url_safe}))["status"] == "done"
+    assert base64.b64decode(emulator.submitted[-1]["inputs"]["image"]) == buffer.getvalue()
+
+
+async def test_a_phones_mpo_photo_is_turned_as_seen_and_sent_as_a_jpeg_at_its_own_quality(
+    mcp: Client, emulator: Emulator
+) -> None:
+    # A phone saves its JPEG as MPO (a JPEG with more pictures after it): turned, it is the JPEG, at its own tables.
+    stored = Image.effect_noise((400, 300), 90).convert("RGB")
+    tags = stored.getexif()
+    tags[0x0112] = 6
+    buffer = io.BytesIO()
+    stored.save(buffer, format="MPO", quality=60, exif=tags, save_all=True, append_images=[stored])
+    with Image.open(io.BytesIO(buffer.getvalue())) as given:
+        assert given.format == "MPO"
+        tables = given.quantization  # pyright: ignore[reportAttributeAccessIssue]
+    structured(
+        await mcp.call_tool("remix_image", {"image": _uri(buffer.getvalue(), "image/jpeg"), "positivePrompt": "x"})
+    )
+    with _as_held(emulator, emulator.submitted[-1]["inputs"]["referenceImages"][0]) as held:
+        assert (held.format, held.size) == ("JPEG", (300, 400))
+        assert held.quantization == tables  # pyright: ignore[reportAttributeAccessIssue]
