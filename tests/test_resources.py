@@ -536,3 +536,20 @@ async def test_a_root_whose_images_folder_no_result_could_name_is_passed_over(
     assert [r.name for r in listed.resources] == ["here.jpg"]
     if images_folder != "a loop of links":
         assert not os.listdir(latin)
+
+
+async def test_a_call_that_saved_no_file_announces_no_new_image(
+    make_settings: Callable[..., Settings], transport: httpx2.ASGITransport, clock: ManualClock
+) -> None:
+    announced: list[object] = []
+
+    async def on_message(message: object) -> None:
+        if isinstance(message, types.ResourceListChangedNotification):
+            announced.append(message)
+
+    server = build_server(make_settings(save=False), transport=transport, clock=clock)
+    async with Client(server, mode="legacy", message_handler=on_message) as legacy:
+        made = await legacy.call_tool("generate_image", {"positivePrompt": "x", "preview": False})
+        await legacy.list_resources()  # a round trip after the call: a notice it sent has arrived by now
+    assert not made.is_error
+    assert announced == []

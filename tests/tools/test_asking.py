@@ -295,3 +295,46 @@ async def test_a_link_resources_list_gave_before_the_roots_were_known_is_read_an
     assert asked == [1]
     assert error_of(unknown)["kind"] == "unknown_task"
     assert damaged.value.error.message.endswith("is no longer a PNG, JPEG or WEBP image.")
+
+
+async def test_a_yes_brought_to_a_round_that_asked_only_for_the_roots_is_not_taken_for_the_users(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    project, _, roots = _project_roots(tmp_path)
+
+    async def accept(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return YES
+
+    async with Client(server(make_settings, emulator), list_roots_callback=roots, elicitation_callback=accept) as mcp:
+        first = await mcp.session.call_tool("generate_image", LARGE, allow_input_required=True)
+        assert isinstance(first, types.InputRequiredResult)
+        assert list(first.input_requests or {}) == ["roots"]
+        answers: dict[str, types.InputResponse] = {
+            "roots": types.ListRootsResult(roots=[types.Root(uri=project.as_uri())]),  # pyright: ignore[reportArgumentType]
+            "confirmSpend": YES,  # never asked: the user said nothing
+        }
+        second = await mcp.session.call_tool(
+            "generate_image", LARGE, input_responses=answers, request_state=first.request_state,
+            allow_input_required=True,
+        )  # fmt: skip
+    assert isinstance(second, types.InputRequiredResult), "the spend is asked of the user, not skipped"
+    assert list(second.input_requests or {}) == ["confirmSpend"]
+    assert emulator.requests == []
+
+
+async def test_roots_brought_without_the_state_are_not_taken_for_the_clients_answer(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    _, _, roots = _project_roots(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    unasked: dict[str, types.InputResponse] = {
+        "roots": types.ListRootsResult(roots=[types.Root(uri=elsewhere.as_uri())])  # pyright: ignore[reportArgumentType]
+    }
+    async with Client(server(make_settings, emulator), list_roots_callback=roots) as mcp:
+        first = await mcp.session.call_tool(
+            "generate_image", {"positivePrompt": "x"}, input_responses=unasked, allow_input_required=True
+        )
+    assert isinstance(first, types.InputRequiredResult), "the roots are asked for, not taken unasked"
+    assert list(first.input_requests or {}) == ["roots"]
+    assert emulator.requests == []

@@ -441,3 +441,12 @@ async def test_a_region_is_repainted_exactly_its_pixels_and_one_thinner_than_a_p
     expected.paste(255, (160, 90, 161, 126))  # a column one pixel wide
     with Image.open(io.BytesIO(base64.b64decode(sent["inputs"]["maskImage"].split(",", 1)[1]))) as mask:
         assert mask.convert("L").tobytes() == expected.tobytes()
+
+
+async def test_an_edit_with_neither_mask_nor_region_and_another_bad_argument_is_told_both(
+    mcp: Client, emulator: Emulator
+) -> None:
+    result = await mcp.call_tool("edit_image", {"image": URL, "positivePrompt": "x", "numberResults": 0})
+    problems = error_of(result)["problems"]
+    assert [problem["argument"] for problem in problems] == ["mask", "numberResults"]
+    assert emulator.requests == []

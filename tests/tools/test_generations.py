@@ -1452,3 +1452,71 @@ async def test_a_budget_spent_to_the_cent_says_wait_not_that_nothing_is_left(
         "(0 means no limit)."
     )
     assert len(emulator.submitted) == 1
+
+
+async def test_too_little_approved_is_told_what_fits_what_the_user_agreed_to(
+    make_settings: Callable[..., Settings], emulator: Emulator
+) -> None:
+    async with Client(server(make_settings, emulator)) as mcp:
+        refused = await mcp.call_tool(
+            "generate_image", {"positivePrompt": PROMPT, "numberResults": 10, "approvedCost": 0.3}
+        )
+    assert error_of(refused) == {"kind": "not_approved", "quote": 0.6, "approvedCost": 0.3}
+    assert text(refused) == (
+        "This call would cost $0.60, more than the $0.30 the user agreed to (approvedCost), so nothing was sent. Ask "
+        "the user about $0.60 first, or ask for at most 5 images."
+    )
+    assert emulator.requests == []
+
+
+async def test_a_call_quoted_at_the_threshold_itself_needs_no_approval(
+    make_settings: Callable[..., Settings], emulator: Emulator
+) -> None:
+    async with Client(server(make_settings, emulator, confirm_above=0.12)) as mcp:
+        made = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
+    assert not made.is_error, text(made)
+    assert len(emulator.submitted) == 1
+
+
+async def test_a_spending_question_unanswered_in_time_sends_nothing(
+    make_settings: Callable[..., Settings], emulator: Emulator
+) -> None:
+    async def slow(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+        await anyio.sleep_forever()  # the user is away; the server waits wait_seconds (0.1)
+        raise AssertionError("never answered")
+
+    async with Client(
+        server(make_settings, emulator, wait_seconds=0.1), mode="legacy", elicitation_callback=slow
+    ) as mcp:
+        large = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 9})
+    assert error_of(large) == {"kind": "unanswered", "quote": 0.54}
+    assert text(large) == (
+        "The question about spending $0.54 got no answer in time, so nothing was sent or charged. Ask the user in "
+        "the chat before trying again."
+    )
+    assert emulator.submitted == []
+
+
+async def test_a_declined_spend_says_what_would_cost_less(
+    make_settings: Callable[..., Settings], emulator: Emulator
+) -> None:
+    async def no(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return types.ElicitResult(action="decline")
+
+    async with Client(server(make_settings, emulator), mode="legacy", elicitation_callback=no) as mcp:
+        large = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 9})
+    assert text(large) == (
+        "The user declined to spend $0.54, so nothing was sent or charged. Ask them before trying again, or ask for "
+        "fewer images."
+    )
+
+
+async def test_a_cost_runware_said_in_parts_of_a_cent_is_added_up_to_the_part(
+    mcp: Client, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ideogram_mcp.emulator import rules
+
+    monkeypatch.setattr(rules, "price", lambda model, values: 0.0585)
+    result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 3})
+    assert (data(result)["totalCost"], data(result)["quote"]) == (0.1755, 0.18)
+    assert "$0.1755" in text(result)
