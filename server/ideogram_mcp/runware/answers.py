@@ -107,13 +107,14 @@ def check_acknowledged(items: Sequence[Mapping[str, Any]], task_uuid: str) -> No
         raise RunwareResponseError("Runware answered about another task")
 
 
-def poll_trouble(details: Sequence[ErrorDetail]) -> RunwareAPIError | None:
-    """The poll's own error among those its answer says of one task, as an exception: a refusal of the poll, else a
-    passing fault of Runware's; None when every one is the task's own news. The task was sent, and may run and be
-    charged all the same: it is asked about again, never written off for these."""
+def poll_trouble(details: Sequence[ErrorDetail], *, ran: bool = False) -> RunwareAPIError | None:
+    """The poll's own error among those its answer says of one task, as an exception: a refusal of the poll (a refused
+    key; a lack of credit once the task ``ran``, an image of it delivered: it was not refused when it was to run),
+    else a passing fault of Runware's; None when every one is the task's own news. The task was sent, and may run and
+    be charged all the same: it is asked about again, never written off for these."""
     for detail in details:
         refused = api_error(200, [detail])
-        if isinstance(refused, AuthenticationError):
+        if isinstance(refused, AuthenticationError) or (ran and isinstance(refused, InsufficientCreditsError)):
             return refused
     passing = [detail for detail in details if detail.code in PASSING]
     return api_error(200, passing) if passing else None
@@ -138,8 +139,8 @@ def refused_poll(exc: RunwareAPIError, uuids: Sequence[str]) -> Literal["lost", 
     lost = [detail for detail in verdicts if detail.code == LOST_CODE and detail.task_uuid in (None, "", *uuids)]
     if isinstance(exc, NotFoundError | InvalidRequestError) and lost and len(lost) == len(verdicts):  # a 400 too
         return "lost"
-    if exc.status in REFUSING or isinstance(exc, AuthenticationError):  # a refused key, whatever the status
-        return "blocked"
+    if exc.status in REFUSING or any(isinstance(api_error(200, [d]), AuthenticationError) for d in verdicts):
+        return "blocked"  # a refused key, whatever the status and whichever task it names
     outcome = any(detail.task_uuid in uuids and detail.code not in PASSING for detail in verdicts)
     if exc.status >= 500 or exc.status in (408, 429):
         passing = exc.retryable

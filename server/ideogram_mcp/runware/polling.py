@@ -267,7 +267,8 @@ class Poller:
         # then: it had waited out its whole wait), after the parts holding it were not taken for troubled; its own
         # time, not another's in the request (a task sent late in an outage had been given up on 17 s early).
         since = [(watch, watch.troubled_since) for watch in self._watches(uuids)]
-        # Runware busy (a 429) is waited out whole; a rate limit said of one task under another status is split off.
+        # Runware busy (a 429) is waited out whole; a rate limit under another status is split off, as it may be one
+        # task's (the tasks beside it had been held back), at the cost of more polls where it is the key's.
         while (
             failure is not None
             and len(uuids) > 1
@@ -382,7 +383,7 @@ class Poller:
                 continue
             task.apart = False
             mine, about = items_of.get(task_uuid, []), errors_of.get(task_uuid, [])
-            trouble = poll_trouble(about)
+            trouble = poll_trouble(about, ran=any(watch.snapshot.images for watch in task.watches))
             if trouble is None and unnamed and not mine and not about:
                 # Said of no task, and nothing of this one: the poll failed for it (it had been taken for an answer
                 # saying nothing, "still running on Runware" for the whole wait).
