@@ -3,6 +3,7 @@ only when its task changed, and one task whose polls fail never holding back the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Callable
@@ -470,6 +471,26 @@ async def test_a_lack_of_credit_said_once_the_task_delivered_an_image_fails_none
         snapshot = await runware.wait(item["taskUUID"], 2, clock.monotonic() + 30, heard)
         loop.cancel_scope.cancel()
     assert [charge.images for charge in emulator.ledger] == [2]
+    assert (len(snapshot.images), snapshot.failures) == (1, [])
+    assert snapshot.blocked is not None
+
+
+async def test_a_lack_of_credit_said_beside_the_tasks_first_image_fails_none_of_its_others(
+    emulator: Emulator, clock: ManualClock
+) -> None:
+    # In the answer that brings the first image as in a later one: the task ran (it had failed its second at $0).
+    emulator.render_seconds = 4.0
+    item = task(deliveryMethod="async", numberResults=2)
+
+    def beside(body: dict[str, Any]) -> object:
+        if any(i.get("status") == "success" for i in body.get("data", [])):
+            said = {"code": "insufficientCredits", "message": "Top up.", "taskUUID": item["taskUUID"]}
+            return body | {"errors": [*body.get("errors", []), said]}
+        return body
+
+    emulator.faults.append(dataclasses.replace(Fault.mangle(beside, on="getResponse"), lasting=True))
+    got = await _run(emulator, clock, [item], wait=30)
+    snapshot = got[item["taskUUID"]][0]
     assert (len(snapshot.images), snapshot.failures) == (1, [])
     assert snapshot.blocked is not None
 

@@ -37,6 +37,8 @@ LOST_AFTER = 20.0
 UNUSABLE_POLLS = 2
 """Polls in a row that must answer with an unusable item before its image counts as failed."""
 RUNNING = ("processing", "pending")  # older documentation says pending, newer processing
+WAITING = (*RUNNING, "error")
+"""The states of an answer's item that are no finished image."""
 RATE_LIMITED = "rateLimitExceeded"
 """Runware's code for a request refused because its key sends too many: waited out, under any status."""
 PASSING = frozenset({RATE_LIMITED, "internalServerError", "requestTimeout"})
@@ -232,7 +234,7 @@ def add_images(snapshot: Snapshot, items: Sequence[Mapping[str, Any]]) -> bool:
     known = {image.image_uuid for image in snapshot.images}
     added = False
     for item in items:
-        if item.get("taskUUID") != snapshot.task_uuid or item.get("status") in (*RUNNING, "error"):
+        if item.get("taskUUID") != snapshot.task_uuid or item.get("status") in WAITING:
             continue
         image, _ = _image(item)
         if image is not None and image.image_uuid not in known and len(snapshot.images) < snapshot.requested:

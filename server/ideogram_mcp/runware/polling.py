@@ -26,6 +26,7 @@ from ideogram_mcp.runware.answers import (
     LOST_CODE,
     RATE_LIMITED,
     REFUSALS,
+    WAITING,
     Snapshot,
     absorb,
     add_images,
@@ -383,7 +384,8 @@ class Poller:
                 continue
             task.apart = False
             mine, about = items_of.get(task_uuid, []), errors_of.get(task_uuid, [])
-            trouble = poll_trouble(about, ran=any(watch.snapshot.images for watch in task.watches))
+            ran = any(w.snapshot.images for w in task.watches) or any(i.get("status") not in WAITING for i in mine)
+            trouble = poll_trouble(about, ran=ran)
             if trouble is None and unnamed and not mine and not about:
                 # Said of no task, and nothing of this one: the poll failed for it (it had been taken for an answer
                 # saying nothing, "still running on Runware" for the whole wait).
