@@ -298,6 +298,56 @@ async def test_a_task_refused_credit_when_it_was_to_run_failed_uncharged_whateve
     assert (listed["generations"][0]["state"], listed["spentToday"]) == ("failed", 0)
 
 
+def _second_image_late(body: dict[str, Any]) -> object:
+    """A rewrite for ``Fault.mangle``: every image of the answer but its first still processing."""
+    items = [item for item in body.get("data", []) if item.get("status") == "success"]
+    late = [item | {"status": "processing", "imageUUID": None, "imageURL": None} for item in items[1:]]
+    return body | {"data": [*items[:1], *late]}
+
+
+@pytest.mark.parametrize("status", [200, 400, 404, 422])
+async def test_a_lack_of_credit_said_to_a_later_fetch_of_a_task_that_saved_an_image_keeps_it_pending(
+    status: int, emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # The fetch's watch began empty: the credit refusal was taken for the task's own, its second image, run and
+    # charged, failed at $0 and never fetched, the task settled as done (found by review).
+    emulator.faults.append(dataclasses.replace(Fault.mangle(_second_image_late, on="getResponse"), lasting=True))
+    async with over_http(wait_seconds=1.0) as mcp:
+        first = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))
+        assert (first["status"], len(first["images"])) == ("pending", 1)
+        said = {"errors": [{"code": "insufficientCredits", "message": "Top up.", "taskUUID": first["taskUUID"]}]}
+        emulator.faults.clear()
+        emulator.faults.append(Fault(status, json.dumps(said), on="getResponse", lasting=True))
+        later = await mcp.call_tool("get_generation", {"taskUUID": first["taskUUID"], "wait": 0})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert "failed" not in text(later)
+    assert "The Runware account has too little credit" in text(later), text(later)
+    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("pending", 0.12)
+
+
+async def test_a_task_blocked_for_credit_after_its_first_image_says_so_not_that_it_renders(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # The call had ended at once with "The task is still running on Runware ... wait for the rest", nothing saying the
+    # account must be topped up first (found by review).
+    emulator.render_seconds = 2.0
+
+    def beside(body: dict[str, Any]) -> object:
+        if any(item.get("status") == "success" for item in body.get("data", [])):
+            said = {"code": "insufficientCredits", "message": "Top up.", "taskUUID": body["data"][0]["taskUUID"]}
+            return body | {"errors": [*body.get("errors", []), said]}
+        return body
+
+    emulator.faults.append(dataclasses.replace(Fault.mangle(beside, on="getResponse"), lasting=True))
+    async with over_http() as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
+    assert (data(result)["status"], len(data(result)["images"])) == ("pending", 1)
+    assert "still running" not in text(result)
+    assert "The Runware account has too little credit" in text(result), text(result)
+    assert "The rest may still run and be charged. Once this is fixed, call get_generation" in text(result)
+    assert text(result).endswith(" to fetch the rest; do not start a new generation for it.")
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -77,6 +77,8 @@ class Snapshot:
     unusable_charges: list[float | None] = field(default_factory=lambda: [])
     """What Runware charged for each image it reported finished but that cannot be used (its ``cost``, None when
     it gave none): a failed image all the same, but a paid one."""
+    ran: bool = False
+    """Whether an image of the task came before this wait began (an earlier call saved it): the task ran."""
 
     @property
     def done(self) -> bool:

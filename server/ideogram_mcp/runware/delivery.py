@@ -144,17 +144,20 @@ class Delivery:
         *,
         sent_at: float | None = None,
         ask_first: bool = False,
+        ran: bool = False,
     ) -> Snapshot:
         """The task's snapshot once every image is finished or failed, or as it stands at the deadline.
 
         ``on_change`` hears every new state, and at least every few seconds while nothing changes.
         ``sent_at`` (Unix time) is when the task was sent, for telling a task not yet known from a lost one.
         ``ask_first`` asks Runware once even when the deadline is already here (a caller who will not wait
-        still wants the state now), waiting up to ``FIRST_ANSWER`` seconds for that answer.
+        still wants the state now), waiting up to ``FIRST_ANSWER`` seconds for that answer. ``ran``: an image of the
+        task came before (an earlier call saved it), so a refusal for lack of credit is no longer the task's own.
         """
         now = self.clock.monotonic()
         latest = max(until, now + FIRST_ANSWER) if ask_first else until
         watch = self.poller.watch(task_uuid, requested, sent_at=sent_at or self.clock.now(), at_once=ask_first)
+        watch.snapshot.ran = ran
         try:
             while not watch.snapshot.settled:
                 # Until the deadline, or past it (up to ``latest``) while the first answer is awaited, or until

@@ -384,7 +384,8 @@ class Poller:
                 continue
             task.apart = False
             mine, about = items_of.get(task_uuid, []), errors_of.get(task_uuid, [])
-            ran = any(w.snapshot.images for w in task.watches) or any(i.get("status") not in WAITING for i in mine)
+            ran = any(w.snapshot.ran or w.snapshot.images for w in task.watches)
+            ran = ran or any(item.get("status") not in WAITING for item in mine)
             trouble = poll_trouble(about, ran=ran)
             if trouble is None and unnamed and not mine and not about:
                 # Said of no task, and nothing of this one: the poll failed for it (it had been taken for an answer

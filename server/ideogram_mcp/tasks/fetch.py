@@ -56,7 +56,13 @@ async def again(
         # The first call may have sent it as late as its own deadline: "no such task" is counted from there.
         sent_at = entry.options.call_over(entry.created, settings.wait_seconds)
         snapshot = await delivery.wait(
-            entry.task_uuid, entry.requested, until, progress.images, sent_at=sent_at, ask_first=True
+            entry.task_uuid,
+            entry.requested,
+            until,
+            progress.images,
+            sent_at=sent_at,
+            ask_first=True,
+            ran=bool(entry.images),
         )
         return await finish(services, entry, snapshot, where, preview, until)
     except Exception:

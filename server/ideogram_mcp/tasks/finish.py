@@ -213,7 +213,7 @@ async def _finish(
         failures=failures,
         places=where,
         previews=shown,
-        trouble=snapshot.trouble,
+        trouble=snapshot.blocked or snapshot.trouble,  # blocked with images made: why the rest cannot come yet
         unusable=unusable,
         unusable_count=len(snapshot.unusable_charges),
         unrecorded=trouble,

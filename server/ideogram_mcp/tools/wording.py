@@ -418,6 +418,12 @@ def _footer(
         f"it may still run and be charged, and it is never sent twice. {fetch} later to see; do not start a new "
         "generation for it until get_generation says it failed."
     )
+    if trouble is not None and results.users_to_fix(trouble):  # refused until the user acts (the credit, the key)
+        text, _ = results.describe(trouble, secret, polled=True)
+        rest = (
+            f"Once this is fixed, {fetch_it(output.task_uuid)} to fetch the rest; do not start a new generation for it."
+        )
+        return f"{text} The rest may still run and be charged. {rest}"
     if trouble is not None:  # Runware's answers were failures: say so, not that it renders
         said = excerpt(redact(str(trouble), secret), 200)
         return (
