@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import httpx2
@@ -321,6 +321,30 @@ async def test_a_lack_of_credit_said_to_a_later_fetch_of_a_task_that_saved_an_im
         later = await mcp.call_tool("get_generation", {"taskUUID": first["taskUUID"], "wait": 0})
         listed = data(await mcp.call_tool("list_generations", {}))
     assert "failed" not in text(later)
+    assert "The Runware account has too little credit" in text(later), text(later)
+    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("pending", 0.12)
+
+
+@pytest.mark.parametrize("status", [200, 422])
+async def test_a_lack_of_credit_said_to_a_later_fetch_of_a_task_whose_first_image_was_unusable_keeps_it_pending(
+    status: int, emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # An image Runware reported finished ran and was charged, though it could not be used: the task had been failed,
+    # its charge forgotten ($0 spent, $0.12 charged; found by review).
+    def garbled_then_late(body: dict[str, Any]) -> object:
+        late = cast(dict[str, Any], _second_image_late(body))
+        return late | {"data": [item | {"imageUUID": 12345} if item.get("imageURL") else item for item in late["data"]]}
+
+    emulator.faults.append(dataclasses.replace(Fault.mangle(garbled_then_late, on="getResponse"), lasting=True))
+    async with over_http(wait_seconds=1.0) as mcp:
+        task_uuid = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))[
+            "taskUUID"
+        ]
+        said = {"errors": [{"code": "insufficientCredits", "message": "Top up.", "taskUUID": task_uuid}]}
+        emulator.faults.clear()
+        emulator.faults.append(Fault(status, json.dumps(said), on="getResponse", lasting=True))
+        later = await mcp.call_tool("get_generation", {"taskUUID": task_uuid, "wait": 0})
+        listed = data(await mcp.call_tool("list_generations", {}))
     assert "The Runware account has too little credit" in text(later), text(later)
     assert (listed["generations"][0]["state"], listed["spentToday"]) == ("pending", 0.12)
 
