@@ -137,6 +137,40 @@ def test_a_blank_option_value_is_told_not_taken(argv: list[str], said: str, caps
     assert err.endswith(said)
 
 
+def test_help_gives_no_default_for_a_variable_whose_meaning_tells_it(capsys: pytest.CaptureFixture[str]) -> None:
+    # The output and data folders' defaults are said in their meaning: no "(default: (see meaning))" after it.
+    code, out, _ = _exit(["--help"], capsys)
+    assert code == 0
+    assert "(see meaning)" not in " ".join(out.split())
+
+
+@pytest.mark.parametrize("option", [["--output-dir", "elsewhere"], ["--offline"]])
+def test_the_servers_options_given_to_the_emulator_are_refused_not_ignored(
+    option: list[str], taken: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # On a port in use: an emulator that took them would stop at its port, not serve on.
+    code, out, err = _exit([*option, "emulator", "--port", str(taken)], capsys)
+    assert (code, out) == (2, "")
+    assert err.endswith(
+        "ideogram-mcp emulator: error: --offline and --output-dir are the MCP server's; the emulator takes neither\n"
+    )
+
+
+def test_the_emulators_key_is_taken_without_the_spaces_around_it() -> None:
+    # A key pasted with a space after it must still accept the key itself, as a blank one is refused outright.
+    running = Running(["emulator", "--port", "0", "--api-key", " k3y "], clean_env())
+    said = "Runware emulator: POST tasks to "
+    running.wait_for(lambda: any(said in line for line in running.lines()))
+    url = next(line for line in running.lines() if said in line).split(said, 1)[1].split()[0]
+    try:
+        accepted = httpx2.post(url, json=[], headers={"Authorization": "Bearer k3y"})
+        refused = httpx2.post(url, json=[], headers={"Authorization": "Bearer other"})
+    finally:
+        running.interrupt()
+    assert refused.status_code == 401
+    assert accepted.status_code == 200, accepted.text
+
+
 def test_help_in_a_terminal_too_narrow_for_it_is_still_printed(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

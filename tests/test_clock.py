@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import anyio
+import anyio.lowlevel
 import httpx2
 import pytest
 from mcp import Client
@@ -65,6 +66,16 @@ async def test_a_manual_clocks_waits_end_in_the_order_of_their_times_as_it_moves
         await clock.advance(12)
     assert ended == [("early", 2.0), ("deadline", 7.0), ("late", 10.0)]
     assert clock.next_time is None
+
+
+async def test_a_deadline_already_due_on_a_manual_clock_ends_its_block_at_once() -> None:
+    # As anyio.move_on_at does with a time already past, without waiting for the clock to be moved.
+    clock = ManualClock()
+    went_on = False
+    with clock.deadline(clock.monotonic()):
+        await anyio.lowlevel.checkpoint()
+        went_on = True
+    assert not went_on
 
 
 # The wall clock stepped back after a call (an NTP correction, a VM resumed with a wrong clock): what the server

@@ -50,6 +50,10 @@ async def test_a_missing_required_argument_is_named(mcp: Client) -> None:
             {"headline": "X", "subject": "y"} | {f"x{n}": "z" for n in range(7)},
             "it takes no x0, x1, x2, x3, x4 and 2 more",
         ),
+        (  # one past the five named is counted too, never left out
+            {"headline": "X", "subject": "y"} | {f"x{n}": "z" for n in range(6)},
+            "it takes no x0, x1, x2, x3, x4 and 1 more",
+        ),
     ):
         with pytest.raises(MCPError) as refused:
             await mcp.get_prompt("poster", given)

@@ -402,6 +402,14 @@ def test_a_request_whose_bytes_are_not_utf8_is_refused_not_run_with_the_text_alt
     assert answers[2] == {"jsonrpc": "2.0", "id": 3, "result": {}}, "a notification so written is read as before"
 
 
+def test_a_response_holding_half_a_surrogate_pair_is_not_answered_as_a_request_would_be() -> None:
+    # A response (to a question the server put) has an id but no method: there is no request to refuse.
+    for said in ("a \\ud800 sign", "a CAF\udcc9 sign"):
+        response = f'{{"jsonrpc":"2.0","id":7,"result":{{"said":"{said}"}}}}'
+        answers = _answered([response + "\n" + '{"jsonrpc":"2.0","id":3,"method":"ping"}'])
+        assert answers[1] == {"jsonrpc": "2.0", "id": 3, "result": {}}, said
+
+
 def test_a_line_that_is_no_json_rpc_request_is_answered_with_what_is_wrong_not_dropped() -> None:
     # The SDK drops each of these at DEBUG, and the client waits for its own timeout; over HTTP each is answered.
     cases = {
@@ -583,6 +591,19 @@ async def test_after_a_message_cut_off_part_way_nothing_more_is_written_onto_the
             await stdout.write(big)
         with anyio.fail_after(5), pytest.raises(anyio.BrokenResourceError, match="cut off part-way"):
             await stdout.write('{"jsonrpc": "2.0", "id": 2, "result": {}}\n')
+
+
+async def test_a_message_cancelled_before_any_of_it_went_out_leaves_the_wire_to_the_next() -> None:
+    # Nothing of it is on the wire: the next message is whole there, and is written.
+    full = "x" * ((1 << 16) - 1) + "\n"  # a Linux pipe's whole buffer: the next message finds no room at all
+    after = '{"jsonrpc": "2.0", "id": 3, "result": {}}\n'
+    with anyio.fail_after(30), _unread_pipe() as (stdout, reading, received):
+        await stdout.write(full)
+        with anyio.move_on_after(0.2):
+            await stdout.write('{"jsonrpc": "2.0", "id": 2, "result": {}}\n')
+        reading.set()
+        await stdout.write(after)
+    assert received.decode() == full + after
 
 
 def test_a_client_that_stops_reading_ends_the_server_as_one_that_stops_writing_does() -> None:

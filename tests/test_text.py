@@ -83,3 +83,11 @@ def test_half_a_surrogate_pair_is_carried_as_its_escape_and_nothing_else_changes
         "café": "é",
     }
     assert text.unpaired(text.carried(given)) is None
+
+
+def test_half_a_surrogate_pair_in_a_key_is_found_where_it_is() -> None:
+    # An argument's name is text the agent wrote too: a lone half there is no valid Unicode either.
+    assert text.unpaired({"params": {"arguments": {"prompt\ud800": "x"}}}) == (
+        "params.arguments.prompt\ud800",
+        "prompt\ud800",
+    )

@@ -169,6 +169,18 @@ async def test_a_region_on_inline_data_larger_than_runware_keeps_stores_it_first
     assert (out["images"][0]["width"], out["images"][0]["height"]) == (2048, 1365)
 
 
+async def test_a_region_on_inline_data_exactly_as_large_as_runware_keeps_is_measured_here_and_sent_as_it_is(
+    mcp: Client, emulator: Emulator
+) -> None:
+    # Runware keeps an upload of 2048 px a side whole: nothing is stored first, and the data goes inline.
+    image = "data:image/png;base64," + base64.b64encode(_png((2048, 1536))).decode()
+    result = await mcp.call_tool("edit_image", {"image": image, "positivePrompt": "y", "region": WHOLE})
+    assert structured(result)["status"] == "done", text(result)
+    (edit,) = emulator.submitted
+    assert edit["inputs"]["seedImage"] == image
+    assert _mask_size(edit) == (2048, 1536)
+
+
 @pytest.mark.parametrize("form", ["file", "inline"])
 @pytest.mark.parametrize("size", [(3281, 2500), (3631, 1999), (6000, 2049)])
 async def test_a_region_on_a_large_image_is_drawn_at_the_size_of_runwares_copy_however_it_rounds(
@@ -400,6 +412,18 @@ async def test_a_mask_the_size_of_an_image_larger_than_runware_keeps_is_held_at_
         assert edit["inputs"]["seedImage"] == made_uuid
         assert _mask_size(edit) == size
     assert emulator.charged > 0
+
+
+async def test_an_inline_image_and_mask_exactly_as_large_as_runware_keeps_go_as_they_are(
+    mcp: Client, emulator: Emulator, tmp_path: Path
+) -> None:
+    # Runware keeps both whole at 2048 px a side: nothing is stored first.
+    image = "data:image/png;base64," + base64.b64encode(_png((2048, 1536))).decode()
+    mask = "data:image/png;base64," + base64.b64encode(_mask(tmp_path / "m.png", (2048, 1536)).read_bytes()).decode()
+    result = await mcp.call_tool("edit_image", {"image": image, "mask": mask, "positivePrompt": "y"})
+    assert structured(result)["status"] == "done", text(result)
+    (edit,) = emulator.submitted
+    assert (edit["inputs"]["seedImage"], edit["inputs"]["maskImage"]) == (image, mask)
 
 
 async def test_a_mask_file_for_an_image_a_task_made_larger_than_uploads_are_kept_goes_inline_at_its_size(

@@ -205,6 +205,18 @@ async def test_a_task_uuid_given_as_the_image_is_told_the_image_uuids_it_made(
     assert len(emulator.requests) == sent
 
 
+async def test_a_task_uuid_of_a_task_that_made_more_than_four_images_is_told_its_first_four(
+    mcp: Client, emulator: Emulator
+) -> None:
+    made = structured(await mcp.call_tool("generate_image", {"positivePrompt": "a kite", "numberResults": 5}))
+    result = await mcp.call_tool("remix_image", {"image": made["taskUUID"], "positivePrompt": "x"})
+    (problem,) = error_of(result)["problems"]
+    uuids = ", ".join(image["imageUUID"] for image in made["images"][:4])
+    assert problem["message"] == (
+        f"is the taskUUID of a generate_image task, not an image: pass one of its images' imageUUID ({uuids}, ...)."
+    )
+
+
 def _sideways(size: tuple[int, int] = (400, 300)) -> bytes:
     """A phone's photo: stored 400x300 and tagged to be seen turned a quarter (300x400), the top of what is seen
     red, the rest blue."""
