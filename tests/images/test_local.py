@@ -353,6 +353,20 @@ def test_a_recipe_a_full_disk_kept_from_being_written_is_written_at_the_next_sav
     assert _recipe_beside(first).file == first.name
 
 
+def test_a_recipe_owed_to_an_image_the_user_deleted_meanwhile_is_not_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_temporary = _full_for_recipes(monkeypatch, png())
+    first = _put(tmp_path)
+    first.unlink()
+    first.with_suffix(".json").unlink()  # the user removed the image and its empty recipe
+    monkeypatch.setattr(local, "_write_temporary", write_temporary)  # room again
+    found = sniff(png())
+    assert found is not None
+    STORE.put(tmp_path, "other", png(), found, Recipe(image_uuid="u-2"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.json", "other.png"], "no recipe of a missing image"
+
+
 def test_names_taken_between_the_look_and_the_link_are_passed_over_and_left_as_they_are(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -577,6 +591,18 @@ def test_a_recipe_of_the_same_image_naming_another_file_is_not_taken_for_a_cut_s
     assert saved.name == "poster-2.png"
     assert _recipe_beside(saved).file == saved.name
     assert json.loads((tmp_path / "poster.json").read_text()) == recipe
+
+
+def test_an_image_without_a_uuid_is_not_taken_for_what_a_cut_short_save_of_another_left(tmp_path: Path) -> None:
+    # Neither image has a UUID to tell them apart: the recipe beside a deleted image is another's, not this one's.
+    first = _put(tmp_path, "")
+    first.unlink()  # the user deleted the image, its recipe left
+    other = png(colour=(10, 200, 10))
+    found = sniff(other)
+    assert found is not None
+    saved = STORE.put(tmp_path, "poster", other, found, Recipe())
+    assert saved.name == "poster-2.png"
+    assert (saved.read_bytes(), _recipe_beside(saved).sha256) == (other, hashlib.sha256(other).hexdigest())
 
 
 def test_a_discarded_copy_leaves_neither_its_image_nor_its_recipe(tmp_path: Path) -> None:

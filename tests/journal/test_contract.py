@@ -13,7 +13,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from ideogram_mcp.clock import Clock, ManualClock
+from ideogram_mcp.clock import Clock, ManualClock, midnight
 from ideogram_mcp.journal import (
     Claim,
     DuplicateTaskError,
@@ -156,6 +156,16 @@ async def test_spend_today_is_counted_from_local_midnight_on_the_journals_clock(
         await record(book, "too much", 0.06, budget=0.10)
 
 
+async def test_a_task_sent_at_midnight_counts_towards_the_day_it_opens(journal: Opener) -> None:
+    clock = ManualClock()
+    book = journal(clock)
+    clock.set_wall(midnight(clock))  # the day's first instant
+    await record(book, "at midnight", 0.06)
+    assert (await book.spend("")).today == 0.06
+    with pytest.raises(OverBudgetError):
+        await record(book, "next", 0.06, budget=0.10)
+
+
 async def test_concurrent_calls_cannot_both_pass_the_daily_budget(journal: Opener) -> None:
     books = [journal(), journal()]  # two server processes sharing one journal
     outcomes: list[str] = []
@@ -191,6 +201,25 @@ async def test_concurrent_calls_cannot_pass_a_tokens_limit_of_tasks_running_at_o
     await record(books[0], "bob's", 0.06, owner="bob", max_running=2)  # another token's limit is its own
     assert sorted(outcomes) == ["recorded"] * 2 + ["refused"] * 6
     assert (await books[0].running("alice", 0.0), await books[1].running("bob", 0.0)) == (2, 1)
+
+
+async def test_a_finished_task_no_longer_counts_as_running(journal: Opener) -> None:
+    book = journal()
+    await record(book, "done", 0.06, max_running=2)
+    await record(book, "failed", 0.06, max_running=2)
+    await book.update("done", state="done", images=[image("i")], errors=[], cost=0.06)
+    await book.update("failed", state="failed", images=[], errors=["x"], cost=None)
+    await record(book, "next", 0.06, max_running=1)  # neither finished task holds the one place
+    assert await book.running("", 0.0) == 1
+
+
+async def test_a_pending_task_charged_more_than_its_quote_counts_at_its_charge(journal: Opener) -> None:
+    book = journal()
+    await record(book, "t", 0.06)
+    await book.update("t", state="pending", images=[], errors=[], cost=0.08)  # charged more than quoted, not done
+    assert (await book.spend("")).today == 0.08
+    with pytest.raises(OverBudgetError):
+        await record(book, "next", 0.06, budget=0.12)
 
 
 async def test_an_owner_records_as_many_tasks_a_minute_as_allowed_and_the_next_once_the_oldest_is_a_minute_old(

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from ideogram_mcp.journal import JournalError, Limits
 from ideogram_mcp.journal import database as module
 from ideogram_mcp.journal.database import OWNER_LOCKS, Database, where
-from ideogram_mcp.journal.postgres import PostgresJournal
+from ideogram_mcp.journal.postgres import PostgresJournal, unusable
 
 from . import pending
 
@@ -148,3 +148,38 @@ async def test_a_record_that_waits_too_long_for_its_owners_lock_is_told_the_jour
         assert await book.get("t", "alice") is None
     finally:
         await book.aclose()
+
+
+async def test_a_call_finding_every_connection_busy_waits_for_one_once_not_twice(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tried again only when PostgreSQL is back after an outage; busy connections are waited for once.
+    monkeypatch.setattr(module, "POOL_SIZE", (1, 1))
+    monkeypatch.setattr(module, "POOL_WAIT", 1.0)
+    book = PostgresJournal(database_url)
+    try:
+        await book.spend("")
+        db = book._db  # pyright: ignore[reportPrivateUsage]
+        opened = db._opened  # pyright: ignore[reportPrivateUsage]
+        waits: list[object] = []
+
+        async def counted() -> object:
+            waits.append(None)  # each wait for a connection takes the pool first
+            return await opened()
+
+        async with db.connection():  # this process's one connection
+            monkeypatch.setattr(db, "_opened", counted)
+            with pytest.raises(JournalError) as busy:
+                await book.spend("")
+        assert "is busy" in busy.value.said
+        assert len(waits) == 1, "a busy pool waited for again, POOL_WAIT twice"
+    finally:
+        await book.aclose()
+
+
+async def test_a_url_whose_password_libpq_cannot_read_is_said_without_the_password() -> None:
+    # libpq names the bad token alone, outside the URL: "invalid percent-encoded token: "<the password>"".
+    said = await unusable(SecretStr("postgresql://team:s3cret%zz@127.0.0.1:1/ideogram"))
+    assert said is not None
+    assert "invalid percent-encoded token" in said
+    assert "s3cret" not in said

@@ -22,7 +22,15 @@ from mcp import Client
 from pydantic import SecretStr
 
 from ideogram_mcp.emulator import Emulator
-from ideogram_mcp.journal import Claim, JournalError, Limits, OverBudgetError, TooManyCallsError, database
+from ideogram_mcp.journal import (
+    Claim,
+    DuplicateTaskError,
+    JournalError,
+    Limits,
+    OverBudgetError,
+    TooManyCallsError,
+    database,
+)
 from ideogram_mcp.journal.database import MIGRATIONS, Database
 from ideogram_mcp.journal.postgres import PostgresJournal, unusable
 from ideogram_mcp.records import ImageRecord
@@ -98,6 +106,45 @@ async def test_two_machines_racing_twenty_calls_of_one_owner_allowed_three_a_min
     outcomes = await _race(database_url, 0.06, None, per_minute=3)
     assert sorted(outcomes) == ["recorded"] * 3 + ["refused"] * 17
     assert _count(database_url, "SELECT count(*) FROM ideogram_tasks") == 3
+
+
+async def test_a_task_another_machine_records_at_the_same_moment_is_refused_not_recorded_twice(
+    database_url: str,
+) -> None:
+    # Another owner's machine recorded the same taskUUID after this record looked for it, before it wrote it: the
+    # owners' locks differ, so only the insert itself finds it.
+    book = PostgresJournal(database_url)
+    await book.spend("alice")  # the schema made
+    outcomes: list[str] = []
+
+    async def call() -> None:
+        try:
+            await book.record(pending("t", owner="alice"), Limits())
+            outcomes.append("recorded")
+        except DuplicateTaskError:
+            outcomes.append("refused")
+
+    try:
+        with psycopg.connect(database_url) as other:  # its transaction open until the commit below
+            other.execute(
+                "INSERT INTO ideogram_tasks (task_uuid, owner, tool, model, task, requested, quote, state, created,"
+                " updated) VALUES ('t', 'bob', 'generate_image', 'ideogram:4@1', '{}', 1, 0.06, 'pending', 0, 0)"
+            )
+            waiting: LiteralString = (
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            async with anyio.create_task_group() as group:
+                group.start_soon(call)
+                with anyio.fail_after(10):
+                    while True:  # till this record's insert waits on the other's row
+                        if _count(database_url, waiting):
+                            break
+                        await anyio.sleep(0.01)
+                other.commit()
+    finally:
+        await book.aclose()
+    assert outcomes == ["refused"]
+    assert _count(database_url, "SELECT owner FROM ideogram_tasks WHERE task_uuid = 't'") == "bob"
 
 
 async def test_two_finishes_on_two_machines_claiming_one_images_saving_get_it_once(database_url: str) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ideogram_mcp.journal import Limits
+from ideogram_mcp.journal import JournalError, Limits
 from ideogram_mcp.journal.sqlite import SqliteJournal
 from ideogram_mcp.records import ImageRecord
 
@@ -62,6 +62,25 @@ def test_a_journal_that_cannot_be_kept_on_disk_is_kept_in_memory(tmp_path: Path)
     assert book.problem.said == f"the task journal cannot be kept in {blocker / 'sub'} (a file (not a folder) " + (
         "stands in its path)"
     )
+
+
+def test_a_journal_locked_by_another_process_at_open_is_said_so_and_not_swapped_for_one_in_memory(
+    tmp_path: Path,
+) -> None:
+    # One in memory would forget the day's spend, and let a call past the budget the file keeps.
+    SqliteJournal.open(tmp_path).close()
+    holder = sqlite3.connect(tmp_path / "journal.sqlite3", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(JournalError) as refused:
+            SqliteJournal.open(tmp_path)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert refused.value.said == f"the task journal {tmp_path / 'journal.sqlite3'} is locked by another process"
+    after = SqliteJournal.open(tmp_path)  # the next call opens it
+    after.close()
+    assert (after.path, after.problem) == (tmp_path / "journal.sqlite3", None)
 
 
 async def test_a_journal_deleted_while_the_server_runs_is_written_again_with_everything_it_held(
