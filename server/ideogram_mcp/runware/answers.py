@@ -49,7 +49,7 @@ LOST_CODE = "taskFailedOrNotFound"
 REFUSALS = (AuthenticationError, PermissionDeniedError, InsufficientCreditsError)
 """Refusals of a request for its key or its account: a poll answered so (401, 402, 403) says nothing of how its tasks
 stand. Said of one task in an answer of 200, only a refused key is the poll's: a lack of credit, say, is then that
-task's outcome (refused when it was to run)."""
+task's outcome (refused when it was to run), until an image of it has come (``poll_trouble``'s ``ran``)."""
 REFUSING = frozenset({401, 402, 403})
 """The statuses of REFUSALS: under another (a 422), their codes said of a task asked about are its outcome too."""
 
@@ -78,7 +78,8 @@ class Snapshot:
     """What Runware charged for each image it reported finished but that cannot be used (its ``cost``, None when
     it gave none): a failed image all the same, but a paid one."""
     ran: bool = False
-    """Whether an image of the task came before this wait began (an earlier call saved it): the task ran."""
+    """Whether an image of the task came before this wait began (an earlier call saved it, or found it unusable): the
+    task ran."""
 
     @property
     def done(self) -> bool:
