@@ -156,8 +156,7 @@ class Delivery:
         """
         now = self.clock.monotonic()
         latest = max(until, now + FIRST_ANSWER) if ask_first else until
-        watch = self.poller.watch(task_uuid, requested, sent_at=sent_at or self.clock.now(), at_once=ask_first)
-        watch.snapshot.ran = ran
+        watch = self.poller.watch(task_uuid, requested, sent_at=sent_at or self.clock.now(), at_once=ask_first, ran=ran)
         try:
             while not watch.snapshot.settled:
                 # Until the deadline, or past it (up to ``latest``) while the first answer is awaited, or until

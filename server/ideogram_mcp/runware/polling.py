@@ -83,8 +83,7 @@ def _theirs(uuids: Sequence[str], details: Sequence[ErrorDetail]) -> list[ErrorD
 
 
 def _busy(exc: RunwareError | None) -> bool:
-    """Whether a refused poll says Runware is busy, whatever its status (a 400 with its rate-limit code): waited out
-    as a 429 is (a 400 or a 404 so had given its caller up after 20 s, a 422 waited its whole wait)."""
+    """Whether a refused poll says Runware is busy, whatever its status (a 400 with its rate-limit code): waited out."""
     return isinstance(exc, RateLimitError) or (
         isinstance(exc, RunwareAPIError) and any(detail.code == RATE_LIMITED for detail in exc.details)
     )
@@ -178,12 +177,14 @@ class Poller:
         self._asking: dict[str, object] = {}
         """The tasks of the poll requests in flight: not asked about again until their answer (or its failure)."""
 
-    def watch(self, task_uuid: str, requested: int, *, sent_at: float, at_once: bool = False) -> Watch:
+    def watch(
+        self, task_uuid: str, requested: int, *, sent_at: float, at_once: bool = False, ran: bool = False
+    ) -> Watch:
         """Begin watching a task for one caller: first asked about at the next round (``at_once``), else a moment after
-        it was sent."""
+        it was sent; ``ran``: an image of it came before (``Snapshot.ran``)."""
         now = self.clock.monotonic()
         due = now if at_once else now + max(0.0, self.schedule.first - (self.clock.now() - sent_at))
-        watch = Watch(Snapshot(task_uuid, requested), due=due, sent_at=sent_at, started=now)
+        watch = Watch(Snapshot(task_uuid, requested, ran=ran), due=due, sent_at=sent_at, started=now)
         self._tasks.setdefault(task_uuid, _Task()).watches.append(watch)
         if self._planned is None or due < self._planned:
             self._wake.set()  # sooner than the round planned: plan again

@@ -13,8 +13,7 @@ from ideogram_mcp import logs
 from ideogram_mcp.files import Places
 from ideogram_mcp.journal import Entry, JournalError, Place, Spend, State
 from ideogram_mcp.references import is_uuid
-from ideogram_mcp.runware.answers import UNUSABLE_CODE
-from ideogram_mcp.tasks.finish import SAVING_GRACE, finish
+from ideogram_mcp.tasks.finish import SAVING_GRACE, finish, ran_before
 from ideogram_mcp.tasks.job import Report, Saved
 from ideogram_mcp.tasks.outcomes import FailedBefore, Made, NotConfigured, Outcome, Troubled, UnknownTask
 from ideogram_mcp.tasks.progress import Progress
@@ -63,17 +62,12 @@ async def again(
             progress.images,
             sent_at=sent_at,
             ask_first=True,
-            ran=_ran(entry),
+            ran=ran_before(entry),
         )
         return await finish(services, entry, snapshot, where, preview, until)
     except Exception:
         logger.exception("task %s: unexpected failure while fetching it", entry.task_uuid)
         return Troubled(entry.task_uuid)
-
-
-def _ran(entry: Entry) -> bool:
-    """Whether an image of the task came before: saved, or reported finished but unusable (charged all the same)."""
-    return bool(entry.images) or any(error.partition(": ")[0] == UNUSABLE_CODE for error in entry.errors)
 
 
 CUT_SHORT_WITHIN = 86_400.0

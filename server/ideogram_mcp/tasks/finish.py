@@ -84,6 +84,11 @@ def _parts(error: str) -> tuple[str, str]:
     return (code, message) if message else ("error", code)
 
 
+def ran_before(entry: Entry) -> bool:
+    """Whether an image of the task came before: saved, or reported finished but unusable (charged all the same)."""
+    return bool(entry.images) or any(_parts(error)[0] == UNUSABLE_CODE for error in entry.errors)
+
+
 async def _reread(services: Services, entry: Entry) -> Entry | None:
     try:
         return await services.journal.get(entry.task_uuid, entry.owner)
