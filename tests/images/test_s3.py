@@ -15,7 +15,7 @@ import pytest
 
 from ideogram_mcp.images import s3
 from ideogram_mcp.images.formats import image_format
-from ideogram_mcp.images.recipes import Recipe
+from ideogram_mcp.images.recipes import SIDECAR_MOST, Recipe
 from ideogram_mcp.images.s3 import Bucket, BucketStore
 from tests.objectstore import S3Server
 
@@ -131,25 +131,14 @@ def test_objects_without_our_recipe_are_neither_listed_nor_read(
     obstore.put(raw, "alice/stray.png", png())
     obstore.put(raw, "alice/stray.json", b'{"generator": "someone else", "file": "stray.png"}')
     obstore.put(raw, "alice/broken.json", b"{not json")
-    assert a.saved([ROOT / "alice"]) == []
-    with pytest.raises(LookupError):
-        a.read(ROOT / "alice" / "stray.png", [ROOT / "alice"], "ideogram://images/stray.png")
-
-
-def test_an_object_named_like_a_recipe_but_too_large_to_be_one_is_neither_listed_nor_read(
-    s3: S3Server, machines: tuple[BucketStore, BucketStore, str]
-) -> None:
-    # A local folder reads no more of a recipe than one can be; a bucket's object is read whole.
-    from ideogram_mcp.images.recipes import SIDECAR_MOST
-
-    a, _, place = machines
-    raw = s3.store(place)
+    # Named like a recipe but too large to be one: a local folder reads no more than a recipe can be, a bucket whole.
     obstore.put(raw, "alice/huge.png", png())
     padded = recipe().to_json() | {"file": "huge.png", "padding": "x" * SIDECAR_MOST}
     obstore.put(raw, "alice/huge.json", json.dumps(padded).encode())
     assert a.saved([ROOT / "alice"]) == []
-    with pytest.raises(LookupError):
-        a.read(ROOT / "alice" / "huge.png", [ROOT / "alice"], "ideogram://images/huge.png")
+    for name in ("stray.png", "huge.png"):
+        with pytest.raises(LookupError):
+            a.read(ROOT / "alice" / name, [ROOT / "alice"], f"ideogram://images/{name}")
 
 
 def test_a_link_opens_the_image_for_anyone_holding_it_and_says_nothing_of_the_key(

@@ -113,16 +113,27 @@ def test_each_error_of_postgresql_says_where_what_and_the_fix_and_never_the_pass
 async def test_a_call_that_waits_too_long_for_a_connection_is_told_the_journal_is_busy(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Tried again only when PostgreSQL is back after an outage; busy connections are waited for once, not twice.
     monkeypatch.setattr(module, "POOL_SIZE", (1, 1))
     monkeypatch.setattr(module, "POOL_WAIT", 0.2)
     book = PostgresJournal(database_url)
     try:
         await book.spend("")
-        async with book._db.connection():  # pyright: ignore[reportPrivateUsage]  # this process's one connection
+        db = book._db  # pyright: ignore[reportPrivateUsage]
+        opened = db._opened  # pyright: ignore[reportPrivateUsage]
+        waits: list[object] = []
+
+        async def counted() -> object:
+            waits.append(None)  # each wait for a connection takes the pool first
+            return await opened()
+
+        async with db.connection():  # this process's one connection
+            monkeypatch.setattr(db, "_opened", counted)
             with pytest.raises(JournalError) as busy:
                 await book.spend("")
         assert busy.value.locked
         assert busy.value.said.endswith("is busy: no connection of this process's 1 came free within 0.2 s")
+        assert len(waits) == 1, "a busy pool waited for again, POOL_WAIT twice"
         assert (await book.spend("")).total == 0  # free again
     finally:
         await book.aclose()
@@ -146,33 +157,6 @@ async def test_a_record_that_waits_too_long_for_its_owners_lock_is_told_the_jour
         assert busy.value.said.startswith("the task journal in PostgreSQL at 127.0.0.1:")
         assert "is busy (canceling statement due to lock timeout)" in busy.value.said
         assert await book.get("t", "alice") is None
-    finally:
-        await book.aclose()
-
-
-async def test_a_call_finding_every_connection_busy_waits_for_one_once_not_twice(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Tried again only when PostgreSQL is back after an outage; busy connections are waited for once.
-    monkeypatch.setattr(module, "POOL_SIZE", (1, 1))
-    monkeypatch.setattr(module, "POOL_WAIT", 1.0)
-    book = PostgresJournal(database_url)
-    try:
-        await book.spend("")
-        db = book._db  # pyright: ignore[reportPrivateUsage]
-        opened = db._opened  # pyright: ignore[reportPrivateUsage]
-        waits: list[object] = []
-
-        async def counted() -> object:
-            waits.append(None)  # each wait for a connection takes the pool first
-            return await opened()
-
-        async with db.connection():  # this process's one connection
-            monkeypatch.setattr(db, "_opened", counted)
-            with pytest.raises(JournalError) as busy:
-                await book.spend("")
-        assert "is busy" in busy.value.said
-        assert len(waits) == 1, "a busy pool waited for again, POOL_WAIT twice"
     finally:
         await book.aclose()
 

@@ -27,6 +27,11 @@ LARGE = {"positivePrompt": 'A banner reading "SALE"', "numberResults": 10}
 YES = types.ElicitResult(action="accept", content={"confirm": True})
 
 
+async def _accept(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+    """A user who says yes to every question."""
+    return YES
+
+
 def server(make_settings: Callable[..., Settings], emulator: Emulator, **changes: Any) -> Any:
     return _built(make_settings(**changes), emulator)
 
@@ -56,11 +61,8 @@ async def test_an_accepted_question_sends_the_task_once_under_the_uuid_the_quest
 ) -> None:
     # With the day's budget used up by the task itself, the round sent again was told "over budget, nothing was
     # sent", never the task it had paid for.
-    async def accept(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
-        return YES
-
     limits = {} if budget is None else {"daily_budget": budget}
-    async with Client(server(make_settings, emulator, **limits), elicitation_callback=accept) as mcp:
+    async with Client(server(make_settings, emulator, **limits), elicitation_callback=_accept) as mcp:
         asked = await mcp.session.call_tool("generate_image", LARGE, allow_input_required=True)
         assert isinstance(asked, types.InputRequiredResult)
         assert list(asked.input_requests or {}) == ["confirmSpend"]
@@ -79,10 +81,7 @@ async def test_an_accepted_question_sends_the_task_once_under_the_uuid_the_quest
 async def test_a_state_forged_or_made_for_other_arguments_is_refused(
     make_settings: Callable[..., Settings], emulator: Emulator
 ) -> None:
-    async def accept(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
-        return YES
-
-    async with Client(server(make_settings, emulator), elicitation_callback=accept) as mcp:
+    async with Client(server(make_settings, emulator), elicitation_callback=_accept) as mcp:
         asked = await mcp.session.call_tool("generate_image", LARGE, allow_input_required=True)
         assert isinstance(asked, types.InputRequiredResult)
         answers: dict[str, types.InputResponse] = {"confirmSpend": YES}
@@ -117,12 +116,9 @@ async def test_a_question_answered_to_another_process_is_refused_naming_the_sett
                 settings = make_settings(state_keys=("a-key-every-process-serving-one-address-shares-0123",))
         return build_server(settings, transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock, shared=True)
 
-    async def accept(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
-        return YES
-
     async with (
-        Client(worker(), elicitation_callback=accept) as asking,
-        Client(worker(), elicitation_callback=accept) as answering,
+        Client(worker(), elicitation_callback=_accept) as asking,
+        Client(worker(), elicitation_callback=_accept) as answering,
     ):
         asked = await asking.session.call_tool("generate_image", LARGE, allow_input_required=True)
         assert isinstance(asked, types.InputRequiredResult), asked
@@ -145,10 +141,7 @@ async def test_a_question_answered_to_another_process_is_refused_naming_the_sett
 async def test_answers_without_the_state_are_not_taken_for_the_users(
     make_settings: Callable[..., Settings], emulator: Emulator
 ) -> None:
-    async def accept(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
-        return YES
-
-    async with Client(server(make_settings, emulator), elicitation_callback=accept) as mcp:
+    async with Client(server(make_settings, emulator), elicitation_callback=_accept) as mcp:
         again = await mcp.session.call_tool(
             "generate_image", LARGE, input_responses={"confirmSpend": YES}, allow_input_required=True
         )
@@ -161,11 +154,8 @@ async def test_a_client_with_roots_is_asked_for_them_once_and_images_land_in_the
 ) -> None:
     project, asked, roots = _project_roots(tmp_path)
 
-    async def accept(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
-        return YES
-
     mcp_server = server(make_settings, emulator)
-    async with Client(mcp_server, list_roots_callback=roots, elicitation_callback=accept) as mcp:
+    async with Client(mcp_server, list_roots_callback=roots, elicitation_callback=_accept) as mcp:
         assert mcp.session.protocol_version == "2026-07-28"
         small = structured(await mcp.call_tool("generate_image", {"positivePrompt": "x", "fileName": "one"}))
         large = structured(await mcp.call_tool("generate_image", LARGE | {"fileName": "many"}))
@@ -223,10 +213,7 @@ async def test_an_approved_round_sent_again_after_its_file_moved_is_told_its_tas
     picture(output / "shop.png", (640, 480))
     asked_for = {"image": "shop.png", "positivePrompt": "as a woodcut", "numberResults": 10}
 
-    async def accept(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
-        return YES
-
-    async with Client(server(make_settings, emulator, output_dir=output), elicitation_callback=accept) as mcp:
+    async with Client(server(make_settings, emulator, output_dir=output), elicitation_callback=_accept) as mcp:
         asked = await mcp.session.call_tool("remix_image", asked_for, allow_input_required=True)
         assert isinstance(asked, types.InputRequiredResult)
         answers: dict[str, types.InputResponse] = {"confirmSpend": YES}
@@ -302,10 +289,7 @@ async def test_a_yes_brought_to_a_round_that_asked_only_for_the_roots_is_not_tak
 ) -> None:
     project, _, roots = _project_roots(tmp_path)
 
-    async def accept(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
-        return YES
-
-    async with Client(server(make_settings, emulator), list_roots_callback=roots, elicitation_callback=accept) as mcp:
+    async with Client(server(make_settings, emulator), list_roots_callback=roots, elicitation_callback=_accept) as mcp:
         first = await mcp.session.call_tool("generate_image", LARGE, allow_input_required=True)
         assert isinstance(first, types.InputRequiredResult)
         assert list(first.input_requests or {}) == ["roots"]
