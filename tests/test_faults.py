@@ -305,6 +305,12 @@ def _second_image_late(body: dict[str, Any]) -> object:
     return body | {"data": [*items[:1], *late]}
 
 
+def _garbled_then_late(body: dict[str, Any]) -> object:
+    """A rewrite for ``Fault.mangle``: the first image of the answer garbled (no usable imageUUID), the rest late."""
+    late = cast(dict[str, Any], _second_image_late(body))
+    return late | {"data": [item | {"imageUUID": 12345} if item.get("imageURL") else item for item in late["data"]]}
+
+
 @pytest.mark.parametrize("status", [200, 400, 404, 422])
 async def test_a_lack_of_credit_said_to_a_later_fetch_of_a_task_that_saved_an_image_keeps_it_pending(
     status: int, emulator: Emulator, over_http: Callable[..., Client]
@@ -331,11 +337,7 @@ async def test_a_lack_of_credit_said_to_a_later_fetch_of_a_task_whose_first_imag
 ) -> None:
     # An image Runware reported finished ran and was charged, though it could not be used: the task had been failed,
     # its charge forgotten ($0 spent, $0.12 charged; found by review).
-    def garbled_then_late(body: dict[str, Any]) -> object:
-        late = cast(dict[str, Any], _second_image_late(body))
-        return late | {"data": [item | {"imageUUID": 12345} if item.get("imageURL") else item for item in late["data"]]}
-
-    emulator.faults.append(dataclasses.replace(Fault.mangle(garbled_then_late, on="getResponse"), lasting=True))
+    emulator.faults.append(dataclasses.replace(Fault.mangle(_garbled_then_late, on="getResponse"), lasting=True))
     async with over_http(wait_seconds=1.0) as mcp:
         task_uuid = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))[
             "taskUUID"
@@ -347,6 +349,47 @@ async def test_a_lack_of_credit_said_to_a_later_fetch_of_a_task_whose_first_imag
         listed = data(await mcp.call_tool("list_generations", {}))
     assert "The Runware account has too little credit" in text(later), text(later)
     assert (listed["generations"][0]["state"], listed["spentToday"]) == ("pending", 0.12)
+
+
+async def test_a_task_that_fails_after_an_unusable_image_keeps_that_image_charged(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # Runware reported the first image finished (charged) but unusable; a later fetch heard only that the task failed.
+    # The failure had been recorded at $0 and said "not charged", the unusable image's charge dropped from the day's
+    # spend, though the answer still listed its failure.
+    emulator.faults.append(dataclasses.replace(Fault.mangle(_garbled_then_late, on="getResponse"), lasting=True))
+    async with over_http(wait_seconds=1.0) as mcp:
+        first = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))
+        assert first["status"] == "pending"
+        said = {"errors": [{"code": "inferenceFailed", "message": "It broke.", "taskUUID": first["taskUUID"]}]}
+        emulator.faults.clear()
+        emulator.faults.append(Fault(200, json.dumps(said), on="getResponse", lasting=True))
+        later = await mcp.call_tool("get_generation", {"taskUUID": first["taskUUID"], "wait": 0})
+        again = await mcp.call_tool("get_generation", {"taskUUID": first["taskUUID"]})  # settled: from the journal
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert later.is_error
+    assert again.is_error
+    assert "; inferenceFailed: It broke. Nothing usable was made." in text(later), text(later)
+    assert text(later).startswith("All 2 requested image(s) failed: unusableResult: "), text(later)
+    assert "so they may have been charged ($0.06)" in text(later), text(later)
+    assert text(again).endswith("Nothing more can be fetched. It may have been charged ($0.06), and is counted so.")
+    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("failed", 0.06)
+
+
+async def test_an_unusable_image_that_comes_right_in_a_later_fetch_is_charged_once(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # The journal's unusable image is counted while its place is empty, never beside the image that filled it.
+    emulator.faults.append(dataclasses.replace(Fault.mangle(_garbled_then_late, on="getResponse"), lasting=True))
+    async with over_http(wait_seconds=1.0) as mcp:
+        sent = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
+        emulator.faults.clear()
+        later = await mcp.call_tool("get_generation", {"taskUUID": data(sent)["taskUUID"], "wait": 0})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert "Runware reported 1 more image(s) finished that cannot be used" in text(sent), text(sent)
+    assert (data(sent)["status"], data(later)["status"], len(data(later)["images"])) == ("pending", "done", 2)
+    assert "cannot be used" not in text(later)
+    assert (listed["generations"][0]["cost"], listed["spentToday"]) == (0.12, 0.12)
 
 
 async def test_a_task_blocked_for_credit_after_its_first_image_says_so_not_that_it_renders(

@@ -678,7 +678,8 @@ async def test_a_task_runware_has_forgotten_is_reported_failed_and_no_longer_wai
     )
     assert [g["state"] for g in listed["generations"]] == ["failed"]
     assert listed["spentToday"] == 0.06, "it may have cost that: a budget must not forget it"
-    assert error_of(again) == {"kind": "failed", "taskUUID": pending["taskUUID"]}
+    assert error_of(again) == {"kind": "failed", "taskUUID": pending["taskUUID"], "mayHaveBeenCharged": True}
+    assert text(again).endswith("Nothing more can be fetched. It may have been charged ($0.06), and is counted so.")
 
 
 async def test_a_task_the_offline_emulator_forgot_in_a_restart_is_said_not_charged_and_costs_nothing(

@@ -43,7 +43,7 @@ async def again(
     if entry.options.folder is not None:  # where the call that sent it saved its images
         where = dataclasses.replace(where, output=Path(entry.options.folder))
     if entry.state == "failed":
-        return FailedBefore(entry.task_uuid, [excerpt(error) for error in entry.errors])
+        return FailedBefore(entry.task_uuid, [excerpt(error) for error in entry.errors], entry.cost or 0.0)
     limit = settings.wait_seconds
     until = clock.monotonic() + min(limit if wait is None else wait, limit)
     if entry.state == "done":

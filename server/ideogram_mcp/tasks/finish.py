@@ -154,7 +154,8 @@ async def _finish(
         gone = await anyio.to_thread.run_sync(_missing, services.store, earlier)
     # Images Runware reported finished that cannot be used were charged all the same.
     unit = entry.quote / entry.requested
-    unusable = sum(charge if charge is not None else unit for charge in snapshot.unusable_charges)
+    charges = snapshot.unusable_charges
+    unusable = sum(charge if charge is not None else unit for charge in charges)
     never = 0
     if snapshot.lost is not None and records:
         # Runware has since forgotten the task: the images here stand, and so do those it said had failed (in this
@@ -164,7 +165,6 @@ async def _finish(
         if not snapshot.failures:
             earlier = [ErrorDetail(*_parts(error), task_uuid=entry.task_uuid) for error in entry.errors]
             earlier = [f for f in earlier if not never_came(f)]
-            unusable += unit * sum(f.code == UNUSABLE_CODE for f in earlier)
         room = max(0, entry.requested - len(records))
         earlier = earlier[:room]
         never = room - len(earlier)
@@ -181,6 +181,9 @@ async def _finish(
         status = "done" if done else "pending"
         if done and not records:
             status = "failed"
+    # Unusable images an earlier call heard of, which this one's polls did not repeat, were charged all the same.
+    unusable_count = max(len(charges), sum(_parts(failure)[0] == UNUSABLE_CODE for failure in failures))
+    unusable += unit * (unusable_count - len(charges))
     cost = cost_of([record.cost for record in records], unit, unusable + unit * never)
     if settled and entry.cost is not None:  # what its journal holds: images that came unusable, or never, included
         cost = entry.cost
@@ -220,7 +223,7 @@ async def _finish(
         previews=shown,
         trouble=snapshot.blocked or snapshot.trouble,  # blocked with images made: why the rest cannot come yet
         unusable=unusable,
-        unusable_count=len(snapshot.unusable_charges),
+        unusable_count=unusable_count,
         unrecorded=trouble,
         memory_only=services.journal.problem,
         saved_new=saved_new,

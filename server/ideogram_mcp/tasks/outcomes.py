@@ -231,6 +231,8 @@ class FailedBefore:
 
     task_uuid: str
     errors: list[str]
+    cost: float = 0.0
+    """What it is counted at: images reported finished that could not be used, or a task that may have run."""
 
 
 Outcome = (

@@ -172,10 +172,12 @@ async def said(outcome: outcomes.Outcome, secret: SecretStr | None) -> types.Cal
                 "one from another server or machine cannot be fetched.",
                 {"kind": Kind.UNKNOWN_TASK},
             )
-        case outcomes.FailedBefore(task_uuid=task_uuid, errors=errors):
+        case outcomes.FailedBefore(task_uuid=task_uuid, errors=errors, cost=cost):
+            charged = f" It may have been charged ({money(cost)}), and is counted so." if cost else ""
+            said = listed(errors) or "no image was made"
             return results.error(
-                f"That generation failed: {listed(errors) or 'no image was made'}. Nothing more can be fetched.",
-                {"kind": Kind.FAILED, "taskUUID": task_uuid},
+                f"That generation failed: {said}. Nothing more can be fetched.{charged}",
+                {"kind": Kind.FAILED, "taskUUID": task_uuid, "mayHaveBeenCharged": bool(cost)},
             )
         case outcomes.Asking():
             raise AssertionError("a question is answered with the call's questions, not a result")
