@@ -89,6 +89,22 @@ async def test_inline_data_over_the_input_limit_is_refused_as_a_file_is(
     assert emulator.requests == []
 
 
+async def test_inline_data_of_exactly_the_input_limit_is_sent_and_a_byte_more_is_not(
+    mcp: Client, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ideogram_mcp import files
+
+    data = _noise()
+    monkeypatch.setattr(files, "MAX_INPUT", len(data))
+    at_limit = await mcp.call_tool("remix_image", {"image": _uri(data), "positivePrompt": "x"})
+    assert structured(at_limit)["status"] == "done"
+    sent = len(emulator.requests)
+    monkeypatch.setattr(files, "MAX_INPUT", len(data) - 1)
+    over = await mcp.call_tool("remix_image", {"image": _uri(data), "positivePrompt": "x"})
+    assert "MB; input images may be at most" in error_of(over)["problems"][0]["message"]
+    assert len(emulator.requests) == sent
+
+
 async def test_a_damaged_or_enormous_local_file_is_refused_before_it_is_uploaded(
     mcp: Client, emulator: Emulator, output: Path
 ) -> None:
