@@ -305,6 +305,11 @@ def _second_image_late(body: dict[str, Any]) -> object:
     return body | {"data": [*items[:1], *late]}
 
 
+def _lasting(rewrite: Callable[[dict[str, Any]], object]) -> Fault:
+    """Every poll's answer rewritten so, until the faults are cleared."""
+    return dataclasses.replace(Fault.mangle(rewrite, on="getResponse"), lasting=True)
+
+
 def _garbled_then_late(body: dict[str, Any]) -> object:
     """A rewrite for ``Fault.mangle``: the first image of the answer garbled (no usable imageUUID), the rest late."""
     late = cast(dict[str, Any], _second_image_late(body))
@@ -337,7 +342,7 @@ async def test_a_lack_of_credit_said_to_a_later_fetch_of_a_task_whose_first_imag
 ) -> None:
     # An image Runware reported finished ran and was charged, though it could not be used: the task had been failed,
     # its charge forgotten ($0 spent, $0.12 charged; found by review).
-    emulator.faults.append(dataclasses.replace(Fault.mangle(_garbled_then_late, on="getResponse"), lasting=True))
+    emulator.faults.append(_lasting(_garbled_then_late))
     async with over_http(wait_seconds=1.0) as mcp:
         task_uuid = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))[
             "taskUUID"
@@ -357,7 +362,7 @@ async def test_a_task_that_fails_after_an_unusable_image_keeps_that_image_charge
     # Runware reported the first image finished (charged) but unusable; a later fetch heard only that the task failed.
     # The failure had been recorded at $0 and said "not charged", the unusable image's charge dropped from the day's
     # spend, though the answer still listed its failure.
-    emulator.faults.append(dataclasses.replace(Fault.mangle(_garbled_then_late, on="getResponse"), lasting=True))
+    emulator.faults.append(_lasting(_garbled_then_late))
     async with over_http(wait_seconds=1.0) as mcp:
         first = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))
         assert first["status"] == "pending"
@@ -380,7 +385,7 @@ async def test_an_unusable_image_that_comes_right_in_a_later_fetch_is_charged_on
     emulator: Emulator, over_http: Callable[..., Client]
 ) -> None:
     # The journal's unusable image is counted while its place is empty, never beside the image that filled it.
-    emulator.faults.append(dataclasses.replace(Fault.mangle(_garbled_then_late, on="getResponse"), lasting=True))
+    emulator.faults.append(_lasting(_garbled_then_late))
     async with over_http(wait_seconds=1.0) as mcp:
         sent = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
         emulator.faults.clear()
@@ -390,6 +395,67 @@ async def test_an_unusable_image_that_comes_right_in_a_later_fetch_is_charged_on
     assert (data(sent)["status"], data(later)["status"], len(data(later)["images"])) == ("pending", "done", 2)
     assert "cannot be used" not in text(later)
     assert (listed["generations"][0]["cost"], listed["spentToday"]) == (0.12, 0.12)
+
+
+def _first_right_second_failed(body: dict[str, Any]) -> object:
+    """A rewrite for ``Fault.mangle``: the first image of the answer whole, the rest failed."""
+    items = [item for item in body.get("data", []) if item.get("status") == "success"]
+    broke = {"status": "error", "code": "inferenceFailed", "message": "It broke.", "imageUUID": None, "imageURL": None}
+    return body | {"data": [*items[:1], *[item | broke for item in items[1:]]]}
+
+
+def _first_bad_url(rewrite: Callable[[dict[str, Any]], object]) -> Callable[[dict[str, Any]], object]:
+    """``rewrite``, then the first image's URL garbled (another way an image comes unusable)."""
+
+    def garbled(body: dict[str, Any]) -> object:
+        done = cast(dict[str, Any], rewrite(body))
+        return done | {
+            "data": [item | {"imageURL": "not a url"} if item.get("imageURL") else item for item in done["data"]]
+        }
+
+    return garbled
+
+
+async def test_an_unusable_image_that_comes_right_beside_one_that_failed_is_not_charged_in_its_place(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # The journal's unusable image took the one free place: $0.12 counted, the real failure never said (found by
+    # review of 59c45a2).
+    emulator.faults.append(_lasting(_garbled_then_late))
+    async with over_http(wait_seconds=1.0) as mcp:
+        sent = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))
+        emulator.faults.clear()
+        emulator.faults.append(_lasting(_first_right_second_failed))
+        later = await mcp.call_tool("get_generation", {"taskUUID": sent["taskUUID"]})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert "1 requested image(s) failed: inferenceFailed: It broke." in text(later), text(later)
+    assert "unusableResult" not in text(later)
+    assert "cannot be used" not in text(later)
+    assert (listed["generations"][0]["cost"], listed["spentToday"]) == (0.06, 0.06)
+
+
+async def test_one_unusable_image_worded_two_ways_in_two_fetches_is_charged_once(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # Both wordings were kept as two failures, then counted as two charged images (found by review of 59c45a2).
+    emulator.faults.append(_lasting(_garbled_then_late))
+    async with over_http(wait_seconds=1.0) as mcp:
+        task_uuid = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))[
+            "taskUUID"
+        ]
+        emulator.faults.clear()
+        emulator.faults.append(_lasting(_first_bad_url(_second_image_late)))
+        later = await mcp.call_tool("get_generation", {"taskUUID": task_uuid})
+        emulator.faults.clear()
+        emulator.faults.append(_lasting(_first_bad_url(_first_right_second_failed)))
+        last = await mcp.call_tool("get_generation", {"taskUUID": task_uuid})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert "Runware reported 1 more image(s) finished that cannot be used" in text(later), text(later)
+    assert text(last).startswith("All 2 requested image(s) failed: inferenceFailed: It broke; unusableResult: ")
+    assert text(last).endswith(
+        "Nothing usable was made. Runware reported them finished, so they may have been charged ($0.06)."
+    )
+    assert (listed["generations"][0]["cost"], listed["spentToday"]) == (0.06, 0.06)
 
 
 async def test_a_task_blocked_for_credit_after_its_first_image_says_so_not_that_it_renders(

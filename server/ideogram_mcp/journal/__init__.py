@@ -98,6 +98,9 @@ class Entry:
     """How the call was approved (``Approval``); empty for tasks of earlier versions."""
     accepted: bool = False
     """Whether Runware ever had the task: it acknowledged it, or a poll found it."""
+    unusable_cost: float = 0.0
+    """What images Runware reported finished that cannot be used were counted at (charged all the same), with the
+    images that never came of a task it has since forgotten."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,7 +48,7 @@ _SPENT: Final = (
 )
 _COLUMNS: Final = (
     "task_uuid, owner, tool, model, task::text, requested, quote, cost, state, images::text, errors::text,"
-    " options::text, created, updated, approval, accepted"
+    " options::text, created, updated, approval, accepted, unusable_cost"
 )
 
 

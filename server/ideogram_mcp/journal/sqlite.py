@@ -89,7 +89,7 @@ _SPENT = (
 )
 _COLUMNS = (
     "task_uuid, owner, tool, model, task, requested, quote, cost, state, images, errors, options, created, updated,"
-    " approval, accepted"
+    " approval, accepted, unusable_cost"
 )
 
 

@@ -80,6 +80,9 @@ class Snapshot:
     ran: bool = False
     """Whether an image of the task came before this wait began (an earlier call saved it, or found it unusable): the
     task ran."""
+    itemized: bool = False
+    """Whether a poll of this wait answered with the task's images one by one (each answer holds all of them so far),
+    not only with an error for the whole task: its images, failures and unusable ones are then the task's own."""
 
     @property
     def done(self) -> bool:
@@ -173,6 +176,7 @@ def absorb(
     mine = [item for item in items if item.get("taskUUID") == snapshot.task_uuid]
     about = [detail for detail in errors if detail.task_uuid == snapshot.task_uuid]
     snapshot.found = snapshot.found or bool(mine) or any(d.code != LOST_CODE for d in about)
+    snapshot.itemized = snapshot.itemized or bool(mine)
     if not mine and not about:  # an answer that says nothing of the task (its only word a passing fault) unsays nothing
         return
     for item in mine:

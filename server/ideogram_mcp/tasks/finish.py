@@ -64,18 +64,27 @@ async def finish(
         return await _finish(services, latest or entry, snapshot, where, preview, until, accepted=accepted)
 
 
-def _with_recorded(recorded: Sequence[str], said: Sequence[str], room: int) -> list[str]:
+def _with_recorded(recorded: Sequence[str], said: Sequence[str], room: int, *, listed: bool) -> list[str]:
     """The failures another finish recorded (a call, a get_generation, the background's, each polling for itself)
-    and those this one heard, each as often as the more of the two said it, at most ``room``: an image that failed
-    stays failed, though the polls of this finish came after Runware said so."""
-    unmatched = Counter(recorded)
-    merged = list(recorded)
-    for failure in said:
-        if unmatched[failure]:
-            unmatched[failure] -= 1
+    and those this one heard, each as often as the more of the two said it (an unusable image however worded), at
+    most ``room``: an image that failed stays failed, though the polls of this finish came after Runware said so.
+    Where its polls ``listed`` the task's images one by one, what they heard comes first: a failure recorded before
+    gives way to the task as it now is (an unusable image that came right since, another that failed)."""
+    first, then = (said, recorded) if listed else (recorded, said)
+    unmatched = Counter(_alike(failure) for failure in first)
+    merged = list(first)
+    for failure in then:
+        if unmatched[_alike(failure)]:
+            unmatched[_alike(failure)] -= 1
         else:
             merged.append(failure)
     return merged[:room]
+
+
+def _alike(failure: str) -> str:
+    """What two failures of one image share: an unusable one is worded by what was wrong with it in that poll."""
+    code = _parts(failure)[0]
+    return code if code == UNUSABLE_CODE else failure
 
 
 def _parts(error: str) -> tuple[str, str]:
@@ -156,6 +165,13 @@ async def _finish(
     unit = entry.quote / entry.requested
     charges = snapshot.unusable_charges
     unusable = sum(charge if charge is not None else unit for charge in charges)
+    unusable_count = len(charges)
+    if not settled and not snapshot.itemized and unit:
+        # No poll of this call listed the task's images (it failed as a whole, was forgotten, or never answered): the
+        # unusable ones an earlier call counted were charged all the same, at most one a place still empty.
+        recorded = min(entry.unusable_cost, unit * max(0, entry.requested - len(records)))
+        if recorded > unusable:
+            unusable, unusable_count = recorded, max(unusable_count, round(recorded / unit))
     never = 0
     if snapshot.lost is not None and records:
         # Runware has since forgotten the task: the images here stand, and so do those it said had failed (in this
@@ -176,14 +192,11 @@ async def _finish(
         status = entry.state
     else:  # blanked before any cut, so that no cut leaves a piece of the key
         said = [f"{excerpt(redact(f.code, key), 80)}: {excerpt(redact(f.message, key))}" for f in snapshot.failures]
-        failures = _with_recorded(entry.errors, said, max(0, entry.requested - len(records)))
+        failures = _with_recorded(entry.errors, said, max(0, entry.requested - len(records)), listed=snapshot.itemized)
         done = snapshot.done or len(records) >= entry.requested
         status = "done" if done else "pending"
         if done and not records:
             status = "failed"
-    # Unusable images an earlier call heard of, which this one's polls did not repeat, were charged all the same.
-    unusable_count = max(len(charges), sum(_parts(failure)[0] == UNUSABLE_CODE for failure in failures))
-    unusable += unit * (unusable_count - len(charges))
     cost = cost_of([record.cost for record in records], unit, unusable + unit * never)
     if settled and entry.cost is not None:  # what its journal holds: images that came unusable, or never, included
         cost = entry.cost
