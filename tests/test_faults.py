@@ -458,6 +458,46 @@ async def test_one_unusable_image_worded_two_ways_in_two_fetches_is_charged_once
     assert (listed["generations"][0]["cost"], listed["spentToday"]) == (0.06, 0.06)
 
 
+async def test_a_task_failing_as_a_whole_after_a_poll_that_listed_its_images_keeps_the_unusable_one_charged(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # One answer that listed the images had made every later one trusted: the whole-task failure that followed was
+    # said "not charged", the unusable image dropped from the answer and the spend (found by review of 54fc7bd).
+    emulator.faults.append(_lasting(_garbled_then_late))
+    async with over_http(wait_seconds=1.0) as mcp:
+        first = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))
+        said = {"errors": [{"code": "inferenceFailed", "message": "It broke.", "taskUUID": first["taskUUID"]}]}
+        emulator.faults.clear()
+        emulator.faults.append(Fault.mangle(_garbled_then_late, on="getResponse"))  # one poll that lists them
+        emulator.faults.append(Fault(200, json.dumps(said), on="getResponse", lasting=True))
+        later = await mcp.call_tool("get_generation", {"taskUUID": first["taskUUID"]})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert text(later).startswith("All 2 requested image(s) failed: unusableResult: "), text(later)
+    assert text(later).endswith("so they may have been charged ($0.06).")
+    assert listed["spentToday"] == 0.06
+
+
+async def test_a_fetch_that_sees_the_unusable_image_only_once_keeps_its_recorded_charge(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # A garbled item seen once is in doubt (it may come right); its charge, recorded before, had been written over
+    # with $0, and the whole-task failure after it was said "not charged" (found by review of 54fc7bd).
+    emulator.faults.append(_lasting(_garbled_then_late))
+    async with over_http(wait_seconds=1.0) as mcp:
+        first = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))
+        later = await mcp.call_tool("get_generation", {"taskUUID": first["taskUUID"], "wait": 0})
+        between = data(await mcp.call_tool("list_generations", {}))
+        said = {"errors": [{"code": "inferenceFailed", "message": "It broke.", "taskUUID": first["taskUUID"]}]}
+        emulator.faults.clear()
+        emulator.faults.append(Fault(200, json.dumps(said), on="getResponse", lasting=True))
+        last = await mcp.call_tool("get_generation", {"taskUUID": first["taskUUID"], "wait": 0})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert "Runware reported 1 more image(s) finished that cannot be used" in text(later), text(later)
+    assert (between["generations"][0]["state"], between["generations"][0]["cost"]) == ("pending", 0.06)
+    assert text(last).endswith("so they may have been charged ($0.06)."), text(last)
+    assert listed["spentToday"] == 0.06
+
+
 async def test_a_task_blocked_for_credit_after_its_first_image_says_so_not_that_it_renders(
     emulator: Emulator, over_http: Callable[..., Client]
 ) -> None:

@@ -95,6 +95,26 @@ async def test_a_garbled_image_stays_charged_when_runware_then_forgets_the_task(
     assert (await services.journal.spend(OWNER)).today == pytest.approx(0.18)
 
 
+async def test_a_garbled_image_recorded_before_is_counted_once_when_a_later_fetch_hears_another_fail_then_forgotten(
+    services: Services, tmp_path: Path
+) -> None:
+    # The later fetch's answer left the garbled image out: its recorded charge and a "never came" for its place would
+    # have counted it twice.
+    entry = await recorded(services, 3)
+    garbled = done(2, imageURL=None)
+    await finished(
+        services,
+        entry,
+        polled(polled(Snapshot(T, 3), [done(1), garbled, RUNNING]), [done(1), garbled, RUNNING]),
+        tmp_path,
+    )
+    entry = await services.journal.get(T, OWNER) or entry
+    failed = {"taskType": "imageInference", "taskUUID": T, "status": "error", "code": "inferenceFailed", "message": "x"}
+    said = await finished(services, entry, polled(polled(Snapshot(T, 3), [done(1), failed]), [], [LOST]), tmp_path)
+    assert [failure.split(":")[0] for failure in said] == ["unusableResult", "inferenceFailed"]
+    assert (await services.journal.spend(OWNER)).today == pytest.approx(0.12)
+
+
 async def test_an_image_another_finish_recorded_is_not_counted_as_never_come(
     services: Services, tmp_path: Path
 ) -> None:

@@ -80,9 +80,10 @@ class Snapshot:
     ran: bool = False
     """Whether an image of the task came before this wait began (an earlier call saved it, or found it unusable): the
     task ran."""
-    itemized: bool = False
-    """Whether a poll of this wait answered with the task's images one by one (each answer holds all of them so far),
-    not only with an error for the whole task: its images, failures and unusable ones are then the task's own."""
+    complete: bool = False
+    """Whether the last answer that spoke of the task listed each of its images (finished, failed or running), none
+    of them in doubt (an unusable item seen once): the images, failures and unusable ones here are then the task's
+    whole state, which each answer holds. Not so after an error for the whole task, or "no such task"."""
 
     @property
     def done(self) -> bool:
@@ -176,7 +177,6 @@ def absorb(
     mine = [item for item in items if item.get("taskUUID") == snapshot.task_uuid]
     about = [detail for detail in errors if detail.task_uuid == snapshot.task_uuid]
     snapshot.found = snapshot.found or bool(mine) or any(d.code != LOST_CODE for d in about)
-    snapshot.itemized = snapshot.itemized or bool(mine)
     if not mine and not about:  # an answer that says nothing of the task (its only word a passing fault) unsays nothing
         return
     for item in mine:
@@ -212,6 +212,8 @@ def absorb(
                 failures += never_came_notes(snapshot.task_uuid, missing)
     # A garbled item may be a passing fault: it fails the image only if the next poll garbles it too.
     snapshot.unusable_polls = snapshot.unusable_polls + 1 if unusable else 0
+    doubt = bool(unusable) and snapshot.unusable_polls < UNUSABLE_POLLS
+    snapshot.complete = len(mine) >= snapshot.requested and not doubt and not lost_now
     room = max(0, snapshot.requested - len(snapshot.images))
     if snapshot.unusable_polls >= UNUSABLE_POLLS:
         failures += unusable

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import anyio
 import anyio.to_thread
+from pydantic import SecretStr
 
 from ideogram_mcp import logs
 from ideogram_mcp.files import Places
@@ -79,6 +80,12 @@ def _with_recorded(recorded: Sequence[str], said: Sequence[str], room: int, *, l
         else:
             merged.append(failure)
     return merged[:room]
+
+
+def _worded(failures: Sequence[ErrorDetail], key: SecretStr | None) -> list[str]:
+    """Failures as the journal keeps them (``code: message``), the key blanked before any cut, so that no cut leaves
+    a piece of it."""
+    return [f"{excerpt(redact(f.code, key), 80)}: {excerpt(redact(f.message, key))}" for f in failures]
 
 
 def _alike(failure: str) -> str:
@@ -166,33 +173,29 @@ async def _finish(
     charges = snapshot.unusable_charges
     unusable = sum(charge if charge is not None else unit for charge in charges)
     unusable_count = len(charges)
-    if not settled and not snapshot.itemized and unit:
-        # No poll of this call listed the task's images (it failed as a whole, was forgotten, or never answered): the
-        # unusable ones an earlier call counted were charged all the same, at most one a place still empty.
+    if not settled and not snapshot.complete and unit:
+        # The last answer did not list each image of the task (it failed as a whole, was forgotten, an item was in
+        # doubt, or no poll answered): the unusable ones an earlier call counted were charged all the same, at most
+        # one a place still empty.
         recorded = min(entry.unusable_cost, unit * max(0, entry.requested - len(records)))
         if recorded > unusable:
             unusable, unusable_count = recorded, max(unusable_count, round(recorded / unit))
     never = 0
-    if snapshot.lost is not None and records:
-        # Runware has since forgotten the task: the images here stand, and so do those it said had failed (in this
-        # call's polls; fetched later, in the journal, its garbled ones charged as in their call); the rest never
-        # came, and may have run and been charged, counted as a forgotten task is.
-        earlier = [f for f in snapshot.failures if not never_came(f)]
-        if not snapshot.failures:
-            earlier = [ErrorDetail(*_parts(error), task_uuid=entry.task_uuid) for error in entry.errors]
-            earlier = [f for f in earlier if not never_came(f)]
-        room = max(0, entry.requested - len(records))
-        earlier = earlier[:room]
-        never = room - len(earlier)
-        snapshot.failures = [*earlier, *never_came_notes(entry.task_uuid, never)]
     key = settings.runware_api_key
     status: State
     if settled:
         failures = [excerpt(error) for error in entry.errors]  # journals of earlier versions kept them whole
         status = entry.state
-    else:  # blanked before any cut, so that no cut leaves a piece of the key
-        said = [f"{excerpt(redact(f.code, key), 80)}: {excerpt(redact(f.message, key))}" for f in snapshot.failures]
-        failures = _with_recorded(entry.errors, said, max(0, entry.requested - len(records)), listed=snapshot.itemized)
+    else:
+        room = max(0, entry.requested - len(records))
+        heard = [f for f in snapshot.failures if not never_came(f)]
+        failures = _with_recorded(entry.errors, _worded(heard, key), room, listed=snapshot.complete)
+        if snapshot.lost is not None and records:
+            # Runware has since forgotten the task: the images here stand, and so do those it said had failed (in
+            # this call's polls, or recorded before: the garbled ones charged as in their call); the rest never came,
+            # and may have run and been charged, counted as a forgotten task is.
+            never = room - len(failures)
+            failures += _worded(never_came_notes(entry.task_uuid, never), key)
         done = snapshot.done or len(records) >= entry.requested
         status = "done" if done else "pending"
         if done and not records:
