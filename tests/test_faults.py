@@ -376,7 +376,7 @@ async def test_a_task_that_fails_after_an_unusable_image_keeps_that_image_charge
     assert again.is_error
     assert "; inferenceFailed: It broke. Nothing usable was made." in text(later), text(later)
     assert text(later).startswith("All 2 requested image(s) failed: unusableResult: "), text(later)
-    assert "so they may have been charged ($0.06)" in text(later), text(later)
+    assert "1 of them finished, so those may have been charged ($0.06)" in text(later), text(later)
     assert text(again).endswith("Nothing more can be fetched. It may have been charged ($0.06), and is counted so.")
     assert (listed["generations"][0]["state"], listed["spentToday"]) == ("failed", 0.06)
 
@@ -453,7 +453,7 @@ async def test_one_unusable_image_worded_two_ways_in_two_fetches_is_charged_once
     assert "Runware reported 1 more image(s) finished that cannot be used" in text(later), text(later)
     assert text(last).startswith("All 2 requested image(s) failed: inferenceFailed: It broke; unusableResult: ")
     assert text(last).endswith(
-        "Nothing usable was made. Runware reported them finished, so they may have been charged ($0.06)."
+        "Nothing usable was made. Runware reported 1 of them finished, so those may have been charged ($0.06)."
     )
     assert (listed["generations"][0]["cost"], listed["spentToday"]) == (0.06, 0.06)
 
@@ -473,7 +473,7 @@ async def test_a_task_failing_as_a_whole_after_a_poll_that_listed_its_images_kee
         later = await mcp.call_tool("get_generation", {"taskUUID": first["taskUUID"]})
         listed = data(await mcp.call_tool("list_generations", {}))
     assert text(later).startswith("All 2 requested image(s) failed: unusableResult: "), text(later)
-    assert text(later).endswith("so they may have been charged ($0.06).")
+    assert text(later).endswith("1 of them finished, so those may have been charged ($0.06).")
     assert listed["spentToday"] == 0.06
 
 
@@ -494,7 +494,7 @@ async def test_a_fetch_that_sees_the_unusable_image_only_once_keeps_its_recorded
         listed = data(await mcp.call_tool("list_generations", {}))
     assert "Runware reported 1 more image(s) finished that cannot be used" in text(later), text(later)
     assert (between["generations"][0]["state"], between["generations"][0]["cost"]) == ("pending", 0.06)
-    assert text(last).endswith("so they may have been charged ($0.06)."), text(last)
+    assert text(last).endswith("1 of them finished, so those may have been charged ($0.06)."), text(last)
     assert listed["spentToday"] == 0.06
 
 

@@ -1437,6 +1437,8 @@ async def test_images_all_failed_unfinished_are_said_not_charged_and_those_repor
     finished = await wording.said(AllFailed("t", 2, ["unusable.", "unusable."], 0.08), None)
     assert error_of(finished)["mayHaveBeenCharged"] is True
     assert "Runware reported them finished, so they may have been charged ($0.08)." in text(finished)
+    one = await wording.said(AllFailed("t", 2, ["unusable.", "nsfw: flagged."], 0.04, unusable_count=1), None)
+    assert "Runware reported 1 of them finished, so those may have been charged ($0.04)." in text(one)
 
 
 async def test_a_budget_spent_to_the_cent_says_wait_not_that_nothing_is_left(

@@ -217,7 +217,7 @@ async def _finish(
         logger.warning("task %s: the journal could not record it: %s", entry.task_uuid, exc)
         trouble = trouble or exc
     if status == "failed":
-        return AllFailed(entry.task_uuid, entry.requested, failures, unusable)
+        return AllFailed(entry.task_uuid, entry.requested, failures, unusable, unusable_count)
     if snapshot.blocked is not None and not records:
         return Blocked(entry.task_uuid, snapshot.blocked)
     logger.info("task %s: %d of %d image(s) ready, cost %s", entry.task_uuid, len(records), entry.requested, cost)

@@ -180,6 +180,8 @@ class AllFailed:
     requested: int
     failures: list[str]
     unusable: float
+    unusable_count: int = 0
+    """How many of the images were reported finished (0: all of them, when ``unusable`` is said)."""
 
 
 @dataclass(frozen=True, slots=True)

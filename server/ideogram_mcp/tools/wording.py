@@ -115,11 +115,9 @@ async def said(outcome: outcomes.Outcome, secret: SecretStr | None) -> types.Cal
         case outcomes.SendFailed(error=error, task_uuid=task_uuid):
             return _failed(error, task_uuid, secret)
         case outcomes.AllFailed(task_uuid=task_uuid, requested=requested, failures=failures, unusable=unusable):
-            charged = (
-                f" Runware reported them finished, so they may have been charged ({money(unusable)})."
-                if unusable
-                else ""
-            )
+            some = 0 < outcome.unusable_count < requested
+            them = f"{outcome.unusable_count} of them finished, so those" if some else "them finished, so they"
+            charged = f" Runware reported {them} may have been charged ({money(unusable)})." if unusable else ""
             return results.error(
                 f"All {requested} requested image(s) failed: {listed(failures)}. Nothing usable was made.{charged}",
                 {"kind": Kind.FAILED, "taskUUID": task_uuid, "errors": failures, "mayHaveBeenCharged": bool(unusable)},
