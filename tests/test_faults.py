@@ -498,6 +498,78 @@ async def test_a_fetch_that_sees_the_unusable_image_only_once_keeps_its_recorded
     assert listed["spentToday"] == 0.06
 
 
+def _failed_whole(body: dict[str, Any]) -> object:
+    """A rewrite for ``Fault.mangle``: the task failed as a whole (an error naming it, no items)."""
+    task_uuid = body["data"][0]["taskUUID"]
+    return {"errors": [{"code": "inferenceFailed", "message": "It broke.", "taskUUID": task_uuid}]}
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+async def test_a_task_failing_as_a_whole_right_after_an_unusable_image_keeps_it_charged(
+    n: int, emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # The answer with no items had cleared the unusable image's charge and rebuilt the failures without it: $0 and
+    # "Nothing usable was made" where Runware charged the image (found by review; older than 59c45a2).
+    emulator.faults.extend([Fault.mangle(_garbled_then_late, on="getResponse")] * 2)
+    emulator.faults.append(_lasting(_failed_whole))
+    async with over_http(wait_seconds=2.0) as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": n})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert text(result).startswith(f"All {n} requested image(s) failed: unusableResult: "), text(result)
+    assert "may have been charged ($0.06)" in text(result)
+    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("failed", 0.06)
+
+
+async def test_an_unusable_image_seen_once_in_each_of_two_fetches_stays_charged_when_the_task_then_fails(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # Each fetch saw it once, so in doubt (it may come right), and none kept it: the whole-task failure after was
+    # said "not charged" (found by review; older than 59c45a2).
+    def all_late(body: dict[str, Any]) -> object:
+        late = {"status": "processing", "imageUUID": None, "imageURL": None}
+        return body | {"data": [item | late for item in body.get("data", [])]}
+
+    emulator.faults.append(_lasting(all_late))
+    async with over_http(wait_seconds=1.0) as mcp:
+        task_uuid = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))[
+            "taskUUID"
+        ]
+        seen = []
+        for _ in range(2):
+            emulator.faults.clear()
+            emulator.faults.append(Fault.mangle(_garbled_then_late, on="getResponse"))
+            seen.append(text(await mcp.call_tool("get_generation", {"taskUUID": task_uuid, "wait": 0})))
+        emulator.faults.clear()
+        emulator.faults.append(_lasting(_failed_whole))
+        last = await mcp.call_tool("get_generation", {"taskUUID": task_uuid, "wait": 0})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert "cannot be used" not in seen[0]  # in doubt: not said yet, but recorded
+    assert "Runware reported 1 more image(s) finished that cannot be used" in seen[1]  # seen in two fetches in a row
+    assert "1 of them finished, so those may have been charged ($0.06)" in text(last), text(last)
+    assert listed["spentToday"] == 0.06
+
+
+async def test_a_second_unusable_image_seen_in_a_fetch_is_charged_beside_the_first_when_the_task_fails(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # The journal's one unusable image stood for both (found by review of 6b2990c).
+    def two_garbled(body: dict[str, Any]) -> object:
+        items = [item for item in body.get("data", []) if item.get("status") == "success"]
+        late = [item | {"status": "processing", "imageUUID": None, "imageURL": None} for item in items[2:]]
+        return body | {"data": [*(item | {"imageUUID": 12345} for item in items[:2]), *late]}
+
+    emulator.faults.append(_lasting(_garbled_then_late))
+    async with over_http(wait_seconds=1.0) as mcp:
+        first = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 3}))
+        emulator.faults.clear()
+        emulator.faults.extend([Fault.mangle(two_garbled, on="getResponse")] * 2)
+        emulator.faults.append(_lasting(_failed_whole))
+        later = await mcp.call_tool("get_generation", {"taskUUID": first["taskUUID"]})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert "2 of them finished, so those may have been charged ($0.12)" in text(later), text(later)
+    assert listed["spentToday"] == 0.12
+
+
 async def test_a_task_blocked_for_credit_after_its_first_image_says_so_not_that_it_renders(
     emulator: Emulator, over_http: Callable[..., Client]
 ) -> None:

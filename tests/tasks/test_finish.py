@@ -115,6 +115,39 @@ async def test_a_garbled_image_recorded_before_is_counted_once_when_a_later_fetc
     assert (await services.journal.spend(OWNER)).today == pytest.approx(0.12)
 
 
+async def test_an_unusable_image_that_came_right_leaves_no_failure_to_hide_an_image_that_never_came(
+    services: Services, tmp_path: Path
+) -> None:
+    # A fetch whose answer listed each image (the garbled one whole now, the other running) had kept the recorded
+    # unusable failure; once Runware forgot the task, it took the place of the image that never came: $0.06 counted
+    # where two images may have been charged (found by review of 6b2990c).
+    entry = await recorded(services, 2)
+    garbled = done(1, imageURL=None)
+    await finished(services, entry, polled(polled(Snapshot(T, 2), [garbled, RUNNING]), [garbled, RUNNING]), tmp_path)
+    entry = await services.journal.get(T, OWNER) or entry
+    second = await finished(services, entry, polled(Snapshot(T, 2), [done(1), RUNNING]), tmp_path)
+    entry = await services.journal.get(T, OWNER) or entry
+    third = await finished(services, entry, polled(Snapshot(T, 2), [], [LOST]), tmp_path)
+    assert second == []
+    assert [failure.split(":")[0] for failure in third] == ["taskFailedOrNotFound"]
+    assert (await services.journal.spend(OWNER)).today == pytest.approx(0.12)
+
+
+async def test_an_answer_listing_one_image_whole_and_the_other_failed_under_errors_settles_the_recorded_unusable_one(
+    services: Services, tmp_path: Path
+) -> None:
+    # Runware says failures under "errors", beside the items: together they list each image, so the garbled one
+    # recorded before has come right, and is not charged again.
+    entry = await recorded(services, 2)
+    garbled = done(1, imageURL=None)
+    await finished(services, entry, polled(polled(Snapshot(T, 2), [garbled, RUNNING]), [garbled, RUNNING]), tmp_path)
+    entry = await services.journal.get(T, OWNER) or entry
+    broke = ErrorDetail("inferenceFailed", "It broke.", task_uuid=T)
+    said = await finished(services, entry, polled(Snapshot(T, 2), [done(1)], [broke]), tmp_path)
+    assert said == ["inferenceFailed: It broke."]
+    assert (await services.journal.spend(OWNER)).today == pytest.approx(0.06)
+
+
 async def test_an_image_another_finish_recorded_is_not_counted_as_never_come(
     services: Services, tmp_path: Path
 ) -> None:

@@ -84,6 +84,15 @@ class Snapshot:
     """Whether the last answer that spoke of the task listed each of its images (finished, failed or running), none
     of them in doubt (an unusable item seen once): the images, failures and unusable ones here are then the task's
     whole state, which each answer holds. Not so after an error for the whole task, or "no such task"."""
+    garbled: list[tuple[ErrorDetail, float | None]] = field(default_factory=lambda: [])
+    """The unusable items of the last answer that listed the task's images, each with its charge: in doubt until the
+    next answer repeats them, or the task fails as a whole (then they never come right)."""
+
+    @property
+    def doubtful(self) -> list[float | None]:
+        """The charges of the unusable items the last answer brought for the first time: they may yet come right, or
+        be failed (and charged) by the next."""
+        return [charge for _, charge in self.garbled] if 0 < self.unusable_polls < UNUSABLE_POLLS else []
 
     @property
     def done(self) -> bool:
@@ -213,16 +222,22 @@ def absorb(
     # A garbled item may be a passing fault: it fails the image only if the next poll garbles it too.
     snapshot.unusable_polls = snapshot.unusable_polls + 1 if unusable else 0
     doubt = bool(unusable) and snapshot.unusable_polls < UNUSABLE_POLLS
-    snapshot.complete = len(mine) >= snapshot.requested and not doubt and not lost_now
+    listed = len(mine) + len(about) if mine else 0  # errors said beside items are their images'
+    snapshot.complete = listed >= snapshot.requested and not doubt and not lost_now
     room = max(0, snapshot.requested - len(snapshot.images))
+    if mine:
+        snapshot.garbled = list(zip(unusable, charges, strict=True))
     if snapshot.unusable_polls >= UNUSABLE_POLLS:
         failures += unusable
         snapshot.unusable_charges = charges[:room]
-    elif not unusable and not lost_now:
+    elif failures and not mine and room and not lost_now:
+        # An error for the task with nothing finished or running: the task failed as a whole. Items reported finished
+        # but unusable before it will never come right, and were charged all the same.
+        kept = [detail for detail, _ in snapshot.garbled]
+        snapshot.unusable_charges = [charge for _, charge in snapshot.garbled][:room]
+        failures = [*kept, *failures, *[failures[0]] * room]
+    elif mine and not unusable:
         snapshot.unusable_charges = []  # the garbled items came right: they are images now, counted as such
-    if failures and not mine and room and not lost_now:
-        # An error for the task with nothing finished or running: the task failed as a whole.
-        failures = [*failures, *[failures[0]] * room]
     snapshot.failures = failures[:room]
     snapshot.progress = min(progress) if progress else None
 

@@ -69,15 +69,15 @@ def _with_recorded(recorded: Sequence[str], said: Sequence[str], room: int, *, l
     """The failures another finish recorded (a call, a get_generation, the background's, each polling for itself)
     and those this one heard, each as often as the more of the two said it (an unusable image however worded), at
     most ``room``: an image that failed stays failed, though the polls of this finish came after Runware said so.
-    Where its polls ``listed`` the task's images one by one, what they heard comes first: a failure recorded before
-    gives way to the task as it now is (an unusable image that came right since, another that failed)."""
+    Where its polls ``listed`` each of the task's images, what they heard comes first, and an unusable image they did
+    not repeat has come right since: the failures recorded before give way to the task as it now is."""
     first, then = (said, recorded) if listed else (recorded, said)
     unmatched = Counter(_alike(failure) for failure in first)
     merged = list(first)
     for failure in then:
         if unmatched[_alike(failure)]:
             unmatched[_alike(failure)] -= 1
-        else:
+        elif not (listed and _alike(failure) == UNUSABLE_CODE):
             merged.append(failure)
     return merged[:room]
 
@@ -170,6 +170,7 @@ async def _finish(
         gone = await anyio.to_thread.run_sync(_missing, services.store, earlier)
     # Images Runware reported finished that cannot be used were charged all the same.
     unit = entry.quote / entry.requested
+    room = max(0, entry.requested - len(records))  # the places no image took
     charges = snapshot.unusable_charges
     unusable = sum(charge if charge is not None else unit for charge in charges)
     unusable_count = len(charges)
@@ -177,9 +178,12 @@ async def _finish(
         # The last answer did not list each image of the task (it failed as a whole, was forgotten, an item was in
         # doubt, or no poll answered): the unusable ones an earlier call counted were charged all the same, at most
         # one a place still empty.
-        recorded = min(entry.unusable_cost, unit * max(0, entry.requested - len(records)))
+        recorded = min(entry.unusable_cost, unit * room)
         if recorded > unusable:
             unusable, unusable_count = recorded, max(unusable_count, round(recorded / unit))
+    # An unusable item seen once is in doubt: recorded as a charge a later fetch keeps should the task fail before a
+    # poll says (an answer listing each image settles it), but not yet said to the agent.
+    doubt = sum(charge if charge is not None else unit for charge in snapshot.doubtful[:room])
     never = 0
     key = settings.runware_api_key
     status: State
@@ -187,7 +191,6 @@ async def _finish(
         failures = [excerpt(error) for error in entry.errors]  # journals of earlier versions kept them whole
         status = entry.state
     else:
-        room = max(0, entry.requested - len(records))
         heard = [f for f in snapshot.failures if not never_came(f)]
         failures = _with_recorded(entry.errors, _worded(heard, key), room, listed=snapshot.complete)
         if snapshot.lost is not None and records:
@@ -211,7 +214,7 @@ async def _finish(
             errors=failures,
             cost=cost,
             accepted=accepted,
-            unusable_cost=None if settled else round(unusable + unit * never, 6),  # kept: a later fetch knows none
+            unusable_cost=None if settled else round(max(unusable, doubt) + unit * never, 6),  # a later fetch reads it
         )
     except JournalError as exc:  # what was saved is said all the same: the files are there
         logger.warning("task %s: the journal could not record it: %s", entry.task_uuid, exc)
