@@ -148,6 +148,38 @@ async def test_an_answer_listing_one_image_whole_and_the_other_failed_under_erro
     assert (await services.journal.spend(OWNER)).today == pytest.approx(0.06)
 
 
+async def test_of_two_recorded_unusable_images_one_come_right_and_one_in_doubt_neither_is_counted_twice(
+    services: Services, tmp_path: Path
+) -> None:
+    # The answer listing each image had one in doubt, so the journal's $0.12 was kept beside the image that came: $0.18
+    # where at most $0.12 can have been charged (found by review of 75f106a).
+    entry = await recorded(services, 4)
+    bad = [done(1, imageURL="not a url"), done(2, imageURL="not a url"), RUNNING, RUNNING]
+    await finished(services, entry, polled(polled(Snapshot(T, 4), bad), bad), tmp_path)
+    entry = await services.journal.get(T, OWNER) or entry
+    said = await finished(services, entry, polled(Snapshot(T, 4), [done(1), bad[1], RUNNING, RUNNING]), tmp_path)
+    entry = await services.journal.get(T, OWNER) or entry
+    broke = ErrorDetail("inferenceFailed", "It broke.", task_uuid=T)
+    await finished(services, entry, polled(Snapshot(T, 4), [], [broke]), tmp_path)
+    assert not any("00000000-0000-4000-8000-000000000001" in failure for failure in said), said
+    assert (await services.journal.spend(OWNER)).today == pytest.approx(0.12)
+
+
+async def test_a_recorded_unusable_image_that_comes_in_an_answer_listing_only_it_is_no_longer_failed_or_charged(
+    services: Services, tmp_path: Path
+) -> None:
+    # An answer that lists only the finished images (not each one) still names the image that came: its recorded
+    # failure and charge give way to it.
+    entry = await recorded(services, 2)
+    bad = [done(1, imageURL="not a url"), RUNNING]
+    await finished(services, entry, polled(polled(Snapshot(T, 2), bad), bad), tmp_path)
+    entry = await services.journal.get(T, OWNER) or entry
+    said = await finished(services, entry, polled(Snapshot(T, 2), [done(1)]), tmp_path)
+    entry = await services.journal.get(T, OWNER) or entry
+    assert said == []
+    assert (entry.state, entry.cost, entry.unusable_cost) == ("pending", pytest.approx(0.06), 0.0)
+
+
 async def test_an_image_another_finish_recorded_is_not_counted_as_never_come(
     services: Services, tmp_path: Path
 ) -> None:

@@ -80,10 +80,10 @@ class Snapshot:
     ran: bool = False
     """Whether an image of the task came before this wait began (an earlier call saved it, or found it unusable): the
     task ran."""
-    complete: bool = False
-    """Whether the last answer that spoke of the task listed each of its images (finished, failed or running), none
-    of them in doubt (an unusable item seen once): the images, failures and unusable ones here are then the task's
-    whole state, which each answer holds. Not so after an error for the whole task, or "no such task"."""
+    listed: bool = False
+    """Whether an answer of this wait listed each of the task's images (finished, unusable, failed or running): what
+    became of each is then known here, from it and the answers after, with no need of what earlier calls recorded.
+    Not so from errors for the whole task, or "no such task", alone."""
     garbled: list[tuple[ErrorDetail, float | None]] = field(default_factory=lambda: [])
     """The unusable items of the last answer that listed the task's images, each with its charge: in doubt until the
     next answer repeats them, or the task fails as a whole (then they never come right)."""
@@ -221,9 +221,8 @@ def absorb(
                 failures += never_came_notes(snapshot.task_uuid, missing)
     # A garbled item may be a passing fault: it fails the image only if the next poll garbles it too.
     snapshot.unusable_polls = snapshot.unusable_polls + 1 if unusable else 0
-    doubt = bool(unusable) and snapshot.unusable_polls < UNUSABLE_POLLS
     listed = len(mine) + len(about) if mine else 0  # errors said beside items are their images'
-    snapshot.complete = listed >= snapshot.requested and not doubt and not lost_now
+    snapshot.listed = snapshot.listed or listed >= snapshot.requested
     room = max(0, snapshot.requested - len(snapshot.images))
     if mine:
         snapshot.garbled = list(zip(unusable, charges, strict=True))

@@ -82,6 +82,11 @@ def _with_recorded(recorded: Sequence[str], said: Sequence[str], room: int, *, l
     return merged[:room]
 
 
+def _came_right(failure: str, records: Sequence[ImageRecord]) -> bool:
+    """Whether a recorded failure is that of an image reported unusable that has come since: it names the image."""
+    return _alike(failure) == UNUSABLE_CODE and any(record.image_uuid in failure for record in records)
+
+
 def _worded(failures: Sequence[ErrorDetail], key: SecretStr | None) -> list[str]:
     """Failures as the journal keeps them (``code: message``), the key blanked before any cut, so that no cut leaves
     a piece of it."""
@@ -174,11 +179,13 @@ async def _finish(
     charges = snapshot.unusable_charges
     unusable = sum(charge if charge is not None else unit for charge in charges)
     unusable_count = len(charges)
-    if not settled and not snapshot.complete and unit:
-        # The last answer did not list each image of the task (it failed as a whole, was forgotten, an item was in
-        # doubt, or no poll answered): the unusable ones an earlier call counted were charged all the same, at most
-        # one a place still empty.
-        recorded = min(entry.unusable_cost, unit * room)
+    recorded_errors = [error for error in entry.errors if not _came_right(error, records)]
+    if not settled and not snapshot.listed and unit:
+        # No answer of this call listed each image of the task (it failed as a whole, was forgotten, or no poll
+        # answered): the unusable ones an earlier call counted were charged all the same, at most one a place still
+        # empty, but for those that have come right since.
+        came_right = len(entry.errors) - len(recorded_errors)
+        recorded = min(entry.unusable_cost - unit * came_right, unit * room)
         if recorded > unusable:
             unusable, unusable_count = recorded, max(unusable_count, round(recorded / unit))
     # An unusable item seen once is in doubt: recorded as a charge a later fetch keeps should the task fail before a
@@ -192,7 +199,7 @@ async def _finish(
         status = entry.state
     else:
         heard = [f for f in snapshot.failures if not never_came(f)]
-        failures = _with_recorded(entry.errors, _worded(heard, key), room, listed=snapshot.complete)
+        failures = _with_recorded(recorded_errors, _worded(heard, key), room, listed=snapshot.listed)
         if snapshot.lost is not None and records:
             # Runware has since forgotten the task: the images here stand, and so do those it said had failed (in
             # this call's polls, or recorded before: the garbled ones charged as in their call); the rest never came,
