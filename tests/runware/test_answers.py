@@ -12,6 +12,7 @@ from ideogram_mcp.runware.answers import Snapshot, check_acknowledged
 from ideogram_mcp.runware.errors import ErrorDetail
 
 T = "11111111-1111-4111-8111-111111111111"
+RUNNING = {"taskType": "imageInference", "taskUUID": T, "status": "processing"}
 
 
 def done(n: int, **extra: Any) -> dict[str, Any]:
@@ -55,6 +56,20 @@ def test_a_garbled_item_fails_its_image_only_when_it_stays_garbled_and_never_dis
     absorb(snapshot, [done(1), garbled, done(3)])
     assert [f.code for f in snapshot.failures] == ["unusableResult"]
     assert snapshot.done
+
+
+def test_an_item_garbled_once_is_in_doubt_whatever_another_item_was_before() -> None:
+    # Repeats were counted by answer, not by item: image 2, garbled once right after image 1 had been, was failed at
+    # once, and its task no longer polled in case it came right (found by review).
+    snapshot = absorb(Snapshot(T, 2), [done(1, imageURL="not a url"), RUNNING])
+    absorb(snapshot, [done(1), done(2, imageURL="x")])
+    assert (snapshot.failures, snapshot.doubtful, snapshot.done) == ([], [0.06], False)
+    absorb(snapshot, [done(1), done(2, imageURL="x")])
+    assert ([f.code for f in snapshot.failures], snapshot.unusable_charges, snapshot.done) == (
+        ["unusableResult"],
+        [0.06],
+        True,
+    )
 
 
 @pytest.mark.parametrize("url", [None, "", "ftp://x/y.jpg", "not a url", 42])

@@ -34,8 +34,6 @@ LOST_NOTE = "Runware no longer knows this task"
 """How a failure of an image that never came, from a task Runware has since forgotten, begins."""
 LOST_AFTER = 20.0
 """Seconds after sending before Runware's "no such task" is believed (it may lag behind its acknowledgement)."""
-UNUSABLE_POLLS = 2
-"""Polls in a row that must answer with an unusable item before its image counts as failed."""
 RUNNING = ("processing", "pending")  # older documentation says pending, newer processing
 WAITING = (*RUNNING, "error")
 """The states of an answer's item that are no finished image."""
@@ -84,15 +82,13 @@ class Snapshot:
     """Whether an answer of this wait listed each of the task's images (finished, unusable, failed or running): what
     became of each is then known here, from it and the answers after, with no need of what earlier calls recorded.
     Not so from errors for the whole task, or "no such task", alone."""
-    garbled: list[tuple[ErrorDetail, float | None]] = field(default_factory=lambda: [])
-    """The unusable items of the last answer that listed the task's images, each with its charge: in doubt until the
-    next answer repeats them, or the task fails as a whole (then they never come right)."""
-
-    @property
-    def doubtful(self) -> list[float | None]:
-        """The charges of the unusable items the last answer brought for the first time: they may yet come right, or
-        be failed (and charged) by the next."""
-        return [charge for _, charge in self.garbled] if 0 < self.unusable_polls < UNUSABLE_POLLS else []
+    garbled: list[tuple[str, ErrorDetail, float | None]] = field(default_factory=lambda: [])
+    """The unusable items of the last answer that listed any of the task's images, each by its imageUUID (else its
+    place in the answer), with its failure and charge: one is failed when the next answer repeats it, or when the
+    task then fails as a whole (it never comes right)."""
+    doubtful: list[float | None] = field(default_factory=lambda: [])
+    """The charges of the unusable items the last answer brought for the first time: they may yet come right, or be
+    failed (and charged) by the next."""
 
     @property
     def done(self) -> bool:
@@ -180,15 +176,14 @@ def absorb(
     """
     failures: list[ErrorDetail] = []
     lost_now = False
-    unusable: list[ErrorDetail] = []
-    charges: list[float | None] = []
+    seen: list[tuple[str, ErrorDetail, float | None]] = []
     progress: list[int] = []
     mine = [item for item in items if item.get("taskUUID") == snapshot.task_uuid]
     about = [detail for detail in errors if detail.task_uuid == snapshot.task_uuid]
     snapshot.found = snapshot.found or bool(mine) or any(d.code != LOST_CODE for d in about)
     if not mine and not about:  # an answer that says nothing of the task (its only word a passing fault) unsays nothing
         return
-    for item in mine:
+    for index, item in enumerate(mine):
         status = item.get("status")
         if status in RUNNING:
             value = _number(item.get("progress"))
@@ -200,8 +195,11 @@ def absorb(
             continue
         _, problem = _image(item)
         if problem is not None:
-            unusable.append(ErrorDetail(UNUSABLE_CODE, problem, task_uuid=snapshot.task_uuid))
-            charges.append(_number(item.get("cost")))
+            uuid = item.get("imageUUID")
+            key = uuid if isinstance(uuid, str) and uuid else f"#{index}"
+            seen.append(
+                (key, ErrorDetail(UNUSABLE_CODE, problem, task_uuid=snapshot.task_uuid), _number(item.get("cost")))
+            )
     add_images(snapshot, mine)
     for detail in errors:
         if detail.task_uuid != snapshot.task_uuid:
@@ -219,24 +217,25 @@ def absorb(
             missing = snapshot.requested - len(snapshot.images) - len(earlier)
             if snapshot.images and missing > 0:
                 failures += never_came_notes(snapshot.task_uuid, missing)
-    # A garbled item may be a passing fault: it fails the image only if the next poll garbles it too.
-    snapshot.unusable_polls = snapshot.unusable_polls + 1 if unusable else 0
+    snapshot.unusable_polls = snapshot.unusable_polls + 1 if seen else 0
     listed = len(mine) + len(about) if mine else 0  # errors said beside items are their images'
     snapshot.listed = snapshot.listed or listed >= snapshot.requested
     room = max(0, snapshot.requested - len(snapshot.images))
     if mine:
-        snapshot.garbled = list(zip(unusable, charges, strict=True))
-    if snapshot.unusable_polls >= UNUSABLE_POLLS:
-        failures += unusable
-        snapshot.unusable_charges = charges[:room]
-    elif failures and not mine and room and not lost_now:
-        # An error for the task with nothing finished or running: the task failed as a whole. Items reported finished
-        # but unusable before it will never come right, and were charged all the same.
-        kept = [detail for detail, _ in snapshot.garbled]
-        snapshot.unusable_charges = [charge for _, charge in snapshot.garbled][:room]
-        failures = [*kept, *failures, *[failures[0]] * room]
-    elif mine and not unusable:
-        snapshot.unusable_charges = []  # the garbled items came right: they are images now, counted as such
+        # A garbled item may be a passing fault: it fails its image only if the next answer garbles it too. Those
+        # that came right are images now, counted as such.
+        before = {key for key, _, _ in snapshot.garbled}
+        failures += [detail for key, detail, _ in seen if key in before]
+        snapshot.unusable_charges = [charge for key, _, charge in seen if key in before][:room]
+        snapshot.doubtful = [charge for key, _, charge in seen if key not in before]
+        snapshot.garbled = seen
+    else:
+        snapshot.doubtful = []
+        if failures and room and not lost_now:
+            # An error for the task with nothing finished or running: the task failed as a whole. Items reported
+            # finished but unusable before it will never come right, and were charged all the same.
+            snapshot.unusable_charges = [charge for _, _, charge in snapshot.garbled][:room]
+            failures = [*(detail for _, detail, _ in snapshot.garbled), *failures, *[failures[0]] * room]
     snapshot.failures = failures[:room]
     snapshot.progress = min(progress) if progress else None
 
