@@ -180,6 +180,35 @@ async def test_a_recorded_unusable_image_that_comes_in_an_answer_listing_only_it
     assert (entry.state, entry.cost, entry.unusable_cost) == ("pending", pytest.approx(0.06), 0.0)
 
 
+async def test_an_unusable_image_failed_and_another_in_doubt_are_both_kept_when_the_task_then_fails(
+    services: Services, tmp_path: Path
+) -> None:
+    # The two were recorded as one charge (the larger of the two): $0.06 where two images were reported finished
+    # (found by review of 57f8032).
+    entry = await recorded(services, 3)
+    bad1, bad2 = done(1, imageURL="not a url"), done(2, imageURL="not a url")
+    snapshot = polled(polled(Snapshot(T, 3), [bad1, RUNNING, RUNNING]), [bad1, bad2, RUNNING])
+    await finished(services, entry, snapshot, tmp_path)
+    entry = await services.journal.get(T, OWNER) or entry
+    broke = ErrorDetail("inferenceFailed", "It broke.", task_uuid=T)
+    where = files.places(tmp_path, [], [])
+    await finish(services, entry, polled(Snapshot(T, 3), [], [broke]), where, False, services.clock.monotonic() + 1)
+    assert (await services.journal.spend(OWNER)).today == pytest.approx(0.12)
+
+
+async def test_an_unusable_image_in_doubt_of_a_forgotten_task_is_not_counted_again_as_never_come(
+    services: Services, tmp_path: Path
+) -> None:
+    # Recorded in doubt, with no failure said, its place was counted again as an image that never came: $0.24 for
+    # three images at $0.06 (found by review of 57f8032).
+    entry = await recorded(services, 3)
+    await finished(services, entry, polled(Snapshot(T, 3), [done(1), done(2, imageURL="not a url"), RUNNING]), tmp_path)
+    entry = await services.journal.get(T, OWNER) or entry
+    said = await finished(services, entry, polled(Snapshot(T, 3), [], [LOST]), tmp_path)
+    assert [failure.split(":")[0] for failure in said] == ["taskFailedOrNotFound"]
+    assert (await services.journal.spend(OWNER)).today == pytest.approx(0.18)
+
+
 async def test_an_image_another_finish_recorded_is_not_counted_as_never_come(
     services: Services, tmp_path: Path
 ) -> None:

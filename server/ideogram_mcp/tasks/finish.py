@@ -177,7 +177,7 @@ async def _finish(
     unit = entry.quote / entry.requested
     room = max(0, entry.requested - len(records))  # the places no image took
     charges = snapshot.unusable_charges
-    unusable = sum(charge if charge is not None else unit for charge in charges)
+    own = unusable = sum(charge if charge is not None else unit for charge in charges)  # failed in this call's polls
     unusable_count = len(charges)
     recorded_errors = [error for error in entry.errors if not _came_right(error, records)]
     if not settled and not snapshot.listed and unit:
@@ -189,8 +189,8 @@ async def _finish(
         if recorded > unusable:
             unusable, unusable_count = recorded, max(unusable_count, round(recorded / unit))
     # An unusable item seen once is in doubt: recorded as a charge a later fetch keeps should the task fail before a
-    # poll says (an answer listing each image settles it), but not yet said to the agent.
-    doubt = sum(charge if charge is not None else unit for charge in snapshot.doubtful[:room])
+    # poll says (an answer listing each image settles it), but not yet said to the agent. Not one failed above.
+    doubt = sum(charge if charge is not None else unit for charge in snapshot.doubtful[: max(0, room - len(charges))])
     never = 0
     key = settings.runware_api_key
     status: State
@@ -202,9 +202,11 @@ async def _finish(
         failures = _with_recorded(recorded_errors, _worded(heard, key), room, listed=snapshot.listed)
         if snapshot.lost is not None and records:
             # Runware has since forgotten the task: the images here stand, and so do those it said had failed (in
-            # this call's polls, or recorded before: the garbled ones charged as in their call); the rest never came,
-            # and may have run and been charged, counted as a forgotten task is.
-            never = room - len(failures)
+            # this call's polls, or recorded before: the garbled ones charged as in their call, and those recorded in
+            # doubt, with no failure said); the rest never came, and may have run and been charged, counted as a
+            # forgotten task is.
+            unlisted = max(0, unusable_count - sum(_alike(failure) == UNUSABLE_CODE for failure in failures))
+            never = max(0, room - len(failures) - unlisted)
             failures += _worded(never_came_notes(entry.task_uuid, never), key)
         done = snapshot.done or len(records) >= entry.requested
         status = "done" if done else "pending"
@@ -221,7 +223,7 @@ async def _finish(
             errors=failures,
             cost=cost,
             accepted=accepted,
-            unusable_cost=None if settled else round(max(unusable, doubt) + unit * never, 6),  # a later fetch reads it
+            unusable_cost=None if settled else round(max(unusable, own + doubt) + unit * never, 6),  # read later
         )
     except JournalError as exc:  # what was saved is said all the same: the files are there
         logger.warning("task %s: the journal could not record it: %s", entry.task_uuid, exc)
