@@ -99,8 +99,8 @@ class Entry:
     accepted: bool = False
     """Whether Runware ever had the task: it acknowledged it, or a poll found it."""
     unusable_cost: float = 0.0
-    """What images Runware reported finished that cannot be used were counted at (charged all the same), with the
-    images that never came of a task it has since forgotten."""
+    """What images Runware reported finished that cannot be used were counted at (charged all the same; one seen once
+    is in doubt, a possible charge), with the images that never came of a task it has since forgotten."""
 
 
 @dataclass(frozen=True, slots=True)

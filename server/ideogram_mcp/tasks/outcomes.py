@@ -181,7 +181,7 @@ class AllFailed:
     failures: list[str]
     unusable: float
     unusable_count: int = 0
-    """How many of the images were reported finished (0: all of them, when ``unusable`` is said)."""
+    """How many of the images were reported finished (0: not known, said of them all)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -172,9 +172,9 @@ async def said(outcome: outcomes.Outcome, secret: SecretStr | None) -> types.Cal
             )
         case outcomes.FailedBefore(task_uuid=task_uuid, errors=errors, cost=cost):
             charged = f" It may have been charged ({money(cost)}), and is counted so." if cost else ""
-            said = listed(errors) or "no image was made"
+            why = listed(errors) or "no image was made"
             return results.error(
-                f"That generation failed: {said}. Nothing more can be fetched.{charged}",
+                f"That generation failed: {why}. Nothing more can be fetched.{charged}",
                 {"kind": Kind.FAILED, "taskUUID": task_uuid, "mayHaveBeenCharged": bool(cost)},
             )
         case outcomes.Asking():
