@@ -209,6 +209,27 @@ async def test_an_unusable_image_in_doubt_of_a_forgotten_task_is_not_counted_aga
     assert (await services.journal.spend(OWNER)).today == pytest.approx(0.18)
 
 
+async def test_an_image_in_doubt_that_came_right_is_not_charged_again_when_the_task_then_fails(
+    services: Services, tmp_path: Path
+) -> None:
+    # Recorded in doubt, with no failure to name it, its charge outlived its arrival in an answer listing only the
+    # finished images: $0.12 and "1 more image(s) finished that cannot be used" (found by review of c48f8c5).
+    entry = await recorded(services, 2)
+    await finished(services, entry, polled(Snapshot(T, 2), [done(1, imageURL=None), RUNNING]), tmp_path)
+    entry = await services.journal.get(T, OWNER) or entry
+    assert entry.unusable_cost == pytest.approx(0.06)
+    await finished(services, entry, polled(Snapshot(T, 2), [done(1)]), tmp_path)
+    entry = await services.journal.get(T, OWNER) or entry
+    broke = ErrorDetail("inferenceFailed", "It broke.", task_uuid=T)
+    where = files.places(tmp_path, [], [])
+    made = await finish(
+        services, entry, polled(Snapshot(T, 2), [], [broke]), where, False, services.clock.monotonic() + 1
+    )
+    assert isinstance(made, Made)
+    assert (made.unusable, made.failures) == (0, ["inferenceFailed: It broke."])
+    assert (await services.journal.spend(OWNER)).today == pytest.approx(0.06)
+
+
 async def test_an_image_another_finish_recorded_is_not_counted_as_never_come(
     services: Services, tmp_path: Path
 ) -> None:

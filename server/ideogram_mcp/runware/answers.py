@@ -82,6 +82,8 @@ class Snapshot:
     """Whether an answer of this wait listed each of the task's images (finished, unusable, failed or running): what
     became of each is then known here, from it and the answers after, with no need of what earlier calls recorded.
     Not so from errors for the whole task, or "no such task", alone."""
+    itemized: bool = False
+    """Whether an answer of this wait listed any of the task's images (items, not only errors)."""
     garbled: list[tuple[str, ErrorDetail, float | None]] = field(default_factory=lambda: [])
     """The unusable items of the last answer that listed any of the task's images, each by its imageUUID (else its
     place in the answer), with its failure and charge: one is failed when the next answer repeats it, or when the
@@ -222,6 +224,7 @@ def absorb(
     snapshot.listed = snapshot.listed or listed >= snapshot.requested
     room = max(0, snapshot.requested - len(snapshot.images))
     if mine:
+        snapshot.itemized = True
         # A garbled item may be a passing fault: it fails its image only if the next answer garbles it too. Those
         # that came right are images now, counted as such.
         before = {key for key, _, _ in snapshot.garbled}

@@ -185,7 +185,12 @@ async def _finish(
         # answered): the unusable ones an earlier call counted were charged all the same, at most one a place still
         # empty, but for those that have come right since.
         came_right = len(entry.errors) - len(recorded_errors)
-        recorded = min(entry.unusable_cost - unit * came_right, unit * room)
+        recorded = entry.unusable_cost - unit * came_right
+        if snapshot.itemized and not snapshot.garbled:
+            # This call's last answer that listed images had none unusable: one recorded in doubt (no failure said)
+            # has come right since, or never recurred.
+            recorded = min(recorded, unit * sum(_alike(error) == UNUSABLE_CODE for error in recorded_errors))
+        recorded = min(recorded, unit * room)
         if recorded > unusable:
             unusable, unusable_count = recorded, max(unusable_count, round(recorded / unit))
     # An unusable item seen once is in doubt: recorded as a charge a later fetch keeps should the task fail before a
