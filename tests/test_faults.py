@@ -587,6 +587,50 @@ async def test_an_unusable_image_that_comes_right_before_the_task_fails_as_a_who
     assert (listed["generations"][0]["state"], listed["spentToday"]) == ("done", 0.06)
 
 
+@pytest.mark.parametrize("status", [200, 422])
+async def test_a_lack_of_credit_said_after_an_unusable_image_seen_once_keeps_the_task_pending(
+    status: int, emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # The image in doubt was not taken for a sign the task ran: the refusal failed the task, "Nothing usable was
+    # made", $0.06 counted and never polled again (found by review of 8056af7; at efb4b11, $0).
+    def all_late(body: dict[str, Any]) -> object:
+        late = {"status": "processing", "imageUUID": None, "imageURL": None}
+        return body | {"data": [item | late for item in body.get("data", [])]}
+
+    emulator.faults.append(_lasting(all_late))
+    async with over_http(wait_seconds=1.0) as mcp:
+        task_uuid = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))[
+            "taskUUID"
+        ]
+        emulator.faults.clear()
+        emulator.faults.append(Fault.mangle(_garbled_then_late, on="getResponse"))  # seen once: in doubt
+        await mcp.call_tool("get_generation", {"taskUUID": task_uuid, "wait": 0})
+        said = {"errors": [{"code": "insufficientCredits", "message": "Top up.", "taskUUID": task_uuid}]}
+        emulator.faults.clear()
+        emulator.faults.append(Fault(status, json.dumps(said), on="getResponse", lasting=True))
+        later = await mcp.call_tool("get_generation", {"taskUUID": task_uuid, "wait": 0})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert "The Runware account has too little credit" in text(later), text(later)
+    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("pending", 0.12)
+
+
+async def test_a_lack_of_credit_said_right_after_an_unusable_image_seen_once_in_the_call_keeps_the_task_pending(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # The same in one call: the garbled item of the answer before is a sign the task ran.
+    def credit(body: dict[str, Any]) -> object:
+        task_uuid = body["data"][0]["taskUUID"]
+        return {"errors": [{"code": "insufficientCredits", "message": "Top up.", "taskUUID": task_uuid}]}
+
+    emulator.faults.append(Fault.mangle(_garbled_then_late, on="getResponse"))
+    emulator.faults.append(_lasting(credit))
+    async with over_http(wait_seconds=1.0) as mcp:
+        result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert "The Runware account has too little credit" in text(result), text(result)
+    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("pending", 0.12)
+
+
 async def test_a_task_blocked_for_credit_after_its_first_image_says_so_not_that_it_renders(
     emulator: Emulator, over_http: Callable[..., Client]
 ) -> None:

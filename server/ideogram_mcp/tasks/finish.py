@@ -106,8 +106,10 @@ def _parts(error: str) -> tuple[str, str]:
 
 
 def ran_before(entry: Entry) -> bool:
-    """Whether an image of the task came before: saved, or reported finished but unusable (charged all the same)."""
-    return bool(entry.images) or any(_parts(error)[0] == UNUSABLE_CODE for error in entry.errors)
+    """Whether an image of the task came before: saved, or reported finished but unusable (charged all the same; seen
+    once, in doubt, too)."""
+    unusable = any(_parts(error)[0] == UNUSABLE_CODE for error in entry.errors)
+    return bool(entry.images) or unusable or entry.unusable_cost > 0
 
 
 async def _reread(services: Services, entry: Entry) -> Entry | None:
