@@ -617,12 +617,18 @@ async def test_a_lack_of_credit_said_after_an_unusable_image_seen_once_keeps_the
 async def test_a_lack_of_credit_said_right_after_an_unusable_image_seen_once_in_the_call_keeps_the_task_pending(
     emulator: Emulator, over_http: Callable[..., Client]
 ) -> None:
-    # The same in one call: the garbled item of the answer before is a sign the task ran.
+    # The same in one call: a garbled item of an answer before is a sign the task ran, though the answer after it
+    # lists the image as running again (found by review of 7050bc7).
     def credit(body: dict[str, Any]) -> object:
         task_uuid = body["data"][0]["taskUUID"]
         return {"errors": [{"code": "insufficientCredits", "message": "Top up.", "taskUUID": task_uuid}]}
 
+    def all_late(body: dict[str, Any]) -> object:
+        late = {"status": "processing", "imageUUID": None, "imageURL": None}
+        return body | {"data": [item | late for item in body.get("data", [])]}
+
     emulator.faults.append(Fault.mangle(_garbled_then_late, on="getResponse"))
+    emulator.faults.append(Fault.mangle(all_late, on="getResponse"))
     emulator.faults.append(_lasting(credit))
     async with over_http(wait_seconds=1.0) as mcp:
         result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})

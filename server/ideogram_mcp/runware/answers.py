@@ -76,8 +76,8 @@ class Snapshot:
     """What Runware charged for each image it reported finished but that cannot be used (its ``cost``, None when
     it gave none): a failed image all the same, but a paid one."""
     ran: bool = False
-    """Whether an image of the task came before this wait began (an earlier call saved it, or found it unusable): the
-    task ran."""
+    """Whether an image of the task came, before this wait began (an earlier call saved it, or found it unusable) or
+    in an answer of it (finished, usable or not, though a later answer no longer says so): the task ran."""
     listed: bool = False
     """Whether an answer of this wait listed each of the task's images (finished, unusable, failed or running): what
     became of each is then known here, from it and the answers after, with no need of what earlier calls recorded.
@@ -203,6 +203,7 @@ def absorb(
                 (key, ErrorDetail(UNUSABLE_CODE, problem, task_uuid=snapshot.task_uuid), _number(item.get("cost")))
             )
     add_images(snapshot, mine)
+    snapshot.ran = snapshot.ran or any(item.get("status") not in WAITING for item in mine)
     for detail in errors:
         if detail.task_uuid != snapshot.task_uuid:
             continue

@@ -385,7 +385,7 @@ class Poller:
                 continue
             task.apart = False
             mine, about = items_of.get(task_uuid, []), errors_of.get(task_uuid, [])
-            ran = any(w.snapshot.ran or w.snapshot.images or w.snapshot.garbled for w in task.watches)
+            ran = any(w.snapshot.ran or w.snapshot.images for w in task.watches)
             ran = ran or any(item.get("status") not in WAITING for item in mine)
             trouble = poll_trouble(about, ran=ran)
             if trouble is None and unnamed and not mine and not about:
