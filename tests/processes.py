@@ -27,10 +27,37 @@ LISTENING = "MCP over HTTP at "
 """What ``ideogram-mcp http`` says once its socket takes connections."""
 
 
+_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A port nothing listens on now, never one this process gave before (two asked for in a row could be one)."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
+
+
+def serving(args: list[str], env: dict[str, str], *, attempts: int = 3) -> tuple[int, Running]:
+    """``ideogram-mcp http`` with ``args`` on a free port, once it takes connections: the port, and the command. A
+    port another process took between its probe and the command's bind is given up for another."""
+    for attempt in range(attempts):
+        port = free_port()
+        running = Running(["http", *args, "--port", str(port)], env)
+        try:
+            running.listening()
+        except AssertionError:
+            if running.process.poll() is None:
+                os.killpg(running.process.pid, signal.SIGTERM)
+            running.ended()  # its pipes closed, not left to the collector
+            if attempt + 1 == attempts or "address already in use" not in "".join(running.err):
+                raise
+        else:
+            return port, running
+    raise AssertionError("unreachable")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -129,7 +156,7 @@ def offline_http(folder: Path, token: str) -> Iterator[str]:
         IDEOGRAM_MCP_DATA_DIR=str(folder / "data"),
         IDEOGRAM_MCP_OUTPUT_DIR=str(folder / "out"),
     )
-    process = Running(["http", "--offline", "--port", str(free_port())], env)
+    _, process = serving(["--offline"], env)
     try:
         yield process.listening()
     finally:

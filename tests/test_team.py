@@ -40,7 +40,7 @@ from .conftest import API_KEY
 from .conftest import structured as data
 from .objectstore import S3Server
 from .postgresql import PostgreSQL
-from .processes import Running, clean_env, free_port
+from .processes import Running, clean_env, serving
 from .test_http import STATE_KEY, RoundRobin
 
 pytestmark = pytest.mark.anyio
@@ -109,23 +109,21 @@ def team(postgresql: PostgreSQL, s3: S3Server, tmp_path_factory: pytest.TempPath
             IDEOGRAM_MCP_PREVIEW="false",
             **s3.env(),
         )
-        ports = [free_port(), free_port()]
-        machines = [
-            Running(
-                ["http", "--port", str(port), "--workers", "2"],
-                shared | {"IDEOGRAM_MCP_DATA_DIR": str(tmp_path_factory.mktemp(f"machine-{n}"))},
-            )
-            for n, port in enumerate(ports)
-        ]
+        ports: list[int] = []
+        machines: list[Running] = []
         try:
-            for machine in machines:
-                machine.listening()
+            for n in range(2):
+                port, machine = serving(
+                    ["--workers", "2"], shared | {"IDEOGRAM_MCP_DATA_DIR": str(tmp_path_factory.mktemp(f"machine-{n}"))}
+                )
+                ports.append(port)
+                machines.append(machine)
             yield Team(ports, machines, emulator, s3, place, images_root, watched)
         finally:
             for machine in machines:
                 if machine.process.poll() is None:
                     os.killpg(machine.process.pid, signal.SIGTERM)
-                    machine.ended()
+                machine.ended()
 
 
 @asynccontextmanager
