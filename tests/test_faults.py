@@ -316,19 +316,35 @@ def _garbled_then_late(body: dict[str, Any]) -> object:
     return late | {"data": [item | {"imageUUID": 12345} if item.get("imageURL") else item for item in late["data"]]}
 
 
+def _all_late(body: dict[str, Any]) -> object:
+    """A rewrite for ``Fault.mangle``: every image of the answer still processing."""
+    late = {"status": "processing", "imageUUID": None, "imageURL": None}
+    return body | {"data": [item | late for item in body.get("data", [])]}
+
+
+def _said_of(task_uuid: str, code: str, message: str, status: int = 200) -> Fault:
+    """Every poll answered with Runware's ``code`` said of the task, under ``status``, until the faults are cleared."""
+    said = {"errors": [{"code": code, "message": message, "taskUUID": task_uuid}]}
+    return Fault(status, json.dumps(said), on="getResponse", lasting=True)
+
+
+def _now(emulator: Emulator, *faults: Fault) -> None:
+    """The emulator's faults from here on: ``faults``, in order, in place of those before."""
+    emulator.faults.clear()
+    emulator.faults.extend(faults)
+
+
 @pytest.mark.parametrize("status", [200, 400, 404, 422])
 async def test_a_lack_of_credit_said_to_a_later_fetch_of_a_task_that_saved_an_image_keeps_it_pending(
     status: int, emulator: Emulator, over_http: Callable[..., Client]
 ) -> None:
     # The fetch's watch began empty: the credit refusal was taken for the task's own, its second image, run and
     # charged, failed at $0 and never fetched, the task settled as done (found by review).
-    emulator.faults.append(dataclasses.replace(Fault.mangle(_second_image_late, on="getResponse"), lasting=True))
+    emulator.faults.append(_lasting(_second_image_late))
     async with over_http(wait_seconds=1.0) as mcp:
         first = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))
         assert (first["status"], len(first["images"])) == ("pending", 1)
-        said = {"errors": [{"code": "insufficientCredits", "message": "Top up.", "taskUUID": first["taskUUID"]}]}
-        emulator.faults.clear()
-        emulator.faults.append(Fault(status, json.dumps(said), on="getResponse", lasting=True))
+        _now(emulator, _said_of(first["taskUUID"], "insufficientCredits", "Top up.", status))
         later = await mcp.call_tool("get_generation", {"taskUUID": first["taskUUID"], "wait": 0})
         listed = data(await mcp.call_tool("list_generations", {}))
     assert "failed" not in text(later)
@@ -347,9 +363,7 @@ async def test_a_lack_of_credit_said_to_a_later_fetch_of_a_task_whose_first_imag
         task_uuid = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))[
             "taskUUID"
         ]
-        said = {"errors": [{"code": "insufficientCredits", "message": "Top up.", "taskUUID": task_uuid}]}
-        emulator.faults.clear()
-        emulator.faults.append(Fault(status, json.dumps(said), on="getResponse", lasting=True))
+        _now(emulator, _said_of(task_uuid, "insufficientCredits", "Top up.", status))
         later = await mcp.call_tool("get_generation", {"taskUUID": task_uuid, "wait": 0})
         listed = data(await mcp.call_tool("list_generations", {}))
     assert "The Runware account has too little credit" in text(later), text(later)
@@ -366,9 +380,7 @@ async def test_a_task_that_fails_after_an_unusable_image_keeps_that_image_charge
     async with over_http(wait_seconds=1.0) as mcp:
         first = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))
         assert first["status"] == "pending"
-        said = {"errors": [{"code": "inferenceFailed", "message": "It broke.", "taskUUID": first["taskUUID"]}]}
-        emulator.faults.clear()
-        emulator.faults.append(Fault(200, json.dumps(said), on="getResponse", lasting=True))
+        _now(emulator, _said_of(first["taskUUID"], "inferenceFailed", "It broke."))
         later = await mcp.call_tool("get_generation", {"taskUUID": first["taskUUID"], "wait": 0})
         again = await mcp.call_tool("get_generation", {"taskUUID": first["taskUUID"]})  # settled: from the journal
         listed = data(await mcp.call_tool("list_generations", {}))
@@ -388,7 +400,7 @@ async def test_an_unusable_image_that_comes_right_in_a_later_fetch_is_charged_on
     emulator.faults.append(_lasting(_garbled_then_late))
     async with over_http(wait_seconds=1.0) as mcp:
         sent = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
-        emulator.faults.clear()
+        _now(emulator)
         later = await mcp.call_tool("get_generation", {"taskUUID": data(sent)["taskUUID"], "wait": 0})
         listed = data(await mcp.call_tool("list_generations", {}))
     assert "Runware reported 1 more image(s) finished that cannot be used" in text(sent), text(sent)
@@ -424,8 +436,7 @@ async def test_an_unusable_image_that_comes_right_beside_one_that_failed_is_not_
     emulator.faults.append(_lasting(_garbled_then_late))
     async with over_http(wait_seconds=1.0) as mcp:
         sent = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))
-        emulator.faults.clear()
-        emulator.faults.append(_lasting(_first_right_second_failed))
+        _now(emulator, _lasting(_first_right_second_failed))
         later = await mcp.call_tool("get_generation", {"taskUUID": sent["taskUUID"]})
         listed = data(await mcp.call_tool("list_generations", {}))
     assert "1 requested image(s) failed: inferenceFailed: It broke." in text(later), text(later)
@@ -443,11 +454,9 @@ async def test_one_unusable_image_worded_two_ways_in_two_fetches_is_charged_once
         task_uuid = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))[
             "taskUUID"
         ]
-        emulator.faults.clear()
-        emulator.faults.append(_lasting(_first_bad_url(_second_image_late)))
+        _now(emulator, _lasting(_first_bad_url(_second_image_late)))
         later = await mcp.call_tool("get_generation", {"taskUUID": task_uuid})
-        emulator.faults.clear()
-        emulator.faults.append(_lasting(_first_bad_url(_first_right_second_failed)))
+        _now(emulator, _lasting(_first_bad_url(_first_right_second_failed)))
         last = await mcp.call_tool("get_generation", {"taskUUID": task_uuid})
         listed = data(await mcp.call_tool("list_generations", {}))
     assert "Runware reported 1 more image(s) finished that cannot be used" in text(later), text(later)
@@ -466,10 +475,8 @@ async def test_a_task_failing_as_a_whole_after_a_poll_that_listed_its_images_kee
     emulator.faults.append(_lasting(_garbled_then_late))
     async with over_http(wait_seconds=1.0) as mcp:
         first = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))
-        said = {"errors": [{"code": "inferenceFailed", "message": "It broke.", "taskUUID": first["taskUUID"]}]}
-        emulator.faults.clear()
-        emulator.faults.append(Fault.mangle(_garbled_then_late, on="getResponse"))  # one poll that lists them
-        emulator.faults.append(Fault(200, json.dumps(said), on="getResponse", lasting=True))
+        listing = Fault.mangle(_garbled_then_late, on="getResponse")  # one poll that lists them
+        _now(emulator, listing, _said_of(first["taskUUID"], "inferenceFailed", "It broke."))
         later = await mcp.call_tool("get_generation", {"taskUUID": first["taskUUID"]})
         listed = data(await mcp.call_tool("list_generations", {}))
     assert text(later).startswith("All 2 requested image(s) failed: unusableResult: "), text(later)
@@ -487,9 +494,7 @@ async def test_a_fetch_that_sees_the_unusable_image_only_once_keeps_its_recorded
         first = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))
         later = await mcp.call_tool("get_generation", {"taskUUID": first["taskUUID"], "wait": 0})
         between = data(await mcp.call_tool("list_generations", {}))
-        said = {"errors": [{"code": "inferenceFailed", "message": "It broke.", "taskUUID": first["taskUUID"]}]}
-        emulator.faults.clear()
-        emulator.faults.append(Fault(200, json.dumps(said), on="getResponse", lasting=True))
+        _now(emulator, _said_of(first["taskUUID"], "inferenceFailed", "It broke."))
         last = await mcp.call_tool("get_generation", {"taskUUID": first["taskUUID"], "wait": 0})
         listed = data(await mcp.call_tool("list_generations", {}))
     assert text(later).startswith("Still rendering: 0 of 2 image(s) ready"), text(later)  # in doubt: it may come right
@@ -498,10 +503,17 @@ async def test_a_fetch_that_sees_the_unusable_image_only_once_keeps_its_recorded
     assert listed["spentToday"] == 0.06
 
 
-def _failed_whole(body: dict[str, Any]) -> object:
-    """A rewrite for ``Fault.mangle``: the task failed as a whole (an error naming it, no items)."""
-    task_uuid = body["data"][0]["taskUUID"]
-    return {"errors": [{"code": "inferenceFailed", "message": "It broke.", "taskUUID": task_uuid}]}
+def _instead(code: str, message: str) -> Callable[[dict[str, Any]], object]:
+    """A rewrite for ``Fault.mangle``: Runware's ``code`` said of the answer's task, and no items."""
+
+    def rewrite(body: dict[str, Any]) -> object:
+        return {"errors": [{"code": code, "message": message, "taskUUID": body["data"][0]["taskUUID"]}]}
+
+    return rewrite
+
+
+_failed_whole = _instead("inferenceFailed", "It broke.")
+"""The task failed as a whole."""
 
 
 @pytest.mark.parametrize("n", [1, 2, 3])
@@ -525,22 +537,16 @@ async def test_an_unusable_image_seen_once_in_each_of_two_fetches_stays_charged_
 ) -> None:
     # Each fetch saw it once, so in doubt (it may come right), and none kept it: the whole-task failure after was
     # said "not charged" (found by review; older than 59c45a2).
-    def all_late(body: dict[str, Any]) -> object:
-        late = {"status": "processing", "imageUUID": None, "imageURL": None}
-        return body | {"data": [item | late for item in body.get("data", [])]}
-
-    emulator.faults.append(_lasting(all_late))
+    emulator.faults.append(_lasting(_all_late))
     async with over_http(wait_seconds=1.0) as mcp:
         task_uuid = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))[
             "taskUUID"
         ]
         seen = []
         for _ in range(2):
-            emulator.faults.clear()
-            emulator.faults.append(Fault.mangle(_garbled_then_late, on="getResponse"))
+            _now(emulator, Fault.mangle(_garbled_then_late, on="getResponse"))
             seen.append(text(await mcp.call_tool("get_generation", {"taskUUID": task_uuid, "wait": 0})))
-        emulator.faults.clear()
-        emulator.faults.append(_lasting(_failed_whole))
+        _now(emulator, _lasting(_failed_whole))
         last = await mcp.call_tool("get_generation", {"taskUUID": task_uuid, "wait": 0})
         listed = data(await mcp.call_tool("list_generations", {}))
     assert all("cannot be used" not in said for said in seen)  # in doubt in each: not said, but recorded
@@ -560,9 +566,7 @@ async def test_a_second_unusable_image_seen_in_a_fetch_is_charged_beside_the_fir
     emulator.faults.append(_lasting(_garbled_then_late))
     async with over_http(wait_seconds=1.0) as mcp:
         first = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 3}))
-        emulator.faults.clear()
-        emulator.faults.extend([Fault.mangle(two_garbled, on="getResponse")] * 2)
-        emulator.faults.append(_lasting(_failed_whole))
+        _now(emulator, *[Fault.mangle(two_garbled, on="getResponse")] * 2, _lasting(_failed_whole))
         later = await mcp.call_tool("get_generation", {"taskUUID": first["taskUUID"]})
         listed = data(await mcp.call_tool("list_generations", {}))
     assert "2 of them finished, so those may have been charged ($0.12)" in text(later), text(later)
@@ -577,9 +581,7 @@ async def test_an_unusable_image_that_comes_right_before_the_task_fails_as_a_who
     emulator.faults.append(_lasting(_first_bad_url(_second_image_late)))
     async with over_http(wait_seconds=1.0) as mcp:
         first = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))
-        emulator.faults.clear()
-        emulator.faults.append(Fault.mangle(_second_image_late, on="getResponse"))
-        emulator.faults.append(_lasting(_failed_whole))
+        _now(emulator, Fault.mangle(_second_image_late, on="getResponse"), _lasting(_failed_whole))
         later = await mcp.call_tool("get_generation", {"taskUUID": first["taskUUID"]})
         listed = data(await mcp.call_tool("list_generations", {}))
     assert "1 requested image(s) failed: inferenceFailed: It broke." in text(later), text(later)
@@ -593,21 +595,14 @@ async def test_a_lack_of_credit_said_after_an_unusable_image_seen_once_keeps_the
 ) -> None:
     # The image in doubt was not taken for a sign the task ran: the refusal failed the task, "Nothing usable was
     # made", $0.06 counted and never polled again (found by review of 8056af7; at efb4b11, $0).
-    def all_late(body: dict[str, Any]) -> object:
-        late = {"status": "processing", "imageUUID": None, "imageURL": None}
-        return body | {"data": [item | late for item in body.get("data", [])]}
-
-    emulator.faults.append(_lasting(all_late))
+    emulator.faults.append(_lasting(_all_late))
     async with over_http(wait_seconds=1.0) as mcp:
         task_uuid = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))[
             "taskUUID"
         ]
-        emulator.faults.clear()
-        emulator.faults.append(Fault.mangle(_garbled_then_late, on="getResponse"))  # seen once: in doubt
+        _now(emulator, Fault.mangle(_garbled_then_late, on="getResponse"))  # seen once: in doubt
         await mcp.call_tool("get_generation", {"taskUUID": task_uuid, "wait": 0})
-        said = {"errors": [{"code": "insufficientCredits", "message": "Top up.", "taskUUID": task_uuid}]}
-        emulator.faults.clear()
-        emulator.faults.append(Fault(status, json.dumps(said), on="getResponse", lasting=True))
+        _now(emulator, _said_of(task_uuid, "insufficientCredits", "Top up.", status))
         later = await mcp.call_tool("get_generation", {"taskUUID": task_uuid, "wait": 0})
         listed = data(await mcp.call_tool("list_generations", {}))
     assert "The Runware account has too little credit" in text(later), text(later)
@@ -619,17 +614,9 @@ async def test_a_lack_of_credit_said_right_after_an_unusable_image_seen_once_in_
 ) -> None:
     # The same in one call: a garbled item of an answer before is a sign the task ran, though the answer after it
     # lists the image as running again (found by review of 7050bc7).
-    def credit(body: dict[str, Any]) -> object:
-        task_uuid = body["data"][0]["taskUUID"]
-        return {"errors": [{"code": "insufficientCredits", "message": "Top up.", "taskUUID": task_uuid}]}
-
-    def all_late(body: dict[str, Any]) -> object:
-        late = {"status": "processing", "imageUUID": None, "imageURL": None}
-        return body | {"data": [item | late for item in body.get("data", [])]}
-
     emulator.faults.append(Fault.mangle(_garbled_then_late, on="getResponse"))
-    emulator.faults.append(Fault.mangle(all_late, on="getResponse"))
-    emulator.faults.append(_lasting(credit))
+    emulator.faults.append(Fault.mangle(_all_late, on="getResponse"))
+    emulator.faults.append(_lasting(_instead("insufficientCredits", "Top up.")))
     async with over_http(wait_seconds=1.0) as mcp:
         result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
         listed = data(await mcp.call_tool("list_generations", {}))

@@ -75,6 +75,12 @@ async def finished(services: Services, entry: Entry, snapshot: Snapshot, tmp_pat
     return list(made.failures)
 
 
+async def journaled(services: Services, entry: Entry, snapshot: Snapshot, tmp_path: Path) -> Entry:
+    """The task as the journal holds it once ``snapshot`` was finished (its images made so far)."""
+    await finished(services, entry, snapshot, tmp_path)
+    return await services.journal.get(T, OWNER) or entry
+
+
 @pytest.mark.parametrize("when", ["in its call", "after an answer saying nothing of it", "fetched later"])
 async def test_a_garbled_image_stays_charged_when_runware_then_forgets_the_task(
     when: str, services: Services, tmp_path: Path
@@ -102,13 +108,8 @@ async def test_a_garbled_image_recorded_before_is_counted_once_when_a_later_fetc
     # have counted it twice.
     entry = await recorded(services, 3)
     garbled = done(2, imageURL=None)
-    await finished(
-        services,
-        entry,
-        polled(polled(Snapshot(T, 3), [done(1), garbled, RUNNING]), [done(1), garbled, RUNNING]),
-        tmp_path,
-    )
-    entry = await services.journal.get(T, OWNER) or entry
+    twice = polled(polled(Snapshot(T, 3), [done(1), garbled, RUNNING]), [done(1), garbled, RUNNING])
+    entry = await journaled(services, entry, twice, tmp_path)
     failed = {"taskType": "imageInference", "taskUUID": T, "status": "error", "code": "inferenceFailed", "message": "x"}
     said = await finished(services, entry, polled(polled(Snapshot(T, 3), [done(1), failed]), [], [LOST]), tmp_path)
     assert [failure.split(":")[0] for failure in said] == ["unusableResult", "inferenceFailed"]
@@ -123,8 +124,9 @@ async def test_an_unusable_image_that_came_right_leaves_no_failure_to_hide_an_im
     # where two images may have been charged (found by review of 6b2990c).
     entry = await recorded(services, 2)
     garbled = done(1, imageURL=None)
-    await finished(services, entry, polled(polled(Snapshot(T, 2), [garbled, RUNNING]), [garbled, RUNNING]), tmp_path)
-    entry = await services.journal.get(T, OWNER) or entry
+    entry = await journaled(
+        services, entry, polled(polled(Snapshot(T, 2), [garbled, RUNNING]), [garbled, RUNNING]), tmp_path
+    )
     second = await finished(services, entry, polled(Snapshot(T, 2), [done(1), RUNNING]), tmp_path)
     entry = await services.journal.get(T, OWNER) or entry
     third = await finished(services, entry, polled(Snapshot(T, 2), [], [LOST]), tmp_path)
@@ -140,8 +142,9 @@ async def test_an_answer_listing_one_image_whole_and_the_other_failed_under_erro
     # recorded before has come right, and is not charged again.
     entry = await recorded(services, 2)
     garbled = done(1, imageURL=None)
-    await finished(services, entry, polled(polled(Snapshot(T, 2), [garbled, RUNNING]), [garbled, RUNNING]), tmp_path)
-    entry = await services.journal.get(T, OWNER) or entry
+    entry = await journaled(
+        services, entry, polled(polled(Snapshot(T, 2), [garbled, RUNNING]), [garbled, RUNNING]), tmp_path
+    )
     broke = ErrorDetail("inferenceFailed", "It broke.", task_uuid=T)
     said = await finished(services, entry, polled(Snapshot(T, 2), [done(1)], [broke]), tmp_path)
     assert said == ["inferenceFailed: It broke."]
@@ -155,8 +158,7 @@ async def test_of_two_recorded_unusable_images_one_come_right_and_one_in_doubt_n
     # where at most $0.12 can have been charged (found by review of 75f106a).
     entry = await recorded(services, 4)
     bad = [done(1, imageURL="not a url"), done(2, imageURL="not a url"), RUNNING, RUNNING]
-    await finished(services, entry, polled(polled(Snapshot(T, 4), bad), bad), tmp_path)
-    entry = await services.journal.get(T, OWNER) or entry
+    entry = await journaled(services, entry, polled(polled(Snapshot(T, 4), bad), bad), tmp_path)
     said = await finished(services, entry, polled(Snapshot(T, 4), [done(1), bad[1], RUNNING, RUNNING]), tmp_path)
     entry = await services.journal.get(T, OWNER) or entry
     broke = ErrorDetail("inferenceFailed", "It broke.", task_uuid=T)
@@ -172,8 +174,7 @@ async def test_a_recorded_unusable_image_that_comes_in_an_answer_listing_only_it
     # failure and charge give way to it.
     entry = await recorded(services, 2)
     bad = [done(1, imageURL="not a url"), RUNNING]
-    await finished(services, entry, polled(polled(Snapshot(T, 2), bad), bad), tmp_path)
-    entry = await services.journal.get(T, OWNER) or entry
+    entry = await journaled(services, entry, polled(polled(Snapshot(T, 2), bad), bad), tmp_path)
     said = await finished(services, entry, polled(Snapshot(T, 2), [done(1)]), tmp_path)
     entry = await services.journal.get(T, OWNER) or entry
     assert said == []
@@ -188,8 +189,7 @@ async def test_an_unusable_image_failed_and_another_in_doubt_are_both_kept_when_
     entry = await recorded(services, 3)
     bad1, bad2 = done(1, imageURL="not a url"), done(2, imageURL="not a url")
     snapshot = polled(polled(Snapshot(T, 3), [bad1, RUNNING, RUNNING]), [bad1, bad2, RUNNING])
-    await finished(services, entry, snapshot, tmp_path)
-    entry = await services.journal.get(T, OWNER) or entry
+    entry = await journaled(services, entry, snapshot, tmp_path)
     broke = ErrorDetail("inferenceFailed", "It broke.", task_uuid=T)
     where = files.places(tmp_path, [], [])
     await finish(services, entry, polled(Snapshot(T, 3), [], [broke]), where, False, services.clock.monotonic() + 1)
@@ -202,8 +202,9 @@ async def test_an_unusable_image_in_doubt_of_a_forgotten_task_is_not_counted_aga
     # Recorded in doubt, with no failure said, its place was counted again as an image that never came: $0.24 for
     # three images at $0.06 (found by review of 57f8032).
     entry = await recorded(services, 3)
-    await finished(services, entry, polled(Snapshot(T, 3), [done(1), done(2, imageURL="not a url"), RUNNING]), tmp_path)
-    entry = await services.journal.get(T, OWNER) or entry
+    entry = await journaled(
+        services, entry, polled(Snapshot(T, 3), [done(1), done(2, imageURL="not a url"), RUNNING]), tmp_path
+    )
     said = await finished(services, entry, polled(Snapshot(T, 3), [], [LOST]), tmp_path)
     assert [failure.split(":")[0] for failure in said] == ["taskFailedOrNotFound"]
     assert (await services.journal.spend(OWNER)).today == pytest.approx(0.18)
@@ -215,11 +216,9 @@ async def test_an_image_in_doubt_that_came_right_is_not_charged_again_when_the_t
     # Recorded in doubt, with no failure to name it, its charge outlived its arrival in an answer listing only the
     # finished images: $0.12 and "1 more image(s) finished that cannot be used" (found by review of c48f8c5).
     entry = await recorded(services, 2)
-    await finished(services, entry, polled(Snapshot(T, 2), [done(1, imageURL=None), RUNNING]), tmp_path)
-    entry = await services.journal.get(T, OWNER) or entry
+    entry = await journaled(services, entry, polled(Snapshot(T, 2), [done(1, imageURL=None), RUNNING]), tmp_path)
     assert entry.unusable_cost == pytest.approx(0.06)
-    await finished(services, entry, polled(Snapshot(T, 2), [done(1)]), tmp_path)
-    entry = await services.journal.get(T, OWNER) or entry
+    entry = await journaled(services, entry, polled(Snapshot(T, 2), [done(1)]), tmp_path)
     broke = ErrorDetail("inferenceFailed", "It broke.", task_uuid=T)
     where = files.places(tmp_path, [], [])
     made = await finish(

@@ -203,7 +203,7 @@ def absorb(
                 (key, ErrorDetail(UNUSABLE_CODE, problem, task_uuid=snapshot.task_uuid), _number(item.get("cost")))
             )
     add_images(snapshot, mine)
-    snapshot.ran = snapshot.ran or any(item.get("status") not in WAITING for item in mine)
+    snapshot.ran = snapshot.ran or ran_in(mine)
     for detail in errors:
         if detail.task_uuid != snapshot.task_uuid:
             continue
@@ -242,6 +242,11 @@ def absorb(
             failures = [*(detail for _, detail, _ in snapshot.garbled), *failures, *[failures[0]] * room]
     snapshot.failures = failures[:room]
     snapshot.progress = min(progress) if progress else None
+
+
+def ran_in(items: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether an answer's items show that the task ran: one finished, usable or not."""
+    return any(item.get("status") not in WAITING for item in items)
 
 
 def never_came_notes(task_uuid: str, missing: int) -> list[ErrorDetail]:

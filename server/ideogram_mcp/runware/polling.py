@@ -26,12 +26,12 @@ from ideogram_mcp.runware.answers import (
     LOST_CODE,
     RATE_LIMITED,
     REFUSALS,
-    WAITING,
     Snapshot,
     absorb,
     add_images,
     by_task,
     poll_trouble,
+    ran_in,
     refused_poll,
 )
 from ideogram_mcp.runware.client import RunwareClient
@@ -386,7 +386,7 @@ class Poller:
             task.apart = False
             mine, about = items_of.get(task_uuid, []), errors_of.get(task_uuid, [])
             ran = any(w.snapshot.ran or w.snapshot.images for w in task.watches)
-            ran = ran or any(item.get("status") not in WAITING for item in mine)
+            ran = ran or ran_in(mine)
             trouble = poll_trouble(about, ran=ran)
             if trouble is None and unnamed and not mine and not about:
                 # Said of no task, and nothing of this one: the poll failed for it (it had been taken for an answer
