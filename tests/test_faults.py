@@ -624,6 +624,29 @@ async def test_a_lack_of_credit_said_right_after_an_unusable_image_seen_once_in_
     assert (listed["generations"][0]["state"], listed["spentToday"]) == ("pending", 0.12)
 
 
+async def test_a_lack_of_credit_said_to_a_later_call_after_an_unusable_image_seen_once_keeps_the_task_pending(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # The same across calls: the call that saw the garbled item, then the image running again, journaled the task as
+    # if it had never run (nothing in doubt once the image was listed again), and the next call's refusal failed it,
+    # $0 counted, never polled again (found by review of 9f944b8).
+    emulator.faults.append(_lasting(_all_late))
+    async with over_http(wait_seconds=1.0) as mcp:
+        task_uuid = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))[
+            "taskUUID"
+        ]
+        _now(emulator, Fault.mangle(_garbled_then_late, on="getResponse"), _lasting(_all_late))
+        polls = len(emulator.requests)
+        await mcp.call_tool("get_generation", {"taskUUID": task_uuid, "wait": 1})
+        assert [fault.lasting for fault in emulator.faults] == [True], "the garbled answer was read"
+        assert len(emulator.requests) - polls >= 2, "and one after it, listing the image running again"
+        _now(emulator, _said_of(task_uuid, "insufficientCredits", "Top up."))
+        later = await mcp.call_tool("get_generation", {"taskUUID": task_uuid, "wait": 0})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert "The Runware account has too little credit" in text(later), text(later)
+    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("pending", 0.12)
+
+
 async def test_a_task_blocked_for_credit_after_its_first_image_says_so_not_that_it_renders(
     emulator: Emulator, over_http: Callable[..., Client]
 ) -> None:

@@ -325,6 +325,21 @@ async def test_two_processes_finishing_one_task_keep_every_image_and_a_finished_
     assert entry.images == [a.with_(path="/out/a.jpg"), b]
 
 
+async def test_a_task_seen_to_run_stays_so_whatever_a_later_update_or_another_process_says(journal: Opener) -> None:
+    # A poll that reported an image finished, unusable, then one listing it running again: the task had been
+    # journaled as never run, and a lack of credit said to a later call failed it at $0, never polled again.
+    first, second = journal(), journal()
+    await record(first, "t", 0.12, requested=2)
+    fresh = await first.get("t", "")
+    await first.update("t", state="pending", images=[], errors=[], cost=None, unusable_cost=0.0, ran=True)
+    await second.update("t", state="pending", images=[], errors=[], cost=None, unusable_cost=0.0)
+    await first.update("t", state="pending", images=[], errors=[], cost=None, ran=False)
+    entry = await second.get("t", "")
+    assert fresh is not None
+    assert entry is not None
+    assert (fresh.ran, entry.ran, entry.state, entry.unusable_cost) == (False, True, "pending", 0.0)
+
+
 async def test_each_images_saving_is_given_to_one_finish_until_its_claim_runs_out(journal: Opener) -> None:
     clock = ManualClock()
     book = journal(clock)

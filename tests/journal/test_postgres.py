@@ -191,6 +191,32 @@ async def test_the_schema_is_made_once_however_many_machines_start_at_once_and_a
     assert _count(database_url, "SELECT count(*) FROM ideogram_tasks") == 1
 
 
+async def test_a_database_an_earlier_version_made_is_brought_to_this_schema_and_keeps_its_tasks(
+    database_url: str,
+) -> None:
+    # Its second version, before the tasks kept whether they ran: a machine of this version reads and writes them.
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        for change in MIGRATIONS[:2]:
+            connection.execute(change)
+        connection.execute("CREATE TABLE ideogram_schema (version integer NOT NULL)")
+        connection.execute("INSERT INTO ideogram_schema (version) VALUES (2)")
+        connection.execute(
+            "INSERT INTO ideogram_tasks (task_uuid, tool, model, task, requested, quote, state, created, updated)"
+            " VALUES ('old', 'generate_image', 'ideogram:4@1', '{}', 2, 0.12, 'pending', 1, 1)"
+        )
+    book = PostgresJournal(database_url)
+    try:
+        before = await book.get("old", "")
+        await book.update("old", state="pending", images=[], errors=[], cost=None, ran=True)
+        after = await book.get("old", "")
+    finally:
+        await book.aclose()
+    assert before is not None
+    assert after is not None
+    assert (before.quote, before.ran, after.ran) == (0.12, False, True)
+    assert _count(database_url, "SELECT max(version) FROM ideogram_schema") == len(MIGRATIONS)
+
+
 async def test_an_unreachable_database_is_said_once_in_the_log_with_the_fix_and_never_its_password(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

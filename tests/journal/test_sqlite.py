@@ -268,7 +268,7 @@ async def test_a_task_in_both_journals_keeps_what_each_recorded(tmp_path: Path) 
     now.close()
     await book.accepted("t1")
     saved = ImageRecord(image_uuid="i1", image_url="https://x/i1.jpg", path="/out/i1.jpg")
-    await book.update("t1", state="pending", images=[saved], errors=[], cost=None)
+    await book.update("t1", state="pending", images=[saved], errors=[], cost=None, ran=True)
     shutil.rmtree(folder)
     folder.mkdir()
     shutil.copy(tmp_path / "other.sqlite3", folder / "journal.sqlite3")
@@ -276,7 +276,7 @@ async def test_a_task_in_both_journals_keeps_what_each_recorded(tmp_path: Path) 
     await book.aclose()
     assert t1 is not None
     assert [(i.image_uuid, i.path) for i in t1.images] == [("i2", None), ("i1", "/out/i1.jpg")]
-    assert t1.accepted
+    assert (t1.accepted, t1.ran) == (True, True)
 
 
 async def test_a_failure_recorded_after_the_copy_put_back_was_made_stands(tmp_path: Path) -> None:

@@ -101,6 +101,8 @@ class Entry:
     unusable_cost: float = 0.0
     """What images Runware reported finished that cannot be used were counted at (charged all the same; one seen once
     is in doubt, a possible charge), with the images that never came of a task it has since forgotten."""
+    ran: bool = False
+    """Whether a poll ever reported an image of the task finished, usable or not: it ran, and was charged."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,8 +298,10 @@ class Journal(Protocol):
         cost: float | None,
         accepted: bool = False,
         unusable_cost: float | None = None,
+        ran: bool = False,
     ) -> None:
-        """Record what became of a task, merged with what others recorded meanwhile; a finished task stays so."""
+        """Record what became of a task, merged with what others recorded meanwhile; a finished task stays so, and
+        one acknowledged (``accepted``) or seen to run (``ran``) stays so."""
         ...
 
     async def get(self, task_uuid: str, owner: str) -> Entry | None:

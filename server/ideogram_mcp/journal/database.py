@@ -72,6 +72,8 @@ MIGRATIONS: tuple[LiteralString, ...] = (
     """,
     # 2: when an owner's images were last saved (saved_at), read without a walk through the owner's every task.
     "CREATE INDEX ideogram_tasks_by_owner_state_and_update ON ideogram_tasks (owner, state, updated)",
+    # 3: whether a poll ever reported an image of the task finished (``Entry.ran``).
+    "ALTER TABLE ideogram_tasks ADD COLUMN IF NOT EXISTS ran boolean NOT NULL DEFAULT false",
 )
 """Schema changes in order; the table ``ideogram_schema`` counts those applied."""
 

@@ -48,7 +48,7 @@ _SPENT: Final = (
 )
 _COLUMNS: Final = (
     "task_uuid, owner, tool, model, task::text, requested, quote, cost, state, images::text, errors::text,"
-    " options::text, created, updated, approval, accepted, unusable_cost"
+    " options::text, created, updated, approval, accepted, unusable_cost, ran"
 )
 
 
@@ -110,6 +110,7 @@ class PostgresJournal:
         cost: float | None,
         accepted: bool = False,
         unusable_cost: float | None = None,
+        ran: bool = False,
     ) -> None:
         """Merged with what another process recorded meanwhile, as the SQLite journal merges (``rows.merged``), the
         task's row locked from the read to the write."""
@@ -126,7 +127,7 @@ class PostgresJournal:
             final, merged, total, unusable = rows.updated(row, images, state, unusable_cost, cost)
             await db.execute(
                 "UPDATE ideogram_tasks SET state = %s, images = %s, errors = %s, cost = %s, updated = %s,"
-                " accepted = accepted OR %s, unusable_cost = %s WHERE task_uuid = %s",
+                " accepted = accepted OR %s, unusable_cost = %s, ran = ran OR %s WHERE task_uuid = %s",
                 (
                     final,
                     self._json(merged),
@@ -135,6 +136,7 @@ class PostgresJournal:
                     self._clock.now(),
                     accepted,
                     unusable,
+                    ran,
                     task_uuid,
                 ),
             )

@@ -90,7 +90,7 @@ def reopened(db: sqlite3.Connection, path: Path, upgraded: Callable[[sqlite3.Con
 def _merge(db: sqlite3.Connection, into: sqlite3.Connection) -> None:
     """Every task of ``db`` into ``into``, in one transaction: whole where ``into`` lacks it, else combined as
     ``Journal.update`` combines what two processes recorded (images by imageUUID, a saved path never lost, a finished
-    task staying finished, its acknowledgement kept, the later errors)."""
+    task staying finished, its acknowledgement and that it ran kept, the later errors)."""
     columns = [row[1] for row in db.execute("PRAGMA table_info(tasks)")]
     into.execute("BEGIN IMMEDIATE")
     try:
@@ -113,13 +113,15 @@ def _merge(db: sqlite3.Connection, into: sqlite3.Connection) -> None:
             )
             into.execute(
                 "UPDATE tasks SET state = ?, images = ?, cost = ?, unusable_cost = ?, accepted = MAX(accepted, ?),"
-                " errors = CASE WHEN ? THEN ? ELSE errors END, updated = MAX(updated, ?) WHERE task_uuid = ?",
+                " ran = MAX(ran, ?), errors = CASE WHEN ? THEN ? ELSE errors END, updated = MAX(updated, ?)"
+                " WHERE task_uuid = ?",
                 (
                     state if later or state == "done" else theirs[0],
                     json.dumps(images),
                     cost,
                     unusable,
                     ours["accepted"],
+                    ours["ran"],
                     later,
                     ours["errors"],
                     ours["updated"],

@@ -62,7 +62,7 @@ def entry(row: tuple[Any, ...]) -> Entry:
     (task_uuid, owner, tool, model, task, requested, quote, cost, state, images, errors, options, created, updated) = (
         row[:14]
     )
-    approval, accepted, unusable_cost = row[14:]
+    approval, accepted, unusable_cost, ran = row[14:]
     return Entry(
         task_uuid=str(task_uuid),
         owner=str(owner),
@@ -81,6 +81,7 @@ def entry(row: tuple[Any, ...]) -> Entry:
         approval=str(approval),
         accepted=bool(accepted),
         unusable_cost=float(unusable_cost or 0.0),
+        ran=bool(ran),
     )
 
 

@@ -78,6 +78,8 @@ _MIGRATIONS = (
     "ALTER TABLE tasks ADD COLUMN unusable_cost REAL NOT NULL DEFAULT 0",
     # 4: when an owner's images were last saved (saved_at), read without a walk through the owner's every task.
     "CREATE INDEX IF NOT EXISTS tasks_by_owner_state_and_update ON tasks (owner, state, updated)",
+    # 5: whether a poll ever reported an image of the task finished (``Entry.ran``).
+    "ALTER TABLE tasks ADD COLUMN ran INTEGER NOT NULL DEFAULT 0",
 )
 """Schema changes in order; ``PRAGMA user_version`` counts those applied."""
 
@@ -89,7 +91,7 @@ _SPENT = (
 )
 _COLUMNS = (
     "task_uuid, owner, tool, model, task, requested, quote, cost, state, images, errors, options, created, updated,"
-    " approval, accepted, unusable_cost"
+    " approval, accepted, unusable_cost, ran"
 )
 
 
@@ -181,6 +183,7 @@ class SqliteJournal:
         cost: float | None,
         accepted: bool = False,
         unusable_cost: float | None = None,
+        ran: bool = False,
     ) -> None:
         """Merged with what another process may have recorded meanwhile (HTTP workers share the journal): images are
         kept by imageUUID, the saved one first, and a finished task stays finished.
@@ -199,7 +202,7 @@ class SqliteJournal:
             final, merged, total, unusable = rows.updated(row, images, state, unusable_cost, cost)
             self._db.execute(
                 "UPDATE tasks SET state = ?, images = ?, errors = ?, cost = ?, updated = ?,"
-                " accepted = MAX(accepted, ?), unusable_cost = ? WHERE task_uuid = ?",
+                " accepted = MAX(accepted, ?), unusable_cost = ?, ran = MAX(ran, ?) WHERE task_uuid = ?",
                 (
                     final,
                     self._json(merged),
@@ -208,6 +211,7 @@ class SqliteJournal:
                     self._clock.now(),
                     int(accepted),
                     unusable,
+                    int(ran),
                     task_uuid,
                 ),
             )

@@ -107,9 +107,10 @@ def _parts(error: str) -> tuple[str, str]:
 
 def ran_before(entry: Entry) -> bool:
     """Whether an image of the task came before: saved, or reported finished but unusable (charged all the same; seen
-    once, in doubt, too)."""
+    once, in doubt, too, though a later answer listed it running again). Journals of earlier versions kept no
+    ``ran``: their images, and the unusable ones they counted, show it."""
     unusable = any(_parts(error)[0] == UNUSABLE_CODE for error in entry.errors)
-    return bool(entry.images) or unusable or entry.unusable_cost > 0
+    return entry.ran or bool(entry.images) or unusable or entry.unusable_cost > 0
 
 
 async def _reread(services: Services, entry: Entry) -> Entry | None:
@@ -231,6 +232,7 @@ async def _finish(
             cost=cost,
             accepted=accepted,
             unusable_cost=None if settled else round(max(unusable, own + doubt) + unit * never, 6),  # read later
+            ran=snapshot.ran,
         )
     except JournalError as exc:  # what was saved is said all the same: the files are there
         logger.warning("task %s: the journal could not record it: %s", entry.task_uuid, exc)
