@@ -647,6 +647,36 @@ async def test_a_lack_of_credit_said_to_a_later_call_after_an_unusable_image_see
     assert (listed["generations"][0]["state"], listed["spentToday"]) == ("pending", 0.12)
 
 
+async def test_a_lack_of_credit_said_after_a_cancelled_call_saw_an_unusable_image_once_keeps_the_task_pending(
+    emulator: Emulator, over_http: Callable[..., Client]
+) -> None:
+    # The same with the call that saw them cancelled: nothing of it reached the journal, and the next call's refusal
+    # failed the task at $0 (found by review of 8763a97).
+    emulator.faults.append(_lasting(_all_late))
+    async with over_http(wait_seconds=1.0) as mcp:
+        task_uuid = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))[
+            "taskUUID"
+        ]
+    async with over_http(wait_seconds=20.0) as mcp:  # the next call waits longer than its polls take
+        listed_again = anyio.Event()
+
+        def late_again(body: dict[str, Any]) -> object:
+            listed_again.set()
+            return _all_late(body)
+
+        _now(emulator, Fault.mangle(_garbled_then_late, on="getResponse"), _lasting(late_again))
+        async with anyio.create_task_group() as group:
+            group.start_soon(mcp.call_tool, "get_generation", {"taskUUID": task_uuid, "wait": 10})
+            with anyio.fail_after(10):  # the garbled answer given, then one listing the image running again
+                await listed_again.wait()
+            group.cancel_scope.cancel()
+        _now(emulator, _said_of(task_uuid, "insufficientCredits", "Top up."))
+        later = await mcp.call_tool("get_generation", {"taskUUID": task_uuid, "wait": 0})
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert "The Runware account has too little credit" in text(later), text(later)
+    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("pending", 0.12)
+
+
 async def test_a_task_blocked_for_credit_after_its_first_image_says_so_not_that_it_renders(
     emulator: Emulator, over_http: Callable[..., Client]
 ) -> None:

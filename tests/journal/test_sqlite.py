@@ -260,7 +260,7 @@ async def test_a_task_in_both_journals_keeps_what_each_recorded(tmp_path: Path) 
     now, other = sqlite3.connect(folder / "journal.sqlite3"), sqlite3.connect(tmp_path / "other.sqlite3")
     now.backup(other)  # the other process's copy, from before what follows
     other.execute(
-        "UPDATE tasks SET images = ?, updated = updated + 1000 WHERE task_uuid = 't1'",
+        "UPDATE tasks SET images = ?, ran = 1, updated = updated + 1000 WHERE task_uuid = 't1'",
         ('[{"imageUUID": "i2", "imageURL": "https://x/i2.jpg", "claimedBy": "B", "claimedUntil": 1e12}]',),
     )
     other.commit()
@@ -268,7 +268,7 @@ async def test_a_task_in_both_journals_keeps_what_each_recorded(tmp_path: Path) 
     now.close()
     await book.accepted("t1")
     saved = ImageRecord(image_uuid="i1", image_url="https://x/i1.jpg", path="/out/i1.jpg")
-    await book.update("t1", state="pending", images=[saved], errors=[], cost=None, ran=True)
+    await book.update("t1", state="pending", images=[saved], errors=[], cost=None)
     shutil.rmtree(folder)
     folder.mkdir()
     shutil.copy(tmp_path / "other.sqlite3", folder / "journal.sqlite3")
@@ -276,7 +276,7 @@ async def test_a_task_in_both_journals_keeps_what_each_recorded(tmp_path: Path) 
     await book.aclose()
     assert t1 is not None
     assert [(i.image_uuid, i.path) for i in t1.images] == [("i2", None), ("i1", "/out/i1.jpg")]
-    assert (t1.accepted, t1.ran) == (True, True)
+    assert (t1.accepted, t1.ran) == (True, True), "acknowledged here, seen to run there"
 
 
 async def test_a_failure_recorded_after_the_copy_put_back_was_made_stands(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from ideogram_mcp.clock import ManualClock, SystemClock
 from ideogram_mcp.emulator import Emulator, Fault
 from ideogram_mcp.emulator.faults import said_of_each
-from ideogram_mcp.runware import errors, polling
+from ideogram_mcp.runware import delivery, errors, polling
 from ideogram_mcp.runware.answers import LOST_AFTER, Snapshot
 from ideogram_mcp.runware.client import RunwareClient
 from ideogram_mcp.runware.delivery import KEEPALIVE, Delivery, Patience, PollSchedule
@@ -152,6 +152,25 @@ async def test_two_waits_for_one_task_are_served_by_the_same_polls(emulator: Emu
     assert first.images == second.images
     polls = [tasks for tasks in emulator.requests if tasks[0]["taskType"] == "getResponse"]
     assert all(len(tasks) == 1 for tasks in polls), "one task polled once per request, however many wait for it"
+
+
+async def test_a_later_wait_knows_a_task_an_earlier_one_saw_run_of_the_latest_tasks_kept(
+    emulator: Emulator, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A wait cut short records nothing: a lack of credit said to the next wait had been taken for the task's own.
+    monkeypatch.setattr(delivery, "RAN_KEPT", 1)
+    first, second = task(deliveryMethod="async"), task(deliveryMethod="async")
+    later: list[Snapshot] = []
+    async with client_of(emulator) as client, anyio.create_task_group() as loop:
+        runware = Delivery(client, clock=clock)
+        loop.start_soon(runware.run)
+        for sent in (first, second):
+            await runware.submit(sent, until=clock.monotonic() + 5)
+            assert (await runware.wait(sent["taskUUID"], 1, until=clock.monotonic() + 5)).ran
+        now = clock.monotonic()
+        later += [await runware.wait(sent["taskUUID"], 1, until=now) for sent in (first, second)]
+        loop.cancel_scope.cancel()
+    assert [snapshot.ran for snapshot in later] == [False, True], "the latest kept, the one before it let go"
 
 
 async def test_a_task_runware_does_not_know_yet_is_waited_for_and_one_it_long_forgot_is_lost(

@@ -34,6 +34,8 @@ LAST_ATTEMPT = 0.1
 """Seconds before its deadline within which a submission is not sent again (its answer could not come in time)."""
 FIRST_ANSWER = 5.0
 """Seconds a caller who will not wait still waits for Runware's first answer (``wait(ask_first=True)``)."""
+RAN_KEPT = 10_000
+"""Tasks a process remembers having seen run (``Delivery.wait``), the latest."""
 
 OnChange = Callable[[Snapshot], Awaitable[None]]
 
@@ -55,6 +57,8 @@ class Delivery:
         self.patience = patience or Patience()
         self.poller = Poller(client, self.clock, self.schedule)
         self.batches = Batches(client, self.clock)
+        self._ran: dict[str, None] = {}
+        """The tasks a wait here saw run, the latest ``RAN_KEPT``: a wait cut short records nothing in the journal."""
 
     async def submit(self, task: Mapping[str, Any], until: float) -> None:
         """Send an async task, resending the same taskUUID until Runware has it or the deadline passes.
@@ -152,10 +156,12 @@ class Delivery:
         ``sent_at`` (Unix time) is when the task was sent, for telling a task not yet known from a lost one.
         ``ask_first`` asks Runware once even when the deadline is already here (a caller who will not wait
         still wants the state now), waiting up to ``FIRST_ANSWER`` seconds for that answer. ``ran``: an image of the
-        task came before (an earlier call saved it), so a refusal for lack of credit is no longer the task's own.
+        task came before (an earlier call saved it), so a refusal for lack of credit is no longer the task's own; an
+        earlier wait in this process that saw it run counts so too.
         """
         now = self.clock.monotonic()
         latest = max(until, now + FIRST_ANSWER) if ask_first else until
+        ran = ran or task_uuid in self._ran
         watch = self.poller.watch(task_uuid, requested, sent_at=sent_at or self.clock.now(), at_once=ask_first, ran=ran)
         try:
             while not watch.snapshot.settled:
@@ -173,6 +179,10 @@ class Delivery:
                     await on_change(watch.snapshot)
         finally:
             self.poller.forget(watch)
+            if watch.snapshot.ran and not ran:  # kept for the next wait, should this one's end not be recorded
+                self._ran[task_uuid] = None
+                if len(self._ran) > RAN_KEPT:
+                    del self._ran[next(iter(self._ran))]
         return watch.snapshot
 
     async def run(self) -> None:
