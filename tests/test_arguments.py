@@ -70,6 +70,27 @@ pytestmark = pytest.mark.anyio
         ),
         ({"positivePrompt": "x", "styleReferenceImages": []}, "styleReferenceImages: must be a list of 1 to 4 images,"),
         ({"positivePrompt": "x", "aspectRatio": "wide"}, "expected a ratio like '16:9'"),
+        ({"positivePrompt": "x", "aspectRatio": "200:1"}, 'no listed size comes near the shape "200:1". Listed: 3:1,'),
+        (
+            {"model": "ideogram-4.0", "positivePrompt": ""},
+            "positivePrompt: must be text of at least 1 character; it has 0.",  # had been "must be text; it has 0"
+        ),
+        # A key of 4.0's structured prompt given as an argument had been an unknown one: where it goes is said.
+        (
+            {"model": "ideogram-4.0", "positivePrompt": "x", "color_palette": ["#FF0000"]},
+            "color_palette: not an argument of its own: it goes inside structuredPrompt, as "
+            "structuredPrompt.style_description.color_palette.",
+        ),
+        (
+            {"positivePrompt": "x", "colorPalette": ["#FF0000"]},
+            "colorPalette: not accepted by Ideogram 3.0; Ideogram 4.0 takes it as "
+            "structuredPrompt.style_description.color_palette (model: ideogram-4.0).",
+        ),
+        (
+            {"model": "ideogram-4.0", "positivePrompt": "x", "bbox": [0, 0, 9, 9]},
+            "bbox: not an argument of its own: it goes inside structuredPrompt, as "
+            "structuredPrompt.compositional_deconstruction.elements[].bbox.",
+        ),
         ({"positivePrompt": "x", "aspectRatio": "16:9", "width": 1024, "height": 1024}, "not both"),
         ({"positivePrompt": "x", "seed": 0}, "seed: must be a whole number from 1 to 2147483647; got 0."),
         ({"positivePrompt": "x", "style": "anime"}, "styleType"),

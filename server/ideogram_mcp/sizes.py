@@ -72,7 +72,16 @@ def _nominal(label: str) -> Fraction:
 
 
 def parse_ratio(text: str) -> float | None:
-    """Read ``16:9``, ``16x9``, ``16/9``, ``~16:9`` or ``1.78`` as width / height; None if unreadable."""
+    """Read ``16:9``, ``16x9``, ``16/9``, ``~16:9`` or ``1.78`` as width / height; None if unreadable, or a shape no
+    listed size comes near (``read_ratio`` tells which)."""
+    ratio = read_ratio(text)
+    if ratio is None or not 1 / _WIDEST <= ratio <= _WIDEST:
+        return None
+    return ratio
+
+
+def read_ratio(text: str) -> float | None:
+    """``parse_ratio`` of any shape (``200:1`` too); None if unreadable, zero or infinite."""
     if match := _RATIO.match(text):
         width, height = float(match["w"]), float(match["h"])
     elif match := _DECIMAL.match(text):
@@ -80,9 +89,7 @@ def parse_ratio(text: str) -> float | None:
     else:
         return None
     ratio = width / height if height > 0 else 0.0
-    if not (math.isfinite(ratio) and 1 / _WIDEST <= ratio <= _WIDEST):
-        return None  # zero, infinite, or a shape no listed size comes near
-    return ratio
+    return ratio if math.isfinite(ratio) and ratio > 0 else None
 
 
 def _ratio_distance(aspect: float, target: float) -> float:

@@ -164,6 +164,8 @@ def _parameter(type_: ParameterType, **facts: Any) -> Parameter:
         ("string", {"format": "uri"}, "an http(s) URL"),
         ("string", {"format": "uuid"}, "a UUID"),
         ("string", {"min_length": 2, "max_length": 9}, "text of 2 to 9 characters"),
+        ("string", {"min_length": 1}, "text of at least 1 character"),  # it had said "must be text; it has 0"
+        ("string", {"max_length": 9}, "text of at most 9 characters"),
         ("string", {}, "text"),
     ],
 )

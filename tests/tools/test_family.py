@@ -78,6 +78,7 @@ async def test_remix_without_a_size_keeps_the_sources_shape_when_it_can_be_measu
     mcp: Client, emulator: Emulator, output: Path
 ) -> None:
     picture(output / "wide.png", (900, 600))
+    picture(output / "strip.png", (4000, 12))
     inline = "data:image/png;base64," + base64.b64encode((output / "wide.png").read_bytes()).decode()
     sizes = []
     for arguments in (
@@ -85,10 +86,11 @@ async def test_remix_without_a_size_keeps_the_sources_shape_when_it_can_be_measu
         {"image": inline},
         {"image": "wide.png", "aspectRatio": "1:1"},  # a size given is kept
         {"image": URL},  # not measured here: the model's default
+        {"image": "strip.png"},  # wider than any ratio a listed size comes near: the widest, not a square
     ):
         task = structured(await mcp.call_tool("remix_image", arguments | {"positivePrompt": "x", "dryRun": True}))
         sizes.append((task["task"]["width"], task["task"]["height"]))
-    assert sizes == [(1248, 832), (1248, 832), (1024, 1024), (1024, 1024)]
+    assert sizes == [(1248, 832), (1248, 832), (1024, 1024), (1024, 1024), (1536, 512)]
     assert emulator.requests == []
 
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 from ideogram_mcp.emulator import Emulator
 
-from ..conftest import error_of, picture, structured
+from ..conftest import error_of, picture, structured, text
 
 pytestmark = pytest.mark.anyio
 
@@ -196,6 +196,14 @@ async def test_ideograms_image_weight_is_refused_naming_remix_strength_which_run
         "colours, high takes more from the prompt."
     }
     assert emulator.requests == []
+
+
+@pytest.mark.parametrize("given", ["imageWeight", "image_weight", "IMAGE_WEIGHT"])
+async def test_ideograms_image_weight_as_null_is_not_given_however_spelt(given: str, mcp: Client) -> None:
+    # Spelt other than as the spec refuses it, a null was "unknown argument", with no word of remixStrength.
+    arguments = {"image": "https://e.com/a.png", "positivePrompt": "x", given: None, "dryRun": True}
+    result = await mcp.call_tool("remix_image", arguments)
+    assert not result.is_error, text(result)
 
 
 async def test_a_misspelt_region_is_told_of_region_among_edit_images_arguments(mcp: Client) -> None:

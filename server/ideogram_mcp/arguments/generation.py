@@ -27,7 +27,9 @@ from ideogram_mcp.arguments.names import (
     TOOLS_OWN,
     aliases_for,
     canonical,
+    inside,
     meaning,
+    plain,
     same,
     taken_somewhere,
     unknown,
@@ -253,6 +255,8 @@ def _canonical_names(
                 problems.append(Problem(given, f"not accepted: {spec.model.tool} takes no {other}; {takers}."))
             elif other in _family_parameters():
                 problems.append(Problem(given, f"not accepted: this model takes no {other}."))
+            elif (within := _within(spec, given)) is not None:
+                problems.append(Problem(given, within))
             else:
                 unknown_names.append(given)
             continue
@@ -340,6 +344,23 @@ def _tools_taking(name: str, tool: str) -> str:
     return f"{listed} {'takes' if len(takers) == 1 else 'take'} it"
 
 
+def _within(spec: ModelSpec, given: str) -> str | None:
+    """Where a key given as an argument of its own goes (``color_palette``: inside 4.0's ``structuredPrompt``), in
+    this model or another of its tool; None for a name no argument of theirs holds."""
+    specs = load_specs()
+    places = [
+        (model, path) for model, path in inside().get(plain(given), ()) if specs[model].model.tool == spec.model.tool
+    ]
+    path = next((path for model, path in places if model == spec.model.id), None)
+    if path is not None:
+        return f"not an argument of its own: it goes inside {path.split('.')[0]}, as {path}."
+    if not places:
+        return None
+    model, path = places[0]
+    other = specs[model].model
+    return f"not accepted by {spec.model.name}; {other.name} takes it as {path} (model: {other.choice})."
+
+
 def _owned(spec: ModelSpec, given: str, aliases: Mapping[str, str]) -> str | None:
     """Why the server sets this argument itself, when it (or its alias) names a server-owned parameter."""
     name = given if given in spec.parameters else aliases.get(given) or aliases.get(given.lower()) or given
@@ -360,12 +381,10 @@ def _resolve_size(spec: ModelSpec, named: Mapping[str, Any], values: dict[str, A
         size = sizes.for_ratio(spec.sizes, ratio) if isinstance(ratio, str) else None
         if size is None:
             listed = ", ".join(sizes.ratios(spec.sizes))
-            problems.append(
-                Problem(
-                    ASPECT_RATIO,
-                    f"expected a ratio like '16:9' or '1.5'; got {show(ratio)}. Listed: {listed}.",
-                )
-            )
+            said = f"expected a ratio like '16:9' or '1.5'; got {show(ratio)}"
+            if isinstance(ratio, str) and sizes.read_ratio(ratio) is not None:  # 200:1
+                said = f"no listed size comes near the shape {show(ratio)}"
+            problems.append(Problem(ASPECT_RATIO, f"{said}. Listed: {listed}."))
             return
         values["width"], values["height"] = size.width, size.height
         return

@@ -12,6 +12,7 @@ from typing import Any
 
 from ideogram_mcp.arguments.problems import LISTED, SHOWN, Problem, label
 from ideogram_mcp.specs import load_specs, load_tool_specs
+from ideogram_mcp.specs.parameter import Parameter
 
 ASPECT_RATIO = "aspectRatio"
 FILE_NAME = "fileName"
@@ -101,10 +102,33 @@ def _aliases_for(known: frozenset[str]) -> dict[str, str]:
 
 def taken_somewhere(given: str) -> bool:
     """Whether a name means something to some tool or model of the family (another tool's or model's argument, an
-    alias, one refused with its reason): given as null ("not given"), it is passed over rather than called unknown, as
-    clients filling every field of a schema they saw send it."""
-    meant = meaning(given)
-    return meant in _family_names() or given.lower() in _family_names()
+    alias, one refused with its reason, however spelt: ``image_weight`` is ``imageWeight``): given as null ("not
+    given"), it is passed over rather than called unknown, as clients filling every field of a schema they saw send
+    it."""
+    return plain(meaning(given)) in _family_names() or plain(given) in _family_names()
+
+
+def plain(name: str) -> str:
+    """A name as every spelling of it reads: lower case, without underscores."""
+    return name.replace("_", "").lower()
+
+
+@functools.cache
+def inside() -> Mapping[str, tuple[tuple[str, str], ...]]:
+    """The keys that go inside an argument (4.0's ``structuredPrompt.style_description.color_palette``) by their
+    ``plain`` spelling: the models that take each (their id) and where, the shallowest first."""
+    found: dict[str, list[tuple[int, str, str]]] = {}
+
+    def walk(model: str, members: Mapping[str, Parameter], at: str, depth: int) -> None:
+        for key, member in members.items():
+            here = f"{at}.{key}"
+            found.setdefault(plain(key), []).append((depth, model, here))
+            walk(model, member.properties or {}, f"{here}[]" if member.type == "object[]" else here, depth + 1)
+
+    for spec in load_specs().values():
+        for p in spec.exposed:
+            walk(spec.model.id, p.properties or {}, p.name, 0)
+    return {key: tuple((model, path) for _, model, path in sorted(places)) for key, places in found.items()}
 
 
 def meaning(given: str) -> str:
@@ -131,7 +155,7 @@ def _family_names() -> frozenset[str]:
     names = {name for spec in load_specs().values() for name in (*spec.parameters, *spec.refused)}
     names |= {name for tool in load_tool_specs().values() for name in tool.parameters}
     names |= {*ALIASES, *TOOLS_OWN}  # a spec's refused names hold size and style; the aliases, quality
-    return frozenset(names | {name.lower() for name in names})
+    return frozenset(plain(name) for name in names)
 
 
 TOOLS_OWN = {"region": ("edit_image",)}

@@ -178,6 +178,10 @@ class Parameter(Frozen):
                     return "a UUID"
                 if self.min_length is not None and self.max_length is not None:
                     return f"text of {self.min_length} to {self.max_length} characters"
+                if self.min_length is not None:
+                    return f"text of at least {self.min_length} character{'s' if self.min_length > 1 else ''}"
+                if self.max_length is not None:
+                    return f"text of at most {self.max_length} characters"
                 return "text"
 
     def violation(self, value: object) -> str | None:

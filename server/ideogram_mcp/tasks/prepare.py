@@ -69,8 +69,11 @@ def shaped_like_the_source(services: Services, owner: str, spec: ModelSpec) -> P
             with contextlib.suppress(JournalError):  # not known now: square, as for an image not measured
                 made = await _made_image(services, owner, first)
                 source = made[1] if made is not None else None
-        size = sizes.for_ratio(spec.sizes, f"{source[0]}:{source[1]}") if source is not None else None
-        return generation if size is None else generation.with_values(width=size.width, height=size.height)
+        if source is None:
+            return generation
+        # A shape beyond any listed ratio's reach (10000x30) takes the listed one closest to it, not a square.
+        size = sizes.for_ratio(spec.sizes, f"{source[0]}:{source[1]}") or sizes.nearest(spec.sizes, *source, count=1)[0]
+        return generation.with_values(width=size.width, height=size.height)
 
     return prepare
 
