@@ -9,6 +9,7 @@ import io
 import json
 import os
 import random
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -186,6 +187,7 @@ def test_saved_images_are_listed_newest_first_and_only_ours(tmp_path: Path) -> N
     write_recipe(tmp_path / "evil1.png", Recipe(file="../img0.png", created="2026-11-25T14:00:00"))
     write_recipe(tmp_path / "evil2.png", Recipe(file="", created="2026-11-25T14:00:00"))
     (tmp_path / "evil3.json").write_text('{"generator": "ideogram-mcp", "file": 7, "created": "2026-11-25T14:00:00"}')
+    shutil.copy(tmp_path / "img1.json", tmp_path / "img1 copy.json")  # listed twice, though read takes its own only
     assert [s.path.name for s in STORE.saved([tmp_path])] == ["img1.png", "img2.png", "img0.png"]
     data, found = STORE.read(tmp_path / "img1.png", [tmp_path], "img1")
     assert (data, found.mime_type) == (png(), "image/png")

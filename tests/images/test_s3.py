@@ -104,13 +104,16 @@ def test_two_machines_saving_one_paid_image_at_once_save_it_once(
 
 
 def test_another_machine_lists_and_reads_what_one_saved_and_only_from_the_folders_asked(
-    machines: tuple[BucketStore, BucketStore, str],
+    s3: S3Server, machines: tuple[BucketStore, BucketStore, str]
 ) -> None:
     a, b, _ = machines
     older = recipe("aaaaaaaa-1111-4111-8111-111111111111", "older").with_(created="2026-12-05T09:00:00+00:00")
     a.put(ROOT / "alice", "older", png(colour=(1, 1, 1)), PNG, older)
     a.put(ROOT / "alice", "newer", png(colour=(2, 2, 2)), PNG, recipe(prompt="newer"))
     a.put(ROOT / "bob", "bobs", png(), PNG, recipe("cccccccc-1111-4111-8111-111111111111"))
+    raw = s3.store(machines[2])
+    copy = bytes(obstore.get(raw, "alice/older.json").bytes())
+    obstore.put(raw, "alice/older copy.json", copy)  # a recipe copied: listed twice, though read takes its own only
     listed = b.saved([ROOT / "alice"])
     assert [image.path.name for image in listed] == ["newer.png", "older.png"]
     assert listed[0].description == "8x8, seed 7: newer"

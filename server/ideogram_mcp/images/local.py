@@ -407,6 +407,8 @@ def _saved_in(folder: Path) -> list[SavedImage]:
         now[name] = listed
         if (shown := listed.shown) is None or (image := entries.get(shown.path.name)) is None:
             continue
+        if Path(name).stem != shown.path.stem:  # a copy of a recipe ("x copy.json"): ``read`` takes the image's own
+            continue
         try:
             if _directly_in(image, real):  # listed only what ``read`` serves: no link out of the folder
                 found.append(

@@ -223,9 +223,11 @@ class BucketStore:
                 raise LookupError(self._unreachable(exc)) from None
             sizes = {PurePosixPath(meta["path"]).name: meta["size"] for meta in listed["objects"]}
             keys = [_joined(prefix, name) for name in sorted(sizes) if name.endswith(".json")]
-            for recipe in self._recipes_at(keys):
+            for key, recipe in zip(keys, self._recipes_at(keys), strict=True):
                 file = recipe.file if recipe is not None else None
                 if recipe is None or not file or file not in sizes or file.endswith(".json") or "/" in file:
+                    continue
+                if PurePosixPath(key).stem != PurePosixPath(file).stem:  # a copy of a recipe: ``read`` takes its own
                     continue
                 found.append(recipe.saved_at(folder / file, sizes[file]))
         found.sort(key=lambda s: (s.created, s.path.name), reverse=True)
