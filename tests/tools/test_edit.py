@@ -64,7 +64,11 @@ async def test_the_published_schema_takes_a_region_or_a_mask_as_the_part_to_chan
             {"x": 0, "y": 0, "width": True, "height": 1},
             f"{SHAPE}; in rectangle 1 every value is a fraction from 0 to 1",
         ),
-        ({"x": "0", "y": 0, "width": 1, "height": 1}, f"{SHAPE}; in rectangle 1 every value is a fraction from 0 to 1"),
+        (
+            {"x": "left", "y": 0, "width": 1, "height": 1},
+            f"{SHAPE}; in rectangle 1 every value is a fraction from 0 to 1",
+        ),
+        ('{"x": 0, "y": 0, "width": 1', SHAPE),  # JSON text cut short
         ({"x": 0.2, "y": 0, "width": 0, "height": 1}, f"{SHAPE}; rectangle 1 is empty (width and height above 0)"),
     ],
 )
@@ -77,6 +81,27 @@ async def test_a_region_that_is_not_rectangles_in_fractions_is_refused_saying_wh
         "problems": [{"argument": "region", "message": says + "."}],
     }
     assert emulator.requests == []
+
+
+@pytest.mark.parametrize(
+    "region",
+    [
+        '{"x": 0, "y": 0.5, "width": 1, "height": 0.5}',
+        '[{"x": 0, "y": 0.5, "width": 1, "height": 0.5}]',
+        {"x": "0", "y": " 0.5", "width": "1", "height": 0.5},
+        [{"x": 0, "y": "0.5", "width": 1.0, "height": "0.5"}],
+    ],
+)
+async def test_a_region_as_json_text_or_with_its_numbers_as_text_is_read_as_the_rectangles_it_says(
+    region: object, mcp: Client, emulator: Emulator
+) -> None:
+    # Refused, where structuredPrompt as JSON text and "3" for a number anywhere else are read (found by an audit).
+    image = "data:image/png;base64," + base64.b64encode(_png((320, 180))).decode()
+    result = await mcp.call_tool("edit_image", {"image": image, "positivePrompt": "y", "region": region})
+    assert not result.is_error, error_of(result)
+    (sent,) = emulator.submitted
+    mask = Image.open(io.BytesIO(base64.b64decode(sent["inputs"]["maskImage"].split(",")[-1])))
+    assert (mask.getpixel((160, 45)), mask.getpixel((160, 135))) == (0, 255), "the lower half repainted"
 
 
 @pytest.mark.parametrize("form", ["data URI", "base64"])

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import re
 from collections.abc import Callable
@@ -34,6 +35,8 @@ def coerce(p: Parameter, raw: Any) -> tuple[Any, str | None]:
         value = boolean(raw)
     elif p.type == "string[]" and isinstance(raw, str):
         value = [raw]  # one image where a list is expected
+    elif p.type == "rectangles":
+        value = rectangles(raw)
     elif p.format == "image" and p.type == "string" and isinstance(raw, list):
         items = cast(list[object], raw)
         if len(items) != 1:  # one image in a list where one is expected is that image (remix's takes a list)
@@ -82,6 +85,21 @@ def number(raw: Any) -> Any:
     """A number however it came (10, 2.5, "10"); anything else as it is, for the caller to refuse."""
     if isinstance(raw, str) and re.fullmatch(r"\s*\d{1,9}(\.\d{1,9})?\s*", raw):
         return float(raw)
+    return raw
+
+
+def rectangles(raw: Any) -> Any:
+    """Rectangles however they came: JSON text of one or a list (as some clients send objects), their numbers as text
+    (``"0.25"``); anything else as it is, for the caller to refuse."""
+    if isinstance(raw, str) and raw.strip()[:1] in ("{", "["):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            return raw
+    if isinstance(raw, dict):
+        return {key: number(given) for key, given in cast(dict[str, Any], raw).items()}
+    if isinstance(raw, list):
+        return [rectangles(item) if isinstance(item, dict) else item for item in cast(list[Any], raw)]
     return raw
 
 
