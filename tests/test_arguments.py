@@ -78,8 +78,8 @@ pytestmark = pytest.mark.anyio
         # A key of 4.0's structured prompt given as an argument had been an unknown one: where it goes is said.
         (
             {"model": "ideogram-4.0", "positivePrompt": "x", "color_palette": ["#FF0000"]},
-            "color_palette: not an argument of its own: it goes inside structuredPrompt, as "
-            "structuredPrompt.style_description.color_palette.",
+            "color_palette: not an argument of its own: it goes inside structuredPrompt (given in place of "
+            "positivePrompt), as structuredPrompt.style_description.color_palette.",
         ),
         (
             {"positivePrompt": "x", "colorPalette": ["#FF0000"]},
@@ -87,10 +87,13 @@ pytestmark = pytest.mark.anyio
             "structuredPrompt.style_description.color_palette (model: ideogram-4.0).",
         ),
         (
-            {"model": "ideogram-4.0", "positivePrompt": "x", "bbox": [0, 0, 9, 9]},
-            "bbox: not an argument of its own: it goes inside structuredPrompt, as "
-            "structuredPrompt.compositional_deconstruction.elements[].bbox.",
+            {"model": "ideogram-4.0", "positivePrompt": "x", "artStyle": "bauhaus"},
+            "artStyle: not an argument of its own: it goes inside structuredPrompt (given in place of positivePrompt), "
+            "as structuredPrompt.style_description.art_style.",
         ),
+        # One word names too much to be taken for a key of it: the closest arguments are said, as before.
+        ({"positivePrompt": "x", "type": "REALISTIC"}, "type: unknown argument. Did you mean styleType"),
+        ({"model": "ideogram-4.0", "positivePrompt": "x", "text": "SALE"}, "text: unknown argument."),
         ({"positivePrompt": "x", "aspectRatio": "16:9", "width": 1024, "height": 1024}, "not both"),
         ({"positivePrompt": "x", "seed": 0}, "seed: must be a whole number from 1 to 2147483647; got 0."),
         ({"positivePrompt": "x", "style": "anime"}, "styleType"),
@@ -177,6 +180,7 @@ async def test_a_null_is_not_given_but_a_name_nothing_takes_is_told_even_as_null
     assert not (await mcp.call_tool("list_sizes", {"size": None, "model": None})).is_error
     # Nulls for what some model or tool takes are "not given" (a client filling every field of the schema it saw).
     other_tools = {"wait": None, "state": None, "limit": None, "orientation": None, "region": None}
+    other_tools |= {"color_palette": None, "styleDescription": None}  # 4.0's structured prompt's
     for model, nulls in (
         ("ideogram-4.0", {"seed": None, "negative": None, "mask": None}),
         ("ideogram-3.0", other_tools),

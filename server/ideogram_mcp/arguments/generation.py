@@ -27,10 +27,11 @@ from ideogram_mcp.arguments.names import (
     TOOLS_OWN,
     aliases_for,
     canonical,
+    either,
     inside,
     meaning,
-    plain,
     same,
+    snake,
     taken_somewhere,
     unknown,
 )
@@ -348,12 +349,14 @@ def _within(spec: ModelSpec, given: str) -> str | None:
     """Where a key given as an argument of its own goes (``color_palette``: inside 4.0's ``structuredPrompt``), in
     this model or another of its tool; None for a name no argument of theirs holds."""
     specs = load_specs()
-    places = [
-        (model, path) for model, path in inside().get(plain(given), ()) if specs[model].model.tool == spec.model.tool
-    ]
+    spelt = inside().get(snake(given)) or inside().get(given.lower(), ())
+    places = [(model, path) for model, path in spelt if specs[model].model.tool == spec.model.tool]
     path = next((path for model, path in places if model == spec.model.id), None)
     if path is not None:
-        return f"not an argument of its own: it goes inside {path.split('.')[0]}, as {path}."
+        top = path.split(".")[0]
+        instead = [name for group in spec.exactly_one if top in group for name in group if name != top]
+        given_instead = f" (given in place of {either(instead)})" if instead else ""
+        return f"not an argument of its own: it goes inside {top}{given_instead}, as {path}."
     if not places:
         return None
     model, path = places[0]
