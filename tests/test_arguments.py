@@ -94,6 +94,11 @@ pytestmark = pytest.mark.anyio
         # One word names too much to be taken for a key of it: the closest arguments are said, as before.
         ({"positivePrompt": "x", "type": "REALISTIC"}, "type: unknown argument. Did you mean styleType"),
         ({"model": "ideogram-4.0", "positivePrompt": "x", "text": "SALE"}, "text: unknown argument."),
+        ({"model": "ideogram-4.0", "positivePrompt": "x", "colorpalette": []}, "as structuredPrompt.style_descr"),
+        (
+            {"model": "ideogram-4.0", "structuredPrompt": '{"a": ' * 100_000 + "1" + "}" * 100_000},
+            "structuredPrompt: must be a JSON object; this text nests too deep or holds a number too long to be one.",
+        ),
         ({"positivePrompt": "x", "aspectRatio": "16:9", "width": 1024, "height": 1024}, "not both"),
         ({"positivePrompt": "x", "seed": 0}, "seed: must be a whole number from 1 to 2147483647; got 0."),
         ({"positivePrompt": "x", "style": "anime"}, "styleType"),
@@ -180,7 +185,7 @@ async def test_a_null_is_not_given_but_a_name_nothing_takes_is_told_even_as_null
     assert not (await mcp.call_tool("list_sizes", {"size": None, "model": None})).is_error
     # Nulls for what some model or tool takes are "not given" (a client filling every field of the schema it saw).
     other_tools = {"wait": None, "state": None, "limit": None, "orientation": None, "region": None}
-    other_tools |= {"color_palette": None, "styleDescription": None}  # 4.0's structured prompt's
+    other_tools |= {"color_palette": None, "styleDescription": None, "colorpalette": None}  # 4.0's structured prompt's
     for model, nulls in (
         ("ideogram-4.0", {"seed": None, "negative": None, "mask": None}),
         ("ideogram-3.0", other_tools),

@@ -69,6 +69,8 @@ async def test_the_published_schema_takes_a_region_or_a_mask_as_the_part_to_chan
             f"{SHAPE}; in rectangle 1 every value is a fraction from 0 to 1",
         ),
         ('{"x": 0, "y": 0, "width": 1', SHAPE),  # JSON text cut short
+        ("[" * 100_000 + "]" * 100_000, SHAPE),  # nested too deep for Python: the server had failed
+        ('{"x": ' + "1" * 5000 + ', "y": 0, "width": 1, "height": 1}', SHAPE),  # a number too long for Python
         ({"x": 0.2, "y": 0, "width": 0, "height": 1}, f"{SHAPE}; rectangle 1 is empty (width and height above 0)"),
     ],
 )

@@ -30,8 +30,8 @@ from ideogram_mcp.arguments.names import (
     either,
     inside,
     meaning,
+    plain,
     same,
-    snake,
     taken_somewhere,
     unknown,
 )
@@ -349,8 +349,9 @@ def _within(spec: ModelSpec, given: str) -> str | None:
     """Where a key given as an argument of its own goes (``color_palette``: inside 4.0's ``structuredPrompt``), in
     this model or another of its tool; None for a name no argument of theirs holds."""
     specs = load_specs()
-    spelt = inside().get(snake(given)) or inside().get(given.lower(), ())
-    places = [(model, path) for model, path in spelt if specs[model].model.tool == spec.model.tool]
+    places = [
+        (model, path) for model, path in inside().get(plain(given), ()) if specs[model].model.tool == spec.model.tool
+    ]
     path = next((path for model, path in places if model == spec.model.id), None)
     if path is not None:
         top = path.split(".")[0]

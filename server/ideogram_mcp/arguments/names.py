@@ -105,7 +105,7 @@ def taken_somewhere(given: str) -> bool:
     alias, one refused with its reason, however spelt: ``image_weight`` is ``imageWeight``): given as null ("not
     given"), it is passed over rather than called unknown, as clients filling every field of a schema they saw send
     it."""
-    return plain(meaning(given)) in _family_names() or plain(given) in _family_names() or snake(given) in inside()
+    return plain(meaning(given)) in _family_names() or plain(given) in _family_names() or plain(given) in inside()
 
 
 def plain(name: str) -> str:
@@ -116,7 +116,7 @@ def plain(name: str) -> str:
 @functools.cache
 def inside() -> Mapping[str, tuple[tuple[str, str], ...]]:
     """The keys of more than one word that go inside an argument (4.0's
-    ``structuredPrompt.style_description.color_palette``) by their snake_case spelling: the models that take each
+    ``structuredPrompt.style_description.color_palette``) by their ``plain`` spelling: the models that take each
     (their id) and where, the shallowest first. One word (``text``, ``type``, ``lighting``) names too much to be taken
     for a key of theirs."""
     found: dict[str, list[tuple[int, str, str]]] = {}
@@ -125,7 +125,7 @@ def inside() -> Mapping[str, tuple[tuple[str, str], ...]]:
         for key, member in members.items():
             here = f"{at}.{key}"
             if "_" in snake(key):
-                found.setdefault(snake(key), []).append((depth, model, here))
+                found.setdefault(plain(key), []).append((depth, model, here))
             walk(model, member.properties or {}, f"{here}[]" if member.type == "object[]" else here, depth + 1)
 
     for spec in load_specs().values():

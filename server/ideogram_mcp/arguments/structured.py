@@ -25,6 +25,10 @@ def read(p: Parameter, raw: Any) -> tuple[dict[str, Any] | None, list[Problem]]:
             raw = json.loads(raw)
         except json.JSONDecodeError as exc:
             return None, [Problem(p.name, f"must be a JSON object; this text is not one ({exc.msg}).")]
+        except (ValueError, RecursionError):  # nested too deep, or a number of 5,000 digits
+            return None, [
+                Problem(p.name, "must be a JSON object; this text nests too deep or holds a number too long to be one.")
+            ]
     value, problems = _object(p, raw, p.name)
     return (value, []) if not problems else (None, problems)
 

@@ -94,7 +94,7 @@ def rectangles(raw: Any) -> Any:
     if isinstance(raw, str) and raw.strip()[:1] in ("{", "["):
         try:
             raw = json.loads(raw)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, nested too deep, or a number of 5,000 digits
             return raw
     if isinstance(raw, dict):
         return {key: number(given) for key, given in cast(dict[str, Any], raw).items()}
