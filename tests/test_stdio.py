@@ -428,6 +428,11 @@ def test_a_line_that_is_no_json_rpc_request_is_answered_with_what_is_wrong_not_d
         + "]" * 300
         + "}}}": (9, -32600),
         '{"jsonrpc":"2.0","id":10,"method":"ping","params":{"a":' + "[" * 5000 + "]" * 5000 + "}}": (None, -32600),
+        # With half a surrogate pair too: the look for it had ended the server (RecursionError, found by an audit).
+        '{"jsonrpc":"2.0","id":11,"method":"ping","params":{"s":"\\ud800","a":'
+        + "[" * 100_000
+        + "]" * 100_000
+        + "}}": (None, -32700),
     }
     quiet = '{"jsonrpc":"2.0","method":"notifications/cancelled","params":"soon"}'  # nothing to answer
     answers = _answered([*cases, quiet + "\n" + '{"jsonrpc":"2.0","id":8,"method":"ping"}'])

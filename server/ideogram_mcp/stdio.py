@@ -324,7 +324,7 @@ def _unreadable(line: str, undecodable: bool) -> str | None:
         return None
     try:
         message = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deep: the depth check after this one refuses it
         return None
     if not isinstance(message, dict) or "id" not in message or "method" not in message:
         return None  # a notification or a response: nothing to answer (the cheap tests first)

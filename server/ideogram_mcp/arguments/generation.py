@@ -27,8 +27,7 @@ from ideogram_mcp.arguments.names import (
     TOOLS_OWN,
     aliases_for,
     canonical,
-    either,
-    inside,
+    goes_within,
     meaning,
     plain,
     same,
@@ -256,7 +255,7 @@ def _canonical_names(
                 problems.append(Problem(given, f"not accepted: {spec.model.tool} takes no {other}; {takers}."))
             elif other in _family_parameters():
                 problems.append(Problem(given, f"not accepted: this model takes no {other}."))
-            elif (within := _within(spec, given)) is not None:
+            elif (within := goes_within(spec, given)) is not None:
                 problems.append(Problem(given, within))
             else:
                 unknown_names.append(given)
@@ -326,8 +325,7 @@ def _refusal(spec: ModelSpec, given: str) -> str | None:
     """Why the model refuses a name it says it refuses, however it is spelt (``image_weight``, ``IMAGEWEIGHT``)."""
     if given in spec.refused:
         return spec.refused[given]
-    plain = given.replace("_", "").lower()
-    return next((why for name, why in spec.refused.items() if name.replace("_", "").lower() == plain), None)
+    return next((why for name, why in spec.refused.items() if plain(name) == plain(given)), None)
 
 
 @functools.cache
@@ -343,26 +341,6 @@ def _tools_taking(name: str, tool: str) -> str:
         return ""
     listed = joined(takers)
     return f"{listed} {'takes' if len(takers) == 1 else 'take'} it"
-
-
-def _within(spec: ModelSpec, given: str) -> str | None:
-    """Where a key given as an argument of its own goes (``color_palette``: inside 4.0's ``structuredPrompt``), in
-    this model or another of its tool; None for a name no argument of theirs holds."""
-    specs = load_specs()
-    places = [
-        (model, path) for model, path in inside().get(plain(given), ()) if specs[model].model.tool == spec.model.tool
-    ]
-    path = next((path for model, path in places if model == spec.model.id), None)
-    if path is not None:
-        top = path.split(".")[0]
-        instead = [name for group in spec.exactly_one if top in group for name in group if name != top]
-        given_instead = f" (given in place of {either(instead)})" if instead else ""
-        return f"not an argument of its own: it goes inside {top}{given_instead}, as {path}."
-    if not places:
-        return None
-    model, path = places[0]
-    other = specs[model].model
-    return f"not accepted by {spec.model.name}; {other.name} takes it as {path} (model: {other.choice})."
 
 
 def _owned(spec: ModelSpec, given: str, aliases: Mapping[str, str]) -> str | None:

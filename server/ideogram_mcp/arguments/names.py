@@ -11,7 +11,7 @@ from collections.abc import Set as AbstractSet
 from typing import Any
 
 from ideogram_mcp.arguments.problems import LISTED, SHOWN, Problem, label
-from ideogram_mcp.specs import load_specs, load_tool_specs
+from ideogram_mcp.specs import ModelSpec, load_specs, load_tool_specs
 from ideogram_mcp.specs.parameter import Parameter
 
 ASPECT_RATIO = "aspectRatio"
@@ -159,6 +159,26 @@ def _family_names() -> frozenset[str]:
     names |= {name for tool in load_tool_specs().values() for name in tool.parameters}
     names |= {*ALIASES, *TOOLS_OWN}  # a spec's refused names hold size and style; the aliases, quality
     return frozenset(plain(name) for name in names)
+
+
+def goes_within(spec: ModelSpec, given: str) -> str | None:
+    """Where a key given as an argument of its own goes (``color_palette``: inside 4.0's ``structuredPrompt``), in
+    this model or another of its tool; None for a name no argument of theirs holds."""
+    specs = load_specs()
+    places = [
+        (model, path) for model, path in inside().get(plain(given), ()) if specs[model].model.tool == spec.model.tool
+    ]
+    path = next((path for model, path in places if model == spec.model.id), None)
+    if path is not None:
+        top = path.split(".")[0]
+        instead = [name for group in spec.exactly_one if top in group for name in group if name != top]
+        given_instead = f" (given in place of {either(instead)})" if instead else ""
+        return f"not an argument of its own: it goes inside {top}{given_instead}, as {path}."
+    if not places:
+        return None
+    model, path = places[0]
+    other = specs[model].model
+    return f"not accepted by {spec.model.name}; {other.name} takes it as {path} (model: {other.choice})."
 
 
 TOOLS_OWN = {"region": ("edit_image",)}
