@@ -240,8 +240,12 @@
     boxes();
     if (!image) return;
     $("work-title").textContent = `Change image ${state.images.indexOf(image) + 1}`;
-    $("picked").alt = `${image.prompt} (image ${state.images.indexOf(image) + 1}), to draw on`;
-    source(image).then((src) => src && ($("picked").src = src));
+    const shown = $("picked");
+    shown.alt = `${image.prompt} (image ${state.images.indexOf(image) + 1}), to draw on`;
+    // Never the picture of an image picked before: its source may come after this one's, and what is drawn on it
+    // would be sent as this image's region.
+    shown.removeAttribute("src");
+    source(image).then((src) => src && worked() === image && (shown.src = src));
     $("saved").textContent = savedAs(image);
   }
   const savedAs = (image) => (image.path ? `Saved as ${image.path}` : "Not saved: download it to keep it.");
