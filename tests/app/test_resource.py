@@ -73,6 +73,9 @@ async def test_the_gallery_is_one_document_that_loads_nothing_from_elsewhere(mcp
         "ratios": ratios(models_of("reframe_image")[0].sizes),
         "strength": {"min": strength.minimum, "max": strength.maximum, "default": strength.default},
         "promptNames": ["positivePrompt", "positive_prompt", "positiveprompt", "prompt"],  # as the server reads them
+        # The models whose prompt says what a whole image shows (generate_image's and remix_image's), not an edit's.
+        "wholePrompts": ["ideogram:4@1", "ideogram:4@0", "ideogram:4@2"],
+        "remixPromptMost": 2000,
     }
     assert len(html.encode()) < 40_000, "a page, not a bundle"
 

@@ -38,7 +38,8 @@ def page() -> str:
     from ideogram_mcp.sizes import ratios  # the specs load only when a host asks for the page
     from ideogram_mcp.specs import models_of
 
-    strength = models_of("remix_image")[0].parameters["remixStrength"]
+    remix = models_of("remix_image")[0]
+    strength = remix.parameters["remixStrength"]
     hosts = CSP["resourceDomains"]
     facts: dict[str, Any] = {
         "imageHosts": hosts,
@@ -46,6 +47,10 @@ def page() -> str:
         "strength": {"min": strength.minimum, "max": strength.maximum, "default": strength.default},
         # Every spelling of the prompt the server reads, so that the page shows the prompt an agent gave as it gave it.
         "promptNames": ["positivePrompt", *aliases_for({"positivePrompt"})],
+        # The models whose prompt says what a whole image shows (not what an edit changed), and how long a prompt a
+        # remix takes: a remix asked for with no prompt of its own takes the image's.
+        "wholePrompts": [spec.model.id for tool in ("generate_image", "remix_image") for spec in models_of(tool)],
+        "remixPromptMost": remix.parameters["positivePrompt"].max_length,
     }
     folder = package.files(__name__)
     html = folder.joinpath("gallery.html").read_text(encoding="utf-8")

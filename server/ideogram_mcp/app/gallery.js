@@ -104,10 +104,14 @@
     if (out.taskUUID && Object.keys(given).length) state.asked[out.taskUUID] = given;
     const links = (result.content || []).filter((b) => b && b.type === "resource_link");
     const previews = (result.content || []).filter((b) => b && b.type === "image");
+    const from = [].concat(args.image || [])[0];  // the image an edit came from (remix's is a list)
+    const origin = state.images.find((i) => i.uuid === from);
     out.images.forEach((image, n) => {
       if (!image || typeof image.imageUUID !== "string") throw new Error(`image ${n + 1} has no imageUUID`);
       const name = image.path ? baseName(image.path) : null;
       const mine = links.filter((l) => name && l.name === name);
+      // A scene all the images share is given on the first of them only.
+      const said = promptOf(args, image.structuredPrompt ? image : out.images.find((i) => i && i.structuredPrompt));
       const record = {
         uuid: image.imageUUID,
         url: image.imageURL,
@@ -117,9 +121,10 @@
         height: image.height,
         format: image.format,
         cost: image.cost,
-        // A scene all the images share is given on the first of them only.
-        prompt: promptOf(args, image.structuredPrompt ? image : out.images.find((i) => i && i.structuredPrompt))
-          || (state.images.find((i) => i.uuid === args.image) || {}).prompt || "",
+        prompt: said || (origin || {}).prompt || "",
+        // What the image as a whole shows, for a remix asked with no prompt: an edit's or a new background's prompt
+        // says only what changed, and the image it came from says the rest.
+        whole: (FACTS.wholePrompts.includes(out.model) ? said : (origin || {}).whole) || "",
         uri: (mine.find((l) => !/^https?:/.test(l.uri)) || {}).uri || null,
         download: (mine.find((l) => /^https?:/.test(l.uri)) || {}).uri || null,
         mime: (mine[0] || {}).mimeType || MIME[String(image.format || "").toUpperCase()] || "image/jpeg",
@@ -129,7 +134,10 @@
       // Shown before (a pending task asked again): the same record, updated, so a pick of it holds and what this
       // answer does not say (the prompt get_generation is not given) is kept.
       const known = state.images.find((i) => i.uuid === record.uuid);
-      if (known) Object.assign(known, record, { prompt: record.prompt || known.prompt, preview: record.preview || known.preview });
+      if (known) {
+        const kept = { prompt: record.prompt || known.prompt, whole: record.whole || known.whole };
+        Object.assign(known, record, kept, { preview: record.preview || known.preview });
+      }
       else state.images.push(record);
       tile(known || record);
     });
@@ -372,8 +380,11 @@
     },
     remix() {
       const image = worked();
-      const prompt = $("remix-prompt").value.trim() || image.prompt;
+      const prompt = $("remix-prompt").value.trim() || image.whole;
       if (!prompt) return problem("Say what the remix should show.");
+      if ([...prompt].length > FACTS.remixPromptMost) {  // a 4.0 prompt may be longer than remix takes
+        return problem(`Say what the remix should show, in at most ${FACTS.remixPromptMost} characters.`);
+      }
       const strength = Number($("strength").value);
       return price("remix_image", { image: [image.uuid], positivePrompt: prompt, remixStrength: strength, fileName: fileName(image, "remix") },
         `Remix image ${state.images.indexOf(image) + 1} at strength ${strength}: "${prompt}"`);
