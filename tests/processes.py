@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, NoReturn
@@ -121,9 +122,13 @@ class Running:
         line = next(line for line in self.err if LISTENING in line)
         return line.split(LISTENING, 1)[1].split()[0]
 
-    def interrupt(self) -> tuple[int, str, str]:
-        """Ctrl-C, as a terminal sends it to the command's process group; its exit status and what it said."""
-        os.killpg(self.process.pid, signal.SIGINT)
+    def interrupt(self, times: int = 1) -> tuple[int, str, str]:
+        """Ctrl-C, as a terminal sends it to the command's process group (``times`` in quick succession, 50 ms
+        apart); its exit status and what it said."""
+        for n in range(times):
+            if n:
+                time.sleep(0.05)
+            os.killpg(self.process.pid, signal.SIGINT)
         return self.ended()
 
     def terminate(self) -> tuple[int, str, str]:

@@ -429,6 +429,19 @@ def test_ctrl_c_while_the_client_still_writes_stops_the_server_with_one_line_and
 
 
 @pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_twice_stops_the_http_server_with_one_line_too(workers: int) -> None:
+    # One worker logged the lifespan cancelled by the second Ctrl-C as an ERROR with its traceback (found by an audit).
+    running = Running(["http", "--offline", "--port", str(free_port()), "--workers", str(workers)], clean_env())
+    url = running.listening()
+    running.wait_for(lambda: "\n".join(running.lines()).count("without authentication") == 1 + (workers > 1) * workers)
+    assert httpx2.get(url.rsplit("/", 1)[0] + "/healthz", timeout=30).status_code == 200
+    code, _, err = running.interrupt(times=2)
+    assert "Traceback" not in err
+    assert "ERROR" not in err
+    assert (code, err.splitlines()[-1], err.count(STOPPED)) == (130, STOPPED, 1)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
 def test_ctrl_c_stops_the_http_server_and_its_workers_with_one_line(workers: int) -> None:
     port = free_port()
     running = Running(["http", "--offline", "--port", str(port), "--workers", str(workers)], clean_env())

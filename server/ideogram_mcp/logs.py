@@ -90,6 +90,18 @@ class _Redacting(logging.Formatter):
         return _blank(super().format(record))
 
 
+class _StopAskedTwice(logging.Filter):
+    """A second Ctrl-C has uvicorn cancel the app's lifespan at once; Starlette reports the cancellation as a failed
+    shutdown, and uvicorn logs it at ERROR, a traceback ending in ``CancelledError``: a stop asked twice, no fault."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.msg if isinstance(record.msg, str) else ""
+        return not (message.startswith("Traceback") and message.rstrip().endswith("CancelledError"))
+
+
+_STOP_ASKED_TWICE = _StopAskedTwice()
+
+
 def configure_logging(settings: Settings) -> None:
     """Log at the settings' level to stderr, the key blanked; the HTTP stack's own logs at warnings and above."""
     from ideogram_mcp.settings import secret_value
@@ -102,6 +114,7 @@ def configure_logging(settings: Settings) -> None:
     # Pillow logs each chunk of an image it reads at DEBUG: an agent's inline PNG of 20,000 empty chunks, 80,000 lines.
     for noisy in ("httpx2", "httpcore2", "httpx", "httpcore", "mcp", "uvicorn", "PIL"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    logging.getLogger("uvicorn.error").addFilter(_STOP_ASKED_TWICE)
     # The journal's pool warns at each try to reconnect while PostgreSQL is down (18 in 30 s); the journal logs the
     # outage itself, once, with the fix (database._diagnosed).
     logging.getLogger("psycopg.pool").setLevel(max(logging.ERROR, logging.getLogger().level))
