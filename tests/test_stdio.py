@@ -433,6 +433,11 @@ def test_a_line_that_is_no_json_rpc_request_is_answered_with_what_is_wrong_not_d
         + "[" * 100_000
         + "]" * 100_000
         + "}}": (None, -32700),
+        # With a number of more digits than Python reads too: the look for such numbers had ended the server.
+        '{"jsonrpc":"2.0","id":12,"method":"ping","params":{"a":' + "[" * 100_000 + "1" * 4301 + "]" * 100_000 + "}}": (
+            None,
+            -32600,
+        ),
     }
     quiet = '{"jsonrpc":"2.0","method":"notifications/cancelled","params":"soon"}'  # nothing to answer
     answers = _answered([*cases, quiet + "\n" + '{"jsonrpc":"2.0","id":8,"method":"ping"}'])
@@ -442,6 +447,7 @@ def test_a_line_that_is_no_json_rpc_request_is_answered_with_what_is_wrong_not_d
     assert answers[3]["error"]["message"] == "Invalid request: its params must be an object (or left out)."
     deep = "Invalid request: its values are nested deeper than 200 levels. Send flatter arguments."
     assert [answer["error"]["message"] for answer in answers[10:12]] == [deep, deep]
+    assert answers[13]["error"]["message"] == deep
     assert answers[-1] == {"jsonrpc": "2.0", "id": 8, "result": {}}, "the session serves on"
 
 

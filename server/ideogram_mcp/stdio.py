@@ -354,6 +354,6 @@ def _readable(line: str) -> str:
         return line
     try:
         message = json.loads(line, parse_int=lambda digits: int(digits) if len(digits) <= 4300 else digits)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deep too: the depth check after this one refuses it
         return line
     return json.dumps(message) + "\n"
