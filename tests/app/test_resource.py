@@ -76,6 +76,24 @@ async def test_the_gallery_is_one_document_that_loads_nothing_from_elsewhere(mcp
         # The models whose prompt says what a whole image shows (generate_image's and remix_image's), not an edit's.
         "wholePrompts": ["ideogram:4@1", "ideogram:4@0", "ideogram:4@2"],
         "remixPromptMost": 2000,
+        "imageNames": [  # the image an edit is made of, as the server reads it
+            "image",
+            "seedImage",
+            "seedimage",
+            "seed_image",
+            "referenceImages",
+            "referenceimages",
+            "reference_images",
+            "inputImage",
+            "inputimage",
+            "input_image",
+            "init_image",
+            "source_image",
+            "image_url",
+            "imageURL",
+            "imageurl",
+            "images",
+        ],
     }
     assert len(html.encode()) < 40_000, "a page, not a bundle"
 

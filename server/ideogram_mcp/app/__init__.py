@@ -47,6 +47,7 @@ def page() -> str:
         "strength": {"min": strength.minimum, "max": strength.maximum, "default": strength.default},
         # Every spelling of the prompt the server reads, so that the page shows the prompt an agent gave as it gave it.
         "promptNames": ["positivePrompt", *aliases_for({"positivePrompt"})],
+        "imageNames": list(dict.fromkeys(["image", *aliases_for({"image"})])),  # and of the image an edit is made of
         # The models whose prompt says what a whole image shows (not what an edit changed), and how long a prompt a
         # remix takes: a remix asked for with no prompt of its own takes the image's.
         "wholePrompts": [spec.model.id for tool in ("generate_image", "remix_image") for spec in models_of(tool)],

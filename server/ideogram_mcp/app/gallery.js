@@ -80,6 +80,7 @@
   // The prompt an agent gave, under any spelling the server reads (FACTS.promptNames, in any case), or a 4.0 scene's
   // summary.
   const PROMPT_NAMES = new Set(FACTS.promptNames.map((name) => name.toLowerCase()));
+  const IMAGE_NAMES = new Set(FACTS.imageNames.map((name) => name.toLowerCase()));
   const promptOf = (args, image) => {
     const named = Object.keys(args).filter((name) => PROMPT_NAMES.has(name.toLowerCase())).map((name) => args[name])
       .find((v) => typeof v === "string" && v.trim());
@@ -100,12 +101,16 @@
       throw new Error("the result holds no images (structuredContent.images is missing)");
     }
     problem("");
-    const args = Object.keys(given).length ? given : state.asked[out.taskUUID] || {};
-    if (out.taskUUID && Object.keys(given).length) state.asked[out.taskUUID] = given;
+    // What the call that made them was given: get_generation (the agent's, or "Check again") is given the taskUUID
+    // only, and the task's own arguments are kept from its first answer.
+    const args = { ...(state.asked[out.taskUUID] || {}), ...given };
+    if (out.taskUUID && Object.keys(given).length) state.asked[out.taskUUID] = args;
     const links = (result.content || []).filter((b) => b && b.type === "resource_link");
     const previews = (result.content || []).filter((b) => b && b.type === "image");
-    const from = [].concat(args.image || [])[0];  // the image an edit came from (remix's is a list)
-    const origin = state.images.find((i) => i.uuid === from);
+    // The image an edit came from, under any name the server reads for it (remix's is a list), by its UUID, path,
+    // file name or link.
+    const from = [].concat(Object.keys(args).filter((name) => IMAGE_NAMES.has(name.toLowerCase())).map((name) => args[name])[0] || [])[0];
+    const origin = from && state.images.find((i) => [i.uuid, i.path, i.path && baseName(i.path), i.uri, i.url].includes(from));
     out.images.forEach((image, n) => {
       if (!image || typeof image.imageUUID !== "string") throw new Error(`image ${n + 1} has no imageUUID`);
       const name = image.path ? baseName(image.path) : null;
