@@ -110,6 +110,38 @@ async def test_images_go_to_the_bucket_listed_read_and_edited_from_it_never_to_t
     assert "image: no such file: ideogram://images/kite.jpg." in cast(types.TextContent, bob_edit.content[0]).text
 
 
+async def test_a_bucket_that_answers_but_takes_no_writes_stops_the_next_paid_call_before_it_is_sent(
+    in_bucket: tuple[Settings, str], s3: S3Server, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its check was a read: each call was sent and charged, its images unsaved (found by an audit of team mode).
+    settings, place = in_bucket
+    refusing = "images"  # from the first call's check on: its images are refused, then every write
+    put = obstore.put
+
+    def refused(store: Any, key: str, *args: Any, **kwargs: Any) -> Any:
+        if refusing == "all" or (refusing == "images" and "probe" not in key):
+            raise OSError(13, "Access Denied")
+        return put(store, key, *args, **kwargs)
+
+    async with served(settings, emulator) as url, connect(url, TOKENS[0]) as alice:
+        monkeypatch.setattr("ideogram_mcp.images.s3.obstore.put", refused)  # once the start proved the bucket
+        first = await alice.call_tool("generate_image", {"positivePrompt": "a red kite", "fileName": "kite"})
+        refusing = "all"
+        second = await alice.call_tool("generate_image", {"positivePrompt": "a blue kite", "fileName": "kite"})
+        refusing = ""
+        third = await alice.call_tool("generate_image", {"positivePrompt": "a blue kite", "fileName": "kite"})
+        fetched = await alice.call_tool("get_generation", {"taskUUID": data(first)["taskUUID"]})
+    assert data(first)["images"][0].get("path") is None, "charged before the bucket was found refusing"
+    assert error_of(second)["kind"] == "unwritable_folder"
+    said = "".join(b.text for b in second.content if isinstance(b, types.TextContent))
+    assert f"the bucket {s3.url(place)} takes no images there now (" in said
+    assert [t["positivePrompt"] for t in emulator.submitted] == ["a red kite", "a blue kite"], "the second never sent"
+    saved = {data(third)["images"][0]["path"], data(fetched)["images"][0]["path"]}
+    assert saved == {"kite.jpg", "kite-2.jpg"}, "the first call's image saved too, once the bucket takes it"
+    stored = [meta["path"] for meta in obstore.list(s3.store(place)).collect()]
+    assert not [key for key in stored if "probe" in key], "no probe left behind"
+
+
 async def test_an_image_deleted_from_the_bucket_since_it_was_saved_is_said_gone_and_given_by_its_url(
     in_bucket: tuple[Settings, str], s3: S3Server, emulator: Emulator
 ) -> None:

@@ -116,8 +116,8 @@ class BucketStore:
         return PurePosixPath(*relative.parts).as_posix() if relative.parts else ""
 
     def unwritable(self, folder: Path, longest: str = "") -> str | None:
-        """Why images cannot be saved in ``folder``: outside the images root, names too long for a key, or the
-        bucket not answering (its reason in plain words); None when they can."""
+        """Why images cannot be saved in ``folder``: outside the images root, names too long for a key, the bucket
+        not answering, or taking no write there now (its reason in plain words); None when they can."""
         key = self.key(folder)
         if key is None:
             return f"with images kept in the bucket {self._bucket}, images are saved only under {self._root}"
@@ -126,9 +126,18 @@ class BucketStore:
         try:
             obstore.head(self._store, _joined(key, ".ideogram-mcp-probe"))
         except FileNotFoundError:
-            return None  # the bucket answered, and the probe's name is free, as it always is
+            pass  # the bucket answered, and the probe's name is free, as it always is
         except FAILED as exc:
             return f"the bucket {self._bucket} cannot be reached ({_said(exc)})"
+        # A write, as a folder's check makes a file: a bucket that answers reads may refuse writes (access denied, a
+        # quota, a volume gone read-only), and calls had been sent and charged, their images unsaved.
+        probe = _joined(key, f".ideogram-mcp-probe-{uuid.uuid4().hex}")
+        try:
+            obstore.put(self._store, probe, b"probe", mode="create")
+        except FAILED as exc:
+            return f"the bucket {self._bucket} takes no images there now ({_said(exc)})"
+        with contextlib.suppress(*FAILED):
+            obstore.delete(self._store, probe)
         return None
 
     def proven(self) -> str | None:
