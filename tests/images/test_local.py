@@ -176,6 +176,15 @@ def test_a_sidecar_too_large_to_be_ours_is_not_read(tmp_path: Path) -> None:
     assert STORE.saved([tmp_path]) == []
 
 
+def test_an_image_is_served_while_its_recipe_names_it(tmp_path: Path) -> None:
+    image = write_new(tmp_path, "poster", "png", png())
+    recipe = write_recipe(image, Recipe(file=image.name, created="2026-11-25T10:00:00"))
+    other = write_new(tmp_path, "other", "png", png())
+    assert (STORE.serves(image), STORE.serves(other)) == (True, False)
+    recipe.unlink()
+    assert not STORE.serves(image)
+
+
 def test_saved_images_are_listed_newest_first_and_only_ours(tmp_path: Path) -> None:
     for n, created in enumerate(("2026-11-25T10:00:00", "2026-11-25T12:00:00", "2026-11-25T11:00:00")):
         image = write_new(tmp_path, f"img{n}", "png", png())

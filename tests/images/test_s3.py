@@ -126,6 +126,17 @@ def test_another_machine_lists_and_reads_what_one_saved_and_only_from_the_folder
         b.read(ROOT / "alice" / "missing.png", [ROOT / "alice"], "ideogram://images/missing.png")
 
 
+def test_an_image_is_served_while_its_recipe_names_it_and_not_once_the_recipe_is_gone(
+    s3: S3Server, machines: tuple[BucketStore, BucketStore, str]
+) -> None:
+    a, b, place = machines
+    path = a.put(ROOT / "alice", "poster", png(), PNG, recipe())
+    assert a.serves(path)
+    obstore.delete(s3.store(place), "alice/poster.json")
+    assert not b.serves(path), "the other machine, which never read it, finds no recipe"
+    assert unanswered().serves(path), "a bucket that does not answer cannot tell: taken as served"
+
+
 def test_objects_without_our_recipe_are_neither_listed_nor_read(
     s3: S3Server, machines: tuple[BucketStore, BucketStore, str]
 ) -> None:

@@ -788,6 +788,23 @@ async def test_an_image_deleted_since_it_was_saved_is_said_to_be_gone_and_given_
     assert listed["images"] == [str(deleted), str(kept)]  # the journal keeps where each was saved
 
 
+@pytest.mark.parametrize("preview", [True, False])
+async def test_an_image_whose_recipe_was_deleted_is_named_by_its_path_with_no_link_resources_read_refuses(
+    preview: bool, mcp: Client
+) -> None:
+    # Its path and resource link had been given, and reading that link failed: "No image saved by this server".
+    made = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))
+    bare, kept = (Path(image["path"]) for image in made["images"])
+    bare.with_suffix(".json").unlink()
+    again = await mcp.call_tool("get_generation", {"taskUUID": made["taskUUID"], "preview": preview})
+    assert [image.get("path") for image in data(again)["images"]] == [str(bare), str(kept)]
+    assert text(again).splitlines()[1].startswith(f"1. {bare} (seed ")
+    links = [str(b.uri) for b in again.content if isinstance(b, types.ResourceLink)]
+    assert links == [kept.as_uri()]
+    for link in links:
+        assert (await mcp.read_resource(link)).contents, "every link given is one resources/read serves"
+
+
 @pytest.mark.parametrize("count", [1, 5])
 async def test_images_that_cannot_be_decoded_get_no_preview_and_the_call_still_succeeds(
     count: int, emulator: Emulator, settings: Settings, caplog: pytest.LogCaptureFixture

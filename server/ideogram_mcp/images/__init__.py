@@ -81,6 +81,11 @@ class ImageStore(Protocol):
         not a read; False where the store cannot tell right now)."""
         ...
 
+    def serves(self, path: Path) -> bool:
+        """Whether ``read`` would serve the image at ``path`` for its recipe (this server's, naming it): a file whose
+        recipe was deleted is no longer one of its resources. True where the store cannot tell right now."""
+        ...
+
     def link(self, path: Path) -> str | None:
         """A link a person can open to download the saved image (it may expire); None where there is none."""
         ...

@@ -129,6 +129,11 @@ class LocalFolders:
         except (OSError, ValueError):  # a name too long, or with a NUL: nothing of ours is there
             return True
 
+    def serves(self, path: Path) -> bool:
+        """Whether ``read`` would serve the image at ``path`` for its recipe (this server's, naming it)."""
+        recipe = read_recipe(path.with_suffix(".json"))
+        return recipe is not None and recipe.file == path.name
+
     def link(self, path: Path) -> str | None:
         """No download link: the file is on this machine, and its resource link serves it."""
         return None

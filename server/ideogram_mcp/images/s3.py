@@ -280,6 +280,16 @@ class BucketStore:
             return False
         return False
 
+    def serves(self, path: Path) -> bool:
+        """Whether ``read`` would serve the image at ``path`` for its recipe (this server's, naming it); True when the
+        bucket does not answer."""
+        key = self.key(path)
+        try:
+            recipe = self._recipe(_recipe_key(key), strict=True) if key else None
+        except LookupError:
+            return True
+        return recipe is not None and recipe.file == path.name
+
     def link(self, path: Path) -> str | None:
         """A link a person can open to download the image at ``path``, valid for ``link_seconds``."""
         key = self.key(path)

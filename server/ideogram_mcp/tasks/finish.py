@@ -152,6 +152,7 @@ async def _finish(
     saved_new = False
     shown: list[Preview] = []
     gone: set[str] = set()
+    unlinked: set[str] = set()
     # Images that come at the deadline still get a few seconds: a call's time bounds the saving too.
     saving_until = max(until, clock.monotonic() + SAVING_GRACE)
     unsaved = settings.save and any(record.image_url and not record.path for record in records)
@@ -170,12 +171,12 @@ async def _finish(
                     fetched, data = await saving.previewed(services, entry, arrivals, saving_until)
                     records = [*entry.images, *fetched]
                 if show:
-                    shown, gone = await anyio.to_thread.run_sync(_looked_at, services.store, records, data)
+                    shown, gone, unlinked = await anyio.to_thread.run_sync(_looked_at, services.store, records, data)
                     del data  # the previews are all that is kept of the bytes
     before = {record.image_uuid for record in entry.images if record.path}
     if not show and before and services.store.on_disk:  # no previews to read them for: a look at the files only
         earlier = [record for record in records if record.image_uuid in before and record.path]
-        gone = await anyio.to_thread.run_sync(_missing, services.store, earlier)
+        gone, unlinked = await anyio.to_thread.run_sync(_missing, services.store, earlier)
     # Images Runware reported finished that cannot be used were charged all the same.
     unit = entry.quote / entry.requested
     room = max(0, entry.requested - len(records))  # the places no image took
@@ -267,6 +268,7 @@ async def _finish(
         links=links,
         link_seconds=services.settings.storage_link_seconds,
         gone={record.image_uuid: record.path for record in records if record.image_uuid in gone and record.path},
+        unlinked=frozenset(unlinked),
         urls_expired=_expired(entry, services.age(entry.task_uuid, entry.created)),
     )
 
@@ -280,12 +282,13 @@ def _expired(entry: Entry, age: float) -> bool:
 
 def _looked_at(
     store: ImageStore, records: Sequence[ImageRecord], data: Mapping[str, bytes]
-) -> tuple[list[Preview], set[str]]:
+) -> tuple[list[Preview], set[str], set[str]]:
     """The previews of a task's images (the bytes just fetched, else those saved before: read here, in the same
-    thread, rather than one hop each), and the images saved before whose files are no longer there (a store that
-    cannot be read right now shows them not, and says none gone)."""
+    thread, rather than one hop each), the images saved before whose files are no longer there (a store that
+    cannot be read right now shows them not, and says none gone), and those whose recipe is gone (``unlinked``)."""
     pictures: list[bytes | None] = []
     gone: set[str] = set()
+    unlinked: set[str] = set()
     for record in records:
         picture = data.get(record.image_uuid)
         if picture is None and record.path:
@@ -296,13 +299,17 @@ def _looked_at(
             else:
                 if picture is None and store.missing(Path(record.path)):  # not a read that failed for a moment
                     gone.add(record.image_uuid)
+                elif picture is not None and not store.serves(Path(record.path)):
+                    unlinked.add(record.image_uuid)
         pictures.append(picture)
-    return previews.shown(pictures), gone
+    return previews.shown(pictures), gone, unlinked
 
 
-def _missing(store: ImageStore, records: Sequence[ImageRecord]) -> set[str]:
-    """The images saved before whose files are no longer there."""
-    return {record.image_uuid for record in records if record.path and store.missing(Path(record.path))}
+def _missing(store: ImageStore, records: Sequence[ImageRecord]) -> tuple[set[str], set[str]]:
+    """The images saved before whose files are no longer there, and those there whose recipe is gone."""
+    gone = {record.image_uuid for record in records if record.path and store.missing(Path(record.path))}
+    there = [record for record in records if record.path and record.image_uuid not in gone]
+    return gone, {record.image_uuid for record in there if record.path and not store.serves(Path(record.path))}
 
 
 @contextlib.asynccontextmanager

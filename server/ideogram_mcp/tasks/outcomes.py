@@ -168,6 +168,9 @@ class Made:
     gone: Mapping[str, str] = field(default_factory=dict[str, str])
     """Images saved earlier whose files are no longer there (moved or deleted since), by imageUUID: the path they
     were saved at. Their records here have no path."""
+    unlinked: frozenset[str] = frozenset()
+    """Images saved earlier whose files are there but whose recipes are gone: no longer resources of the server
+    (its resources/read refuses them), so named by their path, not linked."""
     urls_expired: bool = False
     """Whether the image URLs are known to have expired (past the ``ttl`` the task was sent with)."""
 

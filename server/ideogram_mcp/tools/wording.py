@@ -257,7 +257,8 @@ def dry_run(outcome: outcomes.DryRun) -> types.CallToolResult:
 async def made(outcome: outcomes.Made, secret: SecretStr | None) -> types.CallToolResult:
     """The images of a task so far: the headline, a line each, the previews, a link each, what is left to do."""
     entry, where, records = outcome.entry, outcome.places, outcome.images
-    uris = [where.uri(Path(r.path)) if r.path else None for r in records]  # None: not this connection's
+    # None: not this connection's, or no longer a resource (its recipe deleted)
+    uris = [where.uri(Path(r.path)) if r.path and r.image_uuid not in outcome.unlinked else None for r in records]
     folders = {Path(r.path).parent for r in records if r.path}  # one, unless an older version saved them elsewhere
     folder = next(iter(folders)) if len(folders) == 1 else None
     if folder is not None and where.root is not None and not folder.is_relative_to(where.root):
