@@ -142,6 +142,24 @@ async def test_a_bucket_that_answers_but_takes_no_writes_stops_the_next_paid_cal
     assert not [key for key in stored if "probe" in key], "no probe left behind"
 
 
+async def test_a_bucket_key_that_may_not_delete_keeps_one_probe_a_folder_however_many_checks(
+    in_bucket: tuple[Settings, str], s3: S3Server, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each check had left an object of its own behind (found by review of b498f35).
+    settings, place = in_bucket
+
+    def refused(*_: Any, **__: Any) -> None:
+        raise OSError(13, "Access Denied")
+
+    monkeypatch.setattr("ideogram_mcp.images.s3.obstore.delete", refused)
+    monkeypatch.setattr("ideogram_mcp.tasks.life.WRITABLE_KEPT", 0.0)  # each call checks the folder again
+    async with served(settings, emulator) as url, connect(url, TOKENS[0]) as alice:
+        for n in range(3):
+            assert not (await alice.call_tool("generate_image", {"positivePrompt": f"kite {n}"})).is_error
+    stored = [meta["path"] for meta in obstore.list(s3.store(place)).collect()]
+    assert [key for key in stored if "probe" in key] == [f"{http.owner_of(f'token:{TOKENS[0]}')}/.ideogram-mcp-probe"]
+
+
 async def test_an_image_deleted_from_the_bucket_since_it_was_saved_is_said_gone_and_given_by_its_url(
     in_bucket: tuple[Settings, str], s3: S3Server, emulator: Emulator
 ) -> None:
@@ -231,7 +249,7 @@ async def test_a_bucket_that_does_not_answer_is_said_so_never_taken_for_one_with
         store.load(root / "kite.jpg", strict=True)
     assert store.load(root / "kite.jpg") is None, "where a caller goes on without it (a preview)"
     saved_before = ImageRecord(image_uuid="u", image_url="https://im.runware.ai/u.jpg", path=str(root / "kite.jpg"))
-    assert finish._looked_at(store, [saved_before], {}) == ([], set()), "not gone: the bucket is down"  # pyright: ignore[reportPrivateUsage]
+    assert finish._looked_at(store, [saved_before], {}) == ([], set(), set()), "not gone nor unlinked: it is down"  # pyright: ignore[reportPrivateUsage]
     assert not store.missing(root / "kite.jpg"), "nor missing: the bucket cannot say"
     where = dataclasses.replace(files.places(root, [], []), root=root.resolve())
     kept = functools.partial(life._kept, cast(Any, SimpleNamespace(store=store)))  # pyright: ignore[reportPrivateUsage]

@@ -123,17 +123,18 @@ class BucketStore:
             return f"with images kept in the bucket {self._bucket}, images are saved only under {self._root}"
         if len(f"{key}/{longest}".encode()) > KEY_MOST - 64:
             return "names that long do not fit an object key of the bucket; give a shorter fileName"
+        probe = _joined(key, ".ideogram-mcp-probe")
         try:
-            obstore.head(self._store, _joined(key, ".ideogram-mcp-probe"))
+            obstore.head(self._store, probe)
         except FileNotFoundError:
-            pass  # the bucket answered, and the probe's name is free, as it always is
+            pass  # the bucket answered, and the probe's name is free, as it is unless a delete was refused
         except FAILED as exc:
             return f"the bucket {self._bucket} cannot be reached ({_said(exc)})"
         # A write, as a folder's check makes a file: a bucket that answers reads may refuse writes (access denied, a
-        # quota, a volume gone read-only), and calls had been sent and charged, their images unsaved.
-        probe = _joined(key, f".ideogram-mcp-probe-{uuid.uuid4().hex}")
+        # quota, a volume gone read-only), and calls had been sent and charged, their images unsaved. Always under one
+        # name, written over: a key that may not delete leaves one probe a folder, not one a check.
         try:
-            obstore.put(self._store, probe, b"probe", mode="create")
+            obstore.put(self._store, probe, b"probe")
         except FAILED as exc:
             return f"the bucket {self._bucket} takes no images there now ({_said(exc)})"
         with contextlib.suppress(*FAILED):
