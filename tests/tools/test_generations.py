@@ -798,11 +798,32 @@ async def test_an_image_whose_recipe_was_deleted_is_named_by_its_path_with_no_li
     bare.with_suffix(".json").unlink()
     again = await mcp.call_tool("get_generation", {"taskUUID": made["taskUUID"], "preview": preview})
     assert [image.get("path") for image in data(again)["images"]] == [str(bare), str(kept)]
-    assert text(again).splitlines()[1].startswith(f"1. {bare} (seed ")
+    lines = text(again).splitlines()
+    assert lines[1].startswith(f"1. {bare} (seed ")
+    assert lines[1].endswith(" Its .json recipe was deleted: it is no longer one of this server's resources (no link).")
+    assert f"Saved in {bare.parent}." in lines, "not 'each with a .json recipe beside it'"
     links = [str(b.uri) for b in again.content if isinstance(b, types.ResourceLink)]
     assert links == [kept.as_uri()]
     for link in links:
         assert (await mcp.read_resource(link)).contents, "every link given is one resources/read serves"
+
+
+async def test_over_http_an_image_whose_recipe_was_deleted_is_named_by_its_path_in_the_connections_folder(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    # Over HTTP it had lost its path too, and been given by Runware's URL (found by review of d0a006c).
+    from tests.test_http import TOKENS, connect, served
+
+    settings = make_settings(output_dir=tmp_path / "out", tokens=TOKENS)
+    async with served(settings, emulator) as url, connect(url, TOKENS[0]) as alice:
+        made = data(await alice.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))
+        bare, kept = (image["path"] for image in made["images"])
+        (next((tmp_path / "out").rglob(bare)).with_suffix(".json")).unlink()
+        again = await alice.call_tool("get_generation", {"taskUUID": made["taskUUID"]})
+    assert [image.get("path") for image in data(again)["images"]] == [bare, kept]
+    assert text(again).splitlines()[1].startswith(f"1. {bare} (seed ")
+    links = [str(b.uri) for b in again.content if isinstance(b, types.ResourceLink)]
+    assert links == [f"ideogram://images/{kept}"]
 
 
 @pytest.mark.parametrize("count", [1, 5])

@@ -47,8 +47,9 @@ def images(
         seed = f" (seed {image.seed})" if image.seed is not None else ""  # a cut-out has none
         fmt = image_format(image.format)
         if image.path is not None and saved is None:
-            # Saved where this connection's resources do not serve (an output folder since moved): named, not linked.
-            lines.append(f"{n}. {image.path}{seed}{flag}")
+            # Saved where this connection's resources do not serve (an output folder since moved, or its recipe
+            # deleted): named, not linked.
+            lines.append(f"{n}. {image.path}{seed}{flag}{f' {note}' if note else ''}")
             continue
         if image.path is not None and saved is not None:
             lines.append(f"{n}. {image.path}{seed}{flag}")
@@ -64,7 +65,10 @@ def images(
     if output.errors:
         lines.append(f"{len(output.errors)} requested image(s) failed: {listed(output.errors)}.")
     if output.folder is not None and any(image.path for image in output.images):
-        lines.append(f"Saved in {files.folder_named(output.folder)}, each with a .json recipe beside it.")
+        # A saved image has a note only when its recipe was deleted, which its line says.
+        whole = not any(note for image, note in zip(output.images, notes, strict=True) if image.path)
+        recipes = ", each with a .json recipe beside it" if whole else ""
+        lines.append(f"Saved in {files.folder_named(output.folder)}{recipes}.")
     if any(downloads):
         lines.append(
             f"Each saved image also has a download link a person can open, for {lasting(download_seconds)}; after "

@@ -257,8 +257,8 @@ def dry_run(outcome: outcomes.DryRun) -> types.CallToolResult:
 async def made(outcome: outcomes.Made, secret: SecretStr | None) -> types.CallToolResult:
     """The images of a task so far: the headline, a line each, the previews, a link each, what is left to do."""
     entry, where, records = outcome.entry, outcome.places, outcome.images
-    # None: not this connection's, or no longer a resource (its recipe deleted)
-    uris = [where.uri(Path(r.path)) if r.path and r.image_uuid not in outcome.unlinked else None for r in records]
+    ours = [where.uri(Path(r.path)) if r.path else None for r in records]  # None: not this connection's
+    uris = [None if r.image_uuid in outcome.unlinked else uri for r, uri in zip(records, ours, strict=True)]
     folders = {Path(r.path).parent for r in records if r.path}  # one, unless an older version saved them elsewhere
     folder = next(iter(folders)) if len(folders) == 1 else None
     if folder is not None and where.root is not None and not folder.is_relative_to(where.root):
@@ -268,7 +268,7 @@ async def made(outcome: outcomes.Made, secret: SecretStr | None) -> types.CallTo
         model=entry.model,
         task_uuid=entry.task_uuid,
         requested=entry.requested,
-        images=_scenes_once([_image(record, uri, outcome) for record, uri in zip(records, uris, strict=True)]),
+        images=_scenes_once([_image(record, uri, outcome) for record, uri in zip(records, ours, strict=True)]),
         total_cost=outcome.cost,
         quote=entry.quote,
         errors=outcome.failures,
@@ -310,7 +310,9 @@ async def made(outcome: outcomes.Made, secret: SecretStr | None) -> types.CallTo
 
 
 def _no_file(record: ImageRecord, outcome: outcomes.Made) -> str | None:
-    """Why an image is given by its URL, where there is a reason to say."""
+    """Why an image is given by its URL, or by its path with no link, where there is a reason to say."""
+    if record.image_uuid in outcome.unlinked:
+        return "Its .json recipe was deleted: it is no longer one of this server's resources (no link)."
     if (path := outcome.gone.get(record.image_uuid)) is not None:
         shown = outcome.places.shown(path)
         gone = f"Saved as {shown}, which is no longer there (moved, deleted or made unreadable since)"
