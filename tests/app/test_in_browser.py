@@ -407,3 +407,23 @@ def test_a_second_pointer_while_one_draws_leaves_no_empty_rectangle(host_page: H
     assert (round(region["x"], 1), round(region["y"], 1)) == (0.4, 0.4), region
     assert (round(region["width"], 1), round(region["height"], 1)) == (0.4, 0.3), region
     assert not sent["result"].get("isError"), sent["result"]
+
+
+def test_a_remix_with_no_prompt_of_its_own_takes_what_the_whole_image_shows_not_an_edits_words(
+    host_page: HostPage,
+) -> None:
+    # A new background's prompt says only what changed: the whole image had been remixed towards "a sandy beach".
+    host_page.call_tool("generate_image", {"positivePrompt": "a red kite over a green hill"})
+    view = host_page.view(1)
+    pictures_shown(view, 1)
+    view.locator("#grid button.tile").first.click()
+    view.locator("#background-prompt").fill("a sandy beach")
+    view.get_by_role("button", name="Replace", exact=True).click()
+    view.get_by_role("button", name="Confirm and run").click()
+    pictures_shown(view, 2)
+    view.locator("#grid button.tile").nth(1).click()  # the new one, worked on
+    expect(view.locator("#work-title")).to_have_text("Change image 2")
+    view.get_by_role("button", name="Remix").click()
+    expect(view.locator("#quote-text")).to_contain_text('Remix image 2 at strength 50: "a red kite over a green hill"')
+    view.get_by_role("button", name="Cancel").click()
+    assert not calls(host_page, "remix_image")[-1]["params"]["arguments"].get("approvedCost"), "priced, never run"
