@@ -334,6 +334,21 @@ def _now(emulator: Emulator, *faults: Fault) -> None:
     emulator.faults.extend(faults)
 
 
+async def _sent(mcp: Client) -> str:
+    """A task of two images sent, its call over (its images as the faults have them); its taskUUID."""
+    return data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))["taskUUID"]
+
+
+async def _short_of_credit(emulator: Emulator, mcp: Client, task_uuid: str, status: int = 200) -> None:
+    """Runware now says the account lacks credit, under ``status``: a later fetch says so, and the task, which ran,
+    stays pending at its quote ($0.12), never failed at $0."""
+    _now(emulator, _said_of(task_uuid, "insufficientCredits", "Top up.", status))
+    later = await mcp.call_tool("get_generation", {"taskUUID": task_uuid, "wait": 0})
+    listed = data(await mcp.call_tool("list_generations", {}))
+    assert "The Runware account has too little credit" in text(later), text(later)
+    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("pending", 0.12)
+
+
 @pytest.mark.parametrize("status", [200, 400, 404, 422])
 async def test_a_lack_of_credit_said_to_a_later_fetch_of_a_task_that_saved_an_image_keeps_it_pending(
     status: int, emulator: Emulator, over_http: Callable[..., Client]
@@ -360,14 +375,8 @@ async def test_a_lack_of_credit_said_to_a_later_fetch_of_a_task_whose_first_imag
     # its charge forgotten ($0 spent, $0.12 charged; found by review).
     emulator.faults.append(_lasting(_garbled_then_late))
     async with over_http(wait_seconds=1.0) as mcp:
-        task_uuid = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))[
-            "taskUUID"
-        ]
-        _now(emulator, _said_of(task_uuid, "insufficientCredits", "Top up.", status))
-        later = await mcp.call_tool("get_generation", {"taskUUID": task_uuid, "wait": 0})
-        listed = data(await mcp.call_tool("list_generations", {}))
-    assert "The Runware account has too little credit" in text(later), text(later)
-    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("pending", 0.12)
+        task_uuid = await _sent(mcp)
+        await _short_of_credit(emulator, mcp, task_uuid, status)
 
 
 async def test_a_task_that_fails_after_an_unusable_image_keeps_that_image_charged(
@@ -451,9 +460,7 @@ async def test_one_unusable_image_worded_two_ways_in_two_fetches_is_charged_once
     # Both wordings were kept as two failures, then counted as two charged images (found by review of 59c45a2).
     emulator.faults.append(_lasting(_garbled_then_late))
     async with over_http(wait_seconds=1.0) as mcp:
-        task_uuid = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))[
-            "taskUUID"
-        ]
+        task_uuid = await _sent(mcp)
         _now(emulator, _lasting(_first_bad_url(_second_image_late)))
         later = await mcp.call_tool("get_generation", {"taskUUID": task_uuid})
         _now(emulator, _lasting(_first_bad_url(_first_right_second_failed)))
@@ -539,9 +546,7 @@ async def test_an_unusable_image_seen_once_in_each_of_two_fetches_stays_charged_
     # said "not charged" (found by review; older than 59c45a2).
     emulator.faults.append(_lasting(_all_late))
     async with over_http(wait_seconds=1.0) as mcp:
-        task_uuid = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))[
-            "taskUUID"
-        ]
+        task_uuid = await _sent(mcp)
         seen = []
         for _ in range(2):
             _now(emulator, Fault.mangle(_garbled_then_late, on="getResponse"))
@@ -597,16 +602,10 @@ async def test_a_lack_of_credit_said_after_an_unusable_image_seen_once_keeps_the
     # made", $0.06 counted and never polled again (found by review of 8056af7; at efb4b11, $0).
     emulator.faults.append(_lasting(_all_late))
     async with over_http(wait_seconds=1.0) as mcp:
-        task_uuid = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))[
-            "taskUUID"
-        ]
+        task_uuid = await _sent(mcp)
         _now(emulator, Fault.mangle(_garbled_then_late, on="getResponse"))  # seen once: in doubt
         await mcp.call_tool("get_generation", {"taskUUID": task_uuid, "wait": 0})
-        _now(emulator, _said_of(task_uuid, "insufficientCredits", "Top up.", status))
-        later = await mcp.call_tool("get_generation", {"taskUUID": task_uuid, "wait": 0})
-        listed = data(await mcp.call_tool("list_generations", {}))
-    assert "The Runware account has too little credit" in text(later), text(later)
-    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("pending", 0.12)
+        await _short_of_credit(emulator, mcp, task_uuid, status)
 
 
 async def test_a_lack_of_credit_said_right_after_an_unusable_image_seen_once_in_the_call_keeps_the_task_pending(
@@ -632,19 +631,13 @@ async def test_a_lack_of_credit_said_to_a_later_call_after_an_unusable_image_see
     # $0 counted, never polled again (found by review of 9f944b8).
     emulator.faults.append(_lasting(_all_late))
     async with over_http(wait_seconds=1.0) as mcp:
-        task_uuid = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))[
-            "taskUUID"
-        ]
+        task_uuid = await _sent(mcp)
         _now(emulator, Fault.mangle(_garbled_then_late, on="getResponse"), _lasting(_all_late))
         polls = len(emulator.requests)
         await mcp.call_tool("get_generation", {"taskUUID": task_uuid, "wait": 1})
         assert [fault.lasting for fault in emulator.faults] == [True], "the garbled answer was read"
         assert len(emulator.requests) - polls >= 2, "and one after it, listing the image running again"
-        _now(emulator, _said_of(task_uuid, "insufficientCredits", "Top up."))
-        later = await mcp.call_tool("get_generation", {"taskUUID": task_uuid, "wait": 0})
-        listed = data(await mcp.call_tool("list_generations", {}))
-    assert "The Runware account has too little credit" in text(later), text(later)
-    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("pending", 0.12)
+        await _short_of_credit(emulator, mcp, task_uuid)
 
 
 async def test_a_lack_of_credit_said_after_a_cancelled_call_saw_an_unusable_image_once_keeps_the_task_pending(
@@ -654,9 +647,7 @@ async def test_a_lack_of_credit_said_after_a_cancelled_call_saw_an_unusable_imag
     # failed the task at $0 (found by review of 8763a97).
     emulator.faults.append(_lasting(_all_late))
     async with over_http(wait_seconds=1.0) as mcp:
-        task_uuid = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))[
-            "taskUUID"
-        ]
+        task_uuid = await _sent(mcp)
     async with over_http(wait_seconds=20.0) as mcp:  # the next call waits longer than its polls take
         listed_again = anyio.Event()
 
@@ -670,11 +661,7 @@ async def test_a_lack_of_credit_said_after_a_cancelled_call_saw_an_unusable_imag
             with anyio.fail_after(10):  # the garbled answer given, then one listing the image running again
                 await listed_again.wait()
             group.cancel_scope.cancel()
-        _now(emulator, _said_of(task_uuid, "insufficientCredits", "Top up."))
-        later = await mcp.call_tool("get_generation", {"taskUUID": task_uuid, "wait": 0})
-        listed = data(await mcp.call_tool("list_generations", {}))
-    assert "The Runware account has too little credit" in text(later), text(later)
-    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("pending", 0.12)
+        await _short_of_credit(emulator, mcp, task_uuid)
 
 
 async def test_a_task_blocked_for_credit_after_its_first_image_says_so_not_that_it_renders(

@@ -81,6 +81,15 @@ async def journaled(services: Services, entry: Entry, snapshot: Snapshot, tmp_pa
     return await services.journal.get(T, OWNER) or entry
 
 
+async def first_unusable(services: Services, tmp_path: Path) -> Entry:
+    """A task of two images whose first call heard the first one finished but unusable, twice (failed and charged),
+    the other still rendering: as the journal holds it."""
+    entry = await recorded(services, 2)
+    garbled = done(1, imageURL=None)
+    twice = polled(polled(Snapshot(T, 2), [garbled, RUNNING]), [garbled, RUNNING])
+    return await journaled(services, entry, twice, tmp_path)
+
+
 @pytest.mark.parametrize("when", ["in its call", "after an answer saying nothing of it", "fetched later"])
 async def test_a_garbled_image_stays_charged_when_runware_then_forgets_the_task(
     when: str, services: Services, tmp_path: Path
@@ -122,11 +131,7 @@ async def test_an_unusable_image_that_came_right_leaves_no_failure_to_hide_an_im
     # A fetch whose answer listed each image (the garbled one whole now, the other running) had kept the recorded
     # unusable failure; once Runware forgot the task, it took the place of the image that never came: $0.06 counted
     # where two images may have been charged (found by review of 6b2990c).
-    entry = await recorded(services, 2)
-    garbled = done(1, imageURL=None)
-    entry = await journaled(
-        services, entry, polled(polled(Snapshot(T, 2), [garbled, RUNNING]), [garbled, RUNNING]), tmp_path
-    )
+    entry = await first_unusable(services, tmp_path)
     second = await finished(services, entry, polled(Snapshot(T, 2), [done(1), RUNNING]), tmp_path)
     entry = await services.journal.get(T, OWNER) or entry
     third = await finished(services, entry, polled(Snapshot(T, 2), [], [LOST]), tmp_path)
@@ -140,11 +145,7 @@ async def test_an_answer_listing_one_image_whole_and_the_other_failed_under_erro
 ) -> None:
     # Runware says failures under "errors", beside the items: together they list each image, so the garbled one
     # recorded before has come right, and is not charged again.
-    entry = await recorded(services, 2)
-    garbled = done(1, imageURL=None)
-    entry = await journaled(
-        services, entry, polled(polled(Snapshot(T, 2), [garbled, RUNNING]), [garbled, RUNNING]), tmp_path
-    )
+    entry = await first_unusable(services, tmp_path)
     broke = ErrorDetail("inferenceFailed", "It broke.", task_uuid=T)
     said = await finished(services, entry, polled(Snapshot(T, 2), [done(1)], [broke]), tmp_path)
     assert said == ["inferenceFailed: It broke."]

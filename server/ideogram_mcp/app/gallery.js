@@ -77,13 +77,15 @@
   // --- results -------------------------------------------------------------------------------------------------
   // A saved image's file name: its path is the server machine's, with "\\" between folders on Windows.
   const baseName = (path) => path.split(/[\\/]/).pop();
-  // The prompt an agent gave, under any spelling the server reads (FACTS.promptNames, in any case), or a 4.0 scene's
-  // summary.
-  const PROMPT_NAMES = new Set(FACTS.promptNames.map((name) => name.toLowerCase()));
-  const IMAGE_NAMES = new Set(FACTS.imageNames.map((name) => name.toLowerCase()));
+  // What an agent gave under any spelling the server reads of an argument (FACTS.promptNames, FACTS.imageNames: in
+  // any case).
+  const spellings = (names) => new Set(names.map((name) => name.toLowerCase()));
+  const PROMPT_NAMES = spellings(FACTS.promptNames);
+  const IMAGE_NAMES = spellings(FACTS.imageNames);
+  const under = (args, names) => Object.keys(args).filter((name) => names.has(name.toLowerCase())).map((name) => args[name]);
+  // The prompt an agent gave, or a 4.0 scene's summary.
   const promptOf = (args, image) => {
-    const named = Object.keys(args).filter((name) => PROMPT_NAMES.has(name.toLowerCase())).map((name) => args[name])
-      .find((v) => typeof v === "string" && v.trim());
+    const named = under(args, PROMPT_NAMES).find((v) => typeof v === "string" && v.trim());
     const scene = (image && image.structuredPrompt) || {};
     return named || (typeof scene.high_level_description === "string" ? scene.high_level_description : "");
   };
@@ -109,7 +111,7 @@
     const previews = (result.content || []).filter((b) => b && b.type === "image");
     // The image an edit came from, under any name the server reads for it (remix's is a list), by its UUID, path,
     // file name or link.
-    const from = [].concat(Object.keys(args).filter((name) => IMAGE_NAMES.has(name.toLowerCase())).map((name) => args[name])[0] || [])[0];
+    const from = [].concat(under(args, IMAGE_NAMES)[0] || [])[0];
     const origin = from && state.images.find((i) => [i.uuid, i.path, i.path && baseName(i.path), i.uri, i.url].includes(from));
     out.images.forEach((image, n) => {
       if (!image || typeof image.imageUUID !== "string") throw new Error(`image ${n + 1} has no imageUUID`);

@@ -323,8 +323,6 @@ def _in_words(value: object) -> bool:
 
 def _refusal(spec: ModelSpec, given: str) -> str | None:
     """Why the model refuses a name it says it refuses, however it is spelt (``image_weight``, ``IMAGEWEIGHT``)."""
-    if given in spec.refused:
-        return spec.refused[given]
     return next((why for name, why in spec.refused.items() if plain(name) == plain(given)), None)
 
 

@@ -62,8 +62,6 @@ class Snapshot:
     failures: list[ErrorDetail] = field(default_factory=lambda: [])
     progress: int | None = None
     """Runware's own percentage for the images still running, when it gives one."""
-    unusable_polls: int = 0
-    """Polls in a row that answered with an item this client cannot use."""
     lost: RunwareError | None = None
     """Set when Runware says it has no such task (never received, or its results expired)."""
     blocked: RunwareError | None = None
@@ -220,7 +218,6 @@ def absorb(
             missing = snapshot.requested - len(snapshot.images) - len(earlier)
             if snapshot.images and missing > 0:
                 failures += never_came_notes(snapshot.task_uuid, missing)
-    snapshot.unusable_polls = snapshot.unusable_polls + 1 if seen else 0
     listed = len(mine) + len(about) if mine else 0  # errors said beside items are their images'
     snapshot.listed = snapshot.listed or listed >= snapshot.requested
     room = max(0, snapshot.requested - len(snapshot.images))

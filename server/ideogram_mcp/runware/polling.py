@@ -446,5 +446,5 @@ def _state(snapshot: Snapshot) -> tuple[object, ...]:
         snapshot.lost is not None,
         snapshot.blocked is not None,
         snapshot.trouble is not None,
-        snapshot.unusable_polls,
+        tuple(key for key, _, _ in snapshot.garbled),  # an unusable item seen, or come right
     )
