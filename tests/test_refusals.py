@@ -6,6 +6,7 @@ import mcp_types as types
 import pytest
 from pydantic import ValidationError
 
+from ideogram_mcp import refusals
 from ideogram_mcp.refusals import _closest, _field  # pyright: ignore[reportPrivateUsage]
 
 
@@ -80,3 +81,20 @@ def test_several_answers_are_each_told_as_the_kind_their_question_asked_for() ->
         ("inputResponses.confirmSpend.action", "missing"),
         ("inputResponses.roots.roots", "missing"),
     ]
+
+
+def test_a_request_nested_deeper_than_any_reader_goes_is_refused_under_its_own_id() -> None:
+    # Python's reader stops at about 1,000 levels: the id had been null, and the client waited for its own timeout.
+    deep = "[" * 3000 + "]" * 3000
+    said = "Invalid request: its values are nested deeper than 200 levels. Send flatter arguments."
+    cases = {
+        # The id after the deep params, in strings holding brackets and a key named "id" inside them.
+        f'{{"jsonrpc":"2.0","method":"ping","params":{{"id":"[{{","a":{deep}}}, "id" : "t-9"}}': "t-9",
+        f'{{"id":4,"jsonrpc":"2.0","method":"ping","params":{{"s":"\\"]}}","a":{deep}}}}}': 4,
+        f'{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{"a":{deep}}},"id":2}}': 2,  # the last, as JSON reads
+        f'{{"jsonrpc":"2.0","method":"ping","params":{{"id":5,"a":{deep}}}}}': None,  # only params have one
+        f'{{"jsonrpc":"2.0","id":true,"method":"ping","params":{{"a":{deep}}}}}': None,  # no id a request takes
+        f'{{"jsonrpc":"2.0","id":{deep},"method":"ping"}}': None,
+    }
+    for text, ident in cases.items():
+        assert refusals.unfit(text) == (ident, -32600, said), text[:80]

@@ -10,6 +10,7 @@ a notification and answers 202: ``unfit`` says what is wrong with it instead, un
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any, cast
 
 import mcp_types as types
@@ -157,12 +158,14 @@ def unfit(text: str, *, notifications: bool = False, halves_read: bool = False) 
         return None
     try:
         message: object = json.loads(text)
-    except (ValueError, RecursionError):
+    except RecursionError:  # deeper than Python's reader goes too (about 1,000 levels)
+        message, deep = None, True
+    except ValueError:
         message = None
         if not deep:
             return None, types.PARSE_ERROR, NOT_JSON
     if deep:  # JSON, but nested deeper than the SDK's reader goes (about 200 levels)
-        ident = cast(dict[str, object], message).get("id") if isinstance(message, dict) else None
+        ident = cast(dict[str, object], message).get("id") if isinstance(message, dict) else _top_id(text)
         said = f"Invalid request: its values are nested deeper than {DEEPEST} levels. Send flatter arguments."
         return (
             (ident if isinstance(ident, str | int) and not isinstance(ident, bool) else None),
@@ -191,6 +194,29 @@ def unfit(text: str, *, notifications: bool = False, halves_read: bool = False) 
             return None if misread is None else (ident, types.INVALID_REQUEST, misread)
         return ident, types.PARSE_ERROR, lone_half(half[0])
     return ident, types.INVALID_REQUEST, misread or "Invalid request: not a JSON-RPC 2.0 request."
+
+
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+"""A JSON string or a bracket: what the top level of a message is found by."""
+_COLON = re.compile(r"\s*:\s*")
+
+
+def _top_id(text: str) -> object:
+    """The id of a message nested deeper than a JSON reader follows, read from its top level alone (the last, as a
+    reader takes a key given twice), so that its refusal reaches the request it answers; None where none is found."""
+    depth, ident = 0, None
+    for token in _TOKEN.finditer(text):
+        found = token.group()
+        if found in "[{":
+            depth += 1
+        elif found in "]}":
+            depth -= 1
+        elif depth == 1 and found == '"id"' and (colon := _COLON.match(text, token.end())) is not None:
+            try:
+                ident = json.JSONDecoder().raw_decode(text, colon.end())[0]
+            except (ValueError, RecursionError):
+                ident = None
+    return ident
 
 
 NOT_JSON = "Parse error: the message is not JSON. Send one JSON-RPC message at a time."
