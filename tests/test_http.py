@@ -118,6 +118,43 @@ async def test_a_foreign_host_or_origin_is_refused(with_tokens: Settings, emulat
     assert local.status_code == 200
 
 
+async def test_a_page_on_an_origin_the_server_answers_may_call_it_from_a_browser(
+    make_settings: Callable[..., Settings], tmp_path: Path, emulator: Emulator
+) -> None:
+    # A browser asks first (an OPTIONS with no token), and shows a page no answer that does not name its origin: the
+    # token check had answered the question 401, and no answer named the origin, so no page could call the server.
+    settings = make_settings(
+        output_dir=tmp_path / "out", tokens=TOKENS, public_url=PUBLIC, allowed_origins=("https://app.example.com",)
+    )
+    ask = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"}
+    auth = ACCEPT | {"Authorization": f"Bearer {TOKENS[0]}"}
+    async with served(settings, emulator) as url, httpx2.AsyncClient() as raw:
+        asked = {
+            origin: await raw.options(url, headers=ask | {"Origin": origin})
+            for origin in ("https://app.example.com", "http://localhost:5173", PUBLIC.removesuffix("/mcp"))
+        }
+        foreign = await raw.options(url, headers=ask | {"Origin": "https://evil.example.com"})
+        called = await raw.post(url, json=INIT, headers=auth | {"Origin": "https://app.example.com"})
+        unknown = await raw.post(url, json=INIT, headers=ACCEPT | {"Origin": "http://localhost:5173"})
+        evil = await raw.post(url, json=INIT, headers=auth | {"Origin": "https://evil.example.com"})
+    for origin, answer in asked.items():
+        assert answer.status_code == 200, origin
+        assert answer.headers["access-control-allow-origin"] == origin
+        assert {"POST", "GET"} <= set(answer.headers["access-control-allow-methods"].split(", "))
+        assert answer.headers["access-control-allow-headers"] == "authorization,content-type"
+    assert foreign.status_code == 400
+    assert "access-control-allow-origin" not in foreign.headers
+    assert called.status_code == 200
+    assert called.headers["access-control-allow-origin"] == "https://app.example.com"
+    # A refused token is readable too, with where to get one.
+    assert unknown.status_code == 401
+    assert unknown.headers["access-control-allow-origin"] == "http://localhost:5173"
+    assert "www-authenticate" in unknown.headers["access-control-expose-headers"].lower()
+    assert evil.status_code == 403, "the Origin check holds"
+    assert "access-control-allow-origin" not in evil.headers
+    assert emulator.requests == []
+
+
 async def test_this_machines_names_are_answered_without_a_port(with_tokens: Settings, emulator: Emulator) -> None:
     # A server on port 80, or behind a proxy that keeps the name, gets a Host header with no port: it had been 421.
     auth = ACCEPT | {"Authorization": f"Bearer {TOKENS[0]}"}

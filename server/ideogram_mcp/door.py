@@ -13,11 +13,13 @@ keeps to these bounds keeps its place.
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import h11
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -151,6 +153,36 @@ class NoStandaloneStream:
         headers = [(b"allow", b"POST"), (b"content-type", b"text/plain"), (b"content-length", str(len(said)).encode())]
         await send({"type": "http.response.start", "status": 405, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else said})
+
+
+class BrowsersLetIn:
+    """CORS for a page on an origin the server answers (this machine's own, the public URL's, and those the settings
+    add): a browser asks before a POST with a token (a preflight, an OPTIONS with none), which the token check had
+    refused with 401, and shows the page no answer that does not name its origin. Here the preflight is answered
+    before the token check and every answer names the origin, with ``WWW-Authenticate`` readable (it points to the
+    OAuth metadata). A bearer token is no credential a browser adds by itself, as a cookie is: a page calls with one
+    only if it holds it. The Protected Resource Metadata keeps the SDK's answer to every origin."""
+
+    def __init__(self, app: ASGIApp, security: TransportSecuritySettings) -> None:
+        origins = security.allowed_origins
+        # As the SDK's Origin check reads them: "http://localhost:*" is that origin with any port.
+        any_port = "|".join(re.escape(origin[:-2]) + ":.*" for origin in origins if origin.endswith(":*"))
+        self.app = app
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=[origin for origin in origins if not origin.endswith(":*")],
+            allow_origin_regex=any_port or None,
+            allow_methods=("GET", "POST", "DELETE"),
+            allow_headers=("*",),
+            expose_headers=("WWW-Authenticate", "Mcp-Protocol-Version", "Mcp-Session-Id", "Retry-After"),
+            allow_private_network=True,  # a public page's call to a server on this machine's own address
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or "/.well-known/" in scope["path"]:
+            await self.app(scope, receive, send)
+            return
+        await self.cors(scope, receive, send)
 
 
 def make_room(wanted: int = MAX_CONNECTIONS * 2) -> int | None:
