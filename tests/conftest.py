@@ -209,6 +209,22 @@ def picture(path: Path, size: tuple[int, int] = (400, 300), colour: tuple[int, i
     return path
 
 
+def pixels_cut(png: bytes) -> bytes:
+    """A PNG whose compressed pixels stop half-way, each chunk whole and its checksum right."""
+    import struct
+    import zlib
+
+    out, at = bytearray(png[:8]), 8
+    while at < len(png):
+        (length,), kind = struct.unpack(">I", png[at : at + 4]), png[at + 4 : at + 8]
+        body = png[at + 8 : at + 8 + length]
+        if kind == b"IDAT":
+            body = body[: len(body) // 2]
+        out += struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        at += 12 + length
+    return bytes(out)
+
+
 def png(width: int = 8, height: int = 8, colour: tuple[int, int, int] = (200, 40, 40)) -> bytes:
     """The bytes of a small PNG of one colour."""
     from PIL import Image

@@ -63,7 +63,8 @@ def draw(width: int, height: int, regions: Sequence[Region]) -> bytes:
 
 def unreadable(data: bytes) -> str | None:
     """Why image bytes are no whole picture Runware could read (cut short, damaged, or more pixels than Pillow
-    opens safely), else None. The whole picture is read: a JPEG at an eighth of its size, a PNG by its checksums."""
+    opens safely), else None. The whole picture is read: a JPEG at an eighth of its size, a PNG by its checksums and
+    then its pixels (its chunks may each be whole, their checksums right, and the compressed pixels cut short)."""
     from PIL import Image, UnidentifiedImageError
 
     most = Image.MAX_IMAGE_PIXELS or 89_478_485  # Pillow's own, unless a program unset it
@@ -73,7 +74,9 @@ def unreadable(data: bytes) -> str | None:
             if picture.width * picture.height > most:
                 return too_many
             if picture.format == "PNG":
-                picture.verify()
+                picture.verify()  # the checksums of the chunks after the pixels too, which loading them stops before
+                with Image.open(io.BytesIO(data)) as again:  # a picture verified cannot be loaded
+                    again.load()
             else:
                 if picture.format == "JPEG":  # decoded at an eighth: every byte read, a sixty-fourth of the pixels
                     picture.draft(picture.mode, (max(1, picture.width // 8), max(1, picture.height // 8)))

@@ -22,7 +22,7 @@ from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.emulator import Emulator, Fault, app, artwork
 from ideogram_mcp.emulator.app import FORGET_EVERY, KEPT, LOGGED, SPILLED
 
-from ..conftest import API_KEY, BASE_URL, task
+from ..conftest import API_KEY, BASE_URL, pixels_cut, task
 
 pytestmark = pytest.mark.anyio
 
@@ -247,6 +247,12 @@ async def test_an_upload_larger_than_runware_keeps_is_stored_at_most_2048_a_side
         assert (kept.format, kept.size) == ("PNG", (2048, 1024))
 
 
+def _noise_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.effect_noise((64, 64), 60).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def _png_of(width: int, height: int) -> bytes:
     buffer = io.BytesIO()
     Image.new("L", (width, height)).save(buffer, format="PNG")
@@ -265,6 +271,10 @@ def _png_of(width: int, height: int) -> bytes:
             {"code": "invalidImage", "message": "The image is not a PNG, JPEG or WEBP image."},
         ),
         ("", {"code": "missingParameter", "message": "Missing required parameter: image."}),
+        (  # each chunk whole and its checksum right: stored, then every render of it failed with HTTP 500
+            base64.b64encode(pixels_cut(_noise_png())).decode(),
+            {"code": "invalidImage", "message": "The image could not be read: its data is damaged or cut short."},
+        ),
         (  # 24 KB of 196 million pixels: Pillow will not open it, and the emulator answered HTTP 500
             base64.b64encode(_png_of(14000, 14000)).decode(),
             {"code": "invalidImage", "message": "The image has too many pixels."},
@@ -305,6 +315,16 @@ async def test_a_source_image_is_taken_from_the_emulators_own_url_and_never_fetc
             made[source] = picture.size
     assert made == {stored["imageURL"]: (300, 200), "https://example.com/theirs.png": (256, 256)}
     assert emulator.deliveries == []
+
+
+async def test_an_inline_input_that_is_no_whole_image_is_refused_and_not_charged(emulator: Emulator) -> None:
+    # Accepted and charged, then every poll of its render had been answered HTTP 500.
+    cut = base64.b64encode(pixels_cut(_noise_png())).decode()
+    answer = await post(emulator, [task(model="ideogram:4@2", inputs={"referenceImages": [cut]})])
+    assert answer.status_code == 400
+    (error,) = answer.json()["errors"]
+    assert (error["code"], error["parameter"]) == ("invalidImage", "inputs.referenceImages")
+    assert emulator.ledger == []
 
 
 async def test_an_unknown_image_uuid_as_input_is_refused_and_not_charged(emulator: Emulator) -> None:

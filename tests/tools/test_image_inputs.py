@@ -15,7 +15,7 @@ from PIL import Image
 
 from ideogram_mcp.emulator import Emulator
 
-from ..conftest import error_of, picture, structured, text
+from ..conftest import error_of, picture, pixels_cut, structured, text
 
 pytestmark = pytest.mark.anyio
 
@@ -41,6 +41,8 @@ def _uri(data: bytes, mime: str = "image/png") -> str:
 DAMAGED = {
     "a PNG cut short": (lambda: _uri(_noise()[:300]), "is a damaged or cut-short image"),
     "a JPEG cut short": (lambda: _uri(_noise("JPEG")[:2000], "image/jpeg"), "is a damaged or cut-short image"),
+    # Its chunks' checksums alone were checked: it was sent, paid for, and failed (found by an audit).
+    "a PNG's pixels cut short": (lambda: _uri(pixels_cut(_noise())), "is a damaged or cut-short image"),
     "a PNG's head, then no base64": (
         lambda: "data:image/png;base64,iVBORw0KGgoAAAANSUhEUg" + "!" * 40,
         "is inline data that is not valid base64",
@@ -110,15 +112,18 @@ async def test_a_damaged_or_enormous_local_file_is_refused_before_it_is_uploaded
 ) -> None:
     output.mkdir(parents=True)
     (output / "cut.jpg").write_bytes(_noise("JPEG")[:2000])
+    (output / "cut.png").write_bytes(pixels_cut(_noise()))
     bomb = io.BytesIO()
     Image.new("L", (14000, 14000)).save(bomb, format="PNG")  # 24 KB of 196 million pixels
     (output / "bomb.png").write_bytes(bomb.getvalue())
     cut = await mcp.call_tool("remove_background", {"image": "cut.jpg"})
+    pixels = await mcp.call_tool("reframe_image", {"image": "cut.png", "aspectRatio": "16:9"})
     huge = await mcp.call_tool("remix_image", {"image": "bomb.png", "positivePrompt": "x"})
     inline = await mcp.call_tool("remix_image", {"image": _uri(bomb.getvalue()), "positivePrompt": "x"})
     assert error_of(cut)["problems"][0]["message"].startswith(
         "is a damaged or cut-short image (image file is truncated"
     )
+    assert error_of(pixels)["problems"][0]["message"].startswith("is a damaged or cut-short image")
     for result in (huge, inline):
         assert error_of(result)["problems"][0]["message"].startswith("has more pixels than an input image may")
     assert emulator.requests == [], "not even the free upload"

@@ -80,7 +80,7 @@ class TaskWork:
             # [guess] Runware's answer to a model it does not serve.
             raise TaskError("modelNotFound", f"Unknown model. The emulator serves: {', '.join(rules.MODELS)}.", "model")
         values = self._validated(model, task)
-        await self._check_mask(values, base)
+        await self._check_inputs(values, base)
         count = int(values.get("numberResults", 1))
         rng = random.Random(task["taskUUID"])
         given = values.get("seed")
@@ -226,7 +226,16 @@ class TaskWork:
             held = decoded_upload(text).data
         return held if held is not None else artwork.placeholder()  # a caller's URL, or a file of it removed since
 
-    async def _check_mask(self, values: Mapping[str, Any], base: str) -> None:
+    async def _check_inputs(self, values: Mapping[str, Any], base: str) -> None:
+        """Refuse inline input images that are no whole picture (a render of one had failed every poll with HTTP
+        500), and a mask whose size is not its image's."""
+        for name in ("inputs.seedImage", "inputs.referenceImages", "inputs.image", "inputs.maskImage"):
+            given = values.get(name)
+            for item in cast(list[object], given) if isinstance(given, list) else [given] if name in values else []:
+                try:
+                    self._input(item, base)
+                except TaskError as exc:
+                    raise TaskError(exc.code, exc.message, name) from None
         if "inputs.maskImage" not in values or "inputs.seedImage" not in values:
             return
         image, mask = self._input(values["inputs.seedImage"], base), self._input(values["inputs.maskImage"], base)

@@ -90,9 +90,11 @@ def decoded_upload(image: str) -> StoredImage:
     found = sniff(data)
     if found is None:
         raise TaskError("invalidImage", "The image is not a PNG, JPEG or WEBP image.", "image")
-    try:  # its first bytes say PNG, JPEG or WEBP: the rest must be one too
+    try:  # its first bytes say PNG, JPEG or WEBP: the rest must be one too, its checksums right and its pixels whole
         with Image.open(io.BytesIO(data)) as opened:
             opened.verify()
+        with Image.open(io.BytesIO(data)) as opened:
+            opened.load()
     except Image.DecompressionBombError as exc:  # Pillow's refusal to open it: answered, not a crash (HTTP 500)
         raise TaskError("invalidImage", "The image has too many pixels.", "image") from exc
     except (OSError, SyntaxError, ValueError) as exc:  # PIL's ways of saying "no image"
