@@ -56,7 +56,7 @@ def as_runware_reads(text: str) -> str:
     if text[:11].lower() == "data:image/" and not text.startswith("data:image/") and (at := text.find(",", 0, 200)) > 0:
         text = text[:at].lower() + text[at:]  # DATA:IMAGE/PNG;BASE64,: a scheme and a type in any case
     if begins_as_base64_image(text) and ("-" in text or "_" in text) and _URL_SAFE.fullmatch(text):
-        return text.translate(_FROM_URL_SAFE)  # the same bytes in base64's other alphabet (base64url)
+        return _padded(text.translate(_FROM_URL_SAFE))  # the same bytes in base64's other alphabet (base64url)
     head, comma, data = text.partition(",") if text.startswith("data:image/") else ("", "", "")
     if (
         comma
@@ -65,16 +65,25 @@ def as_runware_reads(text: str) -> str:
         and ("-" in data or "_" in data)
         and _URL_SAFE.fullmatch(data)
     ):
-        return f"{head},{data.translate(_FROM_URL_SAFE)}"  # a data URI of base64url
+        return f"{head},{_padded(data.translate(_FROM_URL_SAFE))}"  # a data URI of base64url
     if not any(space in text for space in " \n\r\t"):  # the common case, found at C speed (data can be megabytes)
-        return text
+        if comma and head.endswith(";base64"):
+            return f"{head},{_padded(data)}" if len(data) % 4 in (2, 3) else text
+        unpadded = len(text) % 4 in (2, 3) and begins_as_base64_image(text) and _BASE64.fullmatch(text)
+        return _padded(text) if unpadded else text
     if text.startswith("data:") and ";base64," in text:
         head, data = text.split(";base64,", 1)
-        return f"{head};base64,{_SPACE.sub('', data)}"
+        return f"{head};base64,{_padded(_SPACE.sub('', data))}"
     if _WRAPPED.fullmatch(text):
-        joined = _SPACE.sub("", text)
+        joined = _padded(_SPACE.sub("", text))
         return joined if inline_picture(joined) else text  # a file's name with spaces stays one
     return text
+
+
+def _padded(data: str) -> str:
+    """Base64 with the "=" its last group lacks, as base64url is often written (without): the same bytes, which
+    Runware's reader, and this server's, would refuse without them. Any other text as it is."""
+    return data + "=" * (-len(data) % 4) if len(data) % 4 in (2, 3) else data
 
 
 def is_image_reference(text: str) -> bool:

@@ -22,7 +22,7 @@ from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 
-from ..conftest import error_of, picture, structured, text
+from ..conftest import error_of, picture, png, structured, text
 
 pytestmark = pytest.mark.anyio
 
@@ -135,6 +135,17 @@ async def test_an_image_this_server_made_named_by_its_url_is_sent_by_its_uuid_wh
     later = structured(await mcp.call_tool("remix_image", {"image": image["imageURL"], "positivePrompt": "x"}))
     (sent,) = [t for t in emulator.submitted if t["taskUUID"] == later["taskUUID"]]
     assert _naming(sent, image) == [image["imageURL"]]
+    # An edit's too: by a region it had gone by the UUID all the same (found by an audit); it now goes as any URL
+    # whose size is not known here, stored at Runware and measured there, and with a mask as given.
+    mask = f"data:image/png;base64,{base64.b64encode(png(image['width'], image['height'], (255, 255, 255))).decode()}"
+    parts = {"region": {"x": 0, "y": 0, "width": 1, "height": 0.5}, "mask": mask}
+    for name, part in parts.items():
+        edited = structured(
+            await mcp.call_tool("edit_image", {"image": image["imageURL"], "positivePrompt": "x", name: part})
+        )
+        (sent,) = [t for t in emulator.submitted if t["taskUUID"] == edited["taskUUID"]]
+        assert sent["inputs"]["seedImage"] != image["imageUUID"], name
+    assert sent["inputs"]["seedImage"] == image["imageURL"]
 
 
 def _naming(task: dict[str, Any], image: dict[str, Any]) -> list[str]:

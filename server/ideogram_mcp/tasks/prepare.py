@@ -78,14 +78,21 @@ def shaped_like_the_source(services: Services, owner: str, spec: ModelSpec) -> P
     return prepare
 
 
-async def _made_image(services: Services, owner: str, image: str) -> tuple[str, tuple[int, int]] | None:
+async def _made_image(
+    services: Services, owner: str, image: str, *, by_uuid: bool = False
+) -> tuple[str, tuple[int, int]] | None:
     """The imageUUID and recorded size of an image this owner's tasks made, named by its UUID or by the URL Runware
-    gave it; None for any other."""
+    gave it; None for any other. ``by_uuid``: it is to be sent by its UUID, so one named by its URL and made over
+    ``KEPT_AT_RUNWARE`` ago is None too (Runware may have let its UUID go: the URL goes as given, as a remix's)."""
     if not is_uuid(image) and not is_web_url(image):
         return None
     found = await services.journal.image(image, owner)
     if found is None or found[1].width is None or found[1].height is None:
         return None
+    if by_uuid and is_web_url(image):
+        entry = await services.journal.get(found[0], owner)
+        if entry is None or services.age(entry.task_uuid, entry.created) > KEPT_AT_RUNWARE.total_seconds():
+            return None
     return found[1].image_uuid, (found[1].width, found[1].height)
 
 
@@ -188,7 +195,7 @@ async def _made(
         known = await anyio.to_thread.run_sync(services.store.known_uuid, here.path, here.data, services.runware)
         size = masks.size_of(here.data) if known is not None else None
         return (known, size) if known is not None and size is not None else None
-    return await _made_image(services, owner, given)
+    return await _made_image(services, owner, given, by_uuid=True)
 
 
 async def _stored(
