@@ -50,6 +50,8 @@ async def test_a_missing_required_argument_is_named(mcp: Client) -> None:
             {"headline": "X", "subject": "y"} | {f"x{n}": "z" for n in range(7)},
             "it takes no x0, x1, x2, x3, x4 and 2 more",
         ),
+        ({"headline": "X", "subject": "y", "": "z"}, 'it takes no ""'),  # it had said "it takes no ."
+        ({"headline": "X", "subject": "y", " ": "z"}, 'it takes no " "'),
         (  # one past the five named is counted too, never left out
             {"headline": "X", "subject": "y"} | {f"x{n}": "z" for n in range(6)},
             "it takes no x0, x1, x2, x3, x4 and 1 more",
@@ -65,6 +67,15 @@ async def test_a_missing_required_argument_is_named(mcp: Client) -> None:
 def test_a_template_with_an_undeclared_placeholder_does_not_load() -> None:
     with pytest.raises(ValueError, match="undeclared placeholders"):
         PromptTemplate(name="x", title="x", description="x", template="Hello $who")
+
+
+def test_a_template_with_a_dollar_that_begins_no_placeholder_does_not_load() -> None:
+    # It loaded, and each prompts/get of it failed, told as the client's fault (-32602).
+    with pytest.raises(ValueError, match=r"prompt x: a \$ that begins no placeholder \(write \$\$"):
+        PromptTemplate(name="x", title="x", description="x", template="Each image costs $0.06.")
+    assert PromptTemplate(name="x", title="x", description="x", template="It costs $$0.06.").render({}) == (
+        "It costs $0.06."
+    )
 
 
 def test_a_template_whose_optional_argument_has_no_default_does_not_load() -> None:

@@ -49,6 +49,8 @@ class PromptTemplate(BaseModel):
     @model_validator(mode="after")
     def _placeholders_are_arguments(self) -> Self:
         declared = {a.name for a in self.arguments}
+        if not Template(self.template).is_valid():  # each get_prompt would fail, and be told the client's fault
+            raise ValueError(f"prompt {self.name}: a $ that begins no placeholder (write $$ for a dollar sign)")
         used = set(Template(self.template).get_identifiers())
         if used - declared:
             raise ValueError(f"prompt {self.name}: undeclared placeholders {sorted(used - declared)}")

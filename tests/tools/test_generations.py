@@ -454,6 +454,7 @@ async def test_a_page_of_generations_ends_early_where_claude_code_would_cut_it(
         ("list_generations", {"limit": "x"}, 'limit: must be a whole number from 1 to 100; got "x".'),
         ("list_generations", {"state": "lost"}, 'state: "lost" is not allowed. Allowed: pending, done, failed.'),
         ("list_generations", {"since": "today"}, "since: unknown argument."),
+        ("list_generations", {"": 1}, '- "": unknown argument.'),  # it had said "- : unknown argument."
     ],
 )
 async def test_bad_arguments_to_the_journal_tools_are_named(

@@ -40,8 +40,11 @@ class InvalidArgumentsError(IdeogramError):
 
 
 def label(name: str) -> str:
-    """An argument's name as an error shows it: printable, and short."""
+    """An argument's name as an error shows it: printable, and short; one with nothing visible (``""``, ``" "``)
+    quoted, as "- : unknown argument." said nothing."""
     shown = "".join(c if c.isprintable() else "?" for c in name)
+    if not shown.strip():
+        return quoted(name)[:42]
     return shown if len(shown) <= 40 else shown[:30] + "…"
 
 
