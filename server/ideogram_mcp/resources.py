@@ -181,6 +181,7 @@ async def complete(ctx: Context, params: types.CompleteRequestParams) -> types.C
     typed = _folded(params.argument.value)
     kind: str | None = None
     model: str | None = None
+    templated: files.Places | None = None  # the folder a resource template names
     asked = params.argument.name
     if isinstance(params.ref, types.PromptReference):
         prompts = load_prompts()
@@ -196,8 +197,12 @@ async def complete(ctx: Context, params: types.CompleteRequestParams) -> types.C
             raise MCPError(types.INVALID_PARAMS, said)
         kind, model = wanted.suggest, wanted.model
     else:
-        shown = (await places(ctx)).template()
-        if params.ref.uri != shown:
+        # The template as given now, or as given before the client's roots were known (a 2026-07-28 client lists the
+        # templates before a call asks for its roots): it had been refused once a call knew them.
+        given = [await places(ctx), await places_without_roots(ctx)]
+        templated = next((where for where in given if where.template() == params.ref.uri), None)
+        shown = given[0].template()
+        if templated is None:
             said = f"No resource template of this server is {params.ref.uri[:120]!r}: its one template is {shown}."
             raise MCPError(types.INVALID_PARAMS, said)
         if asked != "fileName":
@@ -211,7 +216,7 @@ async def complete(ctx: Context, params: types.CompleteRequestParams) -> types.C
 
         options = ratios((load_spec(model) if model else load_spec()).sizes)
     elif kind == "saved images":
-        where, folders = await _galleries(ctx)
+        where, folders = await _galleries(ctx, templated)
         paths = [image.path for image in await _saved(ctx, folders)]
         if isinstance(params.ref, types.PromptReference):  # as a tool reads it: relative to the output folder
             output = where.output

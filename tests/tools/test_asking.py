@@ -267,15 +267,20 @@ async def test_a_link_resources_list_gave_before_the_roots_were_known_is_read_an
     again = _built(settings, emulator)
     async with Client(again, list_roots_callback=roots) as mcp:
         (listed,) = (await mcp.list_resources()).resources
+        (template,) = (await mcp.list_resource_templates()).resource_templates
         read = await mcp.read_resource(listed.uri)
         unknown = await mcp.call_tool("get_generation", {"taskUUID": "0b9a3c5e-8f1d-4b2a-9c3e-5d7f1a2b3c4d"})
         unasked = list(asked)
         await mcp.call_tool("generate_image", {"positivePrompt": "y"})  # the roots are asked for, and kept
         read_later = await mcp.read_resource(listed.uri)  # had been refused once the roots were known
+        # So was a completion of the template given then: "No resource template of this server is ..." (an audit).
+        named = types.ResourceTemplateReference(uri=template.uri_template)
+        completed = await mcp.complete(named, {"name": "fileName", "value": ""})
         Path(saved["path"]).write_bytes(b"no longer a picture")
         with pytest.raises(MCPError) as damaged:  # said so, not "No image saved by this server"
             await mcp.read_resource(listed.uri)
     assert str(listed.uri) == Path(saved["path"]).as_uri()
+    assert completed.completion.values == [Path(saved["path"]).name], "the images of the folder it names"
     assert isinstance(read.contents[0], types.BlobResourceContents)
     assert isinstance(read_later.contents[0], types.BlobResourceContents)
     assert unasked == [], "found without asking; and a task this server never had needs no roots to be refused"
