@@ -91,10 +91,17 @@ def test_a_request_nested_deeper_than_any_reader_goes_is_refused_under_its_own_i
         # The id after the deep params, in strings holding brackets and a key named "id" inside them.
         f'{{"jsonrpc":"2.0","method":"ping","params":{{"id":"[{{","a":{deep}}}, "id" : "t-9"}}': "t-9",
         f'{{"id":4,"jsonrpc":"2.0","method":"ping","params":{{"s":"\\"]}}","a":{deep}}}}}': 4,
-        f'{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{"a":{deep}}},"id":2}}': 2,  # the last, as JSON reads
+        f'{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{"a":{deep}}},"id":2}}': 1,  # the first said
+        f'{{"jsonrpc":"2.0","\\u0069d":7,"method":"ping","params":{{"a":{deep}}}}}': 7,  # a key JSON reads as "id"
         f'{{"jsonrpc":"2.0","method":"ping","params":{{"id":5,"a":{deep}}}}}': None,  # only params have one
         f'{{"jsonrpc":"2.0","id":true,"method":"ping","params":{{"a":{deep}}}}}': None,  # no id a request takes
         f'{{"jsonrpc":"2.0","id":{deep},"method":"ping"}}': None,
     }
     for text, ident in cases.items():
         assert refusals.unfit(text) == (ident, -32600, said), text[:80]
+    # A string never closed, full of escaped quotes: each had begun a new search to the end (seconds at 80 KB).
+    broken = '{"jsonrpc":"2.0","method":"ping","params":{"a":' + "[" * 1500 + '"' + '\\"' * 40_000
+    assert refusals._top_id(broken) is None  # pyright: ignore[reportPrivateUsage]
+    assert refusals._top_id(broken.replace('"method"', '"id":3,"method"')) == 3  # pyright: ignore[reportPrivateUsage]
+    late = '{"jsonrpc":"2.0","method":"ping","params":{"a":' + deep + ', "s": "' + "x" * refusals.SCANNED + '"},"id":4}'
+    assert refusals.unfit(late) == (None, -32600, said), "an id past the first 64 KB is not looked for"

@@ -196,27 +196,39 @@ def unfit(text: str, *, notifications: bool = False, halves_read: bool = False) 
     return ident, types.INVALID_REQUEST, misread or "Invalid request: not a JSON-RPC 2.0 request."
 
 
-_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
-"""A JSON string or a bracket: what the top level of a message is found by."""
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\Z)|[^"]+')
+"""A JSON string (one never closed runs to the end: no search again from each of its quotes), or a stretch of what
+lies between strings, whose brackets are counted at C speed."""
 _COLON = re.compile(r"\s*:\s*")
+SCANNED = 65_536
+"""Characters of a message looked through for its id: a client writes it before its params, at the start."""
 
 
 def _top_id(text: str) -> object:
-    """The id of a message nested deeper than a JSON reader follows, read from its top level alone (the last, as a
-    reader takes a key given twice), so that its refusal reaches the request it answers; None where none is found."""
-    depth, ident = 0, None
-    for token in _TOKEN.finditer(text):
+    """The id of a message nested deeper than a JSON reader follows, read from its top level alone (the first key
+    that reads as "id", within its first ``SCANNED`` characters), so that its refusal reaches the request it answers;
+    None where none is found."""
+    depth = 0
+    head = text[:SCANNED]
+    for token in _TOKEN.finditer(head):
         found = token.group()
-        if found in "[{":
-            depth += 1
-        elif found in "]}":
-            depth -= 1
-        elif depth == 1 and found == '"id"' and (colon := _COLON.match(text, token.end())) is not None:
+        if found[0] != '"':
+            depth += found.count("[") + found.count("{") - found.count("]") - found.count("}")
+        elif depth == 1 and (colon := _COLON.match(head, token.end())) is not None and _reads_id(found):
             try:
-                ident = json.JSONDecoder().raw_decode(text, colon.end())[0]
+                return json.JSONDecoder().raw_decode(head, colon.end())[0]
             except (ValueError, RecursionError):
-                ident = None
-    return ident
+                return None
+    return None
+
+
+def _reads_id(key: str) -> bool:
+    if key == '"id"':
+        return True
+    try:
+        return "\\" in key and json.loads(key) == "id"  # "\u0069d"
+    except ValueError:
+        return False
 
 
 NOT_JSON = "Parse error: the message is not JSON. Send one JSON-RPC message at a time."
