@@ -44,7 +44,8 @@ def label(name: str) -> str:
     quoted, as "- : unknown argument." said nothing."""
     shown = "".join(c if c.isprintable() else "?" for c in name)
     if not shown.strip():
-        return quoted(name)[:42]
+        said = quoted(name)
+        return said if len(said) <= 42 else said[:30] + '…"'  # cut, and closed
     return shown if len(shown) <= 40 else shown[:30] + "…"
 
 
