@@ -209,6 +209,16 @@ def picture(path: Path, size: tuple[int, int] = (400, 300), colour: tuple[int, i
     return path
 
 
+def mask_size(task: dict[str, Any]) -> tuple[int, int]:
+    """The pixel size of the mask a task sent inline."""
+    import base64
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(base64.b64decode(task["inputs"]["maskImage"].split(",", 1)[1]))) as mask:
+        return mask.size
+
+
 def pixels_cut(png: bytes) -> bytes:
     """A PNG whose compressed pixels stop half-way, each chunk whole and its checksum right."""
     import struct

@@ -22,18 +22,13 @@ from ideogram_mcp.emulator import Emulator, Fault
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 
-from ..conftest import error_of, picture, structured, text
+from ..conftest import error_of, mask_size, picture, structured, text
 
 pytestmark = pytest.mark.anyio
 
 URL = "https://example.com/source.png"
 WHOLE = {"x": 0, "y": 0, "width": 1, "height": 1}
 SHAPE = "must be a rectangle {x, y, width, height} in fractions of the image (0 to 1), or a list of up to 20 of them"
-
-
-def _mask_size(task: dict[str, Any]) -> tuple[int, int]:
-    with Image.open(io.BytesIO(base64.b64decode(task["inputs"]["maskImage"].split(",", 1)[1]))) as mask:
-        return mask.size
 
 
 def _png(size: tuple[int, int]) -> bytes:
@@ -116,7 +111,7 @@ async def test_a_region_on_an_inline_image_is_drawn_at_the_size_its_data_holds(
     out = structured(await mcp.call_tool("edit_image", {"image": image, "positivePrompt": "y", "region": region}))
     (sent,) = emulator.submitted
     assert sent["inputs"]["seedImage"] == image
-    assert _mask_size(sent) == (320, 180)
+    assert mask_size(sent) == (320, 180)
     assert (out["images"][0]["width"], out["images"][0]["height"]) == (320, 180)
 
 
@@ -173,7 +168,7 @@ async def test_a_region_on_an_image_larger_than_runware_keeps_is_drawn_at_the_si
     )
     upload, edit = emulator.submitted
     assert upload["taskType"] == "imageUpload"
-    assert _mask_size(edit) == (2048, 1365)
+    assert mask_size(edit) == (2048, 1365)
     assert (out["images"][0]["width"], out["images"][0]["height"]) == (2048, 1365), "Runware's copy, edited"
 
 
@@ -192,7 +187,7 @@ async def test_a_region_on_inline_data_larger_than_runware_keeps_stores_it_first
     upload, edit = emulator.submitted
     assert (upload["taskType"], upload["image"]) == ("imageUpload", image)
     assert edit["inputs"]["seedImage"] in emulator.images  # the stored copy's UUID, not the data again
-    assert _mask_size(edit) == (2048, 1365)
+    assert mask_size(edit) == (2048, 1365)
     assert (out["images"][0]["width"], out["images"][0]["height"]) == (2048, 1365)
 
 
@@ -205,7 +200,7 @@ async def test_a_region_on_inline_data_exactly_as_large_as_runware_keeps_is_meas
     assert structured(result)["status"] == "done", text(result)
     (edit,) = emulator.submitted
     assert edit["inputs"]["seedImage"] == image
-    assert _mask_size(edit) == (2048, 1536)
+    assert mask_size(edit) == (2048, 1536)
 
 
 @pytest.mark.parametrize("form", ["file", "inline"])
@@ -221,7 +216,7 @@ async def test_a_region_on_a_large_image_is_drawn_at_the_size_of_runwares_copy_h
     assert structured(result)["status"] == "done"
     upload, edit = emulator.submitted
     with Image.open(io.BytesIO(emulator.images[edit["inputs"]["seedImage"]].data)) as held:
-        assert _mask_size(edit) == held.size
+        assert mask_size(edit) == held.size
     assert upload["taskType"] == "imageUpload"
 
 
@@ -274,7 +269,7 @@ async def test_region_edits_of_one_large_file_upload_it_once_and_need_no_readabl
     assert structured(result)["status"] == "done"
     edit = emulator.submitted[-1]
     with Image.open(io.BytesIO(emulator.images[edit["inputs"]["seedImage"]].data)) as held:
-        assert _mask_size(edit) == held.size == (2048, 1561)
+        assert mask_size(edit) == held.size == (2048, 1561)
 
 
 @pytest.mark.parametrize("size", [(3281, 2500), (2500, 3281), (6000, 2049), (2049, 6000), (9000, 7), (7, 9000)])
@@ -336,7 +331,7 @@ async def test_a_region_on_a_made_image_larger_than_uploads_are_kept_is_drawn_at
         out = structured(result)
         edit = emulator.submitted[-1]
         assert edit["inputs"]["seedImage"] == image["imageUUID"], source  # nothing uploaded again
-        assert _mask_size(edit) == (2560, 1440), source
+        assert mask_size(edit) == (2560, 1440), source
         assert out["status"] == "done", text(result)
         assert len(out["images"]) == 1
     assert [t["taskType"] for t in emulator.submitted] == ["imageInference"] * 4
@@ -360,7 +355,7 @@ async def test_a_region_on_a_saved_4_0_image_another_journal_made_is_drawn_at_it
     assert structured(result)["status"] == "done", text(result)
     edit = emulator.submitted[-1]
     assert edit["inputs"]["seedImage"] == image["imageUUID"]
-    assert _mask_size(edit) == (2560, 1440)
+    assert mask_size(edit) == (2560, 1440)
 
 
 async def test_a_mask_or_region_under_another_spelling_is_read_as_given(
@@ -378,7 +373,7 @@ async def test_a_mask_or_region_under_another_spelling_is_read_as_given(
         await mcp.call_tool("edit_image", {"image": "shop.png", "positivePrompt": "x", "REGION": WHOLE})
     )
     assert by_region["status"] == "done"
-    assert _mask_size(emulator.submitted[-1]) == (640, 480)
+    assert mask_size(emulator.submitted[-1]) == (640, 480)
 
 
 async def test_inline_data_that_only_begins_as_an_image_is_refused_and_the_server_serves_on(
@@ -437,7 +432,7 @@ async def test_a_mask_the_size_of_an_image_larger_than_runware_keeps_is_held_at_
     assert _held_size(emulator, edit["inputs"]["seedImage"]) == _held_size(emulator, edit["inputs"]["maskImage"])
     if made_uuid is not None:  # the file is the image made: sent by its UUID, whole, and the mask as it is
         assert edit["inputs"]["seedImage"] == made_uuid
-        assert _mask_size(edit) == size
+        assert mask_size(edit) == size
     assert emulator.charged > 0
 
 
@@ -469,7 +464,7 @@ async def test_a_mask_file_for_an_image_a_task_made_larger_than_uploads_are_kept
         )
         edit = emulator.submitted[-1]
         assert edit["inputs"]["seedImage"] == image["imageUUID"], "Runware's own copy, as made"
-        assert _mask_size(edit) == (2560, 1440)
+        assert mask_size(edit) == (2560, 1440)
         assert out["status"] == "done"
 
 

@@ -22,7 +22,7 @@ from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 
-from ..conftest import error_of, picture, png, structured, text
+from ..conftest import error_of, mask_size, picture, png, structured, text
 
 pytestmark = pytest.mark.anyio
 
@@ -135,17 +135,45 @@ async def test_an_image_this_server_made_named_by_its_url_is_sent_by_its_uuid_wh
     later = structured(await mcp.call_tool("remix_image", {"image": image["imageURL"], "positivePrompt": "x"}))
     (sent,) = [t for t in emulator.submitted if t["taskUUID"] == later["taskUUID"]]
     assert _naming(sent, image) == [image["imageURL"]]
-    # An edit's too: by a region it had gone by the UUID all the same (found by an audit); it now goes as any URL
-    # whose size is not known here, stored at Runware and measured there, and with a mask as given.
-    mask = f"data:image/png;base64,{base64.b64encode(png(image['width'], image['height'], (255, 255, 255))).decode()}"
-    parts = {"region": {"x": 0, "y": 0, "width": 1, "height": 0.5}, "mask": mask}
-    for name, part in parts.items():
-        edited = structured(
-            await mcp.call_tool("edit_image", {"image": image["imageURL"], "positivePrompt": "x", name: part})
+
+
+async def test_an_edit_of_an_image_named_by_its_url_past_runwares_keeping_sends_the_url_measured_as_made(
+    mcp: Client, emulator: Emulator, clock: ManualClock
+) -> None:
+    # By a region, or by a mask on a 4.0 image over 2048 px, the UUID had been sent all the same after 25 days, when
+    # Runware may have let it go (found by an audit); a mask not the image's size is still refused here.
+    made = {
+        model: structured(
+            await mcp.call_tool("generate_image", {"model": model, "positivePrompt": "fox", "aspectRatio": "16:9"})
+        )["images"][0]
+        for model in ("ideogram-3.0", "ideogram-4.0")
+    }
+    old, large = made["ideogram-3.0"], made["ideogram-4.0"]
+    assert max(old["width"], old["height"]) <= 2048 < large["width"]
+    await clock.sleep(26 * 86400.0)
+    region = {"x": 0, "y": 0, "width": 1, "height": 0.5}
+
+    def mask(image: dict[str, Any], width: int | None = None) -> str:
+        data = png(width or image["width"], image["height"], (255, 255, 255))
+        return f"data:image/png;base64,{base64.b64encode(data).decode()}"
+
+    async def sent(image: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
+        done = structured(
+            await mcp.call_tool("edit_image", {"image": image["imageURL"], "positivePrompt": "x", **part})
         )
-        (sent,) = [t for t in emulator.submitted if t["taskUUID"] == edited["taskUUID"]]
-        assert sent["inputs"]["seedImage"] != image["imageUUID"], name
-    assert sent["inputs"]["seedImage"] == image["imageURL"]
+        (task,) = [t for t in emulator.submitted if t["taskUUID"] == done["taskUUID"]]
+        return task
+
+    by_region = await sent(old, {"region": region})
+    assert by_region["inputs"]["seedImage"] == old["imageURL"], "within the cap: its size as made, the URL sent"
+    assert mask_size(by_region) == (old["width"], old["height"])
+    copied = (await sent(large, {"region": region}))["inputs"]["seedImage"]
+    assert copied not in (large["imageUUID"], large["imageURL"]), "stored at Runware from its URL, and measured there"
+    assert (await sent(large, {"mask": mask(large)}))["inputs"]["seedImage"] == large["imageURL"]
+    before = len(emulator.submitted)
+    narrow = await mcp.call_tool("edit_image", {"image": old["imageURL"], "positivePrompt": "x", "mask": mask(old, 8)})
+    assert error_of(narrow)["problems"][0]["message"].startswith(f"is 8x{old['height']} but the image is ")
+    assert len(emulator.submitted) == before
 
 
 def _naming(task: dict[str, Any], image: dict[str, Any]) -> list[str]:

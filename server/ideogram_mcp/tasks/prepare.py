@@ -78,22 +78,23 @@ def shaped_like_the_source(services: Services, owner: str, spec: ModelSpec) -> P
     return prepare
 
 
-async def _made_image(
-    services: Services, owner: str, image: str, *, by_uuid: bool = False
-) -> tuple[str, tuple[int, int]] | None:
+async def _made_image(services: Services, owner: str, image: str) -> tuple[str, tuple[int, int]] | None:
     """The imageUUID and recorded size of an image this owner's tasks made, named by its UUID or by the URL Runware
-    gave it; None for any other. ``by_uuid``: it is to be sent by its UUID, so one named by its URL and made over
-    ``KEPT_AT_RUNWARE`` ago is None too (Runware may have let its UUID go: the URL goes as given, as a remix's)."""
+    gave it; None for any other."""
     if not is_uuid(image) and not is_web_url(image):
         return None
     found = await services.journal.image(image, owner)
     if found is None or found[1].width is None or found[1].height is None:
         return None
-    if by_uuid and is_web_url(image):
-        entry = await services.journal.get(found[0], owner)
-        if entry is None or services.age(entry.task_uuid, entry.created) > KEPT_AT_RUNWARE.total_seconds():
-            return None
     return found[1].image_uuid, (found[1].width, found[1].height)
+
+
+async def _held_by_uuid(services: Services, owner: str, image: str) -> bool:
+    """Whether an image a task made, named by its URL, may be sent by its UUID instead: made under
+    ``KEPT_AT_RUNWARE`` ago (later, Runware may have let the UUID go, and the URL goes as given, as a remix's)."""
+    found = await services.journal.image(image, owner)
+    entry = await services.journal.get(found[0], owner) if found is not None else None
+    return entry is not None and services.age(entry.task_uuid, entry.created) <= KEPT_AT_RUNWARE.total_seconds()
 
 
 def mask_from(services: Services, owner: str, regions: Sequence[masks.Region], stored_side: int) -> Prepare:
@@ -110,12 +111,15 @@ def mask_from(services: Services, owner: str, regions: Sequence[masks.Region], s
         image = str(generation.values["image"])
         changes: dict[str, Any] = {}
         size = size_here(generation, read, "image")
-        if (made := await _made(services, owner, generation, read)) is not None:
+        made = await _made(services, owner, generation, read)
+        by_uuid = made is not None and (not is_web_url(image) or await _held_by_uuid(services, owner, image))
+        if made is not None and (by_uuid or max(made[1]) <= stored_side):
             # An image a task made is Runware's own, kept at the size it was made (4.0's 2560x1440 too), and sent by
             # its UUID however it is named (its URL would be fetched and stored again, capped, and expires; a file
             # saved from it goes by that UUID): the cap is on what is uploaded, so the mask is drawn at that size.
+            # Named by a URL past the UUID's keeping, the URL goes, stored whole when within the cap.
             size = made[1]
-            if is_web_url(image):
+            if by_uuid and is_web_url(image):
                 changes["image"] = made[0]
         elif size is not None and max(size) > stored_side:
             if not may_send or services.delivery is None:
@@ -171,8 +175,10 @@ def mask_fits(services: Services, owner: str, stored_side: int) -> Prepare:
         if (
             made is not None
         ):  # Runware's own copy, as made, by its UUID: the mask goes as it is, not scaled by an upload
+            by_url = is_web_url(given := str(generation.values["image"]))
+            if by_url and not await _held_by_uuid(services, owner, given):
+                return generation  # Runware may have let its UUID go: the URL goes, and Runware measures the pair
             _, mask_here = await anyio.to_thread.run_sync(_here, generation, read, "mask")
-            by_url = is_web_url(str(generation.values["image"]))
             return generation.with_values(mask=mask_here, **({"image": made[0]} if by_url else {}))
         deadline = services.clock.monotonic() + services.settings.wait_seconds
         return generation.with_values(
@@ -195,7 +201,7 @@ async def _made(
         known = await anyio.to_thread.run_sync(services.store.known_uuid, here.path, here.data, services.runware)
         size = masks.size_of(here.data) if known is not None else None
         return (known, size) if known is not None and size is not None else None
-    return await _made_image(services, owner, given, by_uuid=True)
+    return await _made_image(services, owner, given)
 
 
 async def _stored(
