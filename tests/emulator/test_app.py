@@ -319,11 +319,21 @@ async def test_a_source_image_is_taken_from_the_emulators_own_url_and_never_fetc
 
 async def test_an_inline_input_that_is_no_whole_image_is_refused_and_not_charged(emulator: Emulator) -> None:
     # Accepted and charged, then every poll of its render had been answered HTTP 500.
-    cut = base64.b64encode(pixels_cut(_noise_png())).decode()
-    answer = await post(emulator, [task(model="ideogram:4@2", inputs={"referenceImages": [cut]})])
-    assert answer.status_code == 400
-    (error,) = answer.json()["errors"]
-    assert (error["code"], error["parameter"]) == ("invalidImage", "inputs.referenceImages")
+    whole, cut = (base64.b64encode(data).decode() for data in (_noise_png(), pixels_cut(_noise_png())))
+    sent = {
+        "inputs.referenceImages": task(model="ideogram:4@2", inputs={"referenceImages": [cut]}),
+        "providerSettings.ideogram.styleReferenceImages": task(
+            providerSettings={"ideogram": {"styleReferenceImages": [whole, cut]}}
+        ),
+        "providerSettings.ideogram.characterReferenceImages": task(
+            providerSettings={"ideogram": {"characterReferenceImages": [cut]}}
+        ),
+    }
+    for parameter, each in sent.items():
+        answer = await post(emulator, [each])
+        assert answer.status_code == 400, parameter
+        (error,) = answer.json()["errors"]
+        assert (error["code"], error["parameter"]) == ("invalidImage", parameter)
     assert emulator.ledger == []
 
 

@@ -80,7 +80,7 @@ class TaskWork:
             # [guess] Runware's answer to a model it does not serve.
             raise TaskError("modelNotFound", f"Unknown model. The emulator serves: {', '.join(rules.MODELS)}.", "model")
         values = self._validated(model, task)
-        await self._check_inputs(values, base)
+        await self._check_mask(values, base)
         count = int(values.get("numberResults", 1))
         rng = random.Random(task["taskUUID"])
         given = values.get("seed")
@@ -226,16 +226,7 @@ class TaskWork:
             held = decoded_upload(text).data
         return held if held is not None else artwork.placeholder()  # a caller's URL, or a file of it removed since
 
-    async def _check_inputs(self, values: Mapping[str, Any], base: str) -> None:
-        """Refuse inline input images that are no whole picture (a render of one had failed every poll with HTTP
-        500), and a mask whose size is not its image's."""
-        for name in ("inputs.seedImage", "inputs.referenceImages", "inputs.image", "inputs.maskImage"):
-            given = values.get(name)
-            for item in cast(list[object], given) if isinstance(given, list) else [given] if name in values else []:
-                try:
-                    self._input(item, base)
-                except TaskError as exc:
-                    raise TaskError(exc.code, exc.message, name) from None
+    async def _check_mask(self, values: Mapping[str, Any], base: str) -> None:
         if "inputs.maskImage" not in values or "inputs.seedImage" not in values:
             return
         image, mask = self._input(values["inputs.seedImage"], base), self._input(values["inputs.maskImage"], base)
@@ -283,14 +274,21 @@ class TaskWork:
             raise TaskError(refusal.code, refusal.message, refusal.parameter)
         for path, value in values.items():
             if rules.MODELS[model][path].kind in ("image", "images"):
-                self._known_images(path, [value] if isinstance(value, str) else cast(list[str], value))
+                self._readable_images(path, [value] if isinstance(value, str) else cast(list[str], value))
         return values
 
-    def _known_images(self, name: str, items: list[str]) -> None:
-        # [guess] Runware refuses an image UUID it does not hold; its exact code is not documented.
+    def _readable_images(self, name: str, items: list[str]) -> None:
+        """Refuse an image UUID it does not hold, and inline data that is no whole picture (one had been charged,
+        then every poll of its render answered with HTTP 500)."""
         for item in items:
-            if is_uuid(item) and item not in self.images:
-                raise TaskError("invalidParameter", f"Unknown image UUID in {name}: {item}.", name)
+            if is_uuid(item):
+                if item not in self.images:  # [guess] Runware's code for it is not documented
+                    raise TaskError("invalidParameter", f"Unknown image UUID in {name}: {item}.", name)
+            elif urlsplit(item).scheme not in ("http", "https"):
+                try:
+                    decoded_upload(item)
+                except TaskError as exc:
+                    raise TaskError(exc.code, exc.message, name) from None
 
     async def _deliver(self, values: Mapping[str, Any], item: Mapping[str, Any], data: bytes, mime: str) -> None:
         """PUT the image to ``uploadEndpoint`` and POST its result to ``webhookURL`` through ``outbound`` only."""
