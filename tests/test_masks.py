@@ -1,0 +1,92 @@
+"""Input images read through before anything is sent: a PNG's pixels counted as they inflate, in every kind of PNG."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import pytest
+from PIL import Image
+
+from ideogram_mcp.masks import unreadable
+
+from .conftest import pixels_cut
+
+CUT = "is a damaged or cut-short image (its pixels stop short: "
+
+
+def _png(picture: Image.Image, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", **options)
+    return buffer.getvalue()
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _interlaced(width: int, height: int, *, short_by: int = 0, garbled: bool = False) -> bytes:
+    """An 8-bit grey PNG in Adam7's seven passes (Pillow writes none), its rows cut by ``short_by`` bytes, or its
+    compressed pixels garbled (their checksum right)."""
+    rows = b""
+    for x, y, across, down in (
+        (0, 0, 8, 8),
+        (4, 0, 8, 8),
+        (0, 4, 4, 8),
+        (2, 0, 4, 4),
+        (0, 2, 2, 4),
+        (1, 0, 2, 2),
+        (0, 1, 1, 2),
+    ):
+        wide, high = max(0, (width - x + across - 1) // across), max(0, (height - y + down - 1) // down)
+        if wide and high:
+            rows += (b"\x00" + bytes(n % 256 for n in range(wide))) * high
+    head = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 1)
+    body = zlib.compress(rows[: len(rows) - short_by])
+    if garbled:
+        body = body[:2] + b"\xff" * 4 + body[6:]
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", head) + _chunk(b"IDAT", body) + _chunk(b"IEND", b"")
+
+
+def _noise(mode: str, size: tuple[int, int] = (67, 29)) -> Image.Image:
+    grey = Image.effect_noise(size, 60)
+    return grey.convert("RGB").convert("P", colors=16) if mode == "P4" else grey.convert(mode)
+
+
+KINDS = {
+    "RGB": lambda: _png(_noise("RGB")),
+    "RGBA": lambda: _png(_noise("RGBA")),
+    "grey": lambda: _png(_noise("L")),
+    "grey and alpha": lambda: _png(_noise("LA")),
+    "1 bit": lambda: _png(_noise("1")),
+    "palette": lambda: _png(_noise("RGB").convert("P")),
+    "palette of 4 bits": lambda: _png(_noise("P4"), bits=4),
+    "16 bits": lambda: _png(_noise("I;16")),
+    "interlaced": lambda: _interlaced(37, 23),
+    "interlaced, narrower than a pass": lambda: _interlaced(3, 2),
+    "a megabyte's rows and more": lambda: _png(Image.new("RGBA", (1200, 700), (9, 9, 9, 9))),
+}
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_a_whole_png_of_every_kind_is_read_as_whole(kind: str) -> None:
+    data = KINDS[kind]()
+    with Image.open(io.BytesIO(data)) as picture:
+        picture.load()  # as Pillow reads it
+    assert unreadable(data) is None
+
+
+@pytest.mark.parametrize("kind", [kind for kind in KINDS if not kind.startswith("interlaced")])
+def test_a_png_whose_pixels_stop_short_is_refused_saying_how_short(kind: str) -> None:
+    # Each chunk whole, its checksum right: it had been sent, charged, and failed.
+    said = unreadable(pixels_cut(KINDS[kind]()))
+    assert said is not None
+    assert said.startswith(CUT)
+
+
+def test_an_interlaced_png_a_row_short_or_its_pixels_garbled_is_refused() -> None:
+    assert (unreadable(_interlaced(37, 23, short_by=5)) or "").startswith(CUT)
+    said = unreadable(_interlaced(37, 23, garbled=True))
+    assert said is not None
+    assert said.startswith("is a damaged or cut-short image")
