@@ -161,13 +161,14 @@ class BrowsersLetIn:
     refused with 401, and shows the page no answer that does not name its origin. Here the preflight is answered
     before the token check and every answer names the origin, with ``WWW-Authenticate`` readable (it points to the
     OAuth metadata). A bearer token is no credential a browser adds by itself, as a cookie is: a page calls with one
-    only if it holds it. The Protected Resource Metadata keeps the SDK's answer to every origin."""
+    only if it holds it. A preflight is asked the Host and Origin check first (421, 403), as every request is. The
+    Protected Resource Metadata keeps the SDK's answer to every origin."""
 
     def __init__(self, app: ASGIApp, security: TransportSecuritySettings) -> None:
         origins = security.allowed_origins
         # As the SDK's Origin check reads them: "http://localhost:*" is that origin with any port.
         any_port = "|".join(re.escape(origin[:-2]) + ":.*" for origin in origins if origin.endswith(":*"))
-        self.app = app
+        self.app, self.security = app, TransportSecurityMiddleware(security)
         self.cors = CORSMiddleware(
             app,
             allow_origins=[origin for origin in origins if not origin.endswith(":*")],
@@ -181,6 +182,12 @@ class BrowsersLetIn:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or "/.well-known/" in scope["path"]:
             await self.app(scope, receive, send)
+            return
+        if (
+            scope["method"] == "OPTIONS"
+            and (refused := await self.security.validate_request(Request(scope))) is not None
+        ):
+            await refused(scope, receive, send)
             return
         await self.cors(scope, receive, send)
 
