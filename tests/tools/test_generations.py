@@ -1539,6 +1539,32 @@ async def test_a_spending_question_unanswered_in_time_sends_nothing(
     assert emulator.submitted == []
 
 
+async def test_the_time_the_user_takes_to_answer_the_spending_question_is_the_calls_own(
+    make_settings: Callable[..., Settings], emulator: Emulator
+) -> None:
+    # The call's wait had begun again after the answer: with a 50 s wait, a call could answer at 100 s, past where
+    # clients give up, and be sent again (found by an audit). Answered late in the wait, the task still goes out.
+    emulator.render_seconds = 8.0
+    clock = emulator.clock
+    delays, took = [3.0, 9.0], []
+
+    async def later(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+        await clock.sleep(delays[len(took)])
+        return types.ElicitResult(action="accept", content={"confirm": True})
+
+    async with Client(
+        server(make_settings, emulator, wait_seconds=10.0), mode="legacy", elicitation_callback=later
+    ) as mcp:
+        for _ in delays:
+            began = clock.monotonic()
+            result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 9})
+            took.append((data(result)["status"], clock.monotonic() - began))
+    # Sent at 3 s, ready at 11 s: answered pending at 10 s (it had waited on to 13 s, and answered done at 11 s);
+    # answered at 9 s, sent with 5 s to go.
+    assert took == [("pending", 10.0), ("pending", 9.0 + life.SEND_FLOOR)]
+    assert len(emulator.submitted) == len(emulator.ledger) == 2
+
+
 async def test_a_declined_spend_says_what_would_cost_less(
     make_settings: Callable[..., Settings], emulator: Emulator
 ) -> None:

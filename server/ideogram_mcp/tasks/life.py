@@ -75,6 +75,9 @@ INLINE_SHOWN = 64
 DRAWN_KEPT = 64 * 1024
 """Characters of an inline image the server drew (a region's mask: 2 KB at 1024x1024, 28 KB at 4096x4096 with ten
 regions) up to which the journal and the recipes keep it whole."""
+SEND_FLOOR = 5.0
+"""Seconds a call approved late in its wait still has to send its task (then answered pending), if its wait is as
+long."""
 
 
 async def start(services: Services, job: Job, approve: Approver, report: Report | None = None) -> Outcome:
@@ -144,12 +147,16 @@ async def start(services: Services, job: Job, approve: Approver, report: Report 
         return NotConfigured()
     if refusal := await _refused(services, job, where):
         return refusal
+    asked = clock.monotonic()
     verdict = await approve(job.quote, job.what, generation.approved_cost, task_uuid, job.cheaper)
     if verdict is None:
         return Asking()
     if isinstance(verdict, Declined):
         return verdict
-    deadline = clock.monotonic() + settings.wait_seconds
+    # The time the user took to answer is the call's: its wait had begun again after it, and a client giving up at
+    # 60 s cancelled the call, its agent then asking again, and paying again.
+    wait = settings.wait_seconds
+    deadline = max(asked + wait, clock.monotonic() + min(SEND_FLOOR, wait))
     progress = Progress(report, generation.count, clock, services.keepalive)
     async with progress.heartbeat(f"Preparing the task ({job.what})"):
         try:
