@@ -1414,6 +1414,34 @@ async def test_a_task_whose_call_was_cancelled_is_seen_through_by_the_same_proce
     assert len(emulator.ledger) == 1
 
 
+async def test_with_saving_off_a_task_whose_call_ended_early_is_still_followed_to_its_outcome_and_cost(
+    make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock
+) -> None:
+    # Saving off (a hosted server), nothing polled such a task again: it stayed pending at its quote for ever,
+    # counted in flight and in the day's spend, its images' URLs never learnt (found by an audit).
+    emulator.render_seconds = 30.0
+    emulator.failing = {1}
+    async with Client(server(make_settings, emulator, save=False, wait_seconds=5.0)) as mcp:
+        async with anyio.create_task_group() as group:
+            group.start_soon(mcp.call_tool, "generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
+            with anyio.fail_after(30):
+                while not emulator.submitted:
+                    await clock.sleep(0.05)
+            group.cancel_scope.cancel()
+        answered = data(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))
+        assert answered["status"] == "pending"
+        with anyio.fail_after(120):
+            while any(
+                g["state"] == "pending" for g in data(await mcp.call_tool("list_generations", {}))["generations"]
+            ):
+                await clock.sleep(1.0)
+        listed = data(await mcp.call_tool("list_generations", {}))
+    assert [(g["state"], len(g["images"])) for g in listed["generations"]] == [("done", 1), ("done", 1)]
+    assert all(g["images"][0].startswith("http") for g in listed["generations"]), "their URLs"
+    assert listed["spentToday"] == 0.12, "each at the one image made, not at its quote of two"
+    assert len(emulator.submitted) == 2, "followed, never sent again"
+
+
 async def test_a_journal_failing_under_get_generation_never_says_the_task_was_not_charged(
     make_settings: Callable[..., Settings], emulator: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

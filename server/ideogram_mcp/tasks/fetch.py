@@ -32,9 +32,11 @@ async def again(
     wait: float | None = None,
     preview: bool | None = None,
     report: Report | None = None,
+    save: bool | None = None,
 ) -> Outcome:
     """A task of this owner as it stands after waiting up to ``wait`` seconds (at most the server's wait) for the
-    rest of its images; what arrived is saved as the call that sent it would have saved it."""
+    rest of its images; what arrived is saved as the call that sent it would have saved it (``save``: whether it is
+    saved, where not as the settings say)."""
     settings, clock = services.settings, services.clock
     entry = await services.journal.get(task_uuid, owner)
     if entry is None:  # an imageUUID given for a taskUUID (results give both) is told its task's
@@ -47,7 +49,7 @@ async def again(
     limit = settings.wait_seconds
     until = clock.monotonic() + min(limit if wait is None else wait, limit)
     if entry.state == "done":
-        return await finish(services, entry, None, where, preview, until)
+        return await finish(services, entry, None, where, preview, until, save=save)
     delivery = services.delivery
     if delivery is None:
         return NotConfigured()
@@ -64,7 +66,7 @@ async def again(
             ask_first=True,
             ran=ran_before(entry),
         )
-        return await finish(services, entry, snapshot, where, preview, until)
+        return await finish(services, entry, snapshot, where, preview, until, save=save)
     except Exception:
         logger.exception("task %s: unexpected failure while fetching it", entry.task_uuid)
         return Troubled(entry.task_uuid)
@@ -93,8 +95,8 @@ def resume_cut_short(services: Services, owner: str, where: Places, saved: Saved
     saved where their call would have saved them. Where something is left unfinished (an outage, a failed
     download), the next taking up tries again."""
     clock = services.clock
-    if not services.settings.save or clock.monotonic() < services.resumed.get(owner, -math.inf):
-        return  # saving off (nothing of theirs would be saved), or under way, done, or tried a moment ago
+    if clock.monotonic() < services.resumed.get(owner, -math.inf):
+        return  # under way, done, or tried a moment ago
     services.resumed[owner] = math.inf
     services.background.start_soon(_resume, services, owner, where, saved)
 
@@ -137,7 +139,9 @@ async def _taken_up(services: Services, entry: Entry, where: Places, saved: Save
         if now is None or not _unfinished(now):
             return True
         logger.info("task %s: %s; fetching it", entry.task_uuid, why)
-        outcome = await again(services, entry.task_uuid, owner, where, preview=False)
+        # Saved only where its call saved: one sent with saving off is followed to its outcome and cost alone.
+        saving = services.settings.save and entry.options.save
+        outcome = await again(services, entry.task_uuid, owner, where, preview=False, save=saving)
         if isinstance(outcome, Made) and outcome.saved_new and saved is not None:
             await saved()
         after = await journal.get(entry.task_uuid, owner)
@@ -152,9 +156,9 @@ def take_up_when_over(services: Services, entry: Entry, where: Places, saved: Sa
     cancelled it): fetched and saved in the background once that call's time is over, as the next process would for
     one a killed process left, and again while it is unfinished, for a day (after ``CUT_SHORT_AGAIN`` s, then twice
     as long each time, up to an hour). Over stateless HTTP the process lives on, and the agent may never have heard
-    the taskUUID. ``saved`` announces the images it saves, as the call would have."""
-    if services.settings.save:
-        services.background.start_soon(_see_through, services, entry, where, saved)
+    the taskUUID. ``saved`` announces the images it saves, as the call would have. With saving off, its outcome and
+    cost are still learnt and recorded, its URLs with them (its spend had stayed at its quote, counted in flight)."""
+    services.background.start_soon(_see_through, services, entry, where, saved)
 
 
 async def _see_through(services: Services, entry: Entry, where: Places, saved: Saved | None) -> None:
@@ -183,11 +187,10 @@ def _failed(services: Services, said: str, *args: object) -> None:
 
 
 def _unfinished(entry: Entry) -> bool:
-    """Whether a task still has images to fetch or save (none when its call had saving off: nothing is saved then).
+    """Whether a task's outcome is still to be learnt, or it has images to save (none when its call had saving off).
     A task of a version that recorded no folder is saved where ``again`` saves it: in the taking-up call's folder."""
-    if not entry.options.save:
-        return False
-    return entry.state == "pending" or (entry.state == "done" and any(image.path is None for image in entry.images))
+    saving = entry.options.save and any(image.path is None for image in entry.images)
+    return entry.state == "pending" or (entry.state == "done" and saving)
 
 
 @dataclass(frozen=True, slots=True)

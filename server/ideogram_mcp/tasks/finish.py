@@ -54,15 +54,17 @@ async def finish(
     until: float,
     *,
     accepted: bool = False,
+    save: bool | None = None,
 ) -> Finished:
     """Keep what the snapshot adds to the entry (files, previews), record it, and say where things stand.
 
     Without a snapshot the entry is taken as the journal holds it (a settled task fetched again); images that could
-    not be saved before are tried again either way. ``accepted`` says Runware acknowledged the task.
+    not be saved before are tried again either way. ``accepted`` says Runware acknowledged the task. ``save``: whether
+    its images are saved, where not as the settings say.
     """
     async with services.finishing(entry.task_uuid):  # one finish of a task at a time in this process
         latest = await _reread(services, entry)  # another finish may have saved images meanwhile
-        return await _finish(services, latest or entry, snapshot, where, preview, until, accepted=accepted)
+        return await _finish(services, latest or entry, snapshot, where, preview, until, accepted=accepted, save=save)
 
 
 def _with_recorded(recorded: Sequence[str], said: Sequence[str], room: int, *, listed: bool) -> list[str]:
@@ -130,6 +132,7 @@ async def _finish(
     until: float,
     *,
     accepted: bool,
+    save: bool | None,
 ) -> Finished:
     settings, clock = services.settings, services.clock
     settled = snapshot is None
@@ -155,7 +158,7 @@ async def _finish(
     unlinked: set[str] = set()
     # Images that come at the deadline still get a few seconds: a call's time bounds the saving too.
     saving_until = max(until, clock.monotonic() + SAVING_GRACE)
-    unsaved = settings.save and any(record.image_url and not record.path for record in records)
+    unsaved = (settings.save if save is None else save) and any(r.image_url and not r.path for r in records)
     if unsaved or (show and records):
         async with _lane(services, saving_until) as turn:
             if not turn:  # every lane busy until the deadline: the URLs now, the files with a later get_generation
