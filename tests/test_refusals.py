@@ -105,3 +105,7 @@ def test_a_request_nested_deeper_than_any_reader_goes_is_refused_under_its_own_i
     assert refusals._top_id(broken.replace('"method"', '"id":3,"method"')) == 3  # pyright: ignore[reportPrivateUsage]
     late = '{"jsonrpc":"2.0","method":"ping","params":{"a":' + deep + ', "s": "' + "x" * refusals.SCANNED + '"},"id":4}'
     assert refusals.unfit(late) == (None, -32600, said), "an id past the first 64 KB is not looked for"
+    # One whose key is within them is read whole: it had been cut at their end, and answered under another id.
+    padded = '{"jsonrpc":"2.0","method":"ping","s":"' + "x" * (refusals.SCANNED - 46) + '","id":123456789,'
+    assert padded.index("123456789") < refusals.SCANNED < padded.index("123456789") + 9
+    assert refusals.unfit(padded + '"params":{"a":' + deep + "}}") == (123456789, -32600, said)

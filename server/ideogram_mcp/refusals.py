@@ -216,7 +216,7 @@ def _top_id(text: str) -> object:
             depth += found.count("[") + found.count("{") - found.count("]") - found.count("}")
         elif depth == 1 and (colon := _COLON.match(head, token.end())) is not None and _reads_id(found):
             try:
-                return json.JSONDecoder().raw_decode(head, colon.end())[0]
+                return json.JSONDecoder().raw_decode(text, colon.end())[0]  # whole, where it runs past the head
             except (ValueError, RecursionError):
                 return None
     return None
