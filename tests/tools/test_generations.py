@@ -1266,6 +1266,44 @@ async def test_a_task_sent_with_saving_off_is_not_saved_by_the_next_process(
     assert list(output.glob("*")) == []
 
 
+async def test_a_process_with_saving_off_follows_a_saving_processs_task_once_and_leaves_its_saving(
+    make_settings: Callable[..., Settings],
+    emulator: Emulator,
+    clock: ManualClock,
+    output: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # It took the finished task up again at every call a minute apart, for a day, as if it could save it (found by
+    # review): one fetch learns its outcome; its saving is a saving process's.
+    emulator.render_seconds = 30.0
+    monkeypatch.setattr(fetch, "take_up_when_over", lambda *_: None)  # the first process killed with it pending
+    async with Client(server(make_settings, emulator, output_dir=output, wait_seconds=2.0, preview=False)) as first:
+        left = data(await first.call_tool("generate_image", {"positivePrompt": PROMPT}))
+    monkeypatch.undo()
+    fetched: list[object] = []
+    real = fetch.again
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        fetched.append(kwargs.get("save"))
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(fetch, "again", counted)
+    async with Client(server(make_settings, emulator, output_dir=output, save=False, preview=False)) as second:
+        for _ in range(4):
+            await second.call_tool("list_generations", {})
+            await clock.sleep(fetch.CUT_SHORT_AGAIN + 1)
+        listed = data(await second.call_tool("list_generations", {}))
+    assert fetched == [False]
+    assert [(g["taskUUID"], g["state"]) for g in listed["generations"]] == [(left["taskUUID"], "done")]
+    assert list(output.glob("*.jpg")) == []
+    async with Client(server(make_settings, emulator, output_dir=output, preview=False)) as third:
+        await third.call_tool("list_generations", {})
+        with anyio.fail_after(120):
+            while not list(output.glob("*.jpg")):
+                await clock.sleep(1.0)
+    assert len(emulator.submitted) == 1
+
+
 async def test_a_task_a_poll_has_found_at_runware_is_said_to_be_running_there(
     make_settings: Callable[..., Settings], emulator: Emulator
 ) -> None:

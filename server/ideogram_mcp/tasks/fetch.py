@@ -121,7 +121,7 @@ async def _take_up(services: Services, owner: str, where: Places, saved: Saved |
     # This process's own tasks are its calls' and its background work's to see through: those it sent by now (a call
     # may have recorded one while the journal was read).
     sent = services.sent
-    left = [e for e in entries if oldest <= e.created and e.task_uuid not in sent and _unfinished(e)]
+    left = [e for e in entries if oldest <= e.created and e.task_uuid not in sent and _unfinished(e, services)]
     for entry in sorted(left, key=lambda entry: entry.created):  # oldest first
         earlier = entry.created < services.started
         why = "an earlier process did not finish it" if earlier else "the process that sent it did not finish it"
@@ -136,7 +136,7 @@ async def _taken_up(services: Services, entry: Entry, where: Places, saved: Save
     await clock.sleep(max(0.0, over - entry.created + SAVING_GRACE - services.age(entry.task_uuid, entry.created)))
     try:
         now = await journal.get(entry.task_uuid, owner)
-        if now is None or not _unfinished(now):
+        if now is None or not _unfinished(now, services):
             return True
         logger.info("task %s: %s; fetching it", entry.task_uuid, why)
         # Saved only where its call saved: one sent with saving off is followed to its outcome and cost alone.
@@ -148,7 +148,7 @@ async def _taken_up(services: Services, entry: Entry, where: Places, saved: Save
     except Exception:  # the next try may fare better; get_generation can still fetch it
         _failed(services, "task %s: taking it up again failed", entry.task_uuid)
         return False
-    return after is None or not _unfinished(after)
+    return after is None or not _unfinished(after, services)
 
 
 def take_up_when_over(services: Services, entry: Entry, where: Places, saved: Saved | None = None) -> None:
@@ -186,10 +186,11 @@ def _failed(services: Services, said: str, *args: object) -> None:
         logger.exception(said, *args)
 
 
-def _unfinished(entry: Entry) -> bool:
-    """Whether a task's outcome is still to be learnt, or it has images to save (none when its call had saving off).
-    A task of a version that recorded no folder is saved where ``again`` saves it: in the taking-up call's folder."""
-    saving = entry.options.save and any(image.path is None for image in entry.images)
+def _unfinished(entry: Entry, services: Services) -> bool:
+    """Whether a task's outcome is still to be learnt, or it has images this process is to save (none when its call
+    had saving off, or this process has: a done task had been taken up again every minute, for nothing). A task of a
+    version that recorded no folder is saved where ``again`` saves it: in the taking-up call's folder."""
+    saving = services.settings.save and entry.options.save and any(image.path is None for image in entry.images)
     return entry.state == "pending" or (entry.state == "done" and saving)
 
 
