@@ -364,6 +364,20 @@ async def test_list_generations_shows_recent_tasks_their_state_and_the_spend(mcp
     assert data(await mcp.call_tool("list_generations", {"state": "failed"}))["generations"] == []
 
 
+async def test_list_generations_shows_a_failed_task_at_what_the_spend_counts_it(
+    mcp: Client, emulator: Emulator
+) -> None:
+    # It read "quoted $0.18", as a pending task counted at its quote does: its lines seemed to add up to more than
+    # the spend said (found by an audit).
+    emulator.failing = {0, 1, 2}
+    failed = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 3})
+    assert failed.is_error
+    lines = text(await mcp.call_tool("list_generations", {})).splitlines()
+    assert lines[0].startswith("Spent $0.00 today")
+    assert " failed " in lines[1]
+    assert ": 0/3 image(s), $0.00 (quoted $0.18), generate_image " in lines[1]
+
+
 async def test_list_generations_shows_prompts_in_any_script_as_written_and_cuts_none_inside_a_character(
     mcp: Client,
 ) -> None:

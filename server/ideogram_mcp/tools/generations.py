@@ -169,6 +169,8 @@ async def list_generations(ctx: Context, params: types.CallToolRequestParams) ->
     lines += [warning] if (warning := wording.memory_only(listing.memory_only)) else []
     for item in output.generations:
         cost = money(item.cost) if item.cost is not None else f"quoted {money(item.quote)}"
+        if item.cost is None and item.state == "failed":  # counted at nothing, as the spend above counts it
+            cost = f"{money(0.0)} ({cost})"
         cost += f" ({item.approval})" if item.approval in ("asked", "approvedCost") else ""
         lines.append(
             f"- {item.created} {item.state} {item.task_uuid}: {item.ready}/{item.requested} image(s), {cost}, "
