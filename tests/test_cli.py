@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import json
 import os
 import pty
 import re
@@ -471,6 +472,85 @@ def test_sigterm_stops_the_http_server_as_a_service_manager_expects_whatever_the
     assert code == -signal.SIGTERM
     assert STOPPED not in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_stop_lets_a_call_in_flight_answer_before_the_http_server_ends(workers: int, tmp_path: Path) -> None:
+    # sse-starlette closed every stream at the first SIGTERM: a call sent and paid for ended with no answer, its
+    # client never told its taskUUID, and uvicorn logged "ASGI callable returned without completing response" (an
+    # audit). The process now ends once the call has answered, as SIGTERM ends one.
+    emulator = Running(["emulator", "--port", "0", "--render-seconds", "3"], clean_env())
+    emulator.wait_for(lambda: any("POST tasks to" in line for line in emulator.lines()))
+    base = next(line for line in emulator.lines() if "POST tasks to" in line).split("POST tasks to ")[1].split()[0]
+    env = clean_env(
+        RUNWARE_API_KEY="k",
+        RUNWARE_BASE_URL=base,
+        IDEOGRAM_MCP_WAIT_SECONDS="20",
+        IDEOGRAM_MCP_DATA_DIR=str(tmp_path / "data"),
+        IDEOGRAM_MCP_OUTPUT_DIR=str(tmp_path / "out"),
+    )
+    server = Running(["http", "--port", str(free_port()), "--workers", str(workers)], env)
+    try:
+        url = server.listening()
+        server.wait_for(
+            lambda: "\n".join(server.lines()).count("without authentication") == 1 + (workers > 1) * workers
+        )
+        call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call"}
+        call["params"] = {
+            "name": "generate_image",
+            "arguments": {"positivePrompt": "a fox"},
+            "_meta": {"progressToken": 1},
+        }
+        headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
+        said: list[str] = []
+        progressed = threading.Event()
+
+        def ask() -> None:
+            with httpx2.stream("POST", url, json=call, headers=headers, timeout=60) as answer:
+                for line in answer.iter_lines():
+                    said.append(line)
+                    if "notifications/progress" in line:
+                        progressed.set()
+
+        envelope = {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+            "io.modelcontextprotocol/clientCapabilities": {},
+        }
+        listen = {"jsonrpc": "2.0", "id": 2, "method": "subscriptions/listen"}
+        listen["params"] = {"notifications": {"resourcesListChanged": True}, "_meta": envelope}
+        heard: list[str] = []
+        acknowledged = threading.Event()
+
+        def hear() -> None:  # a listen stream never ends by itself: it had held the stop for as long as it stayed
+            modern = headers | {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "subscriptions/listen"}
+            with httpx2.stream("POST", url, json=listen, headers=modern, timeout=60) as answer:
+                for line in answer.iter_lines():
+                    heard.append(line)
+                    if "subscriptions/acknowledged" in line:
+                        acknowledged.set()
+            heard.append("ended")
+
+        threads = [threading.Thread(target=ask, daemon=True), threading.Thread(target=hear, daemon=True)]
+        for thread in threads:
+            thread.start()
+        assert progressed.wait(timeout=30), said
+        assert acknowledged.wait(timeout=30), heard
+        code, _, err = server.terminate()
+        for thread in threads:
+            thread.join(timeout=30)
+    finally:
+        for running in (server, emulator):
+            if running.process.poll() is None:
+                running.process.kill()
+            running.ended()  # its pipes closed
+    (result,) = [json.loads(line[6:]) for line in said if line.startswith("data: ") and '"result"' in line]
+    assert result["result"]["structuredContent"]["status"] == "done"
+    assert len(list((tmp_path / "out").glob("*.jpg"))) == 1
+    assert heard[-1] == "ended", "the listen stream closed whole"
+    assert code == -signal.SIGTERM
+    assert "Traceback" not in err
+    assert "ERROR" not in err
 
 
 def test_ctrl_c_stops_the_demo_with_one_line(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import signal
 import socket
 import sys
 import textwrap
+import time
 from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Any
@@ -355,6 +356,18 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
         def handle_term(self) -> None:
             self.terminated = True
             super().handle_term()
+
+        def join_all(self) -> None:
+            """The workers, stopping once their calls in flight have answered; a second Ctrl-C (any second signal)
+            stops them at once, as it stops one worker: it had gone unheard until they ended."""
+            while any(worker.process.is_alive() for worker in self.processes):
+                if self.signal_queue:
+                    self.signal_queue.clear()
+                    for worker in self.processes:
+                        if worker.process.is_alive():
+                            worker.process.kill()
+                time.sleep(0.1)
+            super().join_all()
 
     from ideogram_mcp import door, http
     from ideogram_mcp.embedded import without_nagle

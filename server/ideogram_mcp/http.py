@@ -37,7 +37,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ideogram_mcp import __version__, logs
-from ideogram_mcp.door import BrowsersLetIn, NoStandaloneStream
+from ideogram_mcp.door import BrowsersLetIn, Draining, NoStandaloneStream
 from ideogram_mcp.errors import ConfigurationError
 from ideogram_mcp.issuer import JWTVerifier, owner_of
 from ideogram_mcp.refusals import UnfitExplained
@@ -125,7 +125,9 @@ def create_app(
     app.router.redirect_slashes = False  # /healthz/ too had been redirected to whatever Host the request named
     if settings.oauth_issuer is not None:
         app.add_middleware(IssuerAsGiven, issuer=settings.oauth_issuer)
-    app.add_middleware(BrowsersLetIn, security=security)  # outermost: a preflight is answered before any check
+    app.add_middleware(BrowsersLetIn, security=security)  # a preflight is answered before any check
+    # A call's wait, the saving's grace after it, and a margin for its answer.
+    app.add_middleware(Draining, most=settings.wait_seconds + 15.0)
     return app
 
 
