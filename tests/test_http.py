@@ -367,7 +367,7 @@ async def test_spend_limits_and_generations_in_flight_count_per_token(
     make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
 ) -> None:
     settings = make_settings(
-        output_dir=tmp_path / "out", tokens=TOKENS, daily_budget=0.20, max_in_flight=1, wait_seconds=0.5
+        output_dir=tmp_path / "out", tokens=TOKENS, daily_budget=0.20, max_in_flight=1, wait_seconds=2.0
     )
     async with served(settings, emulator) as url:
         async with connect(url, TOKENS[0]) as alice:

@@ -12,7 +12,6 @@ import signal
 import socket
 import sys
 import textwrap
-import time
 from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Any
@@ -345,32 +344,10 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
     """Serve MCP over HTTP; the emulator, when offline, runs beside the workers and they share it."""
     import uvicorn
     from anyio.from_thread import start_blocking_portal
-    from uvicorn.supervisors import Multiprocess
-
-    class _Supervisor(Multiprocess):
-        """uvicorn's supervisor of the workers, knowing whether SIGTERM stopped it (it takes SIGINT and SIGTERM
-        alike, and a stop by SIGTERM had been said as "stopped (Ctrl-C)" with status 130)."""
-
-        terminated = False
-
-        def handle_term(self) -> None:
-            self.terminated = True
-            super().handle_term()
-
-        def join_all(self) -> None:
-            """The workers, stopping once their calls in flight have answered; a second Ctrl-C (any second signal)
-            stops them at once, as it stops one worker: it had gone unheard until they ended."""
-            while any(worker.process.is_alive() for worker in self.processes):
-                if self.signal_queue:
-                    self.signal_queue.clear()
-                    for worker in self.processes:
-                        if worker.process.is_alive():
-                            worker.process.kill()
-                time.sleep(0.1)
-            super().join_all()
 
     from ideogram_mcp import door, http
     from ideogram_mcp.embedded import without_nagle
+    from ideogram_mcp.stopping import Stopping, Supervisor
 
     with contextlib.ExitStack() as stack:
         changes: dict[str, str] = {ENV.http_host: host}
@@ -438,14 +415,14 @@ def _serve_http(settings: Settings, host: str, port: int, workers: int, *, offli
         )
         sys.stderr.flush()
         if workers > 1:
-            supervisor = _Supervisor(config, sockets=[listening])
+            supervisor = Supervisor(config, sockets=[listening])
             supervisor.run()
             if supervisor.terminated:  # a service manager's stop, ended as one worker's ends: not "Ctrl-C", not 130
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.raise_signal(signal.SIGTERM)
             stopped = supervisor.should_exit.is_set()
         else:
-            server = uvicorn.Server(config)
+            server = Stopping(config)
             tune_collector()  # served by this process (each of more workers sets its own)
             server.run(sockets=[listening])  # after a graceful stop on Ctrl-C it raises KeyboardInterrupt
             stopped = server.should_exit

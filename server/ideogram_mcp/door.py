@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-import signal
 import sys
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-import anyio
 import h11
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from starlette.middleware.cors import CORSMiddleware
@@ -28,7 +26,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from ideogram_mcp import logs
 
 if TYPE_CHECKING:
-    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
 logger = logs.logger(__name__)
 
@@ -192,78 +190,6 @@ class BrowsersLetIn:
             await refused(scope, receive, send)
             return
         await self.cors(scope, receive, send)
-
-
-class Draining:
-    """A stop (SIGTERM, Ctrl-C) lets the calls in flight answer before the process ends. sse-starlette, under the
-    SDK's streams, closed every stream at uvicorn's first signal: a call sent and paid for ended with no answer, its
-    client never told its taskUUID nor that it was pending, and its agent would ask, and pay, again. Here the streams
-    are left to end as their calls answer (within their wait and the saving's grace, at most ``most`` seconds; uvicorn's
-    forced stop, a second Ctrl-C, stops at once); then the ``subscriptions/listen`` streams, which never end, are
-    closed."""
-
-    def __init__(self, app: ASGIApp, most: float) -> None:
-        from sse_starlette.sse import AppStatus
-
-        AppStatus.disable_automatic_graceful_drain()
-        self.app, self.most = app, most
-        self.calls = 0
-        """Requests being answered, but listen streams."""
-        self._listening: set[anyio.CancelScope] = set()
-        self._watch: asyncio.Task[None] | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if self._watch is None:
-            self._watch = asyncio.get_running_loop().create_task(self._watching())
-        if Request(scope).headers.get("mcp-method") == "subscriptions/listen":
-            await self._listen(scope, receive, send)
-            return
-        self.calls += 1
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.calls -= 1
-
-    async def _listen(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """A listen stream, ended at the stop, its body closed as a whole answer's is (it had held the stop for as
-        long as its client stayed: for ever)."""
-        said = {"http.response.start": False, "http.response.body": False}
-
-        async def sending(message: Message) -> None:
-            if message["type"] in said and not message.get("more_body", False):
-                said[message["type"]] = True
-            await send(message)
-
-        with anyio.CancelScope() as listening:
-            self._listening.add(listening)
-            try:
-                await self.app(scope, receive, sending)
-            finally:
-                self._listening.discard(listening)
-        if listening.cancelled_caught and said["http.response.start"] and not said["http.response.body"]:
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-    async def _watching(self) -> None:
-        import uvicorn
-        from sse_starlette.sse import AppStatus
-
-        server = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)  # uvicorn's, serving this process
-        if not isinstance(server, uvicorn.Server):
-            return  # served by another (the tests' own, which takes no signals): it closes its streams itself
-        while not server.should_exit:  # noqa: ASYNC110 (uvicorn's flags are plain attributes: nothing to wait on)
-            await asyncio.sleep(0.2)
-        loop = asyncio.get_running_loop()
-        until = loop.time() + self.most
-        if self.calls:
-            logger.info("stopping once the %d call(s) in flight have answered, within %.0f s", self.calls, self.most)
-        while self.calls and loop.time() < until and not server.force_exit:  # noqa: ASYNC110 (as above)
-            await asyncio.sleep(0.1)
-        for listening in list(self._listening):
-            listening.cancel()
-        AppStatus.should_exit = True  # whatever else is open
 
 
 def make_room(wanted: int = MAX_CONNECTIONS * 2) -> int | None:

@@ -37,12 +37,13 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ideogram_mcp import __version__, logs
-from ideogram_mcp.door import BrowsersLetIn, Draining, NoStandaloneStream
+from ideogram_mcp.door import BrowsersLetIn, NoStandaloneStream
 from ideogram_mcp.errors import ConfigurationError
 from ideogram_mcp.issuer import JWTVerifier, owner_of
 from ideogram_mcp.refusals import UnfitExplained
 from ideogram_mcp.server import build_server, tune_collector
 from ideogram_mcp.settings import ENV, Settings
+from ideogram_mcp.stopping import Draining
 
 logger = logs.logger(__name__)
 
