@@ -425,15 +425,16 @@ async def test_an_unexpected_failure_is_logged_without_the_key_whatever_handles_
 
 
 @pytest.mark.parametrize("save", [True, False])
-async def test_a_process_keeps_the_tasks_it_sent_only_where_another_process_could_take_them_up(
+async def test_a_process_keeps_the_tasks_it_sent_as_its_own_saving_or_not(
     save: bool, settings: Settings, transport: httpx2.ASGITransport, clock: ManualClock, job: Callable[..., Job]
 ) -> None:
-    # With saving off nothing is ever taken up, and nothing pruned what it kept: it grew with every task, for good.
+    # With saving off its tasks are followed to their outcome too: its own had been taken up as another process's,
+    # beside its call (what it keeps is pruned by age, saving or not).
     async with running(settings.model_copy(update={"save": save}), transport, clock) as services:
         outcome = await life.start(services, job(), Approver())
         assert isinstance(outcome, outcomes.Made)
         entry = await services.journal.get(outcome.entry.task_uuid, OWNER)
-    assert list(services.sent) == ([outcome.entry.task_uuid] if save else [])
+    assert list(services.sent) == [outcome.entry.task_uuid]
     assert entry is not None
     assert entry.options.wait == settings.wait_seconds, "the journal says how long its call waited, for the others"
 

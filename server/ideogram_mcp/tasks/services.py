@@ -138,9 +138,9 @@ class Services:
     @property
     def sent(self) -> dict[str, float]:
         """The tasks this process recorded to send (taskUUID: when, ``now``), which its own calls and background work
-        see through; any other in the journal is another process's, earlier or running beside it (``fetch``). None
-        with saving off: nothing is taken up unsaved."""
-        return {task: wall for task, (wall, _) in self._recorded.items()} if self.settings.save else {}
+        see through; any other in the journal is another process's, earlier or running beside it (``fetch``). With
+        saving off too: its tasks are followed to their outcome, and a process's own had been taken up as another's."""
+        return {task: wall for task, (wall, _) in self._recorded.items()}
 
     def age(self, task_uuid: str, created: float) -> float:
         """Seconds since a task was recorded at ``created`` (Unix time), as long as they may have been: a wall clock
