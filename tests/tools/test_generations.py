@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,18 @@ PROMPT = 'A chalkboard menu reading "SOUP OF THE DAY"'
 
 def server(make_settings: Callable[..., Settings], emulator: Emulator, **changes: Any) -> Any:
     return build_server(make_settings(**changes), transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock)
+
+
+@contextlib.asynccontextmanager
+async def _killed_first(
+    make_settings: Callable[..., Settings], emulator: Emulator, output: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Client]:
+    """A first process, saving in ``output`` with a 2 s wait, killed before its background work could see its
+    pending tasks through (as it now does); what is patched here is undone as it ends."""
+    monkeypatch.setattr(fetch, "take_up_when_over", lambda *_: None)
+    async with Client(server(make_settings, emulator, output_dir=output, wait_seconds=2.0, preview=False)) as first:
+        yield first
+    monkeypatch.undo()
 
 
 async def test_a_dry_run_gives_the_exact_task_and_price_and_sends_nothing(mcp: Client, emulator: Emulator) -> None:
@@ -1040,16 +1053,13 @@ async def test_a_task_an_earlier_process_left_unfinished_is_fetched_and_saved_by
     # never heard the taskUUID, and the next session would pay again for the same images. Only the owner's latest
     # 50 tasks were looked at: one behind 50 later ones was never taken up.
     emulator.render_seconds = 30.0
-    # The first process is killed before its background work could see its pending task through (as it now does).
-    monkeypatch.setattr(fetch, "take_up_when_over", lambda *_: None)
-    async with Client(server(make_settings, emulator, output_dir=output, wait_seconds=2.0, preview=False)) as first:
+    async with _killed_first(make_settings, emulator, output, monkeypatch) as first:
         cut_short = data(await first.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2}))
         emulator.render_seconds = 0.0
         for _ in range(later):
             sent = {"positivePrompt": "x", "fileName": "later", "outputDir": "later"}
             assert data(await first.call_tool("generate_image", sent))["status"] == "done"
         emulator.render_seconds = 30.0
-    monkeypatch.undo()
     assert cut_short["status"] == "pending"
     assert not list(output.glob("*.jpg"))
     await clock.advance(31.0)  # it rendered meanwhile
@@ -1290,10 +1300,8 @@ async def test_a_process_with_saving_off_follows_a_saving_processs_task_once_and
     # It took the finished task up again at every call a minute apart, for a day, as if it could save it (found by
     # review): one fetch learns its outcome; its saving is a saving process's.
     emulator.render_seconds = 30.0
-    monkeypatch.setattr(fetch, "take_up_when_over", lambda *_: None)  # the first process killed with it pending
-    async with Client(server(make_settings, emulator, output_dir=output, wait_seconds=2.0, preview=False)) as first:
+    async with _killed_first(make_settings, emulator, output, monkeypatch) as first:
         left = data(await first.call_tool("generate_image", {"positivePrompt": PROMPT}))
-    monkeypatch.undo()
     fetched: list[object] = []
     real = fetch.again
 

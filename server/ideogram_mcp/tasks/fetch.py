@@ -140,8 +140,7 @@ async def _taken_up(services: Services, entry: Entry, where: Places, saved: Save
             return True
         logger.info("task %s: %s; fetching it", entry.task_uuid, why)
         # Saved only where its call saved: one sent with saving off is followed to its outcome and cost alone.
-        saving = services.settings.save and entry.options.save
-        outcome = await again(services, entry.task_uuid, owner, where, preview=False, save=saving)
+        outcome = await again(services, entry.task_uuid, owner, where, preview=False, save=_saves(entry, services))
         if isinstance(outcome, Made) and outcome.saved_new and saved is not None:
             await saved()
         after = await journal.get(entry.task_uuid, owner)
@@ -190,8 +189,13 @@ def _unfinished(entry: Entry, services: Services) -> bool:
     """Whether a task's outcome is still to be learnt, or it has images this process is to save (none when its call
     had saving off, or this process has: a done task had been taken up again every minute, for nothing). A task of a
     version that recorded no folder is saved where ``again`` saves it: in the taking-up call's folder."""
-    saving = services.settings.save and entry.options.save and any(image.path is None for image in entry.images)
-    return entry.state == "pending" or (entry.state == "done" and saving)
+    unsaved = any(image.path is None for image in entry.images)
+    return entry.state == "pending" or (entry.state == "done" and unsaved and _saves(entry, services))
+
+
+def _saves(entry: Entry, services: Services) -> bool:
+    """Whether this process saves a task's images when it takes it up: where it saves, and the task's call did."""
+    return services.settings.save and entry.options.save
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,12 +89,17 @@ async def _made_image(services: Services, owner: str, image: str) -> tuple[str, 
     return found[1].image_uuid, (found[1].width, found[1].height)
 
 
-async def _held_by_uuid(services: Services, owner: str, image: str) -> bool:
-    """Whether an image a task made, named by its URL, may be sent by its UUID instead: made under
-    ``KEPT_AT_RUNWARE`` ago (later, Runware may have let the UUID go, and the URL goes as given, as a remix's)."""
-    found = await services.journal.image(image, owner)
+async def _kept_uuid(services: Services, owner: str, url: str) -> str | None:
+    """The UUID Runware holds an image this owner's tasks made under, named by the URL Runware gave it, while it keeps
+    it: made under ``KEPT_AT_RUNWARE`` ago (later it may have let the UUID go, and the URL goes as given); None for
+    any other URL."""
+    found = await services.journal.image(url, owner)
     entry = await services.journal.get(found[0], owner) if found is not None else None
-    return entry is not None and services.age(entry.task_uuid, entry.created) <= KEPT_AT_RUNWARE.total_seconds()
+    if found is None or entry is None or found[1].image_url != url or not found[1].image_uuid:
+        return None
+    if services.age(entry.task_uuid, entry.created) > KEPT_AT_RUNWARE.total_seconds():
+        return None
+    return found[1].image_uuid
 
 
 def mask_from(services: Services, owner: str, regions: Sequence[masks.Region], stored_side: int) -> Prepare:
@@ -112,7 +117,7 @@ def mask_from(services: Services, owner: str, regions: Sequence[masks.Region], s
         changes: dict[str, Any] = {}
         size = size_here(generation, read, "image")
         made = await _made(services, owner, generation, read)
-        by_uuid = made is not None and (not is_web_url(image) or await _held_by_uuid(services, owner, image))
+        by_uuid = made is not None and (not is_web_url(image) or await _kept_uuid(services, owner, image) is not None)
         if made is not None and (by_uuid or max(made[1]) <= stored_side):
             # An image a task made is Runware's own, kept at the size it was made (4.0's 2560x1440 too), and sent by
             # its UUID however it is named (its URL would be fetched and stored again, capped, and expires; a file
@@ -176,7 +181,7 @@ def mask_fits(services: Services, owner: str, stored_side: int) -> Prepare:
             made is not None
         ):  # Runware's own copy, as made, by its UUID: the mask goes as it is, not scaled by an upload
             by_url = is_web_url(given := str(generation.values["image"]))
-            if by_url and not await _held_by_uuid(services, owner, given):
+            if by_url and await _kept_uuid(services, owner, given) is None:
                 return generation  # Runware may have let its UUID go: the URL goes, and Runware measures the pair
             _, mask_here = await anyio.to_thread.run_sync(_here, generation, read, "mask")
             return generation.with_values(mask=mask_here, **({"image": made[0]} if by_url else {}))
@@ -293,19 +298,16 @@ async def own_by_uuid(services: Services, owner: str, spec: ModelSpec, generatio
         if not is_web_url(text):
             continue
         try:
-            found = await services.journal.image(text, owner)
-            entry = await services.journal.get(found[0], owner) if found is not None else None
+            kept = await _kept_uuid(services, owner, text)
         except JournalError:
             continue
-        if found is None or entry is None or found[1].image_url != text or not found[1].image_uuid:
-            continue
-        if services.age(entry.task_uuid, entry.created) > KEPT_AT_RUNWARE.total_seconds():
+        if kept is None:
             continue
         if at is None:
-            values[name] = found[1].image_uuid
+            values[name] = kept
         else:
             values[name] = [*values[name]]
-            values[name][at] = found[1].image_uuid
+            values[name][at] = kept
     return dataclasses.replace(generation, values=values)  # its local files as they were
 
 
