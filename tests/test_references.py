@@ -34,6 +34,11 @@ V4 = "9b2f6c1e-3d4a-4f5b-8c7d-0e1f2a3b4c5d"
         ("http://host:port/a.png", False),
         ("https://", False),
         ("/tmp/a.png", False),
+        ("https://exa mple.com/a.png", False),  # a host no server has: it had been sent, to fail after it was paid
+        ("https://example.com/a\x00.png", False),
+        ("https://example.com/a\x7f.png", False),
+        ("https://example.com/my photo.png", True),  # a space in the path: the fetcher escapes it
+        ("https://example.com/\na.png", True),  # a line break: URL readers drop it
     ],
 )
 def test_a_web_url_has_a_scheme_and_a_host(text: str, expected: bool) -> None:

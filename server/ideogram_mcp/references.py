@@ -25,13 +25,34 @@ _LONGEST_UUID = len("urn:uuid:{12345678-1234-1234-1234-123456789012}")
 
 
 def is_web_url(text: str) -> bool:
-    """Whether ``text`` is an http(s) URL with a host (a malformed one, such as ``http://[``, is not)."""
+    """Whether ``text`` is an http(s) URL with a host that could be fetched (a malformed one, such as ``http://[``,
+    is not; nor one whose host has a space, or that holds a control character, see ``url_fault``)."""
+    return _url_fault(text) is None
+
+
+def url_fault(text: str) -> str | None:
+    """Why text that begins as an http(s) URL names nothing Runware could fetch, in words that say the fix; None
+    when it is a URL, or no http(s) URL at all. A tab or line break is left to the fetcher to drop, as URL readers
+    do (a URL wrapped in an agent's text); a space in the path to it to escape."""
+    if not re.match(r"https?:", text, re.IGNORECASE):
+        return None
+    return _url_fault(text)
+
+
+def _url_fault(text: str) -> str | None:
+    control = next((n for n, c in enumerate(text) if (c < " " and c not in "\t\n\r") or "\x7f" <= c <= "\x9f"), None)
+    if control is not None:
+        return f"character {control + 1} of the URL is a control character (\\u{ord(text[control]):04x}): remove it"
     try:
         parts = urlsplit(text)
         _ = parts.port  # raises for a port that is no number
     except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
+        return "it is no URL a server could be reached at: check its host and port"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "it is no http(s) URL with a host: give the whole address, such as https://example.com/photo.png"
+    if any(c.isspace() for c in parts.netloc):
+        return f"the URL's host ({parts.netloc!r}) has a space, which no host name has: remove it"
+    return None
 
 
 def is_uuid(text: str, *, version: int | None = None) -> bool:

@@ -515,7 +515,8 @@ async def test_an_agent_may_choose_a_folder_inside_the_allowed_ones_and_nothing_
         ("file:/etc/logos", "not a URI: give the path itself"),
         ("logos\u200b", "without invisible characters"),
         ("\u202elogos\u202c", "without invisible characters"),
-        ("camp\u2028aign", "must be a folder path"),  # a line break: it had split the result's path line in two
+        ("camp\u2028aign", "without control characters (it has \\u2028)"),  # it had split the result's path line
+        ("camp\x00aign", "without control characters (it has \\u0000)"),  # had said only "must be a folder path"
     ],
 )
 async def test_a_folder_given_as_a_uri_or_with_invisible_characters_is_refused(

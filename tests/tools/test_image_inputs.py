@@ -76,6 +76,30 @@ async def test_a_damaged_reference_among_several_is_named_by_its_place(mcp: Clie
     assert emulator.requests == []
 
 
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        (
+            "https://exa mple.com/a.png",
+            "the URL's host ('exa mple.com') has a space, which no host name has: remove it",
+        ),
+        ("https://example.com/a\x00.png", "character 22 of the URL is a control character (\\u0000): remove it"),
+        ("https:///a.png", "it is no http(s) URL with a host: give the whole address, such as https://example.com/"),
+    ],
+)
+@pytest.mark.parametrize(("tool", "extra"), TOOLS, ids=[tool for tool, _ in TOOLS])
+async def test_a_url_no_server_could_be_fetched_at_is_refused_saying_why(
+    url: str, says: str, tool: str, extra: dict[str, Any], mcp: Client, emulator: Emulator
+) -> None:
+    # A space in the host, or a NUL, had been sent: the render was asked for (and quoted) with an image no one could
+    # fetch; "none of these" alone had not said what was wrong with it.
+    refused = await mcp.call_tool(tool, {"image": url, **extra})
+    (problem,) = error_of(refused)["problems"]
+    assert problem["argument"] == "image"
+    assert says in problem["message"]
+    assert emulator.submitted == []
+
+
 async def test_inline_data_over_the_input_limit_is_refused_as_a_file_is(
     mcp: Client, emulator: Emulator, output: Path
 ) -> None:

@@ -190,8 +190,10 @@ def chosen_output(where: Places, requested: str) -> tuple[Places | None, str | N
     folder is taken inside the output folder otherwise used. The folder must lie inside the folders this connection
     may use (inside the set folder, when the user set one); it need not exist yet."""
     text = requested.strip()
-    if not text or "\x00" in text or any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in text):
-        return None, "must be a folder path"
+    if not text:
+        return None, "must be a folder path, not blank"
+    if control := next((c for c in text if unicodedata.category(c) in ("Cc", "Zl", "Zp")), None):
+        return None, f"must be a folder path without control characters (it has \\u{ord(control):04x}): remove it"
     if re.match(r"[A-Za-z][A-Za-z0-9+.-]+:/|file:", text, re.IGNORECASE):  # file:///x: the folders "file:", "x"
         return None, "must be a folder path, not a URI: give the path itself, e.g. 'logos' or '/home/me/logos'"
     if any(c in _UNSEEN for c in text):  # names no one would see (a joiner, as in Persian or emoji, is fine)

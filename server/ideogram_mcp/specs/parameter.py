@@ -15,7 +15,14 @@ from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from ideogram_mcp.references import broken_base64, inline_picture, is_image_reference, is_uuid, is_web_url
+from ideogram_mcp.references import (
+    broken_base64,
+    inline_picture,
+    is_image_reference,
+    is_uuid,
+    is_web_url,
+    url_fault,
+)
 from ideogram_mcp.text import has_visible
 
 _IMAGE_FORMS = "a local file in an allowed folder, a public http(s) URL, a data URI, base64 data or an image UUID"
@@ -234,7 +241,8 @@ class Parameter(Frozen):
                 if self.format == "image":
                     unreadable = [n for n, item in enumerate(items, 1) if not is_image_reference(str(item))]
                     if unreadable:
-                        return f"{wrong}; item {unreadable[0]} is none of these"
+                        why = url_fault(str(items[unreadable[0] - 1]))
+                        return f"{wrong}; item {unreadable[0]} is none of these" + (f" ({why})" if why else "")
                     garbled = [n for n, item in enumerate(items, 1) if inline_picture(str(item)) is False]
                     if garbled:
                         return f"{wrong}; item {garbled[0]} is inline data of no PNG, JPEG or WEBP image"
@@ -247,7 +255,8 @@ class Parameter(Frozen):
     def _string_violation(self, value: str, wrong: str) -> str | None:
         if self.format == "image":
             if not value or not is_image_reference(value):
-                return f"{wrong}; {why}" if (why := broken_base64(value)) is not None else wrong
+                why = broken_base64(value) or url_fault(value)
+                return f"{wrong}; {why}" if why is not None else wrong
             return f"{wrong}; its inline data is no PNG, JPEG or WEBP image" if inline_picture(value) is False else None
         if self.pattern is not None and re.fullmatch(self.pattern, value) is None:
             return wrong
