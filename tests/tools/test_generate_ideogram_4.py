@@ -202,6 +202,33 @@ def _element(**changes: Any) -> dict[str, Any]:
     return scene
 
 
+async def test_blank_optional_parts_of_a_structured_prompt_are_left_out_as_runwares_own_builder_does(
+    mcp: Client, emulator: Emulator
+) -> None:
+    # An agent filling the scene's template had sent "lighting": "" and "background": " " as they came: Runware's
+    # ComfyUI builder of this object leaves blank fields out (and an object left empty), and so now does this one.
+    sent = copy.deepcopy(SCENE)
+    sent["style_description"] |= {"lighting": "", "photo": "  "}  # photo beside art_style: blank, no clash
+    sent["compositional_deconstruction"]["background"] = " "
+    sent["compositional_deconstruction"]["elements"][0]["desc"] = ""  # a text element's desc, its text given
+    structured(await mcp.call_tool("generate_image", {"model": "ideogram-4.0", "structuredPrompt": sent}))
+    scene = emulator.submitted[0]["settings"]["structuredPrompt"]
+    assert scene["style_description"] == {k: v for k, v in SCENE["style_description"].items() if k != "lighting"}
+    assert "background" not in scene["compositional_deconstruction"]
+    assert "desc" not in scene["compositional_deconstruction"]["elements"][0]
+    bare = {"high_level_description": "a quiet shore", "style_description": {"aesthetics": ""},
+            "compositional_deconstruction": {"background": ""}}  # fmt: skip
+    structured(await mcp.call_tool("generate_image", {"model": "ideogram-4.0", "structuredPrompt": bare}))
+    assert emulator.submitted[1]["settings"]["structuredPrompt"] == {"high_level_description": "a quiet shore"}
+    blank = {"high_level_description": " ", "compositional_deconstruction": {"elements": [{"type": "obj", "desc": ""}]}}
+    refused = await mcp.call_tool("generate_image", {"model": "ideogram-4.0", "structuredPrompt": blank})
+    assert [p["argument"] for p in error_of(refused)["problems"]] == [
+        "structuredPrompt.high_level_description",
+        f"{ELEMENT}.desc",
+    ], "a part that must have a character is still refused when blank"
+    assert len(emulator.submitted) == 2
+
+
 ELEMENT = "structuredPrompt.compositional_deconstruction.elements[0]"
 FOUR = {"model": "ideogram-4.0"}
 

@@ -53,11 +53,21 @@ def _object(p: Parameter, raw: Any, path: str) -> tuple[dict[str, Any], list[Pro
             named[name] = given
     value: dict[str, Any] = {}
     for name, member in members.items():  # the spec's order is the order it is sent in
-        if name in named:
-            value[name], found = _member(member, named[name], f"{path}.{name}")
+        if name in named and not _blank(member, named[name]):
+            read, found = _member(member, named[name], f"{path}.{name}")
+            if read != {} or found or member.required:
+                value[name] = read
             problems += found
     problems += [Problem(where, f"{why.removesuffix('.')}.") for where, why in between(p, value, path)]
     return value, problems
+
+
+def _blank(p: Parameter, raw: Any) -> bool:
+    """Whether ``raw`` is a blank text where any text may be left out: not given, as Runware's own builder of this
+    object leaves such fields out (an agent filling a template sends ``"lighting": ""``). An object left empty by
+    that is not given either; a part always required is refused blank, and one required here (an obj's desc) is
+    said to be missing."""
+    return p.type == "string" and not p.required and isinstance(raw, str) and not raw.strip()
 
 
 def _member(p: Parameter, raw: Any, path: str) -> tuple[Any, list[Problem]]:
