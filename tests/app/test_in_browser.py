@@ -202,6 +202,11 @@ def test_remix_with_the_strength_set_replace_the_background_and_download_the_ori
     host_page.page.wait_for_function(
         "() => window.host.log.filter((e) => e.method === 'ui/update-model-context').length === 2"
     )
+    # Each update replaces the one before in the host, which gives the model the latest only: it says both.
+    told = host_page.log("ui/update-model-context")[-1]["params"]["content"][0]["text"]
+    assert told.startswith("In the gallery the user asked, in this order:\n1. Remix image 1"), told
+    assert "(remix_image, $0.06)" in told, told
+    assert "\n2. Replace the background of image 1" in told, told
     shot(host_page.page, "remixed-and-replaced")
 
 
@@ -427,3 +432,104 @@ def test_a_remix_with_no_prompt_of_its_own_takes_what_the_whole_image_shows_not_
     expect(view.locator("#quote-text")).to_contain_text('Remix image 2 at strength 50: "a red kite over a green hill"')
     view.get_by_role("button", name="Cancel").click()
     assert not calls(host_page, "remix_image")[-1]["params"]["arguments"].get("approvedCost"), "priced, never run"
+
+
+def _drag(host_page: HostPage, view: FrameLocator, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """Draw a rectangle on the picked image from ``start`` to ``end``, in fractions of it."""
+    view.locator("#picked").scroll_into_view_if_needed()
+    frame = view.locator("#picked").bounding_box()
+    assert frame is not None
+    mouse = host_page.page.mouse
+    mouse.move(frame["x"] + start[0] * frame["width"], frame["y"] + start[1] * frame["height"])
+    mouse.down()
+    mouse.move(frame["x"] + end[0] * frame["width"], frame["y"] + end[1] * frame["height"], steps=6)
+    mouse.up()
+
+
+def test_a_price_shown_is_taken_back_when_the_rectangles_the_prompt_or_the_image_change(host_page: HostPage) -> None:
+    # Found by an audit: with a price shown, a rectangle drawn anew and "Confirm and run" edited (and charged for)
+    # the rectangle priced before, no longer on the screen.
+    host_page.call_tool("generate_image", {"positivePrompt": "a kite", "numberResults": 2})
+    view = host_page.view(1)
+    pictures_shown(view, 2)
+    view.locator("#grid button.tile").first.click()
+    _drag(host_page, view, (0.1, 0.1), (0.3, 0.3))
+    view.locator("#edit-prompt").fill("a blue kite")
+    view.get_by_role("button", name="Edit", exact=True).click()
+    expect(view.locator("#quote")).to_be_visible()
+    view.get_by_role("button", name="Clear the rectangles").click()
+    expect(view.locator("#quote")).to_be_hidden()
+    expect(view.locator("#status")).to_have_text(
+        "Changed since it was priced: nothing was sent. Ask for the price again."
+    )
+    _drag(host_page, view, (0.6, 0.6), (0.9, 0.9))
+    view.get_by_role("button", name="Edit", exact=True).click()
+    expect(view.locator("#quote")).to_be_visible()
+    view.locator("#edit-prompt").fill("a green kite")  # the words changed: taken back too
+    expect(view.locator("#quote")).to_be_hidden()
+    view.locator("#ratio").select_option("16:9")
+    view.get_by_role("button", name="Reframe").click()
+    expect(view.locator("#quote")).to_be_visible()
+    view.locator("#grid button.tile").nth(1).click()  # another image picked: the price was for the first
+    expect(view.locator("#quote")).to_be_hidden()
+    view.locator("#grid button.tile").nth(1).click()
+    _drag(host_page, view, (0.6, 0.6), (0.9, 0.9))
+    view.get_by_role("button", name="Edit", exact=True).click()
+    view.get_by_role("button", name="Confirm and run").click()
+    pictures_shown(view, 3)
+    sent = calls(host_page, "edit_image")[-1]["params"]["arguments"]
+    assert "dryRun" not in sent
+    assert sent["positivePrompt"] == "a green kite"
+    (region,) = sent["region"]
+    assert abs(region["x"] - 0.6) <= 0.01, region
+    assert abs(region["width"] - 0.3) <= 0.01, region
+    assert [c["params"]["name"] for c in calls(host_page, "reframe_image")] == ["reframe_image"], "priced only"
+
+
+def test_closing_the_comparison_keeps_what_was_drawn_on_the_image_still_worked_on(host_page: HostPage) -> None:
+    host_page.call_tool("generate_image", {"positivePrompt": "a kite", "numberResults": 2})
+    view = host_page.view(1)
+    pictures_shown(view, 2)
+    view.locator("#grid button.tile").nth(0).click()
+    view.locator("#grid button.tile").nth(1).click()  # compared; image 2 is worked on
+    expect(view.locator("#compare .pair img")).to_have_count(2)
+    _drag(host_page, view, (0.2, 0.2), (0.6, 0.6))
+    expect(view.locator("#canvas .box")).to_have_count(1)
+    view.get_by_role("button", name="Close the comparison").click()
+    expect(view.locator("#compare")).to_be_hidden()
+    expect(view.locator("#work-title")).to_have_text("Change image 2")
+    expect(view.locator("#canvas .box")).to_have_count(1)  # it had been wiped
+    view.locator("#grid button.tile").nth(1).click()
+    view.locator("#grid button.tile").nth(0).click()  # another image worked on: nothing drawn on it yet
+    expect(view.locator("#work-title")).to_have_text("Change image 1")
+    expect(view.locator("#canvas .box")).to_have_count(0)
+
+
+def test_the_view_asks_to_be_shorter_when_its_content_is(host_page: HostPage) -> None:
+    # Measured by scrollHeight, which never falls below the frame's own height, a view that grew never shrank:
+    # a thousand pixels of blank stayed in the chat once an image was put down.
+    host_page.call_tool("generate_image", {"positivePrompt": "a kite"})
+    view = host_page.view(1)
+    pictures_shown(view, 1)
+    host_page.settle(1)
+    frame = "() => document.getElementById('app-1').getBoundingClientRect().height"
+    closed = host_page.page.evaluate(frame)
+    view.locator("#grid button.tile").first.click()
+    expect(view.locator("#work")).to_be_visible()
+    host_page.page.wait_for_function(f"() => ({frame})() > {closed + 200}")
+    host_page.settle(1)
+    view.locator("#grid button.tile").first.click()  # put down: the work section closes
+    expect(view.locator("#work")).to_be_hidden()
+    host_page.page.wait_for_function(f"() => ({frame})() <= {closed + 2}")
+    host_page.settle(1)
+
+
+def test_a_long_unbroken_prompt_wraps_at_a_phones_width(host_page: HostPage) -> None:
+    host_page.call_tool("generate_image", {"positivePrompt": "a poster saying " + "Supercalifragilistic" * 7})
+    host_page.page.evaluate("() => { document.getElementById('app-1').style.width = '320px'; }")
+    view = host_page.view(1)
+    pictures_shown(view, 1)
+    view.locator("#grid button.tile").first.click()
+    view.get_by_role("button", name="Remix").click()  # the price names the prompt, word and all
+    expect(view.locator("#quote")).to_be_visible()
+    assert view.locator(":root").evaluate("(root) => root.scrollWidth <= root.clientWidth"), "it scrolled sideways"

@@ -14,6 +14,8 @@
     args: {},        // the arguments of the call whose result comes next
     asked: {},       // each task's arguments, by taskUUID: a pending task's images come later, from get_generation
     pending: null,   // a priced call waiting for the person's yes
+    working: null,   // the image worked on: its rectangles are kept while it stays so
+    done: [],        // what the person had run here, each a line: the model is told them all, as the host keeps one
     host: {},        // what the host can do (hostCapabilities)
   };
 
@@ -250,8 +252,12 @@
 
   function work(image) {
     $("work").hidden = !image;
-    state.boxes = [];
-    state.current = -1;
+    const same = image === state.working;  // still worked on (a comparison closed): what was drawn on it is kept
+    state.working = image;
+    if (!same) {
+      state.boxes = [];
+      state.current = -1;
+    }
     boxes();
     if (!image) return;
     $("work-title").textContent = `Change image ${state.images.indexOf(image) + 1}`;
@@ -339,6 +345,7 @@
     boxes();
   });
   function boxes() {
+    changed();
     canvas.querySelectorAll(".box").forEach((b) => b.remove());
     state.boxes.forEach((box, n) => {
       const shown = document.createElement("div");
@@ -431,7 +438,9 @@
       if (!result) return;
       shown(result, pending.args);
       const made = ((result.structuredContent || {}).images || []).map((i) => i.path || i.imageUUID).join(", ");
-      tell(`In the gallery the user asked: ${pending.what} (${pending.tool}, ${money(pending.quote)}). Result: ${made || "pending"}.`);
+      // Each update replaces the last in the host, which gives the model only the latest: so each says them all.
+      state.done = [...state.done, `${pending.what} (${pending.tool}, ${money(pending.quote)}). Result: ${made || "pending"}.`];
+      tell(`In the gallery the user asked, in this order:\n${state.done.slice(-DONE_TOLD).map((line, n) => `${n + 1}. ${line}`).join("\n")}`);
     },
     cancel() {
       quote(null);
@@ -441,6 +450,16 @@
       pick(state.picked[0]);
     },
   };
+
+  const DONE_TOLD = 20;  // the latest actions the model is told of: a long session's context stays small
+
+  // A price is for the call as it was asked: a rectangle moved, a prompt changed or another image picked afterwards
+  // would run what is no longer shown, so the price shown is taken back and must be asked for again.
+  function changed() {
+    if (!state.pending) return;
+    quote(null);
+    say("Changed since it was priced: nothing was sent. Ask for the price again.");
+  }
 
   async function price(tool, args, what) {
     const dry = await call(tool, { ...args, dryRun: true });
@@ -518,6 +537,7 @@
   const strengthShown = () => ($("strength-shown").textContent = $("strength").value);
   $("strength").addEventListener("input", strengthShown);
   strengthShown();
+  $("work").addEventListener("input", changed);  // any of the actions' prompts, the ratio or the strength
   window.addEventListener("error", (event) => problem(`The gallery hit an error: ${event.message}`));
 
   request("ui/initialize", { appInfo: { name: "ideogram-gallery", version: "1.0.0" }, appCapabilities: {}, protocolVersion: PROTOCOL })
@@ -525,9 +545,23 @@
       state.host = (answer && answer.hostCapabilities) || {};
       context((answer && answer.hostContext) || {});
       notify("ui/notifications/initialized", {});
-      new ResizeObserver(() => {  // the height is the view's to ask for, once the host has started it
-        notify("ui/notifications/size-changed", { height: Math.ceil(document.documentElement.scrollHeight) });
-      }).observe(document.body);
+      // The height is the view's to ask for, once the host has started it: its content's, measured as the Apps SDK
+      // does (scrollHeight never falls below the frame's height, so a view that grew had never shrunk).
+      const root = document.documentElement;
+      const tall = () => {
+        const was = root.style.height;
+        root.style.height = "max-content";
+        const height = Math.ceil(root.getBoundingClientRect().height);
+        root.style.height = was;
+        return height;
+      };
+      let last = 0;
+      const observer = new ResizeObserver(() => {
+        const height = tall();
+        if (height !== last) notify("ui/notifications/size-changed", { height: (last = height) });
+      });
+      observer.observe(root);
+      observer.observe(document.body);
     })
     .catch((error) => problem(`The host did not start the gallery: ${error.message}`));
 })();
