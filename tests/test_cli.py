@@ -803,6 +803,32 @@ def test_a_bucket_url_naming_no_bucket_stops_the_start(
     )
 
 
+def test_a_bucket_whose_name_or_endpoint_no_request_can_carry_stops_the_start(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by an audit: each had made obstore's Rust panic (a BaseException no handler took), a traceback at the
+    # start of ideogram-mcp http and, on stdio, a server that died at its first generate_image.
+    monkeypatch.setenv("IDEOGRAM_MCP_STORAGE_URL", "s3://Bad Bucket/p")
+    assert _exit([], capsys) == (
+        2,
+        "",
+        "ideogram-mcp: bad configuration: IDEOGRAM_MCP_STORAGE_URL: 'Bad Bucket' is no bucket's name: a bucket is "
+        "named with letters, digits, '.', '-' and '_' only\n",
+    )
+    monkeypatch.setenv("IDEOGRAM_MCP_STORAGE_URL", "s3://images/p")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "127.0.0.1:9000")
+    assert _exit([], capsys) == (
+        2,
+        "",
+        "ideogram-mcp: bad configuration: AWS_ENDPOINT_URL: '127.0.0.1:9000' is not an http:// or https:// URL, which "
+        "the bucket of IDEOGRAM_MCP_STORAGE_URL is reached at; write it in full, with the scheme, such as "
+        "http://127.0.0.1:9000\n",
+    )
+    monkeypatch.delenv("IDEOGRAM_MCP_STORAGE_URL")
+    assert Settings().aws_endpoint_url == "127.0.0.1:9000", "without a bucket, another tool's setting is let be"
+    assert "AWS_ENDPOINT_URL |" not in "\n".join(f"{v.name} |" for v in variables()), "not one of this server's"
+
+
 @pytest.mark.parametrize("value", ["1e-400", "0.5e-330"])
 def test_a_daily_budget_that_only_reads_as_zero_stops_the_start_rather_than_lifting_the_limit(
     value: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch

@@ -33,6 +33,22 @@ def secret_value(secret: SecretStr | None) -> str:
     return value if len(value) >= SECRET_SHORTEST else ""
 
 
+def postgres_parts(url: str) -> dict[str, str] | None:
+    """A PostgreSQL URL as libpq reads it (user, password, host, port, dbname, ...), or None where it cannot, or
+    where its reading shows a character of the password taken as the URL's (an ``@`` or ``/`` not percent-encoded
+    makes part of the password a host, a port or a database, which libpq's errors then repeat). Needs psycopg."""
+    from psycopg import ProgrammingError, conninfo
+
+    try:
+        parts = conninfo.conninfo_to_dict(url)
+    except ProgrammingError:  # its message repeats the part it could not read, which may be the password
+        return None
+    port, host, database = str(parts.get("port", "")), str(parts.get("host", "")), str(parts.get("dbname", ""))
+    if not re.fullmatch(r"[0-9,]*", port) or "@" in host or "@" in database or any(c.isspace() for c in host):
+        return None
+    return {key: str(value) for key, value in parts.items()}
+
+
 def redact(text: str, secret: SecretStr | None) -> str:
     """``text`` with the secret's value blanked out, wherever a library or upstream put it.
 
@@ -69,7 +85,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 def variable_name(field: str) -> str:
     """The environment variable a setting is read from: RUNWARE_* for Runware's, IDEOGRAM_MCP_* for the rest."""
-    return field.upper() if field.startswith("runware_") else f"IDEOGRAM_MCP_{field.upper()}"
+    return field.upper() if field.startswith(("runware_", "aws_")) else f"IDEOGRAM_MCP_{field.upper()}"
 
 
 class _Names:
@@ -187,6 +203,9 @@ class Settings(BaseModel):
     """An S3-compatible bucket (s3://bucket/prefix) that keeps the saved images and their recipes for every process
     and machine serving one address, instead of the output folder. Its endpoint, region and credentials come from
     the usual AWS_* variables (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)."""
+    aws_endpoint_url: str | None = Field(default=None, exclude=True)
+    """The bucket's endpoint, which obstore reads itself: read here only to be checked when a bucket is set (one
+    without its scheme, such as 127.0.0.1:9000, had made obstore's Rust panic and end the process)."""
     storage_link_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
     """How long the download links results give for images in the bucket stay valid, in seconds (at most 7 days)."""
 
@@ -279,6 +298,12 @@ class Settings(BaseModel):
                 "not a PostgreSQL URL; write it as postgresql://user:password@host:5432/database "
                 "(or leave it unset to keep the journal in SQLite)"
             )
+        if importlib.util.find_spec("psycopg") is not None and postgres_parts(text.strip()) is None:
+            raise ValueError(
+                "is not a URL PostgreSQL reads as meant; write it as postgresql://user:password@host:5432/database, "
+                "with each @ / : % # ? or space in the user or password percent-encoded (%40 %2F %3A %25 %23 %3F %20), "
+                "and an IPv6 host in brackets"
+            )
         return SecretStr(text.strip())
 
     @field_validator("database_url", "storage_url")
@@ -309,7 +334,23 @@ class Settings(BaseModel):
                 f"{text[:80]!r} is not a bucket URL; write it as s3://bucket or s3://bucket/prefix (or leave it unset "
                 "to save images in the output folder)"
             )
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", bucket):  # a space had made obstore's Rust panic, ending the process
+            raise ValueError(
+                f"{bucket[:80]!r} is no bucket's name: a bucket is named with letters, digits, '.', '-' and '_' only"
+            )
         return text.rstrip("/")
+
+    @field_validator("aws_endpoint_url", mode="before")
+    @classmethod
+    def _bucket_endpoint(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, str) or info.data.get("storage_url") is None:
+            return value  # another tool's: none of this server's business without a bucket
+        if not is_web_url(value.strip()):
+            raise ValueError(
+                f"{_without_secrets(value.strip())[:80]!r} is not an http:// or https:// URL, which the bucket of "
+                f"{ENV.storage_url} is reached at; write it in full, with the scheme, such as http://127.0.0.1:9000"
+            )
+        return value.strip()
 
     @field_validator("runware_api_key", mode="before")
     @classmethod

@@ -3,6 +3,10 @@ operation that waits too long for a connection or a lock gives up saying it is b
 
 from __future__ import annotations
 
+import os
+import signal
+
+import anyio
 import psycopg
 import psycopg.errors
 import pytest
@@ -13,6 +17,7 @@ from ideogram_mcp.journal import database as module
 from ideogram_mcp.journal.database import OWNER_LOCKS, Database, where
 from ideogram_mcp.journal.postgres import PostgresJournal, unusable
 
+from ..postgresql import PostgreSQL
 from . import pending
 
 pytestmark = pytest.mark.anyio
@@ -26,7 +31,13 @@ URL = "postgresql://team:s3cret-pass-word@db.example.test:6543/ideogram"
         (URL, "db.example.test:6543/ideogram"),
         ("postgres://alice@db", "db:5432/alice"),
         ("postgresql:///ideogram?host=/var/run/postgresql&port=5433", "/var/run/postgresql:5433/ideogram"),
-        ("postgresql://db:port/x", "db:5432/x"),
+        ("postgresql://u:p@h1:5432,h2:5433/db", "h1,h2:5432,5433/db"),  # hosts tried in turn
+        ("postgresql://u:p#x@db/x", "db:5432/x"),  # a '#' in the password, as libpq reads it (not as a fragment)
+        # What libpq would read as a port, a host or a database is a password's part: none of the URL shown.
+        ("postgresql://db:port/x", "the database of IDEOGRAM_MCP_DATABASE_URL"),
+        ("postgresql://u:Secr3t/Tail@db:5999/x", "the database of IDEOGRAM_MCP_DATABASE_URL"),
+        ("postgresql://u:Secr3t@Tail@db/x", "the database of IDEOGRAM_MCP_DATABASE_URL"),
+        ("postgresql://u:p@[::1/x", "the database of IDEOGRAM_MCP_DATABASE_URL"),  # had raised ValueError
     ],
 )
 def test_a_database_is_shown_by_its_host_port_and_name_without_its_user_or_password(url: str, shown: str) -> None:
@@ -162,8 +173,40 @@ async def test_a_record_that_waits_too_long_for_its_owners_lock_is_told_the_jour
 
 
 async def test_a_url_whose_password_libpq_cannot_read_is_said_without_the_password() -> None:
-    # libpq names the bad token alone, outside the URL: "invalid percent-encoded token: "<the password>"".
+    # libpq names the bad token alone, outside the URL: "invalid percent-encoded token: "<the password>"". The
+    # settings refuse such a URL; a journal given one says what to write, with nothing of libpq's words.
     said = await unusable(SecretStr("postgresql://team:s3cret%zz@127.0.0.1:1/ideogram"))
     assert said is not None
-    assert "invalid percent-encoded token" in said
+    assert "IDEOGRAM_MCP_DATABASE_URL is not a URL PostgreSQL reads as meant" in said
+    assert "percent-encoded (%40 %2F %3A %25 %23 %3F %20)" in said
     assert "s3cret" not in said
+
+
+async def test_a_postgresql_that_stops_answering_is_said_within_the_wait_and_used_again_once_it_answers(
+    postgresql: PostgreSQL, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by an audit: a PostgreSQL stopped (or a network gone silent, as in a failover) held each journal call,
+    # and a connection of the pool, until the system's TCP timeout, with nothing said for 15 minutes.
+    monkeypatch.setattr(module, "ANSWER_WAIT", 1.0)
+    book = PostgresJournal(database_url)
+    try:
+        await book.spend("alice")  # the pool open, a connection made
+        postmaster = int((postgresql.folder / "data" / "postmaster.pid").read_text().split()[0])
+        children = await anyio.run_process(["ps", "-o", "pid=", "--ppid", str(postmaster)])
+        stopped = [postmaster, *map(int, children.stdout.split())]
+        for pid in stopped:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            with anyio.fail_after(30), pytest.raises(JournalError) as silent:
+                await book.record(pending("t", owner="alice"), Limits(daily_budget=1.0))
+        finally:
+            for pid in stopped:
+                os.kill(pid, signal.SIGCONT)
+        assert silent.value.said.startswith("the task journal in PostgreSQL at 127.0.0.1:")
+        assert silent.value.said.endswith("did not answer within 1 s")
+        assert "see whether PostgreSQL there (or the network to it) is up" in silent.value.fix
+        with anyio.fail_after(30):
+            await book.record(pending("t2", owner="alice"), Limits(daily_budget=1.0))
+        assert (await book.get("t2", "alice")) is not None, "the pool gave up the stuck connection and went on"
+    finally:
+        await book.aclose()

@@ -12,14 +12,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Final, LiteralString
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import anyio
 from pydantic import SecretStr
 
 from ideogram_mcp import logs
 from ideogram_mcp.journal import JournalError
-from ideogram_mcp.settings import ENV, redact
+from ideogram_mcp.settings import ENV, postgres_parts, redact
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -40,6 +39,14 @@ RECONNECT_WAIT = 15.0
 """Seconds the pool keeps trying, with growing pauses, to reopen a connection it lost; then it stops, and the next
 operation opens one afresh. psycopg_pool tries for 5 minutes by default, its pauses growing past 30 s: PostgreSQL
 back after an outage waited for the next pause's end, each operation meanwhile waiting its 10 s for nothing."""
+ANSWER_WAIT = 30.0
+"""Seconds a journal operation (the wait for a connection, at most ``POOL_WAIT``, the pool's check of it, the
+statements and the commit) may take before PostgreSQL is said not to answer: one that stopped, or whose network went
+silent, had held each call, and a connection of the pool, until the system's TCP timeout (about 15 minutes). Its
+statements take milliseconds and wait at most 5 s for a lock."""
+NETWORK_SILENT: Final = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "tcp_user_timeout": 30_000}
+"""libpq's TCP settings: a connection whose network went silent is found dead in about a minute when idle, and
+within 30 s (in milliseconds) when its data goes unacknowledged, rather than by the system's defaults."""
 SCHEMA_LOCK: Final = 0x1DE0_6A40
 """The advisory lock (two-key form, with 0) held while the schema is brought up to date."""
 OWNER_LOCKS: Final = 0x1DE0_6A41
@@ -79,17 +86,13 @@ MIGRATIONS: tuple[LiteralString, ...] = (
 
 
 def where(url: str) -> str:
-    """The server and database a URL names, as ``host:port/database``: what errors and logs show of it."""
-    parts = urlsplit(url)
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    host = parts.hostname or query.get("host") or "localhost"
-    user = unquote(parts.username or "") or query.get("user") or ""
-    database = unquote(parts.path.lstrip("/")) or query.get("dbname") or user
-    return f"{host}:{port or query.get('port') or 5432}/{database}"
+    """The server and database a URL names, as libpq reads it (``host:port/database``): what errors and logs show of
+    it. A URL libpq cannot read for sure is named by nothing of its own: its text may hold the password."""
+    parts = postgres_parts(url)
+    if parts is None:
+        return f"the database of {ENV.database_url}"
+    host, database = parts.get("host") or "localhost", parts.get("dbname") or parts.get("user") or ""
+    return f"{host}:{parts.get('port') or 5432}/{database}"
 
 
 class Database:
@@ -98,7 +101,9 @@ class Database:
     def __init__(self, url: SecretStr) -> None:
         self._url = url
         self.where = where(url.get_secret_value())
-        self._password = SecretStr(unquote(urlsplit(url.get_secret_value()).password or ""))
+        parts = postgres_parts(url.get_secret_value())
+        self._unreadable = parts is None
+        self._password = SecretStr((parts or {}).get("password", ""))
         self._pool: AsyncConnectionPool[AsyncConnection] | None = None
         self._opening = anyio.Lock()
         self._down = False
@@ -115,10 +120,25 @@ class Database:
         try:
             for tries_left in (1, 0):
                 pool = await self._opened()
+                # One deadline for the pool's check of the connection it lends (a statement, which a PostgreSQL
+                # gone silent never answers either) and the block's statements; the connection goes back whatever
+                # happens (mid-statement, the pool drops it).
+                deadline = anyio.current_time() + ANSWER_WAIT
                 try:
-                    async with pool.connection(timeout=POOL_WAIT) as connection:
+                    connection: AsyncConnection | None = None
+                    with anyio.CancelScope(deadline=deadline):
+                        connection = await pool.getconn(timeout=POOL_WAIT)
+                    if connection is None:
+                        raise self._unanswered()
+                    try:
                         lent, self._down = True, False
-                        yield connection
+                        with anyio.CancelScope(deadline=deadline) as using:
+                            yield connection
+                        if using.cancelled_caught:
+                            raise self._unanswered()
+                    finally:
+                        with anyio.CancelScope(shield=True):
+                            await pool.putconn(connection)
                     return
                 except psycopg_pool.PoolClosed:
                     if lent or not tries_left:
@@ -131,6 +151,15 @@ class Database:
                     # Back after an outage, and the pool made afresh: nothing was done yet, so it is done now.
         except psycopg.Error as exc:
             raise self.failure(exc) from exc
+
+    def _unanswered(self) -> JournalError:
+        url = ENV.database_url
+        return JournalError(
+            f"the task journal in PostgreSQL at {self.where} did not answer within {ANSWER_WAIT:g} s",
+            f"Try again in a moment; if it lasts, see whether PostgreSQL there (or the network to it) is up, or "
+            f"correct {url}.",
+            lasting=f"see whether PostgreSQL there (or the network to it) is up, or correct {url}.",
+        )
 
     @contextlib.asynccontextmanager
     async def transaction(self, owner: str | None = None) -> AsyncGenerator[AsyncConnection]:
@@ -185,7 +214,7 @@ class Database:
                 pool = AsyncConnectionPool(
                     self._url.get_secret_value(),
                     connection_class=AsyncConnection,
-                    kwargs={"autocommit": True, "connect_timeout": CONNECT_WAIT},
+                    kwargs={"autocommit": True, "connect_timeout": CONNECT_WAIT, **NETWORK_SILENT},
                     min_size=POOL_SIZE[0],
                     max_size=POOL_SIZE[1],
                     open=False,
@@ -241,6 +270,12 @@ class Database:
         state = getattr(exc, "sqlstate", None) or ""
         here = f"PostgreSQL at {self.where}"
         url = ENV.database_url
+        if self._unreadable:  # libpq's words would repeat the part it could not read, which may be the password
+            return JournalError(
+                f"the task journal's {url} is not a URL PostgreSQL reads as meant",
+                "Write it as postgresql://user:password@host:5432/database, with each @ / : % # ? or space in the "
+                "user or password percent-encoded (%40 %2F %3A %25 %23 %3F %20).",
+            )
         if isinstance(exc, psycopg.OperationalError) and not state:  # connecting failed, or the connection was lost
             if "does not exist" in reason and "database" in reason:
                 return JournalError(
