@@ -227,6 +227,15 @@ async def test_blank_optional_parts_of_a_structured_prompt_are_left_out_as_runwa
         f"{ELEMENT}.desc",
     ], "a part that must have a character is still refused when blank"
     assert len(emulator.submitted) == 2
+    # A scene with no elements (as Magic Prompt may give one back): its empty list left out, not refused as "must be
+    # a list of objects ... got []", which had kept it from being sent back.
+    empty = {"high_level_description": "an empty beach", "compositional_deconstruction": {"background": "sand",
+             "elements": []}, "style_description": {"color_palette": []}}  # fmt: skip
+    structured(await mcp.call_tool("generate_image", {"model": "ideogram-4.0", "structuredPrompt": empty}))
+    assert emulator.submitted[2]["settings"]["structuredPrompt"] == {
+        "high_level_description": "an empty beach",
+        "compositional_deconstruction": {"background": "sand"},
+    }
 
 
 ELEMENT = "structuredPrompt.compositional_deconstruction.elements[0]"
@@ -279,6 +288,18 @@ FOUR = {"model": "ideogram-4.0"}
          "highLevelDescription"),  # neither value dropped
         (FOUR | {"structuredPrompt": SCENE, "magicPrompt": "ON"}, "magicPrompt/structuredPrompt",
          "magicPrompt cannot be used together with structuredPrompt; leave one of them out"),
+        # Found by an audit. A scene as the text prompt had been told only "must be text", or sent as text (its JSON
+        # drawn as the image's words); a \ud800 escape in a scene sent as JSON text passed the dry run, then failed
+        # as "Runware's answer could not be used"; the scene's parts put a level too high were only "unknown".
+        (FOUR | {"prompt": {"high_level_description": "a fox"}}, "positivePrompt",
+         "holds a scene (high_level_description), not text: give it as structuredPrompt instead, and leave "
+         "positivePrompt out"),
+        (FOUR | {"prompt": '{"high_level_description": "a fox"}'}, "positivePrompt",
+         "give it as structuredPrompt instead"),
+        (FOUR | {"structuredPrompt": '{"high_level_description": "a fox \\ud800 in snow"}'}, "structuredPrompt",
+         "holds half of a UTF-16 surrogate pair alone (\\ud800"),
+        (FOUR | {"structuredPrompt": {"high_level_description": "x", "elements": []}}, "structuredPrompt.elements",
+         "It goes one level down, as compositional_deconstruction.elements."),
     ],
 )  # fmt: skip
 async def test_calls_4_0_cannot_take_are_refused_naming_the_fix_before_anything_is_sent(

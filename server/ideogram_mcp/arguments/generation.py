@@ -161,6 +161,14 @@ def parse(
             if value is not None:
                 values[name] = value
             continue
+        scene = (
+            next((q for q in spec.parameters.values() if q.type == "object"), None)
+            if name == "positivePrompt"
+            else None
+        )
+        if scene is not None and (why := structured.misplaced(scene, raw)):
+            problems.append(Problem(name, f"{why}, and leave {name} out."))
+            continue
         value, problem = coerce(p, raw)
         if problem:
             problems.append(Problem(name, problem))

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from ideogram_mcp.arguments.names import either, snake
 from ideogram_mcp.arguments.problems import Problem, label, show
-from ideogram_mcp.arguments.values import coerce, whole
+from ideogram_mcp.arguments.values import coerce, unsendable, whole
 from ideogram_mcp.specs import Parameter
 from ideogram_mcp.specs.shapes import between, unknown
 
@@ -29,8 +29,24 @@ def read(p: Parameter, raw: Any) -> tuple[dict[str, Any] | None, list[Problem]]:
             return None, [
                 Problem(p.name, "must be a JSON object; this text nests too deep or holds a number too long to be one.")
             ]
+        if (why := unsendable(raw)) is not None:  # a \ud800 escape in the text: checked once it is read
+            return None, [Problem(p.name, why)]
     value, problems = _object(p, raw, p.name)
     return (value, []) if not problems else (None, problems)
+
+
+def misplaced(p: Parameter, raw: Any) -> str | None:
+    """Why a text prompt's value is a scene for ``p`` (a structured prompt) rather than text, else None: an object,
+    or JSON text of one, with a key of the scene's. Sent as text, its JSON would be drawn as the image's words."""
+    if isinstance(raw, str) and raw.strip().startswith("{"):
+        try:
+            raw = json.loads(raw)
+        except (ValueError, RecursionError):
+            return None
+    if not isinstance(raw, Mapping):
+        return None
+    keys = sorted({snake(str(key)) for key in cast(Mapping[Any, Any], raw)} & set(p.properties or {}))
+    return f"holds a scene ({', '.join(keys)}), not text: give it as {p.name} instead" if keys else None
 
 
 def _object(p: Parameter, raw: Any, path: str) -> tuple[dict[str, Any], list[Problem]]:
@@ -46,6 +62,8 @@ def _object(p: Parameter, raw: Any, path: str) -> tuple[dict[str, Any], list[Pro
         if name is None:
             close = difflib.get_close_matches(snake(key)[:60], list(members), n=2, cutoff=0.6)
             hint = f" Did you mean {either(close)}?" if close else ""
+            if inside := next((m for m, member in members.items() if snake(key) in (member.properties or {})), None):
+                hint = f" It goes one level down, as {inside}.{snake(key)}."  # "elements" beside the description
             problems.append(Problem(f"{path}.{label(key)}", f"{unknown(p)}.{hint}"))
         elif name in named:
             problems.append(Problem(f"{path}.{name}", f"given twice, as {name} and as {label(key)}."))
@@ -63,11 +81,13 @@ def _object(p: Parameter, raw: Any, path: str) -> tuple[dict[str, Any], list[Pro
 
 
 def _blank(p: Parameter, raw: Any) -> bool:
-    """Whether ``raw`` is a blank text where any text may be left out: not given, as Runware's own builder of this
-    object leaves such fields out (an agent filling a template sends ``"lighting": ""``). An object left empty by
-    that is not given either; a part always required is refused blank, and one required here (an obj's desc) is
-    said to be missing."""
-    return p.type == "string" and not p.required and isinstance(raw, str) and not raw.strip()
+    """Whether ``raw`` is a blank text, or an empty list, where it may be left out: not given, as Runware's own
+    builder of this object leaves such fields out (an agent filling a template sends ``"lighting": ""``, a scene
+    with no elements ``"elements": []``). An object left empty by that is not given either; a part always required
+    is refused blank, and one required here (an obj's desc) is said to be missing."""
+    if p.required:
+        return False
+    return (p.type == "string" and isinstance(raw, str) and not raw.strip()) or (p.type.endswith("[]") and raw == [])
 
 
 def _member(p: Parameter, raw: Any, path: str) -> tuple[Any, list[Problem]]:
