@@ -28,7 +28,8 @@ from ideogram_mcp import demo as demo_module
 from ideogram_mcp.cli import _parser, main  # pyright: ignore[reportPrivateUsage]
 from ideogram_mcp.embedded import serving
 from ideogram_mcp.emulator import Emulator
-from ideogram_mcp.settings import Settings, variables
+from ideogram_mcp.settings import Settings
+from ideogram_mcp.variables import variables
 
 from .processes import COMMAND, Running, clean_env, free_port
 

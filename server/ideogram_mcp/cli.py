@@ -25,7 +25,8 @@ from ideogram_mcp.errors import ConfigurationError
 from ideogram_mcp.exits import STOPPED_STATUS, say_stopped
 from ideogram_mcp.logs import configure_logging
 from ideogram_mcp.server import build_server, tune_collector
-from ideogram_mcp.settings import ENV, Settings, variable_name, variables
+from ideogram_mcp.settings import ENV, Settings, variable_name
+from ideogram_mcp.variables import variables
 
 
 def main(argv: list[str] | None = None) -> None:

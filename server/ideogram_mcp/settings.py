@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import decimal
 import importlib.util
-import itertools
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,22 +29,6 @@ def secret_value(secret: SecretStr | None) -> str:
     """The value to blank out of what the server shows and keeps ("" for none)."""
     value = secret.get_secret_value() if secret is not None else ""
     return value if len(value) >= SECRET_SHORTEST else ""
-
-
-def postgres_parts(url: str) -> dict[str, str] | None:
-    """A PostgreSQL URL as libpq reads it (user, password, host, port, dbname, ...), or None where it cannot, or
-    where its reading shows a character of the password taken as the URL's (an ``@`` or ``/`` not percent-encoded
-    makes part of the password a host, a port or a database, which libpq's errors then repeat). Needs psycopg."""
-    from psycopg import ProgrammingError, conninfo
-
-    try:
-        parts = conninfo.conninfo_to_dict(url)
-    except ProgrammingError:  # its message repeats the part it could not read, which may be the password
-        return None
-    port, host, database = str(parts.get("port", "")), str(parts.get("host", "")), str(parts.get("dbname", ""))
-    if not re.fullmatch(r"[0-9,]*", port) or "@" in host or "@" in database or any(c.isspace() for c in host):
-        return None
-    return {key: str(value) for key, value in parts.items()}
 
 
 def redact(text: str, secret: SecretStr | None) -> str:
@@ -112,8 +94,7 @@ class Settings(BaseModel):
     # another tool (WEBHOOK_URL, SAVE ...) must never configure this server. Names match in any case, as
     # environments on Windows do. Reading them is a dozen lines, so pydantic-settings (about 10 ms of every
     # cold start) is not needed; pydantic still converts and checks each value.
-    # The docstrings below each setting are read by ``variables()`` for --help and the README, only when asked:
-    # pydantic's use_attribute_docstrings would parse this file's source at every start (about 25 ms).
+    # The docstrings below each setting are read by ``variables`` for --help and the README, only when asked.
     # An error never repeats the value it refuses: it may be a key, or a URL holding a password.
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
@@ -298,12 +279,6 @@ class Settings(BaseModel):
                 "not a PostgreSQL URL; write it as postgresql://user:password@host:5432/database "
                 "(or leave it unset to keep the journal in SQLite)"
             )
-        if importlib.util.find_spec("psycopg") is not None and postgres_parts(text.strip()) is None:
-            raise ValueError(
-                "is not a URL PostgreSQL reads as meant; write it as postgresql://user:password@host:5432/database, "
-                "with each @ / : % # ? or space in the user or password percent-encoded (%40 %2F %3A %25 %23 %3F %20), "
-                "and an IPv6 host in brackets"
-            )
         return SecretStr(text.strip())
 
     @field_validator("database_url", "storage_url")
@@ -426,53 +401,6 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return tuple(Path(part.strip()) for part in value.split(os.pathsep) if part.strip())
         return value
-
-
-@dataclass(frozen=True)
-class Variable:
-    """One environment variable the server reads: for --help and the README's table."""
-
-    name: str
-    meaning: str
-    default: str
-
-
-def variables() -> list[Variable]:
-    """Every environment variable a user may set, in the order Settings declares them."""
-    meanings = _docstrings(Settings)
-    found: list[Variable] = []
-    for field, info in Settings.model_fields.items():
-        if info.exclude:
-            continue
-        name = variable_name(field)
-        default = info.default
-        shown = (
-            "(none)" if default in (None, ()) else str(default).lower() if isinstance(default, bool) else str(default)
-        )
-        meaning = " ".join(meanings.get(field, "").split())
-        found.append(Variable(name, meaning, "(see meaning)" if field in ("output_dir", "data_dir") else shown))
-    return found
-
-
-def _docstrings(cls: type) -> dict[str, str]:
-    """The docstring written under each annotated attribute of a class, by attribute name."""
-    import ast
-    import inspect
-    import textwrap
-
-    (body,) = ast.parse(textwrap.dedent(inspect.getsource(cls))).body
-    assert isinstance(body, ast.ClassDef)
-    found: dict[str, str] = {}
-    for statement, following in itertools.pairwise(body.body):
-        if (
-            isinstance(statement, ast.AnnAssign)
-            and isinstance(statement.target, ast.Name)
-            and isinstance(following, ast.Expr)
-            and isinstance(following.value, ast.Constant)
-            and isinstance(following.value.value, str)
-        ):
-            found[statement.target.id] = inspect.cleandoc(following.value.value)
-    return found
 
 
 def _without_secrets(url: str) -> str:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from ideogram_mcp import files
 from ideogram_mcp.arguments import APPROVED_COST, ASPECT_RATIO, FILE_NAME, OUTPUT_DIR, PREVIEW, options
-from ideogram_mcp.settings import ENV, variables
+from ideogram_mcp.settings import ENV
 from ideogram_mcp.specs import ModelSpec, Parameter, load_specs, models_of
 from ideogram_mcp.specs.spec import BASE_MODEL
+from ideogram_mcp.variables import variables
 
 
 def parameter_table(spec: ModelSpec) -> str:

@@ -172,6 +172,34 @@ async def test_a_record_that_waits_too_long_for_its_owners_lock_is_told_the_jour
         await book.aclose()
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://ideogram:Secr3t/Passw0rdTail@127.0.0.1:5999/ideogram",  # libpq: port "Secr3t", database "Pa..."
+        "postgresql://ideogram:Secr3t@Passw0rdTail@127.0.0.1:5999/ideogram",  # libpq: host "Passw0rdTail@127..."
+        "postgresql://ideogram:Secr3t%40Passw0rdTail%zz@127.0.0.1/ideogram",  # libpq's error repeats it whole
+        "postgresql://ideogram:Secr3t@[::1/ideogram",  # had been a traceback at the start
+    ],
+)
+async def test_a_url_libpq_reads_otherwise_than_meant_is_refused_naming_the_escapes_never_the_password(
+    url: str,
+) -> None:
+    # Found by an audit: each had started, or failed with libpq's words, and errors and logs showed part or all of
+    # the password ("cannot be reached at ideogram:5432/Passw0rdTail@127.0.0.1:5999/ideogram"). Nothing is tried.
+    said = await unusable(SecretStr(url))
+    assert said == (
+        "The task journal's IDEOGRAM_MCP_DATABASE_URL is not a URL PostgreSQL reads as meant. Write it as "
+        "postgresql://user:password@host:5432/database, with each @ / : % # ? or space in the user or password "
+        "percent-encoded (%40 %2F %3A %25 %23 %3F %20), and an IPv6 host in brackets."
+    )
+    book = PostgresJournal(SecretStr(url))
+    with pytest.raises(JournalError) as refused:
+        await book.spend("alice")
+    assert refused.value.said == "the task journal's IDEOGRAM_MCP_DATABASE_URL is not a URL PostgreSQL reads as meant"
+    encoded = "postgresql://ideogram:Secr3t%2FPassw0rdTail%40x@127.0.0.1:1/ideogram"
+    assert where(encoded) == "127.0.0.1:1/ideogram", "percent-encoded, the same password is read as meant"
+
+
 async def test_a_url_whose_password_libpq_cannot_read_is_said_without_the_password() -> None:
     # libpq names the bad token alone, outside the URL: "invalid percent-encoded token: "<the password>"". The
     # settings refuse such a URL; a journal given one says what to write, with nothing of libpq's words.

@@ -10,6 +10,7 @@ and the fix. psycopg loads here, at the first use of the journal: a start needs 
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Final, LiteralString
 
@@ -18,7 +19,7 @@ from pydantic import SecretStr
 
 from ideogram_mcp import logs
 from ideogram_mcp.journal import JournalError
-from ideogram_mcp.settings import ENV, postgres_parts, redact
+from ideogram_mcp.settings import ENV, redact
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -85,6 +86,22 @@ MIGRATIONS: tuple[LiteralString, ...] = (
 """Schema changes in order; the table ``ideogram_schema`` counts those applied."""
 
 
+def postgres_parts(url: str) -> dict[str, str] | None:
+    """A PostgreSQL URL as libpq reads it (user, password, host, port, dbname, ...), or None where it cannot, or
+    where its reading shows a character of the password taken as the URL's (an ``@`` or ``/`` not percent-encoded
+    makes part of the password a host, a port or a database, which libpq's errors then repeat)."""
+    from psycopg import ProgrammingError, conninfo
+
+    try:
+        parts = conninfo.conninfo_to_dict(url)
+    except ProgrammingError:  # its message repeats the part it could not read, which may be the password
+        return None
+    port, host, database = str(parts.get("port", "")), str(parts.get("host", "")), str(parts.get("dbname", ""))
+    if not re.fullmatch(r"[0-9,]*", port) or "@" in host or "@" in database or any(c.isspace() for c in host):
+        return None
+    return {key: str(value) for key, value in parts.items()}
+
+
 def where(url: str) -> str:
     """The server and database a URL names, as libpq reads it (``host:port/database``): what errors and logs show of
     it. A URL libpq cannot read for sure is named by nothing of its own: its text may hold the password."""
@@ -116,6 +133,8 @@ class Database:
         import psycopg
         import psycopg_pool
 
+        if self._unreadable:  # never tried: what libpq makes of it may be a host or a port out of the password
+            raise self._misread()
         lent = False
         try:
             for tries_left in (1, 0):
@@ -152,6 +171,14 @@ class Database:
         except psycopg.Error as exc:
             raise self.failure(exc) from exc
 
+    @staticmethod
+    def _misread() -> JournalError:
+        return JournalError(
+            f"the task journal's {ENV.database_url} is not a URL PostgreSQL reads as meant",
+            "Write it as postgresql://user:password@host:5432/database, with each @ / : % # ? or space in the user "
+            "or password percent-encoded (%40 %2F %3A %25 %23 %3F %20), and an IPv6 host in brackets.",
+        )
+
     def _unanswered(self) -> JournalError:
         url = ENV.database_url
         return JournalError(
@@ -174,6 +201,8 @@ class Database:
         """Bring the schema up to date (as ``connection`` does at first use); the number of changes applied."""
         import psycopg
 
+        if self._unreadable:
+            raise self._misread()
         try:
             connection = await psycopg.AsyncConnection.connect(
                 self._url.get_secret_value(), autocommit=True, connect_timeout=CONNECT_WAIT
@@ -271,11 +300,7 @@ class Database:
         here = f"PostgreSQL at {self.where}"
         url = ENV.database_url
         if self._unreadable:  # libpq's words would repeat the part it could not read, which may be the password
-            return JournalError(
-                f"the task journal's {url} is not a URL PostgreSQL reads as meant",
-                "Write it as postgresql://user:password@host:5432/database, with each @ / : % # ? or space in the "
-                "user or password percent-encoded (%40 %2F %3A %25 %23 %3F %20).",
-            )
+            return self._misread()
         if isinstance(exc, psycopg.OperationalError) and not state:  # connecting failed, or the connection was lost
             if "does not exist" in reason and "database" in reason:
                 return JournalError(
