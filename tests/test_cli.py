@@ -633,12 +633,60 @@ def test_an_output_folder_that_cannot_be_written_stops_the_demo_before_it_pays(t
     out = tmp_path / "a-file" / "out"
     done = _demo(["--offline", "--output-dir", str(out)], clean_env(IDEOGRAM_MCP_DATA_DIR=str(tmp_path)))
     assert done.returncode == 1, done.stderr
+    # Said by the dry runs, before any call: the demo had gone on to its first call (with a key, to its question
+    # about the spend first), which the server then refused.
     assert done.stdout.splitlines()[-1] == (
-        f"generate_image poster failed: Images cannot be saved in {out}: a file (not a folder) stands in its path. "
-        "Nothing was sent or charged. Have the user set IDEOGRAM_MCP_OUTPUT_DIR (or the --output-dir the server is "
-        "started with, which comes first) to a folder this server can write (or IDEOGRAM_MCP_SAVE=false to keep only "
-        "the image URLs)."
+        "stopped before anything was sent: This call would make 1 image with Ideogram 3.0 at 832x1248 for $0.06. "
+        f"Images cannot be saved in {out}: a file (not a folder) stands in its path, so the call as it is would be "
+        "refused: have the user set IDEOGRAM_MCP_OUTPUT_DIR (or the --output-dir the server is started with, which "
+        "comes first) to a folder this server can write (or IDEOGRAM_MCP_SAVE=false to keep only the image URLs)."
     )
+    assert "generate_image poster" not in done.stdout
+
+
+def test_the_demo_saves_where_the_output_folder_setting_says_and_stops_in_a_line_where_no_folder_can_be_followed(
+    tmp_path: Path,
+) -> None:
+    # Found by an audit: the demo had saved in ./ideogram-output whatever IDEOGRAM_MCP_OUTPUT_DIR said (and, that
+    # folder unwritable, told the user to set the variable they had set); "~nobody/x" had ended in a traceback.
+    out = tmp_path / "set"
+    done = _demo(["--offline"], clean_env(IDEOGRAM_MCP_DATA_DIR=str(tmp_path), IDEOGRAM_MCP_OUTPUT_DIR=str(out)))
+    assert done.returncode == 0, done.stderr
+    assert len(list(out.glob("*.png")) + list(out.glob("*.jpg"))) == 3
+    done = _demo(["--offline", "--output-dir", "~no-such-user-x/out"], clean_env(IDEOGRAM_MCP_DATA_DIR=str(tmp_path)))
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout.splitlines()[-1].startswith(
+        "stopped before anything was sent: the output folder ~no-such-user-x/out cannot be followed ("
+    )
+
+
+def test_a_user_with_no_home_folder_is_told_what_to_set_at_the_start(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Found by an audit: with HOME unset and no entry in the system's user list (a service's made-up uid), every
+    # call had been "an internal error" on stdio, and ideogram-mcp http had ended in a traceback.
+    def nowhere() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(nowhere))
+    monkeypatch.delenv("IDEOGRAM_MCP_OUTPUT_DIR", raising=False)
+    monkeypatch.setenv("IDEOGRAM_MCP_DATA_DIR", str(tmp_path))
+    said = (
+        "ideogram-mcp: this user has no home folder (HOME is unset, and the system names none), where images and "
+        "the task journal go by default; set HOME, or IDEOGRAM_MCP_OUTPUT_DIR and IDEOGRAM_MCP_DATA_DIR\n"
+    )
+    assert _exit([], capsys) == (2, "", said)
+    assert _exit(["http", "--offline"], capsys) == (2, "", said)
+
+
+def test_an_output_folder_given_as_the_option_is_named_as_the_option_when_refused(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("IDEOGRAM_MCP_OUTPUT_DIR", raising=False)
+    code, out, err = _exit(["--output-dir", "~no-such-user-x/out"], capsys)
+    assert (code, out) == (2, "")
+    assert err.startswith("ideogram-mcp: bad configuration: --output-dir: "), err  # had named the variable, unset
 
 
 @pytest.mark.parametrize("loaded", ["ideogram_mcp.start", "mcp_types"])

@@ -55,6 +55,17 @@ def test_a_project_folder_is_a_writable_folder_that_is_neither_the_root_nor_home
         assert files.project_folder(locked) is None
 
 
+def test_the_working_folder_is_the_project_and_one_deleted_since_is_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    assert files.project_folder() == gone.resolve()
+    gone.rmdir()  # a stdio server started in a folder deleted since had ended in a traceback (Path.cwd())
+    assert files.project_folder() is None
+
+
 def test_an_agents_output_folder_must_lie_inside_the_allowed_ones(tmp_path: Path) -> None:
     (tmp_path / "root").mkdir()
     where = files.places(None, [(tmp_path / "root").as_uri()], [tmp_path / "extra"])

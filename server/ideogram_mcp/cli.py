@@ -182,6 +182,8 @@ def _run(argv: list[str] | None) -> None:
         overrides["output_dir"] = args.output_dir
     strays = _strays()
     settings = _settings(EMULATOR_READS if args.command == "emulator" else (), **overrides)
+    if args.command != "emulator" and (homeless := files.homeless(settings.output_dir, settings.data_dir)):
+        sys.exit(print(f"ideogram-mcp: {homeless}", file=sys.stderr) or 2)
     if args.command in ("emulator", "http"):
         _check_port(args.host, args.port)
     configure_logging(settings)
@@ -194,9 +196,9 @@ def _run(argv: list[str] | None) -> None:
         from ideogram_mcp import demo  # only the demo pays for importing its client and Pillow
 
         offline = args.offline or args.demo_offline or settings.offline or settings.runware_api_key is None
-        folder: Path = args.demo_output_dir or args.output_dir or Path("ideogram-output")
+        folder: Path = args.demo_output_dir or args.output_dir or settings.output_dir or Path("ideogram-output")
         # The variables told of above are left out of its server's environment: told once, not twice.
-        sys.exit(anyio.run(demo.run, folder.expanduser().resolve(), offline, settings.save, strays))
+        sys.exit(anyio.run(demo.run, folder, offline, settings.save, strays))
     else:
         if sys.stdin.isatty():
             print(
@@ -231,7 +233,8 @@ def _settings(only: tuple[str, ...] = (), **overrides: Any) -> Settings:
     except ValidationError as exc:
         problems: list[str] = []
         for error in exc.errors(include_url=False, include_input=False):
-            name = variable_name(str(error["loc"][0])) if error["loc"] else "the environment"
+            field = str(error["loc"][0]) if error["loc"] else "settings"  # an option given names it, not a variable
+            name = f"--{field.replace('_', '-')}" if field in overrides else variable_name(field)
             problems.append(f"ideogram-mcp: bad configuration: {name}: {error['msg'].removeprefix('Value error, ')}")
         print("\n".join(problems), file=sys.stderr)
         sys.exit(2)
@@ -311,7 +314,7 @@ async def _runware(settings: Settings) -> AsyncGenerator[Settings]:
 async def _serve_stdio(settings: Settings) -> None:
     async with _runware(settings) as settings:
         # A client starts its server in the project it works on (Claude Code does): images go there by default.
-        server = build_server(settings, project=files.project_folder(Path.cwd()))
+        server = build_server(settings, project=files.project_folder())
         tune_collector()
         with stdio.ends() as (stdin, stdout):
             try:

@@ -69,7 +69,12 @@ async def run(output_dir: Path, offline: bool, save: bool = True, told: Collecti
     env = {name: value for name, value in os.environ.items() if name not in told}
     if not env.get(ENV.log_level, "").strip():  # a blank one is as unset: the server's INFO lines would come
         env[ENV.log_level] = "WARNING"
-    folder = output_dir
+    try:
+        folder = Path(await (await anyio.Path(output_dir).expanduser()).resolve())
+    except (OSError, RuntimeError) as exc:  # "~nobody/x", a loop of links, a working folder deleted since
+        _say(f"stopped before anything was sent: the output folder {output_dir} cannot be followed ({exc}); give "
+             "another with --output-dir")  # fmt: skip
+        return 2
     command = [sys.executable, "-m", "ideogram_mcp", "--output-dir", str(folder)]
     command += ["--offline"] if offline else []
     where = "offline: built-in Runware emulator, placeholder pictures, no cost" if offline else "LIVE Runware API"
@@ -183,6 +188,8 @@ async def _quote(client: Client) -> tuple[int, float] | str:
         result = await client.call_tool("generate_image", {**arguments, "dryRun": True})
         if result.is_error:
             return _text(result)
+        if " would be refused: " in (said := _text(result)):  # a folder that cannot take the images: no call made
+            return said.split(" The task it would send")[0].removeprefix("Dry run: nothing was sent or charged. ")
         planned = _data(result)
         count += planned["requested"]
         quote += planned["quote"]

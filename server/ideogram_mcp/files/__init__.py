@@ -12,7 +12,6 @@ import errno
 import hashlib
 import os
 import re
-import sys
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,9 @@ import anyio.to_thread
 
 from ideogram_mcp import references
 from ideogram_mcp.errors import IdeogramError
+from ideogram_mcp.files.defaults import default_data_dir as default_data_dir
+from ideogram_mcp.files.defaults import default_output_dir as default_output_dir
+from ideogram_mcp.files.defaults import homeless as homeless
 from ideogram_mcp.files.names import MAX_NAME as MAX_NAME  # the names images are saved under, said here too
 from ideogram_mcp.files.names import MAX_NAME_BYTES as MAX_NAME_BYTES
 from ideogram_mcp.files.names import UTF8_FIX, composed, speakable, unwritable_here
@@ -46,20 +48,6 @@ MAX_DEPTH = 16
 
 
 # --- where things go -------------------------------------------------------------------------
-
-
-def default_output_dir() -> Path:
-    """The per-user folder images go to when neither a setting nor a client root says otherwise."""
-    return Path.home() / "Pictures" / "ideogram-mcp"
-
-
-def default_data_dir() -> Path:
-    """The per-user folder for the server's own data (the task journal), as each system names it."""
-    if sys.platform == "win32":
-        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "ideogram-mcp"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "ideogram-mcp"
-    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "ideogram-mcp"
 
 
 Source = Literal["setting", "bucket", "argument", "root", "project", "default"]
@@ -169,11 +157,11 @@ def _nameable(folder: Path) -> bool:
         return False
 
 
-def project_folder(folder: Path) -> Path | None:
-    """``folder`` (the server's working directory) when it is a project a client started the server in: not the
-    file system's root, not the home folder, and writable. Claude Code starts its servers in the project."""
+def project_folder(folder: Path | None = None) -> Path | None:
+    """``folder`` (the server's working directory unless given) when it is a project a client started the server in:
+    not the file system's root, not the home folder, and writable. Claude Code starts its servers in the project."""
     try:
-        resolved = folder.resolve()
+        resolved = (folder or Path.cwd()).resolve()  # a working directory deleted since: none
         home = Path.home().resolve()
     except (OSError, RuntimeError):
         return None
