@@ -533,3 +533,36 @@ def test_a_long_unbroken_prompt_wraps_at_a_phones_width(host_page: HostPage) -> 
     view.get_by_role("button", name="Remix").click()  # the price names the prompt, word and all
     expect(view.locator("#quote")).to_be_visible()
     assert view.locator(":root").evaluate("(root) => root.scrollWidth <= root.clientWidth"), "it scrolled sideways"
+
+
+def test_a_price_answered_after_a_change_made_while_it_was_asked_is_not_shown(host_page: HostPage) -> None:
+    # The dry run is held on its way to the host until the rectangles change: its price would be for what is no
+    # longer on the screen. (window.parent is [Replaceable]: the gallery's sends go through a stand-in a moment.)
+    host_page.call_tool("generate_image", {"positivePrompt": "a kite"})
+    view = host_page.view(1)
+    pictures_shown(view, 1)
+    view.locator("#grid button.tile").first.click()
+    _drag(host_page, view, (0.1, 0.1), (0.3, 0.3))
+    view.locator("#edit-prompt").fill("a blue kite")
+    view.locator(":root").evaluate(
+        """() => {
+            const real = window.parent;
+            window.parent = { postMessage(message, origin) {
+                if (message?.params?.arguments?.dryRun) {
+                    window.release = () => real.postMessage(message, origin);
+                    window.parent = real;
+                } else real.postMessage(message, origin);
+            } };
+        }"""
+    )
+    view.get_by_role("button", name="Edit", exact=True).click()
+    view.locator(":root").evaluate("() => new Promise((done) => { const t = setInterval(() => window.release && "
+                                   "(clearInterval(t), done()), 20); })")  # fmt: skip
+    view.get_by_role("button", name="Clear the rectangles").click()
+    view.locator(":root").evaluate("() => window.release()")
+    expect(view.locator("#status")).to_have_text(
+        "Changed while it was priced: nothing was sent. Ask for the price again."
+    )
+    expect(view.locator("#quote")).to_be_hidden()
+    (priced,) = calls(host_page, "edit_image")
+    assert priced["params"]["arguments"]["dryRun"] is True, "the dry run went, and nothing after it"

@@ -455,15 +455,19 @@
 
   // A price is for the call as it was asked: a rectangle moved, a prompt changed or another image picked afterwards
   // would run what is no longer shown, so the price shown is taken back and must be asked for again.
+  let changes = 0;  // counted, so that a price asked before a change and answered after it is not shown
   function changed() {
+    changes += 1;
     if (!state.pending) return;
     quote(null);
     say("Changed since it was priced: nothing was sent. Ask for the price again.");
   }
 
   async function price(tool, args, what) {
+    const asked = changes;
     const dry = await call(tool, { ...args, dryRun: true });
     if (!dry) return;
+    if (changes !== asked) return say("Changed while it was priced: nothing was sent. Ask for the price again.");
     const amount = (dry.structuredContent || {}).quote;
     quote({ tool, args, what, quote: amount });
   }
