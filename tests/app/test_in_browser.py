@@ -566,3 +566,65 @@ def test_a_price_answered_after_a_change_made_while_it_was_asked_is_not_shown(ho
     expect(view.locator("#quote")).to_be_hidden()
     (priced,) = calls(host_page, "edit_image")
     assert priced["params"]["arguments"]["dryRun"] is True, "the dry run went, and nothing after it"
+
+
+def test_a_price_shown_stays_while_nothing_it_priced_changes(host_page: HostPage) -> None:
+    # Found by a review of the fix above: a Tab between rectangles, a click on the picture, a word typed in another
+    # action's field, or a comparison closed had each taken the price back, though the call was the same.
+    host_page.call_tool("generate_image", {"positivePrompt": "a kite", "numberResults": 2})
+    view = host_page.view(1)
+    pictures_shown(view, 2)
+    view.locator("#grid button.tile").nth(0).click()
+    view.locator("#grid button.tile").nth(1).click()  # compared; image 2 worked on
+    _drag(host_page, view, (0.1, 0.1), (0.3, 0.3))
+    _drag(host_page, view, (0.5, 0.5), (0.8, 0.8))
+    view.locator("#edit-prompt").fill("a blue kite")
+    view.get_by_role("button", name="Edit", exact=True).click()
+    expect(view.locator("#quote")).to_be_visible()
+    view.locator("#canvas").focus()
+    host_page.page.keyboard.press("Shift+Tab")  # the other rectangle is the current one: none moved
+    view.locator("#picked").click(force=True)  # a click draws nothing
+    view.locator("#background-prompt").fill("a night sky")  # another action's field
+    view.get_by_role("button", name="Close the comparison").click()
+    expect(view.locator("#quote")).to_be_visible()
+    view.get_by_role("button", name="Confirm and run").click()
+    pictures_shown(view, 3)
+    assert len(calls(host_page, "edit_image")[-1]["params"]["arguments"]["region"]) == 2
+
+
+def test_the_model_is_told_the_images_of_an_action_that_answered_pending_once_they_come(host_page: HostPage) -> None:
+    # Found by a review: each update repeats the earlier lines, so "Result: pending" had stayed for good, the images
+    # it made never told. The edit's answer here is a pending one, for a task whose images "Check again" then brings.
+    made = host_page.call_tool("generate_image", {"positivePrompt": "a kite"})
+    (image,) = made["structuredContent"]["images"]
+    view = host_page.view(1)
+    pictures_shown(view, 1)
+    view.locator("#grid button.tile").first.click()
+    _drag(host_page, view, (0.1, 0.1), (0.3, 0.3))
+    view.locator("#edit-prompt").fill("a blue kite")
+    view.get_by_role("button", name="Edit", exact=True).click()
+    expect(view.locator("#quote")).to_be_visible()
+    pending = {**made, "structuredContent": {**made["structuredContent"], "status": "pending", "images": []}}
+    view.locator(":root").evaluate(
+        """(_, pending) => {
+            const real = window.parent;
+            window.parent = { postMessage(message, origin) {
+                if (message?.params?.name === "edit_image") {  // answered here, as a task still rendering
+                    window.parent = real;
+                    setTimeout(() => window.dispatchEvent(new MessageEvent("message", {source: real,
+                        data: {jsonrpc: "2.0", id: message.id, result: pending}})));
+                } else real.postMessage(message, origin);
+            } };
+        }""",
+        pending,
+    )
+    view.get_by_role("button", name="Confirm and run").click()
+    expect(view.locator("#status")).to_contain_text("the rest are still rendering")
+    view.get_by_role("button", name="Check again").click()
+    host_page.page.wait_for_function(
+        "() => window.host.log.filter((e) => e.method === 'ui/update-model-context').length === 2"
+    )
+    first, then = (t["params"]["content"][0]["text"] for t in host_page.log("ui/update-model-context"))
+    assert first.endswith('1. Edit 1 part(s) of image 1: "a blue kite" (edit_image, $0.06). Result: the rest still '
+                          "rendering."), first  # fmt: skip
+    assert then.endswith(f"(edit_image, $0.06). Result: {image['path']}."), then

@@ -108,6 +108,11 @@
     // What the call that made them was given: get_generation (the agent's, or "Check again") is given the taskUUID
     // only, and the task's own arguments are kept from its first answer.
     const args = { ...(state.asked[out.taskUUID] || {}), ...given };
+    const asked = state.done.find((d) => d.task && d.task === out.taskUUID);
+    if (asked && asked.result !== resultOf(out)) {  // what it made arrived later: the model is told
+      asked.result = resultOf(out);
+      told();
+    }
     if (out.taskUUID && Object.keys(given).length) state.asked[out.taskUUID] = args;
     const links = (result.content || []).filter((b) => b && b.type === "resource_link");
     const previews = (result.content || []).filter((b) => b && b.type === "image");
@@ -377,39 +382,50 @@
     return `${stem.join("")}-${what}`;
   };
 
-  const actions = {
+  // Each paid action's call as the screen shows it now (or what is missing, in words): asked when it is priced, and
+  // again whenever anything changes, so that a price shown is always for what is on the screen.
+  const asks = {
     edit() {
       const image = worked();
       const prompt = $("edit-prompt").value.trim();
-      if (!state.boxes.length) return problem("Draw a rectangle on the part to change first.");
-      if (!prompt) return problem("Say what to change in the marked part.");
-      return price("edit_image", { image: image.uuid, region: regions(), positivePrompt: prompt, fileName: fileName(image, "edit") },
-        `Edit ${state.boxes.length} part(s) of image ${state.images.indexOf(image) + 1}: "${prompt}"`);
+      if (!image || !state.boxes.length) return "Draw a rectangle on the part to change first.";
+      if (!prompt) return "Say what to change in the marked part.";
+      return { tool: "edit_image", args: { image: image.uuid, region: regions(), positivePrompt: prompt, fileName: fileName(image, "edit") },
+        what: `Edit ${state.boxes.length} part(s) of image ${state.images.indexOf(image) + 1}: "${prompt}"` };
     },
     reframe() {
       const image = worked();
       const ratio = $("ratio").value;
-      return price("reframe_image", { image: image.uuid, aspectRatio: ratio, fileName: fileName(image, "reframe") },
-        `Reframe image ${state.images.indexOf(image) + 1} to ${ratio}`);
+      if (!image) return "Pick an image first.";
+      return { tool: "reframe_image", args: { image: image.uuid, aspectRatio: ratio, fileName: fileName(image, "reframe") },
+        what: `Reframe image ${state.images.indexOf(image) + 1} to ${ratio}` };
     },
     remix() {
       const image = worked();
-      const prompt = $("remix-prompt").value.trim() || image.whole;
-      if (!prompt) return problem("Say what the remix should show.");
+      const prompt = image && ($("remix-prompt").value.trim() || image.whole);
+      if (!prompt) return "Say what the remix should show.";
       if ([...prompt].length > FACTS.remixPromptMost) {  // a 4.0 prompt may be longer than remix takes
-        return problem(`Say what the remix should show, in at most ${FACTS.remixPromptMost} characters.`);
+        return `Say what the remix should show, in at most ${FACTS.remixPromptMost} characters.`;
       }
       const strength = Number($("strength").value);
-      return price("remix_image", { image: [image.uuid], positivePrompt: prompt, remixStrength: strength, fileName: fileName(image, "remix") },
-        `Remix image ${state.images.indexOf(image) + 1} at strength ${strength}: "${prompt}"`);
+      return { tool: "remix_image", args: { image: [image.uuid], positivePrompt: prompt, remixStrength: strength, fileName: fileName(image, "remix") },
+        what: `Remix image ${state.images.indexOf(image) + 1} at strength ${strength}: "${prompt}"` };
     },
     background() {
       const image = worked();
       const prompt = $("background-prompt").value.trim();
-      if (!prompt) return problem("Say what the new background shows.");
-      return price("replace_background", { image: image.uuid, positivePrompt: prompt, fileName: fileName(image, "background") },
-        `Replace the background of image ${state.images.indexOf(image) + 1}: "${prompt}"`);
+      if (!image || !prompt) return "Say what the new background shows.";
+      return { tool: "replace_background", args: { image: image.uuid, positivePrompt: prompt, fileName: fileName(image, "background") },
+        what: `Replace the background of image ${state.images.indexOf(image) + 1}: "${prompt}"` };
     },
+  };
+  const same = (ask, pending) => typeof ask === "object" && JSON.stringify(ask.args) === JSON.stringify(pending.args);
+
+  const actions = {
+    edit: () => price("edit"),
+    reframe: () => price("reframe"),
+    remix: () => price("remix"),
+    background: () => price("background"),
     clear() {
       state.boxes = [];
       state.current = -1;
@@ -437,10 +453,9 @@
       const result = await call(pending.tool, { ...pending.args, approvedCost: pending.quote });
       if (!result) return;
       shown(result, pending.args);
-      const made = ((result.structuredContent || {}).images || []).map((i) => i.path || i.imageUUID).join(", ");
-      // Each update replaces the last in the host, which gives the model only the latest: so each says them all.
-      state.done = [...state.done, `${pending.what} (${pending.tool}, ${money(pending.quote)}). Result: ${made || "pending"}.`];
-      tell(`In the gallery the user asked, in this order:\n${state.done.slice(-DONE_TOLD).map((line, n) => `${n + 1}. ${line}`).join("\n")}`);
+      const out = result.structuredContent || {};
+      state.done = [...state.done, { task: out.taskUUID, asked: `${pending.what} (${pending.tool}, ${money(pending.quote)})`, result: resultOf(out) }];
+      told();
     },
     cancel() {
       quote(null);
@@ -452,24 +467,33 @@
   };
 
   const DONE_TOLD = 20;  // the latest actions the model is told of: a long session's context stays small
+  const resultOf = (out) => {
+    const made = (out.images || []).map((i) => i.path || i.imageUUID).join(", ");
+    return out.status === "pending" ? `${made ? `${made}; ` : ""}the rest still rendering` : made || String(out.status);
+  };
+  // Each update replaces the last in the host, which gives the model only the latest: so each says them all, and a
+  // pending one's images, once they come ("Check again"), are told in its line.
+  function told() {
+    const lines = state.done.slice(-DONE_TOLD).map((d, n) => `${n + 1}. ${d.asked}. Result: ${d.result}.`);
+    tell(`In the gallery the user asked, in this order:\n${lines.join("\n")}`);
+  }
 
   // A price is for the call as it was asked: a rectangle moved, a prompt changed or another image picked afterwards
   // would run what is no longer shown, so the price shown is taken back and must be asked for again.
-  let changes = 0;  // counted, so that a price asked before a change and answered after it is not shown
   function changed() {
-    changes += 1;
-    if (!state.pending) return;
+    if (!state.pending || same(asks[state.pending.action](), state.pending)) return;  // a focus, a Tab: the same
     quote(null);
     say("Changed since it was priced: nothing was sent. Ask for the price again.");
   }
 
-  async function price(tool, args, what) {
-    const asked = changes;
-    const dry = await call(tool, { ...args, dryRun: true });
+  async function price(action) {
+    const ask = asks[action]();
+    if (typeof ask === "string") return problem(ask);
+    const dry = await call(ask.tool, { ...ask.args, dryRun: true });
     if (!dry) return;
-    if (changes !== asked) return say("Changed while it was priced: nothing was sent. Ask for the price again.");
-    const amount = (dry.structuredContent || {}).quote;
-    quote({ tool, args, what, quote: amount });
+    // What the screen shows now: a rectangle or a word changed while the price was asked is not what was priced.
+    if (!same(asks[action](), ask)) return say("Changed while it was priced: nothing was sent. Ask for the price again.");
+    quote({ ...ask, action, quote: (dry.structuredContent || {}).quote });
   }
 
   function quote(pending) {
