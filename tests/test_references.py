@@ -38,6 +38,7 @@ V4 = "9b2f6c1e-3d4a-4f5b-8c7d-0e1f2a3b4c5d"
         ("https://example.com/a\x00.png", False),
         ("https://example.com/a\x7f.png", False),
         ("https://example.com/my photo.png", True),  # a space in the path: the fetcher escapes it
+        ("https://alice:hunter2 secret@images.example.com/a.png", True),  # in the password too
         ("https://example.com/\na.png", True),  # a line break: URL readers drop it
     ],
 )

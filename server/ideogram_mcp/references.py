@@ -50,8 +50,8 @@ def _url_fault(text: str) -> str | None:
         return "it is no URL a server could be reached at: check its host and port"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "it is no http(s) URL with a host: give the whole address, such as https://example.com/photo.png"
-    if any(c.isspace() for c in parts.netloc):
-        return f"the URL's host ({parts.netloc!r}) has a space, which no host name has: remove it"
+    if any(c.isspace() for c in parts.hostname):  # in the user part, a fetcher escapes it (and it is a secret)
+        return f"the URL's host ({parts.hostname!r}) has a space, which no host name has: remove it"
     return None
 
 
