@@ -678,6 +678,13 @@ def test_a_user_with_no_home_folder_is_told_what_to_set_at_the_start(
     )
     assert _exit([], capsys) == (2, "", said)
     assert _exit(["http", "--offline"], capsys) == (2, "", said)
+    # The folder the demo is given is the one its server saves in: no home needed then (found by a review).
+    monkeypatch.setattr("ideogram_mcp.demo.run", lambda *_: _ran())
+    assert _exit(["demo", "--offline", "--output-dir", str(tmp_path / "out")], capsys) == (0, "", "")
+
+
+async def _ran() -> int:
+    return 0
 
 
 def test_an_output_folder_given_as_the_option_is_named_as_the_option_when_refused(
@@ -873,6 +880,14 @@ def test_a_bucket_whose_name_or_endpoint_no_request_can_carry_stops_the_start(
         "the bucket of IDEOGRAM_MCP_STORAGE_URL is reached at; write it in full, with the scheme, such as "
         "http://127.0.0.1:9000\n",
     )
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    for name, value in [("AWS_ENDPOINT", "127.0.0.1:9000"), ("AWS_ENDPOINT_URL", "http://127.0.0.1:9000/s3 gate")]:
+        monkeypatch.setenv(name, value)  # obstore's other name for it, and a space: each had panicked too (a review)
+        code, _, err = _exit([], capsys)
+        assert code == 2
+        assert err.startswith(f"ideogram-mcp: bad configuration: {name}: "), err
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "127.0.0.1:9000")
     monkeypatch.delenv("IDEOGRAM_MCP_STORAGE_URL")
     assert Settings().aws_endpoint_url == "127.0.0.1:9000", "without a bucket, another tool's setting is let be"
     assert "AWS_ENDPOINT_URL |" not in "\n".join(f"{v.name} |" for v in variables()), "not one of this server's"

@@ -179,3 +179,16 @@ def test_a_key_of_the_shortest_blanked_length_is_blanked_everywhere() -> None:
     key = "k" * SECRET_SHORTEST  # the shortest value blanked: shorter ones are ordinary words
     said = {"error": f"Bearer {key} refused", "tries": [key]}
     assert redacted(said, SecretStr(key)) == {"error": "Bearer [redacted] refused", "tries": ["[redacted]"]}
+
+
+def test_a_relative_folder_in_a_working_folder_deleted_since_is_refused_in_a_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()  # it had been a traceback (FileNotFoundError from os.getcwd), found by a review
+    with pytest.raises(ValidationError, match="'images' is relative to the folder the server was started in, which is "
+                       "gone; give a whole path"):  # fmt: skip
+        Settings(output_dir=Path("images"))
+    assert Settings(output_dir=tmp_path / "images").output_dir == tmp_path / "images"

@@ -182,7 +182,8 @@ def _run(argv: list[str] | None) -> None:
         overrides["output_dir"] = args.output_dir
     strays = _strays()
     settings = _settings(EMULATOR_READS if args.command == "emulator" else (), **overrides)
-    if args.command != "emulator" and (homeless := files.homeless(settings.output_dir, settings.data_dir)):
+    given = getattr(args, "demo_output_dir", None) or args.output_dir or settings.output_dir  # the demo's own too
+    if args.command != "emulator" and (homeless := files.homeless(given, settings.data_dir)):
         sys.exit(print(f"ideogram-mcp: {homeless}", file=sys.stderr) or 2)
     if args.command in ("emulator", "http"):
         _check_port(args.host, args.port)

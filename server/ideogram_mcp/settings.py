@@ -187,6 +187,8 @@ class Settings(BaseModel):
     aws_endpoint_url: str | None = Field(default=None, exclude=True)
     """The bucket's endpoint, which obstore reads itself: read here only to be checked when a bucket is set (one
     without its scheme, such as 127.0.0.1:9000, had made obstore's Rust panic and end the process)."""
+    aws_endpoint: str | None = Field(default=None, exclude=True)
+    """The same, by the other name obstore reads it under."""
     storage_link_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
     """How long the download links results give for images in the bucket stay valid, in seconds (at most 7 days)."""
 
@@ -315,11 +317,15 @@ class Settings(BaseModel):
             )
         return text.rstrip("/")
 
-    @field_validator("aws_endpoint_url", mode="before")
+    @field_validator("aws_endpoint_url", "aws_endpoint", mode="before")
     @classmethod
     def _bucket_endpoint(cls, value: object, info: ValidationInfo) -> object:
         if not isinstance(value, str) or info.data.get("storage_url") is None:
             return value  # another tool's: none of this server's business without a bucket
+        if any(c.isspace() for c in value.strip()):  # obstore's Rust panics on it too
+            raise ValueError(
+                "has a space, which no endpoint's URL has; write it without, such as http://127.0.0.1:9000"
+            )
         if not is_web_url(value.strip()):
             raise ValueError(
                 f"{_without_secrets(value.strip())[:80]!r} is not an http:// or https:// URL, which the bucket of "
@@ -372,6 +378,11 @@ class Settings(BaseModel):
             except RuntimeError:
                 raise ValueError(
                     f"{str(path)[:80]!r} starts with the home folder of a user this machine has not"
+                ) from None
+            except OSError:  # relative, in a working folder deleted since: a traceback had followed
+                raise ValueError(
+                    f"{str(path)[:80]!r} is relative to the folder the server was started in, which is gone; give a "
+                    "whole path, or start the server in a folder that exists"
                 ) from None
             try:  # every call resolves it (a loop of links would fail each one); results name it, in UTF-8
                 str(found.resolve()).encode()

@@ -38,6 +38,12 @@ URL = "postgresql://team:s3cret-pass-word@db.example.test:6543/ideogram"
         ("postgresql://u:Secr3t/Tail@db:5999/x", "the database of IDEOGRAM_MCP_DATABASE_URL"),
         ("postgresql://u:Secr3t@Tail@db/x", "the database of IDEOGRAM_MCP_DATABASE_URL"),
         ("postgresql://u:p@[::1/x", "the database of IDEOGRAM_MCP_DATABASE_URL"),  # had raised ValueError
+        ("postgresql://u:p%FF@db/x", "the database of IDEOGRAM_MCP_DATABASE_URL"),  # no UTF-8: had raised
+        ("postgresql://u:5432/x@db/y", "the database of IDEOGRAM_MCP_DATABASE_URL"),  # a port, then "x" in the path
+        # Valid, decoded or from the query, as they were before the reading by libpq (found by a review).
+        ("postgresql://u:p@db/team%40ideogram", "db:5432/team@ideogram"),
+        ("postgresql:///x?host=/tmp/with%20space", "/tmp/with space:5432/x"),
+        ("postgresql://u:p@[::1]:5433/x", "::1:5433/x"),
     ],
 )
 def test_a_database_is_shown_by_its_host_port_and_name_without_its_user_or_password(url: str, shown: str) -> None:
@@ -238,3 +244,31 @@ async def test_a_postgresql_that_stops_answering_is_said_within_the_wait_and_use
         assert (await book.get("t2", "alice")) is not None, "the pool gave up the stuck connection and went on"
     finally:
         await book.aclose()
+
+
+async def test_a_postgresql_that_stops_answering_while_the_schema_is_brought_up_to_date_is_said_too(
+    postgresql: PostgreSQL, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by a review: the schema's changes (at first use, after an outage, at the http start) ran without the
+    # deadline, under the lock every journal call of the process waits for, so one silent PostgreSQL held them all.
+    monkeypatch.setattr(module, "ANSWER_WAIT", 1.0)
+    postmaster = int((postgresql.folder / "data" / "postmaster.pid").read_text().split()[0])
+    children = await anyio.run_process(["ps", "-o", "pid=", "--ppid", str(postmaster)])
+    stopped = [postmaster, *map(int, children.stdout.split())]
+    migrated = module._migrated  # pyright: ignore[reportPrivateUsage]
+
+    async def silenced(connection: psycopg.AsyncConnection) -> int:
+        for pid in stopped:
+            os.kill(pid, signal.SIGSTOP)
+        return await migrated(connection)
+
+    monkeypatch.setattr(module, "_migrated", silenced)
+    book = PostgresJournal(database_url)
+    try:
+        with anyio.fail_after(30), pytest.raises(JournalError) as silent:
+            await book.spend("alice")
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+        await book.aclose()
+    assert silent.value.said.endswith("did not answer within 1 s")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import AsyncGenerator
-from typing import TYPE_CHECKING, Final, LiteralString
+from typing import TYPE_CHECKING, Any, Final, LiteralString
 
 import anyio
 from pydantic import SecretStr
@@ -45,7 +45,12 @@ ANSWER_WAIT = 30.0
 statements and the commit) may take before PostgreSQL is said not to answer: one that stopped, or whose network went
 silent, had held each call, and a connection of the pool, until the system's TCP timeout (about 15 minutes). Its
 statements take milliseconds and wait at most 5 s for a lock."""
-NETWORK_SILENT: Final = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "tcp_user_timeout": 30_000}
+NETWORK_SILENT: Final[dict[str, Any]] = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "tcp_user_timeout": 30_000,
+}
 """libpq's TCP settings: a connection whose network went silent is found dead in about a minute when idle, and
 within 30 s (in milliseconds) when its data goes unacknowledged, rather than by the system's defaults."""
 SCHEMA_LOCK: Final = 0x1DE0_6A40
@@ -94,10 +99,13 @@ def postgres_parts(url: str) -> dict[str, str] | None:
 
     try:
         parts = conninfo.conninfo_to_dict(url)
-    except ProgrammingError:  # its message repeats the part it could not read, which may be the password
+    except (ProgrammingError, UnicodeDecodeError):  # its message repeats the part it could not read (the password?)
         return None
-    port, host, database = str(parts.get("port", "")), str(parts.get("host", "")), str(parts.get("dbname", ""))
-    if not re.fullmatch(r"[0-9,]*", port) or "@" in host or "@" in database or any(c.isspace() for c in host):
+    # As written, not as decoded: libpq's authority ends at the first "/" (or "?"), so a "/" of the password leaves a
+    # port that is no number, and an "@" of it a second "@" there or one in the path ("%40", encoded, is neither).
+    written = url.partition("://")[2].split("?", 1)[0]
+    authority, _, path = written.partition("/")
+    if authority.count("@") > 1 or "@" in path or not re.fullmatch(r"[0-9,]*", str(parts.get("port", ""))):
         return None
     return {key: str(value) for key, value in parts.items()}
 
@@ -203,17 +211,19 @@ class Database:
 
         if self._unreadable:
             raise self._misread()
-        try:
-            connection = await psycopg.AsyncConnection.connect(
-                self._url.get_secret_value(), autocommit=True, connect_timeout=CONNECT_WAIT
-            )
-        except psycopg.Error as exc:
-            raise self.failure(exc) from exc
-        try:
-            async with connection:
-                return await _migrated(connection)
-        except psycopg.Error as exc:
-            raise self.failure(exc) from exc
+        with anyio.move_on_after(ANSWER_WAIT):  # at first use and after each outage, under the pool's opening lock
+            try:
+                connection = await psycopg.AsyncConnection.connect(
+                    self._url.get_secret_value(), autocommit=True, connect_timeout=CONNECT_WAIT, **NETWORK_SILENT
+                )
+            except psycopg.Error as exc:
+                raise self.failure(exc) from exc
+            try:
+                async with connection:
+                    return await _migrated(connection)
+            except psycopg.Error as exc:
+                raise self.failure(exc) from exc
+        raise self._unanswered()  # a PostgreSQL gone silent mid-way had held every journal call of the process
 
     async def aclose(self) -> None:
         if self._pool is not None:
