@@ -628,3 +628,41 @@ def test_the_model_is_told_the_images_of_an_action_that_answered_pending_once_th
     assert first.endswith('1. Edit 1 part(s) of image 1: "a blue kite" (edit_image, $0.06). Result: the rest still '
                           "rendering."), first  # fmt: skip
     assert then.endswith(f"(edit_image, $0.06). Result: {image['path']}."), then
+
+
+def test_the_model_is_told_what_get_generation_said_of_a_pending_action_that_then_failed(host_page: HostPage) -> None:
+    # Found by a review: a task failed meanwhile answers "Check again" with an error, and its line had said "the rest
+    # still rendering" in every update after. Answered pending here for a taskUUID the server does not know.
+    made = host_page.call_tool("generate_image", {"positivePrompt": "a kite"})
+    view = host_page.view(1)
+    pictures_shown(view, 1)
+    view.locator("#grid button.tile").first.click()
+    view.locator("#ratio").select_option("16:9")
+    view.get_by_role("button", name="Reframe").click()
+    expect(view.locator("#quote")).to_be_visible()
+    unknown = "00000000-0000-4000-8000-00000000dead"
+    pending = {**made, "structuredContent": {**made["structuredContent"], "status": "pending", "images": [],
+               "taskUUID": unknown}}  # fmt: skip
+    view.locator(":root").evaluate(
+        """(_, pending) => {
+            const real = window.parent;
+            window.parent = { postMessage(message, origin) {
+                if (message?.params?.name === "reframe_image" && !message.params.arguments.dryRun) {
+                    window.parent = real;
+                    setTimeout(() => window.dispatchEvent(new MessageEvent("message", {source: real,
+                        data: {jsonrpc: "2.0", id: message.id, result: pending}})));
+                } else real.postMessage(message, origin);
+            } };
+        }""",
+        pending,
+    )
+    view.get_by_role("button", name="Confirm and run").click()
+    view.get_by_role("button", name="Check again").click()
+    expect(view.locator("#problem")).to_be_visible()
+    host_page.page.wait_for_function(
+        "() => window.host.log.filter((e) => e.method === 'ui/update-model-context').length === 2"
+    )
+    then = host_page.log("ui/update-model-context")[-1]["params"]["content"][0]["text"]
+    (said,) = [c["result"] for c in calls(host_page, "get_generation")]
+    first = said["content"][0]["text"].split("\n")[0]
+    assert then.endswith(f"(reframe_image, $0.06). Result: get_generation answered: {first}."), then

@@ -40,6 +40,8 @@ URL = "postgresql://team:s3cret-pass-word@db.example.test:6543/ideogram"
         ("postgresql://u:p@[::1/x", "the database of IDEOGRAM_MCP_DATABASE_URL"),  # had raised ValueError
         ("postgresql://u:p%FF@db/x", "the database of IDEOGRAM_MCP_DATABASE_URL"),  # no UTF-8: had raised
         ("postgresql://u:5432/x@db/y", "the database of IDEOGRAM_MCP_DATABASE_URL"),  # a port, then "x" in the path
+        ("postgresql://u:s3cr?t@P4ss@db/x", "the database of IDEOGRAM_MCP_DATABASE_URL"),  # libpq's host "P4ss@db"
+        ("postgresql://u:p?x@db/x?application_name=a@b", "db:5432/x"),  # a "?" in the password, an "@" in a value
         # Valid, decoded or from the query, as they were before the reading by libpq (found by a review).
         ("postgresql://u:p@db/team%40ideogram", "db:5432/team@ideogram"),
         ("postgresql:///x?host=/tmp/with%20space", "/tmp/with space:5432/x"),
@@ -272,3 +274,26 @@ async def test_a_postgresql_that_stops_answering_while_the_schema_is_brought_up_
             os.kill(pid, signal.SIGCONT)
         await book.aclose()
     assert silent.value.said.endswith("did not answer within 1 s")
+
+
+async def test_a_process_waiting_for_another_ones_schema_changes_leaves_no_backend_waiting_past_its_deadline(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by a review: each process that gave up waiting for the schema lock (held by a machine whose network went
+    # silent mid-change) had left its backend waiting on the server, one more at each try, up to max_connections.
+    monkeypatch.setattr(module, "ANSWER_WAIT", 1.0)
+    with psycopg.connect(database_url, autocommit=True) as holder, holder.transaction():
+        holder.execute("SELECT pg_advisory_xact_lock(%s, 0)", (module.SCHEMA_LOCK,))
+        for _ in range(3):
+            book = PostgresJournal(database_url)
+            try:
+                with anyio.fail_after(30), pytest.raises(JournalError) as waited:
+                    await book.spend("alice")
+            finally:
+                await book.aclose()
+            assert "busy" in waited.value.said or "did not answer" in waited.value.said, waited.value.said
+        await anyio.sleep(0.5)
+        row = holder.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'"
+        ).fetchone()
+        assert row == (0,), "a backend still waits for the schema lock"

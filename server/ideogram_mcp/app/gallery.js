@@ -504,7 +504,7 @@
     $("quote").querySelector("[data-do=confirm]").focus();
   }
 
-  async function call(name, args) {
+  async function call(name, args, refused = () => {}) {
     say(`Asking for ${name}...`);
     problem("");
     try {
@@ -512,6 +512,7 @@
       if (!result || result.isError) {
         say("");  // "Asking for ..." no longer holds
         problem(result ? textOf(result) : "The host gave no answer.");
+        if (result) refused(textOf(result));
         return null;
       }
       say("Done.");
@@ -524,7 +525,13 @@
   }
 
   async function again(taskUUID) {
-    const result = await call("get_generation", { taskUUID });
+    // A task that failed meanwhile is an error result: its line for the model says so, not "still rendering".
+    const result = await call("get_generation", { taskUUID }, (text) => {
+      const asked = state.done.find((d) => d.task && d.task === taskUUID);
+      if (!asked) return;
+      asked.result = `get_generation answered: ${text.split("\n")[0].slice(0, 300)}`;
+      told();
+    });
     if (result) shown(result, {});
   }
 

@@ -101,11 +101,13 @@ def postgres_parts(url: str) -> dict[str, str] | None:
         parts = conninfo.conninfo_to_dict(url)
     except (ProgrammingError, UnicodeDecodeError):  # its message repeats the part it could not read (the password?)
         return None
-    # As written, not as decoded: libpq's authority ends at the first "/" (or "?"), so a "/" of the password leaves a
-    # port that is no number, and an "@" of it a second "@" there or one in the path ("%40", encoded, is neither).
-    written = url.partition("://")[2].split("?", 1)[0]
-    authority, _, path = written.partition("/")
-    if authority.count("@") > 1 or "@" in path or not re.fullmatch(r"[0-9,]*", str(parts.get("port", ""))):
+    # As written, not as decoded, and as libpq reads it: its user part ends at the first "@" before any "/" (a "?" does
+    # not end it), its hosts at the next "/" or "?". So a "/" of the password leaves a port that is no number, and an
+    # "@" of it an "@" among the hosts or in the path ("%40", encoded, is neither).
+    authority, slash, after = url.partition("://")[2].partition("/")
+    hosts = (authority.partition("@")[2] if "@" in authority else authority).split("?", 1)[0]
+    path = after.split("?", 1)[0] if slash else ""
+    if "@" in hosts or "@" in path or not re.fullmatch(r"[0-9,]*", str(parts.get("port", ""))):
         return None
     return {key: str(value) for key, value in parts.items()}
 
@@ -376,7 +378,14 @@ async def _configured(connection: AsyncConnection) -> None:
 
 async def _migrated(connection: AsyncConnection) -> int:
     """Apply the schema changes the database lacks, in one transaction, under the schema lock; the number applied."""
+    from psycopg import sql
+
     async with connection.transaction():
+        # Given up by PostgreSQL itself before the deadline: a backend left waiting for the lock after each
+        # process's deadline had added up, call after call, to max_connections.
+        await connection.execute(
+            sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{int(ANSWER_WAIT * 800)}ms"))
+        )
         await connection.execute("SELECT pg_advisory_xact_lock(%s, 0)", (SCHEMA_LOCK,))
         await connection.execute("CREATE TABLE IF NOT EXISTS ideogram_schema (version integer NOT NULL)")
         row = await (await connection.execute("SELECT max(version) FROM ideogram_schema")).fetchone()
