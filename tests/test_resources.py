@@ -61,6 +61,13 @@ async def test_saved_images_are_listed_newest_first_a_page_at_a_time(
     assert listed[0].description == f"1024x1024, seed {made[2]['seed']}: image 2"
 
 
+async def test_an_image_made_with_no_prompt_is_described_by_its_size_alone(mcp: Client) -> None:
+    (made,) = images(await mcp.call_tool("generate_image", {"positivePrompt": "a kite", "fileName": "kite"}))
+    (cut,) = images(await mcp.call_tool("remove_background", {"image": made["path"], "fileName": "cut"}))
+    listed = {r.name: r for r in (await mcp.list_resources()).resources}
+    assert listed["cut.png"].description == f"{cut['width']}x{cut['height']}"  # it had ended in ": ", found by an audit
+
+
 async def test_images_saved_or_removed_between_pages_neither_repeat_nor_go_missing(
     mcp: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -117,7 +117,8 @@ class Recipe(ImageRecord):
             format=image_format(self.format or ""),
             created=self.created,
             size=size,
-            description=f"{shape}{with_seed}: {clipped(self.prompt, 120)}",
+            description=f"{shape}{with_seed}"
+            + (f": {clipped(self.prompt, 120)}" if self.prompt else ""),  # a cut-out has none
         )
 
     @property
