@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import logging
+import shutil
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -1076,6 +1077,32 @@ async def test_a_task_an_earlier_process_left_unfinished_is_fetched_and_saved_by
     sent = [task["taskUUID"] for task in emulator.submitted]
     assert sent.count(cut_short["taskUUID"]) == 1, "fetched, never sent again"
     assert len(sent) == len(set(sent)) == len(emulator.ledger) == 1 + later
+
+
+async def test_a_task_taken_up_after_its_project_was_deleted_is_saved_where_the_taking_up_saves_not_made_again(
+    make_settings: Callable[..., Settings],
+    emulator: Emulator,
+    clock: ManualClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Found by an audit of two clients' servers on one journal: the first one's project deleted after it was killed,
+    # the second had made the whole folder again to save the image taken up there (a drive not mounted, likewise).
+    project, other = tmp_path / "proj0", tmp_path / "proj1"
+    emulator.render_seconds = 30.0
+    async with _killed_first(make_settings, emulator, project / "ideogram-output", monkeypatch) as first:
+        cut_short = data(await first.call_tool("generate_image", {"positivePrompt": PROMPT}))
+    shutil.rmtree(project)
+    await clock.advance(31.0)
+    async with Client(server(make_settings, emulator, output_dir=other)) as second:
+        await second.call_tool("list_generations", {})  # its first call: the taking up begins
+        with anyio.fail_after(60):
+            while not list(other.glob("*.jpg")):
+                await clock.sleep(0.5)
+        fetched = data(await second.call_tool("get_generation", {"taskUUID": cut_short["taskUUID"]}))
+    assert not project.exists(), "a deleted project is not made again"
+    assert [Path(image["path"]) for image in fetched["images"]] == list(other.glob("*.jpg"))
+    assert len(emulator.ledger) == 1
 
 
 async def test_a_task_is_this_process_s_before_the_journal_shows_it_to_the_taking_up_of_other_processes_tasks(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,8 +34,18 @@ def connected(path: Path | str) -> sqlite3.Connection:
 
     db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=LOCK_WAIT)
     db.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT * 1000)}")
-    db.execute("PRAGMA journal_mode=WAL")
-    return db
+    # Two processes switching a new file to WAL at once: SQLite answers one "locked" at once, without its busy wait
+    # (servers of three clients started together had had a first call refused, told to stop the others).
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return db
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                db.close()
+                raise
+            time.sleep(0.01)
 
 
 def file_at(path: Path | str) -> tuple[int, int] | None:

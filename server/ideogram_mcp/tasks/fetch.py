@@ -9,6 +9,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
+
 from ideogram_mcp import logs
 from ideogram_mcp.files import Places
 from ideogram_mcp.journal import Entry, JournalError, Place, Spend, State
@@ -43,7 +45,11 @@ async def again(
         made = await services.journal.image(task_uuid, owner) if is_uuid(task_uuid) else None
         return UnknownTask(task_uuid, made[0] if made is not None else None)
     if entry.options.folder is not None:  # where the call that sent it saved its images
-        where = dataclasses.replace(where, output=Path(entry.options.folder))
+        recorded = Path(entry.options.folder)
+        if not services.store.on_disk or await _still_there(recorded):
+            where = dataclasses.replace(where, output=recorded)
+        else:  # its project deleted since (or its drive unmounted): not made again, saved where this call saves
+            logger.warning("task %s: its folder %s is gone; its images go to %s", task_uuid, recorded, where.output)
     if entry.state == "failed":
         return FailedBefore(entry.task_uuid, [excerpt(error) for error in entry.errors], entry.cost or 0.0)
     limit = settings.wait_seconds
@@ -70,6 +76,12 @@ async def again(
     except Exception:
         logger.exception("task %s: unexpected failure while fetching it", entry.task_uuid)
         return Troubled(entry.task_uuid)
+
+
+async def _still_there(folder: Path) -> bool:
+    """Whether a task's recorded folder may still be saved in: it, or the folder it was made in, is there (a save
+    makes the folder itself; a project deleted since, or a drive not mounted, is not made again)."""
+    return await anyio.Path(folder).is_dir() or await anyio.Path(folder.parent).is_dir()
 
 
 CUT_SHORT_WITHIN = 86_400.0
