@@ -16,9 +16,10 @@ class _Racing:
     """A connection whose first switches to WAL are refused as another process's switch makes SQLite refuse one."""
 
     def __init__(self, db: sqlite3.Connection, refusals: int) -> None:
-        self.db, self.refusals = db, refusals
+        self.db, self.refusals, self.said = db, refusals, list[str]()
 
     def execute(self, statement: str, *args: Any) -> sqlite3.Cursor:
+        self.said.append(statement)
         if statement == "PRAGMA journal_mode=WAL" and self.refusals:
             self.refusals -= 1
             raise sqlite3.OperationalError("database is locked")
@@ -49,6 +50,13 @@ def test_a_switch_to_wal_refused_while_another_process_switches_is_tried_again(
     db = reopening.connected(tmp_path / "journal.sqlite3")
     assert made[0].refusals == 0
     assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    # Each try waits at most the time left of the one lock wait (a review had seen twice the wait), then the whole
+    # wait is the connection's again.
+    waits = [int(s.rpartition("=")[2]) for s in made[0].said if s.startswith("PRAGMA busy_timeout=")]
+    assert len(waits) == 5
+    assert waits[:4] == sorted(waits[:4], reverse=True)
+    assert waits[0] <= 2000
+    assert waits[-1] == 2000
 
 
 def test_a_switch_refused_past_the_lock_wait_or_for_another_reason_is_said(

@@ -1105,6 +1105,35 @@ async def test_a_task_taken_up_after_its_project_was_deleted_is_saved_where_the_
     assert len(emulator.ledger) == 1
 
 
+async def test_a_task_seen_through_by_its_own_process_after_its_project_was_deleted_is_saved_in_the_servers_folder(
+    make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock, tmp_path: Path, home: Path
+) -> None:
+    # Found by a review of the fix above: the call cancelled, its project deleted, the process's own background work
+    # (given the call's places, the folder found gone) had made the project again to save the image in it.
+    project = tmp_path / "proj0"
+    project.mkdir()
+    emulator.render_seconds = 30.0
+    settings = make_settings(wait_seconds=5.0, preview=False)  # no folder set: the project's, as Claude Code starts it
+    made = build_server(settings, transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock, project=project)
+    async with Client(made) as mcp:
+        async with anyio.create_task_group() as group:
+            group.start_soon(mcp.call_tool, "generate_image", {"positivePrompt": PROMPT})
+            with anyio.fail_after(30):
+                while not emulator.submitted:
+                    await clock.sleep(0.05)
+            group.cancel_scope.cancel()
+        shutil.rmtree(project)
+        with anyio.fail_after(60):
+            while data(await mcp.call_tool("list_generations", {}))["generations"][0]["state"] != "done":
+                await clock.sleep(0.5)
+        (image,) = data(await mcp.call_tool("get_generation", {"taskUUID": emulator.submitted[0]["taskUUID"]}))[
+            "images"
+        ]
+    assert not project.exists(), f"a deleted project is not made again: {sorted(project.rglob('*'))}"
+    assert Path(image["path"]).parent == home / "Pictures" / "ideogram-mcp"  # the server's own folder
+    assert Path(image["path"]).is_file()
+
+
 async def test_a_task_is_this_process_s_before_the_journal_shows_it_to_the_taking_up_of_other_processes_tasks(
     make_settings: Callable[..., Settings],
     emulator: Emulator,

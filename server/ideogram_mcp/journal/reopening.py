@@ -33,16 +33,18 @@ def connected(path: Path | str) -> sqlite3.Connection:
     import sqlite3  # here, not at import: starting the server needs no database
 
     db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=LOCK_WAIT)
-    db.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT * 1000)}")
     # Two processes switching a new file to WAL at once: SQLite answers one "locked" at once, without its busy wait
-    # (servers of three clients started together had had a first call refused, told to stop the others).
+    # (servers of three clients started together had had a first call refused, told to stop the others). Tried again
+    # within LOCK_WAIT in all, each try's busy wait the time left: never twice the wait.
     deadline = time.monotonic() + LOCK_WAIT
     while True:
+        db.execute(f"PRAGMA busy_timeout={max(1, int((deadline - time.monotonic()) * 1000))}")
         try:
             db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT * 1000)}")
             return db
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
+            if "locked" not in str(exc) or time.monotonic() + 0.01 >= deadline:
                 db.close()
                 raise
             time.sleep(0.01)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import anyio
 
-from ideogram_mcp import logs
+from ideogram_mcp import files, logs
 from ideogram_mcp.files import Places
 from ideogram_mcp.journal import Entry, JournalError, Place, Spend, State
 from ideogram_mcp.references import is_uuid
@@ -48,7 +48,12 @@ async def again(
         recorded = Path(entry.options.folder)
         if not services.store.on_disk or await _still_there(recorded):
             where = dataclasses.replace(where, output=recorded)
-        else:  # its project deleted since (or its drive unmounted): not made again, saved where this call saves
+        else:  # its project deleted since (or its drive unmounted): not made again, saved where this call saves, or
+            # (the call's own folder that one: its own background work) in the server's own folder
+            if where.output == recorded or not await _still_there(where.output):
+                where = dataclasses.replace(
+                    where, output=(settings.output_dir or files.default_output_dir()).expanduser()
+                )
             logger.warning("task %s: its folder %s is gone; its images go to %s", task_uuid, recorded, where.output)
     if entry.state == "failed":
         return FailedBefore(entry.task_uuid, [excerpt(error) for error in entry.errors], entry.cost or 0.0)
