@@ -297,3 +297,35 @@ async def test_a_process_waiting_for_another_ones_schema_changes_leaves_no_backe
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'"
         ).fetchone()
         assert row == (0,), "a backend still waits for the schema lock"
+
+
+async def test_calls_made_together_while_a_silent_postgresql_is_first_opened_each_get_one_deadline(
+    postgresql: PostgreSQL, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by a check of the README's "within 30 s": calls waiting for another call's opening of the pool had waited
+    # it out, then their own, the k-th failing after k deadlines (four calls: 2, 4, 6 and 8 s here).
+    monkeypatch.setattr(module, "ANSWER_WAIT", 2.0)
+    postmaster = int((postgresql.folder / "data" / "postmaster.pid").read_text().split()[0])
+    children = await anyio.run_process(["ps", "-o", "pid=", "--ppid", str(postmaster)])
+    stopped = [postmaster, *map(int, children.stdout.split())]
+    book = PostgresJournal(database_url)
+    said: list[str] = []
+
+    async def spend() -> None:
+        with pytest.raises(JournalError) as silent:
+            await book.spend("alice")
+        said.append(silent.value.said)
+
+    for pid in stopped:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        with anyio.fail_after(5.0):  # one deadline each, all at once: not 8 s
+            async with anyio.create_task_group() as calls:
+                for _ in range(4):
+                    calls.start_soon(spend)
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+        await book.aclose()
+    assert len(said) == 4
+    assert all(line.endswith("did not answer within 2 s") for line in said), said

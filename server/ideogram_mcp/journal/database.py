@@ -148,11 +148,16 @@ class Database:
         lent = False
         try:
             for tries_left in (1, 0):
-                pool = await self._opened()
-                # One deadline for the pool's check of the connection it lends (a statement, which a PostgreSQL
-                # gone silent never answers either) and the block's statements; the connection goes back whatever
-                # happens (mid-statement, the pool drops it).
+                # One deadline for the pool's opening (the wait for another call opening it included: calls made
+                # together had failed one after another, the k-th after k deadlines), the pool's check of the
+                # connection it lends (a statement, which a PostgreSQL gone silent never answers either) and the
+                # block's statements; the connection goes back whatever happens (mid-statement, the pool drops it).
                 deadline = anyio.current_time() + ANSWER_WAIT
+                pool: AsyncConnectionPool[AsyncConnection] | None = None
+                with anyio.CancelScope(deadline=deadline):
+                    pool = await self._opened()
+                if pool is None:
+                    raise self._unanswered()
                 try:
                     connection: AsyncConnection | None = None
                     with anyio.CancelScope(deadline=deadline):
