@@ -3,6 +3,7 @@ operation that waits too long for a connection or a lock gives up saying it is b
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 
@@ -218,6 +219,36 @@ async def test_a_url_whose_password_libpq_cannot_read_is_said_without_the_passwo
     assert "s3cret" not in said
 
 
+class _Silence:
+    """A PostgreSQL gone silent, as one stopped or behind a network that drops everything: its processes stopped
+    (SIGSTOP), and resumed whatever happens. A backend that ends meanwhile (a connection closed) is passed over: one
+    left stopped would hold every later test of this process."""
+
+    def __init__(self, postgresql: PostgreSQL) -> None:
+        self._folder, self._stopped = postgresql.folder, list[int]()
+
+    async def stop(self) -> None:
+        postmaster = int((self._folder / "data" / "postmaster.pid").read_text().split()[0])
+        children = await anyio.run_process(["ps", "-o", "pid=", "--ppid", str(postmaster)])
+        for pid in [postmaster, *map(int, children.stdout.split())]:  # the postmaster first: it forks no more
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+                self._stopped.append(pid)
+
+    def resume(self) -> None:
+        for pid in self._stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        self._stopped.clear()
+
+    async def __aenter__(self) -> _Silence:
+        await self.stop()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self.resume()
+
+
 async def test_a_postgresql_that_stops_answering_is_said_within_the_wait_and_used_again_once_it_answers(
     postgresql: PostgreSQL, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -227,17 +258,9 @@ async def test_a_postgresql_that_stops_answering_is_said_within_the_wait_and_use
     book = PostgresJournal(database_url)
     try:
         await book.spend("alice")  # the pool open, a connection made
-        postmaster = int((postgresql.folder / "data" / "postmaster.pid").read_text().split()[0])
-        children = await anyio.run_process(["ps", "-o", "pid=", "--ppid", str(postmaster)])
-        stopped = [postmaster, *map(int, children.stdout.split())]
-        for pid in stopped:
-            os.kill(pid, signal.SIGSTOP)
-        try:
+        async with _Silence(postgresql):
             with anyio.fail_after(30), pytest.raises(JournalError) as silent:
                 await book.record(pending("t", owner="alice"), Limits(daily_budget=1.0))
-        finally:
-            for pid in stopped:
-                os.kill(pid, signal.SIGCONT)
         assert silent.value.said.startswith("the task journal in PostgreSQL at 127.0.0.1:")
         assert silent.value.said.endswith("did not answer within 1 s")
         assert "see whether PostgreSQL there (or the network to it) is up" in silent.value.fix
@@ -254,14 +277,11 @@ async def test_a_postgresql_that_stops_answering_while_the_schema_is_brought_up_
     # Found by a review: the schema's changes (at first use, after an outage, at the http start) ran without the
     # deadline, under the lock every journal call of the process waits for, so one silent PostgreSQL held them all.
     monkeypatch.setattr(module, "ANSWER_WAIT", 1.0)
-    postmaster = int((postgresql.folder / "data" / "postmaster.pid").read_text().split()[0])
-    children = await anyio.run_process(["ps", "-o", "pid=", "--ppid", str(postmaster)])
-    stopped = [postmaster, *map(int, children.stdout.split())]
+    silence = _Silence(postgresql)
     migrated = module._migrated  # pyright: ignore[reportPrivateUsage]
 
     async def silenced(connection: psycopg.AsyncConnection) -> int:
-        for pid in stopped:
-            os.kill(pid, signal.SIGSTOP)
+        await silence.stop()
         return await migrated(connection)
 
     monkeypatch.setattr(module, "_migrated", silenced)
@@ -270,8 +290,7 @@ async def test_a_postgresql_that_stops_answering_while_the_schema_is_brought_up_
         with anyio.fail_after(30), pytest.raises(JournalError) as silent:
             await book.spend("alice")
     finally:
-        for pid in stopped:
-            os.kill(pid, signal.SIGCONT)
+        silence.resume()
         await book.aclose()
     assert silent.value.said.endswith("did not answer within 1 s")
 
@@ -305,9 +324,6 @@ async def test_calls_made_together_while_a_silent_postgresql_is_first_opened_eac
     # Found by a check of the README's "within 30 s": calls waiting for another call's opening of the pool had waited
     # it out, then their own, the k-th failing after k deadlines (four calls: 2, 4, 6 and 8 s here).
     monkeypatch.setattr(module, "ANSWER_WAIT", 2.0)
-    postmaster = int((postgresql.folder / "data" / "postmaster.pid").read_text().split()[0])
-    children = await anyio.run_process(["ps", "-o", "pid=", "--ppid", str(postmaster)])
-    stopped = [postmaster, *map(int, children.stdout.split())]
     book = PostgresJournal(database_url)
     said: list[str] = []
 
@@ -316,16 +332,13 @@ async def test_calls_made_together_while_a_silent_postgresql_is_first_opened_eac
             await book.spend("alice")
         said.append(silent.value.said)
 
-    for pid in stopped:
-        os.kill(pid, signal.SIGSTOP)
     try:
-        with anyio.fail_after(5.0):  # one deadline each, all at once: not 8 s
-            async with anyio.create_task_group() as calls:
-                for _ in range(4):
-                    calls.start_soon(spend)
+        async with _Silence(postgresql):
+            with anyio.fail_after(5.0):  # one deadline each, all at once: not 8 s
+                async with anyio.create_task_group() as calls:
+                    for _ in range(4):
+                        calls.start_soon(spend)
     finally:
-        for pid in stopped:
-            os.kill(pid, signal.SIGCONT)
         await book.aclose()
     assert len(said) == 4
     assert all(line.endswith("did not answer within 2 s") for line in said), said
