@@ -25,7 +25,7 @@ class Blanking:
 
             named = {
                 "the server's data folder": settings.data_dir or files.default_data_dir(),
-                "the server's image folder": settings.output_dir or files.default_output_dir(),
+                "the server's image folder": files.output_folder(settings.output_dir),
             }
             forms = {
                 (form, f"[{name}]")

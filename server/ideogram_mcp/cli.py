@@ -182,7 +182,8 @@ def _run(argv: list[str] | None) -> None:
         overrides["output_dir"] = args.output_dir
     strays = _strays()
     settings = _settings(EMULATOR_READS if args.command == "emulator" else (), **overrides)
-    given = getattr(args, "demo_output_dir", None) or args.output_dir or settings.output_dir  # the demo's own too
+    # The folder images go to: the demo's own option, then the server's; the demo's server is given it.
+    given: Path | None = getattr(args, "demo_output_dir", None) or args.output_dir or settings.output_dir
     if args.command != "emulator" and (homeless := files.homeless(given, settings.data_dir)):
         sys.exit(print(f"ideogram-mcp: {homeless}", file=sys.stderr) or 2)
     if args.command in ("emulator", "http"):
@@ -197,7 +198,7 @@ def _run(argv: list[str] | None) -> None:
         from ideogram_mcp import demo  # only the demo pays for importing its client and Pillow
 
         offline = args.offline or args.demo_offline or settings.offline or settings.runware_api_key is None
-        folder: Path = args.demo_output_dir or args.output_dir or settings.output_dir or Path("ideogram-output")
+        folder = given or Path("ideogram-output")
         # The variables told of above are left out of its server's environment: told once, not twice.
         sys.exit(anyio.run(demo.run, folder, offline, settings.save, strays))
     else:

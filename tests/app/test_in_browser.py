@@ -592,6 +592,24 @@ def test_a_price_shown_stays_while_nothing_it_priced_changes(host_page: HostPage
     assert len(calls(host_page, "edit_image")[-1]["params"]["arguments"]["region"]) == 2
 
 
+def _answered_here(view: FrameLocator, tool: str, result: dict[str, Any]) -> None:
+    """The view's next call of ``tool`` (not its dry run) answered with ``result`` in the page, never sent to the host:
+    ``window.parent`` is [Replaceable], so the gallery's sends go through a stand-in until then."""
+    view.locator(":root").evaluate(
+        """(_, [tool, result]) => {
+            const real = window.parent;
+            window.parent = { postMessage(message, origin) {
+                if (message?.params?.name === tool && !message.params.arguments.dryRun) {
+                    window.parent = real;  // after the gallery's own send returns: an answer it is waiting for
+                    setTimeout(() => window.dispatchEvent(new MessageEvent("message", {source: real,
+                        data: {jsonrpc: "2.0", id: message.id, result}})));
+                } else real.postMessage(message, origin);
+            } };
+        }""",
+        [tool, result],
+    )
+
+
 def test_the_model_is_told_the_images_of_an_action_that_answered_pending_once_they_come(host_page: HostPage) -> None:
     # Found by a review: each update repeats the earlier lines, so "Result: pending" had stayed for good, the images
     # it made never told. The edit's answer here is a pending one, for a task whose images "Check again" then brings.
@@ -605,19 +623,7 @@ def test_the_model_is_told_the_images_of_an_action_that_answered_pending_once_th
     view.get_by_role("button", name="Edit", exact=True).click()
     expect(view.locator("#quote")).to_be_visible()
     pending = {**made, "structuredContent": {**made["structuredContent"], "status": "pending", "images": []}}
-    view.locator(":root").evaluate(
-        """(_, pending) => {
-            const real = window.parent;
-            window.parent = { postMessage(message, origin) {
-                if (message?.params?.name === "edit_image") {  // answered here, as a task still rendering
-                    window.parent = real;
-                    setTimeout(() => window.dispatchEvent(new MessageEvent("message", {source: real,
-                        data: {jsonrpc: "2.0", id: message.id, result: pending}})));
-                } else real.postMessage(message, origin);
-            } };
-        }""",
-        pending,
-    )
+    _answered_here(view, "edit_image", pending)
     view.get_by_role("button", name="Confirm and run").click()
     expect(view.locator("#status")).to_contain_text("the rest are still rendering")
     view.get_by_role("button", name="Check again").click()
@@ -643,19 +649,7 @@ def test_the_model_is_told_what_get_generation_said_of_a_pending_action_that_the
     unknown = "00000000-0000-4000-8000-00000000dead"
     pending = {**made, "structuredContent": {**made["structuredContent"], "status": "pending", "images": [],
                "taskUUID": unknown}}  # fmt: skip
-    view.locator(":root").evaluate(
-        """(_, pending) => {
-            const real = window.parent;
-            window.parent = { postMessage(message, origin) {
-                if (message?.params?.name === "reframe_image" && !message.params.arguments.dryRun) {
-                    window.parent = real;
-                    setTimeout(() => window.dispatchEvent(new MessageEvent("message", {source: real,
-                        data: {jsonrpc: "2.0", id: message.id, result: pending}})));
-                } else real.postMessage(message, origin);
-            } };
-        }""",
-        pending,
-    )
+    _answered_here(view, "reframe_image", pending)
     view.get_by_role("button", name="Confirm and run").click()
     view.get_by_role("button", name="Check again").click()
     expect(view.locator("#problem")).to_be_visible()

@@ -28,6 +28,7 @@ from ideogram_mcp.errors import IdeogramError
 from ideogram_mcp.files.defaults import default_data_dir as default_data_dir
 from ideogram_mcp.files.defaults import default_output_dir as default_output_dir
 from ideogram_mcp.files.defaults import homeless as homeless
+from ideogram_mcp.files.defaults import output_folder as output_folder
 from ideogram_mcp.files.names import MAX_NAME as MAX_NAME  # the names images are saved under, said here too
 from ideogram_mcp.files.names import MAX_NAME_BYTES as MAX_NAME_BYTES
 from ideogram_mcp.files.names import UTF8_FIX, composed, speakable, unwritable_here

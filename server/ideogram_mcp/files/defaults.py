@@ -15,6 +15,12 @@ def default_output_dir() -> Path:
     return Path.home() / "Pictures" / "ideogram-mcp"
 
 
+def output_folder(setting: Path | None) -> Path:
+    """The server's own image folder: the one the user set (IDEOGRAM_MCP_OUTPUT_DIR, expanded when read), else the
+    per-user default; images of no root or project go there, and it is the bucket's images root."""
+    return setting or default_output_dir()
+
+
 def default_data_dir() -> Path:
     """The per-user folder for the server's own data (the task journal), as each system names it."""
     if sys.platform == "win32":

@@ -90,7 +90,7 @@ class BucketStore:
 
         assert settings.storage_url is not None
         where = Bucket.of_url(settings.storage_url)
-        root = (settings.output_dir or files.default_output_dir()).expanduser()
+        root = files.output_folder(settings.output_dir)
         # An endpoint the user set may be plain http (a store on the same network): allowed, as they chose it.
         store = S3Store(
             where.name,

@@ -115,7 +115,10 @@ def postgres_parts(url: str) -> dict[str, str] | None:
 def where(url: str) -> str:
     """The server and database a URL names, as libpq reads it (``host:port/database``): what errors and logs show of
     it. A URL libpq cannot read for sure is named by nothing of its own: its text may hold the password."""
-    parts = postgres_parts(url)
+    return _named(postgres_parts(url))
+
+
+def _named(parts: dict[str, str] | None) -> str:
     if parts is None:
         return f"the database of {ENV.database_url}"
     host, database = parts.get("host") or "localhost", parts.get("dbname") or parts.get("user") or ""
@@ -127,8 +130,8 @@ class Database:
 
     def __init__(self, url: SecretStr) -> None:
         self._url = url
-        self.where = where(url.get_secret_value())
-        parts = postgres_parts(url.get_secret_value())
+        parts = postgres_parts(url.get_secret_value())  # read once: where it is, and the password to blank
+        self.where = _named(parts)
         self._unreadable = parts is None
         self._password = SecretStr((parts or {}).get("password", ""))
         self._pool: AsyncConnectionPool[AsyncConnection] | None = None

@@ -51,9 +51,7 @@ async def again(
         else:  # its project deleted since (or its drive unmounted): not made again, saved where this call saves, or
             # (the call's own folder that one: its own background work) in the server's own folder
             if where.output == recorded or not await _still_there(where.output):
-                where = dataclasses.replace(
-                    where, output=(settings.output_dir or files.default_output_dir()).expanduser()
-                )
+                where = dataclasses.replace(where, output=files.output_folder(settings.output_dir))
             logger.warning("task %s: its folder %s is gone; its images go to %s", task_uuid, recorded, where.output)
     if entry.state == "failed":
         return FailedBefore(entry.task_uuid, [excerpt(error) for error in entry.errors], entry.cost or 0.0)

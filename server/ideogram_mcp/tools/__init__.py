@@ -192,7 +192,7 @@ async def _places(ctx: Context, questions: Questions | None) -> files.Places | N
     settings = state.settings
     who = owner(ctx)
     if who:
-        shared = (settings.output_dir or files.default_output_dir()).expanduser()
+        shared = files.output_folder(settings.output_dir)
 
         def token_places() -> files.Places:
             own = files.places(shared / who, [], settings.allowed_dirs)
