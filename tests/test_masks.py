@@ -9,7 +9,7 @@ import zlib
 import pytest
 from PIL import Image
 
-from ideogram_mcp.masks import unreadable
+from ideogram_mcp.masks import Reading, reading, unreadable
 
 from .conftest import pixels_cut
 
@@ -90,3 +90,42 @@ def test_an_interlaced_png_a_row_short_or_its_pixels_garbled_is_refused() -> Non
     said = unreadable(_interlaced(37, 23, garbled=True))
     assert said is not None
     assert said.startswith("is a damaged or cut-short image")
+
+
+def _stroked(mode: str) -> Image.Image:
+    """A 40x30 picture in ``mode``, see-through but for a white 10x10 stroke, its sheet stored as see-through white
+    where the mode can say so."""
+    if mode == "P":  # a palette with one see-through entry (tRNS)
+        picture = Image.new("P", (40, 30), 0)
+        picture.putpalette([255, 255, 255, 250, 250, 250])
+        picture.paste(1, (10, 10, 20, 20))
+        picture.info["transparency"] = 0
+        return picture
+    sheet = {"RGBA": (255, 255, 255, 0), "LA": (255, 0)}[mode]
+    stroke = {"RGBA": (255, 255, 255, 255), "LA": (255, 255)}[mode]
+    picture = Image.new(mode, (40, 30), sheet)
+    picture.paste(stroke, (10, 10, 20, 20))
+    return picture
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P"])
+def test_a_see_through_mask_of_every_kind_reads_as_its_painted_part_on_black(mode: str) -> None:
+    picture = _stroked(mode)
+    found = reading(_png(picture, transparency=0) if mode == "P" else _png(picture))
+    assert found.flat is not None
+    assert not found.black
+    assert not found.picture
+    with Image.open(io.BytesIO(found.flat)) as flat:
+        assert flat.mode == "L"
+        assert (flat.getpixel((15, 15)), flat.getpixel((5, 5)), flat.getpixel((25, 25))) == (
+            250 if mode == "P" else 255,
+            0,
+            0,
+        )
+
+
+def test_an_opaque_mask_is_read_as_it_came_whatever_its_mode_and_bytes_pillow_cannot_read_as_nothing() -> None:
+    assert reading(_png(Image.new("RGBA", (8, 8), (255, 255, 255, 255)))) == Reading(None, black=False, picture=False)
+    assert reading(_png(Image.new("RGBA", (8, 8), (0, 0, 0, 255)))).black
+    assert reading(_png(Image.new("L", (8, 8), 0))).black
+    assert reading(b"\x89PNG\r\n\x1a\n not a picture") == Reading(None, black=False, picture=False)

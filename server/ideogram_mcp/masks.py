@@ -171,16 +171,52 @@ _ORIENTATION = 0x0112
 """EXIF's Orientation tag: 1 as stored, 2 to 8 mirrored and turned."""
 
 
-def black(data: bytes) -> bool:
-    """Whether a mask is black all over, in its grey levels (its alpha, if any, is not looked at); False for bytes
-    that are no picture Pillow reads (refused elsewhere)."""
-    from PIL import Image
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A mask as Runware is sent it: ``flat``, its see-through pixels made opaque (None: sent as it came)."""
+
+    flat: bytes | None
+    black: bool
+    """Black all over, as sent: an edit that repaints nothing."""
+    picture: bool
+    """A picture with a part erased to see-through, as OpenAI's edits take a mask, not a mask of grey levels."""
+
+
+def reading(data: bytes) -> Reading:
+    """A mask read as Runware is sent it. Runware reads a mask's grey levels (white = change, black = keep) and is
+    not documented to read its transparency: a mask with see-through pixels is sent flattened, each pixel's grey
+    scaled by its opacity, so that what was painted on a see-through sheet is the change and the sheet is kept (sent
+    as it came, strokes on a white see-through sheet had read as white all over: the whole image repainted). Bytes
+    Pillow cannot read are neither black nor a picture (refused by the checks of inputs)."""
+    from PIL import Image, ImageChops
 
     try:
         with Image.open(io.BytesIO(data)) as picture:
-            return picture.convert("L").getextrema() == (0, 0)
+            see_through = picture.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in picture.info
+            whole = picture.convert("RGBA" if see_through else "L")
     except Exception:  # Pillow's ways of failing on bytes it cannot read: said by the checks of inputs
-        return False
+        return Reading(None, black=False, picture=False)
+    grey = whole.convert("L")  # from RGBA: its colours' grey, its alpha left out
+    alpha = whole.getchannel("A") if see_through else None
+    least = alpha.getextrema()[0] if alpha is not None else 255
+    if alpha is None or least == 255:  # opaque, whatever its mode says
+        return Reading(None, black=grey.getextrema() == (0, 0), picture=False)
+    flat = ImageChops.multiply(grey, alpha)
+    erased = False
+    if least == 0:
+        opaque = alpha.point(_OPAQUE)  # pyright: ignore[reportUnknownMemberType]
+        shades = grey.histogram(mask=opaque)  # of its opaque pixels
+        erased = sum(shades[16:240]) > sum(shades) * PICTURE_SHARE
+    buffer = io.BytesIO()
+    flat.save(buffer, format="PNG", optimize=True)
+    return Reading(buffer.getvalue(), black=flat.getextrema() == (0, 0), picture=erased)
+
+
+PICTURE_SHARE = 0.25
+"""The share of a see-through mask's opaque pixels in mid greys above which it is a picture, not a mask: a mask is
+black and white but for its soft edges, a photo with a part erased is mostly mid greys."""
+_OPAQUE = [0] * 255 + [255]
+"""A table for ``Image.point``: 255 where an alpha is 255 (opaque), else 0."""
 
 
 def size_of(data: bytes) -> tuple[int, int] | None:
