@@ -92,40 +92,36 @@ def test_an_interlaced_png_a_row_short_or_its_pixels_garbled_is_refused() -> Non
     assert said.startswith("is a damaged or cut-short image")
 
 
-def _stroked(mode: str) -> Image.Image:
-    """A 40x30 picture in ``mode``, see-through but for a white 10x10 stroke, its sheet stored as see-through white
-    where the mode can say so."""
-    if mode == "P":  # a palette with one see-through entry (tRNS)
-        picture = Image.new("P", (40, 30), 0)
-        picture.putpalette([255, 255, 255, 250, 250, 250])
-        picture.paste(1, (10, 10, 20, 20))
-        picture.info["transparency"] = 0
-        return picture
-    sheet = {"RGBA": (255, 255, 255, 0), "LA": (255, 0)}[mode]
-    stroke = {"RGBA": (255, 255, 255, 255), "LA": (255, 255)}[mode]
-    picture = Image.new(mode, (40, 30), sheet)
-    picture.paste(stroke, (10, 10, 20, 20))
-    return picture
+def _keyed(mode: str) -> bytes:
+    """A 40x30 PNG in ``mode`` whose sheet is its transparent colour (tRNS), a 10x10 stroke in another."""
+    picture = Image.new(mode, (40, 30), 0)
+    picture.paste({"P": 1, "L": 255, "RGB": (255, 255, 255), "I;16": 16448}[mode], (10, 10, 20, 20))
+    if mode == "P":
+        picture.putpalette([0, 0, 0, 255, 255, 255])
+    return _png(picture, transparency=(0, 0, 0) if mode == "RGB" else 0)
 
 
-@pytest.mark.parametrize("mode", ["RGBA", "LA", "P"])
-def test_a_see_through_mask_of_every_kind_reads_as_its_painted_part_on_black(mode: str) -> None:
-    picture = _stroked(mode)
-    found = reading(_png(picture, transparency=0) if mode == "P" else _png(picture))
-    assert found.flat is not None
-    assert not found.black
-    assert not found.picture
-    with Image.open(io.BytesIO(found.flat)) as flat:
-        assert flat.mode == "L"
-        assert (flat.getpixel((15, 15)), flat.getpixel((5, 5)), flat.getpixel((25, 25))) == (
-            250 if mode == "P" else 255,
-            0,
-            0,
-        )
+@pytest.mark.parametrize("mode", ["P", "L", "RGB", "I;16"])
+def test_a_mask_whose_png_names_a_transparent_colour_is_see_through(mode: str) -> None:
+    assert reading(_keyed(mode)) == Reading(black=False, see_through=True)
 
 
-def test_an_opaque_mask_is_read_as_it_came_whatever_its_mode_and_bytes_pillow_cannot_read_as_nothing() -> None:
-    assert reading(_png(Image.new("RGBA", (8, 8), (255, 255, 255, 255)))) == Reading(None, black=False, picture=False)
-    assert reading(_png(Image.new("RGBA", (8, 8), (0, 0, 0, 255)))).black
-    assert reading(_png(Image.new("L", (8, 8), 0))).black
-    assert reading(b"\x89PNG\r\n\x1a\n not a picture") == Reading(None, black=False, picture=False)
+@pytest.mark.parametrize(("mode", "kind"), [("RGBA", "PNG"), ("LA", "PNG"), ("RGBA", "WEBP")])
+def test_a_mask_with_an_alpha_is_see_through_only_where_its_alpha_is_less_than_opaque(mode: str, kind: str) -> None:
+    def saved(picture: Image.Image) -> bytes:
+        buffer = io.BytesIO()
+        picture.save(buffer, format=kind, **({"lossless": True} if kind == "WEBP" else {}))
+        return buffer.getvalue()
+
+    white = (255, 255, 255, 255) if mode == "RGBA" else (255, 255)
+    solid = Image.new(mode, (8, 8), white)
+    assert reading(saved(solid)) == Reading(black=False, see_through=False)
+    solid.putpixel((3, 3), (*white[:-1], 254))
+    assert reading(saved(solid)) == Reading(black=False, see_through=True)
+
+
+def test_an_opaque_black_mask_is_black_whatever_its_mode_and_bytes_pillow_cannot_read_are_neither() -> None:
+    assert reading(_png(Image.new("RGBA", (8, 8), (0, 0, 0, 255)))) == Reading(black=True, see_through=False)
+    assert reading(_png(Image.new("L", (8, 8), 0))) == Reading(black=True, see_through=False)
+    assert reading(_png(Image.new("L", (8, 8), 1))) == Reading(black=False, see_through=False)
+    assert reading(b"\x89PNG\r\n\x1a\n not a picture") == Reading(black=False, see_through=False)

@@ -173,50 +173,34 @@ _ORIENTATION = 0x0112
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """A mask as Runware is sent it: ``flat``, its see-through pixels made opaque (None: sent as it came)."""
+    """What a mask's pixels say before it is sent."""
 
-    flat: bytes | None
     black: bool
-    """Black all over, as sent: an edit that repaints nothing."""
-    picture: bool
-    """A picture with a part erased to see-through, as OpenAI's edits take a mask, not a mask of grey levels."""
+    """Opaque and black all over: an edit that repaints nothing."""
+    see_through: bool
+    """Some pixels less than opaque (an alpha channel, or a PNG's transparent colour)."""
 
 
 def reading(data: bytes) -> Reading:
-    """A mask read as Runware is sent it. Runware reads a mask's grey levels (white = change, black = keep) and is
-    not documented to read its transparency: a mask with see-through pixels is sent flattened, each pixel's grey
-    scaled by its opacity, so that what was painted on a see-through sheet is the change and the sheet is kept (sent
-    as it came, strokes on a white see-through sheet had read as white all over: the whole image repainted). Bytes
-    Pillow cannot read are neither black nor a picture (refused by the checks of inputs)."""
-    from PIL import Image, ImageChops
+    """A mask's pixels, read for what would make it no mask Runware can be sent: black all over, or see-through
+    anywhere. Bytes Pillow cannot read are neither (refused by the checks of inputs)."""
+    from PIL import Image
 
     try:
         with Image.open(io.BytesIO(data)) as picture:
-            see_through = picture.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in picture.info
-            whole = picture.convert("RGBA" if see_through else "L")
+            keyed = "transparency" in picture.info
+            if picture.mode in _WITH_ALPHA or (keyed and picture.mode in _EIGHT_BITS):
+                if picture.convert("RGBA").getchannel("A").getextrema() != (255, 255):
+                    return Reading(black=False, see_through=True)
+                keyed = False  # an alpha opaque all over, whatever the mode says
+            return Reading(black=picture.convert("L").getextrema() == (0, 0), see_through=keyed)
     except Exception:  # Pillow's ways of failing on bytes it cannot read: said by the checks of inputs
-        return Reading(None, black=False, picture=False)
-    grey = whole.convert("L")  # from RGBA: its colours' grey, its alpha left out
-    alpha = whole.getchannel("A") if see_through else None
-    least = alpha.getextrema()[0] if alpha is not None else 255
-    if alpha is None or least == 255:  # opaque, whatever its mode says
-        return Reading(None, black=grey.getextrema() == (0, 0), picture=False)
-    flat = ImageChops.multiply(grey, alpha)
-    erased = False
-    if least == 0:
-        opaque = alpha.point(_OPAQUE)  # pyright: ignore[reportUnknownMemberType]
-        shades = grey.histogram(mask=opaque)  # of its opaque pixels
-        erased = sum(shades[16:240]) > sum(shades) * PICTURE_SHARE
-    buffer = io.BytesIO()
-    flat.save(buffer, format="PNG", optimize=True)
-    return Reading(buffer.getvalue(), black=flat.getextrema() == (0, 0), picture=erased)
+        return Reading(black=False, see_through=False)
 
 
-PICTURE_SHARE = 0.25
-"""The share of a see-through mask's opaque pixels in mid greys above which it is a picture, not a mask: a mask is
-black and white but for its soft edges, a photo with a part erased is mostly mid greys."""
-_OPAQUE = [0] * 255 + [255]
-"""A table for ``Image.point``: 255 where an alpha is 255 (opaque), else 0."""
+_WITH_ALPHA = ("RGBA", "RGBa", "LA", "La", "PA")
+_EIGHT_BITS = ("1", "L", "P", "RGB")
+"""Modes whose transparent colour Pillow turns into an alpha; a 16-bit grey's is taken as see-through unread."""
 
 
 def size_of(data: bytes) -> tuple[int, int] | None:

@@ -254,78 +254,49 @@ def _sheet(sheet: tuple[int, int, int, int], stroke: tuple[int, int, int, int]) 
     return mask
 
 
-def _sent_mask(emulator: Emulator) -> bytes:
-    """The bytes of the mask the last edit sent: inline, or uploaded first and named by its UUID."""
-    edit = [task for task in emulator.submitted if task["taskType"] == "imageInference"][-1]
-    mask = edit["inputs"]["maskImage"]
-    if mask.startswith("data:"):
-        return base64.b64decode(mask.partition(",")[2])
-    return emulator.images[mask].data
-
-
-@pytest.mark.parametrize("sheet", [(255, 255, 255, 0), (0, 0, 0, 0), (90, 30, 200, 0)], ids=["white", "black", "hue"])
-@pytest.mark.parametrize("form", ["file", "inline"])
-async def test_a_mask_painted_on_a_see_through_sheet_is_sent_opaque_the_painted_part_white_and_the_sheet_black(
-    sheet: tuple[int, int, int, int], form: str, mcp: Client, emulator: Emulator, output: Path
-) -> None:
-    # Runware reads a mask's grey levels. White strokes on a sheet stored as see-through white (as drawing programs
-    # may) had gone as they were: white all over to whatever drops the alpha, the whole image repainted and charged.
-    picture(output / "photo.png")
-    _sheet(sheet, (255, 255, 255, 255)).save(output / "strokes.png")
-    data = (output / "strokes.png").read_bytes()
-    mask = "strokes.png" if form == "file" else "data:image/png;base64," + base64.b64encode(data).decode()
-    result = await mcp.call_tool("edit_image", {"image": "photo.png", "positivePrompt": "x", "mask": mask})
-    assert structured(result)["status"] == "done", text(result)
-    with Image.open(io.BytesIO(_sent_mask(emulator))) as sent:
-        sent.load()
-    assert sent.format == "PNG"
-    assert sent.mode == "L"
-    assert sent.size == (400, 300)
-    assert [sent.getpixel(at) for at in ((150, 100), (100, 50), (199, 149))] == [255, 255, 255]
-    assert [sent.getpixel(at) for at in ((0, 0), (99, 50), (200, 149), (399, 299))] == [0, 0, 0, 0]
-
-
-async def test_a_mask_half_see_through_is_sent_at_its_grey_times_its_opacity_and_an_opaque_one_as_it_came(
+async def test_a_mask_with_see_through_pixels_is_refused_as_meaning_opposite_things_before_anything_is_paid(
     mcp: Client, emulator: Emulator, output: Path
 ) -> None:
-    picture(output / "photo.png")
-    _sheet((0, 0, 0, 0), (255, 255, 255, 128)).save(output / "soft.png")
-    _sheet((0, 0, 0, 255), (255, 255, 255, 255)).save(output / "opaque.png")
-    result = await mcp.call_tool("edit_image", {"image": "photo.png", "positivePrompt": "x", "mask": "soft.png"})
-    assert structured(result)["status"] == "done", text(result)
-    with Image.open(io.BytesIO(_sent_mask(emulator))) as sent:
-        assert sent.getpixel((150, 100)) == 128
-    result = await mcp.call_tool("edit_image", {"image": "photo.png", "positivePrompt": "x", "mask": "opaque.png"})
-    assert structured(result)["status"] == "done", text(result)
-    assert _sent_mask(emulator) == (output / "opaque.png").read_bytes()
-
-
-async def test_a_mask_made_for_openais_edits_is_refused_naming_runwares_convention_before_anything_is_paid(
-    mcp: Client, emulator: Emulator, output: Path
-) -> None:
-    # OpenAI's edits take the picture itself with the part to change erased to see-through. Sent to Runware, which
-    # reads grey levels, a photo's shades had been its mask; and a black sheet with a see-through hole was said to be
-    # "black all over" with no word of its transparency.
+    # OpenAI's edits take see-through as the part to change; strokes on a see-through sheet mean the strokes. The
+    # same pixels (white opaque, black see-through) are either, and Runware's masks are documented by their grey
+    # levels only: such masks had gone as they came, the part repainted depending on how Runware reads the alpha.
     from ideogram_mcp.tasks import prepare
 
     picture(output / "photo.png")
     erased = Image.linear_gradient("L").resize((400, 300)).convert("RGBA")
     erased.paste(Image.new("RGBA", (100, 100), (0, 0, 0, 0)), (100, 50))
-    erased.save(output / "erased.png")
-    _sheet((0, 0, 0, 255), (0, 0, 0, 0)).save(output / "hole.png")
-    Image.new("RGBA", (400, 300), (255, 255, 255, 0)).save(output / "empty.png")
-    for mask, said in (
-        ("erased.png", prepare.PICTURE_MASK),
-        ("hole.png", prepare.SEE_THROUGH_BLACK),
-        ("empty.png", prepare.SEE_THROUGH_BLACK),
-    ):
+    masks = {
+        "strokes-on-white.png": _sheet((255, 255, 255, 0), (255, 255, 255, 255)),
+        "strokes-on-black.png": _sheet((0, 0, 0, 0), (255, 255, 255, 255)),
+        "red-strokes.png": _sheet((0, 0, 0, 0), (255, 0, 0, 255)),
+        "white-with-a-hole.png": _sheet((255, 255, 255, 255), (0, 0, 0, 0)),
+        "black-with-a-hole.png": _sheet((0, 0, 0, 255), (0, 0, 0, 0)),
+        "half-opaque.png": _sheet((0, 0, 0, 255), (255, 255, 255, 128)),
+        "erased-photo.png": erased,
+    }
+    for name, mask in masks.items():
+        mask.save(output / name)
+    inline = "data:image/png;base64," + base64.b64encode((output / "strokes-on-white.png").read_bytes()).decode()
+    for mask in [*masks, inline, base64.b64encode((output / "erased-photo.png").read_bytes()).decode()]:
         for dry in (True, False):
             arguments = {"image": "photo.png", "positivePrompt": "x", "mask": mask, "dryRun": dry}
             (problem,) = error_of(await mcp.call_tool("edit_image", arguments))["problems"]
-            assert problem == {"argument": "mask", "message": said}
-    assert "OpenAI's edits" in prepare.PICTURE_MASK
-    assert "white = change, black = keep" in prepare.SEE_THROUGH_BLACK
+            assert problem == {"argument": "mask", "message": prepare.SEE_THROUGH_MASK}, mask
+    assert prepare.SEE_THROUGH_MASK.startswith("has see-through pixels, which tools read in opposite ways")
     assert emulator.requests == []
+
+
+async def test_a_mask_with_an_alpha_opaque_all_over_is_sent_as_it_came(
+    mcp: Client, emulator: Emulator, output: Path
+) -> None:
+    picture(output / "photo.png")
+    _sheet((0, 0, 0, 255), (255, 255, 255, 255)).save(output / "opaque.png")
+    result = await mcp.call_tool("edit_image", {"image": "photo.png", "positivePrompt": "x", "mask": "opaque.png"})
+    assert structured(result)["status"] == "done", text(result)
+    (edit,) = [task for task in emulator.submitted if task["taskType"] == "imageInference"]
+    mask = edit["inputs"]["maskImage"]
+    sent = base64.b64decode(mask.partition(",")[2]) if mask.startswith("data:") else emulator.images[mask].data
+    assert sent == (output / "opaque.png").read_bytes()
 
 
 async def test_region_edits_of_one_large_file_upload_it_once_and_need_no_readable_copy(

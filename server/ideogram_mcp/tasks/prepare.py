@@ -17,7 +17,6 @@ from ideogram_mcp.arguments import Generation, LocalInput, Problem
 from ideogram_mcp.errors import DownloadError
 from ideogram_mcp.files import LocalImage
 from ideogram_mcp.images.downloads import download
-from ideogram_mcp.images.formats import FORMATS
 from ideogram_mcp.images.recipes import KEPT_AT_RUNWARE
 from ideogram_mcp.journal import JournalError
 from ideogram_mcp.references import data_uri, decoded, encoded, inline_picture, is_uuid, is_web_url
@@ -255,27 +254,19 @@ BLACK_MASK = (
     "is black all over, so the edit would repaint nothing and still be charged (white = change): paint the part to "
     "change white, or give region instead and the server draws the mask."
 )
-SEE_THROUGH_BLACK = (
-    "is black all over once its see-through part is read as keep: Runware reads a mask's grey levels, not its "
-    "transparency (white = change, black = keep), so the edit would repaint nothing and still be charged. For a mask "
-    "made for OpenAI's edits (see-through = change), paint the see-through part white and the rest black; or give "
-    "region instead and the server draws the mask."
-)
-PICTURE_MASK = (
-    "is a picture with a part erased to see-through, as OpenAI's edits take a mask: Runware reads a mask's grey "
-    "levels, not its transparency (white = change, black = keep), and would repaint by the picture's shades, charged. "
-    "Send a mask of the image's size, the part to change white and the rest black, or give region instead and the "
-    "server draws the mask."
+SEE_THROUGH_MASK = (
+    "has see-through pixels, which tools read in opposite ways (OpenAI's edits: see-through = change; strokes on a "
+    "see-through sheet: the sheet is kept), and Runware's masks are documented by their grey levels only: send it "
+    "opaque, of the image's size, the part to change white and the rest black, or give region instead and the server "
+    "draws the mask."
 )
 
 
 def _mask_fault(mask: masks.Reading) -> str | None:
-    """Why a mask, as it would be sent, is refused: it repaints nothing, or it is no mask Runware reads."""
-    if mask.picture:
-        return PICTURE_MASK
-    if mask.black:
-        return BLACK_MASK if mask.flat is None else SEE_THROUGH_BLACK
-    return None
+    """Why a mask is refused before anything is paid: it repaints nothing, or what it asks for cannot be told."""
+    if mask.see_through:
+        return SEE_THROUGH_MASK
+    return BLACK_MASK if mask.black else None
 
 
 def _here(generation: Generation, read: Mapping[LocalInput, LocalImage], parameter: str) -> tuple[bytes | None, str]:
@@ -345,9 +336,8 @@ async def inputs_checked(
       when it is no whole picture;
     - every image that EXIF says is seen turned (a phone's photo), inline or a file, is turned as seen
       (``masks.upright``), so that what is measured, masked and sent is what its owner sees;
-    - an edit's mask with see-through pixels is flattened (``masks.reading``): Runware reads its grey levels only;
-    - an edit's mask black all over (white = change) is refused: it would repaint nothing, and be charged; so is a
-      picture with a part erased to see-through (a mask for OpenAI's edits), which Runware would read by its shades.
+    - an edit's mask black all over (white = change) is refused: it would repaint nothing, and be charged; so is one
+      with see-through pixels, which tools read in opposite ways (``masks.reading``).
 
     Decoding may take hundreds of MB an image: ``lanes`` bounds the calls doing it at once, waiting on the loop."""
     inline = [(name, at, text) for name, at, text in _images(spec, generation) if inline_picture(text) is not None]
@@ -359,24 +349,15 @@ async def inputs_checked(
         values = dict(generation.values)
         for name, at, text in inline:
             data = decoded(text)
-            if (why := _unreadable(data)) is not None or data is None:
+            if (why := _unreadable(data)) is not None:
                 problems.append(Problem(_argument(name, at), f"{why}."))
-                continue
-            sent, mime = data, text[5 : text.index(";")] if text.startswith("data:") else None
-            if (turned := masks.upright(data)) is not None:
+            elif name == "mask" and data is not None and (why := _mask_fault(masks.reading(data))) is not None:
+                problems.append(Problem(name, why))
+            elif data is not None and (turned := masks.upright(data)) is not None:
                 if (why := _turned_too_large(turned)) is not None:
                     problems.append(Problem(_argument(name, at), why))
                     continue
-                sent = turned
-            if name == "mask":
-                mask = masks.reading(sent)
-                if (why := _mask_fault(mask)) is not None:
-                    problems.append(Problem(name, why))
-                    continue
-                if mask.flat is not None:
-                    sent, mime = mask.flat, "image/png" if mime else None
-            if sent is not data:
-                again = data_uri(sent, mime) if mime else encoded(sent)
+                again = data_uri(turned, text[5 : text.index(";")]) if text.startswith("data:") else encoded(turned)
                 if at is None:
                     values[name] = again
                 else:
@@ -386,20 +367,14 @@ async def inputs_checked(
         for item, image in zip(generation.local_inputs, read, strict=True):
             if (why := masks.unreadable(image.data)) is not None:  # refused here, not by Runware once it is paid for
                 problems.append(Problem(item.argument, f"{why}."))
-                continue
-            if (turned := masks.upright(image.data)) is not None:
+            elif item.parameter == "mask" and (why := _mask_fault(masks.reading(image.data))) is not None:
+                problems.append(Problem(item.argument, why))
+            elif (turned := masks.upright(image.data)) is not None:
                 if (why := _turned_too_large(turned)) is not None:
                     problems.append(Problem(item.argument, why))
-                    continue
-                image = dataclasses.replace(image, data=turned)
-            if item.parameter == "mask":
-                mask = masks.reading(image.data)
-                if (why := _mask_fault(mask)) is not None:
-                    problems.append(Problem(item.argument, why))
-                    continue
-                if mask.flat is not None:
-                    image = dataclasses.replace(image, data=mask.flat, format=FORMATS["PNG"])
-            images.append(image)
+                images.append(dataclasses.replace(image, data=turned))
+            else:
+                images.append(image)
         if problems:
             return problems
         return dataclasses.replace(generation, values=values), images
