@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import anyio
 import pytest
 
@@ -90,3 +92,27 @@ async def test_one_shared_loop_keeps_every_waiting_call_alive(clock: ManualClock
     assert len(first.said) == 5, "at once, then never more than KEEPALIVE apart (the loop looks every quarter)"
     assert len(second.said) == 2
     assert all(message == "Sending the task" for _, _, message in first.said + second.said)
+
+
+async def test_the_shared_loop_waits_on_no_timer_while_no_call_waits_and_wakes_for_the_next(clock: ManualClock) -> None:
+    # It had woken every quarter of KEEPALIVE for good once started: an idle server, all day long.
+    from ideogram_mcp.tasks.progress import Beats
+
+    said: list[tuple[str, float]] = []
+
+    async def heard(done: float, total: float, message: str) -> None:
+        said.append((message, clock.monotonic()))
+
+    beats, start = Beats(clock), clock.monotonic()
+    async with anyio.create_task_group() as background:
+        async with Progress(heard, 1, clock, (beats, background)).heartbeat("first"):
+            await clock.sleep(KEEPALIVE + 1)
+        await clock.sleep(KEEPALIVE)  # the loop's last tick finds nothing to keep alive
+        assert clock.next_time is None, "nothing waits on the clock: no wake-ups"
+        async with Progress(heard, 1, clock, (beats, background)).heartbeat("second"):
+            await clock.sleep(2 * KEEPALIVE + 1)
+        background.cancel_scope.cancel()
+    seconds = [(message, at - start) for message, at in said]
+    assert [message for message, _ in seconds] == ["first", "first", "second", "second", "second"]
+    second = [at for message, at in seconds if message == "second"]
+    assert all(0 < later - earlier <= KEEPALIVE for earlier, later in itertools.pairwise(second))

@@ -29,6 +29,8 @@ class Beats:
         self._clock = clock
         self._beating: dict[int, tuple[Progress, str]] = {}
         self._started = False
+        self._wanted: anyio.Event | None = None
+        """Set when a heartbeat is added while the loop waits for one."""
 
     def add(self, progress: Progress, message: str, background: anyio.abc.TaskGroup) -> int:
         if not self._started:
@@ -36,6 +38,8 @@ class Beats:
             background.start_soon(self._run)
         key = id(progress)
         self._beating[key] = (progress, message)
+        if self._wanted is not None:
+            self._wanted.set()
         return key
 
     def remove(self, key: int) -> None:
@@ -44,6 +48,10 @@ class Beats:
     async def _run(self) -> None:
         tick = KEEPALIVE / 4
         while True:
+            if not self._beating:  # nothing to keep alive: an idle server is not woken every tick, all day
+                self._wanted = anyio.Event()
+                await self._wanted.wait()
+                self._wanted = None
             await self._clock.sleep(tick)
             now = self._clock.monotonic()
             for key, (progress, message) in list(self._beating.items()):
