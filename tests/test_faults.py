@@ -7,6 +7,7 @@ emulator's ledger, that every paid image was charged once and delivered (saved o
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import uuid
@@ -24,6 +25,7 @@ from mcp import Client
 from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.emulator import Emulator, Fault
 from ideogram_mcp.emulator.faults import said_of_each
+from ideogram_mcp.runware import delivery, retries
 from ideogram_mcp.runware.answers import LOST_AFTER
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
@@ -50,6 +52,13 @@ async def runware(emulator: Emulator) -> AsyncIterator[str]:
     """The emulator, served over real HTTP on loopback: what the server reaches at RUNWARE_BASE_URL."""
     async with emulator.served() as url:
         yield url
+
+
+@pytest.fixture
+def short_patience(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Polls answering only failures are told after 2 s, not Patience's 20: tests of what is then said, on the
+    machine's clock, each 18 s shorter."""
+    monkeypatch.setattr(delivery, "Patience", functools.partial(retries.Patience, failing=2.0))
 
 
 @pytest.fixture
@@ -756,7 +765,7 @@ async def test_a_poll_refused_for_credit_says_to_fetch_the_task_never_to_try_aga
     ids=["no code", "no code, of a task not asked about", "a code, of a task not asked about"],
 )
 async def test_a_task_whose_every_poll_answers_an_error_of_no_task_asked_about_is_not_said_to_be_running(
-    said: dict[str, Any], emulator: Emulator, over_http: Callable[..., Client]
+    said: dict[str, Any], emulator: Emulator, over_http: Callable[..., Client], short_patience: None
 ) -> None:
     # Passed over as saying nothing, such answers had left the task "still running on Runware" for the whole wait,
     # where the same answer with a code said the polls were failing (found by review); naming a task this server never
@@ -792,7 +801,7 @@ async def test_an_error_with_no_code_naming_the_task_in_a_poll_is_still_its_fail
     ids=["no code", "a code"],
 )
 async def test_tasks_polled_together_whose_polls_answer_an_error_naming_none_are_not_said_to_be_running(
-    said: dict[str, Any], emulator: Emulator, over_http: Callable[..., Client]
+    said: dict[str, Any], emulator: Emulator, over_http: Callable[..., Client], short_patience: None
 ) -> None:
     emulator.faults.append(Fault(200, json.dumps(said), on="getResponse", lasting=True))
     results: list[str] = []
