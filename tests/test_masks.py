@@ -106,6 +106,22 @@ def test_a_mask_whose_png_names_a_transparent_colour_is_see_through(mode: str) -
     assert reading(_keyed(mode)) == Reading(black=False, see_through=True)
 
 
+@pytest.mark.parametrize("bits", [1, 2, 4])
+def test_a_grey_png_of_fewer_bits_whose_transparent_grey_is_white_is_see_through(bits: int) -> None:
+    # Pillow reads such a PNG at 0-255 and its transparent grey as written (3 for white in 2 bits): none had matched.
+    white = (1 << bits) - 1
+    rows = b"".join(b"\x00" + bytes([0b1111_0000 if y >= 2 else 0]) for y in range(4))  # white at the right, lower half
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", struct.pack(">IIBBBBB", 8 // bits, 4, bits, 0, 0, 0, 0))
+        + _chunk(b"tRNS", struct.pack(">H", white))
+        + _chunk(b"IDAT", zlib.compress(rows))
+        + _chunk(b"IEND", b"")
+    )
+    assert unreadable(png) is None
+    assert reading(png) == Reading(black=False, see_through=True)
+
+
 @pytest.mark.parametrize(("mode", "kind"), [("RGBA", "PNG"), ("LA", "PNG"), ("RGBA", "WEBP")])
 def test_a_mask_with_an_alpha_is_see_through_only_where_its_alpha_is_less_than_opaque(mode: str, kind: str) -> None:
     def saved(picture: Image.Image) -> bytes:

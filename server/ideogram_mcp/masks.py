@@ -189,6 +189,9 @@ def reading(data: bytes) -> Reading:
     try:
         with Image.open(io.BytesIO(data)) as picture:
             keyed = "transparency" in picture.info
+            if keyed and picture.format == "PNG" and data[25] == 0 and data[24] in (2, 4):
+                # Pillow scales a 2- or 4-bit grey to 0-255 but not its transparent grey: matched at its scale
+                picture.info["transparency"] *= 255 // ((1 << data[24]) - 1)
             if picture.mode in _WITH_ALPHA or (keyed and picture.mode in _EIGHT_BITS):
                 if picture.convert("RGBA").getchannel("A").getextrema() != (255, 255):
                     return Reading(black=False, see_through=True)
