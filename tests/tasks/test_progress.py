@@ -116,3 +116,35 @@ async def test_the_shared_loop_waits_on_no_timer_while_no_call_waits_and_wakes_f
     assert [message for message, _ in seconds] == ["first", "first", "second", "second", "second"]
     second = [at for message, at in seconds if message == "second"]
     assert all(0 < later - earlier <= KEEPALIVE for earlier, later in itertools.pairwise(second))
+
+
+async def test_a_client_slow_to_take_its_words_holds_back_no_other_calls_words(clock: ManualClock) -> None:
+    # The loop had said each call's word in turn, waiting for each: a client taking 3 s for one had pushed every other
+    # call's words past KEEPALIVE apart, where a client may give up on a call that says nothing.
+    from ideogram_mcp.tasks.progress import Beats
+
+    slow_said, quick_said = [], list[float]()
+
+    async def slow(done: float, total: float, message: str) -> None:
+        slow_said.append(clock.monotonic())
+        if len(slow_said) > 1:  # its words from the loop: taken long after
+            await clock.sleep(3 * KEEPALIVE)
+
+    async def quick(done: float, total: float, message: str) -> None:
+        quick_said.append(clock.monotonic())
+
+    beats = Beats(clock)
+    async with anyio.create_task_group() as background:
+        slow_call, quick_call = (Progress(report, 1, clock, (beats, background)) for report in (slow, quick))
+
+        async def wait(progress: Progress) -> None:
+            async with progress.heartbeat("Sending the task"):
+                await clock.sleep(4 * KEEPALIVE)
+
+        async with anyio.create_task_group() as calls:
+            calls.start_soon(wait, slow_call)
+            calls.start_soon(wait, quick_call)
+        background.cancel_scope.cancel()
+    assert len(quick_said) >= 4
+    assert all(later - earlier <= KEEPALIVE for earlier, later in itertools.pairwise(quick_said)), quick_said
+    assert len(slow_said) == 3, "one word at a time for a call (at 0, 6 and 30 s): none piled up behind another"

@@ -23,11 +23,15 @@ SAID_MOST = 200
 
 class Beats:
     """One loop that keeps every waiting call's progress alive: each heartbeat says its word again once
-    ``KEEPALIVE`` seconds have passed without one (a task per call would cost a thousand calls a thousand tasks)."""
+    ``KEEPALIVE`` seconds have passed without one (a task per call would cost a thousand calls a thousand tasks).
+    Each word is said in a task of its own, one at a time for each call, so that a client slow to take its words
+    holds back none of the others'."""
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._beating: dict[int, tuple[Progress, str]] = {}
+        self._saying: set[int] = set()
+        """The calls whose word is being said."""
         self._started = False
         self._wanted: anyio.Event | None = None
         """Set when a heartbeat is added while the loop waits for one."""
@@ -35,7 +39,7 @@ class Beats:
     def add(self, progress: Progress, message: str, background: anyio.abc.TaskGroup) -> int:
         if not self._started:
             self._started = True
-            background.start_soon(self._run)
+            background.start_soon(self._run, background)
         key = id(progress)
         self._beating[key] = (progress, message)
         if self._wanted is not None:
@@ -45,7 +49,7 @@ class Beats:
     def remove(self, key: int) -> None:
         self._beating.pop(key, None)
 
-    async def _run(self) -> None:
+    async def _run(self, background: anyio.abc.TaskGroup) -> None:
         tick = KEEPALIVE / 4
         while True:
             if not self._beating:  # nothing to keep alive: an idle server is not woken every tick, all day
@@ -54,14 +58,20 @@ class Beats:
                 self._wanted = None
             await self._clock.sleep(tick)
             now = self._clock.monotonic()
-            for key, (progress, message) in list(self._beating.items()):
-                # Said again a tick early rather than late: never more than KEEPALIVE without a word. Its call may
-                # have ended meanwhile (then it is no longer here).
-                if key in self._beating and now - progress.said_at >= KEEPALIVE - tick:
-                    try:
-                        await progress.say(message)
-                    except Exception:  # a client gone: its call ends on its own; the others are kept alive
-                        logger.debug("a keep-alive word could not be said", exc_info=True)
+            for key, (progress, message) in self._beating.items():
+                # Said again a tick early rather than late: never more than KEEPALIVE without a word.
+                if key not in self._saying and now - progress.said_at >= KEEPALIVE - tick:
+                    self._saying.add(key)
+                    background.start_soon(self._say, key, progress, message)
+
+    async def _say(self, key: int, progress: Progress, message: str) -> None:
+        try:
+            if self._beating.get(key, (None, ""))[0] is progress:  # its call may have ended meanwhile
+                await progress.say(message)
+        except Exception:  # a client gone: its call ends on its own; the others are kept alive
+            logger.debug("a keep-alive word could not be said", exc_info=True)
+        finally:
+            self._saying.discard(key)
 
 
 class Progress:
