@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import io
 import json
 import logging
@@ -444,10 +445,15 @@ async def test_list_generations_pages_through_every_generation_with_a_cursor(mcp
 
 
 async def test_a_page_of_generations_ends_early_where_claude_code_would_cut_it(
-    make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock
+    make_settings: Callable[..., Settings], emulator: Emulator, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # 100 tasks of 20 images had made a page of 315,000 characters of structured output, which Claude Code gives its
     # model and cuts at 25,000 tokens (found by audit): the rest come by the cursor.
+    from ideogram_mcp.emulator import artwork
+
+    render = artwork.render
+    drawing = functools.cache(lambda width, height: render(width, height, seed=1, prompt="p"))
+    monkeypatch.setattr(artwork, "render", lambda width, height, **_: drawing(width, height))  # 1,200 drawn once
     settings = {"save": False, "preview": False, "confirm_above": 100.0, "daily_budget": 0}
     async with Client(server(make_settings, emulator, **settings)) as mcp:
         for n in range(60):
