@@ -14,7 +14,6 @@ saves and previews each one). ``--draw-each`` draws every image, as the emulator
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import time
 from typing import Any
@@ -28,19 +27,6 @@ from common import cpu_seconds, peak_rss_mib
 from ideogram_mcp.embedded import serving
 from ideogram_mcp.emulator import Emulator, artwork
 from ideogram_mcp.emulator.state import Answer
-
-
-def drawn_once(render: Any) -> Any:
-    """``artwork.render`` that draws each size, format and quality once (the seed and prompt change only pixels)."""
-
-    @functools.cache
-    def drawing(width: int, height: int, image_format: str, quality: int) -> bytes:
-        return render(width, height, seed=1, prompt='"BENCH"', image_format=image_format, quality=quality)
-
-    def drawn(width: int, height: int, *, image_format: str = "JPG", quality: int = 95, **_: Any) -> bytes:
-        return drawing(width, height, image_format, quality)
-
-    return drawn
 
 
 class Upstream:
@@ -81,7 +67,7 @@ class Upstream:
 
 async def main(render: float, key: str, draw_each: bool) -> None:
     if not draw_each:
-        artwork.render = drawn_once(artwork.render)
+        artwork.render = artwork.drawn_once(artwork.render)
     upstream = Upstream(render, key)
     app = upstream.emulator.app()
     app.router.routes.insert(0, Route("/bench", upstream.counts, methods=["GET"]))

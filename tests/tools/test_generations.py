@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import functools
 import io
 import json
 import logging
@@ -451,9 +450,7 @@ async def test_a_page_of_generations_ends_early_where_claude_code_would_cut_it(
     # model and cuts at 25,000 tokens (found by audit): the rest come by the cursor.
     from ideogram_mcp.emulator import artwork
 
-    render = artwork.render
-    drawing = functools.cache(lambda width, height: render(width, height, seed=1, prompt="p"))
-    monkeypatch.setattr(artwork, "render", lambda width, height, **_: drawing(width, height))  # 1,200 drawn once
+    monkeypatch.setattr(artwork, "render", artwork.drawn_once(artwork.render))  # 1,200 images it never looks at
     settings = {"save": False, "preview": False, "confirm_above": 100.0, "daily_budget": 0}
     async with Client(server(make_settings, emulator, **settings)) as mcp:
         for n in range(60):

@@ -6,11 +6,12 @@ typeset on the picture, as Ideogram would render it, so that a layout can be jud
 
 from __future__ import annotations
 
+import functools
 import io
 import random
 import re
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, cast
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
@@ -73,6 +74,20 @@ def render(
         options["quality"] = quality
     picture.save(buffer, format=_PIL_FORMATS[image_format], **options)
     return buffer.getvalue()
+
+
+def drawn_once(draw: Callable[..., bytes]) -> Callable[..., bytes]:
+    """``render`` drawing each size, format and quality once, its bytes given for every image (the seed and prompt
+    change only pixels): for benchmarks and tests that make thousands of images and never look at them."""
+
+    @functools.cache
+    def drawing(width: int, height: int, image_format: ImageFormat, quality: int) -> bytes:
+        return draw(width, height, seed=1, prompt='"BENCH"', image_format=image_format, quality=quality)
+
+    def drawn(width: int, height: int, *, image_format: ImageFormat = "JPG", quality: int = 95, **_: Any) -> bytes:
+        return drawing(width, height, image_format, quality)
+
+    return drawn
 
 
 def placeholder(side: int = 256) -> bytes:
