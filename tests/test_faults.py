@@ -223,7 +223,7 @@ async def test_an_answer_that_says_nothing_of_the_tasks_failure_leaves_its_task_
         listed = data(await mcp.call_tool("list_generations", {}))
     assert "Nothing usable was made" not in text(result)
     assert listed["generations"][0]["state"] in ("pending", "done")
-    assert listed["spentToday"] == 0.06
+    assert listed["spentTotal"] == 0.06
 
 
 @pytest.mark.parametrize("status", [400, 422])
@@ -252,7 +252,7 @@ async def test_a_poll_refused_with_no_code_naming_the_task_leaves_it_pending_nev
         listed = data(await mcp.call_tool("list_generations", {}))
     assert len(emulator.ledger) == 1
     assert "Nothing usable was made" not in text(result)
-    assert listed["spentToday"] == 0.06
+    assert listed["spentTotal"] == 0.06
     # No argument of the agent's was sent: "Change the arguments it names and try again" had been said beside "do not
     # start it again" (found by review).
     assert "Change the arguments" not in text(result)
@@ -285,7 +285,7 @@ async def test_a_task_said_to_have_failed_is_failed_whatever_the_status_and_name
     assert result.is_error
     assert "inferenceError: Inference failed" in text(result)
     assert "still running" not in text(result)
-    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("failed", 0)
+    assert (listed["generations"][0]["state"], listed["spentTotal"]) == ("failed", 0)
     assert len(emulator.ledger) == 1
 
 
@@ -304,7 +304,7 @@ async def test_a_task_refused_credit_when_it_was_to_run_failed_uncharged_whateve
         listed = data(await mcp.call_tool("list_generations", {}))
     assert result.is_error
     assert "insufficientCredits: Top up." in text(result), text(result)
-    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("failed", 0)
+    assert (listed["generations"][0]["state"], listed["spentTotal"]) == ("failed", 0)
 
 
 def _second_image_late(body: dict[str, Any]) -> object:
@@ -355,7 +355,7 @@ async def _short_of_credit(emulator: Emulator, mcp: Client, task_uuid: str, stat
     later = await mcp.call_tool("get_generation", {"taskUUID": task_uuid, "wait": 0})
     listed = data(await mcp.call_tool("list_generations", {}))
     assert "The Runware account has too little credit" in text(later), text(later)
-    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("pending", 0.12)
+    assert (listed["generations"][0]["state"], listed["spentTotal"]) == ("pending", 0.12)
 
 
 @pytest.mark.parametrize("status", [200, 400, 404, 422])
@@ -373,7 +373,7 @@ async def test_a_lack_of_credit_said_to_a_later_fetch_of_a_task_that_saved_an_im
         listed = data(await mcp.call_tool("list_generations", {}))
     assert "failed" not in text(later)
     assert "The Runware account has too little credit" in text(later), text(later)
-    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("pending", 0.12)
+    assert (listed["generations"][0]["state"], listed["spentTotal"]) == ("pending", 0.12)
 
 
 @pytest.mark.parametrize("status", [200, 422])
@@ -408,7 +408,7 @@ async def test_a_task_that_fails_after_an_unusable_image_keeps_that_image_charge
     assert text(later).startswith("All 2 requested image(s) failed: unusableResult: "), text(later)
     assert "1 of them finished, so those may have been charged ($0.06)" in text(later), text(later)
     assert text(again).endswith("Nothing more can be fetched. It may have been charged ($0.06), and is counted so.")
-    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("failed", 0.06)
+    assert (listed["generations"][0]["state"], listed["spentTotal"]) == ("failed", 0.06)
 
 
 async def test_an_unusable_image_that_comes_right_in_a_later_fetch_is_charged_once(
@@ -424,7 +424,7 @@ async def test_an_unusable_image_that_comes_right_in_a_later_fetch_is_charged_on
     assert "Runware reported 1 more image(s) finished that cannot be used" in text(sent), text(sent)
     assert (data(sent)["status"], data(later)["status"], len(data(later)["images"])) == ("pending", "done", 2)
     assert "cannot be used" not in text(later)
-    assert (listed["generations"][0]["cost"], listed["spentToday"]) == (0.12, 0.12)
+    assert (listed["generations"][0]["cost"], listed["spentTotal"]) == (0.12, 0.12)
 
 
 def _first_right_second_failed(body: dict[str, Any]) -> object:
@@ -460,7 +460,7 @@ async def test_an_unusable_image_that_comes_right_beside_one_that_failed_is_not_
     assert "1 requested image(s) failed: inferenceFailed: It broke." in text(later), text(later)
     assert "unusableResult" not in text(later)
     assert "cannot be used" not in text(later)
-    assert (listed["generations"][0]["cost"], listed["spentToday"]) == (0.06, 0.06)
+    assert (listed["generations"][0]["cost"], listed["spentTotal"]) == (0.06, 0.06)
 
 
 async def test_one_unusable_image_worded_two_ways_in_two_fetches_is_charged_once(
@@ -480,7 +480,7 @@ async def test_one_unusable_image_worded_two_ways_in_two_fetches_is_charged_once
     assert text(last).endswith(
         "Nothing usable was made. Runware reported 1 of them finished, so those may have been charged ($0.06)."
     )
-    assert (listed["generations"][0]["cost"], listed["spentToday"]) == (0.06, 0.06)
+    assert (listed["generations"][0]["cost"], listed["spentTotal"]) == (0.06, 0.06)
 
 
 async def test_a_task_failing_as_a_whole_after_a_poll_that_listed_its_images_keeps_the_unusable_one_charged(
@@ -497,7 +497,7 @@ async def test_a_task_failing_as_a_whole_after_a_poll_that_listed_its_images_kee
         listed = data(await mcp.call_tool("list_generations", {}))
     assert text(later).startswith("All 2 requested image(s) failed: unusableResult: "), text(later)
     assert text(later).endswith("1 of them finished, so those may have been charged ($0.06).")
-    assert listed["spentToday"] == 0.06
+    assert listed["spentTotal"] == 0.06
 
 
 async def test_a_fetch_that_sees_the_unusable_image_only_once_keeps_its_recorded_charge(
@@ -516,7 +516,7 @@ async def test_a_fetch_that_sees_the_unusable_image_only_once_keeps_its_recorded
     assert text(later).startswith("Still rendering: 0 of 2 image(s) ready"), text(later)  # in doubt: it may come right
     assert (between["generations"][0]["state"], between["generations"][0]["cost"]) == ("pending", 0.06)
     assert text(last).endswith("1 of them finished, so those may have been charged ($0.06)."), text(last)
-    assert listed["spentToday"] == 0.06
+    assert listed["spentTotal"] == 0.06
 
 
 def _instead(code: str, message: str) -> Callable[[dict[str, Any]], object]:
@@ -545,7 +545,7 @@ async def test_a_task_failing_as_a_whole_right_after_an_unusable_image_keeps_it_
         listed = data(await mcp.call_tool("list_generations", {}))
     assert text(result).startswith(f"All {n} requested image(s) failed: unusableResult: "), text(result)
     assert "may have been charged ($0.06)" in text(result)
-    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("failed", 0.06)
+    assert (listed["generations"][0]["state"], listed["spentTotal"]) == ("failed", 0.06)
 
 
 async def test_an_unusable_image_seen_once_in_each_of_two_fetches_stays_charged_when_the_task_then_fails(
@@ -565,7 +565,7 @@ async def test_an_unusable_image_seen_once_in_each_of_two_fetches_stays_charged_
         listed = data(await mcp.call_tool("list_generations", {}))
     assert all("cannot be used" not in said for said in seen)  # in doubt in each: not said, but recorded
     assert "1 of them finished, so those may have been charged ($0.06)" in text(last), text(last)
-    assert listed["spentToday"] == 0.06
+    assert listed["spentTotal"] == 0.06
 
 
 async def test_a_second_unusable_image_seen_in_a_fetch_is_charged_beside_the_first_when_the_task_fails(
@@ -584,7 +584,7 @@ async def test_a_second_unusable_image_seen_in_a_fetch_is_charged_beside_the_fir
         later = await mcp.call_tool("get_generation", {"taskUUID": first["taskUUID"]})
         listed = data(await mcp.call_tool("list_generations", {}))
     assert "2 of them finished, so those may have been charged ($0.12)" in text(later), text(later)
-    assert listed["spentToday"] == 0.12
+    assert listed["spentTotal"] == 0.12
 
 
 async def test_an_unusable_image_that_comes_right_before_the_task_fails_as_a_whole_is_charged_once(
@@ -600,7 +600,7 @@ async def test_an_unusable_image_that_comes_right_before_the_task_fails_as_a_who
         listed = data(await mcp.call_tool("list_generations", {}))
     assert "1 requested image(s) failed: inferenceFailed: It broke." in text(later), text(later)
     assert "cannot be used" not in text(later)
-    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("done", 0.06)
+    assert (listed["generations"][0]["state"], listed["spentTotal"]) == ("done", 0.06)
 
 
 @pytest.mark.parametrize("status", [200, 422])
@@ -629,7 +629,7 @@ async def test_a_lack_of_credit_said_right_after_an_unusable_image_seen_once_in_
         result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2})
         listed = data(await mcp.call_tool("list_generations", {}))
     assert "The Runware account has too little credit" in text(result), text(result)
-    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("pending", 0.12)
+    assert (listed["generations"][0]["state"], listed["spentTotal"]) == ("pending", 0.12)
 
 
 async def test_a_lack_of_credit_said_to_a_later_call_after_an_unusable_image_seen_once_keeps_the_task_pending(
@@ -776,7 +776,7 @@ async def test_a_task_whose_every_poll_answers_an_error_of_no_task_asked_about_i
         listed = data(await mcp.call_tool("list_generations", {}))
     assert "still running on Runware" not in text(result)
     assert "Runware's last answer about this task was a failure" in text(result)
-    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("pending", 0.06)
+    assert (listed["generations"][0]["state"], listed["spentTotal"]) == ("pending", 0.06)
 
 
 async def test_an_error_with_no_code_naming_the_task_in_a_poll_is_still_its_failure(
@@ -792,7 +792,7 @@ async def test_an_error_with_no_code_naming_the_task_in_a_poll_is_still_its_fail
         result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
         listed = data(await mcp.call_tool("list_generations", {}))
     assert "Generation failed." in text(result)
-    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("failed", 0)
+    assert (listed["generations"][0]["state"], listed["spentTotal"]) == ("failed", 0)
 
 
 @pytest.mark.parametrize(
@@ -838,7 +838,7 @@ async def test_a_submission_answered_with_an_error_not_its_own_is_sent_again_und
         result = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT})
         listed = data(await mcp.call_tool("list_generations", {}))
     assert not result.is_error
-    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("done", 0.06)
+    assert (listed["generations"][0]["state"], listed["spentTotal"]) == ("done", 0.06)
     assert len(emulator.ledger) == 1
 
 
@@ -890,7 +890,7 @@ async def test_a_server_that_cannot_be_reached_costs_nothing_and_says_so(
     assert "may still" not in text(result)
     assert error_of(result)["retryable"] is True
     assert error_of(result)["mayHaveBeenCharged"] is False
-    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("failed", 0)
+    assert (listed["generations"][0]["state"], listed["spentTotal"]) == ("failed", 0)
 
 
 async def test_a_render_slower_than_the_wait_is_pending_and_get_generation_brings_it(
@@ -1070,7 +1070,7 @@ async def test_when_every_image_fails_the_call_says_so_at_once(
     assert error_of(result)["kind"] == "failed"
     failures = "inferenceError: Image 1 failed to render; inferenceError: Image 2 failed to render."  # one full stop
     assert text(result).startswith(f"All 2 requested image(s) failed: {failures} Nothing usable was made.")
-    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("failed", 0)
+    assert (listed["generations"][0]["state"], listed["spentTotal"]) == ("failed", 0)
     assert text(again) == f"That generation failed: {failures} Nothing more can be fetched."
 
 
@@ -1106,7 +1106,7 @@ async def test_a_refused_poll_keeps_the_paid_task_pending_and_fetchable(
     assert result.is_error
     assert (error_of(result)["mayHaveBeenCharged"], error_of(result)["retryable"]) == (True, False)
     assert "do not start it again" in text(result)
-    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("pending", 0.06)
+    assert (listed["generations"][0]["state"], listed["spentTotal"]) == ("pending", 0.06)
     assert data(fetched)["status"] == "done"
     charged_once_and_delivered(emulator, fetched)
 
@@ -1129,7 +1129,7 @@ async def test_a_task_answered_about_another_task_then_rate_limited_stays_pendin
         f'"{data(result)["taskUUID"]}" later to see; do not start a new generation for it until get_generation says '
         "it failed."
     )
-    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("pending", 0.06)
+    assert (listed["generations"][0]["state"], listed["spentTotal"]) == ("pending", 0.06)
     assert [c.task_uuid for c in emulator.ledger] == [data(result)["taskUUID"]]
 
 
@@ -1187,7 +1187,7 @@ async def test_a_finished_task_with_a_failed_image_is_fetched_again_unchanged(
         listed = data(await mcp.call_tool("list_generations", {}))
     assert data(again) == data(first)
     assert data(again)["status"] == "done"
-    assert (listed["generations"][0]["state"], listed["spentToday"]) == ("done", 0.06)
+    assert (listed["generations"][0]["state"], listed["spentTotal"]) == ("done", 0.06)
 
 
 async def test_a_hanging_runware_never_keeps_the_call_past_its_wait(
@@ -1217,4 +1217,4 @@ async def test_an_upload_that_never_answers_fails_the_call_with_nothing_sent_or_
     assert error_of(result) == {"kind": "runware_error", "retryable": True, "mayHaveBeenCharged": False}
     assert sent(emulator) == [], "the paid task was never sent"
     assert emulator.ledger == []
-    assert (listed["generations"], listed["spentToday"]) == ([], 0)
+    assert (listed["generations"], listed["spentTotal"]) == ([], 0)
