@@ -11,7 +11,7 @@ import functools
 import json
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -257,3 +257,25 @@ async def test_a_bucket_that_does_not_answer_is_said_so_never_taken_for_one_with
         await files.read_all(["ideogram://images/kite.jpg"], where, kept)
     ((_, problem),) = refused.value.problems
     assert problem.startswith("cannot be read now: The image bucket images cannot be reached right now (")
+
+
+async def test_a_file_name_given_again_numbers_its_set_after_the_objects_the_bucket_has(
+    in_bucket: tuple[Settings, str], s3: S3Server, emulator: Emulator
+) -> None:
+    settings, place = in_bucket
+    async with served(settings, emulator) as url, connect(url, TOKENS[0]) as alice:
+        sets = [
+            await alice.call_tool(
+                "generate_image", {"positivePrompt": "a kite", "numberResults": 2, "fileName": "kite"}
+            )
+            for _ in range(2)
+        ]
+    assert [[image["path"] for image in data(made)["images"]] for made in sets] == [
+        ["kite-1.jpg", "kite-2.jpg"],
+        ["kite-3.jpg", "kite-4.jpg"],
+    ]
+    owner = http.owner_of(f"token:{TOKENS[0]}")
+    listed = obstore.list_with_delimiter(s3.store(place), owner)  # pyright: ignore[reportUnknownMemberType]
+    assert sorted(PurePosixPath(meta["path"]).name for meta in listed["objects"]) == [
+        f"kite-{n}.{ext}" for n in range(1, 5) for ext in ("jpg", "json")
+    ]

@@ -343,6 +343,16 @@ def test_images_of_a_several_image_task_arriving_one_at_a_time_are_numbered_as_o
     assert files.stems("poster", "x", ["b"], when, first=2, of=2) == ["poster-2"]
 
 
+def test_the_numbers_a_file_name_takes_in_a_folder_are_read_from_its_names_as_the_file_system_compares_them() -> None:
+    assert files.numbers_taken([], "sign") == (False, 0)
+    names = ["sign.jpg", "sign-2.json", "Sign-12.PNG", "sign-1-2.jpg", "sign-x.jpg", "signs-40.jpg", ".sign-50.part"]
+    assert files.numbers_taken(names, "sign") == (True, 12)
+    assert files.numbers_taken(["cafe\u0301-3.webp", "sign-007.jpg"], "Café") == (False, 3)
+    assert files.numbers_taken(["sign-007.jpg", "sign-\u0663.jpg"], "sign") == (False, 7)  # ASCII digits only
+    assert files.numbers_taken(["v1.2-4.jpg", "v1x2-9.jpg"], "v1.2") == (False, 4)  # the name's dot is no pattern
+    assert files.stems("sign", "x", ["a"], datetime(2026, 1, 1), first=5, plain=False) == ["sign-5"]
+
+
 def test_a_file_name_ending_in_json_is_saved_without_it() -> None:
     # The server adds the image's extension and writes the recipe as <name>.json: "poster.json" had been saved as
     # poster.json.png beside poster.json.json.

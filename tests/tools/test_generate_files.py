@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 import mcp_types as types
 import pytest
@@ -21,6 +22,7 @@ from PIL import Image
 from ideogram_mcp.clock import ManualClock
 from ideogram_mcp.emulator import Emulator
 from ideogram_mcp.images import previews
+from ideogram_mcp.images.local import LocalFolders
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 from ideogram_mcp.tasks import finish
@@ -654,3 +656,102 @@ async def test_previews_that_skip_an_image_say_which_images_they_show(emulator: 
     assert len([c for c in result.content if isinstance(c, types.ImageContent)]) == 2
     assert "Previews, in order, of images 1 and 3." in text(result).splitlines()
     assert not any(line.startswith("Previews, in order") for line in text(whole).splitlines()), "1, 2: as listed"
+
+
+async def test_a_file_name_given_again_numbers_its_images_after_those_the_folder_has(mcp: Client, output: Path) -> None:
+    # A second set of "sign" had been saved as sign-1-2 and sign-2-2 beside sign-1 and sign-2, a third single "sign"
+    # as sign-3 beside a set's sign-3-2: each image took the "-2" of a taken name on its own.
+    made: list[list[str]] = []
+    for count in (2, 2, 1, 1, 3):
+        if made:  # a person's note beside the first set: its name is taken all the same
+            (output / "SIGN-7.txt").write_text("not an image")
+        result = await mcp.call_tool(
+            "generate_image", {"positivePrompt": PROMPT, "numberResults": count, "fileName": "sign"}
+        )
+        made.append([Path(image["path"]).name for image in data(result)["images"]])
+    assert made == [
+        ["sign-1.jpg", "sign-2.jpg"],
+        ["sign-8.jpg", "sign-9.jpg"],
+        ["sign.jpg"],
+        ["sign-10.jpg"],
+        ["sign-11.jpg", "sign-12.jpg", "sign-13.jpg"],
+    ]
+    assert {p.name for p in output.iterdir()} == {
+        "SIGN-7.txt",
+        "sign.jpg",
+        "sign.json",
+        *(f"sign-{n}.{ext}" for n in (1, 2, 8, 9, 10, 11, 12, 13) for ext in ("jpg", "json")),
+    }
+
+
+async def test_a_set_whose_images_come_in_two_calls_keeps_the_numbers_its_first_image_took(
+    make_settings: Callable[..., Settings], emulator: Emulator, output: Path
+) -> None:
+    for n in (1, 2):
+        png_file(output / f"sign-{n}.png")
+    emulator.render_seconds = 8.0  # the first image is ready at 4 s, the second at 8 s
+    server = build_server(
+        make_settings(output_dir=output, wait_seconds=6),
+        transport=httpx2.ASGITransport(emulator.app()),
+        clock=emulator.clock,
+    )
+    async with Client(server) as mcp:
+        first = data(
+            await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2, "fileName": "sign"})
+        )
+        await emulator.clock.sleep(5)
+        later = data(await mcp.call_tool("get_generation", {"taskUUID": first["taskUUID"]}))
+    assert first["status"] == "pending"
+    assert [Path(image["path"]).name for image in first["images"]] == ["sign-3.jpg"]
+    assert [Path(image["path"]).name for image in later["images"]] == ["sign-3.jpg", "sign-4.jpg"]
+
+
+async def test_a_folder_whose_names_cannot_be_read_still_has_every_image_saved(
+    mcp: Client, output: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreadable(self: object, folder: Path) -> list[str]:
+        raise PermissionError(13, "Permission denied", str(folder))
+
+    await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2, "fileName": "sign"})
+    await clock.sleep(121)  # the numbers this server gave are long saved: the folder's names are read for them
+    monkeypatch.setattr(LocalFolders, "names", unreadable)
+    again = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2, "fileName": "sign"})
+    assert not again.is_error, text(again)
+    assert [Path(image["path"]).name for image in data(again)["images"]] == ["sign-1-2.jpg", "sign-2-2.jpg"]
+
+
+async def test_two_calls_given_one_file_name_at_once_take_numbers_apart(mcp: Client, output: Path) -> None:
+    made: dict[int, list[str]] = {}
+
+    async def make(n: int) -> None:
+        result = await mcp.call_tool(
+            "generate_image", {"positivePrompt": PROMPT, "numberResults": 2, "fileName": "sign"}
+        )
+        made[n] = [Path(image["path"]).name for image in data(result)["images"]]
+
+    async with anyio.create_task_group() as calls:
+        for n in range(2):
+            calls.start_soon(make, n)
+    assert sorted([*made[0], *made[1]]) == ["sign-1.jpg", "sign-2.jpg", "sign-3.jpg", "sign-4.jpg"]
+    assert {tuple(names) for names in made.values()} == {("sign-1.jpg", "sign-2.jpg"), ("sign-3.jpg", "sign-4.jpg")}
+
+
+async def test_numbers_given_and_deleted_are_given_again_once_the_calls_saving_them_are_long_over(
+    mcp: Client, output: Path, clock: ManualClock
+) -> None:
+    async def sign() -> list[str]:
+        result = await mcp.call_tool(
+            "generate_image", {"positivePrompt": PROMPT, "numberResults": 2, "fileName": "sign"}
+        )
+        return [Path(image["path"]).name for image in data(result)["images"]]
+
+    def deleted() -> None:
+        for path in output.glob("sign-*"):
+            path.unlink()
+
+    assert await sign() == ["sign-1.jpg", "sign-2.jpg"]
+    deleted()
+    assert await sign() == ["sign-3.jpg", "sign-4.jpg"]  # as far as this server knows, they may not be saved yet
+    deleted()
+    await clock.sleep(121)
+    assert await sign() == ["sign-1.jpg", "sign-2.jpg"]

@@ -33,6 +33,7 @@ from ideogram_mcp.files.names import MAX_NAME as MAX_NAME  # the names images ar
 from ideogram_mcp.files.names import MAX_NAME_BYTES as MAX_NAME_BYTES
 from ideogram_mcp.files.names import UTF8_FIX, composed, speakable, unwritable_here
 from ideogram_mcp.files.names import check_file_name as check_file_name
+from ideogram_mcp.files.names import numbers_taken as numbers_taken
 from ideogram_mcp.files.names import stems as stems
 from ideogram_mcp.images.formats import EXTENSIONS, ImageFormat, sniff
 from ideogram_mcp.references import begins_as_base64_image, is_image_reference

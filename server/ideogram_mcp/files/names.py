@@ -7,7 +7,7 @@ import os
 import re
 import sys
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -113,19 +113,42 @@ def stems(
     *,
     first: int = 1,
     of: int | None = None,
+    plain: bool = True,
 ) -> list[str]:
     """Base names for images of a task: the agent's ``fileName`` (numbered when the task makes several), else defaults.
 
-    ``first`` is the number of the first of these images in the task and ``of`` how many it makes, so images
-    that arrive in several calls are numbered as one set. A default is the date and time, the prompt's
-    first words and the image's short id.
+    ``first`` is the number of the first of these images and ``of`` how many the task makes, so images that arrive
+    in several calls are numbered as one set. A single image takes the ``fileName`` itself unless ``plain`` is
+    False (that name is taken: it is numbered too). A default is the date and time, the prompt's first words and the
+    image's short id.
     """
     if file_name:
         if not short_ids:
             return []
-        if (of or len(short_ids)) == 1:
+        if (of or len(short_ids)) == 1 and plain:
             return [file_name]
         return [f"{file_name}-{n}" for n in range(first, first + len(short_ids))]
     ascii_prompt = unicodedata.normalize("NFKD", prompt).encode("ascii", "ignore").decode().lower()
     slug = "-".join(re.findall(r"[a-z0-9]+", ascii_prompt)[:6])[:48].strip("-") or "image"
     return [f"{when:%Y%m%d-%H%M%S}-{slug}-{short_id}" for short_id in short_ids]
+
+
+def numbers_taken(names: Iterable[str], file_name: str) -> tuple[bool, int]:
+    """Whether a file of ``names`` (a folder's, any extension) takes ``file_name`` itself, and the highest number
+    ``n`` one takes as ``file_name-n`` (0 when none): the numbers a new set of that name comes after, so that a
+    second set of "sign" is ``sign-3`` and ``sign-4`` beside ``sign-1`` and ``sign-2`` (it had been ``sign-1-2``
+    and ``sign-2-2``). Names are compared as a file system that ignores case and Unicode's forms would."""
+    wanted = _folded(file_name)
+    numbered = re.compile(re.escape(wanted) + r"-([0-9]{1,6})")
+    plain, highest = False, 0
+    for name in names:
+        stem = _folded(os.path.splitext(name)[0])
+        if stem == wanted:
+            plain = True
+        elif (match := numbered.fullmatch(stem)) is not None:
+            highest = max(highest, int(match[1]))
+    return plain, highest
+
+
+def _folded(name: str) -> str:
+    return unicodedata.normalize("NFC", name).casefold()

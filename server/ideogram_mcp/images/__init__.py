@@ -63,6 +63,11 @@ class ImageStore(Protocol):
         """Remove a saved image and its recipe (a second copy)."""
         ...
 
+    def names(self, folder: Path) -> list[str]:
+        """The names of everything directly in ``folder``, ours or not ([] before it is made); ``OSError`` or
+        ``LookupError`` where it cannot be read."""
+        ...
+
     def saved(self, folders: Sequence[Path]) -> list[SavedImage]:
         """The images saved in these folders, newest first."""
         ...

@@ -85,6 +85,10 @@ class LocalFolders:
             with contextlib.suppress(OSError):
                 path.unlink()
 
+    def names(self, folder: Path) -> list[str]:
+        """The names of the entries of ``folder`` ([] before it is made)."""
+        return os.listdir(folder) if os.path.isdir(folder) else []
+
     def saved(self, folders: Sequence[Path]) -> list[SavedImage]:
         """The images this server saved directly in ``folders``, newest first."""
         found = [image for folder in folders for image in _saved_in(folder)]

@@ -219,6 +219,16 @@ class BucketStore:
             return
         self._withdraw(_recipe_key(key), key)
 
+    def names(self, folder: Path) -> list[str]:
+        """The names of the objects directly under ``folder``'s prefix."""
+        if (prefix := self.key(folder)) is None:
+            return []
+        try:
+            listed = obstore.list_with_delimiter(self._store, prefix or None)  # pyright: ignore[reportUnknownMemberType]
+        except FAILED as exc:
+            raise LookupError(self._unreachable(exc)) from None
+        return [PurePosixPath(meta["path"]).name for meta in listed["objects"]]
+
     def saved(self, folders: Sequence[Path]) -> list[SavedImage]:
         """The images saved directly in ``folders`` (by their keys' prefixes), newest first."""
         found: list[SavedImage] = []

@@ -10,10 +10,12 @@ get_generation saves it.
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import anyio
 import anyio.to_thread
@@ -34,6 +36,9 @@ logger = logs.logger(__name__)
 
 BUSY_POLL = 0.25
 """Seconds between looks at the journal while another call saves an image this one waits for."""
+NUMBERED_FOR = 120.0
+"""Seconds the names this process gave a ``fileName`` count as taken without their files (not saved yet): two calls
+named alike at once take names apart; a person who deleted the files after that starts the numbers again."""
 BUSY_PROBLEM = (
     "was being saved by another call when this one's time ran out (a call of a server that stopped holds it until"
     " that call's time is up); call get_generation again to save it"
@@ -188,15 +193,49 @@ def measured(entry: Entry, data: bytes | None) -> tuple[int | None, int | None]:
     return (width, height) if isinstance(width, int) and isinstance(height, int) else (None, None)
 
 
-def stems_for(entry: Entry, arrived: Sequence[ImageRecord], now: float) -> list[ImageRecord]:
-    """Newly finished images, each with the name it is to be saved under, numbered after the images the task has."""
+async def stems_for(
+    services: Services, entry: Entry, arrived: Sequence[ImageRecord], folder: Path | None, now: float
+) -> list[ImageRecord]:
+    """Newly finished images, each with the name it is to be saved under, numbered after the images the task has.
+
+    A ``fileName`` is numbered after the names ``folder`` (where they are to be saved, None when they are not)
+    already has when the task's first images come: a second set of "sign" is ``sign-3`` and ``sign-4``, and a
+    single "sign" where ``sign.jpg`` is taken is the next number. Later images of the set follow its first.
+    """
+    first, plain, name = len(entry.images) + 1, True, entry.options.file_name
+    if name and arrived and entry.images:  # the set was numbered when its first images came
+        stem = entry.images[0].stem or ""
+        if (number := re.fullmatch(re.escape(name) + r"-([0-9]+)", stem)) is not None:
+            first += int(number[1]) - 1
+    elif name and arrived and folder is not None:
+        try:
+            names = await anyio.to_thread.run_sync(services.store.names, folder)
+        except (OSError, LookupError) as exc:  # not to be read: named as if empty, a taken name gets "-2" then
+            logger.info("the names in %s could not be read for %s: %s", folder, name, exc)
+            names = []
+        taken, highest = files.numbers_taken(names, name)
+        key, now_steady = (folder, name.casefold()), services.clock.monotonic()
+        given = services.numbered.pop(key, None)  # given here, perhaps not saved yet
+        if given is not None and now_steady - given[2] < NUMBERED_FOR:
+            taken, highest = taken or given[0], max(highest, given[1])
+        if entry.requested > 1:
+            first += highest
+            last = highest + entry.requested
+        elif taken:
+            first, plain = max(highest, 1) + 1, False
+            last = first
+        else:
+            taken, last = True, highest
+        services.numbered = {k: v for k, v in services.numbered.items() if now_steady - v[2] < NUMBERED_FOR}
+        services.numbered[key] = (taken, last, now_steady)
     names = files.stems(
-        entry.options.file_name,
+        name,
         _prompt(entry),
         [image.image_uuid.replace("-", "")[:8] for image in arrived],
         datetime.fromtimestamp(now).astimezone(),
-        first=len(entry.images) + 1,
+        first=first,
         of=entry.requested,
+        plain=plain,
     )
     return [image.with_(stem=stem) for image, stem in zip(arrived, names, strict=True)]
 
