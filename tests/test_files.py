@@ -350,6 +350,8 @@ def test_the_numbers_a_file_name_takes_in_a_folder_are_read_from_its_names_as_th
     assert files.numbers_taken(["cafe\u0301-3.webp", "sign-007.jpg"], "Café") == (False, 3)
     assert files.numbers_taken(["sign-007.jpg", "sign-\u0663.jpg"], "sign") == (False, 7)  # ASCII digits only
     assert files.numbers_taken(["v1.2-4.jpg", "v1x2-9.jpg"], "v1.2") == (False, 4)  # the name's dot is no pattern
+    assert files.numbers_taken(["poster-2024.jpg", "poster-999.png"], "poster") == (False, 999)  # 1,000 on: not ours
+    assert files.numbers_taken(["v1.2", "v1.2-3"], "v1.2", stems=True) == (True, 3)  # names without an extension
     assert files.stems("sign", "x", ["a"], datetime(2026, 1, 1), first=5, plain=False) == ["sign-5"]
 
 

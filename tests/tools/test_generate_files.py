@@ -755,3 +755,81 @@ async def test_numbers_given_and_deleted_are_given_again_once_the_calls_saving_t
     deleted()
     await clock.sleep(121)
     assert await sign() == ["sign-1.jpg", "sign-2.jpg"]
+
+
+def saved_names(result: types.CallToolResult) -> list[str | None]:
+    return [Path(image["path"]).name if image.get("path") else None for image in data(result)["images"]]
+
+
+async def test_a_set_still_rendering_keeps_its_numbers_across_a_restart(
+    make_settings: Callable[..., Settings], emulator: Emulator, output: Path
+) -> None:
+    # A set's numbers were known to the server that gave them, for 2 minutes: a set still rendering across a
+    # restart (or for longer) had its later images saved as sign-2-2 beside another set's sign-2 (found by review).
+    emulator.render_seconds = 60.0  # a set's images one after another over 60 s
+    transport = httpx2.ASGITransport(emulator.app())
+    named = {"positivePrompt": PROMPT, "fileName": "sign"}
+    settings = make_settings(output_dir=output, wait_seconds=35)
+    async with Client(build_server(settings, transport=transport, clock=emulator.clock)) as mcp:
+        slow = await mcp.call_tool("generate_image", named | {"numberResults": 2})  # its second image at 60 s
+    settings = make_settings(output_dir=output, wait_seconds=18)
+    async with Client(build_server(settings, transport=transport, clock=emulator.clock)) as mcp:  # restarted
+        other = await mcp.call_tool("generate_image", named | {"numberResults": 8})  # one image every 7.5 s
+        await emulator.clock.sleep(60)
+        slow_again = await mcp.call_tool("get_generation", {"taskUUID": data(slow)["taskUUID"]})
+        other_again = await mcp.call_tool("get_generation", {"taskUUID": data(other)["taskUUID"]})
+    assert (data(slow)["status"], saved_names(slow)) == ("pending", ["sign-1.jpg"])
+    assert (data(other)["status"], saved_names(other)) == ("pending", ["sign-3.jpg", "sign-4.jpg"])
+    assert saved_names(slow_again) == ["sign-1.jpg", "sign-2.jpg"]
+    assert saved_names(other_again) == [f"sign-{n}.jpg" for n in range(3, 11)]
+
+
+async def test_a_set_not_saved_keeps_its_numbers_until_it_is(
+    mcp: Client, output: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put = LocalFolders.put
+
+    def full(self: LocalFolders, *args: Any) -> Path:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(LocalFolders, "put", full)
+    refused = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2, "fileName": "sign"})
+    assert saved_names(refused) == [None, None]
+    monkeypatch.setattr(LocalFolders, "put", put)  # the user freed some space
+    await clock.sleep(121)
+    later = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2, "fileName": "sign"})
+    again = await mcp.call_tool("get_generation", {"taskUUID": data(refused)["taskUUID"]})
+    assert saved_names(later) == ["sign-3.jpg", "sign-4.jpg"]
+    assert saved_names(again) == ["sign-1.jpg", "sign-2.jpg"]
+
+
+async def test_a_set_made_while_saving_was_off_is_numbered_after_the_folder_for_a_later_save(
+    make_settings: Callable[..., Settings], emulator: Emulator, output: Path
+) -> None:
+    transport = httpx2.ASGITransport(emulator.app())
+    named = {"positivePrompt": PROMPT, "numberResults": 2, "fileName": "sign"}
+    async with Client(build_server(make_settings(output_dir=output), transport=transport, clock=emulator.clock)) as on:
+        first = await on.call_tool("generate_image", named)
+    off = make_settings(output_dir=output, save=False)
+    async with Client(build_server(off, transport=transport, clock=emulator.clock)) as mcp:
+        unsaved = await mcp.call_tool("generate_image", named)
+    async with Client(build_server(make_settings(output_dir=output), transport=transport, clock=emulator.clock)) as on:
+        saved = await on.call_tool("get_generation", {"taskUUID": data(unsaved)["taskUUID"]})
+    assert saved_names(first) == ["sign-1.jpg", "sign-2.jpg"]
+    assert saved_names(unsaved) == [None, None]
+    assert saved_names(saved) == ["sign-3.jpg", "sign-4.jpg"]
+
+
+async def test_numbers_go_on_to_999_and_a_folders_longer_ones_are_not_in_the_way(
+    mcp: Client, output: Path, clock: ManualClock
+) -> None:
+    output.mkdir(parents=True)
+    for name in ("poster-2024.jpg", "sign-997.jpg"):
+        (output / name).write_bytes(b"a person's file")
+    poster = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2, "fileName": "poster"})
+    sign = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2, "fileName": "sign"})
+    await clock.sleep(121)
+    past = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2, "fileName": "sign"})
+    assert saved_names(poster) == ["poster-1.jpg", "poster-2.jpg"]
+    assert saved_names(sign) == ["sign-998.jpg", "sign-999.jpg"]
+    assert saved_names(past) == ["sign-1.jpg", "sign-2.jpg"]  # from 1 again, past 999: none of them taken

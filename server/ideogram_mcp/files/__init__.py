@@ -31,6 +31,7 @@ from ideogram_mcp.files.defaults import homeless as homeless
 from ideogram_mcp.files.defaults import output_folder as output_folder
 from ideogram_mcp.files.names import MAX_NAME as MAX_NAME  # the names images are saved under, said here too
 from ideogram_mcp.files.names import MAX_NAME_BYTES as MAX_NAME_BYTES
+from ideogram_mcp.files.names import MOST_NUMBERED as MOST_NUMBERED
 from ideogram_mcp.files.names import UTF8_FIX, composed, speakable, unwritable_here
 from ideogram_mcp.files.names import check_file_name as check_file_name
 from ideogram_mcp.files.names import numbers_taken as numbers_taken

@@ -133,16 +133,22 @@ def stems(
     return [f"{when:%Y%m%d-%H%M%S}-{slug}-{short_id}" for short_id in short_ids]
 
 
-def numbers_taken(names: Iterable[str], file_name: str) -> tuple[bool, int]:
-    """Whether a file of ``names`` (a folder's, any extension) takes ``file_name`` itself, and the highest number
-    ``n`` one takes as ``file_name-n`` (0 when none): the numbers a new set of that name comes after, so that a
-    second set of "sign" is ``sign-3`` and ``sign-4`` beside ``sign-1`` and ``sign-2`` (it had been ``sign-1-2``
-    and ``sign-2-2``). Names are compared as a file system that ignores case and Unicode's forms would."""
+MOST_NUMBERED = 999
+"""The highest number a ``fileName`` goes on to (its probe before sending allows three digits); a folder's names
+with more are not ours, nor in the way."""
+
+
+def numbers_taken(names: Iterable[str], file_name: str, *, stems: bool = False) -> tuple[bool, int]:
+    """Whether one of ``names`` (a folder's files, any extension; or ``stems``, names without one) is ``file_name``
+    itself, and the highest number ``n`` (up to ``MOST_NUMBERED``) one is as ``file_name-n``, 0 when none: the
+    numbers a new set of that name comes after, so that a second set of "sign" is ``sign-3`` and ``sign-4`` beside
+    ``sign-1`` and ``sign-2`` (it had been ``sign-1-2`` and ``sign-2-2``). Names are compared as a file system that
+    ignores case and Unicode's forms would."""
     wanted = _folded(file_name)
-    numbered = re.compile(re.escape(wanted) + r"-([0-9]{1,6})")
+    numbered = re.compile(re.escape(wanted) + r"-([0-9]{1,3})")
     plain, highest = False, 0
     for name in names:
-        stem = _folded(os.path.splitext(name)[0])
+        stem = _folded(name if stems else os.path.splitext(name)[0])
         if stem == wanted:
             plain = True
         elif (match := numbered.fullmatch(stem)) is not None:

@@ -148,8 +148,7 @@ async def _finish(
             return await _forgotten(services, entry, snapshot.lost)
     known = {record.image_uuid for record in entry.images}
     arrived = [image for image in snapshot.images if image.image_uuid not in known]
-    keep = settings.save if save is None else save
-    arrivals = await saving.stems_for(services, entry, arrived, where.output if keep else None, clock.now())
+    arrivals = await saving.stems_for(services, entry, arrived, where.output, clock.now())
     records = [*entry.images, *arrivals]
     show = settings.preview if preview is None else preview
     trouble: JournalError | None = None
@@ -159,7 +158,7 @@ async def _finish(
     unlinked: set[str] = set()
     # Images that come at the deadline still get a few seconds: a call's time bounds the saving too.
     saving_until = max(until, clock.monotonic() + SAVING_GRACE)
-    unsaved = keep and any(r.image_url and not r.path for r in records)
+    unsaved = (settings.save if save is None else save) and any(r.image_url and not r.path for r in records)
     if unsaved or (show and records):
         async with _lane(services, saving_until) as turn:
             if not turn:  # every lane busy until the deadline: the URLs now, the files with a later get_generation

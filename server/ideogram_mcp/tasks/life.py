@@ -299,7 +299,7 @@ async def _unwritable_as_it_is(services: Services, folder: Path, longest: str) -
 
 def _longest(generation: Generation) -> str:
     """The longest name the call's images may be saved under (a name of its own), for a probe of the folder."""
-    return f"{generation.file_name}-{generation.count}-999.webp" if generation.file_name else ""
+    return f"{generation.file_name}-{files.MOST_NUMBERED}-999.webp" if generation.file_name else ""
 
 
 async def _known_uuids(

@@ -37,8 +37,10 @@ logger = logs.logger(__name__)
 BUSY_POLL = 0.25
 """Seconds between looks at the journal while another call saves an image this one waits for."""
 NUMBERED_FOR = 120.0
-"""Seconds the names this process gave a ``fileName`` count as taken without their files (not saved yet): two calls
-named alike at once take names apart; a person who deleted the files after that starts the numbers again."""
+"""Seconds the names this process gave a ``fileName`` count as taken without their files, before the journal records
+them (two calls named alike at once take names apart)."""
+NUMBERED_LOOKED_AT = 100
+"""The owner's latest tasks looked at for the names they were given and have not saved yet."""
 BUSY_PROBLEM = (
     "was being saved by another call when this one's time ran out (a call of a server that stopped holds it until"
     " that call's time is up); call get_generation again to save it"
@@ -194,40 +196,35 @@ def measured(entry: Entry, data: bytes | None) -> tuple[int | None, int | None]:
 
 
 async def stems_for(
-    services: Services, entry: Entry, arrived: Sequence[ImageRecord], folder: Path | None, now: float
+    services: Services, entry: Entry, arrived: Sequence[ImageRecord], folder: Path, now: float
 ) -> list[ImageRecord]:
     """Newly finished images, each with the name it is to be saved under, numbered after the images the task has.
 
-    A ``fileName`` is numbered after the names ``folder`` (where they are to be saved, None when they are not)
-    already has when the task's first images come: a second set of "sign" is ``sign-3`` and ``sign-4``, and a
-    single "sign" where ``sign.jpg`` is taken is the next number. Later images of the set follow its first.
+    A ``fileName`` is numbered, when the task's first images come, after the numbers it has in ``folder`` and those
+    given to the owner's other tasks whose files are not there yet: a second set of "sign" is ``sign-3`` and
+    ``sign-4``, and a single "sign" where ``sign.jpg`` is taken is the next number. Later images of the set follow
+    its first. Past ``files.MOST_NUMBERED`` a set is numbered from 1, a taken name getting "-2".
     """
     first, plain, name = len(entry.images) + 1, True, entry.options.file_name
     if name and arrived and entry.images:  # the set was numbered when its first images came
         stem = entry.images[0].stem or ""
         if (number := re.fullmatch(re.escape(name) + r"-([0-9]+)", stem)) is not None:
             first += int(number[1]) - 1
-    elif name and arrived and folder is not None:
-        try:
-            names = await anyio.to_thread.run_sync(services.store.names, folder)
-        except (OSError, LookupError) as exc:  # not to be read: named as if empty, a taken name gets "-2" then
-            logger.info("the names in %s could not be read for %s: %s", folder, name, exc)
-            names = []
-        taken, highest = files.numbers_taken(names, name)
-        key, now_steady = (folder, name.casefold()), services.clock.monotonic()
-        given = services.numbered.pop(key, None)  # given here, perhaps not saved yet
-        if given is not None and now_steady - given[2] < NUMBERED_FOR:
+    elif name and arrived:
+        taken, highest = await _numbers_given(services, entry, folder, name)
+        key = (folder, name.casefold())  # read and written with no wait between: two calls at once take two sets
+        given = services.numbered.get(key)
+        if given is not None and services.clock.monotonic() - given[2] < NUMBERED_FOR:
             taken, highest = taken or given[0], max(highest, given[1])
-        if entry.requested > 1:
+        if entry.requested > 1 and highest + entry.requested <= files.MOST_NUMBERED:
             first += highest
-            last = highest + entry.requested
-        elif taken:
+        elif entry.requested == 1 and taken and highest < files.MOST_NUMBERED:
             first, plain = max(highest, 1) + 1, False
-            last = first
-        else:
-            taken, last = True, highest
-        services.numbered = {k: v for k, v in services.numbered.items() if now_steady - v[2] < NUMBERED_FOR}
-        services.numbered[key] = (taken, last, now_steady)
+        steady = services.clock.monotonic()
+        services.numbered = {k: v for k, v in services.numbered.items() if steady - v[2] < NUMBERED_FOR}
+        alone = entry.requested == 1 and plain  # the name itself, taken now
+        last = highest if alone else first + entry.requested - 1
+        services.numbered[key] = (taken or alone, max(last, highest), steady)
     names = files.stems(
         name,
         _prompt(entry),
@@ -238,6 +235,40 @@ async def stems_for(
         plain=plain,
     )
     return [image.with_(stem=stem) for image, stem in zip(arrived, names, strict=True)]
+
+
+async def _numbers_given(services: Services, entry: Entry, folder: Path, name: str) -> tuple[bool, int]:
+    """Whether ``name`` itself is taken in ``folder``, and the highest number it has there: in the folder's names,
+    or recorded for the owner's latest other tasks of that name there whose files are not there yet (pending, or
+    not saved: a server restarted, a save refused)."""
+
+    def in_folder() -> tuple[bool, int]:
+        return files.numbers_taken(services.store.names(folder), name)
+
+    try:
+        taken, highest = await anyio.to_thread.run_sync(in_folder)
+    except (OSError, LookupError) as exc:  # not to be read: named as if empty, a taken name gets "-2" then
+        logger.info("the names in %s could not be read for %s: %s", folder, name, exc)
+        taken, highest = False, 0
+    try:
+        others = await services.journal.recent(entry.owner, NUMBERED_LOOKED_AT)
+    except JournalError:
+        others = []
+    for other in others:
+        if (
+            other.task_uuid == entry.task_uuid
+            or (other.options.file_name or "").casefold() != name.casefold()
+            or other.options.folder != str(folder)
+        ):
+            continue
+        stems = [
+            record.stem for record in other.images if record.stem and (not record.path or other.state == "pending")
+        ]
+        plain, most = files.numbers_taken(stems, name, stems=True)
+        if other.state == "pending" and most:  # its images still to come follow its first
+            most = max(most, min(files.MOST_NUMBERED, most + other.requested - len(other.images)))
+        taken, highest = taken or plain, max(highest, most)
+    return taken, highest
 
 
 def stem_of(entry: Entry, record: ImageRecord, now: float) -> str:
