@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import logging
+import re
 import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -25,7 +26,7 @@ from ideogram_mcp.images import previews
 from ideogram_mcp.images.local import LocalFolders
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
-from ideogram_mcp.tasks import finish
+from ideogram_mcp.tasks import finish, saving
 
 from ..conftest import API_KEY, BASE_URL, error_of, picture, text, with_roots
 from ..conftest import structured as data
@@ -33,6 +34,8 @@ from ..conftest import structured as data
 pytestmark = pytest.mark.anyio
 
 PROMPT = 'A shop sign reading "OPEN LATE" above a bakery door'
+LONG_OVER = 50 + saving.NUMBERED_FOR + 1
+"""Seconds after which the numbers a call gave (its wait, 50 s, is up) are no longer this server's memory alone."""
 
 
 def tree(*folders: Path) -> set[Path]:
@@ -713,27 +716,29 @@ async def test_a_folder_whose_names_cannot_be_read_still_has_every_image_saved(
         raise PermissionError(13, "Permission denied", str(folder))
 
     await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2, "fileName": "sign"})
-    await clock.sleep(121)  # the numbers this server gave are long saved: the folder's names are read for them
+    await clock.sleep(LONG_OVER)  # the numbers this server gave are long saved: the folder's names are read for them
     monkeypatch.setattr(LocalFolders, "names", unreadable)
     again = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2, "fileName": "sign"})
     assert not again.is_error, text(again)
     assert [Path(image["path"]).name for image in data(again)["images"]] == ["sign-1-2.jpg", "sign-2-2.jpg"]
 
 
-async def test_two_calls_given_one_file_name_at_once_take_numbers_apart(mcp: Client, output: Path) -> None:
-    made: dict[int, list[str]] = {}
+async def test_calls_given_one_file_name_at_once_take_names_apart(mcp: Client, output: Path) -> None:
+    made: dict[int, list[str | None]] = {}
 
-    async def make(n: int) -> None:
-        result = await mcp.call_tool(
-            "generate_image", {"positivePrompt": PROMPT, "numberResults": 2, "fileName": "sign"}
-        )
-        made[n] = [Path(image["path"]).name for image in data(result)["images"]]
+    async def make(n: int, count: int) -> None:
+        named = {"positivePrompt": PROMPT, "numberResults": count, "fileName": "sign"}
+        made[n] = saved_names(await mcp.call_tool("generate_image", named))
 
     async with anyio.create_task_group() as calls:
-        for n in range(2):
-            calls.start_soon(make, n)
-    assert sorted([*made[0], *made[1]]) == ["sign-1.jpg", "sign-2.jpg", "sign-3.jpg", "sign-4.jpg"]
-    assert {tuple(names) for names in made.values()} == {("sign-1.jpg", "sign-2.jpg"), ("sign-3.jpg", "sign-4.jpg")}
+        for n, count in enumerate([2, 1, 2, 1, 1]):
+            calls.start_soon(make, n, count)
+    names = [name or "not saved" for n in range(5) for name in made[n]]
+    assert names.count("sign.jpg") == 1  # a single took the name itself
+    assert all(re.fullmatch(r"sign(-[0-9]+)?\.jpg", name) for name in names), made
+    assert len(set(names)) == 7, made
+    sets = [[int(name[5:-4]) for name in names[:2]], [int(name[5:-4]) for name in names[3:5]]]
+    assert [second - first for first, second in sets] == [1, 1], made  # each set's numbers together
 
 
 async def test_numbers_given_and_deleted_are_given_again_once_the_calls_saving_them_are_long_over(
@@ -753,7 +758,7 @@ async def test_numbers_given_and_deleted_are_given_again_once_the_calls_saving_t
     deleted()
     assert await sign() == ["sign-3.jpg", "sign-4.jpg"]  # as far as this server knows, they may not be saved yet
     deleted()
-    await clock.sleep(121)
+    await clock.sleep(LONG_OVER)
     assert await sign() == ["sign-1.jpg", "sign-2.jpg"]
 
 
@@ -794,12 +799,15 @@ async def test_a_set_not_saved_keeps_its_numbers_until_it_is(
 
     monkeypatch.setattr(LocalFolders, "put", full)
     refused = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2, "fileName": "sign"})
-    assert saved_names(refused) == [None, None]
+    elsewhere = await mcp.call_tool(
+        "generate_image", {"positivePrompt": PROMPT, "numberResults": 3, "fileName": "sign", "outputDir": "drafts"}
+    )
+    assert saved_names(refused) == saved_names(elsewhere)[:2] == [None, None]
     monkeypatch.setattr(LocalFolders, "put", put)  # the user freed some space
-    await clock.sleep(121)
-    later = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2, "fileName": "sign"})
+    await clock.sleep(LONG_OVER)
+    later = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2, "fileName": "SIGN"})
     again = await mcp.call_tool("get_generation", {"taskUUID": data(refused)["taskUUID"]})
-    assert saved_names(later) == ["sign-3.jpg", "sign-4.jpg"]
+    assert saved_names(later) == ["SIGN-3.jpg", "SIGN-4.jpg"]  # another folder's unsaved set is not in the way
     assert saved_names(again) == ["sign-1.jpg", "sign-2.jpg"]
 
 
@@ -824,12 +832,52 @@ async def test_numbers_go_on_to_999_and_a_folders_longer_ones_are_not_in_the_way
     mcp: Client, output: Path, clock: ManualClock
 ) -> None:
     output.mkdir(parents=True)
-    for name in ("poster-2024.jpg", "sign-997.jpg"):
+    for name in ("poster-2024.jpg", "sign-997.jpg", "logo.png", "logo-999.png"):
         (output / name).write_bytes(b"a person's file")
+    logo = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "fileName": "logo"})
     poster = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2, "fileName": "poster"})
     sign = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2, "fileName": "sign"})
-    await clock.sleep(121)
+    await clock.sleep(LONG_OVER)
     past = await mcp.call_tool("generate_image", {"positivePrompt": PROMPT, "numberResults": 2, "fileName": "sign"})
     assert saved_names(poster) == ["poster-1.jpg", "poster-2.jpg"]
     assert saved_names(sign) == ["sign-998.jpg", "sign-999.jpg"]
     assert saved_names(past) == ["sign-1.jpg", "sign-2.jpg"]  # from 1 again, past 999: none of them taken
+    assert saved_names(logo) == ["logo.jpg"]  # never logo-1000: the name as given, the store's "-2" if it is taken
+
+
+class SlowFirstImages(httpx2.AsyncBaseTransport):
+    """The emulator, but the first ``times`` image downloads take ``seconds`` (a slow CDN)."""
+
+    def __init__(self, emulator: Emulator, times: int, seconds: float) -> None:
+        self._inner = httpx2.ASGITransport(emulator.app())
+        self.times, self.seconds, self.clock = times, seconds, emulator.clock
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if request.method == "GET" and self.times > 0:
+            self.times -= 1
+            await self.clock.sleep(self.seconds)
+        return await self._inner.handle_async_request(request)
+
+
+async def test_a_set_waiting_past_two_minutes_for_its_turn_to_be_saved_keeps_its_numbers(
+    make_settings: Callable[..., Settings], emulator: Emulator, output: Path
+) -> None:
+    # Numbered as its images came, recorded once its saving began: a set that waited longer than 2 minutes for an
+    # image lane had its numbers given to the next call (found by review).
+    settings = make_settings(output_dir=output, wait_seconds=300, max_in_flight=100, preview=False)
+    server = build_server(settings, transport=SlowFirstImages(emulator, times=8, seconds=250), clock=emulator.clock)
+    made: dict[str, list[str | None]] = {}
+    async with Client(server) as mcp:
+
+        async def call(key: str, arguments: dict[str, Any]) -> None:
+            made[key] = saved_names(await mcp.call_tool("generate_image", {"positivePrompt": PROMPT} | arguments))
+
+        async with anyio.create_task_group() as calls:
+            for n in range(8):  # eight calls whose downloads are slow hold the eight image lanes
+                calls.start_soon(call, f"slow{n}", {"numberResults": 1})
+            await emulator.clock.sleep(1)
+            calls.start_soon(call, "first", {"numberResults": 2, "fileName": "sign"})
+            await emulator.clock.sleep(130)
+            calls.start_soon(call, "second", {"numberResults": 2, "fileName": "sign"})
+    assert made["first"] == ["sign-1.jpg", "sign-2.jpg"]
+    assert made["second"] == ["sign-3.jpg", "sign-4.jpg"]

@@ -148,7 +148,7 @@ async def _finish(
             return await _forgotten(services, entry, snapshot.lost)
     known = {record.image_uuid for record in entry.images}
     arrived = [image for image in snapshot.images if image.image_uuid not in known]
-    arrivals = await saving.stems_for(services, entry, arrived, where.output, clock.now())
+    arrivals = await saving.stems_for(services, entry, arrived, where.output, clock.now(), until)
     records = [*entry.images, *arrivals]
     show = settings.preview if preview is None else preview
     trouble: JournalError | None = None

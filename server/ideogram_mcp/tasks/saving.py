@@ -37,8 +37,8 @@ logger = logs.logger(__name__)
 BUSY_POLL = 0.25
 """Seconds between looks at the journal while another call saves an image this one waits for."""
 NUMBERED_FOR = 120.0
-"""Seconds the names this process gave a ``fileName`` count as taken without their files, before the journal records
-them (two calls named alike at once take names apart)."""
+"""Seconds past its call's time that the names this process gave a ``fileName`` count as taken without their files,
+before the journal records them (when the images' saving begins): two calls named alike at once take names apart."""
 NUMBERED_LOOKED_AT = 100
 """The owner's latest tasks looked at for the names they were given and have not saved yet."""
 BUSY_PROBLEM = (
@@ -196,14 +196,15 @@ def measured(entry: Entry, data: bytes | None) -> tuple[int | None, int | None]:
 
 
 async def stems_for(
-    services: Services, entry: Entry, arrived: Sequence[ImageRecord], folder: Path, now: float
+    services: Services, entry: Entry, arrived: Sequence[ImageRecord], folder: Path, now: float, until: float
 ) -> list[ImageRecord]:
     """Newly finished images, each with the name it is to be saved under, numbered after the images the task has.
 
     A ``fileName`` is numbered, when the task's first images come, after the numbers it has in ``folder`` and those
     given to the owner's other tasks whose files are not there yet: a second set of "sign" is ``sign-3`` and
     ``sign-4``, and a single "sign" where ``sign.jpg`` is taken is the next number. Later images of the set follow
-    its first. Past ``files.MOST_NUMBERED`` a set is numbered from 1, a taken name getting "-2".
+    its first. Past ``files.MOST_NUMBERED`` a set is numbered from 1, a taken name getting "-2". ``until`` is when
+    (monotonic) the call's time is up: the numbers are recorded by then, or kept here ``NUMBERED_FOR`` more.
     """
     first, plain, name = len(entry.images) + 1, True, entry.options.file_name
     if name and arrived and entry.images:  # the set was numbered when its first images came
@@ -213,18 +214,17 @@ async def stems_for(
     elif name and arrived:
         taken, highest = await _numbers_given(services, entry, folder, name)
         key = (folder, name.casefold())  # read and written with no wait between: two calls at once take two sets
-        given = services.numbered.get(key)
-        if given is not None and services.clock.monotonic() - given[2] < NUMBERED_FOR:
+        steady = services.clock.monotonic()
+        services.numbered = {k: v for k, v in services.numbered.items() if steady < v[2]}
+        if (given := services.numbered.get(key)) is not None:
             taken, highest = taken or given[0], max(highest, given[1])
         if entry.requested > 1 and highest + entry.requested <= files.MOST_NUMBERED:
             first += highest
         elif entry.requested == 1 and taken and highest < files.MOST_NUMBERED:
             first, plain = max(highest, 1) + 1, False
-        steady = services.clock.monotonic()
-        services.numbered = {k: v for k, v in services.numbered.items() if steady - v[2] < NUMBERED_FOR}
         alone = entry.requested == 1 and plain  # the name itself, taken now
         last = highest if alone else first + entry.requested - 1
-        services.numbered[key] = (taken or alone, max(last, highest), steady)
+        services.numbered[key] = (taken or alone, max(last, highest), max(steady, until) + NUMBERED_FOR)
     names = files.stems(
         name,
         _prompt(entry),
