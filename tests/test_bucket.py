@@ -20,14 +20,16 @@ import mcp_types as types
 import obstore
 import pytest
 from mcp import Client
+from mcp.shared.exceptions import MCPError
 
 from ideogram_mcp import files, http
 from ideogram_mcp.emulator import Emulator
+from ideogram_mcp.images.s3 import BucketStore
 from ideogram_mcp.records import ImageRecord
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
 from ideogram_mcp.tasks import finish, life
-from tests.conftest import error_of
+from tests.conftest import error_of, text
 from tests.conftest import structured as data
 from tests.objectstore import S3Server
 from tests.processes import Running, clean_env, free_port
@@ -124,7 +126,7 @@ async def test_a_bucket_that_answers_but_takes_no_writes_stops_the_next_paid_cal
         return put(store, key, *args, **kwargs)
 
     async with served(settings, emulator) as url, connect(url, TOKENS[0]) as alice:
-        monkeypatch.setattr("ideogram_mcp.images.s3.obstore.put", refused)  # once the start proved the bucket
+        monkeypatch.setattr("ideogram_mcp.images.s3._put", refused)  # once the start proved the bucket
         first = await alice.call_tool("generate_image", {"positivePrompt": "a red kite", "fileName": "kite"})
         refusing = "all"
         second = await alice.call_tool("generate_image", {"positivePrompt": "a blue kite", "fileName": "kite"})
@@ -151,7 +153,7 @@ async def test_a_bucket_key_that_may_not_delete_keeps_one_probe_a_folder_however
     def refused(*_: Any, **__: Any) -> None:
         raise OSError(13, "Access Denied")
 
-    monkeypatch.setattr("ideogram_mcp.images.s3.obstore.delete", refused)
+    monkeypatch.setattr("ideogram_mcp.images.s3._delete", refused)
     monkeypatch.setattr("ideogram_mcp.tasks.life.WRITABLE_KEPT", 0.0)  # each call checks the folder again
     async with served(settings, emulator) as url, connect(url, TOKENS[0]) as alice:
         for n in range(3):
@@ -276,3 +278,22 @@ async def test_a_file_name_given_again_numbers_its_set_after_the_objects_the_buc
     assert sorted(PurePosixPath(meta["path"]).name for meta in listed["objects"]) == [
         f"50%off-{n}.{ext}" for n in range(1, 5) for ext in ("jpg", "json")
     ]
+
+
+async def test_a_server_whose_bucket_client_panics_refuses_paid_calls_before_sending_and_stays_up(
+    make_settings: Callable[..., Settings], emulator: Emulator, tmp_path: Path
+) -> None:
+    from obstore.store import S3Store
+
+    client = S3Store("b", endpoint="127.0.0.1:9", access_key_id="k", secret_access_key="s", region="us-east-1")
+    store = BucketStore(client, tmp_path / "images", bucket="s3://b", link_seconds=600)
+    settings = make_settings(output_dir=tmp_path / "images")
+    server = build_server(settings, transport=httpx2.ASGITransport(emulator.app()), clock=emulator.clock, store=store)
+    async with Client(server) as mcp:
+        refused = [await mcp.call_tool("generate_image", {"positivePrompt": "a kite"}) for _ in range(2)]
+        with pytest.raises(MCPError, match="cannot be reached right now") as listing:  # as an unreachable bucket's
+            await mcp.list_resources()
+    assert [result.is_error for result in refused] == [True, True]
+    assert "the bucket s3://b cannot be reached (" in text(refused[1])
+    assert "the bucket's client failed" in str(listing.value)
+    assert emulator.submitted == []

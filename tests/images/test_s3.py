@@ -236,7 +236,7 @@ def test_a_bucket_is_proven_to_take_images_and_refuse_an_overwrite_before_a_serv
     def ignoring_the_condition(store: S3Store, key: str, data: bytes, **_: object) -> object:
         return written(store, key, data)  # as a server that ignores If-None-Match: * answers
 
-    monkeypatch.setattr(obstore, "put", ignoring_the_condition)
+    monkeypatch.setattr("ideogram_mcp.images.s3._put", ignoring_the_condition)
     why = a.proven()
     assert why is not None
     assert why.endswith("two machines could overwrite each other's images; use a store that honours it")
@@ -333,7 +333,7 @@ def test_a_name_whose_image_cannot_be_read_back_keeps_the_recipe_another_machine
             raise OSError("connection reset")
         return real_get(store, key, *args, **options)  # pyright: ignore[reportArgumentType, reportCallIssue]
 
-    monkeypatch.setattr(obstore, "put", put)
+    monkeypatch.setattr("ideogram_mcp.images.s3._put", put)
     monkeypatch.setattr(obstore, "get", get)
     a.put(ROOT / "alice", "poster", png(), PNG, recipe())
     monkeypatch.undo()
@@ -364,7 +364,7 @@ def test_a_save_reads_a_names_recipe_afresh_as_another_machine_may_have_withdraw
                 reported.append(b.put(ROOT / "alice", "poster", png(), PNG, first))
         return real_put(store, key, value, **options)  # pyright: ignore[reportArgumentType, reportCallIssue]
 
-    monkeypatch.setattr(obstore, "put", put)
+    monkeypatch.setattr("ideogram_mcp.images.s3._put", put)
     a.put(ROOT / "alice", "poster", png(), PNG, first)
     obstore.delete(raw, "alice/poster.png")  # the other tool removes its file
     steps.add("gone")
@@ -373,3 +373,26 @@ def test_a_save_reads_a_names_recipe_afresh_as_another_machine_may_have_withdraw
     listed = [saved.path.name for saved in a.saved([ROOT / "alice"])]
     assert len(reported) == 1
     assert reported[0].name in listed, f"B's save reported at {reported[0].name}, which no recipe describes: {listed}"
+
+
+def test_a_bucket_client_that_panics_fails_as_a_bucket_that_does_not_answer_never_past_the_caller() -> None:
+    # obstore's Rust code panics on an endpoint with no scheme (the start refuses that one; others may come): pyo3
+    # raises a PanicException, a BaseException no caller took, which had ended a stdio server at its first call.
+    from obstore.store import S3Store
+
+    client = S3Store("b", endpoint="127.0.0.1:9", access_key_id="k", secret_access_key="s", region="us-east-1")
+    panicking = BucketStore(client, ROOT, bucket="s3://b", link_seconds=600)
+    with pytest.raises(OSError, match=r"the bucket s3://b did not take it \(.*the bucket's client failed"):
+        panicking.put(ROOT / "alice", "poster", png(), PNG, recipe())
+    why = panicking.unwritable(ROOT / "alice")
+    assert why is not None
+    assert why.startswith("the bucket s3://b cannot be reached (")
+    with pytest.raises(LookupError, match="cannot be reached right now"):
+        panicking.saved([ROOT / "alice"])
+    with pytest.raises(LookupError, match="cannot be reached right now"):
+        panicking.names(ROOT / "alice")
+    with pytest.raises(LookupError, match="cannot be reached right now"):
+        panicking.load(ROOT / "alice" / "poster.png", strict=True)
+    assert panicking.load(ROOT / "alice" / "poster.png") is None
+    assert panicking.serves(ROOT / "alice" / "poster.png")  # as a bucket that does not answer: it cannot tell
+    assert not panicking.missing(ROOT / "alice" / "poster.png")

@@ -19,12 +19,12 @@ import re
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import obstore
 from obstore.exceptions import AlreadyExistsError, BaseError
@@ -35,6 +35,7 @@ from ideogram_mcp.images.formats import ImageFormat, sniff
 from ideogram_mcp.images.recipes import Recipe
 
 if TYPE_CHECKING:
+    from obstore import ListResult, ObjectMeta
     from obstore.store import S3Store
 
     from ideogram_mcp.settings import Settings
@@ -42,7 +43,44 @@ if TYPE_CHECKING:
 logger = logs.logger(__name__)
 
 FAILED = (BaseError, OSError)
-"""What obstore raises when a request fails (a missing object is Python's own ``FileNotFoundError``)."""
+"""What obstore raises when a request fails (a missing object is Python's own ``FileNotFoundError``), and a panic of
+its Rust code (``_calm``)."""
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _calm(call: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``call``, an obstore function, raising a panic of its Rust code as an ``OSError``: pyo3 raises it as a
+    ``PanicException``, a ``BaseException`` no handler of a failed request takes, so that a panic the start's checks
+    do not foresee (an endpoint with no scheme had made one) ended a stdio server, its paid image unsaved."""
+
+    @functools.wraps(call)
+    def calmed(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return call(*args, **kwargs)
+        except BaseException as exc:
+            if type(exc).__module__ != "pyo3_runtime":  # PanicException is created there, not importable before
+                raise
+            raise OSError(errno.EIO, f"the bucket's client failed ({str(exc)[:200]})") from exc
+
+    return calmed
+
+
+_put, _head, _delete, _sign = _calm(obstore.put), _calm(obstore.head), _calm(obstore.delete), _calm(obstore.sign)
+
+
+@_calm
+def _object(store: S3Store, key: str) -> bytes:
+    """The bytes of the object at ``key``, read whole."""
+    return bytes(obstore.get(store, key).bytes())
+
+
+@_calm
+def _listed(store: S3Store, prefix: str | None) -> ListResult[Sequence[ObjectMeta]]:
+    """The objects directly under ``prefix`` (obstore's listing as this store asks for it)."""
+    return obstore.list_with_delimiter(store, prefix)  # pyright: ignore[reportUnknownMemberType]
+
+
 KEY_MOST = 1024
 """Bytes an S3 object key may have."""
 RECIPES_KEPT = 4096
@@ -125,7 +163,7 @@ class BucketStore:
             return "names that long do not fit an object key of the bucket; give a shorter fileName"
         probe = _joined(key, ".ideogram-mcp-probe")
         try:
-            obstore.head(self._store, probe)
+            _head(self._store, probe)
         except FileNotFoundError:
             pass  # the bucket answered, and the probe's name is free, as it is unless a delete was refused
         except FAILED as exc:
@@ -134,11 +172,11 @@ class BucketStore:
         # quota, a volume gone read-only), and calls had been sent and charged, their images unsaved. Always under one
         # name, written over: a key that may not delete leaves one probe a folder, not one a check.
         try:
-            obstore.put(self._store, probe, b"probe")
+            _put(self._store, probe, b"probe")
         except FAILED as exc:
             return f"the bucket {self._bucket} takes no images there now ({_said(exc)})"
         with contextlib.suppress(*FAILED):
-            obstore.delete(self._store, probe)
+            _delete(self._store, probe)
         return None
 
     def proven(self) -> str | None:
@@ -147,18 +185,18 @@ class BucketStore:
         overwrite each other's images). None when both hold; the probe is removed after."""
         probe = _joined(self.key(self._root) or "", f".ideogram-mcp-probe-{uuid.uuid4().hex}")
         try:
-            obstore.put(self._store, probe, b"probe", mode="create")
+            _put(self._store, probe, b"probe", mode="create")
         except FAILED as exc:
             return f"the bucket {self._bucket} takes no images with these credentials ({_said(exc)})"
         try:
-            obstore.put(self._store, probe, b"again", mode="create")
+            _put(self._store, probe, b"again", mode="create")
         except AlreadyExistsError:
             return None
         except FAILED as exc:
             return f"the bucket {self._bucket} answered a create-only write oddly ({_said(exc)})"
         finally:
             with contextlib.suppress(*FAILED):
-                obstore.delete(self._store, probe)
+                _delete(self._store, probe)
         return (
             f"the bucket {self._bucket} overwrote an object that a create-only write (If-None-Match: *) named, so "
             "two machines could overwrite each other's images; use a store that honours it"
@@ -184,7 +222,7 @@ class BucketStore:
             whole = recipe.with_(file=f"{name}.{found.extension}", format=found.name, bytes=len(data), sha256=digest)
             claimed = False
             try:
-                obstore.put(self._store, recipe_key, whole.text(), mode="create")
+                _put(self._store, recipe_key, whole.text(), mode="create")
                 claimed = True
             except AlreadyExistsError:
                 held = self._recipe(recipe_key, fresh=True)  # kept, it may have been withdrawn since and taken again
@@ -195,7 +233,7 @@ class BucketStore:
             else:
                 self._remember(recipe_key, whole)
             try:
-                obstore.put(self._store, image_key, data, mode="create")
+                _put(self._store, image_key, data, mode="create")
             except AlreadyExistsError:
                 there = self._bytes(image_key)  # None: it could not be read (another machine's save of this image?)
                 if there != data:  # a stranger's object holds the name: ours goes under the next one
@@ -210,7 +248,7 @@ class BucketStore:
         with self._lock:
             self._recipes.pop(recipe_key, None)
         with contextlib.suppress(*FAILED):  # a bucket that keeps everything (no delete right): they stay
-            obstore.delete(self._store, [*others, recipe_key])
+            _delete(self._store, [*others, recipe_key])
 
     def discard(self, image: Path) -> None:
         """Remove a saved image and its recipe (a second copy of an image saved first by another)."""
@@ -224,7 +262,7 @@ class BucketStore:
         if (prefix := self.key(folder)) is None:
             return []
         try:
-            listed = obstore.list_with_delimiter(self._store, prefix or None)  # pyright: ignore[reportUnknownMemberType]
+            listed = _listed(self._store, prefix or None)
         except FAILED as exc:
             raise LookupError(self._unreachable(exc)) from None
         return [PurePosixPath(meta["path"]).name for meta in listed["objects"]]
@@ -237,7 +275,7 @@ class BucketStore:
             if prefix is None:
                 continue
             try:
-                listed = obstore.list_with_delimiter(self._store, prefix or None)  # pyright: ignore[reportUnknownMemberType]
+                listed = _listed(self._store, prefix or None)
             except FAILED as exc:  # said, not taken for no images at all
                 logger.warning("the images under %s could not be listed from %s: %s", folder, self._bucket, _said(exc))
                 raise LookupError(self._unreachable(exc)) from None
@@ -284,7 +322,7 @@ class BucketStore:
         if not key:
             return True
         try:
-            obstore.head(self._store, key)
+            _head(self._store, key)
         except FileNotFoundError:
             return True
         except FAILED:
@@ -307,7 +345,7 @@ class BucketStore:
         if not key:
             return None
         try:
-            return obstore.sign(self._store, "GET", key, self._link_lifetime)
+            return _sign(self._store, "GET", key, self._link_lifetime)
         except FAILED:
             return None  # no credentials to sign with: the resource link still serves the image
 
@@ -321,7 +359,7 @@ class BucketStore:
         """The object at ``key``; None when there is none, or (unless ``strict``: ``LookupError`` saying so) when the
         bucket cannot be reached."""
         try:
-            return bytes(obstore.get(self._store, key).bytes())
+            return _object(self._store, key)
         except FileNotFoundError:
             return None
         except FAILED as exc:
