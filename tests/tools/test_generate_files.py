@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import shutil
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -881,3 +882,33 @@ async def test_a_set_waiting_past_two_minutes_for_its_turn_to_be_saved_keeps_its
             calls.start_soon(call, "second", {"numberResults": 2, "fileName": "sign"})
     assert made["first"] == ["sign-1.jpg", "sign-2.jpg"]
     assert made["second"] == ["sign-3.jpg", "sign-4.jpg"]
+
+
+async def test_a_folder_slow_to_list_does_not_hold_the_call_past_its_time(
+    make_settings: Callable[..., Settings], output: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A bucket (or a network folder) that takes minutes to list had held the saving, and the call's answer, as long.
+    # On the machine's clock: a test's clock stands still while a thread works.
+    released, listed = threading.Event(), threading.Event()
+
+    def hanging(self: LocalFolders, folder: Path) -> list[str]:
+        released.wait(120)
+        listed.set()
+        return []
+
+    monkeypatch.setattr(LocalFolders, "names", hanging)
+    emulator = Emulator(api_key=API_KEY)
+    server = build_server(
+        make_settings(output_dir=output, wait_seconds=5), transport=httpx2.ASGITransport(emulator.app())
+    )
+    try:
+        async with Client(server) as mcp:
+            made = await mcp.call_tool(
+                "generate_image", {"positivePrompt": PROMPT, "numberResults": 2, "fileName": "sign"}
+            )
+            answered_before_the_listing = not listed.is_set()
+    finally:
+        released.set()
+    assert answered_before_the_listing
+    assert not made.is_error, text(made)
+    assert saved_names(made) == ["sign-1.jpg", "sign-2.jpg"]  # named as in an empty folder, and saved

@@ -39,6 +39,8 @@ BUSY_POLL = 0.25
 NUMBERED_FOR = 120.0
 """Seconds past its call's time that the names this process gave a ``fileName`` count as taken without their files,
 before the journal records them (when the images' saving begins): two calls named alike at once take names apart."""
+NAMES_LEAST = 1.0
+"""Seconds a folder's names are waited for at least, to number a ``fileName``, when the call's time is up."""
 NUMBERED_LOOKED_AT = 100
 """The owner's latest tasks looked at for the names they were given and have not saved yet."""
 BUSY_PROBLEM = (
@@ -212,7 +214,7 @@ async def stems_for(
         if (number := re.fullmatch(re.escape(name) + r"-([0-9]+)", stem)) is not None:
             first += int(number[1]) - 1
     elif name and arrived:
-        taken, highest = await _numbers_given(services, entry, folder, name)
+        taken, highest = await _numbers_given(services, entry, folder, name, until)
         key = (folder, name.casefold())  # read and written with no wait between: two calls at once take two sets
         steady = services.clock.monotonic()
         services.numbered = {k: v for k, v in services.numbered.items() if steady < v[2]}
@@ -237,19 +239,21 @@ async def stems_for(
     return [image.with_(stem=stem) for image, stem in zip(arrived, names, strict=True)]
 
 
-async def _numbers_given(services: Services, entry: Entry, folder: Path, name: str) -> tuple[bool, int]:
-    """Whether ``name`` itself is taken in ``folder``, and the highest number it has there: in the folder's names,
-    or recorded for the owner's latest other tasks of that name there whose files are not there yet (pending, or
-    not saved: a server restarted, a save refused)."""
+async def _numbers_given(services: Services, entry: Entry, folder: Path, name: str, until: float) -> tuple[bool, int]:
+    """Whether ``name`` itself is taken in ``folder``, and the highest number it has there: in the folder's names
+    (read by ``until``), or recorded for the owner's latest other tasks of that name there whose files are not there
+    yet (pending, or not saved: a server restarted, a save refused)."""
 
     def in_folder() -> tuple[bool, int]:
         return files.numbers_taken(services.store.names(folder), name)
 
-    try:
-        taken, highest = await anyio.to_thread.run_sync(in_folder)
-    except (OSError, LookupError) as exc:  # not to be read: named as if empty, a taken name gets "-2" then
-        logger.info("the names in %s could not be read for %s: %s", folder, name, exc)
-        taken, highest = False, 0
+    taken, highest = False, 0  # the folder not read: named as if empty, a taken name gets "-2" when saved
+    # A bucket slow to list does not hold the saving past the call's time (or a second, at its end).
+    with services.clock.deadline(max(until, services.clock.monotonic() + NAMES_LEAST)):
+        try:
+            taken, highest = await anyio.to_thread.run_sync(in_folder, abandon_on_cancel=True)
+        except (OSError, LookupError) as exc:
+            logger.info("the names in %s could not be read for %s: %s", folder, name, exc)
     try:
         others = await services.journal.recent(entry.owner, NUMBERED_LOOKED_AT)
     except JournalError:
