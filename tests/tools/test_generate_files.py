@@ -27,7 +27,7 @@ from ideogram_mcp.images import previews
 from ideogram_mcp.images.local import LocalFolders
 from ideogram_mcp.server import build_server
 from ideogram_mcp.settings import Settings
-from ideogram_mcp.tasks import finish, saving
+from ideogram_mcp.tasks import finish, naming
 
 from ..conftest import API_KEY, BASE_URL, error_of, picture, text, with_roots
 from ..conftest import structured as data
@@ -35,7 +35,7 @@ from ..conftest import structured as data
 pytestmark = pytest.mark.anyio
 
 PROMPT = 'A shop sign reading "OPEN LATE" above a bakery door'
-LONG_OVER = 50 + saving.NUMBERED_FOR + 1
+LONG_OVER = 50 + naming.NUMBERED_FOR + 1
 """Seconds after which the numbers a call gave (its wait, 50 s, is up) are no longer this server's memory alone."""
 
 

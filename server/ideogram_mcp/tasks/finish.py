@@ -23,7 +23,7 @@ from ideogram_mcp.records import ImageRecord
 from ideogram_mcp.runware.answers import UNUSABLE_CODE, Snapshot, never_came, never_came_notes
 from ideogram_mcp.runware.errors import ErrorDetail, RunwareError
 from ideogram_mcp.settings import redact
-from ideogram_mcp.tasks import saving
+from ideogram_mcp.tasks import naming, saving
 from ideogram_mcp.tasks.outcomes import AllFailed, Blocked, Forgotten, Made, NotAccepted
 from ideogram_mcp.tasks.services import Services
 from ideogram_mcp.text import excerpt
@@ -148,7 +148,7 @@ async def _finish(
             return await _forgotten(services, entry, snapshot.lost)
     known = {record.image_uuid for record in entry.images}
     arrived = [image for image in snapshot.images if image.image_uuid not in known]
-    arrivals = await saving.stems_for(services, entry, arrived, where.output, clock.now(), until)
+    arrivals = await naming.stems_for(services, entry, arrived, where.output, clock.now(), until)
     records = [*entry.images, *arrivals]
     show = settings.preview if preview is None else preview
     trouble: JournalError | None = None

@@ -79,7 +79,7 @@ class Services:
         SHA-256: the image UUID Runware keeps each under, and when (``now``, ``monotonic``) it was uploaded."""
         self.numbered: dict[tuple[Path, str], tuple[bool, int, float]] = {}
         """What this process gave a ``fileName`` (casefolded) in a folder lately: its plain name (or not), its highest
-        number, and until when (monotonic) that counts; see ``saving.NUMBERED_FOR``."""
+        number, and until when (monotonic) that counts; see ``naming.NUMBERED_FOR``."""
         self.measured: dict[str, tuple[int, int]] = {}
         """The sizes of Runware's copies of images uploaded larger than it keeps, by their SHA-256."""
         self.background = background
