@@ -881,11 +881,24 @@ def test_a_bucket_whose_name_or_endpoint_no_request_can_carry_stops_the_start(
         "http://127.0.0.1:9000\n",
     )
     monkeypatch.delenv("AWS_ENDPOINT_URL")
-    for name, value in [("AWS_ENDPOINT", "127.0.0.1:9000"), ("AWS_ENDPOINT_URL", "http://127.0.0.1:9000/s3 gate")]:
-        monkeypatch.setenv(name, value)  # obstore's other name for it, and a space: each had panicked too (a review)
+    for name, value in [
+        ("AWS_ENDPOINT", "127.0.0.1:9000"),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9000/s3 gate"),
+        ("AWS_ENDPOINT_URL_S3", "127.0.0.1:9000"),  # the name obstore reads first (a review)
+    ]:
+        monkeypatch.setenv(name, value)  # obstore's other names for it, and a space: each had panicked too (a review)
         code, _, err = _exit([], capsys)
         assert code == 2
         assert err.startswith(f"ideogram-mcp: bad configuration: {name}: "), err
+        monkeypatch.delenv(name)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_TOKEN", "AWS_REGION"):
+        monkeypatch.setenv(name, "sEcReT-vAlUe\n")  # from an env file or a secret, its line break kept (a review)
+        assert _exit([], capsys) == (
+            2,
+            "",
+            f"ideogram-mcp: bad configuration: {name}: holds a line break or another control character (copied from "
+            "a file?): no request carries one; remove it\n",
+        )
         monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_ENDPOINT_URL", "127.0.0.1:9000")
     monkeypatch.delenv("IDEOGRAM_MCP_STORAGE_URL")

@@ -82,6 +82,8 @@ class _Names:
 
 ENV = _Names()
 """The environment variables, by setting."""
+_AWS_CREDENTIALS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_token", "aws_region")
+_CONTROLS = "holds a line break or another control character (copied from a file?): no request carries one; remove it"
 
 
 class Settings(BaseModel):
@@ -187,8 +189,15 @@ class Settings(BaseModel):
     aws_endpoint_url: str | None = Field(default=None, exclude=True)
     """The bucket's endpoint, which obstore reads itself: read here only to be checked when a bucket is set (one
     without its scheme, such as 127.0.0.1:9000, had made obstore's Rust panic and end the process)."""
-    aws_endpoint: str | None = Field(default=None, exclude=True)
-    """The same, by the other name obstore reads it under."""
+    aws_endpoint: str | None = Field(default=None, exclude=True)  # the same, by obstore's two other names for it
+    aws_endpoint_url_s3: str | None = Field(default=None, exclude=True)
+    aws_access_key_id: None = Field(default=None, exclude=True)
+    """The bucket's credentials and region (``_AWS_CREDENTIALS``), which obstore reads itself: checked when a bucket
+    is set (a line break copied at the end of one had made its Rust panic at every request), never kept."""
+    aws_secret_access_key: None = Field(default=None, exclude=True)
+    aws_session_token: None = Field(default=None, exclude=True)
+    aws_token: None = Field(default=None, exclude=True)
+    aws_region: None = Field(default=None, exclude=True)
     storage_link_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
     """How long the download links results give for images in the bucket stay valid, in seconds (at most 7 days)."""
 
@@ -317,7 +326,13 @@ class Settings(BaseModel):
             )
         return text.rstrip("/")
 
-    @field_validator("aws_endpoint_url", "aws_endpoint", mode="before")
+    @field_validator(*_AWS_CREDENTIALS, mode="before")
+    @classmethod
+    def _bucket_credential(cls, value: object, info: ValidationInfo) -> None:
+        if isinstance(value, str) and info.data.get("storage_url") is not None and _controls(value):
+            raise ValueError(_CONTROLS)  # never its value: it may be a secret
+
+    @field_validator("aws_endpoint_url", "aws_endpoint", "aws_endpoint_url_s3", mode="before")
     @classmethod
     def _bucket_endpoint(cls, value: object, info: ValidationInfo) -> object:
         if not isinstance(value, str) or info.data.get("storage_url") is None:
@@ -412,6 +427,10 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return tuple(Path(part.strip()) for part in value.split(os.pathsep) if part.strip())
         return value
+
+
+def _controls(text: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)  # a line break, a tab, a NUL, DEL
 
 
 def _without_secrets(url: str) -> str:

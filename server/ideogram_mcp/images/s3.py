@@ -149,8 +149,8 @@ class BucketStore:
             relative = path.resolve().relative_to(self._root)  # no file is there: only the links on the way count
         except (ValueError, OSError, RuntimeError):
             return None
-        if ".." in relative.parts:
-            return None
+        if ".." in relative.parts or any(ord(c) < 32 or ord(c) == 127 for c in str(relative)):
+            return None  # no object's key holds a control character: obstore refuses it (a ValueError)
         return PurePosixPath(*relative.parts).as_posix() if relative.parts else ""
 
     def unwritable(self, folder: Path, longest: str = "") -> str | None:
