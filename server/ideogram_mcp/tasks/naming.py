@@ -8,7 +8,6 @@ rule (a taken name gets "-2") stays for two servers meeting in the same instant.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -46,9 +45,8 @@ async def stems_for(
     """
     first, plain, name = len(entry.images) + 1, True, entry.options.file_name
     if name and arrived and entry.images:  # the set was numbered when its first images came
-        stem = entry.images[0].stem or ""
-        if (number := re.fullmatch(re.escape(name) + r"-([0-9]+)", stem)) is not None:
-            first += int(number[1]) - 1
+        _, number = files.numbers_taken([entry.images[0].stem or ""], name, stems=True)
+        first += max(number - 1, 0)
     elif name and arrived:
         taken, highest = await _numbers_given(services, entry, folder, name, until)
         key = (folder, name.casefold())  # read and written with no wait between: two calls at once take two sets
